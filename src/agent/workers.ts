@@ -1,0 +1,87 @@
+import { Worker } from 'node:worker_threads';
+import type { Snapshot } from '../config/snapshot.js';
+import type { FromWorker, ToWorker, WorkerInit } from '../worker/messages.js';
+import { log, type LogLevel } from '../telemetry/log.js';
+
+const WORKER_ENTRY = new URL('../worker/main.js', import.meta.url);
+
+interface Slot {
+  index: number;
+  worker: Worker;
+  pending: Map<string, { resolve: () => void; reject: (e: Error) => void }>;
+}
+
+/** Starts N data-plane workers, pushes Snapshots to them, and respawns any that crash. */
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private snapshot: Snapshot | undefined;
+  private stopping = false;
+  crashes = 0;
+
+  constructor(
+    private readonly count: number,
+    private readonly logLevel: LogLevel,
+  ) {}
+
+  start(): void {
+    for (let i = 0; i < this.count; i++) this.slots.push(this.spawn(i));
+  }
+
+  /** Sends a Snapshot to every worker; resolves when all acked it, rejects on the first NACK. */
+  async apply(snapshot: Snapshot): Promise<void> {
+    this.snapshot = snapshot;
+    await Promise.all(this.slots.map((s) => this.send(s, snapshot)));
+  }
+
+  broadcast(msg: ToWorker): void {
+    for (const s of this.slots) s.worker.postMessage(msg);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.slots.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => void s.worker.terminate().then(() => resolve()), 5_000);
+            s.worker.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            s.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
+          }),
+      ),
+    );
+  }
+
+  private send(slot: Slot, snapshot: Snapshot): Promise<void> {
+    return new Promise((resolve, reject) => {
+      slot.pending.set(snapshot.version, { resolve, reject });
+      slot.worker.postMessage({ type: 'snapshot', snapshot } satisfies ToWorker);
+    });
+  }
+
+  private spawn(index: number): Slot {
+    const worker = new Worker(WORKER_ENTRY, { workerData: { index, logLevel: this.logLevel } satisfies WorkerInit, name: `worker-${index}` });
+    const slot: Slot = { index, worker, pending: new Map() };
+    worker.on('message', (msg: FromWorker) => {
+      const p = slot.pending.get(msg.version);
+      if (!p) return;
+      slot.pending.delete(msg.version);
+      if (msg.type === 'ack') p.resolve();
+      else p.reject(new Error(`worker ${index}: ${msg.error}`));
+    });
+    worker.on('error', (err) => log.error(`worker ${index} crashed: ${err.stack ?? err}`));
+    worker.on('exit', (code) => {
+      for (const p of slot.pending.values()) p.reject(new Error(`worker ${index} exited with code ${code}`));
+      slot.pending.clear();
+      if (this.stopping) return;
+      this.crashes++;
+      log.error(`worker ${index} exited with code ${code}; respawning`);
+      const replacement = this.spawn(index);
+      this.slots[this.slots.indexOf(slot)] = replacement;
+      if (this.snapshot) this.send(replacement, this.snapshot).catch((e) => log.error(String(e)));
+    });
+    return slot;
+  }
+}

@@ -1,0 +1,124 @@
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
+import type { ProxyMode } from '../config/snapshot.js';
+import type { IdentityFlags } from '../config/node-identity.js';
+
+export const HELP = `outrigger — an Envoy-compatible sidecar proxy for Istio-style service meshes
+
+Usage:
+  outrigger run -c <file-or-dir> [-c ...] [options]   run the proxy on Istio YAML
+  outrigger validate -c <file-or-dir> [-c ...]        check config; exit 1 with errors
+  outrigger demo [options]                            run the built-in coffee-shop demo mesh
+  outrigger --help | --version
+
+Config:
+  -c, --config <path>        Istio YAML/JSON file or directory (recursive: *.yaml, *.yml, *.json);
+                             repeatable. VirtualService, DestinationRule, ServiceEntry, WorkloadEntry,
+                             Gateway, Sidecar (networking.istio.io v1, v1beta1, v1alpha3)
+
+Identity (flags win over Istio's env vars POD_NAMESPACE, SERVICE_ACCOUNT, INSTANCE_IP,
+ISTIO_METAJSON_LABELS):
+  --mode sidecar|gateway     proxy role (default sidecar)
+  --namespace <ns>           workload namespace (default "default")
+  --service-account <sa>     workload service account (default "default")
+  --label key=value          workload label; repeatable (selects Gateways and Sidecars)
+  --trust-domain <domain>    SPIFFE trust domain (default cluster.local)
+  --domain-suffix <suffix>   DNS suffix of short service names (default cluster.local)
+  --ip <address>             workload IP (default: first non-loopback IPv4 address)
+
+Process:
+  --workers <n>              data-plane worker threads (default: number of cores)
+  --log-level <level>        trace|debug|info|warning|error|critical|off (default info)
+
+Ports:
+  --admin-port <port>        admin API on 127.0.0.1 (default 15000)
+  --stats-port <port>        Prometheus scrape (default 15090)
+  --health-port <port>       /healthz/ready (default 15021)
+  --outbound-port <port>     outbound listener (default 15001)
+  --inbound-port <port>      inbound listener (default 15006)
+`;
+
+export interface RunFlags {
+  command: 'run' | 'validate' | 'demo' | 'help' | 'version';
+  configs: string[];
+  identity: IdentityFlags;
+  workers: number;
+  logLevel: LogLevel;
+  ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c', multiple: true },
+  mode: { type: 'string' },
+  namespace: { type: 'string' },
+  'service-account': { type: 'string' },
+  label: { type: 'string', multiple: true },
+  'trust-domain': { type: 'string' },
+  'domain-suffix': { type: 'string' },
+  ip: { type: 'string' },
+  workers: { type: 'string' },
+  'log-level': { type: 'string' },
+  'admin-port': { type: 'string' },
+  'stats-port': { type: 'string' },
+  'health-port': { type: 'string' },
+  'outbound-port': { type: 'string' },
+  'inbound-port': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+export function parseCommandLine(argv: readonly string[]): RunFlags {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  const command = v.help ? 'help' : v.version ? 'version' : (positionals[0] ?? 'help');
+  if (!['run', 'validate', 'demo', 'help', 'version'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const configs = v.config ?? [];
+  if ((command === 'run' || command === 'validate') && configs.length === 0) throw new UsageError(`${command} needs at least one -c <file-or-dir>`);
+  const mode = v.mode ?? 'sidecar';
+  if (mode !== 'sidecar' && mode !== 'gateway') throw new UsageError(`--mode must be sidecar or gateway, got "${mode}"`);
+  const logLevel = v['log-level'] ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  return {
+    command: command as RunFlags['command'],
+    configs,
+    identity: {
+      mode: mode as ProxyMode,
+      namespace: v.namespace,
+      serviceAccount: v['service-account'],
+      labels: v.label ?? [],
+      trustDomain: v['trust-domain'],
+      domainSuffix: v['domain-suffix'],
+      ip: v.ip,
+    },
+    workers: v.workers === undefined ? availableParallelism() : int('--workers', v.workers, 1, 256),
+    logLevel: logLevel as LogLevel,
+    ports: {
+      admin: port('--admin-port', v['admin-port'], 15000),
+      stats: port('--stats-port', v['stats-port'], 15090),
+      health: port('--health-port', v['health-port'], 15021),
+      outbound: port('--outbound-port', v['outbound-port'], 15001),
+      inbound: port('--inbound-port', v['inbound-port'], 15006),
+    },
+  };
+}
+
+function int(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${text}"`);
+  return n;
+}
+
+function port(flag: string, text: string | undefined, dflt: number): number {
+  return text === undefined ? dflt : int(flag, text, 0, 65535);
+}

@@ -1,0 +1,88 @@
+import type { Field } from '../reader.js';
+import type { DestinationRuleSpec, LbSimple, ResourceMeta, SubsetSpec, TrafficPolicySpec } from './resources.js';
+import { describeResource, parseExportTo } from './parse.js';
+
+const LB_SIMPLE: readonly LbSimple[] = ['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'];
+const POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls', 'portLevelSettings', 'tunnel', 'proxyProtocol', 'retryBudget'];
+const PORT_POLICY_FIELDS = ['port', 'loadBalancer', 'connectionPool', 'outlierDetection', 'tls'];
+const TCP_POOL_FIELDS = ['maxConnections', 'connectTimeout', 'tcpKeepalive', 'maxConnectionDuration', 'idleTimeout'];
+const HTTP_POOL_FIELDS = [
+  'http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'idleTimeout',
+  'h2UpgradePolicy', 'useClientProtocol', 'maxConcurrentStreams',
+];
+/** Parsed and enforced now; everything else in a policy is validated as an object and enforced later. */
+const ENFORCED_POOL = new Set(['connectTimeout', 'idleTimeout']);
+
+export function parseDestinationRule(spec: Field, meta: ResourceMeta, warnings: string[]): DestinationRuleSpec {
+  spec.object(['host', 'trafficPolicy', 'subsets', 'exportTo', 'workloadSelector']);
+  const pending = new Set<string>();
+  const subsetNames = new Set<string>();
+  const subsets: SubsetSpec[] = spec.at('subsets').optList().map((s) => {
+    s.object(['name', 'labels', 'trafficPolicy']);
+    const name = s.at('name').nonEmptyString();
+    if (subsetNames.has(name)) s.at('name').fail(`duplicate subset name "${name}"`);
+    subsetNames.add(name);
+    return { name, labels: s.at('labels').stringMap(), trafficPolicy: parseTrafficPolicy(s.at('trafficPolicy'), pending) };
+  });
+  const ws = spec.at('workloadSelector');
+  if (pending.size) warnings.push(`${describeResource(meta)}: ${[...pending].join(', ')} accepted but not enforced yet`);
+  return {
+    meta,
+    host: spec.at('host').nonEmptyString(),
+    trafficPolicy: parseTrafficPolicy(spec.at('trafficPolicy'), pending),
+    subsets,
+    exportTo: parseExportTo(spec.at('exportTo')),
+    workloadSelector: ws.present ? ws.object(['matchLabels']).at('matchLabels').stringMap() : undefined,
+  };
+}
+
+function parseTrafficPolicy(f: Field, pending: Set<string>): TrafficPolicySpec | undefined {
+  if (!f.present) return undefined;
+  f.object(POLICY_FIELDS);
+  const base = parsePortPolicy(f, pending);
+  for (const k of ['tunnel', 'proxyProtocol', 'retryBudget']) {
+    if (f.at(k).present) {
+      f.at(k).object();
+      pending.add(`trafficPolicy.${k}`);
+    }
+  }
+  const portLevel = f.at('portLevelSettings').optList().map((p) => {
+    p.object(PORT_POLICY_FIELDS);
+    const port = p.at('port').object(['number']).at('number').port();
+    return { port, ...parsePortPolicy(p, pending) };
+  });
+  return { ...base, portLevel };
+}
+
+function parsePortPolicy(f: Field, pending: Set<string>): Omit<TrafficPolicySpec, 'portLevel'> {
+  const out: Omit<TrafficPolicySpec, 'portLevel'> = {};
+  for (const k of ['outlierDetection', 'tls']) {
+    if (f.at(k).present) {
+      f.at(k).object();
+      pending.add(`trafficPolicy.${k}`);
+    }
+  }
+  const lb = f.at('loadBalancer');
+  if (lb.present) {
+    lb.object(['simple', 'consistentHash', 'localityLbSetting', 'warmupDurationSecs', 'warmup']);
+    out.lbSimple = lb.at('simple').optOneOf(LB_SIMPLE);
+    for (const k of ['consistentHash', 'localityLbSetting', 'warmupDurationSecs', 'warmup']) {
+      if (lb.at(k).present) pending.add(`loadBalancer.${k}`);
+    }
+    if (lb.at('consistentHash').present && out.lbSimple) lb.fail('simple and consistentHash are mutually exclusive');
+  }
+  const pool = f.at('connectionPool');
+  if (pool.present) {
+    pool.object(['tcp', 'http']);
+    const tcp = pool.at('tcp').optObject(TCP_POOL_FIELDS);
+    const http = pool.at('http').optObject(HTTP_POOL_FIELDS);
+    if (tcp) out.connectTimeoutMs = tcp.at('connectTimeout').optDurationMs();
+    if (http) out.idleTimeoutMs = http.at('idleTimeout').optDurationMs();
+    for (const [g, fields] of [[tcp, TCP_POOL_FIELDS], [http, HTTP_POOL_FIELDS]] as const) {
+      if (!g) continue;
+      for (const k of fields) if (!ENFORCED_POOL.has(k) && g.at(k).present) pending.add(`connectionPool.${g === tcp ? 'tcp' : 'http'}.${k}`);
+    }
+    if (out.connectTimeoutMs === 0) pool.at('tcp').at('connectTimeout').fail('connectTimeout must be greater than 0');
+  }
+  return out;
+}

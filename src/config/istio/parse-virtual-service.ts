@@ -1,0 +1,202 @@
+import type { Field } from '../reader.js';
+import { compileRegex } from '../../common/regex.js';
+import type {
+  DestinationSpec, HeadersSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteDestinationSpec, HttpRouteSpec,
+  ResourceMeta, StringMatchSpec, VirtualServiceSpec,
+} from './resources.js';
+import { describeResource, parseExportTo } from './parse.js';
+
+const VS_FIELDS = ['hosts', 'gateways', 'http', 'tls', 'tcp', 'exportTo'];
+const HTTP_ROUTE_FIELDS = [
+  'name', 'match', 'route', 'redirect', 'directResponse', 'delegate', 'rewrite', 'timeout', 'retries', 'fault',
+  'mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'mirror_percent', 'corsPolicy', 'headers',
+];
+const MATCH_FIELDS = [
+  'name', 'uri', 'scheme', 'method', 'authority', 'headers', 'port', 'sourceLabels', 'gateways', 'queryParams',
+  'ignoreUriCase', 'withoutHeaders', 'sourceNamespace', 'statPrefix',
+];
+/** Accepted and validated as objects; enforced by the resilience/CORS features. */
+const PENDING_ROUTE_FIELDS = ['retries', 'fault', 'mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'mirror_percent', 'corsPolicy'];
+
+export function parseVirtualService(spec: Field, meta: ResourceMeta, warnings: string[]): VirtualServiceSpec {
+  spec.object(VS_FIELDS);
+  const hosts = spec.at('hosts').stringList();
+  const gateways = spec.at('gateways').stringList();
+  const httpField = spec.at('http');
+  const http = httpField.optList().map((r) => parseHttpRoute(r));
+  const hasTcp = spec.at('tcp').optList().length > 0;
+  const hasTls = spec.at('tls').optList().length > 0;
+  if (hosts.length === 0 && gateways.length === 0) spec.at('hosts').fail('at least one host is required');
+  hosts.forEach((h, i) => {
+    if (h === '') spec.at('hosts').list()[i].fail('host must not be empty');
+  });
+  if (http.length === 0 && !hasTcp && !hasTls) spec.fail('http, tcp or tls must have at least one route');
+  const pending = new Set(http.flatMap((r) => r.pending));
+  if (pending.size) warnings.push(`${describeResource(meta)}: ${[...pending].join(', ')} accepted but not enforced yet`);
+  if (hasTcp || hasTls) warnings.push(`${describeResource(meta)}: tcp/tls routes accepted but not enforced yet`);
+  return { meta, hosts, gateways, http, hasTcp, hasTls, exportTo: parseExportTo(spec.at('exportTo')) };
+}
+
+function parseHttpRoute(f: Field): HttpRouteSpec {
+  f.object(HTTP_ROUTE_FIELDS);
+  if (f.at('delegate').present) f.at('delegate').fail('delegate VirtualServices are not supported yet');
+  const route = f.at('route').optList().map(parseRouteDestination);
+  const redirect = parseRedirect(f.at('redirect'));
+  const directResponse = parseDirectResponse(f.at('directResponse'));
+  const actions = [route.length > 0, !!redirect, !!directResponse].filter(Boolean).length;
+  if (actions === 0) f.fail('one of route, redirect or directResponse is required');
+  if (actions > 1) f.fail('route, redirect and directResponse are mutually exclusive');
+  const rewrite = parseRewrite(f.at('rewrite'));
+  if (rewrite && !route.length) f.at('rewrite').fail('rewrite requires a route (it cannot be combined with redirect or directResponse)');
+  const timeoutMs = f.at('timeout').optDurationMs();
+  const pending = PENDING_ROUTE_FIELDS.filter((k) => f.at(k).present);
+  for (const k of pending) {
+    if (k !== 'mirrorPercent' && k !== 'mirror_percent' && k !== 'mirrors') f.at(k).object();
+  }
+  return {
+    name: f.at('name').optString(),
+    match: f.at('match').optList().map(parseMatch),
+    route,
+    redirect,
+    directResponse,
+    rewrite,
+    timeoutMs,
+    headers: parseHeaders(f.at('headers')),
+    pending,
+  };
+}
+
+function parseMatch(f: Field): HttpMatchSpec {
+  f.object(MATCH_FIELDS);
+  return {
+    name: f.at('name').optString(),
+    uri: optStringMatch(f.at('uri')),
+    scheme: optStringMatch(f.at('scheme')),
+    method: optStringMatch(f.at('method')),
+    authority: optStringMatch(f.at('authority')),
+    headers: headerMatches(f.at('headers'), true),
+    withoutHeaders: headerMatches(f.at('withoutHeaders'), true),
+    queryParams: headerMatches(f.at('queryParams'), false),
+    port: f.at('port').present ? f.at('port').port() : undefined,
+    sourceLabels: f.at('sourceLabels').present ? f.at('sourceLabels').stringMap() : undefined,
+    sourceNamespace: f.at('sourceNamespace').optString(),
+    gateways: f.at('gateways').stringList(),
+    ignoreUriCase: f.at('ignoreUriCase').optBool() ?? false,
+  };
+}
+
+function headerMatches(f: Field, lowerCase: boolean): [string, StringMatchSpec | undefined][] {
+  return f.entries().map(([name, m]) => {
+    if (name === '') m.fail('header name must not be empty');
+    if (lowerCase && name !== name.toLowerCase()) m.fail(`header names must be lower case, got "${name}"`);
+    return [name, optStringMatch(m)];
+  });
+}
+
+/** An Istio StringMatch; `{}` is a presence match (returns undefined). */
+export function optStringMatch(f: Field): StringMatchSpec | undefined {
+  if (!f.present) return undefined;
+  f.object(['exact', 'prefix', 'regex']);
+  const set = ['exact', 'prefix', 'regex'].filter((k) => f.at(k).present);
+  if (set.length === 0) return undefined;
+  if (set.length > 1) f.fail('only one of exact, prefix or regex may be set');
+  const k = set[0];
+  const v = f.at(k).string();
+  if (k === 'regex') {
+    try {
+      compileRegex(v);
+    } catch (e) {
+      f.at('regex').fail(`invalid regular expression: ${(e as Error).message}`);
+    }
+    return { regex: v };
+  }
+  return k === 'exact' ? { exact: v } : { prefix: v };
+}
+
+function parseRouteDestination(f: Field): HttpRouteDestinationSpec {
+  f.object(['destination', 'weight', 'headers']);
+  if (!f.at('destination').present) f.at('destination').fail('destination is required');
+  return {
+    destination: parseDestination(f.at('destination')),
+    weight: f.at('weight').optInt(0, 2 ** 31 - 1),
+    headers: parseHeaders(f.at('headers')),
+  };
+}
+
+export function parseDestination(f: Field): DestinationSpec {
+  f.object(['host', 'subset', 'port']);
+  const port = f.at('port');
+  return {
+    host: f.at('host').nonEmptyString(),
+    subset: f.at('subset').optString() || undefined,
+    port: port.present ? port.object(['number']).at('number').port() : undefined,
+  };
+}
+
+function parseHeaders(f: Field): HeadersSpec | undefined {
+  if (!f.present) return undefined;
+  f.object(['request', 'response']);
+  return { request: parseHeaderOps(f.at('request')), response: parseHeaderOps(f.at('response')) };
+}
+
+function parseHeaderOps(f: Field): HeaderOpsSpec | undefined {
+  if (!f.present) return undefined;
+  f.object(['set', 'add', 'remove']);
+  const pairs = (g: Field): [string, string][] =>
+    g.entries().map(([k, v]) => {
+      if (k === '' || /[\s:]/.test(k.slice(1))) v.fail(`invalid header name "${k}"`);
+      return [k.toLowerCase(), v.string()];
+    });
+  return { set: pairs(f.at('set')), add: pairs(f.at('add')), remove: f.at('remove').stringList().map((h) => h.toLowerCase()) };
+}
+
+function parseRedirect(f: Field): HttpRouteSpec['redirect'] {
+  if (!f.present) return undefined;
+  f.object(['uri', 'authority', 'port', 'derivePort', 'scheme', 'redirectCode']);
+  const redirectCode = f.at('redirectCode').optInt(300, 399);
+  const port = f.at('port').present ? f.at('port').port() : undefined;
+  const derivePort = f.at('derivePort').optOneOf(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT'] as const);
+  if (port !== undefined && derivePort) f.at('derivePort').fail('port and derivePort are mutually exclusive');
+  return {
+    uri: f.at('uri').optString(),
+    authority: f.at('authority').optString(),
+    port,
+    derivePort,
+    scheme: f.at('scheme').optString(),
+    redirectCode,
+  };
+}
+
+function parseDirectResponse(f: Field): HttpRouteSpec['directResponse'] {
+  if (!f.present) return undefined;
+  f.object(['status', 'body']);
+  const status = f.at('status').int(200, 599);
+  const b = f.at('body');
+  let body: string | undefined;
+  if (b.present) {
+    b.object(['string', 'bytes']);
+    if (b.at('string').present) body = b.at('string').string();
+    else if (b.at('bytes').present) body = Buffer.from(b.at('bytes').string(), 'base64').toString('latin1');
+  }
+  return { status, body };
+}
+
+function parseRewrite(f: Field): HttpRouteSpec['rewrite'] {
+  if (!f.present) return undefined;
+  f.object(['uri', 'authority', 'uriRegexRewrite']);
+  const rr = f.at('uriRegexRewrite');
+  let uriRegexRewrite: { match: string; rewrite: string } | undefined;
+  if (rr.present) {
+    rr.object(['match', 'rewrite']);
+    const match = rr.at('match').nonEmptyString();
+    try {
+      compileRegex(match);
+    } catch (e) {
+      rr.at('match').fail(`invalid regular expression: ${(e as Error).message}`);
+    }
+    uriRegexRewrite = { match, rewrite: rr.at('rewrite').string() };
+  }
+  const uri = f.at('uri').optString();
+  if (uri !== undefined && uriRegexRewrite) f.fail('uri and uriRegexRewrite are mutually exclusive');
+  return { uri, authority: f.at('authority').optString(), uriRegexRewrite };
+}

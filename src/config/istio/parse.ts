@@ -1,0 +1,142 @@
+import { ConfigError, ConfigErrors } from '../errors.js';
+import type { SourceDocument } from '../source.js';
+import { Field, isPlainObject, type ResourceContext } from '../reader.js';
+import type { IstioConfig, ResourceMeta } from './resources.js';
+import { parseVirtualService } from './parse-virtual-service.js';
+import { parseDestinationRule } from './parse-destination-rule.js';
+import { parseServiceEntry, parseWorkloadEntry } from './parse-service-entry.js';
+import { parseGateway, parseSidecar } from './parse-gateway-sidecar.js';
+
+const NETWORKING_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'];
+
+/** Kinds that configure the orchestrator, not the data plane: skipped with a note. */
+const PLATFORM_KINDS = new Set([
+  'Deployment', 'Service', 'ServiceAccount', 'ConfigMap', 'Secret', 'Namespace', 'Pod', 'StatefulSet',
+  'DaemonSet', 'Job', 'CronJob', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding',
+  'PersistentVolumeClaim', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Endpoints', 'EndpointSlice',
+  'NetworkPolicy', 'Ingress', 'CustomResourceDefinition', 'Certificate', 'Issuer', 'ClusterIssuer',
+]);
+
+/** Istio/Gateway-API kinds this version cannot enforce yet: refused, never silently ignored. */
+const NOT_YET_SUPPORTED: Record<string, string> = {
+  AuthorizationPolicy: 'security policy is not enforced yet (planned with mTLS/authorization support)',
+  PeerAuthentication: 'security policy is not enforced yet (planned with mTLS/authorization support)',
+  RequestAuthentication: 'security policy is not enforced yet (planned with JWT support)',
+  EnvoyFilter: 'EnvoyFilter patches Envoy internals and has no Outrigger equivalent',
+  WasmPlugin: 'Wasm plugins are not supported',
+  Telemetry: 'the Telemetry API is not supported yet',
+  ProxyConfig: 'the ProxyConfig resource is not supported yet',
+  HTTPRoute: 'Gateway API routes are not supported yet; use VirtualService',
+  GRPCRoute: 'Gateway API routes are not supported yet; use VirtualService',
+  TCPRoute: 'Gateway API routes are not supported yet; use VirtualService',
+  TLSRoute: 'Gateway API routes are not supported yet; use VirtualService',
+  ReferenceGrant: 'the Gateway API is not supported yet',
+  GatewayClass: 'the Gateway API is not supported yet',
+  WorkloadGroup: 'WorkloadGroup is not supported yet; use WorkloadEntry',
+};
+
+export interface ParseOptions {
+  /** Namespace of resources that do not set metadata.namespace (kubectl's default). */
+  defaultNamespace: string;
+}
+
+/** Validates and normalizes every document; collects all errors before failing. */
+export function parseIstioConfig(docs: readonly SourceDocument[], opts: ParseOptions): IstioConfig {
+  const cfg: IstioConfig = {
+    virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [],
+    gateways: [], sidecars: [], warnings: [],
+  };
+  const errors: ConfigError[] = [];
+  let order = 0;
+  const visit = (doc: SourceDocument, value: unknown, fieldPrefix: (string | number)[]) => {
+    try {
+      const items = parseResource(cfg, doc, value, fieldPrefix, opts, order++);
+      items?.forEach((item, i) => visit(doc, item, [...fieldPrefix, 'items', i]));
+    } catch (e) {
+      if (e instanceof ConfigError) errors.push(e);
+      else throw e;
+    }
+  };
+  for (const doc of docs) visit(doc, doc.value, []);
+  if (errors.length) throw new ConfigErrors(errors);
+  return cfg;
+}
+
+/** Parses one resource into cfg; returns the items of a `kind: List` for the caller to visit. */
+function parseResource(
+  cfg: IstioConfig,
+  doc: SourceDocument,
+  value: unknown,
+  prefix: (string | number)[],
+  opts: ParseOptions,
+  order: number,
+): unknown[] | undefined {
+  const root = new Field(value, prefix, { doc, kind: 'resource' });
+  root.object();
+  const kind = root.at('kind').nonEmptyString();
+  const apiVersion = root.at('apiVersion').nonEmptyString();
+  if (kind === 'List' || kind.endsWith('List')) return root.at('items').list().map((f) => f.value);
+
+  const metaField = root.at('metadata');
+  const name = metaField.present ? metaField.object().at('name').optString() : undefined;
+  const namespace = (metaField.present ? metaField.at('namespace').optString() : undefined) ?? opts.defaultNamespace;
+  const ctx: ResourceContext = { doc, kind, name, namespace };
+  const top = new Field(value, prefix, ctx);
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+
+  if (PLATFORM_KINDS.has(kind) && !group.endsWith('istio.io')) {
+    cfg.warnings.push(`${doc.file} document ${doc.docIndex}: ${kind} ${name ?? ''} ignored (a platform resource, not mesh config)`);
+    return undefined;
+  }
+  if (kind in NOT_YET_SUPPORTED) {
+    top.at('kind').fail(`kind ${kind} (${apiVersion}) is not supported: ${NOT_YET_SUPPORTED[kind]}`);
+  }
+  if (group !== 'networking.istio.io') {
+    top.at('apiVersion').fail(`unsupported resource ${apiVersion} ${kind}`);
+  }
+  if (!NETWORKING_VERSIONS.includes(version)) {
+    top.at('apiVersion').fail(`unsupported version ${apiVersion}; accepted: ${NETWORKING_VERSIONS.map((v) => `networking.istio.io/${v}`).join(', ')}`);
+  }
+  if (!name) top.at('metadata').at('name').fail('metadata.name is required');
+  if (!isPlainObject(value) || !('spec' in value)) top.at('spec').fail('spec is required');
+
+  const meta: ResourceMeta = { kind, name: name as string, namespace, doc, order };
+  const spec = top.at('spec');
+  switch (kind) {
+    case 'VirtualService':
+      cfg.virtualServices.push(parseVirtualService(spec, meta, cfg.warnings));
+      break;
+    case 'DestinationRule':
+      cfg.destinationRules.push(parseDestinationRule(spec, meta, cfg.warnings));
+      break;
+    case 'ServiceEntry':
+      cfg.serviceEntries.push(parseServiceEntry(spec, meta));
+      break;
+    case 'WorkloadEntry':
+      cfg.workloadEntries.push(parseWorkloadEntry(spec, meta));
+      break;
+    case 'Gateway':
+      cfg.gateways.push(parseGateway(spec, meta, cfg.warnings));
+      break;
+    case 'Sidecar':
+      cfg.sidecars.push(parseSidecar(spec, meta, cfg.warnings));
+      break;
+    default:
+      top.at('kind').fail(`unknown networking.istio.io kind ${kind}`);
+  }
+  return undefined;
+}
+
+/** `exportTo`: ".", "*", "~" or namespace names. */
+export function parseExportTo(f: Field): string[] {
+  const list = f.stringList();
+  list.forEach((v, i) => {
+    if (v === '') f.list()[i].fail('exportTo entries must not be empty');
+  });
+  if (list.includes('~') && list.length > 1) f.fail('"~" (export to none) cannot be combined with other entries');
+  return list;
+}
+
+export function describeResource(meta: ResourceMeta): string {
+  return `${meta.kind} ${meta.namespace}/${meta.name}`;
+}

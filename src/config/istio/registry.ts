@@ -1,0 +1,120 @@
+import type { NodeIdentity } from '../snapshot.js';
+import { hostMatches, hostSpecificity, isExportedTo, labelsMatch, resolveHost } from './hosts.js';
+import type {
+  DestinationRuleSpec, IstioConfig, Resolution, ServicePortSpec, TrafficPolicySpec, VirtualServiceSpec, WorkloadSpec,
+} from './resources.js';
+
+/** A service as the proxy sees it: one host of a ServiceEntry, with its workloads. */
+export interface Service {
+  hostname: string;
+  namespace: string;
+  ports: ServicePortSpec[];
+  addresses: string[];
+  resolution: Resolution;
+  location: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+  endpoints: WorkloadSpec[];
+}
+
+/** Istio's root configuration namespace: DestinationRules there apply mesh-wide. */
+export const ROOT_NAMESPACE = 'istio-system';
+
+/** Services (from ServiceEntry + WorkloadEntry) visible to this proxy, keyed by host name. */
+export function buildServices(cfg: IstioConfig, node: NodeIdentity): Map<string, Service> {
+  const out = new Map<string, Service>();
+  const entries = [...cfg.serviceEntries].sort((a, b) => rank(a.meta.namespace) - rank(b.meta.namespace) || a.meta.order - b.meta.order);
+  function rank(ns: string): number {
+    return ns === node.namespace ? 0 : 1; // a host defined in the proxy's own namespace wins
+  }
+  for (const se of entries) {
+    if (!isExportedTo(se.exportTo, se.meta.namespace, node.namespace)) continue;
+    const endpoints = se.workloadSelector
+      ? cfg.workloadEntries
+          .filter((we) => we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector!, we.workload.labels))
+          .map((we) => we.workload)
+      : se.endpoints;
+    for (const host of se.hosts) {
+      const hostname = host.toLowerCase();
+      if (out.has(hostname)) continue;
+      out.set(hostname, {
+        hostname,
+        namespace: se.meta.namespace,
+        ports: se.ports,
+        addresses: se.addresses,
+        resolution: se.resolution,
+        location: se.location,
+        endpoints,
+      });
+    }
+  }
+  return out;
+}
+
+/** Finds the DestinationRule for a service host the way istiod does: proxy ns, service ns, root ns. */
+export class DestinationRuleIndex {
+  private readonly rules: { dr: DestinationRuleSpec; host: string }[];
+
+  constructor(cfg: IstioConfig, private readonly node: NodeIdentity) {
+    this.rules = cfg.destinationRules
+      .filter((dr) => isExportedTo(dr.exportTo, dr.meta.namespace, node.namespace))
+      .filter((dr) => !dr.workloadSelector || (dr.meta.namespace === node.namespace && labelsMatch(dr.workloadSelector, node.labels)))
+      .map((dr) => ({ dr, host: resolveHost(dr.host, dr.meta.namespace, node.domainSuffix) }));
+  }
+
+  lookup(hostname: string, serviceNamespace: string): DestinationRuleSpec | undefined {
+    for (const ns of [this.node.namespace, serviceNamespace, ROOT_NAMESPACE]) {
+      let best: { dr: DestinationRuleSpec; host: string } | undefined;
+      for (const r of this.rules) {
+        if (r.dr.meta.namespace !== ns || !hostMatches(r.host, hostname)) continue;
+        if (!best || morePreferred(r, best)) best = r;
+      }
+      if (best) return best.dr;
+    }
+    return undefined;
+  }
+}
+
+function morePreferred(a: { dr: DestinationRuleSpec; host: string }, b: { dr: DestinationRuleSpec; host: string }): boolean {
+  // a workload-specific rule beats a namespace-wide one; then the more specific host; then the older rule
+  const sa = a.dr.workloadSelector ? 1 : 0;
+  const sb = b.dr.workloadSelector ? 1 : 0;
+  if (sa !== sb) return sa > sb;
+  const ha = hostSpecificity(a.host);
+  const hb = hostSpecificity(b.host);
+  if (ha !== hb) return ha > hb;
+  return a.dr.meta.order < b.dr.meta.order;
+}
+
+/** The effective policy for one port of one subset: subset over DR, port-level over each. */
+export interface EffectivePolicy {
+  lbSimple?: TrafficPolicySpec['lbSimple'];
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}
+
+export function effectivePolicy(dr: DestinationRuleSpec | undefined, port: number, subset?: string): EffectivePolicy {
+  const out: EffectivePolicy = {};
+  const apply = (p: TrafficPolicySpec | undefined) => {
+    if (!p) return;
+    for (const layer of [p, p.portLevel.find((l) => l.port === port)]) {
+      if (!layer) continue;
+      if (layer.lbSimple !== undefined) out.lbSimple = layer.lbSimple;
+      if (layer.connectTimeoutMs !== undefined) out.connectTimeoutMs = layer.connectTimeoutMs;
+      if (layer.idleTimeoutMs !== undefined) out.idleTimeoutMs = layer.idleTimeoutMs;
+    }
+  };
+  apply(dr?.trafficPolicy);
+  if (subset) apply(dr?.subsets.find((s) => s.name === subset)?.trafficPolicy);
+  return out;
+}
+
+/** VirtualServices visible to the proxy, and the one that applies to a host (exact before wildcard). */
+export class VirtualServiceIndex {
+  readonly visible: { vs: VirtualServiceSpec; hosts: string[] }[];
+
+  constructor(cfg: IstioConfig, node: NodeIdentity) {
+    this.visible = cfg.virtualServices
+      .filter((vs) => isExportedTo(vs.exportTo, vs.meta.namespace, node.namespace))
+      .sort((a, b) => a.meta.order - b.meta.order)
+      .map((vs) => ({ vs, hosts: vs.hosts.map((h) => resolveHost(h, vs.meta.namespace, node.domainSuffix)) }));
+  }
+}

@@ -1,0 +1,182 @@
+/** Istio resources after validation: normalized, typed, with their origin. */
+import type { SourceDocument } from '../source.js';
+
+export interface ResourceMeta {
+  kind: string;
+  name: string;
+  namespace: string;
+  doc?: SourceDocument;
+  /** Position in load order, Istio's tie-breaker (it uses creation time). */
+  order: number;
+}
+
+export type StringMatchSpec = { exact: string } | { prefix: string } | { regex: string };
+
+export interface HttpMatchSpec {
+  name?: string;
+  uri?: StringMatchSpec;
+  scheme?: StringMatchSpec;
+  method?: StringMatchSpec;
+  authority?: StringMatchSpec;
+  /** header → match; `undefined` match means presence. */
+  headers: [string, StringMatchSpec | undefined][];
+  withoutHeaders: [string, StringMatchSpec | undefined][];
+  queryParams: [string, StringMatchSpec | undefined][];
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  gateways: string[];
+  ignoreUriCase: boolean;
+}
+
+export interface DestinationSpec {
+  host: string;
+  subset?: string;
+  port?: number;
+}
+
+export interface HeaderOpsSpec {
+  set: [string, string][];
+  add: [string, string][];
+  remove: string[];
+}
+
+export interface HeadersSpec {
+  request?: HeaderOpsSpec;
+  response?: HeaderOpsSpec;
+}
+
+export interface HttpRouteDestinationSpec {
+  destination: DestinationSpec;
+  weight?: number;
+  headers?: HeadersSpec;
+}
+
+export interface HttpRouteSpec {
+  name?: string;
+  match: HttpMatchSpec[];
+  route: HttpRouteDestinationSpec[];
+  redirect?: {
+    uri?: string;
+    authority?: string;
+    port?: number;
+    derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT';
+    scheme?: string;
+    redirectCode?: number;
+  };
+  directResponse?: { status: number; body?: string };
+  rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite: string } };
+  timeoutMs?: number;
+  headers?: HeadersSpec;
+  /** Fields accepted now and enforced by later features (retries, fault, mirror, corsPolicy). */
+  pending: string[];
+}
+
+export interface VirtualServiceSpec {
+  meta: ResourceMeta;
+  hosts: string[];
+  gateways: string[];
+  http: HttpRouteSpec[];
+  hasTcp: boolean;
+  hasTls: boolean;
+  exportTo: string[];
+}
+
+export type LbSimple = 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
+
+export interface TrafficPolicySpec {
+  lbSimple?: LbSimple;
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  portLevel: { port: number; lbSimple?: LbSimple; connectTimeoutMs?: number; idleTimeoutMs?: number }[];
+}
+
+export interface SubsetSpec {
+  name: string;
+  labels: Record<string, string>;
+  trafficPolicy?: TrafficPolicySpec;
+}
+
+export interface DestinationRuleSpec {
+  meta: ResourceMeta;
+  host: string;
+  trafficPolicy?: TrafficPolicySpec;
+  subsets: SubsetSpec[];
+  exportTo: string[];
+  workloadSelector?: Record<string, string>;
+}
+
+export interface ServicePortSpec {
+  number: number;
+  name: string;
+  protocol: string;
+  targetPort?: number;
+}
+
+export interface WorkloadSpec {
+  address: string;
+  ports: Record<string, number>;
+  labels: Record<string, string>;
+  network?: string;
+  locality?: string;
+  weight: number;
+  serviceAccount?: string;
+}
+
+export type Resolution = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+
+export interface ServiceEntrySpec {
+  meta: ResourceMeta;
+  hosts: string[];
+  addresses: string[];
+  ports: ServicePortSpec[];
+  location: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+  resolution: Resolution;
+  endpoints: WorkloadSpec[];
+  workloadSelector?: Record<string, string>;
+  exportTo: string[];
+}
+
+export interface WorkloadEntrySpec {
+  meta: ResourceMeta;
+  workload: WorkloadSpec;
+}
+
+export interface GatewayServerSpec {
+  port: { number: number; protocol: string; name: string };
+  bind?: string;
+  hosts: string[];
+  hasTls: boolean;
+  name?: string;
+}
+
+export interface GatewaySpec {
+  meta: ResourceMeta;
+  selector: Record<string, string>;
+  servers: GatewayServerSpec[];
+}
+
+export interface SidecarPortSpec {
+  number: number;
+  protocol: string;
+  name: string;
+}
+
+export interface SidecarSpec {
+  meta: ResourceMeta;
+  workloadSelector?: Record<string, string>;
+  ingress: { port: SidecarPortSpec; bind?: string; captureMode?: string; defaultEndpoint?: string }[];
+  egress: { port?: SidecarPortSpec; bind?: string; captureMode?: string; hosts: string[] }[];
+  outboundTrafficPolicy?: 'REGISTRY_ONLY' | 'ALLOW_ANY';
+}
+
+export interface IstioConfig {
+  virtualServices: VirtualServiceSpec[];
+  destinationRules: DestinationRuleSpec[];
+  serviceEntries: ServiceEntrySpec[];
+  workloadEntries: WorkloadEntrySpec[];
+  gateways: GatewaySpec[];
+  sidecars: SidecarSpec[];
+  /** Things an operator should know: ignored kinds, accepted-but-pending fields. */
+  warnings: string[];
+}

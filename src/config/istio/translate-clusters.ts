@@ -1,0 +1,86 @@
+import { isIP } from 'node:net';
+import type { Cluster, LbEndpoint, LbPolicy } from '../snapshot.js';
+import { labelsMatch } from './hosts.js';
+import { DestinationRuleIndex, effectivePolicy, type Service } from './registry.js';
+import type { ServicePortSpec, WorkloadSpec } from './resources.js';
+
+/** Istio's meshConfig.connectTimeout default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Upstream keep-alive idle timeout when the DestinationRule sets none. Envoy's default is 1h, but
+ * Node servers close idle connections after 5 s; reusing one they just closed fails the request (UC),
+ * so Outrigger closes first.
+ */
+export const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+
+export function clusterName(direction: 'outbound' | 'inbound', port: number, subset: string | undefined, host: string): string {
+  return `${direction}|${port}|${subset ?? ''}|${host}`;
+}
+
+/** One cluster per service port, plus one per DestinationRule subset, named as istiod names them. */
+export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex): Cluster[] {
+  const out: Cluster[] = [];
+  for (const svc of services) {
+    const dr = drs.lookup(svc.hostname, svc.namespace);
+    for (const port of svc.ports) {
+      out.push(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}));
+      for (const subset of dr?.subsets ?? []) {
+        out.push(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name)));
+      }
+    }
+  }
+  return out;
+}
+
+function buildCluster(
+  svc: Service,
+  port: ServicePortSpec,
+  subset: string | undefined,
+  subsetLabels: Record<string, string>,
+  policy: ReturnType<typeof effectivePolicy>,
+): Cluster {
+  const passthrough = svc.resolution === 'NONE' || policy.lbSimple === 'PASSTHROUGH';
+  const dns = svc.resolution === 'DNS' || svc.resolution === 'DNS_ROUND_ROBIN';
+  const type = passthrough ? 'ORIGINAL_DST' : dns ? 'STRICT_DNS' : 'STATIC';
+  let endpoints: LbEndpoint[] = [];
+  if (!passthrough) {
+    const workloads = svc.endpoints.filter((w) => labelsMatch(subsetLabels, w.labels));
+    endpoints = workloads.map((w) => toEndpoint(w, port)).filter((e): e is LbEndpoint => e !== undefined);
+    if (dns && svc.endpoints.length === 0 && !svc.hostname.startsWith('*')) {
+      endpoints = [{ address: svc.hostname, port: port.targetPort ?? port.number, weight: 1, labels: {} }];
+    }
+  }
+  return {
+    name: clusterName('outbound', port.number, subset, svc.hostname),
+    type,
+    lbPolicy: passthrough ? 'CLUSTER_PROVIDED' : lbPolicyOf(policy.lbSimple),
+    connectTimeoutMs: policy.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: policy.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
+    endpoints,
+    service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
+  };
+}
+
+function toEndpoint(w: WorkloadSpec, port: ServicePortSpec): LbEndpoint | undefined {
+  if (!w.address || w.address.startsWith('unix://')) return undefined; // unix sockets: not supported yet
+  const address = w.address.startsWith('[') ? w.address.slice(1, -1) : w.address;
+  return {
+    address: isIP(address) ? address : address.toLowerCase(),
+    port: w.ports[port.name] ?? port.targetPort ?? port.number,
+    weight: w.weight,
+    labels: w.labels,
+    ...(w.locality ? { locality: w.locality } : {}),
+  };
+}
+
+/** Istio's default (since 1.14) is LEAST_REQUEST; LEAST_CONN is its old alias. */
+function lbPolicyOf(simple: string | undefined): LbPolicy {
+  switch (simple) {
+    case 'ROUND_ROBIN':
+      return 'ROUND_ROBIN';
+    case 'RANDOM':
+      return 'RANDOM';
+    default:
+      return 'LEAST_REQUEST';
+  }
+}

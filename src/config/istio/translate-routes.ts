@@ -1,0 +1,130 @@
+import type {
+  HeaderMatcher, HeaderMutation, NodeIdentity, QueryParamMatcher, Route, RouteMatch, StringMatch, WeightedCluster,
+} from '../snapshot.js';
+import { labelsMatch, resolveHost } from './hosts.js';
+import type { Service } from './registry.js';
+import type { HeaderOpsSpec, HttpMatchSpec, HttpRouteSpec, StringMatchSpec, VirtualServiceSpec } from './resources.js';
+import { clusterName } from './translate-clusters.js';
+
+/** Where routes are being built: which listener port, which gateways, which proxy. */
+export interface RouteContext {
+  node: NodeIdentity;
+  /** Port of the listener/virtual host the routes serve; picks the destination port when unspecified. */
+  port: number;
+  /** Gateways the listener belongs to (`ns/name`), or `mesh` for sidecars. */
+  gateways: ReadonlySet<string>;
+  services: ReadonlyMap<string, Service>;
+}
+
+/** Translates a VirtualService's http routes into Envoy routes: one per match block, in order. */
+export function buildVirtualServiceRoutes(vs: VirtualServiceSpec, ctx: RouteContext): Route[] {
+  const routes: Route[] = [];
+  const source = `${vs.meta.namespace}/${vs.meta.name}`;
+  vs.http.forEach((http, i) => {
+    const name = http.name ?? `${vs.meta.name}.${i}`;
+    const matches = http.match.length ? http.match : [undefined];
+    for (const m of matches) {
+      if (m && !matchAppliesHere(m, vs, ctx)) continue;
+      routes.push({ name, match: translateMatch(m), ...translateAction(http, vs, ctx), source });
+    }
+  });
+  return routes;
+}
+
+/** The route istiod generates for a service without a VirtualService. */
+export function defaultRoute(svc: Service, port: number): Route {
+  return {
+    name: 'default',
+    match: { path: { prefix: '/' }, headers: [], queryParams: [] },
+    action: { kind: 'route', clusters: [{ name: clusterName('outbound', port, undefined, svc.hostname), weight: 100 }] },
+  };
+}
+
+/** Match conditions about the proxy (port, gateways, source workload) are decided now, at config time. */
+function matchAppliesHere(m: HttpMatchSpec, vs: VirtualServiceSpec, ctx: RouteContext): boolean {
+  if (m.port !== undefined && m.port !== ctx.port) return false;
+  if (m.gateways.length && !m.gateways.some((g) => ctx.gateways.has(qualifyGateway(g, vs.meta.namespace)))) return false;
+  if (m.sourceLabels && !labelsMatch(m.sourceLabels, ctx.node.labels)) return false;
+  if (m.sourceNamespace !== undefined && m.sourceNamespace !== ctx.node.namespace) return false;
+  return true;
+}
+
+/** `name` → `ns/name` in the VirtualService's namespace; `mesh` stays. */
+export function qualifyGateway(ref: string, vsNamespace: string): string {
+  if (ref === 'mesh' || ref.includes('/')) return ref;
+  const dot = ref.indexOf('.');
+  // Istio also accepts `name.namespace.svc.cluster.local`-style references
+  if (dot > 0) return `${ref.slice(dot + 1).split('.')[0]}/${ref.slice(0, dot)}`;
+  return `${vsNamespace}/${ref}`;
+}
+
+function translateMatch(m: HttpMatchSpec | undefined): RouteMatch {
+  if (!m) return { path: { prefix: '/' }, headers: [], queryParams: [] };
+  const headers: HeaderMatcher[] = [];
+  if (m.authority) headers.push({ name: ':authority', match: toStringMatch(m.authority), invert: false });
+  if (m.method) headers.push({ name: ':method', match: toStringMatch(m.method), invert: false });
+  if (m.scheme) headers.push({ name: ':scheme', match: toStringMatch(m.scheme), invert: false });
+  for (const [name, sm] of m.headers) headers.push({ name, ...(sm ? { match: toStringMatch(sm) } : {}), invert: false });
+  for (const [name, sm] of m.withoutHeaders) headers.push({ name, ...(sm ? { match: toStringMatch(sm) } : {}), invert: true });
+  const queryParams: QueryParamMatcher[] = m.queryParams.map(([name, sm]) => ({ name, ...(sm ? { match: toStringMatch(sm) } : {}) }));
+  const path: StringMatch = m.uri ? toStringMatch(m.uri, m.ignoreUriCase) : { prefix: '/' };
+  return { path, headers, queryParams };
+}
+
+function toStringMatch(s: StringMatchSpec, ignoreCase = false): StringMatch {
+  if ('exact' in s) return ignoreCase ? { exact: s.exact, ignoreCase } : { exact: s.exact };
+  if ('prefix' in s) return ignoreCase ? { prefix: s.prefix, ignoreCase } : { prefix: s.prefix };
+  return { regex: ignoreCase ? `(?i)${s.regex}` : s.regex };
+}
+
+function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: RouteContext): Pick<Route, 'action' | 'requestHeaders' | 'responseHeaders'> {
+  const out: Pick<Route, 'action' | 'requestHeaders' | 'responseHeaders'> = { action: undefined as never };
+  const req = mutation(http.headers?.request);
+  const res = mutation(http.headers?.response);
+  if (req) out.requestHeaders = req;
+  if (res) out.responseHeaders = res;
+  if (http.redirect) {
+    const r = http.redirect;
+    out.action = {
+      kind: 'redirect',
+      responseCode: r.redirectCode ?? 301,
+      ...(r.uri !== undefined ? { path: r.uri } : {}),
+      ...(r.authority !== undefined ? { host: r.authority } : {}),
+      ...(r.scheme !== undefined ? { scheme: r.scheme } : {}),
+      ...(r.port !== undefined ? { port: r.port } : {}),
+      ...(r.derivePort === 'FROM_REQUEST_PORT' ? { portFromRequest: true } : {}),
+    };
+    return out;
+  }
+  if (http.directResponse) {
+    out.action = { kind: 'direct_response', status: http.directResponse.status, ...(http.directResponse.body !== undefined ? { body: http.directResponse.body } : {}) };
+    return out;
+  }
+  const single = http.route.length === 1;
+  const clusters: WeightedCluster[] = http.route.map((d) => {
+    const host = resolveHost(d.destination.host, vs.meta.namespace, ctx.node.domainSuffix);
+    const svc = ctx.services.get(host);
+    const port = d.destination.port ?? (svc && svc.ports.length === 1 ? svc.ports[0].number : ctx.port);
+    const wc: WeightedCluster = { name: clusterName('outbound', port, d.destination.subset, host), weight: d.weight ?? (single ? 100 : 0) };
+    const dreq = mutation(d.headers?.request);
+    const dres = mutation(d.headers?.response);
+    if (dreq) wc.requestHeaders = dreq;
+    if (dres) wc.responseHeaders = dres;
+    return wc;
+  });
+  if (clusters.every((c) => c.weight === 0)) clusters.forEach((c) => (c.weight = 1)); // Istio treats all-zero as equal
+  out.action = {
+    kind: 'route',
+    clusters,
+    ...(http.rewrite?.uri !== undefined ? { prefixRewrite: http.rewrite.uri } : {}),
+    ...(http.rewrite?.uriRegexRewrite ? { regexRewrite: { pattern: http.rewrite.uriRegexRewrite.match, substitution: http.rewrite.uriRegexRewrite.rewrite } } : {}),
+    ...(http.rewrite?.authority !== undefined ? { hostRewrite: http.rewrite.authority } : {}),
+    ...(http.timeoutMs !== undefined ? { timeoutMs: http.timeoutMs } : {}),
+  };
+  return out;
+}
+
+function mutation(ops: HeaderOpsSpec | undefined): HeaderMutation | undefined {
+  if (!ops || (!ops.set.length && !ops.add.length && !ops.remove.length)) return undefined;
+  return { set: ops.set, add: ops.add, remove: ops.remove };
+}

@@ -1,0 +1,289 @@
+import { createHash } from 'node:crypto';
+import type { HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost, Cluster } from '../snapshot.js';
+import { hostIntersection, hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
+import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
+import type { GatewaySpec, IstioConfig, SidecarSpec, VirtualServiceSpec } from './resources.js';
+import { isHttpProtocol } from './protocol.js';
+import { buildOutboundClusters, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
+import { buildVirtualServiceRoutes, defaultRoute, qualifyGateway, type RouteContext } from './translate-routes.js';
+
+export interface TranslateOptions {
+  /** Port of the outbound listener (15001). In sidecar mode it routes plain HTTP by Host across all services. */
+  outboundPort: number;
+}
+
+export interface Translation {
+  snapshot: Snapshot;
+  warnings: string[];
+}
+
+/** Translates validated Istio config into a Snapshot for this proxy, the way istiod would for it. */
+export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: TranslateOptions): Translation {
+  const warnings = [...cfg.warnings];
+  const services = buildServices(cfg, node);
+  const drs = new DestinationRuleIndex(cfg, node);
+  const vss = new VirtualServiceIndex(cfg, node);
+  const clusters = buildOutboundClusters(services.values(), drs);
+  const listeners: Listener[] = [];
+  const routeConfigs: RouteConfiguration[] = [];
+  const b = { node, services, vss, listeners, routeConfigs, clusters, warnings };
+  if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
+  else buildGateway(b, cfg);
+  const body = { node, listeners, routeConfigs, clusters };
+  const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
+  return { snapshot: { version, ...body }, warnings };
+}
+
+interface Builder {
+  node: NodeIdentity;
+  services: Map<string, Service>;
+  vss: VirtualServiceIndex;
+  listeners: Listener[];
+  routeConfigs: RouteConfiguration[];
+  clusters: Cluster[];
+  warnings: string[];
+}
+
+export function httpConnectionManager(routeConfigName: string, direction: TrafficDirection, statPrefix: string): HttpConnectionManager {
+  const edge = direction === 'GATEWAY';
+  return {
+    statPrefix,
+    routeConfigName,
+    useRemoteAddress: edge,
+    stripEnvoyHeaders: edge,
+    maxRequestHeadersKb: 60,
+    idleTimeoutMs: 3_600_000,
+    httpFilters: [],
+  };
+}
+
+// ---------------------------------------------------------------- sidecar
+
+/** The Sidecar resource that applies: workload selector in the proxy's namespace, then namespace default, then root. */
+export function selectSidecar(sidecars: readonly SidecarSpec[], node: NodeIdentity): SidecarSpec | undefined {
+  const inNs = sidecars.filter((s) => s.meta.namespace === node.namespace).sort((a, b) => a.meta.order - b.meta.order);
+  return (
+    inNs.find((s) => s.workloadSelector && labelsMatch(s.workloadSelector, node.labels)) ??
+    inNs.find((s) => !s.workloadSelector) ??
+    sidecars.find((s) => s.meta.namespace === ROOT_NAMESPACE && !s.workloadSelector)
+  );
+}
+
+function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): void {
+  const sidecar = selectSidecar(cfg.sidecars, b.node);
+  const catchAll = sidecar?.egress.find((e) => !e.port);
+  const admitsAll = (_svc: Service) => true;
+  const admits = (hosts: string[] | undefined) =>
+    hosts ? (svc: Service) => hosts.some((h) => egressHostAdmits(h, sidecar!.meta.namespace, svc.namespace, svc.hostname)) : admitsAll;
+  const admitsVsHost = (hosts: string[] | undefined, vs: VirtualServiceSpec, host: string) =>
+    !hosts || hosts.some((h) => egressHostAdmits(h, sidecar!.meta.namespace, vs.meta.namespace, host));
+
+  // 15001: every visible HTTP service port, matched by Host (with the port, or bare for port 80)
+  const outboundName = 'http_proxy';
+  b.routeConfigs.push({
+    name: outboundName,
+    virtualHosts: sidecarVirtualHosts(b, undefined, admits(catchAll?.hosts), (vs, h) => admitsVsHost(catchAll?.hosts, vs, h)),
+  });
+  b.listeners.push({
+    name: 'virtualOutbound',
+    address: '0.0.0.0',
+    port: opts.outboundPort,
+    direction: 'OUTBOUND',
+    http: httpConnectionManager(outboundName, 'OUTBOUND', 'outbound_0.0.0.0_' + opts.outboundPort),
+  });
+
+  for (const [i, eg] of (sidecar?.egress ?? []).entries()) {
+    if (!eg.port) continue;
+    if (!isHttpProtocol(eg.port.protocol)) {
+      b.warnings.push(`Sidecar ${sidecar!.meta.namespace}/${sidecar!.meta.name}: egress[${i}] port ${eg.port.number} protocol ${eg.port.protocol} skipped (only HTTP listeners are supported yet)`);
+      continue;
+    }
+    const port = eg.port.number;
+    const bind = eg.bind ?? (eg.captureMode === 'NONE' ? '127.0.0.1' : '0.0.0.0');
+    const name = `${bind}_${port}`;
+    b.routeConfigs.push({ name, virtualHosts: sidecarVirtualHosts(b, port, admits(eg.hosts), (vs, h) => admitsVsHost(eg.hosts, vs, h)) });
+    b.listeners.push({ name, address: bind, port, direction: 'OUTBOUND', http: httpConnectionManager(name, 'OUTBOUND', `outbound_${name}`) });
+  }
+
+  for (const [i, ing] of (sidecar?.ingress ?? []).entries()) {
+    if (!isHttpProtocol(ing.port.protocol)) {
+      b.warnings.push(`Sidecar ${sidecar!.meta.namespace}/${sidecar!.meta.name}: ingress[${i}] port ${ing.port.number} protocol ${ing.port.protocol} skipped (only HTTP listeners are supported yet)`);
+      continue;
+    }
+    buildIngressListener(b, ing.port.number, ing.bind ?? '0.0.0.0', ing.defaultEndpoint);
+  }
+}
+
+/** `ns/host` of a Sidecar egress listener: does it admit this service? */
+function egressHostAdmits(rule: string, sidecarNs: string, serviceNs: string, hostname: string): boolean {
+  const nh = parseNamespacedHost(rule, sidecarNs);
+  if (nh.namespace === '~' || !namespaceAdmits(nh.namespace, serviceNs)) return false;
+  return hostMatches(nh.host, hostname);
+}
+
+/**
+ * Virtual hosts for sidecar outbound HTTP. `port` set: one listener port (explicit egress listener).
+ * `port` undefined: all ports (the 15001 listener), domains carry the port (bare only for 80).
+ */
+function sidecarVirtualHosts(
+  b: Builder,
+  port: number | undefined,
+  admitService: (svc: Service) => boolean,
+  admitVsHost: (vs: VirtualServiceSpec, host: string) => boolean,
+): VirtualHost[] {
+  const vhosts: VirtualHost[] = [];
+  const meshVs = b.vss.visible.filter(({ vs }) => (vs.gateways.length === 0 ? true : vs.gateways.some((g) => g === 'mesh')));
+  const covered = new Set<string>(); // VirtualService hosts that matched a service
+  const gateways = new Set(['mesh']);
+  for (const svc of b.services.values()) {
+    if (!admitService(svc)) continue;
+    for (const p of svc.ports) {
+      if (!isHttpProtocol(p.protocol) || (port !== undefined && p.number !== port)) continue;
+      const vs = findVirtualService(meshVs, svc.hostname, covered);
+      const ctx: RouteContext = { node: b.node, port: p.number, gateways, services: b.services };
+      vhosts.push({
+        name: `${svc.hostname}:${p.number}`,
+        domains: serviceDomains(svc, p.number, b.node, port === undefined),
+        routes: vs ? buildVirtualServiceRoutes(vs, ctx) : [defaultRoute(svc, p.number)],
+      });
+    }
+  }
+  // VirtualService hosts that name no service still get a virtual host (Istio routes them by Host)
+  for (const { vs, hosts } of meshVs) {
+    for (const h of hosts) {
+      if (covered.has(h) || b.services.has(h) || !admitVsHost(vs, h)) continue;
+      covered.add(h);
+      const vport = port ?? 80;
+      const ctx: RouteContext = { node: b.node, port: vport, gateways, services: b.services };
+      vhosts.push({ name: `${h}:${vport}`, domains: h === '*' ? ['*'] : [h, `${h}:${vport}`], routes: buildVirtualServiceRoutes(vs, ctx) });
+    }
+  }
+  return vhosts;
+}
+
+/** The first VirtualService whose host covers this service: exact hosts before wildcards. */
+function findVirtualService(list: VirtualServiceIndex['visible'], hostname: string, covered: Set<string>): VirtualServiceSpec | undefined {
+  let best: { vs: VirtualServiceSpec; spec: number } | undefined;
+  for (const { vs, hosts } of list) {
+    for (const h of hosts) {
+      if (!hostMatches(h, hostname)) continue;
+      const spec = hostSpecificity(h);
+      if (!best || spec > best.spec) best = { vs, spec };
+      if (h === hostname) covered.add(h);
+    }
+  }
+  return best?.vs;
+}
+
+/** Every name a client in the mesh may use for a service: FQDN, short forms, VIPs; with and without port. */
+export function serviceDomains(svc: Service, port: number, node: NodeIdentity, bareOnlyFor80: boolean): string[] {
+  const names = [svc.hostname];
+  const k8sSuffix = `.svc.${node.domainSuffix}`;
+  if (svc.hostname.endsWith(k8sSuffix)) {
+    const [name, ns] = svc.hostname.slice(0, -k8sSuffix.length).split('.');
+    names.push(`${name}.${ns}.svc`, `${name}.${ns}`);
+    if (ns === node.namespace) names.push(name);
+  }
+  for (const a of svc.addresses) if (!a.includes('/')) names.push(a);
+  const out: string[] = [];
+  for (const n of names) {
+    if (!bareOnlyFor80 || port === 80) out.push(n);
+    if (!n.startsWith('*')) out.push(`${n}:${port}`);
+  }
+  return out;
+}
+
+function buildIngressListener(b: Builder, port: number, bind: string, defaultEndpoint: string | undefined): void {
+  const name = `inbound|${port}||`;
+  const [host, epPort] = splitHostPort(defaultEndpoint ?? `127.0.0.1:${port}`);
+  b.clusters.push({
+    name,
+    type: 'STATIC',
+    lbPolicy: 'ROUND_ROBIN',
+    connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
+    endpoints: [{ address: host === '0.0.0.0' ? b.node.ip : host, port: epPort, weight: 1, labels: {} }],
+  });
+  b.routeConfigs.push({
+    name,
+    virtualHosts: [{
+      name: `inbound|http|${port}`,
+      domains: ['*'],
+      routes: [{ name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name, weight: 100 }] } }],
+    }],
+  });
+  b.listeners.push({ name: `${bind}_${port}`, address: bind, port, direction: 'INBOUND', http: httpConnectionManager(name, 'INBOUND', `inbound_${bind}_${port}`) });
+}
+
+function splitHostPort(ep: string): [string, number] {
+  const i = ep.lastIndexOf(':');
+  return [ep.slice(0, i).replace(/^\[|\]$/g, ''), Number(ep.slice(i + 1))];
+}
+
+// ---------------------------------------------------------------- gateway
+
+export function selectGateways(gateways: readonly GatewaySpec[], node: NodeIdentity): GatewaySpec[] {
+  return gateways.filter((g) => labelsMatch(g.selector, node.labels));
+}
+
+function buildGateway(b: Builder, cfg: IstioConfig): void {
+  const selected = selectGateways(cfg.gateways, b.node);
+  if (selected.length === 0) b.warnings.push(`no Gateway selects this proxy (labels ${JSON.stringify(b.node.labels)}): no listeners`);
+  // servers grouped by bind address and port: one listener and one route config each
+  const byPort = new Map<string, { bind: string; port: number; servers: { gw: GatewaySpec; hosts: string[] }[] }>();
+  for (const gw of selected) {
+    for (const s of gw.servers) {
+      const proto = s.port.protocol;
+      if (s.hasTls || !isHttpProtocol(proto)) {
+        b.warnings.push(`Gateway ${gw.meta.namespace}/${gw.meta.name}: server on port ${s.port.number} (${proto}${s.hasTls ? ' with tls' : ''}) skipped: only plaintext HTTP servers are supported yet`);
+        continue;
+      }
+      const bind = s.bind ?? '0.0.0.0';
+      const key = `${bind}_${s.port.number}`;
+      let group = byPort.get(key);
+      if (!group) byPort.set(key, (group = { bind, port: s.port.number, servers: [] }));
+      group.servers.push({ gw, hosts: s.hosts });
+    }
+  }
+  for (const [key, group] of byPort) {
+    const routeName = `http.${group.port}`;
+    const vhosts = new Map<string, VirtualHost>();
+    const contributed = new Map<string, Set<VirtualServiceSpec>>(); // domain → VirtualServices merged into it
+    for (const { gw, hosts } of group.servers) {
+      const gwName = `${gw.meta.namespace}/${gw.meta.name}`;
+      const ctx: RouteContext = { node: b.node, port: group.port, gateways: new Set([gwName]), services: b.services };
+      for (const { vs, hosts: vsHosts } of b.vss.visible) {
+        if (!vs.gateways.some((g) => qualifyGateway(g, vs.meta.namespace) === gwName)) continue;
+        const domains = new Set<string>();
+        for (const serverHost of hosts) {
+          const nh = parseNamespacedHost(serverHost, gw.meta.namespace);
+          if (!namespaceAdmits(nh.namespace, vs.meta.namespace)) continue;
+          for (const vh of vsHosts) {
+            const domain = hostIntersection(nh.host, vh);
+            if (domain) domains.add(domain);
+          }
+        }
+        if (domains.size === 0) continue;
+        const routes = buildVirtualServiceRoutes(vs, ctx);
+        for (const domain of domains) {
+          const seen = contributed.get(domain) ?? new Set();
+          if (seen.has(vs)) continue;
+          seen.add(vs);
+          contributed.set(domain, seen);
+          const existing = vhosts.get(domain);
+          // Istio merges VirtualServices bound to one gateway host, in creation order
+          if (existing) existing.routes.push(...routes);
+          else vhosts.set(domain, { name: `${domain}:${group.port}`, domains: domain === '*' ? ['*'] : [domain, `${domain}:*`], routes: [...routes] });
+        }
+      }
+    }
+    b.routeConfigs.push({ name: routeName, virtualHosts: [...vhosts.values()] });
+    b.listeners.push({
+      name: key,
+      address: group.bind,
+      port: group.port,
+      direction: 'GATEWAY',
+      http: httpConnectionManager(routeName, 'GATEWAY', `${key}`),
+    });
+  }
+}

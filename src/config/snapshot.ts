@@ -1,0 +1,178 @@
+/**
+ * The Snapshot: plain, frozen, structured-clone-safe configuration, shaped like Envoy's
+ * (listeners → route configurations → virtual hosts → routes → clusters → endpoints).
+ * Istio YAML is translated into it; xDS will decode into it. Workers compile it into a Runtime.
+ */
+
+export type ProxyMode = 'sidecar' | 'gateway';
+
+/** Who this proxy is: used to select Sidecar/Gateway resources and to resolve short host names. */
+export interface NodeIdentity {
+  id: string;
+  mode: ProxyMode;
+  namespace: string;
+  serviceAccount: string;
+  labels: Record<string, string>;
+  ip: string;
+  trustDomain: string;
+  /** DNS suffix for short names: `reviews` → `reviews.<ns>.svc.<domainSuffix>`. */
+  domainSuffix: string;
+}
+
+export interface Snapshot {
+  version: string;
+  node: NodeIdentity;
+  listeners: Listener[];
+  routeConfigs: RouteConfiguration[];
+  clusters: Cluster[];
+}
+
+export type TrafficDirection = 'OUTBOUND' | 'INBOUND' | 'GATEWAY';
+
+export interface Listener {
+  /** Istio-style name: `0.0.0.0_8080`, `virtualOutbound`. */
+  name: string;
+  address: string;
+  port: number;
+  direction: TrafficDirection;
+  http: HttpConnectionManager;
+}
+
+export interface HttpConnectionManager {
+  statPrefix: string;
+  routeConfigName: string;
+  /** Envoy's use_remote_address: the connection peer is appended to x-forwarded-for and x-forwarded-proto is overwritten. */
+  useRemoteAddress: boolean;
+  /** Strip x-envoy-* headers sent by the downstream (Envoy does for requests from outside the trust boundary). */
+  stripEnvoyHeaders: boolean;
+  /** Envoy's max_request_headers_kb (default 60). Larger requests get 431. */
+  maxRequestHeadersKb: number;
+  /** Idle timeout of downstream connections (Envoy's common_http_protocol_options.idle_timeout, default 1h). */
+  idleTimeoutMs: number;
+  /** HTTP filters in order; the router is implicit and always last. */
+  httpFilters: HttpFilterConfig[];
+}
+
+export interface HttpFilterConfig {
+  /** Envoy filter name, e.g. `envoy.filters.http.header_mutation`. */
+  name: string;
+  config: unknown;
+}
+
+export interface RouteConfiguration {
+  /** `80`, `http.8080`, `inbound|9080||` — as Istio names them. */
+  name: string;
+  virtualHosts: VirtualHost[];
+}
+
+export interface VirtualHost {
+  name: string;
+  /** Envoy domains: exact host (optionally with `:port`), `*.suffix`, `prefix*`, or `*`. */
+  domains: string[];
+  routes: Route[];
+}
+
+export type StringMatch =
+  | { exact: string; ignoreCase?: boolean }
+  | { prefix: string; ignoreCase?: boolean }
+  | { regex: string };
+
+export interface HeaderMatcher {
+  /** Lower-case header name; pseudo-headers `:authority`, `:method`, `:scheme`, `:path` allowed. */
+  name: string;
+  /** Absent: a presence match. */
+  match?: StringMatch;
+  /** Match when the header does NOT match (Istio withoutHeaders). */
+  invert: boolean;
+}
+
+export interface QueryParamMatcher {
+  name: string;
+  /** Absent: a presence match. */
+  match?: StringMatch;
+}
+
+export interface RouteMatch {
+  /** exact/regex compare the path without query; prefix compares the whole :path, as Envoy does. */
+  path: StringMatch;
+  headers: HeaderMatcher[];
+  queryParams: QueryParamMatcher[];
+}
+
+/** Envoy header_value_option: set overwrites, add appends. */
+export interface HeaderMutation {
+  set: [string, string][];
+  add: [string, string][];
+  remove: string[];
+}
+
+export interface WeightedCluster {
+  name: string;
+  weight: number;
+  requestHeaders?: HeaderMutation;
+  responseHeaders?: HeaderMutation;
+}
+
+export interface RouteAction {
+  kind: 'route';
+  clusters: WeightedCluster[];
+  /** Replace the matched prefix (or exact path) with this. */
+  prefixRewrite?: string;
+  regexRewrite?: { pattern: string; substitution: string };
+  hostRewrite?: string;
+  /** 0 or absent: no route timeout (Istio's default). */
+  timeoutMs?: number;
+}
+
+export interface RedirectAction {
+  kind: 'redirect';
+  scheme?: string;
+  host?: string;
+  port?: number;
+  /** Keep the request's port in the Location (Istio derivePort FROM_REQUEST_PORT). */
+  portFromRequest?: boolean;
+  path?: string;
+  responseCode: number;
+}
+
+export interface DirectResponseAction {
+  kind: 'direct_response';
+  status: number;
+  body?: string;
+}
+
+export interface Route {
+  /** Istio route name (VirtualService http[].name), or `default`. */
+  name: string;
+  match: RouteMatch;
+  action: RouteAction | RedirectAction | DirectResponseAction;
+  requestHeaders?: HeaderMutation;
+  responseHeaders?: HeaderMutation;
+  /** Which VirtualService produced the route, for config_dump and logs. */
+  source?: string;
+}
+
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'CLUSTER_PROVIDED';
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'ORIGINAL_DST';
+
+export interface Cluster {
+  /** `outbound|9080|v1|reviews.default.svc.cluster.local`, `inbound|9080||`. */
+  name: string;
+  type: DiscoveryType;
+  lbPolicy: LbPolicy;
+  connectTimeoutMs: number;
+  /** Upstream connection idle timeout (DestinationRule connectionPool.http.idleTimeout). */
+  idleTimeoutMs: number;
+  endpoints: LbEndpoint[];
+  /** Istio service metadata, for stats and config_dump. */
+  service?: { host: string; namespace: string; port: number; subset?: string };
+}
+
+export interface LbEndpoint {
+  /** IP or DNS name (STRICT_DNS). */
+  address: string;
+  port: number;
+  weight: number;
+  labels: Record<string, string>;
+  locality?: string;
+}

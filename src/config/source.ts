@@ -1,0 +1,79 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, extname } from 'node:path';
+import { parseAllDocuments, LineCounter, isNode, type Document } from 'yaml';
+import { ConfigError } from './errors.js';
+
+/** One YAML/JSON document read from a config file, with what is needed to point at its fields. */
+export interface SourceDocument {
+  file: string;
+  docIndex: number;
+  value: unknown;
+  /** 1-based line of a field path in this document, if it can be found. */
+  lineOf(path: readonly (string | number)[]): number | undefined;
+}
+
+const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+/** Expands files and directories (recursively, `*.yaml|*.yml|*.json`, sorted) into a file list. */
+export async function listConfigFiles(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    let st;
+    try {
+      st = await stat(p);
+    } catch {
+      throw new ConfigError('no such file or directory', { file: p });
+    }
+    if (st.isDirectory()) await walk(p, out);
+    else out.push(p);
+  }
+  return out;
+}
+
+async function walk(dir: string, out: string[]): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue; // ..data symlinks of mounted ConfigMaps, editor files
+    const full = join(dir, e.name);
+    if (e.isDirectory()) await walk(full, out);
+    else if (CONFIG_EXTENSIONS.has(extname(e.name))) out.push(full);
+  }
+}
+
+/** Parses a multi-document YAML (or JSON) text. Empty documents are skipped but keep their index. */
+export function parseDocuments(file: string, text: string): SourceDocument[] {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (!Array.isArray(docs)) return []; // an empty stream
+  const out: SourceDocument[] = [];
+  docs.forEach((doc, docIndex) => {
+    const err = doc.errors[0];
+    if (err) {
+      const line = err.linePos?.[0]?.line;
+      throw new ConfigError(`invalid YAML: ${err.message.split('\n')[0]}`, { file, docIndex, line });
+    }
+    const value = doc.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) return;
+    out.push({ file, docIndex, value, lineOf: (path) => lineOfPath(doc, lineCounter, path) });
+  });
+  return out;
+}
+
+function lineOfPath(doc: Document, lc: LineCounter, path: readonly (string | number)[]): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true);
+    if (isNode(node) && node.range) return lc.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+export async function readConfigDocuments(paths: readonly string[]): Promise<SourceDocument[]> {
+  const files = await listConfigFiles(paths);
+  const out: SourceDocument[] = [];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8');
+    out.push(...parseDocuments(file, text));
+  }
+  return out;
+}

@@ -1,0 +1,7 @@
+import type { HttpFilterFactory } from '../../http/filter.js';
+import { headerMutationFilter } from './header_mutation/index.js';
+
+/** HTTP filters by Envoy name. The router is not listed: it always ends the chain. */
+export const httpFilterFactories: ReadonlyMap<string, HttpFilterFactory<any>> = new Map<string, HttpFilterFactory<any>>([
+  [headerMutationFilter.name, headerMutationFilter],
+]);

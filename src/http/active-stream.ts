@@ -1,0 +1,397 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { DirectResponseAction, RedirectAction, WeightedCluster } from '../config/snapshot.js';
+import { RequestView } from '../router/request-view.js';
+import { RouteTable, type CompiledRoute } from '../router/route-table.js';
+import { getFromList, mutateHeaderList, mutateHeaderObject, removeFromList, type HeaderObject } from '../router/headers.js';
+import type { UpstreamHost } from '../upstream/host.js';
+import type { ListenerRuntime, Runtime } from '../worker/runtime.js';
+import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
+import { writeLocalReply } from './local-reply.js';
+import { ResponseFlag, type ResponseFlagValue } from './response-flags.js';
+
+/** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and ones the proxy regenerates. */
+const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect']);
+/** Response headers never forwarded downstream. */
+const DROP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'] as const;
+
+const kStream = Symbol('outrigger.stream');
+type TaggedResponse = ServerResponse & { [kStream]?: ActiveStream };
+
+/** Node calls these with `this` = the response: no per-request closures. */
+function onDownstreamClose(this: TaggedResponse): void {
+  this[kStream]?.downstreamClosed();
+}
+function onDownstreamDrain(this: TaggedResponse): void {
+  this[kStream]?.controller?.resume();
+}
+
+/**
+ * One request through the HTTP connection manager: route, filters, router, upstream, response.
+ * It is also the undici dispatch handler, so the upstream response streams straight into `res`
+ * with backpressure in both directions and no intermediate buffering.
+ */
+export class ActiveStream implements Dispatcher.DispatchHandler, StreamCallbacks {
+  readonly streamInfo: StreamInfo;
+  route: CompiledRoute | undefined;
+  controller: Dispatcher.DispatchController | undefined;
+  private upstreamHeaders: string[] = [];
+  private authority = '';
+  private path: string;
+  private hasBody = false;
+  private filters: HttpFilter[] | undefined;
+  private cluster: WeightedCluster | undefined;
+  private host: UpstreamHost | undefined;
+  private upstreamStartMs = 0;
+  private done = false;
+
+  constructor(
+    private readonly listener: ListenerRuntime,
+    private readonly runtime: Runtime,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    this.path = req.url ?? '/';
+    this.streamInfo = {
+      startTimeMs: Date.now(),
+      responseFlags: [],
+      downstreamRemoteAddress: req.socket.remoteAddress ?? '',
+    };
+  }
+
+  start(): void {
+    (this.res as TaggedResponse)[kStream] = this;
+    this.res.on('close', onDownstreamClose);
+    this.buildUpstreamHeaders();
+    if (this.path.charCodeAt(0) !== 47 /* '/' */ && !this.takeAbsoluteForm()) {
+      this.sendLocalReply(400, 'Bad Request', ResponseFlag.DownstreamProtocolError);
+      return;
+    }
+    const view = new RequestView(this.req.method ?? 'GET', this.path, this.authority, 'http', this.req);
+    const vh = this.listener.routes.findVirtualHost(this.authority);
+    this.route = vh && RouteTable.findRoute(vh, view);
+    if (!this.route) {
+      this.sendLocalReply(404, '', ResponseFlag.NoRouteFound);
+      return;
+    }
+    this.streamInfo.routeName = this.route.name;
+    if (this.listener.filters.length === 0) {
+      this.routeRequest();
+      return;
+    }
+    this.filters = this.listener.filters.map((create) => create(this));
+    void this.runRequestFilters(0);
+  }
+
+  // ------------------------------------------------------------------ request headers
+
+  /** Copies downstream headers into the upstream list, applying Envoy's proxy header rules. */
+  private buildUpstreamHeaders(): void {
+    const raw = this.req.rawHeaders;
+    const out = this.upstreamHeaders;
+    const hcm = this.listener.config.http;
+    let xff: string | undefined;
+    let connectionTokens: string | undefined;
+    let haveRequestId = false;
+    let haveProto = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toLowerCase();
+      const value = raw[i + 1];
+      if (DROP_REQUEST.has(name)) {
+        if (name === 'connection') connectionTokens = value;
+        else if (name === 'transfer-encoding') this.hasBody = true;
+        continue;
+      }
+      switch (name) {
+        case 'host':
+          this.authority = value.toLowerCase();
+          break;
+        case 'content-length':
+          if (value !== '0') this.hasBody = true;
+          break;
+        case 'te':
+          // only "trailers" may cross a proxy (RFC 9110 §10.1.4)
+          if (!/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) continue;
+          out.push(name, 'trailers');
+          continue;
+        case 'x-forwarded-for':
+          if (hcm.useRemoteAddress) {
+            xff = xff === undefined ? value : `${xff},${value}`;
+            continue;
+          }
+          break;
+        case 'x-forwarded-proto':
+          if (hcm.useRemoteAddress) continue;
+          haveProto = true;
+          break;
+        case 'x-request-id':
+          haveRequestId = true;
+          break;
+        default:
+          if (hcm.stripEnvoyHeaders && name.startsWith('x-envoy-')) continue;
+      }
+      out.push(name, value);
+    }
+    if (connectionTokens) {
+      for (const token of connectionTokens.split(',')) {
+        const t = token.trim().toLowerCase();
+        if (t && t !== 'close' && t !== 'keep-alive') removeFromList(out, t);
+      }
+    }
+    if (hcm.useRemoteAddress) {
+      const peer = this.streamInfo.downstreamRemoteAddress;
+      out.push('x-forwarded-for', xff === undefined ? peer : `${xff},${peer}`);
+    }
+    if (!haveProto) out.push('x-forwarded-proto', 'http');
+    if (!haveRequestId) out.push('x-request-id', randomUUID());
+  }
+
+  /** `GET http://host/path` (a client using the proxy explicitly): the URL names authority and path. */
+  private takeAbsoluteForm(): boolean {
+    const m = /^http:\/\/([^/?#]+)([^#]*)/i.exec(this.path);
+    if (!m) return false;
+    this.authority = m[1].toLowerCase();
+    this.path = m[2] || '/';
+    removeFromList(this.upstreamHeaders, 'host');
+    this.upstreamHeaders.push('host', m[1]);
+    return true;
+  }
+
+  // ------------------------------------------------------------------ filters
+
+  private async runRequestFilters(from: number): Promise<void> {
+    const filters = this.filters!;
+    const headers = this.requestHeadersView();
+    try {
+      for (let i = from; i < filters.length; i++) {
+        const hook = filters[i].onRequestHeaders;
+        if (!hook) continue;
+        let status: FilterStatus | Promise<FilterStatus> = hook.call(filters[i], headers, this);
+        if (typeof status !== 'string') status = await status;
+        if (status === 'stop' || this.done) return;
+      }
+    } catch (err) {
+      this.sendLocalReply(500, 'filter error');
+      return;
+    }
+    this.routeRequest();
+  }
+
+  private requestHeadersView(): RequestHeaders {
+    const list = this.upstreamHeaders;
+    return {
+      method: this.req.method ?? 'GET',
+      path: this.path,
+      authority: this.authority,
+      get: (n) => getFromList(list, n.toLowerCase()),
+      set: (n, v) => mutateHeaderList(list, { set: [[n.toLowerCase(), v]], add: [], remove: [] }),
+      add: (n, v) => void list.push(n.toLowerCase(), v),
+      remove: (n) => removeFromList(list, n.toLowerCase()),
+    };
+  }
+
+  // ------------------------------------------------------------------ router
+
+  private routeRequest(): void {
+    const route = this.route!;
+    const action = route.action;
+    if (action.kind === 'redirect') return this.redirect(action);
+    if (action.kind === 'direct_response') return this.directResponse(action);
+
+    const wc = route.pickCluster();
+    this.cluster = wc;
+    this.streamInfo.upstreamCluster = wc.name;
+    const cluster = this.runtime.clusters.get(wc.name);
+    if (!cluster) {
+      this.sendLocalReply(503, '', ResponseFlag.NoClusterFound);
+      return;
+    }
+    const headers = this.upstreamHeaders;
+    let path = this.path;
+    if (route.rewritePath) {
+      path = route.rewritePath(path);
+      headers.push('x-envoy-original-path', this.path);
+    }
+    if (action.hostRewrite !== undefined) {
+      removeFromList(headers, 'host');
+      headers.push('host', action.hostRewrite);
+    }
+    // Envoy order: the weighted cluster's edits, then the route's (the less specific one wins)
+    if (wc.requestHeaders) mutateHeaderList(headers, wc.requestHeaders);
+    if (route.requestHeaders) mutateHeaderList(headers, route.requestHeaders);
+
+    const host = cluster.pick(cluster.config.type === 'ORIGINAL_DST' ? this.originalDestination() : undefined);
+    if (!host) {
+      this.sendLocalReply(503, 'no healthy upstream', ResponseFlag.NoHealthyUpstream);
+      return;
+    }
+    this.host = host;
+    host.active++;
+    this.streamInfo.upstreamHost = host.label;
+    this.upstreamStartMs = Date.now();
+    host.pool.dispatch(
+      {
+        path,
+        method: this.req.method ?? 'GET',
+        headers,
+        body: this.hasBody ? this.req : null,
+        // the response is streamed downstream as it arrives; never retried by undici
+        idempotent: false,
+      } as Dispatcher.DispatchOptions,
+      this,
+    );
+  }
+
+  /** Without traffic capture the original destination is the authority the client asked for. */
+  private originalDestination(): { address: string; port: number } | undefined {
+    const a = this.authority;
+    if (!a) return undefined;
+    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(a);
+    if (!m) return undefined;
+    return { address: m[1].replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : 80 };
+  }
+
+  private redirect(action: RedirectAction): void {
+    const scheme = action.scheme ?? 'http';
+    let host = action.host ?? this.authority;
+    const reqPort = /:(\d+)$/.exec(this.authority)?.[1];
+    if (action.port !== undefined || action.portFromRequest || action.scheme) {
+      host = host.replace(/:\d+$/, '');
+      const port = action.port ?? (action.portFromRequest && reqPort ? Number(reqPort) : undefined);
+      const defaultPort = scheme === 'https' ? 443 : 80;
+      if (port !== undefined && port !== defaultPort) host = `${host}:${port}`;
+    }
+    let path = this.path;
+    if (action.path !== undefined) {
+      const q = this.path.indexOf('?');
+      path = action.path.includes('?') || q < 0 ? action.path : action.path + this.path.slice(q);
+    }
+    this.streamInfo.responseCode = action.responseCode;
+    this.finishLocal(action.responseCode, '', { location: `${scheme}://${host}${path}` });
+  }
+
+  private directResponse(action: DirectResponseAction): void {
+    this.finishLocal(action.status, action.body ?? '');
+  }
+
+  // ------------------------------------------------------------------ undici handler (upstream → downstream)
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.done) controller.abort(new Error('downstream closed'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: HeaderObject): void {
+    const res = this.res;
+    for (const h of DROP_RESPONSE) if (headers[h] !== undefined) delete headers[h];
+    headers['x-envoy-upstream-service-time'] = String(Date.now() - this.upstreamStartMs);
+    if (this.cluster?.responseHeaders) mutateHeaderObject(headers, this.cluster.responseHeaders);
+    if (this.route?.responseHeaders) mutateHeaderObject(headers, this.route.responseHeaders);
+    if (this.filters) this.runResponseFilters(statusCode, headers);
+    this.streamInfo.responseCode = statusCode;
+    if (this.done) {
+      controller.abort(new Error('downstream closed'));
+      return;
+    }
+    res.writeHead(statusCode, headers as Record<string, string | string[]>);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', onDownstreamDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.releaseHost();
+    this.done = true;
+    this.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+    this.releaseHost();
+    if (this.done) return; // downstream already gone (DC) or response finished
+    if (this.res.headersSent) {
+      // mid-response failure: the only honest signal to an HTTP/1.1 client is closing the connection
+      this.addFlag(ResponseFlag.UpstreamRemoteReset);
+      this.done = true;
+      this.res.destroy();
+      return;
+    }
+    const code = err.code ?? '';
+    if (CONNECT_FAILURES.has(code)) {
+      this.sendLocalReply(
+        503,
+        `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${describeConnectError(err)}`,
+        ResponseFlag.UpstreamConnectionFailure,
+      );
+    } else {
+      this.sendLocalReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: connection termination', ResponseFlag.UpstreamConnectionTermination);
+    }
+  }
+
+  // ------------------------------------------------------------------ endings
+
+  private runResponseFilters(status: number, headers: HeaderObject): void {
+    const view: ResponseHeaders = {
+      status,
+      get: (n) => {
+        const v = headers[n.toLowerCase()];
+        return Array.isArray(v) ? v.join(',') : v;
+      },
+      set: (n, v) => void (headers[n.toLowerCase()] = v),
+      add: (n, v) => mutateHeaderObject(headers, { set: [], add: [[n.toLowerCase(), v]], remove: [] }),
+      remove: (n) => void delete headers[n.toLowerCase()],
+    };
+    const filters = this.filters!;
+    for (let i = filters.length - 1; i >= 0; i--) filters[i].onResponseHeaders?.(view, this);
+  }
+
+  sendLocalReply(status: number, body: string, flag?: ResponseFlagValue): void {
+    if (flag) this.addFlag(flag);
+    if (this.done) return;
+    this.finishLocal(status, body);
+  }
+
+  private finishLocal(status: number, body: string, extra?: Record<string, string>): void {
+    this.done = true;
+    this.streamInfo.responseCode = status;
+    if (this.controller && !this.controller.aborted) this.controller.abort(new Error('local reply'));
+    writeLocalReply(this.res, status, body, extra);
+  }
+
+  private addFlag(flag: ResponseFlagValue): void {
+    if (!this.streamInfo.responseFlags.includes(flag)) this.streamInfo.responseFlags.push(flag);
+  }
+
+  private releaseHost(): void {
+    if (this.host) {
+      this.host.active--;
+      this.host = undefined;
+    }
+  }
+
+  /** The client went away: stop the upstream request (flag DC) unless the response already completed. */
+  downstreamClosed(): void {
+    const res = this.res as TaggedResponse;
+    res[kStream] = undefined;
+    if (this.filters) for (const f of this.filters) f.onDestroy?.();
+    if (res.writableFinished) return;
+    if (!this.done) this.addFlag(ResponseFlag.DownstreamConnectionTermination);
+    this.done = true;
+    if (this.controller && !this.controller.aborted) this.controller.abort(new Error('downstream closed'));
+  }
+}
+
+/** undici/libuv errors that mean "could not connect" (Envoy UF) rather than a reset after connecting (UC). */
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  'EADDRNOTAVAIL', 'EHOSTDOWN', 'ENETDOWN',
+]);
+
+function describeConnectError(err: Error & { code?: string }): string {
+  if (err.code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timeout';
+  return `delayed connect error: ${err.code}`;
+}

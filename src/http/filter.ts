@@ -1,0 +1,60 @@
+import type { ResponseFlagValue } from './response-flags.js';
+import type { CompiledRoute } from '../router/route-table.js';
+
+/** The HTTP filter interface (DESIGN.md): a parse-time factory and a cheap per-request object. */
+export type FilterStatus = 'continue' | 'stop';
+
+/** Request headers as the upstream will see them (lower-case names). */
+export interface RequestHeaders {
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  get(name: string): string | undefined;
+  set(name: string, value: string): void;
+  add(name: string, value: string): void;
+  remove(name: string): void;
+}
+
+/** Response headers as the downstream will see them. */
+export interface ResponseHeaders {
+  readonly status: number;
+  get(name: string): string | undefined;
+  set(name: string, value: string): void;
+  add(name: string, value: string): void;
+  remove(name: string): void;
+}
+
+export interface StreamInfo {
+  readonly startTimeMs: number;
+  responseFlags: ResponseFlagValue[];
+  routeName?: string;
+  upstreamCluster?: string;
+  upstreamHost?: string;
+  responseCode?: number;
+  readonly downstreamRemoteAddress: string;
+}
+
+export interface StreamCallbacks {
+  /** Ends the request here with a locally generated response carrying an Envoy response flag. */
+  sendLocalReply(status: number, body: string, flag?: ResponseFlagValue): void;
+  readonly route: CompiledRoute | undefined;
+  readonly streamInfo: StreamInfo;
+}
+
+export interface HttpFilter {
+  onRequestHeaders?(req: RequestHeaders, stream: StreamCallbacks): FilterStatus | Promise<FilterStatus>;
+  onResponseHeaders?(res: ResponseHeaders, stream: StreamCallbacks): FilterStatus | Promise<FilterStatus>;
+  onDestroy?(): void;
+}
+
+export interface FactoryContext {
+  readonly listenerName: string;
+}
+
+export interface HttpFilterFactory<C = unknown> {
+  /** The Envoy name, e.g. `envoy.filters.http.header_mutation`, so xDS maps 1:1. */
+  readonly name: string;
+  /** Validates raw config; throws ConfigError with a path to the bad field. */
+  parse(raw: unknown): Readonly<C>;
+  create(cfg: Readonly<C>, ctx: FactoryContext): (stream: StreamCallbacks) => HttpFilter;
+}

@@ -1,0 +1,40 @@
+import type { HeaderMutation } from '../config/snapshot.js';
+
+/**
+ * Header edits on the two shapes the data path carries: a flat [name, value, ...] list with
+ * lower-case names (request to upstream) and Node's header object (response to downstream).
+ */
+export function mutateHeaderList(list: string[], m: HeaderMutation): void {
+  for (const name of m.remove) removeFromList(list, name);
+  for (const [name, value] of m.set) {
+    removeFromList(list, name);
+    list.push(name, value);
+  }
+  for (const [name, value] of m.add) list.push(name, value);
+}
+
+export function removeFromList(list: string[], name: string): void {
+  let w = 0;
+  for (let r = 0; r < list.length; r += 2) {
+    if (list[r] === name) continue;
+    list[w++] = list[r];
+    list[w++] = list[r + 1];
+  }
+  list.length = w;
+}
+
+export function getFromList(list: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return list[i + 1];
+  return undefined;
+}
+
+export type HeaderObject = Record<string, string | string[] | undefined>;
+
+export function mutateHeaderObject(headers: HeaderObject, m: HeaderMutation): void {
+  for (const name of m.remove) delete headers[name];
+  for (const [name, value] of m.set) headers[name] = value;
+  for (const [name, value] of m.add) {
+    const cur = headers[name];
+    headers[name] = cur === undefined ? value : Array.isArray(cur) ? [...cur, value] : [cur, value];
+  }
+}

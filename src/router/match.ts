@@ -1,0 +1,63 @@
+import { compileRegex } from '../common/regex.js';
+import type { HeaderMatcher, QueryParamMatcher, RouteMatch, StringMatch } from '../config/snapshot.js';
+import type { RequestView } from './request-view.js';
+
+type Predicate = (req: RequestView) => boolean;
+type ValueTest = (value: string) => boolean;
+
+/** Compiles a string matcher once; regexes must match the whole value (Envoy safe_regex). */
+export function compileStringMatch(m: StringMatch): ValueTest {
+  if ('regex' in m) {
+    const re = compileRegex(m.regex);
+    return (v) => re.test(v);
+  }
+  if ('exact' in m) {
+    const want = m.ignoreCase ? m.exact.toLowerCase() : m.exact;
+    return m.ignoreCase ? (v) => v.toLowerCase() === want : (v) => v === want;
+  }
+  const want = m.ignoreCase ? m.prefix.toLowerCase() : m.prefix;
+  return m.ignoreCase ? (v) => v.toLowerCase().startsWith(want) : (v) => v.startsWith(want);
+}
+
+function compilePath(m: StringMatch): Predicate {
+  // Envoy: prefix looks at the whole :path; exact and regex at the path without its query string
+  if ('prefix' in m) {
+    if (m.prefix === '/' ) return () => true;
+    const test = compileStringMatch(m);
+    return (req) => test(req.path);
+  }
+  const test = compileStringMatch(m);
+  return (req) => test(req.pathWithoutQuery);
+}
+
+function compileHeader(h: HeaderMatcher): Predicate {
+  const test = h.match ? compileStringMatch(h.match) : undefined;
+  const name = h.name;
+  const matches: Predicate = test
+    ? (req) => {
+        const v = req.header(name);
+        return v !== undefined && test(v);
+      }
+    : (req) => req.header(name) !== undefined;
+  return h.invert ? (req) => !matches(req) : matches;
+}
+
+function compileQuery(q: QueryParamMatcher): Predicate {
+  const test = q.match ? compileStringMatch(q.match) : undefined;
+  return test
+    ? (req) => {
+        const v = req.queryParam(q.name);
+        return v !== undefined && test(v);
+      }
+    : (req) => req.queryParam(q.name) !== undefined;
+}
+
+/** One closure for the whole match: path first (cheapest, most selective), then headers, then query. */
+export function compileRouteMatch(m: RouteMatch): Predicate {
+  const preds = [compilePath(m.path), ...m.headers.map(compileHeader), ...m.queryParams.map(compileQuery)];
+  if (preds.length === 1) return preds[0];
+  return (req) => {
+    for (let i = 0; i < preds.length; i++) if (!preds[i](req)) return false;
+    return true;
+  };
+}

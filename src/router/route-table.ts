@@ -1,0 +1,142 @@
+import { compileRewriteRegex } from '../common/regex.js';
+import type {
+  DirectResponseAction, HeaderMutation, RedirectAction, Route, RouteAction, RouteConfiguration, VirtualHost, WeightedCluster,
+} from '../config/snapshot.js';
+import { compileRouteMatch } from './match.js';
+import type { RequestView } from './request-view.js';
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly matches: (req: RequestView) => boolean;
+  readonly action: RouteAction | RedirectAction | DirectResponseAction;
+  readonly requestHeaders?: HeaderMutation;
+  readonly responseHeaders?: HeaderMutation;
+  /** Picks a weighted cluster (route actions only). */
+  readonly pickCluster: () => WeightedCluster;
+  /** Applies prefix/regex rewrite to a path; undefined when the route does not rewrite. */
+  readonly rewritePath?: (path: string) => string;
+}
+
+export interface CompiledVirtualHost {
+  readonly name: string;
+  readonly routes: readonly CompiledRoute[];
+}
+
+/**
+ * A route configuration compiled for lookups: virtual hosts indexed by domain (exact, then
+ * `host:*`, then longest `*.suffix`, then `prefix*`, then `*`), routes as precompiled closures.
+ */
+export class RouteTable {
+  private readonly exact = new Map<string, CompiledVirtualHost>();
+  private readonly anyPort = new Map<string, CompiledVirtualHost>();
+  private readonly suffixes: { suffix: string; anyPort: boolean; vh: CompiledVirtualHost }[] = [];
+  private readonly prefixes: { prefix: string; anyPort: boolean; vh: CompiledVirtualHost }[] = [];
+  private star?: CompiledVirtualHost;
+
+  constructor(readonly config: RouteConfiguration) {
+    for (const vh of config.virtualHosts) {
+      const compiled = compileVirtualHost(vh);
+      for (const raw of vh.domains) {
+        const d = raw.toLowerCase();
+        const anyPort = d.endsWith(':*');
+        const host = anyPort ? d.slice(0, -2) : d;
+        if (host === '*') this.star ??= compiled;
+        else if (host.startsWith('*')) this.suffixes.push({ suffix: host.slice(1), anyPort, vh: compiled });
+        else if (host.endsWith('*')) this.prefixes.push({ prefix: host.slice(0, -1), anyPort, vh: compiled });
+        else if (anyPort) { if (!this.anyPort.has(host)) this.anyPort.set(host, compiled); }
+        else if (!this.exact.has(host)) this.exact.set(host, compiled);
+      }
+    }
+    this.suffixes.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  /** `authority` is lower-case and may carry a port. */
+  findVirtualHost(authority: string): CompiledVirtualHost | undefined {
+    const hit = this.exact.get(authority);
+    if (hit) return hit;
+    const colon = authority.lastIndexOf(':');
+    const hasPort = colon > 0 && authority.indexOf(']', colon) < 0 && authority.charCodeAt(authority.length - 1) !== 93;
+    const bare = hasPort ? authority.slice(0, colon) : authority;
+    if (hasPort) {
+      const ap = this.anyPort.get(bare);
+      if (ap) return ap;
+    }
+    for (const s of this.suffixes) {
+      const h = s.anyPort ? (hasPort ? bare : undefined) : authority;
+      if (h !== undefined && h.length > s.suffix.length && h.endsWith(s.suffix)) return s.vh;
+    }
+    for (const p of this.prefixes) {
+      const h = p.anyPort ? (hasPort ? bare : undefined) : authority;
+      if (h !== undefined && h.length > p.prefix.length && h.startsWith(p.prefix)) return p.vh;
+    }
+    return this.star;
+  }
+
+  /** First matching route of the virtual host, or undefined (404 NR). */
+  static findRoute(vh: CompiledVirtualHost, req: RequestView): CompiledRoute | undefined {
+    const routes = vh.routes;
+    for (let i = 0; i < routes.length; i++) if (routes[i].matches(req)) return routes[i];
+    return undefined;
+  }
+}
+
+function compileVirtualHost(vh: VirtualHost): CompiledVirtualHost {
+  return { name: vh.name, routes: vh.routes.map(compileRoute) };
+}
+
+function compileRoute(r: Route): CompiledRoute {
+  const action = r.action;
+  return {
+    name: r.name,
+    matches: compileRouteMatch(r.match),
+    action,
+    requestHeaders: r.requestHeaders,
+    responseHeaders: r.responseHeaders,
+    pickCluster: action.kind === 'route' ? compileWeightedPick(action.clusters) : noCluster,
+    rewritePath: action.kind === 'route' ? compileRewrite(r, action) : undefined,
+  };
+}
+
+function noCluster(): never {
+  throw new Error('not a route action');
+}
+
+function compileWeightedPick(clusters: readonly WeightedCluster[]): () => WeightedCluster {
+  if (clusters.length === 1) {
+    const only = clusters[0];
+    return () => only;
+  }
+  const total = clusters.reduce((s, c) => s + c.weight, 0);
+  const cumulative = clusters.map(((acc) => (c: WeightedCluster) => (acc += c.weight))(0));
+  return () => {
+    const r = Math.random() * total;
+    for (let i = 0; i < cumulative.length; i++) if (r < cumulative[i]) return clusters[i];
+    return clusters[clusters.length - 1];
+  };
+}
+
+/**
+ * Envoy's prefix_rewrite replaces the part the route matched: the prefix, or the whole path of an
+ * exact match (the query string stays). With no path match the matched prefix is "/".
+ */
+function compileRewrite(r: Route, action: RouteAction): ((path: string) => string) | undefined {
+  if (action.regexRewrite) {
+    const re = compileRewriteRegex(action.regexRewrite.pattern);
+    const sub = action.regexRewrite.substitution.replace(/\\(\d)/g, '$$$1');
+    return (path) => {
+      const q = path.indexOf('?');
+      const p = q < 0 ? path : path.slice(0, q);
+      return p.replace(re, sub) + (q < 0 ? '' : path.slice(q));
+    };
+  }
+  if (action.prefixRewrite === undefined) return undefined;
+  const replacement = action.prefixRewrite;
+  const m = r.match.path;
+  const matchedLength = 'prefix' in m ? m.prefix.length : -1;
+  return (path) => {
+    if (matchedLength >= 0) return replacement + path.slice(matchedLength);
+    const q = path.indexOf('?'); // exact (or regex) match: the whole path is replaced
+    return replacement + (q < 0 ? '' : path.slice(q));
+  };
+}

@@ -1,0 +1,56 @@
+import type { Cluster } from '../config/snapshot.js';
+import { UpstreamHost } from './host.js';
+import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
+
+/** Most distinct original destinations an ORIGINAL_DST cluster keeps pools for. */
+const MAX_ORIGINAL_DST_HOSTS = 1024;
+
+/** A cluster in a worker: its hosts, their pools and the load balancer. Kept across Snapshots while unchanged. */
+export class ClusterRuntime {
+  readonly hosts: UpstreamHost[];
+  private readonly lb: LoadBalancer;
+  private readonly originalDst?: Map<string, UpstreamHost>;
+
+  constructor(readonly config: Cluster) {
+    this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config));
+    this.lb = createLoadBalancer(config.lbPolicy, this.hosts);
+    if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /**
+   * The host for a request. ORIGINAL_DST clusters connect where the client was going:
+   * `destination` is the original destination (or, without capture, the request authority).
+   */
+  pick(destination?: { address: string; port: number }): UpstreamHost | undefined {
+    if (!this.originalDst) return this.lb.pick();
+    if (!destination) return undefined;
+    const key = `${destination.address}:${destination.port}`;
+    let host = this.originalDst.get(key);
+    if (!host) {
+      if (this.originalDst.size >= MAX_ORIGINAL_DST_HOSTS) this.evictIdleOriginalDst();
+      host = new UpstreamHost({ address: destination.address, port: destination.port, weight: 1, labels: {} }, this.config);
+      this.originalDst.set(key, host);
+    }
+    return host;
+  }
+
+  private evictIdleOriginalDst(): void {
+    for (const [key, h] of this.originalDst!) {
+      if (h.active === 0) {
+        this.originalDst!.delete(key);
+        void h.close();
+      }
+      if (this.originalDst!.size < MAX_ORIGINAL_DST_HOSTS / 2) break;
+    }
+  }
+
+  /** Closes pools after in-flight requests finish. */
+  async close(): Promise<void> {
+    const all = [...this.hosts, ...(this.originalDst?.values() ?? [])];
+    await Promise.allSettled(all.map((h) => h.close()));
+  }
+}

@@ -1,0 +1,67 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Listener, Snapshot } from '../config/snapshot.js';
+import { ActiveStream } from '../http/active-stream.js';
+import { writeLocalReply } from '../http/local-reply.js';
+import { createHttpListener, listen } from '../listener/http-listener.js';
+import { Runtime } from './runtime.js';
+import { log } from '../telemetry/log.js';
+
+interface BoundListener {
+  key: string;
+  server: Server;
+}
+
+/** One worker's data plane: its listeners and the current Runtime. */
+export class DataPlane {
+  private runtime: Runtime | undefined;
+  private readonly bound = new Map<string, BoundListener>();
+
+  /** Compiles and swaps in a Snapshot; binds new listeners and closes removed ones. */
+  async apply(snapshot: Snapshot): Promise<void> {
+    const previous = this.runtime;
+    const next = new Runtime(snapshot, previous);
+    const wanted = new Map(snapshot.listeners.map((l) => [listenerKey(l), l]));
+    for (const [key, l] of wanted) {
+      if (this.bound.has(key)) continue;
+      const server = createHttpListener(l, (req, res) => this.onRequest(l.name, req, res));
+      await listen(server, l);
+      this.bound.set(key, { key, server });
+    }
+    this.runtime = next; // the swap: new requests see the new config from here on
+    for (const [key, b] of this.bound) {
+      if (!wanted.has(key)) {
+        b.server.close();
+        this.bound.delete(key);
+      }
+    }
+    if (previous) for (const c of next.retiredFrom(previous)) void c.close();
+  }
+
+  private onRequest(listenerName: string, req: IncomingMessage, res: ServerResponse): void {
+    const rt = this.runtime!;
+    // a listener keeps its socket across config changes; its name finds the current pipeline
+    const listener = rt.listeners.get(listenerName);
+    if (!listener) {
+      // the listener was just removed; its socket closes, keep-alive connections learn it here
+      res.shouldKeepAlive = false;
+      writeLocalReply(res, 404, '');
+      return;
+    }
+    try {
+      new ActiveStream(listener, rt, req, res).start();
+    } catch (err) {
+      log.error(`request failed on ${listenerName}: ${(err as Error).stack ?? err}`);
+      writeLocalReply(res, 500, 'internal error');
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.bound.values()].map((b) => new Promise<void>((r) => b.server.close(() => r()))));
+    this.bound.clear();
+    if (this.runtime) await Promise.allSettled([...this.runtime.clusters.values()].map((c) => c.close()));
+  }
+}
+
+function listenerKey(l: Listener): string {
+  return `${l.name}@${l.address}:${l.port}`;
+}

@@ -1,0 +1,39 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { DataPlane } from './data-plane.js';
+import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { log, setLogLevel, setLogScope } from '../telemetry/log.js';
+
+/** Worker thread entry: applies Snapshots from the agent and serves traffic. */
+const init = workerData as WorkerInit;
+setLogLevel(init.logLevel);
+setLogScope(`worker-${init.index}`);
+const port = parentPort!;
+const dataPlane = new DataPlane();
+let queue = Promise.resolve();
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'snapshot':
+      // applied one at a time, in order
+      queue = queue.then(async () => {
+        try {
+          await dataPlane.apply(msg.snapshot);
+          post({ type: 'ack', version: msg.snapshot.version });
+        } catch (err) {
+          log.error(`snapshot ${msg.snapshot.version} rejected: ${(err as Error).message}`);
+          post({ type: 'nack', version: msg.snapshot.version, error: (err as Error).message });
+        }
+      });
+      break;
+    case 'log-level':
+      setLogLevel(msg.level);
+      break;
+    case 'shutdown':
+      void dataPlane.close().finally(() => process.exit(0));
+      break;
+  }
+});
+
+function post(msg: FromWorker): void {
+  port.postMessage(msg);
+}

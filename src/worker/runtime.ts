@@ -1,0 +1,49 @@
+import type { Cluster, Listener, Snapshot } from '../config/snapshot.js';
+import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
+import { httpFilterFactories } from '../filters/http/registry.js';
+import { RouteTable } from '../router/route-table.js';
+import { ClusterRuntime } from '../upstream/cluster.js';
+import { ConfigError } from '../config/errors.js';
+
+/** A listener's compiled HTTP pipeline. */
+export interface ListenerRuntime {
+  readonly config: Listener;
+  readonly routes: RouteTable;
+  /** Per-request filter constructors, in chain order (router excluded). */
+  readonly filters: readonly ((stream: StreamCallbacks) => HttpFilter)[];
+}
+
+/**
+ * A Snapshot compiled for one worker. Swapped in with one assignment; a request keeps the Runtime
+ * it started with. Unchanged clusters are carried over with their pools and load-balancer state.
+ */
+export class Runtime {
+  readonly listeners = new Map<string, ListenerRuntime>();
+  readonly clusters = new Map<string, ClusterRuntime>();
+
+  constructor(readonly snapshot: Snapshot, previous?: Runtime) {
+    const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
+    for (const l of snapshot.listeners) {
+      const rc = routeConfigs.get(l.http.routeConfigName) ?? { name: l.http.routeConfigName, virtualHosts: [] };
+      const filters = l.http.httpFilters.map((f, i) => {
+        const factory = httpFilterFactories.get(f.name);
+        if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `http.httpFilters[${i}]` });
+        return factory.create(factory.parse(f.config), { listenerName: l.name });
+      });
+      this.listeners.set(l.name, { config: l, routes: new RouteTable(rc), filters });
+    }
+    for (const c of snapshot.clusters) {
+      const prev = previous?.clusters.get(c.name);
+      this.clusters.set(c.name, prev && sameCluster(prev.config, c) ? prev : new ClusterRuntime(c));
+    }
+  }
+
+  /** Clusters of `previous` that this Runtime no longer uses: close them once their requests finish. */
+  retiredFrom(previous: Runtime): ClusterRuntime[] {
+    return [...previous.clusters.values()].filter((c) => this.clusters.get(c.name) !== c);
+  }
+}
+
+function sameCluster(a: Cluster, b: Cluster): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
