@@ -50,10 +50,15 @@ export function parseDocuments(file: string, text: string): SourceDocument[] {
   docs.forEach((doc, docIndex) => {
     const err = doc.errors[0];
     if (err) {
-      const line = err.linePos?.[0]?.line;
+      const line = lineCounter.linePos(err.pos[0]).line;
       throw new ConfigError(`invalid YAML: ${err.message.split('\n')[0]}`, { file, docIndex, line });
     }
-    const value = doc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      throw new ConfigError(`invalid YAML: ${(e as Error).message}`, { file, docIndex });
+    }
     if (value === null || value === undefined) return;
     out.push({ file, docIndex, value, lineOf: (path) => lineOfPath(doc, lineCounter, path) });
   });

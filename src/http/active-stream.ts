@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { DirectResponseAction, RedirectAction, WeightedCluster } from '../config/snapshot.js';
 import { RequestView } from '../router/request-view.js';
 import { RouteTable, type CompiledRoute } from '../router/route-table.js';
-import { getFromList, mutateHeaderList, mutateHeaderObject, removeFromList, type HeaderObject } from '../router/headers.js';
+import { getFromList, mutateHeaderList, removeFromList } from '../router/headers.js';
+import type { UpstreamError, UpstreamExchange, UpstreamHandler } from '../upstream/h1-pool.js';
 import type { UpstreamHost } from '../upstream/host.js';
 import type { ListenerRuntime, Runtime } from '../worker/runtime.js';
 import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
@@ -13,8 +13,8 @@ import { ResponseFlag, type ResponseFlagValue } from './response-flags.js';
 
 /** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and ones the proxy regenerates. */
 const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect']);
-/** Response headers never forwarded downstream. */
-const DROP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'] as const;
+/** Response headers never forwarded downstream (hop-by-hop; Node frames the downstream body itself). */
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer']);
 
 const kStream = Symbol('outrigger.stream');
 type TaggedResponse = ServerResponse & { [kStream]?: ActiveStream };
@@ -24,18 +24,18 @@ function onDownstreamClose(this: TaggedResponse): void {
   this[kStream]?.downstreamClosed();
 }
 function onDownstreamDrain(this: TaggedResponse): void {
-  this[kStream]?.controller?.resume();
+  this[kStream]?.exchange?.resume();
 }
 
 /**
  * One request through the HTTP connection manager: route, filters, router, upstream, response.
- * It is also the undici dispatch handler, so the upstream response streams straight into `res`
- * with backpressure in both directions and no intermediate buffering.
+ * It is also the upstream response handler, so the response streams straight into `res` with
+ * backpressure in both directions and no intermediate buffering.
  */
-export class ActiveStream implements Dispatcher.DispatchHandler, StreamCallbacks {
+export class ActiveStream implements UpstreamHandler, StreamCallbacks {
   readonly streamInfo: StreamInfo;
   route: CompiledRoute | undefined;
-  controller: Dispatcher.DispatchController | undefined;
+  exchange: UpstreamExchange | undefined;
   private upstreamHeaders: string[] = [];
   private authority = '';
   private path: string;
@@ -179,16 +179,7 @@ export class ActiveStream implements Dispatcher.DispatchHandler, StreamCallbacks
   }
 
   private requestHeadersView(): RequestHeaders {
-    const list = this.upstreamHeaders;
-    return {
-      method: this.req.method ?? 'GET',
-      path: this.path,
-      authority: this.authority,
-      get: (n) => getFromList(list, n.toLowerCase()),
-      set: (n, v) => mutateHeaderList(list, { set: [[n.toLowerCase(), v]], add: [], remove: [] }),
-      add: (n, v) => void list.push(n.toLowerCase(), v),
-      remove: (n) => removeFromList(list, n.toLowerCase()),
-    };
+    return { method: this.req.method ?? 'GET', path: this.path, authority: this.authority, ...headerListView(this.upstreamHeaders) };
   }
 
   // ------------------------------------------------------------------ router
@@ -230,17 +221,7 @@ export class ActiveStream implements Dispatcher.DispatchHandler, StreamCallbacks
     host.active++;
     this.streamInfo.upstreamHost = host.label;
     this.upstreamStartMs = Date.now();
-    host.pool.dispatch(
-      {
-        path,
-        method: this.req.method ?? 'GET',
-        headers,
-        body: this.hasBody ? this.req : null,
-        // the response is streamed downstream as it arrives; never retried by undici
-        idempotent: false,
-      } as Dispatcher.DispatchOptions,
-      this,
-    );
+    this.exchange = host.pool.request({ method: this.req.method ?? 'GET', path, headers, body: this.hasBody ? this.req : null }, this);
   }
 
   /** Without traffic capture the original destination is the authority the client asked for. */
@@ -275,43 +256,37 @@ export class ActiveStream implements Dispatcher.DispatchHandler, StreamCallbacks
     this.finishLocal(action.status, action.body ?? '');
   }
 
-  // ------------------------------------------------------------------ undici handler (upstream → downstream)
+  // ------------------------------------------------------------------ upstream → downstream
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.done) controller.abort(new Error('downstream closed'));
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: HeaderObject): void {
-    const res = this.res;
-    for (const h of DROP_RESPONSE) if (headers[h] !== undefined) delete headers[h];
-    headers['x-envoy-upstream-service-time'] = String(Date.now() - this.upstreamStartMs);
-    if (this.cluster?.responseHeaders) mutateHeaderObject(headers, this.cluster.responseHeaders);
-    if (this.route?.responseHeaders) mutateHeaderObject(headers, this.route.responseHeaders);
-    if (this.filters) this.runResponseFilters(statusCode, headers);
-    this.streamInfo.responseCode = statusCode;
-    if (this.done) {
-      controller.abort(new Error('downstream closed'));
-      return;
+  onUpstreamHeaders(status: number, upstream: string[]): void {
+    const headers: string[] = [];
+    for (let i = 0; i < upstream.length; i += 2) {
+      if (!DROP_RESPONSE.has(upstream[i])) headers.push(upstream[i], upstream[i + 1]);
     }
-    res.writeHead(statusCode, headers as Record<string, string | string[]>);
+    headers.push('x-envoy-upstream-service-time', String(Date.now() - this.upstreamStartMs));
+    if (this.cluster?.responseHeaders) mutateHeaderList(headers, this.cluster.responseHeaders);
+    if (this.route?.responseHeaders) mutateHeaderList(headers, this.route.responseHeaders);
+    if (this.filters) this.runResponseFilters(status, headers);
+    this.streamInfo.responseCode = status;
+    this.res.writeHead(status, headers);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.res.write(chunk)) {
-      controller.pause();
-      this.res.once('drain', onDownstreamDrain);
-    }
+  onUpstreamData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', onDownstreamDrain);
+    return false;
   }
 
-  onResponseEnd(): void {
+  onUpstreamEnd(): void {
     this.releaseHost();
+    this.exchange = undefined;
     this.done = true;
     this.res.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+  onUpstreamError(err: UpstreamError): void {
     this.releaseHost();
+    this.exchange = undefined;
     if (this.done) return; // downstream already gone (DC) or response finished
     if (this.res.headersSent) {
       // mid-response failure: the only honest signal to an HTTP/1.1 client is closing the connection
@@ -320,31 +295,26 @@ export class ActiveStream implements Dispatcher.DispatchHandler, StreamCallbacks
       this.res.destroy();
       return;
     }
-    const code = err.code ?? '';
-    if (CONNECT_FAILURES.has(code)) {
-      this.sendLocalReply(
-        503,
-        `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${describeConnectError(err)}`,
-        ResponseFlag.UpstreamConnectionFailure,
-      );
-    } else {
-      this.sendLocalReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: connection termination', ResponseFlag.UpstreamConnectionTermination);
+    const prefix = 'upstream connect error or disconnect/reset before headers. reset reason: ';
+    switch (err.kind) {
+      case 'connect_failure':
+        this.sendLocalReply(503, `${prefix}connection failure, transport failure reason: delayed connect error: ${err.code ?? err.message}`, ResponseFlag.UpstreamConnectionFailure);
+        break;
+      case 'connect_timeout':
+        this.sendLocalReply(503, `${prefix}connection timeout`, ResponseFlag.UpstreamConnectionFailure);
+        break;
+      case 'protocol_error':
+        this.sendLocalReply(503, `${prefix}protocol error`, ResponseFlag.UpstreamProtocolError);
+        break;
+      default:
+        this.sendLocalReply(503, `${prefix}connection termination`, ResponseFlag.UpstreamConnectionTermination);
     }
   }
 
   // ------------------------------------------------------------------ endings
 
-  private runResponseFilters(status: number, headers: HeaderObject): void {
-    const view: ResponseHeaders = {
-      status,
-      get: (n) => {
-        const v = headers[n.toLowerCase()];
-        return Array.isArray(v) ? v.join(',') : v;
-      },
-      set: (n, v) => void (headers[n.toLowerCase()] = v),
-      add: (n, v) => mutateHeaderObject(headers, { set: [], add: [[n.toLowerCase(), v]], remove: [] }),
-      remove: (n) => void delete headers[n.toLowerCase()],
-    };
+  private runResponseFilters(status: number, headers: string[]): void {
+    const view: ResponseHeaders = { status, ...headerListView(headers) };
     const filters = this.filters!;
     for (let i = filters.length - 1; i >= 0; i--) filters[i].onResponseHeaders?.(view, this);
   }
@@ -358,7 +328,7 @@ export class ActiveStream implements Dispatcher.DispatchHandler, StreamCallbacks
   private finishLocal(status: number, body: string, extra?: Record<string, string>): void {
     this.done = true;
     this.streamInfo.responseCode = status;
-    if (this.controller && !this.controller.aborted) this.controller.abort(new Error('local reply'));
+    this.abortUpstream();
     writeLocalReply(this.res, status, body, extra);
   }
 
@@ -381,17 +351,24 @@ export class ActiveStream implements Dispatcher.DispatchHandler, StreamCallbacks
     if (res.writableFinished) return;
     if (!this.done) this.addFlag(ResponseFlag.DownstreamConnectionTermination);
     this.done = true;
-    if (this.controller && !this.controller.aborted) this.controller.abort(new Error('downstream closed'));
+    this.abortUpstream();
+  }
+
+  private abortUpstream(): void {
+    if (!this.exchange) return;
+    this.exchange.abort();
+    this.exchange = undefined;
+    this.releaseHost();
   }
 }
 
-/** undici/libuv errors that mean "could not connect" (Envoy UF) rather than a reset after connecting (UC). */
-const CONNECT_FAILURES = new Set([
-  'ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
-  'EADDRNOTAVAIL', 'EHOSTDOWN', 'ENETDOWN',
-]);
-
-function describeConnectError(err: Error & { code?: string }): string {
-  if (err.code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timeout';
-  return `delayed connect error: ${err.code}`;
+/** get/set/add/remove over a flat header list, for filters. */
+function headerListView(list: string[]) {
+  return {
+    get: (n: string) => getFromList(list, n.toLowerCase()),
+    set: (n: string, v: string) => mutateHeaderList(list, { set: [[n.toLowerCase(), v]], add: [], remove: [] }),
+    add: (n: string, v: string) => void list.push(n.toLowerCase(), v),
+    remove: (n: string) => removeFromList(list, n.toLowerCase()),
+  };
 }
+

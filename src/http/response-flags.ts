@@ -5,6 +5,7 @@ export const ResponseFlag = {
   UpstreamConnectionFailure: 'UF',
   UpstreamConnectionTermination: 'UC',
   UpstreamRemoteReset: 'UR',
+  UpstreamProtocolError: 'UPE',
   UpstreamOverflow: 'UO',
   UpstreamRequestTimeout: 'UT',
   UpstreamRetryLimitExceeded: 'URX',

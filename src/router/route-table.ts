@@ -123,7 +123,7 @@ function compileWeightedPick(clusters: readonly WeightedCluster[]): () => Weight
 function compileRewrite(r: Route, action: RouteAction): ((path: string) => string) | undefined {
   if (action.regexRewrite) {
     const re = compileRewriteRegex(action.regexRewrite.pattern);
-    const sub = action.regexRewrite.substitution.replace(/\\(\d)/g, '$$$1');
+    const sub = action.regexRewrite.substitution.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
     return (path) => {
       const q = path.indexOf('?');
       const p = q < 0 ? path : path.slice(0, q);

@@ -25,11 +25,12 @@ export function parseDestinationRule(spec: Field, meta: ResourceMeta, warnings: 
     return { name, labels: s.at('labels').stringMap(), trafficPolicy: parseTrafficPolicy(s.at('trafficPolicy'), pending) };
   });
   const ws = spec.at('workloadSelector');
+  const trafficPolicy = parseTrafficPolicy(spec.at('trafficPolicy'), pending);
   if (pending.size) warnings.push(`${describeResource(meta)}: ${[...pending].join(', ')} accepted but not enforced yet`);
   return {
     meta,
     host: spec.at('host').nonEmptyString(),
-    trafficPolicy: parseTrafficPolicy(spec.at('trafficPolicy'), pending),
+    trafficPolicy,
     subsets,
     exportTo: parseExportTo(spec.at('exportTo')),
     workloadSelector: ws.present ? ws.object(['matchLabels']).at('matchLabels').stringMap() : undefined,

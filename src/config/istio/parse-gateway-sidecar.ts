@@ -35,10 +35,14 @@ export function parseSidecar(spec: Field, meta: ResourceMeta, warnings: string[]
       port: parsePortField(l.at('port'), ['number', 'protocol', 'name', 'targetPort']),
       bind: l.at('bind').optString(),
       captureMode: l.at('captureMode').optOneOf(['DEFAULT', 'IPTABLES', 'NONE'] as const),
-      defaultEndpoint: l.at('defaultEndpoint').optString(),
+      defaultEndpoint: parseDefaultEndpoint(l.at('defaultEndpoint')),
     };
   });
+  const egressPorts = new Set<string>();
   const egress = spec.at('egress').optList().map((l) => {
+    const key = l.at('port').present ? `${l.at('bind').optString() ?? ''}:${l.at('port').at('number').value}` : 'catch-all';
+    if (egressPorts.has(key)) l.fail(key === 'catch-all' ? 'only one egress listener may omit the port' : `duplicate egress listener for port ${key.split(':')[1]}`);
+    egressPorts.add(key);
     l.object(['port', 'bind', 'captureMode', 'hosts']);
     const hostsField = l.at('hosts');
     const hosts = hostsField.stringList();
@@ -79,4 +83,15 @@ function validateNamespacedHost(f: Field, h: string, namespaceRequired: boolean)
   if (namespaceRequired && parts.length !== 2) f.fail(`invalid host "${h}": expected namespace/dnsName (use "*/${h}" for any namespace)`);
   const dns = parts[parts.length - 1];
   if (dns !== '*' && !/^(\*\.)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$/.test(dns)) f.fail(`invalid host "${h}"`);
+}
+
+/** Istio accepts `127.0.0.1:PORT`, `0.0.0.0:PORT`, `[::1]:PORT`, `[::]:PORT` or `unix:///path`. */
+function parseDefaultEndpoint(f: Field): string | undefined {
+  const v = f.optString();
+  if (v === undefined || v.startsWith('unix://')) return v;
+  const m = /^(127\.0\.0\.1|0\.0\.0\.0|\[::1\]|\[::\]):(\d+)$/.exec(v);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    f.fail(`invalid defaultEndpoint "${v}": expected 127.0.0.1:PORT, 0.0.0.0:PORT, [::1]:PORT, [::]:PORT or unix:///path`);
+  }
+  return v;
 }

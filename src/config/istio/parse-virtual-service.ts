@@ -10,6 +10,7 @@ const VS_FIELDS = ['hosts', 'gateways', 'http', 'tls', 'tcp', 'exportTo'];
 const HTTP_ROUTE_FIELDS = [
   'name', 'match', 'route', 'redirect', 'directResponse', 'delegate', 'rewrite', 'timeout', 'retries', 'fault',
   'mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'mirror_percent', 'corsPolicy', 'headers',
+  'websocketUpgrade', // removed from Istio's API (WebSocket needs no flag) but still in old manifests
 ];
 const MATCH_FIELDS = [
   'name', 'uri', 'scheme', 'method', 'authority', 'headers', 'port', 'sourceLabels', 'gateways', 'queryParams',
@@ -29,6 +30,9 @@ export function parseVirtualService(spec: Field, meta: ResourceMeta, warnings: s
   if (hosts.length === 0 && gateways.length === 0) spec.at('hosts').fail('at least one host is required');
   hosts.forEach((h, i) => {
     if (h === '') spec.at('hosts').list()[i].fail('host must not be empty');
+    if (h === '*' && (gateways.length === 0 || gateways.includes('mesh'))) {
+      spec.at('hosts').list()[i].fail('wildcard host * is not allowed for virtual services bound to the mesh gateway');
+    }
   });
   if (http.length === 0 && !hasTcp && !hasTls) spec.fail('http, tcp or tls must have at least one route');
   const pending = new Set(http.flatMap((r) => r.pending));
@@ -49,6 +53,7 @@ function parseHttpRoute(f: Field): HttpRouteSpec {
   const rewrite = parseRewrite(f.at('rewrite'));
   if (rewrite && !route.length) f.at('rewrite').fail('rewrite requires a route (it cannot be combined with redirect or directResponse)');
   const timeoutMs = f.at('timeout').optDurationMs();
+  f.at('websocketUpgrade').optBool();
   const pending = PENDING_ROUTE_FIELDS.filter((k) => f.at(k).present);
   for (const k of pending) {
     if (k !== 'mirrorPercent' && k !== 'mirror_percent' && k !== 'mirrors') f.at(k).object();

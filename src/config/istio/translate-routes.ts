@@ -74,7 +74,7 @@ function translateMatch(m: HttpMatchSpec | undefined): RouteMatch {
 function toStringMatch(s: StringMatchSpec, ignoreCase = false): StringMatch {
   if ('exact' in s) return ignoreCase ? { exact: s.exact, ignoreCase } : { exact: s.exact };
   if ('prefix' in s) return ignoreCase ? { prefix: s.prefix, ignoreCase } : { prefix: s.prefix };
-  return { regex: ignoreCase ? `(?i)${s.regex}` : s.regex };
+  return { regex: ignoreCase && !s.regex.startsWith('(?i)') ? `(?i)${s.regex}` : s.regex };
 }
 
 function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: RouteContext): Pick<Route, 'action' | 'requestHeaders' | 'responseHeaders'> {

@@ -80,9 +80,19 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
 
   // 15001: every visible HTTP service port, matched by Host (with the port, or bare for port 80)
   const outboundName = 'http_proxy';
+  // an egress listener for one port (reached through capture) decides what that port can reach
+  const captured = new Map((sidecar?.egress ?? []).filter((e) => e.port && e.captureMode !== 'NONE' && !e.bind).map((e) => [e.port!.number, e.hosts]));
+  // a Sidecar with egress listeners but no catch-all exposes only the ports it lists
+  const none = sidecar && sidecar.egress.length ? [] : undefined;
+  const hostsForPort = (port: number) => captured.get(port) ?? catchAll?.hosts ?? none;
   b.routeConfigs.push({
     name: outboundName,
-    virtualHosts: sidecarVirtualHosts(b, undefined, admits(catchAll?.hosts), (vs, h) => admitsVsHost(catchAll?.hosts, vs, h)),
+    virtualHosts: sidecarVirtualHosts(
+      b,
+      undefined,
+      (svc, port) => admits(hostsForPort(port))(svc),
+      (vs, h, port) => admitsVsHost(hostsForPort(port), vs, h),
+    ),
   });
   b.listeners.push({
     name: 'virtualOutbound',
@@ -94,20 +104,33 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
 
   for (const [i, eg] of (sidecar?.egress ?? []).entries()) {
     if (!eg.port) continue;
+    const where = `Sidecar ${sidecar!.meta.namespace}/${sidecar!.meta.name}: egress[${i}] port ${eg.port.number}`;
     if (!isHttpProtocol(eg.port.protocol)) {
-      b.warnings.push(`Sidecar ${sidecar!.meta.namespace}/${sidecar!.meta.name}: egress[${i}] port ${eg.port.number} protocol ${eg.port.protocol} skipped (only HTTP listeners are supported yet)`);
+      b.warnings.push(`${where} protocol ${eg.port.protocol} skipped (only HTTP listeners are supported yet)`);
       continue;
     }
+    // Without captureMode NONE or a bind address the listener is reached through traffic capture
+    // (15001), which is where its hosts already restrict what the port can reach.
+    if (eg.captureMode !== 'NONE' && !eg.bind) continue;
     const port = eg.port.number;
-    const bind = eg.bind ?? (eg.captureMode === 'NONE' ? '127.0.0.1' : '0.0.0.0');
+    const bind = eg.bind ?? '127.0.0.1';
     const name = `${bind}_${port}`;
     b.routeConfigs.push({ name, virtualHosts: sidecarVirtualHosts(b, port, admits(eg.hosts), (vs, h) => admitsVsHost(eg.hosts, vs, h)) });
     b.listeners.push({ name, address: bind, port, direction: 'OUTBOUND', http: httpConnectionManager(name, 'OUTBOUND', `outbound_${name}`) });
   }
 
   for (const [i, ing] of (sidecar?.ingress ?? []).entries()) {
+    const where = `Sidecar ${sidecar!.meta.namespace}/${sidecar!.meta.name}: ingress[${i}] port ${ing.port.number}`;
     if (!isHttpProtocol(ing.port.protocol)) {
-      b.warnings.push(`Sidecar ${sidecar!.meta.namespace}/${sidecar!.meta.name}: ingress[${i}] port ${ing.port.number} protocol ${ing.port.protocol} skipped (only HTTP listeners are supported yet)`);
+      b.warnings.push(`${where} protocol ${ing.port.protocol} skipped (only HTTP listeners are supported yet)`);
+      continue;
+    }
+    if (ing.captureMode !== 'NONE' && !ing.bind) {
+      b.warnings.push(`${where}: reached through inbound traffic capture (15006), which is not supported yet; set captureMode: NONE to bind it`);
+      continue;
+    }
+    if (ing.defaultEndpoint?.startsWith('unix://')) {
+      b.warnings.push(`${where}: unix socket defaultEndpoint is not supported yet; listener skipped`);
       continue;
     }
     buildIngressListener(b, ing.port.number, ing.bind ?? '0.0.0.0', ing.defaultEndpoint);
@@ -128,17 +151,17 @@ function egressHostAdmits(rule: string, sidecarNs: string, serviceNs: string, ho
 function sidecarVirtualHosts(
   b: Builder,
   port: number | undefined,
-  admitService: (svc: Service) => boolean,
-  admitVsHost: (vs: VirtualServiceSpec, host: string) => boolean,
+  admitService: (svc: Service, port: number) => boolean,
+  admitVsHost: (vs: VirtualServiceSpec, host: string, port: number) => boolean,
 ): VirtualHost[] {
   const vhosts: VirtualHost[] = [];
   const meshVs = b.vss.visible.filter(({ vs }) => (vs.gateways.length === 0 ? true : vs.gateways.some((g) => g === 'mesh')));
   const covered = new Set<string>(); // VirtualService hosts that matched a service
   const gateways = new Set(['mesh']);
   for (const svc of b.services.values()) {
-    if (!admitService(svc)) continue;
     for (const p of svc.ports) {
       if (!isHttpProtocol(p.protocol) || (port !== undefined && p.number !== port)) continue;
+      if (!admitService(svc, p.number)) continue;
       const vs = findVirtualService(meshVs, svc.hostname, covered);
       const ctx: RouteContext = { node: b.node, port: p.number, gateways, services: b.services };
       vhosts.push({
@@ -151,9 +174,9 @@ function sidecarVirtualHosts(
   // VirtualService hosts that name no service still get a virtual host (Istio routes them by Host)
   for (const { vs, hosts } of meshVs) {
     for (const h of hosts) {
-      if (covered.has(h) || b.services.has(h) || !admitVsHost(vs, h)) continue;
-      covered.add(h);
       const vport = port ?? 80;
+      if (covered.has(h) || b.services.has(h) || !admitVsHost(vs, h, vport)) continue;
+      covered.add(h);
       const ctx: RouteContext = { node: b.node, port: vport, gateways, services: b.services };
       vhosts.push({ name: `${h}:${vport}`, domains: h === '*' ? ['*'] : [h, `${h}:${vport}`], routes: buildVirtualServiceRoutes(vs, ctx) });
     }
@@ -188,7 +211,7 @@ export function serviceDomains(svc: Service, port: number, node: NodeIdentity, b
   const out: string[] = [];
   for (const n of names) {
     if (!bareOnlyFor80 || port === 80) out.push(n);
-    if (!n.startsWith('*')) out.push(`${n}:${port}`);
+    out.push(`${n}:${port}`);
   }
   return out;
 }
@@ -202,7 +225,8 @@ function buildIngressListener(b: Builder, port: number, bind: string, defaultEnd
     lbPolicy: 'ROUND_ROBIN',
     connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
-    endpoints: [{ address: host === '0.0.0.0' ? b.node.ip : host, port: epPort, weight: 1, labels: {} }],
+    // 0.0.0.0 / [::] mean "the instance IP" (Istio's Sidecar docs)
+    endpoints: [{ address: host === '0.0.0.0' || host === '::' ? b.node.ip : host, port: epPort, weight: 1, labels: {} }],
   });
   b.routeConfigs.push({
     name,

@@ -1,0 +1,20 @@
+# Outrigger sidecar image: the official Node 24 slim image, production dependencies only.
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json ./
+COPY src ./src
+RUN npm ci --ignore-scripts && npx tsc -p tsconfig.json
+
+FROM node:24-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+COPY examples ./examples
+# Istio's proxy uid: its own traffic is excluded from capture by owner match
+USER 1337:1337
+EXPOSE 15001 15006 15000 15090 15021
+ENTRYPOINT ["node", "bin/outrigger.js"]
+CMD ["run", "-c", "/etc/istio/config"]

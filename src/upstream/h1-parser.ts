@@ -1,0 +1,205 @@
+/**
+ * Incremental, strict HTTP/1.1 response parsing for upstream connections: the status line and
+ * header block, then the body framing (content-length, chunked, or until close).
+ */
+
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// field-value: visible chars, SP, HTAB and obs-text; no CR, LF or NUL
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+export interface ResponseHead {
+  status: number;
+  /** Flat [name, value, ...], names lower-cased, in order. */
+  headers: string[];
+  /** HTTP/1.1 without `connection: close`, or HTTP/1.0 with `connection: keep-alive`. */
+  keepAlive: boolean;
+  /** -1: chunked; -2: until the connection closes; otherwise the content-length. */
+  bodyLength: number;
+}
+
+export const CHUNKED = -1;
+export const UNTIL_CLOSE = -2;
+
+/**
+ * Finds a complete header block in `buf` from `start`. Returns the index just past the blank line,
+ * or -1 when more bytes are needed. Throws when the block exceeds `maxBytes`.
+ */
+export function findHeadEnd(buf: Buffer, start: number, maxBytes: number): number {
+  const end = buf.indexOf(CRLFCRLF, start);
+  if (end < 0) {
+    if (buf.length - start > maxBytes) throw new ProtocolError('response headers too large');
+    return -1;
+  }
+  if (end - start > maxBytes) throw new ProtocolError('response headers too large');
+  return end + 4;
+}
+
+/** Parses a status line and headers (`text` excludes the final CRLFCRLF). */
+export function parseResponseHead(text: string, requestMethod: string): ResponseHead {
+  if (text.includes('\n') && /(^|[^\r])\n/.test(text)) throw new ProtocolError('bare LF in response head');
+  const lines = text.split('\r\n');
+  const statusLine = lines[0];
+  const m = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(statusLine);
+  if (!m) throw new ProtocolError(`invalid status line "${statusLine.slice(0, 64)}"`);
+  const minor = m[1];
+  const status = Number(m[2]);
+  const headers: string[] = [];
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  let connection = '';
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const c0 = line.charCodeAt(0);
+    if (c0 === 32 || c0 === 9) throw new ProtocolError('obsolete line folding in response headers');
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new ProtocolError('malformed response header line');
+    const name = line.slice(0, colon).toLowerCase();
+    if (!TOKEN.test(name)) throw new ProtocolError(`invalid response header name "${name.slice(0, 64)}"`);
+    const value = line.slice(colon + 1).trim();
+    if (BAD_VALUE.test(value)) throw new ProtocolError(`invalid value of response header "${name}"`);
+    switch (name) {
+      case 'content-length':
+        if (contentLength !== undefined && contentLength !== value) throw new ProtocolError('conflicting content-length');
+        contentLength = value;
+        break;
+      case 'transfer-encoding':
+        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+        break;
+      case 'connection':
+        connection = connection ? `${connection}, ${value.toLowerCase()}` : value.toLowerCase();
+        break;
+    }
+    headers.push(name, value);
+  }
+  const keepAlive = minor === '1' ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
+  let bodyLength: number;
+  if (requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) {
+    bodyLength = 0;
+  } else if (transferEncoding !== undefined) {
+    // RFC 9112 §6.3: chunked must be the final coding; otherwise the body runs until close
+    bodyLength = /(^|,)\s*chunked\s*$/i.test(transferEncoding) ? CHUNKED : UNTIL_CLOSE;
+  } else if (contentLength !== undefined) {
+    if (!/^\d{1,15}$/.test(contentLength)) throw new ProtocolError(`invalid content-length "${contentLength}"`);
+    bodyLength = Number(contentLength);
+  } else {
+    bodyLength = UNTIL_CLOSE;
+  }
+  return { status, headers, keepAlive: keepAlive && bodyLength !== UNTIL_CLOSE, bodyLength };
+}
+
+const enum ChunkState {
+  Size,
+  SizeLF,
+  Data,
+  DataCR,
+  DataLF,
+  Trailer,
+  Done,
+}
+
+/**
+ * Decodes a chunked body incrementally. `push` returns the index in `buf` just past the last byte
+ * it consumed once the body is complete (trailers included), or -1 when it needs more bytes.
+ */
+export class ChunkedDecoder {
+  private state = ChunkState.Size;
+  private size = 0;
+  private sizeDigits = 0;
+  private inExtension = false;
+  private remaining = 0;
+  private trailerLine = '';
+  /** Trailer fields, flat [name, value, ...]. */
+  readonly trailers: string[] = [];
+
+  constructor(private readonly onData: (chunk: Buffer) => void) {}
+
+  push(buf: Buffer, from: number): number {
+    let i = from;
+    const n = buf.length;
+    while (i < n) {
+      switch (this.state) {
+        case ChunkState.Size: {
+          const c = buf[i++];
+          if (c === 13) {
+            if (this.sizeDigits === 0) throw new ProtocolError('missing chunk size');
+            this.state = ChunkState.SizeLF;
+          } else if (this.inExtension) {
+            if (c === 10) throw new ProtocolError('bare LF in chunk extension');
+          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
+            this.inExtension = true;
+          } else {
+            const d = hexValue(c);
+            if (d < 0) throw new ProtocolError('invalid chunk size');
+            if (++this.sizeDigits > 12) throw new ProtocolError('chunk size too large');
+            this.size = this.size * 16 + d;
+          }
+          break;
+        }
+        case ChunkState.SizeLF:
+          if (buf[i++] !== 10) throw new ProtocolError('expected LF after chunk size');
+          if (this.size === 0) {
+            this.state = ChunkState.Trailer;
+          } else {
+            this.remaining = this.size;
+            this.state = ChunkState.Data;
+          }
+          this.size = 0;
+          this.sizeDigits = 0;
+          this.inExtension = false;
+          break;
+        case ChunkState.Data: {
+          const take = Math.min(this.remaining, n - i);
+          this.onData(buf.subarray(i, i + take));
+          i += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.state = ChunkState.DataCR;
+          break;
+        }
+        case ChunkState.DataCR:
+          if (buf[i++] !== 13) throw new ProtocolError('expected CRLF after chunk data');
+          this.state = ChunkState.DataLF;
+          break;
+        case ChunkState.DataLF:
+          if (buf[i++] !== 10) throw new ProtocolError('expected CRLF after chunk data');
+          this.state = ChunkState.Size;
+          break;
+        case ChunkState.Trailer: {
+          const lf = buf.indexOf(10, i);
+          if (lf < 0) {
+            this.trailerLine += buf.toString('latin1', i, n);
+            if (this.trailerLine.length > 64 * 1024) throw new ProtocolError('trailers too large');
+            return -1;
+          }
+          const line = this.trailerLine + buf.toString('latin1', i, lf);
+          this.trailerLine = '';
+          i = lf + 1;
+          if (!line.endsWith('\r')) throw new ProtocolError('bare LF in trailers');
+          const content = line.slice(0, -1);
+          if (content === '') {
+            this.state = ChunkState.Done;
+            return i;
+          }
+          const colon = content.indexOf(':');
+          if (colon <= 0) throw new ProtocolError('malformed trailer');
+          this.trailers.push(content.slice(0, colon).toLowerCase(), content.slice(colon + 1).trim());
+          break;
+        }
+        case ChunkState.Done:
+          return i;
+      }
+    }
+    return -1;
+  }
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}

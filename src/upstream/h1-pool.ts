@@ -1,0 +1,387 @@
+import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { ChunkedDecoder, CHUNKED, findHeadEnd, parseResponseHead, ProtocolError, UNTIL_CLOSE } from './h1-parser.js';
+
+/** How an upstream exchange failed; maps to Envoy's reset reasons and response flags. */
+export type UpstreamFailure = 'connect_failure' | 'connect_timeout' | 'reset_before_headers' | 'reset_after_headers' | 'protocol_error';
+
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+  constructor(
+    readonly kind: UpstreamFailure,
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Receives one upstream response. Called at most once each for headers, end and error. */
+export interface UpstreamHandler {
+  onUpstreamHeaders(status: number, headers: string[]): void;
+  /** Return false to stop reading until `resume()`. */
+  onUpstreamData(chunk: Buffer): boolean;
+  onUpstreamEnd(trailers: string[] | undefined): void;
+  onUpstreamError(err: UpstreamError): void;
+}
+
+export interface UpstreamRequest {
+  method: string;
+  path: string;
+  /** Flat [name, value, ...] with lower-case names; must include host. */
+  headers: string[];
+  /** Request body stream; with a content-length header it is sent as is, otherwise chunked. */
+  body: Readable | null;
+}
+
+export interface PoolOptions {
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+/**
+ * Keep-alive HTTP/1.1 connections to one endpoint. One request per connection at a time; idle
+ * connections are reused most-recently-used first and closed after the idle timeout.
+ */
+export class H1Pool {
+  private readonly idle: H1Connection[] = [];
+  private readonly active = new Set<H1Connection>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(
+    readonly address: string,
+    readonly port: number,
+    readonly options: PoolOptions,
+  ) {}
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** Sends a request on an idle connection or a new one; returns the exchange's control handle. */
+  request(req: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
+    const now = Date.now();
+    let conn: H1Connection | undefined;
+    while ((conn = this.idle.pop())) {
+      if (conn.usable && now - conn.idleSince < this.options.idleTimeoutMs) break;
+      conn.destroy();
+    }
+    conn ??= new H1Connection(this);
+    this.active.add(conn);
+    conn.start(req, handler);
+    return conn;
+  }
+
+  /** Called by a connection when its exchange ends. */
+  release(conn: H1Connection, reusable: boolean): void {
+    this.active.delete(conn);
+    if (!reusable || this.closing) {
+      conn.destroy();
+      if (this.closing && this.active.size === 0) this.onDrained?.();
+      return;
+    }
+    conn.idleSince = Date.now();
+    this.idle.push(conn);
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(250, Math.min(this.options.idleTimeoutMs, 5_000))).unref();
+  }
+
+  forget(conn: H1Connection): void {
+    this.active.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  private sweep(): void {
+    const limit = Date.now() - this.options.idleTimeoutMs;
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      if (this.idle[i].idleSince <= limit) this.idle.splice(i, 1)[0].destroy();
+    }
+    if (this.idle.length === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private onDrained?: () => void;
+
+  /** Closes idle connections now and the others when their exchanges end. */
+  close(): Promise<void> {
+    this.closing = true;
+    for (const c of this.idle.splice(0)) c.destroy();
+    if (this.sweeper) clearInterval(this.sweeper);
+    if (this.active.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.onDrained = resolve));
+  }
+}
+
+/** Control over one in-flight exchange, for the downstream side. */
+export interface UpstreamExchange {
+  pause(): void;
+  resume(): void;
+  /** Abandons the exchange: the connection is closed and the handler gets no more calls. */
+  abort(): void;
+}
+
+const enum State {
+  Connecting,
+  Idle,
+  AwaitingHead,
+  Body,
+  Closed,
+}
+
+/** One upstream TCP connection and the exchange it carries. */
+class H1Connection implements UpstreamExchange {
+  idleSince = 0;
+  private readonly socket: Socket;
+  private state = State.Connecting;
+  private handler: UpstreamHandler | undefined;
+  private method = 'GET';
+  private head: Buffer | undefined;
+  private bodyMode = 0;
+  private remaining = 0;
+  private decoder: ChunkedDecoder | undefined;
+  private keepAlive = false;
+  private requestBody: Readable | null = null;
+  private requestBodyChunked = false;
+  private requestBodyDone = true;
+  private pendingHead: string | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private socketError: (Error & { code?: string }) | undefined;
+  // request-body listeners, made once per connection and detached after each exchange
+  private readonly onBodyData = (chunk: Buffer) => this.writeBodyChunk(chunk);
+  private readonly onBodyEnd = () => {
+    if (this.requestBodyChunked && this.state !== State.Closed) this.socket.write('0\r\n\r\n');
+    this.requestBodyDone = true;
+  };
+  private readonly onBodyError = () => this.abort();
+
+  constructor(private readonly pool: H1Pool) {
+    this.socket = connect({ host: pool.address, port: pool.port, noDelay: true });
+    this.connectTimer = setTimeout(() => this.onConnectTimeout(), pool.options.connectTimeoutMs);
+    this.socket.on('connect', () => this.onConnect());
+    this.socket.on('data', (buf: Buffer) => this.onData(buf));
+    this.socket.on('end', () => this.onEnd());
+    this.socket.on('error', (err) => (this.socketError = err));
+    this.socket.on('close', () => this.onClose());
+    this.socket.on('drain', () => this.requestBody?.resume());
+  }
+
+  get usable(): boolean {
+    return this.state === State.Idle && !this.socket.destroyed;
+  }
+
+  start(req: UpstreamRequest, handler: UpstreamHandler): void {
+    this.handler = handler;
+    this.method = req.method;
+    let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
+    const h = req.headers;
+    let hasLength = false;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] === 'content-length') hasLength = true;
+      head += `${h[i]}: ${h[i + 1]}\r\n`;
+    }
+    this.requestBody = req.body;
+    this.requestBodyChunked = req.body !== null && !hasLength;
+    this.requestBodyDone = req.body === null;
+    if (this.requestBodyChunked) head += 'transfer-encoding: chunked\r\n';
+    head += '\r\n';
+    if (this.state === State.Connecting) {
+      this.pendingHead = head;
+    } else {
+      this.state = State.AwaitingHead;
+      this.sendHead(head);
+    }
+  }
+
+  private sendHead(head: string): void {
+    this.socket.write(head, 'latin1');
+    const body = this.requestBody;
+    if (!body) return;
+    body.on('data', this.onBodyData);
+    body.on('end', this.onBodyEnd);
+    body.on('error', this.onBodyError);
+  }
+
+  private writeBodyChunk(chunk: Buffer): void {
+    if (this.state === State.Closed || chunk.length === 0) return;
+    let ok: boolean;
+    if (this.requestBodyChunked) {
+      this.socket.cork();
+      this.socket.write(`${chunk.length.toString(16)}\r\n`);
+      this.socket.write(chunk);
+      ok = this.socket.write('\r\n');
+      this.socket.uncork();
+    } else {
+      ok = this.socket.write(chunk);
+    }
+    if (!ok) this.requestBody?.pause();
+  }
+
+  private onConnect(): void {
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    if (this.state !== State.Connecting) return;
+    this.state = State.AwaitingHead;
+    const head = this.pendingHead!;
+    this.pendingHead = undefined;
+    this.sendHead(head);
+  }
+
+  private onConnectTimeout(): void {
+    this.connectTimer = undefined;
+    if (this.state !== State.Connecting) return;
+    this.fail(new UpstreamError('connect_timeout', 'connect timeout'));
+  }
+
+  private onData(buf: Buffer): void {
+    let offset = 0;
+    if (this.state === State.AwaitingHead) {
+      const data = this.head ? Buffer.concat([this.head, buf]) : buf;
+      this.head = undefined;
+      let end: number;
+      try {
+        end = findHeadEnd(data, 0, this.pool.options.maxHeaderBytes);
+        if (end < 0) {
+          this.head = data;
+          return;
+        }
+        let parsed = parseResponseHead(data.toString('latin1', 0, end - 4), this.method);
+        // 1xx interim responses (100 Continue, 103 Early Hints) are not forwarded; the final one follows
+        while (parsed.status < 200) {
+          const next = findHeadEnd(data, end, this.pool.options.maxHeaderBytes);
+          if (next < 0) {
+            this.head = data.subarray(end);
+            return;
+          }
+          parsed = parseResponseHead(data.toString('latin1', end, next - 4), this.method);
+          end = next;
+        }
+        this.keepAlive = parsed.keepAlive;
+        this.bodyMode = parsed.bodyLength;
+        this.remaining = parsed.bodyLength;
+        if (parsed.bodyLength === CHUNKED) this.decoder = new ChunkedDecoder((c) => this.deliver(c));
+        this.state = State.Body;
+        this.handler?.onUpstreamHeaders(parsed.status, parsed.headers);
+      } catch (err) {
+        this.fail(err instanceof ProtocolError ? new UpstreamError('protocol_error', err.message) : (err as UpstreamError));
+        return;
+      }
+      offset = end;
+      buf = data;
+      if (this.bodyMode === 0) {
+        this.complete(offset < buf.length);
+        return;
+      }
+    }
+    if (this.state !== State.Body) {
+      // bytes while idle or after the exchange: the server is not speaking HTTP/1.1 properly
+      this.destroy();
+      return;
+    }
+    if (offset >= buf.length) return;
+    if (this.bodyMode === CHUNKED) {
+      let end: number;
+      try {
+        end = this.decoder!.push(buf, offset);
+      } catch (err) {
+        this.fail(new UpstreamError(this.handler ? 'reset_after_headers' : 'protocol_error', (err as Error).message));
+        return;
+      }
+      if (end >= 0) this.complete(end < buf.length);
+    } else if (this.bodyMode === UNTIL_CLOSE) {
+      this.deliver(offset === 0 ? buf : buf.subarray(offset));
+    } else {
+      const avail = buf.length - offset;
+      const take = avail < this.remaining ? avail : this.remaining;
+      this.remaining -= take;
+      this.deliver(take === buf.length ? buf : buf.subarray(offset, offset + take));
+      if (this.remaining === 0) this.complete(take < avail);
+    }
+  }
+
+  private deliver(chunk: Buffer): void {
+    if (this.handler && !this.handler.onUpstreamData(chunk)) this.socket.pause();
+  }
+
+  /** The response is complete; `extraBytes`: the server sent more than the framing allows. */
+  private complete(extraBytes: boolean): void {
+    const handler = this.handler;
+    const trailers = this.decoder?.trailers.length ? this.decoder.trailers : undefined;
+    this.handler = undefined;
+    this.decoder = undefined;
+    // reusable only if the server keeps it alive and our request was fully sent
+    const reusable = this.keepAlive && !extraBytes && this.requestBodyDone;
+    this.detachBody();
+    this.state = reusable ? State.Idle : State.Closed;
+    if (this.socket.isPaused()) this.socket.resume();
+    this.pool.release(this, reusable);
+    handler?.onUpstreamEnd(trailers);
+  }
+
+  private onEnd(): void {
+    if (this.state === State.Body && this.bodyMode === UNTIL_CLOSE) {
+      this.keepAlive = false;
+      this.complete(false);
+    }
+  }
+
+  private onClose(): void {
+    clearTimeout(this.connectTimer);
+    const was = this.state;
+    this.state = State.Closed;
+    this.pool.forget(this);
+    this.detachBody();
+    if (!this.handler) return;
+    const err = this.socketError;
+    if (was === State.Connecting) {
+      this.fail(new UpstreamError('connect_failure', err?.message ?? 'connection closed while connecting', err?.code));
+    } else if (was === State.AwaitingHead) {
+      this.fail(new UpstreamError('reset_before_headers', err?.message ?? 'connection closed before response headers', err?.code));
+    } else if (was === State.Body) {
+      this.fail(new UpstreamError('reset_after_headers', err?.message ?? 'connection closed before the response ended', err?.code));
+    }
+  }
+
+  private fail(err: UpstreamError): void {
+    const handler = this.handler;
+    this.handler = undefined;
+    this.destroy();
+    handler?.onUpstreamError(err);
+  }
+
+  private detachBody(): void {
+    const body = this.requestBody;
+    if (!body) return;
+    this.requestBody = null;
+    body.off('data', this.onBodyData);
+    body.off('end', this.onBodyEnd);
+    body.off('error', this.onBodyError);
+    if (body.isPaused()) body.resume(); // let the server read (and discard) what the upstream did not take
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  abort(): void {
+    this.handler = undefined;
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.state !== State.Closed) this.state = State.Closed;
+    this.pool.forget(this);
+    this.socket.destroy();
+  }
+}
