@@ -43,6 +43,7 @@ export function buildNodeIdentity(flags: IdentityFlags, env: NodeJS.ProcessEnv =
     ip,
     trustDomain: flags.trustDomain ?? env.TRUST_DOMAIN ?? 'cluster.local',
     domainSuffix,
+    acceptHttp10: env.ISTIO_META_HTTP10 === '1' || env.ISTIO_META_HTTP10 === 'true',
   };
 }
 

@@ -17,6 +17,8 @@ export interface NodeIdentity {
   trustDomain: string;
   /** DNS suffix for short names: `reviews` → `reviews.<ns>.svc.<domainSuffix>`. */
   domainSuffix: string;
+  /** Accept HTTP/1.0 requests (Istio: ISTIO_META_HTTP10=1); otherwise they get 426. */
+  acceptHttp10: boolean;
 }
 
 export interface Snapshot {
@@ -49,6 +51,8 @@ export interface HttpConnectionManager {
   maxRequestHeadersKb: number;
   /** Idle timeout of downstream connections (Envoy's common_http_protocol_options.idle_timeout, default 1h). */
   idleTimeoutMs: number;
+  /** Envoy's http_protocol_options.accept_http_10: false answers HTTP/1.0 with 426. */
+  acceptHttp10: boolean;
   /** HTTP filters in order; the router is implicit and always last. */
   httpFilters: HttpFilterConfig[];
 }

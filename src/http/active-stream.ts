@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
 import type { DirectResponseAction, RedirectAction, WeightedCluster } from '../config/snapshot.js';
 import { RequestView } from '../router/request-view.js';
 import { RouteTable, type CompiledRoute } from '../router/route-table.js';
@@ -16,30 +16,18 @@ const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 't
 /** Response headers never forwarded downstream (hop-by-hop; Node frames the downstream body itself). */
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer']);
 
-const kStream = Symbol('outrigger.stream');
-type TaggedResponse = ServerResponse & { [kStream]?: ActiveStream };
-
-/** Node calls these with `this` = the response: no per-request closures. */
-function onDownstreamClose(this: TaggedResponse): void {
-  this[kStream]?.downstreamClosed();
-}
-function onDownstreamDrain(this: TaggedResponse): void {
-  this[kStream]?.exchange?.resume();
-}
-
 /**
  * One request through the HTTP connection manager: route, filters, router, upstream, response.
  * It is also the upstream response handler, so the response streams straight into `res` with
  * backpressure in both directions and no intermediate buffering.
  */
-export class ActiveStream implements UpstreamHandler, StreamCallbacks {
+export class ActiveStream implements UpstreamHandler, StreamCallbacks, DownstreamEvents {
   readonly streamInfo: StreamInfo;
   route: CompiledRoute | undefined;
   exchange: UpstreamExchange | undefined;
   private upstreamHeaders: string[] = [];
   private authority = '';
   private path: string;
-  private hasBody = false;
   private filters: HttpFilter[] | undefined;
   private cluster: WeightedCluster | undefined;
   private host: UpstreamHost | undefined;
@@ -49,26 +37,23 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
   constructor(
     private readonly listener: ListenerRuntime,
     private readonly runtime: Runtime,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly ds: Downstream,
   ) {
-    this.path = req.url ?? '/';
+    this.path = ds.target;
     this.streamInfo = {
       startTimeMs: Date.now(),
       responseFlags: [],
-      downstreamRemoteAddress: req.socket.remoteAddress ?? '',
+      downstreamRemoteAddress: ds.remoteAddress,
     };
   }
 
   start(): void {
-    (this.res as TaggedResponse)[kStream] = this;
-    this.res.on('close', onDownstreamClose);
     this.buildUpstreamHeaders();
     if (this.path.charCodeAt(0) !== 47 /* '/' */ && !this.takeAbsoluteForm()) {
       this.sendLocalReply(400, 'Bad Request', ResponseFlag.DownstreamProtocolError);
       return;
     }
-    const view = new RequestView(this.req.method ?? 'GET', this.path, this.authority, 'http', this.req);
+    const view = new RequestView(this.ds.method, this.path, this.authority, this.ds.scheme, this.ds.headers);
     const vh = this.listener.routes.findVirtualHost(this.authority);
     this.route = vh && RouteTable.findRoute(vh, view);
     if (!this.route) {
@@ -88,7 +73,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
 
   /** Copies downstream headers into the upstream list, applying Envoy's proxy header rules. */
   private buildUpstreamHeaders(): void {
-    const raw = this.req.rawHeaders;
+    const raw = this.ds.headers;
     const out = this.upstreamHeaders;
     const hcm = this.listener.config.http;
     let xff: string | undefined;
@@ -96,19 +81,15 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
     let haveRequestId = false;
     let haveProto = false;
     for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i].toLowerCase();
+      const name = raw[i];
       const value = raw[i + 1];
       if (DROP_REQUEST.has(name)) {
-        if (name === 'connection') connectionTokens = value;
-        else if (name === 'transfer-encoding') this.hasBody = true;
+        if (name === 'connection') connectionTokens = connectionTokens ? `${connectionTokens},${value}` : value;
         continue;
       }
       switch (name) {
         case 'host':
           this.authority = value.toLowerCase();
-          break;
-        case 'content-length':
-          if (value !== '0') this.hasBody = true;
           break;
         case 'te':
           // only "trailers" may cross a proxy (RFC 9110 §10.1.4)
@@ -143,7 +124,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
       const peer = this.streamInfo.downstreamRemoteAddress;
       out.push('x-forwarded-for', xff === undefined ? peer : `${xff},${peer}`);
     }
-    if (!haveProto) out.push('x-forwarded-proto', 'http');
+    if (!haveProto) out.push('x-forwarded-proto', this.ds.scheme);
     if (!haveRequestId) out.push('x-request-id', randomUUID());
   }
 
@@ -179,7 +160,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
   }
 
   private requestHeadersView(): RequestHeaders {
-    return { method: this.req.method ?? 'GET', path: this.path, authority: this.authority, ...headerListView(this.upstreamHeaders) };
+    return { method: this.ds.method, path: this.path, authority: this.authority, ...headerListView(this.upstreamHeaders) };
   }
 
   // ------------------------------------------------------------------ router
@@ -221,7 +202,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
     host.active++;
     this.streamInfo.upstreamHost = host.label;
     this.upstreamStartMs = Date.now();
-    this.exchange = host.pool.request({ method: this.req.method ?? 'GET', path, headers, body: this.hasBody ? this.req : null }, this);
+    this.exchange = host.pool.request({ method: this.ds.method, path, headers, body: this.ds.body }, this);
   }
 
   /** Without traffic capture the original destination is the authority the client asked for. */
@@ -249,7 +230,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
       path = action.path.includes('?') || q < 0 ? action.path : action.path + this.path.slice(q);
     }
     this.streamInfo.responseCode = action.responseCode;
-    this.finishLocal(action.responseCode, '', { location: `${scheme}://${host}${path}` });
+    this.finishLocal(action.responseCode, '', ['location', `${scheme}://${host}${path}`]);
   }
 
   private directResponse(action: DirectResponseAction): void {
@@ -268,31 +249,29 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
     if (this.route?.responseHeaders) mutateHeaderList(headers, this.route.responseHeaders);
     if (this.filters) this.runResponseFilters(status, headers);
     this.streamInfo.responseCode = status;
-    this.res.writeHead(status, headers);
+    this.ds.respond(status, headers);
   }
 
   onUpstreamData(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', onDownstreamDrain);
-    return false;
+    return this.ds.write(chunk);
   }
 
   onUpstreamEnd(): void {
     this.releaseHost();
     this.exchange = undefined;
     this.done = true;
-    this.res.end();
+    this.ds.end();
   }
 
   onUpstreamError(err: UpstreamError): void {
     this.releaseHost();
     this.exchange = undefined;
     if (this.done) return; // downstream already gone (DC) or response finished
-    if (this.res.headersSent) {
+    if (this.ds.headersSent) {
       // mid-response failure: the only honest signal to an HTTP/1.1 client is closing the connection
       this.addFlag(ResponseFlag.UpstreamRemoteReset);
       this.done = true;
-      this.res.destroy();
+      this.ds.reset();
       return;
     }
     const prefix = 'upstream connect error or disconnect/reset before headers. reset reason: ';
@@ -325,11 +304,12 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
     this.finishLocal(status, body);
   }
 
-  private finishLocal(status: number, body: string, extra?: Record<string, string>): void {
+  private finishLocal(status: number, body: string, extra?: string[]): void {
     this.done = true;
     this.streamInfo.responseCode = status;
     this.abortUpstream();
-    writeLocalReply(this.res, status, body, extra);
+    this.ds.body?.detach();
+    writeLocalReply(this.ds, status, body, extra);
   }
 
   private addFlag(flag: ResponseFlagValue): void {
@@ -343,12 +323,13 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks {
     }
   }
 
+  onDownstreamDrain(): void {
+    this.exchange?.resume();
+  }
+
   /** The client went away: stop the upstream request (flag DC) unless the response already completed. */
-  downstreamClosed(): void {
-    const res = this.res as TaggedResponse;
-    res[kStream] = undefined;
+  onDownstreamClose(): void {
     if (this.filters) for (const f of this.filters) f.onDestroy?.();
-    if (res.writableFinished) return;
     if (!this.done) this.addFlag(ResponseFlag.DownstreamConnectionTermination);
     this.done = true;
     this.abortUpstream();

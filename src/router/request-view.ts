@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http';
 
 /** What route matching reads from a request; built once per request, query parsed only on demand. */
 export class RequestView {
@@ -12,7 +11,8 @@ export class RequestView {
     /** The :authority, lower-cased. */
     readonly authority: string,
     readonly scheme: string,
-    private readonly headerSource: { headers: IncomingHttpHeaders },
+    /** Flat [name, value, ...] request headers with lower-case names. */
+    private readonly headers: readonly string[],
   ) {}
 
   /** The path without its query string. */
@@ -24,6 +24,7 @@ export class RequestView {
     return this.pathOnly;
   }
 
+  /** A header's value; repeated headers are joined with "," as Envoy does for matching. */
   header(name: string): string | undefined {
     switch (name) {
       case ':authority':
@@ -35,8 +36,10 @@ export class RequestView {
       case ':path':
         return this.path;
     }
-    const v = this.headerSource.headers[name];
-    return Array.isArray(v) ? v.join(',') : v;
+    let out: string | undefined;
+    const h = this.headers;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) out = out === undefined ? h[i + 1] : `${out},${h[i + 1]}`;
+    return out;
   }
 
   queryParam(name: string): string | undefined {
@@ -47,3 +50,4 @@ export class RequestView {
     return this.query.get(name) ?? undefined;
   }
 }
+

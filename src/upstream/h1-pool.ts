@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import type { Readable } from 'node:stream';
-import { ChunkedDecoder, CHUNKED, findHeadEnd, parseResponseHead, ProtocolError, UNTIL_CLOSE } from './h1-parser.js';
+import type { BodySink, BodySource } from '../codec/body.js';
+import { ChunkedDecoder, CHUNKED, findHeadEnd, parseResponseHead, ProtocolError, UNTIL_CLOSE } from '../codec/http1/parser.js';
 
 /** How an upstream exchange failed; maps to Envoy's reset reasons and response flags. */
 export type UpstreamFailure = 'connect_failure' | 'connect_timeout' | 'reset_before_headers' | 'reset_after_headers' | 'protocol_error';
@@ -30,8 +30,8 @@ export interface UpstreamRequest {
   path: string;
   /** Flat [name, value, ...] with lower-case names; must include host. */
   headers: string[];
-  /** Request body stream; with a content-length header it is sent as is, otherwise chunked. */
-  body: Readable | null;
+  /** Request body; with a content-length header it is sent as is, otherwise chunked. */
+  body: BodySource | null;
 }
 
 export interface PoolOptions {
@@ -137,7 +137,7 @@ const enum State {
 }
 
 /** One upstream TCP connection and the exchange it carries. */
-class H1Connection implements UpstreamExchange {
+class H1Connection implements UpstreamExchange, BodySink {
   idleSince = 0;
   private readonly socket: Socket;
   private state = State.Connecting;
@@ -148,19 +148,12 @@ class H1Connection implements UpstreamExchange {
   private remaining = 0;
   private decoder: ChunkedDecoder | undefined;
   private keepAlive = false;
-  private requestBody: Readable | null = null;
+  private requestBody: BodySource | null = null;
   private requestBodyChunked = false;
   private requestBodyDone = true;
   private pendingHead: string | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private socketError: (Error & { code?: string }) | undefined;
-  // request-body listeners, made once per connection and detached after each exchange
-  private readonly onBodyData = (chunk: Buffer) => this.writeBodyChunk(chunk);
-  private readonly onBodyEnd = () => {
-    if (this.requestBodyChunked && this.state !== State.Closed) this.socket.write('0\r\n\r\n');
-    this.requestBodyDone = true;
-  };
-  private readonly onBodyError = () => this.abort();
 
   constructor(private readonly pool: H1Pool) {
     this.socket = connect({ host: pool.address, port: pool.port, noDelay: true });
@@ -202,15 +195,13 @@ class H1Connection implements UpstreamExchange {
 
   private sendHead(head: string): void {
     this.socket.write(head, 'latin1');
-    const body = this.requestBody;
-    if (!body) return;
-    body.on('data', this.onBodyData);
-    body.on('end', this.onBodyEnd);
-    body.on('error', this.onBodyError);
+    this.requestBody?.start(this);
   }
 
-  private writeBodyChunk(chunk: Buffer): void {
-    if (this.state === State.Closed || chunk.length === 0) return;
+  // ------------------------------------------------------------------ request body (BodySink)
+
+  onBodyData(chunk: Buffer): boolean {
+    if (this.state === State.Closed) return true;
     let ok: boolean;
     if (this.requestBodyChunked) {
       this.socket.cork();
@@ -221,7 +212,18 @@ class H1Connection implements UpstreamExchange {
     } else {
       ok = this.socket.write(chunk);
     }
-    if (!ok) this.requestBody?.pause();
+    return ok;
+  }
+
+  onBodyEnd(): void {
+    if (this.requestBodyChunked && this.state !== State.Closed) this.socket.write('0\r\n\r\n');
+    this.requestBodyDone = true;
+    this.requestBody = null;
+  }
+
+  onBodyError(): void {
+    // the client's body broke off: the upstream request cannot be completed
+    this.abort();
   }
 
   private onConnect(): void {
@@ -360,10 +362,7 @@ class H1Connection implements UpstreamExchange {
     const body = this.requestBody;
     if (!body) return;
     this.requestBody = null;
-    body.off('data', this.onBodyData);
-    body.off('end', this.onBodyEnd);
-    body.off('error', this.onBodyError);
-    if (body.isPaused()) body.resume(); // let the server read (and discard) what the upstream did not take
+    body.detach(); // the upstream no longer takes it: the downstream codec discards the rest
   }
 
   pause(): void {

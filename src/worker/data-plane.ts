@@ -1,4 +1,5 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:net';
+import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
 import type { Listener, Snapshot } from '../config/snapshot.js';
 import { ActiveStream } from '../http/active-stream.js';
 import { writeLocalReply } from '../http/local-reply.js';
@@ -23,7 +24,7 @@ export class DataPlane {
     const wanted = new Map(snapshot.listeners.map((l) => [listenerKey(l), l]));
     for (const [key, l] of wanted) {
       if (this.bound.has(key)) continue;
-      const server = createHttpListener(l, (req, res) => this.onRequest(l.name, req, res));
+      const server = createHttpListener(l, (ds) => this.onRequest(l.name, ds));
       await listen(server, l);
       this.bound.set(key, { key, server });
     }
@@ -37,22 +38,24 @@ export class DataPlane {
     if (previous) for (const c of next.retiredFrom(previous)) void c.close();
   }
 
-  private onRequest(listenerName: string, req: IncomingMessage, res: ServerResponse): void {
+  private onRequest(listenerName: string, ds: Downstream): DownstreamEvents | undefined {
     const rt = this.runtime!;
     // a listener keeps its socket across config changes; its name finds the current pipeline
     const listener = rt.listeners.get(listenerName);
     if (!listener) {
       // the listener was just removed; its socket closes, keep-alive connections learn it here
-      res.shouldKeepAlive = false;
-      writeLocalReply(res, 404, '');
-      return;
+      ds.closeAfterResponse();
+      writeLocalReply(ds, 404, '');
+      return undefined;
     }
+    const stream = new ActiveStream(listener, rt, ds);
     try {
-      new ActiveStream(listener, rt, req, res).start();
+      stream.start();
     } catch (err) {
       log.error(`request failed on ${listenerName}: ${(err as Error).stack ?? err}`);
-      writeLocalReply(res, 500, 'internal error');
+      writeLocalReply(ds, 500, 'internal error');
     }
+    return stream;
   }
 
   async close(): Promise<void> {

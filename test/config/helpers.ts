@@ -38,6 +38,7 @@ export function sidecarNode(over: Partial<NodeIdentity> = {}): NodeIdentity {
     serviceAccount: 'bookinfo-productpage',
     labels: { app: 'productpage', version: 'v1' },
     ip: '10.1.1.1',
+    acceptHttp10: false,
     trustDomain: 'cluster.local',
     domainSuffix: 'cluster.local',
     ...over,

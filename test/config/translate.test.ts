@@ -517,7 +517,7 @@ describe('sidecar: VirtualService routes', () => {
     let table: RouteTable | undefined;
     expect(() => (table = new RouteTable(rc))).not.toThrow();
     const v = table!.findVirtualHost('ci.example.com')!;
-    expect(RouteTable.findRoute(v, new RequestView('GET', '/DOCS/intro', 'ci.example.com', 'http', { headers: {} }))?.name).toBe('ci.0');
+    expect(RouteTable.findRoute(v, new RequestView('GET', '/DOCS/intro', 'ci.example.com', 'http', []))?.name).toBe('ci.0');
   });
 
   it('weighted destinations keep their weights; a lone destination weighs 100; unweighted ones share equally', () => {

@@ -6,7 +6,10 @@ import { compileRouteMatch, compileStringMatch } from '../../src/router/match.js
 import { RequestView } from '../../src/router/request-view.js';
 
 function req(path: string, headers: IncomingHttpHeaders = {}, opts: { method?: string; authority?: string; scheme?: string } = {}): RequestView {
-  return new RequestView(opts.method ?? 'GET', path, opts.authority ?? 'svc.example.com', opts.scheme ?? 'http', { headers });
+  // the codec hands over headers as a flat [name, value, ...] list; arrays are repeated headers
+  const flat: string[] = [];
+  for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) flat.push(k, one);
+  return new RequestView(opts.method ?? 'GET', path, opts.authority ?? 'svc.example.com', opts.scheme ?? 'http', flat);
 }
 
 function match(m: Partial<RouteMatch>): (r: RequestView) => boolean {

@@ -18,7 +18,7 @@ function table(...virtualHosts: VirtualHost[]): RouteTable {
 }
 
 function req(path: string, headers: Record<string, string> = {}): RequestView {
-  return new RequestView('GET', path, 'h', 'http', { headers });
+  return new RequestView('GET', path, 'h', 'http', Object.entries(headers).flat());
 }
 
 describe('virtual host lookup', () => {

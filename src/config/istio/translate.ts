@@ -44,7 +44,7 @@ interface Builder {
   warnings: string[];
 }
 
-export function httpConnectionManager(routeConfigName: string, direction: TrafficDirection, statPrefix: string): HttpConnectionManager {
+export function httpConnectionManager(routeConfigName: string, direction: TrafficDirection, statPrefix: string, node: NodeIdentity): HttpConnectionManager {
   const edge = direction === 'GATEWAY';
   return {
     statPrefix,
@@ -53,6 +53,7 @@ export function httpConnectionManager(routeConfigName: string, direction: Traffi
     stripEnvoyHeaders: edge,
     maxRequestHeadersKb: 60,
     idleTimeoutMs: 3_600_000,
+    acceptHttp10: node.acceptHttp10,
     httpFilters: [],
   };
 }
@@ -99,7 +100,7 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
     address: '0.0.0.0',
     port: opts.outboundPort,
     direction: 'OUTBOUND',
-    http: httpConnectionManager(outboundName, 'OUTBOUND', 'outbound_0.0.0.0_' + opts.outboundPort),
+    http: httpConnectionManager(outboundName, 'OUTBOUND', 'outbound_0.0.0.0_' + opts.outboundPort, b.node),
   });
 
   for (const [i, eg] of (sidecar?.egress ?? []).entries()) {
@@ -116,7 +117,7 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
     const bind = eg.bind ?? '127.0.0.1';
     const name = `${bind}_${port}`;
     b.routeConfigs.push({ name, virtualHosts: sidecarVirtualHosts(b, port, admits(eg.hosts), (vs, h) => admitsVsHost(eg.hosts, vs, h)) });
-    b.listeners.push({ name, address: bind, port, direction: 'OUTBOUND', http: httpConnectionManager(name, 'OUTBOUND', `outbound_${name}`) });
+    b.listeners.push({ name, address: bind, port, direction: 'OUTBOUND', http: httpConnectionManager(name, 'OUTBOUND', `outbound_${name}`, b.node) });
   }
 
   for (const [i, ing] of (sidecar?.ingress ?? []).entries()) {
@@ -236,7 +237,7 @@ function buildIngressListener(b: Builder, port: number, bind: string, defaultEnd
       routes: [{ name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name, weight: 100 }] } }],
     }],
   });
-  b.listeners.push({ name: `${bind}_${port}`, address: bind, port, direction: 'INBOUND', http: httpConnectionManager(name, 'INBOUND', `inbound_${bind}_${port}`) });
+  b.listeners.push({ name: `${bind}_${port}`, address: bind, port, direction: 'INBOUND', http: httpConnectionManager(name, 'INBOUND', `inbound_${bind}_${port}`, b.node) });
 }
 
 function splitHostPort(ep: string): [string, number] {
@@ -307,7 +308,7 @@ function buildGateway(b: Builder, cfg: IstioConfig): void {
       address: group.bind,
       port: group.port,
       direction: 'GATEWAY',
-      http: httpConnectionManager(routeName, 'GATEWAY', `${key}`),
+      http: httpConnectionManager(routeName, 'GATEWAY', `${key}`, b.node),
     });
   }
 }

@@ -203,3 +203,110 @@ function hexValue(c: number): number {
   if (c >= 65 && c <= 70) return c - 55;
   return -1;
 }
+
+// ---------------------------------------------------------------- requests
+
+/** A request head the proxy may act on; errors carry the status Envoy would answer with. */
+export interface RequestHead {
+  method: string;
+  target: string;
+  /** 0 or 1 (HTTP/1.0 or HTTP/1.1). */
+  minor: number;
+  /** Flat [name, value, ...], names lower-cased, in order. */
+  headers: string[];
+  /** 0: none; n: content-length; CHUNKED. */
+  bodyLength: number;
+  keepAlive: boolean;
+  expectContinue: boolean;
+}
+
+export class RequestError extends Error {
+  override readonly name = 'RequestError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+/** Envoy's default max_headers_count. */
+export const MAX_REQUEST_HEADERS = 100;
+
+/**
+ * Parses a request line and headers strictly (RFC 9112, as Envoy's codec): bare LF, obs-fold,
+ * whitespace before the colon, invalid names or values, a missing or repeated Host, repeated
+ * Content-Length, Content-Length with Transfer-Encoding, or a coding other than chunked → error.
+ */
+export function parseRequestHead(text: string): RequestHead {
+  if (/(^|[^\r])\n/.test(text)) throw new RequestError(400, 'bare LF in request head');
+  const lines = text.split('\r\n');
+  const requestLine = lines[0];
+  const sp1 = requestLine.indexOf(' ');
+  const sp2 = requestLine.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || requestLine.indexOf(' ', sp2 + 1) >= 0) throw new RequestError(400, 'malformed request line');
+  const method = requestLine.slice(0, sp1);
+  const target = requestLine.slice(sp1 + 1, sp2);
+  const version = requestLine.slice(sp2 + 1);
+  if (!METHOD.test(method)) throw new RequestError(400, 'invalid method');
+  if (!TARGET.test(target)) throw new RequestError(400, 'invalid request target');
+  let minor: number;
+  if (version === 'HTTP/1.1') minor = 1;
+  else if (version === 'HTTP/1.0') minor = 0;
+  else if (/^HTTP\/\d\.\d$/.test(version)) throw new RequestError(505, 'HTTP version not supported');
+  else throw new RequestError(400, 'malformed request line');
+  if (lines.length - 1 > MAX_REQUEST_HEADERS) throw new RequestError(431, 'too many headers');
+
+  const headers: string[] = [];
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  let connection = '';
+  let hosts = 0;
+  let expectContinue = false;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const c0 = line.charCodeAt(0);
+    if (c0 === 32 || c0 === 9) throw new RequestError(400, 'obsolete line folding');
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new RequestError(400, 'malformed header line');
+    const name = line.slice(0, colon).toLowerCase();
+    if (!TOKEN.test(name)) throw new RequestError(400, 'invalid header name');
+    const value = line.slice(colon + 1).trim();
+    if (BAD_VALUE.test(value)) throw new RequestError(400, `invalid value of header ${name}`);
+    switch (name) {
+      case 'host':
+        hosts++;
+        break;
+      case 'content-length':
+        if (contentLength !== undefined) throw new RequestError(400, 'multiple content-length headers');
+        contentLength = value;
+        break;
+      case 'transfer-encoding':
+        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+        break;
+      case 'connection':
+        connection = connection ? `${connection},${value.toLowerCase()}` : value.toLowerCase();
+        break;
+      case 'expect':
+        if (value.toLowerCase() === '100-continue') expectContinue = true;
+        break;
+    }
+    headers.push(name, value);
+  }
+  if (hosts > 1) throw new RequestError(400, 'multiple host headers');
+  if (hosts === 0 && minor === 1) throw new RequestError(400, 'missing host header');
+  let bodyLength = 0;
+  if (transferEncoding !== undefined) {
+    if (contentLength !== undefined) throw new RequestError(400, 'content-length with transfer-encoding');
+    if (minor === 0) throw new RequestError(400, 'transfer-encoding in an HTTP/1.0 request');
+    if (transferEncoding.toLowerCase() !== 'chunked') throw new RequestError(501, `unsupported transfer-encoding "${transferEncoding}"`);
+    bodyLength = CHUNKED;
+  } else if (contentLength !== undefined) {
+    if (!/^\d{1,15}$/.test(contentLength)) throw new RequestError(400, 'invalid content-length');
+    bodyLength = Number(contentLength);
+  }
+  const keepAlive = minor === 1 ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
+  return { method, target, minor, headers, bodyLength, keepAlive, expectContinue: expectContinue && minor === 1 && bodyLength !== 0 };
+}

@@ -1,0 +1,36 @@
+import type { BodySource } from './body.js';
+
+/**
+ * One request from a client, as any downstream codec (HTTP/1.1 today, HTTP/2 later) presents it
+ * to the connection manager, and the way back for the response.
+ */
+export interface Downstream {
+  readonly method: string;
+  /** The request target as sent: origin-form `/path?q`, absolute-form, or `*`. */
+  readonly target: string;
+  /** Flat [name, value, ...] with lower-case names, as received. */
+  readonly headers: string[];
+  readonly scheme: 'http' | 'https';
+  readonly remoteAddress: string;
+  /** The request body, or null when the request has none. */
+  readonly body: BodySource | null;
+  readonly headersSent: boolean;
+
+  /** Starts the response. `headers` are flat, lower-case; framing headers are the codec's job. */
+  respond(status: number, headers: string[]): void;
+  /** Returns false when the client is slow: wait for `onDrain`. */
+  write(chunk: Buffer): boolean;
+  end(): void;
+  /** Abandons the response abruptly (the client sees the connection close). */
+  reset(): void;
+  /** Asks the codec to close the connection after this response (drain, Connection: close). */
+  closeAfterResponse(): void;
+}
+
+/** What the codec tells the stream handling a request. */
+export interface DownstreamEvents {
+  /** The client is ready for more response bytes. */
+  onDownstreamDrain(): void;
+  /** The client went away before the response completed. */
+  onDownstreamClose(): void;
+}

@@ -1,0 +1,379 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { BodySink, BodySource } from '../body.js';
+import type { Downstream, DownstreamEvents } from '../downstream.js';
+import { ChunkedDecoder, CHUNKED, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** A slow client must finish sending a request head within this time (Envoy's request_headers_timeout is off by default; Node's is 60 s). */
+const HEADERS_TIMEOUT_MS = 60_000;
+/** Request-body bytes held before the stream takes them; more pauses the socket. */
+const MAX_EARLY_BODY_BYTES = 64 * 1024;
+
+export interface ServerOptions {
+  maxHeaderBytes: number;
+  acceptHttp10: boolean;
+  idleTimeoutMs: number;
+  serverName: string;
+}
+
+export type RequestListener = (downstream: H1Exchange) => DownstreamEvents | undefined;
+
+const enum State {
+  Head,
+  /** A request is in progress (its body may still be arriving). */
+  Active,
+  Closed,
+}
+
+/**
+ * One client connection speaking HTTP/1.1: parses requests strictly, hands each to the
+ * connection manager as a Downstream, frames responses (content-length, chunked, or close),
+ * keeps the connection alive between requests, and holds pipelined requests until their turn.
+ */
+export class H1ServerConnection {
+  private state = State.Head;
+  private buffered: Buffer | undefined;
+  private exchange: H1Exchange | undefined;
+  private headersTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly options: ServerOptions,
+    private readonly onRequest: RequestListener,
+  ) {
+    socket.setNoDelay(true);
+    socket.setTimeout(options.idleTimeoutMs, () => this.onIdleTimeout());
+    socket.on('data', (buf: Buffer) => this.onData(buf));
+    socket.on('error', () => {}); // 'close' follows; resets from clients are routine
+    socket.on('close', () => this.onClose());
+    socket.on('drain', () => this.exchange?.events?.onDownstreamDrain());
+  }
+
+  private onData(buf: Buffer): void {
+    if (this.state === State.Active) {
+      const ex = this.exchange!;
+      if (ex.readingBody) ex.feedBody(buf, 0);
+      else this.hold(buf); // a pipelined request: its turn comes after this response
+      return;
+    }
+    if (this.state !== State.Head) return;
+    this.parseHeads(this.buffered ? Buffer.concat([this.buffered, buf]) : buf);
+  }
+
+  /** Parses as many request heads as are complete, one request at a time. */
+  private parseHeads(data: Buffer): void {
+    this.buffered = undefined;
+    const end = data.indexOf(CRLFCRLF);
+    if (end < 0) {
+      if (data.length > this.options.maxHeaderBytes) return this.reject(431, 'request headers too large');
+      // a head with bare LF line endings never ends in CRLFCRLF: refuse it now, not at the timeout
+      if (hasBareLF(data)) return this.reject(400, 'bare LF in request head');
+      this.buffered = data;
+      this.headersTimer ??= setTimeout(() => this.reject(408, 'request headers timeout'), HEADERS_TIMEOUT_MS);
+      return;
+    }
+    if (this.headersTimer) {
+      clearTimeout(this.headersTimer);
+      this.headersTimer = undefined;
+    }
+    if (end > this.options.maxHeaderBytes) return this.reject(431, 'request headers too large');
+    let head: RequestHead;
+    try {
+      head = parseRequestHead(data.toString('latin1', 0, end));
+    } catch (err) {
+      if (err instanceof RequestError) return this.reject(err.status, err.message);
+      throw err;
+    }
+    if (head.minor === 0 && !this.options.acceptHttp10) return this.reject(426, 'HTTP/1.0 is not accepted');
+    this.state = State.Active;
+    const ex = new H1Exchange(this, head);
+    this.exchange = ex;
+    if (head.expectContinue) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+    const rest = end + 4;
+    ex.events = this.onRequest(ex);
+    if (rest < data.length && this.exchange === ex && this.state === State.Active) {
+      if (ex.readingBody) ex.feedBody(data, rest);
+      else this.hold(data.subarray(rest));
+    }
+  }
+
+  /** Keeps bytes of the next pipelined request; stops reading until this exchange ends. */
+  hold(buf: Buffer): void {
+    this.buffered = this.buffered ? Buffer.concat([this.buffered, buf]) : buf;
+    if (this.buffered.length > this.options.maxHeaderBytes) this.socket.pause();
+  }
+
+  /** The exchange finished; continue with the next request or close. */
+  exchangeDone(ex: H1Exchange, keepAlive: boolean): void {
+    if (this.exchange !== ex) return;
+    this.exchange = undefined;
+    if (!keepAlive || this.state === State.Closed) {
+      this.state = State.Closed;
+      this.socket.end();
+      this.socket.destroySoon();
+      return;
+    }
+    this.state = State.Head;
+    if (this.socket.isPaused()) this.socket.resume();
+    const next = this.buffered;
+    if (next) this.parseHeads(next);
+  }
+
+  /** Answers a request the codec cannot accept, then closes (as Envoy does on codec errors). */
+  private reject(status: number, reason: string): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    if (this.headersTimer) clearTimeout(this.headersTimer);
+    const body = STATUS_CODES[status] ?? 'Bad Request';
+    void reason;
+    this.socket.end(
+      `HTTP/1.1 ${status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\nserver: ${this.options.serverName}\r\nconnection: close\r\n\r\n${body}`,
+      'latin1',
+    );
+    this.socket.destroySoon();
+  }
+
+  private onIdleTimeout(): void {
+    // only idle keep-alive connections time out; a request in progress has its own timeouts
+    if (this.state === State.Head && !this.buffered) this.socket.destroy();
+  }
+
+  private onClose(): void {
+    if (this.headersTimer) clearTimeout(this.headersTimer);
+    this.state = State.Closed;
+    const ex = this.exchange;
+    this.exchange = undefined;
+    ex?.connectionClosed();
+  }
+
+  get closed(): boolean {
+    return this.state === State.Closed;
+  }
+
+  get serverName(): string {
+    return this.options.serverName;
+  }
+}
+
+function hasBareLF(buf: Buffer): boolean {
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
+  return false;
+}
+
+/** One request/response on an H1ServerConnection: the Downstream the connection manager sees. */
+export class H1Exchange implements Downstream, BodySource {
+  events: DownstreamEvents | undefined;
+  readonly method: string;
+  readonly target: string;
+  readonly headers: string[];
+  readonly scheme = 'http' as const;
+  readonly remoteAddress: string;
+  readonly body: BodySource | null;
+  readonly length: number;
+  headersSent = false;
+  /** Request-body bytes still to come on the socket. */
+  readingBody: boolean;
+  private remaining: number;
+  private decoder: ChunkedDecoder | undefined;
+  private sink: BodySink | undefined;
+  private early: Buffer[] | undefined;
+  private earlyBytes = 0;
+  private bodyEnded = false;
+  private paused = false;
+  private detached = false;
+  private keepAlive: boolean;
+  private readonly minor: number;
+  private responseChunked = false;
+  private responseHasBody = true;
+  private pendingHead: string | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly conn: H1ServerConnection,
+    head: RequestHead,
+  ) {
+    this.method = head.method;
+    this.target = head.target;
+    this.headers = head.headers;
+    this.minor = head.minor;
+    this.keepAlive = head.keepAlive;
+    this.remoteAddress = conn.socket.remoteAddress ?? '';
+    this.length = head.bodyLength === CHUNKED ? -1 : head.bodyLength;
+    this.remaining = head.bodyLength;
+    this.readingBody = head.bodyLength !== 0;
+    this.bodyEnded = !this.readingBody;
+    if (head.bodyLength === CHUNKED) this.decoder = new ChunkedDecoder((c) => this.deliver(c));
+    this.body = this.readingBody ? this : null;
+  }
+
+  // ------------------------------------------------------------------ request body (BodySource)
+
+  feedBody(buf: Buffer, from: number): void {
+    if (this.decoder) {
+      let end: number;
+      try {
+        end = this.decoder.push(buf, from);
+      } catch (err) {
+        this.bodyFailed(err as ProtocolError);
+        return;
+      }
+      if (end >= 0) {
+        this.bodyComplete(this.decoder.trailers.length ? this.decoder.trailers : undefined);
+        if (end < buf.length) this.conn.hold(buf.subarray(end));
+      }
+      return;
+    }
+    const avail = buf.length - from;
+    const take = avail < this.remaining ? avail : this.remaining;
+    this.remaining -= take;
+    this.deliver(from === 0 && take === buf.length ? buf : buf.subarray(from, from + take));
+    if (this.remaining === 0) {
+      this.bodyComplete(undefined);
+      if (take < avail) this.conn.hold(buf.subarray(from + take));
+    }
+  }
+
+  private deliver(chunk: Buffer): void {
+    if (this.detached || chunk.length === 0) return;
+    if (this.sink) {
+      if (!this.sink.onBodyData(chunk)) this.pause();
+      return;
+    }
+    (this.early ??= []).push(chunk);
+    this.earlyBytes += chunk.length;
+    if (this.earlyBytes > MAX_EARLY_BODY_BYTES) this.pause();
+  }
+
+  private bodyComplete(trailers: string[] | undefined): void {
+    this.readingBody = false;
+    this.bodyEnded = true;
+    if (this.sink && !this.detached) this.sink.onBodyEnd(trailers);
+    if (this.finished) this.conn.exchangeDone(this, this.keepAlive);
+  }
+
+  private bodyFailed(err: Error): void {
+    this.readingBody = false;
+    this.keepAlive = false;
+    const sink = this.sink;
+    this.sink = undefined;
+    sink?.onBodyError(err);
+    if (!this.headersSent) this.respondError(400);
+    else this.reset();
+  }
+
+  start(sink: BodySink): void {
+    this.sink = sink;
+    const early = this.early;
+    this.early = undefined;
+    this.earlyBytes = 0;
+    this.paused = false; // a pause for early-body buffering ends here; the sink decides from now on
+    if (early) for (const c of early) if (!sink.onBodyData(c)) this.pause();
+    if (this.bodyEnded) sink.onBodyEnd(this.decoder?.trailers.length ? this.decoder.trailers : undefined);
+    else if (!this.paused && this.conn.socket.isPaused()) this.conn.socket.resume();
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.conn.socket.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (!this.conn.closed) this.conn.socket.resume();
+  }
+
+  detach(): void {
+    this.detached = true;
+    this.sink = undefined;
+    this.early = undefined;
+    // the rest of the body is read and dropped only if the connection will be reused
+    if (this.readingBody) this.keepAlive = false;
+    this.resume();
+  }
+
+  // ------------------------------------------------------------------ response (Downstream)
+
+  respond(status: number, headers: string[]): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    const noBody = this.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    this.responseHasBody = !noBody;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    let hasLength = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      if (name === 'content-length') hasLength = true;
+      head += `${name}: ${headers[i + 1]}\r\n`;
+    }
+    // a response that ends before its request body was read: close, the rest cannot be trusted
+    if (this.readingBody && !this.sink) this.keepAlive = false;
+    if (!noBody && !hasLength) {
+      if (this.minor === 1) {
+        this.responseChunked = true;
+        head += 'transfer-encoding: chunked\r\n';
+      } else {
+        this.keepAlive = false; // HTTP/1.0: the body ends with the connection
+      }
+    }
+    if (!this.keepAlive) head += 'connection: close\r\n';
+    else if (this.minor === 0) head += 'connection: keep-alive\r\n';
+    this.pendingHead = head + '\r\n';
+  }
+
+  write(chunk: Buffer): boolean {
+    const socket = this.conn.socket;
+    if (this.finished || socket.destroyed) return true;
+    if (!this.responseHasBody || chunk.length === 0) return true;
+    const head = this.pendingHead;
+    this.pendingHead = undefined;
+    if (!head && !this.responseChunked) return socket.write(chunk);
+    socket.cork();
+    if (head) socket.write(head, 'latin1');
+    if (this.responseChunked) socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    const ok = this.responseChunked ? socket.write('\r\n', 'latin1') : true;
+    socket.uncork();
+    return ok && socket.writableNeedDrain === false;
+  }
+
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const socket = this.conn.socket;
+    const head = this.pendingHead ?? '';
+    this.pendingHead = undefined;
+    const tail = this.responseChunked && this.responseHasBody ? '0\r\n\r\n' : '';
+    if (head || tail) socket.write(head + tail, 'latin1');
+    if (this.readingBody && this.keepAlive) return; // the body is still arriving; done when it ends
+    this.conn.exchangeDone(this, this.keepAlive && !this.readingBody);
+  }
+
+  reset(): void {
+    this.finished = true;
+    this.conn.socket.destroy();
+  }
+
+  closeAfterResponse(): void {
+    this.keepAlive = false;
+  }
+
+  /** A locally generated error for a request whose body turned out malformed. */
+  private respondError(status: number): void {
+    const body = STATUS_CODES[status] ?? 'Bad Request';
+    this.keepAlive = false;
+    this.respond(status, ['content-length', String(body.length), 'content-type', 'text/plain', 'server', this.conn.serverName]);
+    this.write(Buffer.from(body));
+    this.end();
+  }
+
+  connectionClosed(): void {
+    if (!this.finished) {
+      this.finished = true;
+      const sink = this.sink;
+      this.sink = undefined;
+      if (this.readingBody) sink?.onBodyError(new Error('client closed the connection'));
+      this.events?.onDownstreamClose();
+    }
+  }
+}
