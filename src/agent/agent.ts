@@ -1,46 +1,221 @@
 import type { Server } from 'node:http';
-import { loadSnapshot, type LoadOptions } from '../config/load.js';
+import { readFileSync } from 'node:fs';
+import { describeLoadError, loadSnapshot, type LoadOptions } from '../config/load.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createHealthServer } from '../admin/health.js';
-import { log, type LogLevel } from '../telemetry/log.js';
+import { createAdminServer, createStatsServer, type AdminBackend } from '../admin/admin.js';
+import { aggregateStats } from '../telemetry/aggregate.js';
+import type { AccessLogFormat } from '../telemetry/access-log.js';
+import { getLogLevel, log, setLogLevel, type LogLevel } from '../telemetry/log.js';
+import type { ServerValues } from '../telemetry/prometheus.js';
+import type { StatsSnapshot } from '../telemetry/stats.js';
+import { ConfigWatcher } from './config-watcher.js';
 import { WorkerPool } from './workers.js';
 
 export interface AgentOptions extends LoadOptions {
   workers: number;
-  healthPort: number;
   logLevel: LogLevel;
+  accessLog: AccessLogFormat;
+  /** Istio's terminationDrainDuration: the longest a drain waits for connections to finish. */
+  drainDurationMs: number;
+  ports: { admin: number; stats: number; health: number };
+  /** Reload when the config files change (SIGHUP always reloads). */
+  watch: boolean;
 }
 
-/** The main thread: loads config into a Snapshot, runs the workers, serves health. */
-export class Agent {
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/**
+ * The main thread: loads config into a Snapshot, runs the workers, serves health, admin and stats,
+ * reloads config, and drains on shutdown.
+ */
+export class Agent implements AdminBackend {
   private readonly pool: WorkerPool;
-  private health: Server | undefined;
+  private readonly servers: Server[] = [];
+  private watcher: ConfigWatcher | undefined;
   private ready = false;
-  snapshot: Snapshot | undefined;
+  private draining = false;
+  private healthCheckFailed = false;
+  private reloading: Promise<void> | undefined;
+  private reloadAgain = false;
+  private readonly startedAt = Date.now();
+  private configReloads = 0;
+  private configRejected = 0;
+  private exitResolve: ((code: number) => void) | undefined;
+  /** Resolves with the exit code once the agent has shut down (drain finished or quit). */
+  readonly exited: Promise<number>;
+  current: Snapshot | undefined;
 
   constructor(private readonly opts: AgentOptions) {
-    this.pool = new WorkerPool(opts.workers, opts.logLevel);
+    this.pool = new WorkerPool(opts.workers, opts.logLevel, opts.accessLog);
+    this.exited = new Promise((r) => (this.exitResolve = r));
   }
 
   async start(): Promise<void> {
     const { snapshot, warnings } = await loadSnapshot(this.opts);
     for (const w of warnings) log.warn(w);
-    this.snapshot = snapshot;
-    this.health = createHealthServer(() => this.ready);
-    await new Promise<void>((resolve, reject) => {
-      this.health!.once('error', (e) => reject(new Error(`health server: cannot bind 0.0.0.0:${this.opts.healthPort}: ${e.message}`)));
-      this.health!.listen(this.opts.healthPort, '0.0.0.0', () => resolve());
-    });
+    this.current = snapshot;
+    await this.listen(createHealthServer(() => this.ready && !this.draining && !this.healthCheckFailed), '0.0.0.0', this.opts.ports.health, 'health');
+    await this.listen(createAdminServer(this), '127.0.0.1', this.opts.ports.admin, 'admin');
+    await this.listen(createStatsServer(this), '0.0.0.0', this.opts.ports.stats, 'stats');
     this.pool.start();
     await this.pool.apply(snapshot);
     this.ready = true;
+    if (this.opts.watch) {
+      this.watcher = new ConfigWatcher(this.opts.paths, () => void this.reload('file change'));
+      await this.watcher.start();
+    }
     const listeners = snapshot.listeners.map((l) => `${l.name} (${l.address}:${l.port})`).join(', ');
     log.info(`ready: config ${snapshot.version}, ${this.opts.workers} worker(s), listeners: ${listeners || 'none'}`);
   }
 
+  private listen(server: Server, host: string, port: number, what: string): Promise<void> {
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', (e) => reject(new Error(`${what} server: cannot bind ${host}:${port}: ${e.message}`)));
+      server.listen(port, host, () => resolve());
+    });
+  }
+
+  /**
+   * Reads the config again. A valid, changed config is pushed to every worker; an invalid one is
+   * logged and counted, and the last good Snapshot stays. Overlapping calls coalesce.
+   */
+  reload(reason: string): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = this.doReload(reason).finally(() => {
+      this.reloading = undefined;
+      if (this.reloadAgain) {
+        this.reloadAgain = false;
+        void this.reload(reason);
+      }
+    });
+    return this.reloading;
+  }
+
+  private async doReload(reason: string): Promise<void> {
+    if (this.draining) return;
+    let snapshot: Snapshot;
+    try {
+      const t = await loadSnapshot(this.opts);
+      snapshot = t.snapshot;
+      if (snapshot.version === this.current?.version) return;
+      for (const w of t.warnings) log.warn(w);
+    } catch (err) {
+      this.configRejected++;
+      log.error(`config rejected (${reason}); keeping config ${this.current?.version}:`);
+      for (const line of describeLoadError(err)) log.error(`  ${line}`);
+      return;
+    }
+    try {
+      await this.pool.apply(snapshot);
+      this.current = snapshot;
+      this.configReloads++;
+      log.info(`config ${snapshot.version} applied (${reason})`);
+    } catch (err) {
+      this.configRejected++;
+      log.error(`config ${snapshot.version} rejected by the data plane (${reason}): ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, finish in-flight requests (responses carry
+   * `connection: close`), then exit once no connection is left or the drain duration is over.
+   */
+  private shuttingDown = false;
+
+  async shutdown(reason: string): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    log.info(`${reason}: draining for up to ${this.opts.drainDurationMs} ms`);
+    this.drainListeners();
+    const deadline = Date.now() + this.opts.drainDurationMs;
+    while (Date.now() < deadline) {
+      const replies = await this.pool.collectStats();
+      const active = replies.reduce((n, r) => n + r.activeConnections, 0);
+      if (active === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.stop();
+    const resolve = this.exitResolve;
+    this.exitResolve = undefined;
+    resolve?.(0);
+  }
+
   async stop(): Promise<void> {
     this.ready = false;
+    this.watcher?.close();
     await this.pool.stop();
-    await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+
+  // ------------------------------------------------------------------ AdminBackend
+
+  snapshot(): Snapshot | undefined {
+    return this.current;
+  }
+
+  async stats(): Promise<StatsSnapshot> {
+    return aggregateStats((await this.pool.collectStats()).map((r) => r.stats));
+  }
+
+  serverValues(): ServerValues {
+    return {
+      live: this.ready && !this.draining,
+      state: this.draining ? 1 : this.ready ? 0 : 2,
+      uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      concurrency: this.pool.size,
+      configReloads: this.configReloads,
+      configRejected: this.configRejected,
+      workerRestarts: this.pool.crashes,
+      version: VERSION,
+    };
+  }
+
+  serverInfo(): Record<string, unknown> {
+    const uptime = `${Math.floor((Date.now() - this.startedAt) / 1000)}s`;
+    return {
+      version: `outrigger/${VERSION}/node-${process.version}`,
+      state: this.state(),
+      command_line_options: {
+        concurrency: this.pool.size,
+        drain_time: `${this.opts.drainDurationMs / 1000}s`,
+        config_paths: this.opts.paths,
+        log_level: getLogLevel(),
+      },
+      node: this.current?.node,
+      uptime_current_epoch: uptime,
+      uptime_all_epochs: uptime,
+    };
+  }
+
+  state(): 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING' {
+    return this.draining ? 'DRAINING' : this.ready ? 'LIVE' : 'PRE_INITIALIZING';
+  }
+
+  setLogLevel(level: LogLevel): void {
+    setLogLevel(level);
+    this.pool.broadcast({ type: 'log-level', level });
+  }
+
+  logLevel(): LogLevel {
+    return getLogLevel();
+  }
+
+  drainListeners(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.pool.drain();
+  }
+
+  quit(): void {
+    void this.shutdown('quitquitquit');
+  }
+
+  setHealthCheckFailed(failed: boolean): void {
+    this.healthCheckFailed = failed;
   }
 }

@@ -1,9 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
 import type { FromWorker, ToWorker, WorkerInit } from '../worker/messages.js';
+import type { AccessLogFormat } from '../telemetry/access-log.js';
+import type { StatsSnapshot } from '../telemetry/stats.js';
 import { log, type LogLevel } from '../telemetry/log.js';
 
 const WORKER_ENTRY = new URL('../worker/main.js', import.meta.url);
+/** A worker that does not answer a stats request in this time is left out of that scrape. */
+const STATS_TIMEOUT_MS = 2_000;
 
 interface Slot {
   index: number;
@@ -11,17 +15,31 @@ interface Slot {
   pending: Map<string, { resolve: () => void; reject: (e: Error) => void }>;
 }
 
-/** Starts N data-plane workers, pushes Snapshots to them, and respawns any that crash. */
+export interface WorkerStatsReply {
+  stats: StatsSnapshot;
+  activeConnections: number;
+}
+
+/** Starts N data-plane workers, pushes Snapshots to them, collects their stats, respawns crashes. */
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private snapshot: Snapshot | undefined;
   private stopping = false;
+  private draining = false;
+  private statsId = 0;
+  private readonly statsWaiters = new Map<number, (r: WorkerStatsReply) => void>();
+  /** Workers that exited unexpectedly (and were respawned). */
   crashes = 0;
 
   constructor(
     private readonly count: number,
     private readonly logLevel: LogLevel,
+    private readonly accessLog: AccessLogFormat,
   ) {}
+
+  get size(): number {
+    return this.count;
+  }
 
   start(): void {
     for (let i = 0; i < this.count; i++) this.slots.push(this.spawn(i));
@@ -35,6 +53,33 @@ export class WorkerPool {
 
   broadcast(msg: ToWorker): void {
     for (const s of this.slots) s.worker.postMessage(msg);
+  }
+
+  /** Every worker's stats; a worker that does not answer in time is skipped. */
+  async collectStats(): Promise<WorkerStatsReply[]> {
+    const replies = await Promise.all(
+      this.slots.map(
+        (s) =>
+          new Promise<WorkerStatsReply | undefined>((resolve) => {
+            const id = ++this.statsId;
+            const timer = setTimeout(() => {
+              this.statsWaiters.delete(id);
+              resolve(undefined);
+            }, STATS_TIMEOUT_MS);
+            this.statsWaiters.set(id, (r) => {
+              clearTimeout(timer);
+              resolve(r);
+            });
+            s.worker.postMessage({ type: 'stats', id } satisfies ToWorker);
+          }),
+      ),
+    );
+    return replies.filter((r): r is WorkerStatsReply => r !== undefined);
+  }
+
+  drain(): void {
+    this.draining = true;
+    this.broadcast({ type: 'drain' });
   }
 
   async stop(): Promise<void> {
@@ -62,9 +107,15 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Slot {
-    const worker = new Worker(WORKER_ENTRY, { workerData: { index, logLevel: this.logLevel } satisfies WorkerInit, name: `worker-${index}` });
+    const init: WorkerInit = { index, logLevel: this.logLevel, accessLog: this.accessLog };
+    const worker = new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}` });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {
+      if (msg.type === 'stats') {
+        this.statsWaiters.get(msg.id)?.({ stats: msg.stats, activeConnections: msg.activeConnections });
+        this.statsWaiters.delete(msg.id);
+        return;
+      }
       const p = slot.pending.get(msg.version);
       if (!p) return;
       slot.pending.delete(msg.version);
@@ -81,6 +132,7 @@ export class WorkerPool {
       const replacement = this.spawn(index);
       this.slots[this.slots.indexOf(slot)] = replacement;
       if (this.snapshot) this.send(replacement, this.snapshot).catch((e) => log.error(String(e)));
+      if (this.draining) replacement.worker.postMessage({ type: 'drain' } satisfies ToWorker);
     });
     return slot;
   }

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
+import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { ProxyMode } from '../config/snapshot.js';
 import type { IdentityFlags } from '../config/node-identity.js';
 
@@ -30,6 +31,11 @@ ISTIO_METAJSON_LABELS):
 Process:
   --workers <n>              data-plane worker threads (default: number of cores)
   --log-level <level>        trace|debug|info|warning|error|critical|off (default info)
+  --access-log <format>      off|text|json access log on stdout (default off; text is Envoy's
+                             default format, json has Istio's fields)
+  --drain-duration <secs>    on SIGTERM/SIGINT or POST /quitquitquit: stop accepting, let requests
+                             finish, exit when no connection is left or after this (default 5)
+  --no-watch                 do not reload when the config files change (SIGHUP still reloads)
 
 Ports:
   --admin-port <port>        admin API on 127.0.0.1 (default 15000)
@@ -45,6 +51,9 @@ export interface RunFlags {
   identity: IdentityFlags;
   workers: number;
   logLevel: LogLevel;
+  accessLog: AccessLogFormat;
+  drainDurationMs: number;
+  watch: boolean;
   ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
 }
 
@@ -63,6 +72,9 @@ const OPTIONS = {
   ip: { type: 'string' },
   workers: { type: 'string' },
   'log-level': { type: 'string' },
+  'access-log': { type: 'string' },
+  'drain-duration': { type: 'string' },
+  'no-watch': { type: 'boolean' },
   'admin-port': { type: 'string' },
   'stats-port': { type: 'string' },
   'health-port': { type: 'string' },
@@ -89,6 +101,11 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   if (mode !== 'sidecar' && mode !== 'gateway') throw new UsageError(`--mode must be sidecar or gateway, got "${mode}"`);
   const logLevel = v['log-level'] ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const accessLog = v['access-log'] ?? (command === 'demo' ? 'text' : 'off');
+  if (!['off', 'text', 'json'].includes(accessLog)) throw new UsageError(`--access-log must be off, text or json, got "${accessLog}"`);
+  const drain = v['drain-duration'] ?? '5';
+  const drainSeconds = Number(drain);
+  if (!Number.isFinite(drainSeconds) || drainSeconds < 0 || drainSeconds > 3600) throw new UsageError(`--drain-duration must be seconds from 0 to 3600, got "${drain}"`);
   return {
     command: command as RunFlags['command'],
     configs,
@@ -103,6 +120,9 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     },
     workers: v.workers === undefined ? availableParallelism() : int('--workers', v.workers, 1, 256),
     logLevel: logLevel as LogLevel,
+    accessLog: accessLog as AccessLogFormat,
+    drainDurationMs: drainSeconds * 1000,
+    watch: !v['no-watch'],
     ports: {
       admin: port('--admin-port', v['admin-port'], 15000),
       stats: port('--stats-port', v['stats-port'], 15090),

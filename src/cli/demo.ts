@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Agent } from '../agent/agent.js';
-import { startAgent, waitForSignal } from './lifecycle.js';
+import { startAgent, runUntilExit } from './lifecycle.js';
 import { log } from '../telemetry/log.js';
 import type { RunFlags } from './args.js';
 import { describeLoadError } from '../config/load.js';
@@ -77,7 +77,7 @@ Outrigger demo: the coffee-shop mesh is up. Outrigger is the ingress gateway on 
 Health: curl -s -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:${flags.ports.health}/healthz/ready
 Stop with Ctrl-C.
 `);
-  return waitForSignal(agent, async () => {
+  return runUntilExit(agent, async () => {
     await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   });
 }

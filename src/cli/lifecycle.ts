@@ -5,31 +5,36 @@ import type { RunFlags } from './args.js';
 
 /** Builds the identity and starts the agent on the given config paths. */
 export async function startAgent(flags: RunFlags, configs: string[]): Promise<Agent> {
-  const node = buildNodeIdentity(flags.identity);
   const agent = new Agent({
     paths: configs,
-    node,
+    node: buildNodeIdentity(flags.identity),
     outboundPort: flags.ports.outbound,
     workers: flags.workers,
-    healthPort: flags.ports.health,
     logLevel: flags.logLevel,
+    accessLog: flags.accessLog,
+    drainDurationMs: flags.drainDurationMs,
+    ports: { admin: flags.ports.admin, stats: flags.ports.stats, health: flags.ports.health },
+    watch: flags.watch,
   });
   await agent.start();
   return agent;
 }
 
-/** Resolves with exit code 0 once SIGTERM/SIGINT stopped the agent (and `onStop` ran). */
-export function waitForSignal(agent: Agent, onStop?: () => Promise<void>): Promise<number> {
-  return new Promise((resolve) => {
-    const stop = (sig: string) => {
-      log.info(`${sig}: shutting down`);
-      void agent
-        .stop()
-        .then(() => onStop?.())
-        .then(() => resolve(0));
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+/**
+ * Runs until the agent exits: SIGTERM/SIGINT drain and exit, SIGHUP reloads the config,
+ * POST /quitquitquit drains and exits. Resolves with the exit code after `onStop` ran.
+ */
+export async function runUntilExit(agent: Agent, onStop?: () => Promise<void>): Promise<number> {
+  const onSignal = (sig: NodeJS.Signals) => void agent.shutdown(sig);
+  const onHup = () => void agent.reload('SIGHUP');
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onHup);
+  const code = await agent.exited;
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  process.off('SIGHUP', onHup);
+  await onStop?.();
+  log.info(`exited (code ${code})`);
+  return code;
 }
-

@@ -4,7 +4,7 @@ import { buildNodeIdentity } from '../config/node-identity.js';
 import { log, setLogLevel } from '../telemetry/log.js';
 import { HELP, parseCommandLine, UsageError, type RunFlags } from './args.js';
 import { runDemo } from './demo.js';
-import { startAgent, waitForSignal } from './lifecycle.js';
+import { startAgent, runUntilExit } from './lifecycle.js';
 
 async function main(argv: string[]): Promise<number> {
   let flags: RunFlags;
@@ -62,7 +62,7 @@ async function run(flags: RunFlags): Promise<number> {
     for (const line of describeLoadError(e)) log.error(line);
     return 1;
   }
-  return waitForSignal(agent);
+  return runUntilExit(agent);
 }
 
 main(process.argv.slice(2)).then(

@@ -15,6 +15,15 @@ export interface Downstream {
   /** The request body, or null when the request has none. */
   readonly body: BodySource | null;
   readonly headersSent: boolean;
+  /** `HTTP/1.1`, `HTTP/1.0`, `HTTP/2`: the access log's %PROTOCOL%. */
+  readonly protocol: string;
+  readonly localAddress: string;
+  /** Size of the request head on the wire (request line and headers). */
+  readonly headBytes: number;
+  /** Request body bytes received so far (Envoy's %BYTES_RECEIVED%). */
+  readonly bytesReceived: number;
+  /** Response body bytes sent so far (Envoy's %BYTES_SENT%). */
+  readonly bytesSent: number;
 
   /** Starts the response. `headers` are flat, lower-case; framing headers are the codec's job. */
   respond(status: number, headers: string[]): void;

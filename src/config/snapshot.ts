@@ -19,6 +19,10 @@ export interface NodeIdentity {
   domainSuffix: string;
   /** Accept HTTP/1.0 requests (Istio: ISTIO_META_HTTP10=1); otherwise they get 426. */
   acceptHttp10: boolean;
+  /** Workload name for telemetry (ISTIO_META_WORKLOAD_NAME). */
+  workloadName?: string;
+  /** Istio cluster id for telemetry (ISTIO_META_CLUSTER_ID, default Kubernetes). */
+  clusterId: string;
 }
 
 export interface Snapshot {

@@ -32,7 +32,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private cluster: WeightedCluster | undefined;
   private host: UpstreamHost | undefined;
   private upstreamStartMs = 0;
+  private upstreamServiceTimeMs: number | undefined;
   private done = false;
+  private completed = false;
+  private originalPath: string | undefined;
+  private requestId: string | undefined;
 
   constructor(
     private readonly listener: ListenerRuntime,
@@ -48,6 +52,10 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   }
 
   start(): void {
+    const hs = this.listener.stats;
+    hs.downstreamRqTotal++;
+    hs.downstreamRqActive++;
+    hs.downstreamRqHttp1Total++;
     this.buildUpstreamHeaders();
     if (this.path.charCodeAt(0) !== 47 /* '/' */ && !this.takeAbsoluteForm()) {
       this.sendLocalReply(400, 'Bad Request', ResponseFlag.DownstreamProtocolError);
@@ -108,6 +116,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
           break;
         case 'x-request-id':
           haveRequestId = true;
+          this.requestId = value;
           break;
         default:
           if (hcm.stripEnvoyHeaders && name.startsWith('x-envoy-')) continue;
@@ -125,7 +134,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       out.push('x-forwarded-for', xff === undefined ? peer : `${xff},${peer}`);
     }
     if (!haveProto) out.push('x-forwarded-proto', this.ds.scheme);
-    if (!haveRequestId) out.push('x-request-id', randomUUID());
+    if (!haveRequestId) out.push('x-request-id', (this.requestId = randomUUID()));
   }
 
   /** `GET http://host/path` (a client using the proxy explicitly): the URL names authority and path. */
@@ -184,6 +193,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     if (route.rewritePath) {
       path = route.rewritePath(path);
       headers.push('x-envoy-original-path', this.path);
+      this.originalPath = this.path;
     }
     if (action.hostRewrite !== undefined) {
       removeFromList(headers, 'host');
@@ -200,6 +210,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     }
     this.host = host;
     host.active++;
+    const cs = cluster.stats;
+    cs.upstreamRqTotal++;
+    cs.upstreamRqActive++;
+    host.stats.rqTotal++;
+    host.stats.rqActive++;
     this.streamInfo.upstreamHost = host.label;
     this.upstreamStartMs = Date.now();
     this.exchange = host.pool.request({ method: this.ds.method, path, headers, body: this.ds.body }, this);
@@ -244,7 +259,9 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     for (let i = 0; i < upstream.length; i += 2) {
       if (!DROP_RESPONSE.has(upstream[i])) headers.push(upstream[i], upstream[i + 1]);
     }
-    headers.push('x-envoy-upstream-service-time', String(Date.now() - this.upstreamStartMs));
+    this.upstreamServiceTimeMs = Date.now() - this.upstreamStartMs;
+    headers.push('x-envoy-upstream-service-time', String(this.upstreamServiceTimeMs));
+    this.host?.clusterStats.response(status);
     if (this.cluster?.responseHeaders) mutateHeaderList(headers, this.cluster.responseHeaders);
     if (this.route?.responseHeaders) mutateHeaderList(headers, this.route.responseHeaders);
     if (this.filters) this.runResponseFilters(status, headers);
@@ -257,21 +274,33 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   }
 
   onUpstreamEnd(): void {
+    if (this.host) this.host.stats.rqSuccess++;
     this.releaseHost();
     this.exchange = undefined;
     this.done = true;
     this.ds.end();
+    this.complete();
   }
 
   onUpstreamError(err: UpstreamError): void {
+    if (this.host) this.host.stats.rqError++;
     this.releaseHost();
     this.exchange = undefined;
     if (this.done) return; // downstream already gone (DC) or response finished
+    if (err.kind === 'downstream_body_error') {
+      // the codec answers a malformed body itself (400, or a reset once the response started)
+      this.addFlag(ResponseFlag.DownstreamProtocolError);
+      this.streamInfo.responseCode ??= 400;
+      this.done = true;
+      this.complete();
+      return;
+    }
     if (this.ds.headersSent) {
       // mid-response failure: the only honest signal to an HTTP/1.1 client is closing the connection
       this.addFlag(ResponseFlag.UpstreamRemoteReset);
       this.done = true;
       this.ds.reset();
+      this.complete();
       return;
     }
     const prefix = 'upstream connect error or disconnect/reset before headers. reset reason: ';
@@ -310,6 +339,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.abortUpstream();
     this.ds.body?.detach();
     writeLocalReply(this.ds, status, body, extra);
+    this.complete();
   }
 
   private addFlag(flag: ResponseFlagValue): void {
@@ -317,10 +347,68 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   }
 
   private releaseHost(): void {
-    if (this.host) {
-      this.host.active--;
-      this.host = undefined;
+    const host = this.host;
+    if (!host) return;
+    host.active--;
+    host.stats.rqActive--;
+    host.clusterStats.upstreamRqActive--;
+    this.host = undefined;
+  }
+
+  /** Once per request, when it is over: HCM stats, Istio metrics, access log. */
+  private complete(): void {
+    if (this.completed) return;
+    this.completed = true;
+    const info = this.streamInfo;
+    const code = info.responseCode ?? 0;
+    const hs = this.listener.stats;
+    hs.downstreamRqActive--;
+    hs.rqClass[(code / 100) | 0]++;
+    const flags = info.responseFlags.length ? info.responseFlags.join(',') : '-';
+    const durationMs = Date.now() - info.startTimeMs;
+    const ds = this.ds;
+    const services = this.runtime.services;
+    const tpl = this.runtime.istioLabels(this.listener.config, this.clusterIfKnown());
+    const series = services.stats.istioSeries(`${tpl.id}|${code}|${flags}`, () => ({
+      ...tpl.labels,
+      response_code: String(code),
+      response_flags: flags,
+      grpc_response_status: '',
+    }));
+    series.count++;
+    series.duration.observe(durationMs);
+    series.requestBytes.observe(ds.headBytes + ds.bytesReceived);
+    series.responseBytes.observe(ds.bytesSent);
+    if (services.accessLog.enabled) {
+      services.accessLog.log({
+        startTimeMs: info.startTimeMs,
+        method: ds.method,
+        path: this.originalPath ?? this.path,
+        protocol: ds.protocol,
+        responseCode: code,
+        responseFlags: flags,
+        responseCodeDetails: info.responseFlags.length ? 'local_reply' : 'via_upstream',
+        bytesReceived: ds.bytesReceived,
+        bytesSent: ds.bytesSent,
+        durationMs,
+        upstreamServiceTimeMs: this.upstreamServiceTimeMs,
+        xForwardedFor: getFromList(this.upstreamHeaders, 'x-forwarded-for'),
+        userAgent: getFromList(ds.headers, 'user-agent'),
+        requestId: this.requestId,
+        authority: this.authority,
+        upstreamHost: info.upstreamHost,
+        upstreamCluster: info.upstreamCluster,
+        downstreamLocalAddress: ds.localAddress,
+        downstreamRemoteAddress: info.downstreamRemoteAddress,
+        routeName: info.routeName,
+      });
     }
+  }
+
+  /** The cluster for metrics when the request never reached a host (e.g. UH): only a known one. */
+  private clusterIfKnown(): string | undefined {
+    const name = this.streamInfo.upstreamCluster;
+    return name && this.runtime.clusters.has(name) ? name : undefined;
   }
 
   onDownstreamDrain(): void {
@@ -333,6 +421,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     if (!this.done) this.addFlag(ResponseFlag.DownstreamConnectionTermination);
     this.done = true;
     this.abortUpstream();
+    this.complete();
   }
 
   private abortUpstream(): void {

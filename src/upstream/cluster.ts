@@ -1,6 +1,7 @@
 import type { Cluster } from '../config/snapshot.js';
 import { UpstreamHost } from './host.js';
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
+import type { ClusterStats } from '../telemetry/stats.js';
 
 /** Most distinct original destinations an ORIGINAL_DST cluster keeps pools for. */
 const MAX_ORIGINAL_DST_HOSTS = 1024;
@@ -11,8 +12,11 @@ export class ClusterRuntime {
   private readonly lb: LoadBalancer;
   private readonly originalDst?: Map<string, UpstreamHost>;
 
-  constructor(readonly config: Cluster) {
-    this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config));
+  constructor(
+    readonly config: Cluster,
+    readonly stats: ClusterStats,
+  ) {
+    this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config, stats));
     this.lb = createLoadBalancer(config.lbPolicy, this.hosts);
     if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
   }
@@ -32,7 +36,7 @@ export class ClusterRuntime {
     let host = this.originalDst.get(key);
     if (!host) {
       if (this.originalDst.size >= MAX_ORIGINAL_DST_HOSTS) this.evictIdleOriginalDst();
-      host = new UpstreamHost({ address: destination.address, port: destination.port, weight: 1, labels: {} }, this.config);
+      host = new UpstreamHost({ address: destination.address, port: destination.port, weight: 1, labels: {} }, this.config, this.stats);
       this.originalDst.set(key, host);
     }
     return host;

@@ -1,9 +1,17 @@
 import { connect, type Socket } from 'node:net';
 import type { BodySink, BodySource } from '../codec/body.js';
+import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import { ChunkedDecoder, CHUNKED, findHeadEnd, parseResponseHead, ProtocolError, UNTIL_CLOSE } from '../codec/http1/parser.js';
 
 /** How an upstream exchange failed; maps to Envoy's reset reasons and response flags. */
-export type UpstreamFailure = 'connect_failure' | 'connect_timeout' | 'reset_before_headers' | 'reset_after_headers' | 'protocol_error';
+export type UpstreamFailure =
+  | 'connect_failure'
+  | 'connect_timeout'
+  | 'reset_before_headers'
+  | 'reset_after_headers'
+  | 'protocol_error'
+  /** The client's request body failed (malformed or cut off); the downstream codec answers. */
+  | 'downstream_body_error';
 
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
@@ -54,6 +62,8 @@ export class H1Pool {
     readonly address: string,
     readonly port: number,
     readonly options: PoolOptions,
+    /** Connection counters (Envoy's upstream_cx_*), if the owner keeps them. */
+    readonly stats?: { cluster: ClusterStats; host: HostStats },
   ) {}
 
   get activeCount(): number {
@@ -95,6 +105,7 @@ export class H1Pool {
     this.active.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
+    if (this.closing && this.active.size === 0) this.onDrained?.();
   }
 
   private sweep(): void {
@@ -201,7 +212,7 @@ class H1Connection implements UpstreamExchange, BodySink {
   // ------------------------------------------------------------------ request body (BodySink)
 
   onBodyData(chunk: Buffer): boolean {
-    if (this.state === State.Closed) return true;
+    if (this.state === State.Closed || chunk.length === 0) return true; // an empty chunk would read as the last one
     let ok: boolean;
     if (this.requestBodyChunked) {
       this.socket.cork();
@@ -221,14 +232,25 @@ class H1Connection implements UpstreamExchange, BodySink {
     this.requestBody = null;
   }
 
-  onBodyError(): void {
+  onBodyError(err: Error): void {
     // the client's body broke off: the upstream request cannot be completed
-    this.abort();
+    this.requestBody = null;
+    this.fail(new UpstreamError('downstream_body_error', err.message));
   }
+
+  private connected = false;
 
   private onConnect(): void {
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    this.connected = true;
+    const s = this.pool.stats;
+    if (s) {
+      s.cluster.upstreamCxTotal++;
+      s.cluster.upstreamCxActive++;
+      s.host.cxTotal++;
+      s.host.cxActive++;
+    }
     if (this.state !== State.Connecting) return;
     this.state = State.AwaitingHead;
     const head = this.pendingHead!;
@@ -339,6 +361,15 @@ class H1Connection implements UpstreamExchange, BodySink {
     const was = this.state;
     this.state = State.Closed;
     this.pool.forget(this);
+    const s = this.pool.stats;
+    if (s && this.connected) {
+      s.cluster.upstreamCxActive--;
+      s.cluster.upstreamCxDestroy++;
+      s.host.cxActive--;
+    } else if (s) {
+      s.cluster.upstreamCxConnectFail++;
+      s.host.cxConnectFail++;
+    }
     this.detachBody();
     if (!this.handler) return;
     const err = this.socketError;

@@ -1,5 +1,6 @@
 import type { Cluster, LbEndpoint } from '../config/snapshot.js';
 import { H1Pool } from './h1-pool.js';
+import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 
 /** Envoy's default max headers size, applied to upstream responses too. */
 const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
@@ -11,17 +12,21 @@ export class UpstreamHost {
   readonly pool: H1Pool;
   /** `10.0.0.1:9080`, as /clusters and access logs show it. */
   readonly label: string;
+  readonly stats: HostStats;
 
   constructor(
     readonly endpoint: LbEndpoint,
     cluster: Pick<Cluster, 'connectTimeoutMs' | 'idleTimeoutMs'>,
+    readonly clusterStats: ClusterStats,
   ) {
     this.label = endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
-    this.pool = new H1Pool(endpoint.address, endpoint.port, {
-      connectTimeoutMs: cluster.connectTimeoutMs,
-      idleTimeoutMs: cluster.idleTimeoutMs,
-      maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES,
-    });
+    this.stats = clusterStats.host(this.label);
+    this.pool = new H1Pool(
+      endpoint.address,
+      endpoint.port,
+      { connectTimeoutMs: cluster.connectTimeoutMs, idleTimeoutMs: cluster.idleTimeoutMs, maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES },
+      { cluster: clusterStats, host: this.stats },
+    );
   }
 
   get weight(): number {

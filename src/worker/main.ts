@@ -2,13 +2,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DataPlane } from './data-plane.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { log, setLogLevel, setLogScope } from '../telemetry/log.js';
+import { WorkerStats } from '../telemetry/stats.js';
+import { AccessLogWriter } from '../telemetry/access-log.js';
 
 /** Worker thread entry: applies Snapshots from the agent and serves traffic. */
 const init = workerData as WorkerInit;
 setLogLevel(init.logLevel);
 setLogScope(`worker-${init.index}`);
 const port = parentPort!;
-const dataPlane = new DataPlane();
+const dataPlane = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter(init.accessLog) });
 let queue = Promise.resolve();
 
 port.on('message', (msg: ToWorker) => {
@@ -24,6 +26,12 @@ port.on('message', (msg: ToWorker) => {
           post({ type: 'nack', version: msg.snapshot.version, error: (err as Error).message });
         }
       });
+      break;
+    case 'stats':
+      post({ type: 'stats', id: msg.id, stats: dataPlane.statsSnapshot(), activeConnections: dataPlane.activeConnections });
+      break;
+    case 'drain':
+      dataPlane.drain();
       break;
     case 'log-level':
       setLogLevel(msg.level);

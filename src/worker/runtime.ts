@@ -4,6 +4,15 @@ import { httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
 import { ConfigError } from '../config/errors.js';
+import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats.js';
+import type { AccessLogWriter } from '../telemetry/access-log.js';
+import { buildIstioLabels, type IstioLabelTemplate } from '../telemetry/istio-labels.js';
+
+/** What a worker provides to every Runtime it compiles: its stats and its access log. */
+export interface WorkerServices {
+  readonly stats: WorkerStats;
+  readonly accessLog: AccessLogWriter;
+}
 
 /** A listener's compiled HTTP pipeline. */
 export interface ListenerRuntime {
@@ -11,6 +20,7 @@ export interface ListenerRuntime {
   readonly routes: RouteTable;
   /** Per-request filter constructors, in chain order (router excluded). */
   readonly filters: readonly ((stream: StreamCallbacks) => HttpFilter)[];
+  readonly stats: HttpConnectionManagerStats;
 }
 
 /**
@@ -21,7 +31,14 @@ export class Runtime {
   readonly listeners = new Map<string, ListenerRuntime>();
   readonly clusters = new Map<string, ClusterRuntime>();
 
-  constructor(readonly snapshot: Snapshot, previous?: Runtime) {
+  private readonly istioTemplates = new Map<string, IstioLabelTemplate>();
+  private templateIds = 0;
+
+  constructor(
+    readonly snapshot: Snapshot,
+    readonly services: WorkerServices,
+    previous?: Runtime,
+  ) {
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
     for (const l of snapshot.listeners) {
       const rc = routeConfigs.get(l.http.routeConfigName) ?? { name: l.http.routeConfigName, virtualHosts: [] };
@@ -30,12 +47,24 @@ export class Runtime {
         if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `http.httpFilters[${i}]` });
         return factory.create(factory.parse(f.config), { listenerName: l.name });
       });
-      this.listeners.set(l.name, { config: l, routes: new RouteTable(rc), filters });
+      this.listeners.set(l.name, { config: l, routes: new RouteTable(rc), filters, stats: services.stats.hcm(l.http.statPrefix) });
     }
     for (const c of snapshot.clusters) {
       const prev = previous?.clusters.get(c.name);
-      this.clusters.set(c.name, prev && sameCluster(prev.config, c) ? prev : new ClusterRuntime(c));
+      this.clusters.set(c.name, prev && sameCluster(prev.config, c) ? prev : new ClusterRuntime(c, services.stats.cluster(c.name)));
     }
+  }
+
+  /** Istio metric labels for requests on a listener to a cluster (or to none: local replies). */
+  istioLabels(listener: Listener, clusterName: string | undefined): IstioLabelTemplate {
+    const key = `${listener.name}\u0000${clusterName ?? ''}`;
+    let t = this.istioTemplates.get(key);
+    if (!t) {
+      const cluster = clusterName ? this.clusters.get(clusterName)?.config : undefined;
+      t = buildIstioLabels(this.snapshot.node, listener, cluster, `${this.snapshot.version}.${this.templateIds++}`);
+      this.istioTemplates.set(key, t);
+    }
+    return t;
   }
 
   /** Clusters of `previous` that this Runtime no longer uses: close them once their requests finish. */

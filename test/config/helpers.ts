@@ -39,6 +39,7 @@ export function sidecarNode(over: Partial<NodeIdentity> = {}): NodeIdentity {
     labels: { app: 'productpage', version: 'v1' },
     ip: '10.1.1.1',
     acceptHttp10: false,
+    clusterId: 'Kubernetes',
     trustDomain: 'cluster.local',
     domainSuffix: 'cluster.local',
     ...over,

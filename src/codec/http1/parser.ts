@@ -23,7 +23,30 @@ export interface ResponseHead {
 }
 
 export const CHUNKED = -1;
+
+/** The field value after `from`, without leading/trailing SP and HTAB (RFC 9110 OWS) — nothing else. */
+export function trimOWS(line: string, from: number): string {
+  let a = from;
+  let b = line.length;
+  while (a < b && (line.charCodeAt(a) === 32 || line.charCodeAt(a) === 9)) a++;
+  while (b > a && (line.charCodeAt(b - 1) === 32 || line.charCodeAt(b - 1) === 9)) b--;
+  return line.slice(a, b);
+}
 export const UNTIL_CLOSE = -2;
+
+/**
+ * An incomplete head (no CRLFCRLF yet) is over the limit unless what lies past `maxBytes` can still
+ * be the start of its final CRLFCRLF: the verdict must not depend on how TCP split the bytes.
+ */
+export function incompleteHeadTooLarge(buf: Buffer, start: number, maxBytes: number): boolean {
+  const over = buf.length - start - maxBytes;
+  return over > 0 && (over > 3 || !isTerminatorPrefix(buf, start + maxBytes));
+}
+
+function isTerminatorPrefix(buf: Buffer, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== CRLFCRLF[i - from]) return false;
+  return true;
+}
 
 /**
  * Finds a complete header block in `buf` from `start`. Returns the index just past the blank line,
@@ -32,7 +55,9 @@ export const UNTIL_CLOSE = -2;
 export function findHeadEnd(buf: Buffer, start: number, maxBytes: number): number {
   const end = buf.indexOf(CRLFCRLF, start);
   if (end < 0) {
-    if (buf.length - start > maxBytes) throw new ProtocolError('response headers too large');
+    // over the limit, unless what is past it can still be the start of the final CRLFCRLF
+    // (a head of exactly maxBytes may arrive with its terminator split across reads)
+    if (incompleteHeadTooLarge(buf, start, maxBytes)) throw new ProtocolError('response headers too large');
     return -1;
   }
   if (end - start > maxBytes) throw new ProtocolError('response headers too large');
@@ -60,7 +85,7 @@ export function parseResponseHead(text: string, requestMethod: string): Response
     if (colon <= 0) throw new ProtocolError('malformed response header line');
     const name = line.slice(0, colon).toLowerCase();
     if (!TOKEN.test(name)) throw new ProtocolError(`invalid response header name "${name.slice(0, 64)}"`);
-    const value = line.slice(colon + 1).trim();
+    const value = trimOWS(line, colon + 1);
     if (BAD_VALUE.test(value)) throw new ProtocolError(`invalid value of response header "${name}"`);
     switch (name) {
       case 'content-length':
@@ -89,7 +114,9 @@ export function parseResponseHead(text: string, requestMethod: string): Response
   } else {
     bodyLength = UNTIL_CLOSE;
   }
-  return { status, headers, keepAlive: keepAlive && bodyLength !== UNTIL_CLOSE, bodyLength };
+  // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding must not be trusted to frame the next one
+  const reusable = keepAlive && bodyLength !== UNTIL_CLOSE && !(minor === '0' && transferEncoding !== undefined);
+  return { status, headers, keepAlive: reusable, bodyLength };
 }
 
 const enum ChunkState {
@@ -186,7 +213,11 @@ export class ChunkedDecoder {
           }
           const colon = content.indexOf(':');
           if (colon <= 0) throw new ProtocolError('malformed trailer');
-          this.trailers.push(content.slice(0, colon).toLowerCase(), content.slice(colon + 1).trim());
+          const name = content.slice(0, colon).toLowerCase();
+          const value = trimOWS(content, colon + 1);
+          if (!TOKEN.test(name)) throw new ProtocolError('invalid trailer name');
+          if (BAD_VALUE.test(value) || value.includes('\r')) throw new ProtocolError(`invalid value of trailer "${name}"`);
+          this.trailers.push(name, value);
           break;
         }
         case ChunkState.Done:
@@ -273,7 +304,7 @@ export function parseRequestHead(text: string): RequestHead {
     if (colon <= 0) throw new RequestError(400, 'malformed header line');
     const name = line.slice(0, colon).toLowerCase();
     if (!TOKEN.test(name)) throw new RequestError(400, 'invalid header name');
-    const value = line.slice(colon + 1).trim();
+    const value = trimOWS(line, colon + 1);
     if (BAD_VALUE.test(value)) throw new RequestError(400, `invalid value of header ${name}`);
     switch (name) {
       case 'host':

@@ -2,7 +2,8 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';
-import { ChunkedDecoder, CHUNKED, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
+import type { ListenerStats } from '../../telemetry/stats.js';
+import { ChunkedDecoder, CHUNKED, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** A slow client must finish sending a request head within this time (Envoy's request_headers_timeout is off by default; Node's is 60 s). */
@@ -15,6 +16,7 @@ export interface ServerOptions {
   acceptHttp10: boolean;
   idleTimeoutMs: number;
   serverName: string;
+  stats?: ListenerStats;
 }
 
 export type RequestListener = (downstream: H1Exchange) => DownstreamEvents | undefined;
@@ -36,6 +38,8 @@ export class H1ServerConnection {
   private buffered: Buffer | undefined;
   private exchange: H1Exchange | undefined;
   private headersTimer: NodeJS.Timeout | undefined;
+  /** Draining: finish the request in progress with `connection: close`, accept no more. */
+  draining = false;
 
   constructor(
     readonly socket: Socket,
@@ -43,6 +47,10 @@ export class H1ServerConnection {
     private readonly onRequest: RequestListener,
   ) {
     socket.setNoDelay(true);
+    if (options.stats) {
+      options.stats.downstreamCxTotal++;
+      options.stats.downstreamCxActive++;
+    }
     socket.setTimeout(options.idleTimeoutMs, () => this.onIdleTimeout());
     socket.on('data', (buf: Buffer) => this.onData(buf));
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
@@ -66,7 +74,7 @@ export class H1ServerConnection {
     this.buffered = undefined;
     const end = data.indexOf(CRLFCRLF);
     if (end < 0) {
-      if (data.length > this.options.maxHeaderBytes) return this.reject(431, 'request headers too large');
+      if (incompleteHeadTooLarge(data, 0, this.options.maxHeaderBytes)) return this.reject(431, 'request headers too large');
       // a head with bare LF line endings never ends in CRLFCRLF: refuse it now, not at the timeout
       if (hasBareLF(data)) return this.reject(400, 'bare LF in request head');
       this.buffered = data;
@@ -87,7 +95,8 @@ export class H1ServerConnection {
     }
     if (head.minor === 0 && !this.options.acceptHttp10) return this.reject(426, 'HTTP/1.0 is not accepted');
     this.state = State.Active;
-    const ex = new H1Exchange(this, head);
+    const ex = new H1Exchange(this, head, end + 4);
+    if (this.draining) ex.closeAfterResponse();
     this.exchange = ex;
     if (head.expectContinue) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
     const rest = end + 4;
@@ -139,13 +148,28 @@ export class H1ServerConnection {
     if (this.state === State.Head && !this.buffered) this.socket.destroy();
   }
 
+  /** Stops keeping this connection alive: idle now → closed; busy → closed after its response. */
+  drain(): void {
+    this.draining = true;
+    if (this.state === State.Head && !this.buffered) this.socket.destroySoon();
+    else this.exchange?.closeAfterResponse();
+  }
+
   private onClose(): void {
+    if (this.options.stats) {
+      this.options.stats.downstreamCxActive--;
+      this.options.stats.downstreamCxDestroy++;
+    }
+    this.onClosed?.(this);
     if (this.headersTimer) clearTimeout(this.headersTimer);
     this.state = State.Closed;
     const ex = this.exchange;
     this.exchange = undefined;
     ex?.connectionClosed();
   }
+
+  /** Set by the owner to learn when the connection is gone. */
+  onClosed: ((c: H1ServerConnection) => void) | undefined;
 
   get closed(): boolean {
     return this.state === State.Closed;
@@ -169,9 +193,13 @@ export class H1Exchange implements Downstream, BodySource {
   readonly headers: string[];
   readonly scheme = 'http' as const;
   readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly protocol: string;
   readonly body: BodySource | null;
   readonly length: number;
   headersSent = false;
+  bytesReceived = 0;
+  bytesSent = 0;
   /** Request-body bytes still to come on the socket. */
   readingBody: boolean;
   private remaining: number;
@@ -192,6 +220,7 @@ export class H1Exchange implements Downstream, BodySource {
   constructor(
     private readonly conn: H1ServerConnection,
     head: RequestHead,
+    readonly headBytes: number,
   ) {
     this.method = head.method;
     this.target = head.target;
@@ -199,6 +228,8 @@ export class H1Exchange implements Downstream, BodySource {
     this.minor = head.minor;
     this.keepAlive = head.keepAlive;
     this.remoteAddress = conn.socket.remoteAddress ?? '';
+    this.localAddress = conn.socket.localAddress ?? '';
+    this.protocol = head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
     this.length = head.bodyLength === CHUNKED ? -1 : head.bodyLength;
     this.remaining = head.bodyLength;
     this.readingBody = head.bodyLength !== 0;
@@ -235,6 +266,7 @@ export class H1Exchange implements Downstream, BodySource {
   }
 
   private deliver(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
     if (this.detached || chunk.length === 0) return;
     if (this.sink) {
       if (!this.sink.onBodyData(chunk)) this.pause();
@@ -252,9 +284,12 @@ export class H1Exchange implements Downstream, BodySource {
     if (this.finished) this.conn.exchangeDone(this, this.keepAlive);
   }
 
+  private bodyError: Error | undefined;
+
   private bodyFailed(err: Error): void {
     this.readingBody = false;
     this.keepAlive = false;
+    this.bodyError = err;
     const sink = this.sink;
     this.sink = undefined;
     sink?.onBodyError(err);
@@ -263,6 +298,10 @@ export class H1Exchange implements Downstream, BodySource {
   }
 
   start(sink: BodySink): void {
+    if (this.bodyError) {
+      sink.onBodyError(this.bodyError);
+      return;
+    }
     this.sink = sink;
     const early = this.early;
     this.early = undefined;
@@ -316,6 +355,7 @@ export class H1Exchange implements Downstream, BodySource {
         this.keepAlive = false; // HTTP/1.0: the body ends with the connection
       }
     }
+    if (this.conn.draining) this.keepAlive = false;
     if (!this.keepAlive) head += 'connection: close\r\n';
     else if (this.minor === 0) head += 'connection: keep-alive\r\n';
     this.pendingHead = head + '\r\n';
@@ -325,6 +365,7 @@ export class H1Exchange implements Downstream, BodySource {
     const socket = this.conn.socket;
     if (this.finished || socket.destroyed) return true;
     if (!this.responseHasBody || chunk.length === 0) return true;
+    this.bytesSent += chunk.length;
     const head = this.pendingHead;
     this.pendingHead = undefined;
     if (!head && !this.responseChunked) return socket.write(chunk);
@@ -372,8 +413,9 @@ export class H1Exchange implements Downstream, BodySource {
       this.finished = true;
       const sink = this.sink;
       this.sink = undefined;
-      if (this.readingBody) sink?.onBodyError(new Error('client closed the connection'));
+      // the stream learns first (flag DC, upstream aborted); the body sink then has nothing to do
       this.events?.onDownstreamClose();
+      if (this.readingBody) sink?.onBodyError(new Error('client closed the connection'));
     }
   }
 }

@@ -1,0 +1,243 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Snapshot } from '../config/snapshot.js';
+import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
+import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
+import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
+import { splitStatKey, type StatsSnapshot } from '../telemetry/stats.js';
+
+/** What the admin API reads from and asks of the agent. */
+export interface AdminBackend {
+  snapshot(): Snapshot | undefined;
+  stats(): Promise<StatsSnapshot>;
+  serverValues(): ServerValues;
+  serverInfo(): Record<string, unknown>;
+  /** LIVE, DRAINING or PRE_INITIALIZING, as Envoy's /ready says. */
+  state(): 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING';
+  setLogLevel(level: LogLevel): void;
+  logLevel(): LogLevel;
+  drainListeners(): void;
+  quit(): void;
+  setHealthCheckFailed(failed: boolean): void;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void> | void;
+
+/** Envoy's admin paths; mutating ones need POST, as in Envoy. */
+export function createAdminServer(b: AdminBackend): Server {
+  const get: Record<string, Handler> = {
+    '/ready': (_q, res) => {
+      const s = b.state();
+      send(res, s === 'LIVE' ? 200 : 503, `${s}\n`);
+    },
+    '/server_info': (_q, res) => sendJson(res, b.serverInfo()),
+    '/config_dump': (_q, res, query) => sendJson(res, configDump(b.snapshot(), query.get('resource'))),
+    '/listeners': (_q, res, query) => {
+      const ls = b.snapshot()?.listeners ?? [];
+      if (query.get('format') === 'json') {
+        sendJson(res, { listener_statuses: ls.map((l) => ({ name: l.name, local_address: { socket_address: { address: l.address, port_value: l.port } } })) });
+      } else {
+        send(res, 200, ls.map((l) => `${l.name}::${l.address}:${l.port}\n`).join(''));
+      }
+    },
+    '/clusters': async (_q, res, query) => {
+      const stats = await b.stats();
+      if (query.get('format') === 'json') sendJson(res, clustersJson(b.snapshot(), stats));
+      else send(res, 200, clustersText(b.snapshot(), stats));
+    },
+    '/stats': async (_q, res, query) => {
+      if (query.get('format') === 'prometheus') return sendPrometheus(res, b);
+      let filter: RegExp | undefined;
+      const f = query.get('filter');
+      if (f) {
+        try {
+          filter = new RegExp(f);
+        } catch {
+          return send(res, 400, `invalid regex: ${f}\n`);
+        }
+      }
+      const entries = envoyStatEntries(await b.stats(), serverStats(b.serverValues()), { usedOnly: query.has('usedonly'), filter });
+      if (query.get('format') === 'json') sendJson(res, JSON.parse(renderEnvoyJson(entries)));
+      else send(res, 200, renderEnvoyText(entries));
+    },
+    '/stats/prometheus': (_q, res) => sendPrometheus(res, b),
+    '/logging': (_q, res) => send(res, 200, `active loggers:\n  outrigger: ${b.logLevel()}\n`),
+  };
+  const post: Record<string, Handler> = {
+    '/logging': (_q, res, query) => {
+      const level = query.get('level') ?? query.get('outrigger');
+      if (!level || !(LOG_LEVELS as readonly string[]).includes(level)) {
+        return send(res, 400, `usage: /logging?level=<${LOG_LEVELS.join('|')}>\n`);
+      }
+      b.setLogLevel(level as LogLevel);
+      send(res, 200, `active loggers:\n  outrigger: ${level}\n`);
+    },
+    '/drain_listeners': (_q, res) => {
+      b.drainListeners();
+      send(res, 200, 'OK\n');
+    },
+    '/quitquitquit': (_q, res) => {
+      send(res, 200, 'OK\n');
+      b.quit();
+    },
+    '/healthcheck/fail': (_q, res) => {
+      b.setHealthCheckFailed(true);
+      send(res, 200, 'OK\n');
+    },
+    '/healthcheck/ok': (_q, res) => {
+      b.setHealthCheckFailed(false);
+      send(res, 200, 'OK\n');
+    },
+  };
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const handler = req.method === 'POST' ? (post[url.pathname] ?? get[url.pathname]) : get[url.pathname];
+    if (!handler) {
+      if (post[url.pathname]) return send(res, 405, 'This operation requires a POST.\n');
+      return send(res, 404, `unknown admin path ${url.pathname}\n`);
+    }
+    Promise.resolve(handler(req, res, url.searchParams)).catch((err: Error) => send(res, 500, `${err.message}\n`));
+  });
+}
+
+/** Istio's Prometheus port: /stats/prometheus, and /stats as the same. */
+export function createStatsServer(b: AdminBackend): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/stats/prometheus' || path === '/stats' || path === '/metrics') {
+      sendPrometheus(res, b).catch((err: Error) => send(res, 500, `${err.message}\n`));
+    } else {
+      send(res, 404, 'not found\n');
+    }
+  });
+}
+
+async function sendPrometheus(res: ServerResponse, b: AdminBackend): Promise<void> {
+  const text = await renderPrometheus(await b.stats(), b.serverValues());
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+  res.end(text);
+}
+
+function send(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, body: unknown): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body, null, 2));
+}
+
+/** server.* stats as Envoy's /stats lists them. */
+function serverStats(v: ServerValues): Record<string, number> {
+  return {
+    'server.live': v.live ? 1 : 0,
+    'server.state': v.state,
+    'server.uptime': v.uptimeSeconds,
+    'server.concurrency': v.concurrency,
+    'outrigger.config_reloads': v.configReloads,
+    'outrigger.config_rejected': v.configRejected,
+    'outrigger.worker_restarts': v.workerRestarts,
+  };
+}
+
+const TYPE = 'type.googleapis.com/envoy.admin.v3.';
+
+/** An Envoy-shaped config dump of the active Snapshot. `resource` narrows it to one section. */
+export function configDump(s: Snapshot | undefined, resource: string | null): unknown {
+  if (!s) return { configs: [] };
+  const v = s.version;
+  const sections: Record<string, unknown> = {
+    bootstrap: { '@type': `${TYPE}BootstrapConfigDump`, bootstrap: { node: s.node } },
+    dynamic_listeners: {
+      '@type': `${TYPE}ListenersConfigDump`,
+      version_info: v,
+      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: l } })),
+    },
+    dynamic_active_clusters: {
+      '@type': `${TYPE}ClustersConfigDump`,
+      version_info: v,
+      dynamic_active_clusters: s.clusters.map(({ endpoints: _e, ...c }) => ({ version_info: v, cluster: c })),
+    },
+    dynamic_route_configs: {
+      '@type': `${TYPE}RoutesConfigDump`,
+      dynamic_route_configs: s.routeConfigs.map((r) => ({ version_info: v, route_config: r })),
+    },
+    dynamic_endpoint_configs: {
+      '@type': `${TYPE}EndpointsConfigDump`,
+      dynamic_endpoint_configs: s.clusters.map((c) => ({ version_info: v, endpoint_config: { cluster_name: c.name, endpoints: c.endpoints } })),
+    },
+  };
+  if (resource && resource in sections) return { configs: [sections[resource]] };
+  return { configs: Object.values(sections) };
+}
+
+/** Per endpoint counters from the merged stats: `cluster → host → stat → value`. */
+function hostStats(stats: StatsSnapshot): Map<string, Map<string, Record<string, number>>> {
+  const out = new Map<string, Map<string, Record<string, number>>>();
+  for (const src of [stats.counters, stats.gauges]) {
+    for (const key in src) {
+      const [family, tag, stat] = splitStatKey(key);
+      if (family !== 'host') continue;
+      const [cluster, host] = tag.split('\u0002');
+      let hosts = out.get(cluster);
+      if (!hosts) out.set(cluster, (hosts = new Map()));
+      let h = hosts.get(host);
+      if (!h) hosts.set(host, (h = {}));
+      h[stat] = src[key];
+    }
+  }
+  return out;
+}
+
+const HOST_STATS = ['cx_active', 'cx_connect_fail', 'cx_total', 'rq_active', 'rq_error', 'rq_success', 'rq_timeout', 'rq_total'];
+const MAX = 4294967295;
+
+/** Envoy's /clusters text: cluster settings and, per endpoint, counters, health and weight. */
+export function clustersText(s: Snapshot | undefined, stats: StatsSnapshot): string {
+  const counters = hostStats(stats);
+  let out = '';
+  for (const c of s?.clusters ?? []) {
+    const n = c.name;
+    out += `${n}::observability_name::${n}\n`;
+    for (const k of ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']) out += `${n}::default_priority::${k}::${MAX}\n`;
+    for (const k of ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']) out += `${n}::high_priority::${k}::${MAX}\n`;
+    out += `${n}::added_via_api::true\n`;
+    const seen = counters.get(n) ?? new Map();
+    const endpoints = c.endpoints.map((e) => ({ label: e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`, e }));
+    // ORIGINAL_DST clusters learn their hosts from traffic
+    for (const host of seen.keys()) if (!endpoints.some((x) => x.label === host)) endpoints.push({ label: host, e: { address: host, port: 0, weight: 1, labels: {} } });
+    for (const { label, e } of endpoints) {
+      const h = seen.get(label) ?? {};
+      for (const k of HOST_STATS) out += `${n}::${label}::${k}::${h[k] ?? 0}\n`;
+      const [region = '', zone = '', subZone = ''] = (e.locality ?? '').split('/');
+      out += `${n}::${label}::hostname::${/^[\d.:[\]]+$/.test(e.address) ? '' : e.address}\n`;
+      out += `${n}::${label}::health_flags::healthy\n`;
+      out += `${n}::${label}::weight::${e.weight}\n`;
+      out += `${n}::${label}::region::${region}\n${n}::${label}::zone::${zone}\n${n}::${label}::sub_zone::${subZone}\n`;
+      out += `${n}::${label}::canary::false\n${n}::${label}::priority::0\n`;
+      out += `${n}::${label}::success_rate::-1\n${n}::${label}::local_origin_success_rate::-1\n`;
+    }
+  }
+  return out;
+}
+
+function clustersJson(s: Snapshot | undefined, stats: StatsSnapshot): unknown {
+  const counters = hostStats(stats);
+  return {
+    cluster_statuses: (s?.clusters ?? []).map((c) => ({
+      name: c.name,
+      added_via_api: true,
+      host_statuses: c.endpoints.map((e) => {
+        const label = e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+        const h = counters.get(c.name)?.get(label) ?? {};
+        return {
+          address: { socket_address: { address: e.address, port_value: e.port } },
+          stats: HOST_STATS.map((k) => ({ name: k, value: String(h[k] ?? 0) })),
+          health_status: { eds_health_status: 'HEALTHY' },
+          weight: e.weight,
+          locality: e.locality ?? null,
+        };
+      }),
+    })),
+  };
+}

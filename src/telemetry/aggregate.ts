@@ -1,0 +1,30 @@
+import type { HistogramData, StatsSnapshot } from './stats.js';
+
+/** The sum of every worker's stats: counters and gauges added, Istio series merged by label set. */
+export function aggregateStats(snapshots: readonly StatsSnapshot[]): StatsSnapshot {
+  const counters: Record<string, number> = {};
+  const gauges: Record<string, number> = {};
+  const series = new Map<string, StatsSnapshot['istioRequests'][number]>();
+  for (const s of snapshots) {
+    for (const k in s.counters) counters[k] = (counters[k] ?? 0) + s.counters[k];
+    for (const k in s.gauges) gauges[k] = (gauges[k] ?? 0) + s.gauges[k];
+    for (const r of s.istioRequests) {
+      const key = JSON.stringify(Object.entries(r.labels).sort());
+      const cur = series.get(key);
+      if (!cur) {
+        series.set(key, structuredClone(r));
+        continue;
+      }
+      cur.count += r.count;
+      addHistogram(cur.duration, r.duration);
+      addHistogram(cur.requestBytes, r.requestBytes);
+      addHistogram(cur.responseBytes, r.responseBytes);
+    }
+  }
+  return { counters, gauges, istioRequests: [...series.values()] };
+}
+
+function addHistogram(into: HistogramData, from: HistogramData): void {
+  for (let i = 0; i < into.counts.length; i++) into.counts[i] += from.counts[i];
+  into.sum += from.sum;
+}

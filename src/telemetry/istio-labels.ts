@@ -1,0 +1,93 @@
+import type { Cluster, Listener, NodeIdentity } from '../config/snapshot.js';
+
+/**
+ * Istio's standard metric labels that do not change per request, for one listener × cluster.
+ * Unknown values are "unknown", as in Istio. Per request only response_code, response_flags and
+ * grpc_response_status are added.
+ */
+export interface IstioLabelTemplate {
+  /** Short id of this template, for series keys. */
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+const UNKNOWN = 'unknown';
+
+/** The workload name Istio would report for this proxy (ISTIO_META_WORKLOAD_NAME, else the app label). */
+export function workloadName(node: NodeIdentity): string {
+  return node.workloadName ?? node.labels['service.istio.io/canonical-name'] ?? node.labels.app ?? UNKNOWN;
+}
+
+export function appOf(labels: Readonly<Record<string, string>>): string {
+  return labels['app.kubernetes.io/name'] ?? labels.app ?? UNKNOWN;
+}
+
+export function versionOf(labels: Readonly<Record<string, string>>): string {
+  return labels['app.kubernetes.io/version'] ?? labels.version ?? UNKNOWN;
+}
+
+export function buildIstioLabels(node: NodeIdentity, listener: Listener, cluster: Cluster | undefined, id: string): IstioLabelTemplate {
+  const inbound = listener.direction === 'INBOUND';
+  const self = {
+    workload: workloadName(node),
+    namespace: node.namespace,
+    principal: UNKNOWN, // SPIFFE identities arrive with mTLS
+    app: appOf(node.labels),
+    version: versionOf(node.labels),
+    cluster: node.clusterId,
+  };
+  const svc = cluster?.service;
+  // the destination's workload labels: those every endpoint of the cluster agrees on
+  const epLabels = commonLabels(cluster);
+  const dest = inbound
+    ? self
+    : {
+        workload: epLabels['service.istio.io/workload-name'] ?? (svc ? appOf(epLabels) : UNKNOWN),
+        namespace: svc?.namespace ?? UNKNOWN,
+        principal: UNKNOWN,
+        app: appOf(epLabels),
+        version: versionOf(epLabels),
+        cluster: svc ? node.clusterId : UNKNOWN,
+      };
+  const src = inbound
+    ? { workload: UNKNOWN, namespace: UNKNOWN, principal: UNKNOWN, app: UNKNOWN, version: UNKNOWN, cluster: UNKNOWN }
+    : self;
+  const host = svc?.host ?? UNKNOWN;
+  return {
+    id,
+    labels: {
+      reporter: inbound ? 'destination' : 'source',
+      source_workload: src.workload,
+      source_workload_namespace: src.namespace,
+      source_principal: src.principal,
+      source_app: src.app,
+      source_version: src.version,
+      source_cluster: src.cluster,
+      destination_workload: dest.workload,
+      destination_workload_namespace: dest.namespace,
+      destination_principal: dest.principal,
+      destination_app: dest.app,
+      destination_version: dest.version,
+      destination_service: host,
+      destination_service_name: svc ? shortName(svc.host) : UNKNOWN,
+      destination_service_namespace: svc?.namespace ?? UNKNOWN,
+      destination_cluster: dest.cluster,
+      request_protocol: 'http',
+      // Istio reports "unknown" on the client side and none/mutual_tls on the server side
+      connection_security_policy: inbound ? 'none' : UNKNOWN,
+    },
+  };
+}
+
+function shortName(host: string): string {
+  const dot = host.indexOf('.');
+  return dot < 0 ? host : host.slice(0, dot);
+}
+
+function commonLabels(cluster: Cluster | undefined): Record<string, string> {
+  const eps = cluster?.endpoints ?? [];
+  if (eps.length === 0) return {};
+  const out: Record<string, string> = { ...eps[0].labels };
+  for (const ep of eps) for (const k of Object.keys(out)) if (ep.labels[k] !== out[k]) delete out[k];
+  return out;
+}

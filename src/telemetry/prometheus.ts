@@ -1,0 +1,124 @@
+import { Registry, type MetricValue } from 'prom-client';
+import { BYTES_BUCKETS, DURATION_BUCKETS_MS, splitStatKey, type HistogramData, type StatsSnapshot } from './stats.js';
+
+/** Process-level values the agent owns (not per worker). */
+export interface ServerValues {
+  live: boolean;
+  state: number;
+  uptimeSeconds: number;
+  concurrency: number;
+  configReloads: number;
+  configRejected: number;
+  workerRestarts: number;
+  version: string;
+}
+
+type Values = MetricValue<string>[];
+type MetricType = 'counter' | 'gauge' | 'histogram';
+
+/** A metric whose values are computed elsewhere (summed over workers); prom-client only renders it. */
+class PrecomputedMetric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: MetricType,
+    private readonly values: Values,
+  ) {}
+  /** The shape prom-client's Registry renders (it reads name, help, type and values). */
+  async get(): Promise<{ name: string; help: string; type: MetricType; values: Values; aggregator: 'sum' }> {
+    return { name: this.name, help: this.help, type: this.type, values: this.values, aggregator: 'sum' };
+  }
+}
+
+/** Envoy family → Prometheus tag label, as Envoy's tag extraction names them. */
+const FAMILY_TAG: Record<string, string> = {
+  cluster: 'envoy_cluster_name',
+  listener: 'envoy_listener_address',
+  http: 'envoy_http_conn_manager_prefix',
+};
+
+/** Renders Istio's standard metrics and Envoy-style stats in the Prometheus text format. */
+export async function renderPrometheus(stats: StatsSnapshot, server: ServerValues): Promise<string> {
+  const registry = new Registry();
+  const add = (name: string, help: string, type: MetricType, values: Values) =>
+    registry.registerMetric(new PrecomputedMetric(name, help, type, values) as never);
+
+  // ---- Istio standard metrics
+  add('istio_requests_total', 'Total number of requests handled by the proxy.', 'counter',
+    stats.istioRequests.map((s) => ({ labels: s.labels, value: s.count })));
+  add('istio_request_duration_milliseconds', 'Duration of requests in milliseconds.', 'histogram',
+    stats.istioRequests.flatMap((s) => histogramValues('istio_request_duration_milliseconds', s.labels, s.duration, DURATION_BUCKETS_MS, 1)));
+  // the pre-1.x name, still queried by Istio's dashboards: the same observations in seconds
+  add('istio_request_duration_seconds', 'Duration of requests in seconds.', 'histogram',
+    stats.istioRequests.flatMap((s) => histogramValues('istio_request_duration_seconds', s.labels, s.duration, DURATION_BUCKETS_MS, 1000)));
+  add('istio_request_bytes', 'Size of requests (headers and body) in bytes.', 'histogram',
+    stats.istioRequests.flatMap((s) => histogramValues('istio_request_bytes', s.labels, s.requestBytes, BYTES_BUCKETS, 1)));
+  add('istio_response_bytes', 'Size of response bodies in bytes.', 'histogram',
+    stats.istioRequests.flatMap((s) => histogramValues('istio_response_bytes', s.labels, s.responseBytes, BYTES_BUCKETS, 1)));
+  // TCP-level Istio metrics: series appear with TCP proxying (traffic capture)
+  add('istio_tcp_sent_bytes_total', 'Bytes sent to the downstream in TCP connections.', 'counter', []);
+  add('istio_tcp_received_bytes_total', 'Bytes received from the downstream in TCP connections.', 'counter', []);
+  add('istio_tcp_connections_opened_total', 'TCP connections opened.', 'counter', []);
+  add('istio_tcp_connections_closed_total', 'TCP connections closed.', 'counter', []);
+  let open = 0;
+  for (const k in stats.gauges) if (k.endsWith('\u0001downstream_cx_active') && k.startsWith('listener\u0001')) open += stats.gauges[k];
+  add('istio_tcp_sockets_open', 'Downstream TCP connections currently open.', 'gauge', [{ labels: {}, value: open }]);
+  add('istio_build', 'Istio component build info.', 'gauge', [{ labels: { component: 'proxy', tag: server.version }, value: 1 }]);
+  // agent-side counters of Istio's: no DNS proxy and no xDS client yet, so they stay empty
+  add('istio_dns_requests_total', 'DNS requests answered by the proxy (no DNS proxying yet).', 'counter', []);
+  add('istio_xds_message_total', 'xDS messages received (no xDS client yet).', 'counter', []);
+  add('istio_xds_connection_terminations_total', 'xDS connections terminated (no xDS client yet).', 'counter', []);
+
+  // ---- Envoy-style stats, tag-extracted
+  const families = new Map<string, { type: MetricType; values: Values }>();
+  const put = (name: string, type: MetricType, labels: Record<string, string>, value: number) => {
+    let f = families.get(name);
+    if (!f) families.set(name, (f = { type, values: [] }));
+    f.values.push({ labels, value });
+  };
+  for (const [src, type] of [[stats.counters, 'counter'], [stats.gauges, 'gauge']] as const) {
+    for (const key in src) {
+      const [family, tag, stat] = splitStatKey(key);
+      const tagLabel = FAMILY_TAG[family];
+      if (!tagLabel) continue;
+      const labels: Record<string, string> = { [tagLabel]: tag };
+      let name = stat;
+      const cls = /^(upstream_rq|downstream_rq)_([1-5])xx$/.exec(stat);
+      const code = /^(upstream_rq|downstream_rq)_(\d{3})$/.exec(stat);
+      if (cls) {
+        name = `${cls[1]}_xx`;
+        labels.envoy_response_code_class = cls[2];
+      } else if (code) {
+        name = code[1];
+        labels.envoy_response_code = code[2];
+      }
+      put(`envoy_${family}_${name}`, type, labels, src[key]);
+    }
+  }
+  put('envoy_server_live', 'gauge', {}, server.live ? 1 : 0);
+  put('envoy_server_state', 'gauge', {}, server.state);
+  put('envoy_server_uptime', 'gauge', {}, server.uptimeSeconds);
+  put('envoy_server_concurrency', 'gauge', {}, server.concurrency);
+  put('envoy_server_total_connections', 'gauge', {}, open);
+  for (const [name, f] of [...families].sort((a, b) => (a[0] < b[0] ? -1 : 1))) add(name, name, f.type, f.values);
+
+  // ---- Outrigger's own
+  add('outrigger_config_reloads_total', 'Configurations applied after the first.', 'counter', [{ labels: {}, value: server.configReloads }]);
+  add('outrigger_config_rejected_total', 'Configurations rejected (invalid); the last good one stayed.', 'counter', [{ labels: {}, value: server.configRejected }]);
+  add('outrigger_worker_restarts_total', 'Worker threads that exited unexpectedly and were respawned.', 'counter', [{ labels: {}, value: server.workerRestarts }]);
+  return registry.metrics();
+}
+
+function histogramValues(name: string, labels: Record<string, string>, h: HistogramData, bounds: readonly number[], divisor: number): Values {
+  const out: Values = [];
+  let cumulative = 0;
+  for (let i = 0; i < bounds.length; i++) {
+    cumulative += h.counts[i];
+    out.push({ labels: { ...labels, le: String(bounds[i] / divisor) }, value: cumulative, metricName: `${name}_bucket` } as MetricValue<string>);
+  }
+  cumulative += h.counts[bounds.length];
+  out.push({ labels: { ...labels, le: '+Inf' }, value: cumulative, metricName: `${name}_bucket` } as MetricValue<string>);
+  out.push({ labels, value: h.sum / divisor, metricName: `${name}_sum` } as MetricValue<string>);
+  out.push({ labels, value: cumulative, metricName: `${name}_count` } as MetricValue<string>);
+  return out;
+}

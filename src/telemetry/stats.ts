@@ -1,0 +1,189 @@
+/**
+ * Per-worker statistics. The hot path increments plain numeric fields (no messages, no maps
+ * for Envoy stats); the agent asks every worker for a StatsSnapshot at scrape time and sums them.
+ */
+
+/** Istio's buckets for istio_request_duration_milliseconds. */
+export const DURATION_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+/** Istio's buckets for istio_request_bytes / istio_response_bytes: exponential(1, 10, 9). */
+export const BYTES_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000];
+
+export class HostStats {
+  cxTotal = 0;
+  cxActive = 0;
+  cxConnectFail = 0;
+  rqTotal = 0;
+  rqActive = 0;
+  rqSuccess = 0;
+  rqError = 0;
+}
+
+export class ClusterStats {
+  upstreamCxTotal = 0;
+  upstreamCxActive = 0;
+  upstreamCxConnectFail = 0;
+  upstreamCxDestroy = 0;
+  upstreamRqTotal = 0;
+  upstreamRqActive = 0;
+  upstreamRqPendingOverflow = 0;
+  upstreamRqTimeout = 0;
+  upstreamRqRetry = 0;
+  /** Responses by class (index 1..5) and by exact code. */
+  readonly rqClass = [0, 0, 0, 0, 0, 0];
+  readonly rqCode = new Map<number, number>();
+  /** Per endpoint (`10.0.0.1:9080`), for /clusters. */
+  readonly hosts = new Map<string, HostStats>();
+
+  host(label: string): HostStats {
+    let h = this.hosts.get(label);
+    if (!h) this.hosts.set(label, (h = new HostStats()));
+    return h;
+  }
+
+  response(code: number): void {
+    this.rqClass[(code / 100) | 0]++;
+    this.rqCode.set(code, (this.rqCode.get(code) ?? 0) + 1);
+  }
+}
+
+export class ListenerStats {
+  downstreamCxTotal = 0;
+  downstreamCxActive = 0;
+  downstreamCxDestroy = 0;
+}
+
+export class HttpConnectionManagerStats {
+  downstreamRqTotal = 0;
+  downstreamRqActive = 0;
+  downstreamRqHttp1Total = 0;
+  readonly rqClass = [0, 0, 0, 0, 0, 0];
+}
+
+/** One istio_requests_total series (a label set) with its three histograms. */
+export class IstioRequestSeries {
+  count = 0;
+  readonly duration = new Histogram(DURATION_BUCKETS_MS);
+  readonly requestBytes = new Histogram(BYTES_BUCKETS);
+  readonly responseBytes = new Histogram(BYTES_BUCKETS);
+  constructor(readonly labels: Readonly<Record<string, string>>) {}
+}
+
+export class Histogram {
+  /** Cumulative counts are computed at render time; these are per-bucket, plus +Inf last. */
+  readonly counts: number[];
+  sum = 0;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Array(bounds.length + 1).fill(0);
+  }
+  observe(v: number): void {
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]) i++;
+    this.counts[i]++;
+    this.sum += v;
+  }
+}
+
+/** Plain, structured-clone-safe stats of one worker. */
+export interface StatsSnapshot {
+  /** statKey(family, tag, stat) → value; e.g. family `cluster`, tag the cluster name, stat `upstream_rq_total`. */
+  counters: Record<string, number>;
+  gauges: Record<string, number>;
+  istioRequests: { labels: Record<string, string>; count: number; duration: HistogramData; requestBytes: HistogramData; responseBytes: HistogramData }[];
+}
+
+export interface HistogramData {
+  counts: number[];
+  sum: number;
+}
+
+/** Envoy stats are named `<family>.<tag>.<stat>`; the key keeps the three parts apart for tag extraction. */
+export function statKey(family: string, tag: string, stat: string): string {
+  return `${family}\u0001${tag}\u0001${stat}`;
+}
+
+export function splitStatKey(key: string): [family: string, tag: string, stat: string] {
+  const [family, tag, stat] = key.split('\u0001');
+  return [family, tag, stat];
+}
+
+export class WorkerStats {
+  readonly clusters = new Map<string, ClusterStats>();
+  readonly listeners = new Map<string, ListenerStats>();
+  readonly hcms = new Map<string, HttpConnectionManagerStats>();
+  readonly istioRequests = new Map<string, IstioRequestSeries>();
+
+  cluster(name: string): ClusterStats {
+    let s = this.clusters.get(name);
+    if (!s) this.clusters.set(name, (s = new ClusterStats()));
+    return s;
+  }
+
+  listener(address: string): ListenerStats {
+    let s = this.listeners.get(address);
+    if (!s) this.listeners.set(address, (s = new ListenerStats()));
+    return s;
+  }
+
+  hcm(prefix: string): HttpConnectionManagerStats {
+    let s = this.hcms.get(prefix);
+    if (!s) this.hcms.set(prefix, (s = new HttpConnectionManagerStats()));
+    return s;
+  }
+
+  /** The series for a label set; `key` identifies the label set cheaply (built by the caller). */
+  istioSeries(key: string, labels: () => Record<string, string>): IstioRequestSeries {
+    let s = this.istioRequests.get(key);
+    if (!s) this.istioRequests.set(key, (s = new IstioRequestSeries(labels())));
+    return s;
+  }
+
+  snapshot(): StatsSnapshot {
+    const counters: Record<string, number> = {};
+    const gauges: Record<string, number> = {};
+    for (const [name, c] of this.clusters) {
+      const k = (stat: string) => statKey('cluster', name, stat);
+      counters[k('upstream_cx_total')] = c.upstreamCxTotal;
+      counters[k('upstream_cx_connect_fail')] = c.upstreamCxConnectFail;
+      counters[k('upstream_cx_destroy')] = c.upstreamCxDestroy;
+      counters[k('upstream_rq_total')] = c.upstreamRqTotal;
+      counters[k('upstream_rq_pending_overflow')] = c.upstreamRqPendingOverflow;
+      counters[k('upstream_rq_timeout')] = c.upstreamRqTimeout;
+      counters[k('upstream_rq_retry')] = c.upstreamRqRetry;
+      gauges[k('upstream_cx_active')] = c.upstreamCxActive;
+      gauges[k('upstream_rq_active')] = c.upstreamRqActive;
+      for (let n = 1; n <= 5; n++) counters[k(`upstream_rq_${n}xx`)] = c.rqClass[n];
+      for (const [code, n] of c.rqCode) counters[k(`upstream_rq_${code}`)] = n;
+      for (const [host, h] of c.hosts) {
+        const hk = (stat: string) => statKey('host', `${name}\u0002${host}`, stat);
+        counters[hk('cx_total')] = h.cxTotal;
+        counters[hk('cx_connect_fail')] = h.cxConnectFail;
+        counters[hk('rq_total')] = h.rqTotal;
+        counters[hk('rq_success')] = h.rqSuccess;
+        counters[hk('rq_error')] = h.rqError;
+        gauges[hk('cx_active')] = h.cxActive;
+        gauges[hk('rq_active')] = h.rqActive;
+      }
+    }
+    for (const [addr, l] of this.listeners) {
+      counters[statKey('listener', addr, 'downstream_cx_total')] = l.downstreamCxTotal;
+      counters[statKey('listener', addr, 'downstream_cx_destroy')] = l.downstreamCxDestroy;
+      gauges[statKey('listener', addr, 'downstream_cx_active')] = l.downstreamCxActive;
+    }
+    for (const [prefix, h] of this.hcms) {
+      const k = (stat: string) => statKey('http', prefix, stat);
+      counters[k('downstream_rq_total')] = h.downstreamRqTotal;
+      counters[k('downstream_rq_http1_total')] = h.downstreamRqHttp1Total;
+      gauges[k('downstream_rq_active')] = h.downstreamRqActive;
+      for (let n = 1; n <= 5; n++) counters[k(`downstream_rq_${n}xx`)] = h.rqClass[n];
+    }
+    const istioRequests = [...this.istioRequests.values()].map((s) => ({
+      labels: { ...s.labels },
+      count: s.count,
+      duration: { counts: [...s.duration.counts], sum: s.duration.sum },
+      requestBytes: { counts: [...s.requestBytes.counts], sum: s.requestBytes.sum },
+      responseBytes: { counts: [...s.responseBytes.counts], sum: s.responseBytes.sum },
+    }));
+    return { counters, gauges, istioRequests };
+  }
+}
