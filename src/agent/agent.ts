@@ -152,6 +152,11 @@ export class Agent implements AdminBackend {
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 
+  /** The data-plane worker pool (diagnostics). */
+  get workers(): WorkerPool {
+    return this.pool;
+  }
+
   // ------------------------------------------------------------------ AdminBackend
 
   snapshot(): Snapshot | undefined {

@@ -41,6 +41,11 @@ export class WorkerPool {
     return this.count;
   }
 
+  /** The live worker threads (diagnostics: their thread ids, resource usage). */
+  threads(): readonly Worker[] {
+    return this.slots.map((s) => s.worker);
+  }
+
   start(): void {
     for (let i = 0; i < this.count; i++) this.slots.push(this.spawn(i));
   }
