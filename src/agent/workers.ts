@@ -50,10 +50,21 @@ export class WorkerPool {
     for (let i = 0; i < this.count; i++) this.slots.push(this.spawn(i));
   }
 
-  /** Sends a Snapshot to every worker; resolves when all acked it, rejects on the first NACK. */
+  /**
+   * Sends a Snapshot to every worker; resolves when all acked it. On a NACK the last good Snapshot
+   * is sent again (so every worker runs the same config) and the error is thrown. Only an accepted
+   * Snapshot is what a respawned worker gets.
+   */
   async apply(snapshot: Snapshot): Promise<void> {
-    this.snapshot = snapshot;
-    await Promise.all(this.slots.map((s) => this.send(s, snapshot)));
+    const results = await Promise.allSettled(this.slots.map((s) => this.send(s, snapshot)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed) {
+      this.snapshot = snapshot;
+      return;
+    }
+    const good = this.snapshot;
+    if (good) await Promise.allSettled(this.slots.map((s) => this.send(s, good)));
+    throw failed.reason;
   }
 
   broadcast(msg: ToWorker): void {
@@ -106,6 +117,7 @@ export class WorkerPool {
 
   private send(slot: Slot, snapshot: Snapshot): Promise<void> {
     return new Promise((resolve, reject) => {
+      slot.pending.get(snapshot.version)?.reject(new Error('superseded'));
       slot.pending.set(snapshot.version, { resolve, reject });
       slot.worker.postMessage({ type: 'snapshot', snapshot } satisfies ToWorker);
     });

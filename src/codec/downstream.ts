@@ -18,6 +18,9 @@ export interface Downstream {
   /** `HTTP/1.1`, `HTTP/1.0`, `HTTP/2`: the access log's %PROTOCOL%. */
   readonly protocol: string;
   readonly localAddress: string;
+  /** `ip:port` of each end, as Envoy's %DOWNSTREAM_LOCAL_ADDRESS% and %DOWNSTREAM_REMOTE_ADDRESS%. */
+  readonly localEndpoint: string;
+  readonly remoteEndpoint: string;
   /** Size of the request head on the wire (request line and headers). */
   readonly headBytes: number;
   /** Request body bytes received so far (Envoy's %BYTES_RECEIVED%). */

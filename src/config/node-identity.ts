@@ -45,7 +45,7 @@ export function buildNodeIdentity(flags: IdentityFlags, env: NodeJS.ProcessEnv =
     domainSuffix,
     acceptHttp10: env.ISTIO_META_HTTP10 === '1' || env.ISTIO_META_HTTP10 === 'true',
     ...(env.ISTIO_META_WORKLOAD_NAME ? { workloadName: env.ISTIO_META_WORKLOAD_NAME } : {}),
-    clusterId: env.ISTIO_META_CLUSTER_ID ?? 'Kubernetes',
+    clusterId: env.ISTIO_META_CLUSTER_ID || 'Kubernetes',
   };
 }
 

@@ -398,8 +398,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         authority: this.authority,
         upstreamHost: info.upstreamHost,
         upstreamCluster: info.upstreamCluster,
-        downstreamLocalAddress: ds.localAddress,
-        downstreamRemoteAddress: info.downstreamRemoteAddress,
+        downstreamLocalAddress: ds.localEndpoint,
+        downstreamRemoteAddress: ds.remoteEndpoint,
         routeName: info.routeName,
       });
     }

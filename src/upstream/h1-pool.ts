@@ -168,6 +168,14 @@ class H1Connection implements UpstreamExchange, BodySink {
 
   constructor(private readonly pool: H1Pool) {
     this.socket = connect({ host: pool.address, port: pool.port, noDelay: true });
+    // Envoy counts a connection when it is created, so connect failures are part of cx_total
+    const s = pool.stats;
+    if (s) {
+      s.cluster.upstreamCxTotal++;
+      s.cluster.upstreamCxActive++;
+      s.host.cxTotal++;
+      s.host.cxActive++;
+    }
     this.connectTimer = setTimeout(() => this.onConnectTimeout(), pool.options.connectTimeoutMs);
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('data', (buf: Buffer) => this.onData(buf));
@@ -244,13 +252,6 @@ class H1Connection implements UpstreamExchange, BodySink {
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.connected = true;
-    const s = this.pool.stats;
-    if (s) {
-      s.cluster.upstreamCxTotal++;
-      s.cluster.upstreamCxActive++;
-      s.host.cxTotal++;
-      s.host.cxActive++;
-    }
     if (this.state !== State.Connecting) return;
     this.state = State.AwaitingHead;
     const head = this.pendingHead!;
@@ -362,13 +363,14 @@ class H1Connection implements UpstreamExchange, BodySink {
     this.state = State.Closed;
     this.pool.forget(this);
     const s = this.pool.stats;
-    if (s && this.connected) {
+    if (s) {
       s.cluster.upstreamCxActive--;
       s.cluster.upstreamCxDestroy++;
       s.host.cxActive--;
-    } else if (s) {
-      s.cluster.upstreamCxConnectFail++;
-      s.host.cxConnectFail++;
+      if (!this.connected) {
+        s.cluster.upstreamCxConnectFail++;
+        s.host.cxConnectFail++;
+      }
     }
     this.detachBody();
     if (!this.handler) return;

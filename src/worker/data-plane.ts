@@ -29,12 +29,23 @@ export class DataPlane {
     const next = new Runtime(snapshot, this.services, previous);
     const wanted = new Map(snapshot.listeners.map((l) => [listenerKey(l), l]));
     if (!this.draining) {
-      for (const [key, l] of wanted) {
-        if (this.bound.has(key)) continue;
-        const stats = this.services.stats.listener(`${l.address}_${l.port}`);
-        const server = createHttpListener(l, (ds) => this.onRequest(l.name, ds), stats, (conn) => this.track(conn));
-        await listen(server, l);
-        this.bound.set(key, { key, server });
+      const added: string[] = [];
+      try {
+        for (const [key, l] of wanted) {
+          if (this.bound.has(key)) continue;
+          const stats = this.services.stats.listener(`${l.address}_${l.port}`);
+          const server = createHttpListener(l, (ds) => this.onRequest(l.name, ds), stats, (conn) => this.track(conn));
+          await listen(server, l);
+          this.bound.set(key, { key, server });
+          added.push(key);
+        }
+      } catch (err) {
+        // all or nothing: listeners bound for a Snapshot that cannot be applied are closed again
+        for (const key of added) {
+          this.bound.get(key)?.server.close();
+          this.bound.delete(key);
+        }
+        throw err;
       }
     }
     this.runtime = next; // the swap: new requests see the new config from here on
@@ -54,16 +65,16 @@ export class DataPlane {
   }
 
   private onRequest(listenerName: string, ds: Downstream): DownstreamEvents | undefined {
-    const rt = this.runtime!;
+    const rt = this.runtime;
     // a listener keeps its socket across config changes; its name finds the current pipeline
-    const listener = rt.listeners.get(listenerName);
+    const listener = rt?.listeners.get(listenerName);
     if (!listener) {
       // the listener was just removed; its socket closes, keep-alive connections learn it here
       ds.closeAfterResponse();
       writeLocalReply(ds, 404, '');
       return undefined;
     }
-    const stream = new ActiveStream(listener, rt, ds);
+    const stream = new ActiveStream(listener, rt!, ds);
     try {
       stream.start();
     } catch (err) {

@@ -34,6 +34,53 @@ export function trimOWS(line: string, from: number): string {
 }
 export const UNTIL_CLOSE = -2;
 
+/** Header fields of a head, and the ones that decide framing, collected in one pass. */
+interface Fields {
+  /** Flat [name, value, ...], names lower-cased, in order. */
+  headers: string[];
+  contentLengths: string[];
+  transferEncoding: string | undefined;
+  /** Connection tokens, lower-cased, comma-joined. */
+  connection: string;
+  hosts: number;
+  expect: string | undefined;
+}
+
+/** Reads `lines[1..]` strictly: obs-fold, a missing colon, an invalid name or value → `fail`. */
+function readFields(lines: readonly string[], fail: (msg: string) => never): Fields {
+  const f: Fields = { headers: [], contentLengths: [], transferEncoding: undefined, connection: '', hosts: 0, expect: undefined };
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const c0 = line.charCodeAt(0);
+    if (c0 === 32 || c0 === 9) fail('obsolete line folding');
+    const colon = line.indexOf(':');
+    if (colon <= 0) fail('malformed header line');
+    const name = line.slice(0, colon).toLowerCase();
+    if (!TOKEN.test(name)) fail(`invalid header name "${name.slice(0, 64)}"`);
+    const value = trimOWS(line, colon + 1);
+    if (BAD_VALUE.test(value)) fail(`invalid value of header "${name}"`);
+    switch (name) {
+      case 'host':
+        f.hosts++;
+        break;
+      case 'content-length':
+        f.contentLengths.push(value);
+        break;
+      case 'transfer-encoding':
+        f.transferEncoding = f.transferEncoding === undefined ? value : `${f.transferEncoding}, ${value}`;
+        break;
+      case 'connection':
+        f.connection = f.connection ? `${f.connection},${value.toLowerCase()}` : value.toLowerCase();
+        break;
+      case 'expect':
+        f.expect = value;
+        break;
+    }
+    f.headers.push(name, value);
+  }
+  return f;
+}
+
 /**
  * An incomplete head (no CRLFCRLF yet) is over the limit unless what lies past `maxBytes` can still
  * be the start of its final CRLFCRLF: the verdict must not depend on how TCP split the bytes.
@@ -73,34 +120,14 @@ export function parseResponseHead(text: string, requestMethod: string): Response
   if (!m) throw new ProtocolError(`invalid status line "${statusLine.slice(0, 64)}"`);
   const minor = m[1];
   const status = Number(m[2]);
-  const headers: string[] = [];
-  let contentLength: string | undefined;
-  let transferEncoding: string | undefined;
-  let connection = '';
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const c0 = line.charCodeAt(0);
-    if (c0 === 32 || c0 === 9) throw new ProtocolError('obsolete line folding in response headers');
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new ProtocolError('malformed response header line');
-    const name = line.slice(0, colon).toLowerCase();
-    if (!TOKEN.test(name)) throw new ProtocolError(`invalid response header name "${name.slice(0, 64)}"`);
-    const value = trimOWS(line, colon + 1);
-    if (BAD_VALUE.test(value)) throw new ProtocolError(`invalid value of response header "${name}"`);
-    switch (name) {
-      case 'content-length':
-        if (contentLength !== undefined && contentLength !== value) throw new ProtocolError('conflicting content-length');
-        contentLength = value;
-        break;
-      case 'transfer-encoding':
-        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-        break;
-      case 'connection':
-        connection = connection ? `${connection}, ${value.toLowerCase()}` : value.toLowerCase();
-        break;
-    }
-    headers.push(name, value);
-  }
+  const f = readFields(lines, (msg) => {
+    throw new ProtocolError(`${msg} in response`);
+  });
+  const headers = f.headers;
+  const transferEncoding = f.transferEncoding;
+  const connection = f.connection;
+  if (f.contentLengths.some((v) => v !== f.contentLengths[0])) throw new ProtocolError('conflicting content-length');
+  const contentLength = f.contentLengths[0];
   const keepAlive = minor === '1' ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
   let bodyLength: number;
   if (requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) {
@@ -290,42 +317,13 @@ export function parseRequestHead(text: string): RequestHead {
   else throw new RequestError(400, 'malformed request line');
   if (lines.length - 1 > MAX_REQUEST_HEADERS) throw new RequestError(431, 'too many headers');
 
-  const headers: string[] = [];
-  let contentLength: string | undefined;
-  let transferEncoding: string | undefined;
-  let connection = '';
-  let hosts = 0;
-  let expectContinue = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const c0 = line.charCodeAt(0);
-    if (c0 === 32 || c0 === 9) throw new RequestError(400, 'obsolete line folding');
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new RequestError(400, 'malformed header line');
-    const name = line.slice(0, colon).toLowerCase();
-    if (!TOKEN.test(name)) throw new RequestError(400, 'invalid header name');
-    const value = trimOWS(line, colon + 1);
-    if (BAD_VALUE.test(value)) throw new RequestError(400, `invalid value of header ${name}`);
-    switch (name) {
-      case 'host':
-        hosts++;
-        break;
-      case 'content-length':
-        if (contentLength !== undefined) throw new RequestError(400, 'multiple content-length headers');
-        contentLength = value;
-        break;
-      case 'transfer-encoding':
-        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-        break;
-      case 'connection':
-        connection = connection ? `${connection},${value.toLowerCase()}` : value.toLowerCase();
-        break;
-      case 'expect':
-        if (value.toLowerCase() === '100-continue') expectContinue = true;
-        break;
-    }
-    headers.push(name, value);
-  }
+  const f = readFields(lines, (msg) => {
+    throw new RequestError(400, msg);
+  });
+  const { headers, transferEncoding, connection, hosts } = f;
+  if (f.contentLengths.length > 1) throw new RequestError(400, 'multiple content-length headers');
+  const contentLength = f.contentLengths[0];
+  const expectContinue = f.expect?.toLowerCase() === '100-continue';
   if (hosts > 1) throw new RequestError(400, 'multiple host headers');
   if (hosts === 0 && minor === 1) throw new RequestError(400, 'missing host header');
   let bodyLength = 0;

@@ -180,6 +180,10 @@ export class H1ServerConnection {
   }
 }
 
+function endpoint(ip: string, port: number | undefined): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
 function hasBareLF(buf: Buffer): boolean {
   for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
   return false;
@@ -194,6 +198,8 @@ export class H1Exchange implements Downstream, BodySource {
   readonly scheme = 'http' as const;
   readonly remoteAddress: string;
   readonly localAddress: string;
+  readonly localEndpoint: string;
+  readonly remoteEndpoint: string;
   readonly protocol: string;
   readonly body: BodySource | null;
   readonly length: number;
@@ -229,6 +235,8 @@ export class H1Exchange implements Downstream, BodySource {
     this.keepAlive = head.keepAlive;
     this.remoteAddress = conn.socket.remoteAddress ?? '';
     this.localAddress = conn.socket.localAddress ?? '';
+    this.localEndpoint = endpoint(this.localAddress, conn.socket.localPort);
+    this.remoteEndpoint = endpoint(this.remoteAddress, conn.socket.remotePort);
     this.protocol = head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
     this.length = head.bodyLength === CHUNKED ? -1 : head.bodyLength;
     this.remaining = head.bodyLength;
