@@ -130,6 +130,30 @@ export interface RouteAction {
   hostRewrite?: string;
   /** 0 or absent: no route timeout (Istio's default). */
   timeoutMs?: number;
+  retryPolicy?: RetryPolicy;
+}
+
+/** Envoy's route retry policy, as Istio fills it in. */
+export interface RetryPolicy {
+  numRetries: number;
+  /** 0 or absent: no per-try timeout. */
+  perTryTimeoutMs?: number;
+  /** Envoy retry_on conditions: 5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream,
+   * retriable-status-codes, retriable-headers, envoy-ratelimited; gRPC: cancelled, deadline-exceeded,
+   * internal, resource-exhausted, unavailable. */
+  retryOn: string[];
+  retriableStatusCodes: number[];
+  /** retry_host_predicate previous_hosts: a retry avoids hosts already tried. */
+  retryPreviousHosts: boolean;
+  hostSelectionRetryMaxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+/** Envoy's fault filter per-route config (Istio HTTPFaultInjection). Percentages are 0-100. */
+export interface FaultConfig {
+  delay?: { fixedDelayMs: number; percent: number };
+  abort?: { httpStatus?: number; grpcStatus?: number; percent: number };
 }
 
 export interface RedirectAction {
@@ -156,6 +180,8 @@ export interface Route {
   action: RouteAction | RedirectAction | DirectResponseAction;
   requestHeaders?: HeaderMutation;
   responseHeaders?: HeaderMutation;
+  /** Envoy's typed_per_filter_config: filter name → that filter's route-level config. */
+  perFilterConfig?: Record<string, unknown>;
   /** Which VirtualService produced the route, for config_dump and logs. */
   source?: string;
 }

@@ -6,10 +6,26 @@ import { RouteTable, type CompiledRoute } from '../router/route-table.js';
 import { getFromList, mutateHeaderList, removeFromList } from '../router/headers.js';
 import type { UpstreamError, UpstreamExchange, UpstreamHandler } from '../upstream/h1-pool.js';
 import type { UpstreamHost } from '../upstream/host.js';
+import type { ClusterRuntime } from '../upstream/cluster.js';
+import type { AttemptFailure, RetryPolicyRuntime } from '../router/retry-state.js';
+import { ReplayableBody } from './replayable-body.js';
 import type { ListenerRuntime, Runtime } from '../worker/runtime.js';
 import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
 import { writeLocalReply } from './local-reply.js';
-import { ResponseFlag, type ResponseFlagValue } from './response-flags.js';
+import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from './response-flags.js';
+
+/** Envoy's default per-connection buffer limit: a body larger than this is not replayed on retry. */
+const RETRY_BUFFER_LIMIT_BYTES = 1024 * 1024;
+
+/** The route timeout, shortened by a gRPC client's grpc-timeout (Istio sets max_grpc_timeout 0: honoured). */
+function effectiveTimeout(routeMs: number, grpcTimeout: string | undefined): number {
+  if (!grpcTimeout) return routeMs;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(grpcTimeout);
+  if (!m) return routeMs;
+  const unitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+  const ms = Math.max(1, Math.ceil(Number(m[1]) * unitMs[m[2]]));
+  return routeMs ? Math.min(routeMs, ms) : ms;
+}
 
 /** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and ones the proxy regenerates. */
 const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect']);
@@ -35,6 +51,17 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private upstreamServiceTimeMs: number | undefined;
   private done = false;
   private completed = false;
+  private clusterRt: ClusterRuntime | undefined;
+  private upstreamPath = '';
+  private retry: RetryPolicyRuntime | undefined;
+  private retriesLeft = 0;
+  private retried = 0;
+  private attempts = 0;
+  private tried: UpstreamHost[] | undefined;
+  private replay: ReplayableBody | undefined;
+  private routeTimer: NodeJS.Timeout | undefined;
+  private perTryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private originalPath: string | undefined;
   private requestId: string | undefined;
 
@@ -203,11 +230,35 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     if (wc.requestHeaders) mutateHeaderList(headers, wc.requestHeaders);
     if (route.requestHeaders) mutateHeaderList(headers, route.requestHeaders);
 
-    const host = cluster.pick(cluster.config.type === 'ORIGINAL_DST' ? this.originalDestination() : undefined);
+    this.clusterRt = cluster;
+    this.upstreamPath = path;
+    this.retry = route.retry;
+    this.retriesLeft = route.retry?.numRetries ?? 0;
+    const timeoutMs = effectiveTimeout(route.timeoutMs, getFromList(this.ds.headers, 'grpc-timeout'));
+    const body = this.ds.body;
+    if (body && (this.retry || timeoutMs)) {
+      // retries replay the body; the route timeout starts once the whole request has arrived
+      this.replay = new ReplayableBody(body, RETRY_BUFFER_LIMIT_BYTES, timeoutMs ? () => this.armRouteTimeout(timeoutMs) : undefined);
+    } else if (timeoutMs) {
+      this.armRouteTimeout(timeoutMs);
+    }
+    // Istio sets include_request_attempt_count: every attempt says which one it is
+    headers.push('x-envoy-attempt-count', '1');
+    this.startAttempt();
+  }
+
+  /** One try: pick a host (avoiding tried ones when the policy says so) and send the request. */
+  private startAttempt(): void {
+    this.retryTimer = undefined;
+    if (this.done) return;
+    const cluster = this.clusterRt!;
+    const host = this.pickHost(cluster);
     if (!host) {
       this.sendLocalReply(503, 'no healthy upstream', ResponseFlag.NoHealthyUpstream);
       return;
     }
+    this.attempts++;
+    if (this.attempts > 1) this.upstreamHeaders[this.upstreamHeaders.length - 1] = String(this.attempts);
     this.host = host;
     host.active++;
     const cs = cluster.stats;
@@ -217,7 +268,82 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     host.stats.rqActive++;
     this.streamInfo.upstreamHost = host.label;
     this.upstreamStartMs = Date.now();
-    this.exchange = host.pool.request({ method: this.ds.method, path, headers, body: this.ds.body }, this);
+    const perTry = this.retry?.perTryTimeoutMs;
+    if (perTry) this.perTryTimer = setTimeout(() => this.onPerTryTimeout(), perTry);
+    const body = this.replay ? this.replay.forAttempt() : this.ds.body;
+    this.exchange = host.pool.request({ method: this.ds.method, path: this.upstreamPath, headers: this.upstreamHeaders, body }, this);
+  }
+
+  private pickHost(cluster: ClusterRuntime): UpstreamHost | undefined {
+    const dest = cluster.config.type === 'ORIGINAL_DST' ? this.originalDestination() : undefined;
+    let host = cluster.pick(dest);
+    if (this.attempts === 0 || !host || !this.retry?.retryPreviousHosts) {
+      if (host) (this.tried ??= []).push(host);
+      return host;
+    }
+    // retry_host_predicate previous_hosts: a few more picks to find a host not tried yet
+    for (let i = 1; i < this.retry.hostSelectionAttempts && this.tried!.includes(host!); i++) host = cluster.pick(dest);
+    if (host) this.tried!.push(host);
+    return host;
+  }
+
+  /** Can the request be sent again? Not when its body outgrew the replay buffer. */
+  private canRetry(): boolean {
+    return this.retriesLeft > 0 && (!this.replay || this.replay.replayable) && !this.done;
+  }
+
+  private scheduleRetry(): void {
+    this.retriesLeft--;
+    this.retried++;
+    this.clusterRt!.stats.upstreamRqRetry++;
+    clearTimeout(this.perTryTimer);
+    this.retryTimer = setTimeout(() => this.startAttempt(), this.retry!.backoffMs(this.retried));
+  }
+
+  /** Gives up on the current attempt (its connection is closed; the request may go on). */
+  private abandonAttempt(): void {
+    clearTimeout(this.perTryTimer);
+    this.perTryTimer = undefined;
+    if (this.host) this.host.stats.rqError++;
+    this.abortUpstream();
+  }
+
+  private armRouteTimeout(ms: number): void {
+    if (this.done || this.routeTimer) return;
+    this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
+  }
+
+  /** The route timeout ends the request: 504 "upstream request timeout" (flag UT), no more retries. */
+  private onRouteTimeout(): void {
+    this.routeTimer = undefined;
+    if (this.done) return;
+    clearTimeout(this.retryTimer);
+    this.clusterRt!.stats.upstreamRqTimeout++;
+    this.abandonAttempt();
+    this.timedOut();
+  }
+
+  private onPerTryTimeout(): void {
+    this.perTryTimer = undefined;
+    if (this.done || !this.exchange) return;
+    this.clusterRt!.stats.upstreamRqPerTryTimeout++;
+    this.abandonAttempt();
+    if (!this.ds.headersSent && this.retry!.retriableFailure('per_try_timeout')) {
+      if (this.canRetry()) return this.scheduleRetry();
+      this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+    }
+    this.timedOut();
+  }
+
+  private timedOut(): void {
+    if (this.ds.headersSent) {
+      this.addFlag(ResponseFlag.UpstreamRequestTimeout);
+      this.done = true;
+      this.ds.reset();
+      this.complete();
+      return;
+    }
+    this.sendLocalReply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout);
   }
 
   /** Without traffic capture the original destination is the authority the client asked for. */
@@ -255,13 +381,21 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   // ------------------------------------------------------------------ upstream → downstream
 
   onUpstreamHeaders(status: number, upstream: string[]): void {
+    this.host?.clusterStats.response(status);
+    if (this.retry?.retriableResponse(status, upstream)) {
+      if (this.canRetry()) {
+        this.abandonAttempt();
+        this.scheduleRetry();
+        return;
+      }
+      this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+    }
     const headers: string[] = [];
     for (let i = 0; i < upstream.length; i += 2) {
       if (!DROP_RESPONSE.has(upstream[i])) headers.push(upstream[i], upstream[i + 1]);
     }
     this.upstreamServiceTimeMs = Date.now() - this.upstreamStartMs;
     headers.push('x-envoy-upstream-service-time', String(this.upstreamServiceTimeMs));
-    this.host?.clusterStats.response(status);
     if (this.cluster?.responseHeaders) mutateHeaderList(headers, this.cluster.responseHeaders);
     if (this.route?.responseHeaders) mutateHeaderList(headers, this.route.responseHeaders);
     if (this.filters) this.runResponseFilters(status, headers);
@@ -278,6 +412,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.releaseHost();
     this.exchange = undefined;
     this.done = true;
+    this.replay?.detach();
     this.ds.end();
     this.complete();
   }
@@ -303,6 +438,12 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       this.complete();
       return;
     }
+    clearTimeout(this.perTryTimer);
+    const failure: AttemptFailure = err.kind === 'connect_failure' || err.kind === 'connect_timeout' ? 'connect_failure' : 'reset';
+    if (this.retry?.retriableFailure(failure)) {
+      if (this.canRetry()) return this.scheduleRetry();
+      this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+    }
     const prefix = 'upstream connect error or disconnect/reset before headers. reset reason: ';
     switch (err.kind) {
       case 'connect_failure':
@@ -327,17 +468,18 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     for (let i = filters.length - 1; i >= 0; i--) filters[i].onResponseHeaders?.(view, this);
   }
 
-  sendLocalReply(status: number, body: string, flag?: ResponseFlagValue): void {
+  sendLocalReply(status: number, body: string, flag?: ResponseFlagValue, headers?: string[]): void {
     if (flag) this.addFlag(flag);
     if (this.done) return;
-    this.finishLocal(status, body);
+    this.finishLocal(status, body, headers);
   }
 
   private finishLocal(status: number, body: string, extra?: string[]): void {
     this.done = true;
     this.streamInfo.responseCode = status;
     this.abortUpstream();
-    this.ds.body?.detach();
+    if (this.replay) this.replay.detach();
+    else this.ds.body?.detach();
     writeLocalReply(this.ds, status, body, extra);
     this.complete();
   }
@@ -359,12 +501,15 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private complete(): void {
     if (this.completed) return;
     this.completed = true;
+    if (this.routeTimer) clearTimeout(this.routeTimer);
+    if (this.perTryTimer) clearTimeout(this.perTryTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     const info = this.streamInfo;
     const code = info.responseCode ?? 0;
     const hs = this.listener.stats;
     hs.downstreamRqActive--;
     hs.rqClass[(code / 100) | 0]++;
-    const flags = info.responseFlags.length ? info.responseFlags.join(',') : '-';
+    const flags = formatResponseFlags(info.responseFlags);
     const durationMs = Date.now() - info.startTimeMs;
     const ds = this.ds;
     const services = this.runtime.services;

@@ -36,7 +36,7 @@ export interface StreamInfo {
 
 export interface StreamCallbacks {
   /** Ends the request here with a locally generated response carrying an Envoy response flag. */
-  sendLocalReply(status: number, body: string, flag?: ResponseFlagValue): void;
+  sendLocalReply(status: number, body: string, flag?: ResponseFlagValue, headers?: string[]): void;
   readonly route: CompiledRoute | undefined;
   readonly streamInfo: StreamInfo;
 }

@@ -19,3 +19,16 @@ export const ResponseFlag = {
 } as const;
 
 export type ResponseFlagValue = (typeof ResponseFlag)[keyof typeof ResponseFlag];
+
+/** Envoy prints several flags in this fixed order (ResponseFlagUtils), joined with ",". */
+const ENVOY_ORDER = [
+  'LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH', 'DPE',
+  'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR',
+];
+
+/** `-` for none, else Envoy's order. */
+export function formatResponseFlags(flags: readonly string[]): string {
+  if (flags.length === 0) return '-';
+  if (flags.length === 1) return flags[0];
+  return [...flags].sort((a, b) => ENVOY_ORDER.indexOf(a) - ENVOY_ORDER.indexOf(b)).join(',');
+}

@@ -3,6 +3,7 @@ import type {
   DirectResponseAction, HeaderMutation, RedirectAction, Route, RouteAction, RouteConfiguration, VirtualHost, WeightedCluster,
 } from '../config/snapshot.js';
 import { compileRouteMatch } from './match.js';
+import { RetryPolicyRuntime } from './retry-state.js';
 import type { RequestView } from './request-view.js';
 
 export interface CompiledRoute {
@@ -11,6 +12,11 @@ export interface CompiledRoute {
   readonly action: RouteAction | RedirectAction | DirectResponseAction;
   readonly requestHeaders?: HeaderMutation;
   readonly responseHeaders?: HeaderMutation;
+  readonly retry?: RetryPolicyRuntime;
+  /** Route timeout; 0: none. */
+  readonly timeoutMs: number;
+  /** Route-level config of HTTP filters (Envoy typed_per_filter_config). */
+  readonly perFilterConfig?: Readonly<Record<string, unknown>>;
   /** Picks a weighted cluster (route actions only). */
   readonly pickCluster: () => WeightedCluster;
   /** Applies prefix/regex rewrite to a path; undefined when the route does not rewrite. */
@@ -93,6 +99,9 @@ function compileRoute(r: Route): CompiledRoute {
     action,
     requestHeaders: r.requestHeaders,
     responseHeaders: r.responseHeaders,
+    perFilterConfig: r.perFilterConfig,
+    retry: action.kind === 'route' && action.retryPolicy ? new RetryPolicyRuntime(action.retryPolicy) : undefined,
+    timeoutMs: action.kind === 'route' ? (action.timeoutMs ?? 0) : 0,
     pickCluster: action.kind === 'route' ? compileWeightedPick(action.clusters) : noCluster,
     rewritePath: action.kind === 'route' ? compileRewrite(r, action) : undefined,
   };

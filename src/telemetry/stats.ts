@@ -27,6 +27,7 @@ export class ClusterStats {
   upstreamRqActive = 0;
   upstreamRqPendingOverflow = 0;
   upstreamRqTimeout = 0;
+  upstreamRqPerTryTimeout = 0;
   upstreamRqRetry = 0;
   /** Responses by class (index 1..5) and by exact code. */
   readonly rqClass = [0, 0, 0, 0, 0, 0];
@@ -149,6 +150,7 @@ export class WorkerStats {
       counters[k('upstream_rq_total')] = c.upstreamRqTotal;
       counters[k('upstream_rq_pending_overflow')] = c.upstreamRqPendingOverflow;
       counters[k('upstream_rq_timeout')] = c.upstreamRqTimeout;
+      counters[k('upstream_rq_per_try_timeout')] = c.upstreamRqPerTryTimeout;
       counters[k('upstream_rq_retry')] = c.upstreamRqRetry;
       gauges[k('upstream_cx_active')] = c.upstreamCxActive;
       gauges[k('upstream_rq_active')] = c.upstreamRqActive;

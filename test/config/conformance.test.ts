@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_RETRY_POLICY } from '../../src/config/istio/translate-routes.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ConfigErrors } from '../../src/config/errors.js';
 import { parseIstioConfig } from '../../src/config/istio/parse.js';
@@ -180,6 +181,7 @@ describe('Istio conformance: semantics of well-known samples', () => {
         { name: 'outbound|80|v1|reviews.default.svc.cluster.local', weight: 80 },
         { name: 'outbound|80|v2|reviews.default.svc.cluster.local', weight: 20 },
       ],
+      retryPolicy: DEFAULT_RETRY_POLICY,
     });
   });
 

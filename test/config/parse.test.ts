@@ -469,9 +469,22 @@ spec:
   });
 
   it('warns about accepted but unenforced route fields', () => {
-    const cfg = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    retries: { attempts: 3 }\n    fault: { abort: { httpStatus: 500, percentage: { value: 10 } } }'));
-    expect(cfg.warnings).toEqual(['VirtualService default/vs: retries, fault accepted but not enforced yet']);
-    expect(cfg.virtualServices[0].http[0].pending).toEqual(['retries', 'fault']);
+    const cfg = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }\n    corsPolicy: { allowOrigins: [{ exact: x }] }'));
+    expect(cfg.warnings).toEqual(['VirtualService default/vs: mirror, corsPolicy accepted but not enforced yet']);
+    expect(cfg.virtualServices[0].http[0].pending).toEqual(['mirror', 'corsPolicy']);
+  });
+
+  it('parses retries and fault (enforced, so no warning)', () => {
+    const cfg = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    retries: { attempts: 3, perTryTimeout: 2s, retryOn: "5xx,503,reset" }\n    fault: { delay: { fixedDelay: 1s }, abort: { grpcStatus: UNAVAILABLE, percentage: { value: 10 } } }'));
+    expect(cfg.warnings).toEqual([]);
+    expect(cfg.virtualServices[0].http[0].retries).toEqual({ attempts: 3, perTryTimeoutMs: 2000, retryOn: '5xx,503,reset', retryRemoteLocalities: undefined });
+    expect(cfg.virtualServices[0].http[0].fault).toEqual({ delay: { fixedDelayMs: 1000, percent: 100 }, abort: { grpcStatus: 14, percent: 10 } });
+  });
+
+  it('rejects unknown retry conditions and an abort with both or neither status', () => {
+    expect(parseError(vs('  - route: [{ destination: { host: a } }]\n    retries: { attempts: 1, retryOn: "5xx,sometimes" }')).message).toMatch(/spec\.http\[0\]\.retries\.retryOn: unknown retry condition "sometimes"/);
+    expect(parseError(vs('  - route: [{ destination: { host: a } }]\n    fault: { abort: { httpStatus: 500, grpcStatus: INTERNAL } }')).message).toMatch(/exactly one of httpStatus or grpcStatus/);
+    expect(parseError(vs('  - route: [{ destination: { host: a } }]\n    fault: { delay: { percentage: { value: 5 } } }')).message).toMatch(/fixedDelay is required/);
   });
 
   it('decodes a base64 directResponse body', () => {

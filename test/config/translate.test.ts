@@ -1,3 +1,4 @@
+import { DEFAULT_RETRY_POLICY } from '../../src/config/istio/translate-routes.js';
 import { describe, expect, it } from 'vitest';
 import type { Route, RouteAction } from '../../src/config/snapshot.js';
 import { RequestView } from '../../src/router/request-view.js';
@@ -438,7 +439,8 @@ describe('sidecar: the outbound listener', () => {
       {
         name: 'default',
         match: { path: { prefix: '/' }, headers: [], queryParams: [] },
-        action: { kind: 'route', clusters: [{ name: `outbound|9080||${RATINGS}`, weight: 100 }] },
+        // Istio's default retry policy applies to every route without `retries`
+        action: { kind: 'route', clusters: [{ name: `outbound|9080||${RATINGS}`, weight: 100 }], retryPolicy: DEFAULT_RETRY_POLICY },
       },
     ]);
   });
@@ -586,9 +588,11 @@ describe('sidecar: VirtualService routes', () => {
     const rs = outboundVhost(text, RATINGS, 9080).routes;
     expect(rs[0].action).toEqual({
       kind: 'route', clusters: [{ name: `outbound|9080||${RATINGS}`, weight: 100 }], prefixRewrite: '/new', hostRewrite: 'ratings.internal', timeoutMs: 2500,
+      retryPolicy: DEFAULT_RETRY_POLICY,
     });
     expect(rs[1].action).toEqual({
       kind: 'route', clusters: [{ name: `outbound|9080||${RATINGS}`, weight: 100 }], regexRewrite: { pattern: '^/re/(.*)$', substitution: '/\\1' },
+      retryPolicy: DEFAULT_RETRY_POLICY,
     });
     expect(rs[2].action).toEqual({ kind: 'redirect', responseCode: 302, path: '/here', host: 'b.example.com', scheme: 'https', port: 8443 });
     expect(rs[3].action).toEqual({ kind: 'redirect', responseCode: 301, path: '/there' });

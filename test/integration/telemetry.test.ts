@@ -429,7 +429,8 @@ describe('Envoy-style stats', () => {
     const r = await plainRequest(gwA, '/dead', { host: 'dead.test' });
     expect(r.status).toBe(503);
     const e = await scrape(pa.ports.stats);
-    expect(e.one('istio_requests_total', { destination_service: DEAD, response_code: '503', response_flags: 'UF' })).toBe(1);
+    // Istio's default retry policy retries connect failures twice: UF, then URX once they are used up
+    expect(e.one('istio_requests_total', { destination_service: DEAD, response_code: '503', response_flags: 'UF,URX' })).toBe(1);
     const fail = e.one('envoy_cluster_upstream_cx_connect_fail', { envoy_cluster_name: DEAD_CLUSTER });
     expect(fail).toBeGreaterThanOrEqual(1);
     expect(e.one('envoy_cluster_upstream_cx_active', { envoy_cluster_name: DEAD_CLUSTER })).toBe(0);

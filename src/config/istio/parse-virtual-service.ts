@@ -17,7 +17,13 @@ const MATCH_FIELDS = [
   'ignoreUriCase', 'withoutHeaders', 'sourceNamespace', 'statPrefix',
 ];
 /** Accepted and validated as objects; enforced by the resilience/CORS features. */
-const PENDING_ROUTE_FIELDS = ['retries', 'fault', 'mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'mirror_percent', 'corsPolicy'];
+const PENDING_ROUTE_FIELDS = ['mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'mirror_percent', 'corsPolicy'];
+/** Envoy's retry_on conditions Istio accepts in retryOn (HTTP status codes are accepted too). */
+export const RETRY_ON = [
+  '5xx', 'gateway-error', 'reset', 'connect-failure', 'envoy-ratelimited', 'retriable-4xx', 'refused-stream',
+  'retriable-status-codes', 'retriable-headers', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted',
+  'unavailable', 'reset-before-request', 'http3-post-connect-failure',
+];
 
 export function parseVirtualService(spec: Field, meta: ResourceMeta, warnings: string[]): VirtualServiceSpec {
   spec.object(VS_FIELDS);
@@ -67,8 +73,73 @@ function parseHttpRoute(f: Field): HttpRouteSpec {
     rewrite,
     timeoutMs,
     headers: parseHeaders(f.at('headers')),
+    retries: parseRetries(f.at('retries')),
+    fault: parseFault(f.at('fault')),
     pending,
   };
+}
+
+function parseRetries(f: Field): HttpRouteSpec['retries'] {
+  if (!f.present) return undefined;
+  f.object(['attempts', 'perTryTimeout', 'retryOn', 'retryRemoteLocalities', 'retryIgnorePreviousHosts', 'backoff']);
+  const attempts = f.at('attempts').optInt(0, 2 ** 31 - 1) ?? 0;
+  const perTryTimeoutMs = f.at('perTryTimeout').optDurationMs();
+  if (perTryTimeoutMs !== undefined && perTryTimeoutMs < 1) f.at('perTryTimeout').fail('perTryTimeout must be at least 1ms');
+  const retryOn = f.at('retryOn').optString();
+  for (const part of (retryOn ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    if (!RETRY_ON.includes(part) && !/^[1-5]\d\d$/.test(part)) f.at('retryOn').fail(`unknown retry condition "${part}"`);
+  }
+  return { attempts, perTryTimeoutMs, retryOn, retryRemoteLocalities: f.at('retryRemoteLocalities').optBool() };
+}
+
+/** Istio Percent {value} (0-100, double), or the deprecated integer `percent`. Omitted = 100. */
+function percentOf(f: Field): number {
+  const p = f.at('percentage');
+  if (p.present) {
+    const v = p.object(['value']).at('value');
+    const n = v.present ? v.number() : 0;
+    if (n < 0 || n > 100) v.fail('percentage must be between 0 and 100');
+    return n;
+  }
+  return f.at('percent').present ? f.at('percent').int(0, 100) : 100;
+}
+
+function parseFault(f: Field): HttpRouteSpec['fault'] {
+  if (!f.present) return undefined;
+  f.object(['delay', 'abort']);
+  const out: NonNullable<HttpRouteSpec['fault']> = {};
+  const d = f.at('delay');
+  if (d.present) {
+    d.object(['fixedDelay', 'exponentialDelay', 'percentage', 'percent']);
+    if (d.at('exponentialDelay').present) d.at('exponentialDelay').fail('exponentialDelay is not supported (Istio does not support it either)');
+    if (!d.at('fixedDelay').present) d.at('fixedDelay').fail('fixedDelay is required');
+    out.delay = { fixedDelayMs: d.at('fixedDelay').durationMs(), percent: percentOf(d) };
+  }
+  const a = f.at('abort');
+  if (a.present) {
+    a.object(['httpStatus', 'grpcStatus', 'http2Error', 'percentage']);
+    if (a.at('http2Error').present) a.at('http2Error').fail('http2Error aborts are not supported');
+    const httpStatus = a.at('httpStatus').optInt(200, 599);
+    const grpc = a.at('grpcStatus');
+    const grpcStatus = grpc.present ? grpcCode(grpc) : undefined;
+    if ((httpStatus === undefined) === (grpcStatus === undefined)) a.fail('exactly one of httpStatus or grpcStatus is required');
+    out.abort = { ...(httpStatus !== undefined ? { httpStatus } : {}), ...(grpcStatus !== undefined ? { grpcStatus } : {}), percent: percentOf(a) };
+  }
+  return out;
+}
+
+const GRPC_STATUS_NAMES = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+];
+
+/** Istio's grpcStatus is a name ("UNAVAILABLE"); numbers are accepted too. */
+function grpcCode(f: Field): number {
+  if (typeof f.value === 'number') return f.int(0, 16);
+  const name = f.string();
+  const i = GRPC_STATUS_NAMES.indexOf(name.toUpperCase());
+  if (i < 0) f.fail(`unknown gRPC status "${name}"`);
+  return i;
 }
 
 function parseMatch(f: Field): HttpMatchSpec {

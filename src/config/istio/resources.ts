@@ -68,7 +68,12 @@ export interface HttpRouteSpec {
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite: string } };
   timeoutMs?: number;
   headers?: HeadersSpec;
-  /** Fields accepted now and enforced by later features (retries, fault, mirror, corsPolicy). */
+  retries?: { attempts: number; perTryTimeoutMs?: number; retryOn?: string; retryRemoteLocalities?: boolean };
+  fault?: {
+    delay?: { fixedDelayMs: number; percent: number };
+    abort?: { httpStatus?: number; grpcStatus?: number; percent: number };
+  };
+  /** Fields accepted now and enforced by later features (mirror, corsPolicy). */
   pending: string[];
 }
 

@@ -1,5 +1,5 @@
 import type {
-  HeaderMatcher, HeaderMutation, NodeIdentity, QueryParamMatcher, Route, RouteMatch, StringMatch, WeightedCluster,
+  FaultConfig, HeaderMatcher, HeaderMutation, NodeIdentity, QueryParamMatcher, RetryPolicy, Route, RouteMatch, StringMatch, WeightedCluster,
 } from '../snapshot.js';
 import { labelsMatch, resolveHost } from './hosts.js';
 import type { Service } from './registry.js';
@@ -25,7 +25,9 @@ export function buildVirtualServiceRoutes(vs: VirtualServiceSpec, ctx: RouteCont
     const matches = http.match.length ? http.match : [undefined];
     for (const m of matches) {
       if (m && !matchAppliesHere(m, vs, ctx)) continue;
-      routes.push({ name, match: translateMatch(m), ...translateAction(http, vs, ctx), source });
+      const route: Route = { name, match: translateMatch(m), ...translateAction(http, vs, ctx), source };
+      if (http.fault && route.action.kind === 'route') route.perFilterConfig = { [FAULT_FILTER]: faultConfig(http.fault) };
+      routes.push(route);
     }
   });
   return routes;
@@ -36,8 +38,49 @@ export function defaultRoute(svc: Service, port: number): Route {
   return {
     name: 'default',
     match: { path: { prefix: '/' }, headers: [], queryParams: [] },
-    action: { kind: 'route', clusters: [{ name: clusterName('outbound', port, undefined, svc.hostname), weight: 100 }] },
+    action: { kind: 'route', clusters: [{ name: clusterName('outbound', port, undefined, svc.hostname), weight: 100 }], retryPolicy: DEFAULT_RETRY_POLICY },
   };
+}
+
+export const FAULT_FILTER = 'envoy.filters.http.fault';
+
+/**
+ * Istio's retry policy when a route sets none: 2 retries on connect-failure, refused-stream,
+ * unavailable, cancelled and 503, never on the same host twice.
+ */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  numRetries: 2,
+  retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'],
+  retriableStatusCodes: [503],
+  retryPreviousHosts: true,
+  hostSelectionRetryMaxAttempts: 5,
+  backoffBaseMs: 25,
+  backoffMaxMs: 250,
+};
+
+/** Istio's translation of HTTPRetry: attempts 0 disables; numbers in retryOn are status codes. */
+export function retryPolicyFor(retries: HttpRouteSpec['retries']): RetryPolicy | undefined {
+  if (!retries) return DEFAULT_RETRY_POLICY;
+  if (retries.attempts === 0) return undefined;
+  let retryOn = DEFAULT_RETRY_POLICY.retryOn;
+  let codes = DEFAULT_RETRY_POLICY.retriableStatusCodes;
+  if (retries.retryOn) {
+    const parts = retries.retryOn.split(',').map((p) => p.trim()).filter(Boolean);
+    codes = parts.filter((p) => /^\d{3}$/.test(p)).map(Number);
+    retryOn = parts.filter((p) => !/^\d{3}$/.test(p));
+    if (codes.length && !retryOn.includes('retriable-status-codes')) retryOn = [...retryOn, 'retriable-status-codes'];
+  }
+  return {
+    ...DEFAULT_RETRY_POLICY,
+    numRetries: retries.attempts,
+    retryOn,
+    retriableStatusCodes: codes,
+    ...(retries.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: retries.perTryTimeoutMs } : {}),
+  };
+}
+
+function faultConfig(f: NonNullable<HttpRouteSpec['fault']>): FaultConfig {
+  return { ...(f.delay ? { delay: f.delay } : {}), ...(f.abort ? { abort: f.abort } : {}) };
 }
 
 /** Match conditions about the proxy (port, gateways, source workload) are decided now, at config time. */
@@ -121,6 +164,8 @@ function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: Route
     ...(http.rewrite?.authority !== undefined ? { hostRewrite: http.rewrite.authority } : {}),
     ...(http.timeoutMs !== undefined ? { timeoutMs: http.timeoutMs } : {}),
   };
+  const retryPolicy = retryPolicyFor(http.retries);
+  if (retryPolicy) out.action.retryPolicy = retryPolicy;
   return out;
 }
 

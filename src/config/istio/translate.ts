@@ -5,7 +5,7 @@ import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceInde
 import type { GatewaySpec, IstioConfig, SidecarSpec, VirtualServiceSpec } from './resources.js';
 import { isHttpProtocol } from './protocol.js';
 import { buildOutboundClusters, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
-import { buildVirtualServiceRoutes, defaultRoute, qualifyGateway, type RouteContext } from './translate-routes.js';
+import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, qualifyGateway, type RouteContext } from './translate-routes.js';
 
 export interface TranslateOptions {
   /** Port of the outbound listener (15001). In sidecar mode it routes plain HTTP by Host across all services. */
@@ -29,9 +29,20 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const b = { node, services, vss, listeners, routeConfigs, clusters, warnings };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else buildGateway(b, cfg);
+  addFaultFilters(listeners, routeConfigs);
   const body = { node, listeners, routeConfigs, clusters };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
   return { snapshot: { version, ...body }, warnings };
+}
+
+/** Istio puts the fault filter on every HCM; here only where a route needs it (no cost elsewhere). */
+function addFaultFilters(listeners: Listener[], routeConfigs: RouteConfiguration[]): void {
+  const withFault = new Set(
+    routeConfigs.filter((rc) => rc.virtualHosts.some((vh) => vh.routes.some((r) => r.perFilterConfig?.[FAULT_FILTER]))).map((rc) => rc.name),
+  );
+  for (const l of listeners) {
+    if (withFault.has(l.http.routeConfigName)) l.http.httpFilters.push({ name: FAULT_FILTER, config: {} });
+  }
 }
 
 interface Builder {

@@ -1,7 +1,9 @@
 import type { HttpFilterFactory } from '../../http/filter.js';
 import { headerMutationFilter } from './header_mutation/index.js';
+import { faultFilter } from './fault/index.js';
 
 /** HTTP filters by Envoy name. The router is not listed: it always ends the chain. */
 export const httpFilterFactories: ReadonlyMap<string, HttpFilterFactory<any>> = new Map<string, HttpFilterFactory<any>>([
   [headerMutationFilter.name, headerMutationFilter],
+  [faultFilter.name, faultFilter],
 ]);
