@@ -11,6 +11,7 @@ import type { ServerValues } from '../telemetry/prometheus.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { ConfigWatcher } from './config-watcher.js';
 import { WorkerPool } from './workers.js';
+import { ResourceSlots, ResourceTable } from '../upstream/resource-limits.js';
 
 export interface AgentOptions extends LoadOptions {
   workers: number;
@@ -22,6 +23,9 @@ export interface AgentOptions extends LoadOptions {
   /** Reload when the config files change (SIGHUP always reloads). */
   watch: boolean;
 }
+
+/** Clusters whose circuit breakers are shared across workers; beyond this each worker counts alone. */
+const MAX_LIMITED_CLUSTERS = 4096;
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -46,14 +50,18 @@ export class Agent implements AdminBackend {
   readonly exited: Promise<number>;
   current: Snapshot | undefined;
 
+  /** Clusters with circuit breakers get a row in the counters all workers share. */
+  private readonly slots = new ResourceSlots(MAX_LIMITED_CLUSTERS);
+
   constructor(private readonly opts: AgentOptions) {
-    this.pool = new WorkerPool(opts.workers, opts.logLevel, opts.accessLog);
+    this.pool = new WorkerPool(opts.workers, opts.logLevel, opts.accessLog, ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers));
     this.exited = new Promise((r) => (this.exitResolve = r));
   }
 
   async start(): Promise<void> {
     const { snapshot, warnings } = await loadSnapshot(this.opts);
     for (const w of warnings) log.warn(w);
+    this.assignSlots(snapshot);
     this.current = snapshot;
     await this.listen(createHealthServer(() => this.ready && !this.draining && !this.healthCheckFailed), '0.0.0.0', this.opts.ports.health, 'health');
     await this.listen(createAdminServer(this), '127.0.0.1', this.opts.ports.admin, 'admin');
@@ -67,6 +75,15 @@ export class Agent implements AdminBackend {
     }
     const listeners = snapshot.listeners.map((l) => `${l.name} (${l.address}:${l.port})`).join(', ');
     log.info(`ready: config ${snapshot.version}, ${this.opts.workers} worker(s), listeners: ${listeners || 'none'}`);
+  }
+
+  private assignSlots(snapshot: Snapshot): void {
+    for (const c of snapshot.clusters) {
+      if (!c.circuitBreakers) continue;
+      const slot = this.slots.slotFor(c.name);
+      if (slot !== undefined) c.resourceSlot = slot;
+      else log.warn(`cluster ${c.name}: more than ${MAX_LIMITED_CLUSTERS} clusters with circuit breakers; its limits apply per worker`);
+    }
   }
 
   private listen(server: Server, host: string, port: number, what: string): Promise<void> {
@@ -104,6 +121,7 @@ export class Agent implements AdminBackend {
       snapshot = t.snapshot;
       if (snapshot.version === this.current?.version) return;
       for (const w of t.warnings) log.warn(w);
+      this.assignSlots(snapshot);
     } catch (err) {
       this.configRejected++;
       log.error(`config rejected (${reason}); keeping config ${this.current?.version}:`);

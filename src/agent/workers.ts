@@ -4,6 +4,7 @@ import type { FromWorker, ToWorker, WorkerInit } from '../worker/messages.js';
 import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { log, type LogLevel } from '../telemetry/log.js';
+import { ResourceTable, type ResourceTableInit } from '../upstream/resource-limits.js';
 
 const WORKER_ENTRY = new URL('../worker/main.js', import.meta.url);
 /** A worker that does not answer a stats request in this time is left out of that scrape. */
@@ -31,11 +32,16 @@ export class WorkerPool {
   /** Workers that exited unexpectedly (and were respawned). */
   crashes = 0;
 
+  private readonly limits: ResourceTable;
+
   constructor(
     private readonly count: number,
     private readonly logLevel: LogLevel,
     private readonly accessLog: AccessLogFormat,
-  ) {}
+    limits: ResourceTableInit,
+  ) {
+    this.limits = new ResourceTable(limits, -1);
+  }
 
   get size(): number {
     return this.count;
@@ -124,7 +130,7 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Slot {
-    const init: WorkerInit = { index, logLevel: this.logLevel, accessLog: this.accessLog };
+    const init: WorkerInit = { index, logLevel: this.logLevel, accessLog: this.accessLog, limits: this.limits.init };
     const worker = new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}` });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {
@@ -146,6 +152,7 @@ export class WorkerPool {
       if (this.stopping) return;
       this.crashes++;
       log.error(`worker ${index} exited with code ${code}; respawning`);
+      this.limits.zeroWorker(index); // what the dead worker held is released
       const replacement = this.spawn(index);
       this.slots[this.slots.indexOf(slot)] = replacement;
       if (this.snapshot) this.send(replacement, this.snapshot).catch((e) => log.error(String(e)));

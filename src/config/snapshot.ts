@@ -198,8 +198,21 @@ export interface Cluster {
   /** Upstream connection idle timeout (DestinationRule connectionPool.http.idleTimeout). */
   idleTimeoutMs: number;
   endpoints: LbEndpoint[];
+  /** Envoy circuit breakers (default priority), per cluster across all workers; absent: unlimited. */
+  circuitBreakers?: CircuitBreakers;
+  /** Close an upstream connection after this many requests (DestinationRule maxRequestsPerConnection). */
+  maxRequestsPerConnection?: number;
+  /** Row of this cluster's circuit-breaker counters in the table shared by the workers (set by the agent). */
+  resourceSlot?: number;
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
+}
+
+export interface CircuitBreakers {
+  maxConnections: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+  maxRetries: number;
 }
 
 export interface LbEndpoint {

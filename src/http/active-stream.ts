@@ -9,6 +9,7 @@ import type { UpstreamHost } from '../upstream/host.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { AttemptFailure, RetryPolicyRuntime } from '../router/retry-state.js';
 import { ReplayableBody } from './replayable-body.js';
+import { Resource } from '../upstream/resource-limits.js';
 import type { ListenerRuntime, Runtime } from '../worker/runtime.js';
 import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
 import { writeLocalReply } from './local-reply.js';
@@ -56,6 +57,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private retry: RetryPolicyRuntime | undefined;
   private retriesLeft = 0;
   private retried = 0;
+  private retryHeld = false;
   private attempts = 0;
   private tried: UpstreamHost[] | undefined;
   private replay: ReplayableBody | undefined;
@@ -289,7 +291,17 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
   /** Can the request be sent again? Not when its body outgrew the replay buffer. */
   private canRetry(): boolean {
-    return this.retriesLeft > 0 && (!this.replay || this.replay.replayable) && !this.done;
+    if (this.retriesLeft <= 0 || (this.replay && !this.replay.replayable) || this.done) return false;
+    const limits = this.clusterRt!.limits;
+    if (limits && !this.retryHeld) {
+      // max_retries: retries outstanding for the whole cluster, across workers
+      if (!limits.tryRetry()) {
+        this.clusterRt!.stats.upstreamRqRetryOverflow++;
+        return false;
+      }
+      this.retryHeld = true;
+    }
+    return true;
   }
 
   private scheduleRetry(): void {
@@ -439,6 +451,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       return;
     }
     clearTimeout(this.perTryTimer);
+    if (err.kind === 'overflow') {
+      this.clusterRt!.stats.upstreamRqPendingOverflow++;
+      this.sendLocalReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', ResponseFlag.UpstreamOverflow);
+      return;
+    }
     const failure: AttemptFailure = err.kind === 'connect_failure' || err.kind === 'connect_timeout' ? 'connect_failure' : 'reset';
     if (this.retry?.retriableFailure(failure)) {
       if (this.canRetry()) return this.scheduleRetry();
@@ -504,6 +521,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     if (this.routeTimer) clearTimeout(this.routeTimer);
     if (this.perTryTimer) clearTimeout(this.perTryTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.retryHeld) this.clusterRt!.limits!.add(Resource.Retries, -1);
     const info = this.streamInfo;
     const code = info.responseCode ?? 0;
     const hs = this.listener.stats;

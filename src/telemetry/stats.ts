@@ -29,6 +29,7 @@ export class ClusterStats {
   upstreamRqTimeout = 0;
   upstreamRqPerTryTimeout = 0;
   upstreamRqRetry = 0;
+  upstreamRqRetryOverflow = 0;
   /** Responses by class (index 1..5) and by exact code. */
   readonly rqClass = [0, 0, 0, 0, 0, 0];
   readonly rqCode = new Map<number, number>();
@@ -152,6 +153,7 @@ export class WorkerStats {
       counters[k('upstream_rq_timeout')] = c.upstreamRqTimeout;
       counters[k('upstream_rq_per_try_timeout')] = c.upstreamRqPerTryTimeout;
       counters[k('upstream_rq_retry')] = c.upstreamRqRetry;
+      counters[k('upstream_rq_retry_overflow')] = c.upstreamRqRetryOverflow;
       gauges[k('upstream_cx_active')] = c.upstreamCxActive;
       gauges[k('upstream_rq_active')] = c.upstreamRqActive;
       for (let n = 1; n <= 5; n++) counters[k(`upstream_rq_${n}xx`)] = c.rqClass[n];

@@ -2,6 +2,7 @@ import type { Cluster } from '../config/snapshot.js';
 import { UpstreamHost } from './host.js';
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
 import type { ClusterStats } from '../telemetry/stats.js';
+import type { ClusterLimits } from './resource-limits.js';
 
 /** Most distinct original destinations an ORIGINAL_DST cluster keeps pools for. */
 const MAX_ORIGINAL_DST_HOSTS = 1024;
@@ -15,8 +16,9 @@ export class ClusterRuntime {
   constructor(
     readonly config: Cluster,
     readonly stats: ClusterStats,
+    readonly limits?: ClusterLimits,
   ) {
-    this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config, stats));
+    this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config, stats, limits));
     this.lb = createLoadBalancer(config.lbPolicy, this.hosts);
     if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
   }
@@ -36,7 +38,7 @@ export class ClusterRuntime {
     let host = this.originalDst.get(key);
     if (!host) {
       if (this.originalDst.size >= MAX_ORIGINAL_DST_HOSTS) this.evictIdleOriginalDst();
-      host = new UpstreamHost({ address: destination.address, port: destination.port, weight: 1, labels: {} }, this.config, this.stats);
+      host = new UpstreamHost({ address: destination.address, port: destination.port, weight: 1, labels: {} }, this.config, this.stats, this.limits);
       this.originalDst.set(key, host);
     }
     return host;

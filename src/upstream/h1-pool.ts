@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { BodySink, BodySource } from '../codec/body.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
+import { Resource, type ClusterLimits } from './resource-limits.js';
 import { ChunkedDecoder, CHUNKED, findHeadEnd, parseResponseHead, ProtocolError, UNTIL_CLOSE } from '../codec/http1/parser.js';
 
 /** How an upstream exchange failed; maps to Envoy's reset reasons and response flags. */
@@ -10,6 +11,8 @@ export type UpstreamFailure =
   | 'reset_before_headers'
   | 'reset_after_headers'
   | 'protocol_error'
+  /** A circuit breaker is open: too many pending requests or requests for the cluster (Envoy UO). */
+  | 'overflow'
   /** The client's request body failed (malformed or cut off); the downstream codec answers. */
   | 'downstream_body_error';
 
@@ -46,6 +49,32 @@ export interface PoolOptions {
   connectTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeaderBytes: number;
+  /** Close a connection after this many requests; 0 or absent: no limit. */
+  maxRequestsPerConnection?: number;
+  /** The cluster's circuit breakers, shared across workers; absent: unlimited. */
+  limits?: ClusterLimits;
+}
+
+/** A request waiting for a connection (the cluster is at max_connections). */
+class PendingRequest implements UpstreamExchange {
+  cancelled = false;
+  started: UpstreamExchange | undefined;
+  constructor(
+    readonly req: UpstreamRequest,
+    readonly handler: UpstreamHandler,
+    private readonly pool: H1Pool,
+  ) {}
+  pause(): void {
+    this.started?.pause();
+  }
+  resume(): void {
+    this.started?.resume();
+  }
+  abort(): void {
+    if (this.started) return this.started.abort();
+    this.cancelled = true;
+    this.pool.dequeue(this);
+  }
 }
 
 /**
@@ -74,38 +103,97 @@ export class H1Pool {
     return this.idle.length;
   }
 
-  /** Sends a request on an idle connection or a new one; returns the exchange's control handle. */
+  private readonly pending: PendingRequest[] = [];
+
+  /**
+   * Sends a request on an idle connection or a new one; with circuit breakers, it may wait for a
+   * connection (max_connections) or overflow (max_pending_requests, max_requests). Returns the
+   * exchange's control handle.
+   */
   request(req: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
+    const limits = this.options.limits;
+    if (limits && !limits.canSendRequest()) return this.overflow(handler, 'max requests');
+    const conn = this.takeIdle();
+    if (conn) return this.dispatch(conn, req, handler);
+    // Envoy lets a pool with no connection at all open one even at the limit, so no worker starves
+    if (!limits || limits.canCreateConnection() || this.active.size + this.idle.length === 0) {
+      return this.dispatch(new H1Connection(this), req, handler);
+    }
+    if (!limits.canQueue()) return this.overflow(handler, 'max pending requests');
+    const p = new PendingRequest(req, handler, this);
+    this.pending.push(p);
+    limits.add(Resource.PendingRequests, 1);
+    return p;
+  }
+
+  private takeIdle(): H1Connection | undefined {
     const now = Date.now();
     let conn: H1Connection | undefined;
     while ((conn = this.idle.pop())) {
-      if (conn.usable && now - conn.idleSince < this.options.idleTimeoutMs) break;
+      if (conn.usable && now - conn.idleSince < this.options.idleTimeoutMs) return conn;
       conn.destroy();
     }
-    conn ??= new H1Connection(this);
+    return undefined;
+  }
+
+  private dispatch(conn: H1Connection, req: UpstreamRequest, handler: UpstreamHandler): H1Connection {
+    this.options.limits?.add(Resource.Requests, 1);
     this.active.add(conn);
     conn.start(req, handler);
     return conn;
   }
 
+  private overflow(handler: UpstreamHandler, what: string): UpstreamExchange {
+    const ex = { pause() {}, resume() {}, abort: () => (cancelled = true) };
+    let cancelled = false;
+    // reported asynchronously, like a reset, so the caller has its handle first
+    queueMicrotask(() => cancelled || handler.onUpstreamError(new UpstreamError('overflow', `circuit breaker open: ${what}`)));
+    return ex;
+  }
+
+  /** Removes a pending request that gave up (its stream ended). */
+  dequeue(p: PendingRequest): void {
+    const i = this.pending.indexOf(p);
+    if (i < 0) return;
+    this.pending.splice(i, 1);
+    this.options.limits?.add(Resource.PendingRequests, -1);
+  }
+
+  /** A connection may have become available: serve the oldest waiting request. */
+  private servePending(conn?: H1Connection): boolean {
+    const limits = this.options.limits;
+    while (this.pending.length) {
+      if (!conn && limits && !limits.canCreateConnection() && this.active.size + this.idle.length > 0) return false;
+      const p = this.pending.shift()!;
+      limits?.add(Resource.PendingRequests, -1);
+      if (p.cancelled) continue;
+      p.started = this.dispatch(conn ?? new H1Connection(this), p.req, p.handler);
+      return true;
+    }
+    return false;
+  }
+
   /** Called by a connection when its exchange ends. */
   release(conn: H1Connection, reusable: boolean): void {
-    this.active.delete(conn);
+    if (this.active.delete(conn)) this.options.limits?.add(Resource.Requests, -1);
     if (!reusable || this.closing) {
       conn.destroy();
       if (this.closing && this.active.size === 0) this.onDrained?.();
+      else this.servePending();
       return;
     }
+    if (this.servePending(conn)) return;
     conn.idleSince = Date.now();
     this.idle.push(conn);
     this.sweeper ??= setInterval(() => this.sweep(), Math.max(250, Math.min(this.options.idleTimeoutMs, 5_000))).unref();
   }
 
   forget(conn: H1Connection): void {
-    this.active.delete(conn);
+    if (this.active.delete(conn)) this.options.limits?.add(Resource.Requests, -1);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
     if (this.closing && this.active.size === 0) this.onDrained?.();
+    else if (this.pending.length) queueMicrotask(() => this.servePending());
   }
 
   private sweep(): void {
@@ -168,6 +256,7 @@ class H1Connection implements UpstreamExchange, BodySink {
 
   constructor(private readonly pool: H1Pool) {
     this.socket = connect({ host: pool.address, port: pool.port, noDelay: true });
+    pool.options.limits?.add(Resource.Connections, 1);
     // Envoy counts a connection when it is created, so connect failures are part of cx_total
     const s = pool.stats;
     if (s) {
@@ -189,7 +278,11 @@ class H1Connection implements UpstreamExchange, BodySink {
     return this.state === State.Idle && !this.socket.destroyed;
   }
 
+  /** Requests this connection has carried (maxRequestsPerConnection). */
+  private requests = 0;
+
   start(req: UpstreamRequest, handler: UpstreamHandler): void {
+    this.requests++;
     this.handler = handler;
     this.method = req.method;
     let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
@@ -342,7 +435,8 @@ class H1Connection implements UpstreamExchange, BodySink {
     this.handler = undefined;
     this.decoder = undefined;
     // reusable only if the server keeps it alive and our request was fully sent
-    const reusable = this.keepAlive && !extraBytes && this.requestBodyDone;
+    const max = this.pool.options.maxRequestsPerConnection;
+    const reusable = this.keepAlive && !extraBytes && this.requestBodyDone && !(max && this.requests >= max);
     this.detachBody();
     this.state = reusable ? State.Idle : State.Closed;
     if (this.socket.isPaused()) this.socket.resume();
@@ -361,6 +455,7 @@ class H1Connection implements UpstreamExchange, BodySink {
     clearTimeout(this.connectTimer);
     const was = this.state;
     this.state = State.Closed;
+    this.pool.options.limits?.add(Resource.Connections, -1);
     this.pool.forget(this);
     const s = this.pool.stats;
     if (s) {

@@ -1,6 +1,7 @@
 import type { Cluster, LbEndpoint } from '../config/snapshot.js';
 import { H1Pool } from './h1-pool.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
+import type { ClusterLimits } from './resource-limits.js';
 
 /** Envoy's default max headers size, applied to upstream responses too. */
 const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
@@ -16,15 +17,22 @@ export class UpstreamHost {
 
   constructor(
     readonly endpoint: LbEndpoint,
-    cluster: Pick<Cluster, 'connectTimeoutMs' | 'idleTimeoutMs'>,
+    cluster: Pick<Cluster, 'connectTimeoutMs' | 'idleTimeoutMs' | 'maxRequestsPerConnection'>,
     readonly clusterStats: ClusterStats,
+    limits?: ClusterLimits,
   ) {
     this.label = endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
     this.stats = clusterStats.host(this.label);
     this.pool = new H1Pool(
       endpoint.address,
       endpoint.port,
-      { connectTimeoutMs: cluster.connectTimeoutMs, idleTimeoutMs: cluster.idleTimeoutMs, maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES },
+      {
+        connectTimeoutMs: cluster.connectTimeoutMs,
+        idleTimeoutMs: cluster.idleTimeoutMs,
+        maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES,
+        maxRequestsPerConnection: cluster.maxRequestsPerConnection,
+        limits,
+      },
       { cluster: clusterStats, host: this.stats },
     );
   }

@@ -4,13 +4,18 @@ import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { log, setLogLevel, setLogScope } from '../telemetry/log.js';
 import { WorkerStats } from '../telemetry/stats.js';
 import { AccessLogWriter } from '../telemetry/access-log.js';
+import { ResourceTable } from '../upstream/resource-limits.js';
 
 /** Worker thread entry: applies Snapshots from the agent and serves traffic. */
 const init = workerData as WorkerInit;
 setLogLevel(init.logLevel);
 setLogScope(`worker-${init.index}`);
 const port = parentPort!;
-const dataPlane = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter(init.accessLog) });
+const dataPlane = new DataPlane({
+  stats: new WorkerStats(),
+  accessLog: new AccessLogWriter(init.accessLog),
+  limits: new ResourceTable(init.limits, init.index),
+});
 let queue = Promise.resolve();
 
 port.on('message', (msg: ToWorker) => {

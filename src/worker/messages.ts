@@ -2,6 +2,7 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { LogLevel } from '../telemetry/log.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
+import type { ResourceTableInit } from '../upstream/resource-limits.js';
 
 /** Messages between the agent (main thread) and workers. Structured-clone-safe. */
 export type ToWorker =
@@ -20,4 +21,6 @@ export interface WorkerInit {
   index: number;
   logLevel: LogLevel;
   accessLog: AccessLogFormat;
+  /** Circuit-breaker counters shared by all workers. */
+  limits: ResourceTableInit;
 }

@@ -7,11 +7,14 @@ import { ConfigError } from '../config/errors.js';
 import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats.js';
 import type { AccessLogWriter } from '../telemetry/access-log.js';
 import { buildIstioLabels, type IstioLabelTemplate } from '../telemetry/istio-labels.js';
+import { ClusterLimits, ResourceTable } from '../upstream/resource-limits.js';
 
 /** What a worker provides to every Runtime it compiles: its stats and its access log. */
 export interface WorkerServices {
   readonly stats: WorkerStats;
   readonly accessLog: AccessLogWriter;
+  /** Circuit-breaker counters shared with the other workers. */
+  readonly limits?: ResourceTable;
 }
 
 /** A listener's compiled HTTP pipeline. */
@@ -51,7 +54,7 @@ export class Runtime {
     }
     for (const c of snapshot.clusters) {
       const prev = previous?.clusters.get(c.name);
-      this.clusters.set(c.name, prev && sameCluster(prev.config, c) ? prev : new ClusterRuntime(c, services.stats.cluster(c.name)));
+      this.clusters.set(c.name, prev && sameCluster(prev.config, c) ? prev : new ClusterRuntime(c, services.stats.cluster(c.name), limitsFor(c, services)));
     }
   }
 
@@ -71,6 +74,13 @@ export class Runtime {
   retiredFrom(previous: Runtime): ClusterRuntime[] {
     return [...previous.clusters.values()].filter((c) => this.clusters.get(c.name) !== c);
   }
+}
+
+/** The cluster's circuit breakers: shared across workers when it has a slot, else this worker's own. */
+function limitsFor(c: Cluster, services: WorkerServices): ClusterLimits | undefined {
+  if (!c.circuitBreakers) return undefined;
+  if (c.resourceSlot !== undefined && services.limits) return new ClusterLimits(services.limits, c.resourceSlot, c.circuitBreakers);
+  return new ClusterLimits(new ResourceTable(ResourceTable.create(1, 1), 0), 0, c.circuitBreakers);
 }
 
 function sameCluster(a: Cluster, b: Cluster): boolean {

@@ -518,7 +518,7 @@ describe('DestinationRule validation', () => {
     trafficPolicy: { loadBalancer: { simple: LEAST_CONN } }`));
     const d = cfg.destinationRules[0];
     expect(d.host).toBe('reviews');
-    expect(d.trafficPolicy).toEqual({ lbSimple: 'RANDOM', connectTimeoutMs: 250, idleTimeoutMs: 30_000, portLevel: [{ port: 9080, lbSimple: 'ROUND_ROBIN' }] });
+    expect(d.trafficPolicy).toEqual({ lbSimple: 'RANDOM', connectTimeoutMs: 250, maxConnections: 10, idleTimeoutMs: 30_000, portLevel: [{ port: 9080, lbSimple: 'ROUND_ROBIN' }] });
     expect(d.subsets).toEqual([{ name: 'v1', labels: { version: 'v1' }, trafficPolicy: { lbSimple: 'LEAST_CONN', portLevel: [] } }]);
   });
 
@@ -526,14 +526,17 @@ describe('DestinationRule validation', () => {
     const cfg = parseYaml(dr(`  host: reviews
   trafficPolicy:
     connectionPool:
-      tcp: { maxConnections: 1 }
-      http: { http1MaxPendingRequests: 1 }
+      tcp: { maxConnections: 1, tcpKeepalive: { time: 10s } }
+      http: { http1MaxPendingRequests: 1, h2UpgradePolicy: UPGRADE }
     outlierDetection: { consecutive5xxErrors: 1 }`));
     expect(cfg.warnings).toHaveLength(1);
     expect(cfg.warnings[0]).toMatch(/^DestinationRule default\/dr: /);
-    for (const f of ['connectionPool.tcp.maxConnections', 'connectionPool.http.http1MaxPendingRequests', 'trafficPolicy.outlierDetection']) {
+    for (const f of ['connectionPool.tcp.tcpKeepalive', 'connectionPool.http.h2UpgradePolicy', 'trafficPolicy.outlierDetection']) {
       expect(cfg.warnings[0]).toContain(f);
     }
+    // circuit breakers are enforced: no warning for them
+    expect(cfg.warnings[0]).not.toContain('maxConnections');
+    expect(cfg.warnings[0]).not.toContain('http1MaxPendingRequests');
   });
 
   it('warns about unenforced fields of a subset trafficPolicy', () => {
@@ -541,8 +544,8 @@ describe('DestinationRule validation', () => {
   subsets:
   - name: v1
     labels: { version: v1 }
-    trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 } } }`));
-    expect(cfg.warnings).toEqual(['DestinationRule default/dr: connectionPool.tcp.maxConnections accepted but not enforced yet']);
+    trafficPolicy: { connectionPool: { tcp: { maxConnectionDuration: 1s } } }`));
+    expect(cfg.warnings).toEqual(['DestinationRule default/dr: connectionPool.tcp.maxConnectionDuration accepted but not enforced yet']);
   });
 
   it.each([

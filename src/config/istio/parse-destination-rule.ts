@@ -1,5 +1,5 @@
 import type { Field } from '../reader.js';
-import type { DestinationRuleSpec, LbSimple, ResourceMeta, SubsetSpec, TrafficPolicySpec } from './resources.js';
+import type { DestinationRuleSpec, LbSimple, PolicyLayer, ResourceMeta, SubsetSpec, TrafficPolicySpec } from './resources.js';
 import { describeResource, parseExportTo } from './parse.js';
 
 const LB_SIMPLE: readonly LbSimple[] = ['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'];
@@ -11,7 +11,10 @@ const HTTP_POOL_FIELDS = [
   'h2UpgradePolicy', 'useClientProtocol', 'maxConcurrentStreams',
 ];
 /** Parsed and enforced now; everything else in a policy is validated as an object and enforced later. */
-const ENFORCED_POOL = new Set(['connectTimeout', 'idleTimeout']);
+const ENFORCED_POOL = new Set([
+  'connectTimeout', 'idleTimeout', 'maxConnections', 'http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries',
+]);
+const UINT32 = 2 ** 32 - 1;
 
 export function parseDestinationRule(spec: Field, meta: ResourceMeta, warnings: string[]): DestinationRuleSpec {
   spec.object(['host', 'trafficPolicy', 'subsets', 'exportTo', 'workloadSelector']);
@@ -55,8 +58,8 @@ function parseTrafficPolicy(f: Field, pending: Set<string>): TrafficPolicySpec |
   return { ...base, portLevel };
 }
 
-function parsePortPolicy(f: Field, pending: Set<string>): Omit<TrafficPolicySpec, 'portLevel'> {
-  const out: Omit<TrafficPolicySpec, 'portLevel'> = {};
+function parsePortPolicy(f: Field, pending: Set<string>): PolicyLayer {
+  const out: PolicyLayer = {};
   for (const k of ['outlierDetection', 'tls']) {
     if (f.at(k).present) {
       f.at(k).object();
@@ -77,8 +80,18 @@ function parsePortPolicy(f: Field, pending: Set<string>): Omit<TrafficPolicySpec
     pool.object(['tcp', 'http']);
     const tcp = pool.at('tcp').optObject(TCP_POOL_FIELDS);
     const http = pool.at('http').optObject(HTTP_POOL_FIELDS);
-    if (tcp) out.connectTimeoutMs = tcp.at('connectTimeout').optDurationMs();
-    if (http) out.idleTimeoutMs = http.at('idleTimeout').optDurationMs();
+    if (tcp) {
+      out.connectTimeoutMs = tcp.at('connectTimeout').optDurationMs();
+      out.maxConnections = tcp.at('maxConnections').optInt(1, UINT32);
+    }
+    if (http) {
+      out.idleTimeoutMs = http.at('idleTimeout').optDurationMs();
+      out.http1MaxPendingRequests = http.at('http1MaxPendingRequests').optInt(1, UINT32);
+      out.http2MaxRequests = http.at('http2MaxRequests').optInt(1, UINT32);
+      out.maxRequestsPerConnection = http.at('maxRequestsPerConnection').optInt(0, UINT32);
+      out.maxRetries = http.at('maxRetries').optInt(0, UINT32);
+    }
+    for (const k of Object.keys(out) as (keyof typeof out)[]) if (out[k] === undefined) delete out[k];
     for (const [g, fields] of [[tcp, TCP_POOL_FIELDS], [http, HTTP_POOL_FIELDS]] as const) {
       if (!g) continue;
       for (const k of fields) if (!ENFORCED_POOL.has(k) && g.at(k).present) pending.add(`connectionPool.${g === tcp ? 'tcp' : 'http'}.${k}`);

@@ -1,7 +1,7 @@
 import type { NodeIdentity } from '../snapshot.js';
 import { hostMatches, hostSpecificity, isExportedTo, labelsMatch, resolveHost } from './hosts.js';
 import type {
-  DestinationRuleSpec, IstioConfig, Resolution, ServicePortSpec, TrafficPolicySpec, VirtualServiceSpec, WorkloadSpec,
+  DestinationRuleSpec, IstioConfig, PolicyLayer, Resolution, ServicePortSpec, TrafficPolicySpec, VirtualServiceSpec, WorkloadSpec,
 } from './resources.js';
 
 /** A service as the proxy sees it: one host of a ServiceEntry, with its workloads. */
@@ -85,11 +85,11 @@ function morePreferred(a: { dr: DestinationRuleSpec; host: string }, b: { dr: De
 }
 
 /** The effective policy for one port of one subset: subset over DR, port-level over each. */
-export interface EffectivePolicy {
-  lbSimple?: TrafficPolicySpec['lbSimple'];
-  connectTimeoutMs?: number;
-  idleTimeoutMs?: number;
-}
+export type EffectivePolicy = PolicyLayer;
+
+const POLICY_KEYS: (keyof PolicyLayer)[] = [
+  'lbSimple', 'connectTimeoutMs', 'idleTimeoutMs', 'maxConnections', 'http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries',
+];
 
 export function effectivePolicy(dr: DestinationRuleSpec | undefined, port: number, subset?: string): EffectivePolicy {
   const out: EffectivePolicy = {};
@@ -97,9 +97,7 @@ export function effectivePolicy(dr: DestinationRuleSpec | undefined, port: numbe
     if (!p) return;
     for (const layer of [p, p.portLevel.find((l) => l.port === port)]) {
       if (!layer) continue;
-      if (layer.lbSimple !== undefined) out.lbSimple = layer.lbSimple;
-      if (layer.connectTimeoutMs !== undefined) out.connectTimeoutMs = layer.connectTimeoutMs;
-      if (layer.idleTimeoutMs !== undefined) out.idleTimeoutMs = layer.idleTimeoutMs;
+      for (const k of POLICY_KEYS) if (layer[k] !== undefined) (out as Record<string, unknown>)[k] = layer[k];
     }
   };
   apply(dr?.trafficPolicy);

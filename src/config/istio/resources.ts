@@ -89,11 +89,20 @@ export interface VirtualServiceSpec {
 
 export type LbSimple = 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
 
-export interface TrafficPolicySpec {
+/** The settings of one policy layer (DestinationRule, subset, or port level) that Outrigger enforces. */
+export interface PolicyLayer {
   lbSimple?: LbSimple;
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
-  portLevel: { port: number; lbSimple?: LbSimple; connectTimeoutMs?: number; idleTimeoutMs?: number }[];
+  maxConnections?: number;
+  http1MaxPendingRequests?: number;
+  http2MaxRequests?: number;
+  maxRequestsPerConnection?: number;
+  maxRetries?: number;
+}
+
+export interface TrafficPolicySpec extends PolicyLayer {
+  portLevel: ({ port: number } & PolicyLayer)[];
 }
 
 export interface SubsetSpec {

@@ -57,8 +57,26 @@ function buildCluster(
     connectTimeoutMs: policy.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: policy.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     endpoints,
+    ...circuitBreakersOf(policy),
     service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
   };
+}
+
+const UNLIMITED = 2 ** 32 - 1;
+
+/** Istio sets every threshold to 2^32-1 unless the DestinationRule's connectionPool says otherwise. */
+function circuitBreakersOf(p: ReturnType<typeof effectivePolicy>): Pick<Cluster, 'circuitBreakers' | 'maxRequestsPerConnection'> {
+  const out: Pick<Cluster, 'circuitBreakers' | 'maxRequestsPerConnection'> = {};
+  if (p.maxConnections !== undefined || p.http1MaxPendingRequests !== undefined || p.http2MaxRequests !== undefined || p.maxRetries !== undefined) {
+    out.circuitBreakers = {
+      maxConnections: p.maxConnections ?? UNLIMITED,
+      maxPendingRequests: p.http1MaxPendingRequests ?? UNLIMITED,
+      maxRequests: p.http2MaxRequests ?? UNLIMITED,
+      maxRetries: p.maxRetries ?? UNLIMITED,
+    };
+  }
+  if (p.maxRequestsPerConnection) out.maxRequestsPerConnection = p.maxRequestsPerConnection;
+  return out;
 }
 
 function toEndpoint(w: WorkloadSpec, port: ServicePortSpec): LbEndpoint | undefined {
