@@ -131,6 +131,8 @@ export interface RouteAction {
   /** 0 or absent: no route timeout (Istio's default). */
   timeoutMs?: number;
   retryPolicy?: RetryPolicy;
+  /** Envoy request_mirror_policies: a copy to each cluster, for `percent` (0-100) of requests. */
+  mirrors?: { cluster: string; percent: number }[];
 }
 
 /** Envoy's route retry policy, as Istio fills it in. */

@@ -9,6 +9,7 @@ import type { UpstreamHost } from '../upstream/host.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { AttemptFailure, RetryPolicyRuntime } from '../router/retry-state.js';
 import { ReplayableBody } from './replayable-body.js';
+import { BufferedBody, sendMirror } from './mirror.js';
 import { Resource } from '../upstream/resource-limits.js';
 import type { ListenerRuntime, Runtime } from '../worker/runtime.js';
 import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
@@ -238,15 +239,43 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.retriesLeft = route.retry?.numRetries ?? 0;
     const timeoutMs = effectiveTimeout(route.timeoutMs, getFromList(this.ds.headers, 'grpc-timeout'));
     const body = this.ds.body;
-    if (body && (this.retry || timeoutMs)) {
-      // retries replay the body; the route timeout starts once the whole request has arrived
+    const mirrors = action.mirrors ? this.chooseMirrors(action.mirrors) : undefined;
+    if (body && (this.retry || timeoutMs || mirrors)) {
+      // retries and mirrors replay the body; the route timeout starts once the whole request has arrived
       this.replay = new ReplayableBody(body, RETRY_BUFFER_LIMIT_BYTES, timeoutMs ? () => this.armRouteTimeout(timeoutMs) : undefined);
     } else if (timeoutMs) {
       this.armRouteTimeout(timeoutMs);
     }
     // Istio sets include_request_attempt_count: every attempt says which one it is
     headers.push('x-envoy-attempt-count', '1');
+    if (mirrors) this.mirror(mirrors, path);
     this.startAttempt();
+  }
+
+  private chooseMirrors(policies: { cluster: string; percent: number }[]): ClusterRuntime[] | undefined {
+    const out: ClusterRuntime[] = [];
+    for (const m of policies) {
+      if (m.percent < 100 && Math.random() * 100 >= m.percent) continue;
+      const c = this.runtime.clusters.get(m.cluster);
+      if (c) out.push(c);
+    }
+    return out.length ? out : undefined;
+  }
+
+  /** Fire-and-forget copies; with a body, sent once it has fully arrived (and only if it fit the buffer). */
+  private mirror(clusters: ClusterRuntime[], path: string): void {
+    const headers = [...this.upstreamHeaders];
+    const method = this.ds.method;
+    const replay = this.replay;
+    if (!this.ds.body || !replay) {
+      for (const c of clusters) sendMirror(c, method, path, headers, null);
+      return;
+    }
+    replay.whenComplete(() => {
+      const copy = replay.copy();
+      if (!copy) return;
+      for (const c of clusters) sendMirror(c, method, path, headers, new BufferedBody(copy.chunks, copy.length));
+    });
   }
 
   /** One try: pick a host (avoiding tried ones when the policy says so) and send the request. */

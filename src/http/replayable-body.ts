@@ -23,6 +23,14 @@ export class ReplayableBody implements BodySink {
     private readonly onComplete?: () => void,
   ) {}
 
+  /** Something else to do when the body has arrived (mirrors). */
+  whenComplete(fn: () => void): void {
+    if (this.ended) fn();
+    else (this.extraOnComplete ??= []).push(fn);
+  }
+
+  private extraOnComplete: (() => void)[] | undefined;
+
   get length(): number {
     return this.source.length;
   }
@@ -59,6 +67,12 @@ export class ReplayableBody implements BodySink {
     if (attempt === this.current) this.source.resume();
   }
 
+  /** The whole body, once it arrived and fit the buffer (mirrors send this copy). */
+  copy(): { chunks: Buffer[]; length: number } | undefined {
+    if (!this.ended || !this.replayable || this.error) return undefined;
+    return { chunks: [...this.chunks], length: this.bytes };
+  }
+
   /** The request is over: nothing more will be sent anywhere. */
   detach(): void {
     this.current = undefined;
@@ -84,6 +98,7 @@ export class ReplayableBody implements BodySink {
     this.trailers = trailers;
     this.current?.sink?.onBodyEnd(trailers);
     this.onComplete?.();
+    if (this.extraOnComplete) for (const fn of this.extraOnComplete) fn();
   }
 
   onBodyError(err: Error): void {

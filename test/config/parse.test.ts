@@ -469,9 +469,20 @@ spec:
   });
 
   it('warns about accepted but unenforced route fields', () => {
-    const cfg = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }\n    corsPolicy: { allowOrigins: [{ exact: x }] }'));
-    expect(cfg.warnings).toEqual(['VirtualService default/vs: mirror, corsPolicy accepted but not enforced yet']);
-    expect(cfg.virtualServices[0].http[0].pending).toEqual(['mirror', 'corsPolicy']);
+    const cfg = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    corsPolicy: { allowOrigins: [{ exact: x }] }'));
+    expect(cfg.warnings).toEqual(['VirtualService default/vs: corsPolicy accepted but not enforced yet']);
+    expect(cfg.virtualServices[0].http[0].pending).toEqual(['corsPolicy']);
+  });
+
+  it('parses mirror with mirrorPercentage, the deprecated mirrorPercent, and mirrors', () => {
+    const one = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b, subset: v2 }\n    mirrorPercentage: { value: 12.5 }'));
+    expect(one.warnings).toEqual([]);
+    expect(one.virtualServices[0].http[0].mirrors).toEqual([{ destination: { host: 'b', subset: 'v2', port: undefined }, percent: 12.5 }]);
+    const old = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }\n    mirrorPercent: 40'));
+    expect(old.virtualServices[0].http[0].mirrors[0].percent).toBe(40);
+    const many = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirrors: [{ destination: { host: b } }, { destination: { host: c }, percentage: { value: 5 } }]'));
+    expect(many.virtualServices[0].http[0].mirrors.map((m) => [m.destination.host, m.percent])).toEqual([['b', 100], ['c', 5]]);
+    expect(parseError(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }\n    mirrors: [{ destination: { host: c } }]')).message).toMatch(/mutually exclusive/);
   });
 
   it('parses retries and fault (enforced, so no warning)', () => {

@@ -17,7 +17,7 @@ const MATCH_FIELDS = [
   'ignoreUriCase', 'withoutHeaders', 'sourceNamespace', 'statPrefix',
 ];
 /** Accepted and validated as objects; enforced by the resilience/CORS features. */
-const PENDING_ROUTE_FIELDS = ['mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'mirror_percent', 'corsPolicy'];
+const PENDING_ROUTE_FIELDS = ['corsPolicy'];
 /** Envoy's retry_on conditions Istio accepts in retryOn (HTTP status codes are accepted too). */
 export const RETRY_ON = [
   '5xx', 'gateway-error', 'reset', 'connect-failure', 'envoy-ratelimited', 'retriable-4xx', 'refused-stream',
@@ -61,9 +61,7 @@ function parseHttpRoute(f: Field): HttpRouteSpec {
   const timeoutMs = f.at('timeout').optDurationMs();
   f.at('websocketUpgrade').optBool();
   const pending = PENDING_ROUTE_FIELDS.filter((k) => f.at(k).present);
-  for (const k of pending) {
-    if (k !== 'mirrorPercent' && k !== 'mirror_percent' && k !== 'mirrors') f.at(k).object();
-  }
+  for (const k of pending) f.at(k).object();
   return {
     name: f.at('name').optString(),
     match: f.at('match').optList().map(parseMatch),
@@ -75,8 +73,32 @@ function parseHttpRoute(f: Field): HttpRouteSpec {
     headers: parseHeaders(f.at('headers')),
     retries: parseRetries(f.at('retries')),
     fault: parseFault(f.at('fault')),
+    mirrors: parseMirrors(f),
     pending,
   };
+}
+
+/** `mirror` + `mirrorPercentage` (or the deprecated `mirrorPercent`), and `mirrors` [{destination, percentage}]. */
+function parseMirrors(f: Field): HttpRouteSpec['mirrors'] {
+  const out: HttpRouteSpec['mirrors'] = [];
+  if (f.at('mirror').present) {
+    if (f.at('mirrors').present) f.at('mirrors').fail('mirror and mirrors are mutually exclusive');
+    let percent = 100;
+    const mp = f.at('mirrorPercentage');
+    if (mp.present) percent = mp.object(['value']).at('value').present ? mp.at('value').number() : 0;
+    else if (f.at('mirrorPercent').present) percent = f.at('mirrorPercent').int(0, 100);
+    else if (f.at('mirror_percent').present) percent = f.at('mirror_percent').int(0, 100);
+    if (percent < 0 || percent > 100) mp.at('value').fail('must be between 0 and 100');
+    out.push({ destination: parseDestination(f.at('mirror')), percent });
+  }
+  for (const m of f.at('mirrors').optList()) {
+    m.object(['destination', 'percentage']);
+    const p = m.at('percentage');
+    const percent = p.present ? (p.object(['value']).at('value').present ? p.at('value').number() : 0) : 100;
+    if (percent < 0 || percent > 100) p.at('value').fail('must be between 0 and 100');
+    out.push({ destination: parseDestination(m.at('destination')), percent });
+  }
+  return out;
 }
 
 function parseRetries(f: Field): HttpRouteSpec['retries'] {

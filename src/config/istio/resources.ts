@@ -73,7 +73,8 @@ export interface HttpRouteSpec {
     delay?: { fixedDelayMs: number; percent: number };
     abort?: { httpStatus?: number; grpcStatus?: number; percent: number };
   };
-  /** Fields accepted now and enforced by later features (mirror, corsPolicy). */
+  mirrors: { destination: DestinationSpec; percent: number }[];
+  /** Fields accepted now and enforced by later features (corsPolicy). */
   pending: string[];
 }
 

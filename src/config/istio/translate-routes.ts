@@ -166,6 +166,14 @@ function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: Route
   };
   const retryPolicy = retryPolicyFor(http.retries);
   if (retryPolicy) out.action.retryPolicy = retryPolicy;
+  if (http.mirrors.length) {
+    out.action.mirrors = http.mirrors.map((m) => {
+      const host = resolveHost(m.destination.host, vs.meta.namespace, ctx.node.domainSuffix);
+      const svc = ctx.services.get(host);
+      const port = m.destination.port ?? (svc && svc.ports.length === 1 ? svc.ports[0].number : ctx.port);
+      return { cluster: clusterName('outbound', port, m.destination.subset, host), percent: m.percent };
+    });
+  }
   return out;
 }
 
