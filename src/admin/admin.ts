@@ -18,6 +18,8 @@ export interface AdminBackend {
   drainListeners(): void;
   quit(): void;
   setHealthCheckFailed(failed: boolean): void;
+  /** Hosts outlier detection has ejected from a cluster (/clusters shows /failed_outlier_check). */
+  ejectedHosts(cluster: string): string[];
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void> | void;
@@ -41,8 +43,9 @@ export function createAdminServer(b: AdminBackend): Server {
     },
     '/clusters': async (_q, res, query) => {
       const stats = await b.stats();
-      if (query.get('format') === 'json') sendJson(res, clustersJson(b.snapshot(), stats));
-      else send(res, 200, clustersText(b.snapshot(), stats));
+      const ejected = (c: string) => new Set(b.ejectedHosts(c));
+      if (query.get('format') === 'json') sendJson(res, clustersJson(b.snapshot(), stats, ejected));
+      else send(res, 200, clustersText(b.snapshot(), stats, ejected));
     },
     '/stats': async (_q, res, query) => {
       if (query.get('format') === 'prometheus') return sendPrometheus(res, b);
@@ -193,11 +196,12 @@ const HOST_STATS = ['cx_active', 'cx_connect_fail', 'cx_total', 'rq_active', 'rq
 const MAX = 4294967295;
 
 /** Envoy's /clusters text: cluster settings and, per endpoint, counters, health and weight. */
-export function clustersText(s: Snapshot | undefined, stats: StatsSnapshot): string {
+export function clustersText(s: Snapshot | undefined, stats: StatsSnapshot, ejectedOf: (cluster: string) => Set<string> = () => new Set()): string {
   const counters = hostStats(stats);
   let out = '';
   for (const c of s?.clusters ?? []) {
     const n = c.name;
+    const ejected = ejectedOf(n);
     out += `${n}::observability_name::${n}\n`;
     for (const k of ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']) out += `${n}::default_priority::${k}::${MAX}\n`;
     for (const k of ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']) out += `${n}::high_priority::${k}::${MAX}\n`;
@@ -211,7 +215,7 @@ export function clustersText(s: Snapshot | undefined, stats: StatsSnapshot): str
       for (const k of HOST_STATS) out += `${n}::${label}::${k}::${h[k] ?? 0}\n`;
       const [region = '', zone = '', subZone = ''] = (e.locality ?? '').split('/');
       out += `${n}::${label}::hostname::${/^[\d.:[\]]+$/.test(e.address) ? '' : e.address}\n`;
-      out += `${n}::${label}::health_flags::healthy\n`;
+      out += `${n}::${label}::health_flags::${ejected.has(label) ? '/failed_outlier_check' : 'healthy'}\n`;
       out += `${n}::${label}::weight::${e.weight}\n`;
       out += `${n}::${label}::region::${region}\n${n}::${label}::zone::${zone}\n${n}::${label}::sub_zone::${subZone}\n`;
       out += `${n}::${label}::canary::false\n${n}::${label}::priority::0\n`;
@@ -221,7 +225,7 @@ export function clustersText(s: Snapshot | undefined, stats: StatsSnapshot): str
   return out;
 }
 
-function clustersJson(s: Snapshot | undefined, stats: StatsSnapshot): unknown {
+function clustersJson(s: Snapshot | undefined, stats: StatsSnapshot, ejectedOf: (cluster: string) => Set<string>): unknown {
   const counters = hostStats(stats);
   return {
     cluster_statuses: (s?.clusters ?? []).map((c) => ({
@@ -233,7 +237,7 @@ function clustersJson(s: Snapshot | undefined, stats: StatsSnapshot): unknown {
         return {
           address: { socket_address: { address: e.address, port_value: e.port } },
           stats: HOST_STATS.map((k) => ({ name: k, value: String(h[k] ?? 0) })),
-          health_status: { eds_health_status: 'HEALTHY' },
+          health_status: ejectedOf(c.name).has(label) ? { eds_health_status: 'HEALTHY', failed_outlier_check: true } : { eds_health_status: 'HEALTHY' },
           weight: e.weight,
           locality: e.locality ?? null,
         };

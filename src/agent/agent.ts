@@ -12,6 +12,9 @@ import type { StatsSnapshot } from '../telemetry/stats.js';
 import { ConfigWatcher } from './config-watcher.js';
 import { WorkerPool } from './workers.js';
 import { ResourceSlots, ResourceTable } from '../upstream/resource-limits.js';
+import { OutlierCounters, OutlierSlots } from '../upstream/outlier.js';
+import { OutlierDetectorHub } from './outlier-detector.js';
+import { statKey } from '../telemetry/stats.js';
 
 export interface AgentOptions extends LoadOptions {
   workers: number;
@@ -26,6 +29,8 @@ export interface AgentOptions extends LoadOptions {
 
 /** Clusters whose circuit breakers are shared across workers; beyond this each worker counts alone. */
 const MAX_LIMITED_CLUSTERS = 4096;
+/** Endpoints whose outlier counters are shared across workers. */
+const MAX_OUTLIER_HOSTS = 65536;
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -53,8 +58,15 @@ export class Agent implements AdminBackend {
   /** Clusters with circuit breakers get a row in the counters all workers share. */
   private readonly slots = new ResourceSlots(MAX_LIMITED_CLUSTERS);
 
+  private readonly outlierSlots = new OutlierSlots(MAX_OUTLIER_HOSTS);
+  private readonly outliers: OutlierDetectorHub;
+
   constructor(private readonly opts: AgentOptions) {
-    this.pool = new WorkerPool(opts.workers, opts.logLevel, opts.accessLog, ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers));
+    const outlierTable = OutlierCounters.create(MAX_OUTLIER_HOSTS);
+    this.pool = new WorkerPool(opts.workers, opts.logLevel, opts.accessLog, ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers), outlierTable);
+    this.outliers = new OutlierDetectorHub(new OutlierCounters(outlierTable), (cluster, ejected) => this.pool.broadcast({ type: 'ejections', cluster, ejected }));
+    this.pool.onOutlier = (cluster, host, detector) => this.outliers.report(cluster, host, detector);
+    this.pool.currentEjections = () => this.outliers.allEjections();
     this.exited = new Promise((r) => (this.exitResolve = r));
   }
 
@@ -68,6 +80,7 @@ export class Agent implements AdminBackend {
     await this.listen(createStatsServer(this), '0.0.0.0', this.opts.ports.stats, 'stats');
     this.pool.start();
     await this.pool.apply(snapshot);
+    this.outliers.update(snapshot);
     this.ready = true;
     if (this.opts.watch) {
       this.watcher = new ConfigWatcher(this.opts.paths, () => void this.reload('file change'));
@@ -79,6 +92,13 @@ export class Agent implements AdminBackend {
 
   private assignSlots(snapshot: Snapshot): void {
     for (const c of snapshot.clusters) {
+      if (c.outlierDetection) {
+        for (const e of c.endpoints) {
+          const label = e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+          const slot = this.outlierSlots.slotFor(c.name, label);
+          if (slot !== undefined) e.outlierSlot = slot;
+        }
+      }
       if (!c.circuitBreakers) continue;
       const slot = this.slots.slotFor(c.name);
       if (slot !== undefined) c.resourceSlot = slot;
@@ -131,6 +151,7 @@ export class Agent implements AdminBackend {
     try {
       await this.pool.apply(snapshot);
       this.current = snapshot;
+      this.outliers.update(snapshot);
       this.configReloads++;
       log.info(`config ${snapshot.version} applied (${reason})`);
     } catch (err) {
@@ -165,6 +186,7 @@ export class Agent implements AdminBackend {
 
   async stop(): Promise<void> {
     this.ready = false;
+    this.outliers.stop();
     this.watcher?.close();
     await this.pool.stop();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
@@ -182,7 +204,20 @@ export class Agent implements AdminBackend {
   }
 
   async stats(): Promise<StatsSnapshot> {
-    return aggregateStats((await this.pool.collectStats()).map((r) => r.stats));
+    const s = aggregateStats((await this.pool.collectStats()).map((r) => r.stats));
+    // outlier detection is decided here, so its stats are the agent's
+    for (const o of this.outliers.stats()) {
+      const k = (stat: string) => statKey('cluster', o.cluster, `outlier_detection.${stat}`);
+      s.gauges[k('ejections_active')] = o.active;
+      s.counters[k('ejections_total')] = o.total;
+      s.counters[k('ejections_enforced_total')] = o.total;
+      for (const [d, n] of Object.entries(o.enforced)) s.counters[k(`ejections_enforced_${d}`)] = n;
+    }
+    return s;
+  }
+
+  ejectedHosts(cluster: string): string[] {
+    return this.outliers.ejected(cluster);
   }
 
   serverValues(): ServerValues {

@@ -5,6 +5,7 @@ import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { log, type LogLevel } from '../telemetry/log.js';
 import { ResourceTable, type ResourceTableInit } from '../upstream/resource-limits.js';
+import type { OutlierDetector, OutlierTableInit } from '../upstream/outlier.js';
 
 const WORKER_ENTRY = new URL('../worker/main.js', import.meta.url);
 /** A worker that does not answer a stats request in this time is left out of that scrape. */
@@ -39,9 +40,15 @@ export class WorkerPool {
     private readonly logLevel: LogLevel,
     private readonly accessLog: AccessLogFormat,
     limits: ResourceTableInit,
+    private readonly outliers: OutlierTableInit,
   ) {
     this.limits = new ResourceTable(limits, -1);
   }
+
+  /** Set by the agent: a worker reported a host at a consecutive-error threshold. */
+  onOutlier: ((cluster: string, host: string, detector: OutlierDetector) => void) | undefined;
+  /** Set by the agent: what a respawned worker must know about current ejections. */
+  currentEjections: (() => [string, string[]][]) | undefined;
 
   get size(): number {
     return this.count;
@@ -130,13 +137,17 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Slot {
-    const init: WorkerInit = { index, logLevel: this.logLevel, accessLog: this.accessLog, limits: this.limits.init };
+    const init: WorkerInit = { index, logLevel: this.logLevel, accessLog: this.accessLog, limits: this.limits.init, outliers: this.outliers };
     const worker = new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}` });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {
       if (msg.type === 'stats') {
         this.statsWaiters.get(msg.id)?.({ stats: msg.stats, activeConnections: msg.activeConnections });
         this.statsWaiters.delete(msg.id);
+        return;
+      }
+      if (msg.type === 'outlier') {
+        this.onOutlier?.(msg.cluster, msg.host, msg.detector);
         return;
       }
       const p = slot.pending.get(msg.version);
@@ -156,6 +167,9 @@ export class WorkerPool {
       const replacement = this.spawn(index);
       this.slots[this.slots.indexOf(slot)] = replacement;
       if (this.snapshot) this.send(replacement, this.snapshot).catch((e) => log.error(String(e)));
+      for (const [cluster, ejected] of this.currentEjections?.() ?? []) {
+        replacement.worker.postMessage({ type: 'ejections', cluster, ejected } satisfies ToWorker);
+      }
       if (this.draining) replacement.worker.postMessage({ type: 'drain' } satisfies ToWorker);
     });
     return slot;

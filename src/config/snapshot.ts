@@ -206,8 +206,23 @@ export interface Cluster {
   maxRequestsPerConnection?: number;
   /** Row of this cluster's circuit-breaker counters in the table shared by the workers (set by the agent). */
   resourceSlot?: number;
+  outlierDetection?: OutlierDetection;
+  /** Envoy healthy_panic_threshold (Istio minHealthPercent, default 0: no panic routing). */
+  panicThresholdPercent?: number;
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
+}
+
+/** Envoy outlier detection as Istio sets it; counts of 0 disable that detector. */
+export interface OutlierDetection {
+  consecutive5xx: number;
+  consecutiveGatewayFailure: number;
+  consecutiveLocalOriginFailure: number;
+  /** Local-origin failures (connect failure, reset, timeout) counted apart from 5xx responses. */
+  splitExternalLocalOriginErrors: boolean;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
 }
 
 export interface CircuitBreakers {
@@ -224,4 +239,6 @@ export interface LbEndpoint {
   weight: number;
   labels: Record<string, string>;
   locality?: string;
+  /** Row of this endpoint's outlier counters in the table shared by the workers (set by the agent). */
+  outlierSlot?: number;
 }

@@ -349,6 +349,19 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.abortUpstream();
   }
 
+  /**
+   * Feeds outlier detection: a response status, or (status undefined) a local-origin failure —
+   * connect failure, reset, timeout. A counter reaching its threshold is reported to the agent.
+   */
+  private recordOutlier(status: number | undefined, host: UpstreamHost | undefined = this.host): void {
+    const od = this.clusterRt?.config.outlierDetection;
+    const slot = host?.outlierSlot;
+    const services = this.runtime.services;
+    if (!od || slot === undefined || !services.outliers) return;
+    const hit = status === undefined ? services.outliers.localFailure(slot, od) : services.outliers.response(slot, od, status);
+    if (hit) services.reportOutlier?.(this.clusterRt!.name, host!.label, hit);
+  }
+
   private armRouteTimeout(ms: number): void {
     if (this.done || this.routeTimer) return;
     this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
@@ -368,6 +381,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.perTryTimer = undefined;
     if (this.done || !this.exchange) return;
     this.clusterRt!.stats.upstreamRqPerTryTimeout++;
+    this.recordOutlier(undefined);
     this.abandonAttempt();
     if (!this.ds.headersSent && this.retry!.retriableFailure('per_try_timeout')) {
       if (this.canRetry()) return this.scheduleRetry();
@@ -423,6 +437,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
   onUpstreamHeaders(status: number, upstream: string[]): void {
     this.host?.clusterStats.response(status);
+    this.recordOutlier(status);
     if (this.retry?.retriableResponse(status, upstream)) {
       if (this.canRetry()) {
         this.abandonAttempt();
@@ -459,7 +474,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   }
 
   onUpstreamError(err: UpstreamError): void {
-    if (this.host) this.host.stats.rqError++;
+    const host = this.host;
+    if (host) host.stats.rqError++;
     this.releaseHost();
     this.exchange = undefined;
     if (this.done) return; // downstream already gone (DC) or response finished
@@ -480,6 +496,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       return;
     }
     clearTimeout(this.perTryTimer);
+    if (err.kind !== 'overflow') this.recordOutlier(undefined, host);
     if (err.kind === 'overflow') {
       this.clusterRt!.stats.upstreamRqPendingOverflow++;
       this.sendLocalReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', ResponseFlag.UpstreamOverflow);

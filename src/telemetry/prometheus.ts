@@ -92,7 +92,7 @@ export async function renderPrometheus(stats: StatsSnapshot, server: ServerValue
         name = code[1];
         labels.envoy_response_code = code[2];
       }
-      put(`envoy_${family}_${name}`, type, labels, src[key]);
+      put(`envoy_${family}_${name.replace(/\./g, '_')}`, type, labels, src[key]);
     }
   }
   put('envoy_server_live', 'gauge', {}, server.live ? 1 : 0);

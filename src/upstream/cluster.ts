@@ -10,7 +10,7 @@ const MAX_ORIGINAL_DST_HOSTS = 1024;
 /** A cluster in a worker: its hosts, their pools and the load balancer. Kept across Snapshots while unchanged. */
 export class ClusterRuntime {
   readonly hosts: UpstreamHost[];
-  private readonly lb: LoadBalancer;
+  private lb: LoadBalancer;
   private readonly originalDst?: Map<string, UpstreamHost>;
 
   constructor(
@@ -25,6 +25,16 @@ export class ClusterRuntime {
 
   get name(): string {
     return this.config.name;
+  }
+
+  /**
+   * Outlier ejections: the load balancer only sees the other hosts, unless too few are left
+   * (below the panic threshold, Istio's minHealthPercent) — then it uses all of them, as Envoy does.
+   */
+  setEjected(ejected: ReadonlySet<string>): void {
+    const healthy = this.hosts.filter((h) => !ejected.has(h.label));
+    const panic = this.hosts.length > 0 && (healthy.length * 100) / this.hosts.length < (this.config.panicThresholdPercent ?? 0);
+    this.lb = createLoadBalancer(this.config.lbPolicy, panic ? this.hosts : healthy);
   }
 
   /**

@@ -14,6 +14,8 @@ export class UpstreamHost {
   /** `10.0.0.1:9080`, as /clusters and access logs show it. */
   readonly label: string;
   readonly stats: HostStats;
+  /** Row in the shared outlier counters, when the cluster has outlier detection. */
+  readonly outlierSlot: number | undefined;
 
   constructor(
     readonly endpoint: LbEndpoint,
@@ -23,6 +25,7 @@ export class UpstreamHost {
   ) {
     this.label = endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
     this.stats = clusterStats.host(this.label);
+    this.outlierSlot = endpoint.outlierSlot;
     this.pool = new H1Pool(
       endpoint.address,
       endpoint.port,

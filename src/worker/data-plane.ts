@@ -21,7 +21,19 @@ export class DataPlane {
   private readonly connections = new Set<H1ServerConnection>();
   private draining = false;
 
-  constructor(private readonly services: WorkerServices) {}
+  private readonly ejections = new Map<string, Set<string>>();
+  private readonly services: WorkerServices;
+
+  constructor(services: WorkerServices) {
+    this.services = { ...services, ejections: this.ejections };
+  }
+
+  /** Outlier detection (decided by the agent) ejected these hosts of a cluster; the rest take traffic. */
+  setEjections(cluster: string, ejected: string[]): void {
+    const set = new Set(ejected);
+    this.ejections.set(cluster, set);
+    this.runtime?.clusters.get(cluster)?.setEjected(set);
+  }
 
   /** Compiles and swaps in a Snapshot; binds new listeners and closes removed ones. */
   async apply(snapshot: Snapshot): Promise<void> {

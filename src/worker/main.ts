@@ -5,6 +5,7 @@ import { log, setLogLevel, setLogScope } from '../telemetry/log.js';
 import { WorkerStats } from '../telemetry/stats.js';
 import { AccessLogWriter } from '../telemetry/access-log.js';
 import { ResourceTable } from '../upstream/resource-limits.js';
+import { OutlierCounters } from '../upstream/outlier.js';
 
 /** Worker thread entry: applies Snapshots from the agent and serves traffic. */
 const init = workerData as WorkerInit;
@@ -15,6 +16,8 @@ const dataPlane = new DataPlane({
   stats: new WorkerStats(),
   accessLog: new AccessLogWriter(init.accessLog),
   limits: new ResourceTable(init.limits, init.index),
+  outliers: new OutlierCounters(init.outliers),
+  reportOutlier: (cluster, host, detector) => post({ type: 'outlier', cluster, host, detector }),
 });
 let queue = Promise.resolve();
 
@@ -37,6 +40,9 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'drain':
       dataPlane.drain();
+      break;
+    case 'ejections':
+      dataPlane.setEjections(msg.cluster, msg.ejected);
       break;
     case 'log-level':
       setLogLevel(msg.level);

@@ -3,6 +3,7 @@ import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { LogLevel } from '../telemetry/log.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import type { ResourceTableInit } from '../upstream/resource-limits.js';
+import type { OutlierDetector, OutlierTableInit } from '../upstream/outlier.js';
 
 /** Messages between the agent (main thread) and workers. Structured-clone-safe. */
 export type ToWorker =
@@ -10,12 +11,16 @@ export type ToWorker =
   | { type: 'log-level'; level: LogLevel }
   | { type: 'stats'; id: number }
   | { type: 'drain' }
+  /** The hosts of a cluster outlier detection has ejected right now. */
+  | { type: 'ejections'; cluster: string; ejected: string[] }
   | { type: 'shutdown' };
 
 export type FromWorker =
   | { type: 'ack'; version: string }
   | { type: 'nack'; version: string; error: string }
-  | { type: 'stats'; id: number; stats: StatsSnapshot; activeConnections: number };
+  | { type: 'stats'; id: number; stats: StatsSnapshot; activeConnections: number }
+  /** A host reached a consecutive-error threshold (the agent decides the ejection). */
+  | { type: 'outlier'; cluster: string; host: string; detector: OutlierDetector };
 
 export interface WorkerInit {
   index: number;
@@ -23,4 +28,6 @@ export interface WorkerInit {
   accessLog: AccessLogFormat;
   /** Circuit-breaker counters shared by all workers. */
   limits: ResourceTableInit;
+  /** Outlier-detection counters shared by all workers. */
+  outliers: OutlierTableInit;
 }

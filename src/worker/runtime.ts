@@ -8,6 +8,7 @@ import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats
 import type { AccessLogWriter } from '../telemetry/access-log.js';
 import { buildIstioLabels, type IstioLabelTemplate } from '../telemetry/istio-labels.js';
 import { ClusterLimits, ResourceTable } from '../upstream/resource-limits.js';
+import type { OutlierCounters, OutlierDetector } from '../upstream/outlier.js';
 
 /** What a worker provides to every Runtime it compiles: its stats and its access log. */
 export interface WorkerServices {
@@ -15,6 +16,11 @@ export interface WorkerServices {
   readonly accessLog: AccessLogWriter;
   /** Circuit-breaker counters shared with the other workers. */
   readonly limits?: ResourceTable;
+  /** Outlier-detection counters shared with the other workers, and where to report a threshold. */
+  readonly outliers?: OutlierCounters;
+  readonly reportOutlier?: (cluster: string, host: string, detector: OutlierDetector) => void;
+  /** Hosts ejected by outlier detection, per cluster (kept across Runtimes). */
+  readonly ejections?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /** A listener's compiled HTTP pipeline. */
@@ -54,7 +60,13 @@ export class Runtime {
     }
     for (const c of snapshot.clusters) {
       const prev = previous?.clusters.get(c.name);
-      this.clusters.set(c.name, prev && sameCluster(prev.config, c) ? prev : new ClusterRuntime(c, services.stats.cluster(c.name), limitsFor(c, services)));
+      let rt = prev && sameCluster(prev.config, c) ? prev : undefined;
+      if (!rt) {
+        rt = new ClusterRuntime(c, services.stats.cluster(c.name), limitsFor(c, services));
+        const ejected = services.ejections?.get(c.name);
+        if (ejected?.size) rt.setEjected(ejected);
+      }
+      this.clusters.set(c.name, rt);
     }
   }
 

@@ -539,13 +539,13 @@ describe('DestinationRule validation', () => {
     connectionPool:
       tcp: { maxConnections: 1, tcpKeepalive: { time: 10s } }
       http: { http1MaxPendingRequests: 1, h2UpgradePolicy: UPGRADE }
-    outlierDetection: { consecutive5xxErrors: 1 }`));
+    tls: { mode: ISTIO_MUTUAL }`));
     expect(cfg.warnings).toHaveLength(1);
     expect(cfg.warnings[0]).toMatch(/^DestinationRule default\/dr: /);
-    for (const f of ['connectionPool.tcp.tcpKeepalive', 'connectionPool.http.h2UpgradePolicy', 'trafficPolicy.outlierDetection']) {
+    for (const f of ['connectionPool.tcp.tcpKeepalive', 'connectionPool.http.h2UpgradePolicy', 'trafficPolicy.tls']) {
       expect(cfg.warnings[0]).toContain(f);
     }
-    // circuit breakers are enforced: no warning for them
+    // circuit breakers and outlier detection are enforced: no warning for them
     expect(cfg.warnings[0]).not.toContain('maxConnections');
     expect(cfg.warnings[0]).not.toContain('http1MaxPendingRequests');
   });

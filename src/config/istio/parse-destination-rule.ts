@@ -60,11 +60,31 @@ function parseTrafficPolicy(f: Field, pending: Set<string>): TrafficPolicySpec |
 
 function parsePortPolicy(f: Field, pending: Set<string>): PolicyLayer {
   const out: PolicyLayer = {};
-  for (const k of ['outlierDetection', 'tls']) {
-    if (f.at(k).present) {
-      f.at(k).object();
-      pending.add(`trafficPolicy.${k}`);
-    }
+  if (f.at('tls').present) {
+    f.at('tls').object();
+    pending.add('trafficPolicy.tls');
+  }
+  const od = f.at('outlierDetection');
+  if (od.present) {
+    od.object([
+      'consecutiveErrors', 'consecutive5xxErrors', 'consecutiveGatewayErrors', 'consecutiveLocalOriginFailures',
+      'splitExternalLocalOriginErrors', 'interval', 'baseEjectionTime', 'maxEjectionPercent', 'minHealthPercent',
+    ]);
+    const interval = od.at('interval').optDurationMs();
+    if (interval !== undefined && interval < 1) od.at('interval').fail('interval must be at least 1ms');
+    const base = od.at('baseEjectionTime').optDurationMs();
+    if (base !== undefined && base < 1) od.at('baseEjectionTime').fail('baseEjectionTime must be at least 1ms');
+    out.outlier = {
+      // consecutiveErrors: Istio's deprecated name, which meant gateway errors (502/503/504)
+      consecutive5xxErrors: od.at('consecutive5xxErrors').optInt(0, UINT32),
+      consecutiveGatewayErrors: od.at('consecutiveGatewayErrors').optInt(0, UINT32) ?? od.at('consecutiveErrors').optInt(0, UINT32),
+      consecutiveLocalOriginFailures: od.at('consecutiveLocalOriginFailures').optInt(0, UINT32),
+      splitExternalLocalOriginErrors: od.at('splitExternalLocalOriginErrors').optBool(),
+      intervalMs: interval,
+      baseEjectionTimeMs: base,
+      maxEjectionPercent: od.at('maxEjectionPercent').optInt(0, 100),
+      minHealthPercent: od.at('minHealthPercent').optInt(0, 100),
+    };
   }
   const lb = f.at('loadBalancer');
   if (lb.present) {

@@ -100,6 +100,16 @@ export interface PolicyLayer {
   http2MaxRequests?: number;
   maxRequestsPerConnection?: number;
   maxRetries?: number;
+  outlier?: {
+    consecutive5xxErrors?: number;
+    consecutiveGatewayErrors?: number;
+    consecutiveLocalOriginFailures?: number;
+    splitExternalLocalOriginErrors?: boolean;
+    intervalMs?: number;
+    baseEjectionTimeMs?: number;
+    maxEjectionPercent?: number;
+    minHealthPercent?: number;
+  };
 }
 
 export interface TrafficPolicySpec extends PolicyLayer {

@@ -58,6 +58,7 @@ function buildCluster(
     idleTimeoutMs: policy.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     endpoints,
     ...circuitBreakersOf(policy),
+    ...outlierOf(policy),
     service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
   };
 }
@@ -77,6 +78,28 @@ function circuitBreakersOf(p: ReturnType<typeof effectivePolicy>): Pick<Cluster,
   }
   if (p.maxRequestsPerConnection) out.maxRequestsPerConnection = p.maxRequestsPerConnection;
   return out;
+}
+
+/**
+ * Istio's outlier detection translation: consecutive5xxErrors (Envoy default 5) and
+ * consecutiveGatewayErrors enforce at 100%, 0 disables; interval 10 s, baseEjectionTime 30 s and
+ * maxEjectionPercent 10% by default; minHealthPercent is the panic threshold (default 0).
+ */
+function outlierOf(p: ReturnType<typeof effectivePolicy>): Pick<Cluster, 'outlierDetection' | 'panicThresholdPercent'> {
+  const o = p.outlier;
+  if (!o) return {};
+  return {
+    outlierDetection: {
+      consecutive5xx: o.consecutive5xxErrors ?? 5,
+      consecutiveGatewayFailure: o.consecutiveGatewayErrors ?? 0,
+      consecutiveLocalOriginFailure: o.splitExternalLocalOriginErrors ? (o.consecutiveLocalOriginFailures ?? 5) : 0,
+      splitExternalLocalOriginErrors: o.splitExternalLocalOriginErrors ?? false,
+      intervalMs: o.intervalMs ?? 10_000,
+      baseEjectionTimeMs: o.baseEjectionTimeMs ?? 30_000,
+      maxEjectionPercent: o.maxEjectionPercent ?? 10,
+    },
+    panicThresholdPercent: o.minHealthPercent ?? 0,
+  };
 }
 
 function toEndpoint(w: WorkloadSpec, port: ServicePortSpec): LbEndpoint | undefined {

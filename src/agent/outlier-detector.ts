@@ -1,0 +1,134 @@
+import type { Cluster, OutlierDetection, Snapshot } from '../config/snapshot.js';
+import { log } from '../telemetry/log.js';
+import type { OutlierCounters, OutlierDetector as Detector } from '../upstream/outlier.js';
+
+interface HostState {
+  ejected: boolean;
+  ejectedUntil: number;
+  /** Envoy's ejection multiplier: the ejection time is baseEjectionTime × this. */
+  ejections: number;
+  slot: number;
+}
+
+interface ClusterState {
+  config: OutlierDetection;
+  hosts: Map<string, HostState>;
+  timer: NodeJS.Timeout;
+  ejectionsTotal: number;
+  enforced: Record<Detector, number>;
+}
+
+/**
+ * Envoy's outlier detection, decided in one place for all workers: workers report a host whose
+ * consecutive-error counter reached its threshold; this ejects it (within maxEjectionPercent, at
+ * least one host), un-ejects it after baseEjectionTime × ejections, and tells the workers.
+ */
+export class OutlierDetectorHub {
+  private readonly clusters = new Map<string, ClusterState>();
+
+  constructor(
+    private readonly counters: OutlierCounters,
+    private readonly broadcast: (cluster: string, ejected: string[]) => void,
+  ) {}
+
+  /** Follows a new Snapshot: starts, keeps or stops per-cluster detection. */
+  update(snapshot: Snapshot): void {
+    const wanted = new Map(snapshot.clusters.filter((c) => c.outlierDetection).map((c) => [c.name, c]));
+    for (const [name, st] of this.clusters) {
+      if (!wanted.has(name)) {
+        clearInterval(st.timer);
+        this.clusters.delete(name);
+      }
+    }
+    for (const [name, c] of wanted) this.sync(name, c);
+  }
+
+  private sync(name: string, c: Cluster): void {
+    const od = c.outlierDetection!;
+    let st = this.clusters.get(name);
+    if (st && st.config.intervalMs !== od.intervalMs) {
+      clearInterval(st.timer);
+      st = { ...st, timer: this.startTimer(name, od.intervalMs) };
+      this.clusters.set(name, st);
+    }
+    if (!st) {
+      st = { config: od, hosts: new Map(), timer: this.startTimer(name, od.intervalMs), ejectionsTotal: 0, enforced: { consecutive_5xx: 0, consecutive_gateway_failure: 0, consecutive_local_origin_failure: 0 } };
+      this.clusters.set(name, st);
+    }
+    st.config = od;
+    const labels = new Set<string>();
+    for (const e of c.endpoints) {
+      if (e.outlierSlot === undefined) continue;
+      const label = e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+      labels.add(label);
+      if (!st.hosts.has(label)) st.hosts.set(label, { ejected: false, ejectedUntil: 0, ejections: 0, slot: e.outlierSlot });
+    }
+    for (const label of st.hosts.keys()) if (!labels.has(label)) st.hosts.delete(label);
+  }
+
+  private startTimer(name: string, intervalMs: number): NodeJS.Timeout {
+    return setInterval(() => this.onInterval(name), intervalMs).unref();
+  }
+
+  /** A worker saw `host` reach a detector's threshold. */
+  report(cluster: string, host: string, detector: Detector): void {
+    const st = this.clusters.get(cluster);
+    const h = st?.hosts.get(host);
+    if (!st || !h || h.ejected) return;
+    const ejected = [...st.hosts.values()].filter((x) => x.ejected).length;
+    // maxEjectionPercent caps ejections, but Envoy always allows ejecting one host
+    if (ejected > 0 && ((ejected + 1) * 100) / st.hosts.size > st.config.maxEjectionPercent) {
+      this.counters.reset(h.slot);
+      return;
+    }
+    h.ejections++;
+    h.ejected = true;
+    h.ejectedUntil = Date.now() + st.config.baseEjectionTimeMs * h.ejections;
+    st.ejectionsTotal++;
+    st.enforced[detector]++;
+    this.counters.reset(h.slot);
+    log.info(`outlier detection: ejected ${host} from ${cluster} (${detector}) for ${st.config.baseEjectionTimeMs * h.ejections} ms`);
+    this.broadcast(cluster, this.ejected(cluster));
+  }
+
+  private onInterval(cluster: string): void {
+    const st = this.clusters.get(cluster);
+    if (!st) return;
+    const now = Date.now();
+    let changed = false;
+    for (const [label, h] of st.hosts) {
+      if (h.ejected && now >= h.ejectedUntil) {
+        h.ejected = false;
+        changed = true;
+        log.info(`outlier detection: ${label} returns to ${cluster}`);
+      } else if (!h.ejected && h.ejections > 0 && now - h.ejectedUntil >= st.config.baseEjectionTimeMs) {
+        h.ejections--; // a host that stays healthy earns back shorter ejections
+      }
+    }
+    if (changed) this.broadcast(cluster, this.ejected(cluster));
+  }
+
+  ejected(cluster: string): string[] {
+    const st = this.clusters.get(cluster);
+    return st ? [...st.hosts].filter(([, h]) => h.ejected).map(([l]) => l) : [];
+  }
+
+  /** Every cluster's current ejections, for a respawned worker. */
+  allEjections(): [string, string[]][] {
+    return [...this.clusters.keys()].map((c) => [c, this.ejected(c)]);
+  }
+
+  /** Envoy's outlier_detection.* cluster stats. */
+  stats(): { cluster: string; active: number; total: number; enforced: Record<Detector, number> }[] {
+    return [...this.clusters].map(([cluster, st]) => ({
+      cluster,
+      active: [...st.hosts.values()].filter((h) => h.ejected).length,
+      total: st.ejectionsTotal,
+      enforced: st.enforced,
+    }));
+  }
+
+  stop(): void {
+    for (const st of this.clusters.values()) clearInterval(st.timer);
+  }
+}
