@@ -133,7 +133,16 @@ export interface RouteAction {
   retryPolicy?: RetryPolicy;
   /** Envoy request_mirror_policies: a copy to each cluster, for `percent` (0-100) of requests. */
   mirrors?: { cluster: string; percent: number }[];
+  /** Envoy hash_policy for RING_HASH / MAGLEV clusters (Istio: from the DestinationRule's consistentHash). */
+  hashPolicy?: HashPolicy;
 }
+
+/** What a consistent-hash load balancer hashes. */
+export type HashPolicy =
+  | { header: string }
+  | { cookie: { name: string; path?: string; ttlMs?: number } }
+  | { sourceIp: true }
+  | { queryParameter: string };
 
 /** Envoy's route retry policy, as Istio fills it in. */
 export interface RetryPolicy {
@@ -188,7 +197,7 @@ export interface Route {
   source?: string;
 }
 
-export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'CLUSTER_PROVIDED';
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'CLUSTER_PROVIDED' | 'RING_HASH' | 'MAGLEV';
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'ORIGINAL_DST';
 
 export interface Cluster {
@@ -209,6 +218,13 @@ export interface Cluster {
   outlierDetection?: OutlierDetection;
   /** Envoy healthy_panic_threshold (Istio minHealthPercent, default 0: no panic routing). */
   panicThresholdPercent?: number;
+  /** RING_HASH minimum_ring_size / MAGLEV table_size. */
+  hashTableSize?: number;
+  /**
+   * The hash policy the DestinationRule gave this cluster. Translation copies it onto the routes
+   * that send here (Envoy keeps hash_policy on the route); kept here for config_dump.
+   */
+  hashPolicy?: HashPolicy;
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
-import type { DirectResponseAction, RedirectAction, WeightedCluster } from '../config/snapshot.js';
+import type { DirectResponseAction, HashPolicy, RedirectAction, WeightedCluster } from '../config/snapshot.js';
+import { hash32 } from '../upstream/hash-lb.js';
 import { RequestView } from '../router/request-view.js';
 import { RouteTable, type CompiledRoute } from '../router/route-table.js';
 import { getFromList, mutateHeaderList, removeFromList } from '../router/headers.js';
@@ -27,6 +28,18 @@ function effectiveTimeout(routeMs: number, grpcTimeout: string | undefined): num
   const unitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
   const ms = Math.max(1, Math.ceil(Number(m[1]) * unitMs[m[2]]));
   return routeMs ? Math.min(routeMs, ms) : ms;
+}
+
+/** A cookie's value from the Cookie header(s), or undefined. */
+function cookieValue(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'cookie') continue;
+    for (const part of headers[i + 1].split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    }
+  }
+  return undefined;
 }
 
 /** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and ones the proxy regenerates. */
@@ -59,6 +72,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private retriesLeft = 0;
   private retried = 0;
   private retryHeld = false;
+  private hash: number | undefined;
+  private setCookie: string | undefined;
   private attempts = 0;
   private tried: UpstreamHost[] | undefined;
   private replay: ReplayableBody | undefined;
@@ -249,7 +264,28 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     // Istio sets include_request_attempt_count: every attempt says which one it is
     headers.push('x-envoy-attempt-count', '1');
     if (mirrors) this.mirror(mirrors, path);
+    if (action.hashPolicy) this.hash = this.hashOf(action.hashPolicy);
     this.startAttempt();
+  }
+
+  /**
+   * The consistent-hash key of this request (Envoy hash_policy); undefined → a random host. A cookie
+   * policy with a ttl and no cookie yet makes one up and sets it on the response, as Envoy does.
+   */
+  private hashOf(p: HashPolicy): number | undefined {
+    let key: string | undefined;
+    if ('header' in p) key = getFromList(this.ds.headers, p.header);
+    else if ('sourceIp' in p) key = this.ds.remoteAddress;
+    else if ('queryParameter' in p) key = new RequestView(this.ds.method, this.path, this.authority, this.ds.scheme, []).queryParam(p.queryParameter);
+    else {
+      key = cookieValue(this.ds.headers, p.cookie.name);
+      if (key === undefined && p.cookie.ttlMs) {
+        key = randomUUID().replace(/-/g, '').slice(0, 16);
+        const c = p.cookie;
+        this.setCookie = `${c.name}="${key}"; Max-Age=${Math.floor(c.ttlMs! / 1000)}${c.path ? `; Path=${c.path}` : ''}; HttpOnly`;
+      }
+    }
+    return key === undefined ? undefined : hash32(key);
   }
 
   private chooseMirrors(policies: { cluster: string; percent: number }[]): ClusterRuntime[] | undefined {
@@ -307,12 +343,13 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
   private pickHost(cluster: ClusterRuntime): UpstreamHost | undefined {
     const dest = cluster.config.type === 'ORIGINAL_DST' ? this.originalDestination() : undefined;
-    let host = cluster.pick(dest);
+    let host = cluster.pick(dest, this.hash);
     if (this.attempts === 0 || !host || !this.retry?.retryPreviousHosts) {
       if (host) (this.tried ??= []).push(host);
       return host;
     }
     // retry_host_predicate previous_hosts: a few more picks to find a host not tried yet
+    // (a hash-based pick would return the same host: retries there re-pick at random)
     for (let i = 1; i < this.retry.hostSelectionAttempts && this.tried!.includes(host!); i++) host = cluster.pick(dest);
     if (host) this.tried!.push(host);
     return host;
@@ -452,6 +489,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     }
     this.upstreamServiceTimeMs = Date.now() - this.upstreamStartMs;
     headers.push('x-envoy-upstream-service-time', String(this.upstreamServiceTimeMs));
+    if (this.setCookie) headers.push('set-cookie', this.setCookie);
     if (this.cluster?.responseHeaders) mutateHeaderList(headers, this.cluster.responseHeaders);
     if (this.route?.responseHeaders) mutateHeaderList(headers, this.route.responseHeaders);
     if (this.filters) this.runResponseFilters(status, headers);

@@ -19,7 +19,7 @@ export class ClusterRuntime {
     readonly limits?: ClusterLimits,
   ) {
     this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config, stats, limits));
-    this.lb = createLoadBalancer(config.lbPolicy, this.hosts);
+    this.lb = createLoadBalancer(config.lbPolicy, this.hosts, config.hashTableSize);
     if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
   }
 
@@ -34,15 +34,15 @@ export class ClusterRuntime {
   setEjected(ejected: ReadonlySet<string>): void {
     const healthy = this.hosts.filter((h) => !ejected.has(h.label));
     const panic = this.hosts.length > 0 && (healthy.length * 100) / this.hosts.length < (this.config.panicThresholdPercent ?? 0);
-    this.lb = createLoadBalancer(this.config.lbPolicy, panic ? this.hosts : healthy);
+    this.lb = createLoadBalancer(this.config.lbPolicy, panic ? this.hosts : healthy, this.config.hashTableSize);
   }
 
   /**
    * The host for a request. ORIGINAL_DST clusters connect where the client was going:
    * `destination` is the original destination (or, without capture, the request authority).
    */
-  pick(destination?: { address: string; port: number }): UpstreamHost | undefined {
-    if (!this.originalDst) return this.lb.pick();
+  pick(destination?: { address: string; port: number }, hash?: number): UpstreamHost | undefined {
+    if (!this.originalDst) return this.lb.pick(hash);
     if (!destination) return undefined;
     const key = `${destination.address}:${destination.port}`;
     let host = this.originalDst.get(key);

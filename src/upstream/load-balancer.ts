@@ -1,13 +1,16 @@
 import type { LbPolicy } from '../config/snapshot.js';
 import type { UpstreamHost } from './host.js';
+import { MaglevLoadBalancer, RingHashLoadBalancer } from './hash-lb.js';
 
 export interface LoadBalancer {
-  /** A host for the next request, or undefined when the cluster has none (503 UH). */
-  pick(): UpstreamHost | undefined;
+  /** A host for the next request, or undefined when the cluster has none (503 UH). Hash-based ones use `hash`. */
+  pick(hash?: number): UpstreamHost | undefined;
 }
 
-export function createLoadBalancer(policy: LbPolicy, hosts: readonly UpstreamHost[]): LoadBalancer {
+export function createLoadBalancer(policy: LbPolicy, hosts: readonly UpstreamHost[], hashTableSize?: number): LoadBalancer {
   if (hosts.length === 0) return { pick: () => undefined };
+  if (policy === 'RING_HASH') return new RingHashLoadBalancer(hosts, hashTableSize);
+  if (policy === 'MAGLEV') return new MaglevLoadBalancer(hosts, hashTableSize);
   if (hosts.length === 1) {
     const only = hosts[0];
     return { pick: () => only };

@@ -40,6 +40,38 @@ export function parseDestinationRule(spec: Field, meta: ResourceMeta, warnings: 
   };
 }
 
+function parseConsistentHash(f: Field): NonNullable<PolicyLayer['consistentHash']> {
+  f.object(['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName', 'ringHash', 'maglev', 'minimumRingSize']);
+  const keys = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter((k) => f.at(k).present);
+  if (keys.length !== 1) f.fail('exactly one of httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName is required');
+  let policy: NonNullable<PolicyLayer['consistentHash']>['policy'];
+  switch (keys[0]) {
+    case 'httpHeaderName':
+      policy = { header: f.at('httpHeaderName').nonEmptyString().toLowerCase() };
+      break;
+    case 'httpCookie': {
+      const c = f.at('httpCookie').object(['name', 'path', 'ttl', 'attributes']);
+      const ttlMs = c.at('ttl').optDurationMs();
+      policy = { cookie: { name: c.at('name').nonEmptyString(), ...(c.at('path').optString() ? { path: c.at('path').string() } : {}), ...(ttlMs ? { ttlMs } : {}) } };
+      break;
+    }
+    case 'useSourceIp':
+      if (!f.at('useSourceIp').bool()) f.at('useSourceIp').fail('useSourceIp must be true when set');
+      policy = { sourceIp: true };
+      break;
+    default:
+      policy = { queryParameter: f.at('httpQueryParameterName').nonEmptyString() };
+  }
+  const maglev = f.at('maglev');
+  const ring = f.at('ringHash');
+  if (maglev.present && ring.present) f.fail('ringHash and maglev are mutually exclusive');
+  let tableSize: number | undefined;
+  if (maglev.present) tableSize = maglev.object(['tableSize']).at('tableSize').optInt(1, 5_000_011);
+  else if (ring.present) tableSize = ring.object(['minimumRingSize']).at('minimumRingSize').optInt(1, 8_388_608);
+  else tableSize = f.at('minimumRingSize').optInt(1, 8_388_608);
+  return { policy, maglev: maglev.present, ...(tableSize ? { tableSize } : {}) };
+}
+
 function parseTrafficPolicy(f: Field, pending: Set<string>): TrafficPolicySpec | undefined {
   if (!f.present) return undefined;
   f.object(POLICY_FIELDS);
@@ -90,10 +122,11 @@ function parsePortPolicy(f: Field, pending: Set<string>): PolicyLayer {
   if (lb.present) {
     lb.object(['simple', 'consistentHash', 'localityLbSetting', 'warmupDurationSecs', 'warmup']);
     out.lbSimple = lb.at('simple').optOneOf(LB_SIMPLE);
-    for (const k of ['consistentHash', 'localityLbSetting', 'warmupDurationSecs', 'warmup']) {
+    for (const k of ['localityLbSetting', 'warmupDurationSecs', 'warmup']) {
       if (lb.at(k).present) pending.add(`loadBalancer.${k}`);
     }
     if (lb.at('consistentHash').present && out.lbSimple) lb.fail('simple and consistentHash are mutually exclusive');
+    if (lb.at('consistentHash').present) out.consistentHash = parseConsistentHash(lb.at('consistentHash'));
   }
   const pool = f.at('connectionPool');
   if (pool.present) {

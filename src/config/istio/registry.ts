@@ -89,7 +89,7 @@ export type EffectivePolicy = PolicyLayer;
 
 const POLICY_KEYS: (keyof PolicyLayer)[] = [
   'lbSimple', 'connectTimeoutMs', 'idleTimeoutMs', 'maxConnections', 'http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries',
-  'outlier',
+  'outlier', 'consistentHash',
 ];
 
 export function effectivePolicy(dr: DestinationRuleSpec | undefined, port: number, subset?: string): EffectivePolicy {
@@ -99,6 +99,9 @@ export function effectivePolicy(dr: DestinationRuleSpec | undefined, port: numbe
     for (const layer of [p, p.portLevel.find((l) => l.port === port)]) {
       if (!layer) continue;
       for (const k of POLICY_KEYS) if (layer[k] !== undefined) (out as Record<string, unknown>)[k] = layer[k];
+      // simple and consistentHash exclude each other: the more specific layer's choice wins
+      if (layer.lbSimple !== undefined) delete out.consistentHash;
+      if (layer.consistentHash !== undefined) delete out.lbSimple;
     }
   };
   apply(dr?.trafficPolicy);

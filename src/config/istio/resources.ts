@@ -100,6 +100,11 @@ export interface PolicyLayer {
   http2MaxRequests?: number;
   maxRequestsPerConnection?: number;
   maxRetries?: number;
+  consistentHash?: {
+    policy: import('../snapshot.js').HashPolicy;
+    maglev: boolean;
+    tableSize?: number;
+  };
   outlier?: {
     consecutive5xxErrors?: number;
     consecutiveGatewayErrors?: number;

@@ -53,7 +53,9 @@ function buildCluster(
   return {
     name: clusterName('outbound', port.number, subset, svc.hostname),
     type,
-    lbPolicy: passthrough ? 'CLUSTER_PROVIDED' : lbPolicyOf(policy.lbSimple),
+    lbPolicy: passthrough ? 'CLUSTER_PROVIDED' : policy.consistentHash ? (policy.consistentHash.maglev ? 'MAGLEV' : 'RING_HASH') : lbPolicyOf(policy.lbSimple),
+    ...(policy.consistentHash?.tableSize && !passthrough ? { hashTableSize: policy.consistentHash.tableSize } : {}),
+    ...(policy.consistentHash && !passthrough ? { hashPolicy: policy.consistentHash.policy } : {}),
     connectTimeoutMs: policy.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: policy.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     endpoints,

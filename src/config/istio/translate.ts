@@ -30,9 +30,28 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else buildGateway(b, cfg);
   addFaultFilters(listeners, routeConfigs);
+  addHashPolicies(routeConfigs, clusters);
   const body = { node, listeners, routeConfigs, clusters };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
   return { snapshot: { version, ...body }, warnings };
+}
+
+/**
+ * Envoy keeps hash_policy on the route: a route whose destinations all hash the same way (their
+ * DestinationRules' consistentHash) gets that policy.
+ */
+function addHashPolicies(routeConfigs: RouteConfiguration[], clusters: Cluster[]): void {
+  const byName = new Map(clusters.map((c) => [c.name, c]));
+  for (const rc of routeConfigs) {
+    for (const vh of rc.virtualHosts) {
+      for (const r of vh.routes) {
+        if (r.action.kind !== 'route') continue;
+        const policies = r.action.clusters.map((wc) => byName.get(wc.name)?.hashPolicy);
+        const first = policies[0];
+        if (first && policies.every((p) => JSON.stringify(p) === JSON.stringify(first))) r.action.hashPolicy = first;
+      }
+    }
+  }
 }
 
 /** Istio puts the fault filter on every HCM; here only where a route needs it (no cost elsewhere). */
