@@ -114,6 +114,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       return;
     }
     this.streamInfo.routeName = this.route.name;
+    if (this.route.action.kind === 'route') {
+      // Envoy picks the weighted cluster when it resolves the route, before the filters run
+      this.cluster = this.route.pickCluster();
+      this.streamInfo.upstreamCluster = this.cluster.name;
+    }
     if (this.listener.filters.length === 0) {
       this.routeRequest();
       return;
@@ -225,9 +230,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     if (action.kind === 'redirect') return this.redirect(action);
     if (action.kind === 'direct_response') return this.directResponse(action);
 
-    const wc = route.pickCluster();
-    this.cluster = wc;
-    this.streamInfo.upstreamCluster = wc.name;
+    const wc = this.cluster!;
     const cluster = this.runtime.clusters.get(wc.name);
     if (!cluster) {
       this.sendLocalReply(503, '', ResponseFlag.NoClusterFound);
@@ -252,7 +255,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.upstreamPath = path;
     this.retry = route.retry;
     this.retriesLeft = route.retry?.numRetries ?? 0;
-    const timeoutMs = effectiveTimeout(route.timeoutMs, getFromList(this.ds.headers, 'grpc-timeout'));
+    const grpc = getFromList(this.ds.headers, 'content-type')?.startsWith('application/grpc');
+    const timeoutMs = effectiveTimeout(route.timeoutMs, grpc ? getFromList(this.ds.headers, 'grpc-timeout') : undefined);
     const body = this.ds.body;
     const mirrors = action.mirrors ? this.chooseMirrors(action.mirrors) : undefined;
     if (body && (this.retry || timeoutMs || mirrors)) {
@@ -318,6 +322,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private startAttempt(): void {
     this.retryTimer = undefined;
     if (this.done) return;
+    if (this.attempts > 0 && this.replay && !this.replay.replayable) {
+      // the body grew past the buffer while the retry waited: it cannot be sent again whole
+      this.sendLocalReply(507, 'exceeded request buffer limit while retrying upstream');
+      return;
+    }
     const cluster = this.clusterRt!;
     const host = this.pickHost(cluster);
     if (!host) {
@@ -336,7 +345,15 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.streamInfo.upstreamHost = host.label;
     this.upstreamStartMs = Date.now();
     const perTry = this.retry?.perTryTimeoutMs;
-    if (perTry) this.perTryTimer = setTimeout(() => this.onPerTryTimeout(), perTry);
+    if (perTry) {
+      // Envoy starts a try's timer once the whole request has been sent
+      const attempt = this.attempts;
+      const arm = () => {
+        if (this.attempts === attempt && this.exchange && !this.done) this.perTryTimer = setTimeout(() => this.onPerTryTimeout(), perTry);
+      };
+      if (this.replay && !this.replay.complete) this.replay.whenComplete(arm);
+      else queueMicrotask(arm);
+    }
     const body = this.replay ? this.replay.forAttempt() : this.ds.body;
     this.exchange = host.pool.request({ method: this.ds.method, path: this.upstreamPath, headers: this.upstreamHeaders, body }, this);
   }
@@ -350,7 +367,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     }
     // retry_host_predicate previous_hosts: a few more picks to find a host not tried yet
     // (a hash-based pick would return the same host: retries there re-pick at random)
-    for (let i = 1; i < this.retry.hostSelectionAttempts && this.tried!.includes(host!); i++) host = cluster.pick(dest);
+    for (let i = 0; i < this.retry.hostSelectionAttempts && this.tried!.includes(host!); i++) host = cluster.pick(dest);
     if (host) this.tried!.push(host);
     return host;
   }
@@ -362,7 +379,9 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     if (limits && !this.retryHeld) {
       // max_retries: retries outstanding for the whole cluster, across workers
       if (!limits.tryRetry()) {
+        // Envoy returns what it has and flags the overflow (UO)
         this.clusterRt!.stats.upstreamRqRetryOverflow++;
+        this.addFlag(ResponseFlag.UpstreamOverflow);
         return false;
       }
       this.retryHeld = true;
@@ -422,7 +441,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.abandonAttempt();
     if (!this.ds.headersSent && this.retry!.retriableFailure('per_try_timeout')) {
       if (this.canRetry()) return this.scheduleRetry();
-      this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+      if (this.retriesLeft === 0) this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
     }
     this.timedOut();
   }
@@ -473,7 +492,6 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   // ------------------------------------------------------------------ upstream → downstream
 
   onUpstreamHeaders(status: number, upstream: string[]): void {
-    this.host?.clusterStats.response(status);
     this.recordOutlier(status);
     if (this.retry?.retriableResponse(status, upstream)) {
       if (this.canRetry()) {
@@ -481,8 +499,10 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         this.scheduleRetry();
         return;
       }
-      this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+      if (this.retriesLeft === 0) this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
     }
+    // only the response that is forwarded counts as upstream_rq_<code> (as Envoy counts)
+    this.host?.clusterStats.response(status);
     const headers: string[] = [];
     for (let i = 0; i < upstream.length; i += 2) {
       if (!DROP_RESPONSE.has(upstream[i])) headers.push(upstream[i], upstream[i + 1]);
@@ -527,7 +547,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     }
     if (this.ds.headersSent) {
       // mid-response failure: the only honest signal to an HTTP/1.1 client is closing the connection
-      this.addFlag(ResponseFlag.UpstreamRemoteReset);
+      this.addFlag(ResponseFlag.UpstreamConnectionTermination);
       this.done = true;
       this.ds.reset();
       this.complete();
@@ -543,7 +563,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     const failure: AttemptFailure = err.kind === 'connect_failure' || err.kind === 'connect_timeout' ? 'connect_failure' : 'reset';
     if (this.retry?.retriableFailure(failure)) {
       if (this.canRetry()) return this.scheduleRetry();
-      this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+      if (this.retriesLeft === 0) this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);
     }
     const prefix = 'upstream connect error or disconnect/reset before headers. reset reason: ';
     switch (err.kind) {

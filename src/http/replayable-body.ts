@@ -16,6 +16,11 @@ export class ReplayableBody implements BodySink {
   /** False once the body grew past the limit. */
   replayable = true;
 
+  /** The whole request body has arrived. */
+  get complete(): boolean {
+    return this.ended;
+  }
+
   constructor(
     private readonly source: BodySource,
     private readonly limitBytes: number,
@@ -46,6 +51,11 @@ export class ReplayableBody implements BodySink {
   /** Called by an attempt when its upstream connection wants the body. */
   attach(attempt: AttemptBody, sink: BodySink): void {
     if (attempt !== this.current) return;
+    if (this.started && !this.replayable) {
+      // what arrived before is gone: never hand an attempt a body missing its start
+      sink.onBodyError(new Error('request body exceeded the replay buffer'));
+      return;
+    }
     let full = false;
     for (const c of this.chunks) if (!sink.onBodyData(c)) full = true;
     if (this.error) return sink.onBodyError(this.error);

@@ -38,11 +38,12 @@ export class RetryPolicyRuntime {
   /** Would this response be retried (ignoring how many retries are left)? */
   retriableResponse(status: number, headers: readonly string[]): boolean {
     const on = this.on;
+    // Envoy never retries a response the upstream marked rate-limited, unless asked to
+    if (getFromList(headers, 'x-envoy-ratelimited') !== undefined) return on.has('envoy-ratelimited');
     if (on.has('5xx') && status >= 500) return true;
     if (on.has('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
     if (on.has('retriable-4xx') && status === 409) return true;
     if (on.has('retriable-status-codes') && this.policy.retriableStatusCodes.includes(status)) return true;
-    if (on.has('envoy-ratelimited') && getFromList(headers, 'x-envoy-ratelimited') !== undefined) return true;
     if (this.grpcStatuses.size) {
       const grpc = getFromList(headers, 'grpc-status');
       if (grpc !== undefined && this.grpcStatuses.has(grpc)) return true;
@@ -53,9 +54,8 @@ export class RetryPolicyRuntime {
   /** Would this failure (no response) be retried? Every no-response case counts for 5xx and gateway-error. */
   retriableFailure(f: AttemptFailure): boolean {
     const on = this.on;
-    if (on.has('5xx') || on.has('gateway-error')) return true;
+    if (on.has('5xx') || on.has('gateway-error') || on.has('reset')) return true;
     if (f === 'per_try_timeout') return false;
-    if (on.has('reset')) return true;
     if (f === 'connect_failure' && on.has('connect-failure')) return true;
     if (f === 'refused_stream' && on.has('refused-stream')) return true;
     return false;

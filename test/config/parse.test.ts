@@ -489,7 +489,8 @@ spec:
     const cfg = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    retries: { attempts: 3, perTryTimeout: 2s, retryOn: "5xx,503,reset" }\n    fault: { delay: { fixedDelay: 1s }, abort: { grpcStatus: UNAVAILABLE, percentage: { value: 10 } } }'));
     expect(cfg.warnings).toEqual([]);
     expect(cfg.virtualServices[0].http[0].retries).toEqual({ attempts: 3, perTryTimeoutMs: 2000, retryOn: '5xx,503,reset', retryRemoteLocalities: undefined });
-    expect(cfg.virtualServices[0].http[0].fault).toEqual({ delay: { fixedDelayMs: 1000, percent: 100 }, abort: { grpcStatus: 14, percent: 10 } });
+    // Istio: an unset percentage means no request is delayed
+    expect(cfg.virtualServices[0].http[0].fault).toEqual({ delay: { fixedDelayMs: 1000, percent: 0 }, abort: { grpcStatus: 14, percent: 10 } });
   });
 
   it('rejects unknown retry conditions and an abort with both or neither status', () => {

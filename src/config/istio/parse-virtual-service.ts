@@ -111,10 +111,22 @@ function parseRetries(f: Field): HttpRouteSpec['retries'] {
   for (const part of (retryOn ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
     if (!RETRY_ON.includes(part) && !/^[1-5]\d\d$/.test(part)) f.at('retryOn').fail(`unknown retry condition "${part}"`);
   }
-  return { attempts, perTryTimeoutMs, retryOn, retryRemoteLocalities: f.at('retryRemoteLocalities').optBool() };
+  const backoffMs = f.at('backoff').optDurationMs();
+  if (backoffMs !== undefined && backoffMs < 1) f.at('backoff').fail('backoff must be at least 1ms');
+  return {
+    attempts,
+    perTryTimeoutMs,
+    retryOn,
+    retryRemoteLocalities: f.at('retryRemoteLocalities').optBool(),
+    ...(f.at('retryIgnorePreviousHosts').present ? { retryIgnorePreviousHosts: f.at('retryIgnorePreviousHosts').bool() } : {}),
+    ...(backoffMs !== undefined ? { backoffMs } : {}),
+  };
 }
 
-/** Istio Percent {value} (0-100, double), or the deprecated integer `percent`. Omitted = 100. */
+/**
+ * Istio Percent {value} (0-100, double), or the deprecated integer `percent`. Istio documents an
+ * unset percentage as "no request will be delayed/aborted", and that is what its Envoy config does.
+ */
 function percentOf(f: Field): number {
   const p = f.at('percentage');
   if (p.present) {
@@ -123,7 +135,7 @@ function percentOf(f: Field): number {
     if (n < 0 || n > 100) v.fail('percentage must be between 0 and 100');
     return n;
   }
-  return f.at('percent').present ? f.at('percent').int(0, 100) : 100;
+  return f.at('percent').present ? f.at('percent').int(0, 100) : 0;
 }
 
 function parseFault(f: Field): HttpRouteSpec['fault'] {

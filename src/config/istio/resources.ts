@@ -68,7 +68,7 @@ export interface HttpRouteSpec {
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite: string } };
   timeoutMs?: number;
   headers?: HeadersSpec;
-  retries?: { attempts: number; perTryTimeoutMs?: number; retryOn?: string; retryRemoteLocalities?: boolean };
+  retries?: { attempts: number; perTryTimeoutMs?: number; retryOn?: string; retryRemoteLocalities?: boolean; retryIgnorePreviousHosts?: boolean; backoffMs?: number };
   fault?: {
     delay?: { fixedDelayMs: number; percent: number };
     abort?: { httpStatus?: number; grpcStatus?: number; percent: number };

@@ -76,6 +76,9 @@ export function retryPolicyFor(retries: HttpRouteSpec['retries']): RetryPolicy |
     retryOn,
     retriableStatusCodes: codes,
     ...(retries.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: retries.perTryTimeoutMs } : {}),
+    ...(retries.retryIgnorePreviousHosts === false ? { retryPreviousHosts: false } : {}),
+    // Envoy's max interval defaults to 10 × the base
+    ...(retries.backoffMs !== undefined ? { backoffBaseMs: retries.backoffMs, backoffMaxMs: retries.backoffMs * 10 } : {}),
   };
 }
 
