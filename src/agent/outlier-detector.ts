@@ -100,9 +100,11 @@ export class OutlierDetectorHub {
       if (h.ejected && now >= h.ejectedUntil) {
         h.ejected = false;
         changed = true;
+        // a returning host starts over: what it answered while ejected does not count
+        this.counters.reset(h.slot);
         log.info(`outlier detection: ${label} returns to ${cluster}`);
-      } else if (!h.ejected && h.ejections > 0 && now - h.ejectedUntil >= st.config.baseEjectionTimeMs) {
-        h.ejections--; // a host that stays healthy earns back shorter ejections
+      } else if (!h.ejected && h.ejections > 0) {
+        h.ejections--; // every interval a host stays in, its next ejection gets shorter (Envoy)
       }
     }
     if (changed) this.broadcast(cluster, this.ejected(cluster));

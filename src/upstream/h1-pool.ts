@@ -112,13 +112,15 @@ export class H1Pool {
    */
   request(req: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange {
     const limits = this.options.limits;
-    if (limits && !limits.canSendRequest()) return this.overflow(handler, 'max requests');
+    // the request's slot is claimed here and released when its exchange ends (or it overflows)
+    if (limits && !limits.tryClaim(Resource.Requests, limits.thresholds.maxRequests)) return this.overflow(handler, 'max requests');
     const conn = this.takeIdle();
-    if (conn) return this.dispatch(conn, req, handler);
+    if (conn) return this.dispatch(conn, req, handler, true);
     // Envoy lets a pool with no connection at all open one even at the limit, so no worker starves
     if (!limits || limits.canCreateConnection() || this.active.size + this.idle.length === 0) {
-      return this.dispatch(new H1Connection(this), req, handler);
+      return this.dispatch(new H1Connection(this), req, handler, true);
     }
+    limits.add(Resource.Requests, -1); // queued requests do not hold a request slot
     if (!limits.canQueue()) return this.overflow(handler, 'max pending requests');
     const p = new PendingRequest(req, handler, this);
     this.pending.push(p);
@@ -136,8 +138,8 @@ export class H1Pool {
     return undefined;
   }
 
-  private dispatch(conn: H1Connection, req: UpstreamRequest, handler: UpstreamHandler): H1Connection {
-    this.options.limits?.add(Resource.Requests, 1);
+  private dispatch(conn: H1Connection, req: UpstreamRequest, handler: UpstreamHandler, claimed = false): H1Connection {
+    if (!claimed) this.options.limits?.add(Resource.Requests, 1);
     this.active.add(conn);
     conn.start(req, handler);
     return conn;

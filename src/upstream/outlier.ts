@@ -36,10 +36,13 @@ export class OutlierCounters {
       return undefined;
     }
     let hit: OutlierDetector | undefined;
-    if (od.consecutive5xx > 0 && Atomics.add(this.a, i, 1) + 1 === od.consecutive5xx) hit = 'consecutive_5xx';
-    if (status >= 502 && status <= 504 && od.consecutiveGatewayFailure > 0 && Atomics.add(this.a, i + 1, 1) + 1 === od.consecutiveGatewayFailure) {
-      hit ??= 'consecutive_gateway_failure';
+    // Envoy checks gateway failures first; any other 5xx breaks a run of gateway failures
+    if (status >= 502 && status <= 504) {
+      if (od.consecutiveGatewayFailure > 0 && Atomics.add(this.a, i + 1, 1) + 1 === od.consecutiveGatewayFailure) hit = 'consecutive_gateway_failure';
+    } else {
+      Atomics.store(this.a, i + 1, 0);
     }
+    if (od.consecutive5xx > 0 && Atomics.add(this.a, i, 1) + 1 === od.consecutive5xx) hit ??= 'consecutive_5xx';
     return hit;
   }
 

@@ -74,6 +74,17 @@ export class ClusterLimits {
     return this.table.total(this.slot, Resource.Requests) < this.thresholds.maxRequests;
   }
 
+  /**
+   * Claims one unit of `r` if the cluster stays within `max`: claim first, then check, and undo
+   * on overflow, so two workers deciding at the same instant cannot both pass a limit of one.
+   */
+  tryClaim(r: Resource, max: number): boolean {
+    this.table.add(this.slot, r, 1);
+    if (this.table.total(this.slot, r) <= max) return true;
+    this.table.add(this.slot, r, -1);
+    return false;
+  }
+
   /** Takes a retry slot if the cluster has one free. */
   tryRetry(): boolean {
     if (this.table.total(this.slot, Resource.Retries) >= this.thresholds.maxRetries) return false;
