@@ -27,6 +27,8 @@ ISTIO_METAJSON_LABELS):
   --trust-domain <domain>    SPIFFE trust domain (default cluster.local)
   --domain-suffix <suffix>   DNS suffix of short service names (default cluster.local)
   --ip <address>             workload IP (default: first non-loopback IPv4 address)
+  --locality <r/z/s>         region/zone/subzone for locality load balancing (default: ISTIO_LOCALITY
+                             or the topology.kubernetes.io/region|zone, topology.istio.io/subzone labels)
 
 Process:
   --workers <n>              data-plane worker threads (default: number of cores)
@@ -70,6 +72,7 @@ const OPTIONS = {
   'trust-domain': { type: 'string' },
   'domain-suffix': { type: 'string' },
   ip: { type: 'string' },
+  locality: { type: 'string' },
   workers: { type: 'string' },
   'log-level': { type: 'string' },
   'access-log': { type: 'string' },
@@ -117,6 +120,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
       trustDomain: v['trust-domain'],
       domainSuffix: v['domain-suffix'],
       ip: v.ip,
+      locality: v.locality,
     },
     workers: v.workers === undefined ? availableParallelism() : int('--workers', v.workers, 1, 256),
     logLevel: logLevel as LogLevel,

@@ -3,6 +3,7 @@ import type { NodeIdentity, ProxyMode } from './snapshot.js';
 
 export interface IdentityFlags {
   mode: ProxyMode;
+  locality?: string;
   namespace?: string;
   serviceAccount?: string;
   labels: string[];
@@ -46,6 +47,13 @@ export function buildNodeIdentity(flags: IdentityFlags, env: NodeJS.ProcessEnv =
     acceptHttp10: env.ISTIO_META_HTTP10 === '1' || env.ISTIO_META_HTTP10 === 'true',
     ...(env.ISTIO_META_WORKLOAD_NAME ? { workloadName: env.ISTIO_META_WORKLOAD_NAME } : {}),
     clusterId: env.ISTIO_META_CLUSTER_ID || 'Kubernetes',
+    // flag, env, then the Kubernetes topology labels Istio reads
+    locality:
+      flags.locality ??
+      env.ISTIO_LOCALITY ??
+      [labels['topology.kubernetes.io/region'], labels['topology.kubernetes.io/zone'], labels['topology.istio.io/subzone']]
+        .filter((x) => x !== undefined)
+        .join('/'),
   };
 }
 

@@ -23,6 +23,8 @@ export interface NodeIdentity {
   workloadName?: string;
   /** Istio cluster id for telemetry (ISTIO_META_CLUSTER_ID, default Kubernetes). */
   clusterId: string;
+  /** `region/zone/subzone` of this proxy, for locality load balancing ('' when unknown). */
+  locality: string;
 }
 
 export interface Snapshot {
@@ -257,4 +259,6 @@ export interface LbEndpoint {
   locality?: string;
   /** Row of this endpoint's outlier counters in the table shared by the workers (set by the agent). */
   outlierSlot?: number;
+  /** Envoy priority (0 = preferred): Istio's locality failover, computed for this proxy's locality. */
+  priority?: number;
 }

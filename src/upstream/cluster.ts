@@ -10,7 +10,7 @@ const MAX_ORIGINAL_DST_HOSTS = 1024;
 /** A cluster in a worker: its hosts, their pools and the load balancer. Kept across Snapshots while unchanged. */
 export class ClusterRuntime {
   readonly hosts: UpstreamHost[];
-  private lb: LoadBalancer;
+  private lb!: LoadBalancer;
   private readonly originalDst?: Map<string, UpstreamHost>;
 
   constructor(
@@ -19,7 +19,7 @@ export class ClusterRuntime {
     readonly limits?: ClusterLimits,
   ) {
     this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config, stats, limits));
-    this.lb = createLoadBalancer(config.lbPolicy, this.hosts, config.hashTableSize);
+    this.lb = this.buildLoadBalancer(new Set());
     if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
   }
 
@@ -32,9 +32,49 @@ export class ClusterRuntime {
    * (below the panic threshold, Istio's minHealthPercent) — then it uses all of them, as Envoy does.
    */
   setEjected(ejected: ReadonlySet<string>): void {
-    const healthy = this.hosts.filter((h) => !ejected.has(h.label));
-    const panic = this.hosts.length > 0 && (healthy.length * 100) / this.hosts.length < (this.config.panicThresholdPercent ?? 0);
-    this.lb = createLoadBalancer(this.config.lbPolicy, panic ? this.hosts : healthy, this.config.hashTableSize);
+    this.lb = this.buildLoadBalancer(ejected);
+  }
+
+  /**
+   * One load balancer per priority (Istio's locality failover), each over its healthy hosts (all of
+   * them below the panic threshold). Traffic goes to priorities by Envoy's priority load: a priority
+   * takes min(100, 1.4 × its healthy %) of what is left, normalized when the total falls short.
+   */
+  private buildLoadBalancer(ejected: ReadonlySet<string>): LoadBalancer {
+    const { lbPolicy, hashTableSize, panicThresholdPercent = 0 } = this.config;
+    const priorities = new Map<number, UpstreamHost[]>();
+    for (const h of this.hosts) {
+      const p = h.endpoint.priority ?? 0;
+      let list = priorities.get(p);
+      if (!list) priorities.set(p, (list = []));
+      list.push(h);
+    }
+    const levels = [...priorities.entries()].sort((a, b) => a[0] - b[0]).map(([, hosts]) => {
+      const healthy = hosts.filter((h) => !ejected.has(h.label));
+      const healthyPct = (healthy.length * 100) / hosts.length;
+      const panic = healthyPct < panicThresholdPercent;
+      return { lb: createLoadBalancer(lbPolicy, panic ? hosts : healthy, hashTableSize), health: panic ? 100 : Math.min(100, 1.4 * healthyPct) };
+    });
+    if (levels.length <= 1) return levels[0]?.lb ?? createLoadBalancer(lbPolicy, [], hashTableSize);
+    const total = levels.reduce((s, l) => s + l.health, 0);
+    if (total === 0) return { pick: () => undefined };
+    let remaining = 100;
+    const cumulative: number[] = [];
+    let acc = 0;
+    for (const l of levels) {
+      const load = total < 100 ? (l.health * 100) / total : Math.min(remaining, l.health);
+      remaining -= load;
+      cumulative.push((acc += load));
+    }
+    return {
+      pick: (hash) => {
+        // a hash chooses the priority too, so a key stays on one host while nothing changes
+        const r = hash === undefined ? Math.random() * 100 : (hash % 10000) / 100;
+        let i = 0;
+        while (i < cumulative.length - 1 && r >= cumulative[i]) i++;
+        return levels[i].lb.pick(hash);
+      },
+    };
   }
 
   /**

@@ -40,6 +40,7 @@ export function sidecarNode(over: Partial<NodeIdentity> = {}): NodeIdentity {
     ip: '10.1.1.1',
     acceptHttp10: false,
     clusterId: 'Kubernetes',
+    locality: '',
     trustDomain: 'cluster.local',
     domainSuffix: 'cluster.local',
     ...over,

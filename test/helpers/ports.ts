@@ -3,12 +3,23 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 /** Ports already handed out by this process: never handed out twice (the kernel may reuse a closed one). */
 const handedOut = new Set<number>();
 
+/**
+ * Ports are picked at random below the kernel's ephemeral range (32768+ on Linux): a port taken
+ * from that range can be grabbed as the source port of an outgoing connection (a client, the
+ * proxy's upstream pool) between the check and the proxy's bind, which then fails.
+ */
+const LOW = 10_000;
+const HIGH = 32_000;
+
 function bindEphemeral(): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve(srv));
+    const tryOnce = (left: number) => {
+      const srv = createServer();
+      srv.unref();
+      srv.once('error', (err) => (left > 0 ? tryOnce(left - 1) : reject(err)));
+      srv.listen({ host: '0.0.0.0', port: LOW + Math.floor(Math.random() * (HIGH - LOW)), exclusive: true }, () => resolve(srv));
+    };
+    tryOnce(50);
   });
 }
 

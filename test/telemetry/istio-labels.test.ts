@@ -14,6 +14,7 @@ function node(over: Partial<NodeIdentity> = {}): NodeIdentity {
     domainSuffix: 'cluster.local',
     acceptHttp10: false,
     clusterId: 'c-east',
+    locality: '',
     ...over,
   };
 }

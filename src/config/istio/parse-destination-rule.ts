@@ -40,6 +40,27 @@ export function parseDestinationRule(spec: Field, meta: ResourceMeta, warnings: 
   };
 }
 
+function parseLocality(f: Field): NonNullable<PolicyLayer['locality']> {
+  f.object(['distribute', 'failover', 'failoverPriority', 'enabled']);
+  const failover = f.at('failover').optList().map((x) => {
+    x.object(['from', 'to']);
+    const from = x.at('from').nonEmptyString();
+    const to = x.at('to').nonEmptyString();
+    if (from === to) x.at('to').fail('failover from and to must be different regions');
+    return { from, to };
+  });
+  const distribute = f.at('distribute').optList().map((x) => {
+    x.object(['from', 'to']);
+    const to: Record<string, number> = {};
+    let total = 0;
+    for (const [k, v] of x.at('to').entries()) total += to[k] = v.int(0, 100);
+    if (total !== 100) x.at('to').fail(`distribute weights must add up to 100, got ${total}`);
+    return { from: x.at('from').nonEmptyString(), to };
+  });
+  if (failover.length && distribute.length) f.fail('failover and distribute are mutually exclusive');
+  return { enabled: f.at('enabled').optBool() ?? true, failover, failoverPriority: f.at('failoverPriority').stringList(), distribute };
+}
+
 function parseConsistentHash(f: Field): NonNullable<PolicyLayer['consistentHash']> {
   f.object(['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName', 'ringHash', 'maglev', 'minimumRingSize']);
   const keys = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter((k) => f.at(k).present);
@@ -122,7 +143,8 @@ function parsePortPolicy(f: Field, pending: Set<string>): PolicyLayer {
   if (lb.present) {
     lb.object(['simple', 'consistentHash', 'localityLbSetting', 'warmupDurationSecs', 'warmup']);
     out.lbSimple = lb.at('simple').optOneOf(LB_SIMPLE);
-    for (const k of ['localityLbSetting', 'warmupDurationSecs', 'warmup']) {
+    if (lb.at('localityLbSetting').present) out.locality = parseLocality(lb.at('localityLbSetting'));
+    for (const k of ['warmupDurationSecs', 'warmup']) {
       if (lb.at(k).present) pending.add(`loadBalancer.${k}`);
     }
     if (lb.at('consistentHash').present && out.lbSimple) lb.fail('simple and consistentHash are mutually exclusive');

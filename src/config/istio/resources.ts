@@ -100,6 +100,12 @@ export interface PolicyLayer {
   http2MaxRequests?: number;
   maxRequestsPerConnection?: number;
   maxRetries?: number;
+  locality?: {
+    enabled: boolean;
+    failover: { from: string; to: string }[];
+    failoverPriority: string[];
+    distribute: { from: string; to: Record<string, number> }[];
+  };
   consistentHash?: {
     policy: import('../snapshot.js').HashPolicy;
     maglev: boolean;

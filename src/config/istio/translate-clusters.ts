@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import type { Cluster, LbEndpoint, LbPolicy } from '../snapshot.js';
+import type { Cluster, LbEndpoint, LbPolicy, NodeIdentity } from '../snapshot.js';
+import { applyLocalityLb } from './locality.js';
 import { labelsMatch } from './hosts.js';
 import { DestinationRuleIndex, effectivePolicy, type Service } from './registry.js';
 import type { ServicePortSpec, WorkloadSpec } from './resources.js';
@@ -18,14 +19,14 @@ export function clusterName(direction: 'outbound' | 'inbound', port: number, sub
 }
 
 /** One cluster per service port, plus one per DestinationRule subset, named as istiod names them. */
-export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex): Cluster[] {
+export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex, node: NodeIdentity): Cluster[] {
   const out: Cluster[] = [];
   for (const svc of services) {
     const dr = drs.lookup(svc.hostname, svc.namespace);
     for (const port of svc.ports) {
-      out.push(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}));
+      out.push(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}, node));
       for (const subset of dr?.subsets ?? []) {
-        out.push(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name)));
+        out.push(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name), node));
       }
     }
   }
@@ -38,6 +39,7 @@ function buildCluster(
   subset: string | undefined,
   subsetLabels: Record<string, string>,
   policy: ReturnType<typeof effectivePolicy>,
+  node: NodeIdentity,
 ): Cluster {
   const passthrough = svc.resolution === 'NONE' || policy.lbSimple === 'PASSTHROUGH';
   const dns = svc.resolution === 'DNS' || svc.resolution === 'DNS_ROUND_ROBIN';
@@ -49,6 +51,8 @@ function buildCluster(
     if (dns && svc.endpoints.length === 0 && !svc.hostname.startsWith('*')) {
       endpoints = [{ address: svc.hostname, port: port.targetPort ?? port.number, weight: 1, labels: {} }];
     }
+    // Istio applies locality load balancing where outlier detection can notice failing localities
+    if (policy.outlier) endpoints = applyLocalityLb(endpoints, node, policy.locality);
   }
   return {
     name: clusterName('outbound', port.number, subset, svc.hostname),

@@ -23,7 +23,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const services = buildServices(cfg, node);
   const drs = new DestinationRuleIndex(cfg, node);
   const vss = new VirtualServiceIndex(cfg, node);
-  const clusters = buildOutboundClusters(services.values(), drs);
+  const clusters = buildOutboundClusters(services.values(), drs, node);
   const listeners: Listener[] = [];
   const routeConfigs: RouteConfiguration[] = [];
   const b = { node, services, vss, listeners, routeConfigs, clusters, warnings };

@@ -1,0 +1,74 @@
+import type { LbEndpoint, NodeIdentity } from '../snapshot.js';
+import type { PolicyLayer } from './resources.js';
+
+type LocalitySetting = NonNullable<PolicyLayer['locality']>;
+
+/**
+ * Istio's locality load balancing, decided per proxy at translation time: endpoint priorities
+ * (failover) or locality weights (distribute). Istio applies it only to clusters with outlier
+ * detection, since failover needs unhealthy hosts to be noticed.
+ */
+export function applyLocalityLb(endpoints: LbEndpoint[], node: NodeIdentity, setting: LocalitySetting | undefined): LbEndpoint[] {
+  if (setting && !setting.enabled) return endpoints;
+  if (setting?.distribute.length) return distribute(endpoints, node.locality, setting.distribute);
+  if (setting?.failoverPriority.length) return compact(endpoints.map((e) => ({ ...e, priority: labelPriority(e, node, setting.failoverPriority) })));
+  if (!node.locality) return endpoints;
+  return compact(endpoints.map((e) => ({ ...e, priority: localityPriority(node.locality, e.locality ?? '', setting?.failover ?? []) })));
+}
+
+/** 0: same region/zone/subzone, 1: same region/zone, 2: same region, 3: elsewhere (4: not the failover target). */
+export function localityPriority(proxy: string, ep: string, failover: readonly { from: string; to: string }[]): number {
+  const [pr, pz, ps] = proxy.split('/');
+  const [er, ez, es] = ep.split('/');
+  if (pr === er) return pz === ez ? (ps === es ? 0 : 1) : 2;
+  const rule = failover.find((f) => f.from === pr);
+  return rule && rule.to !== er ? 4 : 3;
+}
+
+/** failoverPriority: the more leading labels an endpoint shares with this proxy, the higher its priority. */
+function labelPriority(e: LbEndpoint, node: NodeIdentity, labels: readonly string[]): number {
+  let matched = 0;
+  for (const spec of labels) {
+    const eq = spec.indexOf('=');
+    const [key, value] = eq > 0 ? [spec.slice(0, eq), spec.slice(eq + 1)] : [spec, node.labels[spec]];
+    if (value === undefined || e.labels[key] !== value) break;
+    matched++;
+  }
+  return labels.length - matched;
+}
+
+/** Renumbers priorities 0, 1, 2… keeping their order (Envoy wants no gaps). */
+function compact(endpoints: LbEndpoint[]): LbEndpoint[] {
+  const used = [...new Set(endpoints.map((e) => e.priority ?? 0))].sort((a, b) => a - b);
+  return endpoints.map((e) => ({ ...e, priority: used.indexOf(e.priority ?? 0) }));
+}
+
+/** `us-west/zone1/*` matches `us-west/zone1/a`; `us-west/*` matches the whole region. */
+export function localityMatches(pattern: string, locality: string): boolean {
+  const p = pattern.split('/');
+  const l = locality.split('/');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '*') return true;
+    if (p[i] !== (l[i] ?? '')) return false;
+  }
+  return true;
+}
+
+/**
+ * distribute: for a proxy in `from`, each `to` pattern gets its share of traffic, spread over its
+ * endpoints by their weights; endpoints no pattern names get none.
+ */
+function distribute(endpoints: LbEndpoint[], proxy: string, rules: LocalitySetting['distribute']): LbEndpoint[] {
+  const rule = rules.find((r) => localityMatches(r.from, proxy));
+  if (!rule) return endpoints;
+  const out: LbEndpoint[] = [];
+  for (const [pattern, share] of Object.entries(rule.to)) {
+    const members = endpoints.filter((e) => localityMatches(pattern, e.locality ?? '') && !out.includes(e));
+    const total = members.reduce((s, e) => s + e.weight, 0);
+    for (const e of members) {
+      const weight = Math.round((share * 1000 * e.weight) / total);
+      if (weight > 0) out.push({ ...e, weight });
+    }
+  }
+  return out;
+}
