@@ -220,6 +220,8 @@ export interface Cluster {
   outlierDetection?: OutlierDetection;
   /** Envoy healthy_panic_threshold (Istio minHealthPercent, default 0: no panic routing). */
   panicThresholdPercent?: number;
+  /** Envoy slow_start_config (Istio warmup): new hosts ramp up their weight over the window. */
+  slowStart?: { windowMs: number; aggression: number; minWeightPercent: number };
   /** RING_HASH minimum_ring_size / MAGLEV table_size. */
   hashTableSize?: number;
   /**

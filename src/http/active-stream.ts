@@ -537,6 +537,10 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.releaseHost();
     this.exchange = undefined;
     if (this.done) return; // downstream already gone (DC) or response finished
+    if (err.kind === 'request_body_overflow') {
+      this.sendLocalReply(507, 'exceeded request buffer limit while retrying upstream');
+      return;
+    }
     if (err.kind === 'downstream_body_error') {
       // the codec answers a malformed body itself (400, or a reset once the response started)
       this.addFlag(ResponseFlag.DownstreamProtocolError);

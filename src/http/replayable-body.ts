@@ -1,5 +1,13 @@
 import type { BodySink, BodySource } from '../codec/body.js';
 
+/** A retry's connection asked for a body that outgrew the replay buffer after the retry was decided. */
+export class ReplayOverflowError extends Error {
+  override readonly name = 'ReplayOverflowError';
+  constructor() {
+    super('request body exceeded the replay buffer');
+  }
+}
+
 /**
  * A request body that can be sent again on a retry: it keeps what it has seen, up to a limit,
  * while streaming it to the current attempt. Past the limit the body is no longer replayable
@@ -53,7 +61,7 @@ export class ReplayableBody implements BodySink {
     if (attempt !== this.current) return;
     if (this.started && !this.replayable) {
       // what arrived before is gone: never hand an attempt a body missing its start
-      sink.onBodyError(new Error('request body exceeded the replay buffer'));
+      sink.onBodyError(new ReplayOverflowError());
       return;
     }
     let full = false;

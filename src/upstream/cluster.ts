@@ -17,14 +17,31 @@ export class ClusterRuntime {
     readonly config: Cluster,
     readonly stats: ClusterStats,
     readonly limits?: ClusterLimits,
+    /** When each host of each cluster was first seen by this worker (kept across Runtimes), for slow start. */
+    firstSeen?: Map<string, number>,
   ) {
     this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config, stats, limits));
+    if (config.slowStart && firstSeen) this.startSlowStart(firstSeen);
     this.lb = this.buildLoadBalancer(new Set());
     if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
   }
 
   get name(): string {
     return this.config.name;
+  }
+
+  /** Hosts added to a cluster that already existed warm up; the cluster's first hosts do not (Envoy). */
+  private startSlowStart(firstSeen: Map<string, number>): void {
+    const now = Date.now();
+    const clusterKey = `${this.config.name}|`;
+    const known = firstSeen.has(clusterKey);
+    firstSeen.set(clusterKey, firstSeen.get(clusterKey) ?? now);
+    for (const h of this.hosts) {
+      const key = clusterKey + h.label;
+      if (!firstSeen.has(key)) firstSeen.set(key, known ? now : 0);
+      const since = firstSeen.get(key)!;
+      if (since > 0 && now - since < this.config.slowStart!.windowMs) h.slowStart = { ...this.config.slowStart!, since };
+    }
   }
 
   /**
@@ -53,7 +70,7 @@ export class ClusterRuntime {
       const healthy = hosts.filter((h) => !ejected.has(h.label));
       const healthyPct = (healthy.length * 100) / hosts.length;
       const panic = healthyPct < panicThresholdPercent;
-      return { lb: createLoadBalancer(lbPolicy, panic ? hosts : healthy, hashTableSize), health: panic ? 100 : Math.min(100, 1.4 * healthyPct) };
+      return { lb: createLoadBalancer(lbPolicy, panic ? hosts : healthy, hashTableSize, !!this.config.slowStart), health: panic ? 100 : Math.min(100, 1.4 * healthyPct) };
     });
     if (levels.length <= 1) return levels[0]?.lb ?? createLoadBalancer(lbPolicy, [], hashTableSize);
     const total = levels.reduce((s, l) => s + l.health, 0);

@@ -14,7 +14,9 @@ export type UpstreamFailure =
   /** A circuit breaker is open: too many pending requests or requests for the cluster (Envoy UO). */
   | 'overflow'
   /** The client's request body failed (malformed or cut off); the downstream codec answers. */
-  | 'downstream_body_error';
+  | 'downstream_body_error'
+  /** A retry could not resend the body: it outgrew the replay buffer (Envoy answers 507). */
+  | 'request_body_overflow';
 
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
@@ -338,7 +340,7 @@ class H1Connection implements UpstreamExchange, BodySink {
   onBodyError(err: Error): void {
     // the client's body broke off: the upstream request cannot be completed
     this.requestBody = null;
-    this.fail(new UpstreamError('downstream_body_error', err.message));
+    this.fail(new UpstreamError(err.name === 'ReplayOverflowError' ? 'request_body_overflow' : 'downstream_body_error', err.message));
   }
 
   private connected = false;

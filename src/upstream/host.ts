@@ -40,8 +40,19 @@ export class UpstreamHost {
     );
   }
 
+  /** Slow start (Istio warmup): set while this host is new; its weight ramps up over the window. */
+  slowStart: { windowMs: number; aggression: number; minWeightPercent: number; since: number } | undefined;
+
+  /** Envoy's slow-start weight: weight × max(minWeight%, (age / window)^(1 / aggression)). */
   get weight(): number {
-    return this.endpoint.weight;
+    const s = this.slowStart;
+    if (!s) return this.endpoint.weight;
+    const age = Date.now() - s.since;
+    if (age >= s.windowMs) {
+      this.slowStart = undefined;
+      return this.endpoint.weight;
+    }
+    return this.endpoint.weight * Math.max(s.minWeightPercent / 100, Math.pow(Math.max(age, 1) / s.windowMs, 1 / s.aggression));
   }
 
   close(): Promise<void> {

@@ -7,7 +7,7 @@ export interface LoadBalancer {
   pick(hash?: number): UpstreamHost | undefined;
 }
 
-export function createLoadBalancer(policy: LbPolicy, hosts: readonly UpstreamHost[], hashTableSize?: number): LoadBalancer {
+export function createLoadBalancer(policy: LbPolicy, hosts: readonly UpstreamHost[], hashTableSize?: number, dynamicWeights = false): LoadBalancer {
   if (hosts.length === 0) return { pick: () => undefined };
   if (policy === 'RING_HASH') return new RingHashLoadBalancer(hosts, hashTableSize);
   if (policy === 'MAGLEV') return new MaglevLoadBalancer(hosts, hashTableSize);
@@ -15,7 +15,8 @@ export function createLoadBalancer(policy: LbPolicy, hosts: readonly UpstreamHos
     const only = hosts[0];
     return { pick: () => only };
   }
-  const weighted = hosts.some((h) => h.weight !== hosts[0].weight);
+  // slow start changes weights over time: then the weighted variants, which read weights per pick
+  const weighted = dynamicWeights || hosts.some((h) => h.weight !== hosts[0].weight);
   switch (policy) {
     case 'RANDOM':
       return weighted ? new WeightedRandom(hosts) : { pick: () => hosts[(Math.random() * hosts.length) | 0] };
@@ -42,18 +43,19 @@ class RoundRobin implements LoadBalancer {
 /** Nginx-style smooth weighted round robin: weights honoured without bursts to one host. */
 class SmoothWeightedRoundRobin implements LoadBalancer {
   private readonly current: number[];
-  private readonly total: number;
   constructor(private readonly hosts: readonly UpstreamHost[]) {
     this.current = hosts.map(() => 0);
-    this.total = hosts.reduce((s, h) => s + h.weight, 0);
   }
   pick(): UpstreamHost {
     let best = 0;
+    let total = 0;
     for (let i = 0; i < this.hosts.length; i++) {
-      this.current[i] += this.hosts[i].weight;
+      const w = this.hosts[i].weight;
+      total += w;
+      this.current[i] += w;
       if (this.current[i] > this.current[best]) best = i;
     }
-    this.current[best] -= this.total;
+    this.current[best] -= total;
     return this.hosts[best];
   }
 }

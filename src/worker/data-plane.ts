@@ -25,7 +25,7 @@ export class DataPlane {
   private readonly services: WorkerServices;
 
   constructor(services: WorkerServices) {
-    this.services = { ...services, ejections: this.ejections };
+    this.services = { ...services, ejections: this.ejections, hostFirstSeen: new Map() };
   }
 
   /** Outlier detection (decided by the agent) ejected these hosts of a cluster; the rest take traffic. */

@@ -21,6 +21,8 @@ export interface WorkerServices {
   readonly reportOutlier?: (cluster: string, host: string, detector: OutlierDetector) => void;
   /** Hosts ejected by outlier detection, per cluster (kept across Runtimes). */
   readonly ejections?: ReadonlyMap<string, ReadonlySet<string>>;
+  /** When each host was first seen, per cluster (kept across Runtimes), for slow start. */
+  readonly hostFirstSeen?: Map<string, number>;
 }
 
 /** A listener's compiled HTTP pipeline. */
@@ -62,7 +64,7 @@ export class Runtime {
       const prev = previous?.clusters.get(c.name);
       let rt = prev && sameCluster(prev.config, c) ? prev : undefined;
       if (!rt) {
-        rt = new ClusterRuntime(c, services.stats.cluster(c.name), limitsFor(c, services));
+        rt = new ClusterRuntime(c, services.stats.cluster(c.name), limitsFor(c, services), services.hostFirstSeen);
         const ejected = services.ejections?.get(c.name);
         if (ejected?.size) rt.setEjected(ejected);
       }

@@ -144,8 +144,16 @@ function parsePortPolicy(f: Field, pending: Set<string>): PolicyLayer {
     lb.object(['simple', 'consistentHash', 'localityLbSetting', 'warmupDurationSecs', 'warmup']);
     out.lbSimple = lb.at('simple').optOneOf(LB_SIMPLE);
     if (lb.at('localityLbSetting').present) out.locality = parseLocality(lb.at('localityLbSetting'));
-    for (const k of ['warmupDurationSecs', 'warmup']) {
-      if (lb.at(k).present) pending.add(`loadBalancer.${k}`);
+    if (lb.at('warmupDurationSecs').present && lb.at('warmup').present) lb.fail('warmupDurationSecs and warmup are mutually exclusive');
+    if (lb.at('warmupDurationSecs').present) out.warmup = { durationMs: lb.at('warmupDurationSecs').durationMs(), minimumPercent: 10, aggression: 1 };
+    const w = lb.at('warmup');
+    if (w.present) {
+      w.object(['duration', 'minimumPercent', 'aggression']);
+      const aggression = w.at('aggression').present ? w.at('aggression').number() : 1;
+      if (aggression < 1) w.at('aggression').fail('aggression must be at least 1');
+      const minimumPercent = w.at('minimumPercent').present ? w.at('minimumPercent').number() : 10;
+      if (minimumPercent < 0 || minimumPercent > 100) w.at('minimumPercent').fail('minimumPercent must be between 0 and 100');
+      out.warmup = { durationMs: w.at('duration').durationMs(), minimumPercent, aggression };
     }
     if (lb.at('consistentHash').present && out.lbSimple) lb.fail('simple and consistentHash are mutually exclusive');
     if (lb.at('consistentHash').present) out.consistentHash = parseConsistentHash(lb.at('consistentHash'));

@@ -89,7 +89,7 @@ export type EffectivePolicy = PolicyLayer;
 
 const POLICY_KEYS: (keyof PolicyLayer)[] = [
   'lbSimple', 'connectTimeoutMs', 'idleTimeoutMs', 'maxConnections', 'http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries',
-  'outlier', 'consistentHash', 'locality',
+  'outlier', 'consistentHash', 'locality', 'warmup',
 ];
 
 export function effectivePolicy(dr: DestinationRuleSpec | undefined, port: number, subset?: string): EffectivePolicy {

@@ -100,6 +100,7 @@ export interface PolicyLayer {
   http2MaxRequests?: number;
   maxRequestsPerConnection?: number;
   maxRetries?: number;
+  warmup?: { durationMs: number; minimumPercent: number; aggression: number };
   locality?: {
     enabled: boolean;
     failover: { from: string; to: string }[];

@@ -64,6 +64,10 @@ function buildCluster(
     idleTimeoutMs: policy.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     endpoints,
     ...circuitBreakersOf(policy),
+    // Envoy's slow start applies to round robin and least request only
+    ...(policy.warmup && !policy.consistentHash && !passthrough && policy.lbSimple !== 'RANDOM'
+      ? { slowStart: { windowMs: policy.warmup.durationMs, aggression: policy.warmup.aggression, minWeightPercent: policy.warmup.minimumPercent } }
+      : {}),
     ...outlierOf(policy),
     service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
   };
