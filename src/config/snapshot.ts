@@ -159,6 +159,8 @@ export interface RetryPolicy {
   /** retry_host_predicate previous_hosts: a retry avoids hosts already tried. */
   retryPreviousHosts: boolean;
   hostSelectionRetryMaxAttempts: number;
+  /** retry_priority previous_priorities (Istio retryRemoteLocalities): a retry prefers another locality. */
+  retryOtherPriorities?: boolean;
   backoffBaseMs: number;
   backoffMaxMs: number;
 }

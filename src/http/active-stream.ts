@@ -361,6 +361,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private pickHost(cluster: ClusterRuntime): UpstreamHost | undefined {
     const dest = cluster.config.type === 'ORIGINAL_DST' ? this.originalDestination() : undefined;
     let host = cluster.pick(dest, this.hash);
+    if (this.attempts > 0 && this.retry?.retryOtherPriorities && this.tried) {
+      // retryRemoteLocalities: go to a locality (priority) not tried yet, when one has hosts
+      const other = cluster.pickOtherPriority(new Set(this.tried.map((h) => h.endpoint.priority ?? 0)), this.hash);
+      if (other) host = other;
+    }
     if (this.attempts === 0 || !host || !this.retry?.retryPreviousHosts) {
       if (host) (this.tried ??= []).push(host);
       return host;

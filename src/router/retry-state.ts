@@ -31,6 +31,10 @@ export class RetryPolicyRuntime {
     return this.policy.retryPreviousHosts;
   }
 
+  get retryOtherPriorities(): boolean {
+    return this.policy.retryOtherPriorities === true;
+  }
+
   get hostSelectionAttempts(): number {
     return this.policy.hostSelectionRetryMaxAttempts;
   }

@@ -11,6 +11,8 @@ const MAX_ORIGINAL_DST_HOSTS = 1024;
 export class ClusterRuntime {
   readonly hosts: UpstreamHost[];
   private lb!: LoadBalancer;
+  /** Per-priority balancers (locality failover); empty with a single priority. */
+  private levels: { priority: number; lb: LoadBalancer }[] = [];
   private readonly originalDst?: Map<string, UpstreamHost>;
 
   constructor(
@@ -66,12 +68,17 @@ export class ClusterRuntime {
       if (!list) priorities.set(p, (list = []));
       list.push(h);
     }
-    const levels = [...priorities.entries()].sort((a, b) => a[0] - b[0]).map(([, hosts]) => {
+    const levels = [...priorities.entries()].sort((a, b) => a[0] - b[0]).map(([priority, hosts]) => {
       const healthy = hosts.filter((h) => !ejected.has(h.label));
       const healthyPct = (healthy.length * 100) / hosts.length;
       const panic = healthyPct < panicThresholdPercent;
-      return { lb: createLoadBalancer(lbPolicy, panic ? hosts : healthy, hashTableSize, !!this.config.slowStart), health: panic ? 100 : Math.min(100, 1.4 * healthyPct) };
+      return {
+        priority,
+        lb: createLoadBalancer(lbPolicy, panic ? hosts : healthy, hashTableSize, !!this.config.slowStart),
+        health: panic ? 100 : Math.min(100, 1.4 * healthyPct),
+      };
     });
+    this.levels = levels.length > 1 ? levels.filter((l) => l.health > 0) : [];
     if (levels.length <= 1) return levels[0]?.lb ?? createLoadBalancer(lbPolicy, [], hashTableSize);
     const total = levels.reduce((s, l) => s + l.health, 0);
     if (total === 0) return { pick: () => undefined };
@@ -119,6 +126,16 @@ export class ClusterRuntime {
       }
       if (this.originalDst!.size < MAX_ORIGINAL_DST_HOSTS / 2) break;
     }
+  }
+
+  /** A host from a priority (locality) none of `tried` is in, for retries that should go elsewhere. */
+  pickOtherPriority(tried: ReadonlySet<number>, hash?: number): UpstreamHost | undefined {
+    for (const l of this.levels) {
+      if (tried.has(l.priority)) continue;
+      const h = l.lb.pick(hash);
+      if (h) return h;
+    }
+    return undefined;
   }
 
   /** Closes pools after in-flight requests finish. */

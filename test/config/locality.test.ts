@@ -91,3 +91,13 @@ describe('priority load (Envoy overprovisioning factor 1.4)', () => {
     expect(c.pick()).toBeUndefined();
   });
 });
+
+describe('retryRemoteLocalities (Envoy previous_priorities)', () => {
+  it('pickOtherPriority skips the priorities already tried', () => {
+    const endpoints = [0, 1, 2].map((p) => ({ address: '127.0.0.1', port: 2000 + p, weight: 1, labels: {}, priority: p }));
+    const c = new ClusterRuntime({ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000, endpoints }, new ClusterStats());
+    expect(c.pickOtherPriority(new Set([0]))!.endpoint.priority).toBe(1);
+    expect(c.pickOtherPriority(new Set([0, 1]))!.endpoint.priority).toBe(2);
+    expect(c.pickOtherPriority(new Set([0, 1, 2]))).toBeUndefined();
+  });
+});

@@ -77,6 +77,7 @@ export function retryPolicyFor(retries: HttpRouteSpec['retries']): RetryPolicy |
     retriableStatusCodes: codes,
     ...(retries.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: retries.perTryTimeoutMs } : {}),
     ...(retries.retryIgnorePreviousHosts === false ? { retryPreviousHosts: false } : {}),
+    ...(retries.retryRemoteLocalities ? { retryOtherPriorities: true } : {}),
     // Envoy's max interval defaults to 10 × the base
     ...(retries.backoffMs !== undefined ? { backoffBaseMs: retries.backoffMs, backoffMaxMs: retries.backoffMs * 10 } : {}),
   };
