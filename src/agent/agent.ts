@@ -205,6 +205,23 @@ export class Agent implements AdminBackend {
 
   async stats(): Promise<StatsSnapshot> {
     const s = aggregateStats((await this.pool.collectStats()).map((r) => r.stats));
+    // circuit breakers are shared by the workers: their state is read from the shared table
+    const table = this.pool.resourceTable;
+    for (const c of this.current?.clusters ?? []) {
+      if (!c.circuitBreakers || c.resourceSlot === undefined) continue;
+      const t = table.totals(c.resourceSlot);
+      const cb = c.circuitBreakers;
+      const k = (stat: string) => statKey('cluster', c.name, `circuit_breakers.${stat}`);
+      s.gauges[k('default.cx_open')] = t.connections >= cb.maxConnections ? 1 : 0;
+      s.gauges[k('default.rq_pending_open')] = t.pending >= cb.maxPendingRequests ? 1 : 0;
+      s.gauges[k('default.rq_open')] = t.requests >= cb.maxRequests ? 1 : 0;
+      s.gauges[k('default.rq_retry_open')] = t.retries >= cb.maxRetries ? 1 : 0;
+      s.gauges[k('default.remaining_cx')] = Math.max(0, cb.maxConnections - t.connections);
+      s.gauges[k('default.remaining_pending')] = Math.max(0, cb.maxPendingRequests - t.pending);
+      s.gauges[k('default.remaining_rq')] = Math.max(0, cb.maxRequests - t.requests);
+      s.gauges[k('default.remaining_retries')] = Math.max(0, cb.maxRetries - t.retries);
+      for (const g of ['cx_open', 'rq_pending_open', 'rq_open', 'rq_retry_open']) s.gauges[k(`high.${g}`)] = 0;
+    }
     // outlier detection is decided here, so its stats are the agent's
     for (const o of this.outliers.stats()) {
       const k = (stat: string) => statKey('cluster', o.cluster, `outlier_detection.${stat}`);

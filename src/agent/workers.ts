@@ -54,6 +54,11 @@ export class WorkerPool {
     return this.count;
   }
 
+  /** The circuit-breaker counters all workers share (read-only here). */
+  get resourceTable(): ResourceTable {
+    return this.limits;
+  }
+
   /** The live worker threads (diagnostics: their thread ids, resource usage). */
   threads(): readonly Worker[] {
     return this.slots.map((s) => s.worker);

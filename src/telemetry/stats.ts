@@ -26,6 +26,9 @@ export class ClusterStats {
   upstreamRqTotal = 0;
   upstreamRqActive = 0;
   upstreamRqPendingOverflow = 0;
+  upstreamRqPendingTotal = 0;
+  upstreamRqPendingActive = 0;
+  upstreamRqPendingFailureEject = 0;
   upstreamRqTimeout = 0;
   upstreamRqPerTryTimeout = 0;
   upstreamRqRetry = 0;
@@ -150,6 +153,9 @@ export class WorkerStats {
       counters[k('upstream_cx_destroy')] = c.upstreamCxDestroy;
       counters[k('upstream_rq_total')] = c.upstreamRqTotal;
       counters[k('upstream_rq_pending_overflow')] = c.upstreamRqPendingOverflow;
+      counters[k('upstream_rq_pending_total')] = c.upstreamRqPendingTotal;
+      counters[k('upstream_rq_pending_failure_eject')] = c.upstreamRqPendingFailureEject;
+      gauges[k('upstream_rq_pending_active')] = c.upstreamRqPendingActive;
       counters[k('upstream_rq_timeout')] = c.upstreamRqTimeout;
       counters[k('upstream_rq_per_try_timeout')] = c.upstreamRqPerTryTimeout;
       counters[k('upstream_rq_retry')] = c.upstreamRqRetry;

@@ -120,13 +120,18 @@ export class H1Pool {
     if (conn) return this.dispatch(conn, req, handler, true);
     // Envoy lets a pool with no connection at all open one even at the limit, so no worker starves
     if (!limits || limits.canCreateConnection() || this.active.size + this.idle.length === 0) {
-      return this.dispatch(new H1Connection(this), req, handler, true);
+      return this.dispatch(new H1Connection(this, true), req, handler, true);
     }
     limits.add(Resource.Requests, -1); // queued requests do not hold a request slot
     if (!limits.canQueue()) return this.overflow(handler, 'max pending requests');
     const p = new PendingRequest(req, handler, this);
     this.pending.push(p);
     limits.add(Resource.PendingRequests, 1);
+    const s = this.stats?.cluster;
+    if (s) {
+      s.upstreamRqPendingTotal++;
+      s.upstreamRqPendingActive++;
+    }
     return p;
   }
 
@@ -161,6 +166,7 @@ export class H1Pool {
     if (i < 0) return;
     this.pending.splice(i, 1);
     this.options.limits?.add(Resource.PendingRequests, -1);
+    if (this.stats) this.stats.cluster.upstreamRqPendingActive--;
   }
 
   /** A connection may have become available: serve the oldest waiting request. */
@@ -170,6 +176,7 @@ export class H1Pool {
       if (!conn && limits && !limits.canCreateConnection() && this.active.size + this.idle.length > 0) return false;
       const p = this.pending.shift()!;
       limits?.add(Resource.PendingRequests, -1);
+      if (this.stats) this.stats.cluster.upstreamRqPendingActive--;
       if (p.cancelled) continue;
       p.started = this.dispatch(conn ?? new H1Connection(this), p.req, p.handler);
       return true;
@@ -258,7 +265,18 @@ class H1Connection implements UpstreamExchange, BodySink {
   private connectTimer: NodeJS.Timeout | undefined;
   private socketError: (Error & { code?: string }) | undefined;
 
-  constructor(private readonly pool: H1Pool) {
+  /** Set while a request waits for this new connection to connect (Envoy counts it pending). */
+  private pendingRequest = false;
+
+  constructor(
+    private readonly pool: H1Pool,
+    countsPending = false,
+  ) {
+    if (countsPending && pool.stats) {
+      this.pendingRequest = true;
+      pool.stats.cluster.upstreamRqPendingTotal++;
+      pool.stats.cluster.upstreamRqPendingActive++;
+    }
     this.socket = connect({ host: pool.address, port: pool.port, noDelay: true });
     pool.options.limits?.add(Resource.Connections, 1);
     // Envoy counts a connection when it is created, so connect failures are part of cx_total
@@ -349,11 +367,21 @@ class H1Connection implements UpstreamExchange, BodySink {
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.connected = true;
+    this.endPending(false);
     if (this.state !== State.Connecting) return;
     this.state = State.AwaitingHead;
     const head = this.pendingHead!;
     this.pendingHead = undefined;
     this.sendHead(head);
+  }
+
+  /** The waiting request got its connection, or (failed) the connection never came: upstream_rq_pending_failure_eject. */
+  private endPending(failed: boolean): void {
+    if (!this.pendingRequest) return;
+    this.pendingRequest = false;
+    const s = this.pool.stats!.cluster;
+    s.upstreamRqPendingActive--;
+    if (failed) s.upstreamRqPendingFailureEject++;
   }
 
   private onConnectTimeout(): void {
@@ -461,6 +489,7 @@ class H1Connection implements UpstreamExchange, BodySink {
     this.state = State.Closed;
     this.pool.options.limits?.add(Resource.Connections, -1);
     this.pool.forget(this);
+    this.endPending(true);
     const s = this.pool.stats;
     if (s) {
       s.cluster.upstreamCxActive--;

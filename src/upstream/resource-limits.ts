@@ -46,6 +46,16 @@ export class ResourceTable {
     return n;
   }
 
+  /** Current totals of every counter of a slot (the agent's view for stats). */
+  totals(slot: number): { connections: number; pending: number; requests: number; retries: number } {
+    return {
+      connections: this.total(slot, Resource.Connections),
+      pending: this.total(slot, Resource.PendingRequests),
+      requests: this.total(slot, Resource.Requests),
+      retries: this.total(slot, Resource.Retries),
+    };
+  }
+
   /** Forgets everything a (crashed) worker held. */
   zeroWorker(worker: number): void {
     for (let slot = 0; slot < this.init.slots; slot++) {

@@ -211,6 +211,28 @@ describe('circuit breakers, one worker', () => {
     expect(cb.connections).toBe(2);
   });
 
+  it("the stats the docs task greps for 'pending' exist with Envoy's names, and overflow + total = all requests", async () => {
+    // expectations.json of the Istio task lists `pilot-agent request GET stats | grep httpbin | grep pending`
+    const file = join(ROOT, '..', 'shared', 'conformance', 'istio', 'docs-tasks', 'traffic-management', 'circuit-breaking', 'expectations.json');
+    const listed: string[] = existsSync(file)
+      ? (JSON.parse(readFileSync(file, 'utf8')).expectations as { example_result: unknown }[])
+          .flatMap((e) => (Array.isArray(e.example_result) ? (e.example_result as string[]) : []))
+          .map((line) => line.split(':')[0].replace(/^cluster\.outbound\|8000\|\|httpbin\.default\.svc\.cluster\.local\./, ''))
+      : ['circuit_breakers.default.remaining_pending', 'circuit_breakers.default.rq_pending_open', 'circuit_breakers.high.rq_pending_open',
+         'upstream_rq_pending_active', 'upstream_rq_pending_failure_eject', 'upstream_rq_pending_overflow', 'upstream_rq_pending_total'];
+    expect(listed.length).toBeGreaterThanOrEqual(7);
+    const text = await (await fetch(`http://127.0.0.1:${proxy.ports.admin}/stats?filter=pending`)).text();
+    const prefix = `cluster.outbound|80||${svc('cb')}.`;
+    const stats = new Map(
+      text.trim().split('\n').filter((l) => l.startsWith(prefix)).map((l) => [l.slice(prefix.length, l.lastIndexOf(':')), Number(l.slice(l.lastIndexOf(':') + 1))]),
+    );
+    for (const name of listed) expect(stats.has(name), `${name} in /stats`).toBe(true);
+    // 6 requests so far on this cluster: each either waited for a connection (pending_total) or overflowed
+    expect((stats.get('upstream_rq_pending_overflow') ?? 0) + (stats.get('upstream_rq_pending_total') ?? 0)).toBe(6);
+    expect(stats.get('upstream_rq_pending_active')).toBe(0);
+    expect(stats.get('circuit_breakers.default.remaining_pending')).toBe(1);
+  });
+
   it('istio_requests_total counts the overflows with response_flags UO', async () => {
     const e = await scrape(proxy.ports.stats);
     expect(e.sum('istio_requests_total', { destination_service: svc('cb'), response_code: '503', response_flags: 'UO' })).toBeGreaterThanOrEqual(4);
