@@ -205,7 +205,8 @@ describe('/stats', () => {
     expect(f.length).toBe(5);
     for (const [n] of f) expect(n).toMatch(/upstream_rq_\dxx$/);
     const fu = parse((await admin(`/stats?usedonly&filter=${encodeURIComponent('^cluster\\..*upstream_rq_')}`)).text);
-    expect(fu.map(([n]) => n).sort()).toEqual([`cluster.${C}.upstream_rq_200`, `cluster.${C}.upstream_rq_2xx`, `cluster.${C}.upstream_rq_total`]);
+    // upstream_rq_pending_total: requests that waited for a new upstream connection (at least the first)
+    expect(fu.map(([n]) => n).sort()).toEqual([`cluster.${C}.upstream_rq_200`, `cluster.${C}.upstream_rq_2xx`, `cluster.${C}.upstream_rq_pending_total`, `cluster.${C}.upstream_rq_total`]);
   });
 
   it('?format=json: {stats: [{name, value}]}', async () => {
