@@ -3,6 +3,13 @@
  * for Envoy stats); the agent asks every worker for a StatsSnapshot at scrape time and sums them.
  */
 
+/** The map's value for `key`, created on first use. */
+function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) map.set(key, (v = create()));
+  return v;
+}
+
 /** Istio's buckets for istio_request_duration_milliseconds. */
 export const DURATION_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
 /** Istio's buckets for istio_request_bytes / istio_response_bytes: exponential(1, 10, 9). */
@@ -40,9 +47,7 @@ export class ClusterStats {
   readonly hosts = new Map<string, HostStats>();
 
   host(label: string): HostStats {
-    let h = this.hosts.get(label);
-    if (!h) this.hosts.set(label, (h = new HostStats()));
-    return h;
+    return getOrCreate(this.hosts, label, () => new HostStats());
   }
 
   response(code: number): void {
@@ -119,25 +124,20 @@ export class WorkerStats {
   readonly istioRequests = new Map<string, IstioRequestSeries>();
 
   cluster(name: string): ClusterStats {
-    let s = this.clusters.get(name);
-    if (!s) this.clusters.set(name, (s = new ClusterStats()));
-    return s;
+    return getOrCreate(this.clusters, name, () => new ClusterStats());
   }
 
   listener(address: string): ListenerStats {
-    let s = this.listeners.get(address);
-    if (!s) this.listeners.set(address, (s = new ListenerStats()));
-    return s;
+    return getOrCreate(this.listeners, address, () => new ListenerStats());
   }
 
   hcm(prefix: string): HttpConnectionManagerStats {
-    let s = this.hcms.get(prefix);
-    if (!s) this.hcms.set(prefix, (s = new HttpConnectionManagerStats()));
-    return s;
+    return getOrCreate(this.hcms, prefix, () => new HttpConnectionManagerStats());
   }
 
   /** The series for a label set; `key` identifies the label set cheaply (built by the caller). */
   istioSeries(key: string, labels: () => Record<string, string>): IstioRequestSeries {
+    // per request: no extra closure here, unlike getOrCreate
     let s = this.istioRequests.get(key);
     if (!s) this.istioRequests.set(key, (s = new IstioRequestSeries(labels())));
     return s;
