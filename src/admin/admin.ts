@@ -4,6 +4,7 @@ import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
 import { splitStatKey, type StatsSnapshot } from '../telemetry/stats.js';
+import { hostPort } from '../common/address.js';
 
 /** What the admin API reads from and asks of the agent. */
 export interface AdminBackend {
@@ -207,7 +208,7 @@ export function clustersText(s: Snapshot | undefined, stats: StatsSnapshot, ejec
     for (const k of ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']) out += `${n}::high_priority::${k}::${MAX}\n`;
     out += `${n}::added_via_api::true\n`;
     const seen = counters.get(n) ?? new Map();
-    const endpoints = c.endpoints.map((e) => ({ label: e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`, e }));
+    const endpoints = c.endpoints.map((e) => ({ label: hostPort(e.address, e.port), e }));
     // ORIGINAL_DST clusters learn their hosts from traffic
     for (const host of seen.keys()) if (!endpoints.some((x) => x.label === host)) endpoints.push({ label: host, e: { address: host, port: 0, weight: 1, labels: {} } });
     for (const { label, e } of endpoints) {
@@ -232,7 +233,7 @@ function clustersJson(s: Snapshot | undefined, stats: StatsSnapshot, ejectedOf: 
       name: c.name,
       added_via_api: true,
       host_statuses: c.endpoints.map((e) => {
-        const label = e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+        const label = hostPort(e.address, e.port);
         const h = counters.get(c.name)?.get(label) ?? {};
         return {
           address: { socket_address: { address: e.address, port_value: e.port } },

@@ -15,6 +15,7 @@ import { ResourceSlots, ResourceTable } from '../upstream/resource-limits.js';
 import { OutlierCounters, OutlierSlots } from '../upstream/outlier.js';
 import { OutlierDetectorHub } from './outlier-detector.js';
 import { statKey } from '../telemetry/stats.js';
+import { hostPort } from '../common/address.js';
 
 export interface AgentOptions extends LoadOptions {
   workers: number;
@@ -94,7 +95,7 @@ export class Agent implements AdminBackend {
     for (const c of snapshot.clusters) {
       if (c.outlierDetection) {
         for (const e of c.endpoints) {
-          const label = e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+          const label = hostPort(e.address, e.port);
           const slot = this.outlierSlots.slotFor(c.name, label);
           if (slot !== undefined) e.outlierSlot = slot;
         }

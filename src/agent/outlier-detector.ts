@@ -1,6 +1,7 @@
 import type { Cluster, OutlierDetection, Snapshot } from '../config/snapshot.js';
 import { log } from '../telemetry/log.js';
 import type { OutlierCounters, OutlierDetector as Detector } from '../upstream/outlier.js';
+import { hostPort } from '../common/address.js';
 
 interface HostState {
   ejected: boolean;
@@ -59,7 +60,7 @@ export class OutlierDetectorHub {
     const labels = new Set<string>();
     for (const e of c.endpoints) {
       if (e.outlierSlot === undefined) continue;
-      const label = e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+      const label = hostPort(e.address, e.port);
       labels.add(label);
       if (!st.hosts.has(label)) st.hosts.set(label, { ejected: false, ejectedUntil: 0, ejections: 0, slot: e.outlierSlot });
     }

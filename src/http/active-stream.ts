@@ -73,6 +73,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private retried = 0;
   private retryHeld = false;
   private hash: number | undefined;
+  /** What route matching read; kept for hash policies on query parameters. */
+  private view: RequestView | undefined;
   private setCookie: string | undefined;
   private attempts = 0;
   private tried: UpstreamHost[] | undefined;
@@ -106,7 +108,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       this.sendLocalReply(400, 'Bad Request', ResponseFlag.DownstreamProtocolError);
       return;
     }
-    const view = new RequestView(this.ds.method, this.path, this.authority, this.ds.scheme, this.ds.headers);
+    const view = (this.view = new RequestView(this.ds.method, this.path, this.authority, this.ds.scheme, this.ds.headers));
     const vh = this.listener.routes.findVirtualHost(this.authority);
     this.route = vh && RouteTable.findRoute(vh, view);
     if (!this.route) {
@@ -280,7 +282,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     let key: string | undefined;
     if ('header' in p) key = getFromList(this.ds.headers, p.header);
     else if ('sourceIp' in p) key = this.ds.remoteAddress;
-    else if ('queryParameter' in p) key = new RequestView(this.ds.method, this.path, this.authority, this.ds.scheme, []).queryParam(p.queryParameter);
+    else if ('queryParameter' in p) key = this.view!.queryParam(p.queryParameter);
     else {
       key = cookieValue(this.ds.headers, p.cookie.name);
       if (key === undefined && p.cookie.ttlMs) {

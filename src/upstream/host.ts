@@ -2,6 +2,7 @@ import type { Cluster, LbEndpoint } from '../config/snapshot.js';
 import { H1Pool } from './h1-pool.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
+import { hostPort } from '../common/address.js';
 
 /** Envoy's default max headers size, applied to upstream responses too. */
 const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
@@ -23,7 +24,7 @@ export class UpstreamHost {
     readonly clusterStats: ClusterStats,
     limits?: ClusterLimits,
   ) {
-    this.label = endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
+    this.label = hostPort(endpoint.address, endpoint.port);
     this.stats = clusterStats.host(this.label);
     this.outlierSlot = endpoint.outlierSlot;
     this.pool = new H1Pool(

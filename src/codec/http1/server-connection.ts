@@ -4,6 +4,7 @@ import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';
 import type { ListenerStats } from '../../telemetry/stats.js';
 import { ChunkedDecoder, CHUNKED, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
+import { hostPort } from '../../common/address.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** A slow client must finish sending a request head within this time (Envoy's request_headers_timeout is off by default; Node's is 60 s). */
@@ -180,10 +181,6 @@ export class H1ServerConnection {
   }
 }
 
-function endpoint(ip: string, port: number | undefined): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
 function hasBareLF(buf: Buffer): boolean {
   for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
   return false;
@@ -235,8 +232,8 @@ export class H1Exchange implements Downstream, BodySource {
     this.keepAlive = head.keepAlive;
     this.remoteAddress = conn.socket.remoteAddress ?? '';
     this.localAddress = conn.socket.localAddress ?? '';
-    this.localEndpoint = endpoint(this.localAddress, conn.socket.localPort);
-    this.remoteEndpoint = endpoint(this.remoteAddress, conn.socket.remotePort);
+    this.localEndpoint = hostPort(this.localAddress, conn.socket.localPort);
+    this.remoteEndpoint = hostPort(this.remoteAddress, conn.socket.remotePort);
     this.protocol = head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
     this.length = head.bodyLength === CHUNKED ? -1 : head.bodyLength;
     this.remaining = head.bodyLength;
