@@ -167,3 +167,15 @@ export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 3_000,
   }
   return v;
 }
+
+/** The JSON access-log line (--access-log json) a proxy wrote for a request id, once it appears. */
+export async function accessLogEntry(proxy: { stdout(): string }, rid: string): Promise<Record<string, unknown> | undefined> {
+  const find = () =>
+    proxy
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((j) => j.request_id === rid);
+  return eventually(find, 3_000, 25);
+}

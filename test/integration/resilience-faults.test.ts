@@ -7,7 +7,7 @@ import { httpRequest, newAgent } from '../helpers/http.js';
 import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
-import { eventually, scrape, type Exposition } from '../helpers/telemetry.js';
+import { eventually, scrape, type Exposition, accessLogEntry } from '../helpers/telemetry.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const SVC = 'ratings.default.svc.cluster.local';
@@ -74,16 +74,7 @@ async function call(host: string, headers: Record<string, string> = {}) {
   return { ...res, rid, ms: Date.now() - t0 };
 }
 
-async function logFor(rid: string): Promise<Record<string, unknown> | undefined> {
-  const find = () =>
-    proxy
-      .stdout()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((j) => j.request_id === rid);
-  return eventually(find, 3_000, 25);
-}
+const logFor = (rid: string) => accessLogEntry(proxy, rid);
 
 /** istio_requests_total for a code and flags, whatever the destination labels say. */
 const istio = (e: Exposition, code: string, flags: string) => e.sum('istio_requests_total', { response_code: code, response_flags: flags });

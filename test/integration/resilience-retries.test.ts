@@ -10,7 +10,7 @@ import { httpRequest, newAgent } from '../helpers/http.js';
 import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
-import { eventually, scrape, type Exposition } from '../helpers/telemetry.js';
+import { eventually, scrape, type Exposition, accessLogEntry } from '../helpers/telemetry.js';
 import { startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const FLAKY = 'flaky.default.svc.cluster.local';
@@ -197,16 +197,7 @@ async function call(host: string, query: string, body?: Buffer) {
   return { ...res, key, rid };
 }
 
-async function logFor(rid: string): Promise<Record<string, unknown> | undefined> {
-  const find = () =>
-    proxy
-      .stdout()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((j) => j.request_id === rid);
-  return eventually(find, 3_000, 25);
-}
+const logFor = (rid: string) => accessLogEntry(proxy, rid);
 
 const stat = (e: Exposition, name: string, cluster = FLAKY_CLUSTER) => e.sum(`envoy_cluster_${name}`, { envoy_cluster_name: cluster });
 const istio = (e: Exposition, svc: string, code: string, flags: string) =>

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
-import { eventually, plainRequest, scrape, type Exposition } from '../helpers/telemetry.js';
+import { eventually, plainRequest, scrape, type Exposition, accessLogEntry } from '../helpers/telemetry.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const SVC = 'slowpoke.default.svc.cluster.local';
@@ -91,16 +91,7 @@ let keyN = 0;
 const newKey = () => `k${++keyN}`;
 
 /** The JSON access-log line for a request id (bounded wait). */
-async function logFor(rid: string): Promise<Record<string, unknown> | undefined> {
-  const find = () =>
-    proxy
-      .stdout()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((j) => j.request_id === rid);
-  return eventually(find, 3_000, 25);
-}
+const logFor = (rid: string) => accessLogEntry(proxy, rid);
 
 const istio = (e: Exposition, code: string, flags: string) =>
   e.sum('istio_requests_total', { destination_service: SVC, response_code: code, response_flags: flags });
