@@ -21,6 +21,8 @@ export interface Downstream {
   /** `ip:port` of each end, as Envoy's %DOWNSTREAM_LOCAL_ADDRESS% and %DOWNSTREAM_REMOTE_ADDRESS%. */
   readonly localEndpoint: string;
   readonly remoteEndpoint: string;
+  /** Where the client was going when iptables redirected its connection (ORIGINAL_DST clusters connect there). */
+  readonly originalDestination?: { address: string; port: number };
   /** Size of the request head on the wire (request line and headers). */
   readonly headBytes: number;
   /** Request body bytes received so far (Envoy's %BYTES_RECEIVED%). */

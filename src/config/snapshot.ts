@@ -38,12 +38,58 @@ export interface Snapshot {
 export type TrafficDirection = 'OUTBOUND' | 'INBOUND' | 'GATEWAY';
 
 export interface Listener {
-  /** Istio-style name: `0.0.0.0_8080`, `virtualOutbound`. */
+  /** Istio-style name: `0.0.0.0_8080`, `virtualOutbound`, `virtualInbound`. */
   name: string;
   address: string;
   port: number;
   direction: TrafficDirection;
-  http: HttpConnectionManager;
+  /**
+   * Envoy use_original_dst: connections arrive through iptables REDIRECT, and their original
+   * destination (SO_ORIGINAL_DST) is what the filter chains match on. Without it, the listener's
+   * own address is the destination.
+   */
+  useOriginalDst?: boolean;
+  /**
+   * Envoy listener_filters_timeout for protocol detection (tls_inspector, http_inspector; Istio's
+   * meshConfig.protocolDetectionTimeout): how long to wait for the client's first bytes when a
+   * filter chain needs them. 0 waits as long as the client takes (Istio's default).
+   */
+  protocolDetectionTimeoutMs?: number;
+  /** Envoy picks the most specific chain: destination port, then IP, SNI, transport, application protocol. */
+  filterChains: FilterChain[];
+  /** Where a connection no chain matches goes; absent, it is closed (stat no_filter_chain_match). */
+  defaultFilterChain?: FilterChain;
+}
+
+/** Envoy filter_chain_match. An unset field matches anything, but a chain that sets it and matches wins. */
+export interface FilterChainMatch {
+  destinationPort?: number;
+  /** The destination IP is in one of these CIDRs (Envoy prefix_ranges); the longest prefix wins. */
+  prefixRanges?: string[];
+  /** TLS SNI: exact names or `*.suffix` wildcards (Envoy server_names). */
+  serverNames?: string[];
+  /** `tls` (a ClientHello was seen) or `raw_buffer`. */
+  transportProtocol?: 'tls' | 'raw_buffer';
+  /** ALPN from the ClientHello, or what the HTTP inspector saw: `http/1.0`, `http/1.1`, `h2c`. */
+  applicationProtocols?: string[];
+}
+
+/** A filter chain ends in exactly one network filter: the HTTP connection manager or the TCP proxy. */
+export interface FilterChain {
+  /** Unique in its listener, e.g. `0.0.0.0_9080`, `PassthroughFilterChain`. */
+  name: string;
+  match: FilterChainMatch;
+  http?: HttpConnectionManager;
+  tcpProxy?: TcpProxy;
+}
+
+/** Envoy's tcp_proxy network filter. */
+export interface TcpProxy {
+  statPrefix: string;
+  /** Weighted clusters (one entry for a single cluster), as a VirtualService tcp/tls route sets them. */
+  clusters: { name: string; weight: number }[];
+  /** Close a connection with no bytes either way for this long (Envoy default 1h); 0 disables. */
+  idleTimeoutMs: number;
 }
 
 export interface HttpConnectionManager {
@@ -231,6 +277,11 @@ export interface Cluster {
    * that send here (Envoy keeps hash_policy on the route); kept here for config_dump.
    */
   hashPolicy?: HashPolicy;
+  /**
+   * Envoy upstream_bind_config: connect from this local address. Istio's inbound clusters use
+   * 127.0.0.6 so that iptables does not capture the proxy's connection to its own workload again.
+   */
+  upstreamBindAddress?: string;
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
 }

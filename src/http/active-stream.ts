@@ -12,7 +12,7 @@ import type { AttemptFailure, RetryPolicyRuntime } from '../router/retry-state.j
 import { ReplayableBody } from './replayable-body.js';
 import { BufferedBody, sendMirror } from './mirror.js';
 import { Resource } from '../upstream/resource-limits.js';
-import type { ListenerRuntime, Runtime } from '../worker/runtime.js';
+import type { HttpPipeline, Runtime } from '../worker/runtime.js';
 import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
 import { writeLocalReply } from './local-reply.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from './response-flags.js';
@@ -86,7 +86,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private requestId: string | undefined;
 
   constructor(
-    private readonly listener: ListenerRuntime,
+    private readonly listener: HttpPipeline,
     private readonly runtime: Runtime,
     private readonly ds: Downstream,
   ) {
@@ -135,7 +135,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private buildUpstreamHeaders(): void {
     const raw = this.ds.headers;
     const out = this.upstreamHeaders;
-    const hcm = this.listener.config.http;
+    const hcm = this.listener.hcm;
     let xff: string | undefined;
     let connectionTokens: string | undefined;
     let haveRequestId = false;
@@ -267,7 +267,9 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     } else if (timeoutMs) {
       this.armRouteTimeout(timeoutMs);
     }
-    // Istio sets include_request_attempt_count: every attempt says which one it is
+    // Istio sets include_request_attempt_count: every attempt says which one it is (set, not
+    // appended: a request that already crossed a sidecar carries that sidecar's count)
+    removeFromList(headers, 'x-envoy-attempt-count');
     headers.push('x-envoy-attempt-count', '1');
     if (mirrors) this.mirror(mirrors, path);
     if (action.hashPolicy) this.hash = this.hashOf(action.hashPolicy);
@@ -466,6 +468,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
   /** Without traffic capture the original destination is the authority the client asked for. */
   private originalDestination(): { address: string; port: number } | undefined {
+    // captured: where the client was going; connected directly (an explicit proxy): the authority
+    if (this.ds.originalDestination) return this.ds.originalDestination;
     const a = this.authority;
     if (!a) return undefined;
     const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(a);
@@ -512,7 +516,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.host?.clusterStats.response(status);
     const headers: string[] = [];
     for (let i = 0; i < upstream.length; i += 2) {
-      if (!DROP_RESPONSE.has(upstream[i])) headers.push(upstream[i], upstream[i + 1]);
+      // the upstream's own service time (another sidecar's) is replaced by this proxy's, as Envoy sets it
+      if (!DROP_RESPONSE.has(upstream[i]) && upstream[i] !== 'x-envoy-upstream-service-time') headers.push(upstream[i], upstream[i + 1]);
     }
     this.upstreamServiceTimeMs = Date.now() - this.upstreamStartMs;
     headers.push('x-envoy-upstream-service-time', String(this.upstreamServiceTimeMs));

@@ -26,6 +26,8 @@ export interface AccessLogEntry {
   downstreamLocalAddress: string;
   downstreamRemoteAddress: string;
   routeName: string | undefined;
+  /** TLS SNI (%REQUESTED_SERVER_NAME%), for TCP proxy connections that had one. */
+  requestedServerName?: string;
 }
 
 /**
@@ -109,7 +111,7 @@ export function formatJson(e: AccessLogEntry): string {
       upstream_local_address: null,
       downstream_local_address: e.downstreamLocalAddress,
       downstream_remote_address: e.downstreamRemoteAddress,
-      requested_server_name: null,
+      requested_server_name: e.requestedServerName ?? null,
     }) + '\n'
   );
 }

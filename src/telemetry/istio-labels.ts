@@ -26,7 +26,16 @@ export function versionOf(labels: Readonly<Record<string, string>>): string {
   return labels['app.kubernetes.io/version'] ?? labels.version ?? UNKNOWN;
 }
 
-export function buildIstioLabels(node: NodeIdentity, listener: Listener, cluster: Cluster | undefined, id: string): IstioLabelTemplate {
+/** Istio's capture clusters stand in for the destination service in metrics. */
+const CAPTURE_CLUSTERS = new Set(['PassthroughCluster', 'BlackHoleCluster', 'InboundPassthroughClusterIpv4']);
+
+export function buildIstioLabels(
+  node: NodeIdentity,
+  listener: Pick<Listener, 'direction'>,
+  cluster: Cluster | undefined,
+  id: string,
+  protocol: 'http' | 'tcp' = 'http',
+): IstioLabelTemplate {
   const inbound = listener.direction === 'INBOUND';
   const self = {
     workload: workloadName(node),
@@ -52,7 +61,8 @@ export function buildIstioLabels(node: NodeIdentity, listener: Listener, cluster
   const src = inbound
     ? { workload: UNKNOWN, namespace: UNKNOWN, principal: UNKNOWN, app: UNKNOWN, version: UNKNOWN, cluster: UNKNOWN }
     : self;
-  const host = svc?.host ?? UNKNOWN;
+  const special = cluster && CAPTURE_CLUSTERS.has(cluster.name) ? cluster.name : undefined;
+  const host = svc?.host ?? special ?? UNKNOWN;
   return {
     id,
     labels: {
@@ -69,10 +79,10 @@ export function buildIstioLabels(node: NodeIdentity, listener: Listener, cluster
       destination_app: dest.app,
       destination_version: dest.version,
       destination_service: host,
-      destination_service_name: svc ? shortName(svc.host) : UNKNOWN,
+      destination_service_name: svc ? shortName(svc.host) : (special ?? UNKNOWN),
       destination_service_namespace: svc?.namespace ?? UNKNOWN,
       destination_cluster: dest.cluster,
-      request_protocol: 'http',
+      request_protocol: protocol,
       // Istio reports "unknown" on the client side and none/mutual_tls on the server side
       connection_security_policy: inbound ? 'none' : UNKNOWN,
     },

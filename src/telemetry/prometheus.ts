@@ -35,6 +35,7 @@ const FAMILY_TAG: Record<string, string> = {
   cluster: 'envoy_cluster_name',
   listener: 'envoy_listener_address',
   http: 'envoy_http_conn_manager_prefix',
+  tcp: 'envoy_tcp_prefix',
 };
 
 /** Renders Istio's standard metrics and Envoy-style stats in the Prometheus text format. */
@@ -55,11 +56,12 @@ export async function renderPrometheus(stats: StatsSnapshot, server: ServerValue
     stats.istioRequests.flatMap((s) => histogramValues('istio_request_bytes', s.labels, s.requestBytes, BYTES_BUCKETS, 1)));
   add('istio_response_bytes', 'Size of response bodies in bytes.', 'histogram',
     stats.istioRequests.flatMap((s) => histogramValues('istio_response_bytes', s.labels, s.responseBytes, BYTES_BUCKETS, 1)));
-  // TCP-level Istio metrics: series appear with TCP proxying (traffic capture)
-  add('istio_tcp_sent_bytes_total', 'Bytes sent to the downstream in TCP connections.', 'counter', []);
-  add('istio_tcp_received_bytes_total', 'Bytes received from the downstream in TCP connections.', 'counter', []);
-  add('istio_tcp_connections_opened_total', 'TCP connections opened.', 'counter', []);
-  add('istio_tcp_connections_closed_total', 'TCP connections closed.', 'counter', []);
+  // TCP-level Istio metrics, from the TCP proxy
+  const tcp = stats.istioTcp ?? [];
+  add('istio_tcp_sent_bytes_total', 'Bytes sent to the downstream in TCP connections.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.sentBytes })));
+  add('istio_tcp_received_bytes_total', 'Bytes received from the downstream in TCP connections.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.receivedBytes })));
+  add('istio_tcp_connections_opened_total', 'TCP connections opened.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.opened })));
+  add('istio_tcp_connections_closed_total', 'TCP connections closed.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.closed })));
   let open = 0;
   for (const k in stats.gauges) if (k.endsWith('\u0001downstream_cx_active') && k.startsWith('listener\u0001')) open += stats.gauges[k];
   add('istio_tcp_sockets_open', 'Downstream TCP connections currently open.', 'gauge', [{ labels: {}, value: open }]);

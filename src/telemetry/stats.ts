@@ -30,6 +30,10 @@ export class ClusterStats {
   upstreamCxActive = 0;
   upstreamCxConnectFail = 0;
   upstreamCxDestroy = 0;
+  upstreamCxOverflow = 0;
+  upstreamCxNoneHealthy = 0;
+  upstreamCxRxBytesTotal = 0;
+  upstreamCxTxBytesTotal = 0;
   upstreamRqTotal = 0;
   upstreamRqActive = 0;
   upstreamRqPendingOverflow = 0;
@@ -60,6 +64,31 @@ export class ListenerStats {
   downstreamCxTotal = 0;
   downstreamCxActive = 0;
   downstreamCxDestroy = 0;
+  /** Connections that matched no filter chain (and the listener had no default chain). */
+  noFilterChainMatch = 0;
+  /** Protocol detection gave up waiting for the first bytes. */
+  downstreamPreCxTimeout = 0;
+}
+
+/** Envoy's tcp_proxy stats, per stat prefix. */
+export class TcpProxyStats {
+  downstreamCxTotal = 0;
+  downstreamCxNoRoute = 0;
+  downstreamCxRxBytesTotal = 0;
+  downstreamCxTxBytesTotal = 0;
+  downstreamFlowControlPausedReadingTotal = 0;
+  downstreamFlowControlResumedReadingTotal = 0;
+  idleTimeout = 0;
+  upstreamFlushTotal = 0;
+}
+
+/** One label set of Istio's TCP metrics. */
+export class IstioTcpSeries {
+  opened = 0;
+  closed = 0;
+  sentBytes = 0;
+  receivedBytes = 0;
+  constructor(readonly labels: Readonly<Record<string, string>>) {}
 }
 
 export class HttpConnectionManagerStats {
@@ -100,6 +129,8 @@ export interface StatsSnapshot {
   counters: Record<string, number>;
   gauges: Record<string, number>;
   istioRequests: { labels: Record<string, string>; count: number; duration: HistogramData; requestBytes: HistogramData; responseBytes: HistogramData }[];
+  /** Absent in snapshots from before TCP proxying (tests build them by hand). */
+  istioTcp?: { labels: Record<string, string>; opened: number; closed: number; sentBytes: number; receivedBytes: number }[];
 }
 
 export interface HistogramData {
@@ -122,6 +153,18 @@ export class WorkerStats {
   readonly listeners = new Map<string, ListenerStats>();
   readonly hcms = new Map<string, HttpConnectionManagerStats>();
   readonly istioRequests = new Map<string, IstioRequestSeries>();
+  readonly tcpProxies = new Map<string, TcpProxyStats>();
+  readonly istioTcp = new Map<string, IstioTcpSeries>();
+
+  tcpProxy(prefix: string): TcpProxyStats {
+    return getOrCreate(this.tcpProxies, prefix, () => new TcpProxyStats());
+  }
+
+  istioTcpSeries(key: string, labels: () => Record<string, string>): IstioTcpSeries {
+    let s = this.istioTcp.get(key);
+    if (!s) this.istioTcp.set(key, (s = new IstioTcpSeries(labels())));
+    return s;
+  }
 
   cluster(name: string): ClusterStats {
     return getOrCreate(this.clusters, name, () => new ClusterStats());
@@ -151,6 +194,10 @@ export class WorkerStats {
       counters[k('upstream_cx_total')] = c.upstreamCxTotal;
       counters[k('upstream_cx_connect_fail')] = c.upstreamCxConnectFail;
       counters[k('upstream_cx_destroy')] = c.upstreamCxDestroy;
+      counters[k('upstream_cx_overflow')] = c.upstreamCxOverflow;
+      counters[k('upstream_cx_none_healthy')] = c.upstreamCxNoneHealthy;
+      counters[k('upstream_cx_rx_bytes_total')] = c.upstreamCxRxBytesTotal;
+      counters[k('upstream_cx_tx_bytes_total')] = c.upstreamCxTxBytesTotal;
       counters[k('upstream_rq_total')] = c.upstreamRqTotal;
       counters[k('upstream_rq_pending_overflow')] = c.upstreamRqPendingOverflow;
       counters[k('upstream_rq_pending_total')] = c.upstreamRqPendingTotal;
@@ -179,6 +226,19 @@ export class WorkerStats {
       counters[statKey('listener', addr, 'downstream_cx_total')] = l.downstreamCxTotal;
       counters[statKey('listener', addr, 'downstream_cx_destroy')] = l.downstreamCxDestroy;
       gauges[statKey('listener', addr, 'downstream_cx_active')] = l.downstreamCxActive;
+      counters[statKey('listener', addr, 'no_filter_chain_match')] = l.noFilterChainMatch;
+      counters[statKey('listener', addr, 'downstream_pre_cx_timeout')] = l.downstreamPreCxTimeout;
+    }
+    for (const [prefix, t] of this.tcpProxies) {
+      const k = (stat: string) => statKey('tcp', prefix, stat);
+      counters[k('downstream_cx_total')] = t.downstreamCxTotal;
+      counters[k('downstream_cx_no_route')] = t.downstreamCxNoRoute;
+      counters[k('downstream_cx_rx_bytes_total')] = t.downstreamCxRxBytesTotal;
+      counters[k('downstream_cx_tx_bytes_total')] = t.downstreamCxTxBytesTotal;
+      counters[k('downstream_flow_control_paused_reading_total')] = t.downstreamFlowControlPausedReadingTotal;
+      counters[k('downstream_flow_control_resumed_reading_total')] = t.downstreamFlowControlResumedReadingTotal;
+      counters[k('idle_timeout')] = t.idleTimeout;
+      counters[k('upstream_flush_total')] = t.upstreamFlushTotal;
     }
     for (const [prefix, h] of this.hcms) {
       const k = (stat: string) => statKey('http', prefix, stat);
@@ -194,6 +254,13 @@ export class WorkerStats {
       requestBytes: { counts: [...s.requestBytes.counts], sum: s.requestBytes.sum },
       responseBytes: { counts: [...s.responseBytes.counts], sum: s.responseBytes.sum },
     }));
-    return { counters, gauges, istioRequests };
+    const istioTcp = [...this.istioTcp.values()].map((s) => ({
+      labels: { ...s.labels },
+      opened: s.opened,
+      closed: s.closed,
+      sentBytes: s.sentBytes,
+      receivedBytes: s.receivedBytes,
+    }));
+    return { counters, gauges, istioRequests, istioTcp };
   }
 }

@@ -55,6 +55,8 @@ export interface PoolOptions {
   maxRequestsPerConnection?: number;
   /** The cluster's circuit breakers, shared across workers; absent: unlimited. */
   limits?: ClusterLimits;
+  /** Connect from this local address (Envoy upstream_bind_config). */
+  localAddress?: string;
 }
 
 /** A request waiting for a connection (the cluster is at max_connections). */
@@ -277,7 +279,8 @@ class H1Connection implements UpstreamExchange, BodySink {
       pool.stats.cluster.upstreamRqPendingTotal++;
       pool.stats.cluster.upstreamRqPendingActive++;
     }
-    this.socket = connect({ host: pool.address, port: pool.port, noDelay: true });
+    const localAddress = pool.options.localAddress;
+    this.socket = connect({ host: pool.address, port: pool.port, noDelay: true, ...(localAddress ? { localAddress } : {}) });
     pool.options.limits?.add(Resource.Connections, 1);
     // Envoy counts a connection when it is created, so connect failures are part of cx_total
     const s = pool.stats;

@@ -2,10 +2,17 @@ import type { Cluster, LbEndpoint } from '../config/snapshot.js';
 import { H1Pool } from './h1-pool.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
+import { isIP } from 'node:net';
 import { hostPort } from '../common/address.js';
 
 /** Envoy's default max headers size, applied to upstream responses too. */
 const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
+
+/** The bind address applies to destinations of its own family (127.0.0.6 cannot reach an IPv6 host). */
+export function bindAddressFor(bind: string | undefined, destination: string): string | undefined {
+  if (!bind) return undefined;
+  return isIP(bind) === isIP(destination) ? bind : undefined;
+}
 
 /** An upstream endpoint with its connection pool and the counters the load balancer reads. */
 export class UpstreamHost {
@@ -20,7 +27,7 @@ export class UpstreamHost {
 
   constructor(
     readonly endpoint: LbEndpoint,
-    cluster: Pick<Cluster, 'connectTimeoutMs' | 'idleTimeoutMs' | 'maxRequestsPerConnection'>,
+    cluster: Pick<Cluster, 'connectTimeoutMs' | 'idleTimeoutMs' | 'maxRequestsPerConnection' | 'upstreamBindAddress'>,
     readonly clusterStats: ClusterStats,
     limits?: ClusterLimits,
   ) {
@@ -36,6 +43,7 @@ export class UpstreamHost {
         maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES,
         maxRequestsPerConnection: cluster.maxRequestsPerConnection,
         limits,
+        localAddress: bindAddressFor(cluster.upstreamBindAddress, endpoint.address),
       },
       { cluster: clusterStats, host: this.stats },
     );

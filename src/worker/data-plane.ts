@@ -1,17 +1,26 @@
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
-import type { H1ServerConnection } from '../codec/http1/server-connection.js';
+import { H1ServerConnection } from '../codec/http1/server-connection.js';
 import type { Listener, Snapshot } from '../config/snapshot.js';
 import { ActiveStream } from '../http/active-stream.js';
 import { writeLocalReply } from '../http/local-reply.js';
-import { createHttpListener, listen } from '../listener/http-listener.js';
-import { Runtime, type WorkerServices } from './runtime.js';
+import { FilterChainMatcher, type CompiledChain } from '../listener/filter-chain-match.js';
+import { inspect, type InspectResult } from '../listener/inspect.js';
+import { createListenerServer, listen, plainAddress } from '../listener/listener.js';
+import { originalDestination } from '../listener/original-dst.js';
+import { TcpProxySession } from '../tcp/tcp-proxy.js';
+import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
 import { log } from '../telemetry/log.js';
-import type { StatsSnapshot } from '../telemetry/stats.js';
+import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
 
 interface BoundListener {
   key: string;
   server: Server;
+}
+
+interface Destination {
+  address: string;
+  port: number;
 }
 
 /** One worker's data plane: its listeners, their connections, and the current Runtime. */
@@ -19,6 +28,7 @@ export class DataPlane {
   private runtime: Runtime | undefined;
   private readonly bound = new Map<string, BoundListener>();
   private readonly connections = new Set<H1ServerConnection>();
+  private readonly tcpSessions = new Set<TcpProxySession>();
   private draining = false;
 
   private readonly ejections = new Map<string, Set<string>>();
@@ -46,7 +56,7 @@ export class DataPlane {
         for (const [key, l] of wanted) {
           if (this.bound.has(key)) continue;
           const stats = this.services.stats.listener(`${l.address}_${l.port}`);
-          const server = createHttpListener(l, (ds) => this.onRequest(l.name, ds), stats, (conn) => this.track(conn));
+          const server = createListenerServer((socket) => this.onConnection(l.name, socket, stats));
           await listen(server, l);
           this.bound.set(key, { key, server });
           added.push(key);
@@ -70,23 +80,107 @@ export class DataPlane {
     if (previous) for (const c of next.retiredFrom(previous)) void c.close();
   }
 
+  /**
+   * A new connection: its destination (the original one, when captured) and, if the chains need
+   * them, its first bytes pick the filter chain; the chain's HTTP codec or TCP proxy takes over.
+   * The connection keeps the Runtime it arrived under until its chain is chosen.
+   */
+  private onConnection(listenerName: string, socket: Socket, stats: ListenerStats): void {
+    stats.downstreamCxTotal++;
+    stats.downstreamCxActive++;
+    socket.once('close', () => {
+      stats.downstreamCxActive--;
+      stats.downstreamCxDestroy++;
+    });
+    socket.on('error', () => {}); // 'close' follows; resets from clients are routine
+    const rt = this.runtime;
+    const lr = rt?.listeners.get(listenerName);
+    if (!rt || !lr || this.draining) {
+      socket.destroy();
+      return;
+    }
+    const local = { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+    let dst: Destination = local;
+    let redirected = false;
+    if (lr.config.useOriginalDst) {
+      const od = originalDestination(socket);
+      if (od && (od.port !== local.port || od.address !== local.address)) {
+        dst = { address: od.address, port: od.port };
+        redirected = true;
+      }
+    }
+    const candidates = lr.matcher.candidates(dst.address, dst.port);
+    if (!FilterChainMatcher.needsInspection(candidates)) {
+      this.dispatch(rt, lr, socket, stats, FilterChainMatcher.select(candidates, undefined), redirected ? dst : undefined);
+      return;
+    }
+    inspect(socket, lr.config.protocolDetectionTimeoutMs ?? 0, (r) => {
+      if (!r) return void socket.destroy();
+      if (r.timedOut) stats.downstreamPreCxTimeout++;
+      this.dispatch(rt, lr, socket, stats, FilterChainMatcher.select(candidates, r.inspected), redirected ? dst : undefined, r);
+    });
+  }
+
+  private dispatch(
+    rt: Runtime,
+    lr: ListenerRuntime,
+    socket: Socket,
+    stats: ListenerStats,
+    matched: CompiledChain<ChainRuntime> | undefined,
+    originalDst: Destination | undefined,
+    inspected?: InspectResult,
+  ): void {
+    const chain = matched?.value ?? lr.defaultChain;
+    if (!chain) {
+      stats.noFilterChainMatch++;
+      socket.destroy();
+      return;
+    }
+    if (chain.http) {
+      const listenerName = lr.config.name;
+      const conn = new H1ServerConnection(socket, chain.http.serverOptions, (ds) => this.onRequest(listenerName, chain.name, ds), {
+        ...(inspected?.preRead ? { preRead: inspected.preRead } : {}),
+        ...(inspected?.ended ? { ended: true } : {}),
+        ...(originalDst ? { originalDestination: originalDst } : {}),
+      });
+      this.track(conn);
+      if (inspected) socket.resume(); // detection paused it
+      return;
+    }
+    const session = new TcpProxySession(
+      socket,
+      {
+        runtime: rt,
+        listener: lr.config,
+        config: chain.tcpProxy!,
+        ...(originalDst ? { originalDestination: originalDst } : {}),
+        ...(inspected?.inspected.serverName ? { serverName: inspected.inspected.serverName } : {}),
+      },
+      inspected?.preRead,
+      inspected?.ended,
+    );
+    this.tcpSessions.add(session);
+    session.onClosed = (s) => this.tcpSessions.delete(s);
+    session.start();
+  }
+
   private track(conn: H1ServerConnection): void {
     this.connections.add(conn);
     conn.onClosed = (c) => this.connections.delete(c);
     if (this.draining) conn.drain();
   }
 
-  private onRequest(listenerName: string, ds: Downstream): DownstreamEvents | undefined {
+  private onRequest(listenerName: string, chainName: string, ds: Downstream): DownstreamEvents | undefined {
     const rt = this.runtime;
-    // a listener keeps its socket across config changes; its name finds the current pipeline
-    const listener = rt?.listeners.get(listenerName);
-    if (!listener) {
-      // the listener was just removed; its socket closes, keep-alive connections learn it here
+    // a connection keeps its socket across config changes; listener and chain names find the current pipeline
+    const pipeline = rt?.listeners.get(listenerName)?.chains.get(chainName)?.http;
+    if (!pipeline) {
+      // the listener or chain was just removed; keep-alive connections learn it here
       ds.closeAfterResponse();
       writeLocalReply(ds, 404, '');
       return undefined;
     }
-    const stream = new ActiveStream(listener, rt!, ds);
+    const stream = new ActiveStream(pipeline, rt!, ds);
     try {
       stream.start();
     } catch (err) {
@@ -108,7 +202,7 @@ export class DataPlane {
   }
 
   get activeConnections(): number {
-    return this.connections.size;
+    return this.connections.size + this.tcpSessions.size;
   }
 
   statsSnapshot(): StatsSnapshot {
@@ -118,6 +212,7 @@ export class DataPlane {
   async close(): Promise<void> {
     this.drain();
     for (const c of this.connections) c.socket.destroy();
+    for (const t of this.tcpSessions) t.destroy();
     await Promise.all([...this.bound.values()].map((b) => new Promise<void>((r) => b.server.close(() => r()))));
     this.bound.clear();
     this.services.accessLog.flush();

@@ -1,4 +1,7 @@
-import type { Cluster, Listener, Snapshot } from '../config/snapshot.js';
+import type { Cluster, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
+import type { ServerOptions } from '../codec/http1/server-connection.js';
+import { SERVER_NAME } from '../http/local-reply.js';
+import { FilterChainMatcher } from '../listener/filter-chain-match.js';
 import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
 import { httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
@@ -25,13 +28,32 @@ export interface WorkerServices {
   readonly hostFirstSeen?: Map<string, number>;
 }
 
-/** A listener's compiled HTTP pipeline. */
-export interface ListenerRuntime {
+/** An HTTP connection manager compiled for one filter chain: what each request on it runs through. */
+export interface HttpPipeline {
+  /** The listener it belongs to (direction and name, for metrics). */
   readonly config: Listener;
+  readonly hcm: HttpConnectionManager;
   readonly routes: RouteTable;
   /** Per-request filter constructors, in chain order (router excluded). */
   readonly filters: readonly ((stream: StreamCallbacks) => HttpFilter)[];
   readonly stats: HttpConnectionManagerStats;
+  /** The HTTP/1.1 codec's settings for connections on this chain. */
+  readonly serverOptions: ServerOptions;
+}
+
+/** One filter chain: an HTTP pipeline or a TCP proxy. */
+export interface ChainRuntime {
+  readonly name: string;
+  readonly http?: HttpPipeline;
+  readonly tcpProxy?: TcpProxy;
+}
+
+/** A listener compiled: how a connection finds its chain. */
+export interface ListenerRuntime {
+  readonly config: Listener;
+  readonly matcher: FilterChainMatcher<ChainRuntime>;
+  readonly defaultChain: ChainRuntime | undefined;
+  readonly chains: ReadonlyMap<string, ChainRuntime>;
 }
 
 /**
@@ -51,14 +73,42 @@ export class Runtime {
     previous?: Runtime,
   ) {
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
-    for (const l of snapshot.listeners) {
-      const rc = routeConfigs.get(l.http.routeConfigName) ?? { name: l.http.routeConfigName, virtualHosts: [] };
-      const filters = l.http.httpFilters.map((f, i) => {
+    const tables = new Map<string, RouteTable>();
+    const pipelines = new Map<HttpConnectionManager, HttpPipeline>();
+    const compileHttp = (l: Listener, hcm: HttpConnectionManager, where: string): HttpPipeline => {
+      let p = pipelines.get(hcm);
+      if (p) return p;
+      let routes = tables.get(hcm.routeConfigName);
+      if (!routes) tables.set(hcm.routeConfigName, (routes = new RouteTable(routeConfigs.get(hcm.routeConfigName) ?? { name: hcm.routeConfigName, virtualHosts: [] })));
+      const filters = hcm.httpFilters.map((f, i) => {
         const factory = httpFilterFactories.get(f.name);
-        if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `http.httpFilters[${i}]` });
+        if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.http.httpFilters[${i}]` });
         return factory.create(factory.parse(f.config), { listenerName: l.name });
       });
-      this.listeners.set(l.name, { config: l, routes: new RouteTable(rc), filters, stats: services.stats.hcm(l.http.statPrefix) });
+      const serverOptions: ServerOptions = {
+        maxHeaderBytes: hcm.maxRequestHeadersKb * 1024,
+        idleTimeoutMs: hcm.idleTimeoutMs,
+        acceptHttp10: hcm.acceptHttp10,
+        serverName: SERVER_NAME,
+      };
+      pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats: services.stats.hcm(hcm.statPrefix), serverOptions }));
+      return p;
+    };
+    for (const l of snapshot.listeners) {
+      const compile = (c: FilterChain, where: string): ChainRuntime => ({
+        name: c.name,
+        ...(c.http ? { http: compileHttp(l, c.http, where) } : {}),
+        ...(c.tcpProxy ? { tcpProxy: c.tcpProxy } : {}),
+      });
+      const chains = new Map<string, ChainRuntime>();
+      const compiled = l.filterChains.map((c, i) => {
+        const value = compile(c, `filterChains[${i}]`);
+        chains.set(c.name, value);
+        return { chain: c, value };
+      });
+      const defaultChain = l.defaultFilterChain ? compile(l.defaultFilterChain, 'defaultFilterChain') : undefined;
+      if (defaultChain) chains.set(defaultChain.name, defaultChain);
+      this.listeners.set(l.name, { config: l, matcher: new FilterChainMatcher(compiled), defaultChain, chains });
     }
     for (const c of snapshot.clusters) {
       const prev = previous?.clusters.get(c.name);
@@ -72,13 +122,13 @@ export class Runtime {
     }
   }
 
-  /** Istio metric labels for requests on a listener to a cluster (or to none: local replies). */
-  istioLabels(listener: Listener, clusterName: string | undefined): IstioLabelTemplate {
-    const key = `${listener.name}\u0000${clusterName ?? ''}`;
+  /** Istio metric labels for requests (or TCP connections) on a listener to a cluster (or to none: local replies). */
+  istioLabels(listener: Listener, clusterName: string | undefined, protocol: 'http' | 'tcp' = 'http'): IstioLabelTemplate {
+    const key = `${listener.name}\u0000${clusterName ?? ''}\u0000${protocol}`;
     let t = this.istioTemplates.get(key);
     if (!t) {
       const cluster = clusterName ? this.clusters.get(clusterName)?.config : undefined;
-      t = buildIstioLabels(this.snapshot.node, listener, cluster, `${this.snapshot.version}.${this.templateIds++}`);
+      t = buildIstioLabels(this.snapshot.node, listener, cluster, `${this.snapshot.version}.${this.templateIds++}`, protocol);
       this.istioTemplates.set(key, t);
     }
     return t;

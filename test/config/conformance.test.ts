@@ -15,7 +15,7 @@ import { translateIstio, type Translation } from '../../src/config/istio/transla
 import type { NodeIdentity } from '../../src/config/snapshot.js';
 import { parseDocuments, type SourceDocument } from '../../src/config/source.js';
 import { RouteTable } from '../../src/router/route-table.js';
-import { gatewayNode, sidecarNode } from './helpers.js';
+import { gatewayNode, hcmOf, sidecarNode } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../../../shared/conformance/istio');
@@ -70,7 +70,12 @@ function checkSnapshot(t: Translation, label: string): void {
   const cNames = snapshot.clusters.map((c) => c.name);
   expect(new Set(cNames).size, `${label}: duplicate clusters`).toBe(cNames.length);
   for (const l of snapshot.listeners) {
-    expect(rcNames, `${label}: listener ${l.name} names a missing route config`).toContain(l.http.routeConfigName);
+    const chains = [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])];
+    expect(new Set(chains.map((c) => c.name)).size, `${label}: ${l.name} has duplicate chain names`).toBe(chains.length);
+    for (const c of chains) {
+      expect(!!c.http !== !!c.tcpProxy, `${label}: ${l.name}/${c.name} has exactly one network filter`).toBe(true);
+      if (c.http) expect(rcNames, `${label}: ${l.name}/${c.name} names a missing route config`).toContain(c.http.routeConfigName);
+    }
     expect(Number.isInteger(l.port) && l.port > 0 && l.port < 65536, `${label}: listener ${l.name} port`).toBe(true);
   }
   for (const c of snapshot.clusters) {
@@ -144,9 +149,9 @@ describe('Istio conformance: semantics of well-known samples', () => {
   it('bookinfo-gateway: the ingress gateway routes /productpage, /static, /login, /logout, /api/v1/products to productpage:9080', () => {
     const cfg = load('samples/bookinfo/networking/bookinfo-gateway.yaml');
     const t = translateIstio(cfg, gatewayNode({ labels: { istio: 'ingressgateway' } }), { outboundPort: 15001 });
-    const l = t.snapshot.listeners.find((x) => x.http.routeConfigName.startsWith('http.'));
+    const l = t.snapshot.listeners.find((x) => hcmOf(x).routeConfigName.startsWith('http.'));
     expect(l).toBeDefined();
-    const rc = t.snapshot.routeConfigs.find((r) => r.name === l!.http.routeConfigName)!;
+    const rc = t.snapshot.routeConfigs.find((r) => r.name === hcmOf(l!).routeConfigName)!;
     expect(rc.virtualHosts).toHaveLength(1);
     const routes = rc.virtualHosts[0].routes;
     const table = new RouteTable(rc);

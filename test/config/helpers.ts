@@ -4,7 +4,7 @@ import { ConfigError, ConfigErrors } from '../../src/config/errors.js';
 import { parseIstioConfig } from '../../src/config/istio/parse.js';
 import type { IstioConfig } from '../../src/config/istio/resources.js';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
-import type { Cluster, Listener, NodeIdentity, Route, RouteConfiguration, VirtualHost } from '../../src/config/snapshot.js';
+import type { Cluster, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, VirtualHost } from '../../src/config/snapshot.js';
 import { parseDocuments } from '../../src/config/source.js';
 
 export function parseYaml(text: string, defaultNamespace = 'default', file = 'test.yaml'): IstioConfig {
@@ -77,6 +77,16 @@ export function listener(t: Translation, name: string): Listener {
   const l = t.snapshot.listeners.find((x) => x.name === name);
   if (!l) expect.fail(`no listener ${name}; have: ${t.snapshot.listeners.map((x) => x.name).join(', ')}`);
   return l;
+}
+
+/**
+ * The HTTP connection manager a listener serves plain connections with: its only chain, or (the
+ * sidecar's virtualOutbound) the chain for connections made to the port directly.
+ */
+export function hcmOf(l: Listener): HttpConnectionManager {
+  const chain = l.filterChains.length === 1 ? l.filterChains[0] : l.filterChains.find((c) => c.match.destinationPort === l.port && !c.match.prefixRanges);
+  if (!chain?.http) expect.fail(`listener ${l.name} has no HTTP chain for its own port`);
+  return chain.http;
 }
 
 export function routeConfig(t: Translation, name: string): RouteConfiguration {

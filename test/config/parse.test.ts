@@ -456,16 +456,61 @@ describe('VirtualService validation', () => {
     }
   });
 
-  it('accepts tcp/tls-only VirtualServices with a warning', () => {
+  it('parses tcp and tls routes (no warning: they are enforced)', () => {
     const cfg = parseYaml(`apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: tcp, namespace: ns }
 spec:
   hosts: [a]
-  tcp: [{ route: [{ destination: { host: a } }] }]
+  tcp:
+  - match: [{ port: 3306, destinationSubnets: [10.0.0.0/8, 192.168.1.1], sourceLabels: { app: x }, sourceNamespace: ns, gateways: [mesh] }]
+    route:
+    - { destination: { host: a, subset: v1, port: { number: 3306 } }, weight: 80 }
+    - { destination: { host: b }, weight: 20 }
+  - route: [{ destination: { host: a } }]
+  tls:
+  - match: [{ port: 443, sniHosts: [A.example.com, "*.b.example.com"] }]
+    route: [{ destination: { host: a } }]
 `);
-    expect(cfg.virtualServices[0]).toMatchObject({ hasTcp: true, hasTls: false, http: [] });
-    expect(cfg.warnings).toEqual(['VirtualService ns/tcp: tcp/tls routes accepted but not enforced yet']);
+    expect(cfg.warnings).toEqual([]);
+    const v = cfg.virtualServices[0];
+    expect(v.http).toEqual([]);
+    expect(v.tcp).toEqual([
+      {
+        match: [{ destinationSubnets: ['10.0.0.0/8', '192.168.1.1'], port: 3306, sourceLabels: { app: 'x' }, sourceNamespace: 'ns', gateways: ['mesh'] }],
+        route: [
+          { destination: { host: 'a', subset: 'v1', port: 3306 }, weight: 80 },
+          { destination: { host: 'b', subset: undefined, port: undefined }, weight: 20 },
+        ],
+      },
+      { match: [], route: [{ destination: { host: 'a', subset: undefined, port: undefined }, weight: undefined }] },
+    ]);
+    expect(v.tls).toHaveLength(1);
+    expect(v.tls[0].match).toMatchObject([{ port: 443, destinationSubnets: [], gateways: [], sniHosts: ['a.example.com', '*.b.example.com'] }]);
+    expect(v.tls[0].route).toEqual([{ destination: { host: 'a', subset: undefined, port: undefined }, weight: undefined }]);
+    // a VirtualService with http routes only has empty tcp and tls lists
+    const httpOnly = parseYaml(vs('  - route: [{ destination: { host: a } }]')).virtualServices[0];
+    expect([httpOnly.tcp, httpOnly.tls]).toEqual([[], []]);
+  });
+
+  it('rejects malformed tcp and tls routes, naming the field', () => {
+    const mk = (routes: string) => `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: l4 }\nspec:\n  hosts: [a]\n${routes}\n`;
+    const cases: [string, string, RegExp][] = [
+      ['  tls: [{ route: [{ destination: { host: a } }] }]', 'spec.tls[0].match', /at least one match with sniHosts/],
+      ['  tls: [{ match: [{ port: 443 }], route: [{ destination: { host: a } }] }]', 'spec.tls[0].match[0].sniHosts', /sniHosts is required/],
+      ['  tls: [{ match: [{ sniHosts: ["a.*.com"] }], route: [{ destination: { host: a } }] }]', 'spec.tls[0].match[0].sniHosts[0]', /invalid SNI host/],
+      ['  tcp: [{ match: [{ destinationSubnets: [not-a-cidr] }], route: [{ destination: { host: a } }] }]', 'spec.tcp[0].match[0].destinationSubnets[0]', /not an IP address or CIDR/],
+      ['  tcp: [{ match: [{ sourceSubnet: 10.0.0.0/8 }], route: [{ destination: { host: a } }] }]', 'spec.tcp[0].match[0].sourceSubnet', /not supported/],
+      ['  tcp: [{ match: [{ sniHosts: [a] }], route: [{ destination: { host: a } }] }]', 'spec.tcp[0].match[0].sniHosts', /./],
+      ['  tcp: [{ route: [] }]', 'spec.tcp[0].route', /at least one route destination/],
+      ['  tcp: [{ route: [{ weight: 100 }] }]', 'spec.tcp[0].route[0].destination', /destination is required/],
+      ['  tcp: [{ route: [{ destination: { host: a } }, { destination: { host: b } }] }]', 'spec.tcp[0].route', /weights are required/],
+    ];
+    for (const [routes, field, reason] of cases) {
+      const err = parseError(mk(routes));
+      expect(err.location.field, routes).toBe(field);
+      expect(err.reason, routes).toMatch(reason);
+    }
   });
 
   it('warns about accepted but unenforced route fields', () => {

@@ -1,10 +1,11 @@
 import { DEFAULT_RETRY_POLICY } from '../../src/config/istio/translate-routes.js';
+import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
 import { describe, expect, it } from 'vitest';
 import type { Route, RouteAction } from '../../src/config/snapshot.js';
 import { RequestView } from '../../src/router/request-view.js';
 import { RouteTable } from '../../src/router/route-table.js';
 import {
-  BOOKINFO_SERVICES, parseError, parseYaml, cluster, clusterNames, gatewayNode, listener, routeConfig, sidecarNode, targets, translate, vhost, vhostWithDomain,
+  BOOKINFO_SERVICES, parseError, parseYaml, cluster, clusterNames, gatewayNode, hcmOf, listener, routeConfig, sidecarNode, targets, translate, vhost, vhostWithDomain,
 } from './helpers.js';
 
 const REVIEWS = 'reviews.default.svc.cluster.local';
@@ -39,6 +40,23 @@ function gateway(name: string, ns: string, spec: string): string {
   return `\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: ${name}, namespace: ${ns} }\nspec:\n${spec}\n`;
 }
 
+/**
+ * What sidecar mode always emits for traffic capture, whatever the config: the inbound capture
+ * listener and Istio's three special clusters (pinned in 'sidecar: traffic capture'). The name lists
+ * of the other tests leave them out, so that they show what the config made. (virtualOutbound
+ * stays in: it has always been there, carrying http_proxy.)
+ */
+const CAPTURE_LISTENERS = ['virtualInbound'];
+const CAPTURE_CLUSTERS = ['BlackHoleCluster', 'InboundPassthroughClusterIpv4', 'PassthroughCluster'];
+/** Listener names, sorted, without the capture-only listener (virtualInbound). */
+function configuredListenerNames(t: Translation): string[] {
+  return t.snapshot.listeners.map((l) => l.name).filter((n) => !CAPTURE_LISTENERS.includes(n)).sort();
+}
+/** Cluster names, sorted, without the capture clusters (PassthroughCluster, InboundPassthroughClusterIpv4, BlackHoleCluster). */
+function configuredClusterNames(t: Translation): string[] {
+  return clusterNames(t).filter((n) => !CAPTURE_CLUSTERS.includes(n));
+}
+
 /** The 15001 route config's virtual host for host:port. */
 function outboundVhost(text: string, host: string, port: number, node = sidecarNode()) {
   return vhost(routeConfig(translate(text, node), 'http_proxy'), `${host}:${port}`);
@@ -57,7 +75,7 @@ describe('clusters', () => {
   ports: [{ number: 9080, name: http }, { number: 9090, name: grpc }]
   endpoints: [{ address: 10.0.0.1, labels: { version: v1 } }]`) + REVIEWS_DR,
     );
-    expect(clusterNames(t)).toEqual(
+    expect(configuredClusterNames(t)).toEqual(
       [
         `outbound|9080||${REVIEWS}`, `outbound|9080|v1|${REVIEWS}`, `outbound|9080|v2|${REVIEWS}`, `outbound|9080|v3|${REVIEWS}`,
         `outbound|9090||${REVIEWS}`, `outbound|9090|v1|${REVIEWS}`, `outbound|9090|v2|${REVIEWS}`, `outbound|9090|v3|${REVIEWS}`,
@@ -238,7 +256,7 @@ describe('DestinationRule lookup', () => {
   const IN_ROOT = dr('mesh-wide', 'istio-system', `  host: "*.local"\n  trafficPolicy: { connectionPool: { tcp: { connectTimeout: 3s } } }\n  subsets: [{ name: from-root }]`);
   const ELSEWHERE = dr('stray', 'unrelated', `  host: ${HOST}\n  trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }\n  subsets: [{ name: from-unrelated }]`);
   const subsets = (text: string) =>
-    clusterNames(translate(text)).map((n) => n.split('|')[2]).filter((s) => s !== '');
+    configuredClusterNames(translate(text)).map((n) => n.split('|')[2]).filter((s) => s !== '');
   const lbOf = (text: string) => cluster(translate(text), `outbound|9080||${HOST}`).lbPolicy;
 
   it("the proxy's namespace first", () => {
@@ -290,7 +308,7 @@ describe('DestinationRule lookup', () => {
     const plain = dr('plain', 'default', `  host: ${HOST}\n  subsets: [{ name: plain }]`);
     expect(subsets(SVC + plain + selected)).toEqual(['selected']);
     const t = translate(SVC + plain + selected, sidecarNode({ labels: { app: 'ratings' } }));
-    expect(clusterNames(t).map((n) => n.split('|')[2]).filter(Boolean)).toEqual(['plain']);
+    expect(configuredClusterNames(t).map((n) => n.split('|')[2]).filter(Boolean)).toEqual(['plain']);
   });
 });
 
@@ -299,7 +317,7 @@ describe('service visibility', () => {
   const svc = (name: string, ns: string, exportTo?: string) =>
     se(name, ns, `  hosts: [${name}.${ns}.svc.cluster.local]\n  resolution: STATIC\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: 1.1.1.1 }]${exportTo ? `\n  exportTo: ${exportTo}` : ''}`);
   const hosts = (text: string) =>
-    [...new Set(clusterNames(translate(text)).map((n) => n.split('|')[3]))].sort();
+    [...new Set(configuredClusterNames(translate(text)).map((n) => n.split('|')[3]))].sort();
 
   it('honours exportTo: ".", "*", "~" and namespace lists', () => {
     const text =
@@ -343,10 +361,14 @@ describe('sidecar: the outbound listener', () => {
     const t = translate(BOOKINFO_SERVICES, sidecarNode(), 16001);
     const l = listener(t, 'virtualOutbound');
     expect(l).toMatchObject({ address: '0.0.0.0', port: 16001, direction: 'OUTBOUND' });
-    expect(l.http.routeConfigName).toBe('http_proxy');
-    expect(l.http.useRemoteAddress).toBe(false);
-    expect(l.http.stripEnvoyHeaders).toBe(false);
-    expect(t.snapshot.listeners).toHaveLength(1);
+    expect(hcmOf(l).routeConfigName).toBe('http_proxy');
+    expect(hcmOf(l).useRemoteAddress).toBe(false);
+    expect(hcmOf(l).stripEnvoyHeaders).toBe(false);
+    expect(hcmOf(l).statPrefix).toBe('outbound_0.0.0.0_16001');
+    // it is the capture listener too: connections made to the port itself get the chain carrying http_proxy
+    expect(l.useOriginalDst).toBe(true);
+    expect(l.filterChains.find((c) => c.http?.routeConfigName === 'http_proxy')).toMatchObject({ name: 'virtualOutbound-http-proxy', match: { destinationPort: 16001 } });
+    expect(configuredListenerNames(t)).toEqual(['virtualOutbound']);
     expect(t.snapshot.node).toEqual(sidecarNode());
   });
 
@@ -430,7 +452,15 @@ describe('sidecar: the outbound listener', () => {
     const names = routeConfig(translate(text), 'http_proxy').virtualHosts.map((v) => v.name).sort();
     expect(names).toEqual(['db.default.svc.cluster.local:8080', 'db.default.svc.cluster.local:9090']);
     // clusters exist for every port anyway (TCP proxying uses them)
-    expect(clusterNames(translate(text))).toHaveLength(4);
+    const t = translate(text);
+    expect(configuredClusterNames(t)).toHaveLength(4);
+    // the TCP ports are proxied through capture to those clusters
+    const chains = listener(t, 'virtualOutbound').filterChains;
+    for (const port of [3306, 9000]) {
+      const c = chains.find((x) => x.match.destinationPort === port);
+      expect(c?.http, String(port)).toBeUndefined();
+      expect(c?.tcpProxy?.clusters, String(port)).toEqual([{ name: `outbound|${port}||db.default.svc.cluster.local`, weight: 1 }]);
+    }
   });
 
   it('a service without VirtualService gets the default route to its cluster', () => {
@@ -736,7 +766,7 @@ describe('sidecar: the Sidecar resource', () => {
   const API_OTHER = 'api.other.svc.cluster.local';
   const MON = 'mon.istio-system.svc.cluster.local';
   const vhostNames = (t: ReturnType<typeof translate>, rc: string) => routeConfig(t, rc).virtualHosts.map((v) => v.name).sort();
-  const listenerNames = (t: ReturnType<typeof translate>) => t.snapshot.listeners.map((l) => l.name).sort();
+  const listenerNames = configuredListenerNames;
   const routeConfigNames = (t: ReturnType<typeof translate>) => t.snapshot.routeConfigs.map((r) => r.name).sort();
 
   it('an egress listener with a port and captureMode NONE: 127.0.0.1_<port>, only that port, only admitted hosts, bare names', () => {
@@ -747,8 +777,8 @@ describe('sidecar: the Sidecar resource', () => {
     expect(listenerNames(t)).toEqual(['127.0.0.1_9080', 'virtualOutbound']);
     const l = listener(t, '127.0.0.1_9080');
     expect(l).toMatchObject({ address: '127.0.0.1', port: 9080, direction: 'OUTBOUND' });
-    expect(l.http.routeConfigName).toBe('127.0.0.1_9080');
-    expect(l.http.statPrefix).toBe('outbound_127.0.0.1_9080');
+    expect(hcmOf(l).routeConfigName).toBe('127.0.0.1_9080');
+    expect(hcmOf(l).statPrefix).toBe('outbound_127.0.0.1_9080');
     // web:80 (another port) and api.other (another namespace) are not on it
     expect(vhostNames(t, '127.0.0.1_9080')).toEqual(
       [`${REVIEWS}:9080`, `${RATINGS}:9080`, `${PRODUCTPAGE}:9080`, `${WEB_HOST}:9080`, `${MON}:9080`].sort(),
@@ -789,7 +819,7 @@ describe('sidecar: the Sidecar resource', () => {
     expect(listener(t, '127.0.0.1_9080')).toMatchObject({ address: '127.0.0.1', port: 9080, direction: 'OUTBOUND' });
     expect(listener(t, '10.1.1.1_8080')).toMatchObject({ address: '10.1.1.1', port: 8080, direction: 'OUTBOUND' });
     expect(listener(t, '127.0.0.2_6060')).toMatchObject({ address: '127.0.0.2', port: 6060, direction: 'OUTBOUND' });
-    for (const name of ['127.0.0.1_9080', '10.1.1.1_8080', '127.0.0.2_6060']) expect(listener(t, name).http.routeConfigName).toBe(name);
+    for (const name of ['127.0.0.1_9080', '10.1.1.1_8080', '127.0.0.2_6060']) expect(hcmOf(listener(t, name)).routeConfigName).toBe(name);
     // IPTABLES, DEFAULT and unset without bind are reached through capture (15001): no listener, no route config of their own
     expect(listenerNames(t)).toEqual(['10.1.1.1_8080', '127.0.0.1_9080', '127.0.0.2_6060', 'virtualOutbound']);
     expect(routeConfigNames(t)).toEqual(['10.1.1.1_8080', '127.0.0.1_9080', '127.0.0.2_6060', 'http_proxy']);
@@ -810,14 +840,17 @@ describe('sidecar: the Sidecar resource', () => {
     expect(only('["*/*"]')).toHaveLength(5);
   });
 
-  it('an egress listener with a port reached through capture restricts http_proxy for that port only', () => {
+  it('an egress listener with a port reached through capture restricts that port only, in http_proxy and in the captured per-port routes', () => {
     const a = ALL + WEB + vs('mine', 'default', '  hosts: [a.example.com]\n  http: [{ directResponse: { status: 200 } }]');
     for (const mode of ['', '\n    captureMode: DEFAULT', '\n    captureMode: IPTABLES']) {
       // port 9080 admits namespace other only; every other port follows the catch-all (the proxy namespace)
       const t = translate(a + sidecar('default', 'default', `  egress:\n  - port: { number: 9080, name: http }${mode}\n    hosts: ["other/*"]\n  - hosts: ["./*"]`));
       expect(listenerNames(t), mode).toEqual(['virtualOutbound']);
-      expect(routeConfigNames(t), mode).toEqual(['http_proxy']);
+      // no route config of its own: captured connections use the per-port route configs (named by port)
+      expect(routeConfigNames(t), mode).toEqual(['80', '9080', 'http_proxy']);
       expect(vhostNames(t, 'http_proxy'), mode).toEqual([`${API_OTHER}:9080`, `${WEB_HOST}:80`, 'a.example.com:80'].sort());
+      expect(vhostNames(t, '9080'), mode).toEqual([`${API_OTHER}:9080`, 'allow_any:9080'].sort());
+      expect(vhostNames(t, '80'), mode).toEqual([`${WEB_HOST}:80`, 'a.example.com:80', 'allow_any:80'].sort());
     }
     // the other way round: port 80 admits namespace other only (nothing there on 80), 9080 follows the catch-all
     const t = translate(a + sidecar('default', 'default', '  egress:\n  - port: { number: 80, name: http }\n    hosts: ["other/*"]\n  - hosts: ["./*"]'));
@@ -846,13 +879,13 @@ describe('sidecar: the Sidecar resource', () => {
     expect(vhostNames(bound, '127.0.0.1_9080')).toEqual(
       [`${REVIEWS}:9080`, `${RATINGS}:9080`, `${PRODUCTPAGE}:9080`, `${WEB_HOST}:9080`, 'a.example.com:9080'].sort(),
     );
-    expect(listener(bound, 'virtualOutbound').http.routeConfigName).toBe('http_proxy');
+    expect(hcmOf(listener(bound, 'virtualOutbound')).routeConfigName).toBe('http_proxy');
   });
 
   it('the catch-all egress listener filters the outbound (15001) routes', () => {
     const t = translate(ALL + sidecar('default', 'default', '  egress:\n  - hosts: ["./*"]'));
     expect(vhostNames(t, 'http_proxy')).toEqual([`${REVIEWS}:9080`, `${RATINGS}:9080`, 'productpage.default.svc.cluster.local:9080'].sort());
-    expect(t.snapshot.listeners.map((l) => l.name)).toEqual(['virtualOutbound']);
+    expect(listenerNames(t)).toEqual(['virtualOutbound']);
   });
 
   it('the egress filter also applies to VirtualService-only hosts by the VirtualService namespace', () => {
@@ -866,10 +899,42 @@ describe('sidecar: the Sidecar resource', () => {
     expect(names).not.toContain('b.example.com:80');
   });
 
-  it('a non-HTTP egress port is skipped with a warning', () => {
-    const t = translate(ALL + sidecar('default', 'default', '  egress:\n  - port: { number: 3306, name: mysql, protocol: MYSQL }\n    hosts: ["./*"]'));
-    expect(t.snapshot.listeners.map((l) => l.name)).toEqual(['virtualOutbound']);
-    expect(t.warnings.some((w) => w.includes('Sidecar default/default') && w.includes('3306') && w.includes('MYSQL'))).toBe(true);
+  it('a non-HTTP egress port: through capture, TCP chains for the admitted services; bound, a TCP proxy listener; UDP skipped with a warning', () => {
+    const DB_HOST = 'db.default.svc.cluster.local';
+    const dbs =
+      se('db', 'default', `  hosts: [${DB_HOST}]\n  addresses: [10.96.1.1]\n  resolution: STATIC\n  ports: [{ number: 3306, name: mysql, protocol: MYSQL }]\n  endpoints: [{ address: 6.6.6.6 }]`) +
+      se('db', 'other', '  hosts: [db.other.svc.cluster.local]\n  addresses: [10.96.1.2]\n  resolution: STATIC\n  ports: [{ number: 3306, name: mysql, protocol: MYSQL }]\n  endpoints: [{ address: 7.7.7.7 }]');
+    const on3306 = (t: Translation) => listener(t, 'virtualOutbound').filterChains.filter((c) => c.match.destinationPort === 3306);
+    // reached through capture: no listener of its own, no warning; only the admitted service's address is proxied
+    const captured = translate(ALL + dbs + sidecar('default', 'default', '  egress:\n  - port: { number: 3306, name: mysql, protocol: MYSQL }\n    hosts: ["./*"]'));
+    expect(listenerNames(captured)).toEqual(['virtualOutbound']);
+    expect(captured.warnings).toEqual([]);
+    expect(on3306(captured)).toEqual([{
+      name: `${DB_HOST}_3306_tcp`,
+      match: { destinationPort: 3306, prefixRanges: ['10.96.1.1'] },
+      tcpProxy: { statPrefix: `outbound|3306||${DB_HOST}`, clusters: [{ name: `outbound|3306||${DB_HOST}`, weight: 1 }], idleTimeoutMs: 3_600_000 },
+    }]);
+    // bound (captureMode NONE): 127.0.0.1_3306 proxies to the one admitted service; no route config; UDP is skipped with a warning
+    const bound = translate(ALL + dbs + sidecar('default', 'default', `  egress:
+  - port: { number: 3306, name: mysql, protocol: MYSQL }
+    captureMode: NONE
+    hosts: ["./*"]
+  - port: { number: 5353, name: dns, protocol: UDP }
+    captureMode: NONE
+    hosts: ["./*"]`));
+    expect(listenerNames(bound)).toEqual(['127.0.0.1_3306', 'virtualOutbound']);
+    const l = listener(bound, '127.0.0.1_3306');
+    expect(l).toMatchObject({ address: '127.0.0.1', port: 3306, direction: 'OUTBOUND' });
+    expect(l.filterChains).toHaveLength(1);
+    expect(l.filterChains[0].http).toBeUndefined();
+    expect(l.filterChains[0].tcpProxy?.clusters).toEqual([{ name: `outbound|3306||${DB_HOST}`, weight: 1 }]);
+    expect(routeConfigNames(bound)).toEqual(['http_proxy']);
+    expect(bound.warnings).toHaveLength(1);
+    expect(bound.warnings[0]).toMatch(/^Sidecar default\/default: egress\[1\] port 5353: protocol UDP skipped/);
+    // a bound TCP listener has no destination to route on: with several admitted services, the first one, with a warning
+    const ambiguous = translate(ALL + dbs + sidecar('default', 'default', '  egress:\n  - port: { number: 3306, name: mysql, protocol: MYSQL }\n    captureMode: NONE\n    hosts: ["*/*"]'));
+    expect(listener(ambiguous, '127.0.0.1_3306').filterChains[0].tcpProxy?.clusters).toEqual([{ name: `outbound|3306||${DB_HOST}`, weight: 1 }]);
+    expect(ambiguous.warnings.filter((w) => w.includes('egress[0] port 3306') && w.includes('2 services'))).toHaveLength(1);
   });
 
   it('an ingress listener bound by captureMode NONE or bind forwards to its defaultEndpoint through inbound|PORT||', () => {
@@ -887,7 +952,9 @@ describe('sidecar: the Sidecar resource', () => {
     defaultEndpoint: "[::1]:6061"
   - port: { number: 5432, name: tcp-db }
     captureMode: NONE
-    defaultEndpoint: 127.0.0.1:5432`));
+    defaultEndpoint: 127.0.0.1:5433
+  - port: { number: 5353, name: udp-dns, protocol: UDP }
+    captureMode: NONE`));
     const c = cluster(t, 'inbound|9080||');
     expect(c).toMatchObject({ type: 'STATIC', endpoints: [{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }] });
     expect(cluster(t, 'inbound|9090||').endpoints).toEqual([{ address: '10.1.1.1', port: 9091, weight: 1, labels: {} }]); // 0.0.0.0: the instance IP
@@ -895,7 +962,7 @@ describe('sidecar: the Sidecar resource', () => {
     expect(cluster(t, 'inbound|6060||').endpoints).toEqual([{ address: '::1', port: 6061, weight: 1, labels: {} }]);
     const l = listener(t, '0.0.0.0_9080');
     expect(l).toMatchObject({ address: '0.0.0.0', port: 9080, direction: 'INBOUND' });
-    const rc = routeConfig(t, l.http.routeConfigName);
+    const rc = routeConfig(t, hcmOf(l).routeConfigName);
     expect(rc.name).toBe('inbound|9080||');
     expect(rc.virtualHosts).toHaveLength(1);
     expect(rc.virtualHosts[0].domains).toEqual(['*']);
@@ -903,14 +970,26 @@ describe('sidecar: the Sidecar resource', () => {
     // captureMode NONE binds 0.0.0.0 unless bind is set; bind alone binds too
     expect(listener(t, '0.0.0.0_9090')).toMatchObject({ address: '0.0.0.0', port: 9090, direction: 'INBOUND' });
     expect(listener(t, '10.1.1.1_7070')).toMatchObject({ address: '10.1.1.1', port: 7070, direction: 'INBOUND' });
-    expect(listener(t, '10.1.1.1_7070').http.routeConfigName).toBe('inbound|7070||');
+    expect(hcmOf(listener(t, '10.1.1.1_7070')).routeConfigName).toBe('inbound|7070||');
     expect(listener(t, '0.0.0.0_6060')).toMatchObject({ address: '0.0.0.0', port: 6060, direction: 'INBOUND' });
-    expect(listenerNames(t)).toEqual(['0.0.0.0_6060', '0.0.0.0_9080', '0.0.0.0_9090', '10.1.1.1_7070', 'virtualOutbound']);
-    expect(t.snapshot.clusters.some((x) => x.name === 'inbound|5432||')).toBe(false);
-    expect(t.warnings.some((w) => w.includes('ingress[4]') && w.includes('5432'))).toBe(true);
+    // a TCP port is bound too, as a TCP proxy to its defaultEndpoint (no route config)
+    const tcp = listener(t, '0.0.0.0_5432');
+    expect(tcp).toMatchObject({ address: '0.0.0.0', port: 5432, direction: 'INBOUND' });
+    expect(tcp.filterChains).toHaveLength(1);
+    expect(tcp.filterChains[0].http).toBeUndefined();
+    expect(tcp.filterChains[0].tcpProxy?.clusters).toEqual([{ name: 'inbound|5432||', weight: 1 }]);
+    expect(cluster(t, 'inbound|5432||').endpoints).toEqual([{ address: '127.0.0.1', port: 5433, weight: 1, labels: {} }]);
+    expect(t.snapshot.routeConfigs.some((r) => r.name === 'inbound|5432||')).toBe(false);
+    expect(listenerNames(t)).toEqual(['0.0.0.0_5432', '0.0.0.0_6060', '0.0.0.0_9080', '0.0.0.0_9090', '10.1.1.1_7070', 'virtualOutbound']);
+    // UDP is not proxied: skipped with a warning
+    expect(t.snapshot.clusters.some((x) => x.name === 'inbound|5353||')).toBe(false);
+    expect(t.warnings).toHaveLength(1);
+    expect(t.warnings[0]).toMatch(/^Sidecar default\/default: ingress\[5\] port 5353: protocol UDP skipped/);
+    // bound ports are not captured as well: virtualInbound has no chain for them
+    expect(listener(t, 'virtualInbound').filterChains.filter((c) => [9080, 9090, 7070, 6060, 5432].includes(c.match.destinationPort!))).toEqual([]);
   });
 
-  it('an ingress listener without captureMode NONE or bind is not bound: skipped with a warning about inbound capture (15006)', () => {
+  it('an ingress listener without captureMode NONE or bind is not bound: virtualInbound (15006) serves it, forwarding to its defaultEndpoint', () => {
     const t = translate(BOOKINFO_SERVICES + sidecar('default', 'default', `  ingress:
   - port: { number: 9080, name: http }
     captureMode: DEFAULT
@@ -918,16 +997,32 @@ describe('sidecar: the Sidecar resource', () => {
   - port: { number: 9090, name: http-b }
     defaultEndpoint: 127.0.0.1:8081
   - port: { number: 7070, name: http-c }
-    captureMode: IPTABLES`));
+    captureMode: IPTABLES
+  - port: { number: 5432, name: tcp-db }
+    defaultEndpoint: 0.0.0.0:5433`));
     expect(listenerNames(t)).toEqual(['virtualOutbound']);
-    expect(t.snapshot.clusters.filter((c) => c.name.startsWith('inbound|'))).toEqual([]);
-    expect(routeConfigNames(t)).toEqual(['http_proxy']);
-    for (const [i, port] of [[0, 9080], [1, 9090], [2, 7070]]) {
-      const w = t.warnings.filter((x) => x.includes(`Sidecar default/default: ingress[${i}] port ${port}`));
-      expect(w, t.warnings.join('\n')).toHaveLength(1);
-      expect(w[0]).toMatch(/inbound traffic capture \(15006\)/);
+    const inbound = listener(t, 'virtualInbound');
+    expect(inbound).toMatchObject({ address: '0.0.0.0', port: 15006, direction: 'INBOUND', useOriginalDst: true });
+    // one chain per port, matched on the original destination port
+    for (const port of [9080, 9090, 7070]) {
+      const chains = inbound.filterChains.filter((c) => c.match.destinationPort === port);
+      expect(chains.map((c) => [c.name, c.match]), String(port)).toEqual([[`0.0.0.0_${port}`, { destinationPort: port }]]);
+      expect(chains[0].http?.routeConfigName).toBe(`inbound|${port}||`);
+      const rc = routeConfig(t, `inbound|${port}||`);
+      expect(rc.virtualHosts.map((v) => v.domains)).toEqual([['*']]);
+      expect(targets(rc.virtualHosts[0].routes[0])).toEqual([[`inbound|${port}||`, 100]]);
     }
-    expect(t.warnings).toHaveLength(3);
+    const tcp = inbound.filterChains.filter((c) => c.match.destinationPort === 5432);
+    expect(tcp).toHaveLength(1);
+    expect(tcp[0].http).toBeUndefined();
+    expect(tcp[0].tcpProxy?.clusters).toEqual([{ name: 'inbound|5432||', weight: 1 }]);
+    // the defaultEndpoint when set (0.0.0.0: the instance IP, reached from 127.0.0.6); else the original destination
+    expect(cluster(t, 'inbound|9080||')).toMatchObject({ type: 'STATIC', endpoints: [{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }] });
+    expect(cluster(t, 'inbound|9090||').endpoints).toEqual([{ address: '127.0.0.1', port: 8081, weight: 1, labels: {} }]);
+    expect(cluster(t, 'inbound|5432||')).toMatchObject({ type: 'STATIC', endpoints: [{ address: '10.1.1.1', port: 5433, weight: 1, labels: {} }], upstreamBindAddress: '127.0.0.6' });
+    expect(cluster(t, 'inbound|7070||')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddress: '127.0.0.6' });
+    expect(routeConfigNames(t)).toEqual(['9080', 'http_proxy', 'inbound|7070||', 'inbound|9080||', 'inbound|9090||']);
+    expect(t.warnings).toEqual([]);
   });
 
   it('ingress and egress listeners on the same port never collide (the Istio docs Sidecar example)', () => {
@@ -948,15 +1043,21 @@ describe('sidecar: the Sidecar resource', () => {
     expect(new Set(binds).size, binds.join(', ')).toBe(binds.length);
     const rcs = routeConfigNames(t);
     expect(new Set(rcs).size, rcs.join(', ')).toBe(rcs.length);
-    expect(t.snapshot.listeners.filter((l) => l.direction === 'INBOUND').map((l) => l.name)).toEqual(['0.0.0.0_9080']);
+    expect(t.snapshot.listeners.filter((l) => l.direction === 'INBOUND').map((l) => l.name).sort()).toEqual(['0.0.0.0_9080', 'virtualInbound']);
+    expect(listener(t, 'virtualInbound').filterChains.some((c) => c.match.destinationPort === 9080)).toBe(false);
     expect(t.snapshot.listeners.filter((l) => l.direction === 'OUTBOUND' && l.port === 9080).map((l) => l.name)).toEqual(['127.0.0.1_9080']);
-    expect(listener(t, '0.0.0.0_9080').http.routeConfigName).toBe('inbound|9080||');
+    expect(hcmOf(listener(t, '0.0.0.0_9080')).routeConfigName).toBe('inbound|9080||');
     expect(vhostNames(t, '127.0.0.1_9080')).toEqual([`${API_OTHER}:9080`]);
     // as written in the docs (traffic capture): neither is bound, the egress hosts decide port 9080 of http_proxy
+    // (and of the captured route config 9080), virtualInbound serves the ingress port
     const captured = docs('');
     expect(listenerNames(captured)).toEqual(['virtualOutbound']);
     expect(vhostNames(captured, 'http_proxy')).toEqual([`${API_OTHER}:9080`]);
-    expect(captured.warnings.some((w) => w.includes('ingress[0]') && w.includes('15006'))).toBe(true);
+    expect(vhostNames(captured, '9080')).toEqual([`${API_OTHER}:9080`, 'allow_any:9080'].sort());
+    const in9080 = listener(captured, 'virtualInbound').filterChains.filter((c) => c.match.destinationPort === 9080);
+    expect(in9080.map((c) => c.http?.routeConfigName)).toEqual(['inbound|9080||']);
+    expect(cluster(captured, 'inbound|9080||').endpoints).toEqual([{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }]);
+    expect(captured.warnings).toEqual([]);
   });
 
   it('an ingress defaultEndpoint on a unix socket is accepted but skipped with a warning, never a NaN port', () => {
@@ -973,6 +1074,16 @@ describe('sidecar: the Sidecar resource', () => {
     expect(w).toHaveLength(1);
     expect(w[0]).toMatch(/unix socket/);
     for (const c of t.snapshot.clusters) {
+      for (const ep of c.endpoints) expect(Number.isInteger(ep.port) && ep.port > 0, JSON.stringify(ep)).toBe(true);
+    }
+    // captured: virtualInbound does not serve the port (it passes through to the workload), with a warning
+    const captured = translate(text.replace('    captureMode: NONE\n', ''));
+    expect(captured.snapshot.clusters.some((c) => c.name === 'inbound|9080||')).toBe(false);
+    expect(listener(captured, 'virtualInbound').filterChains.some((c) => c.match.destinationPort === 9080)).toBe(false);
+    const cw = captured.warnings.filter((x) => x.includes('port 9080'));
+    expect(cw, captured.warnings.join('\n')).toHaveLength(1);
+    expect(cw[0]).toMatch(/unix socket/);
+    for (const c of captured.snapshot.clusters) {
       for (const ep of c.endpoints) expect(Number.isInteger(ep.port) && ep.port > 0, JSON.stringify(ep)).toBe(true);
     }
   });
@@ -1006,7 +1117,7 @@ describe('sidecar: the Sidecar resource', () => {
     const root = sidecar('root', 'istio-system', egress(3333));
     const elsewhere = sidecar('elsewhere', 'other', egress(4444));
     const ports = (text: string, node = sidecarNode()) =>
-      translate(text, node).snapshot.listeners.filter((l) => l.name !== 'virtualOutbound').map((l) => l.port);
+      translate(text, node).snapshot.listeners.filter((l) => !['virtualOutbound', ...CAPTURE_LISTENERS].includes(l.name)).map((l) => l.port);
     expect(ports(ALL + root + elsewhere + nsDefault + sel)).toEqual([1111]);
     expect(ports(ALL + root + elsewhere + nsDefault + sel, sidecarNode({ labels: { app: 'reviews' } }))).toEqual([2222]);
     expect(ports(ALL + root + elsewhere + sel, sidecarNode({ labels: { app: 'reviews' } }))).toEqual([3333]);
@@ -1014,6 +1125,118 @@ describe('sidecar: the Sidecar resource', () => {
     // the same through http_proxy: a Sidecar applies (it has no catch-all: nothing exposed) or none does (everything)
     expect(routeConfig(translate(ALL + elsewhere + sel), 'http_proxy').virtualHosts).toEqual([]);
     expect(vhostNames(translate(ALL + elsewhere + sel, sidecarNode({ labels: { app: 'reviews' } })), 'http_proxy')).toHaveLength(5);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+describe('sidecar: traffic capture', () => {
+  it('always has virtualInbound on the inbound port (default 15006) and the three capture clusters', () => {
+    const t = translate('');
+    expect(t.snapshot.listeners.map((l) => l.name).sort()).toEqual(['virtualInbound', 'virtualOutbound']);
+    const inbound = listener(t, 'virtualInbound');
+    expect(inbound).toMatchObject({ address: '0.0.0.0', port: 15006, direction: 'INBOUND', useOriginalDst: true });
+    // connections made to 15006 itself would loop: black hole; ports nobody declared pass through to the workload
+    expect(inbound.filterChains.map((c) => [c.match, c.tcpProxy?.clusters])).toEqual([[{ destinationPort: 15006 }, [{ name: 'BlackHoleCluster', weight: 1 }]]]);
+    expect(inbound.defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'InboundPassthroughClusterIpv4', weight: 1 }]);
+    expect(clusterNames(t)).toEqual(CAPTURE_CLUSTERS);
+    expect(cluster(t, 'PassthroughCluster')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [] });
+    expect(cluster(t, 'PassthroughCluster').upstreamBindAddress).toBeUndefined();
+    // to the workload from 127.0.0.6, so that iptables does not capture the connection again
+    expect(cluster(t, 'InboundPassthroughClusterIpv4')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddress: '127.0.0.6' });
+    expect(cluster(t, 'BlackHoleCluster')).toMatchObject({ type: 'STATIC', endpoints: [] });
+    // the port is an option
+    const other = translateIstio(parseYaml(''), sidecarNode(), { outboundPort: 15001, inboundPort: 16006 });
+    expect(listener(other, 'virtualInbound').port).toBe(16006);
+    expect(listener(other, 'virtualInbound').filterChains[0].match).toEqual({ destinationPort: 16006 });
+  });
+
+  it('captured HTTP ports get their own route config (bare names too, unknown hosts last); unmatched connections follow outboundTrafficPolicy', () => {
+    const t = translate(BOOKINFO_SERVICES);
+    const out = listener(t, 'virtualOutbound');
+    const chain = out.filterChains.find((c) => c.name === '0.0.0.0_9080');
+    expect(chain?.match).toEqual({ destinationPort: 9080 });
+    expect(chain?.http).toMatchObject({ routeConfigName: '9080', statPrefix: 'outbound_0.0.0.0_9080', useRemoteAddress: false });
+    const rc = routeConfig(t, '9080');
+    expect(rc.virtualHosts.map((v) => v.name)).toEqual([`${REVIEWS}:9080`, `${RATINGS}:9080`, 'productpage.default.svc.cluster.local:9080', 'allow_any:9080']);
+    expect(vhost(rc, `${REVIEWS}:9080`).domains).toContain('reviews'); // the port is implied by the destination
+    expect(vhost(rc, 'allow_any:9080').domains).toEqual(['*']);
+    expect(targets(vhost(rc, 'allow_any:9080').routes[0])).toEqual([['PassthroughCluster', 100]]);
+    expect(out.defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'PassthroughCluster', weight: 1 }]);
+    // REGISTRY_ONLY: unknown hosts get 502, unknown destinations the black hole
+    const closed = translate(BOOKINFO_SERVICES + sidecar('default', 'default', '  outboundTrafficPolicy: { mode: REGISTRY_ONLY }'));
+    const last = routeConfig(closed, '9080').virtualHosts.at(-1)!;
+    expect(last.name).toBe('block_all:9080');
+    expect(last.routes[0].action).toEqual({ kind: 'direct_response', status: 502 });
+    expect(listener(closed, 'virtualOutbound').defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'BlackHoleCluster', weight: 1 }]);
+  });
+
+  it("virtualInbound serves the ports of the services this proxy's IP is an endpoint of, by target port", () => {
+    const ME = 'me.default.svc.cluster.local';
+    const t = translate(BOOKINFO_SERVICES + se('me', 'default', `  hosts: [${ME}]
+  resolution: STATIC
+  ports: [{ number: 9080, name: http, targetPort: 8080 }, { number: 5432, name: tcp-db }, { number: 7000, name: x }]
+  endpoints: [{ address: 10.1.1.1 }, { address: 10.1.1.2 }]`));
+    const chains = listener(t, 'virtualInbound').filterChains.filter((c) => c.match.destinationPort !== 15006);
+    expect(chains.map((c) => [c.name, c.match, c.http?.routeConfigName ?? c.tcpProxy?.clusters[0].name])).toEqual([
+      ['0.0.0.0_8080', { destinationPort: 8080 }, 'inbound|8080||'],
+      ['0.0.0.0_5432', { destinationPort: 5432 }, 'inbound|5432||'],
+      // no declared protocol: HTTP when the first bytes are, else TCP
+      ['0.0.0.0_7000_http', { destinationPort: 7000, applicationProtocols: ['http/1.0', 'http/1.1', 'h2c'] }, 'inbound|7000||'],
+      ['0.0.0.0_7000', { destinationPort: 7000 }, 'inbound|7000||'],
+    ]);
+    // the workload is the original destination, reached from 127.0.0.6
+    expect(cluster(t, 'inbound|8080||')).toMatchObject({
+      type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddress: '127.0.0.6', service: { host: ME, namespace: 'default', port: 9080 },
+    });
+    expect(targets(routeConfig(t, 'inbound|8080||').virtualHosts[0].routes[0])).toEqual([['inbound|8080||', 100]]);
+    expect(t.snapshot.routeConfigs.some((r) => r.name === 'inbound|5432||')).toBe(false);
+    // services of other workloads are not served inbound
+    expect(clusterNames(t).filter((n) => n.startsWith('inbound|'))).toEqual(['inbound|5432||', 'inbound|7000||', 'inbound|8080||']);
+  });
+
+  it('VirtualService tcp routes: weighted clusters, destinationSubnets in a chain of their own, matches for other proxies dropped', () => {
+    const DB = 'db.default.svc.cluster.local';
+    const t = translate(
+      se('db', 'default', `  hosts: [${DB}]
+  addresses: [10.96.1.1]
+  resolution: STATIC
+  ports: [{ number: 3306, name: mysql, protocol: MYSQL }]
+  endpoints: [{ address: 6.6.6.6, labels: { version: v1 } }, { address: 6.6.6.7, labels: { version: v2 } }]`) +
+        dr('db', 'default', '  host: db\n  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]') +
+        vs('db', 'default', `  hosts: [db]
+  tcp:
+  - match: [{ destinationSubnets: [10.99.0.0/16] }]
+    route: [{ destination: { host: db, subset: v2 } }]
+  - match: [{ sourceLabels: { app: nobody } }]
+    route: [{ destination: { host: db, subset: v2 } }]
+  - route:
+    - { destination: { host: db, subset: v1 }, weight: 90 }
+    - { destination: { host: db, subset: v2 }, weight: 10 }`),
+    );
+    const chains = listener(t, 'virtualOutbound').filterChains.filter((c) => c.match.destinationPort === 3306);
+    expect(chains.map((c) => [c.match.prefixRanges, c.tcpProxy?.clusters])).toEqual([
+      [['10.99.0.0/16'], [{ name: `outbound|3306|v2|${DB}`, weight: 100 }]],
+      [['10.96.1.1'], [{ name: `outbound|3306|v1|${DB}`, weight: 90 }, { name: `outbound|3306|v2|${DB}`, weight: 10 }]],
+    ]);
+    expect(chains.every((c) => c.tcpProxy?.statPrefix === `outbound|3306||${DB}`)).toBe(true);
+    expect(t.warnings).toEqual([]);
+  });
+
+  it('VirtualService tls routes: by SNI on the TLS port, before the hosts of the ServiceEntry', () => {
+    const t = translate(
+      se('ext', 'default', '  hosts: [api.example.com, "*.wiki.org"]\n  resolution: NONE\n  ports: [{ number: 443, name: tls, protocol: TLS }]') +
+        se('mirror', 'default', '  hosts: [mirror.example.com]\n  resolution: DNS\n  ports: [{ number: 443, name: tls, protocol: TLS }]') +
+        vs('ext', 'default', `  hosts: [api.example.com]
+  tls:
+  - match: [{ sniHosts: [api.example.com] }]
+    route: [{ destination: { host: mirror.example.com, port: { number: 443 } } }]`),
+    );
+    const chains = listener(t, 'virtualOutbound').filterChains.filter((c) => c.match.destinationPort === 443);
+    const bySni = (sni: string) => chains.find((c) => c.match.serverNames?.includes(sni));
+    expect(bySni('api.example.com')?.match).toEqual({ destinationPort: 443, transportProtocol: 'tls', serverNames: ['api.example.com'] });
+    expect(bySni('api.example.com')?.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||mirror.example.com', weight: 100 }]);
+    expect(bySni('*.wiki.org')?.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||*.wiki.org', weight: 1 }]);
+    expect(bySni('mirror.example.com')?.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||mirror.example.com', weight: 1 }]);
   });
 });
 
@@ -1034,9 +1257,9 @@ describe('gateway mode', () => {
     expect(t.snapshot.listeners).toHaveLength(1);
     const l = listener(t, '0.0.0.0_8080');
     expect(l).toMatchObject({ address: '0.0.0.0', port: 8080, direction: 'GATEWAY' });
-    expect(l.http.routeConfigName).toBe('http.8080');
-    expect(l.http.useRemoteAddress).toBe(true);
-    expect(l.http.stripEnvoyHeaders).toBe(true);
+    expect(hcmOf(l).routeConfigName).toBe('http.8080');
+    expect(hcmOf(l).useRemoteAddress).toBe(true);
+    expect(hcmOf(l).stripEnvoyHeaders).toBe(true);
     const rc = routeConfig(t, 'http.8080');
     expect(rc.virtualHosts).toHaveLength(1);
     expect(rc.virtualHosts[0].domains).toEqual(['*']);
@@ -1046,6 +1269,8 @@ describe('gateway mode', () => {
     ]);
     expect(clusterNames(t)).toContain(`outbound|9080||${REVIEWS}`);
     expect(routeConfig(t, 'http.8080') && t.snapshot.routeConfigs.some((r) => r.name === 'http_proxy')).toBe(false);
+    // a gateway captures no traffic: no capture listeners, no capture clusters
+    expect(clusterNames(t).filter((n) => CAPTURE_CLUSTERS.includes(n))).toEqual([]);
   });
 
   it('Gateways are selected by the proxy labels', () => {

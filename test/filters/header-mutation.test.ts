@@ -30,7 +30,7 @@ beforeAll(async () => {
     node: sidecarNode(),
     listeners: [{
       name: 'l', address: '127.0.0.1', port: lp, direction: 'GATEWAY',
-      http: {
+      filterChains: [{ name: 'l', match: {}, http: {
         statPrefix: 'l', routeConfigName: 'r', useRemoteAddress: false, stripEnvoyHeaders: false, maxRequestHeadersKb: 60,
         idleTimeoutMs: 60_000, acceptHttp10: false,
         httpFilters: [{
@@ -43,7 +43,7 @@ beforeAll(async () => {
             response_mutations: [{ remove: 'x-internal' }, { append: { header: { key: 'x-via-filter', value: '1' } } }],
           } },
         }],
-      },
+      } }],
     }],
     routeConfigs: [{ name: 'r', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{
       name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name: 'c', weight: 1 }] },

@@ -168,14 +168,16 @@ export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 3_000,
   return v;
 }
 
-/** The JSON access-log line (--access-log json) a proxy wrote for a request id, once it appears. */
+/** Every JSON access-log line (--access-log json) a proxy has written so far. */
+export function accessLogEntries(proxy: { stdout(): string }): Record<string, unknown>[] {
+  return proxy
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The JSON access-log line a proxy wrote for a request id, once it appears. */
 export async function accessLogEntry(proxy: { stdout(): string }, rid: string): Promise<Record<string, unknown> | undefined> {
-  const find = () =>
-    proxy
-      .stdout()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((j) => j.request_id === rid);
-  return eventually(find, 3_000, 25);
+  return eventually(() => accessLogEntries(proxy).find((j) => j.request_id === rid), 3_000, 25);
 }

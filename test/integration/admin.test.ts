@@ -86,7 +86,11 @@ describe('/config_dump', () => {
     const listeners = section('ListenersConfigDump').dynamic_listeners;
     const listener = listeners.find((l: { name: string }) => l.name === `0.0.0.0_${gw}`);
     expect(listener, `listener 0.0.0.0_${gw} in ${listeners.map((l: { name: string }) => l.name)}`).toBeDefined();
-    const routeConfigName = listener.active_state.listener.http.routeConfigName;
+    // a gateway listener has exactly one filter chain, named like the listener, ending in the HTTP connection manager
+    const chains = listener.active_state.listener.filterChains;
+    expect(chains.map((c: { name: string }) => c.name)).toEqual([`0.0.0.0_${gw}`]);
+    expect(chains[0].tcpProxy).toBeUndefined();
+    const routeConfigName = chains[0].http.routeConfigName;
     expect(routeConfigName).toBe(`http.${gw}`);
     const routes = section('RoutesConfigDump').dynamic_route_configs.map((x: { route_config: { name: string } }) => x.route_config);
     const rc = routes.find((x: { name: string }) => x.name === routeConfigName);

@@ -14,6 +14,12 @@ function series(labels: Record<string, string>, count: number, durationCounts: n
   };
 }
 
+type TcpSeries = NonNullable<StatsSnapshot['istioTcp']>[number];
+
+function tcpSeries(labels: Record<string, string>, opened: number, closed: number, sentBytes: number, receivedBytes: number): TcpSeries {
+  return { labels, opened, closed, sentBytes, receivedBytes };
+}
+
 describe('aggregateStats', () => {
   const rqTotal = statKey('cluster', 'outbound|80||a.default.svc.cluster.local', 'upstream_rq_total');
   const cxActive = statKey('cluster', 'outbound|80||a.default.svc.cluster.local', 'upstream_cx_active');
@@ -57,9 +63,38 @@ describe('aggregateStats', () => {
     expect(first.istioRequests[0].count).toBe(2);
   });
 
+  it('merges Istio TCP series with identical label sets (in any key order), keeps different ones apart', () => {
+    const l1 = { reporter: 'source', destination_service: 'db', connection_security_policy: 'unknown' };
+    const l1Reordered = { connection_security_policy: 'unknown', destination_service: 'db', reporter: 'source' };
+    const l2 = { reporter: 'destination', destination_service: 'db', connection_security_policy: 'unknown' };
+    const a: StatsSnapshot = {
+      counters: {}, gauges: {}, istioRequests: [],
+      istioTcp: [tcpSeries(l1, 3, 2, 100, 1000), tcpSeries(l2, 1, 1, 7, 70)],
+    };
+    const b: StatsSnapshot = { counters: {}, gauges: {}, istioRequests: [], istioTcp: [tcpSeries(l1Reordered, 2, 2, 50, 500)] };
+    const sum = aggregateStats([a, b]);
+    expect(sum.istioTcp).toHaveLength(2);
+    const src = sum.istioTcp!.find((s) => s.labels.reporter === 'source')!;
+    const dst = sum.istioTcp!.find((s) => s.labels.reporter === 'destination')!;
+    expect(src).toMatchObject({ opened: 5, closed: 4, sentBytes: 150, receivedBytes: 1500 });
+    expect(dst).toMatchObject({ opened: 1, closed: 1, sentBytes: 7, receivedBytes: 70 });
+    // the workers' series are not modified
+    expect(a.istioTcp![0]).toEqual(tcpSeries(l1, 3, 2, 100, 1000));
+  });
+
+  it('a snapshot without istioTcp (from before TCP proxying) counts as none', () => {
+    const withTcp: StatsSnapshot = { counters: {}, gauges: {}, istioRequests: [], istioTcp: [tcpSeries({ r: 'x' }, 1, 0, 2, 3)] };
+    const without: StatsSnapshot = { counters: { [rqTotal]: 1 }, gauges: {}, istioRequests: [] };
+    expect(aggregateStats([without]).istioTcp).toEqual([]);
+    expect(aggregateStats([without, withTcp]).istioTcp).toEqual(withTcp.istioTcp);
+  });
+
   it('of no snapshots is empty; of one is a copy of it', () => {
-    expect(aggregateStats([])).toEqual({ counters: {}, gauges: {}, istioRequests: [] });
-    const one: StatsSnapshot = { counters: { [rqTotal]: 4 }, gauges: { [cxActive]: 1 }, istioRequests: [series({ r: 'x' }, 4, [4, 0, 0], 1)] };
+    expect(aggregateStats([])).toEqual({ counters: {}, gauges: {}, istioRequests: [], istioTcp: [] });
+    const one: StatsSnapshot = {
+      counters: { [rqTotal]: 4 }, gauges: { [cxActive]: 1 }, istioRequests: [series({ r: 'x' }, 4, [4, 0, 0], 1)],
+      istioTcp: [tcpSeries({ r: 'y' }, 2, 1, 30, 40)],
+    };
     expect(aggregateStats([one])).toEqual(one);
   });
 });

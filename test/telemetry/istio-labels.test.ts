@@ -25,7 +25,7 @@ function listener(direction: TrafficDirection): Listener {
     address: '0.0.0.0',
     port: 9080,
     direction,
-    http: { statPrefix: 'x', routeConfigName: '9080', useRemoteAddress: false, stripEnvoyHeaders: false, maxRequestHeadersKb: 60, idleTimeoutMs: 3_600_000, acceptHttp10: false, httpFilters: [] },
+    filterChains: [],
   };
 }
 

@@ -22,6 +22,16 @@ export interface ServerOptions {
 
 export type RequestListener = (downstream: H1Exchange) => DownstreamEvents | undefined;
 
+/** What the listener learnt about a connection before handing it to the codec. */
+export interface ConnectionContext {
+  /** Bytes already read (protocol detection): parsed before anything else. */
+  preRead?: Buffer;
+  /** The client half-closed during detection. */
+  ended?: boolean;
+  /** Where the client was going, when iptables redirected the connection here. */
+  originalDestination?: { address: string; port: number };
+}
+
 const enum State {
   Head,
   /** A request is in progress (its body may still be arriving). */
@@ -41,12 +51,15 @@ export class H1ServerConnection {
   private headersTimer: NodeJS.Timeout | undefined;
   /** Draining: finish the request in progress with `connection: close`, accept no more. */
   draining = false;
+  readonly originalDestination: { address: string; port: number } | undefined;
 
   constructor(
     readonly socket: Socket,
     private readonly options: ServerOptions,
     private readonly onRequest: RequestListener,
+    context?: ConnectionContext,
   ) {
+    this.originalDestination = context?.originalDestination;
     socket.setNoDelay(true);
     if (options.stats) {
       options.stats.downstreamCxTotal++;
@@ -57,6 +70,18 @@ export class H1ServerConnection {
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.exchange?.events?.onDownstreamDrain());
+    socket.on('end', () => this.onPeerEnd());
+    if (context?.preRead) this.onData(context.preRead);
+    if (context?.ended) this.onPeerEnd();
+  }
+
+  /**
+   * The client half-closed. Listeners allow half-open connections for the TCP proxy's sake, but
+   * HTTP/1.1 connections do not stay half-open (Envoy's connection manager neither): the
+   * connection closes as if half-open were off, and a request still in progress ends with DC.
+   */
+  private onPeerEnd(): void {
+    if (!this.socket.writableEnded) this.socket.end();
   }
 
   private onData(buf: Buffer): void {
@@ -199,6 +224,7 @@ export class H1Exchange implements Downstream, BodySource {
   readonly remoteEndpoint: string;
   readonly protocol: string;
   readonly body: BodySource | null;
+  readonly originalDestination: { address: string; port: number } | undefined;
   readonly length: number;
   headersSent = false;
   bytesReceived = 0;
@@ -235,6 +261,7 @@ export class H1Exchange implements Downstream, BodySource {
     this.localEndpoint = hostPort(this.localAddress, conn.socket.localPort);
     this.remoteEndpoint = hostPort(this.remoteAddress, conn.socket.remotePort);
     this.protocol = head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
+    this.originalDestination = conn.originalDestination;
     this.length = head.bodyLength === CHUNKED ? -1 : head.bodyLength;
     this.remaining = head.bodyLength;
     this.readingBody = head.bodyLength !== 0;

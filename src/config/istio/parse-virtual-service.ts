@@ -1,10 +1,11 @@
 import type { Field } from '../reader.js';
 import { compileRegex } from '../../common/regex.js';
 import type {
-  DestinationSpec, HeadersSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteDestinationSpec, HttpRouteSpec,
+  DestinationSpec, HeadersSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteDestinationSpec, HttpRouteSpec, L4MatchSpec, L4RouteSpec,
   ResourceMeta, StringMatchSpec, VirtualServiceSpec,
 } from './resources.js';
 import { describeResource, parseExportTo } from './parse.js';
+import { parseCidr } from '../../common/cidr.js';
 
 const VS_FIELDS = ['hosts', 'gateways', 'http', 'tls', 'tcp', 'exportTo'];
 const HTTP_ROUTE_FIELDS = [
@@ -31,8 +32,8 @@ export function parseVirtualService(spec: Field, meta: ResourceMeta, warnings: s
   const gateways = spec.at('gateways').stringList();
   const httpField = spec.at('http');
   const http = httpField.optList().map((r) => parseHttpRoute(r));
-  const hasTcp = spec.at('tcp').optList().length > 0;
-  const hasTls = spec.at('tls').optList().length > 0;
+  const tcp = spec.at('tcp').optList().map((r) => parseL4Route(r, false));
+  const tls = spec.at('tls').optList().map((r) => parseL4Route(r, true));
   if (hosts.length === 0 && gateways.length === 0) spec.at('hosts').fail('at least one host is required');
   hosts.forEach((h, i) => {
     if (h === '') spec.at('hosts').list()[i].fail('host must not be empty');
@@ -40,11 +41,51 @@ export function parseVirtualService(spec: Field, meta: ResourceMeta, warnings: s
       spec.at('hosts').list()[i].fail('wildcard host * is not allowed for virtual services bound to the mesh gateway');
     }
   });
-  if (http.length === 0 && !hasTcp && !hasTls) spec.fail('http, tcp or tls must have at least one route');
+  if (http.length === 0 && tcp.length === 0 && tls.length === 0) spec.fail('http, tcp or tls must have at least one route');
   const pending = new Set(http.flatMap((r) => r.pending));
   if (pending.size) warnings.push(`${describeResource(meta)}: ${[...pending].join(', ')} accepted but not enforced yet`);
-  if (hasTcp || hasTls) warnings.push(`${describeResource(meta)}: tcp/tls routes accepted but not enforced yet`);
-  return { meta, hosts, gateways, http, hasTcp, hasTls, exportTo: parseExportTo(spec.at('exportTo')) };
+  return { meta, hosts, gateways, http, tcp, tls, exportTo: parseExportTo(spec.at('exportTo')) };
+}
+
+/** A `tcp` route, or a `tls` route (which must match on sniHosts). */
+function parseL4Route(f: Field, tls: boolean): L4RouteSpec {
+  f.object(['match', 'route']);
+  const route = f.at('route').list().map((r) => {
+    r.object(['destination', 'weight']);
+    if (!r.at('destination').present) r.at('destination').fail('destination is required');
+    return { destination: parseDestination(r.at('destination')), weight: r.at('weight').optInt(0, 2 ** 31 - 1) };
+  });
+  if (route.length === 0) f.at('route').fail('at least one route destination is required');
+  if (route.length > 1 && route.some((r) => r.weight === undefined)) f.at('route').fail('weights are required when there is more than one destination');
+  const match = f.at('match').optList().map((m) => parseL4Match(m, tls));
+  if (tls && match.length === 0) f.at('match').fail('tls routes need at least one match with sniHosts');
+  return { match, route };
+}
+
+function parseL4Match(f: Field, tls: boolean): L4MatchSpec {
+  f.object(tls ? ['sniHosts', 'destinationSubnets', 'port', 'sourceLabels', 'gateways', 'sourceNamespace'] : ['destinationSubnets', 'port', 'sourceLabels', 'gateways', 'sourceNamespace', 'sourceSubnet']);
+  const subnets = f.at('destinationSubnets');
+  const destinationSubnets = subnets.stringList();
+  destinationSubnets.forEach((s, i) => {
+    if (!parseCidr(s)) subnets.list()[i].fail(`"${s}" is not an IP address or CIDR`);
+  });
+  if (f.at('sourceSubnet').present) f.at('sourceSubnet').fail('sourceSubnet is deprecated and not supported');
+  const out: L4MatchSpec = {
+    destinationSubnets,
+    port: f.at('port').present ? f.at('port').port() : undefined,
+    sourceLabels: f.at('sourceLabels').present ? f.at('sourceLabels').stringMap() : undefined,
+    sourceNamespace: f.at('sourceNamespace').optString(),
+    gateways: f.at('gateways').stringList(),
+  };
+  if (tls) {
+    const sni = f.at('sniHosts');
+    out.sniHosts = sni.stringList().map((h) => h.toLowerCase());
+    if (out.sniHosts.length === 0) sni.fail('sniHosts is required in a tls match');
+    out.sniHosts.forEach((h, i) => {
+      if (h === '' || (h.includes('*') && !(h === '*' || (h.startsWith('*.') && !h.slice(2).includes('*'))))) sni.list()[i].fail(`invalid SNI host "${h}"`);
+    });
+  }
+  return out;
 }
 
 function parseHttpRoute(f: Field): HttpRouteSpec {

@@ -6,6 +6,7 @@ import { parseVirtualService } from './parse-virtual-service.js';
 import { parseDestinationRule } from './parse-destination-rule.js';
 import { parseServiceEntry, parseWorkloadEntry } from './parse-service-entry.js';
 import { parseGateway, parseSidecar } from './parse-gateway-sidecar.js';
+import { DEFAULT_MESH, isMeshConfigMap, parseMeshConfigDocument, parseMeshConfigMap } from './parse-mesh-config.js';
 
 const NETWORKING_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'];
 
@@ -43,6 +44,7 @@ export interface ParseOptions {
 /** Validates and normalizes every document; collects all errors before failing. */
 export function parseIstioConfig(docs: readonly SourceDocument[], opts: ParseOptions): IstioConfig {
   const cfg: IstioConfig = {
+    mesh: { ...DEFAULT_MESH },
     virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [],
     gateways: [], sidecars: [], warnings: [],
   };
@@ -61,6 +63,9 @@ export function parseIstioConfig(docs: readonly SourceDocument[], opts: ParseOpt
   if (errors.length) throw new ConfigErrors(errors);
   return cfg;
 }
+
+/** Where each config's mesh settings came from: only one document may set them. */
+const meshSeen = new WeakMap<IstioConfig, string>();
 
 /** Parses one resource into cfg; returns the items of a `kind: List` for the caller to visit. */
 function parseResource(
@@ -84,6 +89,14 @@ function parseResource(
   const top = new Field(value, prefix, ctx);
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
 
+  const where = `${doc.file} document ${doc.docIndex}: ${kind} ${name ?? ''}`.trimEnd();
+  if (kind === 'MeshConfig' || isMeshConfigMap(kind, name, value)) {
+    if (meshSeen.has(cfg)) top.at('kind').fail(`a second mesh config (the first one was ${meshSeen.get(cfg)})`);
+    meshSeen.set(cfg, where);
+    if (kind === 'MeshConfig' && apiVersion !== 'meshconfig.istio.io/v1alpha1') top.at('apiVersion').fail('MeshConfig must be meshconfig.istio.io/v1alpha1');
+    cfg.mesh = kind === 'MeshConfig' ? parseMeshConfigDocument(top, cfg.warnings, where) : parseMeshConfigMap(top, cfg.warnings, where);
+    return undefined;
+  }
   if (PLATFORM_KINDS.has(kind) && !group.endsWith('istio.io')) {
     cfg.warnings.push(`${doc.file} document ${doc.docIndex}: ${kind} ${name ?? ''} ignored (a platform resource, not mesh config)`);
     return undefined;

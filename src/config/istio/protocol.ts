@@ -10,7 +10,24 @@ export function resolveProtocol(explicit: string | undefined, name: string): str
   if (explicit) return explicit.toUpperCase();
   const prefix = name.split('-')[0].toUpperCase();
   if ((KNOWN_PROTOCOLS as readonly string[]).includes(prefix)) return prefix;
-  return 'UNSUPPORTED'; // Istio's "auto-detect"; treated as TCP until protocol sniffing exists
+  return 'UNSUPPORTED'; // Istio's "auto-detect": the first bytes decide (HTTP or TCP)
+}
+
+/** How a captured connection to a port of this protocol is served. */
+export type PortKind = 'http' | 'tls' | 'tcp' | 'auto' | 'udp';
+
+export function portKind(protocol: string): PortKind {
+  if (HTTP_LIKE.has(protocol)) return 'http';
+  if (protocol === 'TLS' || protocol === 'HTTPS') return 'tls';
+  if (protocol === 'UNSUPPORTED') return 'auto';
+  if (protocol === 'UDP') return 'udp';
+  return 'tcp'; // TCP, MONGO, MYSQL, REDIS
+}
+
+/** Ports whose HTTP requests are routed by Host: HTTP ones, and auto-detected ones that turn out to be HTTP. */
+export function servesHttp(protocol: string): boolean {
+  const k = portKind(protocol);
+  return k === 'http' || k === 'auto';
 }
 
 /** Served by the HTTP connection manager. */

@@ -13,6 +13,8 @@ export interface Service {
   resolution: Resolution;
   location: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
   endpoints: WorkloadSpec[];
+  /** The ServiceEntry's workloadSelector: pods with these labels (in its namespace) are its endpoints. */
+  selector?: Record<string, string>;
 }
 
 /** Istio's root configuration namespace: DestinationRules there apply mesh-wide. */
@@ -43,6 +45,7 @@ export function buildServices(cfg: IstioConfig, node: NodeIdentity): Map<string,
         resolution: se.resolution,
         location: se.location,
         endpoints,
+        ...(se.workloadSelector ? { selector: se.workloadSelector } : {}),
       });
     }
   }

@@ -78,13 +78,31 @@ export interface HttpRouteSpec {
   pending: string[];
 }
 
+/** Istio L4MatchAttributes / TLSMatchAttributes. */
+export interface L4MatchSpec {
+  /** CIDRs or IPs the original destination must be in. */
+  destinationSubnets: string[];
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  gateways: string[];
+  /** TLS routes only: SNI values (exact or `*.suffix`). */
+  sniHosts?: string[];
+}
+
+/** Istio TCPRoute / TLSRoute. */
+export interface L4RouteSpec {
+  match: L4MatchSpec[];
+  route: { destination: DestinationSpec; weight?: number }[];
+}
+
 export interface VirtualServiceSpec {
   meta: ResourceMeta;
   hosts: string[];
   gateways: string[];
   http: HttpRouteSpec[];
-  hasTcp: boolean;
-  hasTls: boolean;
+  tcp: L4RouteSpec[];
+  tls: L4RouteSpec[];
   exportTo: string[];
 }
 
@@ -207,7 +225,17 @@ export interface SidecarSpec {
   outboundTrafficPolicy?: 'REGISTRY_ONLY' | 'ALLOW_ANY';
 }
 
+/** The MeshConfig settings the data plane applies (Istio's mesh-wide defaults otherwise). */
+export interface MeshSettings {
+  outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /** 0: wait for the client's first bytes as long as it takes (Istio's default). */
+  protocolDetectionTimeoutMs: number;
+  /** Cluster connect timeout (Istio's default 10 s). */
+  connectTimeoutMs?: number;
+}
+
 export interface IstioConfig {
+  mesh: MeshSettings;
   virtualServices: VirtualServiceSpec[];
   destinationRules: DestinationRuleSpec[];
   serviceEntries: ServiceEntrySpec[];

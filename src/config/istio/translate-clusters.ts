@@ -3,7 +3,7 @@ import type { Cluster, LbEndpoint, LbPolicy, NodeIdentity } from '../snapshot.js
 import { applyLocalityLb } from './locality.js';
 import { labelsMatch } from './hosts.js';
 import { DestinationRuleIndex, effectivePolicy, type Service } from './registry.js';
-import type { ServicePortSpec, WorkloadSpec } from './resources.js';
+import type { MeshSettings, ServicePortSpec, WorkloadSpec } from './resources.js';
 
 /** Istio's meshConfig.connectTimeout default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -19,14 +19,14 @@ export function clusterName(direction: 'outbound' | 'inbound', port: number, sub
 }
 
 /** One cluster per service port, plus one per DestinationRule subset, named as istiod names them. */
-export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex, node: NodeIdentity): Cluster[] {
+export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex, node: NodeIdentity, mesh?: MeshSettings): Cluster[] {
   const out: Cluster[] = [];
   for (const svc of services) {
     const dr = drs.lookup(svc.hostname, svc.namespace);
     for (const port of svc.ports) {
-      out.push(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}, node));
+      out.push(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}, node, mesh));
       for (const subset of dr?.subsets ?? []) {
-        out.push(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name), node));
+        out.push(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name), node, mesh));
       }
     }
   }
@@ -40,6 +40,7 @@ function buildCluster(
   subsetLabels: Record<string, string>,
   policy: ReturnType<typeof effectivePolicy>,
   node: NodeIdentity,
+  mesh: MeshSettings | undefined,
 ): Cluster {
   const passthrough = svc.resolution === 'NONE' || policy.lbSimple === 'PASSTHROUGH';
   const dns = svc.resolution === 'DNS' || svc.resolution === 'DNS_ROUND_ROBIN';
@@ -60,7 +61,7 @@ function buildCluster(
     lbPolicy: passthrough ? 'CLUSTER_PROVIDED' : policy.consistentHash ? (policy.consistentHash.maglev ? 'MAGLEV' : 'RING_HASH') : lbPolicyOf(policy.lbSimple),
     ...(policy.consistentHash?.tableSize && !passthrough ? { hashTableSize: policy.consistentHash.tableSize } : {}),
     ...(policy.consistentHash && !passthrough ? { hashPolicy: policy.consistentHash.policy } : {}),
-    connectTimeoutMs: policy.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    connectTimeoutMs: policy.connectTimeoutMs ?? mesh?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: policy.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     endpoints,
     ...circuitBreakersOf(policy),

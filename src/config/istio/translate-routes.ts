@@ -3,7 +3,7 @@ import type {
 } from '../snapshot.js';
 import { labelsMatch, resolveHost } from './hosts.js';
 import type { Service } from './registry.js';
-import type { HeaderOpsSpec, HttpMatchSpec, HttpRouteSpec, StringMatchSpec, VirtualServiceSpec } from './resources.js';
+import type { DestinationSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteSpec, StringMatchSpec, VirtualServiceSpec } from './resources.js';
 import { clusterName } from './translate-clusters.js';
 
 /** Where routes are being built: which listener port, which gateways, which proxy. */
@@ -88,7 +88,7 @@ function faultConfig(f: NonNullable<HttpRouteSpec['fault']>): FaultConfig {
 }
 
 /** Match conditions about the proxy (port, gateways, source workload) are decided now, at config time. */
-function matchAppliesHere(m: HttpMatchSpec, vs: VirtualServiceSpec, ctx: RouteContext): boolean {
+export function matchAppliesHere(m: Pick<HttpMatchSpec, 'port' | 'gateways' | 'sourceLabels' | 'sourceNamespace'>, vs: VirtualServiceSpec, ctx: RouteContext): boolean {
   if (m.port !== undefined && m.port !== ctx.port) return false;
   if (m.gateways.length && !m.gateways.some((g) => ctx.gateways.has(qualifyGateway(g, vs.meta.namespace)))) return false;
   if (m.sourceLabels && !labelsMatch(m.sourceLabels, ctx.node.labels)) return false;
@@ -149,10 +149,7 @@ function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: Route
   }
   const single = http.route.length === 1;
   const clusters: WeightedCluster[] = http.route.map((d) => {
-    const host = resolveHost(d.destination.host, vs.meta.namespace, ctx.node.domainSuffix);
-    const svc = ctx.services.get(host);
-    const port = d.destination.port ?? (svc && svc.ports.length === 1 ? svc.ports[0].number : ctx.port);
-    const wc: WeightedCluster = { name: clusterName('outbound', port, d.destination.subset, host), weight: d.weight ?? (single ? 100 : 0) };
+    const wc: WeightedCluster = { name: destinationCluster(d.destination, vs, ctx), weight: d.weight ?? (single ? 100 : 0) };
     const dreq = mutation(d.headers?.request);
     const dres = mutation(d.headers?.response);
     if (dreq) wc.requestHeaders = dreq;
@@ -171,14 +168,20 @@ function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: Route
   const retryPolicy = retryPolicyFor(http.retries);
   if (retryPolicy) out.action.retryPolicy = retryPolicy;
   if (http.mirrors.length) {
-    out.action.mirrors = http.mirrors.map((m) => {
-      const host = resolveHost(m.destination.host, vs.meta.namespace, ctx.node.domainSuffix);
-      const svc = ctx.services.get(host);
-      const port = m.destination.port ?? (svc && svc.ports.length === 1 ? svc.ports[0].number : ctx.port);
-      return { cluster: clusterName('outbound', port, m.destination.subset, host), percent: m.percent };
-    });
+    out.action.mirrors = http.mirrors.map((m) => ({ cluster: destinationCluster(m.destination, vs, ctx), percent: m.percent }));
   }
   return out;
+}
+
+/**
+ * The cluster a route destination names: its host resolved in the VirtualService's namespace; its
+ * port, else the service's only port, else the port the route serves.
+ */
+export function destinationCluster(d: DestinationSpec, vs: VirtualServiceSpec, ctx: RouteContext): string {
+  const host = resolveHost(d.host, vs.meta.namespace, ctx.node.domainSuffix);
+  const svc = ctx.services.get(host);
+  const port = d.port ?? (svc && svc.ports.length === 1 ? svc.ports[0].number : ctx.port);
+  return clusterName('outbound', port, d.subset, host);
 }
 
 function mutation(ops: HeaderOpsSpec | undefined): HeaderMutation | undefined {

@@ -1,15 +1,23 @@
 import { createHash } from 'node:crypto';
-import type { HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost, Cluster } from '../snapshot.js';
+import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost } from '../snapshot.js';
 import { hostIntersection, hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
-import type { GatewaySpec, IstioConfig, SidecarSpec, VirtualServiceSpec } from './resources.js';
-import { isHttpProtocol } from './protocol.js';
-import { buildOutboundClusters, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
+import type { GatewaySpec, IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
+import { isHttpProtocol, portKind, servesHttp } from './protocol.js';
+import { buildOutboundClusters, clusterName, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
+import { buildInboundCapture, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
 import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, qualifyGateway, type RouteContext } from './translate-routes.js';
 
 export interface TranslateOptions {
-  /** Port of the outbound listener (15001). In sidecar mode it routes plain HTTP by Host across all services. */
+  /** Port of the outbound capture listener (15001). Connections made to it directly get an HTTP proxy routing by Host. */
   outboundPort: number;
+  /** Port of the inbound capture listener (15006). */
+  inboundPort?: number;
+}
+
+/** A listener served by one HTTP connection manager (gateway servers, Sidecar listeners with a bind address). */
+export function httpListener(name: string, address: string, port: number, direction: TrafficDirection, http: HttpConnectionManager): Listener {
+  return { name, address, port, direction, filterChains: [{ name, match: {}, http }] };
 }
 
 export interface Translation {
@@ -23,10 +31,10 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const services = buildServices(cfg, node);
   const drs = new DestinationRuleIndex(cfg, node);
   const vss = new VirtualServiceIndex(cfg, node);
-  const clusters = buildOutboundClusters(services.values(), drs, node);
+  const clusters = buildOutboundClusters(services.values(), drs, node, cfg.mesh);
   const listeners: Listener[] = [];
   const routeConfigs: RouteConfiguration[] = [];
-  const b = { node, services, vss, listeners, routeConfigs, clusters, warnings };
+  const b = { node, services, vss, listeners, routeConfigs, clusters, warnings, mesh: cfg.mesh };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else buildGateway(b, cfg);
   addFaultFilters(listeners, routeConfigs);
@@ -59,8 +67,14 @@ function addFaultFilters(listeners: Listener[], routeConfigs: RouteConfiguration
   const withFault = new Set(
     routeConfigs.filter((rc) => rc.virtualHosts.some((vh) => vh.routes.some((r) => r.perFilterConfig?.[FAULT_FILTER]))).map((rc) => rc.name),
   );
+  const done = new Set<HttpConnectionManager>(); // chains of one listener may share a connection manager
   for (const l of listeners) {
-    if (withFault.has(l.http.routeConfigName)) l.http.httpFilters.push({ name: FAULT_FILTER, config: {} });
+    for (const c of [...l.filterChains, l.defaultFilterChain]) {
+      const http = c?.http;
+      if (!http || done.has(http) || !withFault.has(http.routeConfigName)) continue;
+      done.add(http);
+      http.httpFilters.push({ name: FAULT_FILTER, config: {} });
+    }
   }
 }
 
@@ -72,6 +86,7 @@ interface Builder {
   routeConfigs: RouteConfiguration[];
   clusters: Cluster[];
   warnings: string[];
+  mesh: MeshSettings;
 }
 
 export function httpConnectionManager(routeConfigName: string, direction: TrafficDirection, statPrefix: string, node: NodeIdentity): HttpConnectionManager {
@@ -109,62 +124,89 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
   const admitsVsHost = (hosts: string[] | undefined, vs: VirtualServiceSpec, host: string) =>
     !hosts || hosts.some((h) => egressHostAdmits(h, sidecar!.meta.namespace, vs.meta.namespace, host));
 
-  // 15001: every visible HTTP service port, matched by Host (with the port, or bare for port 80)
+  // 15001 reached directly: an HTTP proxy over every visible HTTP service port, matched by Host
+  // (with the port, or bare for port 80)
   const outboundName = 'http_proxy';
   // an egress listener for one port (reached through capture) decides what that port can reach
   const captured = new Map((sidecar?.egress ?? []).filter((e) => e.port && e.captureMode !== 'NONE' && !e.bind).map((e) => [e.port!.number, e.hosts]));
   // a Sidecar with egress listeners but no catch-all exposes only the ports it lists
   const none = sidecar && sidecar.egress.length ? [] : undefined;
   const hostsForPort = (port: number) => captured.get(port) ?? catchAll?.hosts ?? none;
+  const admitsOnPort = (svc: Service, port: number) => admits(hostsForPort(port))(svc);
   b.routeConfigs.push({
     name: outboundName,
-    virtualHosts: sidecarVirtualHosts(
-      b,
-      undefined,
-      (svc, port) => admits(hostsForPort(port))(svc),
-      (vs, h, port) => admitsVsHost(hostsForPort(port), vs, h),
-    ),
+    virtualHosts: sidecarVirtualHosts(b, undefined, admitsOnPort, (vs, h, port) => admitsVsHost(hostsForPort(port), vs, h)),
   });
-  b.listeners.push({
-    name: 'virtualOutbound',
-    address: '0.0.0.0',
-    port: opts.outboundPort,
-    direction: 'OUTBOUND',
+  const direct: FilterChain = {
+    name: 'virtualOutbound-http-proxy',
+    match: { destinationPort: opts.outboundPort },
     http: httpConnectionManager(outboundName, 'OUTBOUND', 'outbound_0.0.0.0_' + opts.outboundPort, b.node),
-  });
+  };
+  const capture: CaptureInput = {
+    node: b.node,
+    services: b.services,
+    vss: b.vss,
+    mesh: b.mesh,
+    outboundPolicy: sidecar?.outboundTrafficPolicy ?? b.mesh.outboundTrafficPolicy,
+    sidecar,
+    admits: admitsOnPort,
+    httpVirtualHosts: (port) => sidecarVirtualHosts(b, port, admitsOnPort, (vs, h, p) => admitsVsHost(hostsForPort(p), vs, h)),
+    httpConnectionManager: (rc, direction, statPrefix) => httpConnectionManager(rc, direction, statPrefix, b.node),
+    clusters: b.clusters,
+    routeConfigs: b.routeConfigs,
+    warnings: b.warnings,
+  };
+  b.clusters.push(...captureClusters(b.mesh));
+  b.listeners.push(buildOutboundCapture(capture, opts.outboundPort, direct));
+  b.listeners.push(buildInboundCapture(capture, opts.inboundPort ?? 15006));
 
   for (const [i, eg] of (sidecar?.egress ?? []).entries()) {
     if (!eg.port) continue;
     const where = `Sidecar ${sidecar!.meta.namespace}/${sidecar!.meta.name}: egress[${i}] port ${eg.port.number}`;
-    if (!isHttpProtocol(eg.port.protocol)) {
-      b.warnings.push(`${where} protocol ${eg.port.protocol} skipped (only HTTP listeners are supported yet)`);
-      continue;
-    }
     // Without captureMode NONE or a bind address the listener is reached through traffic capture
     // (15001), which is where its hosts already restrict what the port can reach.
     if (eg.captureMode !== 'NONE' && !eg.bind) continue;
     const port = eg.port.number;
     const bind = eg.bind ?? '127.0.0.1';
     const name = `${bind}_${port}`;
-    b.routeConfigs.push({ name, virtualHosts: sidecarVirtualHosts(b, port, admits(eg.hosts), (vs, h) => admitsVsHost(eg.hosts, vs, h)) });
-    b.listeners.push({ name, address: bind, port, direction: 'OUTBOUND', http: httpConnectionManager(name, 'OUTBOUND', `outbound_${name}`, b.node) });
+    const kind = portKind(eg.port.protocol);
+    if (kind === 'http') {
+      b.routeConfigs.push({ name, virtualHosts: sidecarVirtualHosts(b, port, admits(eg.hosts), (vs, h) => admitsVsHost(eg.hosts, vs, h)) });
+      b.listeners.push(httpListener(name, bind, port, 'OUTBOUND', httpConnectionManager(name, 'OUTBOUND', `outbound_${name}`, b.node)));
+      continue;
+    }
+    if (kind !== 'tcp' && kind !== 'tls') {
+      b.warnings.push(`${where}: protocol ${eg.port.protocol} skipped (a bound egress listener is HTTP, TCP or TLS)`);
+      continue;
+    }
+    // a bound TCP listener has no destination address to route on: it serves the one service it admits on this port
+    const targets = [...b.services.values()].filter((svc) => admits(eg.hosts)(svc) && svc.ports.some((p) => p.number === port));
+    if (targets.length === 0) {
+      b.warnings.push(`${where}: no service admitted by hosts ${JSON.stringify(eg.hosts)} has port ${port}; listener skipped`);
+      continue;
+    }
+    if (targets.length > 1) b.warnings.push(`${where}: ${targets.length} services match; TCP traffic goes to ${targets[0].hostname}`);
+    const cluster = clusterName('outbound', port, undefined, targets[0].hostname);
+    b.listeners.push({
+      name, address: bind, port, direction: 'OUTBOUND',
+      filterChains: [{ name, match: {}, tcpProxy: { statPrefix: cluster, clusters: [{ name: cluster, weight: 1 }], idleTimeoutMs: TCP_IDLE_TIMEOUT_MS } }],
+    });
   }
 
   for (const [i, ing] of (sidecar?.ingress ?? []).entries()) {
     const where = `Sidecar ${sidecar!.meta.namespace}/${sidecar!.meta.name}: ingress[${i}] port ${ing.port.number}`;
-    if (!isHttpProtocol(ing.port.protocol)) {
-      b.warnings.push(`${where} protocol ${ing.port.protocol} skipped (only HTTP listeners are supported yet)`);
-      continue;
-    }
-    if (ing.captureMode !== 'NONE' && !ing.bind) {
-      b.warnings.push(`${where}: reached through inbound traffic capture (15006), which is not supported yet; set captureMode: NONE to bind it`);
+    // captured ingress ports are served by the inbound capture listener (15006)
+    if (ing.captureMode !== 'NONE' && !ing.bind) continue;
+    const kind = portKind(ing.port.protocol);
+    if (kind === 'udp') {
+      b.warnings.push(`${where}: protocol UDP skipped`);
       continue;
     }
     if (ing.defaultEndpoint?.startsWith('unix://')) {
       b.warnings.push(`${where}: unix socket defaultEndpoint is not supported yet; listener skipped`);
       continue;
     }
-    buildIngressListener(b, ing.port.number, ing.bind ?? '0.0.0.0', ing.defaultEndpoint);
+    buildIngressListener(b, ing.port.number, ing.bind ?? '0.0.0.0', ing.defaultEndpoint, kind === 'http');
   }
 }
 
@@ -191,7 +233,7 @@ function sidecarVirtualHosts(
   const gateways = new Set(['mesh']);
   for (const svc of b.services.values()) {
     for (const p of svc.ports) {
-      if (!isHttpProtocol(p.protocol) || (port !== undefined && p.number !== port)) continue;
+      if (!servesHttp(p.protocol) || (port !== undefined && p.number !== port)) continue;
       if (!admitService(svc, p.number)) continue;
       const vs = findVirtualService(meshVs, svc.hostname, covered);
       const ctx: RouteContext = { node: b.node, port: p.number, gateways, services: b.services };
@@ -247,18 +289,26 @@ export function serviceDomains(svc: Service, port: number, node: NodeIdentity, b
   return out;
 }
 
-function buildIngressListener(b: Builder, port: number, bind: string, defaultEndpoint: string | undefined): void {
+function buildIngressListener(b: Builder, port: number, bind: string, defaultEndpoint: string | undefined, http: boolean): void {
   const name = `inbound|${port}||`;
   const [host, epPort] = splitHostPort(defaultEndpoint ?? `127.0.0.1:${port}`);
   b.clusters.push({
     name,
     type: 'STATIC',
     lbPolicy: 'ROUND_ROBIN',
-    connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    connectTimeoutMs: b.mesh.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     // 0.0.0.0 / [::] mean "the instance IP" (Istio's Sidecar docs)
     endpoints: [{ address: host === '0.0.0.0' || host === '::' ? b.node.ip : host, port: epPort, weight: 1, labels: {} }],
   });
+  const listenerName = `${bind}_${port}`;
+  if (!http) {
+    b.listeners.push({
+      name: listenerName, address: bind, port, direction: 'INBOUND',
+      filterChains: [{ name: listenerName, match: {}, tcpProxy: { statPrefix: name, clusters: [{ name, weight: 1 }], idleTimeoutMs: TCP_IDLE_TIMEOUT_MS } }],
+    });
+    return;
+  }
   b.routeConfigs.push({
     name,
     virtualHosts: [{
@@ -267,7 +317,7 @@ function buildIngressListener(b: Builder, port: number, bind: string, defaultEnd
       routes: [{ name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name, weight: 100 }] } }],
     }],
   });
-  b.listeners.push({ name: `${bind}_${port}`, address: bind, port, direction: 'INBOUND', http: httpConnectionManager(name, 'INBOUND', `inbound_${bind}_${port}`, b.node) });
+  b.listeners.push(httpListener(listenerName, bind, port, 'INBOUND', httpConnectionManager(name, 'INBOUND', `inbound_${bind}_${port}`, b.node)));
 }
 
 function splitHostPort(ep: string): [string, number] {
@@ -333,12 +383,6 @@ function buildGateway(b: Builder, cfg: IstioConfig): void {
       }
     }
     b.routeConfigs.push({ name: routeName, virtualHosts: [...vhosts.values()] });
-    b.listeners.push({
-      name: key,
-      address: group.bind,
-      port: group.port,
-      direction: 'GATEWAY',
-      http: httpConnectionManager(routeName, 'GATEWAY', `${key}`, b.node),
-    });
+    b.listeners.push(httpListener(key, group.bind, group.port, 'GATEWAY', httpConnectionManager(routeName, 'GATEWAY', `${key}`, b.node)));
   }
 }

@@ -1,0 +1,64 @@
+import { parse as parseYaml } from 'yaml';
+import { Field, isPlainObject } from '../reader.js';
+import type { MeshSettings } from './resources.js';
+
+/** Istio's defaults for the MeshConfig fields Outrigger applies. */
+export const DEFAULT_MESH: MeshSettings = {
+  outboundTrafficPolicy: 'ALLOW_ANY',
+  protocolDetectionTimeoutMs: 0,
+};
+
+/** MeshConfig fields that change what Outrigger does. */
+const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout'];
+/** Names the document itself carries (a MeshConfig document is the mesh config plus these). */
+const ENVELOPE = ['apiVersion', 'kind', 'metadata'];
+
+/**
+ * A MeshConfig: either a document `kind: MeshConfig` (apiVersion meshconfig.istio.io/v1alpha1,
+ * fields at the top level or under `spec`), or the YAML text under `data.mesh` of Istio's `istio`
+ * ConfigMap. Fields other than the applied ones are valid mesh settings of the control plane:
+ * reported once, not refused.
+ */
+export function parseMeshConfig(f: Field, warnings: string[], where: string): MeshSettings {
+  const mesh: MeshSettings = { ...DEFAULT_MESH };
+  f.object();
+  const policy = f.at('outboundTrafficPolicy').optObject(['mode']);
+  const mode = policy?.at('mode').optOneOf(['ALLOW_ANY', 'REGISTRY_ONLY'] as const);
+  if (mode) mesh.outboundTrafficPolicy = mode;
+  const detect = f.at('protocolDetectionTimeout').optDurationMs();
+  if (detect !== undefined) {
+    if (detect !== 0 && detect < 1) f.at('protocolDetectionTimeout').fail('must be at least 1ms, or 0s to disable');
+    mesh.protocolDetectionTimeoutMs = detect;
+  }
+  const connect = f.at('connectTimeout').optDurationMs();
+  if (connect !== undefined) {
+    if (connect < 1) f.at('connectTimeout').fail('must be at least 1ms');
+    mesh.connectTimeoutMs = connect;
+  }
+  const other = Object.keys(f.value as object).filter((k) => !APPLIED.includes(k) && !ENVELOPE.includes(k) && k !== 'spec');
+  if (other.length) warnings.push(`${where}: mesh settings ${other.join(', ')} accepted but not applied by the data plane`);
+  return mesh;
+}
+
+/** `kind: MeshConfig`: the settings at the top level, or under `spec` when there is one. */
+export function parseMeshConfigDocument(top: Field, warnings: string[], where: string): MeshSettings {
+  const spec = top.at('spec');
+  return parseMeshConfig(spec.present ? spec : top, warnings, where);
+}
+
+/** Istio's mesh ConfigMap (`istio`, or `istio-<revision>`): its `data.mesh` is MeshConfig YAML. */
+export function isMeshConfigMap(kind: string, name: string | undefined, value: unknown): boolean {
+  return kind === 'ConfigMap' && !!name && /^istio(-[a-z0-9-]+)?$/.test(name) && isPlainObject(value) && isPlainObject(value.data) && 'mesh' in value.data;
+}
+
+export function parseMeshConfigMap(top: Field, warnings: string[], where: string): MeshSettings {
+  const text = top.at('data').at('mesh');
+  let value: unknown;
+  try {
+    value = parseYaml(text.string()) ?? {};
+  } catch (e) {
+    text.fail(`invalid mesh config YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  // errors inside the embedded YAML point at data.mesh, then at the path within it
+  return parseMeshConfig(new Field(value, [...text.segs], text.ctx), warnings, where);
+}

@@ -1,0 +1,368 @@
+import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
+import { parseCidr } from '../../common/cidr.js';
+import { hostMatches, hostSpecificity, labelsMatch } from './hosts.js';
+import type { Service, VirtualServiceIndex } from './registry.js';
+import type { L4RouteSpec, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
+import { portKind, type PortKind } from './protocol.js';
+import { clusterName, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
+import { destinationCluster, matchAppliesHere, type RouteContext } from './translate-routes.js';
+
+/** Istio's special clusters for traffic capture. */
+export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
+export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
+export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughClusterIpv4';
+/** Where the proxy's connections to its own workload come from, so iptables lets them through (Istio's). */
+export const INBOUND_BIND_ADDRESS = '127.0.0.6';
+/** Envoy tcp_proxy's default idle timeout. */
+export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
+/** What Envoy's http_inspector reports for plain HTTP (h2c: the HTTP/2 preface). */
+const HTTP_PROTOCOLS = ['http/1.0', 'http/1.1', 'h2c'];
+
+/** What the capture listeners are built from; the HTTP route configurations come from the caller. */
+export interface CaptureInput {
+  node: NodeIdentity;
+  services: ReadonlyMap<string, Service>;
+  vss: VirtualServiceIndex;
+  mesh: MeshSettings;
+  /** The Sidecar's outboundTrafficPolicy, else the mesh's. */
+  outboundPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  sidecar?: SidecarSpec;
+  /** Does the Sidecar's egress admit this service on this port? */
+  admits(svc: Service, port: number): boolean;
+  /** The virtual hosts of the outbound HTTP route configuration for one port. */
+  httpVirtualHosts(port: number): VirtualHost[];
+  httpConnectionManager(routeConfigName: string, direction: 'OUTBOUND' | 'INBOUND', statPrefix: string): HttpConnectionManager;
+  clusters: Cluster[];
+  routeConfigs: RouteConfiguration[];
+  warnings: string[];
+}
+
+function tcpProxy(statPrefix: string, clusters: TcpProxy['clusters']): TcpProxy {
+  return { statPrefix, clusters, idleTimeoutMs: TCP_IDLE_TIMEOUT_MS };
+}
+
+/** The clusters capture needs whatever the config: passthrough both ways, and the black hole. */
+export function captureClusters(mesh: MeshSettings): Cluster[] {
+  const base = {
+    lbPolicy: 'CLUSTER_PROVIDED' as const,
+    connectTimeoutMs: mesh.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
+    endpoints: [],
+  };
+  return [
+    { ...base, name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST' },
+    { ...base, name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', upstreamBindAddress: INBOUND_BIND_ADDRESS },
+    { ...base, name: BLACKHOLE_CLUSTER, type: 'STATIC' },
+  ];
+}
+
+// ---------------------------------------------------------------- outbound (15001)
+
+/**
+ * `virtualOutbound`: every connection the workload opens, matched on its original destination.
+ * HTTP ports → the HTTP connection manager for that port (routed by Host); TCP ports → a TCP proxy
+ * per service address (VirtualService tcp routes decide the clusters); TLS ports → SNI routing
+ * (tls routes); auto-detected ports → HTTP when the first bytes are HTTP, else TCP. Anything else →
+ * PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY). Connections made to the port
+ * itself (not redirected) are served as an explicit HTTP proxy: `directChain`.
+ */
+export function buildOutboundCapture(input: CaptureInput, port: number, directChain: FilterChain): Listener {
+  const chains = new ChainSet(input.warnings, 'virtualOutbound');
+  chains.add(directChain);
+  const byPort = outboundServicePorts(input);
+
+  // HTTP first: when a TCP service without an address shares the port, Host routing keeps both reachable
+  for (const [p, entries] of byPort) {
+    const kinds = new Set(entries.map((e) => e.kind));
+    if (!kinds.has('http') && !kinds.has('auto')) continue;
+    const rcName = String(p);
+    input.routeConfigs.push({ name: rcName, virtualHosts: [...input.httpVirtualHosts(p), catchAllVirtualHost(input.outboundPolicy, p)] });
+    const http = input.httpConnectionManager(rcName, 'OUTBOUND', `outbound_0.0.0.0_${p}`);
+    if (kinds.has('http')) chains.add({ name: `0.0.0.0_${p}`, match: { destinationPort: p }, http });
+    for (const e of entries.filter((x) => x.kind === 'auto')) {
+      // auto-detected: HTTP on the service's addresses goes to the HTTP chain, the rest to TCP
+      const prefixRanges = serviceRanges(e.svc);
+      chains.add({ name: `${e.svc.hostname}_${p}_http`, match: { destinationPort: p, ...prefixRanges, applicationProtocols: HTTP_PROTOCOLS }, http });
+    }
+  }
+  for (const [p, entries] of byPort) {
+    for (const { svc, kind } of entries) {
+      if (kind === 'tcp' || kind === 'auto') addTcpChains(input, chains, svc, p);
+      else if (kind === 'tls') addTlsChains(input, chains, svc, p);
+    }
+  }
+  const fallback = input.outboundPolicy === 'REGISTRY_ONLY' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
+  return {
+    name: 'virtualOutbound',
+    address: '0.0.0.0',
+    port,
+    direction: 'OUTBOUND',
+    useOriginalDst: true,
+    protocolDetectionTimeoutMs: input.mesh.protocolDetectionTimeoutMs,
+    filterChains: chains.list,
+    defaultFilterChain: { name: 'PassthroughFilterChain', match: {}, tcpProxy: tcpProxy(fallback, [{ name: fallback, weight: 1 }]) },
+  };
+}
+
+/** Istio's last virtual host of every outbound HTTP route configuration: unknown hosts pass through, or get 502. */
+function catchAllVirtualHost(policy: 'ALLOW_ANY' | 'REGISTRY_ONLY', port: number): VirtualHost {
+  const match = { path: { prefix: '/' }, headers: [], queryParams: [] };
+  if (policy === 'REGISTRY_ONLY') {
+    return { name: `block_all:${port}`, domains: ['*'], routes: [{ name: 'block_all', match, action: { kind: 'direct_response', status: 502 } }] };
+  }
+  return { name: `allow_any:${port}`, domains: ['*'], routes: [{ name: 'allow_any', match, action: { kind: 'route', clusters: [{ name: PASSTHROUGH_CLUSTER, weight: 100 }] } }] };
+}
+
+interface ServicePort {
+  svc: Service;
+  kind: PortKind;
+}
+
+/** Visible service ports the Sidecar admits, by port number. UDP is not proxied. */
+function outboundServicePorts(input: CaptureInput): Map<number, ServicePort[]> {
+  const out = new Map<number, ServicePort[]>();
+  for (const svc of input.services.values()) {
+    for (const p of svc.ports) {
+      const kind = portKind(p.protocol);
+      if (kind === 'udp' || !input.admits(svc, p.number)) continue;
+      let list = out.get(p.number);
+      if (!list) out.set(p.number, (list = []));
+      list.push({ svc, kind });
+    }
+  }
+  return out;
+}
+
+/** A service's addresses (VIPs or CIDRs) as a chain match; none: the service owns the whole port. */
+function serviceRanges(svc: Service): { prefixRanges?: string[] } {
+  const ranges = svc.addresses.filter((a) => parseCidr(a));
+  return ranges.length ? { prefixRanges: ranges } : {};
+}
+
+function routeContext(input: CaptureInput, port: number): RouteContext {
+  return { node: input.node, port, gateways: new Set(['mesh']), services: input.services };
+}
+
+/** The mesh VirtualService for a host with routes of this kind (exact hosts before wildcards). */
+function l4VirtualService(input: CaptureInput, hostname: string, kind: 'tcp' | 'tls'): VirtualServiceSpec | undefined {
+  let best: { vs: VirtualServiceSpec; spec: number } | undefined;
+  for (const { vs, hosts } of input.vss.visible) {
+    if (vs[kind].length === 0) continue;
+    if (vs.gateways.length && !vs.gateways.includes('mesh')) continue;
+    for (const h of hosts) {
+      if (!hostMatches(h, hostname)) continue;
+      const spec = hostSpecificity(h);
+      if (!best || spec > best.spec) best = { vs, spec };
+    }
+  }
+  return best?.vs;
+}
+
+function weightedClusters(route: L4RouteSpec, vs: VirtualServiceSpec, ctx: RouteContext): TcpProxy['clusters'] {
+  const out = route.route.map((d) => ({ name: destinationCluster(d.destination, vs, ctx), weight: d.weight ?? 100 }));
+  if (out.every((c) => c.weight === 0)) out.forEach((c) => (c.weight = 1)); // all zero: equal shares
+  return out;
+}
+
+/**
+ * TCP service port: VirtualService tcp routes in order (a route whose match names destinationSubnets
+ * gets a chain of its own for them; the first route that matches everything ends the list), else
+ * the service's own cluster.
+ */
+function addTcpChains(input: CaptureInput, chains: ChainSet, svc: Service, port: number): void {
+  const ranges = serviceRanges(svc);
+  const statPrefix = clusterName('outbound', port, undefined, svc.hostname);
+  const vs = l4VirtualService(input, svc.hostname, 'tcp');
+  const ctx = routeContext(input, port);
+  let i = 0;
+  for (const route of vs?.tcp ?? []) {
+    const matches = route.match.length ? route.match : [undefined];
+    for (const m of matches) {
+      if (m && !matchAppliesHere(m, vs!, ctx)) continue;
+      const clusters = weightedClusters(route, vs!, ctx);
+      const name = `${svc.hostname}_${port}_tcp${i++}`;
+      if (m?.destinationSubnets.length) {
+        chains.add({ name, match: { destinationPort: port, prefixRanges: m.destinationSubnets }, tcpProxy: tcpProxy(statPrefix, clusters) });
+        continue;
+      }
+      chains.add({ name, match: { destinationPort: port, ...ranges }, tcpProxy: tcpProxy(statPrefix, clusters) });
+      return;
+    }
+  }
+  chains.add({ name: `${svc.hostname}_${port}_tcp`, match: { destinationPort: port, ...ranges }, tcpProxy: tcpProxy(statPrefix, [{ name: statPrefix, weight: 1 }]) });
+}
+
+/** TLS service port: routed on SNI. VirtualService tls routes first (sniHosts), then the host name itself. */
+function addTlsChains(input: CaptureInput, chains: ChainSet, svc: Service, port: number): void {
+  const statPrefix = clusterName('outbound', port, undefined, svc.hostname);
+  const vs = l4VirtualService(input, svc.hostname, 'tls');
+  const ctx = routeContext(input, port);
+  let i = 0;
+  let hostClaimed = false;
+  for (const route of vs?.tls ?? []) {
+    for (const m of route.match) {
+      if (!matchAppliesHere(m, vs!, ctx)) continue;
+      const prefix = m.destinationSubnets.length ? { prefixRanges: m.destinationSubnets } : {};
+      if (!m.destinationSubnets.length && m.sniHosts?.length === 1 && m.sniHosts[0] === svc.hostname) hostClaimed = true;
+      chains.add({
+        name: `${svc.hostname}_${port}_tls${i++}`,
+        match: { destinationPort: port, ...prefix, transportProtocol: 'tls', serverNames: m.sniHosts },
+        tcpProxy: tcpProxy(statPrefix, weightedClusters(route, vs!, ctx)),
+      });
+    }
+  }
+  if (hostClaimed) return; // a route already decides where this host's SNI goes
+  chains.add({
+    name: `${svc.hostname}_${port}_tls`,
+    match: { destinationPort: port, transportProtocol: 'tls', serverNames: [svc.hostname] },
+    tcpProxy: tcpProxy(statPrefix, [{ name: statPrefix, weight: 1 }]),
+  });
+}
+
+// ---------------------------------------------------------------- inbound (15006)
+
+interface InboundPort {
+  /** The port the workload listens on (the original destination port). */
+  port: number;
+  kind: PortKind;
+  svc?: Service;
+  servicePort?: number;
+  /** Sidecar ingress defaultEndpoint (`127.0.0.1:8080`); absent: the original destination. */
+  endpoint?: string;
+}
+
+/**
+ * `virtualInbound`: connections to this workload, matched on the original destination port. Ports
+ * of the services this workload serves (or the Sidecar's ingress ports) get the inbound HTTP
+ * pipeline or a TCP proxy to the workload; other ports pass through to it unchanged.
+ */
+export function buildInboundCapture(input: CaptureInput, port: number): Listener {
+  const chains = new ChainSet(input.warnings, 'virtualInbound');
+  // connections made to 15006 itself would loop back into it
+  chains.add({ name: 'virtualInbound-blackhole', match: { destinationPort: port }, tcpProxy: tcpProxy(BLACKHOLE_CLUSTER, [{ name: BLACKHOLE_CLUSTER, weight: 1 }]) });
+  for (const ip of inboundPorts(input)) {
+    const name = `inbound|${ip.port}||`;
+    input.clusters.push(inboundCluster(input, ip, name));
+    const http = () => {
+      input.routeConfigs.push({
+        name,
+        virtualHosts: [{
+          name: `inbound|http|${ip.port}`,
+          domains: ['*'],
+          routes: [{ name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name, weight: 100 }] } }],
+        }],
+      });
+      return input.httpConnectionManager(name, 'INBOUND', `inbound_0.0.0.0_${ip.port}`);
+    };
+    const tcp = tcpProxy(name, [{ name, weight: 1 }]);
+    if (ip.kind === 'http') chains.add({ name: `0.0.0.0_${ip.port}`, match: { destinationPort: ip.port }, http: http() });
+    else if (ip.kind === 'auto') {
+      chains.add({ name: `0.0.0.0_${ip.port}_http`, match: { destinationPort: ip.port, applicationProtocols: HTTP_PROTOCOLS }, http: http() });
+      chains.add({ name: `0.0.0.0_${ip.port}`, match: { destinationPort: ip.port }, tcpProxy: tcp });
+    } else chains.add({ name: `0.0.0.0_${ip.port}`, match: { destinationPort: ip.port }, tcpProxy: tcp });
+  }
+  return {
+    name: 'virtualInbound',
+    address: '0.0.0.0',
+    port,
+    direction: 'INBOUND',
+    useOriginalDst: true,
+    protocolDetectionTimeoutMs: input.mesh.protocolDetectionTimeoutMs,
+    filterChains: chains.list,
+    defaultFilterChain: {
+      name: 'InboundPassthroughFilterChain',
+      match: {},
+      tcpProxy: tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, [{ name: INBOUND_PASSTHROUGH_CLUSTER, weight: 1 }]),
+    },
+  };
+}
+
+/** The Sidecar's captured ingress ports when it has any (they replace the services' ports), else the services'. */
+function inboundPorts(input: CaptureInput): InboundPort[] {
+  const out = new Map<number, InboundPort>();
+  const sc = input.sidecar;
+  // a Sidecar with ingress listeners defines the inbound ports: the services' ports no longer apply
+  if (sc?.ingress.length) {
+    for (const [i, ing] of sc.ingress.entries()) {
+      if (ing.captureMode === 'NONE' || ing.bind) continue; // bound on their own address instead
+      const where = `Sidecar ${sc.meta.namespace}/${sc.meta.name}: ingress[${i}] port ${ing.port.number}`;
+      const kind = portKind(ing.port.protocol);
+      if (kind === 'udp') {
+        input.warnings.push(`${where}: protocol UDP skipped (not proxied); the port passes through`);
+        continue;
+      }
+      if (out.has(ing.port.number)) continue;
+      if (ing.defaultEndpoint?.startsWith('unix://')) {
+        input.warnings.push(`${where}: unix socket defaultEndpoint is not supported yet; the port passes through`);
+        continue;
+      }
+      out.set(ing.port.number, { port: ing.port.number, kind, ...(ing.defaultEndpoint ? { endpoint: ing.defaultEndpoint } : {}) });
+    }
+    return [...out.values()];
+  }
+  for (const svc of input.services.values()) {
+    const mine = svc.endpoints.filter((w) => w.address === input.node.ip);
+    const selected = !!svc.selector && svc.namespace === input.node.namespace && labelsMatch(svc.selector, input.node.labels);
+    if (!mine.length && !selected) continue;
+    for (const p of svc.ports) {
+      const kind = portKind(p.protocol);
+      if (kind === 'udp') continue;
+      const target = mine.find((w) => w.ports[p.name])?.ports[p.name] ?? p.targetPort ?? p.number;
+      const seen = out.get(target);
+      if (seen) {
+        if (seen.kind !== kind) input.warnings.push(`inbound port ${target}: ${svc.hostname} declares it ${p.protocol}, ${seen.svc?.hostname} another protocol; the first one applies`);
+        continue;
+      }
+      out.set(target, { port: target, kind, svc, servicePort: p.number });
+    }
+  }
+  return [...out.values()];
+}
+
+function inboundCluster(input: CaptureInput, ip: InboundPort, name: string): Cluster {
+  const common = {
+    name,
+    connectTimeoutMs: input.mesh.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
+    ...(ip.svc ? { service: { host: ip.svc.hostname, namespace: ip.svc.namespace, port: ip.servicePort! } } : {}),
+  };
+  if (!ip.endpoint) {
+    // the workload is where the client was going: the original destination, reached from 127.0.0.6
+    return { ...common, type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddress: INBOUND_BIND_ADDRESS };
+  }
+  const i = ip.endpoint.lastIndexOf(':');
+  const host = ip.endpoint.slice(0, i).replace(/^\[|\]$/g, '');
+  return {
+    ...common,
+    type: 'STATIC',
+    lbPolicy: 'ROUND_ROBIN',
+    // 0.0.0.0 means "the instance IP" (Istio's Sidecar docs)
+    endpoints: [{ address: host === '0.0.0.0' || host === '::' ? input.node.ip : host, port: Number(ip.endpoint.slice(i + 1)), weight: 1, labels: {} }],
+    ...(host === '127.0.0.1' ? {} : { upstreamBindAddress: INBOUND_BIND_ADDRESS }),
+  };
+}
+
+// ---------------------------------------------------------------- chains
+
+/** Filter chains of one listener; a second chain with the same match is dropped with a warning (Istio's conflicts). */
+class ChainSet {
+  readonly list: FilterChain[] = [];
+  private readonly byMatch = new Map<string, FilterChain>();
+
+  constructor(
+    private readonly warnings: string[],
+    private readonly listener: string,
+  ) {}
+
+  add(chain: FilterChain): void {
+    const m = chain.match;
+    const key = JSON.stringify([m.destinationPort, [...(m.prefixRanges ?? [])].sort(), [...(m.serverNames ?? [])].sort(), m.transportProtocol, m.applicationProtocols]);
+    const seen = this.byMatch.get(key);
+    if (seen) {
+      this.warnings.push(`${this.listener}: ${chain.name} matches the same traffic as ${seen.name}; ${seen.name} applies`);
+      return;
+    }
+    this.byMatch.set(key, chain);
+    this.list.push(chain);
+  }
+}

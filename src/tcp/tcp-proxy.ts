@@ -1,0 +1,297 @@
+import { connect, type Socket } from 'node:net';
+import type { Listener, TcpProxy } from '../config/snapshot.js';
+import { hostPort } from '../common/address.js';
+import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from '../http/response-flags.js';
+import { bindAddressFor, type UpstreamHost } from '../upstream/host.js';
+import type { ClusterRuntime } from '../upstream/cluster.js';
+import { Resource } from '../upstream/resource-limits.js';
+import type { IstioTcpSeries, TcpProxyStats } from '../telemetry/stats.js';
+import type { Runtime } from '../worker/runtime.js';
+
+/** Where a TCP proxy connection came in, and what it was going to. */
+export interface TcpProxyContext {
+  runtime: Runtime;
+  listener: Listener;
+  config: TcpProxy;
+  /** The connection's original destination (ORIGINAL_DST clusters connect there). */
+  originalDestination?: { address: string; port: number };
+  /** TLS SNI seen by protocol detection, for the access log. */
+  serverName?: string;
+}
+
+/**
+ * Envoy's tcp_proxy for one downstream connection: picks a cluster (weighted) and a host, connects
+ * (connect timeout, circuit breaker on connections), then copies bytes both ways with backpressure,
+ * half-close and an idle timeout. Bytes read during protocol detection go first. Stats: tcp.<prefix>.*,
+ * the cluster's upstream_cx_*, istio_tcp_* and one access-log line at the end.
+ */
+export class TcpProxySession {
+  private upstream: Socket | undefined;
+  private host: UpstreamHost | undefined;
+  private cluster: ClusterRuntime | undefined;
+  private readonly flags: ResponseFlagValue[] = [];
+  private readonly startMs = Date.now();
+  private readonly stats: TcpProxyStats;
+  private series: IstioTcpSeries | undefined;
+  private received = 0;
+  private sent = 0;
+  private lastActivityMs = Date.now();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private claimedConnection = false;
+  private connected = false;
+  private finished = false;
+  /** Set by the owner to learn when the session is over. */
+  onClosed: ((s: TcpProxySession) => void) | undefined;
+
+  constructor(
+    readonly downstream: Socket,
+    private readonly ctx: TcpProxyContext,
+    private preRead: Buffer | undefined,
+    private downstreamEnded = false,
+  ) {
+    this.stats = ctx.runtime.services.stats.tcpProxy(ctx.config.statPrefix);
+    downstream.on('error', () => {}); // 'close' follows
+    downstream.once('close', (hadError) => this.onDownstreamClose(hadError));
+  }
+
+  start(): void {
+    this.stats.downstreamCxTotal++;
+    const clusterName = pickWeighted(this.ctx.config.clusters);
+    const cluster = clusterName === undefined ? undefined : this.ctx.runtime.clusters.get(clusterName);
+    if (!cluster) {
+      this.stats.downstreamCxNoRoute++;
+      return this.fail(ResponseFlag.NoClusterFound, clusterName);
+    }
+    this.cluster = cluster;
+    const dest = cluster.config.type === 'ORIGINAL_DST' ? this.ctx.originalDestination : undefined;
+    const host = this.isSelf(dest) ? undefined : cluster.pick(dest);
+    if (!host) {
+      cluster.stats.upstreamCxNoneHealthy++;
+      return this.fail(ResponseFlag.NoHealthyUpstream);
+    }
+    const limits = cluster.limits;
+    if (limits && !limits.tryClaim(Resource.Connections, limits.thresholds.maxConnections)) {
+      cluster.stats.upstreamCxOverflow++;
+      return this.fail(ResponseFlag.UpstreamOverflow);
+    }
+    this.claimedConnection = !!limits;
+    this.connect(host);
+  }
+
+  /** A passthrough to the proxy's own listener would loop forever. */
+  private isSelf(dest: { address: string; port: number } | undefined): boolean {
+    return !!dest && dest.port === this.downstream.localPort && dest.address === this.downstream.localAddress;
+  }
+
+  private connect(host: UpstreamHost): void {
+    this.host = host;
+    host.active++;
+    const cs = this.cluster!.stats;
+    cs.upstreamCxTotal++;
+    cs.upstreamCxActive++;
+    host.stats.cxTotal++;
+    host.stats.cxActive++;
+    const { address, port } = host.endpoint;
+    const localAddress = bindAddressFor(this.cluster!.config.upstreamBindAddress, address);
+    const up = connect({ host: address, port, allowHalfOpen: true, noDelay: true, ...(localAddress ? { localAddress } : {}) });
+    this.upstream = up;
+    this.connectTimer = setTimeout(() => up.destroy(new Error('connect timeout')), this.cluster!.config.connectTimeoutMs);
+    up.on('error', () => {}); // 'close' follows
+    up.once('connect', () => this.onConnect());
+    up.once('close', (hadError) => this.onUpstreamClose(hadError));
+  }
+
+  private onConnect(): void {
+    clearTimeout(this.connectTimer);
+    this.connected = true;
+    const up = this.upstream!;
+    const down = this.downstream;
+    this.opened();
+    if (this.preRead) {
+      this.countReceived(this.preRead.length);
+      up.write(this.preRead);
+      this.preRead = undefined;
+    }
+    this.pipe(down, up, (n) => this.countReceived(n));
+    this.pipe(up, down, (n) => this.countSent(n));
+    if (this.downstreamEnded) up.end();
+    else down.once('end', () => up.end());
+    up.once('end', () => down.end());
+    down.resume();
+    this.armIdleTimer();
+  }
+
+  /** Copies `from` → `to`, pausing `from` while `to` is full. */
+  private pipe(from: Socket, to: Socket, count: (n: number) => void): void {
+    const downstreamReads = from === this.downstream;
+    from.on('data', (chunk: Buffer) => {
+      count(chunk.length);
+      this.lastActivityMs = Date.now();
+      if (!to.write(chunk)) {
+        from.pause();
+        if (downstreamReads) this.stats.downstreamFlowControlPausedReadingTotal++;
+      }
+    });
+    to.on('drain', () => {
+      if (!from.isPaused()) return;
+      from.resume();
+      if (downstreamReads) this.stats.downstreamFlowControlResumedReadingTotal++;
+    });
+  }
+
+  private countReceived(n: number): void {
+    this.received += n;
+    this.stats.downstreamCxRxBytesTotal += n;
+    this.cluster!.stats.upstreamCxTxBytesTotal += n;
+    this.series!.receivedBytes += n;
+  }
+
+  private countSent(n: number): void {
+    this.sent += n;
+    this.stats.downstreamCxTxBytesTotal += n;
+    this.cluster!.stats.upstreamCxRxBytesTotal += n;
+    this.series!.sentBytes += n;
+  }
+
+  private opened(): void {
+    this.series = this.istioSeries('-');
+    this.series.opened++;
+  }
+
+  private istioSeries(flags: string): IstioTcpSeries {
+    const rt = this.ctx.runtime;
+    const tpl = rt.istioLabels(this.ctx.listener, this.cluster?.name, 'tcp');
+    return rt.services.stats.istioTcpSeries(`${tpl.id}|${flags}`, () => ({ ...tpl.labels, response_flags: flags }));
+  }
+
+  private armIdleTimer(): void {
+    const idle = this.ctx.config.idleTimeoutMs;
+    if (!idle) return;
+    const check = () => {
+      const quiet = Date.now() - this.lastActivityMs;
+      if (quiet < idle) {
+        this.idleTimer = setTimeout(check, idle - quiet);
+        return;
+      }
+      this.stats.idleTimeout++;
+      this.downstream.destroy();
+      this.upstream?.destroy();
+    };
+    this.idleTimer = setTimeout(check, idle);
+  }
+
+  private onUpstreamClose(hadError: boolean): void {
+    clearTimeout(this.connectTimer);
+    const host = this.host!;
+    const cs = this.cluster!.stats;
+    cs.upstreamCxActive--;
+    cs.upstreamCxDestroy++;
+    host.stats.cxActive--;
+    host.active--;
+    if (this.claimedConnection) this.cluster!.limits!.add(Resource.Connections, -1);
+    if (!this.connected) {
+      cs.upstreamCxConnectFail++;
+      host.stats.cxConnectFail++;
+      this.fail(ResponseFlag.UpstreamConnectionFailure);
+      return;
+    }
+    // the upstream went away: what it sent still reaches the client (flushed), unless it reset
+    if (hadError) this.downstream.destroy();
+    else if (!this.downstream.writableEnded) this.downstream.end();
+    if (this.downstream.destroyed) this.finish();
+    else this.downstream.destroySoon();
+  }
+
+  private onDownstreamClose(hadError: boolean): void {
+    const up = this.upstream;
+    if (up && !up.destroyed) {
+      if (!this.connected) {
+        this.flags.push(ResponseFlag.DownstreamConnectionTermination);
+        up.destroy();
+      } else if (hadError) up.destroy();
+      else {
+        this.stats.upstreamFlushTotal++;
+        up.end();
+        up.destroySoon();
+      }
+    }
+    if (!up || up.destroyed) this.finish();
+  }
+
+  /** Refuses the connection: the client sees it close with nothing sent. */
+  private fail(flag: ResponseFlagValue, clusterName?: string): void {
+    if (!this.flags.includes(flag)) this.flags.push(flag);
+    void clusterName;
+    this.downstream.destroy();
+    this.finish();
+  }
+
+  /** Once both sides are gone: Istio's closed counter and the access log. */
+  private finish(): void {
+    if (this.finished) return;
+    if (this.upstream && !this.upstream.destroyed) return;
+    if (!this.downstream.destroyed) return;
+    this.finished = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const flags = formatResponseFlags(this.flags);
+    if (!this.series) {
+      // never connected: the attempt is counted under its failure flags
+      const s = this.istioSeries(flags);
+      s.opened++;
+      s.closed++;
+    } else if (flags === '-') this.series.closed++;
+    else this.istioSeries(flags).closed++;
+    this.log(flags);
+    this.onClosed?.(this);
+  }
+
+  private log(flags: string): void {
+    const log = this.ctx.runtime.services.accessLog;
+    if (!log.enabled) return;
+    const d = this.downstream;
+    log.log({
+      startTimeMs: this.startMs,
+      method: '-',
+      path: '-',
+      protocol: '-',
+      responseCode: 0,
+      responseFlags: flags,
+      responseCodeDetails: '-',
+      bytesReceived: this.received,
+      bytesSent: this.sent,
+      durationMs: Date.now() - this.startMs,
+      upstreamServiceTimeMs: undefined,
+      xForwardedFor: undefined,
+      userAgent: undefined,
+      requestId: undefined,
+      authority: '',
+      upstreamHost: this.host?.label,
+      upstreamCluster: this.cluster?.name,
+      downstreamLocalAddress: this.ctx.originalDestination
+        ? hostPort(this.ctx.originalDestination.address, this.ctx.originalDestination.port)
+        : hostPort(d.localAddress ?? '', d.localPort),
+      downstreamRemoteAddress: hostPort(d.remoteAddress ?? '', d.remotePort),
+      routeName: undefined,
+      ...(this.ctx.serverName ? { requestedServerName: this.ctx.serverName } : {}),
+    });
+  }
+
+  /** Shutdown: both sides closed now. */
+  destroy(): void {
+    this.downstream.destroy();
+    this.upstream?.destroy();
+  }
+}
+
+/** A cluster by weight (one entry: no randomness spent). */
+function pickWeighted(clusters: TcpProxy['clusters']): string | undefined {
+  if (clusters.length <= 1) return clusters[0]?.name;
+  const total = clusters.reduce((s, c) => s + c.weight, 0);
+  let r = Math.random() * total;
+  for (const c of clusters) {
+    r -= c.weight;
+    if (r < 0) return c.name;
+  }
+  return clusters[clusters.length - 1].name;
+}

@@ -1,0 +1,223 @@
+/**
+ * End to end, as in a Kubernetes pod: two network namespaces (client pod, server pod), each with
+ * Istio-style iptables rules from init-iptables and an Outrigger sidecar running as uid 1337. The
+ * apps know nothing of the proxies: curl and a Node TCP client in the client pod talk to service
+ * VIPs and pod IPs; a Node HTTP server and a TCP echo server answer in the server pod.
+ */
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, ROOT } from '../helpers/proxy.js';
+import { waitFor } from '../helpers/lifecycle.js';
+import { createPodPair, deletePods, must, netnsUnavailable, run, spawnInPod, type Pod, type PodProcess } from '../helpers/netns.js';
+
+const skip = netnsUnavailable();
+if (skip) console.warn(`capture e2e tests skipped: ${skip}`);
+
+const CLIENT_IP = '198.18.0.1';
+const SERVER_IP = '198.18.0.2';
+const WEB_VIP = '240.240.0.10';
+const ECHO_VIP = '240.240.0.11';
+const NODE = process.execPath;
+
+const MESH_YAML = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: web, namespace: demo }
+spec:
+  hosts: [web.demo.svc.cluster.local]
+  addresses: [${WEB_VIP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
+  endpoints: [{ address: ${SERVER_IP}, labels: { app: web, version: v1 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: echo, namespace: demo }
+spec:
+  hosts: [echo.demo.svc.cluster.local]
+  addresses: [${ECHO_VIP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 9000, name: tcp-echo, protocol: TCP }]
+  endpoints: [{ address: ${SERVER_IP}, labels: { app: echo } }]
+`;
+
+const REGISTRY_ONLY_YAML = `
+apiVersion: meshconfig.istio.io/v1alpha1
+kind: MeshConfig
+outboundTrafficPolicy: { mode: REGISTRY_ONLY }
+`;
+
+/** The server pod's apps: HTTP on 8080 (a service port) and 8081 (unknown to the mesh), TCP echo on 9000. */
+const SERVER_APPS = `
+import { createServer } from 'node:http';
+import { createServer as tcp } from 'node:net';
+let requests = 0;
+const handler = (name) => (req, res) => {
+  if (req.url === '/count') return res.end(String(requests));
+  requests++;
+  res.setHeader('x-app', name);
+  res.end(JSON.stringify({ app: name, url: req.url, peer: req.socket.remoteAddress, headers: req.headers }));
+};
+createServer(handler('web')).listen(8080, '0.0.0.0');
+createServer(handler('unknown')).listen(8081, '0.0.0.0');
+tcp({ allowHalfOpen: true }, (s) => { s.pipe(s); }).listen(9000, '0.0.0.0');
+console.log('apps ready');
+`;
+
+/** Sends N bytes, half-closes, and prints how many bytes came back before the server's FIN. */
+const TCP_CLIENT = `
+import { connect } from 'node:net';
+import { createHash } from 'node:crypto';
+const [host, port, size] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+const payload = Buffer.alloc(size, 'abcdefghijklmnopqrstuvwxyz');
+const s = connect({ host, port, allowHalfOpen: true });
+const got = [];
+s.on('data', (b) => got.push(b));
+s.on('error', (e) => { console.log(JSON.stringify({ error: e.code ?? e.message })); process.exit(0); });
+s.on('end', () => {
+  const all = Buffer.concat(got);
+  console.log(JSON.stringify({ bytes: all.length, same: createHash('sha1').update(all).digest('hex') === createHash('sha1').update(payload).digest('hex') }));
+  s.end();
+});
+s.on('connect', () => s.end(payload));
+setTimeout(() => { console.log(JSON.stringify({ error: 'timeout', bytes: Buffer.concat(got).length })); process.exit(0); }, 8000).unref();
+`;
+
+describe.skipIf(!!skip)('transparent capture end to end (network namespaces, iptables, uid 1337 sidecars)', () => {
+  let client: Pod | undefined;
+  let server: Pod | undefined;
+  let dir: string;
+  const procs: PodProcess[] = [];
+  let clientProxy: PodProcess;
+  let serverProxy: PodProcess;
+
+  const sidecar = (pod: Pod, app: string) =>
+    spawnInPod(pod, NODE, [CLI, 'run', '-c', join(dir, 'config'), '--mode', 'sidecar', '--namespace', 'demo', '--label', `app=${app}`, '--ip', pod.ip, '--workers', '1'], { uid: 1337 });
+
+  const curl = (args: string[]) => run('curl', ['-s', '-S', '--max-time', '5', ...args], { ns: client!.ns, timeoutMs: 8_000 });
+  const stats = async (pod: Pod) => (await run('curl', ['-s', '--max-time', '3', 'http://127.0.0.1:15090/stats/prometheus'], { ns: pod.ns })).stdout;
+  const tcpClient = async (host: string, port: number, size: number) => {
+    const r = await run(NODE, [join(dir, 'tcp-client.mjs'), host, String(port), String(size)], { ns: client!.ns, timeoutMs: 12_000 });
+    return JSON.parse(r.stdout.trim() || '{}') as { bytes?: number; same?: boolean; error?: string };
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outrigger-e2e-'));
+    await chmod(dir, 0o755); // the sidecars run as uid 1337
+    await must('mkdir', ['-m', '755', join(dir, 'config')]);
+    await writeFile(join(dir, 'config', 'mesh.yaml'), MESH_YAML);
+    await writeFile(join(dir, 'server-apps.mjs'), SERVER_APPS);
+    await writeFile(join(dir, 'tcp-client.mjs'), TCP_CLIENT);
+    [client, server] = await createPodPair('ore2e', CLIENT_IP, SERVER_IP);
+    for (const pod of [client, server]) {
+      await must(join(ROOT, 'init-iptables'), ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*'], { ns: pod.ns });
+    }
+    const apps = spawnInPod(server, NODE, [join(dir, 'server-apps.mjs')]);
+    procs.push(apps);
+    clientProxy = sidecar(client, 'client');
+    serverProxy = sidecar(server, 'web');
+    procs.push(clientProxy, serverProxy);
+    for (const [pod, p] of [[client, clientProxy], [server, serverProxy]] as const) {
+      const ready = await waitFor(async () => (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:15021/healthz/ready'], { ns: pod.ns })).stdout === '200', 20_000, 100);
+      if (!ready) throw new Error(`sidecar in ${pod.ns} not ready:\n${p.output()}`);
+    }
+    if (!(await waitFor(() => apps.output().includes('apps ready'), 10_000))) throw new Error(`server apps did not start:\n${apps.output()}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const p of procs) await p.stop();
+    await deletePods(client, server);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('HTTP to a service VIP goes through both sidecars: routed by the client sidecar, delivered by the server sidecar', async () => {
+    const r = await curl(['-i', `http://${WEB_VIP}/hello`]);
+    expect(r.code, r.stderr + clientProxy.output()).toBe(0);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 200/);
+    expect(r.stdout).toMatch(/\r\nx-app: web\r\n/);
+    // each sidecar sets (never appends) the Envoy headers: one attempt count, one service time
+    expect(r.stdout.match(/x-envoy-upstream-service-time:/g)).toHaveLength(1);
+    const body = JSON.parse(r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 4));
+    expect(body.url).toBe('/hello');
+    // the client sidecar's headers arrive; the server sidecar reached the app from 127.0.0.6
+    expect(body.headers['x-request-id']).toBeTruthy();
+    expect(body.headers['x-envoy-attempt-count']).toBe('1');
+    expect(body.peer).toBe('127.0.0.6');
+  });
+
+  it('stats count the requests on both sides: reporter=source in the client pod, reporter=destination in the server pod', async () => {
+    for (let i = 0; i < 3; i++) expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB_VIP}/n${i}`])).stdout).toBe('200');
+    const src = await stats(client!);
+    const dst = await stats(server!);
+    const count = (text: string, reporter: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('istio_requests_total{') && l.includes(`reporter="${reporter}"`) && l.includes('destination_service="web.demo.svc.cluster.local"') && l.includes('response_code="200"'))
+        .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+    expect(count(src, 'source')).toBeGreaterThanOrEqual(3);
+    expect(count(dst, 'destination')).toBeGreaterThanOrEqual(3);
+    expect(src).toMatch(/envoy_cluster_upstream_rq_total\{envoy_cluster_name="outbound\|80\|\|web\.demo\.svc\.cluster\.local"\} [1-9]/);
+    expect(dst).toMatch(/envoy_cluster_upstream_rq_total\{envoy_cluster_name="inbound\|8080\|\|"\} [1-9]/);
+  });
+
+  it('TCP bytes pass both ways through both sidecars, half-close included, and istio_tcp_* counts them', async () => {
+    const size = 1_000_000;
+    const r = await tcpClient(ECHO_VIP, 9000, size);
+    expect(r, clientProxy.output() + serverProxy.output()).toEqual({ bytes: size, same: true });
+    const src = await stats(client!);
+    const dst = await stats(server!);
+    const tcpValue = (text: string, metric: string, reporter: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${metric}{`) && l.includes(`reporter="${reporter}"`) && l.includes('destination_service="echo.demo.svc.cluster.local"'))
+        .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+    expect(tcpValue(src, 'istio_tcp_connections_opened_total', 'source')).toBeGreaterThanOrEqual(1);
+    expect(tcpValue(src, 'istio_tcp_received_bytes_total', 'source')).toBeGreaterThanOrEqual(size);
+    expect(tcpValue(src, 'istio_tcp_sent_bytes_total', 'source')).toBeGreaterThanOrEqual(size);
+    expect(tcpValue(dst, 'istio_tcp_connections_opened_total', 'destination')).toBeGreaterThanOrEqual(1);
+    expect(tcpValue(dst, 'istio_tcp_sent_bytes_total', 'destination')).toBeGreaterThanOrEqual(size);
+    const closed = await waitFor(async () => tcpValue(await stats(client!), 'istio_tcp_connections_closed_total', 'source') >= 1, 5_000, 100);
+    expect(closed).toBe(true);
+  });
+
+  it('an unknown destination passes through both sidecars (ALLOW_ANY, inbound passthrough)', async () => {
+    const r = await curl([`http://${SERVER_IP}:8081/direct`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ app: 'unknown', url: '/direct', peer: '127.0.0.6' });
+    const src = await stats(client!);
+    expect(src).toMatch(/istio_tcp_connections_opened_total\{[^}]*destination_service_name="PassthroughCluster"[^}]*\} [1-9]/);
+    const dst = await stats(server!);
+    expect(dst).toMatch(/istio_tcp_connections_opened_total\{[^}]*destination_service_name="InboundPassthroughClusterIpv4"[^}]*\} [1-9]/);
+  });
+
+  it('no capture loop: each client connection is captured once outbound, and the app sees each request once', async () => {
+    const listenerCx = (text: string, address: string) => Number(new RegExp(`envoy_listener_downstream_cx_total\\{envoy_listener_address="${address}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+    const before = listenerCx(await stats(client!), '0.0.0.0_15001');
+    const appBefore = Number((await curl([`http://${WEB_VIP}/count`])).stdout);
+    const inboundBefore = listenerCx(await stats(server!), '0.0.0.0_15006');
+    for (let i = 0; i < 5; i++) expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB_VIP}/loop${i}`])).stdout).toBe('200');
+    // the /count request above and the 5 requests: one curl connection each, captured once each
+    expect(listenerCx(await stats(client!), '0.0.0.0_15001') - before).toBe(6);
+    expect(Number((await curl([`http://${WEB_VIP}/count`])).stdout) - appBefore).toBe(5);
+    // the client sidecar keeps its upstream connection alive: at most one inbound connection per request
+    const inbound = listenerCx(await stats(server!), '0.0.0.0_15006') - inboundBefore;
+    expect(inbound).toBeGreaterThanOrEqual(0);
+    expect(inbound).toBeLessThanOrEqual(7);
+  });
+
+  it('REGISTRY_ONLY (a MeshConfig document): unknown destinations are refused, known services still work', async () => {
+    await writeFile(join(dir, 'config', 'meshconfig.yaml'), REGISTRY_ONLY_YAML);
+    const refused = await waitFor(async () => (await curl([`http://${SERVER_IP}:8081/direct`])).code !== 0, 15_000, 200);
+    expect(refused, clientProxy.output()).toBe(true);
+    const tcp = await tcpClient(SERVER_IP, 8081, 10);
+    expect(tcp.bytes ?? 0).toBe(0);
+    // plain HTTP to a service port with an unknown Host: Istio's block_all virtual host answers 502
+    expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: not-in-the-mesh.example', `http://${WEB_VIP}/`])).stdout).toBe('502');
+    expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB_VIP}/still`])).stdout).toBe('200');
+    expect(await stats(client!)).toMatch(/istio_tcp_connections_opened_total\{[^}]*destination_service_name="BlackHoleCluster"[^}]*response_flags="UH"[^}]*\} [1-9]/);
+  });
+});
