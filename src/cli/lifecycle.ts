@@ -9,6 +9,7 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
     paths: configs,
     node: buildNodeIdentity(flags.identity),
     outboundPort: flags.ports.outbound,
+    inboundPort: flags.ports.inbound,
     workers: flags.workers,
     logLevel: flags.logLevel,
     accessLog: flags.accessLog,

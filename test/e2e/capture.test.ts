@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/lifecycle.js';
+import { parsePrometheus } from '../helpers/telemetry.js';
 import { createPodPair, deletePods, must, netnsUnavailable, run, spawnInPod, type Pod, type PodProcess } from '../helpers/netns.js';
 
 const skip = netnsUnavailable();
@@ -43,6 +44,16 @@ spec:
   resolution: STATIC
   ports: [{ number: 9000, name: tcp-echo, protocol: TCP }]
   endpoints: [{ address: ${SERVER_IP}, labels: { app: echo } }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: secure, namespace: demo }
+spec:
+  hosts: [secure.demo.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 443, name: tls, protocol: TLS, targetPort: 8443 }]
+  endpoints: [{ address: ${SERVER_IP}, labels: { app: secure } }]
 `;
 
 const REGISTRY_ONLY_YAML = `
@@ -55,6 +66,8 @@ outboundTrafficPolicy: { mode: REGISTRY_ONLY }
 const SERVER_APPS = `
 import { createServer } from 'node:http';
 import { createServer as tcp } from 'node:net';
+import { createServer as tls } from 'node:https';
+import { readFileSync } from 'node:fs';
 let requests = 0;
 const handler = (name) => (req, res) => {
   if (req.url === '/count') return res.end(String(requests));
@@ -65,6 +78,8 @@ const handler = (name) => (req, res) => {
 createServer(handler('web')).listen(8080, '0.0.0.0');
 createServer(handler('unknown')).listen(8081, '0.0.0.0');
 tcp({ allowHalfOpen: true }, (s) => { s.pipe(s); }).listen(9000, '0.0.0.0');
+const dir = new URL('.', import.meta.url).pathname;
+tls({ key: readFileSync(dir + 'key.pem'), cert: readFileSync(dir + 'cert.pem') }, (req, res) => res.end('tls ' + req.headers.host)).listen(8443, '0.0.0.0');
 console.log('apps ready');
 `;
 
@@ -99,7 +114,7 @@ describe.skipIf(!!skip)('transparent capture end to end (network namespaces, ipt
     spawnInPod(pod, NODE, [CLI, 'run', '-c', join(dir, 'config'), '--mode', 'sidecar', '--namespace', 'demo', '--label', `app=${app}`, '--ip', pod.ip, '--workers', '1'], { uid: 1337 });
 
   const curl = (args: string[]) => run('curl', ['-s', '-S', '--max-time', '5', ...args], { ns: client!.ns, timeoutMs: 8_000 });
-  const stats = async (pod: Pod) => (await run('curl', ['-s', '--max-time', '3', 'http://127.0.0.1:15090/stats/prometheus'], { ns: pod.ns })).stdout;
+  const stats = async (pod: Pod) => parsePrometheus((await run('curl', ['-s', '--max-time', '3', 'http://127.0.0.1:15090/stats/prometheus'], { ns: pod.ns })).stdout);
   const tcpClient = async (host: string, port: number, size: number) => {
     const r = await run(NODE, [join(dir, 'tcp-client.mjs'), host, String(port), String(size)], { ns: client!.ns, timeoutMs: 12_000 });
     return JSON.parse(r.stdout.trim() || '{}') as { bytes?: number; same?: boolean; error?: string };
@@ -112,6 +127,7 @@ describe.skipIf(!!skip)('transparent capture end to end (network namespaces, ipt
     await writeFile(join(dir, 'config', 'mesh.yaml'), MESH_YAML);
     await writeFile(join(dir, 'server-apps.mjs'), SERVER_APPS);
     await writeFile(join(dir, 'tcp-client.mjs'), TCP_CLIENT);
+    await must('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=secure.demo.svc.cluster.local', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
     [client, server] = await createPodPair('ore2e', CLIENT_IP, SERVER_IP);
     for (const pod of [client, server]) {
       await must(join(ROOT, 'init-iptables'), ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*'], { ns: pod.ns });
@@ -153,49 +169,47 @@ describe.skipIf(!!skip)('transparent capture end to end (network namespaces, ipt
     for (let i = 0; i < 3; i++) expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB_VIP}/n${i}`])).stdout).toBe('200');
     const src = await stats(client!);
     const dst = await stats(server!);
-    const count = (text: string, reporter: string) =>
-      text
-        .split('\n')
-        .filter((l) => l.startsWith('istio_requests_total{') && l.includes(`reporter="${reporter}"`) && l.includes('destination_service="web.demo.svc.cluster.local"') && l.includes('response_code="200"'))
-        .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
-    expect(count(src, 'source')).toBeGreaterThanOrEqual(3);
-    expect(count(dst, 'destination')).toBeGreaterThanOrEqual(3);
-    expect(src).toMatch(/envoy_cluster_upstream_rq_total\{envoy_cluster_name="outbound\|80\|\|web\.demo\.svc\.cluster\.local"\} [1-9]/);
-    expect(dst).toMatch(/envoy_cluster_upstream_rq_total\{envoy_cluster_name="inbound\|8080\|\|"\} [1-9]/);
+    const web = { destination_service: 'web.demo.svc.cluster.local', response_code: '200' };
+    expect(src.sum('istio_requests_total', { ...web, reporter: 'source' })).toBeGreaterThanOrEqual(3);
+    expect(dst.sum('istio_requests_total', { ...web, reporter: 'destination' })).toBeGreaterThanOrEqual(3);
+    expect(src.one('envoy_cluster_upstream_rq_total', { envoy_cluster_name: 'outbound|80||web.demo.svc.cluster.local' })).toBeGreaterThanOrEqual(1);
+    expect(dst.one('envoy_cluster_upstream_rq_total', { envoy_cluster_name: 'inbound|8080||' })).toBeGreaterThanOrEqual(1);
   });
 
   it('TCP bytes pass both ways through both sidecars, half-close included, and istio_tcp_* counts them', async () => {
     const size = 1_000_000;
     const r = await tcpClient(ECHO_VIP, 9000, size);
     expect(r, clientProxy.output() + serverProxy.output()).toEqual({ bytes: size, same: true });
+    const echo = (reporter: string) => ({ reporter, destination_service: 'echo.demo.svc.cluster.local' });
     const src = await stats(client!);
     const dst = await stats(server!);
-    const tcpValue = (text: string, metric: string, reporter: string) =>
-      text
-        .split('\n')
-        .filter((l) => l.startsWith(`${metric}{`) && l.includes(`reporter="${reporter}"`) && l.includes('destination_service="echo.demo.svc.cluster.local"'))
-        .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
-    expect(tcpValue(src, 'istio_tcp_connections_opened_total', 'source')).toBeGreaterThanOrEqual(1);
-    expect(tcpValue(src, 'istio_tcp_received_bytes_total', 'source')).toBeGreaterThanOrEqual(size);
-    expect(tcpValue(src, 'istio_tcp_sent_bytes_total', 'source')).toBeGreaterThanOrEqual(size);
-    expect(tcpValue(dst, 'istio_tcp_connections_opened_total', 'destination')).toBeGreaterThanOrEqual(1);
-    expect(tcpValue(dst, 'istio_tcp_sent_bytes_total', 'destination')).toBeGreaterThanOrEqual(size);
-    const closed = await waitFor(async () => tcpValue(await stats(client!), 'istio_tcp_connections_closed_total', 'source') >= 1, 5_000, 100);
+    expect(src.sum('istio_tcp_connections_opened_total', echo('source'))).toBeGreaterThanOrEqual(1);
+    expect(src.sum('istio_tcp_received_bytes_total', echo('source'))).toBeGreaterThanOrEqual(size);
+    expect(src.sum('istio_tcp_sent_bytes_total', echo('source'))).toBeGreaterThanOrEqual(size);
+    expect(dst.sum('istio_tcp_connections_opened_total', echo('destination'))).toBeGreaterThanOrEqual(1);
+    expect(dst.sum('istio_tcp_sent_bytes_total', echo('destination'))).toBeGreaterThanOrEqual(size);
+    const closed = await waitFor(async () => (await stats(client!)).sum('istio_tcp_connections_closed_total', echo('source')) >= 1, 5_000, 100);
     expect(closed).toBe(true);
+  });
+
+  it('TLS is routed on SNI, untouched: the client sidecar picks the service by server name, the app terminates TLS', async () => {
+    const host = 'secure.demo.svc.cluster.local';
+    const r = await curl(['-k', '--resolve', `${host}:443:${SERVER_IP}`, `https://${host}/`]);
+    expect(r.code, r.stderr + clientProxy.output()).toBe(0);
+    expect(r.stdout).toBe(`tls ${host}`);
+    expect((await stats(client!)).sum('istio_tcp_connections_opened_total', { reporter: 'source', destination_service: host })).toBeGreaterThanOrEqual(1);
   });
 
   it('an unknown destination passes through both sidecars (ALLOW_ANY, inbound passthrough)', async () => {
     const r = await curl([`http://${SERVER_IP}:8081/direct`]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ app: 'unknown', url: '/direct', peer: '127.0.0.6' });
-    const src = await stats(client!);
-    expect(src).toMatch(/istio_tcp_connections_opened_total\{[^}]*destination_service_name="PassthroughCluster"[^}]*\} [1-9]/);
-    const dst = await stats(server!);
-    expect(dst).toMatch(/istio_tcp_connections_opened_total\{[^}]*destination_service_name="InboundPassthroughClusterIpv4"[^}]*\} [1-9]/);
+    expect((await stats(client!)).sum('istio_tcp_connections_opened_total', { destination_service_name: 'PassthroughCluster' })).toBeGreaterThanOrEqual(1);
+    expect((await stats(server!)).sum('istio_tcp_connections_opened_total', { destination_service_name: 'InboundPassthroughClusterIpv4' })).toBeGreaterThanOrEqual(1);
   });
 
   it('no capture loop: each client connection is captured once outbound, and the app sees each request once', async () => {
-    const listenerCx = (text: string, address: string) => Number(new RegExp(`envoy_listener_downstream_cx_total\\{envoy_listener_address="${address}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+    const listenerCx = (e: Awaited<ReturnType<typeof stats>>, address: string) => e.one('envoy_listener_downstream_cx_total', { envoy_listener_address: address });
     const before = listenerCx(await stats(client!), '0.0.0.0_15001');
     const appBefore = Number((await curl([`http://${WEB_VIP}/count`])).stdout);
     const inboundBefore = listenerCx(await stats(server!), '0.0.0.0_15006');
@@ -218,6 +232,6 @@ describe.skipIf(!!skip)('transparent capture end to end (network namespaces, ipt
     // plain HTTP to a service port with an unknown Host: Istio's block_all virtual host answers 502
     expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: not-in-the-mesh.example', `http://${WEB_VIP}/`])).stdout).toBe('502');
     expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB_VIP}/still`])).stdout).toBe('200');
-    expect(await stats(client!)).toMatch(/istio_tcp_connections_opened_total\{[^}]*destination_service_name="BlackHoleCluster"[^}]*response_flags="UH"[^}]*\} [1-9]/);
+    expect((await stats(client!)).sum('istio_tcp_connections_opened_total', { destination_service_name: 'BlackHoleCluster', response_flags: 'UH' })).toBeGreaterThanOrEqual(1);
   });
 });

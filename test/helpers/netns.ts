@@ -8,7 +8,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { randomBytes } from 'node:crypto';
 
 /** Why these tests cannot run here, or undefined when they can. */
-export function netnsUnavailable(tools: readonly string[] = ['ip', 'iptables', 'curl', 'setpriv']): string | undefined {
+export function netnsUnavailable(tools: readonly string[] = ['ip', 'iptables', 'curl', 'setpriv', 'openssl']): string | undefined {
   if (process.platform !== 'linux') return 'not Linux';
   if (process.getuid?.() !== 0) return 'needs root (network namespaces and iptables)';
   for (const t of tools) {

@@ -2,7 +2,8 @@
 // (explicit proxy) requests, and Sidecar egress/ingress listeners.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { svcHost } from '../helpers/fixtures.js';
-import { curl, httpRequest, newAgent } from '../helpers/http.js';
+import { curl, httpRequest, newAgent, rawExchange } from '../helpers/http.js';
+import { connectOutcome } from '../helpers/lifecycle.js';
 import { serviceEntry, sidecar, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
@@ -56,6 +57,21 @@ async function who(port: number, host: string, path = '/'): Promise<string> {
   const r = await via(port, host, path);
   return r.status === 200 ? r.json().name : `status ${r.status}`;
 }
+
+describe('capture listeners', () => {
+  it('are bound on --outbound-port and --inbound-port', async () => {
+    const r = await fetch(`http://127.0.0.1:${proxy.ports.admin}/listeners`);
+    const text = await r.text();
+    expect(text).toContain(`virtualOutbound::0.0.0.0:${proxy.ports.outbound}\n`);
+    expect(text).toContain(`virtualInbound::0.0.0.0:${proxy.ports.inbound}\n`);
+    expect(await connectOutcome(proxy.ports.inbound)).toBe('connected');
+  });
+
+  it('a connection made straight to the inbound port is closed (it would loop into itself), never answered', async () => {
+    const r = await rawExchange(proxy.ports.inbound, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    expect(r).toMatchObject({ data: '', closed: true });
+  });
+});
 
 describe('virtualOutbound: routing by Host', () => {
   it('FQDN with the service port', async () => {
