@@ -278,10 +278,11 @@ export interface Cluster {
    */
   hashPolicy?: HashPolicy;
   /**
-   * Envoy upstream_bind_config: connect from this local address. Istio's inbound clusters use
-   * 127.0.0.6 so that iptables does not capture the proxy's connection to its own workload again.
+   * Envoy upstream_bind_config (source_address + extra_source_addresses): connect from the address
+   * of the destination's family. Istio's inbound clusters use 127.0.0.6 and ::6, which iptables
+   * lets through, so the proxy's connection to its own workload is not captured again.
    */
-  upstreamBindAddress?: string;
+  upstreamBindAddresses?: string[];
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
 }

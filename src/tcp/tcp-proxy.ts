@@ -93,7 +93,7 @@ export class TcpProxySession {
     host.stats.cxTotal++;
     host.stats.cxActive++;
     const { address, port } = host.endpoint;
-    const localAddress = bindAddressFor(this.cluster!.config.upstreamBindAddress, address);
+    const localAddress = bindAddressFor(this.cluster!.config.upstreamBindAddresses, address);
     const up = connect({ host: address, port, allowHalfOpen: true, noDelay: true, ...(localAddress ? { localAddress } : {}) });
     this.upstream = up;
     this.connectTimer = setTimeout(() => up.destroy(new Error('connect timeout')), this.cluster!.config.connectTimeoutMs);

@@ -8,10 +8,11 @@ import { hostPort } from '../common/address.js';
 /** Envoy's default max headers size, applied to upstream responses too. */
 const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
 
-/** The bind address applies to destinations of its own family (127.0.0.6 cannot reach an IPv6 host). */
-export function bindAddressFor(bind: string | undefined, destination: string): string | undefined {
-  if (!bind) return undefined;
-  return isIP(bind) === isIP(destination) ? bind : undefined;
+/** The bind address of the destination's family (127.0.0.6 cannot reach an IPv6 host), if any. */
+export function bindAddressFor(binds: readonly string[] | undefined, destination: string): string | undefined {
+  if (!binds) return undefined;
+  const family = isIP(destination);
+  return binds.find((b) => isIP(b) === family);
 }
 
 /** An upstream endpoint with its connection pool and the counters the load balancer reads. */
@@ -27,7 +28,7 @@ export class UpstreamHost {
 
   constructor(
     readonly endpoint: LbEndpoint,
-    cluster: Pick<Cluster, 'connectTimeoutMs' | 'idleTimeoutMs' | 'maxRequestsPerConnection' | 'upstreamBindAddress'>,
+    cluster: Pick<Cluster, 'connectTimeoutMs' | 'idleTimeoutMs' | 'maxRequestsPerConnection' | 'upstreamBindAddresses'>,
     readonly clusterStats: ClusterStats,
     limits?: ClusterLimits,
   ) {
@@ -43,7 +44,7 @@ export class UpstreamHost {
         maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES,
         maxRequestsPerConnection: cluster.maxRequestsPerConnection,
         limits,
-        localAddress: bindAddressFor(cluster.upstreamBindAddress, endpoint.address),
+        localAddress: bindAddressFor(cluster.upstreamBindAddresses, endpoint.address),
       },
       { cluster: clusterStats, host: this.stats },
     );

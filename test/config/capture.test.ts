@@ -80,6 +80,14 @@ describe('virtualOutbound (15001)', () => {
     expect(rc.virtualHosts.at(-1)).toMatchObject({ name: 'allow_any:80', domains: ['*'], routes: [{ name: 'allow_any', action: { kind: 'route', clusters: [{ name: 'PassthroughCluster' }] } }] });
   });
 
+  it('an IPv6 pod: capture listeners on :: (dual stack); IPv6 VIPs are matched in brackets, as Host headers carry them', () => {
+    const se = `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: v6, namespace: default }\nspec:\n  hosts: [v6.default.svc.cluster.local]\n  addresses: ["2001:db8::10"]\n  resolution: STATIC\n  ports: [{ number: 80, name: http, protocol: HTTP }]\n  endpoints: [{ address: "2001:db8::20" }]\n`;
+    const t6 = translate(se, sidecarNode({ ip: '2001:db8::5' }));
+    expect(listener(t6, 'virtualOutbound').address).toBe('::');
+    expect(listener(t6, 'virtualInbound').address).toBe('::');
+    expect(routeConfig(t6, '80').virtualHosts[0].domains).toEqual(expect.arrayContaining(['[2001:db8::10]', '[2001:db8::10]:80']));
+  });
+
   it('a TCP port: a TCP proxy on the service VIP to the service cluster', () => {
     expect(chain(out, 'db.default.svc.cluster.local_5432_tcp')).toMatchObject({
       match: { destinationPort: 5432, prefixRanges: ['10.96.0.2'] },
@@ -192,7 +200,7 @@ describe('virtualInbound (15006)', () => {
     const inb = listener(t, 'virtualInbound');
     expect(inb).toMatchObject({ port: 15006, useOriginalDst: true, direction: 'INBOUND' });
     expect(chain(inb, '0.0.0.0_5432')).toMatchObject({ match: { destinationPort: 5432 }, tcpProxy: { clusters: [{ name: 'inbound|5432||' }] } });
-    expect(cluster(t, 'inbound|5432||')).toMatchObject({ type: 'ORIGINAL_DST', upstreamBindAddress: '127.0.0.6', service: { host: 'db.default.svc.cluster.local', port: 5432 } });
+    expect(cluster(t, 'inbound|5432||')).toMatchObject({ type: 'ORIGINAL_DST', upstreamBindAddresses: ['127.0.0.6', '::6'], service: { host: 'db.default.svc.cluster.local', port: 5432 } });
     expect(chain(inb, 'virtualInbound-blackhole')).toMatchObject({ match: { destinationPort: 15006 }, tcpProxy: { clusters: [{ name: 'BlackHoleCluster' }] } });
     expect(inb.defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'InboundPassthroughClusterIpv4', weight: 1 }]);
   });

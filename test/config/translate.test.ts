@@ -1019,8 +1019,8 @@ describe('sidecar: the Sidecar resource', () => {
     // the defaultEndpoint when set (0.0.0.0: the instance IP, reached from 127.0.0.6); else the original destination
     expect(cluster(t, 'inbound|9080||')).toMatchObject({ type: 'STATIC', endpoints: [{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }] });
     expect(cluster(t, 'inbound|9090||').endpoints).toEqual([{ address: '127.0.0.1', port: 8081, weight: 1, labels: {} }]);
-    expect(cluster(t, 'inbound|5432||')).toMatchObject({ type: 'STATIC', endpoints: [{ address: '10.1.1.1', port: 5433, weight: 1, labels: {} }], upstreamBindAddress: '127.0.0.6' });
-    expect(cluster(t, 'inbound|7070||')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddress: '127.0.0.6' });
+    expect(cluster(t, 'inbound|5432||')).toMatchObject({ type: 'STATIC', endpoints: [{ address: '10.1.1.1', port: 5433, weight: 1, labels: {} }], upstreamBindAddresses: ['127.0.0.6', '::6'] });
+    expect(cluster(t, 'inbound|7070||')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddresses: ['127.0.0.6', '::6'] });
     expect(routeConfigNames(t)).toEqual(['9080', 'http_proxy', 'inbound|7070||', 'inbound|9080||', 'inbound|9090||']);
     expect(t.warnings).toEqual([]);
   });
@@ -1140,9 +1140,9 @@ describe('sidecar: traffic capture', () => {
     expect(inbound.defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'InboundPassthroughClusterIpv4', weight: 1 }]);
     expect(clusterNames(t)).toEqual(CAPTURE_CLUSTERS);
     expect(cluster(t, 'PassthroughCluster')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [] });
-    expect(cluster(t, 'PassthroughCluster').upstreamBindAddress).toBeUndefined();
+    expect(cluster(t, 'PassthroughCluster').upstreamBindAddresses).toBeUndefined();
     // to the workload from 127.0.0.6, so that iptables does not capture the connection again
-    expect(cluster(t, 'InboundPassthroughClusterIpv4')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddress: '127.0.0.6' });
+    expect(cluster(t, 'InboundPassthroughClusterIpv4')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddresses: ['127.0.0.6', '::6'] });
     expect(cluster(t, 'BlackHoleCluster')).toMatchObject({ type: 'STATIC', endpoints: [] });
     // the port is an option
     const other = translateIstio(parseYaml(''), sidecarNode(), { outboundPort: 15001, inboundPort: 16006 });
@@ -1186,7 +1186,7 @@ describe('sidecar: traffic capture', () => {
     ]);
     // the workload is the original destination, reached from 127.0.0.6
     expect(cluster(t, 'inbound|8080||')).toMatchObject({
-      type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddress: '127.0.0.6', service: { host: ME, namespace: 'default', port: 9080 },
+      type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddresses: ['127.0.0.6', '::6'], service: { host: ME, namespace: 'default', port: 9080 },
     });
     expect(targets(routeConfig(t, 'inbound|8080||').virtualHosts[0].routes[0])).toEqual([['inbound|8080||', 100]]);
     expect(t.snapshot.routeConfigs.some((r) => r.name === 'inbound|5432||')).toBe(false);

@@ -16,13 +16,27 @@ import { createPodPair, deletePods, must, netnsUnavailable, run, spawnInPod, typ
 const skip = netnsUnavailable();
 if (skip) console.warn(`capture e2e tests skipped: ${skip}`);
 
-const CLIENT_IP = '198.18.0.1';
-const SERVER_IP = '198.18.0.2';
-const WEB_VIP = '240.240.0.10';
-const ECHO_VIP = '240.240.0.11';
 const NODE = process.execPath;
 
-const MESH_YAML = `
+/** One address family's pods and VIPs: the suite runs once per family. */
+interface Family {
+  name: string;
+  client: string;
+  server: string;
+  webVip: string;
+  echoVip: string;
+  ipv6: boolean;
+}
+
+const FAMILIES: Family[] = [
+  { name: 'IPv4', client: '198.18.0.1', server: '198.18.0.2', webVip: '240.240.0.10', echoVip: '240.240.0.11', ipv6: false },
+  { name: 'IPv6', client: '2001:db8:1::1', server: '2001:db8:1::2', webVip: '2001:db8:f0::10', echoVip: '2001:db8:f0::11', ipv6: true },
+];
+
+/** An address as it goes in a URL. */
+const inUrl = (ip: string) => (ip.includes(':') ? `[${ip}]` : ip);
+
+const meshYaml = ({ server: SERVER_IP, webVip: WEB_VIP, echoVip: ECHO_VIP }: Family) => `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: web, namespace: demo }
@@ -73,13 +87,14 @@ const handler = (name) => (req, res) => {
   if (req.url === '/count') return res.end(String(requests));
   requests++;
   res.setHeader('x-app', name);
-  res.end(JSON.stringify({ app: name, url: req.url, peer: req.socket.remoteAddress, headers: req.headers }));
+  const peer = req.socket.remoteAddress.replace(/^::ffff:/, '');
+  res.end(JSON.stringify({ app: name, url: req.url, peer, headers: req.headers }));
 };
-createServer(handler('web')).listen(8080, '0.0.0.0');
-createServer(handler('unknown')).listen(8081, '0.0.0.0');
-tcp({ allowHalfOpen: true }, (s) => { s.pipe(s); }).listen(9000, '0.0.0.0');
+createServer(handler('web')).listen(8080, '::');
+createServer(handler('unknown')).listen(8081, '::');
+tcp({ allowHalfOpen: true }, (s) => { s.pipe(s); }).listen(9000, '::');
 const dir = new URL('.', import.meta.url).pathname;
-tls({ key: readFileSync(dir + 'key.pem'), cert: readFileSync(dir + 'cert.pem') }, (req, res) => res.end('tls ' + req.headers.host)).listen(8443, '0.0.0.0');
+tls({ key: readFileSync(dir + 'key.pem'), cert: readFileSync(dir + 'cert.pem') }, (req, res) => res.end('tls ' + req.headers.host)).listen(8443, '::');
 console.log('apps ready');
 `;
 
@@ -102,7 +117,12 @@ s.on('connect', () => s.end(payload));
 setTimeout(() => { console.log(JSON.stringify({ error: 'timeout', bytes: Buffer.concat(got).length })); process.exit(0); }, 8000).unref();
 `;
 
-describe.skipIf(!!skip)('transparent capture end to end (network namespaces, iptables, uid 1337 sidecars)', () => {
+for (const f of FAMILIES) describe.skipIf(!!skip)(`transparent capture end to end, ${f.name} (network namespaces, iptables, uid 1337 sidecars)`, () => {
+  const { client: CLIENT_IP, server: SERVER_IP } = f;
+  const WEB = inUrl(f.webVip);
+  const SERVER = inUrl(SERVER_IP);
+  const proxySource = f.ipv6 ? '::6' : '127.0.0.6';
+  const anyAddress = f.ipv6 ? '::' : '0.0.0.0';
   let client: Pod | undefined;
   let server: Pod | undefined;
   let dir: string;
@@ -124,13 +144,13 @@ describe.skipIf(!!skip)('transparent capture end to end (network namespaces, ipt
     dir = await mkdtemp(join(tmpdir(), 'outrigger-e2e-'));
     await chmod(dir, 0o755); // the sidecars run as uid 1337
     await must('mkdir', ['-m', '755', join(dir, 'config')]);
-    await writeFile(join(dir, 'config', 'mesh.yaml'), MESH_YAML);
+    await writeFile(join(dir, 'config', 'mesh.yaml'), meshYaml(f));
     await writeFile(join(dir, 'server-apps.mjs'), SERVER_APPS);
     await writeFile(join(dir, 'tcp-client.mjs'), TCP_CLIENT);
     await must('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=secure.demo.svc.cluster.local', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
     [client, server] = await createPodPair('ore2e', CLIENT_IP, SERVER_IP);
     for (const pod of [client, server]) {
-      await must(join(ROOT, 'init-iptables'), ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*'], { ns: pod.ns });
+      await must(join(ROOT, 'init-iptables'), ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*', ...(f.ipv6 ? ['--ipv6'] : [])], { ns: pod.ns });
     }
     const apps = spawnInPod(server, NODE, [join(dir, 'server-apps.mjs')]);
     procs.push(apps);
@@ -151,7 +171,7 @@ describe.skipIf(!!skip)('transparent capture end to end (network namespaces, ipt
   });
 
   it('HTTP to a service VIP goes through both sidecars: routed by the client sidecar, delivered by the server sidecar', async () => {
-    const r = await curl(['-i', `http://${WEB_VIP}/hello`]);
+    const r = await curl(['-i', `http://${WEB}/hello`]);
     expect(r.code, r.stderr + clientProxy.output()).toBe(0);
     expect(r.stdout).toMatch(/^HTTP\/1\.1 200/);
     expect(r.stdout).toMatch(/\r\nx-app: web\r\n/);
@@ -159,14 +179,14 @@ describe.skipIf(!!skip)('transparent capture end to end (network namespaces, ipt
     expect(r.stdout.match(/x-envoy-upstream-service-time:/g)).toHaveLength(1);
     const body = JSON.parse(r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 4));
     expect(body.url).toBe('/hello');
-    // the client sidecar's headers arrive; the server sidecar reached the app from 127.0.0.6
+    // the client sidecar's headers arrive; the server sidecar reached the app from 127.0.0.6 (::6)
     expect(body.headers['x-request-id']).toBeTruthy();
     expect(body.headers['x-envoy-attempt-count']).toBe('1');
-    expect(body.peer).toBe('127.0.0.6');
+    expect(body.peer).toBe(proxySource);
   });
 
   it('stats count the requests on both sides: reporter=source in the client pod, reporter=destination in the server pod', async () => {
-    for (let i = 0; i < 3; i++) expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB_VIP}/n${i}`])).stdout).toBe('200');
+    for (let i = 0; i < 3; i++) expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB}/n${i}`])).stdout).toBe('200');
     const src = await stats(client!);
     const dst = await stats(server!);
     const web = { destination_service: 'web.demo.svc.cluster.local', response_code: '200' };
@@ -178,7 +198,7 @@ describe.skipIf(!!skip)('transparent capture end to end (network namespaces, ipt
 
   it('TCP bytes pass both ways through both sidecars, half-close included, and istio_tcp_* counts them', async () => {
     const size = 1_000_000;
-    const r = await tcpClient(ECHO_VIP, 9000, size);
+    const r = await tcpClient(f.echoVip, 9000, size);
     expect(r, clientProxy.output() + serverProxy.output()).toEqual({ bytes: size, same: true });
     const echo = (reporter: string) => ({ reporter, destination_service: 'echo.demo.svc.cluster.local' });
     const src = await stats(client!);
@@ -194,44 +214,44 @@ describe.skipIf(!!skip)('transparent capture end to end (network namespaces, ipt
 
   it('TLS is routed on SNI, untouched: the client sidecar picks the service by server name, the app terminates TLS', async () => {
     const host = 'secure.demo.svc.cluster.local';
-    const r = await curl(['-k', '--resolve', `${host}:443:${SERVER_IP}`, `https://${host}/`]);
+    const r = await curl(['-k', '--resolve', `${host}:443:${SERVER}`, `https://${host}/`]);
     expect(r.code, r.stderr + clientProxy.output()).toBe(0);
     expect(r.stdout).toBe(`tls ${host}`);
     expect((await stats(client!)).sum('istio_tcp_connections_opened_total', { reporter: 'source', destination_service: host })).toBeGreaterThanOrEqual(1);
   });
 
   it('an unknown destination passes through both sidecars (ALLOW_ANY, inbound passthrough)', async () => {
-    const r = await curl([`http://${SERVER_IP}:8081/direct`]);
+    const r = await curl([`http://${SERVER}:8081/direct`]);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ app: 'unknown', url: '/direct', peer: '127.0.0.6' });
+    expect(JSON.parse(r.stdout)).toMatchObject({ app: 'unknown', url: '/direct', peer: proxySource });
     expect((await stats(client!)).sum('istio_tcp_connections_opened_total', { destination_service_name: 'PassthroughCluster' })).toBeGreaterThanOrEqual(1);
     expect((await stats(server!)).sum('istio_tcp_connections_opened_total', { destination_service_name: 'InboundPassthroughClusterIpv4' })).toBeGreaterThanOrEqual(1);
   });
 
   it('no capture loop: each client connection is captured once outbound, and the app sees each request once', async () => {
     const listenerCx = (e: Awaited<ReturnType<typeof stats>>, address: string) => e.one('envoy_listener_downstream_cx_total', { envoy_listener_address: address });
-    const before = listenerCx(await stats(client!), '0.0.0.0_15001');
-    const appBefore = Number((await curl([`http://${WEB_VIP}/count`])).stdout);
-    const inboundBefore = listenerCx(await stats(server!), '0.0.0.0_15006');
-    for (let i = 0; i < 5; i++) expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB_VIP}/loop${i}`])).stdout).toBe('200');
+    const before = listenerCx(await stats(client!), `${anyAddress}_15001`);
+    const appBefore = Number((await curl([`http://${WEB}/count`])).stdout);
+    const inboundBefore = listenerCx(await stats(server!), `${anyAddress}_15006`);
+    for (let i = 0; i < 5; i++) expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB}/loop${i}`])).stdout).toBe('200');
     // the /count request above and the 5 requests: one curl connection each, captured once each
-    expect(listenerCx(await stats(client!), '0.0.0.0_15001') - before).toBe(6);
-    expect(Number((await curl([`http://${WEB_VIP}/count`])).stdout) - appBefore).toBe(5);
+    expect(listenerCx(await stats(client!), `${anyAddress}_15001`) - before).toBe(6);
+    expect(Number((await curl([`http://${WEB}/count`])).stdout) - appBefore).toBe(5);
     // the client sidecar keeps its upstream connection alive: at most one inbound connection per request
-    const inbound = listenerCx(await stats(server!), '0.0.0.0_15006') - inboundBefore;
+    const inbound = listenerCx(await stats(server!), `${anyAddress}_15006`) - inboundBefore;
     expect(inbound).toBeGreaterThanOrEqual(0);
     expect(inbound).toBeLessThanOrEqual(7);
   });
 
   it('REGISTRY_ONLY (a MeshConfig document): unknown destinations are refused, known services still work', async () => {
     await writeFile(join(dir, 'config', 'meshconfig.yaml'), REGISTRY_ONLY_YAML);
-    const refused = await waitFor(async () => (await curl([`http://${SERVER_IP}:8081/direct`])).code !== 0, 15_000, 200);
+    const refused = await waitFor(async () => (await curl([`http://${SERVER}:8081/direct`])).code !== 0, 15_000, 200);
     expect(refused, clientProxy.output()).toBe(true);
     const tcp = await tcpClient(SERVER_IP, 8081, 10);
     expect(tcp.bytes ?? 0).toBe(0);
     // plain HTTP to a service port with an unknown Host: Istio's block_all virtual host answers 502
-    expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: not-in-the-mesh.example', `http://${WEB_VIP}/`])).stdout).toBe('502');
-    expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB_VIP}/still`])).stdout).toBe('200');
+    expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: not-in-the-mesh.example', `http://${WEB}/`])).stdout).toBe('502');
+    expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${WEB}/still`])).stdout).toBe('200');
     expect((await stats(client!)).sum('istio_tcp_connections_opened_total', { destination_service_name: 'BlackHoleCluster', response_flags: 'UH' })).toBeGreaterThanOrEqual(1);
   });
 });

@@ -6,6 +6,7 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 
 /** Why these tests cannot run here, or undefined when they can. */
 export function netnsUnavailable(tools: readonly string[] = ['ip', 'iptables', 'curl', 'setpriv', 'openssl']): string | undefined {
@@ -51,7 +52,7 @@ export interface Pod {
   ip: string;
 }
 
-/** Two pods on one link: `a` and `b`, each with loopback up and a default route on the link. */
+/** Two pods on one link (IPv4 or IPv6, by the addresses): `a` and `b`, each with loopback up and a default route on the link. */
 export async function createPodPair(prefix: string, ipA: string, ipB: string): Promise<[Pod, Pod]> {
   const id = randomBytes(3).toString('hex');
   const a = { ns: `${prefix}a${id}`, ip: ipA };
@@ -61,12 +62,14 @@ export async function createPodPair(prefix: string, ipA: string, ipB: string): P
   await must('ip', ['netns', 'add', a.ns]);
   await must('ip', ['netns', 'add', b.ns]);
   await must('ip', ['link', 'add', va, 'netns', a.ns, 'type', 'veth', 'peer', 'name', vb, 'netns', b.ns]);
+  const v6 = isIPv6(ipA);
   for (const [pod, dev] of [[a, va], [b, vb]] as const) {
     await must('ip', ['-n', pod.ns, 'link', 'set', 'lo', 'up']);
-    await must('ip', ['-n', pod.ns, 'addr', 'add', `${pod.ip}/24`, 'dev', dev]);
+    // nodad: IPv6 addresses are usable at once, not after duplicate address detection
+    await must('ip', ['-n', pod.ns, 'addr', 'add', v6 ? `${pod.ip}/64` : `${pod.ip}/24`, 'dev', dev, ...(v6 ? ['nodad'] : [])]);
     await must('ip', ['-n', pod.ns, 'link', 'set', dev, 'up']);
     // service VIPs are routed onto the link, as kube-proxy's cluster routes would be
-    await must('ip', ['-n', pod.ns, 'route', 'add', 'default', 'dev', dev]);
+    await must('ip', ['-n', pod.ns, ...(v6 ? ['-6'] : []), 'route', 'add', 'default', 'dev', dev]);
   }
   return [a, b];
 }

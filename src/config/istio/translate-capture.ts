@@ -1,4 +1,5 @@
 import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
+import { isIPv6 } from 'node:net';
 import { parseCidr } from '../../common/cidr.js';
 import { hostMatches, hostSpecificity, labelsMatch } from './hosts.js';
 import type { Service, VirtualServiceIndex } from './registry.js';
@@ -12,7 +13,7 @@ export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughClusterIpv4';
 /** Where the proxy's connections to its own workload come from, so iptables lets them through (Istio's). */
-export const INBOUND_BIND_ADDRESS = '127.0.0.6';
+export const INBOUND_BIND_ADDRESSES = ['127.0.0.6', '::6'];
 /** Envoy tcp_proxy's default idle timeout. */
 export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
 /** What Envoy's http_inspector reports for plain HTTP (h2c: the HTTP/2 preface). */
@@ -51,7 +52,7 @@ export function captureClusters(mesh: MeshSettings): Cluster[] {
   };
   return [
     { ...base, name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST' },
-    { ...base, name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', upstreamBindAddress: INBOUND_BIND_ADDRESS },
+    { ...base, name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', upstreamBindAddresses: INBOUND_BIND_ADDRESSES },
     { ...base, name: BLACKHOLE_CLUSTER, type: 'STATIC' },
   ];
 }
@@ -94,7 +95,7 @@ export function buildOutboundCapture(input: CaptureInput, port: number, directCh
   const fallback = input.outboundPolicy === 'REGISTRY_ONLY' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
   return {
     name: 'virtualOutbound',
-    address: '0.0.0.0',
+    address: captureAddress(input.node),
     port,
     direction: 'OUTBOUND',
     useOriginalDst: true,
@@ -102,6 +103,11 @@ export function buildOutboundCapture(input: CaptureInput, port: number, directCh
     filterChains: chains.list,
     defaultFilterChain: { name: 'PassthroughFilterChain', match: {}, tcpProxy: tcpProxy(fallback, [{ name: fallback, weight: 1 }]) },
   };
+}
+
+/** IPv6 pods get their connections redirected to [::1]: the capture listeners bind `::` (dual stack) then. */
+function captureAddress(node: NodeIdentity): string {
+  return isIPv6(node.ip) ? '::' : '0.0.0.0';
 }
 
 /** Istio's last virtual host of every outbound HTTP route configuration: unknown hosts pass through, or get 502. */
@@ -263,7 +269,7 @@ export function buildInboundCapture(input: CaptureInput, port: number): Listener
   }
   return {
     name: 'virtualInbound',
-    address: '0.0.0.0',
+    address: captureAddress(input.node),
     port,
     direction: 'INBOUND',
     useOriginalDst: true,
@@ -328,7 +334,7 @@ function inboundCluster(input: CaptureInput, ip: InboundPort, name: string): Clu
   };
   if (!ip.endpoint) {
     // the workload is where the client was going: the original destination, reached from 127.0.0.6
-    return { ...common, type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddress: INBOUND_BIND_ADDRESS };
+    return { ...common, type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddresses: INBOUND_BIND_ADDRESSES };
   }
   const i = ip.endpoint.lastIndexOf(':');
   const host = ip.endpoint.slice(0, i).replace(/^\[|\]$/g, '');
@@ -338,7 +344,7 @@ function inboundCluster(input: CaptureInput, ip: InboundPort, name: string): Clu
     lbPolicy: 'ROUND_ROBIN',
     // 0.0.0.0 means "the instance IP" (Istio's Sidecar docs)
     endpoints: [{ address: host === '0.0.0.0' || host === '::' ? input.node.ip : host, port: Number(ip.endpoint.slice(i + 1)), weight: 1, labels: {} }],
-    ...(host === '127.0.0.1' ? {} : { upstreamBindAddress: INBOUND_BIND_ADDRESS }),
+    ...(host === '127.0.0.1' || host === '::1' ? {} : { upstreamBindAddresses: INBOUND_BIND_ADDRESSES }),
   };
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost } from '../snapshot.js';
 import { hostIntersection, hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
@@ -280,7 +281,8 @@ export function serviceDomains(svc: Service, port: number, node: NodeIdentity, b
     names.push(`${name}.${ns}.svc`, `${name}.${ns}`);
     if (ns === node.namespace) names.push(name);
   }
-  for (const a of svc.addresses) if (!a.includes('/')) names.push(a);
+  // an IPv6 VIP appears in Host headers in brackets: [2001:db8::10], [2001:db8::10]:80
+  for (const a of svc.addresses) if (!a.includes('/')) names.push(isIPv6(a) ? `[${a}]` : a);
   const out: string[] = [];
   for (const n of names) {
     if (!bareOnlyFor80 || port === 80) out.push(n);
