@@ -1,3 +1,4 @@
+import type { PeerIdentity } from '../security/peer.js';
 import type { BodySource } from './body.js';
 
 /**
@@ -23,6 +24,8 @@ export interface Downstream {
   readonly remoteEndpoint: string;
   /** Where the client was going when iptables redirected its connection (ORIGINAL_DST clusters connect there). */
   readonly originalDestination?: { address: string; port: number };
+  /** The mTLS peer of the connection, when TLS was terminated with a client certificate. */
+  readonly peer?: PeerIdentity;
   /** Size of the request head on the wire (request line and headers). */
   readonly headBytes: number;
   /** Request body bytes received so far (Envoy's %BYTES_RECEIVED%). */

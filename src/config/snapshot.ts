@@ -33,6 +33,17 @@ export interface Snapshot {
   listeners: Listener[];
   routeConfigs: RouteConfiguration[];
   clusters: Cluster[];
+  /** The workload's mesh certificate (Envoy's SDS `default` + `ROOTCA`), when --cert-dir is set. */
+  workloadSecret?: WorkloadSecret;
+}
+
+/** Istio's file-mounted workload certificate, read by the agent and posted to the workers. */
+export interface WorkloadSecret {
+  certChainPem: string;
+  keyPem: string;
+  rootCertPem: string;
+  /** `spiffe://<trust-domain>/ns/<ns>/sa/<sa>` from the certificate's URI SAN. */
+  spiffeId: string;
 }
 
 export type TrafficDirection = 'OUTBOUND' | 'INBOUND' | 'GATEWAY';
@@ -79,8 +90,32 @@ export interface FilterChain {
   /** Unique in its listener, e.g. `0.0.0.0_9080`, `PassthroughFilterChain`. */
   name: string;
   match: FilterChainMatch;
+  /** Envoy's DownstreamTlsContext: TLS is terminated before the filter. */
+  tls?: DownstreamTls;
   http?: HttpConnectionManager;
   tcpProxy?: TcpProxy;
+}
+
+/**
+ * Downstream TLS. `istio`: Istio mTLS with the workload certificate; the client must present a
+ * certificate chaining to the mesh root (PeerAuthentication STRICT/PERMISSIVE).
+ */
+export type DownstreamTls = { mode: 'istio' };
+
+/** Envoy's UpstreamTlsContext as Istio's DestinationRule tls sets it. */
+export interface UpstreamTls {
+  /** ISTIO_MUTUAL: the workload certificate, the mesh root, the server's SPIFFE identity checked. */
+  mode: 'ISTIO_MUTUAL' | 'MUTUAL' | 'SIMPLE';
+  sni?: string;
+  /** Accepted server identities (URI or DNS SANs); empty: any certificate the CA signed. */
+  subjectAltNames: string[];
+  /** ALPN offered (Istio: istio-http/1.1 for HTTP, istio for TCP, on ISTIO_MUTUAL). */
+  alpn?: string[];
+  /** MUTUAL/SIMPLE: PEM read from the DestinationRule's files when the config was loaded. */
+  caPem?: string;
+  certPem?: string;
+  keyPem?: string;
+  insecureSkipVerify?: boolean;
 }
 
 /** Envoy's tcp_proxy network filter. */
@@ -107,6 +142,13 @@ export interface HttpConnectionManager {
   acceptHttp10: boolean;
   /** HTTP filters in order; the router is implicit and always last. */
   httpFilters: HttpFilterConfig[];
+  /**
+   * Envoy's forward_client_cert_details (x-forwarded-client-cert), with Istio's
+   * set_current_client_cert_details (subject, URI, DNS): SANITIZE drops a client-sent header,
+   * APPEND_FORWARD (sidecar inbound) keeps it and appends this mTLS peer, SANITIZE_SET replaces it
+   * with this peer. Without mTLS every mode drops it. Absent: SANITIZE.
+   */
+  forwardClientCertDetails?: 'SANITIZE' | 'APPEND_FORWARD' | 'SANITIZE_SET';
 }
 
 export interface HttpFilterConfig {
@@ -283,6 +325,13 @@ export interface Cluster {
    * lets through, so the proxy's connection to its own workload is not captured again.
    */
   upstreamBindAddresses?: string[];
+  /** TLS to the upstream (DestinationRule trafficPolicy.tls). */
+  tls?: UpstreamTls;
+  /**
+   * Istio's auto mTLS: with no DestinationRule tls, endpoints labelled
+   * `security.istio.io/tlsMode: istio` (they have a sidecar) are reached with ISTIO_MUTUAL.
+   */
+  autoMtls?: boolean;
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
 }

@@ -13,6 +13,7 @@ import { ReplayableBody } from './replayable-body.js';
 import { BufferedBody, sendMirror } from './mirror.js';
 import { Resource } from '../upstream/resource-limits.js';
 import type { HttpPipeline, Runtime } from '../worker/runtime.js';
+import type { PeerIdentity } from '../security/peer.js';
 import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
 import { writeLocalReply } from './local-reply.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from './response-flags.js';
@@ -137,6 +138,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     const out = this.upstreamHeaders;
     const hcm = this.listener.hcm;
     let xff: string | undefined;
+    let xfcc: string | undefined;
     let connectionTokens: string | undefined;
     let haveRequestId = false;
     let haveProto = false;
@@ -166,6 +168,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
           if (hcm.useRemoteAddress) continue;
           haveProto = true;
           break;
+        case 'x-forwarded-client-cert':
+          // kept only to be appended to, from an mTLS peer; never trusted from anyone else
+          if (hcm.forwardClientCertDetails !== 'APPEND_FORWARD' || !this.ds.peer) continue;
+          xfcc = xfcc === undefined ? value : `${xfcc},${value}`;
+          continue;
         case 'x-request-id':
           haveRequestId = true;
           this.requestId = value;
@@ -186,6 +193,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       out.push('x-forwarded-for', xff === undefined ? peer : `${xff},${peer}`);
     }
     if (!haveProto) out.push('x-forwarded-proto', this.ds.scheme);
+    const peer = this.ds.peer;
+    if (peer && hcm.forwardClientCertDetails && hcm.forwardClientCertDetails !== 'SANITIZE') {
+      const current = xfccElement(peer, this.runtime.services.tls?.workloadIdentity);
+      out.push('x-forwarded-client-cert', xfcc === undefined ? current : `${xfcc},${current}`);
+    }
     if (!haveRequestId) out.push('x-request-id', (this.requestId = randomUUID()));
   }
 
@@ -651,7 +663,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     const durationMs = Date.now() - info.startTimeMs;
     const ds = this.ds;
     const services = this.runtime.services;
-    const tpl = this.runtime.istioLabels(this.listener.config, this.clusterIfKnown());
+    const tpl = this.runtime.istioLabels(this.listener.config, this.clusterIfKnown(), 'http', ds.peer?.spiffeId);
     const series = services.stats.istioSeries(`${tpl.id}|${code}|${flags}`, () => ({
       ...tpl.labels,
       response_code: String(code),
@@ -713,6 +725,18 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.exchange = undefined;
     this.releaseHost();
   }
+}
+
+/**
+ * One XFCC element as Envoy writes it with Istio's set_current_client_cert_details:
+ * `By=<our URI SAN>;Hash=<sha256 of the peer cert>;Subject="<subject>";URI=<peer URI SAN>;DNS=<...>`.
+ */
+function xfccElement(peer: PeerIdentity, by: string | undefined): string {
+  let e = by ? `By=${by};` : '';
+  e += `Hash=${peer.sha256};Subject="${peer.subject.replace(/"/g, '\\"')}"`;
+  for (const u of peer.uris) e += `;URI=${u}`;
+  for (const d of peer.dns) e += `;DNS=${d}`;
+  return e;
 }
 
 /** get/set/add/remove over a flat header list, for filters. */

@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { connectUpstream } from '../upstream/connect.js';
 import type { Listener, TcpProxy } from '../config/snapshot.js';
 import { hostPort } from '../common/address.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from '../http/response-flags.js';
@@ -7,6 +8,7 @@ import type { ClusterRuntime } from '../upstream/cluster.js';
 import { Resource } from '../upstream/resource-limits.js';
 import type { IstioTcpSeries, TcpProxyStats } from '../telemetry/stats.js';
 import type { Runtime } from '../worker/runtime.js';
+import type { PeerIdentity } from '../security/peer.js';
 
 /** Where a TCP proxy connection came in, and what it was going to. */
 export interface TcpProxyContext {
@@ -17,6 +19,8 @@ export interface TcpProxyContext {
   originalDestination?: { address: string; port: number };
   /** TLS SNI seen by protocol detection, for the access log. */
   serverName?: string;
+  /** The mTLS peer, when the connection arrived over Istio mTLS. */
+  peer?: PeerIdentity;
 }
 
 /**
@@ -94,11 +98,12 @@ export class TcpProxySession {
     host.stats.cxActive++;
     const { address, port } = host.endpoint;
     const localAddress = bindAddressFor(this.cluster!.config.upstreamBindAddresses, address);
-    const up = connect({ host: address, port, allowHalfOpen: true, noDelay: true, ...(localAddress ? { localAddress } : {}) });
+    const tls = this.ctx.runtime.services.tls?.clientOptions(this.cluster!.config, host.endpoint, 'tcp');
+    const { socket: up, readyEvent } = connectUpstream(address, port, { ...(localAddress ? { localAddress } : {}), allowHalfOpen: true, tls });
     this.upstream = up;
     this.connectTimer = setTimeout(() => up.destroy(new Error('connect timeout')), this.cluster!.config.connectTimeoutMs);
     up.on('error', () => {}); // 'close' follows
-    up.once('connect', () => this.onConnect());
+    up.once(readyEvent, () => this.onConnect());
     up.once('close', (hadError) => this.onUpstreamClose(hadError));
   }
 
@@ -161,7 +166,7 @@ export class TcpProxySession {
 
   private istioSeries(flags: string): IstioTcpSeries {
     const rt = this.ctx.runtime;
-    const tpl = rt.istioLabels(this.ctx.listener, this.cluster?.name, 'tcp');
+    const tpl = rt.istioLabels(this.ctx.listener, this.cluster?.name, 'tcp', this.ctx.peer?.spiffeId);
     return rt.services.stats.istioTcpSeries(`${tpl.id}|${flags}`, () => ({ ...tpl.labels, response_flags: flags }));
   }
 

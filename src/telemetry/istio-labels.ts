@@ -35,12 +35,14 @@ export function buildIstioLabels(
   cluster: Cluster | undefined,
   id: string,
   protocol: 'http' | 'tcp' = 'http',
+  /** SPIFFE ids: this workload's (with --cert-dir), and the mTLS peer's on inbound connections. */
+  identities: { self?: string; peer?: string } = {},
 ): IstioLabelTemplate {
   const inbound = listener.direction === 'INBOUND';
   const self = {
     workload: workloadName(node),
     namespace: node.namespace,
-    principal: UNKNOWN, // SPIFFE identities arrive with mTLS
+    principal: identities.self ?? UNKNOWN,
     app: appOf(node.labels),
     version: versionOf(node.labels),
     cluster: node.clusterId,
@@ -58,8 +60,10 @@ export function buildIstioLabels(
         version: versionOf(epLabels),
         cluster: svc ? node.clusterId : UNKNOWN,
       };
+  // inbound: the peer's certificate says who called (its namespace is in the SPIFFE id); plaintext: unknown
+  const peerNs = identities.peer ? /\/ns\/([^/]+)\//.exec(identities.peer)?.[1] : undefined;
   const src = inbound
-    ? { workload: UNKNOWN, namespace: UNKNOWN, principal: UNKNOWN, app: UNKNOWN, version: UNKNOWN, cluster: UNKNOWN }
+    ? { workload: UNKNOWN, namespace: peerNs ?? UNKNOWN, principal: identities.peer ?? UNKNOWN, app: UNKNOWN, version: UNKNOWN, cluster: UNKNOWN }
     : self;
   const special = cluster && CAPTURE_CLUSTERS.has(cluster.name) ? cluster.name : undefined;
   const host = svc?.host ?? special ?? UNKNOWN;
@@ -84,7 +88,7 @@ export function buildIstioLabels(
       destination_cluster: dest.cluster,
       request_protocol: protocol,
       // Istio reports "unknown" on the client side and none/mutual_tls on the server side
-      connection_security_policy: inbound ? 'none' : UNKNOWN,
+      connection_security_policy: inbound ? (identities.peer ? 'mutual_tls' : 'none') : UNKNOWN,
     },
   };
 }

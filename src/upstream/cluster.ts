@@ -3,6 +3,7 @@ import { UpstreamHost } from './host.js';
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
 import type { ClusterStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
+import type { TlsStore } from '../security/tls-store.js';
 
 /** Most distinct original destinations an ORIGINAL_DST cluster keeps pools for. */
 const MAX_ORIGINAL_DST_HOSTS = 1024;
@@ -21,8 +22,10 @@ export class ClusterRuntime {
     readonly limits?: ClusterLimits,
     /** When each host of each cluster was first seen by this worker (kept across Runtimes), for slow start. */
     firstSeen?: Map<string, number>,
+    /** The worker's TLS material, for clusters with tls or auto mTLS. */
+    readonly tls?: TlsStore,
   ) {
-    this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config, stats, limits));
+    this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config, stats, limits, tls));
     if (config.slowStart && firstSeen) this.startSlowStart(firstSeen);
     this.lb = this.buildLoadBalancer(new Set());
     if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
@@ -112,7 +115,7 @@ export class ClusterRuntime {
     let host = this.originalDst.get(key);
     if (!host) {
       if (this.originalDst.size >= MAX_ORIGINAL_DST_HOSTS) this.evictIdleOriginalDst();
-      host = new UpstreamHost({ address: destination.address, port: destination.port, weight: 1, labels: {} }, this.config, this.stats, this.limits);
+      host = new UpstreamHost({ address: destination.address, port: destination.port, weight: 1, labels: {} }, this.config, this.stats, this.limits, this.tls);
       this.originalDst.set(key, host);
     }
     return host;

@@ -1,4 +1,6 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import { connectUpstream } from './connect.js';
 import type { BodySink, BodySource } from '../codec/body.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import { Resource, type ClusterLimits } from './resource-limits.js';
@@ -57,6 +59,8 @@ export interface PoolOptions {
   limits?: ClusterLimits;
   /** Connect from this local address (Envoy upstream_bind_config). */
   localAddress?: string;
+  /** TLS for each new connection (asked each time: a rotated certificate applies to new connections). */
+  tls?: () => ConnectionOptions | Error | undefined;
 }
 
 /** A request waiting for a connection (the cluster is at max_connections). */
@@ -279,8 +283,8 @@ class H1Connection implements UpstreamExchange, BodySink {
       pool.stats.cluster.upstreamRqPendingTotal++;
       pool.stats.cluster.upstreamRqPendingActive++;
     }
-    const localAddress = pool.options.localAddress;
-    this.socket = connect({ host: pool.address, port: pool.port, noDelay: true, ...(localAddress ? { localAddress } : {}) });
+    const up = connectUpstream(pool.address, pool.port, { localAddress: pool.options.localAddress, tls: pool.options.tls?.() });
+    this.socket = up.socket;
     pool.options.limits?.add(Resource.Connections, 1);
     // Envoy counts a connection when it is created, so connect failures are part of cx_total
     const s = pool.stats;
@@ -291,7 +295,7 @@ class H1Connection implements UpstreamExchange, BodySink {
       s.host.cxActive++;
     }
     this.connectTimer = setTimeout(() => this.onConnectTimeout(), pool.options.connectTimeoutMs);
-    this.socket.on('connect', () => this.onConnect());
+    this.socket.once(up.readyEvent, () => this.onConnect());
     this.socket.on('data', (buf: Buffer) => this.onData(buf));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('error', (err) => (this.socketError = err));

@@ -2,6 +2,7 @@ import type { Cluster, LbEndpoint } from '../config/snapshot.js';
 import { H1Pool } from './h1-pool.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
+import type { TlsStore } from '../security/tls-store.js';
 import { isIP } from 'node:net';
 import { hostPort } from '../common/address.js';
 
@@ -28,9 +29,10 @@ export class UpstreamHost {
 
   constructor(
     readonly endpoint: LbEndpoint,
-    cluster: Pick<Cluster, 'connectTimeoutMs' | 'idleTimeoutMs' | 'maxRequestsPerConnection' | 'upstreamBindAddresses'>,
+    cluster: Cluster,
     readonly clusterStats: ClusterStats,
     limits?: ClusterLimits,
+    tls?: TlsStore,
   ) {
     this.label = hostPort(endpoint.address, endpoint.port);
     this.stats = clusterStats.host(this.label);
@@ -45,6 +47,7 @@ export class UpstreamHost {
         maxRequestsPerConnection: cluster.maxRequestsPerConnection,
         limits,
         localAddress: bindAddressFor(cluster.upstreamBindAddresses, endpoint.address),
+        ...(tls && (cluster.tls || cluster.autoMtls) ? { tls: () => tls.clientOptions(cluster, endpoint, 'http') } : {}),
       },
       { cluster: clusterStats, host: this.stats },
     );

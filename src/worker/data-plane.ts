@@ -9,6 +9,9 @@ import { inspect, type InspectResult } from '../listener/inspect.js';
 import { createListenerServer, listen, plainAddress } from '../listener/listener.js';
 import { originalDestination } from '../listener/original-dst.js';
 import { TcpProxySession } from '../tcp/tcp-proxy.js';
+import { TLSSocket } from 'node:tls';
+import { TlsStore } from '../security/tls-store.js';
+import { peerIdentity, type PeerIdentity } from '../security/peer.js';
 import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
 import { log } from '../telemetry/log.js';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
@@ -17,6 +20,9 @@ interface BoundListener {
   key: string;
   server: Server;
 }
+
+/** A client that starts TLS must finish the handshake within this time. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 interface Destination {
   address: string;
@@ -35,7 +41,7 @@ export class DataPlane {
   private readonly services: WorkerServices;
 
   constructor(services: WorkerServices) {
-    this.services = { ...services, ejections: this.ejections, hostFirstSeen: new Map() };
+    this.services = { ...services, ejections: this.ejections, hostFirstSeen: new Map(), tls: new TlsStore() };
   }
 
   /** Outlier detection (decided by the agent) ejected these hosts of a cluster; the rest take traffic. */
@@ -136,15 +142,78 @@ export class DataPlane {
       socket.destroy();
       return;
     }
+    if (chain.tls) {
+      this.terminateTls(rt, lr, socket, stats, chain, originalDst, inspected);
+      return;
+    }
+    this.serve(rt, lr, socket, chain, originalDst, inspected?.preRead, inspected?.ended ?? false, !!inspected, inspected?.inspected.serverName);
+  }
+
+  /**
+   * Envoy's DownstreamTlsContext for Istio mTLS: the workload certificate, a client certificate
+   * chaining to the mesh root required (rejectUnauthorized alone does not reject on a bare
+   * TLSSocket: checked here), bounded handshake. The chain's filter then runs on the TLS socket.
+   */
+  private terminateTls(
+    rt: Runtime,
+    lr: ListenerRuntime,
+    socket: Socket,
+    stats: ListenerStats,
+    chain: ChainRuntime,
+    originalDst: Destination | undefined,
+    inspected: InspectResult | undefined,
+  ): void {
+    const options = this.services.tls!.serverOptions();
+    if (!options || inspected?.ended) {
+      if (!options) stats.noFilterChainMatch++; // no workload certificate to terminate with
+      socket.destroy();
+      return;
+    }
+    if (inspected?.preRead) socket.unshift(inspected.preRead);
+    const secure = new TLSSocket(socket, { isServer: true, ...options });
+    const timer = setTimeout(() => secure.destroy(), TLS_HANDSHAKE_TIMEOUT_MS);
+    secure.on('error', () => {
+      clearTimeout(timer);
+      stats.sslHandshakeError++;
+      socket.destroy();
+    });
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      const peer = secure.authorized ? peerIdentity(secure) : undefined;
+      if (!peer) {
+        stats.sslFailVerifyNoCert++;
+        secure.destroy();
+        socket.destroy();
+        return;
+      }
+      stats.sslHandshake++;
+      this.serve(rt, lr, secure, chain, originalDst, undefined, false, false, inspected?.inspected.serverName, peer);
+    });
+  }
+
+  /** The chain's network filter takes the connection: the HTTP/1.1 codec or the TCP proxy. */
+  private serve(
+    rt: Runtime,
+    lr: ListenerRuntime,
+    socket: Socket,
+    chain: ChainRuntime,
+    originalDst: Destination | undefined,
+    preRead: Buffer | undefined,
+    ended: boolean,
+    paused: boolean,
+    serverName: string | undefined,
+    peer?: PeerIdentity,
+  ): void {
     if (chain.http) {
       const listenerName = lr.config.name;
       const conn = new H1ServerConnection(socket, chain.http.serverOptions, (ds) => this.onRequest(listenerName, chain.name, ds), {
-        ...(inspected?.preRead ? { preRead: inspected.preRead } : {}),
-        ...(inspected?.ended ? { ended: true } : {}),
+        ...(preRead ? { preRead } : {}),
+        ...(ended ? { ended: true } : {}),
         ...(originalDst ? { originalDestination: originalDst } : {}),
+        ...(peer ? { peer } : {}),
       });
       this.track(conn);
-      if (inspected) socket.resume(); // detection paused it
+      if (paused) socket.resume(); // detection paused it
       return;
     }
     const session = new TcpProxySession(
@@ -154,10 +223,11 @@ export class DataPlane {
         listener: lr.config,
         config: chain.tcpProxy!,
         ...(originalDst ? { originalDestination: originalDst } : {}),
-        ...(inspected?.inspected.serverName ? { serverName: inspected.inspected.serverName } : {}),
+        ...(serverName ? { serverName } : {}),
+        ...(peer ? { peer } : {}),
       },
-      inspected?.preRead,
-      inspected?.ended,
+      preRead,
+      ended,
     );
     this.tcpSessions.add(session);
     session.onClosed = (s) => this.tcpSessions.delete(s);

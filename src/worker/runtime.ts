@@ -1,7 +1,8 @@
-import type { Cluster, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
+import type { Cluster, DownstreamTls, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
+import type { TlsStore } from '../security/tls-store.js';
 import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
 import { httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
@@ -26,6 +27,8 @@ export interface WorkerServices {
   readonly ejections?: ReadonlyMap<string, ReadonlySet<string>>;
   /** When each host was first seen, per cluster (kept across Runtimes), for slow start. */
   readonly hostFirstSeen?: Map<string, number>;
+  /** The workload certificate and TLS settings (kept across Runtimes, updated from each Snapshot). */
+  readonly tls?: TlsStore;
 }
 
 /** An HTTP connection manager compiled for one filter chain: what each request on it runs through. */
@@ -44,6 +47,7 @@ export interface HttpPipeline {
 /** One filter chain: an HTTP pipeline or a TCP proxy. */
 export interface ChainRuntime {
   readonly name: string;
+  readonly tls?: DownstreamTls;
   readonly http?: HttpPipeline;
   readonly tcpProxy?: TcpProxy;
 }
@@ -72,6 +76,7 @@ export class Runtime {
     readonly services: WorkerServices,
     previous?: Runtime,
   ) {
+    services.tls?.update(snapshot.workloadSecret);
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
     const tables = new Map<string, RouteTable>();
     const pipelines = new Map<HttpConnectionManager, HttpPipeline>();
@@ -97,6 +102,7 @@ export class Runtime {
     for (const l of snapshot.listeners) {
       const compile = (c: FilterChain, where: string): ChainRuntime => ({
         name: c.name,
+        ...(c.tls ? { tls: c.tls } : {}),
         ...(c.http ? { http: compileHttp(l, c.http, where) } : {}),
         ...(c.tcpProxy ? { tcpProxy: c.tcpProxy } : {}),
       });
@@ -114,7 +120,7 @@ export class Runtime {
       const prev = previous?.clusters.get(c.name);
       let rt = prev && sameCluster(prev.config, c) ? prev : undefined;
       if (!rt) {
-        rt = new ClusterRuntime(c, services.stats.cluster(c.name), limitsFor(c, services), services.hostFirstSeen);
+        rt = new ClusterRuntime(c, services.stats.cluster(c.name), limitsFor(c, services), services.hostFirstSeen, services.tls);
         const ejected = services.ejections?.get(c.name);
         if (ejected?.size) rt.setEjected(ejected);
       }
@@ -123,12 +129,13 @@ export class Runtime {
   }
 
   /** Istio metric labels for requests (or TCP connections) on a listener to a cluster (or to none: local replies). */
-  istioLabels(listener: Listener, clusterName: string | undefined, protocol: 'http' | 'tcp' = 'http'): IstioLabelTemplate {
-    const key = `${listener.name}\u0000${clusterName ?? ''}\u0000${protocol}`;
+  istioLabels(listener: Listener, clusterName: string | undefined, protocol: 'http' | 'tcp' = 'http', peer?: string): IstioLabelTemplate {
+    const key = `${listener.name}\u0000${clusterName ?? ''}\u0000${protocol}\u0000${peer ?? ''}`;
     let t = this.istioTemplates.get(key);
     if (!t) {
       const cluster = clusterName ? this.clusters.get(clusterName)?.config : undefined;
-      t = buildIstioLabels(this.snapshot.node, listener, cluster, `${this.snapshot.version}.${this.templateIds++}`, protocol);
+      const identities = { self: this.services.tls?.workloadIdentity, ...(peer ? { peer } : {}) };
+      t = buildIstioLabels(this.snapshot.node, listener, cluster, `${this.snapshot.version}.${this.templateIds++}`, protocol, identities);
       this.istioTemplates.set(key, t);
     }
     return t;

@@ -5,6 +5,7 @@ import type { Downstream, DownstreamEvents } from '../downstream.js';
 import type { ListenerStats } from '../../telemetry/stats.js';
 import { ChunkedDecoder, CHUNKED, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
 import { hostPort } from '../../common/address.js';
+import type { PeerIdentity } from '../../security/peer.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** A slow client must finish sending a request head within this time (Envoy's request_headers_timeout is off by default; Node's is 60 s). */
@@ -30,6 +31,8 @@ export interface ConnectionContext {
   ended?: boolean;
   /** Where the client was going, when iptables redirected the connection here. */
   originalDestination?: { address: string; port: number };
+  /** The mTLS peer, when TLS was terminated with a client certificate. */
+  peer?: PeerIdentity;
 }
 
 const enum State {
@@ -52,6 +55,7 @@ export class H1ServerConnection {
   /** Draining: finish the request in progress with `connection: close`, accept no more. */
   draining = false;
   readonly originalDestination: { address: string; port: number } | undefined;
+  readonly peer: PeerIdentity | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -60,6 +64,7 @@ export class H1ServerConnection {
     context?: ConnectionContext,
   ) {
     this.originalDestination = context?.originalDestination;
+    this.peer = context?.peer;
     socket.setNoDelay(true);
     if (options.stats) {
       options.stats.downstreamCxTotal++;
@@ -225,6 +230,7 @@ export class H1Exchange implements Downstream, BodySource {
   readonly protocol: string;
   readonly body: BodySource | null;
   readonly originalDestination: { address: string; port: number } | undefined;
+  readonly peer: PeerIdentity | undefined;
   readonly length: number;
   headersSent = false;
   bytesReceived = 0;
@@ -262,6 +268,7 @@ export class H1Exchange implements Downstream, BodySource {
     this.remoteEndpoint = hostPort(this.remoteAddress, conn.socket.remotePort);
     this.protocol = head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
     this.originalDestination = conn.originalDestination;
+    this.peer = conn.peer;
     this.length = head.bodyLength === CHUNKED ? -1 : head.bodyLength;
     this.remaining = head.bodyLength;
     this.readingBody = head.bodyLength !== 0;

@@ -101,6 +101,8 @@ export function httpConnectionManager(routeConfigName: string, direction: Traffi
     idleTimeoutMs: 3_600_000,
     acceptHttp10: node.acceptHttp10,
     httpFilters: [],
+    // Istio: sidecars sanitize what the app sends and append the peer on the way in; gateways set it
+    forwardClientCertDetails: direction === 'INBOUND' ? 'APPEND_FORWARD' : edge ? 'SANITIZE_SET' : 'SANITIZE',
   };
 }
 

@@ -1,0 +1,117 @@
+import { createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
+import type { Cluster, LbEndpoint, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
+
+/** Endpoint label Istio puts on workloads that have a sidecar: auto mTLS reaches them with ISTIO_MUTUAL. */
+export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+/** Istio's ALPN on mesh mTLS connections, so the server side knows a sidecar is talking. */
+const ISTIO_ALPN_HTTP = ['istio-http/1.1', 'istio'];
+const ISTIO_ALPN_TCP = ['istio'];
+
+/**
+ * A worker's TLS material: the workload certificate as a SecureContext (rebuilt when the agent
+ * posts a rotated one; connections already up keep theirs, new handshakes use the new one), and
+ * the client/server options derived from it and from clusters' DestinationRule tls.
+ */
+export class TlsStore {
+  private secret: WorkloadSecret | undefined;
+  private context: SecureContext | undefined;
+  /** SecureContexts for MUTUAL/SIMPLE clusters, by their PEM material. */
+  private readonly custom = new Map<string, SecureContext>();
+
+  /** Takes the Snapshot's workload secret; a no-op when unchanged. */
+  update(secret: WorkloadSecret | undefined): void {
+    if (sameSecret(secret, this.secret)) return;
+    this.secret = secret;
+    this.context = secret ? createSecureContext({ key: secret.keyPem, cert: secret.certChainPem, ca: secret.rootCertPem, minVersion: 'TLSv1.2' }) : undefined;
+  }
+
+  get workloadIdentity(): string | undefined {
+    return this.secret?.spiffeId;
+  }
+
+  /** Server side of Istio mTLS: the workload cert, and a client cert chaining to the mesh root required. */
+  serverOptions(): { secureContext: SecureContext; requestCert: true; rejectUnauthorized: true } | undefined {
+    if (!this.context) return undefined;
+    return { secureContext: this.context, requestCert: true, rejectUnauthorized: true };
+  }
+
+  /**
+   * How to reach this endpoint of the cluster: TLS options, or undefined for plaintext. Auto mTLS
+   * applies to endpoints that have a sidecar when the cluster sets no tls of its own.
+   */
+  clientOptions(cluster: Cluster, endpoint: LbEndpoint, protocol: 'http' | 'tcp'): ConnectionOptions | Error | undefined {
+    let tls = cluster.tls;
+    if (!tls && cluster.autoMtls && endpoint.labels[TLS_MODE_LABEL] === 'istio' && this.context) {
+      tls = { mode: 'ISTIO_MUTUAL', subjectAltNames: [] };
+    }
+    if (!tls) return undefined;
+    if (tls.mode === 'ISTIO_MUTUAL') {
+      // without a workload certificate there is no mesh identity to present: the connection fails (UF)
+      if (!this.context) return new Error('ISTIO_MUTUAL needs a workload certificate (--cert-dir)');
+      return {
+        secureContext: this.context,
+        servername: tls.sni ?? istioSni(cluster),
+        ALPNProtocols: tls.alpn ?? (protocol === 'http' ? ISTIO_ALPN_HTTP : ISTIO_ALPN_TCP),
+        rejectUnauthorized: true,
+        checkServerIdentity: (_host, cert) => checkSans(cert, tls!.subjectAltNames),
+      };
+    }
+    return this.customOptions(tls, endpoint);
+  }
+
+  /** MUTUAL / SIMPLE: the DestinationRule's own CA (and client certificate), its SNI and SANs. */
+  private customOptions(tls: UpstreamTls, endpoint: LbEndpoint): ConnectionOptions {
+    const key = JSON.stringify([tls.caPem, tls.certPem, tls.keyPem]);
+    let ctx = this.custom.get(key);
+    if (!ctx) {
+      ctx = createSecureContext({
+        ...(tls.caPem ? { ca: tls.caPem } : {}),
+        ...(tls.mode === 'MUTUAL' && tls.certPem && tls.keyPem ? { cert: tls.certPem, key: tls.keyPem } : {}),
+        minVersion: 'TLSv1.2',
+      });
+      this.custom.set(key, ctx);
+    }
+    const sans = tls.subjectAltNames;
+    return {
+      secureContext: ctx,
+      servername: tls.sni ?? endpoint.address,
+      ...(tls.alpn ? { ALPNProtocols: tls.alpn } : {}),
+      rejectUnauthorized: !tls.insecureSkipVerify,
+      // with SANs Envoy checks them instead of the host name; without, any name the CA vouches for
+      checkServerIdentity: (_host, cert) => (tls.insecureSkipVerify ? undefined : checkSans(cert, sans)),
+    };
+  }
+}
+
+/** Istio's SNI for ISTIO_MUTUAL clusters: `outbound_.<port>_.<subset>_.<host>`. */
+function istioSni(cluster: Cluster): string | undefined {
+  const s = cluster.service;
+  return s ? `outbound_.${s.port}_.${s.subset ?? ''}_.${s.host}` : undefined;
+}
+
+/** Envoy's match_subject_alt_names: one of the certificate's URI/DNS SANs must be listed (none listed: any). */
+function checkSans(cert: PeerCertificate, accepted: readonly string[]): Error | undefined {
+  if (accepted.length === 0) return undefined;
+  const sans = subjectAltNames(cert);
+  if (sans.some((s) => accepted.includes(s))) return undefined;
+  return new Error(`server certificate SANs [${sans.join(', ')}] match none of [${accepted.join(', ')}]`);
+}
+
+/** URI and DNS SANs of a certificate, without their `URI:`/`DNS:` tags. */
+export function subjectAltNames(cert: PeerCertificate | undefined): string[] {
+  const text = cert?.subjectaltname;
+  if (!text) return [];
+  return text
+    .split(', ')
+    .filter((e) => e.startsWith('URI:') || e.startsWith('DNS:'))
+    .map((e) => e.slice(4));
+}
+
+/** The SPIFFE identity a TLS peer presented, if any. */
+export function peerSpiffeId(socket: TLSSocket): string | undefined {
+  return subjectAltNames(socket.getPeerCertificate()).find((s) => s.startsWith('spiffe://'));
+}
+
+function sameSecret(a: WorkloadSecret | undefined, b: WorkloadSecret | undefined): boolean {
+  return a === b || (!!a && !!b && a.certChainPem === b.certChainPem && a.keyPem === b.keyPem && a.rootCertPem === b.rootCertPem);
+}
