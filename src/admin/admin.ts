@@ -147,6 +147,11 @@ function serverStats(v: ServerValues): Record<string, number> {
 const TYPE = 'type.googleapis.com/envoy.admin.v3.';
 
 /** An Envoy-shaped config dump of the active Snapshot. `resource` narrows it to one section. */
+/** A cluster as config_dump shows it: a DestinationRule's client private key is never printed. */
+function redactCluster<C extends { tls?: { keyPem?: string } }>(c: C): C {
+  return c.tls?.keyPem ? { ...c, tls: { ...c.tls, keyPem: '[redacted]' } } : c;
+}
+
 export function configDump(s: Snapshot | undefined, resource: string | null): unknown {
   if (!s) return { configs: [] };
   const v = s.version;
@@ -160,7 +165,7 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
     dynamic_active_clusters: {
       '@type': `${TYPE}ClustersConfigDump`,
       version_info: v,
-      dynamic_active_clusters: s.clusters.map(({ endpoints: _e, ...c }) => ({ version_info: v, cluster: c })),
+      dynamic_active_clusters: s.clusters.map(({ endpoints: _e, ...c }) => ({ version_info: v, cluster: redactCluster(c) })),
     },
     dynamic_route_configs: {
       '@type': `${TYPE}RoutesConfigDump`,
@@ -171,6 +176,17 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
       dynamic_endpoint_configs: s.clusters.map((c) => ({ version_info: v, endpoint_config: { cluster_name: c.name, endpoints: c.endpoints } })),
     },
   };
+  if (s.workloadSecret) {
+    // Envoy's SecretsConfigDump: certificates shown, private keys never
+    const ws = s.workloadSecret;
+    sections.dynamic_active_secrets = {
+      '@type': `${TYPE}SecretsConfigDump`,
+      dynamic_active_secrets: [
+        { name: 'default', version_info: v, secret: { name: 'default', tls_certificate: { certificate_chain: ws.certChainPem, private_key: '[redacted]' } } },
+        { name: 'ROOTCA', version_info: v, secret: { name: 'ROOTCA', validation_context: { trusted_ca: ws.rootCertPem } } },
+      ],
+    };
+  }
   if (resource && resource in sections) return { configs: [sections[resource]] };
   return { configs: Object.values(sections) };
 }

@@ -329,9 +329,10 @@ export interface Cluster {
   tls?: UpstreamTls;
   /**
    * Istio's auto mTLS: with no DestinationRule tls, endpoints labelled
-   * `security.istio.io/tlsMode: istio` (they have a sidecar) are reached with ISTIO_MUTUAL.
+   * `security.istio.io/tlsMode: istio` (they have a sidecar) are reached with ISTIO_MUTUAL,
+   * accepting these server identities (the service's accounts; empty: any mesh certificate).
    */
-  autoMtls?: boolean;
+  autoMtls?: { subjectAltNames: string[] };
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
 }

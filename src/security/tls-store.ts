@@ -42,7 +42,7 @@ export class TlsStore {
   clientOptions(cluster: Cluster, endpoint: LbEndpoint, protocol: 'http' | 'tcp'): ConnectionOptions | Error | undefined {
     let tls = cluster.tls;
     if (!tls && cluster.autoMtls && endpoint.labels[TLS_MODE_LABEL] === 'istio' && this.context) {
-      tls = { mode: 'ISTIO_MUTUAL', subjectAltNames: [] };
+      tls = { mode: 'ISTIO_MUTUAL', subjectAltNames: cluster.autoMtls.subjectAltNames };
     }
     if (!tls) return undefined;
     if (tls.mode === 'ISTIO_MUTUAL') {

@@ -33,6 +33,8 @@ const FILES = existsSync(ROOT) ? walk(ROOT).filter((f) => /networking\.istio\.io
 
 /** Messages that only say "this kind is not supported". */
 const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: /;
+/** DestinationRule tls files name paths on Istio's test machines: reading them here fails, as it should. */
+const MISSING_TLS_FILE = /, field spec\.trafficPolicy\.tls\.\w+: cannot read [^ ]+: ENOENT$/;
 
 function errorsOf(e: unknown): ConfigError[] {
   if (e instanceof ConfigErrors) return e.errors;
@@ -127,11 +129,12 @@ describe('Istio conformance material', () => {
       cfg = parseIstioConfig(docs, { defaultNamespace: 'default' });
     } catch (e) {
       const errs = errorsOf(e);
-      const others = errs.filter((x) => !NOT_SUPPORTED.test(x.message));
+      const others = errs.filter((x) => !NOT_SUPPORTED.test(x.message) && !MISSING_TLS_FILE.test(x.message));
       expect(others.map((x) => x.message), 'rejected for a reason other than an unsupported kind').toEqual([]);
       // what remains once the unsupported documents are set aside must still be good config
-      const unsupported = new Set(errs.map((x) => NOT_SUPPORTED.exec(x.message)![1]));
-      const rest: SourceDocument[] = docs.filter((d) => !unsupported.has(kindOf(d.value) ?? ''));
+      const unsupported = new Set(errs.filter((x) => NOT_SUPPORTED.test(x.message)).map((x) => NOT_SUPPORTED.exec(x.message)![1]));
+      const unreadable = new Set(errs.filter((x) => MISSING_TLS_FILE.test(x.message)).map((x) => x.location.docIndex));
+      const rest: SourceDocument[] = docs.filter((d) => !unsupported.has(kindOf(d.value) ?? '') && !unreadable.has(d.docIndex));
       expect(rest.length).toBeLessThan(docs.length);
       cfg = parseIstioConfig(rest, { defaultNamespace: 'default' });
       translateAll(cfg, rel);

@@ -585,10 +585,10 @@ describe('DestinationRule validation', () => {
     connectionPool:
       tcp: { maxConnections: 1, tcpKeepalive: { time: 10s } }
       http: { http1MaxPendingRequests: 1, h2UpgradePolicy: UPGRADE }
-    tls: { mode: ISTIO_MUTUAL }`));
+    tls: { mode: ISTIO_MUTUAL, credentialName: creds }`));
     expect(cfg.warnings).toHaveLength(1);
     expect(cfg.warnings[0]).toMatch(/^DestinationRule default\/dr: /);
-    for (const f of ['connectionPool.tcp.tcpKeepalive', 'connectionPool.http.h2UpgradePolicy', 'trafficPolicy.tls']) {
+    for (const f of ['connectionPool.tcp.tcpKeepalive', 'connectionPool.http.h2UpgradePolicy', 'trafficPolicy.tls.credentialName']) {
       expect(cfg.warnings[0]).toContain(f);
     }
     // circuit breakers and outlier detection are enforced: no warning for them

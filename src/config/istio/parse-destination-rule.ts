@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { Field } from '../reader.js';
-import type { DestinationRuleSpec, LbSimple, PolicyLayer, ResourceMeta, SubsetSpec, TrafficPolicySpec } from './resources.js';
+import type { ClientTlsSpec, DestinationRuleSpec, LbSimple, PolicyLayer, ResourceMeta, SubsetSpec, TrafficPolicySpec } from './resources.js';
 import { describeResource, parseExportTo } from './parse.js';
 
 const LB_SIMPLE: readonly LbSimple[] = ['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'];
@@ -111,12 +112,53 @@ function parseTrafficPolicy(f: Field, pending: Set<string>): TrafficPolicySpec |
   return { ...base, portLevel };
 }
 
+const TLS_FIELDS = ['mode', 'clientCertificate', 'privateKey', 'caCertificates', 'credentialName', 'subjectAltNames', 'sni', 'insecureSkipVerify', 'caCrl'];
+
+/**
+ * ClientTLSSettings. The certificate files are read now, so a missing or unreadable one is a config
+ * error naming its field (the last good config stays); they are read again on every reload.
+ */
+function parseClientTls(f: Field, pending: Set<string>): ClientTlsSpec | undefined {
+  if (!f.present) return undefined;
+  f.object(TLS_FIELDS);
+  const mode = f.at('mode').optOneOf(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'] as const) ?? 'DISABLE';
+  const read = (key: string): string | undefined => {
+    const path = f.at(key).optString();
+    if (path === undefined || path === '') return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      return f.at(key).fail(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  if (f.at('credentialName').present) pending.add('trafficPolicy.tls.credentialName (Kubernetes secrets)');
+  if (f.at('caCrl').present) pending.add('trafficPolicy.tls.caCrl');
+  const out: ClientTlsSpec = { mode, subjectAltNames: f.at('subjectAltNames').stringList() };
+  const sni = f.at('sni').optString();
+  if (sni) out.sni = sni;
+  if (f.at('insecureSkipVerify').optBool()) out.insecureSkipVerify = true;
+  if (mode === 'SIMPLE' || mode === 'MUTUAL') {
+    const ca = read('caCertificates');
+    if (ca) out.caPem = ca;
+  }
+  if (mode === 'MUTUAL') {
+    // Istio: MUTUAL needs the client certificate and its key (unless a credentialName provides them)
+    if (!f.at('credentialName').present) {
+      if (!f.at('clientCertificate').optString()) f.at('clientCertificate').fail('clientCertificate is required when mode is MUTUAL');
+      if (!f.at('privateKey').optString()) f.at('privateKey').fail('privateKey is required when mode is MUTUAL');
+    }
+    const cert = read('clientCertificate');
+    const key = read('privateKey');
+    if (cert) out.certPem = cert;
+    if (key) out.keyPem = key;
+  }
+  return out;
+}
+
 function parsePortPolicy(f: Field, pending: Set<string>): PolicyLayer {
   const out: PolicyLayer = {};
-  if (f.at('tls').present) {
-    f.at('tls').object();
-    pending.add('trafficPolicy.tls');
-  }
+  const tls = parseClientTls(f.at('tls'), pending);
+  if (tls) out.tls = tls;
   const od = f.at('outlierDetection');
   if (od.present) {
     od.object([

@@ -108,8 +108,20 @@ export interface VirtualServiceSpec {
 
 export type LbSimple = 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
 
+/** DestinationRule ClientTLSSettings, with the referenced files already read. */
+export interface ClientTlsSpec {
+  mode: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+  caPem?: string;
+  certPem?: string;
+  keyPem?: string;
+  sni?: string;
+  subjectAltNames: string[];
+  insecureSkipVerify?: boolean;
+}
+
 /** The settings of one policy layer (DestinationRule, subset, or port level) that Outrigger enforces. */
 export interface PolicyLayer {
+  tls?: ClientTlsSpec;
   lbSimple?: LbSimple;
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;

@@ -19,8 +19,15 @@ export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
 /** What Envoy's http_inspector reports for plain HTTP (h2c: the HTTP/2 preface). */
 const HTTP_PROTOCOLS = ['http/1.0', 'http/1.1', 'h2c'];
 
+/** PeerAuthentication's effective mode for a port (UNSET resolved to its parent's). */
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+
 /** What the capture listeners are built from; the HTTP route configurations come from the caller. */
 export interface CaptureInput {
+  /** The inbound mTLS mode of a port of this workload (undefined: the workload-wide mode). */
+  mtlsMode(port: number | undefined): MtlsMode;
+  /** The proxy has a workload certificate to terminate mTLS with. */
+  mtls: boolean;
   node: NodeIdentity;
   services: ReadonlyMap<string, Service>;
   vss: VirtualServiceIndex;
@@ -261,12 +268,13 @@ export function buildInboundCapture(input: CaptureInput, port: number): Listener
       return input.httpConnectionManager(name, 'INBOUND', `inbound_0.0.0.0_${ip.port}`);
     };
     const tcp = tcpProxy(name, [{ name, weight: 1 }]);
-    if (ip.kind === 'http') chains.add({ name: `0.0.0.0_${ip.port}`, match: { destinationPort: ip.port }, http: http() });
-    else if (ip.kind === 'auto') {
-      chains.add({ name: `0.0.0.0_${ip.port}_http`, match: { destinationPort: ip.port, applicationProtocols: HTTP_PROTOCOLS }, http: http() });
-      chains.add({ name: `0.0.0.0_${ip.port}`, match: { destinationPort: ip.port }, tcpProxy: tcp });
-    } else chains.add({ name: `0.0.0.0_${ip.port}`, match: { destinationPort: ip.port }, tcpProxy: tcp });
+    const hcm = ip.kind === 'http' || ip.kind === 'auto' ? http() : undefined;
+    addInboundChains(chains, `0.0.0.0_${ip.port}`, ip.port, input.mtlsMode(ip.port), input.mtls, ip.kind === 'http' || ip.kind === 'auto' ? ip.kind : 'tcp', hcm, tcp);
   }
+  // ports no service declares pass through to the app, under the workload's mTLS mode
+  const passthrough = tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, [{ name: INBOUND_PASSTHROUGH_CLUSTER, weight: 1 }]);
+  const workloadMode = input.mtlsMode(undefined);
+  addInboundChains(chains, 'InboundPassthrough', undefined, workloadMode, input.mtls, 'tcp', undefined, passthrough);
   return {
     name: 'virtualInbound',
     address: captureAddress(input.node),
@@ -278,9 +286,58 @@ export function buildInboundCapture(input: CaptureInput, port: number): Listener
     defaultFilterChain: {
       name: 'InboundPassthroughFilterChain',
       match: {},
-      tcpProxy: tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, [{ name: INBOUND_PASSTHROUGH_CLUSTER, weight: 1 }]),
+      // STRICT: what is not mTLS goes nowhere
+      tcpProxy: workloadMode === 'STRICT' ? tcpProxy(BLACKHOLE_CLUSTER, [{ name: BLACKHOLE_CLUSTER, weight: 1 }]) : passthrough,
     },
   };
+}
+
+/** Istio's ALPN values: a sidecar client says it speaks mTLS, and what it carries. */
+const ISTIO_ALPN_HTTP = ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
+const ISTIO_ALPN_ALL = ['istio-peer-exchange', 'istio', ...ISTIO_ALPN_HTTP];
+
+/**
+ * The inbound chains of one port (or, port undefined, of the ports no service declares) under a
+ * PeerAuthentication mode, as Istio builds them:
+ * - DISABLE, or PERMISSIVE without a workload certificate: plaintext only (HTTP or TCP; `auto`
+ *   picks by the first bytes).
+ * - PERMISSIVE: plaintext as above, plus mTLS for clients offering Istio's ALPN (istio-http/* →
+ *   HTTP, istio → TCP); other TLS passes through as bytes.
+ * - STRICT: mTLS only; any TLS is terminated (a client without a mesh certificate fails the
+ *   handshake) and plaintext is closed (BlackHoleCluster).
+ */
+function addInboundChains(
+  chains: ChainSet,
+  name: string,
+  port: number | undefined,
+  mode: MtlsMode,
+  haveCert: boolean,
+  kind: 'http' | 'tcp' | 'auto',
+  http: HttpConnectionManager | undefined,
+  tcp: TcpProxy,
+): void {
+  const at = port === undefined ? {} : { destinationPort: port };
+  const filter = kind === 'http' ? { http: http! } : { tcpProxy: tcp };
+  const mtls = { mode: 'istio' as const };
+  const plaintext = () => {
+    if (kind === 'auto') chains.add({ name: `${name}_http`, match: { ...at, applicationProtocols: HTTP_PROTOCOLS }, http: http! });
+    chains.add({ name, match: { ...at }, ...filter });
+  };
+  if (mode === 'DISABLE' || (mode === 'PERMISSIVE' && !haveCert)) {
+    if (port !== undefined) plaintext();
+    return;
+  }
+  if (kind === 'auto') chains.add({ name: `${name}_mtls_http`, match: { ...at, transportProtocol: 'tls', applicationProtocols: ISTIO_ALPN_HTTP }, tls: mtls, http: http! });
+  if (mode === 'STRICT') {
+    chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls' }, tls: mtls, ...filter });
+    if (port !== undefined) chains.add({ name: `${name}_plaintext_refused`, match: { ...at }, tcpProxy: tcpProxy(BLACKHOLE_CLUSTER, [{ name: BLACKHOLE_CLUSTER, weight: 1 }]) });
+    return;
+  }
+  chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls', applicationProtocols: kind === 'auto' ? ['istio', 'istio-peer-exchange'] : ISTIO_ALPN_ALL }, tls: mtls, ...filter });
+  if (port === undefined) return; // the default chain passes the rest through
+  // TLS from outside the mesh (no Istio ALPN) is the app's own: bytes through (HTTP ports: the codec refuses it)
+  chains.add({ name: `${name}_tls_passthrough`, match: { ...at, transportProtocol: 'tls' }, ...filter });
+  plaintext();
 }
 
 /** The Sidecar's captured ingress ports when it has any (they replace the services' ports), else the services'. */

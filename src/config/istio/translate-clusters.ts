@@ -70,7 +70,31 @@ function buildCluster(
       ? { slowStart: { windowMs: policy.warmup.durationMs, aggression: policy.warmup.aggression, minWeightPercent: policy.warmup.minimumPercent } }
       : {}),
     ...outlierOf(policy),
+    ...tlsOf(policy, svc, node),
     service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
+  };
+}
+
+/**
+ * DestinationRule tls → the cluster's UpstreamTls; none → Istio's auto mTLS (endpoints with a
+ * sidecar get ISTIO_MUTUAL). ISTIO_MUTUAL checks the server's SPIFFE identity against the rule's
+ * subjectAltNames, else the service accounts of the service's workloads.
+ */
+function tlsOf(p: ReturnType<typeof effectivePolicy>, svc: Service, node: NodeIdentity): Pick<Cluster, 'tls' | 'autoMtls'> {
+  const sans = [...new Set(svc.endpoints.filter((w) => w.serviceAccount).map((w) => `spiffe://${node.trustDomain}/ns/${svc.namespace}/sa/${w.serviceAccount}`))];
+  const tls = p.tls;
+  if (!tls) return { autoMtls: { subjectAltNames: sans } };
+  if (tls.mode === 'DISABLE') return {};
+  return {
+    tls: {
+      mode: tls.mode,
+      subjectAltNames: tls.subjectAltNames.length ? tls.subjectAltNames : tls.mode === 'ISTIO_MUTUAL' ? sans : [],
+      ...(tls.sni ? { sni: tls.sni } : {}),
+      ...(tls.caPem ? { caPem: tls.caPem } : {}),
+      ...(tls.certPem ? { certPem: tls.certPem } : {}),
+      ...(tls.keyPem ? { keyPem: tls.keyPem } : {}),
+      ...(tls.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
+    },
   };
 }
 

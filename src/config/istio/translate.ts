@@ -14,6 +14,8 @@ export interface TranslateOptions {
   outboundPort: number;
   /** Port of the inbound capture listener (15006). */
   inboundPort?: number;
+  /** This proxy has a workload certificate: inbound mTLS (PeerAuthentication PERMISSIVE/STRICT) can be terminated. */
+  mtls?: boolean;
 }
 
 /** A listener served by one HTTP connection manager (gateway servers, Sidecar listeners with a bind address). */
@@ -146,6 +148,9 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
     http: httpConnectionManager(outboundName, 'OUTBOUND', 'outbound_0.0.0.0_' + opts.outboundPort, b.node),
   };
   const capture: CaptureInput = {
+    // PeerAuthentication comes with its parser; until then Istio's default, PERMISSIVE
+    mtlsMode: () => 'PERMISSIVE',
+    mtls: !!opts.mtls,
     node: b.node,
     services: b.services,
     vss: b.vss,
