@@ -84,7 +84,9 @@ export class Agent implements AdminBackend {
     this.outliers.update(snapshot);
     this.ready = true;
     if (this.opts.watch) {
-      this.watcher = new ConfigWatcher(this.opts.paths, () => void this.reload('file change'));
+      // the cert dir too: a rotated certificate is applied like a config change (new handshakes use it)
+      const watched = this.opts.certDir ? [...this.opts.paths, this.opts.certDir] : this.opts.paths;
+      this.watcher = new ConfigWatcher(watched, () => void this.reload('file change'));
       await this.watcher.start();
     }
     const listeners = snapshot.listeners.map((l) => `${l.name} (${l.address}:${l.port})`).join(', ');

@@ -4,6 +4,7 @@ import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { ProxyMode } from '../config/snapshot.js';
 import type { IdentityFlags } from '../config/node-identity.js';
+import { isValidTrustDomain, parseSpiffeId } from '../security/spiffe.js';
 
 export const HELP = `outrigger — an Envoy-compatible sidecar proxy for Istio-style service meshes
 
@@ -11,6 +12,7 @@ Usage:
   outrigger run -c <file-or-dir> [-c ...] [options]   run the proxy on Istio YAML
   outrigger validate -c <file-or-dir> [-c ...]        check config; exit 1 with errors
   outrigger demo [options]                            run the built-in coffee-shop demo mesh
+  outrigger ca init|issue [options]                   development CA and workload certificates
   outrigger --help | --version
 
 Config:
@@ -38,6 +40,17 @@ Process:
   --drain-duration <secs>    on SIGTERM/SIGINT or POST /quitquitquit: stop accepting, let requests
                              finish, exit when no connection is left or after this (default 5)
   --no-watch                 do not reload when the config files change (SIGHUP still reloads)
+  --cert-dir <dir>           the workload's mTLS certificate in Istio's file-mounted layout
+                             (cert-chain.pem, key.pem, root-cert.pem; watched, rotated without
+                             dropping connections; default: OUTPUT_CERTS, else no mTLS)
+
+Development CA (Istio's file-mounted certificate layout):
+  outrigger ca init --dir <dir> [--trust-domain cluster.local] [--days 3650]
+                             create a self-signed root CA: <dir>/ca-cert.pem, ca-key.pem
+  outrigger ca issue --ca-dir <dir> --namespace <ns> --service-account <sa> --out <dir>
+                     [--trust-domain cluster.local] [--days 1]
+                             issue a workload certificate for spiffe://<td>/ns/<ns>/sa/<sa>:
+                             <out>/cert-chain.pem, key.pem, root-cert.pem
 
 Ports:
   --admin-port <port>        admin API on 127.0.0.1 (default 15000)
@@ -48,7 +61,9 @@ Ports:
 `;
 
 export interface RunFlags {
-  command: 'run' | 'validate' | 'demo' | 'help' | 'version';
+  command: 'run' | 'validate' | 'demo' | 'ca' | 'help' | 'version';
+  /** Set for `outrigger ca init|issue`. */
+  ca?: CaFlags;
   configs: string[];
   identity: IdentityFlags;
   workers: number;
@@ -56,8 +71,14 @@ export interface RunFlags {
   accessLog: AccessLogFormat;
   drainDurationMs: number;
   watch: boolean;
+  /** Istio's file-mounted workload certificate directory; absent: no mTLS. */
+  certDir?: string;
   ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
 }
+
+export type CaFlags =
+  | { action: 'init'; dir: string; trustDomain: string; days: number }
+  | { action: 'issue'; caDir: string; out: string; trustDomain: string; namespace: string; serviceAccount: string; days: number };
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -78,11 +99,16 @@ const OPTIONS = {
   'access-log': { type: 'string' },
   'drain-duration': { type: 'string' },
   'no-watch': { type: 'boolean' },
+  'cert-dir': { type: 'string' },
   'admin-port': { type: 'string' },
   'stats-port': { type: 'string' },
   'health-port': { type: 'string' },
   'outbound-port': { type: 'string' },
   'inbound-port': { type: 'string' },
+  dir: { type: 'string' },
+  'ca-dir': { type: 'string' },
+  out: { type: 'string' },
+  days: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -96,8 +122,10 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   }
   const { values: v, positionals } = parsed;
   const command = v.help ? 'help' : v.version ? 'version' : (positionals[0] ?? 'help');
-  if (!['run', 'validate', 'demo', 'help', 'version'].includes(command)) throw new UsageError(`unknown command "${command}"`);
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  if (!['run', 'validate', 'demo', 'ca', 'help', 'version'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  const ca = command === 'ca' ? parseCaFlags(positionals, v) : undefined;
+  for (const flag of CA_ONLY) if (!ca && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger ca"`);
+  if (!ca && positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const configs = v.config ?? [];
   if ((command === 'run' || command === 'validate') && configs.length === 0) throw new UsageError(`${command} needs at least one -c <file-or-dir>`);
   const mode = v.mode ?? 'sidecar';
@@ -111,6 +139,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   if (!Number.isFinite(drainSeconds) || drainSeconds < 0 || drainSeconds > 3600) throw new UsageError(`--drain-duration must be seconds from 0 to 3600, got "${drain}"`);
   return {
     command: command as RunFlags['command'],
+    ...(ca ? { ca } : {}),
     configs,
     identity: {
       mode: mode as ProxyMode,
@@ -127,6 +156,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     accessLog: accessLog as AccessLogFormat,
     drainDurationMs: drainSeconds * 1000,
     watch: !v['no-watch'],
+    ...((v['cert-dir'] ?? process.env.OUTPUT_CERTS) ? { certDir: (v['cert-dir'] ?? process.env.OUTPUT_CERTS)! } : {}),
     ports: {
       admin: port('--admin-port', v['admin-port'], 15000),
       stats: port('--stats-port', v['stats-port'], 15090),
@@ -135,6 +165,37 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
       inbound: port('--inbound-port', v['inbound-port'], 15006),
     },
   };
+}
+
+const CA_ONLY = ['dir', 'ca-dir', 'out', 'days'] as const;
+const CA_FLAGS = { init: ['dir', 'trust-domain', 'days'], issue: ['ca-dir', 'out', 'namespace', 'service-account', 'trust-domain', 'days'] };
+
+/** `ca init|issue`: its own flags only (a stray --workers is a mistake, not something to ignore). */
+function parseCaFlags(positionals: string[], v: Record<string, unknown>): CaFlags {
+  const action = positionals[1];
+  if (action !== 'init' && action !== 'issue') throw new UsageError(action ? `unknown ca command "${action}" (init or issue)` : 'ca needs a command: init or issue');
+  if (positionals.length > 2) throw new UsageError(`unexpected argument "${positionals[2]}"`);
+  for (const [flag, value] of Object.entries(v)) {
+    if (value !== undefined && flag !== 'log-level' && !CA_FLAGS[action].includes(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger ca ${action}"`);
+  }
+  const str = (flag: string): string | undefined => v[flag] as string | undefined;
+  const required = (flag: string): string => {
+    const value = str(flag);
+    if (!value) throw new UsageError(`ca ${action} needs --${flag}`);
+    return value;
+  };
+  const trustDomain = str('trust-domain') ?? 'cluster.local';
+  if (!isValidTrustDomain(trustDomain)) throw new UsageError(`--trust-domain must be a SPIFFE trust domain (a-z 0-9 . - _), got "${trustDomain}"`);
+  const daysText = str('days') ?? (action === 'init' ? '3650' : '1');
+  const days = Number(daysText);
+  if (!Number.isFinite(days) || days <= 0 || days > 36500) throw new UsageError(`--days must be a number of days above 0, up to 36500, got "${daysText}"`);
+  if (action === 'init') return { action, dir: required('dir'), trustDomain, days };
+  const namespace = required('namespace');
+  const serviceAccount = required('service-account');
+  if (!parseSpiffeId(`spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`)) {
+    throw new UsageError(`--namespace and --service-account must be SPIFFE path segments (A-Z a-z 0-9 . - _), got "${namespace}", "${serviceAccount}"`);
+  }
+  return { action, caDir: required('ca-dir'), out: required('out'), trustDomain, namespace, serviceAccount, days };
 }
 
 function int(flag: string, text: string, min: number, max: number): number {

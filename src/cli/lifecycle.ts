@@ -10,6 +10,7 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
     node: buildNodeIdentity(flags.identity),
     outboundPort: flags.ports.outbound,
     inboundPort: flags.ports.inbound,
+    ...(flags.certDir ? { certDir: flags.certDir } : {}),
     workers: flags.workers,
     logLevel: flags.logLevel,
     accessLog: flags.accessLog,

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describeLoadError, loadSnapshot } from '../config/load.js';
 import { buildNodeIdentity } from '../config/node-identity.js';
+import { createRootCa, issueWorkloadCert, readCaDir, writeCaDir, writeWorkloadDir } from '../security/ca.js';
+import { loadWorkloadCerts } from '../security/workload-certs.js';
 import { log, setLogLevel } from '../telemetry/log.js';
-import { HELP, parseCommandLine, UsageError, type RunFlags } from './args.js';
+import { HELP, parseCommandLine, UsageError, type CaFlags, type RunFlags } from './args.js';
 import { runDemo } from './demo.js';
 import { startAgent, runUntilExit } from './lifecycle.js';
 
@@ -31,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
       return run(flags);
     case 'demo':
       return runDemo(flags);
+    case 'ca':
+      return ca(flags.ca!);
   }
 }
 
@@ -42,7 +46,7 @@ function version(): string {
 async function validate(flags: RunFlags): Promise<number> {
   try {
     const node = buildNodeIdentity(flags.identity);
-    const { snapshot, warnings } = await loadSnapshot({ paths: flags.configs, node, outboundPort: flags.ports.outbound, inboundPort: flags.ports.inbound });
+    const { snapshot, warnings } = await loadSnapshot({ paths: flags.configs, node, outboundPort: flags.ports.outbound, inboundPort: flags.ports.inbound, ...(flags.certDir ? { certDir: flags.certDir } : {}) });
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(
       `config OK: ${snapshot.listeners.length} listener(s), ${snapshot.routeConfigs.length} route configuration(s), ${snapshot.clusters.length} cluster(s)\n`,
@@ -50,6 +54,29 @@ async function validate(flags: RunFlags): Promise<number> {
     return 0;
   } catch (e) {
     for (const line of describeLoadError(e)) process.stderr.write(`error: ${line}\n`);
+    return 1;
+  }
+}
+
+/** `outrigger ca init|issue`: exit 0, or 1 with the reason (a CertError names the directory and file). */
+async function ca(flags: CaFlags): Promise<number> {
+  try {
+    if (flags.action === 'init') {
+      const root = await createRootCa({ trustDomain: flags.trustDomain, days: flags.days });
+      for (const path of await writeCaDir(flags.dir, root)) process.stdout.write(`wrote ${path}\n`);
+      process.stdout.write(`root CA O=${flags.trustDomain}, valid for ${flags.days} day(s)\n`);
+    } else {
+      const root = await readCaDir(flags.caDir);
+      const { trustDomain, namespace, serviceAccount, days } = flags;
+      const issued = await issueWorkloadCert({ caCertPem: root.certPem, caKeyPem: root.keyPem, trustDomain, namespace, serviceAccount, days });
+      for (const path of await writeWorkloadDir(flags.out, issued)) process.stdout.write(`wrote ${path}\n`);
+      // read back what was written, as the proxy will
+      const certs = await loadWorkloadCerts(flags.out);
+      process.stdout.write(`identity ${certs.identity.spiffeId}, valid until ${new Date(certs.notAfter).toISOString()}\n`);
+    }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message}\n`);
     return 1;
   }
 }

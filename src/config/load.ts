@@ -1,12 +1,16 @@
+import { createHash } from 'node:crypto';
 import { ConfigErrors } from './errors.js';
 import { parseIstioConfig } from './istio/parse.js';
 import { translateIstio, type TranslateOptions, type Translation } from './istio/translate.js';
 import type { NodeIdentity } from './snapshot.js';
 import { readConfigDocuments } from './source.js';
+import { loadWorkloadCerts } from '../security/workload-certs.js';
 
 export interface LoadOptions extends TranslateOptions {
   paths: readonly string[];
   node: NodeIdentity;
+  /** Istio's file-mounted workload certificate (cert-chain.pem, key.pem, root-cert.pem). */
+  certDir?: string;
 }
 
 /**
@@ -16,7 +20,13 @@ export interface LoadOptions extends TranslateOptions {
 export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
   const docs = await readConfigDocuments(opts.paths);
   const cfg = parseIstioConfig(docs, { defaultNamespace: opts.node.namespace });
-  return translateIstio(cfg, opts.node, opts);
+  const certs = opts.certDir ? await loadWorkloadCerts(opts.certDir) : undefined;
+  const t = translateIstio(cfg, opts.node, { ...opts, mtls: !!certs });
+  if (!certs) return t;
+  // the certificate is part of the Snapshot (as Envoy's SDS secrets): a rotated one is a new version
+  const workloadSecret = { certChainPem: certs.certChainPem, keyPem: certs.keyPem, rootCertPem: certs.rootCertPem, spiffeId: certs.identity.spiffeId };
+  const version = createHash('sha256').update(t.snapshot.version).update(certs.certChainPem).update(certs.rootCertPem).digest('hex').slice(0, 12);
+  return { ...t, snapshot: { ...t.snapshot, version, workloadSecret } };
 }
 
 /** Every error message of a load failure, one per line. */
