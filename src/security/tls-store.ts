@@ -1,4 +1,5 @@
-import { createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TLSSocket } from 'node:tls';
 import type { Cluster, LbEndpoint, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
 
 /** Endpoint label Istio puts on workloads that have a sidecar: auto mTLS reaches them with ISTIO_MUTUAL. */
@@ -15,6 +16,13 @@ const ISTIO_ALPN_TCP = ['istio'];
 export class TlsStore {
   private secret: WorkloadSecret | undefined;
   private context: SecureContext | undefined;
+  /**
+   * Terminates mesh mTLS. A tls.Server that never listens: sockets are handed to it, so Node's own
+   * verification (client certificate required, chained to the root) decides `authorized` and
+   * rejects the rest; a bare TLSSocket would not check the client certificate at all.
+   */
+  private server: Server | undefined;
+  private readonly handshakes = new Map<string, (socket: TLSSocket | undefined) => void>();
   /** SecureContexts for MUTUAL/SIMPLE clusters, by their PEM material. */
   private readonly custom = new Map<string, SecureContext>();
 
@@ -22,17 +30,50 @@ export class TlsStore {
   update(secret: WorkloadSecret | undefined): void {
     if (sameSecret(secret, this.secret)) return;
     this.secret = secret;
-    this.context = secret ? createSecureContext({ key: secret.keyPem, cert: secret.certChainPem, ca: secret.rootCertPem, minVersion: 'TLSv1.2' }) : undefined;
+    const material = secret && { key: secret.keyPem, cert: secret.certChainPem, ca: secret.rootCertPem, minVersion: 'TLSv1.2' as const };
+    this.context = material ? createSecureContext(material) : undefined;
+    if (material && this.server) this.server.setSecureContext(material);
+    else if (material) this.server = this.createServer(material);
+  }
+
+  private createServer(material: { key: string; cert: string; ca: string; minVersion: 'TLSv1.2' }): Server {
+    const server = createServer({ ...material, requestCert: true, rejectUnauthorized: true, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS });
+    const settle = (socket: TLSSocket, ok: boolean) => {
+      const key = socketKey(socket);
+      const done = this.handshakes.get(key);
+      if (!done) return;
+      this.handshakes.delete(key);
+      done(ok ? socket : undefined);
+    };
+    server.on('secureConnection', (socket: TLSSocket) => settle(socket, socket.authorized));
+    server.on('tlsClientError', (_err, socket: TLSSocket) => settle(socket, false));
+    return server;
+  }
+
+  /**
+   * Istio mTLS server side: runs the handshake on `socket` (bytes already read must have been
+   * unshifted) and calls back with the TLS socket of an authorized mesh peer, or undefined (no
+   * workload certificate, handshake failure, no or untrusted client certificate, timeout).
+   */
+  terminate(socket: Socket, done: (secure: TLSSocket | undefined) => void): void {
+    const server = this.server;
+    if (!server || !this.context) {
+      done(undefined);
+      return;
+    }
+    const key = socketKey(socket);
+    this.handshakes.set(key, done);
+    socket.once('close', () => {
+      if (this.handshakes.get(key) === done) {
+        this.handshakes.delete(key);
+        done(undefined);
+      }
+    });
+    server.emit('connection', socket);
   }
 
   get workloadIdentity(): string | undefined {
     return this.secret?.spiffeId;
-  }
-
-  /** Server side of Istio mTLS: the workload cert, and a client cert chaining to the mesh root required. */
-  serverOptions(): { secureContext: SecureContext; requestCert: true; rejectUnauthorized: true } | undefined {
-    if (!this.context) return undefined;
-    return { secureContext: this.context, requestCert: true, rejectUnauthorized: true };
   }
 
   /**
@@ -81,6 +122,14 @@ export class TlsStore {
       checkServerIdentity: (_host, cert) => (tls.insecureSkipVerify ? undefined : checkSans(cert, sans)),
     };
   }
+}
+
+/** A client that starts TLS must finish the handshake within this time. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** The same TCP connection seen from its raw socket and from its TLS socket. */
+function socketKey(s: { remoteAddress?: string; remotePort?: number; localPort?: number }): string {
+  return `${s.remoteAddress}|${s.remotePort}|${s.localPort}`;
 }
 
 /** Istio's SNI for ISTIO_MUTUAL clusters: `outbound_.<port>_.<subset>_.<host>`. */

@@ -68,10 +68,9 @@ export class ListenerStats {
   noFilterChainMatch = 0;
   /** Protocol detection gave up waiting for the first bytes. */
   downstreamPreCxTimeout = 0;
-  /** Envoy's listener.<addr>.ssl.*: handshakes done, failed, and clients without a valid certificate. */
+  /** Envoy's listener.<addr>.ssl.*: handshakes done; failed (including clients without a trusted certificate). */
   sslHandshake = 0;
   sslHandshakeError = 0;
-  sslFailVerifyNoCert = 0;
 }
 
 /** Envoy's tcp_proxy stats, per stat prefix. */
@@ -234,7 +233,6 @@ export class WorkerStats {
       counters[statKey('listener', addr, 'downstream_pre_cx_timeout')] = l.downstreamPreCxTimeout;
       counters[statKey('listener', addr, 'ssl.handshake')] = l.sslHandshake;
       counters[statKey('listener', addr, 'ssl.connection_error')] = l.sslHandshakeError;
-      counters[statKey('listener', addr, 'ssl.fail_verify_no_cert')] = l.sslFailVerifyNoCert;
     }
     for (const [prefix, t] of this.tcpProxies) {
       const k = (stat: string) => statKey('tcp', prefix, stat);

@@ -9,7 +9,6 @@ import { inspect, type InspectResult } from '../listener/inspect.js';
 import { createListenerServer, listen, plainAddress } from '../listener/listener.js';
 import { originalDestination } from '../listener/original-dst.js';
 import { TcpProxySession } from '../tcp/tcp-proxy.js';
-import { TLSSocket } from 'node:tls';
 import { TlsStore } from '../security/tls-store.js';
 import { peerIdentity, type PeerIdentity } from '../security/peer.js';
 import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
@@ -20,9 +19,6 @@ interface BoundListener {
   key: string;
   server: Server;
 }
-
-/** A client that starts TLS must finish the handshake within this time. */
-const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 interface Destination {
   address: string;
@@ -163,26 +159,16 @@ export class DataPlane {
     originalDst: Destination | undefined,
     inspected: InspectResult | undefined,
   ): void {
-    const options = this.services.tls!.serverOptions();
-    if (!options || inspected?.ended) {
-      if (!options) stats.noFilterChainMatch++; // no workload certificate to terminate with
+    if (inspected?.ended) {
       socket.destroy();
       return;
     }
     if (inspected?.preRead) socket.unshift(inspected.preRead);
-    const secure = new TLSSocket(socket, { isServer: true, ...options });
-    const timer = setTimeout(() => secure.destroy(), TLS_HANDSHAKE_TIMEOUT_MS);
-    secure.on('error', () => {
-      clearTimeout(timer);
-      stats.sslHandshakeError++;
-      socket.destroy();
-    });
-    secure.once('secure', () => {
-      clearTimeout(timer);
-      const peer = secure.authorized ? peerIdentity(secure) : undefined;
-      if (!peer) {
-        stats.sslFailVerifyNoCert++;
-        secure.destroy();
+    this.services.tls!.terminate(socket, (secure) => {
+      const peer = secure && peerIdentity(secure);
+      if (!secure || !peer) {
+        stats.sslHandshakeError++;
+        secure?.destroy();
         socket.destroy();
         return;
       }

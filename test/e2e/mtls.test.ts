@@ -1,0 +1,181 @@
+/**
+ * Istio mTLS end to end: two pods in network namespaces with init-iptables, sidecars (uid 1337)
+ * holding workload certificates from the development CA. The client app speaks plaintext; its
+ * sidecar upgrades to mTLS (auto mTLS: the endpoint is labelled security.istio.io/tlsMode=istio),
+ * the server's sidecar terminates it and tells the app who called (XFCC).
+ */
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRootCa, issueWorkloadCert, writeWorkloadDir } from '../../src/security/ca.js';
+import { CLI, ROOT } from '../helpers/proxy.js';
+import { waitFor } from '../helpers/lifecycle.js';
+import { parsePrometheus } from '../helpers/telemetry.js';
+import { createPodPair, deletePods, must, netnsUnavailable, run, spawnInPod, type Pod, type PodProcess } from '../helpers/netns.js';
+
+const skip = netnsUnavailable();
+if (skip) console.warn(`mTLS e2e tests skipped: ${skip}`);
+
+const NODE = process.execPath;
+const CLIENT_IP = '198.18.1.1';
+const SERVER_IP = '198.18.1.2';
+const WEB_VIP = '240.240.1.10';
+const ECHO_VIP = '240.240.1.11';
+const TD = 'cluster.local';
+const CLIENT_ID = `spiffe://${TD}/ns/demo/sa/sleep`;
+const SERVER_ID = `spiffe://${TD}/ns/demo/sa/web`;
+
+const MESH = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: web, namespace: demo }
+spec:
+  hosts: [web.demo.svc.cluster.local]
+  addresses: [${WEB_VIP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
+  endpoints: [{ address: ${SERVER_IP}, serviceAccount: web, labels: { app: web, security.istio.io/tlsMode: istio } }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: echo, namespace: demo }
+spec:
+  hosts: [echo.demo.svc.cluster.local]
+  addresses: [${ECHO_VIP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 9000, name: tcp-echo, protocol: TCP }]
+  endpoints: [{ address: ${SERVER_IP}, serviceAccount: web, labels: { app: web, security.istio.io/tlsMode: istio } }]
+`;
+
+const SERVER_APPS = `
+import { createServer } from 'node:http';
+import { createServer as tcp } from 'node:net';
+createServer((req, res) => res.end(JSON.stringify({ url: req.url, peer: req.socket.remoteAddress.replace(/^::ffff:/, ''), headers: req.headers })))
+  .listen(8080, '0.0.0.0');
+tcp((s) => s.pipe(s)).listen(9000, '0.0.0.0');
+console.log('apps ready');
+`;
+
+/** Connects to host:port with TLS (optionally a client certificate and ALPN); prints the outcome. */
+const TLS_CLIENT = `
+import { connect } from 'node:tls';
+import { readFileSync } from 'node:fs';
+const [host, port, dir, alpn] = process.argv.slice(2);
+const opts = { host, port: Number(port), rejectUnauthorized: false, ALPNProtocols: alpn ? alpn.split(',') : undefined };
+if (dir !== '-') Object.assign(opts, { cert: readFileSync(dir + '/cert-chain.pem'), key: readFileSync(dir + '/key.pem') });
+const s = connect(opts, () => s.write('GET /x HTTP/1.1\\r\\nhost: web\\r\\nconnection: close\\r\\n\\r\\n'));
+let got = '';
+s.on('data', (b) => (got += b));
+s.on('close', () => { console.log(JSON.stringify({ got })); process.exit(0); });
+s.on('error', (e) => { console.log(JSON.stringify({ error: e.code ?? e.message, got })); process.exit(0); });
+setTimeout(() => { console.log(JSON.stringify({ error: 'timeout', got })); process.exit(0); }, 5000).unref();
+`;
+
+describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in metrics)', () => {
+  let client: Pod | undefined;
+  let server: Pod | undefined;
+  let dir: string;
+  const procs: PodProcess[] = [];
+  let clientProxy: PodProcess;
+  let serverProxy: PodProcess;
+
+  const curl = (args: string[]) => run('curl', ['-s', '-S', '--max-time', '5', ...args], { ns: client!.ns, timeoutMs: 8_000 });
+  const stats = async (pod: Pod) => parsePrometheus((await run('curl', ['-s', '--max-time', '3', 'http://127.0.0.1:15090/stats/prometheus'], { ns: pod.ns })).stdout);
+  /** A process in the client pod running as the proxy's uid: iptables lets it out uncaptured, like a workload without a sidecar. */
+  const direct = async (args: string[]) => {
+    const r = await run('setpriv', ['--reuid', '1337', '--regid', '1337', '--clear-groups', '--', NODE, join(dir, 'tls-client.mjs'), ...args], { ns: client!.ns, timeoutMs: 10_000 });
+    return JSON.parse(r.stdout.trim() || '{}') as { got?: string; error?: string };
+  };
+
+  async function certDir(name: string, ca: { certPem: string; keyPem: string }, sa: string): Promise<string> {
+    const out = join(dir, name);
+    await writeWorkloadDir(out, await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: TD, namespace: 'demo', serviceAccount: sa }));
+    for (const f of ['', '/cert-chain.pem', '/key.pem', '/root-cert.pem']) await chown(out + f, 1337, 1337);
+    return out;
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outrigger-mtls-'));
+    await chmod(dir, 0o755);
+    await must('mkdir', ['-m', '755', join(dir, 'config')]);
+    await writeFile(join(dir, 'config', 'mesh.yaml'), MESH);
+    await writeFile(join(dir, 'server-apps.mjs'), SERVER_APPS);
+    await writeFile(join(dir, 'tls-client.mjs'), TLS_CLIENT);
+    const ca = await createRootCa({ trustDomain: TD });
+    const clientCerts = await certDir('client-certs', ca, 'sleep');
+    const serverCerts = await certDir('server-certs', ca, 'web');
+    await certDir('foreign-certs', await createRootCa({ trustDomain: TD }), 'sleep');
+    [client, server] = await createPodPair('ormtls', CLIENT_IP, SERVER_IP);
+    for (const pod of [client, server]) {
+      await must(join(ROOT, 'init-iptables'), ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*'], { ns: pod.ns });
+    }
+    const apps = spawnInPod(server, NODE, [join(dir, 'server-apps.mjs')]);
+    procs.push(apps);
+    const sidecar = (pod: Pod, sa: string, certs: string) =>
+      spawnInPod(pod, NODE, [CLI, 'run', '-c', join(dir, 'config'), '--namespace', 'demo', '--service-account', sa, '--label', `app=${sa}`, '--ip', pod.ip, '--workers', '1', '--cert-dir', certs], { uid: 1337 });
+    clientProxy = sidecar(client, 'sleep', clientCerts);
+    serverProxy = sidecar(server, 'web', serverCerts);
+    procs.push(clientProxy, serverProxy);
+    for (const [pod, p] of [[client, clientProxy], [server, serverProxy]] as const) {
+      const ready = await waitFor(async () => (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:15021/healthz/ready'], { ns: pod.ns })).stdout === '200', 20_000, 100);
+      if (!ready) throw new Error(`sidecar in ${pod.ns} not ready:\n${p.output()}`);
+    }
+    if (!(await waitFor(() => apps.output().includes('apps ready'), 10_000))) throw new Error(`server apps did not start:\n${apps.output()}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const p of procs) await p.stop();
+    await deletePods(client, server);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('HTTP goes over mTLS: the app learns the caller from XFCC (By = the server, URI = the client)', async () => {
+    const r = await curl([`http://${WEB_VIP}/who`]);
+    expect(r.code, r.stderr + clientProxy.output() + serverProxy.output()).toBe(0);
+    const body = JSON.parse(r.stdout);
+    const xfcc: string = body.headers['x-forwarded-client-cert'];
+    expect(xfcc).toMatch(new RegExp(`^By=${SERVER_ID};Hash=[0-9a-f]{64};Subject="";URI=${CLIENT_ID}$`));
+  });
+
+  it('an XFCC header sent by the app is never trusted: the client sidecar drops it', async () => {
+    const r = await curl(['-H', 'x-forwarded-client-cert: By=spiffe://evil;URI=spiffe://cluster.local/ns/admin/sa/root', `http://${WEB_VIP}/forged`]);
+    const xfcc: string = JSON.parse(r.stdout).headers['x-forwarded-client-cert'];
+    expect(xfcc).not.toContain('evil');
+    expect(xfcc.split(',')).toHaveLength(1);
+  });
+
+  it('TCP goes over mTLS too', async () => {
+    const r = await run(NODE, ['-e', `const s=require('net').connect(9000,'${ECHO_VIP}',()=>s.end('ping-over-mtls'));let d='';s.on('data',b=>d+=b);s.on('close',()=>{console.log(d);process.exit(0)});setTimeout(()=>process.exit(1),5000)`], { ns: client!.ns });
+    expect(r.stdout.trim()).toBe('ping-over-mtls');
+  });
+
+  it('metrics: the server reports mutual_tls with the client principal; the client reports its own principal', async () => {
+    await curl([`http://${WEB_VIP}/metrics-probe`]);
+    const dst = await stats(server!);
+    expect(dst.sum('istio_requests_total', { reporter: 'destination', connection_security_policy: 'mutual_tls', source_principal: CLIENT_ID, destination_principal: SERVER_ID })).toBeGreaterThanOrEqual(1);
+    expect(dst.sum('istio_tcp_connections_opened_total', { reporter: 'destination', connection_security_policy: 'mutual_tls', source_principal: CLIENT_ID })).toBeGreaterThanOrEqual(1);
+    const src = await stats(client!);
+    expect(src.sum('istio_requests_total', { reporter: 'source', source_principal: CLIENT_ID })).toBeGreaterThanOrEqual(1);
+    expect(dst.sum('envoy_listener_ssl_handshake', {})).toBeGreaterThanOrEqual(2);
+  });
+
+  it('PERMISSIVE (the default): a client without a sidecar still gets in over plaintext, and XFCC is absent', async () => {
+    const r = await run('setpriv', ['--reuid', '1337', '--regid', '1337', '--clear-groups', '--', 'curl', '-s', '--max-time', '5', `http://${SERVER_IP}:8080/plain`], { ns: client!.ns });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).headers['x-forwarded-client-cert']).toBeUndefined();
+  });
+
+  it('a certificate from another CA is refused in the handshake; so is TLS without a client certificate', async () => {
+    const foreign = await direct([SERVER_IP, '8080', join(dir, 'foreign-certs'), 'istio-http/1.1']);
+    expect(foreign.got ?? '').toBe('');
+    expect(foreign.error ?? 'closed').toBeTruthy();
+    const noCert = await direct([SERVER_IP, '8080', '-', 'istio-http/1.1']);
+    expect(noCert.got ?? '').toBe('');
+    const good = await direct([SERVER_IP, '8080', join(dir, 'client-certs'), 'istio-http/1.1']);
+    expect(good.got).toMatch(/^HTTP\/1\.1 200/);
+  });
+});
