@@ -149,6 +149,11 @@ export interface HttpConnectionManager {
    * with this peer. Without mTLS every mode drops it. Absent: SANITIZE.
    */
   forwardClientCertDetails?: 'SANITIZE' | 'APPEND_FORWARD' | 'SANITIZE_SET';
+  /**
+   * Istio's meshConfig.pathNormalization: the request path is normalized before authorization and
+   * routing, and the upstream gets the normalized path. Absent: untouched.
+   */
+  pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 }
 
 export interface HttpFilterConfig {

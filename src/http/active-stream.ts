@@ -109,6 +109,16 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       this.sendLocalReply(400, 'Bad Request', ResponseFlag.DownstreamProtocolError);
       return;
     }
+    // the path authorization, routing and the upstream all see (Istio's pathNormalization)
+    const normalize = this.listener.normalizePath;
+    if (normalize) {
+      const p = normalize(this.path);
+      if (typeof p !== 'string') {
+        this.sendLocalReply(p.status, p.status === 404 ? '' : 'Bad Request');
+        return;
+      }
+      this.path = p;
+    }
     const view = (this.view = new RequestView(this.ds.method, this.path, this.authority, this.ds.scheme, this.ds.headers));
     const vh = this.listener.routes.findVirtualHost(this.authority);
     this.route = vh && RouteTable.findRoute(vh, view);

@@ -2,6 +2,7 @@ import type { Cluster, DownstreamTls, FilterChain, HttpConnectionManager, Listen
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
+import { compilePathNormalizer, type PathNormalizer } from '../http/path-normalize.js';
 import type { TlsStore } from '../security/tls-store.js';
 import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
 import { httpFilterFactories } from '../filters/http/registry.js';
@@ -42,6 +43,8 @@ export interface HttpPipeline {
   readonly stats: HttpConnectionManagerStats;
   /** The HTTP/1.1 codec's settings for connections on this chain. */
   readonly serverOptions: ServerOptions;
+  /** meshConfig.pathNormalization, compiled; absent: paths are taken as sent. */
+  readonly normalizePath?: PathNormalizer['raw'];
 }
 
 /** One filter chain: an HTTP pipeline or a TCP proxy. */
@@ -96,7 +99,8 @@ export class Runtime {
         acceptHttp10: hcm.acceptHttp10,
         serverName: SERVER_NAME,
       };
-      pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats: services.stats.hcm(hcm.statPrefix), serverOptions }));
+      const normalizePath = hcm.pathNormalization ? compilePathNormalizer(hcm.pathNormalization).raw : undefined;
+      pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats: services.stats.hcm(hcm.statPrefix), serverOptions, ...(normalizePath ? { normalizePath } : {}) }));
       return p;
     };
     for (const l of snapshot.listeners) {

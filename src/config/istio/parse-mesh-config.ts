@@ -9,7 +9,7 @@ export const DEFAULT_MESH: MeshSettings = {
 };
 
 /** MeshConfig fields that change what Outrigger does. */
-const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout'];
+const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout', 'pathNormalization'];
 /** Names the document itself carries (a MeshConfig document is the mesh config plus these). */
 const ENVELOPE = ['apiVersion', 'kind', 'metadata'];
 
@@ -23,8 +23,8 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
   const mesh: MeshSettings = { ...DEFAULT_MESH };
   f.object();
   const policy = f.at('outboundTrafficPolicy').optObject(['mode']);
-  const mode = policy?.at('mode').optOneOf(['ALLOW_ANY', 'REGISTRY_ONLY'] as const);
-  if (mode) mesh.outboundTrafficPolicy = mode;
+  const policyMode = policy?.at('mode').optOneOf(['ALLOW_ANY', 'REGISTRY_ONLY'] as const);
+  if (policyMode) mesh.outboundTrafficPolicy = policyMode;
   const detect = f.at('protocolDetectionTimeout').optDurationMs();
   if (detect !== undefined) {
     if (detect !== 0 && detect < 1) f.at('protocolDetectionTimeout').fail('must be at least 1ms, or 0s to disable');
@@ -35,6 +35,9 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
     if (connect < 1) f.at('connectTimeout').fail('must be at least 1ms');
     mesh.connectTimeoutMs = connect;
   }
+  const pn = f.at('pathNormalization').optObject(['normalization']);
+  const mode = pn?.at('normalization').optOneOf(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const);
+  if (mode) mesh.pathNormalization = mode === 'DEFAULT' ? 'BASE' : mode;
   const other = Object.keys(f.value as object).filter((k) => !APPLIED.includes(k) && !ENVELOPE.includes(k) && k !== 'spec');
   if (other.length) warnings.push(`${where}: mesh settings ${other.join(', ')} accepted but not applied by the data plane`);
   return mesh;

@@ -244,6 +244,8 @@ export interface MeshSettings {
   protocolDetectionTimeoutMs: number;
   /** Cluster connect timeout (Istio's default 10 s). */
   connectTimeoutMs?: number;
+  /** meshConfig.pathNormalization.normalization (Istio's default BASE). */
+  pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 }
 
 export interface IstioConfig {

@@ -41,6 +41,8 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else buildGateway(b, cfg);
   addFaultFilters(listeners, routeConfigs);
+  const normalization = cfg.mesh.pathNormalization ?? 'BASE';
+  for (const l of listeners) for (const c of [...l.filterChains, l.defaultFilterChain]) if (c?.http) c.http.pathNormalization = normalization;
   addHashPolicies(routeConfigs, clusters);
   const body = { node, listeners, routeConfigs, clusters };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
