@@ -19,6 +19,7 @@ export interface Downstream {
   /** `HTTP/1.1`, `HTTP/1.0`, `HTTP/2`: the access log's %PROTOCOL%. */
   readonly protocol: string;
   readonly localAddress: string;
+  readonly localPort: number;
   /** `ip:port` of each end, as Envoy's %DOWNSTREAM_LOCAL_ADDRESS% and %DOWNSTREAM_REMOTE_ADDRESS%. */
   readonly localEndpoint: string;
   readonly remoteEndpoint: string;

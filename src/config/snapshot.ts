@@ -3,6 +3,7 @@
  * (listeners → route configurations → virtual hosts → routes → clusters → endpoints).
  * Istio YAML is translated into it; xDS will decode into it. Workers compile it into a Runtime.
  */
+import type { TcpAuthzFilter } from '../security/authz/types.js';
 
 export type ProxyMode = 'sidecar' | 'gateway';
 
@@ -92,6 +93,8 @@ export interface FilterChain {
   match: FilterChainMatch;
   /** Envoy's DownstreamTlsContext: TLS is terminated before the filter. */
   tls?: DownstreamTls;
+  /** Envoy's network RBAC filters (Istio AuthorizationPolicy on TCP): a denied connection is closed. */
+  rbac?: TcpAuthzFilter[];
   http?: HttpConnectionManager;
   tcpProxy?: TcpProxy;
 }

@@ -99,6 +99,17 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     };
   }
 
+  private meta: Record<string, unknown> | undefined;
+
+  /** The connection, as filters see it: addresses, original destination, mTLS peer. */
+  get connection(): Downstream {
+    return this.ds;
+  }
+
+  get metadata(): Record<string, unknown> {
+    return (this.meta ??= {});
+  }
+
   start(): void {
     const hs = this.listener.stats;
     hs.downstreamRqTotal++;
@@ -692,7 +703,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         protocol: ds.protocol,
         responseCode: code,
         responseFlags: flags,
-        responseCodeDetails: info.responseFlags.length ? 'local_reply' : 'via_upstream',
+        responseCodeDetails: info.responseCodeDetails ?? (info.responseFlags.length ? 'local_reply' : 'via_upstream'),
         bytesReceived: ds.bytesReceived,
         bytesSent: ds.bytesSent,
         durationMs,

@@ -1,5 +1,6 @@
 import type { ResponseFlagValue } from './response-flags.js';
 import type { CompiledRoute } from '../router/route-table.js';
+import type { PeerIdentity } from '../security/peer.js';
 
 /** The HTTP filter interface (DESIGN.md): a parse-time factory and a cheap per-request object. */
 export type FilterStatus = 'continue' | 'stop';
@@ -24,6 +25,17 @@ export interface ResponseHeaders {
   remove(name: string): void;
 }
 
+/** The downstream connection a request arrived on. */
+export interface ConnectionInfo {
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Where the client was going, when the connection was captured (iptables). */
+  readonly originalDestination?: { address: string; port: number };
+  /** The mTLS peer, when TLS was terminated with a client certificate. */
+  readonly peer?: PeerIdentity;
+}
+
 export interface StreamInfo {
   readonly startTimeMs: number;
   responseFlags: ResponseFlagValue[];
@@ -31,6 +43,8 @@ export interface StreamInfo {
   upstreamCluster?: string;
   upstreamHost?: string;
   responseCode?: number;
+  /** Envoy's %RESPONSE_CODE_DETAILS% when a filter decided (e.g. rbac_access_denied_matched_policy[...]). */
+  responseCodeDetails?: string;
   readonly downstreamRemoteAddress: string;
 }
 
@@ -39,6 +53,9 @@ export interface StreamCallbacks {
   sendLocalReply(status: number, body: string, flag?: ResponseFlagValue, headers?: string[]): void;
   readonly route: CompiledRoute | undefined;
   readonly streamInfo: StreamInfo;
+  readonly connection: ConnectionInfo;
+  /** Envoy's dynamic metadata: what one filter tells the next (the JWT filter's result for RBAC). */
+  readonly metadata: Record<string, unknown>;
 }
 
 export interface HttpFilter {

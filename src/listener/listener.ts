@@ -20,8 +20,3 @@ export function listen(server: Server, config: Listener): Promise<void> {
     });
   });
 }
-
-/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) → `10.0.0.1`, so IPv4 ranges match it. */
-export function plainAddress(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}

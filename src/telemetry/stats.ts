@@ -71,6 +71,8 @@ export class ListenerStats {
   /** Envoy's listener.<addr>.ssl.*: handshakes done; failed (including clients without a trusted certificate). */
   sslHandshake = 0;
   sslHandshakeError = 0;
+  /** Connections closed by network RBAC (AuthorizationPolicy on TCP). */
+  rbacDenied = 0;
 }
 
 /** Envoy's tcp_proxy stats, per stat prefix. */
@@ -233,6 +235,7 @@ export class WorkerStats {
       counters[statKey('listener', addr, 'downstream_pre_cx_timeout')] = l.downstreamPreCxTimeout;
       counters[statKey('listener', addr, 'ssl.handshake')] = l.sslHandshake;
       counters[statKey('listener', addr, 'ssl.connection_error')] = l.sslHandshakeError;
+      counters[statKey('listener', addr, 'rbac.denied')] = l.rbacDenied;
     }
     for (const [prefix, t] of this.tcpProxies) {
       const k = (stat: string) => statKey('tcp', prefix, stat);

@@ -6,7 +6,8 @@ import { ActiveStream } from '../http/active-stream.js';
 import { writeLocalReply } from '../http/local-reply.js';
 import { FilterChainMatcher, type CompiledChain } from '../listener/filter-chain-match.js';
 import { inspect, type InspectResult } from '../listener/inspect.js';
-import { createListenerServer, listen, plainAddress } from '../listener/listener.js';
+import { createListenerServer, listen } from '../listener/listener.js';
+import { plainAddress } from '../common/address.js';
 import { originalDestination } from '../listener/original-dst.js';
 import { TcpProxySession } from '../tcp/tcp-proxy.js';
 import { TlsStore } from '../security/tls-store.js';
@@ -202,6 +203,11 @@ export class DataPlane {
       if (paused) socket.resume(); // detection paused it
       return;
     }
+    if (chain.rbac && !this.tcpAllowed(chain, socket, originalDst, peer)) {
+      this.tcpDenied(lr);
+      socket.destroy();
+      return;
+    }
     const session = new TcpProxySession(
       socket,
       {
@@ -218,6 +224,24 @@ export class DataPlane {
     this.tcpSessions.add(session);
     session.onClosed = (s) => this.tcpSessions.delete(s);
     session.start();
+  }
+
+  /** Network RBAC: the connection's addresses, destination and mTLS peer against AuthorizationPolicy. */
+  private tcpAllowed(chain: ChainRuntime, socket: Socket, dst: Destination | undefined, peer: PeerIdentity | undefined): boolean {
+    const source = plainAddress(socket.remoteAddress ?? '');
+    const d = chain.rbac!.check({
+      sourceIp: source,
+      remoteIp: source,
+      destinationIp: dst?.address ?? plainAddress(socket.localAddress ?? ''),
+      destinationPort: dst?.port ?? socket.localPort ?? 0,
+      ...(peer?.sni ? { sni: peer.sni } : {}),
+      ...(peer?.spiffeId ? { peerPrincipal: peer.spiffeId } : {}),
+    });
+    return d.allowed && !d.extAuthz;
+  }
+
+  private tcpDenied(lr: ListenerRuntime): void {
+    this.services.stats.listener(`${lr.config.address}_${lr.config.port}`).rbacDenied++;
   }
 
   private track(conn: H1ServerConnection): void {

@@ -4,6 +4,7 @@ import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
 import { compilePathNormalizer, type PathNormalizer } from '../http/path-normalize.js';
 import type { TlsStore } from '../security/tls-store.js';
+import { compileAuthzFilters, type AuthzEngine } from '../security/authz/rbac.js';
 import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
 import { httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
@@ -51,6 +52,8 @@ export interface HttpPipeline {
 export interface ChainRuntime {
   readonly name: string;
   readonly tls?: DownstreamTls;
+  /** Network RBAC (AuthorizationPolicy on TCP), compiled. */
+  readonly rbac?: AuthzEngine;
   readonly http?: HttpPipeline;
   readonly tcpProxy?: TcpProxy;
 }
@@ -107,6 +110,7 @@ export class Runtime {
       const compile = (c: FilterChain, where: string): ChainRuntime => ({
         name: c.name,
         ...(c.tls ? { tls: c.tls } : {}),
+        ...(c.rbac ? { rbac: compileAuthzFilters(c.rbac) } : {}),
         ...(c.http ? { http: compileHttp(l, c.http, where) } : {}),
         ...(c.tcpProxy ? { tcpProxy: c.tcpProxy } : {}),
       });

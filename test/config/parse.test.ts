@@ -176,9 +176,6 @@ items:
 
 describe('kinds', () => {
   it.each([
-    ['AuthorizationPolicy', 'security.istio.io/v1'],
-    ['PeerAuthentication', 'security.istio.io/v1beta1'],
-    ['RequestAuthentication', 'security.istio.io/v1'],
     ['EnvoyFilter', 'networking.istio.io/v1alpha3'],
     ['WasmPlugin', 'extensions.istio.io/v1alpha1'],
     ['Telemetry', 'telemetry.istio.io/v1'],
@@ -295,8 +292,8 @@ spec:
   hosts: [a]
   http: [{ route: [{ destination: { host: a }, weight: x }] }]
 ---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
 metadata: { name: deny }
 spec: {}
 ---
@@ -322,7 +319,7 @@ spec:
     const errs = (thrown as ConfigErrors).errors;
     expect(errs.map((e) => [e.location.docIndex, e.location.kind, e.location.field])).toEqual([
       [0, 'VirtualService', 'spec.http[0].route[0].weight'],
-      [1, 'AuthorizationPolicy', 'kind'],
+      [1, 'EnvoyFilter', 'kind'],
       [3, 'ServiceEntry', 'spec.resolution'],
     ]);
     expect((thrown as ConfigErrors).message.split('\n')).toHaveLength(3);

@@ -57,6 +57,7 @@ import { createServer as tcp } from 'node:net';
 createServer((req, res) => res.end(JSON.stringify({ url: req.url, peer: req.socket.remoteAddress.replace(/^::ffff:/, ''), headers: req.headers })))
   .listen(8080, '0.0.0.0');
 tcp((s) => s.pipe(s)).listen(9000, '0.0.0.0');
+tcp((s) => s.once('data', () => s.end('open\\n'))).listen(7777, '0.0.0.0'); // a port no service declares (client speaks first)
 console.log('apps ready');
 `;
 
@@ -164,6 +165,8 @@ describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in m
   });
 
   it('PERMISSIVE (the default): a client without a sidecar still gets in over plaintext, and XFCC is absent', async () => {
+    const open = await run('setpriv', ['--reuid', '1337', '--regid', '1337', '--clear-groups', '--', NODE, '-e', `const s=require('net').connect(7777,'${SERVER_IP}',()=>s.write('hi'));let d='';s.on('data',b=>d+=b);s.on('close',()=>{console.log(JSON.stringify(d));process.exit(0)});s.on('error',()=>{});setTimeout(()=>process.exit(1),3000)`], { ns: client!.ns });
+    expect(open.stdout.trim()).toBe('"open\\n"');
     const r = await run('setpriv', ['--reuid', '1337', '--regid', '1337', '--clear-groups', '--', 'curl', '-s', '--max-time', '5', `http://${SERVER_IP}:8080/plain`], { ns: client!.ns });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).headers['x-forwarded-client-cert']).toBeUndefined();
@@ -177,5 +180,16 @@ describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in m
     expect(noCert.got ?? '').toBe('');
     const good = await direct([SERVER_IP, '8080', join(dir, 'client-certs'), 'istio-http/1.1']);
     expect(good.got).toMatch(/^HTTP\/1\.1 200/);
+  });
+
+  it('PeerAuthentication STRICT (mesh-wide): plaintext is refused, even on ports no service declares; sidecars still talk', async () => {
+    await writeFile(join(dir, 'config', 'strict.yaml'), 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: default, namespace: istio-system }\nspec: { mtls: { mode: STRICT } }\n');
+    const plaintext = () => run('setpriv', ['--reuid', '1337', '--regid', '1337', '--clear-groups', '--', 'curl', '-s', '--max-time', '3', `http://${SERVER_IP}:8080/plain`], { ns: client!.ns });
+    expect(await waitFor(async () => (await plaintext()).code !== 0, 15_000, 200), serverProxy.output()).toBe(true);
+    const undeclared = () => run('setpriv', ['--reuid', '1337', '--regid', '1337', '--clear-groups', '--', NODE, '-e', `const s=require('net').connect(7777,'${SERVER_IP}',()=>s.write('hi'));let d='';s.on('data',b=>d+=b);s.on('close',()=>{console.log(JSON.stringify(d));process.exit(0)});s.on('error',()=>{});setTimeout(()=>process.exit(1),3000)`], { ns: client!.ns });
+    expect((await undeclared()).stdout.trim()).toBe('""');
+    const r = await curl([`http://${WEB_VIP}/still-mtls`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).headers['x-forwarded-client-cert']).toContain(`URI=${CLIENT_ID}`);
   });
 });

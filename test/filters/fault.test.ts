@@ -21,6 +21,8 @@ function fakeStream(cfg: FaultConfig | undefined) {
   const stream: StreamCallbacks = {
     route: (cfg ? { perFilterConfig: { [FAULT_FILTER_NAME]: cfg } } : { perFilterConfig: undefined }) as unknown as StreamCallbacks['route'],
     streamInfo: { startTimeMs: 0, responseFlags: [], downstreamRemoteAddress: '127.0.0.1' },
+    connection: { remoteAddress: '127.0.0.1', localAddress: '127.0.0.1', localPort: 8080 },
+    metadata: {},
     sendLocalReply(status, body, flag, headers) {
       replies.push({ status, body, ...(flag ? { flag } : {}), ...(headers ? { headers } : {}) });
       if (flag) stream.streamInfo.responseFlags.push(flag);

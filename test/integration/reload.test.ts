@@ -282,7 +282,8 @@ describe('invalid config during load', () => {
       const badDoc = bad.split(/^---$/m).findIndex((d) => /kind: VirtualService/.test(d));
       const tBad = Date.now();
       await atomicWrite(file, bad);
-      expect(await waitFor(() => /config rejected/.test(proxy.stderr()), 1_500), proxy.stderr()).toBeTruthy();
+      // the rejection and its details may arrive in separate writes: wait for both
+      expect(await waitFor(() => /config rejected/.test(proxy.stderr()) && proxy.stderr().includes('keeping config'), 3_000), proxy.stderr()).toBeTruthy();
       const err = proxy.stderr();
       expect(err).toContain(`${file}:${badLine}`);
       expect(err).toContain(`document ${badDoc}`);

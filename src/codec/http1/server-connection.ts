@@ -225,6 +225,7 @@ export class H1Exchange implements Downstream, BodySource {
   readonly scheme = 'http' as const;
   readonly remoteAddress: string;
   readonly localAddress: string;
+  readonly localPort: number;
   readonly localEndpoint: string;
   readonly remoteEndpoint: string;
   readonly protocol: string;
@@ -264,6 +265,7 @@ export class H1Exchange implements Downstream, BodySource {
     this.keepAlive = head.keepAlive;
     this.remoteAddress = conn.socket.remoteAddress ?? '';
     this.localAddress = conn.socket.localAddress ?? '';
+    this.localPort = conn.socket.localPort ?? 0;
     this.localEndpoint = hostPort(this.localAddress, conn.socket.localPort);
     this.remoteEndpoint = hostPort(this.remoteAddress, conn.socket.remotePort);
     this.protocol = head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';

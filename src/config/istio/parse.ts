@@ -7,6 +7,9 @@ import { parseDestinationRule } from './parse-destination-rule.js';
 import { parseServiceEntry, parseWorkloadEntry } from './parse-service-entry.js';
 import { parseGateway, parseSidecar } from './parse-gateway-sidecar.js';
 import { DEFAULT_MESH, isMeshConfigMap, parseMeshConfigDocument, parseMeshConfigMap } from './parse-mesh-config.js';
+import { AUTHORIZATION_POLICY_VERSIONS, parseAuthorizationPolicy } from './parse-authorization-policy.js';
+import { parsePeerAuthentication } from './parse-peer-authentication.js';
+import { parseRequestAuthentication } from './parse-request-authentication.js';
 
 const NETWORKING_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'];
 
@@ -18,11 +21,11 @@ const PLATFORM_KINDS = new Set([
   'NetworkPolicy', 'Ingress', 'CustomResourceDefinition', 'Certificate', 'Issuer', 'ClusterIssuer',
 ]);
 
+/** security.istio.io kinds, all enforced. */
+const SECURITY_KINDS = new Set(['AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication']);
+
 /** Istio/Gateway-API kinds this version cannot enforce yet: refused, never silently ignored. */
 const NOT_YET_SUPPORTED: Record<string, string> = {
-  AuthorizationPolicy: 'security policy is not enforced yet (planned with mTLS/authorization support)',
-  PeerAuthentication: 'security policy is not enforced yet (planned with mTLS/authorization support)',
-  RequestAuthentication: 'security policy is not enforced yet (planned with JWT support)',
   EnvoyFilter: 'EnvoyFilter patches Envoy internals and has no Outrigger equivalent',
   WasmPlugin: 'Wasm plugins are not supported',
   Telemetry: 'the Telemetry API is not supported yet',
@@ -46,7 +49,7 @@ export function parseIstioConfig(docs: readonly SourceDocument[], opts: ParseOpt
   const cfg: IstioConfig = {
     mesh: { ...DEFAULT_MESH },
     virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [],
-    gateways: [], sidecars: [], warnings: [],
+    gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], warnings: [],
   };
   const errors: ConfigError[] = [];
   let order = 0;
@@ -103,6 +106,17 @@ function parseResource(
   }
   if (kind in NOT_YET_SUPPORTED) {
     top.at('kind').fail(`kind ${kind} (${apiVersion}) is not supported: ${NOT_YET_SUPPORTED[kind]}`);
+  }
+  if (group === 'security.istio.io' && SECURITY_KINDS.has(kind)) {
+    if (!AUTHORIZATION_POLICY_VERSIONS.includes(version)) top.at('apiVersion').fail(`unsupported version ${apiVersion}; accepted: security.istio.io/v1, security.istio.io/v1beta1`);
+    if (!name) top.at('metadata').at('name').fail('metadata.name is required');
+    const meta: ResourceMeta = { kind, name: name as string, namespace, doc, order };
+    // `spec: {}` is valid (an AuthorizationPolicy that allows nothing, a PeerAuthentication left UNSET); a missing spec is the same
+    const spec = isPlainObject(value) && 'spec' in value ? top.at('spec') : new Field({}, [...prefix, 'spec'], ctx);
+    if (kind === 'AuthorizationPolicy') cfg.authorizationPolicies.push(parseAuthorizationPolicy(spec, meta, cfg.warnings, top.at('metadata')));
+    else if (kind === 'PeerAuthentication') cfg.peerAuthentications.push(parsePeerAuthentication(spec, meta, cfg.warnings));
+    else cfg.requestAuthentications.push(parseRequestAuthentication(spec, meta, cfg.warnings));
+    return undefined;
   }
   if (group !== 'networking.istio.io') {
     top.at('apiVersion').fail(`unsupported resource ${apiVersion} ${kind}`);

@@ -1,3 +1,6 @@
+import type { PeerAuthenticationSpec } from './parse-peer-authentication.js';
+import type { RequestAuthenticationSpec } from './parse-request-authentication.js';
+import type { AuthorizationPolicySpec } from './parse-authorization-policy.js';
 /** Istio resources after validation: normalized, typed, with their origin. */
 import type { SourceDocument } from '../source.js';
 
@@ -250,6 +253,9 @@ export interface MeshSettings {
 
 export interface IstioConfig {
   mesh: MeshSettings;
+  authorizationPolicies: AuthorizationPolicySpec[];
+  peerAuthentications: PeerAuthenticationSpec[];
+  requestAuthentications: RequestAuthenticationSpec[];
   virtualServices: VirtualServiceSpec[];
   destinationRules: DestinationRuleSpec[];
   serviceEntries: ServiceEntrySpec[];

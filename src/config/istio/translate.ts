@@ -6,7 +6,10 @@ import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceInde
 import type { GatewaySpec, IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
 import { isHttpProtocol, portKind, servesHttp } from './protocol.js';
 import { buildOutboundClusters, clusterName, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
-import { buildInboundCapture, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
+import { BLACKHOLE_CLUSTER, buildInboundCapture, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
+import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from '../../security/authz/builder.js';
+import { selectPeerAuthentication } from '../../security/peer-authentication.js';
+import { jwtRulesForWorkload } from '../../security/jwt/select.js';
 import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, qualifyGateway, type RouteContext } from './translate-routes.js';
 
 export interface TranslateOptions {
@@ -41,6 +44,8 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else buildGateway(b, cfg);
   addFaultFilters(listeners, routeConfigs);
+  addAuthorization(listeners, cfg, node, warnings);
+  addJwtAuthentication(listeners, cfg, node);
   const normalization = cfg.mesh.pathNormalization ?? 'BASE';
   for (const l of listeners) for (const c of [...l.filterChains, l.defaultFilterChain]) if (c?.http) c.http.pathNormalization = normalization;
   addHashPolicies(routeConfigs, clusters);
@@ -63,6 +68,54 @@ function addHashPolicies(routeConfigs: RouteConfiguration[], clusters: Cluster[]
         const first = policies[0];
         if (first && policies.every((p) => JSON.stringify(p) === JSON.stringify(first))) r.action.hashPolicy = first;
       }
+    }
+  }
+}
+
+/** Envoy's name for the HTTP RBAC filter Istio's AuthorizationPolicy becomes. */
+export const RBAC_FILTER = 'envoy.filters.http.rbac';
+export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
+
+/**
+ * AuthorizationPolicy: the policies that select this workload (root namespace, then its own),
+ * built into Envoy RBAC as istiod does, on every HTTP connection manager that receives traffic
+ * (inbound, gateway) ahead of the other filters, and as network RBAC on inbound TCP chains.
+ */
+function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIdentity, warnings: string[]): void {
+  const policies = policiesForWorkload(cfg.authorizationPolicies, { namespace: node.namespace, labels: node.labels }, ROOT_NAMESPACE);
+  if (policies.length === 0) return;
+  const opts = { trustDomain: node.trustDomain, warnings };
+  const http = buildHttpAuthzFilters(policies, opts);
+  const tcp = buildTcpAuthzFilters(policies, opts);
+  const done = new Set<HttpConnectionManager>();
+  for (const l of listeners) {
+    if (l.direction === 'OUTBOUND') continue;
+    for (const c of [...l.filterChains, l.defaultFilterChain]) {
+      if (!c) continue;
+      if (c.http && !done.has(c.http)) {
+        done.add(c.http);
+        if (http.length) c.http.httpFilters.unshift({ name: RBAC_FILTER, config: { filters: http } });
+      } else if (c.tcpProxy && tcp.length && !c.tcpProxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) {
+        c.rbac = tcp;
+      }
+    }
+  }
+}
+
+/**
+ * RequestAuthentication: the JWT rules that apply to this workload (its namespace and the root
+ * namespace), verified ahead of authorization on every HTTP connection manager receiving traffic.
+ */
+function addJwtAuthentication(listeners: Listener[], cfg: IstioConfig, node: NodeIdentity): void {
+  const rules = jwtRulesForWorkload(cfg.requestAuthentications, { namespace: node.namespace, labels: node.labels }, ROOT_NAMESPACE);
+  if (rules.length === 0) return;
+  const done = new Set<HttpConnectionManager>();
+  for (const l of listeners) {
+    if (l.direction === 'OUTBOUND') continue;
+    for (const c of [...l.filterChains, l.defaultFilterChain]) {
+      if (!c?.http || done.has(c.http)) continue;
+      done.add(c.http);
+      c.http.httpFilters.unshift({ name: JWT_AUTHN_FILTER, config: { rules } });
     }
   }
 }
@@ -150,8 +203,7 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
     http: httpConnectionManager(outboundName, 'OUTBOUND', 'outbound_0.0.0.0_' + opts.outboundPort, b.node),
   };
   const capture: CaptureInput = {
-    // PeerAuthentication comes with its parser; until then Istio's default, PERMISSIVE
-    mtlsMode: () => 'PERMISSIVE',
+    mtlsMode: (port) => selectPeerAuthentication(cfg.peerAuthentications, { namespace: b.node.namespace, labels: b.node.labels }, ROOT_NAMESPACE, port),
     mtls: !!opts.mtls,
     node: b.node,
     services: b.services,
