@@ -101,9 +101,12 @@ export interface FilterChain {
 
 /**
  * Downstream TLS. `istio`: Istio mTLS with the workload certificate; the client must present a
- * certificate chaining to the mesh root (PeerAuthentication STRICT/PERMISSIVE).
+ * certificate chaining to the mesh root (PeerAuthentication STRICT/PERMISSIVE). `simple` /
+ * `mutual`: a Gateway server's own certificate (and, mutual, client certificates from caPem).
  */
-export type DownstreamTls = { mode: 'istio' };
+export type DownstreamTls =
+  | { mode: 'istio' }
+  | { mode: 'simple' | 'mutual'; certPem: string; keyPem: string; caPem?: string; optionalClientCert?: boolean; minVersion?: 'TLSv1.3' };
 
 /** Envoy's UpstreamTlsContext as Istio's DestinationRule tls sets it. */
 export interface UpstreamTls {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TLSSocket } from 'node:tls';
-import type { Cluster, LbEndpoint, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
+import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
+import type { Cluster, DownstreamTls, LbEndpoint, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
 
 /** Endpoint label Istio puts on workloads that have a sidecar: auto mTLS reaches them with ISTIO_MUTUAL. */
 export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
@@ -22,6 +22,8 @@ export class TlsStore {
    * rejects the rest; a bare TLSSocket would not check the client certificate at all.
    */
   private server: Server | undefined;
+  /** Gateway servers' own certificates (SIMPLE / MUTUAL), by their PEM material. */
+  private readonly gatewayServers = new Map<string, Server>();
   private readonly handshakes = new Map<string, (socket: TLSSocket | undefined) => void>();
   /** SecureContexts for MUTUAL/SIMPLE clusters, by their PEM material. */
   private readonly custom = new Map<string, SecureContext>();
@@ -33,11 +35,12 @@ export class TlsStore {
     const material = secret && { key: secret.keyPem, cert: secret.certChainPem, ca: secret.rootCertPem, minVersion: 'TLSv1.2' as const };
     this.context = material ? createSecureContext(material) : undefined;
     if (material && this.server) this.server.setSecureContext(material);
-    else if (material) this.server = this.createServer(material);
+    else if (material) this.server = this.createServer({ ...material, requestCert: true, rejectUnauthorized: true }, true);
   }
 
-  private createServer(material: { key: string; cert: string; ca: string; minVersion: 'TLSv1.2' }): Server {
-    const server = createServer({ ...material, requestCert: true, rejectUnauthorized: true, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS });
+  /** A handshake server; `requireAuthorized`: only a client certificate the CA vouches for completes it. */
+  private createServer(options: TlsOptions, requireAuthorized: boolean): Server {
+    const server = createServer({ ...options, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS });
     const settle = (socket: TLSSocket, ok: boolean) => {
       const key = socketKey(socket);
       const done = this.handshakes.get(key);
@@ -45,7 +48,7 @@ export class TlsStore {
       this.handshakes.delete(key);
       done(ok ? socket : undefined);
     };
-    server.on('secureConnection', (socket: TLSSocket) => settle(socket, socket.authorized));
+    server.on('secureConnection', (socket: TLSSocket) => settle(socket, !requireAuthorized || socket.authorized));
     server.on('tlsClientError', (_err, socket: TLSSocket) => settle(socket, false));
     return server;
   }
@@ -55,9 +58,9 @@ export class TlsStore {
    * unshifted) and calls back with the TLS socket of an authorized mesh peer, or undefined (no
    * workload certificate, handshake failure, no or untrusted client certificate, timeout).
    */
-  terminate(socket: Socket, done: (secure: TLSSocket | undefined) => void): void {
-    const server = this.server;
-    if (!server || !this.context) {
+  terminate(socket: Socket, tls: DownstreamTls, done: (secure: TLSSocket | undefined) => void): void {
+    const server = tls.mode === 'istio' ? (this.context ? this.server : undefined) : this.gatewayServer(tls);
+    if (!server) {
       done(undefined);
       return;
     }
@@ -74,6 +77,29 @@ export class TlsStore {
 
   get workloadIdentity(): string | undefined {
     return this.secret?.spiffeId;
+  }
+
+  /** The handshake server for a Gateway server's certificate: HTTP/1.1 by ALPN; MUTUAL asks for client certificates. */
+  private gatewayServer(tls: Exclude<DownstreamTls, { mode: 'istio' }>): Server {
+    const key = JSON.stringify([tls.mode, tls.certPem, tls.keyPem, tls.caPem, tls.optionalClientCert, tls.minVersion]);
+    let server = this.gatewayServers.get(key);
+    if (!server) {
+      const mutual = tls.mode === 'mutual';
+      server = this.createServer(
+        {
+          key: tls.keyPem,
+          cert: tls.certPem,
+          ...(tls.caPem ? { ca: tls.caPem } : {}),
+          minVersion: tls.minVersion ?? 'TLSv1.2',
+          ALPNProtocols: ['http/1.1'],
+          requestCert: mutual,
+          rejectUnauthorized: mutual && !tls.optionalClientCert,
+        },
+        mutual && !tls.optionalClientCert,
+      );
+      this.gatewayServers.set(key, server);
+    }
+    return server;
   }
 
   /**

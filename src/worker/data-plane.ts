@@ -10,6 +10,7 @@ import { createListenerServer, listen } from '../listener/listener.js';
 import { plainAddress } from '../common/address.js';
 import { originalDestination } from '../listener/original-dst.js';
 import { TcpProxySession } from '../tcp/tcp-proxy.js';
+import { TLSSocket } from 'node:tls';
 import { TlsStore } from '../security/tls-store.js';
 import { peerIdentity, type PeerIdentity } from '../security/peer.js';
 import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
@@ -165,9 +166,11 @@ export class DataPlane {
       return;
     }
     if (inspected?.preRead) socket.unshift(inspected.preRead);
-    this.services.tls!.terminate(socket, (secure) => {
+    const tls = chain.tls!;
+    this.services.tls!.terminate(socket, tls, (secure) => {
       const peer = secure && peerIdentity(secure);
-      if (!secure || !peer) {
+      // Istio mTLS needs the peer's identity; a gateway's own TLS may have no client certificate
+      if (!secure || (!peer && tls.mode === 'istio')) {
         stats.sslHandshakeError++;
         secure?.destroy();
         socket.destroy();
@@ -198,6 +201,7 @@ export class DataPlane {
         ...(ended ? { ended: true } : {}),
         ...(originalDst ? { originalDestination: originalDst } : {}),
         ...(peer ? { peer } : {}),
+        ...(socket instanceof TLSSocket ? { secure: true } : {}),
       });
       this.track(conn);
       if (paused) socket.resume(); // detection paused it

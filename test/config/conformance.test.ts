@@ -34,7 +34,7 @@ const FILES = existsSync(ROOT) ? walk(ROOT).filter((f) => /networking\.istio\.io
 /** Messages that only say "this kind is not supported". */
 const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: /;
 /** DestinationRule tls files name paths on Istio's test machines: reading them here fails, as it should. */
-const MISSING_TLS_FILE = /, field spec\.trafficPolicy\.tls\.\w+: cannot read [^ ]+: ENOENT$/;
+const MISSING_TLS_FILE = /, field spec\.(trafficPolicy|servers\[\d+\])\.tls\.\w+: cannot read [^ ]+: ENOENT$/;
 
 function errorsOf(e: unknown): ConfigError[] {
   if (e instanceof ConfigErrors) return e.errors;

@@ -695,9 +695,12 @@ describe('Gateway / Sidecar validation', () => {
     expect(err.reason).toMatch(reason);
   });
 
-  it('warns that TLS servers are not served yet', () => {
+  it('TLS servers: certificate files are read (a missing one is an error naming the field); credentialName is marked unsupported', () => {
     const cfg = parseYaml(gw('  - port: { number: 443, name: https, protocol: HTTPS }\n    hosts: ["*"]\n    tls: { mode: SIMPLE, credentialName: c }'));
-    expect(cfg.warnings[0]).toMatch(/^Gateway default\/gw: server tls settings accepted but not enforced yet/);
+    expect(cfg.gateways[0].servers[0].tls?.unsupported).toMatch(/credentialName/);
+    const err = parseError(gw('  - port: { number: 443, name: https, protocol: HTTPS }\n    hosts: ["*"]\n    tls: { mode: SIMPLE, serverCertificate: /nonexistent/cert.pem, privateKey: /nonexistent/key.pem }'));
+    expect(err.message).toMatch(/spec\.servers\[0\]\.tls\.serverCertificate: cannot read \/nonexistent\/cert\.pem: ENOENT/);
+    expect(parseError(gw('  - port: { number: 443, name: https, protocol: HTTPS }\n    hosts: ["*"]\n    tls: { mode: MUTUAL, serverCertificate: /a, privateKey: /b }')).message).toMatch(/caCertificates is required when mode is MUTUAL/);
   });
 
   it('normalizes a Sidecar', () => {

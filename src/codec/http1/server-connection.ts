@@ -33,6 +33,8 @@ export interface ConnectionContext {
   originalDestination?: { address: string; port: number };
   /** The mTLS peer, when TLS was terminated with a client certificate. */
   peer?: PeerIdentity;
+  /** TLS was terminated: requests are https. */
+  secure?: boolean;
 }
 
 const enum State {
@@ -56,6 +58,7 @@ export class H1ServerConnection {
   draining = false;
   readonly originalDestination: { address: string; port: number } | undefined;
   readonly peer: PeerIdentity | undefined;
+  readonly secure: boolean;
 
   constructor(
     readonly socket: Socket,
@@ -65,6 +68,7 @@ export class H1ServerConnection {
   ) {
     this.originalDestination = context?.originalDestination;
     this.peer = context?.peer;
+    this.secure = context?.secure === true;
     socket.setNoDelay(true);
     if (options.stats) {
       options.stats.downstreamCxTotal++;
@@ -222,7 +226,7 @@ export class H1Exchange implements Downstream, BodySource {
   readonly method: string;
   readonly target: string;
   readonly headers: string[];
-  readonly scheme = 'http' as const;
+  readonly scheme: 'http' | 'https';
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
@@ -271,6 +275,7 @@ export class H1Exchange implements Downstream, BodySource {
     this.protocol = head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
     this.originalDestination = conn.originalDestination;
     this.peer = conn.peer;
+    this.scheme = conn.secure ? 'https' : 'http';
     this.length = head.bodyLength === CHUNKED ? -1 : head.bodyLength;
     this.remaining = head.bodyLength;
     this.readingBody = head.bodyLength !== 0;

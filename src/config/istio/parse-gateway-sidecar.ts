@@ -1,5 +1,6 @@
 import type { Field } from '../reader.js';
-import type { GatewaySpec, ResourceMeta, SidecarPortSpec, SidecarSpec } from './resources.js';
+import { readFileSync } from 'node:fs';
+import type { GatewaySpec, ResourceMeta, ServerTlsSpec, SidecarPortSpec, SidecarSpec } from './resources.js';
 import { describeResource } from './parse.js';
 import { KNOWN_PROTOCOLS, resolveProtocol } from './protocol.js';
 
@@ -15,13 +16,59 @@ export function parseGateway(spec: Field, meta: ResourceMeta, warnings: string[]
     const hosts = hostsField.stringList();
     if (hosts.length === 0) hostsField.fail('at least one host is required');
     hosts.forEach((h, i) => validateNamespacedHost(hostsField.list()[i], h, false));
-    const tls = s.at('tls');
-    if (tls.present) tls.object();
-    return { port, bind: s.at('bind').optString(), hosts, hasTls: tls.present, name: s.at('name').optString() };
+    const tls = parseServerTls(s.at('tls'), port.protocol, warnings, meta);
+    return { port, bind: s.at('bind').optString(), hosts, hasTls: !!tls, ...(tls ? { tls } : {}), name: s.at('name').optString() };
   });
   if (servers.length === 0) serversField.fail('at least one server is required');
-  if (servers.some((s) => s.hasTls)) warnings.push(`${describeResource(meta)}: server tls settings accepted but not enforced yet (TLS servers are skipped)`);
   return { meta, selector: spec.at('selector').stringMap(), servers };
+}
+
+const SERVER_TLS_FIELDS = [
+  'mode', 'httpsRedirect', 'serverCertificate', 'privateKey', 'caCertificates', 'credentialName', 'credentialNames', 'subjectAltNames',
+  'verifyCertificateSpki', 'verifyCertificateHash', 'minProtocolVersion', 'maxProtocolVersion', 'cipherSuites', 'caCrl', 'tlsCertificates',
+];
+
+/**
+ * ServerTLSSettings. Certificates come from files (read now: an unreadable one is a config error
+ * naming its field); credentialName (Kubernetes secrets through SDS) is not available here.
+ */
+function parseServerTls(f: Field, protocol: string, warnings: string[], meta: ResourceMeta): ServerTlsSpec | undefined {
+  if (!f.present) return undefined;
+  f.object(SERVER_TLS_FIELDS);
+  const httpsRedirect = f.at('httpsRedirect').optBool() ?? false;
+  const mode = f.at('mode').optOneOf(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'] as const) ?? 'PASSTHROUGH';
+  const out: ServerTlsSpec = { mode, httpsRedirect };
+  // an HTTP server's tls only carries httpsRedirect
+  if (protocol === 'HTTP') return out;
+  const read = (key: string): string | undefined => {
+    const path = f.at(key).optString();
+    if (!path) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      return f.at(key).fail(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
+    if (f.at('credentialName').present || f.at('credentialNames').present) {
+      // certificates from Kubernetes secrets arrive over SDS from istiod, which Outrigger has not got
+      return { ...out, unsupported: 'credentialName (Kubernetes secrets) is not supported yet; use serverCertificate and privateKey files' };
+    }
+    if (!f.at('serverCertificate').optString()) f.at('serverCertificate').fail(`serverCertificate is required when mode is ${mode}`);
+    if (!f.at('privateKey').optString()) f.at('privateKey').fail(`privateKey is required when mode is ${mode}`);
+    if (mode !== 'SIMPLE' && !f.at('caCertificates').optString()) f.at('caCertificates').fail(`caCertificates is required when mode is ${mode}`);
+    const cert = read('serverCertificate');
+    const key = read('privateKey');
+    const ca = read('caCertificates');
+    if (cert) out.certPem = cert;
+    if (key) out.keyPem = key;
+    if (ca) out.caPem = ca;
+  }
+  const min = f.at('minProtocolVersion').optOneOf(['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'] as const);
+  if (min === 'TLSV1_3') out.minProtocolVersion = 'TLSv1_3';
+  const ignored = ['subjectAltNames', 'verifyCertificateSpki', 'verifyCertificateHash', 'maxProtocolVersion', 'cipherSuites', 'caCrl'].filter((k) => f.at(k).present);
+  if (ignored.length) warnings.push(`${describeResource(meta)}: server tls ${ignored.join(', ')} accepted but not enforced yet`);
+  return out;
 }
 
 export function parseSidecar(spec: Field, meta: ResourceMeta, warnings: string[]): SidecarSpec {

@@ -212,11 +212,24 @@ export interface WorkloadEntrySpec {
   workload: WorkloadSpec;
 }
 
+/** Gateway ServerTLSSettings, with the referenced files read. */
+export interface ServerTlsSpec {
+  mode: 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | 'OPTIONAL_MUTUAL';
+  httpsRedirect: boolean;
+  certPem?: string;
+  keyPem?: string;
+  caPem?: string;
+  minProtocolVersion?: 'TLSv1_2' | 'TLSv1_3';
+  /** Why this server cannot be served here (e.g. credentialName: Kubernetes secrets); it is skipped with this warning. */
+  unsupported?: string;
+}
+
 export interface GatewayServerSpec {
   port: { number: number; protocol: string; name: string };
   bind?: string;
   hosts: string[];
   hasTls: boolean;
+  tls?: ServerTlsSpec;
   name?: string;
 }
 
