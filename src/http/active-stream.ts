@@ -106,6 +106,10 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     return this.ds;
   }
 
+  get requestHeaderList(): readonly string[] {
+    return this.upstreamHeaders;
+  }
+
   get metadata(): Record<string, unknown> {
     return (this.meta ??= {});
   }

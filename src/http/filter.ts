@@ -54,6 +54,8 @@ export interface StreamCallbacks {
   readonly route: CompiledRoute | undefined;
   readonly streamInfo: StreamInfo;
   readonly connection: ConnectionInfo;
+  /** The request headers as the upstream will get them, flat [name, value, ...] (read-only). */
+  readonly requestHeaderList: readonly string[];
   /** Envoy's dynamic metadata: what one filter tells the next (the JWT filter's result for RBAC). */
   readonly metadata: Record<string, unknown>;
 }
@@ -66,6 +68,8 @@ export interface HttpFilter {
 
 export interface FactoryContext {
   readonly listenerName: string;
+  /** An endpoint of a cluster of the current config (for filters that call a service: ext_authz). */
+  pickHost(cluster: string): { address: string; port: number } | undefined;
 }
 
 export interface HttpFilterFactory<C = unknown> {

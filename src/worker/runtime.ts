@@ -94,7 +94,11 @@ export class Runtime {
       const filters = hcm.httpFilters.map((f, i) => {
         const factory = httpFilterFactories.get(f.name);
         if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.http.httpFilters[${i}]` });
-        return factory.create(factory.parse(f.config), { listenerName: l.name });
+        return factory.create(factory.parse(f.config), {
+          listenerName: l.name,
+          // looked up per call: clusters are compiled after the listeners
+          pickHost: (name) => this.clusters.get(name)?.pick()?.endpoint,
+        });
       });
       const serverOptions: ServerOptions = {
         maxHeaderBytes: hcm.maxRequestHeadersKb * 1024,

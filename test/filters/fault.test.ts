@@ -23,12 +23,13 @@ function fakeStream(cfg: FaultConfig | undefined) {
     streamInfo: { startTimeMs: 0, responseFlags: [], downstreamRemoteAddress: '127.0.0.1' },
     connection: { remoteAddress: '127.0.0.1', localAddress: '127.0.0.1', localPort: 8080 },
     metadata: {},
+    requestHeaderList: [],
     sendLocalReply(status, body, flag, headers) {
       replies.push({ status, body, ...(flag ? { flag } : {}), ...(headers ? { headers } : {}) });
       if (flag) stream.streamInfo.responseFlags.push(flag);
     },
   };
-  const filter: HttpFilter = faultFilter.create(faultFilter.parse({}), { listenerName: 'test' })(stream);
+  const filter: HttpFilter = faultFilter.create(faultFilter.parse({}), { listenerName: 'test', pickHost: () => undefined })(stream);
   const headers = {} as RequestHeaders;
   const run = () => filter.onRequestHeaders!(headers, stream);
   return { stream, filter, replies, run };

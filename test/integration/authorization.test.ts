@@ -22,6 +22,8 @@ const tokens = JSON.parse(readFileSync(join(JWT_DIR, 'tokens.json'), 'utf8')).to
 const JWKS = readFileSync(join(JWT_DIR, 'jwks.json'), 'utf8');
 
 let app: Upstream;
+let extAuthz: Upstream;
+let customPort: number;
 let jwtGw: RunningProxy;
 let jwtPort: number;
 let gw: RunningProxy;
@@ -39,7 +41,17 @@ beforeAll(async () => {
   echo = createServer((s) => s.pipe(s));
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
   const echoPort = (echo.address() as { port: number }).port;
-  [gwPort, tcpOpen, tcpDenied, jwtPort] = await freePorts(4);
+  [gwPort, tcpOpen, tcpDenied, jwtPort, customPort] = await freePorts(5);
+  // an HTTP authorization service: allows requests carrying x-allow: yes, and says who checked
+  extAuthz = await startUpstream((req, res) => {
+    if (req.headers['x-allow'] === 'yes') {
+      res.writeHead(200, { 'x-ext-authz-check': `ok ${req.method} ${req.url}`, 'x-not-forwarded': '1' });
+      res.end();
+    } else {
+      res.writeHead(401, { 'x-ext-authz-reason': 'no x-allow', 'content-type': 'text/plain' });
+      res.end('denied by ext-authz');
+    }
+  }, 'ext-authz');
   const gwYaml = [
     toYaml(
       serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
@@ -81,11 +93,38 @@ beforeAll(async () => {
     policy('require-jwt', { action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['test-issuer-1@istio.io/*'] } }], when: [{ key: 'request.auth.claims[groups]', values: ['group-1'] }] }] }),
   ].join('---\n');
   jwtGw = await startProxy({ yaml: jwtYaml, args: GATEWAY_ARGS });
+
+  const customYaml = [
+    toYaml(
+      serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
+      serviceEntry({ name: 'ext-authz', host: svcHost('ext-authz'), port: 8000, endpoints: [{ port: extAuthz.port }] }),
+      gateway({ port: customPort }),
+      virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
+    ),
+    policy('ext', { action: 'CUSTOM', provider: { name: 'my-ext-authz' }, rules: [{ to: [{ operation: { paths: ['/custom*'] } }] }] }),
+    stringify({
+      apiVersion: 'meshconfig.istio.io/v1alpha1',
+      kind: 'MeshConfig',
+      extensionProviders: [{
+        name: 'my-ext-authz',
+        envoyExtAuthzHttp: {
+          service: svcHost('ext-authz'),
+          port: 8000,
+          pathPrefix: '/check',
+          includeRequestHeadersInCheck: ['x-allow'],
+          headersToUpstreamOnAllow: ['x-ext-authz-check'],
+          headersToDownstreamOnDeny: ['x-ext-authz-*'],
+        },
+      }],
+    }),
+  ].join('---\n');
+  await startProxy({ yaml: customYaml, args: GATEWAY_ARGS });
 });
 
 afterAll(async () => {
   await stopAllProxies();
   await app.close();
+  await extAuthz.close();
   await new Promise((r) => echo.close(r));
 });
 
@@ -148,6 +187,33 @@ describe('RequestAuthentication (JWT) with an AuthorizationPolicy on its princip
     expect((await call(`Bearer ${tokens.TokenIssuer2.token}`)).status).toBe(401);
     const [h, p, sig] = tokens.TokenIssuer1.token.split('.');
     expect((await call(`Bearer ${h}.${p}.${sig.slice(0, -4)}AAAA`))).toMatchObject({ status: 401, body: 'Jwt verification fails' });
+  });
+});
+
+describe('CUSTOM AuthorizationPolicy with an envoyExtAuthzHttp provider', () => {
+  const call = async (path: string, allow: boolean) => {
+    const before = app.requests.length;
+    const r = await rawExchange(customPort, `GET ${path} HTTP/1.1\r\nhost: shop.example.com\r\n${allow ? 'x-allow: yes\r\n' : ''}connection: close\r\n\r\n`);
+    return { status: rawStatus(r.data), head: r.data.slice(0, r.data.indexOf('\r\n\r\n')), body: r.data.slice(r.data.indexOf('\r\n\r\n') + 4), seen: app.requests.length > before ? app.requests.at(-1) : undefined };
+  };
+
+  it('the provider allows: the request goes on with the headers it chose to add', async () => {
+    const r = await call('/custom/orders', true);
+    expect(r.status).toBe(200);
+    expect(r.seen?.headers['x-ext-authz-check']).toBe('ok GET /check/custom/orders');
+    expect(r.seen?.headers['x-not-forwarded']).toBeUndefined();
+  });
+
+  it("the provider denies: its status, body and selected headers reach the client; the app never sees it", async () => {
+    const r = await call('/custom/orders', false);
+    expect(r).toMatchObject({ status: 401, body: 'denied by ext-authz', seen: undefined });
+    expect(r.head).toMatch(/\r\nx-ext-authz-reason: no x-allow/);
+  });
+
+  it('requests the CUSTOM policy does not select are not sent to the provider', async () => {
+    const before = extAuthz.requests.length;
+    expect((await call('/public', false)).status).toBe(200);
+    expect(extAuthz.requests.length).toBe(before);
   });
 });
 

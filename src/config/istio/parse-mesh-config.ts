@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { Field, isPlainObject } from '../reader.js';
-import type { MeshSettings } from './resources.js';
+import type { ExtAuthzProviderSpec, MeshSettings } from './resources.js';
 
 /** Istio's defaults for the MeshConfig fields Outrigger applies. */
 export const DEFAULT_MESH: MeshSettings = {
@@ -9,7 +9,7 @@ export const DEFAULT_MESH: MeshSettings = {
 };
 
 /** MeshConfig fields that change what Outrigger does. */
-const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout', 'pathNormalization'];
+const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout', 'pathNormalization', 'extensionProviders'];
 /** Names the document itself carries (a MeshConfig document is the mesh config plus these). */
 const ENVELOPE = ['apiVersion', 'kind', 'metadata'];
 
@@ -35,6 +35,8 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
     if (connect < 1) f.at('connectTimeout').fail('must be at least 1ms');
     mesh.connectTimeoutMs = connect;
   }
+  const providers = f.at('extensionProviders').optList().flatMap((p) => parseExtAuthzProvider(p, warnings, where));
+  if (providers.length) mesh.extensionProviders = providers;
   const pn = f.at('pathNormalization').optObject(['normalization']);
   const mode = pn?.at('normalization').optOneOf(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const);
   if (mode) mesh.pathNormalization = mode === 'DEFAULT' ? 'BASE' : mode;
@@ -64,4 +66,35 @@ export function parseMeshConfigMap(top: Field, warnings: string[], where: string
   }
   // errors inside the embedded YAML point at data.mesh, then at the path within it
   return parseMeshConfig(new Field(value, [...text.segs], text.ctx), warnings, where);
+}
+
+/**
+ * One meshConfig.extensionProviders entry. The ext_authz ones are kept (envoyExtAuthzHttp is
+ * called; envoyExtAuthzGrpc is known, so its CUSTOM policies fail closed); tracing, logging and
+ * the rest are reported as not applied.
+ */
+function parseExtAuthzProvider(p: Field, warnings: string[], where: string): ExtAuthzProviderSpec[] {
+  p.object();
+  const name = p.at('name').nonEmptyString();
+  const kind = (['envoyExtAuthzHttp', 'envoyExtAuthzGrpc'] as const).find((k) => p.at(k).present);
+  if (!kind) {
+    warnings.push(`${where}: extension provider ${name} is not an ext_authz provider: not applied`);
+    return [];
+  }
+  const c = p.at(kind).object();
+  const headers = (k: string) => c.at(k).stringList().map((h) => h.toLowerCase());
+  return [{
+    name,
+    kind,
+    service: c.at('service').nonEmptyString(),
+    port: c.at('port').port(),
+    timeoutMs: c.at('timeout').optDurationMs() ?? 600_000,
+    failOpen: c.at('failOpen').optBool() ?? false,
+    statusOnError: c.at('statusOnError').present ? Number(c.at('statusOnError').string()) || 403 : 403,
+    pathPrefix: c.at('pathPrefix').optString() ?? '',
+    includeRequestHeadersInCheck: [...headers('includeRequestHeadersInCheck'), ...headers('includeHeadersInCheck')],
+    includeAdditionalHeadersInCheck: Object.entries(c.at('includeAdditionalHeadersInCheck').stringMap()).map(([k, v]) => [k.toLowerCase(), v]),
+    headersToUpstreamOnAllow: headers('headersToUpstreamOnAllow'),
+    headersToDownstreamOnDeny: headers('headersToDownstreamOnDeny'),
+  }];
 }

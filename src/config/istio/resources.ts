@@ -253,6 +253,23 @@ export interface SidecarSpec {
   outboundTrafficPolicy?: 'REGISTRY_ONLY' | 'ALLOW_ANY';
 }
 
+/** A meshConfig extension provider for CUSTOM authorization (envoyExtAuthzHttp is what Outrigger calls). */
+export interface ExtAuthzProviderSpec {
+  name: string;
+  kind: 'envoyExtAuthzHttp' | 'envoyExtAuthzGrpc';
+  /** The authorization service host and port (envoyExtAuthzHttp / envoyExtAuthzGrpc service, port). */
+  service: string;
+  port: number;
+  timeoutMs: number;
+  failOpen: boolean;
+  statusOnError: number;
+  pathPrefix: string;
+  includeRequestHeadersInCheck: string[];
+  includeAdditionalHeadersInCheck: [string, string][];
+  headersToUpstreamOnAllow: string[];
+  headersToDownstreamOnDeny: string[];
+}
+
 /** The MeshConfig settings the data plane applies (Istio's mesh-wide defaults otherwise). */
 export interface MeshSettings {
   outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
@@ -260,6 +277,8 @@ export interface MeshSettings {
   protocolDetectionTimeoutMs: number;
   /** Cluster connect timeout (Istio's default 10 s). */
   connectTimeoutMs?: number;
+  /** meshConfig.extensionProviders that CUSTOM AuthorizationPolicies can name. */
+  extensionProviders?: ExtAuthzProviderSpec[];
   /** meshConfig.pathNormalization.normalization (Istio's default BASE). */
   pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 }

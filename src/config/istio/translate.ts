@@ -84,8 +84,20 @@ export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
 function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIdentity, warnings: string[]): void {
   const policies = policiesForWorkload(cfg.authorizationPolicies, { namespace: node.namespace, labels: node.labels }, ROOT_NAMESPACE);
   if (policies.length === 0) return;
-  const opts = { trustDomain: node.trustDomain, warnings };
+  const providers = cfg.mesh.extensionProviders ?? [];
+  const opts = {
+    trustDomain: node.trustDomain,
+    warnings,
+    ...(providers.length ? { extensionProviders: Object.fromEntries(providers.map((p) => [p.name, p.kind])) } : {}),
+  };
   const http = buildHttpAuthzFilters(policies, opts);
+  // the HTTP providers CUSTOM policies call, each through the outbound cluster of its service
+  const extAuthz = Object.fromEntries(
+    providers.filter((p) => p.kind === 'envoyExtAuthzHttp').map((p) => {
+      const host = p.service.includes('/') ? p.service.slice(p.service.indexOf('/') + 1) : p.service;
+      return [p.name, { ...p, cluster: clusterName('outbound', p.port, undefined, host) }];
+    }),
+  );
   const tcp = buildTcpAuthzFilters(policies, opts);
   const done = new Set<HttpConnectionManager>();
   for (const l of listeners) {
@@ -94,7 +106,7 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
       if (!c) continue;
       if (c.http && !done.has(c.http)) {
         done.add(c.http);
-        if (http.length) c.http.httpFilters.unshift({ name: RBAC_FILTER, config: { filters: http } });
+        if (http.length) c.http.httpFilters.unshift({ name: RBAC_FILTER, config: { filters: http, extAuthz } });
       } else if (c.tcpProxy && tcp.length && !c.tcpProxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) {
         c.rbac = tcp;
       }
