@@ -25,7 +25,7 @@ export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
   if (!certs) return t;
   // the certificate is part of the Snapshot (as Envoy's SDS secrets): a rotated one is a new version
   const workloadSecret = { certChainPem: certs.certChainPem, keyPem: certs.keyPem, rootCertPem: certs.rootCertPem, spiffeId: certs.identity.spiffeId };
-  const version = createHash('sha256').update(t.snapshot.version).update(certs.certChainPem).update(certs.rootCertPem).digest('hex').slice(0, 12);
+  const version = createHash('sha256').update(t.snapshot.version).update(certs.certChainPem).update(certs.keyPem).update(certs.rootCertPem).digest('hex').slice(0, 12);
   return { ...t, snapshot: { ...t.snapshot, version, workloadSecret } };
 }
 
