@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describeLoadError, loadSnapshot } from '../config/load.js';
 import { buildNodeIdentity } from '../config/node-identity.js';
-import { createRootCa, issueWorkloadCert, readCaDir, writeCaDir, writeWorkloadDir } from '../security/ca.js';
 import { loadWorkloadCerts } from '../security/workload-certs.js';
 import { log, setLogLevel } from '../telemetry/log.js';
 import { HELP, parseCommandLine, UsageError, type CaFlags, type RunFlags } from './args.js';
@@ -60,6 +59,8 @@ async function validate(flags: RunFlags): Promise<number> {
 
 /** `outrigger ca init|issue`: exit 0, or 1 with the reason (a CertError names the directory and file). */
 async function ca(flags: CaFlags): Promise<number> {
+  // loaded only for this command: node-forge is not needed by the proxy itself
+  const { createRootCa, issueWorkloadCert, readCaDir, writeCaDir, writeWorkloadDir } = await import('../security/ca.js');
   try {
     if (flags.action === 'init') {
       const root = await createRootCa({ trustDomain: flags.trustDomain, days: flags.days });
