@@ -38,7 +38,8 @@ export interface Downstream {
   respond(status: number, headers: string[]): void;
   /** Returns false when the client is slow: wait for `onDrain`. */
   write(chunk: Buffer): boolean;
-  end(): void;
+  /** Ends the response; HTTP/2 sends `trailers` (flat, lower-case) after the body, HTTP/1.1 drops them. */
+  end(trailers?: string[]): void;
   /** Abandons the response abruptly (the client sees the connection close). */
   reset(): void;
   /** Asks the codec to close the connection after this response (drain, Connection: close). */

@@ -118,7 +118,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     const hs = this.listener.stats;
     hs.downstreamRqTotal++;
     hs.downstreamRqActive++;
-    hs.downstreamRqHttp1Total++;
+    if (this.ds.protocol === 'HTTP/2') hs.downstreamRqHttp2Total++;
+    else hs.downstreamRqHttp1Total++;
     this.buildUpstreamHeaders();
     if (this.path.charCodeAt(0) !== 47 /* '/' */ && !this.takeAbsoluteForm()) {
       this.sendLocalReply(400, 'Bad Request', ResponseFlag.DownstreamProtocolError);
@@ -540,6 +541,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   // ------------------------------------------------------------------ upstream → downstream
 
   onUpstreamHeaders(status: number, upstream: string[]): void {
+    const headerGrpc = getFromList(upstream, 'grpc-status');
+    if (headerGrpc !== undefined) this.grpcStatus = headerGrpc;
     this.recordOutlier(status);
     if (this.retry?.retriableResponse(status, upstream)) {
       if (this.canRetry()) {
@@ -570,15 +573,22 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     return this.ds.write(chunk);
   }
 
-  onUpstreamEnd(): void {
+  onUpstreamEnd(trailers?: string[]): void {
     if (this.host) this.host.stats.rqSuccess++;
     this.releaseHost();
     this.exchange = undefined;
     this.done = true;
     this.replay?.detach();
-    this.ds.end();
+    if (trailers) {
+      const status = getFromList(trailers, 'grpc-status');
+      if (status !== undefined) this.grpcStatus = status;
+    }
+    this.ds.end(trailers);
     this.complete();
   }
+
+  /** grpc-status of a gRPC response (trailers, or the headers of a trailers-only response), for the metric label. */
+  private grpcStatus: string | undefined;
 
   onUpstreamError(err: UpstreamError): void {
     const host = this.host;
@@ -689,11 +699,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     const ds = this.ds;
     const services = this.runtime.services;
     const tpl = this.runtime.istioLabels(this.listener.config, this.clusterIfKnown(), 'http', ds.peer?.spiffeId);
-    const series = services.stats.istioSeries(`${tpl.id}|${code}|${flags}`, () => ({
+    const series = services.stats.istioSeries(`${tpl.id}|${code}|${flags}|${this.grpcStatus ?? ''}`, () => ({
       ...tpl.labels,
       response_code: String(code),
       response_flags: flags,
-      grpc_response_status: '',
+      grpc_response_status: this.grpcStatus ?? '',
     }));
     series.count++;
     series.duration.observe(durationMs);

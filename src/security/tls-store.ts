@@ -91,7 +91,7 @@ export class TlsStore {
           cert: tls.certPem,
           ...(tls.caPem ? { ca: tls.caPem } : {}),
           minVersion: tls.minVersion ?? 'TLSv1.2',
-          ALPNProtocols: ['http/1.1'],
+          ALPNProtocols: ['h2', 'http/1.1'],
           requestCert: mutual,
           rejectUnauthorized: mutual && !tls.optionalClientCert,
         },

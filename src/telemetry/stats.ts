@@ -100,6 +100,7 @@ export class HttpConnectionManagerStats {
   downstreamRqTotal = 0;
   downstreamRqActive = 0;
   downstreamRqHttp1Total = 0;
+  downstreamRqHttp2Total = 0;
   readonly rqClass = [0, 0, 0, 0, 0, 0];
 }
 
@@ -252,6 +253,7 @@ export class WorkerStats {
       const k = (stat: string) => statKey('http', prefix, stat);
       counters[k('downstream_rq_total')] = h.downstreamRqTotal;
       counters[k('downstream_rq_http1_total')] = h.downstreamRqHttp1Total;
+      counters[k('downstream_rq_http2_total')] = h.downstreamRqHttp2Total;
       gauges[k('downstream_rq_active')] = h.downstreamRqActive;
       for (let n = 1; n <= 5; n++) counters[k(`downstream_rq_${n}xx`)] = h.rqClass[n];
     }

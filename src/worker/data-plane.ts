@@ -1,6 +1,7 @@
 import type { Server, Socket } from 'node:net';
 import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
 import { H1ServerConnection } from '../codec/http1/server-connection.js';
+import { H2ServerConnection } from '../codec/http2/server-session.js';
 import type { Listener, Snapshot } from '../config/snapshot.js';
 import { ActiveStream } from '../http/active-stream.js';
 import { writeLocalReply } from '../http/local-reply.js';
@@ -31,7 +32,7 @@ interface Destination {
 export class DataPlane {
   private runtime: Runtime | undefined;
   private readonly bound = new Map<string, BoundListener>();
-  private readonly connections = new Set<H1ServerConnection>();
+  private readonly connections = new Set<H1ServerConnection | H2ServerConnection>();
   private readonly tcpSessions = new Set<TcpProxySession>();
   private draining = false;
 
@@ -196,12 +197,25 @@ export class DataPlane {
   ): void {
     if (chain.http) {
       const listenerName = lr.config.name;
-      const conn = new H1ServerConnection(socket, chain.http.serverOptions, (ds) => this.onRequest(listenerName, chain.name, ds), {
-        ...(preRead ? { preRead } : {}),
-        ...(ended ? { ended: true } : {}),
+      const onRequest = (ds: Downstream) => this.onRequest(listenerName, chain.name, ds);
+      const context = {
         ...(originalDst ? { originalDestination: originalDst } : {}),
         ...(peer ? { peer } : {}),
         ...(socket instanceof TLSSocket ? { secure: true } : {}),
+      };
+      const options = chain.http.serverOptions;
+      // HTTP/2: negotiated by ALPN over TLS, or its preface seen by detection (h2c prior knowledge)
+      const h2 = (socket instanceof TLSSocket && socket.alpnProtocol === 'h2') || (preRead !== undefined && preRead.subarray(0, 3).toString('latin1') === 'PRI');
+      if (h2) {
+        this.track(new H2ServerConnection(socket, options, onRequest, { ...context, ...(preRead ? { preRead } : {}) }));
+        return;
+      }
+      const conn = new H1ServerConnection(socket, options, onRequest, {
+        ...context,
+        ...(preRead ? { preRead } : {}),
+        ...(ended ? { ended: true } : {}),
+        // h2c with prior knowledge on a connection nothing inspected: the HTTP/1.1 codec hands it over
+        onHttp2Preface: (s, bytes) => this.track(new H2ServerConnection(s, options, onRequest, { ...context, preRead: bytes })),
       });
       this.track(conn);
       if (paused) socket.resume(); // detection paused it
@@ -248,9 +262,9 @@ export class DataPlane {
     this.services.stats.listener(`${lr.config.address}_${lr.config.port}`).rbacDenied++;
   }
 
-  private track(conn: H1ServerConnection): void {
+  private track(conn: H1ServerConnection | H2ServerConnection): void {
     this.connections.add(conn);
-    conn.onClosed = (c) => this.connections.delete(c);
+    conn.onClosed = (c: H1ServerConnection | H2ServerConnection) => this.connections.delete(c);
     if (this.draining) conn.drain();
   }
 

@@ -54,9 +54,10 @@ const https = (port: number, extra: string[] = [], host = HOST) =>
   curl(['--cacert', join(dir, 'ca.pem'), '--resolve', `${host}:${port}:127.0.0.1`, '-o', '/dev/null', '-w', '%{http_code} %{http_version}', ...extra, `https://${host}:${port}/orders?id=7`]);
 
 describe('Gateway TLS servers', () => {
-  it('SIMPLE: TLS terminated with the server certificate (HTTP/1.1 by ALPN); the app sees x-forwarded-proto https', async () => {
+  it('SIMPLE: TLS terminated with the server certificate (HTTP/2 or HTTP/1.1 by ALPN); the app sees x-forwarded-proto https', async () => {
+    expect((await https(simplePort, ['--http1.1'])).stdout).toBe('200 1.1');
     const r = await https(simplePort);
-    expect(r.stdout, r.stderr).toBe('200 1.1');
+    expect(r.stdout, r.stderr).toBe('200 2');
     expect(app.requests.at(-1)?.headers['x-forwarded-proto']).toBe('https');
   });
 
@@ -68,7 +69,7 @@ describe('Gateway TLS servers', () => {
   it('MUTUAL: a client certificate from the CA is required; the app learns it from XFCC', async () => {
     expect((await https(mutualPort)).code).not.toBe(0);
     const r = await https(mutualPort, ['--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key')]);
-    expect(r.stdout, r.stderr).toBe('200 1.1');
+    expect(r.stdout, r.stderr).toBe('200 2');
     expect(app.requests.at(-1)?.headers['x-forwarded-client-cert']).toMatch(/Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/partners\/sa\/acme$/);
   });
 

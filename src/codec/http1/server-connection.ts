@@ -35,7 +35,14 @@ export interface ConnectionContext {
   peer?: PeerIdentity;
   /** TLS was terminated: requests are https. */
   secure?: boolean;
+  /**
+   * The client opened with the HTTP/2 preface (h2c with prior knowledge): the HTTP/1.1 codec
+   * steps aside and hands the connection, with the bytes it read, to this callback.
+   */
+  onHttp2Preface?: (socket: Socket, preRead: Buffer) => void;
 }
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 const enum State {
   Head,
@@ -69,17 +76,18 @@ export class H1ServerConnection {
     this.originalDestination = context?.originalDestination;
     this.peer = context?.peer;
     this.secure = context?.secure === true;
+    this.onHttp2Preface = context?.onHttp2Preface;
     socket.setNoDelay(true);
     if (options.stats) {
       options.stats.downstreamCxTotal++;
       options.stats.downstreamCxActive++;
     }
     socket.setTimeout(options.idleTimeoutMs, () => this.onIdleTimeout());
-    socket.on('data', (buf: Buffer) => this.onData(buf));
+    socket.on('data', this.dataListener);
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
-    socket.on('close', () => this.onClose());
-    socket.on('drain', () => this.exchange?.events?.onDownstreamDrain());
-    socket.on('end', () => this.onPeerEnd());
+    socket.on('close', this.closeListener);
+    socket.on('drain', this.drainListener);
+    socket.on('end', this.endListener);
     if (context?.preRead) this.onData(context.preRead);
     if (context?.ended) this.onPeerEnd();
   }
@@ -93,6 +101,35 @@ export class H1ServerConnection {
     if (!this.socket.writableEnded) this.socket.end();
   }
 
+  private readonly dataListener = (buf: Buffer) => this.onData(buf);
+  private readonly closeListener = () => this.onClose();
+  private readonly drainListener = () => this.exchange?.events?.onDownstreamDrain();
+  private readonly endListener = () => this.onPeerEnd();
+  private readonly onHttp2Preface: ConnectionContext['onHttp2Preface'];
+  /** Requests seen on this connection (the HTTP/2 preface is only valid first). */
+  private served = 0;
+
+  /** The HTTP/2 preface opens the connection: hand it over (once all 24 bytes are in). */
+  private takeHttp2Preface(data: Buffer): boolean {
+    if (!this.onHttp2Preface || this.served > 0 || data[0] !== 0x50 /* 'P' */) return false;
+    const n = Math.min(data.length, H2_PREFACE.length);
+    if (data.compare(H2_PREFACE, 0, n, 0, n) !== 0) return false;
+    if (n < H2_PREFACE.length) {
+      this.buffered = data; // a prefix of the preface: wait for the rest
+      return true;
+    }
+    this.socket.pause();
+    for (const [event, fn] of [['data', this.dataListener], ['close', this.closeListener], ['drain', this.drainListener], ['end', this.endListener]] as const) {
+      this.socket.off(event, fn as (...args: unknown[]) => void);
+    }
+    this.socket.setTimeout(0);
+    this.state = State.Closed;
+    this.buffered = undefined;
+    this.onClosed?.(this);
+    this.onHttp2Preface(this.socket, data);
+    return true;
+  }
+
   private onData(buf: Buffer): void {
     if (this.state === State.Active) {
       const ex = this.exchange!;
@@ -101,7 +138,9 @@ export class H1ServerConnection {
       return;
     }
     if (this.state !== State.Head) return;
-    this.parseHeads(this.buffered ? Buffer.concat([this.buffered, buf]) : buf);
+    const data = this.buffered ? Buffer.concat([this.buffered, buf]) : buf;
+    if (this.served === 0 && this.takeHttp2Preface(data)) return;
+    this.parseHeads(data);
   }
 
   /** Parses as many request heads as are complete, one request at a time. */
@@ -130,6 +169,7 @@ export class H1ServerConnection {
     }
     if (head.minor === 0 && !this.options.acceptHttp10) return this.reject(426, 'HTTP/1.0 is not accepted');
     this.state = State.Active;
+    this.served++;
     const ex = new H1Exchange(this, head, end + 4);
     if (this.draining) ex.closeAfterResponse();
     this.exchange = ex;

@@ -1,0 +1,288 @@
+import { constants, performServerHandshake, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { BodySink, BodySource } from '../body.js';
+import type { Downstream, DownstreamEvents } from '../downstream.js';
+import type { ConnectionContext, ServerOptions } from '../http1/server-connection.js';
+import type { PeerIdentity } from '../../security/peer.js';
+import { hostPort } from '../../common/address.js';
+
+/** Envoy's edge defaults for downstream HTTP/2 (the issue's protections). */
+const MAX_CONCURRENT_STREAMS = 100;
+const INITIAL_STREAM_WINDOW = 65_536;
+const INITIAL_CONNECTION_WINDOW = 1_048_576;
+/**
+ * Rapid reset (CVE-2023-44487): streams the client resets before their response completes. Envoy
+ * closes the connection when these outnumber completed streams past a floor; here: more than this
+ * many within the window → GOAWAY (ENHANCE_YOUR_CALM) and close.
+ */
+const PREMATURE_RESET_LIMIT = 200;
+const PREMATURE_RESET_WINDOW_MS = 10_000;
+
+/** Headers HTTP/2 forbids (RFC 9113 §8.2.2): never sent in a response. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
+
+export type H2RequestListener = (downstream: H2Exchange) => DownstreamEvents | undefined;
+
+/**
+ * One client connection speaking HTTP/2 (h2c with prior knowledge, or h2 by ALPN over TLS), on
+ * node:http2's session: each stream is a Downstream for the connection manager. Flow control,
+ * HPACK and frame validation are nghttp2's; the settings and the reset budget are Envoy's.
+ */
+export class H2ServerConnection {
+  readonly session: ServerHttp2Session;
+  readonly originalDestination: { address: string; port: number } | undefined;
+  readonly peer: PeerIdentity | undefined;
+  readonly secure: boolean;
+  /** Set by the owner to learn when the connection is gone. */
+  onClosed: ((c: H2ServerConnection) => void) | undefined;
+  private resets: number[] = [];
+  private closed = false;
+
+  constructor(
+    readonly socket: Socket,
+    options: ServerOptions,
+    private readonly onRequest: H2RequestListener,
+    context?: ConnectionContext,
+  ) {
+    this.originalDestination = context?.originalDestination;
+    this.peer = context?.peer;
+    this.secure = context?.secure === true;
+    if (context?.preRead) socket.unshift(context.preRead);
+    this.session = performServerHandshake(socket, {
+      settings: {
+        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        initialWindowSize: INITIAL_STREAM_WINDOW,
+        maxHeaderListSize: options.maxHeaderBytes,
+        enablePush: false,
+      },
+      maxHeaderListPairs: 128,
+      // a client that keeps sending frames nghttp2 rejects, or streams past the limit, is cut off
+      maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
+    });
+    this.session.on('connect', () => this.session.setLocalWindowSize(INITIAL_CONNECTION_WINDOW));
+    // idle: no stream open for the idle timeout (a stream in progress has its own timeouts)
+    this.session.setTimeout(options.idleTimeoutMs, () => {
+      if (this.openStreams === 0) this.session.close();
+    });
+    this.session.on('stream', (stream, headers, flags, rawHeaders) => this.onStream(stream, headers, flags, rawHeaders as unknown as string[]));
+    this.session.on('error', () => {}); // 'close' follows
+    this.session.on('close', () => this.onClose());
+    socket.on('error', () => {});
+  }
+
+  private openStreams = 0;
+
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
+    this.openStreams++;
+    const ex = new H2Exchange(this, stream, headers, raw, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
+    stream.on('close', () => {
+      this.openStreams--;
+      if (!ex.finished && stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.countReset();
+      ex.streamClosed();
+    });
+    stream.on('error', () => {}); // 'close' follows
+    ex.events = this.onRequest(ex);
+  }
+
+  /** Rapid reset budget: too many streams reset by the client before their response finished. */
+  private countReset(): void {
+    const now = Date.now();
+    this.resets.push(now);
+    while (this.resets.length && now - this.resets[0] > PREMATURE_RESET_WINDOW_MS) this.resets.shift();
+    if (this.resets.length > PREMATURE_RESET_LIMIT && !this.session.closed) {
+      this.session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      this.session.destroy();
+    }
+  }
+
+  /** Drain: GOAWAY, the streams in progress finish, then the connection closes. */
+  drain(): void {
+    if (this.session.closed || this.session.destroyed) return;
+    this.session.close();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed?.(this);
+  }
+}
+
+/** One request/response on an HTTP/2 stream: the Downstream the connection manager sees. */
+export class H2Exchange implements Downstream, BodySource {
+  events: DownstreamEvents | undefined;
+  readonly method: string;
+  readonly target: string;
+  readonly headers: string[];
+  readonly scheme: 'http' | 'https';
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly localEndpoint: string;
+  readonly remoteEndpoint: string;
+  readonly protocol = 'HTTP/2';
+  readonly body: BodySource | null;
+  readonly originalDestination: { address: string; port: number } | undefined;
+  readonly peer: PeerIdentity | undefined;
+  readonly length: number;
+  readonly headBytes: number;
+  headersSent = false;
+  bytesReceived = 0;
+  bytesSent = 0;
+  finished = false;
+  private sink: BodySink | undefined;
+  private trailers: string[] | undefined;
+  private responseTrailers: OutgoingHttpHeaders | undefined;
+  private wantsTrailers = false;
+  private detached = false;
+
+  constructor(
+    private readonly conn: H2ServerConnection,
+    private readonly stream: ServerHttp2Stream,
+    h: IncomingHttpHeaders,
+    raw: string[],
+    endStream: boolean,
+  ) {
+    this.method = String(h[':method'] ?? 'GET');
+    this.target = String(h[':path'] ?? '/');
+    // the connection manager reads the authority from `host`, as HTTP/1.1 carries it
+    const out: string[] = [];
+    let hasHost = false;
+    let size = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i];
+      size += name.length + raw[i + 1].length;
+      if (name.charCodeAt(0) === 58 /* ':' */) continue;
+      if (name === 'host') hasHost = true;
+      out.push(name, raw[i + 1]);
+    }
+    const authority = h[':authority'];
+    if (!hasHost && authority) out.unshift('host', String(authority));
+    this.headers = out;
+    this.headBytes = size;
+    const s = conn.socket;
+    this.scheme = conn.secure || h[':scheme'] === 'https' ? 'https' : 'http';
+    this.remoteAddress = s.remoteAddress ?? '';
+    this.localAddress = s.localAddress ?? '';
+    this.localPort = s.localPort ?? 0;
+    this.localEndpoint = hostPort(this.localAddress, s.localPort);
+    this.remoteEndpoint = hostPort(this.remoteAddress, s.remotePort);
+    this.originalDestination = conn.originalDestination;
+    this.peer = conn.peer;
+    const cl = h['content-length'];
+    this.length = endStream ? 0 : cl !== undefined ? Number(cl) : -1;
+    this.body = endStream ? null : this;
+    if (!endStream) stream.pause(); // the body flows once a sink takes it
+    stream.on('trailers', (t: IncomingHttpHeaders, _f: number, rawT: string[]) => (this.trailers = (rawT as unknown as string[]) ?? flatten(t)));
+    stream.on('drain', () => this.events?.onDownstreamDrain());
+  }
+
+  // ------------------------------------------------------------------ request body (BodySource)
+
+  start(sink: BodySink): void {
+    this.sink = sink;
+    this.stream.on('data', (c: Buffer) => {
+      if (this.detached) return;
+      this.bytesReceived += c.length;
+      if (!sink.onBodyData(c)) this.stream.pause();
+    });
+    this.stream.on('end', () => {
+      if (!this.detached) sink.onBodyEnd(this.trailers);
+    });
+    this.stream.on('aborted', () => {
+      if (!this.detached) sink.onBodyError(new Error('client reset the stream'));
+    });
+    this.stream.resume();
+  }
+
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  detach(): void {
+    // the rest of the request body is read and dropped (flow control must go on for the response)
+    this.detached = true;
+    this.stream.resume();
+  }
+
+  // ------------------------------------------------------------------ response
+
+  respond(status: number, headers: string[]): void {
+    if (this.stream.destroyed || this.stream.closed) return;
+    const out: OutgoingHttpHeaders = { ':status': status };
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      if (CONNECTION_SPECIFIC.has(name) || name === 'content-length' && status === 204) continue;
+      const prev = out[name];
+      out[name] = prev === undefined ? headers[i + 1] : Array.isArray(prev) ? [...prev, headers[i + 1]] : [String(prev), headers[i + 1]];
+    }
+    // gRPC (and anything announcing trailers) ends with a HEADERS frame of trailers
+    const ct = out['content-type'];
+    this.wantsTrailers = typeof ct === 'string' && ct.startsWith('application/grpc');
+    this.headersSent = true;
+    try {
+      this.stream.respond(out, this.wantsTrailers ? { waitForTrailers: true } : {});
+    } catch {
+      this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    if (this.wantsTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.responseTrailers ?? { 'grpc-status': '0' }));
+  }
+
+  write(chunk: Buffer): boolean {
+    this.bytesSent += chunk.length;
+    return this.stream.write(chunk);
+  }
+
+  end(trailers?: string[]): void {
+    this.finished = true;
+    if (trailers?.length) this.responseTrailers = toObject(trailers);
+    if (!this.stream.destroyed) this.stream.end();
+  }
+
+  /** Trailers-only or abrupt ends: the stream is reset, as Envoy resets an HTTP/2 stream. */
+  reset(): void {
+    this.finished = true;
+    this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  }
+
+  closeAfterResponse(): void {
+    // HTTP/2 keeps the connection for other streams; a drain sends GOAWAY instead
+  }
+
+  /** The stream closed: a response not finished by then was abandoned by the client (DC). */
+  streamClosed(): void {
+    if (!this.finished) {
+      this.finished = true;
+      this.detached = true;
+      this.events?.onDownstreamClose();
+    }
+  }
+
+  get connection(): H2ServerConnection {
+    return this.conn;
+  }
+}
+
+function flatten(h: IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || k.startsWith(':')) continue;
+    for (const x of Array.isArray(v) ? v : [v]) out.push(k, String(x));
+  }
+  return out;
+}
+
+function toObject(list: string[]): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const prev = out[list[i]];
+    out[list[i]] = prev === undefined ? list[i + 1] : Array.isArray(prev) ? [...prev, list[i + 1]] : [String(prev), list[i + 1]];
+  }
+  return out;
+}

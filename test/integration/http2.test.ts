@@ -1,0 +1,82 @@
+// HTTP/2 downstream: h2c with prior knowledge on a plaintext gateway port (HTTP/1.1 on the same
+// port), h2 by ALPN on TLS, protocol translation to an HTTP/1.1 upstream, request bodies streamed,
+// many multiplexed streams (h2load).
+import { execFile } from 'node:child_process';
+import { connect } from 'node:http2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { svcHost } from '../helpers/fixtures.js';
+import { curl } from '../helpers/http.js';
+import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { freePort } from '../helpers/ports.js';
+import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
+import { scrape } from '../helpers/telemetry.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+
+let app: Upstream;
+let proxy: RunningProxy;
+let port: number;
+
+beforeAll(async () => {
+  app = await startUpstream(undefined, 'app');
+  port = await freePort();
+  const yaml = toYaml(
+    serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
+    gateway({ port }),
+    virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
+  );
+  proxy = await startProxy({ yaml, args: GATEWAY_ARGS });
+});
+
+afterAll(async () => {
+  await stopAllProxies();
+  await app.close();
+});
+
+describe('HTTP/2 downstream', () => {
+  it('h2c with prior knowledge (curl) to an HTTP/1.1 upstream: :authority becomes Host', async () => {
+    const r = await curl(['--http2-prior-knowledge', '-s', '-o', '-', '-w', '\n%{http_code} %{http_version}', '-H', 'x-probe: 1', `http://shop.example.com:${port}/h2?x=1`.replace('shop.example.com', '127.0.0.1'), '-H', 'host: shop.example.com']);
+    const [body, status] = r.stdout.split('\n');
+    expect(status, r.stderr).toBe('200 2');
+    expect(JSON.parse(body)).toMatchObject({ name: 'app', url: '/h2?x=1' });
+    const seen = app.requests.at(-1)!;
+    expect(seen.headers.host).toBe('shop.example.com');
+    expect(seen.headers['x-probe']).toBe('1');
+    expect(seen.headers['x-forwarded-proto']).toBe('http');
+  });
+
+  it('HTTP/1.1 keeps working on the same port', async () => {
+    const r = await curl(['-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', `http://127.0.0.1:${port}/h1`]);
+    expect(r.stdout).toBe('200 1.1');
+  });
+
+  it('a request body is streamed to the upstream and the response comes back (node:http2 client)', async () => {
+    const session = connect(`http://127.0.0.1:${port}`);
+    try {
+      const payload = Buffer.alloc(3 * 1024 * 1024, 'z');
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/upload', ':authority': 'shop.example.com', 'content-type': 'application/octet-stream' });
+        let status = 0;
+        let body = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (c) => (body += c));
+        req.on('end', () => resolve({ status, body }));
+        req.on('error', reject);
+        req.end(payload);
+      });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toMatchObject({ method: 'POST', bodyBytes: payload.length });
+    } finally {
+      session.close();
+    }
+  });
+
+  it('hundreds of multiplexed streams are all answered (h2load)', async () => {
+    const out = await new Promise<string>((resolve) =>
+      execFile('h2load', ['-n', '2000', '-c', '4', '-m', '100', '-H', 'host: shop.example.com', `http://127.0.0.1:${port}/load`], { timeout: 60_000 }, (_e, stdout) => resolve(String(stdout))),
+    );
+    expect(out).toMatch(/requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed, 0 errored/);
+    expect(out).toMatch(/status codes: 2000 2xx/);
+    const s = await scrape(proxy.ports.stats);
+    expect(s.sum('envoy_http_downstream_rq_http2_total')).toBeGreaterThanOrEqual(2000);
+  });
+});
