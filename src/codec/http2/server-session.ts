@@ -17,6 +17,12 @@ const INITIAL_CONNECTION_WINDOW = 1_048_576;
  */
 const PREMATURE_RESET_LIMIT = 200;
 const PREMATURE_RESET_WINDOW_MS = 10_000;
+/**
+ * Envoy's max_outbound_control_frames: PINGs and SETTINGS each make the server queue an ACK; a
+ * client that floods them without reading lets the queue grow — past this many frames the
+ * connection is closed.
+ */
+const MAX_OUTBOUND_FRAMES = 1_000;
 
 /** Headers HTTP/2 forbids (RFC 9113 §8.2.2): never sent in a response. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
@@ -65,6 +71,12 @@ export class H2ServerConnection {
     this.session.setTimeout(options.idleTimeoutMs, () => {
       if (this.openStreams === 0) this.session.close();
     });
+    const checkFlood = () => {
+      if (this.session.destroyed) return;
+      if ((this.session.state.outboundQueueSize ?? 0) > MAX_OUTBOUND_FRAMES) this.cutOff();
+    };
+    this.session.on('ping', checkFlood);
+    this.session.on('remoteSettings', checkFlood);
     this.session.on('stream', (stream, headers, flags, rawHeaders) => this.onStream(stream, headers, flags, rawHeaders as unknown as string[]));
     this.session.on('error', () => {}); // 'close' follows
     this.session.on('close', () => this.onClose());
@@ -90,11 +102,19 @@ export class H2ServerConnection {
     const now = Date.now();
     this.resets.push(now);
     while (this.resets.length && now - this.resets[0] > PREMATURE_RESET_WINDOW_MS) this.resets.shift();
-    if (this.resets.length > PREMATURE_RESET_LIMIT && !this.session.closed) {
-      this.session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      this.session.destroy();
-    }
+    if (this.resets.length > PREMATURE_RESET_LIMIT) this.cutOff();
   }
+
+  /** An abusive client: GOAWAY ENHANCE_YOUR_CALM, flushed, then the connection is closed. */
+  private cutOff(): void {
+    const s = this.session;
+    if (s.destroyed || this.cutting) return;
+    this.cutting = true;
+    s.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    setImmediate(() => s.destroy());
+  }
+
+  private cutting = false;
 
   /** Drain: GOAWAY, the streams in progress finish, then the connection closes. */
   drain(): void {
