@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { PeerIdentity } from '../security/peer.js';
 import type { BodySource } from './body.js';
 
@@ -44,6 +45,11 @@ export interface Downstream {
   reset(): void;
   /** Asks the codec to close the connection after this response (drain, Connection: close). */
   closeAfterResponse(): void;
+  /**
+   * HTTP/1.1 only: hands the raw connection over (an Upgrade that the upstream accepted with 101),
+   * with the bytes the client sent after its request.
+   */
+  takeOver?(): { socket: Socket; early: Buffer | undefined };
 }
 
 /** What the codec tells the stream handling a request. */

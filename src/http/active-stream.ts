@@ -14,6 +14,8 @@ import { BufferedBody, sendMirror } from './mirror.js';
 import { Resource } from '../upstream/resource-limits.js';
 import type { HttpPipeline, Runtime } from '../worker/runtime.js';
 import type { PeerIdentity } from '../security/peer.js';
+import { UpgradeTunnel } from './upgrade-tunnel.js';
+import { bindAddressFor } from '../upstream/host.js';
 import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
 import { writeLocalReply } from './local-reply.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from './response-flags.js';
@@ -165,6 +167,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     const hcm = this.listener.hcm;
     let xff: string | undefined;
     let xfcc: string | undefined;
+    let upgrade: string | undefined;
     let connectionTokens: string | undefined;
     let haveRequestId = false;
     let haveProto = false;
@@ -173,6 +176,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       const value = raw[i + 1];
       if (DROP_REQUEST.has(name)) {
         if (name === 'connection') connectionTokens = connectionTokens ? `${connectionTokens},${value}` : value;
+        else if (name === 'upgrade') upgrade = value;
         continue;
       }
       switch (name) {
@@ -208,6 +212,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       }
       out.push(name, value);
     }
+    // WebSocket (Envoy's upgrade_configs, on for every Istio route): HTTP/1.1 only for now
+    if (upgrade?.toLowerCase() === 'websocket' && this.ds.takeOver && /(^|,)\s*upgrade\s*(,|$)/i.test(connectionTokens ?? '')) this.websocket = true;
     if (connectionTokens) {
       for (const token of connectionTokens.split(',')) {
         const t = token.trim().toLowerCase();
@@ -293,10 +299,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
     this.clusterRt = cluster;
     this.upstreamPath = path;
-    this.retry = route.retry;
+    // an upgrade is not retried, and route timeouts do not cut a tunnel (Envoy)
+    this.retry = this.websocket ? undefined : route.retry;
     this.retriesLeft = route.retry?.numRetries ?? 0;
     const grpc = getFromList(this.ds.headers, 'content-type')?.startsWith('application/grpc');
-    const timeoutMs = effectiveTimeout(route.timeoutMs, grpc ? getFromList(this.ds.headers, 'grpc-timeout') : undefined);
+    const timeoutMs = this.websocket ? 0 : effectiveTimeout(route.timeoutMs, grpc ? getFromList(this.ds.headers, 'grpc-timeout') : undefined);
     const body = this.ds.body;
     const mirrors = action.mirrors ? this.chooseMirrors(action.mirrors) : undefined;
     if (body && (this.retry || timeoutMs || mirrors)) {
@@ -396,6 +403,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       if (this.replay && !this.replay.complete) this.replay.whenComplete(arm);
       else queueMicrotask(arm);
     }
+    if (this.websocket) return this.openTunnel(host, cluster);
     const body = this.replay ? this.replay.forAttempt() : this.ds.body;
     this.exchange = host.pool.request({ method: this.ds.method, path: this.upstreamPath, headers: this.upstreamHeaders, body }, this);
   }
@@ -589,6 +597,42 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
   /** grpc-status of a gRPC response (trailers, or the headers of a trailers-only response), for the metric label. */
   private grpcStatus: string | undefined;
+  /** An accepted WebSocket upgrade request: it goes through an UpgradeTunnel, not a pool. */
+  private websocket = false;
+  private tunnel: UpgradeTunnel | undefined;
+
+  /** The upgrade request on its own upstream connection; a 101 makes it a tunnel until either side closes. */
+  private openTunnel(host: UpstreamHost, cluster: ClusterRuntime): void {
+    let head = `${this.ds.method} ${this.upstreamPath} HTTP/1.1\r\n`;
+    const h = this.upstreamHeaders;
+    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    head += 'connection: upgrade\r\nupgrade: websocket\r\n\r\n';
+    const { address, port } = host.endpoint;
+    const localAddress = bindAddressFor(cluster.config.upstreamBindAddresses, address);
+    const tls = this.runtime.services.tls?.clientOptions(cluster.config, host.endpoint, 'http');
+    const ds = this.ds as Downstream & { takeOver(): { socket: import('node:net').Socket; early: Buffer | undefined } };
+    const opts = { address, port, connectTimeoutMs: cluster.config.connectTimeoutMs, idleTimeoutMs: this.listener.hcm.idleTimeoutMs, ...(localAddress ? { localAddress } : {}), ...(tls ? { tls } : {}) };
+    this.tunnel = new UpgradeTunnel(ds, head, opts, (r) => {
+      this.tunnel = undefined;
+      if (r.status === undefined) {
+        if (this.host) this.host.stats.rqError++;
+        this.releaseHost();
+        if (!this.done) {
+          const flag = r.failure === 'connect_failure' || r.failure === 'connect_timeout' ? ResponseFlag.UpstreamConnectionFailure : ResponseFlag.UpstreamConnectionTermination;
+          this.sendLocalReply(503, `upstream connect error or disconnect/reset before headers. reset reason: ${r.failure ?? 'connection termination'}`, flag);
+        }
+        return;
+      }
+      if (this.host) this.host.stats.rqSuccess++;
+      this.host?.clusterStats.response(r.status);
+      this.releaseHost();
+      this.done = true;
+      this.streamInfo.responseCode = r.status;
+      this.upstreamServiceTimeMs = Date.now() - this.upstreamStartMs;
+      this.complete();
+    });
+    this.tunnel.start();
+  }
 
   onUpstreamError(err: UpstreamError): void {
     const host = this.host;
@@ -755,6 +799,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   }
 
   private abortUpstream(): void {
+    this.tunnel?.abort();
     if (!this.exchange) return;
     this.exchange.abort();
     this.exchange = undefined;

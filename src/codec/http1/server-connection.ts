@@ -182,6 +182,23 @@ export class H1ServerConnection {
     }
   }
 
+  /**
+   * An upgrade (WebSocket) succeeded: the codec lets go of the socket. Returns it with the bytes
+   * the client already sent past the request (its first frames); the owner pipes it from here.
+   */
+  takeOver(): { socket: Socket; early: Buffer | undefined } {
+    const early = this.buffered;
+    this.buffered = undefined;
+    this.state = State.Closed;
+    this.exchange = undefined;
+    if (this.headersTimer) clearTimeout(this.headersTimer);
+    for (const [event, fn] of [['data', this.dataListener], ['drain', this.drainListener], ['end', this.endListener]] as const) {
+      this.socket.off(event, fn as (...args: unknown[]) => void);
+    }
+    this.socket.setTimeout(0);
+    return { socket: this.socket, early };
+  }
+
   /** Keeps bytes of the next pipelined request; stops reading until this exchange ends. */
   hold(buf: Buffer): void {
     this.buffered = this.buffered ? Buffer.concat([this.buffered, buf]) : buf;
@@ -483,6 +500,13 @@ export class H1Exchange implements Downstream, BodySource {
 
   closeAfterResponse(): void {
     this.keepAlive = false;
+  }
+
+  /** The upgrade path (WebSocket): the exchange is over for the codec; the socket is the caller's. */
+  takeOver(): { socket: Socket; early: Buffer | undefined } {
+    this.finished = true;
+    this.headersSent = true;
+    return this.conn.takeOver();
   }
 
   /** A locally generated error for a request whose body turned out malformed. */

@@ -1,0 +1,158 @@
+import type { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import type { Downstream } from '../codec/downstream.js';
+import { connectUpstream } from '../upstream/connect.js';
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** A response head larger than this is not an HTTP/1.1 upgrade answer Outrigger will relay. */
+const MAX_RESPONSE_HEAD = 64 * 1024;
+
+export interface TunnelResult {
+  /** The upstream's status (101 when the tunnel opened), or undefined when it never answered. */
+  status: number | undefined;
+  /** Why it failed before any answer: connect failure/timeout or a reset. */
+  failure?: 'connect_failure' | 'connect_timeout' | 'reset_before_headers' | 'protocol_error';
+  bytesFromClient: number;
+  bytesToClient: number;
+}
+
+/**
+ * An HTTP/1.1 Upgrade (WebSocket) through the proxy, as Envoy's upgrade_configs do it: the request
+ * goes on its own upstream connection; only a 101 turns the exchange into a byte-transparent tunnel
+ * (backpressure both ways, half-close, idle timeout). Any other answer is relayed as the response
+ * and the connection closes after it. `done` is called once, when both sides are closed.
+ */
+export class UpgradeTunnel {
+  private up: Socket | undefined;
+  private down: Socket | undefined;
+  private head: Buffer | undefined;
+  private status: number | undefined;
+  private failure: TunnelResult['failure'];
+  private fromClient = 0;
+  private toClient = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private lastActivity = Date.now();
+  private finished = false;
+
+  constructor(
+    private readonly ds: Downstream & { takeOver(): { socket: Socket; early: Buffer | undefined } },
+    private readonly requestHead: string,
+    private readonly opts: { address: string; port: number; localAddress?: string; tls?: ConnectionOptions | Error; connectTimeoutMs: number; idleTimeoutMs: number },
+    private readonly done: (r: TunnelResult) => void,
+  ) {}
+
+  start(): void {
+    const { socket, readyEvent } = connectUpstream(this.opts.address, this.opts.port, {
+      ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
+      allowHalfOpen: true,
+      ...(this.opts.tls ? { tls: this.opts.tls } : {}),
+    });
+    this.up = socket;
+    const connectTimer = setTimeout(() => {
+      this.failure = 'connect_timeout';
+      socket.destroy();
+    }, this.opts.connectTimeoutMs);
+    socket.on('error', () => {});
+    socket.once(readyEvent, () => {
+      clearTimeout(connectTimer);
+      socket.write(this.requestHead, 'latin1');
+      socket.on('data', this.onUpstreamHead);
+    });
+    socket.once('close', () => {
+      clearTimeout(connectTimer);
+      if (this.status === undefined) {
+        this.failure ??= this.head ? 'reset_before_headers' : socket.bytesWritten ? 'reset_before_headers' : 'connect_failure';
+        this.finish();
+      }
+    });
+  }
+
+  /** Reads the upstream's response head; 101 opens the tunnel, anything else is relayed as is. */
+  private readonly onUpstreamHead = (chunk: Buffer): void => {
+    this.head = this.head ? Buffer.concat([this.head, chunk]) : chunk;
+    const end = this.head.indexOf(CRLFCRLF);
+    if (end < 0) {
+      if (this.head.length > MAX_RESPONSE_HEAD) {
+        this.failure = 'protocol_error';
+        this.up!.destroy();
+      }
+      return;
+    }
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(this.head.toString('latin1', 0, Math.min(end, 32)));
+    if (!m) {
+      this.failure = 'protocol_error';
+      this.up!.destroy();
+      return;
+    }
+    this.status = Number(m[1]);
+    const up = this.up!;
+    up.off('data', this.onUpstreamHead);
+    // from here the connection is the tunnel's (101) or carries one relayed response (other codes)
+    const { socket: down, early } = this.ds.takeOver();
+    this.down = down;
+    down.on('error', () => {});
+    this.countToClient(this.head.length);
+    down.write(this.head);
+    this.head = undefined;
+    if (this.status === 101 && early?.length) {
+      this.fromClient += early.length;
+      up.write(early);
+    }
+    this.pipe(up, down, (n) => this.countToClient(n));
+    if (this.status === 101) this.pipe(down, up, (n) => (this.fromClient += n));
+    up.once('end', () => down.end());
+    if (this.status === 101) down.once('end', () => up.end());
+    const closeBoth = () => {
+      up.destroy();
+      down.destroy();
+      this.finish();
+    };
+    up.once('close', () => (this.status === 101 ? down.destroySoon() : down.end(() => down.destroy())));
+    down.once('close', closeBoth);
+    up.resume();
+    down.resume();
+    this.armIdle();
+  };
+
+  private countToClient(n: number): void {
+    this.toClient += n;
+  }
+
+  private pipe(from: Socket, to: Socket, count: (n: number) => void): void {
+    from.on('data', (c: Buffer) => {
+      count(c.length);
+      this.lastActivity = Date.now();
+      if (!to.write(c)) from.pause();
+    });
+    to.on('drain', () => from.resume());
+  }
+
+  private armIdle(): void {
+    const idle = this.opts.idleTimeoutMs;
+    if (!idle) return;
+    const check = () => {
+      const quiet = Date.now() - this.lastActivity;
+      if (quiet < idle) {
+        this.timer = setTimeout(check, idle - quiet);
+        return;
+      }
+      this.up?.destroy();
+      this.down?.destroy();
+    };
+    this.timer = setTimeout(check, idle);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.done({ status: this.status, ...(this.failure ? { failure: this.failure } : {}), bytesFromClient: this.fromClient, bytesToClient: this.toClient });
+  }
+
+  /** The client went away or the stream is torn down. */
+  abort(): void {
+    this.up?.destroy();
+    this.down?.destroy();
+    if (this.status === undefined) this.finish();
+  }
+}
