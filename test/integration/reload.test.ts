@@ -283,7 +283,7 @@ describe('invalid config during load', () => {
       const tBad = Date.now();
       await atomicWrite(file, bad);
       // the rejection and its details may arrive in separate writes: wait for both
-      expect(await waitFor(() => /config rejected/.test(proxy.stderr()) && proxy.stderr().includes('keeping config'), 3_000), proxy.stderr()).toBeTruthy();
+      expect(await waitFor(() => /config rejected/.test(proxy.stderr()) && proxy.stderr().includes('spec.http[0].route[0].weight'), 3_000), proxy.stderr()).toBeTruthy();
       const err = proxy.stderr();
       expect(err).toContain(`${file}:${badLine}`);
       expect(err).toContain(`document ${badDoc}`);
