@@ -339,6 +339,11 @@ export interface Cluster {
   /** TLS to the upstream (DestinationRule trafficPolicy.tls). */
   tls?: UpstreamTls;
   /**
+   * Envoy http2_protocol_options: requests go upstream over HTTP/2 (ports of protocol GRPC,
+   * GRPC-WEB, HTTP2, or DestinationRule h2UpgradePolicy UPGRADE); absent: HTTP/1.1.
+   */
+  http2?: { maxConcurrentStreams?: number };
+  /**
    * Istio's auto mTLS: with no DestinationRule tls, endpoints labelled
    * `security.istio.io/tlsMode: istio` (they have a sidecar) are reached with ISTIO_MUTUAL,
    * accepting these server identities (the service's accounts; empty: any mesh certificate).

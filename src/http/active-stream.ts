@@ -17,7 +17,7 @@ import type { PeerIdentity } from '../security/peer.js';
 import { UpgradeTunnel } from './upgrade-tunnel.js';
 import { bindAddressFor } from '../upstream/host.js';
 import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
-import { writeLocalReply } from './local-reply.js';
+import { httpToGrpcStatus, writeGrpcLocalReply, writeLocalReply } from './local-reply.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from './response-flags.js';
 
 /** Envoy's default per-connection buffer limit: a body larger than this is not replayed on retry. */
@@ -704,11 +704,24 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
   private finishLocal(status: number, body: string, extra?: string[]): void {
     this.done = true;
-    this.streamInfo.responseCode = status;
     this.abortUpstream();
     if (this.replay) this.replay.detach();
     else this.ds.body?.detach();
-    writeLocalReply(this.ds, status, body, extra);
+    const grpcRequest = /^application\/grpc/.test(getFromList(this.ds.headers, 'content-type') ?? '');
+    if (grpcRequest && !(extra && extra.includes('grpc-status'))) {
+      // gRPC clients get a gRPC status: a route timeout is DEADLINE_EXCEEDED, the rest as Envoy maps HTTP codes
+      const code = this.streamInfo.responseFlags.includes(ResponseFlag.UpstreamRequestTimeout) ? 4 : httpToGrpcStatus(status);
+      this.grpcStatus = String(code);
+      this.streamInfo.responseCode = 200;
+      writeGrpcLocalReply(this.ds, code, body, extra);
+    } else {
+      if (extra) {
+        const i = extra.indexOf('grpc-status');
+        if (i >= 0 && i % 2 === 0) this.grpcStatus = extra[i + 1];
+      }
+      this.streamInfo.responseCode = status;
+      writeLocalReply(this.ds, status, body, extra);
+    }
     this.complete();
   }
 

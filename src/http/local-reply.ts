@@ -18,6 +18,44 @@ export function writeLocalReply(ds: Downstream, status: number, body: string, ex
   ds.end();
 }
 
+/** Envoy's Grpc::Utility::httpToGrpcStatus, for local replies to gRPC requests. */
+export function httpToGrpcStatus(status: number): number {
+  switch (status) {
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}
+
+/**
+ * A local reply to a gRPC request, as Envoy sends it: HTTP 200, trailers-only, the status in
+ * grpc-status and the text in grpc-message (percent-encoded).
+ */
+export function writeGrpcLocalReply(ds: Downstream, grpcStatus: number, message: string, extra?: string[]): void {
+  if (ds.headersSent) {
+    ds.reset();
+    return;
+  }
+  const headers = ['content-type', 'application/grpc', 'grpc-status', String(grpcStatus)];
+  if (message) headers.push('grpc-message', encodeURIComponent(message));
+  headers.push('date', httpDate(), 'server', SERVER_NAME);
+  if (extra) headers.push(...extra);
+  ds.respond(200, headers);
+  ds.end();
+}
+
 let cachedDate = '';
 let cachedSecond = 0;
 

@@ -35,7 +35,9 @@ export class TlsStore {
     const material = secret && { key: secret.keyPem, cert: secret.certChainPem, ca: secret.rootCertPem, minVersion: 'TLSv1.2' as const };
     this.context = material ? createSecureContext(material) : undefined;
     if (material && this.server) this.server.setSecureContext(material);
-    else if (material) this.server = this.createServer({ ...material, requestCert: true, rejectUnauthorized: true }, true);
+    // ALPN by server preference: h2 for sidecars that speak HTTP/2 (Istio offers istio, h2), else
+    // the istio-* value the client offered (HTTP/1.1 or TCP)
+    else if (material) this.server = this.createServer({ ...material, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ISTIO_SERVER_ALPN }, true);
   }
 
   /** A handshake server; `requireAuthorized`: only a client certificate the CA vouches for completes it. */
@@ -149,6 +151,9 @@ export class TlsStore {
     };
   }
 }
+
+/** What the mesh mTLS server side negotiates, in preference order. */
+const ISTIO_SERVER_ALPN = ['h2', 'http/1.1', 'istio-http/1.1', 'istio-http/1.0', 'istio-h2', 'istio', 'istio-peer-exchange'];
 
 /** A client that starts TLS must finish the handshake within this time. */
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;

@@ -1,5 +1,6 @@
 import type { Cluster, LbEndpoint } from '../config/snapshot.js';
 import { H1Pool } from './h1-pool.js';
+import { H2Pool } from './h2-pool.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
 import type { TlsStore } from '../security/tls-store.js';
@@ -20,7 +21,7 @@ export function bindAddressFor(binds: readonly string[] | undefined, destination
 export class UpstreamHost {
   /** Requests in flight to this host (LEAST_REQUEST reads it). */
   active = 0;
-  readonly pool: H1Pool;
+  readonly pool: H1Pool | H2Pool;
   /** `10.0.0.1:9080`, as /clusters and access logs show it. */
   readonly label: string;
   readonly stats: HostStats;
@@ -37,20 +38,20 @@ export class UpstreamHost {
     this.label = hostPort(endpoint.address, endpoint.port);
     this.stats = clusterStats.host(this.label);
     this.outlierSlot = endpoint.outlierSlot;
-    this.pool = new H1Pool(
-      endpoint.address,
-      endpoint.port,
-      {
-        connectTimeoutMs: cluster.connectTimeoutMs,
-        idleTimeoutMs: cluster.idleTimeoutMs,
-        maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES,
-        maxRequestsPerConnection: cluster.maxRequestsPerConnection,
-        limits,
-        localAddress: bindAddressFor(cluster.upstreamBindAddresses, endpoint.address),
-        ...(tls && (cluster.tls || cluster.autoMtls) ? { tls: () => tls.clientOptions(cluster, endpoint, 'http') } : {}),
-      },
-      { cluster: clusterStats, host: this.stats },
-    );
+    const options = {
+      connectTimeoutMs: cluster.connectTimeoutMs,
+      idleTimeoutMs: cluster.idleTimeoutMs,
+      maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES,
+      maxRequestsPerConnection: cluster.maxRequestsPerConnection,
+      limits,
+      localAddress: bindAddressFor(cluster.upstreamBindAddresses, endpoint.address),
+      ...(tls && (cluster.tls || cluster.autoMtls) ? { tls: () => tls.clientOptions(cluster, endpoint, 'http') } : {}),
+    };
+    const stats = { cluster: clusterStats, host: this.stats };
+    // Envoy's http2_protocol_options: multiplexed sessions; else keep-alive HTTP/1.1 connections
+    this.pool = cluster.http2
+      ? new H2Pool(endpoint.address, endpoint.port, { ...options, ...(cluster.http2.maxConcurrentStreams ? { maxConcurrentStreams: cluster.http2.maxConcurrentStreams } : {}) }, stats)
+      : new H1Pool(endpoint.address, endpoint.port, options, stats);
   }
 
   /** Slow start (Istio warmup): set while this host is new; its weight ramps up over the window. */

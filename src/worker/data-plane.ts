@@ -205,7 +205,8 @@ export class DataPlane {
       };
       const options = chain.http.serverOptions;
       // HTTP/2: negotiated by ALPN over TLS, or its preface seen by detection (h2c prior knowledge)
-      const h2 = (socket instanceof TLSSocket && socket.alpnProtocol === 'h2') || (preRead !== undefined && preRead.subarray(0, 3).toString('latin1') === 'PRI');
+      const alpn = socket instanceof TLSSocket ? socket.alpnProtocol : false;
+      const h2 = alpn === 'h2' || alpn === 'istio-h2' || (preRead !== undefined && preRead.subarray(0, 3).toString('latin1') === 'PRI');
       if (h2) {
         this.track(new H2ServerConnection(socket, options, onRequest, { ...context, ...(preRead ? { preRead } : {}) }));
         return;

@@ -241,28 +241,52 @@ export class H2Exchange implements Downstream, BodySource {
       const prev = out[name];
       out[name] = prev === undefined ? headers[i + 1] : Array.isArray(prev) ? [...prev, headers[i + 1]] : [String(prev), headers[i + 1]];
     }
-    // gRPC (and anything announcing trailers) ends with a HEADERS frame of trailers
+    this.headersSent = true;
+    // a gRPC status already in the headers: a trailers-only response, one HEADERS frame ending the stream
+    if (out['grpc-status'] !== undefined) {
+      delete out['content-length'];
+      this.trailersOnly = out;
+      return;
+    }
+    // gRPC ends with a HEADERS frame of trailers
     const ct = out['content-type'];
     this.wantsTrailers = typeof ct === 'string' && ct.startsWith('application/grpc');
-    this.headersSent = true;
     try {
       this.stream.respond(out, this.wantsTrailers ? { waitForTrailers: true } : {});
     } catch {
       this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
       return;
     }
-    if (this.wantsTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.responseTrailers ?? { 'grpc-status': '0' }));
+    if (this.wantsTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.responseTrailers ?? {}));
   }
 
   write(chunk: Buffer): boolean {
+    if (chunk.length === 0) return true;
+    this.flushTrailersOnly(false);
     this.bytesSent += chunk.length;
     return this.stream.write(chunk);
   }
 
   end(trailers?: string[]): void {
     this.finished = true;
+    if (this.stream.destroyed) return;
+    if (this.trailersOnly) return this.flushTrailersOnly(true);
     if (trailers?.length) this.responseTrailers = toObject(trailers);
-    if (!this.stream.destroyed) this.stream.end();
+    this.stream.end();
+  }
+
+  private trailersOnly: OutgoingHttpHeaders | undefined;
+
+  /** Sends a deferred trailers-only response; with a body after all, as ordinary headers. */
+  private flushTrailersOnly(endStream: boolean): void {
+    const h = this.trailersOnly;
+    if (!h) return;
+    this.trailersOnly = undefined;
+    try {
+      this.stream.respond(h, { endStream });
+    } catch {
+      this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    }
   }
 
   /** Trailers-only or abrupt ends: the stream is reset, as Envoy resets an HTTP/2 stream. */

@@ -14,6 +14,7 @@ const HTTP_POOL_FIELDS = [
 /** Parsed and enforced now; everything else in a policy is validated as an object and enforced later. */
 const ENFORCED_POOL = new Set([
   'connectTimeout', 'idleTimeout', 'maxConnections', 'http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries',
+  'h2UpgradePolicy', 'maxConcurrentStreams',
 ]);
 const UINT32 = 2 ** 32 - 1;
 
@@ -215,6 +216,10 @@ function parsePortPolicy(f: Field, pending: Set<string>): PolicyLayer {
       out.http2MaxRequests = http.at('http2MaxRequests').optInt(1, UINT32);
       out.maxRequestsPerConnection = http.at('maxRequestsPerConnection').optInt(0, UINT32);
       out.maxRetries = http.at('maxRetries').optInt(0, UINT32);
+      const upgrade = http.at('h2UpgradePolicy').optOneOf(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'] as const);
+      if (upgrade === 'UPGRADE') out.h2Upgrade = true;
+      else if (upgrade === 'DO_NOT_UPGRADE') out.h2Upgrade = false;
+      out.maxConcurrentStreams = http.at('maxConcurrentStreams').optInt(1, UINT32);
     }
     for (const k of Object.keys(out) as (keyof typeof out)[]) if (out[k] === undefined) delete out[k];
     for (const [g, fields] of [[tcp, TCP_POOL_FIELDS], [http, HTTP_POOL_FIELDS]] as const) {

@@ -125,6 +125,10 @@ export interface ClientTlsSpec {
 /** The settings of one policy layer (DestinationRule, subset, or port level) that Outrigger enforces. */
 export interface PolicyLayer {
   tls?: ClientTlsSpec;
+  /** connectionPool.http.h2UpgradePolicy: UPGRADE (true) / DO_NOT_UPGRADE (false) an HTTP/1.1 port to HTTP/2 upstream. */
+  h2Upgrade?: boolean;
+  /** connectionPool.http.maxConcurrentStreams per upstream HTTP/2 connection. */
+  maxConcurrentStreams?: number;
   lbSimple?: LbSimple;
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;

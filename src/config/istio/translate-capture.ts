@@ -5,7 +5,7 @@ import { hostMatches, hostSpecificity, labelsMatch } from './hosts.js';
 import type { Service, VirtualServiceIndex } from './registry.js';
 import type { L4RouteSpec, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
 import { portKind, type PortKind } from './protocol.js';
-import { clusterName, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
+import { clusterName, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS, http2Of } from './translate-clusters.js';
 import { destinationCluster, matchAppliesHere, type RouteContext } from './translate-routes.js';
 
 /** Istio's special clusters for traffic capture. */
@@ -242,6 +242,8 @@ interface InboundPort {
   servicePort?: number;
   /** Sidecar ingress defaultEndpoint (`127.0.0.1:8080`); absent: the original destination. */
   endpoint?: string;
+  /** The declared protocol (GRPC/HTTP2 reach the app over HTTP/2). */
+  protocol: string;
 }
 
 /**
@@ -359,7 +361,7 @@ function inboundPorts(input: CaptureInput): InboundPort[] {
         input.warnings.push(`${where}: unix socket defaultEndpoint is not supported yet; the port passes through`);
         continue;
       }
-      out.set(ing.port.number, { port: ing.port.number, kind, ...(ing.defaultEndpoint ? { endpoint: ing.defaultEndpoint } : {}) });
+      out.set(ing.port.number, { port: ing.port.number, kind, protocol: ing.port.protocol, ...(ing.defaultEndpoint ? { endpoint: ing.defaultEndpoint } : {}) });
     }
     return [...out.values()];
   }
@@ -376,7 +378,7 @@ function inboundPorts(input: CaptureInput): InboundPort[] {
         if (seen.kind !== kind) input.warnings.push(`inbound port ${target}: ${svc.hostname} declares it ${p.protocol}, ${seen.svc?.hostname} another protocol; the first one applies`);
         continue;
       }
-      out.set(target, { port: target, kind, svc, servicePort: p.number });
+      out.set(target, { port: target, kind, svc, servicePort: p.number, protocol: p.protocol });
     }
   }
   return [...out.values()];
@@ -388,6 +390,7 @@ function inboundCluster(input: CaptureInput, ip: InboundPort, name: string): Clu
     connectTimeoutMs: input.mesh.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
     ...(ip.svc ? { service: { host: ip.svc.hostname, namespace: ip.svc.namespace, port: ip.servicePort! } } : {}),
+    ...http2Of(ip.protocol, {}),
   };
   if (!ip.endpoint) {
     // the workload is where the client was going: the original destination, reached from 127.0.0.6

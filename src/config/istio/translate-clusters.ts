@@ -71,8 +71,17 @@ function buildCluster(
       : {}),
     ...outlierOf(policy),
     ...tlsOf(policy, svc, node),
+    ...http2Of(port.protocol, policy),
     service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
   };
+}
+
+/** Istio speaks HTTP/2 upstream on GRPC, GRPC-WEB and HTTP2 ports, and on HTTP ports a DestinationRule upgrades. */
+export function http2Of(protocol: string, p: { h2Upgrade?: boolean; maxConcurrentStreams?: number }): Pick<Cluster, 'http2'> {
+  const native = protocol === 'GRPC' || protocol === 'GRPC-WEB' || protocol === 'HTTP2';
+  const upgrade = protocol === 'HTTP' && p.h2Upgrade === true;
+  if (!native && !upgrade) return {};
+  return { http2: p.maxConcurrentStreams ? { maxConcurrentStreams: p.maxConcurrentStreams } : {} };
 }
 
 /**
