@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// Outrigger HTTP/2 benchmark (`npm run bench:h2`; see bench/README.md): h2load with multiplexed
+// h2c streams, direct to a node:http2 upstream and through the proxy (gateway, 1 worker, HTTP/2
+// both sides: the service port is HTTP2), interleaved. Prints rps, the ratio, and the proxy's CPU
+// µs per request (/proc/<pid>/stat). Loopback only; bounded; the children are killed on exit.
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http2 from 'node:http2';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HOST = '127.0.0.1';
+const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const args = process.argv.slice(2);
+const flag = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const REQUESTS = flag('--requests', 100_000);
+const CLIENTS = flag('--clients', 4);
+const STREAMS = flag('--streams', 32);
+const ROUNDS = flag('--rounds', 2);
+const CLK_TCK = (() => { try { return +execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100; } catch { return 100; } })();
+const log = (...m) => console.error(`[bench:h2 ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const children = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'outrigger-bench-h2-'));
+process.on('exit', () => {
+  for (const c of children) try { c.kill('SIGKILL'); } catch { /* gone */ }
+  try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* */ }
+});
+for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => process.exit(130));
+
+if (args[0] === '--role' && args[1] === 'upstream') {
+  const body = Buffer.from('hello world\n');
+  const server = http2.createServer({ settings: { maxConcurrentStreams: 1000 } }, (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+    res.end(body);
+  });
+  server.listen(0, HOST, () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+} else {
+  main().catch((e) => { log(e.stack ?? e); process.exit(1); });
+}
+
+function freePort() {
+  return new Promise((r) => { const s = net.createServer().listen(0, HOST, () => { const p = s.address().port; s.close(() => r(p)); }); });
+}
+
+function cpuSeconds(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(parts[11]) + Number(parts[12])) / CLK_TCK;
+}
+
+function h2load(port) {
+  return new Promise((resolve, reject) => {
+    execFile('h2load', ['-n', String(REQUESTS), '-c', String(CLIENTS), '-m', String(STREAMS), '-H', 'host: bench.example.com', `http://${HOST}:${port}/small`], { timeout: 300_000 }, (err, stdout) => {
+      if (err && !stdout) return reject(err);
+      const rps = Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(stdout)?.[1] ?? NaN);
+      const ok = Number(/(\d+) succeeded/.exec(stdout)?.[1] ?? NaN);
+      resolve({ rps, ok, raw: stdout });
+    });
+  });
+}
+
+async function main() {
+  execFileSync('h2load', ['--version']);
+  const up = spawn(process.execPath, [fileURLToPath(import.meta.url), '--role', 'upstream'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(up);
+  const upPort = await new Promise((resolve) => up.stdout.once('data', (d) => resolve(JSON.parse(String(d)).port)));
+  const gw = await freePort();
+  fs.writeFileSync(path.join(tmp, 'mesh.yaml'), `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: up, namespace: default }
+spec:
+  hosts: [up.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http2, protocol: HTTP2 }]
+  endpoints: [{ address: ${HOST}, ports: { http2: ${upPort} } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: default }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: up, namespace: default }
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{ route: [{ destination: { host: up.default.svc.cluster.local, port: { number: 80 } } }] }]
+`);
+  const base = 30000 + Math.floor(Math.random() * 5000);
+  const proxy = spawn(process.execPath, [path.join(ROOT, 'bin', 'outrigger.js'), 'run', '-c', tmp, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
+    '--admin-port', String(base), '--stats-port', String(base + 1), '--health-port', String(base + 2), '--outbound-port', String(base + 3), '--inbound-port', String(base + 4)],
+  { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(proxy);
+  for (let i = 0; ; i++) {
+    if (i > 100) throw new Error('proxy not ready in 10 s');
+    if (await fetch(`http://${HOST}:${base + 2}/healthz/ready`).then((r) => r.ok, () => false)) break;
+    await sleep(100);
+  }
+  log(`warm-up; then ${ROUNDS} rounds of ${REQUESTS} requests, ${CLIENTS} connections x ${STREAMS} streams`);
+  await h2load(gw);
+  const direct = [];
+  const proxied = [];
+  let cpu = 0;
+  let requests = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const d = await h2load(upPort);
+    const c0 = cpuSeconds(proxy.pid);
+    const p = await h2load(gw);
+    cpu += cpuSeconds(proxy.pid) - c0;
+    requests += p.ok;
+    if (p.ok !== REQUESTS) log(`proxied round: only ${p.ok} of ${REQUESTS} succeeded`);
+    direct.push(d.rps);
+    proxied.push(p.rps);
+    log(`round ${r + 1}: direct ${d.rps.toFixed(0)} rps, proxy ${p.rps.toFixed(0)} rps`);
+  }
+  const avg = (a) => a.reduce((s, x) => s + x, 0) / a.length;
+  console.log(`HTTP/2 (h2c) ${REQUESTS} requests x ${ROUNDS}, ${CLIENTS} connections x ${STREAMS} streams, 12-byte responses, loopback`);
+  console.log(`  direct   ${avg(direct).toFixed(0).padStart(7)} rps`);
+  console.log(`  proxy    ${avg(proxied).toFixed(0).padStart(7)} rps   (${(avg(proxied) / avg(direct) * 100).toFixed(0)}% of direct)`);
+  console.log(`  proxy CPU ${(cpu / requests * 1e6).toFixed(1)} µs per request`);
+  process.exit(0);
+}
