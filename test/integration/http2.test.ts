@@ -2,7 +2,7 @@
 // port), h2 by ALPN on TLS, protocol translation to an HTTP/1.1 upstream, request bodies streamed,
 // many multiplexed streams (h2load).
 import { execFile } from 'node:child_process';
-import { connect } from 'node:http2';
+import { connect, createServer as createHttp2Server, type Http2Server } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { svcHost } from '../helpers/fixtures.js';
 import { curl } from '../helpers/http.js';
@@ -15,14 +15,36 @@ import { startUpstream, type Upstream } from '../helpers/upstream.js';
 let app: Upstream;
 let proxy: RunningProxy;
 let port: number;
+let h2app: Http2Server;
+const h2seen: { headers: Record<string, unknown>; body: number }[] = [];
 
 beforeAll(async () => {
   app = await startUpstream(undefined, 'app');
+  // an HTTP/2-only upstream (the service port says HTTP2): HTTP/1.1 clients reach it translated
+  h2app = createHttp2Server((req, res) => {
+    let body = 0;
+    req.on('data', (c: Buffer) => (body += c.length));
+    req.on('end', () => {
+      h2seen.push({ headers: { ...req.headers }, body });
+      res.setHeader('x-served-by', 'h2');
+      res.end(`h2 saw ${req.method} ${req.url} ${body}`);
+    });
+  });
+  await new Promise<void>((r) => h2app.listen(0, '127.0.0.1', () => r()));
+  const h2port = (h2app.address() as { port: number }).port;
   port = await freePort();
   const yaml = toYaml(
     serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
+    serviceEntry({ name: 'h2', host: svcHost('h2'), ports: [{ number: 81, name: 'http2', protocol: 'HTTP2' }], endpoints: [{ port: h2port, portName: 'http2' }] }),
     gateway({ port }),
-    virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
+    virtualService('app', {
+      hosts: ['*'],
+      gateways: ['gw'],
+      http: [
+        { match: [{ uri: { prefix: '/h2only' } }], route: [{ destination: { host: svcHost('h2'), port: { number: 81 } } }] },
+        { route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] },
+      ],
+    }),
   );
   proxy = await startProxy({ yaml, args: GATEWAY_ARGS });
 });
@@ -30,6 +52,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopAllProxies();
   await app.close();
+  await new Promise((r) => h2app.close(r));
 });
 
 describe('HTTP/2 downstream', () => {
@@ -42,6 +65,22 @@ describe('HTTP/2 downstream', () => {
     expect(seen.headers.host).toBe('shop.example.com');
     expect(seen.headers['x-probe']).toBe('1');
     expect(seen.headers['x-forwarded-proto']).toBe('http');
+  });
+
+  it('HTTP/1.1 Upgrade: h2c is declined: answered over HTTP/1.1 (RFC 9113 deprecates it; Envoy does not support it)', async () => {
+    const r = await curl(['--http2', '-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', `http://127.0.0.1:${port}/upgrade`]);
+    expect(r.stdout).toBe('200 1.1');
+    expect(app.requests.at(-1)!.headers.upgrade).toBeUndefined();
+    expect(app.requests.at(-1)!.headers['http2-settings']).toBeUndefined();
+  });
+
+  it('an HTTP/1.1 client reaches an HTTP/2 upstream: Host becomes :authority, the body goes along', async () => {
+    const r = await curl(['--http1.1', '-s', '-i', '-H', 'host: shop.example.com', '--data-binary', 'abcdef', `http://127.0.0.1:${port}/h2only/x`]);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 200/);
+    expect(r.stdout).toMatch(/\r\nx-served-by: h2\r\n/);
+    expect(r.stdout.endsWith('h2 saw POST /h2only/x 6')).toBe(true);
+    expect(h2seen.at(-1)!.headers[':authority']).toBe('shop.example.com');
+    expect(h2seen.at(-1)!.headers.host).toBeUndefined();
   });
 
   it('HTTP/1.1 keeps working on the same port', async () => {
