@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { PeerIdentity } from '../security/peer.js';
 import type { BodySource } from './body.js';
 
@@ -46,10 +46,14 @@ export interface Downstream {
   /** Asks the codec to close the connection after this response (drain, Connection: close). */
   closeAfterResponse(): void;
   /**
-   * HTTP/1.1 only: hands the raw connection over (an Upgrade that the upstream accepted with 101),
-   * with the bytes the client sent after its request.
+   * An upgrade the upstream answered (`upstreamHead` is its raw HTTP/1.1 response head): the
+   * codec answers the client in its own terms (HTTP/1.1: that head as is; HTTP/2 extended
+   * CONNECT: :status 200 for a 101) and hands over the byte stream, with any bytes the client
+   * already sent past its request. Absent: the codec cannot tunnel.
    */
-  takeOver?(): { socket: Socket; early: Buffer | undefined };
+  upgrade?(status: number, upstreamHead: Buffer): { socket: Duplex; early: Buffer | undefined };
+  /** HTTP/2 extended CONNECT (RFC 8441): the :protocol the client asked for (`websocket`). */
+  readonly connectProtocol?: string;
 }
 
 /** What the codec tells the stream handling a request. */

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
 import type { DirectResponseAction, HashPolicy, RedirectAction, WeightedCluster } from '../config/snapshot.js';
 import { hash32 } from '../upstream/hash-lb.js';
@@ -213,7 +213,13 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       out.push(name, value);
     }
     // WebSocket (Envoy's upgrade_configs, on for every Istio route): HTTP/1.1 only for now
-    if (upgrade?.toLowerCase() === 'websocket' && this.ds.takeOver && /(^|,)\s*upgrade\s*(,|$)/i.test(connectionTokens ?? '')) this.websocket = true;
+    if (upgrade?.toLowerCase() === 'websocket' && this.ds.upgrade && /(^|,)\s*upgrade\s*(,|$)/i.test(connectionTokens ?? '')) this.websocket = true;
+    // RFC 8441: an HTTP/2 extended CONNECT for websocket becomes an HTTP/1.1 Upgrade upstream
+    if (this.ds.connectProtocol === 'websocket' && this.ds.upgrade) {
+      this.websocket = true;
+      // the HTTP/1.1 handshake needs a key; an HTTP/2 client does not send one (RFC 8441 §5)
+      if (getFromList(out, 'sec-websocket-key') === undefined) out.push('sec-websocket-key', randomBytes(16).toString('base64'));
+    }
     if (connectionTokens) {
       for (const token of connectionTokens.split(',')) {
         const t = token.trim().toLowerCase();
@@ -603,14 +609,15 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
   /** The upgrade request on its own upstream connection; a 101 makes it a tunnel until either side closes. */
   private openTunnel(host: UpstreamHost, cluster: ClusterRuntime): void {
-    let head = `${this.ds.method} ${this.upstreamPath} HTTP/1.1\r\n`;
+    const method = this.ds.connectProtocol ? 'GET' : this.ds.method;
+    let head = `${method} ${this.upstreamPath} HTTP/1.1\r\n`;
     const h = this.upstreamHeaders;
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
     head += 'connection: upgrade\r\nupgrade: websocket\r\n\r\n';
     const { address, port } = host.endpoint;
     const localAddress = bindAddressFor(cluster.config.upstreamBindAddresses, address);
     const tls = this.runtime.services.tls?.clientOptions(cluster.config, host.endpoint, 'http');
-    const ds = this.ds as Downstream & { takeOver(): { socket: import('node:net').Socket; early: Buffer | undefined } };
+    const ds = this.ds as Downstream & Required<Pick<Downstream, 'upgrade'>>;
     const opts = { address, port, connectTimeoutMs: cluster.config.connectTimeoutMs, idleTimeoutMs: this.listener.hcm.idleTimeoutMs, ...(localAddress ? { localAddress } : {}), ...(tls ? { tls } : {}) };
     this.tunnel = new UpgradeTunnel(ds, head, opts, (r) => {
       this.tunnel = undefined;

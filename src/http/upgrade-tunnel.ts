@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import type { Downstream } from '../codec/downstream.js';
 import { connectUpstream } from '../upstream/connect.js';
@@ -24,7 +25,7 @@ export interface TunnelResult {
  */
 export class UpgradeTunnel {
   private up: Socket | undefined;
-  private down: Socket | undefined;
+  private down: Duplex | undefined;
   private head: Buffer | undefined;
   private status: number | undefined;
   private failure: TunnelResult['failure'];
@@ -35,7 +36,7 @@ export class UpgradeTunnel {
   private finished = false;
 
   constructor(
-    private readonly ds: Downstream & { takeOver(): { socket: Socket; early: Buffer | undefined } },
+    private readonly ds: Downstream & Required<Pick<Downstream, 'upgrade'>>,
     private readonly requestHead: string,
     private readonly opts: { address: string; port: number; localAddress?: string; tls?: ConnectionOptions | Error; connectTimeoutMs: number; idleTimeoutMs: number },
     private readonly done: (r: TunnelResult) => void,
@@ -88,12 +89,16 @@ export class UpgradeTunnel {
     const up = this.up!;
     up.off('data', this.onUpstreamHead);
     // from here the connection is the tunnel's (101) or carries one relayed response (other codes)
-    const { socket: down, early } = this.ds.takeOver();
+    const { socket: down, early } = this.ds.upgrade(this.status, this.head.subarray(0, end + 4));
     this.down = down;
     down.on('error', () => {});
-    this.countToClient(this.head.length);
-    down.write(this.head);
+    this.countToClient(end + 4);
+    const rest = this.head.subarray(end + 4);
     this.head = undefined;
+    if (rest.length) {
+      this.countToClient(rest.length);
+      down.write(rest);
+    }
     if (this.status === 101 && early?.length) {
       this.fromClient += early.length;
       up.write(early);
@@ -107,7 +112,7 @@ export class UpgradeTunnel {
       down.destroy();
       this.finish();
     };
-    up.once('close', () => (this.status === 101 ? down.destroySoon() : down.end(() => down.destroy())));
+    up.once('close', () => down.end(() => down.destroy()));
     down.once('close', closeBoth);
     up.resume();
     down.resume();
@@ -118,7 +123,7 @@ export class UpgradeTunnel {
     this.toClient += n;
   }
 
-  private pipe(from: Socket, to: Socket, count: (n: number) => void): void {
+  private pipe(from: Duplex, to: Duplex, count: (n: number) => void): void {
     from.on('data', (c: Buffer) => {
       count(c.length);
       this.lastActivity = Date.now();

@@ -1,6 +1,7 @@
 // WebSocket through the proxy (HTTP/1.1 Upgrade): a real ws client and server; the tunnel opens
 // only on a 101, carries frames both ways unchanged with backpressure, and closes cleanly.
 import { createServer, type Server } from 'node:http';
+import { connect as h2connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { svcHost } from '../helpers/fixtures.js';
@@ -95,6 +96,30 @@ describe('WebSocket', () => {
 
   it('an upstream that answers the upgrade with something else than 101: that response reaches the client, no tunnel', async () => {
     await expect(open('/plain')).rejects.toThrow('status 403');
+  });
+
+  it('over HTTP/2 (RFC 8441 extended CONNECT): :status 200, then WebSocket frames both ways to an HTTP/1.1 server', async () => {
+    const session = h2connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    try {
+      // the server must announce SETTINGS_ENABLE_CONNECT_PROTOCOL before the client may use it
+      await new Promise<void>((r) => session.once('remoteSettings', (s) => (expect(s.enableConnectProtocol).toBe(true), r())));
+      const stream = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/ws', ':authority': 'chat.example.com', 'sec-websocket-version': '13' });
+      const status = await new Promise<number>((r) => stream.once('response', (h) => r(Number(h[':status']))));
+      expect(status).toBe(200);
+      // one masked text frame "hello", as a client must send it
+      const mask = Buffer.from([1, 2, 3, 4]);
+      const payload = Buffer.from('hello');
+      stream.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]));
+      const echoed = await new Promise<Buffer>((r) => stream.once('data', (d: Buffer) => r(d)));
+      expect(echoed[0]).toBe(0x81);
+      expect(echoed.subarray(2, 2 + echoed[1]).toString()).toBe('hello');
+      expect(seenHeaders.at(-1)).toMatchObject({ upgrade: 'websocket', 'sec-websocket-version': '13' });
+      expect(seenHeaders.at(-1)?.['sec-websocket-key']).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+      stream.close();
+    } finally {
+      session.destroy();
+    }
   });
 
   it('the access log records the upgrade with its 101', async () => {

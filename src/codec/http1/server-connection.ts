@@ -502,11 +502,13 @@ export class H1Exchange implements Downstream, BodySource {
     this.keepAlive = false;
   }
 
-  /** The upgrade path (WebSocket): the exchange is over for the codec; the socket is the caller's. */
-  takeOver(): { socket: Socket; early: Buffer | undefined } {
+  /** The upgrade path (WebSocket): the upstream's head goes to the client as is; the socket is the caller's. */
+  upgrade(_status: number, upstreamHead: Buffer): { socket: Socket; early: Buffer | undefined } {
     this.finished = true;
     this.headersSent = true;
-    return this.conn.takeOver();
+    const r = this.conn.takeOver();
+    r.socket.write(upstreamHead);
+    return r;
   }
 
   /** A locally generated error for a request whose body turned out malformed. */

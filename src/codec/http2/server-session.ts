@@ -60,6 +60,8 @@ export class H2ServerConnection {
         initialWindowSize: INITIAL_STREAM_WINDOW,
         maxHeaderListSize: options.maxHeaderBytes,
         enablePush: false,
+        // RFC 8441: WebSocket over HTTP/2 with extended CONNECT
+        enableConnectProtocol: true,
       },
       maxHeaderListPairs: 128,
       // a client that keeps sending frames nghttp2 rejects, or streams past the limit, is cut off
@@ -142,6 +144,7 @@ export class H2Exchange implements Downstream, BodySource {
   readonly localEndpoint: string;
   readonly remoteEndpoint: string;
   readonly protocol = 'HTTP/2';
+  readonly connectProtocol: string | undefined;
   readonly body: BodySource | null;
   readonly originalDestination: { address: string; port: number } | undefined;
   readonly peer: PeerIdentity | undefined;
@@ -165,6 +168,7 @@ export class H2Exchange implements Downstream, BodySource {
     endStream: boolean,
   ) {
     this.method = String(h[':method'] ?? 'GET');
+    this.connectProtocol = this.method === 'CONNECT' && h[':protocol'] ? String(h[':protocol']) : undefined;
     this.target = String(h[':path'] ?? '/');
     // the connection manager reads the authority from `host`, as HTTP/1.1 carries it
     const out: string[] = [];
@@ -306,6 +310,18 @@ export class H2Exchange implements Downstream, BodySource {
       this.detached = true;
       this.events?.onDownstreamClose();
     }
+  }
+
+  /**
+   * Extended CONNECT answered: a 101 from the HTTP/1.1 upstream is :status 200 here (RFC 8441),
+   * other statuses pass as they are; the stream is the tunnel's from here.
+   */
+  upgrade(status: number, _upstreamHead: Buffer): { socket: ServerHttp2Stream; early: undefined } {
+    this.finished = true;
+    this.headersSent = true;
+    this.stream.respond({ ':status': status === 101 ? 200 : status });
+    this.stream.resume();
+    return { socket: this.stream, early: undefined };
   }
 
   get connection(): H2ServerConnection {
