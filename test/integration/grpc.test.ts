@@ -15,12 +15,14 @@ const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
 const SERVICE: grpc.ServiceDefinition = {
   Echo: { path: '/demo.Demo/Echo', requestStream: false, responseStream: false, requestSerialize: raw.serialize, requestDeserialize: raw.deserialize, responseSerialize: raw.serialize, responseDeserialize: raw.deserialize },
   Count: { path: '/demo.Demo/Count', requestStream: false, responseStream: true, requestSerialize: raw.serialize, requestDeserialize: raw.deserialize, responseSerialize: raw.serialize, responseDeserialize: raw.deserialize },
+  Flaky: { path: '/demo.Demo/Flaky', requestStream: false, responseStream: false, requestSerialize: raw.serialize, requestDeserialize: raw.deserialize, responseSerialize: raw.serialize, responseDeserialize: raw.deserialize },
   Slow: { path: '/demo.Demo/Slow', requestStream: false, responseStream: false, requestSerialize: raw.serialize, requestDeserialize: raw.deserialize, responseSerialize: raw.serialize, responseDeserialize: raw.deserialize },
 };
 const Client = grpc.makeGenericClientConstructor(SERVICE, 'Demo');
 type DemoClient = InstanceType<typeof Client> & Record<string, (...args: unknown[]) => unknown>;
 
 let server: grpc.Server;
+const flakyCalls = new Map<string, number>();
 let proxy: RunningProxy;
 let client: DemoClient;
 
@@ -39,6 +41,13 @@ beforeAll(async () => {
       for (let i = 0; i < n; i++) call.write(Buffer.from(String(i)));
       call.end();
     },
+    // UNAVAILABLE on the first call of each key, OK after: retryOn unavailable hides it
+    Flaky: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      const key = call.request.toString();
+      flakyCalls.set(key, (flakyCalls.get(key) ?? 0) + 1);
+      if (flakyCalls.get(key) === 1) return cb({ code: grpc.status.UNAVAILABLE, details: 'try again' });
+      cb(null, Buffer.from(`ok after ${flakyCalls.get(key)}`));
+    },
     Slow: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => setTimeout(() => cb(null, Buffer.from('late')), 1_500),
   });
   const grpcPort = await new Promise<number>((resolve, reject) =>
@@ -52,6 +61,7 @@ beforeAll(async () => {
       hosts: ['*'],
       gateways: ['gw'],
       http: [
+        { match: [{ uri: { exact: '/demo.Demo/Flaky' } }], retries: { attempts: 2, retryOn: 'unavailable' }, route: [{ destination: { host: svcHost('demo'), port: { number: 9090 } } }] },
         { match: [{ uri: { exact: '/demo.Demo/Slow' } }], timeout: '300ms', route: [{ destination: { host: svcHost('demo'), port: { number: 9090 } } }] },
         { match: [{ headers: { 'x-fault': { exact: 'abort' } } }], fault: { abort: { grpcStatus: 'UNAVAILABLE', percentage: { value: 100 } } }, route: [{ destination: { host: svcHost('demo'), port: { number: 9090 } } }] },
         { route: [{ destination: { host: svcHost('demo'), port: { number: 9090 } } }] },
@@ -112,6 +122,13 @@ describe('gRPC through the proxy', () => {
     md.set('x-fault', 'abort');
     const r = await unary('Echo', 'x', md);
     expect(r.err?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('retryOn unavailable: a gRPC UNAVAILABLE (trailers-only) is retried and the client sees the success', async () => {
+    const r = await unary('Flaky', 'k1');
+    expect(r.err).toBeNull();
+    expect(r.value?.toString()).toBe('ok after 2');
+    expect(flakyCalls.get('k1')).toBe(2);
   });
 
   it('the route timeout answers a gRPC client with DEADLINE_EXCEEDED', async () => {
