@@ -22,6 +22,12 @@ beforeAll(async () => {
   app = await startUpstream(undefined, 'app');
   // an HTTP/2-only upstream (the service port says HTTP2): HTTP/1.1 clients reach it translated
   h2app = createHttp2Server((req, res) => {
+    if (req.url === '/h2only/trickle') {
+      // the first part goes out at once, the last one later: a proxy that buffers would hold both
+      res.write('first;');
+      setTimeout(() => res.end('last'), 600);
+      return;
+    }
     let body = 0;
     req.on('data', (c: Buffer) => (body += c.length));
     req.on('end', () => {
@@ -81,6 +87,29 @@ describe('HTTP/2 downstream', () => {
     expect(r.stdout.endsWith('h2 saw POST /h2only/x 6')).toBe(true);
     expect(h2seen.at(-1)!.headers[':authority']).toBe('shop.example.com');
     expect(h2seen.at(-1)!.headers.host).toBeUndefined();
+  });
+
+  it('responses stream through HTTP/2 on both sides: the first bytes arrive before the upstream has finished', async () => {
+    const session = connect(`http://127.0.0.1:${port}`);
+    try {
+      const t0 = Date.now();
+      const { firstAt, body } = await new Promise<{ firstAt: number; body: string }>((resolve, reject) => {
+        const req = session.request({ ':path': '/h2only/trickle', ':authority': 'shop.example.com' });
+        let firstAt = 0;
+        let body = '';
+        req.on('data', (c) => {
+          if (!firstAt) firstAt = Date.now() - t0;
+          body += c;
+        });
+        req.on('end', () => resolve({ firstAt, body }));
+        req.on('error', reject);
+        req.end();
+      });
+      expect(body).toBe('first;last');
+      expect(firstAt).toBeLessThan(400);
+    } finally {
+      session.close();
+    }
   });
 
   it('HTTP/1.1 keeps working on the same port', async () => {
