@@ -343,6 +343,8 @@ export interface Cluster {
    * GRPC-WEB, HTTP2, or DestinationRule h2UpgradePolicy UPGRADE); absent: HTTP/1.1.
    */
   http2?: { maxConcurrentStreams?: number };
+  /** DestinationRule useClientProtocol: the upstream protocol follows the client's (HTTP/1.1 or HTTP/2). */
+  useClientProtocol?: boolean;
   /**
    * Istio's auto mTLS: with no DestinationRule tls, endpoints labelled
    * `security.istio.io/tlsMode: istio` (they have a sidecar) are reached with ISTIO_MUTUAL,

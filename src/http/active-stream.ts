@@ -411,7 +411,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     }
     if (this.websocket) return this.openTunnel(host, cluster);
     const body = this.replay ? this.replay.forAttempt() : this.ds.body;
-    this.exchange = host.pool.request({ method: this.ds.method, path: this.upstreamPath, headers: this.upstreamHeaders, body }, this);
+    this.exchange = host.poolFor(this.ds.protocol).request({ method: this.ds.method, path: this.upstreamPath, headers: this.upstreamHeaders, body }, this);
   }
 
   private pickHost(cluster: ClusterRuntime): UpstreamHost | undefined {

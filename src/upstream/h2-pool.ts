@@ -42,7 +42,6 @@ const H2_ERROR_NAMES = [
   'HTTP_1_1_REQUIRED',
 ];
 
-const SESSION_OPTIONS_SETTINGS: Settings = { enablePush: false };
 const END_STREAM_OPTIONS = { endStream: true } as const;
 /** Request trailers are only known when the body ends, so a request with a body always waits for them. */
 const BODY_OPTIONS = { endStream: false, waitForTrailers: true } as const;
@@ -81,7 +80,8 @@ export class H2Pool {
   readonly authorityUrl: string;
   /** :authority when the request has no host header. */
   readonly defaultAuthority: string;
-  readonly scheme: 'http' | 'https';
+  /** Our SETTINGS: no server push; the header list size we accept (advisory: node does not enforce it, onResponse does). */
+  readonly settings: Settings;
 
   constructor(
     readonly address: string,
@@ -91,8 +91,8 @@ export class H2Pool {
     readonly stats?: { cluster: ClusterStats; host: HostStats },
   ) {
     this.defaultAuthority = hostPort(address, port);
-    this.scheme = options.tls ? 'https' : 'http';
-    this.authorityUrl = `${this.scheme}://${this.defaultAuthority}`;
+    this.authorityUrl = `${options.tls ? 'https' : 'http'}://${this.defaultAuthority}`;
+    this.settings = { enablePush: false, maxHeaderListSize: Math.min(Math.max(options.maxHeaderBytes, 0), 2 ** 32 - 1) };
   }
 
   /** Sessions carrying at least one exchange (or connecting for one). */
@@ -323,11 +323,14 @@ class H2Session {
   private failure: UpstreamFailure | undefined;
   private ready = false;
   private readonly tls: boolean;
+  /** :scheme of its requests: the transport this session really has (tls() may give no TLS for some endpoints). */
+  readonly scheme: 'http' | 'https';
 
   constructor(private readonly pool: H2Pool) {
     const opts = pool.options;
     const tls = opts.tls?.();
     this.tls = tls !== undefined;
+    this.scheme = this.tls ? 'https' : 'http';
     const up = connectUpstream(pool.address, pool.port, { localAddress: opts.localAddress, tls: tls instanceof Error || !tls ? tls : h2TlsOptions(tls) });
     this.socket = up.socket;
     opts.limits?.add(Resource.Connections, 1);
@@ -363,7 +366,7 @@ class H2Session {
     }
     this.socket.removeListener('close', this.onSocketClose);
     const socket = this.socket;
-    const options: SecureClientSessionOptions = { createConnection: () => socket, settings: SESSION_OPTIONS_SETTINGS };
+    const options: SecureClientSessionOptions = { createConnection: () => socket, settings: this.pool.settings };
     const session = http2.connect(this.pool.authorityUrl, options);
     this.session = session;
     session.on('remoteSettings', (settings: Settings) => this.onRemoteSettings(settings));
@@ -595,7 +598,7 @@ class H2Exchange implements UpstreamExchange, BodySink {
     this.state = ExState.Open;
     this.session = session;
     this.endPending(false);
-    const headers = requestHeaders(this.req, this.pool);
+    const headers = requestHeaders(this.req, session.scheme, this.pool.defaultAuthority);
     const options = this.body === null ? END_STREAM_OPTIONS : BODY_OPTIONS;
     let stream: ClientHttp2Stream;
     try {
@@ -664,8 +667,14 @@ class H2Exchange implements UpstreamExchange, BodySink {
   onWantTrailers(): void {
     const stream = this.stream;
     if (!stream || stream.destroyed) return;
-    // no trailers: node sends an empty DATA frame with END_STREAM
-    stream.sendTrailers(this.requestTrailers ? headerObject(this.requestTrailers) : NO_TRAILERS);
+    try {
+      // no trailers: node sends an empty DATA frame with END_STREAM
+      stream.sendTrailers(this.requestTrailers ? headerObject(this.requestTrailers) : NO_TRAILERS);
+    } catch (err) {
+      // trailers node refuses (an invalid name or value)
+      const e = err as Error & { code?: string };
+      this.fail(new UpstreamError('protocol_error', e.message, e.code));
+    }
   }
 
   // ------------------------------------------------------------------ response
@@ -673,6 +682,14 @@ class H2Exchange implements UpstreamExchange, BodySink {
   onResponse(headers: IncomingHttpHeaders, raw: string[]): void {
     if (this.state !== ExState.Open) return;
     this.headersReceived = true;
+    // RFC 9113 §6.5.2 header list size (name + value + 32 per field), against maxHeaderBytes like H1Pool's head limit
+    let size = 0;
+    for (let i = 0; i < raw.length; i++) size += raw[i].length + 16;
+    if (size > this.pool.options.maxHeaderBytes) {
+      this.headersReceived = false;
+      this.fail(new UpstreamError('protocol_error', `response headers exceed ${this.pool.options.maxHeaderBytes} bytes`));
+      return;
+    }
     const status = Number(headers[':status']);
     this.handler?.onUpstreamHeaders(status, withoutPseudo(raw));
   }
@@ -775,9 +792,9 @@ class H2Exchange implements UpstreamExchange, BodySink {
 }
 
 /** RFC 9113 §8.3.1 pseudo-headers from the request line and host, then the fields HTTP/2 allows. */
-function requestHeaders(req: UpstreamRequest, pool: H2Pool): string[] {
+function requestHeaders(req: UpstreamRequest, scheme: string, defaultAuthority: string): string[] {
   const h = req.headers;
-  const out: string[] = [':method', req.method, ':path', req.path, ':scheme', pool.scheme, ':authority', ''];
+  const out: string[] = [':method', req.method, ':path', req.path, ':scheme', scheme, ':authority', ''];
   let authority: string | undefined;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
@@ -793,7 +810,7 @@ function requestHeaders(req: UpstreamRequest, pool: H2Pool): string[] {
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     out.push(name, h[i + 1]);
   }
-  out[7] = authority ?? pool.defaultAuthority;
+  out[7] = authority ?? defaultAuthority;
   return out;
 }
 

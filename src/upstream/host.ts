@@ -22,6 +22,12 @@ export class UpstreamHost {
   /** Requests in flight to this host (LEAST_REQUEST reads it). */
   active = 0;
   readonly pool: H1Pool | H2Pool;
+  private readonly h2pool: H2Pool | undefined;
+
+  /** The pool for a request from a client speaking `protocol` (they differ with useClientProtocol only). */
+  poolFor(protocol: string): H1Pool | H2Pool {
+    return this.h2pool && protocol === 'HTTP/2' ? this.h2pool : this.pool;
+  }
   /** `10.0.0.1:9080`, as /clusters and access logs show it. */
   readonly label: string;
   readonly stats: HostStats;
@@ -49,9 +55,10 @@ export class UpstreamHost {
     };
     const stats = { cluster: clusterStats, host: this.stats };
     // Envoy's http2_protocol_options: multiplexed sessions; else keep-alive HTTP/1.1 connections
-    this.pool = cluster.http2
-      ? new H2Pool(endpoint.address, endpoint.port, { ...options, ...(cluster.http2.maxConcurrentStreams ? { maxConcurrentStreams: cluster.http2.maxConcurrentStreams } : {}) }, stats)
-      : new H1Pool(endpoint.address, endpoint.port, options, stats);
+    const h2 = () => new H2Pool(endpoint.address, endpoint.port, { ...options, ...(cluster.http2?.maxConcurrentStreams ? { maxConcurrentStreams: cluster.http2.maxConcurrentStreams } : {}) }, stats);
+    this.pool = cluster.http2 && !cluster.useClientProtocol ? h2() : new H1Pool(endpoint.address, endpoint.port, options, stats);
+    // useClientProtocol: HTTP/2 clients get an HTTP/2 pool of their own
+    if (cluster.useClientProtocol) this.h2pool = h2();
   }
 
   /** Slow start (Istio warmup): set while this host is new; its weight ramps up over the window. */
@@ -70,6 +77,6 @@ export class UpstreamHost {
   }
 
   close(): Promise<void> {
-    return this.pool.close();
+    return Promise.all([this.pool.close(), this.h2pool?.close()]).then(() => undefined);
   }
 }

@@ -581,11 +581,11 @@ describe('DestinationRule validation', () => {
   trafficPolicy:
     connectionPool:
       tcp: { maxConnections: 1, tcpKeepalive: { time: 10s } }
-      http: { http1MaxPendingRequests: 1, useClientProtocol: true }
+      http: { http1MaxPendingRequests: 1, useClientProtocol: true, h2UpgradePolicy: UPGRADE }
     tls: { mode: ISTIO_MUTUAL, credentialName: creds }`));
     expect(cfg.warnings).toHaveLength(1);
     expect(cfg.warnings[0]).toMatch(/^DestinationRule default\/dr: /);
-    for (const f of ['connectionPool.tcp.tcpKeepalive', 'connectionPool.http.useClientProtocol', 'trafficPolicy.tls.credentialName']) {
+    for (const f of ['connectionPool.tcp.tcpKeepalive', 'trafficPolicy.tls.credentialName']) {
       expect(cfg.warnings[0]).toContain(f);
     }
     // circuit breakers and outlier detection are enforced: no warning for them

@@ -2,11 +2,13 @@
 // port), h2 by ALPN on TLS, protocol translation to an HTTP/1.1 upstream, request bodies streamed,
 // many multiplexed streams (h2load).
 import { execFile } from 'node:child_process';
-import { connect, createServer as createHttp2Server, type Http2Server } from 'node:http2';
+import { connect, createServer as createHttp2Server, performServerHandshake, type Http2Server } from 'node:http2';
+import { createServer as createHttp1Server } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { svcHost } from '../helpers/fixtures.js';
 import { curl } from '../helpers/http.js';
-import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { gateway, GATEWAY_ARGS, resource, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
 import { scrape } from '../helpers/telemetry.js';
@@ -16,6 +18,7 @@ let app: Upstream;
 let proxy: RunningProxy;
 let port: number;
 let h2app: Http2Server;
+let both: NetServer;
 const h2seen: { headers: Record<string, unknown>; body: number }[] = [];
 
 beforeAll(async () => {
@@ -38,15 +41,39 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => h2app.listen(0, '127.0.0.1', () => r()));
   const h2port = (h2app.address() as { port: number }).port;
+  // a server that speaks HTTP/1.1 and HTTP/2 (h2c prior knowledge) on one port, saying which it got
+  const answer = (req: { httpVersion: string }, res: { end(s: string): void }) => res.end(`both saw HTTP/${req.httpVersion}`);
+  const h1side = createHttp1Server(answer);
+  both = createNetServer((s) =>
+    s.once('data', (b: Buffer) => {
+      s.pause();
+      s.unshift(b);
+      if (b.subarray(0, 3).toString() !== 'PRI') {
+        h1side.emit('connection', s);
+        s.resume();
+        return;
+      }
+      performServerHandshake(s).on('stream', (st) => {
+        st.respond({ ':status': 200 });
+        st.end('both saw HTTP/2.0');
+      });
+    }),
+  );
+  await new Promise<void>((r) => both.listen(0, '127.0.0.1', () => r()));
+  const bothPort = (both.address() as { port: number }).port;
   port = await freePort();
   const yaml = toYaml(
     serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
     serviceEntry({ name: 'h2', host: svcHost('h2'), ports: [{ number: 81, name: 'http2', protocol: 'HTTP2' }], endpoints: [{ port: h2port, portName: 'http2' }] }),
+    // useClientProtocol: the same upstream (it speaks both) is reached in the client's protocol
+    serviceEntry({ name: 'both', host: svcHost('both'), ports: [{ number: 82, name: 'http', protocol: 'HTTP' }], endpoints: [{ port: bothPort, portName: 'http' }] }),
+    resource('DestinationRule', 'both', 'default', { host: svcHost('both'), trafficPolicy: { connectionPool: { http: { useClientProtocol: true } } } }),
     gateway({ port }),
     virtualService('app', {
       hosts: ['*'],
       gateways: ['gw'],
       http: [
+        { match: [{ uri: { prefix: '/both' } }], route: [{ destination: { host: svcHost('both'), port: { number: 82 } } }] },
         { match: [{ uri: { prefix: '/h2only' } }], route: [{ destination: { host: svcHost('h2'), port: { number: 81 } } }] },
         { route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] },
       ],
@@ -59,6 +86,7 @@ afterAll(async () => {
   await stopAllProxies();
   await app.close();
   await new Promise((r) => h2app.close(r));
+  await new Promise((r) => both.close(r));
 });
 
 describe('HTTP/2 downstream', () => {
@@ -110,6 +138,13 @@ describe('HTTP/2 downstream', () => {
     } finally {
       session.close();
     }
+  });
+
+  it('useClientProtocol: HTTP/2 clients reach the upstream over HTTP/2, HTTP/1.1 clients over HTTP/1.1', async () => {
+    const h2 = await curl(['--http2-prior-knowledge', '-s', '-H', 'host: shop.example.com', `http://127.0.0.1:${port}/both`]);
+    expect(h2.stdout).toBe('both saw HTTP/2.0');
+    const h1 = await curl(['--http1.1', '-s', '-H', 'host: shop.example.com', `http://127.0.0.1:${port}/both`]);
+    expect(h1.stdout).toBe('both saw HTTP/1.1');
   });
 
   it('HTTP/1.1 keeps working on the same port', async () => {

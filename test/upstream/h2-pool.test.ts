@@ -71,7 +71,9 @@ const pools: H2Pool[] = [];
 
 /** A node:http2 server; `onStream` answers (every stream gets an error listener: resets are expected here). */
 async function startH2(onStream: (seen: SeenStream) => void, settings: Settings = {}, tls?: { key: Buffer; cert: Buffer }): Promise<H2TestServer> {
-  const server = tls ? http2.createSecureServer({ key: tls.key, cert: tls.cert, settings, allowHTTP1: false }) : http2.createServer({ settings });
+  // maxSendHeaderBlockLength raised so a test can send headers bigger than the pool accepts
+  const common = { settings, maxSendHeaderBlockLength: 1 << 20 };
+  const server = tls ? http2.createSecureServer({ ...common, key: tls.key, cert: tls.cert, allowHTTP1: false }) : http2.createServer(common);
   const srv: H2TestServer = { port: 0, server, sessions: [], streams: [], maxOpen: [], open: [], closedSessions: 0 };
   server.on('session', (session: ServerHttp2Session) => {
     const index = srv.sessions.length;
@@ -416,6 +418,18 @@ describe('H2Pool: exchanges', () => {
     expect((await exchange(pool)).status).toBe(200);
   });
 
+  it('response headers over maxHeaderBytes → protocol_error (node does not enforce SETTINGS_MAX_HEADER_LIST_SIZE itself)', async () => {
+    const srv = await startH2(({ stream }) => {
+      stream.respond({ ':status': 200, 'x-big': 'a'.repeat(70_000) });
+      stream.end('x');
+    });
+    const pool = makePool(srv.port, { maxHeaderBytes: 60 * 1024 });
+    const rec = await exchange(pool);
+    expect(rec.events).toEqual(['error']);
+    expect(rec.error?.kind).toBe('protocol_error');
+    expect(rec.error?.message).toMatch(/exceed/);
+  });
+
   it('1xx informational responses are not forwarded; the final response is', async () => {
     const srv = await startH2(({ stream }) => {
       stream.additionalHeaders({ ':status': 103, link: '</style.css>; rel=preload' });
@@ -450,6 +464,15 @@ describe('H2Pool: exchanges', () => {
     expect(rec.trailers).toEqual(['grpc-status', '0', 'grpc-message', 'fine']);
     expect(serverBody).toBe('request');
     expect(serverTrailers?.['x-checksum']).toBe('abc');
+  });
+
+  it('request trailers node refuses (invalid name) → protocol_error, not an exception', async () => {
+    const srv = await startH2(answering('ok'));
+    const pool = makePool(srv.port);
+    const body = new TestBody(-1, [Buffer.from('x')], true, ['bad name', 'v']);
+    const rec = await exchange(pool, { method: 'POST', path: '/', headers: ['host', 'h'], body });
+    expect(rec.error?.kind).toBe('protocol_error');
+    expect((await exchange(pool)).body).toBe('ok');
   });
 
   it('a trailers-only response (gRPC error: HEADERS with END_STREAM) → headers, then end without trailers', async () => {

@@ -14,7 +14,7 @@ const HTTP_POOL_FIELDS = [
 /** Parsed and enforced now; everything else in a policy is validated as an object and enforced later. */
 const ENFORCED_POOL = new Set([
   'connectTimeout', 'idleTimeout', 'maxConnections', 'http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries',
-  'h2UpgradePolicy', 'maxConcurrentStreams',
+  'h2UpgradePolicy', 'maxConcurrentStreams', 'useClientProtocol',
 ]);
 const UINT32 = 2 ** 32 - 1;
 
@@ -220,6 +220,7 @@ function parsePortPolicy(f: Field, pending: Set<string>): PolicyLayer {
       if (upgrade === 'UPGRADE') out.h2Upgrade = true;
       else if (upgrade === 'DO_NOT_UPGRADE') out.h2Upgrade = false;
       out.maxConcurrentStreams = http.at('maxConcurrentStreams').optInt(1, UINT32);
+      if (http.at('useClientProtocol').optBool()) out.useClientProtocol = true;
     }
     for (const k of Object.keys(out) as (keyof typeof out)[]) if (out[k] === undefined) delete out[k];
     for (const [g, fields] of [[tcp, TCP_POOL_FIELDS], [http, HTTP_POOL_FIELDS]] as const) {

@@ -92,7 +92,7 @@ export type EffectivePolicy = PolicyLayer;
 
 const POLICY_KEYS: (keyof PolicyLayer)[] = [
   'lbSimple', 'connectTimeoutMs', 'idleTimeoutMs', 'maxConnections', 'http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries',
-  'outlier', 'consistentHash', 'locality', 'warmup', 'tls', 'h2Upgrade', 'maxConcurrentStreams',
+  'outlier', 'consistentHash', 'locality', 'warmup', 'tls', 'h2Upgrade', 'maxConcurrentStreams', 'useClientProtocol',
 ];
 
 export function effectivePolicy(dr: DestinationRuleSpec | undefined, port: number, subset?: string): EffectivePolicy {

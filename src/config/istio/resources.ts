@@ -127,6 +127,8 @@ export interface PolicyLayer {
   tls?: ClientTlsSpec;
   /** connectionPool.http.h2UpgradePolicy: UPGRADE (true) / DO_NOT_UPGRADE (false) an HTTP/1.1 port to HTTP/2 upstream. */
   h2Upgrade?: boolean;
+  /** connectionPool.http.useClientProtocol: the client's protocol upstream. */
+  useClientProtocol?: boolean;
   /** connectionPool.http.maxConcurrentStreams per upstream HTTP/2 connection. */
   maxConcurrentStreams?: number;
   lbSimple?: LbSimple;

@@ -77,11 +77,14 @@ function buildCluster(
 }
 
 /** Istio speaks HTTP/2 upstream on GRPC, GRPC-WEB and HTTP2 ports, and on HTTP ports a DestinationRule upgrades. */
-export function http2Of(protocol: string, p: { h2Upgrade?: boolean; maxConcurrentStreams?: number }): Pick<Cluster, 'http2'> {
+export function http2Of(protocol: string, p: { h2Upgrade?: boolean; maxConcurrentStreams?: number; useClientProtocol?: boolean }): Pick<Cluster, 'http2' | 'useClientProtocol'> {
   const native = protocol === 'GRPC' || protocol === 'GRPC-WEB' || protocol === 'HTTP2';
   const upgrade = protocol === 'HTTP' && p.h2Upgrade === true;
+  const h2 = { http2: p.maxConcurrentStreams ? { maxConcurrentStreams: p.maxConcurrentStreams } : {} };
+  // useClientProtocol wins over the port's protocol (Istio: the downstream's protocol is kept)
+  if (p.useClientProtocol) return { ...h2, useClientProtocol: true };
   if (!native && !upgrade) return {};
-  return { http2: p.maxConcurrentStreams ? { maxConcurrentStreams: p.maxConcurrentStreams } : {} };
+  return h2;
 }
 
 /**
