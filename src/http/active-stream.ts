@@ -674,7 +674,9 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       this.sendLocalReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', ResponseFlag.UpstreamOverflow);
       return;
     }
-    const failure: AttemptFailure = err.kind === 'connect_failure' || err.kind === 'connect_timeout' ? 'connect_failure' : 'reset';
+    // an HTTP/2 upstream that refused the stream (REFUSED_STREAM, or past a GOAWAY) never processed it
+    const failure: AttemptFailure =
+      err.kind === 'connect_failure' || err.kind === 'connect_timeout' ? 'connect_failure' : err.code === 'REFUSED_STREAM' ? 'refused_stream' : 'reset';
     if (this.retry?.retriableFailure(failure)) {
       if (this.canRetry()) return this.scheduleRetry();
       if (this.retriesLeft === 0) this.addFlag(ResponseFlag.UpstreamRetryLimitExceeded);

@@ -2,7 +2,7 @@
 // port), h2 by ALPN on TLS, protocol translation to an HTTP/1.1 upstream, request bodies streamed,
 // many multiplexed streams (h2load).
 import { execFile } from 'node:child_process';
-import { connect, createServer as createHttp2Server, performServerHandshake, type Http2Server } from 'node:http2';
+import { connect, constants, createServer as createHttp2Server, performServerHandshake, type Http2Server } from 'node:http2';
 import { createServer as createHttp1Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ let app: Upstream;
 let proxy: RunningProxy;
 let port: number;
 let h2app: Http2Server;
+const refusals = new Map<string, number>();
 let both: NetServer;
 const h2seen: { headers: Record<string, unknown>; body: number }[] = [];
 
@@ -25,6 +26,14 @@ beforeAll(async () => {
   app = await startUpstream(undefined, 'app');
   // an HTTP/2-only upstream (the service port says HTTP2): HTTP/1.1 clients reach it translated
   h2app = createHttp2Server((req, res) => {
+    if (req.url?.startsWith('/h2only/refuse')) {
+      // the first stream of each path is refused (as a server past its limits does): never processed
+      const n = (refusals.get(req.url) ?? 0) + 1;
+      refusals.set(req.url, n);
+      if (n === 1) return void req.stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      res.end(`accepted on attempt ${n}`);
+      return;
+    }
     if (req.url === '/h2only/trickle') {
       // the first part goes out at once, the last one later: a proxy that buffers would hold both
       res.write('first;');
@@ -145,6 +154,11 @@ describe('HTTP/2 downstream', () => {
     expect(h2.stdout).toBe('both saw HTTP/2.0');
     const h1 = await curl(['--http1.1', '-s', '-H', 'host: shop.example.com', `http://127.0.0.1:${port}/both`]);
     expect(h1.stdout).toBe('both saw HTTP/1.1');
+  });
+
+  it('a stream the HTTP/2 upstream refuses (REFUSED_STREAM) is retried by Istio\'s default policy (refused-stream)', async () => {
+    const r = await curl(['--http1.1', '-s', '-H', 'host: shop.example.com', `http://127.0.0.1:${port}/h2only/refuse-1`]);
+    expect(r.stdout).toBe('accepted on attempt 2');
   });
 
   it('HTTP/1.1 keeps working on the same port', async () => {
