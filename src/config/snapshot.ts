@@ -160,6 +160,11 @@ export interface HttpConnectionManager {
    * routing, and the upstream gets the normalized path. Absent: untouched.
    */
   pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+  /**
+   * Envoy's upgrade_configs: the Upgrade types (lower case) tunnelled after a 101; Istio enables
+   * `websocket`. Absent: `websocket`. Another type is refused (403), except h2c, which is declined.
+   */
+  upgradeTypes?: string[];
 }
 
 export interface HttpFilterConfig {
@@ -236,6 +241,8 @@ export interface RouteAction {
   mirrors?: { cluster: string; percent: number }[];
   /** Envoy hash_policy for RING_HASH / MAGLEV clusters (Istio: from the DestinationRule's consistentHash). */
   hashPolicy?: HashPolicy;
+  /** Envoy RouteAction.upgrade_configs: an Upgrade type enabled (or disabled) on this route, over the connection manager's. */
+  upgrades?: Record<string, boolean>;
 }
 
 /** What a consistent-hash load balancer hashes. */

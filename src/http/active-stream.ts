@@ -47,6 +47,8 @@ function cookieValue(headers: readonly string[], name: string): string | undefin
 
 /** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and ones the proxy regenerates. */
 const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect']);
+/** Upgrade types a connection manager tunnels when its config says nothing (Istio enables websocket). */
+const DEFAULT_UPGRADES = ['websocket'];
 /** Response headers never forwarded downstream (hop-by-hop; Node frames the downstream body itself). */
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer']);
 
@@ -213,10 +215,12 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       out.push(name, value);
     }
     // WebSocket (Envoy's upgrade_configs, on for every Istio route): HTTP/1.1 only for now
-    if (upgrade?.toLowerCase() === 'websocket' && this.ds.upgrade && /(^|,)\s*upgrade\s*(,|$)/i.test(connectionTokens ?? '')) this.websocket = true;
-    // RFC 8441: an HTTP/2 extended CONNECT for websocket becomes an HTTP/1.1 Upgrade upstream
+    // an Upgrade (HTTP/1.1) or an extended CONNECT (HTTP/2, RFC 8441); h2c is declined: the request
+    // goes on over HTTP/1.1, its upgrade headers dropped (RFC 9113 deprecates it)
+    const type = upgrade?.trim().toLowerCase();
+    if (type && type !== 'h2c' && /(^|,)\s*upgrade\s*(,|$)/i.test(connectionTokens ?? '')) this.requestedUpgrade = type;
+    if (this.ds.connectProtocol) this.requestedUpgrade = this.ds.connectProtocol.toLowerCase();
     if (this.ds.connectProtocol === 'websocket' && this.ds.upgrade) {
-      this.websocket = true;
       // the HTTP/1.1 handshake needs a key; an HTTP/2 client does not send one (RFC 8441 §5)
       if (getFromList(out, 'sec-websocket-key') === undefined) out.push('sec-websocket-key', randomBytes(16).toString('base64'));
     }
@@ -305,6 +309,18 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
     this.clusterRt = cluster;
     this.upstreamPath = path;
+    // Envoy's upgrade_configs: the route's say, else the connection manager's; a type nobody
+    // enabled is refused with 403 (upgrade_failed)
+    if (this.requestedUpgrade) {
+      const t = this.requestedUpgrade;
+      const allowed = action.upgrades?.[t] ?? (this.listener.hcm.upgradeTypes ?? DEFAULT_UPGRADES).includes(t);
+      if (!allowed || !this.ds.upgrade) {
+        this.streamInfo.responseCodeDetails = 'upgrade_failed';
+        this.sendLocalReply(403, '');
+        return;
+      }
+      this.websocket = true;
+    }
     // an upgrade is not retried, and route timeouts do not cut a tunnel (Envoy)
     this.retry = this.websocket ? undefined : route.retry;
     this.retriesLeft = route.retry?.numRetries ?? 0;
@@ -603,7 +619,9 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 
   /** grpc-status of a gRPC response (trailers, or the headers of a trailers-only response), for the metric label. */
   private grpcStatus: string | undefined;
-  /** An accepted WebSocket upgrade request: it goes through an UpgradeTunnel, not a pool. */
+  /** The Upgrade type the client asked for (lower case). */
+  private requestedUpgrade: string | undefined;
+  /** An upgrade the route allows: the request goes through an UpgradeTunnel, not a pool. */
   private websocket = false;
   private tunnel: UpgradeTunnel | undefined;
 
@@ -613,7 +631,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     let head = `${method} ${this.upstreamPath} HTTP/1.1\r\n`;
     const h = this.upstreamHeaders;
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
-    head += 'connection: upgrade\r\nupgrade: websocket\r\n\r\n';
+    head += `connection: upgrade\r\nupgrade: ${this.requestedUpgrade}\r\n\r\n`;
     const { address, port } = host.endpoint;
     const localAddress = bindAddressFor(cluster.config.upstreamBindAddresses, address);
     const tls = this.runtime.services.tls?.clientOptions(cluster.config, host.endpoint, 'http');

@@ -2,6 +2,7 @@
 // only on a 101, carries frames both ways unchanged with backpressure, and closes cleanly.
 import { createServer, type Server } from 'node:http';
 import { connect as h2connect } from 'node:http2';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { svcHost } from '../helpers/fixtures.js';
@@ -120,6 +121,25 @@ describe('WebSocket', () => {
     } finally {
       session.destroy();
     }
+  });
+
+  it('an Upgrade type no route enables is refused with 403 (Envoy upgrade_failed); h2c is declined, the request served', async () => {
+    const send = (upgrade: string) =>
+      new Promise<string>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => s.write(`GET /plain HTTP/1.1\r\nhost: chat.example.com\r\nconnection: upgrade\r\nupgrade: ${upgrade}\r\n\r\n`));
+        let got = '';
+        s.on('data', (d) => {
+          got += d;
+          if (got.includes('\r\n\r\n')) s.destroy();
+        });
+        s.on('close', () => resolve(got));
+        s.on('error', () => resolve(got));
+      });
+    expect(await send('spdy/3')).toMatch(/^HTTP\/1\.1 403 /);
+    // h2c: no upgrade happens, the route answers over HTTP/1.1 (this upstream says 403 for /plain itself)
+    const h2c = await send('h2c');
+    expect(h2c).toMatch(/^HTTP\/1\.1 403 /);
+    expect(h2c).toMatch(/content-type: text\/plain/);
   });
 
   it('the access log records the upgrade with its 101', async () => {

@@ -172,6 +172,7 @@ export function httpConnectionManager(routeConfigName: string, direction: Traffi
     httpFilters: [],
     // Istio: sidecars sanitize what the app sends and append the peer on the way in; gateways set it
     forwardClientCertDetails: direction === 'INBOUND' ? 'APPEND_FORWARD' : edge ? 'SANITIZE_SET' : 'SANITIZE',
+    upgradeTypes: ['websocket'],
   };
 }
 
