@@ -160,3 +160,28 @@ describe('HTTP/2 protections', () => {
     expect(proxy.alive()).toBe(true);
   });
 });
+
+describe('HTTP/2 header limits', () => {
+  it('a header list larger than max_request_headers_kb (60 KiB decoded) is refused; small ones pass', async () => {
+    const s = h2connect(`http://127.0.0.1:${port}`, { maxSendHeaderBlockLength: 1_000_000 } as never);
+    s.on('error', () => {});
+    try {
+      const send = (headers: Record<string, string>) =>
+        new Promise<number | string>((resolve) => {
+          const r = s.request({ ':path': '/big', ':authority': 'shop.example.com', ...headers });
+          r.on('response', (h) => resolve(Number(h[':status'])));
+          r.on('error', (e) => resolve((e as NodeJS.ErrnoException).code ?? 'error'));
+          r.on('close', () => resolve(`closed ${r.rstCode}`));
+          r.end();
+        });
+      // 80 headers of 1 KiB: ~80 KiB once decoded, though HPACK could make the block small
+      const big: Record<string, string> = {};
+      for (let i = 0; i < 80; i++) big[`x-h${i}`] = 'v'.repeat(1024);
+      const refused = await send(big);
+      expect(refused).not.toBe(200);
+      expect(await healthy()).toBe(200);
+    } finally {
+      s.destroy();
+    }
+  });
+});
