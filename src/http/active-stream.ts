@@ -319,13 +319,12 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         this.sendLocalReply(403, '');
         return;
       }
-      this.websocket = true;
+      this.upgrading = true;
     }
     // an upgrade is not retried, and route timeouts do not cut a tunnel (Envoy)
-    this.retry = this.websocket ? undefined : route.retry;
+    this.retry = this.upgrading ? undefined : route.retry;
     this.retriesLeft = route.retry?.numRetries ?? 0;
-    const grpc = getFromList(this.ds.headers, 'content-type')?.startsWith('application/grpc');
-    const timeoutMs = this.websocket ? 0 : effectiveTimeout(route.timeoutMs, grpc ? getFromList(this.ds.headers, 'grpc-timeout') : undefined);
+    const timeoutMs = this.upgrading ? 0 : effectiveTimeout(route.timeoutMs, this.isGrpcRequest() ? getFromList(this.ds.headers, 'grpc-timeout') : undefined);
     const body = this.ds.body;
     const mirrors = action.mirrors ? this.chooseMirrors(action.mirrors) : undefined;
     if (body && (this.retry || timeoutMs || mirrors)) {
@@ -425,7 +424,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       if (this.replay && !this.replay.complete) this.replay.whenComplete(arm);
       else queueMicrotask(arm);
     }
-    if (this.websocket) return this.openTunnel(host, cluster);
+    if (this.upgrading) return this.openTunnel(host, cluster);
     const body = this.replay ? this.replay.forAttempt() : this.ds.body;
     this.exchange = host.poolFor(this.ds.protocol).request({ method: this.ds.method, path: this.upstreamPath, headers: this.upstreamHeaders, body }, this);
   }
@@ -617,12 +616,17 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.complete();
   }
 
+  /** A gRPC client (content-type application/grpc*): timeouts and local replies speak gRPC to it. */
+  private isGrpcRequest(): boolean {
+    return getFromList(this.ds.headers, 'content-type')?.startsWith('application/grpc') === true;
+  }
+
   /** grpc-status of a gRPC response (trailers, or the headers of a trailers-only response), for the metric label. */
   private grpcStatus: string | undefined;
   /** The Upgrade type the client asked for (lower case). */
   private requestedUpgrade: string | undefined;
   /** An upgrade the route allows: the request goes through an UpgradeTunnel, not a pool. */
-  private websocket = false;
+  private upgrading = false;
   private tunnel: UpgradeTunnel | undefined;
 
   /** The upgrade request on its own upstream connection; a 101 makes it a tunnel until either side closes. */
@@ -734,8 +738,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.abortUpstream();
     if (this.replay) this.replay.detach();
     else this.ds.body?.detach();
-    const grpcRequest = /^application\/grpc/.test(getFromList(this.ds.headers, 'content-type') ?? '');
-    if (grpcRequest && !(extra && extra.includes('grpc-status'))) {
+    if (this.isGrpcRequest() && !(extra && extra.includes('grpc-status'))) {
       // gRPC clients get a gRPC status: a route timeout is DEADLINE_EXCEEDED, the rest as Envoy maps HTTP codes
       const code = this.streamInfo.responseFlags.includes(ResponseFlag.UpstreamRequestTimeout) ? 4 : httpToGrpcStatus(status);
       this.grpcStatus = String(code);

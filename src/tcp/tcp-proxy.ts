@@ -65,7 +65,7 @@ export class TcpProxySession {
     const cluster = clusterName === undefined ? undefined : this.ctx.runtime.clusters.get(clusterName);
     if (!cluster) {
       this.stats.downstreamCxNoRoute++;
-      return this.fail(ResponseFlag.NoClusterFound, clusterName);
+      return this.fail(ResponseFlag.NoClusterFound);
     }
     this.cluster = cluster;
     const dest = cluster.config.type === 'ORIGINAL_DST' ? this.ctx.originalDestination : undefined;
@@ -225,9 +225,8 @@ export class TcpProxySession {
   }
 
   /** Refuses the connection: the client sees it close with nothing sent. */
-  private fail(flag: ResponseFlagValue, clusterName?: string): void {
+  private fail(flag: ResponseFlagValue): void {
     if (!this.flags.includes(flag)) this.flags.push(flag);
-    void clusterName;
     this.downstream.destroy();
     this.finish();
   }

@@ -2,7 +2,6 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';
-import type { ListenerStats } from '../../telemetry/stats.js';
 import { ChunkedDecoder, CHUNKED, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
 import { hostPort } from '../../common/address.js';
 import type { PeerIdentity } from '../../security/peer.js';
@@ -18,7 +17,6 @@ export interface ServerOptions {
   acceptHttp10: boolean;
   idleTimeoutMs: number;
   serverName: string;
-  stats?: ListenerStats;
 }
 
 export type RequestListener = (downstream: H1Exchange) => DownstreamEvents | undefined;
@@ -78,10 +76,6 @@ export class H1ServerConnection {
     this.secure = context?.secure === true;
     this.onHttp2Preface = context?.onHttp2Preface;
     socket.setNoDelay(true);
-    if (options.stats) {
-      options.stats.downstreamCxTotal++;
-      options.stats.downstreamCxActive++;
-    }
     socket.setTimeout(options.idleTimeoutMs, () => this.onIdleTimeout());
     socket.on('data', this.dataListener);
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
@@ -248,10 +242,6 @@ export class H1ServerConnection {
   }
 
   private onClose(): void {
-    if (this.options.stats) {
-      this.options.stats.downstreamCxActive--;
-      this.options.stats.downstreamCxDestroy++;
-    }
     this.onClosed?.(this);
     if (this.headersTimer) clearTimeout(this.headersTimer);
     this.state = State.Closed;
