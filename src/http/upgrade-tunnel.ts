@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import type { Downstream } from '../codec/downstream.js';
 import { connectUpstream } from '../upstream/connect.js';
+import { IdleWatch, pipeBytes } from '../common/byte-pipe.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** A response head larger than this is not an HTTP/1.1 upgrade answer Outrigger will relay. */
@@ -31,8 +32,7 @@ export class UpgradeTunnel {
   private failure: TunnelResult['failure'];
   private fromClient = 0;
   private toClient = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private lastActivity = Date.now();
+  private idle: IdleWatch | undefined;
   private finished = false;
 
   constructor(
@@ -103,8 +103,12 @@ export class UpgradeTunnel {
       this.fromClient += early.length;
       up.write(early);
     }
-    this.pipe(up, down, (n) => this.countToClient(n));
-    if (this.status === 101) this.pipe(down, up, (n) => (this.fromClient += n));
+    const idle = (this.idle = new IdleWatch(this.opts.idleTimeoutMs, () => {
+      up.destroy();
+      down.destroy();
+    }));
+    pipeBytes(up, down, (n) => (idle.touch(), this.countToClient(n)));
+    if (this.status === 101) pipeBytes(down, up, (n) => (idle.touch(), (this.fromClient += n)));
     up.once('end', () => down.end());
     if (this.status === 101) down.once('end', () => up.end());
     const closeBoth = () => {
@@ -116,41 +120,16 @@ export class UpgradeTunnel {
     down.once('close', closeBoth);
     up.resume();
     down.resume();
-    this.armIdle();
   };
 
   private countToClient(n: number): void {
     this.toClient += n;
   }
 
-  private pipe(from: Duplex, to: Duplex, count: (n: number) => void): void {
-    from.on('data', (c: Buffer) => {
-      count(c.length);
-      this.lastActivity = Date.now();
-      if (!to.write(c)) from.pause();
-    });
-    to.on('drain', () => from.resume());
-  }
-
-  private armIdle(): void {
-    const idle = this.opts.idleTimeoutMs;
-    if (!idle) return;
-    const check = () => {
-      const quiet = Date.now() - this.lastActivity;
-      if (quiet < idle) {
-        this.timer = setTimeout(check, idle - quiet);
-        return;
-      }
-      this.up?.destroy();
-      this.down?.destroy();
-    };
-    this.timer = setTimeout(check, idle);
-  }
-
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.idle?.stop();
     this.done({ status: this.status, ...(this.failure ? { failure: this.failure } : {}), bytesFromClient: this.fromClient, bytesToClient: this.toClient });
   }
 

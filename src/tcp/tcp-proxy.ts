@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { connectUpstream } from '../upstream/connect.js';
+import { IdleWatch, pipeBytes } from '../common/byte-pipe.js';
 import type { Listener, TcpProxy } from '../config/snapshot.js';
 import { hostPort } from '../common/address.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from '../http/response-flags.js';
@@ -39,8 +40,7 @@ export class TcpProxySession {
   private series: IstioTcpSeries | undefined;
   private received = 0;
   private sent = 0;
-  private lastActivityMs = Date.now();
-  private idleTimer: NodeJS.Timeout | undefined;
+  private idle: IdleWatch | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private claimedConnection = false;
   private connected = false;
@@ -118,33 +118,22 @@ export class TcpProxySession {
       up.write(this.preRead);
       this.preRead = undefined;
     }
-    this.pipe(down, up, (n) => this.countReceived(n));
-    this.pipe(up, down, (n) => this.countSent(n));
+    const stats = this.stats;
+    const flow = { onPause: () => stats.downstreamFlowControlPausedReadingTotal++, onResume: () => stats.downstreamFlowControlResumedReadingTotal++ };
+    const idle = (this.idle = new IdleWatch(this.ctx.config.idleTimeoutMs, () => {
+      stats.idleTimeout++;
+      down.destroy();
+      up.destroy();
+    }));
+    pipeBytes(down, up, (n) => (idle.touch(), this.countReceived(n)), flow);
+    pipeBytes(up, down, (n) => (idle.touch(), this.countSent(n)));
     if (this.downstreamEnded) up.end();
     else down.once('end', () => up.end());
     up.once('end', () => down.end());
     down.resume();
-    this.armIdleTimer();
   }
 
   /** Copies `from` → `to`, pausing `from` while `to` is full. */
-  private pipe(from: Socket, to: Socket, count: (n: number) => void): void {
-    const downstreamReads = from === this.downstream;
-    from.on('data', (chunk: Buffer) => {
-      count(chunk.length);
-      this.lastActivityMs = Date.now();
-      if (!to.write(chunk)) {
-        from.pause();
-        if (downstreamReads) this.stats.downstreamFlowControlPausedReadingTotal++;
-      }
-    });
-    to.on('drain', () => {
-      if (!from.isPaused()) return;
-      from.resume();
-      if (downstreamReads) this.stats.downstreamFlowControlResumedReadingTotal++;
-    });
-  }
-
   private countReceived(n: number): void {
     this.received += n;
     this.stats.downstreamCxRxBytesTotal += n;
@@ -168,22 +157,6 @@ export class TcpProxySession {
     const rt = this.ctx.runtime;
     const tpl = rt.istioLabels(this.ctx.listener, this.cluster?.name, 'tcp', this.ctx.peer?.spiffeId);
     return rt.services.stats.istioTcpSeries(`${tpl.id}|${flags}`, () => ({ ...tpl.labels, response_flags: flags }));
-  }
-
-  private armIdleTimer(): void {
-    const idle = this.ctx.config.idleTimeoutMs;
-    if (!idle) return;
-    const check = () => {
-      const quiet = Date.now() - this.lastActivityMs;
-      if (quiet < idle) {
-        this.idleTimer = setTimeout(check, idle - quiet);
-        return;
-      }
-      this.stats.idleTimeout++;
-      this.downstream.destroy();
-      this.upstream?.destroy();
-    };
-    this.idleTimer = setTimeout(check, idle);
   }
 
   private onUpstreamClose(hadError: boolean): void {
@@ -237,7 +210,7 @@ export class TcpProxySession {
     if (this.upstream && !this.upstream.destroyed) return;
     if (!this.downstream.destroyed) return;
     this.finished = true;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idle?.stop();
     const flags = formatResponseFlags(this.flags);
     if (!this.series) {
       // never connected: the attempt is counted under its failure flags
