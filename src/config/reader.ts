@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError, type ConfigLocation } from './errors.js';
 import { parseDurationMs } from './duration.js';
 import type { SourceDocument } from './source.js';
@@ -140,6 +141,21 @@ export class Field {
 
   optDurationMs(): number | undefined {
     return this.present ? this.durationMs() : undefined;
+  }
+
+  /**
+   * A string naming a file on this machine (certificates): its content, undefined when absent or
+   * empty. An unreadable file is an error at this field, so the config is refused and the last
+   * good one stays.
+   */
+  optFileContent(): string | undefined {
+    const path = this.optString();
+    if (!path) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      return this.fail(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
   }
 
   list(): Field[] {

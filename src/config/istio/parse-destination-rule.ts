@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Field } from '../reader.js';
 import type { ClientTlsSpec, DestinationRuleSpec, LbSimple, PolicyLayer, ResourceMeta, SubsetSpec, TrafficPolicySpec } from './resources.js';
 import { describeResource, parseExportTo } from './parse.js';
@@ -123,15 +122,7 @@ function parseClientTls(f: Field, pending: Set<string>): ClientTlsSpec | undefin
   if (!f.present) return undefined;
   f.object(TLS_FIELDS);
   const mode = f.at('mode').optOneOf(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'] as const) ?? 'DISABLE';
-  const read = (key: string): string | undefined => {
-    const path = f.at(key).optString();
-    if (path === undefined || path === '') return undefined;
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (e) {
-      return f.at(key).fail(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  };
+  const read = (key: string) => f.at(key).optFileContent();
   if (f.at('credentialName').present) pending.add('trafficPolicy.tls.credentialName (Kubernetes secrets)');
   if (f.at('caCrl').present) pending.add('trafficPolicy.tls.caCrl');
   const out: ClientTlsSpec = { mode, subjectAltNames: f.at('subjectAltNames').stringList() };

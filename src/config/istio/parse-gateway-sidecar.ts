@@ -1,5 +1,4 @@
 import type { Field } from '../reader.js';
-import { readFileSync } from 'node:fs';
 import type { GatewaySpec, ResourceMeta, ServerTlsSpec, SidecarPortSpec, SidecarSpec } from './resources.js';
 import { describeResource } from './parse.js';
 import { KNOWN_PROTOCOLS, resolveProtocol } from './protocol.js';
@@ -40,15 +39,7 @@ function parseServerTls(f: Field, protocol: string, warnings: string[], meta: Re
   const out: ServerTlsSpec = { mode, httpsRedirect };
   // an HTTP server's tls only carries httpsRedirect
   if (protocol === 'HTTP') return out;
-  const read = (key: string): string | undefined => {
-    const path = f.at(key).optString();
-    if (!path) return undefined;
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (e) {
-      return f.at(key).fail(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  };
+  const read = (key: string) => f.at(key).optFileContent();
   if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
     if (f.at('credentialName').present || f.at('credentialNames').present) {
       // certificates from Kubernetes secrets arrive over SDS from istiod, which Outrigger has not got
