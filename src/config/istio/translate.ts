@@ -47,7 +47,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   addAuthorization(listeners, cfg, node, warnings);
   addJwtAuthentication(listeners, cfg, node);
   const normalization = cfg.mesh.pathNormalization ?? 'BASE';
-  for (const l of listeners) for (const c of [...l.filterChains, l.defaultFilterChain]) if (c?.http) c.http.pathNormalization = normalization;
+  for (const hcm of connectionManagers(listeners, false)) hcm.pathNormalization = normalization;
   addHashPolicies(routeConfigs, clusters);
   const body = { node, listeners, routeConfigs, clusters };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
@@ -99,19 +99,30 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
     }),
   );
   const tcp = buildTcpAuthzFilters(policies, opts);
-  const done = new Set<HttpConnectionManager>();
+  if (http.length) for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift({ name: RBAC_FILTER, config: { filters: http, extAuthz } });
+  if (tcp.length === 0) return;
   for (const l of listeners) {
     if (l.direction === 'OUTBOUND') continue;
-    for (const c of [...l.filterChains, l.defaultFilterChain]) {
-      if (!c) continue;
-      if (c.http && !done.has(c.http)) {
-        done.add(c.http);
-        if (http.length) c.http.httpFilters.unshift({ name: RBAC_FILTER, config: { filters: http, extAuthz } });
-      } else if (c.tcpProxy && tcp.length && !c.tcpProxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) {
-        c.rbac = tcp;
-      }
-    }
+    for (const c of chainsOf(l)) if (c.tcpProxy && !c.tcpProxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) c.rbac = tcp;
   }
+}
+
+/** A listener's filter chains, its default one included. */
+function chainsOf(l: Listener): FilterChain[] {
+  return l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
+}
+
+/**
+ * Every distinct HTTP connection manager of the listeners (chains of one listener may share one);
+ * `receiving`: only those that take traffic in (inbound, gateway), where authn/authz apply.
+ */
+function connectionManagers(listeners: readonly Listener[], receiving: boolean): Set<HttpConnectionManager> {
+  const out = new Set<HttpConnectionManager>();
+  for (const l of listeners) {
+    if (receiving && l.direction === 'OUTBOUND') continue;
+    for (const c of chainsOf(l)) if (c.http) out.add(c.http);
+  }
+  return out;
 }
 
 /**
@@ -121,15 +132,7 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
 function addJwtAuthentication(listeners: Listener[], cfg: IstioConfig, node: NodeIdentity): void {
   const rules = jwtRulesForWorkload(cfg.requestAuthentications, { namespace: node.namespace, labels: node.labels }, ROOT_NAMESPACE);
   if (rules.length === 0) return;
-  const done = new Set<HttpConnectionManager>();
-  for (const l of listeners) {
-    if (l.direction === 'OUTBOUND') continue;
-    for (const c of [...l.filterChains, l.defaultFilterChain]) {
-      if (!c?.http || done.has(c.http)) continue;
-      done.add(c.http);
-      c.http.httpFilters.unshift({ name: JWT_AUTHN_FILTER, config: { rules } });
-    }
-  }
+  for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift({ name: JWT_AUTHN_FILTER, config: { rules } });
 }
 
 /** Istio puts the fault filter on every HCM; here only where a route needs it (no cost elsewhere). */
@@ -137,15 +140,7 @@ function addFaultFilters(listeners: Listener[], routeConfigs: RouteConfiguration
   const withFault = new Set(
     routeConfigs.filter((rc) => rc.virtualHosts.some((vh) => vh.routes.some((r) => r.perFilterConfig?.[FAULT_FILTER]))).map((rc) => rc.name),
   );
-  const done = new Set<HttpConnectionManager>(); // chains of one listener may share a connection manager
-  for (const l of listeners) {
-    for (const c of [...l.filterChains, l.defaultFilterChain]) {
-      const http = c?.http;
-      if (!http || done.has(http) || !withFault.has(http.routeConfigName)) continue;
-      done.add(http);
-      http.httpFilters.push({ name: FAULT_FILTER, config: {} });
-    }
-  }
+  for (const hcm of connectionManagers(listeners, false)) if (withFault.has(hcm.routeConfigName)) hcm.httpFilters.push({ name: FAULT_FILTER, config: {} });
 }
 
 interface Builder {
