@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/lifecycle.js';
 import { parsePrometheus } from '../helpers/telemetry.js';
-import { createPodPair, deletePods, must, netnsUnavailable, run, spawnInPod, type Pod, type PodProcess } from '../helpers/netns.js';
+import { createPodPair, deletePods, installCapture, must, netnsUnavailable, podStats, run, spawnInPod, waitOutput, waitSidecarReady, type Pod, type PodProcess } from '../helpers/netns.js';
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`capture e2e tests skipped: ${skip}`);
@@ -134,7 +134,7 @@ for (const f of FAMILIES) describe.skipIf(!!skip)(`transparent capture end to en
     spawnInPod(pod, NODE, [CLI, 'run', '-c', join(dir, 'config'), '--mode', 'sidecar', '--namespace', 'demo', '--label', `app=${app}`, '--ip', pod.ip, '--workers', '1'], { uid: 1337 });
 
   const curl = (args: string[]) => run('curl', ['-s', '-S', '--max-time', '5', ...args], { ns: client!.ns, timeoutMs: 8_000 });
-  const stats = async (pod: Pod) => parsePrometheus((await run('curl', ['-s', '--max-time', '3', 'http://127.0.0.1:15090/stats/prometheus'], { ns: pod.ns })).stdout);
+  const stats = async (pod: Pod) => parsePrometheus(await podStats(pod));
   const tcpClient = async (host: string, port: number, size: number) => {
     const r = await run(NODE, [join(dir, 'tcp-client.mjs'), host, String(port), String(size)], { ns: client!.ns, timeoutMs: 12_000 });
     return JSON.parse(r.stdout.trim() || '{}') as { bytes?: number; same?: boolean; error?: string };
@@ -149,19 +149,15 @@ for (const f of FAMILIES) describe.skipIf(!!skip)(`transparent capture end to en
     await writeFile(join(dir, 'tcp-client.mjs'), TCP_CLIENT);
     await must('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=secure.demo.svc.cluster.local', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
     [client, server] = await createPodPair('ore2e', CLIENT_IP, SERVER_IP);
-    for (const pod of [client, server]) {
-      await must(join(ROOT, 'init-iptables'), ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*', ...(f.ipv6 ? ['--ipv6'] : [])], { ns: pod.ns });
-    }
+    for (const pod of [client, server]) await installCapture(pod, ROOT, f.ipv6);
     const apps = spawnInPod(server, NODE, [join(dir, 'server-apps.mjs')]);
     procs.push(apps);
     clientProxy = sidecar(client, 'client');
     serverProxy = sidecar(server, 'web');
     procs.push(clientProxy, serverProxy);
-    for (const [pod, p] of [[client, clientProxy], [server, serverProxy]] as const) {
-      const ready = await waitFor(async () => (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:15021/healthz/ready'], { ns: pod.ns })).stdout === '200', 20_000, 100);
-      if (!ready) throw new Error(`sidecar in ${pod.ns} not ready:\n${p.output()}`);
-    }
-    if (!(await waitFor(() => apps.output().includes('apps ready'), 10_000))) throw new Error(`server apps did not start:\n${apps.output()}`);
+    await waitSidecarReady(client, clientProxy);
+    await waitSidecarReady(server, serverProxy);
+    await waitOutput(apps, 'apps ready');
   }, 60_000);
 
   afterAll(async () => {

@@ -13,7 +13,7 @@ import { createRootCa, issueWorkloadCert, writeWorkloadDir } from '../../src/sec
 import { CLI, ROOT } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/lifecycle.js';
 import { parsePrometheus } from '../helpers/telemetry.js';
-import { createPodPair, deletePods, must, netnsUnavailable, run, spawnInPod, type Pod, type PodProcess } from '../helpers/netns.js';
+import { createPodPair, deletePods, installCapture, must, netnsUnavailable, podStats, run, spawnInPod, waitOutput, waitSidecarReady, type Pod, type PodProcess } from '../helpers/netns.js';
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`mTLS e2e tests skipped: ${skip}`);
@@ -85,7 +85,7 @@ describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in m
   let serverProxy: PodProcess;
 
   const curl = (args: string[]) => run('curl', ['-s', '-S', '--max-time', '5', ...args], { ns: client!.ns, timeoutMs: 8_000 });
-  const stats = async (pod: Pod) => parsePrometheus((await run('curl', ['-s', '--max-time', '3', 'http://127.0.0.1:15090/stats/prometheus'], { ns: pod.ns })).stdout);
+  const stats = async (pod: Pod) => parsePrometheus(await podStats(pod));
   /** A process in the client pod running as the proxy's uid: iptables lets it out uncaptured, like a workload without a sidecar. */
   const direct = async (args: string[]) => {
     const r = await run('setpriv', ['--reuid', '1337', '--regid', '1337', '--clear-groups', '--', NODE, join(dir, 'tls-client.mjs'), ...args], { ns: client!.ns, timeoutMs: 10_000 });
@@ -111,9 +111,7 @@ describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in m
     const serverCerts = await certDir('server-certs', ca, 'web');
     await certDir('foreign-certs', await createRootCa({ trustDomain: TD }), 'sleep');
     [client, server] = await createPodPair('ormtls', CLIENT_IP, SERVER_IP);
-    for (const pod of [client, server]) {
-      await must(join(ROOT, 'init-iptables'), ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*'], { ns: pod.ns });
-    }
+    for (const pod of [client, server]) await installCapture(pod, ROOT);
     const apps = spawnInPod(server, NODE, [join(dir, 'server-apps.mjs')]);
     procs.push(apps);
     const sidecar = (pod: Pod, sa: string, certs: string) =>
@@ -121,11 +119,9 @@ describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in m
     clientProxy = sidecar(client, 'sleep', clientCerts);
     serverProxy = sidecar(server, 'web', serverCerts);
     procs.push(clientProxy, serverProxy);
-    for (const [pod, p] of [[client, clientProxy], [server, serverProxy]] as const) {
-      const ready = await waitFor(async () => (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:15021/healthz/ready'], { ns: pod.ns })).stdout === '200', 20_000, 100);
-      if (!ready) throw new Error(`sidecar in ${pod.ns} not ready:\n${p.output()}`);
-    }
-    if (!(await waitFor(() => apps.output().includes('apps ready'), 10_000))) throw new Error(`server apps did not start:\n${apps.output()}`);
+    await waitSidecarReady(client, clientProxy);
+    await waitSidecarReady(server, serverProxy);
+    await waitOutput(apps, 'apps ready');
   }, 60_000);
 
   afterAll(async () => {

@@ -110,3 +110,33 @@ export function spawnInPod(pod: Pod, cmd: string, args: readonly string[], opts:
       }),
   };
 }
+
+/** Istio's capture rules in a pod, as its init container installs them (proxy uid 1337). */
+export async function installCapture(pod: Pod, root: string, ipv6 = false): Promise<void> {
+  await must(`${root}/init-iptables`, ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*', ...(ipv6 ? ['--ipv6'] : [])], { ns: pod.ns });
+}
+
+/** Waits (bounded) for a pod's sidecar to report ready on 15021; fails with its output otherwise. */
+export async function waitSidecarReady(pod: Pod, sidecar: PodProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:15021/healthz/ready'], { ns: pod.ns });
+    if (r.stdout === '200') return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`sidecar in ${pod.ns} not ready:\n${sidecar.output()}`);
+}
+
+/** Waits (bounded) for a process to print `text`; fails with its output otherwise. */
+export async function waitOutput(p: PodProcess, text: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!p.output().includes(text)) {
+    if (Date.now() > deadline) throw new Error(`no "${text}" in time:\n${p.output()}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** A pod sidecar's Prometheus exposition (15090), fetched from inside the pod. */
+export async function podStats(pod: Pod): Promise<string> {
+  return (await run('curl', ['-s', '--max-time', '3', 'http://127.0.0.1:15090/stats/prometheus'], { ns: pod.ns })).stdout;
+}
