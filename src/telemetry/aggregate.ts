@@ -5,7 +5,7 @@ export function aggregateStats(snapshots: readonly StatsSnapshot[]): StatsSnapsh
   const counters: Record<string, number> = {};
   const gauges: Record<string, number> = {};
   const series = new Map<string, StatsSnapshot['istioRequests'][number]>();
-  const tcp = new Map<string, NonNullable<StatsSnapshot['istioTcp']>[number]>();
+  const tcp = new Map<string, StatsSnapshot['istioTcp'][number]>();
   for (const s of snapshots) {
     for (const k in s.counters) counters[k] = (counters[k] ?? 0) + s.counters[k];
     for (const k in s.gauges) gauges[k] = (gauges[k] ?? 0) + s.gauges[k];
@@ -21,7 +21,7 @@ export function aggregateStats(snapshots: readonly StatsSnapshot[]): StatsSnapsh
       addHistogram(cur.requestBytes, r.requestBytes);
       addHistogram(cur.responseBytes, r.responseBytes);
     }
-    for (const t of s.istioTcp ?? []) {
+    for (const t of s.istioTcp) {
       const key = JSON.stringify(Object.entries(t.labels).sort());
       const cur = tcp.get(key);
       if (!cur) {

@@ -57,7 +57,7 @@ export async function renderPrometheus(stats: StatsSnapshot, server: ServerValue
   add('istio_response_bytes', 'Size of response bodies in bytes.', 'histogram',
     stats.istioRequests.flatMap((s) => histogramValues('istio_response_bytes', s.labels, s.responseBytes, BYTES_BUCKETS, 1)));
   // TCP-level Istio metrics, from the TCP proxy
-  const tcp = stats.istioTcp ?? [];
+  const tcp = stats.istioTcp;
   add('istio_tcp_sent_bytes_total', 'Bytes sent to the downstream in TCP connections.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.sentBytes })));
   add('istio_tcp_received_bytes_total', 'Bytes received from the downstream in TCP connections.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.receivedBytes })));
   add('istio_tcp_connections_opened_total', 'TCP connections opened.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.opened })));

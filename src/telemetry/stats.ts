@@ -135,8 +135,7 @@ export interface StatsSnapshot {
   counters: Record<string, number>;
   gauges: Record<string, number>;
   istioRequests: { labels: Record<string, string>; count: number; duration: HistogramData; requestBytes: HistogramData; responseBytes: HistogramData }[];
-  /** Absent in snapshots from before TCP proxying (tests build them by hand). */
-  istioTcp?: { labels: Record<string, string>; opened: number; closed: number; sentBytes: number; receivedBytes: number }[];
+  istioTcp: { labels: Record<string, string>; opened: number; closed: number; sentBytes: number; receivedBytes: number }[];
 }
 
 export interface HistogramData {

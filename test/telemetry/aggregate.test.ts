@@ -14,7 +14,7 @@ function series(labels: Record<string, string>, count: number, durationCounts: n
   };
 }
 
-type TcpSeries = NonNullable<StatsSnapshot['istioTcp']>[number];
+type TcpSeries = StatsSnapshot['istioTcp'][number];
 
 function tcpSeries(labels: Record<string, string>, opened: number, closed: number, sentBytes: number, receivedBytes: number): TcpSeries {
   return { labels, opened, closed, sentBytes, receivedBytes };
@@ -26,9 +26,9 @@ describe('aggregateStats', () => {
   const onlyB = statKey('listener', '0.0.0.0_8080', 'downstream_cx_total');
 
   it('sums counters and gauges key by key, keeping keys only one worker has', () => {
-    const a: StatsSnapshot = { counters: { [rqTotal]: 7 }, gauges: { [cxActive]: 2 }, istioRequests: [] };
-    const b: StatsSnapshot = { counters: { [rqTotal]: 5, [onlyB]: 3 }, gauges: { [cxActive]: 1 }, istioRequests: [] };
-    const c: StatsSnapshot = { counters: { [rqTotal]: 0 }, gauges: {}, istioRequests: [] };
+    const a: StatsSnapshot = { counters: { [rqTotal]: 7 }, gauges: { [cxActive]: 2 }, istioRequests: [], istioTcp: [] };
+    const b: StatsSnapshot = { counters: { [rqTotal]: 5, [onlyB]: 3 }, gauges: { [cxActive]: 1 }, istioRequests: [], istioTcp: [] };
+    const c: StatsSnapshot = { counters: { [rqTotal]: 0 }, gauges: {}, istioRequests: [], istioTcp: [] };
     const sum = aggregateStats([a, b, c]);
     expect(sum.counters).toEqual({ [rqTotal]: 12, [onlyB]: 3 });
     expect(sum.gauges).toEqual({ [cxActive]: 3 });
@@ -38,8 +38,8 @@ describe('aggregateStats', () => {
     const l1 = { reporter: 'source', response_code: '200', destination_service: 'a' };
     const l1Reordered = { destination_service: 'a', response_code: '200', reporter: 'source' };
     const l2 = { reporter: 'source', response_code: '503', destination_service: 'a' };
-    const a: StatsSnapshot = { counters: {}, gauges: {}, istioRequests: [series(l1, 2, [1, 1, 0], 3), series(l2, 1, [0, 0, 1], 900)] };
-    const b: StatsSnapshot = { counters: {}, gauges: {}, istioRequests: [series(l1Reordered, 3, [0, 2, 1], 50)] };
+    const a: StatsSnapshot = { counters: {}, gauges: {}, istioRequests: [series(l1, 2, [1, 1, 0], 3), series(l2, 1, [0, 0, 1], 900)], istioTcp: [] };
+    const b: StatsSnapshot = { counters: {}, gauges: {}, istioRequests: [series(l1Reordered, 3, [0, 2, 1], 50)], istioTcp: [] };
     const sum = aggregateStats([a, b]);
     expect(sum.istioRequests).toHaveLength(2);
     const ok = sum.istioRequests.find((s) => s.labels.response_code === '200')!;
@@ -54,8 +54,8 @@ describe('aggregateStats', () => {
 
   it('does not modify the workers\' snapshots (merging twice gives the same result)', () => {
     const l = { reporter: 'source', response_code: '200' };
-    const a: StatsSnapshot = { counters: { [rqTotal]: 1 }, gauges: {}, istioRequests: [series(l, 1, [1, 0, 0], 1)] };
-    const b: StatsSnapshot = { counters: { [rqTotal]: 1 }, gauges: {}, istioRequests: [series(l, 1, [0, 1, 0], 2)] };
+    const a: StatsSnapshot = { counters: { [rqTotal]: 1 }, gauges: {}, istioRequests: [series(l, 1, [1, 0, 0], 1)], istioTcp: [] };
+    const b: StatsSnapshot = { counters: { [rqTotal]: 1 }, gauges: {}, istioRequests: [series(l, 1, [0, 1, 0], 2)], istioTcp: [] };
     const before = structuredClone([a, b]);
     const first = aggregateStats([a, b]);
     expect([a, b]).toEqual(before);
@@ -74,20 +74,14 @@ describe('aggregateStats', () => {
     const b: StatsSnapshot = { counters: {}, gauges: {}, istioRequests: [], istioTcp: [tcpSeries(l1Reordered, 2, 2, 50, 500)] };
     const sum = aggregateStats([a, b]);
     expect(sum.istioTcp).toHaveLength(2);
-    const src = sum.istioTcp!.find((s) => s.labels.reporter === 'source')!;
-    const dst = sum.istioTcp!.find((s) => s.labels.reporter === 'destination')!;
+    const src = sum.istioTcp.find((s) => s.labels.reporter === 'source')!;
+    const dst = sum.istioTcp.find((s) => s.labels.reporter === 'destination')!;
     expect(src).toMatchObject({ opened: 5, closed: 4, sentBytes: 150, receivedBytes: 1500 });
     expect(dst).toMatchObject({ opened: 1, closed: 1, sentBytes: 7, receivedBytes: 70 });
     // the workers' series are not modified
-    expect(a.istioTcp![0]).toEqual(tcpSeries(l1, 3, 2, 100, 1000));
+    expect(a.istioTcp[0]).toEqual(tcpSeries(l1, 3, 2, 100, 1000));
   });
 
-  it('a snapshot without istioTcp (from before TCP proxying) counts as none', () => {
-    const withTcp: StatsSnapshot = { counters: {}, gauges: {}, istioRequests: [], istioTcp: [tcpSeries({ r: 'x' }, 1, 0, 2, 3)] };
-    const without: StatsSnapshot = { counters: { [rqTotal]: 1 }, gauges: {}, istioRequests: [] };
-    expect(aggregateStats([without]).istioTcp).toEqual([]);
-    expect(aggregateStats([without, withTcp]).istioTcp).toEqual(withTcp.istioTcp);
-  });
 
   it('of no snapshots is empty; of one is a copy of it', () => {
     expect(aggregateStats([])).toEqual({ counters: {}, gauges: {}, istioRequests: [], istioTcp: [] });

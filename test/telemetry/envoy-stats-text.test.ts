@@ -17,6 +17,7 @@ const STATS: StatsSnapshot = {
     [statKey('listener', '0.0.0.0_8080', 'downstream_cx_active')]: 2,
   },
   istioRequests: [],
+  istioTcp: [],
 };
 const EXTRA = { 'server.live': 1, 'server.uptime': 0, 'outrigger.config_reloads': 0 };
 

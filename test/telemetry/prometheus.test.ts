@@ -55,6 +55,7 @@ function snapshot(): StatsSnapshot {
         responseBytes: { counts: bytes, sum: 2400 },
       },
     ],
+    istioTcp: [],
   };
 }
 
@@ -156,7 +157,7 @@ describe('renderPrometheus', () => {
   });
 
   it('with no traffic still declares the Istio families (empty), and the exposition parses', async () => {
-    const text = await renderPrometheus({ counters: {}, gauges: {}, istioRequests: [] }, SERVER);
+    const text = await renderPrometheus({ counters: {}, gauges: {}, istioRequests: [], istioTcp: [] }, SERVER);
     const e = parsePrometheus(text);
     for (const f of ['istio_requests_total', 'istio_request_duration_milliseconds', 'istio_request_bytes', 'istio_response_bytes', 'istio_tcp_sent_bytes_total']) expect(e.types.has(f), f).toBe(true);
     expect(e.select('istio_requests_total')).toEqual([]);
