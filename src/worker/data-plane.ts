@@ -145,7 +145,7 @@ export class DataPlane {
       this.terminateTls(rt, lr, socket, stats, chain, originalDst, inspected);
       return;
     }
-    this.serve(rt, lr, socket, chain, originalDst, inspected?.preRead, inspected?.ended ?? false, !!inspected, inspected?.inspected.serverName);
+    this.serve(rt, lr, socket, stats, chain, originalDst, inspected?.preRead, inspected?.ended ?? false, !!inspected, inspected?.inspected.serverName);
   }
 
   /**
@@ -178,7 +178,7 @@ export class DataPlane {
         return;
       }
       stats.sslHandshake++;
-      this.serve(rt, lr, secure, chain, originalDst, undefined, false, false, inspected?.inspected.serverName, peer);
+      this.serve(rt, lr, secure, stats, chain, originalDst, undefined, false, false, inspected?.inspected.serverName, peer);
     });
   }
 
@@ -187,6 +187,7 @@ export class DataPlane {
     rt: Runtime,
     lr: ListenerRuntime,
     socket: Socket,
+    stats: ListenerStats,
     chain: ChainRuntime,
     originalDst: Destination | undefined,
     preRead: Buffer | undefined,
@@ -223,7 +224,7 @@ export class DataPlane {
       return;
     }
     if (chain.rbac && !this.tcpAllowed(chain, socket, originalDst, peer)) {
-      this.tcpDenied(lr);
+      stats.rbacDenied++;
       socket.destroy();
       return;
     }
@@ -257,10 +258,6 @@ export class DataPlane {
       ...(peer?.spiffeId ? { peerPrincipal: peer.spiffeId } : {}),
     });
     return d.allowed && !d.extAuthz;
-  }
-
-  private tcpDenied(lr: ListenerRuntime): void {
-    this.services.stats.listener(`${lr.config.address}_${lr.config.port}`).rbacDenied++;
   }
 
   private track(conn: H1ServerConnection | H2ServerConnection): void {

@@ -36,6 +36,15 @@ const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: /;
 /** DestinationRule tls files name paths on Istio's test machines: reading them here fails, as it should. */
 const MISSING_TLS_FILE = /, field spec\.(trafficPolicy|servers\[\d+\])\.tls\.\w+: cannot read [^ ]+: ENOENT$/;
 
+/**
+ * Some of Istio's test inputs are Go templates. A plain `{{ .Name }}` placeholder is filled with a
+ * stand-in DNS label; a template with loops or conditions is not config on its own (undefined).
+ */
+function renderGoTemplate(text: string): string | undefined {
+  const filled = text.replace(/\{\{-?\s*\.(\w+)\s*-?\}\}/g, (_m, name: string) => `tpl-${name.toLowerCase()}`);
+  return filled.includes('{{') ? undefined : filled;
+}
+
 function errorsOf(e: unknown): ConfigError[] {
   if (e instanceof ConfigErrors) return e.errors;
   if (e instanceof ConfigError) return [e];
@@ -122,7 +131,8 @@ describe('Istio conformance material', () => {
   });
 
   it.each(FILES.map((f) => [relative(ROOT, f), f]))('%s', (rel, file) => {
-    const text = readFileSync(file, 'utf8');
+    const text = renderGoTemplate(readFileSync(file, 'utf8'));
+    if (text === undefined) return; // a template with loops or conditions: not config until istio's test renders it
     const docs = parseDocuments(rel, text);
     let cfg: IstioConfig;
     try {
