@@ -4,14 +4,14 @@
  * apps know nothing of the proxies: curl and a Node TCP client in the client pod talk to service
  * VIPs and pod IPs; a Node HTTP server and a TCP echo server answer in the server pod.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/lifecycle.js';
 import { parsePrometheus } from '../helpers/telemetry.js';
-import { createPodPair, deletePods, installCapture, must, netnsUnavailable, podStats, run, spawnInPod, waitOutput, waitSidecarReady, type Pod, type PodProcess } from '../helpers/netns.js';
+import { createPodPair, installCapture, must, netnsUnavailable, type Pod, type PodProcess, podStats, run, spawnInPod, tearDownPods, waitOutput, waitSidecarReady } from '../helpers/netns.js';
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`capture e2e tests skipped: ${skip}`);
@@ -160,11 +160,7 @@ for (const f of FAMILIES) describe.skipIf(!!skip)(`transparent capture end to en
     await waitOutput(apps, 'apps ready');
   }, 60_000);
 
-  afterAll(async () => {
-    for (const p of procs) await p.stop();
-    await deletePods(client, server);
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDownPods(procs, [client, server], dir));
 
   it('HTTP to a service VIP goes through both sidecars: routed by the client sidecar, delivered by the server sidecar', async () => {
     const r = await curl(['-i', `http://${WEB}/hello`]);

@@ -4,16 +4,15 @@
  * sidecar upgrades to mTLS (auto mTLS: the endpoint is labelled security.istio.io/tlsMode=istio),
  * the server's sidecar terminates it and tells the app who called (XFCC).
  */
-import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { chmod } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRootCa, issueWorkloadCert, writeWorkloadDir } from '../../src/security/ca.js';
+import { createRootCa } from '../../src/security/ca.js';
 import { CLI, ROOT } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/lifecycle.js';
 import { parsePrometheus } from '../helpers/telemetry.js';
-import { createPodPair, deletePods, installCapture, must, netnsUnavailable, podStats, run, spawnInPod, waitOutput, waitSidecarReady, type Pod, type PodProcess } from '../helpers/netns.js';
+import { createPodPair, installCapture, must, netnsUnavailable, type Pod, podCertDir, type PodProcess, podStats, run, spawnInPod, tearDownPods, waitOutput, waitSidecarReady } from '../helpers/netns.js';
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`mTLS e2e tests skipped: ${skip}`);
@@ -92,13 +91,6 @@ describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in m
     return JSON.parse(r.stdout.trim() || '{}') as { got?: string; error?: string };
   };
 
-  async function certDir(name: string, ca: { certPem: string; keyPem: string }, sa: string): Promise<string> {
-    const out = join(dir, name);
-    await writeWorkloadDir(out, await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: TD, namespace: 'demo', serviceAccount: sa }));
-    for (const f of ['', '/cert-chain.pem', '/key.pem', '/root-cert.pem']) await chown(out + f, 1337, 1337);
-    return out;
-  }
-
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'outrigger-mtls-'));
     await chmod(dir, 0o755);
@@ -107,9 +99,9 @@ describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in m
     await writeFile(join(dir, 'server-apps.mjs'), SERVER_APPS);
     await writeFile(join(dir, 'tls-client.mjs'), TLS_CLIENT);
     const ca = await createRootCa({ trustDomain: TD });
-    const clientCerts = await certDir('client-certs', ca, 'sleep');
-    const serverCerts = await certDir('server-certs', ca, 'web');
-    await certDir('foreign-certs', await createRootCa({ trustDomain: TD }), 'sleep');
+    const clientCerts = await podCertDir(dir, 'client-certs', ca, { trustDomain: TD, namespace: 'demo', serviceAccount: 'sleep' });
+    const serverCerts = await podCertDir(dir, 'server-certs', ca, { trustDomain: TD, namespace: 'demo', serviceAccount: 'web' });
+    await podCertDir(dir, 'foreign-certs', await createRootCa({ trustDomain: TD }), { trustDomain: TD, namespace: 'demo', serviceAccount: 'sleep' });
     [client, server] = await createPodPair('ormtls', CLIENT_IP, SERVER_IP);
     for (const pod of [client, server]) await installCapture(pod, ROOT);
     const apps = spawnInPod(server, NODE, [join(dir, 'server-apps.mjs')]);
@@ -124,11 +116,7 @@ describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in m
     await waitOutput(apps, 'apps ready');
   }, 60_000);
 
-  afterAll(async () => {
-    for (const p of procs) await p.stop();
-    await deletePods(client, server);
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDownPods(procs, [client, server], dir));
 
   it('HTTP goes over mTLS: the app learns the caller from XFCC (By = the server, URI = the client)', async () => {
     const r = await curl([`http://${WEB_VIP}/who`]);

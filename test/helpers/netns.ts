@@ -6,7 +6,10 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { chown, rm } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
+import { join } from 'node:path';
+import { issueWorkloadCert, writeWorkloadDir } from '../../src/security/ca.js';
 
 /** Why these tests cannot run here, or undefined when they can. */
 export function netnsUnavailable(tools: readonly string[] = ['ip', 'iptables', 'curl', 'setpriv', 'openssl']): string | undefined {
@@ -111,9 +114,14 @@ export function spawnInPod(pod: Pod, cmd: string, args: readonly string[], opts:
   };
 }
 
-/** Istio's capture rules in a pod, as its init container installs them (proxy uid 1337). */
-export async function installCapture(pod: Pod, root: string, ipv6 = false): Promise<void> {
-  await must(`${root}/init-iptables`, ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*', ...(ipv6 ? ['--ipv6'] : [])], { ns: pod.ns });
+/**
+ * Istio's capture rules in a pod, as its init container installs them (proxy uid 1337).
+ * `excludeInboundPorts`: not captured (Istio's excludeInboundPorts annotation, `-d`), e.g. ports a
+ * Sidecar ingress listener binds with captureMode NONE.
+ */
+export async function installCapture(pod: Pod, root: string, ipv6 = false, excludeInboundPorts: readonly number[] = []): Promise<void> {
+  const exclude = excludeInboundPorts.length ? ['-d', excludeInboundPorts.join(',')] : [];
+  await must(`${root}/init-iptables`, ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-b', '*', ...exclude, ...(ipv6 ? ['--ipv6'] : [])], { ns: pod.ns });
 }
 
 /** Waits (bounded) for a pod's sidecar to report ready on 15021; fails with its output otherwise. */
@@ -139,4 +147,19 @@ export async function waitOutput(p: PodProcess, text: string, timeoutMs = 10_000
 /** A pod sidecar's Prometheus exposition (15090), fetched from inside the pod. */
 export async function podStats(pod: Pod): Promise<string> {
   return (await run('curl', ['-s', '--max-time', '3', 'http://127.0.0.1:15090/stats/prometheus'], { ns: pod.ns })).stdout;
+}
+
+/** A workload certificate directory (Istio's file-mounted layout) issued by `ca`, owned by the proxy's uid (1337). */
+export async function podCertDir(parent: string, name: string, ca: { certPem: string; keyPem: string }, id: { trustDomain: string; namespace: string; serviceAccount: string }): Promise<string> {
+  const out = join(parent, name);
+  await writeWorkloadDir(out, await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, ...id }));
+  for (const f of ['', '/cert-chain.pem', '/key.pem', '/root-cert.pem']) await chown(out + f, 1337, 1337);
+  return out;
+}
+
+/** The end of a pod suite: its processes stopped, its pods deleted, its directory removed. */
+export async function tearDownPods(procs: readonly PodProcess[], pods: readonly (Pod | undefined)[], dir: string | undefined): Promise<void> {
+  for (const p of procs) await p.stop();
+  await deletePods(...pods);
+  if (dir) await rm(dir, { recursive: true, force: true });
 }

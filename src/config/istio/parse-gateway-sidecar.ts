@@ -68,12 +68,13 @@ export function parseSidecar(spec: Field, meta: ResourceMeta, warnings: string[]
   const ingress = spec.at('ingress').optList().map((l) => {
     l.object(['port', 'bind', 'captureMode', 'defaultEndpoint', 'tls', 'connectionPool']);
     if (!l.at('port').present) l.at('port').fail('port is required');
-    if (l.at('tls').present) warnings.push(`${describeResource(meta)}: ingress tls accepted but not enforced yet`);
+    const tls = parseIngressTls(l.at('tls'), warnings, meta);
     return {
       port: parsePortField(l.at('port'), ['number', 'protocol', 'name', 'targetPort']),
       bind: l.at('bind').optString(),
       captureMode: l.at('captureMode').optOneOf(['DEFAULT', 'IPTABLES', 'NONE'] as const),
       defaultEndpoint: parseDefaultEndpoint(l.at('defaultEndpoint')),
+      ...(tls ? { tls } : {}),
     };
   });
   const egressPorts = new Set<string>();
@@ -101,6 +102,20 @@ export function parseSidecar(spec: Field, meta: ResourceMeta, warnings: string[]
     egress,
     outboundTrafficPolicy: otp.present ? otp.object(['mode', 'egressProxy']).at('mode').optOneOf(['REGISTRY_ONLY', 'ALLOW_ANY'] as const) : undefined,
   };
+}
+
+/**
+ * Sidecar ingress tls: the sidecar terminates TLS for clients from outside the mesh with these
+ * certificates. Istio supports SIMPLE and MUTUAL only.
+ */
+function parseIngressTls(f: Field, warnings: string[], meta: ResourceMeta): ServerTlsSpec | undefined {
+  if (!f.present) return undefined;
+  const mode = f.object().at('mode');
+  if (mode.optString() !== 'SIMPLE' && mode.optString() !== 'MUTUAL') mode.fail(`Sidecar ingress tls supports mode SIMPLE or MUTUAL, got ${JSON.stringify(mode.value ?? null)}`);
+  // the certificate fields are a Gateway server's (read now; a TLS port always carries them)
+  const tls = parseServerTls(f, 'TLS', warnings, meta)!;
+  if (tls.unsupported) f.at('credentialName').fail(tls.unsupported);
+  return tls;
 }
 
 function parsePortField(f: Field, known: string[]): SidecarPortSpec {

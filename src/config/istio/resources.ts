@@ -254,7 +254,7 @@ export interface SidecarPortSpec {
 export interface SidecarSpec {
   meta: ResourceMeta;
   workloadSelector?: Record<string, string>;
-  ingress: { port: SidecarPortSpec; bind?: string; captureMode?: string; defaultEndpoint?: string }[];
+  ingress: { port: SidecarPortSpec; bind?: string; captureMode?: string; defaultEndpoint?: string; tls?: ServerTlsSpec }[];
   egress: { port?: SidecarPortSpec; bind?: string; captureMode?: string; hosts: string[] }[];
   outboundTrafficPolicy?: 'REGISTRY_ONLY' | 'ALLOW_ANY';
 }

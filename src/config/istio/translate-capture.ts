@@ -1,11 +1,11 @@
 import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
 import { isIPv6 } from 'node:net';
 import { parseCidr } from '../../common/cidr.js';
-import { hostMatches, hostSpecificity, labelsMatch } from './hosts.js';
+import { hostMatches, hostSpecificity } from './hosts.js';
 import type { Service, VirtualServiceIndex } from './registry.js';
 import type { L4RouteSpec, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
 import { portKind, type PortKind } from './protocol.js';
-import { clusterName, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS, http2Of } from './translate-clusters.js';
+import { clusterName, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
 import { destinationCluster, matchAppliesHere, type RouteContext } from './translate-routes.js';
 
 /** Istio's special clusters for traffic capture. */
@@ -17,7 +17,7 @@ export const INBOUND_BIND_ADDRESSES = ['127.0.0.6', '::6'];
 /** Envoy tcp_proxy's default idle timeout. */
 export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
 /** What Envoy's http_inspector reports for plain HTTP (h2c: the HTTP/2 preface). */
-const HTTP_PROTOCOLS = ['http/1.0', 'http/1.1', 'h2c'];
+export const HTTP_PROTOCOLS = ['http/1.0', 'http/1.1', 'h2c'];
 
 /** PeerAuthentication's effective mode for a port (UNSET resolved to its parent's). */
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -45,7 +45,7 @@ export interface CaptureInput {
   warnings: string[];
 }
 
-function tcpProxy(statPrefix: string, clusters: TcpProxy['clusters']): TcpProxy {
+export function tcpProxy(statPrefix: string, clusters: TcpProxy['clusters']): TcpProxy {
   return { statPrefix, clusters, idleTimeoutMs: TCP_IDLE_TIMEOUT_MS };
 }
 
@@ -113,7 +113,7 @@ export function buildOutboundCapture(input: CaptureInput, port: number, directCh
 }
 
 /** IPv6 pods get their connections redirected to [::1]: the capture listeners bind `::` (dual stack) then. */
-function captureAddress(node: NodeIdentity): string {
+export function captureAddress(node: NodeIdentity): string {
   return isIPv6(node.ip) ? '::' : '0.0.0.0';
 }
 
@@ -232,186 +232,10 @@ function addTlsChains(input: CaptureInput, chains: ChainSet, svc: Service, port:
   });
 }
 
-// ---------------------------------------------------------------- inbound (15006)
-
-interface InboundPort {
-  /** The port the workload listens on (the original destination port). */
-  port: number;
-  kind: PortKind;
-  svc?: Service;
-  servicePort?: number;
-  /** Sidecar ingress defaultEndpoint (`127.0.0.1:8080`); absent: the original destination. */
-  endpoint?: string;
-  /** The declared protocol (GRPC/HTTP2 reach the app over HTTP/2). */
-  protocol: string;
-}
-
-/**
- * `virtualInbound`: connections to this workload, matched on the original destination port. Ports
- * of the services this workload serves (or the Sidecar's ingress ports) get the inbound HTTP
- * pipeline or a TCP proxy to the workload; other ports pass through to it unchanged.
- */
-export function buildInboundCapture(input: CaptureInput, port: number): Listener {
-  const chains = new ChainSet(input.warnings, 'virtualInbound');
-  // connections made to 15006 itself would loop back into it
-  chains.add({ name: 'virtualInbound-blackhole', match: { destinationPort: port }, tcpProxy: tcpProxy(BLACKHOLE_CLUSTER, [{ name: BLACKHOLE_CLUSTER, weight: 1 }]) });
-  for (const ip of inboundPorts(input)) {
-    const name = `inbound|${ip.port}||`;
-    input.clusters.push(inboundCluster(input, ip, name));
-    const http = () => {
-      input.routeConfigs.push({
-        name,
-        virtualHosts: [{
-          name: `inbound|http|${ip.port}`,
-          domains: ['*'],
-          routes: [{ name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name, weight: 100 }] } }],
-        }],
-      });
-      return input.httpConnectionManager(name, 'INBOUND', `inbound_0.0.0.0_${ip.port}`);
-    };
-    const tcp = tcpProxy(name, [{ name, weight: 1 }]);
-    const hcm = ip.kind === 'http' || ip.kind === 'auto' ? http() : undefined;
-    addInboundChains(chains, `0.0.0.0_${ip.port}`, ip.port, input.mtlsMode(ip.port), input.mtls, ip.kind === 'http' || ip.kind === 'auto' ? ip.kind : 'tcp', hcm, tcp);
-  }
-  // ports no service declares pass through to the app, under the workload's mTLS mode
-  const passthrough = tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, [{ name: INBOUND_PASSTHROUGH_CLUSTER, weight: 1 }]);
-  const workloadMode = input.mtlsMode(undefined);
-  addInboundChains(chains, 'InboundPassthrough', undefined, workloadMode, input.mtls, 'tcp', undefined, passthrough);
-  return {
-    name: 'virtualInbound',
-    address: captureAddress(input.node),
-    port,
-    direction: 'INBOUND',
-    useOriginalDst: true,
-    protocolDetectionTimeoutMs: input.mesh.protocolDetectionTimeoutMs,
-    filterChains: chains.list,
-    defaultFilterChain: {
-      name: 'InboundPassthroughFilterChain',
-      match: {},
-      // STRICT: what is not mTLS goes nowhere
-      tcpProxy: workloadMode === 'STRICT' ? tcpProxy(BLACKHOLE_CLUSTER, [{ name: BLACKHOLE_CLUSTER, weight: 1 }]) : passthrough,
-    },
-  };
-}
-
-/** Istio's ALPN values: a sidecar client says it speaks mTLS, and what it carries. */
-const ISTIO_ALPN_HTTP = ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
-const ISTIO_ALPN_ALL = ['istio-peer-exchange', 'istio', ...ISTIO_ALPN_HTTP];
-
-/**
- * The inbound chains of one port (or, port undefined, of the ports no service declares) under a
- * PeerAuthentication mode, as Istio builds them:
- * - DISABLE, or PERMISSIVE without a workload certificate: plaintext only (HTTP or TCP; `auto`
- *   picks by the first bytes).
- * - PERMISSIVE: plaintext as above, plus mTLS for clients offering Istio's ALPN (istio-http/* →
- *   HTTP, istio → TCP); other TLS passes through as bytes.
- * - STRICT: mTLS only; any TLS is terminated (a client without a mesh certificate fails the
- *   handshake) and plaintext is closed (BlackHoleCluster).
- */
-function addInboundChains(
-  chains: ChainSet,
-  name: string,
-  port: number | undefined,
-  mode: MtlsMode,
-  haveCert: boolean,
-  kind: 'http' | 'tcp' | 'auto',
-  http: HttpConnectionManager | undefined,
-  tcp: TcpProxy,
-): void {
-  const at = port === undefined ? {} : { destinationPort: port };
-  const filter = kind === 'http' ? { http: http! } : { tcpProxy: tcp };
-  const mtls = { mode: 'istio' as const };
-  const plaintext = () => {
-    if (kind === 'auto') chains.add({ name: `${name}_http`, match: { ...at, applicationProtocols: HTTP_PROTOCOLS }, http: http! });
-    chains.add({ name, match: { ...at }, ...filter });
-  };
-  if (mode === 'DISABLE' || (mode === 'PERMISSIVE' && !haveCert)) {
-    if (port !== undefined) plaintext();
-    return;
-  }
-  if (kind === 'auto') chains.add({ name: `${name}_mtls_http`, match: { ...at, transportProtocol: 'tls', applicationProtocols: ISTIO_ALPN_HTTP }, tls: mtls, http: http! });
-  if (mode === 'STRICT') {
-    chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls' }, tls: mtls, ...filter });
-    if (port !== undefined) chains.add({ name: `${name}_plaintext_refused`, match: { ...at }, tcpProxy: tcpProxy(BLACKHOLE_CLUSTER, [{ name: BLACKHOLE_CLUSTER, weight: 1 }]) });
-    return;
-  }
-  chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls', applicationProtocols: kind === 'auto' ? ['istio', 'istio-peer-exchange'] : ISTIO_ALPN_ALL }, tls: mtls, ...filter });
-  if (port === undefined) return; // the default chain passes the rest through
-  // TLS from outside the mesh (no Istio ALPN) is the app's own: bytes through (HTTP ports: the codec refuses it)
-  chains.add({ name: `${name}_tls_passthrough`, match: { ...at, transportProtocol: 'tls' }, ...filter });
-  plaintext();
-}
-
-/** The Sidecar's captured ingress ports when it has any (they replace the services' ports), else the services'. */
-function inboundPorts(input: CaptureInput): InboundPort[] {
-  const out = new Map<number, InboundPort>();
-  const sc = input.sidecar;
-  // a Sidecar with ingress listeners defines the inbound ports: the services' ports no longer apply
-  if (sc?.ingress.length) {
-    for (const [i, ing] of sc.ingress.entries()) {
-      if (ing.captureMode === 'NONE' || ing.bind) continue; // bound on their own address instead
-      const where = `Sidecar ${sc.meta.namespace}/${sc.meta.name}: ingress[${i}] port ${ing.port.number}`;
-      const kind = portKind(ing.port.protocol);
-      if (kind === 'udp') {
-        input.warnings.push(`${where}: protocol UDP skipped (not proxied); the port passes through`);
-        continue;
-      }
-      if (out.has(ing.port.number)) continue;
-      if (ing.defaultEndpoint?.startsWith('unix://')) {
-        input.warnings.push(`${where}: unix socket defaultEndpoint is not supported yet; the port passes through`);
-        continue;
-      }
-      out.set(ing.port.number, { port: ing.port.number, kind, protocol: ing.port.protocol, ...(ing.defaultEndpoint ? { endpoint: ing.defaultEndpoint } : {}) });
-    }
-    return [...out.values()];
-  }
-  for (const svc of input.services.values()) {
-    const mine = svc.endpoints.filter((w) => w.address === input.node.ip);
-    const selected = !!svc.selector && svc.namespace === input.node.namespace && labelsMatch(svc.selector, input.node.labels);
-    if (!mine.length && !selected) continue;
-    for (const p of svc.ports) {
-      const kind = portKind(p.protocol);
-      if (kind === 'udp') continue;
-      const target = mine.find((w) => w.ports[p.name])?.ports[p.name] ?? p.targetPort ?? p.number;
-      const seen = out.get(target);
-      if (seen) {
-        if (seen.kind !== kind) input.warnings.push(`inbound port ${target}: ${svc.hostname} declares it ${p.protocol}, ${seen.svc?.hostname} another protocol; the first one applies`);
-        continue;
-      }
-      out.set(target, { port: target, kind, svc, servicePort: p.number, protocol: p.protocol });
-    }
-  }
-  return [...out.values()];
-}
-
-function inboundCluster(input: CaptureInput, ip: InboundPort, name: string): Cluster {
-  const common = {
-    name,
-    connectTimeoutMs: input.mesh.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
-    ...(ip.svc ? { service: { host: ip.svc.hostname, namespace: ip.svc.namespace, port: ip.servicePort! } } : {}),
-    ...http2Of(ip.protocol, {}),
-  };
-  if (!ip.endpoint) {
-    // the workload is where the client was going: the original destination, reached from 127.0.0.6
-    return { ...common, type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddresses: INBOUND_BIND_ADDRESSES };
-  }
-  const i = ip.endpoint.lastIndexOf(':');
-  const host = ip.endpoint.slice(0, i).replace(/^\[|\]$/g, '');
-  return {
-    ...common,
-    type: 'STATIC',
-    lbPolicy: 'ROUND_ROBIN',
-    // 0.0.0.0 means "the instance IP" (Istio's Sidecar docs)
-    endpoints: [{ address: host === '0.0.0.0' || host === '::' ? input.node.ip : host, port: Number(ip.endpoint.slice(i + 1)), weight: 1, labels: {} }],
-    ...(host === '127.0.0.1' || host === '::1' ? {} : { upstreamBindAddresses: INBOUND_BIND_ADDRESSES }),
-  };
-}
-
 // ---------------------------------------------------------------- chains
 
 /** Filter chains of one listener; a second chain with the same match is dropped with a warning (Istio's conflicts). */
-class ChainSet {
+export class ChainSet {
   readonly list: FilterChain[] = [];
   private readonly byMatch = new Map<string, FilterChain>();
 

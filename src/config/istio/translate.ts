@@ -5,8 +5,9 @@ import { hostIntersection, hostMatches, hostSpecificity, labelsMatch, namespaceA
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
 import type { GatewaySpec, IstioConfig, MeshSettings, ServerTlsSpec, SidecarSpec, VirtualServiceSpec } from './resources.js';
 import { isHttpProtocol, portKind, servesHttp } from './protocol.js';
-import { buildOutboundClusters, clusterName, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
-import { BLACKHOLE_CLUSTER, buildInboundCapture, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
+import { buildOutboundClusters, clusterName } from './translate-clusters.js';
+import { BLACKHOLE_CLUSTER, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
+import { buildInboundListeners } from './translate-inbound.js';
 import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from '../../security/authz/builder.js';
 import { selectPeerAuthentication } from '../../security/peer-authentication.js';
 import { jwtRulesForWorkload } from '../../security/jwt/select.js';
@@ -228,7 +229,8 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
   };
   b.clusters.push(...captureClusters(b.mesh));
   b.listeners.push(buildOutboundCapture(capture, opts.outboundPort, direct));
-  b.listeners.push(buildInboundCapture(capture, opts.inboundPort ?? 15006));
+  // every inbound port, captured on 15006 or bound by a Sidecar ingress listener, from one builder
+  b.listeners.push(...buildInboundListeners(capture, opts.inboundPort ?? 15006));
 
   for (const [i, eg] of (sidecar?.egress ?? []).entries()) {
     if (!eg.port) continue;
@@ -261,22 +263,6 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
       name, address: bind, port, direction: 'OUTBOUND',
       filterChains: [{ name, match: {}, tcpProxy: { statPrefix: cluster, clusters: [{ name: cluster, weight: 1 }], idleTimeoutMs: TCP_IDLE_TIMEOUT_MS } }],
     });
-  }
-
-  for (const [i, ing] of (sidecar?.ingress ?? []).entries()) {
-    const where = `Sidecar ${sidecar!.meta.namespace}/${sidecar!.meta.name}: ingress[${i}] port ${ing.port.number}`;
-    // captured ingress ports are served by the inbound capture listener (15006)
-    if (ing.captureMode !== 'NONE' && !ing.bind) continue;
-    const kind = portKind(ing.port.protocol);
-    if (kind === 'udp') {
-      b.warnings.push(`${where}: protocol UDP skipped`);
-      continue;
-    }
-    if (ing.defaultEndpoint?.startsWith('unix://')) {
-      b.warnings.push(`${where}: unix socket defaultEndpoint is not supported yet; listener skipped`);
-      continue;
-    }
-    buildIngressListener(b, ing.port.number, ing.bind ?? '0.0.0.0', ing.defaultEndpoint, kind === 'http');
   }
 }
 
@@ -358,42 +344,6 @@ export function serviceDomains(svc: Service, port: number, node: NodeIdentity, b
     out.push(`${n}:${port}`);
   }
   return out;
-}
-
-function buildIngressListener(b: Builder, port: number, bind: string, defaultEndpoint: string | undefined, http: boolean): void {
-  const name = `inbound|${port}||`;
-  const [host, epPort] = splitHostPort(defaultEndpoint ?? `127.0.0.1:${port}`);
-  b.clusters.push({
-    name,
-    type: 'STATIC',
-    lbPolicy: 'ROUND_ROBIN',
-    connectTimeoutMs: b.mesh.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
-    // 0.0.0.0 / [::] mean "the instance IP" (Istio's Sidecar docs)
-    endpoints: [{ address: host === '0.0.0.0' || host === '::' ? b.node.ip : host, port: epPort, weight: 1, labels: {} }],
-  });
-  const listenerName = `${bind}_${port}`;
-  if (!http) {
-    b.listeners.push({
-      name: listenerName, address: bind, port, direction: 'INBOUND',
-      filterChains: [{ name: listenerName, match: {}, tcpProxy: { statPrefix: name, clusters: [{ name, weight: 1 }], idleTimeoutMs: TCP_IDLE_TIMEOUT_MS } }],
-    });
-    return;
-  }
-  b.routeConfigs.push({
-    name,
-    virtualHosts: [{
-      name: `inbound|http|${port}`,
-      domains: ['*'],
-      routes: [{ name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name, weight: 100 }] } }],
-    }],
-  });
-  b.listeners.push(httpListener(listenerName, bind, port, 'INBOUND', httpConnectionManager(name, 'INBOUND', `inbound_${bind}_${port}`, b.node)));
-}
-
-function splitHostPort(ep: string): [string, number] {
-  const i = ep.lastIndexOf(':');
-  return [ep.slice(0, i).replace(/^\[|\]$/g, ''), Number(ep.slice(i + 1))];
 }
 
 // ---------------------------------------------------------------- gateway
