@@ -275,7 +275,16 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   }
 
   private requestHeadersView(): RequestHeaders {
-    return { method: this.ds.method, path: this.path, authority: this.authority, ...headerListView(this.upstreamHeaders) };
+    const stream = this; // the getter reads the path as the filters before it left it
+    return {
+      method: this.ds.method,
+      get path() {
+        return stream.path;
+      },
+      setPath: (path: string) => void (this.path = path),
+      authority: this.authority,
+      ...headerListView(this.upstreamHeaders),
+    };
   }
 
   // ------------------------------------------------------------------ router

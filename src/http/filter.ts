@@ -8,7 +8,10 @@ export type FilterStatus = 'continue' | 'stop';
 /** Request headers as the upstream will see them (lower-case names). */
 export interface RequestHeaders {
   readonly method: string;
+  /** :path, query included, as the filters so far left it. */
   readonly path: string;
+  /** Replaces :path (Envoy filters set it the same way): later filters, the router and the upstream see it. */
+  setPath(path: string): void;
   readonly authority: string;
   get(name: string): string | undefined;
   set(name: string, value: string): void;
