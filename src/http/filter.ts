@@ -48,7 +48,14 @@ export interface StreamInfo {
   responseCode?: number;
   /** Envoy's %RESPONSE_CODE_DETAILS% when a filter decided (e.g. rbac_access_denied_matched_policy[...]). */
   responseCodeDetails?: string;
-  readonly downstreamRemoteAddress: string;
+  /**
+   * Envoy's downstream remote address: the trusted client address the connection manager found in
+   * x-forwarded-for (use_remote_address, xff_num_trusted_hops), else the connection peer. Set before
+   * the filters run. RBAC remote_ip (Istio remote.ip) reads it.
+   */
+  downstreamRemoteAddress: string;
+  /** The connection peer (Envoy's direct remote address): RBAC direct_remote_ip (Istio source.ip). */
+  readonly downstreamDirectRemoteAddress: string;
 }
 
 export interface StreamCallbacks {
