@@ -296,13 +296,15 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   }
 
   private requestHeadersView(): RequestHeaders {
-    const stream = this; // the getter reads the path as the filters before it left it
+    const stream = this; // path: as the filters before this one left it (jwt_authn removes a token)
     return {
       method: this.ds.method,
       get path() {
         return stream.path;
       },
-      setPath: (path: string) => void (this.path = path),
+      setPath(path: string) {
+        stream.path = path;
+      },
       authority: this.authority,
       ...headerListView(this.upstreamHeaders),
     };
