@@ -43,6 +43,10 @@ Process:
   --cert-dir <dir>           the workload's mTLS certificate in Istio's file-mounted layout
                              (cert-chain.pem, key.pem, root-cert.pem; watched, rotated without
                              dropping connections; default: OUTPUT_CERTS, else no mTLS)
+  --proxy-config <yaml>      this proxy's ProxyConfig, YAML or JSON, merged over the MeshConfig's
+                             defaultConfig field by field (istio-agent's PROXY_CONFIG, where
+                             injection puts the proxy.istio.io/config annotation; default:
+                             PROXY_CONFIG); applied: gatewayTopology
 
 Development CA (Istio's file-mounted certificate layout):
   outrigger ca init --dir <dir> [--trust-domain cluster.local] [--days 3650]
@@ -73,6 +77,8 @@ export interface RunFlags {
   watch: boolean;
   /** Istio's file-mounted workload certificate directory; absent: no mTLS. */
   certDir?: string;
+  /** This proxy's ProxyConfig text (--proxy-config, else PROXY_CONFIG) and which of the two it came from. */
+  proxyConfig?: { text: string; source: string };
   ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
 }
 
@@ -100,6 +106,7 @@ const OPTIONS = {
   'drain-duration': { type: 'string' },
   'no-watch': { type: 'boolean' },
   'cert-dir': { type: 'string' },
+  'proxy-config': { type: 'string' },
   'admin-port': { type: 'string' },
   'stats-port': { type: 'string' },
   'health-port': { type: 'string' },
@@ -157,6 +164,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     drainDurationMs: drainSeconds * 1000,
     watch: !v['no-watch'],
     ...((v['cert-dir'] ?? process.env.OUTPUT_CERTS) ? { certDir: (v['cert-dir'] ?? process.env.OUTPUT_CERTS)! } : {}),
+    ...proxyConfigOf(v['proxy-config'], process.env.PROXY_CONFIG),
     ports: {
       admin: port('--admin-port', v['admin-port'], 15000),
       stats: port('--stats-port', v['stats-port'], 15090),
@@ -196,6 +204,12 @@ function parseCaFlags(positionals: string[], v: Record<string, unknown>): CaFlag
     throw new UsageError(`--namespace and --service-account must be SPIFFE path segments (A-Z a-z 0-9 . - _), got "${namespace}", "${serviceAccount}"`);
   }
   return { action, caDir: required('ca-dir'), out: required('out'), trustDomain, namespace, serviceAccount, days };
+}
+
+/** The flag wins over istio-agent's PROXY_CONFIG variable; an empty one is no ProxyConfig (as istio-agent). */
+function proxyConfigOf(flag: string | undefined, env: string | undefined): Pick<RunFlags, 'proxyConfig'> {
+  if (flag !== undefined) return flag.trim() ? { proxyConfig: { text: flag, source: '--proxy-config' } } : {};
+  return env?.trim() ? { proxyConfig: { text: env, source: 'PROXY_CONFIG' } } : {};
 }
 
 function int(flag: string, text: string, min: number, max: number): number {

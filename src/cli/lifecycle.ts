@@ -11,6 +11,7 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
     outboundPort: flags.ports.outbound,
     inboundPort: flags.ports.inbound,
     ...(flags.certDir ? { certDir: flags.certDir } : {}),
+    ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
     workers: flags.workers,
     logLevel: flags.logLevel,
     accessLog: flags.accessLog,

@@ -45,7 +45,7 @@ function version(): string {
 async function validate(flags: RunFlags): Promise<number> {
   try {
     const node = buildNodeIdentity(flags.identity);
-    const { snapshot, warnings } = await loadSnapshot({ paths: flags.configs, node, outboundPort: flags.ports.outbound, inboundPort: flags.ports.inbound, ...(flags.certDir ? { certDir: flags.certDir } : {}) });
+    const { snapshot, warnings } = await loadSnapshot({ paths: flags.configs, node, outboundPort: flags.ports.outbound, inboundPort: flags.ports.inbound, ...(flags.certDir ? { certDir: flags.certDir } : {}), ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}) });
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(
       `config OK: ${snapshot.listeners.length} listener(s), ${snapshot.routeConfigs.length} route configuration(s), ${snapshot.clusters.length} cluster(s)\n`,

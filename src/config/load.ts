@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigErrors } from './errors.js';
 import { parseIstioConfig } from './istio/parse.js';
+import { mergeProxyConfig, parseProxyConfigText } from './istio/proxy-config.js';
 import { translateIstio, type TranslateOptions, type Translation } from './istio/translate.js';
 import type { NodeIdentity } from './snapshot.js';
 import { readConfigDocuments } from './source.js';
@@ -11,6 +12,8 @@ export interface LoadOptions extends TranslateOptions {
   node: NodeIdentity;
   /** Istio's file-mounted workload certificate (cert-chain.pem, key.pem, root-cert.pem). */
   certDir?: string;
+  /** This proxy's ProxyConfig (YAML/JSON, as PROXY_CONFIG holds it) and where it came from. */
+  proxyConfig?: { text: string; source: string };
 }
 
 /**
@@ -20,6 +23,11 @@ export interface LoadOptions extends TranslateOptions {
 export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
   const docs = await readConfigDocuments(opts.paths);
   const cfg = parseIstioConfig(docs, { defaultNamespace: opts.node.namespace });
+  if (opts.proxyConfig) {
+    // istio-agent: this proxy's ProxyConfig over the mesh's defaultConfig, field by field
+    const own = parseProxyConfigText(opts.proxyConfig.text, opts.proxyConfig.source, cfg.warnings);
+    cfg.mesh = { ...cfg.mesh, defaultConfig: mergeProxyConfig(cfg.mesh.defaultConfig, own) };
+  }
   const certs = opts.certDir ? await loadWorkloadCerts(opts.certDir) : undefined;
   const t = translateIstio(cfg, opts.node, { ...opts, mtls: !!certs });
   if (!certs) return t;

@@ -136,8 +136,17 @@ export interface TcpProxy {
 export interface HttpConnectionManager {
   statPrefix: string;
   routeConfigName: string;
-  /** Envoy's use_remote_address: the connection peer is appended to x-forwarded-for and x-forwarded-proto is overwritten. */
+  /**
+   * Envoy's use_remote_address (Istio: gateways): the connection peer is appended to
+   * x-forwarded-for, x-forwarded-proto is overwritten, x-envoy-external-address is set.
+   */
   useRemoteAddress: boolean;
+  /**
+   * Envoy's xff_num_trusted_hops (Istio: a gateway's ProxyConfig gatewayTopology.numTrustedProxies):
+   * the proxies in front of this one trusted to have appended to x-forwarded-for, which places the
+   * trusted client address (RBAC remote_ip, x-envoy-external-address) in it. Absent: 0.
+   */
+  xffNumTrustedHops?: number;
   /** Strip x-envoy-* headers sent by the downstream (Envoy does for requests from outside the trust boundary). */
   stripEnvoyHeaders: boolean;
   /** Envoy's max_request_headers_kb (default 60). Larger requests get 431. */
@@ -151,10 +160,11 @@ export interface HttpConnectionManager {
   /**
    * Envoy's forward_client_cert_details (x-forwarded-client-cert), with Istio's
    * set_current_client_cert_details (subject, URI, DNS): SANITIZE drops a client-sent header,
-   * APPEND_FORWARD (sidecar inbound) keeps it and appends this mTLS peer, SANITIZE_SET replaces it
-   * with this peer. Without mTLS every mode drops it. Absent: SANITIZE.
+   * FORWARD_ONLY keeps it, APPEND_FORWARD (sidecar inbound) keeps it and appends this mTLS peer,
+   * SANITIZE_SET (gateways) replaces it with this peer. Without mTLS these all drop it;
+   * ALWAYS_FORWARD_ONLY keeps it whatever the connection. Absent: SANITIZE.
    */
-  forwardClientCertDetails?: 'SANITIZE' | 'APPEND_FORWARD' | 'SANITIZE_SET';
+  forwardClientCertDetails?: 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
   /**
    * Istio's meshConfig.pathNormalization: the request path is normalized before authorization and
    * routing, and the upstream gets the normalized path. Absent: untouched.

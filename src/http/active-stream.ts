@@ -19,6 +19,9 @@ import { bindAddressFor } from '../upstream/host.js';
 import type { FilterStatus, HttpFilter, RequestHeaders, ResponseHeaders, StreamCallbacks, StreamInfo } from './filter.js';
 import { httpToGrpcStatus, writeGrpcLocalReply, writeLocalReply } from './local-reply.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from './response-flags.js';
+import { xffClientAddress } from './client-address.js';
+import { hostPort } from '../common/address.js';
+import type { HttpConnectionManager } from '../config/snapshot.js';
 
 /** Envoy's default per-connection buffer limit: a body larger than this is not replayed on retry. */
 const RETRY_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -89,6 +92,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private retryTimer: NodeJS.Timeout | undefined;
   private originalPath: string | undefined;
   private requestId: string | undefined;
+  /** The downstream remote address is the trusted client address found in x-forwarded-for. */
+  private clientFromXff = false;
 
   constructor(
     private readonly listener: HttpPipeline,
@@ -100,6 +105,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       startTimeMs: Date.now(),
       responseFlags: [],
       downstreamRemoteAddress: ds.remoteAddress,
+      downstreamDirectRemoteAddress: ds.remoteAddress,
     };
   }
 
@@ -191,20 +197,22 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
           out.push(name, 'trailers');
           continue;
         case 'x-forwarded-for':
-          if (hcm.useRemoteAddress) {
-            xff = xff === undefined ? value : `${xff},${value}`;
-            continue;
-          }
-          break;
+          // one header, as Envoy keeps it (repeated ones joined), written below
+          xff = xff === undefined ? value : `${xff},${value}`;
+          continue;
         case 'x-forwarded-proto':
-          if (hcm.useRemoteAddress) continue;
+          // at the edge only trusted proxies (xff_num_trusted_hops) may have set it
+          if (hcm.useRemoteAddress && !hcm.xffNumTrustedHops) continue;
           haveProto = true;
           break;
         case 'x-forwarded-client-cert':
-          // kept only to be appended to, from an mTLS peer; never trusted from anyone else
-          if (hcm.forwardClientCertDetails !== 'APPEND_FORWARD' || !this.ds.peer) continue;
+          if (!keepsClientCertHeader(hcm.forwardClientCertDetails, this.ds.peer !== undefined)) continue;
           xfcc = xfcc === undefined ? value : `${xfcc},${value}`;
           continue;
+        case 'x-envoy-external-address':
+          // the edge sets it (below); past the edge it travels as the edge set it
+          if (hcm.useRemoteAddress) continue;
+          break;
         case 'x-request-id':
           haveRequestId = true;
           this.requestId = value;
@@ -230,15 +238,28 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         if (t && t !== 'close' && t !== 'keep-alive') removeFromList(out, t);
       }
     }
+    const client = xffClientAddress(xff, hcm.useRemoteAddress, hcm.xffNumTrustedHops ?? 0);
+    if (client !== undefined) {
+      this.streamInfo.downstreamRemoteAddress = client;
+      this.clientFromXff = true;
+    }
     if (hcm.useRemoteAddress) {
-      const peer = this.streamInfo.downstreamRemoteAddress;
+      const peer = this.ds.remoteAddress;
       out.push('x-forwarded-for', xff === undefined ? peer : `${xff},${peer}`);
+      // Envoy sets it on edge (external) requests; with Istio no request is internal at a gateway
+      // (Envoy >= 1.33 has an empty internal_address_config, which istiod leaves so)
+      out.push('x-envoy-external-address', this.streamInfo.downstreamRemoteAddress);
+    } else if (xff !== undefined) {
+      out.push('x-forwarded-for', xff);
     }
     if (!haveProto) out.push('x-forwarded-proto', this.ds.scheme);
     const peer = this.ds.peer;
-    if (peer && hcm.forwardClientCertDetails && hcm.forwardClientCertDetails !== 'SANITIZE') {
+    const mode = hcm.forwardClientCertDetails;
+    if (peer && (mode === 'APPEND_FORWARD' || mode === 'SANITIZE_SET')) {
       const current = xfccElement(peer, this.runtime.services.tls?.workloadIdentity);
-      out.push('x-forwarded-client-cert', xfcc === undefined ? current : `${xfcc},${current}`);
+      out.push('x-forwarded-client-cert', xfcc === undefined || mode === 'SANITIZE_SET' ? current : `${xfcc},${current}`);
+    } else if (xfcc !== undefined) {
+      out.push('x-forwarded-client-cert', xfcc);
     }
     if (!haveRequestId) out.push('x-request-id', (this.requestId = randomUUID()));
   }
@@ -275,7 +296,18 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   }
 
   private requestHeadersView(): RequestHeaders {
-    return { method: this.ds.method, path: this.path, authority: this.authority, ...headerListView(this.upstreamHeaders) };
+    const stream = this; // path: as the filters before this one left it (jwt_authn removes a token)
+    return {
+      method: this.ds.method,
+      get path() {
+        return stream.path;
+      },
+      setPath(path: string) {
+        stream.path = path;
+      },
+      authority: this.authority,
+      ...headerListView(this.upstreamHeaders),
+    };
   }
 
   // ------------------------------------------------------------------ router
@@ -349,7 +381,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private hashOf(p: HashPolicy): number | undefined {
     let key: string | undefined;
     if ('header' in p) key = getFromList(this.ds.headers, p.header);
-    else if ('sourceIp' in p) key = this.ds.remoteAddress;
+    else if ('sourceIp' in p) key = this.streamInfo.downstreamRemoteAddress;
     else if ('queryParameter' in p) key = this.view!.queryParam(p.queryParameter);
     else {
       key = cookieValue(this.ds.headers, p.cookie.name);
@@ -816,7 +848,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         upstreamHost: info.upstreamHost,
         upstreamCluster: info.upstreamCluster,
         downstreamLocalAddress: ds.localEndpoint,
-        downstreamRemoteAddress: ds.remoteEndpoint,
+        // an address taken from x-forwarded-for has no port: Envoy prints it with port 0
+        downstreamRemoteAddress: this.clientFromXff ? hostPort(info.downstreamRemoteAddress, 0) : ds.remoteEndpoint,
         routeName: info.routeName,
       });
     }
@@ -848,6 +881,16 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.exchange = undefined;
     this.releaseHost();
   }
+}
+
+/**
+ * Envoy's forward_client_cert_details: is the client's x-forwarded-client-cert forwarded (perhaps
+ * appended to)? Always with ALWAYS_FORWARD_ONLY; from an mTLS peer with FORWARD_ONLY and
+ * APPEND_FORWARD; never otherwise (SANITIZE, SANITIZE_SET, or no client certificate).
+ */
+function keepsClientCertHeader(mode: HttpConnectionManager['forwardClientCertDetails'], mtls: boolean): boolean {
+  if (mode === 'ALWAYS_FORWARD_ONLY') return true;
+  return mtls && (mode === 'FORWARD_ONLY' || mode === 'APPEND_FORWARD');
 }
 
 /**

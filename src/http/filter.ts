@@ -8,7 +8,10 @@ export type FilterStatus = 'continue' | 'stop';
 /** Request headers as the upstream will see them (lower-case names). */
 export interface RequestHeaders {
   readonly method: string;
+  /** :path, query included, as the filters so far left it. */
   readonly path: string;
+  /** Replaces :path (Envoy filters set it the same way): later filters, the router and the upstream see it. */
+  setPath(path: string): void;
   readonly authority: string;
   get(name: string): string | undefined;
   set(name: string, value: string): void;
@@ -45,7 +48,14 @@ export interface StreamInfo {
   responseCode?: number;
   /** Envoy's %RESPONSE_CODE_DETAILS% when a filter decided (e.g. rbac_access_denied_matched_policy[...]). */
   responseCodeDetails?: string;
-  readonly downstreamRemoteAddress: string;
+  /**
+   * Envoy's downstream remote address: the trusted client address the connection manager found in
+   * x-forwarded-for (use_remote_address, xff_num_trusted_hops), else the connection peer. Set before
+   * the filters run. RBAC remote_ip (Istio remote.ip) reads it.
+   */
+  downstreamRemoteAddress: string;
+  /** The connection peer (Envoy's direct remote address): RBAC direct_remote_ip (Istio source.ip). */
+  readonly downstreamDirectRemoteAddress: string;
 }
 
 export interface StreamCallbacks {

@@ -127,6 +127,16 @@ describe('validate', () => {
     expect(r.stderr).toMatch(new RegExp(`${join(dir, 'broken.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+`));
   });
 
+  it('--proxy-config (this proxy\'s ProxyConfig) is checked with the config: an error names it and the field', async () => {
+    const dir = await configDir({ 'mesh.yaml': GOOD });
+    const bad = await runCli(['validate', '-c', dir, '--proxy-config', 'gatewayTopology: { numTrustedProxies: -2 }']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('error: ProxyConfig --proxy-config, field gatewayTopology.numTrustedProxies: must be between 0 and 4294967295, got -2');
+    const good = await runCli(['validate', '-c', dir, '--proxy-config', '{"gatewayTopology":{"numTrustedProxies":1},"concurrency":2}']);
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stderr).toContain('warning: --proxy-config: proxy config fields concurrency accepted but not applied by the data plane');
+  });
+
   it('a missing path is an error', async () => {
     const r = await runCli(['validate', '-c', '/nonexistent/outrigger-config']);
     expect(r.code).toBe(1);

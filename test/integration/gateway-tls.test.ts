@@ -18,6 +18,7 @@ let dir: string;
 let httpPort: number;
 let simplePort: number;
 let mutualPort: number;
+let appendPort: number;
 
 beforeAll(async () => {
   app = await startUpstream(undefined, 'app');
@@ -27,21 +28,24 @@ beforeAll(async () => {
   const client = await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'partners', serviceAccount: 'acme' });
   const files: Record<string, string> = { 'server.pem': server.certChainPem, 'server.key': server.keyPem, 'ca.pem': ca.certPem, 'client.pem': client.certChainPem, 'client.key': client.keyPem };
   for (const [f, text] of Object.entries(files)) await writeFile(join(dir, f), text);
-  [httpPort, simplePort, mutualPort] = await freePorts(3);
+  [httpPort, simplePort, mutualPort, appendPort] = await freePorts(4);
   const tls = (mode: string) => ({ mode, serverCertificate: join(dir, 'server.pem'), privateKey: join(dir, 'server.key'), ...(mode === 'MUTUAL' ? { caCertificates: join(dir, 'ca.pem') } : {}) });
-  const yaml = toYaml(
-    serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-    resource('Gateway', 'gw', 'default', {
-      selector: { istio: 'ingressgateway' },
-      servers: [
-        { port: { number: httpPort, name: 'http', protocol: 'HTTP' }, hosts: [HOST], tls: { httpsRedirect: true } },
-        { port: { number: simplePort, name: 'https', protocol: 'HTTPS' }, hosts: [HOST], tls: tls('SIMPLE') },
-        { port: { number: mutualPort, name: 'https-mtls', protocol: 'HTTPS' }, hosts: [HOST], tls: tls('MUTUAL') },
-      ],
-    }),
-    virtualService('app', { hosts: [HOST], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
-  );
+  const mutual = (port: number) => ({ port: { number: port, name: 'https-mtls', protocol: 'HTTPS' }, hosts: [HOST], tls: tls('MUTUAL') });
+  const gatewayYaml = (servers: unknown[]) =>
+    toYaml(
+      serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
+      resource('Gateway', 'gw', 'default', { selector: { istio: 'ingressgateway' }, servers }),
+      virtualService('app', { hosts: [HOST], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
+    );
+  const yaml = gatewayYaml([
+    { port: { number: httpPort, name: 'http', protocol: 'HTTP' }, hosts: [HOST], tls: { httpsRedirect: true } },
+    { port: { number: simplePort, name: 'https', protocol: 'HTTPS' }, hosts: [HOST], tls: tls('SIMPLE') },
+    mutual(mutualPort),
+  ]);
   await startProxy({ yaml, args: GATEWAY_ARGS });
+  // a gateway whose ProxyConfig says gatewayTopology.forwardClientCertDetails: APPEND_FORWARD
+  const appendMesh = 'apiVersion: meshconfig.istio.io/v1alpha1\nkind: MeshConfig\ndefaultConfig:\n  gatewayTopology:\n    forwardClientCertDetails: APPEND_FORWARD\n';
+  await startProxy({ yaml: `${gatewayYaml([mutual(appendPort)])}---\n${appendMesh}`, args: GATEWAY_ARGS });
 });
 
 afterAll(async () => {
@@ -71,6 +75,14 @@ describe('Gateway TLS servers', () => {
     const r = await https(mutualPort, ['--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key')]);
     expect(r.stdout, r.stderr).toBe('200 2');
     expect(app.requests.at(-1)?.headers['x-forwarded-client-cert']).toMatch(/Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/partners\/sa\/acme$/);
+  });
+
+  it('MUTUAL: a client XFCC is replaced (SANITIZE_SET); with gatewayTopology APPEND_FORWARD it is kept and appended to', async () => {
+    const withCert = ['--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key'), '-H', 'x-forwarded-client-cert: By=spiffe://up/stream;Hash=00'];
+    expect((await https(mutualPort, withCert)).stdout).toBe('200 2');
+    expect(app.requests.at(-1)?.headers['x-forwarded-client-cert']).toMatch(/^Hash=[0-9a-f]{64};/);
+    expect((await https(appendPort, withCert)).stdout).toBe('200 2');
+    expect(app.requests.at(-1)?.headers['x-forwarded-client-cert']).toMatch(/^By=spiffe:\/\/up\/stream;Hash=00,Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/partners\/sa\/acme$/);
   });
 
   it('httpsRedirect: the plaintext server answers 301 to the https URL', async () => {

@@ -104,10 +104,12 @@ describe('hop-by-hop headers', () => {
 describe('edge header hygiene', () => {
   it('x-envoy-* headers from the client are stripped at the gateway', async () => {
     const e = await echoOf({ 'x-envoy-retry-on': '5xx', 'x-envoy-upstream-rq-timeout-ms': '1', 'x-envoy-anything': 'x', 'x-other': 'kept' });
-    // only the proxy's own x-envoy-* header reaches the upstream (Istio's include_request_attempt_count)
-    const envoyHeaders = Object.keys(e.headers).filter((k) => k.startsWith('x-envoy-'));
-    expect(envoyHeaders).toEqual(['x-envoy-attempt-count']);
+    // only the proxy's own x-envoy-* headers reach the upstream: the trusted client address (Envoy
+    // sets it on edge requests) and Istio's include_request_attempt_count
+    const envoyHeaders = Object.keys(e.headers).filter((k) => k.startsWith('x-envoy-')).sort();
+    expect(envoyHeaders).toEqual(['x-envoy-attempt-count', 'x-envoy-external-address']);
     expect(e.headers['x-envoy-attempt-count']).toBe('1');
+    expect(e.headers['x-envoy-external-address']).toBe('127.0.0.1');
     expect(e.headers['x-other']).toBe('kept');
   });
 

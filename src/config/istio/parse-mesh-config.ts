@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { Field, isPlainObject } from '../reader.js';
 import type { ExtAuthzProviderSpec, MeshSettings } from './resources.js';
+import { parseProxyConfig } from './proxy-config.js';
 
 /** Istio's defaults for the MeshConfig fields Outrigger applies. */
 export const DEFAULT_MESH: MeshSettings = {
@@ -9,7 +10,7 @@ export const DEFAULT_MESH: MeshSettings = {
 };
 
 /** MeshConfig fields that change what Outrigger does. */
-const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout', 'pathNormalization', 'extensionProviders'];
+const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout', 'pathNormalization', 'extensionProviders', 'defaultConfig'];
 /** Names the document itself carries (a MeshConfig document is the mesh config plus these). */
 const ENVELOPE = ['apiVersion', 'kind', 'metadata'];
 
@@ -40,6 +41,7 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
   const pn = f.at('pathNormalization').optObject(['normalization']);
   const mode = pn?.at('normalization').optOneOf(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const);
   if (mode) mesh.pathNormalization = mode === 'DEFAULT' ? 'BASE' : mode;
+  if (f.at('defaultConfig').present) mesh.defaultConfig = parseProxyConfig(f.at('defaultConfig'), warnings, `${where} defaultConfig`);
   const other = Object.keys(f.value as object).filter((k) => !APPLIED.includes(k) && !ENVELOPE.includes(k) && k !== 'spec');
   if (other.length) warnings.push(`${where}: mesh settings ${other.join(', ')} accepted but not applied by the data plane`);
   return mesh;

@@ -287,6 +287,20 @@ export interface MeshSettings {
   extensionProviders?: ExtAuthzProviderSpec[];
   /** meshConfig.pathNormalization.normalization (Istio's default BASE). */
   pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+  /**
+   * meshConfig.defaultConfig, with this proxy's own ProxyConfig (PROXY_CONFIG, the
+   * proxy.istio.io/config annotation) merged over it as istio-agent does.
+   */
+  defaultConfig?: ProxyConfigSettings;
+}
+
+/** Istio's ProxyConfig.gatewayTopology.forwardClientCertDetails (UNDEFINED: not set). */
+export type ForwardClientCertDetails = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
+
+/** The ProxyConfig fields the data plane applies. */
+export interface ProxyConfigSettings {
+  /** Where a gateway sits: trusted proxies in front of it, and what it does with XFCC. */
+  gatewayTopology?: { numTrustedProxies: number; forwardClientCertDetails?: ForwardClientCertDetails };
 }
 
 export interface IstioConfig {

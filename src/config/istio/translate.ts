@@ -11,6 +11,7 @@ import { buildInboundListeners } from './translate-inbound.js';
 import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from '../../security/authz/builder.js';
 import { selectPeerAuthentication } from '../../security/peer-authentication.js';
 import { jwtRulesForWorkload } from '../../security/jwt/select.js';
+import { applyGatewayTopology } from './proxy-config.js';
 import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, qualifyGateway, type RouteContext } from './translate-routes.js';
 
 export interface TranslateOptions {
@@ -44,6 +45,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const b = { node, services, vss, listeners, routeConfigs, clusters, warnings, mesh: cfg.mesh };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else buildGateway(b, cfg);
+  applyGatewayTopology(listeners, cfg.mesh.defaultConfig);
   addFaultFilters(listeners, routeConfigs);
   addAuthorization(listeners, cfg, node, warnings);
   addJwtAuthentication(listeners, cfg, node);

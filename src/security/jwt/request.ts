@@ -28,7 +28,7 @@ export type HeaderMutation =
   | { op: 'remove'; name: string }
   /** Append a value (after the removals, so it is the only value unless two verified tokens add the same header). */
   | { op: 'add'; name: string; value: string }
-  /** Remove the query parameter from the path (see removeQueryParam). */
+  /** Remove the query parameter from the request path (removeQueryParam). */
   | { op: 'removeQueryParam'; name: string };
 
 export function headerValues(h: HeaderSource, name: string): readonly string[] {
@@ -74,19 +74,25 @@ export function parseCookies(values: readonly string[]): Map<string, string> {
   return out;
 }
 
-/** Removes every occurrence of a query parameter (matched decoded) from a request path. */
+/**
+ * The request path without the query parameter `name` (every occurrence, matched by its decoded
+ * name, as Envoy's QueryParamsMulti::remove does), for jwt_authn's removal of a verified token.
+ * Envoy then rebuilds the query from its decoded map (keys sorted, values left decoded); here the
+ * other parameters stay byte for byte as the client sent them, in their order: re-emitting decoded
+ * values would turn `%26` into a separator or `%20` into a space in the request line. A query left
+ * empty takes its `?` with it.
+ */
 export function removeQueryParam(path: string, name: string): string {
   const q = path.indexOf('?');
   if (q < 0) return path;
-  const kept = path
-    .slice(q + 1)
-    .split('&')
-    .filter((part) => {
-      if (!part) return false;
-      const eq = part.indexOf('=');
-      return decode(eq < 0 ? part : part.slice(0, eq)) !== name;
-    });
-  return kept.length ? `${path.slice(0, q)}?${kept.join('&')}` : path.slice(0, q);
+  const parts = path.slice(q + 1).split('&');
+  const kept = parts.filter((part) => {
+    const eq = part.indexOf('=');
+    return part === '' || decode(eq < 0 ? part : part.slice(0, eq)) !== name;
+  });
+  if (kept.length === parts.length) return path;
+  const query = kept.join('&');
+  return query === '' ? path.slice(0, q) : `${path.slice(0, q)}?${query}`;
 }
 
 /** Percent-decoding that leaves invalid escapes as they are (as Envoy's PercentEncoding::decode). */

@@ -309,6 +309,17 @@ describe('header mutations', () => {
     expect(valid(await cookie.authenticate({ headers: { cookie: `s=${TOKENS.TokenIssuer1}` } })).headerMutations).toEqual([]);
   });
 
+  it('removeQueryParam: every occurrence by decoded name; the rest byte for byte, in order', () => {
+    const t = TOKENS.TokenIssuer1;
+    // Envoy would rebuild b=&x... from decoded values; the other parameters are kept as sent
+    expect(removeQueryParam(`/a?b=%26x&access_token=${t}&c=d%20e&&z`, 'access_token')).toBe('/a?b=%26x&c=d%20e&&z');
+    expect(removeQueryParam(`/a?access%5Ftoken=${t}&k=1&access_token=${t}&access_token`, 'access_token')).toBe('/a?k=1');
+    expect(removeQueryParam(`/a?access_token=${t}&`, 'access_token')).toBe('/a');
+    expect(removeQueryParam('/a?access_tokens=1&x_access_token=2', 'access_token')).toBe('/a?access_tokens=1&x_access_token=2');
+    expect(removeQueryParam('/a', 'access_token')).toBe('/a');
+    expect(removeQueryParam('/a?', 'access_token')).toBe('/a?');
+  });
+
   it("renders claims as Envoy's claim_to_headers", async () => {
     const claims = { str: 'v', empty: '', int: 42, neg: -3, float: 1.5, big: 1e19, huge: 1e20, yes: true, no: false, list: ['a', 'b'], obj: { k: 'v' }, nul: null };
     const auth = new JwtAuthenticator([rule({ outputClaimToHeaders: Object.keys({ ...claims, missing: 0 }).map((c) => ({ header: `x-${c}`, claim: c })) })], at());

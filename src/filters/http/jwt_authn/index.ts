@@ -1,7 +1,7 @@
 import { Field } from '../../../config/reader.js';
 import type { JwtRuleSpec } from '../../../config/istio/parse-request-authentication.js';
 import type { HttpFilter, HttpFilterFactory, RequestHeaders, StreamCallbacks } from '../../../http/filter.js';
-import { JwksCache, JwtAuthenticator, wwwAuthenticate } from '../../../security/jwt/index.js';
+import { JwksCache, JwtAuthenticator, removeQueryParam, wwwAuthenticate } from '../../../security/jwt/index.js';
 import { JWT_METADATA_KEY, type VerifiedJwt } from '../rbac/index.js';
 
 export const JWT_AUTHN_FILTER_NAME = 'envoy.filters.http.jwt_authn';
@@ -14,7 +14,8 @@ const jwksCache = new JwksCache();
  * rules' locations are verified (jose; keys inline or fetched, fail closed); an invalid one → 401
  * (403 for a wrong audience) with Envoy's body and WWW-Authenticate; no token → the request goes on
  * without a principal; a valid one → its principal (iss/sub) and claims for the RBAC filter, and
- * the rules' header operations (output headers, the token removed unless forwardOriginalToken).
+ * the rules' header operations (output headers, the token removed unless forwardOriginalToken: its
+ * header, or its query parameter from the path the router and the upstream see).
  */
 export const jwtAuthnFilter: HttpFilterFactory<{ authenticator: JwtAuthenticator }> = {
   name: JWT_AUTHN_FILTER_NAME,
@@ -47,7 +48,7 @@ class JwtAuthn implements HttpFilter {
     for (const m of r.headerMutations) {
       if (m.op === 'remove') req.remove(m.name);
       else if (m.op === 'add') req.add(m.name, m.value);
-      // removeQueryParam: the token stays in the query string (the path is not a filter's to rewrite yet)
+      else req.setPath(removeQueryParam(req.path, m.name));
     }
     if (r.status === 'valid') {
       const verified: VerifiedJwt = { principal: r.principal, claims: r.claims as Record<string, unknown> };

@@ -55,14 +55,14 @@ class Rbac implements HttpFilter {
     const c = this.stream.connection;
     const jwt = this.stream.metadata[JWT_METADATA_KEY] as VerifiedJwt | undefined;
     const dst = c.originalDestination;
-    const source = plainAddress(c.remoteAddress);
     const r: AuthzRequest = {
       method: req.method,
       path: req.path,
       host: req.authority,
       header: (name) => req.get(name),
-      sourceIp: source,
-      remoteIp: source,
+      sourceIp: plainAddress(c.remoteAddress),
+      // the x-forwarded-for client where the connection manager trusts it, else the peer
+      remoteIp: plainAddress(this.stream.streamInfo.downstreamRemoteAddress),
       destinationIp: dst?.address ?? plainAddress(c.localAddress),
       destinationPort: dst?.port ?? c.localPort,
       ...(c.peer?.sni ? { sni: c.peer.sni } : {}),

@@ -1,0 +1,76 @@
+import { parse as parseYaml } from 'yaml';
+import { Field } from '../reader.js';
+import type { HttpConnectionManager, Listener } from '../snapshot.js';
+import type { ForwardClientCertDetails, ProxyConfigSettings } from './resources.js';
+
+/** ProxyConfig fields that change what Outrigger does. */
+const APPLIED = ['gatewayTopology'];
+
+const FORWARD_CLIENT_CERT = ['UNDEFINED', 'SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY'] as const;
+
+/**
+ * A ProxyConfig (meshconfig.istio.io ProxyConfig: meshConfig.defaultConfig, the PROXY_CONFIG
+ * variable, the proxy.istio.io/config annotation). gatewayTopology is applied and checked field by
+ * field; the other fields (discoveryAddress, drainDuration, tracing, ...) configure istio-agent or
+ * the control plane: reported once as not applied, as istio-agent tolerates unknown ones.
+ */
+export function parseProxyConfig(f: Field, warnings: string[], where: string): ProxyConfigSettings {
+  f.object();
+  const out: ProxyConfigSettings = {};
+  const topo = f.at('gatewayTopology').optObject(['numTrustedProxies', 'forwardClientCertDetails', 'proxyProtocol']);
+  if (topo) {
+    if (topo.at('proxyProtocol').present) topo.at('proxyProtocol').fail('the PROXY protocol is not supported: a gateway behind a TCP load balancer cannot read it');
+    const xfcc = topo.at('forwardClientCertDetails').optOneOf(FORWARD_CLIENT_CERT);
+    out.gatewayTopology = {
+      numTrustedProxies: topo.at('numTrustedProxies').optInt(0, 0xffffffff) ?? 0,
+      ...(xfcc && xfcc !== 'UNDEFINED' ? { forwardClientCertDetails: xfcc } : {}),
+    };
+  }
+  const other = Object.keys(f.value as object).filter((k) => !APPLIED.includes(k));
+  if (other.length) warnings.push(`${where}: proxy config fields ${other.join(', ')} accepted but not applied by the data plane`);
+  return out;
+}
+
+/**
+ * This proxy's own ProxyConfig as istio-agent reads it from PROXY_CONFIG (what injection puts there,
+ * the proxy.istio.io/config annotation included): YAML or JSON text. Errors name the source.
+ */
+export function parseProxyConfigText(text: string, source: string, warnings: string[]): ProxyConfigSettings {
+  const root = new Field(undefined, [], { kind: 'ProxyConfig', name: source });
+  let value: unknown;
+  try {
+    value = parseYaml(text) ?? {};
+  } catch (e) {
+    root.fail(`invalid ProxyConfig YAML/JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return parseProxyConfig(new Field(value, [], root.ctx), warnings, source);
+}
+
+/**
+ * istio-agent's merge (mesh.ApplyProxyConfig): a field the overlay sets replaces the base's whole
+ * field (gatewayTopology included), others are kept.
+ */
+export function mergeProxyConfig(base: ProxyConfigSettings | undefined, overlay: ProxyConfigSettings): ProxyConfigSettings {
+  return { ...base, ...overlay };
+}
+
+/**
+ * What istiod's buildGatewayConnectionManager takes from the gateway's ProxyConfig: every gateway
+ * connection manager gets xff_num_trusted_hops = gatewayTopology.numTrustedProxies and, when set,
+ * its forward_client_cert_details (else Istio's SANITIZE_SET stays).
+ */
+export function applyGatewayTopology(listeners: readonly Listener[], proxyConfig: ProxyConfigSettings | undefined): void {
+  const topo = proxyConfig?.gatewayTopology;
+  if (!topo) return;
+  for (const l of listeners) {
+    if (l.direction !== 'GATEWAY') continue;
+    for (const c of l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains) {
+      if (c.http) setTopology(c.http, topo.numTrustedProxies, topo.forwardClientCertDetails);
+    }
+  }
+}
+
+function setTopology(hcm: HttpConnectionManager, hops: number, xfcc: ForwardClientCertDetails | undefined): void {
+  if (hops > 0) hcm.xffNumTrustedHops = hops;
+  if (xfcc) hcm.forwardClientCertDetails = xfcc;
+}
