@@ -84,8 +84,8 @@ export class Agent implements AdminBackend {
     this.outliers.update(snapshot);
     this.ready = true;
     if (this.opts.watch) {
-      // the cert dir too: a rotated certificate is applied like a config change (new handshakes use it)
-      const watched = this.opts.certDir ? [...this.opts.paths, this.opts.certDir] : this.opts.paths;
+      // the cert and credential dirs too: a rotated certificate is applied like a config change (new handshakes use it)
+      const watched = [...this.opts.paths, ...(this.opts.certDir ? [this.opts.certDir] : []), ...(this.opts.credentials ? [this.opts.credentials.dir] : [])];
       this.watcher = new ConfigWatcher(watched, () => void this.reload('file change'));
       await this.watcher.start();
     }

@@ -43,6 +43,12 @@ Process:
   --cert-dir <dir>           the workload's mTLS certificate in Istio's file-mounted layout
                              (cert-chain.pem, key.pem, root-cert.pem; watched, rotated without
                              dropping connections; default: OUTPUT_CERTS, else no mTLS)
+  --credential-dir <dir>     credentials that Gateway servers and DestinationRules name in
+                             credentialName: <dir>/<name>/tls.crt, tls.key, ca.crt (a mounted
+                             Kubernetes TLS secret; also cert, key, cacert; a MUTUAL server's CA
+                             may be in <dir>/<name>-cacert/). Watched and rotated; a missing one
+                             skips its server with a warning, a broken rotation keeps the last good
+                             copy
 
 Development CA (Istio's file-mounted certificate layout):
   outrigger ca init --dir <dir> [--trust-domain cluster.local] [--days 3650]
@@ -73,6 +79,8 @@ export interface RunFlags {
   watch: boolean;
   /** Istio's file-mounted workload certificate directory; absent: no mTLS. */
   certDir?: string;
+  /** Directory of credentials named by credentialName (one sub-directory per name). */
+  credentialDir?: string;
   ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
 }
 
@@ -100,6 +108,7 @@ const OPTIONS = {
   'drain-duration': { type: 'string' },
   'no-watch': { type: 'boolean' },
   'cert-dir': { type: 'string' },
+  'credential-dir': { type: 'string' },
   'admin-port': { type: 'string' },
   'stats-port': { type: 'string' },
   'health-port': { type: 'string' },
@@ -157,6 +166,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     drainDurationMs: drainSeconds * 1000,
     watch: !v['no-watch'],
     ...((v['cert-dir'] ?? process.env.OUTPUT_CERTS) ? { certDir: (v['cert-dir'] ?? process.env.OUTPUT_CERTS)! } : {}),
+    ...(v['credential-dir'] ? { credentialDir: v['credential-dir'] } : {}),
     ports: {
       admin: port('--admin-port', v['admin-port'], 15000),
       stats: port('--stats-port', v['stats-port'], 15090),

@@ -5,12 +5,16 @@ import { translateIstio, type TranslateOptions, type Translation } from './istio
 import type { NodeIdentity } from './snapshot.js';
 import { readConfigDocuments } from './source.js';
 import { loadWorkloadCerts } from '../security/workload-certs.js';
+import type { CredentialStore } from '../security/credentials.js';
+import { resolveCredentials } from './istio/resolve-credentials.js';
 
 export interface LoadOptions extends TranslateOptions {
   paths: readonly string[];
   node: NodeIdentity;
   /** Istio's file-mounted workload certificate (cert-chain.pem, key.pem, root-cert.pem). */
   certDir?: string;
+  /** --credential-dir: credentials named by credentialName; kept across loads (a broken rotation keeps the last good copy). */
+  credentials?: CredentialStore;
 }
 
 /**
@@ -20,6 +24,7 @@ export interface LoadOptions extends TranslateOptions {
 export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
   const docs = await readConfigDocuments(opts.paths);
   const cfg = parseIstioConfig(docs, { defaultNamespace: opts.node.namespace });
+  await resolveCredentials(cfg, opts.node, opts.credentials);
   const certs = opts.certDir ? await loadWorkloadCerts(opts.certDir) : undefined;
   const t = translateIstio(cfg, opts.node, { ...opts, mtls: !!certs });
   if (!certs) return t;

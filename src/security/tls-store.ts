@@ -81,9 +81,9 @@ export class TlsStore {
     return this.secret?.spiffeId;
   }
 
-  /** The handshake server for a Gateway server's certificate: HTTP/1.1 by ALPN; MUTUAL asks for client certificates. */
+  /** The handshake server for a Gateway server's certificate: ALPN as the server sets it; MUTUAL asks for client certificates. */
   private gatewayServer(tls: Exclude<DownstreamTls, { mode: 'istio' }>): Server {
-    const key = JSON.stringify([tls.mode, tls.certPem, tls.keyPem, tls.caPem, tls.optionalClientCert, tls.minVersion]);
+    const key = JSON.stringify([tls.mode, tls.certPem, tls.keyPem, tls.caPem, tls.optionalClientCert, tls.minVersion, tls.alpnProtocols]);
     let server = this.gatewayServers.get(key);
     if (!server) {
       const mutual = tls.mode === 'mutual';
@@ -93,7 +93,7 @@ export class TlsStore {
           cert: tls.certPem,
           ...(tls.caPem ? { ca: tls.caPem } : {}),
           minVersion: tls.minVersion ?? 'TLSv1.2',
-          ALPNProtocols: ['h2', 'http/1.1'],
+          ...alpnOption(tls.alpnProtocols ?? ['h2', 'http/1.1']),
           requestCert: mutual,
           rejectUnauthorized: mutual && !tls.optionalClientCert,
         },
@@ -150,6 +150,10 @@ export class TlsStore {
       checkServerIdentity: (_host, cert) => (tls.insecureSkipVerify ? undefined : checkSans(cert, sans)),
     };
   }
+}
+
+function alpnOption(protocols: string[]): { ALPNProtocols?: string[] } {
+  return protocols.length ? { ALPNProtocols: protocols } : {};
 }
 
 /** What the mesh mTLS server side negotiates, in preference order. */

@@ -45,7 +45,7 @@ export interface CaptureInput {
   warnings: string[];
 }
 
-function tcpProxy(statPrefix: string, clusters: TcpProxy['clusters']): TcpProxy {
+export function tcpProxy(statPrefix: string, clusters: TcpProxy['clusters']): TcpProxy {
   return { statPrefix, clusters, idleTimeoutMs: TCP_IDLE_TIMEOUT_MS };
 }
 
@@ -171,7 +171,7 @@ function l4VirtualService(input: CaptureInput, hostname: string, kind: 'tcp' | '
   return best?.vs;
 }
 
-function weightedClusters(route: L4RouteSpec, vs: VirtualServiceSpec, ctx: RouteContext): TcpProxy['clusters'] {
+export function weightedClusters(route: L4RouteSpec, vs: VirtualServiceSpec, ctx: RouteContext): TcpProxy['clusters'] {
   const out = route.route.map((d) => ({ name: destinationCluster(d.destination, vs, ctx), weight: d.weight ?? 100 }));
   if (out.every((c) => c.weight === 0)) out.forEach((c) => (c.weight = 1)); // all zero: equal shares
   return out;
@@ -296,7 +296,7 @@ export function buildInboundCapture(input: CaptureInput, port: number): Listener
 
 /** Istio's ALPN values: a sidecar client says it speaks mTLS, and what it carries. */
 const ISTIO_ALPN_HTTP = ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
-const ISTIO_ALPN_ALL = ['istio-peer-exchange', 'istio', ...ISTIO_ALPN_HTTP];
+export const ISTIO_ALPN_ALL = ['istio-peer-exchange', 'istio', ...ISTIO_ALPN_HTTP];
 
 /**
  * The inbound chains of one port (or, port undefined, of the ports no service declares) under a
@@ -411,7 +411,7 @@ function inboundCluster(input: CaptureInput, ip: InboundPort, name: string): Clu
 // ---------------------------------------------------------------- chains
 
 /** Filter chains of one listener; a second chain with the same match is dropped with a warning (Istio's conflicts). */
-class ChainSet {
+export class ChainSet {
   readonly list: FilterChain[] = [];
   private readonly byMatch = new Map<string, FilterChain>();
 
