@@ -13,6 +13,7 @@ import { createRootCa, issueWorkloadCert, writeWorkloadDir, type IssuedWorkloadC
 import { svcHost } from '../helpers/fixtures.js';
 import { curl } from '../helpers/http.js';
 import { destinationRule, GATEWAY_ARGS, resource, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { run } from '../helpers/netns.js';
 import { freePorts } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
 import { accessLogEntries, eventually, scrape } from '../helpers/telemetry.js';
@@ -181,6 +182,12 @@ describe('gateway PASSTHROUGH (Istio "Ingress gateway without TLS termination")'
     expect(r.stdout, r.stderr).toBe('nginx says hello');
     const line = await eventually(() => accessLogEntries(proxy).find((j) => j.requested_server_name === NGINX));
     expect(line).toMatchObject({ upstream_cluster: `outbound|443||${svcHost('my-nginx')}` });
+  });
+
+  it('openssl s_client -servername gets the upstream certificate (verified for its host name) through the gateway', async () => {
+    const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${passPort}`, '-servername', NGINX, '-CAfile', join(dir, 'ca.pem'), '-verify_hostname', NGINX, '-verify_return_error'], { input: '', timeoutMs: 5_000 });
+    expect(r.stdout, r.stderr).toMatch(/Verify return code: 0 \(ok\)/);
+    expect(r.stdout).toMatch(/DNS:nginx\.example\.com|Verification: OK/);
   });
 
   it('an SNI no tls route names finds no filter chain: the connection is closed', async () => {

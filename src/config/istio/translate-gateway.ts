@@ -99,7 +99,7 @@ function classify(b: GatewayInput, gw: GatewaySpec, s: GatewayServerSpec): Serve
   if (isHttpProtocol(proto) && proto !== 'HTTPS') return 'http'; // an HTTP server's tls only carries httpsRedirect
   if (mode === 'PASSTHROUGH') return 'passthrough';
   if (mode === 'AUTO_PASSTHROUGH') return 'auto-passthrough';
-  if (!mode) return proto === 'HTTPS' ? skip('an HTTPS server needs tls settings') : 'tcp';
+  if (!mode) return proto === 'HTTPS' || proto === 'TLS' ? skip('a server of protocol HTTPS or TLS needs tls settings (Istio rejects it)') : 'tcp';
   if (mode === 'ISTIO_MUTUAL' && !b.mtls) return skip('ISTIO_MUTUAL terminates with the workload certificate: run with --cert-dir');
   if (mode !== 'ISTIO_MUTUAL' && (!s.tls!.certPem || !s.tls!.keyPem)) return skip('no server certificate');
   return proto === 'HTTPS' ? 'https' : 'tls-terminated';
