@@ -24,6 +24,7 @@ export interface LoadOptions extends TranslateOptions {
 export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
   const docs = await readConfigDocuments(opts.paths);
   const cfg = parseIstioConfig(docs, { defaultNamespace: opts.node.namespace });
+  await opts.credentials?.checkDir();
   await resolveCredentials(cfg, opts.node, opts.credentials);
   const certs = opts.certDir ? await loadWorkloadCerts(opts.certDir) : undefined;
   const t = translateIstio(cfg, opts.node, { ...opts, mtls: !!certs });

@@ -1,7 +1,7 @@
 // Credentials named by credentialName (Gateway servers, DestinationRules), read from --credential-dir:
 // one directory per name in the layout of a mounted Kubernetes secret.
 import { createPrivateKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertError, keyMatches, parseCertificates } from './workload-certs.js';
 
@@ -37,6 +37,13 @@ export class CredentialStore {
   private readonly lastGood = new Map<string, Credential>();
 
   constructor(readonly dir: string) {}
+
+  /** The directory itself must be there (a mistyped flag is an error, a missing credential only skips its user). */
+  async checkDir(): Promise<void> {
+    const st = await stat(this.dir).catch((e: NodeJS.ErrnoException) => e);
+    if (st instanceof Error) throw new Error(`credential-dir ${this.dir}: ${st.code === 'ENOENT' ? 'no such directory' : `cannot be read (${st.code ?? st.message})`}`);
+    if (!st.isDirectory()) throw new Error(`credential-dir ${this.dir}: not a directory`);
+  }
 
   async load(name: string, needs: CredentialNeeds, now: number = Date.now()): Promise<CredentialResult> {
     const key = JSON.stringify([name, needs]);

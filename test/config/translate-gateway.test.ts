@@ -197,4 +197,16 @@ describe('gateway ISTIO_MUTUAL (egress gateway) and TLS servers terminating into
     expect(c.tls && 'certPem' in c.tls && c.tls.certPem).toContain('BEGIN CERTIFICATE');
     expect(c.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||edition.cnn.com', weight: 100 }]);
   });
+
+  it('TLS MUTUAL: client certificates from caCertificates are required before the tcp route; HTTPS keeps h2/http1.1 ALPN', () => {
+    const file = (f: string) => resolve(SAMPLES, `certs/${f}`);
+    const mutual = `tls: { mode: MUTUAL, serverCertificate: ${file('workload-foo-cert.pem')}, privateKey: ${file('workload-foo-key.pem')}, caCertificates: ${file('root-cert.pem')} }`;
+    const tcpChain = chain(translate(EGRESS('TLS').replace('tls: { mode: ISTIO_MUTUAL }', mutual)), '0.0.0.0_443', () => true);
+    expect(tcpChain.tls).toMatchObject({ mode: 'mutual', alpnProtocols: [] });
+    expect(tcpChain.tls && 'caPem' in tcpChain.tls && tcpChain.tls.caPem).toContain('BEGIN CERTIFICATE');
+    expect(tcpChain.tcpProxy).toBeDefined();
+    const httpsChain = chain(translate(EGRESS('HTTPS').replace('tls: { mode: ISTIO_MUTUAL }', mutual)), '0.0.0.0_443', () => true);
+    expect(httpsChain.tls).toMatchObject({ mode: 'mutual' });
+    expect(httpsChain.tls && 'alpnProtocols' in httpsChain.tls).toBe(false);
+  });
 });

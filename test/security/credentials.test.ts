@@ -59,6 +59,13 @@ describe('CredentialStore', () => {
     expect(errorOf(await store.load('../etc', SERVER))).toMatch(/\.\.\/etc is not a valid credential name/);
   });
 
+  it('the directory itself must exist', async () => {
+    await expect(new CredentialStore(join(dir, 'absent')).checkDir()).rejects.toThrow(`credential-dir ${join(dir, 'absent')}: no such directory`);
+    await writeFile(join(dir, 'a-file'), '');
+    await expect(new CredentialStore(join(dir, 'a-file')).checkDir()).rejects.toThrow('not a directory');
+    await expect(new CredentialStore(dir).checkDir()).resolves.toBeUndefined();
+  });
+
   it('a broken rotation keeps the last good copy (with a warning); a fixed one is taken', async () => {
     const store = new CredentialStore(dir);
     const first = await issue('first');
