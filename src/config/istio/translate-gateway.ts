@@ -71,13 +71,20 @@ export function buildGateway(b: GatewayInput, gateways: readonly GatewaySpec[]):
     const usedSni = new Set<string>();
     group.servers.forEach((ref, i) => {
       const name = `${key}_${ref.gw.meta.name}.${ref.gw.meta.namespace}_${i}`;
-      if (ref.kind === 'https') chains.add(httpsChain(b, key, name, group.port, ref));
-      else if (ref.kind === 'tcp' || ref.kind === 'tls-terminated') {
-        const tcp = tcpRouteProxy(b, ref);
-        if (!tcp) b.warnings.push(`${where(ref)}: no VirtualService bound to the gateway has a tcp route for it; server skipped`);
-        else chains.add({ name, match: ref.kind === 'tcp' ? {} : { transportProtocol: 'tls', ...sniMatch(ref) }, ...(ref.kind === 'tcp' ? {} : { tls: terminatingTls(ref, []) }), tcpProxy: tcp });
-      } else if (ref.kind === 'passthrough') for (const c of passthroughChains(b, ref, name, usedSni)) chains.add(c);
-      else if (ref.kind === 'auto-passthrough') for (const c of autoPassthroughChains(b, ref, name, sniClusters)) chains.add(c);
+      const add = (list: (FilterChain | undefined)[]) => list.forEach((c) => c && chains.add(c));
+      switch (ref.kind) {
+        case 'http':
+          return; // the shared chain above
+        case 'https':
+          return add([httpsChain(b, key, name, group.port, ref)]);
+        case 'tcp':
+        case 'tls-terminated':
+          return add([tcpServerChain(b, ref, name)]);
+        case 'passthrough':
+          return add(passthroughChains(b, ref, name, usedSni));
+        case 'auto-passthrough':
+          return add(autoPassthroughChains(b, ref, name, sniClusters));
+      }
     });
     // istiod omits a listener left without filter chains (its servers were warned about)
     if (chains.list.length) b.listeners.push({ name: key, address: group.bind, port: group.port, direction: 'GATEWAY', filterChains: chains.list });
@@ -122,7 +129,7 @@ function terminatingTls(ref: ServerRef, alpn?: string[]): DownstreamTls {
     ...(tls.caPem ? { caPem: tls.caPem } : {}),
     ...(tls.mode === 'OPTIONAL_MUTUAL' ? { optionalClientCert: true } : {}),
     ...(tls.minProtocolVersion === 'TLSv1_3' ? { minVersion: 'TLSv1.3' as const } : {}),
-    // Istio advertises h2 and http/1.1 on HTTPS servers only; a TLS server carries opaque bytes
+    // absent: h2 and http/1.1, as Istio advertises on HTTPS servers
     ...(alpn ? { alpnProtocols: alpn } : {}),
   };
 }
@@ -177,6 +184,18 @@ function tcpRouteProxy(b: GatewayInput, ref: ServerRef): TcpProxy | undefined {
     }
   }
   return undefined;
+}
+
+/** A TCP server (every connection), or a TLS server terminating here (by SNI), into the TCP proxy of its tcp route. */
+function tcpServerChain(b: GatewayInput, ref: ServerRef, name: string): FilterChain | undefined {
+  const tcp = tcpRouteProxy(b, ref);
+  if (!tcp) {
+    b.warnings.push(`${where(ref)}: no VirtualService bound to the gateway has a tcp route for it; server skipped`);
+    return undefined;
+  }
+  if (ref.kind === 'tcp') return { name, match: {}, tcpProxy: tcp };
+  // Istio advertises no ALPN where TLS carries opaque bytes
+  return { name, match: { transportProtocol: 'tls', ...sniMatch(ref) }, tls: terminatingTls(ref, []), tcpProxy: tcp };
 }
 
 /**
