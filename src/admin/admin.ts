@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Snapshot } from '../config/snapshot.js';
+import type { FilterChain, Listener, Snapshot } from '../config/snapshot.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
@@ -152,6 +152,12 @@ function redactCluster<C extends { tls?: { keyPem?: string } }>(c: C): C {
   return c.tls?.keyPem ? { ...c, tls: { ...c.tls, keyPem: '[redacted]' } } : c;
 }
 
+/** A listener as config_dump shows it: a Gateway server's private key is never printed. */
+function redactListener(l: Listener): Listener {
+  const chain = (c: FilterChain): FilterChain => (c.tls && 'keyPem' in c.tls ? { ...c, tls: { ...c.tls, keyPem: '[redacted]' } } : c);
+  return { ...l, filterChains: l.filterChains.map(chain), ...(l.defaultFilterChain ? { defaultFilterChain: chain(l.defaultFilterChain) } : {}) };
+}
+
 export function configDump(s: Snapshot | undefined, resource: string | null): unknown {
   if (!s) return { configs: [] };
   const v = s.version;
@@ -160,7 +166,7 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
     dynamic_listeners: {
       '@type': `${TYPE}ListenersConfigDump`,
       version_info: v,
-      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: l } })),
+      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: redactListener(l) } })),
     },
     dynamic_active_clusters: {
       '@type': `${TYPE}ClustersConfigDump`,

@@ -48,6 +48,8 @@ export class Agent implements AdminBackend {
   private healthCheckFailed = false;
   private reloading: Promise<void> | undefined;
   private reloadAgain = false;
+  /** The warnings of the last load, so that a reload that changes nothing still reports new ones. */
+  private warned = new Set<string>();
   private readonly startedAt = Date.now();
   private configReloads = 0;
   private configRejected = 0;
@@ -74,6 +76,7 @@ export class Agent implements AdminBackend {
   async start(): Promise<void> {
     const { snapshot, warnings } = await loadSnapshot(this.opts);
     for (const w of warnings) log.warn(w);
+    this.warned = new Set(warnings);
     this.assignSlots(snapshot);
     this.current = snapshot;
     await this.listen(createHealthServer(() => this.ready && !this.draining && !this.healthCheckFailed), '0.0.0.0', this.opts.ports.health, 'health');
@@ -84,8 +87,8 @@ export class Agent implements AdminBackend {
     this.outliers.update(snapshot);
     this.ready = true;
     if (this.opts.watch) {
-      // the cert dir too: a rotated certificate is applied like a config change (new handshakes use it)
-      const watched = this.opts.certDir ? [...this.opts.paths, this.opts.certDir] : this.opts.paths;
+      // the cert and credential dirs too: a rotated certificate is applied like a config change (new handshakes use it)
+      const watched = [...this.opts.paths, ...(this.opts.certDir ? [this.opts.certDir] : []), ...(this.opts.credentials ? [this.opts.credentials.dir] : [])];
       this.watcher = new ConfigWatcher(watched, () => void this.reload('file change'));
       await this.watcher.start();
     }
@@ -142,7 +145,13 @@ export class Agent implements AdminBackend {
     try {
       const t = await loadSnapshot(this.opts);
       snapshot = t.snapshot;
-      if (snapshot.version === this.current?.version) return;
+      const fresh = t.warnings.filter((w) => !this.warned.has(w));
+      this.warned = new Set(t.warnings);
+      // an unchanged Snapshot can still come with news (a credential rotation that failed, the last good copy kept)
+      if (snapshot.version === this.current?.version) {
+        for (const w of fresh) log.warn(w);
+        return;
+      }
       for (const w of t.warnings) log.warn(w);
       this.assignSlots(snapshot);
     } catch (err) {

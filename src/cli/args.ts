@@ -47,6 +47,12 @@ Process:
                              defaultConfig field by field (istio-agent's PROXY_CONFIG, where
                              injection puts the proxy.istio.io/config annotation; default:
                              PROXY_CONFIG); applied: gatewayTopology
+  --credential-dir <dir>     credentials that Gateway servers and DestinationRules name in
+                             credentialName: <dir>/<name>/tls.crt, tls.key, ca.crt (a mounted
+                             Kubernetes TLS secret; also cert, key, cacert; a MUTUAL server's CA
+                             may be in <dir>/<name>-cacert/). Watched and rotated; a missing one
+                             skips its server with a warning, a broken rotation keeps the last good
+                             copy
 
 Development CA (Istio's file-mounted certificate layout):
   outrigger ca init --dir <dir> [--trust-domain cluster.local] [--days 3650]
@@ -79,6 +85,8 @@ export interface RunFlags {
   certDir?: string;
   /** This proxy's ProxyConfig text (--proxy-config, else PROXY_CONFIG) and which of the two it came from. */
   proxyConfig?: { text: string; source: string };
+  /** Directory of credentials named by credentialName (one sub-directory per name). */
+  credentialDir?: string;
   ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
 }
 
@@ -107,6 +115,7 @@ const OPTIONS = {
   'no-watch': { type: 'boolean' },
   'cert-dir': { type: 'string' },
   'proxy-config': { type: 'string' },
+  'credential-dir': { type: 'string' },
   'admin-port': { type: 'string' },
   'stats-port': { type: 'string' },
   'health-port': { type: 'string' },
@@ -165,6 +174,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     watch: !v['no-watch'],
     ...((v['cert-dir'] ?? process.env.OUTPUT_CERTS) ? { certDir: (v['cert-dir'] ?? process.env.OUTPUT_CERTS)! } : {}),
     ...proxyConfigOf(v['proxy-config'], process.env.PROXY_CONFIG),
+    ...(v['credential-dir'] ? { credentialDir: v['credential-dir'] } : {}),
     ports: {
       admin: port('--admin-port', v['admin-port'], 15000),
       stats: port('--stats-port', v['stats-port'], 15090),

@@ -1,5 +1,6 @@
 import { Agent } from '../agent/agent.js';
 import { buildNodeIdentity } from '../config/node-identity.js';
+import { CredentialStore } from '../security/credentials.js';
 import { log } from '../telemetry/log.js';
 import type { RunFlags } from './args.js';
 
@@ -12,6 +13,7 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
     inboundPort: flags.ports.inbound,
     ...(flags.certDir ? { certDir: flags.certDir } : {}),
     ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
+    ...(flags.credentialDir ? { credentials: new CredentialStore(flags.credentialDir) } : {}),
     workers: flags.workers,
     logLevel: flags.logLevel,
     accessLog: flags.accessLog,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describeLoadError, loadSnapshot } from '../config/load.js';
+import { CredentialStore } from '../security/credentials.js';
 import { buildNodeIdentity } from '../config/node-identity.js';
 import { loadWorkloadCerts } from '../security/workload-certs.js';
 import { log, setLogLevel } from '../telemetry/log.js';
@@ -45,7 +46,10 @@ function version(): string {
 async function validate(flags: RunFlags): Promise<number> {
   try {
     const node = buildNodeIdentity(flags.identity);
-    const { snapshot, warnings } = await loadSnapshot({ paths: flags.configs, node, outboundPort: flags.ports.outbound, inboundPort: flags.ports.inbound, ...(flags.certDir ? { certDir: flags.certDir } : {}), ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}) });
+    const { snapshot, warnings } = await loadSnapshot({ paths: flags.configs, node, outboundPort: flags.ports.outbound, inboundPort: flags.ports.inbound, ...(flags.certDir ? { certDir: flags.certDir } : {}),
+      ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
+      ...(flags.credentialDir ? { credentials: new CredentialStore(flags.credentialDir) } : {}),
+    });
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(
       `config OK: ${snapshot.listeners.length} listener(s), ${snapshot.routeConfigs.length} route configuration(s), ${snapshot.clusters.length} cluster(s)\n`,

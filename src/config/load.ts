@@ -6,6 +6,8 @@ import { translateIstio, type TranslateOptions, type Translation } from './istio
 import type { NodeIdentity } from './snapshot.js';
 import { readConfigDocuments } from './source.js';
 import { loadWorkloadCerts } from '../security/workload-certs.js';
+import type { CredentialStore } from '../security/credentials.js';
+import { resolveCredentials } from './istio/resolve-credentials.js';
 
 export interface LoadOptions extends TranslateOptions {
   paths: readonly string[];
@@ -14,6 +16,8 @@ export interface LoadOptions extends TranslateOptions {
   certDir?: string;
   /** This proxy's ProxyConfig (YAML/JSON, as PROXY_CONFIG holds it) and where it came from. */
   proxyConfig?: { text: string; source: string };
+  /** --credential-dir: credentials named by credentialName; kept across loads (a broken rotation keeps the last good copy). */
+  credentials?: CredentialStore;
 }
 
 /**
@@ -28,6 +32,8 @@ export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
     const own = parseProxyConfigText(opts.proxyConfig.text, opts.proxyConfig.source, cfg.warnings);
     cfg.mesh = { ...cfg.mesh, defaultConfig: mergeProxyConfig(cfg.mesh.defaultConfig, own) };
   }
+  await opts.credentials?.checkDir();
+  await resolveCredentials(cfg, opts.node, opts.credentials);
   const certs = opts.certDir ? await loadWorkloadCerts(opts.certDir) : undefined;
   const t = translateIstio(cfg, opts.node, { ...opts, mtls: !!certs });
   if (!certs) return t;

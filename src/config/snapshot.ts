@@ -106,7 +106,16 @@ export interface FilterChain {
  */
 export type DownstreamTls =
   | { mode: 'istio' }
-  | { mode: 'simple' | 'mutual'; certPem: string; keyPem: string; caPem?: string; optionalClientCert?: boolean; minVersion?: 'TLSv1.3' };
+  | {
+      mode: 'simple' | 'mutual';
+      certPem: string;
+      keyPem: string;
+      caPem?: string;
+      optionalClientCert?: boolean;
+      minVersion?: 'TLSv1.3';
+      /** ALPN offered; absent: h2, http/1.1 (HTTPS servers). A TLS server carrying TCP offers none ([]), as Istio. */
+      alpnProtocols?: string[];
+    };
 
 /** Envoy's UpstreamTlsContext as Istio's DestinationRule tls sets it. */
 export interface UpstreamTls {

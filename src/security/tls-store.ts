@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
-import type { Cluster, DownstreamTls, LbEndpoint, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
+import type { Cluster, DownstreamTls, LbEndpoint, Listener, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
 
 /** Endpoint label Istio puts on workloads that have a sidecar: auto mTLS reaches them with ISTIO_MUTUAL. */
 export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
@@ -77,13 +77,23 @@ export class TlsStore {
     server.emit('connection', socket);
   }
 
+  /**
+   * Forgets the handshake servers of Gateway certificates no listener uses any more (a rotated
+   * credential): handshakes under way finish on the old one, new ones use the new certificate.
+   */
+  retainGatewayServers(listeners: readonly Listener[]): void {
+    const used = new Set<string>();
+    for (const l of listeners) for (const c of l.filterChains) if (c.tls && c.tls.mode !== 'istio') used.add(gatewayKey(c.tls));
+    for (const key of this.gatewayServers.keys()) if (!used.has(key)) this.gatewayServers.delete(key);
+  }
+
   get workloadIdentity(): string | undefined {
     return this.secret?.spiffeId;
   }
 
-  /** The handshake server for a Gateway server's certificate: HTTP/1.1 by ALPN; MUTUAL asks for client certificates. */
+  /** The handshake server for a Gateway server's certificate: ALPN as the server sets it; MUTUAL asks for client certificates. */
   private gatewayServer(tls: Exclude<DownstreamTls, { mode: 'istio' }>): Server {
-    const key = JSON.stringify([tls.mode, tls.certPem, tls.keyPem, tls.caPem, tls.optionalClientCert, tls.minVersion]);
+    const key = gatewayKey(tls);
     let server = this.gatewayServers.get(key);
     if (!server) {
       const mutual = tls.mode === 'mutual';
@@ -93,7 +103,7 @@ export class TlsStore {
           cert: tls.certPem,
           ...(tls.caPem ? { ca: tls.caPem } : {}),
           minVersion: tls.minVersion ?? 'TLSv1.2',
-          ALPNProtocols: ['h2', 'http/1.1'],
+          ...alpnOption(tls.alpnProtocols ?? ['h2', 'http/1.1']),
           requestCert: mutual,
           rejectUnauthorized: mutual && !tls.optionalClientCert,
         },
@@ -150,6 +160,14 @@ export class TlsStore {
       checkServerIdentity: (_host, cert) => (tls.insecureSkipVerify ? undefined : checkSans(cert, sans)),
     };
   }
+}
+
+function gatewayKey(tls: Exclude<DownstreamTls, { mode: 'istio' }>): string {
+  return JSON.stringify([tls.mode, tls.certPem, tls.keyPem, tls.caPem, tls.optionalClientCert, tls.minVersion, tls.alpnProtocols]);
+}
+
+function alpnOption(protocols: string[]): { ALPNProtocols?: string[] } {
+  return protocols.length ? { ALPNProtocols: protocols } : {};
 }
 
 /** What the mesh mTLS server side negotiates, in preference order. */

@@ -19,8 +19,8 @@ export class CertError extends Error {
     readonly dir: string,
     readonly file: string,
     readonly reason: string,
-    /** What `dir` is, for the message: `cert-dir` (workload) or `ca-dir`. */
-    readonly dirKind: 'cert-dir' | 'ca-dir' = 'cert-dir',
+    /** What `dir` is, for the message: `cert-dir` (workload), `ca-dir` or `credential-dir` (Gateway/DestinationRule credentials). */
+    readonly dirKind: 'cert-dir' | 'ca-dir' | 'credential-dir' = 'cert-dir',
   ) {
     super(`${dirKind} ${dir}: ${file} ${reason}`);
   }

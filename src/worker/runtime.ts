@@ -83,6 +83,7 @@ export class Runtime {
     previous?: Runtime,
   ) {
     services.tls?.update(snapshot.workloadSecret);
+    services.tls?.retainGatewayServers(snapshot.listeners);
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
     const tables = new Map<string, RouteTable>();
     const pipelines = new Map<HttpConnectionManager, HttpPipeline>();

@@ -695,9 +695,15 @@ describe('Gateway / Sidecar validation', () => {
     expect(err.reason).toMatch(reason);
   });
 
-  it('TLS servers: certificate files are read (a missing one is an error naming the field); credentialName is marked unsupported', () => {
+  it('TLS servers: certificate files are read (a missing one is an error naming the field); credentialName is kept for the loader', () => {
     const cfg = parseYaml(gw('  - port: { number: 443, name: https, protocol: HTTPS }\n    hosts: ["*"]\n    tls: { mode: SIMPLE, credentialName: c }'));
-    expect(cfg.gateways[0].servers[0].tls?.unsupported).toMatch(/credentialName/);
+    expect(cfg.gateways[0].servers[0].tls).toMatchObject({ mode: 'SIMPLE', credentialName: 'c' });
+    expect(cfg.gateways[0].servers[0].tls?.unsupported).toBeUndefined();
+    const both = parseYaml(gw('  - port: { number: 443, name: https, protocol: HTTPS }\n    hosts: ["*"]\n    tls: { mode: SIMPLE, credentialNames: [a, b] }'));
+    expect(both.gateways[0].servers[0].tls?.unsupported).toMatch(/credentialNames/);
+    // with credentialName, Istio does not read the file fields (a missing file is no error then)
+    const named = parseYaml(gw('  - port: { number: 443, name: https, protocol: HTTPS }\n    hosts: ["*"]\n    tls: { mode: SIMPLE, credentialName: c, serverCertificate: /nonexistent/a, privateKey: /b }'));
+    expect(named.warnings.join('\n')).toMatch(/serverCertificate, privateKey ignored: credentialName "c" provides the certificates/);
     const err = parseError(gw('  - port: { number: 443, name: https, protocol: HTTPS }\n    hosts: ["*"]\n    tls: { mode: SIMPLE, serverCertificate: /nonexistent/cert.pem, privateKey: /nonexistent/key.pem }'));
     expect(err.message).toMatch(/spec\.servers\[0\]\.tls\.serverCertificate: cannot read \/nonexistent\/cert\.pem: ENOENT/);
     expect(parseError(gw('  - port: { number: 443, name: https, protocol: HTTPS }\n    hosts: ["*"]\n    tls: { mode: MUTUAL, serverCertificate: /a, privateKey: /b }')).message).toMatch(/caCertificates is required when mode is MUTUAL/);

@@ -123,12 +123,15 @@ function parseClientTls(f: Field, pending: Set<string>): ClientTlsSpec | undefin
   f.object(TLS_FIELDS);
   const mode = f.at('mode').optOneOf(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'] as const) ?? 'DISABLE';
   const read = (key: string) => f.at(key).optFileContent();
-  if (f.at('credentialName').present) pending.add('trafficPolicy.tls.credentialName (Kubernetes secrets)');
   if (f.at('caCrl').present) pending.add('trafficPolicy.tls.caCrl');
   const out: ClientTlsSpec = { mode, subjectAltNames: f.at('subjectAltNames').stringList() };
   const sni = f.at('sni').optString();
   if (sni) out.sni = sni;
   if (f.at('insecureSkipVerify').optBool()) out.insecureSkipVerify = true;
+  const credentialName = f.at('credentialName').optString();
+  if (credentialName && (mode === 'SIMPLE' || mode === 'MUTUAL')) out.credentialName = credentialName;
+  // ISTIO_MUTUAL uses the workload certificate: a credential has no part in it
+  else if (credentialName) pending.add(`trafficPolicy.tls.credentialName (not used with mode ${mode})`);
   if (mode === 'SIMPLE' || mode === 'MUTUAL') {
     const ca = read('caCertificates');
     if (ca) out.caPem = ca;

@@ -29,7 +29,8 @@ const SERVER_TLS_FIELDS = [
 
 /**
  * ServerTLSSettings. Certificates come from files (read now: an unreadable one is a config error
- * naming its field); credentialName (Kubernetes secrets through SDS) is not available here.
+ * naming its field) or from credentialName, a credential under --credential-dir that the loader
+ * resolves after parsing (config/istio/credentials.ts).
  */
 function parseServerTls(f: Field, protocol: string, warnings: string[], meta: ResourceMeta): ServerTlsSpec | undefined {
   if (!f.present) return undefined;
@@ -41,12 +42,19 @@ function parseServerTls(f: Field, protocol: string, warnings: string[], meta: Re
   if (protocol === 'HTTP') return out;
   const read = (key: string) => f.at(key).optFileContent();
   if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
-    if (f.at('credentialName').present || f.at('credentialNames').present) {
-      // certificates from Kubernetes secrets arrive over SDS from istiod, which Outrigger has not got
-      return { ...out, unsupported: 'credentialName (Kubernetes secrets) is not supported yet; use serverCertificate and privateKey files' };
+    if (f.at('credentialNames').present) {
+      // several credentials (RSA + ECDSA) for one server: not served here
+      return { ...out, unsupported: 'credentialNames (several certificates per server) is not supported yet; use credentialName' };
     }
-    if (!f.at('serverCertificate').optString()) f.at('serverCertificate').fail(`serverCertificate is required when mode is ${mode}`);
-    if (!f.at('privateKey').optString()) f.at('privateKey').fail(`privateKey is required when mode is ${mode}`);
+    const credentialName = f.at('credentialName').optString();
+    if (credentialName) {
+      // Istio fetches a named credential and does not look at the file fields then
+      const files = ['serverCertificate', 'privateKey', 'caCertificates'].filter((k) => f.at(k).present);
+      if (files.length) warnings.push(`${describeResource(meta)}: server tls ${files.join(', ')} ignored: credentialName "${credentialName}" provides the certificates`);
+      return { ...out, credentialName, ...minVersion(f) };
+    }
+    if (!f.at('serverCertificate').optString()) f.at('serverCertificate').fail(`serverCertificate is required when mode is ${mode} (or credentialName)`);
+    if (!f.at('privateKey').optString()) f.at('privateKey').fail(`privateKey is required when mode is ${mode} (or credentialName)`);
     if (mode !== 'SIMPLE' && !f.at('caCertificates').optString()) f.at('caCertificates').fail(`caCertificates is required when mode is ${mode}`);
     const cert = read('serverCertificate');
     const key = read('privateKey');
@@ -55,11 +63,15 @@ function parseServerTls(f: Field, protocol: string, warnings: string[], meta: Re
     if (key) out.keyPem = key;
     if (ca) out.caPem = ca;
   }
-  const min = f.at('minProtocolVersion').optOneOf(['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'] as const);
-  if (min === 'TLSV1_3') out.minProtocolVersion = 'TLSv1_3';
+  Object.assign(out, minVersion(f));
   const ignored = ['subjectAltNames', 'verifyCertificateSpki', 'verifyCertificateHash', 'maxProtocolVersion', 'cipherSuites', 'caCrl'].filter((k) => f.at(k).present);
   if (ignored.length) warnings.push(`${describeResource(meta)}: server tls ${ignored.join(', ')} accepted but not enforced yet`);
   return out;
+}
+
+function minVersion(f: Field): Pick<ServerTlsSpec, 'minProtocolVersion'> {
+  const min = f.at('minProtocolVersion').optOneOf(['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'] as const);
+  return min === 'TLSV1_3' ? { minProtocolVersion: 'TLSv1_3' } : {};
 }
 
 export function parseSidecar(spec: Field, meta: ResourceMeta, warnings: string[]): SidecarSpec {

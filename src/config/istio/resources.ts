@@ -120,6 +120,8 @@ export interface ClientTlsSpec {
   sni?: string;
   subjectAltNames: string[];
   insecureSkipVerify?: boolean;
+  /** A credential under --credential-dir (client certificate, key, CA): the loader fills the PEMs from it. */
+  credentialName?: string;
 }
 
 /** The settings of one policy layer (DestinationRule, subset, or port level) that Outrigger enforces. */
@@ -226,7 +228,9 @@ export interface ServerTlsSpec {
   keyPem?: string;
   caPem?: string;
   minProtocolVersion?: 'TLSv1_2' | 'TLSv1_3';
-  /** Why this server cannot be served here (e.g. credentialName: Kubernetes secrets); it is skipped with this warning. */
+  /** A credential under --credential-dir: the loader fills certPem/keyPem/caPem from it, or sets `unsupported`. */
+  credentialName?: string;
+  /** Why this server cannot be served here (e.g. its credential is missing); it is skipped with this warning. */
   unsupported?: string;
 }
 

@@ -18,6 +18,9 @@ export const INBOUND_BIND_ADDRESSES = ['127.0.0.6', '::6'];
 export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
 /** What Envoy's http_inspector reports for plain HTTP (h2c: the HTTP/2 preface). */
 export const HTTP_PROTOCOLS = ['http/1.0', 'http/1.1', 'h2c'];
+/** Istio's ALPN values: a sidecar client says it speaks mTLS, and what it carries. */
+export const ISTIO_ALPN_HTTP = ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
+export const ISTIO_ALPN_ALL = ['istio-peer-exchange', 'istio', ...ISTIO_ALPN_HTTP];
 
 /** PeerAuthentication's effective mode for a port (UNSET resolved to its parent's). */
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -171,7 +174,7 @@ function l4VirtualService(input: CaptureInput, hostname: string, kind: 'tcp' | '
   return best?.vs;
 }
 
-function weightedClusters(route: L4RouteSpec, vs: VirtualServiceSpec, ctx: RouteContext): TcpProxy['clusters'] {
+export function weightedClusters(route: L4RouteSpec, vs: VirtualServiceSpec, ctx: RouteContext): TcpProxy['clusters'] {
   const out = route.route.map((d) => ({ name: destinationCluster(d.destination, vs, ctx), weight: d.weight ?? 100 }));
   if (out.every((c) => c.weight === 0)) out.forEach((c) => (c.weight = 1)); // all zero: equal shares
   return out;

@@ -3,7 +3,9 @@ import { labelsMatch } from './hosts.js';
 import type { Service } from './registry.js';
 import { portKind, type PortKind } from './protocol.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS, http2Of } from './translate-clusters.js';
-import { BLACKHOLE_CLUSTER, captureAddress, ChainSet, HTTP_PROTOCOLS, INBOUND_BIND_ADDRESSES, INBOUND_PASSTHROUGH_CLUSTER, tcpProxy, type CaptureInput, type MtlsMode } from './translate-capture.js';
+import {
+  BLACKHOLE_CLUSTER, captureAddress, ChainSet, HTTP_PROTOCOLS, INBOUND_BIND_ADDRESSES, INBOUND_PASSTHROUGH_CLUSTER, ISTIO_ALPN_ALL, ISTIO_ALPN_HTTP, tcpProxy, type CaptureInput, type MtlsMode,
+} from './translate-capture.js';
 import { serverTlsContext } from './server-tls.js';
 
 /**
@@ -31,6 +33,8 @@ export interface InboundChainConfig {
   bind?: string;
   /** Sidecar ingress tls: TLS terminated with the Sidecar's certificates, where mTLS is DISABLE. */
   tls?: DownstreamTls;
+  /** Its TLS credential is missing: the port is refused rather than served without it. */
+  refused?: boolean;
 }
 
 /**
@@ -43,6 +47,10 @@ export function buildInboundListeners(input: CaptureInput, capturePort: number):
   virtual.add({ name: 'virtualInbound-blackhole', match: { destinationPort: capturePort }, tcpProxy: blackHole() });
   const bound: Listener[] = [];
   for (const cc of inboundChainConfigs(input)) {
+    if (cc.refused) {
+      virtual.add({ name: `0.0.0.0_${cc.port}_refused`, match: { destinationPort: cc.port }, tcpProxy: blackHole() });
+      continue;
+    }
     const bindName = `${cc.bind ?? '0.0.0.0'}_${cc.port}`;
     const chains = cc.bind ? new ChainSet(input.warnings, bindName) : virtual;
     addPortChains(input, chains, cc, bindName);
@@ -118,10 +126,6 @@ function addSidecarTlsChains(chains: ChainSet, name: string, cc: InboundChainCon
   chains.add({ name: `${name}_tls`, match: at, tls: cc.tls, ...(cc.kind === 'http' ? { http: http! } : { tcpProxy: tcp }) });
 }
 
-/** Istio's ALPN values: a sidecar client says it speaks mTLS, and what it carries. */
-const ISTIO_ALPN_HTTP = ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
-const ISTIO_ALPN_ALL = ['istio-peer-exchange', 'istio', ...ISTIO_ALPN_HTTP];
-
 /**
  * The inbound chains of one port (or, port undefined, of the ports no service declares) under a
  * PeerAuthentication mode, as Istio builds them:
@@ -193,6 +197,12 @@ export function inboundChainConfigs(input: CaptureInput): InboundChainConfig[] {
         continue;
       }
       if (out.has(ing.port.number)) continue;
+      if (ing.tls?.unsupported) {
+        // never served without the TLS it asks for (Istio: the chain waits for its SDS secret)
+        input.warnings.push(`${where}: tls ${ing.tls.unsupported}; ${bound ? 'listener skipped' : 'connections to the port are refused'}`);
+        if (!bound) out.set(ing.port.number, { port: ing.port.number, kind: 'tcp', protocol: ing.port.protocol, refused: true });
+        continue;
+      }
       if (ing.defaultEndpoint?.startsWith('unix://')) {
         input.warnings.push(`${where}: unix socket defaultEndpoint is not supported yet; ${bound ? 'listener skipped' : 'the port passes through'}`);
         continue;

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost } from '../snapshot.js';
-import { hostIntersection, hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
+import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost } from '../snapshot.js';
+import { hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
-import type { GatewaySpec, IstioConfig, MeshSettings, ServerTlsSpec, SidecarSpec, VirtualServiceSpec } from './resources.js';
-import { isHttpProtocol, portKind, servesHttp } from './protocol.js';
+import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
+import { portKind, servesHttp } from './protocol.js';
 import { buildOutboundClusters, clusterName } from './translate-clusters.js';
 import { BLACKHOLE_CLUSTER, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
 import { buildInboundListeners } from './translate-inbound.js';
@@ -12,7 +12,8 @@ import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from
 import { selectPeerAuthentication } from '../../security/peer-authentication.js';
 import { jwtRulesForWorkload } from '../../security/jwt/select.js';
 import { applyGatewayTopology } from './proxy-config.js';
-import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, qualifyGateway, type RouteContext } from './translate-routes.js';
+import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, type RouteContext } from './translate-routes.js';
+import { buildGateway } from './translate-gateway.js';
 
 export interface TranslateOptions {
   /** Port of the outbound capture listener (15001). Connections made to it directly get an HTTP proxy routing by Host. */
@@ -44,7 +45,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const routeConfigs: RouteConfiguration[] = [];
   const b = { node, services, vss, listeners, routeConfigs, clusters, warnings, mesh: cfg.mesh };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
-  else buildGateway(b, cfg);
+  else buildGateway({ ...b, mtls: !!opts.mtls, httpConnectionManager: (rc, statPrefix) => httpConnectionManager(rc, 'GATEWAY', statPrefix, b.node) }, cfg.gateways);
   applyGatewayTopology(listeners, cfg.mesh.defaultConfig);
   addFaultFilters(listeners, routeConfigs);
   addAuthorization(listeners, cfg, node, warnings);
@@ -348,121 +349,3 @@ export function serviceDomains(svc: Service, port: number, node: NodeIdentity, b
   return out;
 }
 
-// ---------------------------------------------------------------- gateway
-
-export function selectGateways(gateways: readonly GatewaySpec[], node: NodeIdentity): GatewaySpec[] {
-  return gateways.filter((g) => labelsMatch(g.selector, node.labels));
-}
-
-interface GatewayServerRef {
-  gw: GatewaySpec;
-  hosts: string[];
-  tls?: ServerTlsSpec;
-  portName: string;
-}
-
-function buildGateway(b: Builder, cfg: IstioConfig): void {
-  const selected = selectGateways(cfg.gateways, b.node);
-  if (selected.length === 0) b.warnings.push(`no Gateway selects this proxy (labels ${JSON.stringify(b.node.labels)}): no listeners`);
-  // servers grouped by bind address and port: one listener each; plaintext servers share one route
-  // config, each TLS server gets a filter chain (by SNI) and a route config of its own
-  const byPort = new Map<string, { bind: string; port: number; plain: GatewayServerRef[]; secure: GatewayServerRef[] }>();
-  for (const gw of selected) {
-    for (const s of gw.servers) {
-      const proto = s.port.protocol;
-      if (s.tls?.unsupported) {
-        b.warnings.push(`Gateway ${gw.meta.namespace}/${gw.meta.name}: server on port ${s.port.number} skipped: ${s.tls.unsupported}`);
-        continue;
-      }
-      const terminates = proto === 'HTTPS' && !!s.tls && ['SIMPLE', 'MUTUAL', 'OPTIONAL_MUTUAL'].includes(s.tls.mode);
-      if (!terminates && (!isHttpProtocol(proto) || (s.tls && proto !== 'HTTP'))) {
-        const mode = s.tls ? ` with tls mode ${s.tls.mode}` : '';
-        b.warnings.push(`Gateway ${gw.meta.namespace}/${gw.meta.name}: server on port ${s.port.number} (${proto}${mode}) skipped: only HTTP servers and HTTPS servers terminating TLS (SIMPLE, MUTUAL) are supported yet`);
-        continue;
-      }
-      const bind = s.bind ?? '0.0.0.0';
-      const key = `${bind}_${s.port.number}`;
-      let group = byPort.get(key);
-      if (!group) byPort.set(key, (group = { bind, port: s.port.number, plain: [], secure: [] }));
-      const ref = { gw, hosts: s.hosts, portName: s.port.name, ...(s.tls ? { tls: s.tls } : {}) };
-      (terminates ? group.secure : group.plain).push(ref);
-    }
-  }
-  for (const [key, group] of byPort) {
-    const chains: FilterChain[] = [];
-    if (group.plain.length) {
-      const routeName = `http.${group.port}`;
-      b.routeConfigs.push({ name: routeName, virtualHosts: gatewayVirtualHosts(b, group.port, group.plain) });
-      chains.push({ name: key, match: {}, http: httpConnectionManager(routeName, 'GATEWAY', key, b.node) });
-    }
-    group.secure.forEach((server, i) => {
-      const gwId = `${server.gw.meta.name}.${server.gw.meta.namespace}`;
-      const routeName = `https.${group.port}.${server.portName}.${gwId}`;
-      b.routeConfigs.push({ name: routeName, virtualHosts: gatewayVirtualHosts(b, group.port, [server]) });
-      const sni = server.hosts.map((h) => parseNamespacedHost(h, server.gw.meta.namespace).host);
-      const tls = server.tls!;
-      chains.push({
-        name: `${key}_${gwId}_${i}`,
-        // `*` serves every SNI (and clients without one)
-        match: sni.includes('*') ? { transportProtocol: 'tls' } : { transportProtocol: 'tls', serverNames: sni },
-        tls: {
-          mode: tls.mode === 'SIMPLE' ? 'simple' : 'mutual',
-          certPem: tls.certPem!,
-          keyPem: tls.keyPem!,
-          ...(tls.caPem ? { caPem: tls.caPem } : {}),
-          ...(tls.mode === 'OPTIONAL_MUTUAL' ? { optionalClientCert: true } : {}),
-          ...(tls.minProtocolVersion === 'TLSv1_3' ? { minVersion: 'TLSv1.3' as const } : {}),
-        },
-        http: httpConnectionManager(routeName, 'GATEWAY', key, b.node),
-      });
-    });
-    b.listeners.push({ name: key, address: group.bind, port: group.port, direction: 'GATEWAY', filterChains: chains });
-  }
-}
-
-/**
- * The virtual hosts of gateway servers: the VirtualServices bound to their Gateway, each host the
- * intersection of a server host and a VirtualService host. A server with tls.httpsRedirect answers
- * 301 to https for all of them instead (Envoy's require_tls).
- */
-function gatewayVirtualHosts(b: Builder, port: number, servers: readonly GatewayServerRef[]): VirtualHost[] {
-  const vhosts = new Map<string, VirtualHost>();
-  const contributed = new Map<string, Set<VirtualServiceSpec>>(); // domain → VirtualServices merged into it
-  for (const { gw, hosts, tls } of servers) {
-    const gwName = `${gw.meta.namespace}/${gw.meta.name}`;
-    const ctx: RouteContext = { node: b.node, port, gateways: new Set([gwName]), services: b.services };
-    const redirect = tls?.httpsRedirect === true;
-    for (const { vs, hosts: vsHosts } of b.vss.visible) {
-      if (!vs.gateways.some((g) => qualifyGateway(g, vs.meta.namespace) === gwName)) continue;
-      const domains = new Set<string>();
-      for (const serverHost of hosts) {
-        const nh = parseNamespacedHost(serverHost, gw.meta.namespace);
-        if (!namespaceAdmits(nh.namespace, vs.meta.namespace)) continue;
-        for (const vh of vsHosts) {
-          const domain = hostIntersection(nh.host, vh);
-          if (domain) domains.add(domain);
-        }
-      }
-      if (domains.size === 0) continue;
-      const routes = redirect ? [HTTPS_REDIRECT_ROUTE] : buildVirtualServiceRoutes(vs, ctx);
-      for (const domain of domains) {
-        const seen = contributed.get(domain) ?? new Set();
-        if (seen.has(vs)) continue;
-        seen.add(vs);
-        contributed.set(domain, seen);
-        const existing = vhosts.get(domain);
-        // Istio merges VirtualServices bound to one gateway host, in creation order
-        if (existing && !redirect) existing.routes.push(...routes);
-        else if (!existing) vhosts.set(domain, { name: `${domain}:${port}`, domains: domain === '*' ? ['*'] : [domain, `${domain}:*`], routes: [...routes] });
-      }
-    }
-  }
-  return [...vhosts.values()];
-}
-
-/** Envoy's require_tls ALL on a virtual host: plaintext requests get 301 to the https URL. */
-const HTTPS_REDIRECT_ROUTE: Route = {
-  name: 'https_redirect',
-  match: { path: { prefix: '/' }, headers: [], queryParams: [] },
-  action: { kind: 'redirect', scheme: 'https', responseCode: 301 },
-};

@@ -1,0 +1,68 @@
+import type { NodeIdentity } from '../snapshot.js';
+import type { CredentialNeeds, CredentialStore } from '../../security/credentials.js';
+import { describeResource } from './parse.js';
+import type { ClientTlsSpec, IstioConfig, PolicyLayer, TrafficPolicySpec } from './resources.js';
+import { selectGateways } from './translate-gateway.js';
+import { selectSidecar } from './translate.js';
+
+const NO_STORE = 'credentialName needs --credential-dir (the directory of mounted secrets)';
+
+/**
+ * Fills the PEMs of every credentialName this proxy uses (the servers of the Gateways that select
+ * it, DestinationRule tls) from --credential-dir. A credential that cannot be had is what Istio
+ * does with a secret that never arrives over SDS: the Gateway server is skipped (a warning; the
+ * proxy stays ready and serves its other servers), and a DestinationRule's TLS lacks it (a
+ * warning; handshakes with the upstream fail). Each read validates the files; a broken rotation
+ * keeps the last good copy (CredentialStore).
+ */
+export async function resolveCredentials(cfg: IstioConfig, node: NodeIdentity, store: CredentialStore | undefined): Promise<void> {
+  const gateways = node.mode === 'gateway' ? selectGateways(cfg.gateways, node) : [];
+  for (const gw of gateways) {
+    for (const server of gw.servers) {
+      const tls = server.tls;
+      if (!tls?.credentialName || tls.unsupported) continue;
+      const needs: CredentialNeeds = { certificate: true, ca: tls.mode === 'SIMPLE' ? 'optional' : 'required' };
+      const r = store ? await store.load(tls.credentialName, needs) : { error: NO_STORE };
+      if ('error' in r) {
+        tls.unsupported = `credential "${tls.credentialName}" is not available: ${r.error}`;
+        continue;
+      }
+      if (r.warning) cfg.warnings.push(`${describeResource(gw.meta)}: ${r.warning}`);
+      tls.certPem = r.credential.certPem!;
+      tls.keyPem = r.credential.keyPem!;
+      if (tls.mode !== 'SIMPLE' && r.credential.caPem) tls.caPem = r.credential.caPem;
+    }
+  }
+  // Sidecar ingress tls: the credential terminates TLS for clients outside the mesh
+  const sidecar = node.mode === 'sidecar' ? selectSidecar(cfg.sidecars, node) : undefined;
+  for (const ing of sidecar?.ingress ?? []) {
+    const tls = ing.tls;
+    if (!tls?.credentialName) continue;
+    const r = store ? await store.load(tls.credentialName, { certificate: true, ca: tls.mode === 'SIMPLE' ? 'optional' : 'required' }) : { error: NO_STORE };
+    if ('error' in r) {
+      tls.unsupported = `credential "${tls.credentialName}" is not available: ${r.error}`;
+      continue;
+    }
+    if (r.warning) cfg.warnings.push(`${describeResource(sidecar!.meta)}: ${r.warning}`);
+    Object.assign(tls, { certPem: r.credential.certPem!, keyPem: r.credential.keyPem! }, tls.mode !== 'SIMPLE' && r.credential.caPem ? { caPem: r.credential.caPem } : {});
+  }
+  for (const dr of cfg.destinationRules) {
+    for (const tls of clientTlsOf(dr.trafficPolicy, ...dr.subsets.map((s) => s.trafficPolicy))) {
+      if (!tls.credentialName) continue;
+      const needs: CredentialNeeds = { certificate: tls.mode === 'MUTUAL', ca: 'optional' };
+      const r = store ? await store.load(tls.credentialName, needs) : { error: NO_STORE };
+      if ('error' in r) {
+        cfg.warnings.push(`${describeResource(dr.meta)}: tls credential "${tls.credentialName}" is not available (${r.error}); TLS to its upstreams fails until it is`);
+        continue;
+      }
+      if (r.warning) cfg.warnings.push(`${describeResource(dr.meta)}: ${r.warning}`);
+      Object.assign(tls, r.credential);
+    }
+  }
+}
+
+/** The tls settings of policies and their port-level settings. */
+function clientTlsOf(...policies: (TrafficPolicySpec | undefined)[]): ClientTlsSpec[] {
+  const layers: PolicyLayer[] = policies.flatMap((p) => (p ? [p, ...p.portLevel] : []));
+  return layers.flatMap((l) => (l.tls ? [l.tls] : []));
+}
