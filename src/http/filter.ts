@@ -1,6 +1,7 @@
 import type { ResponseFlagValue } from './response-flags.js';
 import type { CompiledRoute } from '../router/route-table.js';
 import type { PeerIdentity } from '../security/peer.js';
+import type { ClusterStats } from '../telemetry/stats.js';
 
 /** The HTTP filter interface (DESIGN.md): a parse-time factory and a cheap per-request object. */
 export type FilterStatus = 'continue' | 'stop';
@@ -28,6 +29,11 @@ export interface ResponseHeaders {
 /** The downstream connection a request arrived on. */
 export interface ConnectionInfo {
   readonly remoteAddress: string;
+  /** `ip:port` of the client end. */
+  readonly remoteEndpoint: string;
+  readonly scheme: 'http' | 'https';
+  /** `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`. */
+  readonly protocol: string;
   readonly localAddress: string;
   readonly localPort: number;
   /** Where the client was going, when the connection was captured (iptables). */
@@ -70,6 +76,10 @@ export interface FactoryContext {
   readonly listenerName: string;
   /** An endpoint of a cluster of the current config (for filters that call a service: ext_authz). */
   pickHost(cluster: string): { address: string; port: number } | undefined;
+  /** A cluster's stats (filters that count under the route's cluster: ext_authz). */
+  clusterStats?(cluster: string): ClusterStats;
+  /** This workload's certificate identity (SPIFFE id), when it has a mesh certificate. */
+  readonly localPrincipal?: string;
 }
 
 export interface HttpFilterFactory<C = unknown> {

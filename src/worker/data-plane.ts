@@ -16,6 +16,14 @@ import { TlsStore } from '../security/tls-store.js';
 import { peerIdentity, type PeerIdentity } from '../security/peer.js';
 import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
 import { log } from '../telemetry/log.js';
+import type { AuthzDecision } from '../security/authz/rbac.js';
+import type { ExtAuthzProvider } from '../security/authz/types.js';
+import { certificatePrincipal, tcpCheckRequest } from '../security/ext-authz/check-request.js';
+import { checkGrpc, type PendingCheck } from '../security/ext-authz/grpc-client.js';
+import type { ExtAuthzResult } from '../security/ext-authz/result.js';
+
+/** Istio's stat_prefix for the network ext_authz filter (`tcp.`): stats ext_authz.tcp.*. */
+const NETWORK_EXT_AUTHZ_STAT_PREFIX = 'tcp';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
 
 interface BoundListener {
@@ -34,6 +42,8 @@ export class DataPlane {
   private readonly bound = new Map<string, BoundListener>();
   private readonly connections = new Set<H1ServerConnection | H2ServerConnection>();
   private readonly tcpSessions = new Set<TcpProxySession>();
+  /** TCP connections waiting for their ext_authz check. */
+  private readonly checking = new Set<Socket>();
   private draining = false;
 
   private readonly ejections = new Map<string, Set<string>>();
@@ -223,11 +233,29 @@ export class DataPlane {
       if (paused) socket.resume(); // detection paused it
       return;
     }
-    if (chain.rbac && !this.tcpAllowed(chain, socket, originalDst, peer)) {
+    const proxy = () => this.startTcpProxy(rt, lr, socket, chain, originalDst, preRead, ended, serverName, peer);
+    if (!chain.rbac) return proxy();
+    const d = this.tcpDecision(chain, socket, originalDst, peer);
+    if (!d.allowed) {
       stats.rbacDenied++;
       socket.destroy();
       return;
     }
+    if (!d.extAuthz) return proxy();
+    this.checkTcp(rt, chain.extAuthz?.[d.extAuthz.marker.provider], socket, originalDst, peer, proxy);
+  }
+
+  private startTcpProxy(
+    rt: Runtime,
+    lr: ListenerRuntime,
+    socket: Socket,
+    chain: ChainRuntime,
+    originalDst: Destination | undefined,
+    preRead: Buffer | undefined,
+    ended: boolean,
+    serverName: string | undefined,
+    peer: PeerIdentity | undefined,
+  ): void {
     const session = new TcpProxySession(
       socket,
       {
@@ -247,9 +275,9 @@ export class DataPlane {
   }
 
   /** Network RBAC: the connection's addresses, destination and mTLS peer against AuthorizationPolicy. */
-  private tcpAllowed(chain: ChainRuntime, socket: Socket, dst: Destination | undefined, peer: PeerIdentity | undefined): boolean {
+  private tcpDecision(chain: ChainRuntime, socket: Socket, dst: Destination | undefined, peer: PeerIdentity | undefined): AuthzDecision {
     const source = plainAddress(socket.remoteAddress ?? '');
-    const d = chain.rbac!.check({
+    return chain.rbac!.check({
       sourceIp: source,
       remoteIp: source,
       destinationIp: dst?.address ?? plainAddress(socket.localAddress ?? ''),
@@ -257,7 +285,55 @@ export class DataPlane {
       ...(peer?.sni ? { sni: peer.sni } : {}),
       ...(peer?.spiffeId ? { peerPrincipal: peer.spiffeId } : {}),
     });
-    return d.allowed && !d.extAuthz;
+  }
+
+  /**
+   * Envoy's network ext_authz (CUSTOM on TCP, a gRPC provider): the connection's two ends are
+   * checked before the TCP proxy starts, the client's bytes waiting in the paused socket. OK →
+   * proxy; denied, or an error without failOpen → closed. Stats ext_authz.tcp.* (Istio's prefix).
+   */
+  private checkTcp(rt: Runtime, provider: ExtAuthzProvider | undefined, socket: Socket, dst: Destination | undefined, peer: PeerIdentity | undefined, proceed: () => void): void {
+    const stats = this.services.stats.networkExtAuthzStats(NETWORK_EXT_AUTHZ_STAT_PREFIX);
+    stats.total++;
+    stats.active++;
+    const host = provider && rt.clusters.get(provider.cluster)?.pick()?.endpoint;
+    const localPrincipal = rt.snapshot.workloadSecret?.spiffeId;
+    const sourcePrincipal = certificatePrincipal(peer);
+    const pending: PendingCheck | undefined = host
+      ? checkGrpc(
+          host,
+          provider.authority,
+          provider.timeoutMs,
+          tcpCheckRequest(
+            { address: plainAddress(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0, ...(sourcePrincipal ? { principal: sourcePrincipal } : {}) },
+            {
+              address: dst?.address ?? plainAddress(socket.localAddress ?? ''),
+              port: dst?.port ?? socket.localPort ?? 0,
+              ...(peer && localPrincipal ? { principal: localPrincipal } : {}),
+            },
+          ),
+        )
+      : undefined;
+    const result: Promise<ExtAuthzResult> = pending?.result ?? Promise.resolve({ kind: 'error', message: 'no provider endpoint' });
+    this.checking.add(socket);
+    const onClose = () => pending?.cancel();
+    socket.once('close', onClose);
+    void result.then((r) => {
+      this.checking.delete(socket);
+      socket.off('close', onClose);
+      stats.active--;
+      if (socket.destroyed) return; // the client left while the check ran
+      if (r.kind === 'ok') stats.ok++;
+      else if (r.kind === 'denied') stats.denied++;
+      else stats.error++;
+      if (r.kind === 'ok' || (r.kind === 'error' && provider?.failOpen)) {
+        if (r.kind === 'error') stats.failureModeAllowed++;
+        proceed();
+        return;
+      }
+      stats.cxClosed++;
+      socket.destroy();
+    });
   }
 
   private track(conn: H1ServerConnection | H2ServerConnection): void {
@@ -298,7 +374,7 @@ export class DataPlane {
   }
 
   get activeConnections(): number {
-    return this.connections.size + this.tcpSessions.size;
+    return this.connections.size + this.tcpSessions.size + this.checking.size;
   }
 
   statsSnapshot(): StatsSnapshot {
@@ -309,6 +385,7 @@ export class DataPlane {
     this.drain();
     for (const c of this.connections) c.socket.destroy();
     for (const t of this.tcpSessions) t.destroy();
+    for (const s of this.checking) s.destroy();
     await Promise.all([...this.bound.values()].map((b) => new Promise<void>((r) => b.server.close(() => r()))));
     this.bound.clear();
     this.services.accessLog.flush();

@@ -1,15 +1,10 @@
 import { request } from 'node:http';
-import type { ExtAuthzProviderSpec } from '../../../config/istio/resources.js';
+import type { HttpExtAuthzProviderSpec } from '../../../config/istio/resources.js';
 import type { RequestHeaders } from '../../../http/filter.js';
+import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
 
 /** An envoyExtAuthzHttp provider, with the outbound cluster that reaches its service. */
-export interface HttpExtAuthzProvider extends ExtAuthzProviderSpec {
-  cluster: string;
-}
-
-export type ExtAuthzOutcome =
-  | { allowed: true; upstreamHeaders: [string, string][] }
-  | { allowed: false; status: number; body: string; downstreamHeaders: string[]; error?: string };
+export type HttpExtAuthzProvider = HttpExtAuthzProviderSpec & { cluster: string };
 
 /** Istio's header lists match exact names, `prefix*` and `*suffix` (case-insensitive). */
 function headerSelector(patterns: readonly string[]): (name: string) => boolean {
@@ -25,16 +20,15 @@ const ALWAYS_SENT = ['authorization', 'method', 'path', 'content-length'];
  * Envoy's HTTP ext_authz check: the same method and path (after pathPrefix) with the selected
  * request headers, to an endpoint of the provider's cluster. 2xx allows (headersToUpstreamOnAllow
  * are copied onto the request); another status denies with that status and body
- * (headersToDownstreamOnDeny); an error or timeout denies with statusOnError unless failOpen.
+ * (headersToDownstreamOnDeny); a failed call or a timeout is an error.
  */
 export function checkHttp(
   provider: HttpExtAuthzProvider,
   host: { address: string; port: number } | undefined,
   req: RequestHeaders,
   rawHeaders: readonly string[],
-): Promise<ExtAuthzOutcome> {
-  const onError = (error: string): ExtAuthzOutcome =>
-    provider.failOpen ? { allowed: true, upstreamHeaders: [] } : { allowed: false, status: provider.statusOnError, body: '', downstreamHeaders: [], error };
+): Promise<ExtAuthzResult> {
+  const onError = (message: string): ExtAuthzResult => ({ kind: 'error', message });
   if (!host) return Promise.resolve(onError(`no endpoint for ${provider.cluster}`));
   const include = headerSelector(provider.includeRequestHeadersInCheck);
   const headers: Record<string, string> = { host: req.authority };
@@ -54,8 +48,11 @@ export function checkHttp(
           const status = res.statusCode ?? 0;
           const pick = (names: (n: string) => boolean): [string, string][] =>
             Object.entries(res.headers).flatMap(([k, v]) => (names(k) && v !== undefined ? (Array.isArray(v) ? v : [v]).map((x) => [k, x] as [string, string]) : []));
-          if (status >= 200 && status < 300) resolve({ allowed: true, upstreamHeaders: pick(headerSelector(provider.headersToUpstreamOnAllow)) });
-          else resolve({ allowed: false, status: status || 403, body: Buffer.concat(chunks).toString(), downstreamHeaders: pick(headerSelector(provider.headersToDownstreamOnDeny)).flat() });
+          if (status >= 200 && status < 300) {
+            resolve({ kind: 'ok', setHeaders: pick(headerSelector(provider.headersToUpstreamOnAllow)), appendHeaders: [], removeHeaders: [], responseHeaders: [] });
+          } else {
+            resolve({ kind: 'denied', status: status || 403, body: Buffer.concat(chunks).toString(), headers: pick(headerSelector(provider.headersToDownstreamOnDeny)).flat() });
+          }
         });
         res.on('error', (e) => resolve(onError(e.message)));
       },

@@ -1,8 +1,11 @@
 import { Field } from '../../../config/reader.js';
-import type { FactoryContext, HttpFilter, HttpFilterFactory, RequestHeaders, StreamCallbacks } from '../../../http/filter.js';
+import type { ConnectionInfo, FactoryContext, HttpFilter, HttpFilterFactory, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
 import { ResponseFlag } from '../../../http/response-flags.js';
-import { checkHttp, type HttpExtAuthzProvider } from './ext-authz.js';
-import type { HttpAuthzFilter } from '../../../security/authz/types.js';
+import { checkHttp } from './ext-authz.js';
+import type { ExtAuthzProvider, HttpAuthzFilter } from '../../../security/authz/types.js';
+import { certificatePrincipal, httpCheckRequest } from '../../../security/ext-authz/check-request.js';
+import { checkGrpc, loadAuthorizationApi, type PendingCheck } from '../../../security/ext-authz/grpc-client.js';
+import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
 import { compileAuthzFilters, type AuthzEngine, type AuthzRequest } from '../../../security/authz/rbac.js';
 import { plainAddress } from '../../../common/address.js';
 import { log } from '../../../telemetry/log.js';
@@ -26,27 +29,36 @@ export interface VerifiedJwt {
  * envoy.filters.http.rbac with Istio's AuthorizationPolicy: CUSTOM → DENY → ALLOW over the request
  * (method, normalized path, host, headers), the connection (addresses, destination, mTLS peer) and
  * the verified JWT. Denied: 403 "RBAC: access denied" with Envoy's response code details. A request
- * a CUSTOM policy selects is checked with its envoyExtAuthzHttp provider (ext-authz.ts); a provider
- * that cannot be called (gRPC, undeclared) denies it (flag UAEX), failing closed.
+ * a CUSTOM policy selects is checked with its provider (Envoy's ext_authz: envoyExtAuthzHttp in
+ * ext-authz.ts, envoyExtAuthzGrpc through the Authorization/Check API); an undeclared provider
+ * denies it (flag UAEX), failing closed.
  */
-export const rbacFilter: HttpFilterFactory<{ engine: AuthzEngine; extAuthz: Record<string, HttpExtAuthzProvider> }> = {
+export const rbacFilter: HttpFilterFactory<{ engine: AuthzEngine; extAuthz: Record<string, ExtAuthzProvider> }> = {
   name: RBAC_FILTER_NAME,
   parse(raw) {
     const f = new Field(raw, [], { kind: RBAC_FILTER_NAME }).object(['filters', 'extAuthz']);
     return {
       engine: compileAuthzFilters(f.at('filters').list().map((x) => x.value as HttpAuthzFilter)),
-      extAuthz: (f.at('extAuthz').value ?? {}) as Record<string, HttpExtAuthzProvider>,
+      extAuthz: (f.at('extAuthz').value ?? {}) as Record<string, ExtAuthzProvider>,
     };
   },
   create(cfg, ctx) {
+    // the gRPC API loads in the background as soon as a config can call it, not on the first request
+    if (Object.values(cfg.extAuthz).some((p) => p.kind === 'envoyExtAuthzGrpc')) void loadAuthorizationApi().catch(() => {});
     return (stream) => new Rbac(cfg.engine, cfg.extAuthz, stream, ctx);
   },
 };
 
+/** Envoy's stream ids are random 64-bit numbers; a counter from a random start is as unique per worker. */
+let nextStreamId = Math.floor(Math.random() * 2 ** 48);
+
 class Rbac implements HttpFilter {
+  private pending: PendingCheck | undefined;
+  private responseHeaders: [string, string][] | undefined;
+
   constructor(
     private readonly engine: AuthzEngine,
-    private readonly providers: Record<string, HttpExtAuthzProvider>,
+    private readonly providers: Record<string, ExtAuthzProvider>,
     private readonly stream: StreamCallbacks,
     private readonly ctx: FactoryContext,
   ) {}
@@ -77,21 +89,90 @@ class Rbac implements HttpFilter {
       return 'stop';
     }
     if (!d.extAuthz) return 'continue';
-    // CUSTOM: the provider decides; one that cannot be called (gRPC, unknown) denies
+    // CUSTOM: the provider decides; an undeclared one denies
     const provider = this.providers[d.extAuthz.marker.provider];
     if (!provider) {
       this.stream.streamInfo.responseCodeDetails = 'ext_authz_error';
       this.stream.sendLocalReply(403, '', ResponseFlag.UnauthorizedExternalService);
       return 'stop';
     }
-    return checkHttp(provider, this.ctx.pickHost(provider.cluster), req, this.stream.requestHeaderList).then((o) => {
-      if (o.allowed) {
-        for (const [k, v] of o.upstreamHeaders) req.set(k, v);
-        return 'continue';
-      }
-      this.stream.streamInfo.responseCodeDetails = o.error ? 'ext_authz_error' : 'ext_authz_denied';
-      this.stream.sendLocalReply(o.status, o.body, ResponseFlag.UnauthorizedExternalService, o.downstreamHeaders);
-      return 'stop';
-    });
+    return this.check(provider, req).then((result) => this.apply(provider, result, req));
   }
+
+  onResponseHeaders(res: ResponseHeaders): 'continue' {
+    if (this.responseHeaders) for (const [k, v] of this.responseHeaders) res.add(k, v);
+    return 'continue';
+  }
+
+  onDestroy(): void {
+    this.pending?.cancel();
+  }
+
+  private check(provider: ExtAuthzProvider, req: RequestHeaders): Promise<ExtAuthzResult> {
+    const host = this.ctx.pickHost(provider.cluster);
+    if (provider.kind === 'envoyExtAuthzHttp') return checkHttp(provider, host, req, this.stream.requestHeaderList);
+    if (!host) return Promise.resolve({ kind: 'error', message: `no healthy upstream for ${provider.cluster}` });
+    const c = this.stream.connection;
+    const dst = c.originalDestination;
+    const service = req.get('x-envoy-downstream-service-cluster');
+    const request = httpCheckRequest({
+      source: { address: plainAddress(c.remoteAddress), port: endpointPort(c.remoteEndpoint), ...principal(c.peer), ...(service ? { service } : {}) },
+      destination: {
+        address: dst?.address ?? plainAddress(c.localAddress),
+        port: dst?.port ?? c.localPort,
+        // the local certificate's identity: only a TLS connection has one
+        ...(c.peer && this.ctx.localPrincipal ? { principal: this.ctx.localPrincipal } : {}),
+      },
+      startTimeMs: this.stream.streamInfo.startTimeMs,
+      id: String(++nextStreamId),
+      method: req.method,
+      path: req.path,
+      host: req.authority,
+      scheme: c.scheme,
+      protocol: c.protocol,
+      headers: this.stream.requestHeaderList,
+    });
+    this.pending = checkGrpc(host, provider.authority, provider.timeoutMs, request);
+    return this.pending.result;
+  }
+
+  /** Envoy's ext_authz decision: OK → on with the header edits; denied → its reply; error → failOpen or statusOnError. */
+  private apply(provider: ExtAuthzProvider, result: ExtAuthzResult, req: RequestHeaders): 'continue' | 'stop' {
+    this.pending = undefined;
+    const cluster = this.stream.streamInfo.upstreamCluster;
+    const stats = cluster ? this.ctx.clusterStats?.(cluster) : undefined;
+    switch (result.kind) {
+      case 'ok':
+        if (stats) stats.extAuthzOk++;
+        for (const [k, v] of result.setHeaders) req.set(k, v);
+        for (const [k, v] of result.appendHeaders) req.add(k, v);
+        for (const k of result.removeHeaders) req.remove(k);
+        if (result.responseHeaders.length) this.responseHeaders = result.responseHeaders;
+        return 'continue';
+      case 'denied':
+        if (stats) stats.extAuthzDenied++;
+        this.stream.streamInfo.responseCodeDetails = 'ext_authz_denied';
+        this.stream.sendLocalReply(result.status, result.body, ResponseFlag.UnauthorizedExternalService, result.headers);
+        return 'stop';
+      case 'error':
+        if (stats) stats.extAuthzError++;
+        if (provider.failOpen) {
+          if (stats) stats.extAuthzFailureModeAllowed++;
+          return 'continue';
+        }
+        this.stream.streamInfo.responseCodeDetails = 'ext_authz_error';
+        this.stream.sendLocalReply(provider.statusOnError, '', ResponseFlag.UnauthorizedExternalService);
+        return 'stop';
+    }
+  }
+}
+
+function principal(peer: ConnectionInfo['peer']): { principal?: string } {
+  const p = certificatePrincipal(peer);
+  return p ? { principal: p } : {};
+}
+
+/** The port of an `ip:port` / `[v6]:port` endpoint. */
+function endpointPort(endpoint: string): number {
+  return Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)) || 0;
 }
