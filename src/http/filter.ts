@@ -2,6 +2,7 @@ import type { ResponseFlagValue } from './response-flags.js';
 import type { CompiledRoute } from '../router/route-table.js';
 import type { PeerIdentity } from '../security/peer.js';
 import type { ClusterStats } from '../telemetry/stats.js';
+import type { BodySource } from '../codec/body.js';
 
 /** The HTTP filter interface (DESIGN.md): a parse-time factory and a cheap per-request object. */
 export type FilterStatus = 'continue' | 'stop';
@@ -62,6 +63,10 @@ export interface StreamCallbacks {
   readonly connection: ConnectionInfo;
   /** The request headers as the upstream will get them, flat [name, value, ...] (read-only). */
   readonly requestHeaderList: readonly string[];
+  /** The request body, null when the request has none. */
+  readonly requestBody: BodySource | null;
+  /** Replaces the body the router sends (a filter that read the body ahead hands it on this way). */
+  setRequestBody(body: BodySource): void;
   /** Envoy's dynamic metadata: what one filter tells the next (the JWT filter's result for RBAC). */
   readonly metadata: Record<string, unknown>;
 }

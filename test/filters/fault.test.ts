@@ -24,6 +24,8 @@ function fakeStream(cfg: FaultConfig | undefined) {
     connection: { remoteAddress: '127.0.0.1', remoteEndpoint: '127.0.0.1:40000', scheme: 'http', protocol: 'HTTP/1.1', localAddress: '127.0.0.1', localPort: 8080 },
     metadata: {},
     requestHeaderList: [],
+    requestBody: null,
+    setRequestBody() {},
     sendLocalReply(status, body, flag, headers) {
       replies.push({ status, body, ...(flag ? { flag } : {}), ...(headers ? { headers } : {}) });
       if (flag) stream.streamInfo.responseFlags.push(flag);

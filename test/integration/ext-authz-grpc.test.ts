@@ -83,7 +83,7 @@ beforeAll(async () => {
       policy('ext', { action: 'CUSTOM', provider: { name: 'grpc-authz' }, rules: [{ to: [{ operation: { paths: ['/custom*'] } }] }] }),
       mesh({ service: `default/${svcHost('authz')}`, port: 9000, ...provider }),
     ].join('---\n');
-  gw = await startProxy({ yaml: gatewayYaml(gwPort, authz.port, { timeout: '300ms' }), args: GATEWAY_ARGS });
+  gw = await startProxy({ yaml: gatewayYaml(gwPort, authz.port, { timeout: '300ms', includeRequestBodyInCheck: { maxRequestBytes: 64 } }), args: GATEWAY_ARGS });
   // the service is down: fail closed with its statusOnError, or open
   await startProxy({ yaml: gatewayYaml(downPort, deadPort, { statusOnError: '503' }), args: GATEWAY_ARGS });
   await startProxy({ yaml: gatewayYaml(openPort, deadPort, { failOpen: true }), args: GATEWAY_ARGS });
@@ -109,10 +109,11 @@ afterAll(async () => {
   await new Promise((r) => echo.close(r));
 });
 
-async function call(port: number, path: string, headers: Record<string, string> = {}) {
+async function call(port: number, path: string, headers: Record<string, string> = {}, body?: string) {
   const before = app.requests.length;
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  const r = await rawExchange(port, `GET ${path} HTTP/1.1\r\nhost: shop.example.com\r\n${extra}connection: close\r\n\r\n`, 5000);
+  const start = body === undefined ? `GET ${path} HTTP/1.1\r\n` : `POST ${path} HTTP/1.1\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+  const r = await rawExchange(port, `${start}host: shop.example.com\r\n${extra}connection: close\r\n\r\n${body ?? ''}`, 5000);
   const head = r.data.slice(0, r.data.indexOf('\r\n\r\n'));
   return { status: rawStatus(r.data), head, body: r.data.slice(r.data.indexOf('\r\n\r\n') + 4), seen: app.requests.length > before ? app.requests.at(-1) : undefined };
 }
@@ -138,6 +139,22 @@ describe('CUSTOM with an envoyExtAuthzGrpc provider on HTTP (gateway)', () => {
     expect(http.id).toMatch(/^\d+$/);
     expect(c.attributes.source?.address?.socketAddress?.address).toBe('127.0.0.1');
     expect(c.attributes.destination?.address?.socketAddress?.portValue).toBe(gwPort);
+  });
+
+  it('includeRequestBodyInCheck: the body goes to the check and, whole, to the app', async () => {
+    const r = await call(gwPort, '/custom/upload', { 'x-verdict': 'allow' }, 'hello body');
+    expect(r.status).toBe(200);
+    expect(r.seen?.bodyBytes).toBe(10);
+    const http = authz.checks.at(-1)!.attributes.request!.http! as { body?: string; headers: Record<string, string> };
+    expect(http.body).toBe('hello body');
+    expect(http.headers['x-envoy-auth-partial-body']).toBe('false');
+  });
+
+  it('a body larger than maxRequestBytes without allowPartialMessage: 413, never checked', async () => {
+    const before = authz.checks.length;
+    const r = await call(gwPort, '/custom/upload', { 'x-verdict': 'allow' }, 'x'.repeat(100));
+    expect(r).toMatchObject({ status: 413, body: 'Payload Too Large', seen: undefined });
+    expect(authz.checks.length).toBe(before);
   });
 
   it("denied: the provider's status, headers and body reach the client (UAEX); the app never sees it", async () => {

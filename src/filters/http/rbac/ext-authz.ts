@@ -13,7 +13,7 @@ function headerSelector(patterns: readonly string[]): (name: string) => boolean 
     patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : p.startsWith('*') ? name.endsWith(p.slice(1)) : name === p));
 }
 
-/** Headers Envoy's HTTP ext_authz always sends: the request line's parts and its length. */
+/** Headers Envoy's HTTP ext_authz always sends: the request line's parts and its length (of the body sent, if any). */
 const ALWAYS_SENT = ['authorization', 'method', 'path', 'content-length'];
 
 /**
@@ -27,6 +27,8 @@ export function checkHttp(
   host: { address: string; port: number } | undefined,
   req: RequestHeaders,
   rawHeaders: readonly string[],
+  /** includeRequestBodyInCheck: the body read ahead (at most maxRequestBytes). */
+  body?: Buffer,
 ): Promise<ExtAuthzResult> {
   const onError = (message: string): ExtAuthzResult => ({ kind: 'error', message });
   if (!host) return Promise.resolve(onError(`no endpoint for ${provider.cluster}`));
@@ -37,7 +39,7 @@ export function checkHttp(
     if (ALWAYS_SENT.includes(n) || include(n)) headers[n] = rawHeaders[i + 1];
   }
   for (const [k, v] of provider.includeAdditionalHeadersInCheck) headers[k] = v;
-  headers['content-length'] = '0'; // the body is not sent (includeRequestBodyInCheck is not supported)
+  headers['content-length'] = String(body?.length ?? 0);
   return new Promise((resolve) => {
     const r = request(
       { host: host.address, port: host.port, method: req.method, path: provider.pathPrefix + req.path, headers, timeout: provider.timeoutMs },
@@ -59,6 +61,6 @@ export function checkHttp(
     );
     r.on('timeout', () => r.destroy(new Error('timeout')));
     r.on('error', (e) => resolve(onError(e.message)));
-    r.end();
+    r.end(body);
   });
 }

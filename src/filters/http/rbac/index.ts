@@ -3,7 +3,12 @@ import type { ConnectionInfo, FactoryContext, HttpFilter, HttpFilterFactory, Req
 import { ResponseFlag } from '../../../http/response-flags.js';
 import { checkHttp } from './ext-authz.js';
 import type { ExtAuthzProvider, HttpAuthzFilter } from '../../../security/authz/types.js';
-import { certificatePrincipal, httpCheckRequest } from '../../../security/ext-authz/check-request.js';
+import { certificatePrincipal, httpCheckRequest, type HttpCheckInput } from '../../../security/ext-authz/check-request.js';
+import { PrefetchedBody } from '../../../codec/prefetched-body.js';
+import type { BodySource } from '../../../codec/body.js';
+import type { ExtAuthzRequestBody } from '../../../config/istio/resources.js';
+
+type CheckBody = NonNullable<HttpCheckInput['body']>;
 import { checkGrpc, loadAuthorizationApi, type PendingCheck } from '../../../security/ext-authz/grpc-client.js';
 import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
 import { compileAuthzFilters, type AuthzEngine, type AuthzRequest } from '../../../security/authz/rbac.js';
@@ -96,7 +101,33 @@ class Rbac implements HttpFilter {
       this.stream.sendLocalReply(403, '', ResponseFlag.UnauthorizedExternalService);
       return 'stop';
     }
-    return this.check(provider, req).then((result) => this.apply(provider, result, req));
+    const withBody = provider.includeRequestBodyInCheck;
+    const body = withBody && !req.get('upgrade') ? this.stream.requestBody : null;
+    if (!withBody || !body) return this.check(provider, req).then((result) => this.apply(provider, result, req));
+    return this.readBody(body, withBody).then((read) => {
+      if (!read) {
+        // Envoy: without allowPartialMessage the body must fit maxRequestBytes
+        this.stream.streamInfo.responseCodeDetails = 'request_payload_too_large';
+        this.stream.sendLocalReply(413, 'Payload Too Large');
+        return 'stop';
+      }
+      return this.check(provider, req, read).then((result) => this.apply(provider, result, req));
+    });
+  }
+
+  /**
+   * includeRequestBodyInCheck: reads the body ahead, up to maxRequestBytes (the router then sends it
+   * whole). Undefined: the body is larger and a partial one is not allowed.
+   */
+  private async readBody(source: BodySource, spec: ExtAuthzRequestBody): Promise<CheckBody | undefined> {
+    const ahead = new PrefetchedBody(source);
+    this.stream.setRequestBody(ahead);
+    const max = spec.maxRequestBytes;
+    // one byte past the limit tells a body that does not fit from one that just fits
+    const got = await ahead.prefetch(spec.allowPartialMessage ? max : max + 1);
+    if (got.data.length > max && !spec.allowPartialMessage) return undefined;
+    const data = got.data.length > max ? got.data.subarray(0, max) : got.data;
+    return { data, partial: !got.complete || got.data.length > max, packAsBytes: spec.packAsBytes };
   }
 
   onResponseHeaders(res: ResponseHeaders): 'continue' {
@@ -108,9 +139,9 @@ class Rbac implements HttpFilter {
     this.pending?.cancel();
   }
 
-  private check(provider: ExtAuthzProvider, req: RequestHeaders): Promise<ExtAuthzResult> {
+  private check(provider: ExtAuthzProvider, req: RequestHeaders, body?: CheckBody): Promise<ExtAuthzResult> {
     const host = this.ctx.pickHost(provider.cluster);
-    if (provider.kind === 'envoyExtAuthzHttp') return checkHttp(provider, host, req, this.stream.requestHeaderList);
+    if (provider.kind === 'envoyExtAuthzHttp') return checkHttp(provider, host, req, this.stream.requestHeaderList, body?.data);
     if (!host) return Promise.resolve({ kind: 'error', message: `no healthy upstream for ${provider.cluster}` });
     const c = this.stream.connection;
     const dst = c.originalDestination;
@@ -131,6 +162,7 @@ class Rbac implements HttpFilter {
       scheme: c.scheme,
       protocol: c.protocol,
       headers: this.stream.requestHeaderList,
+      ...(body ? { body } : {}),
     });
     this.pending = checkGrpc(host, provider.authority, provider.timeoutMs, request);
     return this.pending.result;
