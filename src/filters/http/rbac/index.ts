@@ -60,6 +60,8 @@ let nextStreamId = Math.floor(Math.random() * 2 ** 48);
 class Rbac implements HttpFilter {
   private pending: PendingCheck | undefined;
   private responseHeaders: [string, string][] | undefined;
+  /** The client went away: a check still running no longer decides anything. */
+  private destroyed = false;
 
   constructor(
     private readonly engine: AuthzEngine,
@@ -105,6 +107,7 @@ class Rbac implements HttpFilter {
     const body = withBody && !req.get('upgrade') ? this.stream.requestBody : null;
     if (!withBody || !body) return this.check(provider, req).then((result) => this.apply(provider, result, req));
     return this.readBody(body, withBody).then((read) => {
+      if (this.destroyed) return 'stop';
       if (!read) {
         // Envoy: without allowPartialMessage the body must fit maxRequestBytes
         this.stream.streamInfo.responseCodeDetails = 'request_payload_too_large';
@@ -136,6 +139,7 @@ class Rbac implements HttpFilter {
   }
 
   onDestroy(): void {
+    this.destroyed = true;
     this.pending?.cancel();
   }
 
@@ -171,6 +175,7 @@ class Rbac implements HttpFilter {
   /** Envoy's ext_authz decision: OK → on with the header edits; denied → its reply; error → failOpen or statusOnError. */
   private apply(provider: ExtAuthzProvider, result: ExtAuthzResult, req: RequestHeaders): 'continue' | 'stop' {
     this.pending = undefined;
+    if (this.destroyed) return 'stop';
     const cluster = this.stream.streamInfo.upstreamCluster;
     const stats = cluster ? this.ctx.clusterStats?.(cluster) : undefined;
     switch (result.kind) {
