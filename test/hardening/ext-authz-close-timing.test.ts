@@ -1,11 +1,10 @@
 // Clients that leave while their ext_authz gRPC Check is in flight: the check is abandoned, nothing
 // reaches the app or the TCP upstream, nothing is counted as a decision, and the proxy serves on.
 import { connect, createServer, type Server } from 'node:net';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { svcHost } from '../helpers/fixtures.js';
 import { rawExchange, rawStatus } from '../helpers/http.js';
-import { startAuthzServer, type AuthzServer } from '../helpers/ext-authz-grpc.js';
+import { authorizationPolicy, authzServiceEntry, grpcProviderMesh, startAuthzServer, type AuthzServer } from '../helpers/ext-authz-grpc.js';
 import { gateway, GATEWAY_ARGS, serviceEntry, sidecar, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
 import { sleep, startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
@@ -23,14 +22,7 @@ let side: RunningProxy;
 let gwPort: number;
 let tcpPort: number;
 
-const policy = (name: string, spec: Record<string, unknown>) =>
-  stringify({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace: 'default' }, spec });
-const mesh = stringify({
-  apiVersion: 'meshconfig.istio.io/v1alpha1',
-  kind: 'MeshConfig',
-  extensionProviders: [{ name: 'slow', envoyExtAuthzGrpc: { service: svcHost('authz'), port: 9000 } }],
-});
-const authzEntry = () => serviceEntry({ name: 'authz', host: svcHost('authz'), ports: [{ number: 9000, name: 'grpc', protocol: 'GRPC' }], endpoints: [{ port: authz.port, portName: 'grpc' }] });
+const mesh = grpcProviderMesh('slow');
 
 beforeAll(async () => {
   app = await startUpstream(undefined, 'app');
@@ -49,19 +41,19 @@ beforeAll(async () => {
     yaml: [
       toYaml(
         serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-        authzEntry(),
+        authzServiceEntry(authz.port),
         gateway({ port: gwPort }),
         virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
       ),
-      policy('ext', { action: 'CUSTOM', provider: { name: 'slow' }, rules: [{}] }),
+      authorizationPolicy('ext', { action: 'CUSTOM', provider: { name: 'slow' }, rules: [{}] }),
       mesh,
     ].join('---\n'),
     args: GATEWAY_ARGS,
   });
   side = await startProxy({
     yaml: [
-      toYaml(authzEntry(), sidecar('default', { ingress: [{ port: { number: tcpPort, protocol: 'TCP', name: 'tcp' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${echoPort}` }] })),
-      policy('ext-tcp', { action: 'CUSTOM', provider: { name: 'slow' }, rules: [{}] }),
+      toYaml(authzServiceEntry(authz.port), sidecar('default', { ingress: [{ port: { number: tcpPort, protocol: 'TCP', name: 'tcp' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${echoPort}` }] })),
+      authorizationPolicy('ext-tcp', { action: 'CUSTOM', provider: { name: 'slow' }, rules: [{}] }),
       mesh,
     ].join('---\n'),
     args: ['--mode', 'sidecar', '--namespace', 'default'],

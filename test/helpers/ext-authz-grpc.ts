@@ -1,5 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { stringify } from 'yaml';
+import { svcHost } from './fixtures.js';
+import { serviceEntry, type Resource } from './mesh.js';
 import { AUTHORIZATION_PROTO, AUTHORIZATION_SERVICE, envoyProtoIncludeDirs } from '../../src/security/ext-authz/grpc-client.js';
 
 /** A CheckRequest as the server decodes it (proto-loader objects, camelCase). */
@@ -42,4 +45,25 @@ export async function startAuthzServer(handler: CheckHandler): Promise<AuthzServ
     checks,
     close: () => new Promise<void>((r) => server.tryShutdown(() => r())),
   };
+}
+
+/** The authorization service's host in the mesh (a ServiceEntry with one GRPC port, 9000). */
+export const AUTHZ_HOST = svcHost('authz');
+
+export function authzServiceEntry(port: number): Resource {
+  return serviceEntry({ name: 'authz', host: AUTHZ_HOST, ports: [{ number: 9000, name: 'grpc', protocol: 'GRPC' }], endpoints: [{ port, portName: 'grpc' }] });
+}
+
+/** A MeshConfig with one envoyExtAuthzGrpc provider on the authz service (fields may override). */
+export function grpcProviderMesh(name: string, fields: Record<string, unknown> = {}): string {
+  return stringify({
+    apiVersion: 'meshconfig.istio.io/v1alpha1',
+    kind: 'MeshConfig',
+    extensionProviders: [{ name, envoyExtAuthzGrpc: { service: AUTHZ_HOST, port: 9000, ...fields } }],
+  });
+}
+
+/** An AuthorizationPolicy (namespace default) in YAML. */
+export function authorizationPolicy(name: string, spec: Record<string, unknown>): string {
+  return stringify({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace: 'default' }, spec });
 }

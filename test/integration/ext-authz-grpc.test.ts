@@ -3,11 +3,10 @@
 // status/headers/body, is down (fail closed with statusOnError, or failOpen) or too slow (timeout);
 // and on a sidecar's TCP ingress port, where an allowed connection is proxied and a denied one closed.
 import { connect, createServer, type Server } from 'node:net';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { svcHost } from '../helpers/fixtures.js';
 import { rawExchange, rawStatus } from '../helpers/http.js';
-import { startAuthzServer, type AuthzServer, type SeenCheck } from '../helpers/ext-authz-grpc.js';
+import { authorizationPolicy, authzServiceEntry, AUTHZ_HOST, grpcProviderMesh, startAuthzServer, type AuthzServer, type SeenCheck } from '../helpers/ext-authz-grpc.js';
 import { gateway, GATEWAY_ARGS, serviceEntry, sidecar, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
@@ -28,10 +27,7 @@ let openPort: number;
 let tcpAllowed: number;
 let tcpDenied: number;
 
-const policy = (name: string, spec: Record<string, unknown>, namespace = 'default') =>
-  stringify({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace }, spec });
-const mesh = (provider: Record<string, unknown>) =>
-  stringify({ apiVersion: 'meshconfig.istio.io/v1alpha1', kind: 'MeshConfig', extensionProviders: [{ name: 'grpc-authz', envoyExtAuthzGrpc: provider }] });
+const mesh = (fields: Record<string, unknown>) => grpcProviderMesh('grpc-authz', fields);
 
 /** The authorization service's decisions, keyed by what the request carries. */
 async function decide(req: SeenCheck): Promise<unknown> {
@@ -76,12 +72,12 @@ beforeAll(async () => {
     [
       toYaml(
         serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-        serviceEntry({ name: 'authz', host: svcHost('authz'), ports: [{ number: 9000, name: 'grpc', protocol: 'GRPC' }], endpoints: [{ port: authzPort, portName: 'grpc' }] }),
+        authzServiceEntry(authzPort),
         gateway({ port }),
         virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
       ),
-      policy('ext', { action: 'CUSTOM', provider: { name: 'grpc-authz' }, rules: [{ to: [{ operation: { paths: ['/custom*'] } }] }] }),
-      mesh({ service: `default/${svcHost('authz')}`, port: 9000, ...provider }),
+      authorizationPolicy('ext', { action: 'CUSTOM', provider: { name: 'grpc-authz' }, rules: [{ to: [{ operation: { paths: ['/custom*'] } }] }] }),
+      mesh({ service: `default/${AUTHZ_HOST}`, ...provider }),
     ].join('---\n');
   gw = await startProxy({ yaml: gatewayYaml(gwPort, authz.port, { timeout: '300ms', includeRequestBodyInCheck: { maxRequestBytes: 64 } }), args: GATEWAY_ARGS });
   // the service is down: fail closed with its statusOnError, or open
@@ -92,11 +88,11 @@ beforeAll(async () => {
   side = await startProxy({
     yaml: [
       toYaml(
-        serviceEntry({ name: 'authz', host: svcHost('authz'), ports: [{ number: 9000, name: 'grpc', protocol: 'GRPC' }], endpoints: [{ port: authz.port, portName: 'grpc' }] }),
+        authzServiceEntry(authz.port),
         sidecar('default', { ingress: [tcp(tcpAllowed), tcp(tcpDenied)] }),
       ),
-      policy('ext-tcp', { action: 'CUSTOM', provider: { name: 'grpc-authz' }, rules: [{ to: [{ operation: { ports: [String(tcpAllowed), String(tcpDenied)] } }] }] }),
-      mesh({ service: svcHost('authz'), port: 9000 }),
+      authorizationPolicy('ext-tcp', { action: 'CUSTOM', provider: { name: 'grpc-authz' }, rules: [{ to: [{ operation: { ports: [String(tcpAllowed), String(tcpDenied)] } }] }] }),
+      mesh({}),
     ].join('---\n'),
     args: ['--mode', 'sidecar', '--namespace', 'default'],
   });
