@@ -94,7 +94,7 @@ function parseExtAuthzProvider(p: Field, warnings: string[], where: string): Ext
     return [];
   }
   const c = p.at(kind).object(kind === 'envoyExtAuthzHttp' ? HTTP_PROVIDER_FIELDS : COMMON_PROVIDER_FIELDS);
-  const notApplied = ['clearRouteCache', 'headersToDownstreamOnAllow'].filter((k) => c.at(k).present);
+  const notApplied = ['clearRouteCache'].filter((k) => c.at(k).present);
   if (notApplied.length) warnings.push(`${where}: extension provider ${name}: ${notApplied.join(', ')} accepted but not applied`);
   const body = c.at('includeRequestBodyInCheck').optObject(['maxRequestBytes', 'allowPartialMessage', 'packAsBytes']);
   const common = {
@@ -125,6 +125,7 @@ function parseExtAuthzProvider(p: Field, warnings: string[], where: string): Ext
     includeAdditionalHeadersInCheck: Object.entries(c.at('includeAdditionalHeadersInCheck').stringMap()).map(([k, v]) => [k.toLowerCase(), v]),
     headersToUpstreamOnAllow: headers('headersToUpstreamOnAllow'),
     headersToDownstreamOnDeny: headers('headersToDownstreamOnDeny'),
+    headersToDownstreamOnAllow: headers('headersToDownstreamOnAllow'),
   }];
 }
 

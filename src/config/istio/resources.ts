@@ -288,6 +288,7 @@ export interface HttpExtAuthzProviderSpec extends ExtAuthzProviderBase {
   includeAdditionalHeadersInCheck: [string, string][];
   headersToUpstreamOnAllow: string[];
   headersToDownstreamOnDeny: string[];
+  headersToDownstreamOnAllow: string[];
 }
 
 /** meshConfig envoyExtAuthzGrpc: Envoy's envoy.service.auth.v3.Authorization/Check (HTTP and TCP). */

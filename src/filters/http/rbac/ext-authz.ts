@@ -19,8 +19,9 @@ const ALWAYS_SENT = ['authorization', 'method', 'path', 'content-length'];
 /**
  * Envoy's HTTP ext_authz check: the same method and path (after pathPrefix) with the selected
  * request headers, to an endpoint of the provider's cluster. 2xx allows (headersToUpstreamOnAllow
- * are copied onto the request); another status denies with that status and body
- * (headersToDownstreamOnDeny); a failed call or a timeout is an error.
+ * are copied onto the request, headersToDownstreamOnAllow onto the response); another status
+ * denies with that status and body (headersToDownstreamOnDeny); a failed call or a timeout is an
+ * error.
  */
 export function checkHttp(
   provider: HttpExtAuthzProvider,
@@ -51,7 +52,13 @@ export function checkHttp(
           const pick = (names: (n: string) => boolean): [string, string][] =>
             Object.entries(res.headers).flatMap(([k, v]) => (names(k) && v !== undefined ? (Array.isArray(v) ? v : [v]).map((x) => [k, x] as [string, string]) : []));
           if (status >= 200 && status < 300) {
-            resolve({ kind: 'ok', setHeaders: pick(headerSelector(provider.headersToUpstreamOnAllow)), appendHeaders: [], removeHeaders: [], responseHeaders: [] });
+            resolve({
+              kind: 'ok',
+              setHeaders: pick(headerSelector(provider.headersToUpstreamOnAllow)),
+              appendHeaders: [],
+              removeHeaders: [],
+              responseHeaders: pick(headerSelector(provider.headersToDownstreamOnAllow)),
+            });
           } else {
             resolve({ kind: 'denied', status: status || 403, body: Buffer.concat(chunks).toString(), headers: pick(headerSelector(provider.headersToDownstreamOnDeny)).flat() });
           }
