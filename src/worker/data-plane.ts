@@ -17,13 +17,7 @@ import { peerIdentity, type PeerIdentity } from '../security/peer.js';
 import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
 import { log } from '../telemetry/log.js';
 import type { AuthzDecision } from '../security/authz/rbac.js';
-import type { ExtAuthzProvider } from '../security/authz/types.js';
-import { certificatePrincipal, tcpCheckRequest } from '../security/ext-authz/check-request.js';
-import { checkGrpc, type PendingCheck } from '../security/ext-authz/grpc-client.js';
-import type { ExtAuthzResult } from '../security/ext-authz/result.js';
-
-/** Istio's stat_prefix for the network ext_authz filter (`tcp.`): stats ext_authz.tcp.*. */
-const NETWORK_EXT_AUTHZ_STAT_PREFIX = 'tcp';
+import { checkConnection, NETWORK_EXT_AUTHZ_STAT_PREFIX } from '../tcp/ext-authz.js';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
 
 interface BoundListener {
@@ -242,7 +236,16 @@ export class DataPlane {
       return;
     }
     if (!d.extAuthz) return proxy();
-    this.checkTcp(rt, chain.extAuthz?.[d.extAuthz.marker.provider], socket, originalDst, peer, proxy);
+    const provider = chain.extAuthz?.[d.extAuthz.marker.provider];
+    const target = {
+      provider,
+      host: provider && rt.clusters.get(provider.cluster)?.pick()?.endpoint,
+      destination: originalDst ?? { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
+      peer,
+      localPrincipal: rt.snapshot.workloadSecret?.spiffeId,
+    };
+    this.checking.add(socket);
+    void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(NETWORK_EXT_AUTHZ_STAT_PREFIX), proxy).then(() => this.checking.delete(socket));
   }
 
   private startTcpProxy(
@@ -284,55 +287,6 @@ export class DataPlane {
       destinationPort: dst?.port ?? socket.localPort ?? 0,
       ...(peer?.sni ? { sni: peer.sni } : {}),
       ...(peer?.spiffeId ? { peerPrincipal: peer.spiffeId } : {}),
-    });
-  }
-
-  /**
-   * Envoy's network ext_authz (CUSTOM on TCP, a gRPC provider): the connection's two ends are
-   * checked before the TCP proxy starts, the client's bytes waiting in the paused socket. OK →
-   * proxy; denied, or an error without failOpen → closed. Stats ext_authz.tcp.* (Istio's prefix).
-   */
-  private checkTcp(rt: Runtime, provider: ExtAuthzProvider | undefined, socket: Socket, dst: Destination | undefined, peer: PeerIdentity | undefined, proceed: () => void): void {
-    const stats = this.services.stats.networkExtAuthzStats(NETWORK_EXT_AUTHZ_STAT_PREFIX);
-    stats.total++;
-    stats.active++;
-    const host = provider && rt.clusters.get(provider.cluster)?.pick()?.endpoint;
-    const localPrincipal = rt.snapshot.workloadSecret?.spiffeId;
-    const sourcePrincipal = certificatePrincipal(peer);
-    const pending: PendingCheck | undefined = host
-      ? checkGrpc(
-          host,
-          provider.authority,
-          provider.timeoutMs,
-          tcpCheckRequest(
-            { address: plainAddress(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0, ...(sourcePrincipal ? { principal: sourcePrincipal } : {}) },
-            {
-              address: dst?.address ?? plainAddress(socket.localAddress ?? ''),
-              port: dst?.port ?? socket.localPort ?? 0,
-              ...(peer && localPrincipal ? { principal: localPrincipal } : {}),
-            },
-          ),
-        )
-      : undefined;
-    const result: Promise<ExtAuthzResult> = pending?.result ?? Promise.resolve({ kind: 'error', message: 'no provider endpoint' });
-    this.checking.add(socket);
-    const onClose = () => pending?.cancel();
-    socket.once('close', onClose);
-    void result.then((r) => {
-      this.checking.delete(socket);
-      socket.off('close', onClose);
-      stats.active--;
-      if (socket.destroyed) return; // the client left while the check ran
-      if (r.kind === 'ok') stats.ok++;
-      else if (r.kind === 'denied') stats.denied++;
-      else stats.error++;
-      if (r.kind === 'ok' || (r.kind === 'error' && provider?.failOpen)) {
-        if (r.kind === 'error') stats.failureModeAllowed++;
-        proceed();
-        return;
-      }
-      stats.cxClosed++;
-      socket.destroy();
     });
   }
 
