@@ -8,7 +8,7 @@ import { certificatePrincipal, httpCheckRequest, type HttpCheckInput } from '../
 import { checkGrpc, type PendingCheck } from '../../../security/ext-authz/grpc-client.js';
 import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
 import { plainAddress } from '../../../common/address.js';
-import { checkHttp } from './ext-authz.js';
+import { checkHttp } from './http-provider.js';
 
 type CheckBody = NonNullable<HttpCheckInput['body']>;
 

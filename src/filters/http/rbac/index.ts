@@ -28,7 +28,7 @@ export interface VerifiedJwt {
  * (method, normalized path, host, headers), the connection (addresses, destination, mTLS peer) and
  * the verified JWT. Denied: 403 "RBAC: access denied" with Envoy's response code details. A request
  * a CUSTOM policy selects is checked with its provider (Envoy's ext_authz: envoyExtAuthzHttp in
- * ext-authz.ts, envoyExtAuthzGrpc through the Authorization/Check API); an undeclared provider
+ * http-provider.ts, envoyExtAuthzGrpc through the Authorization/Check API); an undeclared provider
  * denies it (flag UAEX), failing closed.
  */
 export const rbacFilter: HttpFilterFactory<{ engine: AuthzEngine; extAuthz: Record<string, ExtAuthzProvider> }> = {
