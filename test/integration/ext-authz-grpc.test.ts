@@ -13,6 +13,8 @@ import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.
 import { scrape } from '../helpers/telemetry.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
+/** Long enough for a first Check on a busy machine (channel connect included), short for the timeout test. */
+const PROVIDER_TIMEOUT_MS = 1000;
 const HTTP_OK = 0;
 const PERMISSION_DENIED = 7;
 
@@ -38,7 +40,7 @@ async function decide(req: SeenCheck): Promise<unknown> {
     return { status: { code: port === tcpAllowed ? HTTP_OK : PERMISSION_DENIED } };
   }
   const verdict = http.headers['x-verdict'];
-  if (verdict === 'slow') await new Promise((r) => setTimeout(r, 1000));
+  if (verdict === 'slow') await new Promise((r) => setTimeout(r, PROVIDER_TIMEOUT_MS * 2.5));
   if (verdict === 'allow' || verdict === 'slow') {
     return {
       status: { code: HTTP_OK },
@@ -79,7 +81,7 @@ beforeAll(async () => {
       authorizationPolicy('ext', { action: 'CUSTOM', provider: { name: 'grpc-authz' }, rules: [{ to: [{ operation: { paths: ['/custom*'] } }] }] }),
       mesh({ service: `default/${AUTHZ_HOST}`, ...provider }),
     ].join('---\n');
-  gw = await startProxy({ yaml: gatewayYaml(gwPort, authz.port, { timeout: '300ms', includeRequestBodyInCheck: { maxRequestBytes: 64 } }), args: GATEWAY_ARGS });
+  gw = await startProxy({ yaml: gatewayYaml(gwPort, authz.port, { timeout: `${PROVIDER_TIMEOUT_MS}ms`, includeRequestBodyInCheck: { maxRequestBytes: 64 } }), args: GATEWAY_ARGS });
   // the service is down: fail closed with its statusOnError, or open
   await startProxy({ yaml: gatewayYaml(downPort, deadPort, { statusOnError: '503' }), args: GATEWAY_ARGS });
   await startProxy({ yaml: gatewayYaml(openPort, deadPort, { failOpen: true }), args: GATEWAY_ARGS });
