@@ -3,7 +3,7 @@
  * (listeners → route configurations → virtual hosts → routes → clusters → endpoints).
  * Istio YAML is translated into it; xDS will decode into it. Workers compile it into a Runtime.
  */
-import type { TcpAuthzFilter } from '../security/authz/types.js';
+import type { ExtAuthzProvider, TcpAuthzFilter } from '../security/authz/types.js';
 
 export type ProxyMode = 'sidecar' | 'gateway';
 
@@ -95,6 +95,8 @@ export interface FilterChain {
   tls?: DownstreamTls;
   /** Envoy's network RBAC filters (Istio AuthorizationPolicy on TCP): a denied connection is closed. */
   rbac?: TcpAuthzFilter[];
+  /** The gRPC ext_authz providers the network ext_authz filters in `rbac` call (CUSTOM on TCP). */
+  extAuthz?: Record<string, ExtAuthzProvider>;
   http?: HttpConnectionManager;
   tcpProxy?: TcpProxy;
 }

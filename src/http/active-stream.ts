@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
+import type { BodySource } from '../codec/body.js';
 import type { DirectResponseAction, HashPolicy, RedirectAction, WeightedCluster } from '../config/snapshot.js';
 import { hash32 } from '../upstream/hash-lb.js';
 import { RequestView } from '../router/request-view.js';
@@ -115,6 +116,17 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   get connection(): Downstream {
     return this.ds;
   }
+
+  /** The request body as the router will send it: the client's, unless a filter read it ahead. */
+  get requestBody(): BodySource | null {
+    return this.bodyOverride ?? this.ds.body;
+  }
+
+  setRequestBody(body: BodySource): void {
+    this.bodyOverride = body;
+  }
+
+  private bodyOverride: BodySource | undefined;
 
   get requestHeaderList(): readonly string[] {
     return this.upstreamHeaders;
@@ -357,7 +369,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.retry = this.upgrading ? undefined : route.retry;
     this.retriesLeft = route.retry?.numRetries ?? 0;
     const timeoutMs = this.upgrading ? 0 : effectiveTimeout(route.timeoutMs, this.isGrpcRequest() ? getFromList(this.ds.headers, 'grpc-timeout') : undefined);
-    const body = this.ds.body;
+    const body = this.requestBody;
     const mirrors = action.mirrors ? this.chooseMirrors(action.mirrors) : undefined;
     if (body && (this.retry || timeoutMs || mirrors)) {
       // retries and mirrors replay the body; the route timeout starts once the whole request has arrived
@@ -409,7 +421,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     const headers = [...this.upstreamHeaders];
     const method = this.ds.method;
     const replay = this.replay;
-    if (!this.ds.body || !replay) {
+    if (!this.requestBody || !replay) {
       for (const c of clusters) sendMirror(c, method, path, headers, null);
       return;
     }
@@ -457,7 +469,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       else queueMicrotask(arm);
     }
     if (this.upgrading) return this.openTunnel(host, cluster);
-    const body = this.replay ? this.replay.forAttempt() : this.ds.body;
+    const body = this.replay ? this.replay.forAttempt() : this.requestBody;
     this.exchange = host.poolFor(this.ds.protocol).request({ method: this.ds.method, path: this.upstreamPath, headers: this.upstreamHeaders, body }, this);
   }
 
@@ -769,7 +781,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.done = true;
     this.abortUpstream();
     if (this.replay) this.replay.detach();
-    else this.ds.body?.detach();
+    else this.requestBody?.detach();
     if (this.isGrpcRequest() && !(extra && extra.includes('grpc-status'))) {
       // gRPC clients get a gRPC status: a route timeout is DEADLINE_EXCEEDED, the rest as Envoy maps HTTP codes
       const code = this.streamInfo.responseFlags.includes(ResponseFlag.UpstreamRequestTimeout) ? 4 : httpToGrpcStatus(status);

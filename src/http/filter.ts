@@ -1,6 +1,8 @@
 import type { ResponseFlagValue } from './response-flags.js';
 import type { CompiledRoute } from '../router/route-table.js';
 import type { PeerIdentity } from '../security/peer.js';
+import type { ClusterStats } from '../telemetry/stats.js';
+import type { BodySource } from '../codec/body.js';
 
 /** The HTTP filter interface (DESIGN.md): a parse-time factory and a cheap per-request object. */
 export type FilterStatus = 'continue' | 'stop';
@@ -31,6 +33,11 @@ export interface ResponseHeaders {
 /** The downstream connection a request arrived on. */
 export interface ConnectionInfo {
   readonly remoteAddress: string;
+  /** `ip:port` of the client end. */
+  readonly remoteEndpoint: string;
+  readonly scheme: 'http' | 'https';
+  /** `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`. */
+  readonly protocol: string;
   readonly localAddress: string;
   readonly localPort: number;
   /** Where the client was going, when the connection was captured (iptables). */
@@ -66,6 +73,10 @@ export interface StreamCallbacks {
   readonly connection: ConnectionInfo;
   /** The request headers as the upstream will get them, flat [name, value, ...] (read-only). */
   readonly requestHeaderList: readonly string[];
+  /** The request body, null when the request has none. */
+  readonly requestBody: BodySource | null;
+  /** Replaces the body the router sends (a filter that read the body ahead hands it on this way). */
+  setRequestBody(body: BodySource): void;
   /** Envoy's dynamic metadata: what one filter tells the next (the JWT filter's result for RBAC). */
   readonly metadata: Record<string, unknown>;
 }
@@ -80,6 +91,10 @@ export interface FactoryContext {
   readonly listenerName: string;
   /** An endpoint of a cluster of the current config (for filters that call a service: ext_authz). */
   pickHost(cluster: string): { address: string; port: number } | undefined;
+  /** A cluster's stats (filters that count under the route's cluster: ext_authz). */
+  clusterStats?(cluster: string): ClusterStats;
+  /** This workload's certificate identity (SPIFFE id), when it has a mesh certificate. */
+  readonly localPrincipal?: string;
 }
 
 export interface HttpFilterFactory<C = unknown> {

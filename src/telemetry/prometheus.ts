@@ -37,6 +37,8 @@ const FAMILY_TAG: Record<string, string> = {
   http: 'envoy_http_conn_manager_prefix',
   tcp: 'envoy_tcp_prefix',
 };
+/** Families Envoy has no tag extractor for: the tag stays in the name (ext_authz.tcp.ok → envoy_ext_authz_tcp_ok). */
+const UNTAGGED_FAMILIES = new Set(['ext_authz']);
 
 /** Renders Istio's standard metrics and Envoy-style stats in the Prometheus text format. */
 export async function renderPrometheus(stats: StatsSnapshot, server: ServerValues): Promise<string> {
@@ -82,7 +84,10 @@ export async function renderPrometheus(stats: StatsSnapshot, server: ServerValue
     for (const key in src) {
       const [family, tag, stat] = splitStatKey(key);
       const tagLabel = FAMILY_TAG[family];
-      if (!tagLabel) continue;
+      if (!tagLabel) {
+        if (UNTAGGED_FAMILIES.has(family)) put(`envoy_${family}_${tag}_${stat}`.replace(/\./g, '_'), type, {}, src[key]);
+        continue;
+      }
       const labels: Record<string, string> = { [tagLabel]: tag };
       let name = stat;
       const cls = /^(upstream_rq|downstream_rq)_([1-5])xx$/.exec(stat);

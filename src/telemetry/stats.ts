@@ -44,6 +44,11 @@ export class ClusterStats {
   upstreamRqPerTryTimeout = 0;
   upstreamRqRetry = 0;
   upstreamRqRetryOverflow = 0;
+  /** Envoy's HTTP ext_authz filter counts under the route's target cluster: cluster.<name>.ext_authz.*. */
+  extAuthzOk = 0;
+  extAuthzDenied = 0;
+  extAuthzError = 0;
+  extAuthzFailureModeAllowed = 0;
   /** Responses by class (index 1..5) and by exact code. */
   readonly rqClass = [0, 0, 0, 0, 0, 0];
   readonly rqCode = new Map<number, number>();
@@ -73,6 +78,18 @@ export class ListenerStats {
   sslHandshakeError = 0;
   /** Connections closed by network RBAC (AuthorizationPolicy on TCP). */
   rbacDenied = 0;
+}
+
+/** Envoy's network ext_authz filter stats, ext_authz.<stat_prefix>.* (Istio's prefix: `tcp`). */
+export class NetworkExtAuthzStats {
+  total = 0;
+  ok = 0;
+  denied = 0;
+  error = 0;
+  failureModeAllowed = 0;
+  cxClosed = 0;
+  /** Checks in flight (a gauge). */
+  active = 0;
 }
 
 /** Envoy's tcp_proxy stats, per stat prefix. */
@@ -160,6 +177,11 @@ export class WorkerStats {
   readonly istioRequests = new Map<string, IstioRequestSeries>();
   readonly tcpProxies = new Map<string, TcpProxyStats>();
   readonly istioTcp = new Map<string, IstioTcpSeries>();
+  readonly networkExtAuthz = new Map<string, NetworkExtAuthzStats>();
+
+  networkExtAuthzStats(prefix: string): NetworkExtAuthzStats {
+    return getOrCreate(this.networkExtAuthz, prefix, () => new NetworkExtAuthzStats());
+  }
 
   tcpProxy(prefix: string): TcpProxyStats {
     return getOrCreate(this.tcpProxies, prefix, () => new TcpProxyStats());
@@ -212,6 +234,12 @@ export class WorkerStats {
       counters[k('upstream_rq_per_try_timeout')] = c.upstreamRqPerTryTimeout;
       counters[k('upstream_rq_retry')] = c.upstreamRqRetry;
       counters[k('upstream_rq_retry_overflow')] = c.upstreamRqRetryOverflow;
+      if (c.extAuthzOk + c.extAuthzDenied + c.extAuthzError > 0) {
+        counters[k('ext_authz.ok')] = c.extAuthzOk;
+        counters[k('ext_authz.denied')] = c.extAuthzDenied;
+        counters[k('ext_authz.error')] = c.extAuthzError;
+        counters[k('ext_authz.failure_mode_allowed')] = c.extAuthzFailureModeAllowed;
+      }
       gauges[k('upstream_cx_active')] = c.upstreamCxActive;
       gauges[k('upstream_rq_active')] = c.upstreamRqActive;
       for (let n = 1; n <= 5; n++) counters[k(`upstream_rq_${n}xx`)] = c.rqClass[n];
@@ -236,6 +264,16 @@ export class WorkerStats {
       counters[statKey('listener', addr, 'ssl.handshake')] = l.sslHandshake;
       counters[statKey('listener', addr, 'ssl.connection_error')] = l.sslHandshakeError;
       counters[statKey('listener', addr, 'rbac.denied')] = l.rbacDenied;
+    }
+    for (const [prefix, e] of this.networkExtAuthz) {
+      const k = (stat: string) => statKey('ext_authz', prefix, stat);
+      counters[k('total')] = e.total;
+      counters[k('ok')] = e.ok;
+      counters[k('denied')] = e.denied;
+      counters[k('error')] = e.error;
+      counters[k('failure_mode_allowed')] = e.failureModeAllowed;
+      counters[k('cx_closed')] = e.cxClosed;
+      gauges[k('active')] = e.active;
     }
     for (const [prefix, t] of this.tcpProxies) {
       const k = (stat: string) => statKey('tcp', prefix, stat);

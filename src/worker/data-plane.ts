@@ -16,6 +16,8 @@ import { TlsStore } from '../security/tls-store.js';
 import { peerIdentity, type PeerIdentity } from '../security/peer.js';
 import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
 import { log } from '../telemetry/log.js';
+import type { AuthzDecision } from '../security/authz/rbac.js';
+import { checkConnection, NETWORK_EXT_AUTHZ_STAT_PREFIX } from '../tcp/ext-authz.js';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
 
 interface BoundListener {
@@ -34,6 +36,8 @@ export class DataPlane {
   private readonly bound = new Map<string, BoundListener>();
   private readonly connections = new Set<H1ServerConnection | H2ServerConnection>();
   private readonly tcpSessions = new Set<TcpProxySession>();
+  /** TCP connections waiting for their ext_authz check. */
+  private readonly checking = new Set<Socket>();
   private draining = false;
 
   private readonly ejections = new Map<string, Set<string>>();
@@ -223,11 +227,38 @@ export class DataPlane {
       if (paused) socket.resume(); // detection paused it
       return;
     }
-    if (chain.rbac && !this.tcpAllowed(chain, socket, originalDst, peer)) {
+    const proxy = () => this.startTcpProxy(rt, lr, socket, chain, originalDst, preRead, ended, serverName, peer);
+    if (!chain.rbac) return proxy();
+    const d = this.tcpDecision(chain, socket, originalDst, peer);
+    if (!d.allowed) {
       stats.rbacDenied++;
       socket.destroy();
       return;
     }
+    if (!d.extAuthz) return proxy();
+    const provider = chain.extAuthz?.[d.extAuthz.marker.provider];
+    const target = {
+      provider,
+      host: provider && rt.clusters.get(provider.cluster)?.pick()?.endpoint,
+      destination: originalDst ?? { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
+      peer,
+      localPrincipal: rt.snapshot.workloadSecret?.spiffeId,
+    };
+    this.checking.add(socket);
+    void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(NETWORK_EXT_AUTHZ_STAT_PREFIX), proxy).then(() => this.checking.delete(socket));
+  }
+
+  private startTcpProxy(
+    rt: Runtime,
+    lr: ListenerRuntime,
+    socket: Socket,
+    chain: ChainRuntime,
+    originalDst: Destination | undefined,
+    preRead: Buffer | undefined,
+    ended: boolean,
+    serverName: string | undefined,
+    peer: PeerIdentity | undefined,
+  ): void {
     const session = new TcpProxySession(
       socket,
       {
@@ -247,9 +278,9 @@ export class DataPlane {
   }
 
   /** Network RBAC: the connection's addresses, destination and mTLS peer against AuthorizationPolicy. */
-  private tcpAllowed(chain: ChainRuntime, socket: Socket, dst: Destination | undefined, peer: PeerIdentity | undefined): boolean {
+  private tcpDecision(chain: ChainRuntime, socket: Socket, dst: Destination | undefined, peer: PeerIdentity | undefined): AuthzDecision {
     const source = plainAddress(socket.remoteAddress ?? '');
-    const d = chain.rbac!.check({
+    return chain.rbac!.check({
       sourceIp: source,
       remoteIp: source,
       destinationIp: dst?.address ?? plainAddress(socket.localAddress ?? ''),
@@ -257,7 +288,6 @@ export class DataPlane {
       ...(peer?.sni ? { sni: peer.sni } : {}),
       ...(peer?.spiffeId ? { peerPrincipal: peer.spiffeId } : {}),
     });
-    return d.allowed && !d.extAuthz;
   }
 
   private track(conn: H1ServerConnection | H2ServerConnection): void {
@@ -298,7 +328,7 @@ export class DataPlane {
   }
 
   get activeConnections(): number {
-    return this.connections.size + this.tcpSessions.size;
+    return this.connections.size + this.tcpSessions.size + this.checking.size;
   }
 
   statsSnapshot(): StatsSnapshot {
@@ -309,6 +339,7 @@ export class DataPlane {
     this.drain();
     for (const c of this.connections) c.socket.destroy();
     for (const t of this.tcpSessions) t.destroy();
+    for (const s of this.checking) s.destroy();
     await Promise.all([...this.bound.values()].map((b) => new Promise<void>((r) => b.server.close(() => r()))));
     this.bound.clear();
     this.services.accessLog.flush();

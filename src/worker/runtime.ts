@@ -5,6 +5,8 @@ import { FilterChainMatcher } from '../listener/filter-chain-match.js';
 import { compilePathNormalizer, type PathNormalizer } from '../http/path-normalize.js';
 import type { TlsStore } from '../security/tls-store.js';
 import { compileAuthzFilters, type AuthzEngine } from '../security/authz/rbac.js';
+import type { ExtAuthzProvider } from '../security/authz/types.js';
+import { loadAuthorizationApi } from '../security/ext-authz/grpc-client.js';
 import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
 import { httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
@@ -54,6 +56,8 @@ export interface ChainRuntime {
   readonly tls?: DownstreamTls;
   /** Network RBAC (AuthorizationPolicy on TCP), compiled. */
   readonly rbac?: AuthzEngine;
+  /** The gRPC providers CUSTOM policies on this TCP chain call (network ext_authz). */
+  readonly extAuthz?: Readonly<Record<string, ExtAuthzProvider>>;
   readonly http?: HttpPipeline;
   readonly tcpProxy?: TcpProxy;
 }
@@ -99,6 +103,8 @@ export class Runtime {
           listenerName: l.name,
           // looked up per call: clusters are compiled after the listeners
           pickHost: (name) => this.clusters.get(name)?.pick()?.endpoint,
+          clusterStats: (name) => services.stats.cluster(name),
+          ...(snapshot.workloadSecret ? { localPrincipal: snapshot.workloadSecret.spiffeId } : {}),
         });
       });
       const serverOptions: ServerOptions = {
@@ -111,11 +117,14 @@ export class Runtime {
       pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats: services.stats.hcm(hcm.statPrefix), serverOptions, ...(normalizePath ? { normalizePath } : {}) }));
       return p;
     };
+    // the ext_authz gRPC API loads in the background once a TCP chain can call it
+    if (snapshot.listeners.some((l) => l.filterChains.some((c) => c.extAuthz) || l.defaultFilterChain?.extAuthz)) void loadAuthorizationApi().catch(() => {});
     for (const l of snapshot.listeners) {
       const compile = (c: FilterChain, where: string): ChainRuntime => ({
         name: c.name,
         ...(c.tls ? { tls: c.tls } : {}),
         ...(c.rbac ? { rbac: compileAuthzFilters(c.rbac) } : {}),
+        ...(c.extAuthz ? { extAuthz: c.extAuthz } : {}),
         ...(c.http ? { http: compileHttp(l, c.http, where) } : {}),
         ...(c.tcpProxy ? { tcpProxy: c.tcpProxy } : {}),
       });

@@ -114,6 +114,7 @@ beforeAll(async () => {
           includeRequestHeadersInCheck: ['x-allow'],
           headersToUpstreamOnAllow: ['x-ext-authz-check'],
           headersToDownstreamOnDeny: ['x-ext-authz-*'],
+          headersToDownstreamOnAllow: ['x-ext-authz-check'],
         },
       }],
     }),
@@ -197,11 +198,14 @@ describe('CUSTOM AuthorizationPolicy with an envoyExtAuthzHttp provider', () => 
     return { status: rawStatus(r.data), head: r.data.slice(0, r.data.indexOf('\r\n\r\n')), body: r.data.slice(r.data.indexOf('\r\n\r\n') + 4), seen: app.requests.length > before ? app.requests.at(-1) : undefined };
   };
 
-  it('the provider allows: the request goes on with the headers it chose to add', async () => {
+  it('the provider allows: the request goes on with the headers it chose to add, the response with headersToDownstreamOnAllow', async () => {
     const r = await call('/custom/orders', true);
     expect(r.status).toBe(200);
     expect(r.seen?.headers['x-ext-authz-check']).toBe('ok GET /check/custom/orders');
     expect(r.seen?.headers['x-not-forwarded']).toBeUndefined();
+    // headersToDownstreamOnAllow: the client gets the selected ones too
+    expect(r.head).toMatch(/\r\nx-ext-authz-check: ok GET \/check\/custom\/orders/);
+    expect(r.head).not.toMatch(/x-not-forwarded/);
   });
 
   it("the provider denies: its status, body and selected headers reach the client; the app never sees it", async () => {

@@ -70,10 +70,22 @@ export function parseMeshConfigMap(top: Field, warnings: string[], where: string
   return parseMeshConfig(new Field(value, [...text.segs], text.ctx), warnings, where);
 }
 
+/** The fields of Istio's EnvoyExternalAuthorization{Http,Grpc}Provider (strict, as istiod decodes them). */
+const COMMON_PROVIDER_FIELDS = ['service', 'port', 'timeout', 'failOpen', 'clearRouteCache', 'statusOnError', 'includeRequestBodyInCheck'];
+const HTTP_PROVIDER_FIELDS = [
+  ...COMMON_PROVIDER_FIELDS,
+  'pathPrefix',
+  'includeRequestHeadersInCheck',
+  'includeHeadersInCheck',
+  'includeAdditionalHeadersInCheck',
+  'headersToUpstreamOnAllow',
+  'headersToDownstreamOnDeny',
+  'headersToDownstreamOnAllow',
+];
+
 /**
- * One meshConfig.extensionProviders entry. The ext_authz ones are kept (envoyExtAuthzHttp is
- * called; envoyExtAuthzGrpc is known, so its CUSTOM policies fail closed); tracing, logging and
- * the rest are reported as not applied.
+ * One meshConfig.extensionProviders entry. The ext_authz ones are kept (both kinds are called);
+ * tracing, logging and the rest are reported as not applied.
  */
 function parseExtAuthzProvider(p: Field, warnings: string[], where: string): ExtAuthzProviderSpec[] {
   p.object();
@@ -83,20 +95,46 @@ function parseExtAuthzProvider(p: Field, warnings: string[], where: string): Ext
     warnings.push(`${where}: extension provider ${name} is not an ext_authz provider: not applied`);
     return [];
   }
-  const c = p.at(kind).object();
-  const headers = (k: string) => c.at(k).stringList().map((h) => h.toLowerCase());
-  return [{
+  const c = p.at(kind).object(kind === 'envoyExtAuthzHttp' ? HTTP_PROVIDER_FIELDS : COMMON_PROVIDER_FIELDS);
+  const notApplied = ['clearRouteCache'].filter((k) => c.at(k).present);
+  if (notApplied.length) warnings.push(`${where}: extension provider ${name}: ${notApplied.join(', ')} accepted but not applied`);
+  const body = c.at('includeRequestBodyInCheck').optObject(['maxRequestBytes', 'allowPartialMessage', 'packAsBytes']);
+  const common = {
     name,
-    kind,
     service: c.at('service').nonEmptyString(),
     port: c.at('port').port(),
+    // Istio's default when the provider sets none (istiod writes it into the filter config)
     timeoutMs: c.at('timeout').optDurationMs() ?? 600_000,
     failOpen: c.at('failOpen').optBool() ?? false,
-    statusOnError: c.at('statusOnError').present ? Number(c.at('statusOnError').string()) || 403 : 403,
+    statusOnError: parseStatusOnError(c.at('statusOnError')),
+    ...(body
+      ? {
+          includeRequestBodyInCheck: {
+            maxRequestBytes: body.at('maxRequestBytes').int(1, 2 ** 32 - 1),
+            allowPartialMessage: body.at('allowPartialMessage').optBool() ?? false,
+            packAsBytes: body.at('packAsBytes').optBool() ?? false,
+          },
+        }
+      : {}),
+  };
+  if (kind === 'envoyExtAuthzGrpc') return [{ ...common, kind }];
+  const headers = (k: string) => c.at(k).stringList().map((h) => h.toLowerCase());
+  return [{
+    ...common,
+    kind,
     pathPrefix: c.at('pathPrefix').optString() ?? '',
     includeRequestHeadersInCheck: [...headers('includeRequestHeadersInCheck'), ...headers('includeHeadersInCheck')],
     includeAdditionalHeadersInCheck: Object.entries(c.at('includeAdditionalHeadersInCheck').stringMap()).map(([k, v]) => [k.toLowerCase(), v]),
     headersToUpstreamOnAllow: headers('headersToUpstreamOnAllow'),
     headersToDownstreamOnDeny: headers('headersToDownstreamOnDeny'),
+    headersToDownstreamOnAllow: headers('headersToDownstreamOnAllow'),
   }];
+}
+
+/** statusOnError is a string holding an HTTP status (Istio: unset → 403; not a status → error). */
+function parseStatusOnError(f: Field): number {
+  if (!f.present) return 403;
+  const code = Number(f.string());
+  if (!Number.isInteger(code) || code < 100 || code > 599) f.fail(`invalid statusOnError "${f.value as string}": not an HTTP status code`);
+  return code;
 }

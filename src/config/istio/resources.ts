@@ -263,22 +263,45 @@ export interface SidecarSpec {
   outboundTrafficPolicy?: 'REGISTRY_ONLY' | 'ALLOW_ANY';
 }
 
-/** A meshConfig extension provider for CUSTOM authorization (envoyExtAuthzHttp is what Outrigger calls). */
-export interface ExtAuthzProviderSpec {
+/** meshConfig ext_authz includeRequestBodyInCheck: Envoy's with_request_body. */
+export interface ExtAuthzRequestBody {
+  /** Bytes buffered for the check (Envoy requires > 0). */
+  maxRequestBytes: number;
+  /** Send the first maxRequestBytes of a larger body; otherwise such a request gets 413. */
+  allowPartialMessage: boolean;
+  /** Send the body as bytes (raw_body) instead of a UTF-8 string (body). */
+  packAsBytes: boolean;
+}
+
+interface ExtAuthzProviderBase {
   name: string;
-  kind: 'envoyExtAuthzHttp' | 'envoyExtAuthzGrpc';
   /** The authorization service host and port (envoyExtAuthzHttp / envoyExtAuthzGrpc service, port). */
   service: string;
   port: number;
   timeoutMs: number;
   failOpen: boolean;
   statusOnError: number;
+  includeRequestBodyInCheck?: ExtAuthzRequestBody;
+}
+
+/** meshConfig envoyExtAuthzHttp: the request is checked with an HTTP call to the service. */
+export interface HttpExtAuthzProviderSpec extends ExtAuthzProviderBase {
+  kind: 'envoyExtAuthzHttp';
   pathPrefix: string;
   includeRequestHeadersInCheck: string[];
   includeAdditionalHeadersInCheck: [string, string][];
   headersToUpstreamOnAllow: string[];
   headersToDownstreamOnDeny: string[];
+  headersToDownstreamOnAllow: string[];
 }
+
+/** meshConfig envoyExtAuthzGrpc: Envoy's envoy.service.auth.v3.Authorization/Check (HTTP and TCP). */
+export interface GrpcExtAuthzProviderSpec extends ExtAuthzProviderBase {
+  kind: 'envoyExtAuthzGrpc';
+}
+
+/** A meshConfig extension provider for CUSTOM authorization. */
+export type ExtAuthzProviderSpec = HttpExtAuthzProviderSpec | GrpcExtAuthzProviderSpec;
 
 /** The MeshConfig settings the data plane applies (Istio's mesh-wide defaults otherwise). */
 export interface MeshSettings {

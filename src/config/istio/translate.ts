@@ -9,6 +9,7 @@ import { buildOutboundClusters, clusterName } from './translate-clusters.js';
 import { BLACKHOLE_CLUSTER, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
 import { buildInboundListeners } from './translate-inbound.js';
 import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from '../../security/authz/builder.js';
+import { NETWORK_EXT_AUTHZ_FILTER, type ExtAuthzProvider } from '../../security/authz/types.js';
 import { selectPeerAuthentication } from '../../security/peer-authentication.js';
 import { jwtRulesForWorkload } from '../../security/jwt/select.js';
 import { applyGatewayTopology } from './proxy-config.js';
@@ -95,19 +96,26 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
     ...(providers.length ? { extensionProviders: Object.fromEntries(providers.map((p) => [p.name, p.kind])) } : {}),
   };
   const http = buildHttpAuthzFilters(policies, opts);
-  // the HTTP providers CUSTOM policies call, each through the outbound cluster of its service
-  const extAuthz = Object.fromEntries(
-    providers.filter((p) => p.kind === 'envoyExtAuthzHttp').map((p) => {
+  // the providers CUSTOM policies call, each through the outbound cluster of its service
+  const extAuthz: Record<string, ExtAuthzProvider> = Object.fromEntries(
+    providers.map((p) => {
       const host = p.service.includes('/') ? p.service.slice(p.service.indexOf('/') + 1) : p.service;
-      return [p.name, { ...p, cluster: clusterName('outbound', p.port, undefined, host) }];
+      return [p.name, { ...p, cluster: clusterName('outbound', p.port, undefined, host), authority: host }];
     }),
   );
   const tcp = buildTcpAuthzFilters(policies, opts);
   if (http.length) for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift({ name: RBAC_FILTER, config: { filters: http, extAuthz } });
   if (tcp.length === 0) return;
+  // only gRPC providers check TCP connections (the builder leaves HTTP ones out of TCP chains)
+  const tcpExtAuthz = Object.fromEntries(Object.entries(extAuthz).filter(([, p]) => p.kind === 'envoyExtAuthzGrpc'));
+  const callsExtAuthz = tcp.some((f) => f.name === NETWORK_EXT_AUTHZ_FILTER);
   for (const l of listeners) {
     if (l.direction === 'OUTBOUND') continue;
-    for (const c of chainsOf(l)) if (c.tcpProxy && !c.tcpProxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) c.rbac = tcp;
+    for (const c of chainsOf(l)) {
+      if (!c.tcpProxy || c.tcpProxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) continue;
+      c.rbac = tcp;
+      if (callsExtAuthz) c.extAuthz = tcpExtAuthz;
+    }
   }
 }
 

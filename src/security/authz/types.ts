@@ -5,6 +5,7 @@
  * MetadataMatcher, ValueMatcher}, envoy.config.route.v3.HeaderMatcher, envoy.config.core.v3.CidrRange,
  * and the HTTP / network RBAC filter configs that carry them.
  */
+import type { ExtAuthzProviderSpec } from '../../config/istio/resources.js';
 
 /** envoy.type.matcher.v3.StringMatcher (exact, prefix, suffix, contains or an RE2 that must match the whole value). */
 export type StringMatcher = (
@@ -138,3 +139,10 @@ export type AuthzFilter = HttpAuthzFilter | TcpAuthzFilter;
 
 /** Dynamic metadata namespace of the JWT filter; Istio reads claims under its `payload` key. */
 export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
+
+/**
+ * A CUSTOM policy's extension provider, resolved for the data plane: the MeshConfig provider with
+ * the outbound cluster that reaches its service and the authority to call it with (Istio: the
+ * service host, without its `namespace/` prefix).
+ */
+export type ExtAuthzProvider = ExtAuthzProviderSpec & { cluster: string; authority: string };

@@ -1,8 +1,9 @@
 import { Field } from '../../../config/reader.js';
-import type { FactoryContext, HttpFilter, HttpFilterFactory, RequestHeaders, StreamCallbacks } from '../../../http/filter.js';
+import type { FactoryContext, HttpFilter, HttpFilterFactory, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
 import { ResponseFlag } from '../../../http/response-flags.js';
-import { checkHttp, type HttpExtAuthzProvider } from './ext-authz.js';
-import type { HttpAuthzFilter } from '../../../security/authz/types.js';
+import { ExtAuthzCall } from './ext-authz-call.js';
+import type { ExtAuthzProvider, HttpAuthzFilter } from '../../../security/authz/types.js';
+import { loadAuthorizationApi } from '../../../security/ext-authz/grpc-client.js';
 import { compileAuthzFilters, type AuthzEngine, type AuthzRequest } from '../../../security/authz/rbac.js';
 import { plainAddress } from '../../../common/address.js';
 import { log } from '../../../telemetry/log.js';
@@ -26,27 +27,32 @@ export interface VerifiedJwt {
  * envoy.filters.http.rbac with Istio's AuthorizationPolicy: CUSTOM → DENY → ALLOW over the request
  * (method, normalized path, host, headers), the connection (addresses, destination, mTLS peer) and
  * the verified JWT. Denied: 403 "RBAC: access denied" with Envoy's response code details. A request
- * a CUSTOM policy selects is checked with its envoyExtAuthzHttp provider (ext-authz.ts); a provider
- * that cannot be called (gRPC, undeclared) denies it (flag UAEX), failing closed.
+ * a CUSTOM policy selects is checked with its provider (Envoy's ext_authz: envoyExtAuthzHttp in
+ * http-provider.ts, envoyExtAuthzGrpc through the Authorization/Check API); an undeclared provider
+ * denies it (flag UAEX), failing closed.
  */
-export const rbacFilter: HttpFilterFactory<{ engine: AuthzEngine; extAuthz: Record<string, HttpExtAuthzProvider> }> = {
+export const rbacFilter: HttpFilterFactory<{ engine: AuthzEngine; extAuthz: Record<string, ExtAuthzProvider> }> = {
   name: RBAC_FILTER_NAME,
   parse(raw) {
     const f = new Field(raw, [], { kind: RBAC_FILTER_NAME }).object(['filters', 'extAuthz']);
     return {
       engine: compileAuthzFilters(f.at('filters').list().map((x) => x.value as HttpAuthzFilter)),
-      extAuthz: (f.at('extAuthz').value ?? {}) as Record<string, HttpExtAuthzProvider>,
+      extAuthz: (f.at('extAuthz').value ?? {}) as Record<string, ExtAuthzProvider>,
     };
   },
   create(cfg, ctx) {
+    // the gRPC API loads in the background as soon as a config can call it, not on the first request
+    if (Object.values(cfg.extAuthz).some((p) => p.kind === 'envoyExtAuthzGrpc')) void loadAuthorizationApi().catch(() => {});
     return (stream) => new Rbac(cfg.engine, cfg.extAuthz, stream, ctx);
   },
 };
 
 class Rbac implements HttpFilter {
+  private extAuthz: ExtAuthzCall | undefined;
+
   constructor(
     private readonly engine: AuthzEngine,
-    private readonly providers: Record<string, HttpExtAuthzProvider>,
+    private readonly providers: Record<string, ExtAuthzProvider>,
     private readonly stream: StreamCallbacks,
     private readonly ctx: FactoryContext,
   ) {}
@@ -77,21 +83,23 @@ class Rbac implements HttpFilter {
       return 'stop';
     }
     if (!d.extAuthz) return 'continue';
-    // CUSTOM: the provider decides; one that cannot be called (gRPC, unknown) denies
+    // CUSTOM: the provider decides; an undeclared one denies
     const provider = this.providers[d.extAuthz.marker.provider];
     if (!provider) {
       this.stream.streamInfo.responseCodeDetails = 'ext_authz_error';
       this.stream.sendLocalReply(403, '', ResponseFlag.UnauthorizedExternalService);
       return 'stop';
     }
-    return checkHttp(provider, this.ctx.pickHost(provider.cluster), req, this.stream.requestHeaderList).then((o) => {
-      if (o.allowed) {
-        for (const [k, v] of o.upstreamHeaders) req.set(k, v);
-        return 'continue';
-      }
-      this.stream.streamInfo.responseCodeDetails = o.error ? 'ext_authz_error' : 'ext_authz_denied';
-      this.stream.sendLocalReply(o.status, o.body, ResponseFlag.UnauthorizedExternalService, o.downstreamHeaders);
-      return 'stop';
-    });
+    this.extAuthz = new ExtAuthzCall(provider, this.stream, this.ctx);
+    return this.extAuthz.run(req);
+  }
+
+  onResponseHeaders(res: ResponseHeaders): 'continue' {
+    this.extAuthz?.onResponseHeaders(res);
+    return 'continue';
+  }
+
+  onDestroy(): void {
+    this.extAuthz?.cancel();
   }
 }

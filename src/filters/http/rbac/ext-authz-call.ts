@@ -1,0 +1,146 @@
+import type { BodySource } from '../../../codec/body.js';
+import { PrefetchedBody } from '../../../codec/prefetched-body.js';
+import type { ExtAuthzRequestBody } from '../../../config/istio/resources.js';
+import type { ConnectionInfo, FactoryContext, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
+import { ResponseFlag } from '../../../http/response-flags.js';
+import type { ExtAuthzProvider } from '../../../security/authz/types.js';
+import { certificatePrincipal, httpCheckRequest, type HttpCheckInput } from '../../../security/ext-authz/check-request.js';
+import { checkGrpc, type PendingCheck } from '../../../security/ext-authz/grpc-client.js';
+import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
+import { plainAddress } from '../../../common/address.js';
+import { checkHttp } from './http-provider.js';
+
+type CheckBody = NonNullable<HttpCheckInput['body']>;
+
+/** Envoy's stream ids are random 64-bit numbers; a counter from a random start is as unique per worker. */
+let nextStreamId = Math.floor(Math.random() * 2 ** 48);
+
+/**
+ * Envoy's HTTP ext_authz filter for one request a CUSTOM policy selected: the body read ahead when
+ * the provider wants it, the provider asked (HTTP call or gRPC Check), its answer applied.
+ */
+export class ExtAuthzCall {
+  private pending: PendingCheck | undefined;
+  private responseHeaders: [string, string][] | undefined;
+  /** The client went away: a check still running no longer decides anything. */
+  private cancelled = false;
+
+  constructor(
+    private readonly provider: ExtAuthzProvider,
+    private readonly stream: StreamCallbacks,
+    private readonly ctx: FactoryContext,
+  ) {}
+
+  run(req: RequestHeaders): Promise<'continue' | 'stop'> {
+    const withBody = this.provider.includeRequestBodyInCheck;
+    const body = withBody && !req.get('upgrade') ? this.stream.requestBody : null;
+    if (!withBody || !body) return this.check(req).then((result) => this.apply(result, req));
+    return this.readBody(body, withBody).then((read) => {
+      if (this.cancelled) return 'stop';
+      if (!read) {
+        // Envoy: without allowPartialMessage the body must fit maxRequestBytes
+        this.stream.streamInfo.responseCodeDetails = 'request_payload_too_large';
+        this.stream.sendLocalReply(413, 'Payload Too Large');
+        return 'stop';
+      }
+      return this.check(req, read).then((result) => this.apply(result, req));
+    });
+  }
+
+  /** Headers the provider added for the client (gRPC response_headers_to_add, headersToDownstreamOnAllow). */
+  onResponseHeaders(res: ResponseHeaders): void {
+    if (this.responseHeaders) for (const [k, v] of this.responseHeaders) res.add(k, v);
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.pending?.cancel();
+  }
+
+  /**
+   * includeRequestBodyInCheck: reads the body ahead, up to maxRequestBytes (the router then sends it
+   * whole). Undefined: the body is larger and a partial one is not allowed.
+   */
+  private async readBody(source: BodySource, spec: ExtAuthzRequestBody): Promise<CheckBody | undefined> {
+    const ahead = new PrefetchedBody(source);
+    this.stream.setRequestBody(ahead);
+    const max = spec.maxRequestBytes;
+    // one byte past the limit tells a body that does not fit from one that just fits
+    const got = await ahead.prefetch(spec.allowPartialMessage ? max : max + 1);
+    if (got.data.length > max && !spec.allowPartialMessage) return undefined;
+    const data = got.data.length > max ? got.data.subarray(0, max) : got.data;
+    return { data, partial: !got.complete || got.data.length > max, packAsBytes: spec.packAsBytes };
+  }
+
+  private check(req: RequestHeaders, body?: CheckBody): Promise<ExtAuthzResult> {
+    const provider = this.provider;
+    const host = this.ctx.pickHost(provider.cluster);
+    if (provider.kind === 'envoyExtAuthzHttp') return checkHttp(provider, host, req, this.stream.requestHeaderList, body?.data);
+    if (!host) return Promise.resolve({ kind: 'error', message: `no healthy upstream for ${provider.cluster}` });
+    const c = this.stream.connection;
+    const dst = c.originalDestination;
+    const service = req.get('x-envoy-downstream-service-cluster');
+    const request = httpCheckRequest({
+      source: { address: plainAddress(c.remoteAddress), port: endpointPort(c.remoteEndpoint), ...principal(c.peer), ...(service ? { service } : {}) },
+      destination: {
+        address: dst?.address ?? plainAddress(c.localAddress),
+        port: dst?.port ?? c.localPort,
+        // the local certificate's identity: only a TLS connection has one
+        ...(c.peer && this.ctx.localPrincipal ? { principal: this.ctx.localPrincipal } : {}),
+      },
+      startTimeMs: this.stream.streamInfo.startTimeMs,
+      id: String(++nextStreamId),
+      method: req.method,
+      path: req.path,
+      host: req.authority,
+      scheme: c.scheme,
+      protocol: c.protocol,
+      headers: this.stream.requestHeaderList,
+      ...(body ? { body } : {}),
+    });
+    this.pending = checkGrpc(host, provider.authority, provider.timeoutMs, request);
+    return this.pending.result;
+  }
+
+  /** Envoy's ext_authz decision: OK → on with the header edits; denied → its reply; error → failOpen or statusOnError. */
+  private apply(result: ExtAuthzResult, req: RequestHeaders): 'continue' | 'stop' {
+    const provider = this.provider;
+    this.pending = undefined;
+    if (this.cancelled) return 'stop';
+    const cluster = this.stream.streamInfo.upstreamCluster;
+    const stats = cluster ? this.ctx.clusterStats?.(cluster) : undefined;
+    switch (result.kind) {
+      case 'ok':
+        if (stats) stats.extAuthzOk++;
+        for (const [k, v] of result.setHeaders) req.set(k, v);
+        for (const [k, v] of result.appendHeaders) req.add(k, v);
+        for (const k of result.removeHeaders) req.remove(k);
+        if (result.responseHeaders.length) this.responseHeaders = result.responseHeaders;
+        return 'continue';
+      case 'denied':
+        if (stats) stats.extAuthzDenied++;
+        this.stream.streamInfo.responseCodeDetails = 'ext_authz_denied';
+        this.stream.sendLocalReply(result.status, result.body, ResponseFlag.UnauthorizedExternalService, result.headers);
+        return 'stop';
+      case 'error':
+        if (stats) stats.extAuthzError++;
+        if (provider.failOpen) {
+          if (stats) stats.extAuthzFailureModeAllowed++;
+          return 'continue';
+        }
+        this.stream.streamInfo.responseCodeDetails = 'ext_authz_error';
+        this.stream.sendLocalReply(provider.statusOnError, '', ResponseFlag.UnauthorizedExternalService);
+        return 'stop';
+    }
+  }
+}
+
+function principal(peer: ConnectionInfo['peer']): { principal?: string } {
+  const p = certificatePrincipal(peer);
+  return p ? { principal: p } : {};
+}
+
+/** The port of an `ip:port` / `[v6]:port` endpoint. */
+function endpointPort(endpoint: string): number {
+  return Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)) || 0;
+}
