@@ -239,7 +239,6 @@ export class DataPlane {
         ...(peer ? { peer } : {}),
       },
       preRead,
-      ended,
     );
     this.tcpSessions.add(session);
     session.onClosed = (s) => this.tcpSessions.delete(s);
