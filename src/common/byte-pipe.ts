@@ -64,6 +64,8 @@ export class IdleWatch {
 export interface RelayDirection {
   onBytes(n: number): void;
   flow?: { onPause(): void; onResume(): void };
+  /** The reading side closed cleanly with bytes still queued for the other: they are flushed first (Envoy's upstream_flush_total). */
+  onFlushAfterClose?(): void;
 }
 
 export interface RelayOptions {
@@ -107,8 +109,8 @@ export function relayBytes(a: Duplex, b: Duplex, opts: RelayOptions): void {
     pipeBytes(b, a, (n) => (idle.touch(), bToA.onBytes(n)), bToA.flow);
     onceEnded(b, () => a.end());
   }
-  onceClosed(a, (hadError) => (closeAfter(a, hadError, b), closed()));
-  onceClosed(b, (hadError) => (closeAfter(b, hadError, a), closed()));
+  onceClosed(a, (hadError) => (closeAfter(a, hadError, b, opts.aToB), closed()));
+  onceClosed(b, (hadError) => (closeAfter(b, hadError, a, bToA), closed()));
   a.resume();
   if (bToA) b.resume();
 }
@@ -120,12 +122,13 @@ function onceEnded(s: Duplex, fn: () => void): void {
 }
 
 /** What `closed` going away means for `other`: flushed and closed after a clean close, destroyed after a reset. */
-function closeAfter(closed: Duplex, hadError: boolean, other: Duplex): void {
+function closeAfter(closed: Duplex, hadError: boolean, other: Duplex, direction: RelayDirection | undefined): void {
   if (other.destroyed) return;
   if (hadError || !closed.readableEnded) {
     other.destroy();
     return;
   }
+  if (other.writableLength > 0) direction?.onFlushAfterClose?.();
   if (!other.writableEnded) other.end();
   if (other.writableFinished) other.destroy();
   else other.once('finish', () => other.destroy());

@@ -59,7 +59,7 @@ export class TcpProxySession {
     this.stats = ctx.runtime.services.stats.tcpProxy(ctx.config.statPrefix);
     downstream.on('error', () => {}); // 'close' follows
     // a FIN is left for the relay (readableEnded); the client may also be gone already (reset during detection)
-    onceClosed(downstream, (hadError) => this.onDownstreamClose(hadError));
+    onceClosed(downstream, () => this.onDownstreamClose());
   }
 
   start(): void {
@@ -125,6 +125,7 @@ export class TcpProxySession {
       aToB: {
         onBytes: (n) => this.countReceived(n),
         flow: { onPause: () => stats.downstreamFlowControlPausedReadingTotal++, onResume: () => stats.downstreamFlowControlResumedReadingTotal++ },
+        onFlushAfterClose: () => stats.upstreamFlushTotal++,
       },
       bToA: { onBytes: (n) => this.countSent(n) },
       idleTimeoutMs: this.ctx.config.idleTimeoutMs,
@@ -176,16 +177,15 @@ export class TcpProxySession {
     this.finish();
   }
 
-  private onDownstreamClose(hadError: boolean): void {
+  private onDownstreamClose(): void {
     const up = this.upstream;
-    if (up && !up.destroyed) {
-      if (!this.connected) {
-        // the client left while the upstream was connecting: the attempt is abandoned, not failed
-        this.cancelled = true;
-        this.flags.push(ResponseFlag.DownstreamConnectionTermination);
-        up.destroy();
-      } else if (!hadError && up.writableLength > 0) this.stats.upstreamFlushTotal++; // the relay flushes, then closes it
+    if (up && !up.destroyed && !this.connected) {
+      // the client left while the upstream was connecting: the attempt is abandoned, not failed
+      this.cancelled = true;
+      this.flags.push(ResponseFlag.DownstreamConnectionTermination);
+      up.destroy();
     }
+    // connected: the relay closes the upstream after it
     this.finish();
   }
 

@@ -111,7 +111,7 @@ describe('relayBytes', () => {
     await until(() => b.inner.destroyed && (b.ended() || b.closed()));
   });
 
-  it('a reset destroys the other side without waiting for its pending writes; a clean close flushes them first', async () => {
+  it('a reset destroys the other side without waiting for its pending writes; a clean close flushes them first (counted)', async () => {
     const big = Buffer.alloc(8 * 1024 * 1024, 'z');
     // reset: a's peer does not read, so a holds pending bytes; b's reset must not wait for them
     const a = await pair();
@@ -123,19 +123,23 @@ describe('relayBytes', () => {
     expect(a.inner.writableLength).toBeGreaterThan(0);
     b.outer.resetAndDestroy();
     await until(() => a.inner.destroyed);
-    // clean close: both FINs crossed, a closes; everything queued for b still reaches b's peer
+    // clean close: both FINs crossed and c closed while bytes for d's peer (not reading yet) were queued; they still arrive
     const c = await pair();
     const d = await pair();
     let received = 0;
     d.outer.removeAllListeners('data');
     d.outer.on('data', (x: Buffer) => (received += x.length));
     d.outer.pause();
-    relayBytes(c.inner, d.inner, counting());
-    c.outer.end(big);
+    d.inner.write(big);
+    let flushes = 0;
+    relayBytes(c.inner, d.inner, { ...counting(), aToB: { onBytes: () => {}, onFlushAfterClose: () => flushes++ } });
+    c.outer.end();
     d.outer.end();
-    await sleep(100);
+    await until(() => c.inner.closed);
+    expect(flushes, 'c closed while bytes for d were queued').toBe(1);
+    expect(d.inner.destroyed, 'd is flushing').toBe(false);
     d.outer.resume();
-    await until(() => received === big.length && d.ended() && c.closed(), 5_000);
+    await until(() => received === big.length && d.ended() && d.inner.destroyed, 5_000);
   });
 
   it('one-way (b not read): a FIN from a ends both of a relay whose b never speaks', async () => {
