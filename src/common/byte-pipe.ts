@@ -59,3 +59,86 @@ export class IdleWatch {
     this.timer = undefined;
   }
 }
+
+/** One direction of a relay: byte counts (and, for the reading side, its flow control). */
+export interface RelayDirection {
+  onBytes(n: number): void;
+  flow?: { onPause(): void; onResume(): void };
+  /** The reading side closed cleanly with bytes still queued for the other: they are flushed first (Envoy's upstream_flush_total). */
+  onFlushAfterClose?(): void;
+}
+
+export interface RelayOptions {
+  /** Bytes read from `a`, written to `b`. */
+  aToB: RelayDirection;
+  /** Bytes read from `b`, written to `a`; omitted: `b` is not read (a relayed one-way response). */
+  bToA?: RelayDirection;
+  /** No byte either way for this long closes both sides (0: never). */
+  idleTimeoutMs: number;
+  onIdle?(): void;
+}
+
+/**
+ * Two connected byte streams joined as Envoy's tcp_proxy joins them, for the TCP proxy and the
+ * upgrade tunnels alike (the one place their close rules live):
+ * - bytes both ways with backpressure (`pipeBytes`), an idle timeout over both directions;
+ * - a FIN read on one side shuts the other's write side once its pending writes are flushed
+ *   (half-close), including a FIN that arrived before the relay started (`readableEnded`);
+ * - one side closed: after a clean close (its FIN was read) the other is closed once flushed;
+ *   after a reset or an error, or a close without a FIN, the other is destroyed at once.
+ *   A side already closed when the relay starts counts the same way.
+ * Whatever the caller wrote before (bytes read during protocol detection) goes first.
+ */
+export function relayBytes(a: Duplex, b: Duplex, opts: RelayOptions): void {
+  const idle = new IdleWatch(opts.idleTimeoutMs, () => {
+    opts.onIdle?.();
+    a.destroy();
+    b.destroy();
+  });
+  let open = 2;
+  const closed = () => {
+    if (--open === 0) idle.stop();
+  };
+  const { bToA } = opts;
+  pipeBytes(a, b, (n) => (idle.touch(), opts.aToB.onBytes(n)), opts.aToB.flow);
+  onceEnded(a, () => {
+    b.end();
+    if (!bToA) a.end(); // b is not read: nothing will ever go to a either
+  });
+  if (bToA) {
+    pipeBytes(b, a, (n) => (idle.touch(), bToA.onBytes(n)), bToA.flow);
+    onceEnded(b, () => a.end());
+  }
+  onceClosed(a, (hadError) => (closeAfter(a, hadError, b, opts.aToB), closed()));
+  onceClosed(b, (hadError) => (closeAfter(b, hadError, a, bToA), closed()));
+  a.resume();
+  if (bToA) b.resume();
+}
+
+/** Calls `fn` once `s` has read its FIN: now, or already before anyone listened. */
+function onceEnded(s: Duplex, fn: () => void): void {
+  if (s.readableEnded) fn();
+  else s.once('end', fn);
+}
+
+/** What `closed` going away means for `other`: flushed and closed after a clean close, destroyed after a reset. */
+function closeAfter(closed: Duplex, hadError: boolean, other: Duplex, direction: RelayDirection | undefined): void {
+  if (other.destroyed) return;
+  if (hadError || !closed.readableEnded) {
+    other.destroy();
+    return;
+  }
+  if (other.writableLength > 0) direction?.onFlushAfterClose?.();
+  if (!other.writableEnded) other.end();
+  if (other.writableFinished) other.destroy();
+  else other.once('finish', () => other.destroy());
+}
+
+/**
+ * Calls `fn` once `s` has closed, with whether it closed on an error (a reset); also for a stream
+ * that closed before anyone listened, which would otherwise never be heard of.
+ */
+export function onceClosed(s: Duplex, fn: (hadError: boolean) => void): void {
+  if (s.closed) process.nextTick(fn, !!s.errored);
+  else s.once('close', (hadError?: boolean) => fn(hadError === true || !!s.errored));
+}

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import type { Downstream } from '../codec/downstream.js';
 import { connectUpstream } from '../upstream/connect.js';
-import { IdleWatch, pipeBytes } from '../common/byte-pipe.js';
+import { onceClosed, relayBytes } from '../common/byte-pipe.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** A response head larger than this is not an HTTP/1.1 upgrade answer Outrigger will relay. */
@@ -21,8 +21,9 @@ export interface TunnelResult {
 /**
  * An HTTP/1.1 Upgrade (WebSocket) through the proxy, as Envoy's upgrade_configs do it: the request
  * goes on its own upstream connection; only a 101 turns the exchange into a byte-transparent tunnel
- * (backpressure both ways, half-close, idle timeout). Any other answer is relayed as the response
- * and the connection closes after it. `done` is called once, when both sides are closed.
+ * (relayBytes, as the TCP proxy: backpressure both ways, half-close, close and reset propagation,
+ * idle timeout). Any other answer is relayed as the response and the connection closes after it.
+ * `done` is called once, when both sides are closed.
  */
 export class UpgradeTunnel {
   private up: Socket | undefined;
@@ -32,7 +33,6 @@ export class UpgradeTunnel {
   private failure: TunnelResult['failure'];
   private fromClient = 0;
   private toClient = 0;
-  private idle: IdleWatch | undefined;
   private finished = false;
 
   constructor(
@@ -64,7 +64,7 @@ export class UpgradeTunnel {
       if (this.status === undefined) {
         this.failure ??= this.head ? 'reset_before_headers' : socket.bytesWritten ? 'reset_before_headers' : 'connect_failure';
         this.finish();
-      }
+      } else if (this.down?.destroyed) this.finish();
     });
   }
 
@@ -103,23 +103,15 @@ export class UpgradeTunnel {
       this.fromClient += early.length;
       up.write(early);
     }
-    const idle = (this.idle = new IdleWatch(this.opts.idleTimeoutMs, () => {
-      up.destroy();
-      down.destroy();
-    }));
-    pipeBytes(up, down, (n) => (idle.touch(), this.countToClient(n)));
-    if (this.status === 101) pipeBytes(down, up, (n) => (idle.touch(), (this.fromClient += n)));
-    up.once('end', () => down.end());
-    if (this.status === 101) down.once('end', () => up.end());
-    const closeBoth = () => {
-      up.destroy();
-      down.destroy();
-      this.finish();
-    };
-    up.once('close', () => down.end(() => down.destroy()));
-    down.once('close', closeBoth);
-    up.resume();
-    down.resume();
+    relayBytes(up, down, {
+      aToB: { onBytes: (n) => this.countToClient(n) },
+      // a refused upgrade is one response: the client's further bytes are not the upstream's
+      ...(this.status === 101 ? { bToA: { onBytes: (n: number) => (this.fromClient += n) } } : {}),
+      idleTimeoutMs: this.opts.idleTimeoutMs,
+    });
+    onceClosed(down, () => {
+      if (up.destroyed) this.finish();
+    });
   };
 
   private countToClient(n: number): void {
@@ -129,7 +121,6 @@ export class UpgradeTunnel {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.idle?.stop();
     this.done({ status: this.status, ...(this.failure ? { failure: this.failure } : {}), bytesFromClient: this.fromClient, bytesToClient: this.toClient });
   }
 

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { connectUpstream } from '../upstream/connect.js';
-import { IdleWatch, pipeBytes } from '../common/byte-pipe.js';
+import { onceClosed, relayBytes } from '../common/byte-pipe.js';
 import type { Listener, TcpProxy } from '../config/snapshot.js';
 import { hostPort } from '../common/address.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from '../http/response-flags.js';
@@ -26,9 +26,11 @@ export interface TcpProxyContext {
 
 /**
  * Envoy's tcp_proxy for one downstream connection: picks a cluster (weighted) and a host, connects
- * (connect timeout, circuit breaker on connections), then copies bytes both ways with backpressure,
- * half-close and an idle timeout. Bytes read during protocol detection go first. Stats: tcp.<prefix>.*,
- * the cluster's upstream_cx_*, istio_tcp_* and one access-log line at the end.
+ * (connect timeout, circuit breaker on connections), then relays bytes both ways (relayBytes: backpressure,
+ * half-close, close and reset propagation, idle timeout). Bytes read during protocol detection go
+ * first; a FIN the client sent before the upstream connected follows them. A client that goes away
+ * before that cancels the connect (flag DC). Stats: tcp.<prefix>.*, the cluster's upstream_cx_*,
+ * istio_tcp_* and one access-log line, once both sides are closed.
  */
 export class TcpProxySession {
   private upstream: Socket | undefined;
@@ -40,10 +42,11 @@ export class TcpProxySession {
   private series: IstioTcpSeries | undefined;
   private received = 0;
   private sent = 0;
-  private idle: IdleWatch | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private claimedConnection = false;
   private connected = false;
+  /** The client left before the upstream connected. */
+  private cancelled = false;
   private finished = false;
   /** Set by the owner to learn when the session is over. */
   onClosed: ((s: TcpProxySession) => void) | undefined;
@@ -52,11 +55,11 @@ export class TcpProxySession {
     readonly downstream: Socket,
     private readonly ctx: TcpProxyContext,
     private preRead: Buffer | undefined,
-    private downstreamEnded = false,
   ) {
     this.stats = ctx.runtime.services.stats.tcpProxy(ctx.config.statPrefix);
     downstream.on('error', () => {}); // 'close' follows
-    downstream.once('close', (hadError) => this.onDownstreamClose(hadError));
+    // a FIN is left for the relay (readableEnded); the client may also be gone already (reset during detection)
+    onceClosed(downstream, () => this.onDownstreamClose());
   }
 
   start(): void {
@@ -104,14 +107,13 @@ export class TcpProxySession {
     this.connectTimer = setTimeout(() => up.destroy(new Error('connect timeout')), this.cluster!.config.connectTimeoutMs);
     up.on('error', () => {}); // 'close' follows
     up.once(readyEvent, () => this.onConnect());
-    up.once('close', (hadError) => this.onUpstreamClose(hadError));
+    up.once('close', () => this.onUpstreamClose());
   }
 
   private onConnect(): void {
     clearTimeout(this.connectTimer);
     this.connected = true;
     const up = this.upstream!;
-    const down = this.downstream;
     this.opened();
     if (this.preRead) {
       this.countReceived(this.preRead.length);
@@ -119,21 +121,18 @@ export class TcpProxySession {
       this.preRead = undefined;
     }
     const stats = this.stats;
-    const flow = { onPause: () => stats.downstreamFlowControlPausedReadingTotal++, onResume: () => stats.downstreamFlowControlResumedReadingTotal++ };
-    const idle = (this.idle = new IdleWatch(this.ctx.config.idleTimeoutMs, () => {
-      stats.idleTimeout++;
-      down.destroy();
-      up.destroy();
-    }));
-    pipeBytes(down, up, (n) => (idle.touch(), this.countReceived(n)), flow);
-    pipeBytes(up, down, (n) => (idle.touch(), this.countSent(n)));
-    if (this.downstreamEnded) up.end();
-    else down.once('end', () => up.end());
-    up.once('end', () => down.end());
-    down.resume();
+    relayBytes(this.downstream, up, {
+      aToB: {
+        onBytes: (n) => this.countReceived(n),
+        flow: { onPause: () => stats.downstreamFlowControlPausedReadingTotal++, onResume: () => stats.downstreamFlowControlResumedReadingTotal++ },
+        onFlushAfterClose: () => stats.upstreamFlushTotal++,
+      },
+      bToA: { onBytes: (n) => this.countSent(n) },
+      idleTimeoutMs: this.ctx.config.idleTimeoutMs,
+      onIdle: () => stats.idleTimeout++,
+    });
   }
 
-  /** Copies `from` → `to`, pausing `from` while `to` is full. */
   private countReceived(n: number): void {
     this.received += n;
     this.stats.downstreamCxRxBytesTotal += n;
@@ -159,7 +158,7 @@ export class TcpProxySession {
     return rt.services.stats.istioTcpSeries(`${tpl.id}|${flags}`, () => ({ ...tpl.labels, response_flags: flags }));
   }
 
-  private onUpstreamClose(hadError: boolean): void {
+  private onUpstreamClose(): void {
     clearTimeout(this.connectTimer);
     const host = this.host!;
     const cs = this.cluster!.stats;
@@ -168,33 +167,26 @@ export class TcpProxySession {
     host.stats.cxActive--;
     host.active--;
     if (this.claimedConnection) this.cluster!.limits!.add(Resource.Connections, -1);
-    if (!this.connected) {
+    if (!this.connected && !this.cancelled) {
       cs.upstreamCxConnectFail++;
       host.stats.cxConnectFail++;
       this.fail(ResponseFlag.UpstreamConnectionFailure);
       return;
     }
-    // the upstream went away: what it sent still reaches the client (flushed), unless it reset
-    if (hadError) this.downstream.destroy();
-    else if (!this.downstream.writableEnded) this.downstream.end();
-    if (this.downstream.destroyed) this.finish();
-    else this.downstream.destroySoon();
+    // connected: the relay closes the downstream after it
+    this.finish();
   }
 
-  private onDownstreamClose(hadError: boolean): void {
+  private onDownstreamClose(): void {
     const up = this.upstream;
-    if (up && !up.destroyed) {
-      if (!this.connected) {
-        this.flags.push(ResponseFlag.DownstreamConnectionTermination);
-        up.destroy();
-      } else if (hadError) up.destroy();
-      else {
-        this.stats.upstreamFlushTotal++;
-        up.end();
-        up.destroySoon();
-      }
+    if (up && !up.destroyed && !this.connected) {
+      // the client left while the upstream was connecting: the attempt is abandoned, not failed
+      this.cancelled = true;
+      this.flags.push(ResponseFlag.DownstreamConnectionTermination);
+      up.destroy();
     }
-    if (!up || up.destroyed) this.finish();
+    // connected: the relay closes the upstream after it
+    this.finish();
   }
 
   /** Refuses the connection: the client sees it close with nothing sent. */
@@ -210,7 +202,6 @@ export class TcpProxySession {
     if (this.upstream && !this.upstream.destroyed) return;
     if (!this.downstream.destroyed) return;
     this.finished = true;
-    this.idle?.stop();
     const flags = formatResponseFlags(this.flags);
     if (!this.series) {
       // never connected: the attempt is counted under its failure flags

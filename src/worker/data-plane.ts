@@ -270,7 +270,6 @@ export class DataPlane {
         ...(peer ? { peer } : {}),
       },
       preRead,
-      ended,
     );
     this.tcpSessions.add(session);
     session.onClosed = (s) => this.tcpSessions.delete(s);

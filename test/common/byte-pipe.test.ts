@@ -1,6 +1,7 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { IdleWatch, pipeBytes } from '../../src/common/byte-pipe.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdleWatch, pipeBytes, relayBytes } from '../../src/common/byte-pipe.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -46,5 +47,118 @@ describe('pipeBytes', () => {
     expect(from.isPaused()).toBe(false);
     expect(resumes).toBe(1);
     expect(bytes).toBe(10);
+  });
+});
+
+// relayBytes on real loopback sockets: `inner` is the relay's end of a connection, `outer` its peer
+describe('relayBytes', () => {
+  let server: Server;
+  const accepted: Socket[] = [];
+  beforeAll(async () => {
+    server = createServer({ allowHalfOpen: true }, (s) => accepted.push(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  });
+  afterAll(() => {
+    for (const s of accepted) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+
+  /** A connection: the relay gets `inner` (half-open allowed, as the proxy's sockets), the test plays `outer`. */
+  async function pair(): Promise<{ inner: Socket; outer: Socket; got: () => string; ended: () => boolean; closed: () => boolean }> {
+    const n = accepted.length;
+    const outer = connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', allowHalfOpen: true });
+    let data = '';
+    let ended = false;
+    let closed = false;
+    outer.on('data', (b: Buffer) => (data += b.toString()));
+    outer.on('end', () => (ended = true));
+    outer.on('close', () => (closed = true));
+    outer.on('error', () => {});
+    await new Promise((r) => outer.once('connect', r));
+    await until(() => accepted.length > n);
+    const inner = accepted[n];
+    inner.on('error', () => {});
+    return { inner, outer, got: () => data, ended: () => ended, closed: () => closed };
+  }
+
+  async function until(ok: () => boolean, ms = 2_000, what = ok.toString()): Promise<void> {
+    for (let t = 0; !ok() && t < ms; t += 10) await sleep(10);
+    expect(ok(), what).toBe(true);
+  }
+
+  const counting = () => ({ aToB: { onBytes: () => {} }, bToA: { onBytes: () => {} }, idleTimeoutMs: 0 });
+
+  it('a FIN read before the relay started: what the caller wrote first arrives, then the FIN; the other way stays open', async () => {
+    const a = await pair();
+    const b = await pair();
+    a.outer.end(); // no byte: the 'end' event fires with nobody listening yet
+    await until(() => a.inner.readableEnded);
+    b.inner.write('read during detection');
+    relayBytes(a.inner, b.inner, counting());
+    await until(() => b.ended());
+    expect(b.got()).toBe('read during detection');
+    b.outer.end('reply after the FIN'); // half-close: the reply still reaches a
+    await until(() => a.ended() && a.closed() && b.closed());
+    expect(a.got()).toBe('reply after the FIN');
+  });
+
+  it('a side already closed (reset) before the relay started: the other is closed at once', async () => {
+    const a = await pair();
+    const b = await pair();
+    a.outer.resetAndDestroy();
+    await until(() => a.inner.closed);
+    relayBytes(a.inner, b.inner, counting());
+    await until(() => b.inner.destroyed && (b.ended() || b.closed()));
+  });
+
+  it('a reset destroys the other side without waiting for its pending writes; a clean close flushes them first (counted)', async () => {
+    const big = Buffer.alloc(8 * 1024 * 1024, 'z');
+    // reset: a's peer does not read, so a holds pending bytes; b's reset must not wait for them
+    const a = await pair();
+    const b = await pair();
+    a.outer.pause();
+    a.inner.write(big);
+    relayBytes(a.inner, b.inner, counting());
+    await sleep(50);
+    expect(a.inner.writableLength).toBeGreaterThan(0);
+    b.outer.resetAndDestroy();
+    await until(() => a.inner.destroyed);
+    // clean close: both FINs crossed and c closed while bytes for d's peer (not reading yet) were queued; they still arrive
+    const c = await pair();
+    const d = await pair();
+    let received = 0;
+    d.outer.removeAllListeners('data');
+    d.outer.on('data', (x: Buffer) => (received += x.length));
+    d.outer.pause();
+    d.inner.write(big);
+    let flushes = 0;
+    relayBytes(c.inner, d.inner, { ...counting(), aToB: { onBytes: () => {}, onFlushAfterClose: () => flushes++ } });
+    c.outer.end();
+    d.outer.end();
+    await until(() => c.inner.closed);
+    expect(flushes, 'c closed while bytes for d were queued').toBe(1);
+    expect(d.inner.destroyed, 'd is flushing').toBe(false);
+    d.outer.resume();
+    await until(() => received === big.length && d.ended() && d.inner.destroyed, 5_000);
+  });
+
+  it('one-way (b not read): a FIN from a ends both of a relay whose b never speaks', async () => {
+    const a = await pair();
+    const b = await pair();
+    relayBytes(a.inner, b.inner, { aToB: { onBytes: () => {} }, idleTimeoutMs: 0 });
+    b.outer.write('ignored'); // not read: never reaches a
+    a.outer.end('response');
+    await until(() => b.ended() && a.ended());
+    expect(b.got()).toBe('response');
+    expect(a.got()).toBe('');
+  });
+
+  it('idle timeout: nothing moved for the idle time, both sides are destroyed', async () => {
+    const a = await pair();
+    const b = await pair();
+    let idle = 0;
+    relayBytes(a.inner, b.inner, { ...counting(), idleTimeoutMs: 100, onIdle: () => idle++ });
+    await until(() => a.inner.destroyed && b.inner.destroyed);
+    expect(idle).toBe(1);
   });
 });
