@@ -227,7 +227,7 @@ export class DataPlane {
       if (paused) socket.resume(); // detection paused it
       return;
     }
-    const proxy = () => this.startTcpProxy(rt, lr, socket, chain, originalDst, preRead, ended, serverName, peer);
+    const proxy = () => this.startTcpProxy(rt, lr, socket, chain, originalDst, preRead, serverName, peer);
     if (!chain.rbac) return proxy();
     const d = this.tcpDecision(chain, socket, originalDst, peer);
     if (!d.allowed) {
@@ -255,7 +255,6 @@ export class DataPlane {
     chain: ChainRuntime,
     originalDst: Destination | undefined,
     preRead: Buffer | undefined,
-    ended: boolean,
     serverName: string | undefined,
     peer: PeerIdentity | undefined,
   ): void {
