@@ -61,6 +61,7 @@ function nodesFor(cfg: IstioConfig): NodeIdentity[] {
   for (const list of [cfg.virtualServices, cfg.destinationRules, cfg.serviceEntries, cfg.workloadEntries, cfg.gateways, cfg.sidecars]) {
     for (const r of list) namespaces.add(r.meta.namespace);
   }
+  for (const s of cfg.kubernetes.services) namespaces.add(s.meta.namespace);
   const nodes: NodeIdentity[] = [];
   for (const ns of namespaces) {
     nodes.push(sidecarNode({ namespace: ns }));

@@ -198,7 +198,7 @@ spec: { gatewayClassName: istio, listeners: [] }
     expect(err.reason).toBe('unsupported resource gateway.networking.k8s.io/v1 Gateway');
   });
 
-  it('ignores platform resources with a warning', () => {
+  it('ignores platform resources with a warning; Services feed the registry', () => {
     const cfg = parseYaml(`apiVersion: apps/v1
 kind: Deployment
 metadata: { name: reviews-v1 }
@@ -220,10 +220,10 @@ spec: { host: reviews }
 `, 'default', 'bookinfo.yaml');
     expect(cfg.destinationRules.map((d) => d.meta.name)).toEqual(['reviews']);
     expect(cfg.virtualServices).toEqual([]);
-    expect(cfg.warnings).toHaveLength(3);
+    expect(cfg.warnings).toHaveLength(2);
     expect(cfg.warnings[0]).toMatch(/^bookinfo\.yaml document 0: Deployment reviews-v1 ignored/);
-    expect(cfg.warnings[1]).toMatch(/^bookinfo\.yaml document 1: Service reviews ignored/);
-    expect(cfg.warnings[2]).toMatch(/^bookinfo\.yaml document 2: ServiceAccount bookinfo-reviews ignored/);
+    expect(cfg.warnings[1]).toMatch(/^bookinfo\.yaml document 2: ServiceAccount bookinfo-reviews ignored/);
+    expect(cfg.kubernetes.services.map((s) => s.meta.name)).toEqual(['reviews']);
   });
 
   it('rejects unknown networking.istio.io kinds and other API groups', () => {
@@ -279,7 +279,7 @@ items:
 `);
     expect(cfg.destinationRules.map((d) => d.meta.name)).toEqual(['a']);
     expect(cfg.virtualServices.map((v) => v.meta.name)).toEqual(['nested']);
-    expect(cfg.warnings.filter((w) => w.includes('Service svc ignored'))).toHaveLength(1);
+    expect(cfg.kubernetes.services.map((s) => s.meta.name)).toEqual(['svc']);
     // load order is kept across nesting (Istio's tie-breaker)
     expect(cfg.destinationRules[0].meta.order).toBeLessThan(cfg.virtualServices[0].meta.order);
   });

@@ -1419,7 +1419,7 @@ describe('snapshot', () => {
   });
 
   it('carries the parse warnings', () => {
-    const t = translate('apiVersion: v1\nkind: Service\nmetadata: { name: s }\n---\n' + BOOKINFO_SERVICES);
-    expect(t.warnings.some((w) => w.includes('Service s ignored'))).toBe(true);
+    const t = translate('apiVersion: v1\nkind: ServiceAccount\nmetadata: { name: s }\n---\n' + BOOKINFO_SERVICES);
+    expect(t.warnings.some((w) => w.includes('ServiceAccount s ignored'))).toBe(true);
   });
 });

@@ -10,14 +10,18 @@ import { DEFAULT_MESH, isMeshConfigMap, parseMeshConfigDocument, parseMeshConfig
 import { AUTHORIZATION_POLICY_VERSIONS, parseAuthorizationPolicy } from './parse-authorization-policy.js';
 import { parsePeerAuthentication } from './parse-peer-authentication.js';
 import { parseRequestAuthentication } from './parse-request-authentication.js';
+import { KUBERNETES_REGISTRY_KINDS, parseKubernetesObject } from './parse-kubernetes.js';
 
 const NETWORKING_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'];
 
-/** Kinds that configure the orchestrator, not the data plane: skipped with a note. */
+/**
+ * Kinds that configure the orchestrator, not the data plane: skipped with a note. (Service,
+ * EndpointSlice, Endpoints, Pod and Node feed the service registry, as istiod reads them.)
+ */
 const PLATFORM_KINDS = new Set([
-  'Deployment', 'Service', 'ServiceAccount', 'ConfigMap', 'Secret', 'Namespace', 'Pod', 'StatefulSet',
+  'Deployment', 'ServiceAccount', 'ConfigMap', 'Secret', 'Namespace', 'StatefulSet', 'ReplicaSet',
   'DaemonSet', 'Job', 'CronJob', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding',
-  'PersistentVolumeClaim', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Endpoints', 'EndpointSlice',
+  'PersistentVolumeClaim', 'HorizontalPodAutoscaler', 'PodDisruptionBudget',
   'NetworkPolicy', 'Ingress', 'CustomResourceDefinition', 'Certificate', 'Issuer', 'ClusterIssuer',
 ]);
 
@@ -48,6 +52,7 @@ export interface ParseOptions {
 export function parseIstioConfig(docs: readonly SourceDocument[], opts: ParseOptions): IstioConfig {
   const cfg: IstioConfig = {
     mesh: { ...DEFAULT_MESH },
+    kubernetes: { services: [], endpointSlices: [], pods: [], nodes: [] },
     virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [],
     gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], warnings: [],
   };
@@ -98,6 +103,13 @@ function parseResource(
     meshSeen.set(cfg, where);
     if (kind === 'MeshConfig' && apiVersion !== 'meshconfig.istio.io/v1alpha1') top.at('apiVersion').fail('MeshConfig must be meshconfig.istio.io/v1alpha1');
     cfg.mesh = kind === 'MeshConfig' ? parseMeshConfigDocument(top, cfg.warnings, where) : parseMeshConfigMap(top, cfg.warnings, where);
+    return undefined;
+  }
+  if (Object.hasOwn(KUBERNETES_REGISTRY_KINDS, kind) && !group.endsWith('istio.io')) {
+    const versions = KUBERNETES_REGISTRY_KINDS[kind];
+    if (!versions.includes(apiVersion)) top.at('apiVersion').fail(`unsupported version ${apiVersion} of ${kind}; accepted: ${versions.join(', ')}`);
+    if (!name) top.at('metadata').at('name').fail('metadata.name is required');
+    parseKubernetesObject(top, kind, { kind, name: name as string, namespace, doc, order }, cfg.kubernetes);
     return undefined;
   }
   if (PLATFORM_KINDS.has(kind) && !group.endsWith('istio.io')) {
@@ -154,11 +166,11 @@ function parseResource(
   return undefined;
 }
 
-/** `exportTo`: ".", "*", "~" or namespace names. */
-export function parseExportTo(f: Field): string[] {
-  const list = f.stringList();
+/** `exportTo`: ".", "*", "~" or namespace names; `values` when they come from elsewhere than a list (an annotation). */
+export function parseExportTo(f: Field, values?: string[]): string[] {
+  const list = values ?? f.stringList();
   list.forEach((v, i) => {
-    if (v === '') f.list()[i].fail('exportTo entries must not be empty');
+    if (v === '') (values ? f : f.list()[i]).fail('exportTo entries must not be empty');
   });
   if (list.includes('~') && list.length > 1) f.fail('"~" (export to none) cannot be combined with other entries');
   return list;

@@ -151,6 +151,7 @@ function outlierOf(p: ReturnType<typeof effectivePolicy>): Pick<Cluster, 'outlie
 
 function toEndpoint(w: WorkloadSpec, port: ServicePortSpec): LbEndpoint | undefined {
   if (!w.address || w.address.startsWith('unix://')) return undefined; // unix sockets: not supported yet
+  if (w.listedPortsOnly && w.ports[port.name] === undefined) return undefined;
   const address = w.address.startsWith('[') ? w.address.slice(1, -1) : w.address;
   return {
     address: isIP(address) ? address : address.toLowerCase(),
