@@ -399,7 +399,7 @@ describe('VirtualService validation', () => {
   });
 
   const rejects: [string, string, string, RegExp][] = [
-    ['no action', '  - match: [{ uri: { prefix: / } }]', 'spec.http[0]', /one of route, redirect or directResponse is required/],
+    ['no action', '  - match: [{ uri: { prefix: / } }]', 'spec.http[0]', /one of route, redirect, directResponse or delegate is required/],
     [
       'route + redirect',
       '  - route: [{ destination: { host: a } }]\n    redirect: { uri: /x }',
@@ -423,7 +423,9 @@ describe('VirtualService validation', () => {
     ['redirect code', '  - redirect: { uri: /x, redirectCode: 200 }', 'spec.http[0].redirect.redirectCode', /between 300 and 399/],
     ['redirect port + derivePort', '  - redirect: { port: 8080, derivePort: FROM_REQUEST_PORT }', 'spec.http[0].redirect.derivePort', /mutually exclusive/],
     ['directResponse status', '  - directResponse: { status: 99 }', 'spec.http[0].directResponse.status', /between 200 and 599/],
-    ['delegate', '  - delegate: { name: x }', 'spec.http[0].delegate', /delegate VirtualServices are not supported/],
+    ['delegate with route', '  - delegate: { name: x }\n    route: [{ destination: { host: a } }]', 'spec.http[0].route', /a route with delegate must not set route/],
+    ['delegate with redirect', '  - delegate: { name: x }\n    redirect: { uri: /x }', 'spec.http[0].redirect', /a route with delegate must not set redirect/],
+    ['delegate without name', '  - delegate: { namespace: x }', 'spec.http[0].delegate.name', /expected a string/],
     ['match port', '  - match: [{ port: 70000 }]\n    route: [{ destination: { host: a } }]', 'spec.http[0].match[0].port', /between 1 and 65535/],
     ['destination port', '  - route: [{ destination: { host: a, port: { number: 0 } } }]', 'spec.http[0].route[0].destination.port.number', /between 1 and 65535/],
     ['header op name', '  - route: [{ destination: { host: a } }]\n    headers: { request: { set: { "x bad": v } } }', 'spec.http[0].headers.request.set.x bad', /invalid header name/],
@@ -436,8 +438,14 @@ describe('VirtualService validation', () => {
     expect(err.location.kind).toBe('VirtualService');
   });
 
-  it('requires hosts (unless gateways are given) and at least one route', () => {
-    expect(parseError('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v }\nspec:\n  http: [{ route: [{ destination: { host: a } }] }]\n').location.field).toBe('spec.hosts');
+  it('requires at least one route; without hosts it is a delegate: no gateways, tcp, tls or further delegation', () => {
+    const mk = (spec: string) => `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v }\nspec:\n${spec}`;
+    expect(parseError(mk('  gateways: [gw]\n  http: [{ route: [{ destination: { host: a } }] }]\n')).location.field).toBe('spec.gateways');
+    expect(parseError(mk('  tcp: [{ route: [{ destination: { host: a } }] }]\n')).location.field).toBe('spec.tcp');
+    expect(parseError(mk('  http: [{ delegate: { name: other } }]\n')).reason).toMatch(/cannot delegate again/);
+    const cfg = parseYaml(mk('  http: [{ route: [{ destination: { host: a } }] }]\n'));
+    expect(cfg.virtualServices).toEqual([]); // a delegate stands for nothing on its own
+    expect(cfg.warnings).toContainEqual(expect.stringMatching(/VirtualService default\/v: a delegate \(no hosts\) that no root VirtualService names; unused/));
     expect(parseError('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v }\nspec:\n  hosts: [a]\n').reason).toMatch(/at least one route/);
     expect(parseError('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v }\nspec:\n  hosts: ["a", ""]\n  http: [{ route: [{ destination: { host: a } }] }]\n').location.field).toBe('spec.hosts[1]');
   });

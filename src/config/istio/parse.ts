@@ -11,6 +11,7 @@ import { AUTHORIZATION_POLICY_VERSIONS, parseAuthorizationPolicy } from './parse
 import { parsePeerAuthentication } from './parse-peer-authentication.js';
 import { parseRequestAuthentication } from './parse-request-authentication.js';
 import { KUBERNETES_REGISTRY_KINDS, parseKubernetesObject } from './parse-kubernetes.js';
+import { mergeDelegateVirtualServices } from './virtual-service-delegate.js';
 
 const NETWORKING_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'];
 
@@ -21,7 +22,8 @@ const NETWORKING_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'];
 const PLATFORM_KINDS = new Set([
   'Deployment', 'ServiceAccount', 'ConfigMap', 'Secret', 'Namespace', 'StatefulSet', 'ReplicaSet',
   'DaemonSet', 'Job', 'CronJob', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding',
-  'PersistentVolumeClaim', 'HorizontalPodAutoscaler', 'PodDisruptionBudget',
+  'PersistentVolumeClaim', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ControllerRevision', 'ReplicationController',
+  'PodTemplate', 'Event', 'LimitRange', 'ResourceQuota', 'Lease',
   'NetworkPolicy', 'Ingress', 'CustomResourceDefinition', 'Certificate', 'Issuer', 'ClusterIssuer',
 ]);
 
@@ -69,6 +71,7 @@ export function parseIstioConfig(docs: readonly SourceDocument[], opts: ParseOpt
   };
   for (const doc of docs) visit(doc, doc.value, []);
   if (errors.length) throw new ConfigErrors(errors);
+  cfg.virtualServices = mergeDelegateVirtualServices(cfg.virtualServices, cfg.warnings);
   return cfg;
 }
 

@@ -36,6 +36,8 @@ export interface DestinationSpec {
   host: string;
   subset?: string;
   port?: number;
+  /** Where a short host name resolves when not in the VirtualService's own namespace (routes merged from a delegate). */
+  namespace?: string;
 }
 
 export interface HeaderOpsSpec {
@@ -57,6 +59,8 @@ export interface HttpRouteDestinationSpec {
 
 export interface HttpRouteSpec {
   name?: string;
+  /** A root VirtualService's route that hands its match over to a delegate VirtualService's routes. */
+  delegate?: { name: string; namespace?: string };
   match: HttpMatchSpec[];
   route: HttpRouteDestinationSpec[];
   redirect?: {

@@ -178,7 +178,7 @@ function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: Route
  * port, else the service's only port, else the port the route serves.
  */
 export function destinationCluster(d: DestinationSpec, vs: VirtualServiceSpec, ctx: RouteContext): string {
-  const host = resolveHost(d.host, vs.meta.namespace, ctx.node.domainSuffix);
+  const host = resolveHost(d.host, d.namespace ?? vs.meta.namespace, ctx.node.domainSuffix);
   const svc = ctx.services.get(host);
   const port = d.port ?? (svc && svc.ports.length === 1 ? svc.ports[0].number : ctx.port);
   return clusterName('outbound', port, d.subset, host);
