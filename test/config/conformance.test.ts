@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_RETRY_POLICY } from '../../src/config/istio/translate-routes.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ConfigErrors } from '../../src/config/errors.js';
+import { isPipeAddress } from '../../src/common/address.js';
 import { parseIstioConfig } from '../../src/config/istio/parse.js';
 import type { IstioConfig } from '../../src/config/istio/resources.js';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
@@ -93,7 +94,9 @@ function checkSnapshot(t: Translation, label: string): void {
   for (const c of snapshot.clusters) {
     for (const ep of c.endpoints) {
       expect(ep.address, `${label}: ${c.name} endpoint address`).not.toBe('');
-      expect(Number.isInteger(ep.port) && ep.port > 0 && ep.port < 65536, `${label}: ${c.name} endpoint port ${ep.port}`).toBe(true);
+      // a unix socket endpoint (Envoy's pipe) is a path with no port
+      const pipe = isPipeAddress(ep.address) && ep.port === 0;
+      expect(pipe || (Number.isInteger(ep.port) && ep.port > 0 && ep.port < 65536), `${label}: ${c.name} endpoint port ${ep.port}`).toBe(true);
     }
   }
   for (const rc of snapshot.routeConfigs) {

@@ -664,6 +664,12 @@ describe('ServiceEntry / WorkloadEntry validation', () => {
     ['selector + endpoints', '  hosts: [a.com]\n  workloadSelector: { labels: { app: a } }\n  endpoints: [{ address: 1.1.1.1 }]', 'spec.workloadSelector', /mutually exclusive/],
     ['endpoint port', '  hosts: [a.com]\n  endpoints: [{ address: 1.1.1.1, ports: { http: 0 } }]', 'spec.endpoints[0].ports.http', /between 1 and 65535/],
     ['bad location', '  hosts: [a.com]\n  location: INTERNAL', 'spec.location', /must be one of MESH_EXTERNAL, MESH_INTERNAL/],
+    // Istio's unix endpoint rules (ValidateUnixAddress, validateWorkloadEntry)
+    ['relative unix path', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: "unix://run/a.sock" }]', 'spec.endpoints[0].address', /"run\/a\.sock" is not an absolute path to a file/],
+    ['unix directory', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: "unix:///run/" }]', 'spec.endpoints[0].address', /not an absolute path to a file/],
+    ['empty unix address', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: "unix://" }]', 'spec.endpoints[0].address', /unix address must not be empty/],
+    ['unix endpoint with ports', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: "unix:///a.sock", ports: { http: 8080 } }]', 'spec.endpoints[0].ports', /must not include ports/],
+    ['unix endpoints with two service ports', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }, { number: 81, name: http-b }]\n  endpoints: [{ address: "unix:///a.sock" }]', 'spec.ports', /exactly 1 service port is required for unix socket endpoints/],
   ])('rejects %s', (_n, spec, path, reason) => {
     const err = parseError(se(spec));
     expect(err.location.field).toBe(path);
