@@ -289,6 +289,32 @@ ports: [{ name: http, port: 80 }]`);
     expect(cluster(t, 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.6.0.1:8080']);
   });
 
+  it('a ServiceEntry workloadSelector picks ready Pods, on the container port named like the service port', () => {
+    const pod = (name: string, ip: string, ready: string, extra = '') => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: default, labels: { app: vm-like }${extra} }
+spec:
+  serviceAccountName: sa-${name}
+  containers: [{ name: c, ports: [{ name: http, containerPort: 8181 }, { name: metrics, containerPort: 9090 }] }]
+status: { podIP: ${ip}, conditions: [{ type: Ready, status: "${ready}" }] }
+---
+`;
+    const se = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: se, namespace: default }
+spec:
+  hosts: [api.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }, { number: 81, name: admin, protocol: HTTP, targetPort: 7070 }]
+  workloadSelector: { labels: { app: vm-like } }
+`;
+    const t = translate(pod('a', '10.7.0.1', 'True') + pod('b', '10.7.0.2', 'False') + pod('c', '10.7.0.3', 'True', ', deletionTimestamp: "2026-01-01T00:00:00Z"') + se);
+    expect(cluster(t, 'outbound|80||api.internal').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.7.0.1:8181']);
+    expect(cluster(t, 'outbound|81||api.internal').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.7.0.1:7070']);
+    expect(cluster(t, 'outbound|80||api.internal').autoMtls?.subjectAltNames).toEqual(['spiffe://cluster.local/ns/default/sa/sa-a']);
+  });
+
   it('refuses other API versions of the registry kinds and malformed addresses, naming the field', () => {
     const v1beta1 = parseError('apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: { name: x }\naddressType: IPv4\n');
     expect(v1beta1.location.field).toBe('apiVersion');

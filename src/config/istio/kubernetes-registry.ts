@@ -153,6 +153,23 @@ function servicePort(p: KubernetesServicePort, ks: KubernetesServiceSpec, pods: 
   return out;
 }
 
+/**
+ * The ready Pods of a namespace that a ServiceEntry's workloadSelector picks, as workloads: istiod
+ * makes them endpoints of the ServiceEntry, reached on the container port named like the service
+ * port (TCP ports only), else its targetPort, else the port itself.
+ */
+export function selectedPodWorkloads(cfg: IstioConfig, node: NodeIdentity, namespace: string, selector: Record<string, string>): WorkloadSpec[] {
+  const pods = new PodIndex(cfg.kubernetes.pods, cfg.kubernetes.nodes);
+  return cfg.kubernetes.pods
+    .filter((p) => p.ready && p.ips.length && p.meta.namespace === namespace && labelsMatch(selector, p.labels))
+    .map((p) => {
+      const w = workloadFor(p.ips[0], p, pods, node);
+      for (const c of p.containerPorts) if (c.name && c.protocol === 'TCP' && w.ports[c.name] === undefined) w.ports[c.name] = c.containerPort;
+      delete w.listedPortsOnly;
+      return w;
+    });
+}
+
 /** ExternalName services: alias host → concrete host, followed through several hops; a loop resolves to nothing. */
 function resolveAliases(services: readonly KubernetesServiceSpec[], domainSuffix: string): Map<string, string[]> {
   const raw = new Map<string, string>();

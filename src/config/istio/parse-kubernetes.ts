@@ -133,6 +133,9 @@ function parsePod(root: Field, metadata: Field, meta: ResourceMeta): KubernetesP
       return { ...(name ? { name } : {}), containerPort: p.at('containerPort').port(), protocol: p.at('protocol').optString() ?? 'TCP' };
     }),
   );
+  const conditions = status.at('conditions').optList().map((c) => c.object());
+  const readyCondition = conditions.find((c) => c.at('type').optString() === 'Ready');
+  const ready = !metadata.at('deletionTimestamp').present && (conditions.length === 0 || readyCondition?.at('status').optString() === 'True');
   const serviceAccount = spec.at('serviceAccountName').optString() || spec.at('serviceAccount').optString() || undefined;
   const nodeName = spec.at('nodeName').optString() || undefined;
   return {
@@ -142,6 +145,7 @@ function parsePod(root: Field, metadata: Field, meta: ResourceMeta): KubernetesP
     ...(serviceAccount ? { serviceAccount } : {}),
     ...(nodeName ? { nodeName } : {}),
     containerPorts,
+    ready,
   };
 }
 

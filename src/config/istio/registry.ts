@@ -1,5 +1,5 @@
 import type { NodeIdentity } from '../snapshot.js';
-import { buildKubernetesServices } from './kubernetes-registry.js';
+import { buildKubernetesServices, selectedPodWorkloads } from './kubernetes-registry.js';
 import { hostMatches, hostSpecificity, isExportedTo, labelsMatch, resolveHost } from './hosts.js';
 import type {
   DestinationRuleSpec, IstioConfig, PolicyLayer, Resolution, ServicePortSpec, TrafficPolicySpec, VirtualServiceSpec, WorkloadSpec,
@@ -34,10 +34,12 @@ export function buildServices(cfg: IstioConfig, node: NodeIdentity, warnings: st
   const rank = (ns: string, registry: number) => (ns === node.namespace ? 0 : 2) + registry;
   for (const k of k8s.services) candidates.push({ ...k, rank: rank(k.svc.namespace, 0) });
   for (const se of cfg.serviceEntries) {
+    // a workloadSelector picks WorkloadEntries and Pods of the ServiceEntry's namespace
     const endpoints = se.workloadSelector
-      ? cfg.workloadEntries
-          .filter((we) => we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector!, we.workload.labels))
-          .map((we) => we.workload)
+      ? [
+          ...cfg.workloadEntries.filter((we) => we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector!, we.workload.labels)).map((we) => we.workload),
+          ...selectedPodWorkloads(cfg, node, se.meta.namespace, se.workloadSelector),
+        ]
       : se.endpoints;
     for (const host of se.hosts) {
       const svc: Service = {

@@ -353,6 +353,11 @@ export interface KubernetesPodSpec {
   serviceAccount?: string;
   nodeName?: string;
   containerPorts: { name?: string; containerPort: number; protocol: string }[];
+  /**
+   * Ready for traffic as istiod's pod cache reads it (condition Ready True, not being deleted); a
+   * Pod written by hand without status.conditions counts as ready.
+   */
+  ready: boolean;
 }
 
 export interface KubernetesNodeSpec {
