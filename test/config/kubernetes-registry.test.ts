@@ -315,6 +315,17 @@ spec:
     expect(cluster(t, 'outbound|80||api.internal').autoMtls?.subjectAltNames).toEqual(['spiffe://cluster.local/ns/default/sa/sa-a']);
   });
 
+  it('internalTrafficPolicy Local keeps only the endpoints on the proxy’s node (its own Pod’s node)', () => {
+    const pod = (name: string, ip: string, nodeName: string) => `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: default, labels: { app: s } }\nspec: { nodeName: ${nodeName} }\nstatus: { podIP: ${ip} }\n---\n`;
+    const text = svc('s', '  clusterIP: 10.96.1.1\n  internalTrafficPolicy: Local\n  ports: [{ name: http, port: 80 }]') +
+      pod('me', '10.8.0.1', 'node-a') + pod('near', '10.8.0.2', 'node-a') + pod('far', '10.8.0.3', 'node-b') +
+      slice('s-1', 's', 'endpoints: [{ addresses: [10.8.0.2] }, { addresses: [10.8.0.3] }]\nports: [{ name: http, port: 80 }]');
+    const t = translate(text, sidecarNode({ ip: '10.8.0.1' }));
+    expect(cluster(t, 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => e.address)).toEqual(['10.8.0.2']);
+    const cluster2 = translate(text.replace('internalTrafficPolicy: Local', 'internalTrafficPolicy: Cluster'), sidecarNode({ ip: '10.8.0.1' }));
+    expect(cluster(cluster2, 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => e.address)).toEqual(['10.8.0.2', '10.8.0.3']);
+  });
+
   it('refuses other API versions of the registry kinds and malformed addresses, naming the field', () => {
     const v1beta1 = parseError('apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: { name: x }\naddressType: IPv4\n');
     expect(v1beta1.location.field).toBe('apiVersion');

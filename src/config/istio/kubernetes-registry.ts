@@ -36,11 +36,12 @@ export function serviceHostname(name: string, namespace: string, domainSuffix: s
 export function buildKubernetesServices(cfg: IstioConfig, node: NodeIdentity, warnings: string[]): KubernetesServices {
   const k8s = cfg.kubernetes;
   const pods = new PodIndex(k8s.pods, k8s.nodes);
+  const slicesByService = groupSlices(k8s.endpointSlices);
   const services: KubernetesServices['services'] = [];
   for (const ks of k8s.services) {
     if (ks.externalName) continue;
     const hostname = serviceHostname(ks.meta.name, ks.meta.namespace, node.domainSuffix);
-    const slices = slicesOf(k8s.endpointSlices, ks);
+    const slices = slicesOf(slicesByService.get(`${ks.meta.namespace}/${ks.meta.name}`) ?? []);
     const endpoints = [
       ...endpointsOf(ks, slices, pods, node, warnings),
       // istiod (ENABLE_K8S_SERVICE_SELECT_WORKLOAD_ENTRIES, on by default) adds the WorkloadEntries the selector picks
@@ -65,9 +66,21 @@ export function buildKubernetesServices(cfg: IstioConfig, node: NodeIdentity, wa
   return { services, aliases: resolveAliases(k8s.services, node.domainSuffix) };
 }
 
+/** Slices by `namespace/service`; FQDN slices are left out, as istiod leaves them out. */
+function groupSlices(all: readonly KubernetesEndpointSliceSpec[]): Map<string, KubernetesEndpointSliceSpec[]> {
+  const out = new Map<string, KubernetesEndpointSliceSpec[]>();
+  for (const s of all) {
+    if (s.addressType === 'FQDN' || !s.serviceName) continue;
+    const key = `${s.meta.namespace}/${s.serviceName}`;
+    const list = out.get(key);
+    if (list) list.push(s);
+    else out.set(key, [s]);
+  }
+  return out;
+}
+
 /** The slices of a Service: its EndpointSlices, else (no slice at all) its legacy Endpoints, as Kubernetes mirrors them. */
-function slicesOf(all: readonly KubernetesEndpointSliceSpec[], ks: KubernetesServiceSpec): KubernetesEndpointSliceSpec[] {
-  const mine = all.filter((s) => s.meta.namespace === ks.meta.namespace && s.serviceName === ks.meta.name && s.addressType !== 'FQDN');
+function slicesOf(mine: readonly KubernetesEndpointSliceSpec[]): readonly KubernetesEndpointSliceSpec[] {
   const slices = mine.filter((s) => !s.legacy);
   return slices.length ? slices : mine;
 }
@@ -80,6 +93,8 @@ function slicesOf(all: readonly KubernetesEndpointSliceSpec[], ks: KubernetesSer
 function endpointsOf(ks: KubernetesServiceSpec, slices: readonly KubernetesEndpointSliceSpec[], pods: PodIndex, node: NodeIdentity, warnings: string[]): WorkloadSpec[] {
   const byAddress = new Map<string, WorkloadSpec>();
   const servicePortNames = new Set(ks.ports.map((p) => p.name));
+  // internalTrafficPolicy Local: istiod keeps the endpoints whose Pod runs on the proxy's node (its own Pod's node here)
+  const proxyNode = pods.byIp(node.ip)?.nodeName ?? '';
   for (const slice of slices) {
     for (const e of slice.endpoints) {
       if (!isServing(e)) continue;
@@ -89,6 +104,7 @@ function endpointsOf(ks: KubernetesServiceSpec, slices: readonly KubernetesEndpo
           warnings.push(`EndpointSlice ${slice.meta.namespace}/${slice.meta.name}: endpoint ${address} left out: its Pod ${e.targetRef.name} is not in the config`);
           continue;
         }
+        if (ks.nodeLocal && (pod?.nodeName ?? '') !== proxyNode) continue;
         let w = byAddress.get(address);
         if (!w) {
           w = workloadFor(address, pod, pods, node);

@@ -50,6 +50,7 @@ export function parseKubernetesObject(root: Field, kind: string, meta: ResourceM
 }
 
 function parseService(spec: Field, metadata: Field, meta: ResourceMeta): KubernetesServiceSpec {
+  if (spec.present) spec.object();
   const type = spec.at('type').optString() ?? 'ClusterIP';
   const clusterIP = spec.at('clusterIP').optString() ?? '';
   const headless = clusterIP === 'None';
@@ -82,6 +83,7 @@ function parseService(spec: Field, metadata: Field, meta: ResourceMeta): Kuberne
     ports,
     ...(selector && Object.keys(selector).length ? { selector } : {}),
     exportTo: exportTo ? parseExportTo(exportTo.field, exportTo.value.split(',').map((s) => s.trim())) : [],
+    nodeLocal: spec.at('internalTrafficPolicy').optOneOf(['Cluster', 'Local'] as const) === 'Local',
   };
 }
 
@@ -119,6 +121,7 @@ function parseEndpoints(root: Field, meta: ResourceMeta): KubernetesEndpointSlic
 
 function parsePod(root: Field, metadata: Field, meta: ResourceMeta): KubernetesPodSpec | undefined {
   const spec = root.at('spec');
+  if (spec.present) spec.object();
   const status = root.at('status');
   // istiod's pod cache leaves out pods that have finished
   const phase = status.present ? status.object().at('phase').optString() : undefined;

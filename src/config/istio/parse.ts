@@ -119,7 +119,7 @@ function parseResource(
     cfg.warnings.push(`${doc.file} document ${doc.docIndex}: ${kind} ${name ?? ''} ignored (a platform resource, not mesh config)`);
     return undefined;
   }
-  if (kind in NOT_YET_SUPPORTED) {
+  if (Object.hasOwn(NOT_YET_SUPPORTED, kind)) {
     top.at('kind').fail(`kind ${kind} (${apiVersion}) is not supported: ${NOT_YET_SUPPORTED[kind]}`);
   }
   if (group === 'security.istio.io' && SECURITY_KINDS.has(kind)) {

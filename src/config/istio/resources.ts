@@ -321,6 +321,8 @@ export interface KubernetesServiceSpec {
   selector?: Record<string, string>;
   /** The networking.istio.io/exportTo annotation. */
   exportTo: string[];
+  /** internalTrafficPolicy: Local: only endpoints on the proxy's own node. */
+  nodeLocal: boolean;
 }
 
 /** A ready or not-ready address of an EndpointSlice (legacy Endpoints are converted to the same shape). */
