@@ -30,7 +30,8 @@ function walk(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-const FILES = existsSync(ROOT) ? walk(ROOT).filter((f) => /networking\.istio\.io\//.test(readFileSync(f, 'utf8'))) : [];
+/** Files with Istio networking resources, or with the Kubernetes objects the service registry reads. */
+const FILES = existsSync(ROOT) ? walk(ROOT).filter((f) => /networking\.istio\.io\/|^kind: (Service|EndpointSlice|Endpoints|Pod|Node)\s*$/m.test(readFileSync(f, 'utf8'))) : [];
 
 /** Messages that only say "this kind is not supported". */
 const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: /;
@@ -154,8 +155,10 @@ describe('Istio conformance material', () => {
       translateAll(cfg, rel);
       return;
     }
-    const parsed = cfg.virtualServices.length + cfg.destinationRules.length + cfg.serviceEntries.length + cfg.workloadEntries.length + cfg.gateways.length + cfg.sidecars.length;
-    expect(parsed, 'networking resources read from the file').toBeGreaterThan(0);
+    const k8s = cfg.kubernetes;
+    const parsed = cfg.virtualServices.length + cfg.destinationRules.length + cfg.serviceEntries.length + cfg.workloadEntries.length + cfg.gateways.length + cfg.sidecars.length +
+      k8s.services.length + k8s.endpointSlices.length + k8s.pods.length + k8s.nodes.length;
+    expect(parsed, 'networking resources or registry objects read from the file').toBeGreaterThan(0);
     translateAll(cfg, rel);
   });
 });
