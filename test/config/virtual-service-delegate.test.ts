@@ -8,7 +8,7 @@ import { Field } from '../../src/config/reader.js';
 import { parseVirtualService } from '../../src/config/istio/parse-virtual-service.js';
 import type { HttpMatchSpec, HttpRouteSpec } from '../../src/config/istio/resources.js';
 import { hasConflict, mergeHttpMatchRequests, mergeHttpRoutes } from '../../src/config/istio/virtual-service-delegate.js';
-import { routeConfig, sidecarNode, targets, translate, vhostWithDomain } from './helpers.js';
+import { gatewayNode, routeConfig, sidecarNode, targets, translate, vhostWithDomain } from './helpers.js';
 
 /** HTTP routes in Istio YAML (flow style) → parsed routes, as they are before any merge. */
 function routes(list: string): HttpRouteSpec[] {
@@ -210,6 +210,42 @@ describe('delegation in a translated config', () => {
     expect(targets(vh.routes[1])).toEqual([['outbound|9080||productpage.team.svc.cluster.local', 100]]);
     expect(targets(vh.routes[2])).toEqual([['outbound|9080||fallback.default.svc.cluster.local', 100]]);
     expect(t.warnings).toContainEqual(expect.stringMatching(/VirtualService default\/root: delegate VirtualService default\/reviews not found; its route is skipped/));
+  });
+
+  it('a gateway’s root VirtualService delegates too; delegate match gateways are named in the delegate’s namespace', () => {
+    const text = `${SERVICES}apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: istio-system }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: 8080, name: http, protocol: HTTP }, hosts: ["*/bookinfo.example.com"] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: edge, namespace: default }
+spec:
+  hosts: [bookinfo.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{ uri: { prefix: /api }, gateways: [istio-system/gw] }]
+    delegate: { name: api, namespace: team }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: api, namespace: team }
+spec:
+  http:
+  - match: [{ uri: { prefix: /api/v1 } }]
+    route: [{ destination: { host: productpage } }]
+  - match: [{ uri: { prefix: /api/v2 }, gateways: [gw] }]
+    route: [{ destination: { host: details } }]
+`;
+    const t = translate(text, gatewayNode());
+    const vh = vhostWithDomain(routeConfig(t, 'http.8080'), 'bookinfo.example.com')!;
+    expect(vh.routes.map((r) => [r.match.path, targets(r)[0][0]])).toEqual([
+      [{ prefix: '/api/v1' }, 'outbound|9080||productpage.team.svc.cluster.local'],
+    ]);
+    // team/gw is not among the root's gateways (istio-system/gw): the /api/v2 route conflicts and is dropped
   });
 
   it('skips a delegate not exported to the root’s namespace', () => {
