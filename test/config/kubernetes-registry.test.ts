@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { Listener } from '../../src/config/snapshot.js';
+import { RouteTable } from '../../src/router/route-table.js';
 import { cluster, listener, parseError, parseYaml, routeConfig, sidecarNode, targets, translate, vhostWithDomain, yaml } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -253,6 +254,15 @@ ports: [{ name: http, port: 80 }]`);
     const out = listener(t, 'virtualOutbound');
     const c = chains(out).find((x) => x.match.destinationPort === 5432);
     expect([...(c?.match.prefixRanges ?? [])].sort()).toEqual(['10.4.0.1', '10.4.0.2']);
+  });
+
+  it('headless HTTP: a StatefulSet Pod name (<pod>.<service>) reaches the service’s virtual host', () => {
+    const t = translate(svc('web', '  clusterIP: None\n  ports: [{ name: http, port: 8080 }]') + slice('web-1', 'web', 'endpoints: [{ addresses: [10.4.0.1] }]\nports: [{ name: http, port: 8080 }]'));
+    const rc = routeConfig(t, '8080');
+    for (const d of ['web-0.web.default.svc.cluster.local:8080', 'web-0.web:8080', 'web.default.svc.cluster.local:8080']) {
+      expect(new RouteTable(rc).findVirtualHost(d)?.name, d).toBe('web.default.svc.cluster.local:8080');
+    }
+    expect(cluster(t, 'outbound|8080||web.default.svc.cluster.local').type).toBe('ORIGINAL_DST');
   });
 
   it('ExternalName: no cluster of its own; its name answers on the virtual host of the Service it aliases', () => {

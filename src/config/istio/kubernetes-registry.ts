@@ -58,6 +58,7 @@ export function buildKubernetesServices(cfg: IstioConfig, node: NodeIdentity, wa
         location: 'MESH_INTERNAL',
         endpoints,
         ...(ks.selector ? { selector: ks.selector } : {}),
+        ...(ks.headless ? { podSubdomains: true } : {}),
       },
       exportTo: ks.exportTo,
       order: ks.meta.order,

@@ -18,6 +18,8 @@ export interface Service {
   selector?: Record<string, string>;
   /** Kubernetes ExternalName Services that alias this one: more names for its virtual hosts. */
   aliases?: string[];
+  /** A headless Kubernetes Service: `<pod>.<host>` names reach its Pods (passthrough). */
+  podSubdomains?: boolean;
 }
 
 /** Istio's root configuration namespace: DestinationRules there apply mesh-wide. */

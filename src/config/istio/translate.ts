@@ -353,6 +353,8 @@ export function serviceDomains(svc: Service, port: number, node: NodeIdentity, b
     names.push(`${name}.${ns}.svc`, `${name}.${ns}`);
     if (ns === node.namespace) names.push(name);
   }
+  // a headless Kubernetes Service's Pods answer as <pod>.<service> (StatefulSet names): istiod adds `*.` domains
+  if (svc.podSubdomains) names.push(...names.map((n) => `*.${n}`));
   // an IPv6 VIP appears in Host headers in brackets: [2001:db8::10], [2001:db8::10]:80
   for (const a of svc.addresses) if (!a.includes('/')) names.push(isIPv6(a) ? `[${a}]` : a);
   const out: string[] = [];
