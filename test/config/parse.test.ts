@@ -527,9 +527,10 @@ spec:
   it('parses mirror with mirrorPercentage, the deprecated mirrorPercent, and mirrors', () => {
     const one = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b, subset: v2 }\n    mirrorPercentage: { value: 12.5 }'));
     expect(one.warnings).toEqual([]);
-    expect(one.virtualServices[0].http[0].mirrors).toEqual([{ destination: { host: 'b', subset: 'v2', port: undefined }, percent: 12.5 }]);
+    expect(one.virtualServices[0].http[0]).toMatchObject({ mirror: { host: 'b', subset: 'v2', port: undefined }, mirrorPercent: 12.5, mirrors: [] });
     const old = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }\n    mirrorPercent: 40'));
-    expect(old.virtualServices[0].http[0].mirrors[0].percent).toBe(40);
+    expect(old.virtualServices[0].http[0].mirrorPercent).toBe(40);
+    expect(parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }')).virtualServices[0].http[0].mirrorPercent).toBeUndefined();
     const many = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirrors: [{ destination: { host: b } }, { destination: { host: c }, percentage: { value: 5 } }]'));
     expect(many.virtualServices[0].http[0].mirrors.map((m) => [m.destination.host, m.percent])).toEqual([['b', 100], ['c', 5]]);
     expect(parseError(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }\n    mirrors: [{ destination: { host: c } }]')).message).toMatch(/mutually exclusive/);

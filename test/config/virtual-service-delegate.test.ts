@@ -69,6 +69,14 @@ const MERGE_HTTP_ROUTES: { name: string; root: string; delegate: string; expecte
       { mirrors: [{ destination: ${M3} }], route: [{ destination: ${V3} }] }]`,
   },
   {
+    // not one of istiod's cases: mirror, its percentage and mirrors are inherited one by one (mergeHTTPRoute)
+    name: 'mirror percentage inherited without the mirror',
+    root: `[{ mirror: ${M3}, mirrorPercentage: { value: 25 }, delegate: { name: delegate, namespace: default } }]`,
+    delegate: `[{ match: [{ uri: { prefix: /a } }], mirror: ${M1}, route: [{ destination: ${V1} }] }, { route: [{ destination: ${V2} }] }]`,
+    expected: `[{ match: [{ uri: { prefix: /a } }], mirror: ${M1}, mirrorPercentage: { value: 25 }, route: [{ destination: ${V1} }] },
+      { mirror: ${M3}, mirrorPercentage: { value: 25 }, route: [{ destination: ${V2} }] }]`,
+  },
+  {
     // istiod's delegate route has no action here; Outrigger's parser requires one, so both sides route to v1
     name: 'multiple header merge',
     root: `[{ match: [{ headers: { header1: { regex: regex } } }, { headers: { header2: { exact: exact } } }], delegate: { name: delegate, namespace: default } }]`,

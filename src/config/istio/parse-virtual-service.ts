@@ -126,7 +126,7 @@ function parseHttpRoute(f: Field, inDelegate: boolean): HttpRouteSpec {
     headers: parseHeaders(f.at('headers')),
     retries: parseRetries(f.at('retries')),
     fault: parseFault(f.at('fault')),
-    mirrors: parseMirrors(f),
+    ...parseMirrors(f),
     pending,
   };
 }
@@ -138,27 +138,30 @@ function parseDelegate(f: Field): HttpRouteSpec['delegate'] {
   return { name: f.at('name').nonEmptyString(), ...(namespace ? { namespace } : {}) };
 }
 
-/** `mirror` + `mirrorPercentage` (or the deprecated `mirrorPercent`), and `mirrors` [{destination, percentage}]. */
-function parseMirrors(f: Field): HttpRouteSpec['mirrors'] {
-  const out: HttpRouteSpec['mirrors'] = [];
-  if (f.at('mirror').present) {
-    if (f.at('mirrors').present) f.at('mirrors').fail('mirror and mirrors are mutually exclusive');
-    let percent = 100;
-    const mp = f.at('mirrorPercentage');
-    if (mp.present) percent = mp.object(['value']).at('value').present ? mp.at('value').number() : 0;
-    else if (f.at('mirrorPercent').present) percent = f.at('mirrorPercent').int(0, 100);
-    else if (f.at('mirror_percent').present) percent = f.at('mirror_percent').int(0, 100);
-    if (percent < 0 || percent > 100) mp.at('value').fail('must be between 0 and 100');
-    out.push({ destination: parseDestination(f.at('mirror')), percent });
-  }
-  for (const m of f.at('mirrors').optList()) {
+/**
+ * `mirror` with `mirrorPercentage` (or the deprecated `mirrorPercent`), kept apart from `mirrors`
+ * [{destination, percentage}]: a delegate route inherits each of them separately from its root.
+ */
+function parseMirrors(f: Field): Pick<HttpRouteSpec, 'mirror' | 'mirrorPercent' | 'mirrors'> {
+  if (f.at('mirror').present && f.at('mirrors').present) f.at('mirrors').fail('mirror and mirrors are mutually exclusive');
+  let mirrorPercent: number | undefined;
+  const mp = f.at('mirrorPercentage');
+  if (mp.present) mirrorPercent = mp.object(['value']).at('value').present ? mp.at('value').number() : 0;
+  else if (f.at('mirrorPercent').present) mirrorPercent = f.at('mirrorPercent').int(0, 100);
+  else if (f.at('mirror_percent').present) mirrorPercent = f.at('mirror_percent').int(0, 100);
+  if (mirrorPercent !== undefined && (mirrorPercent < 0 || mirrorPercent > 100)) mp.at('value').fail('must be between 0 and 100');
+  const mirrors = f.at('mirrors').optList().map((m) => {
     m.object(['destination', 'percentage']);
     const p = m.at('percentage');
     const percent = p.present ? (p.object(['value']).at('value').present ? p.at('value').number() : 0) : 100;
     if (percent < 0 || percent > 100) p.at('value').fail('must be between 0 and 100');
-    out.push({ destination: parseDestination(m.at('destination')), percent });
-  }
-  return out;
+    return { destination: parseDestination(m.at('destination')), percent };
+  });
+  return {
+    ...(f.at('mirror').present ? { mirror: parseDestination(f.at('mirror')) } : {}),
+    ...(mirrorPercent !== undefined ? { mirrorPercent } : {}),
+    mirrors,
+  };
 }
 
 function parseRetries(f: Field): HttpRouteSpec['retries'] {

@@ -80,6 +80,11 @@ export interface HttpRouteSpec {
     delay?: { fixedDelayMs: number; percent: number };
     abort?: { httpStatus?: number; grpcStatus?: number; percent: number };
   };
+  /** `mirror`: copies of the requests go there too, for `mirrorPercent` of them (unset: all). */
+  mirror?: DestinationSpec;
+  /** mirrorPercentage (or the deprecated mirrorPercent), when set. */
+  mirrorPercent?: number;
+  /** `mirrors`, each with its own percentage. */
   mirrors: { destination: DestinationSpec; percent: number }[];
   /** Fields accepted now and enforced by later features (corsPolicy). */
   pending: string[];

@@ -167,9 +167,9 @@ function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: Route
   };
   const retryPolicy = retryPolicyFor(http.retries);
   if (retryPolicy) out.action.retryPolicy = retryPolicy;
-  if (http.mirrors.length) {
-    out.action.mirrors = http.mirrors.map((m) => ({ cluster: destinationCluster(m.destination, vs, ctx), percent: m.percent }));
-  }
+  // Istio: `mirror` (at mirrorPercentage, else 100%) first, then each of `mirrors`
+  const mirrors = [...(http.mirror ? [{ destination: http.mirror, percent: http.mirrorPercent ?? 100 }] : []), ...http.mirrors];
+  if (mirrors.length) out.action.mirrors = mirrors.map((m) => ({ cluster: destinationCluster(m.destination, vs, ctx), percent: m.percent }));
   return out;
 }
 

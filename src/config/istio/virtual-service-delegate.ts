@@ -55,6 +55,7 @@ function inDelegateNamespace(r: HttpRouteSpec, namespace: string): HttpRouteSpec
     ...r,
     match: r.match.map((m) => ({ ...m, gateways: m.gateways.map((g) => qualifyGateway(g, namespace)) })),
     route: r.route.map((d) => ({ ...d, destination: dest(d.destination) })),
+    ...(r.mirror ? { mirror: dest(r.mirror) } : {}),
     mirrors: r.mirrors.map((m) => ({ ...m, destination: dest(m.destination) })),
   };
 }
@@ -81,6 +82,9 @@ function mergeHttpRoute(root: HttpRouteSpec, d: HttpRouteSpec, match: HttpMatchS
     timeoutMs: d.timeoutMs ?? root.timeoutMs,
     retries: d.retries ?? root.retries,
     fault: d.fault ?? root.fault,
+    // mirror, its percentage and mirrors are inherited one by one
+    mirror: d.mirror ?? root.mirror,
+    mirrorPercent: d.mirrorPercent ?? root.mirrorPercent,
     mirrors: d.mirrors.length ? d.mirrors : root.mirrors,
     headers: d.headers ?? root.headers,
     // corsPolicy (the only pending field) is inherited too
