@@ -294,9 +294,13 @@ ports: [{ name: http, port: 80 }]`);
   });
 
   it('adds the WorkloadEntries its selector picks (istiod: Kubernetes Services select WorkloadEntries)', () => {
-    const t = translate(svc('s', '  clusterIP: 10.96.1.1\n  selector: { app: s }\n  ports: [{ name: http, port: 80, targetPort: 8080 }]') +
-      'apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: { name: vm, namespace: default }\nspec: { address: 10.6.0.1, labels: { app: s } }\n');
-    expect(cluster(t, 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.6.0.1:8080']);
+    const we = (name: string, ip: string, ports: string) => `apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: { name: ${name}, namespace: default }\nspec: { address: ${ip}, labels: { app: s }, ports: ${ports} }\n---\n`;
+    const t = translate(svc('s', '  clusterIP: 10.96.1.1\n  selector: { app: s }\n  ports: [{ name: http, port: 80, targetPort: 8080 }, { name: grpc, port: 90, targetPort: api }, { name: tcp-x, port: 100 }]') +
+      we('vm1', '10.6.0.1', '{}') + we('vm2', '10.6.0.2', '{ http: 8181, api: 9191, tcp-x: 1001 }'));
+    const eps = (port: number) => cluster(t, `outbound|${port}||s.default.svc.cluster.local`).endpoints.map((e) => `${e.address}:${e.port}`);
+    expect(eps(80)).toEqual(['10.6.0.1:8080', '10.6.0.2:8181']);
+    expect(eps(90)).toEqual(['10.6.0.2:9191']); // a named targetPort the entry does not name: not served there
+    expect(eps(100)).toEqual(['10.6.0.1:100', '10.6.0.2:1001']);
   });
 
   it('a ServiceEntry workloadSelector picks ready Pods, on the container port named like the service port', () => {

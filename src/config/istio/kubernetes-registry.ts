@@ -42,11 +42,7 @@ export function buildKubernetesServices(cfg: IstioConfig, node: NodeIdentity, wa
     if (ks.externalName) continue;
     const hostname = serviceHostname(ks.meta.name, ks.meta.namespace, node.domainSuffix);
     const slices = slicesOf(slicesByService.get(`${ks.meta.namespace}/${ks.meta.name}`) ?? []);
-    const endpoints = [
-      ...endpointsOf(ks, slices, pods, node, warnings),
-      // istiod (ENABLE_K8S_SERVICE_SELECT_WORKLOAD_ENTRIES, on by default) adds the WorkloadEntries the selector picks
-      ...(ks.headless || !ks.selector ? [] : cfg.workloadEntries.filter((we) => we.meta.namespace === ks.meta.namespace && labelsMatch(ks.selector!, we.workload.labels)).map((we) => we.workload)),
-    ];
+    const endpoints = [...endpointsOf(ks, slices, pods, node, warnings), ...selectedWorkloadEntries(cfg, ks)];
     services.push({
       svc: {
         hostname,
@@ -65,6 +61,27 @@ export function buildKubernetesServices(cfg: IstioConfig, node: NodeIdentity, wa
     });
   }
   return { services, aliases: resolveAliases(k8s.services, node.domainSuffix) };
+}
+
+/**
+ * The WorkloadEntries a Service's selector picks (istiod's ENABLE_K8S_SERVICE_SELECT_WORKLOAD_ENTRIES,
+ * on by default; not for headless Services). Each service port goes to the entry's port named like
+ * a named targetPort (no such port: not served), else to its port named like the service port, else
+ * to the targetPort number (the service port when unset, as the API server fills it).
+ */
+function selectedWorkloadEntries(cfg: IstioConfig, ks: KubernetesServiceSpec): WorkloadSpec[] {
+  const selector = ks.selector;
+  if (ks.headless || !selector) return [];
+  return cfg.workloadEntries
+    .filter((we) => we.meta.namespace === ks.meta.namespace && labelsMatch(selector, we.workload.labels))
+    .map((we) => {
+      const ports: Record<string, number> = {};
+      for (const p of ks.ports) {
+        const port = typeof p.targetPort === 'string' ? we.workload.ports[p.targetPort] : (we.workload.ports[p.name] ?? p.targetPort ?? p.port);
+        if (port !== undefined) ports[p.name] = port;
+      }
+      return { ...we.workload, ports, listedPortsOnly: true };
+    });
 }
 
 /** Slices by `namespace/service`; FQDN slices are left out, as istiod leaves them out. */
