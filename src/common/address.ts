@@ -1,6 +1,18 @@
-/** `ip:port`, with IPv6 addresses bracketed: how Envoy labels endpoints and peers (`[::1]:80`). */
+/**
+ * `ip:port`, with IPv6 addresses bracketed: how Envoy labels endpoints and peers (`[::1]:80`); a
+ * unix socket is labelled by its path alone, as Envoy prints a pipe.
+ */
 export function hostPort(address: string, port: number | undefined): string {
+  if (isPipeAddress(address)) return address;
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/**
+ * A unix domain socket (Envoy's pipe): an absolute path, or `@name` in the abstract namespace. No IP
+ * address or DNS name starts with either, so an endpoint address says by itself what it is.
+ */
+export function isPipeAddress(address: string): boolean {
+  return address.startsWith('/') || address.startsWith('@');
 }
 
 /** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) → `10.0.0.1`, so IPv4 ranges match it. */

@@ -403,7 +403,7 @@ export interface CircuitBreakers {
 }
 
 export interface LbEndpoint {
-  /** IP or DNS name (STRICT_DNS). */
+  /** IP, DNS name (STRICT_DNS), or a unix socket path (`/path`, `@abstract`: Envoy's pipe; port 0). */
   address: string;
   port: number;
   weight: number;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_RETRY_POLICY } from '../../src/config/istio/translate-routes.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ConfigErrors } from '../../src/config/errors.js';
+import { isPipeAddress } from '../../src/common/address.js';
 import { parseIstioConfig } from '../../src/config/istio/parse.js';
 import type { IstioConfig } from '../../src/config/istio/resources.js';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
@@ -29,7 +30,8 @@ function walk(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-const FILES = existsSync(ROOT) ? walk(ROOT).filter((f) => /networking\.istio\.io\//.test(readFileSync(f, 'utf8'))) : [];
+/** Files with Istio networking resources, or with the Kubernetes objects the service registry reads. */
+const FILES = existsSync(ROOT) ? walk(ROOT).filter((f) => /networking\.istio\.io\/|^kind: (Service|EndpointSlice|Endpoints|Pod|Node)\s*$/m.test(readFileSync(f, 'utf8'))) : [];
 
 /** Messages that only say "this kind is not supported". */
 const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: /;
@@ -61,6 +63,7 @@ function nodesFor(cfg: IstioConfig): NodeIdentity[] {
   for (const list of [cfg.virtualServices, cfg.destinationRules, cfg.serviceEntries, cfg.workloadEntries, cfg.gateways, cfg.sidecars]) {
     for (const r of list) namespaces.add(r.meta.namespace);
   }
+  for (const s of cfg.kubernetes.services) namespaces.add(s.meta.namespace);
   const nodes: NodeIdentity[] = [];
   for (const ns of namespaces) {
     nodes.push(sidecarNode({ namespace: ns }));
@@ -92,7 +95,9 @@ function checkSnapshot(t: Translation, label: string): void {
   for (const c of snapshot.clusters) {
     for (const ep of c.endpoints) {
       expect(ep.address, `${label}: ${c.name} endpoint address`).not.toBe('');
-      expect(Number.isInteger(ep.port) && ep.port > 0 && ep.port < 65536, `${label}: ${c.name} endpoint port ${ep.port}`).toBe(true);
+      // a unix socket endpoint (Envoy's pipe) is a path with no port
+      const pipe = isPipeAddress(ep.address) && ep.port === 0;
+      expect(pipe || (Number.isInteger(ep.port) && ep.port > 0 && ep.port < 65536), `${label}: ${c.name} endpoint port ${ep.port}`).toBe(true);
     }
   }
   for (const rc of snapshot.routeConfigs) {
@@ -150,8 +155,10 @@ describe('Istio conformance material', () => {
       translateAll(cfg, rel);
       return;
     }
-    const parsed = cfg.virtualServices.length + cfg.destinationRules.length + cfg.serviceEntries.length + cfg.workloadEntries.length + cfg.gateways.length + cfg.sidecars.length;
-    expect(parsed, 'networking resources read from the file').toBeGreaterThan(0);
+    const k8s = cfg.kubernetes;
+    const parsed = cfg.virtualServices.length + cfg.destinationRules.length + cfg.serviceEntries.length + cfg.workloadEntries.length + cfg.gateways.length + cfg.sidecars.length +
+      k8s.services.length + k8s.endpointSlices.length + k8s.pods.length + k8s.nodes.length;
+    expect(parsed, 'networking resources or registry objects read from the file').toBeGreaterThan(0);
     translateAll(cfg, rel);
   });
 });

@@ -198,7 +198,7 @@ spec: { gatewayClassName: istio, listeners: [] }
     expect(err.reason).toBe('unsupported resource gateway.networking.k8s.io/v1 Gateway');
   });
 
-  it('ignores platform resources with a warning', () => {
+  it('ignores platform resources with a warning; Services feed the registry', () => {
     const cfg = parseYaml(`apiVersion: apps/v1
 kind: Deployment
 metadata: { name: reviews-v1 }
@@ -220,10 +220,10 @@ spec: { host: reviews }
 `, 'default', 'bookinfo.yaml');
     expect(cfg.destinationRules.map((d) => d.meta.name)).toEqual(['reviews']);
     expect(cfg.virtualServices).toEqual([]);
-    expect(cfg.warnings).toHaveLength(3);
+    expect(cfg.warnings).toHaveLength(2);
     expect(cfg.warnings[0]).toMatch(/^bookinfo\.yaml document 0: Deployment reviews-v1 ignored/);
-    expect(cfg.warnings[1]).toMatch(/^bookinfo\.yaml document 1: Service reviews ignored/);
-    expect(cfg.warnings[2]).toMatch(/^bookinfo\.yaml document 2: ServiceAccount bookinfo-reviews ignored/);
+    expect(cfg.warnings[1]).toMatch(/^bookinfo\.yaml document 2: ServiceAccount bookinfo-reviews ignored/);
+    expect(cfg.kubernetes.services.map((s) => s.meta.name)).toEqual(['reviews']);
   });
 
   it('rejects unknown networking.istio.io kinds and other API groups', () => {
@@ -279,7 +279,7 @@ items:
 `);
     expect(cfg.destinationRules.map((d) => d.meta.name)).toEqual(['a']);
     expect(cfg.virtualServices.map((v) => v.meta.name)).toEqual(['nested']);
-    expect(cfg.warnings.filter((w) => w.includes('Service svc ignored'))).toHaveLength(1);
+    expect(cfg.kubernetes.services.map((s) => s.meta.name)).toEqual(['svc']);
     // load order is kept across nesting (Istio's tie-breaker)
     expect(cfg.destinationRules[0].meta.order).toBeLessThan(cfg.virtualServices[0].meta.order);
   });
@@ -399,7 +399,7 @@ describe('VirtualService validation', () => {
   });
 
   const rejects: [string, string, string, RegExp][] = [
-    ['no action', '  - match: [{ uri: { prefix: / } }]', 'spec.http[0]', /one of route, redirect or directResponse is required/],
+    ['no action', '  - match: [{ uri: { prefix: / } }]', 'spec.http[0]', /one of route, redirect, directResponse or delegate is required/],
     [
       'route + redirect',
       '  - route: [{ destination: { host: a } }]\n    redirect: { uri: /x }',
@@ -423,7 +423,9 @@ describe('VirtualService validation', () => {
     ['redirect code', '  - redirect: { uri: /x, redirectCode: 200 }', 'spec.http[0].redirect.redirectCode', /between 300 and 399/],
     ['redirect port + derivePort', '  - redirect: { port: 8080, derivePort: FROM_REQUEST_PORT }', 'spec.http[0].redirect.derivePort', /mutually exclusive/],
     ['directResponse status', '  - directResponse: { status: 99 }', 'spec.http[0].directResponse.status', /between 200 and 599/],
-    ['delegate', '  - delegate: { name: x }', 'spec.http[0].delegate', /delegate VirtualServices are not supported/],
+    ['delegate with route', '  - delegate: { name: x }\n    route: [{ destination: { host: a } }]', 'spec.http[0].route', /a route with delegate must not set route/],
+    ['delegate with redirect', '  - delegate: { name: x }\n    redirect: { uri: /x }', 'spec.http[0].redirect', /a route with delegate must not set redirect/],
+    ['delegate without name', '  - delegate: { namespace: x }', 'spec.http[0].delegate.name', /expected a string/],
     ['match port', '  - match: [{ port: 70000 }]\n    route: [{ destination: { host: a } }]', 'spec.http[0].match[0].port', /between 1 and 65535/],
     ['destination port', '  - route: [{ destination: { host: a, port: { number: 0 } } }]', 'spec.http[0].route[0].destination.port.number', /between 1 and 65535/],
     ['header op name', '  - route: [{ destination: { host: a } }]\n    headers: { request: { set: { "x bad": v } } }', 'spec.http[0].headers.request.set.x bad', /invalid header name/],
@@ -436,8 +438,14 @@ describe('VirtualService validation', () => {
     expect(err.location.kind).toBe('VirtualService');
   });
 
-  it('requires hosts (unless gateways are given) and at least one route', () => {
-    expect(parseError('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v }\nspec:\n  http: [{ route: [{ destination: { host: a } }] }]\n').location.field).toBe('spec.hosts');
+  it('requires at least one route; without hosts it is a delegate: no gateways, tcp, tls or further delegation', () => {
+    const mk = (spec: string) => `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v }\nspec:\n${spec}`;
+    expect(parseError(mk('  gateways: [gw]\n  http: [{ route: [{ destination: { host: a } }] }]\n')).location.field).toBe('spec.gateways');
+    expect(parseError(mk('  tcp: [{ route: [{ destination: { host: a } }] }]\n')).location.field).toBe('spec.tcp');
+    expect(parseError(mk('  http: [{ delegate: { name: other } }]\n')).reason).toMatch(/cannot delegate again/);
+    const cfg = parseYaml(mk('  http: [{ route: [{ destination: { host: a } }] }]\n'));
+    expect(cfg.virtualServices).toEqual([]); // a delegate stands for nothing on its own
+    expect(cfg.warnings).toContainEqual(expect.stringMatching(/VirtualService default\/v: a delegate \(no hosts\) that no root VirtualService names; unused/));
     expect(parseError('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v }\nspec:\n  hosts: [a]\n').reason).toMatch(/at least one route/);
     expect(parseError('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v }\nspec:\n  hosts: ["a", ""]\n  http: [{ route: [{ destination: { host: a } }] }]\n').location.field).toBe('spec.hosts[1]');
   });
@@ -519,9 +527,10 @@ spec:
   it('parses mirror with mirrorPercentage, the deprecated mirrorPercent, and mirrors', () => {
     const one = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b, subset: v2 }\n    mirrorPercentage: { value: 12.5 }'));
     expect(one.warnings).toEqual([]);
-    expect(one.virtualServices[0].http[0].mirrors).toEqual([{ destination: { host: 'b', subset: 'v2', port: undefined }, percent: 12.5 }]);
+    expect(one.virtualServices[0].http[0]).toMatchObject({ mirror: { host: 'b', subset: 'v2', port: undefined }, mirrorPercent: 12.5, mirrors: [] });
     const old = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }\n    mirrorPercent: 40'));
-    expect(old.virtualServices[0].http[0].mirrors[0].percent).toBe(40);
+    expect(old.virtualServices[0].http[0].mirrorPercent).toBe(40);
+    expect(parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }')).virtualServices[0].http[0].mirrorPercent).toBeUndefined();
     const many = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    mirrors: [{ destination: { host: b } }, { destination: { host: c }, percentage: { value: 5 } }]'));
     expect(many.virtualServices[0].http[0].mirrors.map((m) => [m.destination.host, m.percent])).toEqual([['b', 100], ['c', 5]]);
     expect(parseError(vs('  - route: [{ destination: { host: a } }]\n    mirror: { host: b }\n    mirrors: [{ destination: { host: c } }]')).message).toMatch(/mutually exclusive/);
@@ -656,6 +665,12 @@ describe('ServiceEntry / WorkloadEntry validation', () => {
     ['selector + endpoints', '  hosts: [a.com]\n  workloadSelector: { labels: { app: a } }\n  endpoints: [{ address: 1.1.1.1 }]', 'spec.workloadSelector', /mutually exclusive/],
     ['endpoint port', '  hosts: [a.com]\n  endpoints: [{ address: 1.1.1.1, ports: { http: 0 } }]', 'spec.endpoints[0].ports.http', /between 1 and 65535/],
     ['bad location', '  hosts: [a.com]\n  location: INTERNAL', 'spec.location', /must be one of MESH_EXTERNAL, MESH_INTERNAL/],
+    // Istio's unix endpoint rules (ValidateUnixAddress, validateWorkloadEntry)
+    ['relative unix path', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: "unix://run/a.sock" }]', 'spec.endpoints[0].address', /"run\/a\.sock" is not an absolute path to a file/],
+    ['unix directory', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: "unix:///run/" }]', 'spec.endpoints[0].address', /not an absolute path to a file/],
+    ['empty unix address', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: "unix://" }]', 'spec.endpoints[0].address', /unix address must not be empty/],
+    ['unix endpoint with ports', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: "unix:///a.sock", ports: { http: 8080 } }]', 'spec.endpoints[0].ports', /must not include ports/],
+    ['unix endpoints with two service ports', '  hosts: [a.com]\n  ports: [{ number: 80, name: http }, { number: 81, name: http-b }]\n  endpoints: [{ address: "unix:///a.sock" }]', 'spec.ports', /exactly 1 service port is required for unix socket endpoints/],
   ])('rejects %s', (_n, spec, path, reason) => {
     const err = parseError(se(spec));
     expect(err.location.field).toBe(path);

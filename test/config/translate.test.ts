@@ -183,14 +183,14 @@ describe('clusters', () => {
     }
   });
 
-  it('skips unix socket endpoints and unwraps bracketed IPv6 addresses', () => {
+  it('unix socket endpoints become pipe endpoints (path, no port)', () => {
     const t = translate(
       se('mixed', 'default', `  hosts: [mixed.example.com]
   resolution: STATIC
   ports: [{ number: 80, name: http }]
-  endpoints: [{ address: "unix:///var/run/a.sock" }, { address: "2001:db8::1" }]`),
+  endpoints: [{ address: "unix:///var/run/a.sock" }, { address: "unix://@abstract" }, { address: "2001:db8::1" }]`),
     );
-    expect(cluster(t, 'outbound|80||mixed.example.com').endpoints.map((e) => e.address)).toEqual(['2001:db8::1']);
+    expect(cluster(t, 'outbound|80||mixed.example.com').endpoints.map((e) => [e.address, e.port])).toEqual([['/var/run/a.sock', 0], ['@abstract', 0], ['2001:db8::1', 80]]);
   });
 
   it('maps the load balancer: default LEAST_REQUEST, ROUND_ROBIN, RANDOM, LEAST_CONN, PASSTHROUGH', () => {
@@ -1419,7 +1419,7 @@ describe('snapshot', () => {
   });
 
   it('carries the parse warnings', () => {
-    const t = translate('apiVersion: v1\nkind: Service\nmetadata: { name: s }\n---\n' + BOOKINFO_SERVICES);
-    expect(t.warnings.some((w) => w.includes('Service s ignored'))).toBe(true);
+    const t = translate('apiVersion: v1\nkind: ServiceAccount\nmetadata: { name: s }\n---\n' + BOOKINFO_SERVICES);
+    expect(t.warnings.some((w) => w.includes('ServiceAccount s ignored'))).toBe(true);
   });
 });

@@ -4,6 +4,7 @@ import { parseExportTo } from './parse.js';
 import { KNOWN_PROTOCOLS, resolveProtocol } from './protocol.js';
 import { isIP } from 'node:net';
 
+const UNIX_PREFIX = 'unix://';
 const SE_FIELDS = ['hosts', 'addresses', 'ports', 'location', 'resolution', 'endpoints', 'workloadSelector', 'exportTo', 'subjectAltNames'];
 const WORKLOAD_FIELDS = ['address', 'ports', 'labels', 'network', 'locality', 'weight', 'serviceAccount'];
 
@@ -29,6 +30,9 @@ export function parseServiceEntry(spec: Field, meta: ResourceMeta): ServiceEntry
   const ws = spec.at('workloadSelector');
   const workloadSelector = ws.present ? ws.object(['labels']).at('labels').stringMap() : undefined;
   const endpoints = spec.at('endpoints').optList().map((e) => parseWorkload(e));
+  if (endpoints.some((e) => e.address.startsWith(UNIX_PREFIX)) && ports.length !== 1) {
+    spec.at('ports').fail('exactly 1 service port is required for unix socket endpoints');
+  }
   if (workloadSelector && endpoints.length) spec.at('workloadSelector').fail('workloadSelector and endpoints are mutually exclusive');
   if (resolution === 'STATIC') {
     spec.at('endpoints').optList().forEach((e, i) => {
@@ -65,9 +69,17 @@ export function parseWorkload(f: Field): WorkloadSpec {
   f.object(WORKLOAD_FIELDS);
   const ports: Record<string, number> = {};
   for (const [k, v] of f.at('ports').entries()) ports[k] = v.port();
+  const address = f.at('address').optString() ?? '';
+  if (address.startsWith(UNIX_PREFIX)) {
+    const path = address.slice(UNIX_PREFIX.length);
+    // Istio: an absolute path to a file, or @name in the abstract namespace
+    if (path === '') f.at('address').fail('unix address must not be empty');
+    if (!path.startsWith('@') && (!path.startsWith('/') || path.endsWith('/'))) f.at('address').fail(`${address}: "${path}" is not an absolute path to a file`);
+    if (Object.keys(ports).length) f.at('ports').fail(`unix endpoint ${address} must not include ports`);
+  }
   const weight = f.at('weight').optInt(0, 2 ** 32 - 1);
   return {
-    address: f.at('address').optString() ?? '',
+    address,
     ports,
     labels: f.at('labels').stringMap(),
     network: f.at('network').optString(),

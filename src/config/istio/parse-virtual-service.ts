@@ -30,11 +30,17 @@ export function parseVirtualService(spec: Field, meta: ResourceMeta, warnings: s
   spec.object(VS_FIELDS);
   const hosts = spec.at('hosts').stringList();
   const gateways = spec.at('gateways').stringList();
+  // a VirtualService without hosts is a delegate: only root VirtualServices' routes reach it
+  const isDelegate = hosts.length === 0;
   const httpField = spec.at('http');
-  const http = httpField.optList().map((r) => parseHttpRoute(r));
+  const http = httpField.optList().map((r) => parseHttpRoute(r, isDelegate));
   const tcp = spec.at('tcp').optList().map((r) => parseL4Route(r, false));
   const tls = spec.at('tls').optList().map((r) => parseL4Route(r, true));
-  if (hosts.length === 0 && gateways.length === 0) spec.at('hosts').fail('at least one host is required');
+  if (isDelegate) {
+    if (gateways.length) spec.at('gateways').fail('a delegate VirtualService (no hosts) must have no gateways');
+    if (tls.length) spec.at('tls').fail('a delegate VirtualService (no hosts) must have no tls routes');
+    if (tcp.length) spec.at('tcp').fail('a delegate VirtualService (no hosts) must have no tcp routes');
+  }
   hosts.forEach((h, i) => {
     if (h === '') spec.at('hosts').list()[i].fail('host must not be empty');
     if (h === '*' && (gateways.length === 0 || gateways.includes('mesh'))) {
@@ -88,23 +94,29 @@ function parseL4Match(f: Field, tls: boolean): L4MatchSpec {
   return out;
 }
 
-function parseHttpRoute(f: Field): HttpRouteSpec {
+function parseHttpRoute(f: Field, inDelegate: boolean): HttpRouteSpec {
   f.object(HTTP_ROUTE_FIELDS);
-  if (f.at('delegate').present) f.at('delegate').fail('delegate VirtualServices are not supported yet');
+  const delegate = parseDelegate(f.at('delegate'));
+  if (delegate && inDelegate) f.at('delegate').fail('a delegate VirtualService cannot delegate again (one level only)');
   const route = f.at('route').optList().map(parseRouteDestination);
   const redirect = parseRedirect(f.at('redirect'));
   const directResponse = parseDirectResponse(f.at('directResponse'));
   const actions = [route.length > 0, !!redirect, !!directResponse].filter(Boolean).length;
-  if (actions === 0) f.fail('one of route, redirect or directResponse is required');
+  if (delegate) {
+    // Istio: a root route only delegates; the delegate's routes bring the destinations
+    if (route.length) f.at('route').fail('a route with delegate must not set route');
+    if (redirect) f.at('redirect').fail('a route with delegate must not set redirect');
+  } else if (actions === 0) f.fail('one of route, redirect, directResponse or delegate is required');
   if (actions > 1) f.fail('route, redirect and directResponse are mutually exclusive');
   const rewrite = parseRewrite(f.at('rewrite'));
-  if (rewrite && !route.length) f.at('rewrite').fail('rewrite requires a route (it cannot be combined with redirect or directResponse)');
+  if (rewrite && !route.length && !delegate) f.at('rewrite').fail('rewrite requires a route (it cannot be combined with redirect or directResponse)');
   const timeoutMs = f.at('timeout').optDurationMs();
   f.at('websocketUpgrade').optBool();
   const pending = PENDING_ROUTE_FIELDS.filter((k) => f.at(k).present);
   for (const k of pending) f.at(k).object();
   return {
     name: f.at('name').optString(),
+    ...(delegate ? { delegate } : {}),
     match: f.at('match').optList().map(parseMatch),
     route,
     redirect,
@@ -114,32 +126,42 @@ function parseHttpRoute(f: Field): HttpRouteSpec {
     headers: parseHeaders(f.at('headers')),
     retries: parseRetries(f.at('retries')),
     fault: parseFault(f.at('fault')),
-    mirrors: parseMirrors(f),
+    ...parseMirrors(f),
     pending,
   };
 }
 
-/** `mirror` + `mirrorPercentage` (or the deprecated `mirrorPercent`), and `mirrors` [{destination, percentage}]. */
-function parseMirrors(f: Field): HttpRouteSpec['mirrors'] {
-  const out: HttpRouteSpec['mirrors'] = [];
-  if (f.at('mirror').present) {
-    if (f.at('mirrors').present) f.at('mirrors').fail('mirror and mirrors are mutually exclusive');
-    let percent = 100;
-    const mp = f.at('mirrorPercentage');
-    if (mp.present) percent = mp.object(['value']).at('value').present ? mp.at('value').number() : 0;
-    else if (f.at('mirrorPercent').present) percent = f.at('mirrorPercent').int(0, 100);
-    else if (f.at('mirror_percent').present) percent = f.at('mirror_percent').int(0, 100);
-    if (percent < 0 || percent > 100) mp.at('value').fail('must be between 0 and 100');
-    out.push({ destination: parseDestination(f.at('mirror')), percent });
-  }
-  for (const m of f.at('mirrors').optList()) {
+function parseDelegate(f: Field): HttpRouteSpec['delegate'] {
+  if (!f.present) return undefined;
+  f.object(['name', 'namespace']);
+  const namespace = f.at('namespace').optString();
+  return { name: f.at('name').nonEmptyString(), ...(namespace ? { namespace } : {}) };
+}
+
+/**
+ * `mirror` with `mirrorPercentage` (or the deprecated `mirrorPercent`), kept apart from `mirrors`
+ * [{destination, percentage}]: a delegate route inherits each of them separately from its root.
+ */
+function parseMirrors(f: Field): Pick<HttpRouteSpec, 'mirror' | 'mirrorPercent' | 'mirrors'> {
+  if (f.at('mirror').present && f.at('mirrors').present) f.at('mirrors').fail('mirror and mirrors are mutually exclusive');
+  let mirrorPercent: number | undefined;
+  const mp = f.at('mirrorPercentage');
+  if (mp.present) mirrorPercent = mp.object(['value']).at('value').present ? mp.at('value').number() : 0;
+  else if (f.at('mirrorPercent').present) mirrorPercent = f.at('mirrorPercent').int(0, 100);
+  else if (f.at('mirror_percent').present) mirrorPercent = f.at('mirror_percent').int(0, 100);
+  if (mirrorPercent !== undefined && (mirrorPercent < 0 || mirrorPercent > 100)) mp.at('value').fail('must be between 0 and 100');
+  const mirrors = f.at('mirrors').optList().map((m) => {
     m.object(['destination', 'percentage']);
     const p = m.at('percentage');
     const percent = p.present ? (p.object(['value']).at('value').present ? p.at('value').number() : 0) : 100;
     if (percent < 0 || percent > 100) p.at('value').fail('must be between 0 and 100');
-    out.push({ destination: parseDestination(m.at('destination')), percent });
-  }
-  return out;
+    return { destination: parseDestination(m.at('destination')), percent };
+  });
+  return {
+    ...(f.at('mirror').present ? { mirror: parseDestination(f.at('mirror')) } : {}),
+    ...(mirrorPercent !== undefined ? { mirrorPercent } : {}),
+    mirrors,
+  };
 }
 
 function parseRetries(f: Field): HttpRouteSpec['retries'] {

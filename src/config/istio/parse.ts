@@ -10,14 +10,20 @@ import { DEFAULT_MESH, isMeshConfigMap, parseMeshConfigDocument, parseMeshConfig
 import { AUTHORIZATION_POLICY_VERSIONS, parseAuthorizationPolicy } from './parse-authorization-policy.js';
 import { parsePeerAuthentication } from './parse-peer-authentication.js';
 import { parseRequestAuthentication } from './parse-request-authentication.js';
+import { KUBERNETES_REGISTRY_KINDS, parseKubernetesObject } from './parse-kubernetes.js';
+import { mergeDelegateVirtualServices } from './virtual-service-delegate.js';
 
 const NETWORKING_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'];
 
-/** Kinds that configure the orchestrator, not the data plane: skipped with a note. */
+/**
+ * Kinds that configure the orchestrator, not the data plane: skipped with a note. (Service,
+ * EndpointSlice, Endpoints, Pod and Node feed the service registry, as istiod reads them.)
+ */
 const PLATFORM_KINDS = new Set([
-  'Deployment', 'Service', 'ServiceAccount', 'ConfigMap', 'Secret', 'Namespace', 'Pod', 'StatefulSet',
+  'Deployment', 'ServiceAccount', 'ConfigMap', 'Secret', 'Namespace', 'StatefulSet', 'ReplicaSet',
   'DaemonSet', 'Job', 'CronJob', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding',
-  'PersistentVolumeClaim', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Endpoints', 'EndpointSlice',
+  'PersistentVolumeClaim', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ControllerRevision', 'ReplicationController',
+  'PodTemplate', 'Event', 'LimitRange', 'ResourceQuota', 'Lease',
   'NetworkPolicy', 'Ingress', 'CustomResourceDefinition', 'Certificate', 'Issuer', 'ClusterIssuer',
 ]);
 
@@ -48,6 +54,7 @@ export interface ParseOptions {
 export function parseIstioConfig(docs: readonly SourceDocument[], opts: ParseOptions): IstioConfig {
   const cfg: IstioConfig = {
     mesh: { ...DEFAULT_MESH },
+    kubernetes: { services: [], endpointSlices: [], pods: [], nodes: [] },
     virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [],
     gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], warnings: [],
   };
@@ -64,6 +71,7 @@ export function parseIstioConfig(docs: readonly SourceDocument[], opts: ParseOpt
   };
   for (const doc of docs) visit(doc, doc.value, []);
   if (errors.length) throw new ConfigErrors(errors);
+  cfg.virtualServices = mergeDelegateVirtualServices(cfg.virtualServices, cfg.warnings);
   return cfg;
 }
 
@@ -100,11 +108,18 @@ function parseResource(
     cfg.mesh = kind === 'MeshConfig' ? parseMeshConfigDocument(top, cfg.warnings, where) : parseMeshConfigMap(top, cfg.warnings, where);
     return undefined;
   }
+  if (Object.hasOwn(KUBERNETES_REGISTRY_KINDS, kind) && !group.endsWith('istio.io')) {
+    const versions = KUBERNETES_REGISTRY_KINDS[kind];
+    if (!versions.includes(apiVersion)) top.at('apiVersion').fail(`unsupported version ${apiVersion} of ${kind}; accepted: ${versions.join(', ')}`);
+    if (!name) top.at('metadata').at('name').fail('metadata.name is required');
+    parseKubernetesObject(top, kind, { kind, name: name as string, namespace, doc, order }, cfg.kubernetes);
+    return undefined;
+  }
   if (PLATFORM_KINDS.has(kind) && !group.endsWith('istio.io')) {
     cfg.warnings.push(`${doc.file} document ${doc.docIndex}: ${kind} ${name ?? ''} ignored (a platform resource, not mesh config)`);
     return undefined;
   }
-  if (kind in NOT_YET_SUPPORTED) {
+  if (Object.hasOwn(NOT_YET_SUPPORTED, kind)) {
     top.at('kind').fail(`kind ${kind} (${apiVersion}) is not supported: ${NOT_YET_SUPPORTED[kind]}`);
   }
   if (group === 'security.istio.io' && SECURITY_KINDS.has(kind)) {
@@ -154,11 +169,11 @@ function parseResource(
   return undefined;
 }
 
-/** `exportTo`: ".", "*", "~" or namespace names. */
-export function parseExportTo(f: Field): string[] {
-  const list = f.stringList();
+/** `exportTo`: ".", "*", "~" or namespace names; `values` when they come from elsewhere than a list (an annotation). */
+export function parseExportTo(f: Field, values?: string[]): string[] {
+  const list = values ?? f.stringList();
   list.forEach((v, i) => {
-    if (v === '') f.list()[i].fail('exportTo entries must not be empty');
+    if (v === '') (values ? f : f.list()[i]).fail('exportTo entries must not be empty');
   });
   if (list.includes('~') && list.length > 1) f.fail('"~" (export to none) cannot be combined with other entries');
   return list;

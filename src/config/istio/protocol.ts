@@ -34,3 +34,24 @@ export function servesHttp(protocol: string): boolean {
 export function isHttpProtocol(protocol: string): boolean {
   return HTTP_LIKE.has(protocol);
 }
+
+/** Ports Istio never sniffs: an unnamed port there is TCP (SMTP, DNS, MySQL, MongoDB). */
+const WELL_KNOWN_TCP_PORTS = new Set([25, 53, 3306, 27017]);
+
+/** Kubernetes' standard appProtocol names (Istio maps them before the prefix rule). */
+const KUBERNETES_APP_PROTOCOLS: Record<string, string> = { 'kubernetes.io/h2c': 'HTTP2', 'kubernetes.io/ws': 'HTTP', 'kubernetes.io/wss': 'HTTPS' };
+
+/**
+ * Istio's protocol for a Kubernetes Service port: UDP stays UDP; `appProtocol` if set, else the port
+ * name, read up to its first `-` (`grpc-web` whole); an unknown one on a well-known port is TCP,
+ * elsewhere auto-detected.
+ */
+export function kubernetesPortProtocol(port: number, name: string, transport: string, appProtocol: string | undefined): string {
+  if (transport === 'UDP') return 'UDP';
+  const label = appProtocol ?? name;
+  if (appProtocol !== undefined && KUBERNETES_APP_PROTOCOLS[appProtocol]) return KUBERNETES_APP_PROTOCOLS[appProtocol];
+  if (label.toLowerCase().startsWith('grpc-web')) return 'GRPC-WEB';
+  const prefix = label.split('-')[0].toUpperCase();
+  if (prefix !== 'UNSUPPORTED' && (KNOWN_PROTOCOLS as readonly string[]).includes(prefix)) return prefix;
+  return WELL_KNOWN_TCP_PORTS.has(port) ? 'TCP' : 'UNSUPPORTED';
+}

@@ -1,10 +1,11 @@
 import type { NodeIdentity } from '../snapshot.js';
+import { buildKubernetesServices, selectedPodWorkloads } from './kubernetes-registry.js';
 import { hostMatches, hostSpecificity, isExportedTo, labelsMatch, resolveHost } from './hosts.js';
 import type {
   DestinationRuleSpec, IstioConfig, PolicyLayer, Resolution, ServicePortSpec, TrafficPolicySpec, VirtualServiceSpec, WorkloadSpec,
 } from './resources.js';
 
-/** A service as the proxy sees it: one host of a ServiceEntry, with its workloads. */
+/** A service as the proxy sees it: a Kubernetes Service or one host of a ServiceEntry, with its workloads. */
 export interface Service {
   hostname: string;
   namespace: string;
@@ -15,30 +16,36 @@ export interface Service {
   endpoints: WorkloadSpec[];
   /** The ServiceEntry's workloadSelector: pods with these labels (in its namespace) are its endpoints. */
   selector?: Record<string, string>;
+  /** Kubernetes ExternalName Services that alias this one: more names for its virtual hosts. */
+  aliases?: string[];
+  /** A headless Kubernetes Service: `<pod>.<host>` names reach its Pods (passthrough). */
+  podSubdomains?: boolean;
 }
 
 /** Istio's root configuration namespace: DestinationRules there apply mesh-wide. */
 export const ROOT_NAMESPACE = 'istio-system';
 
-/** Services (from ServiceEntry + WorkloadEntry) visible to this proxy, keyed by host name. */
-export function buildServices(cfg: IstioConfig, node: NodeIdentity): Map<string, Service> {
-  const out = new Map<string, Service>();
-  const entries = [...cfg.serviceEntries].sort((a, b) => rank(a.meta.namespace) - rank(b.meta.namespace) || a.meta.order - b.meta.order);
-  function rank(ns: string): number {
-    return ns === node.namespace ? 0 : 1; // a host defined in the proxy's own namespace wins
-  }
-  for (const se of entries) {
-    if (!isExportedTo(se.exportTo, se.meta.namespace, node.namespace)) continue;
+/**
+ * Services visible to this proxy (Kubernetes Services, ServiceEntry + WorkloadEntry), keyed by
+ * host name. A host defined twice: the proxy's own namespace wins, then Kubernetes over
+ * ServiceEntry, then the older resource.
+ */
+export function buildServices(cfg: IstioConfig, node: NodeIdentity, warnings: string[] = []): Map<string, Service> {
+  const k8s = buildKubernetesServices(cfg, node, warnings);
+  const candidates: { svc: Service; exportTo: string[]; rank: number; order: number }[] = [];
+  const rank = (ns: string, registry: number) => (ns === node.namespace ? 0 : 2) + registry;
+  for (const k of k8s.services) candidates.push({ ...k, rank: rank(k.svc.namespace, 0) });
+  for (const se of cfg.serviceEntries) {
+    // a workloadSelector picks WorkloadEntries and Pods of the ServiceEntry's namespace
     const endpoints = se.workloadSelector
-      ? cfg.workloadEntries
-          .filter((we) => we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector!, we.workload.labels))
-          .map((we) => we.workload)
+      ? [
+          ...cfg.workloadEntries.filter((we) => we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector!, we.workload.labels)).map((we) => we.workload),
+          ...selectedPodWorkloads(cfg, node, se.meta.namespace, se.workloadSelector),
+        ]
       : se.endpoints;
     for (const host of se.hosts) {
-      const hostname = host.toLowerCase();
-      if (out.has(hostname)) continue;
-      out.set(hostname, {
-        hostname,
+      const svc: Service = {
+        hostname: host.toLowerCase(),
         namespace: se.meta.namespace,
         ports: se.ports,
         addresses: se.addresses,
@@ -46,8 +53,16 @@ export function buildServices(cfg: IstioConfig, node: NodeIdentity): Map<string,
         location: se.location,
         endpoints,
         ...(se.workloadSelector ? { selector: se.workloadSelector } : {}),
-      });
+      };
+      candidates.push({ svc, exportTo: se.exportTo, rank: rank(se.meta.namespace, 1), order: se.meta.order });
     }
+  }
+  candidates.sort((a, b) => a.rank - b.rank || a.order - b.order);
+  const out = new Map<string, Service>();
+  for (const { svc, exportTo } of candidates) {
+    if (out.has(svc.hostname) || !isExportedTo(exportTo, svc.namespace, node.namespace)) continue;
+    const aliases = k8s.aliases.get(svc.hostname);
+    out.set(svc.hostname, aliases ? { ...svc, aliases } : svc);
   }
   return out;
 }

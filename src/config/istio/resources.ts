@@ -36,6 +36,8 @@ export interface DestinationSpec {
   host: string;
   subset?: string;
   port?: number;
+  /** Where a short host name resolves when not in the VirtualService's own namespace (routes merged from a delegate). */
+  namespace?: string;
 }
 
 export interface HeaderOpsSpec {
@@ -57,6 +59,8 @@ export interface HttpRouteDestinationSpec {
 
 export interface HttpRouteSpec {
   name?: string;
+  /** A root VirtualService's route that hands its match over to a delegate VirtualService's routes. */
+  delegate?: { name: string; namespace?: string };
   match: HttpMatchSpec[];
   route: HttpRouteDestinationSpec[];
   redirect?: {
@@ -76,6 +80,11 @@ export interface HttpRouteSpec {
     delay?: { fixedDelayMs: number; percent: number };
     abort?: { httpStatus?: number; grpcStatus?: number; percent: number };
   };
+  /** `mirror`: copies of the requests go there too, for `mirrorPercent` of them (unset: all). */
+  mirror?: DestinationSpec;
+  /** mirrorPercentage (or the deprecated mirrorPercent), when set. */
+  mirrorPercent?: number;
+  /** `mirrors`, each with its own percentage. */
   mirrors: { destination: DestinationSpec; percent: number }[];
   /** Fields accepted now and enforced by later features (corsPolicy). */
   pending: string[];
@@ -199,6 +208,11 @@ export interface WorkloadSpec {
   locality?: string;
   weight: number;
   serviceAccount?: string;
+  /**
+   * Kubernetes endpoints: the workload serves only the service ports named in `ports` (an
+   * EndpointSlice lists each one), so no other port of the service falls back to targetPort.
+   */
+  listedPortsOnly?: boolean;
 }
 
 export type Resolution = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
@@ -330,8 +344,86 @@ export interface ProxyConfigSettings {
   gatewayTopology?: { numTrustedProxies: number; forwardClientCertDetails?: ForwardClientCertDetails };
 }
 
+/** A Kubernetes Service port: protocol already chosen as Istio chooses it. */
+export interface KubernetesServicePort {
+  name: string;
+  port: number;
+  protocol: string;
+  /** A container port number, or the name of one; unset means the service port itself. */
+  targetPort?: number | string;
+}
+
+/** A Kubernetes core/v1 Service, the fields istiod's registry reads. */
+export interface KubernetesServiceSpec {
+  meta: ResourceMeta;
+  /** spec.clusterIPs (else spec.clusterIP); empty when unset or headless. */
+  clusterIPs: string[];
+  /** clusterIP: None: no VIP, passthrough to the endpoint the client chose. */
+  headless: boolean;
+  /** type ExternalName: an alias of this DNS name. */
+  externalName?: string;
+  ports: KubernetesServicePort[];
+  /** spec.selector; undefined when the Service selects no pods (endpoints managed by hand). */
+  selector?: Record<string, string>;
+  /** The networking.istio.io/exportTo annotation. */
+  exportTo: string[];
+  /** internalTrafficPolicy: Local: only endpoints on the proxy's own node. */
+  nodeLocal: boolean;
+}
+
+/** A ready or not-ready address of an EndpointSlice (legacy Endpoints are converted to the same shape). */
+export interface KubernetesEndpoint {
+  addresses: string[];
+  /** conditions.ready, true when unset (as Kubernetes and istiod read it). */
+  ready: boolean;
+  targetRef?: { kind: string; name: string; namespace?: string };
+  nodeName?: string;
+}
+
+/** A discovery.k8s.io/v1 EndpointSlice, or one subset of a core/v1 Endpoints. */
+export interface KubernetesEndpointSliceSpec {
+  meta: ResourceMeta;
+  /** The Service it belongs to (label kubernetes.io/service-name; an Endpoints' own name). */
+  serviceName: string;
+  /** From a legacy core/v1 Endpoints: only used when the Service has no EndpointSlice. */
+  legacy: boolean;
+  /** addressType FQDN slices are skipped as istiod skips them. */
+  addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints: KubernetesEndpoint[];
+  ports: { name: string; port: number }[];
+}
+
+export interface KubernetesPodSpec {
+  meta: ResourceMeta;
+  labels: Record<string, string>;
+  /** status.podIPs (else status.podIP). */
+  ips: string[];
+  serviceAccount?: string;
+  nodeName?: string;
+  containerPorts: { name?: string; containerPort: number; protocol: string }[];
+  /**
+   * Ready for traffic as istiod's pod cache reads it (condition Ready True, not being deleted); a
+   * Pod written by hand without status.conditions counts as ready.
+   */
+  ready: boolean;
+}
+
+export interface KubernetesNodeSpec {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** The Kubernetes objects istiod's Kubernetes registry reads, from a `kubectl get -o yaml` dump. */
+export interface KubernetesRegistrySpec {
+  services: KubernetesServiceSpec[];
+  endpointSlices: KubernetesEndpointSliceSpec[];
+  pods: KubernetesPodSpec[];
+  nodes: KubernetesNodeSpec[];
+}
+
 export interface IstioConfig {
   mesh: MeshSettings;
+  kubernetes: KubernetesRegistrySpec;
   authorizationPolicies: AuthorizationPolicySpec[];
   peerAuthentications: PeerAuthenticationSpec[];
   requestAuthentications: RequestAuthenticationSpec[];

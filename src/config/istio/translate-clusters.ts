@@ -149,8 +149,13 @@ function outlierOf(p: ReturnType<typeof effectivePolicy>): Pick<Cluster, 'outlie
   };
 }
 
+const UNIX_PREFIX = 'unix://';
+
 function toEndpoint(w: WorkloadSpec, port: ServicePortSpec): LbEndpoint | undefined {
-  if (!w.address || w.address.startsWith('unix://')) return undefined; // unix sockets: not supported yet
+  if (!w.address) return undefined;
+  // a unix socket endpoint is Envoy's pipe: the path, no port
+  if (w.address.startsWith(UNIX_PREFIX)) return { address: w.address.slice(UNIX_PREFIX.length), port: 0, weight: w.weight, labels: w.labels, ...(w.locality ? { locality: w.locality } : {}) };
+  if (w.listedPortsOnly && w.ports[port.name] === undefined) return undefined;
   const address = w.address.startsWith('[') ? w.address.slice(1, -1) : w.address;
   return {
     address: isIP(address) ? address : address.toLowerCase(),

@@ -167,9 +167,9 @@ function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: Route
   };
   const retryPolicy = retryPolicyFor(http.retries);
   if (retryPolicy) out.action.retryPolicy = retryPolicy;
-  if (http.mirrors.length) {
-    out.action.mirrors = http.mirrors.map((m) => ({ cluster: destinationCluster(m.destination, vs, ctx), percent: m.percent }));
-  }
+  // Istio: `mirror` (at mirrorPercentage, else 100%) first, then each of `mirrors`
+  const mirrors = [...(http.mirror ? [{ destination: http.mirror, percent: http.mirrorPercent ?? 100 }] : []), ...http.mirrors];
+  if (mirrors.length) out.action.mirrors = mirrors.map((m) => ({ cluster: destinationCluster(m.destination, vs, ctx), percent: m.percent }));
   return out;
 }
 
@@ -178,7 +178,7 @@ function translateAction(http: HttpRouteSpec, vs: VirtualServiceSpec, ctx: Route
  * port, else the service's only port, else the port the route serves.
  */
 export function destinationCluster(d: DestinationSpec, vs: VirtualServiceSpec, ctx: RouteContext): string {
-  const host = resolveHost(d.host, vs.meta.namespace, ctx.node.domainSuffix);
+  const host = resolveHost(d.host, d.namespace ?? vs.meta.namespace, ctx.node.domainSuffix);
   const svc = ctx.services.get(host);
   const port = d.port ?? (svc && svc.ports.length === 1 ? svc.ports[0].number : ctx.port);
   return clusterName('outbound', port, d.subset, host);

@@ -38,7 +38,7 @@ export interface Translation {
 /** Translates validated Istio config into a Snapshot for this proxy, the way istiod would for it. */
 export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: TranslateOptions): Translation {
   const warnings = [...cfg.warnings];
-  const services = buildServices(cfg, node);
+  const services = buildServices(cfg, node, warnings);
   const drs = new DestinationRuleIndex(cfg, node);
   const vss = new VirtualServiceIndex(cfg, node);
   const clusters = buildOutboundClusters(services.values(), drs, node, cfg.mesh);
@@ -340,13 +340,18 @@ function findVirtualService(list: VirtualServiceIndex['visible'], hostname: stri
 
 /** Every name a client in the mesh may use for a service: FQDN, short forms, VIPs; with and without port. */
 export function serviceDomains(svc: Service, port: number, node: NodeIdentity, bareOnlyFor80: boolean): string[] {
-  const names = [svc.hostname];
+  const names: string[] = [];
   const k8sSuffix = `.svc.${node.domainSuffix}`;
-  if (svc.hostname.endsWith(k8sSuffix)) {
-    const [name, ns] = svc.hostname.slice(0, -k8sSuffix.length).split('.');
+  // Kubernetes ExternalName aliases of the service answer on its virtual host too
+  for (const host of [svc.hostname, ...(svc.aliases ?? [])]) {
+    names.push(host);
+    if (!host.endsWith(k8sSuffix)) continue;
+    const [name, ns] = host.slice(0, -k8sSuffix.length).split('.');
     names.push(`${name}.${ns}.svc`, `${name}.${ns}`);
     if (ns === node.namespace) names.push(name);
   }
+  // a headless Kubernetes Service's Pods answer as <pod>.<service> (StatefulSet names): istiod adds `*.` domains
+  if (svc.podSubdomains) names.push(...names.map((n) => `*.${n}`));
   // an IPv6 VIP appears in Host headers in brackets: [2001:db8::10], [2001:db8::10]:80
   for (const a of svc.addresses) if (!a.includes('/')) names.push(isIPv6(a) ? `[${a}]` : a);
   const out: string[] = [];
