@@ -8,8 +8,17 @@ const handedOut = new Set<number>();
  * from that range can be grabbed as the source port of an outgoing connection (a client, the
  * proxy's upstream pool) between the check and the proxy's bind, which then fails.
  */
-const LOW = 10_000;
-const HIGH = 32_000;
+const RANGE_LOW = 10_000;
+const RANGE_HIGH = 32_000;
+/**
+ * Test files run in parallel processes (vitest's pool): each pool slot draws from its own slice of
+ * the range, so two files never hand out the same port between one's check and its proxy's bind.
+ */
+const SLOTS = 4;
+const slot = (Math.max(1, Number(process.env.VITEST_POOL_ID ?? 1)) - 1) % SLOTS;
+const span = Math.floor((RANGE_HIGH - RANGE_LOW) / SLOTS);
+const LOW = RANGE_LOW + slot * span;
+const HIGH = LOW + span;
 
 function bindEphemeral(): Promise<Server> {
   return new Promise((resolve, reject) => {
