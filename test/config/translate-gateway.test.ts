@@ -152,6 +152,15 @@ describe('gateway AUTO_PASSTHROUGH (east-west gateway: samples/multicluster/expo
     expect(sni.autoMtls).toBeUndefined();
     expect(sni.service).toEqual(original.service);
   });
+
+  it('AuthorizationPolicy gives AUTO_PASSTHROUGH chains no network RBAC (they see no identity), other gateway TCP chains get it', () => {
+    const deny = doc('AuthorizationPolicy', 'deny-all', '  action: DENY\n  rules: [{ from: [{ source: { notNamespaces: [istio-system] } }] }]', 'istio-system').replace('networking.istio.io/v1', 'security.istio.io/v1');
+    const tcpServer = doc('Gateway', 'tcp', '  selector: { istio: eastwestgateway }\n  servers: [{ port: { number: 31400, name: tcp, protocol: TCP }, hosts: ["*"] }]') +
+      doc('VirtualService', 'tcp', `  hosts: ["*"]\n  gateways: [tcp]\n  tcp: [{ route: [{ destination: { host: ${REVIEWS}, port: { number: 9080 } } }] }]`);
+    const t = translate(mesh + sample('multicluster/expose-services.yaml') + tcpServer + deny, false, EW);
+    expect(listener(t, '0.0.0.0_15443').filterChains.every((c) => c.rbac === undefined)).toBe(true);
+    expect(listener(t, '0.0.0.0_31400').filterChains.map((c) => c.rbac?.length)).toEqual([1]);
+  });
 });
 
 const EGRESS = (protocol: string, extra = '') =>

@@ -113,10 +113,19 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
     if (l.direction === 'OUTBOUND') continue;
     for (const c of chainsOf(l)) {
       if (!c.tcpProxy || c.tcpProxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) continue;
+      if (forwardsMeshMtls(l, c)) continue;
       c.rbac = tcp;
       if (callsExtAuthz) c.extAuthz = tcpExtAuthz;
     }
   }
+}
+
+/**
+ * A gateway chain that forwards Istio mTLS untouched (AUTO_PASSTHROUGH, matched on Istio's ALPN
+ * without terminating): it sees no identity, and istiod gives it no authorization filters.
+ */
+function forwardsMeshMtls(l: Listener, c: FilterChain): boolean {
+  return l.direction === 'GATEWAY' && !c.tls && !!c.match.applicationProtocols?.includes('istio');
 }
 
 /** A listener's filter chains, its default one included. */
