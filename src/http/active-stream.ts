@@ -727,7 +727,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     }
     if (this.ds.headersSent) {
       // mid-response failure: the only honest signal to an HTTP/1.1 client is closing the connection
-      this.addFlag(ResponseFlag.UpstreamConnectionTermination);
+      this.addFlag(err.kind === 'protocol_error' ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination);
       this.done = true;
       this.ds.reset();
       this.complete();
@@ -756,7 +756,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         this.sendLocalReply(503, `${prefix}connection timeout`, ResponseFlag.UpstreamConnectionFailure);
         break;
       case 'protocol_error':
-        this.sendLocalReply(503, `${prefix}protocol error`, ResponseFlag.UpstreamProtocolError);
+        // Envoy's router: a protocol error is the upstream's fault, 502 (other resets are 503)
+        this.sendLocalReply(502, `${prefix}protocol error`, ResponseFlag.UpstreamProtocolError);
         break;
       default:
         this.sendLocalReply(503, `${prefix}connection termination`, ResponseFlag.UpstreamConnectionTermination);

@@ -400,11 +400,12 @@ class H1Connection implements UpstreamExchange, BodySink {
   private onData(buf: Buffer): void {
     let offset = 0;
     if (this.state === State.AwaitingHead) {
+      const scanned = this.head?.length ?? 0;
       const data = this.head ? Buffer.concat([this.head, buf]) : buf;
       this.head = undefined;
       let end: number;
       try {
-        end = findHeadEnd(data, 0, this.pool.options.maxHeaderBytes);
+        end = findHeadEnd(data, 0, this.pool.options.maxHeaderBytes, scanned);
         if (end < 0) {
           this.head = data;
           return;
@@ -448,7 +449,9 @@ class H1Connection implements UpstreamExchange, BodySink {
       try {
         end = this.decoder!.push(buf, offset);
       } catch (err) {
-        this.fail(new UpstreamError(this.handler ? 'reset_after_headers' : 'protocol_error', (err as Error).message));
+        // a framing error after the headers went out: still a protocol error (Envoy's UPE); the
+        // router cuts the downstream response short, and this connection is never reused
+        this.fail(new UpstreamError('protocol_error', (err as Error).message));
         return;
       }
       if (end >= 0) this.complete(end < buf.length);

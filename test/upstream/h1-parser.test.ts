@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHUNKED, ChunkedDecoder, findHeadEnd, parseResponseHead, ProtocolError, UNTIL_CLOSE } from '../../src/codec/http1/parser.js';
+import { CHUNKED, ChunkedDecoder, findHeadEnd, MAX_CHUNK_LINE_BYTES, parseResponseHead, ProtocolError, UNTIL_CLOSE } from '../../src/codec/http1/parser.js';
 
 /** Joins lines with CRLF (the head text passed to parseResponseHead excludes the final CRLFCRLF). */
 const head = (...lines: string[]) => lines.join('\r\n');
@@ -116,6 +116,16 @@ describe('parseResponseHead: status line', () => {
   });
 });
 
+describe('parseResponseHead: reason phrase', () => {
+  // RFC 9112 §4: HTAB, SP, VCHAR and obs-text only (was: any byte but CR and LF)
+  it.each(['OK\x00', 'O\x01K', 'OK\x7f', 'O\x1bK'])('rejects control bytes in %j', (reason) => {
+    rejects(`HTTP/1.1 200 ${reason}\r\ncontent-length: 0`);
+  });
+  it('keeps HTAB and obs-text', () => {
+    expect(parse('HTTP/1.1 200 O\tK\xe9\r\ncontent-length: 0').status).toBe(200);
+  });
+});
+
 describe('parseResponseHead: header fields', () => {
   it('lower-cases names, keeps order and duplicates, trims OWS from values', () => {
     const r = parse(head('HTTP/1.1 200 OK', 'Content-Type: text/plain', 'X-Dup: one', 'Set-Cookie: a=1', 'x-dup:two', 'SET-COOKIE:  b=2 \t', 'Empty:', 'Content-Length: 0'));
@@ -208,29 +218,44 @@ describe('parseResponseHead: content-length', () => {
   it.each(['abc', '-1', '+5', '5 5', '5, 5', '0x10', '1.5', '', '1234567890123456'])('rejects invalid content-length %j', (v) => {
     rejects(`HTTP/1.1 200 OK\r\ncontent-length: ${v}`);
   });
+
+  // was accepted: the format was only checked when the length framed a body
+  it.each([
+    ['HEAD', 200],
+    ['GET', 204],
+    ['GET', 304],
+    ['GET', 103],
+  ])('rejects an invalid content-length in a bodiless response too (%s, %i)', (method, status) => {
+    for (const v of ['abc', '-1', '1234567890123456']) rejects(`HTTP/1.1 ${status} X\r\ncontent-length: ${v}`, method);
+    rejects(head(`HTTP/1.1 ${status} X`, 'content-length: 1', 'content-length: 2'), method);
+  });
 });
 
 describe('parseResponseHead: transfer-encoding', () => {
-  it('chunked as the final coding → CHUNKED', () => {
+  it('chunked → CHUNKED, whatever its case', () => {
     expect(parse('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked').bodyLength).toBe(CHUNKED);
     expect(parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked').bodyLength).toBe(CHUNKED);
-    expect(parse('HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked').bodyLength).toBe(CHUNKED);
-    expect(parse(head('HTTP/1.1 200 OK', 'transfer-encoding: gzip', 'transfer-encoding: chunked')).bodyLength).toBe(CHUNKED);
     expect(parse('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked').keepAlive).toBe(true);
   });
 
-  it('a final coding other than chunked → UNTIL_CLOSE and not keep-alive', () => {
-    for (const te of ['gzip', 'chunked, gzip', 'identity', 'xchunked']) {
-      const r = parse(`HTTP/1.1 200 OK\r\ntransfer-encoding: ${te}`);
-      expect(r.bodyLength, te).toBe(UNTIL_CLOSE);
-      expect(r.keepAlive, te).toBe(false);
+  // Envoy's codec refuses any transfer-encoding but plain "chunked" in a response too (UPE): a body
+  // read until close in its place would hide a smuggling attempt behind a coding it does not know
+  it('any coding other than plain chunked → ProtocolError (was: read until close)', () => {
+    for (const te of ['gzip', 'chunked, gzip', 'gzip, chunked', 'identity', 'xchunked', 'chunked;x', '"chunked"', '']) {
+      rejects(`HTTP/1.1 200 OK\r\ntransfer-encoding: ${te}`);
     }
-    const split = parse(head('HTTP/1.1 200 OK', 'transfer-encoding: chunked', 'transfer-encoding: gzip'));
-    expect(split.bodyLength).toBe(UNTIL_CLOSE);
+    rejects(head('HTTP/1.1 200 OK', 'transfer-encoding: chunked', 'transfer-encoding: gzip'));
+    rejects(head('HTTP/1.1 200 OK', 'transfer-encoding: gzip', 'transfer-encoding: chunked'));
+    rejects(head('HTTP/1.1 200 OK', 'transfer-encoding: chunked', 'transfer-encoding: chunked'));
   });
 
-  it('transfer-encoding overrides content-length', () => {
-    expect(parse(head('HTTP/1.1 200 OK', 'content-length: 10', 'transfer-encoding: chunked')).bodyLength).toBe(CHUNKED);
+  // RFC 9112 §6.3: a response with both is a smuggling attempt; Envoy answers 502 UPE (was: TE won)
+  it('content-length with transfer-encoding → ProtocolError, in any order and for any status', () => {
+    rejects(head('HTTP/1.1 200 OK', 'content-length: 10', 'transfer-encoding: chunked'));
+    rejects(head('HTTP/1.1 200 OK', 'transfer-encoding: chunked', 'content-length: 10'));
+    rejects(head('HTTP/1.1 200 OK', 'transfer-encoding: chunked', 'content-length: 0'));
+    rejects(head('HTTP/1.1 204 No Content', 'transfer-encoding: chunked', 'content-length: 0'));
+    rejects(head('HTTP/1.1 200 OK', 'content-length: 10', 'transfer-encoding: chunked'), 'HEAD');
   });
 
   it('an HTTP/1.0 response with transfer-encoding is not kept alive (RFC 9112 §6.1)', () => {
@@ -261,9 +286,11 @@ describe('parseResponseHead: framing without a length', () => {
   });
 
   it.each([204, 304, 100, 101, 103, 199])('status %i has no body', (status) => {
-    const r = parse(`HTTP/1.1 ${status} X\r\ncontent-length: 55\r\ntransfer-encoding: chunked`);
-    expect(r.bodyLength).toBe(0);
-    expect(r.keepAlive).toBe(true);
+    for (const framing of ['content-length: 55', 'transfer-encoding: chunked']) {
+      const r = parse(`HTTP/1.1 ${status} X\r\n${framing}`);
+      expect(r.bodyLength, framing).toBe(0);
+      expect(r.keepAlive, framing).toBe(true);
+    }
     expect(parse(`HTTP/1.1 ${status} X`).bodyLength).toBe(0);
   });
 
@@ -323,6 +350,24 @@ function splitRandomly(buf: Buffer, rand: () => number, maxPiece: number): Buffe
   }
   return pieces;
 }
+
+describe('findHeadEnd: line endings', () => {
+  // a head that can never end in CRLFCRLF is refused at once, not when a timeout fires (was: -1, wait)
+  it.each([
+    ['a CR-only line ending', 'HTTP/1.1 200 OK\rcontent-length: 0\r\r'],
+    ['a bare CR inside a value', 'HTTP/1.1 200 OK\r\nx: a\rb'],
+    ['a bare LF', 'HTTP/1.1 200 OK\ncontent-length: 0\n'],
+  ])('%s → ProtocolError before the head is complete', (_label, text) => {
+    expect(() => findHeadEnd(Buffer.from(text), 0, 1024)).toThrow(ProtocolError);
+  });
+
+  it('a CR as the last byte read so far is not judged yet, and scanFrom skips bytes already checked', () => {
+    expect(findHeadEnd(Buffer.from('HTTP/1.1 200 OK\r'), 0, 1024)).toBe(-1);
+    expect(findHeadEnd(Buffer.from('HTTP/1.1 200 OK\r\nx: y\r\n\r'), 0, 1024)).toBe(-1);
+    // the CR at the end of the earlier read is judged against the byte that follows it
+    expect(() => findHeadEnd(Buffer.from('HTTP/1.1 200 OK\rX'), 0, 1024, 16)).toThrow(ProtocolError);
+  });
+});
 
 describe('ChunkedDecoder', () => {
   const body = '5\r\nhello\r\n1;ext=1\r\n \r\nA\r\n0123456789\r\n0\r\n\r\n';
@@ -477,6 +522,67 @@ describe('ChunkedDecoder', () => {
     expect(() => decode([Buffer.from(wire)])).toThrow(ProtocolError);
     // and the same when fed byte by byte
     expect(() => decode([...Buffer.from(wire)].map((b) => Buffer.from([b])))).toThrow(ProtocolError);
+  });
+
+  // llhttp strict mode / RFC 9112 §7.1.1; each was accepted as an extension or ignored before
+  it.each([
+    ['a second size after a space (5 5)', '5 5\r\nhello\r\n0\r\n\r\n'],
+    ['a space inside the size', '5 0\r\n'],
+    ['trailing whitespace after the size', '5 \r\nhello\r\n0\r\n\r\n'],
+    ['a tab then junk', '5\tx\r\nhello\r\n0\r\n\r\n'],
+    ['a leading +', '+5\r\nhello\r\n0\r\n\r\n'],
+    ['an unterminated quoted extension value', '5;a="b\r\nhello\r\n0\r\n\r\n'],
+    ['a quote that closes inside the CR (quoted CR)', '5;a="\r"\r\nhello\r\n0\r\n\r\n'],
+    ['a NUL in an extension', '5;a=b\x00\r\nhello\r\n0\r\n\r\n'],
+    ['a DEL in an extension value', '5;a=\x7f\r\nhello\r\n0\r\n\r\n'],
+    ['an ESC in a quoted extension', '5;a="\x1b"\r\nhello\r\n0\r\n\r\n'],
+    ['a bare CR in an extension', '5;a\rb\r\nhello\r\n0\r\n\r\n'],
+    ['an extension without a name', '5;\r\nhello\r\n0\r\n\r\n'],
+    ['an extension with an empty value', '5;a=\r\nhello\r\n0\r\n\r\n'],
+    ['an extension name with a space inside', '5;a b=c\r\nhello\r\n0\r\n\r\n'],
+    ['junk after a quoted value', '5;a="b"c\r\nhello\r\n0\r\n\r\n'],
+    ['an unterminated quote on the last chunk', '0;a="b\r\n\r\n'],
+    ['a huge size (overflow)', 'ffffffffffffffffffff\r\n'],
+    ['a CR-only line ending in the trailers', '0\r\nx-a: 1\rx-b: 2\r\r'],
+    ['obs-fold in the trailers', '0\r\nx-a: 1\r\n b\r\n\r\n'],
+  ])('rejects %s', (_label, wire) => {
+    expect(() => decode([Buffer.from(wire, 'latin1')])).toThrow(ProtocolError);
+    expect(() => decode([...Buffer.from(wire, 'latin1')].map((b) => Buffer.from([b])))).toThrow(ProtocolError);
+  });
+
+  it.each([
+    ['a token extension', '5;name=value\r\nhello\r\n0\r\n\r\n'],
+    ['BWS around ; and =', '5 ;\tname = value ; flag\r\nhello\r\n0\r\n\r\n'],
+    ['a quoted value with a quoted-pair and obs-text', '5;a="x \\" y\xe9"\r\nhello\r\n0\r\n\r\n'],
+    ['several extensions', '5;a;b=c;d="e"\r\nhello\r\n0;last\r\n\r\n'],
+    ['leading zeros beyond 12 digits', '0000000000000005\r\nhello\r\n0\r\n\r\n'],
+  ])('accepts %s', (_label, wire) => {
+    for (const parts of [[Buffer.from(wire, 'latin1')], [...Buffer.from(wire, 'latin1')].map((b) => Buffer.from([b]))]) {
+      const chunks: Buffer[] = [];
+      const dec = new ChunkedDecoder((c) => chunks.push(Buffer.from(c)));
+      let end = -1;
+      for (const p of parts) end = dec.push(p, 0);
+      expect(end).toBe(parts.at(-1)!.length);
+      expect(Buffer.concat(chunks).toString()).toBe('hello');
+    }
+  });
+
+  it('refuses a chunk-size line longer than 16 KiB without waiting for its end', () => {
+    const dec = new ChunkedDecoder(() => {});
+    expect(() => dec.push(Buffer.from(`5;${'a'.repeat(MAX_CHUNK_LINE_BYTES)}`), 0)).toThrow(ProtocolError);
+  });
+
+  it('holds the trailer section to 60 KiB and 100 fields in all (was: 64 KiB per line, any number)', () => {
+    const many = new ChunkedDecoder(() => {});
+    many.push(Buffer.from('0\r\n'), 0);
+    expect(() => {
+      for (let k = 0; k < 101; k++) many.push(Buffer.from(`x-t${k}: v\r\n`), 0);
+    }).toThrow(ProtocolError);
+    const big = new ChunkedDecoder(() => {});
+    big.push(Buffer.from('0\r\n'), 0);
+    expect(() => {
+      for (let k = 0; k < 40; k++) big.push(Buffer.from(`x-t${k}: ${'v'.repeat(2000)}\r\n`), 0);
+    }).toThrow(ProtocolError);
   });
 
   it('accepts a 12-digit size (the largest allowed) without overflowing', () => {

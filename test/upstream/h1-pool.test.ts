@@ -686,6 +686,9 @@ describe('H1Pool: failures', () => {
     ['conflicting content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
     ['a bare LF', 'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n'],
     ['a garbage final response after a 100 Continue', 'HTTP/1.1 100 Continue\r\n\r\nnope\r\n\r\n'],
+    ['content-length with transfer-encoding', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+    ['a transfer-coding other than chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc'],
+    ['CR-only line endings (the head never completes)', 'HTTP/1.1 200 OK\rContent-Length: 0\r'],
   ])('%s → protocol_error, without calling onUpstreamHeaders', async (_label, response) => {
     const srv = await startServer(answering(response));
     const pool = makePool(srv.port);
@@ -718,8 +721,8 @@ describe('H1Pool: failures', () => {
     const rec = await exchange(pool);
     expect(rec.events).toEqual(['headers', 'data', 'error']);
     expect(rec.body).toBe('hello');
-    // current classification: a failure after the headers (src maps framing errors mid-body to reset_after_headers)
-    expect(rec.error!.kind).toBe('reset_after_headers');
+    // a framing error stays a protocol error after the headers too (Envoy's UPE), not a reset
+    expect(rec.error!.kind).toBe('protocol_error');
     await until(() => srv.conns[0].closed, 'the client to close the connection');
     expect(pool.idleCount + pool.activeCount).toBe(0);
   });

@@ -8,6 +8,9 @@ export class ProtocolError extends Error {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ). */
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
+const CONTENT_LENGTH = /^\d{1,15}$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // field-value: visible chars, SP, HTAB and obs-text; no CR, LF or NUL
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
@@ -96,15 +99,29 @@ function isTerminatorPrefix(buf: Buffer, from: number): boolean {
 }
 
 /**
- * Finds a complete header block in `buf` from `start`. Returns the index just past the blank line,
- * or -1 when more bytes are needed. Throws when the block exceeds `maxBytes`.
+ * Whether `buf[from..]` holds a line ending other than CRLF: a LF without its CR, or a CR followed by
+ * anything but LF (a CR as the last byte is undecided). Such a head can never end in CRLFCRLF, so it
+ * is refused as soon as it is seen rather than when a timeout fires. `from` lets a caller skip the
+ * bytes it already scanned (start one byte early so a CR at the old end is judged).
  */
-export function findHeadEnd(buf: Buffer, start: number, maxBytes: number): number {
+export function hasBareLineEnding(buf: Buffer, from: number): boolean {
+  for (let i = buf.indexOf(10, from); i >= 0; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
+  for (let i = buf.indexOf(13, from); i >= 0 && i + 1 < buf.length; i = buf.indexOf(13, i + 1)) if (buf[i + 1] !== 10) return true;
+  return false;
+}
+
+/**
+ * Finds a complete header block in `buf` from `start`. Returns the index just past the blank line,
+ * or -1 when more bytes are needed. Throws when the block exceeds `maxBytes` or has a line ending
+ * other than CRLF; `scanFrom` (≥ start): where the bytes not yet checked for line endings begin.
+ */
+export function findHeadEnd(buf: Buffer, start: number, maxBytes: number, scanFrom = start): number {
   const end = buf.indexOf(CRLFCRLF, start);
   if (end < 0) {
     // over the limit, unless what is past it can still be the start of the final CRLFCRLF
     // (a head of exactly maxBytes may arrive with its terminator split across reads)
     if (incompleteHeadTooLarge(buf, start, maxBytes)) throw new ProtocolError('response headers too large');
+    if (hasBareLineEnding(buf, Math.max(start, scanFrom - 1))) throw new ProtocolError('response head line not ended by CRLF');
     return -1;
   }
   if (end - start > maxBytes) throw new ProtocolError('response headers too large');
@@ -116,34 +133,48 @@ export function parseResponseHead(text: string, requestMethod: string): Response
   if (text.includes('\n') && /(^|[^\r])\n/.test(text)) throw new ProtocolError('bare LF in response head');
   const lines = text.split('\r\n');
   const statusLine = lines[0];
-  const m = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(statusLine);
+  const m = STATUS_LINE.exec(statusLine);
   if (!m) throw new ProtocolError(`invalid status line "${statusLine.slice(0, 64)}"`);
   const minor = m[1];
   const status = Number(m[2]);
   const f = readFields(lines, (msg) => {
     throw new ProtocolError(`${msg} in response`);
   });
-  const headers = f.headers;
-  const transferEncoding = f.transferEncoding;
-  const connection = f.connection;
-  if (f.contentLengths.some((v) => v !== f.contentLengths[0])) throw new ProtocolError('conflicting content-length');
-  const contentLength = f.contentLengths[0];
+  const { headers, transferEncoding, connection } = f;
+  const contentLength = responseContentLength(f.contentLengths);
+  if (transferEncoding !== undefined) {
+    // RFC 9112 §6.3: both may be a smuggling attempt; Envoy's codec refuses both, and any coding but
+    // plain "chunked", in responses as in requests (the upstream request fails with UPE)
+    if (contentLength !== undefined) throw new ProtocolError('content-length with transfer-encoding in response');
+    if (transferEncoding.toLowerCase() !== 'chunked') throw new ProtocolError(`unsupported transfer-encoding "${transferEncoding.slice(0, 64)}" in response`);
+  }
   const keepAlive = minor === '1' ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
   let bodyLength: number;
   if (requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) {
     bodyLength = 0;
   } else if (transferEncoding !== undefined) {
-    // RFC 9112 §6.3: chunked must be the final coding; otherwise the body runs until close
-    bodyLength = /(^|,)\s*chunked\s*$/i.test(transferEncoding) ? CHUNKED : UNTIL_CLOSE;
+    bodyLength = CHUNKED;
   } else if (contentLength !== undefined) {
-    if (!/^\d{1,15}$/.test(contentLength)) throw new ProtocolError(`invalid content-length "${contentLength}"`);
-    bodyLength = Number(contentLength);
+    bodyLength = contentLength;
   } else {
     bodyLength = UNTIL_CLOSE;
   }
   // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding must not be trusted to frame the next one
   const reusable = keepAlive && bodyLength !== UNTIL_CLOSE && !(minor === '0' && transferEncoding !== undefined);
   return { status, headers, keepAlive: reusable, bodyLength };
+}
+
+/**
+ * The Content-Length of a response, checked whatever the status (a HEAD or 204 response with a
+ * malformed one is as suspect as any): digits only, at most 15; repeated only with the same value
+ * (RFC 9110 §8.6 lets a recipient accept identical repeats).
+ */
+function responseContentLength(values: readonly string[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const v = values[0];
+  if (values.some((x) => x !== v)) throw new ProtocolError('conflicting content-length in response');
+  if (!CONTENT_LENGTH.test(v)) throw new ProtocolError(`invalid content-length "${v.slice(0, 64)}" in response`);
+  return Number(v);
 }
 
 const enum ChunkState {
@@ -156,17 +187,43 @@ const enum ChunkState {
   Done,
 }
 
+/** A chunk-size line (size and extensions) longer than this is refused (Node's http caps extensions at 16 KiB). */
+export const MAX_CHUNK_LINE_BYTES = 16 * 1024;
+/** The trailer section is held to the request-header limits: 60 KiB (max_request_headers_kb) and 100 fields. */
+export const MAX_TRAILER_BYTES = 60 * 1024;
+const MAX_TRAILERS = 100;
+const HEX_SIZE = /^[0-9a-fA-F]+/;
+/**
+ * RFC 9112 §7.1.1, what follows the size: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ), a
+ * value being a token or a quoted-string (qdtext, quoted-pair). Anything else — `5 5`, an unterminated
+ * quote, control bytes, trailing whitespace — is refused, as llhttp's strict mode does. The
+ * alternatives never overlap, so matching stays linear.
+ */
+const CHUNK_EXTENSIONS =
+  /^(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?)*$/;
+
+/** The chunk size of a chunk-size line (without its CRLF), checked strictly. */
+export function parseChunkSizeLine(line: string): number {
+  const hex = HEX_SIZE.exec(line)?.[0];
+  if (hex === undefined) throw new ProtocolError('invalid chunk size');
+  if (hex.length < line.length && !CHUNK_EXTENSIONS.test(line.slice(hex.length))) throw new ProtocolError('invalid chunk size line');
+  // leading zeros are allowed; beyond 12 significant hex digits (256 TiB) the size is refused
+  const digits = hex.replace(/^0+/, '');
+  if (digits.length > 12) throw new ProtocolError('chunk size too large');
+  return digits === '' ? 0 : parseInt(digits, 16);
+}
+
 /**
  * Decodes a chunked body incrementally. `push` returns the index in `buf` just past the last byte
  * it consumed once the body is complete (trailers included), or -1 when it needs more bytes.
  */
 export class ChunkedDecoder {
   private state = ChunkState.Size;
-  private size = 0;
-  private sizeDigits = 0;
-  private inExtension = false;
+  private line = '';
   private remaining = 0;
+  private lastChunk = false;
   private trailerLine = '';
+  private trailerBytes = 0;
   /** Trailer fields, flat [name, value, ...]. */
   readonly trailers: string[] = [];
 
@@ -178,33 +235,24 @@ export class ChunkedDecoder {
     while (i < n) {
       switch (this.state) {
         case ChunkState.Size: {
-          const c = buf[i++];
-          if (c === 13) {
-            if (this.sizeDigits === 0) throw new ProtocolError('missing chunk size');
-            this.state = ChunkState.SizeLF;
-          } else if (this.inExtension) {
-            if (c === 10) throw new ProtocolError('bare LF in chunk extension');
-          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
-            this.inExtension = true;
-          } else {
-            const d = hexValue(c);
-            if (d < 0) throw new ProtocolError('invalid chunk size');
-            if (++this.sizeDigits > 12) throw new ProtocolError('chunk size too large');
-            this.size = this.size * 16 + d;
-          }
+          // the whole line up to its CR is checked at once; a LF before it is a bare LF
+          let j = i;
+          while (j < n && buf[j] !== 13 && buf[j] !== 10) j++;
+          if (this.line.length + (j - i) > MAX_CHUNK_LINE_BYTES) throw new ProtocolError('chunk size line too long');
+          if (j > i) this.line += buf.toString('latin1', i, j);
+          if (j === n) return -1;
+          if (buf[j] === 10) throw new ProtocolError('bare LF in chunk size line');
+          const size = parseChunkSizeLine(this.line);
+          this.line = '';
+          this.remaining = size;
+          this.lastChunk = size === 0;
+          this.state = ChunkState.SizeLF;
+          i = j + 1;
           break;
         }
         case ChunkState.SizeLF:
           if (buf[i++] !== 10) throw new ProtocolError('expected LF after chunk size');
-          if (this.size === 0) {
-            this.state = ChunkState.Trailer;
-          } else {
-            this.remaining = this.size;
-            this.state = ChunkState.Data;
-          }
-          this.size = 0;
-          this.sizeDigits = 0;
-          this.inExtension = false;
+          this.state = this.lastChunk ? ChunkState.Trailer : ChunkState.Data;
           break;
         case ChunkState.Data: {
           const take = Math.min(this.remaining, n - i);
@@ -224,26 +272,32 @@ export class ChunkedDecoder {
           break;
         case ChunkState.Trailer: {
           const lf = buf.indexOf(10, i);
+          const end = lf < 0 ? n : lf;
+          this.trailerBytes += end - i;
+          if (this.trailerBytes > MAX_TRAILER_BYTES) throw new ProtocolError('trailers too large');
+          const part = this.trailerLine + buf.toString('latin1', i, end);
+          // a CR anywhere but just before the LF is a CR-only line ending: refused now, not at a timeout
+          const cr = part.indexOf('\r');
+          if (cr >= 0 && cr < part.length - 1) throw new ProtocolError('bare CR in trailers');
           if (lf < 0) {
-            this.trailerLine += buf.toString('latin1', i, n);
-            if (this.trailerLine.length > 64 * 1024) throw new ProtocolError('trailers too large');
+            this.trailerLine = part;
             return -1;
           }
-          const line = this.trailerLine + buf.toString('latin1', i, lf);
           this.trailerLine = '';
           i = lf + 1;
-          if (!line.endsWith('\r')) throw new ProtocolError('bare LF in trailers');
-          const content = line.slice(0, -1);
+          if (!part.endsWith('\r')) throw new ProtocolError('bare LF in trailers');
+          const content = part.slice(0, -1);
           if (content === '') {
             this.state = ChunkState.Done;
             return i;
           }
+          if (this.trailers.length >= MAX_TRAILERS * 2) throw new ProtocolError('too many trailers');
           const colon = content.indexOf(':');
           if (colon <= 0) throw new ProtocolError('malformed trailer');
           const name = content.slice(0, colon).toLowerCase();
           const value = trimOWS(content, colon + 1);
           if (!TOKEN.test(name)) throw new ProtocolError('invalid trailer name');
-          if (BAD_VALUE.test(value) || value.includes('\r')) throw new ProtocolError(`invalid value of trailer "${name}"`);
+          if (BAD_VALUE.test(value)) throw new ProtocolError(`invalid value of trailer "${name}"`);
           this.trailers.push(name, value);
           break;
         }
@@ -253,13 +307,6 @@ export class ChunkedDecoder {
     }
     return -1;
   }
-}
-
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
 }
 
 // ---------------------------------------------------------------- requests
@@ -294,12 +341,12 @@ const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 export const MAX_REQUEST_HEADERS = 100;
 
 /**
- * Parses a request line and headers strictly (RFC 9112, as Envoy's codec): bare LF, obs-fold,
+ * Parses a request line and headers strictly (RFC 9112, as Envoy's codec): bare LF or CR, obs-fold,
  * whitespace before the colon, invalid names or values, a missing or repeated Host, repeated
  * Content-Length, Content-Length with Transfer-Encoding, or a coding other than chunked → error.
  */
 export function parseRequestHead(text: string): RequestHead {
-  if (/(^|[^\r])\n/.test(text)) throw new RequestError(400, 'bare LF in request head');
+  if (/(^|[^\r])\n|\r(?!\n)/.test(text)) throw new RequestError(400, 'line not ended by CRLF in request head');
   const lines = text.split('\r\n');
   const requestLine = lines[0];
   const sp1 = requestLine.indexOf(' ');
@@ -313,7 +360,9 @@ export function parseRequestHead(text: string): RequestHead {
   let minor: number;
   if (version === 'HTTP/1.1') minor = 1;
   else if (version === 'HTTP/1.0') minor = 0;
-  else if (/^HTTP\/\d\.\d$/.test(version)) throw new RequestError(505, 'HTTP version not supported');
+  // Envoy's codec treats every other well-formed version (HTTP/0.9, 1.3, 2.0) as HTTP/1.0: refused
+  // with 426 unless HTTP/1.0 is accepted (checkProtocolVersion); a malformed one (HTTP/1.10) is a 400
+  else if (/^HTTP\/\d\.\d$/.test(version)) minor = 0;
   else throw new RequestError(400, 'malformed request line');
   if (lines.length - 1 > MAX_REQUEST_HEADERS) throw new RequestError(431, 'too many headers');
 
@@ -333,7 +382,7 @@ export function parseRequestHead(text: string): RequestHead {
     if (transferEncoding.toLowerCase() !== 'chunked') throw new RequestError(501, `unsupported transfer-encoding "${transferEncoding}"`);
     bodyLength = CHUNKED;
   } else if (contentLength !== undefined) {
-    if (!/^\d{1,15}$/.test(contentLength)) throw new RequestError(400, 'invalid content-length');
+    if (!CONTENT_LENGTH.test(contentLength)) throw new RequestError(400, 'invalid content-length');
     bodyLength = Number(contentLength);
   }
   const keepAlive = minor === 1 ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);

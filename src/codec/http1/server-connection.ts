@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';
-import { ChunkedDecoder, CHUNKED, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
+import { ChunkedDecoder, CHUNKED, hasBareLineEnding, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
 import { hostPort } from '../../common/address.js';
 import type { PeerIdentity } from '../../security/peer.js';
 
@@ -132,19 +132,24 @@ export class H1ServerConnection {
       return;
     }
     if (this.state !== State.Head) return;
+    const scanned = this.buffered?.length ?? 0;
     const data = this.buffered ? Buffer.concat([this.buffered, buf]) : buf;
     if (this.served === 0 && this.takeHttp2Preface(data)) return;
-    this.parseHeads(data);
+    this.parseHeads(data, scanned);
   }
 
-  /** Parses as many request heads as are complete, one request at a time. */
-  private parseHeads(data: Buffer): void {
+  /**
+   * Parses as many request heads as are complete, one request at a time. `scanned`: how many leading
+   * bytes an earlier call already checked for line endings (a slow client costs linear time).
+   */
+  private parseHeads(data: Buffer, scanned = 0): void {
     this.buffered = undefined;
     const end = data.indexOf(CRLFCRLF);
     if (end < 0) {
       if (incompleteHeadTooLarge(data, 0, this.options.maxHeaderBytes)) return this.reject(431, 'request headers too large');
-      // a head with bare LF line endings never ends in CRLFCRLF: refuse it now, not at the timeout
-      if (hasBareLF(data)) return this.reject(400, 'bare LF in request head');
+      // a head with bare LF or CR-only line endings never ends in CRLFCRLF: refuse it now, not at the
+      // headers timeout (llhttp and Envoy answer 400 at the first such byte)
+      if (hasBareLineEnding(data, Math.max(0, scanned - 1))) return this.reject(400, 'line not ended by CRLF in request head');
       this.buffered = data;
       this.headersTimer ??= setTimeout(() => this.reject(408, 'request headers timeout'), HEADERS_TIMEOUT_MS);
       return;
@@ -260,11 +265,6 @@ export class H1ServerConnection {
   get serverName(): string {
     return this.options.serverName;
   }
-}
-
-function hasBareLF(buf: Buffer): boolean {
-  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
-  return false;
 }
 
 /** One request/response on an H1ServerConnection: the Downstream the connection manager sees. */
