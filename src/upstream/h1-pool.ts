@@ -263,6 +263,8 @@ class H1Connection implements UpstreamExchange, BodySink {
   private bodyMode = 0;
   private remaining = 0;
   private decoder: ChunkedDecoder | undefined;
+  /** Body chunks decoded along with the head, held until the head has been passed on. */
+  private early: Buffer[] | undefined;
   private keepAlive = false;
   private requestBody: BodySource | null = null;
   private requestBodyChunked = false;
@@ -404,6 +406,7 @@ class H1Connection implements UpstreamExchange, BodySink {
       const data = this.head ? Buffer.concat([this.head, buf]) : buf;
       this.head = undefined;
       let end: number;
+      let chunkedEnd = -1;
       try {
         end = findHeadEnd(data, 0, this.pool.options.maxHeaderBytes, scanned);
         if (end < 0) {
@@ -424,11 +427,27 @@ class H1Connection implements UpstreamExchange, BodySink {
         this.keepAlive = parsed.keepAlive;
         this.bodyMode = parsed.bodyLength;
         this.remaining = parsed.bodyLength;
-        if (parsed.bodyLength === CHUNKED) this.decoder = new ChunkedDecoder((c) => this.deliver(c));
+        if (parsed.bodyLength === CHUNKED) {
+          this.decoder = new ChunkedDecoder((c) => this.deliver(c));
+          // the chunked bytes that came with the head are decoded before the head is passed on: a
+          // framing error among them is answered 502 rather than cutting a started response short
+          if (end < data.length) {
+            this.early = [];
+            chunkedEnd = this.decoder.push(data, end);
+          }
+        }
         this.state = State.Body;
         this.handler?.onUpstreamHeaders(parsed.status, parsed.headers);
       } catch (err) {
+        this.early = undefined;
         this.fail(err instanceof ProtocolError ? new UpstreamError('protocol_error', err.message) : (err as UpstreamError));
+        return;
+      }
+      if (this.bodyMode === CHUNKED) {
+        const early = this.early;
+        this.early = undefined;
+        if (early) for (const c of early) this.deliver(c);
+        if (chunkedEnd >= 0 && this.state === State.Body) this.complete(chunkedEnd < data.length);
         return;
       }
       offset = end;
@@ -467,6 +486,10 @@ class H1Connection implements UpstreamExchange, BodySink {
   }
 
   private deliver(chunk: Buffer): void {
+    if (this.early) {
+      this.early.push(chunk);
+      return;
+    }
     if (this.handler && !this.handler.onUpstreamData(chunk)) this.socket.pause();
   }
 

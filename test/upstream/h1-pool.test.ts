@@ -715,8 +715,24 @@ describe('H1Pool: failures', () => {
     expect(rec.error!.kind).toBe('protocol_error');
   });
 
-  it('a malformed chunked body after the headers fails the exchange and closes the connection', async () => {
+  it('a malformed chunk that arrives with the head → protocol_error before onUpstreamHeaders (a 502, not a cut response)', async () => {
     const srv = await startServer(answering('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n'));
+    const pool = makePool(srv.port);
+    const rec = await exchange(pool);
+    expect(rec.events).toEqual(['error']);
+    expect(rec.error!.kind).toBe('protocol_error');
+    await until(() => srv.conns[0].closed, 'the client to close the connection');
+    expect(pool.idleCount + pool.activeCount).toBe(0);
+  });
+
+  it('a malformed chunk in a later read fails the started exchange as protocol_error and closes the connection', async () => {
+    const srv = await startServer((c) => {
+      c.onRequest = async () => {
+        c.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        await sleep(30);
+        c.write('5 5\r\nworld\r\n0\r\n\r\n');
+      };
+    });
     const pool = makePool(srv.port);
     const rec = await exchange(pool);
     expect(rec.events).toEqual(['headers', 'data', 'error']);
@@ -725,6 +741,16 @@ describe('H1Pool: failures', () => {
     expect(rec.error!.kind).toBe('protocol_error');
     await until(() => srv.conns[0].closed, 'the client to close the connection');
     expect(pool.idleCount + pool.activeCount).toBe(0);
+  });
+
+  it('a complete chunked response in the same read as its head is delivered whole, trailers included', async () => {
+    const srv = await startServer(answering('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=1\r\n world\r\n0\r\nx-t: 1\r\n\r\n'));
+    const pool = makePool(srv.port);
+    const rec = await exchange(pool);
+    expect(rec.events).toEqual(['headers', 'data', 'end']);
+    expect(rec.body).toBe('hello world');
+    expect(rec.trailers).toEqual(['x-t', '1']);
+    expect(pool.idleCount).toBe(1);
   });
 
   it('connection refused (a port bound then closed) → connect_failure with ECONNREFUSED', async () => {
