@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHUNKED, ChunkedDecoder, findHeadEnd, MAX_CHUNK_LINE_BYTES, parseResponseHead, ProtocolError, UNTIL_CLOSE } from '../../src/codec/http1/parser.js';
+import { CHUNKED, ChunkedDecoder, findHeadEnd, MAX_CHUNK_EXTENSIONS_BYTES, parseResponseHead, ProtocolError, UNTIL_CLOSE } from '../../src/codec/http1/parser.js';
 
 /** Joins lines with CRLF (the head text passed to parseResponseHead excludes the final CRLFCRLF). */
 const head = (...lines: string[]) => lines.join('\r\n');
@@ -567,9 +567,9 @@ describe('ChunkedDecoder', () => {
     }
   });
 
-  it('refuses a chunk-size line longer than 16 KiB without waiting for its end', () => {
+  it('refuses chunk extensions longer than 16 KiB without waiting for their end', () => {
     const dec = new ChunkedDecoder(() => {});
-    expect(() => dec.push(Buffer.from(`5;${'a'.repeat(MAX_CHUNK_LINE_BYTES)}`), 0)).toThrow(ProtocolError);
+    expect(() => dec.push(Buffer.from(`5;${'a'.repeat(MAX_CHUNK_EXTENSIONS_BYTES)}`), 0)).toThrow(ProtocolError);
   });
 
   it('holds the trailer section to 60 KiB and 100 fields in all (was: 64 KiB per line, any number)', () => {

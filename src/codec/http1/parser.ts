@@ -179,6 +179,7 @@ function responseContentLength(values: readonly string[]): number | undefined {
 
 const enum ChunkState {
   Size,
+  Extensions,
   SizeLF,
   Data,
   DataCR,
@@ -187,12 +188,13 @@ const enum ChunkState {
   Done,
 }
 
-/** A chunk-size line (size and extensions) longer than this is refused (Node's http caps extensions at 16 KiB). */
-export const MAX_CHUNK_LINE_BYTES = 16 * 1024;
+/** A chunk-size line's extensions longer than this are refused (Node's http caps them at 16 KiB). */
+export const MAX_CHUNK_EXTENSIONS_BYTES = 16 * 1024;
 /** The trailer section is held to the request-header limits: 60 KiB (max_request_headers_kb) and 100 fields. */
 export const MAX_TRAILER_BYTES = 60 * 1024;
 const MAX_TRAILERS = 100;
-const HEX_SIZE = /^[0-9a-fA-F]+/;
+/** Sizes stop at 12 significant hex digits (256 TiB), well inside a double's exact range. */
+const MAX_CHUNK_SIZE_BEFORE_DIGIT = 2 ** 44;
 /**
  * RFC 9112 §7.1.1, what follows the size: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ), a
  * value being a token or a quoted-string (qdtext, quoted-pair). Anything else — `5 5`, an unterminated
@@ -202,26 +204,16 @@ const HEX_SIZE = /^[0-9a-fA-F]+/;
 const CHUNK_EXTENSIONS =
   /^(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?)*$/;
 
-/** The chunk size of a chunk-size line (without its CRLF), checked strictly. */
-export function parseChunkSizeLine(line: string): number {
-  const hex = HEX_SIZE.exec(line)?.[0];
-  if (hex === undefined) throw new ProtocolError('invalid chunk size');
-  if (hex.length < line.length && !CHUNK_EXTENSIONS.test(line.slice(hex.length))) throw new ProtocolError('invalid chunk size line');
-  // leading zeros are allowed; beyond 12 significant hex digits (256 TiB) the size is refused
-  const digits = hex.replace(/^0+/, '');
-  if (digits.length > 12) throw new ProtocolError('chunk size too large');
-  return digits === '' ? 0 : parseInt(digits, 16);
-}
-
 /**
  * Decodes a chunked body incrementally. `push` returns the index in `buf` just past the last byte
  * it consumed once the body is complete (trailers included), or -1 when it needs more bytes.
  */
 export class ChunkedDecoder {
   private state = ChunkState.Size;
-  private line = '';
+  private size = 0;
+  private sawDigit = false;
+  private extensions = '';
   private remaining = 0;
-  private lastChunk = false;
   private trailerLine = '';
   private trailerBytes = 0;
   /** Trailer fields, flat [name, value, ...]. */
@@ -235,24 +227,43 @@ export class ChunkedDecoder {
     while (i < n) {
       switch (this.state) {
         case ChunkState.Size: {
-          // the whole line up to its CR is checked at once; a LF before it is a bare LF
+          const c = buf[i];
+          const d = hexValue(c);
+          if (d >= 0) {
+            if (this.size >= MAX_CHUNK_SIZE_BEFORE_DIGIT) throw new ProtocolError('chunk size too large');
+            this.size = this.size * 16 + d;
+            this.sawDigit = true;
+            i++;
+            break;
+          }
+          if (!this.sawDigit) throw new ProtocolError('invalid chunk size');
+          if (c === 13) {
+            this.state = ChunkState.SizeLF;
+            i++;
+          } else {
+            this.state = ChunkState.Extensions; // checked whole once its CR arrives
+          }
+          break;
+        }
+        case ChunkState.Extensions: {
           let j = i;
           while (j < n && buf[j] !== 13 && buf[j] !== 10) j++;
-          if (this.line.length + (j - i) > MAX_CHUNK_LINE_BYTES) throw new ProtocolError('chunk size line too long');
-          if (j > i) this.line += buf.toString('latin1', i, j);
+          if (this.extensions.length + (j - i) > MAX_CHUNK_EXTENSIONS_BYTES) throw new ProtocolError('chunk extensions too long');
+          if (j > i) this.extensions += buf.toString('latin1', i, j);
           if (j === n) return -1;
-          if (buf[j] === 10) throw new ProtocolError('bare LF in chunk size line');
-          const size = parseChunkSizeLine(this.line);
-          this.line = '';
-          this.remaining = size;
-          this.lastChunk = size === 0;
+          if (buf[j] === 10) throw new ProtocolError('bare LF in chunk extensions');
+          if (!CHUNK_EXTENSIONS.test(this.extensions)) throw new ProtocolError('invalid chunk size line');
+          this.extensions = '';
           this.state = ChunkState.SizeLF;
           i = j + 1;
           break;
         }
         case ChunkState.SizeLF:
           if (buf[i++] !== 10) throw new ProtocolError('expected LF after chunk size');
-          this.state = this.lastChunk ? ChunkState.Trailer : ChunkState.Data;
+          this.state = this.size === 0 ? ChunkState.Trailer : ChunkState.Data;
+          this.remaining = this.size;
+          this.size = 0;
+          this.sawDigit = false;
           break;
         case ChunkState.Data: {
           const take = Math.min(this.remaining, n - i);
@@ -307,6 +318,13 @@ export class ChunkedDecoder {
     }
     return -1;
   }
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
 }
 
 // ---------------------------------------------------------------- requests

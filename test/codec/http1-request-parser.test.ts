@@ -1,0 +1,75 @@
+// The downstream HTTP/1.1 request-head parser: what it refuses, with the status Envoy's codec answers.
+import { describe, expect, it } from 'vitest';
+import { hasBareLineEnding, parseRequestHead, RequestError } from '../../src/codec/http1/parser.js';
+
+/** The status parseRequestHead refuses `text` with (the head without its final CRLFCRLF), or 0. */
+function refusal(text: string): number {
+  try {
+    parseRequestHead(text);
+    return 0;
+  } catch (err) {
+    if (err instanceof RequestError) return err.status;
+    throw err;
+  }
+}
+
+describe('parseRequestHead: HTTP version', () => {
+  it('HTTP/1.1 and HTTP/1.0 as they are', () => {
+    expect(parseRequestHead('GET / HTTP/1.1\r\nHost: a').minor).toBe(1);
+    expect(parseRequestHead('GET / HTTP/1.0').minor).toBe(0);
+  });
+
+  // Envoy's codec: any well-formed version but 1.1 is HTTP/1.0 to it (checkProtocolVersion), then
+  // refused with 426 unless HTTP/1.0 is accepted; this parser used to answer 505
+  it.each(['HTTP/2.0', 'HTTP/1.3', 'HTTP/0.9', 'HTTP/3.0'])('%s is handled as HTTP/1.0', (version) => {
+    expect(parseRequestHead(`GET / ${version}\r\nHost: a`).minor).toBe(0);
+  });
+
+  it.each(['HTTP/1.10', 'HTTP/11', 'HTTP/1', 'http/1.1', 'HTTP/1.1 ', 'HTTP/a.b', 'HTTPS/1.1', ''])('%j → 400', (version) => {
+    expect(refusal(`GET / ${version}\r\nHost: a`)).toBe(400);
+  });
+});
+
+describe('parseRequestHead: line endings and bytes llhttp strict mode refuses', () => {
+  it.each([
+    ['a bare CR in the request line', 'GET /\r HTTP/1.1\r\nHost: a'],
+    ['a bare CR ending the request line', 'GET / HTTP/1.1\rHost: a'],
+    ['a bare CR inside a header value', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\rb'],
+    ['a bare CR ending the last value', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\r'],
+    ['a bare CR in a header name', 'GET / HTTP/1.1\r\nHost: a\r\nX\r: a'],
+    ['a bare LF', 'GET / HTTP/1.1\nHost: a'],
+    ['a NUL in a header value', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b'],
+    ['a NUL in the target', 'GET /\x00 HTTP/1.1\r\nHost: a'],
+    ['a method with a non-token character', 'G(T / HTTP/1.1\r\nHost: a'],
+    ['a method with a NUL', 'G\x00T / HTTP/1.1\r\nHost: a'],
+    ['two spaces after the method', 'GET  / HTTP/1.1\r\nHost: a'],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2'],
+  ])('%s → 400', (_label, text) => {
+    expect(refusal(text)).toBe(400);
+  });
+});
+
+describe('hasBareLineEnding', () => {
+  it('finds a LF without its CR and a CR followed by anything but LF', () => {
+    expect(hasBareLineEnding(Buffer.from('GET / HTTP/1.1\nHost'), 0)).toBe(true);
+    expect(hasBareLineEnding(Buffer.from('\nGET'), 0)).toBe(true);
+    expect(hasBareLineEnding(Buffer.from('GET / HTTP/1.1\rHost'), 0)).toBe(true);
+    expect(hasBareLineEnding(Buffer.from('GET / HTTP/1.1\r\r\n'), 0)).toBe(true);
+  });
+
+  it('leaves CRLF pairs, and a CR that is the last byte so far, alone', () => {
+    expect(hasBareLineEnding(Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n'), 0)).toBe(false);
+    expect(hasBareLineEnding(Buffer.from('GET / HTTP/1.1\r\nHost: a\r'), 0)).toBe(false);
+    expect(hasBareLineEnding(Buffer.from(''), 0)).toBe(false);
+  });
+
+  it('checks from `from` on: bytes before it were judged by an earlier call', () => {
+    const buf = Buffer.from('a\nb\r\nc\rd');
+    expect(hasBareLineEnding(buf, 0)).toBe(true);
+    expect(hasBareLineEnding(buf, 2)).toBe(true); // the CR at 6
+    expect(hasBareLineEnding(buf, 7)).toBe(false);
+    // a LF right at `from` is judged against the byte before it
+    expect(hasBareLineEnding(Buffer.from('ab\r\n'), 3)).toBe(false);
+    expect(hasBareLineEnding(Buffer.from('abc\n'), 3)).toBe(true);
+  });
+});
