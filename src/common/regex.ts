@@ -1,55 +1,92 @@
-/** RE2 POSIX classes (valid only inside brackets) → JS class contents. */
-const POSIX_CLASSES: Record<string, string> = {
-  alnum: '0-9A-Za-z', alpha: 'A-Za-z', ascii: '\\x00-\\x7F', blank: '\\t ', cntrl: '\\x00-\\x1F\\x7F',
-  digit: '0-9', graph: '!-~', lower: 'a-z', print: ' -~', punct: '!-\\/:-@\\[-`{-~', space: '\\t\\n\\v\\f\\r ',
-  upper: 'A-Z', word: '0-9A-Za-z_', xdigit: '0-9A-Fa-f',
-};
+import { RE2JS, RE2JSException } from 're2js';
+import { linearJsRegExp } from './regex-fast-path.js';
 
 /**
- * Compiles an RE2 pattern (what Istio and Envoy accept) into a JavaScript RegExp that must match the
- * whole input, as Envoy's safe_regex does. RE2-only syntax is translated (`(?P<name>`, leading
- * `(?i)`/`(?s)`/`(?m)`, `\A`, `\z`, `[[:digit:]]`); the result is compiled in unicode mode, so an
- * escape JavaScript does not know is an error instead of a silently literal character.
+ * Regexes from config (Istio and Envoy take RE2 syntax) run in time linear in the input, as RE2 does:
+ * a pattern is parsed and checked by re2js (a pure-JavaScript port of RE2/J), which refuses what RE2
+ * refuses (backreferences, lookaround, ...). Matching runs on V8's RegExp when the pattern is proven
+ * free of backtracking blow-up (regex-fast-path.ts), on re2js otherwise. Figures: bench/regex.mjs.
  */
-export function compileRegex(pattern: string, extraFlags = ''): RegExp {
-  let flags = extraFlags;
-  let body = pattern;
-  for (let m = /^\(\?([imsU]+)\)/.exec(body); m; m = /^\(\?([imsU]+)\)/.exec(body)) {
-    body = body.slice(m[0].length);
-    for (const f of m[1]) if (f !== 'U' && !flags.includes(f)) flags += f;
-  }
-  body = body
-    .replace(/\(\?P</g, '(?<')
-    .replace(/\[:(\^?)([a-z]+):\]/g, (_whole, neg: string, name: string) => {
-      const cls = POSIX_CLASSES[name];
-      if (!cls) throw new SyntaxError(`unknown POSIX class [:${name}:]`);
-      if (neg) throw new SyntaxError(`negated POSIX class [:^${name}:] is not supported`);
-      return cls;
-    });
-  body = translateEscapes(body);
-  return new RegExp(`^(?:${body})$`, flags.includes('u') ? flags : flags + 'u');
+
+/** A pattern RE2 refuses; the message is RE2's. */
+export class RegexSyntaxError extends Error {}
+
+export interface CompiledRegex {
+  /** Whether the pattern matches the whole value (Envoy safe_regex). */
+  test(value: string): boolean;
 }
 
-/** RE2 escapes JavaScript lacks: `\A` → `^`, `\z` → `$`, escaped punctuation → `\xHH` (unicode mode rejects `\-`). */
-function translateEscapes(body: string): string {
-  let out = '';
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i];
-    if (c !== '\\' || i + 1 >= body.length) {
-      out += c;
-      continue;
+function parse(pattern: string): RE2JS {
+  try {
+    return RE2JS.compile(pattern);
+  } catch (e) {
+    if (e instanceof RE2JSException) throw new RegexSyntaxError(e.message);
+    throw e;
+  }
+}
+
+/** Compiles an RE2 pattern that must match the whole input; throws RegexSyntaxError if RE2 refuses it. */
+export function compileRegex(pattern: string): CompiledRegex {
+  const re2 = parse(pattern);
+  return linearJsRegExp(pattern) ?? { test: (v) => re2.testExact(v) };
+}
+
+/** An RE2 pattern that may match anywhere in the input (admin `/stats?filter=`). */
+export function compileSearchRegex(pattern: string): CompiledRegex {
+  const re2 = parse(pattern);
+  return { test: (v) => re2.test(v) };
+}
+
+/**
+ * Envoy's regex_rewrite: RE2::GlobalReplace of every non-overlapping match. In the substitution `\0`–`\9`
+ * insert a group and `\\` a backslash; other characters (`$` too) are literal. A substitution naming a
+ * group the pattern does not have makes RE2 replace nothing, so the input comes back unchanged.
+ */
+export function compileRegexRewrite(pattern: string, substitution: string): (input: string) => string {
+  const re2 = parse(pattern);
+  const parts = parseSubstitution(substitution);
+  const maxGroup = Math.max(-1, ...parts.filter((p) => typeof p === 'number'));
+  if (maxGroup > re2.groupCount()) return (input) => input;
+  return (input) => {
+    const m = re2.matcher(input);
+    let out = '';
+    let pos = 0;
+    let lastEnd = -1;
+    while (pos <= input.length && m.find(pos)) {
+      const start = m.start();
+      const end = m.end();
+      if (start === end && start === lastEnd) {
+        // RE2 refuses an empty match where the previous match ended: copy one character on
+        if (pos < input.length) {
+          const step = String.fromCodePoint(input.codePointAt(pos)!).length;
+          out += input.slice(pos, pos + step);
+          pos += step;
+        } else pos += 1;
+        continue;
+      }
+      out += input.slice(pos, start);
+      for (const p of parts) out += typeof p === 'number' ? (m.group(p) ?? '') : p;
+      pos = lastEnd = end;
     }
-    const n = body[++i];
-    if (n === 'A') out += '^';
-    else if (n === 'z') out += '$';
-    else if (/[!"#%&',\-:;<=>@_`~]/.test(n)) out += `\\x${n.charCodeAt(0).toString(16).padStart(2, '0')}`;
-    else out += c + n;
-  }
-  return out;
+    return lastEnd < 0 ? input : out + input.slice(Math.min(pos, input.length));
+  };
 }
 
-/** Like compileRegex but unanchored and global, for regex rewrites (Envoy replaces every match). */
-export function compileRewriteRegex(pattern: string): RegExp {
-  const anchored = compileRegex(pattern);
-  return new RegExp(anchored.source.slice(4, -2), anchored.flags + 'g');
+/** RE2's rewrite string: literal text and group numbers. */
+function parseSubstitution(s: string): (string | number)[] {
+  const parts: (string | number)[] = [];
+  let lit = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '\\' && i + 1 < s.length && /[0-9\\]/.test(s[i + 1])) {
+      const n = s[++i];
+      if (n === '\\') lit += '\\';
+      else {
+        if (lit) parts.push(lit);
+        lit = '';
+        parts.push(Number(n));
+      }
+    } else lit += s[i];
+  }
+  if (lit) parts.push(lit);
+  return parts;
 }

@@ -1,4 +1,4 @@
-import { compileRewriteRegex } from '../common/regex.js';
+import { compileRegexRewrite } from '../common/regex.js';
 import type {
   DirectResponseAction, HeaderMutation, RedirectAction, Route, RouteAction, RouteConfiguration, VirtualHost, WeightedCluster,
 } from '../config/snapshot.js';
@@ -131,12 +131,11 @@ function compileWeightedPick(clusters: readonly WeightedCluster[]): () => Weight
  */
 function compileRewrite(r: Route, action: RouteAction): ((path: string) => string) | undefined {
   if (action.regexRewrite) {
-    const re = compileRewriteRegex(action.regexRewrite.pattern);
-    const sub = action.regexRewrite.substitution.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
+    const rewrite = compileRegexRewrite(action.regexRewrite.pattern, action.regexRewrite.substitution);
     return (path) => {
       const q = path.indexOf('?');
       const p = q < 0 ? path : path.slice(0, q);
-      return p.replace(re, sub) + (q < 0 ? '' : path.slice(q));
+      return rewrite(p) + (q < 0 ? '' : path.slice(q));
     };
   }
   if (action.prefixRewrite === undefined) return undefined;

@@ -1,8 +1,9 @@
+import type { CompiledRegex } from '../common/regex.js';
 import { splitStatKey, type StatsSnapshot } from './stats.js';
 
 export interface StatsQuery {
   usedOnly: boolean;
-  filter?: RegExp;
+  filter?: CompiledRegex;
 }
 
 /** Envoy's dotted stat names with values, sorted: the data behind admin `/stats`. */

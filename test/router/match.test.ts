@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { compileRegex, compileRewriteRegex } from '../../src/common/regex.js';
+import { compileRegex, compileRegexRewrite, RegexSyntaxError } from '../../src/common/regex.js';
 import type { HeaderMatcher, RouteMatch, StringMatch } from '../../src/config/snapshot.js';
 import { compileRouteMatch, compileStringMatch } from '../../src/router/match.js';
 import { RequestView } from '../../src/router/request-view.js';
@@ -173,7 +173,7 @@ describe('query parameter matching', () => {
   });
 });
 
-describe('RE2 → JavaScript regex', () => {
+describe('RE2 regexes', () => {
   it('anchors the whole input', () => {
     const re = compileRegex('/api/.*');
     expect(re.test('/api/x')).toBe(true);
@@ -181,60 +181,61 @@ describe('RE2 → JavaScript regex', () => {
     expect(compileRegex('foo|bar').test('foobar')).toBe(false);
   });
 
-  it('translates a leading (?i) (and other leading flags) into RegExp flags', () => {
+  it('leading and inline flags: (?i), (?s), (?U), (?m)', () => {
     const re = compileRegex('(?i)/Reviews/[a-z]+');
-    expect(re.flags).toContain('i');
     expect(re.test('/REVIEWS/ABC')).toBe(true);
     expect(compileRegex('(?s)a.b').test('a\nb')).toBe(true);
     expect(compileRegex('a.b').test('a\nb')).toBe(false);
     expect(compileRegex('(?is)A.B').test('a\nb')).toBe(true);
     expect(compileRegex('(?U)a+').test('aaa')).toBe(true); // ungreedy does not change a full match
+    expect(compileRegex('/x/(?i:ab)c').test('/x/ABc')).toBe(true);
+    expect(compileRegex('/x/(?i:ab)c').test('/x/ABC')).toBe(false);
+    // (?m) makes ^ and $ line anchors inside the pattern; the value must still match as a whole
+    expect(compileRegex('(?m)a$\nb').test('a\nb')).toBe(true);
+    expect(compileRegex('(?m)a').test('a\nb')).toBe(false);
   });
 
-  it('translates (?P<name>...) named groups', () => {
-    const re = compileRegex('/api/(?P<version>v[0-9]+)/(?P<rest>.*)');
-    const m = re.exec('/api/v2/items/3');
-    expect(m?.groups).toEqual({ version: 'v2', rest: 'items/3' });
+  it('named groups (?P<name>...) and (?<name>...) are accepted', () => {
+    expect(compileRegex('/api/(?P<version>v[0-9]+)/(?P<rest>.*)').test('/api/v2/items/3')).toBe(true);
+    expect(compileRegex('/api/(?<version>v[0-9]+)/.*').test('/api/vx/items/3')).toBe(false);
   });
 
-  it('rejects what is not a valid expression', () => {
-    expect(() => compileRegex('(unclosed')).toThrow();
-    expect(() => compileRegex('a{2,1}')).toThrow();
+  it('rejects what is not a valid expression, and what RE2 refuses', () => {
+    expect(() => compileRegex('(unclosed')).toThrow(RegexSyntaxError);
+    expect(() => compileRegex('a{2,1}')).toThrow(RegexSyntaxError);
+    expect(() => compileRegex('(?<=a)b')).toThrow(RegexSyntaxError); // lookbehind
+    expect(() => compileRegex('a(?=b)')).toThrow(RegexSyntaxError); // lookahead
+    expect(() => compileRegex('(a|a)*\\1')).toThrow(RegexSyntaxError); // backreference
+    expect(() => compileRegex('a{1001}')).toThrow(RegexSyntaxError); // RE2's repeat limit
   });
 
-  it('RE2-only escapes are translated or rejected, never silently matched literally', () => {
-    // RE2: \z is end of text; a JS RegExp without the u flag would read it as a literal "z"
-    let re: RegExp | undefined;
-    try {
-      re = compileRegex('[0-9]+\\z');
-    } catch {
-      /* rejecting is acceptable */
-    }
-    if (re) {
-      expect(re.test('123')).toBe(true);
-      expect(re.test('123z')).toBe(false);
-    }
+  it('RE2 escapes: \\A and \\z anchor, \\s is ASCII whitespace, \\pL is a Unicode class', () => {
+    const re = compileRegex('\\A[0-9]+\\z');
+    expect(re.test('123')).toBe(true);
+    expect(re.test('123z')).toBe(false);
+    expect(compileRegex('a\\sb').test('a\tb')).toBe(true);
+    expect(compileRegex('a\\sb').test('a\u00a0b')).toBe(false); // no-break space is not RE2 \s
+    expect(compileRegex('a\\sb').test('a\vb')).toBe(false); // nor is \v
+    expect(compileRegex('\\pL+').test('héllo')).toBe(true);
+    expect(compileRegex('\\-\\_').test('-_')).toBe(true); // escaped punctuation is literal
   });
 
-  it('RE2 POSIX classes are translated or rejected, never silently misread', () => {
-    let re: RegExp | undefined;
-    try {
-      re = compileRegex('[[:digit:]]+');
-    } catch {
-      /* rejecting is acceptable */
-    }
-    if (re) {
-      expect(re.test('2024')).toBe(true);
-      expect(re.test('d]')).toBe(false);
-    }
+  it('RE2 POSIX classes', () => {
+    const re = compileRegex('[[:digit:]]+');
+    expect(re.test('2024')).toBe(true);
+    expect(re.test('d]')).toBe(false);
+    expect(compileRegex('[[:^alpha:]]+').test('123')).toBe(true);
+    expect(compileRegex('[[:^alpha:]]+').test('12a')).toBe(false);
   });
 
-  it('rewrite regexes are unanchored, global, and keep the flags', () => {
-    const re = compileRewriteRegex('(?i)/v1/');
-    expect(re.flags).toContain('g');
-    expect(re.flags).toContain('i');
-    expect('/V1/a/v1/b'.replace(re, '/v2/')).toBe('/v2/a/v2/b');
-    expect('/x/api/y'.replace(compileRewriteRegex('api'), 'svc')).toBe('/x/svc/y');
-    expect('/a/b'.replace(compileRewriteRegex('^/(?P<first>[a-z])/'), '/$<first>$<first>/')).toBe('/aa/b');
+  it('regex rewrite: every match, \\N groups, $ literal, as RE2::GlobalReplace', () => {
+    expect(compileRegexRewrite('(?i)/v1/', '/v2/')('/V1/a/v1/b')).toBe('/v2/a/v2/b');
+    expect(compileRegexRewrite('api', 'svc')('/x/api/y')).toBe('/x/svc/y');
+    expect(compileRegexRewrite('^/(?P<first>[a-z])/', '/\\1\\1/')('/a/b')).toBe('/aa/b');
+    expect(compileRegexRewrite('^/a', '/b')('/a/a')).toBe('/b/a'); // ^ is the start of the path, not of each search
+    expect(compileRegexRewrite('a*', 'X')('baaac')).toBe('XbXcX'); // no empty match right after a match
+    expect(compileRegexRewrite('x', '\\\\$1')('axb')).toBe('a\\$1b');
+    expect(compileRegexRewrite('(a)', '\\2')('a')).toBe('a'); // a group the pattern lacks: nothing replaced
+    expect(compileRegexRewrite('q', 'r')('/none')).toBe('/none');
   });
 });

@@ -10,7 +10,7 @@
  * evaluated and reported, never enforced.
  */
 import { CidrSet, parseCidr } from '../../common/cidr.js';
-import { compileRegex } from '../../common/regex.js';
+import { compileRegex, type CompiledRegex } from '../../common/regex.js';
 import {
   JWT_AUTHN_FILTER,
   type AuthzFilter,
@@ -215,7 +215,7 @@ function compileIps(src: IpSource, ranges: readonly CidrRange[]): Pred {
 }
 
 /** Envoy's uri_template: `*` one path segment, `**` any number of segments (possibly none). */
-export function compileUriTemplate(template: string): RegExp {
+export function compileUriTemplate(template: string): CompiledRegex {
   const lit = "a-zA-Z0-9\\-._~%!$&'()+,;:@";
   let re = '';
   for (let i = 0; i < template.length; ) {
@@ -230,7 +230,7 @@ export function compileUriTemplate(template: string): RegExp {
       i += 1;
     }
   }
-  return new RegExp(`^${re}$`);
+  return compileRegex(re); // whole-value match, linear time
 }
 
 // ---------------------------------------------------------------------------------------------
