@@ -65,7 +65,7 @@ export class DataPlane {
         for (const [key, l] of wanted) {
           if (this.bound.has(key)) continue;
           const stats = this.services.stats.listener(`${l.address}_${l.port}`);
-          const server = createListenerServer((socket) => this.onConnection(l.name, socket, stats));
+          const server = createListenerServer((socket) => this.onConnection(l, socket, stats));
           await listen(server, l);
           this.bound.set(key, { key, server });
           added.push(key);
@@ -94,16 +94,22 @@ export class DataPlane {
    * them, its first bytes pick the filter chain; the chain's HTTP codec or TCP proxy takes over.
    * The connection keeps the Runtime it arrived under until its chain is chosen.
    */
-  private onConnection(listenerName: string, socket: Socket, stats: ListenerStats): void {
+  private onConnection(listener: Listener, socket: Socket, stats: ListenerStats): void {
+    socket.on('error', () => {}); // 'close' follows; resets from clients are routine
+    const release = this.admit(listener, stats);
+    if (!release) {
+      socket.destroy();
+      return;
+    }
     stats.downstreamCxTotal++;
     stats.downstreamCxActive++;
     socket.once('close', () => {
+      release();
       stats.downstreamCxActive--;
       stats.downstreamCxDestroy++;
     });
-    socket.on('error', () => {}); // 'close' follows; resets from clients are routine
     const rt = this.runtime;
-    const lr = rt?.listeners.get(listenerName);
+    const lr = rt?.listeners.get(listener.name);
     if (!rt || !lr || this.draining) {
       socket.destroy();
       return;
@@ -128,6 +134,29 @@ export class DataPlane {
       if (r.timedOut) stats.downstreamPreCxTimeout++;
       this.dispatch(rt, lr, socket, stats, FilterChainMatcher.select(candidates, r.inspected), redirected ? dst : undefined, r);
     });
+  }
+
+  /**
+   * Envoy's checks at accept, in its order: the global connection limit, the overload manager's
+   * reject_incoming_connections, the listener's connection limit. A refused connection is closed
+   * at once, before it counts as a connection; admitted, the function releases its place.
+   */
+  private admit(listener: Listener, stats: ListenerStats): (() => void) | undefined {
+    const admitted = this.services.connectionLimits?.admit(listener) ?? noLimit;
+    if (admitted === 'global') {
+      stats.downstreamGlobalCxOverflow++;
+      return undefined;
+    }
+    if (this.services.overload?.rejectIncomingConnections) {
+      if (typeof admitted === 'function') admitted();
+      stats.downstreamCxOverloadReject++;
+      return undefined;
+    }
+    if (admitted === 'listener') {
+      stats.downstreamCxOverflow++;
+      return undefined;
+    }
+    return admitted;
   }
 
   private dispatch(
@@ -295,6 +324,7 @@ export class DataPlane {
   }
 
   private onRequest(listenerName: string, chainName: string, ds: Downstream): DownstreamEvents | undefined {
+    if (this.services.overload?.disableHttpKeepalive) ds.closeAfterResponse();
     const rt = this.runtime;
     // a connection keeps its socket across config changes; listener and chain names find the current pipeline
     const pipeline = rt?.listeners.get(listenerName)?.chains.get(chainName)?.http;
@@ -325,6 +355,14 @@ export class DataPlane {
     for (const c of this.connections) c.drain();
   }
 
+  /**
+   * Envoy's disable_http_keepalive overload action: idle keep-alive connections are closed, busy
+   * ones close after their response (HTTP/2: GOAWAY); new requests meanwhile get `connection: close`.
+   */
+  disableKeepalive(): void {
+    for (const c of this.connections) c.drain();
+  }
+
   get activeConnections(): number {
     return this.connections.size + this.tcpSessions.size + this.checking.size;
   }
@@ -344,6 +382,9 @@ export class DataPlane {
     if (this.runtime) await Promise.allSettled([...this.runtime.clusters.values()].map((c) => c.close()));
   }
 }
+
+/** Admission when no connection limit is configured: nothing to release. */
+function noLimit(): void {}
 
 function listenerKey(l: Listener): string {
   return `${l.name}@${l.address}:${l.port}`;
