@@ -16,7 +16,7 @@ import { OutlierCounters, OutlierSlots } from '../upstream/outlier.js';
 import { OutlierDetectorHub } from './outlier-detector.js';
 import { statKey } from '../telemetry/stats.js';
 import { hostPort } from '../common/address.js';
-import { overloadProtection, type OverloadFlags } from './overload-protection.js';
+import { openFilesSoftLimit, overloadProtection, type OverloadFlags } from './overload-protection.js';
 
 export interface AgentOptions extends LoadOptions {
   workers: number;
@@ -75,7 +75,7 @@ export class Agent implements AdminBackend {
 
   constructor(private readonly opts: AgentOptions) {
     const outlierTable = OutlierCounters.create(MAX_OUTLIER_HOSTS);
-    const { protection, source } = overloadProtection(opts.overload, opts.workers, MAX_COUNTED_LISTENERS);
+    const { protection, source } = overloadProtection(opts.overload, opts.workers, MAX_COUNTED_LISTENERS, openFilesSoftLimit());
     this.connectionLimitSource = source;
     this.pool = new WorkerPool(opts.workers, opts.logLevel, opts.accessLog, ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers), outlierTable, protection);
     this.outliers = new OutlierDetectorHub(new OutlierCounters(outlierTable), (cluster, ejected) => this.pool.broadcast({ type: 'ejections', cluster, ejected }));

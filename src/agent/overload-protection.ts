@@ -42,13 +42,13 @@ export interface OverloadFlags {
 
 /**
  * The settings the workers get: the global limit from the flag, else derived from the descriptor
- * limit (none when that is unlimited); `source` says which, for the startup log.
+ * limit `softLimit` (none when that is unlimited); `source` says which, for the startup log.
  */
 export function overloadProtection(
   flags: OverloadFlags | undefined,
   workers: number,
   listenerSlots: number,
-  softLimit = openFilesSoftLimit(),
+  softLimit: number | undefined,
 ): { protection: OverloadProtection; source: string } {
   let max = flags?.maxDownstreamConnections;
   let source = '--max-downstream-connections';

@@ -47,24 +47,44 @@ export class DownstreamConnectionLimits {
     return 1 + listenerSlot;
   }
 
-  /**
-   * Claims a connection on `listener`: a function that releases it once the connection closes, or
-   * the limit it would exceed (Envoy checks the global limit first, then the listener's).
-   */
-  admit(listener: Listener): (() => void) | ConnectionRejection {
-    const globalMax = this.settings.maxDownstreamConnections;
+  /** A listener's admission, compiled once when the listener is bound (its limits do not change). */
+  forListener(listener: Pick<Listener, 'name' | 'connectionSlot'>): ListenerAdmission {
     const listenerMax = this.settings.listenerLimits[listener.name] ?? this.settings.listenerLimits['*'];
     const slot = listener.connectionSlot;
-    const listenerRow = listenerMax !== undefined && slot !== undefined ? DownstreamConnectionLimits.row(slot) : undefined;
-    const table = this.table;
+    return new ListenerAdmission(
+      this.table,
+      this.settings.maxDownstreamConnections,
+      listenerMax !== undefined && slot !== undefined ? { row: DownstreamConnectionLimits.row(slot), max: listenerMax } : undefined,
+    );
+  }
+}
+
+/** The connection limits of one listener, as one worker applies them. */
+export class ListenerAdmission {
+  constructor(
+    private readonly table: ResourceTable,
+    private readonly globalMax: number | undefined,
+    private readonly listenerLimit: { row: number; max: number } | undefined,
+  ) {}
+
+  /**
+   * Claims a place for a new connection: a function that releases it once the connection closes,
+   * or the limit it would exceed (Envoy checks the global limit first, then the listener's).
+   */
+  admit(): (() => void) | ConnectionRejection {
+    const { table, globalMax, listenerLimit } = this;
     if (globalMax !== undefined && !table.tryClaim(GLOBAL_SLOT, Resource.Connections, globalMax)) return 'global';
-    if (listenerRow !== undefined && !table.tryClaim(listenerRow, Resource.Connections, listenerMax!)) {
+    if (listenerLimit && !table.tryClaim(listenerLimit.row, Resource.Connections, listenerLimit.max)) {
       if (globalMax !== undefined) table.add(GLOBAL_SLOT, Resource.Connections, -1);
       return 'listener';
     }
+    if (globalMax === undefined && !listenerLimit) return releaseNothing;
     return () => {
       if (globalMax !== undefined) table.add(GLOBAL_SLOT, Resource.Connections, -1);
-      if (listenerRow !== undefined) table.add(listenerRow, Resource.Connections, -1);
+      if (listenerLimit) table.add(listenerLimit.row, Resource.Connections, -1);
     };
   }
 }
+
+/** The release of a connection no limit counted. */
+export function releaseNothing(): void {}

@@ -8,6 +8,7 @@ import { writeLocalReply } from '../http/local-reply.js';
 import { FilterChainMatcher, type CompiledChain } from '../listener/filter-chain-match.js';
 import { inspect, type InspectResult } from '../listener/inspect.js';
 import { createListenerServer, listen } from '../listener/listener.js';
+import { releaseNothing, type ListenerAdmission } from '../listener/connection-limits.js';
 import { plainAddress } from '../common/address.js';
 import { originalDestination } from '../listener/original-dst.js';
 import { TcpProxySession } from '../tcp/tcp-proxy.js';
@@ -65,7 +66,8 @@ export class DataPlane {
         for (const [key, l] of wanted) {
           if (this.bound.has(key)) continue;
           const stats = this.services.stats.listener(`${l.address}_${l.port}`);
-          const server = createListenerServer((socket) => this.onConnection(l, socket, stats));
+          const admission = this.services.connectionLimits?.forListener(l);
+          const server = createListenerServer((socket) => this.onConnection(l.name, admission, socket, stats));
           await listen(server, l);
           this.bound.set(key, { key, server });
           added.push(key);
@@ -94,9 +96,9 @@ export class DataPlane {
    * them, its first bytes pick the filter chain; the chain's HTTP codec or TCP proxy takes over.
    * The connection keeps the Runtime it arrived under until its chain is chosen.
    */
-  private onConnection(listener: Listener, socket: Socket, stats: ListenerStats): void {
+  private onConnection(listenerName: string, admission: ListenerAdmission | undefined, socket: Socket, stats: ListenerStats): void {
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
-    const release = this.admit(listener, stats);
+    const release = this.admit(admission, stats);
     if (!release) {
       socket.destroy();
       return;
@@ -109,7 +111,7 @@ export class DataPlane {
       stats.downstreamCxDestroy++;
     });
     const rt = this.runtime;
-    const lr = rt?.listeners.get(listener.name);
+    const lr = rt?.listeners.get(listenerName);
     if (!rt || !lr || this.draining) {
       socket.destroy();
       return;
@@ -141,8 +143,8 @@ export class DataPlane {
    * reject_incoming_connections, the listener's connection limit. A refused connection is closed
    * at once, before it counts as a connection; admitted, the function releases its place.
    */
-  private admit(listener: Listener, stats: ListenerStats): (() => void) | undefined {
-    const admitted = this.services.connectionLimits?.admit(listener) ?? noLimit;
+  private admit(admission: ListenerAdmission | undefined, stats: ListenerStats): (() => void) | undefined {
+    const admitted = admission?.admit() ?? releaseNothing;
     if (admitted === 'global') {
       stats.downstreamGlobalCxOverflow++;
       return undefined;
@@ -382,9 +384,6 @@ export class DataPlane {
     if (this.runtime) await Promise.allSettled([...this.runtime.clusters.values()].map((c) => c.close()));
   }
 }
-
-/** Admission when no connection limit is configured: nothing to release. */
-function noLimit(): void {}
 
 function listenerKey(l: Listener): string {
   return `${l.name}@${l.address}:${l.port}`;

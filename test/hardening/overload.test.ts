@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { svcHost } from '../helpers/fixtures.js';
 import { GATEWAY_ARGS, gateway, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
-import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
+import { runCli, startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
 import { accessLogEntries, eventually, plainRequest, scrape } from '../helpers/telemetry.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -288,5 +288,26 @@ describe('overload manager', () => {
     expect(await refused.closedWithin(REFUSED_WITHIN_MS)).toBe(true);
     await controlPlaneAnswers(p);
     await p.stop();
+  });
+});
+
+describe('flags', () => {
+  it('bad overload flag values exit 2 and name the flag', async () => {
+    for (const [flag, value] of [
+      ['--max-downstream-connections', '0'],
+      ['--max-downstream-connections', 'many'],
+      ['--listener-connection-limit', '=5'],
+      ['--listener-connection-limit', 'gw=-1'],
+      ['--max-heap-size', '0.5'],
+    ]) {
+      const r = await runCli(['run', '-c', tmp, flag, value]);
+      expect(r.code, `${flag} ${value}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(flag);
+    }
+  });
+
+  it('--help documents them', async () => {
+    const r = await runCli(['--help']);
+    for (const flag of ['--max-downstream-connections', '--listener-connection-limit', '--max-heap-size', '--overload-injected-resource']) expect(r.stdout).toContain(flag);
   });
 });
