@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { svcHost } from '../helpers/fixtures.js';
 import { GATEWAY_ARGS, gateway, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
-import { runCli, startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
+import { runCli, sleep, startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
 import { accessLogEntries, eventually, plainRequest, scrape } from '../helpers/telemetry.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -199,10 +199,21 @@ describe('downstream connection limits', () => {
     const [gw] = await freePorts(1);
     // default limit: (256 - 64 reserved) / 2 = 96 downstream connections, the other half for upstream ones
     const p = await startProxy({ yaml: gatewayYaml([gw]), workers: 2, nofile: 256, args: GATEWAY_ARGS });
-    expect(p.stderr()).toContain('downstream connection limit: 96 (RLIMIT_NOFILE 256');
-    // more connections than the process has descriptors, each sending a request as soon as it can
+    // logged just after readiness turns 200
+    expect(await eventually(() => p.stderr().includes('downstream connection limit: 96 (RLIMIT_NOFILE 256'))).toBe(true);
+    // more connections than the process has descriptors, each sending a request as soon as it can,
+    // while readiness is probed
+    const probes = (async () => {
+      const codes: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        codes.push((await plainRequest(p.ports.health, '/healthz/ready', { timeoutMs: 2_000 }).catch(() => ({ status: 0 }))).status);
+        await sleep(20);
+      }
+      return codes;
+    })();
     const conns = await openMany(gw, 300);
     const outcomes = await Promise.all(conns.map((c) => c.get().then((r) => r.status, () => 'closed' as const)));
+    expect(await probes).toEqual(Array(10).fill(200));
     expect(outcomes.filter((o) => o === 200)).toHaveLength(96);
     expect(outcomes.filter((o) => o === 'closed')).toHaveLength(300 - 96);
     await controlPlaneAnswers(p);
