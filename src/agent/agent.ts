@@ -106,6 +106,9 @@ export class Agent implements AdminBackend {
     const listeners = snapshot.listeners.map((l) => `${l.name} (${l.address}:${l.port})`).join(', ');
     log.info(`ready: config ${snapshot.version}, ${this.opts.workers} worker(s), listeners: ${listeners || 'none'}`);
     log.info(`downstream connection limit: ${this.connectionLimitSource}`);
+    for (const name of Object.keys(this.opts.overload?.listenerLimits ?? {})) {
+      if (name !== '*' && !snapshot.listeners.some((l) => l.name === name)) log.warn(`--listener-connection-limit: no listener ${name} (yet); the limit applies once it exists`);
+    }
   }
 
   private assignSlots(snapshot: Snapshot): void {
