@@ -16,6 +16,7 @@ import { OutlierCounters, OutlierSlots } from '../upstream/outlier.js';
 import { OutlierDetectorHub } from './outlier-detector.js';
 import { statKey } from '../telemetry/stats.js';
 import { hostPort } from '../common/address.js';
+import { openFilesSoftLimit, overloadProtection, type OverloadFlags } from './overload-protection.js';
 
 export interface AgentOptions extends LoadOptions {
   workers: number;
@@ -26,12 +27,16 @@ export interface AgentOptions extends LoadOptions {
   ports: { admin: number; stats: number; health: number };
   /** Reload when the config files change (SIGHUP always reloads). */
   watch: boolean;
+  /** Downstream connection limits and the overload manager; absent: the defaults. */
+  overload?: OverloadFlags;
 }
 
 /** Clusters whose circuit breakers are shared across workers; beyond this each worker counts alone. */
 const MAX_LIMITED_CLUSTERS = 4096;
 /** Endpoints whose outlier counters are shared across workers. */
 const MAX_OUTLIER_HOSTS = 65536;
+/** Listeners whose connection counts are shared across workers (a per-listener limit needs one). */
+const MAX_COUNTED_LISTENERS = 4096;
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -62,11 +67,17 @@ export class Agent implements AdminBackend {
   private readonly slots = new ResourceSlots(MAX_LIMITED_CLUSTERS);
 
   private readonly outlierSlots = new OutlierSlots(MAX_OUTLIER_HOSTS);
+  /** Every listener gets a row for its connection count (by name, so a reload keeps it). */
+  private readonly listenerSlots = new ResourceSlots(MAX_COUNTED_LISTENERS);
+  /** The global downstream connection limit and where it came from, for the startup log. */
+  private readonly connectionLimitSource: string;
   private readonly outliers: OutlierDetectorHub;
 
   constructor(private readonly opts: AgentOptions) {
     const outlierTable = OutlierCounters.create(MAX_OUTLIER_HOSTS);
-    this.pool = new WorkerPool(opts.workers, opts.logLevel, opts.accessLog, ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers), outlierTable);
+    const { protection, source } = overloadProtection(opts.overload, opts.workers, MAX_COUNTED_LISTENERS, openFilesSoftLimit());
+    this.connectionLimitSource = source;
+    this.pool = new WorkerPool(opts.workers, opts.logLevel, opts.accessLog, ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers), outlierTable, protection);
     this.outliers = new OutlierDetectorHub(new OutlierCounters(outlierTable), (cluster, ejected) => this.pool.broadcast({ type: 'ejections', cluster, ejected }));
     this.pool.onOutlier = (cluster, host, detector) => this.outliers.report(cluster, host, detector);
     this.pool.currentEjections = () => this.outliers.allEjections();
@@ -94,9 +105,18 @@ export class Agent implements AdminBackend {
     }
     const listeners = snapshot.listeners.map((l) => `${l.name} (${l.address}:${l.port})`).join(', ');
     log.info(`ready: config ${snapshot.version}, ${this.opts.workers} worker(s), listeners: ${listeners || 'none'}`);
+    log.info(`downstream connection limit: ${this.connectionLimitSource}`);
+    for (const name of Object.keys(this.opts.overload?.listenerLimits ?? {})) {
+      if (name !== '*' && !snapshot.listeners.some((l) => l.name === name)) log.warn(`--listener-connection-limit: no listener ${name} (yet); the limit applies once it exists`);
+    }
   }
 
   private assignSlots(snapshot: Snapshot): void {
+    for (const l of snapshot.listeners) {
+      const slot = this.listenerSlots.slotFor(l.name);
+      if (slot !== undefined) l.connectionSlot = slot;
+      else log.warn(`listener ${l.name}: more than ${MAX_COUNTED_LISTENERS} listeners; its connection limit does not apply`);
+    }
     for (const c of snapshot.clusters) {
       if (c.outlierDetection) {
         for (const e of c.endpoints) {

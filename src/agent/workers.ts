@@ -6,6 +6,15 @@ import type { StatsSnapshot } from '../telemetry/stats.js';
 import { log, type LogLevel } from '../telemetry/log.js';
 import { ResourceTable, type ResourceTableInit } from '../upstream/resource-limits.js';
 import type { OutlierDetector, OutlierTableInit } from '../upstream/outlier.js';
+import type { ConnectionLimitSettings } from '../listener/connection-limits.js';
+import type { OverloadSettings } from '../worker/overload-manager.js';
+
+/** What protects the workers from overload: shared downstream connection counts, their limits, the overload manager's settings. */
+export interface OverloadProtection {
+  connections: ResourceTableInit;
+  connectionLimits: ConnectionLimitSettings;
+  overload: OverloadSettings;
+}
 
 const WORKER_ENTRY = new URL('../worker/main.js', import.meta.url);
 /** A worker that does not answer a stats request in this time is left out of that scrape. */
@@ -34,6 +43,7 @@ export class WorkerPool {
   crashes = 0;
 
   private readonly limits: ResourceTable;
+  private readonly connections: ResourceTable;
 
   constructor(
     private readonly count: number,
@@ -41,8 +51,10 @@ export class WorkerPool {
     private readonly accessLog: AccessLogFormat,
     limits: ResourceTableInit,
     private readonly outliers: OutlierTableInit,
+    private readonly protection: OverloadProtection,
   ) {
     this.limits = new ResourceTable(limits, -1);
+    this.connections = new ResourceTable(protection.connections, -1);
   }
 
   /** Set by the agent: a worker reported a host at a consecutive-error threshold. */
@@ -142,7 +154,14 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Slot {
-    const init: WorkerInit = { index, logLevel: this.logLevel, accessLog: this.accessLog, limits: this.limits.init, outliers: this.outliers };
+    const init: WorkerInit = {
+      index,
+      logLevel: this.logLevel,
+      accessLog: this.accessLog,
+      limits: this.limits.init,
+      outliers: this.outliers,
+      ...this.protection,
+    };
     const worker = new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}` });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {
@@ -168,7 +187,9 @@ export class WorkerPool {
       if (this.stopping) return;
       this.crashes++;
       log.error(`worker ${index} exited with code ${code}; respawning`);
-      this.limits.zeroWorker(index); // what the dead worker held is released
+      // what the dead worker held is released
+      this.limits.zeroWorker(index);
+      this.connections.zeroWorker(index);
       const replacement = this.spawn(index);
       this.slots[this.slots.indexOf(slot)] = replacement;
       if (this.snapshot) this.send(replacement, this.snapshot).catch((e) => log.error(String(e)));

@@ -5,6 +5,7 @@ import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { ProxyMode } from '../config/snapshot.js';
 import type { IdentityFlags } from '../config/node-identity.js';
 import { isValidTrustDomain, parseSpiffeId } from '../security/spiffe.js';
+import type { OverloadFlags } from '../agent/overload-protection.js';
 
 export const HELP = `outrigger — an Envoy-compatible sidecar proxy for Istio-style service meshes
 
@@ -54,6 +55,28 @@ Process:
                              skips its server with a warning, a broken rotation keeps the last good
                              copy
 
+Overload protection (Envoy's overload manager and connection limits):
+  --max-downstream-connections <n>
+                             data-plane connections of the whole process, all listeners and
+                             workers together (Envoy's global_downstream_max_connections); more are
+                             closed at once (listener.<addr>.downstream_global_cx_overflow).
+                             Default: half of RLIMIT_NOFILE after a reserve of 64 descriptors, the
+                             other half left for upstream connections; the admin, stats and health
+                             ports never count
+  --listener-connection-limit [<listener>=]<n>
+                             connections of one listener (all listeners without a name); more are
+                             closed at once (listener.<addr>.downstream_cx_overflow); repeatable.
+                             Envoy's envoy.resource_limits.listener.<name>.connection_limit
+  --max-heap-size <MiB>      heap of each worker the fixed_heap monitor measures against (default:
+                             the worker's V8 heap limit). At 95% new connections are refused
+                             (reject_incoming_connections); at 98% new requests get 503 "envoy
+                             overloaded" (flag OM, stop_accepting_requests) and connections stop
+                             being kept alive (disable_http_keepalive). Gauges:
+                             overload.<action>.active, overload.<monitor>.pressure
+  --overload-injected-resource <file>
+                             Envoy's injected_resource monitor: a file holding a pressure from 0
+                             to 1, read with the heap (to exercise the overload actions)
+
 Development CA (Istio's file-mounted certificate layout):
   outrigger ca init --dir <dir> [--trust-domain cluster.local] [--days 3650]
                              create a self-signed root CA: <dir>/ca-cert.pem, ca-key.pem
@@ -88,6 +111,7 @@ export interface RunFlags {
   /** Directory of credentials named by credentialName (one sub-directory per name). */
   credentialDir?: string;
   ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
+  overload: OverloadFlags;
 }
 
 export type CaFlags =
@@ -121,6 +145,10 @@ const OPTIONS = {
   'health-port': { type: 'string' },
   'outbound-port': { type: 'string' },
   'inbound-port': { type: 'string' },
+  'max-downstream-connections': { type: 'string' },
+  'listener-connection-limit': { type: 'string', multiple: true },
+  'max-heap-size': { type: 'string' },
+  'overload-injected-resource': { type: 'string' },
   dir: { type: 'string' },
   'ca-dir': { type: 'string' },
   out: { type: 'string' },
@@ -182,6 +210,33 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
       outbound: port('--outbound-port', v['outbound-port'], 15001),
       inbound: port('--inbound-port', v['inbound-port'], 15006),
     },
+    overload: overloadFlags(v),
+  };
+}
+
+const MAX_INT32 = 2 ** 31 - 1;
+
+function overloadFlags(v: {
+  'max-downstream-connections'?: string;
+  'listener-connection-limit'?: string[];
+  'max-heap-size'?: string;
+  'overload-injected-resource'?: string;
+}): OverloadFlags {
+  const listenerLimits: Record<string, number> = {};
+  for (const text of v['listener-connection-limit'] ?? []) {
+    const eq = text.lastIndexOf('=');
+    const name = eq < 0 ? '*' : text.slice(0, eq);
+    if (!name) throw new UsageError(`--listener-connection-limit must be <n> or <listener>=<n>, got "${text}"`);
+    listenerLimits[name] = int('--listener-connection-limit', text.slice(eq + 1), 1, MAX_INT32);
+  }
+  const heapMiB = v['max-heap-size'];
+  return {
+    ...(v['max-downstream-connections'] !== undefined
+      ? { maxDownstreamConnections: int('--max-downstream-connections', v['max-downstream-connections'], 1, MAX_INT32) }
+      : {}),
+    listenerLimits,
+    ...(heapMiB !== undefined ? { maxHeapBytes: int('--max-heap-size', heapMiB, 1, 1 << 20) * 1024 * 1024 } : {}),
+    ...(v['overload-injected-resource'] ? { injectedResourceFile: v['overload-injected-resource'] } : {}),
   };
 }
 

@@ -20,6 +20,7 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
     drainDurationMs: flags.drainDurationMs,
     ports: { admin: flags.ports.admin, stats: flags.ports.stats, health: flags.ports.health },
     watch: flags.watch,
+    overload: flags.overload,
   });
   await agent.start();
   return agent;

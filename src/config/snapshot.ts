@@ -71,6 +71,8 @@ export interface Listener {
   filterChains: FilterChain[];
   /** Where a connection no chain matches goes; absent, it is closed (stat no_filter_chain_match). */
   defaultFilterChain?: FilterChain;
+  /** Row of this listener's connection count in the table shared by the workers (set by the agent). */
+  connectionSlot?: number;
 }
 
 /** Envoy filter_chain_match. An unset field matches anything, but a chain that sets it and matches wins. */

@@ -142,6 +142,13 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     hs.downstreamRqActive++;
     if (this.ds.protocol === 'HTTP/2') hs.downstreamRqHttp2Total++;
     else hs.downstreamRqHttp1Total++;
+    if (this.runtime.services.overload?.stopAcceptingRequests) {
+      // Envoy's stop_accepting_requests: refused before routing and before any filter is created
+      hs.downstreamRqOverloadClose++;
+      this.streamInfo.responseCodeDetails = 'overload';
+      this.sendLocalReply(503, 'envoy overloaded', ResponseFlag.OverloadManager);
+      return;
+    }
     this.buildUpstreamHeaders();
     if (this.path.charCodeAt(0) !== 47 /* '/' */ && !this.takeAbsoluteForm()) {
       this.sendLocalReply(400, 'Bad Request', ResponseFlag.DownstreamProtocolError);

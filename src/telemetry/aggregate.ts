@@ -1,6 +1,12 @@
-import type { HistogramData, StatsSnapshot } from './stats.js';
+import { statFamilyPrefix, type HistogramData, type StatsSnapshot } from './stats.js';
 
-/** The sum of every worker's stats: counters and gauges added, Istio series merged by label set. */
+/**
+ * Overload gauges are per worker (each has its own heap): the process shows the highest pressure
+ * and an action as active when it is active on any worker.
+ */
+const OVERLOAD_PREFIX = statFamilyPrefix('overload');
+
+/** The sum of every worker's stats: counters and gauges added (overload gauges: the highest), Istio series merged by label set. */
 export function aggregateStats(snapshots: readonly StatsSnapshot[]): StatsSnapshot {
   const counters: Record<string, number> = {};
   const gauges: Record<string, number> = {};
@@ -8,7 +14,7 @@ export function aggregateStats(snapshots: readonly StatsSnapshot[]): StatsSnapsh
   const tcp = new Map<string, StatsSnapshot['istioTcp'][number]>();
   for (const s of snapshots) {
     for (const k in s.counters) counters[k] = (counters[k] ?? 0) + s.counters[k];
-    for (const k in s.gauges) gauges[k] = (gauges[k] ?? 0) + s.gauges[k];
+    for (const k in s.gauges) gauges[k] = k.startsWith(OVERLOAD_PREFIX) ? Math.max(gauges[k] ?? 0, s.gauges[k]) : (gauges[k] ?? 0) + s.gauges[k];
     for (const r of s.istioRequests) {
       const key = JSON.stringify(Object.entries(r.labels).sort());
       const cur = series.get(key);

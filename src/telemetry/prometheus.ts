@@ -37,8 +37,12 @@ const FAMILY_TAG: Record<string, string> = {
   http: 'envoy_http_conn_manager_prefix',
   tcp: 'envoy_tcp_prefix',
 };
-/** Families Envoy has no tag extractor for: the tag stays in the name (ext_authz.tcp.ok → envoy_ext_authz_tcp_ok). */
-const UNTAGGED_FAMILIES = new Set(['ext_authz']);
+/**
+ * Families Envoy has no tag extractor for: the tag stays in the name (ext_authz.tcp.ok →
+ * envoy_ext_authz_tcp_ok; overload.envoy.overload_actions.stop_accepting_requests.active →
+ * envoy_overload_envoy_overload_actions_stop_accepting_requests_active).
+ */
+const UNTAGGED_FAMILIES = new Set(['ext_authz', 'overload']);
 
 /** Renders Istio's standard metrics and Envoy-style stats in the Prometheus text format. */
 export async function renderPrometheus(stats: StatsSnapshot, server: ServerValues): Promise<string> {

@@ -78,6 +78,18 @@ export class ListenerStats {
   sslHandshakeError = 0;
   /** Connections closed by network RBAC (AuthorizationPolicy on TCP). */
   rbacDenied = 0;
+  /** Connections refused at accept: the listener's connection limit, the global one, an overload action. */
+  downstreamCxOverflow = 0;
+  downstreamGlobalCxOverflow = 0;
+  downstreamCxOverloadReject = 0;
+}
+
+/** Envoy's overload manager stats: overload.<monitor>.pressure (percent), overload.<action>.active. */
+export class OverloadStats {
+  /** Pressure from 0 to 1 per resource monitor. */
+  readonly pressure = new Map<string, number>();
+  readonly failedUpdates = new Map<string, number>();
+  readonly active = new Map<string, boolean>();
 }
 
 /** Envoy's network ext_authz filter stats, ext_authz.<stat_prefix>.* (Istio's prefix: `tcp`). */
@@ -118,6 +130,8 @@ export class HttpConnectionManagerStats {
   downstreamRqActive = 0;
   downstreamRqHttp1Total = 0;
   downstreamRqHttp2Total = 0;
+  /** Requests refused with 503 by the overload manager (stop_accepting_requests). */
+  downstreamRqOverloadClose = 0;
   readonly rqClass = [0, 0, 0, 0, 0, 0];
 }
 
@@ -165,6 +179,11 @@ export function statKey(family: string, tag: string, stat: string): string {
   return `${family}\u0001${tag}\u0001${stat}`;
 }
 
+/** The start of every key of a family, to pick a family's keys without splitting them. */
+export function statFamilyPrefix(family: string): string {
+  return `${family}\u0001`;
+}
+
 export function splitStatKey(key: string): [family: string, tag: string, stat: string] {
   const [family, tag, stat] = key.split('\u0001');
   return [family, tag, stat];
@@ -178,6 +197,7 @@ export class WorkerStats {
   readonly tcpProxies = new Map<string, TcpProxyStats>();
   readonly istioTcp = new Map<string, IstioTcpSeries>();
   readonly networkExtAuthz = new Map<string, NetworkExtAuthzStats>();
+  readonly overload = new OverloadStats();
 
   networkExtAuthzStats(prefix: string): NetworkExtAuthzStats {
     return getOrCreate(this.networkExtAuthz, prefix, () => new NetworkExtAuthzStats());
@@ -264,6 +284,16 @@ export class WorkerStats {
       counters[statKey('listener', addr, 'ssl.handshake')] = l.sslHandshake;
       counters[statKey('listener', addr, 'ssl.connection_error')] = l.sslHandshakeError;
       counters[statKey('listener', addr, 'rbac.denied')] = l.rbacDenied;
+      counters[statKey('listener', addr, 'downstream_cx_overflow')] = l.downstreamCxOverflow;
+      counters[statKey('listener', addr, 'downstream_global_cx_overflow')] = l.downstreamGlobalCxOverflow;
+      counters[statKey('listener', addr, 'downstream_cx_overload_reject')] = l.downstreamCxOverloadReject;
+    }
+    const o = this.overload;
+    for (const [monitor, p] of o.pressure) gauges[statKey('overload', monitor, 'pressure')] = Math.round(p * 100);
+    for (const [monitor, n] of o.failedUpdates) counters[statKey('overload', monitor, 'failed_updates')] = n;
+    for (const [action, active] of o.active) {
+      gauges[statKey('overload', action, 'active')] = active ? 1 : 0;
+      gauges[statKey('overload', action, 'scale_percent')] = active ? 100 : 0;
     }
     for (const [prefix, e] of this.networkExtAuthz) {
       const k = (stat: string) => statKey('ext_authz', prefix, stat);
@@ -291,6 +321,7 @@ export class WorkerStats {
       counters[k('downstream_rq_total')] = h.downstreamRqTotal;
       counters[k('downstream_rq_http1_total')] = h.downstreamRqHttp1Total;
       counters[k('downstream_rq_http2_total')] = h.downstreamRqHttp2Total;
+      counters[k('downstream_rq_overload_close')] = h.downstreamRqOverloadClose;
       gauges[k('downstream_rq_active')] = h.downstreamRqActive;
       for (let n = 1; n <= 5; n++) counters[k(`downstream_rq_${n}xx`)] = h.rqClass[n];
     }

@@ -40,6 +40,17 @@ export class ResourceTable {
     Atomics.add(this.counts, this.index(slot, this.worker, r), delta);
   }
 
+  /**
+   * Claims one unit of `r` in `slot` if the total stays within `max`: claim first, then check, and
+   * undo on overflow, so two workers deciding at the same instant cannot both pass a limit of one.
+   */
+  tryClaim(slot: number, r: Resource, max: number): boolean {
+    this.add(slot, r, 1);
+    if (this.total(slot, r) <= max) return true;
+    this.add(slot, r, -1);
+    return false;
+  }
+
   total(slot: number, r: Resource): number {
     let n = 0;
     for (let w = 0; w < this.init.workers; w++) n += Atomics.load(this.counts, this.index(slot, w, r));
@@ -84,15 +95,9 @@ export class ClusterLimits {
     return this.table.total(this.slot, Resource.Requests) < this.thresholds.maxRequests;
   }
 
-  /**
-   * Claims one unit of `r` if the cluster stays within `max`: claim first, then check, and undo
-   * on overflow, so two workers deciding at the same instant cannot both pass a limit of one.
-   */
+  /** Claims one unit of `r` if the cluster stays within `max` (ResourceTable.tryClaim). */
   tryClaim(r: Resource, max: number): boolean {
-    this.table.add(this.slot, r, 1);
-    if (this.table.total(this.slot, r) <= max) return true;
-    this.table.add(this.slot, r, -1);
-    return false;
+    return this.table.tryClaim(this.slot, r, max);
   }
 
   /** Takes a retry slot if the cluster has one free. */

@@ -8,6 +8,7 @@ import { writeLocalReply } from '../http/local-reply.js';
 import { FilterChainMatcher, type CompiledChain } from '../listener/filter-chain-match.js';
 import { inspect, type InspectResult } from '../listener/inspect.js';
 import { createListenerServer, listen } from '../listener/listener.js';
+import { releaseNothing, type ListenerAdmission } from '../listener/connection-limits.js';
 import { plainAddress } from '../common/address.js';
 import { originalDestination } from '../listener/original-dst.js';
 import { TcpProxySession } from '../tcp/tcp-proxy.js';
@@ -65,7 +66,8 @@ export class DataPlane {
         for (const [key, l] of wanted) {
           if (this.bound.has(key)) continue;
           const stats = this.services.stats.listener(`${l.address}_${l.port}`);
-          const server = createListenerServer((socket) => this.onConnection(l.name, socket, stats));
+          const admission = this.services.connectionLimits?.forListener(l);
+          const server = createListenerServer((socket) => this.onConnection(l.name, admission, socket, stats));
           await listen(server, l);
           this.bound.set(key, { key, server });
           added.push(key);
@@ -94,14 +96,20 @@ export class DataPlane {
    * them, its first bytes pick the filter chain; the chain's HTTP codec or TCP proxy takes over.
    * The connection keeps the Runtime it arrived under until its chain is chosen.
    */
-  private onConnection(listenerName: string, socket: Socket, stats: ListenerStats): void {
+  private onConnection(listenerName: string, admission: ListenerAdmission | undefined, socket: Socket, stats: ListenerStats): void {
+    socket.on('error', () => {}); // 'close' follows; resets from clients are routine
+    const release = this.admit(admission, stats);
+    if (!release) {
+      socket.destroy();
+      return;
+    }
     stats.downstreamCxTotal++;
     stats.downstreamCxActive++;
     socket.once('close', () => {
+      release();
       stats.downstreamCxActive--;
       stats.downstreamCxDestroy++;
     });
-    socket.on('error', () => {}); // 'close' follows; resets from clients are routine
     const rt = this.runtime;
     const lr = rt?.listeners.get(listenerName);
     if (!rt || !lr || this.draining) {
@@ -128,6 +136,29 @@ export class DataPlane {
       if (r.timedOut) stats.downstreamPreCxTimeout++;
       this.dispatch(rt, lr, socket, stats, FilterChainMatcher.select(candidates, r.inspected), redirected ? dst : undefined, r);
     });
+  }
+
+  /**
+   * Envoy's checks at accept, in its order: the global connection limit, the overload manager's
+   * reject_incoming_connections, the listener's connection limit. A refused connection is closed
+   * at once, before it counts as a connection; admitted, the function releases its place.
+   */
+  private admit(admission: ListenerAdmission | undefined, stats: ListenerStats): (() => void) | undefined {
+    const admitted = admission?.admit() ?? releaseNothing;
+    if (admitted === 'global') {
+      stats.downstreamGlobalCxOverflow++;
+      return undefined;
+    }
+    if (this.services.overload?.rejectIncomingConnections) {
+      if (typeof admitted === 'function') admitted();
+      stats.downstreamCxOverloadReject++;
+      return undefined;
+    }
+    if (admitted === 'listener') {
+      stats.downstreamCxOverflow++;
+      return undefined;
+    }
+    return admitted;
   }
 
   private dispatch(
@@ -295,6 +326,7 @@ export class DataPlane {
   }
 
   private onRequest(listenerName: string, chainName: string, ds: Downstream): DownstreamEvents | undefined {
+    if (this.services.overload?.disableHttpKeepalive) ds.closeAfterResponse();
     const rt = this.runtime;
     // a connection keeps its socket across config changes; listener and chain names find the current pipeline
     const pipeline = rt?.listeners.get(listenerName)?.chains.get(chainName)?.http;
@@ -322,6 +354,14 @@ export class DataPlane {
     if (this.draining) return;
     this.draining = true;
     for (const b of this.bound.values()) b.server.close();
+    for (const c of this.connections) c.drain();
+  }
+
+  /**
+   * Envoy's disable_http_keepalive overload action: idle keep-alive connections are closed, busy
+   * ones close after their response (HTTP/2: GOAWAY); new requests meanwhile get `connection: close`.
+   */
+  disableKeepalive(): void {
     for (const c of this.connections) c.drain();
   }
 

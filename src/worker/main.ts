@@ -6,19 +6,30 @@ import { WorkerStats } from '../telemetry/stats.js';
 import { AccessLogWriter } from '../telemetry/access-log.js';
 import { ResourceTable } from '../upstream/resource-limits.js';
 import { OutlierCounters } from '../upstream/outlier.js';
+import { DownstreamConnectionLimits } from '../listener/connection-limits.js';
+import { OverloadAction, OverloadManager } from './overload-manager.js';
 
 /** Worker thread entry: applies Snapshots from the agent and serves traffic. */
 const init = workerData as WorkerInit;
 setLogLevel(init.logLevel);
 setLogScope(`worker-${init.index}`);
 const port = parentPort!;
+const stats = new WorkerStats();
+const overload = new OverloadManager(init.overload, stats.overload);
 const dataPlane = new DataPlane({
-  stats: new WorkerStats(),
+  stats,
   accessLog: new AccessLogWriter(init.accessLog),
   limits: new ResourceTable(init.limits, init.index),
   outliers: new OutlierCounters(init.outliers),
   reportOutlier: (cluster, host, detector) => post({ type: 'outlier', cluster, host, detector }),
+  connectionLimits: new DownstreamConnectionLimits(init.connections, init.index, init.connectionLimits),
+  overload,
 });
+overload.onChange = (action, active) => {
+  if (action === OverloadAction.DisableHttpKeepalive && active) dataPlane.disableKeepalive();
+  log.warn(`overload action ${action} ${active ? 'active' : 'inactive'}`);
+};
+overload.start();
 let queue = Promise.resolve();
 
 port.on('message', (msg: ToWorker) => {
@@ -48,6 +59,7 @@ port.on('message', (msg: ToWorker) => {
       setLogLevel(msg.level);
       break;
     case 'shutdown':
+      overload.stop();
       void dataPlane.close().finally(() => process.exit(0));
       break;
   }

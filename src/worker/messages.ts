@@ -4,6 +4,8 @@ import type { LogLevel } from '../telemetry/log.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import type { ResourceTableInit } from '../upstream/resource-limits.js';
 import type { OutlierDetector, OutlierTableInit } from '../upstream/outlier.js';
+import type { ConnectionLimitSettings } from '../listener/connection-limits.js';
+import type { OverloadSettings } from './overload-manager.js';
 
 /** Messages between the agent (main thread) and workers. Structured-clone-safe. */
 export type ToWorker =
@@ -30,4 +32,8 @@ export interface WorkerInit {
   limits: ResourceTableInit;
   /** Outlier-detection counters shared by all workers. */
   outliers: OutlierTableInit;
+  /** Downstream connection counts shared by all workers, and their limits. */
+  connections: ResourceTableInit;
+  connectionLimits: ConnectionLimitSettings;
+  overload: OverloadSettings;
 }

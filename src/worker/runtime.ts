@@ -17,6 +17,8 @@ import type { AccessLogWriter } from '../telemetry/access-log.js';
 import { buildIstioLabels, type IstioLabelTemplate } from '../telemetry/istio-labels.js';
 import { ClusterLimits, ResourceTable } from '../upstream/resource-limits.js';
 import type { OutlierCounters, OutlierDetector } from '../upstream/outlier.js';
+import type { DownstreamConnectionLimits } from '../listener/connection-limits.js';
+import type { OverloadState } from './overload-manager.js';
 
 /** What a worker provides to every Runtime it compiles: its stats and its access log. */
 export interface WorkerServices {
@@ -33,6 +35,10 @@ export interface WorkerServices {
   readonly hostFirstSeen?: Map<string, number>;
   /** The workload certificate and TLS settings (kept across Runtimes, updated from each Snapshot). */
   readonly tls?: TlsStore;
+  /** Downstream connection limits, shared with the other workers; absent: none. */
+  readonly connectionLimits?: DownstreamConnectionLimits;
+  /** The overload manager's action states; absent: never overloaded. */
+  readonly overload?: OverloadState;
 }
 
 /** An HTTP connection manager compiled for one filter chain: what each request on it runs through. */

@@ -37,6 +37,8 @@ export interface StartProxyOptions {
   ports?: Partial<ProxyPorts>;
   /** Extra environment variables (e.g. Istio's ISTIO_META_*). */
   env?: Record<string, string>;
+  /** RLIMIT_NOFILE (soft and hard) of the proxy process, set by prlimit(1) before it starts. */
+  nofile?: number;
 }
 
 export interface RunningProxy {
@@ -88,7 +90,9 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     '--inbound-port', String(ports.inbound),
     ...(opts.args ?? []),
   ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  // prlimit execs the command: the child's pid is the proxy's
+  const [cmd, cmdArgs] = opts.nofile === undefined ? [process.execPath, args] : ['prlimit', [`--nofile=${opts.nofile}:${opts.nofile}`, '--', process.execPath, ...args]];
+  const child = spawn(cmd, cmdArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
   let out = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));

@@ -34,6 +34,17 @@ describe('aggregateStats', () => {
     expect(sum.gauges).toEqual({ [cxActive]: 3 });
   });
 
+  it('takes the highest of each overload gauge (each worker has its own heap), not the sum', () => {
+    const active = statKey('overload', 'envoy.overload_actions.stop_accepting_requests', 'active');
+    const pressure = statKey('overload', 'envoy.resource_monitors.fixed_heap', 'pressure');
+    const failed = statKey('overload', 'envoy.resource_monitors.fixed_heap', 'failed_updates');
+    const a: StatsSnapshot = { counters: { [failed]: 1 }, gauges: { [active]: 1, [pressure]: 97, [cxActive]: 2 }, istioRequests: [], istioTcp: [] };
+    const b: StatsSnapshot = { counters: { [failed]: 2 }, gauges: { [active]: 1, [pressure]: 40, [cxActive]: 1 }, istioRequests: [], istioTcp: [] };
+    const sum = aggregateStats([a, b]);
+    expect(sum.gauges).toEqual({ [active]: 1, [pressure]: 97, [cxActive]: 3 });
+    expect(sum.counters).toEqual({ [failed]: 3 });
+  });
+
   it('merges Istio series with identical label sets (in any key order), keeps different ones apart', () => {
     const l1 = { reporter: 'source', response_code: '200', destination_service: 'a' };
     const l1Reordered = { destination_service: 'a', response_code: '200', reporter: 'source' };

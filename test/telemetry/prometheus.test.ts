@@ -123,6 +123,16 @@ describe('renderPrometheus', () => {
     expect(e.select('envoy_cluster_upstream_rq_total')[0].labels).toEqual({ envoy_cluster_name: C });
   });
 
+  it('keeps overload stats untagged, as Envoy names them: overload.<action>.active → envoy_overload_<action>_active', async () => {
+    const s = snapshot();
+    s.gauges[statKey('overload', 'envoy.overload_actions.stop_accepting_requests', 'active')] = 1;
+    s.gauges[statKey('overload', 'envoy.resource_monitors.fixed_heap', 'pressure')] = 42;
+    const m = parsePrometheus(await renderPrometheus(s, SERVER));
+    expect(m.one('envoy_overload_envoy_overload_actions_stop_accepting_requests_active')).toBe(1);
+    expect(m.one('envoy_overload_envoy_resource_monitors_fixed_heap_pressure')).toBe(42);
+    expect(m.types.get('envoy_overload_envoy_resource_monitors_fixed_heap_pressure')).toBe('gauge');
+  });
+
   it('types counters and gauges', async () => {
     const e = parsePrometheus(await renderPrometheus(snapshot(), SERVER));
     expect(e.types.get('envoy_cluster_upstream_rq_total')).toBe('counter');
