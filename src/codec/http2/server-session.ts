@@ -83,6 +83,11 @@ export class H2ServerConnection {
     this.session.on('error', () => {}); // 'close' follows
     this.session.on('close', () => this.onClose());
     socket.on('error', () => {});
+    // HTTP/2 has no half-close: the client's FIN ends the connection, as Envoy's remote close does —
+    // every stream is reset (their upstream requests cancelled) and the socket closed. Listeners
+    // allow half-open sockets for the TCP proxy, so nothing else would close this one.
+    if (socket.readableEnded) setImmediate(() => this.session.destroy());
+    else socket.once('end', () => this.session.destroy());
   }
 
   private openStreams = 0;
