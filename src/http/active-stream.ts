@@ -7,6 +7,7 @@ import { RequestView } from '../router/request-view.js';
 import { RouteTable, type CompiledRoute } from '../router/route-table.js';
 import { getFromList, mutateHeaderList, removeFromList } from '../router/headers.js';
 import type { UpstreamError, UpstreamExchange, UpstreamHandler } from '../upstream/h1-pool.js';
+import { isHttp2ErrorCode } from '../upstream/h2-pool.js';
 import type { UpstreamHost } from '../upstream/host.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { AttemptFailure, RetryPolicyRuntime } from '../router/retry-state.js';
@@ -726,8 +727,9 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       return;
     }
     if (this.ds.headersSent) {
-      // mid-response failure: the only honest signal to an HTTP/1.1 client is closing the connection
-      this.addFlag(ResponseFlag.UpstreamConnectionTermination);
+      // mid-response failure: never a clean end — the HTTP/1.1 connection closes short, the HTTP/2
+      // stream is reset; flagged by the upstream's reset reason, as Envoy's router does
+      this.addFlag(lateResetFlag(err));
       this.done = true;
       this.ds.reset();
       this.complete();
@@ -893,6 +895,16 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.exchange = undefined;
     this.releaseHost();
   }
+}
+
+/**
+ * Envoy's flag for an upstream failure after the response started (streamResetReasonToResponseFlag):
+ * a framing error is UPE, a RST_STREAM from an HTTP/2 upstream UR, a connection that went away UC.
+ */
+function lateResetFlag(err: UpstreamError): ResponseFlagValue {
+  if (err.kind === 'protocol_error') return ResponseFlag.UpstreamProtocolError;
+  if (err.kind === 'reset_after_headers' && isHttp2ErrorCode(err.code)) return ResponseFlag.UpstreamRemoteReset;
+  return ResponseFlag.UpstreamConnectionTermination;
 }
 
 /**

@@ -448,7 +448,8 @@ class H1Connection implements UpstreamExchange, BodySink {
       try {
         end = this.decoder!.push(buf, offset);
       } catch (err) {
-        this.fail(new UpstreamError(this.handler ? 'reset_after_headers' : 'protocol_error', (err as Error).message));
+        // a malformed chunk is a framing error (Envoy: protocol error, UPE), whether or not the response started
+        this.fail(new UpstreamError('protocol_error', (err as Error).message));
         return;
       }
       if (end >= 0) this.complete(end < buf.length);

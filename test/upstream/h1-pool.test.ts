@@ -718,8 +718,8 @@ describe('H1Pool: failures', () => {
     const rec = await exchange(pool);
     expect(rec.events).toEqual(['headers', 'data', 'error']);
     expect(rec.body).toBe('hello');
-    // current classification: a failure after the headers (src maps framing errors mid-body to reset_after_headers)
-    expect(rec.error!.kind).toBe('reset_after_headers');
+    // a framing error, wherever it is found (Envoy: protocol error, flag UPE)
+    expect(rec.error!.kind).toBe('protocol_error');
     await until(() => srv.conns[0].closed, 'the client to close the connection');
     expect(pool.idleCount + pool.activeCount).toBe(0);
   });

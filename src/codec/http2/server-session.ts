@@ -298,10 +298,15 @@ export class H2Exchange implements Downstream, BodySource {
     }
   }
 
-  /** Trailers-only or abrupt ends: the stream is reset, as Envoy resets an HTTP/2 stream. */
+  /**
+   * An abrupt end (the upstream failed after the response started, a timeout): RST_STREAM
+   * INTERNAL_ERROR at once. Not `stream.close(code)`: node ends the writable side first, so the
+   * client would get END_STREAM — a truncated response that looks complete — before the reset.
+   */
   reset(): void {
     this.finished = true;
-    this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    this.trailersOnly = undefined;
+    if (!this.stream.destroyed) this.stream.destroy(new Error('response abandoned'));
   }
 
   closeAfterResponse(): void {
