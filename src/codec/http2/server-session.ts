@@ -175,19 +175,19 @@ export class H2Exchange implements Downstream, BodySource {
     this.method = String(h[':method'] ?? 'GET');
     this.connectProtocol = this.method === 'CONNECT' && h[':protocol'] ? String(h[':protocol']) : undefined;
     this.target = String(h[':path'] ?? '/');
-    // the connection manager reads the authority from `host`, as HTTP/1.1 carries it
+    // the connection manager reads the authority from `host`, as HTTP/1.1 carries it. With
+    // :authority present a `host` field is dropped (RFC 9113 §8.3.1: never used for the target;
+    // Envoy's http2_discard_host_header), so routing, policy and the upstream all see :authority.
+    const authority = h[':authority'] ? String(h[':authority']) : undefined;
     const out: string[] = [];
-    let hasHost = false;
     let size = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
       size += name.length + raw[i + 1].length;
-      if (name.charCodeAt(0) === 58 /* ':' */) continue;
-      if (name === 'host') hasHost = true;
+      if (name.charCodeAt(0) === 58 /* ':' */ || (authority !== undefined && name === 'host')) continue;
       out.push(name, raw[i + 1]);
     }
-    const authority = h[':authority'];
-    if (!hasHost && authority) out.unshift('host', String(authority));
+    if (authority !== undefined) out.unshift('host', authority);
     this.headers = out;
     this.headBytes = size;
     const s = conn.socket;
