@@ -571,7 +571,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     if (this.ds.headersSent) {
       this.addFlag(ResponseFlag.UpstreamRequestTimeout);
       this.done = true;
-      this.ds.reset();
+      this.resetDownstream();
       this.complete();
       return;
     }
@@ -729,9 +729,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     if (this.ds.headersSent) {
       // mid-response failure: never a clean end — the HTTP/1.1 connection closes short, the HTTP/2
       // stream is reset; flagged by the upstream's reset reason, as Envoy's router does
-      this.addFlag(lateResetFlag(err));
+      const late = lateReset(err);
+      this.addFlag(late.flag);
+      this.streamInfo.responseCodeDetails = `upstream_reset_after_response_started{${late.reason}}`;
       this.done = true;
-      this.ds.reset();
+      this.resetDownstream();
       this.complete();
       return;
     }
@@ -799,6 +801,12 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       writeLocalReply(this.ds, status, body, extra);
     }
     this.complete();
+  }
+
+  /** The response started and cannot be finished: the client's stream is reset (downstream_rq_tx_reset). */
+  private resetDownstream(): void {
+    this.listener.stats.downstreamRqTxReset++;
+    this.ds.reset();
   }
 
   private addFlag(flag: ResponseFlagValue): void {
@@ -898,13 +906,14 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
 }
 
 /**
- * Envoy's flag for an upstream failure after the response started (streamResetReasonToResponseFlag):
- * a framing error is UPE, a RST_STREAM from an HTTP/2 upstream UR, a connection that went away UC.
+ * Envoy's reset reason for an upstream failure after the response started, and its flag
+ * (streamResetReasonToResponseFlag): a framing error is UPE, a RST_STREAM from an HTTP/2 upstream
+ * UR, a connection that went away UC. The reason is written as Envoy's response code details write it.
  */
-function lateResetFlag(err: UpstreamError): ResponseFlagValue {
-  if (err.kind === 'protocol_error') return ResponseFlag.UpstreamProtocolError;
-  if (err.kind === 'reset_after_headers' && isHttp2ErrorCode(err.code)) return ResponseFlag.UpstreamRemoteReset;
-  return ResponseFlag.UpstreamConnectionTermination;
+function lateReset(err: UpstreamError): { flag: ResponseFlagValue; reason: string } {
+  if (err.kind === 'protocol_error') return { flag: ResponseFlag.UpstreamProtocolError, reason: 'protocol_error' };
+  if (err.kind === 'reset_after_headers' && isHttp2ErrorCode(err.code)) return { flag: ResponseFlag.UpstreamRemoteReset, reason: 'remote_reset' };
+  return { flag: ResponseFlag.UpstreamConnectionTermination, reason: 'connection_termination' };
 }
 
 /**

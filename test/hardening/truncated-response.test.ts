@@ -12,7 +12,7 @@ import { svcHost } from '../helpers/fixtures.js';
 import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
-import { accessLogEntry } from '../helpers/telemetry.js';
+import { accessLogEntry, scrape } from '../helpers/telemetry.js';
 
 const HALF = 50_000;
 const BODY = Buffer.alloc(HALF, 0x61);
@@ -128,9 +128,14 @@ function h1Get(path: string, rid: string): Promise<{ head: string; body: Buffer;
   });
 }
 
+const REASON: Record<string, string> = { UC: 'connection_termination', UR: 'remote_reset', UPE: 'protocol_error' };
+
+/** The access log's code and flags — and Envoy's details for the flag's reset reason. */
 async function flagsOf(rid: string): Promise<{ code: unknown; flags: unknown }> {
   const entry = await accessLogEntry(proxy, rid);
-  return { code: entry?.response_code, flags: entry?.response_flags };
+  const flags = String(entry?.response_flags);
+  expect(entry?.response_code_details).toBe(`upstream_reset_after_response_started{${REASON[flags]}}`);
+  return { code: entry?.response_code, flags };
 }
 
 describe('a response cut off by the upstream is never a clean end', () => {
@@ -173,6 +178,11 @@ describe('a response cut off by the upstream is never a clean end', () => {
       expect(await flagsOf(rid)).toEqual({ code: 200, flags: flag });
     });
   }
+
+  it('each of them is counted as a reset the proxy sent (downstream_rq_tx_reset)', async () => {
+    const s = await scrape(proxy.ports.stats);
+    expect(s.sum('envoy_http_downstream_rq_tx_reset')).toBe(cases.length + cases.filter(([p]) => !p.startsWith('/h2/')).length);
+  });
 
   it('a gRPC call whose upstream resets mid-message fails (not OK) at the client', async () => {
     const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
