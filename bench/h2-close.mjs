@@ -12,7 +12,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { HOST, PROXY_PORTS, ROOT, freePorts, numberFlag, scratch, sleep, startGateway } from './harness.mjs';
+import { HOST, PROXY_PORTS, ROOT, freePorts, gatewayMesh, numberFlag, scratch, sleep, startGateway } from './harness.mjs';
 
 const NAME = 'shop.example.com';
 const CLIENTS = numberFlag('--clients', 2_000);
@@ -55,35 +55,11 @@ async function main() {
   fs.writeFileSync(path.join(tmp, 'server.key'), cert.keyPem);
   const [plain, secure, ...proxyPorts] = await freePorts(2 + PROXY_PORTS);
   fs.mkdirSync(path.join(tmp, 'config'));
-  fs.writeFileSync(path.join(tmp, 'config', 'mesh.yaml'), `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: app, namespace: default }
-spec:
-  hosts: [app.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: ${HOST}, ports: { http: ${upstream.address().port} } }]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: gw, namespace: default }
-spec:
-  selector: { istio: ingressgateway }
-  servers:
-  - { port: { number: ${plain}, name: http, protocol: HTTP }, hosts: ["*"] }
-  - port: { number: ${secure}, name: https, protocol: HTTPS }
-    hosts: [${NAME}]
-    tls: { mode: SIMPLE, serverCertificate: ${path.join(tmp, 'server.pem')}, privateKey: ${path.join(tmp, 'server.key')} }
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: app, namespace: default }
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{ route: [{ destination: { host: app.default.svc.cluster.local, port: { number: 80 } } }] }]
-`);
+  const tlsFiles = `serverCertificate: ${path.join(tmp, 'server.pem')}, privateKey: ${path.join(tmp, 'server.key')}`;
+  fs.writeFileSync(path.join(tmp, 'config', 'mesh.yaml'), gatewayMesh(upstream.address().port, 'HTTP', [
+    `{ port: { number: ${plain}, name: http, protocol: HTTP }, hosts: ["*"] }`,
+    `{ port: { number: ${secure}, name: https, protocol: HTTPS }, hosts: [${NAME}], tls: { mode: SIMPLE, ${tlsFiles} } }`,
+  ]));
   const { proxy, statsPort: stats } = await startGateway(path.join(tmp, 'config'), children, proxyPorts);
 
   const kinds = ['fin', 'destroy', 'rst'];

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HOST, PROXY_PORTS, freePorts, numberFlag, scratch, startGateway } from './harness.mjs';
+import { HOST, PROXY_PORTS, freePorts, gatewayMesh, numberFlag, scratch, startGateway } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const REQUESTS = numberFlag('--requests', 100_000);
@@ -56,31 +56,7 @@ async function main() {
   children.push(up);
   const upPort = await new Promise((resolve) => up.stdout.once('data', (d) => resolve(JSON.parse(String(d)).port)));
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
-  fs.writeFileSync(path.join(tmp, 'mesh.yaml'), `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: up, namespace: default }
-spec:
-  hosts: [up.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http2, protocol: HTTP2 }]
-  endpoints: [{ address: ${HOST}, ports: { http2: ${upPort} } }]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: gw, namespace: default }
-spec:
-  selector: { istio: ingressgateway }
-  servers: [{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: up, namespace: default }
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{ route: [{ destination: { host: up.default.svc.cluster.local, port: { number: 80 } } }] }]
-`);
+  fs.writeFileSync(path.join(tmp, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP2', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
   const { proxy } = await startGateway(tmp, children, proxyPorts);
   log(`warm-up; then ${ROUNDS} rounds of ${REQUESTS} requests, ${CLIENTS} connections x ${STREAMS} streams`);
   await h2load(gw);

@@ -59,3 +59,37 @@ export async function startGateway(configDir, children, ports) {
   }
   return { proxy, statsPort: stats };
 }
+
+/**
+ * Istio config for a gateway in front of one upstream: ServiceEntry `up` (port 80 of `protocol` →
+ * 127.0.0.1:`upstreamPort`), a Gateway with `servers` (YAML flow mappings), and a VirtualService
+ * routing everything to `up`.
+ */
+export function gatewayMesh(upstreamPort, protocol, servers) {
+  const portName = protocol.toLowerCase();
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: up, namespace: default }
+spec:
+  hosts: [up.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: ${portName}, protocol: ${protocol} }]
+  endpoints: [{ address: ${HOST}, ports: { ${portName}: ${upstreamPort} } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: default }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [${servers.join(', ')}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: up, namespace: default }
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{ route: [{ destination: { host: up.default.svc.cluster.local, port: { number: 80 } } }] }]
+`;
+}
