@@ -1,7 +1,8 @@
 // A client that closes its HTTP/2 connection — a FIN, a reset, or a socket error, with no GOAWAY —
 // ends the session, as Envoy's remote close does: every stream is reset, its upstream request
 // cancelled (the HTTP/1.1 upstream connection closed, the HTTP/2 upstream stream reset), the
-// proxy's descriptors and gauges back at their baseline. For h2c and h2 over TLS (ALPN).
+// proxy's descriptors and gauges back at their baseline. For h2c and h2 over TLS (ALPN), on a
+// gateway and on the sidecar paths (outbound 15001, Sidecar egress and ingress listeners).
 import { readdir } from 'node:fs/promises';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as h2connect, createServer as createH2Server, type ClientHttp2Session, type Http2Server } from 'node:http2';
@@ -12,7 +13,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa, issueWorkloadCert } from '../../src/security/ca.js';
 import { svcHost } from '../helpers/fixtures.js';
-import { GATEWAY_ARGS, resource, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { GATEWAY_ARGS, resource, serviceEntry, sidecar, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
 import { eventually, scrape, type Exposition } from '../helpers/telemetry.js';
@@ -106,16 +107,29 @@ async function startH2Upstream(): Promise<typeof h2app> {
 
 type CloseKind = 'fin' | 'destroy' | 'rst';
 
-/** One client connection: h2c with prior knowledge, or h2 by ALPN over TLS; the raw socket is ours to close. */
+/** Where clients connect: a listener of a proxy, plaintext (h2c prior knowledge) or TLS (h2 by ALPN), and the :authority it routes. */
+interface Target {
+  proxy: RunningProxy;
+  port: number;
+  tls: boolean;
+  authority: string;
+}
+
+const gatewayH2c = (): Target => ({ proxy, port: plainPort, tls: false, authority: HOST });
+const gatewayTls = (): Target => ({ proxy, port: tlsPort, tls: true, authority: HOST });
+
+/** One client connection; the raw socket is ours to close. */
 interface Client {
   session: ClientHttp2Session;
   /** What the session runs on: the TCP socket, or the TLS socket over it. */
   socket: Socket;
   tcp: Socket;
+  authority: string;
 }
 
-async function open(tls: boolean, settings: { initialWindowSize?: number } = {}): Promise<Client> {
-  const tcp = connect(tls ? tlsPort : plainPort, '127.0.0.1');
+async function open(t: Target, settings: { initialWindowSize?: number } = {}): Promise<Client> {
+  const tls = t.tls;
+  const tcp = connect(t.port, '127.0.0.1');
   tcp.on('error', () => {});
   const socket: Socket = tls ? tlsConnect({ socket: tcp, servername: HOST, ca, ALPNProtocols: ['h2'] }) : tcp;
   socket.on('error', () => {});
@@ -125,7 +139,7 @@ async function open(tls: boolean, settings: { initialWindowSize?: number } = {})
   });
   const session = h2connect(`${tls ? 'https' : 'http'}://${HOST}`, { createConnection: () => socket, settings });
   session.on('error', () => {});
-  return { session, socket, tcp };
+  return { session, socket, tcp, authority: t.authority };
 }
 
 /** Closes the client's side without GOAWAY: a FIN (after TLS close_notify over TLS), a plain destroy, or a TCP reset. */
@@ -136,9 +150,9 @@ function closeRaw(c: Client, how: CloseKind): void {
 }
 
 /** Sends GET `path`; resolves with the status once the response has ended, or when headers arrived (`headersOnly`). */
-function get(session: ClientHttp2Session, path: string, headersOnly = false): Promise<number> {
+function get(c: Client, path: string, headersOnly = false): Promise<number> {
   return new Promise((resolve) => {
-    const r = session.request({ ':path': path, ':authority': HOST });
+    const r = c.session.request({ ':path': path, ':authority': c.authority });
     r.on('error', () => resolve(0));
     r.on('response', (h) => {
       const status = Number(h[':status']);
@@ -162,10 +176,10 @@ interface Gauges {
   upstreamCxActive: number;
 }
 
-async function gauges(): Promise<Gauges> {
-  const s: Exposition = await scrape(proxy.ports.stats);
+async function gauges(p: RunningProxy): Promise<Gauges> {
+  const s: Exposition = await scrape(p.ports.stats);
   return {
-    fds: await fdCount(proxy.pid),
+    fds: await fdCount(p.pid),
     cxActive: s.sum('envoy_listener_downstream_cx_active'),
     rqActive: s.sum('envoy_http_downstream_rq_active'),
     upstreamRqActive: s.sum('envoy_cluster_upstream_rq_active'),
@@ -179,16 +193,16 @@ function atBaseline(g: Gauges, base: Gauges): boolean {
 }
 
 /** Waits (bounded) until the proxy is back at `base`; asserts it is, showing what it last saw. */
-async function expectSettled(base: Gauges, withinMs = SETTLE_MS): Promise<void> {
-  let last = await gauges();
-  await eventually(async () => atBaseline((last = await gauges()), base), withinMs, 50);
+async function expectSettled(p: RunningProxy, base: Gauges, withinMs = SETTLE_MS): Promise<void> {
+  let last = await gauges(p);
+  await eventually(async () => atBaseline((last = await gauges(p)), base), withinMs, 50);
   expect(atBaseline(last, base), `baseline ${JSON.stringify(base)}, now ${JSON.stringify(last)}`).toBe(true);
 }
 
 /** Baseline: nothing in flight (the previous case settled), the proxy's own descriptors. */
-async function baseline(): Promise<Gauges> {
+async function baseline(p: RunningProxy): Promise<Gauges> {
   const g = await eventually(async () => {
-    const x = await gauges();
+    const x = await gauges(p);
     return x.cxActive === 0 && x.rqActive === 0 && x.upstreamRqActive === 0 && x.upstreamCxActive === 0 ? x : undefined;
   }, 5_000);
   expect(g, 'the previous case left the proxy busy').toBeDefined();
@@ -196,13 +210,13 @@ async function baseline(): Promise<Gauges> {
 }
 
 /** `n` clients, `batch` at a time: each sends one request, reads its response, and closes `how`. */
-async function oneShotClients(n: number, tls: boolean, batch = 50): Promise<number[]> {
+async function oneShotClients(t: Target, n: number, batch = 50): Promise<number[]> {
   const kinds: CloseKind[] = ['fin', 'destroy', 'rst'];
   const statuses: number[] = [];
   for (let i = 0; i < n; i += batch) {
     const round = Array.from({ length: Math.min(batch, n - i) }, async (_, j) => {
-      const c = await open(tls);
-      const status = await get(c.session, '/ok');
+      const c = await open(t);
+      const status = await get(c, '/ok');
       closeRaw(c, kinds[(i + j) % kinds.length]);
       return status;
     });
@@ -212,65 +226,106 @@ async function oneShotClients(n: number, tls: boolean, batch = 50): Promise<numb
 }
 
 /** `conns` connections with `streams` requests each left open on `path`, until `ready` says they all arrived. */
-async function heldStreams(tls: boolean, conns: number, streams: number, path: string, settings: { initialWindowSize?: number } = {}) {
-  const clients = await Promise.all(Array.from({ length: conns }, () => open(tls, settings)));
+async function heldStreams(t: Target, conns: number, streams: number, path: string, settings: { initialWindowSize?: number } = {}) {
+  const clients = await Promise.all(Array.from({ length: conns }, () => open(t, settings)));
   const headers: Promise<number>[] = [];
-  for (const c of clients) for (let i = 0; i < streams; i++) headers.push(get(c.session, path, true));
+  for (const c of clients) for (let i = 0; i < streams; i++) headers.push(get(c, path, true));
   return { clients, headers };
 }
 
 describe('HTTP/2 clients that close without GOAWAY', () => {
   it('300 h2c clients that each make a request and close (FIN, close, reset): descriptors and downstream_cx_active back at baseline within 2 s', async () => {
-    const base = await baseline();
-    const statuses = await oneShotClients(300, false);
+    const base = await baseline(proxy);
+    const statuses = await oneShotClients(gatewayH2c(), 300);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    await expectSettled(base);
+    await expectSettled(proxy, base);
   });
 
   it('the same over TLS (h2 by ALPN on an HTTPS gateway server): 150 clients', async () => {
-    const base = await baseline();
-    const statuses = await oneShotClients(150, true);
+    const base = await baseline(proxy);
+    const statuses = await oneShotClients(gatewayTls(), 150);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    await expectSettled(base);
+    await expectSettled(proxy, base);
   });
 
   it('10 connections × 50 streams an upstream never answers: closing them closes all 500 upstream connections', async () => {
-    const base = await baseline();
+    const base = await baseline(proxy);
     const before = appSockets;
-    const { clients } = await heldStreams(false, 10, 50, '/hold');
+    const { clients } = await heldStreams(gatewayH2c(), 10, 50, '/hold');
     await eventually(() => appSockets - before === 500, 10_000);
     expect(appSockets - before).toBe(500);
     clients.forEach((c, i) => closeRaw(c, i % 2 ? 'fin' : 'rst'));
     await eventually(() => appSockets === before, SETTLE_MS + 1_000);
     expect(appSockets - before).toBe(0);
-    await expectSettled(base);
+    await expectSettled(proxy, base);
     // each stream ended as a downstream termination (DC), as Envoy logs a remote close
     const s = await scrape(proxy.ports.stats);
     expect(s.sum('istio_requests_total', { response_flags: 'DC' })).toBeGreaterThanOrEqual(500);
   });
 
   it('10 connections × 50 streams stuck on a zero window (response started): the streams and their upstream connections are released', async () => {
-    const base = await baseline();
+    const base = await baseline(proxy);
     const before = appSockets;
-    const { clients, headers } = await heldStreams(false, 10, 50, '/big', { initialWindowSize: 0 });
+    const { clients, headers } = await heldStreams(gatewayH2c(), 10, 50, '/big', { initialWindowSize: 0 });
     expect((await Promise.all(headers)).filter((s) => s !== 200)).toEqual([]);
     expect(appSockets - before).toBe(500);
     clients.forEach((c, i) => closeRaw(c, i % 2 ? 'destroy' : 'fin'));
     await eventually(() => appSockets === before, SETTLE_MS + 1_000);
     expect(appSockets - before).toBe(0);
-    await expectSettled(base);
+    await expectSettled(proxy, base);
   });
 
   it('over TLS, 5 connections × 20 streams to an HTTP/2 upstream: every upstream stream is reset and the session closes', async () => {
-    const base = await baseline();
+    const base = await baseline(proxy);
     const seen = h2app.streamsSeen();
-    const { clients } = await heldStreams(true, 5, 20, '/h2/hold');
+    const { clients } = await heldStreams(gatewayTls(), 5, 20, '/h2/hold');
     await eventually(() => h2app.streamsSeen() - seen === 100, 10_000);
     expect(h2app.openStreams()).toBe(100);
     clients.forEach((c, i) => closeRaw(c, i % 2 ? 'fin' : 'destroy'));
     await eventually(() => h2app.openStreams() === 0, SETTLE_MS + 1_000);
     expect(h2app.openStreams()).toBe(0);
     // the pool keeps its idle upstream session (one descriptor, one upstream connection)
-    await expectSettled({ ...base, fds: base.fds + 1, upstreamCxActive: 1 });
+    await expectSettled(proxy, { ...base, fds: base.fds + 1, upstreamCxActive: 1 });
+  });
+});
+
+describe('the same rule on the sidecar paths', () => {
+  let sidecarProxy: RunningProxy;
+  const targets: [string, () => Target][] = [];
+
+  beforeAll(async () => {
+    const [egressPort, ingressPort] = await freePorts(2);
+    const appHost = svcHost('app');
+    const yaml = toYaml(
+      serviceEntry({ name: 'app', host: appHost, port: egressPort, endpoints: [{ port: app.port }] }),
+      sidecar('default', {
+        egress: [{ port: { number: egressPort, protocol: 'HTTP', name: 'http-egress' }, captureMode: 'NONE', hosts: ['./*'] }, { hosts: ['*/*'] }],
+        ingress: [{ port: { number: ingressPort, protocol: 'HTTP', name: 'http' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${app.port}` }],
+      }),
+    );
+    sidecarProxy = await startProxy({ yaml, args: ['--mode', 'sidecar', '--namespace', 'default'] });
+    const at = (port: number, authority: string) => (): Target => ({ proxy: sidecarProxy, port, tls: false, authority });
+    targets.push(
+      ['outbound (15001, an explicit proxy)', at(sidecarProxy.ports.outbound, `${appHost}:${egressPort}`)],
+      ['a Sidecar egress listener', at(egressPort, appHost)],
+      ['a Sidecar ingress listener', at(ingressPort, 'anything.example')],
+    );
+  }, 30_000);
+
+  it('on each path: 60 clients that make a request and close, then 5 connections × 20 unanswered streams closed — descriptors, gauges and upstream connections back', async () => {
+    for (const [what, target] of targets) {
+      const base = await baseline(sidecarProxy);
+      const statuses = await oneShotClients(target(), 60, 20);
+      expect(statuses.filter((s) => s !== 200), what).toEqual([]);
+      await expectSettled(sidecarProxy, base);
+      const before = appSockets;
+      const { clients } = await heldStreams(target(), 5, 20, '/hold');
+      await eventually(() => appSockets - before === 100, 10_000);
+      expect(appSockets - before, what).toBe(100);
+      clients.forEach((c, i) => closeRaw(c, i % 2 ? 'fin' : 'destroy'));
+      await eventually(() => appSockets === before, SETTLE_MS + 1_000);
+      expect(appSockets - before, what).toBe(0);
+      await expectSettled(sidecarProxy, base);
+    }
   });
 });
