@@ -47,6 +47,13 @@ beforeAll(async () => {
     }
     // /hold: never answered
   }, 'app');
+  // a WebSocket handshake answered and the tunnel held open (RFC 8441 tunnels from HTTP/2 clients)
+  // until the proxy closes it (a FIN is answered with one, as a WebSocket server does)
+  app.server.on('upgrade', (_req, socket: Socket) => {
+    socket.on('error', () => {});
+    socket.on('end', () => socket.end());
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n');
+  });
   app.server.on('connection', (s: Socket) => {
     appSockets++;
     s.once('close', () => appSockets--);
@@ -286,6 +293,31 @@ describe('HTTP/2 clients that close without GOAWAY', () => {
     expect(h2app.openStreams()).toBe(0);
     // the pool keeps its idle upstream session (one descriptor, one upstream connection)
     await expectSettled(proxy, { ...base, fds: base.fds + 1, upstreamCxActive: 1 });
+  });
+});
+
+describe('tunnels', () => {
+  it('5 connections × 10 WebSocket tunnels (extended CONNECT): closing the connections closes every upstream tunnel', async () => {
+    const base = await baseline(proxy);
+    const before = appSockets;
+    const clients = await Promise.all(Array.from({ length: 5 }, () => open(gatewayH2c())));
+    const statuses = await Promise.all(
+      clients.flatMap((c) =>
+        Array.from({ length: 10 }, () =>
+          new Promise<number>((resolve) => {
+            const r = c.session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/ws', ':authority': HOST, 'sec-websocket-version': '13' });
+            r.on('error', () => resolve(0));
+            r.on('response', (h) => resolve(Number(h[':status'])));
+          }),
+        ),
+      ),
+    );
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(appSockets - before).toBe(50);
+    clients.forEach((c, i) => closeRaw(c, (['fin', 'destroy', 'rst'] as const)[i % 3]));
+    await eventually(() => appSockets === before, SETTLE_MS + 1_000);
+    expect(appSockets - before).toBe(0);
+    await expectSettled(proxy, base);
   });
 });
 
