@@ -730,13 +730,14 @@ class H2Exchange implements UpstreamExchange, BodySink {
   onClose(): void {
     if (this.state !== ExState.Open) return;
     const after = this.headersReceived ? 'reset_after_headers' : 'reset_before_headers';
-    if (this.session!.session?.destroyed) {
+    const code = this.stream!.rstCode;
+    if (code !== NGHTTP2_REFUSED_STREAM && this.session!.session?.destroyed) {
       // the connection went away under the stream (Envoy: connection termination), not a RST_STREAM
+      // (a stream refused by a GOAWAY stays refused: it is safe to retry)
       const err = this.session!.error;
       this.fail(new UpstreamError(after, err?.message ?? 'connection termination', err?.code));
       return;
     }
-    const code = this.stream!.rstCode;
     const name = code ? (H2_ERROR_NAMES[code] ?? `0x${code.toString(16)}`) : undefined;
     const err = this.streamError;
     const message =
