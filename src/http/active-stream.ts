@@ -763,7 +763,12 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         this.sendLocalReply(503, `${prefix}protocol error`, ResponseFlag.UpstreamProtocolError);
         break;
       default:
-        this.sendLocalReply(503, `${prefix}connection termination`, ResponseFlag.UpstreamConnectionTermination);
+        // an HTTP/2 upstream's RST_STREAM is Envoy's remote reset (UR); a connection gone, termination (UC)
+        if (isHttp2ErrorCode(err.code)) {
+          this.sendLocalReply(503, `${prefix}${err.code === 'REFUSED_STREAM' ? 'remote refused stream reset' : 'remote reset'}`, ResponseFlag.UpstreamRemoteReset);
+        } else {
+          this.sendLocalReply(503, `${prefix}connection termination`, ResponseFlag.UpstreamConnectionTermination);
+        }
     }
   }
 

@@ -54,6 +54,7 @@ beforeAll(async () => {
   h2.on('stream', (stream, headers) => {
     stream.on('error', () => {});
     const path = String(headers[':path']);
+    if (path === '/h2/rst-before-headers') return void stream.destroy(new Error('upstream gives up at once'));
     const grpcCall = path.startsWith('/pkg.');
     stream.respond({ ':status': 200, 'content-type': grpcCall ? 'application/grpc' : 'application/octet-stream' });
     // gRPC: one length-prefixed message that says it is longer than what follows
@@ -182,6 +183,27 @@ describe('a response cut off by the upstream is never a clean end', () => {
   it('each of them is counted as a reset the proxy sent (downstream_rq_tx_reset)', async () => {
     const s = await scrape(proxy.ports.stats);
     expect(s.sum('envoy_http_downstream_rq_tx_reset')).toBe(cases.length + cases.filter(([p]) => !p.startsWith('/h2/')).length);
+  });
+
+  it('(before the response starts) an HTTP/2 upstream RST_STREAM is a remote reset: 503, flag UR', async () => {
+    const session = h2connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    try {
+      const body = await new Promise<{ status: number; text: string }>((resolve) => {
+        const r = session.request({ ':path': '/h2/rst-before-headers', ':authority': 'shop.example.com', 'x-request-id': 'h2-early-rst' });
+        let status = 0;
+        let text = '';
+        r.on('response', (h) => (status = Number(h[':status'])));
+        r.setEncoding('utf8').on('data', (d: string) => (text += d));
+        r.on('close', () => resolve({ status, text }));
+        r.end();
+      });
+      expect(body).toEqual({ status: 503, text: 'upstream connect error or disconnect/reset before headers. reset reason: remote reset' });
+      const entry = await accessLogEntry(proxy, 'h2-early-rst');
+      expect(entry?.response_flags).toBe('UR');
+    } finally {
+      session.destroy();
+    }
   });
 
   it('a gRPC call whose upstream resets mid-message fails (not OK) at the client', async () => {
