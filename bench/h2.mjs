@@ -6,33 +6,19 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HOST, PROXY_PORTS, freePorts, gatewayMesh, numberFlag, scratch, startGateway } from './harness.mjs';
 
-const HOST = '127.0.0.1';
-const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
-const flag = (name, def) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const REQUESTS = flag('--requests', 100_000);
-const CLIENTS = flag('--clients', 4);
-const STREAMS = flag('--streams', 32);
-const ROUNDS = flag('--rounds', 2);
+const REQUESTS = numberFlag('--requests', 100_000);
+const CLIENTS = numberFlag('--clients', 4);
+const STREAMS = numberFlag('--streams', 32);
+const ROUNDS = numberFlag('--rounds', 2);
 const CLK_TCK = (() => { try { return +execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100; } catch { return 100; } })();
 const log = (...m) => console.error(`[bench:h2 ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const children = [];
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'outrigger-bench-h2-'));
-process.on('exit', () => {
-  for (const c of children) try { c.kill('SIGKILL'); } catch { /* gone */ }
-  try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* */ }
-});
-for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => process.exit(130));
+const { tmp, children } = scratch('outrigger-bench-h2-');
 
 if (args[0] === '--role' && args[1] === 'upstream') {
   const body = Buffer.from('hello world\n');
@@ -45,10 +31,6 @@ if (args[0] === '--role' && args[1] === 'upstream') {
   process.stdin.resume();
 } else {
   main().catch((e) => { log(e.stack ?? e); process.exit(1); });
-}
-
-function freePort() {
-  return new Promise((r) => { const s = net.createServer().listen(0, HOST, () => { const p = s.address().port; s.close(() => r(p)); }); });
 }
 
 function cpuSeconds(pid) {
@@ -73,42 +55,9 @@ async function main() {
   const up = spawn(process.execPath, [fileURLToPath(import.meta.url), '--role', 'upstream'], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(up);
   const upPort = await new Promise((resolve) => up.stdout.once('data', (d) => resolve(JSON.parse(String(d)).port)));
-  const gw = await freePort();
-  fs.writeFileSync(path.join(tmp, 'mesh.yaml'), `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: up, namespace: default }
-spec:
-  hosts: [up.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http2, protocol: HTTP2 }]
-  endpoints: [{ address: ${HOST}, ports: { http2: ${upPort} } }]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: gw, namespace: default }
-spec:
-  selector: { istio: ingressgateway }
-  servers: [{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: up, namespace: default }
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{ route: [{ destination: { host: up.default.svc.cluster.local, port: { number: 80 } } }] }]
-`);
-  const base = 30000 + Math.floor(Math.random() * 5000);
-  const proxy = spawn(process.execPath, [path.join(ROOT, 'bin', 'outrigger.js'), 'run', '-c', tmp, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
-    '--admin-port', String(base), '--stats-port', String(base + 1), '--health-port', String(base + 2), '--outbound-port', String(base + 3), '--inbound-port', String(base + 4)],
-  { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(proxy);
-  for (let i = 0; ; i++) {
-    if (i > 100) throw new Error('proxy not ready in 10 s');
-    if (await fetch(`http://${HOST}:${base + 2}/healthz/ready`).then((r) => r.ok, () => false)) break;
-    await sleep(100);
-  }
+  const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
+  fs.writeFileSync(path.join(tmp, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP2', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
+  const { proxy } = await startGateway(tmp, children, proxyPorts);
   log(`warm-up; then ${ROUNDS} rounds of ${REQUESTS} requests, ${CLIENTS} connections x ${STREAMS} streams`);
   await h2load(gw);
   const direct = [];

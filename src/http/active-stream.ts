@@ -7,6 +7,7 @@ import { RequestView } from '../router/request-view.js';
 import { RouteTable, type CompiledRoute } from '../router/route-table.js';
 import { getFromList, mutateHeaderList, removeFromList } from '../router/headers.js';
 import type { UpstreamError, UpstreamExchange, UpstreamHandler } from '../upstream/h1-pool.js';
+import { isHttp2ErrorCode } from '../upstream/h2-pool.js';
 import type { UpstreamHost } from '../upstream/host.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { AttemptFailure, RetryPolicyRuntime } from '../router/retry-state.js';
@@ -577,7 +578,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     if (this.ds.headersSent) {
       this.addFlag(ResponseFlag.UpstreamRequestTimeout);
       this.done = true;
-      this.ds.reset();
+      this.resetDownstream();
       this.complete();
       return;
     }
@@ -733,10 +734,13 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       return;
     }
     if (this.ds.headersSent) {
-      // mid-response failure: the only honest signal to an HTTP/1.1 client is closing the connection
-      this.addFlag(err.kind === 'protocol_error' ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination);
+      // mid-response failure: never a clean end — the HTTP/1.1 connection closes short, the HTTP/2
+      // stream is reset; flagged by the upstream's reset reason, as Envoy's router does
+      const late = lateReset(err);
+      this.addFlag(late.flag);
+      this.streamInfo.responseCodeDetails = `upstream_reset_after_response_started{${late.reason}}`;
       this.done = true;
-      this.ds.reset();
+      this.resetDownstream();
       this.complete();
       return;
     }
@@ -767,7 +771,12 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         this.sendLocalReply(502, `${prefix}protocol error`, ResponseFlag.UpstreamProtocolError);
         break;
       default:
-        this.sendLocalReply(503, `${prefix}connection termination`, ResponseFlag.UpstreamConnectionTermination);
+        // an HTTP/2 upstream's RST_STREAM is Envoy's remote reset (UR); a connection gone, termination (UC)
+        if (isHttp2ErrorCode(err.code)) {
+          this.sendLocalReply(503, `${prefix}${err.code === 'REFUSED_STREAM' ? 'remote refused stream reset' : 'remote reset'}`, ResponseFlag.UpstreamRemoteReset);
+        } else {
+          this.sendLocalReply(503, `${prefix}connection termination`, ResponseFlag.UpstreamConnectionTermination);
+        }
     }
   }
 
@@ -805,6 +814,12 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       writeLocalReply(this.ds, status, body, extra);
     }
     this.complete();
+  }
+
+  /** The response started and cannot be finished: the client's stream is reset (downstream_rq_tx_reset). */
+  private resetDownstream(): void {
+    this.listener.stats.downstreamRqTxReset++;
+    this.ds.reset();
   }
 
   private addFlag(flag: ResponseFlagValue): void {
@@ -901,6 +916,17 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.exchange = undefined;
     this.releaseHost();
   }
+}
+
+/**
+ * Envoy's reset reason for an upstream failure after the response started, and its flag
+ * (streamResetReasonToResponseFlag): a framing error is UPE, a RST_STREAM from an HTTP/2 upstream
+ * UR, a connection that went away UC. The reason is written as Envoy's response code details write it.
+ */
+function lateReset(err: UpstreamError): { flag: ResponseFlagValue; reason: string } {
+  if (err.kind === 'protocol_error') return { flag: ResponseFlag.UpstreamProtocolError, reason: 'protocol_error' };
+  if (err.kind === 'reset_after_headers' && isHttp2ErrorCode(err.code)) return { flag: ResponseFlag.UpstreamRemoteReset, reason: 'remote_reset' };
+  return { flag: ResponseFlag.UpstreamConnectionTermination, reason: 'connection_termination' };
 }
 
 /**

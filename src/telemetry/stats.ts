@@ -132,6 +132,8 @@ export class HttpConnectionManagerStats {
   downstreamRqHttp2Total = 0;
   /** Requests refused with 503 by the overload manager (stop_accepting_requests). */
   downstreamRqOverloadClose = 0;
+  /** Streams the proxy reset after their response started (an upstream failure or timeout mid-response). */
+  downstreamRqTxReset = 0;
   readonly rqClass = [0, 0, 0, 0, 0, 0];
 }
 
@@ -322,6 +324,7 @@ export class WorkerStats {
       counters[k('downstream_rq_http1_total')] = h.downstreamRqHttp1Total;
       counters[k('downstream_rq_http2_total')] = h.downstreamRqHttp2Total;
       counters[k('downstream_rq_overload_close')] = h.downstreamRqOverloadClose;
+      counters[k('downstream_rq_tx_reset')] = h.downstreamRqTxReset;
       gauges[k('downstream_rq_active')] = h.downstreamRqActive;
       for (let n = 1; n <= 5; n++) counters[k(`downstream_rq_${n}xx`)] = h.rqClass[n];
     }

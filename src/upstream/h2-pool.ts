@@ -42,6 +42,11 @@ const H2_ERROR_NAMES = [
   'HTTP_1_1_REQUIRED',
 ];
 
+/** Is `code` an HTTP/2 error code name, i.e. did the upstream reset the stream (RST_STREAM)? */
+export function isHttp2ErrorCode(code: string | undefined): boolean {
+  return code !== undefined && (H2_ERROR_NAMES.includes(code) || /^0x[0-9a-f]+$/.test(code));
+}
+
 const END_STREAM_OPTIONS = { endStream: true } as const;
 /** Request trailers are only known when the body ends, so a request with a body always waits for them. */
 const BODY_OPTIONS = { endStream: false, waitForTrailers: true } as const;
@@ -318,7 +323,7 @@ class H2Session {
   session: ClientHttp2Session | undefined;
   private readonly socket: Socket;
   private connectTimer: NodeJS.Timeout | undefined;
-  private error: (Error & { code?: string }) | undefined;
+  error: (Error & { code?: string }) | undefined;
   /** Why the session failed before it was ready (default connect_failure). */
   private failure: UpstreamFailure | undefined;
   private ready = false;
@@ -724,12 +729,20 @@ class H2Exchange implements UpstreamExchange, BodySink {
   /** The stream closed (or was destroyed) before the response ended: a reset, before or after the response headers. */
   onClose(): void {
     if (this.state !== ExState.Open) return;
+    const after = this.headersReceived ? 'reset_after_headers' : 'reset_before_headers';
     const code = this.stream!.rstCode;
+    if (code !== NGHTTP2_REFUSED_STREAM && this.session!.session?.destroyed) {
+      // the connection went away under the stream (Envoy: connection termination), not a RST_STREAM
+      // (a stream refused by a GOAWAY stays refused: it is safe to retry)
+      const err = this.session!.error;
+      this.fail(new UpstreamError(after, err?.message ?? 'connection termination', err?.code));
+      return;
+    }
     const name = code ? (H2_ERROR_NAMES[code] ?? `0x${code.toString(16)}`) : undefined;
     const err = this.streamError;
     const message =
       code === NGHTTP2_REFUSED_STREAM ? 'stream refused (REFUSED_STREAM, or above the last stream id of a GOAWAY)' : (err?.message ?? `stream reset${name ? ` with ${name}` : ''}`);
-    this.fail(new UpstreamError(this.headersReceived ? 'reset_after_headers' : 'reset_before_headers', message, name ?? err?.code));
+    this.fail(new UpstreamError(after, message, name ?? err?.code));
   }
 
   // ------------------------------------------------------------------ endings

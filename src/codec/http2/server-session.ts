@@ -83,6 +83,11 @@ export class H2ServerConnection {
     this.session.on('error', () => {}); // 'close' follows
     this.session.on('close', () => this.onClose());
     socket.on('error', () => {});
+    // HTTP/2 has no half-close: the client's FIN ends the connection, as Envoy's remote close does —
+    // every stream is reset (their upstream requests cancelled) and the socket closed. Listeners
+    // allow half-open sockets for the TCP proxy, so nothing else would close this one.
+    if (socket.readableEnded) setImmediate(() => this.session.destroy());
+    else socket.once('end', () => this.session.destroy());
   }
 
   private openStreams = 0;
@@ -170,19 +175,19 @@ export class H2Exchange implements Downstream, BodySource {
     this.method = String(h[':method'] ?? 'GET');
     this.connectProtocol = this.method === 'CONNECT' && h[':protocol'] ? String(h[':protocol']) : undefined;
     this.target = String(h[':path'] ?? '/');
-    // the connection manager reads the authority from `host`, as HTTP/1.1 carries it
+    // the connection manager reads the authority from `host`, as HTTP/1.1 carries it. With
+    // :authority present a `host` field is dropped (RFC 9113 §8.3.1: never used for the target;
+    // Envoy's http2_discard_host_header), so routing, policy and the upstream all see :authority.
+    const authority = h[':authority'] ? String(h[':authority']) : undefined;
     const out: string[] = [];
-    let hasHost = false;
     let size = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
       size += name.length + raw[i + 1].length;
-      if (name.charCodeAt(0) === 58 /* ':' */) continue;
-      if (name === 'host') hasHost = true;
+      if (name.charCodeAt(0) === 58 /* ':' */ || (authority !== undefined && name === 'host')) continue;
       out.push(name, raw[i + 1]);
     }
-    const authority = h[':authority'];
-    if (!hasHost && authority) out.unshift('host', String(authority));
+    if (authority !== undefined) out.unshift('host', authority);
     this.headers = out;
     this.headBytes = size;
     const s = conn.socket;
@@ -293,10 +298,15 @@ export class H2Exchange implements Downstream, BodySource {
     }
   }
 
-  /** Trailers-only or abrupt ends: the stream is reset, as Envoy resets an HTTP/2 stream. */
+  /**
+   * An abrupt end (the upstream failed after the response started, a timeout): RST_STREAM
+   * INTERNAL_ERROR at once. Not `stream.close(code)`: node ends the writable side first, so the
+   * client would get END_STREAM — a truncated response that looks complete — before the reset.
+   */
   reset(): void {
     this.finished = true;
-    this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    this.trailersOnly = undefined;
+    if (!this.stream.destroyed) this.stream.destroy(new Error('response abandoned'));
   }
 
   closeAfterResponse(): void {

@@ -1,0 +1,95 @@
+// Shared pieces of the HTTP/2 benchmarks (h2.mjs, h2-close.mjs): flags, a scratch directory and
+// child processes cleaned up on exit, free loopback ports, a gateway proxy started and awaited.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const HOST = '127.0.0.1';
+export const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** `--name N` from the command line, as a number, else `def`. */
+export function numberFlag(name, def) {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+}
+
+/** A scratch directory and a list of child processes, both gone when this process exits. */
+export function scratch(prefix) {
+  const children = [];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  process.on('exit', () => {
+    for (const c of children) try { c.kill('SIGKILL'); } catch { /* gone */ }
+    try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* */ }
+  });
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => process.exit(130));
+  return { tmp, children };
+}
+
+/** `n` distinct free loopback ports (all held until all are found, so none is handed out twice). */
+export async function freePorts(n) {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((r) => { const s = net.createServer().listen(0, HOST, () => r(s)); })));
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** The proxy's own ports, besides its listeners'. */
+export const PROXY_PORTS = 5;
+
+/**
+ * `outrigger run` in gateway mode (1 worker, no watch) on `configDir`, its admin/stats/health/
+ * outbound/inbound on `ports` (from the same freePorts call as the listeners'); resolves once
+ * /healthz/ready answers 200.
+ */
+export async function startGateway(configDir, children, ports) {
+  const [admin, stats, health, outbound, inbound] = ports;
+  const proxy = spawn(process.execPath, [path.join(ROOT, 'bin', 'outrigger.js'), 'run', '-c', configDir, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
+    '--admin-port', String(admin), '--stats-port', String(stats), '--health-port', String(health), '--outbound-port', String(outbound), '--inbound-port', String(inbound)],
+  { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(proxy);
+  for (let i = 0; ; i++) {
+    if (i > 100) throw new Error('proxy not ready in 10 s');
+    if (await fetch(`http://${HOST}:${health}/healthz/ready`).then((r) => r.ok, () => false)) break;
+    await sleep(100);
+  }
+  return { proxy, statsPort: stats };
+}
+
+/**
+ * Istio config for a gateway in front of one upstream: ServiceEntry `up` (port 80 of `protocol` →
+ * 127.0.0.1:`upstreamPort`), a Gateway with `servers` (YAML flow mappings), and a VirtualService
+ * routing everything to `up`.
+ */
+export function gatewayMesh(upstreamPort, protocol, servers) {
+  const portName = protocol.toLowerCase();
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: up, namespace: default }
+spec:
+  hosts: [up.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: ${portName}, protocol: ${protocol} }]
+  endpoints: [{ address: ${HOST}, ports: { ${portName}: ${upstreamPort} } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: default }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [${servers.join(', ')}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: up, namespace: default }
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{ route: [{ destination: { host: up.default.svc.cluster.local, port: { number: 80 } } }] }]
+`;
+}
