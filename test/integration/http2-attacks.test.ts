@@ -5,6 +5,7 @@ import { connect as h2connect, constants } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { svcHost } from '../helpers/fixtures.js';
+import { frame, PREFACE, SETTINGS } from '../helpers/h2-frames.js';
 import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
@@ -48,17 +49,6 @@ async function healthy(): Promise<number> {
   }
 }
 
-/** Raw frames for the floods (RFC 9113 §4.1). */
-function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream & 0x7fffffff, 5);
-  return Buffer.concat([h, payload]);
-}
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const SETTINGS = frame(0x4, 0, 0);
 
 /** Sends `data` on a raw connection and resolves when the proxy closes it (or after a timeout). */
 function rawAttack(write: (s: Socket) => void, timeoutMs = 10_000): Promise<{ closed: boolean; goaway: boolean }> {
