@@ -6,9 +6,8 @@
 // x-envoy-* list; gateway-tls.test.ts the XFCC a MUTUAL server sets.)
 import { connect as h2connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { svcHost } from '../helpers/fixtures.js';
 import { httpRequest } from '../helpers/http.js';
-import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { GATEWAY_ARGS, gatewayToApp } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies } from '../helpers/proxy.js';
 import { echoHandler, startUpstream, type Echo, type Upstream } from '../helpers/upstream.js';
@@ -25,11 +24,7 @@ beforeAll(async () => {
     echo(req, res, seen);
   }, 'app');
   port = await freePort();
-  const yaml = toYaml(
-    serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-    gateway({ port }),
-    virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
-  );
+  const yaml = gatewayToApp(port, app.port);
   await startProxy({ yaml, args: GATEWAY_ARGS });
 });
 

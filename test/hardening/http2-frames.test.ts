@@ -2,13 +2,12 @@
 // CONTINUATION, PING and SETTINGS floods live there): an empty-DATA-frame flood (CVE-2019-9518), an
 // HPACK bomb (a small block that decodes to megabytes through dynamic-table references) and the
 // 101st concurrent stream (Envoy's edge setting max_concurrent_streams 100: REFUSED_STREAM).
-import { connect as h2connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { svcHost } from '../helpers/fixtures.js';
 import { Flag, frame, FrameType, hpackIndexed, hpackLiteral, hpackRequest, parseFrames, PREFACE, SETTINGS, type ParsedFrame } from '../helpers/h2-frames.js';
-import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { GATEWAY_ARGS, gatewayToApp } from '../helpers/mesh.js';
+import { h2Status } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { rssBytes, startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
 import { eventually } from '../helpers/telemetry.js';
@@ -28,11 +27,7 @@ beforeAll(async () => {
     else res.end('ok');
   }, 'app');
   port = await freePort();
-  const yaml = toYaml(
-    serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-    gateway({ port }),
-    virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
-  );
+  const yaml = gatewayToApp(port, app.port);
   proxy = await startProxy({ yaml, args: GATEWAY_ARGS });
 });
 
@@ -43,21 +38,7 @@ afterAll(async () => {
 });
 
 /** A normal HTTP/2 request on its own connection: the proxy must keep answering these. */
-async function healthy(): Promise<number> {
-  const s = h2connect(`http://127.0.0.1:${port}`);
-  s.on('error', () => {});
-  try {
-    return await new Promise<number>((resolve) => {
-      const r = s.request({ ':path': '/ok', ':authority': AUTHORITY });
-      r.on('response', (h) => resolve(Number(h[':status'])));
-      r.on('error', () => resolve(0));
-      r.end();
-      setTimeout(() => resolve(-1), 5_000).unref();
-    });
-  } finally {
-    s.destroy();
-  }
-}
+const healthy = () => h2Status(port, '/ok', AUTHORITY);
 
 /** A raw client connection: what it received so far, and whether the proxy closed it. */
 interface RawConn {

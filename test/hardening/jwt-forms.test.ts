@@ -6,9 +6,8 @@
 import { exportJWK, generateKeyPair, SignJWT, exportSPKI, type CryptoKey } from 'jose';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { svcHost } from '../helpers/fixtures.js';
 import { rawExchange, rawStatus } from '../helpers/http.js';
-import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { GATEWAY_ARGS, gatewayToApp } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies } from '../helpers/proxy.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -40,11 +39,7 @@ beforeAll(async () => {
   app = await startUpstream(undefined, 'app');
   port = await freePort();
   const yaml = [
-    toYaml(
-      serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-      gateway({ port }),
-      virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
-    ),
+    gatewayToApp(port, app.port),
     stringify({
       apiVersion: 'security.istio.io/v1',
       kind: 'RequestAuthentication',

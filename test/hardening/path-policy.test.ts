@@ -7,9 +7,8 @@
 // DECODE_AND_MERGE_SLASHES (https://istio.io/latest/docs/ops/best-practices/security/#authorization-policies).
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { svcHost } from '../helpers/fixtures.js';
 import { rawExchange, rawStatus } from '../helpers/http.js';
-import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { GATEWAY_ARGS, gatewayToApp } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
 import { startProxy, stopAllProxies } from '../helpers/proxy.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -25,11 +24,7 @@ beforeAll(async () => {
   for (const [i, mode] of MODES.entries()) {
     ports.set(mode, free[i]);
     const yaml = [
-      toYaml(
-        serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-        gateway({ port: free[i] }),
-        virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
-      ),
+      gatewayToApp(free[i], app.port),
       stringify({
         apiVersion: 'security.istio.io/v1',
         kind: 'AuthorizationPolicy',

@@ -3,12 +3,10 @@
 // (codec/http1/server-connection.ts HEADERS_TIMEOUT_MS), and clients that send headers and part of
 // a body then stop hold nothing but their own streams: the same worker keeps serving everyone
 // else at once, and when the stalled clients leave, their upstream requests are aborted.
-import { connect as h2connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { svcHost } from '../helpers/fixtures.js';
-import { httpRequest } from '../helpers/http.js';
-import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { h2Status, httpRequest } from '../helpers/http.js';
+import { GATEWAY_ARGS, gatewayToApp } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies } from '../helpers/proxy.js';
 import { eventually } from '../helpers/telemetry.js';
@@ -42,11 +40,7 @@ beforeAll(async () => {
     req.on('end', () => res.end('ok'));
   }, 'app');
   port = await freePort();
-  const yaml = toYaml(
-    serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-    gateway({ port }),
-    virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
-  );
+  const yaml = gatewayToApp(port, app.port);
   await startProxy({ yaml, args: GATEWAY_ARGS, workers: 1 });
 
   // slowloris: each connection sends one more header byte every second, never finishing the head
@@ -75,20 +69,7 @@ afterAll(async () => {
   await app.close();
 });
 
-async function h2get(): Promise<number> {
-  const s = h2connect(`http://127.0.0.1:${port}`);
-  s.on('error', () => {});
-  try {
-    return await new Promise<number>((resolve) => {
-      const r = s.request({ ':path': '/ok', ':authority': 'shop.example.com' });
-      r.on('response', (h) => resolve(Number(h[':status'])));
-      r.on('error', () => resolve(0));
-      r.end();
-    });
-  } finally {
-    s.close();
-  }
-}
+const h2get = () => h2Status(port);
 
 describe('slow and stalled clients', () => {
   it('held bodies: 20 clients stop mid-body; 40 others (HTTP/1.1 and HTTP/2) are served at once; leaving aborts their upstream requests', async () => {

@@ -5,8 +5,7 @@
 import type { Socket } from 'node:net';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { svcHost } from '../helpers/fixtures.js';
-import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
+import { GATEWAY_ARGS, gatewayToApp } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies } from '../helpers/proxy.js';
 import { eventually } from '../helpers/telemetry.js';
@@ -31,11 +30,7 @@ beforeAll(async () => {
     else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok!');
   });
   port = await freePort();
-  const yaml = toYaml(
-    serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-    gateway({ port }),
-    virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
-  );
+  const yaml = gatewayToApp(port, app.port);
   await startProxy({ yaml, args: GATEWAY_ARGS });
 });
 
