@@ -412,7 +412,8 @@ async function rapidResetPhase(port, inspectorUrl, start) {
       } catch { break; }
       if (i % 20 === 19) await sleep(1); // let the frames go out in batches
     }
-    await sleep(20);
+    // give the proxy's GOAWAY (premature-reset budget) time to arrive before leaving
+    await new Promise((res) => { if (goaway || s.destroyed) return res(); s.once('goaway', res); s.once('close', res); setTimeout(res, 300); });
     if (goaway) r.cutOff++;
     s.destroy();
   }
@@ -464,14 +465,15 @@ async function heapSnapshotSummary(url) {
     const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((k) => f.indexOf(k));
     const by = new Map();
     for (let i = 0; i < snap.nodes.length; i += f.length) {
-      const key = `${types[snap.nodes[i + iType]]}:${snap.strings[snap.nodes[i + iName]].slice(0, 60)}`;
+      const key = `${types[snap.nodes[i + iType]]}:${snap.strings[snap.nodes[i + iName]].replace(/\s+/g, ' ').slice(0, 60)}`;
       const e = by.get(key) ?? { size: 0, count: 0 };
       e.size += snap.nodes[i + iSize];
       e.count++;
       by.set(key, e);
     }
     const top = [...by].sort((a, b) => b[1].size - a[1].size).slice(0, 15);
-    return `heap snapshot of ${w.title} (${file}), largest self sizes:\n${top.map(([k, e]) => `  ${(e.size / MiB).toFixed(2).padStart(7)} MiB  ${String(e.count).padStart(7)} × ${k}`).join('\n')}`;
+    // taking a snapshot collects garbage first: this is what is still reachable, the live set
+    return `heap snapshot of ${w.title} (${file}; live objects only), largest self sizes:\n${top.map(([k, e]) => `  ${(e.size / MiB).toFixed(2).padStart(7)} MiB  ${String(e.count).padStart(7)} × ${k}`).join('\n')}`;
   });
 }
 
