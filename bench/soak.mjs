@@ -464,8 +464,13 @@ async function heapSnapshotSummary(url) {
     const types = snap.snapshot.meta.node_types[0];
     const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((k) => f.indexOf(k));
     const by = new Map();
+    // per-connection and per-request objects still alive once every client has gone: any is a leak
+    const CONNECTION_OBJECTS = ['ServerHttp2Session', 'ServerHttp2Stream', 'Socket', 'TLSSocket', 'H1ServerConnection', 'H1Exchange', 'H2ServerConnection', 'H2Exchange', 'ActiveStream', 'UpgradeTunnel'];
+    const alive = new Map(CONNECTION_OBJECTS.map((n) => [n, 0]));
     for (let i = 0; i < snap.nodes.length; i += f.length) {
-      const key = `${types[snap.nodes[i + iType]]}:${snap.strings[snap.nodes[i + iName]].replace(/\s+/g, ' ').slice(0, 60)}`;
+      const name = snap.strings[snap.nodes[i + iName]];
+      if (types[snap.nodes[i + iType]] === 'object' && alive.has(name)) alive.set(name, alive.get(name) + 1);
+      const key = `${types[snap.nodes[i + iType]]}:${name.replace(/\s+/g, ' ').slice(0, 60)}`;
       const e = by.get(key) ?? { size: 0, count: 0 };
       e.size += snap.nodes[i + iSize];
       e.count++;
@@ -473,7 +478,8 @@ async function heapSnapshotSummary(url) {
     }
     const top = [...by].sort((a, b) => b[1].size - a[1].size).slice(0, 15);
     // taking a snapshot collects garbage first: this is what is still reachable, the live set
-    return `heap snapshot of ${w.title} (${file}; live objects only), largest self sizes:\n${top.map(([k, e]) => `  ${(e.size / MiB).toFixed(2).padStart(7)} MiB  ${String(e.count).padStart(7)} × ${k}`).join('\n')}`;
+    const live = [...alive].filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
+    return `heap snapshot of ${w.title} (${file}; live objects only)\n  connection objects still alive: ${live}\n  largest self sizes:\n${top.map(([k, e]) => `  ${(e.size / MiB).toFixed(2).padStart(7)} MiB  ${String(e.count).padStart(7)} × ${k}`).join('\n')}`;
   });
 }
 
