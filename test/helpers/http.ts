@@ -108,3 +108,21 @@ export function rawStatus(data: string): number {
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(data);
   return m ? Number(m[1]) : 0;
 }
+
+/** One HTTP/2 (h2c) GET on its own connection: the response status, 0 on a stream error, -1 on no answer in time. */
+export async function h2Status(port: number, path = '/ok', authority = 'shop.example.com', timeoutMs = 5_000): Promise<number> {
+  const { connect: h2connect } = await import('node:http2');
+  const s = h2connect(`http://127.0.0.1:${port}`);
+  s.on('error', () => {});
+  try {
+    return await new Promise<number>((resolve) => {
+      const r = s.request({ ':path': path, ':authority': authority });
+      r.on('response', (h) => resolve(Number(h[':status'])));
+      r.on('error', () => resolve(0));
+      r.end();
+      setTimeout(() => resolve(-1), timeoutMs).unref();
+    });
+  } finally {
+    s.destroy();
+  }
+}

@@ -78,3 +78,16 @@ export function sidecar(name: string, spec: Record<string, unknown>, namespace =
 
 /** CLI arguments for gateway mode (the Gateway above selects this label). */
 export const GATEWAY_ARGS = ['--mode', 'gateway', '--label', 'istio=ingressgateway', '--namespace', 'default'];
+
+/**
+ * The smallest gateway: a plaintext server on `port` for every host, and a VirtualService sending
+ * every request to the ServiceEntry `app` (HTTP, port 80) whose endpoint is 127.0.0.1:`appPort`.
+ */
+export function gatewayToApp(port: number, appPort: number): string {
+  const host = 'app.default.svc.cluster.local';
+  return toYaml(
+    serviceEntry({ name: 'app', host, port: 80, endpoints: [{ port: appPort }] }),
+    gateway({ port }),
+    virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host, port: { number: 80 } } }] }] }),
+  );
+}

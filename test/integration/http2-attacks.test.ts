@@ -4,9 +4,9 @@
 import { connect as h2connect, constants } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { svcHost } from '../helpers/fixtures.js';
-import { gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { frame, PREFACE, SETTINGS } from '../helpers/h2-frames.js';
+import { GATEWAY_ARGS, gatewayToApp } from '../helpers/mesh.js';
+import { h2Status } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -19,11 +19,7 @@ beforeAll(async () => {
   // a slow upstream: streams stay open long enough for resets to be premature
   app = await startUpstream((_req, res) => setTimeout(() => res.end('ok'), 50), 'app');
   port = await freePort();
-  const yaml = toYaml(
-    serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
-    gateway({ port }),
-    virtualService('app', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('app'), port: { number: 80 } } }] }] }),
-  );
+  const yaml = gatewayToApp(port, app.port);
   proxy = await startProxy({ yaml, args: GATEWAY_ARGS });
 });
 
@@ -33,21 +29,7 @@ afterAll(async () => {
 });
 
 /** A normal HTTP/2 request on its own connection: the proxy must keep answering these. */
-async function healthy(): Promise<number> {
-  const s = h2connect(`http://127.0.0.1:${port}`);
-  s.on('error', () => {});
-  try {
-    return await new Promise<number>((resolve) => {
-      const r = s.request({ ':path': '/ok', ':authority': 'shop.example.com' });
-      r.on('response', (h) => resolve(Number(h[':status'])));
-      r.on('error', () => resolve(0));
-      r.end();
-      setTimeout(() => resolve(-1), 5_000).unref();
-    });
-  } finally {
-    s.destroy();
-  }
-}
+const healthy = () => h2Status(port);
 
 
 /** Sends `data` on a raw connection and resolves when the proxy closes it (or after a timeout). */
