@@ -4,6 +4,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Downstream } from '../codec/downstream.js';
 import { connectUpstream } from '../upstream/connect.js';
 import { onceClosed, relayBytes } from '../common/byte-pipe.js';
+import { CHUNKED, ChunkedDecoder, parseResponseHead, UNTIL_CLOSE, type ResponseHead } from '../codec/http1/parser.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** A response head larger than this is not an HTTP/1.1 upgrade answer Outrigger will relay. */
@@ -22,7 +23,8 @@ export interface TunnelResult {
  * An HTTP/1.1 Upgrade (WebSocket) through the proxy, as Envoy's upgrade_configs do it: the request
  * goes on its own upstream connection; only a 101 turns the exchange into a byte-transparent tunnel
  * (relayBytes, as the TCP proxy: backpressure both ways, half-close, close and reset propagation,
- * idle timeout). Any other answer is relayed as the response and the connection closes after it.
+ * idle timeout). Any other answer is relayed as the response (framed by its content-length or
+ * chunked encoding) and the client connection closes after it.
  * `done` is called once, when both sides are closed.
  */
 export class UpgradeTunnel {
@@ -79,13 +81,15 @@ export class UpgradeTunnel {
       }
       return;
     }
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(this.head.toString('latin1', 0, Math.min(end, 32)));
-    if (!m) {
+    let parsed: ResponseHead;
+    try {
+      parsed = parseResponseHead(this.head.toString('latin1', 0, end), 'GET');
+    } catch {
       this.failure = 'protocol_error';
       this.up!.destroy();
       return;
     }
-    this.status = Number(m[1]);
+    this.status = parsed.status;
     const up = this.up!;
     up.off('data', this.onUpstreamHead);
     // from here the connection is the tunnel's (101) or carries one relayed response (other codes)
@@ -95,6 +99,7 @@ export class UpgradeTunnel {
     this.countToClient(end + 4);
     const rest = this.head.subarray(end + 4);
     this.head = undefined;
+    if (this.status !== 101 && parsed.bodyLength !== UNTIL_CLOSE) return this.relayRefusal(up, down, rest, parsed.bodyLength);
     if (rest.length) {
       this.countToClient(rest.length);
       down.write(rest);
@@ -113,6 +118,58 @@ export class UpgradeTunnel {
       if (up.destroyed) this.finish();
     });
   };
+
+  /**
+   * A refused upgrade is one framed response (content-length or chunked): its body is relayed, then
+   * the client connection is closed and the upstream one dropped. Waiting for the upstream to close
+   * would leave a keep-alive client hanging; what the client sends after it never reaches the upstream.
+   */
+  private relayRefusal(up: Socket, down: Duplex, rest: Buffer, bodyLength: number): void {
+    let left = bodyLength; // not used when chunked: the decoder finds the end
+    const chunked = bodyLength === CHUNKED ? new ChunkedDecoder(() => {}) : undefined;
+    const close = () => {
+      up.off('data', onData);
+      up.destroy();
+      down.end();
+      down.once('finish', () => down.destroy());
+    };
+    const onData = (chunk: Buffer): void => {
+      let take = chunk.length;
+      let complete: boolean;
+      if (chunked) {
+        let done: number;
+        try {
+          done = chunked.push(chunk, 0);
+        } catch {
+          // malformed chunks: the client gets a short response, never a clean end
+          this.failure = 'protocol_error';
+          up.destroy();
+          down.destroy();
+          return;
+        }
+        complete = done >= 0;
+        if (complete) take = done;
+      } else {
+        take = Math.min(take, left);
+        left -= take;
+        complete = left === 0;
+      }
+      if (take > 0) {
+        this.countToClient(take);
+        down.write(take === chunk.length ? chunk : chunk.subarray(0, take));
+      }
+      if (complete) close();
+    };
+    onceClosed(down, () => {
+      up.destroy();
+      this.finish();
+    });
+    onceClosed(up, () => {
+      if (!down.destroyed) down.destroy(); // the upstream went away mid-body: the client sees a short response
+    });
+    if (rest.length || (!chunked && left === 0)) onData(rest);
+    if (!up.destroyed) up.on('data', onData);
+  }
 
   private countToClient(n: number): void {
     this.toClient += n;

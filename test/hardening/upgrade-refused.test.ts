@@ -1,7 +1,8 @@
 // An Upgrade the upstream answers with something other than 101 (a 426, a 200): that response
 // reaches the client and no tunnel opens — nothing the client sends afterwards reaches the upstream
 // as raw bytes (test/integration/websocket.test.ts checks that a non-101 response reaches the
-// client). What is not held yet: the connection neither stays HTTP nor closes (the it.fails below).
+// client). The refused answer is framed (content-length or chunked) and the connection then closes,
+// even when the upstream keeps its connection alive.
 import type { Socket } from 'node:net';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,7 @@ beforeAll(async () => {
     socket.on('data', (d: Buffer) => (afterAnswer += d.toString('latin1')));
     socket.on('error', () => {});
     if (req.url === '/426') socket.write('HTTP/1.1 426 Upgrade Required\r\nupgrade: websocket\r\ncontent-length: 4\r\n\r\nnope');
+    else if (req.url === '/chunked') socket.write('HTTP/1.1 403 Forbidden\r\ntransfer-encoding: chunked\r\n\r\n4\r\nnope\r\n0\r\n\r\n');
     else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok!');
   });
   port = await freePort();
@@ -77,18 +79,17 @@ describe('Upgrade answered without 101', () => {
     });
   }
 
-  // NOT HELD (issue 12, "Upgrade answered 200/426"): after a refused upgrade the codec has already
-  // handed the socket to the tunnel code, which relays only upstream → client and waits for the
-  // upstream to close. With a keep-alive upstream the client's next request is never read or
-  // answered and the connection is not closed either (until the upstream or an idle timeout ends
-  // it). Envoy answers the response and keeps parsing HTTP on the connection (or closes it).
-  it.fails('426: the next request on the connection is answered, or the connection is closed, within 2 s', async () => {
-    const c = rawClient();
-    c.sock.write(UPGRADE('/426'));
-    expect(await c.waitFor(/\r\n\r\nnope$/)).toBe(true);
-    c.sock.write('GET /next HTTP/1.1\r\nhost: chat.example.com\r\n\r\n');
-    const settled = await eventually(() => /plain \/next$/.test(c.received()) || c.closed(), 2_000);
-    c.sock.destroy();
-    expect(settled).toBe(true);
-  });
+  // A keep-alive upstream never closes its connection: the refused answer must still end the
+  // exchange (the tunnel frames it and closes the client connection), never leave the client waiting.
+  for (const [path, ending] of [['/426', /\r\n\r\nnope$/], ['/chunked', /\r\n0\r\n\r\n$/]] as const) {
+    it(`${path}: the next request on the connection is answered, or the connection is closed, within 2 s`, async () => {
+      const c = rawClient();
+      c.sock.write(UPGRADE(path));
+      expect(await c.waitFor(ending)).toBe(true);
+      c.sock.write('GET /next HTTP/1.1\r\nhost: chat.example.com\r\n\r\n');
+      const settled = await eventually(() => /plain \/next$/.test(c.received()) || c.closed(), 2_000);
+      c.sock.destroy();
+      expect(settled).toBe(true);
+    });
+  }
 });
