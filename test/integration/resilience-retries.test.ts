@@ -564,7 +564,7 @@ describe('retry_host_predicate previous_hosts (two endpoints: one always 503, on
 });
 
 describe('backoff', () => {
-  it('retries are spaced by the jittered backoff (25 ms base, 250 ms max): gaps ≥ 0, 2 retries well under 1 s', async () => {
+  it('retries are spaced by the jittered backoff (25 ms base, 250 ms max): gaps ≥ 0, 2 retries well under 2 s even on a loaded machine', async () => {
     const gaps: number[] = [];
     for (let i = 0; i < 8; i++) {
       const t0 = Date.now();
@@ -573,8 +573,8 @@ describe('backoff', () => {
       const at = hitsFor(r.key).map((h) => h.at);
       expect(at).toHaveLength(3);
       gaps.push(at[1] - at[0], at[2] - at[1]);
-      expect(at[2] - at[0]).toBeLessThan(1_000);
-      expect(Date.now() - t0).toBeLessThan(1_000);
+      expect(at[2] - at[0]).toBeLessThan(2_000);
+      expect(Date.now() - t0).toBeLessThan(2_000);
     }
     for (const g of gaps) expect(g).toBeGreaterThanOrEqual(0);
     // retry 1 waits U[0,25] ms, retry 2 U[0,50] ms: the mean of 8 requests' total spacing is ~37 ms
