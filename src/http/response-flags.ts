@@ -16,6 +16,7 @@ export const ResponseFlag = {
   RateLimited: 'RL',
   UnauthorizedExternalService: 'UAEX',
   DownstreamProtocolError: 'DPE',
+  StreamIdleTimeout: 'SI',
 } as const;
 
 export type ResponseFlagValue = (typeof ResponseFlag)[keyof typeof ResponseFlag];

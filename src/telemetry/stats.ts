@@ -118,6 +118,11 @@ export class HttpConnectionManagerStats {
   downstreamRqActive = 0;
   downstreamRqHttp1Total = 0;
   downstreamRqHttp2Total = 0;
+  /** Streams ended by stream_idle_timeout, request_timeout, max_stream_duration, request_headers_timeout. */
+  downstreamRqIdleTimeout = 0;
+  downstreamRqTimeout = 0;
+  downstreamRqMaxDurationReached = 0;
+  downstreamRqHeaderTimeout = 0;
   readonly rqClass = [0, 0, 0, 0, 0, 0];
 }
 
@@ -291,6 +296,10 @@ export class WorkerStats {
       counters[k('downstream_rq_total')] = h.downstreamRqTotal;
       counters[k('downstream_rq_http1_total')] = h.downstreamRqHttp1Total;
       counters[k('downstream_rq_http2_total')] = h.downstreamRqHttp2Total;
+      counters[k('downstream_rq_idle_timeout')] = h.downstreamRqIdleTimeout;
+      counters[k('downstream_rq_timeout')] = h.downstreamRqTimeout;
+      counters[k('downstream_rq_max_duration_reached')] = h.downstreamRqMaxDurationReached;
+      counters[k('downstream_rq_header_timeout')] = h.downstreamRqHeaderTimeout;
       gauges[k('downstream_rq_active')] = h.downstreamRqActive;
       for (let n = 1; n <= 5; n++) counters[k(`downstream_rq_${n}xx`)] = h.rqClass[n];
     }

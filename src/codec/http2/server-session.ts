@@ -202,6 +202,10 @@ export class H2Exchange implements Downstream, BodySource {
     stream.on('drain', () => this.events?.onDownstreamDrain());
   }
 
+  get requestComplete(): boolean {
+    return this.body === null || this.stream.readableEnded;
+  }
+
   // ------------------------------------------------------------------ request body (BodySource)
 
   start(sink: BodySink): void {
