@@ -111,15 +111,16 @@ export class Runtime {
         });
       });
       const stats = services.stats.hcm(hcm.statPrefix);
+      const streamTimeouts = compileStreamTimeouts(hcm);
       const serverOptions: ServerOptions = {
         maxHeaderBytes: hcm.maxRequestHeadersKb * 1024,
         idleTimeoutMs: hcm.idleTimeoutMs,
         acceptHttp10: hcm.acceptHttp10,
         serverName: SERVER_NAME,
         ...(hcm.requestHeadersTimeoutMs ? { requestHeadersTimeoutMs: hcm.requestHeadersTimeoutMs, onRequestHeadersTimeout: () => stats.downstreamRqHeaderTimeout++ } : {}),
+        ...(streamTimeouts?.idleMs ? { streamFlushTimeoutMs: streamTimeouts.idleMs } : {}),
       };
       const normalizePath = hcm.pathNormalization ? compilePathNormalizer(hcm.pathNormalization).raw : undefined;
-      const streamTimeouts = compileStreamTimeouts(hcm);
       pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats, serverOptions, ...(normalizePath ? { normalizePath } : {}), ...(streamTimeouts ? { streamTimeouts } : {}) }));
       return p;
     };

@@ -48,13 +48,14 @@ const served: Served[] = [];
 
 /**
  * /big: 16 KiB chunks every 10 ms, never ending (at most 2,000); /slow/<n>: one byte every 200 ms,
- * n bytes, then the end.
+ * n bytes, then the end; /small: 1 KiB at once.
  */
 function streamingHandler(req: { url?: string }, res: ServerResponse): void {
   const record: Served = { path: req.url ?? '', closedEarly: undefined };
   served.push(record);
   res.on('close', () => (record.closedEarly = !res.writableFinished));
   res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  if (req.url === '/small') return void res.end(Buffer.alloc(1024, 's'));
   res.flushHeaders();
   const slow = /^\/slow\/(\d+)$/.exec(req.url ?? '');
   let sent = 0;
@@ -212,6 +213,25 @@ describe('stream_idle_timeout', () => {
       expect(upstream?.closedEarly, 'the upstream response was cut off, not finished').toBe(true);
       const log = await eventually(() => accessLogEntries(idleProxy).find((e) => e.path === '/big'));
       expect(log).toMatchObject({ response_code: 200, response_flags: 'SI', protocol: 'HTTP/2' });
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('resets an HTTP/2 stream whose whole response waits behind a window the client never opens (the flush timeout)', async () => {
+    const session = h2connect(`http://127.0.0.1:${idlePort}`, { settings: { initialWindowSize: 0 } });
+    session.on('error', () => {});
+    try {
+      const req = session.request({ ':path': '/small', ':authority': host.stream });
+      req.on('error', () => {});
+      const start = Date.now();
+      const closed = await new Promise<{ code: number; atMs: number }>((resolve) => {
+        const t = setTimeout(() => resolve({ code: -1, atMs: Date.now() - start }), 6_000);
+        req.on('close', () => (clearTimeout(t), resolve({ code: req.rstCode ?? -1, atMs: Date.now() - start })));
+      });
+      expect(closed.code, 'RST_STREAM from the proxy').toBeGreaterThan(h2constants.NGHTTP2_NO_ERROR);
+      expect(closed.atMs).toBeGreaterThanOrEqual(950);
+      expect(closed.atMs).toBeLessThan(1_000 + SLACK_MS);
     } finally {
       session.destroy();
     }

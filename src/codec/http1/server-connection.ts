@@ -25,6 +25,11 @@ export interface ServerOptions {
   requestHeadersTimeoutMs?: number;
   /** Counts a head that timed out (downstream_rq_header_timeout). */
   onRequestHeadersTimeout?: () => void;
+  /**
+   * HTTP/2: Envoy's stream flush timeout (the connection manager's stream_idle_timeout): a response
+   * ended here but held back by the client's flow control, not moving for this long, is reset. Absent: never.
+   */
+  streamFlushTimeoutMs?: number;
 }
 
 export type RequestListener = (downstream: H1Exchange) => DownstreamEvents | undefined;
