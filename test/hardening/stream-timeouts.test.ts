@@ -127,6 +127,28 @@ function exchange(port: number, head: string, opts: { dribble?: number; everyMs?
   });
 }
 
+/**
+ * An HTTP/2 request from a client whose stream windows start at 0 and are never opened: the
+ * response headers can come, its body cannot. Waits (bounded) for the stream to close.
+ */
+async function zeroWindowRequest(port: number, authority: string, path: string): Promise<{ status?: number; rstCode: number; closedAtMs?: number }> {
+  const session = h2connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 0 } });
+  session.on('error', () => {});
+  try {
+    const req = session.request({ ':path': path, ':authority': authority });
+    req.on('error', () => {});
+    const start = Date.now();
+    let status: number | undefined;
+    req.on('response', (h) => (status = Number(h[':status'])));
+    return await new Promise((resolve) => {
+      const t = setTimeout(() => resolve({ status, rstCode: -1 }), 6_000);
+      req.on('close', () => (clearTimeout(t), resolve({ status, rstCode: req.rstCode ?? -1, closedAtMs: Date.now() - start })));
+    });
+  } finally {
+    session.destroy();
+  }
+}
+
 // connection: close, so that the proxy closes once the response is over
 const get = (host: string, path = '/') => `GET ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n\r\n`;
 const post = (host: string, length: number, path = '/', close = true) =>
@@ -193,48 +215,23 @@ describe('stream_idle_timeout', () => {
   });
 
   it('resets an HTTP/2 stream whose client never opens its window, and cancels the upstream request', async () => {
-    const session = h2connect(`http://127.0.0.1:${idlePort}`, { settings: { initialWindowSize: 0 } });
-    session.on('error', () => {});
-    try {
-      const req = session.request({ ':path': '/big', ':authority': host.stream });
-      req.on('error', () => {});
-      const start = Date.now();
-      let status: number | undefined;
-      req.on('response', (h) => (status = Number(h[':status'])));
-      const closed = await new Promise<{ code: number; atMs: number }>((resolve) => {
-        const t = setTimeout(() => resolve({ code: -1, atMs: Date.now() - start }), 6_000);
-        req.on('close', () => (clearTimeout(t), resolve({ code: req.rstCode ?? -1, atMs: Date.now() - start })));
-      });
-      expect(status).toBe(200);
-      expect(closed.code, 'RST_STREAM from the proxy').toBeGreaterThan(h2constants.NGHTTP2_NO_ERROR);
-      expect(closed.atMs).toBeGreaterThanOrEqual(950);
-      expect(closed.atMs).toBeLessThan(1_000 + SLACK_MS);
-      const upstream = await eventually(() => served.find((s) => s.path === '/big' && s.closedEarly !== undefined));
-      expect(upstream?.closedEarly, 'the upstream response was cut off, not finished').toBe(true);
-      const log = await eventually(() => accessLogEntries(idleProxy).find((e) => e.path === '/big'));
-      expect(log).toMatchObject({ response_code: 200, response_flags: 'SI', protocol: 'HTTP/2' });
-    } finally {
-      session.destroy();
-    }
+    const r = await zeroWindowRequest(idlePort, host.stream, '/big');
+    expect(r.status).toBe(200);
+    expect(r.rstCode, 'RST_STREAM from the proxy').toBeGreaterThan(h2constants.NGHTTP2_NO_ERROR);
+    expect(r.closedAtMs).toBeGreaterThanOrEqual(950);
+    expect(r.closedAtMs).toBeLessThan(1_000 + SLACK_MS);
+    const upstream = await eventually(() => served.find((s) => s.path === '/big' && s.closedEarly !== undefined));
+    expect(upstream?.closedEarly, 'the upstream response was cut off, not finished').toBe(true);
+    const log = await eventually(() => accessLogEntries(idleProxy).find((e) => e.path === '/big'));
+    expect(log).toMatchObject({ response_code: 200, response_flags: 'SI', protocol: 'HTTP/2' });
   });
 
   it('resets an HTTP/2 stream whose whole response waits behind a window the client never opens (the flush timeout)', async () => {
-    const session = h2connect(`http://127.0.0.1:${idlePort}`, { settings: { initialWindowSize: 0 } });
-    session.on('error', () => {});
-    try {
-      const req = session.request({ ':path': '/small', ':authority': host.stream });
-      req.on('error', () => {});
-      const start = Date.now();
-      const closed = await new Promise<{ code: number; atMs: number }>((resolve) => {
-        const t = setTimeout(() => resolve({ code: -1, atMs: Date.now() - start }), 6_000);
-        req.on('close', () => (clearTimeout(t), resolve({ code: req.rstCode ?? -1, atMs: Date.now() - start })));
-      });
-      expect(closed.code, 'RST_STREAM from the proxy').toBeGreaterThan(h2constants.NGHTTP2_NO_ERROR);
-      expect(closed.atMs).toBeGreaterThanOrEqual(950);
-      expect(closed.atMs).toBeLessThan(1_000 + SLACK_MS);
-    } finally {
-      session.destroy();
-    }
+    const r = await zeroWindowRequest(idlePort, host.stream, '/small');
+    expect(r.status).toBe(200);
+    expect(r.rstCode, 'RST_STREAM from the proxy').toBeGreaterThan(h2constants.NGHTTP2_NO_ERROR);
+    expect(r.closedAtMs).toBeGreaterThanOrEqual(950);
+    expect(r.closedAtMs).toBeLessThan(1_000 + SLACK_MS);
   });
 
   it('leaves a slow but moving stream alone: a response byte every 200 ms for 3.2 s', async () => {
