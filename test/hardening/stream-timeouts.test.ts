@@ -149,6 +149,23 @@ async function zeroWindowRequest(port: number, authority: string, path: string):
   }
 }
 
+/** A unary gRPC call over HTTP/2 (the whole request sent at once); resolves with the response headers. */
+async function grpcCall(port: number, authority: string, path: string): Promise<Record<string, unknown>> {
+  const session = h2connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  try {
+    const req = session.request({ ':method': 'POST', ':path': path, ':authority': authority, 'content-type': 'application/grpc', te: 'trailers' });
+    req.on('error', () => {});
+    req.end(Buffer.from([0, 0, 0, 0, 0]));
+    return await new Promise((resolve) => {
+      const t = setTimeout(() => resolve({}), 6_000);
+      req.on('response', (h) => (clearTimeout(t), resolve({ ...h })));
+    });
+  } finally {
+    session.destroy();
+  }
+}
+
 // connection: close, so that the proxy closes once the response is over
 const get = (host: string, path = '/') => `GET ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n\r\n`;
 const post = (host: string, length: number, path = '/', close = true) =>
@@ -234,6 +251,11 @@ describe('stream_idle_timeout', () => {
     expect(r.closedAtMs).toBeLessThan(1_000 + SLACK_MS);
   });
 
+  it('a gRPC call to a silent upstream ends with grpc-status UNAVAILABLE (504 mapped as Envoy maps it)', async () => {
+    const h = await grpcCall(idlePort, host.silent, '/pkg.Svc/Idle');
+    expect(h).toMatchObject({ ':status': 200, 'grpc-status': '14', 'grpc-message': 'stream%20timeout' });
+  });
+
   it('leaves a slow but moving stream alone: a response byte every 200 ms for 3.2 s', async () => {
     const r = await exchange(idlePort, get(host.stream, '/slow/16'));
     expect(r.status, r.data).toBe(200);
@@ -278,6 +300,11 @@ describe('request_timeout, max_stream_duration, request_headers_timeout', () => 
     const e = await scrape(limitsProxy.ports.stats);
     expect(e.sum('envoy_http_downstream_rq_max_duration_reached')).toBe(2);
     expect(e.sum('envoy_http_downstream_rq_timeout')).toBe(1);
+  });
+
+  it('max_stream_duration: a gRPC call gets DEADLINE_EXCEEDED', async () => {
+    const h = await grpcCall(limitsPort, host.silent, '/pkg.Svc/Long');
+    expect(h).toMatchObject({ ':status': 200, 'grpc-status': '4', 'grpc-message': 'downstream%20duration%20timeout' });
   });
 
   it('request_headers_timeout: a head still incomplete after 500 ms gets 408 and the connection closes', async () => {
