@@ -743,7 +743,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     const localAddress = bindAddressFor(cluster.config.upstreamBindAddresses, address);
     const tls = this.runtime.services.tls?.clientOptions(cluster.config, host.endpoint, 'http');
     const ds = this.ds as Downstream & Required<Pick<Downstream, 'upgrade'>>;
-    const opts = { address, port, connectTimeoutMs: cluster.config.connectTimeoutMs, idleTimeoutMs: this.listener.hcm.idleTimeoutMs, ...(localAddress ? { localAddress } : {}), ...(tls ? { tls } : {}) };
+    const opts = { address, port, connectTimeoutMs: cluster.config.connectTimeoutMs, idleTimeoutMs: this.tunnelIdleTimeoutMs(), ...(localAddress ? { localAddress } : {}), ...(tls ? { tls } : {}) };
     this.tunnel = new UpgradeTunnel(ds, head, opts, (r) => {
       this.tunnel = undefined;
       if (r.status === undefined) {
@@ -764,6 +764,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       this.complete();
     });
     this.tunnel.start();
+  }
+
+  /** Envoy keeps the stream idle timeout on a tunnel (bytes either way); without one, the connection idle timeout. */
+  private tunnelIdleTimeoutMs(): number {
+    return this.listener.streamTimeouts?.idleMs || this.listener.hcm.idleTimeoutMs;
   }
 
   onUpstreamError(err: UpstreamError): void {

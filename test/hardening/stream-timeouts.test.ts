@@ -196,6 +196,12 @@ beforeAll(async () => {
   await silent.listen();
   streaming = await startUpstream((req, res) => streamingHandler(req, res), 'stream');
   echo = await startUpstream(undefined, 'echo');
+  // WebSocket upgrades: 101, then every byte echoed
+  echo.server.on('upgrade', (_req, socket: Socket) => {
+    socket.on('error', () => {});
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n');
+    socket.on('data', (d: Buffer) => socket.write(d));
+  });
   [idlePort, limitsPort] = await freePorts(2);
   [idleProxy, limitsProxy] = await Promise.all([
     startProxy({ yaml: meshYaml(idlePort), args: ['--stream-idle-timeout', '1s', '--access-log', 'json'] }),
@@ -254,6 +260,32 @@ describe('stream_idle_timeout', () => {
   it('a gRPC call to a silent upstream ends with grpc-status UNAVAILABLE (504 mapped as Envoy maps it)', async () => {
     const h = await grpcCall(idlePort, host.silent, '/pkg.Svc/Idle');
     expect(h).toMatchObject({ ':status': 200, 'grpc-status': '14', 'grpc-message': 'stream%20timeout' });
+  });
+
+  it('a WebSocket tunnel stays open while bytes move and closes once idle for the timeout', async () => {
+    const sock = connect({ host: '127.0.0.1', port: idlePort });
+    sock.on('error', () => {});
+    let received = '';
+    sock.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    const closed = new Promise<number>((resolve) => sock.on('close', () => resolve(Date.now())));
+    try {
+      sock.write(`GET /ws HTTP/1.1\r\nhost: ${host.echo}\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n`);
+      expect(await eventually(() => received.startsWith('HTTP/1.1 101'))).toBe(true);
+      // a byte every 300 ms for 2.4 s: more than twice the idle timeout, never idle for it
+      for (let i = 0; i < 8; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        expect(sock.destroyed, `closed after ${i} bytes`).toBe(false);
+        sock.write('p');
+      }
+      expect(await eventually(() => received.endsWith('pppppppp'))).toBe(true);
+      const quietFrom = Date.now();
+      const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 1_000 + SLACK_MS + 1_000))]);
+      expect(at, 'the idle tunnel was closed').toBeGreaterThan(0);
+      expect(at - quietFrom).toBeGreaterThanOrEqual(900);
+      expect(at - quietFrom).toBeLessThan(1_000 + SLACK_MS);
+    } finally {
+      sock.destroy();
+    }
   });
 
   it('leaves a slow but moving stream alone: a response byte every 200 ms for 3.2 s', async () => {
