@@ -115,6 +115,29 @@ describe('StreamTimeoutSweeper', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('streams come and go in any order, also from inside a timeout callback; unwatching twice is harmless', () => {
+    const start = Date.now();
+    const streams = Array.from({ length: 5 }, () => new FakeStream(start));
+    const watches = streams.map((s) => sweeper.watch(s, config({ idleMs: 100 }), start));
+    // the first stream to time out (the newest) ends two others, as a connection closing would
+    let once = false;
+    for (const s of streams)
+      s.onStreamTimeout = (kind) => {
+        s.fired.push({ kind, atMs: Date.now() - start });
+        if (once) return;
+        once = true;
+        sweeper.unwatch(watches[1]);
+        sweeper.unwatch(watches[3]);
+      };
+    sweeper.unwatch(watches[2]);
+    sweeper.unwatch(watches[2]);
+    expect(sweeper.size).toBe(4);
+    vi.advanceTimersByTime(1_000);
+    expect(streams.map((s) => s.fired.length)).toEqual([1, 0, 0, 0, 1]);
+    expect(sweeper.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('a stream turned tunnel keeps its duration limit but not the idle timeout', () => {
     const s = new FakeStream(Date.now());
     const w = sweeper.watch(s, config({ idleMs: 100, maxDurationMs: 1_000 }), Date.now());
