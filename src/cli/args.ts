@@ -6,6 +6,8 @@ import type { ProxyMode } from '../config/snapshot.js';
 import type { IdentityFlags } from '../config/node-identity.js';
 import { isValidTrustDomain, parseSpiffeId } from '../security/spiffe.js';
 import type { OverloadFlags } from '../agent/overload-protection.js';
+import { parseDurationMs } from '../config/duration.js';
+import type { HttpTimeoutOverrides } from '../config/http-timeouts.js';
 
 export const HELP = `outrigger — an Envoy-compatible sidecar proxy for Istio-style service meshes
 
@@ -77,6 +79,22 @@ Overload protection (Envoy's overload manager and connection limits):
                              Envoy's injected_resource monitor: a file holding a pressure from 0
                              to 1, read with the heap (to exercise the overload actions)
 
+HTTP stream timeouts (Envoy's HTTP connection manager fields, set on every listener; a duration
+such as 500ms, 3s, 5m, 1h; 0 turns the timeout off; default: as istiod configures them):
+  --stream-idle-timeout <d>  stream_idle_timeout: a request with no bytes moving either way for
+                             this long (a silent upstream, a client that stops reading or never
+                             opens its HTTP/2 window) ends: 408, or 504 once the request was
+                             complete; reset once the response started; flag SI (default 0: off,
+                             as istiod sets it; Envoy's own default is 5m)
+  --request-timeout <d>      request_timeout: the whole request must arrive within this (408)
+                             (default off)
+  --request-headers-timeout <d>
+                             request_headers_timeout: an HTTP/1.1 request head must arrive within
+                             this from its first byte (408, connection closed) (default off: the
+                             HTTP/1.1 codec's own 60s limit)
+  --max-stream-duration <d>  common_http_protocol_options.max_stream_duration: a request lasting
+                             longer ends (408/504, or reset once the response started) (default off)
+
 Development CA (Istio's file-mounted certificate layout):
   outrigger ca init --dir <dir> [--trust-domain cluster.local] [--days 3650]
                              create a self-signed root CA: <dir>/ca-cert.pem, ca-key.pem
@@ -110,6 +128,8 @@ export interface RunFlags {
   proxyConfig?: { text: string; source: string };
   /** Directory of credentials named by credentialName (one sub-directory per name). */
   credentialDir?: string;
+  /** Connection manager timeouts from the command line; absent fields keep the config's. */
+  httpTimeouts: HttpTimeoutOverrides;
   ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
   overload: OverloadFlags;
 }
@@ -140,6 +160,10 @@ const OPTIONS = {
   'cert-dir': { type: 'string' },
   'proxy-config': { type: 'string' },
   'credential-dir': { type: 'string' },
+  'stream-idle-timeout': { type: 'string' },
+  'request-timeout': { type: 'string' },
+  'request-headers-timeout': { type: 'string' },
+  'max-stream-duration': { type: 'string' },
   'admin-port': { type: 'string' },
   'stats-port': { type: 'string' },
   'health-port': { type: 'string' },
@@ -203,6 +227,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     ...((v['cert-dir'] ?? process.env.OUTPUT_CERTS) ? { certDir: (v['cert-dir'] ?? process.env.OUTPUT_CERTS)! } : {}),
     ...proxyConfigOf(v['proxy-config'], process.env.PROXY_CONFIG),
     ...(v['credential-dir'] ? { credentialDir: v['credential-dir'] } : {}),
+    httpTimeouts: httpTimeoutsOf(v),
     ports: {
       admin: port('--admin-port', v['admin-port'], 15000),
       stats: port('--stats-port', v['stats-port'], 15090),
@@ -275,6 +300,27 @@ function parseCaFlags(positionals: string[], v: Record<string, unknown>): CaFlag
 function proxyConfigOf(flag: string | undefined, env: string | undefined): Pick<RunFlags, 'proxyConfig'> {
   if (flag !== undefined) return flag.trim() ? { proxyConfig: { text: flag, source: '--proxy-config' } } : {};
   return env?.trim() ? { proxyConfig: { text: env, source: 'PROXY_CONFIG' } } : {};
+}
+
+/** The flag names of the connection manager timeouts and the field each sets. */
+const HTTP_TIMEOUT_FLAGS = {
+  'stream-idle-timeout': 'streamIdleTimeoutMs',
+  'request-timeout': 'requestTimeoutMs',
+  'request-headers-timeout': 'requestHeadersTimeoutMs',
+  'max-stream-duration': 'maxStreamDurationMs',
+} as const;
+
+function httpTimeoutsOf(v: Partial<Record<keyof typeof HTTP_TIMEOUT_FLAGS, string>>): HttpTimeoutOverrides {
+  const out: HttpTimeoutOverrides = {};
+  for (const [flag, field] of Object.entries(HTTP_TIMEOUT_FLAGS) as [keyof typeof HTTP_TIMEOUT_FLAGS, keyof HttpTimeoutOverrides][]) {
+    const text = v[flag];
+    if (text === undefined) continue;
+    const ms = parseDurationMs(text);
+    // whole milliseconds, up to Node's longest timer (24.8 days)
+    if (ms === undefined || ms > 2_147_483_647) throw new UsageError(`--${flag} must be a duration such as 500ms, 3s, 5m or 1h (0: off), got "${text}"`);
+    out[field] = Math.ceil(ms);
+  }
+  return out;
 }
 
 function int(flag: string, text: string, min: number, max: number): number {

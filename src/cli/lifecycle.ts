@@ -14,6 +14,7 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
     ...(flags.certDir ? { certDir: flags.certDir } : {}),
     ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
     ...(flags.credentialDir ? { credentials: new CredentialStore(flags.credentialDir) } : {}),
+    httpTimeouts: flags.httpTimeouts,
     workers: flags.workers,
     logLevel: flags.logLevel,
     accessLog: flags.accessLog,

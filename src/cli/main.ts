@@ -49,6 +49,7 @@ async function validate(flags: RunFlags): Promise<number> {
     const { snapshot, warnings } = await loadSnapshot({ paths: flags.configs, node, outboundPort: flags.ports.outbound, inboundPort: flags.ports.inbound, ...(flags.certDir ? { certDir: flags.certDir } : {}),
       ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
       ...(flags.credentialDir ? { credentials: new CredentialStore(flags.credentialDir) } : {}),
+      httpTimeouts: flags.httpTimeouts,
     });
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(

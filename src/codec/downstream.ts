@@ -17,6 +17,8 @@ export interface Downstream {
   /** The request body, or null when the request has none. */
   readonly body: BodySource | null;
   readonly headersSent: boolean;
+  /** The whole request has arrived: its last body byte (or END_STREAM) was read. */
+  readonly requestComplete: boolean;
   /** `HTTP/1.1`, `HTTP/1.0`, `HTTP/2`: the access log's %PROTOCOL%. */
   readonly protocol: string;
   readonly localAddress: string;

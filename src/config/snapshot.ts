@@ -166,6 +166,22 @@ export interface HttpConnectionManager {
   maxRequestHeadersKb: number;
   /** Idle timeout of downstream connections (Envoy's common_http_protocol_options.idle_timeout, default 1h). */
   idleTimeoutMs: number;
+  /**
+   * Envoy's stream_idle_timeout: a stream with no bytes or headers moving either way for this long
+   * ends (408, or 504 once the whole request arrived; reset after the response started; flag SI).
+   * Absent: Envoy's default, 5 min; 0: off (istiod sets 0 on every connection manager).
+   */
+  streamIdleTimeoutMs?: number;
+  /** Envoy's request_timeout: the whole request must arrive within this (408). Absent or 0: off. */
+  requestTimeoutMs?: number;
+  /**
+   * Envoy's request_headers_timeout: the request head must arrive within this from its first byte
+   * (HTTP/1.1: 408 and the connection closed). Absent or 0: off, and the HTTP/1.1 codec keeps its
+   * own 60 s limit on a head.
+   */
+  requestHeadersTimeoutMs?: number;
+  /** Envoy's common_http_protocol_options.max_stream_duration: a stream ends after this (408/504 or reset). Absent or 0: off. */
+  maxStreamDurationMs?: number;
   /** Envoy's http_protocol_options.accept_http_10: false answers HTTP/1.0 with 426. */
   acceptHttp10: boolean;
   /** HTTP filters in order; the router is implicit and always last. */

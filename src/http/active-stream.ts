@@ -24,6 +24,7 @@ import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from './res
 import { xffClientAddress } from './client-address.js';
 import { hostPort } from '../common/address.js';
 import type { HttpConnectionManager } from '../config/snapshot.js';
+import { streamTimeouts, type StreamTimeoutKind, type StreamWatch, type TimedStream } from './stream-timeouts.js';
 
 /** Envoy's default per-connection buffer limit: a body larger than this is not replayed on retry. */
 const RETRY_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -62,7 +63,7 @@ const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', '
  * It is also the upstream response handler, so the response streams straight into `res` with
  * backpressure in both directions and no intermediate buffering.
  */
-export class ActiveStream implements UpstreamHandler, StreamCallbacks, DownstreamEvents {
+export class ActiveStream implements UpstreamHandler, StreamCallbacks, DownstreamEvents, TimedStream {
   readonly streamInfo: StreamInfo;
   route: CompiledRoute | undefined;
   exchange: UpstreamExchange | undefined;
@@ -96,6 +97,10 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private requestId: string | undefined;
   /** The downstream remote address is the trusted client address found in x-forwarded-for. */
   private clientFromXff = false;
+  /** This stream on the worker's timeout sweeper (stream_idle_timeout, request_timeout, max_stream_duration). */
+  private timeoutWatch: StreamWatch | undefined;
+  /** A local reply's gRPC status chosen by its cause (max_stream_duration: DEADLINE_EXCEEDED). */
+  private localGrpcStatus: number | undefined;
 
   constructor(
     private readonly listener: HttpPipeline,
@@ -150,6 +155,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       this.sendLocalReply(503, 'envoy overloaded', ResponseFlag.OverloadManager);
       return;
     }
+    const timeouts = this.listener.streamTimeouts;
+    if (timeouts) this.timeoutWatch = streamTimeouts.watch(this, timeouts, this.streamInfo.startTimeMs);
     this.buildUpstreamHeaders();
     if (this.path.charCodeAt(0) !== 47 /* '/' */ && !this.takeAbsoluteForm()) {
       this.sendLocalReply(400, 'Bad Request', ResponseFlag.DownstreamProtocolError);
@@ -372,6 +379,8 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
         return;
       }
       this.upgrading = true;
+      // the tunnel's byte relay has its own idle timeout
+      if (this.timeoutWatch) this.timeoutWatch.idleArmed = false;
     }
     // an upgrade is not retried, and route timeouts do not cut a tunnel (Envoy)
     this.retry = this.upgrading ? undefined : route.retry;
@@ -585,6 +594,56 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     this.sendLocalReply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout);
   }
 
+  // ------------------------------------------------------------------ stream timeouts
+
+  streamProgress(): number {
+    const ds = this.ds;
+    return ds.bytesReceived + ds.bytesSent + (ds.headersSent ? 1 : 0);
+  }
+
+  requestTimeoutDisarmed(): boolean {
+    return this.ds.requestComplete || this.ds.headersSent;
+  }
+
+  /**
+   * A connection manager timeout ended the stream, as Envoy's ActiveStream does: before the
+   * response started, a local reply — 408, or 504 once the whole request had arrived — and the
+   * upstream request cancelled; after, the downstream stream is reset.
+   */
+  onStreamTimeout(kind: StreamTimeoutKind): void {
+    this.timeoutWatch = undefined;
+    if (this.done) return;
+    const hs = this.listener.stats;
+    let body: string;
+    switch (kind) {
+      case 'idle':
+        hs.downstreamRqIdleTimeout++;
+        this.addFlag(ResponseFlag.StreamIdleTimeout);
+        this.streamInfo.responseCodeDetails = 'stream_idle_timeout';
+        body = 'stream timeout';
+        break;
+      case 'request':
+        hs.downstreamRqTimeout++;
+        this.streamInfo.responseCodeDetails = 'request_overall_timeout';
+        body = 'request timeout';
+        break;
+      case 'max_duration':
+        hs.downstreamRqMaxDurationReached++;
+        this.streamInfo.responseCodeDetails = 'max_duration_timeout';
+        this.localGrpcStatus = 4; // DEADLINE_EXCEEDED
+        body = 'downstream duration timeout';
+        break;
+    }
+    if (this.ds.headersSent) {
+      this.done = true;
+      this.abortUpstream();
+      this.resetDownstream();
+      this.complete();
+      return;
+    }
+    this.sendLocalReply(this.ds.requestComplete ? 504 : 408, body);
+  }
+
   /** Without traffic capture the original destination is the authority the client asked for. */
   private originalDestination(): { address: string; port: number } | undefined {
     // captured: where the client was going; connected directly (an explicit proxy): the authority
@@ -692,7 +751,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     const localAddress = bindAddressFor(cluster.config.upstreamBindAddresses, address);
     const tls = this.runtime.services.tls?.clientOptions(cluster.config, host.endpoint, 'http');
     const ds = this.ds as Downstream & Required<Pick<Downstream, 'upgrade'>>;
-    const opts = { address, port, connectTimeoutMs: cluster.config.connectTimeoutMs, idleTimeoutMs: this.listener.hcm.idleTimeoutMs, ...(localAddress ? { localAddress } : {}), ...(tls ? { tls } : {}) };
+    const opts = { address, port, connectTimeoutMs: cluster.config.connectTimeoutMs, idleTimeoutMs: this.tunnelIdleTimeoutMs(), ...(localAddress ? { localAddress } : {}), ...(tls ? { tls } : {}) };
     this.tunnel = new UpgradeTunnel(ds, head, opts, (r) => {
       this.tunnel = undefined;
       if (r.status === undefined) {
@@ -713,6 +772,11 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       this.complete();
     });
     this.tunnel.start();
+  }
+
+  /** Envoy keeps the stream idle timeout on a tunnel (bytes either way); without one, the connection idle timeout. */
+  private tunnelIdleTimeoutMs(): number {
+    return this.listener.streamTimeouts?.idleMs || this.listener.hcm.idleTimeoutMs;
   }
 
   onUpstreamError(err: UpstreamError): void {
@@ -801,7 +865,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
     else this.requestBody?.detach();
     if (this.isGrpcRequest() && !(extra && extra.includes('grpc-status'))) {
       // gRPC clients get a gRPC status: a route timeout is DEADLINE_EXCEEDED, the rest as Envoy maps HTTP codes
-      const code = this.streamInfo.responseFlags.includes(ResponseFlag.UpstreamRequestTimeout) ? 4 : httpToGrpcStatus(status);
+      const code = this.localGrpcStatus ?? (this.streamInfo.responseFlags.includes(ResponseFlag.UpstreamRequestTimeout) ? 4 : httpToGrpcStatus(status));
       this.grpcStatus = String(code);
       this.streamInfo.responseCode = 200;
       writeGrpcLocalReply(this.ds, code, body, extra);
@@ -839,6 +903,7 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
   private complete(): void {
     if (this.completed) return;
     this.completed = true;
+    if (this.timeoutWatch) streamTimeouts.unwatch(this.timeoutWatch);
     if (this.routeTimer) clearTimeout(this.routeTimer);
     if (this.perTryTimer) clearTimeout(this.perTryTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);

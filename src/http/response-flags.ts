@@ -17,6 +17,7 @@ export const ResponseFlag = {
   UnauthorizedExternalService: 'UAEX',
   DownstreamProtocolError: 'DPE',
   OverloadManager: 'OM',
+  StreamIdleTimeout: 'SI',
 } as const;
 
 export type ResponseFlagValue = (typeof ResponseFlag)[keyof typeof ResponseFlag];

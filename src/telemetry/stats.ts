@@ -134,6 +134,11 @@ export class HttpConnectionManagerStats {
   downstreamRqOverloadClose = 0;
   /** Streams the proxy reset after their response started (an upstream failure or timeout mid-response). */
   downstreamRqTxReset = 0;
+  /** Streams ended by stream_idle_timeout, request_timeout, max_stream_duration, request_headers_timeout. */
+  downstreamRqIdleTimeout = 0;
+  downstreamRqTimeout = 0;
+  downstreamRqMaxDurationReached = 0;
+  downstreamRqHeaderTimeout = 0;
   readonly rqClass = [0, 0, 0, 0, 0, 0];
 }
 
@@ -325,6 +330,10 @@ export class WorkerStats {
       counters[k('downstream_rq_http2_total')] = h.downstreamRqHttp2Total;
       counters[k('downstream_rq_overload_close')] = h.downstreamRqOverloadClose;
       counters[k('downstream_rq_tx_reset')] = h.downstreamRqTxReset;
+      counters[k('downstream_rq_idle_timeout')] = h.downstreamRqIdleTimeout;
+      counters[k('downstream_rq_timeout')] = h.downstreamRqTimeout;
+      counters[k('downstream_rq_max_duration_reached')] = h.downstreamRqMaxDurationReached;
+      counters[k('downstream_rq_header_timeout')] = h.downstreamRqHeaderTimeout;
       gauges[k('downstream_rq_active')] = h.downstreamRqActive;
       for (let n = 1; n <= 5; n++) counters[k(`downstream_rq_${n}xx`)] = h.rqClass[n];
     }

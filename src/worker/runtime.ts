@@ -3,6 +3,7 @@ import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
 import { compilePathNormalizer, type PathNormalizer } from '../http/path-normalize.js';
+import { compileStreamTimeouts, type StreamTimeoutConfig } from '../http/stream-timeouts.js';
 import type { TlsStore } from '../security/tls-store.js';
 import { compileAuthzFilters, type AuthzEngine } from '../security/authz/rbac.js';
 import type { ExtAuthzProvider } from '../security/authz/types.js';
@@ -54,6 +55,8 @@ export interface HttpPipeline {
   readonly serverOptions: ServerOptions;
   /** meshConfig.pathNormalization, compiled; absent: paths are taken as sent. */
   readonly normalizePath?: PathNormalizer['raw'];
+  /** stream_idle_timeout, request_timeout, max_stream_duration; absent: all off. */
+  readonly streamTimeouts?: StreamTimeoutConfig;
 }
 
 /** One filter chain: an HTTP pipeline or a TCP proxy. */
@@ -113,14 +116,18 @@ export class Runtime {
           ...(snapshot.workloadSecret ? { localPrincipal: snapshot.workloadSecret.spiffeId } : {}),
         });
       });
+      const stats = services.stats.hcm(hcm.statPrefix);
+      const streamTimeouts = compileStreamTimeouts(hcm);
       const serverOptions: ServerOptions = {
         maxHeaderBytes: hcm.maxRequestHeadersKb * 1024,
         idleTimeoutMs: hcm.idleTimeoutMs,
         acceptHttp10: hcm.acceptHttp10,
         serverName: SERVER_NAME,
+        ...(hcm.requestHeadersTimeoutMs ? { requestHeadersTimeoutMs: hcm.requestHeadersTimeoutMs, onRequestHeadersTimeout: () => stats.downstreamRqHeaderTimeout++ } : {}),
+        ...(streamTimeouts?.idleMs ? { streamFlushTimeoutMs: streamTimeouts.idleMs } : {}),
       };
       const normalizePath = hcm.pathNormalization ? compilePathNormalizer(hcm.pathNormalization).raw : undefined;
-      pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats: services.stats.hcm(hcm.statPrefix), serverOptions, ...(normalizePath ? { normalizePath } : {}) }));
+      pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats, serverOptions, ...(normalizePath ? { normalizePath } : {}), ...(streamTimeouts ? { streamTimeouts } : {}) }));
       return p;
     };
     // the ext_authz gRPC API loads in the background once a TCP chain can call it

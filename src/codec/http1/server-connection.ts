@@ -7,7 +7,11 @@ import { hostPort } from '../../common/address.js';
 import type { PeerIdentity } from '../../security/peer.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-/** A slow client must finish sending a request head within this time (Envoy's request_headers_timeout is off by default; Node's is 60 s). */
+/**
+ * A slow client must finish sending a request head within this time unless the connection manager
+ * sets request_headers_timeout (Envoy's is off by default, leaving a slow head to the stream idle
+ * timeout, which istiod turns off; Node's is 60 s).
+ */
 const HEADERS_TIMEOUT_MS = 60_000;
 /** Request-body bytes held before the stream takes them; more pauses the socket. */
 const MAX_EARLY_BODY_BYTES = 64 * 1024;
@@ -17,6 +21,15 @@ export interface ServerOptions {
   acceptHttp10: boolean;
   idleTimeoutMs: number;
   serverName: string;
+  /** Envoy's request_headers_timeout: a request head must be complete this long after its first byte (408). Absent: 60 s. */
+  requestHeadersTimeoutMs?: number;
+  /** Counts a head that timed out (downstream_rq_header_timeout). */
+  onRequestHeadersTimeout?: () => void;
+  /**
+   * HTTP/2: Envoy's stream flush timeout (the connection manager's stream_idle_timeout): a response
+   * ended here but held back by the client's flow control, not moving for this long, is reset. Absent: never.
+   */
+  streamFlushTimeoutMs?: number;
 }
 
 export type RequestListener = (downstream: H1Exchange) => DownstreamEvents | undefined;
@@ -151,7 +164,7 @@ export class H1ServerConnection {
       // headers timeout (llhttp and Envoy answer 400 at the first such byte)
       if (hasBareLineEnding(data, Math.max(0, scanned - 1))) return this.reject(400, 'line not ended by CRLF in request head');
       this.buffered = data;
-      this.headersTimer ??= setTimeout(() => this.reject(408, 'request headers timeout'), HEADERS_TIMEOUT_MS);
+      this.headersTimer ??= setTimeout(this.onHeadersTimeout, this.options.requestHeadersTimeoutMs ?? HEADERS_TIMEOUT_MS);
       return;
     }
     if (this.headersTimer) {
@@ -233,6 +246,11 @@ export class H1ServerConnection {
     );
     this.socket.destroySoon();
   }
+
+  private readonly onHeadersTimeout = (): void => {
+    this.options.onRequestHeadersTimeout?.();
+    this.reject(408, 'request headers timeout');
+  };
 
   private onIdleTimeout(): void {
     // only idle keep-alive connections time out; a request in progress has its own timeouts
@@ -329,6 +347,10 @@ export class H1Exchange implements Downstream, BodySource {
     this.bodyEnded = !this.readingBody;
     if (head.bodyLength === CHUNKED) this.decoder = new ChunkedDecoder((c) => this.deliver(c));
     this.body = this.readingBody ? this : null;
+  }
+
+  get requestComplete(): boolean {
+    return this.bodyEnded;
   }
 
   // ------------------------------------------------------------------ request body (BodySource)

@@ -43,6 +43,7 @@ export class H2ServerConnection {
   onClosed: ((c: H2ServerConnection) => void) | undefined;
   private resets: number[] = [];
   private closed = false;
+  readonly streamFlushTimeoutMs: number;
 
   constructor(
     readonly socket: Socket,
@@ -53,6 +54,7 @@ export class H2ServerConnection {
     this.originalDestination = context?.originalDestination;
     this.peer = context?.peer;
     this.secure = context?.secure === true;
+    this.streamFlushTimeoutMs = options.streamFlushTimeoutMs ?? 0;
     if (context?.preRead) socket.unshift(context.preRead);
     this.session = performServerHandshake(socket, {
       settings: {
@@ -207,6 +209,10 @@ export class H2Exchange implements Downstream, BodySource {
     stream.on('drain', () => this.events?.onDownstreamDrain());
   }
 
+  get requestComplete(): boolean {
+    return this.body === null || this.stream.readableEnded;
+  }
+
   // ------------------------------------------------------------------ request body (BodySource)
 
   start(sink: BodySink): void {
@@ -282,6 +288,27 @@ export class H2Exchange implements Downstream, BodySource {
     if (this.trailersOnly) return this.flushTrailersOnly(true);
     if (trailers?.length) this.responseTrailers = toObject(trailers);
     this.stream.end();
+    if (this.conn.streamFlushTimeoutMs) this.armFlushTimeout(this.conn.streamFlushTimeoutMs);
+  }
+
+  /**
+   * The response is over here but may still sit in the stream's buffer, held back by the client's
+   * flow-control window: if none of it moves for `ms`, the stream is reset (Envoy's flush timeout).
+   */
+  private armFlushTimeout(ms: number): void {
+    const stream = this.stream;
+    let pending = stream.writableLength;
+    const check = () => {
+      if (stream.closed || stream.destroyed) return;
+      if (stream.writableLength < pending) {
+        pending = stream.writableLength;
+        timer = setTimeout(check, ms);
+        return;
+      }
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    };
+    let timer = setTimeout(check, ms);
+    stream.once('close', () => clearTimeout(timer));
   }
 
   private trailersOnly: OutgoingHttpHeaders | undefined;

@@ -184,6 +184,7 @@ export function httpConnectionManager(routeConfigName: string, direction: Traffi
     stripEnvoyHeaders: edge,
     maxRequestHeadersKb: 60,
     idleTimeoutMs: 3_600_000,
+    streamIdleTimeoutMs: 0, // istiod turns Envoy's stream idle timeout off on every connection manager
     acceptHttp10: node.acceptHttp10,
     httpFilters: [],
     // Istio: sidecars sanitize what the app sends and append the peer on the way in; gateways set it
