@@ -5,6 +5,7 @@ import type { Downstream, DownstreamEvents } from '../downstream.js';
 import type { ConnectionContext, ServerOptions } from '../http1/server-connection.js';
 import type { PeerIdentity } from '../../security/peer.js';
 import { hostPort } from '../../common/address.js';
+import { IdleWatch } from '../../common/byte-pipe.js';
 
 /** Envoy's edge defaults for downstream HTTP/2 (the protections). */
 const MAX_CONCURRENT_STREAMS = 100;
@@ -71,10 +72,11 @@ export class H2ServerConnection {
       maxSessionRejectedStreams: 100,
     });
     this.session.on('connect', () => this.session.setLocalWindowSize(INITIAL_CONNECTION_WINDOW));
-    // idle: no stream open for the idle timeout (a stream in progress has its own timeouts)
-    this.session.setTimeout(options.idleTimeoutMs, () => {
-      if (this.openStreams === 0) this.session.close();
-    });
+    // idle (Envoy's idle_timeout): no stream open for that long. Not session.setTimeout: node keeps
+    // a destroyed session reachable from that timer until it fires (an hour), so closed connections
+    // would pile up; our own watch is stopped when the session closes.
+    this.idleMs = options.idleTimeoutMs;
+    this.watchIdle();
     const checkFlood = () => {
       if (this.session.destroyed) return;
       if ((this.session.state.outboundQueueSize ?? 0) > MAX_OUTBOUND_FRAMES) this.cutOff();
@@ -93,12 +95,24 @@ export class H2ServerConnection {
   }
 
   private openStreams = 0;
+  private readonly idleMs: number;
+  private idle: IdleWatch | undefined;
+
+  private watchIdle(): void {
+    if (this.idleMs <= 0) return;
+    this.idle = new IdleWatch(this.idleMs, () => {
+      if (this.openStreams === 0) this.session.close();
+      else this.watchIdle(); // a stream in progress has its own timeouts: look again later
+    });
+  }
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
     this.openStreams++;
+    this.idle?.touch();
     const ex = new H2Exchange(this, stream, headers, raw, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
     stream.on('close', () => {
       this.openStreams--;
+      this.idle?.touch();
       if (!ex.finished && stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.countReset();
       ex.streamClosed();
     });
@@ -134,6 +148,7 @@ export class H2ServerConnection {
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.idle?.stop();
     this.onClosed?.(this);
   }
 }
