@@ -7,14 +7,45 @@ import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
 export type HttpExtAuthzProvider = HttpExtAuthzProviderSpec & { cluster: string };
 
 /** Istio's header lists match exact names, `prefix*` and `*suffix` (case-insensitive). */
-function headerSelector(patterns: readonly string[]): (name: string) => boolean {
-  if (patterns.length === 0) return () => false;
-  return (name) =>
-    patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : p.startsWith('*') ? name.endsWith(p.slice(1)) : name === p));
+function headerSelector(patterns: readonly string[], always: readonly string[] = []): (name: string) => boolean {
+  const exact = new Set(always);
+  const prefixes: string[] = [];
+  const suffixes: string[] = [];
+  for (const p of patterns) {
+    if (p.endsWith('*')) prefixes.push(p.slice(0, -1));
+    else if (p.startsWith('*')) suffixes.push(p.slice(1));
+    else exact.add(p);
+  }
+  if (!prefixes.length && !suffixes.length) return (name) => exact.has(name);
+  return (name) => exact.has(name) || prefixes.some((x) => name.startsWith(x)) || suffixes.some((x) => name.endsWith(x));
 }
 
 /** Headers Envoy's HTTP ext_authz always sends: the request line's parts and its length (of the body sent, if any). */
 const ALWAYS_SENT = ['authorization', 'method', 'path', 'content-length'];
+
+interface HeaderSelectors {
+  include(name: string): boolean;
+  toUpstreamOnAllow(name: string): boolean;
+  toDownstreamOnAllow(name: string): boolean;
+  toDownstreamOnDeny(name: string): boolean;
+}
+
+/** A provider's header lists, compiled once per provider object (a config's), not per request. */
+const compiled = new WeakMap<HttpExtAuthzProvider, HeaderSelectors>();
+
+function selectorsOf(provider: HttpExtAuthzProvider): HeaderSelectors {
+  let s = compiled.get(provider);
+  if (!s) {
+    s = {
+      include: headerSelector(provider.includeRequestHeadersInCheck, ALWAYS_SENT),
+      toUpstreamOnAllow: headerSelector(provider.headersToUpstreamOnAllow),
+      toDownstreamOnAllow: headerSelector(provider.headersToDownstreamOnAllow),
+      toDownstreamOnDeny: headerSelector(provider.headersToDownstreamOnDeny),
+    };
+    compiled.set(provider, s);
+  }
+  return s;
+}
 
 /**
  * Envoy's HTTP ext_authz check: the same method and path (after pathPrefix) with the selected
@@ -33,11 +64,11 @@ export function checkHttp(
 ): Promise<ExtAuthzResult> {
   const onError = (message: string): ExtAuthzResult => ({ kind: 'error', message });
   if (!host) return Promise.resolve(onError(`no endpoint for ${provider.cluster}`));
-  const include = headerSelector(provider.includeRequestHeadersInCheck);
+  const select = selectorsOf(provider);
   const headers: Record<string, string> = { host: req.authority };
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const n = rawHeaders[i];
-    if (ALWAYS_SENT.includes(n) || include(n)) headers[n] = rawHeaders[i + 1];
+    if (select.include(n)) headers[n] = rawHeaders[i + 1];
   }
   for (const [k, v] of provider.includeAdditionalHeadersInCheck) headers[k] = v;
   headers['content-length'] = String(body?.length ?? 0);
@@ -54,13 +85,13 @@ export function checkHttp(
           if (status >= 200 && status < 300) {
             resolve({
               kind: 'ok',
-              setHeaders: pick(headerSelector(provider.headersToUpstreamOnAllow)),
+              setHeaders: pick(select.toUpstreamOnAllow),
               appendHeaders: [],
               removeHeaders: [],
-              responseHeaders: pick(headerSelector(provider.headersToDownstreamOnAllow)),
+              responseHeaders: pick(select.toDownstreamOnAllow),
             });
           } else {
-            resolve({ kind: 'denied', status: status || 403, body: Buffer.concat(chunks).toString(), headers: pick(headerSelector(provider.headersToDownstreamOnDeny)).flat() });
+            resolve({ kind: 'denied', status: status || 403, body: Buffer.concat(chunks).toString(), headers: pick(select.toDownstreamOnDeny).flat() });
           }
         });
         res.on('error', (e) => resolve(onError(e.message)));
