@@ -112,7 +112,6 @@ export class ActiveStream implements UpstreamHandler, StreamCallbacks, Downstrea
       startTimeMs: Date.now(),
       responseFlags: [],
       downstreamRemoteAddress: ds.remoteAddress,
-      downstreamDirectRemoteAddress: ds.remoteAddress,
     };
   }
 

@@ -61,8 +61,6 @@ export interface StreamInfo {
    * the filters run. RBAC remote_ip (Istio remote.ip) reads it.
    */
   downstreamRemoteAddress: string;
-  /** The connection peer (Envoy's direct remote address): RBAC direct_remote_ip (Istio source.ip). */
-  readonly downstreamDirectRemoteAddress: string;
 }
 
 export interface StreamCallbacks {
