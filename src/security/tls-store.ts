@@ -93,6 +93,9 @@ export class TlsStore {
 
   /** The handshake server for a Gateway server's certificate: ALPN as the server sets it; MUTUAL asks for client certificates. */
   private gatewayServer(tls: Exclude<DownstreamTls, { mode: 'istio' }>): Server {
+    // per connection: found by the chain's own config object, not by serializing its PEMs again
+    const known = this.serverByTls.get(tls);
+    if (known) return known;
     const key = gatewayKey(tls);
     let server = this.gatewayServers.get(key);
     if (!server) {
@@ -111,8 +114,12 @@ export class TlsStore {
       );
       this.gatewayServers.set(key, server);
     }
+    this.serverByTls.set(tls, server);
     return server;
   }
+
+  /** The handshake server of each chain's tls config object (a Snapshot's), for the accept path. */
+  private readonly serverByTls = new WeakMap<DownstreamTls, Server>();
 
   /**
    * How to reach this endpoint of the cluster: TLS options, or undefined for plaintext. Auto mTLS
