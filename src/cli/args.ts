@@ -7,7 +7,7 @@ import type { IdentityFlags } from '../config/node-identity.js';
 import { isValidTrustDomain, parseSpiffeId } from '../security/spiffe.js';
 import type { OverloadFlags } from '../agent/overload-protection.js';
 import { parseDurationMs } from '../config/duration.js';
-import type { HttpTimeoutOverrides } from '../config/http-timeouts.js';
+import type { HttpTimeoutOverrides } from '../config/snapshot.js';
 
 export const HELP = `outrigger — an Envoy-compatible sidecar proxy for Istio-style service meshes
 

@@ -8,7 +8,6 @@ import { readConfigDocuments } from './source.js';
 import { loadWorkloadCerts } from '../security/workload-certs.js';
 import type { CredentialStore } from '../security/credentials.js';
 import { resolveCredentials } from './istio/resolve-credentials.js';
-import { withHttpTimeouts, type HttpTimeoutOverrides } from './http-timeouts.js';
 
 export interface LoadOptions extends TranslateOptions {
   paths: readonly string[];
@@ -19,8 +18,6 @@ export interface LoadOptions extends TranslateOptions {
   proxyConfig?: { text: string; source: string };
   /** --credential-dir: credentials named by credentialName; kept across loads (a broken rotation keeps the last good copy). */
   credentials?: CredentialStore;
-  /** --stream-idle-timeout and the like: set on every HTTP connection manager. */
-  httpTimeouts?: HttpTimeoutOverrides;
 }
 
 /**
@@ -38,8 +35,7 @@ export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
   await opts.credentials?.checkDir();
   await resolveCredentials(cfg, opts.node, opts.credentials);
   const certs = opts.certDir ? await loadWorkloadCerts(opts.certDir) : undefined;
-  const translated = translateIstio(cfg, opts.node, { ...opts, mtls: !!certs });
-  const t = opts.httpTimeouts ? { ...translated, snapshot: withHttpTimeouts(translated.snapshot, opts.httpTimeouts) } : translated;
+  const t = translateIstio(cfg, opts.node, { ...opts, mtls: !!certs });
   if (!certs) return t;
   // the certificate is part of the Snapshot (as Envoy's SDS secrets): a rotated one is a new version
   const workloadSecret = { certChainPem: certs.certChainPem, keyPem: certs.keyPem, rootCertPem: certs.rootCertPem, spiffeId: certs.identity.spiffeId };

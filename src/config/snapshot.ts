@@ -206,6 +206,9 @@ export interface HttpConnectionManager {
   upgradeTypes?: string[];
 }
 
+/** Connection manager timeouts set on the command line (milliseconds, 0: off); absent ones keep the config's. */
+export type HttpTimeoutOverrides = Partial<Pick<HttpConnectionManager, 'streamIdleTimeoutMs' | 'requestTimeoutMs' | 'requestHeadersTimeoutMs' | 'maxStreamDurationMs'>>;
+
 export interface HttpFilterConfig {
   /** Envoy filter name, e.g. `envoy.filters.http.header_mutation`. */
   name: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { withHttpTimeouts } from '../../src/config/http-timeouts.js';
-import type { FilterChain, HttpConnectionManager, Snapshot } from '../../src/config/snapshot.js';
-import { gatewayNode, hcmOf, listener, translate } from './helpers.js';
+import { translateIstio } from '../../src/config/istio/translate.js';
+import type { FilterChain, HttpConnectionManager, HttpTimeoutOverrides, Snapshot } from '../../src/config/snapshot.js';
+import { gatewayNode, hcmOf, listener, parseYaml, sidecarNode, translate } from './helpers.js';
 
 const SE = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -19,6 +19,10 @@ spec:
   selector: { istio: ingressgateway }
   servers: [{ port: { number: 8080, name: http, protocol: HTTP }, hosts: ["*"] }]
 `;
+
+function translateWith(text: string, node: ReturnType<typeof sidecarNode>, httpTimeouts: HttpTimeoutOverrides) {
+  return translateIstio(parseYaml(text, node.namespace), node, { outboundPort: 15001, httpTimeouts });
+}
 
 function connectionManagers(s: Snapshot): HttpConnectionManager[] {
   const chains: FilterChain[] = s.listeners.flatMap((l) => [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]);
@@ -40,24 +44,21 @@ describe('connection manager timeouts', () => {
   });
 
   it('the command-line values go on every connection manager; the rest of the config is kept', () => {
-    const t = translate(SE + GATEWAY, gatewayNode());
-    const before = hcmOf(listener(t, '0.0.0.0_8080'));
-    const s = withHttpTimeouts(t.snapshot, { streamIdleTimeoutMs: 3_000, maxStreamDurationMs: 60_000 });
-    const after = hcmOf(listener({ ...t, snapshot: s }, '0.0.0.0_8080'));
+    const node = gatewayNode();
+    const before = hcmOf(listener(translate(SE + GATEWAY, node), '0.0.0.0_8080'));
+    const t = translateWith(SE + GATEWAY, node, { streamIdleTimeoutMs: 3_000, maxStreamDurationMs: 60_000 });
+    const after = hcmOf(listener(t, '0.0.0.0_8080'));
     expect(after).toEqual({ ...before, streamIdleTimeoutMs: 3_000, maxStreamDurationMs: 60_000 });
     expect(after.requestTimeoutMs).toBeUndefined();
-    for (const h of connectionManagers(s)) expect(h.streamIdleTimeoutMs).toBe(3_000);
-    expect(s.clusters).toBe(t.snapshot.clusters);
-    expect(withHttpTimeouts(t.snapshot, {})).toBe(t.snapshot);
+    for (const h of connectionManagers(t.snapshot)) expect(h.streamIdleTimeoutMs).toBe(3_000);
+    // no override: istiod's values stay
+    expect(hcmOf(listener(translateWith(SE + GATEWAY, node, {}), '0.0.0.0_8080'))).toEqual(before);
   });
 
-  it('a connection manager shared by several chains stays one object', () => {
-    const t = translate(SE);
-    const shared = connectionManagers(t.snapshot)[0];
-    const l = t.snapshot.listeners[0];
-    const snapshot: Snapshot = { ...t.snapshot, listeners: [{ ...l, filterChains: [{ name: 'a', match: {}, http: shared }, { name: 'b', match: {}, http: shared }] }] };
-    const [a, b] = withHttpTimeouts(snapshot, { requestTimeoutMs: 1_000 }).listeners[0].filterChains;
-    expect(a.http).toBe(b.http);
-    expect(a.http?.requestTimeoutMs).toBe(1_000);
+  it('sidecar connection managers get them too, each once (a manager shared by chains is one object)', () => {
+    const t = translateWith(SE, sidecarNode(), { requestTimeoutMs: 1_000 });
+    const hcms = connectionManagers(t.snapshot);
+    expect(hcms.length).toBeGreaterThan(1);
+    for (const h of hcms) expect(h.requestTimeoutMs).toBe(1_000);
   });
 });

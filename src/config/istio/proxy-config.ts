@@ -1,7 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { Field } from '../reader.js';
-import type { HttpConnectionManager, Listener } from '../snapshot.js';
-import type { ForwardClientCertDetails, ProxyConfigSettings } from './resources.js';
+import type { HttpConnectionManager } from '../snapshot.js';
+import type { ProxyConfigSettings } from './resources.js';
 
 /** ProxyConfig fields that change what Outrigger does. */
 const APPLIED = ['gatewayTopology'];
@@ -59,18 +59,10 @@ export function mergeProxyConfig(base: ProxyConfigSettings | undefined, overlay:
  * connection manager gets xff_num_trusted_hops = gatewayTopology.numTrustedProxies and, when set,
  * its forward_client_cert_details (else Istio's SANITIZE_SET stays).
  */
-export function applyGatewayTopology(listeners: readonly Listener[], proxyConfig: ProxyConfigSettings | undefined): void {
+export function gatewayTopologyFields(proxyConfig: ProxyConfigSettings | undefined): Pick<HttpConnectionManager, 'xffNumTrustedHops' | 'forwardClientCertDetails'> {
   const topo = proxyConfig?.gatewayTopology;
-  if (!topo) return;
-  for (const l of listeners) {
-    if (l.direction !== 'GATEWAY') continue;
-    for (const c of l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains) {
-      if (c.http) setTopology(c.http, topo.numTrustedProxies, topo.forwardClientCertDetails);
-    }
-  }
-}
-
-function setTopology(hcm: HttpConnectionManager, hops: number, xfcc: ForwardClientCertDetails | undefined): void {
-  if (hops > 0) hcm.xffNumTrustedHops = hops;
-  if (xfcc) hcm.forwardClientCertDetails = xfcc;
+  return {
+    ...(topo && topo.numTrustedProxies > 0 ? { xffNumTrustedHops: topo.numTrustedProxies } : {}),
+    ...(topo?.forwardClientCertDetails ? { forwardClientCertDetails: topo.forwardClientCertDetails } : {}),
+  };
 }

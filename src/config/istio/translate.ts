@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost } from '../snapshot.js';
+import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
 import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
@@ -12,7 +12,7 @@ import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from
 import { NETWORK_EXT_AUTHZ_FILTER, type ExtAuthzProvider } from '../../security/authz/types.js';
 import { selectPeerAuthentication } from '../../security/peer-authentication.js';
 import { jwtRulesForWorkload } from '../../security/jwt/select.js';
-import { applyGatewayTopology } from './proxy-config.js';
+import { gatewayTopologyFields } from './proxy-config.js';
 import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, type RouteContext } from './translate-routes.js';
 import { buildGateway } from './translate-gateway.js';
 
@@ -23,6 +23,8 @@ export interface TranslateOptions {
   inboundPort?: number;
   /** This proxy has a workload certificate: inbound mTLS (PeerAuthentication PERMISSIVE/STRICT) can be terminated. */
   mtls?: boolean;
+  /** --stream-idle-timeout and the like: set on every HTTP connection manager. */
+  httpTimeouts?: HttpTimeoutOverrides;
 }
 
 /** A listener served by one HTTP connection manager (gateway servers, Sidecar listeners with a bind address). */
@@ -46,13 +48,18 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const routeConfigs: RouteConfiguration[] = [];
   const b = { node, services, vss, listeners, routeConfigs, clusters, warnings, mesh: cfg.mesh };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
-  else buildGateway({ ...b, mtls: !!opts.mtls, httpConnectionManager: (rc, statPrefix) => httpConnectionManager(rc, 'GATEWAY', statPrefix, b.node) }, cfg.gateways);
-  applyGatewayTopology(listeners, cfg.mesh.defaultConfig);
+  else {
+    const topology = gatewayTopologyFields(cfg.mesh.defaultConfig);
+    buildGateway({ ...b, mtls: !!opts.mtls, httpConnectionManager: (rc, statPrefix) => ({ ...httpConnectionManager(rc, 'GATEWAY', statPrefix, b.node), ...topology }) }, cfg.gateways);
+  }
   addFaultFilters(listeners, routeConfigs);
   addAuthorization(listeners, cfg, node, warnings);
   addJwtAuthentication(listeners, cfg, node);
   const normalization = cfg.mesh.pathNormalization ?? 'BASE';
-  for (const hcm of connectionManagers(listeners, false)) hcm.pathNormalization = normalization;
+  for (const hcm of connectionManagers(listeners, false)) {
+    hcm.pathNormalization = normalization;
+    if (opts.httpTimeouts) Object.assign(hcm, opts.httpTimeouts);
+  }
   addHashPolicies(routeConfigs, clusters);
   const body = { node, listeners, routeConfigs, clusters };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
