@@ -22,6 +22,11 @@ export interface Service {
   podSubdomains?: boolean;
 }
 
+/** The port a workload listens on for a service port: its own named port, else the targetPort, else the port. */
+export function workloadPort(w: WorkloadSpec | undefined, p: ServicePortSpec): number {
+  return w?.ports[p.name] ?? p.targetPort ?? p.number;
+}
+
 /** Istio's root configuration namespace: DestinationRules there apply mesh-wide. */
 export const ROOT_NAMESPACE = 'istio-system';
 

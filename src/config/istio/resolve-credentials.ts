@@ -1,7 +1,7 @@
 import type { NodeIdentity } from '../snapshot.js';
-import type { CredentialNeeds, CredentialStore } from '../../security/credentials.js';
+import type { CredentialNeeds, CredentialResult, CredentialStore } from '../../security/credentials.js';
 import { describeResource } from './parse.js';
-import type { ClientTlsSpec, IstioConfig, PolicyLayer, TrafficPolicySpec } from './resources.js';
+import type { ClientTlsSpec, IstioConfig, PolicyLayer, ResourceMeta, ServerTlsSpec, TrafficPolicySpec } from './resources.js';
 import { selectGateways } from './translate-gateway.js';
 import { selectSidecar } from './translate.js';
 
@@ -17,40 +17,15 @@ const NO_STORE = 'credentialName needs --credential-dir (the directory of mounte
  */
 export async function resolveCredentials(cfg: IstioConfig, node: NodeIdentity, store: CredentialStore | undefined): Promise<void> {
   const gateways = node.mode === 'gateway' ? selectGateways(cfg.gateways, node) : [];
-  for (const gw of gateways) {
-    for (const server of gw.servers) {
-      const tls = server.tls;
-      if (!tls?.credentialName || tls.unsupported) continue;
-      const needs: CredentialNeeds = { certificate: true, ca: tls.mode === 'SIMPLE' ? 'optional' : 'required' };
-      const r = store ? await store.load(tls.credentialName, needs) : { error: NO_STORE };
-      if ('error' in r) {
-        tls.unsupported = `credential "${tls.credentialName}" is not available: ${r.error}`;
-        continue;
-      }
-      if (r.warning) cfg.warnings.push(`${describeResource(gw.meta)}: ${r.warning}`);
-      tls.certPem = r.credential.certPem!;
-      tls.keyPem = r.credential.keyPem!;
-      if (tls.mode !== 'SIMPLE' && r.credential.caPem) tls.caPem = r.credential.caPem;
-    }
-  }
+  for (const gw of gateways) for (const server of gw.servers) await fillServerTls(cfg, gw.meta, server.tls, store);
   // Sidecar ingress tls: the credential terminates TLS for clients outside the mesh
   const sidecar = node.mode === 'sidecar' ? selectSidecar(cfg.sidecars, node) : undefined;
-  for (const ing of sidecar?.ingress ?? []) {
-    const tls = ing.tls;
-    if (!tls?.credentialName) continue;
-    const r = store ? await store.load(tls.credentialName, { certificate: true, ca: tls.mode === 'SIMPLE' ? 'optional' : 'required' }) : { error: NO_STORE };
-    if ('error' in r) {
-      tls.unsupported = `credential "${tls.credentialName}" is not available: ${r.error}`;
-      continue;
-    }
-    if (r.warning) cfg.warnings.push(`${describeResource(sidecar!.meta)}: ${r.warning}`);
-    Object.assign(tls, { certPem: r.credential.certPem!, keyPem: r.credential.keyPem! }, tls.mode !== 'SIMPLE' && r.credential.caPem ? { caPem: r.credential.caPem } : {});
-  }
+  for (const ing of sidecar?.ingress ?? []) await fillServerTls(cfg, sidecar!.meta, ing.tls, store);
   for (const dr of cfg.destinationRules) {
     for (const tls of clientTlsOf(dr.trafficPolicy, ...dr.subsets.map((s) => s.trafficPolicy))) {
       if (!tls.credentialName) continue;
       const needs: CredentialNeeds = { certificate: tls.mode === 'MUTUAL', ca: 'optional' };
-      const r = store ? await store.load(tls.credentialName, needs) : { error: NO_STORE };
+      const r = await load(store, tls.credentialName, needs);
       if ('error' in r) {
         cfg.warnings.push(`${describeResource(dr.meta)}: tls credential "${tls.credentialName}" is not available (${r.error}); TLS to its upstreams fails until it is`);
         continue;
@@ -59,6 +34,24 @@ export async function resolveCredentials(cfg: IstioConfig, node: NodeIdentity, s
       Object.assign(tls, r.credential);
     }
   }
+}
+
+function load(store: CredentialStore | undefined, name: string, needs: CredentialNeeds): Promise<CredentialResult> {
+  return store ? store.load(name, needs) : Promise.resolve({ error: NO_STORE });
+}
+
+/** A server's own certificate (Gateway server, Sidecar ingress) from its credential; missing: the server is marked unavailable. */
+async function fillServerTls(cfg: IstioConfig, meta: ResourceMeta, tls: ServerTlsSpec | undefined, store: CredentialStore | undefined): Promise<void> {
+  if (!tls?.credentialName || tls.unsupported) return;
+  const r = await load(store, tls.credentialName, { certificate: true, ca: tls.mode === 'SIMPLE' ? 'optional' : 'required' });
+  if ('error' in r) {
+    tls.unsupported = `credential "${tls.credentialName}" is not available: ${r.error}`;
+    return;
+  }
+  if (r.warning) cfg.warnings.push(`${describeResource(meta)}: ${r.warning}`);
+  tls.certPem = r.credential.certPem!;
+  tls.keyPem = r.credential.keyPem!;
+  if (tls.mode !== 'SIMPLE' && r.credential.caPem) tls.caPem = r.credential.caPem;
 }
 
 /** The tls settings of policies and their port-level settings. */

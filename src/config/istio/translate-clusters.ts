@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { Cluster, LbEndpoint, LbPolicy, NodeIdentity } from '../snapshot.js';
 import { applyLocalityLb } from './locality.js';
 import { labelsMatch } from './hosts.js';
-import { DestinationRuleIndex, effectivePolicy, type Service } from './registry.js';
+import { DestinationRuleIndex, effectivePolicy, workloadPort, type Service } from './registry.js';
 import type { MeshSettings, ServicePortSpec, WorkloadSpec } from './resources.js';
 
 /** Istio's meshConfig.connectTimeout default. */
@@ -159,7 +159,7 @@ function toEndpoint(w: WorkloadSpec, port: ServicePortSpec): LbEndpoint | undefi
   const address = w.address.startsWith('[') ? w.address.slice(1, -1) : w.address;
   return {
     address: isIP(address) ? address : address.toLowerCase(),
-    port: w.ports[port.name] ?? port.targetPort ?? port.number,
+    port: workloadPort(w, port),
     weight: w.weight,
     labels: w.labels,
     ...(w.locality ? { locality: w.locality } : {}),

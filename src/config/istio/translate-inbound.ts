@@ -1,6 +1,7 @@
 import type { Cluster, DownstreamTls, HttpConnectionManager, Listener, TcpProxy } from '../snapshot.js';
 import { labelsMatch } from './hosts.js';
-import type { Service } from './registry.js';
+import { workloadPort, type Service } from './registry.js';
+import type { ServicePortSpec } from './resources.js';
 import { portKind, type PortKind } from './protocol.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS, http2Of } from './translate-clusters.js';
 import {
@@ -187,6 +188,7 @@ function afterTlsTermination(protocol: string): string {
  */
 export function inboundChainConfigs(input: CaptureInput): InboundChainConfig[] {
   const out = new Map<number, InboundChainConfig>();
+  const served = servedPorts(input);
   const sc = input.sidecar;
   if (sc?.ingress.length) {
     for (const [i, ing] of sc.ingress.entries()) {
@@ -208,12 +210,13 @@ export function inboundChainConfigs(input: CaptureInput): InboundChainConfig[] {
         continue;
       }
       const protocol = ing.tls ? afterTlsTermination(ing.port.protocol) : ing.port.protocol;
-      const owner = serviceOfPort(input, ing.port.number);
+      // the service whose port this is, for telemetry (Istio's findOrCreateService); none: "unknown"
+      const owner = served.find((s) => s.target === ing.port.number);
       out.set(ing.port.number, {
         port: ing.port.number,
         kind: inboundKind(portKind(protocol)),
         protocol,
-        ...(owner ? { svc: owner.svc, servicePort: owner.servicePort } : {}),
+        ...(owner ? { svc: owner.svc, servicePort: owner.port.number } : {}),
         // a bound listener has no original destination to go to: the app's port on loopback
         ...(ing.defaultEndpoint ? { endpoint: ing.defaultEndpoint } : bound ? { endpoint: `127.0.0.1:${ing.port.number}` } : {}),
         ...(bound ? { bind: ing.bind ?? captureAddress(input.node) } : {}),
@@ -222,45 +225,36 @@ export function inboundChainConfigs(input: CaptureInput): InboundChainConfig[] {
     }
     return [...out.values()];
   }
-  for (const { svc, mine } of servedServices(input)) {
-    for (const p of svc.ports) {
-      const kind = portKind(p.protocol);
-      if (kind === 'udp') continue;
-      const target = mine.find((w) => w.ports[p.name])?.ports[p.name] ?? p.targetPort ?? p.number;
-      const seen = out.get(target);
-      if (seen) {
-        if (seen.kind !== inboundKind(kind)) input.warnings.push(`inbound port ${target}: ${svc.hostname} declares it ${p.protocol}, ${seen.svc?.hostname} another protocol; the first one applies`);
-        continue;
-      }
-      out.set(target, { port: target, kind: inboundKind(kind), svc, servicePort: p.number, protocol: p.protocol });
+  for (const { svc, port: p, target } of served) {
+    const kind = portKind(p.protocol);
+    if (kind === 'udp') continue;
+    const seen = out.get(target);
+    if (seen) {
+      if (seen.kind !== inboundKind(kind)) input.warnings.push(`inbound port ${target}: ${svc.hostname} declares it ${p.protocol}, ${seen.svc?.hostname} another protocol; the first one applies`);
+      continue;
     }
+    out.set(target, { port: target, kind: inboundKind(kind), svc, servicePort: p.number, protocol: p.protocol });
   }
   return [...out.values()];
 }
 
-/** The services this workload is an endpoint of (its IP, or a workloadSelector matching its labels). */
-function servedServices(input: CaptureInput): { svc: Service; mine: Service['endpoints'] }[] {
-  const out: { svc: Service; mine: Service['endpoints'] }[] = [];
+/** A port of a service this workload is an endpoint of, and the port the workload listens on for it. */
+interface ServedPort {
+  svc: Service;
+  port: ServicePortSpec;
+  target: number;
+}
+
+/** The ports of the services this workload is an endpoint of (its IP, or a workloadSelector matching its labels). */
+function servedPorts(input: CaptureInput): ServedPort[] {
+  const out: ServedPort[] = [];
   for (const svc of input.services.values()) {
     const mine = svc.endpoints.filter((w) => w.address === input.node.ip);
     const selected = !!svc.selector && svc.namespace === input.node.namespace && labelsMatch(svc.selector, input.node.labels);
-    if (mine.length || selected) out.push({ svc, mine });
+    if (!mine.length && !selected) continue;
+    for (const port of svc.ports) out.push({ svc, port, target: workloadPort(mine.find((w) => w.ports[port.name]), port) });
   }
   return out;
-}
-
-/**
- * The service a Sidecar ingress port belongs to: the one whose target port on this workload is
- * that port (Istio's findOrCreateService, for telemetry). None: the labels say "unknown".
- */
-function serviceOfPort(input: CaptureInput, port: number): { svc: Service; servicePort: number } | undefined {
-  for (const { svc, mine } of servedServices(input)) {
-    for (const p of svc.ports) {
-      const target = mine.find((w) => w.ports[p.name])?.ports[p.name] ?? p.targetPort ?? p.number;
-      if (target === port) return { svc, servicePort: p.number };
-    }
-  }
-  return undefined;
 }
 
 function inboundCluster(input: CaptureInput, cc: InboundChainConfig, name: string): Cluster {
