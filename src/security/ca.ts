@@ -13,8 +13,8 @@ import { isValidTrustDomain, spiffeId } from './spiffe.js';
 import {
   CERT_CHAIN_FILE,
   CertError,
+  checkPrivateKey,
   KEY_FILE,
-  keyMatches,
   parseCertificates,
   readCertFiles,
   ROOT_CERT_FILE,
@@ -142,13 +142,7 @@ export async function readCaDir(dir: string): Promise<RootCa> {
     throw new CertError(dir, CA_CERT_FILE, `has a ${cert.publicKey.asymmetricKeyType ?? 'non-RSA'} key; this development CA signs with RSA only`, 'ca-dir');
   }
   if (Date.now() > cert.validToDate.getTime()) throw new CertError(dir, CA_CERT_FILE, `has expired (notAfter ${cert.validToDate.toISOString()})`, 'ca-dir');
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(keyPem);
-  } catch (e) {
-    throw new CertError(dir, CA_KEY_FILE, `is not a valid PEM private key (${(e as Error).message})`, 'ca-dir');
-  }
-  if (!keyMatches(cert, key)) throw new CertError(dir, CA_KEY_FILE, `does not match the certificate in ${CA_CERT_FILE}`, 'ca-dir');
+  checkPrivateKey(dir, CA_KEY_FILE, keyPem, cert, CA_CERT_FILE, 'ca-dir');
   return { certPem, keyPem };
 }
 

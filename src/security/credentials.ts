@@ -1,9 +1,8 @@
 // Credentials named by credentialName (Gateway servers, DestinationRules), read from --credential-dir:
 // one directory per name in the layout of a mounted Kubernetes secret.
-import { createPrivateKey } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CertError, keyMatches, parseCertificates } from './workload-certs.js';
+import { CertError, checkPrivateKey, parseCertificates } from './workload-certs.js';
 
 /** The files of a credential, Kubernetes TLS secret keys first, then Istio's generic-secret keys. */
 const CERT_FILES = ['tls.crt', 'cert'];
@@ -71,13 +70,7 @@ export class CredentialStore {
       if (!cert) throw this.error(`${bare}/${CERT_FILES[0]}`, `is missing (no ${CERT_FILES.join(' or ')} in ${join(this.dir, bare)})`);
       if (!key) throw this.error(`${bare}/${KEY_FILES[0]}`, `is missing (no ${KEY_FILES.join(' or ')} in ${join(this.dir, bare)})`);
       const chain = parseCertificates(this.dir, cert.file, cert.text, 'credential-dir');
-      let privateKey;
-      try {
-        privateKey = createPrivateKey(key.text);
-      } catch (e) {
-        throw this.error(key.file, `is not a valid PEM private key (${(e as Error).message})`);
-      }
-      if (!keyMatches(chain[0], privateKey)) throw this.error(key.file, `does not match the certificate in ${cert.file}`);
+      checkPrivateKey(this.dir, key.file, key.text, chain[0], cert.file, 'credential-dir');
       // Istio serves an expired certificate (and warns): so does this
       const leaf = chain[0];
       if (now > leaf.validToDate.getTime() || now < leaf.validFromDate.getTime()) {

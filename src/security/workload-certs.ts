@@ -13,6 +13,17 @@ export const ROOT_CERT_FILE = 'root-cert.pem';
  * A certificate problem an operator can act on: which directory, which file, what is wrong.
  * The message reads `cert-dir /etc/certs: key.pem does not match the certificate in cert-chain.pem`.
  */
+/** Throws CertError unless `keyPem` is a PEM private key of `cert` (read from `keyFile` and `certFile` in `dir`). */
+export function checkPrivateKey(dir: string, keyFile: string, keyPem: string, cert: X509Certificate, certFile: string, dirKind: CertError['dirKind'] = 'cert-dir'): void {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (e) {
+    throw new CertError(dir, keyFile, `is not a valid PEM private key (${(e as Error).message})`, dirKind);
+  }
+  if (!keyMatches(cert, key)) throw new CertError(dir, keyFile, `does not match the certificate in ${certFile}`, dirKind);
+}
+
 export class CertError extends Error {
   override readonly name = 'CertError';
   constructor(
@@ -64,13 +75,7 @@ export function validateWorkloadCerts(dir: string, pems: WorkloadCertPems, now: 
   const roots = parseCertificates(dir, ROOT_CERT_FILE, pems.rootCertPem);
   const leaf = chain[0];
 
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(pems.keyPem);
-  } catch (e) {
-    throw new CertError(dir, KEY_FILE, `is not a valid PEM private key (${(e as Error).message})`);
-  }
-  if (!keyMatches(leaf, key)) throw new CertError(dir, KEY_FILE, `does not match the certificate in ${CERT_CHAIN_FILE}`);
+  checkPrivateKey(dir, KEY_FILE, pems.keyPem, leaf, CERT_CHAIN_FILE);
 
   const anchor = checkChain(dir, chain, roots);
   chain.forEach((c, i) => checkValidity(dir, CERT_CHAIN_FILE, c, i === 0 ? undefined : i, now));
