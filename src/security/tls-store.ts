@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
+import { istioSni } from '../config/istio/translate-clusters.js';
 import type { Cluster, DownstreamTls, LbEndpoint, Listener, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
 
 /** Endpoint label Istio puts on workloads that have a sidecar: auto mTLS reaches them with ISTIO_MUTUAL. */
@@ -136,7 +137,7 @@ export class TlsStore {
       if (!this.context) return new Error('ISTIO_MUTUAL needs a workload certificate (--cert-dir)');
       return {
         secureContext: this.context,
-        servername: tls.sni ?? istioSni(cluster),
+        servername: tls.sni ?? (cluster.service && istioSni(cluster.service)),
         ALPNProtocols: tls.alpn ?? (protocol === 'http' ? ISTIO_ALPN_HTTP : ISTIO_ALPN_TCP),
         rejectUnauthorized: true,
         checkServerIdentity: (_host, cert) => checkSans(cert, tls!.subjectAltNames),
@@ -186,12 +187,6 @@ const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The same TCP connection seen from its raw socket and from its TLS socket. */
 function socketKey(s: { remoteAddress?: string; remotePort?: number; localPort?: number }): string {
   return `${s.remoteAddress}|${s.remotePort}|${s.localPort}`;
-}
-
-/** Istio's SNI for ISTIO_MUTUAL clusters: `outbound_.<port>_.<subset>_.<host>`. */
-function istioSni(cluster: Cluster): string | undefined {
-  const s = cluster.service;
-  return s ? `outbound_.${s.port}_.${s.subset ?? ''}_.${s.host}` : undefined;
 }
 
 /** Envoy's match_subject_alt_names: one of the certificate's URI/DNS SANs must be listed (none listed: any). */

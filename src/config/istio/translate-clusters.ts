@@ -14,6 +14,11 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
  */
 export const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
 
+/** Istio's SNI for a cluster, `outbound_.<port>_.<subset>_.<host>`: ISTIO_MUTUAL presents it, AUTO_PASSTHROUGH routes on it. */
+export function istioSni(service: NonNullable<Cluster['service']>): string {
+  return `outbound_.${service.port}_.${service.subset ?? ''}_.${service.host}`;
+}
+
 export function clusterName(direction: 'outbound' | 'inbound', port: number, subset: string | undefined, host: string): string {
   return `${direction}|${port}|${subset ?? ''}|${host}`;
 }

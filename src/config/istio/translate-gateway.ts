@@ -5,6 +5,7 @@ import type { Service, VirtualServiceIndex } from './registry.js';
 import type { GatewayServerSpec, GatewaySpec, L4RouteSpec, MeshSettings, VirtualServiceSpec } from './resources.js';
 import { isHttpProtocol, portKind } from './protocol.js';
 import { ChainSet, ISTIO_ALPN_ALL, tcpProxy, weightedClusters } from './translate-capture.js';
+import { istioSni } from './translate-clusters.js';
 import { serverTlsContext } from './server-tls.js';
 import { buildVirtualServiceRoutes, matchAppliesHere, qualifyGateway, type RouteContext } from './translate-routes.js';
 
@@ -219,11 +220,6 @@ function passthroughChains(b: GatewayInput, ref: ServerRef, name: string, usedSn
   return out;
 }
 
-/** Istio's SNI for a cluster, `outbound_.<port>_.<subset>_.<host>`; AUTO_PASSTHROUGH routes on it. */
-export function sniClusterName(port: number, subset: string | undefined, host: string): string {
-  return `outbound_.${port}_.${subset ?? ''}_.${host}`;
-}
-
 /**
  * AUTO_PASSTHROUGH (east-west gateways): a chain per mesh-internal service port the server's hosts
  * cover, and per DestinationRule subset, matching the SNI that names the cluster and Istio's mTLS
@@ -238,7 +234,7 @@ function autoPassthroughChains(b: GatewayInput, ref: ServerRef, name: string, ad
     if (!svc || svc.location === 'MESH_EXTERNAL' || !c.name.startsWith('outbound|')) continue;
     if (portKind(svc.ports.find((p) => p.number === c.service!.port)?.protocol ?? '') === 'udp') continue;
     if (!hosts.some((h) => hostMatches(h, svc.hostname))) continue;
-    const sni = sniClusterName(c.service!.port, c.service!.subset, svc.hostname);
+    const sni = istioSni(c.service!);
     if (!added.has(sni)) {
       added.add(sni);
       b.clusters.push(sniDnatCluster(c, sni));
