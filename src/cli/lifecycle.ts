@@ -3,11 +3,12 @@ import { buildNodeIdentity } from '../config/node-identity.js';
 import { CredentialStore } from '../security/credentials.js';
 import { log } from '../telemetry/log.js';
 import type { RunFlags } from './args.js';
+import type { LoadOptions } from '../config/load.js';
 
-/** Builds the identity and starts the agent on the given config paths. */
-export async function startAgent(flags: RunFlags, configs: string[]): Promise<Agent> {
-  const agent = new Agent({
-    paths: configs,
+/** What loading the config takes from the command line, for `run` and `validate` alike. */
+export function loadOptionsOf(flags: RunFlags, paths: readonly string[]): LoadOptions {
+  return {
+    paths,
     node: buildNodeIdentity(flags.identity),
     outboundPort: flags.ports.outbound,
     inboundPort: flags.ports.inbound,
@@ -15,6 +16,13 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
     ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
     ...(flags.credentialDir ? { credentials: new CredentialStore(flags.credentialDir) } : {}),
     httpTimeouts: flags.httpTimeouts,
+  };
+}
+
+/** Builds the identity and starts the agent on the given config paths. */
+export async function startAgent(flags: RunFlags, configs: string[]): Promise<Agent> {
+  const agent = new Agent({
+    ...loadOptionsOf(flags, configs),
     workers: flags.workers,
     logLevel: flags.logLevel,
     accessLog: flags.accessLog,

@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describeLoadError, loadSnapshot } from '../config/load.js';
-import { CredentialStore } from '../security/credentials.js';
-import { buildNodeIdentity } from '../config/node-identity.js';
 import { loadWorkloadCerts } from '../security/workload-certs.js';
 import { log, setLogLevel } from '../telemetry/log.js';
 import { HELP, parseCommandLine, UsageError, type CaFlags, type RunFlags } from './args.js';
 import { runDemo } from './demo.js';
-import { startAgent, runUntilExit } from './lifecycle.js';
+import { loadOptionsOf, startAgent, runUntilExit } from './lifecycle.js';
 
 async function main(argv: string[]): Promise<number> {
   let flags: RunFlags;
@@ -45,12 +43,7 @@ function version(): string {
 
 async function validate(flags: RunFlags): Promise<number> {
   try {
-    const node = buildNodeIdentity(flags.identity);
-    const { snapshot, warnings } = await loadSnapshot({ paths: flags.configs, node, outboundPort: flags.ports.outbound, inboundPort: flags.ports.inbound, ...(flags.certDir ? { certDir: flags.certDir } : {}),
-      ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
-      ...(flags.credentialDir ? { credentials: new CredentialStore(flags.credentialDir) } : {}),
-      httpTimeouts: flags.httpTimeouts,
-    });
+    const { snapshot, warnings } = await loadSnapshot(loadOptionsOf(flags, flags.configs));
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(
       `config OK: ${snapshot.listeners.length} listener(s), ${snapshot.routeConfigs.length} route configuration(s), ${snapshot.clusters.length} cluster(s)\n`,
