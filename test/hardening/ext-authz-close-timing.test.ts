@@ -69,9 +69,11 @@ afterAll(async () => {
 
 describe('ext_authz gRPC: the client leaves during the Check', () => {
   it('HTTP: the request never reaches the app and is not counted as a decision; the next one is served', async () => {
+    const checksBefore = authz.checks.length;
     const s = connect(gwPort, '127.0.0.1', () => s.write('GET /x HTTP/1.1\r\nhost: shop.example.com\r\n\r\n'));
     s.on('error', () => {});
-    await sleep(50);
+    // the client leaves while its Check is at the provider
+    expect(await eventually(() => authz.checks.length === checksBefore + 1, 2_000)).toBe(true);
     s.destroy();
     await sleep(CHECK_DELAY_MS + 200);
     expect(app.requests.length).toBe(0);
@@ -80,6 +82,7 @@ describe('ext_authz gRPC: the client leaves during the Check', () => {
     const r = await rawExchange(gwPort, 'GET /y HTTP/1.1\r\nhost: shop.example.com\r\nconnection: close\r\n\r\n', 5000);
     expect(rawStatus(r.data)).toBe(200);
     expect(app.requests.length).toBe(1);
+    expect(authz.checks.length).toBe(checksBefore + 2);
   });
 
   it('TCP, the client resets: no upstream connection is made, no check stays active; the next connection is proxied', async () => {

@@ -133,7 +133,7 @@ describe('concurrent streams', () => {
       const rst = (await eventually(() => c.frames().find((f) => f.type === FrameType.RST_STREAM), 5_000))!;
       expect(rst.stream).toBe(201);
       expect(rst.payload.readUInt32BE(0)).toBe(0x7); // REFUSED_STREAM: the client may retry it
-      await eventually(() => (held.length - before === 100 ? true : undefined), 5_000);
+      expect(await eventually(() => held.length - before === 100, 5_000)).toBe(true);
       expect(app.requests.some((r) => r.url === '/hold/100')).toBe(false);
 
       for (const r of held.splice(before)) r.end('done');

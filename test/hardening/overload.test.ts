@@ -170,7 +170,7 @@ describe('downstream connection limits', () => {
 
     // a closed connection gives its place back
     for (const c of held.splice(0, 10)) c.destroy();
-    await eventually(async () => (await scrape(p.ports.stats)).one('envoy_listener_downstream_cx_active', listenerLabel(gw)) === 40);
+    expect(await eventually(async () => (await scrape(p.ports.stats)).one('envoy_listener_downstream_cx_active', listenerLabel(gw)) === 40)).toBe(true);
     const later = await openMany(gw, 10);
     for (const r of await Promise.all(later.map((c) => c.get()))) expect(r.status).toBe(200);
     for (const c of [...held, ...later]) c.destroy();

@@ -80,7 +80,7 @@ describe('slow and stalled clients', () => {
       s.write(`POST /upload HTTP/1.1\r\nhost: shop.example.com\r\ncontent-length: 100000\r\n\r\n${'b'.repeat(1_000)}`);
       held.push(s);
     }
-    await eventually(() => app.requests.filter((r) => r.url === '/upload').length === 20, 5_000);
+    expect(await eventually(() => app.requests.filter((r) => r.url === '/upload').length === 20, 5_000)).toBe(true);
     const t0 = Date.now();
     const statuses = await Promise.all([
       ...Array.from({ length: 20 }, () => httpRequest(port, { path: '/ok', host: 'shop.example.com', timeoutMs: 5_000 }).then((r) => r.status)),

@@ -187,7 +187,7 @@ describe('CUSTOM with an envoyExtAuthzGrpc provider on HTTP (gateway)', () => {
     expect(s.sum('envoy_cluster_ext_authz_error', cluster)).toBeGreaterThanOrEqual(1);
   });
 
-  it('the extra latency of a Check (figure)', async () => {
+  it('a Check is on the request path: requests it selects take longer than those it does not, by far less than its timeout', async () => {
     const time = async (path: string, headers: Record<string, string>) => {
       const n = 40;
       const t0 = performance.now();
@@ -198,8 +198,8 @@ describe('CUSTOM with an envoyExtAuthzGrpc provider on HTTP (gateway)', () => {
     await time('/custom/warm', { 'x-verdict': 'allow' });
     const plain = await time('/public', {});
     const checked = await time('/custom/x', { 'x-verdict': 'allow' });
-    console.log(`ext_authz gRPC Check: ${checked.toFixed(2)} ms per request vs ${plain.toFixed(2)} ms without (+${(checked - plain).toFixed(2)} ms, new connection per request)`);
-    expect(checked).toBeGreaterThan(0);
+    expect(checked).toBeGreaterThan(plain);
+    expect(checked - plain).toBeLessThan(PROVIDER_TIMEOUT_MS);
   });
 });
 

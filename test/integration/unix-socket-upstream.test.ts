@@ -89,11 +89,17 @@ afterAll(async () => {
 
 describe('unix socket endpoints', () => {
   it('HTTP/1.1: requests reach the server on the socket, keep-alive reused', async () => {
+    let accepted = 0;
+    const count = () => accepted++;
+    servers[0].on('connection', count);
     for (let i = 0; i < 3; i++) {
       const r = await httpRequest(h1Port, { host: svcHost('uds-h1'), path: `/a/${i}`, dispatcher: agent });
       expect(r.status).toBe(200);
       expect(r.json()).toMatchObject({ server: 'h1', httpVersion: '1.1', url: `/a/${i}`, host: svcHost('uds-h1') });
     }
+    servers[0].off('connection', count);
+    // three sequential requests, one upstream connection
+    expect(accepted).toBe(1);
     // Envoy names a pipe host by its path
     const entries = await eventually(() => {
       const e = accessLogEntries(proxy).filter((x) => x.authority === svcHost('uds-h1'));
