@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 /**
  * `ip:port`, with IPv6 addresses bracketed: how Envoy labels endpoints and peers (`[::1]:80`); a
  * unix socket is labelled by its path alone, as Envoy prints a pipe.
@@ -18,4 +19,11 @@ export function isPipeAddress(address: string): boolean {
 /** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) → `10.0.0.1`, so IPv4 ranges match it. */
 export function plainAddress(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** An IP address in one spelling: IPv4 dotted as is, IPv6 compressed and lower-case (inet_ntop); not an IP (or with a zone): undefined. */
+export function compressIp(text: string): string | undefined {
+  if (isIPv4(text)) return text;
+  if (!isIPv6(text) || text.includes('%')) return undefined;
+  return new SocketAddress({ address: text, family: 'ipv6' }).address;
 }

@@ -48,19 +48,17 @@ export function linearJsRegExp(pattern: string): RegExp | undefined {
   }
   if (depth !== 0) return undefined;
 
-  let compiled: RegExp;
-  try {
-    compiled = new RegExp(`^(?:${atoms.map((a) => a.js + (a.quantifier ?? '')).join('')})$`, flags);
-  } catch {
-    return undefined;
-  }
   let ambiguousSeen = false;
   for (let k = 0; k < atoms.length; k++) {
     if (!atoms[k].quantifier) continue;
     if (ambiguousSeen) return undefined; // a quantifier after the ambiguous one would multiply the cost
     if (!isDeterministic(atoms[k], atoms[k + 1], flags)) ambiguousSeen = true;
   }
-  return compiled;
+  try {
+    return new RegExp(`^(?:${atoms.map((a) => a.js + (a.quantifier ?? '')).join('')})$`, flags);
+  } catch {
+    return undefined;
+  }
 }
 
 interface Atom {

@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6, SocketAddress } from 'node:net';
+import { compressIp } from '../common/address.js';
 
 /**
  * The trusted client address a connection manager derives from x-forwarded-for (Envoy's
@@ -36,13 +36,5 @@ export function lastXffAddress(xff: string, skip: number): string | undefined {
   }
   const comma = end > 0 ? xff.lastIndexOf(',', end - 1) : -1;
   const start = comma >= 0 && comma + 1 < end ? comma + 1 : 0;
-  return parseIp(xff.slice(start, end).replace(EDGE_SPACE, ''));
-}
-
-/** An IPv4 dotted quad as is, an IPv6 address compressed and lower-case (inet_ntop); else undefined. */
-function parseIp(text: string): string | undefined {
-  if (isIPv4(text)) return text;
-  // inet_pton takes no zone (fe80::1%eth0)
-  if (!isIPv6(text) || text.includes('%')) return undefined;
-  return new SocketAddress({ address: text, family: 'ipv6' }).address;
+  return compressIp(xff.slice(start, end).replace(EDGE_SPACE, ''));
 }

@@ -6,7 +6,8 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isIPv4, isIPv6, SocketAddress, type Socket } from 'node:net';
+import { isIPv4, SocketAddress, type Socket } from 'node:net';
+import { compressIp } from '../common/address.js';
 import type * as Koffi from 'koffi';
 import { log } from '../telemetry/log.js';
 
@@ -201,7 +202,6 @@ function unmapV4(address: string): string {
 function canonicalIp(address: string): string | undefined {
   const a = unmapV4(address);
   if (isIPv4(a)) return a;
-  if (!isIPv6(address)) return undefined;
-  const c = new SocketAddress({ address, family: 'ipv6' }).address;
-  return c.startsWith('::ffff:') && isIPv4(c.slice(7)) ? c.slice(7) : c;
+  const c = compressIp(address);
+  return c?.startsWith('::ffff:') && isIPv4(c.slice(7)) ? c.slice(7) : c;
 }
