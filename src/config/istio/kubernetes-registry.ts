@@ -27,6 +27,8 @@ export interface KubernetesServices {
   services: { svc: Service; exportTo: string[]; order: number }[];
   /** Concrete host → the ExternalName hosts that alias it. */
   aliases: Map<string, string[]>;
+  /** The ready Pods of a namespace a ServiceEntry's workloadSelector picks, as workloads (selectedPodWorkloads). */
+  selectedPods(namespace: string, selector: Record<string, string>): WorkloadSpec[];
 }
 
 export function serviceHostname(name: string, namespace: string, domainSuffix: string): string {
@@ -60,7 +62,11 @@ export function buildKubernetesServices(cfg: IstioConfig, node: NodeIdentity, wa
       order: ks.meta.order,
     });
   }
-  return { services, aliases: resolveAliases(k8s.services, node.domainSuffix) };
+  return {
+    services,
+    aliases: resolveAliases(k8s.services, node.domainSuffix),
+    selectedPods: (namespace, selector) => selectedPodWorkloads(pods, node, namespace, selector),
+  };
 }
 
 /**
@@ -192,9 +198,8 @@ function servicePort(p: KubernetesServicePort, ks: KubernetesServiceSpec, pods: 
  * makes them endpoints of the ServiceEntry, reached on the container port named like the service
  * port (TCP ports only), else its targetPort, else the port itself.
  */
-export function selectedPodWorkloads(cfg: IstioConfig, node: NodeIdentity, namespace: string, selector: Record<string, string>): WorkloadSpec[] {
-  const pods = new PodIndex(cfg.kubernetes.pods, cfg.kubernetes.nodes);
-  return cfg.kubernetes.pods
+function selectedPodWorkloads(pods: PodIndex, node: NodeIdentity, namespace: string, selector: Record<string, string>): WorkloadSpec[] {
+  return pods.all
     .filter((p) => p.ready && p.ips.length && p.meta.namespace === namespace && labelsMatch(selector, p.labels))
     .map((p) => {
       const w = workloadFor(p.ips[0], p, pods, node);
@@ -238,6 +243,10 @@ class PodIndex {
 
   get any(): boolean {
     return this.pods.length > 0;
+  }
+
+  get all(): readonly KubernetesPodSpec[] {
+    return this.pods;
   }
 
   byIp(ip: string): KubernetesPodSpec | undefined {

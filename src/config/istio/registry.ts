@@ -1,5 +1,5 @@
 import type { NodeIdentity } from '../snapshot.js';
-import { buildKubernetesServices, selectedPodWorkloads } from './kubernetes-registry.js';
+import { buildKubernetesServices } from './kubernetes-registry.js';
 import { hostMatches, hostSpecificity, isExportedTo, labelsMatch, resolveHost } from './hosts.js';
 import type {
   DestinationRuleSpec, IstioConfig, PolicyLayer, Resolution, ServicePortSpec, TrafficPolicySpec, VirtualServiceSpec, WorkloadSpec,
@@ -45,7 +45,7 @@ export function buildServices(cfg: IstioConfig, node: NodeIdentity, warnings: st
     const endpoints = se.workloadSelector
       ? [
           ...cfg.workloadEntries.filter((we) => we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector!, we.workload.labels)).map((we) => we.workload),
-          ...selectedPodWorkloads(cfg, node, se.meta.namespace, se.workloadSelector),
+          ...k8s.selectedPods(se.meta.namespace, se.workloadSelector),
         ]
       : se.endpoints;
     for (const host of se.hosts) {
