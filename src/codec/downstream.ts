@@ -26,6 +26,7 @@ export interface Downstream {
   /** `ip:port` of each end, as Envoy's %DOWNSTREAM_LOCAL_ADDRESS% and %DOWNSTREAM_REMOTE_ADDRESS%. */
   readonly localEndpoint: string;
   readonly remoteEndpoint: string;
+  readonly remotePort: number;
   /** Where the client was going when iptables redirected its connection (ORIGINAL_DST clusters connect there). */
   readonly originalDestination?: { address: string; port: number };
   /** The mTLS peer of the connection, when TLS was terminated with a client certificate. */

@@ -33,8 +33,7 @@ export interface ResponseHeaders {
 /** The downstream connection a request arrived on. */
 export interface ConnectionInfo {
   readonly remoteAddress: string;
-  /** `ip:port` of the client end. */
-  readonly remoteEndpoint: string;
+  readonly remotePort: number;
   readonly scheme: 'http' | 'https';
   /** `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`. */
   readonly protocol: string;

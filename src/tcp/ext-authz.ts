@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net';
-import { plainAddress } from '../common/address.js';
 import type { ExtAuthzProvider } from '../security/authz/types.js';
-import { certificatePrincipal, tcpCheckRequest } from '../security/ext-authz/check-request.js';
+import { connectionPeers, tcpCheckRequest } from '../security/ext-authz/check-request.js';
 import { checkGrpc } from '../security/ext-authz/grpc-client.js';
 import type { ExtAuthzResult } from '../security/ext-authz/result.js';
 import type { PeerIdentity } from '../security/peer.js';
@@ -30,19 +29,9 @@ export interface TcpCheckTarget {
 export function checkConnection(socket: Socket, t: TcpCheckTarget, stats: NetworkExtAuthzStats, allowed: () => void): Promise<void> {
   stats.total++;
   stats.active++;
-  const sourcePrincipal = certificatePrincipal(t.peer);
-  const pending =
-    t.provider && t.host
-      ? checkGrpc(
-          t.host,
-          t.provider.authority,
-          t.provider.timeoutMs,
-          tcpCheckRequest(
-            { address: plainAddress(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0, ...(sourcePrincipal ? { principal: sourcePrincipal } : {}) },
-            { ...t.destination, ...(t.peer && t.localPrincipal ? { principal: t.localPrincipal } : {}) },
-          ),
-        )
-      : undefined;
+  const ends = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, peer: t.peer, destination: t.destination, localPrincipal: t.localPrincipal };
+  const { source, destination } = connectionPeers(ends);
+  const pending = t.provider && t.host ? checkGrpc(t.host, t.provider.authority, t.provider.timeoutMs, tcpCheckRequest(source, destination)) : undefined;
   const result: Promise<ExtAuthzResult> = pending?.result ?? Promise.resolve({ kind: 'error', message: 'no provider endpoint' });
   const onClose = () => pending?.cancel();
   socket.once('close', onClose);

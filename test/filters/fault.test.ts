@@ -21,7 +21,7 @@ function fakeStream(cfg: FaultConfig | undefined) {
   const stream: StreamCallbacks = {
     route: (cfg ? { perFilterConfig: { [FAULT_FILTER_NAME]: cfg } } : { perFilterConfig: undefined }) as unknown as StreamCallbacks['route'],
     streamInfo: { startTimeMs: 0, responseFlags: [], downstreamRemoteAddress: '127.0.0.1' },
-    connection: { remoteAddress: '127.0.0.1', remoteEndpoint: '127.0.0.1:40000', scheme: 'http', protocol: 'HTTP/1.1', localAddress: '127.0.0.1', localPort: 8080 },
+    connection: { remoteAddress: '127.0.0.1', remotePort: 40000, scheme: 'http', protocol: 'HTTP/1.1', localAddress: '127.0.0.1', localPort: 8080 },
     metadata: {},
     requestHeaderList: [],
     requestBody: null,

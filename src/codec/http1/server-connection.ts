@@ -297,6 +297,7 @@ export class H1Exchange implements Downstream, BodySource {
   readonly localPort: number;
   readonly localEndpoint: string;
   readonly remoteEndpoint: string;
+  readonly remotePort: number;
   readonly protocol: string;
   readonly body: BodySource | null;
   readonly originalDestination: { address: string; port: number } | undefined;
@@ -336,7 +337,8 @@ export class H1Exchange implements Downstream, BodySource {
     this.localAddress = conn.socket.localAddress ?? '';
     this.localPort = conn.socket.localPort ?? 0;
     this.localEndpoint = hostPort(this.localAddress, conn.socket.localPort);
-    this.remoteEndpoint = hostPort(this.remoteAddress, conn.socket.remotePort);
+    this.remotePort = conn.socket.remotePort ?? 0;
+    this.remoteEndpoint = hostPort(this.remoteAddress, this.remotePort);
     this.protocol = head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
     this.originalDestination = conn.originalDestination;
     this.peer = conn.peer;

@@ -165,6 +165,7 @@ export class H2Exchange implements Downstream, BodySource {
   readonly localPort: number;
   readonly localEndpoint: string;
   readonly remoteEndpoint: string;
+  readonly remotePort: number;
   readonly protocol = 'HTTP/2';
   readonly connectProtocol: string | undefined;
   readonly body: BodySource | null;
@@ -213,7 +214,8 @@ export class H2Exchange implements Downstream, BodySource {
     this.localAddress = s.localAddress ?? '';
     this.localPort = s.localPort ?? 0;
     this.localEndpoint = hostPort(this.localAddress, s.localPort);
-    this.remoteEndpoint = hostPort(this.remoteAddress, s.remotePort);
+    this.remotePort = s.remotePort ?? 0;
+    this.remoteEndpoint = hostPort(this.remoteAddress, this.remotePort);
     this.originalDestination = conn.originalDestination;
     this.peer = conn.peer;
     const cl = h['content-length'];

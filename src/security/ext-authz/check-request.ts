@@ -2,6 +2,7 @@
  * envoy.service.auth.v3.CheckRequest as Envoy's ext_authz filters fill it (CheckRequestUtils),
  * in @grpc/proto-loader's object form (camelCase fields). Pure: no I/O, unit-tested.
  */
+import { plainAddress } from '../../common/address.js';
 
 /** One end of the connection: envoy.service.auth.v3.AttributeContext.Peer. */
 export interface CheckPeer {
@@ -11,6 +12,28 @@ export interface CheckPeer {
   principal?: string;
   /** Source only: the downstream's x-envoy-downstream-service-cluster header. */
   service?: string;
+}
+
+/** What the two ends of a connection are made of: its addresses, and the TLS identities on each side. */
+export interface ConnectionEnds {
+  remoteAddress: string;
+  remotePort: number;
+  /** The client certificate (mTLS), if any. */
+  peer: { uris: readonly string[]; dns: readonly string[] } | undefined;
+  /** Where the client was going: the original destination, else the local end. */
+  destination: { address: string; port: number };
+  /** This proxy's own certificate identity (the destination principal over TLS). */
+  localPrincipal: string | undefined;
+}
+
+/** The source and destination peers Envoy's ext_authz filters (HTTP and network) put in a CheckRequest. */
+export function connectionPeers(c: ConnectionEnds, service?: string): { source: CheckPeer; destination: CheckPeer } {
+  const principal = certificatePrincipal(c.peer);
+  return {
+    source: { address: plainAddress(c.remoteAddress), port: c.remotePort, ...(principal ? { principal } : {}), ...(service ? { service } : {}) },
+    // the local certificate's identity: only a TLS connection has one
+    destination: { ...c.destination, ...(c.peer && c.localPrincipal ? { principal: c.localPrincipal } : {}) },
+  };
 }
 
 export interface HttpCheckInput {

@@ -1,10 +1,10 @@
 import type { BodySource } from '../../../codec/body.js';
 import { PrefetchedBody } from '../../../codec/prefetched-body.js';
 import type { ExtAuthzRequestBody } from '../../../config/istio/resources.js';
-import type { ConnectionInfo, FactoryContext, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
+import type { FactoryContext, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
 import { ResponseFlag } from '../../../http/response-flags.js';
 import type { ExtAuthzProvider } from '../../../security/authz/types.js';
-import { certificatePrincipal, httpCheckRequest, type HttpCheckInput } from '../../../security/ext-authz/check-request.js';
+import { connectionPeers, httpCheckRequest, type HttpCheckInput } from '../../../security/ext-authz/check-request.js';
 import { checkGrpc, type PendingCheck } from '../../../security/ext-authz/grpc-client.js';
 import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
 import { plainAddress } from '../../../common/address.js';
@@ -78,16 +78,10 @@ export class ExtAuthzCall {
     if (provider.kind === 'envoyExtAuthzHttp') return checkHttp(provider, host, req, this.stream.requestHeaderList, body?.data);
     if (!host) return Promise.resolve({ kind: 'error', message: `no healthy upstream for ${provider.cluster}` });
     const c = this.stream.connection;
-    const dst = c.originalDestination;
-    const service = req.get('x-envoy-downstream-service-cluster');
+    const dst = c.originalDestination ?? { address: plainAddress(c.localAddress), port: c.localPort };
+    const ends = { remoteAddress: c.remoteAddress, remotePort: c.remotePort, peer: c.peer, destination: dst, localPrincipal: this.ctx.localPrincipal };
     const request = httpCheckRequest({
-      source: { address: plainAddress(c.remoteAddress), port: endpointPort(c.remoteEndpoint), ...principal(c.peer), ...(service ? { service } : {}) },
-      destination: {
-        address: dst?.address ?? plainAddress(c.localAddress),
-        port: dst?.port ?? c.localPort,
-        // the local certificate's identity: only a TLS connection has one
-        ...(c.peer && this.ctx.localPrincipal ? { principal: this.ctx.localPrincipal } : {}),
-      },
+      ...connectionPeers(ends, req.get('x-envoy-downstream-service-cluster')),
       startTimeMs: this.stream.streamInfo.startTimeMs,
       id: String(++nextStreamId),
       method: req.method,
@@ -135,12 +129,3 @@ export class ExtAuthzCall {
   }
 }
 
-function principal(peer: ConnectionInfo['peer']): { principal?: string } {
-  const p = certificatePrincipal(peer);
-  return p ? { principal: p } : {};
-}
-
-/** The port of an `ip:port` / `[v6]:port` endpoint. */
-function endpointPort(endpoint: string): number {
-  return Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)) || 0;
-}
