@@ -1,10 +1,9 @@
 import type { BodySink, BodySource } from './body.js';
 
 /** What a prefetch read: the bytes, and whether they are the whole body. */
-export interface Prefetched {
+interface Prefetched {
   data: Buffer;
   complete: boolean;
-  error?: Error;
 }
 
 /**
@@ -61,7 +60,7 @@ export class PrefetchedBody implements BodySource, BodySink {
   private settle(): void {
     const w = this.waiter;
     this.waiter = undefined;
-    w?.({ data: this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks), complete: this.ended, ...(this.error ? { error: this.error } : {}) });
+    w?.({ data: this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks), complete: this.ended });
   }
 
   start(sink: BodySink): void {

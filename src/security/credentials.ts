@@ -9,7 +9,7 @@ const CERT_FILES = ['tls.crt', 'cert'];
 const KEY_FILES = ['tls.key', 'key'];
 const CA_FILES = ['ca.crt', 'cacert'];
 /** Istio: the CA of a MUTUAL server may come from a secret of its own, `<name>-cacert`. */
-export const CA_SECRET_SUFFIX = '-cacert';
+const CA_SECRET_SUFFIX = '-cacert';
 
 export interface Credential {
   certPem?: string;

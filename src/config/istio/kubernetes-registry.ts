@@ -22,7 +22,7 @@ const LABEL_HOSTNAME = 'kubernetes.io/hostname';
 /** A Pod's own locality, `region.zone.subzone` (istiod reads dots as slashes). */
 const LABEL_POD_LOCALITY = 'istio-locality';
 
-export interface KubernetesServices {
+interface KubernetesServices {
   /** Concrete services (ExternalName aliases left out), in load order. */
   services: { svc: Service; exportTo: string[]; order: number }[];
   /** Concrete host → the ExternalName hosts that alias it. */
@@ -31,7 +31,7 @@ export interface KubernetesServices {
   selectedPods(namespace: string, selector: Record<string, string>): WorkloadSpec[];
 }
 
-export function serviceHostname(name: string, namespace: string, domainSuffix: string): string {
+function serviceHostname(name: string, namespace: string, domainSuffix: string): string {
   return `${name}.${namespace}.svc.${domainSuffix}`.toLowerCase();
 }
 

@@ -10,7 +10,7 @@ import { serverTlsContext } from './server-tls.js';
 import { buildVirtualServiceRoutes, matchAppliesHere, qualifyGateway, type RouteContext } from './translate-routes.js';
 
 /** What gateway translation reads from the rest of the translation, and the lists it adds to. */
-export interface GatewayInput {
+interface GatewayInput {
   node: NodeIdentity;
   services: ReadonlyMap<string, Service>;
   vss: VirtualServiceIndex;

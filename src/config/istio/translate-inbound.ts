@@ -18,7 +18,7 @@ import { serverTlsContext } from './server-tls.js';
  */
 
 /** One inbound port: Istio's inboundChainConfig. */
-export interface InboundChainConfig {
+interface InboundChainConfig {
   /** The port the workload listens on (the original destination port; a bound listener's port). */
   port: number;
   /** How the port is served, after the Sidecar's own TLS (if any) is terminated. */
@@ -186,7 +186,7 @@ function afterTlsTermination(protocol: string): string {
  * ingress listeners defines them (the services' ports no longer apply); otherwise the ports of the
  * services this workload is an endpoint of.
  */
-export function inboundChainConfigs(input: CaptureInput): InboundChainConfig[] {
+function inboundChainConfigs(input: CaptureInput): InboundChainConfig[] {
   const out = new Map<number, InboundChainConfig>();
   const served = servedPorts(input);
   const sc = input.sidecar;

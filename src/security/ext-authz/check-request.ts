@@ -57,7 +57,7 @@ export interface HttpCheckInput {
 }
 
 /** Envoy's header naming the cut of a request body sent for authorization. */
-export const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
+const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
 
 export interface CheckRequestMessage {
   attributes: {

@@ -90,7 +90,7 @@ interface HeaderValueOption {
 }
 
 /** envoy.service.auth.v3.CheckResponse, as proto-loader decodes it (unset fields absent). */
-export interface CheckResponse {
+interface CheckResponse {
   status?: { code?: number; message?: string };
   deniedResponse?: { status?: { code?: number }; headers?: HeaderValueOption[]; body?: string };
   okResponse?: { headers?: HeaderValueOption[]; headersToRemove?: string[]; responseHeadersToAdd?: HeaderValueOption[] };
