@@ -4,6 +4,7 @@ import { describeLoadError, loadSnapshot, type LoadOptions } from '../config/loa
 import type { Snapshot } from '../config/snapshot.js';
 import { createHealthServer } from '../admin/health.js';
 import { createAdminServer, createStatsServer, type AdminBackend } from '../admin/admin.js';
+import { capAdminConnections } from '../admin/connection-cap.js';
 import { aggregateStats } from '../telemetry/aggregate.js';
 import type { AccessLogFormat } from '../telemetry/access-log.js';
 import { getLogLevel, log, setLogLevel, type LogLevel } from '../telemetry/log.js';
@@ -133,7 +134,7 @@ export class Agent implements AdminBackend {
   }
 
   private listen(server: Server, host: string, port: number, what: string): Promise<void> {
-    this.servers.push(server);
+    this.servers.push(capAdminConnections(server, what));
     return new Promise((resolve, reject) => {
       server.once('error', (e) => reject(new Error(`${what} server: cannot bind ${host}:${port}: ${e.message}`)));
       server.listen(port, host, () => resolve());

@@ -64,7 +64,7 @@ Overload protection (Envoy's overload manager and connection limits):
                              closed at once (listener.<addr>.downstream_global_cx_overflow).
                              Default: half of RLIMIT_NOFILE after a reserve of 64 descriptors, the
                              other half left for upstream connections; the admin, stats and health
-                             ports never count
+                             ports never count (each holds at most 16 connections)
   --listener-connection-limit [<listener>=]<n>
                              connections of one listener (all listeners without a name); more are
                              closed at once (listener.<addr>.downstream_cx_overflow); repeatable.

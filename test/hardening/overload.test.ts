@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_MAX_CONNECTIONS } from '../../src/admin/connection-cap.js';
 import { svcHost } from '../helpers/fixtures.js';
 import { GATEWAY_ARGS, gateway, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
@@ -226,6 +227,27 @@ describe('downstream connection limits', () => {
     await controlPlaneAnswers(p);
     const m = await scrape(p.ports.stats);
     expect(m.one('envoy_listener_downstream_global_cx_overflow', listenerLabel(gw))).toBe(300 - 96 + 1);
+    for (const c of conns) c.destroy();
+    await p.stop();
+  });
+  it('a flood of the admin, stats and health ports is capped inside the descriptor reserve: the data plane keeps its share', async () => {
+    const [gw] = await freePorts(1);
+    const p = await startProxy({ yaml: gatewayYaml([gw]), workers: 2, nofile: 256, args: GATEWAY_ARGS });
+    expect(await eventually(() => p.stderr().includes('downstream connection limit: 96 (RLIMIT_NOFILE 256'))).toBe(true);
+    // 3 x 100 idle connections: more than the process has descriptors
+    const flood = (await Promise.all([p.ports.admin, p.ports.stats, p.ports.health].map((port) => openMany(port, 100)))).flat();
+    await sleep(REFUSED_WITHIN_MS);
+    const held = flood.filter((c) => c.closedAt === undefined).length;
+    // the test's own probe connections may hold a place or two
+    expect(held).toBeLessThanOrEqual(3 * ADMIN_MAX_CONNECTIONS);
+    expect(held).toBeGreaterThanOrEqual(3 * ADMIN_MAX_CONNECTIONS - 3);
+    // the data plane still gets all of its 96 connections, each with an upstream connection
+    const conns = await openMany(gw, 96);
+    for (const r of await Promise.all(conns.map((c) => c.get()))) expect(r.status).toBe(200);
+    for (const c of flood) c.destroy();
+    await sleep(200);
+    await controlPlaneAnswers(p);
+    expect(p.stderr()).toMatch(/admin server: 16 connections open, \d+ more closed at once/);
     for (const c of conns) c.destroy();
     await p.stop();
   });
