@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
 import type { FromWorker, ToWorker, WorkerInit } from '../worker/messages.js';
@@ -162,6 +163,8 @@ export class WorkerPool {
       outliers: this.outliers,
       ...this.protection,
     };
+    // workers get a collector to call (heap-shrinker.ts); V8 flags are per process, read when a worker's context is made
+    setFlagsFromString('--expose-gc');
     const worker = new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}` });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {

@@ -8,6 +8,7 @@ import { ResourceTable } from '../upstream/resource-limits.js';
 import { OutlierCounters } from '../upstream/outlier.js';
 import { DownstreamConnectionLimits } from '../listener/connection-limits.js';
 import { OverloadAction, OverloadManager } from './overload-manager.js';
+import { HeapShrinker } from './heap-shrinker.js';
 
 /** Worker thread entry: applies Snapshots from the agent and serves traffic. */
 const init = workerData as WorkerInit;
@@ -30,6 +31,8 @@ overload.onChange = (action, active) => {
   log.warn(`overload action ${action} ${active ? 'active' : 'inactive'}`);
 };
 overload.start();
+const shrinker = HeapShrinker.forThisThread(() => stats.activityCount());
+shrinker?.start();
 let queue = Promise.resolve();
 
 port.on('message', (msg: ToWorker) => {
@@ -60,6 +63,7 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'shutdown':
       overload.stop();
+      shrinker?.stop();
       void dataPlane.close().finally(() => process.exit(0));
       break;
   }
