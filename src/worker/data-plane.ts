@@ -267,10 +267,10 @@ export class DataPlane {
       return;
     }
     if (!d.extAuthz) return proxy();
-    const provider = chain.extAuthz?.[d.extAuthz.marker.provider];
+    const service = chain.extAuthz!.get(d.extAuthz.config)!;
     const target = {
-      provider,
-      host: provider && rt.clusters.get(provider.cluster)?.pick()?.endpoint,
+      service,
+      host: rt.clusters.get(service.cluster)?.pick()?.endpoint,
       destination: originalDst ?? { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
       peer,
       localPrincipal: rt.snapshot.workloadSecret?.spiffeId,
