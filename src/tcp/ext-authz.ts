@@ -6,9 +6,6 @@ import type { ExtAuthzService } from '../security/ext-authz/service.js';
 import type { PeerIdentity } from '../security/peer.js';
 import type { NetworkExtAuthzStats } from '../telemetry/stats.js';
 
-/** Istio's stat_prefix for the network ext_authz filter (`tcp.`): stats ext_authz.tcp.*. */
-export const NETWORK_EXT_AUTHZ_STAT_PREFIX = 'tcp';
-
 export interface TcpCheckTarget {
   service: ExtAuthzService;
   /** An endpoint of the service's cluster, if it has one. */

@@ -18,7 +18,7 @@ import { peerIdentity, type PeerIdentity } from '../security/peer.js';
 import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
 import { log } from '../telemetry/log.js';
 import type { AuthzDecision } from '../security/authz/rbac.js';
-import { checkConnection, NETWORK_EXT_AUTHZ_STAT_PREFIX } from '../tcp/ext-authz.js';
+import { checkConnection } from '../tcp/ext-authz.js';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
 
 interface BoundListener {
@@ -276,7 +276,7 @@ export class DataPlane {
       localPrincipal: rt.snapshot.workloadSecret?.spiffeId,
     };
     this.checking.add(socket);
-    void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(NETWORK_EXT_AUTHZ_STAT_PREFIX), proxy).then(() => this.checking.delete(socket));
+    void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(service.statPrefix ?? ''), proxy).then(() => this.checking.delete(socket));
   }
 
   private startTcpProxy(

@@ -28,6 +28,8 @@ export interface ExtAuthzService {
   withRequestBody?: Required<BufferSettings>;
   /** Present for an http_service; absent: the gRPC Authorization/Check API. */
   http?: HttpServiceSelectors;
+  /** Network filter: its stats are ext_authz.<statPrefix>.* (Istio's `tcp.` gives ext_authz.tcp.*). */
+  statPrefix?: string;
 }
 
 /** Headers Envoy's HTTP ext_authz always sends besides Host (set from :authority): the request line's parts, its length, Authorization. */
@@ -80,5 +82,6 @@ export function compileNetworkExtAuthz(c: NetworkExtAuthz): ExtAuthzService {
     timeoutMs: g.timeoutMs,
     failureModeAllow: c.failureModeAllow === true,
     statusOnError: 403,
+    statPrefix: c.statPrefix.replace(/\.$/, ''),
   };
 }
