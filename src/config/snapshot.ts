@@ -212,9 +212,8 @@ export type HttpTimeoutOverrides = Partial<Pick<HttpConnectionManager, 'streamId
 
 export interface HttpFilterConfig {
   /**
-   * Envoy filter name, e.g. `envoy.filters.http.header_mutation`. The config is that filter's
-   * (config/envoy/: JwtAuthentication for jwt_authn; for envoy.filters.http.rbac `{ filters }`, the
-   * RBAC and ext_authz filters istiod would chain, in order, which Outrigger runs as one filter).
+   * Envoy filter name, e.g. `envoy.filters.http.header_mutation`, and that filter's typed config
+   * (config/envoy/: JwtAuthentication for jwt_authn, RbacFilterConfig for rbac, HttpExtAuthz for ext_authz).
    */
   name: string;
   config: unknown;

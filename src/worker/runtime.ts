@@ -10,7 +10,7 @@ import { NETWORK_EXT_AUTHZ_FILTER } from '../config/envoy/rbac.js';
 import { compileNetworkExtAuthz, type ExtAuthzService } from '../security/ext-authz/service.js';
 import { loadAuthorizationApi } from '../security/ext-authz/grpc-client.js';
 import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
-import { httpFilterFactories } from '../filters/http/registry.js';
+import { httpFilterChain, httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
 import { ConfigError } from '../config/errors.js';
@@ -106,7 +106,7 @@ export class Runtime {
       if (p) return p;
       let routes = tables.get(hcm.routeConfigName);
       if (!routes) tables.set(hcm.routeConfigName, (routes = new RouteTable(routeConfigs.get(hcm.routeConfigName) ?? { name: hcm.routeConfigName, virtualHosts: [] })));
-      const filters = hcm.httpFilters.map((f, i) => {
+      const filters = httpFilterChain(hcm.httpFilters).map(({ filter: f, index: i }) => {
         const factory = httpFilterFactories.get(f.name);
         if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.http.httpFilters[${i}]` });
         return factory.create(factory.parse(f.config), {

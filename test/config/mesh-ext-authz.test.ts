@@ -53,10 +53,10 @@ ${mc(provider)}`;
     expect(tcp?.rbac?.map((f) => f.name)).toEqual(['envoy.filters.network.rbac', 'envoy.filters.network.ext_authz']);
     const grpcService = { envoyGrpc: { clusterName: 'outbound|9000||authz.foo.svc.cluster.local', authority: 'authz.foo.svc.cluster.local' }, timeoutMs: 600_000 };
     expect(tcp?.rbac?.[1].typedConfig).toMatchObject({ statPrefix: 'tcp.', grpcService, transportApiVersion: 'V3' });
-    const rbac = chains.find((c) => c.name === '0.0.0.0_9080')?.http?.httpFilters.find((f) => f.name === 'envoy.filters.http.rbac');
-    const http = (rbac?.config as { filters: { name: string; typedConfig: unknown }[] }).filters;
+    // the connection manager's http_filters as istiod lists them: the CUSTOM RBAC shadow filter, then ext_authz
+    const http = chains.find((c) => c.name === '0.0.0.0_9080')!.http!.httpFilters;
     expect(http.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.ext_authz']);
-    expect(http[1].typedConfig).toMatchObject({ grpcService, statusOnError: { code: 403 }, transportApiVersion: 'V3' });
+    expect(http[1].config).toMatchObject({ grpcService, statusOnError: { code: 403 }, transportApiVersion: 'V3' });
   });
 
   it('an HTTP provider cannot check TCP connections: TCP chains get no ext_authz', () => {

@@ -9,7 +9,6 @@ import { buildOutboundClusters, clusterName } from './translate-clusters.js';
 import { BLACKHOLE_CLUSTER, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
 import { buildInboundListeners } from './translate-inbound.js';
 import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from './authz-builder.js';
-import { HTTP_RBAC_FILTER } from '../envoy/rbac.js';
 import { JWT_AUTHN_FILTER } from '../envoy/jwt-authn.js';
 import { selectPeerAuthentication } from './select-peer-authentication.js';
 import { jwtRulesForWorkload } from './select-request-authentication.js';
@@ -99,7 +98,8 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
   // CUSTOM policies become ext_authz filters calling their provider through its service's outbound cluster
   const http = buildHttpAuthzFilters(policies, opts);
   const tcp = buildTcpAuthzFilters(policies, opts);
-  if (http.length) for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift({ name: HTTP_RBAC_FILTER, config: { filters: http } });
+  const httpFilters = http.map((f) => ({ name: f.name, config: f.typedConfig }));
+  if (httpFilters.length) for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift(...httpFilters);
   if (tcp.length === 0) return;
   for (const l of listeners) {
     if (l.direction === 'OUTBOUND') continue;

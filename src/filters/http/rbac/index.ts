@@ -1,7 +1,8 @@
 import { Field } from '../../../config/reader.js';
 import type { FactoryContext, HttpFilter, HttpFilterFactory, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
 import { ExtAuthzCall } from './ext-authz-call.js';
-import { HTTP_EXT_AUTHZ_FILTER, type HttpAuthzFilter } from '../../../config/envoy/rbac.js';
+import { HTTP_EXT_AUTHZ_FILTER, HTTP_RBAC_FILTER, type HttpAuthzFilter } from '../../../config/envoy/rbac.js';
+import type { HttpFilterConfig } from '../../../config/snapshot.js';
 import { loadAuthorizationApi } from '../../../security/ext-authz/grpc-client.js';
 import { compileHttpExtAuthz, type ExtAuthzService } from '../../../security/ext-authz/service.js';
 import { compileAuthzFilters, type AuthzEngine, type AuthzRequest } from '../../../security/authz/rbac.js';
@@ -12,9 +13,29 @@ export const RBAC_FILTER_NAME = 'envoy.filters.http.rbac';
 /** Where the JWT filter leaves a verified token for authorization (Envoy: jwt_authn dynamic metadata). */
 export const JWT_METADATA_KEY = 'envoy.filters.http.jwt_authn';
 
-export interface RbacFilterConfig {
-  /** The RBAC and ext_authz filters istiod would generate, in chain order (CUSTOM, AUDIT, DENY, ALLOW). */
+/** What one rbac filter instance runs: consecutive RBAC and ext_authz filters of the chain (see groupAuthorizationFilters). */
+export interface AuthzFilterGroup {
+  /** In chain order; istiod's are CUSTOM (RBAC shadow + ext_authz), AUDIT, DENY, ALLOW. */
   filters: HttpAuthzFilter[];
+}
+
+/**
+ * Folds each run of envoy.filters.http.rbac / envoy.filters.http.ext_authz entries of an HTTP filter
+ * chain into one rbac entry over their configs, at the index of the run's first filter.
+ */
+export function groupAuthorizationFilters(filters: readonly HttpFilterConfig[]): { filter: HttpFilterConfig; index: number }[] {
+  const out: { filter: HttpFilterConfig; index: number }[] = [];
+  let group: AuthzFilterGroup | undefined;
+  filters.forEach((f, index) => {
+    if (f.name !== HTTP_RBAC_FILTER && f.name !== HTTP_EXT_AUTHZ_FILTER) {
+      group = undefined;
+      out.push({ filter: f, index });
+      return;
+    }
+    if (!group) out.push({ filter: { name: RBAC_FILTER_NAME, config: (group = { filters: [] }) }, index });
+    group.filters.push({ name: f.name, typedConfig: f.config } as HttpAuthzFilter);
+  });
+  return out;
 }
 
 /** What the JWT filter puts in the metadata for authorization. */
@@ -24,7 +45,8 @@ export interface VerifiedJwt {
 }
 
 /**
- * envoy.filters.http.rbac with Istio's AuthorizationPolicy: CUSTOM → DENY → ALLOW over the request
+ * envoy.filters.http.rbac (and the ext_authz filters chained with it; config: AuthzFilterGroup) with
+ * Istio's AuthorizationPolicy: CUSTOM → DENY → ALLOW over the request
  * (method, normalized path, host, headers), the connection (addresses, destination, mTLS peer) and
  * the verified JWT. Denied: 403 "RBAC: access denied" with Envoy's response code details. A request
  * a CUSTOM policy selects is checked by the ext_authz filter that follows its RBAC filter (Envoy's
