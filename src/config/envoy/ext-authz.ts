@@ -3,7 +3,8 @@
  * and envoy.extensions.filters.network.ext_authz.v3.ExtAuthz, with the core types they use
  * (GrpcService, HttpUri, ListStringMatcher, BufferSettings). Field names are the protos' JSON names
  * (camelCase); durations are milliseconds (`timeoutMs`) as everywhere in the Snapshot, and
- * statusOnError is the numeric HTTP status.
+ * statusOnError is the numeric HTTP status. Fields istiod never sets (include_peer_certificate,
+ * clear_route_cache, metadata_context_namespaces, ...) are not modelled.
  */
 import type { MetadataMatcher, StringMatcher } from './rbac.js';
 
@@ -78,8 +79,6 @@ interface HttpExtAuthzCommon {
   allowedHeaders?: ListStringMatcher;
   /** The filter runs only when this dynamic metadata matches (Istio: the CUSTOM shadow policy id). */
   filterEnabledMetadata?: MetadataMatcher;
-  /** Send the client's certificate in the CheckRequest (gRPC). */
-  includePeerCertificate?: boolean;
 }
 
 /** envoy.extensions.filters.http.ext_authz.v3.ExtAuthz: exactly one of grpcService, httpService. */
@@ -93,5 +92,4 @@ export interface NetworkExtAuthz {
   transportApiVersion: 'V3';
   failureModeAllow?: boolean;
   filterEnabledMetadata?: MetadataMatcher;
-  includePeerCertificate?: boolean;
 }

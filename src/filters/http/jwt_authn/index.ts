@@ -1,10 +1,10 @@
 import { Field } from '../../../config/reader.js';
-import type { JwtAuthentication } from '../../../config/envoy/jwt-authn.js';
+import { JWT_AUTHN_FILTER, type JwtAuthentication } from '../../../config/envoy/jwt-authn.js';
 import type { HttpFilter, HttpFilterFactory, RequestHeaders, StreamCallbacks } from '../../../http/filter.js';
 import { JwksCache, JwtAuthenticator, removeQueryParam, wwwAuthenticate } from '../../../security/jwt/index.js';
 import { JWT_METADATA_KEY, type VerifiedJwt } from '../rbac/index.js';
 
-export const JWT_AUTHN_FILTER_NAME = 'envoy.filters.http.jwt_authn';
+export const JWT_AUTHN_FILTER_NAME = JWT_AUTHN_FILTER;
 
 /** Remote key sets, shared by every Runtime of this worker: a reload does not refetch them. */
 const jwksCache = new JwksCache();

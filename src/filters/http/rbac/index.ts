@@ -2,6 +2,7 @@ import { Field } from '../../../config/reader.js';
 import type { FactoryContext, HttpFilter, HttpFilterFactory, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
 import { ExtAuthzCall } from './ext-authz-call.js';
 import { HTTP_EXT_AUTHZ_FILTER, HTTP_RBAC_FILTER, type HttpAuthzFilter } from '../../../config/envoy/rbac.js';
+import { JWT_AUTHN_FILTER } from '../../../config/envoy/jwt-authn.js';
 import type { HttpFilterConfig } from '../../../config/snapshot.js';
 import { loadAuthorizationApi } from '../../../security/ext-authz/grpc-client.js';
 import { compileHttpExtAuthz, type ExtAuthzService } from '../../../security/ext-authz/service.js';
@@ -9,9 +10,9 @@ import { compileAuthzFilters, type AuthzEngine, type AuthzRequest } from '../../
 import { plainAddress } from '../../../common/address.js';
 import { log } from '../../../telemetry/log.js';
 
-export const RBAC_FILTER_NAME = 'envoy.filters.http.rbac';
+export const RBAC_FILTER_NAME = HTTP_RBAC_FILTER;
 /** Where the JWT filter leaves a verified token for authorization (Envoy: jwt_authn dynamic metadata). */
-export const JWT_METADATA_KEY = 'envoy.filters.http.jwt_authn';
+export const JWT_METADATA_KEY = JWT_AUTHN_FILTER;
 
 /** What one rbac filter instance runs: consecutive RBAC and ext_authz filters of the chain (see groupAuthorizationFilters). */
 export interface AuthzFilterGroup {
