@@ -3,7 +3,7 @@
  * (listeners → route configurations → virtual hosts → routes → clusters → endpoints).
  * Istio YAML is translated into it; xDS will decode into it. Workers compile it into a Runtime.
  */
-import type { ExtAuthzProvider, TcpAuthzFilter } from '../security/authz/types.js';
+import type { TcpAuthzFilter } from './envoy/rbac.js';
 
 export type ProxyMode = 'sidecar' | 'gateway';
 
@@ -95,10 +95,11 @@ export interface FilterChain {
   match: FilterChainMatch;
   /** Envoy's DownstreamTlsContext: TLS is terminated before the filter. */
   tls?: DownstreamTls;
-  /** Envoy's network RBAC filters (Istio AuthorizationPolicy on TCP): a denied connection is closed. */
+  /**
+   * Envoy's network RBAC filters and network ext_authz filters (Istio AuthorizationPolicy on TCP,
+   * CUSTOM with a gRPC provider), in chain order, ahead of the TCP proxy: a denied connection is closed.
+   */
   rbac?: TcpAuthzFilter[];
-  /** The gRPC ext_authz providers the network ext_authz filters in `rbac` call (CUSTOM on TCP). */
-  extAuthz?: Record<string, ExtAuthzProvider>;
   http?: HttpConnectionManager;
   tcpProxy?: TcpProxy;
 }
@@ -210,7 +211,10 @@ export interface HttpConnectionManager {
 export type HttpTimeoutOverrides = Partial<Pick<HttpConnectionManager, 'streamIdleTimeoutMs' | 'requestTimeoutMs' | 'requestHeadersTimeoutMs' | 'maxStreamDurationMs'>>;
 
 export interface HttpFilterConfig {
-  /** Envoy filter name, e.g. `envoy.filters.http.header_mutation`. */
+  /**
+   * Envoy filter name, e.g. `envoy.filters.http.header_mutation`, and that filter's typed config
+   * (config/envoy/: JwtAuthentication for jwt_authn, RbacFilterConfig for rbac, HttpExtAuthz for ext_authz).
+   */
   name: string;
   config: unknown;
 }
@@ -397,9 +401,10 @@ export interface Cluster {
   /**
    * Istio's auto mTLS: with no DestinationRule tls, endpoints labelled
    * `security.istio.io/tlsMode: istio` (they have a sidecar) are reached with ISTIO_MUTUAL,
-   * accepting these server identities (the service's accounts; empty: any mesh certificate).
+   * accepting these server identities (the service's accounts; empty: any mesh certificate) and
+   * presenting this SNI (Istio's `outbound_.<port>_.<subset>_.<host>`).
    */
-  autoMtls?: { subjectAltNames: string[] };
+  autoMtls?: { subjectAltNames: string[]; sni?: string };
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
 }

@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
-import { istioSni } from '../config/istio/translate-clusters.js';
 import type { Cluster, DownstreamTls, LbEndpoint, Listener, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
 
 /** Endpoint label Istio puts on workloads that have a sidecar: auto mTLS reaches them with ISTIO_MUTUAL. */
@@ -129,7 +128,7 @@ export class TlsStore {
   clientOptions(cluster: Cluster, endpoint: LbEndpoint, protocol: 'http' | 'tcp'): ConnectionOptions | Error | undefined {
     let tls = cluster.tls;
     if (!tls && cluster.autoMtls && endpoint.labels[TLS_MODE_LABEL] === 'istio' && this.context) {
-      tls = { mode: 'ISTIO_MUTUAL', subjectAltNames: cluster.autoMtls.subjectAltNames };
+      tls = { mode: 'ISTIO_MUTUAL', subjectAltNames: cluster.autoMtls.subjectAltNames, ...(cluster.autoMtls.sni ? { sni: cluster.autoMtls.sni } : {}) };
     }
     if (!tls) return undefined;
     if (tls.mode === 'ISTIO_MUTUAL') {
@@ -137,7 +136,7 @@ export class TlsStore {
       if (!this.context) return new Error('ISTIO_MUTUAL needs a workload certificate (--cert-dir)');
       return {
         secureContext: this.context,
-        servername: tls.sni ?? (cluster.service && istioSni(cluster.service)),
+        ...(tls.sni ? { servername: tls.sni } : {}),
         ALPNProtocols: tls.alpn ?? (protocol === 'http' ? ISTIO_ALPN_HTTP : ISTIO_ALPN_TCP),
         rejectUnauthorized: true,
         checkServerIdentity: (_host, cert) => checkSans(cert, tls!.subjectAltNames),

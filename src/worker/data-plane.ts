@@ -18,7 +18,7 @@ import { peerIdentity, type PeerIdentity } from '../security/peer.js';
 import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
 import { log } from '../telemetry/log.js';
 import type { AuthzDecision } from '../security/authz/rbac.js';
-import { checkConnection, NETWORK_EXT_AUTHZ_STAT_PREFIX } from '../tcp/ext-authz.js';
+import { checkConnection } from '../tcp/ext-authz.js';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
 
 interface BoundListener {
@@ -267,16 +267,16 @@ export class DataPlane {
       return;
     }
     if (!d.extAuthz) return proxy();
-    const provider = chain.extAuthz?.[d.extAuthz.marker.provider];
+    const service = chain.extAuthz!.get(d.extAuthz.config)!;
     const target = {
-      provider,
-      host: provider && rt.clusters.get(provider.cluster)?.pick()?.endpoint,
+      service,
+      host: rt.clusters.get(service.cluster)?.pick()?.endpoint,
       destination: originalDst ?? { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
       peer,
       localPrincipal: rt.snapshot.workloadSecret?.spiffeId,
     };
     this.checking.add(socket);
-    void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(NETWORK_EXT_AUTHZ_STAT_PREFIX), proxy).then(() => this.checking.delete(socket));
+    void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(service.statPrefix ?? ''), proxy).then(() => this.checking.delete(socket));
   }
 
   private startTcpProxy(

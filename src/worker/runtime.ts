@@ -6,10 +6,11 @@ import { compilePathNormalizer, type PathNormalizer } from '../http/path-normali
 import { compileStreamTimeouts, type StreamTimeoutConfig } from '../http/stream-timeouts.js';
 import type { TlsStore } from '../security/tls-store.js';
 import { compileAuthzFilters, type AuthzEngine } from '../security/authz/rbac.js';
-import type { ExtAuthzProvider } from '../security/authz/types.js';
+import { NETWORK_EXT_AUTHZ_FILTER } from '../config/envoy/rbac.js';
+import { compileNetworkExtAuthz, type ExtAuthzService } from '../security/ext-authz/service.js';
 import { loadAuthorizationApi } from '../security/ext-authz/grpc-client.js';
 import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
-import { httpFilterFactories } from '../filters/http/registry.js';
+import { httpFilterChain, httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
 import { ConfigError } from '../config/errors.js';
@@ -65,8 +66,8 @@ export interface ChainRuntime {
   readonly tls?: DownstreamTls;
   /** Network RBAC (AuthorizationPolicy on TCP), compiled. */
   readonly rbac?: AuthzEngine;
-  /** The gRPC providers CUSTOM policies on this TCP chain call (network ext_authz). */
-  readonly extAuthz?: Readonly<Record<string, ExtAuthzProvider>>;
+  /** The network ext_authz filters among `rbac`'s (CUSTOM with a gRPC provider), compiled, by config object. */
+  readonly extAuthz?: ReadonlyMap<object, ExtAuthzService>;
   readonly http?: HttpPipeline;
   readonly tcpProxy?: TcpProxy;
 }
@@ -105,7 +106,7 @@ export class Runtime {
       if (p) return p;
       let routes = tables.get(hcm.routeConfigName);
       if (!routes) tables.set(hcm.routeConfigName, (routes = new RouteTable(routeConfigs.get(hcm.routeConfigName) ?? { name: hcm.routeConfigName, virtualHosts: [] })));
-      const filters = hcm.httpFilters.map((f, i) => {
+      const filters = httpFilterChain(hcm.httpFilters).map(({ filter: f, index: i }) => {
         const factory = httpFilterFactories.get(f.name);
         if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.http.httpFilters[${i}]` });
         return factory.create(factory.parse(f.config), {
@@ -131,13 +132,14 @@ export class Runtime {
       return p;
     };
     // the ext_authz gRPC API loads in the background once a TCP chain can call it
-    if (snapshot.listeners.some((l) => l.filterChains.some((c) => c.extAuthz) || l.defaultFilterChain?.extAuthz)) void loadAuthorizationApi().catch(() => {});
+    const checksTcp = (c: FilterChain | undefined) => !!c?.rbac?.some((f) => f.name === NETWORK_EXT_AUTHZ_FILTER);
+    if (snapshot.listeners.some((l) => l.filterChains.some(checksTcp) || checksTcp(l.defaultFilterChain))) void loadAuthorizationApi().catch(() => {});
     for (const l of snapshot.listeners) {
       const compile = (c: FilterChain, where: string): ChainRuntime => ({
         name: c.name,
         ...(c.tls ? { tls: c.tls } : {}),
         ...(c.rbac ? { rbac: compileAuthzFilters(c.rbac) } : {}),
-        ...(c.extAuthz ? { extAuthz: c.extAuthz } : {}),
+        ...(checksTcp(c) ? { extAuthz: new Map(c.rbac!.flatMap((f) => (f.name === NETWORK_EXT_AUTHZ_FILTER ? [[f.typedConfig, compileNetworkExtAuthz(f.typedConfig)]] : []))) } : {}),
         ...(c.http ? { http: compileHttp(l, c.http, where) } : {}),
         ...(c.tcpProxy ? { tcpProxy: c.tcpProxy } : {}),
       });

@@ -15,7 +15,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
 
 /** Istio's SNI for a cluster, `outbound_.<port>_.<subset>_.<host>`: ISTIO_MUTUAL presents it, AUTO_PASSTHROUGH routes on it. */
-export function istioSni(service: NonNullable<Cluster['service']>): string {
+export function istioSni(service: Pick<NonNullable<Cluster['service']>, 'host' | 'port' | 'subset'>): string {
   return `outbound_.${service.port}_.${service.subset ?? ''}_.${service.host}`;
 }
 
@@ -75,7 +75,7 @@ function buildCluster(
       ? { slowStart: { windowMs: policy.warmup.durationMs, aggression: policy.warmup.aggression, minWeightPercent: policy.warmup.minimumPercent } }
       : {}),
     ...outlierOf(policy),
-    ...tlsOf(policy, svc, node),
+    ...tlsOf(policy, svc, node, istioSni({ host: svc.hostname, port: port.number, ...(subset ? { subset } : {}) })),
     ...http2Of(port.protocol, policy),
     service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
   };
@@ -97,16 +97,17 @@ export function http2Of(protocol: string, p: { h2Upgrade?: boolean; maxConcurren
  * sidecar get ISTIO_MUTUAL). ISTIO_MUTUAL checks the server's SPIFFE identity against the rule's
  * subjectAltNames, else the service accounts of the service's workloads.
  */
-function tlsOf(p: ReturnType<typeof effectivePolicy>, svc: Service, node: NodeIdentity): Pick<Cluster, 'tls' | 'autoMtls'> {
+function tlsOf(p: ReturnType<typeof effectivePolicy>, svc: Service, node: NodeIdentity, sni: string): Pick<Cluster, 'tls' | 'autoMtls'> {
   const sans = [...new Set(svc.endpoints.filter((w) => w.serviceAccount).map((w) => `spiffe://${node.trustDomain}/ns/${svc.namespace}/sa/${w.serviceAccount}`))];
   const tls = p.tls;
-  if (!tls) return { autoMtls: { subjectAltNames: sans } };
+  if (!tls) return { autoMtls: { subjectAltNames: sans, sni } };
   if (tls.mode === 'DISABLE') return {};
   return {
     tls: {
       mode: tls.mode,
       subjectAltNames: tls.subjectAltNames.length ? tls.subjectAltNames : tls.mode === 'ISTIO_MUTUAL' ? sans : [],
-      ...(tls.sni ? { sni: tls.sni } : {}),
+      // ISTIO_MUTUAL presents Istio's SNI unless the rule names one
+      ...(tls.sni ? { sni: tls.sni } : tls.mode === 'ISTIO_MUTUAL' ? { sni } : {}),
       ...(tls.caPem ? { caPem: tls.caPem } : {}),
       ...(tls.certPem ? { certPem: tls.certPem } : {}),
       ...(tls.keyPem ? { keyPem: tls.keyPem } : {}),
