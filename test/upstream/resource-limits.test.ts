@@ -5,8 +5,10 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CircuitBreakers } from '../../src/config/snapshot.js';
-import { H1Pool, type UpstreamError, type UpstreamExchange, type UpstreamHandler } from '../../src/upstream/h1-pool.js';
+import type { UpstreamExchange } from '../../src/upstream/exchange.js';
+import { H1Pool } from '../../src/upstream/http1/pool.js';
 import { ClusterLimits, Resource, ResourceSlots, ResourceTable } from '../../src/upstream/resource-limits.js';
+import { RecordingHandler } from '../helpers/recording-handler.js';
 
 const UNLIMITED = 2 ** 32 - 1;
 const cb = (o: Partial<CircuitBreakers>): CircuitBreakers => ({ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED, maxRetries: UNLIMITED, ...o });
@@ -180,24 +182,6 @@ async function holdingServer(): Promise<HoldingServer> {
   return hs;
 }
 
-class Rec implements UpstreamHandler {
-  status = 0;
-  ended = false;
-  error: UpstreamError | undefined;
-  onUpstreamHeaders(status: number): void {
-    this.status = status;
-  }
-  onUpstreamData(): boolean {
-    return true;
-  }
-  onUpstreamEnd(): void {
-    this.ended = true;
-  }
-  onUpstreamError(err: UpstreamError): void {
-    this.error = err;
-  }
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -236,8 +220,8 @@ async function setup(thresholds: Partial<CircuitBreakers>, workers = 1, maxReque
 }
 
 const req = () => ({ method: 'GET', path: '/', headers: ['host', 'x'], body: null });
-function send(pool: H1Pool): { rec: Rec; ex: UpstreamExchange } {
-  const rec = new Rec();
+function send(pool: H1Pool): { rec: RecordingHandler; ex: UpstreamExchange } {
+  const rec = new RecordingHandler();
   return { rec, ex: pool.request(req(), rec) };
 }
 
