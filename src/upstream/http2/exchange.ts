@@ -13,7 +13,7 @@ const BODY_OPTIONS = { endStream: false, waitForTrailers: true } as const;
 const NO_TRAILERS: OutgoingHttpHeaders = {};
 
 const kExchange = Symbol('outrigger.h2.exchange');
-type TaggedStream = ClientHttp2Stream & { [kExchange]: H2Exchange };
+type TaggedStream = ClientHttp2Stream & { [kExchange]: H2UpstreamExchange };
 
 // Stream listeners shared by every stream (no closures per request): `this` is the stream.
 function onStreamResponse(this: TaggedStream, headers: IncomingHttpHeaders, _flags: number, raw: string[]): void {
@@ -42,7 +42,7 @@ function onStreamWantTrailers(this: TaggedStream): void {
 }
 
 /** One request/response on an HTTP/2 stream of a session. It is the exchange handle and the request body's sink. */
-export class H2Exchange implements UpstreamExchange, BodySink {
+export class H2UpstreamExchange implements UpstreamExchange, BodySink {
   private done = false;
   private handler: UpstreamHandler | undefined;
   private stream: TaggedStream | undefined;

@@ -5,7 +5,7 @@ import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { connectUpstream } from '../connect.js';
 import type { UpstreamExchange, UpstreamHandler, UpstreamRequest } from '../exchange.js';
 import { ActiveClient, ClientState } from '../pool-base.js';
-import { H2Exchange } from './exchange.js';
+import { H2UpstreamExchange } from './exchange.js';
 import type { H2Pool } from './pool.js';
 
 /** Envoy's default upstream max_concurrent_streams (and what a session assumes before the peer's SETTINGS). */
@@ -86,7 +86,7 @@ export class H2Session extends ActiveClient {
   }
 
   override newStream(req: UpstreamRequest, handler: UpstreamHandler): UpstreamExchange | undefined {
-    const ex = new H2Exchange(this, req, handler);
+    const ex = new H2UpstreamExchange(this, req, handler);
     return ex.open(req) ? ex : undefined;
   }
 
