@@ -364,4 +364,21 @@ describe('H1Pool under circuit breakers', () => {
     expect(total(Resource.PendingRequests)).toBe(0);
     expect(total(Resource.Requests)).toBe(0);
   });
+
+  it('close() (drain) with a request queued: the queued request still goes out, and close() resolves only after it', async () => {
+    const { server, poolFor, total } = await setup({ maxConnections: 1 });
+    const pool = poolFor(0);
+    const r1 = send(pool);
+    const r2 = send(pool); // queued behind the one connection
+    await until(() => server.requests === 1, 'first request');
+    let closed = false;
+    const done = pool.close().then(() => (closed = true));
+    server.answer();
+    await until(() => r1.rec.ended && server.requests === 2, 'the queued request sent');
+    expect(closed).toBe(false);
+    server.answer();
+    await done;
+    expect(r2.rec.status).toBe(200);
+    expect([total(Resource.Connections), total(Resource.PendingRequests), total(Resource.Requests)]).toEqual([0, 0, 0]);
+  });
 });
