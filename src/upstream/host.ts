@@ -1,6 +1,6 @@
 import type { Cluster, LbEndpoint } from '../config/snapshot.js';
-import { H1Pool } from './h1-pool.js';
-import { H2Pool } from './h2-pool.js';
+import { H1Pool } from './http1/pool.js';
+import { H2Pool } from './http2/pool.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
 import type { TlsStore } from '../security/tls-store.js';
