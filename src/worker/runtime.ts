@@ -1,4 +1,4 @@
-import type { Cluster, DownstreamTls, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
+import type { Cluster, ClusterLoadAssignment, DownstreamTls, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
@@ -12,6 +12,8 @@ import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
 import { httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
+import { contentDigest } from '../common/content-digest.js';
+import type { RuntimeSlots } from './messages.js';
 import { ConfigError } from '../config/errors.js';
 import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats.js';
 import type { AccessLogWriter } from '../telemetry/access-log.js';
@@ -79,9 +81,13 @@ export interface ListenerRuntime {
   readonly chains: ReadonlyMap<string, ChainRuntime>;
 }
 
+/** No shared rows: every worker counts alone (tests, a Runtime built outside the agent). */
+export const NO_SLOTS: RuntimeSlots = { listeners: {}, clusters: {}, outlierHosts: {} };
+
 /**
  * A Snapshot compiled for one worker. Swapped in with one assignment; a request keeps the Runtime
- * it started with. Unchanged clusters are carried over with their pools and load-balancer state.
+ * it started with. Clusters whose config is unchanged are carried over with their pools and
+ * load-balancer state; if only their endpoints changed, their host set is updated in place.
  */
 export class Runtime {
   readonly listeners = new Map<string, ListenerRuntime>();
@@ -94,6 +100,8 @@ export class Runtime {
     readonly snapshot: Snapshot,
     readonly services: WorkerServices,
     previous?: Runtime,
+    /** The agent's rows for this Snapshot's listeners, clusters and hosts in the shared tables. */
+    readonly slots: RuntimeSlots = NO_SLOTS,
   ) {
     services.tls?.update(snapshot.workloadSecret);
     services.tls?.retainGatewayServers(snapshot.listeners);
@@ -151,11 +159,18 @@ export class Runtime {
       if (defaultChain) chains.set(defaultChain.name, defaultChain);
       this.listeners.set(l.name, { config: l, matcher: new FilterChainMatcher(compiled), defaultChain, chains });
     }
+    const assignments = new Map(snapshot.endpoints.map((a) => [a.clusterName, a]));
     for (const c of snapshot.clusters) {
+      const assignment = assignments.get(c.name);
+      const outlierSlots = slots.outlierHosts[c.name];
       const prev = previous?.clusters.get(c.name);
-      let rt = prev && sameCluster(prev.config, c) ? prev : undefined;
-      if (!rt) {
-        rt = new ClusterRuntime(c, services.stats.cluster(c.name), limitsFor(c, services), services.hostFirstSeen, services.tls);
+      let rt: ClusterRuntime;
+      if (prev && sameResource(prev.config, c)) {
+        rt = prev;
+        if (!sameResource(prev.assignment, assignment)) rt.updateHosts(assignment, outlierSlots);
+      } else {
+        const context = { stats: services.stats.cluster(c.name), limits: limitsFor(c, slots.clusters[c.name], services), firstSeen: services.hostFirstSeen, tls: services.tls };
+        rt = new ClusterRuntime(c, assignment, context, outlierSlots);
         const ejected = services.ejections?.get(c.name);
         if (ejected?.size) rt.setEjected(ejected);
       }
@@ -168,7 +183,7 @@ export class Runtime {
     const key = `${listener.name}\u0000${clusterName ?? ''}\u0000${protocol}\u0000${peer ?? ''}`;
     let t = this.istioTemplates.get(key);
     if (!t) {
-      const cluster = clusterName ? this.clusters.get(clusterName)?.config : undefined;
+      const cluster = clusterName ? this.clusters.get(clusterName) : undefined;
       const identities = { self: this.services.tls?.workloadIdentity, ...(peer ? { peer } : {}) };
       t = buildIstioLabels(this.snapshot.node, listener, cluster, `${this.snapshot.version}.${this.templateIds++}`, protocol, identities);
       this.istioTemplates.set(key, t);
@@ -183,12 +198,13 @@ export class Runtime {
 }
 
 /** The cluster's circuit breakers: shared across workers when it has a slot, else this worker's own. */
-function limitsFor(c: Cluster, services: WorkerServices): ClusterLimits | undefined {
+function limitsFor(c: Cluster, slot: number | undefined, services: WorkerServices): ClusterLimits | undefined {
   if (!c.circuitBreakers) return undefined;
-  if (c.resourceSlot !== undefined && services.limits) return new ClusterLimits(services.limits, c.resourceSlot, c.circuitBreakers);
+  if (slot !== undefined && services.limits) return new ClusterLimits(services.limits, slot, c.circuitBreakers);
   return new ClusterLimits(new ResourceTable(ResourceTable.create(1, 1), 0), 0, c.circuitBreakers);
 }
 
-function sameCluster(a: Cluster, b: Cluster): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
+/** Same content: the same object, or equal digests of their canonical form (each computed once per Snapshot). */
+function sameResource(a: Cluster | ClusterLoadAssignment | undefined, b: Cluster | ClusterLoadAssignment | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && contentDigest(a) === contentDigest(b));
 }

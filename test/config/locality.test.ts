@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { applyLocalityLb, localityMatches, localityPriority } from '../../src/config/istio/locality.js';
-import type { LbEndpoint } from '../../src/config/snapshot.js';
+import { loadAssignment, parseLocality, staticHost, type HostEndpoint } from '../../src/config/endpoints.js';
 import { sidecarNode } from './helpers.js';
 import { ClusterRuntime } from '../../src/upstream/cluster.js';
 import { ClusterStats } from '../../src/telemetry/stats.js';
 
-const ep = (port: number, locality: string, labels: Record<string, string> = {}, weight = 1): LbEndpoint => ({ address: '10.0.0.1', port, weight, labels, locality });
+const ep = (port: number, locality: string, labels: Record<string, string> = {}, weight = 1): HostEndpoint => ({ ...staticHost('10.0.0.1', port), weight, labels, locality: parseLocality(locality) });
 const setting = (over: Partial<{ enabled: boolean; failover: { from: string; to: string }[]; failoverPriority: string[]; distribute: { from: string; to: Record<string, number> }[] }> = {}) => ({
   enabled: true, failover: [], failoverPriority: [], distribute: [], ...over,
 });
@@ -26,8 +26,8 @@ describe('Istio locality priorities', () => {
   });
 
   it('no proxy locality or enabled: false: every endpoint in one priority', () => {
-    expect(applyLocalityLb([ep(1, 'r2/z/s')], sidecarNode({ locality: '' }), undefined)[0].priority).toBeUndefined();
-    expect(applyLocalityLb([ep(1, 'r2/z/s')], sidecarNode({ locality: 'r1/z/s' }), setting({ enabled: false }))[0].priority).toBeUndefined();
+    expect(applyLocalityLb([ep(1, 'r2/z/s'), ep(2, 'r1/z/s')], sidecarNode({ locality: '' }), undefined).map((e) => e.priority)).toEqual([0, 0]);
+    expect(applyLocalityLb([ep(1, 'r2/z/s'), ep(2, 'r1/z/s')], sidecarNode({ locality: 'r1/z/s' }), setting({ enabled: false })).map((e) => e.priority)).toEqual([0, 0]);
   });
 
   it('failoverPriority: the more leading labels shared with the proxy, the higher the priority', () => {
@@ -58,8 +58,8 @@ describe('Istio locality priorities', () => {
 
 describe('priority load (Envoy overprovisioning factor 1.4)', () => {
   function cluster(priorities: number[]) {
-    const endpoints = priorities.map((p, i) => ({ address: '127.0.0.1', port: 1000 + i, weight: 1, labels: {}, priority: p }));
-    return new ClusterRuntime({ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000, endpoints }, new ClusterStats());
+    const hosts = priorities.map((p, i) => ({ ...staticHost('127.0.0.1', 1000 + i), priority: p }));
+    return new ClusterRuntime({ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }, loadAssignment('c', hosts), { stats: new ClusterStats() });
   }
   const share = (c: ClusterRuntime, n = 4000) => {
     const counts: Record<number, number> = {};
@@ -94,8 +94,8 @@ describe('priority load (Envoy overprovisioning factor 1.4)', () => {
 
 describe('retryRemoteLocalities (Envoy previous_priorities)', () => {
   it('pickOtherPriority skips the priorities already tried', () => {
-    const endpoints = [0, 1, 2].map((p) => ({ address: '127.0.0.1', port: 2000 + p, weight: 1, labels: {}, priority: p }));
-    const c = new ClusterRuntime({ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000, endpoints }, new ClusterStats());
+    const hosts = [0, 1, 2].map((p) => ({ ...staticHost('127.0.0.1', 2000 + p), priority: p }));
+    const c = new ClusterRuntime({ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }, loadAssignment('c', hosts), { stats: new ClusterStats() });
     expect(c.pickOtherPriority(new Set([0]))!.endpoint.priority).toBe(1);
     expect(c.pickOtherPriority(new Set([0, 1]))!.endpoint.priority).toBe(2);
     expect(c.pickOtherPriority(new Set([0, 1, 2]))).toBeUndefined();

@@ -1,4 +1,5 @@
-import type { LbEndpoint, NodeIdentity } from '../snapshot.js';
+import type { NodeIdentity } from '../snapshot.js';
+import { localityPath, type HostEndpoint } from '../endpoints.js';
 import type { PolicyLayer } from './resources.js';
 
 type LocalitySetting = NonNullable<PolicyLayer['locality']>;
@@ -8,12 +9,12 @@ type LocalitySetting = NonNullable<PolicyLayer['locality']>;
  * (failover) or locality weights (distribute). Istio applies it only to clusters with outlier
  * detection, since failover needs unhealthy hosts to be noticed.
  */
-export function applyLocalityLb(endpoints: LbEndpoint[], node: NodeIdentity, setting: LocalitySetting | undefined): LbEndpoint[] {
+export function applyLocalityLb(endpoints: HostEndpoint[], node: NodeIdentity, setting: LocalitySetting | undefined): HostEndpoint[] {
   if (setting && !setting.enabled) return endpoints;
   if (setting?.distribute.length) return distribute(endpoints, node.locality, setting.distribute);
   if (setting?.failoverPriority.length) return compact(endpoints.map((e) => ({ ...e, priority: labelPriority(e, node, setting.failoverPriority) })));
   if (!node.locality) return endpoints;
-  return compact(endpoints.map((e) => ({ ...e, priority: localityPriority(node.locality, e.locality ?? '', setting?.failover ?? []) })));
+  return compact(endpoints.map((e) => ({ ...e, priority: localityPriority(node.locality, localityPath(e.locality), setting?.failover ?? []) })));
 }
 
 /** 0: same region/zone/subzone, 1: same region/zone, 2: same region, 3: elsewhere (4: not the failover target). */
@@ -26,7 +27,7 @@ export function localityPriority(proxy: string, ep: string, failover: readonly {
 }
 
 /** failoverPriority: the more leading labels an endpoint shares with this proxy, the higher its priority. */
-function labelPriority(e: LbEndpoint, node: NodeIdentity, labels: readonly string[]): number {
+function labelPriority(e: HostEndpoint, node: NodeIdentity, labels: readonly string[]): number {
   let matched = 0;
   for (const spec of labels) {
     const eq = spec.indexOf('=');
@@ -38,7 +39,7 @@ function labelPriority(e: LbEndpoint, node: NodeIdentity, labels: readonly strin
 }
 
 /** Renumbers priorities 0, 1, 2… keeping their order (Envoy wants no gaps). */
-function compact(endpoints: LbEndpoint[]): LbEndpoint[] {
+function compact(endpoints: HostEndpoint[]): HostEndpoint[] {
   const used = [...new Set(endpoints.map((e) => e.priority ?? 0))].sort((a, b) => a - b);
   return endpoints.map((e) => ({ ...e, priority: used.indexOf(e.priority ?? 0) }));
 }
@@ -58,12 +59,12 @@ export function localityMatches(pattern: string, locality: string): boolean {
  * distribute: for a proxy in `from`, each `to` pattern gets its share of traffic, spread over its
  * endpoints by their weights; endpoints no pattern names get none.
  */
-function distribute(endpoints: LbEndpoint[], proxy: string, rules: LocalitySetting['distribute']): LbEndpoint[] {
+function distribute(endpoints: HostEndpoint[], proxy: string, rules: LocalitySetting['distribute']): HostEndpoint[] {
   const rule = rules.find((r) => localityMatches(r.from, proxy));
   if (!rule) return endpoints;
-  const out: LbEndpoint[] = [];
+  const out: HostEndpoint[] = [];
   for (const [pattern, share] of Object.entries(rule.to)) {
-    const members = endpoints.filter((e) => localityMatches(pattern, e.locality ?? '') && !out.includes(e));
+    const members = endpoints.filter((e) => localityMatches(pattern, localityPath(e.locality)) && !out.includes(e));
     const total = members.reduce((s, e) => s + e.weight, 0);
     for (const e of members) {
       const weight = Math.round((share * 1000 * e.weight) / total);
