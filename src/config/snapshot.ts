@@ -43,8 +43,20 @@ export interface Snapshot {
    * place: unchanged hosts keep their connections, load-balancer and outlier state.
    */
   endpoints: ClusterLoadAssignment[];
+  /** Each cluster's and each assignment's version (config/resource-versions.ts). */
+  versions: ResourceVersions;
   /** The workload's mesh certificate (Envoy's SDS `default` + `ROOTCA`), when --cert-dir is set. */
   workloadSecret?: WorkloadSecret;
+}
+
+/**
+ * The version of each resource by name, as delta xDS gives each resource its own: here a digest of
+ * its content, computed once when the Snapshot is built. A worker compares versions, not contents,
+ * to tell which clusters changed and which only changed their endpoints.
+ */
+export interface ResourceVersions {
+  clusters: Record<string, string>;
+  endpoints: Record<string, string>;
 }
 
 /** Istio's file-mounted workload certificate, read by the agent and posted to the workers. */

@@ -34,6 +34,7 @@ const UNHEALTHY = new Set(['UNHEALTHY', 'DRAINING', 'TIMEOUT']);
  */
 export class ClusterRuntime {
   private currentHosts: UpstreamHost[];
+  private currentAssignment: ClusterLoadAssignment | undefined;
   private lb!: LoadBalancer;
   /** Per-priority balancers (locality failover); empty with a single priority. */
   private levels: { priority: number; lb: LoadBalancer }[] = [];
@@ -51,7 +52,7 @@ export class ClusterRuntime {
     outlierSlots?: OutlierHostSlots,
   ) {
     ({ stats: this.stats, limits: this.limits, tls: this.tls, firstSeen: this.firstSeen } = context);
-    this.assignment = assignment;
+    this.currentAssignment = assignment;
     this.currentHosts = hostEndpoints(assignment).map((e) => this.createHost(e, outlierSlots));
     if (config.slowStart && this.firstSeen) this.startSlowStart(this.firstSeen);
     this.lb = this.buildLoadBalancer();
@@ -59,7 +60,9 @@ export class ClusterRuntime {
   }
 
   /** The assignment the hosts come from (absent: the cluster has none). */
-  assignment: ClusterLoadAssignment | undefined;
+  get assignment(): ClusterLoadAssignment | undefined {
+    return this.currentAssignment;
+  }
 
   get name(): string {
     return this.config.name;
@@ -92,7 +95,7 @@ export class ClusterRuntime {
       added.push(host);
       return host;
     });
-    this.assignment = assignment;
+    this.currentAssignment = assignment;
     if (this.config.slowStart && this.firstSeen) {
       const now = Date.now();
       for (const h of added) {

@@ -83,6 +83,7 @@ export class DataPlane {
       }
     }
     this.runtime = next; // the swap: new requests see the new config from here on
+    next.activate();
     for (const [key, b] of this.bound) {
       if (!wanted.has(key)) {
         b.server.close();

@@ -1,4 +1,4 @@
-import type { Cluster, ClusterLoadAssignment, DownstreamTls, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
+import type { Cluster, DownstreamTls, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
@@ -12,7 +12,6 @@ import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
 import { httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
-import { contentDigest } from '../common/content-digest.js';
 import type { RuntimeSlots } from './messages.js';
 import { ConfigError } from '../config/errors.js';
 import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats.js';
@@ -94,6 +93,8 @@ export class Runtime {
   readonly clusters = new Map<string, ClusterRuntime>();
 
   private readonly istioTemplates = new Map<string, IstioLabelTemplate>();
+  /** Host-set updates of carried-over clusters, applied when this Runtime is swapped in (activate). */
+  private readonly hostUpdates: (() => void)[] = [];
   private templateIds = 0;
 
   constructor(
@@ -163,11 +164,14 @@ export class Runtime {
     for (const c of snapshot.clusters) {
       const assignment = assignments.get(c.name);
       const outlierSlots = slots.outlierHosts[c.name];
+      // the previous Runtime is the one running: its clusters are as its Snapshot says
       const prev = previous?.clusters.get(c.name);
+      const was = previous?.snapshot.versions;
+      const now = snapshot.versions;
       let rt: ClusterRuntime;
-      if (prev && sameResource(prev.config, c)) {
+      if (prev && was?.clusters[c.name] === now.clusters[c.name]) {
         rt = prev;
-        if (!sameResource(prev.assignment, assignment)) rt.updateHosts(assignment, outlierSlots);
+        if (was.endpoints[c.name] !== now.endpoints[c.name]) this.hostUpdates.push(() => prev.updateHosts(assignment, outlierSlots));
       } else {
         const context = { stats: services.stats.cluster(c.name), limits: limitsFor(c, slots.clusters[c.name], services), firstSeen: services.hostFirstSeen, tls: services.tls };
         rt = new ClusterRuntime(c, assignment, context, outlierSlots);
@@ -191,6 +195,14 @@ export class Runtime {
     return t;
   }
 
+  /**
+   * Called once, when this Runtime replaces the previous one: the clusters it carried over take their
+   * new host sets (they are shared with the previous Runtime, so not before it is certain to apply).
+   */
+  activate(): void {
+    for (const update of this.hostUpdates.splice(0)) update();
+  }
+
   /** Clusters of `previous` that this Runtime no longer uses: close them once their requests finish. */
   retiredFrom(previous: Runtime): ClusterRuntime[] {
     return [...previous.clusters.values()].filter((c) => this.clusters.get(c.name) !== c);
@@ -204,7 +216,3 @@ function limitsFor(c: Cluster, slot: number | undefined, services: WorkerService
   return new ClusterLimits(new ResourceTable(ResourceTable.create(1, 1), 0), 0, c.circuitBreakers);
 }
 
-/** Same content: the same object, or equal digests of their canonical form (each computed once per Snapshot). */
-function sameResource(a: Cluster | ClusterLoadAssignment | undefined, b: Cluster | ClusterLoadAssignment | undefined): boolean {
-  return a === b || (a !== undefined && b !== undefined && contentDigest(a) === contentDigest(b));
-}

@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { applyLocalityLb, localityMatches, localityPriority } from '../../src/config/istio/locality.js';
-import { loadAssignment, parseLocality, staticHost, type HostEndpoint } from '../../src/config/endpoints.js';
+import { localityLoadAssignment, localityMatches, localityPriority } from '../../src/config/istio/locality.js';
+import { hostEndpoints, loadAssignment, parseLocality, staticHost, type HostEndpoint } from '../../src/config/endpoints.js';
+import type { NodeIdentity } from '../../src/config/snapshot.js';
 import { sidecarNode } from './helpers.js';
 import { ClusterRuntime } from '../../src/upstream/cluster.js';
 import { ClusterStats } from '../../src/telemetry/stats.js';
 
 const ep = (port: number, locality: string, labels: Record<string, string> = {}, weight = 1): HostEndpoint => ({ ...staticHost('10.0.0.1', port), weight, labels, locality: parseLocality(locality) });
+type Setting = ReturnType<typeof setting>;
+
+/** The hosts of the assignment locality load balancing builds, flattened. */
+const applyLocalityLb = (hosts: HostEndpoint[], node: NodeIdentity, s: Setting | undefined) => hostEndpoints(localityLoadAssignment('c', hosts, node, s));
+
 const setting = (over: Partial<{ enabled: boolean; failover: { from: string; to: string }[]; failoverPriority: string[]; distribute: { from: string; to: Record<string, number> }[] }> = {}) => ({
   enabled: true, failover: [], failoverPriority: [], distribute: [], ...over,
 });
@@ -40,13 +46,25 @@ describe('Istio locality priorities', () => {
     expect(out.map((e) => e.priority)).toEqual([0, 1, 2]);
   });
 
-  it('distribute: shares by locality pattern, spread by endpoint weight; unnamed localities get nothing', () => {
-    const out = applyLocalityLb(
-      [ep(1, 'r1/z1/a'), ep(2, 'r1/z1/b', {}, 3), ep(3, 'r1/z2/a'), ep(4, 'r2/z1/a')],
+  it("distribute: locality weights, a pattern's share split by the localities' sizes; unnamed localities get nothing", () => {
+    const a = localityLoadAssignment(
+      'c',
+      [ep(1, 'r1/z1/a'), ep(2, 'r1/z1/b', {}, 3), ep(5, 'r1/z1/b'), ep(3, 'r1/z2/a'), ep(4, 'r2/z1/a')],
       sidecarNode({ locality: 'r1/z1/a' }),
       setting({ distribute: [{ from: 'r1/z1/*', to: { 'r1/z1/*': 80, 'r1/z2/*': 20 } }] }),
     );
-    expect(out.map((e) => [e.port, e.weight])).toEqual([[1, 20000], [2, 60000], [3, 20000]]);
+    // istiod's applyLocalityWeights: ⌈size × share ÷ total⌉ (sizes 1 and 4 of 5 for 80%)
+    expect(a.endpoints.map((l) => [`${l.locality.region}/${l.locality.zone}/${l.locality.subZone}`, l.loadBalancingWeight])).toEqual([['r1/z1/a', 16], ['r1/z1/b', 64], ['r1/z2/a', 20]]);
+    // the hosts' share: their locality's weight, split by their own weights
+    expect(hostEndpoints(a).map((e) => [e.port, e.weight])).toEqual([[1, 16], [2, 48], [5, 16], [3, 20]]);
+  });
+
+  it('distribute: a proxy no rule is from gets no locality weights; enabled: false turns it off', () => {
+    const hosts = [ep(1, 'r1/z1/a'), ep(2, 'r2/z1/a')];
+    const rules = setting({ distribute: [{ from: 'r9/*', to: { 'r1/*': 100 } }] });
+    expect(localityLoadAssignment('c', hosts, sidecarNode({ locality: 'r1/z1/a' }), rules).endpoints.map((l) => l.loadBalancingWeight)).toEqual([undefined, undefined]);
+    const off = setting({ enabled: false, distribute: [{ from: 'r1/*', to: { 'r1/*': 100 } }] });
+    expect(hostEndpoints(localityLoadAssignment('c', hosts, sidecarNode({ locality: 'r1/z1/a' }), off)).map((e) => e.port)).toEqual([1, 2]);
   });
 
   it('locality patterns match by segment, * matching the rest', () => {

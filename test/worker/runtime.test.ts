@@ -1,10 +1,11 @@
 // Runtime compile across Snapshots: a cluster whose config is unchanged is carried over (compared by
-// a canonical digest, so field order does not matter); if only its endpoints changed, its host set is
+// the Snapshots' resource versions, digests of canonical JSON: field order does not matter); if only its endpoints changed, its host set is
 // updated in place; a config change rebuilds it. The agent's shared-table rows come beside the
 // Snapshot (RuntimeSlots) and the Snapshot itself is frozen throughout.
 import { describe, expect, it } from 'vitest';
 import { deepFreeze } from '../../src/common/deep-freeze.js';
 import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
+import { resourceVersions } from '../../src/config/resource-versions.js';
 import type { Cluster, Snapshot } from '../../src/config/snapshot.js';
 import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
@@ -16,14 +17,8 @@ import { sidecarNode } from '../config/helpers.js';
 const base: Cluster = { name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 };
 
 function snapshot(version: string, cluster: Cluster, ports: number[]): Snapshot {
-  return deepFreeze({
-    version,
-    node: sidecarNode(),
-    listeners: [],
-    routeConfigs: [],
-    clusters: [cluster],
-    endpoints: [loadAssignment(cluster.name, ports.map((p) => staticHost('127.0.0.1', p)))],
-  });
+  const endpoints = [loadAssignment(cluster.name, ports.map((p) => staticHost('127.0.0.1', p)))];
+  return deepFreeze({ version, node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [cluster], endpoints, versions: resourceVersions([cluster], endpoints) });
 }
 
 const services = (): WorkerServices => ({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off'), hostFirstSeen: new Map() });
@@ -52,6 +47,9 @@ describe('Runtime across Snapshots', () => {
     const [h1, h2] = cr.hosts;
     const second = new Runtime(snapshot('2', base, [2, 3]), s, first);
     expect(second.clusters.get('c')).toBe(cr);
+    // shared with the running Runtime: the host set changes only once the new one is swapped in
+    expect(cr.hosts).toEqual([h1, h2]);
+    second.activate();
     expect(cr.hosts[0]).toBe(h2);
     expect(cr.hosts.map((h) => h.endpoint.port)).toEqual([2, 3]);
     expect(cr.hosts).not.toContain(h1);

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { Cluster, ClusterLoadAssignment, LbPolicy, NodeIdentity } from '../snapshot.js';
 import { loadAssignment, parseLocality, staticHost, type HostEndpoint } from '../endpoints.js';
-import { applyLocalityLb } from './locality.js';
+import { localityLoadAssignment } from './locality.js';
 import { labelsMatch } from './hosts.js';
 import { DestinationRuleIndex, effectivePolicy, workloadPort, type Service } from './registry.js';
 import type { MeshSettings, ServicePortSpec, WorkloadSpec } from './resources.js';
@@ -36,9 +36,9 @@ export interface ClustersAndEndpoints {
 /** One cluster per service port, plus one per DestinationRule subset, named as istiod names them. */
 export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex, node: NodeIdentity, mesh?: MeshSettings): ClustersAndEndpoints {
   const out: ClustersAndEndpoints = { clusters: [], endpoints: [] };
-  const add = ({ cluster, hosts }: { cluster: Cluster; hosts: HostEndpoint[] | undefined }) => {
+  const add = ({ cluster, endpoints }: { cluster: Cluster; endpoints: ClusterLoadAssignment | undefined }) => {
     out.clusters.push(cluster);
-    if (hosts) out.endpoints.push(loadAssignment(cluster.name, hosts));
+    if (endpoints) out.endpoints.push(endpoints);
   };
   for (const svc of services) {
     const dr = drs.lookup(svc.hostname, svc.namespace);
@@ -60,7 +60,7 @@ function buildCluster(
   policy: ReturnType<typeof effectivePolicy>,
   node: NodeIdentity,
   mesh: MeshSettings | undefined,
-): { cluster: Cluster; hosts: HostEndpoint[] | undefined } {
+): { cluster: Cluster; endpoints: ClusterLoadAssignment | undefined } {
   const passthrough = svc.resolution === 'NONE' || policy.lbSimple === 'PASSTHROUGH';
   const dns = svc.resolution === 'DNS' || svc.resolution === 'DNS_ROUND_ROBIN';
   const type = passthrough ? 'ORIGINAL_DST' : dns ? 'STRICT_DNS' : 'STATIC';
@@ -70,11 +70,10 @@ function buildCluster(
     const workloads = svc.endpoints.filter((w) => labelsMatch(subsetLabels, w.labels));
     hosts = workloads.map((w) => toHost(w, port)).filter((e): e is HostEndpoint => e !== undefined);
     if (dns && svc.endpoints.length === 0 && !svc.hostname.startsWith('*')) hosts = [staticHost(svc.hostname, port.targetPort ?? port.number)];
-    // Istio applies locality load balancing where outlier detection can notice failing localities
-    if (policy.outlier) hosts = applyLocalityLb(hosts, node, policy.locality);
   }
+  const name = clusterName('outbound', port.number, subset, svc.hostname);
   const cluster: Cluster = {
-    name: clusterName('outbound', port.number, subset, svc.hostname),
+    name,
     type,
     lbPolicy: passthrough ? 'CLUSTER_PROVIDED' : policy.consistentHash ? (policy.consistentHash.maglev ? 'MAGLEV' : 'RING_HASH') : lbPolicyOf(policy.lbSimple),
     ...(policy.consistentHash?.tableSize && !passthrough ? { hashTableSize: policy.consistentHash.tableSize } : {}),
@@ -91,7 +90,9 @@ function buildCluster(
     ...http2Of(port.protocol, policy),
     service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
   };
-  return { cluster, hosts };
+  // Istio applies locality load balancing where outlier detection can notice failing localities
+  const endpoints = hosts && (policy.outlier ? localityLoadAssignment(name, hosts, node, policy.locality) : loadAssignment(name, hosts));
+  return { cluster, endpoints };
 }
 
 /** Istio speaks HTTP/2 upstream on GRPC, GRPC-WEB and HTTP2 ports, and on HTTP ports a DestinationRule upgrades. */

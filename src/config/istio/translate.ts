@@ -16,6 +16,7 @@ import { gatewayTopologyFields } from './proxy-config.js';
 import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, type RouteContext } from './translate-routes.js';
 import { buildGateway } from './translate-gateway.js';
 import { deepFreeze } from '../../common/deep-freeze.js';
+import { resourceVersions } from '../resource-versions.js';
 
 export interface TranslateOptions {
   /** Port of the outbound capture listener (15001). Connections made to it directly get an HTTP proxy routing by Host. */
@@ -64,7 +65,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   addHashPolicies(routeConfigs, clusters);
   const body = { node, listeners, routeConfigs, clusters, endpoints };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
-  return { snapshot: deepFreeze({ version, ...body }), warnings };
+  return { snapshot: deepFreeze({ version, ...body, versions: resourceVersions(clusters, endpoints) }), warnings };
 }
 
 /**
