@@ -33,7 +33,6 @@ export interface AgentOptions extends LoadOptions {
   overload?: OverloadFlags;
 }
 
-
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /**

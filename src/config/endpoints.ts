@@ -19,7 +19,7 @@ export interface HostEndpoint {
   readonly tlsMode?: 'istio';
 }
 
-export const NO_LOCALITY: Locality = { region: '', zone: '', subZone: '' };
+const NO_LOCALITY: Locality = { region: '', zone: '', subZone: '' };
 
 /** A healthy host of weight 1 at priority 0, no locality, no labels: a plain address (a DNS name, a default endpoint, an original destination). */
 export function staticHost(address: string, port: number): HostEndpoint {
@@ -41,7 +41,7 @@ export function endpointAddress(address: string, port: number): EndpointAddress 
 }
 
 /** The address and port an LbEndpoint connects to (a pipe: its path, port 0). */
-export function addressOf(e: LbEndpoint): { address: string; port: number } {
+function addressOf(e: LbEndpoint): { address: string; port: number } {
   const a = e.endpoint.address;
   return 'pipe' in a ? { address: a.pipe.path, port: 0 } : { address: a.socketAddress.address, port: a.socketAddress.portValue };
 }

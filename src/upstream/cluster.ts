@@ -12,7 +12,7 @@ import type { TlsStore } from '../security/tls-store.js';
 const MAX_ORIGINAL_DST_HOSTS = 1024;
 
 /** What a cluster's hosts share in a worker. */
-export interface ClusterContext {
+interface ClusterContext {
   readonly stats: ClusterStats;
   /** Circuit breakers; absent: unlimited. */
   readonly limits?: ClusterLimits;
@@ -23,7 +23,7 @@ export interface ClusterContext {
 }
 
 /** Host label → its row in the shared outlier counters, for a cluster with outlier detection. */
-export type OutlierHostSlots = Readonly<Record<string, number>>;
+type OutlierHostSlots = Readonly<Record<string, number>>;
 
 /** EDS health statuses Envoy keeps out of the healthy set (they take traffic only in panic). */
 const UNHEALTHY = new Set(['UNHEALTHY', 'DRAINING', 'TIMEOUT']);

@@ -10,7 +10,7 @@ export function hostKey(e: Pick<HostEndpoint, 'address' | 'port' | 'tlsMode'>): 
 }
 
 /** How a cluster's host set changes with a new assignment. */
-export interface HostSetUpdate<H> {
+interface HostSetUpdate<H> {
   /** The new set, in the assignment's order: each endpoint with the host that stays for it, if any. */
   next: { endpoint: HostEndpoint; kept: H | undefined }[];
   /** Hosts no endpoint maps to any longer. */

@@ -45,8 +45,8 @@ function labelPriority(e: HostEndpoint, node: NodeIdentity, labels: readonly str
 
 /** Renumbers priorities 0, 1, 2… keeping their order (Envoy wants no gaps). */
 function compact(endpoints: HostEndpoint[]): HostEndpoint[] {
-  const used = [...new Set(endpoints.map((e) => e.priority ?? 0))].sort((a, b) => a - b);
-  return endpoints.map((e) => ({ ...e, priority: used.indexOf(e.priority ?? 0) }));
+  const used = [...new Set(endpoints.map((e) => e.priority))].sort((a, b) => a - b);
+  return endpoints.map((e) => ({ ...e, priority: used.indexOf(e.priority) }));
 }
 
 /** `us-west/zone1/*` matches `us-west/zone1/a`; `us-west/*` matches the whole region. */

@@ -25,10 +25,10 @@ export function clusterName(direction: 'outbound' | 'inbound', port: number, sub
 }
 
 /** The label Istio's injector puts on workloads with a sidecar; istiod turns it into the endpoint's tlsMode. */
-export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
 
 /** Clusters (CDS) and their hosts (EDS), kept apart as Envoy receives them. */
-export interface ClustersAndEndpoints {
+interface ClustersAndEndpoints {
   clusters: Cluster[];
   endpoints: ClusterLoadAssignment[];
 }
