@@ -44,7 +44,7 @@ export interface Snapshot {
    */
   endpoints: ClusterLoadAssignment[];
   /** Each cluster's and each assignment's version (config/resource-versions.ts). */
-  versions: ResourceVersions;
+  resourceVersions: ResourceVersions;
   /** The workload's mesh certificate (Envoy's SDS `default` + `ROOTCA`), when --cert-dir is set. */
   workloadSecret?: WorkloadSecret;
 }

@@ -166,8 +166,8 @@ export class Runtime {
       const outlierSlots = slots.outlierHosts[c.name];
       // the previous Runtime is the one running: its clusters are as its Snapshot says
       const prev = previous?.clusters.get(c.name);
-      const was = previous?.snapshot.versions;
-      const now = snapshot.versions;
+      const was = previous?.snapshot.resourceVersions;
+      const now = snapshot.resourceVersions;
       let rt: ClusterRuntime;
       if (prev && was?.clusters[c.name] === now.clusters[c.name]) {
         rt = prev;

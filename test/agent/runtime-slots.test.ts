@@ -20,7 +20,7 @@ function snapshot(listeners: string[], clusters: Cluster[], hosts: Record<string
     routeConfigs: [],
     clusters,
     endpoints: Object.entries(hosts).map(([c, list]) => loadAssignment(c, list.map(([a, p]) => staticHost(a, p)))),
-    versions: { clusters: {}, endpoints: {} },
+    resourceVersions: { clusters: {}, endpoints: {} },
   });
 }
 

@@ -65,7 +65,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   addHashPolicies(routeConfigs, clusters);
   const body = { node, listeners, routeConfigs, clusters, endpoints };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
-  return { snapshot: deepFreeze({ version, ...body, versions: resourceVersions(clusters, endpoints) }), warnings };
+  return { snapshot: deepFreeze({ version, ...body, resourceVersions: resourceVersions(clusters, endpoints) }), warnings };
 }
 
 /**
