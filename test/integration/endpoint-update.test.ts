@@ -1,7 +1,8 @@
 // An endpoint-only config change updates the cluster's host set in place (Envoy's EDS update): a
 // reload that adds one endpoint, then one that removes another, keeps the established upstream
 // connections to the hosts that stay (their servers accept no new connection), requests keep
-// flowing through both reloads, and the removed host gets no new request and its connection closes.
+// flowing through both reloads, and the removed host gets no new request and its connection closes
+// (after the request in flight on it, if any, is answered).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { waitFor } from '../helpers/lifecycle.js';
 import { destinationRule, gateway, GATEWAY_ARGS, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
-import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { echoHandler, startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const HOST = svcHost('app');
 
@@ -24,9 +25,9 @@ interface CountingUpstream {
   closed: number;
 }
 
-async function countingUpstream(name: string): Promise<CountingUpstream> {
+async function countingUpstream(name: string, handler?: UpstreamHandler): Promise<CountingUpstream> {
   // keeps idle connections far longer than the test: a connection that closes was closed by the proxy
-  const up = await startUpstream(undefined, name, { keepAliveTimeout: 120_000 });
+  const up = await startUpstream(handler, name, { keepAliveTimeout: 120_000 });
   const u: CountingUpstream = { up, accepted: 0, closed: 0 };
   up.server.on('connection', (s: Socket) => {
     u.accepted++;
@@ -38,11 +39,17 @@ async function countingUpstream(name: string): Promise<CountingUpstream> {
 let a: CountingUpstream;
 let b: CountingUpstream;
 let c: CountingUpstream;
+/** Answers `/hold` only once released; echoes anything else. */
+let held: CountingUpstream;
+let release: () => void = () => {};
+const released = new Promise<void>((r) => (release = r));
 let dir: string;
 const pools: Pool[] = [];
 
 beforeAll(async () => {
-  [a, b, c] = await Promise.all([countingUpstream('A'), countingUpstream('B'), countingUpstream('C')]);
+  const echo = echoHandler('H');
+  const hold: UpstreamHandler = (req, res, seen) => (req.url === '/hold' ? void released.then(() => echo(req, res, seen)) : echo(req, res, seen));
+  [a, b, c, held] = await Promise.all([countingUpstream('A'), countingUpstream('B'), countingUpstream('C'), countingUpstream('H', hold)]);
   dir = await mkdtemp(join(tmpdir(), 'outrigger-eds-'));
 });
 
@@ -52,7 +59,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([a?.up.close(), b?.up.close(), c?.up.close()]);
+  release();
+  await Promise.all([a?.up.close(), b?.up.close(), c?.up.close(), held?.up.close()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -145,5 +153,30 @@ describe('an endpoint-only change updates the host set in place', () => {
       await loop.stop();
     }
     expect(loop.failures, proxy.stderr()).toEqual([]);
+  });
+
+  it('a removed host drains: the request in flight on it completes, then its connection closes', async () => {
+    const gw = await freePort();
+    const file = join(dir, 'drain.yaml');
+    await writeFile(file, mesh(gw, [held]));
+    const proxy = await startProxy({ args: [...GATEWAY_ARGS, '--no-watch', '-c', file], workers: 1 });
+    const pool = new Pool(`http://127.0.0.1:${gw}`, { connections: 2, keepAliveTimeout: 60_000 });
+    pools.push(pool);
+    const inFlight = pool.request({ path: '/hold', method: 'GET', headers: { host: 'app.example' }, headersTimeout: 10_000 });
+    expect(await waitFor(() => held.up.requests.some((r) => r.url === '/hold'), 5_000)).toBe(true);
+
+    await reload(proxy, file, mesh(gw, [a]));
+    const next = await pool.request({ path: '/after', method: 'GET', headers: { host: 'app.example' } });
+    await next.body.text();
+    expect(next.headers['x-upstream']).toBe('A');
+    expect(held.closed, 'the held request keeps its connection open').toBe(0);
+
+    release();
+    const res = await inFlight;
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-upstream']).toBe('H');
+    await res.body.text();
+    expect(await waitFor(() => held.closed === 1, 3_000), 'the removed host\'s connection closes once its request is done').toBe(true);
+    expect(held.accepted).toBe(1);
   });
 });
