@@ -8,6 +8,7 @@ import { deepFreeze } from '../../src/common/deep-freeze.js';
 import { loadSnapshot } from '../../src/config/load.js';
 import type { Snapshot } from '../../src/config/snapshot.js';
 import { sidecarNode, translate } from './helpers.js';
+import { createRootCa, issueWorkloadCert, writeWorkloadDir } from '../../src/security/ca.js';
 
 const MESH = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -46,11 +47,15 @@ describe('a built Snapshot is frozen', () => {
     expectDeepFrozen(translate(MESH).snapshot);
   });
 
-  it('loadSnapshot returns it deep-frozen', async () => {
+  it('loadSnapshot returns it deep-frozen, the workload certificate included', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outrigger-frozen-'));
     try {
       await writeFile(join(dir, 'mesh.yaml'), MESH);
-      const { snapshot } = await loadSnapshot({ paths: [dir], node: sidecarNode(), outboundPort: 15001 });
+      const root = await createRootCa({ trustDomain: 'cluster.local' });
+      const issued = await issueWorkloadCert({ caCertPem: root.certPem, caKeyPem: root.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'web' });
+      await writeWorkloadDir(join(dir, 'certs'), issued);
+      const { snapshot } = await loadSnapshot({ paths: [join(dir, 'mesh.yaml')], node: sidecarNode(), outboundPort: 15001, certDir: join(dir, 'certs') });
+      expect(snapshot.workloadSecret?.spiffeId).toBe('spiffe://cluster.local/ns/default/sa/web');
       expectDeepFrozen(snapshot);
     } finally {
       await rm(dir, { recursive: true, force: true });
