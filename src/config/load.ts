@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConfigErrors } from './errors.js';
 import { parseIstioConfig } from './istio/parse.js';
 import { mergeProxyConfig, parseProxyConfigText } from './istio/proxy-config.js';
+import { deepFreeze } from '../common/deep-freeze.js';
 import { translateIstio, type TranslateOptions, type Translation } from './istio/translate.js';
 import type { NodeIdentity } from './snapshot.js';
 import { readConfigDocuments } from './source.js';
@@ -41,7 +42,7 @@ export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
   // the certificate is part of the Snapshot (as Envoy's SDS secrets): a rotated one is a new version
   const s = workloadSecret;
   const version = createHash('sha256').update(t.snapshot.version).update(s.certChainPem).update(s.keyPem).update(s.rootCertPem).digest('hex').slice(0, 12);
-  return { ...t, snapshot: { ...t.snapshot, version, workloadSecret } };
+  return { ...t, snapshot: deepFreeze({ ...t.snapshot, version, workloadSecret }) };
 }
 
 /** Every error message of a load failure, one per line. */

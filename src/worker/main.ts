@@ -9,6 +9,7 @@ import { OutlierCounters } from '../upstream/outlier.js';
 import { DownstreamConnectionLimits } from '../listener/connection-limits.js';
 import { OverloadAction, OverloadManager } from './overload-manager.js';
 import { HeapShrinker } from './heap-shrinker.js';
+import { deepFreeze } from '../common/deep-freeze.js';
 
 /** Worker thread entry: applies Snapshots from the agent and serves traffic. */
 const init = workerData as WorkerInit;
@@ -41,7 +42,8 @@ port.on('message', (msg: ToWorker) => {
       // applied one at a time, in order
       queue = queue.then(async () => {
         try {
-          await dataPlane.apply(msg.snapshot);
+          // frozen as the agent's copy is (a structured clone is not): nothing in the worker writes to it
+          await dataPlane.apply(deepFreeze(msg.snapshot), msg.slots);
           post({ type: 'ack', version: msg.snapshot.version });
         } catch (err) {
           log.error(`snapshot ${msg.snapshot.version} rejected: ${(err as Error).message}`);

@@ -83,11 +83,11 @@ describe('TlsStore', () => {
 describe('client options', () => {
   // clientOptions reads only the cluster's tls and autoMtls
   const cluster = { name: 'outbound|9080|v1|reviews', autoMtls: { subjectAltNames: [], sni: 'outbound_.9080_.v1_.reviews' } } as Partial<Cluster> as Cluster;
-  const endpoint = { address: '10.0.0.1', port: 9080, weight: 1, labels: { 'security.istio.io/tlsMode': 'istio' } };
+  const endpoint = { address: '10.0.0.1', tlsMode: 'istio' as const };
 
   it('auto mTLS presents the SNI the config gives, and Istio\'s ALPN', () => {
     const o = store.clientOptions(cluster, endpoint, 'http');
     expect(o).toMatchObject({ servername: 'outbound_.9080_.v1_.reviews', ALPNProtocols: ['istio-http/1.1', 'istio'] });
-    expect(store.clientOptions(cluster, { ...endpoint, labels: {} }, 'http')).toBeUndefined();
+    expect(store.clientOptions(cluster, { address: endpoint.address }, 'http')).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
+import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
 import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
@@ -16,6 +16,8 @@ import { jwtAuthentication } from './translate-request-authentication.js';
 import { gatewayTopologyFields } from './proxy-config.js';
 import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, type RouteContext } from './translate-routes.js';
 import { buildGateway } from './translate-gateway.js';
+import { deepFreeze } from '../../common/deep-freeze.js';
+import { resourceVersions } from '../resource-versions.js';
 
 export interface TranslateOptions {
   /** Port of the outbound capture listener (15001). Connections made to it directly get an HTTP proxy routing by Host. */
@@ -44,10 +46,10 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const services = buildServices(cfg, node, warnings);
   const drs = new DestinationRuleIndex(cfg, node);
   const vss = new VirtualServiceIndex(cfg, node);
-  const clusters = buildOutboundClusters(services.values(), drs, node, cfg.mesh);
+  const { clusters, endpoints } = buildOutboundClusters(services.values(), drs, node, cfg.mesh);
   const listeners: Listener[] = [];
   const routeConfigs: RouteConfiguration[] = [];
-  const b = { node, services, vss, listeners, routeConfigs, clusters, warnings, mesh: cfg.mesh };
+  const b = { node, services, vss, listeners, routeConfigs, clusters, endpoints, warnings, mesh: cfg.mesh };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else {
     const topology = gatewayTopologyFields(cfg.mesh.defaultConfig);
@@ -62,9 +64,9 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
     if (opts.httpTimeouts) Object.assign(hcm, opts.httpTimeouts);
   }
   addHashPolicies(routeConfigs, clusters);
-  const body = { node, listeners, routeConfigs, clusters };
+  const body = { node, listeners, routeConfigs, clusters, endpoints };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
-  return { snapshot: { version, ...body }, warnings };
+  return { snapshot: deepFreeze({ version, ...body, resourceVersions: resourceVersions(clusters, endpoints) }), warnings };
 }
 
 /**
@@ -162,6 +164,7 @@ interface Builder {
   listeners: Listener[];
   routeConfigs: RouteConfiguration[];
   clusters: Cluster[];
+  endpoints: ClusterLoadAssignment[];
   warnings: string[];
   mesh: MeshSettings;
 }
@@ -236,6 +239,7 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
     httpVirtualHosts: (port) => sidecarVirtualHosts(b, port, admitsOnPort, (vs, h, p) => admitsVsHost(hostsForPort(p), vs, h)),
     httpConnectionManager: (rc, direction, statPrefix) => httpConnectionManager(rc, direction, statPrefix, b.node),
     clusters: b.clusters,
+    endpoints: b.endpoints,
     routeConfigs: b.routeConfigs,
     warnings: b.warnings,
   };
