@@ -42,6 +42,8 @@ export class UpstreamAttempt implements UpstreamHandler {
   private counted = false;
   private perTryTimer: NodeJS.Timeout | undefined;
   private gotHeaders = false;
+  /** The exchange ended, or the router stopped it: anything it still reports is ignored. */
+  private over = false;
   /** When the request went upstream, for x-envoy-upstream-service-time. */
   readonly startMs = Date.now();
 
@@ -92,6 +94,7 @@ export class UpstreamAttempt implements UpstreamHandler {
   /** The request is over (answered, reset, client gone): the exchange or tunnel is stopped. */
   cancel(): void {
     this.router = undefined;
+    this.over = true;
     clearTimeout(this.perTryTimer);
     // a tunnel's accounting happens when it reports its end
     this.tunnel?.abort();
@@ -113,6 +116,7 @@ export class UpstreamAttempt implements UpstreamHandler {
   }
 
   onUpstreamEnd(trailers: string[] | undefined): void {
+    if (this.over) return;
     this.host.stats.rqSuccess++;
     this.finish();
     const router = this.router;
@@ -121,6 +125,7 @@ export class UpstreamAttempt implements UpstreamHandler {
   }
 
   onUpstreamError(err: UpstreamError): void {
+    if (this.over) return;
     this.host.stats.rqError++;
     this.finish();
     const router = this.router;
@@ -154,6 +159,7 @@ export class UpstreamAttempt implements UpstreamHandler {
   }
 
   private finish(): void {
+    this.over = true;
     clearTimeout(this.perTryTimer);
     this.exchange = undefined;
     this.release();
