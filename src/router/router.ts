@@ -91,10 +91,12 @@ export class Router implements HttpFilter, AttemptCallbacks {
   onDestroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.attempt?.cancel();
-    this.attempt = undefined;
-    clearTimeout(this.routeTimer);
-    clearTimeout(this.retryTimer);
+    if (this.attempt) {
+      this.attempt.cancel();
+      this.attempt = undefined;
+    }
+    if (this.routeTimer) clearTimeout(this.routeTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.retryHeld) this.cluster!.limits!.add(Resource.Retries, -1);
   }
 
@@ -322,7 +324,7 @@ export class Router implements HttpFilter, AttemptCallbacks {
   private onRouteTimeout(): void {
     this.routeTimer = undefined;
     if (this.destroyed) return;
-    clearTimeout(this.retryTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.cluster!.stats.upstreamRqTimeout++;
     this.abandonAttempt();
     this.timedOut('route_timeout');

@@ -95,7 +95,7 @@ export class UpstreamAttempt implements UpstreamHandler {
   cancel(): void {
     this.router = undefined;
     this.over = true;
-    clearTimeout(this.perTryTimer);
+    if (this.perTryTimer) clearTimeout(this.perTryTimer);
     // a tunnel's accounting happens when it reports its end
     this.tunnel?.abort();
     if (!this.exchange) return;
@@ -160,7 +160,7 @@ export class UpstreamAttempt implements UpstreamHandler {
 
   private finish(): void {
     this.over = true;
-    clearTimeout(this.perTryTimer);
+    if (this.perTryTimer) clearTimeout(this.perTryTimer);
     this.exchange = undefined;
     this.release();
   }
