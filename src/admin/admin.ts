@@ -5,6 +5,7 @@ import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
 import { splitStatKey, type StatsSnapshot } from '../telemetry/stats.js';
 import { hostPort } from '../common/address.js';
+import { endpointAddress, hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
 import { compileSearchRegex, type CompiledRegex } from '../common/regex.js';
 
 /** What the admin API reads from and asks of the agent. */
@@ -172,7 +173,7 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
     dynamic_active_clusters: {
       '@type': `${TYPE}ClustersConfigDump`,
       version_info: v,
-      dynamic_active_clusters: s.clusters.map(({ endpoints: _e, ...c }) => ({ version_info: v, cluster: redactCluster(c) })),
+      dynamic_active_clusters: s.clusters.map((c) => ({ version_info: v, cluster: redactCluster(c) })),
     },
     dynamic_route_configs: {
       '@type': `${TYPE}RoutesConfigDump`,
@@ -180,7 +181,7 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
     },
     dynamic_endpoint_configs: {
       '@type': `${TYPE}EndpointsConfigDump`,
-      dynamic_endpoint_configs: s.clusters.map((c) => ({ version_info: v, endpoint_config: { cluster_name: c.name, endpoints: c.endpoints } })),
+      dynamic_endpoint_configs: s.endpoints.map((a) => ({ version_info: v, endpoint_config: { cluster_name: a.clusterName, endpoints: a.endpoints } })),
     },
   };
   if (s.workloadSecret) {
@@ -222,6 +223,7 @@ const MAX = 4294967295;
 /** Envoy's /clusters text: cluster settings and, per endpoint, counters, health and weight. */
 export function clustersText(s: Snapshot | undefined, stats: StatsSnapshot, ejectedOf: (cluster: string) => Set<string> = () => new Set()): string {
   const counters = hostStats(stats);
+  const hostsOf = clusterHosts(s);
   let out = '';
   for (const c of s?.clusters ?? []) {
     const n = c.name;
@@ -231,39 +233,57 @@ export function clustersText(s: Snapshot | undefined, stats: StatsSnapshot, ejec
     for (const k of ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']) out += `${n}::high_priority::${k}::${MAX}\n`;
     out += `${n}::added_via_api::true\n`;
     const seen = counters.get(n) ?? new Map();
-    const endpoints = c.endpoints.map((e) => ({ label: hostPort(e.address, e.port), e }));
+    const endpoints = hostsOf(c.name).map((e) => ({ label: hostPort(e.address, e.port), e }));
     // ORIGINAL_DST clusters learn their hosts from traffic
-    for (const host of seen.keys()) if (!endpoints.some((x) => x.label === host)) endpoints.push({ label: host, e: { address: host, port: 0, weight: 1, labels: {} } });
+    for (const host of seen.keys()) if (!endpoints.some((x) => x.label === host)) endpoints.push({ label: host, e: staticHost(host, 0) });
     for (const { label, e } of endpoints) {
       const h = seen.get(label) ?? {};
       for (const k of HOST_STATS) out += `${n}::${label}::${k}::${h[k] ?? 0}\n`;
-      const [region = '', zone = '', subZone = ''] = (e.locality ?? '').split('/');
+      const { region, zone, subZone } = e.locality;
       out += `${n}::${label}::hostname::${/^[\d.:[\]]+$/.test(e.address) ? '' : e.address}\n`;
-      out += `${n}::${label}::health_flags::${ejected.has(label) ? '/failed_outlier_check' : 'healthy'}\n`;
+      out += `${n}::${label}::health_flags::${healthFlags(e, ejected.has(label))}\n`;
       out += `${n}::${label}::weight::${e.weight}\n`;
       out += `${n}::${label}::region::${region}\n${n}::${label}::zone::${zone}\n${n}::${label}::sub_zone::${subZone}\n`;
-      out += `${n}::${label}::canary::false\n${n}::${label}::priority::0\n`;
+      out += `${n}::${label}::canary::false\n${n}::${label}::priority::${e.priority}\n`;
       out += `${n}::${label}::success_rate::-1\n${n}::${label}::local_origin_success_rate::-1\n`;
     }
   }
   return out;
 }
 
+/** Each cluster's hosts, from the Snapshot's assignments. */
+function clusterHosts(s: Snapshot | undefined): (cluster: string) => HostEndpoint[] {
+  const assignments = new Map((s?.endpoints ?? []).map((a) => [a.clusterName, a]));
+  return (cluster) => hostEndpoints(assignments.get(cluster));
+}
+
+/** Envoy's /clusters health_flags: `healthy`, or why not. */
+function healthFlags(e: HostEndpoint, ejected: boolean): string {
+  let flags = '';
+  if (ejected) flags += '/failed_outlier_check';
+  if (e.healthStatus === 'UNHEALTHY' || e.healthStatus === 'TIMEOUT' || e.healthStatus === 'DRAINING') flags += '/failed_eds_health';
+  if (e.healthStatus === 'DEGRADED') flags += '/degraded_eds_health';
+  return flags || 'healthy';
+}
+
 function clustersJson(s: Snapshot | undefined, stats: StatsSnapshot, ejectedOf: (cluster: string) => Set<string>): unknown {
   const counters = hostStats(stats);
+  const hostsOf = clusterHosts(s);
   return {
     cluster_statuses: (s?.clusters ?? []).map((c) => ({
       name: c.name,
       added_via_api: true,
-      host_statuses: c.endpoints.map((e) => {
+      host_statuses: hostsOf(c.name).map((e) => {
         const label = hostPort(e.address, e.port);
         const h = counters.get(c.name)?.get(label) ?? {};
+        const address = endpointAddress(e.address, e.port);
         return {
-          address: { socket_address: { address: e.address, port_value: e.port } },
+          address: 'pipe' in address ? { pipe: address.pipe } : { socket_address: { address: e.address, port_value: e.port } },
           stats: HOST_STATS.map((k) => ({ name: k, value: String(h[k] ?? 0) })),
-          health_status: ejectedOf(c.name).has(label) ? { eds_health_status: 'HEALTHY', failed_outlier_check: true } : { eds_health_status: 'HEALTHY' },
+          health_status: ejectedOf(c.name).has(label) ? { eds_health_status: e.healthStatus, failed_outlier_check: true } : { eds_health_status: e.healthStatus },
           weight: e.weight,
-          locality: e.locality ?? null,
+          priority: e.priority,
+          locality: e.locality.region || e.locality.zone || e.locality.subZone ? { region: e.locality.region, zone: e.locality.zone, sub_zone: e.locality.subZone } : {},
         };
       }),
     })),

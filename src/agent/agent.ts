@@ -12,11 +12,12 @@ import type { ServerValues } from '../telemetry/prometheus.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { ConfigWatcher } from './config-watcher.js';
 import { WorkerPool } from './workers.js';
-import { ResourceSlots, ResourceTable } from '../upstream/resource-limits.js';
-import { OutlierCounters, OutlierSlots } from '../upstream/outlier.js';
+import { ResourceTable } from '../upstream/resource-limits.js';
+import { OutlierCounters } from '../upstream/outlier.js';
 import { OutlierDetectorHub } from './outlier-detector.js';
 import { statKey } from '../telemetry/stats.js';
-import { hostPort } from '../common/address.js';
+import { MAX_COUNTED_LISTENERS, MAX_LIMITED_CLUSTERS, MAX_OUTLIER_HOSTS, RuntimeSlotAssigner } from './runtime-slots.js';
+import type { RuntimeSlots } from '../worker/messages.js';
 import { openFilesSoftLimit, overloadProtection, type OverloadFlags } from './overload-protection.js';
 
 export interface AgentOptions extends LoadOptions {
@@ -31,13 +32,6 @@ export interface AgentOptions extends LoadOptions {
   /** Downstream connection limits and the overload manager; absent: the defaults. */
   overload?: OverloadFlags;
 }
-
-/** Clusters whose circuit breakers are shared across workers; beyond this each worker counts alone. */
-const MAX_LIMITED_CLUSTERS = 4096;
-/** Endpoints whose outlier counters are shared across workers. */
-const MAX_OUTLIER_HOSTS = 65536;
-/** Listeners whose connection counts are shared across workers (a per-listener limit needs one). */
-const MAX_COUNTED_LISTENERS = 4096;
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -63,13 +57,9 @@ export class Agent implements AdminBackend {
   /** Resolves with the exit code once the agent has shut down (drain finished or quit). */
   readonly exited: Promise<number>;
   current: Snapshot | undefined;
-
-  /** Clusters with circuit breakers get a row in the counters all workers share. */
-  private readonly slots = new ResourceSlots(MAX_LIMITED_CLUSTERS);
-
-  private readonly outlierSlots = new OutlierSlots(MAX_OUTLIER_HOSTS);
-  /** Every listener gets a row for its connection count (by name, so a reload keeps it). */
-  private readonly listenerSlots = new ResourceSlots(MAX_COUNTED_LISTENERS);
+  /** The current Snapshot's rows in the tables the workers share. */
+  private currentSlots: RuntimeSlots | undefined;
+  private readonly slotAssigner = new RuntimeSlotAssigner();
   /** The global downstream connection limit and where it came from, for the startup log. */
   private readonly connectionLimitSource: string;
   private readonly outliers: OutlierDetectorHub;
@@ -89,14 +79,15 @@ export class Agent implements AdminBackend {
     const { snapshot, warnings } = await loadSnapshot(this.opts);
     for (const w of warnings) log.warn(w);
     this.warned = new Set(warnings);
-    this.assignSlots(snapshot);
+    const slots = this.slotAssigner.assign(snapshot);
     this.current = snapshot;
+    this.currentSlots = slots;
     await this.listen(createHealthServer(() => this.ready && !this.draining && !this.healthCheckFailed), '0.0.0.0', this.opts.ports.health, 'health');
     await this.listen(createAdminServer(this), '127.0.0.1', this.opts.ports.admin, 'admin');
     await this.listen(createStatsServer(this), '0.0.0.0', this.opts.ports.stats, 'stats');
     this.pool.start();
-    await this.pool.apply(snapshot);
-    this.outliers.update(snapshot);
+    await this.pool.apply(snapshot, slots);
+    this.outliers.update(snapshot, slots);
     this.ready = true;
     if (this.opts.watch) {
       // the cert and credential dirs too: a rotated certificate is applied like a config change (new handshakes use it)
@@ -109,27 +100,6 @@ export class Agent implements AdminBackend {
     log.info(`downstream connection limit: ${this.connectionLimitSource}`);
     for (const name of Object.keys(this.opts.overload?.listenerLimits ?? {})) {
       if (name !== '*' && !snapshot.listeners.some((l) => l.name === name)) log.warn(`--listener-connection-limit: no listener ${name} (yet); the limit applies once it exists`);
-    }
-  }
-
-  private assignSlots(snapshot: Snapshot): void {
-    for (const l of snapshot.listeners) {
-      const slot = this.listenerSlots.slotFor(l.name);
-      if (slot !== undefined) l.connectionSlot = slot;
-      else log.warn(`listener ${l.name}: more than ${MAX_COUNTED_LISTENERS} listeners; its connection limit does not apply`);
-    }
-    for (const c of snapshot.clusters) {
-      if (c.outlierDetection) {
-        for (const e of c.endpoints) {
-          const label = hostPort(e.address, e.port);
-          const slot = this.outlierSlots.slotFor(c.name, label);
-          if (slot !== undefined) e.outlierSlot = slot;
-        }
-      }
-      if (!c.circuitBreakers) continue;
-      const slot = this.slots.slotFor(c.name);
-      if (slot !== undefined) c.resourceSlot = slot;
-      else log.warn(`cluster ${c.name}: more than ${MAX_LIMITED_CLUSTERS} clusters with circuit breakers; its limits apply per worker`);
     }
   }
 
@@ -163,6 +133,7 @@ export class Agent implements AdminBackend {
   private async doReload(reason: string): Promise<void> {
     if (this.draining) return;
     let snapshot: Snapshot;
+    let slots: RuntimeSlots;
     try {
       const t = await loadSnapshot(this.opts);
       snapshot = t.snapshot;
@@ -174,7 +145,7 @@ export class Agent implements AdminBackend {
         return;
       }
       for (const w of t.warnings) log.warn(w);
-      this.assignSlots(snapshot);
+      slots = this.slotAssigner.assign(snapshot);
     } catch (err) {
       this.configRejected++;
       log.error(`config rejected (${reason}); keeping config ${this.current?.version}:`);
@@ -182,9 +153,10 @@ export class Agent implements AdminBackend {
       return;
     }
     try {
-      await this.pool.apply(snapshot);
+      await this.pool.apply(snapshot, slots);
       this.current = snapshot;
-      this.outliers.update(snapshot);
+      this.currentSlots = slots;
+      this.outliers.update(snapshot, slots);
       this.configReloads++;
       log.info(`config ${snapshot.version} applied (${reason})`);
     } catch (err) {
@@ -241,8 +213,9 @@ export class Agent implements AdminBackend {
     // circuit breakers are shared by the workers: their state is read from the shared table
     const table = this.pool.resourceTable;
     for (const c of this.current?.clusters ?? []) {
-      if (!c.circuitBreakers || c.resourceSlot === undefined) continue;
-      const t = table.totals(c.resourceSlot);
+      const slot = this.currentSlots?.clusters[c.name];
+      if (!c.circuitBreakers || slot === undefined) continue;
+      const t = table.totals(slot);
       const cb = c.circuitBreakers;
       const k = (stat: string) => statKey('cluster', c.name, `circuit_breakers.${stat}`);
       s.gauges[k('default.cx_open')] = t.connections >= cb.maxConnections ? 1 : 0;

@@ -1,7 +1,7 @@
-import type { Cluster, OutlierDetection, Snapshot } from '../config/snapshot.js';
+import type { OutlierDetection, Snapshot } from '../config/snapshot.js';
+import type { RuntimeSlots } from '../worker/messages.js';
 import { log } from '../telemetry/log.js';
 import type { OutlierCounters, OutlierDetector as Detector } from '../upstream/outlier.js';
-import { hostPort } from '../common/address.js';
 
 interface HostState {
   ejected: boolean;
@@ -32,8 +32,8 @@ export class OutlierDetectorHub {
     private readonly broadcast: (cluster: string, ejected: string[]) => void,
   ) {}
 
-  /** Follows a new Snapshot: starts, keeps or stops per-cluster detection. */
-  update(snapshot: Snapshot): void {
+  /** Follows a new Snapshot: starts, keeps or stops per-cluster detection over the hosts that have an outlier row. */
+  update(snapshot: Snapshot, slots: RuntimeSlots): void {
     const wanted = new Map(snapshot.clusters.filter((c) => c.outlierDetection).map((c) => [c.name, c]));
     for (const [name, st] of this.clusters) {
       if (!wanted.has(name)) {
@@ -41,11 +41,10 @@ export class OutlierDetectorHub {
         this.clusters.delete(name);
       }
     }
-    for (const [name, c] of wanted) this.sync(name, c);
+    for (const [name, c] of wanted) this.sync(name, c.outlierDetection!, slots.outlierHosts[name] ?? {});
   }
 
-  private sync(name: string, c: Cluster): void {
-    const od = c.outlierDetection!;
+  private sync(name: string, od: OutlierDetection, hostSlots: Readonly<Record<string, number>>): void {
     let st = this.clusters.get(name);
     if (st && st.config.intervalMs !== od.intervalMs) {
       clearInterval(st.timer);
@@ -57,14 +56,10 @@ export class OutlierDetectorHub {
       this.clusters.set(name, st);
     }
     st.config = od;
-    const labels = new Set<string>();
-    for (const e of c.endpoints) {
-      if (e.outlierSlot === undefined) continue;
-      const label = hostPort(e.address, e.port);
-      labels.add(label);
-      if (!st.hosts.has(label)) st.hosts.set(label, { ejected: false, ejectedUntil: 0, ejections: 0, slot: e.outlierSlot });
+    for (const [label, slot] of Object.entries(hostSlots)) {
+      if (!st.hosts.has(label)) st.hosts.set(label, { ejected: false, ejectedUntil: 0, ejections: 0, slot });
     }
-    for (const label of st.hosts.keys()) if (!labels.has(label)) st.hosts.delete(label);
+    for (const label of st.hosts.keys()) if (!(label in hostSlots)) st.hosts.delete(label);
   }
 
   private startTimer(name: string, intervalMs: number): NodeJS.Timeout {

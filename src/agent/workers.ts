@@ -1,6 +1,7 @@
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
-import type { FromWorker, ToWorker, WorkerInit } from '../worker/messages.js';
+import type { FromWorker, RuntimeSlots, ToWorker, WorkerInit } from '../worker/messages.js';
 import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { log, type LogLevel } from '../telemetry/log.js';
@@ -34,7 +35,8 @@ export interface WorkerStatsReply {
 /** Starts N data-plane workers, pushes Snapshots to them, collects their stats, respawns crashes. */
 export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private snapshot: Snapshot | undefined;
+  /** The last Snapshot every worker accepted, with its shared-table rows. */
+  private applied: { snapshot: Snapshot; slots: RuntimeSlots } | undefined;
   private stopping = false;
   private draining = false;
   private statsId = 0;
@@ -85,15 +87,15 @@ export class WorkerPool {
    * is sent again (so every worker runs the same config) and the error is thrown. Only an accepted
    * Snapshot is what a respawned worker gets.
    */
-  async apply(snapshot: Snapshot): Promise<void> {
-    const results = await Promise.allSettled(this.slots.map((s) => this.send(s, snapshot)));
+  async apply(snapshot: Snapshot, slots: RuntimeSlots): Promise<void> {
+    const results = await Promise.allSettled(this.slots.map((s) => this.send(s, snapshot, slots)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (!failed) {
-      this.snapshot = snapshot;
+      this.applied = { snapshot, slots };
       return;
     }
-    const good = this.snapshot;
-    if (good) await Promise.allSettled(this.slots.map((s) => this.send(s, good)));
+    const good = this.applied;
+    if (good) await Promise.allSettled(this.slots.map((s) => this.send(s, good.snapshot, good.slots)));
     throw failed.reason;
   }
 
@@ -145,11 +147,11 @@ export class WorkerPool {
     );
   }
 
-  private send(slot: Slot, snapshot: Snapshot): Promise<void> {
+  private send(slot: Slot, snapshot: Snapshot, slots: RuntimeSlots): Promise<void> {
     return new Promise((resolve, reject) => {
       slot.pending.get(snapshot.version)?.reject(new Error('superseded'));
       slot.pending.set(snapshot.version, { resolve, reject });
-      slot.worker.postMessage({ type: 'snapshot', snapshot } satisfies ToWorker);
+      slot.worker.postMessage({ type: 'snapshot', snapshot, slots } satisfies ToWorker);
     });
   }
 
@@ -162,6 +164,8 @@ export class WorkerPool {
       outliers: this.outliers,
       ...this.protection,
     };
+    // workers get a collector to call (heap-shrinker.ts); V8 flags are per process, read when a worker's context is made
+    setFlagsFromString('--expose-gc');
     const worker = new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}` });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {
@@ -192,7 +196,7 @@ export class WorkerPool {
       this.connections.zeroWorker(index);
       const replacement = this.spawn(index);
       this.slots[this.slots.indexOf(slot)] = replacement;
-      if (this.snapshot) this.send(replacement, this.snapshot).catch((e) => log.error(String(e)));
+      if (this.applied) this.send(replacement, this.applied.snapshot, this.applied.slots).catch((e) => log.error(String(e)));
       for (const [cluster, ejected] of this.currentEjections?.() ?? []) {
         replacement.worker.postMessage({ type: 'ejections', cluster, ejected } satisfies ToWorker);
       }

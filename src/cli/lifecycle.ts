@@ -1,6 +1,7 @@
 import { Agent } from '../agent/agent.js';
 import { buildNodeIdentity } from '../config/node-identity.js';
 import { CredentialStore } from '../security/credentials.js';
+import { loadWorkloadSecret } from '../security/workload-certs.js';
 import { log } from '../telemetry/log.js';
 import type { RunFlags } from './args.js';
 import type { LoadOptions } from '../config/load.js';
@@ -12,7 +13,8 @@ export function loadOptionsOf(flags: RunFlags, paths: readonly string[]): LoadOp
     node: buildNodeIdentity(flags.identity),
     outboundPort: flags.ports.outbound,
     inboundPort: flags.ports.inbound,
-    ...(flags.certDir ? { certDir: flags.certDir } : {}),
+    // the config layer reads no files of secrets: the security layer's readers are passed in
+    ...(flags.certDir ? { certDir: flags.certDir, workloadSecret: () => loadWorkloadSecret(flags.certDir!) } : {}),
     ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
     ...(flags.credentialDir ? { credentials: new CredentialStore(flags.credentialDir) } : {}),
     httpTimeouts: flags.httpTimeouts,

@@ -2,22 +2,24 @@ import { createHash } from 'node:crypto';
 import { ConfigErrors } from './errors.js';
 import { parseIstioConfig } from './istio/parse.js';
 import { mergeProxyConfig, parseProxyConfigText } from './istio/proxy-config.js';
+import { deepFreeze } from '../common/deep-freeze.js';
 import { translateIstio, type TranslateOptions, type Translation } from './istio/translate.js';
 import type { NodeIdentity } from './snapshot.js';
 import { readConfigDocuments } from './source.js';
-import { loadWorkloadCerts } from '../security/workload-certs.js';
-import type { CredentialStore } from '../security/credentials.js';
+import type { CredentialSource, WorkloadSecretSource } from './secrets.js';
 import { resolveCredentials } from './istio/resolve-credentials.js';
 
 export interface LoadOptions extends TranslateOptions {
   paths: readonly string[];
   node: NodeIdentity;
-  /** Istio's file-mounted workload certificate (cert-chain.pem, key.pem, root-cert.pem). */
+  /** Istio's file-mounted workload certificate (cert-chain.pem, key.pem, root-cert.pem), watched by the agent. */
   certDir?: string;
+  /** Reads the workload certificate (the caller's: security/workload-certs.ts for certDir). */
+  workloadSecret?: WorkloadSecretSource;
   /** This proxy's ProxyConfig (YAML/JSON, as PROXY_CONFIG holds it) and where it came from. */
   proxyConfig?: { text: string; source: string };
   /** --credential-dir: credentials named by credentialName; kept across loads (a broken rotation keeps the last good copy). */
-  credentials?: CredentialStore;
+  credentials?: CredentialSource;
 }
 
 /**
@@ -34,13 +36,13 @@ export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
   }
   await opts.credentials?.checkDir();
   await resolveCredentials(cfg, opts.node, opts.credentials);
-  const certs = opts.certDir ? await loadWorkloadCerts(opts.certDir) : undefined;
-  const t = translateIstio(cfg, opts.node, { ...opts, mtls: !!certs });
-  if (!certs) return t;
+  const workloadSecret = opts.workloadSecret ? await opts.workloadSecret() : undefined;
+  const t = translateIstio(cfg, opts.node, { ...opts, mtls: !!workloadSecret });
+  if (!workloadSecret) return t;
   // the certificate is part of the Snapshot (as Envoy's SDS secrets): a rotated one is a new version
-  const workloadSecret = { certChainPem: certs.certChainPem, keyPem: certs.keyPem, rootCertPem: certs.rootCertPem, spiffeId: certs.identity.spiffeId };
-  const version = createHash('sha256').update(t.snapshot.version).update(certs.certChainPem).update(certs.keyPem).update(certs.rootCertPem).digest('hex').slice(0, 12);
-  return { ...t, snapshot: { ...t.snapshot, version, workloadSecret } };
+  const s = workloadSecret;
+  const version = createHash('sha256').update(t.snapshot.version).update(s.certChainPem).update(s.keyPem).update(s.rootCertPem).digest('hex').slice(0, 12);
+  return { ...t, snapshot: deepFreeze({ ...t.snapshot, version, workloadSecret }) };
 }
 
 /** Every error message of a load failure, one per line. */

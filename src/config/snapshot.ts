@@ -1,9 +1,11 @@
 /**
- * The Snapshot: plain, frozen, structured-clone-safe configuration, shaped like Envoy's
- * (listeners → route configurations → virtual hosts → routes → clusters → endpoints).
- * Istio YAML is translated into it; xDS will decode into it. Workers compile it into a Runtime.
+ * The Snapshot: plain, structured-clone-safe configuration, shaped like Envoy's (listeners → route
+ * configurations → virtual hosts → routes → clusters; endpoints apart, as EDS sends them). Istio
+ * YAML is translated into it; xDS will decode into it. Deep-frozen once built (deepFreeze): nothing
+ * writes to it afterwards, worker-side state (shared-table rows and the like) travels beside it.
+ * Workers compile it into a Runtime.
  */
-import type { ExtAuthzProvider, TcpAuthzFilter } from '../security/authz/types.js';
+import type { TcpAuthzFilter } from './envoy/rbac.js';
 
 export type ProxyMode = 'sidecar' | 'gateway';
 
@@ -33,9 +35,28 @@ export interface Snapshot {
   node: NodeIdentity;
   listeners: Listener[];
   routeConfigs: RouteConfiguration[];
+  /** Envoy's CDS resources: how to reach a cluster, without its hosts. */
   clusters: Cluster[];
+  /**
+   * Envoy's EDS resources: the hosts of each cluster, by clusterName. A cluster with none (ORIGINAL_DST,
+   * a service without endpoints) has no hosts. A change here alone updates the cluster's host set in
+   * place: unchanged hosts keep their connections, load-balancer and outlier state.
+   */
+  endpoints: ClusterLoadAssignment[];
+  /** Each cluster's and each assignment's version (config/resource-versions.ts). */
+  resourceVersions: ResourceVersions;
   /** The workload's mesh certificate (Envoy's SDS `default` + `ROOTCA`), when --cert-dir is set. */
   workloadSecret?: WorkloadSecret;
+}
+
+/**
+ * The version of each resource by name, as delta xDS gives each resource its own: here a digest of
+ * its content, computed once when the Snapshot is built. A worker compares versions, not contents,
+ * to tell which clusters changed and which only changed their endpoints.
+ */
+export interface ResourceVersions {
+  clusters: Record<string, string>;
+  endpoints: Record<string, string>;
 }
 
 /** Istio's file-mounted workload certificate, read by the agent and posted to the workers. */
@@ -71,8 +92,6 @@ export interface Listener {
   filterChains: FilterChain[];
   /** Where a connection no chain matches goes; absent, it is closed (stat no_filter_chain_match). */
   defaultFilterChain?: FilterChain;
-  /** Row of this listener's connection count in the table shared by the workers (set by the agent). */
-  connectionSlot?: number;
 }
 
 /** Envoy filter_chain_match. An unset field matches anything, but a chain that sets it and matches wins. */
@@ -95,10 +114,11 @@ export interface FilterChain {
   match: FilterChainMatch;
   /** Envoy's DownstreamTlsContext: TLS is terminated before the filter. */
   tls?: DownstreamTls;
-  /** Envoy's network RBAC filters (Istio AuthorizationPolicy on TCP): a denied connection is closed. */
+  /**
+   * Envoy's network RBAC filters and network ext_authz filters (Istio AuthorizationPolicy on TCP,
+   * CUSTOM with a gRPC provider), in chain order, ahead of the TCP proxy: a denied connection is closed.
+   */
   rbac?: TcpAuthzFilter[];
-  /** The gRPC ext_authz providers the network ext_authz filters in `rbac` call (CUSTOM on TCP). */
-  extAuthz?: Record<string, ExtAuthzProvider>;
   http?: HttpConnectionManager;
   tcpProxy?: TcpProxy;
 }
@@ -210,7 +230,10 @@ export interface HttpConnectionManager {
 export type HttpTimeoutOverrides = Partial<Pick<HttpConnectionManager, 'streamIdleTimeoutMs' | 'requestTimeoutMs' | 'requestHeadersTimeoutMs' | 'maxStreamDurationMs'>>;
 
 export interface HttpFilterConfig {
-  /** Envoy filter name, e.g. `envoy.filters.http.header_mutation`. */
+  /**
+   * Envoy filter name, e.g. `envoy.filters.http.header_mutation`, and that filter's typed config
+   * (config/envoy/: JwtAuthentication for jwt_authn, RbacFilterConfig for rbac, HttpExtAuthz for ext_authz).
+   */
   name: string;
   config: unknown;
 }
@@ -360,13 +383,10 @@ export interface Cluster {
   connectTimeoutMs: number;
   /** Upstream connection idle timeout (DestinationRule connectionPool.http.idleTimeout). */
   idleTimeoutMs: number;
-  endpoints: LbEndpoint[];
   /** Envoy circuit breakers (default priority), per cluster across all workers; absent: unlimited. */
   circuitBreakers?: CircuitBreakers;
   /** Close an upstream connection after this many requests (DestinationRule maxRequestsPerConnection). */
   maxRequestsPerConnection?: number;
-  /** Row of this cluster's circuit-breaker counters in the table shared by the workers (set by the agent). */
-  resourceSlot?: number;
   outlierDetection?: OutlierDetection;
   /** Envoy healthy_panic_threshold (Istio minHealthPercent, default 0: no panic routing). */
   panicThresholdPercent?: number;
@@ -397,9 +417,10 @@ export interface Cluster {
   /**
    * Istio's auto mTLS: with no DestinationRule tls, endpoints labelled
    * `security.istio.io/tlsMode: istio` (they have a sidecar) are reached with ISTIO_MUTUAL,
-   * accepting these server identities (the service's accounts; empty: any mesh certificate).
+   * accepting these server identities (the service's accounts; empty: any mesh certificate) and
+   * presenting this SNI (Istio's `outbound_.<port>_.<subset>_.<host>`).
    */
-  autoMtls?: { subjectAltNames: string[] };
+  autoMtls?: { subjectAltNames: string[]; sni?: string };
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
 }
@@ -423,15 +444,54 @@ export interface CircuitBreakers {
   maxRetries: number;
 }
 
-export interface LbEndpoint {
-  /** IP, DNS name (STRICT_DNS), or a unix socket path (`/path`, `@abstract`: Envoy's pipe; port 0). */
-  address: string;
-  port: number;
-  weight: number;
+/** Envoy's ClusterLoadAssignment (the EDS resource): a cluster's hosts, grouped by locality and priority. */
+export interface ClusterLoadAssignment {
+  clusterName: string;
+  endpoints: LocalityLbEndpoints[];
+}
+
+/** Envoy's Locality; '' where unknown. */
+export interface Locality {
+  region: string;
+  zone: string;
+  subZone: string;
+}
+
+/** Envoy's LocalityLbEndpoints: the hosts of one locality at one priority. */
+export interface LocalityLbEndpoints {
+  locality: Locality;
+  lbEndpoints: LbEndpoint[];
+  /**
+   * Envoy's locality weight: this locality's share of its priority's traffic, against the other
+   * localities' weights. Absent on every locality of a priority: hosts are weighed by their own weights
+   * alone; absent on some: those localities get no traffic (Envoy's locality-weighted load balancing).
+   */
+  loadBalancingWeight?: number;
+  /** 0 = preferred: Istio's locality failover, computed for this proxy's locality. */
+  priority: number;
+}
+
+/** Envoy's Address as endpoints use it: an IP or DNS name and port, or a unix socket (`/path`, `@abstract`). */
+export type EndpointAddress = { socketAddress: { address: string; portValue: number } } | { pipe: { path: string } };
+
+/** Envoy's HealthStatus as EDS reports it; UNHEALTHY, DRAINING and TIMEOUT hosts take traffic only in panic. */
+export type HealthStatus = 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED';
+
+/**
+ * Envoy's LbEndpoint metadata as istiod fills it: the workload's labels (filter_metadata `istio`:
+ * subsets, telemetry) and `envoy.transport_socket_match` tlsMode.
+ */
+export interface EndpointMetadata {
   labels: Record<string, string>;
-  locality?: string;
-  /** Row of this endpoint's outlier counters in the table shared by the workers (set by the agent). */
-  outlierSlot?: number;
-  /** Envoy priority (0 = preferred): Istio's locality failover, computed for this proxy's locality. */
-  priority?: number;
+  /** `istio`: the workload has a sidecar (label security.istio.io/tlsMode), so auto mTLS reaches it with ISTIO_MUTUAL. */
+  tlsMode?: 'istio';
+}
+
+/** Envoy's LbEndpoint. */
+export interface LbEndpoint {
+  endpoint: { address: EndpointAddress };
+  healthStatus: HealthStatus;
+  /** Envoy's load_balancing_weight (1 when unset). */
+  loadBalancingWeight: number;
+  metadata: EndpointMetadata;
 }

@@ -1,6 +1,6 @@
 import type { BodySink, BodySource } from '../codec/body.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
-import type { UpstreamError, UpstreamHandler } from '../upstream/h1-pool.js';
+import type { UpstreamError, UpstreamHandler } from '../upstream/exchange.js';
 import type { UpstreamHost } from '../upstream/host.js';
 
 /**

@@ -1,4 +1,3 @@
-import type { Listener } from '../config/snapshot.js';
 import { Resource, ResourceTable, type ResourceTableInit } from '../upstream/resource-limits.js';
 
 /** Row 0 of the shared table counts every data-plane connection of the process; listener rows follow. */
@@ -48,9 +47,8 @@ export class DownstreamConnectionLimits {
   }
 
   /** A listener's admission, compiled once when the listener is bound (its limits do not change). */
-  forListener(listener: Pick<Listener, 'name' | 'connectionSlot'>): ListenerAdmission {
-    const listenerMax = this.settings.listenerLimits[listener.name] ?? this.settings.listenerLimits['*'];
-    const slot = listener.connectionSlot;
+  forListener(name: string, slot: number | undefined): ListenerAdmission {
+    const listenerMax = this.settings.listenerLimits[name] ?? this.settings.listenerLimits['*'];
     return new ListenerAdmission(
       this.table,
       this.settings.maxDownstreamConnections,

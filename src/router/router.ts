@@ -6,7 +6,7 @@ import { ReplayableBody } from '../http/replayable-body.js';
 import { BufferedBody, sendMirror } from '../http/mirror.js';
 import type { TunnelResult } from '../http/upgrade-tunnel.js';
 import type { TlsStore } from '../security/tls-store.js';
-import type { UpstreamError } from '../upstream/h1-pool.js';
+import type { UpstreamError } from '../upstream/exchange.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import { bindAddressFor, type UpstreamHost } from '../upstream/host.js';
 import { Resource } from '../upstream/resource-limits.js';

@@ -1,5 +1,5 @@
 import type { Downstream } from '../codec/downstream.js';
-import type { UpstreamError, UpstreamExchange, UpstreamHandler, UpstreamRequest } from '../upstream/h1-pool.js';
+import type { UpstreamError, UpstreamExchange, UpstreamHandler, UpstreamRequest } from '../upstream/exchange.js';
 import type { UpstreamHost } from '../upstream/host.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { OutlierCounters, OutlierDetector } from '../upstream/outlier.js';

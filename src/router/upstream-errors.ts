@@ -1,7 +1,6 @@
 import { httpToGrpcStatus } from '../http/local-reply.js';
 import { ResponseFlag, type ResponseFlagValue } from '../http/response-flags.js';
-import type { UpstreamError } from '../upstream/h1-pool.js';
-import { isHttp2ErrorCode } from '../upstream/h2-pool.js';
+import { isHttp2ErrorCode, type UpstreamError } from '../upstream/exchange.js';
 
 /**
  * Why the router (or the connection manager) answers a request itself, or resets it: an upstream

@@ -2,6 +2,7 @@
 // one directory per name in the layout of a mounted Kubernetes secret.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Credential, CredentialNeeds, CredentialResult, CredentialSource } from '../config/secrets.js';
 import { CertError, checkPrivateKey, parseCertificates } from './workload-certs.js';
 
 /** The files of a credential, Kubernetes TLS secret keys first, then Istio's generic-secret keys. */
@@ -11,28 +12,14 @@ const CA_FILES = ['ca.crt', 'cacert'];
 /** Istio: the CA of a MUTUAL server may come from a secret of its own, `<name>-cacert`. */
 const CA_SECRET_SUFFIX = '-cacert';
 
-export interface Credential {
-  certPem?: string;
-  keyPem?: string;
-  caPem?: string;
-}
-
-/** What a user of the credential needs from it. */
-export interface CredentialNeeds {
-  /** A certificate and its key (a Gateway server; a MUTUAL DestinationRule). */
-  certificate: boolean;
-  /** A CA to verify the peer (a MUTUAL Gateway server: required; a DestinationRule: used when present). */
-  ca: 'required' | 'optional';
-}
-
-export type CredentialResult = { credential: Credential; warning?: string } | { error: string };
+export type { Credential, CredentialNeeds, CredentialResult } from '../config/secrets.js';
 
 /**
  * Reads credentials from a directory, validating each (certificate parses, key matches it, CA
  * parses), and keeps the last good copy of each: a rotation caught half-written or broken goes on
  * serving the previous certificate (with a warning) until the files are whole again.
  */
-export class CredentialStore {
+export class CredentialStore implements CredentialSource {
   private readonly lastGood = new Map<string, Credential>();
 
   constructor(readonly dir: string) {}

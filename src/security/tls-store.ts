@@ -1,10 +1,11 @@
 import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
-import { istioSni } from '../config/istio/translate-clusters.js';
-import type { Cluster, DownstreamTls, LbEndpoint, Listener, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
+import type { Cluster, DownstreamTls, Listener, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
+import type { HostEndpoint } from '../config/endpoints.js';
 
-/** Endpoint label Istio puts on workloads that have a sidecar: auto mTLS reaches them with ISTIO_MUTUAL. */
-export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+/** What TLS to an endpoint depends on: its address (the default SNI) and whether it has a sidecar. */
+type UpstreamEndpoint = Pick<HostEndpoint, 'address' | 'tlsMode'>;
+
 /** Istio's ALPN on mesh mTLS connections, so the server side knows a sidecar is talking. */
 const ISTIO_ALPN_HTTP = ['istio-http/1.1', 'istio'];
 const ISTIO_ALPN_TCP = ['istio'];
@@ -126,10 +127,10 @@ export class TlsStore {
    * How to reach this endpoint of the cluster: TLS options, or undefined for plaintext. Auto mTLS
    * applies to endpoints that have a sidecar when the cluster sets no tls of its own.
    */
-  clientOptions(cluster: Cluster, endpoint: LbEndpoint, protocol: 'http' | 'tcp'): ConnectionOptions | Error | undefined {
+  clientOptions(cluster: Cluster, endpoint: UpstreamEndpoint, protocol: 'http' | 'tcp'): ConnectionOptions | Error | undefined {
     let tls = cluster.tls;
-    if (!tls && cluster.autoMtls && endpoint.labels[TLS_MODE_LABEL] === 'istio' && this.context) {
-      tls = { mode: 'ISTIO_MUTUAL', subjectAltNames: cluster.autoMtls.subjectAltNames };
+    if (!tls && cluster.autoMtls && endpoint.tlsMode === 'istio' && this.context) {
+      tls = { mode: 'ISTIO_MUTUAL', subjectAltNames: cluster.autoMtls.subjectAltNames, ...(cluster.autoMtls.sni ? { sni: cluster.autoMtls.sni } : {}) };
     }
     if (!tls) return undefined;
     if (tls.mode === 'ISTIO_MUTUAL') {
@@ -137,7 +138,7 @@ export class TlsStore {
       if (!this.context) return new Error('ISTIO_MUTUAL needs a workload certificate (--cert-dir)');
       return {
         secureContext: this.context,
-        servername: tls.sni ?? (cluster.service && istioSni(cluster.service)),
+        ...(tls.sni ? { servername: tls.sni } : {}),
         ALPNProtocols: tls.alpn ?? (protocol === 'http' ? ISTIO_ALPN_HTTP : ISTIO_ALPN_TCP),
         rejectUnauthorized: true,
         checkServerIdentity: (_host, cert) => checkSans(cert, tls!.subjectAltNames),
@@ -147,7 +148,7 @@ export class TlsStore {
   }
 
   /** MUTUAL / SIMPLE: the DestinationRule's own CA (and client certificate), its SNI and SANs. */
-  private customOptions(tls: UpstreamTls, endpoint: LbEndpoint): ConnectionOptions {
+  private customOptions(tls: UpstreamTls, endpoint: UpstreamEndpoint): ConnectionOptions {
     const key = JSON.stringify([tls.caPem, tls.certPem, tls.keyPem]);
     let ctx = this.custom.get(key);
     if (!ctx) {

@@ -3,6 +3,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { WorkloadSecret } from '../config/snapshot.js';
 import { spiffeIdentity, type SpiffeIdentity } from './spiffe.js';
 
 export const CERT_CHAIN_FILE = 'cert-chain.pem';
@@ -64,6 +65,12 @@ export interface WorkloadCerts extends WorkloadCertPems {
 export async function loadWorkloadCerts(dir: string, now: number = Date.now()): Promise<WorkloadCerts> {
   const [certChainPem, keyPem, rootCertPem] = await readCertFiles(dir, [CERT_CHAIN_FILE, KEY_FILE, ROOT_CERT_FILE]);
   return validateWorkloadCerts(dir, { certChainPem, keyPem, rootCertPem }, now);
+}
+
+/** The workload certificate as the Snapshot carries it (Envoy's SDS `default` + `ROOTCA`). */
+export async function loadWorkloadSecret(dir: string): Promise<WorkloadSecret> {
+  const c = await loadWorkloadCerts(dir);
+  return { certChainPem: c.certChainPem, keyPem: c.keyPem, rootCertPem: c.rootCertPem, spiffeId: c.identity.spiffeId };
 }
 
 /**

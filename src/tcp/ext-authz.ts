@@ -1,17 +1,14 @@
 import type { Socket } from 'node:net';
-import type { ExtAuthzProvider } from '../security/authz/types.js';
 import { connectionPeers, tcpCheckRequest } from '../security/ext-authz/check-request.js';
 import { checkGrpc } from '../security/ext-authz/grpc-client.js';
 import type { ExtAuthzResult } from '../security/ext-authz/result.js';
+import type { ExtAuthzService } from '../security/ext-authz/service.js';
 import type { PeerIdentity } from '../security/peer.js';
 import type { NetworkExtAuthzStats } from '../telemetry/stats.js';
 
-/** Istio's stat_prefix for the network ext_authz filter (`tcp.`): stats ext_authz.tcp.*. */
-export const NETWORK_EXT_AUTHZ_STAT_PREFIX = 'tcp';
-
 export interface TcpCheckTarget {
-  provider: ExtAuthzProvider | undefined;
-  /** An endpoint of the provider's cluster, if it has one. */
+  service: ExtAuthzService;
+  /** An endpoint of the service's cluster, if it has one. */
   host: { address: string; port: number } | undefined;
   /** Where the client was going (original destination), else the socket's local end. */
   destination: { address: string; port: number };
@@ -23,7 +20,7 @@ export interface TcpCheckTarget {
 /**
  * Envoy's network ext_authz (CUSTOM on TCP with a gRPC provider): the connection's two ends are
  * checked before the TCP proxy starts, the client's bytes waiting in the unread socket. Calls
- * `allowed` on OK (or on an error with failOpen); denied, or an error without failOpen, closes
+ * `allowed` on OK (or on an error with failureModeAllow); denied, or an error without it, closes
  * the connection. A connection that goes away meanwhile abandons the check and decides nothing.
  */
 export function checkConnection(socket: Socket, t: TcpCheckTarget, stats: NetworkExtAuthzStats, allowed: () => void): Promise<void> {
@@ -31,7 +28,7 @@ export function checkConnection(socket: Socket, t: TcpCheckTarget, stats: Networ
   stats.active++;
   const ends = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, peer: t.peer, destination: t.destination, localPrincipal: t.localPrincipal };
   const { source, destination } = connectionPeers(ends);
-  const pending = t.provider && t.host ? checkGrpc(t.host, t.provider.authority, t.provider.timeoutMs, tcpCheckRequest(source, destination)) : undefined;
+  const pending = t.host ? checkGrpc(t.host, t.service.authority, t.service.timeoutMs, tcpCheckRequest(source, destination)) : undefined;
   const result: Promise<ExtAuthzResult> = pending?.result ?? Promise.resolve({ kind: 'error', message: 'no provider endpoint' });
   const onClose = () => pending?.cancel();
   socket.once('close', onClose);
@@ -42,7 +39,7 @@ export function checkConnection(socket: Socket, t: TcpCheckTarget, stats: Networ
     if (r.kind === 'ok') stats.ok++;
     else if (r.kind === 'denied') stats.denied++;
     else stats.error++;
-    if (r.kind === 'ok' || (r.kind === 'error' && t.provider?.failOpen)) {
+    if (r.kind === 'ok' || (r.kind === 'error' && t.service.failureModeAllow)) {
       if (r.kind === 'error') stats.failureModeAllowed++;
       allowed();
       return;

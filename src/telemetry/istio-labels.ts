@@ -29,10 +29,16 @@ export function versionOf(labels: Readonly<Record<string, string>>): string {
 /** Istio's capture clusters stand in for the destination service in metrics. */
 const CAPTURE_CLUSTERS = new Set(['PassthroughCluster', 'BlackHoleCluster', 'InboundPassthroughClusterIpv4']);
 
+/** The destination of the requests: a cluster and the labels of its hosts (a worker's ClusterRuntime is one). */
+export interface DestinationCluster {
+  readonly config: Pick<Cluster, 'name' | 'service'>;
+  readonly hosts: readonly { readonly endpoint: { readonly labels: Readonly<Record<string, string>> } }[];
+}
+
 export function buildIstioLabels(
   node: NodeIdentity,
   listener: Pick<Listener, 'direction'>,
-  cluster: Cluster | undefined,
+  destination: DestinationCluster | undefined,
   id: string,
   protocol: 'http' | 'tcp' = 'http',
   /** SPIFFE ids: this workload's (with --cert-dir), and the mTLS peer's on inbound connections. */
@@ -47,9 +53,10 @@ export function buildIstioLabels(
     version: versionOf(node.labels),
     cluster: node.clusterId,
   };
+  const cluster = destination?.config;
   const svc = cluster?.service;
   // the destination's workload labels: those every endpoint of the cluster agrees on
-  const epLabels = commonLabels(cluster);
+  const epLabels = commonLabels(destination?.hosts.map((h) => h.endpoint.labels) ?? []);
   const dest = inbound
     ? self
     : {
@@ -98,10 +105,9 @@ function shortName(host: string): string {
   return dot < 0 ? host : host.slice(0, dot);
 }
 
-function commonLabels(cluster: Cluster | undefined): Record<string, string> {
-  const eps = cluster?.endpoints ?? [];
-  if (eps.length === 0) return {};
-  const out: Record<string, string> = { ...eps[0].labels };
-  for (const ep of eps) for (const k of Object.keys(out)) if (ep.labels[k] !== out[k]) delete out[k];
+function commonLabels(all: readonly Readonly<Record<string, string>>[]): Record<string, string> {
+  if (all.length === 0) return {};
+  const out: Record<string, string> = { ...all[0] };
+  for (const labels of all) for (const k of Object.keys(out)) if (labels[k] !== out[k]) delete out[k];
   return out;
 }

@@ -232,6 +232,14 @@ export class WorkerStats {
     return getOrCreate(this.hcms, prefix, () => new HttpConnectionManagerStats());
   }
 
+  /** Connections accepted plus requests started, ever: it stands still only while the worker is quiet. */
+  activityCount(): number {
+    let n = 0;
+    for (const l of this.listeners.values()) n += l.downstreamCxTotal;
+    for (const h of this.hcms.values()) n += h.downstreamRqTotal;
+    return n;
+  }
+
   /** The series for a label set; `key` identifies the label set cheaply (built by the caller). */
   istioSeries(key: string, labels: () => Record<string, string>): IstioRequestSeries {
     // per request: no extra closure here, unlike getOrCreate

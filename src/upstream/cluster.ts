@@ -1,5 +1,8 @@
-import type { Cluster } from '../config/snapshot.js';
+import type { Cluster, ClusterLoadAssignment } from '../config/snapshot.js';
+import { hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
+import { hostPort } from '../common/address.js';
 import { UpstreamHost } from './host.js';
+import { diffHostSet } from './host-set.js';
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
 import type { ClusterStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
@@ -8,31 +11,108 @@ import type { TlsStore } from '../security/tls-store.js';
 /** Most distinct original destinations an ORIGINAL_DST cluster keeps pools for. */
 const MAX_ORIGINAL_DST_HOSTS = 1024;
 
-/** A cluster in a worker: its hosts, their pools and the load balancer. Kept across Snapshots while unchanged. */
+/** What a cluster's hosts share in a worker. */
+interface ClusterContext {
+  readonly stats: ClusterStats;
+  /** Circuit breakers; absent: unlimited. */
+  readonly limits?: ClusterLimits;
+  /** When each host of each cluster was first seen by this worker (kept across Runtimes), for slow start. */
+  readonly firstSeen?: Map<string, number>;
+  /** The worker's TLS material, for clusters with tls or auto mTLS. */
+  readonly tls?: TlsStore;
+}
+
+/** Host label → its row in the shared outlier counters, for a cluster with outlier detection. */
+type OutlierHostSlots = Readonly<Record<string, number>>;
+
+/** EDS health statuses Envoy keeps out of the healthy set (they take traffic only in panic). */
+const UNHEALTHY = new Set(['UNHEALTHY', 'DRAINING', 'TIMEOUT']);
+
+/**
+ * A cluster in a worker: its hosts, their pools and the load balancer. Kept across Snapshots while its
+ * config is unchanged; an assignment change updates its host set in place (updateHosts).
+ */
 export class ClusterRuntime {
-  readonly hosts: UpstreamHost[];
+  private currentHosts: UpstreamHost[];
+  private currentAssignment: ClusterLoadAssignment | undefined;
   private lb!: LoadBalancer;
   /** Per-priority balancers (locality failover); empty with a single priority. */
   private levels: { priority: number; lb: LoadBalancer }[] = [];
   private readonly originalDst?: Map<string, UpstreamHost>;
+  private ejected: ReadonlySet<string> = new Set();
+  readonly stats: ClusterStats;
+  readonly limits: ClusterLimits | undefined;
+  private readonly tls: TlsStore | undefined;
+  private readonly firstSeen: Map<string, number> | undefined;
 
   constructor(
     readonly config: Cluster,
-    readonly stats: ClusterStats,
-    readonly limits?: ClusterLimits,
-    /** When each host of each cluster was first seen by this worker (kept across Runtimes), for slow start. */
-    firstSeen?: Map<string, number>,
-    /** The worker's TLS material, for clusters with tls or auto mTLS. */
-    readonly tls?: TlsStore,
+    assignment: ClusterLoadAssignment | undefined,
+    context: ClusterContext,
+    outlierSlots?: OutlierHostSlots,
   ) {
-    this.hosts = config.endpoints.map((e) => new UpstreamHost(e, config, stats, limits, tls));
-    if (config.slowStart && firstSeen) this.startSlowStart(firstSeen);
-    this.lb = this.buildLoadBalancer(new Set());
+    ({ stats: this.stats, limits: this.limits, tls: this.tls, firstSeen: this.firstSeen } = context);
+    this.currentAssignment = assignment;
+    this.currentHosts = hostEndpoints(assignment).map((e) => this.createHost(e, outlierSlots));
+    if (config.slowStart && this.firstSeen) this.startSlowStart(this.firstSeen);
+    this.lb = this.buildLoadBalancer();
     if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
+  }
+
+  /** The assignment the hosts come from (absent: the cluster has none). */
+  get assignment(): ClusterLoadAssignment | undefined {
+    return this.currentAssignment;
   }
 
   get name(): string {
     return this.config.name;
+  }
+
+  /** The hosts the load balancer chooses from (ORIGINAL_DST clusters: none; theirs come from traffic). */
+  get hosts(): readonly UpstreamHost[] {
+    return this.currentHosts;
+  }
+
+  private createHost(e: HostEndpoint, outlierSlots: OutlierHostSlots | undefined): UpstreamHost {
+    return new UpstreamHost(e, this.config, this.stats, this.limits, this.tls, outlierSlots?.[hostPort(e.address, e.port)]);
+  }
+
+  /**
+   * An EDS update: the hosts that stay keep their pools, counters, warm-up and outlier row (their
+   * weight, priority, health and labels follow the assignment); added hosts are created (and warm up
+   * with slow start); removed hosts take no new requests and close their pools once the requests on
+   * them finish. The load balancer is rebuilt over the new set, current ejections applied.
+   */
+  updateHosts(assignment: ClusterLoadAssignment | undefined, outlierSlots?: OutlierHostSlots): void {
+    const { next, removed } = diffHostSet(this.currentHosts, hostEndpoints(assignment));
+    const added: UpstreamHost[] = [];
+    this.currentHosts = next.map(({ endpoint, kept }) => {
+      if (kept) {
+        kept.endpoint = endpoint;
+        return kept;
+      }
+      const host = this.createHost(endpoint, outlierSlots);
+      added.push(host);
+      return host;
+    });
+    this.currentAssignment = assignment;
+    if (this.config.slowStart && this.firstSeen) {
+      const now = Date.now();
+      for (const h of added) {
+        this.firstSeen.set(this.firstSeenKey(h), now);
+        h.slowStart = { ...this.config.slowStart, since: now };
+      }
+    }
+    this.lb = this.buildLoadBalancer();
+    for (const h of removed) {
+      // a host added back later is new again (it warms up)
+      this.firstSeen?.delete(this.firstSeenKey(h));
+      void h.close();
+    }
+  }
+
+  private firstSeenKey(h: UpstreamHost): string {
+    return `${this.config.name}|${h.label}`;
   }
 
   /** Hosts added to a cluster that already existed warm up; the cluster's first hosts do not (Envoy). */
@@ -41,8 +121,8 @@ export class ClusterRuntime {
     const clusterKey = `${this.config.name}|`;
     const known = firstSeen.has(clusterKey);
     firstSeen.set(clusterKey, firstSeen.get(clusterKey) ?? now);
-    for (const h of this.hosts) {
-      const key = clusterKey + h.label;
+    for (const h of this.currentHosts) {
+      const key = this.firstSeenKey(h);
       if (!firstSeen.has(key)) firstSeen.set(key, known ? now : 0);
       const since = firstSeen.get(key)!;
       if (since > 0 && now - since < this.config.slowStart!.windowMs) h.slowStart = { ...this.config.slowStart!, since };
@@ -54,7 +134,8 @@ export class ClusterRuntime {
    * (below the panic threshold, Istio's minHealthPercent) — then it uses all of them, as Envoy does.
    */
   setEjected(ejected: ReadonlySet<string>): void {
-    this.lb = this.buildLoadBalancer(ejected);
+    this.ejected = ejected;
+    this.lb = this.buildLoadBalancer();
   }
 
   /**
@@ -62,17 +143,19 @@ export class ClusterRuntime {
    * them below the panic threshold). Traffic goes to priorities by Envoy's priority load: a priority
    * takes min(100, 1.4 × its healthy %) of what is left, normalized when the total falls short.
    */
-  private buildLoadBalancer(ejected: ReadonlySet<string>): LoadBalancer {
+  private buildLoadBalancer(): LoadBalancer {
     const { lbPolicy, hashTableSize, panicThresholdPercent = 0 } = this.config;
+    const ejected = this.ejected;
     const priorities = new Map<number, UpstreamHost[]>();
-    for (const h of this.hosts) {
-      const p = h.endpoint.priority ?? 0;
+    for (const h of this.currentHosts) {
+      const p = h.endpoint.priority;
       let list = priorities.get(p);
       if (!list) priorities.set(p, (list = []));
       list.push(h);
     }
     const levels = [...priorities.entries()].sort((a, b) => a[0] - b[0]).map(([priority, hosts]) => {
-      const healthy = hosts.filter((h) => !ejected.has(h.label));
+      // DEGRADED hosts count as healthy: Outrigger has no degraded tier
+      const healthy = hosts.filter((h) => !ejected.has(h.label) && !UNHEALTHY.has(h.endpoint.healthStatus));
       const healthyPct = (healthy.length * 100) / hosts.length;
       const panic = healthyPct < panicThresholdPercent;
       return {
@@ -115,7 +198,7 @@ export class ClusterRuntime {
     let host = this.originalDst.get(key);
     if (!host) {
       if (this.originalDst.size >= MAX_ORIGINAL_DST_HOSTS) this.evictIdleOriginalDst();
-      host = new UpstreamHost({ address: destination.address, port: destination.port, weight: 1, labels: {} }, this.config, this.stats, this.limits, this.tls);
+      host = new UpstreamHost(staticHost(destination.address, destination.port), this.config, this.stats, this.limits, this.tls);
       this.originalDst.set(key, host);
     }
     return host;
@@ -143,7 +226,7 @@ export class ClusterRuntime {
 
   /** Closes pools after in-flight requests finish. */
   async close(): Promise<void> {
-    const all = [...this.hosts, ...(this.originalDst?.values() ?? [])];
+    const all = [...this.currentHosts, ...(this.originalDst?.values() ?? [])];
     await Promise.allSettled(all.map((h) => h.close()));
   }
 }

@@ -1,6 +1,7 @@
-import type { Cluster, LbEndpoint } from '../config/snapshot.js';
-import { H1Pool } from './h1-pool.js';
-import { H2Pool } from './h2-pool.js';
+import type { Cluster } from '../config/snapshot.js';
+import type { HostEndpoint } from '../config/endpoints.js';
+import { H1Pool } from './http1/pool.js';
+import { H2Pool } from './http2/pool.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
 import type { TlsStore } from '../security/tls-store.js';
@@ -31,19 +32,22 @@ export class UpstreamHost {
   /** `10.0.0.1:9080`, as /clusters and access logs show it. */
   readonly label: string;
   readonly stats: HostStats;
-  /** Row in the shared outlier counters, when the cluster has outlier detection. */
-  readonly outlierSlot: number | undefined;
 
   constructor(
-    readonly endpoint: LbEndpoint,
+    /**
+     * Where it is and how the load balancer weighs it. An EDS update that keeps the host may change
+     * its weight, priority, health or labels (never its address or tlsMode: that is another host).
+     */
+    public endpoint: HostEndpoint,
     cluster: Cluster,
     readonly clusterStats: ClusterStats,
     limits?: ClusterLimits,
     tls?: TlsStore,
+    /** Row in the shared outlier counters, when the cluster has outlier detection (assigned by the agent). */
+    readonly outlierSlot?: number,
   ) {
     this.label = hostPort(endpoint.address, endpoint.port);
     this.stats = clusterStats.host(this.label);
-    this.outlierSlot = endpoint.outlierSlot;
     const options = {
       connectTimeoutMs: cluster.connectTimeoutMs,
       idleTimeoutMs: cluster.idleTimeoutMs,

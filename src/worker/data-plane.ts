@@ -15,10 +15,11 @@ import { TcpProxySession } from '../tcp/tcp-proxy.js';
 import { TLSSocket } from 'node:tls';
 import { TlsStore } from '../security/tls-store.js';
 import { peerIdentity, type PeerIdentity } from '../security/peer.js';
-import { Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
+import { NO_SLOTS, Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
+import type { RuntimeSlots } from './messages.js';
 import { log } from '../telemetry/log.js';
 import type { AuthzDecision } from '../security/authz/rbac.js';
-import { checkConnection, NETWORK_EXT_AUTHZ_STAT_PREFIX } from '../tcp/ext-authz.js';
+import { checkConnection } from '../tcp/ext-authz.js';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
 
 interface BoundListener {
@@ -55,10 +56,10 @@ export class DataPlane {
     this.runtime?.clusters.get(cluster)?.setEjected(set);
   }
 
-  /** Compiles and swaps in a Snapshot; binds new listeners and closes removed ones. */
-  async apply(snapshot: Snapshot): Promise<void> {
+  /** Compiles and swaps in a Snapshot (with the agent's shared-table rows); binds new listeners and closes removed ones. */
+  async apply(snapshot: Snapshot, slots: RuntimeSlots = NO_SLOTS): Promise<void> {
     const previous = this.runtime;
-    const next = new Runtime(snapshot, this.services, previous);
+    const next = new Runtime(snapshot, this.services, previous, slots);
     const wanted = new Map(snapshot.listeners.map((l) => [listenerKey(l), l]));
     if (!this.draining) {
       const added: string[] = [];
@@ -66,7 +67,7 @@ export class DataPlane {
         for (const [key, l] of wanted) {
           if (this.bound.has(key)) continue;
           const stats = this.services.stats.listener(`${l.address}_${l.port}`);
-          const admission = this.services.connectionLimits?.forListener(l);
+          const admission = this.services.connectionLimits?.forListener(l.name, slots.listeners[l.name]);
           const server = createListenerServer((socket) => this.onConnection(l.name, admission, socket, stats));
           await listen(server, l);
           this.bound.set(key, { key, server });
@@ -82,6 +83,7 @@ export class DataPlane {
       }
     }
     this.runtime = next; // the swap: new requests see the new config from here on
+    next.activate();
     for (const [key, b] of this.bound) {
       if (!wanted.has(key)) {
         b.server.close();
@@ -267,16 +269,16 @@ export class DataPlane {
       return;
     }
     if (!d.extAuthz) return proxy();
-    const provider = chain.extAuthz?.[d.extAuthz.marker.provider];
+    const service = chain.extAuthz!.get(d.extAuthz.config)!;
     const target = {
-      provider,
-      host: provider && rt.clusters.get(provider.cluster)?.pick()?.endpoint,
+      service,
+      host: rt.clusters.get(service.cluster)?.pick()?.endpoint,
       destination: originalDst ?? { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
       peer,
       localPrincipal: rt.snapshot.workloadSecret?.spiffeId,
     };
     this.checking.add(socket);
-    void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(NETWORK_EXT_AUTHZ_STAT_PREFIX), proxy).then(() => this.checking.delete(socket));
+    void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(service.statPrefix ?? ''), proxy).then(() => this.checking.delete(socket));
   }
 
   private startTcpProxy(

@@ -8,6 +8,8 @@ import { ResourceTable } from '../upstream/resource-limits.js';
 import { OutlierCounters } from '../upstream/outlier.js';
 import { DownstreamConnectionLimits } from '../listener/connection-limits.js';
 import { OverloadAction, OverloadManager } from './overload-manager.js';
+import { HeapShrinker } from './heap-shrinker.js';
+import { deepFreeze } from '../common/deep-freeze.js';
 
 /** Worker thread entry: applies Snapshots from the agent and serves traffic. */
 const init = workerData as WorkerInit;
@@ -30,6 +32,8 @@ overload.onChange = (action, active) => {
   log.warn(`overload action ${action} ${active ? 'active' : 'inactive'}`);
 };
 overload.start();
+const shrinker = HeapShrinker.forThisThread(() => stats.activityCount());
+shrinker?.start();
 let queue = Promise.resolve();
 
 port.on('message', (msg: ToWorker) => {
@@ -38,7 +42,8 @@ port.on('message', (msg: ToWorker) => {
       // applied one at a time, in order
       queue = queue.then(async () => {
         try {
-          await dataPlane.apply(msg.snapshot);
+          // frozen as the agent's copy is (a structured clone is not): nothing in the worker writes to it
+          await dataPlane.apply(deepFreeze(msg.snapshot), msg.slots);
           post({ type: 'ack', version: msg.snapshot.version });
         } catch (err) {
           log.error(`snapshot ${msg.snapshot.version} rejected: ${(err as Error).message}`);
@@ -60,6 +65,7 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'shutdown':
       overload.stop();
+      shrinker?.stop();
       void dataPlane.close().finally(() => process.exit(0));
       break;
   }

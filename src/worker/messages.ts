@@ -7,9 +7,22 @@ import type { OutlierDetector, OutlierTableInit } from '../upstream/outlier.js';
 import type { ConnectionLimitSettings } from '../listener/connection-limits.js';
 import type { OverloadSettings } from './overload-manager.js';
 
+/**
+ * Rows in the tables the workers share, assigned by the agent (stable by name across Snapshots) and
+ * sent beside each Snapshot, never written into it. A name without a row is counted per worker.
+ */
+export interface RuntimeSlots {
+  /** Listener name → row of its connection count. */
+  listeners: Record<string, number>;
+  /** Cluster name → row of its circuit-breaker counters (clusters with circuit breakers). */
+  clusters: Record<string, number>;
+  /** Cluster name → host label → row of its outlier counters (clusters with outlier detection). */
+  outlierHosts: Record<string, Record<string, number>>;
+}
+
 /** Messages between the agent (main thread) and workers. Structured-clone-safe. */
 export type ToWorker =
-  | { type: 'snapshot'; snapshot: Snapshot }
+  | { type: 'snapshot'; snapshot: Snapshot; slots: RuntimeSlots }
   | { type: 'log-level'; level: LogLevel }
   | { type: 'stats'; id: number }
   | { type: 'drain' }

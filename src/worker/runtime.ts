@@ -6,12 +6,14 @@ import { compilePathNormalizer, type PathNormalizer } from '../http/path-normali
 import { compileStreamTimeouts, type StreamTimeoutConfig } from '../http/stream-timeouts.js';
 import type { TlsStore } from '../security/tls-store.js';
 import { compileAuthzFilters, type AuthzEngine } from '../security/authz/rbac.js';
-import type { ExtAuthzProvider } from '../security/authz/types.js';
+import { NETWORK_EXT_AUTHZ_FILTER } from '../config/envoy/rbac.js';
+import { compileNetworkExtAuthz, type ExtAuthzService } from '../security/ext-authz/service.js';
 import { loadAuthorizationApi } from '../security/ext-authz/grpc-client.js';
 import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
-import { httpFilterFactories } from '../filters/http/registry.js';
+import { httpFilterChain, httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
+import type { RuntimeSlots } from './messages.js';
 import { ConfigError } from '../config/errors.js';
 import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats.js';
 import type { AccessLogWriter } from '../telemetry/access-log.js';
@@ -65,8 +67,8 @@ export interface ChainRuntime {
   readonly tls?: DownstreamTls;
   /** Network RBAC (AuthorizationPolicy on TCP), compiled. */
   readonly rbac?: AuthzEngine;
-  /** The gRPC providers CUSTOM policies on this TCP chain call (network ext_authz). */
-  readonly extAuthz?: Readonly<Record<string, ExtAuthzProvider>>;
+  /** The network ext_authz filters among `rbac`'s (CUSTOM with a gRPC provider), compiled, by config object. */
+  readonly extAuthz?: ReadonlyMap<object, ExtAuthzService>;
   readonly http?: HttpPipeline;
   readonly tcpProxy?: TcpProxy;
 }
@@ -79,21 +81,29 @@ export interface ListenerRuntime {
   readonly chains: ReadonlyMap<string, ChainRuntime>;
 }
 
+/** No shared rows: every worker counts alone (tests, a Runtime built outside the agent). */
+export const NO_SLOTS: RuntimeSlots = { listeners: {}, clusters: {}, outlierHosts: {} };
+
 /**
  * A Snapshot compiled for one worker. Swapped in with one assignment; a request keeps the Runtime
- * it started with. Unchanged clusters are carried over with their pools and load-balancer state.
+ * it started with. Clusters whose config is unchanged are carried over with their pools and
+ * load-balancer state; if only their endpoints changed, their host set is updated in place.
  */
 export class Runtime {
   readonly listeners = new Map<string, ListenerRuntime>();
   readonly clusters = new Map<string, ClusterRuntime>();
 
   private readonly istioTemplates = new Map<string, IstioLabelTemplate>();
+  /** Host-set updates of carried-over clusters, applied when this Runtime is swapped in (activate). */
+  private readonly hostUpdates: (() => void)[] = [];
   private templateIds = 0;
 
   constructor(
     readonly snapshot: Snapshot,
     readonly services: WorkerServices,
     previous?: Runtime,
+    /** The agent's rows for this Snapshot's listeners, clusters and hosts in the shared tables. */
+    readonly slots: RuntimeSlots = NO_SLOTS,
   ) {
     services.tls?.update(snapshot.workloadSecret);
     services.tls?.retainGatewayServers(snapshot.listeners);
@@ -105,7 +115,7 @@ export class Runtime {
       if (p) return p;
       let routes = tables.get(hcm.routeConfigName);
       if (!routes) tables.set(hcm.routeConfigName, (routes = new RouteTable(routeConfigs.get(hcm.routeConfigName) ?? { name: hcm.routeConfigName, virtualHosts: [] })));
-      const filters = hcm.httpFilters.map((f, i) => {
+      const filters = httpFilterChain(hcm.httpFilters).map(({ filter: f, index: i }) => {
         const factory = httpFilterFactories.get(f.name);
         if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.http.httpFilters[${i}]` });
         return factory.create(factory.parse(f.config), {
@@ -131,13 +141,14 @@ export class Runtime {
       return p;
     };
     // the ext_authz gRPC API loads in the background once a TCP chain can call it
-    if (snapshot.listeners.some((l) => l.filterChains.some((c) => c.extAuthz) || l.defaultFilterChain?.extAuthz)) void loadAuthorizationApi().catch(() => {});
+    const checksTcp = (c: FilterChain | undefined) => !!c?.rbac?.some((f) => f.name === NETWORK_EXT_AUTHZ_FILTER);
+    if (snapshot.listeners.some((l) => l.filterChains.some(checksTcp) || checksTcp(l.defaultFilterChain))) void loadAuthorizationApi().catch(() => {});
     for (const l of snapshot.listeners) {
       const compile = (c: FilterChain, where: string): ChainRuntime => ({
         name: c.name,
         ...(c.tls ? { tls: c.tls } : {}),
         ...(c.rbac ? { rbac: compileAuthzFilters(c.rbac) } : {}),
-        ...(c.extAuthz ? { extAuthz: c.extAuthz } : {}),
+        ...(checksTcp(c) ? { extAuthz: new Map(c.rbac!.flatMap((f) => (f.name === NETWORK_EXT_AUTHZ_FILTER ? [[f.typedConfig, compileNetworkExtAuthz(f.typedConfig)]] : []))) } : {}),
         ...(c.http ? { http: compileHttp(l, c.http, where) } : {}),
         ...(c.tcpProxy ? { tcpProxy: c.tcpProxy } : {}),
       });
@@ -151,11 +162,21 @@ export class Runtime {
       if (defaultChain) chains.set(defaultChain.name, defaultChain);
       this.listeners.set(l.name, { config: l, matcher: new FilterChainMatcher(compiled), defaultChain, chains });
     }
+    const assignments = new Map(snapshot.endpoints.map((a) => [a.clusterName, a]));
     for (const c of snapshot.clusters) {
+      const assignment = assignments.get(c.name);
+      const outlierSlots = slots.outlierHosts[c.name];
+      // the previous Runtime is the one running: its clusters are as its Snapshot says
       const prev = previous?.clusters.get(c.name);
-      let rt = prev && sameCluster(prev.config, c) ? prev : undefined;
-      if (!rt) {
-        rt = new ClusterRuntime(c, services.stats.cluster(c.name), limitsFor(c, services), services.hostFirstSeen, services.tls);
+      const was = previous?.snapshot.resourceVersions;
+      const now = snapshot.resourceVersions;
+      let rt: ClusterRuntime;
+      if (prev && was?.clusters[c.name] === now.clusters[c.name]) {
+        rt = prev;
+        if (was.endpoints[c.name] !== now.endpoints[c.name]) this.hostUpdates.push(() => prev.updateHosts(assignment, outlierSlots));
+      } else {
+        const context = { stats: services.stats.cluster(c.name), limits: limitsFor(c, slots.clusters[c.name], services), firstSeen: services.hostFirstSeen, tls: services.tls };
+        rt = new ClusterRuntime(c, assignment, context, outlierSlots);
         const ejected = services.ejections?.get(c.name);
         if (ejected?.size) rt.setEjected(ejected);
       }
@@ -168,12 +189,20 @@ export class Runtime {
     const key = `${listener.name}\u0000${clusterName ?? ''}\u0000${protocol}\u0000${peer ?? ''}`;
     let t = this.istioTemplates.get(key);
     if (!t) {
-      const cluster = clusterName ? this.clusters.get(clusterName)?.config : undefined;
+      const cluster = clusterName ? this.clusters.get(clusterName) : undefined;
       const identities = { self: this.services.tls?.workloadIdentity, ...(peer ? { peer } : {}) };
       t = buildIstioLabels(this.snapshot.node, listener, cluster, `${this.snapshot.version}.${this.templateIds++}`, protocol, identities);
       this.istioTemplates.set(key, t);
     }
     return t;
+  }
+
+  /**
+   * Called once, when this Runtime replaces the previous one: the clusters it carried over take their
+   * new host sets (they are shared with the previous Runtime, so not before it is certain to apply).
+   */
+  activate(): void {
+    for (const update of this.hostUpdates.splice(0)) update();
   }
 
   /** Clusters of `previous` that this Runtime no longer uses: close them once their requests finish. */
@@ -183,12 +212,9 @@ export class Runtime {
 }
 
 /** The cluster's circuit breakers: shared across workers when it has a slot, else this worker's own. */
-function limitsFor(c: Cluster, services: WorkerServices): ClusterLimits | undefined {
+function limitsFor(c: Cluster, slot: number | undefined, services: WorkerServices): ClusterLimits | undefined {
   if (!c.circuitBreakers) return undefined;
-  if (c.resourceSlot !== undefined && services.limits) return new ClusterLimits(services.limits, c.resourceSlot, c.circuitBreakers);
+  if (slot !== undefined && services.limits) return new ClusterLimits(services.limits, slot, c.circuitBreakers);
   return new ClusterLimits(new ResourceTable(ResourceTable.create(1, 1), 0), 0, c.circuitBreakers);
 }
 
-function sameCluster(a: Cluster, b: Cluster): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
-}

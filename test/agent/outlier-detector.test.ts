@@ -7,6 +7,8 @@ import { OutlierDetectorHub } from '../../src/agent/outlier-detector.js';
 import type { Cluster, OutlierDetection, Snapshot } from '../../src/config/snapshot.js';
 import { getLogLevel, setLogLevel, type LogLevel } from '../../src/telemetry/log.js';
 import { OutlierCounters } from '../../src/upstream/outlier.js';
+import type { RuntimeSlots } from '../../src/worker/messages.js';
+import { hostPort } from '../../src/common/address.js';
 
 const od = (o: Partial<OutlierDetection> = {}): OutlierDetection => ({
   consecutive5xx: 2,
@@ -22,20 +24,28 @@ const od = (o: Partial<OutlierDetection> = {}): OutlierDetection => ({
 /** [address, port, outlierSlot] */
 type Ep = [string, number, number | undefined];
 
-/** `outlier` null: a cluster without outlier detection. */
-function cluster(name: string, endpoints: Ep[], outlier: OutlierDetection | null = od()): Cluster {
-  return {
-    name,
-    type: 'STATIC',
-    lbPolicy: 'ROUND_ROBIN',
-    connectTimeoutMs: 1_000,
-    idleTimeoutMs: 1_000,
-    endpoints: endpoints.map(([address, port, slot]) => ({ address, port, weight: 1, labels: {}, ...(slot === undefined ? {} : { outlierSlot: slot }) })),
-    ...(outlier ? { outlierDetection: outlier } : {}),
-  } as Cluster;
+interface TestCluster {
+  config: Cluster;
+  hosts: Ep[];
 }
 
-const snapshot = (...clusters: Cluster[]): Snapshot => ({ version: 'test', clusters, listeners: [], routeConfigs: [] }) as unknown as Snapshot;
+/** `outlier` null: a cluster without outlier detection. */
+function cluster(name: string, hosts: Ep[], outlier: OutlierDetection | null = od()): TestCluster {
+  const config: Cluster = { name, type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1_000, idleTimeoutMs: 1_000, ...(outlier ? { outlierDetection: outlier } : {}) };
+  return { config, hosts };
+}
+
+/** A Snapshot of these clusters, and the outlier rows the agent gave their hosts (a host without one has none). */
+const snapshot = (...clusters: TestCluster[]): [Snapshot, RuntimeSlots] => [
+  { version: 'test', clusters: clusters.map((c) => c.config), endpoints: [], listeners: [], routeConfigs: [] } as unknown as Snapshot,
+  {
+    listeners: {},
+    clusters: {},
+    outlierHosts: Object.fromEntries(
+      clusters.filter((c) => c.config.outlierDetection).map((c) => [c.config.name, Object.fromEntries(c.hosts.filter(([, , slot]) => slot !== undefined).map(([a, p, slot]) => [hostPort(a, p), slot!]))]),
+    ),
+  },
+];
 
 const A = 'outbound|80||a.default.svc.cluster.local';
 const B = 'outbound|80||b.default.svc.cluster.local';
@@ -74,7 +84,7 @@ const enforcedZero = { consecutive_5xx: 0, consecutive_gateway_failure: 0, conse
 
 describe('report and eject', () => {
   it('a report ejects the host: broadcast, ejected(), stats(); a second report of an ejected host is ignored', () => {
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2))));
     expect(hub.ejected(A)).toEqual([]);
     expect(hub.stats()).toEqual([{ cluster: A, active: 0, total: 0, enforced: enforcedZero }]);
     hub.report(A, H(1), 'consecutive_5xx');
@@ -90,7 +100,7 @@ describe('report and eject', () => {
   });
 
   it('reports for an unknown cluster, an unknown host, or an endpoint without an outlier slot are ignored', () => {
-    hub.update(snapshot(cluster(A, [['10.0.0.1', 80, 0], ['10.0.0.9', 80, undefined]]), cluster(B, [['10.0.0.1', 80, 5]], null)));
+    hub.update(...snapshot(cluster(A, [['10.0.0.1', 80, 0], ['10.0.0.9', 80, undefined]]), cluster(B, [['10.0.0.1', 80, 5]], null)));
     hub.report('outbound|80||nope', H(1), 'consecutive_5xx');
     hub.report(A, '10.0.0.7:80', 'consecutive_5xx');
     hub.report(A, '10.0.0.9:80', 'consecutive_5xx');
@@ -103,7 +113,7 @@ describe('report and eject', () => {
 
   it('an ejection resets the host\'s consecutive counters (the workers start counting again)', () => {
     const cfg = od({ consecutive5xx: 3 });
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2), cfg)));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2), cfg)));
     expect(counters.response(0, cfg, 500)).toBeUndefined();
     expect(counters.response(0, cfg, 500)).toBeUndefined();
     expect(counters.response(1, cfg, 500)).toBeUndefined();
@@ -116,8 +126,8 @@ describe('report and eject', () => {
     expect(counters.response(1, cfg, 500)).toBe('consecutive_5xx');
   });
 
-  it('IPv6 endpoints are labelled [addr]:port', () => {
-    hub.update(snapshot(cluster(A, [['fd00::1', 8080, 0], ['10.0.0.1', 80, 1]])));
+  it('IPv6 hosts are known by their [addr]:port label', () => {
+    hub.update(...snapshot(cluster(A, [['fd00::1', 8080, 0], ['10.0.0.1', 80, 1]])));
     hub.report(A, '[fd00::1]:8080', 'consecutive_5xx');
     expect(hub.ejected(A)).toEqual(['[fd00::1]:8080']);
   });
@@ -126,7 +136,7 @@ describe('report and eject', () => {
 describe('maxEjectionPercent', () => {
   it('10% of 4 hosts: one host is ejected anyway, a second is refused (and its counters reset)', () => {
     const cfg = od({ maxEjectionPercent: 10 });
-    hub.update(snapshot(cluster(A, FOUR, cfg)));
+    hub.update(...snapshot(cluster(A, FOUR, cfg)));
     hub.report(A, H(1), 'consecutive_5xx');
     expect(counters.response(1, cfg, 500)).toBeUndefined(); // host 2: one 5xx counted
     hub.report(A, H(2), 'consecutive_5xx');
@@ -140,7 +150,7 @@ describe('maxEjectionPercent', () => {
   });
 
   it('50% of 4 hosts: two ejected, the third refused; once one returns another can go', () => {
-    hub.update(snapshot(cluster(A, FOUR, od({ maxEjectionPercent: 50 }))));
+    hub.update(...snapshot(cluster(A, FOUR, od({ maxEjectionPercent: 50 }))));
     hub.report(A, H(1), 'consecutive_5xx');
     vi.advanceTimersByTime(100);
     hub.report(A, H(2), 'consecutive_5xx');
@@ -157,7 +167,7 @@ describe('maxEjectionPercent', () => {
   });
 
   it('100%: every host may be ejected', () => {
-    hub.update(snapshot(cluster(A, FOUR, od({ maxEjectionPercent: 100 }))));
+    hub.update(...snapshot(cluster(A, FOUR, od({ maxEjectionPercent: 100 }))));
     for (let i = 1; i <= 4; i++) hub.report(A, H(i), 'consecutive_5xx');
     expect(hub.ejected(A)).toEqual([H(1), H(2), H(3), H(4)]);
   });
@@ -165,7 +175,7 @@ describe('maxEjectionPercent', () => {
 
 describe('interval: return after baseEjectionTime × ejections', () => {
   it('a host returns at the first interval tick at or after baseEjectionTime, with a broadcast', () => {
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2), od({ intervalMs: 300, baseEjectionTimeMs: 1_000 }))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2), od({ intervalMs: 300, baseEjectionTimeMs: 1_000 }))));
     hub.report(A, H(1), 'consecutive_5xx');
     vi.advanceTimersByTime(900);
     expect(hub.ejected(A)).toEqual([H(1)]);
@@ -182,13 +192,13 @@ describe('interval: return after baseEjectionTime × ejections', () => {
   });
 
   it('nothing is broadcast at ticks that change nothing', () => {
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2))));
     vi.advanceTimersByTime(5_000);
     expect(broadcasts).toEqual([]);
   });
 
   it('ejected again right after it returns: twice as long (2 s), then three times (3 s)', () => {
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2))));
     hub.report(A, H(1), 'consecutive_5xx');
     vi.advanceTimersByTime(1_000);
     expect(hub.ejected(A)).toEqual([]);
@@ -206,7 +216,7 @@ describe('interval: return after baseEjectionTime × ejections', () => {
   });
 
   it('a host that stays healthy long enough is back to baseEjectionTime', () => {
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2))));
     hub.report(A, H(1), 'consecutive_5xx');
     vi.advanceTimersByTime(1_000);
     hub.report(A, H(1), 'consecutive_5xx'); // 2 s
@@ -222,7 +232,7 @@ describe('interval: return after baseEjectionTime × ejections', () => {
     // Envoy DetectorImpl::checkHostForUneject: a host not ejected at an interval check gets its
     // ejection-time backoff decremented ("If the host is healthy during that check, the ejection
     // time multiplier is decremented", arch overview: outlier detection)
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2))));
     hub.report(A, H(1), 'consecutive_5xx'); // ×1
     vi.advanceTimersByTime(1_000);
     expect(hub.ejected(A)).toEqual([]);
@@ -235,7 +245,7 @@ describe('interval: return after baseEjectionTime × ejections', () => {
   it('a returning host starts with clean consecutive counters (Envoy resets them at un-ejection)', () => {
     // in panic mode an ejected host keeps taking traffic: its 5xx keep counting while it is out
     const cfg = od({ consecutive5xx: 2 });
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2), cfg)));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2), cfg)));
     hub.report(A, H(1), 'consecutive_5xx');
     expect(counters.response(0, cfg, 500)).toBeUndefined();
     expect(counters.response(0, cfg, 500)).toBe('consecutive_5xx'); // reported while ejected: ignored
@@ -251,10 +261,10 @@ describe('interval: return after baseEjectionTime × ejections', () => {
 
 describe('update(), allEjections(), stop()', () => {
   it('a host that leaves the endpoints is forgotten; the others keep their state', () => {
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 3))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 3))));
     hub.report(A, H(1), 'consecutive_5xx');
     hub.report(A, H(2), 'consecutive_5xx');
-    hub.update(snapshot(cluster(A, [FOUR[1], FOUR[2]])));
+    hub.update(...snapshot(cluster(A, [FOUR[1], FOUR[2]])));
     expect(hub.ejected(A)).toEqual([H(2)]);
     expect(hub.stats()[0]).toMatchObject({ active: 1, total: 2 });
     hub.report(A, H(1), 'consecutive_5xx');
@@ -262,29 +272,29 @@ describe('update(), allEjections(), stop()', () => {
   });
 
   it('a cluster that loses outlier detection (or goes away) is dropped, timer and all', () => {
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2)), cluster(B, FOUR.slice(2, 4))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2)), cluster(B, FOUR.slice(2, 4))));
     expect(vi.getTimerCount()).toBe(2);
     hub.report(B, H(3), 'consecutive_5xx');
     expect(hub.allEjections()).toEqual([
       [A, []],
       [B, [H(3)]],
     ]);
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2)), cluster(B, FOUR.slice(2, 4), null)));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2)), cluster(B, FOUR.slice(2, 4), null)));
     expect(vi.getTimerCount()).toBe(1);
     expect(hub.ejected(B)).toEqual([]);
     expect(hub.allEjections()).toEqual([[A, []]]);
     expect(hub.stats().map((s) => s.cluster)).toEqual([A]);
-    hub.update(snapshot());
+    hub.update(...snapshot());
     expect(vi.getTimerCount()).toBe(0);
     expect(hub.stats()).toEqual([]);
   });
 
   it('a new interval restarts the timer; an ejection in progress keeps its end time and follows the new config', () => {
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2), od({ intervalMs: 10_000, baseEjectionTimeMs: 1_000 }))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2), od({ intervalMs: 10_000, baseEjectionTimeMs: 1_000 }))));
     hub.report(A, H(1), 'consecutive_5xx');
     vi.advanceTimersByTime(2_000);
     expect(hub.ejected(A)).toEqual([H(1)]); // no tick yet
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2), od({ intervalMs: 100, baseEjectionTimeMs: 1_000, maxEjectionPercent: 100 }))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2), od({ intervalMs: 100, baseEjectionTimeMs: 1_000, maxEjectionPercent: 100 }))));
     expect(vi.getTimerCount()).toBe(1);
     vi.advanceTimersByTime(100);
     expect(hub.ejected(A)).toEqual([]);
@@ -292,7 +302,7 @@ describe('update(), allEjections(), stop()', () => {
   });
 
   it('stop() clears every timer', () => {
-    hub.update(snapshot(cluster(A, FOUR.slice(0, 2)), cluster(B, FOUR.slice(2, 4))));
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2)), cluster(B, FOUR.slice(2, 4))));
     expect(vi.getTimerCount()).toBe(2);
     hub.stop();
     expect(vi.getTimerCount()).toBe(0);

@@ -1,7 +1,7 @@
 /** Translation of traffic capture: virtualOutbound and virtualInbound filter chains, tcp/tls routes, MeshConfig. */
 import { describe, expect, it } from 'vitest';
 import type { FilterChain, Listener } from '../../src/config/snapshot.js';
-import { cluster, listener, parseError, parseYaml, routeConfig, sidecarNode, translate } from './helpers.js';
+import { cluster, hostsOf, listener, parseError, parseYaml, routeConfig, sidecarNode, translate } from './helpers.js';
 
 const SERVICES = `
 apiVersion: networking.istio.io/v1
@@ -64,8 +64,9 @@ describe('virtualOutbound (15001)', () => {
   it('is a capture listener: original destination, Istio protocol detection timeout, passthrough by default', () => {
     expect(out).toMatchObject({ useOriginalDst: true, protocolDetectionTimeoutMs: 0, direction: 'OUTBOUND' });
     expect(out.defaultFilterChain).toMatchObject({ name: 'PassthroughFilterChain', tcpProxy: { clusters: [{ name: 'PassthroughCluster', weight: 1 }] } });
-    expect(cluster(t, 'PassthroughCluster')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [] });
-    expect(cluster(t, 'BlackHoleCluster')).toMatchObject({ type: 'STATIC', endpoints: [] });
+    expect(cluster(t, 'PassthroughCluster')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED' });
+    expect(cluster(t, 'BlackHoleCluster')).toMatchObject({ type: 'STATIC' });
+    expect([...hostsOf(t, 'PassthroughCluster'), ...hostsOf(t, 'BlackHoleCluster')]).toEqual([]);
   });
 
   it('connections made to 15001 itself get the explicit HTTP proxy over every service (route config http_proxy)', () => {
@@ -223,7 +224,8 @@ describe('virtualInbound (15006)', () => {
     const t = translate(`${SERVICES}\n---\n${sc}`, sidecarNode({ ip: '10.1.1.1' }));
     const inb = listener(t, 'virtualInbound');
     expect(inb.filterChains.map((c) => c.name)).toEqual(['virtualInbound-blackhole', '0.0.0.0_9080']);
-    expect(cluster(t, 'inbound|9080||')).toMatchObject({ type: 'STATIC', endpoints: [{ address: '127.0.0.1', port: 8080 }] });
+    expect(cluster(t, 'inbound|9080||')).toMatchObject({ type: 'STATIC' });
+    expect(hostsOf(t, 'inbound|9080||')).toMatchObject([{ address: '127.0.0.1', port: 8080 }]);
   });
 });
 

@@ -10,6 +10,7 @@ import { DEFAULT_RETRY_POLICY } from '../../src/config/istio/translate-routes.js
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ConfigErrors } from '../../src/config/errors.js';
 import { isPipeAddress } from '../../src/common/address.js';
+import { hostEndpoints } from '../../src/config/endpoints.js';
 import { parseIstioConfig } from '../../src/config/istio/parse.js';
 import type { IstioConfig } from '../../src/config/istio/resources.js';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
@@ -98,12 +99,14 @@ function checkSnapshot(t: Translation, label: string): void {
     }
     expect(Number.isInteger(l.port) && l.port > 0 && l.port < 65536, `${label}: listener ${l.name} port`).toBe(true);
   }
-  for (const c of snapshot.clusters) {
-    for (const ep of c.endpoints) {
-      expect(ep.address, `${label}: ${c.name} endpoint address`).not.toBe('');
+  const clusterNames = new Set(snapshot.clusters.map((c) => c.name));
+  for (const a of snapshot.endpoints) {
+    expect(clusterNames.has(a.clusterName), `${label}: endpoints of a missing cluster ${a.clusterName}`).toBe(true);
+    for (const ep of hostEndpoints(a)) {
+      expect(ep.address, `${label}: ${a.clusterName} endpoint address`).not.toBe('');
       // a unix socket endpoint (Envoy's pipe) is a path with no port
       const pipe = isPipeAddress(ep.address) && ep.port === 0;
-      expect(pipe || (Number.isInteger(ep.port) && ep.port > 0 && ep.port < 65536), `${label}: ${c.name} endpoint port ${ep.port}`).toBe(true);
+      expect(pipe || (Number.isInteger(ep.port) && ep.port > 0 && ep.port < 65536), `${label}: ${a.clusterName} endpoint port ${ep.port}`).toBe(true);
     }
   }
   for (const rc of snapshot.routeConfigs) {

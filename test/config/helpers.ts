@@ -6,6 +6,7 @@ import type { IstioConfig } from '../../src/config/istio/resources.js';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
 import type { Cluster, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, VirtualHost } from '../../src/config/snapshot.js';
 import { parseDocuments } from '../../src/config/source.js';
+import { hostEndpoints, type HostEndpoint } from '../../src/config/endpoints.js';
 
 export function parseYaml(text: string, defaultNamespace = 'default', file = 'test.yaml'): IstioConfig {
   return parseIstioConfig(parseDocuments(file, text), { defaultNamespace });
@@ -67,6 +68,12 @@ export function cluster(t: Translation, name: string): Cluster {
   const c = t.snapshot.clusters.find((x) => x.name === name);
   if (!c) expect.fail(`no cluster ${name}; have: ${t.snapshot.clusters.map((x) => x.name).join(', ')}`);
   return c;
+}
+
+/** The hosts of a cluster (its ClusterLoadAssignment, flattened); none for a cluster without one. */
+export function hostsOf(t: Translation, name: string): HostEndpoint[] {
+  cluster(t, name);
+  return hostEndpoints(t.snapshot.endpoints.find((a) => a.clusterName === name));
 }
 
 export function clusterNames(t: Translation): string[] {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
 import type { FilterChain, Listener } from '../../src/config/snapshot.js';
-import { cluster, listener, parseError, parseYaml, sidecarNode } from './helpers.js';
+import { cluster, hostsOf, listener, parseError, parseYaml, sidecarNode } from './helpers.js';
 
 const CERTS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/conformance/istio/samples/certs');
 
@@ -174,7 +174,8 @@ spec:
     defaultEndpoint: 127.0.0.1:8081
 `;
     const t = translateWith(text);
-    expect(cluster(t, 'inbound|8080||')).toMatchObject({ service: { host: 'web.default.svc.cluster.local', port: 80 }, endpoints: [{ address: '127.0.0.1', port: 8081 }] });
+    expect(cluster(t, 'inbound|8080||')).toMatchObject({ service: { host: 'web.default.svc.cluster.local', port: 80 } });
+    expect(hostsOf(t, 'inbound|8080||')).toMatchObject([{ address: '127.0.0.1', port: 8081 }]);
     expect(listener(t, '0.0.0.0_8080').filterChains.map((c) => c.name)).toEqual(['0.0.0.0_8080_mtls', '0.0.0.0_8080_tls_passthrough', '0.0.0.0_8080']);
   });
 });

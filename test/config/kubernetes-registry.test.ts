@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { Listener } from '../../src/config/snapshot.js';
 import { RouteTable } from '../../src/router/route-table.js';
-import { cluster, listener, parseError, parseYaml, routeConfig, sidecarNode, targets, translate, vhostWithDomain, yaml } from './helpers.js';
+import { cluster, hostsOf, listener, parseError, parseYaml, routeConfig, sidecarNode, targets, translate, vhostWithDomain, yaml } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BOOKINFO = resolve(here, '../../../shared/conformance/istio/samples/bookinfo');
@@ -112,14 +112,15 @@ describe('bookinfo from a kubectl dump', () => {
       service: { host: REVIEWS, namespace: 'default', port: 9080 },
       autoMtls: { subjectAltNames: ['spiffe://cluster.local/ns/default/sa/bookinfo-reviews'] },
     });
-    expect(cluster(t, `outbound|9080||${REVIEWS}`).endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.1.0.31:9080', '10.1.0.32:9080', '10.1.0.33:9080']);
+    expect(hostsOf(t, `outbound|9080||${REVIEWS}`).map((e) => `${e.address}:${e.port}`)).toEqual(['10.1.0.31:9080', '10.1.0.32:9080', '10.1.0.33:9080']);
     for (const [subset, ip] of [['v1', '10.1.0.31'], ['v2', '10.1.0.32'], ['v3', '10.1.0.33']]) {
-      const endpoints = cluster(t, `outbound|9080|${subset}|${REVIEWS}`).endpoints;
+      const endpoints = hostsOf(t, `outbound|9080|${subset}|${REVIEWS}`);
       expect(endpoints).toHaveLength(1);
       expect(endpoints[0]).toMatchObject({
         address: ip,
         port: 9080,
-        locality: 'us-east1/us-east1-b/',
+        locality: { region: 'us-east1', zone: 'us-east1-b', subZone: '' },
+        tlsMode: 'istio',
         labels: {
           app: 'reviews', version: subset, 'security.istio.io/tlsMode': 'istio',
           // the topology labels istiod adds to every Kubernetes endpoint
@@ -127,8 +128,8 @@ describe('bookinfo from a kubectl dump', () => {
         },
       });
     }
-    expect(cluster(t, 'outbound|9080|v1|ratings.default.svc.cluster.local').endpoints.map((e) => e.address)).toEqual(['10.1.0.21']);
-    expect(cluster(t, 'outbound|9080|v2|ratings.default.svc.cluster.local').endpoints).toEqual([]);
+    expect(hostsOf(t, 'outbound|9080|v1|ratings.default.svc.cluster.local').map((e) => e.address)).toEqual(['10.1.0.21']);
+    expect(hostsOf(t, 'outbound|9080|v2|ratings.default.svc.cluster.local')).toEqual([]);
   });
 
   it('routes by the VirtualService: 80/20 between the reviews subsets, on the service names and VIP', () => {
@@ -159,10 +160,11 @@ describe('bookinfo from a kubectl dump', () => {
 
   it('Services without EndpointSlices still get their VIP, virtual host and a cluster without endpoints', () => {
     const bare = translate(DUMP.split('\n---\n').filter((d) => !/^kind: EndpointSlice$/m.test(d)).join('\n---\n'));
-    expect(cluster(bare, `outbound|9080||${REVIEWS}`)).toMatchObject({ type: 'STATIC', endpoints: [] });
+    expect(cluster(bare, `outbound|9080||${REVIEWS}`)).toMatchObject({ type: 'STATIC' });
+    expect(hostsOf(bare, `outbound|9080||${REVIEWS}`)).toEqual([]);
     expect(vhostWithDomain(routeConfig(bare, '9080'), '10.96.0.13:9080')?.name).toBe(`${REVIEWS}:9080`);
     // the manifest alone (no cluster IP yet) is enough for the clusters too
-    expect(cluster(translate(read('platform/kube/bookinfo.yaml')), `outbound|9080||${REVIEWS}`).endpoints).toEqual([]);
+    expect(hostsOf(translate(read('platform/kube/bookinfo.yaml')), `outbound|9080||${REVIEWS}`)).toEqual([]);
   });
 });
 
@@ -204,15 +206,15 @@ describe('Kubernetes Service fields', () => {
 - { addresses: [10.2.0.3], conditions: { ready: false, serving: true, terminating: true } }
 - { addresses: [10.2.0.4], conditions: { ready: false } }
 ports: [{ name: http, port: 8080 }]`));
-    expect(cluster(t, 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.2.0.1:8080', '10.2.0.2:8080']);
+    expect(hostsOf(t, 'outbound|80||s.default.svc.cluster.local').map((e) => `${e.address}:${e.port}`)).toEqual(['10.2.0.1:8080', '10.2.0.2:8080']);
   });
 
   it('gives an endpoint only the ports its slices list, merges slices and drops duplicates', () => {
     const t = translate(svc('s', '  clusterIP: 10.96.1.1\n  ports: [{ name: http, port: 80 }, { name: tcp-admin, port: 9000 }]') +
       slice('s-1', 's', 'endpoints: [{ addresses: [10.2.0.1] }, { addresses: [10.2.0.2] }]\nports: [{ name: http, port: 8080 }]') +
       slice('s-2', 's', 'endpoints: [{ addresses: [10.2.0.1] }]\nports: [{ name: tcp-admin, port: 9090 }, { name: http, port: 7070 }, { name: other, port: 1 }]'));
-    expect(cluster(t, 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.2.0.1:8080', '10.2.0.2:8080']);
-    expect(cluster(t, 'outbound|9000||s.default.svc.cluster.local').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.2.0.1:9090']);
+    expect(hostsOf(t, 'outbound|80||s.default.svc.cluster.local').map((e) => `${e.address}:${e.port}`)).toEqual(['10.2.0.1:8080', '10.2.0.2:8080']);
+    expect(hostsOf(t, 'outbound|9000||s.default.svc.cluster.local').map((e) => `${e.address}:${e.port}`)).toEqual(['10.2.0.1:9090']);
   });
 
   it('reads legacy Endpoints when a Service has no EndpointSlice, and ignores them when it has (they are mirrored)', () => {
@@ -226,9 +228,9 @@ subsets:
 ---
 `;
     const base = svc('s', '  clusterIP: 10.96.1.1\n  ports: [{ name: http, port: 80 }]') + endpoints;
-    expect(cluster(translate(base), 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.3.0.1:8080']);
+    expect(hostsOf(translate(base), 'outbound|80||s.default.svc.cluster.local').map((e) => `${e.address}:${e.port}`)).toEqual(['10.3.0.1:8080']);
     const both = base + slice('s-1', 's', 'endpoints: [{ addresses: [10.3.0.9] }]\nports: [{ name: http, port: 8081 }]');
-    expect(cluster(translate(both), 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.3.0.9:8081']);
+    expect(hostsOf(translate(both), 'outbound|80||s.default.svc.cluster.local').map((e) => `${e.address}:${e.port}`)).toEqual(['10.3.0.9:8081']);
   });
 
   it('leaves out an endpoint whose Pod is missing from a dump that has Pods, as istiod waits for the Pod', () => {
@@ -240,17 +242,18 @@ ports: [{ name: http, port: 80 }]`);
     const service = svc('s', '  clusterIP: 10.96.1.1\n  selector: { app: s }\n  ports: [{ name: http, port: 80 }]');
     const t = translate(service + pod + slices);
     const c = cluster(t, 'outbound|80||s.default.svc.cluster.local');
-    expect(c.endpoints.map((e) => e.address)).toEqual(['10.2.0.1']);
-    expect(c.endpoints[0].labels).toMatchObject({ app: 's' });
+    expect(hostsOf(t, c.name).map((e) => e.address)).toEqual(['10.2.0.1']);
+    expect(hostsOf(t, c.name)[0].labels).toMatchObject({ app: 's' });
     expect(c.autoMtls?.subjectAltNames).toEqual(['spiffe://cluster.local/ns/default/sa/sa1']);
     expect(t.warnings).toContainEqual(expect.stringMatching(/EndpointSlice default\/s-1: endpoint 10\.2\.0\.2 left out: its Pod gone is not in the config/));
     // without any Pod in the config, both endpoints stay (without Pod labels)
-    expect(cluster(translate(service + slices), 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => e.address)).toEqual(['10.2.0.1', '10.2.0.2']);
+    expect(hostsOf(translate(service + slices), 'outbound|80||s.default.svc.cluster.local').map((e) => e.address)).toEqual(['10.2.0.1', '10.2.0.2']);
   });
 
   it('headless: no VIP, a passthrough cluster, the endpoint IPs as the addresses it listens on', () => {
     const t = translate(svc('db', '  clusterIP: None\n  ports: [{ name: tcp, port: 5432 }]') + slice('db-1', 'db', 'endpoints: [{ addresses: [10.4.0.1] }, { addresses: [10.4.0.2] }]\nports: [{ name: tcp, port: 5432 }]'));
-    expect(cluster(t, 'outbound|5432||db.default.svc.cluster.local')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [] });
+    expect(cluster(t, 'outbound|5432||db.default.svc.cluster.local')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED' });
+    expect(hostsOf(t, 'outbound|5432||db.default.svc.cluster.local')).toEqual([]);
     const out = listener(t, 'virtualOutbound');
     const c = chains(out).find((x) => x.match.destinationPort === 5432);
     expect([...(c?.match.prefixRanges ?? [])].sort()).toEqual(['10.4.0.1', '10.4.0.2']);
@@ -297,7 +300,7 @@ ports: [{ name: http, port: 80 }]`);
     const we = (name: string, ip: string, ports: string) => `apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: { name: ${name}, namespace: default }\nspec: { address: ${ip}, labels: { app: s }, ports: ${ports} }\n---\n`;
     const t = translate(svc('s', '  clusterIP: 10.96.1.1\n  selector: { app: s }\n  ports: [{ name: http, port: 80, targetPort: 8080 }, { name: grpc, port: 90, targetPort: api }, { name: tcp-x, port: 100 }]') +
       we('vm1', '10.6.0.1', '{}') + we('vm2', '10.6.0.2', '{ http: 8181, api: 9191, tcp-x: 1001 }'));
-    const eps = (port: number) => cluster(t, `outbound|${port}||s.default.svc.cluster.local`).endpoints.map((e) => `${e.address}:${e.port}`);
+    const eps = (port: number) => hostsOf(t, `outbound|${port}||s.default.svc.cluster.local`).map((e) => `${e.address}:${e.port}`);
     expect(eps(80)).toEqual(['10.6.0.1:8080', '10.6.0.2:8181']);
     expect(eps(90)).toEqual(['10.6.0.2:9191']); // a named targetPort the entry does not name: not served there
     expect(eps(100)).toEqual(['10.6.0.1:100', '10.6.0.2:1001']);
@@ -324,8 +327,8 @@ spec:
   workloadSelector: { labels: { app: vm-like } }
 `;
     const t = translate(pod('a', '10.7.0.1', 'True') + pod('b', '10.7.0.2', 'False') + pod('c', '10.7.0.3', 'True', ', deletionTimestamp: "2026-01-01T00:00:00Z"') + se);
-    expect(cluster(t, 'outbound|80||api.internal').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.7.0.1:8181']);
-    expect(cluster(t, 'outbound|81||api.internal').endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['10.7.0.1:7070']);
+    expect(hostsOf(t, 'outbound|80||api.internal').map((e) => `${e.address}:${e.port}`)).toEqual(['10.7.0.1:8181']);
+    expect(hostsOf(t, 'outbound|81||api.internal').map((e) => `${e.address}:${e.port}`)).toEqual(['10.7.0.1:7070']);
     expect(cluster(t, 'outbound|80||api.internal').autoMtls?.subjectAltNames).toEqual(['spiffe://cluster.local/ns/default/sa/sa-a']);
   });
 
@@ -335,9 +338,9 @@ spec:
       pod('me', '10.8.0.1', 'node-a') + pod('near', '10.8.0.2', 'node-a') + pod('far', '10.8.0.3', 'node-b') +
       slice('s-1', 's', 'endpoints: [{ addresses: [10.8.0.2] }, { addresses: [10.8.0.3] }]\nports: [{ name: http, port: 80 }]');
     const t = translate(text, sidecarNode({ ip: '10.8.0.1' }));
-    expect(cluster(t, 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => e.address)).toEqual(['10.8.0.2']);
+    expect(hostsOf(t, 'outbound|80||s.default.svc.cluster.local').map((e) => e.address)).toEqual(['10.8.0.2']);
     const cluster2 = translate(text.replace('internalTrafficPolicy: Local', 'internalTrafficPolicy: Cluster'), sidecarNode({ ip: '10.8.0.1' }));
-    expect(cluster(cluster2, 'outbound|80||s.default.svc.cluster.local').endpoints.map((e) => e.address)).toEqual(['10.8.0.2', '10.8.0.3']);
+    expect(hostsOf(cluster2, 'outbound|80||s.default.svc.cluster.local').map((e) => e.address)).toEqual(['10.8.0.2', '10.8.0.3']);
   });
 
   it('refuses other API versions of the registry kinds and malformed addresses, naming the field', () => {

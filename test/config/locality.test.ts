@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { applyLocalityLb, localityMatches, localityPriority } from '../../src/config/istio/locality.js';
-import type { LbEndpoint } from '../../src/config/snapshot.js';
+import { localityLoadAssignment, localityMatches, localityPriority } from '../../src/config/istio/locality.js';
+import { hostEndpoints, loadAssignment, parseLocality, staticHost, type HostEndpoint } from '../../src/config/endpoints.js';
+import type { NodeIdentity } from '../../src/config/snapshot.js';
 import { sidecarNode } from './helpers.js';
 import { ClusterRuntime } from '../../src/upstream/cluster.js';
 import { ClusterStats } from '../../src/telemetry/stats.js';
 
-const ep = (port: number, locality: string, labels: Record<string, string> = {}, weight = 1): LbEndpoint => ({ address: '10.0.0.1', port, weight, labels, locality });
+const ep = (port: number, locality: string, labels: Record<string, string> = {}, weight = 1): HostEndpoint => ({ ...staticHost('10.0.0.1', port), weight, labels, locality: parseLocality(locality) });
+type Setting = ReturnType<typeof setting>;
+
+/** The hosts of the assignment locality load balancing builds, flattened. */
+const applyLocalityLb = (hosts: HostEndpoint[], node: NodeIdentity, s: Setting | undefined) => hostEndpoints(localityLoadAssignment('c', hosts, node, s));
+
 const setting = (over: Partial<{ enabled: boolean; failover: { from: string; to: string }[]; failoverPriority: string[]; distribute: { from: string; to: Record<string, number> }[] }> = {}) => ({
   enabled: true, failover: [], failoverPriority: [], distribute: [], ...over,
 });
@@ -26,8 +32,8 @@ describe('Istio locality priorities', () => {
   });
 
   it('no proxy locality or enabled: false: every endpoint in one priority', () => {
-    expect(applyLocalityLb([ep(1, 'r2/z/s')], sidecarNode({ locality: '' }), undefined)[0].priority).toBeUndefined();
-    expect(applyLocalityLb([ep(1, 'r2/z/s')], sidecarNode({ locality: 'r1/z/s' }), setting({ enabled: false }))[0].priority).toBeUndefined();
+    expect(applyLocalityLb([ep(1, 'r2/z/s'), ep(2, 'r1/z/s')], sidecarNode({ locality: '' }), undefined).map((e) => e.priority)).toEqual([0, 0]);
+    expect(applyLocalityLb([ep(1, 'r2/z/s'), ep(2, 'r1/z/s')], sidecarNode({ locality: 'r1/z/s' }), setting({ enabled: false })).map((e) => e.priority)).toEqual([0, 0]);
   });
 
   it('failoverPriority: the more leading labels shared with the proxy, the higher the priority', () => {
@@ -40,13 +46,25 @@ describe('Istio locality priorities', () => {
     expect(out.map((e) => e.priority)).toEqual([0, 1, 2]);
   });
 
-  it('distribute: shares by locality pattern, spread by endpoint weight; unnamed localities get nothing', () => {
-    const out = applyLocalityLb(
-      [ep(1, 'r1/z1/a'), ep(2, 'r1/z1/b', {}, 3), ep(3, 'r1/z2/a'), ep(4, 'r2/z1/a')],
+  it("distribute: locality weights, a pattern's share split by the localities' sizes; unnamed localities get nothing", () => {
+    const a = localityLoadAssignment(
+      'c',
+      [ep(1, 'r1/z1/a'), ep(2, 'r1/z1/b', {}, 3), ep(5, 'r1/z1/b'), ep(3, 'r1/z2/a'), ep(4, 'r2/z1/a')],
       sidecarNode({ locality: 'r1/z1/a' }),
       setting({ distribute: [{ from: 'r1/z1/*', to: { 'r1/z1/*': 80, 'r1/z2/*': 20 } }] }),
     );
-    expect(out.map((e) => [e.port, e.weight])).toEqual([[1, 20000], [2, 60000], [3, 20000]]);
+    // istiod's applyLocalityWeights: ⌈size × share ÷ total⌉ (sizes 1 and 4 of 5 for 80%)
+    expect(a.endpoints.map((l) => [`${l.locality.region}/${l.locality.zone}/${l.locality.subZone}`, l.loadBalancingWeight])).toEqual([['r1/z1/a', 16], ['r1/z1/b', 64], ['r1/z2/a', 20]]);
+    // the hosts' share: their locality's weight, split by their own weights
+    expect(hostEndpoints(a).map((e) => [e.port, e.weight])).toEqual([[1, 16], [2, 48], [5, 16], [3, 20]]);
+  });
+
+  it('distribute: a proxy no rule is from gets no locality weights; enabled: false turns it off', () => {
+    const hosts = [ep(1, 'r1/z1/a'), ep(2, 'r2/z1/a')];
+    const rules = setting({ distribute: [{ from: 'r9/*', to: { 'r1/*': 100 } }] });
+    expect(localityLoadAssignment('c', hosts, sidecarNode({ locality: 'r1/z1/a' }), rules).endpoints.map((l) => l.loadBalancingWeight)).toEqual([undefined, undefined]);
+    const off = setting({ enabled: false, distribute: [{ from: 'r1/*', to: { 'r1/*': 100 } }] });
+    expect(hostEndpoints(localityLoadAssignment('c', hosts, sidecarNode({ locality: 'r1/z1/a' }), off)).map((e) => e.port)).toEqual([1, 2]);
   });
 
   it('locality patterns match by segment, * matching the rest', () => {
@@ -58,8 +76,8 @@ describe('Istio locality priorities', () => {
 
 describe('priority load (Envoy overprovisioning factor 1.4)', () => {
   function cluster(priorities: number[]) {
-    const endpoints = priorities.map((p, i) => ({ address: '127.0.0.1', port: 1000 + i, weight: 1, labels: {}, priority: p }));
-    return new ClusterRuntime({ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000, endpoints }, new ClusterStats());
+    const hosts = priorities.map((p, i) => ({ ...staticHost('127.0.0.1', 1000 + i), priority: p }));
+    return new ClusterRuntime({ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }, loadAssignment('c', hosts), { stats: new ClusterStats() });
   }
   const share = (c: ClusterRuntime, n = 4000) => {
     const counts: Record<number, number> = {};
@@ -94,8 +112,8 @@ describe('priority load (Envoy overprovisioning factor 1.4)', () => {
 
 describe('retryRemoteLocalities (Envoy previous_priorities)', () => {
   it('pickOtherPriority skips the priorities already tried', () => {
-    const endpoints = [0, 1, 2].map((p) => ({ address: '127.0.0.1', port: 2000 + p, weight: 1, labels: {}, priority: p }));
-    const c = new ClusterRuntime({ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000, endpoints }, new ClusterStats());
+    const hosts = [0, 1, 2].map((p) => ({ ...staticHost('127.0.0.1', 2000 + p), priority: p }));
+    const c = new ClusterRuntime({ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }, loadAssignment('c', hosts), { stats: new ClusterStats() });
     expect(c.pickOtherPriority(new Set([0]))!.endpoint.priority).toBe(1);
     expect(c.pickOtherPriority(new Set([0, 1]))!.endpoint.priority).toBe(2);
     expect(c.pickOtherPriority(new Set([0, 1, 2]))).toBeUndefined();

@@ -50,16 +50,19 @@ ${mc(provider)}`;
     const t = translate(yaml('envoyExtAuthzGrpc: { service: foo/authz.foo.svc.cluster.local, port: 9000 }'));
     const chains = listener(t, 'virtualInbound').filterChains;
     const tcp = chains.find((c) => c.name === '0.0.0.0_5432');
-    expect(tcp?.extAuthz?.authz).toMatchObject({ kind: 'envoyExtAuthzGrpc', cluster: 'outbound|9000||authz.foo.svc.cluster.local', authority: 'authz.foo.svc.cluster.local' });
     expect(tcp?.rbac?.map((f) => f.name)).toEqual(['envoy.filters.network.rbac', 'envoy.filters.network.ext_authz']);
-    const rbac = chains.find((c) => c.name === '0.0.0.0_9080')?.http?.httpFilters.find((f) => f.name === 'envoy.filters.http.rbac');
-    expect((rbac?.config as { extAuthz: Record<string, unknown> }).extAuthz.authz).toMatchObject({ kind: 'envoyExtAuthzGrpc', cluster: 'outbound|9000||authz.foo.svc.cluster.local' });
+    const grpcService = { envoyGrpc: { clusterName: 'outbound|9000||authz.foo.svc.cluster.local', authority: 'authz.foo.svc.cluster.local' }, timeoutMs: 600_000 };
+    expect(tcp?.rbac?.[1].typedConfig).toMatchObject({ statPrefix: 'tcp.', grpcService, transportApiVersion: 'V3' });
+    // the connection manager's http_filters as istiod lists them: the CUSTOM RBAC shadow filter, then ext_authz
+    const http = chains.find((c) => c.name === '0.0.0.0_9080')!.http!.httpFilters;
+    expect(http.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.ext_authz']);
+    expect(http[1].config).toMatchObject({ grpcService, statusOnError: { code: 403 }, transportApiVersion: 'V3' });
   });
 
   it('an HTTP provider cannot check TCP connections: TCP chains get no ext_authz', () => {
     const t = translate(yaml('envoyExtAuthzHttp: { service: authz.foo.svc.cluster.local, port: 8000 }'));
     const tcp = listener(t, 'virtualInbound').filterChains.find((c) => c.name === '0.0.0.0_5432');
     expect(tcp?.tcpProxy).toBeDefined();
-    expect(tcp?.extAuthz).toBeUndefined();
+    expect(tcp?.rbac?.some((f) => f.name === 'envoy.filters.network.ext_authz') ?? false).toBe(false);
   });
 });

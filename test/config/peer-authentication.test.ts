@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolvePeerAuthentication, selectPeerAuthentication } from '../../src/security/peer-authentication.js';
+import { resolvePeerAuthentication, selectPeerAuthentication } from '../../src/config/istio/select-peer-authentication.js';
 import { CONFORMANCE, parseSecurity, parseSecurityFile, securityError } from './security-helpers.js';
 
 const pa = (ns: string, name: string, body: string) =>

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { analyzeJwk, checkJwksText } from '../../src/config/istio/parse-request-authentication.js';
-import { jwtRulesForWorkload, selectRequestAuthentications } from '../../src/security/jwt/select.js';
+import { analyzeJwk, checkJwksText } from '../../src/common/jwks.js';
+import { jwtRulesForWorkload, selectRequestAuthentications } from '../../src/config/istio/select-request-authentication.js';
 import { CONFORMANCE, parseSecurity, securityError } from './security-helpers.js';
 
 const JWKS = readFileSync(join(CONFORMANCE, 'tests/common/jwt/jwks.json'), 'utf8');

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
 import type { FilterChain } from '../../src/config/snapshot.js';
-import { cluster, gatewayNode, listener, parseYaml } from './helpers.js';
+import { cluster, hostsOf, gatewayNode, listener, parseYaml } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SAMPLES = resolve(here, '../../../shared/conformance/istio/samples');
@@ -56,7 +56,7 @@ describe('gateway TCP servers (Istio "Ingress TCP": samples/tcp-echo)', () => {
       ],
       idleTimeoutMs: 3_600_000,
     });
-    expect(cluster(t, `outbound|9000|v2|${TCP_ECHO}`).endpoints.map((e) => e.address)).toEqual(['10.0.0.2']);
+    expect(hostsOf(t, `outbound|9000|v2|${TCP_ECHO}`).map((e) => e.address)).toEqual(['10.0.0.2']);
   });
 
   it('one destination: the stat prefix is its cluster; a route whose match names another port does not apply', () => {
@@ -146,7 +146,7 @@ describe('gateway AUTO_PASSTHROUGH (east-west gateway: samples/multicluster/expo
     const original = cluster(t, `outbound|9080|v1|${REVIEWS}`);
     expect(original.autoMtls).toBeDefined();
     const sni = cluster(t, `outbound_.9080_.v1_.${REVIEWS}`);
-    expect(sni.endpoints.map((e) => e.address)).toEqual(['10.0.0.1']);
+    expect(hostsOf(t, sni.name).map((e) => e.address)).toEqual(['10.0.0.1']);
     expect(sni.lbPolicy).toBe(original.lbPolicy);
     expect(sni.tls).toBeUndefined();
     expect(sni.autoMtls).toBeUndefined();

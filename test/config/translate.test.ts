@@ -5,8 +5,9 @@ import type { Route, RouteAction } from '../../src/config/snapshot.js';
 import { RequestView } from '../../src/router/request-view.js';
 import { RouteTable } from '../../src/router/route-table.js';
 import {
-  BOOKINFO_SERVICES, parseError, parseYaml, cluster, clusterNames, gatewayNode, hcmOf, listener, routeConfig, sidecarNode, targets, translate, vhost, vhostWithDomain,
+  BOOKINFO_SERVICES, parseError, parseYaml, cluster, hostsOf, clusterNames, gatewayNode, hcmOf, listener, routeConfig, sidecarNode, targets, translate, vhost, vhostWithDomain,
 } from './helpers.js';
+import { hostEndpoints } from '../../src/config/endpoints.js';
 
 const REVIEWS = 'reviews.default.svc.cluster.local';
 const RATINGS = 'ratings.default.svc.cluster.local';
@@ -97,7 +98,7 @@ describe('clusters', () => {
   - { address: 10.0.0.2, labels: { version: v2 }, ports: { http-web: 18080 }, weight: 5 }
   - { address: 10.0.0.3, labels: { version: v3 }, locality: us-east1/us-east1-b }`) + REVIEWS_DR,
     );
-    const eps = (name: string) => cluster(t, name).endpoints.map((e) => `${e.address}:${e.port}`);
+    const eps = (name: string) => hostsOf(t, name).map((e) => `${e.address}:${e.port}`);
     expect(eps(`outbound|9080||${REVIEWS}`)).toEqual(['10.0.0.1:19080', '10.0.0.2:9080', '10.0.0.3:9080']);
     expect(eps(`outbound|80||${REVIEWS}`)).toEqual(['10.0.0.1:8080', '10.0.0.2:18080', '10.0.0.3:8080']);
     expect(eps(`outbound|9080|v1|${REVIEWS}`)).toEqual(['10.0.0.1:19080']);
@@ -105,8 +106,15 @@ describe('clusters', () => {
     expect(eps(`outbound|9080|v3|${REVIEWS}`)).toEqual(['10.0.0.3:9080']);
     const all = cluster(t, `outbound|9080||${REVIEWS}`);
     expect(all.type).toBe('STATIC');
-    expect(all.endpoints.map((e) => e.weight)).toEqual([1, 5, 1]);
-    expect(all.endpoints[2]).toEqual({ address: '10.0.0.3', port: 9080, weight: 1, labels: { version: 'v3' }, locality: 'us-east1/us-east1-b' });
+    const hosts = hostsOf(t, all.name);
+    expect(hosts.map((e) => e.weight)).toEqual([1, 5, 1]);
+    expect(hosts[2]).toEqual({ address: '10.0.0.3', port: 9080, weight: 1, priority: 0, healthStatus: 'HEALTHY', labels: { version: 'v3' }, locality: { region: 'us-east1', zone: 'us-east1-b', subZone: '' } });
+    // Envoy's shape: the endpoints of one locality are grouped, the address is a socket address
+    expect(t.snapshot.endpoints.find((a) => a.clusterName === all.name)?.endpoints[1]).toEqual({
+      locality: { region: 'us-east1', zone: 'us-east1-b', subZone: '' },
+      priority: 0,
+      lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '10.0.0.3', portValue: 9080 } } }, healthStatus: 'HEALTHY', loadBalancingWeight: 1, metadata: { labels: { version: 'v3' } } }],
+    });
   });
 
   it('a subset whose labels match no endpoint has no endpoints (not all of them)', () => {
@@ -116,7 +124,7 @@ describe('clusters', () => {
   ports: [{ number: 9080, name: http }]
   endpoints: [{ address: 10.0.0.1, labels: { version: v1 } }]`) + REVIEWS_DR,
     );
-    expect(cluster(t, `outbound|9080|v2|${REVIEWS}`).endpoints).toEqual([]);
+    expect(hostsOf(t, `outbound|9080|v2|${REVIEWS}`)).toEqual([]);
   });
 
   it('WorkloadEntries selected by a ServiceEntry workloadSelector in the same namespace become endpoints', () => {
@@ -134,11 +142,11 @@ describe('clusters', () => {
         we('other-ns', 'elsewhere', '  address: 192.168.1.13\n  labels: { app: details }') +
         dr('details', 'default', '  host: details.vm.example\n  subsets: [{ name: v2, labels: { version: v2 } }]'),
     );
-    expect(cluster(t, 'outbound|9080||details.vm.example').endpoints).toEqual([
+    expect(hostsOf(t, 'outbound|9080||details.vm.example')).toMatchObject([
       { address: '192.168.1.10', port: 9999, weight: 1, labels: { app: 'details', version: 'v1' } },
       { address: '192.168.1.11', port: 8000, weight: 3, labels: { app: 'details', version: 'v2' } },
     ]);
-    expect(cluster(t, 'outbound|9080|v2|details.vm.example').endpoints.map((e) => e.address)).toEqual(['192.168.1.11']);
+    expect(hostsOf(t, 'outbound|9080|v2|details.vm.example').map((e) => e.address)).toEqual(['192.168.1.11']);
   });
 
   it('DNS resolution without endpoints resolves the host itself (STRICT_DNS)', () => {
@@ -149,8 +157,8 @@ describe('clusters', () => {
     );
     const c = cluster(t, 'outbound|80||httpbin.org');
     expect(c.type).toBe('STRICT_DNS');
-    expect(c.endpoints).toEqual([{ address: 'httpbin.org', port: 80, weight: 1, labels: {} }]);
-    expect(cluster(t, 'outbound|8080||httpbin.org').endpoints).toEqual([{ address: 'httpbin.org', port: 80, weight: 1, labels: {} }]);
+    expect(hostsOf(t, c.name)).toMatchObject([{ address: 'httpbin.org', port: 80, weight: 1, labels: {} }]);
+    expect(hostsOf(t, 'outbound|8080||httpbin.org')).toMatchObject([{ address: 'httpbin.org', port: 80, weight: 1, labels: {} }]);
   });
 
   it('DNS resolution with endpoints resolves the endpoint addresses', () => {
@@ -162,7 +170,7 @@ describe('clusters', () => {
     );
     const c = cluster(t, 'outbound|80||db.example.com');
     expect(c.type).toBe('STRICT_DNS');
-    expect(c.endpoints.map((e) => e.address)).toEqual(['primary.db.example.com', '10.1.1.1']);
+    expect(hostsOf(t, c.name).map((e) => e.address)).toEqual(['primary.db.example.com', '10.1.1.1']);
   });
 
   it('resolution NONE is an ORIGINAL_DST passthrough cluster without endpoints', () => {
@@ -179,7 +187,7 @@ describe('clusters', () => {
       const c = cluster(t, name);
       expect(c.type).toBe('ORIGINAL_DST');
       expect(c.lbPolicy).toBe('CLUSTER_PROVIDED');
-      expect(c.endpoints).toEqual([]);
+      expect(t.snapshot.endpoints.some((a) => a.clusterName === name)).toBe(false);
     }
   });
 
@@ -190,7 +198,9 @@ describe('clusters', () => {
   ports: [{ number: 80, name: http }]
   endpoints: [{ address: "unix:///var/run/a.sock" }, { address: "unix://@abstract" }, { address: "2001:db8::1" }]`),
     );
-    expect(cluster(t, 'outbound|80||mixed.example.com').endpoints.map((e) => [e.address, e.port])).toEqual([['/var/run/a.sock', 0], ['@abstract', 0], ['2001:db8::1', 80]]);
+    expect(hostsOf(t, 'outbound|80||mixed.example.com').map((e) => [e.address, e.port])).toEqual([['/var/run/a.sock', 0], ['@abstract', 0], ['2001:db8::1', 80]]);
+    const addresses = t.snapshot.endpoints.find((a) => a.clusterName === 'outbound|80||mixed.example.com')!.endpoints[0].lbEndpoints.map((e) => e.endpoint.address);
+    expect(addresses).toEqual([{ pipe: { path: '/var/run/a.sock' } }, { pipe: { path: '@abstract' } }, { socketAddress: { address: '2001:db8::1', portValue: 80 } }]);
   });
 
   it('maps the load balancer: default LEAST_REQUEST, ROUND_ROBIN, RANDOM, LEAST_CONN, PASSTHROUGH', () => {
@@ -208,7 +218,8 @@ describe('clusters', () => {
     expect(policy('lr')).toBe('LEAST_REQUEST');
     expect(policy('un')).toBe('LEAST_REQUEST');
     const pt = cluster(t, 'outbound|80||pt.example.com');
-    expect(pt).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [] });
+    expect(pt).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED' });
+    expect(hostsOf(t, pt.name)).toEqual([]);
   });
 
   it('applies subset and port-level policies over the rule-wide policy', () => {
@@ -338,7 +349,7 @@ describe('service visibility', () => {
     const mine = se('dup', 'default', '  hosts: [shared.example.com]\n  resolution: STATIC\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: 1.1.1.1 }]');
     const t = translate(other + mine);
     const c = cluster(t, 'outbound|80||shared.example.com');
-    expect(c.endpoints.map((e) => e.address)).toEqual(['1.1.1.1']);
+    expect(hostsOf(t, c.name).map((e) => e.address)).toEqual(['1.1.1.1']);
     expect(c.service?.namespace).toBe('default');
     expect(t.snapshot.clusters.filter((x) => x.name === 'outbound|80||shared.example.com')).toHaveLength(1);
   });
@@ -374,7 +385,7 @@ describe('sidecar: the outbound listener', () => {
 
   it('serves every name a client may use: FQDN, name.ns.svc, name.ns, short name, VIP — with the port', () => {
     const v = outboundVhost(BOOKINFO_SERVICES, REVIEWS, 9080);
-    expect(v.domains.sort()).toEqual(
+    expect([...v.domains].sort()).toEqual(
       [`${REVIEWS}:9080`, 'reviews.default.svc:9080', 'reviews.default:9080', 'reviews:9080', '10.96.0.10:9080'].sort(),
     );
   });
@@ -386,7 +397,7 @@ describe('sidecar: the outbound listener', () => {
   ports: [{ number: 80, name: http }, { number: 8080, name: http-alt }]
   endpoints: [{ address: 1.1.1.1 }]`);
     const rc = routeConfig(translate(text), 'http_proxy');
-    expect(vhost(rc, 'web.default.svc.cluster.local:80').domains.sort()).toEqual(
+    expect([...vhost(rc, 'web.default.svc.cluster.local:80').domains].sort()).toEqual(
       [
         'web.default.svc.cluster.local', 'web.default.svc.cluster.local:80', 'web.default.svc', 'web.default.svc:80', 'web.default', 'web.default:80',
         'web', 'web:80', '10.96.0.20', '10.96.0.20:80',
@@ -956,10 +967,11 @@ describe('sidecar: the Sidecar resource', () => {
   - port: { number: 5353, name: udp-dns, protocol: UDP }
     captureMode: NONE`));
     const c = cluster(t, 'inbound|9080||');
-    expect(c).toMatchObject({ type: 'STATIC', endpoints: [{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }] });
-    expect(cluster(t, 'inbound|9090||').endpoints).toEqual([{ address: '10.1.1.1', port: 9091, weight: 1, labels: {} }]); // 0.0.0.0: the instance IP
-    expect(cluster(t, 'inbound|7070||').endpoints).toEqual([{ address: '127.0.0.1', port: 7070, weight: 1, labels: {} }]);
-    expect(cluster(t, 'inbound|6060||').endpoints).toEqual([{ address: '::1', port: 6061, weight: 1, labels: {} }]);
+    expect(c).toMatchObject({ type: 'STATIC' });
+    expect(hostsOf(t, c.name)).toMatchObject([{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }]);
+    expect(hostsOf(t, 'inbound|9090||')).toMatchObject([{ address: '10.1.1.1', port: 9091, weight: 1, labels: {} }]); // 0.0.0.0: the instance IP
+    expect(hostsOf(t, 'inbound|7070||')).toMatchObject([{ address: '127.0.0.1', port: 7070, weight: 1, labels: {} }]);
+    expect(hostsOf(t, 'inbound|6060||')).toMatchObject([{ address: '::1', port: 6061, weight: 1, labels: {} }]);
     const l = listener(t, '0.0.0.0_9080');
     expect(l).toMatchObject({ address: '0.0.0.0', port: 9080, direction: 'INBOUND' });
     const rc = routeConfig(t, hcmOf(l).routeConfigName);
@@ -978,7 +990,7 @@ describe('sidecar: the Sidecar resource', () => {
     expect(tcp.filterChains).toHaveLength(1);
     expect(tcp.filterChains[0].http).toBeUndefined();
     expect(tcp.filterChains[0].tcpProxy?.clusters).toEqual([{ name: 'inbound|5432||', weight: 1 }]);
-    expect(cluster(t, 'inbound|5432||').endpoints).toEqual([{ address: '127.0.0.1', port: 5433, weight: 1, labels: {} }]);
+    expect(hostsOf(t, 'inbound|5432||')).toMatchObject([{ address: '127.0.0.1', port: 5433, weight: 1, labels: {} }]);
     expect(t.snapshot.routeConfigs.some((r) => r.name === 'inbound|5432||')).toBe(false);
     expect(listenerNames(t)).toEqual(['0.0.0.0_5432', '0.0.0.0_6060', '0.0.0.0_9080', '0.0.0.0_9090', '10.1.1.1_7070', 'virtualOutbound']);
     // UDP is not proxied: skipped with a warning
@@ -1017,10 +1029,13 @@ describe('sidecar: the Sidecar resource', () => {
     expect(tcp[0].http).toBeUndefined();
     expect(tcp[0].tcpProxy?.clusters).toEqual([{ name: 'inbound|5432||', weight: 1 }]);
     // the defaultEndpoint when set (0.0.0.0: the instance IP, reached from 127.0.0.6); else the original destination
-    expect(cluster(t, 'inbound|9080||')).toMatchObject({ type: 'STATIC', endpoints: [{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }] });
-    expect(cluster(t, 'inbound|9090||').endpoints).toEqual([{ address: '127.0.0.1', port: 8081, weight: 1, labels: {} }]);
-    expect(cluster(t, 'inbound|5432||')).toMatchObject({ type: 'STATIC', endpoints: [{ address: '10.1.1.1', port: 5433, weight: 1, labels: {} }], upstreamBindAddresses: ['127.0.0.6', '::6'] });
-    expect(cluster(t, 'inbound|7070||')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddresses: ['127.0.0.6', '::6'] });
+    expect(cluster(t, 'inbound|9080||')).toMatchObject({ type: 'STATIC' });
+    expect(hostsOf(t, 'inbound|9080||')).toMatchObject([{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }]);
+    expect(hostsOf(t, 'inbound|9090||')).toMatchObject([{ address: '127.0.0.1', port: 8081, weight: 1, labels: {} }]);
+    expect(cluster(t, 'inbound|5432||')).toMatchObject({ type: 'STATIC', upstreamBindAddresses: ['127.0.0.6', '::6'] });
+    expect(hostsOf(t, 'inbound|5432||')).toMatchObject([{ address: '10.1.1.1', port: 5433, weight: 1, labels: {} }]);
+    expect(cluster(t, 'inbound|7070||')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', upstreamBindAddresses: ['127.0.0.6', '::6'] });
+    expect(hostsOf(t, 'inbound|7070||')).toEqual([]);
     expect(routeConfigNames(t)).toEqual(['9080', 'http_proxy', 'inbound|7070||', 'inbound|9080||', 'inbound|9090||']);
     expect(t.warnings).toEqual([]);
   });
@@ -1056,7 +1071,7 @@ describe('sidecar: the Sidecar resource', () => {
     expect(vhostNames(captured, '9080')).toEqual([`${API_OTHER}:9080`, 'allow_any:9080'].sort());
     const in9080 = listener(captured, 'virtualInbound').filterChains.filter((c) => c.match.destinationPort === 9080);
     expect(in9080.map((c) => c.http?.routeConfigName)).toEqual(['inbound|9080||']);
-    expect(cluster(captured, 'inbound|9080||').endpoints).toEqual([{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }]);
+    expect(hostsOf(captured, 'inbound|9080||')).toMatchObject([{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }]);
     expect(captured.warnings).toEqual([]);
   });
 
@@ -1073,9 +1088,7 @@ describe('sidecar: the Sidecar resource', () => {
     const w = t.warnings.filter((x) => x.includes('Sidecar default/default: ingress[0] port 9080'));
     expect(w).toHaveLength(1);
     expect(w[0]).toMatch(/unix socket/);
-    for (const c of t.snapshot.clusters) {
-      for (const ep of c.endpoints) expect(Number.isInteger(ep.port) && ep.port > 0, JSON.stringify(ep)).toBe(true);
-    }
+    for (const ep of t.snapshot.endpoints.flatMap((a) => hostEndpoints(a))) expect(Number.isInteger(ep.port) && ep.port > 0, JSON.stringify(ep)).toBe(true);
     // captured: virtualInbound does not serve the port (it passes through to the workload), with a warning
     const captured = translate(text.replace('    captureMode: NONE\n', ''));
     expect(captured.snapshot.clusters.some((c) => c.name === 'inbound|9080||')).toBe(false);
@@ -1083,9 +1096,7 @@ describe('sidecar: the Sidecar resource', () => {
     const cw = captured.warnings.filter((x) => x.includes('port 9080'));
     expect(cw, captured.warnings.join('\n')).toHaveLength(1);
     expect(cw[0]).toMatch(/unix socket/);
-    for (const c of captured.snapshot.clusters) {
-      for (const ep of c.endpoints) expect(Number.isInteger(ep.port) && ep.port > 0, JSON.stringify(ep)).toBe(true);
-    }
+    for (const ep of captured.snapshot.endpoints.flatMap((a) => hostEndpoints(a))) expect(Number.isInteger(ep.port) && ep.port > 0, JSON.stringify(ep)).toBe(true);
   });
 
   it('a malformed ingress defaultEndpoint (no port) is rejected when parsed, naming the field', () => {
@@ -1139,11 +1150,13 @@ describe('sidecar: traffic capture', () => {
     expect(inbound.filterChains.map((c) => [c.match, c.tcpProxy?.clusters])).toEqual([[{ destinationPort: 15006 }, [{ name: 'BlackHoleCluster', weight: 1 }]]]);
     expect(inbound.defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'InboundPassthroughClusterIpv4', weight: 1 }]);
     expect(clusterNames(t)).toEqual(CAPTURE_CLUSTERS);
-    expect(cluster(t, 'PassthroughCluster')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [] });
+    expect(cluster(t, 'PassthroughCluster')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED' });
+    expect(hostsOf(t, 'PassthroughCluster')).toEqual([]);
     expect(cluster(t, 'PassthroughCluster').upstreamBindAddresses).toBeUndefined();
     // to the workload from 127.0.0.6, so that iptables does not capture the connection again
-    expect(cluster(t, 'InboundPassthroughClusterIpv4')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddresses: ['127.0.0.6', '::6'] });
-    expect(cluster(t, 'BlackHoleCluster')).toMatchObject({ type: 'STATIC', endpoints: [] });
+    expect(cluster(t, 'InboundPassthroughClusterIpv4')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', upstreamBindAddresses: ['127.0.0.6', '::6'] });
+    expect(cluster(t, 'BlackHoleCluster')).toMatchObject({ type: 'STATIC' });
+    expect(t.snapshot.endpoints).toEqual([]);
     // the port is an option
     const other = translateIstio(parseYaml(''), sidecarNode(), { outboundPort: 15001, inboundPort: 16006 });
     expect(listener(other, 'virtualInbound').port).toBe(16006);
@@ -1186,8 +1199,9 @@ describe('sidecar: traffic capture', () => {
     ]);
     // the workload is the original destination, reached from 127.0.0.6
     expect(cluster(t, 'inbound|8080||')).toMatchObject({
-      type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddresses: ['127.0.0.6', '::6'], service: { host: ME, namespace: 'default', port: 9080 },
+      type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', upstreamBindAddresses: ['127.0.0.6', '::6'], service: { host: ME, namespace: 'default', port: 9080 },
     });
+    expect(hostsOf(t, 'inbound|8080||')).toEqual([]);
     expect(targets(routeConfig(t, 'inbound|8080||').virtualHosts[0].routes[0])).toEqual([['inbound|8080||', 100]]);
     expect(t.snapshot.routeConfigs.some((r) => r.name === 'inbound|5432||')).toBe(false);
     // services of other workloads are not served inbound

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerMutationFilter } from '../../src/filters/http/header_mutation/index.js';
 import { ConfigError } from '../../src/config/errors.js';
 import type { Snapshot } from '../../src/config/snapshot.js';
+import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
 import { AccessLogWriter } from '../../src/telemetry/access-log.js';
@@ -48,7 +49,9 @@ beforeAll(async () => {
     routeConfigs: [{ name: 'r', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{
       name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name: 'c', weight: 1 }] },
     }] }] }],
-    clusters: [{ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000, endpoints: [{ address: '127.0.0.1', port: up, weight: 1, labels: {} }] }],
+    clusters: [{ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }],
+    endpoints: [loadAssignment('c', [staticHost('127.0.0.1', up)])],
+    resourceVersions: { clusters: {}, endpoints: {} },
   };
   dp = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
   await dp.apply(snapshot);

@@ -3,7 +3,7 @@
 import { ClusterStats } from '../../src/telemetry/stats.js';
 import type { ClusterRuntime } from '../../src/upstream/cluster.js';
 import type { UpstreamHost } from '../../src/upstream/host.js';
-import type { UpstreamExchange, UpstreamHandler, UpstreamRequest } from '../../src/upstream/h1-pool.js';
+import type { UpstreamExchange, UpstreamHandler, UpstreamRequest } from '../../src/upstream/exchange.js';
 
 /** One request a fake pool received, with the handler the test drives and whether it was aborted. */
 export interface SentRequest {

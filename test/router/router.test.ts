@@ -13,7 +13,7 @@ import { RequestView } from '../../src/router/request-view.js';
 import { RetryPolicyRuntime } from '../../src/router/retry-state.js';
 import type { CompiledRoute } from '../../src/router/route-table.js';
 import { authorityAddress, redirectLocation, Router } from '../../src/router/router.js';
-import { UpstreamError } from '../../src/upstream/h1-pool.js';
+import { UpstreamError } from '../../src/upstream/exchange.js';
 import { hash32 } from '../../src/upstream/hash-lb.js';
 import type { ClusterRuntime } from '../../src/upstream/cluster.js';
 import { fakeCluster, type FakeCluster } from './fake-upstream.js';

@@ -2,7 +2,7 @@
 // abandoned or cancelled try forgets its router: a late event from its exchange goes nowhere.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { UpstreamAttempt, type AttemptCallbacks } from '../../src/router/upstream-attempt.js';
-import { UpstreamError } from '../../src/upstream/h1-pool.js';
+import { UpstreamError } from '../../src/upstream/exchange.js';
 import { fakeCluster } from './fake-upstream.js';
 
 function recorder() {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ResponseFlag } from '../../src/http/response-flags.js';
 import { causeOf, lateReset, LOCAL_REPLIES, localReplyBody, type LocalCause } from '../../src/router/upstream-errors.js';
-import { UpstreamError } from '../../src/upstream/h1-pool.js';
+import { UpstreamError } from '../../src/upstream/exchange.js';
 
 const BEFORE = 'upstream connect error or disconnect/reset before headers. reset reason: ';
 

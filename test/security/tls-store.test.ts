@@ -3,7 +3,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkloadSecret } from '../../src/config/snapshot.js';
+import type { Cluster, WorkloadSecret } from '../../src/config/snapshot.js';
 import { createRootCa, issueWorkloadCert, type RootCa } from '../../src/security/ca.js';
 import { TlsStore } from '../../src/security/tls-store.js';
 
@@ -77,5 +77,17 @@ describe('TlsStore', () => {
     expect(echoed).toBe('still here');
     before.destroy();
     after.destroy();
+  });
+});
+
+describe('client options', () => {
+  // clientOptions reads only the cluster's tls and autoMtls
+  const cluster = { name: 'outbound|9080|v1|reviews', autoMtls: { subjectAltNames: [], sni: 'outbound_.9080_.v1_.reviews' } } as Partial<Cluster> as Cluster;
+  const endpoint = { address: '10.0.0.1', tlsMode: 'istio' as const };
+
+  it('auto mTLS presents the SNI the config gives, and Istio\'s ALPN', () => {
+    const o = store.clientOptions(cluster, endpoint, 'http');
+    expect(o).toMatchObject({ servername: 'outbound_.9080_.v1_.reviews', ALPNProtocols: ['istio-http/1.1', 'istio'] });
+    expect(store.clientOptions(cluster, { address: endpoint.address }, 'http')).toBeUndefined();
   });
 });

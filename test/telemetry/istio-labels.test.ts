@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Cluster, Listener, NodeIdentity, TrafficDirection } from '../../src/config/snapshot.js';
 import { appOf, buildIstioLabels, versionOf, workloadName } from '../../src/telemetry/istio-labels.js';
+import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
+import { ClusterRuntime } from '../../src/upstream/cluster.js';
+import { ClusterStats } from '../../src/telemetry/stats.js';
 
 function node(over: Partial<NodeIdentity> = {}): NodeIdentity {
   return {
@@ -29,16 +32,18 @@ function listener(direction: TrafficDirection): Listener {
   };
 }
 
-function cluster(endpointLabels: Record<string, string>[]): Cluster {
-  return {
+/** The cluster's config and its hosts, as a worker's ClusterRuntime holds them. */
+function cluster(endpointLabels: Record<string, string>[]): ClusterRuntime {
+  const config: Cluster = {
     name: 'outbound|9080||reviews.ns2.svc.cluster.local',
     type: 'STATIC',
     lbPolicy: 'ROUND_ROBIN',
     connectTimeoutMs: 10_000,
     idleTimeoutMs: 3_600_000,
-    endpoints: endpointLabels.map((labels, i) => ({ address: `10.1.0.${i + 1}`, port: 9080, weight: 1, labels })),
     service: { host: 'reviews.ns2.svc.cluster.local', namespace: 'ns2', port: 9080 },
   };
+  const hosts = endpointLabels.map((labels, i) => ({ ...staticHost(`10.1.0.${i + 1}`, 9080), labels }));
+  return new ClusterRuntime(config, loadAssignment(config.name, hosts), { stats: new ClusterStats() });
 }
 
 const ISTIO_LABELS = [

@@ -3,7 +3,9 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BodySink, BodySource } from '../../src/codec/body.js';
-import { H1Pool, UpstreamError, type PoolOptions, type UpstreamExchange, type UpstreamHandler, type UpstreamRequest } from '../../src/upstream/h1-pool.js';
+import { UpstreamError, type UpstreamExchange, type UpstreamHandler, type UpstreamRequest } from '../../src/upstream/exchange.js';
+import { H1Pool } from '../../src/upstream/http1/pool.js';
+import type { PoolOptions } from '../../src/upstream/pool-base.js';
 
 // ---------------------------------------------------------------- helpers
 

@@ -14,8 +14,9 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BodySink, BodySource } from '../../src/codec/body.js';
 import type { CircuitBreakers } from '../../src/config/snapshot.js';
-import { UpstreamError, type UpstreamHandler, type UpstreamRequest } from '../../src/upstream/h1-pool.js';
-import { H2Pool, h2TlsOptions, type H2PoolOptions } from '../../src/upstream/h2-pool.js';
+import { UpstreamError, type UpstreamHandler, type UpstreamRequest } from '../../src/upstream/exchange.js';
+import { H2Pool, type H2PoolOptions } from '../../src/upstream/http2/pool.js';
+import { h2TlsOptions } from '../../src/upstream/http2/session.js';
 import { ClusterLimits, ResourceTable } from '../../src/upstream/resource-limits.js';
 import { ClusterStats } from '../../src/telemetry/stats.js';
 
@@ -776,7 +777,7 @@ describe('H2Pool: resets, GOAWAY, connect failures', () => {
     }
     await Promise.all(recs.slice(0, 2).map((r) => r.done()));
     expect(recs.slice(0, 2).map((r) => r.body)).toEqual(['in flight', 'in flight']);
-    await until(() => pool.sessionCount === 1, 'the old session to close');
+    await until(() => pool.clientCount === 1, 'the old session to close');
   });
 
   it("server session.close() (graceful GOAWAY): in-flight streams finish, then the pool opens a new session", async () => {
@@ -880,7 +881,7 @@ describe('H2Pool: resets, GOAWAY, connect failures', () => {
     expect(stats.upstreamCxConnectFail).toBe(1);
     expect(stats.upstreamRqPendingFailureEject).toBe(2);
     expect(stats.upstreamRqPendingActive).toBe(0);
-    expect(pool.sessionCount).toBe(0);
+    expect(pool.clientCount).toBe(0);
   });
 
   it('a server that accepts but never sends SETTINGS → connect_timeout after connectTimeoutMs', async () => {
@@ -986,7 +987,7 @@ describe('H2Pool: lifecycle', () => {
     expect((await exchange(pool)).status).toBe(200);
     expect(pool.idleCount).toBe(1);
     await until(() => srv.closedSessions === 1, 'the server to see the session close', 3_000);
-    await until(() => pool.sessionCount === 0, 'the pool to forget it');
+    await until(() => pool.clientCount === 0, 'the pool to forget it');
     expect(stats.upstreamCxDestroy).toBe(1);
     expect(stats.upstreamCxActive).toBe(0);
     // and a new request opens a new one

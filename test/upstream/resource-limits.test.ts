@@ -5,8 +5,10 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CircuitBreakers } from '../../src/config/snapshot.js';
-import { H1Pool, type UpstreamError, type UpstreamExchange, type UpstreamHandler } from '../../src/upstream/h1-pool.js';
+import type { UpstreamExchange } from '../../src/upstream/exchange.js';
+import { H1Pool } from '../../src/upstream/http1/pool.js';
 import { ClusterLimits, Resource, ResourceSlots, ResourceTable } from '../../src/upstream/resource-limits.js';
+import { RecordingHandler } from '../helpers/recording-handler.js';
 
 const UNLIMITED = 2 ** 32 - 1;
 const cb = (o: Partial<CircuitBreakers>): CircuitBreakers => ({ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED, maxRetries: UNLIMITED, ...o });
@@ -180,24 +182,6 @@ async function holdingServer(): Promise<HoldingServer> {
   return hs;
 }
 
-class Rec implements UpstreamHandler {
-  status = 0;
-  ended = false;
-  error: UpstreamError | undefined;
-  onUpstreamHeaders(status: number): void {
-    this.status = status;
-  }
-  onUpstreamData(): boolean {
-    return true;
-  }
-  onUpstreamEnd(): void {
-    this.ended = true;
-  }
-  onUpstreamError(err: UpstreamError): void {
-    this.error = err;
-  }
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -236,8 +220,8 @@ async function setup(thresholds: Partial<CircuitBreakers>, workers = 1, maxReque
 }
 
 const req = () => ({ method: 'GET', path: '/', headers: ['host', 'x'], body: null });
-function send(pool: H1Pool): { rec: Rec; ex: UpstreamExchange } {
-  const rec = new Rec();
+function send(pool: H1Pool): { rec: RecordingHandler; ex: UpstreamExchange } {
+  const rec = new RecordingHandler();
   return { rec, ex: pool.request(req(), rec) };
 }
 
@@ -379,5 +363,22 @@ describe('H1Pool under circuit breakers', () => {
     expect(r2.rec.status).toBe(200);
     expect(total(Resource.PendingRequests)).toBe(0);
     expect(total(Resource.Requests)).toBe(0);
+  });
+
+  it('close() (drain) with a request queued: the queued request still goes out, and close() resolves only after it', async () => {
+    const { server, poolFor, total } = await setup({ maxConnections: 1 });
+    const pool = poolFor(0);
+    const r1 = send(pool);
+    const r2 = send(pool); // queued behind the one connection
+    await until(() => server.requests === 1, 'first request');
+    let closed = false;
+    const done = pool.close().then(() => (closed = true));
+    server.answer();
+    await until(() => r1.rec.ended && server.requests === 2, 'the queued request sent');
+    expect(closed).toBe(false);
+    server.answer();
+    await done;
+    expect(r2.rec.status).toBe(200);
+    expect([total(Resource.Connections), total(Resource.PendingRequests), total(Resource.Requests)]).toEqual([0, 0, 0]);
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Cluster } from '../../src/config/snapshot.js';
+import type { Cluster, ClusterLoadAssignment } from '../../src/config/snapshot.js';
+import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import { ClusterRuntime } from '../../src/upstream/cluster.js';
 import { ClusterStats } from '../../src/telemetry/stats.js';
 import { parseYaml, sidecarNode } from '../config/helpers.js';
@@ -7,11 +8,15 @@ import { translateIstio } from '../../src/config/istio/translate.js';
 
 const slowStart = { windowMs: 10_000, aggression: 1, minWeightPercent: 10 };
 
-function cluster(ports: number[]): Cluster {
-  return {
-    name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000, slowStart,
-    endpoints: ports.map((port) => ({ address: '127.0.0.1', port, weight: 1, labels: {} })),
-  };
+const config: Cluster = { name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000, slowStart };
+
+/** A new ClusterRuntime (a config change rebuilds it) over hosts on these ports. */
+function rebuilt(ports: number[], firstSeen: Map<string, number>): ClusterRuntime {
+  return new ClusterRuntime(config, hostsOn(ports), { stats: new ClusterStats(), firstSeen });
+}
+
+function hostsOn(ports: number[]): ClusterLoadAssignment {
+  return loadAssignment('c', ports.map((port) => staticHost('127.0.0.1', port)));
 }
 
 afterEach(() => vi.useRealTimers());
@@ -20,9 +25,9 @@ describe('slow start (Istio warmup)', () => {
   it("a cluster's first hosts are warm; a host added later ramps up from minimumPercent to its full weight", () => {
     vi.useFakeTimers({ now: 1_000_000 });
     const seen = new Map<string, number>();
-    const first = new ClusterRuntime(cluster([1, 2]), new ClusterStats(), undefined, seen);
+    const first = rebuilt([1, 2], seen);
     expect(first.hosts.map((h) => h.weight)).toEqual([1, 1]);
-    const second = new ClusterRuntime(cluster([1, 2, 3]), new ClusterStats(), undefined, seen);
+    const second = rebuilt([1, 2, 3], seen);
     const added = second.hosts[2];
     expect(second.hosts[0].weight).toBe(1);
     expect(added.weight).toBeCloseTo(0.1); // max(10%, (1 ms / 10 s)^1)
@@ -35,13 +40,26 @@ describe('slow start (Istio warmup)', () => {
   it('a newly added host gets a smaller share of round-robin picks while it warms up', () => {
     vi.useFakeTimers({ now: 2_000_000 });
     const seen = new Map<string, number>();
-    new ClusterRuntime(cluster([1, 2]), new ClusterStats(), undefined, seen);
-    const c = new ClusterRuntime(cluster([1, 2, 3]), new ClusterStats(), undefined, seen);
+    rebuilt([1, 2], seen);
+    const c = rebuilt([1, 2, 3], seen);
     vi.setSystemTime(2_000_000 + 2_000); // 20% of the window
     const counts = [0, 0, 0];
     for (let i = 0; i < 2200; i++) counts[c.hosts.indexOf(c.pick()!)]++;
     expect(counts[2] / 2200).toBeGreaterThan(0.06);
     expect(counts[2] / 2200).toBeLessThan(0.12); // 0.2 / (1 + 1 + 0.2) ≈ 9%
+  });
+
+  it('a host an EDS update adds warms up; the hosts that stay keep their weight; a host removed and added back warms up again', () => {
+    vi.useFakeTimers({ now: 3_000_000 });
+    const c = rebuilt([1, 2], new Map());
+    vi.setSystemTime(3_000_000 + 60_000);
+    c.updateHosts(hostsOn([1, 2, 3]));
+    expect(c.hosts.map((h) => h.weight)).toEqual([1, 1, 0.1]);
+    vi.setSystemTime(3_000_000 + 60_000 + 10_001);
+    expect(c.hosts[2].weight).toBe(1);
+    c.updateHosts(hostsOn([2, 3]));
+    c.updateHosts(hostsOn([1, 2, 3]));
+    expect(c.hosts.map((h) => h.weight)).toEqual([0.1, 1, 1]);
   });
 
   it('warmup and warmupDurationSecs translate to Envoy slow_start_config on round robin / least request only', () => {

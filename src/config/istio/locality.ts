@@ -1,19 +1,25 @@
-import type { LbEndpoint, NodeIdentity } from '../snapshot.js';
+import type { ClusterLoadAssignment, LocalityLbEndpoints, NodeIdentity } from '../snapshot.js';
+import { loadAssignment, localityPath, type HostEndpoint } from '../endpoints.js';
 import type { PolicyLayer } from './resources.js';
 
 type LocalitySetting = NonNullable<PolicyLayer['locality']>;
 
 /**
- * Istio's locality load balancing, decided per proxy at translation time: endpoint priorities
- * (failover) or locality weights (distribute). Istio applies it only to clusters with outlier
- * detection, since failover needs unhealthy hosts to be noticed.
+ * Istio's locality load balancing, decided per proxy at translation time: locality weights
+ * (distribute) or priorities (failover). Istio applies it only to clusters with outlier detection,
+ * since failover needs unhealthy hosts to be noticed.
  */
-export function applyLocalityLb(endpoints: LbEndpoint[], node: NodeIdentity, setting: LocalitySetting | undefined): LbEndpoint[] {
+export function localityLoadAssignment(clusterName: string, hosts: HostEndpoint[], node: NodeIdentity, setting: LocalitySetting | undefined): ClusterLoadAssignment {
+  if (setting?.enabled !== false && setting?.distribute.length) return distribute(loadAssignment(clusterName, hosts), node.locality, setting.distribute);
+  return loadAssignment(clusterName, applyLocalityPriorities(hosts, node, setting));
+}
+
+/** failover: each host's priority from its locality (or failoverPriority labels) against this proxy's. */
+function applyLocalityPriorities(endpoints: HostEndpoint[], node: NodeIdentity, setting: LocalitySetting | undefined): HostEndpoint[] {
   if (setting && !setting.enabled) return endpoints;
-  if (setting?.distribute.length) return distribute(endpoints, node.locality, setting.distribute);
   if (setting?.failoverPriority.length) return compact(endpoints.map((e) => ({ ...e, priority: labelPriority(e, node, setting.failoverPriority) })));
   if (!node.locality) return endpoints;
-  return compact(endpoints.map((e) => ({ ...e, priority: localityPriority(node.locality, e.locality ?? '', setting?.failover ?? []) })));
+  return compact(endpoints.map((e) => ({ ...e, priority: localityPriority(node.locality, localityPath(e.locality), setting?.failover ?? []) })));
 }
 
 /** 0: same region/zone/subzone, 1: same region/zone, 2: same region, 3: elsewhere (4: not the failover target). */
@@ -26,7 +32,7 @@ export function localityPriority(proxy: string, ep: string, failover: readonly {
 }
 
 /** failoverPriority: the more leading labels an endpoint shares with this proxy, the higher its priority. */
-function labelPriority(e: LbEndpoint, node: NodeIdentity, labels: readonly string[]): number {
+function labelPriority(e: HostEndpoint, node: NodeIdentity, labels: readonly string[]): number {
   let matched = 0;
   for (const spec of labels) {
     const eq = spec.indexOf('=');
@@ -38,9 +44,9 @@ function labelPriority(e: LbEndpoint, node: NodeIdentity, labels: readonly strin
 }
 
 /** Renumbers priorities 0, 1, 2… keeping their order (Envoy wants no gaps). */
-function compact(endpoints: LbEndpoint[]): LbEndpoint[] {
-  const used = [...new Set(endpoints.map((e) => e.priority ?? 0))].sort((a, b) => a - b);
-  return endpoints.map((e) => ({ ...e, priority: used.indexOf(e.priority ?? 0) }));
+function compact(endpoints: HostEndpoint[]): HostEndpoint[] {
+  const used = [...new Set(endpoints.map((e) => e.priority))].sort((a, b) => a - b);
+  return endpoints.map((e) => ({ ...e, priority: used.indexOf(e.priority) }));
 }
 
 /** `us-west/zone1/*` matches `us-west/zone1/a`; `us-west/*` matches the whole region. */
@@ -55,20 +61,21 @@ export function localityMatches(pattern: string, locality: string): boolean {
 }
 
 /**
- * distribute: for a proxy in `from`, each `to` pattern gets its share of traffic, spread over its
- * endpoints by their weights; endpoints no pattern names get none.
+ * distribute, as istiod's applyLocalityWeights: for a proxy in `from`, the localities each `to`
+ * pattern names (the first pattern naming one wins) share its percentage by their size (the sum of
+ * their hosts' weights): locality weight = ⌈size × share ÷ total size⌉. Localities no pattern names
+ * get no traffic: istiod sends them without endpoints; here they are left out.
  */
-function distribute(endpoints: LbEndpoint[], proxy: string, rules: LocalitySetting['distribute']): LbEndpoint[] {
+function distribute(assignment: ClusterLoadAssignment, proxy: string, rules: LocalitySetting['distribute']): ClusterLoadAssignment {
   const rule = rules.find((r) => localityMatches(r.from, proxy));
-  if (!rule) return endpoints;
-  const out: LbEndpoint[] = [];
+  if (!rule) return assignment;
+  const size = (l: LocalityLbEndpoints) => l.lbEndpoints.reduce((s, e) => s + e.loadBalancingWeight, 0);
+  const weights = new Map<LocalityLbEndpoints, number>();
   for (const [pattern, share] of Object.entries(rule.to)) {
-    const members = endpoints.filter((e) => localityMatches(pattern, e.locality ?? '') && !out.includes(e));
-    const total = members.reduce((s, e) => s + e.weight, 0);
-    for (const e of members) {
-      const weight = Math.round((share * 1000 * e.weight) / total);
-      if (weight > 0) out.push({ ...e, weight });
-    }
+    const named = assignment.endpoints.filter((l) => !weights.has(l) && localityMatches(pattern, localityPath(l.locality)));
+    const total = named.reduce((s, l) => s + size(l), 0);
+    for (const l of named) weights.set(l, total > 0 ? Math.ceil((size(l) * share) / total) : 0);
   }
-  return out;
+  const endpoints = assignment.endpoints.filter((l) => (weights.get(l) ?? 0) > 0).map((l) => ({ ...l, loadBalancingWeight: weights.get(l)! }));
+  return { ...assignment, endpoints };
 }

@@ -1,7 +1,7 @@
 /**
  * security.istio.io AuthorizationPolicy (v1, v1beta1): strict validation with Istio's rules
  * (pkg/config/validation ValidateAuthorizationPolicy and pkg/config/security), every error naming
- * its field. The result feeds src/security/authz/builder.ts.
+ * its field. The result feeds config/istio/authz-builder.ts.
  */
 import { parseCidr } from '../../common/cidr.js';
 import type { Field } from '../reader.js';

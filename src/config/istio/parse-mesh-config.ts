@@ -118,7 +118,8 @@ function parseExtAuthzProvider(p: Field, warnings: string[], where: string): Ext
       : {}),
   };
   if (kind === 'envoyExtAuthzGrpc') return [{ ...common, kind }];
-  const headers = (k: string) => c.at(k).stringList().map((h) => h.toLowerCase());
+  // kept as written: the ext_authz filter matches them case-insensitively (Istio sets ignoreCase)
+  const headers = (k: string) => c.at(k).stringList();
   return [{
     ...common,
     kind,

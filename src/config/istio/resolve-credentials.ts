@@ -1,5 +1,5 @@
 import type { NodeIdentity } from '../snapshot.js';
-import type { CredentialNeeds, CredentialResult, CredentialStore } from '../../security/credentials.js';
+import type { CredentialNeeds, CredentialResult, CredentialSource } from '../secrets.js';
 import { describeResource } from './parse.js';
 import type { ClientTlsSpec, IstioConfig, PolicyLayer, ResourceMeta, ServerTlsSpec, TrafficPolicySpec } from './resources.js';
 import { selectGateways } from './translate-gateway.js';
@@ -13,9 +13,9 @@ const NO_STORE = 'credentialName needs --credential-dir (the directory of mounte
  * does with a secret that never arrives over SDS: the Gateway server is skipped (a warning; the
  * proxy stays ready and serves its other servers), and a DestinationRule's TLS lacks it (a
  * warning; handshakes with the upstream fail). Each read validates the files; a broken rotation
- * keeps the last good copy (CredentialStore).
+ * keeps the last good copy (CredentialSource).
  */
-export async function resolveCredentials(cfg: IstioConfig, node: NodeIdentity, store: CredentialStore | undefined): Promise<void> {
+export async function resolveCredentials(cfg: IstioConfig, node: NodeIdentity, store: CredentialSource | undefined): Promise<void> {
   const gateways = node.mode === 'gateway' ? selectGateways(cfg.gateways, node) : [];
   for (const gw of gateways) for (const server of gw.servers) await fillServerTls(cfg, gw.meta, server.tls, store);
   // Sidecar ingress tls: the credential terminates TLS for clients outside the mesh
@@ -36,12 +36,12 @@ export async function resolveCredentials(cfg: IstioConfig, node: NodeIdentity, s
   }
 }
 
-function load(store: CredentialStore | undefined, name: string, needs: CredentialNeeds): Promise<CredentialResult> {
+function load(store: CredentialSource | undefined, name: string, needs: CredentialNeeds): Promise<CredentialResult> {
   return store ? store.load(name, needs) : Promise.resolve({ error: NO_STORE });
 }
 
 /** A server's own certificate (Gateway server, Sidecar ingress) from its credential; missing: the server is marked unavailable. */
-async function fillServerTls(cfg: IstioConfig, meta: ResourceMeta, tls: ServerTlsSpec | undefined, store: CredentialStore | undefined): Promise<void> {
+async function fillServerTls(cfg: IstioConfig, meta: ResourceMeta, tls: ServerTlsSpec | undefined, store: CredentialSource | undefined): Promise<void> {
   if (!tls?.credentialName || tls.unsupported) return;
   const r = await load(store, tls.credentialName, { certificate: true, ca: tls.mode === 'SIMPLE' ? 'optional' : 'required' });
   if ('error' in r) {

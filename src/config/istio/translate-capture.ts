@@ -1,4 +1,4 @@
-import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
+import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
 import { isIPv6 } from 'node:net';
 import { parseCidr } from '../../common/cidr.js';
 import { hostMatches, hostSpecificity } from './hosts.js';
@@ -44,6 +44,7 @@ export interface CaptureInput {
   httpVirtualHosts(port: number): VirtualHost[];
   httpConnectionManager(routeConfigName: string, direction: 'OUTBOUND' | 'INBOUND', statPrefix: string): HttpConnectionManager;
   clusters: Cluster[];
+  endpoints: ClusterLoadAssignment[];
   routeConfigs: RouteConfiguration[];
   warnings: string[];
 }
@@ -52,13 +53,12 @@ export function tcpProxy(statPrefix: string, clusters: TcpProxy['clusters']): Tc
   return { statPrefix, clusters, idleTimeoutMs: TCP_IDLE_TIMEOUT_MS };
 }
 
-/** The clusters capture needs whatever the config: passthrough both ways, and the black hole. */
+/** The clusters capture needs whatever the config: passthrough both ways, and the black hole (none has hosts). */
 export function captureClusters(mesh: MeshSettings): Cluster[] {
   const base = {
     lbPolicy: 'CLUSTER_PROVIDED' as const,
     connectTimeoutMs: mesh.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
-    endpoints: [],
   };
   return [
     { ...base, name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST' },

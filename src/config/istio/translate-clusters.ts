@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
-import type { Cluster, LbEndpoint, LbPolicy, NodeIdentity } from '../snapshot.js';
-import { applyLocalityLb } from './locality.js';
+import type { Cluster, ClusterLoadAssignment, LbPolicy, NodeIdentity } from '../snapshot.js';
+import { loadAssignment, parseLocality, staticHost, type HostEndpoint } from '../endpoints.js';
+import { localityLoadAssignment } from './locality.js';
 import { labelsMatch } from './hosts.js';
 import { DestinationRuleIndex, effectivePolicy, workloadPort, type Service } from './registry.js';
 import type { MeshSettings, ServicePortSpec, WorkloadSpec } from './resources.js';
@@ -15,7 +16,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
 
 /** Istio's SNI for a cluster, `outbound_.<port>_.<subset>_.<host>`: ISTIO_MUTUAL presents it, AUTO_PASSTHROUGH routes on it. */
-export function istioSni(service: NonNullable<Cluster['service']>): string {
+export function istioSni(service: Pick<NonNullable<Cluster['service']>, 'host' | 'port' | 'subset'>): string {
   return `outbound_.${service.port}_.${service.subset ?? ''}_.${service.host}`;
 }
 
@@ -23,15 +24,28 @@ export function clusterName(direction: 'outbound' | 'inbound', port: number, sub
   return `${direction}|${port}|${subset ?? ''}|${host}`;
 }
 
+/** The label Istio's injector puts on workloads with a sidecar; istiod turns it into the endpoint's tlsMode. */
+const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+
+/** Clusters (CDS) and their hosts (EDS), kept apart as Envoy receives them. */
+interface ClustersAndEndpoints {
+  clusters: Cluster[];
+  endpoints: ClusterLoadAssignment[];
+}
+
 /** One cluster per service port, plus one per DestinationRule subset, named as istiod names them. */
-export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex, node: NodeIdentity, mesh?: MeshSettings): Cluster[] {
-  const out: Cluster[] = [];
+export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex, node: NodeIdentity, mesh?: MeshSettings): ClustersAndEndpoints {
+  const out: ClustersAndEndpoints = { clusters: [], endpoints: [] };
+  const add = ({ cluster, endpoints }: { cluster: Cluster; endpoints: ClusterLoadAssignment | undefined }) => {
+    out.clusters.push(cluster);
+    if (endpoints) out.endpoints.push(endpoints);
+  };
   for (const svc of services) {
     const dr = drs.lookup(svc.hostname, svc.namespace);
     for (const port of svc.ports) {
-      out.push(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}, node, mesh));
+      add(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}, node, mesh));
       for (const subset of dr?.subsets ?? []) {
-        out.push(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name), node, mesh));
+        add(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name), node, mesh));
       }
     }
   }
@@ -46,39 +60,39 @@ function buildCluster(
   policy: ReturnType<typeof effectivePolicy>,
   node: NodeIdentity,
   mesh: MeshSettings | undefined,
-): Cluster {
+): { cluster: Cluster; endpoints: ClusterLoadAssignment | undefined } {
   const passthrough = svc.resolution === 'NONE' || policy.lbSimple === 'PASSTHROUGH';
   const dns = svc.resolution === 'DNS' || svc.resolution === 'DNS_ROUND_ROBIN';
   const type = passthrough ? 'ORIGINAL_DST' : dns ? 'STRICT_DNS' : 'STATIC';
-  let endpoints: LbEndpoint[] = [];
+  // ORIGINAL_DST clusters learn their hosts from traffic: no assignment
+  let hosts: HostEndpoint[] | undefined;
   if (!passthrough) {
     const workloads = svc.endpoints.filter((w) => labelsMatch(subsetLabels, w.labels));
-    endpoints = workloads.map((w) => toEndpoint(w, port)).filter((e): e is LbEndpoint => e !== undefined);
-    if (dns && svc.endpoints.length === 0 && !svc.hostname.startsWith('*')) {
-      endpoints = [{ address: svc.hostname, port: port.targetPort ?? port.number, weight: 1, labels: {} }];
-    }
-    // Istio applies locality load balancing where outlier detection can notice failing localities
-    if (policy.outlier) endpoints = applyLocalityLb(endpoints, node, policy.locality);
+    hosts = workloads.map((w) => toHost(w, port)).filter((e): e is HostEndpoint => e !== undefined);
+    if (dns && svc.endpoints.length === 0 && !svc.hostname.startsWith('*')) hosts = [staticHost(svc.hostname, port.targetPort ?? port.number)];
   }
-  return {
-    name: clusterName('outbound', port.number, subset, svc.hostname),
+  const name = clusterName('outbound', port.number, subset, svc.hostname);
+  const cluster: Cluster = {
+    name,
     type,
     lbPolicy: passthrough ? 'CLUSTER_PROVIDED' : policy.consistentHash ? (policy.consistentHash.maglev ? 'MAGLEV' : 'RING_HASH') : lbPolicyOf(policy.lbSimple),
     ...(policy.consistentHash?.tableSize && !passthrough ? { hashTableSize: policy.consistentHash.tableSize } : {}),
     ...(policy.consistentHash && !passthrough ? { hashPolicy: policy.consistentHash.policy } : {}),
     connectTimeoutMs: policy.connectTimeoutMs ?? mesh?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: policy.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS,
-    endpoints,
     ...circuitBreakersOf(policy),
     // Envoy's slow start applies to round robin and least request only
     ...(policy.warmup && !policy.consistentHash && !passthrough && policy.lbSimple !== 'RANDOM'
       ? { slowStart: { windowMs: policy.warmup.durationMs, aggression: policy.warmup.aggression, minWeightPercent: policy.warmup.minimumPercent } }
       : {}),
     ...outlierOf(policy),
-    ...tlsOf(policy, svc, node),
+    ...tlsOf(policy, svc, node, istioSni({ host: svc.hostname, port: port.number, ...(subset ? { subset } : {}) })),
     ...http2Of(port.protocol, policy),
     service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
   };
+  // Istio applies locality load balancing where outlier detection can notice failing localities
+  const endpoints = hosts && (policy.outlier ? localityLoadAssignment(name, hosts, node, policy.locality) : loadAssignment(name, hosts));
+  return { cluster, endpoints };
 }
 
 /** Istio speaks HTTP/2 upstream on GRPC, GRPC-WEB and HTTP2 ports, and on HTTP ports a DestinationRule upgrades. */
@@ -97,16 +111,17 @@ export function http2Of(protocol: string, p: { h2Upgrade?: boolean; maxConcurren
  * sidecar get ISTIO_MUTUAL). ISTIO_MUTUAL checks the server's SPIFFE identity against the rule's
  * subjectAltNames, else the service accounts of the service's workloads.
  */
-function tlsOf(p: ReturnType<typeof effectivePolicy>, svc: Service, node: NodeIdentity): Pick<Cluster, 'tls' | 'autoMtls'> {
+function tlsOf(p: ReturnType<typeof effectivePolicy>, svc: Service, node: NodeIdentity, sni: string): Pick<Cluster, 'tls' | 'autoMtls'> {
   const sans = [...new Set(svc.endpoints.filter((w) => w.serviceAccount).map((w) => `spiffe://${node.trustDomain}/ns/${svc.namespace}/sa/${w.serviceAccount}`))];
   const tls = p.tls;
-  if (!tls) return { autoMtls: { subjectAltNames: sans } };
+  if (!tls) return { autoMtls: { subjectAltNames: sans, sni } };
   if (tls.mode === 'DISABLE') return {};
   return {
     tls: {
       mode: tls.mode,
       subjectAltNames: tls.subjectAltNames.length ? tls.subjectAltNames : tls.mode === 'ISTIO_MUTUAL' ? sans : [],
-      ...(tls.sni ? { sni: tls.sni } : {}),
+      // ISTIO_MUTUAL presents Istio's SNI unless the rule names one
+      ...(tls.sni ? { sni: tls.sni } : tls.mode === 'ISTIO_MUTUAL' ? { sni } : {}),
       ...(tls.caPem ? { caPem: tls.caPem } : {}),
       ...(tls.certPem ? { certPem: tls.certPem } : {}),
       ...(tls.keyPem ? { keyPem: tls.keyPem } : {}),
@@ -156,19 +171,22 @@ function outlierOf(p: ReturnType<typeof effectivePolicy>): Pick<Cluster, 'outlie
 
 const UNIX_PREFIX = 'unix://';
 
-function toEndpoint(w: WorkloadSpec, port: ServicePortSpec): LbEndpoint | undefined {
+/** A workload as a host of the cluster of `port`; istiod sends healthy endpoints only (the registry keeps ready ones). */
+function toHost(w: WorkloadSpec, port: ServicePortSpec): HostEndpoint | undefined {
   if (!w.address) return undefined;
+  const meta = {
+    weight: w.weight,
+    priority: 0,
+    locality: parseLocality(w.locality),
+    healthStatus: 'HEALTHY' as const,
+    labels: w.labels,
+    ...(w.labels[TLS_MODE_LABEL] === 'istio' ? { tlsMode: 'istio' as const } : {}),
+  };
   // a unix socket endpoint is Envoy's pipe: the path, no port
-  if (w.address.startsWith(UNIX_PREFIX)) return { address: w.address.slice(UNIX_PREFIX.length), port: 0, weight: w.weight, labels: w.labels, ...(w.locality ? { locality: w.locality } : {}) };
+  if (w.address.startsWith(UNIX_PREFIX)) return { address: w.address.slice(UNIX_PREFIX.length), port: 0, ...meta };
   if (w.listedPortsOnly && w.ports[port.name] === undefined) return undefined;
   const address = w.address.startsWith('[') ? w.address.slice(1, -1) : w.address;
-  return {
-    address: isIP(address) ? address : address.toLowerCase(),
-    port: workloadPort(w, port),
-    weight: w.weight,
-    labels: w.labels,
-    ...(w.locality ? { locality: w.locality } : {}),
-  };
+  return { address: isIP(address) ? address : address.toLowerCase(), port: workloadPort(w, port), ...meta };
 }
 
 /** Istio's default (since 1.14) is LEAST_REQUEST; LEAST_CONN is its old alias. */

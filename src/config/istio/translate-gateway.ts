@@ -1,5 +1,5 @@
 // Gateway mode: the listeners istiod builds for a gateway's servers (pilot/pkg/networking/core/gateway.go).
-import type { Cluster, DownstreamTls, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
+import type { Cluster, ClusterLoadAssignment, DownstreamTls, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
 import { hostIntersection, hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import type { Service, VirtualServiceIndex } from './registry.js';
 import type { GatewayServerSpec, GatewaySpec, L4RouteSpec, MeshSettings, VirtualServiceSpec } from './resources.js';
@@ -21,6 +21,7 @@ interface GatewayInput {
   listeners: Listener[];
   routeConfigs: RouteConfiguration[];
   clusters: Cluster[];
+  endpoints: ClusterLoadAssignment[];
   warnings: string[];
 }
 
@@ -229,6 +230,7 @@ function passthroughChains(b: GatewayInput, ref: ServerRef, name: string, usedSn
 function autoPassthroughChains(b: GatewayInput, ref: ServerRef, name: string, added: Set<string>): FilterChain[] {
   const hosts = ref.server.hosts.map((h) => parseNamespacedHost(h, ref.gw.meta.namespace).host);
   const out: FilterChain[] = [];
+  const assignments = new Map(b.endpoints.map((a) => [a.clusterName, a]));
   for (const c of [...b.clusters]) {
     const svc = c.service && b.services.get(c.service.host);
     if (!svc || svc.location === 'MESH_EXTERNAL' || !c.name.startsWith('outbound|')) continue;
@@ -238,15 +240,17 @@ function autoPassthroughChains(b: GatewayInput, ref: ServerRef, name: string, ad
     if (!added.has(sni)) {
       added.add(sni);
       b.clusters.push(sniDnatCluster(c, sni));
+      const hosts = assignments.get(c.name);
+      if (hosts) b.endpoints.push({ ...hosts, clusterName: sni });
     }
     out.push({ name: `${name}_${sni}`, match: { serverNames: [sni], applicationProtocols: ISTIO_ALPN_ALL }, tcpProxy: tcpProxy(sni, [{ name: sni, weight: 1 }]) });
   }
   return out;
 }
 
-/** The cluster's endpoints and load balancing without any TLS origination: the bytes already are the client's mTLS. */
+/** The cluster's load balancing without any TLS origination (its hosts are the cluster's too): the bytes already are the client's mTLS. */
 function sniDnatCluster(c: Cluster, name: string): Cluster {
-  const { tls: _tls, autoMtls: _auto, http2: _h2, useClientProtocol: _ucp, hashPolicy: _hash, resourceSlot: _slot, ...rest } = c;
+  const { tls: _tls, autoMtls: _auto, http2: _h2, useClientProtocol: _ucp, hashPolicy: _hash, ...rest } = c;
   return { ...rest, name };
 }
 

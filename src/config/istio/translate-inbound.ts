@@ -4,6 +4,7 @@ import { workloadPort, type Service } from './registry.js';
 import type { ServicePortSpec } from './resources.js';
 import { portKind, type PortKind } from './protocol.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS, http2Of } from './translate-clusters.js';
+import { loadAssignment, staticHost } from '../endpoints.js';
 import {
   BLACKHOLE_CLUSTER, captureAddress, ChainSet, HTTP_PROTOCOLS, INBOUND_BIND_ADDRESSES, INBOUND_PASSTHROUGH_CLUSTER, ISTIO_ALPN_ALL, ISTIO_ALPN_HTTP, tcpProxy, type CaptureInput, type MtlsMode,
 } from './translate-capture.js';
@@ -267,16 +268,16 @@ function inboundCluster(input: CaptureInput, cc: InboundChainConfig, name: strin
   };
   if (!cc.endpoint) {
     // the workload is where the client was going: the original destination, reached from 127.0.0.6
-    return { ...common, type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', endpoints: [], upstreamBindAddresses: INBOUND_BIND_ADDRESSES };
+    return { ...common, type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', upstreamBindAddresses: INBOUND_BIND_ADDRESSES };
   }
   const i = cc.endpoint.lastIndexOf(':');
   const host = cc.endpoint.slice(0, i).replace(/^\[|\]$/g, '');
+  // 0.0.0.0 means "the instance IP" (Istio's Sidecar docs)
+  input.endpoints.push(loadAssignment(name, [staticHost(host === '0.0.0.0' || host === '::' ? input.node.ip : host, Number(cc.endpoint.slice(i + 1)))]));
   return {
     ...common,
     type: 'STATIC',
     lbPolicy: 'ROUND_ROBIN',
-    // 0.0.0.0 means "the instance IP" (Istio's Sidecar docs)
-    endpoints: [{ address: host === '0.0.0.0' || host === '::' ? input.node.ip : host, port: Number(cc.endpoint.slice(i + 1)), weight: 1, labels: {} }],
     // a pod's own address is captured again unless the connection comes from 127.0.0.6 (Istio's iptables exemption)
     ...(host === '127.0.0.1' || host === '::1' ? {} : { upstreamBindAddresses: INBOUND_BIND_ADDRESSES }),
   };

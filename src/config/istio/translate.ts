@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Cluster, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
+import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
 import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
@@ -8,13 +8,16 @@ import { portKind, servesHttp } from './protocol.js';
 import { buildOutboundClusters, clusterName } from './translate-clusters.js';
 import { BLACKHOLE_CLUSTER, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
 import { buildInboundListeners } from './translate-inbound.js';
-import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from '../../security/authz/builder.js';
-import { NETWORK_EXT_AUTHZ_FILTER, type ExtAuthzProvider } from '../../security/authz/types.js';
-import { selectPeerAuthentication } from '../../security/peer-authentication.js';
-import { jwtRulesForWorkload } from '../../security/jwt/select.js';
+import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from './authz-builder.js';
+import { JWT_AUTHN_FILTER } from '../envoy/jwt-authn.js';
+import { selectPeerAuthentication } from './select-peer-authentication.js';
+import { jwtRulesForWorkload } from './select-request-authentication.js';
+import { jwtAuthentication } from './translate-request-authentication.js';
 import { gatewayTopologyFields } from './proxy-config.js';
 import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, type RouteContext } from './translate-routes.js';
 import { buildGateway } from './translate-gateway.js';
+import { deepFreeze } from '../../common/deep-freeze.js';
+import { resourceVersions } from '../resource-versions.js';
 
 export interface TranslateOptions {
   /** Port of the outbound capture listener (15001). Connections made to it directly get an HTTP proxy routing by Host. */
@@ -43,10 +46,10 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const services = buildServices(cfg, node, warnings);
   const drs = new DestinationRuleIndex(cfg, node);
   const vss = new VirtualServiceIndex(cfg, node);
-  const clusters = buildOutboundClusters(services.values(), drs, node, cfg.mesh);
+  const { clusters, endpoints } = buildOutboundClusters(services.values(), drs, node, cfg.mesh);
   const listeners: Listener[] = [];
   const routeConfigs: RouteConfiguration[] = [];
-  const b = { node, services, vss, listeners, routeConfigs, clusters, warnings, mesh: cfg.mesh };
+  const b = { node, services, vss, listeners, routeConfigs, clusters, endpoints, warnings, mesh: cfg.mesh };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else {
     const topology = gatewayTopologyFields(cfg.mesh.defaultConfig);
@@ -61,9 +64,9 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
     if (opts.httpTimeouts) Object.assign(hcm, opts.httpTimeouts);
   }
   addHashPolicies(routeConfigs, clusters);
-  const body = { node, listeners, routeConfigs, clusters };
+  const body = { node, listeners, routeConfigs, clusters, endpoints };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
-  return { snapshot: { version, ...body }, warnings };
+  return { snapshot: deepFreeze({ version, ...body, resourceVersions: resourceVersions(clusters, endpoints) }), warnings };
 }
 
 /**
@@ -84,10 +87,6 @@ function addHashPolicies(routeConfigs: RouteConfiguration[], clusters: Cluster[]
   }
 }
 
-/** Envoy's name for the HTTP RBAC filter Istio's AuthorizationPolicy becomes. */
-export const RBAC_FILTER = 'envoy.filters.http.rbac';
-export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
-
 /**
  * AuthorizationPolicy: the policies that select this workload (root namespace, then its own),
  * built into Envoy RBAC as istiod does, on every HTTP connection manager that receives traffic
@@ -97,32 +96,19 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
   const policies = policiesForWorkload(cfg.authorizationPolicies, { namespace: node.namespace, labels: node.labels }, ROOT_NAMESPACE);
   if (policies.length === 0) return;
   const providers = cfg.mesh.extensionProviders ?? [];
-  const opts = {
-    trustDomain: node.trustDomain,
-    warnings,
-    ...(providers.length ? { extensionProviders: Object.fromEntries(providers.map((p) => [p.name, p.kind])) } : {}),
-  };
+  const opts = { trustDomain: node.trustDomain, warnings, extensionProviders: Object.fromEntries(providers.map((p) => [p.name, p])) };
+  // CUSTOM policies become ext_authz filters calling their provider through its service's outbound cluster
   const http = buildHttpAuthzFilters(policies, opts);
-  // the providers CUSTOM policies call, each through the outbound cluster of its service
-  const extAuthz: Record<string, ExtAuthzProvider> = Object.fromEntries(
-    providers.map((p) => {
-      const host = p.service.includes('/') ? p.service.slice(p.service.indexOf('/') + 1) : p.service;
-      return [p.name, { ...p, cluster: clusterName('outbound', p.port, undefined, host), authority: host }];
-    }),
-  );
   const tcp = buildTcpAuthzFilters(policies, opts);
-  if (http.length) for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift({ name: RBAC_FILTER, config: { filters: http, extAuthz } });
+  const httpFilters = http.map((f) => ({ name: f.name, config: f.typedConfig }));
+  if (httpFilters.length) for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift(...httpFilters);
   if (tcp.length === 0) return;
-  // only gRPC providers check TCP connections (the builder leaves HTTP ones out of TCP chains)
-  const tcpExtAuthz = Object.fromEntries(Object.entries(extAuthz).filter(([, p]) => p.kind === 'envoyExtAuthzGrpc'));
-  const callsExtAuthz = tcp.some((f) => f.name === NETWORK_EXT_AUTHZ_FILTER);
   for (const l of listeners) {
     if (l.direction === 'OUTBOUND') continue;
     for (const c of chainsOf(l)) {
       if (!c.tcpProxy || c.tcpProxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) continue;
       if (forwardsMeshMtls(l, c)) continue;
       c.rbac = tcp;
-      if (callsExtAuthz) c.extAuthz = tcpExtAuthz;
     }
   }
 }
@@ -158,9 +144,9 @@ function connectionManagers(listeners: readonly Listener[], receiving: boolean):
  * namespace), verified ahead of authorization on every HTTP connection manager receiving traffic.
  */
 function addJwtAuthentication(listeners: Listener[], cfg: IstioConfig, node: NodeIdentity): void {
-  const rules = jwtRulesForWorkload(cfg.requestAuthentications, { namespace: node.namespace, labels: node.labels }, ROOT_NAMESPACE);
-  if (rules.length === 0) return;
-  for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift({ name: JWT_AUTHN_FILTER, config: { rules } });
+  const config = jwtAuthentication(jwtRulesForWorkload(cfg.requestAuthentications, { namespace: node.namespace, labels: node.labels }, ROOT_NAMESPACE));
+  if (!config) return;
+  for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift({ name: JWT_AUTHN_FILTER, config });
 }
 
 /** Istio puts the fault filter on every HCM; here only where a route needs it (no cost elsewhere). */
@@ -178,6 +164,7 @@ interface Builder {
   listeners: Listener[];
   routeConfigs: RouteConfiguration[];
   clusters: Cluster[];
+  endpoints: ClusterLoadAssignment[];
   warnings: string[];
   mesh: MeshSettings;
 }
@@ -252,6 +239,7 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
     httpVirtualHosts: (port) => sidecarVirtualHosts(b, port, admitsOnPort, (vs, h, p) => admitsVsHost(hostsForPort(p), vs, h)),
     httpConnectionManager: (rc, direction, statPrefix) => httpConnectionManager(rc, direction, statPrefix, b.node),
     clusters: b.clusters,
+    endpoints: b.endpoints,
     routeConfigs: b.routeConfigs,
     warnings: b.warnings,
   };

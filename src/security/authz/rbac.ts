@@ -1,5 +1,5 @@
 /**
- * Envoy's RBAC engine over plain data: configs (./types.ts) are compiled once into closures, then
+ * Envoy's RBAC engine over plain data: configs (config/envoy/rbac.ts) are compiled once into closures, then
  * evaluated per request or connection without compiling regexes or building strings (only repeated
  * headers, a query string on the path, or a request principal without claims cost a string).
  *
@@ -11,11 +11,11 @@
  */
 import { CidrSet, parseCidr } from '../../common/cidr.js';
 import { compileRegex, type CompiledRegex } from '../../common/regex.js';
+import type { HttpExtAuthz, NetworkExtAuthz } from '../../config/envoy/ext-authz.js';
+import { JWT_AUTHN_FILTER } from '../../config/envoy/jwt-authn.js';
 import {
-  JWT_AUTHN_FILTER,
   type AuthzFilter,
   type CidrRange,
-  type ExtAuthzMarker,
   type HeaderMatcher,
   type MetadataMatcher,
   type Permission,
@@ -25,7 +25,7 @@ import {
   type RbacFilterConfig,
   type StringMatcher,
   type ValueMatcher,
-} from './types.js';
+} from '../../config/envoy/rbac.js';
 
 /** What RBAC looks at. HTTP fields are absent on TCP connections. */
 export interface AuthzRequest {
@@ -458,7 +458,7 @@ export function compileRbacFilter(cfg: RbacFilterConfig): CompiledRbacFilter {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A workload's filter chain: CUSTOM → AUDIT → DENY → ALLOW, as built by ./builder.ts
+// A workload's filter chain: CUSTOM → AUDIT → DENY → ALLOW, as istiod builds it (config/istio/authz-builder.ts)
 
 /** The outcome for one request (or TCP connection). Returned objects may be shared: never mutate them. */
 export interface AuthzDecision {
@@ -466,10 +466,11 @@ export interface AuthzDecision {
   /** The policy behind a denial (the DENY policy that matched) or an allow (the ALLOW policy that matched). */
   readonly matchedPolicy?: string;
   /**
-   * The request matched a CUSTOM policy: the caller must ask this ext_authz provider, and allow the
-   * request only if both `allowed` and the provider say so.
+   * The request matched a CUSTOM policy: the caller must run this ext_authz filter (one of the
+   * compiled filters' own config objects), and allow the request only if both `allowed` and the
+   * authorization service say so.
    */
-  readonly extAuthz?: { readonly marker: ExtAuthzMarker; readonly policy: string };
+  readonly extAuthz?: { readonly config: HttpExtAuthz | NetworkExtAuthz; readonly policy: string };
   /** An AUDIT policy matched: the request should be audited. */
   readonly auditPolicy?: string;
 }
@@ -491,23 +492,31 @@ export interface AuthzEngine {
 
 interface Step {
   filter: CompiledRbacFilter;
-  /** The ext_authz marker following this RBAC filter (CUSTOM). */
-  ext?: { marker: ExtAuthzMarker; prefix: string };
+  /** The ext_authz filter following this RBAC filter (CUSTOM), enabled by its shadow rules' policy id. */
+  ext?: { config: HttpExtAuthz | NetworkExtAuthz; prefix: string };
 }
 
 /**
- * Compiles a workload's authorization filters (HTTP or TCP, from ./builder.ts) into one check. With
+ * Compiles a workload's authorization filters (HTTP or TCP) into one check. With
  * no filters every request is allowed.
  */
+/** The dynamic metadata key (after the shadow rules' stat prefix) where RBAC leaves its shadow effective policy. */
+const SHADOW_EFFECTIVE_POLICY_ID_KEY = 'shadow_effective_policy_id';
+
 export function compileAuthzFilters(filters: readonly AuthzFilter[]): AuthzEngine {
   const steps: Step[] = [];
   for (const f of filters) {
     if (f.name === 'envoy.filters.http.ext_authz' || f.name === 'envoy.filters.network.ext_authz') {
+      // Istio's pairing: the RBAC filter before it records the CUSTOM policy that matched (shadow
+      // rules) and filterEnabledMetadata turns this filter on for a prefix of that policy id
       const prev = steps[steps.length - 1];
-      if (!prev) throw new Error('an ext_authz filter must follow its RBAC filter');
-      const v = f.typedConfig.filterEnabledMetadata.value;
-      const prefix = 'stringMatch' in v && 'prefix' in v.stringMatch ? v.stringMatch.prefix : '';
-      prev.ext = { marker: f.typedConfig, prefix };
+      const m = f.typedConfig.filterEnabledMetadata;
+      const v = m?.value;
+      const prefix = v && 'stringMatch' in v && 'prefix' in v.stringMatch ? v.stringMatch.prefix : undefined;
+      if (!prev?.filter.shadowRules || !m || prefix === undefined || m.invert || !m.path.at(-1)?.key.endsWith(SHADOW_EFFECTIVE_POLICY_ID_KEY)) {
+        throw new Error(`${f.name}: only an ext_authz filter enabled by the preceding RBAC filter's shadow effective policy id (a string prefix) is supported`);
+      }
+      prev.ext = { config: f.typedConfig, prefix };
     } else {
       steps.push({ filter: compileRbacFilter(f.typedConfig) });
     }
@@ -524,7 +533,7 @@ export function compileAuthzFilters(filters: readonly AuthzFilter[]): AuthzEngin
         const { filter, ext: e } = steps[i];
         if (e && filter.shadowRules) {
           const id = filter.shadowRules.match(r);
-          if (id !== undefined && id.startsWith(e.prefix)) ext = { marker: e.marker, policy: id };
+          if (id !== undefined && id.startsWith(e.prefix)) ext = { config: e.config, policy: id };
         }
         const rules = filter.rules;
         if (!rules) continue;

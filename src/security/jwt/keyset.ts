@@ -7,7 +7,7 @@
  * an RSA public key used as an HMAC secret (alg confusion).
  */
 import { compactVerify, importJWK, type CryptoKey, type JWK } from 'jose';
-import { analyzeJwk, parseJwksText } from '../../config/istio/parse-request-authentication.js';
+import { analyzeJwk, parseJwksText } from '../../common/jwks.js';
 import { JwtStatus, type JwtStatusMessage } from './status.js';
 
 interface KeyEntry {

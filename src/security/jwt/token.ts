@@ -4,7 +4,7 @@
  * verified with jose (see keyset.ts).
  */
 import { base64url } from 'jose';
-import { SUPPORTED_JWS_ALGS } from '../../config/istio/parse-request-authentication.js';
+import { SUPPORTED_JWS_ALGS } from '../../common/jwks.js';
 import { JwtStatus, type JwtStatusMessage } from './status.js';
 
 export interface ParsedJwt {

@@ -12,9 +12,10 @@ import {
   buildTcpAuthzFilters,
   policiesForWorkload,
   type AuthzBuildOptions,
-} from '../../../src/security/authz/builder.js';
+} from '../../../src/config/istio/authz-builder.js';
 import { compileRbacFilter } from '../../../src/security/authz/rbac.js';
-import type { AuthzFilter, ExtAuthzProviderKind, RbacFilterConfig } from '../../../src/security/authz/types.js';
+import type { AuthzFilter, RbacFilterConfig } from '../../../src/config/envoy/rbac.js';
+import type { ExtAuthzProviderSpec } from '../../../src/config/istio/resources.js';
 import { BUILDER_TESTDATA, loadPolicyFile } from './helpers.js';
 
 interface Case {
@@ -33,14 +34,33 @@ const index = JSON.parse(readFileSync(`${BUILDER_TESTDATA}index.json`, 'utf8')) 
 const WORKLOAD = { namespace: 'foo', labels: { app: 'httpbin', version: 'v1' } };
 
 /**
- * The MeshConfig extension providers of builder_test.go, as far as the builder needs them: the
- * provider's name and kind (the ext_authz config itself needs the provider details, see below).
+ * The MeshConfig extension providers of builder_test.go, as index.json summarizes them and as far as
+ * the goldens show their elided fields (timeouts, failOpen, request body settings).
  * meshConfigInvalid's provider has an invalid port and status: istiod cannot use it, so neither do we.
  */
-const MESH_PROVIDERS: Record<string, Record<string, ExtAuthzProviderKind>> = {
-  meshConfigGRPCNoNamespace: { default: 'envoyExtAuthzGrpc' },
-  meshConfigGRPC: { default: 'envoyExtAuthzGrpc' },
-  meshConfigHTTP: { default: 'envoyExtAuthzHttp' },
+const SERVICE = 'my-custom-ext-authz.foo.svc.cluster.local';
+const MESH_PROVIDERS: Record<string, Record<string, ExtAuthzProviderSpec>> = {
+  meshConfigGRPCNoNamespace: {
+    default: { name: 'default', kind: 'envoyExtAuthzGrpc', service: SERVICE, port: 9000, timeoutMs: 600_000, failOpen: true, statusOnError: 403 },
+  },
+  meshConfigGRPC: {
+    default: {
+      name: 'default', kind: 'envoyExtAuthzGrpc', service: `foo/${SERVICE}`, port: 9000, timeoutMs: 2, failOpen: true, statusOnError: 403,
+      includeRequestBodyInCheck: { maxRequestBytes: 4096, allowPartialMessage: true, packAsBytes: false },
+    },
+  },
+  meshConfigHTTP: {
+    default: {
+      name: 'default', kind: 'envoyExtAuthzHttp', service: `foo/${SERVICE}`, port: 9000, timeoutMs: 10_000, failOpen: true, statusOnError: 403,
+      includeRequestBodyInCheck: { maxRequestBytes: 2048, allowPartialMessage: true, packAsBytes: true },
+      pathPrefix: '/check',
+      includeRequestHeadersInCheck: ['x-custom-id', 'x-prefix-*', '*-suffix'],
+      includeAdditionalHeadersInCheck: [['x-header-1', 'value-1'], ['x-header-2', 'value-2']],
+      headersToUpstreamOnAllow: ['Authorization', 'x-prefix-*', '*-suffix'],
+      headersToDownstreamOnDeny: ['Set-cookie', 'x-prefix-*', '*-suffix'],
+      headersToDownstreamOnAllow: ['Set-cookie', 'x-prefix-*', '*-suffix'],
+    },
+  },
   meshConfigInvalid: {},
 };
 
@@ -51,23 +71,32 @@ function bundle(text: string | undefined): Pick<AuthzBuildOptions, 'trustDomain'
   return { trustDomain: strings[0], trustDomainAliases: strings.slice(1) };
 }
 
-/**
- * Golden parts Outrigger cannot produce, with the reason. Everything else in every golden is
- * compared.
- */
-const EXT_AUTHZ_PROVIDER_FIELDS =
-  'the ext_authz service config (grpcService / httpService, timeout, failureModeAllow, statusOnError, ' +
-  'withRequestBody, allowed headers, transportApiVersion) comes from the MeshConfig extension provider, ' +
-  'which Outrigger does not translate: the builder emits an ext_authz marker (provider, kind, filterEnabledMetadata), compared here';
 const UNUSED_GOLDENS: Record<string, string> = {
   'http/allow-host-before-111-in.yaml': 'referenced by no istiod test case (regex host matching for proxies older than 1.11)',
   'http/allow-host-before-111-out.yaml': 'referenced by no istiod test case (regex host matching for proxies older than 1.11)',
 };
 
+/** HTTP status names of envoy.type.v3.StatusCode that the goldens use. */
+const STATUS_CODES: Record<string, number> = { Forbidden: 403 };
+
+/** Envoy's JSON form → the Snapshot's: a Duration `timeout` ("0.002s") becomes `timeoutMs`, a StatusCode name its number. */
+function snapshotForm(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(snapshotForm);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'timeout' && typeof x === 'string') out.timeoutMs = Math.round(Number(x.replace(/s$/, '')) * 1000);
+    else if (k === 'statusOnError') out[k] = { code: STATUS_CODES[(x as { code: string }).code] ?? (x as { code: unknown }).code };
+    else out[k] = snapshotForm(x);
+  }
+  return out;
+}
+
 /** The golden filter in Outrigger's representation: proto3 JSON defaults filled in, `@type` dropped. */
 function fromGolden(file: string): { name: string; typedConfig: Record<string, unknown> } {
   const doc = parseYaml(readFileSync(file, 'utf8')) as { name: string; typedConfig: Record<string, unknown> };
-  const { '@type': _type, ...cfg } = doc.typedConfig;
+  const { '@type': _type, ...rest } = doc.typedConfig;
+  const cfg = doc.name.endsWith('ext_authz') ? (snapshotForm(rest) as Record<string, unknown>) : rest;
   if (doc.name.endsWith('.rbac')) {
     for (const k of ['rules', 'shadowRules']) {
       const r = cfg[k] as { action?: string; policies?: unknown } | undefined;
@@ -76,15 +105,6 @@ function fromGolden(file: string): { name: string; typedConfig: Record<string, u
     cfg.shadowRulesStatPrefix ??= '';
   }
   return { name: doc.name, typedConfig: cfg };
-}
-
-/** The ext_authz golden, reduced to what a marker carries. */
-function extAuthzGolden(g: { typedConfig: Record<string, unknown> }, provider: string) {
-  return {
-    provider,
-    kind: 'httpService' in g.typedConfig ? 'envoyExtAuthzHttp' : 'envoyExtAuthzGrpc',
-    filterEnabledMetadata: g.typedConfig.filterEnabledMetadata,
-  };
 }
 
 /** Envoy's and/or sets are commutative: sort their members so only meaning is compared. */
@@ -133,11 +153,6 @@ for (const kind of ['http', 'tcp'] as const) {
           for (const file of goldens) {
             const want = fromGolden(`${BUILDER_TESTDATA}${file}`);
             const g = got[i];
-            if (g.name.endsWith('ext_authz')) {
-              // partial by necessity: EXT_AUTHZ_PROVIDER_FIELDS
-              expect(g.typedConfig, file).toEqual(extAuthzGolden(want, (g.typedConfig as { provider: string }).provider));
-              continue;
-            }
             // meaning first (and/or sets are commutative in Envoy), then istiod's exact order
             expect(normalize(g.typedConfig), file).toEqual(normalize(want.typedConfig));
             expect(g.typedConfig, `${file} (exact order)`).toEqual(want.typedConfig);
@@ -165,17 +180,16 @@ describe('istiod builder goldens: coverage', () => {
     expect(unused).toEqual([]);
   });
 
-  it('what is compared only in part is listed with the reason', () => {
-    const partial = index.http
+  it('the ext_authz goldens are compared whole (the provider config included)', () => {
+    const extAuthz = index.http
       .concat(index.tcp)
       .flatMap((c) => c.want.filter((w) => fromGolden(`${BUILDER_TESTDATA}${w}`).name.endsWith('ext_authz')));
-    expect(partial.sort()).toEqual([
+    expect(extAuthz.sort()).toEqual([
       'http/custom-grpc-provider-no-namespace-out2.yaml',
       'http/custom-grpc-provider-out2.yaml',
       'http/custom-http-provider-out2.yaml',
       'tcp/custom-both-http-tcp-out2.yaml',
     ]);
-    expect(EXT_AUTHZ_PROVIDER_FIELDS).toMatch(/MeshConfig extension provider/);
   });
 
   it('the engine compiles every RBAC golden (every matcher istiod emits is supported)', () => {

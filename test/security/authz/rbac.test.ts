@@ -6,12 +6,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { AuthorizationPolicySpec } from '../../../src/config/istio/parse-authorization-policy.js';
+import type { ExtAuthzProviderSpec } from '../../../src/config/istio/resources.js';
 import {
   buildHttpAuthzFilters,
   buildTcpAuthzFilters,
   policiesForWorkload,
   type AuthzBuildOptions,
-} from '../../../src/security/authz/builder.js';
+} from '../../../src/config/istio/authz-builder.js';
 import { compileAuthzFilters, compileUriTemplate, type AuthzDecision, type AuthzRequest } from '../../../src/security/authz/rbac.js';
 import { CONFORMANCE, DOCS_TASKS, jwtPayload, loadPolicies } from './helpers.js';
 
@@ -355,13 +356,18 @@ describe('documented edge cases', () => {
   });
 
   describe('CUSTOM', () => {
+    const grpc: ExtAuthzProviderSpec = { name: 'ext', kind: 'envoyExtAuthzGrpc', service: 'ext.foo.svc.cluster.local', port: 9000, timeoutMs: 1000, failOpen: false, statusOnError: 403 };
+    const httpProvider: ExtAuthzProviderSpec = {
+      ...grpc, kind: 'envoyExtAuthzHttp', pathPrefix: '', includeRequestHeadersInCheck: [], includeAdditionalHeadersInCheck: [],
+      headersToUpstreamOnAllow: [], headersToDownstreamOnDeny: [], headersToDownstreamOnAllow: [],
+    };
     const custom = policy('action: CUSTOM\nprovider: {name: ext}\nrules: [{to: [{operation: {paths: ["/admin*"]}}]}]', 'ext-authz');
 
     it('a matching request must also pass the ext_authz provider; others skip it', () => {
-      const e = http(custom, { extensionProviders: { ext: 'envoyExtAuthzGrpc' } });
+      const e = http(custom, { extensionProviders: { ext: grpc } });
       const d = e.check(req({ path: '/admin/x' }));
       expect(d.allowed).toBe(true);
-      expect(d.extAuthz?.marker.provider).toBe('ext');
+      expect(d.extAuthz?.config).toMatchObject({ grpcService: { envoyGrpc: { clusterName: 'outbound|9000||ext.foo.svc.cluster.local' } } });
       expect(d.extAuthz?.policy).toBe('istio-ext-authz-ext-ns[foo]-policy[ext-authz]-rule[0]');
       expect(e.check(req({ path: '/public' }))).toEqual({ allowed: true });
       expect(e.hasShadowRules).toBe(false);
@@ -379,7 +385,7 @@ describe('documented edge cases', () => {
     it('a dry-run CUSTOM policy is not applied (istiod would enforce it as DENY; see builder.ts)', () => {
       const warnings: string[] = [];
       const dry = custom.replace('namespace: foo }', 'namespace: foo, annotations: { "istio.io/dry-run": "true" } }');
-      const e = http(dry, { extensionProviders: { ext: 'envoyExtAuthzGrpc' }, warnings });
+      const e = http(dry, { extensionProviders: { ext: grpc }, warnings });
       expect(e.check(req({ path: '/admin/x' }))).toEqual({ allowed: true });
       expect(warnings).toEqual([
         'dry-run CUSTOM policies are not applied (a dry run cannot call ext_authz without enforcing it): istio-ext-authz-ext-ns[foo]-policy[ext-authz]-rule[0]',
@@ -394,11 +400,11 @@ describe('documented edge cases', () => {
     });
 
     it('runs before DENY and ALLOW: a DENY still denies, an ALLOW still has to match', () => {
-      const e = http(custom + policy('rules: [{to: [{operation: {paths: ["/admin/ok"]}}]}]', 'allow-ok'), { extensionProviders: { ext: 'envoyExtAuthzHttp' } });
+      const e = http(custom + policy('rules: [{to: [{operation: {paths: ["/admin/ok"]}}]}]', 'allow-ok'), { extensionProviders: { ext: httpProvider } });
       const ok = e.check(req({ path: '/admin/ok' }));
       expect(ok.allowed).toBe(true);
       expect(ok.matchedPolicy).toBe('ns[foo]-policy[allow-ok]-rule[0]');
-      expect(ok.extAuthz?.marker.kind).toBe('envoyExtAuthzHttp');
+      expect(ok.extAuthz?.config).toHaveProperty('httpService');
       expect(e.check(req({ path: '/admin/no' })).allowed).toBe(false);
     });
   });

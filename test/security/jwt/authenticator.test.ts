@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { base64url } from 'jose';
-import { JwtAuthenticator, JwtStatus, removeQueryParam, wwwAuthenticate, type JwtAuthResult } from '../../../src/security/jwt/index.js';
-import { bearer, ISSUER1, ISSUER2, JWKS, KID, mint, NOW_MS, NOW_S, PUBLIC_PEM, rule, TOKENS, unsigned } from './helpers.js';
+import { JwtStatus, removeQueryParam, wwwAuthenticate, type JwtAuthResult } from '../../../src/security/jwt/index.js';
+import { authenticatorFor, bearer, ISSUER1, ISSUER2, JWKS, KID, mint, NOW_MS, NOW_S, PUBLIC_PEM, rule, TOKENS, unsigned } from './helpers.js';
 
 const at = (nowMs = NOW_MS) => ({ now: () => nowMs });
 
@@ -19,14 +19,15 @@ function valid(r: JwtAuthResult) {
 }
 
 describe("Istio's test tokens (tests/common/jwt)", () => {
-  const auth = new JwtAuthenticator([rule()]);
+  const auth = authenticatorFor([rule()]);
 
   it('accepts a token of the configured issuer: principal iss/sub, claims, audiences, presenter', async () => {
     const r = valid(await auth.authenticate(bearer(TOKENS.TokenIssuer1)));
     expect(r.principal).toBe('test-issuer-1@istio.io/sub-1');
     expect(r.claims.groups).toEqual(['group-1']);
     expect(r.audiences).toEqual([]);
-    expect(r.rule.issuer).toBe(ISSUER1);
+    expect(r.issuer).toBe(ISSUER1);
+    expect(r.provider).toBe('origins-0');
     expect(r.location).toEqual({ kind: 'header', name: 'authorization', prefix: 'Bearer ' });
     expect(valid(await auth.authenticate(bearer(TOKENS.TokenIssuer1WithAzp))).presenter).toBe('bar');
     expect(valid(await auth.authenticate(bearer(TOKENS.TokenIssuer1WithAud))).audiences).toEqual(['foo']);
@@ -45,14 +46,14 @@ describe("Istio's test tokens (tests/common/jwt)", () => {
   });
 
   it('combines rules of several issuers sharing the default location', async () => {
-    const two = new JwtAuthenticator([rule({ issuer: ISSUER2 }), rule(), rule({ issuer: 'barcelona@champions.eu' })]);
+    const two = authenticatorFor([rule({ issuer: ISSUER2 }), rule(), rule({ issuer: 'barcelona@champions.eu' })]);
     expect(valid(await two.authenticate(bearer(TOKENS.TokenIssuer1))).principal).toBe('test-issuer-1@istio.io/sub-1');
     expect(valid(await two.authenticate(bearer(TOKENS.TokenIssuer2))).principal).toBe('test-issuer-2@istio.io/sub-2');
     expectInvalid(await two.authenticate(bearer(TOKENS.TokenIssuer3)), 'Jwt issuer is not configured');
   });
 
   it('checks audiences: any match, scheme and trailing slash ignored; 403 otherwise', async () => {
-    const aud = (audiences: string[]) => new JwtAuthenticator([rule({ audiences })]);
+    const aud = (audiences: string[]) => authenticatorFor([rule({ audiences })]);
     expect((await aud(['foo']).authenticate(bearer(TOKENS.TokenIssuer1WithAud))).status).toBe('valid');
     expect((await aud(['https://foo/']).authenticate(bearer(TOKENS.TokenIssuer1WithAud))).status).toBe('valid');
     expect((await aud(['nope', 'buzz']).authenticate(bearer(TOKENS.TokenIssuer1WithAudList))).status).toBe('valid');
@@ -62,14 +63,14 @@ describe("Istio's test tokens (tests/common/jwt)", () => {
 });
 
 describe('minted tokens (jose)', () => {
-  const auth = new JwtAuthenticator([rule()], at());
+  const auth = authenticatorFor([rule()], at());
 
   it('applies 60s of clock skew to exp and nbf, as Envoy', async () => {
     expect((await auth.authenticate(bearer(await mint({ exp: NOW_S - 60 })))).status).toBe('valid');
     expectInvalid(await auth.authenticate(bearer(await mint({ exp: NOW_S - 61 }))), 'Jwt is expired');
     expect((await auth.authenticate(bearer(await mint({ nbf: NOW_S + 60 })))).status).toBe('valid');
     expectInvalid(await auth.authenticate(bearer(await mint({ nbf: NOW_S + 61 }))), 'Jwt not yet valid');
-    const strict = new JwtAuthenticator([rule()], { ...at(), clockSkewSeconds: 1 });
+    const strict = authenticatorFor([rule()], { ...at(), clockSkewSeconds: 1 });
     expectInvalid(await strict.authenticate(bearer(await mint({ exp: NOW_S - 2 }))), 'Jwt is expired');
   });
 
@@ -97,7 +98,7 @@ describe('minted tokens (jose)', () => {
     expect((await auth.authenticate(bearer(await mint({}, { kid: null })))).status).toBe('valid');
     expect((await auth.authenticate(bearer(await mint({}, { alg: 'PS256' })))).status).toBe('valid');
     expect((await auth.authenticate(bearer(await mint({}, { alg: 'RS512' })))).status).toBe('valid');
-    const pinned = new JwtAuthenticator([rule({ jwks: JSON.stringify({ keys: [{ ...JSON.parse(JWKS).keys[0], alg: 'RS256' }] }) })], at());
+    const pinned = authenticatorFor([rule({ jwks: JSON.stringify({ keys: [{ ...JSON.parse(JWKS).keys[0], alg: 'RS256' }] }) })], at());
     expectInvalid(await pinned.authenticate(bearer(await mint({}, { alg: 'PS256' }))), "Jwks doesn't have key to match kid or alg from Jwt");
   });
 
@@ -111,14 +112,14 @@ describe('minted tokens (jose)', () => {
 
   it('verifies HMAC only with an explicit oct key, and EdDSA / ES256 with their key types', async () => {
     const secret = new TextEncoder().encode('a-shared-secret-of-at-least-32-bytes!!');
-    const oct = new JwtAuthenticator([rule({ jwks: JSON.stringify({ keys: [{ kty: 'oct', kid: 'h', k: base64url.encode(secret) }] }) })], at());
+    const oct = authenticatorFor([rule({ jwks: JSON.stringify({ keys: [{ kty: 'oct', kid: 'h', k: base64url.encode(secret) }] }) })], at());
     expect((await oct.authenticate(bearer(await mint({}, { alg: 'HS256', key: secret, kid: 'h' })))).status).toBe('valid');
     expectInvalid(await oct.authenticate(bearer(await mint({}, { kid: 'h' }))), 'Jwt verification fails'); // RS256 vs oct key
 
     const ed = generateKeyPairSync('ed25519');
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const keys = { keys: [{ ...ed.publicKey.export({ format: 'jwk' }), kid: 'ed' }, { ...ec.publicKey.export({ format: 'jwk' }), kid: 'ec' }] };
-    const mixed = new JwtAuthenticator([rule({ jwks: JSON.stringify(keys) })], at());
+    const mixed = authenticatorFor([rule({ jwks: JSON.stringify(keys) })], at());
     expect((await mixed.authenticate(bearer(await mint({}, { alg: 'EdDSA', key: ed.privateKey, kid: 'ed' })))).status).toBe('valid');
     expect((await mixed.authenticate(bearer(await mint({}, { alg: 'ES256', key: ec.privateKey, kid: 'ec' })))).status).toBe('valid');
     expectInvalid(await mixed.authenticate(bearer(await mint({}, { alg: 'ES256', key: ec.privateKey, kid: 'ed' }))), 'Jwt verification fails');
@@ -139,14 +140,14 @@ describe('minted tokens (jose)', () => {
   it('checks issuer, time and audience before the signature, as Envoy', async () => {
     const expiredForged = unsigned({ alg: 'RS256', kid: KID }, { iss: ISSUER1, exp: NOW_S - 3600 }, 'AAAA');
     expectInvalid(await auth.authenticate(bearer(expiredForged)), 'Jwt is expired');
-    const withAud = new JwtAuthenticator([rule({ audiences: ['svc'] })], at());
+    const withAud = authenticatorFor([rule({ audiences: ['svc'] })], at());
     expectInvalid(await withAud.authenticate(bearer(unsigned({ alg: 'RS256', kid: KID }, { iss: ISSUER1, aud: 'x' }, 'AAAA'))), 'Audiences in Jwt are not allowed', 403);
   });
 });
 
 describe('token locations', () => {
   it('reads Authorization: Bearer and ?access_token by default; the prefix is case-sensitive', async () => {
-    const auth = new JwtAuthenticator([rule()]);
+    const auth = authenticatorFor([rule()]);
     const t = TOKENS.TokenIssuer1;
     expect((await auth.authenticate({ headers: {}, path: `/x?a=1&access_token=${t}` })).status).toBe('valid');
     expect((await auth.authenticate({ headers: { ':path': `/x?access_token=${t}` } })).status).toBe('valid');
@@ -159,7 +160,7 @@ describe('token locations', () => {
 
   // Istio's integration test requestauthn/headers-params: fromHeaders x-jwt-token "Bearer ", auth-token "Token ",
   // fromParams token, secondary_token
-  const hp = new JwtAuthenticator([
+  const hp = authenticatorFor([
     rule({ fromHeaders: [{ name: 'x-jwt-token', prefix: 'Bearer ' }, { name: 'auth-token', prefix: 'Token ' }], fromParams: ['token', 'secondary_token'] }),
   ]);
   const t1 = TOKENS.TokenIssuer1;
@@ -179,15 +180,15 @@ describe('token locations', () => {
   });
 
   it('finds the prefix anywhere in the value and takes the token from the next base64url character to the end', async () => {
-    const auth = new JwtAuthenticator([rule({ fromHeaders: [{ name: 'x-jwt', prefix: 'Bearer ' }] })]);
+    const auth = authenticatorFor([rule({ fromHeaders: [{ name: 'x-jwt', prefix: 'Bearer ' }] })]);
     expect((await auth.authenticate({ headers: { 'x-jwt': `junk Bearer   ${TOKENS.TokenIssuer1}` } })).status).toBe('valid');
-    const bare = new JwtAuthenticator([rule({ fromHeaders: [{ name: 'x-jwt', prefix: '' }] })]);
+    const bare = authenticatorFor([rule({ fromHeaders: [{ name: 'x-jwt', prefix: '' }] })]);
     expect((await bare.authenticate({ headers: { 'x-jwt': TOKENS.TokenIssuer1 } })).status).toBe('valid');
     expect((await bare.authenticate({ headers: { 'x-jwt': `Bearer ${TOKENS.TokenIssuer1}` } })).status).toBe('invalid');
   });
 
   it('reads cookies', async () => {
-    const auth = new JwtAuthenticator([rule({ fromCookies: ['session'] })]);
+    const auth = authenticatorFor([rule({ fromCookies: ['session'] })]);
     expect((await auth.authenticate({ headers: { cookie: [`a=b; session=${TOKENS.TokenIssuer1}; c=d`] } })).status).toBe('valid');
     expect((await auth.authenticate({ headers: { cookie: `session="${TOKENS.TokenIssuer1}"` } })).status).toBe('valid');
     expect((await auth.authenticate({ headers: {}, cookies: { session: TOKENS.TokenIssuer1 } })).status).toBe('valid');
@@ -195,7 +196,7 @@ describe('token locations', () => {
   });
 
   it('requires every token present to be valid (repeated headers, header + param)', async () => {
-    const auth = new JwtAuthenticator([rule()]);
+    const auth = authenticatorFor([rule()]);
     expectInvalid(await auth.authenticate({ headers: { authorization: [`Bearer ${TOKENS.TokenIssuer1}`, `Bearer ${TOKENS.TokenExpired}`] } }), 'Jwt is expired');
     expectInvalid(await auth.authenticate({ headers: { authorization: `Bearer ${TOKENS.TokenIssuer1}` }, path: `/?access_token=${TOKENS.TokenExpired}` }), 'Jwt is expired');
     const r = valid(await auth.authenticate({ headers: { authorization: `Bearer ${TOKENS.TokenIssuer1WithAzp}` }, path: `/?access_token=${TOKENS.TokenIssuer1}` }));
@@ -204,24 +205,24 @@ describe('token locations', () => {
   });
 
   it('a token must be in a location of a rule with its issuer', async () => {
-    const auth = new JwtAuthenticator([rule({ fromHeaders: [{ name: 'x-one', prefix: '' }] }), rule({ issuer: ISSUER2, fromHeaders: [{ name: 'x-two', prefix: '' }] })]);
+    const auth = authenticatorFor([rule({ fromHeaders: [{ name: 'x-one', prefix: '' }] }), rule({ issuer: ISSUER2, fromHeaders: [{ name: 'x-two', prefix: '' }] })]);
     expect((await auth.authenticate({ headers: { 'x-one': TOKENS.TokenIssuer1, 'x-two': TOKENS.TokenIssuer2 } })).status).toBe('valid');
     expectInvalid(await auth.authenticate({ headers: { 'x-one': TOKENS.TokenIssuer2 } }), 'Jwt issuer is not configured');
   });
 
   it('accepts a token that any rule with its issuer accepts (duplicate issuers)', async () => {
     const other = JSON.stringify({ keys: [{ ...JSON.parse(JWKS).keys[0], kid: 'other', n: 'AQAB' + JSON.parse(JWKS).keys[0].n.slice(4) }] });
-    const auth = new JwtAuthenticator([rule({ jwks: other }), rule()]);
+    const auth = authenticatorFor([rule({ jwks: other }), rule()]);
     expect((await auth.authenticate(bearer(TOKENS.TokenIssuer1))).status).toBe('valid');
   });
 
   it('an issuer-less rule (jwksUri only) accepts any iss', async () => {
-    const auth = new JwtAuthenticator([rule({ issuer: '' })]);
+    const auth = authenticatorFor([rule({ issuer: '' })]);
     expect(valid(await auth.authenticate(bearer(TOKENS.TokenIssuer2))).principal).toBe('test-issuer-2@istio.io/sub-2');
   });
 
   it('does not verify CORS preflights (Istio sets bypass_cors_preflight)', async () => {
-    const auth = new JwtAuthenticator([rule()]);
+    const auth = authenticatorFor([rule()]);
     const headers = { authorization: `Bearer ${TOKENS.TokenExpired}`, origin: 'https://istio.io', 'access-control-request-method': 'POST' };
     expect(await auth.authenticate({ headers, method: 'OPTIONS' })).toMatchObject({ status: 'none', corsPreflight: true });
     expect((await auth.authenticate({ headers: { ...headers, ':method': 'OPTIONS' } })).status).toBe('none');
@@ -232,7 +233,7 @@ describe('token locations', () => {
 });
 
 describe('presence: REQUIRED (Istio requestauthn/required-mixed-jwt)', () => {
-  const auth = new JwtAuthenticator([
+  const auth = authenticatorFor([
     rule({ presence: 'REQUIRED', fromHeaders: [{ name: 'authorization', prefix: 'Bearer ' }] }),
     rule({ issuer: ISSUER2, fromHeaders: [{ name: 'x-scope-token', prefix: '' }] }),
   ]);
@@ -250,7 +251,7 @@ describe('presence: REQUIRED (Istio requestauthn/required-mixed-jwt)', () => {
   });
 
   it('every token in a required rule location must be that rule’s', async () => {
-    const shared = new JwtAuthenticator([rule({ presence: 'REQUIRED' }), rule({ issuer: ISSUER2 })]);
+    const shared = authenticatorFor([rule({ presence: 'REQUIRED' }), rule({ issuer: ISSUER2 })]);
     expect((await shared.authenticate(bearer(TOKENS.TokenIssuer1))).status).toBe('valid');
     expectInvalid(await shared.authenticate(bearer(TOKENS.TokenIssuer2)), 'Jwt issuer is not configured');
   });
@@ -274,7 +275,7 @@ describe('header mutations', () => {
   ];
 
   it('removes output headers, adds payload and claims, removes the token header (forwardOriginalToken false)', async () => {
-    const auth = new JwtAuthenticator([authnOnly]);
+    const auth = authenticatorFor([authnOnly]);
     const r = valid(await auth.authenticate(bearer(TOKENS.TokenIssuer1)));
     expect(r.headerMutations).toEqual([
       ...sanitize,
@@ -289,23 +290,23 @@ describe('header mutations', () => {
   });
 
   it('still strips client-sent output headers when there is no token', async () => {
-    const auth = new JwtAuthenticator([authnOnly]);
+    const auth = authenticatorFor([authnOnly]);
     expect(await auth.authenticate({ headers: { 'x-jwt-iss': 'forged' } })).toEqual({ status: 'none', headerMutations: sanitize });
   });
 
   it('keeps the token with forwardOriginalToken; removes a query-parameter token', async () => {
-    const fwd = new JwtAuthenticator([rule({ forwardOriginalToken: true, outputPayloadToHeader: 'x-test-payload' })]);
+    const fwd = authenticatorFor([rule({ forwardOriginalToken: true, outputPayloadToHeader: 'x-test-payload' })]);
     expect(valid(await fwd.authenticate(bearer(TOKENS.TokenIssuer1))).headerMutations).toEqual([
       { op: 'remove', name: 'x-test-payload' },
       { op: 'add', name: 'x-test-payload', value: TOKENS.TokenIssuer1.split('.')[1] },
     ]);
-    const param = new JwtAuthenticator([rule()]);
+    const param = authenticatorFor([rule()]);
     const path = `/a?x=1&access_token=${TOKENS.TokenIssuer1}&y=2`;
     const r = valid(await param.authenticate({ headers: {}, path }));
     expect(r.headerMutations).toEqual([{ op: 'removeQueryParam', name: 'access_token' }]);
     expect(removeQueryParam(path, 'access_token')).toBe('/a?x=1&y=2');
     expect(removeQueryParam(`/a?access_token=${TOKENS.TokenIssuer1}`, 'access_token')).toBe('/a');
-    const cookie = new JwtAuthenticator([rule({ fromCookies: ['s'] })]);
+    const cookie = authenticatorFor([rule({ fromCookies: ['s'] })]);
     expect(valid(await cookie.authenticate({ headers: { cookie: `s=${TOKENS.TokenIssuer1}` } })).headerMutations).toEqual([]);
   });
 
@@ -322,7 +323,7 @@ describe('header mutations', () => {
 
   it("renders claims as Envoy's claim_to_headers", async () => {
     const claims = { str: 'v', empty: '', int: 42, neg: -3, float: 1.5, big: 1e19, huge: 1e20, yes: true, no: false, list: ['a', 'b'], obj: { k: 'v' }, nul: null };
-    const auth = new JwtAuthenticator([rule({ outputClaimToHeaders: Object.keys({ ...claims, missing: 0 }).map((c) => ({ header: `x-${c}`, claim: c })) })], at());
+    const auth = authenticatorFor([rule({ outputClaimToHeaders: Object.keys({ ...claims, missing: 0 }).map((c) => ({ header: `x-${c}`, claim: c })) })], at());
     const r = valid(await auth.authenticate(bearer(await mint(claims))));
     const adds = Object.fromEntries(r.headerMutations.filter((m) => m.op === 'add').map((m) => [m.name, (m as { value: string }).value]));
     expect(adds).toEqual({
@@ -343,7 +344,7 @@ describe('header mutations', () => {
 describe('verified-token cache (LRU)', () => {
   it('skips the signature on a hit but re-checks expiry', async () => {
     let now = NOW_MS;
-    const auth = new JwtAuthenticator([rule()], { now: () => now, verifiedTokenCacheSize: 2 });
+    const auth = authenticatorFor([rule()], { now: () => now, verifiedTokenCacheSize: 2 });
     const t = await mint({ exp: NOW_S + 10 });
     expect((await auth.authenticate(bearer(t))).status).toBe('valid');
     expect((await auth.authenticate(bearer(t))).status).toBe('valid');
@@ -356,15 +357,15 @@ describe('verified-token cache (LRU)', () => {
   });
 
   it('holds 100 tokens by default; 0 turns it off (as Envoy under Istio)', async () => {
-    const dflt = new JwtAuthenticator([rule()]);
+    const dflt = authenticatorFor([rule()]);
     await dflt.authenticate(bearer(TOKENS.TokenIssuer1));
     await dflt.authenticate(bearer(TOKENS.TokenIssuer1));
     expect(dflt.cacheStats).toEqual({ hits: 1, misses: 1, size: 1 });
-    expect(new JwtAuthenticator([rule()], { verifiedTokenCacheSize: 0 }).cacheStats).toBeUndefined();
+    expect(authenticatorFor([rule()], { verifiedTokenCacheSize: 0 }).cacheStats).toBeUndefined();
   });
 
   it('does not let a cached token bypass the checks of another rule or location', async () => {
-    const auth = new JwtAuthenticator([rule({ fromHeaders: [{ name: 'x-a', prefix: '' }] }), rule({ fromHeaders: [{ name: 'x-b', prefix: '' }], audiences: ['other'] })]);
+    const auth = authenticatorFor([rule({ fromHeaders: [{ name: 'x-a', prefix: '' }] }), rule({ fromHeaders: [{ name: 'x-b', prefix: '' }], audiences: ['other'] })]);
     expect((await auth.authenticate({ headers: { 'x-a': TOKENS.TokenIssuer1 } })).status).toBe('valid');
     expectInvalid(await auth.authenticate({ headers: { 'x-b': TOKENS.TokenIssuer1 } }), 'Audiences in Jwt are not allowed', 403);
     expect((await auth.authenticate({ headers: { 'x-c': TOKENS.TokenIssuer1 } })).status).toBe('none');

@@ -8,9 +8,9 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { JwtAuthenticator, JwksCache, type JwtAuthResult } from '../../../src/security/jwt/index.js';
+import { JwksCache, type JwtAuthResult } from '../../../src/security/jwt/index.js';
 import { parseSecurity } from '../../config/security-helpers.js';
-import { CONFORMANCE, SAMPLES_DIR } from './helpers.js';
+import { authenticatorFor as authenticatorOfRules, CONFORMANCE, SAMPLES_DIR } from './helpers.js';
 
 const SAMPLE_JWKS = readFileSync(`${SAMPLES_DIR}jwks.json`, 'utf8');
 const DEMO = readFileSync(`${SAMPLES_DIR}demo.jwt`, 'utf8').trim();
@@ -30,7 +30,7 @@ const sampleFetch: typeof fetch = async (input) => {
 function authenticatorFor(task: string, snippet: string, now?: () => number) {
   const { request } = parseSecurity(readFileSync(join(TASKS, task, snippet), 'utf8'), snippet);
   expect(request).toHaveLength(1);
-  return new JwtAuthenticator(request[0].jwtRules, { jwksCache: new JwksCache({ fetch: sampleFetch, ...(now ? { now } : {}) }), ...(now ? { now } : {}) });
+  return authenticatorOfRules(request[0].jwtRules, { jwksCache: new JwksCache({ fetch: sampleFetch, ...(now ? { now } : {}) }), ...(now ? { now } : {}) });
 }
 
 const expectations = (task: string) =>

@@ -5,6 +5,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { base64url, SignJWT, type JWTPayload } from 'jose';
 import type { JwtRuleSpec } from '../../../src/config/istio/parse-request-authentication.js';
+import { jwtAuthentication } from '../../../src/config/istio/translate-request-authentication.js';
+import { JwtAuthenticator, type JwtAuthenticatorOptions } from '../../../src/security/jwt/index.js';
 
 export const CONFORMANCE = new URL('../../../../shared/conformance/istio/', import.meta.url).pathname;
 export const JWT_DIR = `${CONFORMANCE}tests/common/jwt/`;
@@ -41,6 +43,11 @@ export function rule(over: Partial<JwtRuleSpec> = {}): JwtRuleSpec {
     source: 'test',
     ...over,
   };
+}
+
+/** The authenticator of the jwt_authn config istiod would generate for these RequestAuthentication rules. */
+export function authenticatorFor(rules: readonly JwtRuleSpec[], options?: JwtAuthenticatorOptions): JwtAuthenticator {
+  return new JwtAuthenticator(jwtAuthentication(rules) ?? { providers: {} }, options);
 }
 
 export interface MintOptions {

@@ -1,8 +1,8 @@
 /** jwksUri against a real HTTP server on 127.0.0.1: caching, refresh, rotation, failing closed. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
-import { JwksCache, JwtAuthenticator, type JwksEvent, type JwtAuthResult } from '../../../src/security/jwt/index.js';
-import { bearer, JWKS, mint, NOW_MS, rule, startServer, TOKENS, type TestServer } from './helpers.js';
+import { JwksCache, type JwksEvent, type JwtAuthResult } from '../../../src/security/jwt/index.js';
+import { authenticatorFor, bearer, JWKS, mint, NOW_MS, rule, startServer, TOKENS, type TestServer } from './helpers.js';
 
 const rotated = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ROTATED_JWKS = JSON.stringify({ keys: [{ ...rotated.publicKey.export({ format: 'jwk' }), kid: 'rotated', use: 'sig' }] });
@@ -31,7 +31,7 @@ async function jwksServer(initial: string) {
 function setup(jwksUri: string, over: Parameters<typeof rule>[0] = {}, opts: { verifiedTokenCacheSize?: number; onEvent?: (e: JwksEvent) => void } = {}) {
   const clock = { now: NOW_MS };
   const now = () => clock.now;
-  const auth = new JwtAuthenticator([rule({ jwks: undefined, jwksUri, ...over })], {
+  const auth = authenticatorFor([rule({ jwks: undefined, jwksUri, ...over })], {
     now,
     jwksCache: new JwksCache({ now, onEvent: opts.onEvent }),
     verifiedTokenCacheSize: opts.verifiedTokenCacheSize ?? 0,
@@ -64,8 +64,8 @@ describe('remote JWKS (jwksUri)', () => {
   it('shares a key set between rules and authenticators through a JwksCache', async () => {
     const srv = await jwksServer(JWKS);
     const cache = new JwksCache();
-    const a = new JwtAuthenticator([rule({ jwks: undefined, jwksUri: srv.jwksUri }), rule({ jwks: undefined, jwksUri: srv.jwksUri, issuer: 'test-issuer-2@istio.io' })], { jwksCache: cache });
-    const b = new JwtAuthenticator([rule({ jwks: undefined, jwksUri: srv.jwksUri })], { jwksCache: cache });
+    const a = authenticatorFor([rule({ jwks: undefined, jwksUri: srv.jwksUri }), rule({ jwks: undefined, jwksUri: srv.jwksUri, issuer: 'test-issuer-2@istio.io' })], { jwksCache: cache });
+    const b = authenticatorFor([rule({ jwks: undefined, jwksUri: srv.jwksUri })], { jwksCache: cache });
     expect((await a.authenticate(bearer(TOKENS.TokenIssuer1))).status).toBe('valid');
     expect((await a.authenticate(bearer(TOKENS.TokenIssuer2))).status).toBe('valid');
     expect((await b.authenticate(bearer(TOKENS.TokenIssuer1))).status).toBe('valid');
@@ -172,10 +172,10 @@ describe('remote JWKS (jwksUri)', () => {
     });
     servers.push(srv);
     const cache = new JwksCache({ maxBytes: 2048 });
-    const auth = new JwtAuthenticator([rule({ jwks: undefined, jwksUri: `${srv.url}/jwks.json` })], { jwksCache: cache });
+    const auth = authenticatorFor([rule({ jwks: undefined, jwksUri: `${srv.url}/jwks.json` })], { jwksCache: cache });
     expect(status(await auth.authenticate(bearer(TOKENS.TokenIssuer1)))).toBe('Jwks remote fetch is failed');
     expect(auth.remoteSources[0].lastError).toContain('larger than 2048 bytes');
-    const roomy = new JwtAuthenticator([rule({ jwks: undefined, jwksUri: `${srv.url}/jwks.json` })]);
+    const roomy = authenticatorFor([rule({ jwks: undefined, jwksUri: `${srv.url}/jwks.json` })]);
     expect(status(await roomy.authenticate(bearer(TOKENS.TokenIssuer1)))).toBe('valid');
   });
 
@@ -208,7 +208,7 @@ describe('remote JWKS (jwksUri)', () => {
     });
     servers.push(srv);
     base = srv.url;
-    const auth = new JwtAuthenticator([rule({ jwks: undefined, issuer: `${base}/` })], { now: () => NOW_MS });
+    const auth = authenticatorFor([rule({ jwks: undefined, issuer: `${base}/` })], { now: () => NOW_MS });
     const token = await mint({ iss: `${base}/` });
     expect((await auth.authenticate(bearer(token))).status).toBe('valid');
     expect(srv.requests).toEqual(['/.well-known/openid-configuration', '/keys']);

@@ -1,27 +1,33 @@
 import { Field } from '../../../config/reader.js';
-import type { JwtRuleSpec } from '../../../config/istio/parse-request-authentication.js';
+import { JWT_AUTHN_FILTER, type JwtAuthentication } from '../../../config/envoy/jwt-authn.js';
 import type { HttpFilter, HttpFilterFactory, RequestHeaders, StreamCallbacks } from '../../../http/filter.js';
 import { JwksCache, JwtAuthenticator, removeQueryParam, wwwAuthenticate } from '../../../security/jwt/index.js';
 import { JWT_METADATA_KEY, type VerifiedJwt } from '../rbac/index.js';
 
-export const JWT_AUTHN_FILTER_NAME = 'envoy.filters.http.jwt_authn';
+export const JWT_AUTHN_FILTER_NAME = JWT_AUTHN_FILTER;
 
 /** Remote key sets, shared by every Runtime of this worker: a reload does not refetch them. */
 const jwksCache = new JwksCache();
 
 /**
- * envoy.filters.http.jwt_authn as Istio configures it for RequestAuthentication: tokens from the
- * rules' locations are verified (jose; keys inline or fetched, fail closed); an invalid one → 401
- * (403 for a wrong audience) with Envoy's body and WWW-Authenticate; no token → the request goes on
- * without a principal; a valid one → its principal (iss/sub) and claims for the RBAC filter, and
- * the rules' header operations (output headers, the token removed unless forwardOriginalToken: its
- * header, or its query parameter from the path the router and the upstream see).
+ * envoy.filters.http.jwt_authn (config: JwtAuthentication, compiled once per config): tokens from
+ * the providers' locations are verified (jose; keys inline or fetched, fail closed); an invalid one
+ * → 401 (403 for a wrong audience) with Envoy's body and WWW-Authenticate; no token where that is
+ * allowed → the request goes on without a principal; a valid one → its principal (iss/sub) and
+ * claims in the metadata (providers with payloadInMetadata) for the RBAC filter, and the
+ * providers' header operations (payload and claim headers, the token removed unless `forward`:
+ * its header, or its query parameter from the path the router and the upstream see).
  */
 export const jwtAuthnFilter: HttpFilterFactory<{ authenticator: JwtAuthenticator }> = {
   name: JWT_AUTHN_FILTER_NAME,
   parse(raw) {
-    const f = new Field(raw, [], { kind: JWT_AUTHN_FILTER_NAME }).object(['rules']);
-    return { authenticator: new JwtAuthenticator(f.at('rules').list().map((r) => r.value as JwtRuleSpec), { jwksCache }) };
+    const f = new Field(raw, [], { kind: JWT_AUTHN_FILTER_NAME }).object(['providers', 'rules', 'requirementMap', 'bypassCorsPreflight']);
+    f.at('providers').object();
+    try {
+      return { authenticator: new JwtAuthenticator(f.value as JwtAuthentication, { jwksCache }) };
+    } catch (e) {
+      return f.fail((e as Error).message);
+    }
   },
   create(cfg) {
     return (stream) => new JwtAuthn(cfg.authenticator, stream);
@@ -50,7 +56,7 @@ class JwtAuthn implements HttpFilter {
       else if (m.op === 'add') req.add(m.name, m.value);
       else req.setPath(removeQueryParam(req.path, m.name));
     }
-    if (r.status === 'valid') {
+    if (r.status === 'valid' && r.payloadInMetadata) {
       const verified: VerifiedJwt = { principal: r.principal, claims: r.claims as Record<string, unknown> };
       this.stream.metadata[JWT_METADATA_KEY] = verified;
     }

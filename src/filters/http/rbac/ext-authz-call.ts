@@ -1,12 +1,12 @@
 import type { BodySource } from '../../../codec/body.js';
 import { PrefetchedBody } from '../../../codec/prefetched-body.js';
-import type { ExtAuthzRequestBody } from '../../../config/istio/resources.js';
+import type { BufferSettings } from '../../../config/envoy/ext-authz.js';
 import type { FactoryContext, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
 import { ResponseFlag } from '../../../http/response-flags.js';
-import type { ExtAuthzProvider } from '../../../security/authz/types.js';
 import { connectionPeers, httpCheckRequest, type HttpCheckInput } from '../../../security/ext-authz/check-request.js';
 import { checkGrpc, type PendingCheck } from '../../../security/ext-authz/grpc-client.js';
 import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
+import type { ExtAuthzService } from '../../../security/ext-authz/service.js';
 import { plainAddress } from '../../../common/address.js';
 import { checkHttp } from './http-provider.js';
 
@@ -17,7 +17,7 @@ let nextStreamId = Math.floor(Math.random() * 2 ** 48);
 
 /**
  * Envoy's HTTP ext_authz filter for one request a CUSTOM policy selected: the body read ahead when
- * the provider wants it, the provider asked (HTTP call or gRPC Check), its answer applied.
+ * the config has with_request_body, the service asked (HTTP call or gRPC Check), its answer applied.
  */
 export class ExtAuthzCall {
   private pending: PendingCheck | undefined;
@@ -26,13 +26,13 @@ export class ExtAuthzCall {
   private cancelled = false;
 
   constructor(
-    private readonly provider: ExtAuthzProvider,
+    private readonly service: ExtAuthzService,
     private readonly stream: StreamCallbacks,
     private readonly ctx: FactoryContext,
   ) {}
 
   run(req: RequestHeaders): Promise<'continue' | 'stop'> {
-    const withBody = this.provider.includeRequestBodyInCheck;
+    const withBody = this.service.withRequestBody;
     const body = withBody && !req.get('upgrade') ? this.stream.requestBody : null;
     if (!withBody || !body) return this.check(req).then((result) => this.apply(result, req));
     return this.readBody(body, withBody).then((read) => {
@@ -47,7 +47,7 @@ export class ExtAuthzCall {
     });
   }
 
-  /** Headers the provider added for the client (gRPC response_headers_to_add, headersToDownstreamOnAllow). */
+  /** Headers the service added for the client (gRPC response_headers_to_add, allowedClientHeadersOnSuccess). */
   onResponseHeaders(res: ResponseHeaders): void {
     if (this.responseHeaders) for (const [k, v] of this.responseHeaders) res.add(k, v);
   }
@@ -58,10 +58,10 @@ export class ExtAuthzCall {
   }
 
   /**
-   * includeRequestBodyInCheck: reads the body ahead, up to maxRequestBytes (the router then sends it
+   * with_request_body: reads the body ahead, up to maxRequestBytes (the router then sends it
    * whole). Undefined: the body is larger and a partial one is not allowed.
    */
-  private async readBody(source: BodySource, spec: ExtAuthzRequestBody): Promise<CheckBody | undefined> {
+  private async readBody(source: BodySource, spec: Required<BufferSettings>): Promise<CheckBody | undefined> {
     const ahead = new PrefetchedBody(source);
     this.stream.setRequestBody(ahead);
     const max = spec.maxRequestBytes;
@@ -73,10 +73,10 @@ export class ExtAuthzCall {
   }
 
   private check(req: RequestHeaders, body?: CheckBody): Promise<ExtAuthzResult> {
-    const provider = this.provider;
-    const host = this.ctx.pickHost(provider.cluster);
-    if (provider.kind === 'envoyExtAuthzHttp') return checkHttp(provider, host, req, this.stream.requestHeaderList, body?.data);
-    if (!host) return Promise.resolve({ kind: 'error', message: `no healthy upstream for ${provider.cluster}` });
+    const service = this.service;
+    const host = this.ctx.pickHost(service.cluster);
+    if (service.http) return checkHttp({ ...service, http: service.http }, host, req, this.stream.requestHeaderList, body?.data);
+    if (!host) return Promise.resolve({ kind: 'error', message: `no healthy upstream for ${service.cluster}` });
     const c = this.stream.connection;
     const dst = c.originalDestination ?? { address: plainAddress(c.localAddress), port: c.localPort };
     const ends = { remoteAddress: c.remoteAddress, remotePort: c.remotePort, peer: c.peer, destination: dst, localPrincipal: this.ctx.localPrincipal };
@@ -92,13 +92,13 @@ export class ExtAuthzCall {
       headers: this.stream.requestHeaderList,
       ...(body ? { body } : {}),
     });
-    this.pending = checkGrpc(host, provider.authority, provider.timeoutMs, request);
+    this.pending = checkGrpc(host, service.authority, service.timeoutMs, request);
     return this.pending.result;
   }
 
-  /** Envoy's ext_authz decision: OK → on with the header edits; denied → its reply; error → failOpen or statusOnError. */
+  /** Envoy's ext_authz decision: OK → on with the header edits; denied → its reply; error → failureModeAllow or statusOnError. */
   private apply(result: ExtAuthzResult, req: RequestHeaders): 'continue' | 'stop' {
-    const provider = this.provider;
+    const service = this.service;
     this.pending = undefined;
     if (this.cancelled) return 'stop';
     const cluster = this.stream.streamInfo.upstreamCluster;
@@ -118,12 +118,12 @@ export class ExtAuthzCall {
         return 'stop';
       case 'error':
         if (stats) stats.extAuthzError++;
-        if (provider.failOpen) {
+        if (service.failureModeAllow) {
           if (stats) stats.extAuthzFailureModeAllowed++;
           return 'continue';
         }
         this.stream.streamInfo.responseCodeDetails = 'ext_authz_error';
-        this.stream.sendLocalReply(provider.statusOnError, '', ResponseFlag.UnauthorizedExternalService);
+        this.stream.sendLocalReply(service.statusOnError, '', ResponseFlag.UnauthorizedExternalService);
         return 'stop';
     }
   }

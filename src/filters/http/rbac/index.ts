@@ -1,20 +1,42 @@
 import { Field } from '../../../config/reader.js';
 import type { FactoryContext, HttpFilter, HttpFilterFactory, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
-import { ResponseFlag } from '../../../http/response-flags.js';
 import { ExtAuthzCall } from './ext-authz-call.js';
-import type { ExtAuthzProvider, HttpAuthzFilter } from '../../../security/authz/types.js';
+import { HTTP_EXT_AUTHZ_FILTER, HTTP_RBAC_FILTER, type HttpAuthzFilter } from '../../../config/envoy/rbac.js';
+import { JWT_AUTHN_FILTER } from '../../../config/envoy/jwt-authn.js';
+import type { HttpFilterConfig } from '../../../config/snapshot.js';
 import { loadAuthorizationApi } from '../../../security/ext-authz/grpc-client.js';
+import { compileHttpExtAuthz, type ExtAuthzService } from '../../../security/ext-authz/service.js';
 import { compileAuthzFilters, type AuthzEngine, type AuthzRequest } from '../../../security/authz/rbac.js';
 import { plainAddress } from '../../../common/address.js';
 import { log } from '../../../telemetry/log.js';
 
-export const RBAC_FILTER_NAME = 'envoy.filters.http.rbac';
+export const RBAC_FILTER_NAME = HTTP_RBAC_FILTER;
 /** Where the JWT filter leaves a verified token for authorization (Envoy: jwt_authn dynamic metadata). */
-export const JWT_METADATA_KEY = 'envoy.filters.http.jwt_authn';
+export const JWT_METADATA_KEY = JWT_AUTHN_FILTER;
 
-export interface RbacFilterConfig {
-  /** The RBAC filters istiod would generate, in chain order (CUSTOM, AUDIT, DENY, ALLOW). */
+/** What one rbac filter instance runs: consecutive RBAC and ext_authz filters of the chain (see groupAuthorizationFilters). */
+export interface AuthzFilterGroup {
+  /** In chain order; istiod's are CUSTOM (RBAC shadow + ext_authz), AUDIT, DENY, ALLOW. */
   filters: HttpAuthzFilter[];
+}
+
+/**
+ * Folds each run of envoy.filters.http.rbac / envoy.filters.http.ext_authz entries of an HTTP filter
+ * chain into one rbac entry over their configs, at the index of the run's first filter.
+ */
+export function groupAuthorizationFilters(filters: readonly HttpFilterConfig[]): { filter: HttpFilterConfig; index: number }[] {
+  const out: { filter: HttpFilterConfig; index: number }[] = [];
+  let group: AuthzFilterGroup | undefined;
+  filters.forEach((f, index) => {
+    if (f.name !== HTTP_RBAC_FILTER && f.name !== HTTP_EXT_AUTHZ_FILTER) {
+      group = undefined;
+      out.push({ filter: f, index });
+      return;
+    }
+    if (!group) out.push({ filter: { name: RBAC_FILTER_NAME, config: (group = { filters: [] }) }, index });
+    group.filters.push({ name: f.name, typedConfig: f.config } as HttpAuthzFilter);
+  });
+  return out;
 }
 
 /** What the JWT filter puts in the metadata for authorization. */
@@ -24,25 +46,30 @@ export interface VerifiedJwt {
 }
 
 /**
- * envoy.filters.http.rbac with Istio's AuthorizationPolicy: CUSTOM → DENY → ALLOW over the request
+ * envoy.filters.http.rbac (and the ext_authz filters chained with it; config: AuthzFilterGroup) with
+ * Istio's AuthorizationPolicy: CUSTOM → DENY → ALLOW over the request
  * (method, normalized path, host, headers), the connection (addresses, destination, mTLS peer) and
  * the verified JWT. Denied: 403 "RBAC: access denied" with Envoy's response code details. A request
- * a CUSTOM policy selects is checked with its provider (Envoy's ext_authz: envoyExtAuthzHttp in
- * http-provider.ts, envoyExtAuthzGrpc through the Authorization/Check API); an undeclared provider
- * denies it (flag UAEX), failing closed.
+ * a CUSTOM policy selects is checked by the ext_authz filter that follows its RBAC filter (Envoy's
+ * ext_authz: an http_service in http-provider.ts, a grpc_service through the Authorization/Check
+ * API), compiled once per config.
  */
-export const rbacFilter: HttpFilterFactory<{ engine: AuthzEngine; extAuthz: Record<string, ExtAuthzProvider> }> = {
+export const rbacFilter: HttpFilterFactory<{ engine: AuthzEngine; extAuthz: ReadonlyMap<object, ExtAuthzService> }> = {
   name: RBAC_FILTER_NAME,
   parse(raw) {
-    const f = new Field(raw, [], { kind: RBAC_FILTER_NAME }).object(['filters', 'extAuthz']);
-    return {
-      engine: compileAuthzFilters(f.at('filters').list().map((x) => x.value as HttpAuthzFilter)),
-      extAuthz: (f.at('extAuthz').value ?? {}) as Record<string, ExtAuthzProvider>,
-    };
+    const f = new Field(raw, [], { kind: RBAC_FILTER_NAME }).object(['filters']);
+    const filters = f.at('filters').list().map((x) => x.value as HttpAuthzFilter);
+    const extAuthz = new Map<object, ExtAuthzService>();
+    for (const x of filters) if (x.name === HTTP_EXT_AUTHZ_FILTER) extAuthz.set(x.typedConfig, compileHttpExtAuthz(x.typedConfig));
+    try {
+      return { engine: compileAuthzFilters(filters), extAuthz };
+    } catch (e) {
+      return f.at('filters').fail((e as Error).message);
+    }
   },
   create(cfg, ctx) {
     // the gRPC API loads in the background as soon as a config can call it, not on the first request
-    if (Object.values(cfg.extAuthz).some((p) => p.kind === 'envoyExtAuthzGrpc')) void loadAuthorizationApi().catch(() => {});
+    if ([...cfg.extAuthz.values()].some((s) => !s.http)) void loadAuthorizationApi().catch(() => {});
     return (stream) => new Rbac(cfg.engine, cfg.extAuthz, stream, ctx);
   },
 };
@@ -52,7 +79,7 @@ class Rbac implements HttpFilter {
 
   constructor(
     private readonly engine: AuthzEngine,
-    private readonly providers: Record<string, ExtAuthzProvider>,
+    private readonly services: ReadonlyMap<object, ExtAuthzService>,
     private readonly stream: StreamCallbacks,
     private readonly ctx: FactoryContext,
   ) {}
@@ -83,14 +110,8 @@ class Rbac implements HttpFilter {
       return 'stop';
     }
     if (!d.extAuthz) return 'continue';
-    // CUSTOM: the provider decides; an undeclared one denies
-    const provider = this.providers[d.extAuthz.marker.provider];
-    if (!provider) {
-      this.stream.streamInfo.responseCodeDetails = 'ext_authz_error';
-      this.stream.sendLocalReply(403, '', ResponseFlag.UnauthorizedExternalService);
-      return 'stop';
-    }
-    this.extAuthz = new ExtAuthzCall(provider, this.stream, this.ctx);
+    // CUSTOM: the authorization service decides
+    this.extAuthz = new ExtAuthzCall(this.services.get(d.extAuthz.config)!, this.stream, this.ctx);
     return this.extAuthz.run(req);
   }
 

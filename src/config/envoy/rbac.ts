@@ -5,7 +5,7 @@
  * MetadataMatcher, ValueMatcher}, envoy.config.route.v3.HeaderMatcher, envoy.config.core.v3.CidrRange,
  * and the HTTP / network RBAC filter configs that carry them.
  */
-import type { ExtAuthzProviderSpec } from '../../config/istio/resources.js';
+import type { HttpExtAuthz, NetworkExtAuthz } from './ext-authz.js';
 
 /** envoy.type.matcher.v3.StringMatcher (exact, prefix, suffix, contains or an RE2 that must match the whole value). */
 export type StringMatcher = (
@@ -108,20 +108,6 @@ export interface RbacFilterConfig {
   statPrefix?: string;
 }
 
-/**
- * Where an ext_authz filter would go: what Outrigger knows without the MeshConfig extension
- * provider's details (service, timeout, headers...). The filter runs only when the RBAC shadow
- * rules' effective policy id starts with `istio-ext-authz-<provider>` (filterEnabledMetadata).
- */
-export interface ExtAuthzMarker {
-  provider: string;
-  /** `envoyExtAuthzGrpc` or `envoyExtAuthzHttp`, as the extension provider declares it. */
-  kind: ExtAuthzProviderKind;
-  filterEnabledMetadata: MetadataMatcher;
-}
-
-export type ExtAuthzProviderKind = 'envoyExtAuthzGrpc' | 'envoyExtAuthzHttp';
-
 export const HTTP_RBAC_FILTER = 'envoy.filters.http.rbac';
 export const HTTP_EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
 export const NETWORK_RBAC_FILTER = 'envoy.filters.network.rbac';
@@ -129,20 +115,10 @@ export const NETWORK_EXT_AUTHZ_FILTER = 'envoy.filters.network.ext_authz';
 
 export type HttpAuthzFilter =
   | { name: typeof HTTP_RBAC_FILTER; typedConfig: RbacFilterConfig }
-  | { name: typeof HTTP_EXT_AUTHZ_FILTER; typedConfig: ExtAuthzMarker };
+  | { name: typeof HTTP_EXT_AUTHZ_FILTER; typedConfig: HttpExtAuthz };
 
 export type TcpAuthzFilter =
   | { name: typeof NETWORK_RBAC_FILTER; typedConfig: RbacFilterConfig }
-  | { name: typeof NETWORK_EXT_AUTHZ_FILTER; typedConfig: ExtAuthzMarker };
+  | { name: typeof NETWORK_EXT_AUTHZ_FILTER; typedConfig: NetworkExtAuthz };
 
 export type AuthzFilter = HttpAuthzFilter | TcpAuthzFilter;
-
-/** Dynamic metadata namespace of the JWT filter; Istio reads claims under its `payload` key. */
-export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
-
-/**
- * A CUSTOM policy's extension provider, resolved for the data plane: the MeshConfig provider with
- * the outbound cluster that reaches its service and the authority to call it with (Istio: the
- * service host, without its `namespace/` prefix).
- */
-export type ExtAuthzProvider = ExtAuthzProviderSpec & { cluster: string; authority: string };

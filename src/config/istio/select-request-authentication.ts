@@ -7,8 +7,8 @@
  * concatenated, as if they came from a single policy (Istio sorts them by issuer; the order does not change
  * the outcome here).
  */
-import type { JwtRuleSpec, RequestAuthenticationSpec } from '../../config/istio/parse-request-authentication.js';
-import { DEFAULT_ROOT_NAMESPACE, type WorkloadRef } from '../peer-authentication.js';
+import type { JwtRuleSpec, RequestAuthenticationSpec } from './parse-request-authentication.js';
+import { DEFAULT_ROOT_NAMESPACE, type WorkloadRef } from './select-peer-authentication.js';
 
 export function selectRequestAuthentications(
   policies: readonly RequestAuthenticationSpec[],

@@ -14,7 +14,7 @@
  * - the workload policy's portLevelMtls overrides the mode for those (container) ports; an UNSET port
  *   inherits the workload's resolved mode.
  */
-import type { MtlsMode, PeerAuthenticationSpec } from '../config/istio/parse-peer-authentication.js';
+import type { MtlsMode, PeerAuthenticationSpec } from './parse-peer-authentication.js';
 
 export type EffectiveMtlsMode = Exclude<MtlsMode, 'UNSET'>;
 

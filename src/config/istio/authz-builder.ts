@@ -1,7 +1,7 @@
 /**
  * AuthorizationPolicy → Envoy RBAC, as istiod's pilot/pkg/security/authz (builder + model) does it
  * for one workload: one RBAC filter config per action (AUDIT as LOG, DENY, ALLOW; CUSTOM as RBAC
- * shadow rules + an ext_authz marker), for HTTP filter chains and for TCP ones, where HTTP-only
+ * shadow rules + an ext_authz filter for its provider), for HTTP filter chains and for TCP ones, where HTTP-only
  * attributes cannot be checked: a DENY (or AUDIT, or CUSTOM) rule drops them and so matches more,
  * an ALLOW rule that uses them is dropped entirely and so matches nothing.
  */
@@ -12,16 +12,13 @@ import {
   type AuthorizationPolicySpec,
   type AuthzAction,
   type AuthzRuleSpec,
-} from '../../config/istio/parse-authorization-policy.js';
+} from './parse-authorization-policy.js';
 import {
   HTTP_EXT_AUTHZ_FILTER,
   HTTP_RBAC_FILTER,
-  JWT_AUTHN_FILTER,
   NETWORK_EXT_AUTHZ_FILTER,
   NETWORK_RBAC_FILTER,
   type CidrRange,
-  type ExtAuthzMarker,
-  type ExtAuthzProviderKind,
   type HeaderMatcher,
   type HttpAuthzFilter,
   type MetadataMatcher,
@@ -34,7 +31,10 @@ import {
   type StringMatcher,
   type TcpAuthzFilter,
   type ValueMatcher,
-} from './types.js';
+} from '../envoy/rbac.js';
+import { JWT_AUTHN_FILTER } from '../envoy/jwt-authn.js';
+import type { ExtAuthzProviderSpec } from './resources.js';
+import { extAuthzFilterConfigs } from './translate-ext-authz.js';
 
 export interface AuthzBuildOptions {
   /** The mesh trust domain (MeshConfig trustDomain); default `cluster.local`. */
@@ -42,11 +42,10 @@ export interface AuthzBuildOptions {
   /** MeshConfig trustDomainAliases: principals in any of these domains are treated alike. */
   trustDomainAliases?: readonly string[];
   /**
-   * MeshConfig extension providers usable by CUSTOM policies, name → kind. When given, a CUSTOM
-   * policy naming another provider denies what it matches (as istiod does for a provider it
-   * cannot resolve). When absent, every provider is assumed to be a valid gRPC provider.
+   * MeshConfig extension providers usable by CUSTOM policies, by name. A CUSTOM policy naming
+   * another provider denies what it matches (as istiod does for a provider it cannot resolve).
    */
-  extensionProviders?: Readonly<Record<string, ExtAuthzProviderKind>>;
+  extensionProviders?: Readonly<Record<string, ExtAuthzProviderSpec>>;
   /** PILOT_ENABLE_MULTIPLE_CUSTOM_AUTHZ_PROVIDERS: without it, CUSTOM policies naming different providers deny what they match. */
   multipleCustomProviders?: boolean;
   /** Receives istiod's "skipped rule" notes. */
@@ -549,29 +548,30 @@ class Builder {
     }
     for (const provider of providers) {
       const { rules, shadowRules } = built.providerRules.get(provider)!;
-      const kind = this.opts.extensionProviders ? this.opts.extensionProviders[provider] : 'envoyExtAuthzGrpc';
-      if (!kind) {
+      const spec = this.opts.extensionProviders?.[provider];
+      if (!spec) {
         this.warnings.push(`CUSTOM provider "${provider}" is not a known extension provider: denying what its policies match`);
         out.push(this.rbacFilter(badDeny(rules), forTCP));
         continue;
       }
-      if (forTCP && kind === 'envoyExtAuthzHttp') continue; // an HTTP ext_authz service cannot check TCP connections
+      const configs = extAuthzFilterConfigs(spec);
+      if (forTCP && !configs.tcp) continue; // an HTTP ext_authz service cannot check TCP connections
       // Deviation: istiod (master) puts dry-run CUSTOM policies in this filter's enforced DENY
       // `rules`, which Envoy enforces, although a dry run must not be. Outrigger leaves them out.
       const dryRun = Object.keys(shadowRules.policies);
       if (dryRun.length) this.warnings.push(`dry-run CUSTOM policies are not applied (a dry run cannot call ext_authz without enforcing it): ${dryRun.join(', ')}`);
       // The RBAC filter only records which CUSTOM policy matched; ext_authz runs when one did.
       out.push(this.rbacFilter({ shadowRules: rules, shadowRulesStatPrefix: EXT_AUTHZ_SHADOW_STAT_PREFIX }, forTCP));
-      const marker: ExtAuthzMarker = {
-        provider,
-        kind,
-        filterEnabledMetadata: {
-          filter: forTCP ? NETWORK_RBAC_FILTER : HTTP_RBAC_FILTER,
-          path: [{ key: EXT_AUTHZ_SHADOW_STAT_PREFIX + SHADOW_EFFECTIVE_POLICY_ID }],
-          value: { stringMatch: { prefix: `${EXT_AUTHZ_MATCH_PREFIX}-${provider}` } },
-        },
+      const filterEnabledMetadata: MetadataMatcher = {
+        filter: forTCP ? NETWORK_RBAC_FILTER : HTTP_RBAC_FILTER,
+        path: [{ key: EXT_AUTHZ_SHADOW_STAT_PREFIX + SHADOW_EFFECTIVE_POLICY_ID }],
+        value: { stringMatch: { prefix: `${EXT_AUTHZ_MATCH_PREFIX}-${provider}` } },
       };
-      out.push(forTCP ? { name: NETWORK_EXT_AUTHZ_FILTER, typedConfig: marker } : { name: HTTP_EXT_AUTHZ_FILTER, typedConfig: marker });
+      out.push(
+        forTCP
+          ? { name: NETWORK_EXT_AUTHZ_FILTER, typedConfig: { ...configs.tcp!, filterEnabledMetadata } }
+          : { name: HTTP_EXT_AUTHZ_FILTER, typedConfig: { ...configs.http, filterEnabledMetadata } },
+      );
     }
     return out;
   }

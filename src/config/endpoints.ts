@@ -1,0 +1,98 @@
+/**
+ * ClusterLoadAssignments to and from the flat host list the translation computes on and the
+ * workers connect to: one HostEndpoint per LbEndpoint, its locality's priority and weight folded in.
+ */
+import { isPipeAddress } from '../common/address.js';
+import type { ClusterLoadAssignment, EndpointAddress, HealthStatus, LbEndpoint, Locality, LocalityLbEndpoints } from './snapshot.js';
+
+/** One host of a cluster, as the load balancer, the pools and the admin pages see it. */
+export interface HostEndpoint {
+  /** IP, DNS name (STRICT_DNS), or a unix socket path (`/path`, `@abstract`; port 0). */
+  readonly address: string;
+  readonly port: number;
+  /** Its share within its priority (the LbEndpoint's weight, scaled by its locality's weight if any). */
+  readonly weight: number;
+  readonly priority: number;
+  readonly locality: Locality;
+  readonly healthStatus: HealthStatus;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly tlsMode?: 'istio';
+}
+
+const NO_LOCALITY: Locality = { region: '', zone: '', subZone: '' };
+
+/** A healthy host of weight 1 at priority 0, no locality, no labels: a plain address (a DNS name, a default endpoint, an original destination). */
+export function staticHost(address: string, port: number): HostEndpoint {
+  return { address, port, weight: 1, priority: 0, locality: NO_LOCALITY, healthStatus: 'HEALTHY', labels: {} };
+}
+
+/** Istio's `region/zone/subzone` spelling of a locality ('' when unknown). */
+export function localityPath(l: Locality): string {
+  return l.subZone ? `${l.region}/${l.zone}/${l.subZone}` : l.zone ? `${l.region}/${l.zone}` : l.region;
+}
+
+export function parseLocality(path: string | undefined): Locality {
+  const [region = '', zone = '', subZone = ''] = (path ?? '').split('/');
+  return { region, zone, subZone };
+}
+
+export function endpointAddress(address: string, port: number): EndpointAddress {
+  return isPipeAddress(address) ? { pipe: { path: address } } : { socketAddress: { address, portValue: port } };
+}
+
+/** The address and port an LbEndpoint connects to (a pipe: its path, port 0). */
+function addressOf(e: LbEndpoint): { address: string; port: number } {
+  const a = e.endpoint.address;
+  return 'pipe' in a ? { address: a.pipe.path, port: 0 } : { address: a.socketAddress.address, port: a.socketAddress.portValue };
+}
+
+/**
+ * The hosts of an assignment, in its order. Where a priority's localities carry weights, each host's
+ * weight becomes its locality's weight × its share of the locality, so the load balancer sends each
+ * locality its share (localities without a weight get none then, as in Envoy).
+ */
+export function hostEndpoints(assignment: ClusterLoadAssignment | undefined): HostEndpoint[] {
+  if (!assignment) return [];
+  const weighted = new Set(assignment.endpoints.filter((l) => l.loadBalancingWeight !== undefined).map((l) => l.priority));
+  const out: HostEndpoint[] = [];
+  for (const l of assignment.endpoints) {
+    const scale = weighted.has(l.priority) ? localityScale(l) : 1;
+    if (scale === 0) continue;
+    for (const e of l.lbEndpoints) {
+      const { address, port } = addressOf(e);
+      out.push({
+        address,
+        port,
+        weight: e.loadBalancingWeight * scale,
+        priority: l.priority,
+        locality: l.locality,
+        healthStatus: e.healthStatus,
+        labels: e.metadata.labels,
+        ...(e.metadata.tlsMode ? { tlsMode: e.metadata.tlsMode } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+function localityScale(l: LocalityLbEndpoints): number {
+  const total = l.lbEndpoints.reduce((s, e) => s + e.loadBalancingWeight, 0);
+  return l.loadBalancingWeight && total > 0 ? l.loadBalancingWeight / total : 0;
+}
+
+/** Groups hosts into Envoy's localities × priorities (first-seen order kept), for a cluster's assignment. */
+export function loadAssignment(clusterName: string, hosts: readonly HostEndpoint[]): ClusterLoadAssignment {
+  const groups = new Map<string, LocalityLbEndpoints>();
+  for (const h of hosts) {
+    const key = `${h.priority}\u0000${localityPath(h.locality)}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { locality: h.locality, lbEndpoints: [], priority: h.priority }));
+    g.lbEndpoints.push({
+      endpoint: { address: endpointAddress(h.address, h.port) },
+      healthStatus: h.healthStatus,
+      loadBalancingWeight: h.weight,
+      metadata: { labels: { ...h.labels }, ...(h.tlsMode ? { tlsMode: h.tlsMode } : {}) },
+    });
+  }
+  return { clusterName, endpoints: [...groups.values()] };
+}

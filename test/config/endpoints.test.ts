@@ -1,0 +1,49 @@
+// ClusterLoadAssignment ⇄ hosts: Envoy's grouping by locality and priority, pipe and socket
+// addresses, metadata (labels, tlsMode), and locality weights folded into the hosts' weights.
+import { describe, expect, it } from 'vitest';
+import { hostEndpoints, loadAssignment, parseLocality, staticHost, type HostEndpoint } from '../../src/config/endpoints.js';
+import type { ClusterLoadAssignment, LbEndpoint } from '../../src/config/snapshot.js';
+
+const at = (address: string, port: number, over: Partial<HostEndpoint> = {}): HostEndpoint => ({ ...staticHost(address, port), ...over });
+
+describe('loadAssignment / hostEndpoints', () => {
+  it('groups hosts by locality × priority (first-seen order) and gives back the same hosts', () => {
+    const east = parseLocality('us-east1/us-east1-b');
+    const hosts = [
+      at('10.0.0.1', 80, { locality: east, labels: { app: 'a' }, tlsMode: 'istio' }),
+      at('10.0.0.2', 80, { locality: east, priority: 1, weight: 3 }),
+      at('/run/a.sock', 0, { locality: east }),
+      at('fd00::1', 8080, { healthStatus: 'DRAINING' }),
+    ];
+    const a = loadAssignment('c', hosts);
+    expect(a.clusterName).toBe('c');
+    expect(a.endpoints.map((l) => [l.locality, l.priority, l.lbEndpoints.length])).toEqual([
+      [{ region: 'us-east1', zone: 'us-east1-b', subZone: '' }, 0, 2],
+      [{ region: 'us-east1', zone: 'us-east1-b', subZone: '' }, 1, 1],
+      [{ region: '', zone: '', subZone: '' }, 0, 1],
+    ]);
+    expect(a.endpoints[0].lbEndpoints).toEqual([
+      { endpoint: { address: { socketAddress: { address: '10.0.0.1', portValue: 80 } } }, healthStatus: 'HEALTHY', loadBalancingWeight: 1, metadata: { labels: { app: 'a' }, tlsMode: 'istio' } },
+      { endpoint: { address: { pipe: { path: '/run/a.sock' } } }, healthStatus: 'HEALTHY', loadBalancingWeight: 1, metadata: { labels: {} } },
+    ] satisfies LbEndpoint[]);
+    const back = hostEndpoints(a);
+    expect(back).toHaveLength(4);
+    expect(back).toEqual(expect.arrayContaining(hosts));
+    expect(hostEndpoints(undefined)).toEqual([]);
+  });
+
+  it("locality weights: each locality gets its weight's share of its priority, spread by the hosts' weights; an unweighted locality gets none", () => {
+    const lb = (port: number, weight: number): LbEndpoint => ({ endpoint: { address: { socketAddress: { address: '10.0.0.1', portValue: port } } }, healthStatus: 'HEALTHY', loadBalancingWeight: weight, metadata: { labels: {} } });
+    const a: ClusterLoadAssignment = {
+      clusterName: 'c',
+      endpoints: [
+        { locality: parseLocality('r/a'), priority: 0, loadBalancingWeight: 80, lbEndpoints: [lb(1, 1), lb(2, 3)] },
+        { locality: parseLocality('r/b'), priority: 0, loadBalancingWeight: 20, lbEndpoints: [lb(3, 5)] },
+        { locality: parseLocality('r/c'), priority: 0, lbEndpoints: [lb(4, 1)] },
+        // another priority without locality weights: host weights as they are
+        { locality: parseLocality('r/d'), priority: 1, lbEndpoints: [lb(5, 2)] },
+      ],
+    };
+    expect(hostEndpoints(a).map((h) => [h.port, h.weight])).toEqual([[1, 20], [2, 60], [3, 20], [5, 2]]);
+  });
+});

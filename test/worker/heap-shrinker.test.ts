@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { HeapShrinker } from '../../src/worker/heap-shrinker.js';
+
+const MiB = 1024 * 1024;
+
+/** A worker whose heap, RSS and activity the test sets; a collection drops heap and RSS to `live` / `liveRss`. */
+function fakeWorker(used = 20 * MiB, rss = 140 * MiB) {
+  const w = {
+    used,
+    live: used,
+    rss,
+    liveRss: rss,
+    activity: 0,
+    collections: 0,
+    probe: {
+      usedBytes: () => w.used,
+      rssBytes: () => w.rss,
+      activity: () => w.activity,
+      collect: async () => {
+        w.collections++;
+        w.used = w.live;
+        w.rss = w.liveRss;
+      },
+    },
+  };
+  return w;
+}
+
+describe('HeapShrinker', () => {
+  it('never collects while the worker is busy, however much memory grew', async () => {
+    const w = fakeWorker();
+    const s = new HeapShrinker(w.probe);
+    for (let i = 1; i <= 5; i++) {
+      w.activity += 100;
+      w.used += 50 * MiB;
+      w.rss += 50 * MiB;
+      await s.check();
+    }
+    expect(w.collections).toBe(0);
+  });
+
+  it('collects once after a quiet interval when the RSS grew, then not again until memory grows anew', async () => {
+    const w = fakeWorker(20 * MiB, 140 * MiB);
+    const s = new HeapShrinker(w.probe);
+    w.activity = 500;
+    w.rss = 280 * MiB;
+    await s.check(); // busy in the last interval
+    expect(w.collections).toBe(0);
+    w.liveRss = 150 * MiB;
+    await s.check(); // quiet: 280 > 140 + 16
+    expect(w.collections).toBe(1);
+    expect(w.rss).toBe(150 * MiB);
+    await s.check();
+    await s.check();
+    expect(w.collections).toBe(1);
+    w.rss = 160 * MiB; // under the new floor (150) + 16 MiB
+    await s.check();
+    expect(w.collections).toBe(1);
+    w.rss = 170 * MiB;
+    await s.check();
+    expect(w.collections).toBe(2);
+  });
+
+  it('collects after a quiet interval when the heap grew, though the RSS did not', async () => {
+    const w = fakeWorker(20 * MiB);
+    const s = new HeapShrinker(w.probe);
+    w.used = 27 * MiB;
+    await s.check();
+    expect(w.collections).toBe(0);
+    w.used = 29 * MiB;
+    await s.check();
+    expect(w.collections).toBe(1);
+  });
+
+  it('floors follow V8 down: memory freed by V8 itself is not growth', async () => {
+    const w = fakeWorker(60 * MiB, 300 * MiB);
+    const s = new HeapShrinker(w.probe);
+    w.used = 20 * MiB;
+    w.rss = 150 * MiB;
+    await s.check();
+    w.used = 27 * MiB;
+    w.rss = 160 * MiB;
+    await s.check();
+    expect(w.collections).toBe(0);
+  });
+
+  it('never asks for a second collection while one runs', async () => {
+    let finish!: () => void;
+    let calls = 0;
+    const s = new HeapShrinker({
+      usedBytes: () => (calls ? 10 : 200) * MiB,
+      rssBytes: () => 100 * MiB,
+      activity: () => 0,
+      collect: () => {
+        calls++;
+        return new Promise<void>((r) => (finish = r));
+      },
+    });
+    (s as unknown as { floor: number }).floor = 10 * MiB;
+    const first = s.check();
+    await s.check();
+    expect(calls).toBe(1);
+    finish();
+    await first;
+    expect(s.collections).toBe(1);
+  });
+});
