@@ -3,6 +3,10 @@ import type { CompiledRoute } from '../router/route-table.js';
 import type { PeerIdentity } from '../security/peer.js';
 import type { ClusterStats } from '../telemetry/stats.js';
 import type { BodySource } from '../codec/body.js';
+import type { Downstream } from '../codec/downstream.js';
+import type { WeightedCluster } from '../config/snapshot.js';
+import type { RequestView } from '../router/request-view.js';
+import type { RequestHeaderMap } from './header-map.js';
 
 /** The HTTP filter interface (DESIGN.md): a parse-time factory and a cheap per-request object. */
 export type FilterStatus = 'continue' | 'stop';
@@ -60,11 +64,16 @@ export interface StreamInfo {
    * the filters run. RBAC remote_ip (Istio remote.ip) reads it.
    */
   downstreamRemoteAddress: string;
+  /** Milliseconds from the request's first byte upstream to the response headers (x-envoy-upstream-service-time). */
+  upstreamServiceTimeMs?: number;
 }
 
 export interface StreamCallbacks {
-  /** Ends the request here with a locally generated response carrying an Envoy response flag. */
-  sendLocalReply(status: number, body: string, flag?: ResponseFlagValue, headers?: string[]): void;
+  /**
+   * Ends the request here with a locally generated response carrying an Envoy response flag. A gRPC
+   * client gets HTTP 200 with `grpcStatus` (default: Envoy's mapping of `status`) unless `headers` has one.
+   */
+  sendLocalReply(status: number, body: string, flag?: ResponseFlagValue, headers?: string[], grpcStatus?: number): void;
   readonly route: CompiledRoute | undefined;
   readonly streamInfo: StreamInfo;
   readonly connection: ConnectionInfo;
@@ -76,6 +85,35 @@ export interface StreamCallbacks {
   setRequestBody(body: BodySource): void;
   /** Envoy's dynamic metadata: what one filter tells the next (the JWT filter's result for RBAC). */
   readonly metadata: Record<string, unknown>;
+}
+
+/**
+ * What the router, the terminal filter, drives on its stream (Envoy's StreamDecoderFilterCallbacks):
+ * the request as the connection manager prepared it, the response toward the client, the stream's end.
+ */
+export interface RouterCallbacks extends StreamCallbacks {
+  /** The client's request and connection as the codec gave them (raw headers, protocol, upgrade). */
+  readonly downstream: Downstream;
+  /** The request as it goes upstream (method, :path, :authority, header list); the router completes it. */
+  readonly request: RequestHeaderMap;
+  /** The weighted cluster chosen when the route was resolved (before the filters ran). */
+  readonly weightedCluster: WeightedCluster | undefined;
+  /** What route matching read (query parameters, for hash policies). */
+  readonly requestView: RequestView;
+  /** The upgrade the client asked for (websocket, ...), lower case. */
+  readonly requestedUpgrade: string | undefined;
+  /** Starts the response toward the client; the filters' onResponseHeaders run first. */
+  encodeHeaders(status: number, headers: string[]): void;
+  /** A response body chunk; false: the client is slow (the router hears onDownstreamDrain). */
+  encodeData(chunk: Buffer): boolean;
+  /** The response is complete (trailers: HTTP/2 sends them, HTTP/1.1 drops them). */
+  encodeEnd(trailers: string[] | undefined): void;
+  /** The response started and cannot be finished: the client's stream is reset, the request is over. */
+  resetStream(): void;
+  /** The response reached the client without the stream (a tunnel relayed it, the codec answered a broken body): the request is over. */
+  endStream(): void;
+  /** The request became a tunnel, whose byte relay has its own idle timeout: the stream idle timer stops. */
+  disarmIdleTimeout(): void;
 }
 
 export interface HttpFilter {

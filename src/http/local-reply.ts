@@ -1,4 +1,5 @@
 import type { Downstream } from '../codec/downstream.js';
+import { getFromList } from '../router/headers.js';
 
 export const SERVER_NAME = 'outrigger';
 
@@ -16,6 +17,11 @@ export function writeLocalReply(ds: Downstream, status: number, body: string, ex
   ds.respond(status, headers);
   if (bytes.length) ds.write(bytes);
   ds.end();
+}
+
+/** A gRPC client (content-type application/grpc*): local replies speak gRPC to it, its grpc-timeout is a deadline. */
+export function isGrpcRequest(headers: readonly string[]): boolean {
+  return getFromList(headers, 'content-type')?.startsWith('application/grpc') === true;
 }
 
 /** Envoy's Grpc::Utility::httpToGrpcStatus, for local replies to gRPC requests. */

@@ -34,3 +34,8 @@ export function formatResponseFlags(flags: readonly string[]): string {
   if (flags.length === 1) return flags[0];
   return [...flags].sort((a, b) => ENVOY_ORDER.indexOf(a) - ENVOY_ORDER.indexOf(b)).join(',');
 }
+
+/** Adds a flag to a request's flags, once. */
+export function addResponseFlag(info: { responseFlags: ResponseFlagValue[] }, flag: ResponseFlagValue): void {
+  if (!info.responseFlags.includes(flag)) info.responseFlags.push(flag);
+}
