@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { FilterChain, Listener, Snapshot } from '../config/snapshot.js';
+import type { FilterChain, Listener, Secret, Snapshot } from '../config/snapshot.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
@@ -160,6 +160,12 @@ function redactListener(l: Listener): Listener {
   return { ...l, filterChains: l.filterChains.map(chain), ...(l.defaultFilterChain ? { defaultFilterChain: chain(l.defaultFilterChain) } : {}) };
 }
 
+/** A secret as Envoy's config dump shows it (snake_case), its private key redacted. */
+function secretDump(secret: Secret): unknown {
+  if ('tlsCertificate' in secret) return { name: secret.name, tls_certificate: { certificate_chain: secret.tlsCertificate.certificateChain, private_key: '[redacted]' } };
+  return { name: secret.name, validation_context: { trusted_ca: secret.validationContext.trustedCa } };
+}
+
 export function configDump(s: Snapshot | undefined, resource: string | null): unknown {
   if (!s) return { configs: [] };
   const v = s.version;
@@ -184,15 +190,11 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
       dynamic_endpoint_configs: s.endpoints.map((a) => ({ version_info: v, endpoint_config: { cluster_name: a.clusterName, endpoints: a.endpoints } })),
     },
   };
-  if (s.workloadSecret) {
+  if (s.secrets.length) {
     // Envoy's SecretsConfigDump: certificates shown, private keys never
-    const ws = s.workloadSecret;
     sections.dynamic_active_secrets = {
       '@type': `${TYPE}SecretsConfigDump`,
-      dynamic_active_secrets: [
-        { name: 'default', version_info: v, secret: { name: 'default', tls_certificate: { certificate_chain: ws.certChainPem, private_key: '[redacted]' } } },
-        { name: 'ROOTCA', version_info: v, secret: { name: 'ROOTCA', validation_context: { trusted_ca: ws.rootCertPem } } },
-      ],
+      dynamic_active_secrets: s.secrets.map((secret) => ({ name: secret.name, version_info: s.resourceVersions.secrets[secret.name] ?? v, secret: secretDump(secret) })),
     };
   }
   if (resource && resource in sections) return { configs: [sections[resource]] };

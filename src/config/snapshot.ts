@@ -45,8 +45,12 @@ export interface Snapshot {
   endpoints: ClusterLoadAssignment[];
   /** Each cluster's and each assignment's version (config/resource-versions.ts). */
   resourceVersions: ResourceVersions;
-  /** The workload's mesh certificate (Envoy's SDS `default` + `ROOTCA`), when --cert-dir is set. */
-  workloadSecret?: WorkloadSecret;
+  /**
+   * Envoy's SDS secrets, which TLS contexts name (config/secret-names.ts): `default` and `ROOTCA`
+   * (the workload certificate and mesh root, --cert-dir). A Snapshot whose only change is a secret
+   * (a rotation) rebuilds the TLS contexts that name it and nothing else.
+   */
+  secrets: Secret[];
 }
 
 /**
@@ -57,15 +61,24 @@ export interface Snapshot {
 export interface ResourceVersions {
   clusters: Record<string, string>;
   endpoints: Record<string, string>;
+  secrets: Record<string, string>;
 }
 
-/** Istio's file-mounted workload certificate, read by the agent and posted to the workers. */
-export interface WorkloadSecret {
-  certChainPem: string;
-  keyPem: string;
-  rootCertPem: string;
-  /** `spiffe://<trust-domain>/ns/<ns>/sa/<sa>` from the certificate's URI SAN. */
-  spiffeId: string;
+/**
+ * Envoy's Secret (extensions.transport_sockets.tls.v3.Secret) as SDS sends it: a certificate and
+ * its key, or the CAs that validate peers. PEM text inline (Envoy's DataSource inline_string).
+ */
+export type Secret = TlsCertificateSecret | ValidationContextSecret;
+
+export interface TlsCertificateSecret {
+  name: string;
+  /** The leaf first, then intermediates. */
+  tlsCertificate: { certificateChain: string; privateKey: string };
+}
+
+export interface ValidationContextSecret {
+  name: string;
+  validationContext: { trustedCa: string };
 }
 
 export type TrafficDirection = 'OUTBOUND' | 'INBOUND' | 'GATEWAY';

@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
-import type { Cluster, DownstreamTls, Listener, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
+import type { Cluster, DownstreamTls, Listener, Secret, UpstreamTls } from '../config/snapshot.js';
+import { ROOT_CA_SECRET, WORKLOAD_CERT_SECRET } from '../config/secret-names.js';
+import { peerIdentityFromCert } from './workload-certs.js';
 import type { HostEndpoint } from '../config/endpoints.js';
 
 /** What TLS to an endpoint depends on: its address (the default SNI) and whether it has a sidecar. */
@@ -16,8 +18,11 @@ const ISTIO_ALPN_TCP = ['istio'];
  * the client/server options derived from it and from clusters' DestinationRule tls.
  */
 export class TlsStore {
-  private secret: WorkloadSecret | undefined;
+  /** The Snapshot's SDS secrets by name. */
+  private secrets = new Map<string, Secret>();
+  /** The workload certificate (`default`) with the mesh roots (`ROOTCA`). */
   private context: SecureContext | undefined;
+  private identity: string | undefined;
   /**
    * Terminates mesh mTLS. A tls.Server that never listens: sockets are handed to it, so Node's own
    * verification (client certificate required, chained to the root) decides `authorized` and
@@ -30,11 +35,22 @@ export class TlsStore {
   /** SecureContexts for MUTUAL/SIMPLE clusters, by their PEM material. */
   private readonly custom = new Map<string, SecureContext>();
 
-  /** Takes the Snapshot's workload secret; a no-op when unchanged. */
-  update(secret: WorkloadSecret | undefined): void {
-    if (sameSecret(secret, this.secret)) return;
-    this.secret = secret;
-    const material = secret && { key: secret.keyPem, cert: secret.certChainPem, ca: secret.rootCertPem, minVersion: 'TLSv1.2' as const };
+  /**
+   * Takes the Snapshot's secrets: the contexts built from a secret whose content changed are
+   * rebuilt (once, here), the others kept.
+   */
+  update(secrets: readonly Secret[]): void {
+    const previous = this.secrets;
+    this.secrets = new Map(secrets.map((s) => [s.name, s]));
+    const changed = (name: string) => !sameSecret(previous.get(name), this.secrets.get(name));
+    if (!changed(WORKLOAD_CERT_SECRET) && !changed(ROOT_CA_SECRET)) return;
+    const cert = this.secrets.get(WORKLOAD_CERT_SECRET);
+    const root = this.secrets.get(ROOT_CA_SECRET);
+    const material =
+      cert && 'tlsCertificate' in cert && root && 'validationContext' in root
+        ? { key: cert.tlsCertificate.privateKey, cert: cert.tlsCertificate.certificateChain, ca: root.validationContext.trustedCa, minVersion: 'TLSv1.2' as const }
+        : undefined;
+    this.identity = material ? peerIdentityFromCert(material.cert)?.spiffeId : undefined;
     this.context = material ? createSecureContext(material) : undefined;
     if (material && this.server) this.server.setSecureContext(material);
     // ALPN by server preference: h2 for sidecars that speak HTTP/2 (Istio offers istio, h2), else
@@ -89,8 +105,9 @@ export class TlsStore {
     for (const key of this.gatewayServers.keys()) if (!used.has(key)) this.gatewayServers.delete(key);
   }
 
+  /** The SPIFFE identity of the workload certificate (`default`). */
   get workloadIdentity(): string | undefined {
-    return this.secret?.spiffeId;
+    return this.identity;
   }
 
   /** The handshake server for a Gateway server's certificate: ALPN as the server sets it; MUTUAL asks for client certificates. */
@@ -213,6 +230,6 @@ export function peerSpiffeId(socket: TLSSocket): string | undefined {
   return subjectAltNames(socket.getPeerCertificate()).find((s) => s.startsWith('spiffe://'));
 }
 
-function sameSecret(a: WorkloadSecret | undefined, b: WorkloadSecret | undefined): boolean {
-  return a === b || (!!a && !!b && a.certChainPem === b.certChainPem && a.keyPem === b.keyPem && a.rootCertPem === b.rootCertPem);
+function sameSecret(a: Secret | undefined, b: Secret | undefined): boolean {
+  return a === b || (!!a && !!b && JSON.stringify(a) === JSON.stringify(b));
 }

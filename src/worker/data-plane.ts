@@ -275,7 +275,7 @@ export class DataPlane {
       host: rt.clusters.get(service.cluster)?.pick()?.endpoint,
       destination: originalDst ?? { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
       peer,
-      localPrincipal: rt.snapshot.workloadSecret?.spiffeId,
+      localPrincipal: this.services.tls?.workloadIdentity,
     };
     this.checking.add(socket);
     void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(service.statPrefix ?? ''), proxy).then(() => this.checking.delete(socket));

@@ -105,7 +105,7 @@ export class Runtime {
     /** The agent's rows for this Snapshot's listeners, clusters and hosts in the shared tables. */
     readonly slots: RuntimeSlots = NO_SLOTS,
   ) {
-    services.tls?.update(snapshot.workloadSecret);
+    services.tls?.update(snapshot.secrets);
     services.tls?.retainGatewayServers(snapshot.listeners);
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
     const tables = new Map<string, RouteTable>();
@@ -123,7 +123,7 @@ export class Runtime {
           // looked up per call: clusters are compiled after the listeners
           pickHost: (name) => this.clusters.get(name)?.pick()?.endpoint,
           clusterStats: (name) => services.stats.cluster(name),
-          ...(snapshot.workloadSecret ? { localPrincipal: snapshot.workloadSecret.spiffeId } : {}),
+          ...(services.tls?.workloadIdentity ? { localPrincipal: services.tls.workloadIdentity } : {}),
         });
       });
       const stats = services.stats.hcm(hcm.statPrefix);

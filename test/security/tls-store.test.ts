@@ -3,7 +3,8 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster, WorkloadSecret } from '../../src/config/snapshot.js';
+import type { Cluster } from '../../src/config/snapshot.js';
+import { workloadSecrets, type WorkloadCertificate } from '../../src/config/secrets.js';
 import { createRootCa, issueWorkloadCert, type RootCa } from '../../src/security/ca.js';
 import { TlsStore } from '../../src/security/tls-store.js';
 
@@ -13,15 +14,15 @@ let server: Server;
 let port: number;
 const open = new Set<Socket>();
 
-async function secret(sa: string, root = ca): Promise<WorkloadSecret> {
-  const c = await issueWorkloadCert({ caCertPem: root.certPem, caKeyPem: root.keyPem, trustDomain: 'cluster.local', namespace: 'ns', serviceAccount: sa });
-  return { ...c, spiffeId: `spiffe://cluster.local/ns/ns/sa/${sa}` };
+function secret(sa: string, root = ca): Promise<WorkloadCertificate> {
+  return issueWorkloadCert({ caCertPem: root.certPem, caKeyPem: root.keyPem, trustDomain: 'cluster.local', namespace: 'ns', serviceAccount: sa });
 }
 
 beforeAll(async () => {
   ca = await createRootCa({ trustDomain: 'cluster.local' });
   store = new TlsStore();
-  store.update(await secret('server-a'));
+  store.update(workloadSecrets(await secret('server-a')));
+  expect(store.workloadIdentity).toBe('spiffe://cluster.local/ns/ns/sa/server-a');
   // an echo over whatever TLS the store terminates
   server = createServer((raw) => {
     open.add(raw);
@@ -39,7 +40,7 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
-function dial(client: WorkloadSecret | undefined): Promise<TLSSocket | Error> {
+function dial(client: WorkloadCertificate | undefined): Promise<TLSSocket | Error> {
   return new Promise((resolve) => {
     const s = connect({ port, host: '127.0.0.1', ca: ca.certPem, ...(client ? { cert: client.certChainPem, key: client.keyPem } : {}), checkServerIdentity: () => undefined, ALPNProtocols: ['istio'] });
     s.once('secureConnect', () => {
@@ -67,7 +68,8 @@ describe('TlsStore', () => {
     const client = await secret('client');
     const before = (await dial(client)) as TLSSocket;
     expect(serverSan(before)).toBe('URI:spiffe://cluster.local/ns/ns/sa/server-a');
-    store.update(await secret('server-b'));
+    store.update(workloadSecrets(await secret('server-b')));
+    expect(store.workloadIdentity).toBe('spiffe://cluster.local/ns/ns/sa/server-b');
     const after = (await dial(client)) as TLSSocket;
     expect(serverSan(after)).toBe('URI:spiffe://cluster.local/ns/ns/sa/server-b');
     const echoed = await new Promise<string>((r) => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
+import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
 import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
@@ -26,6 +26,8 @@ export interface TranslateOptions {
   inboundPort?: number;
   /** This proxy has a workload certificate: inbound mTLS (PeerAuthentication PERMISSIVE/STRICT) can be terminated. */
   mtls?: boolean;
+  /** SDS secrets the caller holds (the workload certificate: `default`, `ROOTCA`), carried in the Snapshot. */
+  secrets?: readonly Secret[];
   /** --stream-idle-timeout and the like: set on every HTTP connection manager. */
   httpTimeouts?: HttpTimeoutOverrides;
 }
@@ -64,9 +66,10 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
     if (opts.httpTimeouts) Object.assign(hcm, opts.httpTimeouts);
   }
   addHashPolicies(routeConfigs, clusters);
-  const body = { node, listeners, routeConfigs, clusters, endpoints };
+  const secrets = [...(opts.secrets ?? [])];
+  const body = { node, listeners, routeConfigs, clusters, endpoints, secrets };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
-  return { snapshot: deepFreeze({ version, ...body, resourceVersions: resourceVersions(clusters, endpoints) }), warnings };
+  return { snapshot: deepFreeze({ version, ...body, resourceVersions: resourceVersions(clusters, endpoints, secrets) }), warnings };
 }
 
 /**
