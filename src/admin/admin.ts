@@ -149,11 +149,6 @@ function serverStats(v: ServerValues): Record<string, number> {
 const TYPE = 'type.googleapis.com/envoy.admin.v3.';
 
 /** An Envoy-shaped config dump of the active Snapshot. `resource` narrows it to one section. */
-/** A cluster as config_dump shows it: a DestinationRule's client private key is never printed. */
-function redactCluster<C extends { tls?: { keyPem?: string } }>(c: C): C {
-  return c.tls?.keyPem ? { ...c, tls: { ...c.tls, keyPem: '[redacted]' } } : c;
-}
-
 /** A listener as config_dump shows it: a Gateway server's private key is never printed. */
 function redactListener(l: Listener): Listener {
   const chain = (c: FilterChain): FilterChain => (c.tls && 'keyPem' in c.tls ? { ...c, tls: { ...c.tls, keyPem: '[redacted]' } } : c);
@@ -179,7 +174,7 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
     dynamic_active_clusters: {
       '@type': `${TYPE}ClustersConfigDump`,
       version_info: v,
-      dynamic_active_clusters: s.clusters.map((c) => ({ version_info: v, cluster: redactCluster(c) })),
+      dynamic_active_clusters: s.clusters.map((c) => ({ version_info: v, cluster: c })),
     },
     dynamic_route_configs: {
       '@type': `${TYPE}RoutesConfigDump`,

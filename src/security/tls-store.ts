@@ -1,16 +1,31 @@
 import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
-import type { Cluster, DownstreamTls, Listener, Secret, UpstreamTls } from '../config/snapshot.js';
+import type { Cluster, DownstreamTls, Listener, Secret, TlsProtocolVersion, UpstreamTlsContext, UpstreamTransportSocket } from '../config/snapshot.js';
 import { ROOT_CA_SECRET, WORKLOAD_CERT_SECRET } from '../config/secret-names.js';
 import { peerIdentityFromCert } from './workload-certs.js';
+import { compileSanCheck, type SanCheck } from './san-matcher.js';
 import type { HostEndpoint } from '../config/endpoints.js';
 
-/** What TLS to an endpoint depends on: its address (the default SNI) and whether it has a sidecar. */
+/** What TLS to an endpoint depends on: its address (the default SNI) and its transport socket match metadata. */
 type UpstreamEndpoint = Pick<HostEndpoint, 'address' | 'tlsMode'>;
 
-/** Istio's ALPN on mesh mTLS connections, so the server side knows a sidecar is talking. */
+/**
+ * Istio's istio.alpn filter: HTTP/1.1 streams over mesh mTLS (a context offering `istio`) offer
+ * `istio-http/1.1`, so the server side knows a sidecar speaks HTTP (HTTP/2 sessions swap it for h2).
+ */
 const ISTIO_ALPN_HTTP = ['istio-http/1.1', 'istio'];
-const ISTIO_ALPN_TCP = ['istio'];
+
+/** An UpstreamTlsContext compiled once: the secrets it is built from and its peer checks. */
+interface CompiledUpstream {
+  certSecret?: string;
+  caSecret?: string;
+  /** Peer validation configured (a CA secret or the system roots); without, nothing is verified. */
+  verify: boolean;
+  minVersion: 'TLSv1.2' | 'TLSv1.3' | 'TLSv1.1' | 'TLSv1';
+  checkSans: SanCheck;
+  alpn?: string[];
+  alpnHttp?: string[];
+}
 
 /**
  * A worker's TLS material: the workload certificate as a SecureContext (rebuilt when the agent
@@ -32,8 +47,10 @@ export class TlsStore {
   /** Gateway servers' own certificates (SIMPLE / MUTUAL), by their PEM material. */
   private readonly gatewayServers = new Map<string, Server>();
   private readonly handshakes = new Map<string, (socket: TLSSocket | undefined) => void>();
-  /** SecureContexts for MUTUAL/SIMPLE clusters, by their PEM material. */
-  private readonly custom = new Map<string, SecureContext>();
+  /** Client SecureContexts by the secrets they are built from; dropped when one of those changes. */
+  private readonly clientContexts = new Map<string, { context: SecureContext; secrets: string[] }>();
+  /** Each UpstreamTlsContext of a Snapshot, compiled the first time a connection uses it. */
+  private readonly upstreamByConfig = new WeakMap<UpstreamTlsContext, CompiledUpstream>();
 
   /**
    * Takes the Snapshot's secrets: the contexts built from a secret whose content changed are
@@ -43,6 +60,7 @@ export class TlsStore {
     const previous = this.secrets;
     this.secrets = new Map(secrets.map((s) => [s.name, s]));
     const changed = (name: string) => !sameSecret(previous.get(name), this.secrets.get(name));
+    for (const [key, entry] of this.clientContexts) if (entry.secrets.some(changed)) this.clientContexts.delete(key);
     if (!changed(WORKLOAD_CERT_SECRET) && !changed(ROOT_CA_SECRET)) return;
     const cert = this.secrets.get(WORKLOAD_CERT_SECRET);
     const root = this.secrets.get(ROOT_CA_SECRET);
@@ -141,51 +159,91 @@ export class TlsStore {
   private readonly serverByTls = new WeakMap<DownstreamTls, Server>();
 
   /**
-   * How to reach this endpoint of the cluster: TLS options, or undefined for plaintext. Auto mTLS
-   * applies to endpoints that have a sidecar when the cluster sets no tls of its own.
+   * How to reach this endpoint of the cluster: TLS options, or undefined for plaintext. The
+   * cluster's transport socket matches pick by the endpoint's metadata (auto mTLS: tlsMode), else
+   * its transport socket applies. An Error: the TLS it needs cannot be had (a secret is missing).
    */
   clientOptions(cluster: Cluster, endpoint: UpstreamEndpoint, protocol: 'http' | 'tcp'): ConnectionOptions | Error | undefined {
-    let tls = cluster.tls;
-    if (!tls && cluster.autoMtls && endpoint.tlsMode === 'istio' && this.context) {
-      tls = { mode: 'ISTIO_MUTUAL', subjectAltNames: cluster.autoMtls.subjectAltNames, ...(cluster.autoMtls.sni ? { sni: cluster.autoMtls.sni } : {}) };
-    }
-    if (!tls) return undefined;
-    if (tls.mode === 'ISTIO_MUTUAL') {
-      // without a workload certificate there is no mesh identity to present: the connection fails (UF)
-      if (!this.context) return new Error('ISTIO_MUTUAL needs a workload certificate (--cert-dir)');
-      return {
-        secureContext: this.context,
-        ...(tls.sni ? { servername: tls.sni } : {}),
-        ALPNProtocols: tls.alpn ?? (protocol === 'http' ? ISTIO_ALPN_HTTP : ISTIO_ALPN_TCP),
-        rejectUnauthorized: true,
-        checkServerIdentity: (_host, cert) => checkSans(cert, tls!.subjectAltNames),
-      };
-    }
-    return this.customOptions(tls, endpoint);
-  }
-
-  /** MUTUAL / SIMPLE: the DestinationRule's own CA (and client certificate), its SNI and SANs. */
-  private customOptions(tls: UpstreamTls, endpoint: UpstreamEndpoint): ConnectionOptions {
-    const key = JSON.stringify([tls.caPem, tls.certPem, tls.keyPem]);
-    let ctx = this.custom.get(key);
-    if (!ctx) {
-      ctx = createSecureContext({
-        ...(tls.caPem ? { ca: tls.caPem } : {}),
-        ...(tls.mode === 'MUTUAL' && tls.certPem && tls.keyPem ? { cert: tls.certPem, key: tls.keyPem } : {}),
-        minVersion: 'TLSv1.2',
-      });
-      this.custom.set(key, ctx);
-    }
-    const sans = tls.subjectAltNames;
+    const socket = transportSocketFor(cluster, endpoint);
+    if (socket?.name !== 'envoy.transport_sockets.tls') return undefined;
+    const tls = socket.typedConfig;
+    let compiled = this.upstreamByConfig.get(tls);
+    if (!compiled) this.upstreamByConfig.set(tls, (compiled = compileUpstream(tls)));
+    const context = this.clientContext(compiled);
+    if (context instanceof Error) return context;
+    const alpn = protocol === 'http' ? (compiled.alpnHttp ?? compiled.alpn) : compiled.alpn;
+    const check = compiled.checkSans;
     return {
-      secureContext: ctx,
+      secureContext: context,
+      // no SNI configured: the endpoint's address, as before (Envoy's auto_sni sends the Host)
       servername: tls.sni ?? endpoint.address,
-      ...(tls.alpn ? { ALPNProtocols: tls.alpn } : {}),
-      rejectUnauthorized: !tls.insecureSkipVerify,
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+      rejectUnauthorized: compiled.verify,
       // with SANs Envoy checks them instead of the host name; without, any name the CA vouches for
-      checkServerIdentity: (_host, cert) => (tls.insecureSkipVerify ? undefined : checkSans(cert, sans)),
+      checkServerIdentity: compiled.verify ? (_host, cert) => check(cert) : () => undefined,
     };
   }
+
+  /** The SecureContext of these secrets, built once per version of them. */
+  private clientContext(c: CompiledUpstream): SecureContext | Error {
+    const names = [c.certSecret, c.caSecret].filter((n): n is string => n !== undefined);
+    const key = JSON.stringify([c.certSecret, c.caSecret, c.minVersion]);
+    const known = this.clientContexts.get(key);
+    if (known) return known.context;
+    const cert = c.certSecret === undefined ? undefined : this.secrets.get(c.certSecret);
+    const ca = c.caSecret === undefined ? undefined : this.secrets.get(c.caSecret);
+    if (c.certSecret !== undefined && !(cert && 'tlsCertificate' in cert)) return missingSecret(c.certSecret);
+    if (c.caSecret !== undefined && !(ca && 'validationContext' in ca)) return missingSecret(c.caSecret);
+    const context = createSecureContext({
+      ...(cert && 'tlsCertificate' in cert ? { cert: cert.tlsCertificate.certificateChain, key: cert.tlsCertificate.privateKey } : {}),
+      ...(ca && 'validationContext' in ca ? { ca: ca.validationContext.trustedCa } : {}),
+      minVersion: c.minVersion,
+    });
+    this.clientContexts.set(key, { context, secrets: names });
+    return context;
+  }
+}
+
+/** Envoy's transport socket selection: the first match whose labels the endpoint's metadata holds, else the cluster's own. */
+function transportSocketFor(cluster: Cluster, endpoint: UpstreamEndpoint): UpstreamTransportSocket | undefined {
+  const matches = cluster.transportSocketMatches;
+  if (matches) {
+    const metadata: Record<string, string | undefined> = { tlsMode: endpoint.tlsMode };
+    const hit = matches.find((m) => Object.entries(m.match).every(([k, v]) => metadata[k] === v));
+    if (hit) return hit.transportSocket;
+  }
+  return cluster.transportSocket;
+}
+
+function compileUpstream(tls: UpstreamTlsContext): CompiledUpstream {
+  const common = tls.commonTlsContext;
+  const certSecret = common.tlsCertificateSdsSecretConfigs?.[0]?.name;
+  const combined = common.combinedValidationContext;
+  const validation = combined?.defaultValidationContext ?? common.validationContext;
+  const alpn = common.alpnProtocols?.length ? common.alpnProtocols : undefined;
+  return {
+    ...(certSecret !== undefined ? { certSecret } : {}),
+    ...(combined ? { caSecret: combined.validationContextSdsSecretConfig.name } : {}),
+    verify: !!combined || !!common.validationContext,
+    minVersion: nodeTlsVersion(common.tlsParams?.tlsMinimumProtocolVersion),
+    checkSans: compileSanCheck(validation),
+    ...(alpn ? { alpn } : {}),
+    ...(alpn?.includes('istio') ? { alpnHttp: ISTIO_ALPN_HTTP } : {}),
+  };
+}
+
+/** Envoy's minimum version as Node spells it; TLS_AUTO and unset: Envoy's client default, TLS 1.2. */
+function nodeTlsVersion(v: TlsProtocolVersion | undefined): CompiledUpstream['minVersion'] {
+  switch (v) {
+    case 'TLSv1_3':
+      return 'TLSv1.3';
+    default:
+      return 'TLSv1.2';
+  }
+}
+
+function missingSecret(name: string): Error {
+  return new Error(`TLS secret "${name}" is not available${name === 'default' ? ' (the workload certificate: --cert-dir)' : ''}`);
 }
 
 function gatewayKey(tls: Exclude<DownstreamTls, { mode: 'istio' }>): string {
@@ -205,14 +263,6 @@ const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The same TCP connection seen from its raw socket and from its TLS socket. */
 function socketKey(s: { remoteAddress?: string; remotePort?: number; localPort?: number }): string {
   return `${s.remoteAddress}|${s.remotePort}|${s.localPort}`;
-}
-
-/** Envoy's match_subject_alt_names: one of the certificate's URI/DNS SANs must be listed (none listed: any). */
-function checkSans(cert: PeerCertificate, accepted: readonly string[]): Error | undefined {
-  if (accepted.length === 0) return undefined;
-  const sans = subjectAltNames(cert);
-  if (sans.some((s) => accepted.includes(s))) return undefined;
-  return new Error(`server certificate SANs [${sans.join(', ')}] match none of [${accepted.join(', ')}]`);
 }
 
 /** URI and DNS SANs of a certificate, without their `URI:`/`DNS:` tags. */

@@ -71,7 +71,21 @@ describe('credentialName', () => {
 
   it('a DestinationRule MUTUAL credential: the client certificate, key and CA of the cluster', async () => {
     const t = await load(new CredentialStore(dir));
-    expect(cluster(t, 'outbound|443||api.example.com').tls).toMatchObject({ mode: 'MUTUAL', certPem: cert.certChainPem, keyPem: cert.keyPem, caPem: ca.certPem, sni: 'api.example.com' });
+    // istiod's shape: the credential's certificate and CA by SDS name, the PEM in the Snapshot's secrets
+    expect(cluster(t, 'outbound|443||api.example.com').transportSocket).toEqual({
+      name: 'envoy.transport_sockets.tls',
+      typedConfig: {
+        commonTlsContext: {
+          tlsCertificateSdsSecretConfigs: [{ name: 'kubernetes://client-cert' }],
+          combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'kubernetes://client-cert-cacert' } },
+        },
+        sni: 'api.example.com',
+      },
+    });
+    expect(t.snapshot.secrets).toEqual([
+      { name: 'kubernetes://client-cert', tlsCertificate: { certificateChain: cert.certChainPem, privateKey: cert.keyPem } },
+      { name: 'kubernetes://client-cert-cacert', validationContext: { trustedCa: ca.certPem } },
+    ]);
   });
 
   it('without --credential-dir: servers naming a credential are skipped, DestinationRules warned about', async () => {

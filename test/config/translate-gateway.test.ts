@@ -142,14 +142,14 @@ describe('gateway AUTO_PASSTHROUGH (east-west gateway: samples/multicluster/expo
   });
 
   it('the SNI clusters keep endpoints and load balancing but originate no TLS (the bytes are the client mTLS)', () => {
-    const t = translate(mesh + sample('multicluster/expose-services.yaml'), false, EW);
+    const t = translate(mesh + sample('multicluster/expose-services.yaml'), true, EW);
     const original = cluster(t, `outbound|9080|v1|${REVIEWS}`);
-    expect(original.autoMtls).toBeDefined();
+    expect(original.transportSocketMatches).toBeDefined();
     const sni = cluster(t, `outbound_.9080_.v1_.${REVIEWS}`);
     expect(hostsOf(t, sni.name).map((e) => e.address)).toEqual(['10.0.0.1']);
     expect(sni.lbPolicy).toBe(original.lbPolicy);
-    expect(sni.tls).toBeUndefined();
-    expect(sni.autoMtls).toBeUndefined();
+    expect(sni.transportSocket).toBeUndefined();
+    expect(sni.transportSocketMatches).toBeUndefined();
     expect(sni.service).toEqual(original.service);
   });
 

@@ -1,12 +1,14 @@
 // The worker's TLS material: mesh mTLS termination verified by Node's own checks, and rotation —
 // new handshakes use a new certificate, connections already up keep theirs.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
+import { connect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../../src/config/snapshot.js';
+import type { CertificateValidationContext, Cluster } from '../../src/config/snapshot.js';
 import { workloadSecrets, type WorkloadCertificate } from '../../src/config/secrets.js';
 import { createRootCa, issueWorkloadCert, type RootCa } from '../../src/security/ca.js';
 import { TlsStore } from '../../src/security/tls-store.js';
+import { compileSanCheck } from '../../src/security/san-matcher.js';
+import { autoMtlsMatches, meshUpstreamTls, tlsTransportSocket } from '../../src/config/istio/upstream-tls.js';
 
 let ca: RootCa;
 let store: TlsStore;
@@ -83,13 +85,33 @@ describe('TlsStore', () => {
 });
 
 describe('client options', () => {
-  // clientOptions reads only the cluster's tls and autoMtls
-  const cluster = { name: 'outbound|9080|v1|reviews', autoMtls: { subjectAltNames: [], sni: 'outbound_.9080_.v1_.reviews' } } as Partial<Cluster> as Cluster;
+  // clientOptions reads only the cluster's transport socket and its matches
+  const mesh = meshUpstreamTls([], 'outbound_.9080_.v1_.reviews');
+  const cluster = { name: 'outbound|9080|v1|reviews', transportSocketMatches: autoMtlsMatches(mesh) } as Partial<Cluster> as Cluster;
   const endpoint = { address: '10.0.0.1', tlsMode: 'istio' as const };
 
-  it('auto mTLS presents the SNI the config gives, and Istio\'s ALPN', () => {
-    const o = store.clientOptions(cluster, endpoint, 'http');
-    expect(o).toMatchObject({ servername: 'outbound_.9080_.v1_.reviews', ALPNProtocols: ['istio-http/1.1', 'istio'] });
+  it('auto mTLS by transport socket match: a sidecar endpoint gets the SNI the config gives and Istio\'s ALPN, another plaintext', () => {
+    expect(store.clientOptions(cluster, endpoint, 'http')).toMatchObject({ servername: 'outbound_.9080_.v1_.reviews', ALPNProtocols: ['istio-http/1.1', 'istio'] });
+    expect(store.clientOptions(cluster, endpoint, 'tcp')).toMatchObject({ ALPNProtocols: ['istio-peer-exchange', 'istio'] });
     expect(store.clientOptions(cluster, { address: endpoint.address }, 'http')).toBeUndefined();
+  });
+
+  it('a context naming a secret the Snapshot lacks cannot connect', () => {
+    const other = new TlsStore();
+    expect(other.clientOptions(cluster, endpoint, 'tcp')).toBeInstanceOf(Error);
+    const files = { name: 'c', transportSocket: tlsTransportSocket({ commonTlsContext: { combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'file-root:/etc/ca.pem' } } } }) } as Partial<Cluster> as Cluster;
+    expect(String(other.clientOptions(files, endpoint, 'tcp'))).toMatch(/TLS secret "file-root:\/etc\/ca.pem" is not available/);
+    other.update([{ name: 'file-root:/etc/ca.pem', validationContext: { trustedCa: ca.certPem } }]);
+    expect(other.clientOptions(files, endpoint, 'tcp')).toMatchObject({ servername: '10.0.0.1', rejectUnauthorized: true });
+  });
+
+  it('SAN matchers: exact, prefix and typed (a DNS matcher does not accept a URI SAN)', () => {
+    const check = (v: CertificateValidationContext, sans: string) => compileSanCheck(v)({ subjectaltname: sans } as PeerCertificate);
+    expect(check({ matchSubjectAltNames: [{ exact: 'spiffe://cluster.local/ns/a/sa/b' }] }, 'URI:spiffe://cluster.local/ns/a/sa/b')).toBeUndefined();
+    expect(check({ matchSubjectAltNames: [{ exact: 'spiffe://cluster.local/ns/a/sa/b' }] }, 'URI:spiffe://cluster.local/ns/a/sa/bx')).toBeInstanceOf(Error);
+    expect(check({ matchSubjectAltNames: [{ prefix: 'spiffe://cluster.local/' }] }, 'DNS:x, URI:spiffe://cluster.local/ns/a/sa/b')).toBeUndefined();
+    expect(check({ matchTypedSubjectAltNames: [{ sanType: 'DNS', matcher: { exact: 'api.example.com' } }] }, 'URI:api.example.com')).toBeInstanceOf(Error);
+    expect(check({ matchTypedSubjectAltNames: [{ sanType: 'DNS', matcher: { exact: 'api.example.com' } }] }, 'DNS:api.example.com')).toBeUndefined();
+    expect(check({}, 'DNS:anything')).toBeUndefined();
   });
 });

@@ -126,6 +126,10 @@ export interface ClientTlsSpec {
   caPem?: string;
   certPem?: string;
   keyPem?: string;
+  /** The files the PEMs were read from (caCertificates, clientCertificate, privateKey): istiod's SDS names for them. */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
   sni?: string;
   subjectAltNames: string[];
   insecureSkipVerify?: boolean;

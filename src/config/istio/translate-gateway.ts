@@ -250,7 +250,7 @@ function autoPassthroughChains(b: GatewayInput, ref: ServerRef, name: string, ad
 
 /** The cluster's load balancing without any TLS origination (its hosts are the cluster's too): the bytes already are the client's mTLS. */
 function sniDnatCluster(c: Cluster, name: string): Cluster {
-  const { tls: _tls, autoMtls: _auto, http2: _h2, useClientProtocol: _ucp, hashPolicy: _hash, ...rest } = c;
+  const { transportSocket: _tls, transportSocketMatches: _matches, http2: _h2, useClientProtocol: _ucp, hashPolicy: _hash, ...rest } = c;
   return { ...rest, name };
 }
 

@@ -6,6 +6,7 @@ import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceInde
 import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
 import { portKind, servesHttp } from './protocol.js';
 import { buildOutboundClusters, clusterName } from './translate-clusters.js';
+import { SecretSet } from './upstream-tls.js';
 import { BLACKHOLE_CLUSTER, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
 import { buildInboundListeners } from './translate-inbound.js';
 import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from './authz-builder.js';
@@ -48,7 +49,9 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const services = buildServices(cfg, node, warnings);
   const drs = new DestinationRuleIndex(cfg, node);
   const vss = new VirtualServiceIndex(cfg, node);
-  const { clusters, endpoints } = buildOutboundClusters(services.values(), drs, node, cfg.mesh);
+  const secretSet = new SecretSet();
+  for (const secret of opts.secrets ?? []) secretSet.add(secret);
+  const { clusters, endpoints } = buildOutboundClusters(services.values(), drs, node, { mtls: !!opts.mtls, secrets: secretSet }, cfg.mesh);
   const listeners: Listener[] = [];
   const routeConfigs: RouteConfiguration[] = [];
   const b = { node, services, vss, listeners, routeConfigs, clusters, endpoints, warnings, mesh: cfg.mesh };
@@ -66,7 +69,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
     if (opts.httpTimeouts) Object.assign(hcm, opts.httpTimeouts);
   }
   addHashPolicies(routeConfigs, clusters);
-  const secrets = [...(opts.secrets ?? [])];
+  const secrets = secretSet.list;
   const body = { node, listeners, routeConfigs, clusters, endpoints, secrets };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
   return { snapshot: deepFreeze({ version, ...body, resourceVersions: resourceVersions(clusters, endpoints, secrets) }), warnings };
