@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { FilterChain, Listener, Secret, Snapshot } from '../config/snapshot.js';
+import type { Secret, Snapshot } from '../config/snapshot.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
@@ -149,12 +149,6 @@ function serverStats(v: ServerValues): Record<string, number> {
 const TYPE = 'type.googleapis.com/envoy.admin.v3.';
 
 /** An Envoy-shaped config dump of the active Snapshot. `resource` narrows it to one section. */
-/** A listener as config_dump shows it: a Gateway server's private key is never printed. */
-function redactListener(l: Listener): Listener {
-  const chain = (c: FilterChain): FilterChain => (c.tls && 'keyPem' in c.tls ? { ...c, tls: { ...c.tls, keyPem: '[redacted]' } } : c);
-  return { ...l, filterChains: l.filterChains.map(chain), ...(l.defaultFilterChain ? { defaultFilterChain: chain(l.defaultFilterChain) } : {}) };
-}
-
 /** A secret as Envoy's config dump shows it (snake_case), its private key redacted. */
 function secretDump(secret: Secret): unknown {
   if ('tlsCertificate' in secret) return { name: secret.name, tls_certificate: { certificate_chain: secret.tlsCertificate.certificateChain, private_key: '[redacted]' } };
@@ -169,7 +163,7 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
     dynamic_listeners: {
       '@type': `${TYPE}ListenersConfigDump`,
       version_info: v,
-      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: redactListener(l) } })),
+      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: l } })),
     },
     dynamic_active_clusters: {
       '@type': `${TYPE}ClustersConfigDump`,

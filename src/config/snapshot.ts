@@ -125,8 +125,8 @@ export interface FilterChain {
   /** Unique in its listener, e.g. `0.0.0.0_9080`, `PassthroughFilterChain`. */
   name: string;
   match: FilterChainMatch;
-  /** Envoy's DownstreamTlsContext: TLS is terminated before the filter. */
-  tls?: DownstreamTls;
+  /** Envoy's transport_socket with its DownstreamTlsContext: TLS is terminated before the filter. */
+  transportSocket?: DownstreamTransportSocket;
   /**
    * Envoy's network RBAC filters and network ext_authz filters (Istio AuthorizationPolicy on TCP,
    * CUSTOM with a gRPC provider), in chain order, ahead of the TCP proxy: a denied connection is closed.
@@ -137,22 +137,14 @@ export interface FilterChain {
 }
 
 /**
- * Downstream TLS. `istio`: Istio mTLS with the workload certificate; the client must present a
- * certificate chaining to the mesh root (PeerAuthentication STRICT/PERMISSIVE). `simple` /
- * `mutual`: a Gateway server's own certificate (and, mutual, client certificates from caPem).
+ * Envoy's DownstreamTlsContext: TLS terminated with the certificate of its SDS secret; with a
+ * validation context, client certificates are asked for and checked (required or not).
  */
-export type DownstreamTls =
-  | { mode: 'istio' }
-  | {
-      mode: 'simple' | 'mutual';
-      certPem: string;
-      keyPem: string;
-      caPem?: string;
-      optionalClientCert?: boolean;
-      minVersion?: 'TLSv1.3';
-      /** ALPN offered; absent: h2, http/1.1 (HTTPS servers). A TLS server carrying TCP offers none ([]), as Istio. */
-      alpnProtocols?: string[];
-    };
+export interface DownstreamTlsContext {
+  commonTlsContext: CommonTlsContext;
+  /** Envoy's require_client_certificate: a client without a valid certificate fails the handshake. */
+  requireClientCertificate?: boolean;
+}
 
 /** Envoy's TlsParameters protocol versions. */
 export type TlsProtocolVersion = 'TLS_AUTO' | 'TLSv1_0' | 'TLSv1_1' | 'TLSv1_2' | 'TLSv1_3';
@@ -200,6 +192,12 @@ export interface UpstreamTlsContext {
   commonTlsContext: CommonTlsContext;
   /** SNI sent; absent: none, unless the cluster sets auto_sni (not modelled: the endpoint address is sent, as before). */
   sni?: string;
+}
+
+/** Envoy's downstream transport_socket: TLS terminated with its DownstreamTlsContext. */
+export interface DownstreamTransportSocket {
+  name: 'envoy.transport_sockets.tls';
+  typedConfig: DownstreamTlsContext;
 }
 
 /** Envoy's upstream transport_socket: TLS with its UpstreamTlsContext, or plaintext. */

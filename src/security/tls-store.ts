@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
-import type { Cluster, DownstreamTls, Listener, Secret, TlsProtocolVersion, UpstreamTlsContext, UpstreamTransportSocket } from '../config/snapshot.js';
-import { ROOT_CA_SECRET, WORKLOAD_CERT_SECRET } from '../config/secret-names.js';
+import type { Cluster, DownstreamTlsContext, Listener, Secret, TlsProtocolVersion, UpstreamTlsContext, UpstreamTransportSocket } from '../config/snapshot.js';
+import { WORKLOAD_CERT_SECRET } from '../config/secret-names.js';
 import { peerIdentityFromCert } from './workload-certs.js';
 import { compileSanCheck, type SanCheck } from './san-matcher.js';
 import type { HostEndpoint } from '../config/endpoints.js';
@@ -28,24 +28,26 @@ interface CompiledUpstream {
 }
 
 /**
- * A worker's TLS material: the workload certificate as a SecureContext (rebuilt when the agent
- * posts a rotated one; connections already up keep theirs, new handshakes use the new one), and
- * the client/server options derived from it and from clusters' DestinationRule tls.
+ * A worker's TLS: the Snapshot's SDS secrets, and the handshake servers and client contexts the
+ * TLS contexts of its listeners and clusters name them in, each built once per version of its
+ * secrets. A rotated secret (a Snapshot whose only change is a secret) rebuilds those alone:
+ * connections already up keep theirs, new handshakes use the new material.
  */
 export class TlsStore {
   /** The Snapshot's SDS secrets by name. */
   private secrets = new Map<string, Secret>();
-  /** The workload certificate (`default`) with the mesh roots (`ROOTCA`). */
-  private context: SecureContext | undefined;
+  /** The SPIFFE identity of the workload certificate (`default`). */
   private identity: string | undefined;
   /**
-   * Terminates mesh mTLS. A tls.Server that never listens: sockets are handed to it, so Node's own
-   * verification (client certificate required, chained to the root) decides `authorized` and
-   * rejects the rest; a bare TLSSocket would not check the client certificate at all.
+   * Handshake servers of the DownstreamTlsContexts, by their content (secret names, ALPN, checks):
+   * tls.Servers that never listen; sockets are handed to them, so Node's own verification (client
+   * certificate chained to the CA) decides `authorized`, which a bare TLSSocket would not check.
+   * Dropped when one of their secrets changes: handshakes under way finish on the old server, new
+   * ones get a server (and a session cache) with the new material.
    */
-  private server: Server | undefined;
-  /** Gateway servers' own certificates (SIMPLE / MUTUAL), by their PEM material. */
-  private readonly gatewayServers = new Map<string, Server>();
+  private readonly servers = new Map<string, { server: Server | Error; secrets: string[] }>();
+  /** Each DownstreamTlsContext of a Snapshot to its key in `servers`, so a connection serializes nothing. */
+  private readonly serverKeys = new WeakMap<DownstreamTlsContext, string>();
   private readonly handshakes = new Map<string, (socket: TLSSocket | undefined) => void>();
   /** Client SecureContexts by the secrets they are built from; dropped when one of those changes. */
   private readonly clientContexts = new Map<string, { context: SecureContext; secrets: string[] }>();
@@ -61,23 +63,15 @@ export class TlsStore {
     this.secrets = new Map(secrets.map((s) => [s.name, s]));
     const changed = (name: string) => !sameSecret(previous.get(name), this.secrets.get(name));
     for (const [key, entry] of this.clientContexts) if (entry.secrets.some(changed)) this.clientContexts.delete(key);
-    if (!changed(WORKLOAD_CERT_SECRET) && !changed(ROOT_CA_SECRET)) return;
-    const cert = this.secrets.get(WORKLOAD_CERT_SECRET);
-    const root = this.secrets.get(ROOT_CA_SECRET);
-    const material =
-      cert && 'tlsCertificate' in cert && root && 'validationContext' in root
-        ? { key: cert.tlsCertificate.privateKey, cert: cert.tlsCertificate.certificateChain, ca: root.validationContext.trustedCa, minVersion: 'TLSv1.2' as const }
-        : undefined;
-    this.identity = material ? peerIdentityFromCert(material.cert)?.spiffeId : undefined;
-    this.context = material ? createSecureContext(material) : undefined;
-    if (material && this.server) this.server.setSecureContext(material);
-    // ALPN by server preference: h2 for sidecars that speak HTTP/2 (Istio offers istio, h2), else
-    // the istio-* value the client offered (HTTP/1.1 or TCP)
-    else if (material) this.server = this.createServer({ ...material, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ISTIO_SERVER_ALPN }, true);
+    for (const [key, entry] of this.servers) if (entry.secrets.some(changed)) this.servers.delete(key);
+    if (changed(WORKLOAD_CERT_SECRET)) {
+      const cert = this.secrets.get(WORKLOAD_CERT_SECRET);
+      this.identity = cert && 'tlsCertificate' in cert ? peerIdentityFromCert(cert.tlsCertificate.certificateChain)?.spiffeId : undefined;
+    }
   }
 
-  /** A handshake server; `requireAuthorized`: only a client certificate the CA vouches for completes it. */
-  private createServer(options: TlsOptions, requireAuthorized: boolean): Server {
+  /** A handshake server; `check`: what a client certificate must pass for the handshake to count (Envoy's require_client_certificate, SANs). */
+  private createServer(options: TlsOptions, check: ((socket: TLSSocket) => boolean) | undefined): Server {
     const server = createServer({ ...options, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS });
     const settle = (socket: TLSSocket, ok: boolean) => {
       const key = socketKey(socket);
@@ -86,19 +80,20 @@ export class TlsStore {
       this.handshakes.delete(key);
       done(ok ? socket : undefined);
     };
-    server.on('secureConnection', (socket: TLSSocket) => settle(socket, !requireAuthorized || socket.authorized));
+    server.on('secureConnection', (socket: TLSSocket) => settle(socket, !check || check(socket)));
     server.on('tlsClientError', (_err, socket: TLSSocket) => settle(socket, false));
     return server;
   }
 
   /**
-   * Istio mTLS server side: runs the handshake on `socket` (bytes already read must have been
-   * unshifted) and calls back with the TLS socket of an authorized mesh peer, or undefined (no
-   * workload certificate, handshake failure, no or untrusted client certificate, timeout).
+   * Terminates TLS as the DownstreamTlsContext says: runs the handshake on `socket` (bytes already
+   * read must have been unshifted) and calls back with the TLS socket, or undefined (a secret
+   * missing, handshake failure, a required client certificate absent, untrusted or of the wrong
+   * identity, timeout).
    */
-  terminate(socket: Socket, tls: DownstreamTls, done: (secure: TLSSocket | undefined) => void): void {
-    const server = tls.mode === 'istio' ? (this.context ? this.server : undefined) : this.gatewayServer(tls);
-    if (!server) {
+  terminate(socket: Socket, tls: DownstreamTlsContext, done: (secure: TLSSocket | undefined) => void): void {
+    const server = this.serverFor(tls);
+    if (server instanceof Error) {
       done(undefined);
       return;
     }
@@ -113,14 +108,13 @@ export class TlsStore {
     server.emit('connection', socket);
   }
 
-  /**
-   * Forgets the handshake servers of Gateway certificates no listener uses any more (a rotated
-   * credential): handshakes under way finish on the old one, new ones use the new certificate.
-   */
-  retainGatewayServers(listeners: readonly Listener[]): void {
+  /** Forgets the handshake servers of contexts no listener uses any more. */
+  retainServers(listeners: readonly Listener[]): void {
     const used = new Set<string>();
-    for (const l of listeners) for (const c of l.filterChains) if (c.tls && c.tls.mode !== 'istio') used.add(gatewayKey(c.tls));
-    for (const key of this.gatewayServers.keys()) if (!used.has(key)) this.gatewayServers.delete(key);
+    for (const l of listeners) {
+      for (const c of [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) if (c.transportSocket) used.add(this.serverKey(c.transportSocket.typedConfig));
+    }
+    for (const key of this.servers.keys()) if (!used.has(key)) this.servers.delete(key);
   }
 
   /** The SPIFFE identity of the workload certificate (`default`). */
@@ -128,35 +122,49 @@ export class TlsStore {
     return this.identity;
   }
 
-  /** The handshake server for a Gateway server's certificate: ALPN as the server sets it; MUTUAL asks for client certificates. */
-  private gatewayServer(tls: Exclude<DownstreamTls, { mode: 'istio' }>): Server {
-    // per connection: found by the chain's own config object, not by serializing its PEMs again
-    const known = this.serverByTls.get(tls);
-    if (known) return known;
-    const key = gatewayKey(tls);
-    let server = this.gatewayServers.get(key);
-    if (!server) {
-      const mutual = tls.mode === 'mutual';
-      server = this.createServer(
-        {
-          key: tls.keyPem,
-          cert: tls.certPem,
-          ...(tls.caPem ? { ca: tls.caPem } : {}),
-          minVersion: tls.minVersion ?? 'TLSv1.2',
-          ...alpnOption(tls.alpnProtocols ?? ['h2', 'http/1.1']),
-          requestCert: mutual,
-          rejectUnauthorized: mutual && !tls.optionalClientCert,
-        },
-        mutual && !tls.optionalClientCert,
-      );
-      this.gatewayServers.set(key, server);
-    }
-    this.serverByTls.set(tls, server);
-    return server;
+  private serverKey(tls: DownstreamTlsContext): string {
+    let key = this.serverKeys.get(tls);
+    if (key === undefined) this.serverKeys.set(tls, (key = JSON.stringify(tls)));
+    return key;
   }
 
-  /** The handshake server of each chain's tls config object (a Snapshot's), for the accept path. */
-  private readonly serverByTls = new WeakMap<DownstreamTls, Server>();
+  /** The handshake server of a context, built once per version of its secrets. */
+  private serverFor(tls: DownstreamTlsContext): Server | Error {
+    const key = this.serverKey(tls);
+    const known = this.servers.get(key);
+    if (known) return known.server;
+    const common = tls.commonTlsContext;
+    const certName = common.tlsCertificateSdsSecretConfigs?.[0]?.name;
+    const combined = common.combinedValidationContext;
+    const caName = combined?.validationContextSdsSecretConfig.name;
+    const names = [certName, caName].filter((n): n is string => n !== undefined);
+    const cert = certName === undefined ? undefined : this.secrets.get(certName);
+    const ca = caName === undefined ? undefined : this.secrets.get(caName);
+    let server: Server | Error;
+    if (!(cert && 'tlsCertificate' in cert)) server = missingSecret(certName ?? '(no certificate)');
+    else if (caName !== undefined && !(ca && 'validationContext' in ca)) server = missingSecret(caName);
+    else {
+      const verify = !!combined || !!common.validationContext;
+      const require = verify && !!tls.requireClientCertificate;
+      const sans = compileSanCheck(combined?.defaultValidationContext ?? common.validationContext);
+      const alpn = common.alpnProtocols ?? [];
+      server = this.createServer(
+        {
+          key: cert.tlsCertificate.privateKey,
+          cert: cert.tlsCertificate.certificateChain,
+          ...(ca && 'validationContext' in ca ? { ca: ca.validationContext.trustedCa } : {}),
+          minVersion: nodeTlsVersion(common.tlsParams?.tlsMinimumProtocolVersion),
+          ...(alpn.length ? { ALPNCallback: ({ protocols }: { protocols: string[] }) => selectAlpn(alpn, protocols) } : {}),
+          requestCert: verify,
+          rejectUnauthorized: require,
+        },
+        // a certificate presented is checked even where it is optional (Envoy verifies what it gets)
+        require ? (s) => s.authorized && !sans(s.getPeerCertificate()) : undefined,
+      );
+    }
+    this.servers.set(key, { server, secrets: names });
+    return server;
+  }
 
   /**
    * How to reach this endpoint of the cluster: TLS options, or undefined for plaintext. The
@@ -246,16 +254,15 @@ function missingSecret(name: string): Error {
   return new Error(`TLS secret "${name}" is not available${name === 'default' ? ' (the workload certificate: --cert-dir)' : ''}`);
 }
 
-function gatewayKey(tls: Exclude<DownstreamTls, { mode: 'istio' }>): string {
-  return JSON.stringify([tls.mode, tls.certPem, tls.keyPem, tls.caPem, tls.optionalClientCert, tls.minVersion, tls.alpnProtocols]);
+/**
+ * Envoy's ALPN selection on a server: its first protocol the client offers. Where none is, Envoy
+ * completes the handshake without ALPN; Node can only pick one of the client's or refuse, so the
+ * client's first that is not HTTP/2 is picked (the codec then treats the connection as it would
+ * without ALPN: HTTP/1 or bytes), and a client offering HTTP/2 alone is refused.
+ */
+export function selectAlpn(server: readonly string[], client: readonly string[]): string | undefined {
+  return server.find((p) => client.includes(p)) ?? client.find((p) => p !== 'h2' && p !== 'istio-h2');
 }
-
-function alpnOption(protocols: string[]): { ALPNProtocols?: string[] } {
-  return protocols.length ? { ALPNProtocols: protocols } : {};
-}
-
-/** What the mesh mTLS server side negotiates, in preference order. */
-const ISTIO_SERVER_ALPN = ['h2', 'http/1.1', 'istio-http/1.1', 'istio-http/1.0', 'istio-h2', 'istio', 'istio-peer-exchange'];
 
 /** A client that starts TLS must finish the handshake within this time. */
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;

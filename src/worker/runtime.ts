@@ -1,4 +1,4 @@
-import type { Cluster, DownstreamTls, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
+import type { Cluster, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
@@ -64,7 +64,8 @@ export interface HttpPipeline {
 /** One filter chain: an HTTP pipeline or a TCP proxy. */
 export interface ChainRuntime {
   readonly name: string;
-  readonly tls?: DownstreamTls;
+  /** The chain's DownstreamTlsContext: TLS terminated first. */
+  readonly tls?: DownstreamTlsContext;
   /** Network RBAC (AuthorizationPolicy on TCP), compiled. */
   readonly rbac?: AuthzEngine;
   /** The network ext_authz filters among `rbac`'s (CUSTOM with a gRPC provider), compiled, by config object. */
@@ -106,7 +107,7 @@ export class Runtime {
     readonly slots: RuntimeSlots = NO_SLOTS,
   ) {
     services.tls?.update(snapshot.secrets);
-    services.tls?.retainGatewayServers(snapshot.listeners);
+    services.tls?.retainServers(snapshot.listeners);
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
     const tables = new Map<string, RouteTable>();
     const pipelines = new Map<HttpConnectionManager, HttpPipeline>();
@@ -146,7 +147,7 @@ export class Runtime {
     for (const l of snapshot.listeners) {
       const compile = (c: FilterChain, where: string): ChainRuntime => ({
         name: c.name,
-        ...(c.tls ? { tls: c.tls } : {}),
+        ...(c.transportSocket ? { tls: c.transportSocket.typedConfig } : {}),
         ...(c.rbac ? { rbac: compileAuthzFilters(c.rbac) } : {}),
         ...(checksTcp(c) ? { extAuthz: new Map(c.rbac!.flatMap((f) => (f.name === NETWORK_EXT_AUTHZ_FILTER ? [[f.typedConfig, compileNetworkExtAuthz(f.typedConfig)]] : []))) } : {}),
         ...(c.http ? { http: compileHttp(l, c.http, where) } : {}),

@@ -9,6 +9,10 @@ import { createRootCa, issueWorkloadCert, type RootCa } from '../../src/security
 import { TlsStore } from '../../src/security/tls-store.js';
 import { compileSanCheck } from '../../src/security/san-matcher.js';
 import { autoMtlsMatches, meshUpstreamTls, tlsTransportSocket } from '../../src/config/istio/upstream-tls.js';
+import { MESH_DOWNSTREAM_ALPN_TCP, meshDownstreamTls } from '../../src/config/istio/downstream-tls.js';
+
+/** Inbound mesh mTLS as istiod configures it for a TCP port. */
+const MESH_TLS = meshDownstreamTls('cluster.local', MESH_DOWNSTREAM_ALPN_TCP).typedConfig;
 
 let ca: RootCa;
 let store: TlsStore;
@@ -28,7 +32,7 @@ beforeAll(async () => {
   // an echo over whatever TLS the store terminates
   server = createServer((raw) => {
     open.add(raw);
-    store.terminate(raw, { mode: 'istio' }, (secure) => {
+    store.terminate(raw, MESH_TLS, (secure) => {
       if (!secure) return void raw.destroy();
       secure.on('data', (b) => secure.write(b));
     });

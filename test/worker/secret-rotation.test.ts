@@ -9,6 +9,7 @@ import { workloadSecrets, type WorkloadCertificate } from '../../src/config/secr
 import { resourceVersions } from '../../src/config/resource-versions.js';
 import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import { deepFreeze } from '../../src/common/deep-freeze.js';
+import { MESH_DOWNSTREAM_ALPN_TCP, meshDownstreamTls } from '../../src/config/istio/downstream-tls.js';
 import { createRootCa, issueWorkloadCert, type RootCa } from '../../src/security/ca.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import type { Runtime } from '../../src/worker/runtime.js';
@@ -30,7 +31,7 @@ const issue = (sa: string): Promise<WorkloadCertificate> =>
 const MESH_CHAIN: FilterChain = {
   name: 'mtls',
   match: {},
-  tls: { mode: 'istio' },
+  transportSocket: meshDownstreamTls('cluster.local', MESH_DOWNSTREAM_ALPN_TCP),
   tcpProxy: { statPrefix: 'c', clusters: [{ name: 'c', weight: 1 }], idleTimeoutMs: 60_000 },
 };
 

@@ -54,7 +54,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const { clusters, endpoints } = buildOutboundClusters(services.values(), drs, node, { mtls: !!opts.mtls, secrets: secretSet }, cfg.mesh);
   const listeners: Listener[] = [];
   const routeConfigs: RouteConfiguration[] = [];
-  const b = { node, services, vss, listeners, routeConfigs, clusters, endpoints, warnings, mesh: cfg.mesh };
+  const b = { node, services, vss, listeners, routeConfigs, clusters, endpoints, warnings, mesh: cfg.mesh, secrets: secretSet };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else {
     const topology = gatewayTopologyFields(cfg.mesh.defaultConfig);
@@ -124,7 +124,7 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
  * without terminating): it sees no identity, and istiod gives it no authorization filters.
  */
 function forwardsMeshMtls(l: Listener, c: FilterChain): boolean {
-  return l.direction === 'GATEWAY' && !c.tls && !!c.match.applicationProtocols?.includes('istio');
+  return l.direction === 'GATEWAY' && !c.transportSocket && !!c.match.applicationProtocols?.includes('istio');
 }
 
 /** A listener's filter chains, its default one included. */
@@ -173,6 +173,7 @@ interface Builder {
   endpoints: ClusterLoadAssignment[];
   warnings: string[];
   mesh: MeshSettings;
+  secrets: SecretSet;
 }
 
 export function httpConnectionManager(routeConfigName: string, direction: TrafficDirection, statPrefix: string, node: NodeIdentity): HttpConnectionManager {
@@ -235,6 +236,7 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
   const capture: CaptureInput = {
     mtlsMode: (port) => selectPeerAuthentication(cfg.peerAuthentications, { namespace: b.node.namespace, labels: b.node.labels }, ROOT_NAMESPACE, port),
     mtls: !!opts.mtls,
+    secrets: b.secrets,
     node: b.node,
     services: b.services,
     vss: b.vss,

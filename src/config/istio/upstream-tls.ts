@@ -13,7 +13,7 @@ import type { ClientTlsSpec } from './resources.js';
 export const MESH_UPSTREAM_ALPN = ['istio-peer-exchange', 'istio'];
 
 /** istiod's mesh TLS versions. */
-const MESH_TLS_PARAMS = { tlsMinimumProtocolVersion: 'TLSv1_2', tlsMaximumProtocolVersion: 'TLSv1_3' } as const;
+export const MESH_TLS_PARAMS = { tlsMinimumProtocolVersion: 'TLSv1_2', tlsMaximumProtocolVersion: 'TLSv1_3' } as const;
 
 /** The secrets a translation names, each once by name. */
 export class SecretSet {
