@@ -94,6 +94,26 @@ describe('credentialName', () => {
     ]));
   });
 
+  it('a rotated credential changes its secrets alone: listeners and clusters (and their versions) stay as they were', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'outrigger-credrot-'));
+    try {
+      const write = async (c: IssuedWorkloadCert) => {
+        for (const name of ['shop-cert', 'client-cert']) await writeMountedSecret(own, name, { 'tls.crt': c.certChainPem, 'tls.key': c.keyPem, 'ca.crt': ca.certPem });
+      };
+      await write(cert);
+      const before = await load(new CredentialStore(own));
+      await write(await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'gw2', dnsNames: ['shop.example.com'] }));
+      const after = await load(new CredentialStore(own));
+      expect(after.snapshot.listeners).toEqual(before.snapshot.listeners);
+      expect(after.snapshot.clusters).toEqual(before.snapshot.clusters);
+      expect(after.snapshot.resourceVersions.clusters).toEqual(before.snapshot.resourceVersions.clusters);
+      const changed = Object.keys(after.snapshot.resourceVersions.secrets).filter((n) => after.snapshot.resourceVersions.secrets[n] !== before.snapshot.resourceVersions.secrets[n]);
+      expect(changed.sort()).toEqual(['kubernetes://client-cert', 'kubernetes://shop-cert']);
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
+  });
+
   it('without --credential-dir: servers naming a credential are skipped, DestinationRules warned about', async () => {
     const t = await load(undefined);
     expect(t.snapshot.listeners).toEqual([]);

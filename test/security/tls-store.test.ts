@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateValidationContext, Cluster } from '../../src/config/snapshot.js';
 import { workloadSecrets, type WorkloadCertificate } from '../../src/config/secrets.js';
 import { createRootCa, issueWorkloadCert, type RootCa } from '../../src/security/ca.js';
-import { TlsStore } from '../../src/security/tls-store.js';
+import { selectAlpn, TlsStore } from '../../src/security/tls-store.js';
 import { compileSanCheck } from '../../src/security/san-matcher.js';
 import { autoMtlsMatches, meshUpstreamTls, tlsTransportSocket } from '../../src/config/istio/upstream-tls.js';
 import { MESH_DOWNSTREAM_ALPN_TCP, meshDownstreamTls } from '../../src/config/istio/downstream-tls.js';
@@ -117,5 +117,17 @@ describe('client options', () => {
     expect(check({ matchTypedSubjectAltNames: [{ sanType: 'DNS', matcher: { exact: 'api.example.com' } }] }, 'URI:api.example.com')).toBeInstanceOf(Error);
     expect(check({ matchTypedSubjectAltNames: [{ sanType: 'DNS', matcher: { exact: 'api.example.com' } }] }, 'DNS:api.example.com')).toBeUndefined();
     expect(check({}, 'DNS:anything')).toBeUndefined();
+  });
+});
+
+describe('server ALPN (Envoy: the server\'s first protocol the client offers; none in common: no ALPN)', () => {
+  it('picks by the server\'s preference', () => {
+    expect(selectAlpn(['h2', 'http/1.1'], ['http/1.1', 'h2'])).toBe('h2');
+    expect(selectAlpn(['istio-peer-exchange', 'h2', 'http/1.1'], ['istio-peer-exchange', 'istio'])).toBe('istio-peer-exchange');
+  });
+
+  it('nothing in common: a mesh client offering istio-http/1.1 is served (as HTTP/1.1), a client offering only HTTP/2 is refused', () => {
+    expect(selectAlpn(['h2', 'http/1.1'], ['istio-http/1.1', 'istio'])).toBe('istio-http/1.1');
+    expect(selectAlpn(['http/1.1'], ['h2'])).toBeUndefined();
   });
 });
