@@ -46,9 +46,11 @@ export interface Snapshot {
   /** Each cluster's and each assignment's version (config/resource-versions.ts). */
   resourceVersions: ResourceVersions;
   /**
-   * Envoy's SDS secrets, which TLS contexts name (config/secret-names.ts): `default` and `ROOTCA`
-   * (the workload certificate and mesh root, --cert-dir). A Snapshot whose only change is a secret
-   * (a rotation) rebuilds the TLS contexts that name it and nothing else.
+   * Envoy's SDS secrets, which the TLS contexts of listeners and clusters name (config/secret-names.ts):
+   * `default` and `ROOTCA` (the workload certificate and mesh roots, --cert-dir), `kubernetes://<name>`
+   * and `kubernetes://<name>-cacert` (credentialName, --credential-dir), `file-cert:<cert>~<key>` and
+   * `file-root:<ca>` (files a Gateway or DestinationRule names). A Snapshot whose only change is a
+   * secret (a rotation) rebuilds the TLS contexts that name it and nothing else.
    */
   secrets: Secret[];
 }
@@ -540,7 +542,7 @@ export type HealthStatus = 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'T
  */
 export interface EndpointMetadata {
   labels: Record<string, string>;
-  /** `istio`: the workload has a sidecar (label security.istio.io/tlsMode), so auto mTLS reaches it with ISTIO_MUTUAL. */
+  /** `istio`: the workload has a sidecar (label security.istio.io/tlsMode): the key transport socket matches select on (auto mTLS). */
   tlsMode?: 'istio';
 }
 
