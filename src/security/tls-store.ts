@@ -21,7 +21,7 @@ interface CompiledUpstream {
   caSecret?: string;
   /** Peer validation configured (a CA secret or the system roots); without, nothing is verified. */
   verify: boolean;
-  minVersion: 'TLSv1.2' | 'TLSv1.3' | 'TLSv1.1' | 'TLSv1';
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
   checkSans: SanCheck;
   alpn?: string[];
   alpnHttp?: string[];
@@ -55,8 +55,8 @@ export class TlsStore {
   private readonly upstreamByConfig = new WeakMap<UpstreamTlsContext, CompiledUpstream>();
 
   /**
-   * Takes the Snapshot's secrets: the contexts built from a secret whose content changed are
-   * rebuilt (once, here), the others kept.
+   * Takes the Snapshot's secrets: the servers and client contexts built from a secret whose content
+   * changed are dropped (the next handshake builds them again, once), the others kept.
    */
   update(secrets: readonly Secret[]): void {
     const previous = this.secrets;
@@ -240,7 +240,7 @@ function compileUpstream(tls: UpstreamTlsContext): CompiledUpstream {
   };
 }
 
-/** Envoy's minimum version as Node spells it; TLS_AUTO and unset: Envoy's client default, TLS 1.2. */
+/** Envoy's minimum version as Node spells it; TLS_AUTO, older versions and unset: TLS 1.2 (Envoy's default, and the floor Outrigger keeps). */
 function nodeTlsVersion(v: TlsProtocolVersion | undefined): CompiledUpstream['minVersion'] {
   switch (v) {
     case 'TLSv1_3':
