@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { FilterChain, Listener, Snapshot } from '../config/snapshot.js';
+import type { Secret, Snapshot } from '../config/snapshot.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
@@ -149,15 +149,10 @@ function serverStats(v: ServerValues): Record<string, number> {
 const TYPE = 'type.googleapis.com/envoy.admin.v3.';
 
 /** An Envoy-shaped config dump of the active Snapshot. `resource` narrows it to one section. */
-/** A cluster as config_dump shows it: a DestinationRule's client private key is never printed. */
-function redactCluster<C extends { tls?: { keyPem?: string } }>(c: C): C {
-  return c.tls?.keyPem ? { ...c, tls: { ...c.tls, keyPem: '[redacted]' } } : c;
-}
-
-/** A listener as config_dump shows it: a Gateway server's private key is never printed. */
-function redactListener(l: Listener): Listener {
-  const chain = (c: FilterChain): FilterChain => (c.tls && 'keyPem' in c.tls ? { ...c, tls: { ...c.tls, keyPem: '[redacted]' } } : c);
-  return { ...l, filterChains: l.filterChains.map(chain), ...(l.defaultFilterChain ? { defaultFilterChain: chain(l.defaultFilterChain) } : {}) };
+/** A secret as Envoy's config dump shows it (snake_case), its private key redacted. */
+function secretDump(secret: Secret): unknown {
+  if ('tlsCertificate' in secret) return { name: secret.name, tls_certificate: { certificate_chain: secret.tlsCertificate.certificateChain, private_key: '[redacted]' } };
+  return { name: secret.name, validation_context: { trusted_ca: secret.validationContext.trustedCa } };
 }
 
 export function configDump(s: Snapshot | undefined, resource: string | null): unknown {
@@ -168,12 +163,12 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
     dynamic_listeners: {
       '@type': `${TYPE}ListenersConfigDump`,
       version_info: v,
-      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: redactListener(l) } })),
+      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: l } })),
     },
     dynamic_active_clusters: {
       '@type': `${TYPE}ClustersConfigDump`,
       version_info: v,
-      dynamic_active_clusters: s.clusters.map((c) => ({ version_info: v, cluster: redactCluster(c) })),
+      dynamic_active_clusters: s.clusters.map((c) => ({ version_info: v, cluster: c })),
     },
     dynamic_route_configs: {
       '@type': `${TYPE}RoutesConfigDump`,
@@ -184,15 +179,11 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
       dynamic_endpoint_configs: s.endpoints.map((a) => ({ version_info: v, endpoint_config: { cluster_name: a.clusterName, endpoints: a.endpoints } })),
     },
   };
-  if (s.workloadSecret) {
+  if (s.secrets.length) {
     // Envoy's SecretsConfigDump: certificates shown, private keys never
-    const ws = s.workloadSecret;
     sections.dynamic_active_secrets = {
       '@type': `${TYPE}SecretsConfigDump`,
-      dynamic_active_secrets: [
-        { name: 'default', version_info: v, secret: { name: 'default', tls_certificate: { certificate_chain: ws.certChainPem, private_key: '[redacted]' } } },
-        { name: 'ROOTCA', version_info: v, secret: { name: 'ROOTCA', validation_context: { trusted_ca: ws.rootCertPem } } },
-      ],
+      dynamic_active_secrets: s.secrets.map((secret) => ({ name: secret.name, version_info: s.resourceVersions.secrets[secret.name] ?? v, secret: secretDump(secret) })),
     };
   }
   if (resource && resource in sections) return { configs: [sections[resource]] };

@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
 import { ConfigErrors } from './errors.js';
 import { parseIstioConfig } from './istio/parse.js';
 import { mergeProxyConfig, parseProxyConfigText } from './istio/proxy-config.js';
-import { deepFreeze } from '../common/deep-freeze.js';
 import { translateIstio, type TranslateOptions, type Translation } from './istio/translate.js';
 import type { NodeIdentity } from './snapshot.js';
 import { readConfigDocuments } from './source.js';
-import type { CredentialSource, WorkloadSecretSource } from './secrets.js';
+import { workloadSecrets, type CredentialSource, type WorkloadSecretSource } from './secrets.js';
 import { resolveCredentials } from './istio/resolve-credentials.js';
 
 export interface LoadOptions extends TranslateOptions {
@@ -36,13 +34,9 @@ export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
   }
   await opts.credentials?.checkDir();
   await resolveCredentials(cfg, opts.node, opts.credentials);
-  const workloadSecret = opts.workloadSecret ? await opts.workloadSecret() : undefined;
-  const t = translateIstio(cfg, opts.node, { ...opts, mtls: !!workloadSecret });
-  if (!workloadSecret) return t;
-  // the certificate is part of the Snapshot (as Envoy's SDS secrets): a rotated one is a new version
-  const s = workloadSecret;
-  const version = createHash('sha256').update(t.snapshot.version).update(s.certChainPem).update(s.keyPem).update(s.rootCertPem).digest('hex').slice(0, 12);
-  return { ...t, snapshot: deepFreeze({ ...t.snapshot, version, workloadSecret }) };
+  const workloadCert = opts.workloadSecret ? await opts.workloadSecret() : undefined;
+  // the certificate is part of the Snapshot, as Envoy's SDS secrets: a rotated one is a new version
+  return translateIstio(cfg, opts.node, { ...opts, mtls: !!workloadCert, secrets: workloadCert ? workloadSecrets(workloadCert) : [] });
 }
 
 /** Every error message of a load failure, one per line. */

@@ -3,7 +3,8 @@
  * reads and validates certificates (security/workload-certs.ts, security/credentials.ts, Envoy's
  * SDS in spirit) implements these, and the CLI passes them in. So config/ stays pure translation.
  */
-import type { WorkloadSecret } from './snapshot.js';
+import type { Secret } from './snapshot.js';
+import { ROOT_CA_SECRET, WORKLOAD_CERT_SECRET } from './secret-names.js';
 
 export interface Credential {
   certPem?: string;
@@ -30,5 +31,20 @@ export interface CredentialSource {
   load(name: string, needs: CredentialNeeds): Promise<CredentialResult>;
 }
 
+/** The workload's mesh certificate, its key and the mesh roots (Istio's cert-chain.pem, key.pem, root-cert.pem). */
+export interface WorkloadCertificate {
+  certChainPem: string;
+  keyPem: string;
+  rootCertPem: string;
+}
+
 /** Reads and validates the workload certificate (--cert-dir); throws with the precise reason. */
-export type WorkloadSecretSource = () => Promise<WorkloadSecret>;
+export type WorkloadSecretSource = () => Promise<WorkloadCertificate>;
+
+/** The workload certificate as istio-agent serves it over SDS: `default` and `ROOTCA`. */
+export function workloadSecrets(c: WorkloadCertificate): Secret[] {
+  return [
+    { name: WORKLOAD_CERT_SECRET, tlsCertificate: { certificateChain: c.certChainPem, privateKey: c.keyPem } },
+    { name: ROOT_CA_SECRET, validationContext: { trustedCa: c.rootCertPem } },
+  ];
+}

@@ -45,8 +45,14 @@ export interface Snapshot {
   endpoints: ClusterLoadAssignment[];
   /** Each cluster's and each assignment's version (config/resource-versions.ts). */
   resourceVersions: ResourceVersions;
-  /** The workload's mesh certificate (Envoy's SDS `default` + `ROOTCA`), when --cert-dir is set. */
-  workloadSecret?: WorkloadSecret;
+  /**
+   * Envoy's SDS secrets, which the TLS contexts of listeners and clusters name (config/secret-names.ts):
+   * `default` and `ROOTCA` (the workload certificate and mesh roots, --cert-dir), `kubernetes://<name>`
+   * and `kubernetes://<name>-cacert` (credentialName, --credential-dir), `file-cert:<cert>~<key>` and
+   * `file-root:<ca>` (files a Gateway or DestinationRule names). A Snapshot whose only change is a
+   * secret (a rotation) rebuilds the TLS contexts that name it and nothing else.
+   */
+  secrets: Secret[];
 }
 
 /**
@@ -57,15 +63,24 @@ export interface Snapshot {
 export interface ResourceVersions {
   clusters: Record<string, string>;
   endpoints: Record<string, string>;
+  secrets: Record<string, string>;
 }
 
-/** Istio's file-mounted workload certificate, read by the agent and posted to the workers. */
-export interface WorkloadSecret {
-  certChainPem: string;
-  keyPem: string;
-  rootCertPem: string;
-  /** `spiffe://<trust-domain>/ns/<ns>/sa/<sa>` from the certificate's URI SAN. */
-  spiffeId: string;
+/**
+ * Envoy's Secret (extensions.transport_sockets.tls.v3.Secret) as SDS sends it: a certificate and
+ * its key, or the CAs that validate peers. PEM text inline (Envoy's DataSource inline_string).
+ */
+export type Secret = TlsCertificateSecret | ValidationContextSecret;
+
+export interface TlsCertificateSecret {
+  name: string;
+  /** The leaf first, then intermediates. */
+  tlsCertificate: { certificateChain: string; privateKey: string };
+}
+
+export interface ValidationContextSecret {
+  name: string;
+  validationContext: { trustedCa: string };
 }
 
 export type TrafficDirection = 'OUTBOUND' | 'INBOUND' | 'GATEWAY';
@@ -112,8 +127,8 @@ export interface FilterChain {
   /** Unique in its listener, e.g. `0.0.0.0_9080`, `PassthroughFilterChain`. */
   name: string;
   match: FilterChainMatch;
-  /** Envoy's DownstreamTlsContext: TLS is terminated before the filter. */
-  tls?: DownstreamTls;
+  /** Envoy's transport_socket with its DownstreamTlsContext: TLS is terminated before the filter. */
+  transportSocket?: DownstreamTransportSocket;
   /**
    * Envoy's network RBAC filters and network ext_authz filters (Istio AuthorizationPolicy on TCP,
    * CUSTOM with a gRPC provider), in chain order, ahead of the TCP proxy: a denied connection is closed.
@@ -124,37 +139,82 @@ export interface FilterChain {
 }
 
 /**
- * Downstream TLS. `istio`: Istio mTLS with the workload certificate; the client must present a
- * certificate chaining to the mesh root (PeerAuthentication STRICT/PERMISSIVE). `simple` /
- * `mutual`: a Gateway server's own certificate (and, mutual, client certificates from caPem).
+ * Envoy's DownstreamTlsContext: TLS terminated with the certificate of its SDS secret; with a
+ * validation context, client certificates are asked for and checked (required or not).
  */
-export type DownstreamTls =
-  | { mode: 'istio' }
-  | {
-      mode: 'simple' | 'mutual';
-      certPem: string;
-      keyPem: string;
-      caPem?: string;
-      optionalClientCert?: boolean;
-      minVersion?: 'TLSv1.3';
-      /** ALPN offered; absent: h2, http/1.1 (HTTPS servers). A TLS server carrying TCP offers none ([]), as Istio. */
-      alpnProtocols?: string[];
-    };
+export interface DownstreamTlsContext {
+  commonTlsContext: CommonTlsContext;
+  /** Envoy's require_client_certificate: a client without a valid certificate fails the handshake. */
+  requireClientCertificate?: boolean;
+}
 
-/** Envoy's UpstreamTlsContext as Istio's DestinationRule tls sets it. */
-export interface UpstreamTls {
-  /** ISTIO_MUTUAL: the workload certificate, the mesh root, the server's SPIFFE identity checked. */
-  mode: 'ISTIO_MUTUAL' | 'MUTUAL' | 'SIMPLE';
+/** Envoy's TlsParameters protocol versions. */
+export type TlsProtocolVersion = 'TLS_AUTO' | 'TLSv1_0' | 'TLSv1_1' | 'TLSv1_2' | 'TLSv1_3';
+
+/** Envoy's SdsSecretConfig: a secret by name, from Snapshot.secrets (config/secret-names.ts spells istiod's names). */
+export interface SdsSecretConfig {
+  name: string;
+}
+
+/** Envoy's SubjectAltNameMatcher: a SAN of this type matching the StringMatcher. */
+export interface SubjectAltNameMatcher {
+  sanType: 'DNS' | 'URI' | 'EMAIL' | 'IP_ADDRESS';
+  matcher: StringMatch;
+}
+
+/**
+ * Envoy's CertificateValidationContext, the parts istiod sets: which peer identities are accepted
+ * (any one SAN matching one matcher; none listed: any certificate the CA signed), and for a client
+ * that names no CA, the system roots.
+ */
+export interface CertificateValidationContext {
+  /** Envoy's match_subject_alt_names: URI, DNS, email or IP SANs matched alike (istiod's mesh contexts). */
+  matchSubjectAltNames?: StringMatch[];
+  /** Envoy's match_typed_subject_alt_names: each matcher for SANs of its type. */
+  matchTypedSubjectAltNames?: SubjectAltNameMatcher[];
+  /** Envoy's system_root_certs: trust the system's CAs (a DestinationRule SIMPLE without caCertificates). */
+  systemRootCerts?: Record<string, never>;
+}
+
+/** Envoy's CommonTlsContext: the certificate presented and how the peer is validated, by SDS secret name. */
+export interface CommonTlsContext {
+  tlsParams?: { tlsMinimumProtocolVersion?: TlsProtocolVersion; tlsMaximumProtocolVersion?: TlsProtocolVersion };
+  /** ALPN offered (client) or accepted in preference order (server). */
+  alpnProtocols?: string[];
+  /** The certificate and key this side presents (istiod sets one). */
+  tlsCertificateSdsSecretConfigs?: SdsSecretConfig[];
+  /** Peer validation with the CAs of a secret: `ROOTCA`, `kubernetes://<name>-cacert`, `file-root:<path>`. */
+  combinedValidationContext?: { defaultValidationContext: CertificateValidationContext; validationContextSdsSecretConfig: SdsSecretConfig };
+  /** Peer validation without a CA secret (system roots). Neither this nor the combined one: the peer is not verified. */
+  validationContext?: CertificateValidationContext;
+}
+
+/** Envoy's UpstreamTlsContext: TLS originated to an upstream. */
+export interface UpstreamTlsContext {
+  commonTlsContext: CommonTlsContext;
+  /** SNI sent; absent: none, unless the cluster sets auto_sni (not modelled: the endpoint address is sent, as before). */
   sni?: string;
-  /** Accepted server identities (URI or DNS SANs); empty: any certificate the CA signed. */
-  subjectAltNames: string[];
-  /** ALPN offered (Istio: istio-http/1.1 for HTTP, istio for TCP, on ISTIO_MUTUAL). */
-  alpn?: string[];
-  /** MUTUAL/SIMPLE: PEM read from the DestinationRule's files when the config was loaded. */
-  caPem?: string;
-  certPem?: string;
-  keyPem?: string;
-  insecureSkipVerify?: boolean;
+}
+
+/** Envoy's downstream transport_socket: TLS terminated with its DownstreamTlsContext. */
+export interface DownstreamTransportSocket {
+  name: 'envoy.transport_sockets.tls';
+  typedConfig: DownstreamTlsContext;
+}
+
+/** Envoy's upstream transport_socket: TLS with its UpstreamTlsContext, or plaintext. */
+export type UpstreamTransportSocket =
+  | { name: 'envoy.transport_sockets.tls'; typedConfig: UpstreamTlsContext }
+  | { name: 'envoy.transport_sockets.raw_buffer' };
+
+/**
+ * Envoy's TransportSocketMatch: endpoints whose `envoy.transport_socket_match` metadata holds every
+ * key/value of `match` use this transport socket; the first match wins; `{}` matches all.
+ */
+export interface TransportSocketMatch {
+  name: string;
+  match: Record<string, string>;
+  transportSocket: UpstreamTransportSocket;
 }
 
 /** Envoy's tcp_proxy network filter. */
@@ -405,8 +465,8 @@ export interface Cluster {
    * lets through, so the proxy's connection to its own workload is not captured again.
    */
   upstreamBindAddresses?: string[];
-  /** TLS to the upstream (DestinationRule trafficPolicy.tls). */
-  tls?: UpstreamTls;
+  /** Envoy's transport_socket: TLS to the upstream (DestinationRule trafficPolicy.tls); absent: plaintext. */
+  transportSocket?: UpstreamTransportSocket;
   /**
    * Envoy http2_protocol_options: requests go upstream over HTTP/2 (ports of protocol GRPC,
    * GRPC-WEB, HTTP2, or DestinationRule h2UpgradePolicy UPGRADE); absent: HTTP/1.1.
@@ -415,12 +475,11 @@ export interface Cluster {
   /** DestinationRule useClientProtocol: the upstream protocol follows the client's (HTTP/1.1 or HTTP/2). */
   useClientProtocol?: boolean;
   /**
-   * Istio's auto mTLS: with no DestinationRule tls, endpoints labelled
-   * `security.istio.io/tlsMode: istio` (they have a sidecar) are reached with ISTIO_MUTUAL,
-   * accepting these server identities (the service's accounts; empty: any mesh certificate) and
-   * presenting this SNI (Istio's `outbound_.<port>_.<subset>_.<host>`).
+   * Envoy's transport_socket_matches, over transportSocket: picked per endpoint by its metadata.
+   * istiod's auto mTLS (no DestinationRule tls): `tlsMode-istio` (endpoints with a sidecar) gets mesh
+   * mTLS, `tlsMode-disabled` plaintext.
    */
-  autoMtls?: { subjectAltNames: string[]; sni?: string };
+  transportSocketMatches?: TransportSocketMatch[];
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
 }
@@ -483,7 +542,7 @@ export type HealthStatus = 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'T
  */
 export interface EndpointMetadata {
   labels: Record<string, string>;
-  /** `istio`: the workload has a sidecar (label security.istio.io/tlsMode), so auto mTLS reaches it with ISTIO_MUTUAL. */
+  /** `istio`: the workload has a sidecar (label security.istio.io/tlsMode): the key transport socket matches select on (auto mTLS). */
   tlsMode?: 'istio';
 }
 

@@ -1,49 +1,77 @@
 import type { Socket } from 'node:net';
 import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
-import type { Cluster, DownstreamTls, Listener, UpstreamTls, WorkloadSecret } from '../config/snapshot.js';
+import type { Cluster, DownstreamTlsContext, Listener, Secret, TlsProtocolVersion, UpstreamTlsContext, UpstreamTransportSocket } from '../config/snapshot.js';
+import { WORKLOAD_CERT_SECRET } from '../config/secret-names.js';
+import { peerIdentityFromCert } from './workload-certs.js';
+import { compileSanCheck, type SanCheck } from './san-matcher.js';
 import type { HostEndpoint } from '../config/endpoints.js';
 
-/** What TLS to an endpoint depends on: its address (the default SNI) and whether it has a sidecar. */
+/** What TLS to an endpoint depends on: its address (the default SNI) and its transport socket match metadata. */
 type UpstreamEndpoint = Pick<HostEndpoint, 'address' | 'tlsMode'>;
 
-/** Istio's ALPN on mesh mTLS connections, so the server side knows a sidecar is talking. */
+/**
+ * Istio's istio.alpn filter: HTTP/1.1 streams over mesh mTLS (a context offering `istio`) offer
+ * `istio-http/1.1`, so the server side knows a sidecar speaks HTTP (HTTP/2 sessions swap it for h2).
+ */
 const ISTIO_ALPN_HTTP = ['istio-http/1.1', 'istio'];
-const ISTIO_ALPN_TCP = ['istio'];
+
+/** An UpstreamTlsContext compiled once: the secrets it is built from and its peer checks. */
+interface CompiledUpstream {
+  certSecret?: string;
+  caSecret?: string;
+  /** Peer validation configured (a CA secret or the system roots); without, nothing is verified. */
+  verify: boolean;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  checkSans: SanCheck;
+  alpn?: string[];
+  alpnHttp?: string[];
+}
 
 /**
- * A worker's TLS material: the workload certificate as a SecureContext (rebuilt when the agent
- * posts a rotated one; connections already up keep theirs, new handshakes use the new one), and
- * the client/server options derived from it and from clusters' DestinationRule tls.
+ * A worker's TLS: the Snapshot's SDS secrets, and the handshake servers and client contexts the
+ * TLS contexts of its listeners and clusters name them in, each built once per version of its
+ * secrets. A rotated secret (a Snapshot whose only change is a secret) rebuilds those alone:
+ * connections already up keep theirs, new handshakes use the new material.
  */
 export class TlsStore {
-  private secret: WorkloadSecret | undefined;
-  private context: SecureContext | undefined;
+  /** The Snapshot's SDS secrets by name. */
+  private secrets = new Map<string, Secret>();
+  /** The SPIFFE identity of the workload certificate (`default`). */
+  private identity: string | undefined;
   /**
-   * Terminates mesh mTLS. A tls.Server that never listens: sockets are handed to it, so Node's own
-   * verification (client certificate required, chained to the root) decides `authorized` and
-   * rejects the rest; a bare TLSSocket would not check the client certificate at all.
+   * Handshake servers of the DownstreamTlsContexts, by their content (secret names, ALPN, checks):
+   * tls.Servers that never listen; sockets are handed to them, so Node's own verification (client
+   * certificate chained to the CA) decides `authorized`, which a bare TLSSocket would not check.
+   * Dropped when one of their secrets changes: handshakes under way finish on the old server, new
+   * ones get a server (and a session cache) with the new material.
    */
-  private server: Server | undefined;
-  /** Gateway servers' own certificates (SIMPLE / MUTUAL), by their PEM material. */
-  private readonly gatewayServers = new Map<string, Server>();
+  private readonly servers = new Map<string, { server: Server | Error; secrets: string[] }>();
+  /** Each DownstreamTlsContext of a Snapshot to its key in `servers`, so a connection serializes nothing. */
+  private readonly serverKeys = new WeakMap<DownstreamTlsContext, string>();
   private readonly handshakes = new Map<string, (socket: TLSSocket | undefined) => void>();
-  /** SecureContexts for MUTUAL/SIMPLE clusters, by their PEM material. */
-  private readonly custom = new Map<string, SecureContext>();
+  /** Client SecureContexts by the secrets they are built from; dropped when one of those changes. */
+  private readonly clientContexts = new Map<string, { context: SecureContext; secrets: string[] }>();
+  /** Each UpstreamTlsContext of a Snapshot, compiled the first time a connection uses it. */
+  private readonly upstreamByConfig = new WeakMap<UpstreamTlsContext, CompiledUpstream>();
 
-  /** Takes the Snapshot's workload secret; a no-op when unchanged. */
-  update(secret: WorkloadSecret | undefined): void {
-    if (sameSecret(secret, this.secret)) return;
-    this.secret = secret;
-    const material = secret && { key: secret.keyPem, cert: secret.certChainPem, ca: secret.rootCertPem, minVersion: 'TLSv1.2' as const };
-    this.context = material ? createSecureContext(material) : undefined;
-    if (material && this.server) this.server.setSecureContext(material);
-    // ALPN by server preference: h2 for sidecars that speak HTTP/2 (Istio offers istio, h2), else
-    // the istio-* value the client offered (HTTP/1.1 or TCP)
-    else if (material) this.server = this.createServer({ ...material, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ISTIO_SERVER_ALPN }, true);
+  /**
+   * Takes the Snapshot's secrets: the servers and client contexts built from a secret whose content
+   * changed are dropped (the next handshake builds them again, once), the others kept.
+   */
+  update(secrets: readonly Secret[]): void {
+    const previous = this.secrets;
+    this.secrets = new Map(secrets.map((s) => [s.name, s]));
+    const changed = (name: string) => !sameSecret(previous.get(name), this.secrets.get(name));
+    for (const [key, entry] of this.clientContexts) if (entry.secrets.some(changed)) this.clientContexts.delete(key);
+    for (const [key, entry] of this.servers) if (entry.secrets.some(changed)) this.servers.delete(key);
+    if (changed(WORKLOAD_CERT_SECRET)) {
+      const cert = this.secrets.get(WORKLOAD_CERT_SECRET);
+      this.identity = cert && 'tlsCertificate' in cert ? peerIdentityFromCert(cert.tlsCertificate.certificateChain)?.spiffeId : undefined;
+    }
   }
 
-  /** A handshake server; `requireAuthorized`: only a client certificate the CA vouches for completes it. */
-  private createServer(options: TlsOptions, requireAuthorized: boolean): Server {
+  /** A handshake server; `check`: what a client certificate must pass for the handshake to count (Envoy's require_client_certificate, SANs). */
+  private createServer(options: TlsOptions, check: ((socket: TLSSocket) => boolean) | undefined): Server {
     const server = createServer({ ...options, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS });
     const settle = (socket: TLSSocket, ok: boolean) => {
       const key = socketKey(socket);
@@ -52,19 +80,20 @@ export class TlsStore {
       this.handshakes.delete(key);
       done(ok ? socket : undefined);
     };
-    server.on('secureConnection', (socket: TLSSocket) => settle(socket, !requireAuthorized || socket.authorized));
+    server.on('secureConnection', (socket: TLSSocket) => settle(socket, !check || check(socket)));
     server.on('tlsClientError', (_err, socket: TLSSocket) => settle(socket, false));
     return server;
   }
 
   /**
-   * Istio mTLS server side: runs the handshake on `socket` (bytes already read must have been
-   * unshifted) and calls back with the TLS socket of an authorized mesh peer, or undefined (no
-   * workload certificate, handshake failure, no or untrusted client certificate, timeout).
+   * Terminates TLS as the DownstreamTlsContext says: runs the handshake on `socket` (bytes already
+   * read must have been unshifted) and calls back with the TLS socket, or undefined (a secret
+   * missing, handshake failure, a required client certificate absent, untrusted or of the wrong
+   * identity, timeout).
    */
-  terminate(socket: Socket, tls: DownstreamTls, done: (secure: TLSSocket | undefined) => void): void {
-    const server = tls.mode === 'istio' ? (this.context ? this.server : undefined) : this.gatewayServer(tls);
-    if (!server) {
+  terminate(socket: Socket, tls: DownstreamTlsContext, done: (secure: TLSSocket | undefined) => void): void {
+    const server = this.serverFor(tls);
+    if (server instanceof Error) {
       done(undefined);
       return;
     }
@@ -79,108 +108,161 @@ export class TlsStore {
     server.emit('connection', socket);
   }
 
-  /**
-   * Forgets the handshake servers of Gateway certificates no listener uses any more (a rotated
-   * credential): handshakes under way finish on the old one, new ones use the new certificate.
-   */
-  retainGatewayServers(listeners: readonly Listener[]): void {
+  /** Forgets the handshake servers of contexts no listener uses any more. */
+  retainServers(listeners: readonly Listener[]): void {
     const used = new Set<string>();
-    for (const l of listeners) for (const c of l.filterChains) if (c.tls && c.tls.mode !== 'istio') used.add(gatewayKey(c.tls));
-    for (const key of this.gatewayServers.keys()) if (!used.has(key)) this.gatewayServers.delete(key);
+    for (const l of listeners) {
+      for (const c of [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) if (c.transportSocket) used.add(this.serverKey(c.transportSocket.typedConfig));
+    }
+    for (const key of this.servers.keys()) if (!used.has(key)) this.servers.delete(key);
   }
 
+  /** The SPIFFE identity of the workload certificate (`default`). */
   get workloadIdentity(): string | undefined {
-    return this.secret?.spiffeId;
+    return this.identity;
   }
 
-  /** The handshake server for a Gateway server's certificate: ALPN as the server sets it; MUTUAL asks for client certificates. */
-  private gatewayServer(tls: Exclude<DownstreamTls, { mode: 'istio' }>): Server {
-    // per connection: found by the chain's own config object, not by serializing its PEMs again
-    const known = this.serverByTls.get(tls);
-    if (known) return known;
-    const key = gatewayKey(tls);
-    let server = this.gatewayServers.get(key);
-    if (!server) {
-      const mutual = tls.mode === 'mutual';
+  private serverKey(tls: DownstreamTlsContext): string {
+    let key = this.serverKeys.get(tls);
+    if (key === undefined) this.serverKeys.set(tls, (key = JSON.stringify(tls)));
+    return key;
+  }
+
+  /** The handshake server of a context, built once per version of its secrets. */
+  private serverFor(tls: DownstreamTlsContext): Server | Error {
+    const key = this.serverKey(tls);
+    const known = this.servers.get(key);
+    if (known) return known.server;
+    const common = tls.commonTlsContext;
+    const certName = common.tlsCertificateSdsSecretConfigs?.[0]?.name;
+    const combined = common.combinedValidationContext;
+    const caName = combined?.validationContextSdsSecretConfig.name;
+    const names = [certName, caName].filter((n): n is string => n !== undefined);
+    const cert = certName === undefined ? undefined : this.secrets.get(certName);
+    const ca = caName === undefined ? undefined : this.secrets.get(caName);
+    let server: Server | Error;
+    if (!(cert && 'tlsCertificate' in cert)) server = missingSecret(certName ?? '(no certificate)');
+    else if (caName !== undefined && !(ca && 'validationContext' in ca)) server = missingSecret(caName);
+    else {
+      const verify = !!combined || !!common.validationContext;
+      const require = verify && !!tls.requireClientCertificate;
+      const sans = compileSanCheck(combined?.defaultValidationContext ?? common.validationContext);
+      const alpn = common.alpnProtocols ?? [];
       server = this.createServer(
         {
-          key: tls.keyPem,
-          cert: tls.certPem,
-          ...(tls.caPem ? { ca: tls.caPem } : {}),
-          minVersion: tls.minVersion ?? 'TLSv1.2',
-          ...alpnOption(tls.alpnProtocols ?? ['h2', 'http/1.1']),
-          requestCert: mutual,
-          rejectUnauthorized: mutual && !tls.optionalClientCert,
+          key: cert.tlsCertificate.privateKey,
+          cert: cert.tlsCertificate.certificateChain,
+          ...(ca && 'validationContext' in ca ? { ca: ca.validationContext.trustedCa } : {}),
+          minVersion: nodeTlsVersion(common.tlsParams?.tlsMinimumProtocolVersion),
+          ...(alpn.length ? { ALPNCallback: ({ protocols }: { protocols: string[] }) => selectAlpn(alpn, protocols) } : {}),
+          requestCert: verify,
+          rejectUnauthorized: require,
         },
-        mutual && !tls.optionalClientCert,
+        // a certificate presented is checked even where it is optional (Envoy verifies what it gets)
+        require ? (s) => s.authorized && !sans(s.getPeerCertificate()) : undefined,
       );
-      this.gatewayServers.set(key, server);
     }
-    this.serverByTls.set(tls, server);
+    this.servers.set(key, { server, secrets: names });
     return server;
   }
 
-  /** The handshake server of each chain's tls config object (a Snapshot's), for the accept path. */
-  private readonly serverByTls = new WeakMap<DownstreamTls, Server>();
-
   /**
-   * How to reach this endpoint of the cluster: TLS options, or undefined for plaintext. Auto mTLS
-   * applies to endpoints that have a sidecar when the cluster sets no tls of its own.
+   * How to reach this endpoint of the cluster: TLS options, or undefined for plaintext. The
+   * cluster's transport socket matches pick by the endpoint's metadata (auto mTLS: tlsMode), else
+   * its transport socket applies. An Error: the TLS it needs cannot be had (a secret is missing).
    */
   clientOptions(cluster: Cluster, endpoint: UpstreamEndpoint, protocol: 'http' | 'tcp'): ConnectionOptions | Error | undefined {
-    let tls = cluster.tls;
-    if (!tls && cluster.autoMtls && endpoint.tlsMode === 'istio' && this.context) {
-      tls = { mode: 'ISTIO_MUTUAL', subjectAltNames: cluster.autoMtls.subjectAltNames, ...(cluster.autoMtls.sni ? { sni: cluster.autoMtls.sni } : {}) };
-    }
-    if (!tls) return undefined;
-    if (tls.mode === 'ISTIO_MUTUAL') {
-      // without a workload certificate there is no mesh identity to present: the connection fails (UF)
-      if (!this.context) return new Error('ISTIO_MUTUAL needs a workload certificate (--cert-dir)');
-      return {
-        secureContext: this.context,
-        ...(tls.sni ? { servername: tls.sni } : {}),
-        ALPNProtocols: tls.alpn ?? (protocol === 'http' ? ISTIO_ALPN_HTTP : ISTIO_ALPN_TCP),
-        rejectUnauthorized: true,
-        checkServerIdentity: (_host, cert) => checkSans(cert, tls!.subjectAltNames),
-      };
-    }
-    return this.customOptions(tls, endpoint);
-  }
-
-  /** MUTUAL / SIMPLE: the DestinationRule's own CA (and client certificate), its SNI and SANs. */
-  private customOptions(tls: UpstreamTls, endpoint: UpstreamEndpoint): ConnectionOptions {
-    const key = JSON.stringify([tls.caPem, tls.certPem, tls.keyPem]);
-    let ctx = this.custom.get(key);
-    if (!ctx) {
-      ctx = createSecureContext({
-        ...(tls.caPem ? { ca: tls.caPem } : {}),
-        ...(tls.mode === 'MUTUAL' && tls.certPem && tls.keyPem ? { cert: tls.certPem, key: tls.keyPem } : {}),
-        minVersion: 'TLSv1.2',
-      });
-      this.custom.set(key, ctx);
-    }
-    const sans = tls.subjectAltNames;
+    const socket = transportSocketFor(cluster, endpoint);
+    if (socket?.name !== 'envoy.transport_sockets.tls') return undefined;
+    const tls = socket.typedConfig;
+    let compiled = this.upstreamByConfig.get(tls);
+    if (!compiled) this.upstreamByConfig.set(tls, (compiled = compileUpstream(tls)));
+    const context = this.clientContext(compiled);
+    if (context instanceof Error) return context;
+    const alpn = protocol === 'http' ? (compiled.alpnHttp ?? compiled.alpn) : compiled.alpn;
+    const check = compiled.checkSans;
     return {
-      secureContext: ctx,
+      secureContext: context,
+      // no SNI configured: the endpoint's address, as before (Envoy's auto_sni sends the Host)
       servername: tls.sni ?? endpoint.address,
-      ...(tls.alpn ? { ALPNProtocols: tls.alpn } : {}),
-      rejectUnauthorized: !tls.insecureSkipVerify,
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+      rejectUnauthorized: compiled.verify,
       // with SANs Envoy checks them instead of the host name; without, any name the CA vouches for
-      checkServerIdentity: (_host, cert) => (tls.insecureSkipVerify ? undefined : checkSans(cert, sans)),
+      checkServerIdentity: compiled.verify ? (_host, cert) => check(cert) : () => undefined,
     };
   }
+
+  /** The SecureContext of these secrets, built once per version of them. */
+  private clientContext(c: CompiledUpstream): SecureContext | Error {
+    const names = [c.certSecret, c.caSecret].filter((n): n is string => n !== undefined);
+    const key = JSON.stringify([c.certSecret, c.caSecret, c.minVersion]);
+    const known = this.clientContexts.get(key);
+    if (known) return known.context;
+    const cert = c.certSecret === undefined ? undefined : this.secrets.get(c.certSecret);
+    const ca = c.caSecret === undefined ? undefined : this.secrets.get(c.caSecret);
+    if (c.certSecret !== undefined && !(cert && 'tlsCertificate' in cert)) return missingSecret(c.certSecret);
+    if (c.caSecret !== undefined && !(ca && 'validationContext' in ca)) return missingSecret(c.caSecret);
+    const context = createSecureContext({
+      ...(cert && 'tlsCertificate' in cert ? { cert: cert.tlsCertificate.certificateChain, key: cert.tlsCertificate.privateKey } : {}),
+      ...(ca && 'validationContext' in ca ? { ca: ca.validationContext.trustedCa } : {}),
+      minVersion: c.minVersion,
+    });
+    this.clientContexts.set(key, { context, secrets: names });
+    return context;
+  }
 }
 
-function gatewayKey(tls: Exclude<DownstreamTls, { mode: 'istio' }>): string {
-  return JSON.stringify([tls.mode, tls.certPem, tls.keyPem, tls.caPem, tls.optionalClientCert, tls.minVersion, tls.alpnProtocols]);
+/** Envoy's transport socket selection: the first match whose labels the endpoint's metadata holds, else the cluster's own. */
+function transportSocketFor(cluster: Cluster, endpoint: UpstreamEndpoint): UpstreamTransportSocket | undefined {
+  const matches = cluster.transportSocketMatches;
+  if (matches) {
+    const metadata: Record<string, string | undefined> = { tlsMode: endpoint.tlsMode };
+    const hit = matches.find((m) => Object.entries(m.match).every(([k, v]) => metadata[k] === v));
+    if (hit) return hit.transportSocket;
+  }
+  return cluster.transportSocket;
 }
 
-function alpnOption(protocols: string[]): { ALPNProtocols?: string[] } {
-  return protocols.length ? { ALPNProtocols: protocols } : {};
+function compileUpstream(tls: UpstreamTlsContext): CompiledUpstream {
+  const common = tls.commonTlsContext;
+  const certSecret = common.tlsCertificateSdsSecretConfigs?.[0]?.name;
+  const combined = common.combinedValidationContext;
+  const validation = combined?.defaultValidationContext ?? common.validationContext;
+  const alpn = common.alpnProtocols?.length ? common.alpnProtocols : undefined;
+  return {
+    ...(certSecret !== undefined ? { certSecret } : {}),
+    ...(combined ? { caSecret: combined.validationContextSdsSecretConfig.name } : {}),
+    verify: !!combined || !!common.validationContext,
+    minVersion: nodeTlsVersion(common.tlsParams?.tlsMinimumProtocolVersion),
+    checkSans: compileSanCheck(validation),
+    ...(alpn ? { alpn } : {}),
+    ...(alpn?.includes('istio') ? { alpnHttp: ISTIO_ALPN_HTTP } : {}),
+  };
 }
 
-/** What the mesh mTLS server side negotiates, in preference order. */
-const ISTIO_SERVER_ALPN = ['h2', 'http/1.1', 'istio-http/1.1', 'istio-http/1.0', 'istio-h2', 'istio', 'istio-peer-exchange'];
+/** Envoy's minimum version as Node spells it; TLS_AUTO, older versions and unset: TLS 1.2 (Envoy's default, and the floor Outrigger keeps). */
+function nodeTlsVersion(v: TlsProtocolVersion | undefined): CompiledUpstream['minVersion'] {
+  switch (v) {
+    case 'TLSv1_3':
+      return 'TLSv1.3';
+    default:
+      return 'TLSv1.2';
+  }
+}
+
+function missingSecret(name: string): Error {
+  return new Error(`TLS secret "${name}" is not available${name === 'default' ? ' (the workload certificate: --cert-dir)' : ''}`);
+}
+
+/**
+ * Envoy's ALPN selection on a server: its first protocol the client offers. Where none is, Envoy
+ * completes the handshake without ALPN; Node can only pick one of the client's or refuse, so the
+ * client's first that is not HTTP/2 is picked (the codec then treats the connection as it would
+ * without ALPN: HTTP/1 or bytes), and a client offering HTTP/2 alone is refused.
+ */
+export function selectAlpn(server: readonly string[], client: readonly string[]): string | undefined {
+  return server.find((p) => client.includes(p)) ?? client.find((p) => p !== 'h2' && p !== 'istio-h2');
+}
 
 /** A client that starts TLS must finish the handshake within this time. */
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -188,14 +270,6 @@ const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The same TCP connection seen from its raw socket and from its TLS socket. */
 function socketKey(s: { remoteAddress?: string; remotePort?: number; localPort?: number }): string {
   return `${s.remoteAddress}|${s.remotePort}|${s.localPort}`;
-}
-
-/** Envoy's match_subject_alt_names: one of the certificate's URI/DNS SANs must be listed (none listed: any). */
-function checkSans(cert: PeerCertificate, accepted: readonly string[]): Error | undefined {
-  if (accepted.length === 0) return undefined;
-  const sans = subjectAltNames(cert);
-  if (sans.some((s) => accepted.includes(s))) return undefined;
-  return new Error(`server certificate SANs [${sans.join(', ')}] match none of [${accepted.join(', ')}]`);
 }
 
 /** URI and DNS SANs of a certificate, without their `URI:`/`DNS:` tags. */
@@ -213,6 +287,6 @@ export function peerSpiffeId(socket: TLSSocket): string | undefined {
   return subjectAltNames(socket.getPeerCertificate()).find((s) => s.startsWith('spiffe://'));
 }
 
-function sameSecret(a: WorkloadSecret | undefined, b: WorkloadSecret | undefined): boolean {
-  return a === b || (!!a && !!b && a.certChainPem === b.certChainPem && a.keyPem === b.keyPem && a.rootCertPem === b.rootCertPem);
+function sameSecret(a: Secret | undefined, b: Secret | undefined): boolean {
+  return a === b || (!!a && !!b && JSON.stringify(a) === JSON.stringify(b));
 }

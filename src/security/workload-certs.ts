@@ -3,7 +3,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { WorkloadSecret } from '../config/snapshot.js';
+import type { WorkloadCertificate } from '../config/secrets.js';
 import { spiffeIdentity, type SpiffeIdentity } from './spiffe.js';
 
 export const CERT_CHAIN_FILE = 'cert-chain.pem';
@@ -67,10 +67,10 @@ export async function loadWorkloadCerts(dir: string, now: number = Date.now()): 
   return validateWorkloadCerts(dir, { certChainPem, keyPem, rootCertPem }, now);
 }
 
-/** The workload certificate as the Snapshot carries it (Envoy's SDS `default` + `ROOTCA`). */
-export async function loadWorkloadSecret(dir: string): Promise<WorkloadSecret> {
+/** The workload certificate, validated, as the config loader turns it into SDS secrets (`default` + `ROOTCA`). */
+export async function loadWorkloadSecret(dir: string): Promise<WorkloadCertificate> {
   const c = await loadWorkloadCerts(dir);
-  return { certChainPem: c.certChainPem, keyPem: c.keyPem, rootCertPem: c.rootCertPem, spiffeId: c.identity.spiffeId };
+  return { certChainPem: c.certChainPem, keyPem: c.keyPem, rootCertPem: c.rootCertPem };
 }
 
 /**

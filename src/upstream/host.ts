@@ -55,7 +55,7 @@ export class UpstreamHost {
       maxRequestsPerConnection: cluster.maxRequestsPerConnection,
       limits,
       localAddress: bindAddressFor(cluster.upstreamBindAddresses, endpoint.address),
-      ...(tls && (cluster.tls || cluster.autoMtls) ? { tls: () => tls.clientOptions(cluster, endpoint, 'http') } : {}),
+      ...(tls && (cluster.transportSocket || cluster.transportSocketMatches) ? { tls: () => tls.clientOptions(cluster, endpoint, 'http') } : {}),
     };
     const stats = { cluster: clusterStats, host: this.stats };
     // Envoy's http2_protocol_options: multiplexed sessions; else keep-alive HTTP/1.1 connections

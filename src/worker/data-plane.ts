@@ -186,9 +186,9 @@ export class DataPlane {
   }
 
   /**
-   * Envoy's DownstreamTlsContext for Istio mTLS: the workload certificate, a client certificate
-   * chaining to the mesh root required (rejectUnauthorized alone does not reject on a bare
-   * TLSSocket: checked here), bounded handshake. The chain's filter then runs on the TLS socket.
+   * The chain's DownstreamTlsContext: its certificate presented, a client certificate checked
+   * against its CA and SANs (required for mesh mTLS, whose peer must have an identity), bounded
+   * handshake. The chain's filter then runs on the TLS socket.
    */
   private terminateTls(
     rt: Runtime,
@@ -208,7 +208,7 @@ export class DataPlane {
     this.services.tls!.terminate(socket, tls, (secure) => {
       const peer = secure && peerIdentity(secure);
       // Istio mTLS needs the peer's identity; a gateway's own TLS may have no client certificate
-      if (!secure || (!peer && tls.mode === 'istio')) {
+      if (!secure || (!peer && tls.requireClientCertificate)) {
         stats.sslHandshakeError++;
         secure?.destroy();
         socket.destroy();
@@ -275,7 +275,7 @@ export class DataPlane {
       host: rt.clusters.get(service.cluster)?.pick()?.endpoint,
       destination: originalDst ?? { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
       peer,
-      localPrincipal: rt.snapshot.workloadSecret?.spiffeId,
+      localPrincipal: this.services.tls?.workloadIdentity,
     };
     this.checking.add(socket);
     void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(service.statPrefix ?? ''), proxy).then(() => this.checking.delete(socket));

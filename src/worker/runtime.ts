@@ -1,4 +1,4 @@
-import type { Cluster, DownstreamTls, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
+import type { Cluster, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
@@ -64,7 +64,8 @@ export interface HttpPipeline {
 /** One filter chain: an HTTP pipeline or a TCP proxy. */
 export interface ChainRuntime {
   readonly name: string;
-  readonly tls?: DownstreamTls;
+  /** The chain's DownstreamTlsContext: TLS terminated first. */
+  readonly tls?: DownstreamTlsContext;
   /** Network RBAC (AuthorizationPolicy on TCP), compiled. */
   readonly rbac?: AuthzEngine;
   /** The network ext_authz filters among `rbac`'s (CUSTOM with a gRPC provider), compiled, by config object. */
@@ -105,8 +106,8 @@ export class Runtime {
     /** The agent's rows for this Snapshot's listeners, clusters and hosts in the shared tables. */
     readonly slots: RuntimeSlots = NO_SLOTS,
   ) {
-    services.tls?.update(snapshot.workloadSecret);
-    services.tls?.retainGatewayServers(snapshot.listeners);
+    services.tls?.update(snapshot.secrets);
+    services.tls?.retainServers(snapshot.listeners);
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
     const tables = new Map<string, RouteTable>();
     const pipelines = new Map<HttpConnectionManager, HttpPipeline>();
@@ -123,7 +124,7 @@ export class Runtime {
           // looked up per call: clusters are compiled after the listeners
           pickHost: (name) => this.clusters.get(name)?.pick()?.endpoint,
           clusterStats: (name) => services.stats.cluster(name),
-          ...(snapshot.workloadSecret ? { localPrincipal: snapshot.workloadSecret.spiffeId } : {}),
+          ...(services.tls?.workloadIdentity ? { localPrincipal: services.tls.workloadIdentity } : {}),
         });
       });
       const stats = services.stats.hcm(hcm.statPrefix);
@@ -146,7 +147,7 @@ export class Runtime {
     for (const l of snapshot.listeners) {
       const compile = (c: FilterChain, where: string): ChainRuntime => ({
         name: c.name,
-        ...(c.tls ? { tls: c.tls } : {}),
+        ...(c.transportSocket ? { tls: c.transportSocket.typedConfig } : {}),
         ...(c.rbac ? { rbac: compileAuthzFilters(c.rbac) } : {}),
         ...(checksTcp(c) ? { extAuthz: new Map(c.rbac!.flatMap((f) => (f.name === NETWORK_EXT_AUTHZ_FILTER ? [[f.typedConfig, compileNetworkExtAuthz(f.typedConfig)]] : []))) } : {}),
         ...(c.http ? { http: compileHttp(l, c.http, where) } : {}),

@@ -16,7 +16,7 @@ describe('/clusters text', () => {
       { ...staticHost('10.0.0.2', 80), priority: 1, healthStatus: 'DRAINING' as const },
       { ...staticHost('10.0.0.3', 80), healthStatus: 'DEGRADED' as const },
     ];
-    const s = { version: 'v', node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [cluster('c')], endpoints: [loadAssignment('c', hosts)], resourceVersions: { clusters: {}, endpoints: {} } } satisfies Snapshot;
+    const s = { version: 'v', node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [cluster('c')], endpoints: [loadAssignment('c', hosts)], secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} } } satisfies Snapshot;
     const lines = clustersText(s, aggregateStats([]), () => new Set(['10.0.0.1:80'])).split('\n');
     expect(lines).toEqual(expect.arrayContaining([
       'c::10.0.0.1:80::region::r', 'c::10.0.0.1:80::zone::z', 'c::10.0.0.1:80::sub_zone::s', 'c::10.0.0.1:80::weight::3',

@@ -20,7 +20,8 @@ function snapshot(listeners: string[], clusters: Cluster[], hosts: Record<string
     routeConfigs: [],
     clusters,
     endpoints: Object.entries(hosts).map(([c, list]) => loadAssignment(c, list.map(([a, p]) => staticHost(a, p)))),
-    resourceVersions: { clusters: {}, endpoints: {} },
+    secrets: [],
+    resourceVersions: { clusters: {}, endpoints: {}, secrets: {} },
   });
 }
 

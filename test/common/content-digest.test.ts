@@ -17,8 +17,8 @@ describe('canonicalJson / contentDigest', () => {
 
   it('resourceVersions: one per cluster and per assignment, by name; an endpoint change moves only its assignment version', () => {
     const c: Cluster = { name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1, idleTimeoutMs: 1 };
-    const v1 = resourceVersions([c], [loadAssignment('c', [staticHost('10.0.0.1', 80)])]);
-    const v2 = resourceVersions([{ ...c }], [loadAssignment('c', [staticHost('10.0.0.2', 80)])]);
+    const v1 = resourceVersions([c], [loadAssignment('c', [staticHost('10.0.0.1', 80)])], []);
+    const v2 = resourceVersions([{ ...c }], [loadAssignment('c', [staticHost('10.0.0.2', 80)])], []);
     expect(Object.keys(v1.clusters)).toEqual(['c']);
     expect(v2.clusters.c).toBe(v1.clusters.c);
     expect(v2.endpoints.c).not.toBe(v1.endpoints.c);

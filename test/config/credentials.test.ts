@@ -8,7 +8,7 @@ import { translateIstio } from '../../src/config/istio/translate.js';
 import { createRootCa, issueWorkloadCert, type IssuedWorkloadCert, type RootCa } from '../../src/security/ca.js';
 import { CredentialStore } from '../../src/security/credentials.js';
 import { writeMountedSecret } from '../helpers/secrets.js';
-import { cluster, gatewayNode, listener, parseYaml, sidecarNode } from './helpers.js';
+import { cluster, downstreamTls, gatewayNode, listener, parseYaml, secretNames, sidecarNode } from './helpers.js';
 
 let dir: string;
 let ca: RootCa;
@@ -60,7 +60,13 @@ async function load(store: CredentialStore | undefined) {
 describe('credentialName', () => {
   it('a Gateway server gets its certificate, key and CA from the credential', async () => {
     const t = await load(new CredentialStore(dir));
-    expect(listener(t, '0.0.0.0_443').filterChains[0].tls).toMatchObject({ mode: 'mutual', certPem: cert.certChainPem, keyPem: cert.keyPem, caPem: ca.certPem });
+    expect(secretNames(downstreamTls(listener(t, '0.0.0.0_443').filterChains[0]))).toEqual(['kubernetes://shop-cert', 'kubernetes://shop-cert-cacert']);
+    expect(t.snapshot.secrets).toEqual(expect.arrayContaining([
+      { name: 'kubernetes://shop-cert', tlsCertificate: { certificateChain: cert.certChainPem, privateKey: cert.keyPem } },
+      { name: 'kubernetes://shop-cert-cacert', validationContext: { trustedCa: ca.certPem } },
+      { name: 'kubernetes://client-cert', tlsCertificate: { certificateChain: cert.certChainPem, privateKey: cert.keyPem } },
+      { name: 'kubernetes://client-cert-cacert', validationContext: { trustedCa: ca.certPem } },
+    ]));
   });
 
   it('a credential that is not there: its server is skipped with a warning (the rest is served), as when Istio gets no SDS secret', async () => {
@@ -71,7 +77,41 @@ describe('credentialName', () => {
 
   it('a DestinationRule MUTUAL credential: the client certificate, key and CA of the cluster', async () => {
     const t = await load(new CredentialStore(dir));
-    expect(cluster(t, 'outbound|443||api.example.com').tls).toMatchObject({ mode: 'MUTUAL', certPem: cert.certChainPem, keyPem: cert.keyPem, caPem: ca.certPem, sni: 'api.example.com' });
+    // istiod's shape: the credential's certificate and CA by SDS name, the PEM in the Snapshot's secrets
+    expect(cluster(t, 'outbound|443||api.example.com').transportSocket).toEqual({
+      name: 'envoy.transport_sockets.tls',
+      typedConfig: {
+        commonTlsContext: {
+          tlsCertificateSdsSecretConfigs: [{ name: 'kubernetes://client-cert' }],
+          combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'kubernetes://client-cert-cacert' } },
+        },
+        sni: 'api.example.com',
+      },
+    });
+    expect(t.snapshot.secrets).toEqual(expect.arrayContaining([
+      { name: 'kubernetes://client-cert', tlsCertificate: { certificateChain: cert.certChainPem, privateKey: cert.keyPem } },
+      { name: 'kubernetes://client-cert-cacert', validationContext: { trustedCa: ca.certPem } },
+    ]));
+  });
+
+  it('a rotated credential changes its secrets alone: listeners and clusters (and their versions) stay as they were', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'outrigger-credrot-'));
+    try {
+      const write = async (c: IssuedWorkloadCert) => {
+        for (const name of ['shop-cert', 'client-cert']) await writeMountedSecret(own, name, { 'tls.crt': c.certChainPem, 'tls.key': c.keyPem, 'ca.crt': ca.certPem });
+      };
+      await write(cert);
+      const before = await load(new CredentialStore(own));
+      await write(await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'gw2', dnsNames: ['shop.example.com'] }));
+      const after = await load(new CredentialStore(own));
+      expect(after.snapshot.listeners).toEqual(before.snapshot.listeners);
+      expect(after.snapshot.clusters).toEqual(before.snapshot.clusters);
+      expect(after.snapshot.resourceVersions.clusters).toEqual(before.snapshot.resourceVersions.clusters);
+      const changed = Object.keys(after.snapshot.resourceVersions.secrets).filter((n) => after.snapshot.resourceVersions.secrets[n] !== before.snapshot.resourceVersions.secrets[n]);
+      expect(changed.sort()).toEqual(['kubernetes://client-cert', 'kubernetes://shop-cert']);
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
   });
 
   it('without --credential-dir: servers naming a credential are skipped, DestinationRules warned about', async () => {
@@ -103,7 +143,8 @@ spec: { mtls: { mode: DISABLE } }
     const cfg = parseYaml(SIDECAR, 'default');
     await resolveCredentials(cfg, sidecar, new CredentialStore(dir));
     const t = translateIstio(cfg, sidecar, { outboundPort: 15001 });
-    expect(listener(t, '0.0.0.0_8443').filterChains.map((c) => [c.tls?.mode, c.tls && 'certPem' in c.tls ? c.tls.certPem : undefined])).toEqual([['simple', cert.certChainPem]]);
+    expect(listener(t, '0.0.0.0_8443').filterChains.map((c) => secretNames(downstreamTls(c)))).toEqual([['kubernetes://shop-cert', undefined]]);
+    expect(t.snapshot.secrets).toMatchObject([{ name: 'kubernetes://shop-cert', tlsCertificate: { certificateChain: cert.certChainPem } }]);
     expect(t.snapshot.listeners.some((l) => l.name === '0.0.0.0_9443')).toBe(false);
     expect(listener(t, 'virtualInbound').filterChains.filter((c) => c.match.destinationPort === 7443).map((c) => [c.name, c.tcpProxy?.clusters[0].name])).toEqual([['0.0.0.0_7443_refused', 'BlackHoleCluster']]);
     expect(t.warnings.filter((w) => w.includes('credential "absent" is not available'))).toHaveLength(2);

@@ -4,7 +4,7 @@ import { ConfigError, ConfigErrors } from '../../src/config/errors.js';
 import { parseIstioConfig } from '../../src/config/istio/parse.js';
 import type { IstioConfig } from '../../src/config/istio/resources.js';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
-import type { Cluster, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, VirtualHost } from '../../src/config/snapshot.js';
+import type { Cluster, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, UpstreamTlsContext, VirtualHost } from '../../src/config/snapshot.js';
 import { parseDocuments } from '../../src/config/source.js';
 import { hostEndpoints, type HostEndpoint } from '../../src/config/endpoints.js';
 
@@ -60,8 +60,35 @@ export function gatewayNode(over: Partial<NodeIdentity> = {}): NodeIdentity {
   });
 }
 
-export function translate(text: string, node: NodeIdentity = sidecarNode(), outboundPort = 15001): Translation {
-  return translateIstio(parseYaml(text, node.namespace), node, { outboundPort });
+export function translate(text: string, node: NodeIdentity = sidecarNode(), outboundPort = 15001, mtls = false): Translation {
+  return translateIstio(parseYaml(text, node.namespace), node, { outboundPort, mtls });
+}
+
+/** The DownstreamTlsContext a filter chain terminates TLS with. */
+export function downstreamTls(c: FilterChain): DownstreamTlsContext | undefined {
+  return c.transportSocket?.typedConfig;
+}
+
+/** The secret names a DownstreamTlsContext uses: its certificate's and its CA's (if any). */
+export function secretNames(tls: DownstreamTlsContext | undefined): (string | undefined)[] {
+  return [tls?.commonTlsContext.tlsCertificateSdsSecretConfigs?.[0]?.name, tls?.commonTlsContext.combinedValidationContext?.validationContextSdsSecretConfig.name];
+}
+
+/** The UpstreamTlsContext of the cluster's auto mTLS (its tlsMode-istio transport socket match). */
+export function autoMtlsTls(c: Cluster): UpstreamTlsContext | undefined {
+  const socket = c.transportSocketMatches?.find((m) => m.name === 'tlsMode-istio')?.transportSocket;
+  return socket?.name === 'envoy.transport_sockets.tls' ? socket.typedConfig : undefined;
+}
+
+/** The UpstreamTlsContext of the cluster's own transport socket. */
+export function upstreamTls(c: Cluster): UpstreamTlsContext | undefined {
+  return c.transportSocket?.name === 'envoy.transport_sockets.tls' ? c.transportSocket.typedConfig : undefined;
+}
+
+/** The exact SANs a validation context accepts. */
+export function exactSans(tls: UpstreamTlsContext | undefined): string[] | undefined {
+  const v = tls?.commonTlsContext.combinedValidationContext?.defaultValidationContext ?? tls?.commonTlsContext.validationContext;
+  return v && (v.matchSubjectAltNames ?? []).map((m) => ('exact' in m ? m.exact : JSON.stringify(m)));
 }
 
 export function cluster(t: Translation, name: string): Cluster {

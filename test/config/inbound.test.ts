@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
 import type { FilterChain, Listener } from '../../src/config/snapshot.js';
-import { cluster, hostsOf, listener, parseError, parseYaml, sidecarNode } from './helpers.js';
+import { cluster, downstreamTls, hostsOf, listener, parseError, parseYaml, secretNames, sidecarNode } from './helpers.js';
 
 const CERTS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/conformance/istio/samples/certs');
 
@@ -87,7 +87,8 @@ function shape(chains: readonly FilterChain[]): unknown[] {
   return chains.map((c) => ({
     transport: c.match.transportProtocol,
     alpn: c.match.applicationProtocols,
-    tls: c.tls?.mode,
+    // mesh mTLS: the workload certificate
+    tls: c.transportSocket && (secretNames(downstreamTls(c))[0] === 'default' ? 'istio' : 'own'),
     rbac: c.rbac?.length ?? 0,
     http: c.http ? { filters: c.http.httpFilters.map((f) => f.name), direction: c.http.forwardClientCertDetails } : undefined,
     tcp: c.tcpProxy?.clusters.map((x) => x.name.replace(/\|\d+\|/, '|PORT|')),
@@ -116,7 +117,20 @@ describe('inbound: captured and bound ports are built alike', () => {
     const t = translateWith(SERVICES + ingressSidecar() + peerAuth('STRICT') + POLICIES);
     const http = listener(t, '0.0.0.0_18080').filterChains;
     expect(http.map((c) => c.name)).toEqual(['0.0.0.0_18080_mtls', '0.0.0.0_18080_plaintext_refused']);
-    expect(http[0]).toMatchObject({ match: { destinationPort: 18080, transportProtocol: 'tls' }, tls: { mode: 'istio' } });
+    expect(http[0]).toMatchObject({ match: { destinationPort: 18080, transportProtocol: 'tls' } });
+    // istiod's inbound mTLS on an HTTP chain (istioctl's authz testdata, chain 0.0.0.0_80; cipher suites not modelled)
+    expect(downstreamTls(http[0])).toEqual({
+      commonTlsContext: {
+        tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2', tlsMaximumProtocolVersion: 'TLSv1_3' },
+        alpnProtocols: ['h2', 'http/1.1'],
+        tlsCertificateSdsSecretConfigs: [{ name: 'default' }],
+        combinedValidationContext: {
+          defaultValidationContext: { matchSubjectAltNames: [{ prefix: 'spiffe://cluster.local/' }] },
+          validationContextSdsSecretConfig: { name: 'ROOTCA' },
+        },
+      },
+      requireClientCertificate: true,
+    });
     expect(http[0].http?.httpFilters.map((f) => f.name)).toEqual(['envoy.filters.http.jwt_authn', 'envoy.filters.http.rbac']);
     expect(http[0].http?.forwardClientCertDetails).toBe('APPEND_FORWARD');
     expect(http[1].tcpProxy?.clusters).toEqual([{ name: 'BlackHoleCluster', weight: 1 }]);
@@ -201,16 +215,18 @@ spec:
   it('where mTLS is DISABLE: only TLS, terminated with the Sidecar certificates; HTTPS is served as HTTP after termination', () => {
     const t = translateWith(tlsSidecar('SIMPLE') + peerAuth('STRICT', { 8443: 'DISABLE' }));
     const chains = listener(t, '0.0.0.0_8443').filterChains;
-    expect(chains.map((c) => [c.name, c.match.transportProtocol, c.tls?.mode, !!c.http])).toEqual([['0.0.0.0_8443_tls', 'tls', 'simple', true]]);
-    expect(chains[0].tls).toMatchObject({ certPem: expect.stringContaining('BEGIN CERTIFICATE'), keyPem: expect.stringContaining('PRIVATE KEY') });
+    expect(chains.map((c) => [c.name, c.match.transportProtocol, secretNames(downstreamTls(c))[0]?.startsWith('file-cert:'), !!c.http])).toEqual([['0.0.0.0_8443_tls', 'tls', true, true]]);
+    const certSecret = t.snapshot.secrets.find((s) => s.name === secretNames(downstreamTls(chains[0]))[0]);
+    expect(certSecret).toMatchObject({ tlsCertificate: { certificateChain: expect.stringContaining('BEGIN CERTIFICATE'), privateKey: expect.stringContaining('PRIVATE KEY') } });
+    expect(downstreamTls(chains[0])?.requireClientCertificate).toBeUndefined();
     expect(t.warnings).toEqual([]);
     const mutual = listener(translateWith(tlsSidecar('MUTUAL', 'TLS') + peerAuth('DISABLE')), '0.0.0.0_8443').filterChains;
-    expect(mutual.map((c) => [c.tls?.mode, !!c.tcpProxy, !!c.tls && 'caPem' in c.tls])).toEqual([['mutual', true, true]]);
+    expect(mutual.map((c) => [downstreamTls(c)?.requireClientCertificate, !!c.tcpProxy, secretNames(downstreamTls(c))[1]?.startsWith('file-root:')])).toEqual([[true, true, true]]);
   });
 
   it('where mTLS applies (STRICT, PERMISSIVE) the Sidecar tls is not used, with a warning, as Istio does', () => {
     const t = translateWith(tlsSidecar('SIMPLE') + peerAuth('STRICT'));
-    expect(listener(t, '0.0.0.0_8443').filterChains.map((c) => c.tls?.mode)).toEqual(['istio', undefined]);
+    expect(listener(t, '0.0.0.0_8443').filterChains.map((c) => secretNames(downstreamTls(c))[1])).toEqual(['ROOTCA', undefined]);
     expect(t.warnings.filter((w) => w.includes('inbound port 8443') && w.includes('STRICT'))).toHaveLength(1);
   });
 

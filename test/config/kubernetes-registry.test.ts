@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { Listener } from '../../src/config/snapshot.js';
 import { RouteTable } from '../../src/router/route-table.js';
-import { cluster, hostsOf, listener, parseError, parseYaml, routeConfig, sidecarNode, targets, translate, vhostWithDomain, yaml } from './helpers.js';
+import { autoMtlsTls, cluster, exactSans, hostsOf, listener, parseError, parseYaml, routeConfig, sidecarNode, targets, translate, vhostWithDomain, yaml } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BOOKINFO = resolve(here, '../../../shared/conformance/istio/samples/bookinfo');
@@ -110,8 +110,30 @@ describe('bookinfo from a kubectl dump', () => {
       type: 'STATIC',
       lbPolicy: 'LEAST_REQUEST',
       service: { host: REVIEWS, namespace: 'default', port: 9080 },
-      autoMtls: { subjectAltNames: ['spiffe://cluster.local/ns/default/sa/bookinfo-reviews'] },
     });
+    // auto mTLS as istiod sends it (istioctl's describe testdata, a bookinfo cluster's transport_socket_matches)
+    expect(cluster(translate(config, undefined, undefined, true), `outbound|9080|v1|${REVIEWS}`).transportSocketMatches).toEqual([
+      {
+        name: 'tlsMode-istio',
+        match: { tlsMode: 'istio' },
+        transportSocket: {
+          name: 'envoy.transport_sockets.tls',
+          typedConfig: {
+            commonTlsContext: {
+              tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2', tlsMaximumProtocolVersion: 'TLSv1_3' },
+              alpnProtocols: ['istio-peer-exchange', 'istio'],
+              tlsCertificateSdsSecretConfigs: [{ name: 'default' }],
+              combinedValidationContext: {
+                defaultValidationContext: { matchSubjectAltNames: [{ exact: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews' }] },
+                validationContextSdsSecretConfig: { name: 'ROOTCA' },
+              },
+            },
+            sni: `outbound_.9080_.v1_.${REVIEWS}`,
+          },
+        },
+      },
+      { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer' } },
+    ]);
     expect(hostsOf(t, `outbound|9080||${REVIEWS}`).map((e) => `${e.address}:${e.port}`)).toEqual(['10.1.0.31:9080', '10.1.0.32:9080', '10.1.0.33:9080']);
     for (const [subset, ip] of [['v1', '10.1.0.31'], ['v2', '10.1.0.32'], ['v3', '10.1.0.33']]) {
       const endpoints = hostsOf(t, `outbound|9080|${subset}|${REVIEWS}`);
@@ -240,11 +262,11 @@ subsets:
 - { addresses: [10.2.0.2], targetRef: { kind: Pod, name: gone, namespace: default } }
 ports: [{ name: http, port: 80 }]`);
     const service = svc('s', '  clusterIP: 10.96.1.1\n  selector: { app: s }\n  ports: [{ name: http, port: 80 }]');
-    const t = translate(service + pod + slices);
+    const t = translate(service + pod + slices, undefined, undefined, true);
     const c = cluster(t, 'outbound|80||s.default.svc.cluster.local');
     expect(hostsOf(t, c.name).map((e) => e.address)).toEqual(['10.2.0.1']);
     expect(hostsOf(t, c.name)[0].labels).toMatchObject({ app: 's' });
-    expect(c.autoMtls?.subjectAltNames).toEqual(['spiffe://cluster.local/ns/default/sa/sa1']);
+    expect(exactSans(autoMtlsTls(c))).toEqual(['spiffe://cluster.local/ns/default/sa/sa1']);
     expect(t.warnings).toContainEqual(expect.stringMatching(/EndpointSlice default\/s-1: endpoint 10\.2\.0\.2 left out: its Pod gone is not in the config/));
     // without any Pod in the config, both endpoints stay (without Pod labels)
     expect(hostsOf(translate(service + slices), 'outbound|80||s.default.svc.cluster.local').map((e) => e.address)).toEqual(['10.2.0.1', '10.2.0.2']);
@@ -326,10 +348,10 @@ spec:
   ports: [{ number: 80, name: http, protocol: HTTP }, { number: 81, name: admin, protocol: HTTP, targetPort: 7070 }]
   workloadSelector: { labels: { app: vm-like } }
 `;
-    const t = translate(pod('a', '10.7.0.1', 'True') + pod('b', '10.7.0.2', 'False') + pod('c', '10.7.0.3', 'True', ', deletionTimestamp: "2026-01-01T00:00:00Z"') + se);
+    const t = translate(pod('a', '10.7.0.1', 'True') + pod('b', '10.7.0.2', 'False') + pod('c', '10.7.0.3', 'True', ', deletionTimestamp: "2026-01-01T00:00:00Z"') + se, undefined, undefined, true);
     expect(hostsOf(t, 'outbound|80||api.internal').map((e) => `${e.address}:${e.port}`)).toEqual(['10.7.0.1:8181']);
     expect(hostsOf(t, 'outbound|81||api.internal').map((e) => `${e.address}:${e.port}`)).toEqual(['10.7.0.1:7070']);
-    expect(cluster(t, 'outbound|80||api.internal').autoMtls?.subjectAltNames).toEqual(['spiffe://cluster.local/ns/default/sa/sa-a']);
+    expect(exactSans(autoMtlsTls(cluster(t, 'outbound|80||api.internal')))).toEqual(['spiffe://cluster.local/ns/default/sa/sa-a']);
   });
 
   it('internalTrafficPolicy Local keeps only the endpoints on the proxy’s node (its own Pod’s node)', () => {

@@ -56,7 +56,8 @@ describe('a built Snapshot is frozen', () => {
       const issued = await issueWorkloadCert({ caCertPem: root.certPem, caKeyPem: root.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'web' });
       await writeWorkloadDir(join(dir, 'certs'), issued);
       const { snapshot } = await loadSnapshot({ paths: [join(dir, 'mesh.yaml')], node: sidecarNode(), outboundPort: 15001, certDir: join(dir, 'certs'), workloadSecret: () => loadWorkloadSecret(join(dir, 'certs')) });
-      expect(snapshot.workloadSecret?.spiffeId).toBe('spiffe://cluster.local/ns/default/sa/web');
+      expect(snapshot.secrets.map((s) => s.name)).toEqual(['default', 'ROOTCA']);
+      expect(snapshot.secrets[0]).toMatchObject({ tlsCertificate: { certificateChain: issued.certChainPem } });
       expectDeepFrozen(snapshot);
     } finally {
       await rm(dir, { recursive: true, force: true });

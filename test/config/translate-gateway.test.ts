@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
 import type { FilterChain } from '../../src/config/snapshot.js';
-import { cluster, hostsOf, gatewayNode, listener, parseYaml } from './helpers.js';
+import { cluster, downstreamTls, hostsOf, gatewayNode, listener, parseYaml, secretNames } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SAMPLES = resolve(here, '../../../shared/conformance/istio/samples');
@@ -104,7 +104,7 @@ describe('gateway TLS PASSTHROUGH (Istio "Ingress gateway without TLS terminatio
     const t = translate(PASSTHROUGH());
     const c = chain(t, '0.0.0.0_443', (x) => !!x.match.serverNames);
     expect(c.match).toEqual({ serverNames: [NGINX] });
-    expect(c.tls).toBeUndefined();
+    expect(c.transportSocket).toBeUndefined();
     expect(c.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||my-nginx.default.svc.cluster.local', weight: 100 }]);
     expect(listener(t, '0.0.0.0_443').filterChains).toHaveLength(1);
   });
@@ -137,19 +137,19 @@ describe('gateway AUTO_PASSTHROUGH (east-west gateway: samples/multicluster/expo
     ]);
     const v1 = chain(t, '0.0.0.0_15443', (c) => c.match.serverNames?.[0] === `outbound_.9080_.v1_.${REVIEWS}`);
     expect(v1.match.applicationProtocols).toEqual(['istio-peer-exchange', 'istio', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2']);
-    expect(v1.tls).toBeUndefined();
+    expect(v1.transportSocket).toBeUndefined();
     expect(v1.tcpProxy).toMatchObject({ statPrefix: `outbound_.9080_.v1_.${REVIEWS}`, clusters: [{ name: `outbound_.9080_.v1_.${REVIEWS}`, weight: 1 }] });
   });
 
   it('the SNI clusters keep endpoints and load balancing but originate no TLS (the bytes are the client mTLS)', () => {
-    const t = translate(mesh + sample('multicluster/expose-services.yaml'), false, EW);
+    const t = translate(mesh + sample('multicluster/expose-services.yaml'), true, EW);
     const original = cluster(t, `outbound|9080|v1|${REVIEWS}`);
-    expect(original.autoMtls).toBeDefined();
+    expect(original.transportSocketMatches).toBeDefined();
     const sni = cluster(t, `outbound_.9080_.v1_.${REVIEWS}`);
     expect(hostsOf(t, sni.name).map((e) => e.address)).toEqual(['10.0.0.1']);
     expect(sni.lbPolicy).toBe(original.lbPolicy);
-    expect(sni.tls).toBeUndefined();
-    expect(sni.autoMtls).toBeUndefined();
+    expect(sni.transportSocket).toBeUndefined();
+    expect(sni.transportSocketMatches).toBeUndefined();
     expect(sni.service).toEqual(original.service);
   });
 
@@ -180,14 +180,24 @@ describe('gateway ISTIO_MUTUAL (egress gateway) and TLS servers terminating into
     const t = translate(EGRESS('HTTPS'), true);
     const c = chain(t, '0.0.0.0_443', () => true);
     expect(c.match).toEqual({ transportProtocol: 'tls', serverNames: ['edition.cnn.com'] });
-    expect(c.tls).toEqual({ mode: 'istio' });
+    // istiod's gateway ISTIO_MUTUAL: the workload certificate, client certificates of the mesh roots required
+    expect(downstreamTls(c)).toEqual({
+      commonTlsContext: {
+        tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2', tlsMaximumProtocolVersion: 'TLSv1_3' },
+        alpnProtocols: ['h2', 'http/1.1'],
+        tlsCertificateSdsSecretConfigs: [{ name: 'default' }],
+        combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'ROOTCA' } },
+      },
+      requireClientCertificate: true,
+    });
     expect(c.http?.routeConfigName).toBe('https.443.mtls.egress.default');
   });
 
   it('TLS ISTIO_MUTUAL: mesh mTLS terminated, then the tcp route', () => {
     const t = translate(EGRESS('TLS'), true);
     const c = chain(t, '0.0.0.0_443', () => true);
-    expect(c.tls).toEqual({ mode: 'istio' });
+    expect(secretNames(downstreamTls(c))).toEqual(['default', 'ROOTCA']);
+    expect(downstreamTls(c)?.commonTlsContext.alpnProtocols).toBeUndefined();
     expect(c.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||edition.cnn.com', weight: 100 }]);
   });
 
@@ -201,9 +211,11 @@ describe('gateway ISTIO_MUTUAL (egress gateway) and TLS servers terminating into
     const cert = resolve(SAMPLES, 'certs/workload-foo-cert.pem');
     const key = resolve(SAMPLES, 'certs/workload-foo-key.pem');
     const text = EGRESS('TLS').replace('tls: { mode: ISTIO_MUTUAL }', `tls: { mode: SIMPLE, serverCertificate: ${cert}, privateKey: ${key} }`);
-    const c = chain(translate(text), '0.0.0.0_443', () => true);
-    expect(c.tls).toMatchObject({ mode: 'simple', alpnProtocols: [] });
-    expect(c.tls && 'certPem' in c.tls && c.tls.certPem).toContain('BEGIN CERTIFICATE');
+    const t = translate(text);
+    const c = chain(t, '0.0.0.0_443', () => true);
+    // the files by istiod's SDS names, their PEM in the secrets
+    expect(downstreamTls(c)).toEqual({ commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: `file-cert:${cert}~${key}` }] } });
+    expect(t.snapshot.secrets).toEqual([{ name: `file-cert:${cert}~${key}`, tlsCertificate: { certificateChain: expect.stringContaining('BEGIN CERTIFICATE'), privateKey: expect.stringContaining('PRIVATE KEY') } }]);
     expect(c.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||edition.cnn.com', weight: 100 }]);
   });
 
@@ -211,11 +223,10 @@ describe('gateway ISTIO_MUTUAL (egress gateway) and TLS servers terminating into
     const file = (f: string) => resolve(SAMPLES, `certs/${f}`);
     const mutual = `tls: { mode: MUTUAL, serverCertificate: ${file('workload-foo-cert.pem')}, privateKey: ${file('workload-foo-key.pem')}, caCertificates: ${file('root-cert.pem')} }`;
     const tcpChain = chain(translate(EGRESS('TLS').replace('tls: { mode: ISTIO_MUTUAL }', mutual)), '0.0.0.0_443', () => true);
-    expect(tcpChain.tls).toMatchObject({ mode: 'mutual', alpnProtocols: [] });
-    expect(tcpChain.tls && 'caPem' in tcpChain.tls && tcpChain.tls.caPem).toContain('BEGIN CERTIFICATE');
+    expect(downstreamTls(tcpChain)).toMatchObject({ requireClientCertificate: true, commonTlsContext: { combinedValidationContext: { validationContextSdsSecretConfig: { name: `file-root:${file('root-cert.pem')}` } } } });
+    expect(downstreamTls(tcpChain)?.commonTlsContext.alpnProtocols).toBeUndefined();
     expect(tcpChain.tcpProxy).toBeDefined();
     const httpsChain = chain(translate(EGRESS('HTTPS').replace('tls: { mode: ISTIO_MUTUAL }', mutual)), '0.0.0.0_443', () => true);
-    expect(httpsChain.tls).toMatchObject({ mode: 'mutual' });
-    expect(httpsChain.tls && 'alpnProtocols' in httpsChain.tls).toBe(false);
+    expect(downstreamTls(httpsChain)).toMatchObject({ requireClientCertificate: true, commonTlsContext: { alpnProtocols: ['h2', 'http/1.1'] } });
   });
 });

@@ -51,7 +51,7 @@ beforeAll(async () => {
     }] }] }],
     clusters: [{ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }],
     endpoints: [loadAssignment('c', [staticHost('127.0.0.1', up)])],
-    resourceVersions: { clusters: {}, endpoints: {} },
+    secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} },
   };
   dp = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
   await dp.apply(snapshot);

@@ -76,9 +76,13 @@ describe('Gateway credentialName (--credential-dir)', () => {
   it('an HTTPS server serves curl with the credential; config_dump never shows its key', async () => {
     const r = await https(simplePort);
     expect(r.stdout, r.stderr).toBe('shop');
-    const dump = (await fetchText(proxy.ports.admin, '/config_dump?resource=dynamic_listeners')).text;
-    expect(dump).toContain('[redacted]');
-    expect(dump).not.toContain('PRIVATE KEY');
+    // the listener names the credential's SDS secret; the secret's key is redacted
+    const listeners = (await fetchText(proxy.ports.admin, '/config_dump?resource=dynamic_listeners')).text;
+    expect(listeners).toContain('kubernetes://shop-cert');
+    expect(listeners).not.toContain('PRIVATE KEY');
+    const secrets = (await fetchText(proxy.ports.admin, '/config_dump?resource=dynamic_active_secrets')).text;
+    expect(secrets).toContain('[redacted]');
+    expect(secrets).not.toContain('PRIVATE KEY');
   });
 
   it('MUTUAL: client certificates verified against the CA of <name>-cacert', async () => {

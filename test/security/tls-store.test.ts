@@ -1,11 +1,18 @@
 // The worker's TLS material: mesh mTLS termination verified by Node's own checks, and rotation —
 // new handshakes use a new certificate, connections already up keep theirs.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
+import { connect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster, WorkloadSecret } from '../../src/config/snapshot.js';
+import type { CertificateValidationContext, Cluster } from '../../src/config/snapshot.js';
+import { workloadSecrets, type WorkloadCertificate } from '../../src/config/secrets.js';
 import { createRootCa, issueWorkloadCert, type RootCa } from '../../src/security/ca.js';
-import { TlsStore } from '../../src/security/tls-store.js';
+import { selectAlpn, TlsStore } from '../../src/security/tls-store.js';
+import { compileSanCheck } from '../../src/security/san-matcher.js';
+import { autoMtlsMatches, meshUpstreamTls, tlsTransportSocket } from '../../src/config/istio/upstream-tls.js';
+import { MESH_DOWNSTREAM_ALPN_TCP, meshDownstreamTls } from '../../src/config/istio/downstream-tls.js';
+
+/** Inbound mesh mTLS as istiod configures it for a TCP port. */
+const MESH_TLS = meshDownstreamTls('cluster.local', MESH_DOWNSTREAM_ALPN_TCP).typedConfig;
 
 let ca: RootCa;
 let store: TlsStore;
@@ -13,19 +20,19 @@ let server: Server;
 let port: number;
 const open = new Set<Socket>();
 
-async function secret(sa: string, root = ca): Promise<WorkloadSecret> {
-  const c = await issueWorkloadCert({ caCertPem: root.certPem, caKeyPem: root.keyPem, trustDomain: 'cluster.local', namespace: 'ns', serviceAccount: sa });
-  return { ...c, spiffeId: `spiffe://cluster.local/ns/ns/sa/${sa}` };
+function secret(sa: string, root = ca): Promise<WorkloadCertificate> {
+  return issueWorkloadCert({ caCertPem: root.certPem, caKeyPem: root.keyPem, trustDomain: 'cluster.local', namespace: 'ns', serviceAccount: sa });
 }
 
 beforeAll(async () => {
   ca = await createRootCa({ trustDomain: 'cluster.local' });
   store = new TlsStore();
-  store.update(await secret('server-a'));
+  store.update(workloadSecrets(await secret('server-a')));
+  expect(store.workloadIdentity).toBe('spiffe://cluster.local/ns/ns/sa/server-a');
   // an echo over whatever TLS the store terminates
   server = createServer((raw) => {
     open.add(raw);
-    store.terminate(raw, { mode: 'istio' }, (secure) => {
+    store.terminate(raw, MESH_TLS, (secure) => {
       if (!secure) return void raw.destroy();
       secure.on('data', (b) => secure.write(b));
     });
@@ -39,7 +46,7 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
-function dial(client: WorkloadSecret | undefined): Promise<TLSSocket | Error> {
+function dial(client: WorkloadCertificate | undefined): Promise<TLSSocket | Error> {
   return new Promise((resolve) => {
     const s = connect({ port, host: '127.0.0.1', ca: ca.certPem, ...(client ? { cert: client.certChainPem, key: client.keyPem } : {}), checkServerIdentity: () => undefined, ALPNProtocols: ['istio'] });
     s.once('secureConnect', () => {
@@ -67,7 +74,8 @@ describe('TlsStore', () => {
     const client = await secret('client');
     const before = (await dial(client)) as TLSSocket;
     expect(serverSan(before)).toBe('URI:spiffe://cluster.local/ns/ns/sa/server-a');
-    store.update(await secret('server-b'));
+    store.update(workloadSecrets(await secret('server-b')));
+    expect(store.workloadIdentity).toBe('spiffe://cluster.local/ns/ns/sa/server-b');
     const after = (await dial(client)) as TLSSocket;
     expect(serverSan(after)).toBe('URI:spiffe://cluster.local/ns/ns/sa/server-b');
     const echoed = await new Promise<string>((r) => {
@@ -81,13 +89,45 @@ describe('TlsStore', () => {
 });
 
 describe('client options', () => {
-  // clientOptions reads only the cluster's tls and autoMtls
-  const cluster = { name: 'outbound|9080|v1|reviews', autoMtls: { subjectAltNames: [], sni: 'outbound_.9080_.v1_.reviews' } } as Partial<Cluster> as Cluster;
+  // clientOptions reads only the cluster's transport socket and its matches
+  const mesh = meshUpstreamTls([], 'outbound_.9080_.v1_.reviews');
+  const cluster = { name: 'outbound|9080|v1|reviews', transportSocketMatches: autoMtlsMatches(mesh) } as Partial<Cluster> as Cluster;
   const endpoint = { address: '10.0.0.1', tlsMode: 'istio' as const };
 
-  it('auto mTLS presents the SNI the config gives, and Istio\'s ALPN', () => {
-    const o = store.clientOptions(cluster, endpoint, 'http');
-    expect(o).toMatchObject({ servername: 'outbound_.9080_.v1_.reviews', ALPNProtocols: ['istio-http/1.1', 'istio'] });
+  it('auto mTLS by transport socket match: a sidecar endpoint gets the SNI the config gives and Istio\'s ALPN, another plaintext', () => {
+    expect(store.clientOptions(cluster, endpoint, 'http')).toMatchObject({ servername: 'outbound_.9080_.v1_.reviews', ALPNProtocols: ['istio-http/1.1', 'istio'] });
+    expect(store.clientOptions(cluster, endpoint, 'tcp')).toMatchObject({ ALPNProtocols: ['istio-peer-exchange', 'istio'] });
     expect(store.clientOptions(cluster, { address: endpoint.address }, 'http')).toBeUndefined();
+  });
+
+  it('a context naming a secret the Snapshot lacks cannot connect', () => {
+    const other = new TlsStore();
+    expect(other.clientOptions(cluster, endpoint, 'tcp')).toBeInstanceOf(Error);
+    const files = { name: 'c', transportSocket: tlsTransportSocket({ commonTlsContext: { combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'file-root:/etc/ca.pem' } } } }) } as Partial<Cluster> as Cluster;
+    expect(String(other.clientOptions(files, endpoint, 'tcp'))).toMatch(/TLS secret "file-root:\/etc\/ca.pem" is not available/);
+    other.update([{ name: 'file-root:/etc/ca.pem', validationContext: { trustedCa: ca.certPem } }]);
+    expect(other.clientOptions(files, endpoint, 'tcp')).toMatchObject({ servername: '10.0.0.1', rejectUnauthorized: true });
+  });
+
+  it('SAN matchers: exact, prefix and typed (a DNS matcher does not accept a URI SAN)', () => {
+    const check = (v: CertificateValidationContext, sans: string) => compileSanCheck(v)({ subjectaltname: sans } as PeerCertificate);
+    expect(check({ matchSubjectAltNames: [{ exact: 'spiffe://cluster.local/ns/a/sa/b' }] }, 'URI:spiffe://cluster.local/ns/a/sa/b')).toBeUndefined();
+    expect(check({ matchSubjectAltNames: [{ exact: 'spiffe://cluster.local/ns/a/sa/b' }] }, 'URI:spiffe://cluster.local/ns/a/sa/bx')).toBeInstanceOf(Error);
+    expect(check({ matchSubjectAltNames: [{ prefix: 'spiffe://cluster.local/' }] }, 'DNS:x, URI:spiffe://cluster.local/ns/a/sa/b')).toBeUndefined();
+    expect(check({ matchTypedSubjectAltNames: [{ sanType: 'DNS', matcher: { exact: 'api.example.com' } }] }, 'URI:api.example.com')).toBeInstanceOf(Error);
+    expect(check({ matchTypedSubjectAltNames: [{ sanType: 'DNS', matcher: { exact: 'api.example.com' } }] }, 'DNS:api.example.com')).toBeUndefined();
+    expect(check({}, 'DNS:anything')).toBeUndefined();
+  });
+});
+
+describe('server ALPN (Envoy: the server\'s first protocol the client offers; none in common: no ALPN)', () => {
+  it('picks by the server\'s preference', () => {
+    expect(selectAlpn(['h2', 'http/1.1'], ['http/1.1', 'h2'])).toBe('h2');
+    expect(selectAlpn(['istio-peer-exchange', 'h2', 'http/1.1'], ['istio-peer-exchange', 'istio'])).toBe('istio-peer-exchange');
+  });
+
+  it('nothing in common: a mesh client offering istio-http/1.1 is served (as HTTP/1.1), a client offering only HTTP/2 is refused', () => {
+    expect(selectAlpn(['h2', 'http/1.1'], ['istio-http/1.1', 'istio'])).toBe('istio-http/1.1');
+    expect(selectAlpn(['http/1.1'], ['h2'])).toBeUndefined();
   });
 });

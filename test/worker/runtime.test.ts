@@ -18,7 +18,7 @@ const base: Cluster = { name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', conn
 
 function snapshot(version: string, cluster: Cluster, ports: number[]): Snapshot {
   const endpoints = [loadAssignment(cluster.name, ports.map((p) => staticHost('127.0.0.1', p)))];
-  return deepFreeze({ version, node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [cluster], endpoints, resourceVersions: resourceVersions([cluster], endpoints) });
+  return deepFreeze({ version, node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [cluster], endpoints, secrets: [], resourceVersions: resourceVersions([cluster], endpoints, []) });
 }
 
 const services = (): WorkerServices => ({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off'), hostFirstSeen: new Map() });

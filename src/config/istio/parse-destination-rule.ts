@@ -134,7 +134,7 @@ function parseClientTls(f: Field, pending: Set<string>): ClientTlsSpec | undefin
   else if (credentialName) pending.add(`trafficPolicy.tls.credentialName (not used with mode ${mode})`);
   if (mode === 'SIMPLE' || mode === 'MUTUAL') {
     const ca = read('caCertificates');
-    if (ca) out.caPem = ca;
+    if (ca) Object.assign(out, { caPem: ca, caFile: f.at('caCertificates').optString() });
   }
   if (mode === 'MUTUAL') {
     // Istio: MUTUAL needs the client certificate and its key (unless a credentialName provides them)
@@ -144,8 +144,8 @@ function parseClientTls(f: Field, pending: Set<string>): ClientTlsSpec | undefin
     }
     const cert = read('clientCertificate');
     const key = read('privateKey');
-    if (cert) out.certPem = cert;
-    if (key) out.keyPem = key;
+    if (cert) Object.assign(out, { certPem: cert, certFile: f.at('clientCertificate').optString() });
+    if (key) Object.assign(out, { keyPem: key, keyFile: f.at('privateKey').optString() });
   }
   return out;
 }

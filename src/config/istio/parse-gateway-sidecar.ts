@@ -59,9 +59,9 @@ function parseServerTls(f: Field, protocol: string, warnings: string[], meta: Re
     const cert = read('serverCertificate');
     const key = read('privateKey');
     const ca = read('caCertificates');
-    if (cert) out.certPem = cert;
-    if (key) out.keyPem = key;
-    if (ca) out.caPem = ca;
+    if (cert) Object.assign(out, { certPem: cert, certFile: f.at('serverCertificate').optString() });
+    if (key) Object.assign(out, { keyPem: key, keyFile: f.at('privateKey').optString() });
+    if (ca) Object.assign(out, { caPem: ca, caFile: f.at('caCertificates').optString() });
   }
   Object.assign(out, minVersion(f));
   const ignored = ['subjectAltNames', 'verifyCertificateSpki', 'verifyCertificateHash', 'maxProtocolVersion', 'cipherSuites', 'caCrl'].filter((k) => f.at(k).present);

@@ -126,6 +126,10 @@ export interface ClientTlsSpec {
   caPem?: string;
   certPem?: string;
   keyPem?: string;
+  /** The files the PEMs were read from (caCertificates, clientCertificate, privateKey): istiod's SDS names for them. */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
   sni?: string;
   subjectAltNames: string[];
   insecureSkipVerify?: boolean;
@@ -241,6 +245,10 @@ export interface ServerTlsSpec {
   certPem?: string;
   keyPem?: string;
   caPem?: string;
+  /** The files the PEMs were read from (serverCertificate, privateKey, caCertificates): istiod's SDS names for them. */
+  certFile?: string;
+  keyFile?: string;
+  caFile?: string;
   minProtocolVersion?: 'TLSv1_2' | 'TLSv1_3';
   /** A credential under --credential-dir: the loader fills certPem/keyPem/caPem from it, or sets `unsupported`. */
   credentialName?: string;

@@ -7,6 +7,7 @@ import type { L4RouteSpec, MeshSettings, SidecarSpec, VirtualServiceSpec } from 
 import { portKind, type PortKind } from './protocol.js';
 import { clusterName, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from './translate-clusters.js';
 import { destinationCluster, matchAppliesHere, type RouteContext } from './translate-routes.js';
+import type { SecretSet } from './upstream-tls.js';
 
 /** Istio's special clusters for traffic capture. */
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
@@ -46,6 +47,8 @@ export interface CaptureInput {
   clusters: Cluster[];
   endpoints: ClusterLoadAssignment[];
   routeConfigs: RouteConfiguration[];
+  /** Where the SDS secrets the TLS contexts name go. */
+  secrets: SecretSet;
   warnings: string[];
 }
 

@@ -5,6 +5,7 @@ import { localityLoadAssignment } from './locality.js';
 import { labelsMatch } from './hosts.js';
 import { DestinationRuleIndex, effectivePolicy, workloadPort, type Service } from './registry.js';
 import type { MeshSettings, ServicePortSpec, WorkloadSpec } from './resources.js';
+import { autoMtlsMatches, destinationRuleTls, meshUpstreamTls, tlsTransportSocket, type SecretSet } from './upstream-tls.js';
 
 /** Istio's meshConfig.connectTimeout default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -33,8 +34,14 @@ interface ClustersAndEndpoints {
   endpoints: ClusterLoadAssignment[];
 }
 
+/** What upstream TLS needs: whether this proxy has a workload certificate (auto mTLS), and where secrets go. */
+export interface ClusterTlsInputs {
+  mtls: boolean;
+  secrets: SecretSet;
+}
+
 /** One cluster per service port, plus one per DestinationRule subset, named as istiod names them. */
-export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex, node: NodeIdentity, mesh?: MeshSettings): ClustersAndEndpoints {
+export function buildOutboundClusters(services: Iterable<Service>, drs: DestinationRuleIndex, node: NodeIdentity, tls: ClusterTlsInputs, mesh?: MeshSettings): ClustersAndEndpoints {
   const out: ClustersAndEndpoints = { clusters: [], endpoints: [] };
   const add = ({ cluster, endpoints }: { cluster: Cluster; endpoints: ClusterLoadAssignment | undefined }) => {
     out.clusters.push(cluster);
@@ -43,9 +50,9 @@ export function buildOutboundClusters(services: Iterable<Service>, drs: Destinat
   for (const svc of services) {
     const dr = drs.lookup(svc.hostname, svc.namespace);
     for (const port of svc.ports) {
-      add(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}, node, mesh));
+      add(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}, node, tls, mesh));
       for (const subset of dr?.subsets ?? []) {
-        add(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name), node, mesh));
+        add(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name), node, tls, mesh));
       }
     }
   }
@@ -59,6 +66,7 @@ function buildCluster(
   subsetLabels: Record<string, string>,
   policy: ReturnType<typeof effectivePolicy>,
   node: NodeIdentity,
+  tls: ClusterTlsInputs,
   mesh: MeshSettings | undefined,
 ): { cluster: Cluster; endpoints: ClusterLoadAssignment | undefined } {
   const passthrough = svc.resolution === 'NONE' || policy.lbSimple === 'PASSTHROUGH';
@@ -86,7 +94,7 @@ function buildCluster(
       ? { slowStart: { windowMs: policy.warmup.durationMs, aggression: policy.warmup.aggression, minWeightPercent: policy.warmup.minimumPercent } }
       : {}),
     ...outlierOf(policy),
-    ...tlsOf(policy, svc, node, istioSni({ host: svc.hostname, port: port.number, ...(subset ? { subset } : {}) })),
+    ...tlsOf(policy, svc, node, istioSni({ host: svc.hostname, port: port.number, ...(subset ? { subset } : {}) }), tls),
     ...http2Of(port.protocol, policy),
     service: { host: svc.hostname, namespace: svc.namespace, port: port.number, ...(subset ? { subset } : {}) },
   };
@@ -107,27 +115,18 @@ export function http2Of(protocol: string, p: { h2Upgrade?: boolean; maxConcurren
 }
 
 /**
- * DestinationRule tls → the cluster's UpstreamTls; none → Istio's auto mTLS (endpoints with a
- * sidecar get ISTIO_MUTUAL). ISTIO_MUTUAL checks the server's SPIFFE identity against the rule's
- * subjectAltNames, else the service accounts of the service's workloads.
+ * DestinationRule tls → the cluster's transport socket; none → istiod's auto mTLS (endpoints with a
+ * sidecar get mesh mTLS, by transport socket match), when this proxy has a workload certificate.
+ * Mesh mTLS checks the server's SPIFFE identity against the rule's subjectAltNames, else the
+ * service accounts of the service's workloads, and presents Istio's SNI unless the rule names one.
  */
-function tlsOf(p: ReturnType<typeof effectivePolicy>, svc: Service, node: NodeIdentity, sni: string): Pick<Cluster, 'tls' | 'autoMtls'> {
+function tlsOf(p: ReturnType<typeof effectivePolicy>, svc: Service, node: NodeIdentity, sni: string, inputs: ClusterTlsInputs): Pick<Cluster, 'transportSocket' | 'transportSocketMatches'> {
   const sans = [...new Set(svc.endpoints.filter((w) => w.serviceAccount).map((w) => `spiffe://${node.trustDomain}/ns/${svc.namespace}/sa/${w.serviceAccount}`))];
   const tls = p.tls;
-  if (!tls) return { autoMtls: { subjectAltNames: sans, sni } };
+  if (!tls) return inputs.mtls ? { transportSocketMatches: autoMtlsMatches(meshUpstreamTls(sans, sni)) } : {};
   if (tls.mode === 'DISABLE') return {};
-  return {
-    tls: {
-      mode: tls.mode,
-      subjectAltNames: tls.subjectAltNames.length ? tls.subjectAltNames : tls.mode === 'ISTIO_MUTUAL' ? sans : [],
-      // ISTIO_MUTUAL presents Istio's SNI unless the rule names one
-      ...(tls.sni ? { sni: tls.sni } : tls.mode === 'ISTIO_MUTUAL' ? { sni } : {}),
-      ...(tls.caPem ? { caPem: tls.caPem } : {}),
-      ...(tls.certPem ? { certPem: tls.certPem } : {}),
-      ...(tls.keyPem ? { keyPem: tls.keyPem } : {}),
-      ...(tls.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
-    },
-  };
+  if (tls.mode === 'ISTIO_MUTUAL') return { transportSocket: tlsTransportSocket(meshUpstreamTls(tls.subjectAltNames.length ? tls.subjectAltNames : sans, tls.sni ?? sni)) };
+  return { transportSocket: tlsTransportSocket(destinationRuleTls(tls, inputs.secrets)) };
 }
 
 const UNLIMITED = 2 ** 32 - 1;

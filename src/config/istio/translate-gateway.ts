@@ -1,12 +1,13 @@
 // Gateway mode: the listeners istiod builds for a gateway's servers (pilot/pkg/networking/core/gateway.go).
-import type { Cluster, ClusterLoadAssignment, DownstreamTls, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
+import type { Cluster, ClusterLoadAssignment, DownstreamTransportSocket, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
 import { hostIntersection, hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import type { Service, VirtualServiceIndex } from './registry.js';
 import type { GatewayServerSpec, GatewaySpec, L4RouteSpec, MeshSettings, VirtualServiceSpec } from './resources.js';
 import { isHttpProtocol, portKind } from './protocol.js';
 import { ChainSet, ISTIO_ALPN_ALL, tcpProxy, weightedClusters } from './translate-capture.js';
 import { istioSni } from './translate-clusters.js';
-import { serverTlsContext } from './server-tls.js';
+import { gatewayMeshTls, serverTlsContext } from './downstream-tls.js';
+import type { SecretSet } from './upstream-tls.js';
 import { buildVirtualServiceRoutes, matchAppliesHere, qualifyGateway, type RouteContext } from './translate-routes.js';
 
 /** What gateway translation reads from the rest of the translation, and the lists it adds to. */
@@ -22,6 +23,8 @@ interface GatewayInput {
   routeConfigs: RouteConfiguration[];
   clusters: Cluster[];
   endpoints: ClusterLoadAssignment[];
+  /** Where the SDS secrets of the servers' certificates go. */
+  secrets: SecretSet;
   warnings: string[];
 }
 
@@ -122,18 +125,18 @@ function sniMatch(ref: ServerRef): { serverNames?: string[] } {
 }
 
 /** Envoy's DownstreamTlsContext for a terminating server: the workload certificate (ISTIO_MUTUAL) or the server's own. */
-function terminatingTls(ref: ServerRef, alpn?: string[]): DownstreamTls {
+function terminatingTls(b: GatewayInput, ref: ServerRef, alpn?: string[]): DownstreamTransportSocket {
   const tls = ref.server.tls!;
-  if (tls.mode === 'ISTIO_MUTUAL') return { mode: 'istio' };
   // alpn absent: h2 and http/1.1, as Istio advertises on HTTPS servers
-  return { ...serverTlsContext(tls), ...(alpn ? { alpnProtocols: alpn } : {}) };
+  if (tls.mode === 'ISTIO_MUTUAL') return gatewayMeshTls(alpn ?? ['h2', 'http/1.1']);
+  return serverTlsContext(tls, b.secrets, alpn);
 }
 
 /** HTTPS terminated here: a chain by SNI with a route configuration of its own. */
 function httpsChain(b: GatewayInput, key: string, name: string, port: number, ref: ServerRef): FilterChain {
   const routeName = `https.${port}.${ref.server.port.name}.${ref.gw.meta.name}.${ref.gw.meta.namespace}`;
   b.routeConfigs.push({ name: routeName, virtualHosts: gatewayVirtualHosts(b, port, [ref]) });
-  return { name, match: { transportProtocol: 'tls', ...sniMatch(ref) }, tls: terminatingTls(ref), http: b.httpConnectionManager(routeName, key) };
+  return { name, match: { transportProtocol: 'tls', ...sniMatch(ref) }, transportSocket: terminatingTls(b, ref), http: b.httpConnectionManager(routeName, key) };
 }
 
 /** The VirtualServices bound to this server's Gateway, with the hosts they share with the server. */
@@ -190,7 +193,7 @@ function tcpServerChain(b: GatewayInput, ref: ServerRef, name: string): FilterCh
   }
   if (ref.kind === 'tcp') return { name, match: {}, tcpProxy: tcp };
   // Istio advertises no ALPN where TLS carries opaque bytes
-  return { name, match: { transportProtocol: 'tls', ...sniMatch(ref) }, tls: terminatingTls(ref, []), tcpProxy: tcp };
+  return { name, match: { transportProtocol: 'tls', ...sniMatch(ref) }, transportSocket: terminatingTls(b, ref, []), tcpProxy: tcp };
 }
 
 /**
@@ -250,7 +253,7 @@ function autoPassthroughChains(b: GatewayInput, ref: ServerRef, name: string, ad
 
 /** The cluster's load balancing without any TLS origination (its hosts are the cluster's too): the bytes already are the client's mTLS. */
 function sniDnatCluster(c: Cluster, name: string): Cluster {
-  const { tls: _tls, autoMtls: _auto, http2: _h2, useClientProtocol: _ucp, hashPolicy: _hash, ...rest } = c;
+  const { transportSocket: _tls, transportSocketMatches: _matches, http2: _h2, useClientProtocol: _ucp, hashPolicy: _hash, ...rest } = c;
   return { ...rest, name };
 }
 

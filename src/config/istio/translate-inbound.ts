@@ -1,4 +1,4 @@
-import type { Cluster, DownstreamTls, HttpConnectionManager, Listener, TcpProxy } from '../snapshot.js';
+import type { Cluster, DownstreamTransportSocket, HttpConnectionManager, Listener, TcpProxy } from '../snapshot.js';
 import { labelsMatch } from './hosts.js';
 import { workloadPort, type Service } from './registry.js';
 import type { ServicePortSpec } from './resources.js';
@@ -8,7 +8,7 @@ import { loadAssignment, staticHost } from '../endpoints.js';
 import {
   BLACKHOLE_CLUSTER, captureAddress, ChainSet, HTTP_PROTOCOLS, INBOUND_BIND_ADDRESSES, INBOUND_PASSTHROUGH_CLUSTER, ISTIO_ALPN_ALL, ISTIO_ALPN_HTTP, tcpProxy, type CaptureInput, type MtlsMode,
 } from './translate-capture.js';
-import { serverTlsContext } from './server-tls.js';
+import { MESH_DOWNSTREAM_ALPN_HTTP, MESH_DOWNSTREAM_ALPN_TCP, meshDownstreamTls, serverTlsContext } from './downstream-tls.js';
 
 /**
  * Everything that receives traffic for this workload is built here, once: the ports captured on
@@ -34,7 +34,7 @@ interface InboundChainConfig {
   /** Bound on this address as a listener of its own (captureMode NONE or bind); absent: captured on 15006. */
   bind?: string;
   /** Sidecar ingress tls: TLS terminated with the Sidecar's certificates, where mTLS is DISABLE. */
-  tls?: DownstreamTls;
+  tls?: DownstreamTransportSocket;
   /** Its TLS credential is missing: the port is refused rather than served without it. */
   refused?: boolean;
 }
@@ -70,7 +70,7 @@ export function buildInboundListeners(input: CaptureInput, capturePort: number):
   // ports no service declares pass through to the app, under the workload's mTLS mode
   const passthrough = tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, [{ name: INBOUND_PASSTHROUGH_CLUSTER, weight: 1 }]);
   const workloadMode = input.mtlsMode(undefined);
-  addInboundChains(virtual, 'InboundPassthrough', undefined, workloadMode, input.mtls, 'tcp', undefined, passthrough);
+  addInboundChains(virtual, 'InboundPassthrough', undefined, workloadMode, input.mtls, 'tcp', undefined, passthrough, input.node.trustDomain);
   const virtualInbound: Listener = {
     name: 'virtualInbound',
     address: captureAddress(input.node),
@@ -115,7 +115,7 @@ function addPortChains(input: CaptureInput, chains: ChainSet, cc: InboundChainCo
   if (cc.tls) {
     input.warnings.push(`inbound port ${cc.port}: the Sidecar's ingress tls is not used: PeerAuthentication mode ${mode} applies (Istio terminates the Sidecar's own TLS only where mTLS is DISABLE)`);
   }
-  addInboundChains(chains, bindName, cc.port, mode, input.mtls, cc.kind, http, tcp);
+  addInboundChains(chains, bindName, cc.port, mode, input.mtls, cc.kind, http, tcp, input.node.trustDomain);
 }
 
 /** What Envoy's tls_inspector reports for HTTP over TLS. */
@@ -124,8 +124,8 @@ const TLS_HTTP_ALPN = ['h2', 'http/1.1'];
 /** Sidecar ingress tls: only TLS is accepted, terminated with the Sidecar's certificates (Istio's getTLSFilterChainMatchOptions). */
 function addSidecarTlsChains(chains: ChainSet, name: string, cc: InboundChainConfig, http: HttpConnectionManager | undefined, tcp: TcpProxy): void {
   const at = { destinationPort: cc.port, transportProtocol: 'tls' as const };
-  if (cc.kind === 'auto') chains.add({ name: `${name}_tls_http`, match: { ...at, applicationProtocols: TLS_HTTP_ALPN }, tls: cc.tls, http: http! });
-  chains.add({ name: `${name}_tls`, match: at, tls: cc.tls, ...(cc.kind === 'http' ? { http: http! } : { tcpProxy: tcp }) });
+  if (cc.kind === 'auto') chains.add({ name: `${name}_tls_http`, match: { ...at, applicationProtocols: TLS_HTTP_ALPN }, transportSocket: cc.tls, http: http! });
+  chains.add({ name: `${name}_tls`, match: at, transportSocket: cc.tls, ...(cc.kind === 'http' ? { http: http! } : { tcpProxy: tcp }) });
 }
 
 /**
@@ -147,10 +147,13 @@ function addInboundChains(
   kind: 'http' | 'tcp' | 'auto',
   http: HttpConnectionManager | undefined,
   tcp: TcpProxy,
+  trustDomain: string,
 ): void {
   const at = port === undefined ? {} : { destinationPort: port };
   const filter = kind === 'http' ? { http: http! } : { tcpProxy: tcp };
-  const mtls = { mode: 'istio' as const };
+  // istiod's inbound mTLS: HTTP chains offer h2/http/1.1, TCP chains metadata exchange too
+  const mtlsHttp = meshDownstreamTls(trustDomain, MESH_DOWNSTREAM_ALPN_HTTP);
+  const mtls = kind === 'http' ? mtlsHttp : meshDownstreamTls(trustDomain, MESH_DOWNSTREAM_ALPN_TCP);
   const plaintext = () => {
     if (kind === 'auto') chains.add({ name: `${name}_http`, match: { ...at, applicationProtocols: HTTP_PROTOCOLS }, http: http! });
     chains.add({ name, match: { ...at }, ...filter });
@@ -159,13 +162,13 @@ function addInboundChains(
     if (port !== undefined) plaintext();
     return;
   }
-  if (kind === 'auto') chains.add({ name: `${name}_mtls_http`, match: { ...at, transportProtocol: 'tls', applicationProtocols: ISTIO_ALPN_HTTP }, tls: mtls, http: http! });
+  if (kind === 'auto') chains.add({ name: `${name}_mtls_http`, match: { ...at, transportProtocol: 'tls', applicationProtocols: ISTIO_ALPN_HTTP }, transportSocket: mtlsHttp, http: http! });
   if (mode === 'STRICT') {
-    chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls' }, tls: mtls, ...filter });
+    chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls' }, transportSocket: mtls, ...filter });
     if (port !== undefined) chains.add({ name: `${name}_plaintext_refused`, match: { ...at }, tcpProxy: blackHole() });
     return;
   }
-  chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls', applicationProtocols: kind === 'auto' ? ['istio', 'istio-peer-exchange'] : ISTIO_ALPN_ALL }, tls: mtls, ...filter });
+  chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls', applicationProtocols: kind === 'auto' ? ['istio', 'istio-peer-exchange'] : ISTIO_ALPN_ALL }, transportSocket: mtls, ...filter });
   if (port === undefined) return; // the default chain passes the rest through
   // TLS from outside the mesh (no Istio ALPN) is the app's own: bytes through (HTTP ports: the codec refuses it)
   chains.add({ name: `${name}_tls_passthrough`, match: { ...at, transportProtocol: 'tls' }, ...filter });
@@ -221,7 +224,7 @@ function inboundChainConfigs(input: CaptureInput): InboundChainConfig[] {
         // a bound listener has no original destination to go to: the app's port on loopback
         ...(ing.defaultEndpoint ? { endpoint: ing.defaultEndpoint } : bound ? { endpoint: `127.0.0.1:${ing.port.number}` } : {}),
         ...(bound ? { bind: ing.bind ?? captureAddress(input.node) } : {}),
-        ...(ing.tls ? { tls: serverTlsContext(ing.tls) } : {}),
+        ...(ing.tls ? { tls: serverTlsContext(ing.tls, input.secrets) } : {}),
       });
     }
     return [...out.values()];

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
+import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
 import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
 import { portKind, servesHttp } from './protocol.js';
 import { buildOutboundClusters, clusterName } from './translate-clusters.js';
+import { SecretSet } from './upstream-tls.js';
 import { BLACKHOLE_CLUSTER, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
 import { buildInboundListeners } from './translate-inbound.js';
 import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from './authz-builder.js';
@@ -26,6 +27,8 @@ export interface TranslateOptions {
   inboundPort?: number;
   /** This proxy has a workload certificate: inbound mTLS (PeerAuthentication PERMISSIVE/STRICT) can be terminated. */
   mtls?: boolean;
+  /** SDS secrets the caller holds (the workload certificate: `default`, `ROOTCA`), carried in the Snapshot. */
+  secrets?: readonly Secret[];
   /** --stream-idle-timeout and the like: set on every HTTP connection manager. */
   httpTimeouts?: HttpTimeoutOverrides;
 }
@@ -46,10 +49,12 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const services = buildServices(cfg, node, warnings);
   const drs = new DestinationRuleIndex(cfg, node);
   const vss = new VirtualServiceIndex(cfg, node);
-  const { clusters, endpoints } = buildOutboundClusters(services.values(), drs, node, cfg.mesh);
+  const secretSet = new SecretSet();
+  for (const secret of opts.secrets ?? []) secretSet.add(secret);
+  const { clusters, endpoints } = buildOutboundClusters(services.values(), drs, node, { mtls: !!opts.mtls, secrets: secretSet }, cfg.mesh);
   const listeners: Listener[] = [];
   const routeConfigs: RouteConfiguration[] = [];
-  const b = { node, services, vss, listeners, routeConfigs, clusters, endpoints, warnings, mesh: cfg.mesh };
+  const b = { node, services, vss, listeners, routeConfigs, clusters, endpoints, warnings, mesh: cfg.mesh, secrets: secretSet };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else {
     const topology = gatewayTopologyFields(cfg.mesh.defaultConfig);
@@ -64,9 +69,10 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
     if (opts.httpTimeouts) Object.assign(hcm, opts.httpTimeouts);
   }
   addHashPolicies(routeConfigs, clusters);
-  const body = { node, listeners, routeConfigs, clusters, endpoints };
+  const secrets = secretSet.list;
+  const body = { node, listeners, routeConfigs, clusters, endpoints, secrets };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
-  return { snapshot: deepFreeze({ version, ...body, resourceVersions: resourceVersions(clusters, endpoints) }), warnings };
+  return { snapshot: deepFreeze({ version, ...body, resourceVersions: resourceVersions(clusters, endpoints, secrets) }), warnings };
 }
 
 /**
@@ -118,7 +124,7 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
  * without terminating): it sees no identity, and istiod gives it no authorization filters.
  */
 function forwardsMeshMtls(l: Listener, c: FilterChain): boolean {
-  return l.direction === 'GATEWAY' && !c.tls && !!c.match.applicationProtocols?.includes('istio');
+  return l.direction === 'GATEWAY' && !c.transportSocket && !!c.match.applicationProtocols?.includes('istio');
 }
 
 /** A listener's filter chains, its default one included. */
@@ -167,6 +173,7 @@ interface Builder {
   endpoints: ClusterLoadAssignment[];
   warnings: string[];
   mesh: MeshSettings;
+  secrets: SecretSet;
 }
 
 export function httpConnectionManager(routeConfigName: string, direction: TrafficDirection, statPrefix: string, node: NodeIdentity): HttpConnectionManager {
@@ -229,6 +236,7 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
   const capture: CaptureInput = {
     mtlsMode: (port) => selectPeerAuthentication(cfg.peerAuthentications, { namespace: b.node.namespace, labels: b.node.labels }, ROOT_NAMESPACE, port),
     mtls: !!opts.mtls,
+    secrets: b.secrets,
     node: b.node,
     services: b.services,
     vss: b.vss,
