@@ -7,7 +7,7 @@ import { log } from '../telemetry/log.js';
  * on their own, inside the descriptor reserve: a flood of them cannot take the descriptors the data
  * plane and its upstreams need. Probes, scrapes and pilot-agent use a few connections at a time.
  */
-export const ADMIN_MAX_CONNECTIONS = 16;
+export const ADMIN_MAX_CONNECTIONS = 8;
 
 /** A held connection that has not sent its request headers in this time is closed (frees its place). */
 const HEADERS_TIMEOUT_MS = 10_000;

@@ -3,11 +3,11 @@ import { DownstreamConnectionLimits } from '../listener/connection-limits.js';
 import type { OverloadProtection } from './workers.js';
 
 /**
- * Descriptors kept out of the data plane's share: the admin, stats and health servers and the
- * connections they accept, config and certificate files and their watches, the workers' own
- * event loops, stdio.
+ * Descriptors kept out of the data plane's share: the process itself (about 50 with two workers:
+ * event loops, their pipes and wakeups, stdio, config and certificate watches) and the admin, stats
+ * and health servers with the connections they may hold (3 × 8, admin/connection-cap.ts).
  */
-export const DESCRIPTOR_RESERVE = 64;
+export const DESCRIPTOR_RESERVE = 96;
 
 /** The soft RLIMIT_NOFILE of this process (Linux /proc/self/limits); undefined when unlimited or unreadable. */
 export function openFilesSoftLimit(limitsText?: string): number | undefined {

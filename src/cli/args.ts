@@ -62,9 +62,9 @@ Overload protection (Envoy's overload manager and connection limits):
                              data-plane connections of the whole process, all listeners and
                              workers together (Envoy's global_downstream_max_connections); more are
                              closed at once (listener.<addr>.downstream_global_cx_overflow).
-                             Default: half of RLIMIT_NOFILE after a reserve of 64 descriptors, the
+                             Default: half of RLIMIT_NOFILE after a reserve of 96 descriptors, the
                              other half left for upstream connections; the admin, stats and health
-                             ports never count (each holds at most 16 connections)
+                             ports never count (each holds at most 8 connections)
   --listener-connection-limit [<listener>=]<n>
                              connections of one listener (all listeners without a name); more are
                              closed at once (listener.<addr>.downstream_cx_overflow); repeatable.

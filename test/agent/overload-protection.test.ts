@@ -16,9 +16,9 @@ describe('descriptor limit', () => {
   });
 
   it('the default connection limit is half of the descriptors left after the reserve', () => {
-    expect(DESCRIPTOR_RESERVE).toBe(64);
-    expect(defaultMaxDownstreamConnections(1024)).toBe(480);
-    expect(defaultMaxDownstreamConnections(256)).toBe(96);
+    expect(DESCRIPTOR_RESERVE).toBe(96);
+    expect(defaultMaxDownstreamConnections(1024)).toBe(464);
+    expect(defaultMaxDownstreamConnections(256)).toBe(80);
     expect(defaultMaxDownstreamConnections(10)).toBe(1);
   });
 
@@ -27,8 +27,8 @@ describe('descriptor limit', () => {
     expect(flag.protection.connectionLimits).toEqual({ maxDownstreamConnections: 50, listenerLimits: { '*': 5 } });
     expect(flag.source).toBe('50 (--max-downstream-connections)');
     const derived = overloadProtection(undefined, 2, 8, 1024);
-    expect(derived.protection.connectionLimits.maxDownstreamConnections).toBe(480);
-    expect(derived.source).toBe('480 (RLIMIT_NOFILE 1024: half, after a reserve of 64)');
+    expect(derived.protection.connectionLimits.maxDownstreamConnections).toBe(464);
+    expect(derived.source).toBe('464 (RLIMIT_NOFILE 1024: half, after a reserve of 96)');
     const none = overloadProtection(undefined, 2, 8, undefined);
     expect(none.protection.connectionLimits.maxDownstreamConnections).toBeUndefined();
     // one row per (listener slot + the global row) × worker × 4 counters of 4 bytes

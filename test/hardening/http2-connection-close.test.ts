@@ -320,7 +320,7 @@ describe('tunnels', () => {
     await eventually(() => appSockets === before, SETTLE_MS + 1_000);
     expect(appSockets - before).toBe(0);
     await expectSettled(proxy, base);
-  });
+  }, 15_000);
 });
 
 describe('the same rule on the sidecar paths', () => {
