@@ -50,7 +50,7 @@ const upperBody: HttpFilterFactory<Record<string, never>, { suffix: string }> = 
 };
 
 let encodeHeadersCalls = 0;
-/** Stamps every response with its status; a 502 from upstream is replaced by a local 418 from the encoder hook. */
+/** Stamps every response with its status; a 502 (upstream) or 503 (a local reply) is replaced by a local 418 from the encoder hook. */
 const stamp: HttpFilterFactory = {
   name: STAMP,
   parse: () => ({}),
@@ -58,7 +58,7 @@ const stamp: HttpFilterFactory = {
     return (cb) => ({
       encodeHeaders(h) {
         encodeHeadersCalls++;
-        if (h.status === 502) {
+        if (h.status === 502 || h.status === 503) {
           cb.sendLocalReply(418, 'replaced by an encoder filter');
           return FilterStatus.StopIteration;
         }
@@ -107,6 +107,7 @@ function routes(perRoute: Record<string, unknown> = { [UPPER]: { suffix: '#' } }
         { name: 'own', match: match('/own'), action, typedPerFilterConfig: perRoute },
         { name: 'direct', match: match('/direct'), action: { kind: 'direct_response', status: 200, body: 'direct body' } },
         { name: 'up', match: match('/up'), action },
+        { name: 'nohost', match: match('/nohost'), action: { kind: 'route' as const, clusters: [{ name: 'empty', weight: 1 }] } },
       ],
     }],
   };
@@ -118,8 +119,11 @@ function snapshot(rc: RouteConfiguration): Snapshot {
     node: sidecarNode(),
     listeners: [listener('upper', ports.upper, [STAMP, UPPER]), listener('buffered', ports.buffered, [STAMP, BUFFER])],
     routeConfigs: [rc],
-    clusters: [{ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }],
-    endpoints: [loadAssignment('c', [staticHost('127.0.0.1', upstreamPort)])],
+    clusters: [
+      { name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 },
+      { name: 'empty', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 },
+    ],
+    endpoints: [loadAssignment('c', [staticHost('127.0.0.1', upstreamPort)]), loadAssignment('empty', [])],
     secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} },
   };
 }
@@ -274,6 +278,14 @@ describe('local replies through the encoder filters', () => {
     expect(r.status).toBe(418);
     expect(r.body).toBe('replaced by an encoder filter');
     expect(r.headers['x-stamp']).toBeUndefined();
+    expect(encodeHeadersCalls).toBe(1);
+  });
+
+  it('an encoder filter answering while a local reply (503 no healthy upstream) is encoded: its reply goes out directly, once', async () => {
+    encodeHeadersCalls = 0;
+    const r = await send(ports.buffered, '/nohost');
+    expect(r.status).toBe(418);
+    expect(r.body).toBe('replaced by an encoder filter');
     expect(encodeHeadersCalls).toBe(1);
   });
 });
