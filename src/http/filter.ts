@@ -164,7 +164,7 @@ export interface StreamEncoderFilter {
   encodeTrailers?(trailers: HeaderMap): FilterTrailersStatus;
 }
 
-/** A filter of the chain; the hooks it lacks pass everything on. */
+/** A filter of the chain; a hook it lacks passes frames on (held while the filter is stopped). */
 export interface HttpFilter extends StreamDecoderFilter, StreamEncoderFilter {
   /** The stream is over (completed, reset, or the client went away): stop timers and calls. */
   onDestroy?(): void;
