@@ -309,6 +309,8 @@ export interface VirtualHost {
   /** Envoy domains: exact host (optionally with `:port`), `*.suffix`, `prefix*`, or `*`. */
   domains: string[];
   routes: Route[];
+  /** Envoy's typed_per_filter_config for every route of the host (a route's own entry wins). */
+  typedPerFilterConfig?: Record<string, unknown>;
 }
 
 export type StringMatch =
@@ -426,8 +428,8 @@ export interface Route {
   action: RouteAction | RedirectAction | DirectResponseAction;
   requestHeaders?: HeaderMutation;
   responseHeaders?: HeaderMutation;
-  /** Envoy's typed_per_filter_config: filter name → that filter's route-level config. */
-  perFilterConfig?: Record<string, unknown>;
+  /** Envoy's typed_per_filter_config: filter name → that filter's route-level config (raw; the route table compiles it). */
+  typedPerFilterConfig?: Record<string, unknown>;
   /** Which VirtualService produced the route, for config_dump and logs. */
   source?: string;
 }

@@ -7,15 +7,18 @@ import { getFromList } from '../router/headers.js';
 import { Router } from '../router/router.js';
 import { LOCAL_REPLIES } from '../router/upstream-errors.js';
 import type { HttpPipeline, Runtime } from '../worker/runtime.js';
-import type { FilterStatus, HttpFilter, RouterCallbacks, StreamInfo } from './filter.js';
+import type { RouterCallbacks, StreamInfo } from './filter.js';
+import { FilterManager, type DirectionSink, type FilterManagerHost } from './filter-manager.js';
+import { FilteredRequestBody } from './filtered-body.js';
 import { RequestHeaderMap, ResponseHeaderMap } from './header-map.js';
-import { httpToGrpcStatus, isGrpcRequest, writeGrpcLocalReply, writeLocalReply } from './local-reply.js';
+import { grpcLocalReplyHeaders, httpToGrpcStatus, isGrpcRequest, localReplyHeaders, writeGrpcLocalReply, writeLocalReply } from './local-reply.js';
 import { addResponseFlag, ResponseFlag, type ResponseFlagValue } from './response-flags.js';
 import { absoluteFormTarget, prepareRequestHeaders } from './proxy-headers.js';
 import { streamTimeouts, type StreamTimeoutKind, type StreamWatch, type TimedStream } from './stream-timeouts.js';
 import { recordHttpRequest, type FinishedRequest } from '../telemetry/request-telemetry.js';
 
 const DEADLINE_EXCEEDED = 4;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * One request through the HTTP connection manager (Envoy's ConnectionManagerImpl::ActiveStream):
@@ -24,7 +27,7 @@ const DEADLINE_EXCEEDED = 4;
  * replies, the response toward the client, the stream timeouts, and the request's telemetry once
  * it is over.
  */
-export class ActiveStream implements RouterCallbacks, DownstreamEvents, TimedStream, FinishedRequest {
+export class ActiveStream implements RouterCallbacks, FilterManagerHost, DownstreamEvents, TimedStream, FinishedRequest {
   readonly streamInfo: StreamInfo;
   route: CompiledRoute | undefined;
   /** The request as it goes upstream; filters and the router edit it. */
@@ -37,8 +40,10 @@ export class ActiveStream implements RouterCallbacks, DownstreamEvents, TimedStr
   clientFromXff = false;
   /** grpc-status of a gRPC response (trailers, or the headers of a trailers-only response), for the metric label. */
   grpcStatus: string | undefined;
-  /** The configured filters, in chain order (absent when the listener has none). */
-  private filters: HttpFilter[] | undefined;
+  /** The configured filters' manager (absent when the listener has none: the router is driven directly). */
+  private filters: FilterManager | undefined;
+  /** The request body through the decoder filters, when one of them reads bodies or trailers. */
+  private filteredBody: FilteredRequestBody | undefined;
   private router: Router | undefined;
   /** The response is decided (sent, being sent, or abandoned): nothing else may answer. */
   private done = false;
@@ -46,7 +51,8 @@ export class ActiveStream implements RouterCallbacks, DownstreamEvents, TimedStr
   /** This stream on the worker's timeout sweeper (stream_idle_timeout, request_timeout, max_stream_duration). */
   private timeoutWatch: StreamWatch | undefined;
   private meta: Record<string, unknown> | undefined;
-  private bodyOverride: BodySource | undefined;
+  /** The response headers going through the encoder filters. */
+  private responseHeaders: ResponseHeaderMap | undefined;
 
   constructor(
     private readonly listener: HttpPipeline,
@@ -72,13 +78,14 @@ export class ActiveStream implements RouterCallbacks, DownstreamEvents, TimedStr
     return this.ds;
   }
 
-  /** The request body as the router will send it: the client's, unless a filter read it ahead. */
+  /** The request body as the router will send it: the client's, through the decoder filters that read bodies. */
   get requestBody(): BodySource | null {
-    return this.bodyOverride ?? this.ds.body;
+    return this.filteredBody ?? this.ds.body;
   }
 
-  setRequestBody(body: BodySource): void {
-    this.bodyOverride = body;
+  /** The stream is over: a filter's late continue changes nothing. */
+  get ended(): boolean {
+    return this.completed;
   }
 
   get requestHeaderList(): string[] {
@@ -146,57 +153,70 @@ export class ActiveStream implements RouterCallbacks, DownstreamEvents, TimedStr
     const view = (this.requestView = new RequestView(this.ds.method, req.path, req.authority, this.ds.scheme, this.ds.headers));
     const vh = this.listener.routes.findVirtualHost(req.authority);
     this.route = vh && RouteTable.findRoute(vh, view);
-    if (!this.route) {
-      this.localReply('route_not_found');
-      return;
-    }
-    this.streamInfo.routeName = this.route.name;
-    if (this.route.action.kind === 'route') {
+    // no route: the router, the terminal filter, answers 404 NR once the filters have run (Envoy)
+    if (this.route) this.streamInfo.routeName = this.route.name;
+    if (this.route?.action.kind === 'route') {
       // Envoy picks the weighted cluster when it resolves the route, before the filters run
       this.weightedCluster = this.route.pickCluster();
       this.streamInfo.upstreamCluster = this.weightedCluster.name;
     }
-    const factories = this.listener.filters;
-    if (factories.length) this.filters = factories.map((create) => create(this));
     this.router = new Router(this, this.runtime, this.listener);
-    void this.decodeHeaders(0);
-  }
-
-  /**
-   * The request headers through the filters in chain order, then the router (the terminal filter).
-   * A filter's 'stop' ends the iteration (it answered locally); a Promise waits for its decision.
-   */
-  private decodeHeaders(from: number): Promise<void> | undefined {
-    const filters = this.filters;
-    if (filters) {
-      try {
-        for (let i = from; i < filters.length; i++) {
-          const hook = filters[i].onRequestHeaders;
-          if (!hook) continue;
-          const status = hook.call(filters[i], this.request, this);
-          if (typeof status !== 'string') return this.resumeAfter(status, i);
-          if (status === 'stop' || this.done) return undefined;
-        }
-      } catch {
-        this.sendLocalReply(500, 'filter error');
-        return undefined;
-      }
-    }
-    this.router!.onRequestHeaders();
-    return undefined;
-  }
-
-  /** A filter is deciding asynchronously: iteration goes on with the next filter once it said 'continue'. */
-  private async resumeAfter(pending: Promise<FilterStatus>, index: number): Promise<void> {
-    let status: FilterStatus;
-    try {
-      status = await pending;
-    } catch {
-      this.sendLocalReply(500, 'filter error');
+    const factories = this.listener.filters;
+    if (!factories.length) {
+      this.router.decodeHeaders();
       return;
     }
-    if (status === 'stop' || this.done) return;
-    this.decodeHeaders(index + 1);
+    const filters = (this.filters = new FilterManager(this, factories));
+    const body = this.ds.body;
+    // an upgrade's body is the tunnel's bytes, relayed as they are
+    if (body && filters.hasBodyDecoders && !this.requestedUpgrade) this.filteredBody = new FilteredRequestBody(body, filters);
+    filters.decodeHeaders(!body);
+    if (!this.done) this.filteredBody?.open();
+  }
+
+  /** What passed every decoder filter goes to the router, the terminal filter. */
+  readonly decoded: DirectionSink = {
+    headers: () => {
+      this.router!.decodeHeaders();
+    },
+    data: (chunk, end) => this.filteredBody!.push(chunk, end),
+    trailers: (trailers) => this.filteredBody!.pushTrailers(trailers),
+  };
+
+  /** What passed every encoder filter goes to the client. */
+  readonly encoded: DirectionSink = {
+    headers: (end) => {
+      const h = this.responseHeaders!;
+      this.streamInfo.responseCode = h.status;
+      this.ds.respond(h.status, h.list);
+      if (end) this.finishResponse(undefined);
+    },
+    data: (chunk, end) => {
+      const more = chunk.length ? this.ds.write(chunk) : true;
+      if (end) this.finishResponse(undefined);
+      return more;
+    },
+    trailers: (trailers) => this.finishResponse(trailers),
+  };
+
+  resumeDecoding(): void {
+    this.filteredBody?.resumeSource();
+  }
+
+  resumeEncoding(): void {
+    this.router?.onDownstreamDrain();
+  }
+
+  /** Filters held more than the stream's buffer limit (Envoy's buffer filter answers). */
+  bufferOverflow(direction: 'decode' | 'encode'): void {
+    if (direction === 'decode') {
+      this.streamInfo.responseCodeDetails = 'request_payload_too_large';
+      this.sendLocalReply(413, 'Payload Too Large');
+      return;
+    }
+    this.streamInfo.responseCodeDetails = 'response_payload_too_large';
+    if (this.ds.headersSent) this.resetStream();
+    else this.sendLocalReply(500, 'Internal Server Error');
   }
 
   // ------------------------------------------------------------------ response (RouterCallbacks)
@@ -204,25 +224,32 @@ export class ActiveStream implements RouterCallbacks, DownstreamEvents, TimedStr
   encodeHeaders(status: number, headers: string[]): void {
     const grpc = getFromList(headers, 'grpc-status');
     if (grpc !== undefined) this.grpcStatus = grpc;
-    const filters = this.filters;
-    if (filters) {
-      const view = new ResponseHeaderMap(status, headers);
-      for (let i = filters.length - 1; i >= 0; i--) filters[i].onResponseHeaders?.(view, this);
-    }
     this.streamInfo.responseCode = status;
+    if (this.filters) {
+      this.filters.encodeHeaders((this.responseHeaders = new ResponseHeaderMap(status, headers)), false);
+      return;
+    }
     this.ds.respond(status, headers);
   }
 
   encodeData(chunk: Buffer): boolean {
-    return this.ds.write(chunk);
+    return this.filters ? this.filters.encodeData(chunk, false) : this.ds.write(chunk);
   }
 
   encodeEnd(trailers: string[] | undefined): void {
-    this.done = true;
     if (trailers) {
       const status = getFromList(trailers, 'grpc-status');
       if (status !== undefined) this.grpcStatus = status;
     }
+    const filters = this.filters;
+    if (!filters) return this.finishResponse(trailers);
+    if (trailers?.length) filters.encodeTrailers(trailers);
+    else filters.encodeData(EMPTY, true);
+  }
+
+  /** The response's last part reached the client: the request is over. */
+  private finishResponse(trailers: string[] | undefined): void {
+    this.done = true;
     this.ds.end(trailers);
     this.complete();
   }
@@ -247,31 +274,59 @@ export class ActiveStream implements RouterCallbacks, DownstreamEvents, TimedStr
 
   // ------------------------------------------------------------------ local replies
 
+  /**
+   * Envoy's sendLocalReply: the reply goes through the encoder filters unless the response already
+   * entered them; an encoder filter answering while a response is encoded abandons the encoder
+   * chain and its reply goes straight to the client (no re-entry).
+   */
   sendLocalReply(status: number, body: string, flag?: ResponseFlagValue, headers?: string[], grpcStatus?: number): void {
     if (flag) addResponseFlag(this.streamInfo, flag);
-    if (this.done) return;
+    const filters = this.filters;
+    if (this.done) {
+      // a local reply being encoded, and an encoder filter answers instead
+      if (!filters?.encoding || !filters.inEncoderHook || this.completed) return;
+      filters.abortEncoding();
+      this.writeLocalReply(status, body, headers, grpcStatus, false);
+      return;
+    }
     this.done = true;
     this.router?.onDestroy();
+    filters?.abortDecoding();
     this.requestBody?.detach();
-    if (isGrpcRequest(this.ds.headers) && !(headers && headers.includes('grpc-status'))) {
+    if (filters?.encodeStarted) filters.abortEncoding();
+    this.writeLocalReply(status, body, headers, grpcStatus, !!filters && !filters.encodeStarted);
+  }
+
+  private writeLocalReply(status: number, body: string, headers: string[] | undefined, grpcStatus: number | undefined, throughFilters: boolean): void {
+    const grpc = isGrpcRequest(this.ds.headers) && !(headers && headers.includes('grpc-status'));
+    let code: number | undefined;
+    if (grpc) {
       // gRPC clients get a gRPC status: a timeout is DEADLINE_EXCEEDED, the rest as Envoy maps HTTP codes
-      const code = grpcStatus ?? httpToGrpcStatus(status);
+      code = grpcStatus ?? httpToGrpcStatus(status);
       this.grpcStatus = String(code);
       this.streamInfo.responseCode = 200;
-      writeGrpcLocalReply(this.ds, code, body, headers);
     } else {
       if (headers) {
         const i = headers.indexOf('grpc-status');
         if (i >= 0 && i % 2 === 0) this.grpcStatus = headers[i + 1];
       }
       this.streamInfo.responseCode = status;
-      writeLocalReply(this.ds, status, body, headers);
     }
-    this.complete();
+    if (!throughFilters || this.ds.headersSent) {
+      if (code !== undefined) writeGrpcLocalReply(this.ds, code, body, headers);
+      else writeLocalReply(this.ds, status, body, headers);
+      this.complete();
+      return;
+    }
+    const bytes = code !== undefined ? EMPTY : Buffer.from(body);
+    const list = code !== undefined ? grpcLocalReplyHeaders(code, body, headers) : localReplyHeaders(bytes, headers);
+    const filters = this.filters!;
+    filters.encodeHeaders((this.responseHeaders = new ResponseHeaderMap(code !== undefined ? 200 : status, list)), bytes.length === 0);
+    if (bytes.length && !this.completed && filters.encoding) filters.encodeData(bytes, true);
   }
 
-  /** The connection manager's own answers (overload, no route), from the router's table. */
-  private localReply(cause: 'overload' | 'route_not_found'): void {
+  /** The connection manager's own answer (overload), from the router's table. */
+  private localReply(cause: 'overload'): void {
     const r = LOCAL_REPLIES[cause];
     if (r.details !== undefined) this.streamInfo.responseCodeDetails = r.details;
     this.sendLocalReply(r.status, r.body, r.flag, undefined, r.grpcStatus);
@@ -334,7 +389,6 @@ export class ActiveStream implements RouterCallbacks, DownstreamEvents, TimedStr
 
   /** The client went away: stop the upstream request (flag DC) unless the response already completed. */
   onDownstreamClose(): void {
-    if (this.filters) for (const f of this.filters) f.onDestroy?.();
     if (!this.done) addResponseFlag(this.streamInfo, ResponseFlag.DownstreamConnectionTermination);
     this.done = true;
     this.complete();
@@ -347,6 +401,7 @@ export class ActiveStream implements RouterCallbacks, DownstreamEvents, TimedStr
     if (this.completed) return;
     this.completed = true;
     this.router?.onDestroy();
+    this.filters?.destroy();
     if (this.timeoutWatch) streamTimeouts.unwatch(this.timeoutWatch);
     const code = this.streamInfo.responseCode ?? 0;
     const hs = this.listener.stats;

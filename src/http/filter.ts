@@ -8,30 +8,48 @@ import type { WeightedCluster } from '../config/snapshot.js';
 import type { RequestView } from '../router/request-view.js';
 import type { RequestHeaderMap } from './header-map.js';
 
-/** The HTTP filter interface (DESIGN.md): a parse-time factory and a cheap per-request object. */
-export type FilterStatus = 'continue' | 'stop';
+/**
+ * The HTTP filter contract (Envoy's StreamDecoderFilter / StreamEncoderFilter): a parse-time factory
+ * and a cheap per-request object whose hooks answer synchronously with one of these statuses.
+ */
+export const FilterStatus = {
+  /** On to the next filter (a filter stopped before resumes: what it held goes on first). */
+  Continue: 'continue',
+  /** Nothing more passes this filter until it calls continueDecoding() / continueEncoding(); held data pauses the sender. */
+  StopIteration: 'stop_iteration',
+  /** Data only: held here, the sender not paused, up to the stream's buffer limit (then 413 / 500). */
+  StopAndBuffer: 'stop_and_buffer',
+} as const;
+export type FilterHeadersStatus = typeof FilterStatus.Continue | typeof FilterStatus.StopIteration;
+export type FilterDataStatus = FilterHeadersStatus | typeof FilterStatus.StopAndBuffer;
+export type FilterTrailersStatus = FilterHeadersStatus;
 
-/** Request headers as the upstream will see them (lower-case names). */
-export interface RequestHeaders {
-  readonly method: string;
-  /** :path, query included, as the filters so far left it. */
-  readonly path: string;
-  /** Replaces :path (Envoy filters set it the same way): later filters, the router and the upstream see it. */
-  setPath(path: string): void;
-  readonly authority: string;
+/** A body chunk on its way through the filters: a filter rewrites it by assigning `data`. */
+export interface BodyData {
+  data: Buffer;
+}
+
+/** Request or response trailers (lower-case names). */
+export interface HeaderMap {
   get(name: string): string | undefined;
   set(name: string, value: string): void;
   add(name: string, value: string): void;
   remove(name: string): void;
 }
 
+/** Request headers as the upstream will see them (lower-case names). */
+export interface RequestHeaders extends HeaderMap {
+  readonly method: string;
+  /** :path, query included, as the filters so far left it. */
+  readonly path: string;
+  /** Replaces :path (Envoy filters set it the same way): later filters, the router and the upstream see it. */
+  setPath(path: string): void;
+  readonly authority: string;
+}
+
 /** Response headers as the downstream will see them. */
-export interface ResponseHeaders {
+export interface ResponseHeaders extends HeaderMap {
   readonly status: number;
-  get(name: string): string | undefined;
-  set(name: string, value: string): void;
-  add(name: string, value: string): void;
-  remove(name: string): void;
 }
 
 /** The downstream connection a request arrived on. */
@@ -68,10 +86,12 @@ export interface StreamInfo {
   upstreamServiceTimeMs?: number;
 }
 
+/** What the stream offers every filter, and the router. */
 export interface StreamCallbacks {
   /**
-   * Ends the request here with a locally generated response carrying an Envoy response flag. A gRPC
-   * client gets HTTP 200 with `grpcStatus` (default: Envoy's mapping of `status`) unless `headers` has one.
+   * Ends the request here with a locally generated response carrying an Envoy response flag; it goes
+   * through the encoder filters (once: not again when an encoder filter itself answers). A gRPC client
+   * gets HTTP 200 with `grpcStatus` (default: Envoy's mapping of `status`) unless `headers` has one.
    */
   sendLocalReply(status: number, body: string, flag?: ResponseFlagValue, headers?: string[], grpcStatus?: number): void;
   readonly route: CompiledRoute | undefined;
@@ -79,12 +99,24 @@ export interface StreamCallbacks {
   readonly connection: ConnectionInfo;
   /** The request headers as the upstream will get them, flat [name, value, ...] (read-only). */
   readonly requestHeaderList: readonly string[];
-  /** The request body, null when the request has none. */
-  readonly requestBody: BodySource | null;
-  /** Replaces the body the router sends (a filter that read the body ahead hands it on this way). */
-  setRequestBody(body: BodySource): void;
   /** Envoy's dynamic metadata: what one filter tells the next (the JWT filter's result for RBAC). */
   readonly metadata: Record<string, unknown>;
+}
+
+/** One filter's handle on its stream (Envoy's StreamDecoderFilterCallbacks + StreamEncoderFilterCallbacks). */
+export interface FilterCallbacks extends StreamCallbacks {
+  /** Resumes the request after this filter's StopIteration / StopAndBuffer (no effect once the stream is over). */
+  continueDecoding(): void;
+  /** Resumes the response after this filter's StopIteration / StopAndBuffer (no effect once the stream is over). */
+  continueEncoding(): void;
+  /** The request body this filter holds (it stopped data), or undefined. */
+  decodingBuffer(): Buffer | undefined;
+  /** The response body this filter holds, or undefined. */
+  encodingBuffer(): Buffer | undefined;
+  /** Raises (or lowers) what the request's filters may buffer (Envoy's setDecoderBufferLimit: ext_authz's maxRequestBytes). */
+  setDecoderBufferLimit(bytes: number): void;
+  /** This filter's config for the route (its factory's parsePerRoute; route over virtual host), if any. */
+  perRouteConfig<T>(): Readonly<T> | undefined;
 }
 
 /**
@@ -92,6 +124,8 @@ export interface StreamCallbacks {
  * the request as the connection manager prepared it, the response toward the client, the stream's end.
  */
 export interface RouterCallbacks extends StreamCallbacks {
+  /** The request body as the filters pass it on, null when the request has none. */
+  readonly requestBody: BodySource | null;
   /** The client's request and connection as the codec gave them (raw headers, protocol, upgrade). */
   readonly downstream: Downstream;
   /** The request as it goes upstream (method, :path, :authority, header list); the router completes it. */
@@ -102,9 +136,9 @@ export interface RouterCallbacks extends StreamCallbacks {
   readonly requestView: RequestView;
   /** The upgrade the client asked for (websocket, ...), lower case. */
   readonly requestedUpgrade: string | undefined;
-  /** Starts the response toward the client; the filters' onResponseHeaders run first. */
+  /** Starts the response toward the client, through the encoder filters. */
   encodeHeaders(status: number, headers: string[]): void;
-  /** A response body chunk; false: the client is slow (the router hears onDownstreamDrain). */
+  /** A response body chunk; false: the client (or a filter holding data) is slow (the router hears onDownstreamDrain). */
   encodeData(chunk: Buffer): boolean;
   /** The response is complete (trailers: HTTP/2 sends them, HTTP/1.1 drops them). */
   encodeEnd(trailers: string[] | undefined): void;
@@ -116,9 +150,23 @@ export interface RouterCallbacks extends StreamCallbacks {
   disarmIdleTimeout(): void;
 }
 
-export interface HttpFilter {
-  onRequestHeaders?(req: RequestHeaders, stream: StreamCallbacks): FilterStatus | Promise<FilterStatus>;
-  onResponseHeaders?(res: ResponseHeaders, stream: StreamCallbacks): FilterStatus | Promise<FilterStatus>;
+/** The request side (Envoy's StreamDecoderFilter), in chain order. `endStream`: nothing follows. */
+export interface StreamDecoderFilter {
+  decodeHeaders?(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus;
+  decodeData?(data: BodyData, endStream: boolean): FilterDataStatus;
+  decodeTrailers?(trailers: HeaderMap): FilterTrailersStatus;
+}
+
+/** The response side (Envoy's StreamEncoderFilter), in reverse chain order. */
+export interface StreamEncoderFilter {
+  encodeHeaders?(headers: ResponseHeaders, endStream: boolean): FilterHeadersStatus;
+  encodeData?(data: BodyData, endStream: boolean): FilterDataStatus;
+  encodeTrailers?(trailers: HeaderMap): FilterTrailersStatus;
+}
+
+/** A filter of the chain; a hook it lacks passes frames on (held while the filter is stopped). */
+export interface HttpFilter extends StreamDecoderFilter, StreamEncoderFilter {
+  /** The stream is over (completed, reset, or the client went away): stop timers and calls. */
   onDestroy?(): void;
 }
 
@@ -132,10 +180,15 @@ export interface FactoryContext {
   readonly localPrincipal?: string;
 }
 
-export interface HttpFilterFactory<C = unknown> {
+export interface HttpFilterFactory<C = unknown, R = unknown> {
   /** The Envoy name, e.g. `envoy.filters.http.header_mutation`, so xDS maps 1:1. */
   readonly name: string;
   /** Validates raw config; throws ConfigError with a path to the bad field. */
   parse(raw: unknown): Readonly<C>;
-  create(cfg: Readonly<C>, ctx: FactoryContext): (stream: StreamCallbacks) => HttpFilter;
+  /**
+   * Validates and compiles a route's or virtual host's typed_per_filter_config entry for this filter
+   * (at load, once); throws ConfigError. Absent: the filter takes no per-route config.
+   */
+  parsePerRoute?(raw: unknown): Readonly<R>;
+  create(cfg: Readonly<C>, ctx: FactoryContext): (stream: FilterCallbacks) => HttpFilter;
 }

@@ -2,7 +2,7 @@ import { getFromList, removeFromList } from '../router/headers.js';
 import type { RequestHeaders, ResponseHeaders } from './filter.js';
 
 /** get/set/add/remove over a flat [name, value, ...] list with lower-case names. */
-class HeaderListMap {
+export class HeaderListMap {
   constructor(
     /** The list itself, edited in place. */
     readonly list: string[],

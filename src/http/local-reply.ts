@@ -3,18 +3,23 @@ import { getFromList } from '../router/headers.js';
 
 export const SERVER_NAME = 'outrigger';
 
-/** Writes a locally generated response, as Envoy's local replies look (text/plain, length, server). */
+/** A locally generated response as Envoy's local replies look (text/plain, length, server). */
+export function localReplyHeaders(bytes: Buffer, extra?: string[]): string[] {
+  const headers = ['content-length', String(bytes.length)];
+  if (bytes.length) headers.push('content-type', 'text/plain');
+  headers.push('date', httpDate(), 'server', SERVER_NAME);
+  if (extra) headers.push(...extra);
+  return headers;
+}
+
+/** Writes a locally generated response (localReplyHeaders), or resets a response already started. */
 export function writeLocalReply(ds: Downstream, status: number, body: string, extra?: string[]): void {
   if (ds.headersSent) {
     ds.reset();
     return;
   }
   const bytes = Buffer.from(body);
-  const headers = ['content-length', String(bytes.length)];
-  if (bytes.length) headers.push('content-type', 'text/plain');
-  headers.push('date', httpDate(), 'server', SERVER_NAME);
-  if (extra) headers.push(...extra);
-  ds.respond(status, headers);
+  ds.respond(status, localReplyHeaders(bytes, extra));
   if (bytes.length) ds.write(bytes);
   ds.end();
 }
@@ -54,12 +59,17 @@ export function writeGrpcLocalReply(ds: Downstream, grpcStatus: number, message:
     ds.reset();
     return;
   }
+  ds.respond(200, grpcLocalReplyHeaders(grpcStatus, message, extra));
+  ds.end();
+}
+
+/** The headers of a trailers-only gRPC local reply. */
+export function grpcLocalReplyHeaders(grpcStatus: number, message: string, extra?: string[]): string[] {
   const headers = ['content-type', 'application/grpc', 'grpc-status', String(grpcStatus)];
   if (message) headers.push('grpc-message', encodeURIComponent(message));
   headers.push('date', httpDate(), 'server', SERVER_NAME);
   if (extra) headers.push(...extra);
-  ds.respond(200, headers);
-  ds.end();
+  return headers;
 }
 
 let cachedDate = '';

@@ -1,4 +1,5 @@
 import { compileRegexRewrite } from '../common/regex.js';
+import { ConfigError } from '../config/errors.js';
 import type {
   DirectResponseAction, HeaderMutation, RedirectAction, Route, RouteAction, RouteConfiguration, VirtualHost, WeightedCluster,
 } from '../config/snapshot.js';
@@ -15,8 +16,11 @@ export interface CompiledRoute {
   readonly retry?: RetryPolicyRuntime;
   /** Route timeout; 0: none. */
   readonly timeoutMs: number;
-  /** Route-level config of HTTP filters (Envoy typed_per_filter_config). */
-  readonly perFilterConfig?: Readonly<Record<string, unknown>>;
+  /**
+   * Envoy's typed_per_filter_config, compiled by each filter's parsePerRoute: the route's entry,
+   * else its virtual host's (the most specific wins). Absent when neither has any.
+   */
+  readonly typedPerFilterConfig?: ReadonlyMap<string, unknown>;
   /** Picks a weighted cluster (route actions only). */
   readonly pickCluster: () => WeightedCluster;
   /** Applies prefix/regex rewrite to a path; undefined when the route does not rewrite. */
@@ -39,9 +43,16 @@ export class RouteTable {
   private readonly prefixes: { prefix: string; anyPort: boolean; vh: CompiledVirtualHost }[] = [];
   private star?: CompiledVirtualHost;
 
-  constructor(readonly config: RouteConfiguration) {
-    for (const vh of config.virtualHosts) {
-      const compiled = compileVirtualHost(vh);
+  /**
+   * `perFilter` compiles one typed_per_filter_config entry (the filter's parsePerRoute; it throws
+   * for an unknown filter or a bad config); errors become ConfigErrors naming the route and filter.
+   */
+  constructor(
+    readonly config: RouteConfiguration,
+    perFilter: PerFilterCompiler = rejectPerFilterConfig,
+  ) {
+    for (const [i, vh] of config.virtualHosts.entries()) {
+      const compiled = compileVirtualHost(vh, (raw, field) => compilePerFilterConfigs(raw, perFilter, config.name, field ? `virtualHosts[${i}].${field}` : `virtualHosts[${i}]`));
       for (const raw of vh.domains) {
         const d = raw.toLowerCase();
         const anyPort = d.endsWith(':*');
@@ -87,11 +98,43 @@ export class RouteTable {
   }
 }
 
-function compileVirtualHost(vh: VirtualHost): CompiledVirtualHost {
-  return { name: vh.name, routes: vh.routes.map(compileRoute) };
+/** Compiles one filter's typed_per_filter_config entry; throws when the filter has none or the config is bad. */
+export type PerFilterCompiler = (filterName: string, raw: unknown) => unknown;
+
+function rejectPerFilterConfig(filterName: string): never {
+  throw new Error(`filter ${filterName} takes no per-route config`);
 }
 
-function compileRoute(r: Route): CompiledRoute {
+type CompileEntries = (raw: Record<string, unknown> | undefined, field: string) => Map<string, unknown> | undefined;
+
+function compilePerFilterConfigs(raw: Record<string, unknown> | undefined, perFilter: PerFilterCompiler, routeConfig: string, field: string): Map<string, unknown> | undefined {
+  if (!raw) return undefined;
+  const out = new Map<string, unknown>();
+  for (const [name, value] of Object.entries(raw)) {
+    try {
+      out.set(name, perFilter(name, value));
+    } catch (e) {
+      const reason = e instanceof ConfigError ? e.reason : (e as Error).message;
+      throw new ConfigError(`typed_per_filter_config of ${name}: ${reason}`, { kind: 'RouteConfiguration', name: routeConfig, field: `${field}.typedPerFilterConfig["${name}"]` });
+    }
+  }
+  return out;
+}
+
+function compileVirtualHost(vh: VirtualHost, compileEntries: CompileEntries): CompiledVirtualHost {
+  const hostLevel = compileEntries(vh.typedPerFilterConfig, '');
+  return {
+    name: vh.name,
+    routes: vh.routes.map((r, j) => {
+      const own = compileEntries(r.typedPerFilterConfig, `routes[${j}]`);
+      // the route's entry wins over the virtual host's, filter by filter (Envoy: most specific)
+      const merged = hostLevel && own ? new Map([...hostLevel, ...own]) : (own ?? hostLevel);
+      return compileRoute(r, merged);
+    }),
+  };
+}
+
+function compileRoute(r: Route, typedPerFilterConfig: ReadonlyMap<string, unknown> | undefined): CompiledRoute {
   const action = r.action;
   return {
     name: r.name,
@@ -99,7 +142,7 @@ function compileRoute(r: Route): CompiledRoute {
     action,
     requestHeaders: r.requestHeaders,
     responseHeaders: r.responseHeaders,
-    perFilterConfig: r.perFilterConfig,
+    ...(typedPerFilterConfig ? { typedPerFilterConfig } : {}),
     retry: action.kind === 'route' && action.retryPolicy ? new RetryPolicyRuntime(action.retryPolicy) : undefined,
     timeoutMs: action.kind === 'route' ? (action.timeoutMs ?? 0) : 0,
     pickCluster: action.kind === 'route' ? compileWeightedPick(action.clusters) : noCluster,

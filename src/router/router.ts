@@ -1,5 +1,5 @@
 import type { HashPolicy, HttpConnectionManager, RedirectAction, RouteAction } from '../config/snapshot.js';
-import type { FilterStatus, HttpFilter, RouterCallbacks } from '../http/filter.js';
+import { FilterStatus, type FilterHeadersStatus, type HttpFilter, type RouterCallbacks } from '../http/filter.js';
 import { addResponseFlag, ResponseFlag } from '../http/response-flags.js';
 import { isGrpcRequest } from '../http/local-reply.js';
 import { ReplayableBody } from '../http/replayable-body.js';
@@ -73,13 +73,18 @@ export class Router implements HttpFilter, AttemptCallbacks {
     private readonly config: RouterConfig,
   ) {}
 
-  onRequestHeaders(): FilterStatus {
-    const route = this.stream.route!;
+  /** The terminal decoder filter: the request is answered here (it never continues). */
+  decodeHeaders(): FilterHeadersStatus {
+    const route = this.stream.route;
+    if (!route) {
+      this.localReply('route_not_found');
+      return FilterStatus.StopIteration;
+    }
     const action = route.action;
     if (action.kind === 'redirect') this.redirect(action);
     else if (action.kind === 'direct_response') this.stream.sendLocalReply(action.status, action.body ?? '');
     else this.routeRequest(route, action);
-    return 'stop';
+    return FilterStatus.StopIteration;
   }
 
   /** The client can take more of the response. */

@@ -9,8 +9,8 @@ import { compileAuthzFilters, type AuthzEngine } from '../security/authz/rbac.js
 import { NETWORK_EXT_AUTHZ_FILTER } from '../config/envoy/rbac.js';
 import { compileNetworkExtAuthz, type ExtAuthzService } from '../security/ext-authz/service.js';
 import { loadAuthorizationApi } from '../security/ext-authz/grpc-client.js';
-import type { HttpFilter, StreamCallbacks } from '../http/filter.js';
-import { httpFilterChain, httpFilterFactories } from '../filters/http/registry.js';
+import type { FilterFactoryEntry } from '../http/filter-manager.js';
+import { compilePerRouteConfig, httpFilterChain, httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
 import type { RuntimeSlots } from './messages.js';
@@ -51,7 +51,7 @@ export interface HttpPipeline {
   readonly hcm: HttpConnectionManager;
   readonly routes: RouteTable;
   /** Per-request filter constructors, in chain order (router excluded). */
-  readonly filters: readonly ((stream: StreamCallbacks) => HttpFilter)[];
+  readonly filters: readonly FilterFactoryEntry[];
   readonly stats: HttpConnectionManagerStats;
   /** The HTTP/1.1 codec's settings for connections on this chain. */
   readonly serverOptions: ServerOptions;
@@ -115,17 +115,18 @@ export class Runtime {
       let p = pipelines.get(hcm);
       if (p) return p;
       let routes = tables.get(hcm.routeConfigName);
-      if (!routes) tables.set(hcm.routeConfigName, (routes = new RouteTable(routeConfigs.get(hcm.routeConfigName) ?? { name: hcm.routeConfigName, virtualHosts: [] })));
+      if (!routes) tables.set(hcm.routeConfigName, (routes = new RouteTable(routeConfigs.get(hcm.routeConfigName) ?? { name: hcm.routeConfigName, virtualHosts: [] }, compilePerRouteConfig)));
       const filters = httpFilterChain(hcm.httpFilters).map(({ filter: f, index: i }) => {
         const factory = httpFilterFactories.get(f.name);
         if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.http.httpFilters[${i}]` });
-        return factory.create(factory.parse(f.config), {
+        const create = factory.create(factory.parse(f.config), {
           listenerName: l.name,
           // looked up per call: clusters are compiled after the listeners
           pickHost: (name) => this.clusters.get(name)?.pick()?.endpoint,
           clusterStats: (name) => services.stats.cluster(name),
           ...(services.tls?.workloadIdentity ? { localPrincipal: services.tls.workloadIdentity } : {}),
         });
+        return { name: f.name, create };
       });
       const stats = services.stats.hcm(hcm.statPrefix);
       const streamTimeouts = compileStreamTimeouts(hcm);

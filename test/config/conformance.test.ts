@@ -17,6 +17,7 @@ import { translateIstio, type Translation } from '../../src/config/istio/transla
 import type { NodeIdentity } from '../../src/config/snapshot.js';
 import { parseDocuments, type SourceDocument } from '../../src/config/source.js';
 import { RouteTable } from '../../src/router/route-table.js';
+import { compilePerRouteConfig } from '../../src/filters/http/registry.js';
 import { gatewayNode, hcmOf, sidecarNode } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -119,7 +120,7 @@ function checkSnapshot(t: Translation, label: string): void {
       }
     }
     // the data plane must be able to compile what the translator produced (regexes included)
-    expect(() => new RouteTable(rc), `${label}: route config ${rc.name} does not compile`).not.toThrow();
+    expect(() => new RouteTable(rc, compilePerRouteConfig), `${label}: route config ${rc.name} does not compile`).not.toThrow();
   }
   expect(structuredClone(snapshot)).toEqual(snapshot);
 }
@@ -182,7 +183,7 @@ describe('Istio conformance: semantics of well-known samples', () => {
     const rc = t.snapshot.routeConfigs.find((r) => r.name === hcmOf(l!).routeConfigName)!;
     expect(rc.virtualHosts).toHaveLength(1);
     const routes = rc.virtualHosts[0].routes;
-    const table = new RouteTable(rc);
+    const table = new RouteTable(rc, compilePerRouteConfig);
     const vh = table.findVirtualHost('bookinfo.example.com')!;
     expect(vh).toBeDefined();
     expect(routes.every((r) => r.action.kind === 'route' && r.action.clusters[0].name === 'outbound|9080||productpage.default.svc.cluster.local')).toBe(true);

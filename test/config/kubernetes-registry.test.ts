@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { Listener } from '../../src/config/snapshot.js';
 import { RouteTable } from '../../src/router/route-table.js';
+import { compilePerRouteConfig } from '../../src/filters/http/registry.js';
 import { autoMtlsTls, cluster, exactSans, hostsOf, listener, parseError, parseYaml, routeConfig, sidecarNode, targets, translate, vhostWithDomain, yaml } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -285,7 +286,7 @@ ports: [{ name: http, port: 80 }]`);
     const t = translate(svc('web', '  clusterIP: None\n  ports: [{ name: http, port: 8080 }]') + slice('web-1', 'web', 'endpoints: [{ addresses: [10.4.0.1] }]\nports: [{ name: http, port: 8080 }]'));
     const rc = routeConfig(t, '8080');
     for (const d of ['web-0.web.default.svc.cluster.local:8080', 'web-0.web:8080', 'web.default.svc.cluster.local:8080']) {
-      expect(new RouteTable(rc).findVirtualHost(d)?.name, d).toBe('web.default.svc.cluster.local:8080');
+      expect(new RouteTable(rc, compilePerRouteConfig).findVirtualHost(d)?.name, d).toBe('web.default.svc.cluster.local:8080');
     }
     expect(cluster(t, 'outbound|8080||web.default.svc.cluster.local').type).toBe('ORIGINAL_DST');
   });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Route, RouteAction } from '../../src/config/snapshot.js';
 import { RequestView } from '../../src/router/request-view.js';
 import { RouteTable } from '../../src/router/route-table.js';
+import { compilePerRouteConfig } from '../../src/filters/http/registry.js';
 import {
   BOOKINFO_SERVICES, parseError, parseYaml, cluster, hostsOf, clusterNames, gatewayNode, hcmOf, listener, routeConfig, sidecarNode, targets, translate, vhost, vhostWithDomain,
 } from './helpers.js';
@@ -427,7 +428,7 @@ describe('sidecar: the outbound listener', () => {
   resolution: STATIC
   ports: [{ number: 80, name: http }]
   endpoints: [{ address: 1.1.1.1 }]`));
-    const table = new RouteTable(routeConfig(t, 'http_proxy'));
+    const table = new RouteTable(routeConfig(t, 'http_proxy'), compilePerRouteConfig);
     const hit = (authority: string) => table.findVirtualHost(authority)?.name;
     for (const a of [`${REVIEWS}:9080`, 'reviews.default.svc:9080', 'reviews.default:9080', 'reviews:9080', '10.96.0.10:9080']) {
       expect(hit(a), a).toBe(`${REVIEWS}:9080`);
@@ -444,7 +445,7 @@ describe('sidecar: the outbound listener', () => {
     const t = translate(se('wiki', 'default', `  hosts: ["*.wikipedia.org"]
   resolution: NONE
   ports: [{ number: 80, name: http }, { number: 8080, name: http-alt }]`));
-    const table = new RouteTable(routeConfig(t, 'http_proxy'));
+    const table = new RouteTable(routeConfig(t, 'http_proxy'), compilePerRouteConfig);
     expect(table.findVirtualHost('en.wikipedia.org')?.name).toBe('*.wikipedia.org:80');
     expect(table.findVirtualHost('en.wikipedia.org:80')?.name).toBe('*.wikipedia.org:80');
     expect(table.findVirtualHost('en.wikipedia.org:8080')?.name).toBe('*.wikipedia.org:8080');
@@ -558,7 +559,7 @@ describe('sidecar: VirtualService routes', () => {
     directResponse: { status: 200 }`);
     const rc = routeConfig(translate(text), 'http_proxy');
     let table: RouteTable | undefined;
-    expect(() => (table = new RouteTable(rc))).not.toThrow();
+    expect(() => (table = new RouteTable(rc, compilePerRouteConfig))).not.toThrow();
     const v = table!.findVirtualHost('ci.example.com')!;
     expect(RouteTable.findRoute(v, new RequestView('GET', '/DOCS/intro', 'ci.example.com', 'http', []))?.name).toBe('ci.0');
   });
@@ -800,7 +801,7 @@ describe('sidecar: the Sidecar resource', () => {
     expect(d).toContain('reviews:9080');
     expect(d).toContain(REVIEWS);
     expect(d).toContain('10.96.0.10');
-    const table = new RouteTable(routeConfig(t, '127.0.0.1_9080'));
+    const table = new RouteTable(routeConfig(t, '127.0.0.1_9080'), compilePerRouteConfig);
     expect(table.findVirtualHost('reviews')?.name).toBe(`${REVIEWS}:9080`);
     expect(table.findVirtualHost('web')?.name).toBe(`${WEB_HOST}:9080`);
     expect(table.findVirtualHost('api.other')).toBeUndefined();

@@ -3,8 +3,8 @@
 // away; Istio's YAML → fault config (percentage semantics); and Envoy's response-flag order.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FaultConfig } from '../../src/config/snapshot.js';
-import { FAULT_FILTER_NAME, faultFilter } from '../../src/filters/http/fault/index.js';
-import type { HttpFilter, RequestHeaders, StreamCallbacks } from '../../src/http/filter.js';
+import { faultFilter } from '../../src/filters/http/fault/index.js';
+import type { FilterCallbacks, HttpFilter, RequestHeaders } from '../../src/http/filter.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from '../../src/http/response-flags.js';
 import { parseYaml } from '../config/helpers.js';
 
@@ -18,14 +18,19 @@ interface LocalReply {
 /** A stream whose route carries `cfg`; records local replies (flags included, as ActiveStream adds them). */
 function fakeStream(cfg: FaultConfig | undefined) {
   const replies: LocalReply[] = [];
-  const stream: StreamCallbacks = {
-    route: (cfg ? { perFilterConfig: { [FAULT_FILTER_NAME]: cfg } } : { perFilterConfig: undefined }) as unknown as StreamCallbacks['route'],
+  let continued = 0;
+  const stream: FilterCallbacks = {
+    route: undefined,
+    perRouteConfig: <T>() => cfg as T | undefined,
+    continueDecoding: () => void continued++,
+    continueEncoding() {},
+    decodingBuffer: () => undefined,
+    encodingBuffer: () => undefined,
+    setDecoderBufferLimit() {},
     streamInfo: { startTimeMs: 0, responseFlags: [], downstreamRemoteAddress: '127.0.0.1' },
     connection: { remoteAddress: '127.0.0.1', remotePort: 40000, scheme: 'http', protocol: 'HTTP/1.1', localAddress: '127.0.0.1', localPort: 8080 },
     metadata: {},
     requestHeaderList: [],
-    requestBody: null,
-    setRequestBody() {},
     sendLocalReply(status, body, flag, headers) {
       replies.push({ status, body, ...(flag ? { flag } : {}), ...(headers ? { headers } : {}) });
       if (flag) stream.streamInfo.responseFlags.push(flag);
@@ -33,8 +38,8 @@ function fakeStream(cfg: FaultConfig | undefined) {
   };
   const filter: HttpFilter = faultFilter.create(faultFilter.parse({}), { listenerName: 'test', pickHost: () => undefined })(stream);
   const headers = {} as RequestHeaders;
-  const run = () => filter.onRequestHeaders!(headers, stream);
-  return { stream, filter, replies, run };
+  const run = () => filter.decodeHeaders!(headers, false);
+  return { stream, filter, replies, run, continued: () => continued };
 }
 
 let random: ReturnType<typeof vi.spyOn>;
@@ -82,7 +87,7 @@ describe('abort percentage rolls (Math.random stubbed)', () => {
   it.each(rows)('percent %d, Math.random() = %d → aborted %s', (percent, r, aborted) => {
     rollAs(r);
     const { run, replies, stream } = fakeStream({ abort: { httpStatus: 500, percent } });
-    expect(run()).toBe(aborted ? 'stop' : 'continue');
+    expect(run()).toBe(aborted ? 'stop_iteration' : 'continue');
     if (aborted) {
       expect(replies).toEqual([{ status: 500, body: 'fault filter abort', flag: ResponseFlag.FaultInjected }]);
       expect(stream.streamInfo.responseFlags).toEqual(['FI']);
@@ -97,7 +102,7 @@ describe('abort percentage rolls (Math.random stubbed)', () => {
     let aborted = 0;
     for (let i = 0; i < 10_000; i++) {
       const { run } = fakeStream({ abort: { httpStatus: 503, percent: 25 } });
-      if (run() === 'stop') aborted++;
+      if (run() === 'stop_iteration') aborted++;
     }
     // Binomial(10000, 0.25): sd ≈ 43; ±300 is ~7 sd
     expect(aborted).toBeGreaterThan(2_200);
@@ -107,7 +112,7 @@ describe('abort percentage rolls (Math.random stubbed)', () => {
   it('a gRPC abort: HTTP 200, content-type application/grpc, grpc-status, grpc-message, flag FI', () => {
     rollAs(0);
     const { run, replies } = fakeStream({ abort: { grpcStatus: 14, percent: 100 } });
-    expect(run()).toBe('stop');
+    expect(run()).toBe('stop_iteration');
     expect(replies).toHaveLength(1);
     const [r] = replies;
     expect(r.status).toBe(200);
@@ -119,18 +124,15 @@ describe('abort percentage rolls (Math.random stubbed)', () => {
 });
 
 describe('delay', () => {
-  it('percent 100: flag DI at once, continue after fixedDelayMs (fake timers)', async () => {
+  it('percent 100: flag DI at once, StopIteration, continueDecoding after fixedDelayMs (fake timers)', async () => {
     vi.useFakeTimers();
-    const { run, stream, replies } = fakeStream({ delay: { fixedDelayMs: 300, percent: 100 } });
-    const result = run();
-    expect(result).toBeInstanceOf(Promise);
+    const { run, stream, replies, continued } = fakeStream({ delay: { fixedDelayMs: 300, percent: 100 } });
+    expect(run()).toBe('stop_iteration');
     expect(stream.streamInfo.responseFlags).toEqual(['DI']);
-    let settled: string | undefined;
-    void (result as Promise<string>).then((s) => (settled = s));
     await vi.advanceTimersByTimeAsync(299);
-    expect(settled).toBeUndefined();
+    expect(continued()).toBe(0);
     await vi.advanceTimersByTimeAsync(1);
-    expect(settled).toBe('continue');
+    expect(continued()).toBe(1);
     expect(replies).toEqual([]);
   });
 
@@ -144,12 +146,12 @@ describe('delay', () => {
   it('delay then abort: the abort comes after the delay; flags DI then FI, printed "DI,FI"', async () => {
     vi.useFakeTimers();
     rollAs(0);
-    const { run, stream, replies } = fakeStream({ delay: { fixedDelayMs: 200, percent: 100 }, abort: { httpStatus: 503, percent: 100 } });
-    const result = run() as Promise<string>;
+    const { run, stream, replies, continued } = fakeStream({ delay: { fixedDelayMs: 200, percent: 100 }, abort: { httpStatus: 503, percent: 100 } });
+    expect(run()).toBe('stop_iteration');
     await vi.advanceTimersByTimeAsync(199);
     expect(replies).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(await result).toBe('stop');
+    expect(continued()).toBe(0);
     expect(replies).toEqual([{ status: 503, body: 'fault filter abort', flag: 'FI' }]);
     expect(stream.streamInfo.responseFlags).toEqual(['DI', 'FI']);
     expect(formatResponseFlags(stream.streamInfo.responseFlags)).toBe('DI,FI');
@@ -158,10 +160,10 @@ describe('delay', () => {
   it('delay with a missed abort roll: delayed, then continue', async () => {
     vi.useFakeTimers();
     random.mockReturnValueOnce(0).mockReturnValueOnce(0.99); // delay hits (50%), abort misses (50%)
-    const { run, replies, stream } = fakeStream({ delay: { fixedDelayMs: 50, percent: 50 }, abort: { httpStatus: 503, percent: 50 } });
-    const result = run() as Promise<string>;
+    const { run, replies, stream, continued } = fakeStream({ delay: { fixedDelayMs: 50, percent: 50 }, abort: { httpStatus: 503, percent: 50 } });
+    expect(run()).toBe('stop_iteration');
     await vi.advanceTimersByTimeAsync(50);
-    expect(await result).toBe('continue');
+    expect(continued()).toBe(1);
     expect(replies).toEqual([]);
     expect(stream.streamInfo.responseFlags).toEqual(['DI']);
   });
@@ -169,15 +171,25 @@ describe('delay', () => {
   it('onDestroy during the delay cancels it: no abort is sent afterwards', async () => {
     vi.useFakeTimers();
     rollAs(0);
-    const { run, filter, replies } = fakeStream({ delay: { fixedDelayMs: 300, percent: 100 }, abort: { httpStatus: 500, percent: 100 } });
-    let settled = false;
-    void (run() as Promise<string>).then(() => (settled = true));
+    const { run, filter, replies, continued } = fakeStream({ delay: { fixedDelayMs: 300, percent: 100 }, abort: { httpStatus: 500, percent: 100 } });
+    run();
     await vi.advanceTimersByTimeAsync(100);
     filter.onDestroy!();
     await vi.advanceTimersByTimeAsync(1_000);
     expect(replies).toEqual([]);
-    expect(settled).toBe(false);
+    expect(continued()).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('per-route config (parsePerRoute, compiled when the route table loads)', () => {
+  it('accepts Istio fault configs and rejects bad ones naming the field', () => {
+    expect(faultFilter.parsePerRoute!({ abort: { httpStatus: 503, percent: 10 } })).toEqual({ abort: { httpStatus: 503, percent: 10 } });
+    expect(faultFilter.parsePerRoute!({ delay: { fixedDelayMs: 5, percent: 100 } })).toEqual({ delay: { fixedDelayMs: 5, percent: 100 } });
+    expect(() => faultFilter.parsePerRoute!({ abort: { percent: 10 } })).toThrow(/httpStatus or grpcStatus/);
+    expect(() => faultFilter.parsePerRoute!({ abort: { httpStatus: 503, percent: 101 } })).toThrow(/abort\.percent/);
+    expect(() => faultFilter.parsePerRoute!({ delay: { fixedDelayMs: 5 } })).toThrow(/delay\.percent/);
+    expect(() => faultFilter.parsePerRoute!({ bogus: 1 })).toThrow(/unknown field "bogus"/);
   });
 });
 

@@ -75,7 +75,6 @@ function fakeStream(opts: StreamOptions = {}) {
     request,
     requestHeaderList: request.list,
     requestBody: null,
-    setRequestBody() {},
     metadata: {},
     weightedCluster: wc,
     requestView: new RequestView('GET', opts.path ?? '/p', opts.authority ?? 'svc', 'http', raw),
@@ -116,7 +115,7 @@ function fakeStream(opts: StreamOptions = {}) {
     start(f: FakeCluster, extra: Record<string, ClusterRuntime> = {}) {
       const clusters = new Map<string, ClusterRuntime>([[f.cluster.name, f.cluster], ...Object.entries(extra)]);
       router = new Router(stream, { clusters, services: {} }, { hcm: { idleTimeoutMs: 3_600_000 } });
-      expect(router.onRequestHeaders()).toBe('stop');
+      expect(router.decodeHeaders()).toBe('stop_iteration');
       return router;
     },
   };

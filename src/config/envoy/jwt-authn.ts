@@ -6,7 +6,7 @@
  */
 import type { HttpUri } from './ext-authz.js';
 
-export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
+export { JWT_AUTHN_FILTER } from './http-filters.js';
 
 /** envoy.extensions.filters.http.jwt_authn.v3.JwtHeader: a header holding a token after `valuePrefix`. */
 export interface JwtHeader {

@@ -108,8 +108,8 @@ export interface RbacFilterConfig {
   statPrefix?: string;
 }
 
-export const HTTP_RBAC_FILTER = 'envoy.filters.http.rbac';
-export const HTTP_EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
+import { HTTP_EXT_AUTHZ_FILTER, HTTP_RBAC_FILTER } from './http-filters.js';
+export { HTTP_RBAC_FILTER, HTTP_EXT_AUTHZ_FILTER };
 export const NETWORK_RBAC_FILTER = 'envoy.filters.network.rbac';
 export const NETWORK_EXT_AUTHZ_FILTER = 'envoy.filters.network.ext_authz';
 

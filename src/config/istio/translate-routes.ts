@@ -1,6 +1,7 @@
 import type {
   FaultConfig, HeaderMatcher, HeaderMutation, NodeIdentity, QueryParamMatcher, RetryPolicy, Route, RouteMatch, StringMatch, WeightedCluster,
 } from '../snapshot.js';
+import { FAULT_FILTER } from '../envoy/http-filters.js';
 import { labelsMatch, resolveHost } from './hosts.js';
 import type { Service } from './registry.js';
 import type { DestinationSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteSpec, StringMatchSpec, VirtualServiceSpec } from './resources.js';
@@ -26,7 +27,7 @@ export function buildVirtualServiceRoutes(vs: VirtualServiceSpec, ctx: RouteCont
     for (const m of matches) {
       if (m && !matchAppliesHere(m, vs, ctx)) continue;
       const route: Route = { name, match: translateMatch(m), ...translateAction(http, vs, ctx), source };
-      if (http.fault && route.action.kind === 'route') route.perFilterConfig = { [FAULT_FILTER]: faultConfig(http.fault) };
+      if (http.fault && route.action.kind === 'route') route.typedPerFilterConfig = { [FAULT_FILTER]: faultConfig(http.fault) };
       routes.push(route);
     }
   });
@@ -42,7 +43,6 @@ export function defaultRoute(svc: Service, port: number): Route {
   };
 }
 
-export const FAULT_FILTER = 'envoy.filters.http.fault';
 
 /**
  * Istio's retry policy when a route sets none: 2 retries on connect-failure, refused-stream,

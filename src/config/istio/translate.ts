@@ -10,12 +10,12 @@ import { SecretSet } from './upstream-tls.js';
 import { BLACKHOLE_CLUSTER, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
 import { buildInboundListeners } from './translate-inbound.js';
 import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from './authz-builder.js';
-import { JWT_AUTHN_FILTER } from '../envoy/jwt-authn.js';
+import { FAULT_FILTER, insertHttpFilters, JWT_AUTHN_FILTER } from '../envoy/http-filters.js';
 import { selectPeerAuthentication } from './select-peer-authentication.js';
 import { jwtRulesForWorkload } from './select-request-authentication.js';
 import { jwtAuthentication } from './translate-request-authentication.js';
 import { gatewayTopologyFields } from './proxy-config.js';
-import { buildVirtualServiceRoutes, defaultRoute, FAULT_FILTER, type RouteContext } from './translate-routes.js';
+import { buildVirtualServiceRoutes, defaultRoute, type RouteContext } from './translate-routes.js';
 import { buildGateway } from './translate-gateway.js';
 import { deepFreeze } from '../../common/deep-freeze.js';
 import { resourceVersions } from '../resource-versions.js';
@@ -107,7 +107,7 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
   const http = buildHttpAuthzFilters(policies, opts);
   const tcp = buildTcpAuthzFilters(policies, opts);
   const httpFilters = http.map((f) => ({ name: f.name, config: f.typedConfig }));
-  if (httpFilters.length) for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift(...httpFilters);
+  if (httpFilters.length) for (const hcm of connectionManagers(listeners, true)) insertHttpFilters(hcm.httpFilters, httpFilters);
   if (tcp.length === 0) return;
   for (const l of listeners) {
     if (l.direction === 'OUTBOUND') continue;
@@ -152,15 +152,15 @@ function connectionManagers(listeners: readonly Listener[], receiving: boolean):
 function addJwtAuthentication(listeners: Listener[], cfg: IstioConfig, node: NodeIdentity): void {
   const config = jwtAuthentication(jwtRulesForWorkload(cfg.requestAuthentications, { namespace: node.namespace, labels: node.labels }, ROOT_NAMESPACE));
   if (!config) return;
-  for (const hcm of connectionManagers(listeners, true)) hcm.httpFilters.unshift({ name: JWT_AUTHN_FILTER, config });
+  for (const hcm of connectionManagers(listeners, true)) insertHttpFilters(hcm.httpFilters, [{ name: JWT_AUTHN_FILTER, config }]);
 }
 
 /** Istio puts the fault filter on every HCM; here only where a route needs it (no cost elsewhere). */
 function addFaultFilters(listeners: Listener[], routeConfigs: RouteConfiguration[]): void {
   const withFault = new Set(
-    routeConfigs.filter((rc) => rc.virtualHosts.some((vh) => vh.routes.some((r) => r.perFilterConfig?.[FAULT_FILTER]))).map((rc) => rc.name),
+    routeConfigs.filter((rc) => rc.virtualHosts.some((vh) => vh.routes.some((r) => r.typedPerFilterConfig?.[FAULT_FILTER]))).map((rc) => rc.name),
   );
-  for (const hcm of connectionManagers(listeners, false)) if (withFault.has(hcm.routeConfigName)) hcm.httpFilters.push({ name: FAULT_FILTER, config: {} });
+  for (const hcm of connectionManagers(listeners, false)) if (withFault.has(hcm.routeConfigName)) insertHttpFilters(hcm.httpFilters, [{ name: FAULT_FILTER, config: {} }]);
 }
 
 interface Builder {

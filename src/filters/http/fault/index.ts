@@ -1,49 +1,70 @@
 import type { FaultConfig } from '../../../config/snapshot.js';
+import { FAULT_FILTER } from '../../../config/envoy/http-filters.js';
 import { Field } from '../../../config/reader.js';
-import type { HttpFilter, HttpFilterFactory, StreamCallbacks } from '../../../http/filter.js';
+import { FilterStatus, type FilterCallbacks, type FilterHeadersStatus, type HttpFilter, type HttpFilterFactory } from '../../../http/filter.js';
 import { ResponseFlag } from '../../../http/response-flags.js';
 
-export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
+export const FAULT_FILTER_NAME = FAULT_FILTER;
 
 /**
  * envoy.filters.http.fault with Istio's per-route faults: a fixed delay (flag DI), then an abort
  * (flag FI, body "fault filter abort"; a gRPC abort is HTTP 200 with grpc-status), each applied to
- * the given percentage of requests. The listener-level config carries nothing: the route decides.
+ * the given percentage of requests. The listener-level config carries nothing: the route's
+ * typed_per_filter_config decides (compiled by parsePerRoute when the route table loads).
  */
-export const faultFilter: HttpFilterFactory<Record<string, never>> = {
+export const faultFilter: HttpFilterFactory<Record<string, never>, FaultConfig> = {
   name: FAULT_FILTER_NAME,
   parse(raw) {
     new Field(raw ?? {}, [], { kind: FAULT_FILTER_NAME }).object([]);
     return {};
+  },
+  parsePerRoute(raw) {
+    const f = new Field(raw, [], { kind: FAULT_FILTER_NAME }).object(['delay', 'abort']);
+    const out: FaultConfig = {};
+    const delay = f.at('delay').optObject(['fixedDelayMs', 'percent']);
+    if (delay) out.delay = { fixedDelayMs: delay.at('fixedDelayMs').int(0), percent: percent(delay.at('percent')) };
+    const abort = f.at('abort').optObject(['httpStatus', 'grpcStatus', 'percent']);
+    if (abort) {
+      const httpStatus = abort.at('httpStatus').optInt(200, 599);
+      const grpcStatus = abort.at('grpcStatus').optInt(0, 16);
+      if (httpStatus === undefined && grpcStatus === undefined) abort.fail('an abort needs httpStatus or grpcStatus');
+      out.abort = { ...(httpStatus !== undefined ? { httpStatus } : {}), ...(grpcStatus !== undefined ? { grpcStatus } : {}), percent: percent(abort.at('percent')) };
+    }
+    return out;
   },
   create() {
     return (stream) => new FaultInjection(stream);
   },
 };
 
+function percent(f: Field): number {
+  const v = f.number();
+  if (v < 0 || v > 100) f.fail(`must be between 0 and 100, got ${v}`);
+  return v;
+}
+
 class FaultInjection implements HttpFilter {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly stream: StreamCallbacks) {}
+  constructor(private readonly stream: FilterCallbacks) {}
 
-  onRequestHeaders(): 'continue' | 'stop' | Promise<'continue' | 'stop'> {
-    const cfg = this.stream.route?.perFilterConfig?.[FAULT_FILTER_NAME] as FaultConfig | undefined;
-    if (!cfg) return 'continue';
+  decodeHeaders(): FilterHeadersStatus {
+    const cfg = this.stream.perRouteConfig<FaultConfig>();
+    if (!cfg) return FilterStatus.Continue;
     if (cfg.delay && roll(cfg.delay.percent)) {
       this.stream.streamInfo.responseFlags.push(ResponseFlag.DelayInjected);
-      return new Promise((resolve) => {
-        this.timer = setTimeout(() => {
-          this.timer = undefined;
-          resolve(this.abort(cfg));
-        }, cfg.delay!.fixedDelayMs);
-      });
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (this.abort(cfg) === FilterStatus.Continue) this.stream.continueDecoding();
+      }, cfg.delay.fixedDelayMs);
+      return FilterStatus.StopIteration;
     }
     return this.abort(cfg);
   }
 
-  private abort(cfg: FaultConfig): 'continue' | 'stop' {
+  private abort(cfg: FaultConfig): FilterHeadersStatus {
     const a = cfg.abort;
-    if (!a || !roll(a.percent)) return 'continue';
+    if (!a || !roll(a.percent)) return FilterStatus.Continue;
     if (a.grpcStatus !== undefined) {
       this.stream.sendLocalReply(200, '', ResponseFlag.FaultInjected, [
         'content-type', 'application/grpc', 'grpc-status', String(a.grpcStatus), 'grpc-message', 'fault filter abort',
@@ -51,7 +72,7 @@ class FaultInjection implements HttpFilter {
     } else {
       this.stream.sendLocalReply(a.httpStatus ?? 503, 'fault filter abort', ResponseFlag.FaultInjected);
     }
-    return 'stop';
+    return FilterStatus.StopIteration;
   }
 
   onDestroy(): void {

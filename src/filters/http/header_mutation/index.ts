@@ -1,6 +1,9 @@
 import type { HeaderMutation } from '../../../config/snapshot.js';
 import { Field } from '../../../config/reader.js';
-import type { HttpFilterFactory, HttpFilter, RequestHeaders, ResponseHeaders } from '../../../http/filter.js';
+import { HEADER_MUTATION_FILTER } from '../../../config/envoy/http-filters.js';
+import { FilterStatus, type HttpFilterFactory, type HttpFilter, type RequestHeaders, type ResponseHeaders } from '../../../http/filter.js';
+
+export const HEADER_MUTATION_FILTER_NAME = HEADER_MUTATION_FILTER;
 
 export interface HeaderMutationConfig {
   request: HeaderMutation;
@@ -15,21 +18,21 @@ type Headers = RequestHeaders | ResponseHeaders;
  * (header {key, value}, append_action) or `remove`.
  */
 export const headerMutationFilter: HttpFilterFactory<HeaderMutationConfig> = {
-  name: 'envoy.filters.http.header_mutation',
+  name: HEADER_MUTATION_FILTER_NAME,
   parse(raw) {
-    const root = new Field(raw, [], { kind: 'envoy.filters.http.header_mutation' }).object(['mutations']);
+    const root = new Field(raw, [], { kind: HEADER_MUTATION_FILTER_NAME }).object(['mutations']);
     const m = root.at('mutations').object(['request_mutations', 'response_mutations']);
     return { request: parseMutations(m.at('request_mutations')), response: parseMutations(m.at('response_mutations')) };
   },
   create(cfg) {
     const filter: HttpFilter = {
-      onRequestHeaders(req) {
+      decodeHeaders(req) {
         apply(req, cfg.request);
-        return 'continue';
+        return FilterStatus.Continue;
       },
-      onResponseHeaders(res) {
+      encodeHeaders(res) {
         apply(res, cfg.response);
-        return 'continue';
+        return FilterStatus.Continue;
       },
     };
     return () => filter; // stateless: one object serves every stream

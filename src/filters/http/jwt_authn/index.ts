@@ -1,6 +1,6 @@
 import { Field } from '../../../config/reader.js';
 import { JWT_AUTHN_FILTER, type JwtAuthentication } from '../../../config/envoy/jwt-authn.js';
-import type { HttpFilter, HttpFilterFactory, RequestHeaders, StreamCallbacks } from '../../../http/filter.js';
+import { FilterStatus, type FilterCallbacks, type FilterHeadersStatus, type HttpFilter, type HttpFilterFactory, type RequestHeaders } from '../../../http/filter.js';
 import { JwksCache, JwtAuthenticator, removeQueryParam, wwwAuthenticate } from '../../../security/jwt/index.js';
 import { JWT_METADATA_KEY, type VerifiedJwt } from '../rbac/index.js';
 
@@ -35,21 +35,40 @@ export const jwtAuthnFilter: HttpFilterFactory<{ authenticator: JwtAuthenticator
 };
 
 class JwtAuthn implements HttpFilter {
+  private destroyed = false;
+
   constructor(
     private readonly authenticator: JwtAuthenticator,
-    private readonly stream: StreamCallbacks,
+    private readonly stream: FilterCallbacks,
   ) {}
 
-  async onRequestHeaders(req: RequestHeaders): Promise<'continue' | 'stop'> {
+  /** Verification may wait for a key set (a JWKS fetch): the request stops until it decides. */
+  decodeHeaders(req: RequestHeaders): FilterHeadersStatus {
     // headers are read by name only: a view over the request's, nothing copied
     const headers = new Proxy({} as Record<string, string | undefined>, { get: (_t, name) => (typeof name === 'string' ? req.get(name) : undefined) });
-    const r = await this.authenticator.authenticate({ headers, path: req.path, method: req.method });
+    this.authenticator.authenticate({ headers, path: req.path, method: req.method }).then(
+      (r) => {
+        if (this.destroyed) return;
+        if (this.decide(r, req) === FilterStatus.Continue) this.stream.continueDecoding();
+      },
+      () => {
+        if (!this.destroyed) this.stream.sendLocalReply(500, 'filter error');
+      },
+    );
+    return FilterStatus.StopIteration;
+  }
+
+  onDestroy(): void {
+    this.destroyed = true;
+  }
+
+  private decide(r: Awaited<ReturnType<JwtAuthenticator['authenticate']>>, req: RequestHeaders): FilterHeadersStatus {
     if (r.status === 'invalid') {
       this.stream.streamInfo.responseCodeDetails = `jwt_authn_access_denied{${r.reason.replace(/ /g, '_')}}`;
       this.stream.sendLocalReply(r.httpStatus, r.reason, undefined, [
         'www-authenticate', wwwAuthenticate(r.reason, { scheme: 'http', authority: req.authority, path: req.path }),
       ]);
-      return 'stop';
+      return FilterStatus.StopIteration;
     }
     for (const m of r.headerMutations) {
       if (m.op === 'remove') req.remove(m.name);
@@ -60,6 +79,6 @@ class JwtAuthn implements HttpFilter {
       const verified: VerifiedJwt = { principal: r.principal, claims: r.claims as Record<string, unknown> };
       this.stream.metadata[JWT_METADATA_KEY] = verified;
     }
-    return 'continue';
+    return FilterStatus.Continue;
   }
 }

@@ -1,7 +1,5 @@
-import type { BodySource } from '../../../codec/body.js';
-import { PrefetchedBody } from '../../../codec/prefetched-body.js';
 import type { BufferSettings } from '../../../config/envoy/ext-authz.js';
-import type { FactoryContext, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
+import { FilterStatus, type FactoryContext, type FilterHeadersStatus, type RequestHeaders, type ResponseHeaders, type StreamCallbacks } from '../../../http/filter.js';
 import { ResponseFlag } from '../../../http/response-flags.js';
 import { connectionPeers, httpCheckRequest, type HttpCheckInput } from '../../../security/ext-authz/check-request.js';
 import { checkGrpc, type PendingCheck } from '../../../security/ext-authz/grpc-client.js';
@@ -10,14 +8,15 @@ import type { ExtAuthzService } from '../../../security/ext-authz/service.js';
 import { plainAddress } from '../../../common/address.js';
 import { checkHttp } from './http-provider.js';
 
-type CheckBody = NonNullable<HttpCheckInput['body']>;
+export type CheckBody = NonNullable<HttpCheckInput['body']>;
 
 /** Envoy's stream ids are random 64-bit numbers; a counter from a random start is as unique per worker. */
 let nextStreamId = Math.floor(Math.random() * 2 ** 48);
 
 /**
- * Envoy's HTTP ext_authz filter for one request a CUSTOM policy selected: the body read ahead when
- * the config has with_request_body, the service asked (HTTP call or gRPC Check), its answer applied.
+ * Envoy's HTTP ext_authz filter for one request a CUSTOM policy selected: the service asked (HTTP
+ * call or gRPC Check; with the body the rbac filter buffered when the config has with_request_body),
+ * its answer applied.
  */
 export class ExtAuthzCall {
   private pending: PendingCheck | undefined;
@@ -31,20 +30,31 @@ export class ExtAuthzCall {
     private readonly ctx: FactoryContext,
   ) {}
 
-  run(req: RequestHeaders): Promise<'continue' | 'stop'> {
-    const withBody = this.service.withRequestBody;
-    const body = withBody && !req.get('upgrade') ? this.stream.requestBody : null;
-    if (!withBody || !body) return this.check(req).then((result) => this.apply(result, req));
-    return this.readBody(body, withBody).then((read) => {
-      if (this.cancelled) return 'stop';
-      if (!read) {
-        // Envoy: without allowPartialMessage the body must fit maxRequestBytes
-        this.stream.streamInfo.responseCodeDetails = 'request_payload_too_large';
-        this.stream.sendLocalReply(413, 'Payload Too Large');
-        return 'stop';
-      }
-      return this.check(req, read).then((result) => this.apply(result, req));
-    });
+  /** What with_request_body asks for (max bytes, partial allowed), or undefined when the check has no body. */
+  get bodySettings(): Required<BufferSettings> | undefined {
+    return this.service.withRequestBody;
+  }
+
+  /** Asks the service (with the body read so far, if any); `decided` hears Continue or, after a local reply, StopIteration. */
+  start(req: RequestHeaders, decided: (status: FilterHeadersStatus) => void, body?: CheckBody): void {
+    this.check(req, body).then(
+      (result) => {
+        if (!this.cancelled) decided(this.apply(result, req));
+      },
+      () => {
+        if (!this.cancelled) decided(this.apply({ kind: 'error', message: 'check failed' }, req));
+      },
+    );
+  }
+
+  /**
+   * The body for the check once the request's body is in (or maxRequestBytes of it): undefined when
+   * it is larger and a partial body is not allowed (Envoy answers 413).
+   */
+  static checkBody(data: Buffer, complete: boolean, spec: Required<BufferSettings>): CheckBody | undefined {
+    const max = spec.maxRequestBytes;
+    if (data.length > max && !spec.allowPartialMessage) return undefined;
+    return { data: data.length > max ? data.subarray(0, max) : data, partial: !complete || data.length > max, packAsBytes: spec.packAsBytes };
   }
 
   /** Headers the service added for the client (gRPC response_headers_to_add, allowedClientHeadersOnSuccess). */
@@ -55,21 +65,6 @@ export class ExtAuthzCall {
   cancel(): void {
     this.cancelled = true;
     this.pending?.cancel();
-  }
-
-  /**
-   * with_request_body: reads the body ahead, up to maxRequestBytes (the router then sends it
-   * whole). Undefined: the body is larger and a partial one is not allowed.
-   */
-  private async readBody(source: BodySource, spec: Required<BufferSettings>): Promise<CheckBody | undefined> {
-    const ahead = new PrefetchedBody(source);
-    this.stream.setRequestBody(ahead);
-    const max = spec.maxRequestBytes;
-    // one byte past the limit tells a body that does not fit from one that just fits
-    const got = await ahead.prefetch(spec.allowPartialMessage ? max : max + 1);
-    if (got.data.length > max && !spec.allowPartialMessage) return undefined;
-    const data = got.data.length > max ? got.data.subarray(0, max) : got.data;
-    return { data, partial: !got.complete || got.data.length > max, packAsBytes: spec.packAsBytes };
   }
 
   private check(req: RequestHeaders, body?: CheckBody): Promise<ExtAuthzResult> {
@@ -97,10 +92,10 @@ export class ExtAuthzCall {
   }
 
   /** Envoy's ext_authz decision: OK → on with the header edits; denied → its reply; error → failureModeAllow or statusOnError. */
-  private apply(result: ExtAuthzResult, req: RequestHeaders): 'continue' | 'stop' {
+  private apply(result: ExtAuthzResult, req: RequestHeaders): FilterHeadersStatus {
     const service = this.service;
     this.pending = undefined;
-    if (this.cancelled) return 'stop';
+    if (this.cancelled) return FilterStatus.StopIteration;
     const cluster = this.stream.streamInfo.upstreamCluster;
     const stats = cluster ? this.ctx.clusterStats?.(cluster) : undefined;
     switch (result.kind) {
@@ -110,21 +105,21 @@ export class ExtAuthzCall {
         for (const [k, v] of result.appendHeaders) req.add(k, v);
         for (const k of result.removeHeaders) req.remove(k);
         if (result.responseHeaders.length) this.responseHeaders = result.responseHeaders;
-        return 'continue';
+        return FilterStatus.Continue;
       case 'denied':
         if (stats) stats.extAuthzDenied++;
         this.stream.streamInfo.responseCodeDetails = 'ext_authz_denied';
         this.stream.sendLocalReply(result.status, result.body, ResponseFlag.UnauthorizedExternalService, result.headers);
-        return 'stop';
+        return FilterStatus.StopIteration;
       case 'error':
         if (stats) stats.extAuthzError++;
         if (service.failureModeAllow) {
           if (stats) stats.extAuthzFailureModeAllowed++;
-          return 'continue';
+          return FilterStatus.Continue;
         }
         this.stream.streamInfo.responseCodeDetails = 'ext_authz_error';
         this.stream.sendLocalReply(service.statusOnError, '', ResponseFlag.UnauthorizedExternalService);
-        return 'stop';
+        return FilterStatus.StopIteration;
     }
   }
 }

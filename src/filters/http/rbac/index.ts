@@ -1,5 +1,9 @@
 import { Field } from '../../../config/reader.js';
-import type { FactoryContext, HttpFilter, HttpFilterFactory, RequestHeaders, ResponseHeaders, StreamCallbacks } from '../../../http/filter.js';
+import {
+  FilterStatus, type BodyData, type FactoryContext, type FilterCallbacks, type FilterDataStatus, type FilterHeadersStatus, type HttpFilter,
+  type HttpFilterFactory, type RequestHeaders, type ResponseHeaders,
+} from '../../../http/filter.js';
+import { STREAM_BUFFER_LIMIT_BYTES } from '../../../http/filter-manager.js';
 import { ExtAuthzCall } from './ext-authz-call.js';
 import { HTTP_EXT_AUTHZ_FILTER, HTTP_RBAC_FILTER, type HttpAuthzFilter } from '../../../config/envoy/rbac.js';
 import { JWT_AUTHN_FILTER } from '../../../config/envoy/jwt-authn.js';
@@ -70,21 +74,29 @@ export const rbacFilter: HttpFilterFactory<{ engine: AuthzEngine; extAuthz: Read
   create(cfg, ctx) {
     // the gRPC API loads in the background as soon as a config can call it, not on the first request
     if ([...cfg.extAuthz.values()].some((s) => !s.http)) void loadAuthorizationApi().catch(() => {});
-    return (stream) => new Rbac(cfg.engine, cfg.extAuthz, stream, ctx);
+    // only a chain whose check takes the body reads it: the others leave the body streaming untouched
+    const withBody = [...cfg.extAuthz.values()].some((s) => s.withRequestBody);
+    return withBody ? (stream) => new RbacWithBody(cfg.engine, cfg.extAuthz, stream, ctx) : (stream) => new Rbac(cfg.engine, cfg.extAuthz, stream, ctx);
   },
 };
 
 class Rbac implements HttpFilter {
-  private extAuthz: ExtAuthzCall | undefined;
+  protected extAuthz: ExtAuthzCall | undefined;
+  /** The request, kept while its body is buffered for the check (with_request_body). */
+  protected awaitingBody: RequestHeaders | undefined;
+  protected buffered = 0;
+  /** The check is running or decided: data waits (watermark) or passes. */
+  protected checking = false;
+  protected allowed = false;
 
   constructor(
     private readonly engine: AuthzEngine,
     private readonly services: ReadonlyMap<object, ExtAuthzService>,
-    private readonly stream: StreamCallbacks,
+    protected readonly stream: FilterCallbacks,
     private readonly ctx: FactoryContext,
   ) {}
 
-  onRequestHeaders(req: RequestHeaders): 'continue' | 'stop' | Promise<'continue' | 'stop'> {
+  decodeHeaders(req: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     const c = this.stream.connection;
     const jwt = this.stream.metadata[JWT_METADATA_KEY] as VerifiedJwt | undefined;
     const dst = c.originalDestination;
@@ -107,20 +119,67 @@ class Rbac implements HttpFilter {
     if (!d.allowed) {
       this.stream.streamInfo.responseCodeDetails = `rbac_access_denied_matched_policy[${d.matchedPolicy ?? 'none'}]`;
       this.stream.sendLocalReply(403, 'RBAC: access denied');
-      return 'stop';
+      return FilterStatus.StopIteration;
     }
-    if (!d.extAuthz) return 'continue';
+    if (!d.extAuthz) return FilterStatus.Continue;
     // CUSTOM: the authorization service decides
-    this.extAuthz = new ExtAuthzCall(this.services.get(d.extAuthz.config)!, this.stream, this.ctx);
-    return this.extAuthz.run(req);
+    const call = (this.extAuthz = new ExtAuthzCall(this.services.get(d.extAuthz.config)!, this.stream, this.ctx));
+    if (call.bodySettings && !endStream && !req.get('upgrade')) {
+      // with_request_body: the check waits for the body (decodeData buffers it, up to maxRequestBytes
+      // and one byte more, which tells a body that does not fit; Envoy raises the buffer limit so)
+      this.awaitingBody = req;
+      const max = call.bodySettings.maxRequestBytes + 1;
+      if (max > STREAM_BUFFER_LIMIT_BYTES) this.stream.setDecoderBufferLimit(max);
+      return FilterStatus.StopIteration;
+    }
+    this.check(req);
+    return FilterStatus.StopIteration;
   }
 
-  onResponseHeaders(res: ResponseHeaders): 'continue' {
+  protected check(req: RequestHeaders, body?: Parameters<ExtAuthzCall['start']>[2]): void {
+    this.checking = true;
+    this.extAuthz!.start(
+      req,
+      (status) => {
+        if (status !== FilterStatus.Continue) return;
+        this.allowed = true;
+        this.stream.continueDecoding();
+      },
+      body,
+    );
+  }
+
+  encodeHeaders(res: ResponseHeaders): FilterHeadersStatus {
     this.extAuthz?.onResponseHeaders(res);
-    return 'continue';
+    return FilterStatus.Continue;
   }
 
   onDestroy(): void {
     this.extAuthz?.cancel();
+  }
+}
+
+/** The rbac filter when an ext_authz of the chain has with_request_body. */
+class RbacWithBody extends Rbac {
+  /** with_request_body: the body is buffered up to maxRequestBytes, then the check runs with it. */
+  decodeData(data: BodyData, endStream: boolean): FilterDataStatus {
+    const req = this.awaitingBody;
+    if (!req) return this.checking && !this.allowed ? FilterStatus.StopIteration : FilterStatus.Continue;
+    const spec = this.extAuthz!.bodySettings!;
+    this.buffered += data.data.length;
+    // one byte past the limit tells a body that does not fit from one that just fits
+    const enough = spec.allowPartialMessage ? spec.maxRequestBytes : spec.maxRequestBytes + 1;
+    if (!endStream && this.buffered < enough) return FilterStatus.StopAndBuffer;
+    this.awaitingBody = undefined;
+    const held = this.stream.decodingBuffer();
+    const body = ExtAuthzCall.checkBody(held ? Buffer.concat([held, data.data]) : data.data, endStream, spec);
+    if (!body) {
+      // Envoy: without allowPartialMessage the body must fit maxRequestBytes
+      this.stream.streamInfo.responseCodeDetails = 'request_payload_too_large';
+      this.stream.sendLocalReply(413, 'Payload Too Large');
+      return FilterStatus.StopIteration;
+    }
+    this.check(req, body);
+    return FilterStatus.StopIteration;
   }
 }
