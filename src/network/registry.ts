@@ -4,15 +4,15 @@ import { ConfigError } from '../config/errors.js';
 import type { FilterChain } from '../config/snapshot.js';
 import type { NetworkFilterCreator, NetworkFilterFactory, NetworkFilterFactoryContext } from './filter.js';
 import { networkAuthorizationFilter } from './filters/authorization.js';
-import { httpConnectionManagerFilter } from './filters/http-connection-manager.js';
-import { tcpProxyFilter } from './filters/tcp-proxy.js';
+import { httpConnectionManagerNetworkFilter } from './filters/http-connection-manager.js';
+import { tcpProxyNetworkFilter } from './filters/tcp-proxy.js';
 
 /** Network filters by Envoy name (network RBAC and ext_authz share one factory: see authorization.ts). */
 export const networkFilterFactories: ReadonlyMap<string, NetworkFilterFactory<any, any>> = new Map<string, NetworkFilterFactory<any, any>>([
   [NETWORK_RBAC_FILTER, networkAuthorizationFilter],
   [NETWORK_EXT_AUTHZ_FILTER, networkAuthorizationFilter],
-  [tcpProxyFilter.name, tcpProxyFilter],
-  [httpConnectionManagerFilter.name, httpConnectionManagerFilter],
+  [tcpProxyNetworkFilter.name, tcpProxyNetworkFilter],
+  [httpConnectionManagerNetworkFilter.name, httpConnectionManagerNetworkFilter],
 ]);
 
 const isAuthz = (f: NetworkFilterConfig): f is TcpAuthzFilter => f.name === NETWORK_RBAC_FILTER || f.name === NETWORK_EXT_AUTHZ_FILTER;

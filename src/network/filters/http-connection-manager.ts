@@ -15,7 +15,7 @@ import type { NetworkFilterCallbacks, NetworkFilterFactory } from '../filter.js'
  * served by the current config's pipeline for this listener and chain (the connection outlives
  * config changes; its owner looks the pipeline up).
  */
-export const httpConnectionManagerFilter: NetworkFilterFactory<HttpConnectionManager, HttpPipeline> = {
+export const httpConnectionManagerNetworkFilter: NetworkFilterFactory<HttpConnectionManager, HttpPipeline> = {
   name: HTTP_CONNECTION_MANAGER_FILTER,
   terminal: true,
   parse: (hcm, context) => context.httpPipeline(hcm),

@@ -7,7 +7,7 @@ import type { NetworkFilterFactory } from '../filter.js';
  * envoy.filters.network.tcp_proxy, terminal: on the new connection it picks the upstream and relays
  * bytes both ways (tcp/tcp-proxy.ts), the bytes inspection read ahead first.
  */
-export const tcpProxyFilter: NetworkFilterFactory<TcpProxy> = {
+export const tcpProxyNetworkFilter: NetworkFilterFactory<TcpProxy> = {
   name: TCP_PROXY_FILTER,
   terminal: true,
   parse: (config) => config,
