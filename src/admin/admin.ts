@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Secret, Snapshot } from '../config/snapshot.js';
+import type { FilterChain, Listener, Secret, Snapshot } from '../config/snapshot.js';
+import type { NetworkFilterConfig } from '../config/envoy/network-filters.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
@@ -155,6 +156,23 @@ function secretDump(secret: Secret): unknown {
   return { name: secret.name, validation_context: { trusted_ca: secret.validationContext.trustedCa } };
 }
 
+/** The typed configs' proto types, as Envoy's config dump names them in `@type`. */
+const NETWORK_FILTER_TYPES: Record<NetworkFilterConfig['name'], string> = {
+  'envoy.filters.network.rbac': 'envoy.extensions.filters.network.rbac.v3.RBAC',
+  'envoy.filters.network.ext_authz': 'envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
+  'envoy.filters.network.tcp_proxy': 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+  'envoy.filters.network.http_connection_manager': 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+};
+
+/** A listener as the config dump shows it: each chain's network filters with Envoy's `typed_config` and its `@type`. */
+function listenerDump(l: Listener): unknown {
+  const chain = (c: FilterChain) => ({
+    ...c,
+    filters: c.filters.map((f) => ({ name: f.name, typed_config: { '@type': `type.googleapis.com/${NETWORK_FILTER_TYPES[f.name]}`, ...f.typedConfig } })),
+  });
+  return { ...l, filterChains: l.filterChains.map(chain), ...(l.defaultFilterChain ? { defaultFilterChain: chain(l.defaultFilterChain) } : {}) };
+}
+
 export function configDump(s: Snapshot | undefined, resource: string | null): unknown {
   if (!s) return { configs: [] };
   const v = s.version;
@@ -163,7 +181,7 @@ export function configDump(s: Snapshot | undefined, resource: string | null): un
     dynamic_listeners: {
       '@type': `${TYPE}ListenersConfigDump`,
       version_info: v,
-      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: l } })),
+      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: listenerDump(l) } })),
     },
     dynamic_active_clusters: {
       '@type': `${TYPE}ClustersConfigDump`,

@@ -5,7 +5,7 @@
  * writes to it afterwards, worker-side state (shared-table rows and the like) travels beside it.
  * Workers compile it into a Runtime.
  */
-import type { TcpAuthzFilter } from './envoy/rbac.js';
+import type { NetworkFilterConfig } from './envoy/network-filters.js';
 
 export type ProxyMode = 'sidecar' | 'gateway';
 
@@ -122,20 +122,19 @@ export interface FilterChainMatch {
   applicationProtocols?: string[];
 }
 
-/** A filter chain ends in exactly one network filter: the HTTP connection manager or the TCP proxy. */
+/**
+ * Envoy's filter chain: a transport socket (TLS terminated, or raw) and its network filters in
+ * order (network RBAC, ext_authz, ...), ending in exactly one terminal filter: the HTTP connection
+ * manager or the TCP proxy (config/envoy/network-filters.ts).
+ */
 export interface FilterChain {
   /** Unique in its listener, e.g. `0.0.0.0_9080`, `PassthroughFilterChain`. */
   name: string;
   match: FilterChainMatch;
-  /** Envoy's transport_socket with its DownstreamTlsContext: TLS is terminated before the filter. */
+  /** Envoy's transport_socket with its DownstreamTlsContext: TLS is terminated before the filters. */
   transportSocket?: DownstreamTransportSocket;
-  /**
-   * Envoy's network RBAC filters and network ext_authz filters (Istio AuthorizationPolicy on TCP,
-   * CUSTOM with a gRPC provider), in chain order, ahead of the TCP proxy: a denied connection is closed.
-   */
-  rbac?: TcpAuthzFilter[];
-  http?: HttpConnectionManager;
-  tcpProxy?: TcpProxy;
+  /** Envoy's filters: name and typed config, the terminal one last. */
+  filters: NetworkFilterConfig[];
 }
 
 /**

@@ -1,7 +1,5 @@
 import type { Server, Socket } from 'node:net';
 import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
-import { H1ServerConnection } from '../codec/http1/server-connection.js';
-import { H2ServerConnection } from '../codec/http2/server-session.js';
 import type { Listener, Snapshot } from '../config/snapshot.js';
 import { ActiveStream } from '../http/active-stream.js';
 import { writeLocalReply } from '../http/local-reply.js';
@@ -11,15 +9,13 @@ import { createListenerServer, listen } from '../listener/listener.js';
 import { releaseNothing, type ListenerAdmission } from '../listener/connection-limits.js';
 import { plainAddress } from '../common/address.js';
 import { originalDestination } from '../listener/original-dst.js';
-import { TcpProxySession } from '../tcp/tcp-proxy.js';
-import { TLSSocket } from 'node:tls';
 import { TlsStore } from '../security/tls-store.js';
-import { peerIdentity, type PeerIdentity } from '../security/peer.js';
+import type { Address, ConnectionOwner, NetworkConnection, TrackedConnection } from '../network/filter.js';
+import { NetworkFilterManager } from '../network/filter-manager.js';
+import { terminateTls } from '../network/tls-transport-socket.js';
 import { NO_SLOTS, Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
 import type { RuntimeSlots } from './messages.js';
 import { log } from '../telemetry/log.js';
-import type { AuthzDecision } from '../security/authz/rbac.js';
-import { checkConnection } from '../tcp/ext-authz.js';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
 
 interface BoundListener {
@@ -27,19 +23,12 @@ interface BoundListener {
   server: Server;
 }
 
-interface Destination {
-  address: string;
-  port: number;
-}
-
 /** One worker's data plane: its listeners, their connections, and the current Runtime. */
 export class DataPlane {
   private runtime: Runtime | undefined;
   private readonly bound = new Map<string, BoundListener>();
-  private readonly connections = new Set<H1ServerConnection | H2ServerConnection>();
-  private readonly tcpSessions = new Set<TcpProxySession>();
-  /** TCP connections waiting for their ext_authz check. */
-  private readonly checking = new Set<Socket>();
+  /** Connections the chains' filters hold: HTTP codecs, TCP proxy sessions, ext_authz checks. */
+  private readonly tracked = new Set<TrackedConnection>();
   private draining = false;
 
   private readonly ejections = new Map<string, Set<string>>();
@@ -94,9 +83,9 @@ export class DataPlane {
   }
 
   /**
-   * A new connection: its destination (the original one, when captured) and, if the chains need
-   * them, its first bytes pick the filter chain; the chain's HTTP codec or TCP proxy takes over.
-   * The connection keeps the Runtime it arrived under until its chain is chosen.
+   * A new connection (Envoy's order): inspected if the chains need its first bytes, its filter chain
+   * matched on its destination (the original one, when captured) and what inspection saw, then the
+   * chain's transport socket and network filters. The chain is the Runtime's it arrived under.
    */
   private onConnection(listenerName: string, admission: ListenerAdmission | undefined, socket: Socket, stats: ListenerStats): void {
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
@@ -112,14 +101,13 @@ export class DataPlane {
       stats.downstreamCxActive--;
       stats.downstreamCxDestroy++;
     });
-    const rt = this.runtime;
-    const lr = rt?.listeners.get(listenerName);
-    if (!rt || !lr || this.draining) {
+    const lr = this.runtime?.listeners.get(listenerName);
+    if (!lr || this.draining) {
       socket.destroy();
       return;
     }
     const local = { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
-    let dst: Destination = local;
+    let dst: Address = local;
     let redirected = false;
     if (lr.config.useOriginalDst) {
       const od = originalDestination(socket);
@@ -130,13 +118,13 @@ export class DataPlane {
     }
     const candidates = lr.matcher.candidates(dst.address, dst.port);
     if (!FilterChainMatcher.needsInspection(candidates)) {
-      this.dispatch(rt, lr, socket, stats, FilterChainMatcher.select(candidates, undefined), redirected ? dst : undefined);
+      this.dispatch(lr, socket, stats, FilterChainMatcher.select(candidates, undefined), dst, redirected);
       return;
     }
     inspect(socket, lr.config.protocolDetectionTimeoutMs ?? 0, (r) => {
       if (!r) return void socket.destroy();
       if (r.timedOut) stats.downstreamPreCxTimeout++;
-      this.dispatch(rt, lr, socket, stats, FilterChainMatcher.select(candidates, r.inspected), redirected ? dst : undefined, r);
+      this.dispatch(lr, socket, stats, FilterChainMatcher.select(candidates, r.inspected), dst, redirected, r);
     });
   }
 
@@ -163,169 +151,50 @@ export class DataPlane {
     return admitted;
   }
 
-  private dispatch(
-    rt: Runtime,
-    lr: ListenerRuntime,
-    socket: Socket,
-    stats: ListenerStats,
-    matched: CompiledChain<ChainRuntime> | undefined,
-    originalDst: Destination | undefined,
-    inspected?: InspectResult,
-  ): void {
+  /**
+   * The matched chain takes the connection: its transport socket (TLS terminated, or the raw socket),
+   * then its network filters, the terminal one last.
+   */
+  private dispatch(lr: ListenerRuntime, socket: Socket, stats: ListenerStats, matched: CompiledChain<ChainRuntime> | undefined, dst: Address, redirected: boolean, inspected?: InspectResult): void {
     const chain = matched?.value ?? lr.defaultChain;
     if (!chain) {
       stats.noFilterChainMatch++;
       socket.destroy();
       return;
     }
-    if (chain.tls) {
-      this.terminateTls(rt, lr, socket, stats, chain, originalDst, inspected);
-      return;
-    }
-    this.serve(rt, lr, socket, stats, chain, originalDst, inspected?.preRead, inspected?.ended ?? false, !!inspected, inspected?.inspected.serverName);
-  }
-
-  /**
-   * The chain's DownstreamTlsContext: its certificate presented, a client certificate checked
-   * against its CA and SANs (required for mesh mTLS, whose peer must have an identity), bounded
-   * handshake. The chain's filter then runs on the TLS socket.
-   */
-  private terminateTls(
-    rt: Runtime,
-    lr: ListenerRuntime,
-    socket: Socket,
-    stats: ListenerStats,
-    chain: ChainRuntime,
-    originalDst: Destination | undefined,
-    inspected: InspectResult | undefined,
-  ): void {
-    if (inspected?.ended) {
-      socket.destroy();
-      return;
-    }
-    if (inspected?.preRead) socket.unshift(inspected.preRead);
-    const tls = chain.tls!;
-    this.services.tls!.terminate(socket, tls, (secure) => {
-      const peer = secure && peerIdentity(secure);
-      // Istio mTLS needs the peer's identity; a gateway's own TLS may have no client certificate
-      if (!secure || (!peer && tls.requireClientCertificate)) {
-        stats.sslHandshakeError++;
-        secure?.destroy();
-        socket.destroy();
-        return;
-      }
-      stats.sslHandshake++;
-      this.serve(rt, lr, secure, stats, chain, originalDst, undefined, false, false, inspected?.inspected.serverName, peer);
-    });
-  }
-
-  /** The chain's network filter takes the connection: the HTTP/1.1 codec or the TCP proxy. */
-  private serve(
-    rt: Runtime,
-    lr: ListenerRuntime,
-    socket: Socket,
-    stats: ListenerStats,
-    chain: ChainRuntime,
-    originalDst: Destination | undefined,
-    preRead: Buffer | undefined,
-    ended: boolean,
-    paused: boolean,
-    serverName: string | undefined,
-    peer?: PeerIdentity,
-  ): void {
-    if (chain.http) {
-      const listenerName = lr.config.name;
-      const onRequest = (ds: Downstream) => this.onRequest(listenerName, chain.name, ds);
-      const context = {
-        ...(originalDst ? { originalDestination: originalDst } : {}),
-        ...(peer ? { peer } : {}),
-        ...(socket instanceof TLSSocket ? { secure: true } : {}),
-      };
-      const options = chain.http.serverOptions;
-      // HTTP/2: negotiated by ALPN over TLS, or its preface seen by detection (h2c prior knowledge)
-      const alpn = socket instanceof TLSSocket ? socket.alpnProtocol : false;
-      const h2 = alpn === 'h2' || alpn === 'istio-h2' || (preRead !== undefined && preRead.subarray(0, 3).toString('latin1') === 'PRI');
-      if (h2) {
-        this.track(new H2ServerConnection(socket, options, onRequest, { ...context, ...(preRead ? { preRead } : {}) }));
-        return;
-      }
-      const conn = new H1ServerConnection(socket, options, onRequest, {
-        ...context,
-        ...(preRead ? { preRead } : {}),
-        ...(ended ? { ended: true } : {}),
-        // h2c with prior knowledge on a connection nothing inspected: the HTTP/1.1 codec hands it over
-        onHttp2Preface: (s, bytes) => this.track(new H2ServerConnection(s, options, onRequest, { ...context, preRead: bytes })),
-      });
-      this.track(conn);
-      if (paused) socket.resume(); // detection paused it
-      return;
-    }
-    const proxy = () => this.startTcpProxy(rt, lr, socket, chain, originalDst, preRead, serverName, peer);
-    if (!chain.rbac) return proxy();
-    const d = this.tcpDecision(chain, socket, originalDst, peer);
-    if (!d.allowed) {
-      stats.rbacDenied++;
-      socket.destroy();
-      return;
-    }
-    if (!d.extAuthz) return proxy();
-    const service = chain.extAuthz!.get(d.extAuthz.config)!;
-    const target = {
-      service,
-      host: rt.clusters.get(service.cluster)?.pick()?.endpoint,
-      destination: originalDst ?? { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
-      peer,
-      localPrincipal: this.services.tls?.workloadIdentity,
+    const connection = {
+      listenerName: lr.config.name,
+      chainName: chain.name,
+      sourceAddress: plainAddress(socket.remoteAddress ?? ''),
+      destination: dst,
+      ...(redirected ? { originalDestination: dst } : {}),
+      ...(inspected?.inspected.serverName ? { serverName: inspected.inspected.serverName } : {}),
+      stats,
     };
-    this.checking.add(socket);
-    void checkConnection(socket, target, this.services.stats.networkExtAuthzStats(service.statPrefix ?? ''), proxy).then(() => this.checking.delete(socket));
-  }
-
-  private startTcpProxy(
-    rt: Runtime,
-    lr: ListenerRuntime,
-    socket: Socket,
-    chain: ChainRuntime,
-    originalDst: Destination | undefined,
-    preRead: Buffer | undefined,
-    serverName: string | undefined,
-    peer: PeerIdentity | undefined,
-  ): void {
-    const session = new TcpProxySession(
-      socket,
-      {
-        runtime: rt,
-        listener: lr.config,
-        config: chain.tcpProxy!,
-        ...(originalDst ? { originalDestination: originalDst } : {}),
-        ...(serverName ? { serverName } : {}),
-        ...(peer ? { peer } : {}),
-      },
-      preRead,
-    );
-    this.tcpSessions.add(session);
-    session.onClosed = (s) => this.tcpSessions.delete(s);
-    session.start();
-  }
-
-  /** Network RBAC: the connection's addresses, destination and mTLS peer against AuthorizationPolicy. */
-  private tcpDecision(chain: ChainRuntime, socket: Socket, dst: Destination | undefined, peer: PeerIdentity | undefined): AuthzDecision {
-    const source = plainAddress(socket.remoteAddress ?? '');
-    return chain.rbac!.check({
-      sourceIp: source,
-      remoteIp: source,
-      destinationIp: dst?.address ?? plainAddress(socket.localAddress ?? ''),
-      destinationPort: dst?.port ?? socket.localPort ?? 0,
-      ...(peer?.sni ? { sni: peer.sni } : {}),
-      ...(peer?.spiffeId ? { peerPrincipal: peer.spiffeId } : {}),
+    if (!chain.tls) {
+      const readAhead = inspected?.preRead;
+      this.runFilters(chain, { ...connection, socket, secure: false, ...(readAhead ? { readAhead } : {}), ended: inspected?.ended ?? false, paused: !!inspected });
+      return;
+    }
+    const readAhead = { readAhead: inspected?.preRead, ended: inspected?.ended ?? false };
+    terminateTls(socket, chain.tls, this.services.tls!, stats, readAhead, (secure, peer) => {
+      this.runFilters(chain, { ...connection, socket: secure, secure: true, ...(peer ? { peer } : {}), ended: false, paused: false });
     });
   }
 
-  private track(conn: H1ServerConnection | H2ServerConnection): void {
-    this.connections.add(conn);
-    conn.onClosed = (c: H1ServerConnection | H2ServerConnection) => this.connections.delete(c);
-    if (this.draining) conn.drain();
+  private runFilters(chain: ChainRuntime, connection: NetworkConnection): void {
+    new NetworkFilterManager(connection, this.owner, chain.filters).start();
   }
+
+  /** What the chains' filters see of this worker. */
+  private readonly owner: ConnectionOwner = {
+    track: (c) => {
+      this.tracked.add(c);
+      if (this.draining) c.drain?.();
+      return () => void this.tracked.delete(c);
+    },
+    onRequest: (listenerName, chainName, ds) => this.onRequest(listenerName, chainName, ds),
+  };
 
   private onRequest(listenerName: string, chainName: string, ds: Downstream): DownstreamEvents | undefined {
     if (this.services.overload?.disableHttpKeepalive) ds.closeAfterResponse();
@@ -356,7 +225,7 @@ export class DataPlane {
     if (this.draining) return;
     this.draining = true;
     for (const b of this.bound.values()) b.server.close();
-    for (const c of this.connections) c.drain();
+    for (const c of this.tracked) c.drain?.();
   }
 
   /**
@@ -364,11 +233,11 @@ export class DataPlane {
    * ones close after their response (HTTP/2: GOAWAY); new requests meanwhile get `connection: close`.
    */
   disableKeepalive(): void {
-    for (const c of this.connections) c.drain();
+    for (const c of this.tracked) c.drain?.();
   }
 
   get activeConnections(): number {
-    return this.connections.size + this.tcpSessions.size + this.checking.size;
+    return this.tracked.size;
   }
 
   statsSnapshot(): StatsSnapshot {
@@ -377,9 +246,7 @@ export class DataPlane {
 
   async close(): Promise<void> {
     this.drain();
-    for (const c of this.connections) c.socket.destroy();
-    for (const t of this.tcpSessions) t.destroy();
-    for (const s of this.checking) s.destroy();
+    for (const c of [...this.tracked]) c.destroy();
     await Promise.all([...this.bound.values()].map((b) => new Promise<void>((r) => b.server.close(() => r()))));
     this.bound.clear();
     this.services.accessLog.flush();

@@ -1,13 +1,14 @@
-import type { Cluster, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, Snapshot, TcpProxy } from '../config/snapshot.js';
+import type { Cluster, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, Snapshot } from '../config/snapshot.js';
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
 import { compilePathNormalizer, type PathNormalizer } from '../http/path-normalize.js';
 import { compileStreamTimeouts, type StreamTimeoutConfig } from '../http/stream-timeouts.js';
 import type { TlsStore } from '../security/tls-store.js';
-import { compileAuthzFilters, type AuthzEngine } from '../security/authz/rbac.js';
 import { NETWORK_EXT_AUTHZ_FILTER } from '../config/envoy/rbac.js';
-import { compileNetworkExtAuthz, type ExtAuthzService } from '../security/ext-authz/service.js';
+import { HTTP_CONNECTION_MANAGER_FILTER, httpConnectionManagerOf } from '../config/envoy/network-filters.js';
+import type { NetworkFilterCreator } from '../network/filter.js';
+import { compileNetworkFilters } from '../network/registry.js';
 import { loadAuthorizationApi } from '../security/ext-authz/grpc-client.js';
 import type { FilterFactoryEntry } from '../http/filter-manager.js';
 import { compilePerRouteConfig, httpFilterChain, httpFilterFactories } from '../filters/http/registry.js';
@@ -61,17 +62,15 @@ export interface HttpPipeline {
   readonly streamTimeouts?: StreamTimeoutConfig;
 }
 
-/** One filter chain: an HTTP pipeline or a TCP proxy. */
+/** One filter chain compiled: its transport socket and its network filters, built by their factories. */
 export interface ChainRuntime {
   readonly name: string;
   /** The chain's DownstreamTlsContext: TLS terminated first. */
   readonly tls?: DownstreamTlsContext;
-  /** Network RBAC (AuthorizationPolicy on TCP), compiled. */
-  readonly rbac?: AuthzEngine;
-  /** The network ext_authz filters among `rbac`'s (CUSTOM with a gRPC provider), compiled, by config object. */
-  readonly extAuthz?: ReadonlyMap<object, ExtAuthzService>;
+  /** Per-connection constructors of the chain's network filters, in order, the terminal one last. */
+  readonly filters: readonly NetworkFilterCreator[];
+  /** The HTTP connection manager's pipeline, when the chain ends in one: requests find it by listener and chain name. */
   readonly http?: HttpPipeline;
-  readonly tcpProxy?: TcpProxy;
 }
 
 /** A listener compiled: how a connection finds its chain. */
@@ -118,7 +117,7 @@ export class Runtime {
       if (!routes) tables.set(hcm.routeConfigName, (routes = new RouteTable(routeConfigs.get(hcm.routeConfigName) ?? { name: hcm.routeConfigName, virtualHosts: [] }, compilePerRouteConfig)));
       const filters = httpFilterChain(hcm.httpFilters).map(({ filter: f, index: i }) => {
         const factory = httpFilterFactories.get(f.name);
-        if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.http.httpFilters[${i}]` });
+        if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.httpFilters[${i}]` });
         const create = factory.create(factory.parse(f.config), {
           listenerName: l.name,
           // looked up per call: clusters are compiled after the listeners
@@ -143,17 +142,22 @@ export class Runtime {
       return p;
     };
     // the ext_authz gRPC API loads in the background once a TCP chain can call it
-    const checksTcp = (c: FilterChain | undefined) => !!c?.rbac?.some((f) => f.name === NETWORK_EXT_AUTHZ_FILTER);
+    const checksTcp = (c: FilterChain | undefined) => !!c?.filters.some((f) => f.name === NETWORK_EXT_AUTHZ_FILTER);
     if (snapshot.listeners.some((l) => l.filterChains.some(checksTcp) || checksTcp(l.defaultFilterChain))) void loadAuthorizationApi().catch(() => {});
     for (const l of snapshot.listeners) {
-      const compile = (c: FilterChain, where: string): ChainRuntime => ({
-        name: c.name,
-        ...(c.transportSocket ? { tls: c.transportSocket.typedConfig } : {}),
-        ...(c.rbac ? { rbac: compileAuthzFilters(c.rbac) } : {}),
-        ...(checksTcp(c) ? { extAuthz: new Map(c.rbac!.flatMap((f) => (f.name === NETWORK_EXT_AUTHZ_FILTER ? [[f.typedConfig, compileNetworkExtAuthz(f.typedConfig)]] : []))) } : {}),
-        ...(c.http ? { http: compileHttp(l, c.http, where) } : {}),
-        ...(c.tcpProxy ? { tcpProxy: c.tcpProxy } : {}),
-      });
+      const compile = (c: FilterChain, where: string): ChainRuntime => {
+        // the HCM's typed config, as ConfigErrors name it
+        const hcmAt = `${where}.filters[${c.filters.findIndex((f) => f.name === HTTP_CONNECTION_MANAGER_FILTER)}].typedConfig`;
+        const hcm = httpConnectionManagerOf(c);
+        const http = hcm ? compileHttp(l, hcm, hcmAt) : undefined;
+        const context = { listener: l, chainName: c.name, runtime: this, httpPipeline: (h: HttpConnectionManager) => compileHttp(l, h, hcmAt) };
+        return {
+          name: c.name,
+          ...(c.transportSocket ? { tls: c.transportSocket.typedConfig } : {}),
+          filters: compileNetworkFilters(c, context, where),
+          ...(http ? { http } : {}),
+        };
+      };
       const chains = new Map<string, ChainRuntime>();
       const compiled = l.filterChains.map((c, i) => {
         const value = compile(c, `filterChains[${i}]`);

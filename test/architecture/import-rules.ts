@@ -4,7 +4,7 @@
  * - Istio is a front end: only config/ translates it. config/istio is imported from config/istio
  *   itself and from config/load.ts (the loader that runs the translator), never by the Envoy-shaped
  *   model (config/snapshot.ts, config/envoy/) nor by the data plane, the agent or the CLI.
- * - config/ is below the runtime: it never imports a runtime module (security/, filters/, worker/,
+ * - config/ is below the runtime: it never imports a runtime module (security/, filters/, network/, worker/,
  *   http/, router/, upstream/, listener/, codec/, tcp/, telemetry/, admin/, agent/, cli/). Runtime
  *   modules may import config/ (the Snapshot and config/envoy types). common/ is shared by all.
  *
@@ -26,7 +26,7 @@ export interface Violation {
   rule: string;
 }
 
-export const RUNTIME_LAYERS = ['security', 'filters', 'worker', 'http', 'router', 'upstream', 'listener', 'codec', 'tcp', 'telemetry', 'admin', 'agent', 'cli'];
+export const RUNTIME_LAYERS = ['security', 'filters', 'network', 'worker', 'http', 'router', 'upstream', 'listener', 'codec', 'tcp', 'telemetry', 'admin', 'agent', 'cli'];
 /** The one module outside config/istio that may run the Istio translator. */
 const ISTIO_ENTRY = 'config/load.ts';
 

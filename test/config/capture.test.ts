@@ -1,7 +1,7 @@
 /** Translation of traffic capture: virtualOutbound and virtualInbound filter chains, tcp/tls routes, MeshConfig. */
 import { describe, expect, it } from 'vitest';
 import type { FilterChain, Listener } from '../../src/config/snapshot.js';
-import { cluster, hostsOf, listener, parseError, parseYaml, routeConfig, sidecarNode, translate } from './helpers.js';
+import { chainHcm, cluster, hostsOf, listener, parseError, parseYaml, routeConfig, sidecarNode, tcpProxyOf, translate } from './helpers.js';
 
 const SERVICES = `
 apiVersion: networking.istio.io/v1
@@ -63,18 +63,18 @@ describe('virtualOutbound (15001)', () => {
 
   it('is a capture listener: original destination, Istio protocol detection timeout, passthrough by default', () => {
     expect(out).toMatchObject({ useOriginalDst: true, protocolDetectionTimeoutMs: 0, direction: 'OUTBOUND' });
-    expect(out.defaultFilterChain).toMatchObject({ name: 'PassthroughFilterChain', tcpProxy: { clusters: [{ name: 'PassthroughCluster', weight: 1 }] } });
+    expect(out.defaultFilterChain).toMatchObject({ name: 'PassthroughFilterChain', filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { clusters: [{ name: 'PassthroughCluster', weight: 1 }] } }] });
     expect(cluster(t, 'PassthroughCluster')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED' });
     expect(cluster(t, 'BlackHoleCluster')).toMatchObject({ type: 'STATIC' });
     expect([...hostsOf(t, 'PassthroughCluster'), ...hostsOf(t, 'BlackHoleCluster')]).toEqual([]);
   });
 
   it('connections made to 15001 itself get the explicit HTTP proxy over every service (route config http_proxy)', () => {
-    expect(chain(out, 'virtualOutbound-http-proxy')).toMatchObject({ match: { destinationPort: 15001 }, http: { routeConfigName: 'http_proxy' } });
+    expect(chain(out, 'virtualOutbound-http-proxy')).toMatchObject({ match: { destinationPort: 15001 }, filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: { routeConfigName: 'http_proxy' } }] });
   });
 
   it('an HTTP port: one chain for the port, routed by Host with the route config named by the port, then allow_any', () => {
-    expect(chain(out, '0.0.0.0_80')).toMatchObject({ match: { destinationPort: 80 }, http: { routeConfigName: '80', statPrefix: 'outbound_0.0.0.0_80' } });
+    expect(chain(out, '0.0.0.0_80')).toMatchObject({ match: { destinationPort: 80 }, filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: { routeConfigName: '80', statPrefix: 'outbound_0.0.0.0_80' } }] });
     const rc = routeConfig(t, '80');
     const web = rc.virtualHosts.find((v) => v.name === 'web.default.svc.cluster.local:80')!;
     expect(web.domains).toEqual(expect.arrayContaining(['web.default.svc.cluster.local', 'web', '10.96.0.1', '10.96.0.1:80']));
@@ -92,14 +92,14 @@ describe('virtualOutbound (15001)', () => {
   it('a TCP port: a TCP proxy on the service VIP to the service cluster', () => {
     expect(chain(out, 'db.default.svc.cluster.local_5432_tcp')).toMatchObject({
       match: { destinationPort: 5432, prefixRanges: ['10.96.0.2'] },
-      tcpProxy: { statPrefix: 'outbound|5432||db.default.svc.cluster.local', clusters: [{ name: 'outbound|5432||db.default.svc.cluster.local', weight: 1 }], idleTimeoutMs: 3_600_000 },
+      filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { statPrefix: 'outbound|5432||db.default.svc.cluster.local', clusters: [{ name: 'outbound|5432||db.default.svc.cluster.local', weight: 1 }], idleTimeoutMs: 3_600_000 } }],
     });
   });
 
   it('an auto-detected port (no protocol, unprefixed name): HTTP when the first bytes are HTTP, else TCP', () => {
     expect(chain(out, 'auto.default.svc.cluster.local_7000_http')).toMatchObject({
       match: { destinationPort: 7000, prefixRanges: ['10.96.0.3'], applicationProtocols: ['http/1.0', 'http/1.1', 'h2c'] },
-      http: { routeConfigName: '7000' },
+      filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: { routeConfigName: '7000' } }],
     });
     expect(chain(out, 'auto.default.svc.cluster.local_7000_tcp')).toMatchObject({ match: { destinationPort: 7000, prefixRanges: ['10.96.0.3'] } });
   });
@@ -107,7 +107,7 @@ describe('virtualOutbound (15001)', () => {
   it('a TLS port: routed on SNI to the service (wildcard hosts too)', () => {
     expect(chain(out, '*.wikipedia.org_443_tls')).toMatchObject({
       match: { destinationPort: 443, transportProtocol: 'tls', serverNames: ['*.wikipedia.org'] },
-      tcpProxy: { clusters: [{ name: 'outbound|443||*.wikipedia.org' }] },
+      filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { clusters: [{ name: 'outbound|443||*.wikipedia.org' }] } }],
     });
   });
 
@@ -115,13 +115,13 @@ describe('virtualOutbound (15001)', () => {
     const strict = translate(`${SERVICES}\n---\napiVersion: meshconfig.istio.io/v1alpha1\nkind: MeshConfig\noutboundTrafficPolicy: { mode: REGISTRY_ONLY }\nprotocolDetectionTimeout: 100ms\n`);
     const l = listener(strict, 'virtualOutbound');
     expect(l.protocolDetectionTimeoutMs).toBe(100);
-    expect(l.defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'BlackHoleCluster', weight: 1 }]);
+    expect(tcpProxyOf(l.defaultFilterChain)?.clusters).toEqual([{ name: 'BlackHoleCluster', weight: 1 }]);
     expect(routeConfig(strict, '80').virtualHosts.at(-1)).toMatchObject({ name: 'block_all:80', routes: [{ action: { kind: 'direct_response', status: 502 } }] });
   });
 
   it("a Sidecar's outboundTrafficPolicy overrides the mesh's", () => {
     const sidecar = `\n---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: default }\nspec:\n  outboundTrafficPolicy: { mode: REGISTRY_ONLY }\n`;
-    expect(listener(translate(SERVICES + sidecar), 'virtualOutbound').defaultFilterChain?.tcpProxy?.clusters[0].name).toBe('BlackHoleCluster');
+    expect(tcpProxyOf(listener(translate(SERVICES + sidecar), 'virtualOutbound').defaultFilterChain)?.clusters[0].name).toBe('BlackHoleCluster');
   });
 
   it('a Sidecar egress restricts the captured ports too: a service it does not admit gets no chain', () => {
@@ -162,7 +162,7 @@ spec:
 `;
     const out = listener(translate(SERVICES + DR + vs), 'virtualOutbound');
     const dbChains = out.filterChains.filter((c) => c.name.startsWith('db.'));
-    expect(dbChains.map((c) => [c.match.prefixRanges, c.tcpProxy!.clusters])).toEqual([
+    expect(dbChains.map((c) => [c.match.prefixRanges, tcpProxyOf(c)!.clusters])).toEqual([
       [['10.50.0.0/16'], [{ name: 'outbound|5432|v2|db.default.svc.cluster.local', weight: 100 }]],
       [['10.96.0.2'], [{ name: 'outbound|5432|v1|db.default.svc.cluster.local', weight: 80 }, { name: 'outbound|5432|v2|db.default.svc.cluster.local', weight: 20 }]],
     ]);
@@ -200,22 +200,22 @@ describe('virtualInbound (15006)', () => {
     const t = translate(SERVICES, node);
     const inb = listener(t, 'virtualInbound');
     expect(inb).toMatchObject({ port: 15006, useOriginalDst: true, direction: 'INBOUND' });
-    expect(chain(inb, '0.0.0.0_5432')).toMatchObject({ match: { destinationPort: 5432 }, tcpProxy: { clusters: [{ name: 'inbound|5432||' }] } });
+    expect(chain(inb, '0.0.0.0_5432')).toMatchObject({ match: { destinationPort: 5432 }, filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { clusters: [{ name: 'inbound|5432||' }] } }] });
     expect(cluster(t, 'inbound|5432||')).toMatchObject({ type: 'ORIGINAL_DST', upstreamBindAddresses: ['127.0.0.6', '::6'], service: { host: 'db.default.svc.cluster.local', port: 5432 } });
-    expect(chain(inb, 'virtualInbound-blackhole')).toMatchObject({ match: { destinationPort: 15006 }, tcpProxy: { clusters: [{ name: 'BlackHoleCluster' }] } });
-    expect(inb.defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'InboundPassthroughClusterIpv4', weight: 1 }]);
+    expect(chain(inb, 'virtualInbound-blackhole')).toMatchObject({ match: { destinationPort: 15006 }, filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { clusters: [{ name: 'BlackHoleCluster' }] } }] });
+    expect(tcpProxyOf(inb.defaultFilterChain)?.clusters).toEqual([{ name: 'InboundPassthroughClusterIpv4', weight: 1 }]);
   });
 
   it('an HTTP service port is served on its target port with reporter=destination route config inbound|<port>||', () => {
     const t = translate(SERVICES, sidecarNode({ ip: '10.1.1.1' }));
     const inb = listener(t, 'virtualInbound');
-    expect(chain(inb, '0.0.0.0_8080')).toMatchObject({ match: { destinationPort: 8080 }, http: { routeConfigName: 'inbound|8080||', statPrefix: 'inbound_0.0.0.0_8080' } });
+    expect(chain(inb, '0.0.0.0_8080')).toMatchObject({ match: { destinationPort: 8080 }, filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: { routeConfigName: 'inbound|8080||', statPrefix: 'inbound_0.0.0.0_8080' } }] });
     expect(routeConfig(t, 'inbound|8080||').virtualHosts[0].routes[0].action).toMatchObject({ kind: 'route', clusters: [{ name: 'inbound|8080||' }] });
   });
 
   it('a workloadSelector ServiceEntry selects this proxy by labels in its namespace', () => {
     const se = `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: sel, namespace: default }\nspec:\n  hosts: [sel.default.svc.cluster.local]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{ number: 9090, name: grpc, protocol: GRPC }]\n  workloadSelector: { labels: { app: productpage } }\n`;
-    expect(chain(listener(translate(se), 'virtualInbound'), '0.0.0.0_9090').http).toBeDefined();
+    expect(chainHcm(chain(listener(translate(se), 'virtualInbound'), '0.0.0.0_9090'))).toBeDefined();
     expect(listener(translate(se, sidecarNode({ labels: { app: 'other' } })), 'virtualInbound').filterChains.map((c) => c.name)).toEqual(['virtualInbound-blackhole']);
   });
 

@@ -18,7 +18,7 @@ import type { NodeIdentity } from '../../src/config/snapshot.js';
 import { parseDocuments, type SourceDocument } from '../../src/config/source.js';
 import { RouteTable } from '../../src/router/route-table.js';
 import { compilePerRouteConfig } from '../../src/filters/http/registry.js';
-import { gatewayNode, hcmOf, sidecarNode } from './helpers.js';
+import { chainHcm, gatewayNode, hcmOf, sidecarNode, tcpProxyOf } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../../../shared/conformance/istio');
@@ -95,8 +95,8 @@ function checkSnapshot(t: Translation, label: string): void {
     const chains = [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])];
     expect(new Set(chains.map((c) => c.name)).size, `${label}: ${l.name} has duplicate chain names`).toBe(chains.length);
     for (const c of chains) {
-      expect(!!c.http !== !!c.tcpProxy, `${label}: ${l.name}/${c.name} has exactly one network filter`).toBe(true);
-      if (c.http) expect(rcNames, `${label}: ${l.name}/${c.name} names a missing route config`).toContain(c.http.routeConfigName);
+      expect(!!chainHcm(c) !== !!tcpProxyOf(c), `${label}: ${l.name}/${c.name} has exactly one network filter`).toBe(true);
+      if (chainHcm(c)) expect(rcNames, `${label}: ${l.name}/${c.name} names a missing route config`).toContain(chainHcm(c)!.routeConfigName);
     }
     expect(Number.isInteger(l.port) && l.port > 0 && l.port < 65536, `${label}: listener ${l.name} port`).toBe(true);
   }

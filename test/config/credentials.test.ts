@@ -8,7 +8,7 @@ import { translateIstio } from '../../src/config/istio/translate.js';
 import { createRootCa, issueWorkloadCert, type IssuedWorkloadCert, type RootCa } from '../../src/security/ca.js';
 import { CredentialStore } from '../../src/security/credentials.js';
 import { writeMountedSecret } from '../helpers/secrets.js';
-import { cluster, downstreamTls, gatewayNode, listener, parseYaml, secretNames, sidecarNode } from './helpers.js';
+import { cluster, downstreamTls, gatewayNode, listener, parseYaml, secretNames, sidecarNode, tcpProxyOf } from './helpers.js';
 
 let dir: string;
 let ca: RootCa;
@@ -146,7 +146,7 @@ spec: { mtls: { mode: DISABLE } }
     expect(listener(t, '0.0.0.0_8443').filterChains.map((c) => secretNames(downstreamTls(c)))).toEqual([['kubernetes://shop-cert', undefined]]);
     expect(t.snapshot.secrets).toMatchObject([{ name: 'kubernetes://shop-cert', tlsCertificate: { certificateChain: cert.certChainPem } }]);
     expect(t.snapshot.listeners.some((l) => l.name === '0.0.0.0_9443')).toBe(false);
-    expect(listener(t, 'virtualInbound').filterChains.filter((c) => c.match.destinationPort === 7443).map((c) => [c.name, c.tcpProxy?.clusters[0].name])).toEqual([['0.0.0.0_7443_refused', 'BlackHoleCluster']]);
+    expect(listener(t, 'virtualInbound').filterChains.filter((c) => c.match.destinationPort === 7443).map((c) => [c.name, tcpProxyOf(c)?.clusters[0].name])).toEqual([['0.0.0.0_7443_refused', 'BlackHoleCluster']]);
     expect(t.warnings.filter((w) => w.includes('credential "absent" is not available'))).toHaveLength(2);
   });
 });

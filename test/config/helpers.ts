@@ -4,7 +4,9 @@ import { ConfigError, ConfigErrors } from '../../src/config/errors.js';
 import { parseIstioConfig } from '../../src/config/istio/parse.js';
 import type { IstioConfig } from '../../src/config/istio/resources.js';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
-import type { Cluster, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, UpstreamTlsContext, VirtualHost } from '../../src/config/snapshot.js';
+import type { Cluster, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, TcpProxy, UpstreamTlsContext, VirtualHost } from '../../src/config/snapshot.js';
+import { httpConnectionManagerOf, networkAuthzFiltersOf, tcpProxyOf as tcpProxyConfigOf } from '../../src/config/envoy/network-filters.js';
+import type { TcpAuthzFilter } from '../../src/config/envoy/rbac.js';
 import { parseDocuments } from '../../src/config/source.js';
 import { hostEndpoints, type HostEndpoint } from '../../src/config/endpoints.js';
 
@@ -119,8 +121,9 @@ export function listener(t: Translation, name: string): Listener {
  */
 export function hcmOf(l: Listener): HttpConnectionManager {
   const chain = l.filterChains.length === 1 ? l.filterChains[0] : l.filterChains.find((c) => c.match.destinationPort === l.port && !c.match.prefixRanges);
-  if (!chain?.http) expect.fail(`listener ${l.name} has no HTTP chain for its own port`);
-  return chain.http;
+  const hcm = chainHcm(chain);
+  if (!hcm) expect.fail(`listener ${l.name} has no HTTP chain for its own port`);
+  return hcm;
 }
 
 export function routeConfig(t: Translation, name: string): RouteConfiguration {
@@ -190,3 +193,18 @@ spec:
   endpoints:
   - { address: 10.0.2.1, labels: { app: productpage, version: v1 } }
 `;
+
+/** A chain's HTTP connection manager (the typed config of its terminal filter), if it ends in one. */
+export function chainHcm(c: FilterChain | undefined): HttpConnectionManager | undefined {
+  return c && httpConnectionManagerOf(c);
+}
+
+/** A chain's TCP proxy (the typed config of its terminal filter), if it ends in one. */
+export function tcpProxyOf(c: FilterChain | undefined): TcpProxy | undefined {
+  return c && tcpProxyConfigOf(c);
+}
+
+/** A chain's network RBAC and ext_authz filters, in order. */
+export function tcpAuthzOf(c: FilterChain | undefined): TcpAuthzFilter[] {
+  return c ? networkAuthzFiltersOf(c) : [];
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { translateIstio } from '../../src/config/istio/translate.js';
 import type { FilterChain, HttpConnectionManager, HttpTimeoutOverrides, Snapshot } from '../../src/config/snapshot.js';
-import { gatewayNode, hcmOf, listener, parseYaml, sidecarNode, translate } from './helpers.js';
+import { chainHcm, gatewayNode, hcmOf, listener, parseYaml, sidecarNode, translate } from './helpers.js';
 
 const SE = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -26,7 +26,7 @@ function translateWith(text: string, node: ReturnType<typeof sidecarNode>, httpT
 
 function connectionManagers(s: Snapshot): HttpConnectionManager[] {
   const chains: FilterChain[] = s.listeners.flatMap((l) => [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]);
-  return chains.flatMap((c) => (c.http ? [c.http] : []));
+  return chains.flatMap((c) => chainHcm(c) ?? []);
 }
 
 describe('connection manager timeouts', () => {

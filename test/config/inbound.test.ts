@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
 import type { FilterChain, Listener } from '../../src/config/snapshot.js';
-import { cluster, downstreamTls, hostsOf, listener, parseError, parseYaml, secretNames, sidecarNode } from './helpers.js';
+import { chainHcm, cluster, downstreamTls, hostsOf, listener, parseError, parseYaml, secretNames, sidecarNode, tcpAuthzOf, tcpProxyOf } from './helpers.js';
 
 const CERTS = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/conformance/istio/samples/certs');
 
@@ -84,15 +84,18 @@ function translateWith(text: string, mtls = true): Translation {
 
 /** A port's chains without names and port numbers: what decides how a connection is served. */
 function shape(chains: readonly FilterChain[]): unknown[] {
-  return chains.map((c) => ({
-    transport: c.match.transportProtocol,
-    alpn: c.match.applicationProtocols,
-    // mesh mTLS: the workload certificate
-    tls: c.transportSocket && (secretNames(downstreamTls(c))[0] === 'default' ? 'istio' : 'own'),
-    rbac: c.rbac?.length ?? 0,
-    http: c.http ? { filters: c.http.httpFilters.map((f) => f.name), direction: c.http.forwardClientCertDetails } : undefined,
-    tcp: c.tcpProxy?.clusters.map((x) => x.name.replace(/\|\d+\|/, '|PORT|')),
-  }));
+  return chains.map((c) => {
+    const hcm = chainHcm(c);
+    return {
+      transport: c.match.transportProtocol,
+      alpn: c.match.applicationProtocols,
+      // mesh mTLS: the workload certificate
+      tls: c.transportSocket && (secretNames(downstreamTls(c))[0] === 'default' ? 'istio' : 'own'),
+      rbac: tcpAuthzOf(c).length,
+      http: hcm ? { filters: hcm.httpFilters.map((f) => f.name), direction: hcm.forwardClientCertDetails } : undefined,
+      tcp: tcpProxyOf(c)?.clusters.map((x) => x.name.replace(/\|\d+\|/, '|PORT|')),
+    };
+  });
 }
 
 function capturedChains(t: Translation, port: number): FilterChain[] {
@@ -131,12 +134,12 @@ describe('inbound: captured and bound ports are built alike', () => {
       },
       requireClientCertificate: true,
     });
-    expect(http[0].http?.httpFilters.map((f) => f.name)).toEqual(['envoy.filters.http.jwt_authn', 'envoy.filters.http.rbac']);
-    expect(http[0].http?.forwardClientCertDetails).toBe('APPEND_FORWARD');
-    expect(http[1].tcpProxy?.clusters).toEqual([{ name: 'BlackHoleCluster', weight: 1 }]);
+    expect(chainHcm(http[0])?.httpFilters.map((f) => f.name)).toEqual(['envoy.filters.http.jwt_authn', 'envoy.filters.http.rbac']);
+    expect(chainHcm(http[0])?.forwardClientCertDetails).toBe('APPEND_FORWARD');
+    expect(tcpProxyOf(http[1])?.clusters).toEqual([{ name: 'BlackHoleCluster', weight: 1 }]);
     // TCP: network RBAC on the mTLS chain, never on the black hole
     const tcp = listener(t, '0.0.0.0_15432').filterChains;
-    expect(tcp.map((c) => [c.name, c.rbac?.length ?? 0])).toEqual([['0.0.0.0_15432_mtls', 1], ['0.0.0.0_15432_plaintext_refused', 0]]);
+    expect(tcp.map((c) => [c.name, tcpAuthzOf(c).length])).toEqual([['0.0.0.0_15432_mtls', 1], ['0.0.0.0_15432_plaintext_refused', 0]]);
   });
 
   it('PERMISSIVE per port (portLevelMtls) applies to bound ports by their port number', () => {
@@ -156,7 +159,7 @@ describe('inbound: captured and bound ports are built alike', () => {
     const t = translateWith(SERVICES + ingressSidecar() + peerAuth('DISABLE'));
     const auto = listener(t, '0.0.0.0_17000');
     expect(auto.protocolDetectionTimeoutMs).toBe(0);
-    expect(auto.filterChains.map((c) => [c.name, c.match.applicationProtocols, !!c.http, !!c.tcpProxy])).toEqual([
+    expect(auto.filterChains.map((c) => [c.name, c.match.applicationProtocols, !!chainHcm(c), !!tcpProxyOf(c)])).toEqual([
       ['0.0.0.0_17000_http', ['http/1.0', 'http/1.1', 'h2c'], true, false],
       ['0.0.0.0_17000', undefined, false, true],
     ]);
@@ -215,13 +218,13 @@ spec:
   it('where mTLS is DISABLE: only TLS, terminated with the Sidecar certificates; HTTPS is served as HTTP after termination', () => {
     const t = translateWith(tlsSidecar('SIMPLE') + peerAuth('STRICT', { 8443: 'DISABLE' }));
     const chains = listener(t, '0.0.0.0_8443').filterChains;
-    expect(chains.map((c) => [c.name, c.match.transportProtocol, secretNames(downstreamTls(c))[0]?.startsWith('file-cert:'), !!c.http])).toEqual([['0.0.0.0_8443_tls', 'tls', true, true]]);
+    expect(chains.map((c) => [c.name, c.match.transportProtocol, secretNames(downstreamTls(c))[0]?.startsWith('file-cert:'), !!chainHcm(c)])).toEqual([['0.0.0.0_8443_tls', 'tls', true, true]]);
     const certSecret = t.snapshot.secrets.find((s) => s.name === secretNames(downstreamTls(chains[0]))[0]);
     expect(certSecret).toMatchObject({ tlsCertificate: { certificateChain: expect.stringContaining('BEGIN CERTIFICATE'), privateKey: expect.stringContaining('PRIVATE KEY') } });
     expect(downstreamTls(chains[0])?.requireClientCertificate).toBeUndefined();
     expect(t.warnings).toEqual([]);
     const mutual = listener(translateWith(tlsSidecar('MUTUAL', 'TLS') + peerAuth('DISABLE')), '0.0.0.0_8443').filterChains;
-    expect(mutual.map((c) => [downstreamTls(c)?.requireClientCertificate, !!c.tcpProxy, secretNames(downstreamTls(c))[1]?.startsWith('file-root:')])).toEqual([[true, true, true]]);
+    expect(mutual.map((c) => [downstreamTls(c)?.requireClientCertificate, !!tcpProxyOf(c), secretNames(downstreamTls(c))[1]?.startsWith('file-root:')])).toEqual([[true, true, true]]);
   });
 
   it('where mTLS applies (STRICT, PERMISSIVE) the Sidecar tls is not used, with a warning, as Istio does', () => {

@@ -11,7 +11,7 @@ import { parseAllDocuments } from 'yaml';
 import type { Listener } from '../../src/config/snapshot.js';
 import { RouteTable } from '../../src/router/route-table.js';
 import { compilePerRouteConfig } from '../../src/filters/http/registry.js';
-import { autoMtlsTls, cluster, exactSans, hostsOf, listener, parseError, parseYaml, routeConfig, sidecarNode, targets, translate, vhostWithDomain, yaml } from './helpers.js';
+import { autoMtlsTls, chainHcm, cluster, exactSans, hostsOf, listener, parseError, parseYaml, routeConfig, sidecarNode, targets, translate, vhostWithDomain, yaml } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BOOKINFO = resolve(here, '../../../shared/conformance/istio/samples/bookinfo');
@@ -167,7 +167,7 @@ describe('bookinfo from a kubectl dump', () => {
 
   it('takes the proxy’s own Service port inbound (its Pod IP is an endpoint of productpage)', () => {
     const inb = listener(t, 'virtualInbound');
-    expect(chains(inb).find((c) => c.match.destinationPort === 9080 && c.http)?.http?.routeConfigName).toBe('inbound|9080||');
+    expect(chainHcm(chains(inb).find((c) => c.match.destinationPort === 9080 && chainHcm(c)))?.routeConfigName).toBe('inbound|9080||');
     expect(cluster(t, 'inbound|9080||')).toMatchObject({ type: 'ORIGINAL_DST', service: { host: PRODUCTPAGE, port: 9080 } });
   });
 
@@ -316,7 +316,7 @@ ports: [{ name: http, port: 80 }]`);
     const text = svc('api', '  clusterIP: 10.96.1.4\n  selector: { app: api }\n  ports: [{ name: http, port: 80, targetPort: web }]') +
       'apiVersion: v1\nkind: Pod\nmetadata: { name: api-1, namespace: default, labels: { app: api } }\nspec:\n  containers: [{ name: c, ports: [{ name: web, containerPort: 8081 }] }]\nstatus: { podIP: 10.5.0.1 }\n';
     const t = translate(text, sidecarNode({ ip: '10.5.0.1', labels: { app: 'api' } }));
-    expect(chains(listener(t, 'virtualInbound')).some((c) => c.match.destinationPort === 8081 && c.http)).toBe(true);
+    expect(chains(listener(t, 'virtualInbound')).some((c) => c.match.destinationPort === 8081 && chainHcm(c))).toBe(true);
   });
 
   it('adds the WorkloadEntries its selector picks (istiod: Kubernetes Services select WorkloadEntries)', () => {

@@ -1,6 +1,6 @@
 /** meshConfig ext_authz providers: parsing (strict per kind) and where translation puts them. */
 import { describe, expect, it } from 'vitest';
-import { listener, parseError, parseYaml, translate } from './helpers.js';
+import { chainHcm, listener, parseError, parseYaml, tcpAuthzOf, tcpProxyOf, translate } from './helpers.js';
 
 const mc = (provider: string) => `apiVersion: meshconfig.istio.io/v1alpha1\nkind: MeshConfig\nextensionProviders:\n- name: authz\n  ${provider}\n`;
 
@@ -50,11 +50,11 @@ ${mc(provider)}`;
     const t = translate(yaml('envoyExtAuthzGrpc: { service: foo/authz.foo.svc.cluster.local, port: 9000 }'));
     const chains = listener(t, 'virtualInbound').filterChains;
     const tcp = chains.find((c) => c.name === '0.0.0.0_5432');
-    expect(tcp?.rbac?.map((f) => f.name)).toEqual(['envoy.filters.network.rbac', 'envoy.filters.network.ext_authz']);
+    expect(tcpAuthzOf(tcp).map((f) => f.name)).toEqual(['envoy.filters.network.rbac', 'envoy.filters.network.ext_authz']);
     const grpcService = { envoyGrpc: { clusterName: 'outbound|9000||authz.foo.svc.cluster.local', authority: 'authz.foo.svc.cluster.local' }, timeoutMs: 600_000 };
-    expect(tcp?.rbac?.[1].typedConfig).toMatchObject({ statPrefix: 'tcp.', grpcService, transportApiVersion: 'V3' });
+    expect(tcpAuthzOf(tcp)[1].typedConfig).toMatchObject({ statPrefix: 'tcp.', grpcService, transportApiVersion: 'V3' });
     // the connection manager's http_filters as istiod lists them: the CUSTOM RBAC shadow filter, then ext_authz
-    const http = chains.find((c) => c.name === '0.0.0.0_9080')!.http!.httpFilters;
+    const http = chainHcm(chains.find((c) => c.name === '0.0.0.0_9080')!)!.httpFilters;
     expect(http.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.ext_authz']);
     expect(http[1].config).toMatchObject({ grpcService, statusOnError: { code: 403 }, transportApiVersion: 'V3' });
   });
@@ -62,7 +62,7 @@ ${mc(provider)}`;
   it('an HTTP provider cannot check TCP connections: TCP chains get no ext_authz', () => {
     const t = translate(yaml('envoyExtAuthzHttp: { service: authz.foo.svc.cluster.local, port: 8000 }'));
     const tcp = listener(t, 'virtualInbound').filterChains.find((c) => c.name === '0.0.0.0_5432');
-    expect(tcp?.tcpProxy).toBeDefined();
-    expect(tcp?.rbac?.some((f) => f.name === 'envoy.filters.network.ext_authz') ?? false).toBe(false);
+    expect(tcpProxyOf(tcp)).toBeDefined();
+    expect(tcpAuthzOf(tcp).some((f) => f.name === 'envoy.filters.network.ext_authz')).toBe(false);
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { mergeProxyConfig, parseProxyConfigText } from '../../src/config/istio/proxy-config.js';
 import { translateIstio } from '../../src/config/istio/translate.js';
-import { gatewayNode, hcmOf, listener, parseError, parseYaml, sidecarNode, translate, yaml } from './helpers.js';
+import { chainHcm, gatewayNode, hcmOf, listener, parseError, parseYaml, sidecarNode, translate, yaml } from './helpers.js';
 
 const GATEWAY = yaml`
 apiVersion: networking.istio.io/v1
@@ -54,7 +54,7 @@ spec:
 ${mesh('  gatewayTopology: { numTrustedProxies: 2 }')}`,
       sidecarNode(),
     );
-    const inbound = t.snapshot.listeners.flatMap((l) => l.filterChains).map((c) => c.http).filter((h) => h && !h.useRemoteAddress);
+    const inbound = t.snapshot.listeners.flatMap((l) => l.filterChains).map((c) => chainHcm(c)).filter((h) => h && !h.useRemoteAddress);
     expect(inbound.length).toBeGreaterThan(0);
     for (const h of inbound) expect(h!.xffNumTrustedHops).toBeUndefined();
   });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { translateIstio, type Translation } from '../../src/config/istio/translate.js';
 import type { FilterChain } from '../../src/config/snapshot.js';
-import { cluster, downstreamTls, hostsOf, gatewayNode, listener, parseYaml, secretNames } from './helpers.js';
+import { chainHcm, cluster, downstreamTls, gatewayNode, hostsOf, listener, parseYaml, secretNames, tcpAuthzOf, tcpProxyOf } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SAMPLES = resolve(here, '../../../shared/conformance/istio/samples');
@@ -48,7 +48,7 @@ describe('gateway TCP servers (Istio "Ingress TCP": samples/tcp-echo)', () => {
     expect(l.direction).toBe('GATEWAY');
     expect(l.filterChains).toHaveLength(1);
     expect(l.filterChains[0].match).toEqual({});
-    expect(l.filterChains[0].tcpProxy).toEqual({
+    expect(tcpProxyOf(l.filterChains[0])).toEqual({
       statPrefix: 'tcp-echo.default',
       clusters: [
         { name: `outbound|9000|v1|${TCP_ECHO}`, weight: 80 },
@@ -74,8 +74,8 @@ describe('gateway TCP servers (Istio "Ingress TCP": samples/tcp-echo)', () => {
   - route: [{ destination: { host: tcp-echo, port: { number: 9000 } } }]`,
         ),
     );
-    expect(listener(t, '0.0.0.0_31400').filterChains[0].tcpProxy?.clusters).toEqual([{ name: `outbound|9000||${TCP_ECHO}`, weight: 100 }]);
-    expect(listener(t, '0.0.0.0_31400').filterChains[0].tcpProxy?.statPrefix).toBe(`outbound|9000||${TCP_ECHO}`);
+    expect(tcpProxyOf(listener(t, '0.0.0.0_31400').filterChains[0])?.clusters).toEqual([{ name: `outbound|9000||${TCP_ECHO}`, weight: 100 }]);
+    expect(tcpProxyOf(listener(t, '0.0.0.0_31400').filterChains[0])?.statPrefix).toBe(`outbound|9000||${TCP_ECHO}`);
   });
 
   it('a TCP server no VirtualService routes: no listener, a warning (istiod: "listener missed network filter")', () => {
@@ -105,7 +105,7 @@ describe('gateway TLS PASSTHROUGH (Istio "Ingress gateway without TLS terminatio
     const c = chain(t, '0.0.0.0_443', (x) => !!x.match.serverNames);
     expect(c.match).toEqual({ serverNames: [NGINX] });
     expect(c.transportSocket).toBeUndefined();
-    expect(c.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||my-nginx.default.svc.cluster.local', weight: 100 }]);
+    expect(tcpProxyOf(c)?.clusters).toEqual([{ name: 'outbound|443||my-nginx.default.svc.cluster.local', weight: 100 }]);
     expect(listener(t, '0.0.0.0_443').filterChains).toHaveLength(1);
   });
 
@@ -138,7 +138,7 @@ describe('gateway AUTO_PASSTHROUGH (east-west gateway: samples/multicluster/expo
     const v1 = chain(t, '0.0.0.0_15443', (c) => c.match.serverNames?.[0] === `outbound_.9080_.v1_.${REVIEWS}`);
     expect(v1.match.applicationProtocols).toEqual(['istio-peer-exchange', 'istio', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2']);
     expect(v1.transportSocket).toBeUndefined();
-    expect(v1.tcpProxy).toMatchObject({ statPrefix: `outbound_.9080_.v1_.${REVIEWS}`, clusters: [{ name: `outbound_.9080_.v1_.${REVIEWS}`, weight: 1 }] });
+    expect(tcpProxyOf(v1)).toMatchObject({ statPrefix: `outbound_.9080_.v1_.${REVIEWS}`, clusters: [{ name: `outbound_.9080_.v1_.${REVIEWS}`, weight: 1 }] });
   });
 
   it('the SNI clusters keep endpoints and load balancing but originate no TLS (the bytes are the client mTLS)', () => {
@@ -158,8 +158,8 @@ describe('gateway AUTO_PASSTHROUGH (east-west gateway: samples/multicluster/expo
     const tcpServer = doc('Gateway', 'tcp', '  selector: { istio: eastwestgateway }\n  servers: [{ port: { number: 31400, name: tcp, protocol: TCP }, hosts: ["*"] }]') +
       doc('VirtualService', 'tcp', `  hosts: ["*"]\n  gateways: [tcp]\n  tcp: [{ route: [{ destination: { host: ${REVIEWS}, port: { number: 9080 } } }] }]`);
     const t = translate(mesh + sample('multicluster/expose-services.yaml') + tcpServer + deny, false, EW);
-    expect(listener(t, '0.0.0.0_15443').filterChains.every((c) => c.rbac === undefined)).toBe(true);
-    expect(listener(t, '0.0.0.0_31400').filterChains.map((c) => c.rbac?.length)).toEqual([1]);
+    expect(listener(t, '0.0.0.0_15443').filterChains.every((c) => tcpAuthzOf(c).length === 0)).toBe(true);
+    expect(listener(t, '0.0.0.0_31400').filterChains.map((c) => tcpAuthzOf(c).length)).toEqual([1]);
   });
 });
 
@@ -190,7 +190,7 @@ describe('gateway ISTIO_MUTUAL (egress gateway) and TLS servers terminating into
       },
       requireClientCertificate: true,
     });
-    expect(c.http?.routeConfigName).toBe('https.443.mtls.egress.default');
+    expect(chainHcm(c)?.routeConfigName).toBe('https.443.mtls.egress.default');
   });
 
   it('TLS ISTIO_MUTUAL: mesh mTLS terminated, then the tcp route', () => {
@@ -198,7 +198,7 @@ describe('gateway ISTIO_MUTUAL (egress gateway) and TLS servers terminating into
     const c = chain(t, '0.0.0.0_443', () => true);
     expect(secretNames(downstreamTls(c))).toEqual(['default', 'ROOTCA']);
     expect(downstreamTls(c)?.commonTlsContext.alpnProtocols).toBeUndefined();
-    expect(c.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||edition.cnn.com', weight: 100 }]);
+    expect(tcpProxyOf(c)?.clusters).toEqual([{ name: 'outbound|443||edition.cnn.com', weight: 100 }]);
   });
 
   it('ISTIO_MUTUAL without a workload certificate: the server is skipped with a warning', () => {
@@ -216,7 +216,7 @@ describe('gateway ISTIO_MUTUAL (egress gateway) and TLS servers terminating into
     // the files by istiod's SDS names, their PEM in the secrets
     expect(downstreamTls(c)).toEqual({ commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: `file-cert:${cert}~${key}` }] } });
     expect(t.snapshot.secrets).toEqual([{ name: `file-cert:${cert}~${key}`, tlsCertificate: { certificateChain: expect.stringContaining('BEGIN CERTIFICATE'), privateKey: expect.stringContaining('PRIVATE KEY') } }]);
-    expect(c.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||edition.cnn.com', weight: 100 }]);
+    expect(tcpProxyOf(c)?.clusters).toEqual([{ name: 'outbound|443||edition.cnn.com', weight: 100 }]);
   });
 
   it('TLS MUTUAL: client certificates from caCertificates are required before the tcp route; HTTPS keeps h2/http1.1 ALPN', () => {
@@ -225,7 +225,7 @@ describe('gateway ISTIO_MUTUAL (egress gateway) and TLS servers terminating into
     const tcpChain = chain(translate(EGRESS('TLS').replace('tls: { mode: ISTIO_MUTUAL }', mutual)), '0.0.0.0_443', () => true);
     expect(downstreamTls(tcpChain)).toMatchObject({ requireClientCertificate: true, commonTlsContext: { combinedValidationContext: { validationContextSdsSecretConfig: { name: `file-root:${file('root-cert.pem')}` } } } });
     expect(downstreamTls(tcpChain)?.commonTlsContext.alpnProtocols).toBeUndefined();
-    expect(tcpChain.tcpProxy).toBeDefined();
+    expect(tcpProxyOf(tcpChain)).toBeDefined();
     const httpsChain = chain(translate(EGRESS('HTTPS').replace('tls: { mode: ISTIO_MUTUAL }', mutual)), '0.0.0.0_443', () => true);
     expect(downstreamTls(httpsChain)).toMatchObject({ requireClientCertificate: true, commonTlsContext: { alpnProtocols: ['h2', 'http/1.1'] } });
   });

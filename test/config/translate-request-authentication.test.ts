@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jwtAuthentication } from '../../src/config/istio/translate-request-authentication.js';
 import { providerPresence } from '../../src/security/jwt/requirement.js';
-import { listener, translate } from './helpers.js';
+import { chainHcm, listener, translate } from './helpers.js';
 import { CONFORMANCE, parseSecurity } from './security-helpers.js';
 
 const JWKS = readFileSync(join(CONFORMANCE, 'tests/common/jwt/jwks.json'), 'utf8');
@@ -84,7 +84,7 @@ spec:
 ---
 ${ra('  - issuer: a\n    jwksUri: https://a/j')}`,
     );
-    const hcm = listener(t, 'virtualInbound').filterChains.find((c) => c.name === '0.0.0.0_9080')!.http!;
+    const hcm = chainHcm(listener(t, 'virtualInbound').filterChains.find((c) => c.name === '0.0.0.0_9080')!)!;
     expect(hcm.httpFilters[0]).toEqual({ name: 'envoy.filters.http.jwt_authn', config: jwtAuthentication(rulesOf('  - issuer: a\n    jwksUri: https://a/j')) });
   });
 });

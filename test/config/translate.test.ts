@@ -6,7 +6,7 @@ import { RequestView } from '../../src/router/request-view.js';
 import { RouteTable } from '../../src/router/route-table.js';
 import { compilePerRouteConfig } from '../../src/filters/http/registry.js';
 import {
-  BOOKINFO_SERVICES, parseError, parseYaml, cluster, hostsOf, clusterNames, gatewayNode, hcmOf, listener, routeConfig, sidecarNode, targets, translate, vhost, vhostWithDomain,
+  BOOKINFO_SERVICES, parseError, parseYaml, cluster, hostsOf, clusterNames, gatewayNode, hcmOf, chainHcm, tcpProxyOf, listener, routeConfig, sidecarNode, targets, translate, vhost, vhostWithDomain,
 } from './helpers.js';
 import { hostEndpoints } from '../../src/config/endpoints.js';
 
@@ -379,7 +379,7 @@ describe('sidecar: the outbound listener', () => {
     expect(hcmOf(l).statPrefix).toBe('outbound_0.0.0.0_16001');
     // it is the capture listener too: connections made to the port itself get the chain carrying http_proxy
     expect(l.useOriginalDst).toBe(true);
-    expect(l.filterChains.find((c) => c.http?.routeConfigName === 'http_proxy')).toMatchObject({ name: 'virtualOutbound-http-proxy', match: { destinationPort: 16001 } });
+    expect(l.filterChains.find((c) => chainHcm(c)?.routeConfigName === 'http_proxy')).toMatchObject({ name: 'virtualOutbound-http-proxy', match: { destinationPort: 16001 } });
     expect(configuredListenerNames(t)).toEqual(['virtualOutbound']);
     expect(t.snapshot.node).toEqual(sidecarNode());
   });
@@ -470,8 +470,8 @@ describe('sidecar: the outbound listener', () => {
     const chains = listener(t, 'virtualOutbound').filterChains;
     for (const port of [3306, 9000]) {
       const c = chains.find((x) => x.match.destinationPort === port);
-      expect(c?.http, String(port)).toBeUndefined();
-      expect(c?.tcpProxy?.clusters, String(port)).toEqual([{ name: `outbound|${port}||db.default.svc.cluster.local`, weight: 1 }]);
+      expect(chainHcm(c), String(port)).toBeUndefined();
+      expect(tcpProxyOf(c)?.clusters, String(port)).toEqual([{ name: `outbound|${port}||db.default.svc.cluster.local`, weight: 1 }]);
     }
   });
 
@@ -924,7 +924,7 @@ describe('sidecar: the Sidecar resource', () => {
     expect(on3306(captured)).toEqual([{
       name: `${DB_HOST}_3306_tcp`,
       match: { destinationPort: 3306, prefixRanges: ['10.96.1.1'] },
-      tcpProxy: { statPrefix: `outbound|3306||${DB_HOST}`, clusters: [{ name: `outbound|3306||${DB_HOST}`, weight: 1 }], idleTimeoutMs: 3_600_000 },
+      filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { statPrefix: `outbound|3306||${DB_HOST}`, clusters: [{ name: `outbound|3306||${DB_HOST}`, weight: 1 }], idleTimeoutMs: 3_600_000 } }],
     }]);
     // bound (captureMode NONE): 127.0.0.1_3306 proxies to the one admitted service; no route config; UDP is skipped with a warning
     const bound = translate(ALL + dbs + sidecar('default', 'default', `  egress:
@@ -938,14 +938,14 @@ describe('sidecar: the Sidecar resource', () => {
     const l = listener(bound, '127.0.0.1_3306');
     expect(l).toMatchObject({ address: '127.0.0.1', port: 3306, direction: 'OUTBOUND' });
     expect(l.filterChains).toHaveLength(1);
-    expect(l.filterChains[0].http).toBeUndefined();
-    expect(l.filterChains[0].tcpProxy?.clusters).toEqual([{ name: `outbound|3306||${DB_HOST}`, weight: 1 }]);
+    expect(chainHcm(l.filterChains[0])).toBeUndefined();
+    expect(tcpProxyOf(l.filterChains[0])?.clusters).toEqual([{ name: `outbound|3306||${DB_HOST}`, weight: 1 }]);
     expect(routeConfigNames(bound)).toEqual(['http_proxy']);
     expect(bound.warnings).toHaveLength(1);
     expect(bound.warnings[0]).toMatch(/^Sidecar default\/default: egress\[1\] port 5353: protocol UDP skipped/);
     // a bound TCP listener has no destination to route on: with several admitted services, the first one, with a warning
     const ambiguous = translate(ALL + dbs + sidecar('default', 'default', '  egress:\n  - port: { number: 3306, name: mysql, protocol: MYSQL }\n    captureMode: NONE\n    hosts: ["*/*"]'));
-    expect(listener(ambiguous, '127.0.0.1_3306').filterChains[0].tcpProxy?.clusters).toEqual([{ name: `outbound|3306||${DB_HOST}`, weight: 1 }]);
+    expect(tcpProxyOf(listener(ambiguous, '127.0.0.1_3306').filterChains[0])?.clusters).toEqual([{ name: `outbound|3306||${DB_HOST}`, weight: 1 }]);
     expect(ambiguous.warnings.filter((w) => w.includes('egress[0] port 3306') && w.includes('2 services'))).toHaveLength(1);
   });
 
@@ -989,8 +989,8 @@ describe('sidecar: the Sidecar resource', () => {
     const tcp = listener(t, '0.0.0.0_5432');
     expect(tcp).toMatchObject({ address: '0.0.0.0', port: 5432, direction: 'INBOUND' });
     expect(tcp.filterChains).toHaveLength(1);
-    expect(tcp.filterChains[0].http).toBeUndefined();
-    expect(tcp.filterChains[0].tcpProxy?.clusters).toEqual([{ name: 'inbound|5432||', weight: 1 }]);
+    expect(chainHcm(tcp.filterChains[0])).toBeUndefined();
+    expect(tcpProxyOf(tcp.filterChains[0])?.clusters).toEqual([{ name: 'inbound|5432||', weight: 1 }]);
     expect(hostsOf(t, 'inbound|5432||')).toMatchObject([{ address: '127.0.0.1', port: 5433, weight: 1, labels: {} }]);
     expect(t.snapshot.routeConfigs.some((r) => r.name === 'inbound|5432||')).toBe(false);
     expect(listenerNames(t)).toEqual(['0.0.0.0_5432', '0.0.0.0_6060', '0.0.0.0_9080', '0.0.0.0_9090', '10.1.1.1_7070', 'virtualOutbound']);
@@ -1020,15 +1020,15 @@ describe('sidecar: the Sidecar resource', () => {
     for (const port of [9080, 9090, 7070]) {
       const chains = inbound.filterChains.filter((c) => c.match.destinationPort === port);
       expect(chains.map((c) => [c.name, c.match]), String(port)).toEqual([[`0.0.0.0_${port}`, { destinationPort: port }]]);
-      expect(chains[0].http?.routeConfigName).toBe(`inbound|${port}||`);
+      expect(chainHcm(chains[0])?.routeConfigName).toBe(`inbound|${port}||`);
       const rc = routeConfig(t, `inbound|${port}||`);
       expect(rc.virtualHosts.map((v) => v.domains)).toEqual([['*']]);
       expect(targets(rc.virtualHosts[0].routes[0])).toEqual([[`inbound|${port}||`, 100]]);
     }
     const tcp = inbound.filterChains.filter((c) => c.match.destinationPort === 5432);
     expect(tcp).toHaveLength(1);
-    expect(tcp[0].http).toBeUndefined();
-    expect(tcp[0].tcpProxy?.clusters).toEqual([{ name: 'inbound|5432||', weight: 1 }]);
+    expect(chainHcm(tcp[0])).toBeUndefined();
+    expect(tcpProxyOf(tcp[0])?.clusters).toEqual([{ name: 'inbound|5432||', weight: 1 }]);
     // the defaultEndpoint when set (0.0.0.0: the instance IP, reached from 127.0.0.6); else the original destination
     expect(cluster(t, 'inbound|9080||')).toMatchObject({ type: 'STATIC' });
     expect(hostsOf(t, 'inbound|9080||')).toMatchObject([{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }]);
@@ -1071,7 +1071,7 @@ describe('sidecar: the Sidecar resource', () => {
     expect(vhostNames(captured, 'http_proxy')).toEqual([`${API_OTHER}:9080`]);
     expect(vhostNames(captured, '9080')).toEqual([`${API_OTHER}:9080`, 'allow_any:9080'].sort());
     const in9080 = listener(captured, 'virtualInbound').filterChains.filter((c) => c.match.destinationPort === 9080);
-    expect(in9080.map((c) => c.http?.routeConfigName)).toEqual(['inbound|9080||']);
+    expect(in9080.map((c) => chainHcm(c)?.routeConfigName)).toEqual(['inbound|9080||']);
     expect(hostsOf(captured, 'inbound|9080||')).toMatchObject([{ address: '127.0.0.1', port: 8080, weight: 1, labels: {} }]);
     expect(captured.warnings).toEqual([]);
   });
@@ -1148,8 +1148,8 @@ describe('sidecar: traffic capture', () => {
     const inbound = listener(t, 'virtualInbound');
     expect(inbound).toMatchObject({ address: '0.0.0.0', port: 15006, direction: 'INBOUND', useOriginalDst: true });
     // connections made to 15006 itself would loop: black hole; ports nobody declared pass through to the workload
-    expect(inbound.filterChains.map((c) => [c.match, c.tcpProxy?.clusters])).toEqual([[{ destinationPort: 15006 }, [{ name: 'BlackHoleCluster', weight: 1 }]]]);
-    expect(inbound.defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'InboundPassthroughClusterIpv4', weight: 1 }]);
+    expect(inbound.filterChains.map((c) => [c.match, tcpProxyOf(c)?.clusters])).toEqual([[{ destinationPort: 15006 }, [{ name: 'BlackHoleCluster', weight: 1 }]]]);
+    expect(tcpProxyOf(inbound.defaultFilterChain)?.clusters).toEqual([{ name: 'InboundPassthroughClusterIpv4', weight: 1 }]);
     expect(clusterNames(t)).toEqual(CAPTURE_CLUSTERS);
     expect(cluster(t, 'PassthroughCluster')).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED' });
     expect(hostsOf(t, 'PassthroughCluster')).toEqual([]);
@@ -1169,19 +1169,19 @@ describe('sidecar: traffic capture', () => {
     const out = listener(t, 'virtualOutbound');
     const chain = out.filterChains.find((c) => c.name === '0.0.0.0_9080');
     expect(chain?.match).toEqual({ destinationPort: 9080 });
-    expect(chain?.http).toMatchObject({ routeConfigName: '9080', statPrefix: 'outbound_0.0.0.0_9080', useRemoteAddress: false });
+    expect(chainHcm(chain)).toMatchObject({ routeConfigName: '9080', statPrefix: 'outbound_0.0.0.0_9080', useRemoteAddress: false });
     const rc = routeConfig(t, '9080');
     expect(rc.virtualHosts.map((v) => v.name)).toEqual([`${REVIEWS}:9080`, `${RATINGS}:9080`, 'productpage.default.svc.cluster.local:9080', 'allow_any:9080']);
     expect(vhost(rc, `${REVIEWS}:9080`).domains).toContain('reviews'); // the port is implied by the destination
     expect(vhost(rc, 'allow_any:9080').domains).toEqual(['*']);
     expect(targets(vhost(rc, 'allow_any:9080').routes[0])).toEqual([['PassthroughCluster', 100]]);
-    expect(out.defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'PassthroughCluster', weight: 1 }]);
+    expect(tcpProxyOf(out.defaultFilterChain)?.clusters).toEqual([{ name: 'PassthroughCluster', weight: 1 }]);
     // REGISTRY_ONLY: unknown hosts get 502, unknown destinations the black hole
     const closed = translate(BOOKINFO_SERVICES + sidecar('default', 'default', '  outboundTrafficPolicy: { mode: REGISTRY_ONLY }'));
     const last = routeConfig(closed, '9080').virtualHosts.at(-1)!;
     expect(last.name).toBe('block_all:9080');
     expect(last.routes[0].action).toEqual({ kind: 'direct_response', status: 502 });
-    expect(listener(closed, 'virtualOutbound').defaultFilterChain?.tcpProxy?.clusters).toEqual([{ name: 'BlackHoleCluster', weight: 1 }]);
+    expect(tcpProxyOf(listener(closed, 'virtualOutbound').defaultFilterChain)?.clusters).toEqual([{ name: 'BlackHoleCluster', weight: 1 }]);
   });
 
   it("virtualInbound serves the ports of the services this proxy's IP is an endpoint of, by target port", () => {
@@ -1191,7 +1191,7 @@ describe('sidecar: traffic capture', () => {
   ports: [{ number: 9080, name: http, targetPort: 8080 }, { number: 5432, name: tcp-db }, { number: 7000, name: x }]
   endpoints: [{ address: 10.1.1.1 }, { address: 10.1.1.2 }]`));
     const chains = listener(t, 'virtualInbound').filterChains.filter((c) => c.match.destinationPort !== 15006);
-    expect(chains.map((c) => [c.name, c.match, c.http?.routeConfigName ?? c.tcpProxy?.clusters[0].name])).toEqual([
+    expect(chains.map((c) => [c.name, c.match, chainHcm(c)?.routeConfigName ?? tcpProxyOf(c)?.clusters[0].name])).toEqual([
       ['0.0.0.0_8080', { destinationPort: 8080 }, 'inbound|8080||'],
       ['0.0.0.0_5432', { destinationPort: 5432 }, 'inbound|5432||'],
       // no declared protocol: HTTP when the first bytes are, else TCP
@@ -1229,11 +1229,11 @@ describe('sidecar: traffic capture', () => {
     - { destination: { host: db, subset: v2 }, weight: 10 }`),
     );
     const chains = listener(t, 'virtualOutbound').filterChains.filter((c) => c.match.destinationPort === 3306);
-    expect(chains.map((c) => [c.match.prefixRanges, c.tcpProxy?.clusters])).toEqual([
+    expect(chains.map((c) => [c.match.prefixRanges, tcpProxyOf(c)?.clusters])).toEqual([
       [['10.99.0.0/16'], [{ name: `outbound|3306|v2|${DB}`, weight: 100 }]],
       [['10.96.1.1'], [{ name: `outbound|3306|v1|${DB}`, weight: 90 }, { name: `outbound|3306|v2|${DB}`, weight: 10 }]],
     ]);
-    expect(chains.every((c) => c.tcpProxy?.statPrefix === `outbound|3306||${DB}`)).toBe(true);
+    expect(chains.every((c) => tcpProxyOf(c)?.statPrefix === `outbound|3306||${DB}`)).toBe(true);
     expect(t.warnings).toEqual([]);
   });
 
@@ -1249,9 +1249,9 @@ describe('sidecar: traffic capture', () => {
     const chains = listener(t, 'virtualOutbound').filterChains.filter((c) => c.match.destinationPort === 443);
     const bySni = (sni: string) => chains.find((c) => c.match.serverNames?.includes(sni));
     expect(bySni('api.example.com')?.match).toEqual({ destinationPort: 443, transportProtocol: 'tls', serverNames: ['api.example.com'] });
-    expect(bySni('api.example.com')?.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||mirror.example.com', weight: 100 }]);
-    expect(bySni('*.wiki.org')?.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||*.wiki.org', weight: 1 }]);
-    expect(bySni('mirror.example.com')?.tcpProxy?.clusters).toEqual([{ name: 'outbound|443||mirror.example.com', weight: 1 }]);
+    expect(tcpProxyOf(bySni('api.example.com'))?.clusters).toEqual([{ name: 'outbound|443||mirror.example.com', weight: 100 }]);
+    expect(tcpProxyOf(bySni('*.wiki.org'))?.clusters).toEqual([{ name: 'outbound|443||*.wiki.org', weight: 1 }]);
+    expect(tcpProxyOf(bySni('mirror.example.com'))?.clusters).toEqual([{ name: 'outbound|443||mirror.example.com', weight: 1 }]);
   });
 });
 

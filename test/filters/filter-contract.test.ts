@@ -5,6 +5,7 @@
 // included, as Envoy's sendLocalReply runs the encoder filters) and replace a response with a
 // local reply from an encoder hook (sent once, no re-entry); per-route config compiled at load
 // (route over virtual host), and a bad one rejecting the config naming route and filter.
+import { httpConnectionManagerFilter } from '../../src/config/envoy/network-filters.js';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
@@ -93,7 +94,7 @@ function hcm(name: string, filters: string[]): HttpConnectionManager {
 }
 
 function listener(name: string, port: number, filters: string[]): Listener {
-  return { name, address: '127.0.0.1', port, direction: 'GATEWAY', filterChains: [{ name, match: {}, http: hcm(name, filters) }] };
+  return { name, address: '127.0.0.1', port, direction: 'GATEWAY', filterChains: [{ name, match: {}, filters: [httpConnectionManagerFilter(hcm(name, filters))] }] };
 }
 
 function routes(perRoute: Record<string, unknown> = { [UPPER]: { suffix: '#' } }): RouteConfiguration {

@@ -31,7 +31,7 @@ beforeAll(async () => {
     node: sidecarNode(),
     listeners: [{
       name: 'l', address: '127.0.0.1', port: lp, direction: 'GATEWAY',
-      filterChains: [{ name: 'l', match: {}, http: {
+      filterChains: [{ name: 'l', match: {}, filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: {
         statPrefix: 'l', routeConfigName: 'r', useRemoteAddress: false, stripEnvoyHeaders: false, maxRequestHeadersKb: 60,
         idleTimeoutMs: 60_000, acceptHttp10: false,
         httpFilters: [{
@@ -44,7 +44,7 @@ beforeAll(async () => {
             response_mutations: [{ remove: 'x-internal' }, { append: { header: { key: 'x-via-filter', value: '1' } } }],
           } },
         }],
-      } }],
+      } }] }],
     }],
     routeConfigs: [{ name: 'r', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{
       name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name: 'c', weight: 1 }] },

@@ -89,8 +89,10 @@ describe('/config_dump', () => {
     // a gateway listener has exactly one filter chain, named like the listener, ending in the HTTP connection manager
     const chains = listener.active_state.listener.filterChains;
     expect(chains.map((c: { name: string }) => c.name)).toEqual([`0.0.0.0_${gw}`]);
-    expect(chains[0].tcpProxy).toBeUndefined();
-    const routeConfigName = chains[0].http.routeConfigName;
+    const filters = chains[0].filters;
+    expect(filters.map((f: { name: string }) => f.name)).toEqual(['envoy.filters.network.http_connection_manager']);
+    expect(filters[0].typed_config['@type']).toBe('type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
+    const routeConfigName = filters[0].typed_config.routeConfigName;
     expect(routeConfigName).toBe(`http.${gw}`);
     const routes = section('RoutesConfigDump').dynamic_route_configs.map((x: { route_config: { name: string } }) => x.route_config);
     const rc = routes.find((x: { name: string }) => x.name === routeConfigName);

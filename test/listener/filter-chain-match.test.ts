@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FilterChain, FilterChainMatch } from '../../src/config/snapshot.js';
 import { FilterChainMatcher, type Inspected } from '../../src/listener/filter-chain-match.js';
 
-const chain = (name: string, match: FilterChainMatch): FilterChain => ({ name, match, tcpProxy: { statPrefix: name, clusters: [], idleTimeoutMs: 0 } });
+const chain = (name: string, match: FilterChainMatch): FilterChain => ({ name, match, filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { statPrefix: name, clusters: [], idleTimeoutMs: 0 } }] });
 
 function matcher(...chains: FilterChain[]) {
   return new FilterChainMatcher(chains.map((c) => ({ chain: c, value: c.name })));

@@ -32,7 +32,7 @@ const MESH_CHAIN: FilterChain = {
   name: 'mtls',
   match: {},
   transportSocket: meshDownstreamTls('cluster.local', MESH_DOWNSTREAM_ALPN_TCP),
-  tcpProxy: { statPrefix: 'c', clusters: [{ name: 'c', weight: 1 }], idleTimeoutMs: 60_000 },
+  filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { statPrefix: 'c', clusters: [{ name: 'c', weight: 1 }], idleTimeoutMs: 60_000 } }],
 };
 
 function snapshot(version: string, cert: WorkloadCertificate, echoPort: number): Snapshot {

@@ -1,4 +1,5 @@
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
+import { httpConnectionManagerFilter, tcpProxyFilter } from '../envoy/network-filters.js';
 import { isIPv6 } from 'node:net';
 import { parseCidr } from '../../common/cidr.js';
 import { hostMatches, hostSpecificity } from './hosts.js';
@@ -91,12 +92,12 @@ export function buildOutboundCapture(input: CaptureInput, port: number, directCh
     if (!kinds.has('http') && !kinds.has('auto')) continue;
     const rcName = String(p);
     input.routeConfigs.push({ name: rcName, virtualHosts: [...input.httpVirtualHosts(p), catchAllVirtualHost(input.outboundPolicy, p)] });
-    const http = input.httpConnectionManager(rcName, 'OUTBOUND', `outbound_0.0.0.0_${p}`);
-    if (kinds.has('http')) chains.add({ name: `0.0.0.0_${p}`, match: { destinationPort: p }, http });
+    const http = httpConnectionManagerFilter(input.httpConnectionManager(rcName, 'OUTBOUND', `outbound_0.0.0.0_${p}`));
+    if (kinds.has('http')) chains.add({ name: `0.0.0.0_${p}`, match: { destinationPort: p }, filters: [http] });
     for (const e of entries.filter((x) => x.kind === 'auto')) {
       // auto-detected: HTTP on the service's addresses goes to the HTTP chain, the rest to TCP
       const prefixRanges = serviceRanges(e.svc);
-      chains.add({ name: `${e.svc.hostname}_${p}_http`, match: { destinationPort: p, ...prefixRanges, applicationProtocols: HTTP_PROTOCOLS }, http });
+      chains.add({ name: `${e.svc.hostname}_${p}_http`, match: { destinationPort: p, ...prefixRanges, applicationProtocols: HTTP_PROTOCOLS }, filters: [http] });
     }
   }
   for (const [p, entries] of byPort) {
@@ -114,7 +115,7 @@ export function buildOutboundCapture(input: CaptureInput, port: number, directCh
     useOriginalDst: true,
     protocolDetectionTimeoutMs: input.mesh.protocolDetectionTimeoutMs,
     filterChains: chains.list,
-    defaultFilterChain: { name: 'PassthroughFilterChain', match: {}, tcpProxy: tcpProxy(fallback, [{ name: fallback, weight: 1 }]) },
+    defaultFilterChain: { name: 'PassthroughFilterChain', match: {}, filters: [tcpProxyFilter(tcpProxy(fallback, [{ name: fallback, weight: 1 }]))] },
   };
 }
 
@@ -201,14 +202,14 @@ function addTcpChains(input: CaptureInput, chains: ChainSet, svc: Service, port:
       const clusters = weightedClusters(route, vs!, ctx);
       const name = `${svc.hostname}_${port}_tcp${i++}`;
       if (m?.destinationSubnets.length) {
-        chains.add({ name, match: { destinationPort: port, prefixRanges: m.destinationSubnets }, tcpProxy: tcpProxy(statPrefix, clusters) });
+        chains.add({ name, match: { destinationPort: port, prefixRanges: m.destinationSubnets }, filters: [tcpProxyFilter(tcpProxy(statPrefix, clusters))] });
         continue;
       }
-      chains.add({ name, match: { destinationPort: port, ...ranges }, tcpProxy: tcpProxy(statPrefix, clusters) });
+      chains.add({ name, match: { destinationPort: port, ...ranges }, filters: [tcpProxyFilter(tcpProxy(statPrefix, clusters))] });
       return;
     }
   }
-  chains.add({ name: `${svc.hostname}_${port}_tcp`, match: { destinationPort: port, ...ranges }, tcpProxy: tcpProxy(statPrefix, [{ name: statPrefix, weight: 1 }]) });
+  chains.add({ name: `${svc.hostname}_${port}_tcp`, match: { destinationPort: port, ...ranges }, filters: [tcpProxyFilter(tcpProxy(statPrefix, [{ name: statPrefix, weight: 1 }]))] });
 }
 
 /** TLS service port: routed on SNI. VirtualService tls routes first (sniHosts), then the host name itself. */
@@ -226,7 +227,7 @@ function addTlsChains(input: CaptureInput, chains: ChainSet, svc: Service, port:
       chains.add({
         name: `${svc.hostname}_${port}_tls${i++}`,
         match: { destinationPort: port, ...prefix, transportProtocol: 'tls', serverNames: m.sniHosts },
-        tcpProxy: tcpProxy(statPrefix, weightedClusters(route, vs!, ctx)),
+        filters: [tcpProxyFilter(tcpProxy(statPrefix, weightedClusters(route, vs!, ctx)))],
       });
     }
   }
@@ -234,7 +235,7 @@ function addTlsChains(input: CaptureInput, chains: ChainSet, svc: Service, port:
   chains.add({
     name: `${svc.hostname}_${port}_tls`,
     match: { destinationPort: port, transportProtocol: 'tls', serverNames: [svc.hostname] },
-    tcpProxy: tcpProxy(statPrefix, [{ name: statPrefix, weight: 1 }]),
+    filters: [tcpProxyFilter(tcpProxy(statPrefix, [{ name: statPrefix, weight: 1 }]))],
   });
 }
 

@@ -1,5 +1,6 @@
 // Gateway mode: the listeners istiod builds for a gateway's servers (pilot/pkg/networking/core/gateway.go).
 import type { Cluster, ClusterLoadAssignment, DownstreamTransportSocket, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
+import { httpConnectionManagerFilter, tcpProxyFilter } from '../envoy/network-filters.js';
 import { hostIntersection, hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import type { Service, VirtualServiceIndex } from './registry.js';
 import type { GatewayServerSpec, GatewaySpec, L4RouteSpec, MeshSettings, VirtualServiceSpec } from './resources.js';
@@ -72,7 +73,7 @@ export function buildGateway(b: GatewayInput, gateways: readonly GatewaySpec[]):
     if (plain.length) {
       const routeName = `http.${group.port}`;
       b.routeConfigs.push({ name: routeName, virtualHosts: gatewayVirtualHosts(b, group.port, plain) });
-      chains.add({ name: key, match: {}, http: b.httpConnectionManager(routeName, key) });
+      chains.add({ name: key, match: {}, filters: [httpConnectionManagerFilter(b.httpConnectionManager(routeName, key))] });
     }
     const usedSni = new Set<string>();
     group.servers.forEach((ref, i) => {
@@ -136,7 +137,7 @@ function terminatingTls(b: GatewayInput, ref: ServerRef, alpn?: string[]): Downs
 function httpsChain(b: GatewayInput, key: string, name: string, port: number, ref: ServerRef): FilterChain {
   const routeName = `https.${port}.${ref.server.port.name}.${ref.gw.meta.name}.${ref.gw.meta.namespace}`;
   b.routeConfigs.push({ name: routeName, virtualHosts: gatewayVirtualHosts(b, port, [ref]) });
-  return { name, match: { transportProtocol: 'tls', ...sniMatch(ref) }, transportSocket: terminatingTls(b, ref), http: b.httpConnectionManager(routeName, key) };
+  return { name, match: { transportProtocol: 'tls', ...sniMatch(ref) }, transportSocket: terminatingTls(b, ref), filters: [httpConnectionManagerFilter(b.httpConnectionManager(routeName, key))] };
 }
 
 /** The VirtualServices bound to this server's Gateway, with the hosts they share with the server. */
@@ -191,9 +192,9 @@ function tcpServerChain(b: GatewayInput, ref: ServerRef, name: string): FilterCh
     b.warnings.push(`${where(ref)}: no VirtualService bound to the gateway has a tcp route for it; server skipped`);
     return undefined;
   }
-  if (ref.kind === 'tcp') return { name, match: {}, tcpProxy: tcp };
+  if (ref.kind === 'tcp') return { name, match: {}, filters: [tcpProxyFilter(tcp)] };
   // Istio advertises no ALPN where TLS carries opaque bytes
-  return { name, match: { transportProtocol: 'tls', ...sniMatch(ref) }, transportSocket: terminatingTls(b, ref, []), tcpProxy: tcp };
+  return { name, match: { transportProtocol: 'tls', ...sniMatch(ref) }, transportSocket: terminatingTls(b, ref, []), filters: [tcpProxyFilter(tcp)] };
 }
 
 /**
@@ -216,7 +217,7 @@ function passthroughChains(b: GatewayInput, ref: ServerRef, name: string, usedSn
           return;
         }
         sni.forEach((h) => usedSni.add(h));
-        out.push({ name: `${name}_${vs.meta.name}.${vs.meta.namespace}_${out.length}`, match: { serverNames: sni }, tcpProxy: l4Proxy(route, vs, ctx) });
+        out.push({ name: `${name}_${vs.meta.name}.${vs.meta.namespace}_${out.length}`, match: { serverNames: sni }, filters: [tcpProxyFilter(l4Proxy(route, vs, ctx))] });
       });
     }
   }
@@ -246,7 +247,7 @@ function autoPassthroughChains(b: GatewayInput, ref: ServerRef, name: string, ad
       const hosts = assignments.get(c.name);
       if (hosts) b.endpoints.push({ ...hosts, clusterName: sni });
     }
-    out.push({ name: `${name}_${sni}`, match: { serverNames: [sni], applicationProtocols: ISTIO_ALPN_ALL }, tcpProxy: tcpProxy(sni, [{ name: sni, weight: 1 }]) });
+    out.push({ name: `${name}_${sni}`, match: { serverNames: [sni], applicationProtocols: ISTIO_ALPN_ALL }, filters: [tcpProxyFilter(tcpProxy(sni, [{ name: sni, weight: 1 }]))] });
   }
   return out;
 }

@@ -1,4 +1,5 @@
 import type { Cluster, DownstreamTransportSocket, HttpConnectionManager, Listener, TcpProxy } from '../snapshot.js';
+import { httpConnectionManagerFilter, tcpProxyFilter } from '../envoy/network-filters.js';
 import { labelsMatch } from './hosts.js';
 import { workloadPort, type Service } from './registry.js';
 import type { ServicePortSpec } from './resources.js';
@@ -46,11 +47,11 @@ interface InboundChainConfig {
 export function buildInboundListeners(input: CaptureInput, capturePort: number): Listener[] {
   const virtual = new ChainSet(input.warnings, 'virtualInbound');
   // connections made to 15006 itself would loop back into it
-  virtual.add({ name: 'virtualInbound-blackhole', match: { destinationPort: capturePort }, tcpProxy: blackHole() });
+  virtual.add({ name: 'virtualInbound-blackhole', match: { destinationPort: capturePort }, filters: [tcpProxyFilter(blackHole())] });
   const bound: Listener[] = [];
   for (const cc of inboundChainConfigs(input)) {
     if (cc.refused) {
-      virtual.add({ name: `0.0.0.0_${cc.port}_refused`, match: { destinationPort: cc.port }, tcpProxy: blackHole() });
+      virtual.add({ name: `0.0.0.0_${cc.port}_refused`, match: { destinationPort: cc.port }, filters: [tcpProxyFilter(blackHole())] });
       continue;
     }
     const bindName = `${cc.bind ?? '0.0.0.0'}_${cc.port}`;
@@ -83,7 +84,7 @@ export function buildInboundListeners(input: CaptureInput, capturePort: number):
       name: 'InboundPassthroughFilterChain',
       match: {},
       // STRICT: what is not mTLS goes nowhere
-      tcpProxy: workloadMode === 'STRICT' ? blackHole() : passthrough,
+      filters: [tcpProxyFilter(workloadMode === 'STRICT' ? blackHole() : passthrough)],
     },
   };
   return [virtualInbound, ...bound];
@@ -124,8 +125,8 @@ const TLS_HTTP_ALPN = ['h2', 'http/1.1'];
 /** Sidecar ingress tls: only TLS is accepted, terminated with the Sidecar's certificates (Istio's getTLSFilterChainMatchOptions). */
 function addSidecarTlsChains(chains: ChainSet, name: string, cc: InboundChainConfig, http: HttpConnectionManager | undefined, tcp: TcpProxy): void {
   const at = { destinationPort: cc.port, transportProtocol: 'tls' as const };
-  if (cc.kind === 'auto') chains.add({ name: `${name}_tls_http`, match: { ...at, applicationProtocols: TLS_HTTP_ALPN }, transportSocket: cc.tls, http: http! });
-  chains.add({ name: `${name}_tls`, match: at, transportSocket: cc.tls, ...(cc.kind === 'http' ? { http: http! } : { tcpProxy: tcp }) });
+  if (cc.kind === 'auto') chains.add({ name: `${name}_tls_http`, match: { ...at, applicationProtocols: TLS_HTTP_ALPN }, transportSocket: cc.tls, filters: [httpConnectionManagerFilter(http!)] });
+  chains.add({ name: `${name}_tls`, match: at, transportSocket: cc.tls, filters: [cc.kind === 'http' ? httpConnectionManagerFilter(http!) : tcpProxyFilter(tcp)] });
 }
 
 /**
@@ -150,22 +151,22 @@ function addInboundChains(
   trustDomain: string,
 ): void {
   const at = port === undefined ? {} : { destinationPort: port };
-  const filter = kind === 'http' ? { http: http! } : { tcpProxy: tcp };
+  const filter = { filters: [kind === 'http' ? httpConnectionManagerFilter(http!) : tcpProxyFilter(tcp)] };
   // istiod's inbound mTLS: HTTP chains offer h2/http/1.1, TCP chains metadata exchange too
   const mtlsHttp = meshDownstreamTls(trustDomain, MESH_DOWNSTREAM_ALPN_HTTP);
   const mtls = kind === 'http' ? mtlsHttp : meshDownstreamTls(trustDomain, MESH_DOWNSTREAM_ALPN_TCP);
   const plaintext = () => {
-    if (kind === 'auto') chains.add({ name: `${name}_http`, match: { ...at, applicationProtocols: HTTP_PROTOCOLS }, http: http! });
+    if (kind === 'auto') chains.add({ name: `${name}_http`, match: { ...at, applicationProtocols: HTTP_PROTOCOLS }, filters: [httpConnectionManagerFilter(http!)] });
     chains.add({ name, match: { ...at }, ...filter });
   };
   if (mode === 'DISABLE' || (mode === 'PERMISSIVE' && !haveCert)) {
     if (port !== undefined) plaintext();
     return;
   }
-  if (kind === 'auto') chains.add({ name: `${name}_mtls_http`, match: { ...at, transportProtocol: 'tls', applicationProtocols: ISTIO_ALPN_HTTP }, transportSocket: mtlsHttp, http: http! });
+  if (kind === 'auto') chains.add({ name: `${name}_mtls_http`, match: { ...at, transportProtocol: 'tls', applicationProtocols: ISTIO_ALPN_HTTP }, transportSocket: mtlsHttp, filters: [httpConnectionManagerFilter(http!)] });
   if (mode === 'STRICT') {
     chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls' }, transportSocket: mtls, ...filter });
-    if (port !== undefined) chains.add({ name: `${name}_plaintext_refused`, match: { ...at }, tcpProxy: blackHole() });
+    if (port !== undefined) chains.add({ name: `${name}_plaintext_refused`, match: { ...at }, filters: [tcpProxyFilter(blackHole())] });
     return;
   }
   chains.add({ name: `${name}_mtls`, match: { ...at, transportProtocol: 'tls', applicationProtocols: kind === 'auto' ? ['istio', 'istio-peer-exchange'] : ISTIO_ALPN_ALL }, transportSocket: mtls, ...filter });

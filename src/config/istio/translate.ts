@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
+import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
 import { hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
 import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
@@ -35,7 +36,7 @@ export interface TranslateOptions {
 
 /** A listener served by one HTTP connection manager (gateway servers, Sidecar listeners with a bind address). */
 export function httpListener(name: string, address: string, port: number, direction: TrafficDirection, http: HttpConnectionManager): Listener {
-  return { name, address, port, direction, filterChains: [{ name, match: {}, http }] };
+  return { name, address, port, direction, filterChains: [{ name, match: {}, filters: [httpConnectionManagerFilter(http)] }] };
 }
 
 export interface Translation {
@@ -112,9 +113,10 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
   for (const l of listeners) {
     if (l.direction === 'OUTBOUND') continue;
     for (const c of chainsOf(l)) {
-      if (!c.tcpProxy || c.tcpProxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) continue;
+      const proxy = tcpProxyOf(c);
+      if (!proxy || proxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) continue;
       if (forwardsMeshMtls(l, c)) continue;
-      c.rbac = tcp;
+      c.filters = [...tcp, ...c.filters]; // ahead of the TCP proxy
     }
   }
 }
@@ -140,7 +142,10 @@ function connectionManagers(listeners: readonly Listener[], receiving: boolean):
   const out = new Set<HttpConnectionManager>();
   for (const l of listeners) {
     if (receiving && l.direction === 'OUTBOUND') continue;
-    for (const c of chainsOf(l)) if (c.http) out.add(c.http);
+    for (const c of chainsOf(l)) {
+      const hcm = httpConnectionManagerOf(c);
+      if (hcm) out.add(hcm);
+    }
   }
   return out;
 }
@@ -231,7 +236,7 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
   const direct: FilterChain = {
     name: 'virtualOutbound-http-proxy',
     match: { destinationPort: opts.outboundPort },
-    http: httpConnectionManager(outboundName, 'OUTBOUND', 'outbound_0.0.0.0_' + opts.outboundPort, b.node),
+    filters: [httpConnectionManagerFilter(httpConnectionManager(outboundName, 'OUTBOUND', 'outbound_0.0.0.0_' + opts.outboundPort, b.node))],
   };
   const capture: CaptureInput = {
     mtlsMode: (port) => selectPeerAuthentication(cfg.peerAuthentications, { namespace: b.node.namespace, labels: b.node.labels }, ROOT_NAMESPACE, port),
@@ -285,7 +290,7 @@ function buildSidecar(b: Builder, cfg: IstioConfig, opts: TranslateOptions): voi
     const cluster = clusterName('outbound', port, undefined, targets[0].hostname);
     b.listeners.push({
       name, address: bind, port, direction: 'OUTBOUND',
-      filterChains: [{ name, match: {}, tcpProxy: { statPrefix: cluster, clusters: [{ name: cluster, weight: 1 }], idleTimeoutMs: TCP_IDLE_TIMEOUT_MS } }],
+      filterChains: [{ name, match: {}, filters: [tcpProxyFilter({ statPrefix: cluster, clusters: [{ name: cluster, weight: 1 }], idleTimeoutMs: TCP_IDLE_TIMEOUT_MS })] }],
     });
   }
 }
