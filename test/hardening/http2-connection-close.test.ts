@@ -211,7 +211,7 @@ async function baseline(p: RunningProxy): Promise<Gauges> {
   const g = await eventually(async () => {
     const x = await gauges(p);
     return x.cxActive === 0 && x.rqActive === 0 && x.upstreamRqActive === 0 && x.upstreamCxActive === 0 ? x : undefined;
-  }, 5_000);
+  }, 10_000);
   expect(g, 'the previous case left the proxy busy').toBeDefined();
   return g!;
 }
@@ -320,7 +320,7 @@ describe('tunnels', () => {
     await eventually(() => appSockets === before, SETTLE_MS + 1_000);
     expect(appSockets - before).toBe(0);
     await expectSettled(proxy, base);
-  }, 15_000);
+  });
 });
 
 describe('the same rule on the sidecar paths', () => {

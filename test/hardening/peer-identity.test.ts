@@ -4,7 +4,9 @@
 // GeneralName on its own) and matches nothing it merely contains; and with two servers on one port
 // (SIMPLE for one host, MUTUAL for another) the Host header cannot carry a request from the SIMPLE
 // server's TLS session to the MUTUAL server's routes: each server has its own route config, as
-// istiod builds it, so a Host/SNI mismatch is a 404 (NR), never a bypass of the client-cert requirement.
+// istiod builds it, so a Host/SNI mismatch never bypasses the client-cert requirement: the
+// AuthorizationPolicy refuses it (403: the RBAC filter runs before the router, as in Envoy) or the
+// server's own routes do not have it (404 NR).
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import forge from 'node-forge';
@@ -133,10 +135,10 @@ describe('SNI and Host on one port with a SIMPLE and a MUTUAL server', () => {
     expect(r).toHaveProperty('error');
   });
 
-  it('SNI of the SIMPLE server with the MUTUAL server\'s Host: 404 from the SIMPLE server\'s routes, never the MUTUAL one\'s', async () => {
+  it('SNI of the SIMPLE server with the MUTUAL server\'s Host: refused by the policy (no principal on that session), never the MUTUAL server\'s routes', async () => {
     expect(await request({ sni: OPEN, host: OPEN })).toEqual({ status: 200, reachedApp: true });
-    expect(await request({ sni: OPEN, host: MTLS })).toEqual({ status: 404, reachedApp: false });
-    expect(await request({ sni: OPEN, host: `${MTLS}:443` })).toEqual({ status: 404, reachedApp: false });
+    expect(await request({ sni: OPEN, host: MTLS })).toEqual({ status: 403, reachedApp: false });
+    expect(await request({ sni: OPEN, host: `${MTLS}:443` })).toEqual({ status: 403, reachedApp: false });
   });
 
   it('SNI of the MUTUAL server with the SIMPLE server\'s Host: the MUTUAL routes only (404), though the client has a certificate', async () => {
