@@ -1,4 +1,4 @@
-// Shared pieces of the HTTP/2 benchmarks (h2.mjs, h2-close.mjs): flags, a scratch directory and
+// Shared pieces of the benchmarks: flags (h2.mjs, h2-close.mjs; a checked flag reader for http1.mjs and soak.mjs), a scratch directory and
 // child processes cleaned up on exit, free loopback ports, a gateway proxy started and awaited.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,6 +16,37 @@ export function numberFlag(name, def) {
   const args = process.argv.slice(2);
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : def;
+}
+
+/**
+ * A command line read one flag at a time: `next()` gives the next flag (undefined at the end),
+ * `value()` its argument, `number(min, max)` the argument checked as a number, `rest()` whatever
+ * follows. A missing or bad argument prints `usage` and exits 2.
+ */
+export function flagReader(argv, usage) {
+  let i = -1;
+  return {
+    next: () => (++i < argv.length ? argv[i] : undefined),
+    value() {
+      if (i + 1 >= argv.length) usage(2);
+      return argv[++i];
+    },
+    number(min, max) {
+      const flag = argv[i];
+      const text = this.value();
+      const n = Number(text);
+      if (!Number.isFinite(n) || n < min || n > max) {
+        console.error(`${flag} must be a number from ${min} to ${max}, got "${text}"`);
+        usage(2);
+      }
+      return n;
+    },
+    rest() {
+      const r = argv.slice(i + 1);
+      i = argv.length;
+      return r;
+    },
+  };
 }
 
 /** A scratch directory and a list of child processes, both gone when this process exits. */

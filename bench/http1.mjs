@@ -16,6 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flagReader } from './harness.mjs';
 
 const HOST = '127.0.0.1';
 const BODY = 'hello world\n'; // 12 bytes, the same body as peerbench's /small
@@ -487,25 +488,19 @@ function parseArgs(a) {
 JSON goes to --out or ${path.join(os.tmpdir(), 'outrigger-bench', 'latest.json')}`);
     process.exit(code);
   };
-  const num = (k, v, min, max) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) { console.error(`${k} must be a number from ${min} to ${max}, got "${v}"`); usage(2); }
-    return n;
-  };
-  for (let i = 0; i < a.length; i++) {
-    const k = a[i];
-    const v = () => { if (i + 1 >= a.length) usage(2); return a[++i]; };
+  const flags = flagReader(a, usage);
+  for (let k = flags.next(); k !== undefined; k = flags.next()) {
     switch (k) {
-      case '--duration': opt.duration = num(k, v(), 1, 600); break;
-      case '--reps': opt.reps = Math.round(num(k, v(), 1, 100)); break;
-      case '--connections': case '-c': opt.connections = Math.round(num(k, v(), 1, 10000)); break;
-      case '--workers': opt.workers = Math.round(num(k, v(), 1, 256)); break;
-      case '--warmup': opt.warmup = num(k, v(), 0, 600); break;
+      case '--duration': opt.duration = flags.number(1, 600); break;
+      case '--reps': opt.reps = Math.round(flags.number(1, 100)); break;
+      case '--connections': case '-c': opt.connections = Math.round(flags.number(1, 10000)); break;
+      case '--workers': opt.workers = Math.round(flags.number(1, 256)); break;
+      case '--warmup': opt.warmup = flags.number(0, 600); break;
       case '--pin': opt.pin = true; break;
-      case '--out': opt.out = path.resolve(v()); break;
+      case '--out': opt.out = path.resolve(flags.value()); break;
       case '--keep': opt.keep = true; break;
-      case '--ready-timeout': opt.readyTimeout = num(k, v(), 1, 600); break;
-      case '--': opt.proxyArgs = a.slice(i + 1); i = a.length; break;
+      case '--ready-timeout': opt.readyTimeout = flags.number(1, 600); break;
+      case '--': opt.proxyArgs = flags.rest(); break;
       case '-h': case '--help': usage(0); break;
       default: console.error(`unknown option ${k}`); usage(2);
     }

@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import WebSocket from 'ws';
+import { flagReader } from './harness.mjs';
 import { stringify } from 'yaml';
 
 const HOST = '127.0.0.1';
@@ -589,24 +590,18 @@ function parseArgs(a) {
   --keep           keep the temp dir (config, proxy log)`);
     process.exit(code);
   };
-  const num = (k, v, min, max) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) { console.error(`${k} must be a number from ${min} to ${max}, got "${v}"`); usage(2); }
-    return n;
-  };
-  for (let i = 0; i < a.length; i++) {
-    const k = a[i];
-    const v = () => { if (i + 1 >= a.length) usage(2); return a[++i]; };
+  const flags = flagReader(a, usage);
+  for (let k = flags.next(); k !== undefined; k = flags.next()) {
     switch (k) {
-      case '--minutes': o.minutes = num(k, v(), 0.5, 240); break;
-      case '--rps': o.rps = num(k, v(), 10, 20_000); break;
-      case '--workers': o.workers = Math.round(num(k, v(), 1, 64)); break;
-      case '--reload-every': o.reloadEvery = num(k, v(), 5, 3600); break;
-      case '--settle': o.settle = num(k, v(), 1, 600); break;
-      case '--max-inflight': o.maxInflight = Math.round(num(k, v(), 1, 10_000)); break;
+      case '--minutes': o.minutes = flags.number(0.5, 240); break;
+      case '--rps': o.rps = flags.number(10, 20_000); break;
+      case '--workers': o.workers = Math.round(flags.number(1, 64)); break;
+      case '--reload-every': o.reloadEvery = flags.number(5, 3600); break;
+      case '--settle': o.settle = flags.number(1, 600); break;
+      case '--max-inflight': o.maxInflight = Math.round(flags.number(1, 10_000)); break;
       case '--no-rapid-reset': o.rapidReset = false; break;
       case '--heap-snapshot': o.heapSnapshot = true; break;
-      case '--out': o.out = path.resolve(v()); break;
+      case '--out': o.out = path.resolve(flags.value()); break;
       case '--keep': o.keep = true; break;
       case '-h': case '--help': usage(0); break;
       default: console.error(`unknown option ${k}`); usage(2);
