@@ -57,6 +57,8 @@ export class WorkerPool {
   ) {
     this.limits = new ResourceTable(limits, -1);
     this.connections = new ResourceTable(protection.connections, -1);
+    // workers get a collector to call (heap-shrinker.ts); a V8 flag is per process, read when a worker's context is made
+    setFlagsFromString('--expose-gc');
   }
 
   /** Set by the agent: a worker reported a host at a consecutive-error threshold. */
@@ -164,8 +166,6 @@ export class WorkerPool {
       outliers: this.outliers,
       ...this.protection,
     };
-    // workers get a collector to call (heap-shrinker.ts); V8 flags are per process, read when a worker's context is made
-    setFlagsFromString('--expose-gc');
     const worker = new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}` });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {

@@ -86,20 +86,16 @@ describe('HeapShrinker', () => {
 
   it('never asks for a second collection while one runs', async () => {
     let finish!: () => void;
-    let calls = 0;
-    const s = new HeapShrinker({
-      usedBytes: () => (calls ? 10 : 200) * MiB,
-      rssBytes: () => 100 * MiB,
-      activity: () => 0,
-      collect: () => {
-        calls++;
-        return new Promise<void>((r) => (finish = r));
-      },
-    });
-    (s as unknown as { floor: number }).floor = 10 * MiB;
+    const w = fakeWorker(10 * MiB);
+    w.probe.collect = () => {
+      w.collections++;
+      return new Promise<void>((r) => (finish = r));
+    };
+    const s = new HeapShrinker(w.probe);
+    w.used = 200 * MiB;
     const first = s.check();
     await s.check();
-    expect(calls).toBe(1);
+    expect(w.collections).toBe(1);
     finish();
     await first;
     expect(s.collections).toBe(1);
