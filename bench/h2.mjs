@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HOST, PROXY_PORTS, freePorts, gatewayMesh, numberFlag, scratch, startGateway } from './harness.mjs';
+import { HOST, PROXY_PORTS, freePorts, gatewayMesh, helloWorld, numberFlag, scratch, serveUpstream, startGateway } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const REQUESTS = numberFlag('--requests', 100_000);
@@ -21,14 +21,7 @@ const log = (...m) => console.error(`[bench:h2 ${new Date().toISOString().slice(
 const { tmp, children } = scratch('outrigger-bench-h2-');
 
 if (args[0] === '--role' && args[1] === 'upstream') {
-  const body = Buffer.from('hello world\n');
-  const server = http2.createServer({ settings: { maxConcurrentStreams: 1000 } }, (req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
-    res.end(body);
-  });
-  server.listen(0, HOST, () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.resume();
+  serveUpstream(http2.createServer({ settings: { maxConcurrentStreams: 1000 } }, helloWorld));
 } else {
   main().catch((e) => { log(e.stack ?? e); process.exit(1); });
 }

@@ -61,6 +61,23 @@ export function scratch(prefix) {
   return { tmp, children };
 }
 
+/** The upstream every benchmark uses: 200, `hello world\n` (12 bytes). */
+const HELLO = Buffer.from('hello world\n');
+export function helloWorld(req, res) {
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': HELLO.length });
+  res.end(HELLO);
+}
+
+/**
+ * A benchmark's upstream as a child process (`--role upstream`): `server` listens on a free
+ * loopback port, says it as one JSON line on stdout, and exits when its parent closes stdin.
+ */
+export function serveUpstream(server) {
+  server.listen(0, HOST, () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
+
 /** `n` distinct free loopback ports (all held until all are found, so none is handed out twice). */
 export async function freePorts(n) {
   const servers = await Promise.all(Array.from({ length: n }, () => new Promise((r) => { const s = net.createServer().listen(0, HOST, () => r(s)); })));
@@ -75,11 +92,13 @@ export const PROXY_PORTS = 5;
 /**
  * `outrigger run` in gateway mode (1 worker, no watch) on `configDir`, its admin/stats/health/
  * outbound/inbound on `ports` (from the same freePorts call as the listeners'); resolves once
- * /healthz/ready answers 200.
+ * /healthz/ready answers 200. `root`: the checkout whose build runs (this one by default);
+ * `prefix`: a command in front of node (e.g. taskset).
  */
-export async function startGateway(configDir, children, ports) {
+export async function startGateway(configDir, children, ports, { root = ROOT, prefix = [] } = {}) {
   const [admin, stats, health, outbound, inbound] = ports;
-  const proxy = spawn(process.execPath, [path.join(ROOT, 'bin', 'outrigger.js'), 'run', '-c', configDir, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
+  const [cmd, ...rest] = [...prefix, process.execPath];
+  const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
     '--admin-port', String(admin), '--stats-port', String(stats), '--health-port', String(health), '--outbound-port', String(outbound), '--inbound-port', String(inbound)],
   { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(proxy);

@@ -53,6 +53,8 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
   private meta: Record<string, unknown> | undefined;
   /** The response headers going through the encoder filters. */
   private responseHeaders: ResponseHeaderMap | undefined;
+  private decodedSink: DirectionSink | undefined;
+  private encodedSink: DirectionSink | undefined;
 
   constructor(
     private readonly listener: HttpPipeline,
@@ -174,30 +176,34 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
     if (!this.done) this.filteredBody?.open();
   }
 
-  /** What passed every decoder filter goes to the router, the terminal filter. */
-  readonly decoded: DirectionSink = {
-    headers: () => {
-      this.router!.decodeHeaders();
-    },
-    data: (chunk, end) => this.filteredBody!.push(chunk, end),
-    trailers: (trailers) => this.filteredBody!.pushTrailers(trailers),
-  };
+  /** What passed every decoder filter goes to the router, the terminal filter (made once filters ask: most streams have none). */
+  get decoded(): DirectionSink {
+    return (this.decodedSink ??= {
+      headers: () => {
+        this.router!.decodeHeaders();
+      },
+      data: (chunk, end) => this.filteredBody!.push(chunk, end),
+      trailers: (trailers) => this.filteredBody!.pushTrailers(trailers),
+    });
+  }
 
   /** What passed every encoder filter goes to the client. */
-  readonly encoded: DirectionSink = {
-    headers: (end) => {
-      const h = this.responseHeaders!;
-      this.streamInfo.responseCode = h.status;
-      this.ds.respond(h.status, h.list);
-      if (end) this.finishResponse(undefined);
-    },
-    data: (chunk, end) => {
-      const more = chunk.length ? this.ds.write(chunk) : true;
-      if (end) this.finishResponse(undefined);
-      return more;
-    },
-    trailers: (trailers) => this.finishResponse(trailers),
-  };
+  get encoded(): DirectionSink {
+    return (this.encodedSink ??= {
+      headers: (end) => {
+        const h = this.responseHeaders!;
+        this.streamInfo.responseCode = h.status;
+        this.ds.respond(h.status, h.list);
+        if (end) this.finishResponse(undefined);
+      },
+      data: (chunk, end) => {
+        const more = chunk.length ? this.ds.write(chunk) : true;
+        if (end) this.finishResponse(undefined);
+        return more;
+      },
+      trailers: (trailers) => this.finishResponse(trailers),
+    });
+  }
 
   resumeDecoding(): void {
     this.filteredBody?.resumeSource();
