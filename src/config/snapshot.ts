@@ -312,9 +312,12 @@ export interface VirtualHost {
   typedPerFilterConfig?: Record<string, unknown>;
 }
 
+/** Envoy's StringMatcher: regexes (RE2) must match the whole value. */
 export type StringMatch =
   | { exact: string; ignoreCase?: boolean }
   | { prefix: string; ignoreCase?: boolean }
+  | { suffix: string; ignoreCase?: boolean }
+  | { contains: string; ignoreCase?: boolean }
   | { regex: string };
 
 export interface HeaderMatcher {

@@ -11,12 +11,17 @@ export function compileStringMatch(m: StringMatch): ValueTest {
     const re = compileRegex(m.regex);
     return (v) => re.test(v);
   }
-  if ('exact' in m) {
-    const want = m.ignoreCase ? m.exact.toLowerCase() : m.exact;
-    return m.ignoreCase ? (v) => v.toLowerCase() === want : (v) => v === want;
-  }
-  const want = m.ignoreCase ? m.prefix.toLowerCase() : m.prefix;
-  return m.ignoreCase ? (v) => v.toLowerCase().startsWith(want) : (v) => v.startsWith(want);
+  const [want, test] =
+    'exact' in m
+      ? [m.exact, (v: string, w: string) => v === w]
+      : 'prefix' in m
+        ? [m.prefix, (v: string, w: string) => v.startsWith(w)]
+        : 'suffix' in m
+          ? [m.suffix, (v: string, w: string) => v.endsWith(w)]
+          : [m.contains, (v: string, w: string) => v.includes(w)];
+  if (!m.ignoreCase) return (v) => test(v, want);
+  const lower = want.toLowerCase();
+  return (v) => test(v.toLowerCase(), lower);
 }
 
 function compilePath(m: StringMatch): Predicate {
