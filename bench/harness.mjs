@@ -92,10 +92,10 @@ export const PROXY_PORTS = 5;
 /**
  * `outrigger run` in gateway mode (1 worker, no watch) on `configDir`, its admin/stats/health/
  * outbound/inbound on `ports` (from the same freePorts call as the listeners'); resolves once
- * /healthz/ready answers 200. `root`: the checkout whose build runs (this one by default);
- * `prefix`: a command in front of node (e.g. taskset).
+ * /healthz/ready answers 200 (within `readySeconds`). `root`: the checkout whose build runs (this one
+ * by default); `prefix`: a command in front of node (e.g. taskset, valgrind).
  */
-export async function startGateway(configDir, children, ports, { root = ROOT, prefix = [] } = {}) {
+export async function startGateway(configDir, children, ports, { root = ROOT, prefix = [], readySeconds = 10 } = {}) {
   const [admin, stats, health, outbound, inbound] = ports;
   const [cmd, ...rest] = [...prefix, process.execPath];
   const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
@@ -103,7 +103,7 @@ export async function startGateway(configDir, children, ports, { root = ROOT, pr
   { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(proxy);
   for (let i = 0; ; i++) {
-    if (i > 100) throw new Error('proxy not ready in 10 s');
+    if (i > readySeconds * 10) throw new Error(`proxy not ready in ${readySeconds} s`);
     if (await fetch(`http://${HOST}:${health}/healthz/ready`).then((r) => r.ok, () => false)) break;
     await sleep(100);
   }
