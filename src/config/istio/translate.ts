@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
@@ -18,8 +17,7 @@ import { jwtAuthentication } from './translate-request-authentication.js';
 import { gatewayTopologyFields } from './proxy-config.js';
 import { buildVirtualServiceRoutes, defaultRoute, type RouteContext } from './translate-routes.js';
 import { buildGateway } from './translate-gateway.js';
-import { deepFreeze } from '../../common/deep-freeze.js';
-import { resourceVersions } from '../resource-versions.js';
+import { buildSnapshot } from '../snapshot-build.js';
 
 export interface TranslateOptions {
   /** Port of the outbound capture listener (15001). Connections made to it directly get an HTTP proxy routing by Host. */
@@ -71,9 +69,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   }
   addHashPolicies(routeConfigs, clusters);
   const secrets = secretSet.list;
-  const body = { node, listeners, routeConfigs, clusters, endpoints, secrets };
-  const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
-  return { snapshot: deepFreeze({ version, ...body, resourceVersions: resourceVersions(clusters, endpoints, secrets) }), warnings };
+  return { snapshot: buildSnapshot({ node, listeners, routeConfigs, clusters, endpoints, secrets }), warnings };
 }
 
 /**

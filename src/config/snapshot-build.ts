@@ -1,0 +1,17 @@
+import { createHash } from 'node:crypto';
+import { deepFreeze } from '../common/deep-freeze.js';
+import { resourceVersions } from './resource-versions.js';
+import type { Snapshot } from './snapshot.js';
+
+/** A Snapshot's content, before its versions are worked out. */
+export type SnapshotBody = Omit<Snapshot, 'version' | 'resourceVersions'>;
+
+/**
+ * The Snapshot of this content: the version of each cluster, assignment and secret, a version for
+ * the whole (equal content, equal version: a reload or push that changes nothing is seen as such),
+ * deep-frozen. Both front ends (Istio YAML, xDS) finish their Snapshots here.
+ */
+export function buildSnapshot(body: SnapshotBody): Snapshot {
+  const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
+  return deepFreeze({ version, ...body, resourceVersions: resourceVersions(body.clusters, body.endpoints, body.secrets) });
+}
