@@ -78,7 +78,7 @@ export class DeltaTypeState implements TypeState<DeltaDiscoveryRequest, DeltaDis
     return req;
   }
 
-  prepare(response: DeltaDiscoveryResponse): ResourceUpdate {
+  prepare(response: DeltaDiscoveryResponse): ResourceUpdate | undefined {
     const names = new Set<string>();
     const updated: XdsResource[] = [];
     for (const r of response.resources ?? []) {
@@ -102,11 +102,14 @@ export class DeltaTypeState implements TypeState<DeltaDiscoveryRequest, DeltaDis
       names.add(name);
       if (this.held.has(name)) removed.push(name);
     }
+    // Envoy's WatchMap: an empty response reaches only wildcard subscriptions (it ends no named one's initial fetch)
+    if (!this.wildcard && !updated.length && !removed.length) return undefined;
     return { typeUrl: this.typeUrl, updated, removed, systemVersion: response.system_version_info ?? '', nonce: response.nonce ?? '' };
   }
 
   accept(response: DeltaDiscoveryResponse, update: ResourceUpdate | undefined): DeltaDiscoveryRequest {
-    for (const r of update?.updated ?? []) this.held.set(r.name, r.version);
+    // a name unsubscribed while the handler ran is not held any more
+    for (const r of update?.updated ?? []) if (this.wildcard || this.subscribed.has(r.name)) this.held.set(r.name, r.version);
     for (const n of update?.removed ?? []) this.held.delete(n);
     return { type_url: this.typeUrl, response_nonce: response.nonce ?? '' };
   }

@@ -28,8 +28,13 @@ export function resourceName(any: AnyMessage): string {
   let name = '';
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
-    if (tag >>> 3 === id && (tag & 7) === 2) name = reader.string(); // the last occurrence wins, as protobuf parses
-    else reader.skipType(tag & 7);
+    if (tag >>> 3 === id && (tag & 7) === 2) {
+      // protobufjs does not check a length against the end (0xffffffff wraps to -1): check it here
+      const length = reader.uint32() >>> 0;
+      if (length > reader.len - reader.pos) throw new RangeError(`resource name length ${length} runs past the end of the resource`);
+      name = Buffer.from(reader.buf.subarray(reader.pos, reader.pos + length)).toString('utf8'); // the last occurrence wins, as protobuf parses
+      reader.pos += length;
+    } else reader.skipType(tag & 7);
   }
   return name;
 }

@@ -80,7 +80,8 @@ export class SotwTypeState implements TypeState<DiscoveryRequest, DiscoveryRespo
     this.nonce = response.nonce ?? '';
     if (update) {
       if (this.wildcard) this.held.clear();
-      for (const r of update.all ?? update.updated) this.held.set(r.name, r);
+      // a name unsubscribed while the handler ran is not held any more
+      for (const r of update.all ?? update.updated) if (this.wildcard || this.subscribed.has(r.name)) this.held.set(r.name, r);
     }
     this.changePending = false; // the ACK carries the current names
     return this.request();

@@ -80,7 +80,14 @@ export interface Push {
   removed: string[];
 }
 
-export type ServerAddress = { unix: string } | { host?: string; port?: number };
+/** Server TLS: its certificate chain and key; with clientCaPem, client certificates signed by it are required. */
+export interface ServerTls {
+  certChainPem: string;
+  keyPem: string;
+  clientCaPem?: string;
+}
+
+export type ServerAddress = { unix: string } | { host?: string; port?: number; tls?: ServerTls };
 
 /** The server's side of a codec (responses out, requests in), untyped as grpc-js registers it. */
 interface Codec {
@@ -248,9 +255,11 @@ export class XdsTestServer {
     } else {
       bindTo = `${this.address.host ?? '127.0.0.1'}:${this.boundPort || this.address.port || 0}`;
     }
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(bindTo, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-    );
+    const tls = 'tls' in this.address ? this.address.tls : undefined;
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(tls.clientCaPem ? Buffer.from(tls.clientCaPem) : null, [{ cert_chain: Buffer.from(tls.certChainPem), private_key: Buffer.from(tls.keyPem) }], !!tls.clientCaPem)
+      : grpc.ServerCredentials.createInsecure();
+    this.boundPort = await new Promise<number>((resolve, reject) => server.bindAsync(bindTo, credentials, (err, port) => (err ? reject(err) : resolve(port))));
     this.server = server;
   }
 

@@ -209,3 +209,90 @@ describe.each<AdsApiType>(['DELTA_GRPC', 'GRPC'])('ADS %s against a real gRPC se
     expect(cdsStats.update_failure).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('AdsClient details', () => {
+  it('initial_fetch_timeout: counted, the handler told, and a late response still taken; 0 waits forever', async () => {
+    const xds = await serve();
+    const c = client(xds, 'DELTA_GRPC');
+    const eds = new RecordingHandler();
+    const lds = new RecordingHandler();
+    const edsStats = c.watch(EDS, eds, { initialFetchTimeoutMs: 100 });
+    const ldsStats = c.watch(LDS, lds, { initialFetchTimeoutMs: 0 });
+    c.subscribe(EDS, ['missing']);
+    const timedOut = new Promise<string>((r) => c.once('initialFetchTimeout', r));
+    c.start();
+    expect(await timedOut).toBe(EDS);
+    expect(eds.timeouts).toBe(1);
+    expect(edsStats.init_fetch_timeout).toBe(1);
+    expect(ldsStats.init_fetch_timeout).toBe(0);
+    xds.put(EDS, [assignment('missing', '10.0.0.1')]);
+    await until(() => eds.current.has('missing'));
+    expect(edsStats.update_success).toBe(1);
+  });
+
+  it('with set_node_on_first_message_only false, every request carries the node', async () => {
+    const xds = await serve();
+    xds.set(CDS, [cluster('a')]);
+    const c = client(xds, 'GRPC', { setNodeOnFirstMessageOnly: false });
+    const cds = new RecordingHandler();
+    c.watch(CDS, cds);
+    c.start();
+    const ack = await xds.waitForRequest((r) => r.nonce !== '');
+    expect(ack.node).toMatchObject({ id: NODE.id });
+  });
+
+  it('an async handler: responses are handled one at a time, in order, and each ACK waits for its handler', async () => {
+    const xds = await serve();
+    xds.set(CDS, [cluster('a')]);
+    const c = client(xds, 'DELTA_GRPC');
+    const seen: string[] = [];
+    let release: (() => void) | undefined;
+    c.watch(CDS, {
+      onUpdate: async (u) => {
+        seen.push(`start ${u.systemVersion}`);
+        if (u.systemVersion === '2') await new Promise<void>((r) => (release = r));
+        seen.push(`end ${u.systemVersion}`);
+      },
+    });
+    c.start();
+    await xds.reply(xds.pushes[0] ?? (await until(() => xds.pushes[0])));
+    const [p2] = xds.put(CDS, [cluster('b')]);
+    const [p3] = xds.put(CDS, [cluster('c')]);
+    await until(() => release, 5000, 'the slow handler');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(xds.requests.some((r) => r.nonce === p2!.nonce)).toBe(false); // not ACKed while in the handler
+    release!();
+    await xds.reply(p2!);
+    await xds.reply(p3!);
+    expect(seen).toEqual(['start 1', 'end 1', 'start 2', 'end 2', 'start 3', 'end 3']);
+  });
+
+  it('the server closing the stream (UNAVAILABLE) makes the client reconnect and resubscribe', async () => {
+    const xds = await serve();
+    xds.set(CDS, [cluster('a')]);
+    const c = client(xds, 'DELTA_GRPC');
+    const cds = new RecordingHandler();
+    const stats = c.watch(CDS, cds);
+    const down = new Promise<{ code: number; details: string }>((r) => c.once('disconnected', r));
+    c.start();
+    await until(() => cds.current.has('a'));
+    const firstStream = xds.requests[0]!.stream;
+    xds.closeStreams();
+    expect(await down).toMatchObject({ code: 14, details: 'closed by the test server' });
+    const again = await xds.waitForRequest((r) => r.stream !== firstStream);
+    expect(again).toMatchObject({ typeUrl: CDS, initialResourceVersions: { a: '1' } });
+    expect(stats.update_failure).toBe(1);
+  });
+
+  it('a response for a type nobody watches is ignored (no ACK, no NACK)', async () => {
+    const xds = await serve();
+    xds.set(CDS, [cluster('a')]);
+    const c = client(xds, 'GRPC');
+    const cds = new RecordingHandler();
+    c.watch(CDS, cds);
+    c.start();
+    await until(() => cds.current.has('a'));
+    const [push] = xds.sendRaw('sotw', { type_url: RDS, version_info: '1', resources: [] });
+    await expect(xds.reply(push!, 300)).rejects.toThrow(/timed out/);
+  });
+});
