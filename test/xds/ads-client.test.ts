@@ -230,6 +230,21 @@ describe('AdsClient details', () => {
     expect(edsStats.update_success).toBe(1);
   });
 
+  it('a type watched later (LDS after CDS, as Envoy starts) is asked for on the open stream, without the node', async () => {
+    const xds = await serve();
+    xds.set(CDS, [cluster('a')]);
+    xds.set(LDS, [listener('virtualInbound', 15006)]);
+    const c = client(xds, 'DELTA_GRPC');
+    const cds = new RecordingHandler();
+    const lds = new RecordingHandler();
+    c.watch(CDS, { onUpdate: (u) => { cds.onUpdate(u); if (!c.stats(LDS)) c.watch(LDS, lds, { initialFetchTimeoutMs: 0 }); } });
+    c.start();
+    await until(() => lds.current.has('virtualInbound'), 5000, 'LDS');
+    await xds.waitForRequest((r) => r.typeUrl === LDS && r.nonce !== '');
+    const kinds = xds.requests.map((r) => `${r.typeUrl === CDS ? 'CDS' : 'LDS'}${r.nonce ? ' ack' : ''}${r.node ? ' +node' : ''}`);
+    expect(kinds).toEqual(['CDS +node', 'CDS ack', 'LDS', 'LDS ack']);
+  });
+
   it('with set_node_on_first_message_only false, every request carries the node', async () => {
     const xds = await serve();
     xds.set(CDS, [cluster('a')]);

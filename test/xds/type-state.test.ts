@@ -91,6 +91,18 @@ describe('SotwTypeState (state of the world)', () => {
     expect(s.pendingRequest()).toEqual({ type_url: EDS, resource_names: ['a'], version_info: 'v1' });
   });
 
+  it('a name unsubscribed while its update is in the handler is not held afterwards', () => {
+    const s = new SotwTypeState(EDS);
+    s.setNames(['a', 'b']);
+    s.pendingRequest();
+    const r1 = response(EDS, 'v1', 'n1', cla('a'), cla('b'));
+    const u1 = s.prepare(r1)!;
+    s.setNames(['b']);
+    s.accept(r1, u1);
+    s.setNames(['a', 'b']);
+    expect(s.prepare(response(EDS, 'v2', 'n2', cla('a'), cla('b')))!.updated.map((r) => r.name)).toEqual(['a']);
+  });
+
   it('protocol errors: an Any of another type, a duplicate name', () => {
     const s = new SotwTypeState(CDS);
     expect(() => s.prepare(response(CDS, 'v1', 'n1', cla('a')))).toThrow(XdsProtocolError);
