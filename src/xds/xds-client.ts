@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import { jitteredBackoffMs } from '../common/backoff.js';
+import { log } from '../telemetry/log.js';
 import { createXdsChannel, type XdsTarget } from './channel.js';
 import type { MessageCodec, NodeMessage } from './messages.js';
 import { shortTypeName } from './resource-types.js';
@@ -92,6 +93,8 @@ export class XdsClient<Req extends { node?: NodeMessage }, Res extends { type_ur
   /** In subscription order: a new stream asks in that order (Envoy: CDS before EDS, LDS before RDS). */
   private readonly watches = new Map<string, Watch<Req, Res>>();
   private call: grpc.ClientDuplexStream<Req, Res> | undefined;
+  /** The call whose subscriptions were marked fresh: nothing is sent on a new call before that. */
+  private readyCall: grpc.ClientDuplexStream<Req, Res> | undefined;
   private firstMessage = true;
   private streamUp = false;
   private failures = 0;
@@ -131,6 +134,7 @@ export class XdsClient<Req extends { node?: NodeMessage }, Res extends { type_ur
         w.initTimer = undefined;
         w.stats.init_fetch_timeout++;
         w.stats.update_attempt++;
+        log.warn(`gRPC config: initial fetch timed out for ${typeUrl}`);
         w.handler.onInitialFetchTimeout?.();
         this.emit('initialFetchTimeout', typeUrl);
       }, timeoutMs);
@@ -184,6 +188,7 @@ export class XdsClient<Req extends { node?: NodeMessage }, Res extends { type_ur
     this.enqueue(() => {
       if (call !== this.call) return;
       for (const w of this.watches.values()) w.state.markStreamFresh();
+      this.readyCall = call;
       this.flush();
     });
   }
@@ -205,6 +210,10 @@ export class XdsClient<Req extends { node?: NodeMessage }, Res extends { type_ur
   private onStreamEnd(call: grpc.ClientDuplexStream<Req, Res>, status: grpc.StatusObject): void {
     if (call !== this.call) return; // an old stream, or closed by us
     this.call = undefined;
+    // Envoy: a retriable close (OK, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE) is not worth a warning
+    const message = `${this.protocol.method} gRPC config stream closed: ${status.code}, ${status.details}`;
+    if ([0, 4, 8, 14].includes(status.code)) log.debug(message);
+    else log.warn(message);
     this.streamDown({ code: status.code, details: status.details });
     // Envoy: every subscription sees a ConnectionFailure
     for (const w of this.watches.values()) {
@@ -220,7 +229,7 @@ export class XdsClient<Req extends { node?: NodeMessage }, Res extends { type_ur
   private enqueue(step: () => void | Promise<void>): void {
     this.work = this.work.then(step).catch((err: unknown) => {
       // a bug in a step must not stop the queue; nothing here is expected to throw
-      process.emitWarning(`xDS client: ${err instanceof Error ? err.stack : String(err)}`);
+      log.error(`xDS client: ${err instanceof Error ? err.stack : String(err)}`);
     });
   }
 
@@ -232,9 +241,10 @@ export class XdsClient<Req extends { node?: NodeMessage }, Res extends { type_ur
 
   private flush(): void {
     for (const w of this.watches.values()) {
-      if (!this.call) return;
+      const call = this.call;
+      if (!call || call !== this.readyCall) return; // a flush queued for a stream that has since been replaced
       const req = w.state.pendingRequest();
-      if (req) this.send(this.call, req);
+      if (req) this.send(call, req);
     }
   }
 
@@ -251,7 +261,7 @@ export class XdsClient<Req extends { node?: NodeMessage }, Res extends { type_ur
     this.streamUpOn(call);
     const w = this.watches.get(response.type_url);
     if (!w) {
-      process.emitWarning(`xDS: ignoring a response for ${response.type_url}, which has no subscription`);
+      log.warn(`Ignoring the message for type URL ${response.type_url} as it has no current subscribers.`);
       return;
     }
     let update: ResourceUpdate | undefined;
@@ -263,6 +273,7 @@ export class XdsClient<Req extends { node?: NodeMessage }, Res extends { type_ur
       w.stats.update_rejected++;
       w.stats.update_attempt++;
       const error = err instanceof Error ? err : new Error(String(err));
+      log.warn(`gRPC config for ${response.type_url} rejected: ${error.message}`);
       this.send(call, w.state.reject(response, nackMessage(error)));
       this.emit('rejected', response.type_url, (response as { nonce?: string }).nonce ?? '', error);
       this.flush();

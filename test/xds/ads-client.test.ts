@@ -282,6 +282,30 @@ describe('AdsClient details', () => {
     expect(seen).toEqual(['start 1', 'end 1', 'start 2', 'end 2', 'start 3', 'end 3']);
   });
 
+  it('a subscription change queued behind a handler while the stream is replaced goes out as part of the new stream’s initial request', async () => {
+    const xds = await serve();
+    xds.set(CDS, [cluster('a')]);
+    xds.set(EDS, [assignment('a', '10.0.0.1'), assignment('b', '10.0.0.2')]);
+    const c = client(xds, 'DELTA_GRPC');
+    let release: (() => void) | undefined;
+    c.watch(CDS, { onUpdate: async (u) => { if (u.updated.some((r) => r.name === 'slow')) await new Promise<void>((r) => (release = r)); } });
+    c.watch(EDS, new RecordingHandler());
+    c.subscribe(EDS, ['a']);
+    c.start();
+    await xds.waitForRequest((r) => r.typeUrl === EDS && r.nonce !== '');
+    xds.put(CDS, [cluster('slow')]);
+    await until(() => release, 5000, 'the slow handler');
+    c.subscribe(EDS, ['a', 'b']); // queued behind the handler
+    const reopened = new Promise<void>((r) => c.once('reconnecting', () => setTimeout(r, 100)));
+    xds.closeStreams();
+    await reopened; // the new stream is open; the handler still holds the queue
+    release!();
+    const firstStream = xds.requests[0]!.stream;
+    const edsAgain = await xds.waitForRequest((r) => r.typeUrl === EDS && r.stream !== firstStream);
+    expect(edsAgain.subscribe.sort()).toEqual(['a', 'b']);
+    expect(edsAgain.initialResourceVersions).toEqual({ a: expect.any(String) });
+  });
+
   it('the server closing the stream (UNAVAILABLE) makes the client reconnect and resubscribe', async () => {
     const xds = await serve();
     xds.set(CDS, [cluster('a')]);
