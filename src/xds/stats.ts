@@ -6,7 +6,8 @@ import { xxHash64 } from '../common/xxhash64.js';
  * - update_attempt: subscription started or changed, and every update, failure or timeout
  * - update_success / update_rejected: responses ACKed / NACKed
  * - update_failure: the stream to the control plane failed or closed
- * - update_empty: an accepted response with nothing in it (nothing added, changed or removed)
+ * - update_empty: an accepted update that carried no resource (delta: only removals; state of the
+ *   world: an empty set). Envoy counts it in its EDS/RDS consumers, per cluster / route config.
  * - init_fetch_timeout: the initial fetch took longer than initial_fetch_timeout
  * - version: xxHash64 of the last accepted version (version_text: the text itself)
  */

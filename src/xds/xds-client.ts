@@ -284,7 +284,8 @@ export class XdsClient<Req extends { node?: NodeMessage }, Res extends { type_ur
       this.settled(w);
       w.stats.update_success++;
       w.stats.update_attempt++;
-      if (!update.updated.length && !update.removed.length) w.stats.update_empty++;
+      // Envoy's EDS/RDS consumers count an update that hands them no resource (delta: only removals)
+      if (!(update.all ?? update.updated).length) w.stats.update_empty++;
       recordAcceptedVersion(w.stats, update.systemVersion);
     }
     this.send(call, ack);

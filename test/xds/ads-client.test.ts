@@ -145,10 +145,11 @@ describe.each<AdsApiType>(['DELTA_GRPC', 'GRPC'])('ADS %s against a real gRPC se
     const cds = new RecordingHandler();
     const eds = new RecordingHandler();
     c.watch(CDS, cds);
-    c.watch(EDS, eds);
+    const edsStats = c.watch(EDS, eds);
     c.subscribe(EDS, ['a', 'b']);
     c.start();
     await until(() => cds.current.size === 2 && eds.current.size === 2, 5000, 'both types');
+    expect(edsStats.update_empty).toBe(0);
 
     const [push] = xds.remove(CDS, ['b']);
     await xds.reply(push!);
@@ -159,8 +160,12 @@ describe.each<AdsApiType>(['DELTA_GRPC', 'GRPC'])('ADS %s against a real gRPC se
     // an EDS resource gone from the server
     const [edsPush] = xds.remove(EDS, ['b']);
     await xds.reply(edsPush!);
-    if (delta) expect(eds.current.has('b')).toBe(false);
-    else expect(eds.current.has('b')).toBe(true); // absence means nothing for a named type; it goes when unsubscribed
+    if (delta) {
+      expect(eds.current.has('b')).toBe(false);
+      expect(edsStats.update_empty).toBe(1); // a removal only: no resource handed over
+    } else {
+      expect(eds.current.has('b')).toBe(true); // absence means nothing for a named type; it goes when unsubscribed
+    }
   });
 
   it('reconnects with backoff after the server restarts, resubscribes, and restates what it holds', async () => {
