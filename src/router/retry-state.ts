@@ -1,4 +1,5 @@
 import type { RetryPolicy } from '../config/snapshot.js';
+import { jitteredBackoffMs } from '../common/backoff.js';
 import { getFromList } from './headers.js';
 
 /** How an attempt failed without a usable response, for retry decisions. */
@@ -67,7 +68,6 @@ export class RetryPolicyRuntime {
 
   /** Envoy's jittered exponential backoff before retry n (1-based): uniform in [0, min(base * 2^(n-1), max)]. */
   backoffMs(n: number): number {
-    const ceiling = Math.min(this.policy.backoffBaseMs * 2 ** (n - 1), this.policy.backoffMaxMs);
-    return Math.floor(Math.random() * (ceiling + 1));
+    return jitteredBackoffMs(n, this.policy.backoffBaseMs, this.policy.backoffMaxMs);
   }
 }

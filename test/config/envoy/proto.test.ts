@@ -81,6 +81,17 @@ describe('proto3 JSON → the plain form', () => {
     expect(bad({ name: 'x', colour: 'blue' }, (p) => unknown.push(p))()).toEqual({ name: 'x' });
     expect(unknown).toEqual(['colour']);
   });
+
+  it("with onUnknownAnyType, an Any of a type the API lacks keeps its URL (Istio's own types, recognised by URL)", () => {
+    const seen: string[] = [];
+    const c = fromProtoJson<{ filters: { typed_config: { type_url: string; value: Uint8Array } }[] }>(cluster, {
+      name: 'c',
+      filters: [{ name: 'istio.metadata_exchange', typed_config: { '@type': 'type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange', protocol: 'istio-peer-exchange' } }],
+    }, { location, onUnknownAnyType: (field, url) => seen.push(`${field} ${url}`) });
+    expect(c.filters[0]!.typed_config.type_url).toBe('type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange');
+    expect(c.filters[0]!.typed_config.value).toHaveLength(0);
+    expect(seen).toEqual(['filters[0].typed_config type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange']);
+  });
 });
 
 describe("Istio's bootstrap goldens", () => {

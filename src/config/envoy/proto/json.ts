@@ -8,6 +8,12 @@ export interface JsonOptions {
   location: ConfigLocation;
   /** Unknown fields are ignored with this warning instead of failing. */
   onUnknownField?: (fieldPath: string) => void;
+  /**
+   * An Any of a type the API does not have (Istio's own: istio.stats, metadata_exchange, ...) is
+   * kept with its type URL and an empty payload, after this warning, instead of failing: a
+   * translator recognises those by URL only.
+   */
+  onUnknownAnyType?: (fieldPath: string, typeUrl: string) => void;
 }
 
 const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map((n) => `google.protobuf.${n}`));
@@ -186,6 +192,10 @@ function any(json: unknown, path: string, options: JsonOptions): { type_url: str
   if (!isObject(json) || typeof json['@type'] !== 'string') fail(options, path, 'expected an object with "@type" (an Any)');
   const typeUrl = json['@type'] as string;
   const inner = findMessageType(typeNameOfUrl(typeUrl));
+  if (!inner && options.onUnknownAnyType) {
+    options.onUnknownAnyType(path, typeUrl);
+    return { type_url: typeUrl, value: Buffer.alloc(0) };
+  }
   if (!inner) fail(options, join(path, '@type'), `unknown type ${typeUrl}`);
   const { '@type': _, ...fields } = json;
   // a well-known type inside an Any keeps its JSON form under "value"
