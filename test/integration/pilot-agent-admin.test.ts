@@ -3,6 +3,9 @@
 // pkg/envoy/admin.go) and EXIT_ON_ZERO_ACTIVE_CONNECTIONS' `downstream_cx_active$` poll
 // (pkg/envoy/agent.go), each answer parsed as pilot-agent's Go code parses it.
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect as connectH2 } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -161,6 +164,15 @@ describe("pilot-agent's readiness queries", () => {
     const r = parseStatsLikePilotAgent(ready.body, ['server.state', 'listener_manager.workers_started']);
     expect(r.errors).toEqual([]);
     expect(r.values).toEqual({ 'server.state': 0, 'listener_manager.workers_started': 1 });
+
+    // fed by files: a rejected reload counts as an LDS and a CDS update_rejected, the last good config stays
+    await writeFile(join(proxy.configDir, 'broken.yaml'), 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: broken}\nspec: {hosts: [x], http: [{route: [{destination: {host: x}, weight: lots}]}]}\n');
+    process.kill(proxy.pid, 'SIGHUP');
+    const rejected = await waitFor(async () => {
+      const body = (await curl(proxy.ports.admin, UPDATE_QUERY)).body;
+      return body.includes('update_rejected') ? body : '';
+    }, 3_000, 50);
+    expect(rejected).toBe('cluster_manager.cds.update_rejected: 1\ncluster_manager.cds.update_success: 1\nlistener_manager.lds.update_rejected: 1\nlistener_manager.lds.update_success: 1\n');
   });
 });
 
@@ -185,6 +197,23 @@ describe("pilot-agent's drain: POST /drain_listeners?inboundonly&graceful", () =
     expect(reply.headers.connection).toBe('close');
     await Promise.race([during.closed, sleep(1_000)]);
     expect(during.isClosed()).toBe(true);
+    // HTTP/2 (h2c): a stream during the drain period is answered, then GOAWAY at once (not when the period ends)
+    const h2 = connectH2(`http://127.0.0.1:${inbound}`);
+    h2.on('error', () => {});
+    const goaway = new Promise<boolean>((resolve) => {
+      h2.once('goaway', () => resolve(true));
+      setTimeout(() => resolve(false), 500).unref();
+    });
+    const h2Status = await new Promise<number>((resolve, reject) => {
+      const req = h2.request({ ':path': '/during-h2', ':authority': 'app' });
+      req.on('response', (h) => resolve(Number(h[':status'])));
+      req.on('error', reject);
+      req.resume();
+      req.end();
+    });
+    expect(h2Status).toBe(200);
+    expect(await goaway, 'no GOAWAY on an HTTP/2 connection to the draining listener').toBe(true);
+    h2.destroy();
     // the outbound keep-alive connection is not drained
     expect((await out.get('/during')).headers.connection).toBeUndefined();
     expect(out.isClosed()).toBe(false);
