@@ -3,7 +3,7 @@ import type { FilterChain, Listener, Secret, Snapshot } from '../config/snapshot
 import type { NetworkFilterConfig } from '../config/envoy/network-filters.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
-import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
+import { renderPrometheus, type ServerValues, type WrittenStat } from '../telemetry/prometheus.js';
 import { splitStatKey, type StatsSnapshot } from '../telemetry/stats.js';
 import { hostPort } from '../common/address.js';
 import { endpointAddress, hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
@@ -22,7 +22,7 @@ export interface AdminBackend {
   /** Envoy's /drain_listeners (inboundonly, graceful, skip_exit). */
   drainListeners(opts: { inboundOnly: boolean; graceful: boolean; skipExit: boolean }): void;
   /** The agent's written stats beyond server.*: xDS updates, workers_started, control plane state. */
-  configUpdateStats(): Record<string, number>;
+  configUpdateStats(): WrittenStat[];
   quit(): void;
   setHealthCheckFailed(failed: boolean): void;
   /** Hosts outlier detection has ejected from a cluster (/clusters shows /failed_outlier_check). */
@@ -66,7 +66,7 @@ export function createAdminServer(b: AdminBackend): Server {
         }
       }
       const usedOnly = query.has('usedonly');
-      const extra = { ...serverStats(b.serverValues(), usedOnly), ...b.configUpdateStats() };
+      const extra = { ...serverStats(b.serverValues(), usedOnly), ...Object.fromEntries(b.configUpdateStats().map((w) => [w.name, w.value])) };
       const entries = envoyStatEntries(await b.stats(), extra, { usedOnly, filter });
       if (query.get('format') === 'json') sendJson(res, JSON.parse(renderEnvoyJson(entries)));
       else send(res, 200, renderEnvoyText(entries));
@@ -126,7 +126,7 @@ export function createStatsServer(b: AdminBackend): Server {
 }
 
 async function sendPrometheus(res: ServerResponse, b: AdminBackend): Promise<void> {
-  const text = await renderPrometheus(await b.stats(), b.serverValues());
+  const text = await renderPrometheus(await b.stats(), b.serverValues(), b.configUpdateStats());
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   res.end(text);
 }

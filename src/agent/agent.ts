@@ -8,7 +8,7 @@ import { capAdminConnections } from '../admin/connection-cap.js';
 import { aggregateStats } from '../telemetry/aggregate.js';
 import type { AccessLogFormat } from '../telemetry/access-log.js';
 import { getLogLevel, log, setLogLevel, type LogLevel } from '../telemetry/log.js';
-import type { ServerValues } from '../telemetry/prometheus.js';
+import type { ServerValues, WrittenStat } from '../telemetry/prometheus.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { ConfigWatcher } from './config-watcher.js';
 import { WorkerPool } from './workers.js';
@@ -360,7 +360,7 @@ export class Agent implements AdminBackend {
     this.updates.record('cds', outcome, version);
   }
 
-  configUpdateStats(): Record<string, number> {
+  configUpdateStats(): WrittenStat[] {
     return this.updates.entries();
   }
 

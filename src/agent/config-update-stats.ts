@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { WrittenStat } from '../telemetry/prometheus.js';
 
 /** The xDS APIs whose updates Envoy counts under a manager's name (listener_manager.lds.*, cluster_manager.cds.*). */
 export type ConfigApi = 'lds' | 'cds';
@@ -6,6 +7,7 @@ export type ConfigApi = 'lds' | 'cds';
 export type UpdateOutcome = 'success' | 'rejected' | 'failure';
 
 const PREFIX: Record<ConfigApi, string> = { lds: 'listener_manager.lds', cds: 'cluster_manager.cds' };
+const GAUGE = /\.(version|update_time|workers_started|connected_state)$/;
 
 /**
  * Envoy's subscription stats for LDS and CDS (`<prefix>.update_attempt|update_success|
@@ -36,9 +38,9 @@ export class ConfigUpdateStats {
     this.values.set('listener_manager.workers_started', started ? 1 : 0);
   }
 
-  /** Every stat written so far, by Envoy name. */
-  entries(): Record<string, number> {
-    return Object.fromEntries(this.values);
+  /** Every stat written so far, by Envoy name, with its kind (the version, time and state ones are gauges). */
+  entries(): WrittenStat[] {
+    return [...this.values].map(([name, value]) => ({ name, value, type: GAUGE.test(name) ? 'gauge' : 'counter' }));
   }
 
   private add(name: string): void {

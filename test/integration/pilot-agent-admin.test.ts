@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { svcHost } from '../helpers/fixtures.js';
-import { connectOutcome, namedSlowUpstream, waitFor } from '../helpers/lifecycle.js';
+import { connectOutcome, namedSlowUpstream, promValue, waitFor } from '../helpers/lifecycle.js';
 import { serviceEntry, sidecar, toYaml } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
 import { sleep, startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
@@ -84,7 +84,7 @@ async function startSidecar(drainSeconds: number): Promise<{ proxy: RunningProxy
       ingress: [{ port: { number: inbound, protocol: 'HTTP', name: 'http' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${app.port}` }],
     }),
   );
-  const proxy = await startProxy({ yaml, args: ['--mode', 'sidecar', '--namespace', 'default', '--drain-duration', String(drainSeconds)] });
+  const proxy = await startProxy({ yaml, args: ['--mode', 'sidecar', '--namespace', 'default', '--drain-duration', String(drainSeconds), '--no-watch'] });
   return { proxy, inbound: inbound!, outbound: outbound! };
 }
 
@@ -164,8 +164,14 @@ describe("pilot-agent's readiness queries", () => {
     const r = parseStatsLikePilotAgent(ready.body, ['server.state', 'listener_manager.workers_started']);
     expect(r.errors).toEqual([]);
     expect(r.values).toEqual({ 'server.state': 0, 'listener_manager.workers_started': 1 });
+    // and in Prometheus, named as Envoy exports them
+    const prom = (await curl(proxy.ports.stats, '/stats/prometheus')).body;
+    expect(promValue(prom, 'envoy_listener_manager_lds_update_success')).toBe(1);
+    expect(promValue(prom, 'envoy_cluster_manager_cds_update_success')).toBe(1);
+    expect(promValue(prom, 'envoy_listener_manager_workers_started')).toBe(1);
+    expect(prom).toContain('# TYPE envoy_listener_manager_lds_update_success counter');
 
-    // fed by files: a rejected reload counts as an LDS and a CDS update_rejected, the last good config stays
+    // fed by files: a rejected reload (SIGHUP; the file watcher is off, so there is exactly one) counts as an LDS and a CDS update_rejected, the last good config stays
     await writeFile(join(proxy.configDir, 'broken.yaml'), 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: broken}\nspec: {hosts: [x], http: [{route: [{destination: {host: x}, weight: lots}]}]}\n');
     process.kill(proxy.pid, 'SIGHUP');
     const rejected = await waitFor(async () => {
