@@ -179,7 +179,11 @@ function readBootstrap(message: PlainMessage, source: string, opts: BootstrapOpt
   const admin = message.admin as { address?: AddressMessage } | undefined;
   const dynamic = (message.dynamic_resources ?? {}) as PlainMessage;
   const ads = dynamic.ads_config ? readAdsConfig(dynamic.ads_config as PlainMessage, 'dynamic_resources.ads_config', file) : undefined;
-  if (ads) grpcTarget(ads.clusterName); // the ADS cluster must be a static one that resolves (Envoy's rule)
+  if (ads) {
+    grpcTarget(ads.clusterName); // the ADS cluster must be a static one that resolves (Envoy's rule)
+    // Envoy's checkLocalInfo("ads"): the control plane needs both
+    if (!node.cluster) throw new ConfigError("ads: node 'id' and 'cluster' are required (node.cluster or --service-cluster)", at('node.cluster'));
+  }
   const lds = dynamic.lds_config ? readAdsSource(dynamic.lds_config as PlainMessage, 'dynamic_resources.lds_config', file, ads) : undefined;
   const cds = dynamic.cds_config ? readAdsSource(dynamic.cds_config as PlainMessage, 'dynamic_resources.cds_config', file, ads) : undefined;
   for (const key of Object.keys(dynamic)) {

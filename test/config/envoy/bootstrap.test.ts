@@ -110,13 +110,13 @@ describe('loadBootstrap: what the agent reads', () => {
   });
 
   it('a router node is a gateway; without NAMESPACE the namespace is the DNS domain\'s first label', async () => {
-    const router = { ...SIDECAR, node: { id: 'router~10.0.0.9~ingress-abc.istio-system~istio-system.svc.mesh.example', metadata: {} } };
+    const router = { ...SIDECAR, node: { id: 'router~10.0.0.9~ingress-abc.istio-system~istio-system.svc.mesh.example', cluster: 'istio-ingressgateway.istio-system', metadata: {} } };
     const b = await loadBootstrap({ configPath: await write('router.yaml', JSON.stringify(router)) });
     expect(b.identity).toMatchObject({ mode: 'gateway', namespace: 'istio-system', ip: '10.0.0.9', domainSuffix: 'mesh.example', serviceAccount: 'default' });
   });
 
   it('YAML by extension; --config-yaml merged over the file as protobuf MergeFrom; --service-* win over the node', async () => {
-    const yaml = await write('b.yaml', `node:\n  id: ${SIDECAR.node.id}\n  metadata: {NAMESPACE: bookinfo, LABELS: {app: a}}\n` +
+    const yaml = await write('b.yaml', `node:\n  id: ${SIDECAR.node.id}\n  cluster: productpage.bookinfo\n  metadata: {NAMESPACE: bookinfo, LABELS: {app: a}}\n` +
       `static_resources:\n  clusters:\n  - name: xds-grpc\n    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 15012}}}}]}]}\n` +
       `dynamic_resources:\n  ads_config: {api_type: GRPC, grpc_services: [{envoy_grpc: {cluster_name: xds-grpc}}]}\n`);
     const overlay = JSON.stringify({
@@ -197,6 +197,7 @@ describe('loadBootstrap: errors name the file and the field', () => {
     await fails({ ...SIDECAR, node: { id: 'ztunnel~10.0.0.1~a.b~b.svc.cluster.local' } }, /field node: node type "ztunnel"/);
     await fails({ ...SIDECAR, node: { id: 'sidecar~nope~a.b~b.svc.cluster.local' } }, /no valid IP address/);
     await fails({ ...SIDECAR, node: undefined }, /field node.id: the node needs an id/);
+    await fails({ ...SIDECAR, node: { ...SIDECAR.node, cluster: '' } }, /field node.cluster: ads: node 'id' and 'cluster' are required/);
   });
 
   it('ADS: GRPC or DELTA_GRPC over one envoy_grpc static cluster with an address; lds/cds over ads only', async () => {
