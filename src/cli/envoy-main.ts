@@ -41,7 +41,10 @@ export async function runEnvoyCommandLine(argv: readonly string[]): Promise<numb
       ...(opts.serviceZone ? { serviceZone: opts.serviceZone } : {}),
     });
   } catch (e) {
-    log.error(`error initializing configuration '${configName}': ${(e as Error).message}`);
+    const message = (e as Error).message;
+    log.error(`error initializing configuration '${configName}': ${message}`);
+    // Istio YAML given to Envoy's command line: point at the command that reads it
+    if (/field (apiVersion|kind): unknown field/.test(message)) log.error('this looks like Istio config, not an Envoy bootstrap: run it with `outrigger run -c <file-or-dir>`');
     return 1;
   }
   for (const w of bootstrap.warnings) log.warn(w);

@@ -58,5 +58,9 @@ describe("outrigger with Envoy's command line", () => {
     const r = await runCli(['--mode', 'gateway', 'validate', '-c', cfg]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('config OK');
+    // without a command it is Envoy's command line, and the error says which command reads Istio YAML
+    const envoyStyle = await runCli(['-c', cfg, '--mode', 'validate']);
+    expect(envoyStyle.code).toBe(1);
+    expect(envoyStyle.stderr).toContain('run it with `outrigger run -c <file-or-dir>`');
   });
 });
