@@ -3,7 +3,7 @@ import type { FilterChain, Listener, Secret, Snapshot } from '../config/snapshot
 import type { NetworkFilterConfig } from '../config/envoy/network-filters.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
-import { renderPrometheus, type ServerValues } from '../telemetry/prometheus.js';
+import { renderPrometheus, type ServerValues, type WrittenStat } from '../telemetry/prometheus.js';
 import { splitStatKey, type StatsSnapshot } from '../telemetry/stats.js';
 import { hostPort } from '../common/address.js';
 import { endpointAddress, hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
@@ -19,7 +19,10 @@ export interface AdminBackend {
   state(): 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING';
   setLogLevel(level: LogLevel): void;
   logLevel(): LogLevel;
-  drainListeners(): void;
+  /** Envoy's /drain_listeners (inboundonly, graceful, skip_exit). */
+  drainListeners(opts: { inboundOnly: boolean; graceful: boolean; skipExit: boolean }): void;
+  /** The agent's written stats beyond server.*: xDS updates, workers_started, control plane state. */
+  configUpdateStats(): WrittenStat[];
   quit(): void;
   setHealthCheckFailed(failed: boolean): void;
   /** Hosts outlier detection has ejected from a cluster (/clusters shows /failed_outlier_check). */
@@ -62,7 +65,9 @@ export function createAdminServer(b: AdminBackend): Server {
           return send(res, 400, `invalid regex: ${f}\n`);
         }
       }
-      const entries = envoyStatEntries(await b.stats(), serverStats(b.serverValues()), { usedOnly: query.has('usedonly'), filter });
+      const usedOnly = query.has('usedonly');
+      const extra = { ...serverStats(b.serverValues(), usedOnly), ...Object.fromEntries(b.configUpdateStats().map((w) => [w.name, w.value])) };
+      const entries = envoyStatEntries(await b.stats(), extra, { usedOnly, filter });
       if (query.get('format') === 'json') sendJson(res, JSON.parse(renderEnvoyJson(entries)));
       else send(res, 200, renderEnvoyText(entries));
     },
@@ -78,8 +83,10 @@ export function createAdminServer(b: AdminBackend): Server {
       b.setLogLevel(level as LogLevel);
       send(res, 200, `active loggers:\n  outrigger: ${level}\n`);
     },
-    '/drain_listeners': (_q, res) => {
-      b.drainListeners();
+    '/drain_listeners': (_q, res, query) => {
+      const opts = { inboundOnly: query.has('inboundonly'), graceful: query.has('graceful'), skipExit: query.has('skip_exit') };
+      if (opts.skipExit && !opts.graceful) return send(res, 400, 'skip_exit requires graceful\n');
+      b.drainListeners(opts);
       send(res, 200, 'OK\n');
     },
     '/quitquitquit': (_q, res) => {
@@ -119,7 +126,7 @@ export function createStatsServer(b: AdminBackend): Server {
 }
 
 async function sendPrometheus(res: ServerResponse, b: AdminBackend): Promise<void> {
-  const text = await renderPrometheus(await b.stats(), b.serverValues());
+  const text = await renderPrometheus(await b.stats(), b.serverValues(), b.configUpdateStats());
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   res.end(text);
 }
@@ -134,17 +141,20 @@ function sendJson(res: ServerResponse, body: unknown): void {
   res.end(JSON.stringify(body, null, 2));
 }
 
-/** server.* stats as Envoy's /stats lists them. */
-function serverStats(v: ServerValues): Record<string, number> {
-  return {
+/**
+ * server.* stats as Envoy's /stats lists them: gauges set at start, so listed by usedonly at any
+ * value (`server.state: 0`); Outrigger's counters only once incremented.
+ */
+function serverStats(v: ServerValues, usedOnly: boolean): Record<string, number> {
+  const out: Record<string, number> = {
     'server.live': v.live ? 1 : 0,
     'server.state': v.state,
     'server.uptime': v.uptimeSeconds,
     'server.concurrency': v.concurrency,
-    'outrigger.config_reloads': v.configReloads,
-    'outrigger.config_rejected': v.configRejected,
-    'outrigger.worker_restarts': v.workerRestarts,
   };
+  const counters = { 'outrigger.config_reloads': v.configReloads, 'outrigger.config_rejected': v.configRejected, 'outrigger.worker_restarts': v.workerRestarts };
+  for (const [name, n] of Object.entries(counters)) if (n > 0 || !usedOnly) out[name] = n;
+  return out;
 }
 
 const TYPE = 'type.googleapis.com/envoy.admin.v3.';

@@ -8,7 +8,7 @@ import { capAdminConnections } from '../admin/connection-cap.js';
 import { aggregateStats } from '../telemetry/aggregate.js';
 import type { AccessLogFormat } from '../telemetry/access-log.js';
 import { getLogLevel, log, setLogLevel, type LogLevel } from '../telemetry/log.js';
-import type { ServerValues } from '../telemetry/prometheus.js';
+import type { ServerValues, WrittenStat } from '../telemetry/prometheus.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { ConfigWatcher } from './config-watcher.js';
 import { WorkerPool } from './workers.js';
@@ -19,13 +19,28 @@ import { statKey } from '../telemetry/stats.js';
 import { MAX_COUNTED_LISTENERS, MAX_LIMITED_CLUSTERS, MAX_OUTLIER_HOSTS, RuntimeSlotAssigner } from './runtime-slots.js';
 import type { RuntimeSlots } from '../worker/messages.js';
 import { openFilesSoftLimit, overloadProtection, type OverloadFlags } from './overload-protection.js';
+import { ConfigUpdateStats, type ConfigApi, type UpdateOutcome } from './config-update-stats.js';
+import { DRAIN_ALL_NOW } from '../worker/messages.js';
+
+/** /drain_listeners' query: Envoy's inboundonly, graceful and skip_exit. */
+export interface DrainListenersOptions {
+  inboundOnly: boolean;
+  graceful: boolean;
+  /** With graceful: the listeners are not stopped when the drain period ends. */
+  skipExit: boolean;
+}
 
 export interface AgentOptions extends LoadOptions {
   workers: number;
   logLevel: LogLevel;
   accessLog: AccessLogFormat;
-  /** Istio's terminationDrainDuration: the longest a drain waits for connections to finish. */
+  /**
+   * Istio's terminationDrainDuration: the longest a drain waits for connections to finish; also the
+   * drain period of a graceful /drain_listeners (Envoy's --drain-time-s).
+   */
   drainDurationMs: number;
+  /** Envoy's --drain-strategy for a graceful drain (default immediate: every connection is told at once). */
+  drainStrategy?: 'gradual' | 'immediate';
   ports: { admin: number; stats: number; health: number };
   /** Reload when the config files change (SIGHUP always reloads). */
   watch: boolean;
@@ -63,6 +78,11 @@ export class Agent implements AdminBackend {
   /** The global downstream connection limit and where it came from, for the startup log. */
   private readonly connectionLimitSource: string;
   private readonly outliers: OutlierDetectorHub;
+  /** listener_manager.lds.*, cluster_manager.cds.*, workers_started, control_plane.connected_state. */
+  private readonly updates = new ConfigUpdateStats();
+  /** The graceful drain sequence started (Envoy's drainManager().draining()). */
+  private drainSequenceStarted = false;
+  private drainPeriodTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     const outlierTable = OutlierCounters.create(MAX_OUTLIER_HOSTS);
@@ -88,6 +108,8 @@ export class Agent implements AdminBackend {
     this.pool.start();
     await this.pool.apply(snapshot, slots);
     this.outliers.update(snapshot, slots);
+    this.recordFileUpdate('success', snapshot.version);
+    this.updates.setWorkersStarted(true);
     this.ready = true;
     if (this.opts.watch) {
       // the cert and credential dirs too: a rotated certificate is applied like a config change (new handshakes use it)
@@ -148,6 +170,7 @@ export class Agent implements AdminBackend {
       slots = this.slotAssigner.assign(snapshot);
     } catch (err) {
       this.configRejected++;
+      this.recordFileUpdate('rejected');
       log.error(`config rejected (${reason}); keeping config ${this.current?.version}:`);
       for (const line of describeLoadError(err)) log.error(`  ${line}`);
       return;
@@ -158,9 +181,11 @@ export class Agent implements AdminBackend {
       this.currentSlots = slots;
       this.outliers.update(snapshot, slots);
       this.configReloads++;
+      this.recordFileUpdate('success', snapshot.version);
       log.info(`config ${snapshot.version} applied (${reason})`);
     } catch (err) {
       this.configRejected++;
+      this.recordFileUpdate('rejected');
       log.error(`config ${snapshot.version} rejected by the data plane (${reason}): ${(err as Error).message}`);
     }
   }
@@ -175,7 +200,8 @@ export class Agent implements AdminBackend {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     log.info(`${reason}: draining for up to ${this.opts.drainDurationMs} ms`);
-    this.drainListeners();
+    this.draining = true;
+    this.pool.drain(DRAIN_ALL_NOW);
     const deadline = Date.now() + this.opts.drainDurationMs;
     while (Date.now() < deadline) {
       const replies = await this.pool.collectStats();
@@ -191,6 +217,7 @@ export class Agent implements AdminBackend {
 
   async stop(): Promise<void> {
     this.ready = false;
+    clearTimeout(this.drainPeriodTimer);
     this.outliers.stop();
     this.watcher?.close();
     await this.pool.stop();
@@ -286,10 +313,55 @@ export class Agent implements AdminBackend {
     return getLogLevel();
   }
 
-  drainListeners(): void {
-    if (this.draining) return;
+  /**
+   * Envoy's /drain_listeners. Without graceful: the listeners (all, or the INBOUND ones) stop
+   * accepting and their connections are told to close now. With graceful: the drain sequence starts
+   * (once; a repeated call is a no-op): the listeners keep accepting for the drain period while their
+   * connections are told to close (--drain-strategy), then stop accepting, unless skip_exit.
+   * Either way the server state is DRAINING from here on (readiness 503). Never exits (SIGTERM and
+   * /quitquitquit do).
+   */
+  drainListeners(opts: DrainListenersOptions = { inboundOnly: false, graceful: false, skipExit: false }): void {
     this.draining = true;
-    this.pool.drain();
+    const { inboundOnly } = opts;
+    if (!opts.graceful) {
+      this.pool.drain({ inboundOnly, stopListening: true, spreadMs: 0 });
+      return;
+    }
+    if (this.drainSequenceStarted) return;
+    this.drainSequenceStarted = true;
+    const periodMs = this.opts.drainDurationMs;
+    log.info(`drain sequence started (${inboundOnly ? 'inbound listeners' : 'all listeners'}, ${this.opts.drainStrategy ?? 'immediate'}, ${periodMs} ms)`);
+    this.pool.drain({ inboundOnly, stopListening: false, spreadMs: this.opts.drainStrategy === 'gradual' ? periodMs : 0 });
+    if (opts.skipExit) return;
+    this.drainPeriodTimer = setTimeout(() => this.pool.drain({ inboundOnly, stopListening: true, spreadMs: 0 }), periodMs);
+    this.drainPeriodTimer.unref();
+  }
+
+  /**
+   * One LDS or CDS update, as Envoy counts it (update_attempt, update_success|update_rejected|
+   * update_failure, version): what the xDS config source calls.
+   */
+  recordConfigUpdate(api: ConfigApi, outcome: UpdateOutcome, version?: string): void {
+    this.updates.record(api, outcome, version);
+  }
+
+  /** control_plane.connected_state: the xDS stream is up (1) or down (0). */
+  setControlPlaneConnected(connected: boolean): void {
+    this.updates.setConnected(connected);
+  }
+
+  /**
+   * Fed by files, a load carries listeners and clusters at once: each applied one (at start and at
+   * every reload) counts as an LDS and a CDS update_success, a rejected one as update_rejected.
+   */
+  private recordFileUpdate(outcome: 'success' | 'rejected', version?: string): void {
+    this.updates.record('lds', outcome, version);
+    this.updates.record('cds', outcome, version);
+  }
+
+  configUpdateStats(): WrittenStat[] {
+    return this.updates.entries();
   }
 
   quit(): void {

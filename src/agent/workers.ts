@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
-import type { FromWorker, RuntimeSlots, ToWorker, WorkerInit } from '../worker/messages.js';
+import type { DrainRequest, FromWorker, RuntimeSlots, ToWorker, WorkerInit } from '../worker/messages.js';
 import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { log, type LogLevel } from '../telemetry/log.js';
@@ -38,7 +38,8 @@ export class WorkerPool {
   /** The last Snapshot every worker accepted, with its shared-table rows. */
   private applied: { snapshot: Snapshot; slots: RuntimeSlots } | undefined;
   private stopping = false;
-  private draining = false;
+  /** The drain steps so far, replayed to a respawned worker. */
+  private readonly drains: DrainRequest[] = [];
   private statsId = 0;
   private readonly statsWaiters = new Map<number, (r: WorkerStatsReply) => void>();
   /** Workers that exited unexpectedly (and were respawned). */
@@ -127,9 +128,10 @@ export class WorkerPool {
     return replies.filter((r): r is WorkerStatsReply => r !== undefined);
   }
 
-  drain(): void {
-    this.draining = true;
-    this.broadcast({ type: 'drain' });
+  /** One step of a drain, to every worker (and, again, to any worker respawned later). */
+  drain(request: DrainRequest): void {
+    this.drains.push(request);
+    this.broadcast({ type: 'drain', drain: request });
   }
 
   async stop(): Promise<void> {
@@ -200,7 +202,7 @@ export class WorkerPool {
       for (const [cluster, ejected] of this.currentEjections?.() ?? []) {
         replacement.worker.postMessage({ type: 'ejections', cluster, ejected } satisfies ToWorker);
       }
-      if (this.draining) replacement.worker.postMessage({ type: 'drain' } satisfies ToWorker);
+      for (const drain of this.drains) replacement.worker.postMessage({ type: 'drain', drain } satisfies ToWorker);
     });
     return slot;
   }

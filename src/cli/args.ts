@@ -16,6 +16,7 @@ Usage:
   outrigger validate -c <file-or-dir> [-c ...]        check config; exit 1 with errors
   outrigger demo [options]                            run the built-in coffee-shop demo mesh
   outrigger ca init|issue [options]                   development CA and workload certificates
+  outrigger -c <bootstrap> [Envoy flags]              Envoy's command line (below)
   outrigger --help | --version
 
 Config:
@@ -103,6 +104,35 @@ Development CA (Istio's file-mounted certificate layout):
                              issue a workload certificate for spiffe://<td>/ns/<ns>/sa/<sa>:
                              <out>/cert-chain.pem, key.pem, root-cert.pem
 
+Envoy's command line (what pilot-agent runs; install outrigger as the proxy binary, e.g. /usr/local/bin/envoy):
+  -c, --config-path <file>   Envoy v3 bootstrap: YAML for .yaml/.yml, binary proto for .pb, else JSON
+  --config-yaml <yaml>       bootstrap YAML or JSON merged over the file (protobuf MergeFrom: scalars
+                             replace, messages merge, lists append)
+  --mode serve|validate|init_only
+                             validate: load and check the bootstrap, print "configuration '<file>'
+                             OK" and exit 0, or the error and exit 1 (default serve)
+  --allow-unknown-static-fields
+                             unknown bootstrap fields are warnings, not errors
+  --reject-unknown-dynamic-fields, --ignore-unknown-dynamic-fields
+                             unknown fields in xDS resources: NACK, or ignore (default: warn)
+  --concurrency <n>          worker threads (default: number of cores)
+  --drain-time-s <s>         how long a drain lasts (default 600; pilot-agent: 45)
+  --drain-strategy gradual|immediate
+                             immediate: every connection is told to close when the drain starts
+  -l, --log-level <level>    trace|debug|info|warning|warn|error|critical|off (default info)
+  --component-log-level <c:level,...>
+                             validated; there is one process logger, set by -l
+  --service-node, --service-cluster, --service-zone <s>
+                             override the bootstrap's node id, cluster and locality zone
+  --local-address-ip-version v4|v6, --parent-shutdown-time-s <s>, --file-flush-interval-msec <ms>,
+  --file-flush-min-size-kb <kb>, --disable-hot-restart, --skip-deprecated-logs, --base-id <n>,
+  --restart-epoch 0
+                             accepted (nothing to do: no hot restart; the access log is written
+                             every event-loop turn)
+  --log-format, --log-path, --admin-address-path, --stats-tag, --disable-extensions, ...
+                             Envoy's other flags: a warning each, then ignored; unknown flags are
+                             errors (exit 1)
+
 Ports:
   --admin-port <port>        admin API on 127.0.0.1 (default 15000)
   --stats-port <port>        Prometheus scrape (default 15090)
@@ -110,6 +140,9 @@ Ports:
   --outbound-port <port>     outbound listener (default 15001)
   --inbound-port <port>      inbound listener (default 15006)
 `;
+
+/** Outrigger's own commands; a command line naming none of them and starting with a flag is Envoy's (cli/envoy-args.ts). */
+export const COMMANDS = ['run', 'validate', 'demo', 'ca'] as const;
 
 export interface RunFlags {
   command: 'run' | 'validate' | 'demo' | 'ca' | 'help' | 'version';
@@ -190,7 +223,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   }
   const { values: v, positionals } = parsed;
   const command = v.help ? 'help' : v.version ? 'version' : (positionals[0] ?? 'help');
-  if (!['run', 'validate', 'demo', 'ca', 'help', 'version'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  if (![...COMMANDS, 'help', 'version'].includes(command)) throw new UsageError(`unknown command "${command}"`);
   const ca = command === 'ca' ? parseCaFlags(positionals, v) : undefined;
   for (const flag of CA_ONLY) if (!ca && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger ca"`);
   if (!ca && positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);

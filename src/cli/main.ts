@@ -1,12 +1,16 @@
-import { readFileSync } from 'node:fs';
 import { describeLoadError, loadSnapshot } from '../config/load.js';
 import { loadWorkloadCerts } from '../security/workload-certs.js';
 import { log, setLogLevel } from '../telemetry/log.js';
-import { HELP, parseCommandLine, UsageError, type CaFlags, type RunFlags } from './args.js';
+import { COMMANDS, HELP, parseCommandLine, UsageError, type CaFlags, type RunFlags } from './args.js';
 import { runDemo } from './demo.js';
+import { isEnvoyCommandLine } from './envoy-args.js';
+import { runEnvoyCommandLine } from './envoy-main.js';
+import { versionText } from './version.js';
 import { loadOptionsOf, startAgent, runUntilExit } from './lifecycle.js';
 
 async function main(argv: string[]): Promise<number> {
+  // pilot-agent runs the proxy binary with Envoy's flags and no command
+  if (isEnvoyCommandLine(argv, COMMANDS)) return runEnvoyCommandLine(argv);
   let flags: RunFlags;
   try {
     flags = parseCommandLine(argv);
@@ -23,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return 0;
     case 'version':
-      process.stdout.write(`${version()}\n`);
+      process.stdout.write(versionText());
       return 0;
     case 'validate':
       return validate(flags);
@@ -34,11 +38,6 @@ async function main(argv: string[]): Promise<number> {
     case 'ca':
       return ca(flags.ca!);
   }
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return `outrigger ${pkg.version} (node ${process.version})`;
 }
 
 async function validate(flags: RunFlags): Promise<number> {

@@ -59,8 +59,8 @@ export interface TrackedConnection {
 
 /** The worker that owns the connection, as its filters see it. */
 export interface ConnectionOwner {
-  /** Tracks a connection until the returned function is called. */
-  track(c: TrackedConnection): () => void;
+  /** Tracks a connection of a listener until the returned function is called (a drain of that listener reaches it). */
+  track(c: TrackedConnection, listenerName: string): () => void;
   /** A request on an HTTP connection: the current config's pipeline for the listener and chain serves it. */
   onRequest(listenerName: string, chainName: string, ds: Downstream): DownstreamEvents | undefined;
 }

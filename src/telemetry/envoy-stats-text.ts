@@ -6,11 +6,16 @@ export interface StatsQuery {
   filter?: CompiledRegex;
 }
 
-/** Envoy's dotted stat names with values, sorted: the data behind admin `/stats`. */
+/**
+ * Envoy's dotted stat names with values, sorted: the data behind admin `/stats`. `usedOnly` drops
+ * the workers' stats at zero (a counter at zero was never incremented); `extra` holds the agent's
+ * stats that were written (server.state, the xDS update counters), listed at any value, zero
+ * included, as Envoy's `usedonly` lists every stat ever written.
+ */
 export function envoyStatEntries(stats: StatsSnapshot, extra: Record<string, number>, q: StatsQuery): [string, number][] {
   const out: [string, number][] = [];
-  const add = (name: string, v: number) => {
-    if (q.usedOnly && v === 0) return;
+  const add = (name: string, v: number, written = false) => {
+    if (q.usedOnly && v === 0 && !written) return;
     if (q.filter && !q.filter.test(name)) return;
     out.push([name, v]);
   };
@@ -21,7 +26,7 @@ export function envoyStatEntries(stats: StatsSnapshot, extra: Record<string, num
       add(`${family}.${tag}.${stat}`, src[key]);
     }
   }
-  for (const name in extra) add(name, extra[name]);
+  for (const name in extra) add(name, extra[name], true);
   out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return out;
 }

@@ -45,7 +45,14 @@ const FAMILY_TAG: Record<string, string> = {
 const UNTAGGED_FAMILIES = new Set(['ext_authz', 'overload']);
 
 /** Renders Istio's standard metrics and Envoy-style stats in the Prometheus text format. */
-export async function renderPrometheus(stats: StatsSnapshot, server: ServerValues): Promise<string> {
+/** A stat the agent itself writes (the xDS update counters, workers_started, ...), by its Envoy name. */
+export interface WrittenStat {
+  name: string;
+  type: 'counter' | 'gauge';
+  value: number;
+}
+
+export async function renderPrometheus(stats: StatsSnapshot, server: ServerValues, written: readonly WrittenStat[] = []): Promise<string> {
   const registry = new Registry();
   const add = (name: string, help: string, type: MetricType, values: Values) =>
     registry.registerMetric(new PrecomputedMetric(name, help, type, values) as never);
@@ -111,6 +118,8 @@ export async function renderPrometheus(stats: StatsSnapshot, server: ServerValue
   put('envoy_server_uptime', 'gauge', {}, server.uptimeSeconds);
   put('envoy_server_concurrency', 'gauge', {}, server.concurrency);
   put('envoy_server_total_connections', 'gauge', {}, open);
+  // untagged, as Envoy exports them: listener_manager.lds.update_success → envoy_listener_manager_lds_update_success
+  for (const w of written) put(`envoy_${w.name.replace(/\./g, '_')}`, w.type, {}, w.value);
   for (const [name, f] of [...families].sort((a, b) => (a[0] < b[0] ? -1 : 1))) add(name, name, f.type, f.values);
 
   // ---- Outrigger's own

@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
-import type { Listener, Snapshot } from '../config/snapshot.js';
+import type { Listener, Snapshot, TrafficDirection } from '../config/snapshot.js';
 import { ActiveStream } from '../http/active-stream.js';
 import { writeLocalReply } from '../http/local-reply.js';
 import { FilterChainMatcher, type CompiledChain } from '../listener/filter-chain-match.js';
@@ -14,22 +14,36 @@ import type { Address, ConnectionOwner, NetworkConnection, TrackedConnection } f
 import { NetworkFilterManager } from '../network/filter-manager.js';
 import { terminateTls } from '../network/tls-transport-socket.js';
 import { NO_SLOTS, Runtime, type ChainRuntime, type ListenerRuntime, type WorkerServices } from './runtime.js';
-import type { RuntimeSlots } from './messages.js';
+import { DRAIN_ALL_NOW, type DrainRequest, type RuntimeSlots } from './messages.js';
 import { log } from '../telemetry/log.js';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
 
 interface BoundListener {
   key: string;
+  name: string;
+  direction: TrafficDirection;
   server: Server;
+}
+
+/** Which listeners a drain step reaches: none, the INBOUND ones (Envoy's inboundonly), or all. */
+type DrainScope = 'none' | 'inbound' | 'all';
+
+function widen(a: DrainScope, b: DrainScope): DrainScope {
+  return a === 'all' || b === 'all' ? 'all' : a === 'inbound' || b === 'inbound' ? 'inbound' : 'none';
 }
 
 /** One worker's data plane: its listeners, their connections, and the current Runtime. */
 export class DataPlane {
   private runtime: Runtime | undefined;
   private readonly bound = new Map<string, BoundListener>();
-  /** Connections the chains' filters hold: HTTP codecs, TCP proxy sessions, ext_authz checks. */
-  private readonly tracked = new Set<TrackedConnection>();
-  private draining = false;
+  /** Connections the chains' filters hold (HTTP codecs, TCP proxy sessions, ext_authz checks), with their listener. */
+  private readonly tracked = new Map<TrackedConnection, string>();
+  /** Listeners whose connections are told to close (the drain sequence started for them). */
+  private drainScope: DrainScope = 'none';
+  /** Listeners that stopped accepting. */
+  private stopScope: DrainScope = 'none';
+  /** Gradual drain timers, cleared on close. */
+  private readonly drainTimers = new Set<NodeJS.Timeout>();
 
   private readonly ejections = new Map<string, Set<string>>();
   private readonly services: WorkerServices;
@@ -50,16 +64,16 @@ export class DataPlane {
     const previous = this.runtime;
     const next = new Runtime(snapshot, this.services, previous, slots);
     const wanted = new Map(snapshot.listeners.map((l) => [listenerKey(l), l]));
-    if (!this.draining) {
+    {
       const added: string[] = [];
       try {
         for (const [key, l] of wanted) {
-          if (this.bound.has(key)) continue;
+          if (this.bound.has(key) || this.inScope(this.stopScope, l.direction)) continue;
           const stats = this.services.stats.listener(`${l.address}_${l.port}`);
           const admission = this.services.connectionLimits?.forListener(l.name, slots.listeners[l.name]);
           const server = createListenerServer((socket) => this.onConnection(l.name, admission, socket, stats));
           await listen(server, l);
-          this.bound.set(key, { key, server });
+          this.bound.set(key, { key, name: l.name, direction: l.direction, server });
           added.push(key);
         }
       } catch (err) {
@@ -102,7 +116,7 @@ export class DataPlane {
       stats.downstreamCxDestroy++;
     });
     const lr = this.runtime?.listeners.get(listenerName);
-    if (!lr || this.draining) {
+    if (!lr || this.inScope(this.stopScope, lr.config.direction)) {
       socket.destroy();
       return;
     }
@@ -188,16 +202,18 @@ export class DataPlane {
 
   /** What the chains' filters see of this worker. */
   private readonly owner: ConnectionOwner = {
-    track: (c) => {
-      this.tracked.add(c);
-      if (this.draining) c.drain?.();
+    track: (c, listenerName) => {
+      this.tracked.set(c, listenerName);
+      // a connection that raced its listener's stop is drained at once
+      if (this.inScope(this.stopScope, this.directionOf(listenerName))) c.drain?.();
       return () => void this.tracked.delete(c);
     },
     onRequest: (listenerName, chainName, ds) => this.onRequest(listenerName, chainName, ds),
   };
 
   private onRequest(listenerName: string, chainName: string, ds: Downstream): DownstreamEvents | undefined {
-    if (this.services.overload?.disableHttpKeepalive) ds.closeAfterResponse();
+    // keep-alive off under overload, and for a connection accepted during its listener's drain period
+    if (this.services.overload?.disableHttpKeepalive || this.inScope(this.drainScope, this.directionOf(listenerName))) ds.closeAfterResponse();
     const rt = this.runtime;
     // a connection keeps its socket across config changes; listener and chain names find the current pipeline
     const pipeline = rt?.listeners.get(listenerName)?.chains.get(chainName)?.http;
@@ -218,14 +234,48 @@ export class DataPlane {
   }
 
   /**
-   * Envoy's drain: stop accepting, close idle keep-alive connections, and let each busy one finish
-   * its response with `connection: close`.
+   * One step of Envoy's drain on the listeners it names (all, or the INBOUND ones): their connections
+   * are told to close (idle keep-alive connections close, busy ones finish their response with
+   * `connection: close`, HTTP/2 gets GOAWAY; a request on a connection accepted later gets
+   * `connection: close` too), now or spread over `spreadMs` (gradual); with `stopListening` they also
+   * stop accepting. A repeated step is harmless: what is drained or stopped stays so.
    */
-  drain(): void {
-    if (this.draining) return;
-    this.draining = true;
-    for (const b of this.bound.values()) b.server.close();
-    for (const c of this.tracked) c.drain?.();
+  drain(request: DrainRequest = DRAIN_ALL_NOW): void {
+    const scope: DrainScope = request.inboundOnly ? 'inbound' : 'all';
+    if (request.stopListening) {
+      this.stopScope = widen(this.stopScope, scope);
+      for (const [key, b] of this.bound) {
+        if (!this.inScope(scope, b.direction)) continue;
+        b.server.close();
+        this.bound.delete(key);
+      }
+    }
+    const before = this.drainScope;
+    this.drainScope = widen(before, scope);
+    for (const [c, listenerName] of this.tracked) {
+      const direction = this.directionOf(listenerName);
+      // connections a previous step already told, unless this one also stops their listener (then they go now)
+      if (!this.inScope(scope, direction) || (this.inScope(before, direction) && !request.stopListening)) continue;
+      if (request.spreadMs > 0 && !request.stopListening) this.drainLater(c, Math.random() * request.spreadMs);
+      else c.drain?.();
+    }
+  }
+
+  private drainLater(c: TrackedConnection, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.drainTimers.delete(timer);
+      if (this.tracked.has(c)) c.drain?.();
+    }, delayMs);
+    timer.unref();
+    this.drainTimers.add(timer);
+  }
+
+  private inScope(scope: DrainScope, direction: TrafficDirection | undefined): boolean {
+    return scope === 'all' || (scope === 'inbound' && direction === 'INBOUND');
+  }
+
+  private directionOf(listenerName: string): TrafficDirection | undefined {
+    return this.runtime?.listeners.get(listenerName)?.config.direction;
   }
 
   /**
@@ -233,7 +283,7 @@ export class DataPlane {
    * ones close after their response (HTTP/2: GOAWAY); new requests meanwhile get `connection: close`.
    */
   disableKeepalive(): void {
-    for (const c of this.tracked) c.drain?.();
+    for (const c of this.tracked.keys()) c.drain?.();
   }
 
   get activeConnections(): number {
@@ -246,7 +296,8 @@ export class DataPlane {
 
   async close(): Promise<void> {
     this.drain();
-    for (const c of [...this.tracked]) c.destroy();
+    for (const t of this.drainTimers) clearTimeout(t);
+    for (const c of [...this.tracked.keys()]) c.destroy();
     await Promise.all([...this.bound.values()].map((b) => new Promise<void>((r) => b.server.close(() => r()))));
     this.bound.clear();
     this.services.accessLog.flush();

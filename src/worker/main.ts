@@ -55,7 +55,7 @@ port.on('message', (msg: ToWorker) => {
       post({ type: 'stats', id: msg.id, stats: dataPlane.statsSnapshot(), activeConnections: dataPlane.activeConnections });
       break;
     case 'drain':
-      dataPlane.drain();
+      dataPlane.drain(msg.drain);
       break;
     case 'ejections':
       dataPlane.setEjections(msg.cluster, msg.ejected);

@@ -20,12 +20,34 @@ export interface RuntimeSlots {
   outlierHosts: Record<string, Record<string, number>>;
 }
 
+/**
+ * One step of Envoy's listener drain (admin /drain_listeners, SIGTERM), as a worker carries it out on
+ * the listeners it names.
+ */
+export interface DrainRequest {
+  /** Envoy's inboundonly: only the listeners whose traffic direction is INBOUND; else all. */
+  inboundOnly: boolean;
+  /**
+   * Stop accepting on those listeners (Envoy's stopListeners). Without it they keep accepting while
+   * their connections are told to close (the graceful drain period).
+   */
+  stopListening: boolean;
+  /**
+   * Envoy's drain strategy: 0 (immediate) tells every connection to close now; gradual spreads
+   * that over this many ms, each connection at a random moment.
+   */
+  spreadMs: number;
+}
+
+/** Stop accepting everywhere and tell every connection to close now (SIGTERM, /drain_listeners without graceful). */
+export const DRAIN_ALL_NOW: DrainRequest = { inboundOnly: false, stopListening: true, spreadMs: 0 };
+
 /** Messages between the agent (main thread) and workers. Structured-clone-safe. */
 export type ToWorker =
   | { type: 'snapshot'; snapshot: Snapshot; slots: RuntimeSlots }
   | { type: 'log-level'; level: LogLevel }
   | { type: 'stats'; id: number }
-  | { type: 'drain' }
+  | { type: 'drain'; drain: DrainRequest }
   /** The hosts of a cluster outlier detection has ejected right now. */
   | { type: 'ejections'; cluster: string; ejected: string[] }
   | { type: 'shutdown' };

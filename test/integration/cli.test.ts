@@ -192,9 +192,9 @@ describe('usage', () => {
     }
   });
 
-  it('--version prints the package version', async () => {
+  it('--version prints the package version in Envoy\'s shape', async () => {
     const r = await runCli(['--version']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^outrigger \d+\.\d+\.\d+/);
+    expect(r.stdout).toMatch(/^\noutrigger {2}version: outrigger\/\d+\.\d+\.\d+\/Clean\/RELEASE\/OpenSSL\n\n$/);
   });
 });

@@ -37,10 +37,17 @@ describe('envoyStatEntries', () => {
     ]);
   });
 
-  it('usedOnly drops zero values (stats and extras)', () => {
+  it("usedOnly drops the workers' stats at zero, not the agent's written ones (Envoy lists server.state: 0)", () => {
     const e = envoyStatEntries(STATS, EXTRA, { usedOnly: true });
-    expect(e.map(([n]) => n)).toEqual([`cluster.${C}.upstream_rq_2xx`, `cluster.${C}.upstream_rq_total`, 'http.0.0.0.0_8080.downstream_rq_total', 'listener.0.0.0.0_8080.downstream_cx_active', 'server.live']);
-    expect(e.every(([, v]) => v !== 0)).toBe(true);
+    expect(e).toEqual([
+      [`cluster.${C}.upstream_rq_2xx`, 5],
+      [`cluster.${C}.upstream_rq_total`, 5],
+      ['http.0.0.0.0_8080.downstream_rq_total', 6],
+      ['listener.0.0.0.0_8080.downstream_cx_active', 2],
+      ['outrigger.config_reloads', 0],
+      ['server.live', 1],
+      ['server.uptime', 0],
+    ]);
   });
 
   it('filter keeps names the regex matches (unanchored, like Envoy), combined with usedOnly', () => {

@@ -353,8 +353,9 @@ export class H2Exchange implements Downstream, BodySource {
     if (!this.stream.destroyed) this.stream.destroy(new Error('response abandoned'));
   }
 
+  /** HTTP/2 has no `connection: close`: the connection is drained (GOAWAY; this stream and the others in progress finish). */
   closeAfterResponse(): void {
-    // HTTP/2 keeps the connection for other streams; a drain sends GOAWAY instead
+    this.conn.drain();
   }
 
   /** The stream closed: a response not finished by then was abandoned by the client (DC). */

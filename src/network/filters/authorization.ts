@@ -71,7 +71,7 @@ class NetworkAuthorizationFilter implements NetworkFilter {
       peer: c.peer,
       localPrincipal: rt.services.tls?.workloadIdentity,
     };
-    const untrack = this.callbacks.owner.track({ destroy: () => c.socket.destroy() });
+    const untrack = this.callbacks.owner.track({ destroy: () => c.socket.destroy() }, c.listenerName);
     const stats = rt.services.stats.networkExtAuthzStats(service.statPrefix ?? '');
     void checkConnection(c.socket, target, stats, () => this.callbacks.continueReading()).then(untrack);
   }

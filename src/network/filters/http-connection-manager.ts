@@ -34,7 +34,7 @@ function serveHttp(callbacks: NetworkFilterCallbacks, pipeline: HttpPipeline): v
   const { owner } = callbacks;
   const onRequest = (ds: Downstream) => owner.onRequest(c.listenerName, c.chainName, ds);
   const track = (conn: H1ServerConnection | H2ServerConnection) => {
-    conn.onClosed = owner.track({ drain: () => conn.drain(), destroy: () => conn.socket.destroy() });
+    conn.onClosed = owner.track({ drain: () => conn.drain(), destroy: () => conn.socket.destroy() }, c.listenerName);
   };
   const context = {
     ...(c.originalDestination ? { originalDestination: c.originalDestination } : {}),

@@ -27,7 +27,7 @@ export const tcpProxyNetworkFilter: NetworkFilterFactory<TcpProxy> = {
           },
           c.readAhead,
         );
-        const untrack = callbacks.owner.track(s);
+        const untrack = callbacks.owner.track(s, callbacks.connection.listenerName);
         s.onClosed = untrack;
         s.start();
         return 'continue';

@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * What `--version` prints, in Envoy's shape (TCLAP's `<program>  version: <revision>/<version>/
+ * <status>/<build type>/<TLS library>` between blank lines), so tools that parse Envoy's answer
+ * read Outrigger's version: revision `outrigger` (no git revision is built in), the package
+ * version, Clean, RELEASE, and OpenSSL (Node.js's TLS library).
+ */
+export function versionText(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `\noutrigger  version: outrigger/${pkg.version}/Clean/RELEASE/OpenSSL\n\n`;
+}
