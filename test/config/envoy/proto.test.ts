@@ -94,6 +94,11 @@ describe('proto3 JSON → the plain form', () => {
   });
 });
 
+it("knows the xds matchers istiod's filter_chain_matcher uses", () => {
+  expect(messageType('xds.type.matcher.v3.IPMatcher').fullName).toBe('.xds.type.matcher.v3.IPMatcher');
+  expect(messageType('xds.type.matcher.v3.Matcher').fullName).toBe('.xds.type.matcher.v3.Matcher');
+});
+
 describe("Istio's bootstrap goldens", () => {
   const bootstrap = messageType('envoy.config.bootstrap.v3.Bootstrap');
   const goldens = readdirSync(GOLDENS).filter((f) => f.endsWith('_golden.json'));

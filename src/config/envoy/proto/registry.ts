@@ -20,8 +20,12 @@ const require = createRequire(import.meta.url);
 const DEPS = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 const INCLUDE = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(DEPS, d));
 
-/** Every .proto of the Envoy API is loaded (with what it imports), and the TypedStructs istiod wraps its own types in. */
+/**
+ * Every .proto of the Envoy API is loaded (with what it imports), the xds matchers (istiod's
+ * filter_chain_matcher: xds.type.matcher.v3.IPMatcher) and the TypedStructs istiod wraps its own types in.
+ */
 const ENVOY_TREE = path.join(DEPS, 'envoy-api', 'envoy');
+const XDS_MATCHERS = path.join(DEPS, 'xds', 'xds', 'type', 'matcher', 'v3');
 const EXTRA = ['udpa/type/v1/typed_struct.proto', 'xds/type/v3/typed_struct.proto'].map((f) => path.join(DEPS, 'xds', f));
 
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: false, oneofs: true };
@@ -78,7 +82,7 @@ export function protoRoot(): protobuf.Root {
   const r = new protobuf.Root();
   // google/protobuf/*.proto: protobufjs's own copies of the well-known types
   r.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : resolveImport(target) || target);
-  r.loadSync([...protoFiles(ENVOY_TREE).filter((f) => importsResolve(f)), ...EXTRA], { keepCase: true });
+  r.loadSync([...protoFiles(ENVOY_TREE), ...protoFiles(XDS_MATCHERS)].filter((f) => importsResolve(f)).concat(EXTRA), { keepCase: true });
   r.resolveAll();
   root = r;
   return r;
