@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { describeLoadError, loadSnapshot, type LoadOptions } from '../config/load.js';
+import { describeLoadError } from '../config/load.js';
+import type { ConfigSource } from './config-source.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createHealthServer } from '../admin/health.js';
 import { createAdminServer, createStatsServer, type AdminBackend } from '../admin/admin.js';
@@ -30,7 +31,9 @@ export interface DrainListenersOptions {
   skipExit: boolean;
 }
 
-export interface AgentOptions extends LoadOptions {
+export interface AgentOptions {
+  /** Where the configuration comes from (config-source.ts). */
+  source: ConfigSource;
   workers: number;
   logLevel: LogLevel;
   accessLog: AccessLogFormat;
@@ -41,8 +44,13 @@ export interface AgentOptions extends LoadOptions {
   drainDurationMs: number;
   /** Envoy's --drain-strategy for a graceful drain (default immediate: every connection is told at once). */
   drainStrategy?: 'gradual' | 'immediate';
-  ports: { admin: number; stats: number; health: number };
-  /** Reload when the config files change (SIGHUP always reloads). */
+  /**
+   * The admin API (on adminHost, default 127.0.0.1), and Istio's Prometheus and health ports (on
+   * 0.0.0.0). Absent stats/health: not served by the agent (under istiod the bootstrap's static
+   * listeners serve 15090 and 15021 through the data plane).
+   */
+  ports: { admin: number; adminHost?: string; stats?: number; health?: number };
+  /** Reload when the source's files change (SIGHUP always reloads a pulled source). */
   watch: boolean;
   /** Downstream connection limits and the overload manager; absent: the defaults. */
   overload?: OverloadFlags;
@@ -96,25 +104,26 @@ export class Agent implements AdminBackend {
   }
 
   async start(): Promise<void> {
-    const { snapshot, warnings } = await loadSnapshot(this.opts);
+    const source = this.opts.source;
+    const { snapshot, warnings } = await source.initial();
     for (const w of warnings) log.warn(w);
     this.warned = new Set(warnings);
     const slots = this.slotAssigner.assign(snapshot);
     this.current = snapshot;
     this.currentSlots = slots;
-    await this.listen(createHealthServer(() => this.ready && !this.draining && !this.healthCheckFailed), '0.0.0.0', this.opts.ports.health, 'health');
-    await this.listen(createAdminServer(this), '127.0.0.1', this.opts.ports.admin, 'admin');
-    await this.listen(createStatsServer(this), '0.0.0.0', this.opts.ports.stats, 'stats');
+    const ports = this.opts.ports;
+    if (ports.health !== undefined) await this.listen(createHealthServer(() => this.ready && !this.draining && !this.healthCheckFailed), '0.0.0.0', ports.health, 'health');
+    await this.listen(createAdminServer(this), ports.adminHost ?? '127.0.0.1', ports.admin, 'admin');
+    if (ports.stats !== undefined) await this.listen(createStatsServer(this), '0.0.0.0', ports.stats, 'stats');
     this.pool.start();
     await this.pool.apply(snapshot, slots);
     this.outliers.update(snapshot, slots);
-    this.recordFileUpdate('success', snapshot.version);
+    if (source.reload) this.recordFileUpdate('success', snapshot.version);
     this.updates.setWorkersStarted(true);
     this.ready = true;
-    if (this.opts.watch) {
-      // the cert and credential dirs too: a rotated certificate is applied like a config change (new handshakes use it)
-      const watched = [...this.opts.paths, ...(this.opts.certDir ? [this.opts.certDir] : []), ...(this.opts.credentials ? [this.opts.credentials.dir] : [])];
-      this.watcher = new ConfigWatcher(watched, () => void this.reload('file change'));
+    source.attach?.((s, reason) => this.applyPushed(s, reason));
+    if (this.opts.watch && source.watchPaths?.length) {
+      this.watcher = new ConfigWatcher(source.watchPaths, () => void this.reload('file change'));
       await this.watcher.start();
     }
     const listeners = snapshot.listeners.map((l) => `${l.name} (${l.address}:${l.port})`).join(', ');
@@ -153,11 +162,12 @@ export class Agent implements AdminBackend {
   }
 
   private async doReload(reason: string): Promise<void> {
-    if (this.draining) return;
+    const source = this.opts.source;
+    if (this.draining || !source.reload) return;
     let snapshot: Snapshot;
     let slots: RuntimeSlots;
     try {
-      const t = await loadSnapshot(this.opts);
+      const t = await source.reload();
       snapshot = t.snapshot;
       const fresh = t.warnings.filter((w) => !this.warned.has(w));
       this.warned = new Set(t.warnings);
@@ -176,11 +186,7 @@ export class Agent implements AdminBackend {
       return;
     }
     try {
-      await this.pool.apply(snapshot, slots);
-      this.current = snapshot;
-      this.currentSlots = slots;
-      this.outliers.update(snapshot, slots);
-      this.configReloads++;
+      await this.install(snapshot, slots);
       this.recordFileUpdate('success', snapshot.version);
       log.info(`config ${snapshot.version} applied (${reason})`);
     } catch (err) {
@@ -215,11 +221,31 @@ export class Agent implements AdminBackend {
     resolve?.(0);
   }
 
+  /**
+   * A Snapshot a pushing source (xDS) sends: the workers take it, or it is refused (the promise
+   * rejects; the last good Snapshot stays in force and the source NACKs).
+   */
+  async applyPushed(snapshot: Snapshot, reason: string): Promise<void> {
+    if (snapshot.version === this.current?.version) return;
+    await this.install(snapshot, this.slotAssigner.assign(snapshot));
+    log.debug(`config ${snapshot.version} applied (${reason})`);
+  }
+
+  /** Every worker takes the Snapshot (or the promise rejects and the current one stays). */
+  private async install(snapshot: Snapshot, slots: RuntimeSlots): Promise<void> {
+    await this.pool.apply(snapshot, slots);
+    this.current = snapshot;
+    this.currentSlots = slots;
+    this.outliers.update(snapshot, slots);
+    this.configReloads++;
+  }
+
   async stop(): Promise<void> {
     this.ready = false;
     clearTimeout(this.drainPeriodTimer);
     this.outliers.stop();
     this.watcher?.close();
+    this.opts.source.close?.();
     await this.pool.stop();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
@@ -291,7 +317,7 @@ export class Agent implements AdminBackend {
       command_line_options: {
         concurrency: this.pool.size,
         drain_time: `${this.opts.drainDurationMs / 1000}s`,
-        config_paths: this.opts.paths,
+        config_paths: this.opts.source.description,
         log_level: getLogLevel(),
       },
       node: this.current?.node,

@@ -1,4 +1,5 @@
 import { Agent } from '../agent/agent.js';
+import { fileConfigSource } from '../agent/config-source.js';
 import { buildNodeIdentity } from '../config/node-identity.js';
 import { CredentialStore } from '../security/credentials.js';
 import { loadWorkloadSecret } from '../security/workload-certs.js';
@@ -24,7 +25,7 @@ export function loadOptionsOf(flags: RunFlags, paths: readonly string[]): LoadOp
 /** Builds the identity and starts the agent on the given config paths. */
 export async function startAgent(flags: RunFlags, configs: string[]): Promise<Agent> {
   const agent = new Agent({
-    ...loadOptionsOf(flags, configs),
+    source: fileConfigSource(loadOptionsOf(flags, configs)),
     workers: flags.workers,
     logLevel: flags.logLevel,
     accessLog: flags.accessLog,

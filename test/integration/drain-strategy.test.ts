@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as AgentModule from '../../src/agent/agent.js';
+import type * as ConfigSourceModule from '../../src/agent/config-source.js';
 import type * as IdentityModule from '../../src/config/node-identity.js';
 import type * as LogModule from '../../src/telemetry/log.js';
 import { namedUpstreams, svcHost } from '../helpers/fixtures.js';
@@ -26,6 +27,7 @@ async function fromDist<T>(rel: string): Promise<T> {
 
 async function startAgent(drainStrategy: 'gradual' | 'immediate'): Promise<{ gw: number; admin: number }> {
   const { Agent } = await fromDist<typeof AgentModule>('agent/agent.js');
+  const { fileConfigSource } = await fromDist<typeof ConfigSourceModule>('agent/config-source.js');
   const { buildNodeIdentity } = await fromDist<typeof IdentityModule>('config/node-identity.js');
   const [gw, admin, health, outbound, stats] = await freePorts(5);
   const configDir = await writeConfigDir({
@@ -36,9 +38,7 @@ async function startAgent(drainStrategy: 'gradual' | 'immediate'): Promise<{ gw:
     ),
   });
   const agent = new Agent({
-    paths: [configDir],
-    node: buildNodeIdentity({ mode: 'gateway', namespace: 'default', labels: ['istio=ingressgateway'] }),
-    outboundPort: outbound!,
+    source: fileConfigSource({ paths: [configDir], node: buildNodeIdentity({ mode: 'gateway', namespace: 'default', labels: ['istio=ingressgateway'] }), outboundPort: outbound! }),
     workers: 1,
     logLevel: 'error',
     accessLog: 'off',

@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { request as nodeRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as AgentModule from '../../src/agent/agent.js';
+import type * as ConfigSourceModule from '../../src/agent/config-source.js';
 import type * as IdentityModule from '../../src/config/node-identity.js';
 import type * as LogModule from '../../src/telemetry/log.js';
 import { namedUpstreams, svcHost } from '../helpers/fixtures.js';
@@ -41,6 +42,7 @@ interface InProcess {
 /** An Agent in this process on free ports, built as src/cli/lifecycle.ts startAgent builds it. */
 async function startInProcess(workers: number): Promise<InProcess> {
   const { Agent } = await fromDist<typeof AgentModule>('agent/agent.js');
+  const { fileConfigSource } = await fromDist<typeof ConfigSourceModule>('agent/config-source.js');
   const { buildNodeIdentity } = await fromDist<typeof IdentityModule>('config/node-identity.js');
   const [gw, admin, health, outbound, statsPort] = await freePorts(5);
   const configDir = await writeConfigDir({
@@ -52,9 +54,7 @@ async function startInProcess(workers: number): Promise<InProcess> {
   });
   configDirs.push(configDir);
   const agent = new Agent({
-    paths: [configDir],
-    node: buildNodeIdentity({ mode: 'gateway', namespace: 'default', labels: ['istio=ingressgateway'] }),
-    outboundPort: outbound,
+    source: fileConfigSource({ paths: [configDir], node: buildNodeIdentity({ mode: 'gateway', namespace: 'default', labels: ['istio=ingressgateway'] }), outboundPort: outbound }),
     workers,
     logLevel: 'error',
     accessLog: 'off',
