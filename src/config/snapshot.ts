@@ -460,7 +460,13 @@ export interface Route {
 }
 
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'CLUSTER_PROVIDED' | 'RING_HASH' | 'MAGLEV';
-export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'ORIGINAL_DST';
+/**
+ * Envoy's cluster types. STATIC and EDS clusters take their hosts from Snapshot.endpoints alike (EDS:
+ * as the control plane sends them); STRICT_DNS and LOGICAL_DNS hosts may be DNS names, resolved when
+ * a connection is made (LOGICAL_DNS: to the first address, as Envoy); ORIGINAL_DST connects where
+ * the client was going.
+ */
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
 
 export interface Cluster {
   /** `outbound|9080|v1|reviews.default.svc.cluster.local`, `inbound|9080||`. */
@@ -509,6 +515,8 @@ export interface Cluster {
   transportSocketMatches?: TransportSocketMatch[];
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
+  /** Envoy's dns_lookup_family for DNS names (STRICT_DNS, LOGICAL_DNS): V4_ONLY, V6_ONLY; absent: either (AUTO, V4_PREFERRED, ALL). */
+  dnsLookupFamily?: 'V4_ONLY' | 'V6_ONLY';
 }
 
 /** Envoy outlier detection as Istio sets it; counts of 0 disable that detector. */
@@ -534,6 +542,11 @@ export interface CircuitBreakers {
 export interface ClusterLoadAssignment {
   clusterName: string;
   endpoints: LocalityLbEndpoints[];
+  /**
+   * Envoy's policy.overprovisioning_factor as a percentage: a priority takes min(100, this × its
+   * healthy share) of the traffic before the next priority gets the rest. Absent: Envoy's 140.
+   */
+  overprovisioningFactor?: number;
 }
 
 /** Envoy's Locality; '' where unknown. */

@@ -1,5 +1,5 @@
 import type { Cluster, ClusterLoadAssignment } from '../config/snapshot.js';
-import { hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
+import { DEFAULT_OVERPROVISIONING_FACTOR, hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
 import { hostPort } from '../common/address.js';
 import { UpstreamHost } from './host.js';
 import { diffHostSet } from './host-set.js';
@@ -141,10 +141,12 @@ export class ClusterRuntime {
   /**
    * One load balancer per priority (Istio's locality failover), each over its healthy hosts (all of
    * them below the panic threshold). Traffic goes to priorities by Envoy's priority load: a priority
-   * takes min(100, 1.4 × its healthy %) of what is left, normalized when the total falls short.
+   * takes min(100, overprovisioning factor (1.4 by default) × its healthy %) of what is left,
+   * normalized when the total falls short.
    */
   private buildLoadBalancer(): LoadBalancer {
     const { lbPolicy, hashTableSize, panicThresholdPercent = 0 } = this.config;
+    const overprovisioning = (this.currentAssignment?.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR) / 100;
     const ejected = this.ejected;
     const priorities = new Map<number, UpstreamHost[]>();
     for (const h of this.currentHosts) {
@@ -161,7 +163,7 @@ export class ClusterRuntime {
       return {
         priority,
         lb: createLoadBalancer(lbPolicy, panic ? hosts : healthy, hashTableSize, !!this.config.slowStart),
-        health: panic ? 100 : Math.min(100, 1.4 * healthyPct),
+        health: panic ? 100 : Math.min(100, overprovisioning * healthyPct),
       };
     });
     this.levels = levels.length > 1 ? levels.filter((l) => l.health > 0) : [];

@@ -2,10 +2,8 @@
 // would change who is trusted and cannot be enforced is refused, naming the field.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import type { DecodeContext } from '../../../../src/config/envoy/decode/context.js';
 import {
   decodeDownstreamTlsContext,
   decodeDownstreamTransportSocket,
@@ -15,56 +13,22 @@ import {
 } from '../../../../src/config/envoy/decode/tls-context.js';
 import { fromProtoJson } from '../../../../src/config/envoy/proto/json.js';
 import { messageType } from '../../../../src/config/envoy/proto/registry.js';
-import type { NodeIdentity } from '../../../../src/config/snapshot.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const CONFIG_DUMPS = path.resolve(here, '../../../../../shared/conformance/istio/config-dumps/istioctl/pkg');
+import { collectingContext, CONFIG_DUMPS, findTyped, PRODUCTPAGE_MESH_TLS, readDump } from './dumps.js';
 
 const location = { location: {} };
 const socket = (json: object) => fromProtoJson<TransportSocketMessage>(messageType('envoy.config.core.v3.TransportSocket'), json, location);
 const downstream = (json: object) => fromProtoJson<DownstreamTlsContextMessage>(messageType('envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext'), json, location);
 
-/** A decode context that collects its warnings. */
-export function collectingContext(): DecodeContext & { warnings: string[] } {
-  const warnings: string[] = [];
-  return { node: {} as NodeIdentity, warn: (m) => warnings.push(m), warnings };
-}
-
 const ref = { kind: 'Cluster', name: 'c' };
 const SDS_GRPC = { api_config_source: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'sds-grpc' } }], set_node_on_first_message_only: true, transport_api_version: 'V3' }, initial_fetch_timeout: '0s', resource_api_version: 'V3' };
-
-/** Every object in a JSON tree whose `@type` ends with `suffix`. */
-function findTyped(tree: unknown, suffix: string, out: Record<string, unknown>[] = []): Record<string, unknown>[] {
-  if (Array.isArray(tree)) for (const v of tree) findTyped(v, suffix, out);
-  else if (tree && typeof tree === 'object') {
-    const o = tree as Record<string, unknown>;
-    if (typeof o['@type'] === 'string' && o['@type'].endsWith(suffix)) out.push(o);
-    for (const v of Object.values(o)) findTyped(v, suffix, out);
-  }
-  return out;
-}
+const DOWNSTREAM_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 
 describe('UpstreamTlsContext', () => {
   it('istiod\'s auto-mTLS context (config dump): SDS secrets from sds-grpc, SAN matchers, SNI, versions, ALPN as sent', () => {
-    const dump = JSON.parse(readFileSync(path.join(CONFIG_DUMPS, 'describe/testdata/describe/http_config.json'), 'utf8'));
-    const cluster = findTyped(dump, 'envoy.config.cluster.v3.Cluster')[0] as { transport_socket_matches: { transport_socket: object }[] };
+    const cluster = findTyped(readDump('describe/testdata/describe/http_config.json'), 'envoy.config.cluster.v3.Cluster')[0] as unknown as { transport_socket_matches: { transport_socket: object }[] };
     const ctx = collectingContext();
     const tls = decodeUpstreamTransportSocket(socket(cluster.transport_socket_matches[0]!.transport_socket), ref, 'transport_socket_matches[0].transport_socket', ctx);
-    expect(tls).toEqual({
-      name: 'envoy.transport_sockets.tls',
-      typedConfig: {
-        commonTlsContext: {
-          tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2', tlsMaximumProtocolVersion: 'TLSv1_3' },
-          alpnProtocols: ['istio-peer-exchange', 'istio'],
-          tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: { grpcCluster: 'sds-grpc' } }],
-          combinedValidationContext: {
-            defaultValidationContext: { matchSubjectAltNames: [{ exact: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage' }, { exact: 'spiffe://cluster.local/ns/default/sa/default' }] },
-            validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: { grpcCluster: 'sds-grpc' } },
-          },
-        },
-        sni: 'outbound_.9080_.v1_.productpage.default.svc.cluster.local',
-      },
-    });
+    expect(tls).toEqual(PRODUCTPAGE_MESH_TLS);
     expect(ctx.warnings).toEqual([]);
     expect(decodeUpstreamTransportSocket(socket(cluster.transport_socket_matches[1]!.transport_socket), ref, 't', ctx)).toEqual({ name: 'envoy.transport_sockets.raw_buffer' });
   });
@@ -110,8 +74,7 @@ describe('DownstreamTlsContext', () => {
     expect(found.length).toBe(4);
     for (const json of found) {
       const ctx = collectingContext();
-      const { '@type': _, ...body } = json;
-      const tls = decodeDownstreamTlsContext(downstream(body), { kind: 'Listener', name: 'virtualInbound' }, 'x', ctx);
+      const tls = decodeDownstreamTlsContext(downstream(json), { kind: 'Listener', name: 'virtualInbound' }, 'x', ctx);
       expect(tls.commonTlsContext.tlsCertificateSdsSecretConfigs).toEqual([{ name: 'default', sdsConfig: { grpcCluster: 'sds-grpc' } }]);
       expect(ctx.warnings).toEqual([]);
     }
@@ -119,7 +82,7 @@ describe('DownstreamTlsContext', () => {
 
   it('istiod\'s inbound mTLS: mesh peers required, TLS 1.2 ciphers kept in order', () => {
     const json = findTyped(authzDump, 'tls.v3.DownstreamTlsContext').find((j) => JSON.stringify(j).includes('istio-peer-exchange'))!;
-    const tls = decodeDownstreamTransportSocket(socket({ name: 'envoy.transport_sockets.tls', typed_config: json }), { kind: 'Listener', name: 'virtualInbound' }, 'filter_chains[3].transport_socket', collectingContext());
+    const tls = decodeDownstreamTransportSocket(socket({ name: 'envoy.transport_sockets.tls', typed_config: { '@type': DOWNSTREAM_TYPE, ...json } }), { kind: 'Listener', name: 'virtualInbound' }, 'filter_chains[3].transport_socket', collectingContext());
     expect(tls).toEqual({
       name: 'envoy.transport_sockets.tls',
       typedConfig: {
