@@ -40,7 +40,7 @@ export class H2Session extends ActiveClient {
     const tls = opts.tls?.();
     this.tls = tls !== undefined;
     this.scheme = this.tls ? 'https' : 'http';
-    const up = connectUpstream(pool.address, pool.port, { localAddress: opts.localAddress, tls: tls instanceof Error || !tls ? tls : h2TlsOptions(tls) });
+    const up = connectUpstream(pool.address, pool.port, { ...opts.source, tls: tls instanceof Error || !tls ? tls : h2TlsOptions(tls) });
     this.socket = up.socket;
     this.socket.once(up.readyEvent, this.onSocketReady);
     this.socket.on('error', this.onSocketError);
