@@ -263,6 +263,16 @@ const DEFAULT_PANIC_THRESHOLD = 50;
 /** Envoy's idle_timeout 0: never closed for idleness. */
 const NO_IDLE_TIMEOUT_MS = Number.MAX_SAFE_INTEGER;
 
+/** Envoy's bounds on hash tables: ring_hash_lb_config.minimum_ring_size, maglev_lb_config.table_size (a prime). */
+const MAX_RING_SIZE = 8_388_608;
+const MAX_MAGLEV_TABLE_SIZE = 5_000_011;
+
+function isPrime(n: number): boolean {
+  if (n < 2 || !Number.isInteger(n)) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
 const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const TCP_OPTIONS_KEY = 'envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions';
 /** Istio's upstream metadata exchange: it acts only on an `istio-peer-exchange` ALPN, which Outrigger never negotiates. */
@@ -285,11 +295,13 @@ export function decodeCluster(msg: ClusterMessage, ctx: DecodeContext): DecodedC
   if ((type === 'ORIGINAL_DST') !== (lbPolicy === 'CLUSTER_PROVIDED')) throw resourceError(ref, 'lb_policy', type === 'ORIGINAL_DST' ? 'an ORIGINAL_DST cluster needs lb_policy CLUSTER_PROVIDED' : `CLUSTER_PROVIDED is for ORIGINAL_DST clusters, not ${type}`);
 
   const http = decodeHttpOptions(msg, ref, ctx);
+  const connectTimeoutMs = durationMs(msg.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (connectTimeoutMs <= 0) throw resourceError(ref, 'connect_timeout', 'must be above 0');
   const cluster: Cluster = {
     name,
     type,
     lbPolicy,
-    connectTimeoutMs: durationMs(msg.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    connectTimeoutMs,
     idleTimeoutMs: http.idleTimeoutMs,
     ...circuitBreakersOf(msg, ref, ctx),
     ...(http.maxRequestsPerConnection ? { maxRequestsPerConnection: http.maxRequestsPerConnection } : {}),
@@ -458,6 +470,11 @@ function outlierOf(msg: ClusterMessage, ref: ResourceRef, ctx: DecodeContext): P
   if (wrapped(o.enforcing_local_origin_success_rate, 100) > 0 && o.split_external_local_origin_errors) warn('enforcing_local_origin_success_rate', 'success-rate ejection is not done');
   if (wrapped(o.enforcing_failure_percentage, 0) > 0) warn('enforcing_failure_percentage', 'failure-percentage ejection is not done');
   if (wrapped(o.enforcing_failure_percentage_local_origin, 0) > 0) warn('enforcing_failure_percentage_local_origin', 'failure-percentage ejection is not done');
+  // Envoy's proto validation: a detector that sweeps every 0 ms or ejects for 0 ms is refused
+  for (const f of ['interval', 'base_ejection_time'] as const) {
+    if (o[f] && !(durationMs(o[f])! > 0)) throw resourceError(ref, `outlier_detection.${f}`, 'must be above 0');
+  }
+  if (wrapped(o.max_ejection_percent, 10) > 100) throw resourceError(ref, 'outlier_detection.max_ejection_percent', 'must be at most 100');
   const split = o.split_external_local_origin_errors ?? false;
   const detection: OutlierDetection = {
     consecutive5xx: enforced('enforcing_consecutive_5xx', o.enforcing_consecutive_5xx, 100) ? wrapped(o.consecutive_5xx, 5) : 0,
@@ -488,14 +505,17 @@ function lbConfigOf(msg: ClusterMessage, policy: LbPolicy, ref: ResourceRef, ctx
       const r = msg.ring_hash_lb_config!;
       if (r.hash_function === 'MURMUR_HASH_2') ctx.warn(`Cluster ${ref.name}: ring_hash_lb_config.hash_function MURMUR_HASH_2 is not applied (xxHash)`);
       if (r.maximum_ring_size) ctx.warn(`Cluster ${ref.name}: ring_hash_lb_config.maximum_ring_size is not applied`);
-      const size = wrapped(r.minimum_ring_size);
-      if (size) out.hashTableSize = Number(size);
+      const size = Number(wrapped(r.minimum_ring_size) ?? 0);
+      // Envoy's bound (proto validation): a ring is built per load balancer, so a huge one would exhaust memory
+      if (size > MAX_RING_SIZE) throw resourceError(ref, 'ring_hash_lb_config.minimum_ring_size', `must be at most ${MAX_RING_SIZE}`);
+      if (size) out.hashTableSize = size;
       break;
     }
     case 'maglev_lb_config': {
       if (policy !== 'MAGLEV') mismatch('maglev_lb_config');
-      const size = wrapped(msg.maglev_lb_config!.table_size);
-      if (size) out.hashTableSize = Number(size);
+      const size = Number(wrapped(msg.maglev_lb_config!.table_size) ?? 0);
+      if (size && (size > MAX_MAGLEV_TABLE_SIZE || !isPrime(size))) throw resourceError(ref, 'maglev_lb_config.table_size', `must be a prime at most ${MAX_MAGLEV_TABLE_SIZE}`);
+      if (size) out.hashTableSize = size;
       break;
     }
     case 'least_request_lb_config': {

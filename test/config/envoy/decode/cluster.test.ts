@@ -217,10 +217,22 @@ describe('refused (fail closed)', () => {
     ['LOGICAL_DNS with two hosts', { name: 'c', type: 'LOGICAL_DNS', load_assignment: { cluster_name: 'c', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'a', port_value: 1 } } } }, { endpoint: { address: { socket_address: { address: 'b', port_value: 1 } } } }] }] } }, 'exactly one locality with one endpoint'],
     ['HTTP/3', { ...eds, typed_extension_protocol_options: HTTP_OPTIONS({ explicit_http_config: { http3_protocol_options: {} } }) }, 'HTTP/3 upstream'],
     ['a mismatched lb config', { ...eds, lb_policy: 'ROUND_ROBIN', ring_hash_lb_config: {} }, 'ring_hash_lb_config does not go with lb_policy ROUND_ROBIN'],
+    ['a ring past Envoy\'s bound (memory)', { ...eds, lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: '100000000' } }, 'minimum_ring_size: must be at most 8388608'],
+    ['a Maglev table that is not prime', { ...eds, lb_policy: 'MAGLEV', maglev_lb_config: { table_size: '65536' } }, 'table_size: must be a prime'],
+    ['an outlier sweep every 0 s', { ...eds, outlier_detection: { interval: '0s' } }, 'outlier_detection.interval: must be above 0'],
+    ['a connect timeout of 0', { ...eds, connect_timeout: '0s' }, 'connect_timeout: must be above 0'],
   ];
   for (const [what, json, error] of cases) {
     it(what, () => {
       expect(() => decodeCluster(cluster(json), collectingContext())).toThrow(error);
     });
   }
+  it('a payload that does not decode (hostile or corrupt bytes) is an error naming the field', () => {
+    const c = cluster({ ...eds, transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext' } } });
+    (c.transport_socket!.typed_config as { value: Uint8Array }).value = Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+    expect(() => decodeCluster(c, collectingContext())).toThrow(/Cluster c, field transport_socket.typed_config: does not decode/);
+    const p = cluster({ ...eds, typed_extension_protocol_options: HTTP_OPTIONS({}) });
+    (p.typed_extension_protocol_options!['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']! as { value: Uint8Array }).value = Uint8Array.from([0x12, 0x05, 0x01]);
+    expect(() => decodeCluster(p, collectingContext())).toThrow(/field typed_extension_protocol_options.envoy.extensions.upstreams.http.v3.HttpProtocolOptions: does not decode/);
+  });
 });
