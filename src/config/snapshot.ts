@@ -515,6 +515,14 @@ export interface Cluster {
   transportSocketMatches?: TransportSocketMatch[];
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
+  /**
+   * Envoy's upstream_http_protocol_options.auto_san_validation (istiod: a DestinationRule SIMPLE or
+   * MUTUAL with neither sni nor subjectAltNames): the upstream certificate must be valid for the SNI
+   * sent, instead of the context's SAN matchers. The SNI is the context's, else the endpoint's
+   * address (Envoy's auto_sni takes the request's Host; for a DNS cluster's name they agree, and
+   * where they do not the check is against the name connected to: it fails closed).
+   */
+  autoSanValidation?: boolean;
   /** Envoy's dns_lookup_family for DNS names (STRICT_DNS, LOGICAL_DNS): V4_ONLY, V6_ONLY; absent: either (AUTO, V4_PREFERRED, ALL). */
   dnsLookupFamily?: 'V4_ONLY' | 'V6_ONLY';
 }

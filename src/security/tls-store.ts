@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { createSecureContext, createServer, DEFAULT_CIPHERS, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, createSecureContext, createServer, DEFAULT_CIPHERS, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
 import type { Cluster, DownstreamTlsContext, Listener, Secret, TlsParameters, UpstreamTlsContext, UpstreamTransportSocket } from '../config/snapshot.js';
 import { WORKLOAD_CERT_SECRET } from '../config/secret-names.js';
 import { peerIdentityFromCert } from './workload-certs.js';
@@ -201,8 +201,9 @@ export class TlsStore {
       servername: tls.sni ?? endpoint.address,
       ...(alpn ? { ALPNProtocols: alpn } : {}),
       rejectUnauthorized: compiled.verify,
-      // with SANs Envoy checks them instead of the host name; without, any name the CA vouches for
-      checkServerIdentity: compiled.verify ? (_host, cert) => check(cert) : () => undefined,
+      // with SANs Envoy checks them instead of the host name; without, any name the CA vouches for;
+      // auto_san_validation: the name the SNI gives (Node's own host name check)
+      checkServerIdentity: !compiled.verify ? () => undefined : cluster.autoSanValidation ? checkServerIdentity : (_host, cert) => check(cert),
     };
   }
 

@@ -111,6 +111,20 @@ describe('client options', () => {
     expect(other.clientOptions(files, endpoint, 'tcp')).toMatchObject({ servername: '10.0.0.1', rejectUnauthorized: true });
   });
 
+  it('auto_san_validation: the certificate must be valid for the SNI (the endpoint\'s name), whatever SAN matchers say', () => {
+    const files = { name: 'c', autoSanValidation: true, transportSocket: tlsTransportSocket({ commonTlsContext: { combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'file-root:/etc/ca.pem' } } } }) } as Partial<Cluster> as Cluster;
+    const other = new TlsStore();
+    other.update([{ name: 'file-root:/etc/ca.pem', validationContext: { trustedCa: ca.certPem } }]);
+    const options = other.clientOptions(files, { address: 'api.example.com' }, 'http') as ConnectionOptions;
+    expect(options.servername).toBe('api.example.com');
+    const cert = (san: string) => ({ subject: { CN: 'x' }, subjectaltname: san }) as unknown as PeerCertificate;
+    expect(options.checkServerIdentity!('api.example.com', cert('DNS:api.example.com'))).toBeUndefined();
+    expect(options.checkServerIdentity!('api.example.com', cert('DNS:other.example.com'))).toBeInstanceOf(Error);
+    // without it, no SAN matcher: any certificate the CA vouches for (Envoy's default)
+    const plainCheck = other.clientOptions({ ...files, autoSanValidation: false }, { address: 'api.example.com' }, 'http') as ConnectionOptions;
+    expect(plainCheck.checkServerIdentity!('api.example.com', cert('DNS:other.example.com'))).toBeUndefined();
+  });
+
   it('SAN matchers: exact, prefix and typed (a DNS matcher does not accept a URI SAN)', () => {
     const check = (v: CertificateValidationContext, sans: string) => compileSanCheck(v)({ subjectaltname: sans } as PeerCertificate);
     expect(check({ matchSubjectAltNames: [{ exact: 'spiffe://cluster.local/ns/a/sa/b' }] }, 'URI:spiffe://cluster.local/ns/a/sa/b')).toBeUndefined();

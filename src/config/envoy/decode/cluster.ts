@@ -206,9 +206,9 @@ const HTTP2_OPTIONS: FieldPolicy = {
 
 const UPSTREAM_HTTP: FieldPolicy = {
   type: 'envoy.config.core.v3.UpstreamHttpProtocolOptions',
-  reads: [],
-  ignored: { auto_sni: 'the SNI is the context\'s sni, else the endpoint address', override_auto_sni_header: 'the SNI is the context\'s sni, else the endpoint address' },
-  refused: { auto_san_validation: 'validating the upstream certificate against the request\'s Host is not supported: give the context SAN matchers' },
+  // auto_sni: the data plane sends the context's sni, else the endpoint's address (a DNS cluster's name)
+  reads: ['auto_sni', 'auto_san_validation'],
+  ignored: { override_auto_sni_header: 'the SNI is the context\'s sni, else the endpoint address' },
 };
 
 const THRESHOLDS: FieldPolicy = {
@@ -311,6 +311,7 @@ export function decodeCluster(msg: ClusterMessage, ctx: DecodeContext): DecodedC
     ...transportOf(msg, ref, ctx),
     ...(http.http2 ? { http2: http.http2 } : {}),
     ...(http.useClientProtocol ? { useClientProtocol: true } : {}),
+    ...(http.autoSanValidation ? { autoSanValidation: true } : {}),
     ...serviceOf(msg, name, ref),
     ...dnsOf(msg, type, ref),
   };
@@ -348,6 +349,7 @@ function inlineAssignment(msg: ClusterMessage, type: DiscoveryType, ref: Resourc
 
 interface HttpSettings {
   idleTimeoutMs: number;
+  autoSanValidation?: boolean;
   maxRequestsPerConnection?: number;
   http2?: { maxConcurrentStreams?: number };
   useClientProtocol?: boolean;
@@ -384,6 +386,7 @@ function decodeHttpOptions(msg: ClusterMessage, ref: ResourceRef, ctx: DecodeCon
   const idle = durationMs(common?.idle_timeout);
   const out: HttpSettings = {
     idleTimeoutMs: idle === undefined ? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS : idle === 0 ? NO_IDLE_TIMEOUT_MS : idle,
+    ...(upstreamHttp?.auto_san_validation ? { autoSanValidation: true } : {}),
   };
   const maxRequests = wrapped(common?.max_requests_per_connection) ?? wrapped(msg.max_requests_per_connection);
   if (maxRequests) out.maxRequestsPerConnection = maxRequests;

@@ -188,6 +188,17 @@ describe('istiod\'s clusters, exactly', () => {
     expect(ctx.warnings).toEqual(['Cluster o: outlier_detection.enforcing_success_rate is not applied (success-rate ejection is not done; set it to 0 as istiod does)']);
   });
 
+  it('a DestinationRule SIMPLE without sni or SANs: auto_sni and auto_san_validation (the certificate must fit the name connected to)', () => {
+    const d = decodeCluster(cluster({
+      name: 'outbound|443||api.example.com',
+      type: 'STRICT_DNS',
+      load_assignment: { cluster_name: 'outbound|443||api.example.com', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'api.example.com', port_value: 443 } } } }] }] },
+      typed_extension_protocol_options: HTTP_OPTIONS({ upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true }, explicit_http_config: { http_protocol_options: {} } }),
+      transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', common_tls_context: { validation_context: { system_root_certs: {} } } } },
+    }), collectingContext());
+    expect(d.cluster).toMatchObject({ autoSanValidation: true, transportSocket: { typedConfig: { commonTlsContext: { validationContext: { systemRootCerts: {} } } } } });
+  });
+
   it('LOGICAL_DNS: one endpoint, a DNS name', () => {
     const d = decodeCluster(cluster({
       name: 'outbound|443||api.example.com',
@@ -204,7 +215,6 @@ describe('refused (fail closed)', () => {
   const eds = { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: ADS } };
   const cases: [string, object, string][] = [
     ['a transport socket match on another key', { ...eds, transport_socket_matches: [{ name: 'x', match: { env: 'prod' }, transport_socket: { name: 'envoy.transport_sockets.raw_buffer' } }] }, 'field transport_socket_matches[0].match.env: transport socket matches on tlsMode: istio only'],
-    ['auto_san_validation', { ...eds, typed_extension_protocol_options: HTTP_OPTIONS({ upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true }, explicit_http_config: { http_protocol_options: {} } }) }, 'upstream_http_protocol_options.auto_san_validation'],
     ['an unknown upstream network filter', { ...eds, filters: [{ name: 'envoy.filters.network.rbac', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: 's' } }] }, 'filters[0]: upstream network filter envoy.filters.network.rbac'],
     ['an upstream HTTP filter', { ...eds, typed_extension_protocol_options: HTTP_OPTIONS({ explicit_http_config: { http_protocol_options: {} }, http_filters: [{ name: 'envoy.filters.http.header_mutation' }] }) }, 'upstream HTTP filter envoy.filters.http.header_mutation'],
     ['ORIGINAL_DST by header', { name: 'c', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', original_dst_lb_config: { use_http_header: true } }, 'original_dst_lb_config.use_http_header'],
