@@ -523,6 +523,11 @@ export interface Cluster {
    * where they do not the check is against the name connected to: it fails closed).
    */
   autoSanValidation?: boolean;
+  /**
+   * Envoy's original_dst_lb_config.upstream_port_override (istiod: a headless service whose target
+   * port differs from its port): an ORIGINAL_DST cluster connects to the original address on this port.
+   */
+  originalDstPortOverride?: number;
   /** Envoy's dns_lookup_family for DNS names (STRICT_DNS, LOGICAL_DNS): V4_ONLY, V6_ONLY; absent: either (AUTO, V4_PREFERRED, ALL). */
   dnsLookupFamily?: 'V4_ONLY' | 'V6_ONLY';
 }

@@ -191,16 +191,18 @@ export class ClusterRuntime {
 
   /**
    * The host for a request. ORIGINAL_DST clusters connect where the client was going:
-   * `destination` is the original destination (or, without capture, the request authority).
+   * `destination` is the original destination (or, without capture, the request authority), its
+   * port replaced by the cluster's upstream port override if any (a headless service's target port).
    */
   pick(destination?: { address: string; port: number }, hash?: number): UpstreamHost | undefined {
     if (!this.originalDst) return this.lb.pick(hash);
     if (!destination) return undefined;
-    const key = `${destination.address}:${destination.port}`;
+    const port = this.config.originalDstPortOverride ?? destination.port;
+    const key = `${destination.address}:${port}`;
     let host = this.originalDst.get(key);
     if (!host) {
       if (this.originalDst.size >= MAX_ORIGINAL_DST_HOSTS) this.evictIdleOriginalDst();
-      host = new UpstreamHost(staticHost(destination.address, destination.port), this.config, this.stats, this.limits, this.tls);
+      host = new UpstreamHost(staticHost(destination.address, port), this.config, this.stats, this.limits, this.tls);
       this.originalDst.set(key, host);
     }
     return host;

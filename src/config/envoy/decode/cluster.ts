@@ -104,7 +104,7 @@ export interface ClusterMessage {
   upstream_bind_config?: { source_address?: SocketAddressMessage; extra_source_addresses?: { address?: SocketAddressMessage }[]; additional_source_addresses?: SocketAddressMessage[] };
   ring_hash_lb_config?: { minimum_ring_size?: Wrapped<string>; maximum_ring_size?: Wrapped<string>; hash_function?: string };
   maglev_lb_config?: { table_size?: Wrapped<string> };
-  original_dst_lb_config?: object;
+  original_dst_lb_config?: { upstream_port_override?: Wrapped<number> };
   least_request_lb_config?: { choice_count?: Wrapped<number>; slow_start_config?: SlowStartMessage };
   round_robin_lb_config?: { slow_start_config?: SlowStartMessage };
   lb_config?: string;
@@ -492,8 +492,10 @@ function outlierOf(msg: ClusterMessage, ref: ResourceRef, ctx: DecodeContext): P
 }
 
 /** The panic threshold, the hash table size and slow start, from common_lb_config and the policy's own config. */
-function lbConfigOf(msg: ClusterMessage, policy: LbPolicy, ref: ResourceRef, ctx: DecodeContext): Pick<Cluster, 'panicThresholdPercent' | 'hashTableSize' | 'slowStart'> {
-  const out: Pick<Cluster, 'panicThresholdPercent' | 'hashTableSize' | 'slowStart'> = {};
+type LbSettings = Pick<Cluster, 'panicThresholdPercent' | 'hashTableSize' | 'slowStart' | 'originalDstPortOverride'>;
+
+function lbConfigOf(msg: ClusterMessage, policy: LbPolicy, ref: ResourceRef, ctx: DecodeContext): LbSettings {
+  const out: LbSettings = {};
   if (msg.common_lb_config) checkFields(msg.common_lb_config, COMMON_LB, ref, 'common_lb_config', ctx);
   const panic = msg.common_lb_config?.healthy_panic_threshold;
   out.panicThresholdPercent = panic ? (panic.value ?? 0) : DEFAULT_PANIC_THRESHOLD;
@@ -538,9 +540,14 @@ function lbConfigOf(msg: ClusterMessage, policy: LbPolicy, ref: ResourceRef, ctx
       break;
     }
     case 'original_dst_lb_config': {
-      // routing by a header or a metadata key, or a port override, would send traffic elsewhere than where the client was going
-      const keys = Object.keys(msg.original_dst_lb_config!).filter((k) => (msg.original_dst_lb_config as Record<string, unknown>)[k] !== false);
+      // a port override (istiod's headless target ports) is kept; routing by a header or a metadata key
+      // would let a request choose where it goes: refused
+      const o = msg.original_dst_lb_config!;
+      const keys = Object.keys(o).filter((k) => k !== 'upstream_port_override' && (o as Record<string, unknown>)[k] !== false);
       if (keys.length) throw resourceError(ref, `original_dst_lb_config.${keys[0]}`, 'not supported: the original destination is always the connection\'s');
+      const port = wrapped(o.upstream_port_override);
+      if (port !== undefined && (port < 1 || port > 65535)) throw resourceError(ref, 'original_dst_lb_config.upstream_port_override', 'must be a port (1-65535)');
+      if (port !== undefined) out.originalDstPortOverride = port;
       break;
     }
   }

@@ -125,6 +125,11 @@ describe('istiod\'s clusters, exactly', () => {
     });
   });
 
+  it('a headless service whose target port differs: ORIGINAL_DST with istiod\'s upstream port override', () => {
+    const d = decodeCluster(cluster({ name: 'outbound|80||db.default.svc.cluster.local', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', original_dst_lb_config: { upstream_port_override: 5432 } }), collectingContext());
+    expect(d.cluster.originalDstPortOverride).toBe(5432);
+  });
+
   it('PassthroughCluster (the client\'s protocol kept, metadata exchange inert) and BlackHoleCluster', () => {
     const passthrough = decodeCluster(cluster({
       name: 'PassthroughCluster',
