@@ -116,7 +116,8 @@ function decodeMetadata(m: MetadataMessage | undefined, ref: ResourceRef, field:
   if (istio.labels && typeof istio.labels === 'object') {
     for (const [k, v] of Object.entries(istio.labels as Record<string, unknown>)) if (typeof v === 'string') labels[k] = v;
   }
-  if (typeof istio.workload === 'string') {
+  // Istio's stats read the same five fields (fewer: ignored); app and version stay unknown, as there
+  if (typeof istio.workload === 'string' && istio.workload.split(';').length >= 5) {
     const [name, , canonicalName, canonicalRevision] = istio.workload.split(';');
     if (name) labels['service.istio.io/workload-name'] = name;
     if (canonicalName) labels['service.istio.io/canonical-name'] = canonicalName;
