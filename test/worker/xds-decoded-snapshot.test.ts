@@ -3,6 +3,8 @@
 // auto mTLS reaches its endpoint over mesh mTLS (SDS-decoded certificates, SNI, SAN check, ALPN
 // without istio-peer-exchange), follows an EDS-only update without being rebuilt; LOGICAL_DNS
 // resolves a name as its dns_lookup_family says; a listener's tls_params decide the handshake.
+import { createServer as createHttpServer, request } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,8 +12,9 @@ import { decodeCluster, type ClusterMessage } from '../../src/config/envoy/decod
 import { decodeClusterLoadAssignment, type ClusterLoadAssignmentMessage } from '../../src/config/envoy/decode/endpoint.js';
 import { decodeSecret, type SecretMessage } from '../../src/config/envoy/decode/secret.js';
 import { decodeDownstreamTransportSocket, type TransportSocketMessage } from '../../src/config/envoy/decode/tls-context.js';
-import { tcpProxyFilter } from '../../src/config/envoy/network-filters.js';
-import type { FilterChain, Listener, Secret } from '../../src/config/snapshot.js';
+import { httpConnectionManagerFilter, tcpProxyFilter } from '../../src/config/envoy/network-filters.js';
+import { httpConnectionManager } from '../../src/config/istio/translate.js';
+import type { FilterChain, Listener, RouteConfiguration, Secret } from '../../src/config/snapshot.js';
 import { createRootCa, issueWorkloadCert, type RootCa } from '../../src/security/ca.js';
 import type { DataPlane } from '../../src/worker/data-plane.js';
 import type { Runtime } from '../../src/worker/runtime.js';
@@ -26,6 +29,7 @@ let ca: RootCa;
 let dp: DataPlane;
 let proxyPort: number;
 let tlsProxyPort: number;
+let httpProxyPort: number;
 let secrets: Secret[];
 const servers: Server[] = [];
 const sockets = new Set<Socket>();
@@ -110,7 +114,7 @@ beforeAll(async () => {
     sds({ name: 'default', tls_certificate: { certificate_chain: { inline_bytes: b64(workload.certChainPem) }, private_key: { inline_bytes: b64(workload.keyPem) } } }),
     sds({ name: 'ROOTCA', validation_context: { trusted_ca: { inline_bytes: b64(ca.certPem) } } }),
   ];
-  [proxyPort, tlsProxyPort] = await freePorts(2);
+  [proxyPort, tlsProxyPort, httpProxyPort] = await freePorts(3);
   dp = startDataPlane();
 });
 
@@ -203,5 +207,61 @@ describe('a Snapshot of decoded xDS resources', () => {
     });
     expect(reply).toBe('T:tls');
     ok.destroy();
+  });
+});
+
+/** An HTTP listener whose one route sends everything to `cluster` (the connection manager and routes as istiod's outbound HTTP chains have them). */
+function httpPieces(cluster: string): { listeners: Listener[]; routeConfigs: RouteConfiguration[] } {
+  const hcm = httpConnectionManager('r', 'OUTBOUND', 'outbound_http', { acceptHttp10: false } as Parameters<typeof httpConnectionManager>[3]);
+  const chain: FilterChain = { name: 'http', match: {}, filters: [httpConnectionManagerFilter(hcm)] };
+  const route = { name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route' as const, clusters: [{ name: cluster, weight: 1 }] } };
+  return { listeners: [listener('http', httpProxyPort, chain)], routeConfigs: [{ name: 'r', virtualHosts: [{ name: 'all', domains: ['*'], routes: [route] }] }] };
+}
+
+function get(path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: httpProxyPort, path, agent: false, headers: { host: 'svc' } }, (res) => {
+      let body = '';
+      res.on('data', (b) => (body += String(b)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('HTTP through decoded clusters (the connection pools)', () => {
+  it('EDS + auto mTLS: the request goes over mesh mTLS offering Istio\'s HTTP ALPN', async () => {
+    const cert = await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'bookinfo-productpage' });
+    let offered: string[] = [];
+    const alpn = ({ protocols }: { protocols: string[] }) => {
+      offered = protocols;
+      return protocols.includes('istio-http/1.1') ? 'istio-http/1.1' : undefined;
+    };
+    const server = createHttpsServer({ cert: cert.certChainPem, key: cert.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true, ALPNCallback: alpn }, (req, res) => {
+      res.end(`mtls ${req.url} from ${(req.socket as TLSSocket).getPeerCertificate().subjectaltname}`);
+    });
+    const port = await listenOn(server);
+    await dp.apply(snapshotOf({ ...httpPieces(PRODUCTPAGE), clusters: [productpageCluster()], endpoints: [productpageEds(port)], secrets }, '7'));
+    expect(await get('/reviews')).toEqual({ status: 200, body: 'mtls /reviews from URI:spiffe://cluster.local/ns/default/sa/sleep' });
+    expect(offered).toEqual(['istio-http/1.1', 'istio']);
+  });
+
+  it('LOGICAL_DNS: V4_ONLY reaches the IPv4-only name; V6_ONLY cannot connect (503 UF)', async () => {
+    const server = createHttpServer((_req, res) => res.end('dns'));
+    const port = await listenOn(server);
+    const logical = (family: string) => decodeCluster(plain<ClusterMessage>('envoy.config.cluster.v3.Cluster', {
+      name: 'dns',
+      type: 'LOGICAL_DNS',
+      dns_lookup_family: family,
+      connect_timeout: '1s',
+      load_assignment: { cluster_name: 'dns', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'localhost', port_value: port } } } }] }] },
+    }), ctx());
+    await dp.apply(snapshotOf({ ...httpPieces('dns'), clusters: [logical('V4_ONLY')] }, '8'));
+    expect(await get('/')).toEqual({ status: 200, body: 'dns' });
+    await dp.apply(snapshotOf({ ...httpPieces('dns'), clusters: [logical('V6_ONLY')] }, '9'));
+    const failed = await get('/');
+    expect(failed.status).toBe(503);
+    expect(failed.body).toMatch(/^upstream connect error or disconnect\/reset before headers/);
   });
 });
