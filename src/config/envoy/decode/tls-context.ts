@@ -294,10 +294,18 @@ export function decodeDownstreamTlsContext(msg: DownstreamTlsContextMessage, ref
   return { commonTlsContext: common, ...(require ? { requireClientCertificate: true } : {}) };
 }
 
-/** An UpstreamTlsContext (TLS originated to a cluster's endpoints). */
+/**
+ * An UpstreamTlsContext (TLS originated to a cluster's endpoints). Envoy's client default maximum
+ * is TLS 1.2 (istiod always says TLSv1_3): written out, so the data plane need not know which side
+ * a context is for.
+ */
 export function decodeUpstreamTlsContext(msg: UpstreamTlsContextMessage, ref: ResourceRef, field: string, ctx: DecodeContext): UpstreamTlsContext {
   checkFields(msg, UPSTREAM, ref, field, ctx);
   const common = decodeCommon(msg.common_tls_context ?? {}, ref, fieldPath(field, 'common_tls_context'), ctx);
+  if (!common.tlsParams?.tlsMaximumProtocolVersion) {
+    if (common.tlsParams?.tlsMinimumProtocolVersion === 'TLSv1_3') throw resourceError(ref, fieldPath(field, 'common_tls_context.tls_params'), 'a TLS 1.3 minimum needs a TLS 1.3 maximum (a client\'s default maximum is TLS 1.2)');
+    common.tlsParams = { ...common.tlsParams, tlsMaximumProtocolVersion: 'TLSv1_2' };
+  }
   return { commonTlsContext: common, ...(msg.sni ? { sni: msg.sni } : {}) };
 }
 

@@ -51,7 +51,8 @@ describe('UpstreamTlsContext', () => {
       name: 'envoy.transport_sockets.tls',
       typedConfig: {
         commonTlsContext: {
-          tlsParams: { cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-AES256-GCM-SHA384'], ecdhCurves: ['X25519', 'P-256'] },
+          // Envoy's client default maximum, written out
+          tlsParams: { cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-AES256-GCM-SHA384'], ecdhCurves: ['X25519', 'P-256'], tlsMaximumProtocolVersion: 'TLSv1_2' },
           tlsCertificateSdsSecretConfigs: [{ name: 'kubernetes://client-cred', sdsConfig: { ads: true } }],
           validationContext: { matchTypedSubjectAltNames: [{ sanType: 'DNS', matcher: { exact: 'api.example.com' } }], systemRootCerts: {} },
         },
@@ -62,7 +63,7 @@ describe('UpstreamTlsContext', () => {
 
   it('a validation context naming no CA verifies nothing (as in Envoy): no validation in the Snapshot', () => {
     const tls = decodeUpstreamTransportSocket(socket({ name: 'tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', common_tls_context: { validation_context: {} } } }), ref, 't', collectingContext());
-    expect(tls).toEqual({ name: 'envoy.transport_sockets.tls', typedConfig: { commonTlsContext: {} } });
+    expect(tls).toEqual({ name: 'envoy.transport_sockets.tls', typedConfig: { commonTlsContext: { tlsParams: { tlsMaximumProtocolVersion: 'TLSv1_2' } } } });
   });
 });
 
