@@ -374,6 +374,9 @@ function decodeHttpOptions(msg: ClusterMessage, ref: ResourceRef, ctx: DecodeCon
     typed = unpacked.message;
     checkFields(typed, TYPED_HTTP_OPTIONS, ref, at, ctx);
   }
+  // Envoy refuses a cluster that gives both forms of these (max_requests_per_connection may stay: istio-agent's xds-grpc has both)
+  const deprecated = (['http2_protocol_options', 'common_http_protocol_options', 'upstream_http_protocol_options', 'http_protocol_options'] as const).find((f) => msg[f] !== undefined);
+  if (typed && deprecated) throw resourceError(ref, deprecated, `cannot be set with typed_extension_protocol_options.${HTTP_OPTIONS_KEY}`);
   const common = typed?.common_http_protocol_options ?? msg.common_http_protocol_options;
   const commonAt = typed?.common_http_protocol_options ? `typed_extension_protocol_options.${HTTP_OPTIONS_KEY}.common_http_protocol_options` : 'common_http_protocol_options';
   if (common) checkFields(common, HTTP_OPTIONS, ref, commonAt, ctx);

@@ -230,6 +230,7 @@ describe('refused (fail closed)', () => {
     ['EDS from a file', { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { path_config_source: { path: '/x' } } } }, 'file-based xDS'],
     ['a STATIC name', { name: 'c', type: 'STATIC', load_assignment: { cluster_name: 'c', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'db.local', port_value: 1 } } } }] }] } }, 'a STATIC cluster needs IP addresses'],
     ['LOGICAL_DNS with two hosts', { name: 'c', type: 'LOGICAL_DNS', load_assignment: { cluster_name: 'c', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'a', port_value: 1 } } } }, { endpoint: { address: { socket_address: { address: 'b', port_value: 1 } } } }] }] } }, 'exactly one locality with one endpoint'],
+    ['both forms of the HTTP protocol options', { ...eds, http2_protocol_options: {}, typed_extension_protocol_options: HTTP_OPTIONS({ explicit_http_config: { http_protocol_options: {} } }) }, 'field http2_protocol_options: cannot be set with typed_extension_protocol_options'],
     ['HTTP/3', { ...eds, typed_extension_protocol_options: HTTP_OPTIONS({ explicit_http_config: { http3_protocol_options: {} } }) }, 'HTTP/3 upstream'],
     ['a mismatched lb config', { ...eds, lb_policy: 'ROUND_ROBIN', ring_hash_lb_config: {} }, 'ring_hash_lb_config does not go with lb_policy ROUND_ROBIN'],
     ['a ring past Envoy\'s bound (memory)', { ...eds, lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: '100000000' } }, 'minimum_ring_size: must be at most 8388608'],
