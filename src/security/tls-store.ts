@@ -172,8 +172,9 @@ export class TlsStore {
           requestCert: verify,
           rejectUnauthorized: require,
         },
-        // a certificate presented is checked even where it is optional (Envoy verifies what it gets)
-        require ? (s) => s.authorized && !sans(s.getPeerCertificate()) : undefined,
+        // a certificate presented is checked even where it is optional (Envoy verifies what it gets):
+        // an untrusted one must not pass as the peer's identity
+        verify ? (s) => (presentedCertificate(s) ? s.authorized && !sans(s.getPeerCertificate()) : !require) : undefined,
       );
     }
     this.servers.set(key, { server, secrets: names });
@@ -289,6 +290,11 @@ function missingSecret(name: string): Error {
  */
 export function selectAlpn(server: readonly string[], client: readonly string[]): string | undefined {
   return server.find((p) => p !== PEER_EXCHANGE_ALPN && client.includes(p)) ?? client.find((p) => p !== 'h2' && p !== 'istio-h2' && p !== PEER_EXCHANGE_ALPN);
+}
+
+/** Whether the peer presented a certificate (Node gives an empty object when it did not). */
+function presentedCertificate(socket: TLSSocket): boolean {
+  return !!socket.getPeerCertificate()?.raw;
 }
 
 /** A client that starts TLS must finish the handshake within this time. */

@@ -90,6 +90,38 @@ describe('TlsStore', () => {
 
 const mesh = () => meshUpstreamTls([], 'outbound_.9080_.v1_.reviews');
 
+describe('an optional client certificate (require_client_certificate false, a CA to check against)', () => {
+  it('no certificate is served; a presented one must chain to the CA (Envoy verifies what it gets), or the handshake fails', async () => {
+    const optional = { ...MESH_TLS, requireClientCertificate: false };
+    const srv = createServer((raw) => {
+      open.add(raw);
+      store.terminate(raw, optional, (secure) => (secure ? secure.on('data', (b) => secure.write(b)) : raw.destroy()));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const dialOptional = (client: WorkloadCertificate | undefined) => new Promise<TLSSocket | Error>((resolve) => {
+      const s = connect({ port: (srv.address() as AddressInfo).port, host: '127.0.0.1', ca: ca.certPem, ...(client ? { cert: client.certChainPem, key: client.keyPem } : {}), checkServerIdentity: () => undefined });
+      s.once('secureConnect', () => {
+        s.write('ping');
+        s.once('data', () => resolve(s));
+      });
+      s.once('error', (e) => resolve(e));
+      s.once('close', () => resolve(new Error('closed')));
+    });
+    try {
+      const anonymous = await dialOptional(undefined);
+      expect(anonymous).not.toBeInstanceOf(Error);
+      (anonymous as TLSSocket).destroy();
+      const good = await dialOptional(await secret('client'));
+      expect(good).not.toBeInstanceOf(Error);
+      (good as TLSSocket).destroy();
+      const untrusted = await dialOptional(await secret('client', await createRootCa({ trustDomain: 'cluster.local' })));
+      expect(untrusted).toBeInstanceOf(Error);
+    } finally {
+      srv.close();
+    }
+  });
+});
+
 describe('client options', () => {
   // clientOptions reads only the cluster's transport socket and its matches
   const cluster = { name: 'outbound|9080|v1|reviews', transportSocketMatches: autoMtlsMatches(mesh()) } as Partial<Cluster> as Cluster;
