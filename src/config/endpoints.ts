@@ -19,6 +19,9 @@ export interface HostEndpoint {
   readonly tlsMode?: 'istio';
 }
 
+/** Envoy's default overprovisioning factor (percent): a priority 72% healthy still takes all its traffic. */
+export const DEFAULT_OVERPROVISIONING_FACTOR = 140;
+
 const NO_LOCALITY: Locality = { region: '', zone: '', subZone: '' };
 
 /** A healthy host of weight 1 at priority 0, no locality, no labels: a plain address (a DNS name, a default endpoint, an original destination). */

@@ -153,6 +153,26 @@ export type TlsProtocolVersion = 'TLS_AUTO' | 'TLSv1_0' | 'TLSv1_1' | 'TLSv1_2' 
 /** Envoy's SdsSecretConfig: a secret by name, from Snapshot.secrets (config/secret-names.ts spells istiod's names). */
 export interface SdsSecretConfig {
   name: string;
+  /**
+   * Envoy's sds_config: who serves the secret. Istio's front end leaves it out (its secrets come
+   * from files); xDS says ADS (gateway credentials, `kubernetes://<name>`) or a gRPC SDS cluster
+   * (pilot-agent's `sds-grpc`: `default`, `ROOTCA`, `file-cert:`, `file-root:`). Absent over xDS:
+   * a static secret of the bootstrap.
+   */
+  sdsConfig?: SdsConfigSource;
+}
+
+/** Where an SDS secret is fetched: on the ADS stream, or from the SDS server behind a (static) cluster. */
+export type SdsConfigSource = { ads: true } | { grpcCluster: string };
+
+/** Envoy's TlsParameters: protocol versions, and the TLS 1.2 cipher suites and key-exchange groups allowed (OpenSSL names). */
+export interface TlsParameters {
+  tlsMinimumProtocolVersion?: TlsProtocolVersion;
+  tlsMaximumProtocolVersion?: TlsProtocolVersion;
+  /** TLS 1.0-1.2 cipher suites in preference order (TLS 1.3 suites are not configurable, as in Envoy). Absent: the defaults. */
+  cipherSuites?: string[];
+  /** ECDH groups in preference order (`X25519`, `P-256`, ...). Absent: the defaults. */
+  ecdhCurves?: string[];
 }
 
 /** Envoy's SubjectAltNameMatcher: a SAN of this type matching the StringMatcher. */
@@ -177,8 +197,11 @@ export interface CertificateValidationContext {
 
 /** Envoy's CommonTlsContext: the certificate presented and how the peer is validated, by SDS secret name. */
 export interface CommonTlsContext {
-  tlsParams?: { tlsMinimumProtocolVersion?: TlsProtocolVersion; tlsMaximumProtocolVersion?: TlsProtocolVersion };
-  /** ALPN offered (client) or accepted in preference order (server). */
+  tlsParams?: TlsParameters;
+  /**
+   * ALPN offered (client) or accepted in preference order (server). `istio-peer-exchange` is never
+   * offered nor selected by the data plane: Outrigger does not speak Istio's metadata-exchange preamble.
+   */
   alpnProtocols?: string[];
   /** The certificate and key this side presents (istiod sets one). */
   tlsCertificateSdsSecretConfigs?: SdsSecretConfig[];
@@ -437,7 +460,13 @@ export interface Route {
 }
 
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'CLUSTER_PROVIDED' | 'RING_HASH' | 'MAGLEV';
-export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'ORIGINAL_DST';
+/**
+ * Envoy's cluster types. STATIC and EDS clusters take their hosts from Snapshot.endpoints alike (EDS:
+ * as the control plane sends them); STRICT_DNS and LOGICAL_DNS hosts may be DNS names, resolved when
+ * a connection is made (LOGICAL_DNS: to the first address, as Envoy); ORIGINAL_DST connects where
+ * the client was going.
+ */
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
 
 export interface Cluster {
   /** `outbound|9080|v1|reviews.default.svc.cluster.local`, `inbound|9080||`. */
@@ -486,6 +515,21 @@ export interface Cluster {
   transportSocketMatches?: TransportSocketMatch[];
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
+  /**
+   * Envoy's upstream_http_protocol_options.auto_san_validation (istiod: a DestinationRule SIMPLE or
+   * MUTUAL with neither sni nor subjectAltNames): the upstream certificate must be valid for the SNI
+   * sent, instead of the context's SAN matchers. The SNI is the context's, else the endpoint's
+   * address (Envoy's auto_sni takes the request's Host; for a DNS cluster's name they agree, and
+   * where they do not the check is against the name connected to: it fails closed).
+   */
+  autoSanValidation?: boolean;
+  /**
+   * Envoy's original_dst_lb_config.upstream_port_override (istiod: a headless service whose target
+   * port differs from its port): an ORIGINAL_DST cluster connects to the original address on this port.
+   */
+  originalDstPortOverride?: number;
+  /** Envoy's dns_lookup_family for DNS names (STRICT_DNS, LOGICAL_DNS): V4_ONLY, V6_ONLY; absent: either (AUTO, V4_PREFERRED, ALL). */
+  dnsLookupFamily?: 'V4_ONLY' | 'V6_ONLY';
 }
 
 /** Envoy outlier detection as Istio sets it; counts of 0 disable that detector. */
@@ -511,6 +555,11 @@ export interface CircuitBreakers {
 export interface ClusterLoadAssignment {
   clusterName: string;
   endpoints: LocalityLbEndpoints[];
+  /**
+   * Envoy's policy.overprovisioning_factor as a percentage: a priority takes min(100, this × its
+   * healthy share) of the traffic before the next priority gets the rest. Absent: Envoy's 140.
+   */
+  overprovisioningFactor?: number;
 }
 
 /** Envoy's Locality; '' where unknown. */

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import type { Downstream } from '../codec/downstream.js';
-import { connectUpstream } from '../upstream/connect.js';
+import { connectUpstream, type UpstreamSource } from '../upstream/connect.js';
 import { onceClosed, relayBytes } from '../common/byte-pipe.js';
 import { CHUNKED, ChunkedDecoder, parseResponseHead, UNTIL_CLOSE, type ResponseHead } from '../codec/http1/parser.js';
 
@@ -40,13 +40,13 @@ export class UpgradeTunnel {
   constructor(
     private readonly ds: Downstream & Required<Pick<Downstream, 'upgrade'>>,
     private readonly requestHead: string,
-    private readonly opts: { address: string; port: number; localAddress?: string; tls?: ConnectionOptions | Error; connectTimeoutMs: number; idleTimeoutMs: number },
+    private readonly opts: { address: string; port: number; source: UpstreamSource; tls?: ConnectionOptions | Error; connectTimeoutMs: number; idleTimeoutMs: number },
     private readonly done: (r: TunnelResult) => void,
   ) {}
 
   start(): void {
     const { socket, readyEvent } = connectUpstream(this.opts.address, this.opts.port, {
-      ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
+      ...this.opts.source,
       allowHalfOpen: true,
       ...(this.opts.tls ? { tls: this.opts.tls } : {}),
     });

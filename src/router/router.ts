@@ -8,7 +8,8 @@ import type { TunnelResult } from '../http/upgrade-tunnel.js';
 import type { TlsStore } from '../security/tls-store.js';
 import type { UpstreamError } from '../upstream/exchange.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
-import { bindAddressFor, type UpstreamHost } from '../upstream/host.js';
+import type { UpstreamHost } from '../upstream/host.js';
+import { upstreamSourceFor } from '../upstream/connect.js';
 import { Resource } from '../upstream/resource-limits.js';
 import { hash32 } from '../upstream/hash-lb.js';
 import { getFromList, mutateHeaderList, removeFromList } from './headers.js';
@@ -269,11 +270,11 @@ export class Router implements HttpFilter, AttemptCallbacks {
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
     head += `connection: upgrade\r\nupgrade: ${this.stream.requestedUpgrade}\r\n\r\n`;
     const { address, port } = host.endpoint;
-    const localAddress = bindAddressFor(cluster.config.upstreamBindAddresses, address);
+    const source = upstreamSourceFor(cluster.config, address);
     const tls = this.context.services.tls?.clientOptions(cluster.config, host.endpoint, 'http');
     // Envoy keeps the stream idle timeout on a tunnel (bytes either way); without one, the connection idle timeout
     const idleTimeoutMs = this.config.streamTimeouts?.idleMs || this.config.hcm.idleTimeoutMs;
-    const opts = { address, port, connectTimeoutMs: cluster.config.connectTimeoutMs, idleTimeoutMs, ...(localAddress ? { localAddress } : {}), ...(tls ? { tls } : {}) };
+    const opts = { address, port, connectTimeoutMs: cluster.config.connectTimeoutMs, idleTimeoutMs, source, ...(tls ? { tls } : {}) };
     attempt.openTunnel(ds, head, opts);
   }
 

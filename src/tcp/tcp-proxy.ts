@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
-import { connectUpstream } from '../upstream/connect.js';
+import { connectUpstream, upstreamSourceFor } from '../upstream/connect.js';
 import { onceClosed, relayBytes } from '../common/byte-pipe.js';
 import type { Listener, TcpProxy } from '../config/snapshot.js';
 import { hostPort } from '../common/address.js';
 import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from '../http/response-flags.js';
-import { bindAddressFor, type UpstreamHost } from '../upstream/host.js';
+import type { UpstreamHost } from '../upstream/host.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import { Resource } from '../upstream/resource-limits.js';
 import type { IstioTcpSeries, TcpProxyStats } from '../telemetry/stats.js';
@@ -100,9 +100,9 @@ export class TcpProxySession {
     host.stats.cxTotal++;
     host.stats.cxActive++;
     const { address, port } = host.endpoint;
-    const localAddress = bindAddressFor(this.cluster!.config.upstreamBindAddresses, address);
+    const source = upstreamSourceFor(this.cluster!.config, address);
     const tls = this.ctx.runtime.services.tls?.clientOptions(this.cluster!.config, host.endpoint, 'tcp');
-    const { socket: up, readyEvent } = connectUpstream(address, port, { ...(localAddress ? { localAddress } : {}), allowHalfOpen: true, tls });
+    const { socket: up, readyEvent } = connectUpstream(address, port, { ...source, allowHalfOpen: true, tls });
     this.upstream = up;
     this.connectTimer = setTimeout(() => up.destroy(new Error('connect timeout')), this.cluster!.config.connectTimeoutMs);
     up.on('error', () => {}); // 'close' follows

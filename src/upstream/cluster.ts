@@ -1,5 +1,5 @@
 import type { Cluster, ClusterLoadAssignment } from '../config/snapshot.js';
-import { hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
+import { DEFAULT_OVERPROVISIONING_FACTOR, hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
 import { hostPort } from '../common/address.js';
 import { UpstreamHost } from './host.js';
 import { diffHostSet } from './host-set.js';
@@ -141,10 +141,12 @@ export class ClusterRuntime {
   /**
    * One load balancer per priority (Istio's locality failover), each over its healthy hosts (all of
    * them below the panic threshold). Traffic goes to priorities by Envoy's priority load: a priority
-   * takes min(100, 1.4 × its healthy %) of what is left, normalized when the total falls short.
+   * takes min(100, overprovisioning factor (1.4 by default) × its healthy %) of what is left,
+   * normalized when the total falls short.
    */
   private buildLoadBalancer(): LoadBalancer {
     const { lbPolicy, hashTableSize, panicThresholdPercent = 0 } = this.config;
+    const overprovisioning = (this.currentAssignment?.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR) / 100;
     const ejected = this.ejected;
     const priorities = new Map<number, UpstreamHost[]>();
     for (const h of this.currentHosts) {
@@ -161,7 +163,7 @@ export class ClusterRuntime {
       return {
         priority,
         lb: createLoadBalancer(lbPolicy, panic ? hosts : healthy, hashTableSize, !!this.config.slowStart),
-        health: panic ? 100 : Math.min(100, 1.4 * healthyPct),
+        health: panic ? 100 : Math.min(100, overprovisioning * healthyPct),
       };
     });
     this.levels = levels.length > 1 ? levels.filter((l) => l.health > 0) : [];
@@ -189,16 +191,18 @@ export class ClusterRuntime {
 
   /**
    * The host for a request. ORIGINAL_DST clusters connect where the client was going:
-   * `destination` is the original destination (or, without capture, the request authority).
+   * `destination` is the original destination (or, without capture, the request authority), its
+   * port replaced by the cluster's upstream port override if any (a headless service's target port).
    */
   pick(destination?: { address: string; port: number }, hash?: number): UpstreamHost | undefined {
     if (!this.originalDst) return this.lb.pick(hash);
     if (!destination) return undefined;
-    const key = `${destination.address}:${destination.port}`;
+    const port = this.config.originalDstPortOverride ?? destination.port;
+    const key = `${destination.address}:${port}`;
     let host = this.originalDst.get(key);
     if (!host) {
       if (this.originalDst.size >= MAX_ORIGINAL_DST_HOSTS) this.evictIdleOriginalDst();
-      host = new UpstreamHost(staticHost(destination.address, destination.port), this.config, this.stats, this.limits, this.tls);
+      host = new UpstreamHost(staticHost(destination.address, port), this.config, this.stats, this.limits, this.tls);
       this.originalDst.set(key, host);
     }
     return host;

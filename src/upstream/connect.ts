@@ -1,6 +1,29 @@
-import { connect, Socket } from 'node:net';
+import { connect, isIP, Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { isPipeAddress } from '../common/address.js';
+import type { Cluster } from '../config/snapshot.js';
+
+/**
+ * Where a cluster's connection to a host comes from and how a DNS name is resolved: Envoy's
+ * upstream_bind_config (the bind address of the destination's family: 127.0.0.6 cannot reach an
+ * IPv6 host), dns_lookup_family (V4_ONLY, V6_ONLY), and LOGICAL_DNS's rule: the first address the
+ * resolver gives, without trying the others (STRICT_DNS names may fall back across addresses).
+ */
+export interface UpstreamSource {
+  localAddress?: string;
+  family?: 4 | 6;
+  autoSelectFamily?: false;
+}
+
+export function upstreamSourceFor(cluster: Pick<Cluster, 'type' | 'upstreamBindAddresses' | 'dnsLookupFamily'>, destination: string): UpstreamSource {
+  const family = isIP(destination);
+  const bind = family ? cluster.upstreamBindAddresses?.find((b) => isIP(b) === family) : undefined;
+  if (family || isPipeAddress(destination)) return bind ? { localAddress: bind } : {};
+  return {
+    ...(cluster.dnsLookupFamily === 'V4_ONLY' ? { family: 4 as const } : cluster.dnsLookupFamily === 'V6_ONLY' ? { family: 6 as const } : {}),
+    ...(cluster.type === 'LOGICAL_DNS' ? { autoSelectFamily: false as const } : {}),
+  };
+}
 
 export interface UpstreamSocket {
   socket: Socket;
@@ -18,11 +41,18 @@ export interface UpstreamSocket {
 export function connectUpstream(
   host: string,
   port: number,
-  opts: { localAddress?: string; allowHalfOpen?: boolean; tls?: ConnectionOptions | Error },
+  opts: UpstreamSource & { allowHalfOpen?: boolean; tls?: ConnectionOptions | Error },
 ): UpstreamSocket {
   const target = isPipeAddress(host)
     ? { path: host.startsWith('@') ? `\0${host.slice(1)}` : host }
-    : { host, port, noDelay: true, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) };
+    : {
+        host,
+        port,
+        noDelay: true,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+        ...(opts.family ? { family: opts.family } : {}),
+        ...(opts.autoSelectFamily === false ? { autoSelectFamily: false } : {}),
+      };
   const base = { ...target, ...(opts.allowHalfOpen ? { allowHalfOpen: true } : {}) };
   const tls = opts.tls;
   if (tls instanceof Error) {

@@ -5,18 +5,11 @@ import { H2Pool } from './http2/pool.js';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
 import type { TlsStore } from '../security/tls-store.js';
-import { isIP } from 'node:net';
 import { hostPort } from '../common/address.js';
+import { upstreamSourceFor } from './connect.js';
 
 /** Envoy's default max headers size, applied to upstream responses too. */
 const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
-
-/** The bind address of the destination's family (127.0.0.6 cannot reach an IPv6 host), if any. */
-export function bindAddressFor(binds: readonly string[] | undefined, destination: string): string | undefined {
-  if (!binds) return undefined;
-  const family = isIP(destination);
-  return binds.find((b) => isIP(b) === family);
-}
 
 /** An upstream endpoint with its connection pool and the counters the load balancer reads. */
 export class UpstreamHost {
@@ -54,7 +47,7 @@ export class UpstreamHost {
       maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES,
       maxRequestsPerConnection: cluster.maxRequestsPerConnection,
       limits,
-      localAddress: bindAddressFor(cluster.upstreamBindAddresses, endpoint.address),
+      source: upstreamSourceFor(cluster, endpoint.address),
       ...(tls && (cluster.transportSocket || cluster.transportSocketMatches) ? { tls: () => tls.clientOptions(cluster, endpoint, 'http') } : {}),
     };
     const stats = { cluster: clusterStats, host: this.stats };

@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { ClusterStats, HostStats } from '../telemetry/stats.js';
 import { Resource, type ClusterLimits } from './resource-limits.js';
 import { UpstreamError, type UpstreamExchange, type UpstreamFailure, type UpstreamHandler, type UpstreamRequest } from './exchange.js';
+import type { UpstreamSource } from './connect.js';
 
 /**
  * What every upstream connection pool does whatever the protocol (Envoy's ConnPoolImplBase):
@@ -19,8 +20,8 @@ export interface PoolOptions {
   maxRequestsPerConnection?: number;
   /** The cluster's circuit breakers, shared across workers; absent: unlimited. */
   limits?: ClusterLimits;
-  /** Connect from this local address (Envoy upstream_bind_config). */
-  localAddress?: string;
+  /** The local address and DNS resolution of new connections (Envoy upstream_bind_config, dns_lookup_family). */
+  source?: UpstreamSource;
   /** TLS for each new connection (asked each time: a rotated certificate applies to new connections). */
   tls?: () => ConnectionOptions | Error | undefined;
 }

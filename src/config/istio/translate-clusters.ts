@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { Cluster, ClusterLoadAssignment, LbPolicy, NodeIdentity } from '../snapshot.js';
 import { loadAssignment, parseLocality, staticHost, type HostEndpoint } from '../endpoints.js';
+import { DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from '../upstream-defaults.js';
 import { localityLoadAssignment } from './locality.js';
 import { labelsMatch } from './hosts.js';
 import { DestinationRuleIndex, effectivePolicy, workloadPort, type Service } from './registry.js';
@@ -9,12 +10,8 @@ import { autoMtlsMatches, destinationRuleTls, meshUpstreamTls, tlsTransportSocke
 
 /** Istio's meshConfig.connectTimeout default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/**
- * Upstream keep-alive idle timeout when the DestinationRule sets none. Envoy's default is 1h, but
- * Node servers close idle connections after 5 s; reusing one they just closed fails the request (UC),
- * so Outrigger closes first.
- */
-export const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+/** The idle timeout when the DestinationRule sets none (see upstream-defaults.ts). */
+export { DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS };
 
 /** Istio's SNI for a cluster, `outbound_.<port>_.<subset>_.<host>`: ISTIO_MUTUAL presents it, AUTO_PASSTHROUGH routes on it. */
 export function istioSni(service: Pick<NonNullable<Cluster['service']>, 'host' | 'port' | 'subset'>): string {

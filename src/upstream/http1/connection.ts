@@ -36,7 +36,7 @@ export class H1Connection extends ActiveClient implements UpstreamExchange, Body
 
   constructor(private readonly pool: H1Pool) {
     super();
-    const up = connectUpstream(pool.address, pool.port, { localAddress: pool.options.localAddress, tls: pool.options.tls?.() });
+    const up = connectUpstream(pool.address, pool.port, { ...pool.options.source, tls: pool.options.tls?.() });
     this.socket = up.socket;
     this.socket.once(up.readyEvent, () => pool.clientReady(this, 1));
     this.socket.on('data', (buf: Buffer) => this.onData(buf));
