@@ -105,7 +105,11 @@ export class Agent implements AdminBackend {
 
   async start(): Promise<void> {
     const source = this.opts.source;
-    const { snapshot, warnings } = await source.initial();
+    const { snapshot, warnings } = await source.initial({
+      apply: (s, reason) => this.applyPushed(s, reason),
+      recordUpdate: (api, outcome, version) => this.recordConfigUpdate(api, outcome, version),
+      setControlPlaneConnected: (connected) => this.setControlPlaneConnected(connected),
+    });
     for (const w of warnings) log.warn(w);
     this.warned = new Set(warnings);
     const slots = this.slotAssigner.assign(snapshot);
@@ -121,7 +125,6 @@ export class Agent implements AdminBackend {
     if (source.reload) this.recordFileUpdate('success', snapshot.version);
     this.updates.setWorkersStarted(true);
     this.ready = true;
-    source.attach?.((s, reason) => this.applyPushed(s, reason));
     if (this.opts.watch && source.watchPaths?.length) {
       this.watcher = new ConfigWatcher(source.watchPaths, () => void this.reload('file change'));
       await this.watcher.start();

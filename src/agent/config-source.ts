@@ -1,5 +1,6 @@
 import { loadSnapshot, type LoadOptions } from '../config/load.js';
 import type { Snapshot } from '../config/snapshot.js';
+import type { ConfigApi, UpdateOutcome } from './config-update-stats.js';
 
 /** A Snapshot and what loading it noticed. */
 export interface LoadedConfig {
@@ -7,8 +8,15 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-/** Applies a pushed Snapshot to the workers; rejects when they refuse it (the last good one stays). */
-export type ApplySnapshot = (snapshot: Snapshot, reason: string) => Promise<void>;
+/** What a source may ask of the agent. */
+export interface SourceSink {
+  /** Once the workers run: they take this Snapshot, or the promise rejects (the last good one stays). */
+  apply(snapshot: Snapshot, reason: string): Promise<void>;
+  /** A pushing source counts its LDS/CDS updates (listener_manager.lds.*, cluster_manager.cds.*). */
+  recordUpdate(api: ConfigApi, outcome: UpdateOutcome, version?: string): void;
+  /** control_plane.connected_state. */
+  setControlPlaneConnected(connected: boolean): void;
+}
 
 /**
  * Where the agent's configuration comes from: files it reads (Istio YAML: read again when they
@@ -18,17 +26,15 @@ export type ApplySnapshot = (snapshot: Snapshot, reason: string) => Promise<void
 export interface ConfigSource {
   /** What it reads, for logs and /server_info (files, or the bootstrap and control plane). */
   readonly description: readonly string[];
-  /** The first configuration; rejects with what kept it from loading. */
-  initial(): Promise<LoadedConfig>;
-  /** A pulled source: the configuration read again. */
+  /**
+   * The first configuration; rejects with what kept it from loading. A pushing source keeps the
+   * sink and sends later Snapshots through it once this has resolved (and counts its own updates).
+   */
+  initial(sink: SourceSink): Promise<LoadedConfig>;
+  /** A pulled source: the configuration read again (the agent counts each load as an LDS and a CDS update). */
   reload?(): Promise<LoadedConfig>;
   /** A pulled source: files and directories whose changes call for reload(). */
   readonly watchPaths?: readonly string[];
-  /**
-   * A pushing source: once the workers run, later Snapshots go through `apply`. It counts its own
-   * LDS/CDS updates; a pulled source's loads are counted by the agent.
-   */
-  attach?(apply: ApplySnapshot): void;
   close?(): void;
 }
 

@@ -1,19 +1,14 @@
-import type { Cluster, ClusterLoadAssignment, CommonTlsContext, Listener, NodeIdentity, RouteConfiguration, Secret, UpstreamTransportSocket } from '../snapshot.js';
+import type { Cluster, ClusterLoadAssignment, CommonTlsContext, Listener, NodeIdentity, RouteConfiguration, SdsConfigSource, Secret, UpstreamTransportSocket } from '../snapshot.js';
 import type { SnapshotBody } from '../snapshot-build.js';
+import type { DecodedCluster } from './decode/cluster.js';
+
+export type { DecodedCluster };
 
 /** A Listener as decoded from LDS: the inline route configurations of its connection managers, and the ones it needs over RDS. */
 export interface DecodedListener {
   listener: Listener;
   routeConfigs: RouteConfiguration[];
   rdsNames: string[];
-}
-
-/** A Cluster as decoded from CDS: its inline hosts (STATIC, STRICT_DNS, LOGICAL_DNS), or the EDS service name its hosts come under. */
-export interface DecodedCluster {
-  cluster: Cluster;
-  loadAssignment?: ClusterLoadAssignment;
-  /** An EDS cluster's service name (eds_cluster_config.service_name, else the cluster's name). */
-  edsServiceName?: string;
 }
 
 /**
@@ -37,18 +32,19 @@ export class XdsResources {
 export interface Wanted {
   routes: Set<string>;
   endpoints: Set<string>;
-  secrets: Set<string>;
+  /** Secret names, each with where its TLS context says it comes from (absent: the context did not say). */
+  secrets: Map<string, SdsConfigSource | undefined>;
 }
 
 export function wantedResources(r: XdsResources): Wanted {
-  const w: Wanted = { routes: new Set(), endpoints: new Set(), secrets: new Set() };
+  const w: Wanted = { routes: new Set(), endpoints: new Set(), secrets: new Map() };
   for (const l of [...r.staticListeners, ...r.listeners.values()]) {
     for (const name of l.rdsNames) w.routes.add(name);
-    for (const name of listenerSecretNames(l.listener)) w.secrets.add(name);
+    listenerSecrets(l.listener, w.secrets);
   }
   for (const c of [...r.staticClusters, ...r.clusters.values()]) {
     if (c.edsServiceName !== undefined) w.endpoints.add(c.edsServiceName);
-    for (const name of clusterSecretNames(c.cluster)) w.secrets.add(name);
+    clusterSecrets(c.cluster, w.secrets);
   }
   return w;
 }
@@ -134,29 +130,32 @@ export function assembleSnapshot(node: NodeIdentity, r: XdsResources, inService:
   };
 }
 
-function tlsSecretNames(common: CommonTlsContext, out: Set<string>): void {
-  for (const s of common.tlsCertificateSdsSecretConfigs ?? []) out.add(s.name);
-  const ca = common.combinedValidationContext?.validationContextSdsSecretConfig.name;
-  if (ca !== undefined) out.add(ca);
+type SecretRefs = Map<string, SdsConfigSource | undefined>;
+
+function tlsSecrets(common: CommonTlsContext, out: SecretRefs): void {
+  for (const s of common.tlsCertificateSdsSecretConfigs ?? []) out.set(s.name, s.sdsConfig);
+  const ca = common.combinedValidationContext?.validationContextSdsSecretConfig;
+  if (ca) out.set(ca.name, ca.sdsConfig);
 }
 
-/** The SDS secrets a listener's TLS contexts name. */
-export function listenerSecretNames(l: Listener): string[] {
-  const out = new Set<string>();
+/** The SDS secrets a listener's TLS contexts name, with their sources. */
+function listenerSecrets(l: Listener, out: SecretRefs): SecretRefs {
   for (const chain of [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) {
-    if (chain.transportSocket) tlsSecretNames(chain.transportSocket.typedConfig.commonTlsContext, out);
+    if (chain.transportSocket) tlsSecrets(chain.transportSocket.typedConfig.commonTlsContext, out);
   }
-  return [...out];
+  return out;
 }
 
-function upstreamSecretNames(t: UpstreamTransportSocket | undefined, out: Set<string>): void {
-  if (t?.name === 'envoy.transport_sockets.tls') tlsSecretNames(t.typedConfig.commonTlsContext, out);
+function upstreamSecrets(t: UpstreamTransportSocket | undefined, out: SecretRefs): void {
+  if (t?.name === 'envoy.transport_sockets.tls') tlsSecrets(t.typedConfig.commonTlsContext, out);
 }
 
-/** The SDS secrets a cluster's transport sockets name. */
-export function clusterSecretNames(c: Cluster): string[] {
-  const out = new Set<string>();
-  upstreamSecretNames(c.transportSocket, out);
-  for (const m of c.transportSocketMatches ?? []) upstreamSecretNames(m.transportSocket, out);
-  return [...out];
+/** The SDS secrets a cluster's transport sockets name, with their sources. */
+function clusterSecrets(c: Cluster, out: SecretRefs): SecretRefs {
+  upstreamSecrets(c.transportSocket, out);
+  for (const m of c.transportSocketMatches ?? []) upstreamSecrets(m.transportSocket, out);
+  return out;
 }
+
+const listenerSecretNames = (l: Listener): string[] => [...listenerSecrets(l, new Map()).keys()];
+const clusterSecretNames = (c: Cluster): string[] => [...clusterSecrets(c, new Map()).keys()];

@@ -72,7 +72,7 @@ describe('xDS assembly (warming)', () => {
     const s = new InService();
     const l: DecodedListener = { listener: listener('virtualInbound', 'default'), routeConfigs: [route('inline')], rdsNames: ['inbound|9080||'] };
     r.listeners.set('virtualInbound', l);
-    expect(wantedResources(r)).toEqual({ routes: new Set(['inbound|9080||']), endpoints: new Set(), secrets: new Set(['default']) });
+    expect(wantedResources(r)).toEqual({ routes: new Set(['inbound|9080||']), endpoints: new Set(), secrets: new Map([['default', undefined]]) });
     let a = assembleSnapshot(node, r, s);
     expect(a.body.listeners).toEqual([]);
     expect(a.warming.listeners.get('virtualInbound')).toEqual(['RouteConfiguration inbound|9080||', 'Secret default']);
