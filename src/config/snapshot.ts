@@ -153,6 +153,26 @@ export type TlsProtocolVersion = 'TLS_AUTO' | 'TLSv1_0' | 'TLSv1_1' | 'TLSv1_2' 
 /** Envoy's SdsSecretConfig: a secret by name, from Snapshot.secrets (config/secret-names.ts spells istiod's names). */
 export interface SdsSecretConfig {
   name: string;
+  /**
+   * Envoy's sds_config: who serves the secret. Istio's front end leaves it out (its secrets come
+   * from files); xDS says ADS (gateway credentials, `kubernetes://<name>`) or a gRPC SDS cluster
+   * (pilot-agent's `sds-grpc`: `default`, `ROOTCA`, `file-cert:`, `file-root:`). Absent over xDS:
+   * a static secret of the bootstrap.
+   */
+  sdsConfig?: SdsConfigSource;
+}
+
+/** Where an SDS secret is fetched: on the ADS stream, or from the SDS server behind a (static) cluster. */
+export type SdsConfigSource = { ads: true } | { grpcCluster: string };
+
+/** Envoy's TlsParameters: protocol versions, and the TLS 1.2 cipher suites and key-exchange groups allowed (OpenSSL names). */
+export interface TlsParameters {
+  tlsMinimumProtocolVersion?: TlsProtocolVersion;
+  tlsMaximumProtocolVersion?: TlsProtocolVersion;
+  /** TLS 1.0-1.2 cipher suites in preference order (TLS 1.3 suites are not configurable, as in Envoy). Absent: the defaults. */
+  cipherSuites?: string[];
+  /** ECDH groups in preference order (`X25519`, `P-256`, ...). Absent: the defaults. */
+  ecdhCurves?: string[];
 }
 
 /** Envoy's SubjectAltNameMatcher: a SAN of this type matching the StringMatcher. */
@@ -177,8 +197,11 @@ export interface CertificateValidationContext {
 
 /** Envoy's CommonTlsContext: the certificate presented and how the peer is validated, by SDS secret name. */
 export interface CommonTlsContext {
-  tlsParams?: { tlsMinimumProtocolVersion?: TlsProtocolVersion; tlsMaximumProtocolVersion?: TlsProtocolVersion };
-  /** ALPN offered (client) or accepted in preference order (server). */
+  tlsParams?: TlsParameters;
+  /**
+   * ALPN offered (client) or accepted in preference order (server). `istio-peer-exchange` is never
+   * offered nor selected by the data plane: Outrigger does not speak Istio's metadata-exchange preamble.
+   */
   alpnProtocols?: string[];
   /** The certificate and key this side presents (istiod sets one). */
   tlsCertificateSdsSecretConfigs?: SdsSecretConfig[];

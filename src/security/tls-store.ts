@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import { createSecureContext, createServer, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
-import type { Cluster, DownstreamTlsContext, Listener, Secret, TlsProtocolVersion, UpstreamTlsContext, UpstreamTransportSocket } from '../config/snapshot.js';
+import { createSecureContext, createServer, DEFAULT_CIPHERS, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
+import type { Cluster, DownstreamTlsContext, Listener, Secret, TlsParameters, UpstreamTlsContext, UpstreamTransportSocket } from '../config/snapshot.js';
 import { WORKLOAD_CERT_SECRET } from '../config/secret-names.js';
 import { peerIdentityFromCert } from './workload-certs.js';
 import { compileSanCheck, type SanCheck } from './san-matcher.js';
@@ -15,13 +15,27 @@ type UpstreamEndpoint = Pick<HostEndpoint, 'address' | 'tlsMode'>;
  */
 const ISTIO_ALPN_HTTP = ['istio-http/1.1', 'istio'];
 
+/**
+ * Istio's metadata-exchange ALPN: a peer that negotiates it sends (and expects) the MX preamble
+ * before any data, which Outrigger does not speak. It is never offered to an upstream nor selected
+ * for a client, whatever the context lists; peers then exchange plain bytes, as with `istio`.
+ */
+const PEER_EXCHANGE_ALPN = 'istio-peer-exchange';
+
+function withoutPeerExchange(protocols: readonly string[]): string[] {
+  return protocols.filter((p) => p !== PEER_EXCHANGE_ALPN);
+}
+
+/** Envoy's TlsParameters as Node's TLS options (versions, TLS 1.2 ciphers, ECDH groups). */
+type NodeTlsParams = Pick<TlsOptions, 'minVersion' | 'maxVersion' | 'ciphers' | 'ecdhCurve'>;
+
 /** An UpstreamTlsContext compiled once: the secrets it is built from and its peer checks. */
 interface CompiledUpstream {
   certSecret?: string;
   caSecret?: string;
   /** Peer validation configured (a CA secret or the system roots); without, nothing is verified. */
   verify: boolean;
-  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  params: NodeTlsParams;
   checkSans: SanCheck;
   alpn?: string[];
   alpnHttp?: string[];
@@ -147,13 +161,13 @@ export class TlsStore {
       const verify = !!combined || !!common.validationContext;
       const require = verify && !!tls.requireClientCertificate;
       const sans = compileSanCheck(combined?.defaultValidationContext ?? common.validationContext);
-      const alpn = common.alpnProtocols ?? [];
+      const alpn = withoutPeerExchange(common.alpnProtocols ?? []);
       server = this.createServer(
         {
           key: cert.tlsCertificate.privateKey,
           cert: cert.tlsCertificate.certificateChain,
           ...(ca && 'validationContext' in ca ? { ca: ca.validationContext.trustedCa } : {}),
-          minVersion: nodeTlsVersion(common.tlsParams?.tlsMinimumProtocolVersion),
+          ...nodeTlsParams(common.tlsParams),
           ...(alpn.length ? { ALPNCallback: ({ protocols }: { protocols: string[] }) => selectAlpn(alpn, protocols) } : {}),
           requestCert: verify,
           rejectUnauthorized: require,
@@ -195,7 +209,7 @@ export class TlsStore {
   /** The SecureContext of these secrets, built once per version of them. */
   private clientContext(c: CompiledUpstream): SecureContext | Error {
     const names = [c.certSecret, c.caSecret].filter((n): n is string => n !== undefined);
-    const key = JSON.stringify([c.certSecret, c.caSecret, c.minVersion]);
+    const key = JSON.stringify([c.certSecret, c.caSecret, c.params]);
     const known = this.clientContexts.get(key);
     if (known) return known.context;
     const cert = c.certSecret === undefined ? undefined : this.secrets.get(c.certSecret);
@@ -205,7 +219,7 @@ export class TlsStore {
     const context = createSecureContext({
       ...(cert && 'tlsCertificate' in cert ? { cert: cert.tlsCertificate.certificateChain, key: cert.tlsCertificate.privateKey } : {}),
       ...(ca && 'validationContext' in ca ? { ca: ca.validationContext.trustedCa } : {}),
-      minVersion: c.minVersion,
+      ...c.params,
     });
     this.clientContexts.set(key, { context, secrets: names });
     return context;
@@ -228,26 +242,38 @@ function compileUpstream(tls: UpstreamTlsContext): CompiledUpstream {
   const certSecret = common.tlsCertificateSdsSecretConfigs?.[0]?.name;
   const combined = common.combinedValidationContext;
   const validation = combined?.defaultValidationContext ?? common.validationContext;
-  const alpn = common.alpnProtocols?.length ? common.alpnProtocols : undefined;
+  const offered = withoutPeerExchange(common.alpnProtocols ?? []);
+  const alpn = offered.length ? offered : undefined;
   return {
     ...(certSecret !== undefined ? { certSecret } : {}),
     ...(combined ? { caSecret: combined.validationContextSdsSecretConfig.name } : {}),
     verify: !!combined || !!common.validationContext,
-    minVersion: nodeTlsVersion(common.tlsParams?.tlsMinimumProtocolVersion),
+    params: nodeTlsParams(common.tlsParams),
     checkSans: compileSanCheck(validation),
     ...(alpn ? { alpn } : {}),
     ...(alpn?.includes('istio') ? { alpnHttp: ISTIO_ALPN_HTTP } : {}),
   };
 }
 
-/** Envoy's minimum version as Node spells it; TLS_AUTO, older versions and unset: TLS 1.2 (Envoy's default, and the floor Outrigger keeps). */
-function nodeTlsVersion(v: TlsProtocolVersion | undefined): CompiledUpstream['minVersion'] {
-  switch (v) {
-    case 'TLSv1_3':
-      return 'TLSv1.3';
-    default:
-      return 'TLSv1.2';
-  }
+/** The TLS 1.3 suites Node offers by default: Envoy's cipher_suites leave TLS 1.3 alone, Node's `ciphers` would drop them. */
+const TLS13_SUITES = DEFAULT_CIPHERS.split(':').filter((c) => c.startsWith('TLS_'));
+
+/**
+ * Envoy's TlsParameters as Node's options. Minimum: TLS_AUTO, older versions and unset are TLS 1.2
+ * (Envoy's default, and the floor Outrigger keeps). Maximum: unset keeps Node's (TLS 1.3).
+ */
+function nodeTlsParams(p: TlsParameters | undefined): NodeTlsParams {
+  const max = p?.tlsMaximumProtocolVersion;
+  return {
+    minVersion: p?.tlsMinimumProtocolVersion === 'TLSv1_3' ? 'TLSv1.3' : 'TLSv1.2',
+    ...(max === 'TLSv1_2' || max === 'TLSv1_3' ? { maxVersion: nodeVersion(max) } : {}),
+    ...(p?.cipherSuites?.length ? { ciphers: [...p.cipherSuites, ...TLS13_SUITES].join(':') } : {}),
+    ...(p?.ecdhCurves?.length ? { ecdhCurve: p.ecdhCurves.join(':') } : {}),
+  };
+}
+
+function nodeVersion(v: 'TLSv1_2' | 'TLSv1_3'): 'TLSv1.2' | 'TLSv1.3' {
+  return v === 'TLSv1_3' ? 'TLSv1.3' : 'TLSv1.2';
 }
 
 function missingSecret(name: string): Error {
@@ -261,7 +287,7 @@ function missingSecret(name: string): Error {
  * without ALPN: HTTP/1 or bytes), and a client offering HTTP/2 alone is refused.
  */
 export function selectAlpn(server: readonly string[], client: readonly string[]): string | undefined {
-  return server.find((p) => client.includes(p)) ?? client.find((p) => p !== 'h2' && p !== 'istio-h2');
+  return server.find((p) => p !== PEER_EXCHANGE_ALPN && client.includes(p)) ?? client.find((p) => p !== 'h2' && p !== 'istio-h2' && p !== PEER_EXCHANGE_ALPN);
 }
 
 /** A client that starts TLS must finish the handshake within this time. */

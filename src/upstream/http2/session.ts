@@ -13,7 +13,7 @@ export const DEFAULT_MAX_STREAMS = 2 ** 31 - 1;
 
 /**
  * TLS options for an h2 session: ALPN offers h2, keeping the caller's non-HTTP entries (Istio's
- * `istio`, `istio-peer-exchange`, as Istio's ALPNInMeshH2 = [istio, h2]) and dropping those that
+ * `istio`, as Istio's ALPNInMeshH2 = [istio, h2]) and dropping those that
  * name HTTP/1 (`http/1.1`, `istio-http/1.1`).
  */
 export function h2TlsOptions(tls: ConnectionOptions): ConnectionOptions {
