@@ -98,6 +98,26 @@ export interface Listener {
    */
   useOriginalDst?: boolean;
   /**
+   * Envoy's use_original_dst hand-off (istiod's virtualOutbound): a connection whose restored
+   * original destination is another listener's address (exact IP:port first, then 0.0.0.0:port or
+   * [::]:port) is handed to that listener, which matches its own filter chains; with no such
+   * listener it stays here. Without it, useOriginalDst only restores the destination (virtualInbound).
+   */
+  handOffRestoredDestination?: boolean;
+  /**
+   * Envoy's bind_to_port: false for a listener that never listens itself and only receives
+   * connections handed off from a use_original_dst listener (istiod's `0.0.0.0_9080`,
+   * `10.0.0.5_443`). Absent: the listener binds its address.
+   */
+  bindToPort?: false;
+  /**
+   * Envoy's tls_inspector and http_inspector listener filters: which of them read a connection's
+   * first bytes (each off on its disabled destination ports). A listener without tls_inspector sees
+   * every connection as raw_buffer with no SNI or ALPN; without http_inspector, no HTTP protocol.
+   * Absent: both on every port (the Istio front end's listeners).
+   */
+  inspectors?: ListenerInspectors;
+  /**
    * Envoy listener_filters_timeout for protocol detection (tls_inspector, http_inspector; Istio's
    * meshConfig.protocolDetectionTimeout): how long to wait for the client's first bytes when a
    * filter chain needs them. 0 waits as long as the client takes (Istio's default).
@@ -107,6 +127,23 @@ export interface Listener {
   filterChains: FilterChain[];
   /** Where a connection no chain matches goes; absent, it is closed (stat no_filter_chain_match). */
   defaultFilterChain?: FilterChain;
+}
+
+/** The listener filters that read a connection's first bytes; one absent is not run. */
+export interface ListenerInspectors {
+  tls?: ListenerFilterScope;
+  http?: ListenerFilterScope;
+}
+
+/** Where a listener filter runs: every destination port but its filter_disabled ones. */
+export interface ListenerFilterScope {
+  disabledPorts?: PortRange[];
+}
+
+/** Envoy's Int32Range of ports: start inclusive, end exclusive. */
+export interface PortRange {
+  start: number;
+  end: number;
 }
 
 /** Envoy filter_chain_match. An unset field matches anything, but a chain that sets it and matches wins. */

@@ -5,6 +5,7 @@ import { ActiveStream } from '../http/active-stream.js';
 import { writeLocalReply } from '../http/local-reply.js';
 import { FilterChainMatcher, type CompiledChain } from '../listener/filter-chain-match.js';
 import { inspect, type InspectResult } from '../listener/inspect.js';
+import { reportedBy, UNINSPECTED } from '../listener/inspectors.js';
 import { createListenerServer, listen } from '../listener/listener.js';
 import { releaseNothing, type ListenerAdmission } from '../listener/connection-limits.js';
 import { plainAddress } from '../common/address.js';
@@ -54,7 +55,8 @@ export class DataPlane {
       const added: string[] = [];
       try {
         for (const [key, l] of wanted) {
-          if (this.bound.has(key)) continue;
+          // bind_to_port: false — only reachable by hand-off from a use_original_dst listener
+          if (this.bound.has(key) || l.bindToPort === false) continue;
           const stats = this.services.stats.listener(`${l.address}_${l.port}`);
           const admission = this.services.connectionLimits?.forListener(l.name, slots.listeners[l.name]);
           const server = createListenerServer((socket) => this.onConnection(l.name, admission, socket, stats));
@@ -101,8 +103,9 @@ export class DataPlane {
       stats.downstreamCxActive--;
       stats.downstreamCxDestroy++;
     });
-    const lr = this.runtime?.listeners.get(listenerName);
-    if (!lr || this.draining) {
+    const rt = this.runtime;
+    let lr = rt?.listeners.get(listenerName);
+    if (!rt || !lr || this.draining) {
       socket.destroy();
       return;
     }
@@ -110,21 +113,26 @@ export class DataPlane {
     let dst: Address = local;
     let redirected = false;
     if (lr.config.useOriginalDst) {
-      const od = originalDestination(socket);
+      const od = this.services.originalDestination?.(socket) ?? originalDestination(socket);
       if (od && (od.port !== local.port || od.address !== local.address)) {
         dst = { address: od.address, port: od.port };
         redirected = true;
+        // use_original_dst: the listener at the original destination takes the connection (no further hand-off)
+        if (lr.config.handOffRestoredDestination) lr = rt.listenerForAddress(dst.address, dst.port) ?? lr;
       }
     }
     const candidates = lr.matcher.candidates(dst.address, dst.port);
-    if (!FilterChainMatcher.needsInspection(candidates)) {
-      this.dispatch(lr, socket, stats, FilterChainMatcher.select(candidates, undefined), dst, redirected);
+    const enabled = lr.inspectors(dst.port);
+    if (!FilterChainMatcher.needsInspection(candidates) || (!enabled.tls && !enabled.http)) {
+      const seen = FilterChainMatcher.needsInspection(candidates) ? UNINSPECTED : undefined;
+      this.dispatch(lr, socket, stats, FilterChainMatcher.select(candidates, seen), dst, redirected);
       return;
     }
-    inspect(socket, lr.config.protocolDetectionTimeoutMs ?? 0, (r) => {
+    const target = lr;
+    inspect(socket, target.config.protocolDetectionTimeoutMs ?? 0, (r) => {
       if (!r) return void socket.destroy();
       if (r.timedOut) stats.downstreamPreCxTimeout++;
-      this.dispatch(lr, socket, stats, FilterChainMatcher.select(candidates, r.inspected), dst, redirected, r);
+      this.dispatch(target, socket, stats, FilterChainMatcher.select(candidates, reportedBy(enabled, r.inspected)), dst, redirected, r);
     });
   }
 

@@ -59,8 +59,8 @@ function grpcService(g: Msg | undefined, ref: ResourceRef, field: string): GrpcS
   };
 }
 
-function httpService(h: Msg | undefined, ref: ResourceRef, field: string): HttpService {
-  const uri = h?.server_uri;
+function httpService(h: Msg, ref: ResourceRef, field: string): HttpService {
+  const uri = h.server_uri;
   if (!uri?.uri || !uri.cluster) throw resourceError(ref, fieldPath(field, 'server_uri'), 'an http_service needs server_uri with uri and cluster');
   const req = h.authorization_request as Msg | undefined;
   const res = h.authorization_response as Msg | undefined;
