@@ -361,6 +361,8 @@ export interface RouteConfiguration {
   /** `80`, `http.8080`, `inbound|9080||` — as Istio names them. */
   name: string;
   virtualHosts: VirtualHost[];
+  /** Envoy's ignore_port_in_host_matching (istiod sets it on gateways): `host:port` finds the virtual host of `host`. */
+  ignorePortInHostMatching?: boolean;
 }
 
 export interface VirtualHost {

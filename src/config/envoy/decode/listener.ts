@@ -100,11 +100,11 @@ const TCP_PROXY: FieldPolicy = {
 };
 
 export function decodeListener(m: Msg, ctx: DecodeContext): DecodedListener {
-  const name = (m.name as string | undefined) ?? '';
-  const ref: ResourceRef = { kind: 'Listener', name };
-  if (!name) throw resourceError(ref, 'name', 'a listener needs a name');
+  const ref: ResourceRef = { kind: 'Listener', name: (m.name as string | undefined) ?? '' };
   checkFields(m, LISTENER, ref, '', ctx);
   const { address, port } = socketAddress(m.address, ref);
+  // Envoy names an unnamed (bootstrap) listener itself; Istio's way is address_port
+  const name = (ref.name ||= `${address}_${port}`);
   const routeConfigs: RouteConfiguration[] = [];
   const rdsNames = new Set<string>();
   const listener: Listener = {

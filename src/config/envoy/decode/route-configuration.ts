@@ -27,7 +27,6 @@ export function decodeRouteConfiguration(m: Msg, ctx: DecodeContext, ref: Resour
     vhds: 'VHDS is not supported',
     cluster_specifier_plugins: 'cluster specifier plugins are not supported',
     request_mirror_policies: 'route-configuration mirror policies are not supported',
-    ignore_port_in_host_matching: 'ignore_port_in_host_matching is not supported',
     ignore_path_parameters_in_path_matching: 'ignore_path_parameters_in_path_matching is not supported',
     most_specific_header_mutations_wins: 'most_specific_header_mutations_wins is not supported',
     internal_only_headers: 'internal_only_headers is not supported',
@@ -38,7 +37,7 @@ export function decodeRouteConfiguration(m: Msg, ctx: DecodeContext, ref: Resour
     response: decodeHeaderMutation(m.response_headers_to_add, m.response_headers_to_remove, ref, field, 'response_headers_to_add', 'response_headers_to_remove'),
   };
   const virtualHosts = ((m.virtual_hosts ?? []) as Msg[]).map((v, i) => decodeVirtualHost(v, headers, ctx, ref, fieldPath(at('virtual_hosts'), i)));
-  return { name: m.name ?? '', virtualHosts };
+  return { name: m.name ?? '', virtualHosts, ...(m.ignore_port_in_host_matching ? { ignorePortInHostMatching: true } : {}) };
 }
 
 interface Enclosing {
