@@ -10,7 +10,7 @@ import type {
   RouteConfiguration, RouteMatch, StringMatch, VirtualHost, WeightedCluster,
 } from '../../snapshot.js';
 import { FAULT_FILTER } from '../http-filters.js';
-import { durationMs } from '../proto/values.js';
+import { durationMs, structToJs } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
 import { decodeHeaderMutation, mergeHeaderMutations } from './headers.js';
 import { decodeStringMatcher } from './matchers.js';
@@ -79,7 +79,9 @@ function decodeRoute(r: Msg, outer: Enclosing, ctx: DecodeContext, ref: Resource
   if (responseHeaders) route.responseHeaders = responseHeaders;
   const perFilter = decodePerFilterConfigs(r.typed_per_filter_config, ref, at('typed_per_filter_config'));
   if (perFilter) route.typedPerFilterConfig = perFilter;
-  if (r.decorator?.operation) route.source = r.decorator.operation;
+  // istiod names the VirtualService a route came from in its metadata
+  const source = structToJs(r.metadata?.filter_metadata?.istio).config;
+  if (typeof source === 'string') route.source = source;
   return route;
 }
 

@@ -147,7 +147,6 @@ describe("istiod's sidecar listeners", () => {
       name: 'default',
       match: { path: { prefix: '/' }, headers: [], queryParams: [] },
       action: { kind: 'route', clusters: [{ name: 'inbound|80||', weight: 1 }], timeoutMs: 0 },
-      source: 'httpbin.default.svc.cluster.local:8000/*',
     });
     expect(d.rdsNames).toEqual([]);
   });
