@@ -12,7 +12,8 @@ import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from '
 import { decodeHttpExtAuthz } from './ext-authz.js';
 import { decodeJwtAuthentication } from './jwt-authn.js';
 import { decodeRbacFilter } from './rbac.js';
-import { decodeRouteConfiguration, refuse } from './route-configuration.js';
+import { checkFields, type FieldPolicy } from './fields.js';
+import { decodeRouteConfiguration } from './route-configuration.js';
 import { ISTIO_STATS_TYPES, METADATA_EXCHANGE_TYPES, istioWasmPlugin, typedConfigOf } from './typed-config.js';
 
 type Msg = Record<string, any>;
@@ -30,44 +31,94 @@ const HOUR_MS = 3_600_000;
 /** What Outrigger's XFCC carries of the current client (Istio's set_current_client_cert_details). */
 const XFCC_DETAILS = ['subject', 'uri', 'dns'];
 
+const NOT_WRITTEN = 'Outrigger writes its own access log';
+const HCM: FieldPolicy = {
+  type: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  reads: [
+    'codec_type', 'stat_prefix', 'rds', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options', 'max_request_headers_kb',
+    'stream_idle_timeout', 'request_timeout', 'request_headers_timeout', 'use_remote_address', 'xff_num_trusted_hops', 'forward_client_cert_details',
+    'set_current_client_cert_details', 'upgrade_configs', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action', 'generate_request_id',
+    'request_id_extension',
+  ],
+  ignored: {
+    add_user_agent: 'x-envoy-downstream-service-cluster is not added',
+    tracing: 'tracing is not done by Outrigger yet',
+    http2_protocol_options: "downstream HTTP/2 uses Envoy's edge settings",
+    server_name: 'the server header is "outrigger"',
+    server_header_transformation: 'the server header is "outrigger"',
+    drain_timeout: 'Outrigger drains by its own schedule',
+    delayed_close_timeout: 'a connection closes once its response is flushed',
+    access_log: NOT_WRITTEN,
+    access_log_flush_interval: NOT_WRITTEN,
+    flush_access_log_on_new_request: NOT_WRITTEN,
+    access_log_options: NOT_WRITTEN,
+    internal_address_config: 'x-envoy-* request headers are stripped by use_remote_address alone',
+    preserve_external_request_id: 'a client x-request-id is kept',
+    always_set_request_id_in_response: 'x-request-id is not echoed',
+    proxy_100_continue: 'Expect: 100-continue is answered by the proxy',
+    represent_ipv4_remote_address_as_ipv4_mapped_ipv6: 'IPv4 addresses stay IPv4',
+    stream_error_on_invalid_http_message: 'an invalid HTTP/1.1 message closes the connection',
+    append_x_forwarded_port: 'x-forwarded-port is not added',
+    append_local_overload: 'x-envoy-local-overloaded is not added',
+    add_proxy_protocol_connection_state: 'no PROXY protocol',
+  },
+  refused: {
+    scoped_routes: 'scoped routes are not supported',
+    skip_xff_append: 'x-forwarded-for is always appended',
+    via: 'via is not supported',
+    local_reply_config: 'local replies are Envoy\'s defaults',
+    http3_protocol_options: 'HTTP/3 is not supported',
+  },
+};
+
+const COMMON_OPTIONS: FieldPolicy = {
+  type: 'envoy.config.core.v3.HttpProtocolOptions',
+  reads: ['idle_timeout', 'max_stream_duration', 'max_headers_count', 'headers_with_underscores_action'],
+  ignored: { max_connection_duration: 'downstream connections are not aged out', max_requests_per_connection: 'not enforced downstream' },
+};
+
+const HTTP1_OPTIONS: FieldPolicy = {
+  type: 'envoy.config.core.v3.Http1ProtocolOptions',
+  reads: ['accept_http_10'],
+  ignored: { use_balsa_parser: 'Outrigger has its own HTTP/1.1 parser', send_fully_qualified_url: 'applies upstream' },
+};
+
+const HTTP_FILTER: FieldPolicy = { type: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter', reads: ['name', 'typed_config', 'is_optional', 'disabled'] };
+
+const ROUTER: FieldPolicy = {
+  type: 'envoy.extensions.filters.http.router.v3.Router',
+  reads: [],
+  ignored: {
+    dynamic_stats: 'the router keeps its stats',
+    start_child_span: 'tracing is not done by Outrigger yet',
+    upstream_log: NOT_WRITTEN,
+    upstream_log_options: NOT_WRITTEN,
+    suppress_envoy_headers: 'x-envoy-* headers are still added',
+    strict_check_headers: 'x-envoy-* request headers are checked as they are read',
+    respect_expected_rq_timeout: 'x-envoy-expected-rq-timeout-ms is not read',
+    suppress_grpc_request_failure_code_stats: 'gRPC stats are not split by code',
+  },
+};
+
+const UPGRADE: FieldPolicy = { type: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig', reads: ['upgrade_type', 'enabled'] };
+
 /**
  * The connection manager. `inlineName` names an inline route_config in the Snapshot (inline configs
  * are the HCM's own; the caller makes the name unique).
  */
 export function decodeHttpConnectionManager(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string, inlineName: string): DecodedHttpConnectionManager {
   const at = (k: string) => fieldPath(field, k);
-  const warn = (k: string, what: string) => ctx.warn(`${ref.kind} ${ref.name}: ${at(k)}: ${what}`);
-  refuse(m, ref, field, {
-    scoped_routes: 'scoped routes are not supported',
-    original_ip_detection_extensions: 'original_ip_detection_extensions is not supported',
-    early_header_mutation_extensions: 'early_header_mutation_extensions is not supported',
-    strip_matching_host_port: 'strip_matching_host_port is not supported',
-    strip_any_host_port: 'strip_any_host_port is not supported',
-    strip_trailing_host_dot: 'strip_trailing_host_dot is not supported',
-    path_normalization_options: 'path_normalization_options is not supported',
-    local_reply_config: 'local_reply_config is not supported',
-    http3_protocol_options: 'HTTP/3 is not supported',
-  });
-  if (m.codec_type && m.codec_type !== 'AUTO' && m.codec_type !== 'HTTP1' && m.codec_type !== 'HTTP2') throw resourceError(ref, at('codec_type'), `codec ${m.codec_type} is not supported`);
-  if (m.codec_type === 'HTTP1' || m.codec_type === 'HTTP2') warn('codec_type', `${m.codec_type}: the codec follows ALPN and the h2c preface (AUTO)`);
-  if (m.access_log?.length) warn('access_log', 'Outrigger writes its own access log (Envoy access_log config is not applied)');
-  if (m.tracing) warn('tracing', 'tracing is not done by Outrigger yet');
-  if (m.server_name && m.server_name !== 'outrigger') warn('server_name', `the server header stays "outrigger" (not "${m.server_name}")`);
-  if (m.server_header_transformation && m.server_header_transformation !== 'OVERWRITE') warn('server_header_transformation', `${m.server_header_transformation} is not applied`);
-  if (m.generate_request_id && m.generate_request_id.value === false) warn('generate_request_id', 'x-request-id is always generated when absent');
-  if (m.preserve_external_request_id) warn('preserve_external_request_id', 'not applied');
-  if (m.internal_address_config) warn('internal_address_config', 'not applied');
-  if (m.skip_xff_append) throw resourceError(ref, at('skip_xff_append'), 'skip_xff_append is not supported');
-  if (m.via) throw resourceError(ref, at('via'), 'via is not supported');
-  for (const k of ['drain_timeout', 'delayed_close_timeout']) if (m[k]) warn(k, 'Outrigger uses its own drain and close timing');
-
+  checkFields(m, HCM, ref, field, ctx);
+  if (m.codec_type === 'HTTP3') throw resourceError(ref, at('codec_type'), 'HTTP/3 is not supported');
+  if (m.codec_type === 'HTTP1' || m.codec_type === 'HTTP2') ctx.warn(`${ref.kind} ${ref.name}: ${at('codec_type')}: ${m.codec_type}: the codec follows ALPN and the h2c preface (AUTO)`);
+  const requestId = typedConfigOf(m.request_id_extension?.typed_config, ref, at('request_id_extension.typed_config'))?.typeName;
+  if (requestId && requestId !== 'envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig') ctx.warn(`${ref.kind} ${ref.name}: ${at('request_id_extension')}: x-request-id is a UUID (not ${requestId})`);
+  if (m.generate_request_id && m.generate_request_id.value === false) ctx.warn(`${ref.kind} ${ref.name}: ${at('generate_request_id')}: x-request-id is always generated when absent`);
   const { routeConfig, rdsName, routeConfigName } = routeSource(m, ctx, ref, field, inlineName);
   const common = (m.common_http_protocol_options ?? {}) as Msg;
-  decodeCommonOptions(common, ref, at('common_http_protocol_options'), warn);
+  decodeCommonOptions(common, ctx, ref, at('common_http_protocol_options'));
   const http1 = (m.http_protocol_options ?? {}) as Msg;
-  for (const k of ['allow_absolute_url', 'default_host_for_http_10', 'header_key_format', 'enable_trailers', 'allow_chunked_length', 'override_stream_error_on_invalid_http_message', 'allow_custom_methods']) {
-    if (http1[k] !== undefined && http1[k] !== false) throw resourceError(ref, at(`http_protocol_options.${k}`), `${k} is not supported`);
-  }
+  checkFields(http1, HTTP1_OPTIONS, ref, at('http_protocol_options'), ctx);
   const useRemoteAddress = wrapped<boolean>(m.use_remote_address, false);
   const hcm: HttpConnectionManager = {
     statPrefix: m.stat_prefix ?? '',
@@ -86,7 +137,7 @@ export function decodeHttpConnectionManager(m: Msg, ctx: DecodeContext, ref: Res
     httpFilters: decodeHttpFilters((m.http_filters ?? []) as Msg[], ctx, ref, at('http_filters')),
     forwardClientCertDetails: decodeXfcc(m, ctx, ref, field),
     ...pathNormalization(m, ref, field),
-    upgradeTypes: decodeUpgradeConfigs(m.upgrade_configs, ref, at('upgrade_configs')),
+    upgradeTypes: decodeUpgradeConfigs(m.upgrade_configs, ctx, ref, at('upgrade_configs')),
   };
   return { hcm, ...(routeConfig ? { routeConfig } : {}), ...(rdsName !== undefined ? { rdsName } : {}) };
 }
@@ -106,15 +157,13 @@ function routeSource(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string
   throw resourceError(ref, field, 'a connection manager needs rds or route_config');
 }
 
-function decodeCommonOptions(c: Msg, ref: ResourceRef, field: string, warn: (k: string, what: string) => void): void {
+function decodeCommonOptions(c: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): void {
+  checkFields(c, COMMON_OPTIONS, ref, field, ctx);
   const action = c.headers_with_underscores_action ?? 'ALLOW';
   // REJECT_REQUEST / DROP_HEADER change what reaches authorization and the app: not done, so refused
   if (action !== 'ALLOW') throw resourceError(ref, fieldPath(field, 'headers_with_underscores_action'), `${action} is not supported (headers with underscores are allowed)`);
   const maxHeaders = wrapped<number>(c.max_headers_count, 100);
   if (maxHeaders !== 100) throw resourceError(ref, fieldPath(field, 'max_headers_count'), `only Envoy's default of 100 headers is supported, got ${maxHeaders}`);
-  if (c.max_connection_duration) warn('common_http_protocol_options.max_connection_duration', 'not enforced');
-  if (c.max_requests_per_connection) warn('common_http_protocol_options.max_requests_per_connection', 'not enforced downstream');
-  if (c.max_response_headers_kb) warn('common_http_protocol_options.max_response_headers_kb', 'not applied');
 }
 
 /**
@@ -128,10 +177,11 @@ function decodeHttpFilters(list: Msg[], ctx: DecodeContext, ref: ResourceRef, fi
     const at = fieldPath(field, i);
     const warn = (what: string) => ctx.warn(`${ref.kind} ${ref.name}: ${at} (${f.name}): ${what}`);
     if (i === list.length - 1) {
-      decodeRouter(f, ref, at, warn);
+      checkFields(f, HTTP_FILTER, ref, at, ctx);
+      checkFields(typedConfigOf(f.typed_config, ref, fieldPath(at, 'typed_config'))?.message ?? {}, ROUTER, ref, fieldPath(at, 'typed_config'), ctx);
       return;
     }
-    if (f.config_type === 'config_discovery') throw resourceError(ref, fieldPath(at, 'config_discovery'), 'filters from ECDS are not supported');
+    checkFields(f, HTTP_FILTER, ref, at, ctx);
     const tc = typedConfigOf(f.typed_config, ref, fieldPath(at, 'typed_config'));
     const type = tc?.typeName ?? '';
     const message = tc?.message ?? {};
@@ -185,13 +235,6 @@ function isRouter(f: Msg, ref: ResourceRef, field: string): boolean {
   return t ? t.typeName === 'envoy.extensions.filters.http.router.v3.Router' : f.name === ROUTER_FILTER;
 }
 
-function decodeRouter(f: Msg, ref: ResourceRef, field: string, warn: (what: string) => void): void {
-  const r = (typedConfigOf(f.typed_config, ref, fieldPath(field, 'typed_config'))?.message ?? {}) as Msg;
-  if (r.upstream_http_filters?.length) throw resourceError(ref, fieldPath(field, 'typed_config.upstream_http_filters'), 'upstream HTTP filters are not supported');
-  if (r.upstream_log?.length) warn('upstream_log is not written');
-  if (r.suppress_envoy_headers) warn('suppress_envoy_headers is not applied');
-}
-
 /** header_mutation's config as its factory parses it (Envoy's field names, no oneof markers or wrappers). */
 function headerMutationConfig(m: Msg, ref: ResourceRef, field: string): unknown {
   const list = (l: Msg[] | undefined, k: string) =>
@@ -234,12 +277,12 @@ function pathNormalization(m: Msg, ref: ResourceRef, field: string): Pick<HttpCo
   throw resourceError(ref, field, `normalize_path ${normalize}, merge_slashes ${merge}, path_with_escaped_slashes_action ${action}: not a path normalization Outrigger does (NONE, BASE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES)`);
 }
 
-function decodeUpgradeConfigs(list: Msg[] | undefined, ref: ResourceRef, field: string): string[] {
+function decodeUpgradeConfigs(list: Msg[] | undefined, ctx: DecodeContext, ref: ResourceRef, field: string): string[] {
   const out: string[] = [];
   (list ?? []).forEach((u, i) => {
     const at = fieldPath(field, i);
+    checkFields(u, UPGRADE, ref, at, ctx);
     if (!u.upgrade_type) throw resourceError(ref, fieldPath(at, 'upgrade_type'), 'an upgrade config needs an upgrade_type');
-    if (u.filters?.length) throw resourceError(ref, fieldPath(at, 'filters'), 'upgrade filter chains are not supported');
     if (u.enabled && u.enabled.value !== true) return;
     out.push((u.upgrade_type as string).toLowerCase());
   });

@@ -12,6 +12,7 @@ import type {
 import { FAULT_FILTER } from '../http-filters.js';
 import { durationMs, structToJs } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
+import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeHeaderMutation, mergeHeaderMutations } from './headers.js';
 import { decodeStringMatcher } from './matchers.js';
 import { typedConfigOf } from './typed-config.js';
@@ -21,17 +22,82 @@ type Msg = Record<string, any>;
 /** Envoy's retry back-off base when retry_back_off is unset; the max defaults to 10 × the base. */
 const DEFAULT_BACKOFF_BASE_MS = 25;
 
+const HEADERS = ['request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove'];
+const NO_RATE_LIMITS = 'rate limits are not supported';
+const NO_CORS = 'CORS policies are not supported';
+
+const ROUTE_CONFIGURATION: FieldPolicy = {
+  type: 'envoy.config.route.v3.RouteConfiguration',
+  // validate_clusters: istiod sets false, what Outrigger does (a route to an unknown cluster answers 503 NC)
+  reads: ['name', 'virtual_hosts', 'ignore_port_in_host_matching', 'validate_clusters', ...HEADERS],
+  ignored: {
+    max_direct_response_body_size_bytes: 'direct response bodies are inline',
+    metadata: 'route configuration metadata is not used',
+  },
+  refused: { vhds: 'VHDS is not supported', most_specific_header_mutations_wins: 'header mutations apply route first, then virtual host, then route configuration' },
+};
+
+const VIRTUAL_HOST: FieldPolicy = {
+  type: 'envoy.config.route.v3.VirtualHost',
+  // include_request_attempt_count: the router always sends x-envoy-attempt-count upstream (istiod asks for it)
+  reads: ['name', 'domains', 'routes', 'require_tls', 'typed_per_filter_config', 'retry_policy', 'include_request_attempt_count', ...HEADERS],
+  ignored: {
+    include_attempt_count_in_response: 'not sent to the client',
+    include_is_timeout_retry_header: 'not sent upstream',
+    virtual_clusters: 'virtual cluster stats are not kept',
+    per_request_buffer_limit_bytes: 'the stream buffer limit is 1 MiB',
+    metadata: 'virtual host metadata is not used',
+  },
+  refused: { rate_limits: NO_RATE_LIMITS, cors: NO_CORS },
+};
+
+const ROUTE: FieldPolicy = {
+  type: 'envoy.config.route.v3.Route',
+  // decorator: the operation name of traces, on every istiod route (the connection manager's tracing says tracing is not done yet)
+  reads: ['name', 'match', 'route', 'redirect', 'direct_response', 'typed_per_filter_config', 'metadata', 'decorator', ...HEADERS],
+  ignored: {
+    tracing: 'tracing is not done by Outrigger yet',
+    per_request_buffer_limit_bytes: 'the stream buffer limit is 1 MiB',
+    stat_prefix: 'per-route stats are not kept',
+  },
+};
+
+const ROUTE_MATCH: FieldPolicy = {
+  type: 'envoy.config.route.v3.RouteMatch',
+  reads: ['prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'runtime_fraction', 'headers', 'query_parameters', 'grpc'],
+  refused: { connect_matcher: 'CONNECT termination (HBONE) is not supported' },
+};
+
+const ROUTE_ACTION: FieldPolicy = {
+  type: 'envoy.config.route.v3.RouteAction',
+  reads: [
+    'cluster', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'timeout', 'idle_timeout',
+    'retry_policy', 'request_mirror_policies', 'priority', 'hash_policy', 'max_grpc_timeout', 'upgrade_configs', 'max_stream_duration',
+  ],
+  ignored: { include_vh_rate_limits: 'rate limits are not supported (none can be set)', grpc_timeout_offset: 'grpc-timeout is honoured as sent' },
+  refused: {
+    cluster_header: 'cluster_header is not supported (the client would choose the cluster)',
+    rate_limits: NO_RATE_LIMITS,
+    cors: NO_CORS,
+  },
+};
+
+const RETRY_POLICY: FieldPolicy = {
+  type: 'envoy.config.route.v3.RetryPolicy',
+  reads: ['retry_on', 'num_retries', 'per_try_timeout', 'retry_priority', 'retry_host_predicate', 'host_selection_retry_max_attempts', 'retriable_status_codes', 'retry_back_off'],
+};
+
+const CLUSTER_WEIGHT: FieldPolicy = { type: 'envoy.config.route.v3.WeightedCluster.ClusterWeight', reads: ['name', 'weight', ...HEADERS] };
+const WEIGHTED_CLUSTER: FieldPolicy = { type: 'envoy.config.route.v3.WeightedCluster', reads: ['clusters'], ignored: { total_weight: 'deprecated: the weights are relative' } };
+// trace_sampled: istiod sets false, and nothing is traced
+const MIRROR: FieldPolicy = { type: 'envoy.config.route.v3.RouteAction.RequestMirrorPolicy', reads: ['cluster', 'runtime_fraction', 'trace_sampled'] };
+const REDIRECT: FieldPolicy = { type: 'envoy.config.route.v3.RedirectAction', reads: ['https_redirect', 'scheme_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'response_code'] };
+const MAX_STREAM_DURATION: FieldPolicy = { type: 'envoy.config.route.v3.RouteAction.MaxStreamDuration', reads: ['max_stream_duration', 'grpc_timeout_header_max', 'grpc_timeout_header_offset'] };
+
 export function decodeRouteConfiguration(m: Msg, ctx: DecodeContext, ref: ResourceRef = { kind: 'RouteConfiguration', name: m.name ?? '' }, field = ''): RouteConfiguration {
   const at = (k: string) => fieldPath(field, k);
-  refuse(m, ref, field, {
-    vhds: 'VHDS is not supported',
-    cluster_specifier_plugins: 'cluster specifier plugins are not supported',
-    request_mirror_policies: 'route-configuration mirror policies are not supported',
-    ignore_path_parameters_in_path_matching: 'ignore_path_parameters_in_path_matching is not supported',
-    most_specific_header_mutations_wins: 'most_specific_header_mutations_wins is not supported',
-    internal_only_headers: 'internal_only_headers is not supported',
-    typed_per_filter_config: 'route-configuration typed_per_filter_config is not supported',
-  });
+  checkFields(m, ROUTE_CONFIGURATION, ref, field, ctx);
+  if (m.validate_clusters?.value) ctx.warn(`${ref.kind} ${ref.name}: ${at('validate_clusters')}: clusters are not validated here (a route to an unknown cluster answers 503 NC)`);
   const headers = {
     request: decodeHeaderMutation(m.request_headers_to_add, m.request_headers_to_remove, ref, field, 'request_headers_to_add', 'request_headers_to_remove'),
     response: decodeHeaderMutation(m.response_headers_to_add, m.response_headers_to_remove, ref, field, 'response_headers_to_add', 'response_headers_to_remove'),
@@ -48,21 +114,13 @@ interface Enclosing {
 
 function decodeVirtualHost(v: Msg, outer: Enclosing, ctx: DecodeContext, ref: ResourceRef, field: string): VirtualHost {
   const at = (k: string) => fieldPath(field, k);
-  refuse(v, ref, field, {
-    matcher: 'the virtual host matcher API is not supported',
-    rate_limits: 'rate limits are not supported',
-    cors: 'CORS policies are not supported',
-    hedge_policy: 'hedge policies are not supported',
-    retry_policy_typed_config: 'retry_policy_typed_config is not supported',
-    request_mirror_policies: 'virtual-host mirror policies are not supported',
-  });
+  checkFields(v, VIRTUAL_HOST, ref, field, ctx);
   if (v.require_tls && v.require_tls !== 'NONE') throw resourceError(ref, at('require_tls'), `require_tls ${v.require_tls} is not supported`);
-  if (v.virtual_clusters?.length) ctx.warn(`${ref.kind} ${ref.name}: ${at('virtual_clusters')}: virtual cluster stats are not kept`);
   if (!v.domains?.length) throw resourceError(ref, at('domains'), 'a virtual host needs domains');
   const enclosing: Enclosing = {
     request: mergeHeaderMutations(decodeHeaderMutation(v.request_headers_to_add, v.request_headers_to_remove, ref, field, 'request_headers_to_add', 'request_headers_to_remove'), outer.request),
     response: mergeHeaderMutations(decodeHeaderMutation(v.response_headers_to_add, v.response_headers_to_remove, ref, field, 'response_headers_to_add', 'response_headers_to_remove'), outer.response),
-    ...(v.retry_policy ? { retryPolicy: decodeRetryPolicy(v.retry_policy, ref, at('retry_policy')) } : {}),
+    ...(v.retry_policy ? { retryPolicy: decodeRetryPolicy(v.retry_policy, ctx, ref, at('retry_policy')) } : {}),
   };
   const routes = ((v.routes ?? []) as Msg[]).map((r, i) => decodeRoute(r, enclosing, ctx, ref, fieldPath(at('routes'), i)));
   const perFilter = decodePerFilterConfigs(v.typed_per_filter_config, ref, at('typed_per_filter_config'));
@@ -71,8 +129,8 @@ function decodeVirtualHost(v: Msg, outer: Enclosing, ctx: DecodeContext, ref: Re
 
 function decodeRoute(r: Msg, outer: Enclosing, ctx: DecodeContext, ref: ResourceRef, field: string): Route {
   const at = (k: string) => fieldPath(field, k);
-  if (r.tracing) ctx.warn(`${ref.kind} ${ref.name}: ${at('tracing')}: tracing is not done by Outrigger yet`);
-  const route: Route = { name: r.name ?? '', match: decodeMatch(r.match ?? {}, ref, at('match')), action: decodeAction(r, outer, ctx, ref, field) };
+  checkFields(r, ROUTE, ref, field, ctx);
+  const route: Route = { name: r.name ?? '', match: decodeMatch(r.match ?? {}, ctx, ref, at('match')), action: decodeAction(r, outer, ctx, ref, field) };
   const requestHeaders = mergeHeaderMutations(decodeHeaderMutation(r.request_headers_to_add, r.request_headers_to_remove, ref, field, 'request_headers_to_add', 'request_headers_to_remove'), outer.request);
   const responseHeaders = mergeHeaderMutations(decodeHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, ref, field, 'response_headers_to_add', 'response_headers_to_remove'), outer.response);
   if (requestHeaders) route.requestHeaders = requestHeaders;
@@ -85,12 +143,9 @@ function decodeRoute(r: Msg, outer: Enclosing, ctx: DecodeContext, ref: Resource
   return route;
 }
 
-function decodeMatch(m: Msg, ref: ResourceRef, field: string): RouteMatch {
+function decodeMatch(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): RouteMatch {
   const at = (k: string) => fieldPath(field, k);
-  refuse(m, ref, field, {
-    tls_context: 'tls_context route matching is not supported',
-    dynamic_metadata: 'dynamic_metadata route matching is not supported',
-  });
+  checkFields(m, ROUTE_MATCH, ref, field, ctx);
   if (m.runtime_fraction) {
     // a fraction below 100% would send part of the traffic elsewhere: only "always" is accepted
     const f = m.runtime_fraction.default_value;
@@ -171,7 +226,7 @@ function decodeAction(r: Msg, outer: Enclosing, ctx: DecodeContext, ref: Resourc
     case 'route':
       return decodeRouteAction(r.route, outer, ctx, ref, fieldPath(field, 'route'));
     case 'redirect':
-      return decodeRedirect(r.redirect, ref, fieldPath(field, 'redirect'));
+      return decodeRedirect(r.redirect, ctx, ref, fieldPath(field, 'redirect'));
     case 'direct_response':
       return decodeDirectResponse(r.direct_response, ref, fieldPath(field, 'direct_response'));
     default:
@@ -181,25 +236,12 @@ function decodeAction(r: Msg, outer: Enclosing, ctx: DecodeContext, ref: Resourc
 
 function decodeRouteAction(a: Msg, outer: Enclosing, ctx: DecodeContext, ref: ResourceRef, field: string): RouteAction {
   const at = (k: string) => fieldPath(field, k);
-  refuse(a, ref, field, {
-    metadata_match: 'metadata_match (subset load balancing) is not supported',
-    path_rewrite_policy: 'path_rewrite_policy is not supported',
-    host_rewrite_header: 'host_rewrite_header is not supported',
-    host_rewrite_path_regex: 'host_rewrite_path_regex is not supported',
-    append_x_forwarded_host: 'append_x_forwarded_host is not supported',
-    rate_limits: 'rate limits are not supported',
-    cors: 'CORS policies are not supported',
-    internal_redirect_policy: 'internal redirects are not supported',
-    hedge_policy: 'hedge policies are not supported',
-    early_data_policy: 'early_data_policy is not supported',
-    retry_policy_typed_config: 'retry_policy_typed_config is not supported',
-  });
-  if (a.auto_host_rewrite?.value) throw resourceError(ref, at('auto_host_rewrite'), 'auto_host_rewrite is not supported');
+  checkFields(a, ROUTE_ACTION, ref, field, ctx);
   if (a.priority && a.priority !== 'DEFAULT') throw resourceError(ref, at('priority'), `routing priority ${a.priority} is not supported`);
   if (a.cluster_not_found_response_code && a.cluster_not_found_response_code !== 'SERVICE_UNAVAILABLE') {
     throw resourceError(ref, at('cluster_not_found_response_code'), `${a.cluster_not_found_response_code} is not supported (the router answers 503)`);
   }
-  const out: RouteAction = { kind: 'route', clusters: decodeClusters(a, ref, field) };
+  const out: RouteAction = { kind: 'route', clusters: decodeClusters(a, ctx, ref, field) };
   if (a.prefix_rewrite !== undefined) out.prefixRewrite = a.prefix_rewrite;
   if (a.regex_rewrite) {
     if (!a.regex_rewrite.pattern?.regex) throw resourceError(ref, at('regex_rewrite.pattern.regex'), 'the regex must not be empty');
@@ -210,15 +252,15 @@ function decodeRouteAction(a: Msg, outer: Enclosing, ctx: DecodeContext, ref: Re
   out.timeoutMs = durationMs(a.timeout) ?? 15_000;
   if (durationMs(a.idle_timeout)) ctx.warn(`${ref.kind} ${ref.name}: ${at('idle_timeout')}: a per-route idle timeout is not enforced (the connection manager's stream_idle_timeout is)`);
   decodeMaxStreamDuration(a, ctx, ref, field);
-  const retryPolicy = a.retry_policy ? decodeRetryPolicy(a.retry_policy, ref, at('retry_policy')) : outer.retryPolicy;
+  const retryPolicy = a.retry_policy ? decodeRetryPolicy(a.retry_policy, ctx, ref, at('retry_policy')) : outer.retryPolicy;
   if (retryPolicy) out.retryPolicy = retryPolicy;
-  if (a.request_mirror_policies?.length) out.mirrors = (a.request_mirror_policies as Msg[]).map((p, i) => decodeMirror(p, ref, fieldPath(at('request_mirror_policies'), i)));
+  if (a.request_mirror_policies?.length) out.mirrors = (a.request_mirror_policies as Msg[]).map((p, i) => decodeMirror(p, ctx, ref, fieldPath(at('request_mirror_policies'), i)));
   if (a.hash_policy?.length) out.hashPolicy = decodeHashPolicy(a.hash_policy, ctx, ref, at('hash_policy'));
   if (a.upgrade_configs?.length) out.upgrades = decodeRouteUpgrades(a.upgrade_configs, ref, at('upgrade_configs'));
   return out;
 }
 
-function decodeClusters(a: Msg, ref: ResourceRef, field: string): WeightedCluster[] {
+function decodeClusters(a: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): WeightedCluster[] {
   switch (a.cluster_specifier) {
     case 'cluster':
       if (!a.cluster) throw resourceError(ref, fieldPath(field, 'cluster'), 'the cluster name must not be empty');
@@ -226,14 +268,11 @@ function decodeClusters(a: Msg, ref: ResourceRef, field: string): WeightedCluste
     case 'weighted_clusters': {
       const wc = a.weighted_clusters as Msg;
       const at = fieldPath(field, 'weighted_clusters');
-      if (wc.runtime_key_prefix) throw resourceError(ref, fieldPath(at, 'runtime_key_prefix'), 'runtime weights are not supported');
-      if (wc.header_name) throw resourceError(ref, fieldPath(at, 'header_name'), 'weights from a header are not supported');
+      checkFields(wc, WEIGHTED_CLUSTER, ref, at, ctx);
       const clusters = ((wc.clusters ?? []) as Msg[]).map((c, i): WeightedCluster => {
         const ca = fieldPath(fieldPath(at, 'clusters'), i);
-        if (!c.name) throw resourceError(ref, fieldPath(ca, 'name'), 'a weighted cluster needs a name (cluster_header is not supported)');
-        if (c.typed_per_filter_config && Object.keys(c.typed_per_filter_config).length) throw resourceError(ref, fieldPath(ca, 'typed_per_filter_config'), 'per-cluster filter configs are not supported');
-        if (c.host_rewrite_literal) throw resourceError(ref, fieldPath(ca, 'host_rewrite_literal'), 'a per-cluster host rewrite is not supported');
-        if (c.metadata_match) throw resourceError(ref, fieldPath(ca, 'metadata_match'), 'metadata_match is not supported');
+        checkFields(c, CLUSTER_WEIGHT, ref, ca, ctx);
+        if (!c.name) throw resourceError(ref, fieldPath(ca, 'name'), 'a weighted cluster needs a name');
         const out: WeightedCluster = { name: c.name, weight: c.weight?.value ?? 0 };
         const req = decodeHeaderMutation(c.request_headers_to_add, c.request_headers_to_remove, ref, ca, 'request_headers_to_add', 'request_headers_to_remove');
         const res = decodeHeaderMutation(c.response_headers_to_add, c.response_headers_to_remove, ref, ca, 'response_headers_to_add', 'response_headers_to_remove');
@@ -245,8 +284,6 @@ function decodeClusters(a: Msg, ref: ResourceRef, field: string): WeightedCluste
       if (!clusters.some((c) => c.weight > 0)) throw resourceError(ref, fieldPath(at, 'clusters'), 'the weights must not all be 0');
       return clusters;
     }
-    case 'cluster_header':
-      throw resourceError(ref, fieldPath(field, 'cluster_header'), 'cluster_header is not supported (the client would choose the cluster)');
     default:
       throw resourceError(ref, fieldPath(field, a.cluster_specifier ?? 'cluster_specifier'), `cluster specifier ${a.cluster_specifier ?? '(none)'} is not supported`);
   }
@@ -260,21 +297,16 @@ function decodeClusters(a: Msg, ref: ResourceRef, field: string): WeightedCluste
 function decodeMaxStreamDuration(a: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): void {
   const msd = a.max_stream_duration as Msg | undefined;
   const at = fieldPath(field, 'max_stream_duration');
+  if (msd) checkFields(msd, MAX_STREAM_DURATION, ref, at, ctx);
   if (msd?.grpc_timeout_header_offset && durationMs(msd.grpc_timeout_header_offset)) ctx.warn(`${ref.kind} ${ref.name}: ${at}.grpc_timeout_header_offset is not applied`);
   if (msd && durationMs(msd.max_stream_duration)) ctx.warn(`${ref.kind} ${ref.name}: ${at}.max_stream_duration is not enforced per route`);
   if (msd && durationMs(msd.grpc_timeout_header_max)) ctx.warn(`${ref.kind} ${ref.name}: ${at}.grpc_timeout_header_max: grpc-timeout is honoured without a cap`);
   if (!msd?.grpc_timeout_header_max && a.max_grpc_timeout === undefined) ctx.warn(`${ref.kind} ${ref.name}: ${at}: grpc-timeout is honoured although grpc_timeout_header_max is unset`);
 }
 
-export function decodeRetryPolicy(p: Msg, ref: ResourceRef, field: string): RetryPolicy {
+export function decodeRetryPolicy(p: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): RetryPolicy {
   const at = (k: string) => fieldPath(field, k);
-  refuse(p, ref, field, {
-    per_try_idle_timeout: 'per_try_idle_timeout is not supported',
-    retry_options_predicates: 'retry_options_predicates is not supported',
-    rate_limited_retry_back_off: 'rate_limited_retry_back_off is not supported',
-    retriable_headers: 'retriable_headers is not supported',
-    retriable_request_headers: 'retriable_request_headers is not supported',
-  });
+  checkFields(p, RETRY_POLICY, ref, field, ctx);
   const retryOn = ((p.retry_on as string | undefined) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   let retryPreviousHosts = false;
   ((p.retry_host_predicate ?? []) as Msg[]).forEach((h, i) => {
@@ -300,8 +332,9 @@ export function decodeRetryPolicy(p: Msg, ref: ResourceRef, field: string): Retr
   };
 }
 
-function decodeMirror(p: Msg, ref: ResourceRef, field: string): { cluster: string; percent: number } {
-  if (!p.cluster) throw resourceError(ref, fieldPath(field, 'cluster'), 'a mirror policy needs a cluster (cluster_header is not supported)');
+function decodeMirror(p: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): { cluster: string; percent: number } {
+  checkFields(p, MIRROR, ref, field, ctx);
+  if (!p.cluster) throw resourceError(ref, fieldPath(field, 'cluster'), 'a mirror policy needs a cluster');
   const f = p.runtime_fraction?.default_value;
   return { cluster: p.cluster, percent: f ? percentOf(f) : 100 };
 }
@@ -342,10 +375,8 @@ function decodeRouteUpgrades(list: Msg[], ref: ResourceRef, field: string): Reco
   return out;
 }
 
-function decodeRedirect(r: Msg, ref: ResourceRef, field: string): RedirectAction {
-  const at = (k: string) => fieldPath(field, k);
-  if (r.path_rewrite_specifier && r.path_rewrite_specifier !== 'path_redirect') throw resourceError(ref, at(r.path_rewrite_specifier), `redirect ${r.path_rewrite_specifier} is not supported`);
-  if (r.strip_query) throw resourceError(ref, at('strip_query'), 'strip_query is not supported');
+function decodeRedirect(r: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): RedirectAction {
+  checkFields(r, REDIRECT, ref, field, ctx);
   const out: RedirectAction = { kind: 'redirect', responseCode: REDIRECT_CODES[r.response_code ?? 'MOVED_PERMANENTLY'] ?? 301 };
   if (r.scheme_rewrite_specifier === 'https_redirect' && r.https_redirect) out.scheme = 'https';
   if (r.scheme_rewrite_specifier === 'scheme_redirect') out.scheme = r.scheme_redirect;
@@ -419,13 +450,4 @@ export function percentOf(f: Msg): number {
 
 function escapeRegex(s: string): string {
   return s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
-}
-
-/** Throws for the first of these fields that is set (not absent, false or empty), naming it. */
-export function refuse(m: Msg, ref: ResourceRef, field: string, reasons: Record<string, string>): void {
-  for (const [k, reason] of Object.entries(reasons)) {
-    const v = m[k];
-    if (v === undefined || v === false || (Array.isArray(v) && !v.length) || (typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && !Object.keys(v).length && k.endsWith('config'))) continue;
-    throw resourceError(ref, fieldPath(field, k), reason);
-  }
 }

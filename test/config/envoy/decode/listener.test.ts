@@ -13,7 +13,7 @@ import { DUMP_FILES, dumpListeners } from './config-dumps.js';
 const REFUSED: Record<string, string> = {
   main_internal: 'Listener main_internal, field internal_listener: internal listeners (HBONE, waypoints) are not supported',
   connect_originate: 'Listener connect_originate, field internal_listener: internal listeners (HBONE, waypoints) are not supported',
-  connect_terminate: 'route match connect_matcher is not supported',
+  connect_terminate: 'match.connect_matcher: CONNECT termination (HBONE) is not supported',
 };
 
 function decode(message: Record<string, unknown>, node: NodeIdentity = sidecarNode()): DecodedListener & { warnings: string[] } {
@@ -103,7 +103,7 @@ describe("istiod's sidecar listeners", () => {
       defaultFilterChain: { name: 'PassthroughFilterChain', match: {}, filters: [passthrough('PassthroughCluster')] },
     });
     expect(d.rdsNames).toEqual(['9080']);
-    expect(d.warnings).toEqual(['Listener 0.0.0.0_9080: filter_chains[0].filters[0].typed_config.tracing: tracing is not done by Outrigger yet']);
+    expect(d.warnings).toEqual(['Listener 0.0.0.0_9080: filter_chains[0].filters[0].typed_config.tracing is not applied (tracing is not done by Outrigger yet)']);
   });
 
   it('virtualInbound: mTLS and plaintext chains, the inspectors off on their filter_disabled ports, RBAC on TCP and HTTP', () => {
