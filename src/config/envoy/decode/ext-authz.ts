@@ -5,7 +5,8 @@
  */
 import type { GrpcService, HttpExtAuthz, HttpService, ListStringMatcher, NetworkExtAuthz } from '../ext-authz.js';
 import { durationMs } from '../proto/values.js';
-import { fieldPath, resourceError, type ResourceRef } from './context.js';
+import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
+import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeMetadataMatcher, rbacStringMatcher } from './rbac.js';
 
 type Msg = Record<string, any>;
@@ -13,9 +14,28 @@ type Msg = Record<string, any>;
 /** Envoy's default timeout of an ext_authz call (GrpcService / HttpUri timeout absent). */
 const DEFAULT_TIMEOUT_MS = 200;
 
-export function decodeHttpExtAuthz(m: Msg, ref: ResourceRef, field: string): HttpExtAuthz {
+const HTTP_EXT_AUTHZ: FieldPolicy = {
+  type: 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+  reads: ['grpc_service', 'http_service', 'transport_api_version', 'failure_mode_allow', 'with_request_body', 'status_on_error', 'allowed_headers', 'filter_enabled_metadata'],
+  ignored: { stat_prefix: 'ext_authz stats keep their default names', charge_cluster_response_stats: 'cluster stats are charged', validate_mutations: 'header mutations from the service are validated anyway' },
+};
+const NETWORK_EXT_AUTHZ: FieldPolicy = {
+  type: 'envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
+  reads: ['stat_prefix', 'grpc_service', 'failure_mode_allow', 'transport_api_version', 'filter_enabled_metadata'],
+};
+const HTTP_SERVICE: FieldPolicy = { type: 'envoy.extensions.filters.http.ext_authz.v3.HttpService', reads: ['server_uri', 'path_prefix', 'authorization_request', 'authorization_response'] };
+const AUTHORIZATION_REQUEST: FieldPolicy = { type: 'envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest', reads: ['headers_to_add'] };
+const AUTHORIZATION_RESPONSE: FieldPolicy = {
+  type: 'envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse',
+  reads: ['allowed_upstream_headers', 'allowed_client_headers', 'allowed_client_headers_on_success'],
+};
+const GRPC_SERVICE: FieldPolicy = { type: 'envoy.config.core.v3.GrpcService', reads: ['envoy_grpc', 'timeout'] };
+const BUFFER_SETTINGS: FieldPolicy = { type: 'envoy.extensions.filters.http.ext_authz.v3.BufferSettings', reads: ['max_request_bytes', 'allow_partial_message', 'pack_as_bytes'] };
+
+export function decodeHttpExtAuthz(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): HttpExtAuthz {
   const at = (k: string) => fieldPath(field, k);
-  refuseSet(m, ref, field, ['clear_route_cache', 'include_peer_certificate', 'include_tls_session', 'metadata_context_namespaces', 'typed_metadata_context_namespaces', 'route_metadata_context_namespaces', 'route_typed_metadata_context_namespaces', 'filter_enabled', 'deny_at_disable', 'disallowed_headers', 'decoder_header_mutation_rules', 'failure_mode_allow_header_add']);
+  checkFields(m, HTTP_EXT_AUTHZ, ref, field, ctx);
+  if (m.with_request_body) checkFields(m.with_request_body, BUFFER_SETTINGS, ref, at('with_request_body'), ctx);
   if (m.transport_api_version !== 'V3') throw resourceError(ref, at('transport_api_version'), 'only transport_api_version V3 is supported');
   const common = {
     transportApiVersion: 'V3' as const,
@@ -33,41 +53,40 @@ export function decodeHttpExtAuthz(m: Msg, ref: ResourceRef, field: string): Htt
     ...(m.allowed_headers ? { allowedHeaders: listMatcher(m.allowed_headers, ref, at('allowed_headers')) } : {}),
     ...(m.filter_enabled_metadata ? { filterEnabledMetadata: decodeMetadataMatcher(m.filter_enabled_metadata, ref, at('filter_enabled_metadata')) } : {}),
   };
-  if (m.services === 'grpc_service') return { ...common, grpcService: grpcService(m.grpc_service, ref, at('grpc_service')) };
-  if (m.services === 'http_service') return { ...common, httpService: httpService(m.http_service, ref, at('http_service')) };
+  if (m.services === 'grpc_service') return { ...common, grpcService: grpcService(m.grpc_service, ctx, ref, at('grpc_service')) };
+  if (m.services === 'http_service') return { ...common, httpService: httpService(m.http_service, ctx, ref, at('http_service')) };
   throw resourceError(ref, field, 'ext_authz needs a grpc_service or an http_service');
 }
 
-export function decodeNetworkExtAuthz(m: Msg, ref: ResourceRef, field: string): NetworkExtAuthz {
-  refuseSet(m, ref, field, ['include_peer_certificate', 'include_tls_session']);
+export function decodeNetworkExtAuthz(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): NetworkExtAuthz {
+  checkFields(m, NETWORK_EXT_AUTHZ, ref, field, ctx);
   if (m.transport_api_version !== 'V3') throw resourceError(ref, fieldPath(field, 'transport_api_version'), 'only transport_api_version V3 is supported');
   return {
     statPrefix: m.stat_prefix ?? '',
-    grpcService: grpcService(m.grpc_service, ref, fieldPath(field, 'grpc_service')),
+    grpcService: grpcService(m.grpc_service, ctx, ref, fieldPath(field, 'grpc_service')),
     transportApiVersion: 'V3',
     ...(m.failure_mode_allow ? { failureModeAllow: true } : {}),
     ...(m.filter_enabled_metadata ? { filterEnabledMetadata: decodeMetadataMatcher(m.filter_enabled_metadata, ref, fieldPath(field, 'filter_enabled_metadata')) } : {}),
   };
 }
 
-function grpcService(g: Msg | undefined, ref: ResourceRef, field: string): GrpcService {
+function grpcService(g: Msg | undefined, ctx: DecodeContext, ref: ResourceRef, field: string): GrpcService {
   if (g?.target_specifier !== 'envoy_grpc' || !g.envoy_grpc?.cluster_name) throw resourceError(ref, field, 'only envoy_grpc with a cluster_name is supported');
-  if (g.initial_metadata?.length) throw resourceError(ref, fieldPath(field, 'initial_metadata'), 'initial_metadata is not supported');
+  checkFields(g, GRPC_SERVICE, ref, field, ctx);
   return {
     envoyGrpc: { clusterName: g.envoy_grpc.cluster_name, ...(g.envoy_grpc.authority ? { authority: g.envoy_grpc.authority } : {}) },
     timeoutMs: durationMs(g.timeout) ?? DEFAULT_TIMEOUT_MS,
   };
 }
 
-function httpService(h: Msg, ref: ResourceRef, field: string): HttpService {
+function httpService(h: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): HttpService {
+  checkFields(h, HTTP_SERVICE, ref, field, ctx);
   const uri = h.server_uri;
   if (!uri?.uri || !uri.cluster) throw resourceError(ref, fieldPath(field, 'server_uri'), 'an http_service needs server_uri with uri and cluster');
   const req = h.authorization_request as Msg | undefined;
   const res = h.authorization_response as Msg | undefined;
-  if (req?.allowed_headers) throw resourceError(ref, fieldPath(field, 'authorization_request.allowed_headers'), 'deprecated; use the filter\'s allowed_headers');
-  if (res?.allowed_upstream_headers_to_append || res?.dynamic_metadata_from_headers) {
-    throw resourceError(ref, fieldPath(field, 'authorization_response'), 'allowed_upstream_headers_to_append and dynamic_metadata_from_headers are not supported');
-  }
+  if (req) checkFields(req, AUTHORIZATION_REQUEST, ref, fieldPath(field, 'authorization_request'), ctx);
+  if (res) checkFields(res, AUTHORIZATION_RESPONSE, ref, fieldPath(field, 'authorization_response'), ctx);
   const lists = (['allowed_upstream_headers', 'allowed_client_headers', 'allowed_client_headers_on_success'] as const).filter((k) => res?.[k]);
   const camel = { allowed_upstream_headers: 'allowedUpstreamHeaders', allowed_client_headers: 'allowedClientHeaders', allowed_client_headers_on_success: 'allowedClientHeadersOnSuccess' } as const;
   return {
@@ -98,11 +117,3 @@ const STATUS_CODES: Record<string, number> = {
   RequestTimeout: 408, Conflict: 409, Gone: 410, PayloadTooLarge: 413, TooManyRequests: 429, InternalServerError: 500,
   NotImplemented: 501, BadGateway: 502, ServiceUnavailable: 503, GatewayTimeout: 504,
 };
-
-function refuseSet(m: Msg, ref: ResourceRef, field: string, names: readonly string[]): void {
-  for (const n of names) {
-    const v = m[n];
-    if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
-    throw resourceError(ref, fieldPath(field, n), `${n} is not supported`);
-  }
-}

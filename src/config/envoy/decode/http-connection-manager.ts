@@ -189,10 +189,10 @@ function decodeHttpFilters(list: Msg[], ctx: DecodeContext, ref: ResourceRef, fi
       case 'envoy.extensions.filters.http.router.v3.Router':
         throw resourceError(ref, at, 'the router must be the last HTTP filter');
       case 'envoy.extensions.filters.http.rbac.v3.RBAC':
-        out.push({ name: HTTP_RBAC_FILTER, config: decodeRbacFilter(message, 'http', ref, fieldPath(at, 'typed_config')) });
+        out.push({ name: HTTP_RBAC_FILTER, config: decodeRbacFilter(message, 'http', ctx, ref, fieldPath(at, 'typed_config')) });
         return;
       case 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz':
-        out.push({ name: HTTP_EXT_AUTHZ_FILTER, config: decodeHttpExtAuthz(message, ref, fieldPath(at, 'typed_config')) });
+        out.push({ name: HTTP_EXT_AUTHZ_FILTER, config: decodeHttpExtAuthz(message, ctx, ref, fieldPath(at, 'typed_config')) });
         return;
       case 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication':
         out.push({ name: JWT_AUTHN_FILTER, config: decodeJwtAuthentication(message, ctx, ref, fieldPath(at, 'typed_config')) });

@@ -7,15 +7,30 @@
 import type { JwtAuthentication, JwtProvider, JwtRequirement, RequirementRule } from '../jwt-authn.js';
 import { durationMs } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
+import { checkFields, type FieldPolicy } from './fields.js';
 
 type Msg = Record<string, any>;
 
 const DEFAULT_JWKS_TIMEOUT_MS = 1000;
 
+const JWT_AUTHENTICATION: FieldPolicy = { type: 'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication', reads: ['providers', 'rules', 'requirement_map', 'bypass_cors_preflight'] };
+const PROVIDER: FieldPolicy = {
+  type: 'envoy.extensions.filters.http.jwt_authn.v3.JwtProvider',
+  reads: [
+    'issuer', 'audiences', 'remote_jwks', 'local_jwks', 'forward', 'from_headers', 'from_params', 'from_cookies', 'forward_payload_header',
+    'pad_forward_payload_header', 'claim_to_headers', 'payload_in_metadata', 'clock_skew_seconds',
+  ],
+  ignored: { jwt_cache_config: 'verified tokens are not cached' },
+};
+const REMOTE_JWKS: FieldPolicy = {
+  type: 'envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks',
+  reads: ['http_uri'],
+  ignored: { cache_duration: 'a JWKS is refreshed every 20 minutes (istiod\'s schedule)', async_fetch: 'a JWKS is fetched when first needed', retry_policy: 'a failed fetch is retried at the next request' },
+};
+
 export function decodeJwtAuthentication(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): JwtAuthentication {
   const at = (k: string) => fieldPath(field, k);
-  if (m.filter_state_rules) throw resourceError(ref, at('filter_state_rules'), 'filter_state_rules is not supported');
-  if (m.strip_failure_response) throw resourceError(ref, at('strip_failure_response'), 'strip_failure_response is not supported');
+  checkFields(m, JWT_AUTHENTICATION, ref, field, ctx);
   const providers: Record<string, JwtProvider> = {};
   for (const [name, p] of Object.entries((m.providers ?? {}) as Record<string, Msg>)) providers[name] = decodeProvider(p, ctx, ref, fieldPath(at('providers'), name));
   const out: JwtAuthentication = { providers };
@@ -30,14 +45,12 @@ export function decodeJwtAuthentication(m: Msg, ctx: DecodeContext, ref: Resourc
 
 function decodeProvider(p: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): JwtProvider {
   const at = (k: string) => fieldPath(field, k);
-  for (const k of ['subjects', 'require_expiration', 'max_lifetime', 'header_in_metadata', 'failed_status_in_metadata', 'normalize_payload_in_metadata', 'clear_route_cache']) {
-    if (p[k]) throw resourceError(ref, at(k), `${k} is not supported`);
-  }
-  if (p.jwt_cache_config) ctx.warn(`${ref.kind} ${ref.name}: ${at('jwt_cache_config')}: verified tokens are not cached`);
+  checkFields(p, PROVIDER, ref, field, ctx);
   const out: JwtProvider = {};
   if (p.issuer) out.issuer = p.issuer;
   if (p.audiences?.length) out.audiences = p.audiences;
   if (p.jwks_source_specifier === 'remote_jwks') {
+    checkFields(p.remote_jwks, REMOTE_JWKS, ref, at('remote_jwks'), ctx);
     const u = p.remote_jwks.http_uri as Msg | undefined;
     if (!u?.uri) throw resourceError(ref, at('remote_jwks.http_uri.uri'), 'remote_jwks needs an http_uri');
     out.remoteJwks = { httpUri: { uri: u.uri, ...(u.cluster ? { cluster: u.cluster } : {}), timeoutMs: durationMs(u.timeout) ?? DEFAULT_JWKS_TIMEOUT_MS } };

@@ -266,9 +266,9 @@ function decodeNetworkFilter(f: Msg, ref: ResourceRef, field: string, ctx: Decod
     case 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy':
       return tcpProxyFilter(decodeTcpProxy(message, ref, at, ctx));
     case 'envoy.extensions.filters.network.rbac.v3.RBAC':
-      return { name: NETWORK_RBAC_FILTER, typedConfig: decodeRbacFilter(message, 'network', ref, at) };
+      return { name: NETWORK_RBAC_FILTER, typedConfig: decodeRbacFilter(message, 'network', ctx, ref, at) };
     case 'envoy.extensions.filters.network.ext_authz.v3.ExtAuthz':
-      return { name: NETWORK_EXT_AUTHZ_FILTER, typedConfig: decodeNetworkExtAuthz(message, ref, at) };
+      return { name: NETWORK_EXT_AUTHZ_FILTER, typedConfig: decodeNetworkExtAuthz(message, ctx, ref, at) };
     case ISTIO_AUTHN_TYPE:
       return undefined; // the peer principal it publishes is what RBAC's `authenticated` reads from the TLS peer
     case 'envoy.extensions.filters.network.wasm.v3.Wasm':

@@ -5,7 +5,8 @@
  * widen an ALLOW or narrow a DENY.
  */
 import type { CidrRange, HeaderMatcher, MetadataMatcher, Permission, Principal, Policy, Rbac, RbacFilterConfig, StringMatcher, ValueMatcher } from '../rbac.js';
-import { fieldPath, resourceError, type ResourceRef } from './context.js';
+import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
+import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeStringMatcher, type StringMatcherMessage } from './matchers.js';
 import { typedConfigOf } from './typed-config.js';
 
@@ -14,25 +15,42 @@ type Msg = Record<string, any>;
 /** The filter state key istiod's istio_authn network filter publishes the mTLS peer's principal under. */
 const PEER_PRINCIPAL_KEY = 'io.istio.peer_principal';
 
+const NO_MATCHER = 'the RBAC matcher API is not supported (rules and shadow_rules are)';
+const HTTP_RBAC: FieldPolicy = {
+  type: 'envoy.extensions.filters.http.rbac.v3.RBAC',
+  reads: ['rules', 'shadow_rules', 'shadow_rules_stat_prefix'],
+  ignored: { rules_stat_prefix: 'RBAC stats keep their default names', track_per_rule_stats: 'per-rule stats are not kept' },
+  refused: { matcher: NO_MATCHER, shadow_matcher: NO_MATCHER },
+};
+const NETWORK_RBAC: FieldPolicy = {
+  type: 'envoy.extensions.filters.network.rbac.v3.RBAC',
+  // enforcement_type: ONE_TIME_ON_FIRST_BYTE (the default) is what Outrigger does; CONTINUOUS is refused below
+  reads: ['rules', 'shadow_rules', 'shadow_rules_stat_prefix', 'stat_prefix', 'enforcement_type'],
+  refused: { matcher: NO_MATCHER, shadow_matcher: NO_MATCHER },
+};
+const RBAC: FieldPolicy = { type: 'envoy.config.rbac.v3.RBAC', reads: ['action', 'policies'], ignored: { audit_logging_options: 'RBAC audit logs are not written' } };
+const POLICY: FieldPolicy = { type: 'envoy.config.rbac.v3.Policy', reads: ['permissions', 'principals'], refused: { condition: 'CEL conditions are not supported', checked_condition: 'CEL conditions are not supported' } };
+
 /** The HTTP or network RBAC filter's config. */
-export function decodeRbacFilter(m: Msg, kind: 'http' | 'network', ref: ResourceRef, field: string): RbacFilterConfig {
-  if (m.matcher || m.shadow_matcher) throw resourceError(ref, fieldPath(field, m.matcher ? 'matcher' : 'shadow_matcher'), 'the RBAC matcher API is not supported (only rules and shadow_rules)');
+export function decodeRbacFilter(m: Msg, kind: 'http' | 'network', ctx: DecodeContext, ref: ResourceRef, field: string): RbacFilterConfig {
+  checkFields(m, kind === 'http' ? HTTP_RBAC : NETWORK_RBAC, ref, field, ctx);
   if (kind === 'network' && m.enforcement_type === 'CONTINUOUS') throw resourceError(ref, fieldPath(field, 'enforcement_type'), 'CONTINUOUS enforcement is not supported (Outrigger checks once, at connection start)');
   const out: RbacFilterConfig = { shadowRulesStatPrefix: m.shadow_rules_stat_prefix ?? '' };
-  if (m.rules) out.rules = decodeRbac(m.rules, ref, fieldPath(field, 'rules'));
-  if (m.shadow_rules) out.shadowRules = decodeRbac(m.shadow_rules, ref, fieldPath(field, 'shadow_rules'));
+  if (m.rules) out.rules = decodeRbac(m.rules, ctx, ref, fieldPath(field, 'rules'));
+  if (m.shadow_rules) out.shadowRules = decodeRbac(m.shadow_rules, ctx, ref, fieldPath(field, 'shadow_rules'));
   if (kind === 'network') out.statPrefix = m.stat_prefix ?? '';
   return out;
 }
 
 /** envoy.config.rbac.v3.RBAC (action ALLOW when unset, as proto3 leaves the default out). */
-export function decodeRbac(m: Msg, ref: ResourceRef, field: string): Rbac {
+export function decodeRbac(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): Rbac {
+  checkFields(m, RBAC, ref, field, ctx);
   const action = m.action ?? 'ALLOW';
   if (action !== 'ALLOW' && action !== 'DENY' && action !== 'LOG') throw resourceError(ref, fieldPath(field, 'action'), `unsupported RBAC action ${action}`);
   const policies: Record<string, Policy> = {};
   for (const [name, p] of Object.entries((m.policies ?? {}) as Record<string, Msg>)) {
     const at = fieldPath(fieldPath(field, 'policies'), name);
-    if (p.condition || p.checked_condition) throw resourceError(ref, fieldPath(at, p.condition ? 'condition' : 'checked_condition'), 'CEL conditions are not supported');
+    checkFields(p, POLICY, ref, at, ctx);
     policies[name] = {
       permissions: ((p.permissions ?? []) as Msg[]).map((x, i) => decodePermission(x, ref, fieldPath(fieldPath(at, 'permissions'), i))),
       principals: ((p.principals ?? []) as Msg[]).map((x, i) => decodePrincipal(x, ref, fieldPath(fieldPath(at, 'principals'), i))),

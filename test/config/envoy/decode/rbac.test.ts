@@ -12,10 +12,13 @@ import { fromProtoJson } from '../../../../src/config/envoy/proto/json.js';
 import { messageType, typeNameOfUrl } from '../../../../src/config/envoy/proto/registry.js';
 import { compileAuthzFilters } from '../../../../src/security/authz/rbac.js';
 import type { AuthzFilter } from '../../../../src/config/envoy/rbac.js';
+import { sidecarNode } from '../../helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const GOLDENS = path.resolve(here, '../../../../../shared/conformance/istio/pilot/pkg/security/authz/builder/testdata');
 const ref = { kind: 'Listener', name: 'virtualInbound' };
+const warnings: string[] = [];
+const ctx = { node: sidecarNode(), warn: (w: string) => warnings.push(w) };
 
 type Json = Record<string, any>;
 
@@ -65,10 +68,10 @@ describe("istiod's authorization filters", () => {
     let decoded: unknown;
     let expected: Json;
     if (name.endsWith('.rbac')) {
-      decoded = decodeRbacFilter(wire(typedConfig), network ? 'network' : 'http', ref, 'typed_config');
+      decoded = decodeRbacFilter(wire(typedConfig), network ? 'network' : 'http', ctx, ref, 'typed_config');
       expected = rbacShape(typedConfig, network);
     } else {
-      decoded = network ? decodeNetworkExtAuthz(wire(typedConfig), ref, 'typed_config') : decodeHttpExtAuthz(wire(typedConfig), ref, 'typed_config');
+      decoded = network ? decodeNetworkExtAuthz(wire(typedConfig), ctx, ref, 'typed_config') : decodeHttpExtAuthz(wire(typedConfig), ctx, ref, 'typed_config');
       expected = extAuthzShape(typedConfig);
     }
     expect(decoded).toEqual(expected);
@@ -76,14 +79,15 @@ describe("istiod's authorization filters", () => {
     const chain = [{ name, typedConfig: decoded } as AuthzFilter];
     if (!name.endsWith('.rbac')) {
       const rbac = goldens.find((x) => x.file === g.file.replace('-out2', '-out1'))!.filter;
-      chain.unshift({ name: rbac.name, typedConfig: decodeRbacFilter(wire(rbac.typedConfig), network ? 'network' : 'http', ref, 'typed_config') } as AuthzFilter);
+      chain.unshift({ name: rbac.name, typedConfig: decodeRbacFilter(wire(rbac.typedConfig), network ? 'network' : 'http', ctx, ref, 'typed_config') } as AuthzFilter);
     }
     expect(() => compileAuthzFilters(chain)).not.toThrow();
+    expect(warnings).toEqual([]);
   });
 });
 
 describe('refused rather than dropped', () => {
-  const rbac = (policy: Json) => () => decodeRbacFilter(wire({ '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC', rules: { policies: { p: policy } } }), 'http', ref, 'typed_config');
+  const rbac = (policy: Json) => () => decodeRbacFilter(wire({ '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC', rules: { policies: { p: policy } } }), 'http', ctx, ref, 'typed_config');
   it.each([
     ['a destination port range', { permissions: [{ destinationPortRange: { start: 80, end: 90 } }], principals: [{ any: true }] }, 'field typed_config.rules.policies.p.permissions[0].destination_port_range: RBAC permission destination_port_range is not supported'],
     ['a CEL condition', { permissions: [{ any: true }], principals: [{ any: true }], condition: { constExpr: { boolValue: true } } }, 'CEL conditions are not supported'],
