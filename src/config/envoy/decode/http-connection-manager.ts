@@ -209,7 +209,7 @@ function decodeHttpFilters(list: Msg[], ctx: DecodeContext, ref: ResourceRef, fi
       case 'istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig':
         return; // gRPC stats: counted by Outrigger's Istio metrics; ALPN: the upstream ALPN follows the cluster already
       case 'envoy.extensions.filters.http.cors.v3.Cors':
-        // the CORS filter acts only on routes with a CORS policy, and the route decoder refuses those
+        // the CORS filter acts only on routes with a CORS policy: the route decoder warns those are not applied
         return;
       case 'envoy.extensions.filters.http.compressor.v3.Compressor':
         warn('responses are not compressed');

@@ -24,7 +24,12 @@ const DEFAULT_BACKOFF_BASE_MS = 25;
 
 const HEADERS = ['request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove'];
 const NO_RATE_LIMITS = 'rate limits are not supported';
-const NO_CORS = 'CORS policies are not supported';
+/**
+ * CORS is the browser's check: without the Access-Control-* answers a browser refuses the
+ * cross-origin read (it fails closed), so a policy Outrigger does not apply is warned about, not refused.
+ */
+const NO_CORS = 'CORS responses are not generated: browsers refuse cross-origin reads';
+const CORS_FILTER = 'envoy.filters.http.cors';
 
 const ROUTE_CONFIGURATION: FieldPolicy = {
   type: 'envoy.config.route.v3.RouteConfiguration',
@@ -47,8 +52,9 @@ const VIRTUAL_HOST: FieldPolicy = {
     virtual_clusters: 'virtual cluster stats are not kept',
     per_request_buffer_limit_bytes: 'the stream buffer limit is 1 MiB',
     metadata: 'virtual host metadata is not used',
+    cors: NO_CORS,
   },
-  refused: { rate_limits: NO_RATE_LIMITS, cors: NO_CORS },
+  refused: { rate_limits: NO_RATE_LIMITS },
 };
 
 const ROUTE: FieldPolicy = {
@@ -74,11 +80,10 @@ const ROUTE_ACTION: FieldPolicy = {
     'cluster', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'timeout', 'idle_timeout',
     'retry_policy', 'request_mirror_policies', 'priority', 'hash_policy', 'max_grpc_timeout', 'upgrade_configs', 'max_stream_duration',
   ],
-  ignored: { include_vh_rate_limits: 'rate limits are not supported (none can be set)', grpc_timeout_offset: 'grpc-timeout is honoured as sent' },
+  ignored: { include_vh_rate_limits: 'rate limits are not supported (none can be set)', grpc_timeout_offset: 'grpc-timeout is honoured as sent', cors: NO_CORS },
   refused: {
     cluster_header: 'cluster_header is not supported (the client would choose the cluster)',
     rate_limits: NO_RATE_LIMITS,
-    cors: NO_CORS,
   },
 };
 
@@ -123,7 +128,7 @@ function decodeVirtualHost(v: Msg, outer: Enclosing, ctx: DecodeContext, ref: Re
     ...(v.retry_policy ? { retryPolicy: decodeRetryPolicy(v.retry_policy, ctx, ref, at('retry_policy')) } : {}),
   };
   const routes = ((v.routes ?? []) as Msg[]).map((r, i) => decodeRoute(r, enclosing, ctx, ref, fieldPath(at('routes'), i)));
-  const perFilter = decodePerFilterConfigs(v.typed_per_filter_config, ref, at('typed_per_filter_config'));
+  const perFilter = decodePerFilterConfigs(v.typed_per_filter_config, ctx, ref, at('typed_per_filter_config'));
   return { name: v.name ?? '', domains: v.domains, routes, ...(perFilter ? { typedPerFilterConfig: perFilter } : {}) };
 }
 
@@ -135,7 +140,7 @@ function decodeRoute(r: Msg, outer: Enclosing, ctx: DecodeContext, ref: Resource
   const responseHeaders = mergeHeaderMutations(decodeHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, ref, field, 'response_headers_to_add', 'response_headers_to_remove'), outer.response);
   if (requestHeaders) route.requestHeaders = requestHeaders;
   if (responseHeaders) route.responseHeaders = responseHeaders;
-  const perFilter = decodePerFilterConfigs(r.typed_per_filter_config, ref, at('typed_per_filter_config'));
+  const perFilter = decodePerFilterConfigs(r.typed_per_filter_config, ctx, ref, at('typed_per_filter_config'));
   if (perFilter) route.typedPerFilterConfig = perFilter;
   // istiod names the VirtualService a route came from in its metadata
   const source = structToJs(r.metadata?.filter_metadata?.istio).config;
@@ -399,10 +404,10 @@ function decodeDirectResponse(d: Msg, ref: ResourceRef, field: string): DirectRe
 
 /**
  * typed_per_filter_config: each entry decoded for its filter as the route table hands it to the
- * filter's parsePerRoute. Only the fault filter's is understood; any other (ext_authz or RBAC per
- * route could turn authorization off) is refused.
+ * filter's parsePerRoute. The fault filter's is understood, a CORS policy warned about (see
+ * NO_CORS); any other (ext_authz or RBAC per route could turn authorization off) is refused.
  */
-function decodePerFilterConfigs(m: Record<string, Msg> | undefined, ref: ResourceRef, field: string): Record<string, unknown> | undefined {
+function decodePerFilterConfigs(m: Record<string, Msg> | undefined, ctx: DecodeContext, ref: ResourceRef, field: string): Record<string, unknown> | undefined {
   if (!m || !Object.keys(m).length) return undefined;
   const out: Record<string, unknown> = {};
   for (const [name, any] of Object.entries(m)) {
@@ -417,9 +422,13 @@ function decodePerFilterConfigs(m: Record<string, Msg> | undefined, ref: Resourc
       out[name] = decodeFault(tc.message, ref, at);
       continue;
     }
+    if (name === CORS_FILTER && tc?.typeName === 'envoy.extensions.filters.http.cors.v3.CorsPolicy') {
+      ctx.warn(`${ref.kind} ${ref.name}: ${at} is not applied (${NO_CORS})`);
+      continue;
+    }
     throw resourceError(ref, at, `a per-route config for ${name} (${tc?.typeName ?? 'none'}) is not supported`);
   }
-  return out;
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** envoy.extensions.filters.http.fault.v3.HTTPFault → the fault filter's per-route FaultConfig. */

@@ -189,6 +189,20 @@ describe('a RouteConfiguration with what a VirtualService gives', () => {
   });
 });
 
+describe('CORS', () => {
+  it("a VirtualService's corsPolicy is accepted and warned about: without the answers, browsers refuse cross-origin reads", () => {
+    const json = structuredClone(REVIEWS) as Record<string, any>;
+    json.virtual_hosts[0].routes[1].typed_per_filter_config = {
+      'envoy.filters.http.cors': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy', allow_origin_string_match: [{ exact: 'https://a.example' }], allow_methods: 'GET' },
+    };
+    const { rc, warnings } = decode(fromJson(json));
+    expect(rc.virtualHosts[0].routes[1].typedPerFilterConfig).toBeUndefined();
+    expect(warnings).toEqual([
+      'RouteConfiguration 9080: virtual_hosts[0].routes[1].typed_per_filter_config.envoy.filters.http.cors is not applied (CORS responses are not generated: browsers refuse cross-origin reads)',
+    ]);
+  });
+});
+
 describe('refused, naming the field', () => {
   const refused = (patch: (r: Record<string, any>) => void) => {
     const json = structuredClone(REVIEWS) as Record<string, any>;
@@ -199,7 +213,6 @@ describe('refused, naming the field', () => {
     ['cluster_header', (r: Record<string, any>) => (r.route = { cluster_header: 'x-cluster' }), 'virtual_hosts[0].routes[0].route.cluster_header: cluster_header is not supported'],
     ['a runtime fraction below 100%', (r: Record<string, any>) => (r.match.runtime_fraction = { default_value: { numerator: 50 } }), 'runtime_fraction below 100% is not supported'],
     ['an ext_authz per-route config', (r: Record<string, any>) => (r.typed_per_filter_config = { 'envoy.filters.http.ext_authz': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute', disabled: true } }), 'a per-route config for envoy.filters.http.ext_authz'],
-    ['a CORS policy', (r: Record<string, any>) => (r.route.cors = { allow_origin_string_match: [{ exact: '*' }] }), 'route.cors: CORS policies are not supported'],
     ['ADD_IF_ABSENT', (r: Record<string, any>) => (r.request_headers_to_add = [{ header: { key: 'a', value: 'b' }, append_action: 'ADD_IF_ABSENT' }]), 'ADD_IF_ABSENT is not supported'],
   ])('%s', (_, patch, message) => {
     expect(refused(patch)).toThrow(message);
