@@ -468,6 +468,22 @@ export interface FaultConfig {
   abort?: { httpStatus?: number; grpcStatus?: number; percent: number };
 }
 
+/**
+ * Envoy's CorsPolicy (the cors filter's per-route config; Istio's VirtualService corsPolicy). The
+ * Access-Control-* values are sent as given.
+ */
+export interface CorsPolicy {
+  /** Origins allowed: a matcher that matches the Origin (or `*`) allows it; the answer names the request's origin. */
+  allowOrigins: StringMatch[];
+  allowMethods?: string;
+  allowHeaders?: string;
+  exposeHeaders?: string;
+  maxAge?: string;
+  allowCredentials?: boolean;
+  /** A preflight from an origin not allowed goes upstream (Envoy's default), else it is answered 200 without CORS headers. */
+  forwardNotMatchingPreflights: boolean;
+}
+
 export interface RedirectAction {
   kind: 'redirect';
   scheme?: string;

@@ -30,7 +30,7 @@ describe('a Snapshot of decoded listeners', () => {
     const snapshot: Snapshot = deepFreeze({ version: '1', node: sidecarNode(), listeners, routeConfigs, clusters: [], endpoints: [], secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} } });
     const rt = new Runtime(snapshot, { stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
     const inbound = rt.listeners.get('virtualInbound')!;
-    expect(inbound.chains.get('0.0.0.0_80')?.http?.filters.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.fault']);
+    expect(inbound.chains.get('0.0.0.0_80')?.http?.filters.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.fault', 'envoy.filters.http.cors']);
     expect(inbound.inspectors(15006)).toEqual({ tls: false, http: false });
     // hand-off targets: exact address, then the wildcard of the port
     expect(rt.listenerForAddress('10.96.0.10', 53)?.config.name).toBe('10.96.0.10_53');

@@ -6,7 +6,7 @@
  * could be authorization). The router must be last.
  */
 import type { HttpConnectionManager, HttpFilterConfig, RouteConfiguration } from '../../snapshot.js';
-import { FAULT_FILTER, HEADER_MUTATION_FILTER, HTTP_EXT_AUTHZ_FILTER, HTTP_RBAC_FILTER, JWT_AUTHN_FILTER, ROUTER_FILTER } from '../http-filters.js';
+import { CORS_FILTER, FAULT_FILTER, HEADER_MUTATION_FILTER, HTTP_EXT_AUTHZ_FILTER, HTTP_RBAC_FILTER, JWT_AUTHN_FILTER, ROUTER_FILTER } from '../http-filters.js';
 import { durationMs, wrapped } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
 import { decodeHttpExtAuthz } from './ext-authz.js';
@@ -209,7 +209,9 @@ function decodeHttpFilters(list: Msg[], ctx: DecodeContext, ref: ResourceRef, fi
       case 'istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig':
         return; // gRPC stats: counted by Outrigger's Istio metrics; ALPN: the upstream ALPN follows the cluster already
       case 'envoy.extensions.filters.http.cors.v3.Cors':
-        // the CORS filter acts only on routes with a CORS policy: the route decoder warns those are not applied
+        // the policies come per route (typed_per_filter_config)
+        if (Object.keys(message).length) throw resourceError(ref, fieldPath(at, 'typed_config'), 'a listener-level CORS policy is not supported (policies come per route)');
+        out.push({ name: CORS_FILTER, config: {} });
         return;
       case 'envoy.extensions.filters.http.compressor.v3.Compressor':
         warn('responses are not compressed');

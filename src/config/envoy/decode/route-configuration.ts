@@ -6,10 +6,10 @@
  * policy are folded into each route, where the router applies them.
  */
 import type {
-  DirectResponseAction, FaultConfig, HashPolicy, HeaderMatcher, HeaderMutation, QueryParamMatcher, RedirectAction, RetryPolicy, Route, RouteAction,
+  CorsPolicy, DirectResponseAction, FaultConfig, HashPolicy, HeaderMatcher, HeaderMutation, QueryParamMatcher, RedirectAction, RetryPolicy, Route, RouteAction,
   RouteConfiguration, RouteMatch, StringMatch, VirtualHost, WeightedCluster,
 } from '../../snapshot.js';
-import { FAULT_FILTER } from '../http-filters.js';
+import { CORS_FILTER, FAULT_FILTER } from '../http-filters.js';
 import { durationMs, structToJs } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
 import { checkFields, type FieldPolicy } from './fields.js';
@@ -24,12 +24,7 @@ const DEFAULT_BACKOFF_BASE_MS = 25;
 
 const HEADERS = ['request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove'];
 const NO_RATE_LIMITS = 'rate limits are not supported';
-/**
- * CORS is the browser's check: without the Access-Control-* answers a browser refuses the
- * cross-origin read (it fails closed), so a policy Outrigger does not apply is warned about, not refused.
- */
-const NO_CORS = 'CORS responses are not generated: browsers refuse cross-origin reads';
-const CORS_FILTER = 'envoy.filters.http.cors';
+
 
 const ROUTE_CONFIGURATION: FieldPolicy = {
   type: 'envoy.config.route.v3.RouteConfiguration',
@@ -45,14 +40,13 @@ const ROUTE_CONFIGURATION: FieldPolicy = {
 const VIRTUAL_HOST: FieldPolicy = {
   type: 'envoy.config.route.v3.VirtualHost',
   // include_request_attempt_count: the router always sends x-envoy-attempt-count upstream (istiod asks for it)
-  reads: ['name', 'domains', 'routes', 'require_tls', 'typed_per_filter_config', 'retry_policy', 'include_request_attempt_count', ...HEADERS],
+  reads: ['name', 'domains', 'routes', 'require_tls', 'typed_per_filter_config', 'retry_policy', 'include_request_attempt_count', 'cors', ...HEADERS],
   ignored: {
     include_attempt_count_in_response: 'not sent to the client',
     include_is_timeout_retry_header: 'not sent upstream',
     virtual_clusters: 'virtual cluster stats are not kept',
     per_request_buffer_limit_bytes: 'the stream buffer limit is 1 MiB',
     metadata: 'virtual host metadata is not used',
-    cors: NO_CORS,
   },
   refused: { rate_limits: NO_RATE_LIMITS },
 };
@@ -78,9 +72,9 @@ const ROUTE_ACTION: FieldPolicy = {
   type: 'envoy.config.route.v3.RouteAction',
   reads: [
     'cluster', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'timeout', 'idle_timeout',
-    'retry_policy', 'request_mirror_policies', 'priority', 'hash_policy', 'max_grpc_timeout', 'upgrade_configs', 'max_stream_duration',
+    'retry_policy', 'request_mirror_policies', 'priority', 'hash_policy', 'max_grpc_timeout', 'upgrade_configs', 'max_stream_duration', 'cors',
   ],
-  ignored: { include_vh_rate_limits: 'rate limits are not supported (none can be set)', grpc_timeout_offset: 'grpc-timeout is honoured as sent', cors: NO_CORS },
+  ignored: { include_vh_rate_limits: 'rate limits are not supported (none can be set)', grpc_timeout_offset: 'grpc-timeout is honoured as sent' },
   refused: {
     cluster_header: 'cluster_header is not supported (the client would choose the cluster)',
     rate_limits: NO_RATE_LIMITS,
@@ -97,6 +91,10 @@ const WEIGHTED_CLUSTER: FieldPolicy = { type: 'envoy.config.route.v3.WeightedClu
 // trace_sampled: istiod sets false, and nothing is traced
 const MIRROR: FieldPolicy = { type: 'envoy.config.route.v3.RouteAction.RequestMirrorPolicy', reads: ['cluster', 'runtime_fraction', 'trace_sampled'] };
 const REDIRECT: FieldPolicy = { type: 'envoy.config.route.v3.RedirectAction', reads: ['https_redirect', 'scheme_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'response_code'] };
+const CORS_FIELDS = ['allow_origin_string_match', 'allow_methods', 'allow_headers', 'expose_headers', 'max_age', 'allow_credentials', 'filter_enabled', 'forward_not_matching_preflights'];
+const CORS_IGNORED = { shadow_enabled: 'CORS is not evaluated in shadow mode' };
+const CORS_POLICY: FieldPolicy = { type: 'envoy.extensions.filters.http.cors.v3.CorsPolicy', reads: CORS_FIELDS, ignored: CORS_IGNORED };
+const ROUTE_CORS_POLICY: FieldPolicy = { type: 'envoy.config.route.v3.CorsPolicy', reads: CORS_FIELDS, ignored: CORS_IGNORED };
 const MAX_STREAM_DURATION: FieldPolicy = { type: 'envoy.config.route.v3.RouteAction.MaxStreamDuration', reads: ['max_stream_duration', 'grpc_timeout_header_max', 'grpc_timeout_header_offset'] };
 
 export function decodeRouteConfiguration(m: Msg, ctx: DecodeContext, ref: ResourceRef = { kind: 'RouteConfiguration', name: m.name ?? '' }, field = ''): RouteConfiguration {
@@ -128,7 +126,7 @@ function decodeVirtualHost(v: Msg, outer: Enclosing, ctx: DecodeContext, ref: Re
     ...(v.retry_policy ? { retryPolicy: decodeRetryPolicy(v.retry_policy, ctx, ref, at('retry_policy')) } : {}),
   };
   const routes = ((v.routes ?? []) as Msg[]).map((r, i) => decodeRoute(r, enclosing, ctx, ref, fieldPath(at('routes'), i)));
-  const perFilter = decodePerFilterConfigs(v.typed_per_filter_config, ctx, ref, at('typed_per_filter_config'));
+  const perFilter = withLegacyCors(decodePerFilterConfigs(v.typed_per_filter_config, ctx, ref, at('typed_per_filter_config')), v.cors, ctx, ref, at('cors'));
   return { name: v.name ?? '', domains: v.domains, routes, ...(perFilter ? { typedPerFilterConfig: perFilter } : {}) };
 }
 
@@ -140,7 +138,7 @@ function decodeRoute(r: Msg, outer: Enclosing, ctx: DecodeContext, ref: Resource
   const responseHeaders = mergeHeaderMutations(decodeHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, ref, field, 'response_headers_to_add', 'response_headers_to_remove'), outer.response);
   if (requestHeaders) route.requestHeaders = requestHeaders;
   if (responseHeaders) route.responseHeaders = responseHeaders;
-  const perFilter = decodePerFilterConfigs(r.typed_per_filter_config, ctx, ref, at('typed_per_filter_config'));
+  const perFilter = withLegacyCors(decodePerFilterConfigs(r.typed_per_filter_config, ctx, ref, at('typed_per_filter_config')), r.route?.cors, ctx, ref, at('route.cors'));
   if (perFilter) route.typedPerFilterConfig = perFilter;
   // istiod names the VirtualService a route came from in its metadata
   const source = structToJs(r.metadata?.filter_metadata?.istio).config;
@@ -404,8 +402,8 @@ function decodeDirectResponse(d: Msg, ref: ResourceRef, field: string): DirectRe
 
 /**
  * typed_per_filter_config: each entry decoded for its filter as the route table hands it to the
- * filter's parsePerRoute. The fault filter's is understood, a CORS policy warned about (see
- * NO_CORS); any other (ext_authz or RBAC per route could turn authorization off) is refused.
+ * filter's parsePerRoute. The fault and CORS filters' are understood; any other (ext_authz or RBAC
+ * per route could turn authorization off) is refused.
  */
 function decodePerFilterConfigs(m: Record<string, Msg> | undefined, ctx: DecodeContext, ref: ResourceRef, field: string): Record<string, unknown> | undefined {
   if (!m || !Object.keys(m).length) return undefined;
@@ -422,13 +420,36 @@ function decodePerFilterConfigs(m: Record<string, Msg> | undefined, ctx: DecodeC
       out[name] = decodeFault(tc.message, ref, at);
       continue;
     }
-    if (name === CORS_FILTER && tc?.typeName === 'envoy.extensions.filters.http.cors.v3.CorsPolicy') {
-      ctx.warn(`${ref.kind} ${ref.name}: ${at} is not applied (${NO_CORS})`);
+    if (name === CORS_FILTER && tc?.typeName === 'envoy.extensions.filters.http.cors.v3.CorsPolicy' && tc.message) {
+      out[name] = decodeCors(tc.message, CORS_POLICY, ctx, ref, at);
       continue;
     }
     throw resourceError(ref, at, `a per-route config for ${name} (${tc?.typeName ?? 'none'}) is not supported`);
   }
   return Object.keys(out).length ? out : undefined;
+}
+
+/** The deprecated `cors` of a route action or virtual host, as the CORS filter's per-route config (the typed_per_filter_config one wins, as in Envoy). */
+function withLegacyCors(perFilter: Record<string, unknown> | undefined, cors: Msg | undefined, ctx: DecodeContext, ref: ResourceRef, field: string): Record<string, unknown> | undefined {
+  if (!cors || perFilter?.[CORS_FILTER]) return perFilter;
+  return { ...perFilter, [CORS_FILTER]: decodeCors(cors, ROUTE_CORS_POLICY, ctx, ref, field) };
+}
+
+/** A CorsPolicy (the filter's, or the route's deprecated one) as the CORS filter's parsePerRoute takes it. */
+function decodeCors(c: Msg, policy: FieldPolicy, ctx: DecodeContext, ref: ResourceRef, field: string): CorsPolicy {
+  checkFields(c, policy, ref, field, ctx);
+  const at = (k: string) => fieldPath(field, k);
+  if (c.filter_enabled && percentOf(c.filter_enabled.default_value ?? {}) < 100) throw resourceError(ref, at('filter_enabled'), 'a CORS policy enabled for part of the requests is not supported');
+  if (c.allow_private_network_access?.value) throw resourceError(ref, at('allow_private_network_access'), 'allow_private_network_access is not supported');
+  return {
+    allowOrigins: ((c.allow_origin_string_match ?? []) as Msg[]).map((m, i) => decodeStringMatcher(m, ref, fieldPath(at('allow_origin_string_match'), i))),
+    ...(c.allow_methods ? { allowMethods: c.allow_methods } : {}),
+    ...(c.allow_headers ? { allowHeaders: c.allow_headers } : {}),
+    ...(c.expose_headers ? { exposeHeaders: c.expose_headers } : {}),
+    ...(c.max_age ? { maxAge: c.max_age } : {}),
+    ...(c.allow_credentials?.value ? { allowCredentials: true } : {}),
+    forwardNotMatchingPreflights: c.forward_not_matching_preflights ? c.forward_not_matching_preflights.value === true : true,
+  };
 }
 
 /** envoy.extensions.filters.http.fault.v3.HTTPFault → the fault filter's per-route FaultConfig. */

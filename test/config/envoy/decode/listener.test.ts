@@ -92,8 +92,8 @@ describe("istiod's sidecar listeners", () => {
             idleTimeoutMs: 3_600_000,
             streamIdleTimeoutMs: 0,
             acceptHttp10: false,
-            // metadata exchange, grpc_stats, istio.alpn, cors and istio.stats need nothing here
-            httpFilters: [{ name: 'envoy.filters.http.fault', config: {} }],
+            // metadata exchange, grpc_stats, istio.alpn and istio.stats need nothing here
+            httpFilters: [{ name: 'envoy.filters.http.fault', config: {} }, { name: 'envoy.filters.http.cors', config: {} }],
             forwardClientCertDetails: 'SANITIZE',
             pathNormalization: 'BASE',
             upgradeTypes: ['websocket'],
@@ -141,7 +141,7 @@ describe("istiod's sidecar listeners", () => {
     const hcm = httpConnectionManagerOf(l.filterChains[6])!;
     expect(hcm.forwardClientCertDetails).toBe('APPEND_FORWARD');
     expect(hcm.routeConfigName).toBe('inbound|80||@virtualInbound/0.0.0.0_80');
-    expect(hcm.httpFilters.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.rbac', 'envoy.filters.http.ext_authz', 'envoy.filters.http.fault']);
+    expect(hcm.httpFilters.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.rbac', 'envoy.filters.http.ext_authz', 'envoy.filters.http.fault', 'envoy.filters.http.cors']);
     const inline = d.routeConfigs.find((r) => r.name === hcm.routeConfigName)!;
     expect(inline.virtualHosts[0].routes[0]).toEqual({
       name: 'default',

@@ -190,16 +190,35 @@ describe('a RouteConfiguration with what a VirtualService gives', () => {
 });
 
 describe('CORS', () => {
-  it("a VirtualService's corsPolicy is accepted and warned about: without the answers, browsers refuse cross-origin reads", () => {
+  it("a VirtualService's corsPolicy (per filter, or the route's deprecated cors) becomes the CORS filter's per-route config", () => {
     const json = structuredClone(REVIEWS) as Record<string, any>;
     json.virtual_hosts[0].routes[1].typed_per_filter_config = {
-      'envoy.filters.http.cors': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy', allow_origin_string_match: [{ exact: 'https://a.example' }], allow_methods: 'GET' },
+      'envoy.filters.http.cors': {
+        '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
+        allow_origin_string_match: [{ exact: 'https://a.example' }, { prefix: 'https://b.' }],
+        allow_methods: 'GET,POST',
+        allow_headers: 'x-token',
+        expose_headers: 'x-trace',
+        max_age: '600',
+        allow_credentials: true,
+      },
     };
+    json.virtual_hosts[0].routes[0].route.cors = { allow_origin_string_match: [{ exact: '*' }], forward_not_matching_preflights: false };
     const { rc, warnings } = decode(fromJson(json));
-    expect(rc.virtualHosts[0].routes[1].typedPerFilterConfig).toBeUndefined();
-    expect(warnings).toEqual([
-      'RouteConfiguration 9080: virtual_hosts[0].routes[1].typed_per_filter_config.envoy.filters.http.cors is not applied (CORS responses are not generated: browsers refuse cross-origin reads)',
-    ]);
+    expect(rc.virtualHosts[0].routes[1].typedPerFilterConfig).toEqual({
+      'envoy.filters.http.cors': {
+        allowOrigins: [{ exact: 'https://a.example' }, { prefix: 'https://b.' }],
+        allowMethods: 'GET,POST',
+        allowHeaders: 'x-token',
+        exposeHeaders: 'x-trace',
+        maxAge: '600',
+        allowCredentials: true,
+        forwardNotMatchingPreflights: true,
+      },
+    });
+    expect(rc.virtualHosts[0].routes[0].typedPerFilterConfig?.['envoy.filters.http.cors']).toEqual({ allowOrigins: [{ exact: '*' }], forwardNotMatchingPreflights: false });
+    expect(() => new RouteTable(rc, compilePerRouteConfig)).not.toThrow();
+    expect(warnings).toEqual([]);
   });
 });
 
