@@ -14,7 +14,7 @@ import { decodeJwtAuthentication } from './jwt-authn.js';
 import { decodeRbacFilter } from './rbac.js';
 import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeRouteConfiguration } from './route-configuration.js';
-import { ISTIO_STATS_TYPES, METADATA_EXCHANGE_TYPES, istioWasmPlugin, typedConfigOf } from './typed-config.js';
+import { isIstioTelemetryFilter, typedConfigOf } from './typed-config.js';
 
 type Msg = Record<string, any>;
 
@@ -44,8 +44,8 @@ const HCM: FieldPolicy = {
     add_user_agent: 'x-envoy-downstream-service-cluster is not added',
     tracing: 'tracing is not done by Outrigger yet',
     http2_protocol_options: "downstream HTTP/2 uses Envoy's edge settings",
-    server_name: 'the server header is "outrigger"',
-    server_header_transformation: 'the server header is "outrigger"',
+    server_name: 'responses keep the upstream\'s server header; local replies say "outrigger"',
+    server_header_transformation: 'responses keep the upstream\'s server header; local replies say "outrigger"',
     drain_timeout: 'Outrigger drains by its own schedule',
     delayed_close_timeout: 'a connection closes once its response is flushed',
     access_log: NOT_WRITTEN,
@@ -216,11 +216,8 @@ function decodeHttpFilters(list: Msg[], ctx: DecodeContext, ref: ResourceRef, fi
       case 'envoy.extensions.filters.http.compressor.v3.Compressor':
         warn('responses are not compressed');
         return;
-      case 'envoy.extensions.filters.http.wasm.v3.Wasm':
-        if (istioWasmPlugin(message)) return; // Istio's stats or metadata exchange, as a null-VM plugin
-        break;
       default:
-        if (ISTIO_STATS_TYPES.has(type) || METADATA_EXCHANGE_TYPES.has(type)) return;
+        if (isIstioTelemetryFilter(tc)) return;
     }
     // Envoy skips an optional filter it does not know, and a disabled one runs only where a route enables it (none can here)
     if (f.is_optional || f.disabled) {

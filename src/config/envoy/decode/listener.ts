@@ -14,7 +14,7 @@ import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeHttpConnectionManager } from './http-connection-manager.js';
 import { decodeRbacFilter } from './rbac.js';
 import { decodeDownstreamTransportSocket } from './tls-context.js';
-import { ISTIO_STATS_TYPES, METADATA_EXCHANGE_TYPES, istioWasmPlugin, typedConfigOf } from './typed-config.js';
+import { isIstioTelemetryFilter, typedConfigOf } from './typed-config.js';
 
 type Msg = Record<string, any>;
 
@@ -271,12 +271,8 @@ function decodeNetworkFilter(f: Msg, ref: ResourceRef, field: string, ctx: Decod
       return { name: NETWORK_EXT_AUTHZ_FILTER, typedConfig: decodeNetworkExtAuthz(message, ctx, ref, at) };
     case ISTIO_AUTHN_TYPE:
       return undefined; // the peer principal it publishes is what RBAC's `authenticated` reads from the TLS peer
-    case 'envoy.extensions.filters.network.wasm.v3.Wasm':
-      if (istioWasmPlugin(message)) return undefined;
-      break;
     default:
-      // Istio's metrics are always on; no metadata-exchange preamble is spoken
-      if (ISTIO_STATS_TYPES.has(type) || METADATA_EXCHANGE_TYPES.has(type)) return undefined;
+      if (isIstioTelemetryFilter(tc)) return undefined;
   }
   throw resourceError(ref, at, `network filter ${f.name} (${type || 'no typed_config'}) is not supported`);
 }

@@ -35,37 +35,29 @@ export function typedConfigOf<T = Record<string, unknown>>(any: AnyMessage | und
   return { typeName: unpacked.typeName, message: unpacked.message as T };
 }
 
-/** The decoded message of a typed_config that must be `typeName`. */
-export function expectTyped<T>(any: AnyMessage | undefined, typeName: string, ref: ResourceRef, field: string): T {
-  const t = typedConfigOf<T>(any, ref, field);
-  if (!t) throw resourceError(ref, field, `a typed_config of type ${typeName} is required`);
-  if (t.typeName !== typeName || !t.message) throw resourceError(ref, field, `expected ${typeName}, got ${t.typeName}`);
-  return t.message;
-}
-
 /**
- * istiod's own extensions, which Outrigger recognises by type and does not run: what each does is
- * either built into Outrigger (Istio's metrics are always on; upstream ALPN already follows the
- * cluster's protocol) or not spoken at all (no metadata-exchange preamble is sent or expected).
+ * istiod's own extensions, which Outrigger recognises by type and does not run: Istio's metrics are
+ * always on, and no metadata-exchange preamble is sent or expected.
  */
-export const ISTIO_STATS_TYPES = new Set(['stats.PluginConfig', 'istio.stats.v1.PluginConfig']);
-export const METADATA_EXCHANGE_TYPES = new Set([
+const ISTIO_STATS_TYPES = new Set(['stats.PluginConfig', 'istio.stats.v1.PluginConfig']);
+const METADATA_EXCHANGE_TYPES = new Set([
   'envoy.tcp.metadataexchange.config.MetadataExchange',
   'io.istio.http.peer_metadata.Config',
   'envoy.extensions.network_filters.peer_metadata.Config',
   'envoy.extensions.filters.http.metadata_exchange.v3.MetadataExchange',
 ]);
+const WASM_TYPES = new Set(['envoy.extensions.filters.http.wasm.v3.Wasm', 'envoy.extensions.filters.network.wasm.v3.Wasm']);
+/** The null-VM plugins istiod configures as Wasm filters: its stats and metadata exchange. */
+const ISTIO_WASM_PLUGINS = new Set(['envoy.wasm.stats', 'envoy.wasm.metadata_exchange']);
 
 /**
- * A Wasm filter config that is one of Istio's built-in null-VM plugins (stats or metadata
- * exchange): which one, or undefined for any other Wasm module (which Outrigger cannot run).
+ * Whether a filter's typed config is Istio's stats or metadata exchange (by type, or as one of
+ * Istio's null-VM Wasm plugins): recognised, nothing to run. Any other Wasm module is not.
  */
-export function istioWasmPlugin(message: Record<string, unknown> | undefined): 'stats' | 'metadata_exchange' | undefined {
-  const config = message?.config as { root_id?: string; vm_config?: { runtime?: string; code?: { local?: { inline_string?: string } } } } | undefined;
-  const vm = config?.vm_config;
-  if (vm?.runtime !== 'envoy.wasm.runtime.null') return undefined;
-  const code = vm.code?.local?.inline_string;
-  if (code === 'envoy.wasm.stats') return 'stats';
-  if (code === 'envoy.wasm.metadata_exchange') return 'metadata_exchange';
-  return undefined;
+export function isIstioTelemetryFilter(tc: TypedConfig | undefined): boolean {
+  if (!tc) return false;
+  if (ISTIO_STATS_TYPES.has(tc.typeName) || METADATA_EXCHANGE_TYPES.has(tc.typeName)) return true;
+  if (!WASM_TYPES.has(tc.typeName)) return false;
+  const vm = (tc.message?.config as { vm_config?: { runtime?: string; code?: { local?: { inline_string?: string } } } } | undefined)?.vm_config;
+  return vm?.runtime === 'envoy.wasm.runtime.null' && ISTIO_WASM_PLUGINS.has(vm.code?.local?.inline_string ?? '');
 }

@@ -1,5 +1,8 @@
 // Listener decoding (LDS): every listener of Istio's config dumps decodes or is refused for a
 // documented reason, and the ones istiod builds for a sidecar and a gateway come out exactly.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodeListener, type DecodedListener } from '../../../../src/config/envoy/decode/listener.js';
 import { fromProtoJson } from '../../../../src/config/envoy/proto/json.js';
@@ -269,5 +272,22 @@ describe('refused, naming the field (fail closed)', () => {
     ['a transparent listener', withChain(() => {}, (l) => (l.transparent = true)), 'field transparent: transparent (original source) listeners are not supported'],
   ])('%s', (_, run, message) => {
     expect(run).toThrow(message);
+  });
+});
+
+describe("the bootstrap goldens' static listeners (15090 /stats/prometheus, 15021 /healthz/ready)", () => {
+  const GOLDENS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../../shared/conformance/istio/pkg/bootstrap/testdata');
+  const bootstrap = messageType('envoy.config.bootstrap.v3.Bootstrap');
+  const goldens = readdirSync(GOLDENS).filter((f) => f.endsWith('_golden.json'));
+
+  it.each(goldens)('%s: every static listener decodes, with its inline routes', (file) => {
+    const b = fromProtoJson<{ static_resources?: { listeners?: Record<string, unknown>[] } }>(bootstrap, JSON.parse(readFileSync(path.join(GOLDENS, file), 'utf8')), { location: { file }, onUnknownField: () => {} });
+    const listeners = b.static_resources?.listeners ?? [];
+    expect(listeners.length).toBeGreaterThan(0);
+    for (const l of listeners) {
+      const d = decode(l);
+      expect(d.rdsNames).toEqual([]);
+      expect(d.routeConfigs.length).toBeGreaterThan(0);
+    }
   });
 });
