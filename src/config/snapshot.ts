@@ -123,6 +123,12 @@ export interface Listener {
    * filter chain needs them. 0 waits as long as the client takes (Istio's default).
    */
   protocolDetectionTimeoutMs?: number;
+  /**
+   * Envoy's continue_on_listener_filters_timeout: false closes a connection whose first bytes did
+   * not come within protocolDetectionTimeoutMs (downstream_pre_cx_timeout). Absent: it goes on as
+   * raw TCP (what istiod asks for on every listener that inspects).
+   */
+  continueOnListenerFiltersTimeout?: false;
   /** Envoy picks the most specific chain: destination port, then IP, SNI, transport, application protocol. */
   filterChains: FilterChain[];
   /** Where a connection no chain matches goes; absent, it is closed (stat no_filter_chain_match). */

@@ -131,7 +131,10 @@ export class DataPlane {
     const target = lr;
     inspect(socket, target.config.protocolDetectionTimeoutMs ?? 0, (r) => {
       if (!r) return void socket.destroy();
-      if (r.timedOut) stats.downstreamPreCxTimeout++;
+      if (r.timedOut) {
+        stats.downstreamPreCxTimeout++;
+        if (target.config.continueOnListenerFiltersTimeout === false) return void socket.destroy();
+      }
       this.dispatch(target, socket, stats, FilterChainMatcher.select(candidates, reportedBy(enabled, r.inspected)), dst, redirected, r);
     });
   }

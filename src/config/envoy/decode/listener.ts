@@ -123,9 +123,7 @@ export function decodeListener(m: Msg, ctx: DecodeContext): DecodedListener {
   listener.inspectors = listenerFilters.inspectors;
   if (listenerFilters.inspectors.tls || listenerFilters.inspectors.http) {
     listener.protocolDetectionTimeoutMs = m.listener_filters_timeout ? (durationMs(m.listener_filters_timeout) ?? 0) : DEFAULT_LISTENER_FILTERS_TIMEOUT_MS;
-    if (listener.protocolDetectionTimeoutMs > 0 && !m.continue_on_listener_filters_timeout) {
-      ctx.warn(`Listener ${name}: continue_on_listener_filters_timeout is false: a connection whose first bytes do not come in time goes on as raw TCP instead of being closed`);
-    }
+    if (!m.continue_on_listener_filters_timeout) listener.continueOnListenerFiltersTimeout = false;
   }
   const names = new Set<string>();
   const chain = (c: Msg, field: string, index: number | 'default'): FilterChain => {
