@@ -157,7 +157,8 @@ function decodeMatch(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string
   const ignoreCase = m.case_sensitive?.value === false;
   const path = decodePathSpecifier(m, ignoreCase, ref, field);
   const headers = ((m.headers ?? []) as Msg[]).map((h, i) => decodeRouteHeaderMatcher(h, ref, fieldPath(at('headers'), i)));
-  if (m.grpc) headers.push({ name: 'content-type', match: { prefix: 'application/grpc' }, invert: false });
+  // Envoy's gRPC content type: application/grpc, alone or followed by `+` or `;` (not application/grpc-web)
+  if (m.grpc) headers.push({ name: 'content-type', match: { regex: 'application/grpc([+;].*)?' }, invert: false });
   const queryParams = ((m.query_parameters ?? []) as Msg[]).map((q, i): QueryParamMatcher => {
     const qa = fieldPath(at('query_parameters'), i);
     if (!q.name) throw resourceError(ref, fieldPath(qa, 'name'), 'a query parameter matcher needs a name');

@@ -175,13 +175,15 @@ describe('a RouteConfiguration with what a VirtualService gives', () => {
     expect(old.match.path).toEqual({ regex: '(?i)/old(/.*)?' });
     expect(old.action).toEqual({ kind: 'redirect', responseCode: 308, scheme: 'https', host: 'new.example.com', path: '/new' });
     expect(gone.action).toEqual({ kind: 'direct_response', status: 410, body: 'gone' });
-    expect(gone.match.headers).toEqual([{ name: 'content-type', match: { prefix: 'application/grpc' }, invert: false }]);
+    expect(gone.match.headers).toEqual([{ name: 'content-type', match: { regex: 'application/grpc([+;].*)?' }, invert: false }]);
     const table = new RouteTable(rc, compilePerRouteConfig);
     const vh = table.findVirtualHost('reviews:9080')!;
     const view = (path: string, headers: Record<string, string> = {}) => ({ path, pathWithoutQuery: path.split('?')[0], header: (n: string) => headers[n], queryParam: () => undefined }) as never;
     expect(RouteTable.findRoute(vh, view('/OLD/x'))?.name).toBe('old');
     expect(RouteTable.findRoute(vh, view('/older'))).toBeUndefined();
     expect(RouteTable.findRoute(vh, view('/v2/gone', { 'content-type': 'application/grpc+proto' }))?.name).toBe('gone');
+    expect(RouteTable.findRoute(vh, view('/v2/gone', { 'content-type': 'application/grpc' }))?.name).toBe('gone');
+    expect(RouteTable.findRoute(vh, view('/v2/gone', { 'content-type': 'application/grpc-web' }))).toBeUndefined();
   });
 
   it('nothing to warn about', () => {
