@@ -85,9 +85,10 @@ export class DataPlane {
   }
 
   /**
-   * A new connection (Envoy's order): inspected if the chains need its first bytes, its filter chain
-   * matched on its destination (the original one, when captured) and what inspection saw, then the
-   * chain's transport socket and network filters. The chain is the Runtime's it arrived under.
+   * A new connection (Envoy's order): its original destination restored (and the connection handed
+   * off to the listener there, under use_original_dst), inspected if the chains need its first
+   * bytes, its filter chain matched on that destination and what inspection saw, then the chain's
+   * transport socket and network filters. The chain is the Runtime's it arrived under.
    */
   private onConnection(listenerName: string, admission: ListenerAdmission | undefined, socket: Socket, stats: ListenerStats): void {
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
@@ -96,47 +97,53 @@ export class DataPlane {
       socket.destroy();
       return;
     }
-    stats.downstreamCxTotal++;
-    stats.downstreamCxActive++;
+    const rt = this.runtime;
+    const accepted = rt?.listeners.get(listenerName);
+    const routed = rt && accepted && !this.draining ? this.restoreDestination(rt, accepted, socket) : undefined;
+    // Envoy counts a connection on the listener that takes it: the one it was handed off to
+    const counted = routed && routed.lr !== accepted ? this.services.stats.listener(`${routed.lr.config.address}_${routed.lr.config.port}`) : stats;
+    counted.downstreamCxTotal++;
+    counted.downstreamCxActive++;
     socket.once('close', () => {
       release();
-      stats.downstreamCxActive--;
-      stats.downstreamCxDestroy++;
+      counted.downstreamCxActive--;
+      counted.downstreamCxDestroy++;
     });
-    const rt = this.runtime;
-    let lr = rt?.listeners.get(listenerName);
-    if (!rt || !lr || this.draining) {
+    if (!routed) {
       socket.destroy();
       return;
     }
-    const local = { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
-    let dst: Address = local;
-    let redirected = false;
-    if (lr.config.useOriginalDst) {
-      const od = this.services.originalDestination?.(socket) ?? originalDestination(socket);
-      if (od && (od.port !== local.port || od.address !== local.address)) {
-        dst = { address: od.address, port: od.port };
-        redirected = true;
-        // use_original_dst: the listener at the original destination takes the connection (no further hand-off)
-        if (lr.config.handOffRestoredDestination) lr = rt.listenerForAddress(dst.address, dst.port) ?? lr;
-      }
-    }
+    const { lr, dst, redirected } = routed;
     const candidates = lr.matcher.candidates(dst.address, dst.port);
     const enabled = lr.inspectors(dst.port);
     if (!FilterChainMatcher.needsInspection(candidates) || (!enabled.tls && !enabled.http)) {
       const seen = FilterChainMatcher.needsInspection(candidates) ? UNINSPECTED : undefined;
-      this.dispatch(lr, socket, stats, FilterChainMatcher.select(candidates, seen), dst, redirected);
+      this.dispatch(lr, socket, counted, FilterChainMatcher.select(candidates, seen), dst, redirected);
       return;
     }
-    const target = lr;
-    inspect(socket, target.config.protocolDetectionTimeoutMs ?? 0, (r) => {
+    inspect(socket, lr.config.protocolDetectionTimeoutMs ?? 0, (r) => {
       if (!r) return void socket.destroy();
       if (r.timedOut) {
-        stats.downstreamPreCxTimeout++;
-        if (target.config.continueOnListenerFiltersTimeout === false) return void socket.destroy();
+        counted.downstreamPreCxTimeout++;
+        if (lr.config.continueOnListenerFiltersTimeout === false) return void socket.destroy();
       }
-      this.dispatch(target, socket, stats, FilterChainMatcher.select(candidates, reportedBy(enabled, r.inspected)), dst, redirected, r);
+      this.dispatch(lr, socket, counted, FilterChainMatcher.select(candidates, reportedBy(enabled, r.inspected)), dst, redirected, r);
     });
+  }
+
+  /**
+   * Where a connection is going (Envoy's original_dst listener filter): its original destination
+   * when the listener restores it and iptables redirected it, else the listener's own address; and
+   * which listener takes it (use_original_dst: the one at that destination, if any; no further hand-off).
+   */
+  private restoreDestination(rt: Runtime, accepted: ListenerRuntime, socket: Socket): { lr: ListenerRuntime; dst: Address; redirected: boolean } {
+    const local = { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+    if (!accepted.config.useOriginalDst) return { lr: accepted, dst: local, redirected: false };
+    const od = this.services.originalDestination?.(socket) ?? originalDestination(socket);
+    if (!od || (od.port === local.port && od.address === local.address)) return { lr: accepted, dst: local, redirected: false };
+    const dst = { address: od.address, port: od.port };
+    const lr = accepted.config.handOffRestoredDestination ? (rt.listenerForAddress(dst.address, dst.port) ?? accepted) : accepted;
+    return { lr, dst, redirected: true };
   }
 
   /**

@@ -15,7 +15,7 @@ import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import type { Cluster, Listener, Snapshot } from '../../src/config/snapshot.js';
 import type { OriginalDestination } from '../../src/listener/original-dst.js';
 import { AccessLogWriter } from '../../src/telemetry/access-log.js';
-import { WorkerStats } from '../../src/telemetry/stats.js';
+import { statKey, WorkerStats } from '../../src/telemetry/stats.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { sidecarNode } from '../config/helpers.js';
 import { dumpListeners } from '../config/envoy/decode/config-dumps.js';
@@ -150,6 +150,10 @@ describe('use_original_dst hand-off (virtualOutbound)', () => {
     await plane(true);
     next = { address: '10.0.0.6', port: 9080, family: 4 };
     expect(await httpGet('/reviews/1')).toEqual({ status: 200, body: 'reviews /reviews/1' });
+    // counted where Envoy counts it: on the listener that took it
+    const counters = planes[0].statsSnapshot().counters;
+    expect(counters[statKey('listener', '0.0.0.0_9080', 'downstream_cx_total')]).toBe(1);
+    expect(counters[statKey('listener', `127.0.0.1_${outbound}`, 'downstream_cx_total')] ?? 0).toBe(0);
   });
 
   it('prefers the listener at the exact IP:port', async () => {
