@@ -269,7 +269,8 @@ function pathNormalization(m: Msg, ref: ResourceRef, field: string): Pick<HttpCo
   const merge = m.merge_slashes === true;
   const action = m.path_with_escaped_slashes_action ?? 'IMPLEMENTATION_SPECIFIC_DEFAULT';
   const keep = action === 'KEEP_UNCHANGED' || action === 'IMPLEMENTATION_SPECIFIC_DEFAULT';
-  if (!normalize && !merge && keep) return {};
+  // NONE, as the Istio front end sets it: no normalization, but a malformed escape or %00 is still refused (http/path-normalize.ts)
+  if (!normalize && !merge && keep) return { pathNormalization: 'NONE' };
   if (normalize && !merge && keep) return { pathNormalization: 'BASE' };
   if (normalize && merge && keep) return { pathNormalization: 'MERGE_SLASHES' };
   if (normalize && merge && action === 'UNESCAPE_AND_FORWARD') return { pathNormalization: 'DECODE_AND_MERGE_SLASHES' };

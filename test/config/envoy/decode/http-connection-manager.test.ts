@@ -23,8 +23,8 @@ function decode(json: Record<string, unknown>) {
 
 describe('path normalization: the HCM fields as the one mode the data plane runs', () => {
   it.each([
-    [{}, undefined],
-    [{ normalize_path: false }, undefined],
+    [{}, 'NONE'],
+    [{ normalize_path: false }, 'NONE'],
     [{ normalize_path: true, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' }, 'BASE'],
     [{ normalize_path: true, merge_slashes: true }, 'MERGE_SLASHES'],
     [{ normalize_path: true, merge_slashes: true, path_with_escaped_slashes_action: 'UNESCAPE_AND_FORWARD' }, 'DECODE_AND_MERGE_SLASHES'],
@@ -71,6 +71,7 @@ describe('the connection manager', () => {
       acceptHttp10: true,
       httpFilters: [],
       forwardClientCertDetails: 'APPEND_FORWARD',
+      pathNormalization: 'NONE',
       upgradeTypes: ['websocket'],
     });
     expect(rdsName).toBe('inbound|8080||');
