@@ -95,6 +95,7 @@ const TCP_PROXY: FieldPolicy = {
     hash_policy: 'TCP connections are not hashed',
     downstream_idle_timeout: 'idle_timeout applies to both sides',
     upstream_idle_timeout: 'idle_timeout applies to both sides',
+    max_downstream_connection_duration: 'TCP connections are not aged out (DestinationRule maxConnectionDuration)',
   },
   refused: { tunneling_config: 'tunneling (HBONE, CONNECT) is not supported', metadata_match: 'subset load balancing is not supported', on_demand: 'on-demand clusters are not supported' },
 };
