@@ -8,7 +8,8 @@ type Msg = Record<string, any>;
  * APPEND_IF_EXISTS_OR_ADD (the default, and the deprecated `append: true`) adds,
  * OVERWRITE_IF_EXISTS_OR_ADD (`append: false`) sets. ADD_IF_ABSENT and OVERWRITE_IF_EXISTS, which
  * the router does not do, are refused; so are values with Envoy's `%COMMAND%` substitutions, which
- * it would send literally. Undefined when there is nothing to do.
+ * it would send literally. An empty value is left out unless keep_empty_value, as in Envoy.
+ * Undefined when there is nothing to do.
  */
 export function decodeHeaderMutation(add: Msg[] | undefined, remove: string[] | undefined, ref: ResourceRef, field: string, addField: string, removeField: string): HeaderMutation | undefined {
   const out: HeaderMutation = { set: [], add: [], remove: (remove ?? []).map((n) => n.toLowerCase()) };
@@ -19,6 +20,8 @@ export function decodeHeaderMutation(add: Msg[] | undefined, remove: string[] | 
     if (o.header.raw_value?.length) throw resourceError(ref, fieldPath(at, 'header.raw_value'), 'raw_value is not supported (use value)');
     const value = (o.header.value as string | undefined) ?? '';
     if (/%[A-Z_]+(\(|%)/.test(value)) throw resourceError(ref, fieldPath(at, 'header.value'), `header value substitutions (${value}) are not supported`);
+    // Envoy leaves out a header whose value is empty unless keep_empty_value
+    if (value === '' && !o.keep_empty_value) return;
     const action = o.append_action ?? (o.append && o.append.value === false ? 'OVERWRITE_IF_EXISTS_OR_ADD' : 'APPEND_IF_EXISTS_OR_ADD');
     if (action === 'APPEND_IF_EXISTS_OR_ADD') out.add.push([key, value]);
     else if (action === 'OVERWRITE_IF_EXISTS_OR_ADD') out.set.push([key, value]);
