@@ -191,6 +191,20 @@ describe('a RouteConfiguration with what a VirtualService gives', () => {
   });
 });
 
+describe('header mutations', () => {
+  it('an empty value is left out unless keep_empty_value; append false overwrites', () => {
+    const json = structuredClone(REVIEWS) as Record<string, any>;
+    json.virtual_hosts[0].routes[1].request_headers_to_add = [
+      { header: { key: 'x-empty', value: '' } },
+      { header: { key: 'x-kept', value: '' }, keep_empty_value: true },
+      { header: { key: 'X-Set', value: 'v' }, append: false },
+    ];
+    json.virtual_hosts[0].routes[1].request_headers_to_remove = ['X-Gone'];
+    const old = decode(fromJson(json)).rc.virtualHosts[0].routes[1];
+    expect(old.requestHeaders).toEqual({ set: [['x-set', 'v'], ['x-vhost', '1']], add: [['x-kept', '']], remove: ['x-gone'] });
+  });
+});
+
 describe('CORS', () => {
   it("a VirtualService's corsPolicy (per filter, or the route's deprecated cors) becomes the CORS filter's per-route config", () => {
     const json = structuredClone(REVIEWS) as Record<string, any>;
