@@ -98,15 +98,58 @@ export interface Listener {
    */
   useOriginalDst?: boolean;
   /**
+   * Envoy's use_original_dst hand-off (istiod's virtualOutbound): a connection whose restored
+   * original destination is another listener's address (exact IP:port first, then 0.0.0.0:port or
+   * [::]:port) is handed to that listener, which matches its own filter chains; with no such
+   * listener it stays here. Without it, useOriginalDst only restores the destination (virtualInbound).
+   */
+  handOffRestoredDestination?: boolean;
+  /**
+   * Envoy's bind_to_port: false for a listener that never listens itself and only receives
+   * connections handed off from a use_original_dst listener (istiod's `0.0.0.0_9080`,
+   * `10.0.0.5_443`). Absent: the listener binds its address.
+   */
+  bindToPort?: false;
+  /**
+   * Envoy's tls_inspector and http_inspector listener filters: which of them read a connection's
+   * first bytes (each off on its disabled destination ports). A listener without tls_inspector sees
+   * every connection as raw_buffer with no SNI or ALPN; without http_inspector, no HTTP protocol.
+   * Absent: both on every port (the Istio front end's listeners).
+   */
+  inspectors?: ListenerInspectors;
+  /**
    * Envoy listener_filters_timeout for protocol detection (tls_inspector, http_inspector; Istio's
    * meshConfig.protocolDetectionTimeout): how long to wait for the client's first bytes when a
    * filter chain needs them. 0 waits as long as the client takes (Istio's default).
    */
   protocolDetectionTimeoutMs?: number;
+  /**
+   * Envoy's continue_on_listener_filters_timeout: false closes a connection whose first bytes did
+   * not come within protocolDetectionTimeoutMs (downstream_pre_cx_timeout). Absent: it goes on as
+   * raw TCP (what istiod asks for on every listener that inspects).
+   */
+  continueOnListenerFiltersTimeout?: false;
   /** Envoy picks the most specific chain: destination port, then IP, SNI, transport, application protocol. */
   filterChains: FilterChain[];
   /** Where a connection no chain matches goes; absent, it is closed (stat no_filter_chain_match). */
   defaultFilterChain?: FilterChain;
+}
+
+/** The listener filters that read a connection's first bytes; one absent is not run. */
+export interface ListenerInspectors {
+  tls?: ListenerFilterScope;
+  http?: ListenerFilterScope;
+}
+
+/** Where a listener filter runs: every destination port but its filter_disabled ones. */
+export interface ListenerFilterScope {
+  disabledPorts?: PortRange[];
+}
+
+/** Envoy's Int32Range of ports: start inclusive, end exclusive. */
+export interface PortRange {
+  start: number;
+  end: number;
 }
 
 /** Envoy filter_chain_match. An unset field matches anything, but a chain that sets it and matches wins. */
@@ -324,6 +367,8 @@ export interface RouteConfiguration {
   /** `80`, `http.8080`, `inbound|9080||` — as Istio names them. */
   name: string;
   virtualHosts: VirtualHost[];
+  /** Envoy's ignore_port_in_host_matching (istiod sets it on gateways): `host:port` finds the virtual host of `host`. */
+  ignorePortInHostMatching?: boolean;
 }
 
 export interface VirtualHost {
@@ -427,6 +472,22 @@ export interface RetryPolicy {
 export interface FaultConfig {
   delay?: { fixedDelayMs: number; percent: number };
   abort?: { httpStatus?: number; grpcStatus?: number; percent: number };
+}
+
+/**
+ * Envoy's CorsPolicy (the cors filter's per-route config; Istio's VirtualService corsPolicy). The
+ * Access-Control-* values are sent as given.
+ */
+export interface CorsPolicy {
+  /** Origins allowed: a matcher that matches the Origin (or `*`) allows it; the answer names the request's origin. */
+  allowOrigins: StringMatch[];
+  allowMethods?: string;
+  allowHeaders?: string;
+  exposeHeaders?: string;
+  maxAge?: string;
+  allowCredentials?: boolean;
+  /** A preflight from an origin not allowed goes upstream (Envoy's default), else it is answered 200 without CORS headers. */
+  forwardNotMatchingPreflights: boolean;
 }
 
 export interface RedirectAction {

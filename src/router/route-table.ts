@@ -68,12 +68,17 @@ export class RouteTable {
     this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
-  /** `authority` is lower-case and may carry a port. */
+  /** `authority` is lower-case and may carry a port (dropped first under ignore_port_in_host_matching). */
   findVirtualHost(authority: string): CompiledVirtualHost | undefined {
+    let colon = authority.lastIndexOf(':');
+    let hasPort = colon > 0 && authority.indexOf(']', colon) < 0 && authority.charCodeAt(authority.length - 1) !== 93;
+    if (hasPort && this.config.ignorePortInHostMatching) {
+      authority = authority.slice(0, colon);
+      colon = -1;
+      hasPort = false;
+    }
     const hit = this.exact.get(authority);
     if (hit) return hit;
-    const colon = authority.lastIndexOf(':');
-    const hasPort = colon > 0 && authority.indexOf(']', colon) < 0 && authority.charCodeAt(authority.length - 1) !== 93;
     const bare = hasPort ? authority.slice(0, colon) : authority;
     if (hasPort) {
       const ap = this.anyPort.get(bare);

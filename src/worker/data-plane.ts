@@ -5,6 +5,7 @@ import { ActiveStream } from '../http/active-stream.js';
 import { writeLocalReply } from '../http/local-reply.js';
 import { FilterChainMatcher, type CompiledChain } from '../listener/filter-chain-match.js';
 import { inspect, type InspectResult } from '../listener/inspect.js';
+import { reportedBy, UNINSPECTED } from '../listener/inspectors.js';
 import { createListenerServer, listen } from '../listener/listener.js';
 import { releaseNothing, type ListenerAdmission } from '../listener/connection-limits.js';
 import { plainAddress } from '../common/address.js';
@@ -68,7 +69,8 @@ export class DataPlane {
       const added: string[] = [];
       try {
         for (const [key, l] of wanted) {
-          if (this.bound.has(key) || this.inScope(this.stopScope, l.direction)) continue;
+          // bind_to_port: false — only reachable by hand-off from a use_original_dst listener
+          if (this.bound.has(key) || l.bindToPort === false || this.inScope(this.stopScope, l.direction)) continue;
           const stats = this.services.stats.listener(`${l.address}_${l.port}`);
           const admission = this.services.connectionLimits?.forListener(l.name, slots.listeners[l.name]);
           const server = createListenerServer((socket) => this.onConnection(l.name, admission, socket, stats));
@@ -97,9 +99,10 @@ export class DataPlane {
   }
 
   /**
-   * A new connection (Envoy's order): inspected if the chains need its first bytes, its filter chain
-   * matched on its destination (the original one, when captured) and what inspection saw, then the
-   * chain's transport socket and network filters. The chain is the Runtime's it arrived under.
+   * A new connection (Envoy's order): its original destination restored (and the connection handed
+   * off to the listener there, under use_original_dst), inspected if the chains need its first
+   * bytes, its filter chain matched on that destination and what inspection saw, then the chain's
+   * transport socket and network filters. The chain is the Runtime's it arrived under.
    */
   private onConnection(listenerName: string, admission: ListenerAdmission | undefined, socket: Socket, stats: ListenerStats): void {
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
@@ -108,38 +111,54 @@ export class DataPlane {
       socket.destroy();
       return;
     }
-    stats.downstreamCxTotal++;
-    stats.downstreamCxActive++;
+    const rt = this.runtime;
+    const accepted = rt?.listeners.get(listenerName);
+    const routed = rt && accepted && !this.inScope(this.stopScope, accepted.config.direction) ? this.restoreDestination(rt, accepted, socket) : undefined;
+    // Envoy counts a connection on the listener that takes it: the one it was handed off to
+    const counted = routed && routed.lr !== accepted ? this.services.stats.listener(`${routed.lr.config.address}_${routed.lr.config.port}`) : stats;
+    counted.downstreamCxTotal++;
+    counted.downstreamCxActive++;
     socket.once('close', () => {
       release();
-      stats.downstreamCxActive--;
-      stats.downstreamCxDestroy++;
+      counted.downstreamCxActive--;
+      counted.downstreamCxDestroy++;
     });
-    const lr = this.runtime?.listeners.get(listenerName);
-    if (!lr || this.inScope(this.stopScope, lr.config.direction)) {
+    // a listener that stopped (drained) takes nothing, nor hands anything to one that stopped
+    if (!routed || this.inScope(this.stopScope, routed.lr.config.direction)) {
       socket.destroy();
       return;
     }
-    const local = { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
-    let dst: Address = local;
-    let redirected = false;
-    if (lr.config.useOriginalDst) {
-      const od = originalDestination(socket);
-      if (od && (od.port !== local.port || od.address !== local.address)) {
-        dst = { address: od.address, port: od.port };
-        redirected = true;
-      }
-    }
+    const { lr, dst, redirected } = routed;
     const candidates = lr.matcher.candidates(dst.address, dst.port);
-    if (!FilterChainMatcher.needsInspection(candidates)) {
-      this.dispatch(lr, socket, stats, FilterChainMatcher.select(candidates, undefined), dst, redirected);
+    const enabled = lr.inspectors(dst.port);
+    if (!FilterChainMatcher.needsInspection(candidates) || (!enabled.tls && !enabled.http)) {
+      const seen = FilterChainMatcher.needsInspection(candidates) ? UNINSPECTED : undefined;
+      this.dispatch(lr, socket, counted, FilterChainMatcher.select(candidates, seen), dst, redirected);
       return;
     }
     inspect(socket, lr.config.protocolDetectionTimeoutMs ?? 0, (r) => {
       if (!r) return void socket.destroy();
-      if (r.timedOut) stats.downstreamPreCxTimeout++;
-      this.dispatch(lr, socket, stats, FilterChainMatcher.select(candidates, r.inspected), dst, redirected, r);
+      if (r.timedOut) {
+        counted.downstreamPreCxTimeout++;
+        if (lr.config.continueOnListenerFiltersTimeout === false) return void socket.destroy();
+      }
+      this.dispatch(lr, socket, counted, FilterChainMatcher.select(candidates, reportedBy(enabled, r.inspected)), dst, redirected, r);
     });
+  }
+
+  /**
+   * Where a connection is going (Envoy's original_dst listener filter): its original destination
+   * when the listener restores it and iptables redirected it, else the listener's own address; and
+   * which listener takes it (use_original_dst: the one at that destination, if any; no further hand-off).
+   */
+  private restoreDestination(rt: Runtime, accepted: ListenerRuntime, socket: Socket): { lr: ListenerRuntime; dst: Address; redirected: boolean } {
+    const local = { address: plainAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+    if (!accepted.config.useOriginalDst) return { lr: accepted, dst: local, redirected: false };
+    const od = this.services.originalDestination?.(socket) ?? originalDestination(socket);
+    if (!od || (od.port === local.port && od.address === local.address)) return { lr: accepted, dst: local, redirected: false };
+    const dst = { address: od.address, port: od.port };
+    const lr = accepted.config.handOffRestoredDestination ? (rt.listenerForAddress(dst.address, dst.port) ?? accepted) : accepted;
+    return { lr, dst, redirected: true };
   }
 
   /**

@@ -2,6 +2,7 @@ import type { Cluster, DownstreamTlsContext, FilterChain, HttpConnectionManager,
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
+import { compileInspectors, type EnabledInspectors } from '../listener/inspectors.js';
 import { compilePathNormalizer, type PathNormalizer } from '../http/path-normalize.js';
 import { compileStreamTimeouts, type StreamTimeoutConfig } from '../http/stream-timeouts.js';
 import type { TlsStore } from '../security/tls-store.js';
@@ -23,6 +24,8 @@ import { ClusterLimits, ResourceTable } from '../upstream/resource-limits.js';
 import type { OutlierCounters, OutlierDetector } from '../upstream/outlier.js';
 import type { DownstreamConnectionLimits } from '../listener/connection-limits.js';
 import type { OverloadState } from './overload-manager.js';
+import type { Socket } from 'node:net';
+import type { OriginalDestination } from '../listener/original-dst.js';
 
 /** What a worker provides to every Runtime it compiles: its stats and its access log. */
 export interface WorkerServices {
@@ -43,6 +46,11 @@ export interface WorkerServices {
   readonly connectionLimits?: DownstreamConnectionLimits;
   /** The overload manager's action states; absent: never overloaded. */
   readonly overload?: OverloadState;
+  /**
+   * Where a redirected connection was going (listener/original-dst.ts when absent). Tests stand in
+   * for iptables with it; undefined answers "not known" as the kernel lookup does.
+   */
+  readonly originalDestination?: (socket: Socket) => OriginalDestination | undefined;
 }
 
 /** An HTTP connection manager compiled for one filter chain: what each request on it runs through. */
@@ -79,6 +87,8 @@ export interface ListenerRuntime {
   readonly matcher: FilterChainMatcher<ChainRuntime>;
   readonly defaultChain: ChainRuntime | undefined;
   readonly chains: ReadonlyMap<string, ChainRuntime>;
+  /** The inspecting listener filters on for a destination port. */
+  readonly inspectors: (port: number) => EnabledInspectors;
 }
 
 /** No shared rows: every worker counts alone (tests, a Runtime built outside the agent). */
@@ -91,6 +101,8 @@ export const NO_SLOTS: RuntimeSlots = { listeners: {}, clusters: {}, outlierHost
  */
 export class Runtime {
   readonly listeners = new Map<string, ListenerRuntime>();
+  /** Listeners by `address:port`, where use_original_dst hands connections off (see listenerForAddress). */
+  private readonly byAddress = new Map<string, ListenerRuntime>();
   readonly clusters = new Map<string, ClusterRuntime>();
 
   private readonly istioTemplates = new Map<string, IstioLabelTemplate>();
@@ -166,7 +178,9 @@ export class Runtime {
       });
       const defaultChain = l.defaultFilterChain ? compile(l.defaultFilterChain, 'defaultFilterChain') : undefined;
       if (defaultChain) chains.set(defaultChain.name, defaultChain);
-      this.listeners.set(l.name, { config: l, matcher: new FilterChainMatcher(compiled), defaultChain, chains });
+      const lr: ListenerRuntime = { config: l, matcher: new FilterChainMatcher(compiled), defaultChain, chains, inspectors: compileInspectors(l.inspectors) };
+      this.listeners.set(l.name, lr);
+      this.byAddress.set(addressKey(l.address, l.port), lr);
     }
     const assignments = new Map(snapshot.endpoints.map((a) => [a.clusterName, a]));
     for (const c of snapshot.clusters) {
@@ -204,6 +218,15 @@ export class Runtime {
   }
 
   /**
+   * Envoy's hand-off target for a restored original destination (ConnectionHandlerImpl::
+   * getBalancedHandlerByAddress): the listener at exactly that IP and port, else the one at the
+   * wildcard address of its family (0.0.0.0 or ::) and that port; undefined when none.
+   */
+  listenerForAddress(address: string, port: number): ListenerRuntime | undefined {
+    return this.byAddress.get(addressKey(address, port)) ?? this.byAddress.get(addressKey(address.includes(':') ? '::' : '0.0.0.0', port));
+  }
+
+  /**
    * Called once, when this Runtime replaces the previous one: the clusters it carried over take their
    * new host sets (they are shared with the previous Runtime, so not before it is certain to apply).
    */
@@ -215,6 +238,10 @@ export class Runtime {
   retiredFrom(previous: Runtime): ClusterRuntime[] {
     return [...previous.clusters.values()].filter((c) => this.clusters.get(c.name) !== c);
   }
+}
+
+function addressKey(address: string, port: number): string {
+  return `${address}|${port}`;
 }
 
 /** The cluster's circuit breakers: shared across workers when it has a slot, else this worker's own. */

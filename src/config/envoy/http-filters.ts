@@ -10,6 +10,7 @@ export const HTTP_RBAC_FILTER = 'envoy.filters.http.rbac';
 export const HTTP_EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
 export const FAULT_FILTER = 'envoy.filters.http.fault';
 export const HEADER_MUTATION_FILTER = 'envoy.filters.http.header_mutation';
+export const CORS_FILTER = 'envoy.filters.http.cors';
 /** The terminal filter: implied at the end of every chain, never listed. */
 export const ROUTER_FILTER = 'envoy.filters.http.router';
 

@@ -4,9 +4,10 @@ import { headerMutationFilter } from './header_mutation/index.js';
 import { faultFilter } from './fault/index.js';
 import { groupAuthorizationFilters, rbacFilter } from './rbac/index.js';
 import { jwtAuthnFilter } from './jwt_authn/index.js';
+import { corsFilter } from './cors/index.js';
 
 const factories = new Map<string, HttpFilterFactory<any, any>>(
-  [headerMutationFilter, faultFilter, rbacFilter, jwtAuthnFilter].map((f) => [f.name, f]),
+  [headerMutationFilter, faultFilter, rbacFilter, jwtAuthnFilter, corsFilter].map((f) => [f.name, f]),
 );
 
 /** HTTP filters by Envoy name. The router is not listed: it always ends the chain. */
