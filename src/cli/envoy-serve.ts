@@ -1,4 +1,9 @@
+import { Agent } from '../agent/agent.js';
+import { XdsConfigSource } from '../agent/xds-source.js';
 import type { EnvoyBootstrap } from '../config/envoy/bootstrap.js';
+import { describeLoadError } from '../config/load.js';
+import { log } from '../telemetry/log.js';
+import { runUntilExit } from './lifecycle.js';
 import type { EnvoyMode } from './envoy-args.js';
 import type { LogLevel } from '../telemetry/log.js';
 
@@ -18,16 +23,41 @@ export interface BootstrapServeOptions {
 
 /**
  * Serves the data plane a bootstrap describes: the admin API at bootstrap.admin, the static
- * listeners and clusters, and LDS/CDS (then RDS/EDS, SDS) over the ADS stream to
- * bootstrap.grpcTarget(bootstrap.ads.clusterName). Resolves with the exit code.
- *
- * Not built yet: it needs the xDS client (src/xds/) and the resource decoders
- * (src/config/envoy/decode/); the lead wires them here.
+ * listeners and clusters, and LDS/CDS (then RDS/EDS, SDS) over the ADS stream to the bootstrap's
+ * ads cluster (agent/xds-source.ts). Resolves with the exit code; 1 when it cannot start.
  */
 export async function runFromBootstrap(bootstrap: EnvoyBootstrap, options: BootstrapServeOptions): Promise<number> {
-  void options;
-  throw new Error(
-    `serving from an Envoy bootstrap (${bootstrap.source}) needs the xDS config source, which is not wired yet; ` +
-      '--mode validate checks a bootstrap, and `outrigger run -c <istio yaml>` serves from Istio config',
-  );
+  const admin = bootstrap.admin;
+  if (!admin) {
+    log.error(`${bootstrap.source}: the bootstrap has no admin address (admin.address): pilot-agent needs the admin API`);
+    return 1;
+  }
+  if (admin.kind !== 'socket') {
+    log.error(`${bootstrap.source}: an admin API on a pipe is not supported yet (admin.address.pipe ${admin.path})`);
+    return 1;
+  }
+  let agent: Agent;
+  try {
+    const maxConnections = bootstrap.runtime['overload.global_downstream_max_connections'];
+    agent = new Agent({
+      source: new XdsConfigSource(bootstrap),
+      workers: options.workers,
+      logLevel: options.logLevel,
+      accessLog: 'off',
+      drainDurationMs: options.drainTimeMs,
+      drainStrategy: options.drainStrategy,
+      ports: { admin: admin.port, adminHost: admin.host },
+      watch: false,
+      overload: { listenerLimits: {}, ...(typeof maxConnections === 'number' ? { maxDownstreamConnections: maxConnections } : {}) },
+    });
+    if (options.mode === 'init_only') {
+      log.info('init_only: the bootstrap loads; exiting');
+      return 0;
+    }
+    await agent.start();
+  } catch (e) {
+    for (const line of describeLoadError(e)) log.error(line);
+    return 1;
+  }
+  return runUntilExit(agent);
 }

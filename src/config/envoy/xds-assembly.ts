@@ -1,15 +1,9 @@
 import type { Cluster, ClusterLoadAssignment, CommonTlsContext, Listener, NodeIdentity, RouteConfiguration, SdsConfigSource, Secret, UpstreamTransportSocket } from '../snapshot.js';
 import type { SnapshotBody } from '../snapshot-build.js';
 import type { DecodedCluster } from './decode/cluster.js';
+import type { DecodedListener } from './decode/listener.js';
 
-export type { DecodedCluster };
-
-/** A Listener as decoded from LDS: the inline route configurations of its connection managers, and the ones it needs over RDS. */
-export interface DecodedListener {
-  listener: Listener;
-  routeConfigs: RouteConfiguration[];
-  rdsNames: string[];
-}
+export type { DecodedCluster, DecodedListener };
 
 /**
  * Everything the control plane has sent and Outrigger accepted, by type and name, each resource

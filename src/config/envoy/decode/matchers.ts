@@ -1,3 +1,4 @@
+import { compileRegex } from '../../../common/regex.js';
 import type { StringMatch } from '../../snapshot.js';
 import { resourceError, type ResourceRef } from './context.js';
 
@@ -14,8 +15,7 @@ export interface StringMatcherMessage {
 
 /**
  * A StringMatcher as the Snapshot holds it. An empty prefix, suffix or contains (proto validation:
- * min_len 1) or a matcher with no pattern is an error naming `field`; the regex is compiled when
- * the data plane compiles the Snapshot (RE2 syntax, whole-value match).
+ * min_len 1) or a matcher with no pattern is an error naming `field`; so is a regex RE2 refuses.
  */
 export function decodeStringMatcher(m: StringMatcherMessage, ref: ResourceRef, field: string): StringMatch {
   const ignoreCase = m.ignore_case ? { ignoreCase: true } : {};
@@ -31,11 +31,25 @@ export function decodeStringMatcher(m: StringMatcherMessage, ref: ResourceRef, f
     }
     case 'safe_regex':
       if (m.ignore_case) throw resourceError(ref, field, 'ignore_case has no effect on safe_regex (Envoy rejects it)');
-      if (!m.safe_regex?.regex) throw resourceError(ref, `${field}.safe_regex.regex`, 'the regex must not be empty');
-      return { regex: m.safe_regex.regex };
+      return { regex: decodeRegex(m.safe_regex?.regex, ref, `${field}.safe_regex.regex`) };
     case undefined:
       throw resourceError(ref, field, 'a string matcher needs one of exact, prefix, suffix, contains, safe_regex');
     default:
       throw resourceError(ref, field, `unsupported string matcher ${m.match_pattern}`);
   }
+}
+
+/**
+ * A RegexMatcher's pattern, checked as Envoy checks it when the resource arrives: not empty, and
+ * valid RE2 (the data plane compiles it again; a pattern it cannot compile must be a NACK naming the
+ * field, not a Snapshot the workers refuse).
+ */
+export function decodeRegex(regex: string | undefined, ref: ResourceRef, field: string): string {
+  if (!regex) throw resourceError(ref, field, 'the regex must not be empty');
+  try {
+    compileRegex(regex);
+  } catch (e) {
+    throw resourceError(ref, field, `invalid regex ${JSON.stringify(regex)}: ${(e as Error).message}`);
+  }
+  return regex;
 }

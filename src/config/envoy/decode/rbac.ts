@@ -7,7 +7,7 @@
 import type { CidrRange, HeaderMatcher, MetadataMatcher, Permission, Principal, Policy, Rbac, RbacFilterConfig, StringMatcher, ValueMatcher } from '../rbac.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
 import { checkFields, type FieldPolicy } from './fields.js';
-import { decodeStringMatcher, type StringMatcherMessage } from './matchers.js';
+import { decodeRegex, decodeStringMatcher, type StringMatcherMessage } from './matchers.js';
 import { typedConfigOf } from './typed-config.js';
 
 type Msg = Record<string, any>;
@@ -173,8 +173,7 @@ export function decodeHeaderMatcher(h: Msg, ref: ResourceRef, field: string): He
       if (!h.contains_match) throw resourceError(ref, fieldPath(field, 'contains_match'), 'must not be empty');
       return { ...base, stringMatch: { contains: h.contains_match } };
     case 'safe_regex_match':
-      if (!h.safe_regex_match?.regex) throw resourceError(ref, fieldPath(field, 'safe_regex_match.regex'), 'the regex must not be empty');
-      return { ...base, safeRegexMatch: { regex: h.safe_regex_match.regex } };
+      return { ...base, safeRegexMatch: { regex: decodeRegex(h.safe_regex_match?.regex, ref, fieldPath(field, 'safe_regex_match.regex')) } };
     case undefined:
       // no specifier: Envoy matches a present header
       return { ...base, presentMatch: true };

@@ -14,7 +14,7 @@ import { durationMs, structToJs } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
 import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeHeaderMutation, mergeHeaderMutations } from './headers.js';
-import { decodeStringMatcher } from './matchers.js';
+import { decodeRegex, decodeStringMatcher } from './matchers.js';
 import { typedConfigOf } from './typed-config.js';
 
 type Msg = Record<string, any>;
@@ -177,8 +177,10 @@ function decodePathSpecifier(m: Msg, ignoreCase: boolean, ref: ResourceRef, fiel
     case 'path':
       return { exact: m.path ?? '', ...ic };
     case 'safe_regex':
-      if (!m.safe_regex?.regex) throw resourceError(ref, fieldPath(field, 'safe_regex.regex'), 'the regex must not be empty');
-      return { regex: ignoreCase ? `(?i)${m.safe_regex.regex}` : m.safe_regex.regex };
+    {
+      const regex = decodeRegex(m.safe_regex?.regex, ref, fieldPath(field, 'safe_regex.regex'));
+      return { regex: ignoreCase ? `(?i)${regex}` : regex };
+    }
     case 'path_separated_prefix': {
       // the prefix, then the end of the path or a `/` (the query never counts)
       const p = m.path_separated_prefix as string;
@@ -218,8 +220,7 @@ function decodeRouteHeaderMatcher(h: Msg, ref: ResourceRef, field: string): Head
     case 'contains_match':
       return { name, match: { contains: nonEmpty('contains_match') }, invert };
     case 'safe_regex_match':
-      if (!h.safe_regex_match?.regex) throw resourceError(ref, at('safe_regex_match.regex'), 'the regex must not be empty');
-      return { name, match: { regex: h.safe_regex_match.regex }, invert };
+      return { name, match: { regex: decodeRegex(h.safe_regex_match?.regex, ref, at('safe_regex_match.regex')) }, invert };
     default:
       throw resourceError(ref, at(h.header_match_specifier), `header matcher ${h.header_match_specifier} is not supported`);
   }
@@ -248,8 +249,7 @@ function decodeRouteAction(a: Msg, outer: Enclosing, ctx: DecodeContext, ref: Re
   const out: RouteAction = { kind: 'route', clusters: decodeClusters(a, ctx, ref, field) };
   if (a.prefix_rewrite !== undefined) out.prefixRewrite = a.prefix_rewrite;
   if (a.regex_rewrite) {
-    if (!a.regex_rewrite.pattern?.regex) throw resourceError(ref, at('regex_rewrite.pattern.regex'), 'the regex must not be empty');
-    out.regexRewrite = { pattern: a.regex_rewrite.pattern.regex, substitution: a.regex_rewrite.substitution ?? '' };
+    out.regexRewrite = { pattern: decodeRegex(a.regex_rewrite.pattern?.regex, ref, at('regex_rewrite.pattern.regex')), substitution: a.regex_rewrite.substitution ?? '' };
   }
   if (a.host_rewrite_literal) out.hostRewrite = a.host_rewrite_literal;
   // Envoy's route timeout defaults to 15 s; 0 disables it (istiod sets it on every route)

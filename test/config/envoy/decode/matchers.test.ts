@@ -30,5 +30,8 @@ describe('StringMatcher', () => {
     );
     expect(() => decodeStringMatcher(matcher({}), ref, 'm')).toThrow(/needs one of exact, prefix/);
     expect(() => decodeStringMatcher(matcher({ safe_regex: { regex: 'a' }, ignore_case: true }), ref, 'm')).toThrow(/ignore_case/);
+    // checked when the resource arrives (a NACK naming the field), not left for the workers to refuse
+    expect(() => decodeStringMatcher(matcher({ safe_regex: { regex: 'a(' } }), ref, 'm')).toThrow('RouteConfiguration r, field m.safe_regex.regex: invalid regex "a("');
+    expect(() => decodeStringMatcher(matcher({ safe_regex: { regex: '(a)\\1' } }), ref, 'm')).toThrow(/invalid regex/); // a backreference: not RE2
   });
 });

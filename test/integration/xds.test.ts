@@ -1,0 +1,269 @@
+// Outrigger as pilot-agent runs Envoy: Istio's bootstrap golden (its pipes, admin and static
+// listener ports moved into this test), Envoy's command line, an xDS server on the bootstrap's
+// XDS socket (delta ADS) and pilot-agent's SDS socket. Listeners, routes, clusters, endpoints and
+// the mTLS certificate are learned only over xDS; real HTTP traffic checks each push.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromProtoJson } from '../../src/config/envoy/proto/json.js';
+import { messageType, typeNameOfUrl } from '../../src/config/envoy/proto/registry.js';
+import { createRootCa, issueWorkloadCert } from '../../src/security/ca.js';
+import type { IssuedWorkloadCert } from '../../src/security/ca.js';
+import { TYPE_URLS } from '../../src/xds/resource-types.js';
+import { freePorts } from '../helpers/ports.js';
+import { CLI, ROOT, assertBuilt, sleep } from '../helpers/proxy.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { XdsTestServer } from '../helpers/xds-server.js';
+
+const GOLDEN = resolve(ROOT, '../shared/conformance/istio/pkg/bootstrap/testdata/default_golden.json');
+const PILOT_AGENT_FLAGS = ['--drain-time-s', '2', '--drain-strategy', 'immediate', '--local-address-ip-version', 'v4', '--file-flush-interval-msec', '1000', '--disable-hot-restart', '--allow-unknown-static-fields', '-l', 'warning', '--component-log-level', 'misc:error', '--concurrency', '1'];
+const CLUSTER = 'outbound|80||echo.default.svc.cluster.local';
+const ROUTE = '80';
+
+/** A resource written the way istiod's JSON reads (proto3 JSON), in the plain form the test server serves. */
+function plain(typeUrl: string, json: object): object {
+  return fromProtoJson<object>(messageType(typeNameOfUrl(typeUrl)), json, { location: { kind: typeNameOfUrl(typeUrl) } });
+}
+
+let dir: string;
+let xds: XdsTestServer;
+let sds: XdsTestServer;
+let proxy: ChildProcess;
+let stderr = '';
+let upstreamA: Upstream;
+let upstreamB: Upstream;
+let ports: { admin: number; http: number; mtls: number; prom: number; health: number };
+let certs: IssuedWorkloadCert;
+
+function cluster(): object {
+  return plain(TYPE_URLS.cluster, {
+    name: CLUSTER,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' }, service_name: CLUSTER },
+    connect_timeout: '1s',
+    lb_policy: 'LEAST_REQUEST',
+  });
+}
+
+function endpoints(upstream: Upstream): object {
+  return plain(TYPE_URLS.endpoint, {
+    cluster_name: CLUSTER,
+    endpoints: [{ locality: {}, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: upstream.port } } }, load_balancing_weight: 1 }] }],
+  });
+}
+
+function routes(extra: object[] = []): object {
+  return plain(TYPE_URLS.route, {
+    name: ROUTE,
+    virtual_hosts: [{ name: 'echo', domains: ['*'], routes: [...extra, { name: 'default', match: { prefix: '/' }, route: { cluster: CLUSTER, timeout: '0s' } }] }],
+    validate_clusters: false,
+  });
+}
+
+function hcm(statPrefix: string): object {
+  return {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    stat_prefix: statPrefix,
+    rds: { config_source: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' }, route_config_name: ROUTE },
+    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+  };
+}
+
+const SDS_CONFIG = { api_config_source: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'sds-grpc' } }] }, resource_api_version: 'V3' };
+
+function listeners(): object[] {
+  return [
+    plain(TYPE_URLS.listener, {
+      name: `127.0.0.1_${ports.http}`,
+      address: { socket_address: { address: '127.0.0.1', port_value: ports.http } },
+      traffic_direction: 'OUTBOUND',
+      filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm('outbound_http') }] }],
+    }),
+    plain(TYPE_URLS.listener, {
+      name: `127.0.0.1_${ports.mtls}`,
+      address: { socket_address: { address: '127.0.0.1', port_value: ports.mtls } },
+      traffic_direction: 'INBOUND',
+      filter_chains: [
+        {
+          transport_socket: {
+            name: 'envoy.transport_sockets.tls',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+              common_tls_context: {
+                tls_certificate_sds_secret_configs: [{ name: 'default', sds_config: SDS_CONFIG }],
+                combined_validation_context: { default_validation_context: {}, validation_context_sds_secret_config: { name: 'ROOTCA', sds_config: SDS_CONFIG } },
+                alpn_protocols: ['http/1.1'],
+              },
+              require_client_certificate: true,
+            },
+          },
+          filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm('inbound_mtls') }],
+        },
+      ],
+    }),
+  ];
+}
+
+async function get(path = '/', port = ports.http): Promise<{ status: number; body: string; headers: Headers }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+  return { status: res.status, body: await res.text(), headers: res.headers };
+}
+
+/** GET through the mTLS listener with the workload certificate (or without a client certificate). */
+function getMtls(withCert: boolean): Promise<number> {
+  return new Promise((resolveStatus, reject) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port: ports.mtls, path: '/', ca: certs.rootCertPem, ...(withCert ? { cert: certs.certChainPem, key: certs.keyPem } : {}), servername: 'localhost', checkServerIdentity: () => undefined, timeout: 5_000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolveStatus(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function adminStats(filter: string): Promise<Record<string, number>> {
+  const res = await fetch(`http://127.0.0.1:${ports.admin}/stats?usedonly&filter=${encodeURIComponent(filter)}`, { signal: AbortSignal.timeout(2_000) });
+  const out: Record<string, number> = {};
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^(\S+): (\d+)$/.exec(line);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (${String(last ?? '')})\n${stderr}`);
+    await sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  assertBuilt();
+  dir = await mkdtemp(join(tmpdir(), 'outrigger-xds-'));
+  const [admin, http, mtls, prom, health] = await freePorts(5);
+  ports = { admin: admin!, http: http!, mtls: mtls!, prom: prom!, health: health! };
+  upstreamA = await startUpstream(undefined, 'a');
+  upstreamB = await startUpstream(undefined, 'b');
+  const ca = await createRootCa({ trustDomain: 'cluster.local' });
+  certs = await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'echo' });
+
+  xds = await XdsTestServer.start({ unix: join(dir, 'XDS') });
+  sds = await XdsTestServer.start({ unix: join(dir, 'SDS') });
+  sds.set(TYPE_URLS.secret, [
+    { name: 'default', message: plain(TYPE_URLS.secret, { name: 'default', tls_certificate: { certificate_chain: { inline_bytes: Buffer.from(certs.certChainPem).toString('base64') }, private_key: { inline_bytes: Buffer.from(certs.keyPem).toString('base64') } } }) },
+    { name: 'ROOTCA', message: plain(TYPE_URLS.secret, { name: 'ROOTCA', validation_context: { trusted_ca: { inline_bytes: Buffer.from(certs.rootCertPem).toString('base64') } } }) },
+  ]);
+  xds.set(TYPE_URLS.cluster, [{ name: CLUSTER, message: cluster() }]);
+  xds.set(TYPE_URLS.endpoint, [{ name: CLUSTER, message: endpoints(upstreamA) }]);
+  xds.set(TYPE_URLS.route, [{ name: ROUTE, message: routes() }]);
+  xds.set(TYPE_URLS.listener, listeners().map((message, i) => ({ name: i ? `127.0.0.1_${ports.mtls}` : `127.0.0.1_${ports.http}`, message })));
+
+  // Istio's golden bootstrap, with this test's sockets and ports
+  const bootstrap = JSON.parse(await readFile(GOLDEN, 'utf8'));
+  bootstrap.admin.address.socket_address = { address: '127.0.0.1', port_value: ports.admin };
+  for (const c of bootstrap.static_resources.clusters) {
+    if (c.name === 'xds-grpc') c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address = { pipe: { path: './XDS' } };
+    if (c.name === 'sds-grpc') c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address = { pipe: { path: './SDS' } };
+  }
+  for (const l of bootstrap.static_resources.listeners) {
+    const port = l.address.socket_address.port_value === 15090 ? ports.prom : ports.health;
+    l.address.socket_address = { address: '127.0.0.1', port_value: port };
+  }
+  await writeFile(join(dir, 'envoy-rev.json'), JSON.stringify(bootstrap));
+  proxy = spawn(process.execPath, [CLI, '-c', 'envoy-rev.json', ...PILOT_AGENT_FLAGS], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  proxy.stderr!.on('data', (d) => (stderr += String(d)));
+
+  // pilot-agent's readiness: both update_success > 0, then server.state 0 and workers_started 1
+  await eventually('LDS and CDS applied', async () => {
+    const s = await adminStats('^(cluster_manager\\.cds|listener_manager\\.lds)\\.(update_success|update_rejected)$');
+    return s['cluster_manager.cds.update_success']! > 0 && s['listener_manager.lds.update_success']! > 0 ? s : undefined;
+  }, 20_000);
+  const state = await adminStats('^(server\\.state|listener_manager\\.workers_started)');
+  expect(state).toEqual({ 'server.state': 0, 'listener_manager.workers_started': 1 });
+}, 60_000);
+
+afterAll(async () => {
+  proxy?.kill('SIGKILL');
+  await Promise.all([xds?.close(), sds?.close(), upstreamA?.close(), upstreamB?.close()]);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('fed by an xDS server, as under istiod', () => {
+  it('routes HTTP through a listener, route, cluster and endpoint learned only over xDS', async () => {
+    const r = await get('/hello');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-upstream')).toBe('a');
+  });
+
+  it('terminates mTLS with the certificate and roots learned only over SDS, and refuses a client without one', async () => {
+    expect(await getMtls(true)).toBe(200);
+    await expect(getMtls(false)).rejects.toThrow();
+  });
+
+  it('an endpoint change moves traffic (ACKed)', async () => {
+    const [push] = xds.set(TYPE_URLS.endpoint, [{ name: CLUSTER, message: endpoints(upstreamB) }]);
+    const ack = await xds.reply(push!);
+    expect(ack.errorDetail).toBeUndefined();
+    await eventually('traffic on b', async () => ((await get()).headers.get('x-upstream') === 'b' ? true : undefined));
+  });
+
+  it('a route change is served (ACKed)', async () => {
+    const [push] = xds.set(TYPE_URLS.route, [{ name: ROUTE, message: routes([{ name: 'teapot', match: { path: '/teapot' }, direct_response: { status: 418, body: { inline_string: 'short and stout' } } }]) }]);
+    expect((await xds.reply(push!)).errorDetail).toBeUndefined();
+    await eventually('418 on /teapot', async () => ((await get('/teapot')).status === 418 ? true : undefined));
+  });
+
+  it('a bad resource is NACKed with the error; the last good config stays and traffic is unaffected', async () => {
+    const bad = routes([{ name: 'bad', match: { safe_regex: { regex: '(' } }, route: { cluster: CLUSTER } }]);
+    const [push] = xds.set(TYPE_URLS.route, [{ name: ROUTE, message: bad }]);
+    const nack = await xds.reply(push!);
+    expect(nack.errorDetail?.message).toMatch(/^RouteConfiguration 80, field virtual_hosts\[0\].routes\[0\].match.safe_regex.regex: invalid regex "\("/);
+    expect((await get('/teapot')).status).toBe(418);
+    expect((await get()).status).toBe(200);
+    const s = await adminStats('^listener_manager\\.lds\\.update_rejected$');
+    expect(s['listener_manager.lds.update_rejected'] ?? 0).toBe(0); // an RDS rejection is not an LDS one
+  });
+
+  it('a restarted control plane: the proxy reconnects and resubscribes, no request fails meanwhile', async () => {
+    const before = xds.streamCount;
+    expect(before).toBeGreaterThan(0);
+    let failures = 0;
+    let sent = 0;
+    let stop = false;
+    const traffic = (async () => {
+      while (!stop) {
+        sent++;
+        if ((await get().catch(() => ({ status: 0 }))).status !== 200) failures++;
+      }
+    })();
+    await xds.restart();
+    await xds.waitForStream('delta', { timeoutMs: 10_000 });
+    await xds.waitForRequest((r) => r.typeUrl === TYPE_URLS.listener && Object.keys(r.initialResourceVersions).length > 0, { timeoutMs: 10_000 });
+    stop = true;
+    await traffic;
+    expect(sent).toBeGreaterThan(5);
+    expect(failures).toBe(0);
+  });
+
+  it('a removed listener stops accepting', async () => {
+    const [push] = xds.remove(TYPE_URLS.listener, [`127.0.0.1_${ports.http}`]);
+    expect((await xds.reply(push!)).errorDetail).toBeUndefined();
+    await eventually('listener gone', async () => (await get().then(() => false, () => true)) || undefined);
+    expect(await getMtls(true)).toBe(200);
+  });
+});
