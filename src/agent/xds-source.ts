@@ -18,6 +18,9 @@ import { shortTypeName, TYPE_URLS } from '../xds/resource-types.js';
 import type { ResourceUpdate } from '../xds/update.js';
 import type { ConfigSource, LoadedConfig, SourceSink } from './config-source.js';
 
+/** Decode warnings logged per update, and how many distinct ones are remembered so as not to repeat them. */
+const MAX_WARNINGS_PER_UPDATE = 10;
+const MAX_REMEMBERED_WARNINGS = 10_000;
 /** The static cluster pilot-agent's SDS server is reached through (istiod's bootstrap). */
 const SDS_CLUSTER = 'sds-grpc';
 
@@ -47,7 +50,9 @@ export class XdsConfigSource implements ConfigSource {
   private listenersReceived = false;
   private initialized = false;
   private resolveInitial: ((c: LoadedConfig) => void) | undefined;
-  private readonly warnings = new Set<string>();
+  /** Warnings already logged (bounded: a long-lived proxy gets many pushes), and those of the update being handled. */
+  private readonly warned = new Set<string>();
+  private pendingWarnings: string[] = [];
   private readonly ctx: DecodeContext;
 
   constructor(private readonly bootstrap: EnvoyBootstrap) {
@@ -115,7 +120,9 @@ export class XdsConfigSource implements ConfigSource {
         throw err;
       }
       if (api) this.sink?.recordUpdate(api, 'success', u.systemVersion);
+      if (this.initialized) for (const w of this.takeWarnings()) log.warn(w);
     } catch (err) {
+      this.pendingWarnings = [];
       if (api) this.sink?.recordUpdate(api, 'rejected');
       if (!this.initialized) await this.rebuild('initialization').catch(() => {});
       throw err;
@@ -189,7 +196,7 @@ export class XdsConfigSource implements ConfigSource {
     if (!this.listenersReceived || warming.listeners.size) return;
     this.initialized = true;
     log.info(`xDS initialized: ${this.current!.listeners.length} listener(s), ${this.current!.clusters.length} cluster(s)`);
-    this.resolveInitial?.({ snapshot: this.current!, warnings: [...this.warnings] });
+    this.resolveInitial?.({ snapshot: this.current!, warnings: this.takeWarnings() });
   }
 
   private clustersTimedOut(): void {
@@ -240,10 +247,19 @@ export class XdsConfigSource implements ConfigSource {
     for (const m of this.bootstrap.staticSecrets) r.staticSecrets.push(decodeSecret(m, this.ctx));
   }
 
+  /** A decode warning: logged once, after the update that raised it (the first few of an update, then a count). */
   private warn(message: string): void {
-    if (this.warnings.has(message)) return;
-    this.warnings.add(message);
-    if (this.initialized) log.warn(message);
+    if (this.warned.has(message)) return;
+    if (this.warned.size >= MAX_REMEMBERED_WARNINGS) this.warned.clear();
+    this.warned.add(message);
+    this.pendingWarnings.push(message);
+  }
+
+  private takeWarnings(): string[] {
+    const all = this.pendingWarnings;
+    this.pendingWarnings = [];
+    if (all.length <= MAX_WARNINGS_PER_UPDATE) return all;
+    return [...all.slice(0, MAX_WARNINGS_PER_UPDATE), `... and ${all.length - MAX_WARNINGS_PER_UPDATE} more warnings like these`];
   }
 }
 

@@ -152,118 +152,126 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>, 
   }
 }
 
-beforeAll(async () => {
-  assertBuilt();
-  dir = await mkdtemp(join(tmpdir(), 'outrigger-xds-'));
-  const [admin, http, mtls, prom, health] = await freePorts(5);
-  ports = { admin: admin!, http: http!, mtls: mtls!, prom: prom!, health: health! };
-  upstreamA = await startUpstream(undefined, 'a');
-  upstreamB = await startUpstream(undefined, 'b');
-  const ca = await createRootCa({ trustDomain: 'cluster.local' });
-  certs = await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'echo' });
+describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
+  beforeAll(async () => {
+    assertBuilt();
+    dir = await mkdtemp(join(tmpdir(), 'outrigger-xds-'));
+    const [admin, http, mtls, prom, health] = await freePorts(5);
+    ports = { admin: admin!, http: http!, mtls: mtls!, prom: prom!, health: health! };
+    upstreamA = await startUpstream(undefined, 'a');
+    upstreamB = await startUpstream(undefined, 'b');
+    const ca = await createRootCa({ trustDomain: 'cluster.local' });
+    certs = await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'echo' });
 
-  xds = await XdsTestServer.start({ unix: join(dir, 'XDS') });
-  sds = await XdsTestServer.start({ unix: join(dir, 'SDS') });
-  sds.set(TYPE_URLS.secret, [
-    { name: 'default', message: plain(TYPE_URLS.secret, { name: 'default', tls_certificate: { certificate_chain: { inline_bytes: Buffer.from(certs.certChainPem).toString('base64') }, private_key: { inline_bytes: Buffer.from(certs.keyPem).toString('base64') } } }) },
-    { name: 'ROOTCA', message: plain(TYPE_URLS.secret, { name: 'ROOTCA', validation_context: { trusted_ca: { inline_bytes: Buffer.from(certs.rootCertPem).toString('base64') } } }) },
-  ]);
-  xds.set(TYPE_URLS.cluster, [{ name: CLUSTER, message: cluster() }]);
-  xds.set(TYPE_URLS.endpoint, [{ name: CLUSTER, message: endpoints(upstreamA) }]);
-  xds.set(TYPE_URLS.route, [{ name: ROUTE, message: routes() }]);
-  xds.set(TYPE_URLS.listener, listeners().map((message, i) => ({ name: i ? `127.0.0.1_${ports.mtls}` : `127.0.0.1_${ports.http}`, message })));
+    xds = await XdsTestServer.start({ unix: join(dir, 'XDS') });
+    sds = await XdsTestServer.start({ unix: join(dir, 'SDS') });
+    sds.set(TYPE_URLS.secret, [
+      { name: 'default', message: plain(TYPE_URLS.secret, { name: 'default', tls_certificate: { certificate_chain: { inline_bytes: Buffer.from(certs.certChainPem).toString('base64') }, private_key: { inline_bytes: Buffer.from(certs.keyPem).toString('base64') } } }) },
+      { name: 'ROOTCA', message: plain(TYPE_URLS.secret, { name: 'ROOTCA', validation_context: { trusted_ca: { inline_bytes: Buffer.from(certs.rootCertPem).toString('base64') } } }) },
+    ]);
+    xds.set(TYPE_URLS.cluster, [{ name: CLUSTER, message: cluster() }]);
+    xds.set(TYPE_URLS.endpoint, [{ name: CLUSTER, message: endpoints(upstreamA) }]);
+    xds.set(TYPE_URLS.route, [{ name: ROUTE, message: routes() }]);
+    xds.set(TYPE_URLS.listener, listeners().map((message, i) => ({ name: i ? `127.0.0.1_${ports.mtls}` : `127.0.0.1_${ports.http}`, message })));
 
-  // Istio's golden bootstrap, with this test's sockets and ports
-  const bootstrap = JSON.parse(await readFile(GOLDEN, 'utf8'));
-  bootstrap.admin.address.socket_address = { address: '127.0.0.1', port_value: ports.admin };
-  for (const c of bootstrap.static_resources.clusters) {
-    if (c.name === 'xds-grpc') c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address = { pipe: { path: './XDS' } };
-    if (c.name === 'sds-grpc') c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address = { pipe: { path: './SDS' } };
-  }
-  for (const l of bootstrap.static_resources.listeners) {
-    const port = l.address.socket_address.port_value === 15090 ? ports.prom : ports.health;
-    l.address.socket_address = { address: '127.0.0.1', port_value: port };
-  }
-  await writeFile(join(dir, 'envoy-rev.json'), JSON.stringify(bootstrap));
-  proxy = spawn(process.execPath, [CLI, '-c', 'envoy-rev.json', ...PILOT_AGENT_FLAGS], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  proxy.stderr!.on('data', (d) => (stderr += String(d)));
+    // Istio's golden bootstrap, with this test's sockets and ports
+    const bootstrap = JSON.parse(await readFile(GOLDEN, 'utf8'));
+    bootstrap.admin.address.socket_address = { address: '127.0.0.1', port_value: ports.admin };
+    bootstrap.dynamic_resources.ads_config.api_type = apiType;
+    for (const c of bootstrap.static_resources.clusters) {
+      if (c.name === 'xds-grpc') c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address = { pipe: { path: './XDS' } };
+      if (c.name === 'sds-grpc') c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address = { pipe: { path: './SDS' } };
+    }
+    for (const l of bootstrap.static_resources.listeners) {
+      const port = l.address.socket_address.port_value === 15090 ? ports.prom : ports.health;
+      l.address.socket_address = { address: '127.0.0.1', port_value: port };
+    }
+    await writeFile(join(dir, 'envoy-rev.json'), JSON.stringify(bootstrap));
+    proxy = spawn(process.execPath, [CLI, '-c', 'envoy-rev.json', ...PILOT_AGENT_FLAGS], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    proxy.stderr!.on('data', (d) => (stderr += String(d)));
 
-  // pilot-agent's readiness: both update_success > 0, then server.state 0 and workers_started 1
-  await eventually('LDS and CDS applied', async () => {
-    const s = await adminStats('^(cluster_manager\\.cds|listener_manager\\.lds)\\.(update_success|update_rejected)$');
-    return s['cluster_manager.cds.update_success']! > 0 && s['listener_manager.lds.update_success']! > 0 ? s : undefined;
-  }, 20_000);
-  const state = await adminStats('^(server\\.state|listener_manager\\.workers_started)');
-  expect(state).toEqual({ 'server.state': 0, 'listener_manager.workers_started': 1 });
-}, 60_000);
+    // pilot-agent's readiness: both update_success > 0, then server.state 0 and workers_started 1
+    await eventually('LDS and CDS applied', async () => {
+      const s = await adminStats('^(cluster_manager\\.cds|listener_manager\\.lds)\\.(update_success|update_rejected)$');
+      return s['cluster_manager.cds.update_success']! > 0 && s['listener_manager.lds.update_success']! > 0 ? s : undefined;
+    }, 20_000);
+    const state = await adminStats('^(server\\.state|listener_manager\\.workers_started)');
+    expect(state).toEqual({ 'server.state': 0, 'listener_manager.workers_started': 1 });
+  }, 60_000);
 
-afterAll(async () => {
-  proxy?.kill('SIGKILL');
-  await Promise.all([xds?.close(), sds?.close(), upstreamA?.close(), upstreamB?.close()]);
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-describe('fed by an xDS server, as under istiod', () => {
-  it('routes HTTP through a listener, route, cluster and endpoint learned only over xDS', async () => {
-    const r = await get('/hello');
-    expect(r.status).toBe(200);
-    expect(r.headers.get('x-upstream')).toBe('a');
+  afterAll(async () => {
+    proxy?.kill('SIGKILL');
+    await Promise.all([xds?.close(), sds?.close(), upstreamA?.close(), upstreamB?.close()]);
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('terminates mTLS with the certificate and roots learned only over SDS, and refuses a client without one', async () => {
-    expect(await getMtls(true)).toBe(200);
-    await expect(getMtls(false)).rejects.toThrow();
-  });
+  describe('fed by an xDS server, as under istiod', () => {
+    it('routes HTTP through a listener, route, cluster and endpoint learned only over xDS', async () => {
+      const r = await get('/hello');
+      expect(r.status).toBe(200);
+      expect(r.headers.get('x-upstream')).toBe('a');
+    });
 
-  it('an endpoint change moves traffic (ACKed)', async () => {
-    const [push] = xds.set(TYPE_URLS.endpoint, [{ name: CLUSTER, message: endpoints(upstreamB) }]);
-    const ack = await xds.reply(push!);
-    expect(ack.errorDetail).toBeUndefined();
-    await eventually('traffic on b', async () => ((await get()).headers.get('x-upstream') === 'b' ? true : undefined));
-  });
+    it('terminates mTLS with the certificate and roots learned only over SDS, and refuses a client without one', async () => {
+      expect(await getMtls(true)).toBe(200);
+      await expect(getMtls(false)).rejects.toThrow();
+    });
 
-  it('a route change is served (ACKed)', async () => {
-    const [push] = xds.set(TYPE_URLS.route, [{ name: ROUTE, message: routes([{ name: 'teapot', match: { path: '/teapot' }, direct_response: { status: 418, body: { inline_string: 'short and stout' } } }]) }]);
-    expect((await xds.reply(push!)).errorDetail).toBeUndefined();
-    await eventually('418 on /teapot', async () => ((await get('/teapot')).status === 418 ? true : undefined));
-  });
+    it('an endpoint change moves traffic (ACKed)', async () => {
+      const [push] = xds.set(TYPE_URLS.endpoint, [{ name: CLUSTER, message: endpoints(upstreamB) }]);
+      const ack = await xds.reply(push!);
+      expect(ack.errorDetail).toBeUndefined();
+      await eventually('traffic on b', async () => ((await get()).headers.get('x-upstream') === 'b' ? true : undefined));
+    });
 
-  it('a bad resource is NACKed with the error; the last good config stays and traffic is unaffected', async () => {
-    const bad = routes([{ name: 'bad', match: { safe_regex: { regex: '(' } }, route: { cluster: CLUSTER } }]);
-    const [push] = xds.set(TYPE_URLS.route, [{ name: ROUTE, message: bad }]);
-    const nack = await xds.reply(push!);
-    expect(nack.errorDetail?.message).toMatch(/^RouteConfiguration 80, field virtual_hosts\[0\].routes\[0\].match.safe_regex.regex: invalid regex "\("/);
-    expect((await get('/teapot')).status).toBe(418);
-    expect((await get()).status).toBe(200);
-    const s = await adminStats('^listener_manager\\.lds\\.update_rejected$');
-    expect(s['listener_manager.lds.update_rejected'] ?? 0).toBe(0); // an RDS rejection is not an LDS one
-  });
+    it('a route change is served (ACKed)', async () => {
+      const [push] = xds.set(TYPE_URLS.route, [{ name: ROUTE, message: routes([{ name: 'teapot', match: { path: '/teapot' }, direct_response: { status: 418, body: { inline_string: 'short and stout' } } }]) }]);
+      expect((await xds.reply(push!)).errorDetail).toBeUndefined();
+      await eventually('418 on /teapot', async () => ((await get('/teapot')).status === 418 ? true : undefined));
+    });
 
-  it('a restarted control plane: the proxy reconnects and resubscribes, no request fails meanwhile', async () => {
-    const before = xds.streamCount;
-    expect(before).toBeGreaterThan(0);
-    let failures = 0;
-    let sent = 0;
-    let stop = false;
-    const traffic = (async () => {
-      while (!stop) {
-        sent++;
-        if ((await get().catch(() => ({ status: 0 }))).status !== 200) failures++;
-      }
-    })();
-    await xds.restart();
-    await xds.waitForStream('delta', { timeoutMs: 10_000 });
-    await xds.waitForRequest((r) => r.typeUrl === TYPE_URLS.listener && Object.keys(r.initialResourceVersions).length > 0, { timeoutMs: 10_000 });
-    stop = true;
-    await traffic;
-    expect(sent).toBeGreaterThan(5);
-    expect(failures).toBe(0);
-  });
+    it('a bad resource is NACKed with the error; the last good config stays and traffic is unaffected', async () => {
+      const bad = routes([{ name: 'bad', match: { safe_regex: { regex: '(' } }, route: { cluster: CLUSTER } }]);
+      const [push] = xds.set(TYPE_URLS.route, [{ name: ROUTE, message: bad }]);
+      const nack = await xds.reply(push!);
+      expect(nack.errorDetail?.message).toMatch(/^RouteConfiguration 80, field virtual_hosts\[0\].routes\[0\].match.safe_regex.regex: invalid regex "\("/);
+      expect((await get('/teapot')).status).toBe(418);
+      expect((await get()).status).toBe(200);
+      const s = await adminStats('^listener_manager\\.lds\\.update_rejected$');
+      expect(s['listener_manager.lds.update_rejected'] ?? 0).toBe(0); // an RDS rejection is not an LDS one
+    });
 
-  it('a removed listener stops accepting', async () => {
-    const [push] = xds.remove(TYPE_URLS.listener, [`127.0.0.1_${ports.http}`]);
-    expect((await xds.reply(push!)).errorDetail).toBeUndefined();
-    await eventually('listener gone', async () => (await get().then(() => false, () => true)) || undefined);
-    expect(await getMtls(true)).toBe(200);
+    it('a restarted control plane: the proxy reconnects and resubscribes, no request fails meanwhile', async () => {
+      const before = xds.streamCount;
+      expect(before).toBeGreaterThan(0);
+      let failures = 0;
+      let sent = 0;
+      let stop = false;
+      const traffic = (async () => {
+        while (!stop) {
+          sent++;
+          if ((await get().catch(() => ({ status: 0 }))).status !== 200) failures++;
+        }
+      })();
+      await xds.restart();
+      const since = xds.requests.length;
+      await xds.waitForStream(apiType === 'GRPC' ? 'sotw' : 'delta', { timeoutMs: 10_000 });
+      // the new stream says what the proxy holds: delta initial_resource_versions, state of the world the last version
+      await xds.waitForRequest(
+        (r) => r.typeUrl === TYPE_URLS.listener && (apiType === 'GRPC' ? r.versionInfo !== '' : Object.keys(r.initialResourceVersions).length > 0),
+        { since, timeoutMs: 10_000 },
+      );
+      stop = true;
+      await traffic;
+      expect(sent).toBeGreaterThan(5);
+      expect(failures).toBe(0);
+    });
+
+    it('a removed listener stops accepting', async () => {
+      const [push] = xds.remove(TYPE_URLS.listener, [`127.0.0.1_${ports.http}`]);
+      expect((await xds.reply(push!)).errorDetail).toBeUndefined();
+      await eventually('listener gone', async () => (await get().then(() => false, () => true)) || undefined);
+      expect(await getMtls(true)).toBe(200);
+    });
   });
 });
