@@ -3,6 +3,8 @@
 // XDS socket (delta ADS) and pilot-agent's SDS socket. Listeners, routes, clusters, endpoints and
 // the mTLS certificate are learned only over xDS; real HTTP traffic checks each push.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,14 @@ import { XdsTestServer } from '../helpers/xds-server.js';
 const GOLDEN = resolve(ROOT, '../shared/conformance/istio/pkg/bootstrap/testdata/default_golden.json');
 const PILOT_AGENT_FLAGS = ['--drain-time-s', '2', '--drain-strategy', 'immediate', '--local-address-ip-version', 'v4', '--file-flush-interval-msec', '1000', '--disable-hot-restart', '--allow-unknown-static-fields', '-l', 'warning', '--component-log-level', 'misc:error', '--concurrency', '1'];
 const CLUSTER = 'outbound|80||echo.default.svc.cluster.local';
+const GRPC_CLUSTER = 'outbound|9090||grpc.default.svc.cluster.local';
+const GRPC_HOST = 'grpc.default.svc.cluster.local';
+const TCP_CLUSTER = 'outbound|7000||tcp.default.svc.cluster.local';
+/** A gRPC service without .proto files: messages are raw bytes. */
+const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
+const GRPC_SERVICE: grpc.ServiceDefinition = {
+  Echo: { path: '/demo.Demo/Echo', requestStream: false, responseStream: false, requestSerialize: raw.serialize, requestDeserialize: raw.deserialize, responseSerialize: raw.serialize, responseDeserialize: raw.deserialize },
+};
 const ROUTE = '80';
 
 /** A resource written the way istiod's JSON reads (proto3 JSON), in the plain form the test server serves. */
@@ -35,7 +45,10 @@ let proxy: ChildProcess;
 let stderr = '';
 let upstreamA: Upstream;
 let upstreamB: Upstream;
-let ports: { admin: number; http: number; mtls: number; prom: number; health: number };
+let ports: { admin: number; http: number; mtls: number; tcp: number; prom: number; health: number };
+let grpcServer: grpc.Server;
+let grpcPort: number;
+let tcpEcho: TcpServer;
 let certs: IssuedWorkloadCert;
 
 function cluster(): object {
@@ -45,6 +58,19 @@ function cluster(): object {
     eds_cluster_config: { eds_config: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' }, service_name: CLUSTER },
     connect_timeout: '1s',
     lb_policy: 'LEAST_REQUEST',
+  });
+}
+
+/** A STATIC cluster to one local port; HTTP/2 upstream when `h2`. */
+function staticCluster(name: string, port: number, h2: boolean): object {
+  return plain(TYPE_URLS.cluster, {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+    ...(h2
+      ? { typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } } } }
+      : {}),
   });
 }
 
@@ -58,7 +84,10 @@ function endpoints(upstream: Upstream): object {
 function routes(extra: object[] = []): object {
   return plain(TYPE_URLS.route, {
     name: ROUTE,
-    virtual_hosts: [{ name: 'echo', domains: ['*'], routes: [...extra, { name: 'default', match: { prefix: '/' }, route: { cluster: CLUSTER, timeout: '0s' } }] }],
+    virtual_hosts: [
+      { name: 'grpc', domains: [GRPC_HOST, `${GRPC_HOST}:*`], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: GRPC_CLUSTER, timeout: '0s' } }] },
+      { name: 'echo', domains: ['*'], routes: [...extra, { name: 'default', match: { prefix: '/' }, route: { cluster: CLUSTER, timeout: '0s' } }] },
+    ],
     validate_clusters: false,
   });
 }
@@ -76,6 +105,12 @@ const SDS_CONFIG = { api_config_source: { api_type: 'GRPC', transport_api_versio
 
 function listeners(): object[] {
   return [
+    plain(TYPE_URLS.listener, {
+      name: `127.0.0.1_${ports.tcp}`,
+      address: { socket_address: { address: '127.0.0.1', port_value: ports.tcp } },
+      traffic_direction: 'OUTBOUND',
+      filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: TCP_CLUSTER, cluster: TCP_CLUSTER } }] }],
+    }),
     plain(TYPE_URLS.listener, {
       name: `127.0.0.1_${ports.http}`,
       address: { socket_address: { address: '127.0.0.1', port_value: ports.http } },
@@ -156,8 +191,15 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
   beforeAll(async () => {
     assertBuilt();
     dir = await mkdtemp(join(tmpdir(), 'outrigger-xds-'));
-    const [admin, http, mtls, prom, health] = await freePorts(5);
-    ports = { admin: admin!, http: http!, mtls: mtls!, prom: prom!, health: health! };
+    const [admin, http, mtls, tcp, prom, health] = await freePorts(6);
+    ports = { admin: admin!, http: http!, mtls: mtls!, tcp: tcp!, prom: prom!, health: health! };
+    grpcServer = new grpc.Server();
+    grpcServer.addService(GRPC_SERVICE, {
+      Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.from(`echo:${call.request.toString()}`)),
+    });
+    grpcPort = await new Promise<number>((res, rej) => grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    tcpEcho = createTcpServer((sock) => sock.pipe(sock));
+    await new Promise<void>((res) => tcpEcho.listen(0, '127.0.0.1', res));
     upstreamA = await startUpstream(undefined, 'a');
     upstreamB = await startUpstream(undefined, 'b');
     const ca = await createRootCa({ trustDomain: 'cluster.local' });
@@ -169,10 +211,14 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       { name: 'default', message: plain(TYPE_URLS.secret, { name: 'default', tls_certificate: { certificate_chain: { inline_bytes: Buffer.from(certs.certChainPem).toString('base64') }, private_key: { inline_bytes: Buffer.from(certs.keyPem).toString('base64') } } }) },
       { name: 'ROOTCA', message: plain(TYPE_URLS.secret, { name: 'ROOTCA', validation_context: { trusted_ca: { inline_bytes: Buffer.from(certs.rootCertPem).toString('base64') } } }) },
     ]);
-    xds.set(TYPE_URLS.cluster, [{ name: CLUSTER, message: cluster() }]);
+    xds.set(TYPE_URLS.cluster, [
+      { name: CLUSTER, message: cluster() },
+      { name: GRPC_CLUSTER, message: staticCluster(GRPC_CLUSTER, grpcPort, true) },
+      { name: TCP_CLUSTER, message: staticCluster(TCP_CLUSTER, (tcpEcho.address() as { port: number }).port, false) },
+    ]);
     xds.set(TYPE_URLS.endpoint, [{ name: CLUSTER, message: endpoints(upstreamA) }]);
     xds.set(TYPE_URLS.route, [{ name: ROUTE, message: routes() }]);
-    xds.set(TYPE_URLS.listener, listeners().map((message, i) => ({ name: i ? `127.0.0.1_${ports.mtls}` : `127.0.0.1_${ports.http}`, message })));
+    xds.set(TYPE_URLS.listener, listeners().map((message) => ({ name: (message as { name: string }).name, message })));
 
     // Istio's golden bootstrap, with this test's sockets and ports
     const bootstrap = JSON.parse(await readFile(GOLDEN, 'utf8'));
@@ -201,6 +247,8 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
 
   afterAll(async () => {
     proxy?.kill('SIGKILL');
+    grpcServer?.forceShutdown();
+    tcpEcho?.close();
     await Promise.all([xds?.close(), sds?.close(), upstreamA?.close(), upstreamB?.close()]);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -210,6 +258,28 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       const r = await get('/hello');
       expect(r.status).toBe(200);
       expect(r.headers.get('x-upstream')).toBe('a');
+    });
+
+    it('carries gRPC (h2c downstream, HTTP/2 upstream) and TCP through listeners and clusters learned only over xDS', async () => {
+      const Client = grpc.makeGenericClientConstructor(GRPC_SERVICE, 'Demo');
+      const client = new Client(`127.0.0.1:${ports.http}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': GRPC_HOST }) as unknown as {
+        Echo(req: Buffer, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): void;
+        close(): void;
+      };
+      try {
+        const reply = await new Promise<Buffer>((res, rej) => client.Echo(Buffer.from('hi'), { deadline: Date.now() + 5_000 }, (err, r) => (err ? rej(err) : res(r!))));
+        expect(reply.toString()).toBe('echo:hi');
+      } finally {
+        client.close();
+      }
+      const echoed = await new Promise<string>((res, rej) => {
+        const sock = connect(ports.tcp, '127.0.0.1', () => sock.end('over tcp'));
+        let got = '';
+        sock.on('data', (d) => (got += String(d)));
+        sock.on('close', () => res(got));
+        sock.on('error', rej);
+      });
+      expect(echoed).toBe('over tcp');
     });
 
     it('terminates mTLS with the certificate and roots learned only over SDS, and refuses a client without one', async () => {
@@ -234,7 +304,7 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       const bad = routes([{ name: 'bad', match: { safe_regex: { regex: '(' } }, route: { cluster: CLUSTER } }]);
       const [push] = xds.set(TYPE_URLS.route, [{ name: ROUTE, message: bad }]);
       const nack = await xds.reply(push!);
-      expect(nack.errorDetail?.message).toMatch(/^RouteConfiguration 80, field virtual_hosts\[0\].routes\[0\].match.safe_regex.regex: invalid regex "\("/);
+      expect(nack.errorDetail?.message).toMatch(/^RouteConfiguration 80, field virtual_hosts\[1\].routes\[0\].match.safe_regex.regex: invalid regex "\("/);
       expect((await get('/teapot')).status).toBe(418);
       expect((await get()).status).toBe(200);
       const s = await adminStats('^listener_manager\\.lds\\.update_rejected$');
