@@ -11,9 +11,12 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, gatewayMesh, helloWorld, scratch, serveUpstream, startGateway } from './harness.mjs';
+import { assignment, edsCluster, httpListener, resourceSet, routeConfiguration, startDeltaAds, writeBootstrap } from './xds-fixture.mjs';
 
-const USAGE = `usage: node bench/instructions.mjs [--base DIR] [--proto h1|h2|both] [--requests N] [--runs R]
+const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds|both] [--proto h1|h2|both] [--requests N] [--runs R]
   --base DIR     another built checkout (npx tsc) to compare with, e.g. a git worktree at an older commit
+  --front        how this checkout's gateway gets its config: Istio YAML (default), an Envoy bootstrap fed
+                 over delta ADS (xds: the same listener, route, cluster and endpoint), or both, compared
   --proto        h1 (HTTP/1.1, 16 connections), h2 (h2c, 16 connections x 10 streams) or both (default)
   --requests N   requests counted per run (default 3000), after 2000 not counted
   --runs R       runs per build and protocol (default 2; runs of one build agree to ~1 %)`;
@@ -28,11 +31,15 @@ if (process.argv[2] === '--role' && process.argv[3] === 'upstream') {
 }
 
 function options() {
-  const o = { base: undefined, protos: ['h1', 'h2'], requests: 3000, runs: 2 };
+  const o = { base: undefined, fronts: ['yaml'], protos: ['h1', 'h2'], requests: 3000, runs: 2 };
   const f = flagReader(process.argv.slice(2), usage);
   for (let a = f.next(); a !== undefined; a = f.next()) {
     if (a === '--base') o.base = path.resolve(f.value());
-    else if (a === '--proto') {
+    else if (a === '--front') {
+      const v = f.value();
+      if (!['yaml', 'xds', 'both'].includes(v)) usage(2);
+      o.fronts = v === 'both' ? ['yaml', 'xds'] : [v];
+    } else if (a === '--proto') {
       const p = f.value();
       if (!['h1', 'h2', 'both'].includes(p)) usage(2);
       o.protos = p === 'both' ? ['h1', 'h2'] : [p];
@@ -41,6 +48,7 @@ function options() {
     else if (a === '-h' || a === '--help') usage(0);
     else { console.error(`unknown flag ${a}`); usage(2); }
   }
+  if (o.base && o.fronts.length > 1) usage(2);
   if (o.base && !fs.existsSync(path.join(o.base, 'dist', 'cli', 'main.js'))) {
     console.error(`${o.base} has no build: run npx tsc -p tsconfig.json there`);
     process.exit(2);
@@ -72,14 +80,41 @@ function countedInstructions(outPrefix) {
   return total;
 }
 
-async function measure(o, tmp, children, upPort, root, proto, run) {
+/** The gateway of `front`: Istio YAML through `outrigger run`, or the same routing over xDS (`outrigger -c bootstrap`). */
+async function startProxy(front, dir, children, upPort, root, prefix) {
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
-  const dir = path.join(tmp, `${path.basename(root)}-${proto}-${run}`);
+  if (front === 'yaml') {
+    fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
+    const { proxy } = await startGateway(dir, children, proxyPorts, { root, prefix, readySeconds: 300 });
+    return { proxy, gw };
+  }
+  const cluster = 'outbound|80||up.default.svc.cluster.local';
+  const ads = await startDeltaAds(dir, resourceSet({
+    clusters: [[cluster, edsCluster(cluster)]],
+    endpoints: [[cluster, assignment(cluster, [HOST], upPort)]],
+    routes: [['http.80', routeConfiguration('http.80', [{ name: 'all', domains: ['*'], cluster }])]],
+    // a gateway's connection manager, as istiod sets it
+    listeners: [[`${HOST}_${gw}`, httpListener(gw, 'http.80', { use_remote_address: true, forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: { subject: true, dns: true, uri: true } })]],
+  }));
+  children.push({ kill: () => ads.close() });
+  const bootstrap = writeBootstrap(dir, { adminPort: proxyPorts[0], socket: ads.socket, mode: 'router' });
+  const [cmd, ...rest] = [...prefix, process.execPath];
+  const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), '-c', bootstrap, '--concurrency', '1', '-l', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(proxy);
+  for (let i = 0; ; i++) {
+    if (i > 3000) throw new Error('the xDS-fed proxy never served');
+    if (await fetch(`http://${HOST}:${gw}/small`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { proxy, gw };
+}
+
+async function measure(o, tmp, children, upPort, root, front, proto, run) {
+  const dir = path.join(tmp, `${path.basename(root)}-${front}-${proto}-${run}`);
   fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
   const out = path.join(dir, 'callgrind.out');
   const prefix = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${out}.%p`];
-  const { proxy } = await startGateway(dir, children, proxyPorts, { root, prefix, readySeconds: 300 });
+  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, prefix);
   await h2load(proto, gw, 2000);
   execFileSync('callgrind_control', ['-i', 'on', String(proxy.pid)], { stdio: 'ignore' });
   await h2load(proto, gw, o.requests);
@@ -100,24 +135,26 @@ async function main() {
   const up = spawn(process.execPath, [fileURLToPath(import.meta.url), '--role', 'upstream'], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(up);
   const upPort = await new Promise((resolve) => up.stdout.once('data', (d) => resolve(JSON.parse(String(d)).port)));
-  const builds = [['this', ROOT], ...(o.base ? [['base', o.base]] : [])];
+  // what is compared: this checkout and --base, or this checkout's two front ends
+  const builds = o.base ? [['this', ROOT, 'yaml'], ['base', o.base, 'yaml']] : o.fronts.map((front) => [front, ROOT, front]);
   const rows = [];
   for (const proto of o.protos) {
     const per = {};
     for (let run = 1; run <= o.runs; run++) {
-      for (const [name, root] of builds) {
-        const v = await measure(o, tmp, children, upPort, root, proto, run);
+      for (const [name, root, front] of builds) {
+        const v = await measure(o, tmp, children, upPort, root, front, proto, run);
         log(`${proto} ${name} run ${run}: ${Math.round(v)} instructions/request`);
         (per[name] ??= []).push(v);
       }
     }
     rows.push({ proto, per });
   }
-  console.log(`| protocol | ${builds.map(([n]) => `${n} (instructions/request)`).join(' | ')}${o.base ? ' | this/base |' : ''}`);
-  console.log(`|---|${builds.map(() => '---:').join('|')}|${o.base ? '---:|' : ''}`);
+  const [a, b] = builds.map(([n]) => n);
+  console.log(`| protocol | ${builds.map(([n]) => `${n} (instructions/request)`).join(' | ')}${b ? ` | ${a}/${b} |` : ''}`);
+  console.log(`|---|${builds.map(() => '---:').join('|')}|${b ? '---:|' : ''}`);
   for (const { proto, per } of rows) {
     const cells = builds.map(([n]) => `${Math.round(median(per[n]))} (${per[n].map(Math.round).join(', ')})`);
-    const ratio = o.base ? ` | ${(median(per.this) / median(per.base)).toFixed(3)} |` : '';
+    const ratio = b ? ` | ${(median(per[a]) / median(per[b])).toFixed(3)} |` : '';
     console.log(`| ${proto} | ${cells.join(' | ')}${ratio}`);
   }
   process.exit(0);
