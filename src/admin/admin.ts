@@ -8,10 +8,14 @@ import { splitStatKey, type StatsSnapshot } from '../telemetry/stats.js';
 import { hostPort } from '../common/address.js';
 import { endpointAddress, hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
 import { compileSearchRegex, type CompiledRegex } from '../common/regex.js';
+import type { XdsDump } from '../config/envoy/xds-dump.js';
+import { xdsConfigDump } from './xds-config-dump.js';
 
 /** What the admin API reads from and asks of the agent. */
 export interface AdminBackend {
   snapshot(): Snapshot | undefined;
+  /** Fed over xDS: the resources as the control plane sent them, for /config_dump. */
+  xdsDump?(): XdsDump | undefined;
   stats(): Promise<StatsSnapshot>;
   serverValues(): ServerValues;
   serverInfo(): Record<string, unknown>;
@@ -39,7 +43,10 @@ export function createAdminServer(b: AdminBackend): Server {
       send(res, s === 'LIVE' ? 200 : 503, `${s}\n`);
     },
     '/server_info': (_q, res) => sendJson(res, b.serverInfo()),
-    '/config_dump': (_q, res, query) => sendJson(res, configDump(b.snapshot(), query.get('resource'))),
+    '/config_dump': (_q, res, query) => {
+      const xds = b.xdsDump?.();
+      sendJson(res, xds ? xdsConfigDump(xds, query.get('resource'), query.has('include_eds')) : configDump(b.snapshot(), query.get('resource')));
+    },
     '/listeners': (_q, res, query) => {
       const ls = b.snapshot()?.listeners ?? [];
       if (query.get('format') === 'json') {

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { describeLoadError } from '../config/load.js';
 import type { ConfigSource } from './config-source.js';
+import type { XdsDump } from '../config/envoy/xds-dump.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createHealthServer } from '../admin/health.js';
 import { createAdminServer, createStatsServer, type AdminBackend } from '../admin/admin.js';
@@ -262,6 +263,10 @@ export class Agent implements AdminBackend {
 
   snapshot(): Snapshot | undefined {
     return this.current;
+  }
+
+  xdsDump(): XdsDump | undefined {
+    return this.opts.source.dump?.();
   }
 
   async stats(): Promise<StatsSnapshot> {

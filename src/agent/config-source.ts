@@ -1,4 +1,5 @@
 import { loadSnapshot, type LoadOptions } from '../config/load.js';
+import type { XdsDump } from '../config/envoy/xds-dump.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { ConfigApi, UpdateOutcome } from './config-update-stats.js';
 
@@ -35,6 +36,8 @@ export interface ConfigSource {
   reload?(): Promise<LoadedConfig>;
   /** A pulled source: files and directories whose changes call for reload(). */
   readonly watchPaths?: readonly string[];
+  /** Fed over xDS: the resources as the control plane sent them, for /config_dump. */
+  dump?(): XdsDump;
   close?(): void;
 }
 

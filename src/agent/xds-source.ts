@@ -5,7 +5,9 @@ import { decodeClusterLoadAssignment } from '../config/envoy/decode/endpoint.js'
 import { decodeListener } from '../config/envoy/decode/listener.js';
 import { decodeRouteConfiguration } from '../config/envoy/decode/route-configuration.js';
 import { decodeSecret } from '../config/envoy/decode/secret.js';
-import { unpackAny } from '../config/envoy/proto/any.js';
+import { unpackAny, type AnyMessage } from '../config/envoy/proto/any.js';
+import { anyToJson, plainToJson } from '../config/envoy/proto/to-json.js';
+import type { XdsDump, XdsDumpEntry } from '../config/envoy/xds-dump.js';
 import { assembleSnapshot, InService, wantedResources, XdsResources, type Warming } from '../config/envoy/xds-assembly.js';
 import { ConfigError } from '../config/errors.js';
 import { buildSnapshot } from '../config/snapshot-build.js';
@@ -53,6 +55,11 @@ export class XdsConfigSource implements ConfigSource {
   /** Warnings already logged (bounded: a long-lived proxy gets many pushes), and those of the update being handled. */
   private readonly warned = new Set<string>();
   private pendingWarnings: string[] = [];
+  /** What was accepted, as it came (a copy of each Any: a response's buffer is not kept alive), for /config_dump. */
+  private readonly received = new Map<string, Map<string, { version: string; any: AnyMessage; at: string }>>();
+  private readonly lastVersion = new Map<string, string>();
+  private lastWarming: Warming = { listeners: new Map(), clusters: new Map() };
+  private readonly startedAt = new Date().toISOString();
   private readonly ctx: DecodeContext;
 
   constructor(private readonly bootstrap: EnvoyBootstrap) {
@@ -94,6 +101,39 @@ export class XdsConfigSource implements ConfigSource {
     this.sds?.close();
   }
 
+  dump(): XdsDump {
+    const entries = (typeUrl: string, warming?: Map<string, string[]>): XdsDumpEntry[] =>
+      [...(this.received.get(typeUrl) ?? [])].map(([name, r]) => ({
+        name,
+        version: r.version,
+        lastUpdated: r.at,
+        resource: anyToJson(r.any),
+        ...(warming?.has(name) ? { warming: true } : {}),
+      }));
+    return {
+      bootstrap: plainToJson('envoy.config.bootstrap.v3.Bootstrap', this.bootstrap.message),
+      startedAt: this.startedAt,
+      versions: { listeners: this.lastVersion.get(TYPE_URLS.listener) ?? '', clusters: this.lastVersion.get(TYPE_URLS.cluster) ?? '' },
+      staticListeners: this.bootstrap.staticListeners.map((l) => plainToJson('envoy.config.listener.v3.Listener', l)),
+      staticClusters: this.bootstrap.staticClusters.map((c) => plainToJson('envoy.config.cluster.v3.Cluster', c)),
+      listeners: entries(TYPE_URLS.listener, this.lastWarming.listeners),
+      routes: entries(TYPE_URLS.route),
+      clusters: entries(TYPE_URLS.cluster, this.lastWarming.clusters),
+      endpoints: entries(TYPE_URLS.endpoint),
+      secrets: entries(TYPE_URLS.secret),
+    };
+  }
+
+  /** An accepted update, kept as it came for /config_dump. */
+  private remember(u: ResourceUpdate): void {
+    let table = this.received.get(u.typeUrl);
+    if (!table) this.received.set(u.typeUrl, (table = new Map()));
+    const at = new Date().toISOString();
+    for (const r of u.updated) table.set(r.name, { version: r.version, any: { type_url: r.resource.type_url, value: Buffer.from(r.resource.value ?? []) }, at });
+    for (const name of u.removed) table.delete(name);
+    if (u.systemVersion) this.lastVersion.set(u.typeUrl, u.systemVersion);
+  }
+
   // ------------------------------------------------------------------ responses
 
   /**
@@ -119,6 +159,7 @@ export class XdsConfigSource implements ConfigSource {
         for (const [name, value] of undo) value === undefined ? table.delete(name) : table.set(name, value);
         throw err;
       }
+      this.remember(u);
       if (api) this.sink?.recordUpdate(api, 'success', u.systemVersion);
       if (this.initialized) for (const w of this.takeWarnings()) log.warn(w);
     } catch (err) {
@@ -181,6 +222,7 @@ export class XdsConfigSource implements ConfigSource {
       }
     }
     this.current = snapshot;
+    this.lastWarming = warming;
     this.subscribe();
     this.advanceInitialization(warming);
   }

@@ -300,6 +300,30 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       await eventually('418 on /teapot', async () => ((await get('/teapot')).status === 418 ? true : undefined));
     });
 
+    it('/config_dump shows the resources as the control plane sent them, with their versions; keys redacted; endpoints with include_eds', async () => {
+      const res = await fetch(`http://127.0.0.1:${ports.admin}/config_dump?include_eds`, { signal: AbortSignal.timeout(5_000) });
+      const dump = (await res.json()) as { configs: Record<string, any>[] };
+      const section = (t: string) => dump.configs.find((c) => c['@type'] === `type.googleapis.com/envoy.admin.v3.${t}`)!;
+      const routeVersion = xds.pushes.filter((p) => p.typeUrl === TYPE_URLS.route).at(-1)!;
+      const route = section('RoutesConfigDump').dynamic_route_configs.find((r: any) => r.route_config.name === ROUTE);
+      expect(route.route_config['@type']).toBe(TYPE_URLS.route);
+      // state of the world: the response's version_info; delta: the resource's own (here the same counter)
+      expect(route.version_info).toBe(routeVersion.version);
+      expect(route.route_config.virtual_hosts[1].routes[0].direct_response.status).toBe(418);
+      const clusters = section('ClustersConfigDump');
+      expect(clusters.dynamic_active_clusters.map((c: any) => c.cluster.name).sort()).toEqual([GRPC_CLUSTER, CLUSTER, TCP_CLUSTER].sort());
+      expect(clusters.static_clusters.map((c: any) => c.cluster.name)).toContain('xds-grpc');
+      const listeners = section('ListenersConfigDump');
+      expect(listeners.dynamic_listeners.map((l: any) => l.name).sort()).toEqual([`127.0.0.1_${ports.http}`, `127.0.0.1_${ports.mtls}`, `127.0.0.1_${ports.tcp}`].sort());
+      expect(listeners.dynamic_listeners.every((l: any) => l.active_state?.listener?.['@type'] === TYPE_URLS.listener)).toBe(true);
+      const secrets = section('SecretsConfigDump').dynamic_active_secrets;
+      const workload = secrets.find((x: any) => x.name === 'default');
+      expect(workload.secret.tls_certificate.private_key).toEqual({ inline_string: '[redacted]' });
+      expect(JSON.stringify(dump)).not.toContain(Buffer.from(certs.keyPem).toString('base64').slice(0, 40));
+      const eds = section('EndpointsConfigDump').dynamic_endpoint_configs.find((e: any) => e.endpoint_config.cluster_name === CLUSTER);
+      expect(eds.endpoint_config.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(upstreamB.port);
+    });
+
     it('a bad resource is NACKed with the error; the last good config stays and traffic is unaffected', async () => {
       const bad = routes([{ name: 'bad', match: { safe_regex: { regex: '(' } }, route: { cluster: CLUSTER } }]);
       const [push] = xds.set(TYPE_URLS.route, [{ name: ROUTE, message: bad }]);
