@@ -260,8 +260,9 @@ export function clustersText(s: Snapshot | undefined, stats: StatsSnapshot, ejec
     out += `${n}::added_via_api::true\n`;
     const seen = counters.get(n) ?? new Map();
     const endpoints = hostsOf(c.name).map((e) => ({ label: hostPort(e.address, e.port), e }));
-    // ORIGINAL_DST clusters learn their hosts from traffic
-    for (const host of seen.keys()) if (!endpoints.some((x) => x.label === host)) endpoints.push({ label: host, e: staticHost(host, 0) });
+    // ORIGINAL_DST clusters learn their hosts from traffic; other clusters show the hosts they have
+    // now (a host an EDS update removed is gone, as in Envoy, though its counters stay in the stats)
+    if (c.type === 'ORIGINAL_DST') for (const host of seen.keys()) if (!endpoints.some((x) => x.label === host)) endpoints.push({ label: host, e: staticHost(host, 0) });
     for (const { label, e } of endpoints) {
       const h = seen.get(label) ?? {};
       for (const k of HOST_STATS) out += `${n}::${label}::${k}::${h[k] ?? 0}\n`;

@@ -362,11 +362,57 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       expect(failures).toBe(0);
     });
 
+    it('/clusters lists the hosts learned over EDS, with their stats (pilot-agent and istioctl read it)', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${ports.admin}/clusters`, { signal: AbortSignal.timeout(5_000) })).text();
+      const host = `127.0.0.1:${upstreamB.port}`;
+      expect(text).toContain(`${CLUSTER}::${host}::health_flags::healthy`);
+      expect(text).toMatch(new RegExp(`${CLUSTER.replace(/[|.]/g, '\\$&')}::${host}::rq_success::[1-9]`));
+      expect(text).not.toContain(`${CLUSTER}::127.0.0.1:${upstreamA.port}::`);
+    });
+
     it('a removed listener stops accepting', async () => {
       const [push] = xds.remove(TYPE_URLS.listener, [`127.0.0.1_${ports.http}`]);
       expect((await xds.reply(push!)).errorDetail).toBeUndefined();
       await eventually('listener gone', async () => (await get().then(() => false, () => true)) || undefined);
       expect(await getMtls(true)).toBe(200);
+    });
+
+    it("pilot-agent's drain, replayed with curl: inbound listeners drain gracefully, outbound ones keep serving", async () => {
+      const curl = (...args: string[]) =>
+        new Promise<string>((res, rej) => {
+          const c = spawn('curl', ['-s', '--max-time', '5', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          c.stdout.on('data', (d) => (out += String(d)));
+          c.on('close', (code) => (code === 0 ? res(out) : rej(new Error(`curl exited ${code}`))));
+        });
+      const admin = `http://127.0.0.1:${ports.admin}`;
+      expect(await curl('-X', 'POST', `${admin}/drain_listeners?inboundonly&graceful`)).toBe('OK\n');
+      expect(await curl(`${admin}/stats?usedonly&filter=^(server\\.state|listener_manager\\.workers_started)`)).toBe('listener_manager.workers_started: 1\nserver.state: 1\n');
+      // during the drain period the inbound listener still answers, telling the client to close
+      const closing = await new Promise<string | undefined>((res, rej) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port: ports.mtls, path: '/', ca: certs.rootCertPem, cert: certs.certChainPem, key: certs.keyPem, servername: 'localhost', checkServerIdentity: () => undefined, timeout: 5_000 },
+          (r) => {
+            r.resume();
+            res(r.headers.connection);
+          },
+        );
+        req.on('error', rej);
+        req.end();
+      });
+      expect(closing).toBe('close');
+      // EXIT_ON_ZERO_ACTIVE_CONNECTIONS polls this
+      expect(await curl(`${admin}/stats?usedonly&filter=downstream_cx_active$`)).toMatch(/downstream_cx_active: \d+/);
+      // the outbound TCP listener is untouched; the inbound one stops once the drain period (--drain-time-s 2) is over
+      await eventually('inbound listener stopped', async () => (await getMtls(true).then(() => false, () => true)) || undefined, 6_000);
+      const echoed = await new Promise<string>((res, rej) => {
+        const sock = connect(ports.tcp, '127.0.0.1', () => sock.end('still here'));
+        let got = '';
+        sock.on('data', (d) => (got += String(d)));
+        sock.on('close', () => res(got));
+        sock.on('error', rej);
+      });
+      expect(echoed).toBe('still here');
     });
   });
 });
