@@ -162,6 +162,17 @@ function getMtls(withCert: boolean): Promise<number> {
   });
 }
 
+/** Sends `text` through the TCP listener (to the echo server) and returns what came back before the close. */
+function tcpRoundTrip(text: string): Promise<string> {
+  return new Promise<string>((res, rej) => {
+    const sock = connect(ports.tcp, '127.0.0.1', () => sock.end(text));
+    let got = '';
+    sock.on('data', (d) => (got += String(d)));
+    sock.on('close', () => res(got));
+    sock.on('error', rej);
+  });
+}
+
 async function adminStats(filter: string): Promise<Record<string, number>> {
   const res = await fetch(`http://127.0.0.1:${ports.admin}/stats?usedonly&filter=${encodeURIComponent(filter)}`, { signal: AbortSignal.timeout(2_000) });
   const out: Record<string, number> = {};
@@ -272,14 +283,7 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       } finally {
         client.close();
       }
-      const echoed = await new Promise<string>((res, rej) => {
-        const sock = connect(ports.tcp, '127.0.0.1', () => sock.end('over tcp'));
-        let got = '';
-        sock.on('data', (d) => (got += String(d)));
-        sock.on('close', () => res(got));
-        sock.on('error', rej);
-      });
-      expect(echoed).toBe('over tcp');
+      expect(await tcpRoundTrip('over tcp')).toBe('over tcp');
     });
 
     it('terminates mTLS with the certificate and roots learned only over SDS, and refuses a client without one', async () => {
@@ -405,14 +409,7 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       expect(await curl(`${admin}/stats?usedonly&filter=downstream_cx_active$`)).toMatch(/downstream_cx_active: \d+/);
       // the outbound TCP listener is untouched; the inbound one stops once the drain period (--drain-time-s 2) is over
       await eventually('inbound listener stopped', async () => (await getMtls(true).then(() => false, () => true)) || undefined, 6_000);
-      const echoed = await new Promise<string>((res, rej) => {
-        const sock = connect(ports.tcp, '127.0.0.1', () => sock.end('still here'));
-        let got = '';
-        sock.on('data', (d) => (got += String(d)));
-        sock.on('close', () => res(got));
-        sock.on('error', rej);
-      });
-      expect(echoed).toBe('still here');
+      expect(await tcpRoundTrip('still here')).toBe('still here');
     });
   });
 });
