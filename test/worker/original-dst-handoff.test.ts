@@ -18,7 +18,7 @@ import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { statKey, WorkerStats } from '../../src/telemetry/stats.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { sidecarNode } from '../config/helpers.js';
-import { dumpListeners } from '../config/envoy/decode/config-dumps.js';
+import { dumpListeners } from '../config/envoy/decode/dumps.js';
 import { freePorts } from '../helpers/ports.js';
 
 type Json = Record<string, any>;

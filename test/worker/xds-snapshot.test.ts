@@ -9,7 +9,7 @@ import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
 import { Runtime } from '../../src/worker/runtime.js';
 import { sidecarNode } from '../config/helpers.js';
-import { dumpListeners } from '../config/envoy/decode/config-dumps.js';
+import { dumpListeners } from '../config/envoy/decode/dumps.js';
 
 describe('a Snapshot of decoded listeners', () => {
   it("compiles as a worker compiles it: istiod's sidecar listeners, inline routes, RBAC and ext_authz", () => {

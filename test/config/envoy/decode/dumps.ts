@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DecodeContext } from '../../../../src/config/envoy/decode/context.js';
 import { fromProtoJson } from '../../../../src/config/envoy/proto/json.js';
-import { findMessageType, messageType, typeNameOfUrl } from '../../../../src/config/envoy/proto/registry.js';
+import { messageType } from '../../../../src/config/envoy/proto/registry.js';
 import type { NodeIdentity } from '../../../../src/config/snapshot.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -57,34 +57,62 @@ export function goldenClusters(): { file: string; cluster: Record<string, unknow
 
 /**
  * A message from its JSON (a config dump's) to the plain form. Any payloads of types the shipped API
- * lacks (Istio's own, e.g. the metadata exchange filter) become Anys with an empty payload, as they
- * would arrive undecoded from the wire.
+ * lacks (Istio's own, e.g. the metadata exchange filter) keep their URL with an empty payload, as
+ * they would arrive undecoded from the wire.
  */
-export function plain<T>(typeName: string, json: unknown): T {
-  const unknownAnys: { type_url: string }[] = [];
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip);
-    if (!v || typeof v !== 'object') return v;
-    const o = v as Record<string, unknown>;
-    if (typeof o['@type'] === 'string' && !findMessageType(typeNameOfUrl(o['@type']))) {
-      unknownAnys.push({ type_url: o['@type'] });
-      return { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: `unknown-any-${unknownAnys.length - 1}` };
+export function plain<T>(typeName: string, json: unknown, file?: string): T {
+  return fromProtoJson<T>(messageType(typeName), json, { location: file ? { file } : {}, onUnknownAnyType: () => {} });
+}
+
+/** The config dumps that hold listeners and route configurations, by path under CONFIG_DUMPS. */
+export const DUMP_FILES = [
+  'authz/testdata/configdump.yaml',
+  'proxyconfig/testdata/config_dump.json',
+  'describe/testdata/describe/http_config.json',
+  'describe/testdata/describe/tls_config.json',
+  'writer/compare/testdata/configdump.json',
+  'writer/envoy/configdump/testdata/routes/istio-gateway-http-route-prefix/configdump.json',
+];
+
+type Json = Record<string, any>;
+
+export interface DumpResource {
+  file: string;
+  name: string;
+  message: Json;
+}
+
+function configs(file: string): Json[] {
+  return (readDump(file) as Json).configs ?? [];
+}
+
+/** Every listener (static and dynamic) of a dump, in the plain form. */
+export function dumpListeners(file: string): DumpResource[] {
+  const out: DumpResource[] = [];
+  for (const c of configs(file)) {
+    if (!String(c['@type']).endsWith('ListenersConfigDump')) continue;
+    const all = [...(c.static_listeners ?? []).map((l: Json) => l.listener), ...(c.dynamic_listeners ?? []).map((l: Json) => l.active_state?.listener)];
+    for (const l of all.filter(Boolean)) {
+      const { '@type': _, ...json } = l as Json;
+      const message = plain<Json>('envoy.config.listener.v3.Listener', json, file);
+      out.push({ file, name: message.name ?? `${message.address?.socket_address?.address}:${message.address?.socket_address?.port_value}`, message });
     }
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, strip(x)]));
-  };
-  const converted = fromProtoJson<T>(messageType(typeName), strip(json), { location: {} });
-  const restore = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(restore);
-    if (!v || typeof v !== 'object' || v instanceof Uint8Array) return v;
-    const o = v as Record<string, unknown>;
-    if (o.type_url === 'type.googleapis.com/google.protobuf.StringValue' && o.value instanceof Uint8Array) {
-      const marker = /unknown-any-(\d+)/.exec(Buffer.from(o.value).toString('latin1'));
-      if (marker) return { type_url: unknownAnys[Number(marker[1])]!.type_url, value: new Uint8Array() };
+  }
+  return out;
+}
+
+/** Every route configuration (static and dynamic) of a dump, in the plain form. */
+export function dumpRouteConfigs(file: string): DumpResource[] {
+  const out: DumpResource[] = [];
+  for (const c of configs(file)) {
+    if (!String(c['@type']).endsWith('RoutesConfigDump')) continue;
+    for (const r of [...(c.static_route_configs ?? []), ...(c.dynamic_route_configs ?? [])]) {
+      const { '@type': _, ...json } = r.route_config as Json;
+      const message = plain<Json>('envoy.config.route.v3.RouteConfiguration', json, file);
+      out.push({ file, name: message.name ?? '(unnamed)', message });
     }
-    for (const k of Object.keys(o)) o[k] = restore(o[k]);
-    return o;
-  };
-  return restore(converted) as T;
+  }
+  return out;
 }
 
 /** A decode context that collects its warnings. */

@@ -10,7 +10,7 @@ import { decodeMessage, encodeMessage, findMessageType, messageType, typeNameOfU
 import { httpConnectionManagerOf, networkAuthzFiltersOf, tcpProxyOf } from '../../../../src/config/envoy/network-filters.js';
 import type { NodeIdentity } from '../../../../src/config/snapshot.js';
 import { gatewayNode, sidecarNode } from '../../helpers.js';
-import { DUMP_FILES, dumpListeners } from './config-dumps.js';
+import { DUMP_FILES, dumpListeners } from './dumps.js';
 
 /** The listeners Outrigger refuses, and why: Istio's HBONE machinery (ambient mode), which it does not speak. */
 const REFUSED: Record<string, string> = {

@@ -9,7 +9,7 @@ import { compilePerRouteConfig } from '../../../../src/filters/http/registry.js'
 import { RouteTable } from '../../../../src/router/route-table.js';
 import type { RouteConfiguration } from '../../../../src/config/snapshot.js';
 import { sidecarNode } from '../../helpers.js';
-import { DUMP_FILES, dumpRouteConfigs } from './config-dumps.js';
+import { DUMP_FILES, dumpRouteConfigs } from './dumps.js';
 
 const type = messageType('envoy.config.route.v3.RouteConfiguration');
 const fromJson = (json: object) => fromProtoJson<Record<string, unknown>>(type, json, { location: { kind: 'RouteConfiguration' } });
