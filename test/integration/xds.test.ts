@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,8 +35,18 @@ const GRPC_SERVICE: grpc.ServiceDefinition = {
 const ROUTE = '80';
 
 /** A resource written the way istiod's JSON reads (proto3 JSON), in the plain form the test server serves. */
+/** Istio's own Any types (not in the Envoy API) keep their URL with an empty payload, as on the wire. */
 function plain(typeUrl: string, json: object): object {
-  return fromProtoJson<object>(messageType(typeNameOfUrl(typeUrl)), json, { location: { kind: typeNameOfUrl(typeUrl) } });
+  return fromProtoJson<object>(messageType(typeNameOfUrl(typeUrl)), json, { location: { kind: typeNameOfUrl(typeUrl) }, onUnknownAnyType: () => {} });
+}
+
+const DUMPS = resolve(ROOT, '../shared/conformance/istio/config-dumps/istioctl/pkg');
+const PRODUCTPAGE = 'outbound|9080||productpage.default.svc.cluster.local';
+
+/** A resource of a real Istio config dump (istioctl's test data), without its @type. */
+async function fromDump(file: string, pick: (configs: Record<string, any>[]) => Record<string, any>): Promise<Record<string, any>> {
+  const { '@type': _, ...json } = pick((JSON.parse(await readFile(join(DUMPS, file), 'utf8')) as { configs: Record<string, any>[] }).configs);
+  return json;
 }
 
 let dir: string;
@@ -49,7 +60,14 @@ let ports: { admin: number; http: number; mtls: number; tcp: number; prom: numbe
 let grpcServer: grpc.Server;
 let grpcPort: number;
 let tcpEcho: TcpServer;
+let productpage: HttpsServer;
 let certs: IssuedWorkloadCert;
+let ca: Awaited<ReturnType<typeof createRootCa>>;
+
+/** A workload certificate of the mesh's CA for service account `sa` in default. */
+function issueWorkloadCertFromRoot(sa: string): Promise<IssuedWorkloadCert> {
+  return issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: sa });
+}
 
 function cluster(): object {
   return plain(TYPE_URLS.cluster, {
@@ -92,11 +110,11 @@ function routes(extra: object[] = []): object {
   });
 }
 
-function hcm(statPrefix: string): object {
+function hcm(statPrefix: string, routeName = ROUTE): object {
   return {
     '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
     stat_prefix: statPrefix,
-    rds: { config_source: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' }, route_config_name: ROUTE },
+    rds: { config_source: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' }, route_config_name: routeName },
     http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
   };
 }
@@ -213,7 +231,7 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
     await new Promise<void>((res) => tcpEcho.listen(0, '127.0.0.1', res));
     upstreamA = await startUpstream(undefined, 'a');
     upstreamB = await startUpstream(undefined, 'b');
-    const ca = await createRootCa({ trustDomain: 'cluster.local' });
+    ca = await createRootCa({ trustDomain: 'cluster.local' });
     certs = await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'echo' });
 
     xds = await XdsTestServer.start({ unix: join(dir, 'XDS') });
@@ -259,6 +277,7 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
   afterAll(async () => {
     proxy?.kill('SIGKILL');
     grpcServer?.forceShutdown();
+    productpage?.close();
     tcpEcho?.close();
     await Promise.all([xds?.close(), sds?.close(), upstreamA?.close(), upstreamB?.close()]);
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -269,6 +288,51 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       const r = await get('/hello');
       expect(r.status).toBe(200);
       expect(r.headers.get('x-upstream')).toBe('a');
+    });
+
+    it("serves istiod's own resources from a real config dump: the bookinfo gateway's routes to productpage over auto mTLS, with the workload certificate from SDS", async () => {
+      // productpage: an mTLS server with its mesh identity that requires a client certificate of the mesh
+      const server = await issueWorkloadCertFromRoot('bookinfo-productpage');
+      // its sidecar's inbound TLS takes Istio's ALPN (istio-http/1.1), which the proxy offers over mesh mTLS
+      const alpn = { ALPNProtocols: ['istio-http/1.1', 'istio', 'http/1.1'] };
+      productpage = createHttpsServer({ cert: server.certChainPem, key: server.keyPem, ca: certs.rootCertPem, requestCert: true, rejectUnauthorized: true, ...alpn }, (req, res) => {
+        const peer = (req.socket as TLSSocket).getPeerCertificate();
+        res.writeHead(200, { 'x-client-san': peer.subjectaltname ?? '' });
+        res.end('productpage');
+      });
+      await new Promise<void>((r) => productpage.listen(0, '127.0.0.1', r));
+      const port = (productpage.address() as { port: number }).port;
+      // the dump's cluster (a subset of productpage) under the name the dump's gateway route uses
+      const cluster = await fromDump('describe/testdata/describe/http_config.json', (c) => c[1]!.dynamic_active_clusters[0].cluster);
+      cluster.name = PRODUCTPAGE;
+      cluster.eds_cluster_config.service_name = PRODUCTPAGE;
+      const route = await fromDump('describe/testdata/describe/http_config.json', (c) => c[0]!.dynamic_route_configs[0].route_config);
+      const cla = await fromDump('writer/envoy/configdump/testdata/endpoint/configdump.json', (c) =>
+        c[0]!.dynamic_endpoint_configs.map((e: any) => e.endpoint_config).find((e: any) => e.cluster_name === PRODUCTPAGE),
+      );
+      cla.endpoints[0].lb_endpoints[0].endpoint.address.socket_address = { address: '127.0.0.1', port_value: port }; // the pod, here
+      const [gatewayPort] = await freePorts(1);
+      const gatewayListener = plain(TYPE_URLS.listener, {
+        name: `127.0.0.1_${gatewayPort}`,
+        address: { socket_address: { address: '127.0.0.1', port_value: gatewayPort } },
+        filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm('outbound_0.0.0.0_8080', 'http.8080') }] }],
+      });
+      for (const push of [
+        ...xds.put(TYPE_URLS.cluster, [{ name: PRODUCTPAGE, message: plain(TYPE_URLS.cluster, cluster) }]),
+        ...xds.put(TYPE_URLS.endpoint, [{ name: PRODUCTPAGE, message: plain(TYPE_URLS.endpoint, cla) }]),
+        ...xds.put(TYPE_URLS.route, [{ name: 'http.8080', message: plain(TYPE_URLS.route, route) }]),
+        ...xds.put(TYPE_URLS.listener, [{ name: `127.0.0.1_${gatewayPort}`, message: gatewayListener }]),
+      ]) {
+        expect((await xds.reply(push)).errorDetail).toBeUndefined();
+      }
+      const r = await eventually('productpage through the gateway', async () => {
+        const res = await fetch(`http://127.0.0.1:${gatewayPort}/productpage`, { signal: AbortSignal.timeout(5_000) });
+        return res.status === 200 ? res : undefined;
+      });
+      expect(await r.text()).toBe('productpage');
+      // the proxy presented the workload certificate it learned over SDS, and checked productpage's SAN from the dump's matcher
+      expect(r.headers.get('x-client-san')).toBe('URI:spiffe://cluster.local/ns/default/sa/echo');
+      expect((await fetch(`http://127.0.0.1:${gatewayPort}/elsewhere`)).status).toBe(404);
     });
 
     it('carries gRPC (h2c downstream, HTTP/2 upstream) and TCP through listeners and clusters learned only over xDS', async () => {
@@ -315,10 +379,10 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       expect(route.version_info).toBe(routeVersion.version);
       expect(route.route_config.virtual_hosts[1].routes[0].direct_response.status).toBe(418);
       const clusters = section('ClustersConfigDump');
-      expect(clusters.dynamic_active_clusters.map((c: any) => c.cluster.name).sort()).toEqual([GRPC_CLUSTER, CLUSTER, TCP_CLUSTER].sort());
+      expect(clusters.dynamic_active_clusters.map((c: any) => c.cluster.name)).toEqual(expect.arrayContaining([GRPC_CLUSTER, CLUSTER, TCP_CLUSTER]));
       expect(clusters.static_clusters.map((c: any) => c.cluster.name)).toContain('xds-grpc');
       const listeners = section('ListenersConfigDump');
-      expect(listeners.dynamic_listeners.map((l: any) => l.name).sort()).toEqual([`127.0.0.1_${ports.http}`, `127.0.0.1_${ports.mtls}`, `127.0.0.1_${ports.tcp}`].sort());
+      expect(listeners.dynamic_listeners.map((l: any) => l.name)).toEqual(expect.arrayContaining([`127.0.0.1_${ports.http}`, `127.0.0.1_${ports.mtls}`, `127.0.0.1_${ports.tcp}`]));
       expect(listeners.dynamic_listeners.every((l: any) => l.active_state?.listener?.['@type'] === TYPE_URLS.listener)).toBe(true);
       const secrets = section('SecretsConfigDump').dynamic_active_secrets;
       const workload = secrets.find((x: any) => x.name === 'default');
