@@ -14,11 +14,11 @@ import { buildSnapshot } from '../config/snapshot-build.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { log } from '../telemetry/log.js';
 import { AdsClient } from '../xds/ads-client.js';
-import type { XdsTarget } from '../xds/channel.js';
 import { SdsClient } from '../xds/sds-client.js';
 import { shortTypeName, TYPE_URLS } from '../xds/resource-types.js';
 import type { ResourceUpdate } from '../xds/update.js';
 import type { ConfigSource, LoadedConfig, SourceSink } from './config-source.js';
+import { xdsTarget } from './xds-target.js';
 
 /** Decode warnings logged per update, and how many distinct ones are remembered so as not to repeat them. */
 const MAX_WARNINGS_PER_UPDATE = 10;
@@ -284,7 +284,10 @@ export class XdsConfigSource implements ConfigSource {
   /** The bootstrap's static listeners, clusters and secrets, decoded once (an error fails the start, as Envoy's does). */
   private decodeStatics(): void {
     const r = this.resources;
-    for (const m of this.bootstrap.staticClusters) r.staticClusters.push(decodeCluster(m, this.ctx));
+    // the clusters the xDS and SDS channels use are the agent's (xds-target.ts), not the data plane's:
+    // their TLS may name certificate files, which data-plane TLS contexts do not take
+    const channels = new Set([this.bootstrap.ads?.clusterName, SDS_CLUSTER]);
+    for (const m of this.bootstrap.staticClusters) if (!channels.has(m.name as string)) r.staticClusters.push(decodeCluster(m, this.ctx));
     for (const m of this.bootstrap.staticListeners) r.staticListeners.push(decodeListener(m, this.ctx));
     for (const m of this.bootstrap.staticSecrets) r.staticSecrets.push(decodeSecret(m, this.ctx));
   }
@@ -303,12 +306,6 @@ export class XdsConfigSource implements ConfigSource {
     if (all.length <= MAX_WARNINGS_PER_UPDATE) return all;
     return [...all.slice(0, MAX_WARNINGS_PER_UPDATE), `... and ${all.length - MAX_WARNINGS_PER_UPDATE} more warnings like these`];
   }
-}
-
-function xdsTarget(t: GrpcTarget): XdsTarget {
-  if (t.kind === 'pipe') return { kind: 'unix', path: t.path };
-  if (t.tls) throw new ConfigError(`cluster ${t.clusterName}: TLS to the control plane is not supported yet (pilot-agent's bootstrap uses a unix socket)`);
-  return { kind: 'tcp', host: t.host, port: t.port };
 }
 
 function describeTarget(t: GrpcTarget): string {
