@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { unpackAny } from '../../../src/config/envoy/proto/any.js';
+import { plainToJson } from '../../../src/config/envoy/proto/to-json.js';
 import { fromProtoJson } from '../../../src/config/envoy/proto/json.js';
 import { decodeMessage, encodeMessage, messageType } from '../../../src/config/envoy/proto/registry.js';
 import { ConfigError } from '../../../src/config/errors.js';
@@ -92,6 +93,19 @@ describe('proto3 JSON → the plain form', () => {
     expect(c.filters[0]!.typed_config.value).toHaveLength(0);
     expect(seen).toEqual(['filters[0].typed_config type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange']);
   });
+});
+
+it('shows a message as Envoy\'s admin API does: nested Anys expanded, durations as "1.500s", the plain form unchanged', () => {
+  const c = fromProtoJson<object>(cluster, { name: 'c', connect_timeout: '1.5s', common_lb_config: { update_merge_window: '0.000001s' }, cleanup_interval: '5s', transport_socket: { name: 't', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', sni: 'x' } } }, { location });
+  expect(plainToJson('envoy.config.cluster.v3.Cluster', c)).toEqual({
+    '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+    name: 'c',
+    connect_timeout: '1.500s',
+    cleanup_interval: '5s',
+    common_lb_config: { update_merge_window: '0.000001s' },
+    transport_socket: { name: 't', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', sni: 'x' } },
+  });
+  expect(decodeMessage(cluster, encodeMessage(cluster, c))).toMatchObject({ connect_timeout: { seconds: '1', nanos: 500_000_000 } });
 });
 
 it("knows the xds matchers istiod's filter_chain_matcher uses", () => {
