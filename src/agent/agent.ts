@@ -106,20 +106,30 @@ export class Agent implements AdminBackend {
 
   async start(): Promise<void> {
     const source = this.opts.source;
-    const { snapshot, warnings } = await source.initial({
-      apply: (s, reason) => this.applyPushed(s, reason),
-      recordUpdate: (api, outcome, version) => this.recordConfigUpdate(api, outcome, version),
-      setControlPlaneConnected: (connected) => this.setControlPlaneConnected(connected),
-    });
+    // the admin API answers from the start, as Envoy's: PRE_INITIALIZING (/ready 503, server.state 2)
+    // while a control plane has not sent the first configuration yet
+    const ports = this.opts.ports;
+    if (ports.health !== undefined) await this.listen(createHealthServer(() => this.ready && !this.draining && !this.healthCheckFailed), '0.0.0.0', ports.health, 'health');
+    await this.listen(createAdminServer(this), ports.adminHost ?? '127.0.0.1', ports.admin, 'admin');
+    if (ports.stats !== undefined) await this.listen(createStatsServer(this), '0.0.0.0', ports.stats, 'stats');
+    let loaded;
+    try {
+      loaded = await source.initial({
+        apply: (s, reason) => this.applyPushed(s, reason),
+        recordUpdate: (api, outcome, version) => this.recordConfigUpdate(api, outcome, version),
+        setControlPlaneConnected: (connected) => this.setControlPlaneConnected(connected),
+      });
+    } catch (err) {
+      await this.closeServers();
+      throw err;
+    }
+    if (this.shuttingDown) return;
+    const { snapshot, warnings } = loaded;
     for (const w of warnings) log.warn(w);
     this.warned = new Set(warnings);
     const slots = this.slotAssigner.assign(snapshot);
     this.current = snapshot;
     this.currentSlots = slots;
-    const ports = this.opts.ports;
-    if (ports.health !== undefined) await this.listen(createHealthServer(() => this.ready && !this.draining && !this.healthCheckFailed), '0.0.0.0', ports.health, 'health');
-    await this.listen(createAdminServer(this), ports.adminHost ?? '127.0.0.1', ports.admin, 'admin');
-    if (ports.stats !== undefined) await this.listen(createStatsServer(this), '0.0.0.0', ports.stats, 'stats');
     this.pool.start();
     await this.pool.apply(snapshot, slots);
     this.outliers.update(snapshot, slots);
@@ -251,7 +261,11 @@ export class Agent implements AdminBackend {
     this.watcher?.close();
     this.opts.source.close?.();
     await this.pool.stop();
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await this.closeServers();
+  }
+
+  private async closeServers(): Promise<void> {
+    await Promise.all(this.servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 
   /** The data-plane worker pool (diagnostics). */

@@ -54,10 +54,17 @@ export async function runFromBootstrap(bootstrap: EnvoyBootstrap, options: Boots
       log.info('init_only: the bootstrap loads; exiting');
       return 0;
     }
+  } catch (e) {
+    for (const line of describeLoadError(e)) log.error(line);
+    return 1;
+  }
+  // signals and /quitquitquit are honoured while the control plane has not answered yet
+  const exited = runUntilExit(agent);
+  try {
     await agent.start();
   } catch (e) {
     for (const line of describeLoadError(e)) log.error(line);
     return 1;
   }
-  return runUntilExit(agent);
+  return exited;
 }

@@ -3,7 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli } from '../helpers/proxy.js';
+import { spawn } from 'node:child_process';
+import { freePort } from '../helpers/ports.js';
+import { CLI, ROOT, runCli, sleep } from '../helpers/proxy.js';
 
 const GOLDENS = resolve(ROOT, '../shared/conformance/istio/pkg/bootstrap/testdata');
 const PILOT_AGENT_FLAGS = ['--drain-time-s', '45', '--drain-strategy', 'immediate', '--local-address-ip-version', 'v4', '--file-flush-interval-msec', '1000', '--disable-hot-restart', '--allow-unknown-static-fields', '-l', 'warning', '--component-log-level', 'misc:error'];
@@ -62,5 +64,30 @@ describe("outrigger with Envoy's command line", () => {
     const envoyStyle = await runCli(['-c', cfg, '--mode', 'validate']);
     expect(envoyStyle.code).toBe(1);
     expect(envoyStyle.stderr).toContain('run it with `outrigger run -c <file-or-dir>`');
+  });
+
+  it("serves: Istio's golden bootstrap as pilot-agent runs it starts, its admin API up before any control plane answered (PRE_INITIALIZING), and /quitquitquit exits 0", async () => {
+    const admin = await freePort();
+    const golden = join(GOLDENS, 'default_golden.json');
+    // only the admin port is moved (the golden's own 15000 may be taken); its XDS pipe has no server
+    const proxy = spawn(process.execPath, [CLI, '-c', golden, ...PILOT_AGENT_FLAGS, '--config-yaml', JSON.stringify({ admin: { address: { socket_address: { port_value: admin } } } })], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proxy.stderr!.on('data', (d) => (stderr += String(d)));
+    const exited = new Promise<number | null>((r) => proxy.once('exit', (code) => r(code)));
+    try {
+      let ready: Response | undefined;
+      for (let i = 0; i < 200 && !ready; i++) {
+        ready = await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => undefined);
+        if (!ready) await sleep(50);
+      }
+      expect(ready?.status, stderr).toBe(503);
+      expect(await ready!.text()).toBe('PRE_INITIALIZING\n');
+      const state = await (await fetch(`http://127.0.0.1:${admin}/stats?usedonly&filter=${encodeURIComponent('^(server\\.state|listener_manager\\.workers_started)')}`)).text();
+      expect(state).toContain('server.state: 2');
+      expect((await fetch(`http://127.0.0.1:${admin}/quitquitquit`, { method: 'POST' })).status).toBe(200);
+      expect(await Promise.race([exited, sleep(10_000).then(() => 'still running')])).toBe(0);
+    } finally {
+      proxy.kill('SIGKILL');
+    }
   });
 });

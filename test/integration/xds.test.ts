@@ -270,8 +270,11 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       const s = await adminStats('^(cluster_manager\\.cds|listener_manager\\.lds)\\.(update_success|update_rejected)$');
       return s['cluster_manager.cds.update_success']! > 0 && s['listener_manager.lds.update_success']! > 0 ? s : undefined;
     }, 20_000);
-    const state = await adminStats('^(server\\.state|listener_manager\\.workers_started)');
-    expect(state).toEqual({ 'server.state': 0, 'listener_manager.workers_started': 1 });
+    // then, as pilot-agent polls: LIVE and the workers started
+    await eventually('server LIVE, workers started', async () => {
+      const state = await adminStats('^(server\\.state|listener_manager\\.workers_started)');
+      return state['server.state'] === 0 && state['listener_manager.workers_started'] === 1 ? state : undefined;
+    });
   }, 60_000);
 
   afterAll(async () => {
