@@ -4,13 +4,13 @@ import { log, setLogLevel } from '../telemetry/log.js';
 import { COMMANDS, HELP, parseCommandLine, UsageError, type CaFlags, type RunFlags } from './args.js';
 import { runDemo } from './demo.js';
 import { isEnvoyCommandLine } from './envoy-args.js';
-import { runEnvoyCommandLine } from './envoy-main.js';
 import { versionText } from './version.js';
 import { loadOptionsOf, startAgent, runUntilExit } from './lifecycle.js';
 
 async function main(argv: string[]): Promise<number> {
   // pilot-agent runs the proxy binary with Envoy's flags and no command
-  if (isEnvoyCommandLine(argv, COMMANDS)) return runEnvoyCommandLine(argv);
+  // (loaded only then: the xDS client, gRPC and the protobuf API are not what a YAML-fed proxy needs in memory)
+  if (isEnvoyCommandLine(argv, COMMANDS)) return (await import('./envoy-main.js')).runEnvoyCommandLine(argv);
   let flags: RunFlags;
   try {
     flags = parseCommandLine(argv);
