@@ -2,8 +2,8 @@
 // at scale), and an in-process data plane (one worker's, real listening sockets) to run it.
 import type { DecodedCluster } from '../../src/config/envoy/decode/cluster.js';
 import type { ClusterLoadAssignment, Listener, RouteConfiguration, Secret, Snapshot } from '../../src/config/snapshot.js';
-import { resourceVersions } from '../../src/config/resource-versions.js';
-import { deepFreeze } from '../../src/common/deep-freeze.js';
+import { assembleSnapshot, InService, XdsResources } from '../../src/config/envoy/xds-assembly.js';
+import { buildSnapshot } from '../../src/config/snapshot-build.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
 import { AccessLogWriter } from '../../src/telemetry/access-log.js';
@@ -19,30 +19,18 @@ export interface DecodedPieces {
 }
 
 /**
- * The Snapshot of decoded resources: each cluster with its inline assignment, or the EDS assignment
- * of its service name (filed under the cluster's name, as the data plane looks hosts up), versioned
- * and frozen as config/load.ts leaves a Snapshot.
+ * The Snapshot of decoded resources, assembled as the xDS source assembles it (config/envoy/
+ * xds-assembly.ts: each cluster with its inline assignment, or the EDS assignment of its service
+ * name filed under the cluster's name) and finished by buildSnapshot. Given as bootstrap statics, so
+ * nothing warms.
  */
-export function snapshotOf(pieces: DecodedPieces, version = '1'): Snapshot {
-  const eds = new Map((pieces.endpoints ?? []).map((a) => [a.clusterName, a]));
-  const clusters = pieces.clusters.map((d) => d.cluster);
-  const endpoints: ClusterLoadAssignment[] = [];
-  for (const d of pieces.clusters) {
-    if (d.loadAssignment) endpoints.push(d.loadAssignment);
-    const fromEds = d.edsServiceName === undefined ? undefined : eds.get(d.edsServiceName);
-    if (fromEds) endpoints.push({ ...fromEds, clusterName: d.cluster.name });
-  }
-  const secrets = pieces.secrets ?? [];
-  return deepFreeze({
-    version,
-    node: sidecarNode(),
-    listeners: pieces.listeners,
-    routeConfigs: pieces.routeConfigs ?? [],
-    clusters,
-    endpoints,
-    secrets,
-    resourceVersions: resourceVersions(clusters, endpoints, secrets),
-  });
+export function snapshotOf(pieces: DecodedPieces): Snapshot {
+  const r = new XdsResources();
+  r.staticListeners.push(...pieces.listeners.map((listener, i) => ({ listener, routeConfigs: i === 0 ? (pieces.routeConfigs ?? []) : [], rdsNames: [] })));
+  r.staticClusters.push(...pieces.clusters);
+  r.staticSecrets.push(...(pieces.secrets ?? []));
+  for (const a of pieces.endpoints ?? []) r.endpoints.set(a.clusterName, a);
+  return buildSnapshot(assembleSnapshot(sidecarNode(), r, new InService()).body);
 }
 
 /** One worker's data plane in this process: apply Snapshots, close at the end. */

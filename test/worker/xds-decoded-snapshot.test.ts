@@ -139,7 +139,7 @@ describe('a Snapshot of decoded xDS resources', () => {
   it('an EDS-only update moves traffic to the new endpoint, the cluster carried over', async () => {
     const b = await meshUpstream('B');
     const before = runtimeOf(dp).clusters.get(PRODUCTPAGE);
-    await dp.apply(snapshotOf(meshPieces(b), '2'));
+    await dp.apply(snapshotOf(meshPieces(b)));
     expect(runtimeOf(dp).clusters.get(PRODUCTPAGE)).toBe(before);
     expect(await through(proxyPort, 'again')).toBe('B:again');
   });
@@ -148,7 +148,7 @@ describe('a Snapshot of decoded xDS resources', () => {
     const impostorCert = await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'impostor' });
     const impostor = createTlsServer({ cert: impostorCert.certChainPem, key: impostorCert.keyPem }, (s) => s.on('data', (b) => s.write(`X:${b}`)));
     const port = await listenOn(impostor);
-    await dp.apply(snapshotOf(meshPieces(port), '3'));
+    await dp.apply(snapshotOf(meshPieces(port)));
     expect(await through(proxyPort, 'secret')).toBe('');
   });
 
@@ -166,9 +166,9 @@ describe('a Snapshot of decoded xDS resources', () => {
       load_assignment: { cluster_name: 'outbound|80||echo.local', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'localhost', port_value: port } } } }] }] },
     }), ctx());
     const pieces = (family: string): DecodedPieces => ({ listeners: [listener('outbound', proxyPort, tcpChain('outbound|80||echo.local'))], clusters: [logical(family)] });
-    await dp.apply(snapshotOf(pieces('V4_ONLY'), '4'));
+    await dp.apply(snapshotOf(pieces('V4_ONLY')));
     expect(await through(proxyPort, 'dns')).toBe('E:dns');
-    await dp.apply(snapshotOf(pieces('V6_ONLY'), '5'));
+    await dp.apply(snapshotOf(pieces('V6_ONLY')));
     expect(await through(proxyPort, 'dns')).toBe('');
   });
 
@@ -190,7 +190,7 @@ describe('a Snapshot of decoded xDS resources', () => {
       },
     }), { kind: 'Listener', name: 'tls' }, 'filter_chains[0].transport_socket', ctx())!;
     const echoCluster = decodeCluster(plain<ClusterMessage>('envoy.config.cluster.v3.Cluster', { name: 'echo', type: 'STATIC', load_assignment: { cluster_name: 'echo', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] } }), ctx());
-    await dp.apply(snapshotOf({ listeners: [listener('tls', tlsProxyPort, tcpChain('echo', { transportSocket }))], clusters: [echoCluster], secrets }, '6'));
+    await dp.apply(snapshotOf({ listeners: [listener('tls', tlsProxyPort, tcpChain('echo', { transportSocket }))], clusters: [echoCluster], secrets }));
 
     const dial = (options: ConnectionOptions) => new Promise<TLSSocket | Error>((resolve) => {
       const s = tlsConnect({ port: tlsProxyPort, host: '127.0.0.1', ca: ca.certPem, checkServerIdentity: () => undefined, ...options });
@@ -242,7 +242,7 @@ describe('HTTP through decoded clusters (the connection pools)', () => {
       res.end(`mtls ${req.url} from ${(req.socket as TLSSocket).getPeerCertificate().subjectaltname}`);
     });
     const port = await listenOn(server);
-    await dp.apply(snapshotOf({ ...httpPieces(PRODUCTPAGE), clusters: [productpageCluster()], endpoints: [productpageEds(port)], secrets }, '7'));
+    await dp.apply(snapshotOf({ ...httpPieces(PRODUCTPAGE), clusters: [productpageCluster()], endpoints: [productpageEds(port)], secrets }));
     expect(await get('/reviews')).toEqual({ status: 200, body: 'mtls /reviews from URI:spiffe://cluster.local/ns/default/sa/sleep' });
     expect(offered).toEqual(['istio-http/1.1', 'istio']);
   });
@@ -257,9 +257,9 @@ describe('HTTP through decoded clusters (the connection pools)', () => {
       connect_timeout: '1s',
       load_assignment: { cluster_name: 'dns', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'localhost', port_value: port } } } }] }] },
     }), ctx());
-    await dp.apply(snapshotOf({ ...httpPieces('dns'), clusters: [logical('V4_ONLY')] }, '8'));
+    await dp.apply(snapshotOf({ ...httpPieces('dns'), clusters: [logical('V4_ONLY')] }));
     expect(await get('/')).toEqual({ status: 200, body: 'dns' });
-    await dp.apply(snapshotOf({ ...httpPieces('dns'), clusters: [logical('V6_ONLY')] }, '9'));
+    await dp.apply(snapshotOf({ ...httpPieces('dns'), clusters: [logical('V6_ONLY')] }));
     const failed = await get('/');
     expect(failed.status).toBe(503);
     expect(failed.body).toMatch(/^upstream connect error or disconnect\/reset before headers/);
