@@ -1,13 +1,9 @@
 import type { GrpcTarget } from '../config/envoy/bootstrap.js';
+import type { DataSourceMessage } from '../config/envoy/decode/secret.js';
 import { ConfigError } from '../config/errors.js';
 import type { PemSource, XdsTarget, XdsTls } from '../xds/channel.js';
 
-/** envoy.config.core.v3.DataSource, plain form. */
-interface DataSource {
-  filename?: string;
-  inline_string?: string;
-  inline_bytes?: Uint8Array;
-}
+type DataSource = DataSourceMessage;
 
 interface UpstreamTlsContextMessage {
   sni?: string;
