@@ -126,24 +126,29 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   };
   running.add(proxy);
 
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 10_000);
+  // two cores shared by two test files and their proxies: a loaded box can take seconds to start one
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 20_000);
+  let last = 'no probe';
   for (let i = 0; i < 1_000 && Date.now() < deadline; i++) {
     if (exited) break;
-    if (await isReady(ports.health)) return proxy;
+    last = await probeReady(ports.health);
+    if (last === '200') return proxy;
     await sleep(50);
   }
-  const why = exited ? `exited with ${exited.code ?? exited.signal}` : 'not ready in time';
+  const why = exited ? `exited with ${exited.code ?? exited.signal}` : `not ready in time (last /healthz/ready probe on :${ports.health}: ${last})`;
   await proxy.stop(1_000);
   throw new Error(`proxy ${why}; stderr:\n${err}`);
 }
 
-async function isReady(port: number): Promise<boolean> {
+/** The status of one /healthz/ready probe, or why it got none (kept for the error when a proxy never becomes ready). */
+async function probeReady(port: number): Promise<string> {
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/healthz/ready`, { signal: AbortSignal.timeout(1_000) });
+    const res = await fetch(`http://127.0.0.1:${port}/healthz/ready`, { signal: AbortSignal.timeout(2_000) });
     await res.arrayBuffer();
-    return res.status === 200;
-  } catch {
-    return false;
+    return String(res.status);
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    return `${(e as Error).name}: ${cause?.code ?? cause?.message ?? (e as Error).message}`;
   }
 }
 
