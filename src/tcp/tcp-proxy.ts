@@ -155,7 +155,7 @@ export class TcpProxySession {
   private istioSeries(flags: string): IstioTcpSeries {
     const rt = this.ctx.runtime;
     const tpl = rt.istioLabels(this.ctx.listener, this.cluster?.name, 'tcp', this.ctx.peer?.spiffeId);
-    return rt.services.stats.istioTcpSeries(`${tpl.id}|${flags}`, () => ({ ...tpl.labels, response_flags: flags }));
+    return rt.services.stats.istioTcpSeries(tpl, flags);
   }
 
   private onUpstreamClose(): void {

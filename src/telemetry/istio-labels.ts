@@ -1,4 +1,5 @@
 import type { Cluster, Listener, NodeIdentity } from '../config/snapshot.js';
+import type { IstioRequestSeries, IstioTcpSeries } from './stats.js';
 
 /**
  * Istio's standard metric labels that do not change per request, for one listener × cluster.
@@ -6,9 +7,15 @@ import type { Cluster, Listener, NodeIdentity } from '../config/snapshot.js';
  * grpc_response_status are added.
  */
 export interface IstioLabelTemplate {
-  /** Short id of this template, for series keys. */
-  readonly id: string;
+  /**
+   * The label values: equal templates (of this Runtime or the next one) count into the same series,
+   * so a worker keeps one series per label set however often the config changes.
+   */
+  readonly key: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** This template's series by `code|flags|grpc-status` (request) and flags (TCP), found per request without the long key. */
+  readonly requestSeries: Map<string, IstioRequestSeries>;
+  readonly tcpSeries: Map<string, IstioTcpSeries>;
 }
 
 const UNKNOWN = 'unknown';
@@ -39,7 +46,6 @@ export function buildIstioLabels(
   node: NodeIdentity,
   listener: Pick<Listener, 'direction'>,
   destination: DestinationCluster | undefined,
-  id: string,
   protocol: 'http' | 'tcp' = 'http',
   /** SPIFFE ids: this workload's (with --cert-dir), and the mTLS peer's on inbound connections. */
   identities: { self?: string; peer?: string } = {},
@@ -74,30 +80,28 @@ export function buildIstioLabels(
     : self;
   const special = cluster && CAPTURE_CLUSTERS.has(cluster.name) ? cluster.name : undefined;
   const host = svc?.host ?? special ?? UNKNOWN;
-  return {
-    id,
-    labels: {
-      reporter: inbound ? 'destination' : 'source',
-      source_workload: src.workload,
-      source_workload_namespace: src.namespace,
-      source_principal: src.principal,
-      source_app: src.app,
-      source_version: src.version,
-      source_cluster: src.cluster,
-      destination_workload: dest.workload,
-      destination_workload_namespace: dest.namespace,
-      destination_principal: dest.principal,
-      destination_app: dest.app,
-      destination_version: dest.version,
-      destination_service: host,
-      destination_service_name: svc ? shortName(svc.host) : (special ?? UNKNOWN),
-      destination_service_namespace: svc?.namespace ?? UNKNOWN,
-      destination_cluster: dest.cluster,
-      request_protocol: protocol,
-      // Istio reports "unknown" on the client side and none/mutual_tls on the server side
-      connection_security_policy: inbound ? (identities.peer ? 'mutual_tls' : 'none') : UNKNOWN,
-    },
+  const labels = {
+    reporter: inbound ? 'destination' : 'source',
+    source_workload: src.workload,
+    source_workload_namespace: src.namespace,
+    source_principal: src.principal,
+    source_app: src.app,
+    source_version: src.version,
+    source_cluster: src.cluster,
+    destination_workload: dest.workload,
+    destination_workload_namespace: dest.namespace,
+    destination_principal: dest.principal,
+    destination_app: dest.app,
+    destination_version: dest.version,
+    destination_service: host,
+    destination_service_name: svc ? shortName(svc.host) : (special ?? UNKNOWN),
+    destination_service_namespace: svc?.namespace ?? UNKNOWN,
+    destination_cluster: dest.cluster,
+    request_protocol: protocol,
+    // Istio reports "unknown" on the client side and none/mutual_tls on the server side
+    connection_security_policy: inbound ? (identities.peer ? 'mutual_tls' : 'none') : UNKNOWN,
   };
+  return { key: Object.values(labels).join('\u0000'), labels, requestSeries: new Map(), tcpSeries: new Map() };
 }
 
 function shortName(host: string): string {

@@ -38,12 +38,7 @@ export function recordHttpRequest(
   const flags = formatResponseFlags(info.responseFlags);
   const durationMs = Date.now() - info.startTimeMs;
   const grpcStatus = r.grpcStatus ?? '';
-  const series = stats.istioSeries(`${labels.id}|${code}|${flags}|${grpcStatus}`, () => ({
-    ...labels.labels,
-    response_code: String(code),
-    response_flags: flags,
-    grpc_response_status: grpcStatus,
-  }));
+  const series = stats.istioSeries(labels, code, flags, grpcStatus);
   series.count++;
   series.duration.observe(durationMs);
   series.requestBytes.observe(ds.headBytes + ds.bytesReceived);

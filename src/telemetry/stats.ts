@@ -1,3 +1,4 @@
+import type { IstioLabelTemplate } from './istio-labels.js';
 /**
  * Per-worker statistics. The hot path increments plain numeric fields (no messages, no maps
  * for Envoy stats); the agent asks every worker for a StatsSnapshot at scrape time and sums them.
@@ -214,9 +215,14 @@ export class WorkerStats {
     return getOrCreate(this.tcpProxies, prefix, () => new TcpProxyStats());
   }
 
-  istioTcpSeries(key: string, labels: () => Record<string, string>): IstioTcpSeries {
-    let s = this.istioTcp.get(key);
-    if (!s) this.istioTcp.set(key, (s = new IstioTcpSeries(labels())));
+  /** istio_tcp_* series of a template's label set with these response flags. */
+  istioTcpSeries(t: IstioLabelTemplate, flags: string): IstioTcpSeries {
+    let s = t.tcpSeries.get(flags);
+    if (s) return s;
+    const key = `${t.key}|${flags}`;
+    s = this.istioTcp.get(key);
+    if (!s) this.istioTcp.set(key, (s = new IstioTcpSeries({ ...t.labels, response_flags: flags })));
+    t.tcpSeries.set(flags, s);
     return s;
   }
 
@@ -240,11 +246,22 @@ export class WorkerStats {
     return n;
   }
 
-  /** The series for a label set; `key` identifies the label set cheaply (built by the caller). */
-  istioSeries(key: string, labels: () => Record<string, string>): IstioRequestSeries {
-    // per request: no extra closure here, unlike getOrCreate
-    let s = this.istioRequests.get(key);
-    if (!s) this.istioRequests.set(key, (s = new IstioRequestSeries(labels())));
+  /**
+   * istio_requests_* series of a template's label set with this response code, flags and gRPC
+   * status. Per request: found in the template's own small map; the worker-wide map (by the whole
+   * label set, shared by equal templates of later Runtimes) only the first time.
+   */
+  istioSeries(t: IstioLabelTemplate, code: number, flags: string, grpcStatus: string): IstioRequestSeries {
+    const sub = `${code}|${flags}|${grpcStatus}`;
+    let s = t.requestSeries.get(sub);
+    if (s) return s;
+    const key = `${t.key}|${sub}`;
+    s = this.istioRequests.get(key);
+    if (!s) {
+      s = new IstioRequestSeries({ ...t.labels, response_code: String(code), response_flags: flags, grpc_response_status: grpcStatus });
+      this.istioRequests.set(key, s);
+    }
+    t.requestSeries.set(sub, s);
     return s;
   }
 

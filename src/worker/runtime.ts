@@ -105,10 +105,10 @@ export class Runtime {
   private readonly byAddress = new Map<string, ListenerRuntime>();
   readonly clusters = new Map<string, ClusterRuntime>();
 
-  private readonly istioTemplates = new Map<string, IstioLabelTemplate>();
+  /** Istio label templates by listener, then cluster (and protocol and mTLS peer when not HTTP without one). */
+  private readonly istioTemplates = new Map<Listener, Map<string, IstioLabelTemplate>>();
   /** Host-set updates of carried-over clusters, applied when this Runtime is swapped in (activate). */
   private readonly hostUpdates: (() => void)[] = [];
-  private templateIds = 0;
 
   constructor(
     readonly snapshot: Snapshot,
@@ -206,13 +206,16 @@ export class Runtime {
 
   /** Istio metric labels for requests (or TCP connections) on a listener to a cluster (or to none: local replies). */
   istioLabels(listener: Listener, clusterName: string | undefined, protocol: 'http' | 'tcp' = 'http', peer?: string): IstioLabelTemplate {
-    const key = `${listener.name}\u0000${clusterName ?? ''}\u0000${protocol}\u0000${peer ?? ''}`;
-    let t = this.istioTemplates.get(key);
+    let byListener = this.istioTemplates.get(listener);
+    if (!byListener) this.istioTemplates.set(listener, (byListener = new Map()));
+    // per request: the common case (HTTP, no mTLS peer) is keyed by the cluster's name as it is
+    const key = protocol === 'http' && peer === undefined ? (clusterName ?? '') : `${clusterName ?? ''}\u0000${protocol}\u0000${peer ?? ''}`;
+    let t = byListener.get(key);
     if (!t) {
       const cluster = clusterName ? this.clusters.get(clusterName) : undefined;
       const identities = { self: this.services.tls?.workloadIdentity, ...(peer ? { peer } : {}) };
-      t = buildIstioLabels(this.snapshot.node, listener, cluster, `${this.snapshot.version}.${this.templateIds++}`, protocol, identities);
-      this.istioTemplates.set(key, t);
+      t = buildIstioLabels(this.snapshot.node, listener, cluster, protocol, identities);
+      byListener.set(key, t);
     }
     return t;
   }

@@ -55,8 +55,10 @@ const ISTIO_LABELS = [
 
 describe('buildIstioLabels', () => {
   it('outbound: reporter source, this workload as source, the service and its common endpoint labels as destination', () => {
-    const t = buildIstioLabels(node(), listener('OUTBOUND'), cluster([{ app: 'reviews', version: 'v2' }, { app: 'reviews', version: 'v2', zone: 'z' }]), 'id1');
-    expect(t.id).toBe('id1');
+    const t = buildIstioLabels(node(), listener('OUTBOUND'), cluster([{ app: 'reviews', version: 'v2' }, { app: 'reviews', version: 'v2', zone: 'z' }]));
+    // the series key: the label values, equal for an equal template (of this Runtime or a later one)
+    expect(t.key).toBe(Object.values(t.labels).join('\u0000'));
+    expect(buildIstioLabels(node(), listener('OUTBOUND'), cluster([{ app: 'reviews', version: 'v2' }])).key).toBe(t.key);
     expect(Object.keys(t.labels).sort()).toEqual([...ISTIO_LABELS].sort());
     expect(t.labels).toEqual({
       reporter: 'source',
@@ -81,19 +83,19 @@ describe('buildIstioLabels', () => {
   });
 
   it('a label the endpoints disagree on is unknown', () => {
-    const t = buildIstioLabels(node(), listener('OUTBOUND'), cluster([{ app: 'reviews', version: 'v1' }, { app: 'reviews', version: 'v2' }, { app: 'reviews' }]), 'id');
+    const t = buildIstioLabels(node(), listener('OUTBOUND'), cluster([{ app: 'reviews', version: 'v1' }, { app: 'reviews', version: 'v2' }, { app: 'reviews' }]));
     expect(t.labels.destination_app).toBe('reviews');
     expect(t.labels.destination_version).toBe('unknown');
   });
 
   it('no cluster (a local reply such as NR): every destination label is unknown', () => {
-    const t = buildIstioLabels(node(), listener('GATEWAY'), undefined, 'id');
+    const t = buildIstioLabels(node(), listener('GATEWAY'), undefined);
     expect(t.labels.reporter).toBe('source');
     for (const k of ISTIO_LABELS.filter((l) => l.startsWith('destination_'))) expect(t.labels[k], k).toBe('unknown');
   });
 
   it('inbound: reporter destination, this workload as destination, the source unknown, policy none', () => {
-    const t = buildIstioLabels(node(), listener('INBOUND'), cluster([{ app: 'reviews' }]), 'id');
+    const t = buildIstioLabels(node(), listener('INBOUND'), cluster([{ app: 'reviews' }]));
     expect(t.labels).toMatchObject({
       reporter: 'destination',
       destination_workload: 'productpage',

@@ -63,7 +63,8 @@ describe('WorkerStats.snapshot', () => {
     c.host('127.0.0.1:9000').rqTotal = 3;
     w.listener('0.0.0.0_8080').downstreamCxTotal = 2;
     w.hcm('0.0.0.0_8080').downstreamRqTotal = 3;
-    const s = w.istioSeries('k', () => ({ reporter: 'source' }));
+    const template = { key: 'k', labels: { reporter: 'source' }, requestSeries: new Map(), tcpSeries: new Map() };
+    const s = w.istioSeries(template, 200, '-', '');
     s.count++;
     s.duration.observe(7);
     const snap = w.snapshot();
@@ -79,8 +80,11 @@ describe('WorkerStats.snapshot', () => {
     expect(snap.istioRequests).toHaveLength(1);
     expect(snap.istioRequests[0].count).toBe(1);
     expect(snap.istioRequests[0].duration.sum).toBe(7);
-    // the same key returns the same series (the label factory is not called again)
-    expect(w.istioSeries('k', () => { throw new Error('called twice'); })).toBe(s);
+    expect(snap.istioRequests[0].labels).toEqual({ reporter: 'source', response_code: '200', response_flags: '-', grpc_response_status: '' });
+    // the same labels return the same series, from another template of them too
+    expect(w.istioSeries(template, 200, '-', '')).toBe(s);
+    expect(w.istioSeries({ ...template, requestSeries: new Map() }, 200, '-', '')).toBe(s);
+    expect(w.istioSeries(template, 503, 'UF', '')).not.toBe(s);
     // detached: later traffic does not change an earlier snapshot; it survives structured cloning
     s.count++;
     s.duration.observe(1);

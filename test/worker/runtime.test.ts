@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { deepFreeze } from '../../src/common/deep-freeze.js';
 import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import { resourceVersions } from '../../src/config/resource-versions.js';
-import type { Cluster, Snapshot } from '../../src/config/snapshot.js';
+import type { Cluster, Listener, Snapshot } from '../../src/config/snapshot.js';
 import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
 import { Resource, ResourceTable } from '../../src/upstream/resource-limits.js';
@@ -74,5 +74,21 @@ describe('Runtime across Snapshots', () => {
     cr.limits!.add(Resource.Requests, 1);
     expect(table.totals(3).requests).toBe(1);
     expect(cr.hosts.map((h) => h.outlierSlot)).toEqual([11, undefined]);
+  });
+
+  it('Istio series outlive Runtimes: a new Snapshot with the same labels counts into the same series (a worker keeps one per label set, however many pushes)', () => {
+    const s = services();
+    const listener: Listener = { name: '0.0.0.0_9080', address: '0.0.0.0', port: 9080, direction: 'OUTBOUND', filterChains: [] };
+    let rt: Runtime | undefined;
+    for (let version = 1; version <= 5; version++) {
+      rt = new Runtime(snapshot(String(version), { ...base, connectTimeoutMs: 1000 + version }, [1]), s, rt);
+      const labels = rt.istioLabels(listener, 'c');
+      expect(rt.istioLabels(listener, 'c')).toBe(labels);
+      s.stats.istioSeries(labels, 200, '-', '').count++;
+      s.stats.istioTcpSeries(rt.istioLabels(listener, 'c', 'tcp'), '-').opened++;
+    }
+    const snap = s.stats.snapshot();
+    expect(snap.istioRequests.map((r) => r.count)).toEqual([5]);
+    expect(snap.istioTcp.map((t) => t.opened)).toEqual([5]);
   });
 });
