@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
 
 export const HOST = '127.0.0.1';
 export const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -95,9 +96,9 @@ export const PROXY_PORTS = 5;
  * /healthz/ready answers 200 (within `readySeconds`). `root`: the checkout whose build runs (this one
  * by default); `prefix`: a command in front of node (e.g. taskset, valgrind).
  */
-export async function startGateway(configDir, children, ports, { root = ROOT, prefix = [], readySeconds = 10 } = {}) {
+export async function startGateway(configDir, children, ports, { root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS } = {}) {
   const [admin, stats, health, outbound, inbound] = ports;
-  const [cmd, ...rest] = [...prefix, process.execPath];
+  const [cmd, ...rest] = [...prefix, process.execPath, ...nodeFlags];
   const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
     '--admin-port', String(admin), '--stats-port', String(stats), '--health-port', String(health), '--outbound-port', String(outbound), '--inbound-port', String(inbound)],
   { stdio: ['ignore', 'ignore', 'inherit'] });

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
 import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, gatewayMesh, helloWorld, scratch, serveUpstream, startGateway } from './harness.mjs';
 import { assignment, edsCluster, httpListener, resourceSet, routeConfiguration, startDeltaAds, writeBootstrap } from './xds-fixture.mjs';
 
@@ -19,7 +20,10 @@ const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds
                  over delta ADS (xds: the same listener, route, cluster and endpoint), or both, compared
   --proto        h1 (HTTP/1.1, 16 connections), h2 (h2c, 16 connections x 10 streams) or both (default)
   --requests N   requests counted per run (default 3000), after 2000 not counted
-  --runs R       runs per build and protocol (default 2; runs of one build agree to ~1 %)`;
+  --runs R       runs per build and protocol (default 2; runs of one build agree to ~1 %)
+  --node-flags "F ..."       node/V8 flags of this checkout's proxy (default: the ones the CLI sets itself,
+                             dist/cli/node-flags.js; valgrind must see them: a re-exec would leave it)
+  --base-node-flags "F ..."  the same for --base (give --base . and other flags to compare two settings)`;
 
 const log = (...m) => console.error(`[bench:instructions ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
 const usage = (code) => { console.error(USAGE); process.exit(code); };
@@ -31,7 +35,7 @@ if (process.argv[2] === '--role' && process.argv[3] === 'upstream') {
 }
 
 function options() {
-  const o = { base: undefined, fronts: ['yaml'], protos: ['h1', 'h2'], requests: 3000, runs: 2 };
+  const o = { base: undefined, fronts: ['yaml'], protos: ['h1', 'h2'], requests: 3000, runs: 2, nodeFlags: PROXY_NODE_FLAGS, baseNodeFlags: PROXY_NODE_FLAGS };
   const f = flagReader(process.argv.slice(2), usage);
   for (let a = f.next(); a !== undefined; a = f.next()) {
     if (a === '--base') o.base = path.resolve(f.value());
@@ -45,6 +49,8 @@ function options() {
       o.protos = p === 'both' ? ['h1', 'h2'] : [p];
     } else if (a === '--requests') o.requests = f.number(100, 1_000_000);
     else if (a === '--runs') o.runs = f.number(1, 20);
+    else if (a === '--node-flags') o.nodeFlags = f.value().split(/\s+/).filter(Boolean);
+    else if (a === '--base-node-flags') o.baseNodeFlags = f.value().split(/\s+/).filter(Boolean);
     else if (a === '-h' || a === '--help') usage(0);
     else { console.error(`unknown flag ${a}`); usage(2); }
   }
@@ -81,11 +87,11 @@ function countedInstructions(outPrefix) {
 }
 
 /** The gateway of `front`: Istio YAML through `outrigger run`, or the same routing over xDS (`outrigger -c bootstrap`). */
-async function startProxy(front, dir, children, upPort, root, prefix) {
+async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags) {
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
   if (front === 'yaml') {
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
-    const { proxy } = await startGateway(dir, children, proxyPorts, { root, prefix, readySeconds: 300 });
+    const { proxy } = await startGateway(dir, children, proxyPorts, { root, prefix, readySeconds: 300, nodeFlags });
     return { proxy, gw };
   }
   const cluster = 'outbound|80||up.default.svc.cluster.local';
@@ -98,7 +104,7 @@ async function startProxy(front, dir, children, upPort, root, prefix) {
   }));
   children.push({ kill: () => ads.close() });
   const bootstrap = writeBootstrap(dir, { adminPort: proxyPorts[0], socket: ads.socket, mode: 'router' });
-  const [cmd, ...rest] = [...prefix, process.execPath];
+  const [cmd, ...rest] = [...prefix, process.execPath, ...nodeFlags];
   const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), '-c', bootstrap, '--concurrency', '1', '-l', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(proxy);
   for (let i = 0; ; i++) {
@@ -109,12 +115,12 @@ async function startProxy(front, dir, children, upPort, root, prefix) {
   return { proxy, gw };
 }
 
-async function measure(o, tmp, children, upPort, root, front, proto, run) {
-  const dir = path.join(tmp, `${path.basename(root)}-${front}-${proto}-${run}`);
+async function measure(o, tmp, children, upPort, [name, root, front], proto, run) {
+  const dir = path.join(tmp, `${name}-${front}-${proto}-${run}`);
   fs.mkdirSync(dir);
   const out = path.join(dir, 'callgrind.out');
   const prefix = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${out}.%p`];
-  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, prefix);
+  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, prefix, name === 'base' ? o.baseNodeFlags : o.nodeFlags);
   await h2load(proto, gw, 2000);
   execFileSync('callgrind_control', ['-i', 'on', String(proxy.pid)], { stdio: 'ignore' });
   await h2load(proto, gw, o.requests);
@@ -142,7 +148,7 @@ async function main() {
     const per = {};
     for (let run = 1; run <= o.runs; run++) {
       for (const [name, root, front] of builds) {
-        const v = await measure(o, tmp, children, upPort, root, front, proto, run);
+        const v = await measure(o, tmp, children, upPort, [name, root, front], proto, run);
         log(`${proto} ${name} run ${run}: ${Math.round(v)} instructions/request`);
         (per[name] ??= []).push(v);
       }

@@ -13,7 +13,7 @@ import { getLogLevel, log, setLogLevel, type LogLevel } from '../telemetry/log.j
 import type { ServerValues, WrittenStat } from '../telemetry/prometheus.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { ConfigWatcher } from './config-watcher.js';
-import { WorkerPool } from './workers.js';
+import { WorkerPool, type DataPlaneThread } from './workers.js';
 import { ResourceTable } from '../upstream/resource-limits.js';
 import { OutlierCounters } from '../upstream/outlier.js';
 import { OutlierDetectorHub } from './outlier-detector.js';
@@ -36,6 +36,8 @@ export interface AgentOptions {
   /** Where the configuration comes from (config-source.ts). */
   source: ConfigSource;
   workers: number;
+  /** Where the data plane runs (workers.ts); absent: on the main thread when there is one worker. */
+  dataPlaneThread?: DataPlaneThread;
   logLevel: LogLevel;
   accessLog: AccessLogFormat;
   /**
@@ -97,7 +99,15 @@ export class Agent implements AdminBackend {
     const outlierTable = OutlierCounters.create(MAX_OUTLIER_HOSTS);
     const { protection, source } = overloadProtection(opts.overload, opts.workers, MAX_COUNTED_LISTENERS, openFilesSoftLimit());
     this.connectionLimitSource = source;
-    this.pool = new WorkerPool(opts.workers, opts.logLevel, opts.accessLog, ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers), outlierTable, protection);
+    this.pool = new WorkerPool({
+      count: opts.workers,
+      thread: opts.dataPlaneThread ?? (opts.workers === 1 ? 'main' : 'workers'),
+      logLevel: opts.logLevel,
+      accessLog: opts.accessLog,
+      limits: ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers),
+      outliers: outlierTable,
+      protection,
+    });
     this.outliers = new OutlierDetectorHub(new OutlierCounters(outlierTable), (cluster, ejected) => this.pool.broadcast({ type: 'ejections', cluster, ejected }));
     this.pool.onOutlier = (cluster, host, detector) => this.outliers.report(cluster, host, detector);
     this.pool.currentEjections = () => this.outliers.allEjections();

@@ -9,6 +9,7 @@ import { ResourceTable, type ResourceTableInit } from '../upstream/resource-limi
 import type { OutlierDetector, OutlierTableInit } from '../upstream/outlier.js';
 import type { ConnectionLimitSettings } from '../listener/connection-limits.js';
 import type { OverloadSettings } from '../worker/overload-manager.js';
+import { InThreadWorker } from './in-thread-worker.js';
 
 /**
  * A worker's young generation (V8's new space: two semi-spaces of a third each), capped at 12 MiB.
@@ -32,9 +33,28 @@ const WORKER_ENTRY = new URL('../worker/main.js', import.meta.url);
 /** A worker that does not answer a stats request in this time is left out of that scrape. */
 const STATS_TIMEOUT_MS = 2_000;
 
+/**
+ * Where the data plane runs: `main`, the single worker on the agent's thread (in-thread-worker.ts);
+ * `workers`, each worker on its own thread (respawned if it dies).
+ */
+export type DataPlaneThread = 'main' | 'workers';
+
+export interface WorkerPoolOptions {
+  count: number;
+  thread: DataPlaneThread;
+  logLevel: LogLevel;
+  accessLog: AccessLogFormat;
+  limits: ResourceTableInit;
+  outliers: OutlierTableInit;
+  protection: OverloadProtection;
+}
+
+/** What the pool needs of a worker: a Worker, or the one worker on the agent's thread. */
+type WorkerHandle = Worker | InThreadWorker;
+
 interface Slot {
   index: number;
-  worker: Worker;
+  worker: WorkerHandle;
   pending: Map<string, { resolve: () => void; reject: (e: Error) => void }>;
 }
 
@@ -59,16 +79,10 @@ export class WorkerPool {
   private readonly limits: ResourceTable;
   private readonly connections: ResourceTable;
 
-  constructor(
-    private readonly count: number,
-    private readonly logLevel: LogLevel,
-    private readonly accessLog: AccessLogFormat,
-    limits: ResourceTableInit,
-    private readonly outliers: OutlierTableInit,
-    private readonly protection: OverloadProtection,
-  ) {
-    this.limits = new ResourceTable(limits, -1);
-    this.connections = new ResourceTable(protection.connections, -1);
+  constructor(private readonly opts: WorkerPoolOptions) {
+    if (opts.thread === 'main' && opts.count !== 1) throw new Error(`the data plane runs on the main thread only with one worker (not ${opts.count})`);
+    this.limits = new ResourceTable(opts.limits, -1);
+    this.connections = new ResourceTable(opts.protection.connections, -1);
     // workers get a collector to call (heap-shrinker.ts); a V8 flag is per process, read when a worker's context is made
     setFlagsFromString('--expose-gc');
   }
@@ -79,7 +93,7 @@ export class WorkerPool {
   currentEjections: (() => [string, string[]][]) | undefined;
 
   get size(): number {
-    return this.count;
+    return this.opts.count;
   }
 
   /** The circuit-breaker counters all workers share (read-only here). */
@@ -88,12 +102,12 @@ export class WorkerPool {
   }
 
   /** The live worker threads (diagnostics: their thread ids, resource usage). */
-  threads(): readonly Worker[] {
+  threads(): readonly WorkerHandle[] {
     return this.slots.map((s) => s.worker);
   }
 
   start(): void {
-    for (let i = 0; i < this.count; i++) this.slots.push(this.spawn(i));
+    for (let i = 0; i < this.opts.count; i++) this.slots.push(this.spawn(i));
   }
 
   /**
@@ -171,15 +185,12 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Slot {
-    const init: WorkerInit = {
-      index,
-      logLevel: this.logLevel,
-      accessLog: this.accessLog,
-      limits: this.limits.init,
-      outliers: this.outliers,
-      ...this.protection,
-    };
-    const worker = new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}`, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+    const { logLevel, accessLog, outliers, protection } = this.opts;
+    const init: WorkerInit = { index, logLevel, accessLog, limits: this.limits.init, outliers, ...protection };
+    const worker =
+      this.opts.thread === 'main'
+        ? new InThreadWorker(init)
+        : new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}`, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {
       if (msg.type === 'stats') {
@@ -201,7 +212,8 @@ export class WorkerPool {
     worker.on('exit', (code) => {
       for (const p of slot.pending.values()) p.reject(new Error(`worker ${index} exited with code ${code}`));
       slot.pending.clear();
-      if (this.stopping) return;
+      // the main-thread worker only exits when told to: its crash is the process's
+      if (this.stopping || this.opts.thread === 'main') return;
       this.crashes++;
       log.error(`worker ${index} exited with code ${code}; respawning`);
       // what the dead worker held is released

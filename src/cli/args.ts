@@ -37,7 +37,10 @@ ISTIO_METAJSON_LABELS):
                              or the topology.kubernetes.io/region|zone, topology.istio.io/subzone labels)
 
 Process:
-  --workers <n>              data-plane worker threads (default: number of cores)
+  --workers <n>              data-plane workers (default: number of cores); one worker runs on the
+                             main thread, more on worker threads
+  --worker-threads           run even a single worker on its own thread (respawned if it crashes;
+                             costs ~25 MiB of memory)
   --log-level <level>        trace|debug|info|warning|error|critical|off (default info)
   --access-log <format>      off|text|json access log on stdout (default off; text is Envoy's
                              default format, json has Istio's fields)
@@ -151,6 +154,8 @@ export interface RunFlags {
   configs: string[];
   identity: IdentityFlags;
   workers: number;
+  /** --worker-threads: a single worker on its own thread too, not on the main thread. */
+  workerThreads: boolean;
   logLevel: LogLevel;
   accessLog: AccessLogFormat;
   drainDurationMs: number;
@@ -186,6 +191,7 @@ const OPTIONS = {
   ip: { type: 'string' },
   locality: { type: 'string' },
   workers: { type: 'string' },
+  'worker-threads': { type: 'boolean' },
   'log-level': { type: 'string' },
   'access-log': { type: 'string' },
   'drain-duration': { type: 'string' },
@@ -253,6 +259,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
       locality: v.locality,
     },
     workers: v.workers === undefined ? availableParallelism() : int('--workers', v.workers, 1, 256),
+    workerThreads: v['worker-threads'] === true,
     logLevel: logLevel as LogLevel,
     accessLog: accessLog as AccessLogFormat,
     drainDurationMs: drainSeconds * 1000,

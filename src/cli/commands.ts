@@ -7,7 +7,8 @@ import { isEnvoyCommandLine } from './envoy-args.js';
 import { versionText } from './version.js';
 import { loadOptionsOf, startAgent, runUntilExit } from './lifecycle.js';
 
-async function main(argv: string[]): Promise<number> {
+/** Runs one command line (the process's arguments after the script); resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
   // pilot-agent runs the proxy binary with Envoy's flags and no command
   // (loaded only then: the xDS client, gRPC and the protobuf API are not what a YAML-fed proxy needs in memory)
   if (isEnvoyCommandLine(argv, COMMANDS)) return (await import('./envoy-main.js')).runEnvoyCommandLine(argv);
@@ -89,11 +90,3 @@ async function run(flags: RunFlags): Promise<number> {
   }
   return runUntilExit(agent);
 }
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err) => {
-    log.error(`fatal: ${(err as Error).stack ?? err}`);
-    process.exit(1);
-  },
-);

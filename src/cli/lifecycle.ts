@@ -27,6 +27,7 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
   const agent = new Agent({
     source: fileConfigSource(loadOptionsOf(flags, configs)),
     workers: flags.workers,
+    ...(flags.workerThreads ? { dataPlaneThread: 'workers' as const } : {}),
     logLevel: flags.logLevel,
     accessLog: flags.accessLog,
     drainDurationMs: flags.drainDurationMs,

@@ -1,4 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { log } from '../telemetry/log.js';
 
 /** How often a worker looks (a quiet worker is one with no new connection or request for this long). */
@@ -45,9 +46,13 @@ export class HeapShrinker {
     this.lastActivity = probe.activity();
   }
 
-  /** Undefined when the thread has no collector to call (the agent sets --expose-gc before it starts workers). */
+  /**
+   * Undefined when the thread has no collector to call. The agent sets --expose-gc before it starts
+   * workers: a worker thread's context has `gc`; the main thread's was made before, so it takes the
+   * function from a context made now.
+   */
   static forThisThread(activity: () => number): HeapShrinker | undefined {
-    const gc = (globalThis as { gc?: Gc }).gc;
+    const gc = (globalThis as { gc?: Gc }).gc ?? (runInNewContext('typeof gc === "function" ? gc : undefined') as Gc | undefined);
     if (typeof gc !== 'function') return undefined;
     return new HeapShrinker({
       usedBytes: () => {

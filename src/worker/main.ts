@@ -1,76 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { DataPlane } from './data-plane.js';
-import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
-import { log, setLogLevel, setLogScope } from '../telemetry/log.js';
-import { WorkerStats } from '../telemetry/stats.js';
-import { AccessLogWriter } from '../telemetry/access-log.js';
-import { ResourceTable } from '../upstream/resource-limits.js';
-import { OutlierCounters } from '../upstream/outlier.js';
-import { DownstreamConnectionLimits } from '../listener/connection-limits.js';
-import { OverloadAction, OverloadManager } from './overload-manager.js';
-import { HeapShrinker } from './heap-shrinker.js';
-import { deepFreeze } from '../common/deep-freeze.js';
+import type { WorkerInit } from './messages.js';
+import { setLogLevel, setLogScope } from '../telemetry/log.js';
+import { runWorker } from './run.js';
 
-/** Worker thread entry: applies Snapshots from the agent and serves traffic. */
+/** Worker thread entry: one data-plane worker on its own thread. */
 const init = workerData as WorkerInit;
 setLogLevel(init.logLevel);
 setLogScope(`worker-${init.index}`);
-const port = parentPort!;
-const stats = new WorkerStats();
-const overload = new OverloadManager(init.overload, stats.overload);
-const dataPlane = new DataPlane({
-  stats,
-  accessLog: new AccessLogWriter(init.accessLog),
-  limits: new ResourceTable(init.limits, init.index),
-  outliers: new OutlierCounters(init.outliers),
-  reportOutlier: (cluster, host, detector) => post({ type: 'outlier', cluster, host, detector }),
-  connectionLimits: new DownstreamConnectionLimits(init.connections, init.index, init.connectionLimits),
-  overload,
-});
-overload.onChange = (action, active) => {
-  if (action === OverloadAction.DisableHttpKeepalive && active) dataPlane.disableKeepalive();
-  log.warn(`overload action ${action} ${active ? 'active' : 'inactive'}`);
-};
-overload.start();
-const shrinker = HeapShrinker.forThisThread(() => stats.activityCount());
-shrinker?.start();
-let queue = Promise.resolve();
-
-port.on('message', (msg: ToWorker) => {
-  switch (msg.type) {
-    case 'snapshot':
-      // applied one at a time, in order
-      queue = queue.then(async () => {
-        try {
-          // frozen as the agent's copy is (a structured clone is not): nothing in the worker writes to it
-          await dataPlane.apply(deepFreeze(msg.snapshot), msg.slots);
-          post({ type: 'ack', version: msg.snapshot.version });
-        } catch (err) {
-          log.error(`snapshot ${msg.snapshot.version} rejected: ${(err as Error).message}`);
-          post({ type: 'nack', version: msg.snapshot.version, error: (err as Error).message });
-        }
-      });
-      break;
-    case 'stats':
-      post({ type: 'stats', id: msg.id, stats: dataPlane.statsSnapshot(), activeConnections: dataPlane.activeConnections });
-      break;
-    case 'drain':
-      dataPlane.drain(msg.drain);
-      break;
-    case 'ejections':
-      dataPlane.setEjections(msg.cluster, msg.ejected);
-      break;
-    case 'log-level':
-      setLogLevel(msg.level);
-      break;
-    case 'shutdown':
-      overload.stop();
-      shrinker?.stop();
-      void dataPlane.close().finally(() => process.exit(0));
-      break;
-  }
-});
-
-function post(msg: FromWorker): void {
-  port.postMessage(msg);
-}
+runWorker(init, parentPort!, (code) => process.exit(code));

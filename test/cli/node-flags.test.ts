@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { missingNodeFlags, PROXY_NODE_FLAGS } from '../../src/cli/node-flags.js';
+
+describe('missingNodeFlags', () => {
+  it("started without the proxy's flags: node's arguments to start again with, the given ones kept after them", () => {
+    expect(missingNodeFlags([], undefined)).toEqual([...PROXY_NODE_FLAGS]);
+    expect(missingNodeFlags(['--inspect', '--import', 'x.mjs'], '')).toEqual([...PROXY_NODE_FLAGS, '--inspect', '--import', 'x.mjs']);
+  });
+
+  it("with them, or with the operator's own setting (node flag or NODE_OPTIONS): nothing to do", () => {
+    expect(missingNodeFlags([...PROXY_NODE_FLAGS], undefined)).toBeUndefined();
+    expect(missingNodeFlags(['--max-semi-space-size=16'], undefined)).toBeUndefined();
+    expect(missingNodeFlags([], '--enable-source-maps --max-semi-space-size=8')).toBeUndefined();
+  });
+});
