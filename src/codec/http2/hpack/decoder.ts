@@ -4,14 +4,11 @@
  * (src/codec/downstream.ts). Names come as sent: HTTP/2 requires lower case, and refusing a field
  * that breaks RFC 9113 §8.2.1 is the stream's job, not HPACK's.
  */
-import { DynamicTable, entrySize } from './dynamic-table.js';
+import { DEFAULT_TABLE_SIZE, DynamicTable, entrySize } from './dynamic-table.js';
 import { HeaderListTooLargeError, HpackDecodingError, type HeaderListLimit } from './errors.js';
 import { decodeInteger, type Cursor } from './integer.js';
 import { STATIC_LENGTH, STATIC_NAMES, STATIC_VALUES } from './static-table.js';
 import { decodeString } from './string-literal.js';
-
-/** RFC 9113 §6.5.2: SETTINGS_HEADER_TABLE_SIZE starts at 4,096. */
-export const DEFAULT_TABLE_SIZE = 4096;
 
 export interface DecoderOptions {
   /** The SETTINGS_HEADER_TABLE_SIZE this end advertises (default 4,096). */

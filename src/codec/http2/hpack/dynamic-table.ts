@@ -4,6 +4,9 @@
  * added or the maximum size shrinks (§4.3, §4.4). Strings are latin1: one char per octet.
  */
 
+/** RFC 9113 §6.5.2: SETTINGS_HEADER_TABLE_SIZE starts at 4,096 at both ends. */
+export const DEFAULT_TABLE_SIZE = 4096;
+
 /** The per-entry overhead of RFC 7541 §4.1. */
 export const ENTRY_OVERHEAD = 32;
 

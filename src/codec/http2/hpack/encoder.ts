@@ -12,8 +12,7 @@
  * The table is bounded by our own maximum (4,096 as nghttp2's default), whatever larger size the
  * peer's SETTINGS_HEADER_TABLE_SIZE allows.
  */
-import { DynamicTable, entrySize } from './dynamic-table.js';
-import { DEFAULT_TABLE_SIZE } from './decoder.js';
+import { DEFAULT_TABLE_SIZE, DynamicTable, entrySize } from './dynamic-table.js';
 import { STATIC_FIELD_INDEX, STATIC_LENGTH, STATIC_NAME_INDEX } from './static-table.js';
 import { encodeString } from './string-literal.js';
 import { BlockWriter } from './writer.js';
