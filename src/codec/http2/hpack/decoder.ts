@@ -37,7 +37,6 @@ export class HpackDecoder {
   private updateRequired = false;
   private readonly maxListSize: number;
   private readonly maxCount: number;
-  private readonly cursor: Cursor = { buf: Buffer.alloc(0), pos: 0 };
 
   constructor(options: DecoderOptions = {}) {
     this.limit = options.maxTableSize ?? DEFAULT_TABLE_SIZE;
@@ -58,9 +57,7 @@ export class HpackDecoder {
    * HeaderListTooLargeError (a stream error).
    */
   decode(block: Buffer): DecodedHeaders {
-    const c = this.cursor;
-    c.buf = block;
-    c.pos = 0;
+    const c: Cursor = { buf: block, pos: 0 };
     const table = this.table;
     const headers: string[] = [];
     let neverIndexed: string[] | undefined;
