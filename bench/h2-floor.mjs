@@ -18,10 +18,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HOST, PROXY_PORTS, callgrindPrefix, cpuSeconds, flagReader, freePorts, gatewayMesh, instructionsDuring, scratch, sleep, startGateway } from './harness.mjs';
 
-const USAGE = `usage: node bench/h2-floor.mjs [--seconds S] [--reps R] [--sessions K] [--targets a,b,..] [--instructions] [--profile]
+const USAGE = `usage: node bench/h2-floor.mjs [--seconds S] [--reps R] [--sessions K] [--upstream node|nginx] [--targets a,b,..] [--instructions] [--profile]
   --seconds S     length of one measured run (default 8; the request count is sized from a warm-up)
   --reps R        interleaved repetitions (default 3)
   --sessions K    upstream client sessions of the passthrough (default 1)
+  --upstream      the h2c upstream on CPU 0: the minimal node:http2 server (default) or nginx (as peerbench's)
   --targets       any of server,passthrough,outrigger,haproxy (default: all; haproxy only if installed)
   --instructions  instructions/request of passthrough and outrigger under callgrind (needs valgrind)
   --profile       only: profile the passthrough under load (--cpu-prof) and print where its time goes`;
@@ -73,12 +74,13 @@ function passthrough(upstreamPort, sessions) {
 }
 
 function options() {
-  const o = { seconds: 8, reps: 3, sessions: 1, targets: ['server', 'passthrough', 'outrigger', 'haproxy'], instructions: false, profile: false };
+  const o = { seconds: 8, reps: 3, sessions: 1, upstream: 'node', targets: ['server', 'passthrough', 'outrigger', 'haproxy'], instructions: false, profile: false };
   const f = flagReader(process.argv.slice(2), usage);
   for (let a = f.next(); a !== undefined; a = f.next()) {
     if (a === '--seconds') o.seconds = f.number(1, 60);
     else if (a === '--reps') o.reps = f.number(1, 9);
     else if (a === '--sessions') o.sessions = f.number(1, 64);
+    else if (a === '--upstream') o.upstream = f.value();
     else if (a === '--targets') o.targets = f.value().split(',');
     else if (a === '--instructions') o.instructions = true;
     else if (a === '--profile') o.profile = true;
@@ -86,6 +88,7 @@ function options() {
     else { console.error(`unknown flag ${a}`); usage(2); }
   }
   if (o.targets.some((t) => !['server', 'passthrough', 'outrigger', 'haproxy'].includes(t))) usage(2);
+  if (!['node', 'nginx'].includes(o.upstream)) usage(2);
   if (!hasCommand('haproxy')) o.targets = o.targets.filter((t) => t !== 'haproxy');
   return o;
 }
@@ -156,6 +159,36 @@ backend be
   return { proc, port };
 }
 
+/** nginx (one worker, on CPU 0) answering /small with 12 bytes over h2c with prior knowledge, as peerbench's upstream. */
+async function startNginx(tmp, children) {
+  const [port] = await freePorts(1);
+  const dir = fs.mkdtempSync(path.join(tmp, 'nginx-'));
+  fs.mkdirSync(path.join(dir, 'logs'));
+  const conf = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(conf, `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 100000000; keepalive_timeout 300s;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  default_type text/plain;
+  server { listen ${HOST}:${port} http2 backlog=4096; location / { return 200 "hello world\\n"; } }
+}
+`);
+  const proc = spawn('taskset', ['-c', '0', 'nginx', '-p', dir, '-c', conf, '-e', path.join(dir, 'logs', 'error.log')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(proc);
+  for (let i = 0; ; i++) {
+    if (i > 100) throw new Error('nginx did not listen in 10 s');
+    if (await h2load(port, 160).then(() => true, () => false)) break;
+    await sleep(100);
+  }
+  return { proc, port };
+}
+
 async function profilePassthrough(o, tmp, children, upPort) {
   const dir = path.join(tmp, 'prof');
   const { proc, port } = await startRole(children, ['taskset', '-c', '1'], ['--cpu-prof', `--cpu-prof-dir=${dir}`], 'passthrough', upPort, o.sessions);
@@ -202,7 +235,7 @@ async function main() {
   const o = options();
   execFileSync('h2load', ['--version']);
   const { tmp, children } = scratch('outrigger-bench-h2-floor-');
-  const { port: upPort } = await startRole(children, ['taskset', '-c', '0'], [], 'server');
+  const { port: upPort } = o.upstream === 'nginx' ? await startNginx(tmp, children) : await startRole(children, ['taskset', '-c', '0'], [], 'server');
   if (o.profile) {
     await profilePassthrough(o, tmp, children, upPort);
     process.exit(0);
@@ -238,7 +271,7 @@ async function main() {
   }
   const instructions = o.instructions ? await countInstructions(tmp, children, upPort, o) : {};
   const ref = results.haproxy ? 'haproxy' : undefined;
-  console.log(`h2load -c16 -m10, h2c, 12-byte responses; target on CPU 1, h2load and upstream on CPU 0; medians of ${o.reps} runs of ~${o.seconds} s\n`);
+  console.log(`h2load -c16 -m10, h2c, 12-byte responses, ${o.upstream} upstream; target on CPU 1, h2load and upstream on CPU 0; medians of ${o.reps} runs of ~${o.seconds} s\n`);
   console.log(`| target | rps | CPU µs/req | cores |${ref ? ' rps / HAProxy\'s |' : ''}${o.instructions ? ' instructions/req |' : ''}\n|---|---:|---:|---:|${ref ? '---:|' : ''}${o.instructions ? '---:|' : ''}`);
   for (const t of o.targets) {
     const r = results[t];
