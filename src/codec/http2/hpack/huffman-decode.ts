@@ -1,8 +1,8 @@
 /**
  * Huffman decoding (RFC 7541 §5.2) as a 4-bit state machine built at module load: the states are
  * the code tree's 256 inner nodes, and each (state, nibble) has a precomputed next state and the
- * symbol it completes, if any (codes are at least 5 bits, so a nibble completes at most one). Two
- * table lookups per input byte, no walk over the tree.
+ * symbol it completes, if any (codes are at least 5 bits, so a nibble completes at most one), in
+ * one table entry. Two lookups per input byte, no walk over the tree.
  *
  * Refused as RFC 7541 §5.2 requires: the EOS code inside a string, and an ending that is not a
  * prefix of EOS (padding of 8 bits or more, or padding that is not all ones).
@@ -10,12 +10,13 @@
 import { CODE_LENGTHS, CODES, EOS } from './huffman-code.js';
 import { HpackDecodingError } from './errors.js';
 
-/** (state << 4 | nibble) → the next state. */
-const NEXT = new Uint8Array(256 * 16);
-/** (state << 4 | nibble) → the symbol completed (0-255), NONE, or FAIL (EOS reached). */
-const EMIT = new Int16Array(256 * 16);
-const NONE = -1;
-const FAIL = -2;
+/**
+ * (state << 4 | nibble) → the next state (bits 0-7), EMITS (the nibble completed a symbol, in bits
+ * 16-23) or FAILS (it reached EOS): one lookup per nibble.
+ */
+const STEP = new Int32Array(256 * 16);
+const EMITS = 0x100;
+const FAILS = 0x200;
 /** States a string may end in: the root, or ones only since the last symbol, 7 at most. */
 const ACCEPTING = new Uint8Array(256);
 
@@ -44,15 +45,14 @@ const ACCEPTING = new Uint8Array(256);
   for (let state = 0; state < nodes; state++) {
     for (let nibble = 0; nibble < 16; nibble++) {
       let node = state;
-      let emit = NONE;
+      let step = 0;
       for (let bit = 3; bit >= 0; bit--) {
         const next = child[2 * node + ((nibble >>> bit) & 1)];
         if (next >= 0) node = next;
-        else if (-1 - next === EOS) { emit = FAIL; break; }
-        else { emit = -1 - next; node = 0; }
+        else if (-1 - next === EOS) { step = FAILS; node = 0; break; }
+        else { step = EMITS | ((-1 - next) << 16); node = 0; }
       }
-      NEXT[(state << 4) | nibble] = emit === FAIL ? 0 : node;
-      EMIT[(state << 4) | nibble] = emit;
+      STEP[(state << 4) | nibble] = step | node;
     }
   }
 })();
@@ -69,16 +69,13 @@ export function huffmanDecode(buf: Uint8Array, start: number, end: number): stri
   let state = 0;
   for (let i = start; i < end; i++) {
     const byte = buf[i];
-    let at = (state << 4) | (byte >>> 4);
-    let emit = EMIT[at];
-    if (emit >= 0) out[n++] = emit;
-    else if (emit === FAIL) throw new HpackDecodingError('huffman-eos', 'EOS inside a Huffman string');
-    state = NEXT[at];
-    at = (state << 4) | (byte & 0xf);
-    emit = EMIT[at];
-    if (emit >= 0) out[n++] = emit;
-    else if (emit === FAIL) throw new HpackDecodingError('huffman-eos', 'EOS inside a Huffman string');
-    state = NEXT[at];
+    let step = STEP[(state << 4) | (byte >>> 4)];
+    if (step & EMITS) out[n++] = step >>> 16;
+    else if (step & FAILS) throw new HpackDecodingError('huffman-eos', 'EOS inside a Huffman string');
+    step = STEP[((step & 0xff) << 4) | (byte & 0xf)];
+    if (step & EMITS) out[n++] = step >>> 16;
+    else if (step & FAILS) throw new HpackDecodingError('huffman-eos', 'EOS inside a Huffman string');
+    state = step & 0xff;
   }
   if (ACCEPTING[state] === 0) throw new HpackDecodingError('huffman-padding', 'Huffman padding longer than 7 bits or not all ones');
   return out.toString('latin1', 0, n);
