@@ -5,6 +5,8 @@
 //                the upstream (headers and body streamed both ways, nothing else),
 //   outrigger    the gateway (1 worker), its service port HTTP2, to the same upstream,
 //   haproxy      HAProxy (nbthread 1) h2c → h2c, if installed.
+// With --upstream nginx also outrigger-h1 and haproxy-h1: the same with HTTP/1.1 to the upstream
+// (h2c in, HTTP/1.1 out: peerbench's h2c measurement).
 // The target runs pinned to CPU 1, h2load and the upstream to CPU 0. Each rep runs every target once
 // (interleaved); the table shows medians of rps, the target's CPU µs per request (/proc/<pid>/stat) and
 // the cores it used (CPU seconds / wall seconds: below 1, CPU 0 — h2load and the upstream — held it back).
@@ -23,7 +25,8 @@ const USAGE = `usage: node bench/h2-floor.mjs [--seconds S] [--reps R] [--sessio
   --reps R        interleaved repetitions (default 3)
   --sessions K    upstream client sessions of the passthrough (default 1)
   --upstream      the h2c upstream on CPU 0: the minimal node:http2 server (default) or nginx (as peerbench's)
-  --targets       any of server,passthrough,outrigger,haproxy (default: all; haproxy only if installed)
+  --targets       any of server,passthrough,outrigger,haproxy and, with nginx, outrigger-h1,haproxy-h1
+                  (default: all that apply; haproxy only if installed)
   --instructions  instructions/request of passthrough and outrigger under callgrind (needs valgrind)
   --profile       only: profile the passthrough under load (--cpu-prof) and print where its time goes`;
 
@@ -33,6 +36,10 @@ const HELLO = Buffer.from('hello world\n');
 const log = (...m) => console.error(`[bench:h2-floor ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
 const usage = (code) => { console.error(USAGE); process.exit(code); };
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+
+const TARGETS = ['server', 'passthrough', 'outrigger', 'haproxy'];
+/** Targets with HTTP/1.1 to the upstream: nginx serves that too. */
+const H1_TARGETS = ['outrigger-h1', 'haproxy-h1'];
 
 const role = process.argv[2] === '--role' ? process.argv[3] : undefined;
 if (role === 'server') serve(minimalServer());
@@ -74,7 +81,7 @@ function passthrough(upstreamPort, sessions) {
 }
 
 function options() {
-  const o = { seconds: 8, reps: 3, sessions: 1, upstream: 'node', targets: ['server', 'passthrough', 'outrigger', 'haproxy'], instructions: false, profile: false };
+  const o = { seconds: 8, reps: 3, sessions: 1, upstream: 'node', targets: undefined, instructions: false, profile: false };
   const f = flagReader(process.argv.slice(2), usage);
   for (let a = f.next(); a !== undefined; a = f.next()) {
     if (a === '--seconds') o.seconds = f.number(1, 60);
@@ -87,9 +94,11 @@ function options() {
     else if (a === '-h' || a === '--help') usage(0);
     else { console.error(`unknown flag ${a}`); usage(2); }
   }
-  if (o.targets.some((t) => !['server', 'passthrough', 'outrigger', 'haproxy'].includes(t))) usage(2);
   if (!['node', 'nginx'].includes(o.upstream)) usage(2);
-  if (!hasCommand('haproxy')) o.targets = o.targets.filter((t) => t !== 'haproxy');
+  const known = o.upstream === 'nginx' ? [...TARGETS, ...H1_TARGETS] : TARGETS;
+  o.targets ??= known;
+  if (o.targets.some((t) => !known.includes(t))) usage(2);
+  if (!hasCommand('haproxy')) o.targets = o.targets.filter((t) => !t.startsWith('haproxy'));
   return o;
 }
 
@@ -123,18 +132,18 @@ async function startRole(children, prefix, nodeFlags, ...roleArgs) {
   return { proc: child, port };
 }
 
-async function startOutrigger(tmp, children, upPort, prefix) {
+async function startOutrigger(tmp, children, upPort, prefix, protocol = 'HTTP2') {
   const dir = fs.mkdtempSync(path.join(tmp, 'outrigger-'));
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
-  fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP2', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
+  fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, protocol, [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
   const { proxy } = await startGateway(dir, children, proxyPorts, { prefix, readySeconds: 300 });
   return { proc: proxy, port: gw };
 }
 
-/** HAProxy, one thread, h2c in and h2c out, with the least config that does it. */
-async function startHaproxy(tmp, children, upPort) {
+/** HAProxy, one thread, h2c in and h2c (or HTTP/1.1, `h2 = false`) out, with the least config that does it. */
+async function startHaproxy(tmp, children, upPort, h2 = true) {
   const [port] = await freePorts(1);
-  const cfg = path.join(tmp, 'haproxy.cfg');
+  const cfg = path.join(fs.mkdtempSync(path.join(tmp, 'haproxy-')), 'haproxy.cfg');
   fs.writeFileSync(cfg, `global
   nbthread 1
   maxconn 4096
@@ -147,7 +156,7 @@ frontend fe
   bind ${HOST}:${port} proto h2
   default_backend be
 backend be
-  server up ${HOST}:${upPort} proto h2
+  server up ${HOST}:${upPort}${h2 ? ' proto h2' : ''}
 `);
   const proc = spawn('taskset', ['-c', '1', 'haproxy', '-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(proc);
@@ -159,9 +168,9 @@ backend be
   return { proc, port };
 }
 
-/** nginx (one worker, on CPU 0) answering /small with 12 bytes over h2c with prior knowledge, as peerbench's upstream. */
+/** nginx (one worker, on CPU 0) answering 12 bytes over h2c with prior knowledge (`port`) and HTTP/1.1 (`h1Port`), as peerbench's upstream. */
 async function startNginx(tmp, children) {
-  const [port] = await freePorts(1);
+  const [port, h1Port] = await freePorts(2);
   const dir = fs.mkdtempSync(path.join(tmp, 'nginx-'));
   fs.mkdirSync(path.join(dir, 'logs'));
   const conf = path.join(dir, 'nginx.conf');
@@ -176,7 +185,7 @@ http {
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
   default_type text/plain;
-  server { listen ${HOST}:${port} http2 backlog=4096; location / { return 200 "hello world\\n"; } }
+  server { listen ${HOST}:${port} http2 backlog=4096; listen ${HOST}:${h1Port} backlog=4096; location / { return 200 "hello world\\n"; } }
 }
 `);
   const proc = spawn('taskset', ['-c', '0', 'nginx', '-p', dir, '-c', conf, '-e', path.join(dir, 'logs', 'error.log')], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -186,7 +195,7 @@ http {
     if (await h2load(port, 160).then(() => true, () => false)) break;
     await sleep(100);
   }
-  return { proc, port };
+  return { proc, port, h1Port };
 }
 
 async function profilePassthrough(o, tmp, children, upPort) {
@@ -235,7 +244,7 @@ async function main() {
   const o = options();
   execFileSync('h2load', ['--version']);
   const { tmp, children } = scratch('outrigger-bench-h2-floor-');
-  const { port: upPort } = o.upstream === 'nginx' ? await startNginx(tmp, children) : await startRole(children, ['taskset', '-c', '0'], [], 'server');
+  const { port: upPort, h1Port } = o.upstream === 'nginx' ? await startNginx(tmp, children) : await startRole(children, ['taskset', '-c', '0'], [], 'server');
   if (o.profile) {
     await profilePassthrough(o, tmp, children, upPort);
     process.exit(0);
@@ -246,6 +255,8 @@ async function main() {
     passthrough: () => startRole(children, pin, [], 'passthrough', upPort, o.sessions),
     outrigger: () => startOutrigger(tmp, children, upPort, pin),
     haproxy: () => startHaproxy(tmp, children, upPort),
+    'outrigger-h1': () => startOutrigger(tmp, children, h1Port, pin, 'HTTP'),
+    'haproxy-h1': () => startHaproxy(tmp, children, h1Port, false),
   };
   const targets = {};
   for (const t of o.targets) {
