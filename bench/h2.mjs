@@ -8,14 +8,13 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HOST, PROXY_PORTS, freePorts, gatewayMesh, helloWorld, numberFlag, scratch, serveUpstream, startGateway } from './harness.mjs';
+import { HOST, PROXY_PORTS, cpuSeconds, freePorts, gatewayMesh, helloWorld, numberFlag, scratch, serveUpstream, startGateway } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const REQUESTS = numberFlag('--requests', 100_000);
 const CLIENTS = numberFlag('--clients', 4);
 const STREAMS = numberFlag('--streams', 32);
 const ROUNDS = numberFlag('--rounds', 2);
-const CLK_TCK = (() => { try { return +execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100; } catch { return 100; } })();
 const log = (...m) => console.error(`[bench:h2 ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
 
 const { tmp, children } = scratch('outrigger-bench-h2-');
@@ -24,12 +23,6 @@ if (args[0] === '--role' && args[1] === 'upstream') {
   serveUpstream(http2.createServer({ settings: { maxConcurrentStreams: 1000 } }, helloWorld));
 } else {
   main().catch((e) => { log(e.stack ?? e); process.exit(1); });
-}
-
-function cpuSeconds(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(parts[11]) + Number(parts[12])) / CLK_TCK;
 }
 
 function h2load(port) {

@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: flags (h2.mjs, h2-close.mjs; a checked flag reader for http1.mjs and soak.mjs), a scratch directory and
-// child processes cleaned up on exit, free loopback ports, a gateway proxy started and awaited.
-import { spawn } from 'node:child_process';
+// child processes cleaned up on exit, free loopback ports, a gateway proxy started and awaited, a process's
+// CPU time, and instructions counted under callgrind.
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -143,4 +144,38 @@ spec:
   gateways: [gw]
   http: [{ route: [{ destination: { host: up.default.svc.cluster.local, port: { number: 80 } } }] }]
 `;
+}
+
+const CLK_TCK = (() => { try { return +execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100; } catch { return 100; } })();
+
+/** CPU seconds (utime + stime, every thread) `pid` has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(parts[11]) + Number(parts[12])) / CLK_TCK;
+}
+
+/** The command prefix that runs a process under callgrind with instrumentation off, its dumps at `outPrefix`.<pid>. */
+export const callgrindPrefix = (outPrefix) => ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${outPrefix}.%p`];
+
+/**
+ * Instructions `proc` (started with callgrindPrefix(outPrefix)) executes while `load()` runs:
+ * instrumentation on, the load, off, a dump; then `proc` is killed and the dumps of all its threads summed.
+ */
+export async function instructionsDuring(proc, outPrefix, load) {
+  execFileSync('callgrind_control', ['-i', 'on', String(proc.pid)], { stdio: 'ignore' });
+  await load();
+  execFileSync('callgrind_control', ['-i', 'off', String(proc.pid)], { stdio: 'ignore' });
+  execFileSync('callgrind_control', ['-d', String(proc.pid)], { stdio: 'ignore' });
+  proc.kill('SIGKILL');
+  await new Promise((r) => proc.once('exit', r));
+  const dir = path.dirname(outPrefix);
+  const prefix = `${path.basename(outPrefix)}.${proc.pid}`;
+  let total = 0;
+  for (const f of fs.readdirSync(dir).filter((n) => n.startsWith(prefix))) {
+    // totals: the costs in the dump (its summary line stays 0 when instrumentation was toggled)
+    const m = /^totals: (\d+)/m.exec(fs.readFileSync(path.join(dir, f), 'utf8'));
+    if (m) total += Number(m[1]);
+  }
+  return total;
 }

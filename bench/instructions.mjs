@@ -11,7 +11,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
-import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, gatewayMesh, helloWorld, scratch, serveUpstream, startGateway } from './harness.mjs';
+import { HOST, PROXY_PORTS, ROOT, callgrindPrefix, flagReader, freePorts, gatewayMesh, helloWorld, instructionsDuring, scratch, serveUpstream, startGateway } from './harness.mjs';
 import { assignment, edsCluster, httpListener, resourceSet, routeConfiguration, startDeltaAds, writeBootstrap } from './xds-fixture.mjs';
 
 const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds|both] [--proto h1|h2|both] [--requests N] [--runs R]
@@ -74,18 +74,6 @@ function h2load(proto, port, n) {
   });
 }
 
-/** Instructions callgrind counted, over every thread's part file of one run. */
-function countedInstructions(outPrefix) {
-  const dir = path.dirname(outPrefix);
-  let total = 0;
-  for (const f of fs.readdirSync(dir).filter((n) => n.startsWith(path.basename(outPrefix)))) {
-    // totals: the costs in the dump (its summary line stays 0 when instrumentation was toggled)
-    const m = /^totals: (\d+)/m.exec(fs.readFileSync(path.join(dir, f), 'utf8'));
-    if (m) total += Number(m[1]);
-  }
-  return total;
-}
-
 /** The gateway of `front`: Istio YAML through `outrigger run`, or the same routing over xDS (`outrigger -c bootstrap`). */
 async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags) {
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
@@ -119,16 +107,9 @@ async function measure(o, tmp, children, upPort, [name, root, front], proto, run
   const dir = path.join(tmp, `${name}-${front}-${proto}-${run}`);
   fs.mkdirSync(dir);
   const out = path.join(dir, 'callgrind.out');
-  const prefix = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${out}.%p`];
-  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, prefix, name === 'base' ? o.baseNodeFlags : o.nodeFlags);
+  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out), name === 'base' ? o.baseNodeFlags : o.nodeFlags);
   await h2load(proto, gw, 2000);
-  execFileSync('callgrind_control', ['-i', 'on', String(proxy.pid)], { stdio: 'ignore' });
-  await h2load(proto, gw, o.requests);
-  execFileSync('callgrind_control', ['-i', 'off', String(proxy.pid)], { stdio: 'ignore' });
-  execFileSync('callgrind_control', ['-d', String(proxy.pid)], { stdio: 'ignore' });
-  proxy.kill('SIGKILL');
-  await new Promise((r) => proxy.once('exit', r));
-  return countedInstructions(`${out}.${proxy.pid}`) / o.requests;
+  return (await instructionsDuring(proxy, out, () => h2load(proto, gw, o.requests))) / o.requests;
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };

@@ -7,12 +7,13 @@
 // egress listener of protocol TCP bound on 127.0.0.1 — the same TCP proxy a captured connection
 // reaches through 15001. Reports MB/s, the ratio, and the proxy's CPU seconds per GB (from
 // /proc/<pid>/stat). Loopback only; every step is bounded in time; the proxy is killed on exit.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from './harness.mjs';
 
 const HOST = '127.0.0.1';
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -25,7 +26,6 @@ const SECONDS = flag('--seconds', 5);
 const STREAMS = flag('--streams', 1);
 const ROUNDS = flag('--rounds', 2);
 const CHUNK = Buffer.alloc(64 * 1024, 'x');
-const CLK_TCK = (() => { try { return +execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100; } catch { return 100; } })();
 const log = (...m) => console.error(`[bench:tcp ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -72,12 +72,6 @@ async function stream(port, sink, seconds, streams) {
   for (const x of sockets) x.s.destroy();
   await sleep(300);
   return bytes / secs;
-}
-
-function cpuSeconds(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(parts[11]) + Number(parts[12])) / CLK_TCK;
 }
 
 async function main() {
