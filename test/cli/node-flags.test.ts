@@ -9,7 +9,11 @@ describe('missingNodeFlags', () => {
 
   it("with them, or with the operator's own setting (node flag or NODE_OPTIONS): nothing to do", () => {
     expect(missingNodeFlags([...PROXY_NODE_FLAGS], undefined)).toBeUndefined();
-    expect(missingNodeFlags(['--max-semi-space-size=16'], undefined)).toBeUndefined();
-    expect(missingNodeFlags([], '--enable-source-maps --max-semi-space-size=8')).toBeUndefined();
+    expect(missingNodeFlags(['--max-semi-space-size=16', '--heap-growing-percent=50'], undefined)).toBeUndefined();
+    expect(missingNodeFlags(['--heap-growing-percent=50'], '--enable-source-maps --max-semi-space-size=8')).toBeUndefined();
+  });
+
+  it('each flag on its own: only the missing one is added', () => {
+    expect(missingNodeFlags(['--max-semi-space-size=16'], undefined)).toEqual(['--heap-growing-percent=20', '--max-semi-space-size=16']);
   });
 });

@@ -44,7 +44,7 @@ describe.each([
     });
     expect((await threadNames(proxy.pid)).filter((n) => n.startsWith('worker-')).sort()).toEqual(threads);
     // started as `node dist/cli/main.js ...`: the same process now runs with the young generation capped
-    expect(await cmdline(proxy.pid)).toContain('--max-semi-space-size=4');
+    expect(await cmdline(proxy.pid)).toEqual(expect.arrayContaining(['--max-semi-space-size=4', '--heap-growing-percent=20']));
     for (let i = 0; i < 4; i++) expect((await plainRequest(gw, `/r/${i}`, { host: 'thread.test' })).status).toBe(200);
     const stats = await scrape(proxy.ports.stats);
     expect(stats.sum('istio_requests_total', { response_code: '200' })).toBe(4);
