@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { paceReadBuffers } from './gc.js';
 
 /**
  * Copies `from` → `to` with backpressure: `from` pauses while `to` is full and resumes on 'drain'.
@@ -13,6 +14,7 @@ export function pipeBytes(
 ): void {
   from.on('data', (chunk: Buffer) => {
     onChunk(chunk.length);
+    paceReadBuffers(chunk.length);
     if (!to.write(chunk)) {
       from.pause();
       flow?.onPause();

@@ -1,15 +1,12 @@
 import { getHeapStatistics } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { log } from '../telemetry/log.js';
+import { exposedGc } from '../common/gc.js';
 
 /** How often a worker looks (a quiet worker is one with no new connection or request for this long). */
 const INTERVAL_MS = 5_000;
 /** Growth since the last collection worth a collection once the worker is quiet. */
 const HEAP_SLACK_BYTES = 8 * 1024 * 1024;
 const RSS_SLACK_BYTES = 16 * 1024 * 1024;
-
-type GcOptions = { type: 'major'; execution: 'async'; flavor: 'last-resort' };
-type Gc = (options: GcOptions) => Promise<void>;
 
 /** What the shrinker reads and calls (the real heap, process and collector; stand-ins in tests). */
 export interface HeapProbe {
@@ -46,14 +43,10 @@ export class HeapShrinker {
     this.lastActivity = probe.activity();
   }
 
-  /**
-   * Undefined when the thread has no collector to call. The agent sets --expose-gc before it starts
-   * workers: a worker thread's context has `gc`; the main thread's was made before, so it takes the
-   * function from a context made now.
-   */
+  /** Undefined when the thread has no collector to call (common/gc.ts). */
   static forThisThread(activity: () => number): HeapShrinker | undefined {
-    const gc = (globalThis as { gc?: Gc }).gc ?? (runInNewContext('typeof gc === "function" ? gc : undefined') as Gc | undefined);
-    if (typeof gc !== 'function') return undefined;
+    const gc = exposedGc();
+    if (!gc) return undefined;
     return new HeapShrinker({
       usedBytes: () => {
         const h = getHeapStatistics();
@@ -61,7 +54,7 @@ export class HeapShrinker {
       },
       rssBytes: () => process.memoryUsage.rss(),
       activity,
-      collect: () => gc({ type: 'major', execution: 'async', flavor: 'last-resort' }),
+      collect: async () => gc({ type: 'major', execution: 'async', flavor: 'last-resort' }),
     });
   }
 

@@ -5,6 +5,7 @@ import type { Downstream, DownstreamEvents } from '../downstream.js';
 import { ChunkedDecoder, CHUNKED, hasBareLineEnding, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
 import { hostPort } from '../../common/address.js';
 import type { PeerIdentity } from '../../security/peer.js';
+import { paceReadBuffers } from '../../common/gc.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /**
@@ -108,7 +109,10 @@ export class H1ServerConnection {
     if (!this.socket.writableEnded) this.socket.end();
   }
 
-  private readonly dataListener = (buf: Buffer) => this.onData(buf);
+  private readonly dataListener = (buf: Buffer) => {
+    paceReadBuffers(buf.length);
+    this.onData(buf);
+  };
   private readonly closeListener = () => this.onClose();
   private readonly drainListener = () => this.exchange?.events?.onDownstreamDrain();
   private readonly endListener = () => this.onPeerEnd();

@@ -5,6 +5,7 @@ import { ChunkedDecoder, CHUNKED, findHeadEnd, parseResponseHead, ProtocolError,
 import { UpstreamError, type UpstreamExchange, type UpstreamHandler, type UpstreamRequest } from '../exchange.js';
 import { ActiveClient } from '../pool-base.js';
 import type { H1Pool } from './pool.js';
+import { paceReadBuffers } from '../../common/gc.js';
 
 /** Where the connection's current exchange is (the pool's ClientState says whether it is connecting, ready, closed). */
 const enum Phase {
@@ -39,7 +40,10 @@ export class H1Connection extends ActiveClient implements UpstreamExchange, Body
     const up = connectUpstream(pool.address, pool.port, { ...pool.options.source, tls: pool.options.tls?.() });
     this.socket = up.socket;
     this.socket.once(up.readyEvent, () => pool.clientReady(this, 1));
-    this.socket.on('data', (buf: Buffer) => this.onData(buf));
+    this.socket.on('data', (buf: Buffer) => {
+      paceReadBuffers(buf.length);
+      this.onData(buf);
+    });
     this.socket.on('end', () => this.onEnd());
     this.socket.on('error', (err) => (this.error = err));
     this.socket.on('close', () => this.onClose());
