@@ -165,8 +165,8 @@ export interface CliResult {
   timedOut: boolean;
 }
 
-/** Runs the CLI to completion (bounded); for validate/--help/bad flags. */
-export function runCli(args: string[], timeoutMs = 10_000): Promise<CliResult> {
+/** Runs the CLI to completion (bounded: a loaded 2-core box takes seconds to start node twice, see cli/main.ts); for validate/--help/bad flags. */
+export function runCli(args: string[], timeoutMs = 20_000): Promise<CliResult> {
   assertBuilt();
   return new Promise((resolvePromise) => {
     const child: ChildProcess = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -43,7 +43,7 @@ describe("outrigger with Envoy's command line", () => {
     const lenient = await runCli(['--mode', 'validate', '-c', golden, '--allow-unknown-static-fields']);
     expect(lenient.code, lenient.stderr).toBe(0);
     expect(lenient.stderr).toContain('unknown field stats_eviction_interval ignored (--allow-unknown-static-fields)');
-  });
+  }, 60_000);
 
   it('a malformed command line exits 1 (as Envoy) with the reason; ignored flags are warned about', async () => {
     const r = await runCli(['-c', 'x.json', '--drain-strategy', 'never']);
