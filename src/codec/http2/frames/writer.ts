@@ -44,7 +44,7 @@ export class FrameWriter {
 
   /** SETTINGS with [id, value, ...] pairs. */
   settings(entries: readonly number[]): void {
-    const b = this.frameHeader(FrameType.SETTINGS, 0, 0, (entries.length / 2) * SETTING_LENGTH, true);
+    const b = this.frameHeader(FrameType.SETTINGS, 0, 0, (entries.length / 2) * SETTING_LENGTH, (entries.length / 2) * SETTING_LENGTH);
     for (let i = 0; i < entries.length; i += 2) {
       this.slabPos = b.writeUInt16BE(entries[i], this.slabPos);
       this.slabPos = b.writeUInt32BE(entries[i + 1], this.slabPos);
@@ -52,44 +52,36 @@ export class FrameWriter {
   }
 
   settingsAck(): void {
-    this.frameHeader(FrameType.SETTINGS, FrameFlag.ACK, 0, 0, true);
+    this.frameHeader(FrameType.SETTINGS, FrameFlag.ACK, 0, 0, 0);
   }
 
   /** PING with 8 opaque octets (an ACK echoes the peer's). */
   ping(opaque: Buffer, ack: boolean): void {
     if (opaque.length !== PING_LENGTH) throw new RangeError(`PING payload of ${opaque.length} octets, not 8`);
-    this.frameHeader(FrameType.PING, ack ? FrameFlag.ACK : 0, 0, PING_LENGTH, true);
+    this.frameHeader(FrameType.PING, ack ? FrameFlag.ACK : 0, 0, PING_LENGTH, PING_LENGTH);
     this.slabPos += opaque.copy(this.slab, this.slabPos);
   }
 
   goaway(lastStreamId: number, code: number, debug?: Buffer): void {
     const debugLength = debug?.length ?? 0;
-    const b = this.frameHeader(FrameType.GOAWAY, 0, 0, 8 + debugLength, debugLength <= COPY_LIMIT);
-    if (debug !== undefined && debugLength > COPY_LIMIT) {
-      const fixed = Buffer.allocUnsafe(8);
-      fixed.writeUInt32BE(lastStreamId & 0x7fff_ffff, 0);
-      fixed.writeUInt32BE(code, 4);
-      this.reference(fixed);
-      this.reference(debug);
-      return;
-    }
+    const b = this.frameHeader(FrameType.GOAWAY, 0, 0, 8 + debugLength, 8 + (debugLength <= COPY_LIMIT ? debugLength : 0));
     this.slabPos = b.writeUInt32BE(lastStreamId & 0x7fff_ffff, this.slabPos);
     this.slabPos = b.writeUInt32BE(code, this.slabPos);
-    if (debug !== undefined) this.slabPos += debug.copy(b, this.slabPos);
+    if (debug !== undefined) this.appendPayload(debug, 0, debugLength);
   }
 
   rstStream(streamId: number, code: number): void {
-    const b = this.frameHeader(FrameType.RST_STREAM, 0, streamId, 4, true);
+    const b = this.frameHeader(FrameType.RST_STREAM, 0, streamId, 4, 4);
     this.slabPos = b.writeUInt32BE(code, this.slabPos);
   }
 
   windowUpdate(streamId: number, increment: number): void {
-    const b = this.frameHeader(FrameType.WINDOW_UPDATE, 0, streamId, 4, true);
+    const b = this.frameHeader(FrameType.WINDOW_UPDATE, 0, streamId, 4, 4);
     this.slabPos = b.writeUInt32BE(increment, this.slabPos);
   }
 
   priority(streamId: number, dependency: number, weight: number, exclusive: boolean): void {
-    const b = this.frameHeader(FrameType.PRIORITY, 0, streamId, 5, true);
+    const b = this.frameHeader(FrameType.PRIORITY, 0, streamId, 5, 5);
     this.slabPos = b.writeUInt32BE(((exclusive ? 0x8000_0000 : 0) | dependency) >>> 0, this.slabPos);
     b[this.slabPos++] = weight - 1;
   }
@@ -124,7 +116,7 @@ export class FrameWriter {
     const firstFlags = flags | (whole ? FrameFlag.END_HEADERS : 0);
     if (prefix === undefined) this.payloadFrame(type, firstFlags, streamId, block, 0, first);
     else {
-      this.frameHeader(type, firstFlags, streamId, prefix.length + first, true);
+      this.frameHeader(type, firstFlags, streamId, prefix.length + first, prefix.length + (first <= COPY_LIMIT ? first : 0));
       this.slabPos += prefix.copy(this.slab, this.slabPos);
       this.appendPayload(block, 0, first);
     }
@@ -136,7 +128,7 @@ export class FrameWriter {
   }
 
   private payloadFrame(type: number, flags: number, streamId: number, payload: Buffer, from: number, length: number): void {
-    this.frameHeader(type, flags, streamId, length, length <= COPY_LIMIT);
+    this.frameHeader(type, flags, streamId, length, length <= COPY_LIMIT ? length : 0);
     this.appendPayload(payload, from, length);
   }
 
@@ -147,11 +139,11 @@ export class FrameWriter {
   }
 
   /**
-   * Writes a frame header into the slab, with room after it for the payload when
-   * `copyPayload`; returns the slab to write them into at slabPos.
+   * Writes a frame header into the slab, with room after it for the `inline` payload octets the
+   * caller copies in next; returns the slab to write them into at slabPos.
    */
-  private frameHeader(type: number, flags: number, streamId: number, length: number, copyPayload: boolean): Buffer {
-    const room = FRAME_HEADER_LENGTH + (copyPayload ? length : 0);
+  private frameHeader(type: number, flags: number, streamId: number, length: number, inline: number): Buffer {
+    const room = FRAME_HEADER_LENGTH + inline;
     if (this.slab.length - this.slabPos < room) this.newSlab(room);
     const b = this.slab;
     let p = this.slabPos;
