@@ -8,7 +8,7 @@ import { FrameType } from '../dist/codec/http2/frames/constants.js';
 import { FrameReader } from '../dist/codec/http2/frames/reader.js';
 import { FrameWriter } from '../dist/codec/http2/frames/writer.js';
 import { HpackEncoder } from '../dist/codec/http2/hpack/encoder.js';
-import { numberFlag } from './harness.mjs';
+import { bestRate, numberFlag } from './harness.mjs';
 
 const MS = numberFlag('--ms', 200);
 const ROUNDS = numberFlag('--rounds', 5);
@@ -82,22 +82,7 @@ function segments(bytes) {
 }
 
 /** Frames per second of `turn()`, which handles `framesPerTurn` frames: the best of ROUNDS loops. */
-function framesPerSecond(turn, framesPerTurn) {
-  for (let i = 0; i < 2_000; i++) turn();
-  let best = 0;
-  for (let r = 0; r < ROUNDS; r++) {
-    let n = 0;
-    const start = performance.now();
-    let now = start;
-    while (now - start < MS) {
-      for (let i = 0; i < 10; i++) turn();
-      n += 10 * framesPerTurn;
-      now = performance.now();
-    }
-    best = Math.max(best, (n * 1000) / (now - start));
-  }
-  return best;
-}
+const framesPerSecond = (turn, framesPerTurn) => bestRate(turn, { unitsPerCall: framesPerTurn, ms: MS, rounds: ROUNDS, warmup: 2_000, batch: 10 });
 
 const requests = requestTurn();
 const requestSegments = segments(requests.bytes);
