@@ -21,6 +21,27 @@ export function numberFlag(name, def) {
 }
 
 /**
+ * Units per second of `fn` (each call does `unitsPerCall` of them) for a microbenchmark: the best of
+ * `rounds` loops of `ms` milliseconds, after `warmup` calls.
+ */
+export function bestRate(fn, { unitsPerCall = 1, ms, rounds, warmup, batch = 100 }) {
+  for (let i = 0; i < warmup; i++) fn();
+  let best = 0;
+  for (let r = 0; r < rounds; r++) {
+    let n = 0;
+    const start = performance.now();
+    let now = start;
+    while (now - start < ms) {
+      for (let i = 0; i < batch; i++) fn();
+      n += batch * unitsPerCall;
+      now = performance.now();
+    }
+    best = Math.max(best, (n * 1000) / (now - start));
+  }
+  return best;
+}
+
+/**
  * A command line read one flag at a time: `next()` gives the next flag (undefined at the end),
  * `value()` its argument, `number(min, max)` the argument checked as a number, `rest()` whatever
  * follows. A missing or bad argument prints `usage` and exits 2.

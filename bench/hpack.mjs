@@ -6,7 +6,7 @@
 // No network; single thread.
 import { HpackDecoder } from '../dist/codec/http2/hpack/decoder.js';
 import { HpackEncoder } from '../dist/codec/http2/hpack/encoder.js';
-import { numberFlag } from './harness.mjs';
+import { bestRate, numberFlag } from './harness.mjs';
 
 const MS = numberFlag('--ms', 200);
 const ROUNDS = numberFlag('--rounds', 5);
@@ -24,22 +24,7 @@ const CASES = {
 };
 
 /** Operations per second of `fn`: the best of ROUNDS loops of MS milliseconds, after a warm-up loop. */
-function opsPerSecond(fn) {
-  for (let i = 0; i < 20_000; i++) fn();
-  let best = 0;
-  for (let r = 0; r < ROUNDS; r++) {
-    let n = 0;
-    const start = performance.now();
-    let now = start;
-    while (now - start < MS) {
-      for (let i = 0; i < 100; i++) fn();
-      n += 100;
-      now = performance.now();
-    }
-    best = Math.max(best, (n * 1000) / (now - start));
-  }
-  return best;
-}
+const opsPerSecond = (fn) => bestRate(fn, { ms: MS, rounds: ROUNDS, warmup: 20_000 });
 
 const fmt = (ops) => `${Math.round(ops).toLocaleString('en-US')} (${(1e6 / ops).toFixed(2)} µs)`;
 console.log(`HPACK, node ${process.version}: ops/s (µs per op), best of ${ROUNDS} x ${MS} ms\n`);

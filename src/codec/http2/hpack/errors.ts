@@ -1,10 +1,10 @@
 /**
  * What HPACK refuses, typed with the HTTP/2 error code (RFC 9113 §7) the connection answers with.
  */
+import { H2_COMPRESSION_ERROR, H2_INTERNAL_ERROR } from '../error-codes.js';
 
-/** HTTP/2 error codes HPACK failures map to. */
-export const H2_INTERNAL_ERROR = 0x2;
-export const H2_COMPRESSION_ERROR = 0x9;
+/** The HTTP/2 error codes HPACK failures map to (the whole table is ../error-codes.ts). */
+export { H2_COMPRESSION_ERROR, H2_INTERNAL_ERROR };
 
 /** Why a header block could not be decoded: every one is a connection error (RFC 7541 §2.3.3, §4.2, §5.2). */
 export type HpackFailure =
