@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from './ports.js';
+import { PROXY_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 /** Repository root (test/helpers/../..). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -31,8 +32,13 @@ export interface StartProxyOptions {
   args?: string[];
   /** Data-plane workers (default 1). */
   workers?: number;
-  /** How long to wait for /healthz/ready (default 10 s). */
+  /** How long to wait for /healthz/ready (default 20 s). */
   readyTimeoutMs?: number;
+  /**
+   * Node's flags for the proxy process (default: the proxy's own, so it does not start node a second
+   * time to get them; [] starts it as `node bin/outrigger.js` would be, which then does).
+   */
+  nodeFlags?: readonly string[];
   /** Ports to use instead of fresh ones (e.g. a fixed outbound port the YAML refers to). */
   ports?: Partial<ProxyPorts>;
   /** Extra environment variables (e.g. Istio's ISTIO_META_*). */
@@ -91,7 +97,8 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     ...(opts.args ?? []),
   ];
   // prlimit execs the command: the child's pid is the proxy's
-  const [cmd, cmdArgs] = opts.nofile === undefined ? [process.execPath, args] : ['prlimit', [`--nofile=${opts.nofile}:${opts.nofile}`, '--', process.execPath, ...args]];
+  const node = [process.execPath, ...(opts.nodeFlags ?? PROXY_NODE_FLAGS), ...args];
+  const [cmd, cmdArgs] = opts.nofile === undefined ? [node[0], node.slice(1)] : ['prlimit', [`--nofile=${opts.nofile}:${opts.nofile}`, '--', ...node]];
   const child = spawn(cmd, cmdArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
   let out = '';

@@ -41,9 +41,10 @@ describe.each([
       yaml: toYaml(gateway({ port: gw }), ...fx.entries, virtualService('echo', { hosts: ['*'], gateways: ['gw'], http: [{ route: [{ destination: { host: svcHost('echo') } }] }] })),
       args: [...GATEWAY_ARGS, ...args],
       workers,
+      nodeFlags: [], // as `node bin/outrigger.js ...` starts it
     });
     expect((await threadNames(proxy.pid)).filter((n) => n.startsWith('worker-')).sort()).toEqual(threads);
-    // started as `node dist/cli/main.js ...`: the same process now runs with the young generation capped
+    // started as `node dist/cli/main.js ...`: the same process now runs with the proxy's V8 flags
     expect(await cmdline(proxy.pid)).toEqual(expect.arrayContaining(['--max-semi-space-size=4', '--heap-growing-percent=20']));
     for (let i = 0; i < 4; i++) expect((await plainRequest(gw, `/r/${i}`, { host: 'thread.test' })).status).toBe(200);
     const stats = await scrape(proxy.ports.stats);

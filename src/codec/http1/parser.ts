@@ -37,6 +37,12 @@ export function trimOWS(line: string, from: number): string {
 }
 export const UNTIL_CLOSE = -2;
 
+/** HTTP/1.1 unless `connection: close`; HTTP/1.0 only with `connection: keep-alive` (tokens lower-cased, comma-joined). */
+function keepsAlive(http11: boolean, connection: string): boolean {
+  if (connection === '') return http11;
+  return http11 ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
+}
+
 /** Header fields of a head, and the ones that decide framing, collected in one pass. */
 interface Fields {
   /** Flat [name, value, ...], names lower-cased, in order. */
@@ -49,6 +55,15 @@ interface Fields {
   expect: string | undefined;
 }
 
+/**
+ * A head split at CRLF keeps any other line ending inside a line, where the name, value, method and
+ * target checks refuse it (none allows CR or LF): these say why, on the failure path only.
+ */
+const LINE_BREAK = 'line not ended by CRLF';
+function hasLineBreak(s: string): boolean {
+  return s.includes('\n') || s.includes('\r');
+}
+
 /** Reads `lines[1..]` strictly: obs-fold, a missing colon, an invalid name or value → `fail`. */
 function readFields(lines: readonly string[], fail: (msg: string) => never): Fields {
   const f: Fields = { headers: [], contentLengths: [], transferEncoding: undefined, connection: '', hosts: 0, expect: undefined };
@@ -59,9 +74,9 @@ function readFields(lines: readonly string[], fail: (msg: string) => never): Fie
     const colon = line.indexOf(':');
     if (colon <= 0) fail('malformed header line');
     const name = line.slice(0, colon).toLowerCase();
-    if (!TOKEN.test(name)) fail(`invalid header name "${name.slice(0, 64)}"`);
+    if (!TOKEN.test(name)) fail(hasLineBreak(name) ? LINE_BREAK : `invalid header name "${name.slice(0, 64)}"`);
     const value = trimOWS(line, colon + 1);
-    if (BAD_VALUE.test(value)) fail(`invalid value of header "${name}"`);
+    if (BAD_VALUE.test(value)) fail(hasLineBreak(value) ? LINE_BREAK : `invalid value of header "${name}"`);
     switch (name) {
       case 'host':
         f.hosts++;
@@ -130,11 +145,10 @@ export function findHeadEnd(buf: Buffer, start: number, maxBytes: number, scanFr
 
 /** Parses a status line and headers (`text` excludes the final CRLFCRLF). */
 export function parseResponseHead(text: string, requestMethod: string): ResponseHead {
-  if (text.includes('\n') && /(^|[^\r])\n/.test(text)) throw new ProtocolError('bare LF in response head');
   const lines = text.split('\r\n');
   const statusLine = lines[0];
   const m = STATUS_LINE.exec(statusLine);
-  if (!m) throw new ProtocolError(`invalid status line "${statusLine.slice(0, 64)}"`);
+  if (!m) throw new ProtocolError(hasLineBreak(statusLine) ? `${LINE_BREAK} in response head` : `invalid status line "${statusLine.slice(0, 64)}"`);
   const minor = m[1];
   const status = Number(m[2]);
   const f = readFields(lines, (msg) => {
@@ -148,7 +162,7 @@ export function parseResponseHead(text: string, requestMethod: string): Response
     if (contentLength !== undefined) throw new ProtocolError('content-length with transfer-encoding in response');
     if (transferEncoding.toLowerCase() !== 'chunked') throw new ProtocolError(`unsupported transfer-encoding "${transferEncoding.slice(0, 64)}" in response`);
   }
-  const keepAlive = minor === '1' ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
+  const keepAlive = keepsAlive(minor === '1', connection);
   let bodyLength: number;
   if (requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) {
     bodyLength = 0;
@@ -364,7 +378,6 @@ export const MAX_REQUEST_HEADERS = 100;
  * Content-Length, Content-Length with Transfer-Encoding, or a coding other than chunked → error.
  */
 export function parseRequestHead(text: string): RequestHead {
-  if (/(^|[^\r])\n|\r(?!\n)/.test(text)) throw new RequestError(400, 'line not ended by CRLF in request head');
   const lines = text.split('\r\n');
   const requestLine = lines[0];
   const sp1 = requestLine.indexOf(' ');
@@ -373,19 +386,19 @@ export function parseRequestHead(text: string): RequestHead {
   const method = requestLine.slice(0, sp1);
   const target = requestLine.slice(sp1 + 1, sp2);
   const version = requestLine.slice(sp2 + 1);
-  if (!METHOD.test(method)) throw new RequestError(400, 'invalid method');
-  if (!TARGET.test(target)) throw new RequestError(400, 'invalid request target');
+  if (!METHOD.test(method)) throw new RequestError(400, hasLineBreak(method) ? `${LINE_BREAK} in request head` : 'invalid method');
+  if (!TARGET.test(target)) throw new RequestError(400, hasLineBreak(target) ? `${LINE_BREAK} in request head` : 'invalid request target');
   let minor: number;
   if (version === 'HTTP/1.1') minor = 1;
   else if (version === 'HTTP/1.0') minor = 0;
   // Envoy's codec treats every other well-formed version (HTTP/0.9, 1.3, 2.0) as HTTP/1.0: refused
   // with 426 unless HTTP/1.0 is accepted (checkProtocolVersion); a malformed one (HTTP/1.10) is a 400
   else if (/^HTTP\/\d\.\d$/.test(version)) minor = 0;
-  else throw new RequestError(400, 'malformed request line');
+  else throw new RequestError(400, hasLineBreak(version) ? `${LINE_BREAK} in request head` : 'malformed request line');
   if (lines.length - 1 > MAX_REQUEST_HEADERS) throw new RequestError(431, 'too many headers');
 
   const f = readFields(lines, (msg) => {
-    throw new RequestError(400, msg);
+    throw new RequestError(400, msg === LINE_BREAK ? `${LINE_BREAK} in request head` : msg);
   });
   const { headers, transferEncoding, connection, hosts } = f;
   if (f.contentLengths.length > 1) throw new RequestError(400, 'multiple content-length headers');
@@ -403,6 +416,6 @@ export function parseRequestHead(text: string): RequestHead {
     if (!CONTENT_LENGTH.test(contentLength)) throw new RequestError(400, 'invalid content-length');
     bodyLength = Number(contentLength);
   }
-  const keepAlive = minor === 1 ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
+  const keepAlive = keepsAlive(minor === 1, connection);
   return { method, target, minor, headers, bodyLength, keepAlive, expectContinue: expectContinue && minor === 1 && bodyLength !== 0 };
 }
