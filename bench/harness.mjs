@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: flags (h2.mjs, h2-close.mjs; a checked flag reader for http1.mjs and soak.mjs), a scratch directory and
 // child processes cleaned up on exit, free loopback ports, a gateway proxy started and awaited.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -90,24 +90,33 @@ export async function freePorts(n) {
 export const PROXY_PORTS = 5;
 
 /**
- * `outrigger run` in gateway mode (1 worker, no watch) on `configDir`, its admin/stats/health/
- * outbound/inbound on `ports` (from the same freePorts call as the listeners'); resolves once
- * /healthz/ready answers 200 (within `readySeconds`). `root`: the checkout whose build runs (this one
- * by default); `prefix`: a command in front of node (e.g. taskset, valgrind).
+ * `outrigger run` (1 worker, no watch) on `configDir` with `args` (its mode and identity), its
+ * admin/stats/health/outbound/inbound on `ports` (from the same freePorts call as the listeners');
+ * resolves once /healthz/ready answers 200 (within `readySeconds`), with `readyMs`, the time from
+ * spawn to that answer (polled every 20 ms). `root`: the checkout whose build runs (this one by
+ * default); `prefix`: a command in front of node (e.g. taskset, valgrind).
  */
-export async function startGateway(configDir, children, ports, { root = ROOT, prefix = [], readySeconds = 10 } = {}) {
+export async function startOutrigger(configDir, children, ports, { args = [], root = ROOT, prefix = [], readySeconds = 10 } = {}) {
   const [admin, stats, health, outbound, inbound] = ports;
   const [cmd, ...rest] = [...prefix, process.execPath];
-  const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
+  const t0 = performance.now();
+  const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, ...args, '--workers', '1', '--no-watch',
     '--admin-port', String(admin), '--stats-port', String(stats), '--health-port', String(health), '--outbound-port', String(outbound), '--inbound-port', String(inbound)],
   { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(proxy);
-  for (let i = 0; ; i++) {
-    if (i > readySeconds * 10) throw new Error(`proxy not ready in ${readySeconds} s`);
+  const deadline = t0 + readySeconds * 1000;
+  for (;;) {
+    if (proxy.exitCode !== null || proxy.signalCode !== null) throw new Error(`proxy exited (${proxy.exitCode ?? proxy.signalCode}) before it was ready`);
+    if (performance.now() > deadline) throw new Error(`proxy not ready in ${readySeconds} s`);
     if (await fetch(`http://${HOST}:${health}/healthz/ready`).then((r) => r.ok, () => false)) break;
-    await sleep(100);
+    await sleep(20);
   }
-  return { proxy, statsPort: stats };
+  return { proxy, statsPort: stats, readyMs: performance.now() - t0 };
+}
+
+/** `outrigger run` in gateway mode (see startOutrigger), selecting the Gateways of `gatewayMesh`. */
+export function startGateway(configDir, children, ports, opts = {}) {
+  return startOutrigger(configDir, children, ports, { ...opts, args: ['--mode', 'gateway', '--label', 'istio=ingressgateway'] });
 }
 
 /**
@@ -142,4 +151,20 @@ spec:
   gateways: [gw]
   http: [{ route: [{ destination: { host: up.default.svc.cluster.local, port: { number: 80 } } }] }]
 `;
+}
+
+const CLK_TCK = (() => { try { return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100; } catch { return 100; } })();
+
+/** CPU seconds (user + system, every thread) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** A process's resident set now and at its peak (VmRSS, VmHWM), in MiB. */
+export function memoryMiB(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }

@@ -5,12 +5,13 @@
 // For each build (this checkout, and --base if given) and protocol: the gateway (1 worker) runs
 // under callgrind with instrumentation off, gets a warm-up, then instrumentation is switched on for
 // exactly --requests requests (h2load) and off again. Loopback only; bounded; children killed on exit.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, gatewayMesh, helloWorld, scratch, serveUpstream, startGateway } from './harness.mjs';
+import { callgrindPrefix, instructionsPerRequest } from './callgrind.mjs';
 import { assignment, edsCluster, httpListener, resourceSet, routeConfiguration, startDeltaAds, writeBootstrap } from './xds-fixture.mjs';
 
 const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds|both] [--proto h1|h2|both] [--requests N] [--runs R]
@@ -56,30 +57,6 @@ function options() {
   return o;
 }
 
-function h2load(proto, port, n) {
-  const shape = proto === 'h1' ? ['--h1', '-c16'] : ['-c16', '-m10'];
-  return new Promise((resolve, reject) => {
-    execFile('h2load', [...shape, '-n', String(n), `http://${HOST}:${port}/small`], { timeout: 600_000 }, (err, stdout) => {
-      const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/.exec(stdout ?? '');
-      if (!m) return reject(err ?? new Error(`unreadable h2load output: ${stdout}`));
-      if (Number(m[1]) !== n) return reject(new Error(`${n - Number(m[1])} of ${n} requests failed`));
-      resolve();
-    });
-  });
-}
-
-/** Instructions callgrind counted, over every thread's part file of one run. */
-function countedInstructions(outPrefix) {
-  const dir = path.dirname(outPrefix);
-  let total = 0;
-  for (const f of fs.readdirSync(dir).filter((n) => n.startsWith(path.basename(outPrefix)))) {
-    // totals: the costs in the dump (its summary line stays 0 when instrumentation was toggled)
-    const m = /^totals: (\d+)/m.exec(fs.readFileSync(path.join(dir, f), 'utf8'));
-    if (m) total += Number(m[1]);
-  }
-  return total;
-}
-
 /** The gateway of `front`: Istio YAML through `outrigger run`, or the same routing over xDS (`outrigger -c bootstrap`). */
 async function startProxy(front, dir, children, upPort, root, prefix) {
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
@@ -113,16 +90,8 @@ async function measure(o, tmp, children, upPort, root, front, proto, run) {
   const dir = path.join(tmp, `${path.basename(root)}-${front}-${proto}-${run}`);
   fs.mkdirSync(dir);
   const out = path.join(dir, 'callgrind.out');
-  const prefix = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${out}.%p`];
-  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, prefix);
-  await h2load(proto, gw, 2000);
-  execFileSync('callgrind_control', ['-i', 'on', String(proxy.pid)], { stdio: 'ignore' });
-  await h2load(proto, gw, o.requests);
-  execFileSync('callgrind_control', ['-i', 'off', String(proxy.pid)], { stdio: 'ignore' });
-  execFileSync('callgrind_control', ['-d', String(proxy.pid)], { stdio: 'ignore' });
-  proxy.kill('SIGKILL');
-  await new Promise((r) => proxy.once('exit', r));
-  return countedInstructions(`${out}.${proxy.pid}`) / o.requests;
+  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out));
+  return instructionsPerRequest(proxy, out, { proto, port: gw, n: o.requests });
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
