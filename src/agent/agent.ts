@@ -23,6 +23,7 @@ import type { RuntimeSlots } from '../worker/messages.js';
 import { openFilesSoftLimit, overloadProtection, type OverloadFlags } from './overload-protection.js';
 import { ConfigUpdateStats, type ConfigApi, type UpdateOutcome } from './config-update-stats.js';
 import { DRAIN_ALL_NOW } from '../worker/messages.js';
+import { releaseLoadGarbage } from './release-memory.js';
 
 /** /drain_listeners' query: Envoy's inboundonly, graceful and skip_exit. */
 export interface DrainListenersOptions {
@@ -136,6 +137,7 @@ export class Agent implements AdminBackend {
     if (source.reload) this.recordFileUpdate('success', snapshot.version);
     this.updates.setWorkersStarted(true);
     this.ready = true;
+    void releaseLoadGarbage();
     if (this.opts.watch && source.watchPaths?.length) {
       this.watcher = new ConfigWatcher(source.watchPaths, () => void this.reload('file change'));
       await this.watcher.start();
@@ -167,6 +169,7 @@ export class Agent implements AdminBackend {
     }
     this.reloading = this.doReload(reason).finally(() => {
       this.reloading = undefined;
+      void releaseLoadGarbage();
       if (this.reloadAgain) {
         this.reloadAgain = false;
         void this.reload(reason);
