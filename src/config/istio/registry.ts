@@ -135,11 +135,38 @@ export function effectivePolicy(dr: DestinationRuleSpec | undefined, port: numbe
 /** VirtualServices visible to the proxy, and the one that applies to a host (exact before wildcard). */
 export class VirtualServiceIndex {
   readonly visible: { vs: VirtualServiceSpec; hosts: string[] }[];
+  /** Each exact host's VirtualServices, and every wildcard host, in load order (a lookup per service must not scan them all). */
+  private readonly exact = new Map<string, VirtualServiceSpec[]>();
+  private readonly wildcards: { vs: VirtualServiceSpec; host: string }[] = [];
 
   constructor(cfg: IstioConfig, node: NodeIdentity) {
     this.visible = cfg.virtualServices
       .filter((vs) => isExportedTo(vs.exportTo, vs.meta.namespace, node.namespace))
       .sort((a, b) => a.meta.order - b.meta.order)
       .map((vs) => ({ vs, hosts: vs.hosts.map((h) => resolveHost(h, vs.meta.namespace, node.domainSuffix)) }));
+    for (const { vs, hosts } of this.visible) {
+      for (const host of hosts) {
+        if (host.startsWith('*')) this.wildcards.push({ vs, host });
+        else if (this.exact.get(host)?.push(vs) === undefined) this.exact.set(host, [vs]);
+      }
+    }
+  }
+
+  /**
+   * The VirtualService for `hostname` among those `accept` takes: the most specific of their hosts
+   * covering it (exact, then the longest wildcard; the first loaded on a tie), and whether one of
+   * them names the host itself.
+   */
+  lookup(hostname: string, accept: (vs: VirtualServiceSpec) => boolean): { vs: VirtualServiceSpec | undefined; named: boolean } {
+    let best: VirtualServiceSpec | undefined = this.exact.get(hostname)?.find(accept);
+    let named = best !== undefined;
+    let spec = best ? hostSpecificity(hostname) : -1;
+    for (const w of this.wildcards) {
+      if (!hostMatches(w.host, hostname) || !accept(w.vs)) continue;
+      if (w.host === hostname) named = true;
+      const s = hostSpecificity(w.host);
+      if (s > spec) [best, spec] = [w.vs, s];
+    }
+    return { vs: best, named };
   }
 }
