@@ -74,20 +74,28 @@ export function buildServices(cfg: IstioConfig, node: NodeIdentity, warnings: st
 
 /** Finds the DestinationRule for a service host the way istiod does: proxy ns, service ns, root ns. */
 export class DestinationRuleIndex {
-  private readonly rules: { dr: DestinationRuleSpec; host: string }[];
+  /** Per namespace: the rules of each exact host, and the wildcard ones (a lookup per service must not scan them all). */
+  private readonly byNamespace = new Map<string, { exact: Map<string, Rule[]>; wildcards: Rule[] }>();
 
   constructor(cfg: IstioConfig, private readonly node: NodeIdentity) {
-    this.rules = cfg.destinationRules
-      .filter((dr) => isExportedTo(dr.exportTo, dr.meta.namespace, node.namespace))
-      .filter((dr) => !dr.workloadSelector || (dr.meta.namespace === node.namespace && labelsMatch(dr.workloadSelector, node.labels)))
-      .map((dr) => ({ dr, host: resolveHost(dr.host, dr.meta.namespace, node.domainSuffix) }));
+    for (const dr of cfg.destinationRules) {
+      if (!isExportedTo(dr.exportTo, dr.meta.namespace, node.namespace)) continue;
+      if (dr.workloadSelector && !(dr.meta.namespace === node.namespace && labelsMatch(dr.workloadSelector, node.labels))) continue;
+      const rule = { dr, host: resolveHost(dr.host, dr.meta.namespace, node.domainSuffix) };
+      let ns = this.byNamespace.get(dr.meta.namespace);
+      if (!ns) this.byNamespace.set(dr.meta.namespace, (ns = { exact: new Map(), wildcards: [] }));
+      if (rule.host.startsWith('*')) ns.wildcards.push(rule);
+      else if (ns.exact.get(rule.host)?.push(rule) === undefined) ns.exact.set(rule.host, [rule]);
+    }
   }
 
   lookup(hostname: string, serviceNamespace: string): DestinationRuleSpec | undefined {
     for (const ns of [this.node.namespace, serviceNamespace, ROOT_NAMESPACE]) {
-      let best: { dr: DestinationRuleSpec; host: string } | undefined;
-      for (const r of this.rules) {
-        if (r.dr.meta.namespace !== ns || !hostMatches(r.host, hostname)) continue;
+      const rules = this.byNamespace.get(ns);
+      if (!rules) continue;
+      let best: Rule | undefined;
+      for (const r of [...(rules.exact.get(hostname) ?? []), ...rules.wildcards]) {
+        if (!hostMatches(r.host, hostname)) continue;
         if (!best || morePreferred(r, best)) best = r;
       }
       if (best) return best.dr;
@@ -96,7 +104,9 @@ export class DestinationRuleIndex {
   }
 }
 
-function morePreferred(a: { dr: DestinationRuleSpec; host: string }, b: { dr: DestinationRuleSpec; host: string }): boolean {
+type Rule = { dr: DestinationRuleSpec; host: string };
+
+function morePreferred(a: Rule, b: Rule): boolean {
   // a workload-specific rule beats a namespace-wide one; then the more specific host; then the older rule
   const sa = a.dr.workloadSelector ? 1 : 0;
   const sb = b.dr.workloadSelector ? 1 : 0;
