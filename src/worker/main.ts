@@ -35,6 +35,7 @@ overload.start();
 const shrinker = HeapShrinker.forThisThread(() => stats.activityCount());
 shrinker?.start();
 let queue = Promise.resolve();
+let first = true;
 
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
@@ -44,6 +45,9 @@ port.on('message', (msg: ToWorker) => {
         try {
           // frozen as the agent's copy is (a structured clone is not): nothing in the worker writes to it
           await dataPlane.apply(deepFreeze(msg.snapshot), msg.slots);
+          // the agent is not ready before every worker acked its first Snapshot: no request waits for this
+          if (first) await shrinker?.collectNow();
+          first = false;
           post({ type: 'ack', version: msg.snapshot.version });
         } catch (err) {
           log.error(`snapshot ${msg.snapshot.version} rejected: ${(err as Error).message}`);
