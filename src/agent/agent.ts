@@ -227,9 +227,8 @@ export class Agent implements AdminBackend {
     this.pool.drain(DRAIN_ALL_NOW);
     const deadline = Date.now() + this.opts.drainDurationMs;
     while (Date.now() < deadline) {
-      const replies = await this.pool.collectStats();
-      const active = replies.reduce((n, r) => n + r.activeConnections, 0);
-      if (active === 0) break;
+      // the connection count alone: at 1,000 services a full stats snapshot took a worker ~60 ms, every 50 ms
+      if ((await this.pool.activeConnections()) === 0) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     await this.stop();

@@ -58,6 +58,9 @@ port.on('message', (msg: ToWorker) => {
     case 'stats':
       post({ type: 'stats', id: msg.id, stats: dataPlane.statsSnapshot(), activeConnections: dataPlane.activeConnections });
       break;
+    case 'connections':
+      post({ type: 'connections', id: msg.id, activeConnections: dataPlane.activeConnections });
+      break;
     case 'drain':
       dataPlane.drain(msg.drain);
       break;
