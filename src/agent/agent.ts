@@ -169,11 +169,10 @@ export class Agent implements AdminBackend {
     }
     this.reloading = this.doReload(reason).finally(() => {
       this.reloading = undefined;
-      void releaseLoadGarbage();
       if (this.reloadAgain) {
         this.reloadAgain = false;
         void this.reload(reason);
-      }
+      } else void releaseLoadGarbage(); // after the last of coalesced reloads
     });
     return this.reloading;
   }
