@@ -18,7 +18,8 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HOST, PROXY_PORTS, callgrindPrefix, cpuSeconds, flagReader, freePorts, gatewayMesh, instructionsDuring, scratch, sleep, startGateway } from './harness.mjs';
+import { HOST, PROXY_PORTS, cpuSeconds, flagReader, freePorts, gatewayMesh, scratch, sleep, startGateway } from './harness.mjs';
+import { callgrindPrefix, instructionsDuring } from './callgrind.mjs';
 
 const USAGE = `usage: node bench/h2-floor.mjs [--seconds S] [--reps R] [--sessions K] [--upstream node|nginx] [--targets a,b,..] [--instructions] [--profile]
   --seconds S     length of one measured run (default 8; the request count is sized from a warm-up)

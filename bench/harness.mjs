@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: flags (h2.mjs, h2-close.mjs; a checked flag reader for http1.mjs and soak.mjs), a scratch directory and
-// child processes cleaned up on exit, free loopback ports, a gateway proxy started and awaited, a process's
-// CPU time, and instructions counted under callgrind.
+// child processes cleaned up on exit, free loopback ports, an Outrigger started and awaited (sidecar or
+// gateway), a process's CPU time and memory. Callgrind: callgrind.mjs.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -113,24 +113,34 @@ export async function freePorts(n) {
 export const PROXY_PORTS = 5;
 
 /**
- * `outrigger run` in gateway mode (1 worker, no watch) on `configDir`, its admin/stats/health/
- * outbound/inbound on `ports` (from the same freePorts call as the listeners'); resolves once
- * /healthz/ready answers 200 (within `readySeconds`). `root`: the checkout whose build runs (this one
- * by default); `prefix`: a command in front of node (e.g. taskset, valgrind).
+ * `outrigger run` (1 worker, no watch) on `configDir` with `args` (its mode and identity), its
+ * admin/stats/health/outbound/inbound on `ports` (from the same freePorts call as the listeners');
+ * resolves once /healthz/ready answers 200 (within `readySeconds`), with `readyMs`, the time from
+ * spawn to that answer (polled every 20 ms). `root`: the checkout whose build runs (this one by
+ * default); `prefix`: a command in front of node (e.g. taskset, valgrind).
  */
-export async function startGateway(configDir, children, ports, { root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS } = {}) {
+export async function startOutrigger(configDir, children, ports, { args = [], root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS } = {}) {
   const [admin, stats, health, outbound, inbound] = ports;
+  // the proxy's node flags given: under valgrind a re-exec to add them would leave the tool behind
   const [cmd, ...rest] = [...prefix, process.execPath, ...nodeFlags];
-  const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
+  const t0 = performance.now();
+  const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, ...args, '--workers', '1', '--no-watch',
     '--admin-port', String(admin), '--stats-port', String(stats), '--health-port', String(health), '--outbound-port', String(outbound), '--inbound-port', String(inbound)],
   { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(proxy);
-  for (let i = 0; ; i++) {
-    if (i > readySeconds * 10) throw new Error(`proxy not ready in ${readySeconds} s`);
+  const deadline = t0 + readySeconds * 1000;
+  for (;;) {
+    if (proxy.exitCode !== null || proxy.signalCode !== null) throw new Error(`proxy exited (${proxy.exitCode ?? proxy.signalCode}) before it was ready`);
+    if (performance.now() > deadline) throw new Error(`proxy not ready in ${readySeconds} s`);
     if (await fetch(`http://${HOST}:${health}/healthz/ready`).then((r) => r.ok, () => false)) break;
-    await sleep(100);
+    await sleep(20);
   }
-  return { proxy, statsPort: stats };
+  return { proxy, statsPort: stats, readyMs: performance.now() - t0 };
+}
+
+/** `outrigger run` in gateway mode (see startOutrigger), selecting the Gateways of `gatewayMesh`. */
+export function startGateway(configDir, children, ports, opts = {}) {
+  return startOutrigger(configDir, children, ports, { ...opts, args: ['--mode', 'gateway', '--label', 'istio=ingressgateway'] });
 }
 
 /**
@@ -167,36 +177,18 @@ spec:
 `;
 }
 
-const CLK_TCK = (() => { try { return +execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100; } catch { return 100; } })();
+const CLK_TCK = (() => { try { return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100; } catch { return 100; } })();
 
-/** CPU seconds (utime + stime, every thread) `pid` has used so far, from /proc/<pid>/stat. */
+/** CPU seconds (user + system, every thread) a process has used so far, from /proc/<pid>/stat. */
 export function cpuSeconds(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(parts[11]) + Number(parts[12])) / CLK_TCK;
+  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-/** The command prefix that runs a process under callgrind with instrumentation off, its dumps at `outPrefix`.<pid>. */
-export const callgrindPrefix = (outPrefix) => ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${outPrefix}.%p`];
-
-/**
- * Instructions `proc` (started with callgrindPrefix(outPrefix)) executes while `load()` runs:
- * instrumentation on, the load, off, a dump; then `proc` is killed and the dumps of all its threads summed.
- */
-export async function instructionsDuring(proc, outPrefix, load) {
-  execFileSync('callgrind_control', ['-i', 'on', String(proc.pid)], { stdio: 'ignore' });
-  await load();
-  execFileSync('callgrind_control', ['-i', 'off', String(proc.pid)], { stdio: 'ignore' });
-  execFileSync('callgrind_control', ['-d', String(proc.pid)], { stdio: 'ignore' });
-  proc.kill('SIGKILL');
-  await new Promise((r) => proc.once('exit', r));
-  const dir = path.dirname(outPrefix);
-  const prefix = `${path.basename(outPrefix)}.${proc.pid}`;
-  let total = 0;
-  for (const f of fs.readdirSync(dir).filter((n) => n.startsWith(prefix))) {
-    // totals: the costs in the dump (its summary line stays 0 when instrumentation was toggled)
-    const m = /^totals: (\d+)/m.exec(fs.readFileSync(path.join(dir, f), 'utf8'));
-    if (m) total += Number(m[1]);
-  }
-  return total;
+/** A process's resident set now and at its peak (VmRSS, VmHWM), in MiB. */
+export function memoryMiB(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }

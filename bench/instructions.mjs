@@ -5,13 +5,14 @@
 // For each build (this checkout, and --base if given) and protocol: the gateway (1 worker) runs
 // under callgrind with instrumentation off, gets a warm-up, then instrumentation is switched on for
 // exactly --requests requests (h2load) and off again. Loopback only; bounded; children killed on exit.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
-import { HOST, PROXY_PORTS, ROOT, callgrindPrefix, flagReader, freePorts, gatewayMesh, helloWorld, instructionsDuring, scratch, serveUpstream, startGateway } from './harness.mjs';
+import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, gatewayMesh, helloWorld, scratch, serveUpstream, startGateway } from './harness.mjs';
+import { callgrindPrefix, instructionsPerRequest } from './callgrind.mjs';
 import { assignment, edsCluster, httpListener, resourceSet, routeConfiguration, startDeltaAds, writeBootstrap } from './xds-fixture.mjs';
 
 const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds|both] [--proto h1|h2|both] [--requests N] [--runs R]
@@ -62,18 +63,6 @@ function options() {
   return o;
 }
 
-function h2load(proto, port, n) {
-  const shape = proto === 'h1' ? ['--h1', '-c16'] : ['-c16', '-m10'];
-  return new Promise((resolve, reject) => {
-    execFile('h2load', [...shape, '-n', String(n), `http://${HOST}:${port}/small`], { timeout: 600_000 }, (err, stdout) => {
-      const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/.exec(stdout ?? '');
-      if (!m) return reject(err ?? new Error(`unreadable h2load output: ${stdout}`));
-      if (Number(m[1]) !== n) return reject(new Error(`${n - Number(m[1])} of ${n} requests failed`));
-      resolve();
-    });
-  });
-}
-
 /** The gateway of `front`: Istio YAML through `outrigger run`, or the same routing over xDS (`outrigger -c bootstrap`). */
 async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags) {
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
@@ -108,8 +97,7 @@ async function measure(o, tmp, children, upPort, [name, root, front], proto, run
   fs.mkdirSync(dir);
   const out = path.join(dir, 'callgrind.out');
   const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out), name === 'base' ? o.baseNodeFlags : o.nodeFlags);
-  await h2load(proto, gw, 2000);
-  return (await instructionsDuring(proxy, out, () => h2load(proto, gw, o.requests))) / o.requests;
+  return instructionsPerRequest(proxy, out, { proto, port: gw, n: o.requests });
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };

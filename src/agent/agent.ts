@@ -23,6 +23,7 @@ import type { RuntimeSlots } from '../worker/messages.js';
 import { openFilesSoftLimit, overloadProtection, type OverloadFlags } from './overload-protection.js';
 import { ConfigUpdateStats, type ConfigApi, type UpdateOutcome } from './config-update-stats.js';
 import { DRAIN_ALL_NOW } from '../worker/messages.js';
+import { releaseLoadGarbage } from './release-memory.js';
 
 /** /drain_listeners' query: Envoy's inboundonly, graceful and skip_exit. */
 export interface DrainListenersOptions {
@@ -146,6 +147,7 @@ export class Agent implements AdminBackend {
     if (source.reload) this.recordFileUpdate('success', snapshot.version);
     this.updates.setWorkersStarted(true);
     this.ready = true;
+    void releaseLoadGarbage();
     if (this.opts.watch && source.watchPaths?.length) {
       this.watcher = new ConfigWatcher(source.watchPaths, () => void this.reload('file change'));
       await this.watcher.start();
@@ -180,7 +182,7 @@ export class Agent implements AdminBackend {
       if (this.reloadAgain) {
         this.reloadAgain = false;
         void this.reload(reason);
-      }
+      } else void releaseLoadGarbage(); // after the last of coalesced reloads
     });
     return this.reloading;
   }
@@ -234,9 +236,8 @@ export class Agent implements AdminBackend {
     this.pool.drain(DRAIN_ALL_NOW);
     const deadline = Date.now() + this.opts.drainDurationMs;
     while (Date.now() < deadline) {
-      const replies = await this.pool.collectStats();
-      const active = replies.reduce((n, r) => n + r.activeConnections, 0);
-      if (active === 0) break;
+      // the connection count alone: at 1,000 services a full stats snapshot took a worker ~60 ms, every 50 ms
+      if ((await this.pool.activeConnections()) === 0) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     await this.stop();

@@ -14,7 +14,10 @@ interface HostState {
 interface ClusterState {
   config: OutlierDetection;
   hosts: Map<string, HostState>;
-  timer: NodeJS.Timeout;
+  /** When its interval ticks started: ticks fall at since + k × interval. */
+  since: number;
+  /** Running only while a host is ejected or has an ejection multiplier to wind down (nothing to do otherwise). */
+  timer: NodeJS.Timeout | undefined;
   ejectionsTotal: number;
   enforced: Record<Detector, number>;
 }
@@ -32,7 +35,12 @@ export class OutlierDetectorHub {
     private readonly broadcast: (cluster: string, ejected: string[]) => void,
   ) {}
 
-  /** Follows a new Snapshot: starts, keeps or stops per-cluster detection over the hosts that have an outlier row. */
+  /**
+   * Follows a new Snapshot: starts, keeps or stops per-cluster detection over the hosts that have an
+   * outlier row. A cluster's interval timer runs only while one of its hosts is ejected or has an
+   * ejection multiplier above zero: the interval has nothing else to do here, and a mesh of
+   * thousands of clusters would otherwise wake the agent thousands of times per interval.
+   */
   update(snapshot: Snapshot, slots: RuntimeSlots): void {
     const wanted = new Map(snapshot.clusters.filter((c) => c.outlierDetection).map((c) => [c.name, c]));
     for (const [name, st] of this.clusters) {
@@ -47,12 +55,15 @@ export class OutlierDetectorHub {
   private sync(name: string, od: OutlierDetection, hostSlots: Readonly<Record<string, number>>): void {
     let st = this.clusters.get(name);
     if (st && st.config.intervalMs !== od.intervalMs) {
+      // a new interval starts its ticks now
       clearInterval(st.timer);
-      st = { ...st, timer: this.startTimer(name, od.intervalMs) };
-      this.clusters.set(name, st);
+      st.timer = undefined;
+      st.since = Date.now();
+      st.config = od;
+      this.wake(name, st);
     }
     if (!st) {
-      st = { config: od, hosts: new Map(), timer: this.startTimer(name, od.intervalMs), ejectionsTotal: 0, enforced: { consecutive_5xx: 0, consecutive_gateway_failure: 0, consecutive_local_origin_failure: 0 } };
+      st = { config: od, hosts: new Map(), since: Date.now(), timer: undefined, ejectionsTotal: 0, enforced: { consecutive_5xx: 0, consecutive_gateway_failure: 0, consecutive_local_origin_failure: 0 } };
       this.clusters.set(name, st);
     }
     st.config = od;
@@ -62,8 +73,14 @@ export class OutlierDetectorHub {
     for (const label of st.hosts.keys()) if (!(label in hostSlots)) st.hosts.delete(label);
   }
 
-  private startTimer(name: string, intervalMs: number): NodeJS.Timeout {
-    return setInterval(() => this.onInterval(name), intervalMs).unref();
+  /** Starts the cluster's interval ticks (on their phase) if a host needs them and they are not running. */
+  private wake(name: string, st: ClusterState): void {
+    if (st.timer || ![...st.hosts.values()].some((h) => h.ejected || h.ejections > 0)) return;
+    const interval = st.config.intervalMs;
+    st.timer = setTimeout(() => {
+      st.timer = setInterval(() => this.onInterval(name), interval).unref();
+      this.onInterval(name);
+    }, interval - ((Date.now() - st.since) % interval)).unref();
   }
 
   /** A worker saw `host` reach a detector's threshold. */
@@ -84,6 +101,7 @@ export class OutlierDetectorHub {
     st.enforced[detector]++;
     this.counters.reset(h.slot);
     log.info(`outlier detection: ejected ${host} from ${cluster} (${detector}) for ${st.config.baseEjectionTimeMs * h.ejections} ms`);
+    this.wake(cluster, st);
     this.broadcast(cluster, this.ejected(cluster));
   }
 
@@ -104,6 +122,10 @@ export class OutlierDetectorHub {
       }
     }
     if (changed) this.broadcast(cluster, this.ejected(cluster));
+    if (![...st.hosts.values()].some((h) => h.ejected || h.ejections > 0)) {
+      clearInterval(st.timer);
+      st.timer = undefined;
+    }
   }
 
   ejected(cluster: string): string[] {

@@ -58,6 +58,9 @@ interface Slot {
   pending: Map<string, { resolve: () => void; reject: (e: Error) => void }>;
 }
 
+/** A worker's answer to a request of the agent's. */
+type WorkerReply = Extract<FromWorker, { type: 'stats' | 'connections' }>;
+
 export interface WorkerStatsReply {
   stats: StatsSnapshot;
   activeConnections: number;
@@ -71,8 +74,8 @@ export class WorkerPool {
   private stopping = false;
   /** The drain steps so far, replayed to a respawned worker. */
   private readonly drains: DrainRequest[] = [];
-  private statsId = 0;
-  private readonly statsWaiters = new Map<number, (r: WorkerStatsReply) => void>();
+  private requestId = 0;
+  private readonly replyWaiters = new Map<number, (r: WorkerReply) => void>();
   /** Workers that exited unexpectedly (and were respawned). */
   crashes = 0;
 
@@ -132,25 +135,41 @@ export class WorkerPool {
   }
 
   /** Every worker's stats; a worker that does not answer in time is skipped. */
-  async collectStats(): Promise<WorkerStatsReply[]> {
+  collectStats(): Promise<WorkerStatsReply[]> {
+    return this.ask((id) => ({ type: 'stats', id }), (r) => (r.type === 'stats' ? { stats: r.stats, activeConnections: r.activeConnections } : undefined));
+  }
+
+  /**
+   * The downstream connections the workers still hold (a worker that does not answer in time
+   * counts none): what a drain polls, without the stats of every cluster and host each time.
+   */
+  async activeConnections(): Promise<number> {
+    const counts = await this.ask((id) => ({ type: 'connections', id }), (r) => (r.type === 'connections' ? r.activeConnections : undefined));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** One request to every worker and its reply, read by `read`; a worker that does not answer in time is skipped. */
+  private async ask<R>(request: (id: number) => ToWorker, read: (reply: WorkerReply) => R | undefined): Promise<R[]> {
     const replies = await Promise.all(
       this.slots.map(
         (s) =>
-          new Promise<WorkerStatsReply | undefined>((resolve) => {
-            const id = ++this.statsId;
+          new Promise<R | undefined>((resolve) => {
+            const id = ++this.requestId;
             const timer = setTimeout(() => {
-              this.statsWaiters.delete(id);
+              this.replyWaiters.delete(id);
               resolve(undefined);
             }, STATS_TIMEOUT_MS);
-            this.statsWaiters.set(id, (r) => {
+            this.replyWaiters.set(id, (r) => {
               clearTimeout(timer);
-              resolve(r);
+              resolve(read(r));
             });
-            s.worker.postMessage({ type: 'stats', id } satisfies ToWorker);
+            s.worker.postMessage(request(id));
           }),
       ),
     );
-    return replies.filter((r): r is WorkerStatsReply => r !== undefined);
+    const answered: R[] = [];
+    for (const r of replies) if (r !== undefined) answered.push(r as R);
+    return answered;
   }
 
   /** One step of a drain, to every worker (and, again, to any worker respawned later). */
@@ -193,9 +212,9 @@ export class WorkerPool {
         : new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}`, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {
-      if (msg.type === 'stats') {
-        this.statsWaiters.get(msg.id)?.({ stats: msg.stats, activeConnections: msg.activeConnections });
-        this.statsWaiters.delete(msg.id);
+      if (msg.type === 'stats' || msg.type === 'connections') {
+        this.replyWaiters.get(msg.id)?.(msg);
+        this.replyWaiters.delete(msg.id);
         return;
       }
       if (msg.type === 'outlier') {

@@ -11,8 +11,11 @@ export type Gc = (options: GcOptions) => Promise<void> | void;
 export function exposedGc(): Gc | undefined {
   const own = (globalThis as { gc?: Gc }).gc;
   if (typeof own === 'function') return own;
-  return runInNewContext('typeof gc === "function" ? gc : undefined') as Gc | undefined;
+  // a context costs memory: made once, and only once the flag gave it a gc
+  fromContext ??= runInNewContext('typeof gc === "function" ? gc : undefined') as Gc | undefined;
+  return fromContext;
 }
+let fromContext: Gc | undefined;
 
 /** Bytes read between two young-generation collections paced by paceReadBuffers. */
 export const READ_BYTES_PER_COLLECTION = 16 * 1024 * 1024;

@@ -12,6 +12,9 @@ export type SnapshotBody = Omit<Snapshot, 'version' | 'resourceVersions'>;
  * deep-frozen. Both front ends (Istio YAML, xDS) finish their Snapshots here.
  */
 export function buildSnapshot(body: SnapshotBody): Snapshot {
-  const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
-  return deepFreeze({ version, ...body, resourceVersions: resourceVersions(body.clusters, body.endpoints, body.secrets) });
+  const versions = resourceVersions(body.clusters, body.endpoints, body.secrets);
+  // clusters, assignments and secrets (most of a large Snapshot) count through their digests: serialized once
+  const { clusters: _c, endpoints: _e, secrets: _s, ...rest } = body;
+  const version = createHash('sha256').update(JSON.stringify(rest)).update(JSON.stringify(versions)).digest('hex').slice(0, 12);
+  return deepFreeze({ version, ...body, resourceVersions: versions });
 }

@@ -41,12 +41,19 @@ async function walk(dir: string, out: string[]): Promise<void> {
   }
 }
 
-/** Parses a multi-document YAML (or JSON) text. Empty documents are skipped but keep their index. */
+/**
+ * Parses a multi-document YAML (or JSON) text. Empty documents are skipped but keep their index.
+ * The documents keep only their values: the YAML syntax tree, several times their size, is made
+ * again from the text if a field's line is asked for (an error or a warning).
+ */
 export function parseDocuments(file: string, text: string): SourceDocument[] {
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (!Array.isArray(docs)) return []; // an empty stream
+  const { docs, lineCounter } = parseYaml(text);
   const out: SourceDocument[] = [];
+  let trees: Document[] | undefined;
+  const lineOf = (docIndex: number, path: readonly (string | number)[]) => {
+    trees ??= parseYaml(text).docs;
+    return lineOfPath(trees[docIndex], lineCounter, path);
+  };
   docs.forEach((doc, docIndex) => {
     const err = doc.errors[0];
     if (err) {
@@ -60,13 +67,19 @@ export function parseDocuments(file: string, text: string): SourceDocument[] {
       throw new ConfigError(`invalid YAML: ${(e as Error).message}`, { file, docIndex });
     }
     if (value === null || value === undefined) return;
-    out.push({ file, docIndex, value, lineOf: (path) => lineOfPath(doc, lineCounter, path) });
+    out.push({ file, docIndex, value, lineOf: (path) => lineOf(docIndex, path) });
   });
   return out;
 }
 
-function lineOfPath(doc: Document, lc: LineCounter, path: readonly (string | number)[]): number | undefined {
-  for (let n = path.length; n >= 0; n--) {
+function parseYaml(text: string): { docs: Document[]; lineCounter: LineCounter } {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  return { docs: Array.isArray(docs) ? docs : [], lineCounter }; // not an array: an empty stream
+}
+
+function lineOfPath(doc: Document | undefined, lc: LineCounter, path: readonly (string | number)[]): number | undefined {
+  for (let n = path.length; doc && n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n), true);
     if (isNode(node) && node.range) return lc.linePos(node.range[0]).line;
   }

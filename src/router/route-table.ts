@@ -50,9 +50,11 @@ export class RouteTable {
   constructor(
     readonly config: RouteConfiguration,
     perFilter: PerFilterCompiler = rejectPerFilterConfig,
+    /** Routes compiled for other tables of the same Snapshot, by their list: compiled once when virtual hosts share them. */
+    shared?: SharedRoutes,
   ) {
     for (const [i, vh] of config.virtualHosts.entries()) {
-      const compiled = compileVirtualHost(vh, (raw, field) => compilePerFilterConfigs(raw, perFilter, config.name, field ? `virtualHosts[${i}].${field}` : `virtualHosts[${i}]`));
+      const compiled = compileVirtualHost(vh, (raw, field) => compilePerFilterConfigs(raw, perFilter, config.name, field ? `virtualHosts[${i}].${field}` : `virtualHosts[${i}]`), shared);
       for (const raw of vh.domains) {
         const d = raw.toLowerCase();
         const anyPort = d.endsWith(':*');
@@ -126,17 +128,24 @@ function compilePerFilterConfigs(raw: Record<string, unknown> | undefined, perFi
   return out;
 }
 
-function compileVirtualHost(vh: VirtualHost, compileEntries: CompileEntries): CompiledVirtualHost {
+/** Compiled routes by the route list they came from (a Snapshot's virtual hosts may share one list). */
+export type SharedRoutes = WeakMap<readonly Route[], readonly CompiledRoute[]>;
+
+function compileVirtualHost(vh: VirtualHost, compileEntries: CompileEntries, shared: SharedRoutes | undefined): CompiledVirtualHost {
   const hostLevel = compileEntries(vh.typedPerFilterConfig, '');
-  return {
-    name: vh.name,
-    routes: vh.routes.map((r, j) => {
+  // the virtual host's own per-filter configs go into its routes: those are not shared
+  const reusable = shared && !hostLevel;
+  let routes = reusable ? shared.get(vh.routes) : undefined;
+  if (!routes) {
+    routes = vh.routes.map((r, j) => {
       const own = compileEntries(r.typedPerFilterConfig, `routes[${j}]`);
       // the route's entry wins over the virtual host's, filter by filter (Envoy: most specific)
       const merged = hostLevel && own ? new Map([...hostLevel, ...own]) : (own ?? hostLevel);
       return compileRoute(r, merged);
-    }),
-  };
+    });
+    if (reusable) shared.set(vh.routes, routes);
+  }
+  return { name: vh.name, routes };
 }
 
 function compileRoute(r: Route, typedPerFilterConfig: ReadonlyMap<string, unknown> | undefined): CompiledRoute {

@@ -15,16 +15,15 @@ const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
 export class UpstreamHost {
   /** Requests in flight to this host (LEAST_REQUEST reads it). */
   active = 0;
-  readonly pool: H1Pool | H2Pool;
-  private readonly h2pool: H2Pool | undefined;
-
-  /** The pool for a request from a client speaking `protocol` (they differ with useClientProtocol only). */
-  poolFor(protocol: string): H1Pool | H2Pool {
-    return this.h2pool && protocol === 'HTTP/2' ? this.h2pool : this.pool;
-  }
   /** `10.0.0.1:9080`, as /clusters and access logs show it. */
   readonly label: string;
   readonly stats: HostStats;
+  /**
+   * Made on the first request: most hosts of a large mesh are never called by this proxy, and a
+   * pool with its options, TLS getter and connection sets costs ~250 bytes a host.
+   */
+  private mainPool: H1Pool | H2Pool | undefined;
+  private h2pool: H2Pool | undefined;
 
   constructor(
     /**
@@ -32,30 +31,48 @@ export class UpstreamHost {
      * its weight, priority, health or labels (never its address or tlsMode: that is another host).
      */
     public endpoint: HostEndpoint,
-    cluster: Cluster,
+    private readonly cluster: Cluster,
     readonly clusterStats: ClusterStats,
-    limits?: ClusterLimits,
-    tls?: TlsStore,
+    private readonly limits?: ClusterLimits,
+    private readonly tls?: TlsStore,
     /** Row in the shared outlier counters, when the cluster has outlier detection (assigned by the agent). */
     readonly outlierSlot?: number,
   ) {
     this.label = hostPort(endpoint.address, endpoint.port);
     this.stats = clusterStats.host(this.label);
-    const options = {
+  }
+
+  /** The pool the cluster's protocol options call for (Envoy's http2_protocol_options: HTTP/2, else HTTP/1.1). */
+  get pool(): H1Pool | H2Pool {
+    return (this.mainPool ??= this.cluster.http2 && !this.cluster.useClientProtocol ? this.newH2Pool() : new H1Pool(this.endpoint.address, this.endpoint.port, this.poolOptions(), this.poolStats()));
+  }
+
+  /** The pool for a request from a client speaking `protocol` (they differ with useClientProtocol only: HTTP/2 clients get an HTTP/2 pool of their own). */
+  poolFor(protocol: string): H1Pool | H2Pool {
+    if (this.cluster.useClientProtocol && protocol === 'HTTP/2') return (this.h2pool ??= this.newH2Pool());
+    return this.pool;
+  }
+
+  private newH2Pool(): H2Pool {
+    const streams = this.cluster.http2?.maxConcurrentStreams;
+    return new H2Pool(this.endpoint.address, this.endpoint.port, { ...this.poolOptions(), ...(streams ? { maxConcurrentStreams: streams } : {}) }, this.poolStats());
+  }
+
+  private poolOptions() {
+    const { cluster, endpoint, tls } = this;
+    return {
       connectTimeoutMs: cluster.connectTimeoutMs,
       idleTimeoutMs: cluster.idleTimeoutMs,
       maxHeaderBytes: MAX_RESPONSE_HEADER_BYTES,
       maxRequestsPerConnection: cluster.maxRequestsPerConnection,
-      limits,
+      limits: this.limits,
       source: upstreamSourceFor(cluster, endpoint.address),
       ...(tls && (cluster.transportSocket || cluster.transportSocketMatches) ? { tls: () => tls.clientOptions(cluster, endpoint, 'http') } : {}),
     };
-    const stats = { cluster: clusterStats, host: this.stats };
-    // Envoy's http2_protocol_options: multiplexed sessions; else keep-alive HTTP/1.1 connections
-    const h2 = () => new H2Pool(endpoint.address, endpoint.port, { ...options, ...(cluster.http2?.maxConcurrentStreams ? { maxConcurrentStreams: cluster.http2.maxConcurrentStreams } : {}) }, stats);
-    this.pool = cluster.http2 && !cluster.useClientProtocol ? h2() : new H1Pool(endpoint.address, endpoint.port, options, stats);
-    // useClientProtocol: HTTP/2 clients get an HTTP/2 pool of their own
-    if (cluster.useClientProtocol) this.h2pool = h2();
+  }
+
+  private poolStats() {
+    return { cluster: this.clusterStats, host: this.stats };
   }
 
   /** Slow start (Istio warmup): set while this host is new; its weight ramps up over the window. */
@@ -74,6 +91,6 @@ export class UpstreamHost {
   }
 
   close(): Promise<void> {
-    return Promise.all([this.pool.close(), this.h2pool?.close()]).then(() => undefined);
+    return Promise.all([this.mainPool?.close(), this.h2pool?.close()]).then(() => undefined);
   }
 }

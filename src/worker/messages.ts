@@ -47,6 +47,8 @@ export type ToWorker =
   | { type: 'snapshot'; snapshot: Snapshot; slots: RuntimeSlots }
   | { type: 'log-level'; level: LogLevel }
   | { type: 'stats'; id: number }
+  /** Only the downstream connection count (a drain polls it). */
+  | { type: 'connections'; id: number }
   | { type: 'drain'; drain: DrainRequest }
   /** The hosts of a cluster outlier detection has ejected right now. */
   | { type: 'ejections'; cluster: string; ejected: string[] }
@@ -56,6 +58,7 @@ export type FromWorker =
   | { type: 'ack'; version: string }
   | { type: 'nack'; version: string; error: string }
   | { type: 'stats'; id: number; stats: StatsSnapshot; activeConnections: number }
+  | { type: 'connections'; id: number; activeConnections: number }
   /** A host reached a consecutive-error threshold (the agent decides the ejection). */
   | { type: 'outlier'; cluster: string; host: string; detector: OutlierDetector };
 

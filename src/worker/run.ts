@@ -42,6 +42,7 @@ export function runWorker(init: WorkerInit, port: AgentPort, exit: (code: number
   const shrinker = HeapShrinker.forThisThread(() => stats.activityCount());
   shrinker?.start();
   let queue = Promise.resolve();
+  let first = true;
 
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
@@ -51,6 +52,9 @@ export function runWorker(init: WorkerInit, port: AgentPort, exit: (code: number
           try {
             // frozen as the agent's copy is (a structured clone is not): nothing in the worker writes to it
             await dataPlane.apply(deepFreeze(msg.snapshot), msg.slots);
+            // the agent is not ready before every worker acked its first Snapshot: no request waits for this
+            if (first) await shrinker?.collectNow();
+            first = false;
             post({ type: 'ack', version: msg.snapshot.version });
           } catch (err) {
             log.error(`snapshot ${msg.snapshot.version} rejected: ${(err as Error).message}`);
@@ -60,6 +64,9 @@ export function runWorker(init: WorkerInit, port: AgentPort, exit: (code: number
         break;
       case 'stats':
         post({ type: 'stats', id: msg.id, stats: dataPlane.statsSnapshot(), activeConnections: dataPlane.activeConnections });
+        break;
+      case 'connections':
+        post({ type: 'connections', id: msg.id, activeConnections: dataPlane.activeConnections });
         break;
       case 'drain':
         dataPlane.drain(msg.drain);

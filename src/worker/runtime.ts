@@ -13,7 +13,7 @@ import { compileNetworkFilters } from '../network/registry.js';
 import { loadAuthorizationApi } from '../security/ext-authz/grpc-client.js';
 import type { FilterFactoryEntry } from '../http/filter-manager.js';
 import { compilePerRouteConfig, httpFilterChain, httpFilterFactories } from '../filters/http/registry.js';
-import { RouteTable } from '../router/route-table.js';
+import { RouteTable, type SharedRoutes } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
 import type { RuntimeSlots } from './messages.js';
 import { ConfigError } from '../config/errors.js';
@@ -121,12 +121,13 @@ export class Runtime {
     services.tls?.retainServers(snapshot.listeners);
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
     const tables = new Map<string, RouteTable>();
+    const sharedRoutes: SharedRoutes = new WeakMap();
     const pipelines = new Map<HttpConnectionManager, HttpPipeline>();
     const compileHttp = (l: Listener, hcm: HttpConnectionManager, where: string): HttpPipeline => {
       let p = pipelines.get(hcm);
       if (p) return p;
       let routes = tables.get(hcm.routeConfigName);
-      if (!routes) tables.set(hcm.routeConfigName, (routes = new RouteTable(routeConfigs.get(hcm.routeConfigName) ?? { name: hcm.routeConfigName, virtualHosts: [] }, compilePerRouteConfig)));
+      if (!routes) tables.set(hcm.routeConfigName, (routes = new RouteTable(routeConfigs.get(hcm.routeConfigName) ?? { name: hcm.routeConfigName, virtualHosts: [] }, compilePerRouteConfig, sharedRoutes)));
       const filters = httpFilterChain(hcm.httpFilters).map(({ filter: f, index: i }) => {
         const factory = httpFilterFactories.get(f.name);
         if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.httpFilters[${i}]` });

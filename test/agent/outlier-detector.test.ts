@@ -273,20 +273,36 @@ describe('update(), allEjections(), stop()', () => {
 
   it('a cluster that loses outlier detection (or goes away) is dropped, timer and all', () => {
     hub.update(...snapshot(cluster(A, FOUR.slice(0, 2)), cluster(B, FOUR.slice(2, 4))));
-    expect(vi.getTimerCount()).toBe(2);
+    hub.report(A, H(1), 'consecutive_5xx');
     hub.report(B, H(3), 'consecutive_5xx');
+    expect(vi.getTimerCount()).toBe(2);
     expect(hub.allEjections()).toEqual([
-      [A, []],
+      [A, [H(1)]],
       [B, [H(3)]],
     ]);
     hub.update(...snapshot(cluster(A, FOUR.slice(0, 2)), cluster(B, FOUR.slice(2, 4), null)));
     expect(vi.getTimerCount()).toBe(1);
     expect(hub.ejected(B)).toEqual([]);
-    expect(hub.allEjections()).toEqual([[A, []]]);
+    expect(hub.allEjections()).toEqual([[A, [H(1)]]]);
     expect(hub.stats().map((s) => s.cluster)).toEqual([A]);
     hub.update(...snapshot());
     expect(vi.getTimerCount()).toBe(0);
     expect(hub.stats()).toEqual([]);
+  });
+
+  it('no timer runs for clusters with nothing ejected (a mesh of thousands would wake the agent thousands of times an interval); one runs from an ejection until the host is back and its multiplier is down to 0', () => {
+    hub.update(...snapshot(...Array.from({ length: 50 }, (_, i) => cluster(`c${i}`, FOUR.slice(0, 2)))));
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(150); // off the 200 ms tick phase
+    hub.report('c7', H(1), 'consecutive_5xx');
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(850); // tick at 1000: ejected until 1150
+    expect(hub.ejected('c7')).toEqual([H(1)]);
+    vi.advanceTimersByTime(200); // tick at 1200 (the phase kept from the start): back, multiplier 1
+    expect(hub.ejected('c7')).toEqual([]);
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(200); // multiplier 0: nothing left to do
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('a new interval restarts the timer; an ejection in progress keeps its end time and follows the new config', () => {
@@ -303,6 +319,8 @@ describe('update(), allEjections(), stop()', () => {
 
   it('stop() clears every timer', () => {
     hub.update(...snapshot(cluster(A, FOUR.slice(0, 2)), cluster(B, FOUR.slice(2, 4))));
+    hub.report(A, H(1), 'consecutive_5xx');
+    hub.report(B, H(3), 'consecutive_5xx');
     expect(vi.getTimerCount()).toBe(2);
     hub.stop();
     expect(vi.getTimerCount()).toBe(0);

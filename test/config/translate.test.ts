@@ -384,6 +384,14 @@ describe('sidecar: the outbound listener', () => {
     expect(t.snapshot.node).toEqual(sidecarNode());
   });
 
+  it("a service port's routes are one list on http_proxy and on its port's route configuration (built once; a worker compiles them once)", () => {
+    const t = translate(BOOKINFO_SERVICES + REVIEWS_DR, sidecarNode());
+    const onProxy = vhost(routeConfig(t, 'http_proxy'), `${REVIEWS}:9080`);
+    const onPort = vhost(routeConfig(t, '9080'), `${REVIEWS}:9080`);
+    expect(onPort.routes).toBe(onProxy.routes);
+    expect(onPort.domains).not.toEqual(onProxy.domains);
+  });
+
   it('serves every name a client may use: FQDN, name.ns.svc, name.ns, short name, VIP — with the port', () => {
     const v = outboundVhost(BOOKINFO_SERVICES, REVIEWS, 9080);
     expect([...v.domains].sort()).toEqual(

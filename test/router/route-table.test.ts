@@ -241,3 +241,26 @@ describe('path rewrite', () => {
     expect(n('/v3/items')).toBe('/items?version=v3');
   });
 });
+
+describe('routes shared between virtual hosts', () => {
+  const routes = [route('api', { prefix: '/api' }), route('default', { prefix: '/' })];
+  const config = (name: string, v: VirtualHost): RouteConfiguration => ({ name, virtualHosts: [v] });
+
+  it('one list is compiled once for every table of a Snapshot that has it', () => {
+    const shared = new WeakMap();
+    const a = new RouteTable(config('http_proxy', vh('svc:80', ['svc:80'], routes)), undefined, shared);
+    const b = new RouteTable(config('80', vh('svc:80', ['svc'], routes)), undefined, shared);
+    expect(b.findVirtualHost('svc')!.routes).toBe(a.findVirtualHost('svc:80')!.routes);
+    expect(RouteTable.findRoute(b.findVirtualHost('svc')!, req('/api/x'))?.name).toBe('api');
+  });
+
+  it("not when the virtual host has per-filter configs of its own (they are merged into its routes), nor without a shared map", () => {
+    const shared = new WeakMap();
+    const a = new RouteTable(config('a', vh('svc', ['svc'], routes)), undefined, shared);
+    const withOwn = { ...vh('svc', ['svc'], routes), typedPerFilterConfig: { 'envoy.filters.http.fault': {} } };
+    const b = new RouteTable(config('b', withOwn), () => ({ compiled: true }), shared);
+    expect(b.findVirtualHost('svc')!.routes).not.toBe(a.findVirtualHost('svc')!.routes);
+    expect(b.findVirtualHost('svc')!.routes[0].typedPerFilterConfig?.get('envoy.filters.http.fault')).toEqual({ compiled: true });
+    expect(table(vh('svc', ['svc'], routes)).findVirtualHost('svc')!.routes).not.toBe(a.findVirtualHost('svc')!.routes);
+  });
+});

@@ -61,6 +61,20 @@ describe('HeapShrinker', () => {
     expect(w.collections).toBe(2);
   });
 
+  it('collectNow collects whatever the activity, and its result is the new floor', async () => {
+    const w = fakeWorker(20 * MiB, 140 * MiB);
+    const s = new HeapShrinker(w.probe);
+    w.activity = 500;
+    w.used = 90 * MiB;
+    w.rss = 300 * MiB;
+    w.live = 60 * MiB;
+    w.liveRss = 200 * MiB;
+    await s.collectNow();
+    expect(w.collections).toBe(1);
+    await s.check(); // quiet now, and nothing grew past the floors collectNow left
+    expect(w.collections).toBe(1);
+  });
+
   it('collects after a quiet interval when the heap grew, though the RSS did not', async () => {
     const w = fakeWorker(20 * MiB);
     const s = new HeapShrinker(w.probe);

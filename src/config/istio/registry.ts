@@ -74,20 +74,28 @@ export function buildServices(cfg: IstioConfig, node: NodeIdentity, warnings: st
 
 /** Finds the DestinationRule for a service host the way istiod does: proxy ns, service ns, root ns. */
 export class DestinationRuleIndex {
-  private readonly rules: { dr: DestinationRuleSpec; host: string }[];
+  /** Per namespace: the rules of each exact host, and the wildcard ones (a lookup per service must not scan them all). */
+  private readonly byNamespace = new Map<string, { exact: Map<string, Rule[]>; wildcards: Rule[] }>();
 
   constructor(cfg: IstioConfig, private readonly node: NodeIdentity) {
-    this.rules = cfg.destinationRules
-      .filter((dr) => isExportedTo(dr.exportTo, dr.meta.namespace, node.namespace))
-      .filter((dr) => !dr.workloadSelector || (dr.meta.namespace === node.namespace && labelsMatch(dr.workloadSelector, node.labels)))
-      .map((dr) => ({ dr, host: resolveHost(dr.host, dr.meta.namespace, node.domainSuffix) }));
+    for (const dr of cfg.destinationRules) {
+      if (!isExportedTo(dr.exportTo, dr.meta.namespace, node.namespace)) continue;
+      if (dr.workloadSelector && !(dr.meta.namespace === node.namespace && labelsMatch(dr.workloadSelector, node.labels))) continue;
+      const rule = { dr, host: resolveHost(dr.host, dr.meta.namespace, node.domainSuffix) };
+      let ns = this.byNamespace.get(dr.meta.namespace);
+      if (!ns) this.byNamespace.set(dr.meta.namespace, (ns = { exact: new Map(), wildcards: [] }));
+      if (rule.host.startsWith('*')) ns.wildcards.push(rule);
+      else if (ns.exact.get(rule.host)?.push(rule) === undefined) ns.exact.set(rule.host, [rule]);
+    }
   }
 
   lookup(hostname: string, serviceNamespace: string): DestinationRuleSpec | undefined {
     for (const ns of [this.node.namespace, serviceNamespace, ROOT_NAMESPACE]) {
-      let best: { dr: DestinationRuleSpec; host: string } | undefined;
-      for (const r of this.rules) {
-        if (r.dr.meta.namespace !== ns || !hostMatches(r.host, hostname)) continue;
+      const rules = this.byNamespace.get(ns);
+      if (!rules) continue;
+      let best: Rule | undefined;
+      for (const r of [...(rules.exact.get(hostname) ?? []), ...rules.wildcards]) {
+        if (!hostMatches(r.host, hostname)) continue;
         if (!best || morePreferred(r, best)) best = r;
       }
       if (best) return best.dr;
@@ -96,7 +104,9 @@ export class DestinationRuleIndex {
   }
 }
 
-function morePreferred(a: { dr: DestinationRuleSpec; host: string }, b: { dr: DestinationRuleSpec; host: string }): boolean {
+type Rule = { dr: DestinationRuleSpec; host: string };
+
+function morePreferred(a: Rule, b: Rule): boolean {
   // a workload-specific rule beats a namespace-wide one; then the more specific host; then the older rule
   const sa = a.dr.workloadSelector ? 1 : 0;
   const sb = b.dr.workloadSelector ? 1 : 0;
@@ -135,11 +145,38 @@ export function effectivePolicy(dr: DestinationRuleSpec | undefined, port: numbe
 /** VirtualServices visible to the proxy, and the one that applies to a host (exact before wildcard). */
 export class VirtualServiceIndex {
   readonly visible: { vs: VirtualServiceSpec; hosts: string[] }[];
+  /** Each exact host's VirtualServices, and every wildcard host, in load order (a lookup per service must not scan them all). */
+  private readonly exact = new Map<string, VirtualServiceSpec[]>();
+  private readonly wildcards: { vs: VirtualServiceSpec; host: string }[] = [];
 
   constructor(cfg: IstioConfig, node: NodeIdentity) {
     this.visible = cfg.virtualServices
       .filter((vs) => isExportedTo(vs.exportTo, vs.meta.namespace, node.namespace))
       .sort((a, b) => a.meta.order - b.meta.order)
       .map((vs) => ({ vs, hosts: vs.hosts.map((h) => resolveHost(h, vs.meta.namespace, node.domainSuffix)) }));
+    for (const { vs, hosts } of this.visible) {
+      for (const host of hosts) {
+        if (host.startsWith('*')) this.wildcards.push({ vs, host });
+        else if (this.exact.get(host)?.push(vs) === undefined) this.exact.set(host, [vs]);
+      }
+    }
+  }
+
+  /**
+   * The VirtualService for `hostname` among those `accept` takes: the most specific of their hosts
+   * covering it (exact, then the longest wildcard; the first loaded on a tie), and whether one of
+   * them names the host itself.
+   */
+  lookup(hostname: string, accept: (vs: VirtualServiceSpec) => boolean): { vs: VirtualServiceSpec | undefined; named: boolean } {
+    let best: VirtualServiceSpec | undefined = this.exact.get(hostname)?.find(accept);
+    let named = best !== undefined;
+    let spec = best ? hostSpecificity(hostname) : -1;
+    for (const w of this.wildcards) {
+      if (!hostMatches(w.host, hostname) || !accept(w.vs)) continue;
+      if (w.host === hostname) named = true;
+      const s = hostSpecificity(w.host);
+      if (s > spec) [best, spec] = [w.vs, s];
+    }
+    return { vs: best, named };
   }
 }

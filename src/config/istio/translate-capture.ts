@@ -2,7 +2,6 @@ import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager
 import { httpConnectionManagerFilter, tcpProxyFilter } from '../envoy/network-filters.js';
 import { isIPv6 } from 'node:net';
 import { parseCidr } from '../../common/cidr.js';
-import { hostMatches, hostSpecificity } from './hosts.js';
 import type { Service, VirtualServiceIndex } from './registry.js';
 import type { L4RouteSpec, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
 import { portKind, type PortKind } from './protocol.js';
@@ -165,17 +164,7 @@ function routeContext(input: CaptureInput, port: number): RouteContext {
 
 /** The mesh VirtualService for a host with routes of this kind (exact hosts before wildcards). */
 function l4VirtualService(input: CaptureInput, hostname: string, kind: 'tcp' | 'tls'): VirtualServiceSpec | undefined {
-  let best: { vs: VirtualServiceSpec; spec: number } | undefined;
-  for (const { vs, hosts } of input.vss.visible) {
-    if (vs[kind].length === 0) continue;
-    if (vs.gateways.length && !vs.gateways.includes('mesh')) continue;
-    for (const h of hosts) {
-      if (!hostMatches(h, hostname)) continue;
-      const spec = hostSpecificity(h);
-      if (!best || spec > best.spec) best = { vs, spec };
-    }
-  }
-  return best?.vs;
+  return input.vss.lookup(hostname, (vs) => vs[kind].length > 0 && (vs.gateways.length === 0 || vs.gateways.includes('mesh'))).vs;
 }
 
 export function weightedClusters(route: L4RouteSpec, vs: VirtualServiceSpec, ctx: RouteContext): TcpProxy['clusters'] {

@@ -1,7 +1,7 @@
 import { isIPv6 } from 'node:net';
-import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
+import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
-import { hostMatches, hostSpecificity, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
+import { hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
 import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
 import { portKind, servesHttp } from './protocol.js';
@@ -53,7 +53,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   const { clusters, endpoints } = buildOutboundClusters(services.values(), drs, node, { mtls: !!opts.mtls, secrets: secretSet }, cfg.mesh);
   const listeners: Listener[] = [];
   const routeConfigs: RouteConfiguration[] = [];
-  const b = { node, services, vss, listeners, routeConfigs, clusters, endpoints, warnings, mesh: cfg.mesh, secrets: secretSet };
+  const b = { node, services, vss, listeners, routeConfigs, clusters, endpoints, warnings, mesh: cfg.mesh, secrets: secretSet, serviceRoutes: new Map<string, Route[]>() };
   if (node.mode === 'sidecar') buildSidecar(b, cfg, opts);
   else {
     const topology = gatewayTopologyFields(cfg.mesh.defaultConfig);
@@ -175,6 +175,8 @@ interface Builder {
   warnings: string[];
   mesh: MeshSettings;
   secrets: SecretSet;
+  /** Each service port's outbound routes (`host:port`), shared by the route configurations that serve it. */
+  serviceRoutes: Map<string, Route[]>;
 }
 
 export function httpConnectionManager(routeConfigName: string, direction: TrafficDirection, statPrefix: string, node: NodeIdentity): HttpConnectionManager {
@@ -309,20 +311,25 @@ function sidecarVirtualHosts(
   admitVsHost: (vs: VirtualServiceSpec, host: string, port: number) => boolean,
 ): VirtualHost[] {
   const vhosts: VirtualHost[] = [];
-  const meshVs = b.vss.visible.filter(({ vs }) => (vs.gateways.length === 0 ? true : vs.gateways.some((g) => g === 'mesh')));
+  const forMesh = (vs: VirtualServiceSpec) => vs.gateways.length === 0 || vs.gateways.includes('mesh');
+  const meshVs = b.vss.visible.filter(({ vs }) => forMesh(vs));
   const covered = new Set<string>(); // VirtualService hosts that matched a service
   const gateways = new Set(['mesh']);
   for (const svc of b.services.values()) {
     for (const p of svc.ports) {
       if (!servesHttp(p.protocol) || (port !== undefined && p.number !== port)) continue;
       if (!admitService(svc, p.number)) continue;
-      const vs = findVirtualService(meshVs, svc.hostname, covered);
-      const ctx: RouteContext = { node: b.node, port: p.number, gateways, services: b.services };
-      vhosts.push({
-        name: `${svc.hostname}:${p.number}`,
-        domains: serviceDomains(svc, p.number, b.node, port === undefined),
-        routes: vs ? buildVirtualServiceRoutes(vs, ctx) : [defaultRoute(svc, p.number)],
-      });
+      const { vs, named } = b.vss.lookup(svc.hostname, forMesh);
+      if (named) covered.add(svc.hostname);
+      // a service port's routes are the same on 15001 and on its port's route configuration: built once,
+      // one object in both (a worker compiles them once too)
+      const key = `${svc.hostname}:${p.number}`;
+      let routes = b.serviceRoutes.get(key);
+      if (!routes) {
+        const ctx: RouteContext = { node: b.node, port: p.number, gateways, services: b.services };
+        b.serviceRoutes.set(key, (routes = vs ? buildVirtualServiceRoutes(vs, ctx) : [defaultRoute(svc, p.number)]));
+      }
+      vhosts.push({ name: key, domains: serviceDomains(svc, p.number, b.node, port === undefined), routes });
     }
   }
   // VirtualService hosts that name no service still get a virtual host (Istio routes them by Host)
@@ -336,20 +343,6 @@ function sidecarVirtualHosts(
     }
   }
   return vhosts;
-}
-
-/** The first VirtualService whose host covers this service: exact hosts before wildcards. */
-function findVirtualService(list: VirtualServiceIndex['visible'], hostname: string, covered: Set<string>): VirtualServiceSpec | undefined {
-  let best: { vs: VirtualServiceSpec; spec: number } | undefined;
-  for (const { vs, hosts } of list) {
-    for (const h of hosts) {
-      if (!hostMatches(h, hostname)) continue;
-      const spec = hostSpecificity(h);
-      if (!best || spec > best.spec) best = { vs, spec };
-      if (h === hostname) covered.add(h);
-    }
-  }
-  return best?.vs;
 }
 
 /** Every name a client in the mesh may use for a service: FQDN, short forms, VIPs; with and without port. */
