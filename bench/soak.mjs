@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import WebSocket from 'ws';
 import { flagReader } from './harness.mjs';
+import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
 import { stringify } from 'yaml';
 
 const HOST = '127.0.0.1';
@@ -78,6 +79,8 @@ async function main() {
   const logFile = path.join(tmp, 'proxy.log');
   const fd = fs.openSync(logFile, 'a');
   const child = spawn(process.execPath, [
+    // the proxy's node flags given here: a re-exec to add them would start a second inspector
+    ...PROXY_NODE_FLAGS,
     ...(process.env.NOINSPECT ? [] : ['--inspect=127.0.0.1:0']), // heap figures and a forced GC per thread, see inspectHeaps
     path.join(ROOT, 'bin', 'outrigger.js'), 'run', '-c', configFile, '--workers', String(opt.workers),
     '--mode', 'gateway', '--label', 'istio=ingressgateway', '--namespace', 'default', '--log-level', 'warning',
@@ -518,7 +521,9 @@ async function withInspector(url, fn) {
   const send = (method, params = {}) => new Promise((res, rej) => { const i = ++id; waiting.set(i, [res, rej]); ws.send(JSON.stringify({ id: i, method, params })); });
   try {
     await send('NodeWorker.enable', { waitForDebuggerOnStart: false });
-    await waitFor(() => (workers.length >= opt.workers ? true : undefined), 5_000, 'worker inspector sessions');
+    // one worker runs on the main thread (no worker thread to attach to); more run on worker threads
+    const workerThreads = opt.workers === 1 ? 0 : opt.workers;
+    await waitFor(() => (workers.length >= workerThreads ? true : undefined), 5_000, 'worker inspector sessions');
     return await Promise.race([fn(send, workers, (l) => listeners.push(l)), sleep(120_000).then(() => { throw new Error('inspector call took over 120 s'); })]);
   } finally {
     await send('NodeWorker.disable').catch(() => {});
