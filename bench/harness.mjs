@@ -118,12 +118,12 @@ export const PROXY_PORTS = 5;
  * /healthz/ready answers 200 (within `readySeconds`). `root`: the checkout whose build runs (this one
  * by default); `prefix`: a command in front of node (e.g. taskset, valgrind).
  */
-export async function startGateway(configDir, children, ports, { root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS } = {}) {
+export async function startGateway(configDir, children, ports, { root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS, env = {} } = {}) {
   const [admin, stats, health, outbound, inbound] = ports;
   const [cmd, ...rest] = [...prefix, process.execPath, ...nodeFlags];
   const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, '--mode', 'gateway', '--label', 'istio=ingressgateway', '--workers', '1', '--no-watch',
     '--admin-port', String(admin), '--stats-port', String(stats), '--health-port', String(health), '--outbound-port', String(outbound), '--inbound-port', String(inbound)],
-  { stdio: ['ignore', 'ignore', 'inherit'] });
+  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
   children.push(proxy);
   for (let i = 0; ; i++) {
     if (i > readySeconds * 10) throw new Error(`proxy not ready in ${readySeconds} s`);

@@ -113,6 +113,27 @@ function block(method: 'GET' | 'POST', path: string, extra: [string, string][] =
 }
 
 const PROTOCOL_ERROR = 0x1;
+const CANCEL = 0x8;
+const ENHANCE_YOUR_CALM = 0xb;
+
+/** Writes `bytes` and collects what comes back until the proxy closes the connection (or 10 s). */
+function attack(bytes: Buffer): Promise<{ frames: ParsedFrame[]; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let got = Buffer.alloc(0);
+    const timer = setTimeout(() => (s.destroy(), resolve({ frames: parseFrames(got), closed: false })), 10_000);
+    s.on('error', () => {});
+    s.on('data', (b: Buffer) => (got = Buffer.concat([got, b])));
+    s.on('close', () => (clearTimeout(timer), resolve({ frames: parseFrames(got), closed: true })));
+    s.on('connect', () => s.write(bytes));
+  });
+}
+
+function rst(stream: number, code: number): Buffer {
+  const p = Buffer.alloc(4);
+  p.writeUInt32BE(code);
+  return frame(FrameType.RST_STREAM, 0, stream, p);
+}
 
 describe('own HTTP/2 codec (OUTRIGGER_HTTP2_CODEC=own)', () => {
   it('a GET: :authority becomes the upstream Host, the response comes back', async () => {
@@ -164,5 +185,21 @@ describe('own HTTP/2 codec (OUTRIGGER_HTTP2_CODEC=own)', () => {
     const rst = frames.find((f) => f.stream === 1 && f.type === FrameType.RST_STREAM);
     expect(rst?.payload.readUInt32BE(0)).toBe(PROTOCOL_ERROR);
     expect(app.requests.filter((r) => r.url === '/short' && r.bodyBytes === 10)).toHaveLength(0);
+  });
+
+  it('rapid reset: 300 streams opened and cancelled at once → GOAWAY ENHANCE_YOUR_CALM, closed; none of it past the budget served', async () => {
+    const opened = Array.from({ length: 300 }, (_, i) => [frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1 + 2 * i, block('GET', `/rapid/${i}`)), rst(1 + 2 * i, CANCEL)]).flat();
+    const r = await attack(Buffer.concat([PREFACE, SETTINGS, ...opened]));
+    expect(r.closed).toBe(true);
+    const goaway = r.frames.find((f) => f.type === FrameType.GOAWAY);
+    expect(goaway?.payload.readUInt32BE(4)).toBe(ENHANCE_YOUR_CALM);
+    expect(app.requests.filter((q) => q.url.startsWith('/rapid/')).length).toBeLessThanOrEqual(201);
+  });
+
+  it('empty DATA frames on an open stream: GOAWAY and closed (Envoy: one empty frame in a row at most)', async () => {
+    const empties = Array.from({ length: 50 }, () => frame(FrameType.DATA, 0, 1));
+    const r = await attack(Buffer.concat([PREFACE, SETTINGS, frame(FrameType.HEADERS, Flag.END_HEADERS, 1, block('POST', '/empty')), ...empties]));
+    expect(r.closed).toBe(true);
+    expect(r.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(true);
   });
 });

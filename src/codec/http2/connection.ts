@@ -188,7 +188,8 @@ export class Http2ServerConnection implements FrameHandler {
     const stream = v.stream;
     if (!stream) return;
     // rapid reset: a client cancelling streams before their response completed (CVE-2023-44487)
-    if (!stream.finished && code !== H2_NO_ERROR && this.resets.spend()) this.cutOff();
+    // thrown, so the reader stops here: the frames after it in this read are not served
+    if (!stream.finished && code !== H2_NO_ERROR && this.resets.spend()) throw new Http2ConnectionError(H2_ENHANCE_YOUR_CALM, 'rapid reset: too many streams reset before their response');
     this.forget(stream);
     stream.resetByPeer();
   }
