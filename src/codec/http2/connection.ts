@@ -393,6 +393,11 @@ export class Http2ServerConnection implements FrameHandler {
     const out = this.writer.take();
     if (out.length === 0) return;
     const s = this.socket;
+    // what earlier turns wrote has left (a TLS socket may hold some past the write): count afresh
+    if (s.writableLength === 0) {
+      this.outboundFrames = 0;
+      this.outboundControlFrames = 0;
+    }
     s.cork();
     for (const b of out) s.write(b);
     s.uncork();
