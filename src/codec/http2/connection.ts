@@ -135,7 +135,7 @@ export class Http2ServerConnection implements FrameHandler {
   }
 
   /** The verdict of stream-state.ts for `frame` on `streamId`, thrown when it is a connection error. */
-  private verdict(streamId: number, frame: StreamFrame, endStream: boolean): { kind: string; code?: number; stream: H2Stream | undefined } {
+  private verdict(streamId: number, frame: StreamFrame, endStream: boolean): { kind: 'accept' | 'ignore' | 'stream-error'; code?: number; stream: H2Stream | undefined } {
     const stream = this.streams.get(streamId);
     const state: StreamState = stream ? stream.state : streamId > this.lastStreamId ? 'idle' : 'closed';
     const v = onReceive(state, frame, endStream);
@@ -279,8 +279,10 @@ export class Http2ServerConnection implements FrameHandler {
   /** The connection window is given back as DATA arrives: each stream's own window bounds what is held. */
   private giveBackConnection(n: number): void {
     const increment = this.receiveWindow.consume(n);
-    if (increment > 0) this.writer.windowUpdate(0, increment);
-    if (increment > 0) this.scheduleFlush();
+    if (increment > 0) {
+      this.writer.windowUpdate(0, increment);
+      this.scheduleFlush();
+    }
   }
 
   /** `n` octets of the stream's request body were consumed: WINDOW_UPDATE once half the window is. */
