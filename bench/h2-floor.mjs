@@ -4,6 +4,8 @@
 //   passthrough  a minimal node:http2 proxy: each stream forwarded over --sessions client sessions to
 //                the upstream (headers and body streamed both ways, nothing else),
 //   outrigger    the gateway (1 worker), its service port HTTP2, to the same upstream,
+//   outrigger-own  the same with Outrigger's own downstream HTTP/2 codec (OUTRIGGER_HTTP2_CODEC=own;
+//                also outrigger-own-h1 with --upstream nginx),
 //   haproxy      HAProxy (nbthread 1) h2c → h2c, if installed.
 // With --upstream nginx also outrigger-h1 and haproxy-h1: the same with HTTP/1.1 to the upstream
 // (h2c in, HTTP/1.1 out: peerbench's h2c measurement).
@@ -26,7 +28,7 @@ const USAGE = `usage: node bench/h2-floor.mjs [--seconds S] [--reps R] [--sessio
   --reps R        interleaved repetitions (default 3)
   --sessions K    upstream client sessions of the passthrough (default 1)
   --upstream      the h2c upstream on CPU 0: the minimal node:http2 server (default) or nginx (as peerbench's)
-  --targets       any of server,passthrough,outrigger,haproxy and, with nginx, outrigger-h1,haproxy-h1
+  --targets       any of server,passthrough,outrigger,outrigger-own,haproxy and, with nginx, outrigger-h1,outrigger-own-h1,haproxy-h1
                   (default: all that apply; haproxy only if installed)
   --instructions  instructions/request of passthrough and outrigger under callgrind (needs valgrind)
   --profile       only: profile the passthrough under load (--cpu-prof) and print where its time goes`;
@@ -38,9 +40,9 @@ const log = (...m) => console.error(`[bench:h2-floor ${new Date().toISOString().
 const usage = (code) => { console.error(USAGE); process.exit(code); };
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
-const TARGETS = ['server', 'passthrough', 'outrigger', 'haproxy'];
+const TARGETS = ['server', 'passthrough', 'outrigger', 'outrigger-own', 'haproxy'];
 /** Targets with HTTP/1.1 to the upstream: nginx serves that too. */
-const H1_TARGETS = ['outrigger-h1', 'haproxy-h1'];
+const H1_TARGETS = ['outrigger-h1', 'outrigger-own-h1', 'haproxy-h1'];
 
 const role = process.argv[2] === '--role' ? process.argv[3] : undefined;
 if (role === 'server') serve(minimalServer());
@@ -133,11 +135,11 @@ async function startRole(children, prefix, nodeFlags, ...roleArgs) {
   return { proc: child, port };
 }
 
-async function startOutrigger(tmp, children, upPort, prefix, protocol = 'HTTP2') {
+async function startOutrigger(tmp, children, upPort, prefix, protocol = 'HTTP2', env = {}) {
   const dir = fs.mkdtempSync(path.join(tmp, 'outrigger-'));
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
   fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, protocol, [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
-  const { proxy } = await startGateway(dir, children, proxyPorts, { prefix, readySeconds: 300 });
+  const { proxy } = await startGateway(dir, children, proxyPorts, { prefix, readySeconds: 300, env });
   return { proc: proxy, port: gw };
 }
 
@@ -255,8 +257,10 @@ async function main() {
     server: () => startRole(children, pin, [], 'server'),
     passthrough: () => startRole(children, pin, [], 'passthrough', upPort, o.sessions),
     outrigger: () => startOutrigger(tmp, children, upPort, pin),
+    'outrigger-own': () => startOutrigger(tmp, children, upPort, pin, 'HTTP2', { OUTRIGGER_HTTP2_CODEC: 'own' }),
     haproxy: () => startHaproxy(tmp, children, upPort),
     'outrigger-h1': () => startOutrigger(tmp, children, h1Port, pin, 'HTTP'),
+    'outrigger-own-h1': () => startOutrigger(tmp, children, h1Port, pin, 'HTTP', { OUTRIGGER_HTTP2_CODEC: 'own' }),
     'haproxy-h1': () => startHaproxy(tmp, children, h1Port, false),
   };
   const targets = {};

@@ -15,6 +15,13 @@ const REQUESTS = numberFlag('--requests', 100_000);
 const CLIENTS = numberFlag('--clients', 4);
 const STREAMS = numberFlag('--streams', 32);
 const ROUNDS = numberFlag('--rounds', 2);
+/** --h2-codec node|own|both: the downstream HTTP/2 codec (own: OUTRIGGER_HTTP2_CODEC=own); both: one gateway each, interleaved. */
+const CODECS = (() => {
+  const i = args.indexOf('--h2-codec');
+  const v = i >= 0 ? args[i + 1] : 'node';
+  if (!['node', 'own', 'both'].includes(v)) throw new Error(`--h2-codec ${v}: node, own or both`);
+  return v === 'both' ? ['node', 'own'] : [v];
+})();
 const log = (...m) => console.error(`[bench:h2 ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
 
 const { tmp, children } = scratch('outrigger-bench-h2-');
@@ -41,30 +48,36 @@ async function main() {
   const up = spawn(process.execPath, [fileURLToPath(import.meta.url), '--role', 'upstream'], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(up);
   const upPort = await new Promise((resolve) => up.stdout.once('data', (d) => resolve(JSON.parse(String(d)).port)));
-  const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
-  fs.writeFileSync(path.join(tmp, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP2', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
-  const { proxy } = await startGateway(tmp, children, proxyPorts);
-  log(`warm-up; then ${ROUNDS} rounds of ${REQUESTS} requests, ${CLIENTS} connections x ${STREAMS} streams`);
-  await h2load(gw);
+  const gateways = [];
+  for (const codec of CODECS) {
+    const dir = path.join(tmp, codec);
+    fs.mkdirSync(dir);
+    const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
+    fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP2', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
+    const { proxy } = await startGateway(dir, children, proxyPorts, { env: codec === 'own' ? { OUTRIGGER_HTTP2_CODEC: 'own' } : {} });
+    gateways.push({ codec, gw, proxy, rps: [], cpu: 0, requests: 0 });
+  }
+  log(`warm-up; then ${ROUNDS} rounds of ${REQUESTS} requests, ${CLIENTS} connections x ${STREAMS} streams, codecs: ${CODECS.join(', ')}`);
+  for (const g of gateways) await h2load(g.gw);
   const direct = [];
-  const proxied = [];
-  let cpu = 0;
-  let requests = 0;
   for (let r = 0; r < ROUNDS; r++) {
     const d = await h2load(upPort);
-    const c0 = cpuSeconds(proxy.pid);
-    const p = await h2load(gw);
-    cpu += cpuSeconds(proxy.pid) - c0;
-    requests += p.ok;
-    if (p.ok !== REQUESTS) log(`proxied round: only ${p.ok} of ${REQUESTS} succeeded`);
     direct.push(d.rps);
-    proxied.push(p.rps);
-    log(`round ${r + 1}: direct ${d.rps.toFixed(0)} rps, proxy ${p.rps.toFixed(0)} rps`);
+    for (const g of gateways) {
+      const c0 = cpuSeconds(g.proxy.pid);
+      const p = await h2load(g.gw);
+      g.cpu += cpuSeconds(g.proxy.pid) - c0;
+      g.requests += p.ok;
+      if (p.ok !== REQUESTS) log(`proxied round (${g.codec}): only ${p.ok} of ${REQUESTS} succeeded`);
+      g.rps.push(p.rps);
+      log(`round ${r + 1}: direct ${d.rps.toFixed(0)} rps, proxy (${g.codec} codec) ${p.rps.toFixed(0)} rps`);
+    }
   }
   const avg = (a) => a.reduce((s, x) => s + x, 0) / a.length;
   console.log(`HTTP/2 (h2c) ${REQUESTS} requests x ${ROUNDS}, ${CLIENTS} connections x ${STREAMS} streams, 12-byte responses, loopback`);
   console.log(`  direct   ${avg(direct).toFixed(0).padStart(7)} rps`);
-  console.log(`  proxy    ${avg(proxied).toFixed(0).padStart(7)} rps   (${(avg(proxied) / avg(direct) * 100).toFixed(0)}% of direct)`);
-  console.log(`  proxy CPU ${(cpu / requests * 1e6).toFixed(1)} µs per request`);
+  for (const g of gateways) {
+    console.log(`  proxy (${g.codec} HTTP/2 codec) ${avg(g.rps).toFixed(0).padStart(7)} rps   (${(avg(g.rps) / avg(direct) * 100).toFixed(0)}% of direct), CPU ${(g.cpu / g.requests * 1e6).toFixed(1)} µs per request`);
+  }
   process.exit(0);
 }

@@ -117,16 +117,17 @@ export const PROXY_PORTS = 5;
  * admin/stats/health/outbound/inbound on `ports` (from the same freePorts call as the listeners');
  * resolves once /healthz/ready answers 200 (within `readySeconds`), with `readyMs`, the time from
  * spawn to that answer (polled every 20 ms). `root`: the checkout whose build runs (this one by
- * default); `prefix`: a command in front of node (e.g. taskset, valgrind).
+ * default); `prefix`: a command in front of node (e.g. taskset, valgrind); `env`: added to this
+ * process's environment for the proxy.
  */
-export async function startOutrigger(configDir, children, ports, { args = [], root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS } = {}) {
+export async function startOutrigger(configDir, children, ports, { args = [], root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS, env = {} } = {}) {
   const [admin, stats, health, outbound, inbound] = ports;
   // the proxy's node flags given: under valgrind a re-exec to add them would leave the tool behind
   const [cmd, ...rest] = [...prefix, process.execPath, ...nodeFlags];
   const t0 = performance.now();
   const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, ...args, '--workers', '1', '--no-watch',
     '--admin-port', String(admin), '--stats-port', String(stats), '--health-port', String(health), '--outbound-port', String(outbound), '--inbound-port', String(inbound)],
-  { stdio: ['ignore', 'ignore', 'inherit'] });
+  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
   children.push(proxy);
   const deadline = t0 + readySeconds * 1000;
   for (;;) {

@@ -15,10 +15,11 @@ import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, gatewayMesh, helloWorld
 import { callgrindPrefix, instructionsPerRequest } from './callgrind.mjs';
 import { assignment, edsCluster, httpListener, resourceSet, routeConfiguration, startDeltaAds, writeBootstrap } from './xds-fixture.mjs';
 
-const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds|both] [--proto h1|h2|both] [--requests N] [--runs R]
+const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds|both | --h2-codec node|own|both] [--proto h1|h2|both] [--requests N] [--runs R]
   --base DIR     another built checkout (npx tsc) to compare with, e.g. a git worktree at an older commit
   --front        how this checkout's gateway gets its config: Istio YAML (default), an Envoy bootstrap fed
                  over delta ADS (xds: the same listener, route, cluster and endpoint), or both, compared
+  --h2-codec     node (default), own (OUTRIGGER_HTTP2_CODEC=own) or both: compares the two HTTP/2 codecs
   --proto        h1 (HTTP/1.1, 16 connections), h2 (h2c, 16 connections x 10 streams) or both (default)
   --requests N   requests counted per run (default 3000), after 2000 not counted
   --runs R       runs per build and protocol (default 2; runs of one build agree to ~1 %)
@@ -36,7 +37,7 @@ if (process.argv[2] === '--role' && process.argv[3] === 'upstream') {
 }
 
 function options() {
-  const o = { base: undefined, fronts: ['yaml'], protos: ['h1', 'h2'], requests: 3000, runs: 2, nodeFlags: PROXY_NODE_FLAGS, baseNodeFlags: PROXY_NODE_FLAGS };
+  const o = { base: undefined, codecs: undefined, fronts: ['yaml'], protos: ['h1', 'h2'], requests: 3000, runs: 2, nodeFlags: PROXY_NODE_FLAGS, baseNodeFlags: PROXY_NODE_FLAGS };
   const f = flagReader(process.argv.slice(2), usage);
   for (let a = f.next(); a !== undefined; a = f.next()) {
     if (a === '--base') o.base = path.resolve(f.value());
@@ -48,6 +49,10 @@ function options() {
       const p = f.value();
       if (!['h1', 'h2', 'both'].includes(p)) usage(2);
       o.protos = p === 'both' ? ['h1', 'h2'] : [p];
+    } else if (a === '--h2-codec') {
+      const v = f.value();
+      if (!['node', 'own', 'both'].includes(v)) usage(2);
+      o.codecs = v === 'both' ? ['node', 'own'] : [v];
     } else if (a === '--requests') o.requests = f.number(100, 1_000_000);
     else if (a === '--runs') o.runs = f.number(1, 20);
     else if (a === '--node-flags') o.nodeFlags = f.value().split(/\s+/).filter(Boolean);
@@ -55,7 +60,8 @@ function options() {
     else if (a === '-h' || a === '--help') usage(0);
     else { console.error(`unknown flag ${a}`); usage(2); }
   }
-  if (o.base && o.fronts.length > 1) usage(2);
+  if ((o.base || o.codecs) && o.fronts.length > 1) usage(2);
+  if (o.base && o.codecs) usage(2);
   if (o.base && !fs.existsSync(path.join(o.base, 'dist', 'cli', 'main.js'))) {
     console.error(`${o.base} has no build: run npx tsc -p tsconfig.json there`);
     process.exit(2);
@@ -64,11 +70,11 @@ function options() {
 }
 
 /** The gateway of `front`: Istio YAML through `outrigger run`, or the same routing over xDS (`outrigger -c bootstrap`). */
-async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags) {
+async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags, env) {
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
   if (front === 'yaml') {
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
-    const { proxy } = await startGateway(dir, children, proxyPorts, { root, prefix, readySeconds: 300, nodeFlags });
+    const { proxy } = await startGateway(dir, children, proxyPorts, { root, prefix, readySeconds: 300, nodeFlags, env });
     return { proxy, gw };
   }
   const cluster = 'outbound|80||up.default.svc.cluster.local';
@@ -82,7 +88,7 @@ async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags)
   children.push({ kill: () => ads.close() });
   const bootstrap = writeBootstrap(dir, { adminPort: proxyPorts[0], socket: ads.socket, mode: 'router' });
   const [cmd, ...rest] = [...prefix, process.execPath, ...nodeFlags];
-  const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), '-c', bootstrap, '--concurrency', '1', '-l', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), '-c', bootstrap, '--concurrency', '1', '-l', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
   children.push(proxy);
   for (let i = 0; ; i++) {
     if (i > 3000) throw new Error('the xDS-fed proxy never served');
@@ -96,7 +102,8 @@ async function measure(o, tmp, children, upPort, [name, root, front], proto, run
   const dir = path.join(tmp, `${name}-${front}-${proto}-${run}`);
   fs.mkdirSync(dir);
   const out = path.join(dir, 'callgrind.out');
-  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out), name === 'base' ? o.baseNodeFlags : o.nodeFlags);
+  const env = name === 'own' ? { OUTRIGGER_HTTP2_CODEC: 'own' } : {};
+  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out), name === 'base' ? o.baseNodeFlags : o.nodeFlags, env);
   return instructionsPerRequest(proxy, out, { proto, port: gw, n: o.requests });
 }
 
@@ -111,7 +118,7 @@ async function main() {
   children.push(up);
   const upPort = await new Promise((resolve) => up.stdout.once('data', (d) => resolve(JSON.parse(String(d)).port)));
   // what is compared: this checkout and --base, or this checkout's two front ends
-  const builds = o.base ? [['this', ROOT, 'yaml'], ['base', o.base, 'yaml']] : o.fronts.map((front) => [front, ROOT, front]);
+  const builds = o.base ? [['this', ROOT, 'yaml'], ['base', o.base, 'yaml']] : o.codecs ? o.codecs.map((c) => [c, ROOT, 'yaml']) : o.fronts.map((front) => [front, ROOT, front]);
   const rows = [];
   for (const proto of o.protos) {
     const per = {};

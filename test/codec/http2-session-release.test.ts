@@ -12,15 +12,16 @@ import { expect, it } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const codec = pathToFileURL(resolve(here, '../../dist/codec/http2/server-session.js')).href;
+const ownCodec = pathToFileURL(resolve(here, '../../dist/codec/http2/connection.js')).href;
 
-const SCRIPT = `
-import { H2ServerConnection } from ${JSON.stringify(codec)};
+const SCRIPT = (own: boolean) => `
+import { ${own ? 'Http2ServerConnection as H2ServerConnection' : 'H2ServerConnection'} } from ${JSON.stringify(own ? ownCodec : codec)};
 import http2 from 'node:http2';
 import net from 'node:net';
 const refs = [];
 const srv = net.createServer({ allowHalfOpen: true }, (sock) => {
   const c = new H2ServerConnection(sock, { maxHeaderBytes: 61440, acceptHttp10: false, idleTimeoutMs: 3600000, serverName: 'test' }, () => undefined);
-  refs.push(new WeakRef(c.session));
+  refs.push(new WeakRef(${own ? 'c' : 'c.session'}));
 });
 srv.listen(0, '127.0.0.1', async () => {
   const port = srv.address().port;
@@ -43,12 +44,14 @@ srv.listen(0, '127.0.0.1', async () => {
 });
 `;
 
-it('closed HTTP/2 connections are released (nothing keeps their sessions alive)', async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', SCRIPT], { timeout: 20_000 });
-  const r = JSON.parse(stdout.trim()) as { accepted: number; alive: number };
-  expect(r.accepted).toBe(40);
-  expect(r.alive).toBe(0);
-});
+for (const own of [false, true]) {
+  it(`closed HTTP/2 connections are released (nothing keeps their sessions alive)${own ? ': the own codec' : ''}`, async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', SCRIPT(own)], { timeout: 20_000 });
+    const r = JSON.parse(stdout.trim()) as { accepted: number; alive: number };
+    expect(r.accepted).toBe(40);
+    expect(r.alive).toBe(0);
+  });
+}
 
 it("the connection idle timeout (Envoy's idle_timeout) still closes a connection with no stream open", async () => {
   const { H2ServerConnection } = await import('../../src/codec/http2/server-session.js');

@@ -6,18 +6,12 @@ import type { ConnectionContext, ServerOptions } from '../http1/server-connectio
 import type { PeerIdentity } from '../../security/peer.js';
 import { hostPort } from '../../common/address.js';
 import { IdleWatch } from '../../common/byte-pipe.js';
+import { ResetBudget } from './reset-budget.js';
 
 /** Envoy's edge defaults for downstream HTTP/2 (the issue's protections). */
 const MAX_CONCURRENT_STREAMS = 100;
 const INITIAL_STREAM_WINDOW = 65_536;
 const INITIAL_CONNECTION_WINDOW = 1_048_576;
-/**
- * Rapid reset (CVE-2023-44487): streams the client resets before their response completes. Envoy
- * closes the connection when these outnumber completed streams past a floor; here: more than this
- * many within the window → GOAWAY (ENHANCE_YOUR_CALM) and close.
- */
-const PREMATURE_RESET_LIMIT = 200;
-const PREMATURE_RESET_WINDOW_MS = 10_000;
 /**
  * Envoy's max_outbound_control_frames: PINGs and SETTINGS each make the server queue an ACK; a
  * client that floods them without reading lets the queue grow — past this many frames the
@@ -42,7 +36,7 @@ export class H2ServerConnection {
   readonly secure: boolean;
   /** Set by the owner to learn when the connection is gone. */
   onClosed: ((c: H2ServerConnection) => void) | undefined;
-  private resets: number[] = [];
+  private readonly resets = new ResetBudget();
   private closed = false;
   readonly streamFlushTimeoutMs: number;
 
@@ -122,10 +116,7 @@ export class H2ServerConnection {
 
   /** Rapid reset budget: too many streams reset by the client before their response finished. */
   private countReset(): void {
-    const now = Date.now();
-    this.resets.push(now);
-    while (this.resets.length && now - this.resets[0] > PREMATURE_RESET_WINDOW_MS) this.resets.shift();
-    if (this.resets.length > PREMATURE_RESET_LIMIT) this.cutOff();
+    if (this.resets.spend()) this.cutOff();
   }
 
   /** An abusive client: GOAWAY ENHANCE_YOUR_CALM, flushed, then the connection is closed. */

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Downstream } from '../../codec/downstream.js';
 import { H1ServerConnection } from '../../codec/http1/server-connection.js';
+import { Http2ServerConnection } from '../../codec/http2/connection.js';
 import { H2ServerConnection } from '../../codec/http2/server-session.js';
 import { HTTP_CONNECTION_MANAGER_FILTER } from '../../config/envoy/network-filters.js';
 import type { HttpConnectionManager } from '../../config/snapshot.js';
@@ -29,11 +30,17 @@ export const httpConnectionManagerNetworkFilter: NetworkFilterFactory<HttpConnec
   },
 };
 
+/**
+ * Which HTTP/2 codec serves downstream connections: node:http2 (the default), or, experimental,
+ * Outrigger's own (src/codec/http2/connection.ts) with OUTRIGGER_HTTP2_CODEC=own. Read once.
+ */
+const Http2Codec = process.env.OUTRIGGER_HTTP2_CODEC === 'own' ? Http2ServerConnection : H2ServerConnection;
+
 function serveHttp(callbacks: NetworkFilterCallbacks, pipeline: HttpPipeline): void {
   const c = callbacks.connection;
   const { owner } = callbacks;
   const onRequest = (ds: Downstream) => owner.onRequest(c.listenerName, c.chainName, ds);
-  const track = (conn: H1ServerConnection | H2ServerConnection) => {
+  const track = (conn: H1ServerConnection | H2ServerConnection | Http2ServerConnection) => {
     conn.onClosed = owner.track({ drain: () => conn.drain(), destroy: () => conn.socket.destroy() }, c.listenerName);
   };
   const context = {
@@ -44,7 +51,7 @@ function serveHttp(callbacks: NetworkFilterCallbacks, pipeline: HttpPipeline): v
   const options = pipeline.serverOptions;
   const preRead = c.readAhead;
   if (isHttp2(c.socket, preRead)) {
-    track(new H2ServerConnection(c.socket, options, onRequest, { ...context, ...(preRead ? { preRead } : {}) }));
+    track(new Http2Codec(c.socket, options, onRequest, { ...context, ...(preRead ? { preRead } : {}) }));
     return;
   }
   track(
@@ -53,7 +60,7 @@ function serveHttp(callbacks: NetworkFilterCallbacks, pipeline: HttpPipeline): v
       ...(preRead ? { preRead } : {}),
       ...(c.ended ? { ended: true } : {}),
       // h2c with prior knowledge on a connection nothing inspected: the HTTP/1.1 codec hands it over
-      onHttp2Preface: (s, bytes) => track(new H2ServerConnection(s, options, onRequest, { ...context, preRead: bytes })),
+      onHttp2Preface: (s, bytes) => track(new Http2Codec(s, options, onRequest, { ...context, preRead: bytes })),
     }),
   );
   if (c.paused) c.socket.resume(); // inspection paused it
