@@ -3,9 +3,10 @@
 //   server       a minimal node:http2 server answering 200 and 12 bytes itself,
 //   passthrough  a minimal node:http2 proxy: each stream forwarded over --sessions client sessions to
 //                the upstream (headers and body streamed both ways, nothing else),
-//   outrigger    the gateway (1 worker), its service port HTTP2, to the same upstream,
-//   outrigger-own  the same with Outrigger's own downstream HTTP/2 codec (OUTRIGGER_HTTP2_CODEC=own;
-//                also outrigger-own-h1 with --upstream nginx),
+//   outrigger    the gateway (1 worker), its service port HTTP2, to the same upstream, downstream
+//                HTTP/2 on node:http2 (OUTRIGGER_HTTP2_CODEC=node),
+//   outrigger-own  the same with Outrigger's own downstream HTTP/2 codec, the proxy's default
+//                (also outrigger-own-h1 with --upstream nginx),
 //   haproxy      HAProxy (nbthread 1) h2c → h2c, if installed.
 // With --upstream nginx also outrigger-h1 and haproxy-h1: the same with HTTP/1.1 to the upstream
 // (h2c in, HTTP/1.1 out: peerbench's h2c measurement).
@@ -256,10 +257,10 @@ async function main() {
   const starts = {
     server: () => startRole(children, pin, [], 'server'),
     passthrough: () => startRole(children, pin, [], 'passthrough', upPort, o.sessions),
-    outrigger: () => startOutrigger(tmp, children, upPort, pin),
+    outrigger: () => startOutrigger(tmp, children, upPort, pin, 'HTTP2', { OUTRIGGER_HTTP2_CODEC: 'node' }),
     'outrigger-own': () => startOutrigger(tmp, children, upPort, pin, 'HTTP2', { OUTRIGGER_HTTP2_CODEC: 'own' }),
     haproxy: () => startHaproxy(tmp, children, upPort),
-    'outrigger-h1': () => startOutrigger(tmp, children, h1Port, pin, 'HTTP'),
+    'outrigger-h1': () => startOutrigger(tmp, children, h1Port, pin, 'HTTP', { OUTRIGGER_HTTP2_CODEC: 'node' }),
     'outrigger-own-h1': () => startOutrigger(tmp, children, h1Port, pin, 'HTTP', { OUTRIGGER_HTTP2_CODEC: 'own' }),
     'haproxy-h1': () => startHaproxy(tmp, children, h1Port, false),
   };

@@ -15,12 +15,12 @@ const REQUESTS = numberFlag('--requests', 100_000);
 const CLIENTS = numberFlag('--clients', 4);
 const STREAMS = numberFlag('--streams', 32);
 const ROUNDS = numberFlag('--rounds', 2);
-/** --h2-codec node|own|both: the downstream HTTP/2 codec (own: OUTRIGGER_HTTP2_CODEC=own); both: one gateway each, interleaved. */
+/** --h2-codec own|node|both: the downstream HTTP/2 codec (OUTRIGGER_HTTP2_CODEC; own is the proxy's default); both: one gateway each, interleaved. */
 const CODECS = (() => {
   const i = args.indexOf('--h2-codec');
-  const v = i >= 0 ? args[i + 1] : 'node';
+  const v = i >= 0 ? args[i + 1] : 'own';
   if (!['node', 'own', 'both'].includes(v)) throw new Error(`--h2-codec ${v}: node, own or both`);
-  return v === 'both' ? ['node', 'own'] : [v];
+  return v === 'both' ? ['own', 'node'] : [v];
 })();
 const log = (...m) => console.error(`[bench:h2 ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
 
@@ -54,7 +54,7 @@ async function main() {
     fs.mkdirSync(dir);
     const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP2', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
-    const { proxy } = await startGateway(dir, children, proxyPorts, { env: codec === 'own' ? { OUTRIGGER_HTTP2_CODEC: 'own' } : {} });
+    const { proxy } = await startGateway(dir, children, proxyPorts, { env: { OUTRIGGER_HTTP2_CODEC: codec } });
     gateways.push({ codec, gw, proxy, rps: [], cpu: 0, requests: 0 });
   }
   log(`warm-up; then ${ROUNDS} rounds of ${REQUESTS} requests, ${CLIENTS} connections x ${STREAMS} streams, codecs: ${CODECS.join(', ')}`);

@@ -19,7 +19,7 @@ const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds
   --base DIR     another built checkout (npx tsc) to compare with, e.g. a git worktree at an older commit
   --front        how this checkout's gateway gets its config: Istio YAML (default), an Envoy bootstrap fed
                  over delta ADS (xds: the same listener, route, cluster and endpoint), or both, compared
-  --h2-codec     node (default), own (OUTRIGGER_HTTP2_CODEC=own) or both: compares the two HTTP/2 codecs
+  --h2-codec     own, node or both (OUTRIGGER_HTTP2_CODEC; own is the proxy's default): compares the two HTTP/2 codecs
   --proto        h1 (HTTP/1.1, 16 connections), h2 (h2c, 16 connections x 10 streams) or both (default)
   --requests N   requests counted per run (default 3000), after 2000 not counted
   --runs R       runs per build and protocol (default 2; runs of one build agree to ~1 %)
@@ -102,7 +102,7 @@ async function measure(o, tmp, children, upPort, [name, root, front], proto, run
   const dir = path.join(tmp, `${name}-${front}-${proto}-${run}`);
   fs.mkdirSync(dir);
   const out = path.join(dir, 'callgrind.out');
-  const env = name === 'own' ? { OUTRIGGER_HTTP2_CODEC: 'own' } : {};
+  const env = name === 'own' || name === 'node' ? { OUTRIGGER_HTTP2_CODEC: name } : {};
   const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out), name === 'base' ? o.baseNodeFlags : o.nodeFlags, env);
   return instructionsPerRequest(proxy, out, { proto, port: gw, n: o.requests });
 }

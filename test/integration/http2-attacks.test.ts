@@ -1,6 +1,7 @@
 // HTTP/2 protections under attack frames: rapid reset (CVE-2023-44487), a CONTINUATION flood
 // (CVE-2024-27316), PING and SETTINGS floods, garbage frames — the attacker's connection is cut,
-// the proxy stays responsive to a concurrent normal client, nothing crashes.
+// the proxy stays responsive to a concurrent normal client, nothing crashes. With each downstream
+// HTTP/2 codec: the own one (the default) and node:http2 (OUTRIGGER_HTTP2_CODEC=node, the fallback).
 import { connect as h2connect, constants } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,8 +20,6 @@ beforeAll(async () => {
   // a slow upstream: streams stay open long enough for resets to be premature
   app = await startUpstream((_req, res) => setTimeout(() => res.end('ok'), 50), 'app');
   port = await freePort();
-  const yaml = gatewayToApp(port, app.port);
-  proxy = await startProxy({ yaml, args: GATEWAY_ARGS });
 });
 
 afterAll(async () => {
@@ -56,7 +55,13 @@ function rawAttack(write: (s: Socket) => void, timeoutMs = 10_000): Promise<{ cl
   });
 }
 
-describe('HTTP/2 protections', () => {
+for (const codec of ['own', 'node'] as const) describe(`HTTP/2 protections, ${codec} codec`, () => {
+  // the same port for both: each codec's proxy is stopped before the next starts
+  beforeAll(async () => {
+    proxy = await startProxy({ yaml: gatewayToApp(port, app.port), args: GATEWAY_ARGS, env: { OUTRIGGER_HTTP2_CODEC: codec } });
+  });
+  afterAll(() => stopAllProxies());
+
   it('rapid reset: a client opening and cancelling streams at once is sent GOAWAY and cut off', async () => {
     const attacker = h2connect(`http://127.0.0.1:${port}`);
     attacker.on('error', () => {});
@@ -131,9 +136,7 @@ describe('HTTP/2 protections', () => {
     expect(await healthy()).toBe(200);
     expect(proxy.alive()).toBe(true);
   });
-});
 
-describe('HTTP/2 header limits', () => {
   it('a header list larger than max_request_headers_kb (60 KiB decoded) is refused; small ones pass', async () => {
     const s = h2connect(`http://127.0.0.1:${port}`, { maxSendHeaderBlockLength: 1_000_000 } as never);
     s.on('error', () => {});

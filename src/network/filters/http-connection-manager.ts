@@ -31,10 +31,11 @@ export const httpConnectionManagerNetworkFilter: NetworkFilterFactory<HttpConnec
 };
 
 /**
- * Which HTTP/2 codec serves downstream connections: node:http2 (the default), or, experimental,
- * Outrigger's own (src/codec/http2/connection.ts) with OUTRIGGER_HTTP2_CODEC=own. Read once.
+ * Which HTTP/2 codec serves downstream connections: Outrigger's own (codec/http2/connection.ts; less
+ * than half node:http2's CPU per request), or node:http2 (codec/http2/server-session.ts) with
+ * OUTRIGGER_HTTP2_CODEC=node, kept as a fallback. Read once.
  */
-const Http2Codec = process.env.OUTRIGGER_HTTP2_CODEC === 'own' ? Http2ServerConnection : H2ServerConnection;
+const Http2Codec = process.env.OUTRIGGER_HTTP2_CODEC === 'node' ? H2ServerConnection : Http2ServerConnection;
 
 function serveHttp(callbacks: NetworkFilterCallbacks, pipeline: HttpPipeline): void {
   const c = callbacks.connection;
