@@ -3,9 +3,9 @@ import type { Socket } from 'node:net';
 import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';
 import { ChunkedDecoder, CHUNKED, hasBareLineEnding, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
-import { hostPort } from '../../common/address.js';
 import type { PeerIdentity } from '../../security/peer.js';
 import { paceReadBuffers } from '../../common/gc.js';
+import { connectionEndpoints, type ConnectionEndpoints } from '../connection-endpoints.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /**
@@ -77,6 +77,8 @@ export class H1ServerConnection {
   draining = false;
   readonly originalDestination: { address: string; port: number } | undefined;
   readonly peer: PeerIdentity | undefined;
+  /** The client's and this end's addresses, read once for every request on the connection. */
+  readonly endpoints: ConnectionEndpoints;
   readonly secure: boolean;
 
   constructor(
@@ -87,6 +89,7 @@ export class H1ServerConnection {
   ) {
     this.originalDestination = context?.originalDestination;
     this.peer = context?.peer;
+    this.endpoints = connectionEndpoints(socket);
     this.secure = context?.secure === true;
     this.onHttp2Preface = context?.onHttp2Preface;
     socket.setNoDelay(true);
@@ -337,12 +340,7 @@ export class H1Exchange implements Downstream, BodySource {
     this.headers = head.headers;
     this.minor = head.minor;
     this.keepAlive = head.keepAlive;
-    this.remoteAddress = conn.socket.remoteAddress ?? '';
-    this.localAddress = conn.socket.localAddress ?? '';
-    this.localPort = conn.socket.localPort ?? 0;
-    this.localEndpoint = hostPort(this.localAddress, conn.socket.localPort);
-    this.remotePort = conn.socket.remotePort ?? 0;
-    this.remoteEndpoint = hostPort(this.remoteAddress, this.remotePort);
+    ({ remoteAddress: this.remoteAddress, remotePort: this.remotePort, remoteEndpoint: this.remoteEndpoint, localAddress: this.localAddress, localPort: this.localPort, localEndpoint: this.localEndpoint } = conn.endpoints);
     this.protocol = head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
     this.originalDestination = conn.originalDestination;
     this.peer = conn.peer;

@@ -27,6 +27,7 @@ import { requestFields, trailerFields } from './request-fields.js';
 import { ResetBudget } from './reset-budget.js';
 import { isClientStreamId, onReceive, type StreamFrame, type StreamState } from './stream-state.js';
 import { H2Stream } from './stream.js';
+import { connectionEndpoints, type ConnectionEndpoints } from '../connection-endpoints.js';
 
 /** Envoy's edge defaults for downstream HTTP/2, as ./server-session.ts announces them. */
 const MAX_CONCURRENT_STREAMS = 100;
@@ -45,6 +46,8 @@ export type OwnH2RequestListener = (downstream: H2Stream) => DownstreamEvents | 
 export class Http2ServerConnection implements FrameHandler {
   readonly originalDestination: { address: string; port: number } | undefined;
   readonly peer: PeerIdentity | undefined;
+  /** The client's and this end's addresses, read once for every request on the connection. */
+  readonly endpoints: ConnectionEndpoints;
   readonly secure: boolean;
   readonly streamFlushTimeoutMs: number;
   /** Set by the owner to learn when the connection is gone. */
@@ -83,6 +86,7 @@ export class Http2ServerConnection implements FrameHandler {
   ) {
     this.originalDestination = context?.originalDestination;
     this.peer = context?.peer;
+    this.endpoints = connectionEndpoints(socket);
     this.secure = context?.secure === true;
     this.streamFlushTimeoutMs = options.streamFlushTimeoutMs ?? 0;
     this.decoder = new HpackDecoder({ maxHeaderListSize: options.maxHeaderBytes, maxHeaderCount: MAX_HEADER_COUNT });

@@ -4,9 +4,9 @@ import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';
 import type { ConnectionContext, ServerOptions } from '../http1/server-connection.js';
 import type { PeerIdentity } from '../../security/peer.js';
-import { hostPort } from '../../common/address.js';
 import { IdleWatch } from '../../common/byte-pipe.js';
 import { ResetBudget } from './reset-budget.js';
+import { connectionEndpoints, type ConnectionEndpoints } from '../connection-endpoints.js';
 
 /** Envoy's edge defaults for downstream HTTP/2 (the protections). */
 const MAX_CONCURRENT_STREAMS = 100;
@@ -33,6 +33,8 @@ export class H2ServerConnection {
   readonly session: ServerHttp2Session;
   readonly originalDestination: { address: string; port: number } | undefined;
   readonly peer: PeerIdentity | undefined;
+  /** The client's and this end's addresses, read once for every request on the connection. */
+  readonly endpoints: ConnectionEndpoints;
   readonly secure: boolean;
   /** Set by the owner to learn when the connection is gone. */
   onClosed: ((c: H2ServerConnection) => void) | undefined;
@@ -48,6 +50,7 @@ export class H2ServerConnection {
   ) {
     this.originalDestination = context?.originalDestination;
     this.peer = context?.peer;
+    this.endpoints = connectionEndpoints(socket);
     this.secure = context?.secure === true;
     this.streamFlushTimeoutMs = options.streamFlushTimeoutMs ?? 0;
     if (context?.preRead) socket.unshift(context.preRead);
@@ -199,14 +202,8 @@ export class H2Exchange implements Downstream, BodySource {
     if (authority !== undefined) out.unshift('host', authority);
     this.headers = out;
     this.headBytes = size;
-    const s = conn.socket;
     this.scheme = conn.secure || h[':scheme'] === 'https' ? 'https' : 'http';
-    this.remoteAddress = s.remoteAddress ?? '';
-    this.localAddress = s.localAddress ?? '';
-    this.localPort = s.localPort ?? 0;
-    this.localEndpoint = hostPort(this.localAddress, s.localPort);
-    this.remotePort = s.remotePort ?? 0;
-    this.remoteEndpoint = hostPort(this.remoteAddress, this.remotePort);
+    ({ remoteAddress: this.remoteAddress, remotePort: this.remotePort, remoteEndpoint: this.remoteEndpoint, localAddress: this.localAddress, localPort: this.localPort, localEndpoint: this.localEndpoint } = conn.endpoints);
     this.originalDestination = conn.originalDestination;
     this.peer = conn.peer;
     const cl = h['content-length'];

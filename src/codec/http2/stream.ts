@@ -8,7 +8,6 @@
 import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';
 import type { PeerIdentity } from '../../security/peer.js';
-import { hostPort } from '../../common/address.js';
 import { H2_CANCEL, H2_INTERNAL_ERROR, H2_NO_ERROR, H2_PROTOCOL_ERROR } from './error-codes.js';
 import { ReceiveWindow, SendWindow, sendable } from './frames/flow-control.js';
 import type { Http2ServerConnection } from './connection.js';
@@ -87,14 +86,8 @@ export class H2Stream implements Downstream, BodySource {
     this.length = endStream ? 0 : fields.contentLength;
     this.requestEnded = endStream;
     this.body = endStream ? null : this;
-    const s = conn.socket;
     this.scheme = conn.secure || fields.scheme === 'https' ? 'https' : 'http';
-    this.remoteAddress = s.remoteAddress ?? '';
-    this.localAddress = s.localAddress ?? '';
-    this.localPort = s.localPort ?? 0;
-    this.localEndpoint = hostPort(this.localAddress, s.localPort);
-    this.remotePort = s.remotePort ?? 0;
-    this.remoteEndpoint = hostPort(this.remoteAddress, this.remotePort);
+    ({ remoteAddress: this.remoteAddress, remotePort: this.remotePort, remoteEndpoint: this.remoteEndpoint, localAddress: this.localAddress, localPort: this.localPort, localEndpoint: this.localEndpoint } = conn.endpoints);
     this.originalDestination = conn.originalDestination;
     this.peer = conn.peer;
   }
