@@ -1,10 +1,13 @@
 import type { Duplex } from 'node:stream';
 import { paceReadBuffers } from './gc.js';
+import { readIntoProxyBuffers } from './read-buffers.js';
 
 /**
  * Copies `from` → `to` with backpressure: `from` pauses while `to` is full and resumes on 'drain'.
  * `onChunk` sees each chunk's size (byte counters, activity); `onPause` / `onResume` report the
- * flow control (Envoy counts it for the downstream).
+ * flow control (Envoy counts it for the downstream). A socket reads into the proxy's buffers
+ * (read-buffers.ts): a chunk lent from its own buffer also keeps it paused until the write of it
+ * has flushed, so that no read lands on bytes still queued.
  */
 export function pipeBytes(
   from: Duplex,
@@ -12,18 +15,40 @@ export function pipeBytes(
   onChunk: (bytes: number) => void,
   flow?: { onPause(): void; onResume(): void },
 ): void {
-  from.on('data', (chunk: Buffer) => {
+  let full = false; // `to` was over its high-water mark: waiting for 'drain'
+  let lentPending = false; // a lent chunk is still queued in `to`
+  let paused = false;
+  const resumeWhenClear = () => {
+    if (!paused || full || lentPending) return;
+    paused = false;
+    from.resume();
+  };
+  const lentFlushed = () => {
+    lentPending = false;
+    resumeWhenClear();
+  };
+  const relay = (chunk: Buffer, lent: boolean): boolean => {
     onChunk(chunk.length);
-    paceReadBuffers(chunk.length);
-    if (!to.write(chunk)) {
-      from.pause();
+    if (!to.write(chunk, lent ? lentFlushed : undefined)) {
+      full = true;
       flow?.onPause();
     }
+    if (lent && to.writableLength > 0) lentPending = true;
+    if (!full && !lentPending) return true;
+    paused = true;
+    return false;
+  };
+  const ownBuffers = readIntoProxyBuffers(from, relay);
+  // Node's own buffers: all reads, or only what the socket had read before the switch
+  from.on('data', (chunk: Buffer) => {
+    if (!ownBuffers) paceReadBuffers(chunk.length);
+    if (!relay(chunk, false)) from.pause();
   });
   to.on('drain', () => {
-    if (!from.isPaused()) return;
-    from.resume();
+    if (!full) return;
+    full = false;
     flow?.onResume();
+    resumeWhenClear();
   });
 }
 

@@ -1,7 +1,8 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdleWatch, pipeBytes, relayBytes } from '../../src/common/byte-pipe.js';
+import { loopbackPairs } from '../helpers/loopback-pairs.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,32 +53,21 @@ describe('pipeBytes', () => {
 
 // relayBytes on real loopback sockets: `inner` is the relay's end of a connection, `outer` its peer
 describe('relayBytes', () => {
-  let server: Server;
-  const accepted: Socket[] = [];
+  let pairs: Awaited<ReturnType<typeof loopbackPairs>>;
   beforeAll(async () => {
-    server = createServer({ allowHalfOpen: true }, (s) => accepted.push(s));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    pairs = await loopbackPairs();
   });
-  afterAll(() => {
-    for (const s of accepted) s.destroy();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
+  afterAll(() => pairs.close());
 
-  /** A connection: the relay gets `inner` (half-open allowed, as the proxy's sockets), the test plays `outer`. */
+  /** A connection, with what the test's end got and saw. */
   async function pair(): Promise<{ inner: Socket; outer: Socket; got: () => string; ended: () => boolean; closed: () => boolean }> {
-    const n = accepted.length;
-    const outer = connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', allowHalfOpen: true });
+    const { inner, outer } = await pairs.pair();
     let data = '';
     let ended = false;
     let closed = false;
     outer.on('data', (b: Buffer) => (data += b.toString()));
     outer.on('end', () => (ended = true));
     outer.on('close', () => (closed = true));
-    outer.on('error', () => {});
-    await new Promise((r) => outer.once('connect', r));
-    await until(() => accepted.length > n);
-    const inner = accepted[n];
-    inner.on('error', () => {});
     return { inner, outer, got: () => data, ended: () => ended, closed: () => closed };
   }
 
