@@ -38,7 +38,7 @@ export function pipeBytes(
     paused = true;
     return false;
   };
-  const ownBuffers = readIntoProxyBuffers(from, relay);
+  const ownBuffers = readIntoProxyBuffers(from, relay, { lend: true });
   // Node's own buffers: all reads, or only what the socket had read before the switch
   from.on('data', (chunk: Buffer) => {
     if (!ownBuffers) paceReadBuffers(chunk.length);

@@ -34,10 +34,28 @@ describe('readIntoProxyBuffers', () => {
     const { inner, outer } = await pair();
     expect(readIntoProxyBuffers(inner, () => true)).toBe(true);
     expect(readIntoProxyBuffers(outer, () => true)).toBe(true);
-    // a second switch would stack a second reader on the handle
-    expect(readIntoProxyBuffers(inner, () => true)).toBe(false);
     const { PassThrough } = await import('node:stream');
     expect(readIntoProxyBuffers(new PassThrough(), () => true)).toBe(false);
+    inner.destroy();
+    outer.destroy();
+  });
+
+  it('a switched socket changes consumer (a codec hands the connection on): the next reads go to the new one, copies unless it borrows', async () => {
+    const { inner, outer } = await pair();
+    const first: Buffer[] = [];
+    const second: { chunk: Buffer; lent: boolean }[] = [];
+    readIntoProxyBuffers(inner, (chunk) => (first.push(chunk), true));
+    inner.resume();
+    const big = randomBytes(COPY_LIMIT * 2);
+    await sendPieces(outer, () => first.length, big, big.length);
+    expect(first[0].equals(big)).toBe(true);
+    // not borrowing: a big read never made it hot
+    await sendPieces(outer, () => first.length, big, big.length);
+    expect(readIntoProxyBuffers(inner, (chunk, lent) => (second.push({ chunk: Buffer.from(chunk), lent }), true), { lend: true })).toBe(true);
+    await sendPieces(outer, () => second.length, Buffer.concat([big, big]), big.length);
+    expect(first).toHaveLength(2);
+    expect(second.map((r) => r.lent)).toEqual([false, true]);
+    expect(Buffer.concat(second.map((r) => r.chunk)).equals(Buffer.concat([big, big]))).toBe(true);
     inner.destroy();
     outer.destroy();
   });
@@ -75,7 +93,7 @@ describe('readIntoProxyBuffers', () => {
       }
       held = chunk; // keep the view: the socket must not read again until resumed
       return false;
-    });
+    }, { lend: true });
     inner.resume();
     const first = randomBytes(COPY_LIMIT + 1000);
     await sendPieces(outer, () => lentFlags.length, first, first.length);
@@ -105,7 +123,7 @@ describe('readIntoProxyBuffers', () => {
       lentFlags.push(lent);
       all.push(Buffer.from(chunk));
       return true;
-    });
+    }, { lend: true });
     inner.resume();
     await sendPieces(outer, () => lentFlags.length, randomBytes(COPY_LIMIT * 2), COPY_LIMIT * 2); // hot
     const small = randomBytes(50 * (COOL_AFTER + 3));

@@ -5,6 +5,7 @@ import type { Downstream, DownstreamEvents } from '../downstream.js';
 import { ChunkedDecoder, CHUNKED, hasBareLineEnding, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
 import type { PeerIdentity } from '../../security/peer.js';
 import { paceReadBuffers } from '../../common/gc.js';
+import { readIntoProxyBuffers } from '../../common/read-buffers.js';
 import { connectionEndpoints, type ConnectionEndpoints } from '../connection-endpoints.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -94,7 +95,9 @@ export class H1ServerConnection {
     this.onHttp2Preface = context?.onHttp2Preface;
     socket.setNoDelay(true);
     socket.setTimeout(options.idleTimeoutMs, () => this.onIdleTimeout());
+    // node's 'data': what was read before the switch, or every read when the socket cannot switch
     socket.on('data', this.dataListener);
+    this.proxyReads = readIntoProxyBuffers(socket, this.readListener);
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
     socket.on('close', this.closeListener);
     socket.on('drain', this.drainListener);
@@ -113,9 +116,15 @@ export class H1ServerConnection {
   }
 
   private readonly dataListener = (buf: Buffer) => {
-    paceReadBuffers(buf.length);
+    if (!this.proxyReads) paceReadBuffers(buf.length);
     this.onData(buf);
   };
+  private readonly readListener = (buf: Buffer): boolean => {
+    this.onData(buf);
+    return true; // pausing is the codec's own (socket.pause)
+  };
+  /** The socket reads into the proxy's buffers (common/read-buffers.ts). */
+  private readonly proxyReads: boolean;
   private readonly closeListener = () => this.onClose();
   private readonly drainListener = () => this.exchange?.events?.onDownstreamDrain();
   private readonly endListener = () => this.onPeerEnd();
