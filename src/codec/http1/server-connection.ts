@@ -17,6 +17,20 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 const HEADERS_TIMEOUT_MS = 60_000;
 /** Request-body bytes held before the stream takes them; more pauses the socket. */
 const MAX_EARLY_BODY_BYTES = 64 * 1024;
+/**
+ * A response's first body chunk up to this size goes out in one buffer with its head: one write
+ * instead of a corked pair, which node turns into a writev with a string to encode (and over TLS, a
+ * second queued write). Above it, the copy would cost more than the write it saves.
+ */
+const COALESCE_BODY_BYTES = 16 * 1024;
+
+/** `head` (latin1, one byte per char) and `body` in one buffer. */
+function joinHead(head: string, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(head.length + body.length);
+  out.write(head, 0, 'latin1');
+  body.copy(out, head.length);
+  return out;
+}
 
 export interface ServerOptions {
   maxHeaderBytes: number;
@@ -497,6 +511,7 @@ export class H1Exchange implements Downstream, BodySource {
     const head = this.pendingHead;
     this.pendingHead = undefined;
     if (!head && !this.responseChunked) return socket.write(chunk);
+    if (head && !this.responseChunked && chunk.length <= COALESCE_BODY_BYTES) return socket.write(joinHead(head, chunk));
     socket.cork();
     if (head) socket.write(head, 'latin1');
     if (this.responseChunked) socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
