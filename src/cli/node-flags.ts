@@ -11,16 +11,28 @@
  *   150k h2c requests and 6 s of HTTP/1.1, 3 interleaved pairs): peak RSS 159-164 → 110-116 MiB;
  *   bench/instructions.mjs 20,000 requests: h1 161,513 → 157,217 and h2c 351,527 → 324,492
  *   instructions/request (no cost: smaller heaps are cheaper to mark).
+ * - No memory reducer: once allocation slows down, V8's memory reducer runs memory-reducing
+ *   collections that also throw compiled code away, so the first seconds of traffic after a quiet
+ *   spell recompile it; on a sidecar's one core those compile jobs hold the event loop off for
+ *   milliseconds at a time. The proxy's heap shrinker (worker/heap-shrinker.ts) gives memory back
+ *   after quiet spells instead. Measured (sidecar, 5 s of HTTP/1.1 load, 30 s idle, then 8 s at
+ *   1000 req/s): 103-118 → 32 compile jobs in those 8 s (32-40 after 2 s idle); RSS after 40 s idle
+ *   92 MiB either way.
  */
-export const PROXY_NODE_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=20'] as const;
+export const PROXY_NODE_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=20', '--no-memory-reducer'] as const;
+
+/** A V8 setting's name in a flag: `--no-memory_reducer` and `--memory-reducer=x` are `memory-reducer`. */
+function settingOf(arg: string): string {
+  return arg.replace(/^--/, '').replace(/=.*$/, '').replaceAll('_', '-').replace(/^no-/, '');
+}
 
 /**
  * When the process was started without the proxy's flags (plain `node bin/outrigger.js ...`), the
  * node arguments to start it again with them; undefined when they are there or the operator set the
- * same setting their own way (node flags or NODE_OPTIONS), which wins.
+ * same setting their own way (node flags or NODE_OPTIONS, either sense of a boolean), which wins.
  */
 export function missingNodeFlags(execArgv: readonly string[], nodeOptions: string | undefined): string[] | undefined {
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)];
-  const missing = PROXY_NODE_FLAGS.filter((flag) => !given.some((arg) => arg.startsWith(flag.split('=')[0])));
+  const given = new Set([...execArgv, ...(nodeOptions ?? '').split(/\s+/)].filter((a) => a.startsWith('--')).map(settingOf));
+  const missing = PROXY_NODE_FLAGS.filter((flag) => !given.has(settingOf(flag)));
   return missing.length ? [...missing, ...execArgv] : undefined;
 }
