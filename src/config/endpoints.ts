@@ -90,12 +90,28 @@ export function loadAssignment(clusterName: string, hosts: readonly HostEndpoint
     const key = `${h.priority}\u0000${localityPath(h.locality)}`;
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { locality: h.locality, lbEndpoints: [], priority: h.priority }));
-    g.lbEndpoints.push({
+    g.lbEndpoints.push(lbEndpointOf(h));
+  }
+  return { clusterName, endpoints: [...groups.values()] };
+}
+
+/**
+ * One LbEndpoint per host object: a service's subset clusters list the hosts of its default
+ * cluster again, and share their LbEndpoints (a Snapshot is frozen plain data; 1,000 services with
+ * two subsets: 22,000 LbEndpoints of five objects each, 10,000 distinct).
+ */
+const lbEndpoints = new WeakMap<HostEndpoint, LbEndpoint>();
+
+function lbEndpointOf(h: HostEndpoint): LbEndpoint {
+  let e = lbEndpoints.get(h);
+  if (!e) {
+    e = {
       endpoint: { address: endpointAddress(h.address, h.port) },
       healthStatus: h.healthStatus,
       loadBalancingWeight: h.weight,
       metadata: { labels: { ...h.labels }, ...(h.tlsMode ? { tlsMode: h.tlsMode } : {}) },
-    });
+    };
+    lbEndpoints.set(h, e);
   }
-  return { clusterName, endpoints: [...groups.values()] };
+  return e;
 }
