@@ -12,6 +12,7 @@ export interface ResourceContext {
 }
 
 type Segment = string | number;
+const NO_SEGMENTS: readonly Segment[] = [];
 
 function formatPath(segs: readonly Segment[]): string {
   let s = '';
@@ -24,11 +25,31 @@ function formatPath(segs: readonly Segment[]): string {
  * names file, line, document, resource and field, so validation code stays short.
  */
 export class Field {
+  /** The path, when given or once asked for; else it is the parent's path and `key`. */
+  #segs: readonly Segment[] | undefined;
+  #parent: Field | undefined;
+  #key: Segment = '';
+
   constructor(
     readonly value: unknown,
-    readonly segs: readonly Segment[],
+    segs: readonly Segment[],
     readonly ctx: ResourceContext,
-  ) {}
+  ) {
+    this.#segs = segs;
+  }
+
+  /** A field below this one. Its path is only written out when asked for (an error, mostly): validation walks every field of a config. */
+  #child(value: unknown, key: Segment): Field {
+    const f = new Field(value, NO_SEGMENTS, this.ctx);
+    f.#segs = undefined;
+    f.#parent = this;
+    f.#key = key;
+    return f;
+  }
+
+  get segs(): readonly Segment[] {
+    return (this.#segs ??= [...(this.#parent as Field).segs, this.#key]);
+  }
 
   get path(): string {
     return formatPath(this.segs);
@@ -57,7 +78,7 @@ export class Field {
 
   at(key: string): Field {
     const v = isPlainObject(this.value) ? this.value[key] : undefined;
-    return new Field(v, [...this.segs, key], this.ctx);
+    return this.#child(v, key);
   }
 
   /** Asserts an object; when `known` is given, any other key is an error (as Istio's strict decoding). */
@@ -66,7 +87,7 @@ export class Field {
     if (known) {
       for (const key of Object.keys(this.value)) {
         if (!known.includes(key)) {
-          new Field(undefined, [...this.segs, key], this.ctx).fail(`unknown field "${key}"`);
+          this.#child(undefined, key).fail(`unknown field "${key}"`);
         }
       }
     }
@@ -160,7 +181,7 @@ export class Field {
 
   list(): Field[] {
     if (!Array.isArray(this.value)) this.fail(`expected a list, got ${describe(this.value)}`);
-    return this.value.map((v, i) => new Field(v, [...this.segs, i], this.ctx));
+    return this.value.map((v, i) => this.#child(v, i));
   }
 
   /** A list, or [] when absent. */

@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, extname } from 'node:path';
 import { parseAllDocuments, LineCounter, isNode, type Document } from 'yaml';
 import { ConfigError } from './errors.js';
+import { yamlDocumentValues } from './yaml-values.js';
 
 /** One YAML/JSON document read from a config file, with what is needed to point at its fields. */
 export interface SourceDocument {
@@ -43,10 +44,28 @@ async function walk(dir: string, out: string[]): Promise<void> {
 
 /**
  * Parses a multi-document YAML (or JSON) text. Empty documents are skipped but keep their index.
- * The documents keep only their values: the YAML syntax tree, several times their size, is made
- * again from the text if a field's line is asked for (an error or a warning).
+ * js-yaml reads the values (`yaml-values.ts`); `yaml` parses the text only when js-yaml declines it
+ * (then it also names the error and its line) or when a field's line is asked for (an error or a
+ * warning): its syntax tree, several times the documents' size, is never kept.
  */
 export function parseDocuments(file: string, text: string): SourceDocument[] {
+  const values = yamlDocumentValues(text);
+  if (values === undefined) return parseDocumentsWithYaml(file, text);
+  let positions: ReturnType<typeof parseYaml> | undefined;
+  const lineOf = (docIndex: number, path: readonly (string | number)[]) => {
+    positions ??= parseYaml(text);
+    return lineOfPath(positions.docs[docIndex], positions.lineCounter, path);
+  };
+  const out: SourceDocument[] = [];
+  values.forEach((value, docIndex) => {
+    if (value === null || value === undefined) return;
+    out.push({ file, docIndex, value, lineOf: (path) => lineOf(docIndex, path) });
+  });
+  return out;
+}
+
+/** The reference path: `yaml` reads the values and reports what is wrong with the text. */
+function parseDocumentsWithYaml(file: string, text: string): SourceDocument[] {
   const { docs, lineCounter } = parseYaml(text);
   const out: SourceDocument[] = [];
   let trees: Document[] | undefined;

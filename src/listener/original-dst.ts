@@ -5,10 +5,9 @@
  * Both ask netfilter's conntrack table, so neither knows a connection that conntrack did not track.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { isIPv4, SocketAddress, type Socket } from 'node:net';
 import { compressIp } from '../common/address.js';
-import type * as Koffi from 'koffi';
+import { loadLibc } from '../common/libc.js';
 import { log } from '../telemetry/log.js';
 
 export interface OriginalDestination {
@@ -46,21 +45,17 @@ const optval = Buffer.alloc(SOCKADDR_IN6);
 const optlen = new Uint32Array(1); // socklen_t, in host byte order
 let chunk: Buffer | undefined;
 
-/** Loads koffi and libc once, on first use: a proxy that never sees a redirected connection pays nothing. */
+/** getsockopt through libc, once, on first use: a proxy that never sees a redirected connection pays nothing. */
 function loadFfi(): Ffi | null {
   if (ffi !== undefined) return ffi;
-  try {
-    if (process.platform !== 'linux') throw new Error(`platform ${process.platform}`);
-    // require, not import: synchronous, and a missing native binary is caught here, not at startup
-    const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
-    const libc = koffi.load('libc.so.6');
-    // plain pointers: the preallocated buffers are passed as they are, with no marshalling per call
-    const getsockopt = libc.func('int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)');
-    ffi = { getsockopt, errno: () => koffi.errno() };
-  } catch (e) {
-    log.debug(`original_dst: no FFI (${String((e as Error).message).split('\n')[0]}); reading ${CONNTRACK} instead`);
-    ffi = null;
+  const libc = loadLibc();
+  if (!libc) {
+    log.debug(`original_dst: no FFI; reading ${CONNTRACK} instead`);
+    return (ffi = null);
   }
+  // plain pointers: the preallocated buffers are passed as they are, with no marshalling per call
+  const getsockopt = libc.lib.func('int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)');
+  ffi = { getsockopt, errno: () => libc.koffi.errno() };
   return ffi;
 }
 

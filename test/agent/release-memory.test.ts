@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { releaseLoadGarbage } from '../../src/agent/release-memory.js';
+import { LARGE_LOAD_CLUSTERS, releaseLoadGarbage, trimNativeHeap } from '../../src/agent/release-memory.js';
+import { libcLoaded } from '../../src/common/libc.js';
 
 const MiB = 1024 * 1024;
 
@@ -11,9 +12,21 @@ describe('releaseLoadGarbage', () => {
     garbage = undefined;
     const before = process.memoryUsage().heapTotal;
     expect(before).toBeGreaterThan(100 * MiB);
-    await releaseLoadGarbage();
+    await releaseLoadGarbage(1);
     expect(process.memoryUsage().heapTotal).toBeLessThan(before - 60 * MiB);
     // a second call reuses the collector
-    await releaseLoadGarbage();
+    await releaseLoadGarbage(1);
+  });
+
+  it('trims the C heap after a large load only: loading libc for a small one would cost more than it gives back', async () => {
+    await releaseLoadGarbage(LARGE_LOAD_CLUSTERS - 1);
+    expect(libcLoaded()).toBe(false);
+    await releaseLoadGarbage(LARGE_LOAD_CLUSTERS);
+    expect(libcLoaded()).toBe(process.platform === 'linux');
+  });
+
+  const glibc = process.platform === 'linux' && !!(process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+  it.runIf(glibc)('malloc_trim is reached through libc where glibc runs', () => {
+    expect(trimNativeHeap()).toBe(true);
   });
 });

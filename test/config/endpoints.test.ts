@@ -7,6 +7,19 @@ import type { ClusterLoadAssignment, LbEndpoint } from '../../src/config/snapsho
 const at = (address: string, port: number, over: Partial<HostEndpoint> = {}): HostEndpoint => ({ ...staticHost(address, port), ...over });
 
 describe('loadAssignment / hostEndpoints', () => {
+  it('clusters that list the same host share its LbEndpoint, and its host where locality and weight agree', () => {
+    const host = at('10.0.0.1', 80, { labels: { version: 'v1' } });
+    const all = loadAssignment('outbound|80||a', [host, at('10.0.0.2', 80)]);
+    const subset = loadAssignment('outbound|80|v1|a', [host]);
+    expect(subset.endpoints[0].lbEndpoints[0]).toBe(all.endpoints[0].lbEndpoints[0]);
+    expect(hostEndpoints(subset)[0]).toBe(hostEndpoints(all)[0]);
+    // the same LbEndpoint in a weighted locality: a host of its own, with its own weight
+    const weighted: ClusterLoadAssignment = { clusterName: 'w', endpoints: [{ ...subset.endpoints[0], loadBalancingWeight: 4 }] };
+    expect(hostEndpoints(weighted)[0]).not.toBe(hostEndpoints(all)[0]);
+    expect(hostEndpoints(weighted)[0].weight).toBe(4);
+    expect(hostEndpoints(all)[0].weight).toBe(1);
+  });
+
   it('groups hosts by locality × priority (first-seen order) and gives back the same hosts', () => {
     const east = parseLocality('us-east1/us-east1-b');
     const hosts = [

@@ -118,6 +118,20 @@ describe('clusters', () => {
     });
   });
 
+  it("a subset cluster shares its LbEndpoints with the port's default cluster, and the ports keep their own", () => {
+    const t = translate(
+      se('reviews', 'default', `  hosts: [${REVIEWS}]
+  resolution: STATIC
+  ports: [{ number: 9080, name: http }, { number: 9090, name: grpc }]
+  endpoints: [{ address: 10.0.0.1, labels: { version: v1 } }]`) + REVIEWS_DR,
+    );
+    const lbEndpoint = (name: string) => t.snapshot.endpoints.find((a) => a.clusterName === name)?.endpoints[0].lbEndpoints[0];
+    expect(lbEndpoint(`outbound|9080|v1|${REVIEWS}`)).toBe(lbEndpoint(`outbound|9080||${REVIEWS}`));
+    expect(lbEndpoint(`outbound|9090|v1|${REVIEWS}`)).toBe(lbEndpoint(`outbound|9090||${REVIEWS}`));
+    expect(lbEndpoint(`outbound|9090||${REVIEWS}`)).not.toBe(lbEndpoint(`outbound|9080||${REVIEWS}`));
+    expect(lbEndpoint(`outbound|9090||${REVIEWS}`)?.endpoint).toEqual({ address: { socketAddress: { address: '10.0.0.1', portValue: 9090 } } });
+  });
+
   it('a subset whose labels match no endpoint has no endpoints (not all of them)', () => {
     const t = translate(
       se('reviews', 'default', `  hosts: [${REVIEWS}]

@@ -73,7 +73,7 @@ function buildCluster(
   let hosts: HostEndpoint[] | undefined;
   if (!passthrough) {
     const workloads = svc.endpoints.filter((w) => labelsMatch(subsetLabels, w.labels));
-    hosts = workloads.map((w) => toHost(w, port)).filter((e): e is HostEndpoint => e !== undefined);
+    hosts = workloads.map((w) => hostOf(w, port)).filter((e): e is HostEndpoint => e !== undefined);
     if (dns && svc.endpoints.length === 0 && !svc.hostname.startsWith('*')) hosts = [staticHost(svc.hostname, port.targetPort ?? port.number)];
   }
   const name = clusterName('outbound', port.number, subset, svc.hostname);
@@ -166,6 +166,16 @@ function outlierOf(p: ReturnType<typeof effectivePolicy>): Pick<Cluster, 'outlie
 }
 
 const UNIX_PREFIX = 'unix://';
+
+/** The host of a workload on a port, made once: the port's default and subset clusters share it (and so their LbEndpoints). */
+const hostsByWorkload = new WeakMap<WorkloadSpec, Map<ServicePortSpec, HostEndpoint | undefined>>();
+
+function hostOf(w: WorkloadSpec, port: ServicePortSpec): HostEndpoint | undefined {
+  let byPort = hostsByWorkload.get(w);
+  if (!byPort) hostsByWorkload.set(w, (byPort = new Map()));
+  if (!byPort.has(port)) byPort.set(port, toHost(w, port));
+  return byPort.get(port);
+}
 
 /** A workload as a host of the cluster of `port`; istiod sends healthy endpoints only (the registry keeps ready ones). */
 function toHost(w: WorkloadSpec, port: ServicePortSpec): HostEndpoint | undefined {

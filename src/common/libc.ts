@@ -1,0 +1,36 @@
+/**
+ * The C library through koffi's FFI, for the few calls Node has no API for (getsockopt
+ * SO_ORIGINAL_DST, malloc_trim). Loaded once per thread on first use, so a proxy that never needs
+ * it does not pay for it (~7 MiB of RSS: koffi's native module); null where it cannot be loaded
+ * (another platform, no koffi binary), and the caller does without.
+ */
+import { createRequire } from 'node:module';
+import type * as Koffi from 'koffi';
+import { log } from '../telemetry/log.js';
+
+export interface Libc {
+  koffi: typeof Koffi;
+  lib: Koffi.LibraryHandle;
+}
+
+/** undefined: not tried yet; null: unavailable in this thread. */
+let libc: Libc | null | undefined;
+
+export function loadLibc(): Libc | null {
+  if (libc !== undefined) return libc;
+  try {
+    if (process.platform !== 'linux') throw new Error(`platform ${process.platform}`);
+    // require, not import: synchronous, and a missing native binary is caught here, not at startup
+    const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
+    libc = { koffi, lib: koffi.load('libc.so.6') };
+  } catch (e) {
+    log.debug(`no FFI into libc (${String((e as Error).message).split('\n')[0]})`);
+    libc = null;
+  }
+  return libc;
+}
+
+/** Whether libc is loaded in this thread already (a call through it then costs no memory of its own). */
+export function libcLoaded(): boolean {
+  return !!libc;
+}
