@@ -134,7 +134,7 @@ export function createStatsServer(b: AdminBackend): Server {
 }
 
 async function sendPrometheus(res: ServerResponse, b: AdminBackend): Promise<void> {
-  const text = await renderPrometheus(await b.stats(), b.serverValues(), b.configUpdateStats());
+  const text = renderPrometheus(await b.stats(), b.serverValues(), b.configUpdateStats());
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   res.end(text);
 }
