@@ -9,11 +9,15 @@ describe('missingNodeFlags', () => {
 
   it("with them, or with the operator's own setting (node flag or NODE_OPTIONS): nothing to do", () => {
     expect(missingNodeFlags([...PROXY_NODE_FLAGS], undefined)).toBeUndefined();
-    expect(missingNodeFlags(['--max-semi-space-size=16', '--heap-growing-percent=50'], undefined)).toBeUndefined();
-    expect(missingNodeFlags(['--heap-growing-percent=50'], '--enable-source-maps --max-semi-space-size=8')).toBeUndefined();
+    expect(missingNodeFlags(['--max-semi-space-size=16', '--heap-growing-percent=50', '--short-builtin-calls'], undefined)).toBeUndefined();
+    expect(missingNodeFlags(['--heap-growing-percent=50', '--no-short-builtin-calls'], '--enable-source-maps --max-semi-space-size=8')).toBeUndefined();
   });
 
   it('each flag on its own: only the missing one is added', () => {
-    expect(missingNodeFlags(['--max-semi-space-size=16'], undefined)).toEqual(['--heap-growing-percent=20', '--max-semi-space-size=16']);
+    expect(missingNodeFlags(['--max-semi-space-size=16'], undefined)).toEqual(['--heap-growing-percent=20', '--no-short-builtin-calls', '--max-semi-space-size=16']);
+    // a setting's other spelling is the operator's choice: kept, not overridden
+    expect(missingNodeFlags(['--short-builtin-calls'], undefined)).toEqual(['--max-semi-space-size=4', '--heap-growing-percent=20', '--short-builtin-calls']);
+    // a prefix of another flag's name is not that flag (--max-semi-space-size-x sets nothing of ours)
+    expect(missingNodeFlags(['--heap-growing-percent-x', '--max-semi-space-size=4', '--no-short-builtin-calls'], undefined)).toEqual(['--heap-growing-percent=20', '--heap-growing-percent-x', '--max-semi-space-size=4', '--no-short-builtin-calls']);
   });
 });
