@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { nodeHttp } from '../common/node-http.js';
 import type { FilterChain, Listener, Secret, Snapshot } from '../config/snapshot.js';
 import type { NetworkFilterConfig } from '../config/envoy/network-filters.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
@@ -109,7 +110,7 @@ export function createAdminServer(b: AdminBackend): Server {
       send(res, 200, 'OK\n');
     },
   };
-  return createServer((req, res) => {
+  return nodeHttp.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const handler = req.method === 'POST' ? (post[url.pathname] ?? get[url.pathname]) : get[url.pathname];
     if (!handler) {
@@ -122,7 +123,7 @@ export function createAdminServer(b: AdminBackend): Server {
 
 /** Istio's Prometheus port: /stats/prometheus, and /stats as the same. */
 export function createStatsServer(b: AdminBackend): Server {
-  return createServer((req, res) => {
+  return nodeHttp.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/stats/prometheus' || path === '/stats' || path === '/metrics') {
       sendPrometheus(res, b).catch((err: Error) => send(res, 500, `${err.message}\n`));
@@ -133,7 +134,7 @@ export function createStatsServer(b: AdminBackend): Server {
 }
 
 async function sendPrometheus(res: ServerResponse, b: AdminBackend): Promise<void> {
-  const text = await renderPrometheus(await b.stats(), b.serverValues(), b.configUpdateStats());
+  const text = renderPrometheus(await b.stats(), b.serverValues(), b.configUpdateStats());
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   res.end(text);
 }

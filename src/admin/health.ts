@@ -1,8 +1,9 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { nodeHttp } from '../common/node-http.js';
 
 /** Istio's health port: `/healthz/ready` is 200 once every worker runs the first config, 503 otherwise. */
 export function createHealthServer(isReady: () => boolean): Server {
-  return createServer((req, res) => {
+  return nodeHttp.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz/ready') {
       const ready = isReady();

@@ -2,7 +2,6 @@ import { describeLoadError, loadSnapshot } from '../config/load.js';
 import { loadWorkloadCerts } from '../security/workload-certs.js';
 import { log, setLogLevel } from '../telemetry/log.js';
 import { COMMANDS, HELP, parseCommandLine, UsageError, type CaFlags, type RunFlags } from './args.js';
-import { runDemo } from './demo.js';
 import { isEnvoyCommandLine } from './envoy-args.js';
 import { versionText } from './version.js';
 import { loadOptionsOf, startAgent, runUntilExit } from './lifecycle.js';
@@ -35,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'run':
       return run(flags);
     case 'demo':
-      return runDemo(flags);
+      return (await import('./demo.js')).runDemo(flags);
     case 'ca':
       return ca(flags.ca!);
   }

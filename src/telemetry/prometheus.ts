@@ -1,4 +1,3 @@
-import { Registry, type MetricValue } from 'prom-client';
 import { BYTES_BUCKETS, DURATION_BUCKETS_MS, splitStatKey, type HistogramData, type StatsSnapshot } from './stats.js';
 
 /** Process-level values the agent owns (not per worker). */
@@ -13,22 +12,14 @@ export interface ServerValues {
   version: string;
 }
 
-type Values = MetricValue<string>[];
-type MetricType = 'counter' | 'gauge' | 'histogram';
-
-/** A metric whose values are computed elsewhere (summed over workers); prom-client only renders it. */
-class PrecomputedMetric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: MetricType,
-    private readonly values: Values,
-  ) {}
-  /** The shape prom-client's Registry renders (it reads name, help, type and values). */
-  async get(): Promise<{ name: string; help: string; type: MetricType; values: Values; aggregator: 'sum' }> {
-    return { name: this.name, help: this.help, type: this.type, values: this.values, aggregator: 'sum' };
-  }
+/** One line of a family: `name` (the family's own when absent; a histogram's _bucket/_sum/_count). */
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+  name?: string;
 }
+type Values = Sample[];
+type MetricType = 'counter' | 'gauge' | 'histogram';
 
 /** Envoy family → Prometheus tag label, as Envoy's tag extraction names them. */
 const FAMILY_TAG: Record<string, string> = {
@@ -44,7 +35,6 @@ const FAMILY_TAG: Record<string, string> = {
  */
 const UNTAGGED_FAMILIES = new Set(['ext_authz', 'overload']);
 
-/** Renders Istio's standard metrics and Envoy-style stats in the Prometheus text format. */
 /** A stat the agent itself writes (the xDS update counters, workers_started, ...), by its Envoy name. */
 export interface WrittenStat {
   name: string;
@@ -52,10 +42,10 @@ export interface WrittenStat {
   value: number;
 }
 
-export async function renderPrometheus(stats: StatsSnapshot, server: ServerValues, written: readonly WrittenStat[] = []): Promise<string> {
-  const registry = new Registry();
-  const add = (name: string, help: string, type: MetricType, values: Values) =>
-    registry.registerMetric(new PrecomputedMetric(name, help, type, values) as never);
+/** Renders Istio's standard metrics and Envoy-style stats in the Prometheus text format. */
+export function renderPrometheus(stats: StatsSnapshot, server: ServerValues, written: readonly WrittenStat[] = []): string {
+  const text: string[] = [];
+  const add = (name: string, help: string, type: MetricType, values: Values) => text.push(renderFamily(name, help, type, values));
 
   // ---- Istio standard metrics
   add('istio_requests_total', 'Total number of requests handled by the proxy.', 'counter',
@@ -126,7 +116,33 @@ export async function renderPrometheus(stats: StatsSnapshot, server: ServerValue
   add('outrigger_config_reloads_total', 'Configurations applied after the first.', 'counter', [{ labels: {}, value: server.configReloads }]);
   add('outrigger_config_rejected_total', 'Configurations rejected (invalid); the last good one stayed.', 'counter', [{ labels: {}, value: server.configRejected }]);
   add('outrigger_worker_restarts_total', 'Worker threads that exited unexpectedly and were respawned.', 'counter', [{ labels: {}, value: server.workerRestarts }]);
-  return registry.metrics();
+  return `${text.join('\n\n')}\n`;
+}
+
+/**
+ * One family in Prometheus' text exposition format (0.0.4): HELP and TYPE, then a line per sample.
+ * The metric values are computed elsewhere (summed over workers); this only writes them.
+ */
+function renderFamily(name: string, help: string, type: MetricType, values: Values): string {
+  const lines = [`# HELP ${name} ${escapeText(help)}`, `# TYPE ${name} ${type}`];
+  for (const v of values) {
+    let labels = '';
+    for (const key in v.labels) labels += `${labels ? ',' : ''}${key}="${escapeText(v.labels[key]).replace(/"/g, '\\"')}"`;
+    lines.push(`${v.name ?? name}${labels ? `{${labels}}` : ''} ${sampleValue(v.value)}`);
+  }
+  return lines.join('\n');
+}
+
+/** HELP text and label values: a backslash and a line feed escaped (label values also escape `"`). */
+function escapeText(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function sampleValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
 }
 
 function histogramValues(name: string, labels: Record<string, string>, h: HistogramData, bounds: readonly number[], divisor: number): Values {
@@ -134,11 +150,11 @@ function histogramValues(name: string, labels: Record<string, string>, h: Histog
   let cumulative = 0;
   for (let i = 0; i < bounds.length; i++) {
     cumulative += h.counts[i];
-    out.push({ labels: { ...labels, le: String(bounds[i] / divisor) }, value: cumulative, metricName: `${name}_bucket` } as MetricValue<string>);
+    out.push({ labels: { ...labels, le: String(bounds[i] / divisor) }, value: cumulative, name: `${name}_bucket` });
   }
   cumulative += h.counts[bounds.length];
-  out.push({ labels: { ...labels, le: '+Inf' }, value: cumulative, metricName: `${name}_bucket` } as MetricValue<string>);
-  out.push({ labels, value: h.sum / divisor, metricName: `${name}_sum` } as MetricValue<string>);
-  out.push({ labels, value: cumulative, metricName: `${name}_count` } as MetricValue<string>);
+  out.push({ labels: { ...labels, le: '+Inf' }, value: cumulative, name: `${name}_bucket` });
+  out.push({ labels, value: h.sum / divisor, name: `${name}_sum` });
+  out.push({ labels, value: cumulative, name: `${name}_count` });
   return out;
 }

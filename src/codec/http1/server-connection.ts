@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { nodeHttp } from '../../common/node-http.js';
 import type { Socket } from 'node:net';
 import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';
@@ -7,6 +7,8 @@ import type { PeerIdentity } from '../../security/peer.js';
 import { paceReadBuffers } from '../../common/gc.js';
 import { readIntoProxyBuffers } from '../../common/read-buffers.js';
 import { connectionEndpoints, type ConnectionEndpoints } from '../connection-endpoints.js';
+
+const { STATUS_CODES } = nodeHttp;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /**

@@ -3,7 +3,7 @@ import { TLSSocket } from 'node:tls';
 import type { Downstream } from '../../codec/downstream.js';
 import { H1ServerConnection } from '../../codec/http1/server-connection.js';
 import { Http2ServerConnection } from '../../codec/http2/connection.js';
-import { H2ServerConnection } from '../../codec/http2/server-session.js';
+import type { H2ServerConnection } from '../../codec/http2/server-session.js';
 import { HTTP_CONNECTION_MANAGER_FILTER } from '../../config/envoy/network-filters.js';
 import type { HttpConnectionManager } from '../../config/snapshot.js';
 import type { HttpPipeline } from '../../worker/runtime.js';
@@ -33,9 +33,10 @@ export const httpConnectionManagerNetworkFilter: NetworkFilterFactory<HttpConnec
 /**
  * Which HTTP/2 codec serves downstream connections: Outrigger's own (codec/http2/connection.ts; less
  * than half node:http2's CPU per request), or node:http2 (codec/http2/server-session.ts) with
- * OUTRIGGER_HTTP2_CODEC=node, kept as a fallback. Read once.
+ * OUTRIGGER_HTTP2_CODEC=node, kept as a fallback. Read once; the fallback (and node:http2) is loaded only
+ * when chosen.
  */
-const Http2Codec = process.env.OUTRIGGER_HTTP2_CODEC === 'node' ? H2ServerConnection : Http2ServerConnection;
+const Http2Codec = process.env.OUTRIGGER_HTTP2_CODEC === 'node' ? (await import('../../codec/http2/server-session.js')).H2ServerConnection : Http2ServerConnection;
 
 function serveHttp(callbacks: NetworkFilterCallbacks, pipeline: HttpPipeline): void {
   const c = callbacks.connection;

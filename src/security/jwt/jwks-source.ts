@@ -76,8 +76,11 @@ export class StaticJwks implements JwksSource {
 
   constructor(text: string) {
     const parsed = JwksKeySet.parse(text);
-    if (parsed instanceof JwksKeySet) this.set = parsed;
-    else this.error = parsed.error;
+    if (parsed instanceof JwksKeySet) {
+      this.set = parsed;
+      // in the background, from config time: the first request finds the keys (and jose) loaded
+      void parsed.warm();
+    } else this.error = parsed.error;
   }
 
   keys(): JwksKeySet | undefined {

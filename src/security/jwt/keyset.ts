@@ -6,7 +6,7 @@
  * `oct` key. So `none` never verifies (parseJwt refuses it) and an HS256 token can never be checked with
  * an RSA public key used as an HMAC secret (alg confusion).
  */
-import { compactVerify, importJWK, type CryptoKey, type JWK } from 'jose';
+import type { CryptoKey, JWK } from 'jose';
 import { analyzeJwk, parseJwksText } from '../../common/jwks.js';
 import { JwtStatus, type JwtStatusMessage } from './status.js';
 
@@ -27,6 +27,22 @@ const PUBLIC_MEMBERS: Record<string, readonly string[]> = {
   OKP: ['kty', 'crv', 'x'],
   oct: ['kty', 'k'],
 };
+
+/**
+ * jose's signature check and key import, loaded on first use (a key set's warm-up, at config time): a
+ * proxy without JWT rules never loads them (0.4 MiB of V8 heap in each thread that does).
+ */
+interface JoseApi {
+  compactVerify: typeof import('jose').compactVerify;
+  importJWK: typeof import('jose').importJWK;
+}
+let joseLoading: Promise<JoseApi> | undefined;
+let jose: JoseApi | undefined;
+function loadJose(): Promise<JoseApi> {
+  return (joseLoading ??= Promise.all([import('jose/jws/compact/verify'), import('jose/key/import')]).then(
+    ([verify, key]) => (jose = { compactVerify: verify.compactVerify, importJWK: key.importJWK }),
+  ));
+}
 
 export type KeyVerifyResult = { ok: true } | { ok: false; status: JwtStatusMessage; unknownKid: boolean };
 
@@ -82,7 +98,7 @@ export class JwksKeySet {
   private importFor(k: KeyEntry, alg: string): Promise<CryptoKey | Uint8Array> {
     let p = k.imported.get(alg);
     if (!p) {
-      p = importJWK(k.jwk, alg);
+      p = loadJose().then((api) => api.importJWK(k.jwk, alg));
       k.imported.set(alg, p);
     }
     return p;
@@ -98,7 +114,7 @@ export class JwksKeySet {
       if (!k.algs.has(alg)) continue; // wrong key type for this alg: never try (e.g. HS256 with an RSA key)
       try {
         const key = await this.importFor(k, alg);
-        await compactVerify(token, key, { algorithms: [alg] });
+        await (jose ?? (await loadJose())).compactVerify(token, key, { algorithms: [alg] });
         return { ok: true };
       } catch {
         // bad signature, or a key jose refuses (e.g. RSA below 2048 bits): try the next key

@@ -3,7 +3,7 @@
  * verifyTimeConstraint, CheckAudience), so failures carry Envoy's exact status. The signature itself is
  * verified with jose (see keyset.ts).
  */
-import { base64url } from 'jose';
+import { decode as decodeBase64url } from 'jose/base64url';
 import { SUPPORTED_JWS_ALGS } from '../../common/jwks.js';
 import { JwtStatus, type JwtStatusMessage } from './status.js';
 
@@ -30,7 +30,7 @@ const SUPPORTED = new Set(SUPPORTED_JWS_ALGS);
 function decodeJson(segment: string): { ok: true; value: unknown } | { ok: false; badBase64: boolean } {
   let bytes: Uint8Array;
   try {
-    bytes = base64url.decode(segment.replace(/=+$/, ''));
+    bytes = decodeBase64url(segment.replace(/=+$/, ''));
   } catch {
     return { ok: false, badBase64: true };
   }
@@ -88,7 +88,7 @@ export function parseJwt(raw: string): ParsedJwt | JwtStatusMessage {
     audiences = aud as string[];
   } else if (aud !== undefined) return JwtStatus.JwtPayloadParseErrorAudNotString;
   try {
-    base64url.decode(parts[2].replace(/=+$/, ''));
+    decodeBase64url(parts[2].replace(/=+$/, ''));
   } catch {
     return JwtStatus.JwtSignatureParseErrorBadBase64;
   }

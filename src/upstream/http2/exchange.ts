@@ -1,11 +1,9 @@
-import * as http2 from 'node:http2';
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { BodySink, BodySource } from '../../codec/body.js';
 import { HTTP2_ERROR_NAMES, UpstreamError, type UpstreamExchange, type UpstreamHandler, type UpstreamRequest } from '../exchange.js';
 import { combineDuplicates, requestHeaders, trailerObject, withoutPseudo } from './headers.js';
 import type { H2Session } from './session.js';
-
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+import { H2_CANCEL, H2_REFUSED_STREAM } from '../../codec/http2/error-codes.js';
 
 const END_STREAM_OPTIONS = { endStream: true } as const;
 /** Request trailers are only known when the body ends, so a request with a body always waits for them. */
@@ -184,7 +182,7 @@ export class H2UpstreamExchange implements UpstreamExchange, BodySink {
     }
     const handler = this.handler;
     // the response is complete while the request is not (an early response): the rest is not sent
-    if (!this.bodyDone) stream.close(NGHTTP2_CANCEL);
+    if (!this.bodyDone) stream.close(H2_CANCEL);
     this.finish();
     handler?.onUpstreamEnd(this.responseTrailers);
   }
@@ -194,7 +192,7 @@ export class H2UpstreamExchange implements UpstreamExchange, BodySink {
     if (this.done) return;
     const after = this.headersReceived ? 'reset_after_headers' : 'reset_before_headers';
     const code = this.stream!.rstCode;
-    if (code !== NGHTTP2_REFUSED_STREAM && this.session.session?.destroyed) {
+    if (code !== H2_REFUSED_STREAM && this.session.session?.destroyed) {
       // the connection went away under the stream (Envoy: connection termination), not a RST_STREAM
       // (a stream refused by a GOAWAY stays refused: it is safe to retry)
       const err = this.session.error;
@@ -204,7 +202,7 @@ export class H2UpstreamExchange implements UpstreamExchange, BodySink {
     const name = code ? (HTTP2_ERROR_NAMES[code] ?? `0x${code.toString(16)}`) : undefined;
     const err = this.streamError;
     const message =
-      code === NGHTTP2_REFUSED_STREAM ? 'stream refused (REFUSED_STREAM, or above the last stream id of a GOAWAY)' : (err?.message ?? `stream reset${name ? ` with ${name}` : ''}`);
+      code === H2_REFUSED_STREAM ? 'stream refused (REFUSED_STREAM, or above the last stream id of a GOAWAY)' : (err?.message ?? `stream reset${name ? ` with ${name}` : ''}`);
     this.fail(new UpstreamError(after, message, name ?? err?.code));
   }
 
@@ -227,7 +225,7 @@ export class H2UpstreamExchange implements UpstreamExchange, BodySink {
     if (this.done) return;
     const handler = this.handler;
     const stream = this.stream;
-    if (stream && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    if (stream && !stream.destroyed) stream.close(H2_CANCEL);
     this.finish();
     handler?.onUpstreamError(err);
   }
@@ -249,7 +247,7 @@ export class H2UpstreamExchange implements UpstreamExchange, BodySink {
     if (this.done) return;
     this.handler = undefined;
     const stream = this.stream;
-    if (stream && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    if (stream && !stream.destroyed) stream.close(H2_CANCEL);
     this.finish();
   }
 }

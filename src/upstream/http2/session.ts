@@ -1,4 +1,3 @@
-import * as http2 from 'node:http2';
 import type { ClientHttp2Session, SecureClientSessionOptions, Settings } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
@@ -7,6 +6,7 @@ import type { UpstreamExchange, UpstreamHandler, UpstreamRequest } from '../exch
 import { ActiveClient, ClientState } from '../pool-base.js';
 import { H2UpstreamExchange } from './exchange.js';
 import type { H2Pool } from './pool.js';
+import { nodeHttp2 } from './node-http2.js';
 
 /** Envoy's default upstream max_concurrent_streams (and what a session assumes before the peer's SETTINGS). */
 export const DEFAULT_MAX_STREAMS = 2 ** 31 - 1;
@@ -66,7 +66,7 @@ export class H2Session extends ActiveClient {
     this.socket.removeListener('close', this.onSocketClose);
     const socket = this.socket;
     const options: SecureClientSessionOptions = { createConnection: () => socket, settings: this.pool.settings };
-    const session = http2.connect(this.pool.authorityUrl, options);
+    const session = nodeHttp2().connect(this.pool.authorityUrl, options);
     this.session = session;
     session.on('remoteSettings', (settings: Settings) => this.onRemoteSettings(settings));
     // GOAWAY: no new streams; those above its last stream id are refused by nghttp2 (REFUSED_STREAM,

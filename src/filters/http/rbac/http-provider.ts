@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { nodeHttp } from '../../../common/node-http.js';
 import type { RequestHeaders } from '../../../http/filter.js';
 import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
 import type { ExtAuthzService, HttpServiceSelectors } from '../../../security/ext-authz/service.js';
@@ -29,7 +29,7 @@ export function checkHttp(
   for (const [k, v] of select.headersToAdd) headers[k] = v;
   headers['content-length'] = String(body?.length ?? 0);
   return new Promise((resolve) => {
-    const r = request(
+    const r = nodeHttp.request(
       { host: host.address, port: host.port, method: req.method, path: select.pathPrefix + req.path, headers, timeout: service.timeoutMs },
       (res) => {
         const chunks: Buffer[] = [];
