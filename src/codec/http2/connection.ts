@@ -32,6 +32,8 @@ import { connectionEndpoints, type ConnectionEndpoints } from '../connection-end
 
 /** Envoy's edge defaults for downstream HTTP/2, as ./server-session.ts announces them. */
 const MAX_CONCURRENT_STREAMS = 100;
+/** After a connection error's GOAWAY, how long the client gets to close first (Envoy's delayed_close_timeout). */
+const DELAYED_CLOSE_MS = 1_000;
 const INITIAL_STREAM_WINDOW = 65_536;
 const INITIAL_CONNECTION_WINDOW = 1_048_576;
 /** Envoy's max_headers_count default. */
@@ -457,12 +459,18 @@ export class Http2ServerConnection implements FrameHandler {
       s.end();
     }
     this.closed = true;
-    // the streams go at once; the socket a moment later, so the GOAWAY can leave
+    // the streams go at once; the socket after Envoy's delayed close timeout: closed at once with
+    // the client's frames unread, the kernel resets the connection and drops what it had not sent
+    // yet, the GOAWAY included (seen under load)
     for (const stream of [...this.streams.values()]) {
       this.forget(stream);
       stream.resetByPeer();
     }
-    setImmediate(() => s.destroy());
+    // nothing more is read: a client still writing meets backpressure, and the close after the
+    // delay resets it (what it sent is unread), so it learns of the close even if it never reads
+    s.pause();
+    const timer = setTimeout(() => s.destroy(), DELAYED_CLOSE_MS);
+    s.once('close', () => clearTimeout(timer));
   }
 
   /** Drain: GOAWAY NO_ERROR, the streams in progress finish, then the connection closes. */
@@ -508,3 +516,4 @@ export class Http2ServerConnection implements FrameHandler {
     return this.closed;
   }
 }
+
