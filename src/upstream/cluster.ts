@@ -25,6 +25,9 @@ interface ClusterContext {
 /** Host label → its row in the shared outlier counters, for a cluster with outlier detection. */
 type OutlierHostSlots = Readonly<Record<string, number>>;
 
+/** The ejected set of a cluster with none (one for all: a mesh has thousands of clusters). */
+const NONE_EJECTED: ReadonlySet<string> = new Set();
+
 /** EDS health statuses Envoy keeps out of the healthy set (they take traffic only in panic). */
 const UNHEALTHY = new Set(['UNHEALTHY', 'DRAINING', 'TIMEOUT']);
 
@@ -39,7 +42,7 @@ export class ClusterRuntime {
   /** Per-priority balancers (locality failover); empty with a single priority. */
   private levels: { priority: number; lb: LoadBalancer }[] = [];
   private readonly originalDst?: Map<string, UpstreamHost>;
-  private ejected: ReadonlySet<string> = new Set();
+  private ejected: ReadonlySet<string> = NONE_EJECTED;
   readonly stats: ClusterStats;
   readonly limits: ClusterLimits | undefined;
   private readonly tls: TlsStore | undefined;
