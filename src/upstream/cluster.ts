@@ -207,6 +207,9 @@ export class ClusterRuntime {
       if (this.originalDst.size >= MAX_ORIGINAL_DST_HOSTS) this.evictIdleOriginalDst();
       host = new UpstreamHost(staticHost(destination.address, port), this.config, this.stats, this.limits, this.tls);
       this.originalDst.set(key, host);
+      // /clusters lists an original destination from its first pick (Envoy adds it to the host set
+      // then), whether or not a request was counted on it: its counters exist from now
+      this.stats.host(host.label);
     }
     return host;
   }

@@ -46,4 +46,13 @@ describe('/clusters text', () => {
       'c::10.0.0.2:80::cx_total::0', 'c::10.0.0.2:80::rq_total::1', 'c::10.0.0.2:80::rq_success::1',
     ]));
   });
+
+  it('an original destination is listed from its first pick, before any request was counted on it', () => {
+    const stats = new WorkerStats();
+    const config: Cluster = { ...cluster('orig'), type: 'ORIGINAL_DST' };
+    const cr = new ClusterRuntime(config, undefined, { stats: stats.cluster('orig') });
+    expect(cr.pick({ address: '10.0.0.9', port: 8080 })?.label).toBe('10.0.0.9:8080');
+    const s = { version: 'v', node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [config], endpoints: [], secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} } } satisfies Snapshot;
+    expect(clustersText(s, aggregateStats([stats.snapshot()])).split('\n')).toEqual(expect.arrayContaining(['orig::10.0.0.9:8080::rq_total::0', 'orig::10.0.0.9:8080::health_flags::healthy']));
+  });
 });
