@@ -71,7 +71,7 @@ const hostsOfLbEndpoints = new WeakMap<LbEndpoint, HostEndpoint>();
 
 function hostOf(e: LbEndpoint, l: LocalityLbEndpoints, weight: number): HostEndpoint {
   const made = hostsOfLbEndpoints.get(e);
-  if (made && made.weight === weight && made.priority === l.priority && made.locality === l.locality) return made;
+  if (made && made.weight === weight && made.priority === l.priority && sameLocality(made.locality, l.locality)) return made;
   const { address, port } = addressOf(e);
   const host: HostEndpoint = {
     address,
@@ -85,6 +85,11 @@ function hostOf(e: LbEndpoint, l: LocalityLbEndpoints, weight: number): HostEndp
   };
   if (!made) hostsOfLbEndpoints.set(e, host);
   return host;
+}
+
+/** Equal localities (a group's locality is its first host's object: equal ones need not be the same object). */
+function sameLocality(a: Locality, b: Locality): boolean {
+  return a === b || (a.region === b.region && a.zone === b.zone && a.subZone === b.subZone);
 }
 
 function localityScale(l: LocalityLbEndpoints): number {

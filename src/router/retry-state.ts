@@ -7,17 +7,40 @@ export type AttemptFailure = 'connect_failure' | 'reset' | 'refused_stream' | 'p
 
 const GRPC_CODES: Record<string, string> = { cancelled: '1', 'deadline-exceeded': '4', 'resource-exhausted': '8', internal: '13', unavailable: '14' };
 
+/** A retry_on list compiled: the conditions, and the gRPC statuses among them. */
+interface RetryConditions {
+  readonly on: ReadonlySet<string>;
+  readonly grpcStatuses: ReadonlySet<string>;
+}
+
+/**
+ * Compiled retry_on lists by their text, shared by every route with the same list: a mesh of 1,000
+ * services has thousands of routes and a handful of lists (two Sets a route cost ~0.6 MiB a worker).
+ * Bounded: a config that somehow has more distinct lists just compiles the rest per route.
+ */
+const SHARED_CONDITIONS = new Map<string, RetryConditions>();
+const MAX_SHARED_CONDITIONS = 256;
+
+function retryConditions(retryOn: readonly string[]): RetryConditions {
+  const key = retryOn.join(',');
+  let c = SHARED_CONDITIONS.get(key);
+  if (!c) {
+    c = { on: new Set(retryOn), grpcStatuses: new Set(retryOn.filter((x) => x in GRPC_CODES).map((x) => GRPC_CODES[x])) };
+    if (SHARED_CONDITIONS.size < MAX_SHARED_CONDITIONS) SHARED_CONDITIONS.set(key, c);
+  }
+  return c;
+}
+
 /**
  * Envoy's retry decisions, compiled once per route: which responses and failures are retriable,
  * and the jittered exponential backoff. The request keeps its own count of retries.
  */
 export class RetryPolicyRuntime {
-  private readonly on: Set<string>;
-  private readonly grpcStatuses: Set<string>;
+  private readonly on: ReadonlySet<string>;
+  private readonly grpcStatuses: ReadonlySet<string>;
 
   constructor(readonly policy: RetryPolicy) {
-    this.on = new Set(policy.retryOn);
-    this.grpcStatuses = new Set(policy.retryOn.filter((c) => c in GRPC_CODES).map((c) => GRPC_CODES[c]));
+    ({ on: this.on, grpcStatuses: this.grpcStatuses } = retryConditions(policy.retryOn));
   }
 
   get numRetries(): number {

@@ -26,6 +26,9 @@ export class HostStats {
   rqError = 0;
 }
 
+/** The maps of a ClusterStats that has none yet. */
+const NONE: ReadonlyMap<never, never> = new Map<never, never>();
+
 export class ClusterStats {
   upstreamCxTotal = 0;
   upstreamCxActive = 0;
@@ -50,19 +53,30 @@ export class ClusterStats {
   extAuthzDenied = 0;
   extAuthzError = 0;
   extAuthzFailureModeAllowed = 0;
-  /** Responses by class (index 1..5) and by exact code. */
+  /** Responses by class (index 1..5). */
   readonly rqClass = [0, 0, 0, 0, 0, 0];
-  readonly rqCode = new Map<number, number>();
-  /** Per endpoint (`10.0.0.1:9080`), for /clusters. */
-  readonly hosts = new Map<string, HostStats>();
+  // the two maps are made on first use: a sidecar of a large mesh has thousands of clusters it never calls
+  private byCode: Map<number, number> | undefined;
+  private byHost: Map<string, HostStats> | undefined;
+
+  /** Responses by exact code. */
+  get rqCode(): ReadonlyMap<number, number> {
+    return this.byCode ?? NONE;
+  }
+
+  /** Per endpoint (`10.0.0.1:9080`) that had a request or connection, for /clusters. */
+  get hosts(): ReadonlyMap<string, HostStats> {
+    return this.byHost ?? NONE;
+  }
 
   host(label: string): HostStats {
-    return getOrCreate(this.hosts, label, () => new HostStats());
+    return getOrCreate((this.byHost ??= new Map()), label, () => new HostStats());
   }
 
   response(code: number): void {
     this.rqClass[(code / 100) | 0]++;
-    this.rqCode.set(code, (this.rqCode.get(code) ?? 0) + 1);
+    const byCode = (this.byCode ??= new Map());
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
   }
 }
 

@@ -26,6 +26,9 @@ interface ClusterContext {
 /** Host label → its row in the shared outlier counters, for a cluster with outlier detection. */
 type OutlierHostSlots = Readonly<Record<string, number>>;
 
+/** The ejected set of a cluster with none (one for all: a mesh has thousands of clusters). */
+const NONE_EJECTED: ReadonlySet<string> = new Set();
+
 /** EDS health statuses Envoy keeps out of the healthy set (they take traffic only in panic). */
 const UNHEALTHY = new Set(['UNHEALTHY', 'DRAINING', 'TIMEOUT']);
 
@@ -40,7 +43,7 @@ export class ClusterRuntime {
   /** Per-priority balancers (locality failover); empty with a single priority. */
   private levels: { priority: number; lb: LoadBalancer }[] = [];
   private readonly originalDst?: Map<string, UpstreamHost>;
-  private ejected: ReadonlySet<string> = new Set();
+  private ejected: ReadonlySet<string> = NONE_EJECTED;
   readonly stats: ClusterStats;
   readonly limits: ClusterLimits | undefined;
   private readonly tls: TlsStore | undefined;
@@ -206,6 +209,9 @@ export class ClusterRuntime {
       if (this.originalDst.size >= MAX_ORIGINAL_DST_HOSTS) this.evictIdleOriginalDst();
       host = new UpstreamHost(staticHost(destination.address, port), this.config, this.stats, this.limits, this.tls);
       this.originalDst.set(key, host);
+      // /clusters lists an original destination from its first pick (Envoy adds it to the host set
+      // then), whether or not a request was counted on it: its counters exist from now
+      this.stats.host(host.label);
     }
     return host;
   }

@@ -17,7 +17,7 @@ export class UpstreamHost {
   active = 0;
   /** `10.0.0.1:9080`, as /clusters and access logs show it. */
   readonly label: string;
-  readonly stats: HostStats;
+  private hostStats: HostStats | undefined;
   /**
    * Made on the first request: most hosts of a large mesh are never called by this proxy, and a
    * pool with its options, TLS getter and connection sets costs ~250 bytes a host.
@@ -39,7 +39,15 @@ export class UpstreamHost {
     readonly outlierSlot?: number,
   ) {
     this.label = hostPort(endpoint.address, endpoint.port);
-    this.stats = clusterStats.host(this.label);
+  }
+
+  /**
+   * Its counters in the cluster's stats, made on first use: a host no request or connection ever
+   * reached has none (/clusters shows it with zeros, as Envoy does), and a large mesh's sidecar calls
+   * few of its 20,000 hosts.
+   */
+  get stats(): HostStats {
+    return (this.hostStats ??= this.clusterStats.host(this.label));
   }
 
   /** The pool the cluster's protocol options call for (Envoy's http2_protocol_options: HTTP/2, else HTTP/1.1). */

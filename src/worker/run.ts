@@ -8,7 +8,7 @@ import { OutlierCounters } from '../upstream/outlier.js';
 import { DownstreamConnectionLimits } from '../listener/connection-limits.js';
 import { OverloadAction, OverloadManager } from './overload-manager.js';
 import { HeapShrinker } from './heap-shrinker.js';
-import { deepFreeze } from '../common/deep-freeze.js';
+import { deepFreezeSharingStrings } from '../common/deep-freeze.js';
 
 /** How a data-plane worker talks to the agent: a worker thread's parentPort, or an in-thread channel. */
 export interface AgentPort {
@@ -50,8 +50,9 @@ export function runWorker(init: WorkerInit, port: AgentPort, exit: (code: number
         // applied one at a time, in order
         queue = queue.then(async () => {
           try {
-            // frozen as the agent's copy is (a structured clone is not): nothing in the worker writes to it
-            await dataPlane.apply(deepFreeze(msg.snapshot), msg.slots);
+            // frozen as the agent's copy is (a structured clone is not): nothing in the worker writes to it;
+            // and its strings shared again as in the agent's copy (a clone copies each one)
+            await dataPlane.apply(deepFreezeSharingStrings(msg.snapshot), msg.slots);
             // the agent is not ready before every worker acked its first Snapshot: no request waits for this
             if (first) await shrinker?.collectNow();
             first = false;

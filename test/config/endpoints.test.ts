@@ -20,6 +20,16 @@ describe('loadAssignment / hostEndpoints', () => {
     expect(hostEndpoints(all)[0].weight).toBe(1);
   });
 
+  it('a shared host stays shared when its group\'s locality is an equal object, not the same one', () => {
+    // a group takes its first host's locality object: the subset's group starts with another host
+    const first = at('10.0.0.1', 80, { locality: parseLocality('r/z') });
+    const second = at('10.0.0.2', 80, { locality: parseLocality('r/z') });
+    const all = loadAssignment('outbound|80||a', [first, second]);
+    const subset = loadAssignment('outbound|80|v2|a', [second]);
+    expect(subset.endpoints[0].locality).not.toBe(all.endpoints[0].locality);
+    expect(hostEndpoints(subset)[0]).toBe(hostEndpoints(all)[1]);
+  });
+
   it('groups hosts by locality × priority (first-seen order) and gives back the same hosts', () => {
     const east = parseLocality('us-east1/us-east1-b');
     const hosts = [
