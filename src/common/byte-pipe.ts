@@ -1,6 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { paceReadBuffers } from './gc.js';
-import { readIntoProxyBuffers } from './read-buffers.js';
+import { readSocket } from './read-buffers.js';
 
 /**
  * Copies `from` → `to` with backpressure: `from` pauses while `to` is full and resumes on 'drain'.
@@ -38,12 +37,7 @@ export function pipeBytes(
     paused = true;
     return false;
   };
-  const ownBuffers = readIntoProxyBuffers(from, relay, { lend: true });
-  // Node's own buffers: all reads, or only what the socket had read before the switch
-  from.on('data', (chunk: Buffer) => {
-    if (!ownBuffers) paceReadBuffers(chunk.length);
-    if (!relay(chunk, false)) from.pause();
-  });
+  readSocket(from, relay, { lend: true });
   to.on('drain', () => {
     if (!full) return;
     full = false;

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { paceReadBuffers } from './gc.js';
 
 /**
  * Where the proxy's socket reads land (relays, HTTP/1.1 and HTTP/2 codecs).
@@ -100,9 +101,9 @@ const switched = new WeakMap<Duplex, ProxyReads>();
  * proxy's buffers; `lend`: the consumer takes lent chunks. A socket already switched just changes
  * consumer (a codec hands its connection to the next: HTTP/2 after a preface, a tunnel after an
  * upgrade). What a socket had read before its switch stays in its readable buffer and flows as
- * 'data' on resume, before any read here: consumers keep a 'data' listener for it. False when it
+ * 'data' on resume, before any read here (readSocket listens for it). False when it
  * cannot switch: not a socket with a libuv or TLS handle, closed, or a Node without the hooks; the
- * consumer's 'data' listener then gets every read.
+ * 'data' listener then gets every read.
  */
 export function readIntoProxyBuffers(socket: Duplex, onRead: OnRead, opts: { lend: boolean } = { lend: false }): boolean {
   const current = switched.get(socket);
@@ -124,4 +125,21 @@ export function readIntoProxyBuffers(socket: Duplex, onRead: OnRead, opts: { len
   handle.useUserBuffer(shared);
   switched.set(socket, reads);
   return true;
+}
+
+/**
+ * Delivers every read of `socket` to `onRead`, the one way the proxy's consumers read a socket: into
+ * the proxy's buffers when it can switch (readIntoProxyBuffers), and through 'data' for what it read
+ * before the switch, or for every read when it cannot (node's buffers then, paced by gc.ts). A false
+ * from `onRead` on the 'data' path pauses the socket. Returns the 'data' listener, for a consumer
+ * that lets the socket go to remove.
+ */
+export function readSocket(socket: Duplex, onRead: OnRead, opts?: { lend: boolean }): (chunk: Buffer) => void {
+  const switched = readIntoProxyBuffers(socket, onRead, opts);
+  const onData = (chunk: Buffer): void => {
+    if (!switched) paceReadBuffers(chunk.length);
+    if (!onRead(chunk, false)) socket.pause();
+  };
+  socket.on('data', onData);
+  return onData;
 }

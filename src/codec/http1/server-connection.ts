@@ -4,8 +4,7 @@ import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';
 import { ChunkedDecoder, CHUNKED, hasBareLineEnding, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
 import type { PeerIdentity } from '../../security/peer.js';
-import { paceReadBuffers } from '../../common/gc.js';
-import { readIntoProxyBuffers } from '../../common/read-buffers.js';
+import { readSocket } from '../../common/read-buffers.js';
 import { connectionEndpoints, type ConnectionEndpoints } from '../connection-endpoints.js';
 
 const { STATUS_CODES } = nodeHttp;
@@ -111,9 +110,7 @@ export class H1ServerConnection {
     this.onHttp2Preface = context?.onHttp2Preface;
     socket.setNoDelay(true);
     socket.setTimeout(options.idleTimeoutMs, () => this.onIdleTimeout());
-    // node's 'data': what was read before the switch, or every read when the socket cannot switch
-    socket.on('data', this.dataListener);
-    this.proxyReads = readIntoProxyBuffers(socket, this.readListener);
+    this.dataListener = readSocket(socket, this.readListener);
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
     socket.on('close', this.closeListener);
     socket.on('drain', this.drainListener);
@@ -131,16 +128,12 @@ export class H1ServerConnection {
     if (!this.socket.writableEnded) this.socket.end();
   }
 
-  private readonly dataListener = (buf: Buffer) => {
-    if (!this.proxyReads) paceReadBuffers(buf.length);
-    this.onData(buf);
-  };
   private readonly readListener = (buf: Buffer): boolean => {
     this.onData(buf);
     return true; // pausing is the codec's own (socket.pause)
   };
-  /** The socket reads into the proxy's buffers (common/read-buffers.ts). */
-  private readonly proxyReads: boolean;
+  /** The socket's 'data' listener (common/read-buffers.ts readSocket), removed when the socket is handed on. */
+  private readonly dataListener: (chunk: Buffer) => void;
   private readonly closeListener = () => this.onClose();
   private readonly drainListener = () => this.exchange?.events?.onDownstreamDrain();
   private readonly endListener = () => this.onPeerEnd();

@@ -13,7 +13,7 @@ import type { ConnectionContext, ServerOptions } from '../http1/server-connectio
 import type { DownstreamEvents } from '../downstream.js';
 import type { PeerIdentity } from '../../security/peer.js';
 import { IdleWatch } from '../../common/byte-pipe.js';
-import { readIntoProxyBuffers } from '../../common/read-buffers.js';
+import { readSocket } from '../../common/read-buffers.js';
 import { H2_ENHANCE_YOUR_CALM, H2_FLOW_CONTROL_ERROR, H2_INTERNAL_ERROR, H2_NO_ERROR, H2_PROTOCOL_ERROR, H2_REFUSED_STREAM } from './error-codes.js';
 import { SettingId } from './frames/constants.js';
 import { Http2ConnectionError, Http2StreamError } from './frames/errors.js';
@@ -107,9 +107,7 @@ export class Http2ServerConnection implements FrameHandler {
     if (raise > 0) this.writer.windowUpdate(0, raise);
     this.scheduleFlush();
     socket.setNoDelay(true);
-    // node's 'data': what was read before the switch, or every read when the socket cannot switch
-    socket.on('data', this.onSocketData);
-    readIntoProxyBuffers(socket, this.onSocketRead);
+    readSocket(socket, this.onSocketRead);
     socket.on('error', () => {}); // 'close' follows
     socket.on('drain', this.onSocketDrain);
     socket.once('close', () => this.onClose());

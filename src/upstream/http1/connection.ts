@@ -5,8 +5,7 @@ import { ChunkedDecoder, CHUNKED, findHeadEnd, parseResponseHead, ProtocolError,
 import { UpstreamError, type UpstreamExchange, type UpstreamHandler, type UpstreamRequest } from '../exchange.js';
 import { ActiveClient } from '../pool-base.js';
 import type { H1Pool } from './pool.js';
-import { paceReadBuffers } from '../../common/gc.js';
-import { readIntoProxyBuffers } from '../../common/read-buffers.js';
+import { readSocket } from '../../common/read-buffers.js';
 
 /** Where the connection's current exchange is (the pool's ClientState says whether it is connecting, ready, closed). */
 const enum Phase {
@@ -20,8 +19,6 @@ const enum Phase {
 /** One upstream HTTP/1.1 connection and the exchange it carries; it is that exchange's handle too. */
 export class H1Connection extends ActiveClient implements UpstreamExchange, BodySink {
   private readonly socket: Socket;
-  /** The socket reads into the proxy's buffers (set once connected). */
-  private proxyReads = false;
   private phase = Phase.Idle;
   /** An exchange holds the connection's one stream (from newStream until the pool hears streamDone). */
   private inExchange = false;
@@ -43,13 +40,9 @@ export class H1Connection extends ActiveClient implements UpstreamExchange, Body
     const up = connectUpstream(pool.address, pool.port, { ...pool.options.source, tls: pool.options.tls?.() });
     this.socket = up.socket;
     this.socket.once(up.readyEvent, () => {
-      // connected: reads from here land in the proxy's buffers (common/read-buffers.ts)
-      this.proxyReads = readIntoProxyBuffers(this.socket, (buf) => (this.onData(buf), true));
+      // connected: nothing was read before (common/read-buffers.ts)
+      readSocket(this.socket, (buf) => (this.onData(buf), true));
       pool.clientReady(this, 1);
-    });
-    this.socket.on('data', (buf: Buffer) => {
-      if (!this.proxyReads) paceReadBuffers(buf.length);
-      this.onData(buf);
     });
     this.socket.on('end', () => this.onEnd());
     this.socket.on('error', (err) => (this.error = err));
