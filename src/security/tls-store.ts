@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { checkServerIdentity, createSecureContext, createServer, DEFAULT_CIPHERS, type ConnectionOptions, type PeerCertificate, type SecureContext, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate, SecureContext, Server, TlsOptions, TLSSocket } from 'node:tls';
+import { nodeTls } from './node-tls.js';
 import type { Cluster, DownstreamTlsContext, Listener, Secret, TlsParameters, UpstreamTlsContext, UpstreamTransportSocket } from '../config/snapshot.js';
 import { WORKLOAD_CERT_SECRET } from '../config/secret-names.js';
 import { peerIdentityFromCert } from './workload-certs.js';
@@ -86,7 +87,7 @@ export class TlsStore {
 
   /** A handshake server; `check`: what a client certificate must pass for the handshake to count (Envoy's require_client_certificate, SANs). */
   private createServer(options: TlsOptions, check: ((socket: TLSSocket) => boolean) | undefined): Server {
-    const server = createServer({ ...options, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS });
+    const server = nodeTls().createServer({ ...options, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS });
     const settle = (socket: TLSSocket, ok: boolean) => {
       const key = socketKey(socket);
       const done = this.handshakes.get(key);
@@ -204,7 +205,7 @@ export class TlsStore {
       rejectUnauthorized: compiled.verify,
       // with SANs Envoy checks them instead of the host name; without, any name the CA vouches for;
       // auto_san_validation: the name the SNI gives (Node's own host name check)
-      checkServerIdentity: !compiled.verify ? () => undefined : cluster.autoSanValidation ? checkServerIdentity : (_host, cert) => check(cert),
+      checkServerIdentity: !compiled.verify ? () => undefined : cluster.autoSanValidation ? nodeTls().checkServerIdentity : (_host, cert) => check(cert),
     };
   }
 
@@ -218,7 +219,7 @@ export class TlsStore {
     const ca = c.caSecret === undefined ? undefined : this.secrets.get(c.caSecret);
     if (c.certSecret !== undefined && !(cert && 'tlsCertificate' in cert)) return missingSecret(c.certSecret);
     if (c.caSecret !== undefined && !(ca && 'validationContext' in ca)) return missingSecret(c.caSecret);
-    const context = createSecureContext({
+    const context = nodeTls().createSecureContext({
       ...(cert && 'tlsCertificate' in cert ? { cert: cert.tlsCertificate.certificateChain, key: cert.tlsCertificate.privateKey } : {}),
       ...(ca && 'validationContext' in ca ? { ca: ca.validationContext.trustedCa } : {}),
       ...c.params,
@@ -257,8 +258,11 @@ function compileUpstream(tls: UpstreamTlsContext): CompiledUpstream {
   };
 }
 
+let defaultTls13Suites: string[] | undefined;
 /** The TLS 1.3 suites Node offers by default: Envoy's cipher_suites leave TLS 1.3 alone, Node's `ciphers` would drop them. */
-const TLS13_SUITES = DEFAULT_CIPHERS.split(':').filter((c) => c.startsWith('TLS_'));
+function tls13Suites(): string[] {
+  return (defaultTls13Suites ??= nodeTls().DEFAULT_CIPHERS.split(':').filter((c) => c.startsWith('TLS_')));
+}
 
 /**
  * Envoy's TlsParameters as Node's options. Minimum: TLS_AUTO, older versions and unset are TLS 1.2
@@ -269,7 +273,7 @@ function nodeTlsParams(p: TlsParameters | undefined): NodeTlsParams {
   return {
     minVersion: p?.tlsMinimumProtocolVersion === 'TLSv1_3' ? 'TLSv1.3' : 'TLSv1.2',
     ...(max === 'TLSv1_2' || max === 'TLSv1_3' ? { maxVersion: nodeVersion(max) } : {}),
-    ...(p?.cipherSuites?.length ? { ciphers: [...p.cipherSuites, ...TLS13_SUITES].join(':') } : {}),
+    ...(p?.cipherSuites?.length ? { ciphers: [...p.cipherSuites, ...tls13Suites()].join(':') } : {}),
     ...(p?.ecdhCurves?.length ? { ecdhCurve: p.ecdhCurves.join(':') } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import { connect, isIP, Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
+import { nodeTls } from '../security/node-tls.js';
 import { isPipeAddress } from '../common/address.js';
 import type { Cluster } from '../config/snapshot.js';
 
@@ -60,6 +61,6 @@ export function connectUpstream(
     queueMicrotask(() => socket.destroy(tls));
     return { socket, readyEvent: 'connect' };
   }
-  if (tls) return { socket: tlsConnect({ ...base, ...tls }), readyEvent: 'secureConnect' };
+  if (tls) return { socket: nodeTls().connect({ ...base, ...tls }), readyEvent: 'secureConnect' };
   return { socket: connect(base), readyEvent: 'connect' };
 }

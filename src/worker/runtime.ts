@@ -6,6 +6,7 @@ import { compileInspectors, type EnabledInspectors } from '../listener/inspector
 import { compilePathNormalizer, type PathNormalizer } from '../http/path-normalize.js';
 import { compileStreamTimeouts, type StreamTimeoutConfig } from '../http/stream-timeouts.js';
 import type { TlsStore } from '../security/tls-store.js';
+import { loadTlsIfUsed } from '../security/node-tls.js';
 import { NETWORK_EXT_AUTHZ_FILTER } from '../config/envoy/rbac.js';
 import { HTTP_CONNECTION_MANAGER_FILTER, httpConnectionManagerOf } from '../config/envoy/network-filters.js';
 import type { NetworkFilterCreator } from '../network/filter.js';
@@ -117,6 +118,7 @@ export class Runtime {
     /** The agent's rows for this Snapshot's listeners, clusters and hosts in the shared tables. */
     readonly slots: RuntimeSlots = NO_SLOTS,
   ) {
+    loadTlsIfUsed(snapshot);
     services.tls?.update(snapshot.secrets);
     services.tls?.retainServers(snapshot.listeners);
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));

@@ -1,6 +1,6 @@
 // What an idle proxy has loaded (issue 15: idle memory). A plain sidecar loads none of the optional
-// machinery (gRPC, protobufjs, node-forge, jose's verification, re2js, node:http2, node's bundled
-// undici); a config that uses them loads each one when the config is applied, before any request
+// machinery (gRPC, protobufjs, node-forge, jose's verification, re2js, node:http2, node:tls, node's
+// bundled undici); a config that uses them loads each one when the config is applied, before any request
 // (so the first request waits for no import). Read from the proxy's threads themselves
 // (test/helpers/module-probe.mjs), with two workers: the agent's thread and two worker threads.
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -64,6 +64,7 @@ function optionalLoaded(t: ThreadModules): Record<string, boolean> {
     joseVerify: file('/node_modules/jose/dist/webapi/jws/'),
     re2js: file('/node_modules/re2js/'),
     http2: builtin('http2'),
+    tls: builtin('tls'),
     undici: builtin('internal/deps/undici/undici'),
   };
 }
@@ -86,7 +87,7 @@ describe('modules an idle proxy has loaded', () => {
     for (const t of threads) {
       // the probe saw the proxy's own modules load in this thread
       expect(t.files.some((u) => u.includes('/dist/worker/') || u.includes('/dist/agent/')), t.thread).toBe(true);
-      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, undici: false });
+      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: false, undici: false });
     }
   });
 
@@ -114,6 +115,25 @@ describe('modules an idle proxy has loaded', () => {
     expect(workers).toHaveLength(2);
     for (const t of workers) {
       expect(optionalLoaded(t), t.thread).toMatchObject({ joseVerify: true, http2: true, re2js: true, grpc: false, undici: false });
+    }
+  });
+
+  it('a config with a TLS upstream (DestinationRule SIMPLE) loads node:tls in the workers when it is applied, and nothing else optional', async () => {
+    const [app, ingressHttp] = await freePorts(2);
+    const threads = await loadedModules(
+      [
+        toYaml(
+          serviceEntry({ name: 'secure', host: 'secure.example.com', port: 443, endpoints: [{ port: app }] }),
+          destinationRule('secure', { host: 'secure.example.com', trafficPolicy: { tls: { mode: 'SIMPLE' } } }),
+          sidecar('default', { ingress: [{ port: { number: ingressHttp, protocol: 'HTTP', name: 'http' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${app}` }] }),
+        ),
+        PLAINTEXT,
+      ].join('---\n'),
+    );
+    const workers = threads.filter((t) => t.files.some((u) => u.includes('/dist/worker/main.js')));
+    expect(workers).toHaveLength(2);
+    for (const t of workers) {
+      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: true, undici: false });
     }
   });
 });

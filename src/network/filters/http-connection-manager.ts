@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Downstream } from '../../codec/downstream.js';
 import { H1ServerConnection } from '../../codec/http1/server-connection.js';
 import { Http2ServerConnection } from '../../codec/http2/connection.js';
@@ -70,6 +70,6 @@ function serveHttp(callbacks: NetworkFilterCallbacks, pipeline: HttpPipeline): v
 
 /** HTTP/2: negotiated by ALPN over TLS, or its preface seen by inspection (h2c prior knowledge). */
 function isHttp2(socket: Socket, readAhead: Buffer | undefined): boolean {
-  const alpn = socket instanceof TLSSocket ? socket.alpnProtocol : false;
+  const alpn = (socket as Partial<TLSSocket>).encrypted ? (socket as TLSSocket).alpnProtocol : false;
   return alpn === 'h2' || alpn === 'istio-h2' || (readAhead !== undefined && readAhead.subarray(0, 3).toString('latin1') === 'PRI');
 }

@@ -1,4 +1,4 @@
-import { createSecureContext, getCiphers } from 'node:tls';
+import { nodeTls } from '../../../security/node-tls.js';
 import type {
   CertificateValidationContext,
   CommonTlsContext,
@@ -163,7 +163,7 @@ function curveSupported(name: string): boolean {
   let ok = curveSupport.get(name);
   if (ok === undefined) {
     try {
-      createSecureContext({ ecdhCurve: name });
+      nodeTls().createSecureContext({ ecdhCurve: name });
       ok = true;
     } catch {
       ok = false;
@@ -178,7 +178,7 @@ function curveSupported(name: string): boolean {
  * none, so the group's members keep their order). An unknown name is an error, as in Envoy.
  */
 function decodeCipherSuites(list: string[], ref: ResourceRef, field: string): string[] {
-  knownCiphers ??= new Set(getCiphers().filter((c) => !c.startsWith('tls_')));
+  knownCiphers ??= new Set(nodeTls().getCiphers().filter((c) => !c.startsWith('tls_')));
   const out: string[] = [];
   list.forEach((entry, i) => {
     const names = /^\[.*\]$/.test(entry) ? entry.slice(1, -1).split('|') : [entry];
