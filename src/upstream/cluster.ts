@@ -7,7 +7,11 @@ import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
 import type { ClusterStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
 import type { TlsStore } from '../security/tls-store.js';
-import { nodeHttp2 } from './http2/node-http2.js';
+
+/** What requests ask of a Runtime's clusters: one by name (worker/cluster-runtimes.ts makes it on first use). */
+export interface ClusterLookup {
+  get(name: string): ClusterRuntime | undefined;
+}
 
 /** Most distinct original destinations an ORIGINAL_DST cluster keeps pools for. */
 const MAX_ORIGINAL_DST_HOSTS = 1024;
@@ -61,7 +65,6 @@ export class ClusterRuntime {
     if (config.slowStart && this.firstSeen) this.startSlowStart(this.firstSeen);
     this.lb = this.buildLoadBalancer();
     if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
-    if (config.http2 || config.useClientProtocol) nodeHttp2(); // loaded now, at config time, rather than by a first request
   }
 
   /** The assignment the hosts come from (absent: the cluster has none). */
