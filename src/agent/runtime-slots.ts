@@ -1,6 +1,5 @@
 import type { Snapshot } from '../config/snapshot.js';
-import { hostEndpoints } from '../config/endpoints.js';
-import { hostPort } from '../common/address.js';
+import { endpointLabels } from '../config/endpoints.js';
 import { log } from '../telemetry/log.js';
 import { ResourceSlots } from '../upstream/resource-limits.js';
 import { OutlierSlots } from '../upstream/outlier.js';
@@ -32,15 +31,7 @@ export class RuntimeSlotAssigner {
     }
     const assignments = new Map(snapshot.endpoints.map((a) => [a.clusterName, a]));
     for (const c of snapshot.clusters) {
-      if (c.outlierDetection) {
-        const hosts: Record<string, number> = {};
-        for (const e of hostEndpoints(assignments.get(c.name))) {
-          const label = hostPort(e.address, e.port);
-          const slot = this.outlierHosts.slotFor(c.name, label);
-          if (slot !== undefined) hosts[label] = slot;
-        }
-        out.outlierHosts[c.name] = hosts;
-      }
+      if (c.outlierDetection) out.outlierHosts[c.name] = this.outlierHosts.rowsFor(c.name, endpointLabels(assignments.get(c.name)));
       if (!c.circuitBreakers) continue;
       const slot = this.clusters.slotFor(c.name);
       if (slot !== undefined) out.clusters[c.name] = slot;

@@ -11,6 +11,7 @@ import type { Cluster, Listener, Snapshot } from '../../src/config/snapshot.js';
 import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { statKey, WorkerStats } from '../../src/telemetry/stats.js';
 import { Resource, ResourceTable } from '../../src/upstream/resource-limits.js';
+import { NO_OUTLIER_ROW } from '../../src/upstream/outlier.js';
 import type { RuntimeSlots } from '../../src/worker/messages.js';
 import { Runtime, type WorkerServices } from '../../src/worker/runtime.js';
 import { sidecarNode } from '../config/helpers.js';
@@ -72,7 +73,7 @@ describe('Runtime across Snapshots', () => {
     const table = new ResourceTable(ResourceTable.create(4, 1), 0);
     const s = { ...services(), limits: table };
     const breakers = { maxConnections: 10, maxPendingRequests: 10, maxRequests: 10, maxRetries: 10 };
-    const slots: RuntimeSlots = { listeners: {}, clusters: { c: 3 }, outlierHosts: { c: { '127.0.0.1:1': 11 } } };
+    const slots: RuntimeSlots = { listeners: {}, clusters: { c: 3 }, outlierHosts: { c: [11, NO_OUTLIER_ROW] } };
     const rt = new Runtime(snapshot('1', { ...base, circuitBreakers: breakers }, [1, 2]), s, undefined, slots);
     const cr = rt.clusters.get('c')!;
     cr.limits!.add(Resource.Requests, 1);
@@ -124,7 +125,7 @@ describe('cluster runtimes made on first use', () => {
     const ejections = new Map([['c', new Set(['127.0.0.1:1'])]]);
     const s = { ...services(), limits: table, ejections };
     const breakers = { maxConnections: 10, maxPendingRequests: 10, maxRequests: 10, maxRetries: 10 };
-    const slots: RuntimeSlots = { listeners: {}, clusters: { c: 2 }, outlierHosts: { c: { '127.0.0.1:1': 7, '127.0.0.1:2': 8 } } };
+    const slots: RuntimeSlots = { listeners: {}, clusters: { c: 2 }, outlierHosts: { c: [7, 8] } };
     const rt = new Runtime(snapshot('1', { ...base, circuitBreakers: breakers }, [1, 2]), s, undefined, slots);
     const cr = rt.clusters.get('c')!;
     cr.limits!.add(Resource.Requests, 1);
