@@ -1,6 +1,7 @@
 import type { Snapshot } from '../config/snapshot.js';
 import { endpointLabels } from '../config/endpoints.js';
 import { log } from '../telemetry/log.js';
+import { deepFreeze } from '../common/deep-freeze.js';
 import { ResourceSlots } from '../upstream/resource-limits.js';
 import { OutlierSlots } from '../upstream/outlier.js';
 import type { RuntimeSlots } from '../worker/messages.js';
@@ -21,7 +22,7 @@ export class RuntimeSlotAssigner {
   private readonly clusters = new ResourceSlots(MAX_LIMITED_CLUSTERS);
   private readonly outlierHosts = new OutlierSlots(MAX_OUTLIER_HOSTS);
 
-  /** The rows of a Snapshot's listeners, clusters with circuit breakers and hosts of clusters with outlier detection. */
+  /** The rows of a Snapshot's listeners, clusters with circuit breakers and hosts of clusters with outlier detection; frozen, as the Snapshot. */
   assign(snapshot: Snapshot): RuntimeSlots {
     const out: RuntimeSlots = { listeners: {}, clusters: {}, outlierHosts: {} };
     for (const l of snapshot.listeners) {
@@ -37,6 +38,6 @@ export class RuntimeSlotAssigner {
       if (slot !== undefined) out.clusters[c.name] = slot;
       else log.warn(`cluster ${c.name}: more than ${MAX_LIMITED_CLUSTERS} clusters with circuit breakers; its limits apply per worker`);
     }
-    return out;
+    return deepFreeze(out);
   }
 }

@@ -1,6 +1,6 @@
 // The agent's rows in the shared tables, assigned beside a (frozen) Snapshot: every listener, the
 // clusters with circuit breakers, the hosts of clusters with outlier detection (IPv6 as [addr]:port),
-// the same row for the same name across Snapshots.
+// the same row for the same name across Snapshots; frozen.
 import { describe, expect, it } from 'vitest';
 import { RuntimeSlotAssigner } from '../../src/agent/runtime-slots.js';
 import { deepFreeze } from '../../src/common/deep-freeze.js';
@@ -35,6 +35,8 @@ describe('RuntimeSlotAssigner', () => {
     const slots = new RuntimeSlotAssigner().assign(s);
     expect(slots).toEqual({ listeners: { l1: 0, l2: 1 }, clusters: { b: 0 }, outlierHosts: { a: [0, 1] } });
     expect(Object.isFrozen(s.clusters[0])).toBe(true);
+    // frozen as the Snapshot: a worker on the agent's thread shares them uncopied
+    expect(Object.isFrozen(slots) && Object.isFrozen(slots.outlierHosts.a)).toBe(true);
   });
 
   it('a name keeps its row across Snapshots; a new one gets the next row', () => {
