@@ -10,7 +10,8 @@ import type { FromWorker, ToWorker, WorkerInit } from '../worker/messages.js';
  * of the process (as Envoy's is), not a respawn.
  *
  * Messages keep a port's semantics: delivered in order on a later turn of the event loop, and
- * copied, except the Snapshot, which is frozen (nothing can write to it) and so is shared.
+ * copied, except the Snapshot and its RuntimeSlots, which are frozen (nothing can write to them) and
+ * so are shared.
  */
 export class InThreadWorker extends EventEmitter {
   readonly threadId = threadId;
@@ -39,7 +40,8 @@ export class InThreadWorker extends EventEmitter {
 
   postMessage(msg: ToWorker): void {
     if (this.exitCode !== undefined) return;
-    const copy: ToWorker = msg.type === 'snapshot' ? { ...msg, slots: structuredClone(msg.slots) } : structuredClone(msg);
+    // a Snapshot and its rows are frozen (nothing can write to them): shared, not copied
+    const copy: ToWorker = msg.type === 'snapshot' ? msg : structuredClone(msg);
     this.deliver(() => {
       if (this.pending) this.pending.push(copy);
       else this.toWorker.emit('message', copy);

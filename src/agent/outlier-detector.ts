@@ -1,7 +1,7 @@
-import type { OutlierDetection, Snapshot } from '../config/snapshot.js';
+import type { ClusterLoadAssignment, OutlierDetection, Snapshot } from '../config/snapshot.js';
 import type { RuntimeSlots } from '../worker/messages.js';
 import { log } from '../telemetry/log.js';
-import type { OutlierCounters, OutlierDetector as Detector } from '../upstream/outlier.js';
+import { outlierRowsByLabel, type OutlierCounters, type OutlierDetector as Detector } from '../upstream/outlier.js';
 
 interface HostState {
   ejected: boolean;
@@ -13,6 +13,13 @@ interface HostState {
 
 interface ClusterState {
   config: OutlierDetection;
+  /** Its hosts (the assignment) and their rows (RuntimeSlots order), read when a host is reported. */
+  assignment: ClusterLoadAssignment | undefined;
+  rows: readonly number[];
+  /**
+   * The hosts with something to remember: ejected, or an ejection multiplier to wind down. A host
+   * without state is one that was never ejected (most of a mesh's, which are not kept one by one).
+   */
   hosts: Map<string, HostState>;
   /** When its interval ticks started: ticks fall at since + k × interval. */
   since: number;
@@ -49,10 +56,11 @@ export class OutlierDetectorHub {
         this.clusters.delete(name);
       }
     }
-    for (const [name, c] of wanted) this.sync(name, c.outlierDetection!, slots.outlierHosts[name] ?? {});
+    const assignments = new Map(snapshot.endpoints.map((a) => [a.clusterName, a]));
+    for (const [name, c] of wanted) this.sync(name, c.outlierDetection!, assignments.get(name), slots.outlierHosts[name] ?? []);
   }
 
-  private sync(name: string, od: OutlierDetection, hostSlots: Readonly<Record<string, number>>): void {
+  private sync(name: string, od: OutlierDetection, assignment: ClusterLoadAssignment | undefined, rows: readonly number[]): void {
     let st = this.clusters.get(name);
     if (st && st.config.intervalMs !== od.intervalMs) {
       // a new interval starts its ticks now
@@ -63,14 +71,21 @@ export class OutlierDetectorHub {
       this.wake(name, st);
     }
     if (!st) {
-      st = { config: od, hosts: new Map(), since: Date.now(), timer: undefined, ejectionsTotal: 0, enforced: { consecutive_5xx: 0, consecutive_gateway_failure: 0, consecutive_local_origin_failure: 0 } };
+      st = { config: od, assignment, rows, hosts: new Map(), since: Date.now(), timer: undefined, ejectionsTotal: 0, enforced: { consecutive_5xx: 0, consecutive_gateway_failure: 0, consecutive_local_origin_failure: 0 } };
       this.clusters.set(name, st);
     }
     st.config = od;
-    for (const [label, slot] of Object.entries(hostSlots)) {
-      if (!st.hosts.has(label)) st.hosts.set(label, { ejected: false, ejectedUntil: 0, ejections: 0, slot });
-    }
-    for (const label of st.hosts.keys()) if (!(label in hostSlots)) st.hosts.delete(label);
+    st.assignment = assignment;
+    st.rows = rows;
+    // a host that left the cluster is forgotten (one that stays keeps its row, so its state)
+    if (st.hosts.size === 0) return;
+    const rowOf = this.rowsOf(st);
+    for (const label of st.hosts.keys()) if (!rowOf.has(label)) st.hosts.delete(label);
+  }
+
+  /** The cluster's hosts that have a row, by label. */
+  private rowsOf(st: ClusterState): ReadonlyMap<string, number> {
+    return outlierRowsByLabel(st.assignment, st.rows) ?? new Map();
   }
 
   /** Starts the cluster's interval ticks (on their phase) if a host needs them and they are not running. */
@@ -86,14 +101,18 @@ export class OutlierDetectorHub {
   /** A worker saw `host` reach a detector's threshold. */
   report(cluster: string, host: string, detector: Detector): void {
     const st = this.clusters.get(cluster);
-    const h = st?.hosts.get(host);
-    if (!st || !h || h.ejected) return;
+    if (!st || st.hosts.get(host)?.ejected) return;
+    const rowOf = this.rowsOf(st);
+    const slot = rowOf.get(host);
+    if (slot === undefined) return;
     const ejected = [...st.hosts.values()].filter((x) => x.ejected).length;
     // maxEjectionPercent caps ejections, but Envoy always allows ejecting one host
-    if (ejected > 0 && ((ejected + 1) * 100) / st.hosts.size > st.config.maxEjectionPercent) {
-      this.counters.reset(h.slot);
+    if (ejected > 0 && ((ejected + 1) * 100) / rowOf.size > st.config.maxEjectionPercent) {
+      this.counters.reset(slot);
       return;
     }
+    let h = st.hosts.get(host);
+    if (!h) st.hosts.set(host, (h = { ejected: false, ejectedUntil: 0, ejections: 0, slot }));
     h.ejections++;
     h.ejected = true;
     h.ejectedUntil = Date.now() + st.config.baseEjectionTimeMs * h.ejections;
@@ -119,6 +138,7 @@ export class OutlierDetectorHub {
         log.info(`outlier detection: ${label} returns to ${cluster}`);
       } else if (!h.ejected && h.ejections > 0) {
         h.ejections--; // every interval a host stays in, its next ejection gets shorter (Envoy)
+        if (h.ejections === 0) st.hosts.delete(label); // as a host never ejected: nothing to remember
       }
     }
     if (changed) this.broadcast(cluster, this.ejected(cluster));

@@ -1,7 +1,7 @@
 import type { Snapshot } from '../config/snapshot.js';
-import { hostEndpoints } from '../config/endpoints.js';
-import { hostPort } from '../common/address.js';
+import { endpointLabels } from '../config/endpoints.js';
 import { log } from '../telemetry/log.js';
+import { deepFreeze } from '../common/deep-freeze.js';
 import { ResourceSlots } from '../upstream/resource-limits.js';
 import { OutlierSlots } from '../upstream/outlier.js';
 import type { RuntimeSlots } from '../worker/messages.js';
@@ -22,7 +22,7 @@ export class RuntimeSlotAssigner {
   private readonly clusters = new ResourceSlots(MAX_LIMITED_CLUSTERS);
   private readonly outlierHosts = new OutlierSlots(MAX_OUTLIER_HOSTS);
 
-  /** The rows of a Snapshot's listeners, clusters with circuit breakers and hosts of clusters with outlier detection. */
+  /** The rows of a Snapshot's listeners, clusters with circuit breakers and hosts of clusters with outlier detection; frozen, as the Snapshot. */
   assign(snapshot: Snapshot): RuntimeSlots {
     const out: RuntimeSlots = { listeners: {}, clusters: {}, outlierHosts: {} };
     for (const l of snapshot.listeners) {
@@ -32,20 +32,12 @@ export class RuntimeSlotAssigner {
     }
     const assignments = new Map(snapshot.endpoints.map((a) => [a.clusterName, a]));
     for (const c of snapshot.clusters) {
-      if (c.outlierDetection) {
-        const hosts: Record<string, number> = {};
-        for (const e of hostEndpoints(assignments.get(c.name))) {
-          const label = hostPort(e.address, e.port);
-          const slot = this.outlierHosts.slotFor(c.name, label);
-          if (slot !== undefined) hosts[label] = slot;
-        }
-        out.outlierHosts[c.name] = hosts;
-      }
+      if (c.outlierDetection) out.outlierHosts[c.name] = this.outlierHosts.rowsFor(c.name, endpointLabels(assignments.get(c.name)));
       if (!c.circuitBreakers) continue;
       const slot = this.clusters.slotFor(c.name);
       if (slot !== undefined) out.clusters[c.name] = slot;
       else log.warn(`cluster ${c.name}: more than ${MAX_LIMITED_CLUSTERS} clusters with circuit breakers; its limits apply per worker`);
     }
-    return out;
+    return deepFreeze(out);
   }
 }

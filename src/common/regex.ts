@@ -36,10 +36,24 @@ function parse(pattern: string): RE2JS {
   }
 }
 
+/**
+ * Whole-input patterns compiled so far, by source: a mesh repeats its patterns (VirtualServices made
+ * from one template), and each is compiled when the config is validated and again by each worker. A
+ * compiled pattern holds no state between tests (no global or sticky flag), so one serves all.
+ * Bounded: emptied when full.
+ */
+const compiledPatterns = new Map<string, CompiledRegex>();
+const MAX_COMPILED_PATTERNS = 1024;
+
 /** Compiles an RE2 pattern that must match the whole input; throws RegexSyntaxError if RE2 refuses it. */
 export function compileRegex(pattern: string): CompiledRegex {
+  const known = compiledPatterns.get(pattern);
+  if (known) return known;
   const re2 = parse(pattern);
-  return linearJsRegExp(pattern) ?? { test: (v) => re2.testExact(v) };
+  const compiled = linearJsRegExp(pattern) ?? { test: (v: string) => re2.testExact(v) };
+  if (compiledPatterns.size >= MAX_COMPILED_PATTERNS) compiledPatterns.clear();
+  compiledPatterns.set(pattern, compiled);
+  return compiled;
 }
 
 /** An RE2 pattern that may match anywhere in the input (admin `/stats?filter=`). */

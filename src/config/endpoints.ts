@@ -2,7 +2,7 @@
  * ClusterLoadAssignments to and from the flat host list the translation computes on and the
  * workers connect to: one HostEndpoint per LbEndpoint, its locality's priority and weight folded in.
  */
-import { isPipeAddress } from '../common/address.js';
+import { hostPort, isPipeAddress } from '../common/address.js';
 import type { ClusterLoadAssignment, EndpointAddress, HealthStatus, LbEndpoint, Locality, LocalityLbEndpoints } from './snapshot.js';
 
 /** One host of a cluster, as the load balancer, the pools and the admin pages see it. */
@@ -41,6 +41,21 @@ export function parseLocality(path: string | undefined): Locality {
 
 export function endpointAddress(address: string, port: number): EndpointAddress {
   return isPipeAddress(address) ? { pipe: { path: address } } : { socketAddress: { address, portValue: port } };
+}
+
+/**
+ * Each LbEndpoint's `address:port` (`[v6]:port`, a pipe's path), as /clusters and the outlier rows
+ * name a host, in the assignment's order: every locality and priority, weighted or not.
+ */
+export function endpointLabels(assignment: ClusterLoadAssignment | undefined): string[] {
+  const out: string[] = [];
+  for (const l of assignment?.endpoints ?? []) {
+    for (const e of l.lbEndpoints) {
+      const { address, port } = addressOf(e);
+      out.push(hostPort(address, port));
+    }
+  }
+  return out;
 }
 
 /** The address and port an LbEndpoint connects to (a pipe: its path, port 0). */

@@ -7,7 +7,7 @@ import { BufferedBody, sendMirror } from '../http/mirror.js';
 import type { TunnelResult } from '../http/upgrade-tunnel.js';
 import type { TlsStore } from '../security/tls-store.js';
 import type { UpstreamError } from '../upstream/exchange.js';
-import type { ClusterRuntime } from '../upstream/cluster.js';
+import type { ClusterLookup, ClusterRuntime } from '../upstream/cluster.js';
 import type { UpstreamHost } from '../upstream/host.js';
 import { upstreamSourceFor } from '../upstream/connect.js';
 import { Resource } from '../upstream/resource-limits.js';
@@ -29,7 +29,7 @@ const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', '
 
 /** What the router reads from the worker's current config (the Runtime the request started with). */
 export interface RouterContext {
-  readonly clusters: ReadonlyMap<string, ClusterRuntime>;
+  readonly clusters: ClusterLookup;
   readonly services: OutlierReporting & { readonly tls?: TlsStore };
 }
 

@@ -3,11 +3,16 @@ import { DEFAULT_OVERPROVISIONING_FACTOR, hostEndpoints, staticHost, type HostEn
 import { hostPort } from '../common/address.js';
 import { UpstreamHost } from './host.js';
 import { diffHostSet } from './host-set.js';
+import { outlierRowsByLabel } from './outlier.js';
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
 import type { ClusterStats } from '../telemetry/stats.js';
 import type { ClusterLimits } from './resource-limits.js';
 import type { TlsStore } from '../security/tls-store.js';
-import { nodeHttp2 } from './http2/node-http2.js';
+
+/** What requests ask of a Runtime's clusters: one by name (worker/cluster-runtimes.ts makes it on first use). */
+export interface ClusterLookup {
+  get(name: string): ClusterRuntime | undefined;
+}
 
 /** Most distinct original destinations an ORIGINAL_DST cluster keeps pools for. */
 const MAX_ORIGINAL_DST_HOSTS = 1024;
@@ -22,9 +27,6 @@ interface ClusterContext {
   /** The worker's TLS material, for clusters with tls or auto mTLS. */
   readonly tls?: TlsStore;
 }
-
-/** Host label → its row in the shared outlier counters, for a cluster with outlier detection. */
-type OutlierHostSlots = Readonly<Record<string, number>>;
 
 /** The ejected set of a cluster with none (one for all: a mesh has thousands of clusters). */
 const NONE_EJECTED: ReadonlySet<string> = new Set();
@@ -53,15 +55,16 @@ export class ClusterRuntime {
     readonly config: Cluster,
     assignment: ClusterLoadAssignment | undefined,
     context: ClusterContext,
-    outlierSlots?: OutlierHostSlots,
+    /** The rows of its hosts in the shared outlier counters (RuntimeSlots.outlierHosts), with outlier detection. */
+    outlierRows?: readonly number[],
   ) {
     ({ stats: this.stats, limits: this.limits, tls: this.tls, firstSeen: this.firstSeen } = context);
     this.currentAssignment = assignment;
-    this.currentHosts = hostEndpoints(assignment).map((e) => this.createHost(e, outlierSlots));
+    const rowOf = outlierRowsByLabel(assignment, outlierRows);
+    this.currentHosts = hostEndpoints(assignment).map((e) => this.createHost(e, rowOf));
     if (config.slowStart && this.firstSeen) this.startSlowStart(this.firstSeen);
     this.lb = this.buildLoadBalancer();
     if (config.type === 'ORIGINAL_DST') this.originalDst = new Map();
-    if (config.http2 || config.useClientProtocol) nodeHttp2(); // loaded now, at config time, rather than by a first request
   }
 
   /** The assignment the hosts come from (absent: the cluster has none). */
@@ -78,8 +81,8 @@ export class ClusterRuntime {
     return this.currentHosts;
   }
 
-  private createHost(e: HostEndpoint, outlierSlots: OutlierHostSlots | undefined): UpstreamHost {
-    return new UpstreamHost(e, this.config, this.stats, this.limits, this.tls, outlierSlots?.[hostPort(e.address, e.port)]);
+  private createHost(e: HostEndpoint, rowOf: ReadonlyMap<string, number> | undefined): UpstreamHost {
+    return new UpstreamHost(e, this.config, this.stats, this.limits, this.tls, rowOf?.get(hostPort(e.address, e.port)));
   }
 
   /**
@@ -88,15 +91,16 @@ export class ClusterRuntime {
    * with slow start); removed hosts take no new requests and close their pools once the requests on
    * them finish. The load balancer is rebuilt over the new set, current ejections applied.
    */
-  updateHosts(assignment: ClusterLoadAssignment | undefined, outlierSlots?: OutlierHostSlots): void {
+  updateHosts(assignment: ClusterLoadAssignment | undefined, outlierRows?: readonly number[]): void {
     const { next, removed } = diffHostSet(this.currentHosts, hostEndpoints(assignment));
+    const rowOf = outlierRowsByLabel(assignment, outlierRows);
     const added: UpstreamHost[] = [];
     this.currentHosts = next.map(({ endpoint, kept }) => {
       if (kept) {
         kept.endpoint = endpoint;
         return kept;
       }
-      const host = this.createHost(endpoint, outlierSlots);
+      const host = this.createHost(endpoint, rowOf);
       added.push(host);
       return host;
     });

@@ -1,4 +1,5 @@
-import type { OutlierDetection } from '../config/snapshot.js';
+import type { ClusterLoadAssignment, OutlierDetection } from '../config/snapshot.js';
+import { endpointLabels } from '../config/endpoints.js';
 
 /** Which of Envoy's detectors a result tripped. */
 export type OutlierDetector = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure';
@@ -60,14 +61,38 @@ export class OutlierCounters {
   }
 }
 
+/** A host without a row (the table is full): it is not counted, so never ejected. */
+export const NO_OUTLIER_ROW = -1;
+
 /** Gives every endpoint of a cluster with outlier detection a stable row, by cluster and address. */
 export class OutlierSlots {
-  private readonly byKey = new Map<string, number>();
+  /** Cluster → host label → row (no key per pair: a mesh has tens of thousands of them). */
+  private readonly byCluster = new Map<string, Map<string, number>>();
+  private used = 0;
   constructor(private readonly capacity: number) {}
+
   slotFor(cluster: string, host: string): number | undefined {
-    const key = `${cluster}|${host}`;
-    let slot = this.byKey.get(key);
-    if (slot === undefined && this.byKey.size < this.capacity) this.byKey.set(key, (slot = this.byKey.size));
+    let hosts = this.byCluster.get(cluster);
+    if (!hosts) this.byCluster.set(cluster, (hosts = new Map()));
+    let slot = hosts.get(host);
+    if (slot === undefined && this.used < this.capacity) hosts.set(host, (slot = this.used++));
     return slot;
   }
+
+  /** The rows of a cluster's hosts, in the order of `labels` (NO_OUTLIER_ROW past the capacity). */
+  rowsFor(cluster: string, labels: readonly string[]): number[] {
+    return labels.map((l) => this.slotFor(cluster, l) ?? NO_OUTLIER_ROW);
+  }
+}
+
+/**
+ * A cluster's rows by host label, from the rows the agent sent in its assignment's endpoint order
+ * (endpointLabels): made when a worker makes or updates the cluster's hosts, then dropped.
+ */
+export function outlierRowsByLabel(assignment: ClusterLoadAssignment | undefined, rows: readonly number[] | undefined): ReadonlyMap<string, number> | undefined {
+  if (!rows) return undefined;
+  const labels = endpointLabels(assignment);
+  const out = new Map<string, number>();
+  for (let i = 0; i < labels.length; i++) if (rows[i] !== NO_OUTLIER_ROW && !out.has(labels[i])) out.set(labels[i], rows[i]);
+  return out;
 }

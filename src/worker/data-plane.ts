@@ -57,7 +57,7 @@ export class DataPlane {
   setEjections(cluster: string, ejected: string[]): void {
     const set = new Set(ejected);
     this.ejections.set(cluster, set);
-    this.runtime?.clusters.get(cluster)?.setEjected(set);
+    this.runtime?.clusters.ifMade(cluster)?.setEjected(set); // one made later takes the set from services.ejections
   }
 
   /** Compiles and swaps in a Snapshot (with the agent's shared-table rows); binds new listeners and closes removed ones. */

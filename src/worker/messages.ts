@@ -16,8 +16,12 @@ export interface RuntimeSlots {
   listeners: Record<string, number>;
   /** Cluster name → row of its circuit-breaker counters (clusters with circuit breakers). */
   clusters: Record<string, number>;
-  /** Cluster name → host label → row of its outlier counters (clusters with outlier detection). */
-  outlierHosts: Record<string, Record<string, number>>;
+  /**
+   * Cluster name → the rows of its hosts' outlier counters, in its assignment's endpoint order
+   * (config/endpoints.ts endpointLabels; -1: no row), for clusters with outlier detection. A list of
+   * numbers, not a record by label: a mesh's 22,000 hosts would be as many keys in every copy.
+   */
+  outlierHosts: Record<string, readonly number[]>;
 }
 
 /**

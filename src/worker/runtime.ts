@@ -1,4 +1,4 @@
-import type { Cluster, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, Snapshot } from '../config/snapshot.js';
+import type { Cluster, ClusterLoadAssignment, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, Snapshot } from '../config/snapshot.js';
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
@@ -16,6 +16,8 @@ import type { FilterFactoryEntry } from '../http/filter-manager.js';
 import { compilePerRouteConfig, httpFilterChain, httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable, type SharedRoutes } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
+import { nodeHttp2 } from '../upstream/http2/node-http2.js';
+import { ClusterRuntimes } from './cluster-runtimes.js';
 import type { RuntimeSlots } from './messages.js';
 import { ConfigError } from '../config/errors.js';
 import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats.js';
@@ -104,7 +106,10 @@ export class Runtime {
   readonly listeners = new Map<string, ListenerRuntime>();
   /** Listeners by `address:port`, where use_original_dst hands connections off (see listenerForAddress). */
   private readonly byAddress = new Map<string, ListenerRuntime>();
-  readonly clusters = new Map<string, ClusterRuntime>();
+  /** The Snapshot's clusters, each made on first use (or carried over from the previous Runtime). */
+  readonly clusters: ClusterRuntimes;
+  /** The Runtime running while this one is built: clusters with an unchanged config are taken from it until the swap. */
+  private previous: Runtime | undefined;
 
   /** Istio label templates by listener, then cluster (and protocol and mTLS peer when not HTTP without one). */
   private readonly istioTemplates = new Map<Listener, Map<string, IstioLabelTemplate>>();
@@ -186,25 +191,51 @@ export class Runtime {
       this.byAddress.set(addressKey(l.address, l.port), lr);
     }
     const assignments = new Map(snapshot.endpoints.map((a) => [a.clusterName, a]));
+    const configs = new Map<string, Cluster>();
     for (const c of snapshot.clusters) {
-      const assignment = assignments.get(c.name);
-      const outlierSlots = slots.outlierHosts[c.name];
-      // the previous Runtime is the one running: its clusters are as its Snapshot says
-      const prev = previous?.clusters.get(c.name);
-      const was = previous?.snapshot.resourceVersions;
-      const now = snapshot.resourceVersions;
-      let rt: ClusterRuntime;
-      if (prev && was?.clusters[c.name] === now.clusters[c.name]) {
-        rt = prev;
-        if (was.endpoints[c.name] !== now.endpoints[c.name]) this.hostUpdates.push(() => prev.updateHosts(assignment, outlierSlots));
-      } else {
-        const context = { stats: services.stats.cluster(c.name), limits: limitsFor(c, slots.clusters[c.name], services), firstSeen: services.hostFirstSeen, tls: services.tls };
-        rt = new ClusterRuntime(c, assignment, context, outlierSlots);
-        const ejected = services.ejections?.get(c.name);
-        if (ejected?.size) rt.setEjected(ejected);
-      }
-      this.clusters.set(c.name, rt);
+      configs.set(c.name, c);
+      // every cluster's counters exist from now (stats and /clusters list a cluster never called), its runtime from its first use
+      services.stats.cluster(c.name);
+      if (c.http2 || c.useClientProtocol) nodeHttp2(); // loaded now, at config time, rather than by a first request
     }
+    this.previous = previous;
+    this.clusters = new ClusterRuntimes(configs, (c) => this.carriedOver(c, assignments.get(c.name)) ?? this.newCluster(c, assignments.get(c.name)));
+    for (const c of snapshot.clusters) {
+      // made now: slow start dates a cluster's hosts from when it first appears, and an unchanged cluster the
+      // running Runtime made keeps its pools and balancer state (the others wait for their first use)
+      if (c.slowStart || (previous?.clusters.ifMade(c.name) && this.unchanged(c.name))) this.clusters.makeNow(c.name);
+    }
+  }
+
+  /** The cluster's config is the same in the running Runtime's Snapshot (its endpoints may differ). */
+  private unchanged(name: string): boolean {
+    const was = this.previous?.snapshot.resourceVersions.clusters[name];
+    return was !== undefined && was === this.snapshot.resourceVersions.clusters[name];
+  }
+
+  /**
+   * The running Runtime's ClusterRuntime when its config is unchanged (by resourceVersions), made there
+   * if it was not yet, so both share it; an endpoints change is applied at the swap (activate). Only
+   * until this Runtime is swapped in: after that, the previous one is retired.
+   */
+  private carriedOver(c: Cluster, assignment: ClusterLoadAssignment | undefined): ClusterRuntime | undefined {
+    const previous = this.previous;
+    if (!previous || !this.unchanged(c.name)) return undefined;
+    const prev = previous.clusters.get(c.name);
+    if (prev && previous.snapshot.resourceVersions.endpoints[c.name] !== this.snapshot.resourceVersions.endpoints[c.name]) {
+      const outlierSlots = this.slots.outlierHosts[c.name];
+      this.hostUpdates.push(() => prev.updateHosts(assignment, outlierSlots));
+    }
+    return prev;
+  }
+
+  private newCluster(c: Cluster, assignment: ClusterLoadAssignment | undefined): ClusterRuntime {
+    const { services, slots } = this;
+    const context = { stats: services.stats.cluster(c.name), limits: limitsFor(c, slots.clusters[c.name], services), firstSeen: services.hostFirstSeen, tls: services.tls };
+    const rt = new ClusterRuntime(c, assignment, context, slots.outlierHosts[c.name]);
+    const ejected = services.ejections?.get(c.name);
+    if (ejected?.size) rt.setEjected(ejected);
+    return rt;
   }
 
   /** Istio metric labels for requests (or TCP connections) on a listener to a cluster (or to none: local replies). */
@@ -237,12 +268,13 @@ export class Runtime {
    * new host sets (they are shared with the previous Runtime, so not before it is certain to apply).
    */
   activate(): void {
+    this.previous = undefined;
     for (const update of this.hostUpdates.splice(0)) update();
   }
 
   /** Clusters of `previous` that this Runtime no longer uses: close them once their requests finish. */
   retiredFrom(previous: Runtime): ClusterRuntime[] {
-    return [...previous.clusters.values()].filter((c) => this.clusters.get(c.name) !== c);
+    return [...previous.clusters.values()].filter((c) => this.clusters.ifMade(c.name) !== c);
   }
 }
 

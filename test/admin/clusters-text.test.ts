@@ -8,6 +8,10 @@ import { aggregateStats } from '../../src/telemetry/aggregate.js';
 import { splitStatKey, WorkerStats } from '../../src/telemetry/stats.js';
 import { ClusterRuntime } from '../../src/upstream/cluster.js';
 import { sidecarNode } from '../config/helpers.js';
+import { deepFreeze } from '../../src/common/deep-freeze.js';
+import { resourceVersions } from '../../src/config/resource-versions.js';
+import { AccessLogWriter } from '../../src/telemetry/access-log.js';
+import { Runtime } from '../../src/worker/runtime.js';
 
 const cluster = (name: string): Cluster => ({ name, type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1, idleTimeoutMs: 1 });
 
@@ -54,5 +58,20 @@ describe('/clusters text', () => {
     expect(cr.pick({ address: '10.0.0.9', port: 8080 })?.label).toBe('10.0.0.9:8080');
     const s = { version: 'v', node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [config], endpoints: [], secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} } } satisfies Snapshot;
     expect(clustersText(s, aggregateStats([stats.snapshot()])).split('\n')).toEqual(expect.arrayContaining(['orig::10.0.0.9:8080::rq_total::0', 'orig::10.0.0.9:8080::health_flags::healthy']));
+  });
+
+  it("a cluster no request used (its worker runtime not made yet) is listed with its hosts and zeros, beside a used one's counts", () => {
+    const stats = new WorkerStats();
+    const clusters = [cluster('idle'), cluster('used')];
+    const endpoints = clusters.map((c) => loadAssignment(c.name, [staticHost('10.0.0.1', 80)]));
+    const s = deepFreeze({ version: 'v', node: sidecarNode(), listeners: [], routeConfigs: [], clusters, endpoints, secrets: [], resourceVersions: resourceVersions(clusters, endpoints, []) }) satisfies Snapshot;
+    const rt = new Runtime(s, { stats, accessLog: new AccessLogWriter('off') });
+    rt.clusters.get('used')!.pick()!.stats.rqTotal++;
+    expect(rt.clusters.ifMade('idle')).toBeUndefined();
+    const lines = clustersText(s, aggregateStats([stats.snapshot()])).split('\n');
+    expect(lines).toEqual(expect.arrayContaining([
+      'idle::observability_name::idle', 'idle::added_via_api::true', 'idle::10.0.0.1:80::rq_total::0', 'idle::10.0.0.1:80::health_flags::healthy',
+      'used::10.0.0.1:80::rq_total::1',
+    ]));
   });
 });

@@ -6,9 +6,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { OutlierDetectorHub } from '../../src/agent/outlier-detector.js';
 import type { Cluster, OutlierDetection, Snapshot } from '../../src/config/snapshot.js';
 import { getLogLevel, setLogLevel, type LogLevel } from '../../src/telemetry/log.js';
-import { OutlierCounters } from '../../src/upstream/outlier.js';
+import { NO_OUTLIER_ROW, OutlierCounters } from '../../src/upstream/outlier.js';
+import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import type { RuntimeSlots } from '../../src/worker/messages.js';
-import { hostPort } from '../../src/common/address.js';
 
 const od = (o: Partial<OutlierDetection> = {}): OutlierDetection => ({
   consecutive5xx: 2,
@@ -37,13 +37,17 @@ function cluster(name: string, hosts: Ep[], outlier: OutlierDetection | null = o
 
 /** A Snapshot of these clusters, and the outlier rows the agent gave their hosts (a host without one has none). */
 const snapshot = (...clusters: TestCluster[]): [Snapshot, RuntimeSlots] => [
-  { version: 'test', clusters: clusters.map((c) => c.config), endpoints: [], listeners: [], routeConfigs: [] } as unknown as Snapshot,
+  {
+    version: 'test',
+    clusters: clusters.map((c) => c.config),
+    endpoints: clusters.map((c) => loadAssignment(c.config.name, c.hosts.map(([a, p]) => staticHost(a, p)))),
+    listeners: [],
+    routeConfigs: [],
+  } as unknown as Snapshot,
   {
     listeners: {},
     clusters: {},
-    outlierHosts: Object.fromEntries(
-      clusters.filter((c) => c.config.outlierDetection).map((c) => [c.config.name, Object.fromEntries(c.hosts.filter(([, , slot]) => slot !== undefined).map(([a, p, slot]) => [hostPort(a, p), slot!]))]),
-    ),
+    outlierHosts: Object.fromEntries(clusters.filter((c) => c.config.outlierDetection).map((c) => [c.config.name, c.hosts.map(([, , slot]) => slot ?? NO_OUTLIER_ROW)])),
   },
 ];
 
@@ -269,6 +273,17 @@ describe('update(), allEjections(), stop()', () => {
     expect(hub.stats()[0]).toMatchObject({ active: 1, total: 2 });
     hub.report(A, H(1), 'consecutive_5xx');
     expect(hub.ejected(A)).toEqual([H(2)]);
+  });
+
+  it("maxEjectionPercent counts the hosts of the cluster's current endpoints: more hosts, a second ejection fits", () => {
+    const cfg = od({ maxEjectionPercent: 50 });
+    hub.update(...snapshot(cluster(A, FOUR.slice(0, 2), cfg)));
+    hub.report(A, H(1), 'consecutive_5xx');
+    hub.report(A, H(2), 'consecutive_5xx');
+    expect(hub.ejected(A)).toEqual([H(1)]);
+    hub.update(...snapshot(cluster(A, FOUR, cfg)));
+    hub.report(A, H(2), 'consecutive_5xx');
+    expect(hub.ejected(A)).toEqual([H(1), H(2)]);
   });
 
   it('a cluster that loses outlier detection (or goes away) is dropped, timer and all', () => {

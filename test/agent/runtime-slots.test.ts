@@ -1,6 +1,6 @@
 // The agent's rows in the shared tables, assigned beside a (frozen) Snapshot: every listener, the
 // clusters with circuit breakers, the hosts of clusters with outlier detection (IPv6 as [addr]:port),
-// the same row for the same name across Snapshots.
+// the same row for the same name across Snapshots; frozen.
 import { describe, expect, it } from 'vitest';
 import { RuntimeSlotAssigner } from '../../src/agent/runtime-slots.js';
 import { deepFreeze } from '../../src/common/deep-freeze.js';
@@ -33,14 +33,16 @@ describe('RuntimeSlotAssigner', () => {
       c: [['10.0.0.3', 80]],
     });
     const slots = new RuntimeSlotAssigner().assign(s);
-    expect(slots).toEqual({ listeners: { l1: 0, l2: 1 }, clusters: { b: 0 }, outlierHosts: { a: { '10.0.0.1:80': 0, '[fd00::1]:8080': 1 } } });
+    expect(slots).toEqual({ listeners: { l1: 0, l2: 1 }, clusters: { b: 0 }, outlierHosts: { a: [0, 1] } });
     expect(Object.isFrozen(s.clusters[0])).toBe(true);
+    // frozen as the Snapshot: a worker on the agent's thread shares them uncopied
+    expect(Object.isFrozen(slots) && Object.isFrozen(slots.outlierHosts.a)).toBe(true);
   });
 
   it('a name keeps its row across Snapshots; a new one gets the next row', () => {
     const assigner = new RuntimeSlotAssigner();
     assigner.assign(snapshot(['l1'], [cluster('a', { outlierDetection: od, circuitBreakers: cb })], { a: [['10.0.0.1', 80], ['10.0.0.2', 80]] }));
     const next = assigner.assign(snapshot(['l0', 'l1'], [cluster('x', { circuitBreakers: cb }), cluster('a', { outlierDetection: od, circuitBreakers: cb })], { a: [['10.0.0.3', 80], ['10.0.0.2', 80]] }));
-    expect(next).toEqual({ listeners: { l0: 1, l1: 0 }, clusters: { x: 1, a: 0 }, outlierHosts: { a: { '10.0.0.3:80': 2, '10.0.0.2:80': 1 } } });
+    expect(next).toEqual({ listeners: { l0: 1, l1: 0 }, clusters: { x: 1, a: 0 }, outlierHosts: { a: [2, 1] } });
   });
 });

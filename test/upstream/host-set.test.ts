@@ -60,11 +60,11 @@ function picks(c: ClusterRuntime, n: number): Record<number, number> {
 
 describe('ClusterRuntime.updateHosts', () => {
   it('hosts that stay are the same objects (pool, stats, outlier row); added ones are new and get their row', () => {
-    const c = new ClusterRuntime(config, assignment(host(1), host(2)), { stats: new ClusterStats() }, { '127.0.0.1:1': 7, '127.0.0.1:2': 8 });
+    const c = new ClusterRuntime(config, assignment(host(1), host(2)), { stats: new ClusterStats() }, [7, 8]);
     const [h1, h2] = c.hosts;
     const pool = h1.pool;
     h1.stats.rqTotal = 42;
-    c.updateHosts(assignment(host(1, { weight: 3 }), host(2), host(3)), { '127.0.0.1:1': 7, '127.0.0.1:2': 8, '127.0.0.1:3': 9 });
+    c.updateHosts(assignment(host(1, { weight: 3 }), host(2), host(3)), [7, 8, 9]);
     expect(c.hosts[0]).toBe(h1);
     expect(c.hosts[1]).toBe(h2);
     expect(h1.pool).toBe(pool);

@@ -3,7 +3,8 @@
 // local-origin failures count as 503s unless split into their own detector. OutlierSlots: stable rows.
 import { describe, expect, it } from 'vitest';
 import type { OutlierDetection } from '../../src/config/snapshot.js';
-import { OutlierCounters, OutlierSlots } from '../../src/upstream/outlier.js';
+import { NO_OUTLIER_ROW, OutlierCounters, OutlierSlots, outlierRowsByLabel } from '../../src/upstream/outlier.js';
+import { endpointLabels, loadAssignment, staticHost } from '../../src/config/endpoints.js';
 
 const od = (o: Partial<OutlierDetection>): OutlierDetection => ({
   consecutive5xx: 5,
@@ -186,5 +187,18 @@ describe('OutlierSlots', () => {
     expect(s.slotFor('c1', '10.0.0.1:80')).toBe(0);
     expect(s.slotFor('c2', '10.0.0.2:80')).toBeUndefined();
     expect(s.slotFor('c2', '10.0.0.1:80')).toBe(2);
+  });
+
+  it("a cluster's rows in its assignment's endpoint order (every locality, a repeated address twice, IPv6 bracketed), none past the capacity", () => {
+    const s = new OutlierSlots(3);
+    const a = loadAssignment('c', [staticHost('10.0.0.1', 80), { ...staticHost('fd00::1', 8080), priority: 1 }, staticHost('10.0.0.1', 80), staticHost('10.0.0.2', 80)]);
+    // priority 0's locality group first, then priority 1's
+    expect(endpointLabels(a)).toEqual(['10.0.0.1:80', '10.0.0.1:80', '10.0.0.2:80', '[fd00::1]:8080']);
+    expect(s.rowsFor('c', endpointLabels(a))).toEqual([0, 0, 1, 2]);
+    expect(s.rowsFor('d', ['10.0.0.1:80'])).toEqual([NO_OUTLIER_ROW]);
+    // the worker's side: each label's row (a repeated address: its first), hosts without one left out
+    const rows = outlierRowsByLabel(a, [0, 0, 1, NO_OUTLIER_ROW])!;
+    expect([...rows]).toEqual([['10.0.0.1:80', 0], ['10.0.0.2:80', 1]]);
+    expect(outlierRowsByLabel(a, undefined)).toBeUndefined();
   });
 });
