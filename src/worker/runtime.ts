@@ -6,7 +6,7 @@ import { compileInspectors, type EnabledInspectors } from '../listener/inspector
 import { compilePathNormalizer, type PathNormalizer } from '../http/path-normalize.js';
 import { compileStreamTimeouts, type StreamTimeoutConfig } from '../http/stream-timeouts.js';
 import type { TlsStore } from '../security/tls-store.js';
-import { loadTlsIfUsed } from '../security/node-tls.js';
+import { nodeTls } from '../common/node-tls.js';
 import { NETWORK_EXT_AUTHZ_FILTER } from '../config/envoy/rbac.js';
 import { HTTP_CONNECTION_MANAGER_FILTER, httpConnectionManagerOf } from '../config/envoy/network-filters.js';
 import type { NetworkFilterCreator } from '../network/filter.js';
@@ -123,7 +123,7 @@ export class Runtime {
     /** The agent's rows for this Snapshot's listeners, clusters and hosts in the shared tables. */
     readonly slots: RuntimeSlots = NO_SLOTS,
   ) {
-    loadTlsIfUsed(snapshot);
+    if (usesTls(snapshot)) nodeTls(); // loaded now, at config time, rather than by a first handshake
     services.tls?.update(snapshot.secrets);
     services.tls?.retainServers(snapshot.listeners);
     const routeConfigs = new Map(snapshot.routeConfigs.map((r) => [r.name, r]));
@@ -289,3 +289,10 @@ function limitsFor(c: Cluster, slot: number | undefined, services: WorkerService
   return new ClusterLimits(new ResourceTable(ResourceTable.create(1, 1), 0), 0, c.circuitBreakers);
 }
 
+/** A listener or cluster of the Snapshot has a TLS transport socket. */
+function usesTls(snapshot: Snapshot): boolean {
+  return (
+    snapshot.listeners.some((l) => l.defaultFilterChain?.transportSocket || l.filterChains.some((c) => c.transportSocket)) ||
+    snapshot.clusters.some((c) => c.transportSocket || c.transportSocketMatches?.length)
+  );
+}

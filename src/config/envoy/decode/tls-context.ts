@@ -1,4 +1,4 @@
-import { nodeTls } from '../../../security/node-tls.js';
+import { nodeTls } from '../../../common/node-tls.js';
 import type {
   CertificateValidationContext,
   CommonTlsContext,
