@@ -32,7 +32,9 @@ function clientCert(uri: string): { cert: string; key: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  cert.serialNumber = `0${forge.util.bytesToHex(forge.random.getBytesSync(8))}`;
+  // a positive DER INTEGER in its minimal form: `0` + random hex read as bytes 00 00 ... when the first
+  // random byte is 0 (1 in 256), which OpenSSL refuses (illegal padding)
+  cert.serialNumber = `01${forge.util.bytesToHex(forge.random.getBytesSync(8))}`;
   cert.validity.notBefore = new Date(Date.now() - 60_000);
   cert.validity.notAfter = new Date(Date.now() + 3_600_000);
   const caCert = forge.pki.certificateFromPem(ca.certPem);
