@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { nodeHttp } from '../common/node-http.js';
+import { nodeHttp } from '../common/node-builtins.js';
 import type { FilterChain, Listener, Secret, Snapshot } from '../config/snapshot.js';
 import type { NetworkFilterConfig } from '../config/envoy/network-filters.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { nodeHttp } from '../common/node-http.js';
+import { nodeHttp } from '../common/node-builtins.js';
 
 /** Istio's health port: `/healthz/ready` is 200 once every worker runs the first config, 503 otherwise. */
 export function createHealthServer(isReady: () => boolean): Server {

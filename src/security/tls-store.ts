@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, PeerCertificate, SecureContext, Server, TlsOptions, TLSSocket } from 'node:tls';
-import { nodeTls } from '../common/node-tls.js';
+import { nodeTls } from '../common/node-builtins.js';
 import type { Cluster, DownstreamTlsContext, Listener, Secret, TlsParameters, UpstreamTlsContext, UpstreamTransportSocket } from '../config/snapshot.js';
 import { WORKLOAD_CERT_SECRET } from '../config/secret-names.js';
 import { peerIdentityFromCert } from './workload-certs.js';

@@ -1,6 +1,6 @@
 import { connect, isIP, Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { nodeTls } from '../common/node-tls.js';
+import { nodeTls } from '../common/node-builtins.js';
 import { isPipeAddress } from '../common/address.js';
 import type { Cluster } from '../config/snapshot.js';
 

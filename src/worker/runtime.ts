@@ -6,7 +6,6 @@ import { compileInspectors, type EnabledInspectors } from '../listener/inspector
 import { compilePathNormalizer, type PathNormalizer } from '../http/path-normalize.js';
 import { compileStreamTimeouts, type StreamTimeoutConfig } from '../http/stream-timeouts.js';
 import type { TlsStore } from '../security/tls-store.js';
-import { nodeTls } from '../common/node-tls.js';
 import { NETWORK_EXT_AUTHZ_FILTER } from '../config/envoy/rbac.js';
 import { HTTP_CONNECTION_MANAGER_FILTER, httpConnectionManagerOf } from '../config/envoy/network-filters.js';
 import type { NetworkFilterCreator } from '../network/filter.js';
@@ -16,7 +15,7 @@ import type { FilterFactoryEntry } from '../http/filter-manager.js';
 import { compilePerRouteConfig, httpFilterChain, httpFilterFactories } from '../filters/http/registry.js';
 import { RouteTable, type SharedRoutes } from '../router/route-table.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
-import { nodeHttp2 } from '../upstream/http2/node-http2.js';
+import { nodeHttp2, nodeTls } from '../common/node-builtins.js';
 import { ClusterRuntimes } from './cluster-runtimes.js';
 import type { RuntimeSlots } from './messages.js';
 import { ConfigError } from '../config/errors.js';

@@ -68,15 +68,17 @@ function routeAction(r: Route): RouteAction {
   return r.action;
 }
 
+/** reviews on two ports, one endpoint (version v1), with REVIEWS_DR's subsets v1-v3. */
+const REVIEWS_TWO_PORTS =
+  se('reviews', 'default', `  hosts: [${REVIEWS}]
+  resolution: STATIC
+  ports: [{ number: 9080, name: http }, { number: 9090, name: grpc }]
+  endpoints: [{ address: 10.0.0.1, labels: { version: v1 } }]`) + REVIEWS_DR;
+
 // ------------------------------------------------------------------------------------------------
 describe('clusters', () => {
   it('one cluster per service port and per DestinationRule subset, named as istiod names them', () => {
-    const t = translate(
-      se('reviews', 'default', `  hosts: [${REVIEWS}]
-  resolution: STATIC
-  ports: [{ number: 9080, name: http }, { number: 9090, name: grpc }]
-  endpoints: [{ address: 10.0.0.1, labels: { version: v1 } }]`) + REVIEWS_DR,
-    );
+    const t = translate(REVIEWS_TWO_PORTS);
     expect(configuredClusterNames(t)).toEqual(
       [
         `outbound|9080||${REVIEWS}`, `outbound|9080|v1|${REVIEWS}`, `outbound|9080|v2|${REVIEWS}`, `outbound|9080|v3|${REVIEWS}`,
@@ -119,12 +121,7 @@ describe('clusters', () => {
   });
 
   it("a subset cluster shares its LbEndpoints with the port's default cluster, and the ports keep their own", () => {
-    const t = translate(
-      se('reviews', 'default', `  hosts: [${REVIEWS}]
-  resolution: STATIC
-  ports: [{ number: 9080, name: http }, { number: 9090, name: grpc }]
-  endpoints: [{ address: 10.0.0.1, labels: { version: v1 } }]`) + REVIEWS_DR,
-    );
+    const t = translate(REVIEWS_TWO_PORTS);
     const lbEndpoint = (name: string) => t.snapshot.endpoints.find((a) => a.clusterName === name)?.endpoints[0].lbEndpoints[0];
     expect(lbEndpoint(`outbound|9080|v1|${REVIEWS}`)).toBe(lbEndpoint(`outbound|9080||${REVIEWS}`));
     expect(lbEndpoint(`outbound|9090|v1|${REVIEWS}`)).toBe(lbEndpoint(`outbound|9090||${REVIEWS}`));

@@ -1,4 +1,4 @@
-import { nodeHttp } from '../../common/node-http.js';
+import { nodeHttp } from '../../common/node-builtins.js';
 import type { Socket } from 'node:net';
 import type { BodySink, BodySource } from '../body.js';
 import type { Downstream, DownstreamEvents } from '../downstream.js';

@@ -514,4 +514,3 @@ export class Http2ServerConnection implements FrameHandler {
     return this.closed;
   }
 }
-

@@ -6,7 +6,7 @@ import type { UpstreamExchange, UpstreamHandler, UpstreamRequest } from '../exch
 import { ActiveClient, ClientState } from '../pool-base.js';
 import { H2UpstreamExchange } from './exchange.js';
 import type { H2Pool } from './pool.js';
-import { nodeHttp2 } from './node-http2.js';
+import { nodeHttp2 } from '../../common/node-builtins.js';
 
 /** Envoy's default upstream max_concurrent_streams (and what a session assumes before the peer's SETTINGS). */
 export const DEFAULT_MAX_STREAMS = 2 ** 31 - 1;

@@ -1,4 +1,4 @@
-import { nodeTls } from '../../../common/node-tls.js';
+import { nodeTls } from '../../../common/node-builtins.js';
 import type {
   CertificateValidationContext,
   CommonTlsContext,

@@ -1,4 +1,4 @@
-import { nodeHttp } from '../../../common/node-http.js';
+import { nodeHttp } from '../../../common/node-builtins.js';
 import type { RequestHeaders } from '../../../http/filter.js';
 import type { ExtAuthzResult } from '../../../security/ext-authz/result.js';
 import type { ExtAuthzService, HttpServiceSelectors } from '../../../security/ext-authz/service.js';
