@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { RE2JS } from 're2js';
 import { linearJsRegExp } from './regex-fast-path.js';
+import { sharedCompiled } from './shared-compiled.js';
 
 /**
  * Regexes from config (Istio and Envoy take RE2 syntax) run in time linear in the input, as RE2 does:
@@ -36,25 +37,13 @@ function parse(pattern: string): RE2JS {
   }
 }
 
-/**
- * Whole-input patterns compiled so far, by source: a mesh repeats its patterns (VirtualServices made
- * from one template), and each is compiled when the config is validated and again by each worker. A
- * compiled pattern holds no state between tests (no global or sticky flag), so one serves all.
- * Bounded: emptied when full.
- */
-const compiledPatterns = new Map<string, CompiledRegex>();
-const MAX_COMPILED_PATTERNS = 1024;
-
 /** Compiles an RE2 pattern that must match the whole input; throws RegexSyntaxError if RE2 refuses it. */
-export function compileRegex(pattern: string): CompiledRegex {
-  const known = compiledPatterns.get(pattern);
-  if (known) return known;
+export const compileRegex: (pattern: string) => CompiledRegex = sharedCompiled(1024, (pattern) => {
+  // shared by pattern: validation and each worker compile a VirtualService's pattern, and a mesh
+  // repeats them; a compiled pattern keeps no state between tests (no global or sticky flag)
   const re2 = parse(pattern);
-  const compiled = linearJsRegExp(pattern) ?? { test: (v: string) => re2.testExact(v) };
-  if (compiledPatterns.size >= MAX_COMPILED_PATTERNS) compiledPatterns.clear();
-  compiledPatterns.set(pattern, compiled);
-  return compiled;
-}
+  return linearJsRegExp(pattern) ?? { test: (v: string) => re2.testExact(v) };
+});
 
 /** An RE2 pattern that may match anywhere in the input (admin `/stats?filter=`). */
 export function compileSearchRegex(pattern: string): CompiledRegex {
