@@ -16,6 +16,8 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
  * timeout, which istiod turns off; Node's is 60 s).
  */
 const HEADERS_TIMEOUT_MS = 60_000;
+/** After a response, how long a client still sending its request body gets to end it (Envoy's delayed_close_timeout). */
+const DELAYED_CLOSE_MS = 1_000;
 /** Request-body bytes held before the stream takes them; more pauses the socket. */
 const MAX_EARLY_BODY_BYTES = 64 * 1024;
 /**
@@ -249,13 +251,27 @@ export class H1ServerConnection {
     if (!keepAlive || this.state === State.Closed) {
       this.state = State.Closed;
       this.socket.end();
-      this.socket.destroySoon();
+      if (ex.readingBody) this.closeDelayed();
+      else this.socket.destroySoon();
       return;
     }
     this.state = State.Head;
     if (this.socket.isPaused()) this.socket.resume();
     const next = this.buffered;
     if (next) this.parseHeads(next);
+  }
+
+  /**
+   * Closes after a response sent while the request's body was still arriving (an early answer, a 507
+   * while a retry waited): closed at once with the client's bytes unread, the kernel resets the
+   * connection and the client may lose the response it had not read yet. As Envoy's delayed close:
+   * the response and our FIN go out, what still arrives is read and dropped (State.Closed), and the
+   * socket closes when the client ends its side, or after DELAYED_CLOSE_MS.
+   */
+  private closeDelayed(): void {
+    const timer = setTimeout(() => this.socket.destroy(), DELAYED_CLOSE_MS);
+    this.socket.once('close', () => clearTimeout(timer));
+    if (this.socket.isPaused()) this.socket.resume();
   }
 
   /** Answers a request the codec cannot accept, then closes (as Envoy does on codec errors). */
