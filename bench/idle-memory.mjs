@@ -2,8 +2,8 @@
 // Idle memory of the sidecar (issue 15): peerbench's single-proxy sidecar (bench/peerbench/sidecar.yaml,
 // its two listeners moved to free ports) started as peerbench starts it, `outrigger run --workers N`
 // (re-exec'd with the CLI's own node flags), left idle for --settle seconds after /healthz/ready (the
-// heap shrinker collects after a quiet interval), then its VmRSS, split into anonymous memory (V8 heaps,
-// malloc) and file pages (mostly the node binary's code and data it touched). Every run is a fresh
+// heap shrinker collects once the first Snapshot is applied), then its VmRSS, split into anonymous
+// memory (V8 heaps, malloc) and file pages (mostly the node binary's code and data it touched). Every run is a fresh
 // process; runs of each build and worker count are interleaved so drift hits them alike; medians.
 // Loopback only; bounded; children killed on exit.
 import { spawn } from 'node:child_process';

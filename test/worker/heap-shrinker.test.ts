@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeapShrinker } from '../../src/worker/heap-shrinker.js';
+import { HeapShrinker, QUIET_LOOKS } from '../../src/worker/heap-shrinker.js';
 
 const MiB = 1024 * 1024;
 
@@ -26,6 +26,11 @@ function fakeWorker(used = 20 * MiB, rss = 140 * MiB) {
   return w;
 }
 
+/** Looks at `s` until it has seen the worker quiet for the whole QUIET_LOOKS. */
+async function quietSpell(s: HeapShrinker): Promise<void> {
+  for (let i = 0; i < QUIET_LOOKS; i++) await s.check();
+}
+
 describe('HeapShrinker', () => {
   it('never collects while the worker is busy, however much memory grew', async () => {
     const w = fakeWorker();
@@ -39,7 +44,7 @@ describe('HeapShrinker', () => {
     expect(w.collections).toBe(0);
   });
 
-  it('collects once after a quiet interval when the RSS grew, then not again until memory grows anew', async () => {
+  it('collects once after a whole quiet spell when the RSS grew, then not again until memory grows anew', async () => {
     const w = fakeWorker(20 * MiB, 140 * MiB);
     const s = new HeapShrinker(w.probe);
     w.activity = 500;
@@ -47,18 +52,32 @@ describe('HeapShrinker', () => {
     await s.check(); // busy in the last interval
     expect(w.collections).toBe(0);
     w.liveRss = 150 * MiB;
-    await s.check(); // quiet: 280 > 140 + 16
+    await quietSpell(s); // quiet: 280 > 140 + 16
     expect(w.collections).toBe(1);
     expect(w.rss).toBe(150 * MiB);
-    await s.check();
-    await s.check();
+    await quietSpell(s);
     expect(w.collections).toBe(1);
     w.rss = 160 * MiB; // under the new floor (150) + 16 MiB
     await s.check();
     expect(w.collections).toBe(1);
     w.rss = 170 * MiB;
-    await s.check();
+    await s.check(); // still quiet since the last collection
     expect(w.collections).toBe(2);
+  });
+
+  it('a quiet spell shorter than QUIET_LOOKS between bursts collects nothing: the code the traffic made stays compiled', async () => {
+    const w = fakeWorker(20 * MiB, 140 * MiB);
+    const s = new HeapShrinker(w.probe);
+    w.used = 200 * MiB;
+    w.rss = 400 * MiB;
+    for (let burst = 0; burst < 5; burst++) {
+      w.activity += 1_000;
+      await s.check(); // the burst
+      for (let i = 1; i < QUIET_LOOKS; i++) await s.check(); // then quiet for one look short of the spell
+    }
+    expect(w.collections).toBe(0);
+    await s.check();
+    expect(w.collections).toBe(1);
   });
 
   it('collectNow collects whatever the activity, and its result is the new floor', async () => {
@@ -75,11 +94,11 @@ describe('HeapShrinker', () => {
     expect(w.collections).toBe(1);
   });
 
-  it('collects after a quiet interval when the heap grew, though the RSS did not', async () => {
+  it('collects after a quiet spell when the heap grew, though the RSS did not', async () => {
     const w = fakeWorker(20 * MiB);
     const s = new HeapShrinker(w.probe);
     w.used = 27 * MiB;
-    await s.check();
+    await quietSpell(s);
     expect(w.collections).toBe(0);
     w.used = 29 * MiB;
     await s.check();
@@ -94,7 +113,7 @@ describe('HeapShrinker', () => {
     await s.check();
     w.used = 27 * MiB;
     w.rss = 160 * MiB;
-    await s.check();
+    await quietSpell(s);
     expect(w.collections).toBe(0);
   });
 
@@ -107,6 +126,7 @@ describe('HeapShrinker', () => {
     };
     const s = new HeapShrinker(w.probe);
     w.used = 200 * MiB;
+    for (let i = 1; i < QUIET_LOOKS; i++) await s.check();
     const first = s.check();
     await s.check();
     expect(w.collections).toBe(1);
