@@ -75,6 +75,15 @@ describe('prepareRequestHeaders', () => {
     expect(value(run(['x-forwarded-client-cert', 'prev'], { ...sidecar, forwardClientCertDetails: 'FORWARD_ONLY' }, { peer }).out, 'x-forwarded-client-cert')).toEqual(['prev']);
   });
 
+  it("XFCC: a connection's element is made once, and made again for a new identity of this proxy (a rotated certificate)", () => {
+    const conn = { ...peer };
+    const first = value(run([], sidecar, { peer: conn }, 'spiffe://cluster.local/ns/me/sa/old').out, 'x-forwarded-client-cert')[0];
+    expect(value(run([], sidecar, { peer: conn }, 'spiffe://cluster.local/ns/me/sa/old').out, 'x-forwarded-client-cert')).toEqual([first]);
+    const rotated = value(run([], sidecar, { peer: conn }, 'spiffe://cluster.local/ns/me/sa/new').out, 'x-forwarded-client-cert');
+    expect(rotated).toEqual([xfccElement(conn, 'spiffe://cluster.local/ns/me/sa/new')]);
+    expect(value(run([], sidecar, { peer: conn }, undefined).out, 'x-forwarded-client-cert')).toEqual([xfccElement(conn, undefined)]);
+  });
+
   it('upgrades: Upgrade with Connection: upgrade (not h2c), or an extended CONNECT, which gets a websocket key', () => {
     expect(run(['connection', 'Upgrade', 'upgrade', 'WebSocket'], sidecar).r.upgrade).toBe('websocket');
     expect(run(['upgrade', 'websocket'], sidecar).r.upgrade).toBeUndefined();
