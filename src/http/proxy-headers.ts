@@ -139,8 +139,8 @@ const xfccOfConnection = new WeakMap<PeerIdentity, { by: string | undefined; ele
 
 /**
  * The XFCC element of a connection's peer, made on its first request and reused by the next ones:
- * every request on a connection presents the same certificate. Made per request it cost ~4k
- * instructions (the concatenation, then flattening the result to write it).
+ * every request on a connection presents the same certificate. Made per request it cost ~70 ns
+ * (the concatenation, then flattening the result to write it).
  */
 function connectionXfccElement(peer: PeerIdentity, by: string | undefined): string {
   const made = xfccOfConnection.get(peer);

@@ -25,10 +25,10 @@ export interface HeapProbe {
  * Gives memory back once traffic stops, as Envoy's shrink_heap gives tcmalloc's free pages back.
  * Under load V8 keeps garbage, the new space it grew, and the native memory of closed connections
  * (upstream nghttp2 sessions, TLS state: freed only when a collection finds their handles dead)
- * until its own limits are reached; RSS levels off (10-minute soak: 137 → 286 MiB, flat after 2 minutes) and stayed there
- * after the load ended. A collection that hands that memory back (V8's 'last-resort': all it can,
- * free pages released; a regular major collection frees the heap but not the RSS) holds the thread
- * for 100-350 ms, which no request should wait for: so it runs only when memory grew since the last
+ * until its own limits are reached; RSS levels off (10-minute soak: 137 → 286 MiB, flat after 2
+ * minutes) and stayed there after the load ended. A collection that hands that memory back (V8's
+ * 'last-resort': all it can, free pages released; a regular major collection frees the heap but not
+ * the RSS) holds the thread for 100-350 ms, which no request should wait for: so it runs only when memory grew since the last
  * one, and only once the worker was quiet for QUIET_LOOKS looks in a row (five minutes). What stays
  * is the new floor.
  *
@@ -39,7 +39,8 @@ export interface HeapProbe {
  * 5-10 s of quiet ran interpreted and recompiled. Measured (sidecar, one worker on one core; 3 s of
  * 16 KiB responses, 12 s quiet, then 8 s at 1000 req/s, 1 KiB, 16 connections; 2 × 4 rounds each):
  * a collection after one quiet look: compiler threads 8-9 ticks and p99 3.4-5.6 ms in the rounds it
- * ran, main thread 46-61 ticks; none: compiler 0-3 ticks, p99 1.8-3.7 ms, main thread 41-50 ticks.
+ * ran, main thread 46-61 ticks; none: compiler 0-3 ticks in all 8 rounds, p99 1.8-3.7 ms and main
+ * thread 41-50 ticks in 7 (the eighth fell in one of the box's slow minutes: 8.4 ms, 125 ticks).
  * Memory it gives back after such a load: ~10 MiB of RSS (93-101 → 83-88 MiB).
  */
 export class HeapShrinker {
