@@ -73,3 +73,19 @@ describe('hasBareLineEnding', () => {
     expect(hasBareLineEnding(Buffer.from('abc\n'), 3)).toBe(true);
   });
 });
+
+describe('parseRequestHead: header names checked once per thread (CHECKED_NAMES)', () => {
+  it('a name seen before is lower-cased as the first time; an invalid one is refused every time it comes', () => {
+    for (let i = 0; i < 3; i++) {
+      expect(parseRequestHead('GET / HTTP/1.1\r\nHost: a\r\nX-Mixed-Case: 1').headers).toEqual(['host', 'a', 'x-mixed-case', '1']);
+      expect(refusal('GET / HTTP/1.1\r\nHost: a\r\nBad Name: 1')).toBe(400);
+      expect(refusal('GET / HTTP/1.1\r\nHost: a\r\nBad(Name): 1')).toBe(400);
+    }
+  });
+
+  it('past the bound, new names still take the full path: lower-cased, and refused when invalid', () => {
+    for (let i = 0; i < 1_100; i++) expect(parseRequestHead(`GET / HTTP/1.1\r\nHost: a\r\nX-Filler-${i}: 1`).headers[2]).toBe(`x-filler-${i}`);
+    expect(parseRequestHead('GET / HTTP/1.1\r\nHost: a\r\nX-After-The-Bound: 1').headers[2]).toBe('x-after-the-bound');
+    expect(refusal('GET / HTTP/1.1\r\nHost: a\r\nAfter The Bound: 1')).toBe(400);
+  });
+});

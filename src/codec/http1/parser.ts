@@ -64,6 +64,24 @@ function hasLineBreak(s: string): boolean {
   return s.includes('\n') || s.includes('\r');
 }
 
+/**
+ * Header names seen before, as sent → lower case; each was checked against TOKEN when it was put in.
+ * A name seen again (nearly every name of every head) skips the lower-casing and the check. One per
+ * thread; bounded, nothing evicted: once full, a new name takes the full path every time.
+ */
+const CHECKED_NAMES = new Map<string, string>();
+const CHECKED_NAMES_MAX = 1024;
+
+/** `raw` (a name as sent) lower-cased, or `fail` when it is not a token. */
+function headerName(raw: string, fail: (msg: string) => never): string {
+  const known = CHECKED_NAMES.get(raw);
+  if (known !== undefined) return known;
+  const name = raw.toLowerCase();
+  if (!TOKEN.test(name)) fail(hasLineBreak(name) ? LINE_BREAK : `invalid header name "${name.slice(0, 64)}"`);
+  if (CHECKED_NAMES.size < CHECKED_NAMES_MAX) CHECKED_NAMES.set(raw, name);
+  return name;
+}
+
 /** Reads `lines[1..]` strictly: obs-fold, a missing colon, an invalid name or value → `fail`. */
 function readFields(lines: readonly string[], fail: (msg: string) => never): Fields {
   const f: Fields = { headers: [], contentLengths: [], transferEncoding: undefined, connection: '', hosts: 0, expect: undefined };
@@ -73,8 +91,7 @@ function readFields(lines: readonly string[], fail: (msg: string) => never): Fie
     if (c0 === 32 || c0 === 9) fail('obsolete line folding');
     const colon = line.indexOf(':');
     if (colon <= 0) fail('malformed header line');
-    const name = line.slice(0, colon).toLowerCase();
-    if (!TOKEN.test(name)) fail(hasLineBreak(name) ? LINE_BREAK : `invalid header name "${name.slice(0, 64)}"`);
+    const name = headerName(line.slice(0, colon), fail);
     const value = trimOWS(line, colon + 1);
     if (BAD_VALUE.test(value)) fail(hasLineBreak(value) ? LINE_BREAK : `invalid value of header "${name}"`);
     switch (name) {
