@@ -28,9 +28,9 @@ export interface HeapProbe {
  * until its own limits are reached; RSS levels off (10-minute soak: 137 → 286 MiB, flat after 2
  * minutes) and stayed there after the load ended. A collection that hands that memory back (V8's
  * 'last-resort': all it can, free pages released; a regular major collection frees the heap but not
- * the RSS) holds the thread for 100-350 ms, which no request should wait for: so it runs only when memory grew since the last
- * one, and only once the worker was quiet for QUIET_LOOKS looks in a row (five minutes). What stays
- * is the new floor.
+ * the RSS) holds the thread for 100-350 ms, which no request should wait for: so it runs only when
+ * memory grew since the last one, and only once the worker was quiet for QUIET_LOOKS looks in a row
+ * (five minutes). What stays is the new floor.
  *
  * Why five minutes, not one quiet look: a last-resort collection also drops every hidden class no
  * live object uses (V8 keeps the ones compiled code relies on for two ordinary collections, not in

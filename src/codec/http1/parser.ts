@@ -3,6 +3,8 @@
  * header block, then the body framing (content-length, chunked, or until close).
  */
 
+import { sharedCompiled } from '../../common/shared-compiled.js';
+
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
 }
@@ -64,22 +66,28 @@ function hasLineBreak(s: string): boolean {
   return s.includes('\n') || s.includes('\r');
 }
 
+/** Thrown by checkedName for a name that is not a token (and so never kept). */
+const NOT_A_TOKEN = new Error('not a token');
+
 /**
- * Header names seen before, as sent → lower case; each was checked against TOKEN when it was put in.
- * A name seen again (nearly every name of every head) skips the lower-casing and the check. One per
- * thread; bounded, nothing evicted: once full, a new name takes the full path every time.
+ * A header name as sent → lower case, checked against TOKEN; shared by the name as sent
+ * (common/shared-compiled.ts, per thread, 1,024 names): a name seen again (nearly every name of every
+ * head) skips the lower-casing and the check. A name that fails is not kept, so it fails every time.
  */
-const CHECKED_NAMES = new Map<string, string>();
-const CHECKED_NAMES_MAX = 1024;
+const checkedName = sharedCompiled(1024, (raw) => {
+  const name = raw.toLowerCase();
+  if (!TOKEN.test(name)) throw NOT_A_TOKEN;
+  return name;
+});
 
 /** `raw` (a name as sent) lower-cased, or `fail` when it is not a token. */
 function headerName(raw: string, fail: (msg: string) => never): string {
-  const known = CHECKED_NAMES.get(raw);
-  if (known !== undefined) return known;
-  const name = raw.toLowerCase();
-  if (!TOKEN.test(name)) fail(hasLineBreak(name) ? LINE_BREAK : `invalid header name "${name.slice(0, 64)}"`);
-  if (CHECKED_NAMES.size < CHECKED_NAMES_MAX) CHECKED_NAMES.set(raw, name);
-  return name;
+  try {
+    return checkedName(raw);
+  } catch {
+    const name = raw.toLowerCase();
+    return fail(hasLineBreak(name) ? LINE_BREAK : `invalid header name "${name.slice(0, 64)}"`);
+  }
 }
 
 /** Reads `lines[1..]` strictly: obs-fold, a missing colon, an invalid name or value → `fail`. */
