@@ -43,10 +43,16 @@ export interface ConfigSource {
 
 /** Istio YAML files and directories (and the certificate and credential dirs, which rotate). */
 export function fileConfigSource(opts: LoadOptions): ConfigSource {
+  let previous: Snapshot | undefined;
+  const load = async (): Promise<LoadedConfig> => {
+    const loaded = await loadSnapshot({ ...opts, previous });
+    previous = loaded.snapshot;
+    return loaded;
+  };
   return {
     description: opts.paths,
-    initial: () => loadSnapshot(opts),
-    reload: () => loadSnapshot(opts),
+    initial: load,
+    reload: load,
     // the cert and credential dirs too: a rotated certificate is applied like a config change (new handshakes use it)
     watchPaths: [...opts.paths, ...(opts.certDir ? [opts.certDir] : []), ...(opts.credentials ? [opts.credentials.dir] : [])],
   };

@@ -209,7 +209,7 @@ export class XdsConfigSource implements ConfigSource {
   private async rebuild(reason: string): Promise<void> {
     const saved = { listeners: new Map(this.inService.listeners), clusters: new Map(this.inService.clusters) };
     const { body, warming } = assembleSnapshot(this.bootstrap.identity, this.resources, this.inService);
-    const snapshot = buildSnapshot(body);
+    const snapshot = buildSnapshot(body, this.current);
     if (this.initialized) {
       try {
         await this.sink!.apply(snapshot, reason);

@@ -1,11 +1,49 @@
-import { contentDigest } from '../common/content-digest.js';
-import type { Cluster, ClusterLoadAssignment, ResourceVersions, Secret } from './snapshot.js';
+import { isDeepStrictEqual } from 'node:util';
+import type { Cluster, ClusterLoadAssignment, ResourceVersions, Secret, Snapshot } from './snapshot.js';
 
-/** The version of each cluster, assignment and secret: a digest of its JSON (contentDigest). */
-export function resourceVersions(clusters: readonly Cluster[], endpoints: readonly ClusterLoadAssignment[], secrets: readonly Secret[]): ResourceVersions {
-  const out: ResourceVersions = { clusters: {}, endpoints: {}, secrets: {} };
-  for (const c of clusters) out.clusters[c.name] = contentDigest(c);
-  for (const a of endpoints) out.endpoints[a.clusterName] = contentDigest(a);
-  for (const s of secrets) out.secrets[s.name] = contentDigest(s);
+let issued = 0;
+
+/** A version no other resource or Snapshot of this process has had. */
+export function freshVersion(): string {
+  return (++issued).toString(36);
+}
+
+/**
+ * The version of each cluster, assignment and secret. One equal to the previous Snapshot's resource
+ * of that name (the same object, as xDS keeps an unchanged resource, or equal content, as a reload
+ * of the same YAML makes it) keeps that one's version; any other gets a fresh version. Equality is
+ * asked only of a resource the previous Snapshot has: a first load compares nothing.
+ */
+export function resourceVersions(clusters: readonly Cluster[], endpoints: readonly ClusterLoadAssignment[], secrets: readonly Secret[], previous?: Snapshot): ResourceVersions {
+  return {
+    clusters: versionsOf(clusters, (c) => c.name, previous?.clusters, previous?.resourceVersions.clusters),
+    endpoints: versionsOf(endpoints, (a) => a.clusterName, previous?.endpoints, previous?.resourceVersions.endpoints),
+    secrets: versionsOf(secrets, (s) => s.name, previous?.secrets, previous?.resourceVersions.secrets),
+  };
+}
+
+function versionsOf<T>(resources: readonly T[], nameOf: (r: T) => string, before: readonly T[] | undefined, versionsBefore: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  const old = before && before.length ? new Map(before.map((r) => [nameOf(r), r])) : undefined;
+  for (const r of resources) {
+    const name = nameOf(r);
+    const was = old?.get(name);
+    const kept = was !== undefined && (was === r || isDeepStrictEqual(was, r)) ? versionsBefore![name] : undefined;
+    out[name] = kept ?? freshVersion();
+  }
   return out;
+}
+
+/** Whether two Snapshots' resources carry the same versions, name for name. */
+export function sameResourceVersions(a: ResourceVersions, b: ResourceVersions): boolean {
+  return sameRecord(a.clusters, b.clusters) && sameRecord(a.endpoints, b.endpoints) && sameRecord(a.secrets, b.secrets);
+}
+
+function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  return n === Object.keys(b).length;
 }

@@ -56,9 +56,10 @@ export interface Snapshot {
 }
 
 /**
- * The version of each resource by name, as delta xDS gives each resource its own: here a digest of
- * its content, computed once when the Snapshot is built. A worker compares versions, not contents,
- * to tell which clusters changed and which only changed their endpoints.
+ * The version of each resource by name, as delta xDS gives each resource its own: here kept from
+ * the previous Snapshot while the resource is unchanged, new otherwise (config/resource-versions.ts),
+ * worked out once when the Snapshot is built. A worker compares versions, not contents, to tell
+ * which clusters changed and which only changed their endpoints.
  */
 export interface ResourceVersions {
   clusters: Record<string, string>;

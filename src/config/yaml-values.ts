@@ -85,28 +85,39 @@ const FLOAT_NAN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
 const FLOAT_EXP = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
 const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
 
+/**
+ * The first characters each test can match: js-yaml asks every type of every plain scalar (keys
+ * included) in turn, and most of a config's scalars (`name`, `spec`, host names) start with a letter
+ * none of them takes, so one character code answers instead of eight regexes.
+ */
+const NULL_STARTS = '~nN';
+const BOOL_STARTS = 'tTfF';
+const INT_STARTS = '+-0123456789';
+const FLOAT_STARTS = '+-.0123456789';
+const startsWithOneOf = (data: string, starts: string): boolean => data.length > 0 && starts.includes(data[0]);
+
 const nullType = new Type('tag:yaml.org,2002:null', {
   kind: 'scalar',
-  resolve: (data: string | null) => data === null || NULL.test(data),
+  resolve: (data: string | null) => data === null || data === '' || (startsWithOneOf(data, NULL_STARTS) && NULL.test(data)),
   construct: () => null,
 });
 
 const boolType = new Type('tag:yaml.org,2002:bool', {
   kind: 'scalar',
-  resolve: (data: string | null) => data !== null && BOOL.test(data),
+  resolve: (data: string | null) => data !== null && startsWithOneOf(data, BOOL_STARTS) && BOOL.test(data),
   construct: (data: string) => data[0] === 't' || data[0] === 'T',
 });
 
 const intType = new Type('tag:yaml.org,2002:int', {
   kind: 'scalar',
-  resolve: (data: string | null) => data !== null && (INT_OCT.test(data) || INT.test(data) || INT_HEX.test(data)),
+  resolve: (data: string | null) => data !== null && startsWithOneOf(data, INT_STARTS) && (INT_OCT.test(data) || INT.test(data) || INT_HEX.test(data)),
   construct: (data: string) =>
     data.startsWith('0o') ? parseInt(data.slice(2), 8) : data.startsWith('0x') ? parseInt(data.slice(2), 16) : parseInt(data, 10),
 });
 
 const floatType = new Type('tag:yaml.org,2002:float', {
   kind: 'scalar',
-  resolve: (data: string | null) => data !== null && (FLOAT_NAN.test(data) || FLOAT_EXP.test(data) || FLOAT.test(data)),
+  resolve: (data: string | null) => data !== null && startsWithOneOf(data, FLOAT_STARTS) && (FLOAT_NAN.test(data) || FLOAT_EXP.test(data) || FLOAT.test(data)),
   construct: (data: string) =>
     FLOAT_NAN.test(data)
       ? data.slice(-3).toLowerCase() === 'nan'

@@ -7,6 +7,7 @@ import { resolveCredentials } from '../../src/config/istio/resolve-credentials.j
 import { translateIstio } from '../../src/config/istio/translate.js';
 import { createRootCa, issueWorkloadCert, type IssuedWorkloadCert, type RootCa } from '../../src/security/ca.js';
 import { CredentialStore } from '../../src/security/credentials.js';
+import type { Snapshot } from '../../src/config/snapshot.js';
 import { writeMountedSecret } from '../helpers/secrets.js';
 import { cluster, downstreamTls, gatewayNode, listener, parseYaml, secretNames, sidecarNode, tcpProxyOf } from './helpers.js';
 
@@ -51,10 +52,10 @@ metadata: { name: api, namespace: default }
 spec: { host: api.example.com, trafficPolicy: { tls: { mode: MUTUAL, credentialName: client-cert, sni: api.example.com } } }
 `;
 
-async function load(store: CredentialStore | undefined) {
+async function load(store: CredentialStore | undefined, previous?: Snapshot) {
   const cfg = parseYaml(GW, 'default');
   await resolveCredentials(cfg, node, store);
-  return translateIstio(cfg, node, { outboundPort: 15001 });
+  return translateIstio(cfg, node, { outboundPort: 15001, previous });
 }
 
 describe('credentialName', () => {
@@ -103,7 +104,7 @@ describe('credentialName', () => {
       await write(cert);
       const before = await load(new CredentialStore(own));
       await write(await issueWorkloadCert({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'gw2', dnsNames: ['shop.example.com'] }));
-      const after = await load(new CredentialStore(own));
+      const after = await load(new CredentialStore(own), before.snapshot);
       expect(after.snapshot.listeners).toEqual(before.snapshot.listeners);
       expect(after.snapshot.clusters).toEqual(before.snapshot.clusters);
       expect(after.snapshot.resourceVersions.clusters).toEqual(before.snapshot.resourceVersions.clusters);

@@ -21,16 +21,16 @@ export interface DecodedPieces {
 /**
  * The Snapshot of decoded resources, assembled as the xDS source assembles it (config/envoy/
  * xds-assembly.ts: each cluster with its inline assignment, or the EDS assignment of its service
- * name filed under the cluster's name) and finished by buildSnapshot. Given as bootstrap statics, so
- * nothing warms.
+ * name filed under the cluster's name) and finished by buildSnapshot (over `previous`, the Snapshot
+ * the xDS source built before). Given as bootstrap statics, so nothing warms.
  */
-export function snapshotOf(pieces: DecodedPieces): Snapshot {
+export function snapshotOf(pieces: DecodedPieces, previous?: Snapshot): Snapshot {
   const r = new XdsResources();
   r.staticListeners.push(...pieces.listeners.map((listener, i) => ({ listener, routeConfigs: i === 0 ? (pieces.routeConfigs ?? []) : [], rdsNames: [] })));
   r.staticClusters.push(...pieces.clusters);
   r.staticSecrets.push(...(pieces.secrets ?? []));
   for (const a of pieces.endpoints ?? []) r.endpoints.set(a.clusterName, a);
-  return buildSnapshot(assembleSnapshot(sidecarNode(), r, new InService()).body);
+  return buildSnapshot(assembleSnapshot(sidecarNode(), r, new InService()).body, previous);
 }
 
 /** One worker's data plane in this process: apply Snapshots, close at the end. */

@@ -18,9 +18,10 @@ import { sidecarNode } from '../config/helpers.js';
 
 const base: Cluster = { name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 };
 
-function snapshot(version: string, cluster: Cluster, ports: number[]): Snapshot {
+/** `previous`: the Runtime whose Snapshot came before (what is equal to it keeps its versions, as buildSnapshot does). */
+function snapshot(version: string, cluster: Cluster, ports: number[], previous?: Runtime): Snapshot {
   const endpoints = [loadAssignment(cluster.name, ports.map((p) => staticHost('127.0.0.1', p)))];
-  return deepFreeze({ version, node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [cluster], endpoints, secrets: [], resourceVersions: resourceVersions([cluster], endpoints, []) });
+  return deepFreeze({ version, node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [cluster], endpoints, secrets: [], resourceVersions: resourceVersions([cluster], endpoints, [], previous?.snapshot) });
 }
 
 const services = (): WorkerServices => ({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off'), hostFirstSeen: new Map() });
@@ -29,18 +30,18 @@ describe('Runtime across Snapshots', () => {
   it('same config, same endpoints: the ClusterRuntime and its hosts are carried over', () => {
     const s = services();
     const first = new Runtime(snapshot('1', base, [1, 2]), s);
-    const second = new Runtime(snapshot('2', { ...base }, [1, 2]), s, first);
+    const second = new Runtime(snapshot('2', { ...base }, [1, 2], first), s, first);
     expect(second.clusters.get('c')).toBe(first.clusters.get('c'));
     expect(second.retiredFrom(first)).toEqual([]);
   });
 
-  it('the same config built again is the same config; one with its fields in another order is rebuilt, never wrongly kept', () => {
-    // versions are digests of the JSON as built: a front end builds equal resources in one field order
+  it('the same config built again is the same config, whatever the order of its fields; one built without the previous Snapshot is new', () => {
     const s = services();
     const first = new Runtime(snapshot('1', base, [1]), s);
-    expect(new Runtime(snapshot('2', { ...base }, [1]), s, first).clusters.get('c')).toBe(first.clusters.get('c'));
+    expect(new Runtime(snapshot('2', { ...base }, [1], first), s, first).clusters.get('c')).toBe(first.clusters.get('c'));
     const reordered = Object.fromEntries(Object.entries(base).reverse()) as unknown as Cluster;
-    const rebuilt = new Runtime(snapshot('3', reordered, [1]), s, first).clusters.get('c');
+    expect(new Runtime(snapshot('3', reordered, [1], first), s, first).clusters.get('c')).toBe(first.clusters.get('c'));
+    const rebuilt = new Runtime(snapshot('4', base, [1]), s, first).clusters.get('c');
     expect(rebuilt).not.toBe(first.clusters.get('c'));
     expect(rebuilt?.config).toEqual(base);
   });
@@ -50,7 +51,7 @@ describe('Runtime across Snapshots', () => {
     const first = new Runtime(snapshot('1', base, [1, 2]), s);
     const cr = first.clusters.get('c')!;
     const [h1, h2] = cr.hosts;
-    const second = new Runtime(snapshot('2', base, [2, 3]), s, first);
+    const second = new Runtime(snapshot('2', base, [2, 3], first), s, first);
     expect(second.clusters.get('c')).toBe(cr);
     // shared with the running Runtime: the host set changes only once the new one is swapped in
     expect(cr.hosts).toEqual([h1, h2]);
@@ -64,7 +65,7 @@ describe('Runtime across Snapshots', () => {
   it('a config change rebuilds the ClusterRuntime and retires the old one', () => {
     const s = services();
     const first = new Runtime(snapshot('1', base, [1]), s);
-    const second = new Runtime(snapshot('2', { ...base, connectTimeoutMs: 2000 }, [1]), s, first);
+    const second = new Runtime(snapshot('2', { ...base, connectTimeoutMs: 2000 }, [1], first), s, first);
     expect(second.clusters.get('c')).not.toBe(first.clusters.get('c'));
     expect(second.retiredFrom(first)).toEqual([first.clusters.get('c')]);
   });
@@ -86,7 +87,7 @@ describe('Runtime across Snapshots', () => {
     const listener: Listener = { name: '0.0.0.0_9080', address: '0.0.0.0', port: 9080, direction: 'OUTBOUND', filterChains: [] };
     let rt: Runtime | undefined;
     for (let version = 1; version <= 5; version++) {
-      rt = new Runtime(snapshot(String(version), { ...base, connectTimeoutMs: 1000 + version }, [1]), s, rt);
+      rt = new Runtime(snapshot(String(version), { ...base, connectTimeoutMs: 1000 + version }, [1], rt), s, rt);
       const labels = rt.istioLabels(listener, 'c');
       expect(rt.istioLabels(listener, 'c')).toBe(labels);
       s.stats.istioSeries(labels, 200, '-', '').count++;
@@ -99,9 +100,9 @@ describe('Runtime across Snapshots', () => {
 });
 
 describe('cluster runtimes made on first use', () => {
-  const two = (version: string, a: Cluster, b: Cluster, ports: number[]): Snapshot => {
+  const two = (version: string, a: Cluster, b: Cluster, ports: number[], previous?: Runtime): Snapshot => {
     const endpoints = [a, b].map((c) => loadAssignment(c.name, ports.map((p) => staticHost('127.0.0.1', p))));
-    return deepFreeze({ version, node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [a, b], endpoints, secrets: [], resourceVersions: resourceVersions([a, b], endpoints, []) });
+    return deepFreeze({ version, node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [a, b], endpoints, secrets: [], resourceVersions: resourceVersions([a, b], endpoints, [], previous?.snapshot) });
   };
 
   it('a cluster no request used has its counters (stats, /clusters) but no runtime; its first use makes the one an eager build would', () => {
@@ -137,7 +138,7 @@ describe('cluster runtimes made on first use', () => {
   it('unchanged, and first used while the new Runtime waits for its swap: the running Runtime makes it and both share it; endpoint changes apply at the swap', () => {
     const s = services();
     const first = new Runtime(two('1', base, { ...base, name: 'd' }, [1]), s);
-    const second = new Runtime(two('2', base, { ...base, name: 'd' }, [1, 2]), s, first);
+    const second = new Runtime(two('2', base, { ...base, name: 'd' }, [1, 2], first), s, first);
     expect(first.clusters.ifMade('c')).toBeUndefined();
     const cr = second.clusters.get('c')!;
     expect(first.clusters.ifMade('c')).toBe(cr);
@@ -155,12 +156,12 @@ describe('cluster runtimes made on first use', () => {
     const s = services();
     const first = new Runtime(two('1', base, { ...base, name: 'd' }, [1]), s);
     const c = first.clusters.get('c')!;
-    const second = new Runtime(two('2', base, { ...base, name: 'd' }, [1]), s, first);
+    const second = new Runtime(two('2', base, { ...base, name: 'd' }, [1], first), s, first);
     second.activate();
     expect(second.clusters.ifMade('c')).toBe(c);
     expect(second.clusters.ifMade('d')).toBeUndefined();
     // changed config: made anew on first use, the running one retired
-    const third = new Runtime(two('3', { ...base, connectTimeoutMs: 5 }, { ...base, name: 'd' }, [1]), s, second);
+    const third = new Runtime(two('3', { ...base, connectTimeoutMs: 5 }, { ...base, name: 'd' }, [1], second), s, second);
     third.activate();
     expect(third.clusters.ifMade('c')).toBeUndefined();
     expect(third.retiredFrom(second)).toEqual([c]);
@@ -172,7 +173,7 @@ describe('cluster runtimes made on first use', () => {
     const slowStart = { windowMs: 10_000, aggression: 1, minWeightPercent: 10 };
     const first = new Runtime(snapshot('1', { ...base, slowStart }, [1]), s);
     expect(first.clusters.ifMade('c')).toBeDefined();
-    const second = new Runtime(snapshot('2', { ...base, slowStart }, [1, 2]), s, first);
+    const second = new Runtime(snapshot('2', { ...base, slowStart }, [1, 2], first), s, first);
     second.activate();
     const cr = second.clusters.get('c')!;
     expect(cr.hosts[0].slowStart).toBeUndefined();

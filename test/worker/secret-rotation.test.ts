@@ -35,7 +35,7 @@ const MESH_CHAIN: FilterChain = {
   filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { statPrefix: 'c', clusters: [{ name: 'c', weight: 1 }], idleTimeoutMs: 60_000 } }],
 };
 
-function snapshot(version: string, cert: WorkloadCertificate, echoPort: number): Snapshot {
+function snapshot(version: string, cert: WorkloadCertificate, echoPort: number, previous?: Snapshot): Snapshot {
   const clusters: Snapshot['clusters'] = [{ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 60_000 }];
   const endpoints = [loadAssignment('c', [staticHost('127.0.0.1', echoPort)])];
   const secrets = workloadSecrets(cert);
@@ -47,7 +47,7 @@ function snapshot(version: string, cert: WorkloadCertificate, echoPort: number):
     clusters,
     endpoints,
     secrets,
-    resourceVersions: resourceVersions(clusters, endpoints, secrets),
+    resourceVersions: resourceVersions(clusters, endpoints, secrets, previous),
   });
 }
 
@@ -97,7 +97,7 @@ describe('workload certificate rotation', () => {
     expect(await roundTrip(before, 'one')).toBe('one');
     const clusterBefore = runtimeOf(dp).clusters.get('c');
 
-    const second = snapshot('b', await issue('server-b'), echoPort);
+    const second = snapshot('b', await issue('server-b'), echoPort, first);
     expect(second.resourceVersions.clusters).toEqual(first.resourceVersions.clusters);
     expect(second.resourceVersions.secrets.default).not.toBe(first.resourceVersions.secrets.default);
     await dp.apply(second);

@@ -139,7 +139,7 @@ describe('a Snapshot of decoded xDS resources', () => {
   it('an EDS-only update moves traffic to the new endpoint, the cluster carried over', async () => {
     const b = await meshUpstream('B');
     const before = runtimeOf(dp).clusters.get(PRODUCTPAGE);
-    await dp.apply(snapshotOf(meshPieces(b)));
+    await dp.apply(snapshotOf(meshPieces(b), runtimeOf(dp).snapshot));
     expect(runtimeOf(dp).clusters.get(PRODUCTPAGE)).toBe(before);
     expect(await through(proxyPort, 'again')).toBe('B:again');
   });

@@ -30,6 +30,8 @@ export interface TranslateOptions {
   secrets?: readonly Secret[];
   /** --stream-idle-timeout and the like: set on every HTTP connection manager. */
   httpTimeouts?: HttpTimeoutOverrides;
+  /** The Snapshot this source built before: what is unchanged keeps its versions (buildSnapshot). */
+  previous?: Snapshot;
 }
 
 /** A listener served by one HTTP connection manager (gateway servers, Sidecar listeners with a bind address). */
@@ -69,7 +71,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   }
   addHashPolicies(routeConfigs, clusters);
   const secrets = secretSet.list;
-  return { snapshot: buildSnapshot({ node, listeners, routeConfigs, clusters, endpoints, secrets }), warnings };
+  return { snapshot: buildSnapshot({ node, listeners, routeConfigs, clusters, endpoints, secrets }, opts.previous), warnings };
 }
 
 /**
