@@ -11,25 +11,26 @@ export function freshVersion(): string {
 /**
  * The version of each cluster, assignment and secret. One equal to the previous Snapshot's resource
  * of that name (the same object, as xDS keeps an unchanged resource, or equal content, as a reload
- * of the same YAML makes it) keeps that one's version; any other gets a fresh version. Equality is
- * asked only of a resource the previous Snapshot has: a first load compares nothing.
+ * of the same YAML makes it) keeps that one's version; all others get one fresh version, this
+ * build's (a resource's version says in which build it last changed). Equality is asked only of a
+ * resource the previous Snapshot has: a first load compares nothing.
  */
 export function resourceVersions(clusters: readonly Cluster[], endpoints: readonly ClusterLoadAssignment[], secrets: readonly Secret[], previous?: Snapshot): ResourceVersions {
+  const fresh = freshVersion();
   return {
-    clusters: versionsOf(clusters, (c) => c.name, previous?.clusters, previous?.resourceVersions.clusters),
-    endpoints: versionsOf(endpoints, (a) => a.clusterName, previous?.endpoints, previous?.resourceVersions.endpoints),
-    secrets: versionsOf(secrets, (s) => s.name, previous?.secrets, previous?.resourceVersions.secrets),
+    clusters: versionsOf(clusters, (c) => c.name, fresh, previous?.clusters, previous?.resourceVersions.clusters),
+    endpoints: versionsOf(endpoints, (a) => a.clusterName, fresh, previous?.endpoints, previous?.resourceVersions.endpoints),
+    secrets: versionsOf(secrets, (s) => s.name, fresh, previous?.secrets, previous?.resourceVersions.secrets),
   };
 }
 
-function versionsOf<T>(resources: readonly T[], nameOf: (r: T) => string, before: readonly T[] | undefined, versionsBefore: Record<string, string> | undefined): Record<string, string> {
+function versionsOf<T>(resources: readonly T[], nameOf: (r: T) => string, fresh: string, before: readonly T[] | undefined, versionsBefore: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   const old = before && before.length ? new Map(before.map((r) => [nameOf(r), r])) : undefined;
   for (const r of resources) {
     const name = nameOf(r);
     const was = old?.get(name);
-    const kept = was !== undefined && (was === r || isDeepStrictEqual(was, r)) ? versionsBefore![name] : undefined;
-    out[name] = kept ?? freshVersion();
+    out[name] = was !== undefined && (was === r || isDeepStrictEqual(was, r)) ? versionsBefore![name] : fresh;
   }
   return out;
 }

@@ -90,11 +90,17 @@ const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
  * included) in turn, and most of a config's scalars (`name`, `spec`, host names) start with a letter
  * none of them takes, so one character code answers instead of eight regexes.
  */
-const NULL_STARTS = '~nN';
-const BOOL_STARTS = 'tTfF';
-const INT_STARTS = '+-0123456789';
-const FLOAT_STARTS = '+-.0123456789';
-const startsWithOneOf = (data: string, starts: string): boolean => data.length > 0 && starts.includes(data[0]);
+const NULL_STARTS = charSet('~nN');
+const BOOL_STARTS = charSet('tTfF');
+const INT_STARTS = charSet('+-0123456789');
+const FLOAT_STARTS = charSet('+-.0123456789');
+const startsWithOneOf = (data: string, starts: Uint8Array): boolean => starts[data.charCodeAt(0)] === 1; // NaN (''): undefined
+
+function charSet(chars: string): Uint8Array {
+  const set = new Uint8Array(128);
+  for (const c of chars) set[c.charCodeAt(0)] = 1;
+  return set;
+}
 
 const nullType = new Type('tag:yaml.org,2002:null', {
   kind: 'scalar',
