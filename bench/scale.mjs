@@ -4,7 +4,7 @@
 // and DestinationRule each, --endpoints endpoints each) around one service whose endpoints are a real
 // local upstream, and a small config with that service alone. Measures, small against scale:
 //   1. load + translate: files → Snapshot in-process, through the CLI's own config source (a child
-//      process per config imports dist/), cold and warm runs, split into read / parse / translate;
+//      process per config imports dist/ and has the proxy's node flags), cold and warm runs, split into read / parse / translate;
 //      then the proxy's time from spawn to /healthz/ready;
 //   2. the proxy's RSS (1 worker) idle after ready and after the load;
 //   3. the proxy's CPU time per request through the outbound port (the sidecar's HTTP proxy, routed
@@ -22,6 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import { stringify } from 'yaml';
 import { callgrindAvailable, callgrindPrefix, instructionsPerRequest } from './callgrind.mjs';
+import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
 import { HOST, PROXY_PORTS, ROOT, cpuSeconds, flagReader, freePorts, helloWorld, memoryMiB, scratch, sleep, startOutrigger } from './harness.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -175,7 +176,7 @@ async function translateRole(runs, args) {
     dist('cli/args.js'), dist('cli/lifecycle.js'), dist('agent/config-source.js'), dist('config/source.js'), dist('config/istio/parse.js'), dist('config/istio/translate.js'),
   ]);
   const opts = loadOptionsOf(parseCommandLine(args), parseCommandLine(args).configs);
-  const source = fileConfigSource(opts);
+  let source = fileConfigSource(opts); // loads after the first are reloads: compared with the Snapshot before
   const ms = (t0) => performance.now() - t0;
   // each phase alone; a function of its own, so that nothing it made outlives it
   async function phases() {
@@ -210,6 +211,7 @@ async function translateRole(runs, args) {
   globalThis.gc();
   const withSnapshot = process.memoryUsage().heapUsed;
   kept = undefined;
+  source = undefined; // it holds the Snapshot it built last
   globalThis.gc();
   out.snapshotHeapMiB = (withSnapshot - process.memoryUsage().heapUsed) / 1048576;
   process.stdout.write(`${JSON.stringify(out)}\n`);
@@ -321,7 +323,7 @@ async function main() {
   const loads = {};
   for (const c of Object.values(configs)) {
     log(`${c.name}: ${o.loads} in-process loads`);
-    loads[c.name] = JSON.parse(await runChild(['--expose-gc', SELF, '--role', 'translate', String(o.loads), ...runArgs(c)], 120 + o.loads * 20));
+    loads[c.name] = JSON.parse(await runChild([...PROXY_NODE_FLAGS, '--expose-gc', SELF, '--role', 'translate', String(o.loads), ...runArgs(c)], 120 + o.loads * 20));
     const l = loads[c.name];
     log(`  cold ${round(l.total[0])} ms, warm median ${round(median(l.total.slice(1)))} ms; ${JSON.stringify(l.counts)}`);
     if (l.counts.warnings) log(`  warnings: ${l.warnings.join(' | ')}`);

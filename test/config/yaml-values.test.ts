@@ -1,31 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { CONFORMANCE, EXAMPLES, yamlFiles, yamlValues } from '../helpers/yaml-reference.js';
 import { parseDocuments } from '../../src/config/source.js';
 import { yamlDocumentValues } from '../../src/config/yaml-values.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CONFORMANCE = resolve(here, '../../../shared/conformance');
-const EXAMPLES = resolve(here, '../../examples');
-
-/** What the loader read before js-yaml: `yaml`'s values, or 'error'. */
-function yamlValues(text: string): unknown[] | 'error' {
-  const docs = parseAllDocuments(text, { uniqueKeys: true });
-  if (!Array.isArray(docs)) return [];
-  if (docs.some((d) => d.errors.length > 0)) return 'error';
-  return docs.map((d) => d.toJS({ maxAliasCount: 100 }));
-}
-
-function yamlFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
-    .map((e) => join(e.parentPath, e.name));
-}
-
-describe('yamlDocumentValues (js-yaml) reads what yaml reads', () => {
+describe('yamlDocumentValues (the block reader, then js-yaml) reads what yaml reads', () => {
   it('resolves plain scalars as the YAML 1.2 core schema of yaml, not as js-yaml or YAML 1.1 would', () => {
     const text = [
       'yes: yes', // 1.1 boolean: a string in 1.2
