@@ -1,4 +1,4 @@
-import { isDeepStrictEqual } from 'node:util';
+import { plainEqual } from '../common/plain-equal.js';
 import type { Cluster, ClusterLoadAssignment, ResourceVersions, Secret, Snapshot } from './snapshot.js';
 
 let issued = 0;
@@ -30,7 +30,7 @@ function versionsOf<T>(resources: readonly T[], nameOf: (r: T) => string, fresh:
   for (const r of resources) {
     const name = nameOf(r);
     const was = old?.get(name);
-    out[name] = was !== undefined && (was === r || isDeepStrictEqual(was, r)) ? versionsBefore![name] : fresh;
+    out[name] = was !== undefined && (was === r || plainEqual(was, r)) ? versionsBefore![name] : fresh;
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { isDeepStrictEqual } from 'node:util';
+import { plainEqual } from '../common/plain-equal.js';
 import { deepFreeze } from '../common/deep-freeze.js';
 import { freshVersion, resourceVersions, sameResourceVersions } from './resource-versions.js';
 import type { Snapshot } from './snapshot.js';
@@ -16,7 +16,7 @@ export type SnapshotBody = Omit<Snapshot, 'version' | 'resourceVersions'>;
  */
 export function buildSnapshot(body: SnapshotBody, previous?: Snapshot): Snapshot {
   const versions = resourceVersions(body.clusters, body.endpoints, body.secrets, previous);
-  const unchanged = previous !== undefined && sameResourceVersions(versions, previous.resourceVersions) && isDeepStrictEqual(restOf(body), restOf(previous));
+  const unchanged = previous !== undefined && sameResourceVersions(versions, previous.resourceVersions) && plainEqual(restOf(body), restOf(previous));
   return deepFreeze({ version: unchanged ? previous.version : freshVersion(), ...body, resourceVersions: versions });
 }
 
