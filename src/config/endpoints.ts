@@ -35,7 +35,8 @@ export function localityPath(l: Locality): string {
 }
 
 export function parseLocality(path: string | undefined): Locality {
-  const [region = '', zone = '', subZone = ''] = (path ?? '').split('/');
+  if (!path) return NO_LOCALITY; // most workloads: one object for them all
+  const [region = '', zone = '', subZone = ''] = path.split('/');
   return { region, zone, subZone };
 }
 

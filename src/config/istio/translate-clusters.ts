@@ -118,12 +118,23 @@ export function http2Of(protocol: string, p: { h2Upgrade?: boolean; maxConcurren
  * service accounts of the service's workloads, and presents Istio's SNI unless the rule names one.
  */
 function tlsOf(p: ReturnType<typeof effectivePolicy>, svc: Service, node: NodeIdentity, sni: string, inputs: ClusterTlsInputs): Pick<Cluster, 'transportSocket' | 'transportSocketMatches'> {
-  const sans = [...new Set(svc.endpoints.filter((w) => w.serviceAccount).map((w) => `spiffe://${node.trustDomain}/ns/${svc.namespace}/sa/${w.serviceAccount}`))];
   const tls = p.tls;
-  if (!tls) return inputs.mtls ? { transportSocketMatches: autoMtlsMatches(meshUpstreamTls(sans, sni)) } : {};
+  if (!tls) return inputs.mtls ? { transportSocketMatches: autoMtlsMatches(meshUpstreamTls(serviceSans(svc, node), sni)) } : {};
   if (tls.mode === 'DISABLE') return {};
-  if (tls.mode === 'ISTIO_MUTUAL') return { transportSocket: tlsTransportSocket(meshUpstreamTls(tls.subjectAltNames.length ? tls.subjectAltNames : sans, tls.sni ?? sni)) };
+  if (tls.mode === 'ISTIO_MUTUAL') return { transportSocket: tlsTransportSocket(meshUpstreamTls(tls.subjectAltNames.length ? tls.subjectAltNames : serviceSans(svc, node), tls.sni ?? sni)) };
   return { transportSocket: tlsTransportSocket(destinationRuleTls(tls, inputs.secrets)) };
+}
+
+/** The SPIFFE identities of a service's workloads, made once per service (its port and subset clusters all check them). */
+const sansByService = new WeakMap<Service, string[]>();
+
+function serviceSans(svc: Service, node: NodeIdentity): string[] {
+  let sans = sansByService.get(svc);
+  if (!sans) {
+    sans = [...new Set(svc.endpoints.filter((w) => w.serviceAccount).map((w) => `spiffe://${node.trustDomain}/ns/${svc.namespace}/sa/${w.serviceAccount}`))];
+    sansByService.set(svc, sans);
+  }
+  return sans;
 }
 
 const UNLIMITED = 2 ** 32 - 1;

@@ -79,14 +79,15 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
  * DestinationRules' consistentHash) gets that policy.
  */
 function addHashPolicies(routeConfigs: RouteConfiguration[], clusters: Cluster[]): void {
-  const byName = new Map(clusters.map((c) => [c.name, c]));
+  const policies = new Map<string, NonNullable<Cluster['hashPolicy']>>();
+  for (const c of clusters) if (c.hashPolicy) policies.set(c.name, c.hashPolicy);
+  if (policies.size === 0) return; // no DestinationRule hashes (most meshes): nothing to look at
   for (const rc of routeConfigs) {
     for (const vh of rc.virtualHosts) {
       for (const r of vh.routes) {
         if (r.action.kind !== 'route') continue;
-        const policies = r.action.clusters.map((wc) => byName.get(wc.name)?.hashPolicy);
-        const first = policies[0];
-        if (first && policies.every((p) => JSON.stringify(p) === JSON.stringify(first))) r.action.hashPolicy = first;
+        const first = policies.get(r.action.clusters[0]?.name ?? '');
+        if (first && r.action.clusters.every((wc) => JSON.stringify(policies.get(wc.name)) === JSON.stringify(first))) r.action.hashPolicy = first;
       }
     }
   }
