@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, extname } from 'node:path';
-import { parseAllDocuments, LineCounter, isNode, type Document } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
+import { yamlLib } from './yaml-libs.js';
 import { ConfigError } from './errors.js';
 import { yamlDocumentValues } from './yaml-values.js';
 
@@ -92,6 +93,7 @@ function parseDocumentsWithYaml(file: string, text: string): SourceDocument[] {
 }
 
 function parseYaml(text: string): { docs: Document[]; lineCounter: LineCounter } {
+  const { LineCounter, parseAllDocuments } = yamlLib();
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   return { docs: Array.isArray(docs) ? docs : [], lineCounter }; // not an array: an empty stream
@@ -100,7 +102,7 @@ function parseYaml(text: string): { docs: Document[]; lineCounter: LineCounter }
 function lineOfPath(doc: Document | undefined, lc: LineCounter, path: readonly (string | number)[]): number | undefined {
   for (let n = path.length; doc && n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n), true);
-    if (isNode(node) && node.range) return lc.linePos(node.range[0]).line;
+    if (yamlLib().isNode(node) && node.range) return lc.linePos(node.range[0]).line;
   }
   return undefined;
 }

@@ -1,4 +1,5 @@
-import { FAILSAFE_SCHEMA, Type } from 'js-yaml';
+import type { Schema } from 'js-yaml';
+import { jsYamlLib } from './yaml-libs.js';
 
 /**
  * Plain scalars as `yaml`'s YAML 1.2 core schema resolves them (yaml/dist/schema/core and
@@ -57,12 +58,17 @@ export function plainScalar(data: string): unknown {
   return data;
 }
 
-/** The same resolution as js-yaml types: it asks each type of every plain scalar, keys included, in turn. */
-export const YAML_CORE_SCHEMA = FAILSAFE_SCHEMA.extend({
-  implicit: [
-    new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (data: string | null) => data === null || isNull(data), construct: () => null }),
-    new Type('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: (data: string | null) => data !== null && isBool(data), construct: toBool }),
-    new Type('tag:yaml.org,2002:int', { kind: 'scalar', resolve: (data: string | null) => data !== null && isInt(data), construct: toInt }),
-    new Type('tag:yaml.org,2002:float', { kind: 'scalar', resolve: (data: string | null) => data !== null && isFloat(data), construct: toFloat }),
-  ],
-});
+let schema: Schema | undefined;
+
+/** The same resolution as js-yaml types (it asks each type of every plain scalar, keys included, in turn); made on first use. */
+export function yamlCoreSchema(): Schema {
+  const { FAILSAFE_SCHEMA, Type } = jsYamlLib();
+  return (schema ??= FAILSAFE_SCHEMA.extend({
+    implicit: [
+      new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: (data: string | null) => data === null || isNull(data), construct: () => null }),
+      new Type('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: (data: string | null) => data !== null && isBool(data), construct: toBool }),
+      new Type('tag:yaml.org,2002:int', { kind: 'scalar', resolve: (data: string | null) => data !== null && isInt(data), construct: toInt }),
+      new Type('tag:yaml.org,2002:float', { kind: 'scalar', resolve: (data: string | null) => data !== null && isFloat(data), construct: toFloat }),
+    ],
+  }));
+}

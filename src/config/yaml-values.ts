@@ -1,6 +1,6 @@
-import { loadAll } from 'js-yaml';
 import { blockYamlValues } from './yaml-block.js';
-import { YAML_CORE_SCHEMA } from './yaml-core-schema.js';
+import { yamlCoreSchema } from './yaml-core-schema.js';
+import { jsYamlLib } from './yaml-libs.js';
 
 /**
  * The fast ways from YAML text to plain values, `yaml` (which builds a syntax tree) staying the
@@ -26,7 +26,7 @@ export function yamlDocumentValues(text: string): unknown[] | undefined {
   if (ANCHOR_OR_ALIAS.test(text) || DIRECTIVE.test(text) || COLLECTION_KEY.test(text)) return undefined;
   let values: unknown[];
   try {
-    values = loadAll(text, null, { schema: YAML_CORE_SCHEMA });
+    values = jsYamlLib().loadAll(text, null, { schema: yamlCoreSchema() });
   } catch {
     return undefined;
   }

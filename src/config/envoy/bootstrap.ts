@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { yamlLib } from '../yaml-libs.js';
 import { ConfigError, type ConfigLocation } from '../errors.js';
 import { nodeIdentityFromEnvoyNode, type EnvoyNode } from '../node-identity.js';
 import type { NodeIdentity } from '../snapshot.js';
@@ -137,7 +137,7 @@ function parseText(text: string, file: string, yaml: boolean): unknown {
       throw new ConfigError(`not JSON: ${(e as Error).message}`, { file });
     }
   }
-  const doc = parseDocument(text, { uniqueKeys: true });
+  const doc = yamlLib().parseDocument(text, { uniqueKeys: true });
   const err = doc.errors[0];
   if (err) throw new ConfigError(`not YAML: ${err.message.split('\n')[0]}`, { file, ...(err.linePos ? { line: err.linePos[0].line } : {}) });
   return doc.toJS();

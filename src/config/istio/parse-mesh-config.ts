@@ -1,4 +1,4 @@
-import { parse as parseYaml } from 'yaml';
+import { yamlLib } from '../yaml-libs.js';
 import { Field, isPlainObject } from '../reader.js';
 import type { ExtAuthzProviderSpec, MeshSettings } from './resources.js';
 import { parseProxyConfig } from './proxy-config.js';
@@ -62,7 +62,7 @@ export function parseMeshConfigMap(top: Field, warnings: string[], where: string
   const text = top.at('data').at('mesh');
   let value: unknown;
   try {
-    value = parseYaml(text.string()) ?? {};
+    value = yamlLib().parse(text.string()) ?? {};
   } catch (e) {
     text.fail(`invalid mesh config YAML: ${(e as Error).message.split('\n')[0]}`);
   }

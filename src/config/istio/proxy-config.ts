@@ -1,4 +1,4 @@
-import { parse as parseYaml } from 'yaml';
+import { yamlLib } from '../yaml-libs.js';
 import { Field } from '../reader.js';
 import type { HttpConnectionManager } from '../snapshot.js';
 import type { ProxyConfigSettings } from './resources.js';
@@ -39,7 +39,7 @@ export function parseProxyConfigText(text: string, source: string, warnings: str
   const root = new Field(undefined, [], { kind: 'ProxyConfig', name: source });
   let value: unknown;
   try {
-    value = parseYaml(text) ?? {};
+    value = yamlLib().parse(text) ?? {};
   } catch (e) {
     root.fail(`invalid ProxyConfig YAML/JSON: ${(e as Error).message.split('\n')[0]}`);
   }
