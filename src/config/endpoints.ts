@@ -115,6 +115,11 @@ function localityScale(l: LocalityLbEndpoints): number {
 
 /** Groups hosts into Envoy's localities × priorities (first-seen order kept), for a cluster's assignment. */
 export function loadAssignment(clusterName: string, hosts: readonly HostEndpoint[]): ClusterLoadAssignment {
+  // one priority and one locality (most clusters): one group, no keys to make
+  const first = hosts[0];
+  if (first !== undefined && hosts.every((h) => h.priority === first.priority && sameLocality(h.locality, first.locality))) {
+    return { clusterName, endpoints: [{ locality: first.locality, lbEndpoints: hosts.map(lbEndpointOf), priority: first.priority }] };
+  }
   const groups = new Map<string, LocalityLbEndpoints>();
   for (const h of hosts) {
     const key = `${h.priority}\u0000${localityPath(h.locality)}`;
