@@ -1,6 +1,6 @@
 // What an idle proxy has loaded (issue 15: idle memory). A plain sidecar loads none of the optional
 // machinery (gRPC, protobufjs, node-forge, jose's verification, re2js, node:http2, node:tls, node's
-// bundled undici); a config that uses them loads each one when the config is applied, before any request
+// bundled undici, and the YAML libraries when the block YAML reader took its config); a config that uses them loads each one when the config is applied, before any request
 // (so the first request waits for no import). Read from the proxy's threads themselves
 // (test/helpers/module-probe.mjs), with two workers: the agent's thread and two worker threads.
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -66,6 +66,8 @@ function optionalLoaded(t: ThreadModules): Record<string, boolean> {
     http2: builtin('http2'),
     tls: builtin('tls'),
     undici: builtin('internal/deps/undici/undici'),
+    yaml: file('/node_modules/yaml/'),
+    jsYaml: file('/node_modules/js-yaml/'),
   };
 }
 
@@ -87,7 +89,7 @@ describe('modules an idle proxy has loaded', () => {
     for (const t of threads) {
       // the probe saw the proxy's own modules load in this thread
       expect(t.files.some((u) => u.includes('/dist/worker/') || u.includes('/dist/agent/')), t.thread).toBe(true);
-      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: false, undici: false });
+      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: false, undici: false, yaml: false, jsYaml: false });
     }
   });
 
@@ -133,7 +135,7 @@ describe('modules an idle proxy has loaded', () => {
     const workers = threads.filter((t) => t.files.some((u) => u.includes('/dist/worker/main.js')));
     expect(workers).toHaveLength(2);
     for (const t of workers) {
-      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: true, undici: false });
+      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: true, undici: false, yaml: false, jsYaml: false });
     }
   });
 });
