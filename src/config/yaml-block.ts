@@ -12,7 +12,8 @@ import { plainScalar } from './yaml-core-schema.js';
  * js-yaml or `yaml` as before: block scalars (`|`, `>`), scalars over several lines, anchors,
  * aliases, tags, directives, `?` keys, keys that resolve to something other than a string,
  * `__proto__` and `<<` keys, duplicate keys, tabs, CR, control and astral characters, escapes
- * other than `\" \\ \/ \n \t \uXXXX`, and any indentation it cannot place. What it reads it reads
+ * other than `\" \\ \/ \n \t \uXXXX`, nesting deeper than 100 levels, and any indentation it
+ * cannot place. What it reads it reads
  * as `yaml` does (test/config/yaml-block.test.ts compares them).
  *
  * `copy` gets every string of 13 characters or more: a `slice` of the text that long is a view
@@ -32,6 +33,13 @@ export function blockYamlValues(text: string, copy: (s: string) => string): unkn
 const REFUSED_CHARS = /[\t\r\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\uFEFF\uD800-\uDFFF\u2028\u2029]/;
 
 const DECLINE = Symbol('decline');
+
+/**
+ * Collections nested deeper than this are declined, as js-yaml refuses them (its maxDepth): the
+ * reader recurses per level, and a hostile nesting would otherwise overflow the stack. `yaml` then
+ * names the problem.
+ */
+const MAX_DEPTH = 100;
 function decline(): never {
   throw DECLINE;
 }
@@ -70,6 +78,8 @@ class BlockReader {
   private i = 0;
   /** Set by keyAt: the offset after the key's colon. */
   private keyEnd = 0;
+  /** Collections open around the one being read. */
+  depth = 0;
 
   constructor(
     private readonly text: string,
@@ -138,6 +148,7 @@ class BlockReader {
   private document(): unknown {
     if (this.n === 0) return null;
     this.i = 0;
+    this.depth = 0;
     const value = this.blockNode(lineIndent[0]);
     if (this.i !== this.n) decline();
     return value;
@@ -152,6 +163,11 @@ class BlockReader {
     return this.mapping(key, indent);
   }
 
+  /** Counts a collection opened; declines past MAX_DEPTH. */
+  enter(): void {
+    if (++this.depth > MAX_DEPTH) decline();
+  }
+
   private isSequenceItem(i: number): boolean {
     const start = lineStart[i];
     return i < this.n && this.text.charCodeAt(start) === DASH && (start + 1 === lineEnd[i] || this.text.charCodeAt(start + 1) === SPACE);
@@ -163,6 +179,7 @@ class BlockReader {
    */
   private mapping(first: string, indent: number): Record<string, unknown> {
     const { text } = this;
+    this.enter();
     const out: Record<string, unknown> = {};
     let key: string | undefined = first;
     for (;;) {
@@ -184,7 +201,10 @@ class BlockReader {
       }
       out[key] = value;
       const next = this.indentOf(this.i);
-      if (next < indent) return out;
+      if (next < indent) {
+        this.depth--;
+        return out;
+      }
       if (next > indent) decline();
       key = this.keyAt(lineStart[this.i], lineEnd[this.i]);
       if (key === undefined) decline();
@@ -194,6 +214,7 @@ class BlockReader {
   /** A block sequence of `- ` items at the start of lines indented `indent`. */
   private sequence(indent: number): unknown[] {
     const { text } = this;
+    this.enter();
     const out: unknown[] = [];
     for (;;) {
       const start = lineStart[this.i];
@@ -219,7 +240,10 @@ class BlockReader {
       }
       const next = this.indentOf(this.i);
       // a line at this indentation that is no item ends it: the key after `key:` then `- a` lines
-      if (next < indent || (next === indent && !this.isSequenceItem(this.i))) return out;
+      if (next < indent || (next === indent && !this.isSequenceItem(this.i))) {
+        this.depth--;
+        return out;
+      }
       if (next > indent) decline();
     }
   }
@@ -384,9 +408,11 @@ class FlowReader {
   private sequence(): unknown[] {
     const out: unknown[] = [];
     this.pos++;
+    this.block.enter();
     for (;;) {
       if (this.peek() === 93 /* ] */) {
         this.pos++;
+        this.block.depth--;
         return out;
       }
       out.push(this.value());
@@ -401,10 +427,12 @@ class FlowReader {
     const { text } = this;
     const out: Record<string, unknown> = {};
     this.pos++;
+    this.block.enter();
     for (;;) {
       const c = this.peek();
       if (c === 125 /* } */) {
         this.pos++;
+        this.block.depth--;
         return out;
       }
       let name: string;
