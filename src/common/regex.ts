@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
 import type { RE2JS } from 're2js';
 import { linearJsRegExp } from './regex-fast-path.js';
+import { onFirstUse } from './lazy-module.js';
 import { sharedCompiled } from './shared-compiled.js';
 
 /**
@@ -22,10 +22,7 @@ export interface CompiledRegex {
  * re2js, loaded (synchronously: its CommonJS build) by the first pattern compiled, at config time: a
  * config without regexes never loads it (0.6 MiB of V8 heap in each thread).
  */
-let re2js: typeof import('re2js') | undefined;
-function engine(): typeof import('re2js') {
-  return (re2js ??= createRequire(import.meta.url)('re2js') as typeof import('re2js'));
-}
+const engine = onFirstUse<typeof import('re2js')>('re2js');
 
 function parse(pattern: string): RE2JS {
   const { RE2JS, RE2JSException } = engine();

@@ -115,16 +115,15 @@ function localityScale(l: LocalityLbEndpoints): number {
 
 /** Groups hosts into Envoy's localities × priorities (first-seen order kept), for a cluster's assignment. */
 export function loadAssignment(clusterName: string, hosts: readonly HostEndpoint[]): ClusterLoadAssignment {
-  // one priority and one locality (most clusters): one group, no keys to make
-  const first = hosts[0];
-  if (first !== undefined && hosts.every((h) => h.priority === first.priority && sameLocality(h.locality, first.locality))) {
-    return { clusterName, endpoints: [{ locality: first.locality, lbEndpoints: hosts.map(lbEndpointOf), priority: first.priority }] };
-  }
   const groups = new Map<string, LocalityLbEndpoints>();
+  let g: LocalityLbEndpoints | undefined;
   for (const h of hosts) {
-    const key = `${h.priority}\u0000${localityPath(h.locality)}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = { locality: h.locality, lbEndpoints: [], priority: h.priority }));
+    // a host in the previous host's group (most hosts: most clusters have one) needs no key
+    if (!g || g.priority !== h.priority || !sameLocality(g.locality, h.locality)) {
+      const key = `${h.priority}\u0000${localityPath(h.locality)}`;
+      g = groups.get(key);
+      if (!g) groups.set(key, (g = { locality: h.locality, lbEndpoints: [], priority: h.priority }));
+    }
     g.lbEndpoints.push(lbEndpointOf(h));
   }
   return { clusterName, endpoints: [...groups.values()] };

@@ -1,4 +1,4 @@
-import { plainScalar } from './yaml-core-schema.js';
+import { charSet, plainScalar } from './yaml-core-schema.js';
 
 /**
  * The YAML that Kubernetes manifests are made of, read in one pass over its lines: block mappings
@@ -16,13 +16,13 @@ import { plainScalar } from './yaml-core-schema.js';
  * cannot place. What it reads it reads
  * as `yaml` does (test/config/yaml-block.test.ts compares them).
  *
- * `copy` gets every string of 13 characters or more: a `slice` of the text that long is a view
- * that would keep the whole text alive (see yaml-values.ts).
+ * `detach` gets every string cut out of the text: a long `slice` is a view that would keep the
+ * whole text alive (yaml-values.ts makes it a string of its own).
  */
-export function blockYamlValues(text: string, copy: (s: string) => string): unknown[] | undefined {
+export function blockYamlValues(text: string, detach: (s: string) => string): unknown[] | undefined {
   if (REFUSED_CHARS.test(text)) return undefined;
   try {
-    return new BlockReader(text, copy).documents();
+    return new BlockReader(text, detach).documents();
   } catch (e) {
     if (e === DECLINE) return undefined;
     throw e;
@@ -48,12 +48,6 @@ function decline(): never {
 const INDICATORS = charSet('-?:,[]{}#&*!|>\'"%@`');
 /** Characters a plain key and a flow plain scalar must not contain (flow indicators). */
 const FLOW_INDICATORS = charSet(',[]{}');
-
-function charSet(chars: string): Uint8Array {
-  const set = new Uint8Array(128);
-  for (const c of chars) set[c.charCodeAt(0)] = 1;
-  return set;
-}
 
 const SPACE = 32;
 const HASH = 35;
@@ -83,7 +77,8 @@ class BlockReader {
 
   constructor(
     private readonly text: string,
-    private readonly copy: (s: string) => string,
+    /** Every string cut out of the text goes through it (a long slice would keep the text alive). */
+    readonly detach: (s: string) => string,
   ) {}
 
   /** Splits the stream into documents as `yaml` counts them (an empty explicit document is null). */
@@ -266,7 +261,7 @@ class BlockReader {
       if (text.charCodeAt(colon) !== COLON) return undefined;
       if (colon + 1 !== end && text.charCodeAt(colon + 1) !== SPACE) decline();
       this.keyEnd = colon + 1;
-      return checkedKey(this.string(name));
+      return checkedKey(this.detach(name));
     }
     if (c < 128 && INDICATORS[c] === 1) return undefined;
     let flow = false;
@@ -279,7 +274,7 @@ class BlockReader {
         const name = text.slice(pos, last);
         if (plainScalar(name) !== name) decline(); // `80:`, `true:`, `null:` as keys
         this.keyEnd = p + 1;
-        return checkedKey(this.string(name));
+        return checkedKey(this.detach(name));
       }
       if (ch === HASH && text.charCodeAt(p - 1) === SPACE) return undefined; // a comment before any `: `
       if (ch < 128 && FLOW_INDICATORS[ch] === 1) flow = true;
@@ -294,7 +289,7 @@ class BlockReader {
     let value: unknown;
     let after: number;
     if (c === DQUOTE || c === SQUOTE) {
-      value = this.string(this.quoted(pos, end));
+      value = this.detach(this.quoted(pos, end));
       after = this.quoteEnd;
     } else if (c === 123 /* { */ || c === 91 /* [ */) {
       const f = new FlowReader(text, pos, end, this);
@@ -313,7 +308,7 @@ class BlockReader {
       }
       const raw = text.slice(pos, stop).trimEnd();
       const v = plainScalar(raw);
-      return typeof v === 'string' ? this.string(v) : v;
+      return typeof v === 'string' ? this.detach(v) : v;
     }
     after = skipSpaces(text, after, end);
     if (after !== end && text.charCodeAt(after) !== HASH) decline(); // `"a" b`, `[a] b`
@@ -373,11 +368,6 @@ class BlockReader {
       default: return decline();
     }
   }
-
-  /** A string value that may have been sliced out of the text. */
-  string(s: string): string {
-    return s.length < 13 ? s : this.copy(s);
-  }
 }
 
 /** `[a, b]`, `{ k: v }` and their nesting, on one line. Keys are plain or quoted strings. */
@@ -398,11 +388,11 @@ class FlowReader {
     if (c === DQUOTE || c === SQUOTE) {
       const value = this.block.quoted(this.pos, this.end);
       this.pos = this.block.quoteEnd;
-      return this.block.string(value);
+      return this.block.detach(value);
     }
     const raw = this.plain();
     const v = plainScalar(raw);
-    return typeof v === 'string' ? this.block.string(v) : v;
+    return typeof v === 'string' ? this.block.detach(v) : v;
   }
 
   private sequence(): unknown[] {
@@ -448,7 +438,7 @@ class FlowReader {
       if (text.charCodeAt(this.pos) !== SPACE) decline(); // `{a:b}` is one plain scalar to YAML
       name = checkedKey(name);
       if (Object.hasOwn(out, name)) decline();
-      out[this.block.string(name)] = this.value();
+      out[this.block.detach(name)] = this.value();
       const n = this.peek();
       if (n === 44 /* , */) this.pos++;
       else if (n !== 125) decline();

@@ -27,7 +27,8 @@ const INT_STARTS = charSet('+-0123456789');
 const FLOAT_STARTS = charSet('+-.0123456789');
 const startsWithOneOf = (data: string, starts: Uint8Array): boolean => starts[data.charCodeAt(0)] === 1; // NaN (''): undefined
 
-function charSet(chars: string): Uint8Array {
+/** A table of the ASCII characters in `chars`, read by char code (1: in the set). */
+export function charSet(chars: string): Uint8Array {
   const set = new Uint8Array(128);
   for (const c of chars) set[c.charCodeAt(0)] = 1;
   return set;

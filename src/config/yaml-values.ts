@@ -21,7 +21,7 @@ import { jsYamlLib } from './yaml-libs.js';
  */
 export function yamlDocumentValues(text: string): unknown[] | undefined {
   const copies = new Map<string, string>();
-  const block = blockYamlValues(text, (s) => copyOf(s, copies));
+  const block = blockYamlValues(text, (s) => detachedString(s, copies));
   if (block !== undefined) return block;
   if (ANCHOR_OR_ALIAS.test(text) || DIRECTIVE.test(text) || COLLECTION_KEY.test(text)) return undefined;
   let values: unknown[];
@@ -41,7 +41,7 @@ export function yamlDocumentValues(text: string): unknown[] | undefined {
  * (a host name appears in its ServiceEntry, VirtualService and DestinationRule).
  */
 function detached(value: unknown, copies: Map<string, string>): unknown {
-  if (typeof value === 'string') return value.length < SLICE_MIN_LENGTH ? value : copyOf(value, copies);
+  if (typeof value === 'string') return detachedString(value, copies);
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = detached(value[i], copies);
@@ -58,7 +58,9 @@ function detached(value: unknown, copies: Map<string, string>): unknown {
 
 const SLICE_MIN_LENGTH = 13; // V8's SlicedString::kMinLength: shorter slices are copies already
 
-function copyOf(s: string, copies: Map<string, string>): string {
+/** `s` as a string of its own: a copy, one per distinct value, when it may be a view of the text. */
+function detachedString(s: string, copies: Map<string, string>): string {
+  if (s.length < SLICE_MIN_LENGTH) return s;
   let copy = copies.get(s);
   if (copy === undefined) {
     // the concatenation is flattened into a new string before it is sliced: a view of that one
