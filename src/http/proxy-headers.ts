@@ -1,9 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Downstream } from '../codec/downstream.js';
 import type { HttpConnectionManager } from '../config/snapshot.js';
 import type { PeerIdentity } from '../security/peer.js';
 import { getFromList, removeFromList } from '../router/headers.js';
 import { xffClientAddress } from './client-address.js';
+import { newRequestId } from './request-id.js';
 
 /** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and ones the proxy regenerates. */
 const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect']);
@@ -120,7 +121,7 @@ export function prepareRequestHeaders(ds: ProxiedRequest, hcm: ProxyHeaderConfig
   } else if (xfcc !== undefined) {
     out.push('x-forwarded-client-cert', xfcc);
   }
-  if (requestId === undefined) out.push('x-request-id', (requestId = randomUUID()));
+  if (requestId === undefined) out.push('x-request-id', (requestId = newRequestId()));
   return { authority, requestId, upgrade: requested, clientAddress: client };
 }
 

@@ -29,10 +29,10 @@ export interface ResponseHead {
 
 export const CHUNKED = -1;
 
-/** The field value after `from`, without leading/trailing SP and HTAB (RFC 9110 OWS) — nothing else. */
-export function trimOWS(line: string, from: number): string {
+/** The field value in `line[from..to)` (to: the end by default), without leading/trailing SP and HTAB (RFC 9110 OWS) — nothing else. */
+export function trimOWS(line: string, from: number, to = line.length): string {
   let a = from;
-  let b = line.length;
+  let b = to;
   while (a < b && (line.charCodeAt(a) === 32 || line.charCodeAt(a) === 9)) a++;
   while (b > a && (line.charCodeAt(b - 1) === 32 || line.charCodeAt(b - 1) === 9)) b--;
   return line.slice(a, b);
@@ -90,17 +90,34 @@ function headerName(raw: string, fail: (msg: string) => never): string {
   }
 }
 
-/** Reads `lines[1..]` strictly: obs-fold, a missing colon, an invalid name or value → `fail`. */
-function readFields(lines: readonly string[], fail: (msg: string) => never): Fields {
+/** Where the line starting at `from` ends: its CRLF, or the end of `text` (a head is passed without its final CRLFCRLF). */
+function lineEnd(text: string, from: number): number {
+  const end = text.indexOf('\r\n', from);
+  return end < 0 ? text.length : end;
+}
+
+/** The lines of a head (the start line and every field line). */
+function lineCount(text: string): number {
+  let n = 1;
+  for (let i = text.indexOf('\r\n'); i >= 0; i = text.indexOf('\r\n', i + 2)) n++;
+  return n;
+}
+
+/**
+ * Reads the field lines of `text` from `from` (just past the start line's CRLF) strictly: obs-fold,
+ * a missing colon, an invalid name or value → `fail`. Names and values are cut out of `text` as
+ * they are found: no line is made a string of its own first.
+ */
+function readFields(text: string, from: number, fail: (msg: string) => never): Fields {
   const f: Fields = { headers: [], contentLengths: [], transferEncoding: undefined, connection: '', hosts: 0, expect: undefined };
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const c0 = line.charCodeAt(0);
+  for (let start = from; start < text.length; ) {
+    const end = lineEnd(text, start);
+    const c0 = text.charCodeAt(start);
     if (c0 === 32 || c0 === 9) fail('obsolete line folding');
-    const colon = line.indexOf(':');
-    if (colon <= 0) fail('malformed header line');
-    const name = headerName(line.slice(0, colon), fail);
-    const value = trimOWS(line, colon + 1);
+    const colon = text.indexOf(':', start);
+    if (colon <= start || colon > end) fail('malformed header line');
+    const name = headerName(text.slice(start, colon), fail);
+    const value = trimOWS(text, colon + 1, end);
     if (BAD_VALUE.test(value)) fail(hasLineBreak(value) ? LINE_BREAK : `invalid value of header "${name}"`);
     switch (name) {
       case 'host':
@@ -120,6 +137,7 @@ function readFields(lines: readonly string[], fail: (msg: string) => never): Fie
         break;
     }
     f.headers.push(name, value);
+    start = end + 2;
   }
   return f;
 }
@@ -170,13 +188,13 @@ export function findHeadEnd(buf: Buffer, start: number, maxBytes: number, scanFr
 
 /** Parses a status line and headers (`text` excludes the final CRLFCRLF). */
 export function parseResponseHead(text: string, requestMethod: string): ResponseHead {
-  const lines = text.split('\r\n');
-  const statusLine = lines[0];
+  const statusEnd = lineEnd(text, 0);
+  const statusLine = text.slice(0, statusEnd);
   const m = STATUS_LINE.exec(statusLine);
   if (!m) throw new ProtocolError(hasLineBreak(statusLine) ? `${LINE_BREAK} in response head` : `invalid status line "${statusLine.slice(0, 64)}"`);
   const minor = m[1];
   const status = Number(m[2]);
-  const f = readFields(lines, (msg) => {
+  const f = readFields(text, statusEnd + 2, (msg) => {
     throw new ProtocolError(`${msg} in response`);
   });
   const { headers, transferEncoding, connection } = f;
@@ -403,8 +421,8 @@ export const MAX_REQUEST_HEADERS = 100;
  * Content-Length, Content-Length with Transfer-Encoding, or a coding other than chunked → error.
  */
 export function parseRequestHead(text: string): RequestHead {
-  const lines = text.split('\r\n');
-  const requestLine = lines[0];
+  const requestEnd = lineEnd(text, 0);
+  const requestLine = text.slice(0, requestEnd);
   const sp1 = requestLine.indexOf(' ');
   const sp2 = requestLine.indexOf(' ', sp1 + 1);
   if (sp1 <= 0 || sp2 < 0 || requestLine.indexOf(' ', sp2 + 1) >= 0) throw new RequestError(400, 'malformed request line');
@@ -420,9 +438,9 @@ export function parseRequestHead(text: string): RequestHead {
   // with 426 unless HTTP/1.0 is accepted (checkProtocolVersion); a malformed one (HTTP/1.10) is a 400
   else if (/^HTTP\/\d\.\d$/.test(version)) minor = 0;
   else throw new RequestError(400, hasLineBreak(version) ? `${LINE_BREAK} in request head` : 'malformed request line');
-  if (lines.length - 1 > MAX_REQUEST_HEADERS) throw new RequestError(431, 'too many headers');
+  if (lineCount(text) - 1 > MAX_REQUEST_HEADERS) throw new RequestError(431, 'too many headers');
 
-  const f = readFields(lines, (msg) => {
+  const f = readFields(text, requestEnd + 2, (msg) => {
     throw new RequestError(400, msg === LINE_BREAK ? `${LINE_BREAK} in request head` : msg);
   });
   const { headers, transferEncoding, connection, hosts } = f;

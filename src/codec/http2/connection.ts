@@ -26,8 +26,9 @@ import { HpackEncoder } from './hpack/encoder.js';
 import { HeaderListTooLargeError, HpackDecodingError } from './hpack/errors.js';
 import { requestFields, trailerFields } from './request-fields.js';
 import { ResetBudget } from './reset-budget.js';
-import { isClientStreamId, onReceive, type StreamFrame, type StreamState } from './stream-state.js';
+import { isClientStreamId, onReceive, type StreamFrame, type StreamState, type Verdict } from './stream-state.js';
 import { H2Stream } from './stream.js';
+import { StreamTable } from './stream-table.js';
 import { connectionEndpoints, type ConnectionEndpoints } from '../connection-endpoints.js';
 
 /** Envoy's edge defaults for downstream HTTP/2, as ./server-session.ts announces them. */
@@ -63,7 +64,7 @@ export class Http2ServerConnection implements FrameHandler {
   private readonly decoder: HpackDecoder;
   readonly encoder = new HpackEncoder();
   private readonly receiveWindow = new ReceiveWindow(0);
-  private readonly streams = new Map<number, H2Stream>();
+  private readonly streams = new StreamTable<H2Stream>();
   /** Streams with response bytes held back by flow control, in the order they blocked. */
   private readonly blocked = new Set<H2Stream>();
   /** Streams whose response headers wait for the end of the turn (or their first body bytes). */
@@ -146,13 +147,12 @@ export class Http2ServerConnection implements FrameHandler {
     if (++this.emptyFrames > MAX_CONSECUTIVE_EMPTY_FRAMES) throw new Http2ConnectionError(H2_PROTOCOL_ERROR, 'too many consecutive frames with an empty payload');
   }
 
-  /** The verdict of stream-state.ts for `frame` on `streamId`, thrown when it is a connection error. */
-  private verdict(streamId: number, frame: StreamFrame, endStream: boolean): { kind: 'accept' | 'ignore' | 'stream-error'; code?: number; stream: H2Stream | undefined } {
-    const stream = this.streams.get(streamId);
+  /** The verdict of stream-state.ts for `frame` on `streamId` (`stream`: ours, if it is open here), thrown when it is a connection error. */
+  private verdict(streamId: number, stream: H2Stream | undefined, frame: StreamFrame, endStream: boolean): Verdict {
     const state: StreamState = stream ? stream.state : streamId > this.lastStreamId ? 'idle' : 'closed';
     const v = onReceive(state, frame, endStream);
     if (v.kind === 'connection-error') throw new Http2ConnectionError(v.code, `${frame} on stream ${streamId} in state ${state}`);
-    return { kind: v.kind, code: v.kind === 'stream-error' ? v.code : undefined, stream };
+    return v;
   }
 
   onHeaders(streamId: number, block: Buffer, endStream: boolean): void {
@@ -168,15 +168,16 @@ export class Http2ServerConnection implements FrameHandler {
       tooLarge = true;
     }
     if (!isClientStreamId(streamId)) throw new Http2ConnectionError(H2_PROTOCOL_ERROR, `HEADERS on even stream ${streamId}`);
-    const v = this.verdict(streamId, 'HEADERS', endStream);
+    const known = this.streams.get(streamId);
+    const v = this.verdict(streamId, known, 'HEADERS', endStream);
     if (v.kind === 'ignore') return;
-    if (v.stream) {
+    if (known) {
       // trailers
-      if (v.kind === 'stream-error') return this.resetStream(v.stream, v.code!);
-      if (tooLarge) return this.resetStream(v.stream, H2_INTERNAL_ERROR);
+      if (v.kind === 'stream-error') return this.resetStream(known, v.code);
+      if (tooLarge) return this.resetStream(known, H2_INTERNAL_ERROR);
       const trailers = trailerFields(list!);
-      if (typeof trailers === 'string') return this.resetStream(v.stream, H2_PROTOCOL_ERROR);
-      v.stream.receiveEnd(trailers.length ? trailers : undefined);
+      if (typeof trailers === 'string') return this.resetStream(known, H2_PROTOCOL_ERROR);
+      known.receiveEnd(trailers.length ? trailers : undefined);
       return;
     }
     // a new stream: ids only go up (§5.1.1)
@@ -189,15 +190,15 @@ export class Http2ServerConnection implements FrameHandler {
     if (typeof fields === 'string') return this.refuse(streamId, H2_PROTOCOL_ERROR);
     if (fields.protocol !== undefined && fields.method === 'CONNECT' && endStream) return this.refuse(streamId, H2_PROTOCOL_ERROR);
     const stream = new H2Stream(this, streamId, fields, endStream, this.peerSettings.initialWindowSize, INITIAL_STREAM_WINDOW);
-    this.streams.set(streamId, stream);
+    this.streams.add(stream);
     stream.events = this.onRequest(stream);
   }
 
   onPriority(): void {}
 
   onRstStream(streamId: number, code: number): void {
-    const v = this.verdict(streamId, 'RST_STREAM', false);
-    const stream = v.stream;
+    const stream = this.streams.get(streamId);
+    this.verdict(streamId, stream, 'RST_STREAM', false);
     if (!stream) return;
     // rapid reset: a client cancelling streams before their response completed (CVE-2023-44487)
     // thrown, so the reader stops here: the frames after it in this read are not served
@@ -212,8 +213,8 @@ export class Http2ServerConnection implements FrameHandler {
     this.peerSettings.apply(entries);
     const s = this.peerSettings;
     if (s.initialWindowSize !== oldWindow) {
-      applyInitialWindowSize(Array.from(this.streams.values(), (x) => x.sendWindow), oldWindow, s.initialWindowSize);
-      for (const stream of this.streams.values()) if (stream.sendWindow.size > 0 && stream.hasPendingOutput) this.blocked.add(stream);
+      applyInitialWindowSize(this.streams.list().map((x) => x.sendWindow), oldWindow, s.initialWindowSize);
+      for (const stream of this.streams.list()) if (stream.sendWindow.size > 0 && stream.hasPendingOutput) this.blocked.add(stream);
     }
     if (s.headerTableSize !== oldTable) this.encoder.setPeerMaxTableSize(s.headerTableSize);
     this.writer.maxFrameSize = s.maxFrameSize;
@@ -246,8 +247,8 @@ export class Http2ServerConnection implements FrameHandler {
       this.pump();
       return;
     }
-    const v = this.verdict(streamId, 'WINDOW_UPDATE', false);
-    const stream = v.stream;
+    const stream = this.streams.get(streamId);
+    const v = this.verdict(streamId, stream, 'WINDOW_UPDATE', false);
     if (!stream || v.kind !== 'accept') return;
     try {
       stream.sendWindow.increase(increment);
@@ -273,10 +274,10 @@ export class Http2ServerConnection implements FrameHandler {
     // the connection window counts every DATA frame, even on streams that are gone (§6.9)
     this.receiveWindow.receive(flowLength);
     this.giveBackConnection(flowLength);
-    const v = this.verdict(streamId, 'DATA', endStream);
-    const stream = v.stream;
+    const stream = this.streams.get(streamId);
+    const v = this.verdict(streamId, stream, 'DATA', endStream);
     if (!stream || v.kind === 'ignore') return;
-    if (v.kind === 'stream-error') return this.resetStream(stream, v.code!);
+    if (v.kind === 'stream-error') return this.resetStream(stream, v.code);
     try {
       stream.receiveWindow.receive(flowLength);
     } catch (err) {
@@ -327,9 +328,9 @@ export class Http2ServerConnection implements FrameHandler {
   /** The stream is closed: both sides ended, or reset. */
   forget(stream: H2Stream): void {
     if (!this.streams.delete(stream.id)) return;
-    this.blocked.delete(stream);
-    this.waiting.delete(stream);
-    this.heads.delete(stream);
+    if (this.blocked.size > 0) this.blocked.delete(stream);
+    if (this.waiting.size > 0) this.waiting.delete(stream);
+    if (this.heads.size > 0) this.heads.delete(stream);
     this.idle?.touch();
     this.closeIfDone();
   }
@@ -460,7 +461,7 @@ export class Http2ServerConnection implements FrameHandler {
     // the streams go at once; the socket after Envoy's delayed close timeout: closed at once with
     // the client's frames unread, the kernel resets the connection and drops what it had not sent
     // yet, the GOAWAY included (seen under load)
-    for (const stream of [...this.streams.values()]) {
+    for (const stream of this.streams.list()) {
       this.forget(stream);
       stream.resetByPeer();
     }
@@ -498,7 +499,7 @@ export class Http2ServerConnection implements FrameHandler {
     if (this.closed && this.streams.size === 0 && this.closeReported) return;
     this.closed = true;
     this.idle?.stop();
-    for (const stream of [...this.streams.values()]) {
+    for (const stream of this.streams.list()) {
       this.forget(stream);
       stream.resetByPeer();
     }

@@ -18,6 +18,8 @@ import { StreamTunnel } from './tunnel.js';
 /** Response bytes held per stream before write() asks the caller to wait. */
 const HIGH_WATER = 65_536;
 const EMPTY = Buffer.alloc(0);
+/** The empty list `early` and `pending` start as (most streams hold nothing back): frozen, so a push onto it throws. */
+const NO_BUFFERS: Buffer[] = Object.freeze([]) as unknown as Buffer[];
 
 export class H2Stream implements Downstream, BodySource {
   events: DownstreamEvents | undefined;
@@ -52,7 +54,7 @@ export class H2Stream implements Downstream, BodySource {
   private tunnel: StreamTunnel | undefined;
   private tunnelWriteDone: (() => void) | undefined;
   /** Request body received and not yet taken (before start(), while paused). */
-  private early: Buffer[] = [];
+  private early: Buffer[] = NO_BUFFERS;
   private requestTrailers: string[] | undefined;
   private paused = false;
   private detached = false;
@@ -61,7 +63,7 @@ export class H2Stream implements Downstream, BodySource {
   /** A gRPC trailers-only response: one HEADERS ending the stream, unless a body comes after all. */
   private trailersOnly = false;
   /** Response body held back by flow control. */
-  private pending: Buffer[] = [];
+  private pending: Buffer[] = NO_BUFFERS;
   private pendingBytes = 0;
   /** end() came while body was held back: its trailers (empty: none). */
   private endPending: string[] | undefined;
@@ -128,6 +130,7 @@ export class H2Stream implements Downstream, BodySource {
   private deliver(data: Buffer): void {
     if (this.detached) return this.conn.giveBackStream(this, data.length);
     if (this.paused || this.early.length > 0 || (this.sink === undefined && this.tunnel === undefined)) {
+      if (this.early === NO_BUFFERS) this.early = [];
       this.early.push(data);
       return;
     }
@@ -178,7 +181,7 @@ export class H2Stream implements Downstream, BodySource {
     this.sink = undefined;
     let n = 0;
     for (const b of this.early) n += b.length;
-    this.early = [];
+    this.early = NO_BUFFERS;
     if (n > 0) this.conn.giveBackStream(this, n);
   }
 
@@ -254,6 +257,7 @@ export class H2Stream implements Downstream, BodySource {
   }
 
   private hold(chunk: Buffer): void {
+    if (this.pending === NO_BUFFERS) this.pending = [];
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
   }
@@ -262,7 +266,7 @@ export class H2Stream implements Downstream, BodySource {
   sendPending(): void {
     if (this.reset_) return;
     const held = this.pending;
-    this.pending = [];
+    this.pending = NO_BUFFERS;
     this.pendingBytes = 0;
     for (let i = 0; i < held.length; i++) {
       if (this.pendingBytes > 0) this.hold(held[i]);
@@ -344,7 +348,7 @@ export class H2Stream implements Downstream, BodySource {
     let early: Buffer | undefined;
     if (this.early.length > 0) {
       early = Buffer.concat(this.early);
-      this.early = [];
+      this.early = NO_BUFFERS;
       this.conn.giveBackStream(this, early.length);
     }
     this.paused = false;
@@ -406,11 +410,11 @@ export class H2Stream implements Downstream, BodySource {
     if (this.reset_) return;
     this.reset_ = true;
     this.state = 'closed';
-    this.pending = [];
+    this.pending = NO_BUFFERS;
     this.pendingBytes = 0;
     this.endPending = undefined;
     this.pendingHead = undefined;
-    this.early = [];
+    this.early = NO_BUFFERS;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     if (this.tunnel) {
       this.tunnel.destroy();
