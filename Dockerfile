@@ -1,9 +1,9 @@
 # Outrigger sidecar image: the official Node 24 slim image, production dependencies only.
 FROM node:24-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json bundle.mjs ./
 COPY src ./src
-RUN npm ci --ignore-scripts && npx tsc -p tsconfig.json
+RUN npm ci --ignore-scripts && npm run build
 
 FROM node:24-slim
 WORKDIR /app

@@ -15,7 +15,7 @@ const USAGE = `usage: node bench/idle-memory.mjs [--workers 1,2,3] [--runs R] [-
   --workers LIST  worker counts to measure (default 1,2,3)
   --runs R        fresh processes per build and worker count (default 3); the median is reported
   --settle S      seconds idle after /healthz/ready before reading /proc (default 15)
-  --base DIR      another built checkout (npx tsc) to compare with`;
+  --base DIR      another built checkout (npm run build) to compare with`;
 const usage = (code) => { console.error(USAGE); process.exit(code); };
 const log = (...m) => console.error(`[bench:idle-memory ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
 

@@ -16,7 +16,7 @@ import { callgrindPrefix, instructionsPerRequest } from './callgrind.mjs';
 import { assignment, edsCluster, httpListener, resourceSet, routeConfiguration, startDeltaAds, writeBootstrap } from './xds-fixture.mjs';
 
 const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds|both | --h2-codec node|own|both] [--proto h1|h2|both] [--requests N] [--runs R]
-  --base DIR     another built checkout (npx tsc) to compare with, e.g. a git worktree at an older commit
+  --base DIR     another built checkout (npm run build) to compare with, e.g. a git worktree at an older commit
   --front        how this checkout's gateway gets its config: Istio YAML (default), an Envoy bootstrap fed
                  over delta ADS (xds: the same listener, route, cluster and endpoint), or both, compared
   --h2-codec     own, node or both (OUTRIGGER_HTTP2_CODEC; own is the proxy's default): compares the two HTTP/2 codecs
@@ -63,7 +63,7 @@ function options() {
   if ((o.base || o.codecs) && o.fronts.length > 1) usage(2);
   if (o.base && o.codecs) usage(2);
   if (o.base && !fs.existsSync(path.join(o.base, 'dist', 'cli', 'main.js'))) {
-    console.error(`${o.base} has no build: run npx tsc -p tsconfig.json there`);
+    console.error(`${o.base} has no build: run npm run build there`);
     process.exit(2);
   }
   return o;

@@ -3,7 +3,7 @@
 #   single proxy (h1, 16 KiB, latency, h2c, TCP, RSS): sidecar.yaml, one process, --workers 1
 #     (OUTRIGGER_AS=gateway: gateway.yaml, the same ports as Gateway servers)
 #   2-hop mTLS pair: pair-a.yaml (gateway A, plain HTTP in, mTLS out) -> pair-b.yaml (sidecar B, STRICT)
-# Usage, from anywhere (build the checkout first: npx tsc -p tsconfig.json):
+# Usage, from anywhere (build the checkout first: npm run build):
 #   PEERBENCH=/tmp/peerbench bench/peerbench/run.sh [peerbench's run.sh arguments]
 # PEERBENCH is a writable copy of ../shared/peerbench (default /tmp/peerbench); the arguments go to
 # its run.sh unchanged (e.g. --quick, --sections h1,tcp, --proxies nginx, --out DIR).
@@ -11,7 +11,7 @@ set -euo pipefail
 checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 peerbench=${PEERBENCH:-/tmp/peerbench}
 [ -x "$peerbench/run.sh" ] || { echo "bench/peerbench/run.sh: no peerbench copy at $peerbench (set PEERBENCH; see bench/README.md)" >&2; exit 2; }
-[ -f "$checkout/dist/cli/main.js" ] || { echo "bench/peerbench/run.sh: build first: npx tsc -p tsconfig.json" >&2; exit 2; }
+[ -f "$checkout/dist/bundle/main.js" ] || { echo "bench/peerbench/run.sh: build first: npm run build" >&2; exit 2; }
 
 # the checkout's Node 24, first in PATH: for Outrigger, the harness and its Node peers alike
 export PATH="$checkout/node_modules/.bin:$PATH"

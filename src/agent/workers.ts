@@ -10,6 +10,7 @@ import type { OutlierDetector, OutlierTableInit } from '../upstream/outlier.js';
 import type { ConnectionLimitSettings } from '../listener/connection-limits.js';
 import type { OverloadSettings } from '../worker/overload-manager.js';
 import { InThreadWorker } from './in-thread-worker.js';
+import { workerEntry } from './worker-entry.js';
 
 /**
  * A worker's young generation (V8's new space: two semi-spaces of a third each), capped at 12 MiB.
@@ -29,7 +30,6 @@ export interface OverloadProtection {
   overload: OverloadSettings;
 }
 
-const WORKER_ENTRY = new URL('../worker/main.js', import.meta.url);
 /** A worker that does not answer a stats request in this time is left out of that scrape. */
 const STATS_TIMEOUT_MS = 2_000;
 
@@ -209,7 +209,7 @@ export class WorkerPool {
     const worker =
       this.opts.thread === 'main'
         ? new InThreadWorker(init)
-        : new Worker(WORKER_ENTRY, { workerData: init, name: `worker-${index}`, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+        : new Worker(workerEntry(), { workerData: init, name: `worker-${index}`, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     const slot: Slot = { index, worker, pending: new Map() };
     worker.on('message', (msg: FromWorker) => {
       if (msg.type === 'stats' || msg.type === 'connections') {

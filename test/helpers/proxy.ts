@@ -10,7 +10,7 @@ import { PROXY_NODE_FLAGS } from '../../src/cli/node-flags.js';
 /** Repository root (test/helpers/../..). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /**
- * The CLI entry, as installed (`bin/outrigger.js` → `dist/cli/main.js`). OUTRIGGER_CLI points the
+ * The CLI entry, as installed (`bin/outrigger.js` → `dist/bundle/main.js`, the bundled build). OUTRIGGER_CLI points the
  * tests at another build (e.g. a deliberately broken copy, to check that a test can fail).
  */
 export const CLI = process.env.OUTRIGGER_CLI ?? join(ROOT, 'bin', 'outrigger.js');
@@ -75,8 +75,8 @@ export async function writeConfigDir(opts: { yaml?: string; files?: Record<strin
 }
 
 export function assertBuilt(): void {
-  if (!process.env.OUTRIGGER_CLI && !existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
-    throw new Error('dist/ is missing: build first with `npx tsc -p tsconfig.json` (npm test does it)');
+  if (!process.env.OUTRIGGER_CLI && !existsSync(join(ROOT, 'dist', 'bundle', 'main.js'))) {
+    throw new Error('dist/ is missing: build first with `npm run build` (npm test does it)');
   }
 }
 

@@ -6,6 +6,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { destinationRule, serviceEntry, sidecar, toYaml, virtualService } from '../helpers/mesh.js';
@@ -13,6 +14,8 @@ import { freePorts } from '../helpers/ports.js';
 import { ROOT, sleep, startProxy, stopAllProxies } from '../helpers/proxy.js';
 
 const PROBE = join(ROOT, 'test', 'helpers', 'module-probe.mjs');
+/** This checkout's build, as module URLs start. */
+const OUR_DIST = `${pathToFileURL(join(ROOT, 'dist')).href}/`;
 const SIDECAR_ARGS = ['--mode', 'sidecar', '--namespace', 'default'];
 /** mTLS off for the workload: its clients are outside the mesh, as peerbench's. */
 const PLAINTEXT = stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'plaintext', namespace: 'default' }, spec: { mtls: { mode: 'DISABLE' } } });
@@ -87,8 +90,10 @@ describe('modules an idle proxy has loaded', () => {
     );
     expect(threads).toHaveLength(3);
     for (const t of threads) {
-      // the probe saw the proxy's own modules load in this thread
-      expect(t.files.some((u) => u.includes('/dist/worker/') || u.includes('/dist/agent/')), t.thread).toBe(true);
+      // the probe saw the proxy's own modules load in this thread: the shipped bundle's chunks, and
+      // none of the per-file build (a worker started from dist/worker/ would load that whole tree)
+      expect(t.files.some((u) => u.startsWith(`${OUR_DIST}bundle/`)), t.thread).toBe(true);
+      expect(t.files.filter((u) => u.startsWith(OUR_DIST) && !u.startsWith(`${OUR_DIST}bundle/`)), t.thread).toEqual([]);
       expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: false, undici: false, yaml: false, jsYaml: false });
     }
   });
@@ -113,7 +118,7 @@ describe('modules an idle proxy has loaded', () => {
         }),
       ].join('---\n'),
     );
-    const workers = threads.filter((t) => t.files.some((u) => u.includes('/dist/worker/main.js')));
+    const workers = threads.filter((t) => t.files.some((u) => u.endsWith('/dist/bundle/worker.js')));
     expect(workers).toHaveLength(2);
     for (const t of workers) {
       expect(optionalLoaded(t), t.thread).toMatchObject({ joseVerify: true, http2: true, re2js: true, grpc: false, undici: false });
@@ -132,7 +137,7 @@ describe('modules an idle proxy has loaded', () => {
         PLAINTEXT,
       ].join('---\n'),
     );
-    const workers = threads.filter((t) => t.files.some((u) => u.includes('/dist/worker/main.js')));
+    const workers = threads.filter((t) => t.files.some((u) => u.endsWith('/dist/bundle/worker.js')));
     expect(workers).toHaveLength(2);
     for (const t of workers) {
       expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: true, undici: false, yaml: false, jsYaml: false });

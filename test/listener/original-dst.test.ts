@@ -23,7 +23,7 @@ const DIST_MODULE = join(ROOT, 'dist', 'listener', 'original-dst.js');
 const NODE = existsSync(join(ROOT, 'node_modules', '.bin', 'node')) ? join(ROOT, 'node_modules', '.bin', 'node') : process.execPath;
 
 function assertDistBuilt(): void {
-  if (!existsSync(DIST_MODULE)) throw new Error('dist/ is missing: build first with `npx tsc -p tsconfig.json` (npm test does it)');
+  if (!existsSync(DIST_MODULE)) throw new Error('dist/ is missing: build first with `npm run build` (npm test does it)');
 }
 
 const V4_LINE =

@@ -1,5 +1,5 @@
 /**
- * Huffman decoding (RFC 7541 §5.2) as a 4-bit state machine built at module load: the states are
+ * Huffman decoding (RFC 7541 §5.2) as a 4-bit state machine built on the first decode: the states are
  * the code tree's 256 inner nodes, and each (state, nibble) has a precomputed next state and the
  * symbol it completes, if any (codes are at least 5 bits, so a nibble completes at most one), in
  * one table entry. Two lookups per input byte, no walk over the tree.
@@ -10,17 +10,29 @@
 import { CODE_LENGTHS, CODES, EOS } from './huffman-code.js';
 import { HpackDecodingError } from './errors.js';
 
-/**
- * (state << 4 | nibble) → the next state (bits 0-7), EMITS (the nibble completed a symbol, in bits
- * 16-23) or FAILS (it reached EOS): one lookup per nibble.
- */
-const STEP = new Int32Array(256 * 16);
 const EMITS = 0x100;
 const FAILS = 0x200;
-/** States a string may end in: the root, or ones only since the last symbol, 7 at most. */
-const ACCEPTING = new Uint8Array(256);
 
-(function build() {
+interface Machine {
+  /**
+   * (state << 4 | nibble) → the next state (bits 0-7), EMITS (the nibble completed a symbol, in bits
+   * 16-23) or FAILS (it reached EOS): one lookup per nibble.
+   */
+  readonly step: Int32Array;
+  /** States a string may end in: the root, or ones only since the last symbol, 7 at most. */
+  readonly accepting: Uint8Array;
+}
+
+/**
+ * Built on first use, not at load: the build's loops are hot enough for V8 to optimize them on the
+ * spot, which faulted TurboFan's code (~5 MiB of the node binary) into every proxy at startup,
+ * HTTP/2 or not (idle RSS, issue 15).
+ */
+let machine: Machine | undefined;
+
+function build(): Machine {
+  const STEP = new Int32Array(256 * 16);
+  const ACCEPTING = new Uint8Array(256);
   // the tree: inner node i has children child[2i] (bit 0) and child[2i+1] (bit 1); a child >= 0 is
   // an inner node, -1 - symbol a leaf
   const child = new Int32Array(512).fill(-0x10000);
@@ -55,7 +67,8 @@ const ACCEPTING = new Uint8Array(256);
       STEP[(state << 4) | nibble] = step | node;
     }
   }
-})();
+  return { step: STEP, accepting: ACCEPTING };
+}
 
 let scratch = Buffer.allocUnsafe(4096);
 
@@ -65,6 +78,7 @@ export function huffmanDecode(buf: Uint8Array, start: number, end: number): stri
   const most = Math.ceil(((end - start) * 8) / 5);
   if (scratch.length < most) scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
   const out = scratch;
+  const { step: STEP, accepting: ACCEPTING } = (machine ??= build());
   let n = 0;
   let state = 0;
   for (let i = start; i < end; i++) {

@@ -1,0 +1,2 @@
+// A worker thread's entry in the shipped bundle (see ./main.ts).
+import '../worker/main.js';
