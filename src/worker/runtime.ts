@@ -110,8 +110,8 @@ export class Runtime {
   /** The Runtime running while this one is built: clusters with an unchanged config are taken from it until the swap. */
   private previous: Runtime | undefined;
 
-  /** Istio label templates by listener, then cluster (and protocol and mTLS peer when not HTTP without one). */
-  private readonly istioTemplates = new Map<Listener, Map<string, IstioLabelTemplate>>();
+  /** Istio label templates by listener, cluster name, protocol and mTLS peer identity. */
+  private readonly istioTemplates = new Map<Listener, Map<string, Record<'http' | 'tcp', Map<string, IstioLabelTemplate>>>>();
   /** Host-set updates of carried-over clusters, applied when this Runtime is swapped in (activate). */
   private readonly hostUpdates: (() => void)[] = [];
 
@@ -241,14 +241,18 @@ export class Runtime {
   istioLabels(listener: Listener, clusterName: string | undefined, protocol: 'http' | 'tcp' = 'http', peer?: string): IstioLabelTemplate {
     let byListener = this.istioTemplates.get(listener);
     if (!byListener) this.istioTemplates.set(listener, (byListener = new Map()));
-    // per request: the common case (HTTP, no mTLS peer) is keyed by the cluster's name as it is
-    const key = protocol === 'http' && peer === undefined ? (clusterName ?? '') : `${clusterName ?? ''}\u0000${protocol}\u0000${peer ?? ''}`;
-    let t = byListener.get(key);
+    // per request, so no key is built: cluster name, then protocol, then the mTLS peer's identity
+    // ('' without one), each string the same object request after request (its hash kept)
+    const cluster = clusterName ?? '';
+    let byProtocol = byListener.get(cluster);
+    if (!byProtocol) byListener.set(cluster, (byProtocol = { http: new Map(), tcp: new Map() }));
+    const byPeer = byProtocol[protocol];
+    let t = byPeer.get(peer ?? '');
     if (!t) {
-      const cluster = clusterName ? this.clusters.get(clusterName) : undefined;
+      const runtime = clusterName ? this.clusters.get(clusterName) : undefined;
       const identities = { self: this.services.tls?.workloadIdentity, ...(peer ? { peer } : {}) };
-      t = buildIstioLabels(this.snapshot.node, listener, cluster, protocol, identities);
-      byListener.set(key, t);
+      t = buildIstioLabels(this.snapshot.node, listener, runtime, protocol, identities);
+      byPeer.set(peer ?? '', t);
     }
     return t;
   }
