@@ -8,13 +8,16 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HOST, PROXY_PORTS, cpuSeconds, freePorts, gatewayMesh, helloWorld, numberFlag, scratch, serveUpstream, startGateway } from './harness.mjs';
+import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
+import { HOST, PROXY_PORTS, cpuSeconds, freePorts, gatewayMesh, helloWorld, numberFlag, scavengeTotals, scratch, serveUpstream, startGateway } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const REQUESTS = numberFlag('--requests', 100_000);
 const CLIENTS = numberFlag('--clients', 4);
 const STREAMS = numberFlag('--streams', 32);
 const ROUNDS = numberFlag('--rounds', 2);
+/** --gc: the proxies run with --trace-gc-nvp; the report adds what their scavenges allocated and promoted per request. */
+const GC = args.includes('--gc');
 /** --h2-codec own|node|both: the downstream HTTP/2 codec (OUTRIGGER_HTTP2_CODEC; own is the proxy's default); both: one gateway each, interleaved. */
 const CODECS = (() => {
   const i = args.indexOf('--h2-codec');
@@ -54,11 +57,14 @@ async function main() {
     fs.mkdirSync(dir);
     const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP2', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
-    const { proxy } = await startGateway(dir, children, proxyPorts, { env: { OUTRIGGER_HTTP2_CODEC: codec } });
-    gateways.push({ codec, gw, proxy, rps: [], cpu: 0, requests: 0 });
+    const gcLog = path.join(dir, 'gc.log');
+    const gcOptions = GC ? { nodeFlags: [...PROXY_NODE_FLAGS, '--trace-gc-nvp'], stdout: fs.openSync(gcLog, 'w') } : {};
+    const { proxy } = await startGateway(dir, children, proxyPorts, { env: { OUTRIGGER_HTTP2_CODEC: codec }, ...gcOptions });
+    gateways.push({ codec, gw, proxy, gcLog, gcFrom: 0, rps: [], cpu: 0, requests: 0 });
   }
   log(`warm-up; then ${ROUNDS} rounds of ${REQUESTS} requests, ${CLIENTS} connections x ${STREAMS} streams, codecs: ${CODECS.join(', ')}`);
   for (const g of gateways) await h2load(g.gw);
+  if (GC) for (const g of gateways) g.gcFrom = fs.statSync(g.gcLog).size;
   const direct = [];
   for (let r = 0; r < ROUNDS; r++) {
     const d = await h2load(upPort);
@@ -78,6 +84,10 @@ async function main() {
   console.log(`  direct   ${avg(direct).toFixed(0).padStart(7)} rps`);
   for (const g of gateways) {
     console.log(`  proxy (${g.codec} HTTP/2 codec) ${avg(g.rps).toFixed(0).padStart(7)} rps   (${(avg(g.rps) / avg(direct) * 100).toFixed(0)}% of direct), CPU ${(g.cpu / g.requests * 1e6).toFixed(1)} µs per request`);
+    if (GC) {
+      const t = scavengeTotals(g.gcLog, g.gcFrom);
+      console.log(`    GC: ${(t.allocated / g.requests / 1024).toFixed(1)} KiB allocated and ${(t.promoted / g.requests / 1024).toFixed(2)} KiB promoted per request (${((t.promoted / t.allocated) * 100).toFixed(1)} %), ${t.scavenges} scavenges, ${t.markCompacts} mark-compacts`);
+    }
   }
   process.exit(0);
 }

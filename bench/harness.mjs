@@ -118,16 +118,17 @@ export const PROXY_PORTS = 5;
  * resolves once /healthz/ready answers 200 (within `readySeconds`), with `readyMs`, the time from
  * spawn to that answer (polled every 20 ms). `root`: the checkout whose build runs (this one by
  * default); `prefix`: a command in front of node (e.g. taskset, valgrind); `env`: added to this
- * process's environment for the proxy.
+ * process's environment for the proxy; `stdout`: where the proxy's stdout goes (a file descriptor;
+ * default ignored), e.g. V8's --trace-gc-nvp lines.
  */
-export async function startOutrigger(configDir, children, ports, { args = [], root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS, env = {} } = {}) {
+export async function startOutrigger(configDir, children, ports, { args = [], root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS, env = {}, stdout = 'ignore' } = {}) {
   const [admin, stats, health, outbound, inbound] = ports;
   // the proxy's node flags given: under valgrind a re-exec to add them would leave the tool behind
   const [cmd, ...rest] = [...prefix, process.execPath, ...nodeFlags];
   const t0 = performance.now();
   const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, ...args, '--workers', '1', '--no-watch',
     '--admin-port', String(admin), '--stats-port', String(stats), '--health-port', String(health), '--outbound-port', String(outbound), '--inbound-port', String(inbound)],
-  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, ...env } });
   children.push(proxy);
   const deadline = t0 + readySeconds * 1000;
   for (;;) {
@@ -192,4 +193,26 @@ export function memoryMiB(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
   return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
+}
+
+/**
+ * The young-generation collections V8 reported (--trace-gc-nvp) in `file` from byte `from`: bytes
+ * allocated and promoted to the old generation by scavenges, and how many. Promotion is what
+ * outlives the young generation: request-scoped objects that get there cost scavenges and full
+ * collections (see bench/README.md, "GC promotion").
+ */
+export function scavengeTotals(file, from = 0) {
+  const text = fs.readFileSync(file, 'utf8').slice(from);
+  let allocated = 0;
+  let promoted = 0;
+  let scavenges = 0;
+  let markCompacts = 0;
+  for (const line of text.split('\n')) {
+    if (/ gc=mc /.test(line)) markCompacts++;
+    if (!/ gc=s /.test(line)) continue;
+    scavenges++;
+    allocated += Number(/ allocated=(\d+)/.exec(line)?.[1] ?? 0);
+    promoted += Number(/ promoted=(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return { allocated, promoted, scavenges, markCompacts };
 }
