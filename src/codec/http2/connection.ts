@@ -213,8 +213,9 @@ export class Http2ServerConnection implements FrameHandler {
     this.peerSettings.apply(entries);
     const s = this.peerSettings;
     if (s.initialWindowSize !== oldWindow) {
-      applyInitialWindowSize(this.streams.list().map((x) => x.sendWindow), oldWindow, s.initialWindowSize);
-      for (const stream of this.streams.list()) if (stream.sendWindow.size > 0 && stream.hasPendingOutput) this.blocked.add(stream);
+      const open = this.streams.list();
+      applyInitialWindowSize(open.map((x) => x.sendWindow), oldWindow, s.initialWindowSize);
+      for (const stream of open) if (stream.sendWindow.size > 0 && stream.hasPendingOutput) this.blocked.add(stream);
     }
     if (s.headerTableSize !== oldTable) this.encoder.setPeerMaxTableSize(s.headerTableSize);
     this.writer.maxFrameSize = s.maxFrameSize;
