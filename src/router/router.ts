@@ -365,11 +365,20 @@ export class Router implements HttpFilter, AttemptCallbacks {
     }
     // only the response that is forwarded counts as upstream_rq_<code> (as Envoy counts)
     attempt.host.clusterStats.response(status);
-    const headers: string[] = [];
-    for (let i = 0; i < upstream.length; i += 2) {
+    // the list is the router's (UpstreamHandler): filtered in place, no copy per response
+    const headers = upstream;
+    let kept = 0;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
       // the upstream's own service time (another sidecar's) is replaced by this proxy's, as Envoy sets it
-      if (!DROP_RESPONSE.has(upstream[i]) && upstream[i] !== 'x-envoy-upstream-service-time') headers.push(upstream[i], upstream[i + 1]);
+      if (DROP_RESPONSE.has(name) || name === 'x-envoy-upstream-service-time') continue;
+      if (kept !== i) {
+        headers[kept] = name;
+        headers[kept + 1] = headers[i + 1];
+      }
+      kept += 2;
     }
+    headers.length = kept;
     const serviceTime = Date.now() - attempt.startMs;
     this.stream.streamInfo.upstreamServiceTimeMs = serviceTime;
     headers.push('x-envoy-upstream-service-time', String(serviceTime));

@@ -34,6 +34,7 @@ export class UpstreamError extends Error {
 
 /** Receives one upstream response. Called at most once each for headers, end and error. */
 export interface UpstreamHandler {
+  /** `headers` is handed over: the handler may change and keep it. */
   onUpstreamHeaders(status: number, headers: string[]): void;
   /** Return false to stop reading until `resume()`. */
   onUpstreamData(chunk: Buffer): boolean;

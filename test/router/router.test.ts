@@ -163,6 +163,16 @@ describe('router: one try', () => {
     expect(f.stats.rqCode.get(200)).toBe(1);
   });
 
+  it('drops hop-by-hop response fields wherever they stand, keeping the others in order', () => {
+    const f = fakeCluster();
+    const s = fakeStream();
+    s.start(f);
+    vi.advanceTimersByTime(3);
+    const list = ['a', '1', 'connection', 'close', 'b', '2', 'b', '3', 'transfer-encoding', 'chunked', 'upgrade', 'h2c', 'c', '4', 'x-envoy-upstream-service-time', '9'];
+    f.sent[0].handler.onUpstreamHeaders(200, list);
+    expect(s.rec.headers!.headers).toEqual(['a', '1', 'b', '2', 'b', '3', 'c', '4', 'x-envoy-upstream-service-time', '3']);
+  });
+
   it('applies the rewrite (x-envoy-original-path), host rewrite and the weighted cluster then route header edits', () => {
     const f = fakeCluster();
     const s = fakeStream({ action: { hostRewrite: 'new.host' }, path: '/old/x' });

@@ -5,6 +5,7 @@ import type { Downstream, DownstreamEvents } from '../downstream.js';
 import { ChunkedDecoder, CHUNKED, hasBareLineEnding, incompleteHeadTooLarge, parseRequestHead, ProtocolError, RequestError, type RequestHead } from './parser.js';
 import type { PeerIdentity } from '../../security/peer.js';
 import { readSocket } from '../../common/read-buffers.js';
+import { IdleWatch } from '../../common/byte-pipe.js';
 import { connectionEndpoints, type ConnectionEndpoints } from '../connection-endpoints.js';
 
 const { STATUS_CODES } = nodeHttp;
@@ -31,7 +32,7 @@ const COALESCE_BODY_BYTES = 16 * 1024;
 function joinHead(head: string, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(head.length + body.length);
   out.write(head, 0, 'latin1');
-  body.copy(out, head.length);
+  out.set(body, head.length); // TypedArray's own copy: Buffer.copy checks its arguments again
   return out;
 }
 
@@ -91,6 +92,8 @@ export class H1ServerConnection {
   private buffered: Buffer | undefined;
   private exchange: H1Exchange | undefined;
   private headersTimer: NodeJS.Timeout | undefined;
+  /** Envoy's idle_timeout: no request for this long closes a keep-alive connection. */
+  private idle: IdleWatch | undefined;
   /** Draining: finish the request in progress with `connection: close`, accept no more. */
   draining = false;
   readonly originalDestination: { address: string; port: number } | undefined;
@@ -111,7 +114,7 @@ export class H1ServerConnection {
     this.secure = context?.secure === true;
     this.onHttp2Preface = context?.onHttp2Preface;
     socket.setNoDelay(true);
-    socket.setTimeout(options.idleTimeoutMs, () => this.onIdleTimeout());
+    if (options.idleTimeoutMs > 0) this.watchIdle();
     this.dataListener = readSocket(socket, this.readListener);
     socket.on('error', () => {}); // 'close' follows; resets from clients are routine
     socket.on('close', this.closeListener);
@@ -131,6 +134,7 @@ export class H1ServerConnection {
   }
 
   private readonly readListener = (buf: Buffer): boolean => {
+    this.idle?.touch();
     this.onData(buf);
     return true; // pausing is the codec's own (socket.pause)
   };
@@ -156,7 +160,7 @@ export class H1ServerConnection {
     for (const [event, fn] of [['data', this.dataListener], ['close', this.closeListener], ['drain', this.drainListener], ['end', this.endListener]] as const) {
       this.socket.off(event, fn as (...args: unknown[]) => void);
     }
-    this.socket.setTimeout(0);
+    this.idle?.stop();
     this.state = State.Closed;
     this.buffered = undefined;
     this.onClosed?.(this);
@@ -234,7 +238,7 @@ export class H1ServerConnection {
     for (const [event, fn] of [['data', this.dataListener], ['drain', this.drainListener], ['end', this.endListener]] as const) {
       this.socket.off(event, fn as (...args: unknown[]) => void);
     }
-    this.socket.setTimeout(0);
+    this.idle?.stop();
     return { socket: this.socket, early };
   }
 
@@ -256,6 +260,7 @@ export class H1ServerConnection {
       return;
     }
     this.state = State.Head;
+    this.idle?.touch();
     if (this.socket.isPaused()) this.socket.resume();
     const next = this.buffered;
     if (next) this.parseHeads(next);
@@ -293,9 +298,17 @@ export class H1ServerConnection {
     this.reject(408, 'request headers timeout');
   };
 
-  private onIdleTimeout(): void {
-    // only idle keep-alive connections time out; a request in progress has its own timeouts
-    if (this.state === State.Head && !this.buffered) this.socket.destroy();
+  /**
+   * The idle timeout counts from the last response's end or the client's last bytes (an IdleWatch:
+   * a clock read per read, where a socket timeout re-armed node's timer list on every read and write).
+   */
+  private watchIdle(): void {
+    this.idle = new IdleWatch(this.options.idleTimeoutMs, () => {
+      if (this.state === State.Closed) return;
+      // only idle keep-alive connections time out; a request in progress has its own timeouts
+      if (this.state === State.Head && !this.buffered) this.socket.destroy();
+      else this.watchIdle();
+    });
   }
 
   /** Stops keeping this connection alive: idle now → closed; busy → closed after its response. */
@@ -306,6 +319,7 @@ export class H1ServerConnection {
   }
 
   private onClose(): void {
+    this.idle?.stop();
     this.onClosed?.(this);
     if (this.headersTimer) clearTimeout(this.headersTimer);
     this.state = State.Closed;
