@@ -1,6 +1,6 @@
 // The downstream HTTP/1.1 request-head parser: what it refuses, with the status Envoy's codec answers.
 import { describe, expect, it } from 'vitest';
-import { hasBareLineEnding, parseRequestHead, RequestError } from '../../src/codec/http1/parser.js';
+import { hasBareLineEnding, parseRequestHead, parseResponseHead, ProtocolError, RequestError } from '../../src/codec/http1/parser.js';
 
 /** The status parseRequestHead refuses `text` with (the head without its final CRLFCRLF), or 0. */
 function refusal(text: string): number {
@@ -46,6 +46,30 @@ describe('parseRequestHead: line endings and bytes llhttp strict mode refuses', 
     ['obs-fold', 'GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2'],
   ])('%s → 400', (_label, text) => {
     expect(refusal(text)).toBe(400);
+  });
+});
+
+describe('field values: every byte', () => {
+  // the head is scanned once for what a value may not hold; only a head with such a byte has its
+  // values checked one by one: every byte must still be judged as the per-value check judges it
+  const refused = (c: number) => c <= 0x08 || (c >= 0x0a && c <= 0x1f) || c === 0x7f;
+  const responseRefused = (text: string) => {
+    try {
+      parseResponseHead(text, 'GET');
+      return false;
+    } catch (err) {
+      if (err instanceof ProtocolError) return true;
+      throw err;
+    }
+  };
+
+  it.each(Array.from({ length: 256 }, (_, c) => c))('byte %i inside, first and last in a value', (c) => {
+    const ch = String.fromCharCode(c);
+    for (const value of [`a${ch}b`, `${ch}b`, `a${ch}`]) {
+      // the byte in the second field, with a clean field on each side
+      expect(refusal(`GET / HTTP/1.1\r\nHost: a\r\nX: ${value}\r\nY: z`) !== 0).toBe(refused(c));
+      expect(responseRefused(`HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx: ${value}\r\ny: z`)).toBe(refused(c));
+    }
   });
 });
 
