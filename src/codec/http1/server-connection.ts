@@ -299,8 +299,10 @@ export class H1ServerConnection {
   };
 
   /**
-   * The idle timeout counts from the last response's end or the client's last bytes (an IdleWatch:
-   * a clock read per read, where a socket timeout re-armed node's timer list on every read and write).
+   * The idle timeout counts from the last response's end or the client's last bytes. An IdleWatch,
+   * not socket.setTimeout: node's socket timeout, once fired during a long request, is not re-armed
+   * by later activity (the connection then never timed out), and it re-inserted node's timer on every
+   * read and write where the watch reads the clock.
    */
   private watchIdle(): void {
     this.idle = new IdleWatch(this.options.idleTimeoutMs, () => {
