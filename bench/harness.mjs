@@ -119,12 +119,25 @@ export const PROXY_PORTS = 5;
  * spawn to that answer (polled every 20 ms). `root`: the checkout whose build runs (this one by
  * default); `prefix`: a command in front of node (e.g. taskset, valgrind); `env`: added to this
  * process's environment for the proxy; `stdout`: where the proxy's stdout goes (a file descriptor;
- * default ignored), e.g. V8's --trace-gc-nvp lines.
+ * default ignored), e.g. V8's --trace-gc-nvp lines; `node`: the node binary (this process's by
+ * default; privateNode() gives a proxy one no other process maps, for RSS figures).
  */
-export async function startOutrigger(configDir, children, ports, { args = [], root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS, env = {}, stdout = 'ignore' } = {}) {
+/**
+ * A copy of this node binary in `dir`, for a proxy whose RSS is measured: the kernel does not page
+ * out what another process maps too (agent/release-memory.ts), and this harness (or another proxy)
+ * maps the same binary, where in a pod no other process maps the sidecar's.
+ */
+export function privateNode(dir, name = 'node') {
+  const copy = path.join(dir, name);
+  fs.copyFileSync(process.execPath, copy);
+  fs.chmodSync(copy, 0o755);
+  return copy;
+}
+
+export async function startOutrigger(configDir, children, ports, { args = [], root = ROOT, prefix = [], readySeconds = 10, nodeFlags = PROXY_NODE_FLAGS, env = {}, stdout = 'ignore', node = process.execPath } = {}) {
   const [admin, stats, health, outbound, inbound] = ports;
   // the proxy's node flags given: under valgrind a re-exec to add them would leave the tool behind
-  const [cmd, ...rest] = [...prefix, process.execPath, ...nodeFlags];
+  const [cmd, ...rest] = [...prefix, node, ...nodeFlags];
   const t0 = performance.now();
   const proxy = spawn(cmd, [...rest, path.join(root, 'bin', 'outrigger.js'), 'run', '-c', configDir, ...args, '--workers', '1', '--no-watch',
     '--admin-port', String(admin), '--stats-port', String(stats), '--health-port', String(health), '--outbound-port', String(outbound), '--inbound-port', String(inbound)],

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, scratch, sleep } from './harness.mjs';
+import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, privateNode, scratch, sleep } from './harness.mjs';
 
 const USAGE = `usage: node bench/idle-memory.mjs [--workers 1,2,3] [--runs R] [--settle S] [--base DIR]
   --workers LIST  worker counts to measure (default 1,2,3)
@@ -33,6 +33,8 @@ for (let a = f.next(); a !== undefined; a = f.next()) {
 }
 
 const { tmp, children } = scratch('outrigger-idle-');
+// the proxy runs a copy of the node binary, as in a pod no other process maps the sidecar's (harness.mjs privateNode)
+const NODE = privateNode(tmp);
 
 /** VmRSS and its anonymous and file-backed parts, in MiB. */
 function rss(pid) {
@@ -46,7 +48,7 @@ async function idleSidecar(root, workers) {
   const config = path.join(tmp, `sidecar-${http}.yaml`);
   const peerbench = fs.readFileSync(path.join(ROOT, 'bench', 'peerbench', 'sidecar.yaml'), 'utf8');
   fs.writeFileSync(config, peerbench.replace('number: 16080', `number: ${http}`).replace('number: 16081', `number: ${tcp}`));
-  const proxy = spawn(process.execPath, [path.join(root, 'bin', 'outrigger.js'), 'run', '--workers', String(workers), '-c', config,
+  const proxy = spawn(NODE, [path.join(root, 'bin', 'outrigger.js'), 'run', '--workers', String(workers), '-c', config,
     '--mode', 'sidecar', '--namespace', 'bench', '--no-watch', '--admin-port', String(admin), '--outbound-port', String(outbound),
     '--inbound-port', String(inbound), '--health-port', String(health), '--stats-port', String(stats)], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(proxy);

@@ -23,7 +23,7 @@ import v8 from 'node:v8';
 import { stringify } from 'yaml';
 import { callgrindAvailable, callgrindPrefix, instructionsPerRequest } from './callgrind.mjs';
 import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
-import { HOST, PROXY_PORTS, ROOT, cpuSeconds, flagReader, freePorts, helloWorld, memoryMiB, scratch, sleep, startOutrigger } from './harness.mjs';
+import { HOST, PROXY_PORTS, ROOT, cpuSeconds, flagReader, freePorts, helloWorld, memoryMiB, privateNode, scratch, sleep, startOutrigger } from './harness.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const BODY = 'hello world\n';
@@ -330,11 +330,13 @@ async function main() {
   }
 
   // ------------------------------------------------------------------ spawn → ready
+  // each proxy its own copy of node: both run at once, and RSS is each one's as in its own pod (harness.mjs privateNode)
+  const nodes = { small: privateNode(tmp, 'node-small'), scale: privateNode(tmp, 'node-scale') };
   const ready = { small: [], scale: [] };
   const proxies = {};
   for (let s = 0; s < o.starts; s++) {
     for (const c of s % 2 ? [configs.scale, configs.small] : [configs.small, configs.scale]) {
-      const { proxy, readyMs } = await startOutrigger(c.dir, children, c.ports, { args: identity, readySeconds: 60 });
+      const { proxy, readyMs } = await startOutrigger(c.dir, children, c.ports, { args: identity, readySeconds: 60, node: nodes[c.name] });
       ready[c.name].push(readyMs);
       if (s < o.starts - 1) {
         proxy.kill('SIGKILL');

@@ -147,7 +147,7 @@ export class Agent implements AdminBackend {
     if (source.reload) this.recordFileUpdate('success', snapshot.version);
     this.updates.setWorkersStarted(true);
     this.ready = true;
-    void releaseLoadGarbage(snapshot.clusters.length);
+    void releaseLoadGarbage();
     if (this.opts.watch && source.watchPaths?.length) {
       this.watcher = new ConfigWatcher(source.watchPaths, () => void this.reload('file change'));
       await this.watcher.start();
@@ -182,7 +182,7 @@ export class Agent implements AdminBackend {
       if (this.reloadAgain) {
         this.reloadAgain = false;
         void this.reload(reason);
-      } else void releaseLoadGarbage(this.current?.clusters.length ?? 0); // after the last of coalesced reloads
+      } else void releaseLoadGarbage(); // after the last of coalesced reloads
     });
     return this.reloading;
   }

@@ -1,8 +1,9 @@
 /**
  * The C library through koffi's FFI, for the few calls Node has no API for (getsockopt
- * SO_ORIGINAL_DST, malloc_trim). Loaded once per thread on first use, so a proxy that never needs
- * it does not pay for it (~7 MiB of RSS: koffi's native module); null where it cannot be loaded
- * (another platform, no koffi binary), and the caller does without.
+ * SO_ORIGINAL_DST, malloc_trim, madvise). Loaded once per thread on first use: by the agent after
+ * every config load (agent/release-memory.ts, which pages koffi's native module out with the node
+ * binary; ~7 MiB of RSS otherwise), by a worker thread only when it needs SO_ORIGINAL_DST; null
+ * where it cannot be loaded (another platform, no koffi binary), and the caller does without.
  */
 import { createRequire } from 'node:module';
 import type * as Koffi from 'koffi';
