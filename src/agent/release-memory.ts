@@ -19,10 +19,10 @@ import { loadLibc } from '../common/libc.js';
  *    tcmalloc's. Measured, sidecar 3 s after ready, 1,000 services (3,303 clusters): RSS 128.4 →
  *    117.1 MiB in 19.6 ms; one service: 78.7 → 76.2 MiB.
  * 3. The node binary's pages (pageOutExecutable): startup and a load run code serving never runs
- *    again. This is what brings libc (koffi, ~1 MiB once its own file pages are given back too) into
- *    every proxy. Measured (peerbench's sidecar, one worker, 12 s after ready): RSS 59.8 → 36.4 MiB
- *    (file-backed 42.9 → 19.0); after 3 s of HTTP/1.1 and 3 s of h2c load and 12 s idle, 98.3 → 77.5
- *    MiB; the same rps under that load.
+ *    again. This is what brings libc (koffi: +0.5 MiB of anonymous memory once its own file pages
+ *    are given back too) into every proxy; the call holds the thread ~6 ms. Measured (peerbench's
+ *    sidecar, one worker, 12 s after ready): RSS 59.8 → 36.4 MiB (file-backed 42.9 → 19.0); after 3 s
+ *    of HTTP/1.1 and 3 s of h2c load and 12 s idle, 98.3 → 77.5 MiB; the same rps under that load.
  */
 export async function releaseLoadGarbage(): Promise<void> {
   setFlagsFromString('--expose-gc'); // the worker pool has set it already; a test may not have
