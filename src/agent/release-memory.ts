@@ -1,7 +1,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { exposedGc } from '../common/gc.js';
-import { loadLibc } from '../common/libc.js';
+import { libcFunction } from '../common/libc.js';
 
 /**
  * Gives back the memory a config load left behind, after every load (the first, and the last of
@@ -31,36 +31,36 @@ export async function releaseLoadGarbage(): Promise<void> {
   pageOutExecutable();
 }
 
-let mallocTrim: ((pad: number) => number) | null | undefined;
+const mallocTrim = libcFunction<(pad: number) => number>('int malloc_trim(size_t)');
 
 /** glibc's malloc_trim(0); false where there is none (musl, another platform, no FFI). */
 export function trimNativeHeap(): boolean {
-  if (mallocTrim === undefined) {
-    try {
-      mallocTrim = loadLibc()?.lib.func('int malloc_trim(size_t)') ?? null;
-    } catch {
-      mallocTrim = null; // a C library without malloc_trim
-    }
-  }
-  if (!mallocTrim) return false;
-  mallocTrim(0);
+  const trim = mallocTrim();
+  if (!trim) return false;
+  trim(0);
   return true;
 }
 
 /** madvise(2) MADV_PAGEOUT (Linux ≥ 5.4). */
 const MADV_PAGEOUT = 21;
 
-let madvise: ((addr: number, length: number, advice: number) => number) | null | undefined;
+const madvise = libcFunction<(addr: number, length: number, advice: number) => number>('int madvise(uintptr_t, size_t, int)');
 
-/** The address ranges `maps` (the text of /proc/<pid>/maps) gives to the file `path`, as [start, length]. */
-export function mappingsOf(maps: string, path: string): [number, number][] {
-  const out: [number, number][] = [];
+export interface FileMapping {
+  path: string;
+  start: number;
+  length: number;
+}
+
+/** The mappings of files in `maps` (the text of /proc/<pid>/maps); anonymous ones are left out. */
+export function fileMappings(maps: string): FileMapping[] {
+  const out: FileMapping[] = [];
   for (const line of maps.split('\n')) {
     // start-end perms offset dev inode path
-    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s+(.*)$/.exec(line);
-    if (!m || m[3] !== path) continue;
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s+(\/.*)$/.exec(line);
+    if (!m) continue;
     const start = parseInt(m[1], 16);
-    out.push([start, parseInt(m[2], 16) - start]);
+    out.push({ path: m[3], start, length: parseInt(m[2], 16) - start });
   }
   return out;
 }
@@ -75,30 +75,20 @@ export function mappingsOf(maps: string, path: string): [number, number][] {
  * where it cannot be done (another platform, no FFI, a kernel before 5.4).
  */
 export function pageOutExecutable(): number {
-  if (madvise === undefined) {
-    try {
-      madvise = loadLibc()?.lib.func('int madvise(uintptr_t, size_t, int)') ?? null;
-    } catch {
-      madvise = null;
-    }
-  }
-  if (!madvise) return 0;
+  const advise = madvise();
+  if (!advise) return 0;
   let maps: string;
-  let files: string[];
+  let exe: string;
   try {
     maps = readFileSync('/proc/self/maps', 'utf8');
-    files = [realpathSync(process.execPath), ...nativeModules(maps)];
+    exe = realpathSync(process.execPath);
   } catch {
     return 0;
   }
   let advised = 0;
-  for (const file of files) for (const [start, length] of mappingsOf(maps, file)) if (madvise(start, length, MADV_PAGEOUT) === 0) advised += length;
+  for (const m of fileMappings(maps)) {
+    // the binary, and the native modules (`.node` files: koffi's)
+    if ((m.path === exe || m.path.endsWith('.node')) && advise(m.start, m.length, MADV_PAGEOUT) === 0) advised += m.length;
+  }
   return advised;
-}
-
-/** The native modules (`.node` files, koffi's) mapped into this process. */
-function nativeModules(maps: string): string[] {
-  const out = new Set<string>();
-  for (const m of maps.matchAll(/ (\/\S+\.node)$/gm)) out.add(m[1]);
-  return [...out];
 }

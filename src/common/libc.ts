@@ -31,7 +31,20 @@ export function loadLibc(): Libc | null {
   return libc;
 }
 
-/** Whether libc is loaded in this thread already (a call through it then costs no memory of its own). */
-export function libcLoaded(): boolean {
-  return !!libc;
+/**
+ * A libc function by its C declaration, looked up on the first call of the returned getter: the
+ * function, or null where libc or the function is missing (musl has no malloc_trim).
+ */
+export function libcFunction<F extends (...args: never[]) => unknown>(declaration: string): () => F | null {
+  let fn: F | null | undefined;
+  return () => {
+    if (fn === undefined) {
+      try {
+        fn = (loadLibc()?.lib.func(declaration) as F | undefined) ?? null;
+      } catch {
+        fn = null;
+      }
+    }
+    return fn;
+  };
 }

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { mappingsOf, pageOutExecutable, releaseLoadGarbage, trimNativeHeap } from '../../src/agent/release-memory.js';
+import { fileMappings, pageOutExecutable, releaseLoadGarbage, trimNativeHeap } from '../../src/agent/release-memory.js';
+
+/** `path`'s mappings in `maps`, as [start, length]. */
+const mappingsOf = (maps: string, path: string) => fileMappings(maps).filter((m) => m.path === path).map((m) => [m.start, m.length]);
 
 const MiB = 1024 * 1024;
 const linux = process.platform === 'linux';
