@@ -6,7 +6,7 @@
 //   1. load + translate: files → Snapshot in-process, through the CLI's own config source (a child
 //      process per config imports dist/ and has the proxy's node flags), cold and warm runs, split into read / parse / translate;
 //      then the proxy's time from spawn to /healthz/ready;
-//   2. the proxy's RSS (1 worker) idle after ready and after the load;
+//   2. the proxy's RSS (1 worker) idle after ready and after the load; three Prometheus scrapes (size, time);
 //   3. the proxy's CPU time per request through the outbound port (the sidecar's HTTP proxy, routed
 //      by Host among every service), autocannon runs interleaved small/scale; and, with valgrind and
 //      h2load installed, instructions per request (bench/callgrind.mjs), the drift-free figure.
@@ -355,6 +355,23 @@ async function main() {
   const idle = Object.fromEntries(Object.keys(proxies).map((n) => [n, memoryMiB(proxies[n].pid)]));
   log(`RSS idle: small ${round(idle.small.rss)} MiB, scale ${round(idle.scale.rss)} MiB`);
 
+  // ------------------------------------------------------------------ 2b. Prometheus scrapes
+  // as Prometheus scrapes a sidecar (pilot-agent's stats inclusion list in force), three times each
+  const scrapes = {};
+  for (const c of Object.values(configs)) {
+    const ms = [];
+    let bytes = 0;
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      const res = await fetch(`http://${HOST}:${c.ports[1]}/stats/prometheus`);
+      bytes = (await res.arrayBuffer()).byteLength;
+      ms.push(performance.now() - t);
+      if (res.status !== 200) throw new Error(`${c.name}: /stats/prometheus ${res.status}`);
+    }
+    scrapes[c.name] = { bytes, ms, rssAfter: memoryMiB(proxies[c.name].pid).rss };
+    log(`${c.name}: a scrape ${bytes} bytes, ${ms.map((x) => Math.round(x)).join(' / ')} ms; RSS after 3: ${round(scrapes[c.name].rssAfter)} MiB`);
+  }
+
   // ------------------------------------------------------------------ 3. CPU per request
   async function run(c, seconds) {
     const pid = proxies[c.name].pid;
@@ -406,6 +423,7 @@ async function main() {
       readMs: round(median(l.read)), parseMs: round(median(l.parse)), translateMs: round(median(l.translate)),
       cloneMs: round(median(l.clone)), cloneMiB: round(l.cloneBytes / 1048576, 2), snapshotHeapMiB: round(l.snapshotHeapMiB, 1),
       readyMs: round(median(ready[name]), 0),
+      scrapeKiB: round(scrapes[name].bytes / 1024, 1), scrapeMs: round(median(scrapes[name].ms)), rssAfterScrapesMiB: round(scrapes[name].rssAfter),
       rssIdleMiB: round(idle[name].rss), rssAfterLoadMiB: round(loaded[name].rss), rssPeakMiB: round(loaded[name].peak),
       cpuUsPerReq: round(median(cpu.map((x) => x.usPerReq))), rps: Math.round(median(cpu.map((x) => x.rps))),
       instructionsPerReq: instructions[name] ? Math.round(instructions[name]) : null,
@@ -436,6 +454,7 @@ async function main() {
     row('  Snapshot held in the V8 heap, agent side (MiB)', (s) => s.snapshotHeapMiB),
     row('spawn → /healthz/ready (ms, median)', (s) => s.readyMs),
     row('RSS idle / after the load / peak (MiB)', (s) => `${s.rssIdleMiB} / ${s.rssAfterLoadMiB} / ${s.rssPeakMiB}`),
+    row('Prometheus scrape: size (KiB), time (ms, median of 3); RSS after (MiB)', (s) => `${s.scrapeKiB}, ${s.scrapeMs}; ${s.rssAfterScrapesMiB}`),
     row(`proxy CPU µs/request (median of ${o.reps})`, (s) => s.cpuUsPerReq),
     row('rps (median)', (s) => s.rps),
     ...(small.instructionsPerReq ? [row('instructions/request (callgrind)', (s) => s.instructionsPerReq)] : []),
@@ -446,7 +465,7 @@ async function main() {
   ].join('\n'));
   const outFile = o.out ?? path.join(os.tmpdir(), 'outrigger-bench', 'scale.json');
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
-  fs.writeFileSync(outFile, `${JSON.stringify({ bench: 'outrigger-scale', when: new Date().toISOString(), settings: o, small, scale, loads, ready, cpuRuns, instructions, verdicts }, null, 2)}\n`);
+  fs.writeFileSync(outFile, `${JSON.stringify({ bench: 'outrigger-scale', when: new Date().toISOString(), settings: o, small, scale, loads, ready, scrapes, cpuRuns, instructions, verdicts }, null, 2)}\n`);
   console.log(`\nJSON: ${outFile}`);
   process.exit(0);
 }

@@ -6,6 +6,7 @@ import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import { renderPrometheus, type ServerValues, type WrittenStat } from '../telemetry/prometheus.js';
 import { splitStatKey, type StatsSnapshot } from '../telemetry/stats.js';
+import type { StatsMatcher } from '../telemetry/stats-matcher.js';
 import { hostPort } from '../common/address.js';
 import { endpointAddress, hostEndpoints, staticHost, type HostEndpoint } from '../config/endpoints.js';
 import { compileSearchRegex, type CompiledRegex } from '../common/regex.js';
@@ -28,6 +29,8 @@ export interface AdminBackend {
   drainListeners(opts: { inboundOnly: boolean; graceful: boolean; skipExit: boolean }): void;
   /** The agent's written stats beyond server.*: xDS updates, workers_started, control plane state. */
   configUpdateStats(): WrittenStat[];
+  /** The stats_matcher in force (undefined: every stat); `stats()` has already applied it. */
+  statsMatcher(): StatsMatcher | undefined;
   quit(): void;
   setHealthCheckFailed(failed: boolean): void;
   /** Hosts outlier detection has ejected from a cluster (/clusters shows /failed_outlier_check). */
@@ -74,7 +77,10 @@ export function createAdminServer(b: AdminBackend): Server {
         }
       }
       const usedOnly = query.has('usedonly');
-      const extra = { ...serverStats(b.serverValues(), usedOnly), ...Object.fromEntries(b.configUpdateStats().map((w) => [w.name, w.value])) };
+      const matcher = b.statsMatcher();
+      const own = { ...serverStats(b.serverValues(), usedOnly), ...Object.fromEntries(b.configUpdateStats().map((w) => [w.name, w.value])) };
+      // outrigger.* are Outrigger's own, not Envoy stats: kept, as their Prometheus families are
+      const extra = matcher ? Object.fromEntries(Object.entries(own).filter(([name]) => name.startsWith('outrigger.') || matcher.accepts(name))) : own;
       const entries = envoyStatEntries(await b.stats(), extra, { usedOnly, filter });
       if (query.get('format') === 'json') sendJson(res, JSON.parse(renderEnvoyJson(entries)));
       else send(res, 200, renderEnvoyText(entries));
@@ -134,7 +140,7 @@ export function createStatsServer(b: AdminBackend): Server {
 }
 
 async function sendPrometheus(res: ServerResponse, b: AdminBackend): Promise<void> {
-  const text = renderPrometheus(await b.stats(), b.serverValues(), b.configUpdateStats());
+  const text = renderPrometheus(await b.stats(), b.serverValues(), b.configUpdateStats(), b.statsMatcher());
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   res.end(text);
 }

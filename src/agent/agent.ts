@@ -17,7 +17,8 @@ import { WorkerPool, type DataPlaneThread } from './workers.js';
 import { ResourceTable } from '../upstream/resource-limits.js';
 import { OutlierCounters } from '../upstream/outlier.js';
 import { OutlierDetectorHub } from './outlier-detector.js';
-import { statKey } from '../telemetry/stats.js';
+import { StatsWriter } from '../telemetry/stats.js';
+import { StatsMatcherCache, type StatsMatcher } from '../telemetry/stats-matcher.js';
 import { MAX_COUNTED_LISTENERS, MAX_LIMITED_CLUSTERS, MAX_OUTLIER_HOSTS, RuntimeSlotAssigner } from './runtime-slots.js';
 import type { RuntimeSlots } from '../worker/messages.js';
 import { openFilesSoftLimit, overloadProtection, type OverloadFlags } from './overload-protection.js';
@@ -60,6 +61,15 @@ export interface AgentOptions {
   overload?: OverloadFlags;
 }
 
+// stat names made once (the stats matcher remembers its answers by name)
+const HIGH_PRIORITY_OPEN = ['cx_open', 'rq_pending_open', 'rq_open', 'rq_retry_open'].map((g) => `circuit_breakers.high.${g}`);
+const ENFORCED_STATS = new Map<string, string>();
+function enforcedStat(detector: string): string {
+  let name = ENFORCED_STATS.get(detector);
+  if (!name) ENFORCED_STATS.set(detector, (name = `outlier_detection.ejections_enforced_${detector}`));
+  return name;
+}
+
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /**
@@ -84,6 +94,7 @@ export class Agent implements AdminBackend {
   /** Resolves with the exit code once the agent has shut down (drain finished or quit). */
   readonly exited: Promise<number>;
   current: Snapshot | undefined;
+  private readonly statsMatchers = new StatsMatcherCache();
   /** The current Snapshot's rows in the tables the workers share. */
   private currentSlots: RuntimeSlots | undefined;
   private readonly slotAssigner = new RuntimeSlotAssigner();
@@ -296,33 +307,39 @@ export class Agent implements AdminBackend {
 
   async stats(): Promise<StatsSnapshot> {
     const s = aggregateStats((await this.pool.collectStats()).map((r) => r.stats));
+    const w = new StatsWriter(s.counters, s.gauges, this.statsMatcher());
     // circuit breakers are shared by the workers: their state is read from the shared table
     const table = this.pool.resourceTable;
     for (const c of this.current?.clusters ?? []) {
       const slot = this.currentSlots?.clusters[c.name];
-      if (!c.circuitBreakers || slot === undefined) continue;
+      if (!c.circuitBreakers || slot === undefined || !w.scope('cluster', c.name)) continue;
       const t = table.totals(slot);
       const cb = c.circuitBreakers;
-      const k = (stat: string) => statKey('cluster', c.name, `circuit_breakers.${stat}`);
-      s.gauges[k('default.cx_open')] = t.connections >= cb.maxConnections ? 1 : 0;
-      s.gauges[k('default.rq_pending_open')] = t.pending >= cb.maxPendingRequests ? 1 : 0;
-      s.gauges[k('default.rq_open')] = t.requests >= cb.maxRequests ? 1 : 0;
-      s.gauges[k('default.rq_retry_open')] = t.retries >= cb.maxRetries ? 1 : 0;
-      s.gauges[k('default.remaining_cx')] = Math.max(0, cb.maxConnections - t.connections);
-      s.gauges[k('default.remaining_pending')] = Math.max(0, cb.maxPendingRequests - t.pending);
-      s.gauges[k('default.remaining_rq')] = Math.max(0, cb.maxRequests - t.requests);
-      s.gauges[k('default.remaining_retries')] = Math.max(0, cb.maxRetries - t.retries);
-      for (const g of ['cx_open', 'rq_pending_open', 'rq_open', 'rq_retry_open']) s.gauges[k(`high.${g}`)] = 0;
+      w.gauge('circuit_breakers.default.cx_open', t.connections >= cb.maxConnections ? 1 : 0);
+      w.gauge('circuit_breakers.default.rq_pending_open', t.pending >= cb.maxPendingRequests ? 1 : 0);
+      w.gauge('circuit_breakers.default.rq_open', t.requests >= cb.maxRequests ? 1 : 0);
+      w.gauge('circuit_breakers.default.rq_retry_open', t.retries >= cb.maxRetries ? 1 : 0);
+      w.gauge('circuit_breakers.default.remaining_cx', Math.max(0, cb.maxConnections - t.connections));
+      w.gauge('circuit_breakers.default.remaining_pending', Math.max(0, cb.maxPendingRequests - t.pending));
+      w.gauge('circuit_breakers.default.remaining_rq', Math.max(0, cb.maxRequests - t.requests));
+      w.gauge('circuit_breakers.default.remaining_retries', Math.max(0, cb.maxRetries - t.retries));
+      // the high priority has no limits of its own here: never open
+      for (const g of HIGH_PRIORITY_OPEN) w.gauge(g, 0);
     }
     // outlier detection is decided here, so its stats are the agent's
-    for (const o of this.outliers.stats()) {
-      const k = (stat: string) => statKey('cluster', o.cluster, `outlier_detection.${stat}`);
-      s.gauges[k('ejections_active')] = o.active;
-      s.counters[k('ejections_total')] = o.total;
-      s.counters[k('ejections_enforced_total')] = o.total;
-      for (const [d, n] of Object.entries(o.enforced)) s.counters[k(`ejections_enforced_${d}`)] = n;
+    for (const cluster of this.outliers.clusterNames()) {
+      if (!w.scope('cluster', cluster)) continue;
+      const o = this.outliers.clusterStats(cluster)!;
+      w.gauge('outlier_detection.ejections_active', o.active);
+      w.counter('outlier_detection.ejections_total', o.total);
+      w.counter('outlier_detection.ejections_enforced_total', o.total);
+      for (const [d, n] of Object.entries(o.enforced)) w.counter(enforcedStat(d), n);
     }
     return s;
+  }
+
+  statsMatcher(): StatsMatcher | undefined {
+    return this.statsMatchers.get(this.current?.statsMatcher);
   }
 
   ejectedHosts(cluster: string): string[] {

@@ -29,6 +29,14 @@ interface ClusterState {
   enforced: Record<Detector, number>;
 }
 
+/** One cluster's outlier detection stats (cluster.<name>.outlier_detection.*). */
+export interface OutlierClusterStats {
+  cluster: string;
+  active: number;
+  total: number;
+  enforced: Record<Detector, number>;
+}
+
 /**
  * Envoy's outlier detection, decided in one place for all workers: workers report a host whose
  * consecutive-error counter reached its threshold; this ejects it (within maxEjectionPercent, at
@@ -159,13 +167,22 @@ export class OutlierDetectorHub {
   }
 
   /** Envoy's outlier_detection.* cluster stats. */
-  stats(): { cluster: string; active: number; total: number; enforced: Record<Detector, number> }[] {
-    return [...this.clusters].map(([cluster, st]) => ({
-      cluster,
-      active: [...st.hosts.values()].filter((h) => h.ejected).length,
-      total: st.ejectionsTotal,
-      enforced: st.enforced,
-    }));
+  stats(): OutlierClusterStats[] {
+    return [...this.clusters.keys()].map((cluster) => this.clusterStats(cluster)!);
+  }
+
+  /** The clusters with outlier detection. */
+  clusterNames(): IterableIterator<string> {
+    return this.clusters.keys();
+  }
+
+  /** One cluster's ejection stats (counted over its hosts: worked out only for the clusters asked about). */
+  clusterStats(cluster: string): OutlierClusterStats | undefined {
+    const st = this.clusters.get(cluster);
+    if (!st) return undefined;
+    let active = 0;
+    for (const h of st.hosts.values()) if (h.ejected) active++;
+    return { cluster, active, total: st.ejectionsTotal, enforced: st.enforced };
   }
 
   stop(): void {

@@ -209,7 +209,8 @@ export class XdsConfigSource implements ConfigSource {
   private async rebuild(reason: string): Promise<void> {
     const saved = { listeners: new Map(this.inService.listeners), clusters: new Map(this.inService.clusters) };
     const { body, warming } = assembleSnapshot(this.bootstrap.identity, this.resources, this.inService);
-    const snapshot = buildSnapshot(body, this.current);
+    const statsMatcher = this.bootstrap.statsMatcher; // bootstrap-level in Envoy: the same in every Snapshot
+    const snapshot = buildSnapshot(statsMatcher ? { ...body, statsMatcher } : body, this.current);
     if (this.initialized) {
       try {
         await this.sink!.apply(snapshot, reason);

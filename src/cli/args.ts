@@ -25,7 +25,7 @@ Config:
                              Gateway, Sidecar (networking.istio.io v1, v1beta1, v1alpha3)
 
 Identity (flags win over Istio's env vars POD_NAMESPACE, SERVICE_ACCOUNT, INSTANCE_IP,
-ISTIO_METAJSON_LABELS):
+ISTIO_METAJSON_LABELS; ISTIO_METAJSON_ANNOTATIONS gives the pod's sidecar.istio.io/statsInclusion*):
   --mode sidecar|gateway     proxy role (default sidecar)
   --namespace <ns>           workload namespace (default "default")
   --service-account <sa>     workload service account (default "default")
@@ -53,7 +53,7 @@ Process:
   --proxy-config <yaml>      this proxy's ProxyConfig, YAML or JSON, merged over the MeshConfig's
                              defaultConfig field by field (istio-agent's PROXY_CONFIG, where
                              injection puts the proxy.istio.io/config annotation; default:
-                             PROXY_CONFIG); applied: gatewayTopology
+                             PROXY_CONFIG); applied: gatewayTopology, proxyStatsMatcher
   --credential-dir <dir>     credentials that Gateway servers and DestinationRules name in
                              credentialName: <dir>/<name>/tls.crt, tls.key, ca.crt (a mounted
                              Kubernetes TLS secret; also cert, key, cacert; a MUTUAL server's CA
@@ -168,6 +168,8 @@ export interface RunFlags {
   credentialDir?: string;
   /** Connection manager timeouts from the command line; absent fields keep the config's. */
   httpTimeouts: HttpTimeoutOverrides;
+  /** pilot-agent's EXIT_ON_ZERO_ACTIVE_CONNECTIONS (Go's strconv.ParseBool true): downstream_cx_active stays among the stats. */
+  exitOnZeroActiveConnections: boolean;
   ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
   overload: OverloadFlags;
 }
@@ -268,6 +270,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     ...proxyConfigOf(v['proxy-config'], process.env.PROXY_CONFIG),
     ...(v['credential-dir'] ? { credentialDir: v['credential-dir'] } : {}),
     httpTimeouts: httpTimeoutsOf(v),
+    exitOnZeroActiveConnections: ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(process.env.EXIT_ON_ZERO_ACTIVE_CONNECTIONS ?? ''),
     ports: {
       admin: port('--admin-port', v['admin-port'], 15000),
       stats: port('--stats-port', v['stats-port'], 15090),

@@ -19,6 +19,7 @@ export function loadOptionsOf(flags: RunFlags, paths: readonly string[]): LoadOp
     ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
     ...(flags.credentialDir ? { credentials: new CredentialStore(flags.credentialDir) } : {}),
     httpTimeouts: flags.httpTimeouts,
+    ...(flags.exitOnZeroActiveConnections ? { exitOnZeroActiveConnections: true } : {}),
   };
 }
 

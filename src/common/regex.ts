@@ -101,3 +101,30 @@ function parseSubstitution(s: string): (string | number)[] {
   if (lit) parts.push(lit);
   return parts;
 }
+
+/** Characters that stand for themselves outside a character class (RE2). */
+const PLAIN = /^[A-Za-z0-9_\-=,;:/@%'"!~<># &]$/;
+
+/**
+ * The literal text every full match of an RE2 pattern starts with, '' when there is none to be sure
+ * of: lets a caller skip the engine for values that cannot match (`vhost\..*\.route\..*` needs
+ * `vhost.`). Deliberately narrow: a pattern with `|` anywhere has none; otherwise plain characters
+ * and escaped punctuation (`\.`) are read up to the first other character, and one followed by `?`,
+ * `*` or `{` (it may be absent) ends the prefix before it.
+ */
+export function literalPrefix(pattern: string): string {
+  if (pattern.includes('|')) return '';
+  let out = '';
+  for (let i = pattern.startsWith('^') ? 1 : 0; i < pattern.length; ) {
+    let literal: string;
+    if (PLAIN.test(pattern[i])) literal = pattern[i];
+    else if (pattern[i] === '\\' && i + 1 < pattern.length && /^[!-/:-@[-`{-~]$/.test(pattern[i + 1])) literal = pattern[i + 1];
+    else break;
+    i += pattern[i] === '\\' ? 2 : 1;
+    const next = pattern[i];
+    if (next === '?' || next === '*' || next === '{') break;
+    out += literal;
+    if (next === '+') break;
+  }
+  return out;
+}

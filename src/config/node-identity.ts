@@ -15,18 +15,12 @@ export interface IdentityFlags {
 
 /**
  * Who this proxy is, from flags first and then Istio's injected environment (POD_NAMESPACE,
- * SERVICE_ACCOUNT, INSTANCE_IP, POD_NAME, ISTIO_METAJSON_LABELS, ISTIO_META_*).
+ * SERVICE_ACCOUNT, INSTANCE_IP, POD_NAME, ISTIO_METAJSON_LABELS, ISTIO_METAJSON_ANNOTATIONS, ISTIO_META_*).
  */
 export function buildNodeIdentity(flags: IdentityFlags, env: NodeJS.ProcessEnv = process.env): NodeIdentity {
   const namespace = flags.namespace ?? env.POD_NAMESPACE ?? 'default';
-  const labels: Record<string, string> = {};
-  if (env.ISTIO_METAJSON_LABELS) {
-    try {
-      Object.assign(labels, JSON.parse(env.ISTIO_METAJSON_LABELS));
-    } catch {
-      throw new Error('ISTIO_METAJSON_LABELS is not a JSON object of labels');
-    }
-  }
+  const labels = metaJson(env, 'ISTIO_METAJSON_LABELS', 'labels') ?? {};
+  const annotations = metaJson(env, 'ISTIO_METAJSON_ANNOTATIONS', 'annotations');
   for (const kv of flags.labels) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new Error(`--label expects key=value, got "${kv}"`);
@@ -49,7 +43,24 @@ export function buildNodeIdentity(flags: IdentityFlags, env: NodeJS.ProcessEnv =
     workloadName: env.ISTIO_META_WORKLOAD_NAME,
     clusterId: env.ISTIO_META_CLUSTER_ID,
     locality: flags.locality ?? env.ISTIO_LOCALITY,
+    ...(annotations ? { annotations } : {}),
   });
+}
+
+/** An ISTIO_METAJSON_* variable: a JSON object of strings (the pod's labels, its annotations). */
+function metaJson(env: NodeJS.ProcessEnv, name: string, what: string): Record<string, string> | undefined {
+  const text = env[name];
+  if (!text) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+    throw new Error(`${name} is not a JSON object of ${what} (strings)`);
+  }
+  return value as Record<string, string>;
 }
 
 /** An Envoy bootstrap's node (envoy.config.core.v3.Node) with its metadata as JS values. */

@@ -28,6 +28,8 @@ export interface NodeIdentity {
   clusterId: string;
   /** `region/zone/subzone` of this proxy, for locality load balancing ('' when unknown). */
   locality: string;
+  /** The pod's annotations (ISTIO_METAJSON_ANNOTATIONS), when given: pilot-agent reads sidecar.istio.io/statsInclusion* there. */
+  annotations?: Record<string, string>;
 }
 
 export interface Snapshot {
@@ -53,7 +55,19 @@ export interface Snapshot {
    * secret (a rotation) rebuilds the TLS contexts that name it and nothing else.
    */
   secrets: Secret[];
+  /**
+   * Envoy's bootstrap stats_config.stats_matcher: which stats exist, by full name. Absent: all of
+   * them (Envoy's default). The Istio front end sets pilot-agent's inclusion list.
+   */
+  statsMatcher?: StatsMatcherConfig;
 }
+
+/**
+ * Envoy's StatsMatcher (config.metrics.v3.StatsMatcher): reject every stat, keep only those a
+ * pattern matches, or keep all but those. Patterns see a stat's whole dotted name before tag
+ * extraction: `cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_total`.
+ */
+export type StatsMatcherConfig = { rejectAll: true } | { inclusionList: StringMatch[] } | { exclusionList: StringMatch[] };
 
 /**
  * The version of each resource by name, as delta xDS gives each resource its own: here kept from

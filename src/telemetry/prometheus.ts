@@ -1,3 +1,4 @@
+import type { StatsMatcher } from './stats-matcher.js';
 import { BYTES_BUCKETS, DURATION_BUCKETS_MS, splitStatKey, type HistogramData, type StatsSnapshot } from './stats.js';
 
 /** Process-level values the agent owns (not per worker). */
@@ -42,10 +43,17 @@ export interface WrittenStat {
   value: number;
 }
 
-/** Renders Istio's standard metrics and Envoy-style stats in the Prometheus text format. */
-export function renderPrometheus(stats: StatsSnapshot, server: ServerValues, written: readonly WrittenStat[] = []): string {
+/**
+ * Renders Istio's standard metrics and Envoy-style stats in the Prometheus text format. The stats
+ * matcher has already left rejected stats out of `stats`; here it sees the agent's own
+ * (server.*, the written ones) by Envoy name, and Istio's families by their metric name
+ * (`istio_requests_total`: Istio's inclusion list keeps them by the `istio` prefix).
+ */
+export function renderPrometheus(stats: StatsSnapshot, server: ServerValues, written: readonly WrittenStat[] = [], matcher?: StatsMatcher): string {
   const text: string[] = [];
-  const add = (name: string, help: string, type: MetricType, values: Values) => text.push(renderFamily(name, help, type, values));
+  const add = (name: string, help: string, type: MetricType, values: Values) => {
+    if (!matcher || !name.startsWith('istio_') || matcher.accepts(name)) text.push(renderFamily(name, help, type, values));
+  };
 
   // ---- Istio standard metrics
   add('istio_requests_total', 'Total number of requests handled by the proxy.', 'counter',
@@ -103,13 +111,16 @@ export function renderPrometheus(stats: StatsSnapshot, server: ServerValues, wri
       put(`envoy_${family}_${name.replace(/\./g, '_')}`, type, labels, src[key]);
     }
   }
-  put('envoy_server_live', 'gauge', {}, server.live ? 1 : 0);
-  put('envoy_server_state', 'gauge', {}, server.state);
-  put('envoy_server_uptime', 'gauge', {}, server.uptimeSeconds);
-  put('envoy_server_concurrency', 'gauge', {}, server.concurrency);
-  put('envoy_server_total_connections', 'gauge', {}, open);
   // untagged, as Envoy exports them: listener_manager.lds.update_success → envoy_listener_manager_lds_update_success
-  for (const w of written) put(`envoy_${w.name.replace(/\./g, '_')}`, w.type, {}, w.value);
+  const own: WrittenStat[] = [
+    { name: 'server.live', type: 'gauge', value: server.live ? 1 : 0 },
+    { name: 'server.state', type: 'gauge', value: server.state },
+    { name: 'server.uptime', type: 'gauge', value: server.uptimeSeconds },
+    { name: 'server.concurrency', type: 'gauge', value: server.concurrency },
+    { name: 'server.total_connections', type: 'gauge', value: open },
+    ...written,
+  ];
+  for (const w of own) if (!matcher || matcher.accepts(w.name)) put(`envoy_${w.name.replace(/\./g, '_')}`, w.type, {}, w.value);
   for (const [name, f] of [...families].sort((a, b) => (a[0] < b[0] ? -1 : 1))) add(name, name, f.type, f.values);
 
   // ---- Outrigger's own

@@ -1,4 +1,5 @@
 import type { IstioLabelTemplate } from './istio-labels.js';
+import type { ScopeDecision, StatsMatcher } from './stats-matcher.js';
 /**
  * Per-worker statistics. The hot path increments plain numeric fields (no messages, no maps
  * for Envoy stats); the agent asks every worker for a StatsSnapshot at scrape time and sums them.
@@ -211,6 +212,47 @@ export function splitStatKey(key: string): [family: string, tag: string, stat: s
   return [family, tag, stat];
 }
 
+// the names of per-class stats made once: the stats matcher's answers are remembered by name, and a
+// name made per scrape would be hashed again each time
+const UPSTREAM_RQ_CLASS = ['', 'upstream_rq_1xx', 'upstream_rq_2xx', 'upstream_rq_3xx', 'upstream_rq_4xx', 'upstream_rq_5xx'];
+const DOWNSTREAM_RQ_CLASS = ['', 'downstream_rq_1xx', 'downstream_rq_2xx', 'downstream_rq_3xx', 'downstream_rq_4xx', 'downstream_rq_5xx'];
+
+/**
+ * Writes stats into a snapshot's counters and gauges scope by scope (`<family>.<tag>.`), leaving out
+ * what the stats matcher rejects; the matcher decides once per scope. Per-host stats are /clusters'
+ * and always written.
+ */
+export class StatsWriter {
+  private keyPrefix = '';
+  private decision: ScopeDecision = true;
+
+  constructor(
+    private readonly counters: Record<string, number>,
+    private readonly gauges: Record<string, number>,
+    private readonly matcher?: StatsMatcher,
+  ) {}
+
+  /** Starts writing the stats of one scope; false when the matcher keeps none of them. */
+  scope(family: string, tag: string): boolean {
+    this.keyPrefix = statKey(family, tag, '');
+    this.decision = this.matcher && family !== 'host' ? this.matcher.scope(`${family}.${tag}.`) : true;
+    return this.decision !== false;
+  }
+
+  counter(stat: string, value: number): void {
+    if (this.keeps(stat)) this.counters[this.keyPrefix + stat] = value;
+  }
+
+  gauge(stat: string, value: number): void {
+    if (this.keeps(stat)) this.gauges[this.keyPrefix + stat] = value;
+  }
+
+  private keeps(stat: string): boolean {
+    const d = this.decision;
+    return d === true || (d !== false && d(stat));
+  }
+}
+
 export class WorkerStats {
   readonly clusters = new Map<string, ClusterStats>();
   readonly listeners = new Map<string, ListenerStats>();
@@ -279,102 +321,116 @@ export class WorkerStats {
     return s;
   }
 
-  snapshot(): StatsSnapshot {
+  /**
+   * The worker's stats as plain data, without those the stats matcher rejects (by their Envoy name
+   * `<family>.<tag>.<stat>`).
+   */
+  snapshot(matcher?: StatsMatcher): StatsSnapshot {
     const counters: Record<string, number> = {};
     const gauges: Record<string, number> = {};
+    const w = new StatsWriter(counters, gauges, matcher);
     for (const [name, c] of this.clusters) {
-      const k = (stat: string) => statKey('cluster', name, stat);
-      counters[k('upstream_cx_total')] = c.upstreamCxTotal;
-      counters[k('upstream_cx_connect_fail')] = c.upstreamCxConnectFail;
-      counters[k('upstream_cx_destroy')] = c.upstreamCxDestroy;
-      counters[k('upstream_cx_overflow')] = c.upstreamCxOverflow;
-      counters[k('upstream_cx_none_healthy')] = c.upstreamCxNoneHealthy;
-      counters[k('upstream_cx_rx_bytes_total')] = c.upstreamCxRxBytesTotal;
-      counters[k('upstream_cx_tx_bytes_total')] = c.upstreamCxTxBytesTotal;
-      counters[k('upstream_rq_total')] = c.upstreamRqTotal;
-      counters[k('upstream_rq_pending_overflow')] = c.upstreamRqPendingOverflow;
-      counters[k('upstream_rq_pending_total')] = c.upstreamRqPendingTotal;
-      counters[k('upstream_rq_pending_failure_eject')] = c.upstreamRqPendingFailureEject;
-      gauges[k('upstream_rq_pending_active')] = c.upstreamRqPendingActive;
-      counters[k('upstream_rq_timeout')] = c.upstreamRqTimeout;
-      counters[k('upstream_rq_per_try_timeout')] = c.upstreamRqPerTryTimeout;
-      counters[k('upstream_rq_retry')] = c.upstreamRqRetry;
-      counters[k('upstream_rq_retry_overflow')] = c.upstreamRqRetryOverflow;
-      if (c.extAuthzOk + c.extAuthzDenied + c.extAuthzError > 0) {
-        counters[k('ext_authz.ok')] = c.extAuthzOk;
-        counters[k('ext_authz.denied')] = c.extAuthzDenied;
-        counters[k('ext_authz.error')] = c.extAuthzError;
-        counters[k('ext_authz.failure_mode_allowed')] = c.extAuthzFailureModeAllowed;
+      if (w.scope('cluster', name)) {
+        w.counter('upstream_cx_total', c.upstreamCxTotal);
+        w.counter('upstream_cx_connect_fail', c.upstreamCxConnectFail);
+        w.counter('upstream_cx_destroy', c.upstreamCxDestroy);
+        w.counter('upstream_cx_overflow', c.upstreamCxOverflow);
+        w.counter('upstream_cx_none_healthy', c.upstreamCxNoneHealthy);
+        w.counter('upstream_cx_rx_bytes_total', c.upstreamCxRxBytesTotal);
+        w.counter('upstream_cx_tx_bytes_total', c.upstreamCxTxBytesTotal);
+        w.counter('upstream_rq_total', c.upstreamRqTotal);
+        w.counter('upstream_rq_pending_overflow', c.upstreamRqPendingOverflow);
+        w.counter('upstream_rq_pending_total', c.upstreamRqPendingTotal);
+        w.counter('upstream_rq_pending_failure_eject', c.upstreamRqPendingFailureEject);
+        w.gauge('upstream_rq_pending_active', c.upstreamRqPendingActive);
+        w.counter('upstream_rq_timeout', c.upstreamRqTimeout);
+        w.counter('upstream_rq_per_try_timeout', c.upstreamRqPerTryTimeout);
+        w.counter('upstream_rq_retry', c.upstreamRqRetry);
+        w.counter('upstream_rq_retry_overflow', c.upstreamRqRetryOverflow);
+        if (c.extAuthzOk + c.extAuthzDenied + c.extAuthzError > 0) {
+          w.counter('ext_authz.ok', c.extAuthzOk);
+          w.counter('ext_authz.denied', c.extAuthzDenied);
+          w.counter('ext_authz.error', c.extAuthzError);
+          w.counter('ext_authz.failure_mode_allowed', c.extAuthzFailureModeAllowed);
+        }
+        w.gauge('upstream_cx_active', c.upstreamCxActive);
+        w.gauge('upstream_rq_active', c.upstreamRqActive);
+        for (let n = 1; n <= 5; n++) w.counter(UPSTREAM_RQ_CLASS[n], c.rqClass[n]);
+        for (const [code, n] of c.rqCode) w.counter(`upstream_rq_${code}`, n);
       }
-      gauges[k('upstream_cx_active')] = c.upstreamCxActive;
-      gauges[k('upstream_rq_active')] = c.upstreamRqActive;
-      for (let n = 1; n <= 5; n++) counters[k(`upstream_rq_${n}xx`)] = c.rqClass[n];
-      for (const [code, n] of c.rqCode) counters[k(`upstream_rq_${code}`)] = n;
       for (const [host, h] of c.hosts) {
-        const hk = (stat: string) => statKey('host', `${name}\u0002${host}`, stat);
-        counters[hk('cx_total')] = h.cxTotal;
-        counters[hk('cx_connect_fail')] = h.cxConnectFail;
-        counters[hk('rq_total')] = h.rqTotal;
-        counters[hk('rq_success')] = h.rqSuccess;
-        counters[hk('rq_error')] = h.rqError;
-        gauges[hk('cx_active')] = h.cxActive;
-        gauges[hk('rq_active')] = h.rqActive;
+        w.scope('host', `${name}\u0002${host}`);
+        w.counter('cx_total', h.cxTotal);
+        w.counter('cx_connect_fail', h.cxConnectFail);
+        w.counter('rq_total', h.rqTotal);
+        w.counter('rq_success', h.rqSuccess);
+        w.counter('rq_error', h.rqError);
+        w.gauge('cx_active', h.cxActive);
+        w.gauge('rq_active', h.rqActive);
       }
     }
     for (const [addr, l] of this.listeners) {
-      counters[statKey('listener', addr, 'downstream_cx_total')] = l.downstreamCxTotal;
-      counters[statKey('listener', addr, 'downstream_cx_destroy')] = l.downstreamCxDestroy;
-      gauges[statKey('listener', addr, 'downstream_cx_active')] = l.downstreamCxActive;
-      counters[statKey('listener', addr, 'no_filter_chain_match')] = l.noFilterChainMatch;
-      counters[statKey('listener', addr, 'downstream_pre_cx_timeout')] = l.downstreamPreCxTimeout;
-      counters[statKey('listener', addr, 'ssl.handshake')] = l.sslHandshake;
-      counters[statKey('listener', addr, 'ssl.connection_error')] = l.sslHandshakeError;
-      counters[statKey('listener', addr, 'rbac.denied')] = l.rbacDenied;
-      counters[statKey('listener', addr, 'downstream_cx_overflow')] = l.downstreamCxOverflow;
-      counters[statKey('listener', addr, 'downstream_global_cx_overflow')] = l.downstreamGlobalCxOverflow;
-      counters[statKey('listener', addr, 'downstream_cx_overload_reject')] = l.downstreamCxOverloadReject;
+      w.scope('listener', addr);
+      w.counter('downstream_cx_total', l.downstreamCxTotal);
+      w.counter('downstream_cx_destroy', l.downstreamCxDestroy);
+      w.gauge('downstream_cx_active', l.downstreamCxActive);
+      w.counter('no_filter_chain_match', l.noFilterChainMatch);
+      w.counter('downstream_pre_cx_timeout', l.downstreamPreCxTimeout);
+      w.counter('ssl.handshake', l.sslHandshake);
+      w.counter('ssl.connection_error', l.sslHandshakeError);
+      w.counter('rbac.denied', l.rbacDenied);
+      w.counter('downstream_cx_overflow', l.downstreamCxOverflow);
+      w.counter('downstream_global_cx_overflow', l.downstreamGlobalCxOverflow);
+      w.counter('downstream_cx_overload_reject', l.downstreamCxOverloadReject);
     }
     const o = this.overload;
-    for (const [monitor, p] of o.pressure) gauges[statKey('overload', monitor, 'pressure')] = Math.round(p * 100);
-    for (const [monitor, n] of o.failedUpdates) counters[statKey('overload', monitor, 'failed_updates')] = n;
+    for (const [monitor, p] of o.pressure) {
+      w.scope('overload', monitor);
+      w.gauge('pressure', Math.round(p * 100));
+    }
+    for (const [monitor, n] of o.failedUpdates) {
+      w.scope('overload', monitor);
+      w.counter('failed_updates', n);
+    }
     for (const [action, active] of o.active) {
-      gauges[statKey('overload', action, 'active')] = active ? 1 : 0;
-      gauges[statKey('overload', action, 'scale_percent')] = active ? 100 : 0;
+      w.scope('overload', action);
+      w.gauge('active', active ? 1 : 0);
+      w.gauge('scale_percent', active ? 100 : 0);
     }
     for (const [prefix, e] of this.networkExtAuthz) {
-      const k = (stat: string) => statKey('ext_authz', prefix, stat);
-      counters[k('total')] = e.total;
-      counters[k('ok')] = e.ok;
-      counters[k('denied')] = e.denied;
-      counters[k('error')] = e.error;
-      counters[k('failure_mode_allowed')] = e.failureModeAllowed;
-      counters[k('cx_closed')] = e.cxClosed;
-      gauges[k('active')] = e.active;
+      w.scope('ext_authz', prefix);
+      w.counter('total', e.total);
+      w.counter('ok', e.ok);
+      w.counter('denied', e.denied);
+      w.counter('error', e.error);
+      w.counter('failure_mode_allowed', e.failureModeAllowed);
+      w.counter('cx_closed', e.cxClosed);
+      w.gauge('active', e.active);
     }
     for (const [prefix, t] of this.tcpProxies) {
-      const k = (stat: string) => statKey('tcp', prefix, stat);
-      counters[k('downstream_cx_total')] = t.downstreamCxTotal;
-      counters[k('downstream_cx_no_route')] = t.downstreamCxNoRoute;
-      counters[k('downstream_cx_rx_bytes_total')] = t.downstreamCxRxBytesTotal;
-      counters[k('downstream_cx_tx_bytes_total')] = t.downstreamCxTxBytesTotal;
-      counters[k('downstream_flow_control_paused_reading_total')] = t.downstreamFlowControlPausedReadingTotal;
-      counters[k('downstream_flow_control_resumed_reading_total')] = t.downstreamFlowControlResumedReadingTotal;
-      counters[k('idle_timeout')] = t.idleTimeout;
-      counters[k('upstream_flush_total')] = t.upstreamFlushTotal;
+      w.scope('tcp', prefix);
+      w.counter('downstream_cx_total', t.downstreamCxTotal);
+      w.counter('downstream_cx_no_route', t.downstreamCxNoRoute);
+      w.counter('downstream_cx_rx_bytes_total', t.downstreamCxRxBytesTotal);
+      w.counter('downstream_cx_tx_bytes_total', t.downstreamCxTxBytesTotal);
+      w.counter('downstream_flow_control_paused_reading_total', t.downstreamFlowControlPausedReadingTotal);
+      w.counter('downstream_flow_control_resumed_reading_total', t.downstreamFlowControlResumedReadingTotal);
+      w.counter('idle_timeout', t.idleTimeout);
+      w.counter('upstream_flush_total', t.upstreamFlushTotal);
     }
     for (const [prefix, h] of this.hcms) {
-      const k = (stat: string) => statKey('http', prefix, stat);
-      counters[k('downstream_rq_total')] = h.downstreamRqTotal;
-      counters[k('downstream_rq_http1_total')] = h.downstreamRqHttp1Total;
-      counters[k('downstream_rq_http2_total')] = h.downstreamRqHttp2Total;
-      counters[k('downstream_rq_overload_close')] = h.downstreamRqOverloadClose;
-      counters[k('downstream_rq_tx_reset')] = h.downstreamRqTxReset;
-      counters[k('downstream_rq_idle_timeout')] = h.downstreamRqIdleTimeout;
-      counters[k('downstream_rq_timeout')] = h.downstreamRqTimeout;
-      counters[k('downstream_rq_max_duration_reached')] = h.downstreamRqMaxDurationReached;
-      counters[k('downstream_rq_header_timeout')] = h.downstreamRqHeaderTimeout;
-      gauges[k('downstream_rq_active')] = h.downstreamRqActive;
-      for (let n = 1; n <= 5; n++) counters[k(`downstream_rq_${n}xx`)] = h.rqClass[n];
+      w.scope('http', prefix);
+      w.counter('downstream_rq_total', h.downstreamRqTotal);
+      w.counter('downstream_rq_http1_total', h.downstreamRqHttp1Total);
+      w.counter('downstream_rq_http2_total', h.downstreamRqHttp2Total);
+      w.counter('downstream_rq_overload_close', h.downstreamRqOverloadClose);
+      w.counter('downstream_rq_tx_reset', h.downstreamRqTxReset);
+      w.counter('downstream_rq_idle_timeout', h.downstreamRqIdleTimeout);
+      w.counter('downstream_rq_timeout', h.downstreamRqTimeout);
+      w.counter('downstream_rq_max_duration_reached', h.downstreamRqMaxDurationReached);
+      w.counter('downstream_rq_header_timeout', h.downstreamRqHeaderTimeout);
+      w.gauge('downstream_rq_active', h.downstreamRqActive);
+      for (let n = 1; n <= 5; n++) w.counter(DOWNSTREAM_RQ_CLASS[n], h.rqClass[n]);
     }
     const istioRequests = [...this.istioRequests.values()].map((s) => ({
       labels: { ...s.labels },

@@ -18,6 +18,7 @@ import { NO_SLOTS, Runtime, type ChainRuntime, type ListenerRuntime, type Worker
 import { DRAIN_ALL_NOW, type DrainRequest, type RuntimeSlots } from './messages.js';
 import { log } from '../telemetry/log.js';
 import type { ListenerStats, StatsSnapshot } from '../telemetry/stats.js';
+import { StatsMatcherCache } from '../telemetry/stats-matcher.js';
 
 interface BoundListener {
   key: string;
@@ -36,6 +37,7 @@ function widen(a: DrainScope, b: DrainScope): DrainScope {
 /** One worker's data plane: its listeners, their connections, and the current Runtime. */
 export class DataPlane {
   private runtime: Runtime | undefined;
+  private readonly statsMatcher = new StatsMatcherCache();
   private readonly bound = new Map<string, BoundListener>();
   /** Connections the chains' filters hold (HTTP codecs, TCP proxy sessions, ext_authz checks), with their listener. */
   private readonly tracked = new Map<TrackedConnection, string>();
@@ -310,7 +312,7 @@ export class DataPlane {
   }
 
   statsSnapshot(): StatsSnapshot {
-    return this.services.stats.snapshot();
+    return this.services.stats.snapshot(this.statsMatcher.get(this.runtime?.snapshot.statsMatcher));
   }
 
   async close(): Promise<void> {

@@ -38,3 +38,13 @@ describe('node identity', () => {
     expect(fromNode).toEqual(fromEnv);
   });
 });
+
+describe('ISTIO_METAJSON_ANNOTATIONS', () => {
+  it("the pod's annotations, when given; not a JSON object of strings is an error naming the variable", () => {
+    const env = { INSTANCE_IP: '10.0.0.5', ISTIO_METAJSON_ANNOTATIONS: '{"sidecar.istio.io/statsInclusionPrefixes":"cluster.outbound"}' };
+    expect(buildNodeIdentity({ mode: 'sidecar', labels: [] }, env).annotations).toEqual({ 'sidecar.istio.io/statsInclusionPrefixes': 'cluster.outbound' });
+    expect(buildNodeIdentity({ mode: 'sidecar', labels: [] }, { INSTANCE_IP: '10.0.0.5' }).annotations).toBeUndefined();
+    expect(() => buildNodeIdentity({ mode: 'sidecar', labels: [] }, { INSTANCE_IP: '10.0.0.5', ISTIO_METAJSON_ANNOTATIONS: '{"a":1}' })).toThrow(/ISTIO_METAJSON_ANNOTATIONS is not a JSON object/);
+    expect(() => buildNodeIdentity({ mode: 'sidecar', labels: [] }, { INSTANCE_IP: '10.0.0.5', ISTIO_METAJSON_ANNOTATIONS: '[' })).toThrow(/ISTIO_METAJSON_ANNOTATIONS/);
+  });
+});

@@ -8,7 +8,7 @@ import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, ROOT } from '../helpers/proxy.js';
+import { ALL_STATS_ENV, CLI, ROOT } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/lifecycle.js';
 import { parsePrometheus } from '../helpers/telemetry.js';
 import { createPodPair, installCapture, must, netnsUnavailable, type Pod, type PodProcess, podStats, run, spawnInPod, tearDownPods, waitOutput, waitSidecarReady } from '../helpers/netns.js';
@@ -131,7 +131,7 @@ for (const f of FAMILIES) describe.skipIf(!!skip)(`transparent capture end to en
   let serverProxy: PodProcess;
 
   const sidecar = (pod: Pod, app: string) =>
-    spawnInPod(pod, NODE, [CLI, 'run', '-c', join(dir, 'config'), '--mode', 'sidecar', '--namespace', 'demo', '--label', `app=${app}`, '--ip', pod.ip, '--workers', '1'], { uid: 1337 });
+    spawnInPod(pod, NODE, [CLI, 'run', '-c', join(dir, 'config'), '--mode', 'sidecar', '--namespace', 'demo', '--label', `app=${app}`, '--ip', pod.ip, '--workers', '1'], { uid: 1337, env: ALL_STATS_ENV });
 
   const curl = (args: string[]) => run('curl', ['-s', '-S', '--max-time', '5', ...args], { ns: client!.ns, timeoutMs: 8_000 });
   const stats = async (pod: Pod) => parsePrometheus(await podStats(pod));

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa } from '../../src/security/ca.js';
-import { CLI, ROOT } from '../helpers/proxy.js';
+import { ALL_STATS_ENV, CLI, ROOT } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/lifecycle.js';
 import { parsePrometheus } from '../helpers/telemetry.js';
 import { createPodPair, installCapture, must, netnsUnavailable, type Pod, podCertDir, type PodProcess, podStats, run, spawnInPod, tearDownPods, waitOutput, waitSidecarReady } from '../helpers/netns.js';
@@ -107,7 +107,7 @@ describe.skipIf(!!skip)('Istio mTLS end to end (auto mTLS, XFCC, identities in m
     const apps = spawnInPod(server, NODE, [join(dir, 'server-apps.mjs')]);
     procs.push(apps);
     const sidecar = (pod: Pod, sa: string, certs: string) =>
-      spawnInPod(pod, NODE, [CLI, 'run', '-c', join(dir, 'config'), '--namespace', 'demo', '--service-account', sa, '--label', `app=${sa}`, '--ip', pod.ip, '--workers', '1', '--cert-dir', certs], { uid: 1337 });
+      spawnInPod(pod, NODE, [CLI, 'run', '-c', join(dir, 'config'), '--namespace', 'demo', '--service-account', sa, '--label', `app=${sa}`, '--ip', pod.ip, '--workers', '1', '--cert-dir', certs], { uid: 1337, env: ALL_STATS_ENV });
     clientProxy = sidecar(client, 'sleep', clientCerts);
     serverProxy = sidecar(server, 'web', serverCerts);
     procs.push(clientProxy, serverProxy);

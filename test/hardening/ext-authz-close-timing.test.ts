@@ -37,7 +37,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
   const echoPort = (echo.address() as { port: number }).port;
   [gwPort, tcpPort] = await freePorts(2);
-  gw = await startProxy({
+  gw = await startProxy({ allStats: true,
     yaml: [
       toYaml(
         serviceEntry({ name: 'app', host: svcHost('app'), port: 80, endpoints: [{ port: app.port }] }),
@@ -50,7 +50,7 @@ beforeAll(async () => {
     ].join('---\n'),
     args: GATEWAY_ARGS,
   });
-  side = await startProxy({
+  side = await startProxy({ allStats: true,
     yaml: [
       toYaml(authzServiceEntry(authz.port), sidecar('default', { ingress: [{ port: { number: tcpPort, protocol: 'TCP', name: 'tcp' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${echoPort}` }] })),
       authorizationPolicy('ext-tcp', { action: 'CUSTOM', provider: { name: 'slow' }, rules: [{}] }),

@@ -73,7 +73,7 @@ beforeAll(async () => {
       ],
     }),
   );
-  proxy = await startProxy({ yaml, args: [...GATEWAY_ARGS, '--cert-dir', join(dir, 'certs'), '--access-log', 'json'] });
+  proxy = await startProxy({ allStats: true, yaml, args: [...GATEWAY_ARGS, '--cert-dir', join(dir, 'certs'), '--access-log', 'json'] });
 });
 
 afterAll(async () => {

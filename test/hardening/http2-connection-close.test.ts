@@ -86,7 +86,7 @@ beforeAll(async () => {
       ],
     }),
   );
-  proxy = await startProxy({ yaml, args: GATEWAY_ARGS });
+  proxy = await startProxy({ allStats: true, yaml, args: GATEWAY_ARGS });
 }, 30_000);
 
 afterAll(async () => {
@@ -337,7 +337,7 @@ describe('the same rule on the sidecar paths', () => {
         ingress: [{ port: { number: ingressPort, protocol: 'HTTP', name: 'http' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${app.port}` }],
       }),
     );
-    sidecarProxy = await startProxy({ yaml, args: ['--mode', 'sidecar', '--namespace', 'default'] });
+    sidecarProxy = await startProxy({ allStats: true, yaml, args: ['--mode', 'sidecar', '--namespace', 'default'] });
     const at = (port: number, authority: string) => (): Target => ({ proxy: sidecarProxy, port, tls: false, authority });
     targets.push(
       ['outbound (15001, an explicit proxy)', at(sidecarProxy.ports.outbound, `${appHost}:${egressPort}`)],

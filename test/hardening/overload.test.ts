@@ -152,7 +152,7 @@ afterAll(async () => {
 describe('downstream connection limits', () => {
   it('--max-downstream-connections holds across workers: the excess is closed at once and counted, the rest keep working', async () => {
     const [gw] = await freePorts(1);
-    const p = await startProxy({ yaml: gatewayYaml([gw]), workers: 2, args: [...GATEWAY_ARGS, '--max-downstream-connections', '50'] });
+    const p = await startProxy({ allStats: true, yaml: gatewayYaml([gw]), workers: 2, args: [...GATEWAY_ARGS, '--max-downstream-connections', '50'] });
     const held = await openMany(gw, 50);
     for (const r of await Promise.all(held.map((c) => c.get()))) expect(r.status).toBe(200);
 
@@ -180,7 +180,7 @@ describe('downstream connection limits', () => {
 
   it('--listener-connection-limit refuses past one listener limit (downstream_cx_overflow); other listeners are not limited', async () => {
     const [limited, free] = await freePorts(2);
-    const p = await startProxy({ yaml: gatewayYaml([limited, free]), args: [...GATEWAY_ARGS, '--listener-connection-limit', `0.0.0.0_${limited}=5`] });
+    const p = await startProxy({ allStats: true, yaml: gatewayYaml([limited, free]), args: [...GATEWAY_ARGS, '--listener-connection-limit', `0.0.0.0_${limited}=5`] });
     const held = await openMany(limited, 5);
     for (const r of await Promise.all(held.map((c) => c.get()))) expect(r.status).toBe(200);
     const sixth = await Conn.open(limited);
@@ -199,7 +199,7 @@ describe('downstream connection limits', () => {
   it('at the descriptor limit (RLIMIT_NOFILE 256, no flag) the excess is refused, the rest is served and readiness answers', async () => {
     const [gw] = await freePorts(1);
     // default limit: (256 - 96 reserved) / 2 = 80 downstream connections, the other half for upstream ones
-    const p = await startProxy({ yaml: gatewayYaml([gw]), workers: 2, nofile: 256, args: GATEWAY_ARGS });
+    const p = await startProxy({ allStats: true, yaml: gatewayYaml([gw]), workers: 2, nofile: 256, args: GATEWAY_ARGS });
     // logged just after readiness turns 200
     expect(await eventually(() => p.stderr().includes('downstream connection limit: 80 (RLIMIT_NOFILE 256'))).toBe(true);
     // more connections than the process has descriptors, each sending a request as soon as it can,
@@ -232,7 +232,7 @@ describe('downstream connection limits', () => {
   });
   it('a flood of the admin, stats and health ports is capped inside the descriptor reserve: the data plane keeps its share', async () => {
     const [gw] = await freePorts(1);
-    const p = await startProxy({ yaml: gatewayYaml([gw]), workers: 2, nofile: 256, args: GATEWAY_ARGS });
+    const p = await startProxy({ allStats: true, yaml: gatewayYaml([gw]), workers: 2, nofile: 256, args: GATEWAY_ARGS });
     expect(await eventually(() => p.stderr().includes('downstream connection limit: 80 (RLIMIT_NOFILE 256'))).toBe(true);
     // 3 x 100 idle connections: more than the process has descriptors
     const flood = (await Promise.all([p.ports.admin, p.ports.stats, p.ports.health].map((port) => openMany(port, 100)))).flat();
@@ -259,7 +259,7 @@ describe('overload manager', () => {
     const [gw] = await freePorts(1);
     const pressure = join(tmp, 'pressure');
     await writeFile(pressure, '0');
-    const p = await startProxy({ yaml: gatewayYaml([gw]), args: [...GATEWAY_ARGS, '--overload-injected-resource', pressure, '--access-log', 'json'] });
+    const p = await startProxy({ allStats: true, yaml: gatewayYaml([gw]), args: [...GATEWAY_ARGS, '--overload-injected-resource', pressure, '--access-log', 'json'] });
     const active = async (action: string) => (await scrape(p.ports.stats)).one(`${ACTION}_${action}_active`);
 
     const keepAlive = await Conn.open(gw);
@@ -313,7 +313,7 @@ describe('overload manager', () => {
   it('the fixed_heap monitor: a worker heap over --max-heap-size refuses new connections; readiness still answers', async () => {
     const [gw] = await freePorts(1);
     // 1 MiB: any worker's heap is over it from the first sample
-    const p = await startProxy({ yaml: gatewayYaml([gw]), args: [...GATEWAY_ARGS, '--max-heap-size', '1'] });
+    const p = await startProxy({ allStats: true, yaml: gatewayYaml([gw]), args: [...GATEWAY_ARGS, '--max-heap-size', '1'] });
     const m = await scrape(p.ports.stats);
     expect(m.one('envoy_overload_envoy_resource_monitors_fixed_heap_pressure')).toBeGreaterThan(100);
     expect(m.one(`${ACTION}_reject_incoming_connections_active`)).toBe(1);

@@ -204,8 +204,8 @@ beforeAll(async () => {
   });
   [idlePort, limitsPort] = await freePorts(2);
   [idleProxy, limitsProxy] = await Promise.all([
-    startProxy({ yaml: meshYaml(idlePort), args: ['--stream-idle-timeout', '1s', '--access-log', 'json'] }),
-    startProxy({ yaml: meshYaml(limitsPort), args: ['--request-timeout', '1s', '--max-stream-duration', '2s', '--request-headers-timeout', '500ms', '--access-log', 'json'] }),
+    startProxy({ allStats: true, yaml: meshYaml(idlePort), args: ['--stream-idle-timeout', '1s', '--access-log', 'json'] }),
+    startProxy({ allStats: true, yaml: meshYaml(limitsPort), args: ['--request-timeout', '1s', '--max-stream-duration', '2s', '--request-headers-timeout', '500ms', '--access-log', 'json'] }),
   ]);
 });
 

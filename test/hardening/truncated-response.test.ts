@@ -87,7 +87,7 @@ beforeAll(async () => {
       ],
     }),
   );
-  proxy = await startProxy({ yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'] });
+  proxy = await startProxy({ allStats: true, yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'] });
 }, 30_000);
 
 afterAll(async () => {

@@ -45,7 +45,18 @@ export interface StartProxyOptions {
   env?: Record<string, string>;
   /** RLIMIT_NOFILE (soft and hard) of the proxy process, set by prlimit(1) before it starts. */
   nofile?: number;
+  /** Keep every Envoy stat (ALL_STATS_ENV), for a test that checks a behaviour by its cluster, listener or connection manager stats. */
+  allStats?: boolean;
 }
+
+/**
+ * The pod annotation that keeps every Envoy stat family Outrigger has. pilot-agent's inclusion list
+ * keeps few (Istio's metrics, server.*, the managers', RBAC): an operator who wants cluster stats
+ * annotates the pod, and so do the tests that read them.
+ */
+export const ALL_STATS_ENV = {
+  ISTIO_METAJSON_ANNOTATIONS: JSON.stringify({ 'sidecar.istio.io/statsInclusionPrefixes': 'cluster.,listener.,http.,tcp.,ext_authz.,overload.' }),
+};
 
 export interface RunningProxy {
   readonly ports: ProxyPorts;
@@ -99,7 +110,7 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   // prlimit execs the command: the child's pid is the proxy's
   const node = [process.execPath, ...(opts.nodeFlags ?? PROXY_NODE_FLAGS), ...args];
   const [cmd, cmdArgs] = opts.nofile === undefined ? [node[0], node.slice(1)] : ['prlimit', [`--nofile=${opts.nofile}:${opts.nofile}`, '--', ...node]];
-  const child = spawn(cmd, cmdArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const child = spawn(cmd, cmdArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(opts.allStats ? ALL_STATS_ENV : {}), ...opts.env } });
   let err = '';
   let out = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));

@@ -19,7 +19,7 @@ beforeAll(async () => {
   fx = await namedUpstreams(['echo']);
   echoPort = fx.upstreams.get('echo')!.port;
   gw = await freePort();
-  proxy = await startProxy({
+  proxy = await startProxy({ allStats: true,
     yaml: toYaml(gateway({ port: gw }), ...fx.entries, virtualService('echo', { hosts: ['*'], gateways: ['gw'], http: [{ name: 'to-echo', route: [{ destination: { host: svcHost('echo') } }] }] })),
     args: GATEWAY_ARGS,
     workers: 2,

@@ -81,13 +81,13 @@ beforeAll(async () => {
       authorizationPolicy('ext', { action: 'CUSTOM', provider: { name: 'grpc-authz' }, rules: [{ to: [{ operation: { paths: ['/custom*'] } }] }] }),
       mesh({ service: `default/${AUTHZ_HOST}`, ...provider }),
     ].join('---\n');
-  gw = await startProxy({ yaml: gatewayYaml(gwPort, authz.port, { timeout: `${PROVIDER_TIMEOUT_MS}ms`, includeRequestBodyInCheck: { maxRequestBytes: 64 } }), args: GATEWAY_ARGS });
+  gw = await startProxy({ allStats: true, yaml: gatewayYaml(gwPort, authz.port, { timeout: `${PROVIDER_TIMEOUT_MS}ms`, includeRequestBodyInCheck: { maxRequestBytes: 64 } }), args: GATEWAY_ARGS });
   // the service is down: fail closed with its statusOnError, or open
-  await startProxy({ yaml: gatewayYaml(downPort, deadPort, { statusOnError: '503' }), args: GATEWAY_ARGS });
-  await startProxy({ yaml: gatewayYaml(openPort, deadPort, { failOpen: true }), args: GATEWAY_ARGS });
+  await startProxy({ allStats: true, yaml: gatewayYaml(downPort, deadPort, { statusOnError: '503' }), args: GATEWAY_ARGS });
+  await startProxy({ allStats: true, yaml: gatewayYaml(openPort, deadPort, { failOpen: true }), args: GATEWAY_ARGS });
 
   const tcp = (n: number) => ({ port: { number: n, protocol: 'TCP', name: 'tcp' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${echoPort}` });
-  side = await startProxy({
+  side = await startProxy({ allStats: true,
     yaml: [
       toYaml(
         authzServiceEntry(authz.port),

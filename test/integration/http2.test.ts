@@ -88,7 +88,7 @@ beforeAll(async () => {
       ],
     }),
   );
-  proxy = await startProxy({ yaml, args: GATEWAY_ARGS });
+  proxy = await startProxy({ allStats: true, yaml, args: GATEWAY_ARGS });
 });
 
 afterAll(async () => {

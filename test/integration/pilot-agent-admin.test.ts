@@ -84,7 +84,8 @@ async function startSidecar(drainSeconds: number): Promise<{ proxy: RunningProxy
       ingress: [{ port: { number: inbound, protocol: 'HTTP', name: 'http' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${app.port}` }],
     }),
   );
-  const proxy = await startProxy({ yaml, args: ['--mode', 'sidecar', '--namespace', 'default', '--drain-duration', String(drainSeconds), '--no-watch'] });
+  // as pilot-agent runs with EXIT_ON_ZERO_ACTIVE_CONNECTIONS: the drain polls downstream_cx_active, so the stats keep it
+  const proxy = await startProxy({ yaml, args: ['--mode', 'sidecar', '--namespace', 'default', '--drain-duration', String(drainSeconds), '--no-watch'], env: { EXIT_ON_ZERO_ACTIVE_CONNECTIONS: 'true' } });
   return { proxy, inbound: inbound!, outbound: outbound! };
 }
 

@@ -174,7 +174,7 @@ describe('circuit breakers, one worker', () => {
       route('maxreq', { retries: { attempts: 3, retryOn: '5xx,reset,connect-failure' } }),
       route('sick', { retries: { attempts: 3, retryOn: '5xx' } }),
     );
-    proxy = await startProxy({ yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'], workers: 1 });
+    proxy = await startProxy({ allStats: true, yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'], workers: 1 });
   });
 
   afterAll(async () => {
@@ -303,7 +303,7 @@ describe('circuit breakers, two workers share the limits', () => {
       route('one'),
       route('single'),
     );
-    proxy = await startProxy({ yaml, args: GATEWAY_ARGS, workers: 2 });
+    proxy = await startProxy({ allStats: true, yaml, args: GATEWAY_ARGS, workers: 2 });
   });
 
   afterAll(async () => {

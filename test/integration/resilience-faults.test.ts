@@ -57,7 +57,7 @@ beforeAll(async () => {
     faultRoute('grpc', { abort: { grpcStatus: 'UNAVAILABLE', ...pct(100) } }),
     faultRoute('delaytimeout', { delay: { fixedDelay: '300ms', ...pct(100) } }, { timeout: '200ms' }),
   );
-  proxy = await startProxy({ yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'] });
+  proxy = await startProxy({ allStats: true, yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'] });
 });
 
 afterAll(async () => {

@@ -109,7 +109,7 @@ beforeAll(async () => {
     vs('mirrors.test', { mirrors: [{ destination: { host: 'httpbin', subset: 'v2' } }, { destination: { host: SHADOW3 } }] }),
     vs('mirrordead.test', { mirror: { host: DEADMIRROR } }),
   );
-  proxy = await startProxy({ yaml, args: GATEWAY_ARGS });
+  proxy = await startProxy({ allStats: true, yaml, args: GATEWAY_ARGS });
 });
 
 afterAll(async () => {

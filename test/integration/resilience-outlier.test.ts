@@ -127,7 +127,7 @@ describe('outlier detection, one worker', () => {
       ...services.map(([n, , policy]) => destinationRule(n, { host: svc(n), trafficPolicy: policy })),
       ...services.map(([n]) => route(n)),
     );
-    proxy = await startProxy({ yaml, args: GATEWAY_ARGS, workers: 1 });
+    proxy = await startProxy({ allStats: true, yaml, args: GATEWAY_ARGS, workers: 1 });
   });
 
   afterAll(async () => {
@@ -302,7 +302,7 @@ describe('outlier detection, two workers share the consecutive counters', () => 
         virtualService(n, { hosts: [`${n}.test`], gateways: ['gw'], http: [{ route: [{ destination: { host: svc(n) } }], retries: { attempts: 0 } }] }),
       ),
     );
-    proxy = await startProxy({ yaml, args: GATEWAY_ARGS, workers: 2 });
+    proxy = await startProxy({ allStats: true, yaml, args: GATEWAY_ARGS, workers: 2 });
   });
 
   afterAll(async () => {

@@ -167,7 +167,7 @@ beforeAll(async () => {
     vs('pair', {}, PAIR),
     vs('pairnoprev', { retries: { attempts: 2, retryOn: '503', retryIgnorePreviousHosts: false } }, PAIR),
   );
-  proxy = await startProxy({ yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'] });
+  proxy = await startProxy({ allStats: true, yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'] });
 });
 
 afterAll(async () => {

@@ -144,7 +144,7 @@ beforeAll(async () => {
   // A bounded V8 old space makes RSS mean something: with the default (GiBs) V8 grows the heap
   // lazily (~30-45 MiB per round here even without a leak); bounded, a real leak either keeps the
   // RSS growing or runs the worker out of memory (it is then respawned, which the test checks).
-  proxy = await startProxy({
+  proxy = await startProxy({ allStats: true,
     yaml,
     args: [...GATEWAY_ARGS, '--access-log', 'off'],
     workers: 1,

@@ -78,7 +78,7 @@ beforeAll(async () => {
     virtualService('t300', { hosts: ['t300.test'], gateways: ['gw'], http: [route('300ms')] }),
     virtualService('none', { hosts: ['none.test'], gateways: ['gw'], http: [route()] }),
   );
-  proxy = await startProxy({ yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'] });
+  proxy = await startProxy({ allStats: true, yaml, args: [...GATEWAY_ARGS, '--access-log', 'json'] });
 });
 
 afterAll(async () => {

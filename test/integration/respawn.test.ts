@@ -15,7 +15,7 @@ import { namedUpstreams, svcHost } from '../helpers/fixtures.js';
 import { connectOutcome, fetchText, promValue, startLoad, waitFor, type LoadRecord } from '../helpers/lifecycle.js';
 import { gateway, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
-import { assertBuilt, ROOT, sleep, writeConfigDir } from '../helpers/proxy.js';
+import { ALL_STATS_ENV, assertBuilt, ROOT, sleep, writeConfigDir } from '../helpers/proxy.js';
 
 type Agent = AgentModule.Agent;
 
@@ -54,7 +54,7 @@ async function startInProcess(workers: number): Promise<InProcess> {
   });
   configDirs.push(configDir);
   const agent = new Agent({
-    source: fileConfigSource({ paths: [configDir], node: buildNodeIdentity({ mode: 'gateway', namespace: 'default', labels: ['istio=ingressgateway'] }), outboundPort: outbound }),
+    source: fileConfigSource({ paths: [configDir], node: buildNodeIdentity({ mode: 'gateway', namespace: 'default', labels: ['istio=ingressgateway'] }, { ...process.env, ...ALL_STATS_ENV }), outboundPort: outbound }),
     workers,
     logLevel: 'error',
     accessLog: 'off',

@@ -81,7 +81,7 @@ beforeAll(async () => {
       ],
     }),
   );
-  proxy = await startProxy({ yaml, args: ['--access-log', 'json'] });
+  proxy = await startProxy({ allStats: true, yaml, args: ['--access-log', 'json'] });
 });
 
 afterAll(async () => {

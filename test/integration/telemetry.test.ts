@@ -100,14 +100,14 @@ beforeAll(async () => {
   [gwA, gwT, gwJ, deadPort] = await freePorts(4);
   startedA = Date.now();
   [pa, pt, pj] = await Promise.all([
-    startProxy({
+    startProxy({ allStats: true,
       yaml: mesh(gwA),
       args: [...GATEWAY_ARGS, '--label', 'app=gw-app', '--label', 'version=v3'],
       workers: 2,
       env: { ISTIO_META_WORKLOAD_NAME: '' }, // unset: the workload name comes from the app label
     }),
-    startProxy({ yaml: mesh(gwT), args: [...GATEWAY_ARGS, '--access-log', 'text'], workers: 1 }),
-    startProxy({
+    startProxy({ allStats: true, yaml: mesh(gwT), args: [...GATEWAY_ARGS, '--access-log', 'text'], workers: 1 }),
+    startProxy({ allStats: true,
       yaml: mesh(gwJ),
       args: [...GATEWAY_ARGS, '--label', 'app=gw-app', '--access-log', 'json'],
       workers: 1,

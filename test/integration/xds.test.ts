@@ -261,6 +261,8 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       const port = l.address.socket_address.port_value === 15090 ? ports.prom : ports.health;
       l.address.socket_address = { address: '127.0.0.1', port_value: port };
     }
+    // pilot-agent with EXIT_ON_ZERO_ACTIVE_CONNECTIONS keeps downstream_cx_active, which its drain polls
+    bootstrap.stats_config.stats_matcher.inclusion_list.patterns.push({ suffix: 'downstream_cx_active' });
     await writeFile(join(dir, 'envoy-rev.json'), JSON.stringify(bootstrap));
     proxy = spawn(process.execPath, [CLI, '-c', 'envoy-rev.json', ...PILOT_AGENT_FLAGS], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     proxy.stderr!.on('data', (d) => (stderr += String(d)));

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { yamlLib } from '../yaml-libs.js';
 import { ConfigError, type ConfigLocation } from '../errors.js';
 import { nodeIdentityFromEnvoyNode, type EnvoyNode } from '../node-identity.js';
-import type { NodeIdentity } from '../snapshot.js';
+import type { NodeIdentity, StatsMatcherConfig } from '../snapshot.js';
+import { decodeStringMatcher, type StringMatcherMessage } from './decode/matchers.js';
 import { unpackAny, type AnyMessage } from './proto/any.js';
 import { fromProtoJson } from './proto/json.js';
 import { mergeMessage } from './proto/merge.js';
@@ -19,7 +20,7 @@ import { durationMs, structToJs, type DurationMessage, type StructMessage } from
  *
  * Accepted and not read here (they matter later): layered_runtime (read into `runtime`;
  * overload.global_downstream_max_connections), overload_manager (the downstream connections
- * monitor), stats_config (tag extraction, inclusion matchers), stats_flush_interval, stats_sinks,
+ * monitor), stats_config (read: its stats_matcher; not: tag extraction), stats_flush_interval, stats_sinks,
  * tracing, bootstrap_extensions (Istio's), application_log_config (log format),
  * cluster_manager (outlier event log), deferred_stat_options.
  */
@@ -68,6 +69,8 @@ export interface EnvoyBootstrap {
   staticSecrets: PlainMessage[];
   /** layered_runtime's static layers, later ones over earlier ones (`overload.global_downstream_max_connections`, ...). */
   runtime: Record<string, unknown>;
+  /** stats_config.stats_matcher: which stats exist (absent: all). */
+  statsMatcher?: StatsMatcherConfig;
   /** A static cluster by name as a gRPC target; a ConfigError naming the field when it has no usable address. */
   grpcTarget(clusterName: string): GrpcTarget;
   /** Unknown fields ignored under --allow-unknown-static-fields, one line each. */
@@ -204,9 +207,33 @@ function readBootstrap(message: PlainMessage, source: string, opts: BootstrapOpt
     staticClusters,
     staticSecrets: statics.secrets ?? [],
     runtime: readRuntime(message.layered_runtime as PlainMessage | undefined),
+    ...readStatsMatcher((message.stats_config as PlainMessage | undefined)?.stats_matcher as PlainMessage | undefined, file),
     grpcTarget,
     warnings,
   };
+}
+
+/**
+ * stats_config.stats_matcher (envoy.config.metrics.v3.StatsMatcher). reject_all false is Envoy's
+ * default, every stat; a bad pattern fails the bootstrap naming its field, as Envoy's validation does.
+ */
+function readStatsMatcher(m: PlainMessage | undefined, file: string): { statsMatcher?: StatsMatcherConfig } {
+  const field = 'stats_config.stats_matcher';
+  const ref = { kind: 'Bootstrap', name: file };
+  const patterns = (list: string) => {
+    const raw = ((m?.[list] as PlainMessage | undefined)?.patterns ?? []) as StringMatcherMessage[];
+    return raw.map((p, i) => decodeStringMatcher(p, ref, `${field}.${list}.patterns[${i}]`));
+  };
+  switch (m?.stats_matcher) {
+    case 'reject_all':
+      return m.reject_all ? { statsMatcher: { rejectAll: true } } : {};
+    case 'inclusion_list':
+      return { statsMatcher: { inclusionList: patterns('inclusion_list') } };
+    case 'exclusion_list':
+      return { statsMatcher: { exclusionList: patterns('exclusion_list') } };
+    default:
+      return {};
+  }
 }
 
 /** The node, with Envoy's command-line overrides applied (they win over the file). */

@@ -1,17 +1,18 @@
 import { yamlLib } from '../yaml-libs.js';
 import { Field } from '../reader.js';
 import type { HttpConnectionManager } from '../snapshot.js';
-import type { ProxyConfigSettings } from './resources.js';
+import type { ProxyConfigSettings, ProxyStatsMatcher } from './resources.js';
+import { checkRegex } from './stats-matcher.js';
 
 /** ProxyConfig fields that change what Outrigger does. */
-const APPLIED = ['gatewayTopology'];
+const APPLIED = ['gatewayTopology', 'proxyStatsMatcher'];
 
 const FORWARD_CLIENT_CERT = ['UNDEFINED', 'SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY'] as const;
 
 /**
  * A ProxyConfig (meshconfig.istio.io ProxyConfig: meshConfig.defaultConfig, the PROXY_CONFIG
- * variable, the proxy.istio.io/config annotation). gatewayTopology is applied and checked field by
- * field; the other fields (discoveryAddress, drainDuration, tracing, ...) configure istio-agent or
+ * variable, the proxy.istio.io/config annotation). gatewayTopology and proxyStatsMatcher are
+ * applied and checked field by field; the other fields (discoveryAddress, drainDuration, tracing, ...) configure istio-agent or
  * the control plane: reported once as not applied, as istio-agent tolerates unknown ones.
  */
 export function parseProxyConfig(f: Field, warnings: string[], where: string): ProxyConfigSettings {
@@ -26,8 +27,24 @@ export function parseProxyConfig(f: Field, warnings: string[], where: string): P
       ...(xfcc && xfcc !== 'UNDEFINED' ? { forwardClientCertDetails: xfcc } : {}),
     };
   }
+  const stats = f.at('proxyStatsMatcher').optObject(['inclusionPrefixes', 'inclusionSuffixes', 'inclusionRegexps']);
+  if (stats) out.proxyStatsMatcher = parseProxyStatsMatcher(stats);
   const other = Object.keys(f.value as object).filter((k) => !APPLIED.includes(k));
   if (other.length) warnings.push(`${where}: proxy config fields ${other.join(', ')} accepted but not applied by the data plane`);
+  return out;
+}
+
+function parseProxyStatsMatcher(f: Field): ProxyStatsMatcher {
+  const out: ProxyStatsMatcher = {};
+  for (const key of ['inclusionPrefixes', 'inclusionSuffixes', 'inclusionRegexps'] as const) {
+    const list = f.at(key);
+    if (!list.present) continue;
+    out[key] = list.list().map((item) => {
+      const value = item.nonEmptyString();
+      if (key === 'inclusionRegexps') checkRegex(value, (reason) => item.fail(reason));
+      return value;
+    });
+  }
   return out;
 }
 
@@ -48,7 +65,7 @@ export function parseProxyConfigText(text: string, source: string, warnings: str
 
 /**
  * istio-agent's merge (mesh.ApplyProxyConfig): a field the overlay sets replaces the base's whole
- * field (gatewayTopology included), others are kept.
+ * field (gatewayTopology and proxyStatsMatcher included), others are kept.
  */
 export function mergeProxyConfig(base: ProxyConfigSettings | undefined, overlay: ProxyConfigSettings): ProxyConfigSettings {
   return { ...base, ...overlay };

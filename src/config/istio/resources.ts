@@ -350,6 +350,16 @@ export type ForwardClientCertDetails = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FOR
 export interface ProxyConfigSettings {
   /** Where a gateway sits: trusted proxies in front of it, and what it does with XFCC. */
   gatewayTopology?: { numTrustedProxies: number; forwardClientCertDetails?: ForwardClientCertDetails };
+  /** Envoy stats to keep beyond pilot-agent's own inclusion list (the sidecar.istio.io/statsInclusion* annotations win). */
+  proxyStatsMatcher?: ProxyStatsMatcher;
+}
+
+/** ProxyConfig.proxyStatsMatcher: `{pod_ip}` in an entry stands for each of the proxy's IPs. */
+export interface ProxyStatsMatcher {
+  inclusionPrefixes?: string[];
+  inclusionSuffixes?: string[];
+  /** RE2, matching a whole stat name. */
+  inclusionRegexps?: string[];
 }
 
 /** A Kubernetes Service port: protocol already chosen as Istio chooses it. */

@@ -1,3 +1,4 @@
+import { istioStatsMatcher } from './stats-matcher.js';
 import { isIPv6 } from 'node:net';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
@@ -32,6 +33,8 @@ export interface TranslateOptions {
   httpTimeouts?: HttpTimeoutOverrides;
   /** The Snapshot this source built before: what is unchanged keeps its versions (buildSnapshot). */
   previous?: Snapshot;
+  /** pilot-agent's EXIT_ON_ZERO_ACTIVE_CONNECTIONS: the downstream_cx_active stats are kept (config/istio/stats-matcher.ts). */
+  exitOnZeroActiveConnections?: boolean;
 }
 
 /** A listener served by one HTTP connection manager (gateway servers, Sidecar listeners with a bind address). */
@@ -71,7 +74,8 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   }
   addHashPolicies(routeConfigs, clusters);
   const secrets = secretSet.list;
-  return { snapshot: buildSnapshot({ node, listeners, routeConfigs, clusters, endpoints, secrets }, opts.previous), warnings };
+  const statsMatcher = istioStatsMatcher(cfg.mesh.defaultConfig?.proxyStatsMatcher, node.annotations, [node.ip], opts.exitOnZeroActiveConnections);
+  return { snapshot: buildSnapshot({ node, listeners, routeConfigs, clusters, endpoints, secrets, statsMatcher }, opts.previous), warnings };
 }
 
 /**

@@ -70,6 +70,28 @@ describe('loadBootstrap: every Istio golden', () => {
   });
 });
 
+describe('loadBootstrap: stats_config.stats_matcher', () => {
+  it("Istio's inclusion list from the default golden, pattern for pattern", async () => {
+    const b = await loadBootstrap({ configPath: golden('default'), allowUnknownStaticFields: true, cwd: '/pod' });
+    const list = (b.statsMatcher as { inclusionList: unknown[] }).inclusionList;
+    expect(list).toHaveLength(13);
+    expect(list[0]).toEqual({ prefix: 'reporter=' });
+    expect(list).toContainEqual({ suffix: 'rbac.allowed' });
+    expect(list).toContainEqual({ regex: 'vhost\\..*\\.route\\..*' });
+  });
+
+  it('reject_all, exclusion_list, none (every stat); a bad pattern fails the bootstrap naming its field', async () => {
+    const file = await write('stats.json', JSON.stringify(SIDECAR));
+    const with_ = (m: string) => loadBootstrap({ configPath: file, configYaml: `stats_config: {stats_matcher: ${m}}` });
+    expect((await with_('{reject_all: true}')).statsMatcher).toEqual({ rejectAll: true });
+    expect((await with_('{reject_all: false}')).statsMatcher).toBeUndefined();
+    expect((await with_('{exclusion_list: {patterns: [{prefix: "cluster.outbound|", ignore_case: true}]}}')).statsMatcher).toEqual({ exclusionList: [{ prefix: 'cluster.outbound|', ignoreCase: true }] });
+    expect((await loadBootstrap({ configPath: file })).statsMatcher).toBeUndefined();
+    await expect(with_('{inclusion_list: {patterns: [{prefix: server}, {safe_regex: {regex: "(a"}}]}}')).rejects.toThrow(/stats_config\.stats_matcher\.inclusion_list\.patterns\[1\]\.safe_regex\.regex: invalid regex/);
+    await expect(with_('{inclusion_list: {patterns: [{prefix: ""}]}}')).rejects.toThrow(/patterns\[0\].*prefix must not be empty/);
+  });
+});
+
 describe('loadBootstrap: what the agent reads', () => {
   it('default golden: node, identity, admin, DELTA_GRPC ADS, lds/cds over ADS, static listeners and clusters', async () => {
     const b = await loadBootstrap({ configPath: golden('default'), allowUnknownStaticFields: true, cwd: '/pod' });
