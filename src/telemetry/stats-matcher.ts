@@ -14,9 +14,10 @@ export interface StatsMatcher {
   /** Whether the stat of this whole dotted name exists. */
   accepts(name: string): boolean;
   /**
-   * The decision for the stats under `prefix` (`cluster.<name>.`), worked out once per prefix: a
-   * sidecar of a large mesh has thousands of clusters of a few dozen stats each, and under Istio's
-   * list each cluster's comes down to four suffix tests on the stat's own short name.
+   * The decision for all the stats under `prefix` (`cluster.<name>.`) at once: a sidecar of a large
+   * mesh has thousands of clusters of a few dozen stats each, and under Istio's list a cluster's
+   * comes down to four suffix tests on the stat's own short name, shared by every cluster and
+   * remembered by stat name.
    */
   scope(prefix: string): ScopeDecision;
 }
