@@ -42,6 +42,16 @@ export const compileRegex: (pattern: string) => CompiledRegex = sharedCompiled(1
   return linearJsRegExp(pattern) ?? { test: (v: string) => re2.testExact(v) };
 });
 
+/** Why RE2 refuses a pattern (its message), or undefined when it takes it: for config validation. */
+export function regexError(pattern: string): string | undefined {
+  try {
+    compileRegex(pattern);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /** An RE2 pattern that may match anywhere in the input (admin `/stats?filter=`). */
 export function compileSearchRegex(pattern: string): CompiledRegex {
   const re2 = parse(pattern);

@@ -1,5 +1,5 @@
 import type { Field } from '../reader.js';
-import { compileRegex } from '../../common/regex.js';
+import { regexError } from '../../common/regex.js';
 import type {
   DestinationSpec, HeadersSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteDestinationSpec, HttpRouteSpec, L4MatchSpec, L4RouteSpec,
   ResourceMeta, StringMatchSpec, VirtualServiceSpec,
@@ -276,11 +276,8 @@ export function optStringMatch(f: Field): StringMatchSpec | undefined {
   const k = set[0];
   const v = f.at(k).string();
   if (k === 'regex') {
-    try {
-      compileRegex(v);
-    } catch (e) {
-      f.at('regex').fail(`invalid regular expression: ${(e as Error).message}`);
-    }
+    const error = regexError(v);
+    if (error) f.at('regex').fail(`invalid regular expression: ${error}`);
     return { regex: v };
   }
   return k === 'exact' ? { exact: v } : { prefix: v };
@@ -362,11 +359,8 @@ function parseRewrite(f: Field): HttpRouteSpec['rewrite'] {
   if (rr.present) {
     rr.object(['match', 'rewrite']);
     const match = rr.at('match').nonEmptyString();
-    try {
-      compileRegex(match);
-    } catch (e) {
-      rr.at('match').fail(`invalid regular expression: ${(e as Error).message}`);
-    }
+    const error = regexError(match);
+    if (error) rr.at('match').fail(`invalid regular expression: ${error}`);
     uriRegexRewrite = { match, rewrite: rr.at('rewrite').string() };
   }
   const uri = f.at('uri').optString();

@@ -1,4 +1,4 @@
-import { compileRegex } from '../../common/regex.js';
+import { regexError } from '../../common/regex.js';
 import { ConfigError } from '../errors.js';
 import type { StatsMatcherConfig, StringMatch } from '../snapshot.js';
 import type { ProxyStatsMatcher } from './resources.js';
@@ -64,9 +64,6 @@ function annotationError(annotation: string, reason: string): never {
 
 /** Calls `fail` with RE2's reason when it refuses the pattern. */
 export function checkRegex(pattern: string, fail: (reason: string) => never): void {
-  try {
-    compileRegex(pattern);
-  } catch (e) {
-    fail(`invalid regex ${JSON.stringify(pattern)}: ${(e as Error).message}`);
-  }
+  const error = regexError(pattern);
+  if (error) fail(`invalid regex ${JSON.stringify(pattern)}: ${error}`);
 }

@@ -1,4 +1,4 @@
-import { compileRegex } from '../../../common/regex.js';
+import { regexError } from '../../../common/regex.js';
 import type { StringMatch } from '../../snapshot.js';
 import { resourceError, type ResourceRef } from './context.js';
 
@@ -46,10 +46,7 @@ export function decodeStringMatcher(m: StringMatcherMessage, ref: ResourceRef, f
  */
 export function decodeRegex(regex: string | undefined, ref: ResourceRef, field: string): string {
   if (!regex) throw resourceError(ref, field, 'the regex must not be empty');
-  try {
-    compileRegex(regex);
-  } catch (e) {
-    throw resourceError(ref, field, `invalid regex ${JSON.stringify(regex)}: ${(e as Error).message}`);
-  }
+  const error = regexError(regex);
+  if (error) throw resourceError(ref, field, `invalid regex ${JSON.stringify(regex)}: ${error}`);
   return regex;
 }
