@@ -1,9 +1,9 @@
 import { ConfigErrors } from './errors.js';
-import { parseIstioConfig } from './istio/parse.js';
+import { IstioConfigParser } from './istio/parse.js';
 import { mergeProxyConfig, parseProxyConfigText } from './istio/proxy-config.js';
 import { translateIstio, type TranslateOptions, type Translation } from './istio/translate.js';
 import type { NodeIdentity } from './snapshot.js';
-import { readConfigDocuments } from './source.js';
+import { forEachConfigFile } from './source.js';
 import { workloadSecrets, type CredentialSource, type WorkloadSecretSource } from './secrets.js';
 import { resolveCredentials } from './istio/resolve-credentials.js';
 
@@ -25,8 +25,9 @@ export interface LoadOptions extends TranslateOptions {
  * document, resource and field; nothing partial is ever returned.
  */
 export async function loadSnapshot(opts: LoadOptions): Promise<Translation> {
-  const docs = await readConfigDocuments(opts.paths);
-  const cfg = parseIstioConfig(docs, { defaultNamespace: opts.node.namespace });
+  const parser = new IstioConfigParser({ defaultNamespace: opts.node.namespace });
+  await forEachConfigFile(opts.paths, (docs) => docs.forEach((doc) => parser.add(doc)));
+  const cfg = parser.finish();
   if (opts.proxyConfig) {
     // istio-agent: this proxy's ProxyConfig over the mesh's defaultConfig, field by field
     const own = parseProxyConfigText(opts.proxyConfig.text, opts.proxyConfig.source, cfg.warnings);

@@ -202,7 +202,13 @@ export class Field {
 
   stringMap(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [k, f] of this.entries()) out[k] = f.string();
+    if (!this.present) return out;
+    const map = this.object().value as Record<string, unknown>;
+    // no Field per entry unless one is wrong: labels are the most numerous maps of a large config
+    for (const k of Object.keys(map)) {
+      const v = map[k];
+      out[k] = typeof v === 'string' ? v : this.at(k).string();
+    }
     return out;
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ConfigErrors } from '../../src/config/errors.js';
-import { parseIstioConfig } from '../../src/config/istio/parse.js';
+import { IstioConfigParser, parseIstioConfig } from '../../src/config/istio/parse.js';
 import { parseDocuments } from '../../src/config/source.js';
 import { parseError, parseErrors, parseYaml } from './helpers.js';
 
@@ -755,5 +755,40 @@ describe('Gateway / Sidecar validation', () => {
     const err = parseError(sc(spec));
     expect(err.location.field).toBe(path);
     expect(err.reason).toMatch(reason);
+  });
+});
+
+describe('IstioConfigParser', () => {
+  it('keeps no document: the loader drops each file\'s YAML values once parsed', () => {
+    const docs = parseDocuments('mesh.yaml', `${VS_WEIGHT_X.replace('"x"', '50')}---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ext }
+spec:
+  hosts: [ext.example.com]
+  ports: [{ number: 80, name: http }]
+  resolution: STATIC
+  endpoints: [{ address: 10.0.0.1, labels: { app: ext } }]
+`);
+    const parser = new IstioConfigParser({ defaultNamespace: 'default' });
+    for (const doc of docs) parser.add(doc);
+    const cfg = parser.finish();
+    expect(cfg.serviceEntries[0].endpoints[0].labels).toEqual({ app: 'ext' });
+    // every object the parsed config reaches, against the documents and every object of their values
+    const reached = new Set<unknown>();
+    const walk = (v: unknown): void => {
+      if (typeof v !== 'object' || v === null || reached.has(v)) return;
+      reached.add(v);
+      for (const x of Object.values(v)) walk(x);
+    };
+    walk(cfg);
+    const raw = new Set<unknown>(docs);
+    const collect = (v: unknown): void => {
+      if (typeof v !== 'object' || v === null) return;
+      raw.add(v);
+      for (const x of Object.values(v)) collect(x);
+    };
+    for (const d of docs) collect(d.value);
+    expect([...raw].filter((o) => reached.has(o))).toEqual([]);
   });
 });

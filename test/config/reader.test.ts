@@ -136,6 +136,7 @@ describe('Field', () => {
   it('entries()/stringMap() read maps, naming the bad key', () => {
     expect(field({ a: 'x', b: 'y' }).stringMap()).toEqual({ a: 'x', b: 'y' });
     expect(field(undefined).stringMap()).toEqual({});
+    expect(errorOf(() => field(['x']).stringMap()).reason).toBe('expected an object, got a list');
     const e = errorOf(() => field({ app: 'x', version: 2 }).stringMap());
     expect(e.location.field).toBe('spec.version');
     expect(e.reason).toBe('expected a string, got number 2');

@@ -52,27 +52,48 @@ export interface ParseOptions {
 
 /** Validates and normalizes every document; collects all errors before failing. */
 export function parseIstioConfig(docs: readonly SourceDocument[], opts: ParseOptions): IstioConfig {
-  const cfg: IstioConfig = {
+  const parser = new IstioConfigParser(opts);
+  for (const doc of docs) parser.add(doc);
+  return parser.finish();
+}
+
+/**
+ * Documents in, one at a time (the loader hands over each file's as it reads it), validated config
+ * out. Nothing parsed keeps its document: a large config's YAML values die with their file instead of
+ * living until the whole config is translated. Errors are collected; finish() throws them all.
+ */
+export class IstioConfigParser {
+  readonly #cfg: IstioConfig = {
     mesh: { ...DEFAULT_MESH },
     kubernetes: { services: [], endpointSlices: [], pods: [], nodes: [] },
     virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [],
     gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], warnings: [],
   };
-  const errors: ConfigError[] = [];
-  let order = 0;
-  const visit = (doc: SourceDocument, value: unknown, fieldPrefix: (string | number)[]) => {
+  readonly #errors: ConfigError[] = [];
+  #order = 0;
+
+  constructor(private readonly opts: ParseOptions) {}
+
+  add(doc: SourceDocument): void {
+    this.#visit(doc, doc.value, []);
+  }
+
+  #visit(doc: SourceDocument, value: unknown, fieldPrefix: (string | number)[]): void {
     try {
-      const items = parseResource(cfg, doc, value, fieldPrefix, opts, order++);
-      items?.forEach((item, i) => visit(doc, item, [...fieldPrefix, 'items', i]));
+      const items = parseResource(this.#cfg, doc, value, fieldPrefix, this.opts, this.#order++);
+      items?.forEach((item, i) => this.#visit(doc, item, [...fieldPrefix, 'items', i]));
     } catch (e) {
-      if (e instanceof ConfigError) errors.push(e);
+      if (e instanceof ConfigError) this.#errors.push(e);
       else throw e;
     }
-  };
-  for (const doc of docs) visit(doc, doc.value, []);
-  if (errors.length) throw new ConfigErrors(errors);
-  cfg.virtualServices = mergeDelegateVirtualServices(cfg.virtualServices, cfg.warnings);
-  return cfg;
+  }
+
+  finish(): IstioConfig {
+    const cfg = this.#cfg;
+    if (this.#errors.length) throw new ConfigErrors(this.#errors);
+    cfg.virtualServices = mergeDelegateVirtualServices(cfg.virtualServices, cfg.warnings);
+    return cfg;
+  }
 }
 
 /** Where each config's mesh settings came from: only one document may set them. */
@@ -112,7 +133,7 @@ function parseResource(
     const versions = KUBERNETES_REGISTRY_KINDS[kind];
     if (!versions.includes(apiVersion)) top.at('apiVersion').fail(`unsupported version ${apiVersion} of ${kind}; accepted: ${versions.join(', ')}`);
     if (!name) top.at('metadata').at('name').fail('metadata.name is required');
-    parseKubernetesObject(top, kind, { kind, name: name as string, namespace, doc, order }, cfg.kubernetes);
+    parseKubernetesObject(top, kind, { kind, name: name as string, namespace, order }, cfg.kubernetes);
     return undefined;
   }
   if (PLATFORM_KINDS.has(kind) && !group.endsWith('istio.io')) {
@@ -125,7 +146,7 @@ function parseResource(
   if (group === 'security.istio.io' && SECURITY_KINDS.has(kind)) {
     if (!AUTHORIZATION_POLICY_VERSIONS.includes(version)) top.at('apiVersion').fail(`unsupported version ${apiVersion}; accepted: security.istio.io/v1, security.istio.io/v1beta1`);
     if (!name) top.at('metadata').at('name').fail('metadata.name is required');
-    const meta: ResourceMeta = { kind, name: name as string, namespace, doc, order };
+    const meta: ResourceMeta = { kind, name: name as string, namespace, order };
     // `spec: {}` is valid (an AuthorizationPolicy that allows nothing, a PeerAuthentication left UNSET); a missing spec is the same
     const spec = isPlainObject(value) && 'spec' in value ? top.at('spec') : new Field({}, [...prefix, 'spec'], ctx);
     if (kind === 'AuthorizationPolicy') cfg.authorizationPolicies.push(parseAuthorizationPolicy(spec, meta, cfg.warnings, top.at('metadata')));
@@ -142,7 +163,7 @@ function parseResource(
   if (!name) top.at('metadata').at('name').fail('metadata.name is required');
   if (!isPlainObject(value) || !('spec' in value)) top.at('spec').fail('spec is required');
 
-  const meta: ResourceMeta = { kind, name: name as string, namespace, doc, order };
+  const meta: ResourceMeta = { kind, name: name as string, namespace, order };
   const spec = top.at('spec');
   switch (kind) {
     case 'VirtualService':

@@ -2,13 +2,11 @@ import type { PeerAuthenticationSpec } from './parse-peer-authentication.js';
 import type { RequestAuthenticationSpec } from './parse-request-authentication.js';
 import type { AuthorizationPolicySpec } from './parse-authorization-policy.js';
 /** Istio resources after validation: normalized, typed, with their origin. */
-import type { SourceDocument } from '../source.js';
 
 export interface ResourceMeta {
   kind: string;
   name: string;
   namespace: string;
-  doc?: SourceDocument;
   /** Position in load order, Istio's tie-breaker (it uses creation time). */
   order: number;
 }
