@@ -9,7 +9,7 @@ export function deepFreeze<T>(value: T): T {
 }
 
 // indexed and keyed loops (plain data: no inherited enumerable keys), primitives skipped without a
-// call: a Snapshot of 1,000 services has ~130,000 distinct objects
+// call: a Snapshot of 1,000 services has ~114,000 distinct objects
 function freezeTree(value: object): void {
   Object.freeze(value);
   if (Array.isArray(value)) {

@@ -3,7 +3,7 @@
  * workers connect to: one HostEndpoint per LbEndpoint, its locality's priority and weight folded in.
  */
 import { hostPort, isPipeAddress } from '../common/address.js';
-import type { ClusterLoadAssignment, EndpointAddress, HealthStatus, LbEndpoint, Locality, LocalityLbEndpoints } from './snapshot.js';
+import type { ClusterLoadAssignment, EndpointAddress, EndpointMetadata, HealthStatus, LbEndpoint, Locality, LocalityLbEndpoints } from './snapshot.js';
 
 /** One host of a cluster, as the load balancer, the pools and the admin pages see it. */
 export interface HostEndpoint {
@@ -132,7 +132,7 @@ export function loadAssignment(clusterName: string, hosts: readonly HostEndpoint
 /**
  * One LbEndpoint per host object: a service's subset clusters list the hosts of its default
  * cluster again, and share their LbEndpoints (a Snapshot is frozen plain data; 1,000 services with
- * two subsets: 22,000 LbEndpoints of five objects each, 10,000 distinct).
+ * two subsets: 22,000 LbEndpoints, 11,000 distinct; their metadata: see metadataOf).
  */
 const lbEndpoints = new WeakMap<HostEndpoint, LbEndpoint>();
 
@@ -143,9 +143,23 @@ function lbEndpointOf(h: HostEndpoint): LbEndpoint {
       endpoint: { address: endpointAddress(h.address, h.port) },
       healthStatus: h.healthStatus,
       loadBalancingWeight: h.weight,
-      metadata: { labels: { ...h.labels }, ...(h.tlsMode ? { tlsMode: h.tlsMode } : {}) },
+      metadata: metadataOf(h),
     };
     lbEndpoints.set(h, e);
   }
   return e;
+}
+
+/**
+ * One metadata object per labels object (and tlsMode): the endpoints of one workload set share their
+ * labels object (parse-service-entry.ts), and so their metadata (1,000 services of 10 endpoints:
+ * 11,000 metadata and label objects in the Snapshot before, 2,000 now).
+ */
+const metadataByLabels = { plain: new WeakMap<object, EndpointMetadata>(), istio: new WeakMap<object, EndpointMetadata>() };
+
+function metadataOf(h: HostEndpoint): EndpointMetadata {
+  const byLabels = h.tlsMode ? metadataByLabels.istio : metadataByLabels.plain;
+  let m = byLabels.get(h.labels);
+  if (!m) byLabels.set(h.labels, (m = { labels: h.labels, ...(h.tlsMode ? { tlsMode: h.tlsMode } : {}) }));
+  return m;
 }

@@ -20,6 +20,22 @@ describe('loadAssignment / hostEndpoints', () => {
     expect(hostEndpoints(all)[0].weight).toBe(1);
   });
 
+  it('hosts with the same labels object share their LbEndpoint metadata; another tlsMode or labels object gets its own', () => {
+    const labels = { app: 'a', version: 'v1' };
+    const [one, two, mtls, other] = loadAssignment('c', [
+      at('10.0.0.1', 80, { labels }),
+      at('10.0.0.2', 80, { labels }),
+      at('10.0.0.3', 80, { labels, tlsMode: 'istio' }),
+      at('10.0.0.4', 80, { labels: { ...labels } }),
+    ]).endpoints[0].lbEndpoints.map((e) => e.metadata);
+    expect(two).toBe(one);
+    expect(one).toEqual({ labels });
+    expect(mtls).toEqual({ labels, tlsMode: 'istio' });
+    expect(mtls).not.toBe(one);
+    expect(other).not.toBe(one);
+    expect(other).toEqual(one);
+  });
+
   it('a shared host stays shared when its group\'s locality is an equal object, not the same one', () => {
     // a group takes its first host's locality object: the subset's group starts with another host
     const first = at('10.0.0.1', 80, { locality: parseLocality('r/z') });

@@ -648,6 +648,21 @@ describe('ServiceEntry / WorkloadEntry validation', () => {
     expect(cfg.serviceEntries[0].location).toBe('MESH_EXTERNAL');
   });
 
+  it('endpoints with equal labels share one labels object (and so their LbEndpoints one metadata)', () => {
+    const cfg = parseYaml(se(`  hosts: [a.com]
+  ports: [{ number: 80, name: http }]
+  endpoints:
+  - { address: 1.1.1.1, labels: { app: a, version: v1 } }
+  - { address: 1.1.1.2, labels: { app: a, version: v2 } }
+  - { address: 1.1.1.3, labels: { version: v1, app: a } }
+  - { address: 1.1.1.4, labels: { app: a } }`));
+    const [v1, v2, v1again, short] = cfg.serviceEntries[0].endpoints.map((e) => e.labels);
+    expect(v1again).toBe(v1);
+    expect(v2).not.toBe(v1);
+    expect(v2).toEqual({ app: 'a', version: 'v2' });
+    expect(short).toEqual({ app: 'a' });
+  });
+
   it('defaults resolution to NONE and endpoint weight to 1', () => {
     const cfg = parseYaml(se('  hosts: [a.com]\n  ports: [{ number: 80, name: http }]\n  endpoints: [{ address: 1.1.1.1 }, { address: 1.1.1.2, weight: 3 }]'));
     expect(cfg.serviceEntries[0].resolution).toBe('NONE');

@@ -3,6 +3,7 @@ import type { ResourceMeta, ServiceEntrySpec, ServicePortSpec, WorkloadEntrySpec
 import { parseExportTo } from './parse.js';
 import { KNOWN_PROTOCOLS, resolveProtocol } from './protocol.js';
 import { isIP } from 'node:net';
+import { plainEqual } from '../../common/plain-equal.js';
 
 const UNIX_PREFIX = 'unix://';
 const SE_FIELDS = ['hosts', 'addresses', 'ports', 'location', 'resolution', 'endpoints', 'workloadSelector', 'exportTo', 'subjectAltNames'];
@@ -29,7 +30,7 @@ export function parseServiceEntry(spec: Field, meta: ResourceMeta): ServiceEntry
   });
   const ws = spec.at('workloadSelector');
   const workloadSelector = ws.present ? ws.object(['labels']).at('labels').stringMap() : undefined;
-  const endpoints = spec.at('endpoints').optList().map((e) => parseWorkload(e));
+  const endpoints = shareEqualLabels(spec.at('endpoints').optList().map((e) => parseWorkload(e)));
   if (endpoints.some((e) => e.address.startsWith(UNIX_PREFIX)) && ports.length !== 1) {
     spec.at('ports').fail('exactly 1 service port is required for unix socket endpoints');
   }
@@ -63,6 +64,24 @@ function parsePort(p: Field): ServicePortSpec {
     protocol: resolveProtocol(explicit, name),
     targetPort: p.at('targetPort').present ? p.at('targetPort').port() : undefined,
   };
+}
+
+/** How many distinct label sets of one ServiceEntry are looked through for an equal one. */
+const LABEL_SETS_COMPARED = 8;
+
+/**
+ * Endpoints with equal labels (a workload set's: most) share one labels object, and so, in the
+ * Snapshot, one LbEndpoint metadata (config/endpoints.ts metadataOf). A ServiceEntry rarely has more
+ * than a few label sets; past LABEL_SETS_COMPARED distinct ones, the others keep their own.
+ */
+function shareEqualLabels(workloads: WorkloadSpec[]): WorkloadSpec[] {
+  const distinct: Record<string, string>[] = [];
+  for (const w of workloads) {
+    const equal = distinct.find((l) => plainEqual(l, w.labels));
+    if (equal) w.labels = equal;
+    else if (distinct.length < LABEL_SETS_COMPARED) distinct.push(w.labels);
+  }
+  return workloads;
 }
 
 export function parseWorkload(f: Field): WorkloadSpec {
