@@ -37,7 +37,9 @@ export function charSet(chars: string): Uint8Array {
 const isNull = (data: string): boolean => data === '' || (startsWithOneOf(data, NULL_STARTS) && NULL.test(data));
 const isBool = (data: string): boolean => startsWithOneOf(data, BOOL_STARTS) && BOOL.test(data);
 const isInt = (data: string): boolean => startsWithOneOf(data, INT_STARTS) && (INT_OCT.test(data) || INT.test(data) || INT_HEX.test(data));
-const isFloat = (data: string): boolean => startsWithOneOf(data, FLOAT_STARTS) && (FLOAT_NAN.test(data) || FLOAT_EXP.test(data) || FLOAT.test(data));
+// every float form has one dot at most: an IP address (a config's most numerous scalar starting with a digit) is ruled out without a regex
+const isFloat = (data: string): boolean =>
+  startsWithOneOf(data, FLOAT_STARTS) && data.indexOf('.') === data.lastIndexOf('.') && (FLOAT_NAN.test(data) || FLOAT_EXP.test(data) || FLOAT.test(data));
 const toBool = (data: string): boolean => data[0] === 't' || data[0] === 'T';
 const toInt = (data: string): number =>
   data.startsWith('0o') ? parseInt(data.slice(2), 8) : data.startsWith('0x') ? parseInt(data.slice(2), 16) : parseInt(data, 10);
