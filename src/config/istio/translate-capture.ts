@@ -1,6 +1,6 @@
+import { isIPv6Address } from '../../common/address.js';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, RouteConfiguration, TcpProxy, VirtualHost } from '../snapshot.js';
 import { httpConnectionManagerFilter, tcpProxyFilter } from '../envoy/network-filters.js';
-import { isIPv6 } from 'node:net';
 import { parseCidr } from '../../common/cidr.js';
 import type { Service, VirtualServiceIndex } from './registry.js';
 import type { L4RouteSpec, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
@@ -120,7 +120,7 @@ export function buildOutboundCapture(input: CaptureInput, port: number, directCh
 
 /** IPv6 pods get their connections redirected to [::1]: the capture listeners bind `::` (dual stack) then. */
 export function captureAddress(node: NodeIdentity): string {
-  return isIPv6(node.ip) ? '::' : '0.0.0.0';
+  return isIPv6Address(node.ip) ? '::' : '0.0.0.0';
 }
 
 /** Istio's last virtual host of every outbound HTTP route configuration: unknown hosts pass through, or get 502. */
