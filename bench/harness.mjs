@@ -73,12 +73,13 @@ export function flagReader(argv, usage) {
 }
 
 /** A scratch directory and a list of child processes, both gone when this process exits. */
-export function scratch(prefix) {
+export function scratch(prefix, keep = false) {
   const children = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   process.on('exit', () => {
     for (const c of children) try { c.kill('SIGKILL'); } catch { /* gone */ }
-    try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* */ }
+    if (keep) console.error(`kept ${tmp}`);
+    else try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* */ }
   });
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => process.exit(130));
   return { tmp, children };
@@ -189,6 +190,43 @@ spec:
   hosts: ["*"]
   gateways: [gw]
   http: [{ route: [{ destination: { host: up.default.svc.cluster.local, port: { number: 80 } } }] }]
+`;
+}
+
+/**
+ * The benches' --tracing: `off` (meshConfig enableTracing false), or a sampling percentage for a
+ * Telemetry naming an OTLP/HTTP provider whose collector is the bench's upstream (it answers the
+ * exports 200); a service in `namespace`. Absent: '' (Istio's defaults: enableTracing, no provider:
+ * decisions made and marked, no span).
+ */
+export function tracingMeshYaml(tracing, upPort, namespace) {
+  if (tracing === undefined) return '';
+  if (tracing === 'off') return `---\napiVersion: meshconfig.istio.io/v1alpha1\nkind: MeshConfig\nmetadata: {name: mesh}\nenableTracing: false\n`;
+  return `---
+apiVersion: meshconfig.istio.io/v1alpha1
+kind: MeshConfig
+metadata: {name: mesh}
+extensionProviders:
+- name: otel
+  opentelemetry: {service: collector.${namespace}.svc.cluster.local, port: 4318, http: {path: /v1/traces}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: collector, namespace: ${namespace}}
+spec:
+  hosts: [collector.${namespace}.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - {number: 4318, name: http, protocol: HTTP, targetPort: ${upPort}}
+  endpoints:
+  - address: ${HOST}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing: [{providers: [{name: otel}], randomSamplingPercentage: ${Number(tracing)}}]
 `;
 }
 

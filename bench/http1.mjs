@@ -16,7 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flagReader } from './harness.mjs';
+import { flagReader, tracingMeshYaml } from './harness.mjs';
 
 const HOST = '127.0.0.1';
 const BODY = 'hello world\n'; // 12 bytes, the same body as peerbench's /small
@@ -245,7 +245,7 @@ async function main() {
   const [gwPort, healthPort, outboundPort, adminPort, statsPort, inboundPort] = await freePorts(6);
   const cfgDir = path.join(tmp, 'config');
   fs.mkdirSync(cfgDir);
-  fs.writeFileSync(path.join(cfgDir, 'gateway.yaml'), gatewayYaml(gwPort, upPort));
+  fs.writeFileSync(path.join(cfgDir, 'gateway.yaml'), gatewayYaml(gwPort, upPort) + tracingMeshYaml(opt.tracing, upPort, 'bench'));
   const proxyArgs = [
     path.join(ROOT, 'bin', 'outrigger.js'), 'run', '-c', cfgDir, '--mode', 'gateway', '--label', 'istio=ingressgateway',
     '--workers', String(opt.workers), '--health-port', String(healthPort), '--outbound-port', String(outboundPort),
@@ -479,10 +479,12 @@ spec:
 }
 
 function parseArgs(a) {
-  const opt = { duration: 10, reps: 2, connections: 64, workers: 1, warmup: 3, pin: false, out: null, keep: false, readyTimeout: 30, proxyArgs: [] };
+  const opt = { duration: 10, reps: 2, connections: 64, workers: 1, warmup: 3, pin: false, out: null, keep: false, readyTimeout: 30, proxyArgs: [], tracing: undefined };
   const usage = (code) => {
     (code ? console.error : console.log)(`usage: node bench/http1.mjs [--duration S=10] [--reps N=2] [--connections C=64] [--workers N=1]
-       [--warmup S=3] [--pin] [--out FILE] [--keep] [--ready-timeout S=30] [-- extra proxy CLI args]
+       [--warmup S=3] [--pin] [--out FILE] [--keep] [--ready-timeout S=30] [--tracing off|PERCENT] [-- extra proxy CLI args]
+  --tracing  off: meshConfig enableTracing false; PERCENT: spans sampled at PERCENT to an OTLP/HTTP
+             collector (the upstream); absent: Istio's defaults (decisions only, no provider)
   --pin   pin the proxy to CPUs 1.. and this process + the upstream to CPU 0 (peerbench's topology)
   --keep  keep the temp dir (generated YAML, proxy/upstream logs)
 JSON goes to --out or ${path.join(os.tmpdir(), 'outrigger-bench', 'latest.json')}`);
@@ -500,6 +502,12 @@ JSON goes to --out or ${path.join(os.tmpdir(), 'outrigger-bench', 'latest.json')
       case '--out': opt.out = path.resolve(flags.value()); break;
       case '--keep': opt.keep = true; break;
       case '--ready-timeout': opt.readyTimeout = flags.number(1, 600); break;
+      case '--tracing': {
+        const v = flags.value();
+        if (v !== 'off' && !(Number(v) >= 0 && Number(v) <= 100)) usage(2);
+        opt.tracing = v;
+        break;
+      }
       case '--': opt.proxyArgs = flags.rest(); break;
       case '-h': case '--help': usage(0); break;
       default: console.error(`unknown option ${k}`); usage(2);

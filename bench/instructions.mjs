@@ -11,7 +11,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
-import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, gatewayMesh, helloWorld, scratch, serveUpstream, startGateway } from './harness.mjs';
+import { HOST, PROXY_PORTS, ROOT, flagReader, freePorts, gatewayMesh, helloWorld, scratch, serveUpstream, startGateway, tracingMeshYaml } from './harness.mjs';
 import { callgrindPrefix, instructionsPerRequest } from './callgrind.mjs';
 import { assignment, edsCluster, httpListener, resourceSet, routeConfiguration, startDeltaAds, writeBootstrap } from './xds-fixture.mjs';
 
@@ -25,7 +25,17 @@ const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds
   --runs R       runs per build and protocol (default 2; runs of one build agree to ~1 %)
   --node-flags "F ..."       node/V8 flags of this checkout's proxy (default: the ones the CLI sets itself,
                              dist/cli/node-flags.js; valgrind must see them: a re-exec would leave it)
-  --base-node-flags "F ..."  the same for --base (give --base . and other flags to compare two settings)`;
+  --base-node-flags "F ..."  the same for --base (give --base . and other flags to compare two settings)
+  --tracing off|PERCENT      this checkout's gateway traced (YAML front end): off (enableTracing false), or
+                             spans sampled at PERCENT to an OTLP/HTTP collector (the upstream); absent:
+                             Istio's defaults (decisions only)
+  --base-tracing off|PERCENT the same for --base
+  --keep                     keep the temp dir (each run's callgrind.out, for callgrind_annotate)`;
+
+function tracingFlag(v) {
+  if (v !== 'off' && !(Number(v) >= 0 && Number(v) <= 100)) usage(2);
+  return v;
+}
 
 const log = (...m) => console.error(`[bench:instructions ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}`);
 const usage = (code) => { console.error(USAGE); process.exit(code); };
@@ -37,7 +47,7 @@ if (process.argv[2] === '--role' && process.argv[3] === 'upstream') {
 }
 
 function options() {
-  const o = { base: undefined, codecs: undefined, fronts: ['yaml'], protos: ['h1', 'h2'], requests: 3000, runs: 2, nodeFlags: PROXY_NODE_FLAGS, baseNodeFlags: PROXY_NODE_FLAGS };
+  const o = { base: undefined, codecs: undefined, fronts: ['yaml'], protos: ['h1', 'h2'], requests: 3000, runs: 2, nodeFlags: PROXY_NODE_FLAGS, baseNodeFlags: PROXY_NODE_FLAGS, tracing: undefined, baseTracing: undefined, keep: false };
   const f = flagReader(process.argv.slice(2), usage);
   for (let a = f.next(); a !== undefined; a = f.next()) {
     if (a === '--base') o.base = path.resolve(f.value());
@@ -57,6 +67,9 @@ function options() {
     else if (a === '--runs') o.runs = f.number(1, 20);
     else if (a === '--node-flags') o.nodeFlags = f.value().split(/\s+/).filter(Boolean);
     else if (a === '--base-node-flags') o.baseNodeFlags = f.value().split(/\s+/).filter(Boolean);
+    else if (a === '--tracing') o.tracing = tracingFlag(f.value());
+    else if (a === '--keep') o.keep = true;
+    else if (a === '--base-tracing') o.baseTracing = tracingFlag(f.value());
     else if (a === '-h' || a === '--help') usage(0);
     else { console.error(`unknown flag ${a}`); usage(2); }
   }
@@ -70,10 +83,10 @@ function options() {
 }
 
 /** The gateway of `front`: Istio YAML through `outrigger run`, or the same routing over xDS (`outrigger -c bootstrap`). */
-async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags, env) {
+async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags, env, tracing) {
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
   if (front === 'yaml') {
-    fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]));
+    fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]) + tracingMeshYaml(tracing, upPort, 'default'));
     const { proxy } = await startGateway(dir, children, proxyPorts, { root, prefix, readySeconds: 300, nodeFlags, env });
     return { proxy, gw };
   }
@@ -103,7 +116,7 @@ async function measure(o, tmp, children, upPort, [name, root, front], proto, run
   fs.mkdirSync(dir);
   const out = path.join(dir, 'callgrind.out');
   const env = name === 'own' || name === 'node' ? { OUTRIGGER_HTTP2_CODEC: name } : {};
-  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out), name === 'base' ? o.baseNodeFlags : o.nodeFlags, env);
+  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out), name === 'base' ? o.baseNodeFlags : o.nodeFlags, env, name === 'base' ? o.baseTracing : o.tracing);
   return instructionsPerRequest(proxy, out, { proto, port: gw, n: o.requests });
 }
 
@@ -113,7 +126,7 @@ async function main() {
   const o = options();
   execFileSync('h2load', ['--version']);
   execFileSync('valgrind', ['--version']);
-  const { tmp, children } = scratch('outrigger-bench-instructions-');
+  const { tmp, children } = scratch('outrigger-bench-instructions-', o.keep);
   const up = spawn(process.execPath, [fileURLToPath(import.meta.url), '--role', 'upstream'], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(up);
   const upPort = await new Promise((resolve) => up.stdout.once('data', (d) => resolve(JSON.parse(String(d)).port)));

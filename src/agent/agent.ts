@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../common/version.js';
 import { describeLoadError } from '../config/load.js';
 import type { ConfigSource } from './config-source.js';
 import type { XdsDump } from '../config/envoy/xds-dump.js';
@@ -70,7 +70,7 @@ function enforcedStat(detector: string): string {
   return name;
 }
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = packageVersion();
 
 /**
  * The main thread: loads config into a Snapshot, runs the workers, serves health, admin and stats,

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../common/version.js';
 
 /**
  * What `--version` prints, in Envoy's shape (TCLAP's `<program>  version: <revision>/<version>/
@@ -7,6 +7,5 @@ import { readFileSync } from 'node:fs';
  * version, Clean, RELEASE, and OpenSSL (Node.js's TLS library).
  */
 export function versionText(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return `\noutrigger  version: outrigger/${pkg.version}/Clean/RELEASE/OpenSSL\n\n`;
+  return `\noutrigger  version: outrigger/${packageVersion()}/Clean/RELEASE/OpenSSL\n\n`;
 }

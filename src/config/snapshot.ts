@@ -364,7 +364,80 @@ export interface HttpConnectionManager {
    * `websocket`. Absent: `websocket`. Another type is refused (403), except h2c, which is declined.
    */
   upgradeTypes?: string[];
+  /**
+   * Envoy's HttpConnectionManager.tracing: each request gets a tracing decision (x-request-id
+   * marked as Envoy's UUID extension marks it) and, with a provider, a span per request exported to
+   * its collector. Absent: no tracing at all (Istio with enableTracing false).
+   */
+  tracing?: HcmTracing;
 }
+
+/**
+ * Envoy's HttpConnectionManager.Tracing. The operation is the listener's direction: OUTBOUND
+ * listeners (sidecar outbound, gateways) trace as egress, the others as ingress.
+ */
+export interface HcmTracing {
+  /** Where spans go. Absent: decisions are made and propagated but no span is made (istiod without a provider). */
+  provider?: TracingProvider;
+  /** Of requests no one forced: the share traced (Envoy random_sampling, default 100). */
+  randomSamplingPercent: number;
+  /** Of requests with x-client-trace-id: the share traced (client_sampling, default 100). */
+  clientSamplingPercent: number;
+  /** Of all requests traced by the above: the share kept (overall_sampling, default 100). */
+  overallSamplingPercent: number;
+  customTags: TracingCustomTag[];
+  /** http.url tag: the path cut at this length (max_path_tag_length, default 256). */
+  maxPathTagLength: number;
+  /** One client span per upstream attempt under the request's span (spawn_upstream_span; istiod: gateways). */
+  spawnUpstreamSpan: boolean;
+  /** Random sampling decided by x-request-id's hash (the UUID extension's use_request_id_for_trace_sampling, default true). */
+  useRequestIdForTraceSampling: boolean;
+}
+
+/** A span tag from the config: a literal, an environment variable of the proxy, or a request header. */
+export type TracingCustomTag = { tag: string } & (
+  | { literal: string }
+  | { environment: { name: string; defaultValue?: string } }
+  | { requestHeader: { name: string; defaultValue?: string } }
+  /** Envoy metadata of the request (dynamic metadata: filter name, then keys); Istio's RBAC dry-run tags. */
+  | { requestMetadata: { filter: string; path: string[]; defaultValue?: string } }
+);
+
+/** A collector reached through a cluster of this Snapshot (Envoy's HttpService / GrpcService envoy_grpc). */
+export interface TracingCollector {
+  cluster: string;
+  /** :authority / Host of the export requests. */
+  authority: string;
+  /** HTTP: the path spans are POSTed to (OTLP /v1/traces, Zipkin /api/v2/spans). */
+  path?: string;
+  timeoutMs: number;
+  /** Request headers (HTTP) or initial metadata (gRPC) of every export. */
+  headers: [string, string][];
+}
+
+export type TracingProvider =
+  | {
+      kind: 'opentelemetry';
+      /** service.name of the spans' resource (istiod: the proxy's service cluster, app.namespace). */
+      serviceName: string;
+      /** OTLP over gRPC (TraceService/Export) or over HTTP (protobuf POST to path). */
+      transport: 'grpc' | 'http';
+      collector: TracingCollector;
+      /** Resource attributes from OTEL_RESOURCE_ATTRIBUTES (Envoy's environment resource detector). */
+      environmentResource?: boolean;
+    }
+  | {
+      kind: 'zipkin';
+      serviceName: string;
+      /** Zipkin v2 JSON POSTed to collector.path (default /api/v2/spans). */
+      collector: TracingCollector;
+      /** 128-bit trace ids for new traces (Istio's default; enable64bitTraceId turns it off). */
+      traceId128Bit: boolean;
+      /** Zipkin's shared span context (a server span reuses its client's span id); istiod sets false. */
+      sharedSpanContext: boolean;
+      /** USE_B3 (B3 only), or B3 plus W3C traceparent both read and written. */
+      traceContextOption: 'USE_B3' | 'USE_B3_WITH_W3C_PROPAGATION';
+    };
 
 /** Connection manager timeouts set on the command line (milliseconds, 0: off); absent ones keep the config's. */
 export type HttpTimeoutOverrides = Partial<Pick<HttpConnectionManager, 'streamIdleTimeoutMs' | 'requestTimeoutMs' | 'requestHeadersTimeoutMs' | 'maxStreamDurationMs'>>;
@@ -533,6 +606,12 @@ export interface Route {
   typedPerFilterConfig?: Record<string, unknown>;
   /** Which VirtualService produced the route, for config_dump and logs. */
   source?: string;
+  /**
+   * Envoy's route decorator: the span's operation name (istiod: `host:port/path*`); an egress span
+   * also sends it upstream in x-envoy-decorator-operation when `propagate` is not false, and the
+   * ingress span there takes that name.
+   */
+  decorator?: { operation: string; propagate?: boolean };
 }
 
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'CLUSTER_PROVIDED' | 'RING_HASH' | 'MAGLEV';

@@ -3,7 +3,8 @@ import type { BodySource } from '../codec/body.js';
 import type { WeightedCluster } from '../config/snapshot.js';
 import { RequestView } from '../router/request-view.js';
 import { RouteTable, type CompiledRoute } from '../router/route-table.js';
-import { getFromList } from '../router/headers.js';
+import { getFromList, removeFromList } from '../router/headers.js';
+import type { HttpTracer, RequestTrace } from '../tracing/http-tracer.js';
 import { Router } from '../router/router.js';
 import { LOCAL_REPLIES } from '../router/upstream-errors.js';
 import type { HttpPipeline, Runtime } from '../worker/runtime.js';
@@ -12,7 +13,7 @@ import { FilterManager, type DirectionSink, type FilterManagerHost } from './fil
 import { FilteredRequestBody } from './filtered-body.js';
 import { RequestHeaderMap, ResponseHeaderMap } from './header-map.js';
 import { grpcLocalReplyHeaders, httpToGrpcStatus, isGrpcRequest, localReplyHeaders, writeGrpcLocalReply, writeLocalReply } from './local-reply.js';
-import { addResponseFlag, ResponseFlag, type ResponseFlagValue } from './response-flags.js';
+import { addResponseFlag, formatResponseFlags, ResponseFlag, type ResponseFlagValue } from './response-flags.js';
 import { absoluteFormTarget, prepareRequestHeaders } from './proxy-headers.js';
 import { streamTimeouts, type StreamTimeoutKind, type StreamWatch, type TimedStream } from './stream-timeouts.js';
 import { recordHttpRequest, type FinishedRequest } from '../telemetry/request-telemetry.js';
@@ -40,6 +41,8 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
   clientFromXff = false;
   /** grpc-status of a gRPC response (trailers, or the headers of a trailers-only response), for the metric label. */
   grpcStatus: string | undefined;
+  /** The request's trace (a provider configured): its context goes upstream, its span (if sampled) ends with the request. */
+  trace: RequestTrace | undefined;
   /** The configured filters' manager (absent when the listener has none: the router is driven directly). */
   private filters: FilterManager | undefined;
   /** The request body through the decoder filters, when one of them reads bodies or trailers. */
@@ -91,6 +94,15 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
   }
 
   get requestHeaderList(): string[] {
+    return this.request.list;
+  }
+
+  /** The headers as received, and as they go upstream: what the tracing decision reads and marks. */
+  get downstreamHeaders(): readonly string[] {
+    return this.ds.headers;
+  }
+
+  get upstreamHeaders(): string[] {
     return this.request.list;
   }
 
@@ -157,6 +169,8 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
     this.route = vh && RouteTable.findRoute(vh, view);
     // no route: the router, the terminal filter, answers 404 NR once the filters have run (Envoy)
     if (this.route) this.streamInfo.routeName = this.route.name;
+    const tracer = this.listener.tracer;
+    if (tracer) this.startTrace(tracer);
     if (this.route?.action.kind === 'route') {
       // Envoy picks the weighted cluster when it resolves the route, before the filters run
       this.weightedCluster = this.route.pickCluster();
@@ -174,6 +188,35 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
     if (body && filters.hasBodyDecoders && !this.requestedUpgrade) this.filteredBody = new FilteredRequestBody(body, filters);
     filters.decodeHeaders(!body);
     if (!this.done) this.filteredBody?.open();
+  }
+
+  /**
+   * Envoy's traceRequest: the decision (x-request-id carries it on), then with a provider the
+   * request's span, named by the route's decorator (an ingress span: by the caller's
+   * x-envoy-decorator-operation), its context written into the upstream request unless every
+   * attempt gets a span of its own.
+   */
+  private startTrace(tracer: HttpTracer): void {
+    const req = this.request;
+    const traced = tracer.decide(this);
+    const trace = (this.trace = tracer.startSpan(traced, this.ds.headers, req.authority));
+    if (!trace) return;
+    const decorator = this.route?.decorator;
+    if (decorator) trace.setOperation(decorator.operation);
+    if (tracer.egress) {
+      // the next hop names its span by it: for a sampled request only (an unsampled one has no span anywhere)
+      if (decorator && decorator.propagate !== false && trace.sampled) {
+        removeFromList(req.list, 'x-envoy-decorator-operation');
+        req.list.push('x-envoy-decorator-operation', decorator.operation);
+      }
+    } else {
+      const op = getFromList(req.list, 'x-envoy-decorator-operation');
+      if (op !== undefined) {
+        if (op) trace.setOperation(op);
+        removeFromList(req.list, 'x-envoy-decorator-operation'); // not for the application
+      }
+    }
+    if (!trace.spawnsAttemptSpans) trace.inject(req.list);
   }
 
   /** What passed every decoder filter goes to the router, the terminal filter (made once filters ask: most streams have none). */
@@ -416,6 +459,29 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
     const services = this.runtime.services;
     const labels = this.runtime.istioLabels(this.listener.config, this.clusterIfKnown(), 'http', this.ds.peer?.spiffeId);
     recordHttpRequest(services.stats, services.accessLog, labels, this.ds, this.streamInfo, this);
+    if (this.trace?.span) this.finishTrace(this.trace);
+  }
+
+  private finishTrace(trace: RequestTrace): void {
+    const ds = this.ds;
+    const info = this.streamInfo;
+    trace.finish({
+      downstreamHeaders: ds.headers,
+      scheme: getFromList(this.request.list, 'x-forwarded-proto') ?? ds.scheme,
+      authority: this.request.authority,
+      path: this.request.path,
+      method: ds.method,
+      protocol: ds.protocol,
+      requestId: this.requestId,
+      peerAddress: ds.remoteAddress,
+      bytesReceived: ds.bytesReceived,
+      bytesSent: ds.bytesSent,
+      responseCode: info.responseCode,
+      responseFlags: formatResponseFlags(info.responseFlags),
+      upstreamCluster: info.upstreamCluster,
+      grpcStatus: this.grpcStatus,
+      metadata: this.meta,
+    });
   }
 
   /** The cluster for metrics when the request never reached a host (e.g. UH): only a known one. */

@@ -1,3 +1,4 @@
+import type { RequestTrace } from '../tracing/http-tracer.js';
 import type { ResponseFlagValue } from './response-flags.js';
 import type { CompiledRoute } from '../router/route-table.js';
 import type { PeerIdentity } from '../security/peer.js';
@@ -136,6 +137,8 @@ export interface RouterCallbacks extends StreamCallbacks {
   readonly requestView: RequestView;
   /** The upgrade the client asked for (websocket, ...), lower case. */
   readonly requestedUpgrade: string | undefined;
+  /** The request's trace, when the connection manager traces with a provider (attempt spans start from it). */
+  readonly trace: RequestTrace | undefined;
   /** Starts the response toward the client, through the encoder filters. */
   encodeHeaders(status: number, headers: string[]): void;
   /** A response body chunk; false: the client (or a filter holding data) is slow (the router hears onDownstreamDrain). */

@@ -25,6 +25,8 @@ export interface CompiledRoute {
   readonly pickCluster: () => WeightedCluster;
   /** Applies prefix/regex rewrite to a path; undefined when the route does not rewrite. */
   readonly rewritePath?: (path: string) => string;
+  /** The route's decorator: its span's operation name. */
+  readonly decorator?: Route['decorator'];
 }
 
 export interface CompiledVirtualHost {
@@ -161,6 +163,7 @@ function compileRoute(r: Route, typedPerFilterConfig: ReadonlyMap<string, unknow
     timeoutMs: action.kind === 'route' ? (action.timeoutMs ?? 0) : 0,
     pickCluster: action.kind === 'route' ? compileWeightedPick(action.clusters) : noCluster,
     rewritePath: action.kind === 'route' ? compileRewrite(r, action) : undefined,
+    ...(r.decorator ? { decorator: r.decorator } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { HashPolicy, HttpConnectionManager, RedirectAction, RouteAction } from '../config/snapshot.js';
 import { FilterStatus, type FilterHeadersStatus, type HttpFilter, type RouterCallbacks } from '../http/filter.js';
-import { addResponseFlag, ResponseFlag } from '../http/response-flags.js';
+import { addResponseFlag, formatResponseFlags, ResponseFlag } from '../http/response-flags.js';
 import { isGrpcRequest } from '../http/local-reply.js';
 import { ReplayableBody } from '../http/replayable-body.js';
 import { BufferedBody, sendMirror } from '../http/mirror.js';
@@ -67,6 +67,8 @@ export class Router implements HttpFilter, AttemptCallbacks {
   /** An upgrade the route allows: the request goes through a tunnel, not a pool. */
   private upgrading = false;
   private destroyed = false;
+  /** The try in flight's client span (spawn_upstream_span). */
+  private attemptTrace: ReturnType<NonNullable<RouterCallbacks['trace']>['startAttempt']> | undefined;
 
   constructor(
     private readonly stream: RouterCallbacks,
@@ -101,6 +103,7 @@ export class Router implements HttpFilter, AttemptCallbacks {
       this.attempt.cancel();
       this.attempt = undefined;
     }
+    this.endAttemptTrace();
     if (this.routeTimer) clearTimeout(this.routeTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.retryHeld) this.cluster!.limits!.add(Resource.Retries, -1);
@@ -222,6 +225,8 @@ export class Router implements HttpFilter, AttemptCallbacks {
     this.tries++;
     if (this.tries > 1) headers[headers.length - 1] = String(this.tries);
     stream.streamInfo.upstreamHost = host.label;
+    // spawn_upstream_span: this try's span is the upstream's parent
+    if (stream.trace?.spawnsAttemptSpans) this.attemptTrace = stream.trace.startAttempt(cluster.name, headers);
     const attempt = new UpstreamAttempt(this, host, cluster, this.context.services);
     this.attempt = attempt;
     if (this.upgrading) return this.openTunnel(attempt, host, cluster);
@@ -317,6 +322,17 @@ export class Router implements HttpFilter, AttemptCallbacks {
   private abandonAttempt(): void {
     this.attempt?.abandon();
     this.attempt = undefined;
+    this.endAttemptTrace();
+  }
+
+  /** The try's span ends with the try (answered, failed, abandoned, or the stream over). */
+  private endAttemptTrace(): void {
+    const t = this.attemptTrace;
+    if (!t) return;
+    this.attemptTrace = undefined;
+    const c = this.cluster!.config;
+    const protocol = c.useClientProtocol ? this.stream.downstream.protocol : c.http2 ? 'HTTP/2' : 'HTTP/1.1';
+    t.end(protocol, this.stream.streamInfo.upstreamHost ?? '', formatResponseFlags(this.stream.streamInfo.responseFlags));
   }
 
   // ------------------------------------------------------------------ timeouts
@@ -355,6 +371,7 @@ export class Router implements HttpFilter, AttemptCallbacks {
 
   onAttemptHeaders(status: number, upstream: string[]): void {
     const attempt = this.attempt!;
+    this.attemptTrace?.onHeaders(status);
     if (this.retry?.retriableResponse(status, upstream)) {
       if (this.canRetry()) {
         this.abandonAttempt();
@@ -396,12 +413,14 @@ export class Router implements HttpFilter, AttemptCallbacks {
 
   onAttemptEnd(trailers: string[] | undefined): void {
     this.attempt = undefined;
+    this.endAttemptTrace();
     this.replay?.detach();
     this.stream.encodeEnd(trailers);
   }
 
   onAttemptError(err: UpstreamError): void {
     this.attempt = undefined;
+    this.endAttemptTrace();
     const stream = this.stream;
     const cause = causeOf(err);
     if (cause === undefined) {
@@ -435,6 +454,8 @@ export class Router implements HttpFilter, AttemptCallbacks {
   onTunnelEnd(r: TunnelResult): void {
     const attempt = this.attempt!;
     this.attempt = undefined;
+    this.attemptTrace?.onHeaders(r.status ?? 0);
+    this.endAttemptTrace();
     const stream = this.stream;
     if (r.status === undefined) {
       // the upgrade never got an answer: a local reply, as for any request that failed before headers

@@ -32,9 +32,10 @@ const FAMILY_TAG: Record<string, string> = {
 /**
  * Families Envoy has no tag extractor for: the tag stays in the name (ext_authz.tcp.ok →
  * envoy_ext_authz_tcp_ok; overload.envoy.overload_actions.stop_accepting_requests.active →
- * envoy_overload_envoy_overload_actions_stop_accepting_requests_active).
+ * envoy_overload_envoy_overload_actions_stop_accepting_requests_active; tracing.zipkin.spans_sent →
+ * envoy_tracing_zipkin_spans_sent).
  */
-const UNTAGGED_FAMILIES = new Set(['ext_authz', 'overload']);
+const UNTAGGED_FAMILIES = new Set(['ext_authz', 'overload', 'tracing']);
 
 /** A stat the agent itself writes (the xDS update counters, workers_started, ...), by its Envoy name. */
 export interface WrittenStat {

@@ -1,3 +1,5 @@
+import type { TracingStats } from '../tracing/http-tracer.js';
+import { newTracerStats, type TracerStats } from '../tracing/tracer-stats.js';
 import type { IstioLabelTemplate } from './istio-labels.js';
 import type { ScopeDecision, StatsMatcher } from './stats-matcher.js';
 /**
@@ -156,6 +158,8 @@ export class HttpConnectionManagerStats {
   downstreamRqMaxDurationReached = 0;
   downstreamRqHeaderTimeout = 0;
   readonly rqClass = [0, 0, 0, 0, 0, 0];
+  /** http.<prefix>.tracing.<reason>: the tracing decisions (connection managers with tracing only). */
+  readonly tracing: TracingStats = { random_sampling: 0, service_forced: 0, client_enabled: 0, not_traceable: 0 };
 }
 
 /** One istio_requests_total series (a label set) with its three histograms. */
@@ -262,6 +266,12 @@ export class WorkerStats {
   readonly istioTcp = new Map<string, IstioTcpSeries>();
   readonly networkExtAuthz = new Map<string, NetworkExtAuthzStats>();
   readonly overload = new OverloadStats();
+  /** tracing.<opentelemetry|zipkin>.*: the span exporters' counters. */
+  readonly tracers = new Map<string, TracerStats>();
+
+  tracer(kind: string): TracerStats {
+    return getOrCreate(this.tracers, kind, newTracerStats);
+  }
 
   networkExtAuthzStats(prefix: string): NetworkExtAuthzStats {
     return getOrCreate(this.networkExtAuthz, prefix, () => new NetworkExtAuthzStats());
@@ -431,6 +441,21 @@ export class WorkerStats {
       w.counter('downstream_rq_header_timeout', h.downstreamRqHeaderTimeout);
       w.gauge('downstream_rq_active', h.downstreamRqActive);
       for (let n = 1; n <= 5; n++) w.counter(DOWNSTREAM_RQ_CLASS[n], h.rqClass[n]);
+      const t = h.tracing;
+      w.counter('tracing.client_enabled', t.client_enabled);
+      w.counter('tracing.not_traceable', t.not_traceable);
+      w.counter('tracing.random_sampling', t.random_sampling);
+      w.counter('tracing.service_forced', t.service_forced);
+    }
+    for (const [kind, t] of this.tracers) {
+      w.scope('tracing', kind);
+      w.counter('spans_sent', t.spansSent);
+      w.counter('spans_dropped', t.spansDropped);
+      w.counter('timer_flushed', t.timerFlushed);
+      w.counter('reports_sent', t.reportsSent);
+      w.counter('reports_dropped', t.reportsDropped);
+      w.counter('reports_failed', t.reportsFailed);
+      w.counter('reports_skipped_no_cluster', t.reportsSkippedNoCluster);
     }
     const istioRequests = [...this.istioRequests.values()].map((s) => ({
       labels: { ...s.labels },

@@ -1,4 +1,6 @@
-import type { Cluster, ClusterLoadAssignment, DownstreamTlsContext, FilterChain, HttpConnectionManager, Listener, Snapshot } from '../config/snapshot.js';
+import type { Cluster, ClusterLoadAssignment, DownstreamTlsContext, FilterChain, HcmTracing, HttpConnectionManager, Listener, Snapshot, TracingProvider } from '../config/snapshot.js';
+import { HttpTracer } from '../tracing/http-tracer.js';
+import type { TraceExporters } from '../tracing/exporters.js';
 import type { ServerOptions } from '../codec/http1/server-connection.js';
 import { SERVER_NAME } from '../http/local-reply.js';
 import { FilterChainMatcher } from '../listener/filter-chain-match.js';
@@ -53,6 +55,8 @@ export interface WorkerServices {
    * for iptables with it; undefined answers "not known" as the kernel lookup does.
    */
   readonly originalDestination?: (socket: Socket) => OriginalDestination | undefined;
+  /** The span exporters (kept across Runtimes); absent: spans are made for no one (tests without tracing). */
+  readonly tracing?: TraceExporters;
 }
 
 /** An HTTP connection manager compiled for one filter chain: what each request on it runs through. */
@@ -70,6 +74,8 @@ export interface HttpPipeline {
   readonly normalizePath?: PathNormalizer['raw'];
   /** stream_idle_timeout, request_timeout, max_stream_duration; absent: all off. */
   readonly streamTimeouts?: StreamTimeoutConfig;
+  /** The connection manager's tracing; absent: none configured. */
+  readonly tracer?: HttpTracer;
 }
 
 /** One filter chain compiled: its transport socket and its network filters, built by their factories. */
@@ -157,7 +163,8 @@ export class Runtime {
         ...(streamTimeouts?.idleMs ? { streamFlushTimeoutMs: streamTimeouts.idleMs } : {}),
       };
       const normalizePath = hcm.pathNormalization ? compilePathNormalizer(hcm.pathNormalization).raw : undefined;
-      pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats, serverOptions, ...(normalizePath ? { normalizePath } : {}), ...(streamTimeouts ? { streamTimeouts } : {}) }));
+      const tracer = hcm.tracing && this.tracerOf(l, hcm.tracing, stats);
+      pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats, serverOptions, ...(normalizePath ? { normalizePath } : {}), ...(streamTimeouts ? { streamTimeouts } : {}), ...(tracer ? { tracer } : {}) }));
       return p;
     };
     // the ext_authz gRPC API loads in the background once a TCP chain can call it
@@ -273,6 +280,19 @@ export class Runtime {
   activate(): void {
     this.previous = undefined;
     for (const update of this.hostUpdates.splice(0)) update();
+    // reports go to this Runtime's collector hosts from now; exporters of providers it dropped are closed
+    this.services.tracing?.activate((name) => this.clusters.get(name), this.tracingProviders);
+  }
+
+  /** The providers this Runtime's connection managers export to. */
+  private readonly tracingProviders: TracingProvider[] = [];
+
+  /** A connection manager's tracer: egress on OUTBOUND and gateway listeners (Envoy's operation by traffic direction), ingress on the others. */
+  private tracerOf(l: Listener, config: HcmTracing, stats: HttpConnectionManagerStats): HttpTracer {
+    const p = config.provider;
+    if (p) this.tracingProviders.push(p);
+    const sink = p && this.services.tracing?.exporter(p, this.snapshot.node);
+    return new HttpTracer(config, l.direction !== 'INBOUND', this.snapshot.node, sink, stats.tracing);
   }
 
   /** Clusters of `previous` that this Runtime no longer uses: close them once their requests finish. */

@@ -5,7 +5,7 @@
  *   itself and from config/load.ts (the loader that runs the translator), never by the Envoy-shaped
  *   model (config/snapshot.ts, config/envoy/) nor by the data plane, the agent or the CLI.
  * - config/ is below the runtime: it never imports a runtime module (security/, filters/, network/, worker/,
- *   http/, router/, upstream/, listener/, codec/, tcp/, telemetry/, admin/, agent/, cli/, entry/). Runtime
+ *   http/, router/, upstream/, listener/, codec/, tcp/, telemetry/, tracing/, admin/, agent/, cli/, entry/). Runtime
  *   modules may import config/ (the Snapshot and config/envoy types). common/ is shared by all.
  *
  * Specifiers are read with a small scanner (comments, strings, template and regex literals are
@@ -26,7 +26,7 @@ export interface Violation {
   rule: string;
 }
 
-export const RUNTIME_LAYERS = ['security', 'filters', 'network', 'worker', 'http', 'router', 'upstream', 'listener', 'codec', 'tcp', 'telemetry', 'admin', 'xds', 'agent', 'cli', 'entry'];
+export const RUNTIME_LAYERS = ['security', 'filters', 'network', 'worker', 'http', 'router', 'upstream', 'listener', 'codec', 'tcp', 'telemetry', 'tracing', 'admin', 'xds', 'agent', 'cli', 'entry'];
 /** The one module outside config/istio that may run the Istio translator. */
 const ISTIO_ENTRY = 'config/load.ts';
 

@@ -178,7 +178,6 @@ describe('kinds', () => {
   it.each([
     ['EnvoyFilter', 'networking.istio.io/v1alpha3'],
     ['WasmPlugin', 'extensions.istio.io/v1alpha1'],
-    ['Telemetry', 'telemetry.istio.io/v1'],
     ['HTTPRoute', 'gateway.networking.k8s.io/v1'],
     ['GRPCRoute', 'gateway.networking.k8s.io/v1'],
     ['WorkloadGroup', 'networking.istio.io/v1'],

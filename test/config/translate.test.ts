@@ -502,6 +502,8 @@ describe('sidecar: the outbound listener', () => {
         match: { path: { prefix: '/' }, headers: [], queryParams: [] },
         // Istio's default retry policy applies to every route without `retries`
         action: { kind: 'route', clusters: [{ name: `outbound|9080||${RATINGS}`, weight: 100 }], retryPolicy: DEFAULT_RETRY_POLICY },
+        // istiod's trace operation for the service port
+        decorator: { operation: `${RATINGS}:9080/*` },
       },
     ]);
   });

@@ -133,6 +133,15 @@ describe('renderPrometheus', () => {
     expect(m.types.get('envoy_overload_envoy_resource_monitors_fixed_heap_pressure')).toBe('gauge');
   });
 
+  it('keeps tracer stats untagged and the connection manager\'s tracing decisions tagged, as Envoy names them', async () => {
+    const s = snapshot();
+    s.counters[statKey('tracing', 'zipkin', 'spans_sent')] = 7;
+    s.counters[statKey('http', '0.0.0.0_8080', 'tracing.random_sampling')] = 3;
+    const m = parsePrometheus(await renderPrometheus(s, SERVER));
+    expect(m.one('envoy_tracing_zipkin_spans_sent')).toBe(7);
+    expect(m.one('envoy_http_tracing_random_sampling', { envoy_http_conn_manager_prefix: '0.0.0.0_8080' })).toBe(3);
+  });
+
   it('types counters and gauges', async () => {
     const e = parsePrometheus(await renderPrometheus(snapshot(), SERVER));
     expect(e.types.get('envoy_cluster_upstream_rq_total')).toBe('counter');

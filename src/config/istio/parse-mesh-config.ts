@@ -2,6 +2,7 @@ import { yamlLib } from '../yaml-libs.js';
 import { Field, isPlainObject } from '../reader.js';
 import type { ExtAuthzProviderSpec, MeshSettings } from './resources.js';
 import { parseProxyConfig } from './proxy-config.js';
+import { parseTracingProvider } from './parse-telemetry.js';
 
 /** Istio's defaults for the MeshConfig fields Outrigger applies. */
 export const DEFAULT_MESH: MeshSettings = {
@@ -10,7 +11,7 @@ export const DEFAULT_MESH: MeshSettings = {
 };
 
 /** MeshConfig fields that change what Outrigger does. */
-const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout', 'pathNormalization', 'extensionProviders', 'defaultConfig'];
+const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout', 'pathNormalization', 'extensionProviders', 'defaultConfig', 'enableTracing', 'defaultProviders'];
 /** Names the document itself carries (a MeshConfig document is the mesh config plus these). */
 const ENVELOPE = ['apiVersion', 'kind', 'metadata'];
 
@@ -36,8 +37,21 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
     if (connect < 1) f.at('connectTimeout').fail('must be at least 1ms');
     mesh.connectTimeoutMs = connect;
   }
-  const providers = f.at('extensionProviders').optList().flatMap((p) => parseExtAuthzProvider(p, warnings, where));
+  const entries = f.at('extensionProviders').optList();
+  const tracers = entries.flatMap((p) => parseTracingProvider(p.object()) ?? []);
+  if (tracers.length) mesh.tracingProviders = tracers;
+  const tracerNames = new Set(tracers.map((t) => t.name));
+  const providers = entries.filter((p) => !tracerNames.has(p.at('name').string())).flatMap((p) => parseExtAuthzProvider(p, warnings, where));
   if (providers.length) mesh.extensionProviders = providers;
+  const enableTracing = f.at('enableTracing').optBool();
+  if (enableTracing !== undefined) mesh.enableTracing = enableTracing;
+  const defaults = f.at('defaultProviders').optObject(['tracing', 'metrics', 'accessLogging']);
+  if (defaults) {
+    const tracing = defaults.at('tracing').stringList();
+    if (tracing.length) mesh.defaultTracingProviders = tracing;
+    const other = ['metrics', 'accessLogging'].filter((k) => defaults.at(k).present);
+    if (other.length) warnings.push(`${where}: defaultProviders ${other.join(', ')} accepted but not applied by the data plane`);
+  }
   const pn = f.at('pathNormalization').optObject(['normalization']);
   const mode = pn?.at('normalization').optOneOf(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const);
   if (mode) mesh.pathNormalization = mode === 'DEFAULT' ? 'BASE' : mode;
@@ -84,8 +98,8 @@ const HTTP_PROVIDER_FIELDS = [
 ];
 
 /**
- * One meshConfig.extensionProviders entry. The ext_authz ones are kept (both kinds are called);
- * tracing, logging and the rest are reported as not applied.
+ * One meshConfig.extensionProviders entry that is not a tracer. The ext_authz ones are kept (both
+ * kinds are called); logging and the rest are reported as not applied.
  */
 function parseExtAuthzProvider(p: Field, warnings: string[], where: string): ExtAuthzProviderSpec[] {
   p.object();

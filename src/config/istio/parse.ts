@@ -10,6 +10,7 @@ import { DEFAULT_MESH, isMeshConfigMap, parseMeshConfigDocument, parseMeshConfig
 import { AUTHORIZATION_POLICY_VERSIONS, parseAuthorizationPolicy } from './parse-authorization-policy.js';
 import { parsePeerAuthentication } from './parse-peer-authentication.js';
 import { parseRequestAuthentication } from './parse-request-authentication.js';
+import { parseTelemetry } from './parse-telemetry.js';
 import { KUBERNETES_REGISTRY_KINDS, parseKubernetesObject } from './parse-kubernetes.js';
 import { mergeDelegateVirtualServices } from './virtual-service-delegate.js';
 
@@ -34,7 +35,6 @@ const SECURITY_KINDS = new Set(['AuthorizationPolicy', 'PeerAuthentication', 'Re
 const NOT_YET_SUPPORTED: Record<string, string> = {
   EnvoyFilter: 'EnvoyFilter patches Envoy internals and has no Outrigger equivalent',
   WasmPlugin: 'Wasm plugins are not supported',
-  Telemetry: 'the Telemetry API is not supported yet',
   ProxyConfig: 'the ProxyConfig resource is not supported yet',
   HTTPRoute: 'Gateway API routes are not supported yet; use VirtualService',
   GRPCRoute: 'Gateway API routes are not supported yet; use VirtualService',
@@ -67,7 +67,7 @@ export class IstioConfigParser {
     mesh: { ...DEFAULT_MESH },
     kubernetes: { services: [], endpointSlices: [], pods: [], nodes: [] },
     virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [],
-    gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], warnings: [],
+    gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], telemetries: [], warnings: [],
   };
   readonly #errors: ConfigError[] = [];
   #order = 0;
@@ -152,6 +152,13 @@ function parseResource(
     if (kind === 'AuthorizationPolicy') cfg.authorizationPolicies.push(parseAuthorizationPolicy(spec, meta, cfg.warnings, top.at('metadata')));
     else if (kind === 'PeerAuthentication') cfg.peerAuthentications.push(parsePeerAuthentication(spec, meta, cfg.warnings));
     else cfg.requestAuthentications.push(parseRequestAuthentication(spec, meta, cfg.warnings));
+    return undefined;
+  }
+  if (group === 'telemetry.istio.io' && kind === 'Telemetry') {
+    if (!['v1', 'v1alpha1'].includes(version)) top.at('apiVersion').fail(`unsupported version ${apiVersion}; accepted: telemetry.istio.io/v1, telemetry.istio.io/v1alpha1`);
+    if (!name) top.at('metadata').at('name').fail('metadata.name is required');
+    const spec = isPlainObject(value) && 'spec' in value ? top.at('spec') : new Field({}, [...prefix, 'spec'], ctx);
+    cfg.telemetries.push(parseTelemetry(spec, { kind, name: name as string, namespace, order }));
     return undefined;
   }
   if (group !== 'networking.istio.io') {

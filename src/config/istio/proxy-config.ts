@@ -3,16 +3,17 @@ import { Field } from '../reader.js';
 import type { HttpConnectionManager } from '../snapshot.js';
 import type { ProxyConfigSettings, ProxyStatsMatcher } from './resources.js';
 import { checkRegex } from './stats-matcher.js';
+import { parseProxyTracing } from './parse-telemetry.js';
 
 /** ProxyConfig fields that change what Outrigger does. */
-const APPLIED = ['gatewayTopology', 'proxyStatsMatcher'];
+const APPLIED = ['gatewayTopology', 'proxyStatsMatcher', 'tracing'];
 
 const FORWARD_CLIENT_CERT = ['UNDEFINED', 'SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY'] as const;
 
 /**
  * A ProxyConfig (meshconfig.istio.io ProxyConfig: meshConfig.defaultConfig, the PROXY_CONFIG
- * variable, the proxy.istio.io/config annotation). gatewayTopology and proxyStatsMatcher are
- * applied and checked field by field; the other fields (discoveryAddress, drainDuration, tracing, ...) configure istio-agent or
+ * variable, the proxy.istio.io/config annotation). gatewayTopology, proxyStatsMatcher and tracing are
+ * applied and checked field by field; the other fields (discoveryAddress, drainDuration, ...) configure istio-agent or
  * the control plane: reported once as not applied, as istio-agent tolerates unknown ones.
  */
 export function parseProxyConfig(f: Field, warnings: string[], where: string): ProxyConfigSettings {
@@ -29,6 +30,7 @@ export function parseProxyConfig(f: Field, warnings: string[], where: string): P
   }
   const stats = f.at('proxyStatsMatcher').optObject(['inclusionPrefixes', 'inclusionSuffixes', 'inclusionRegexps']);
   if (stats) out.proxyStatsMatcher = parseProxyStatsMatcher(stats);
+  if (f.at('tracing').present) out.tracing = parseProxyTracing(f.at('tracing'), warnings, where);
   const other = Object.keys(f.value as object).filter((k) => !APPLIED.includes(k));
   if (other.length) warnings.push(`${where}: proxy config fields ${other.join(', ')} accepted but not applied by the data plane`);
   return out;

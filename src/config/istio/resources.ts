@@ -339,10 +339,85 @@ export interface MeshSettings {
    * proxy.istio.io/config annotation) merged over it as istio-agent does.
    */
   defaultConfig?: ProxyConfigSettings;
+  /** meshConfig.enableTracing (Istio's default true): without a Telemetry provider, requests are still sampled and marked. */
+  enableTracing?: boolean;
+  /** meshConfig.defaultProviders.tracing: the provider when no Telemetry names one (Istio takes the first). */
+  defaultTracingProviders?: string[];
+  /** meshConfig.extensionProviders that trace (by name). */
+  tracingProviders?: TracingProviderSpec[];
 }
 
 /** Istio's ProxyConfig.gatewayTopology.forwardClientCertDetails (UNDEFINED: not set). */
 export type ForwardClientCertDetails = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
+
+/** A span tag as Telemetry and ProxyConfig write it. */
+export type CustomTagSpec = { literal: string } | { environment: { name: string; defaultValue?: string } } | { header: { name: string; defaultValue?: string } };
+
+/** ProxyConfig.tracing: the mesh's tracing defaults (sampling, tags) and the legacy Zipkin address. */
+export interface ProxyTracingSpec {
+  /** Percent of requests traced, 0-100 (Istio: 0 or over 100 is its default, 1). */
+  sampling?: number;
+  customTags: Record<string, CustomTagSpec>;
+  maxPathTagLength?: number;
+  /** tracing.zipkin.address (`host:port`): pilot-agent's bootstrap tracer when no Telemetry names a provider. */
+  zipkinAddress?: string;
+}
+
+/** An HTTP header of a provider's export requests: its value, or the value of an environment variable of the proxy. */
+export interface ProviderHeaderSpec {
+  name: string;
+  value?: string;
+  envName?: string;
+}
+
+/** A meshConfig.extensionProviders entry that traces. */
+export type TracingProviderSpec =
+  | {
+      name: string;
+      kind: 'opentelemetry';
+      service: string;
+      port: number;
+      maxTagLength?: number;
+      /** OTLP/HTTP (path, timeout, headers); absent: OTLP/gRPC. */
+      http?: { path: string; timeoutMs?: number; headers: ProviderHeaderSpec[] };
+      grpc?: { timeoutMs?: number; initialMetadata: ProviderHeaderSpec[] };
+      /** resourceDetectors.environment: OTEL_RESOURCE_ATTRIBUTES become resource attributes. */
+      environmentResource: boolean;
+    }
+  | {
+      name: string;
+      kind: 'zipkin';
+      service: string;
+      port: number;
+      maxTagLength?: number;
+      path?: string;
+      enable64bitTraceId: boolean;
+      traceContextOption: 'USE_B3' | 'USE_B3_WITH_W3C_PROPAGATION';
+      timeoutMs?: number;
+      headers: ProviderHeaderSpec[];
+    }
+  /** datadog, skywalking, lightstep, stackdriver: valid Istio, not exported by Outrigger (a Telemetry naming one is refused). */
+  | { name: string; kind: 'unsupported'; what: string };
+
+/** A Telemetry resource's tracing entry. */
+export interface TelemetryTracingSpec {
+  /** match.mode: the spans of client (outbound, gateway) or server (inbound) traffic, or both (absent). */
+  mode?: 'CLIENT' | 'SERVER' | 'CLIENT_AND_SERVER';
+  providers: string[];
+  randomSamplingPercentage?: number;
+  disableSpanReporting?: boolean;
+  customTags?: Record<string, CustomTagSpec>;
+  useRequestIdForTraceSampling?: boolean;
+  enableIstioTags?: boolean;
+}
+
+/** telemetry.istio.io Telemetry (tracing; access logging and metrics are refused until applied). */
+export interface TelemetrySpec {
+  meta: ResourceMeta;
+  /** selector.matchLabels: the workloads of its namespace it applies to; absent: the whole namespace (the root namespace: the mesh). */
+  selector?: Record<string, string>;
+  tracing: TelemetryTracingSpec[];
+}
 
 /** The ProxyConfig fields the data plane applies. */
 export interface ProxyConfigSettings {
@@ -350,6 +425,7 @@ export interface ProxyConfigSettings {
   gatewayTopology?: { numTrustedProxies: number; forwardClientCertDetails?: ForwardClientCertDetails };
   /** Envoy stats to keep beyond pilot-agent's own inclusion list (the sidecar.istio.io/statsInclusion* annotations win). */
   proxyStatsMatcher?: ProxyStatsMatcher;
+  tracing?: ProxyTracingSpec;
 }
 
 /** ProxyConfig.proxyStatsMatcher: `{pod_ip}` in an entry stands for each of the proxy's IPs. */
@@ -449,6 +525,7 @@ export interface IstioConfig {
   workloadEntries: WorkloadEntrySpec[];
   gateways: GatewaySpec[];
   sidecars: SidecarSpec[];
+  telemetries: TelemetrySpec[];
   /** Things an operator should know: ignored kinds, accepted-but-pending fields. */
   warnings: string[];
 }

@@ -27,6 +27,7 @@ export function buildVirtualServiceRoutes(vs: VirtualServiceSpec, ctx: RouteCont
     for (const m of matches) {
       if (m && !matchAppliesHere(m, vs, ctx)) continue;
       const route: Route = { name, match: translateMatch(m), ...translateAction(http, vs, ctx), source };
+      route.decorator = { operation: routeOperation(route, vs.meta.name, ctx.port) };
       if (http.fault && route.action.kind === 'route') route.typedPerFilterConfig = { [FAULT_FILTER]: faultConfig(http.fault) };
       routes.push(route);
     }
@@ -40,7 +41,23 @@ export function defaultRoute(svc: Service, port: number): Route {
     name: 'default',
     match: { path: { prefix: '/' }, headers: [], queryParams: [] },
     action: { kind: 'route', clusters: [{ name: clusterName('outbound', port, undefined, svc.hostname), weight: 100 }], retryPolicy: DEFAULT_RETRY_POLICY },
+    decorator: { operation: `${svc.hostname}:${port}/*` },
   };
+}
+
+/**
+ * istiod's GetRouteOperation, a route's span name: `host:port` of its one destination cluster, else
+ * `virtualService:port`, then the path it matches (`prefix*`, the exact path, the regex, or `/*`).
+ */
+export function routeOperation(route: Route, vsName: string, port: number): string {
+  const p = route.match.path;
+  const path = 'prefix' in p ? `${p.prefix}*` : 'exact' in p ? p.exact : 'regex' in p ? p.regex : '/*';
+  const a = route.action;
+  if (a.kind === 'route' && a.clusters.length === 1) {
+    const [direction, clusterPort, , host] = a.clusters[0].name.split('|');
+    if (direction === 'outbound' && host) return `${host}:${clusterPort}${path}`;
+  }
+  return `${vsName}:${port}${path}`;
 }
 
 

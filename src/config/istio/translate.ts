@@ -1,5 +1,6 @@
 import { isIPv6Address } from '../../common/address.js';
 import { istioStatsMatcher } from './stats-matcher.js';
+import { istioTracing } from './translate-tracing.js';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
 import { hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
@@ -73,6 +74,18 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
     if (opts.httpTimeouts) Object.assign(hcm, opts.httpTimeouts);
   }
   addHashPolicies(routeConfigs, clusters);
+  // tracing: client spec on outbound and gateway connection managers, server spec on inbound ones
+  const tracing = istioTracing(cfg, node, services, warnings);
+  for (const l of listeners) {
+    const t = l.direction === 'INBOUND' ? tracing.server : tracing.client;
+    if (!t) continue;
+    for (const c of chainsOf(l)) {
+      const hcm = httpConnectionManagerOf(c);
+      if (hcm) hcm.tracing = t;
+    }
+  }
+  clusters.push(...tracing.clusters);
+  endpoints.push(...tracing.endpoints);
   const secrets = secretSet.list;
   const statsMatcher = istioStatsMatcher(cfg.mesh.defaultConfig?.proxyStatsMatcher, node.annotations, [node.ip], opts.exitOnZeroActiveConnections);
   return { snapshot: buildSnapshot({ node, listeners, routeConfigs, clusters, endpoints, secrets, statsMatcher }, opts.previous), warnings };

@@ -1,0 +1,161 @@
+/**
+ * Istio's telemetry settings as the data plane applies them: the Telemetry resource's tracing,
+ * meshConfig's tracing extension providers, and ProxyConfig.tracing. Field names are read in
+ * both spellings protojson takes (`customTags` and `custom_tags`), as istiod reads them.
+ */
+import type { Field } from '../reader.js';
+import type { CustomTagSpec, ProviderHeaderSpec, ProxyTracingSpec, ResourceMeta, TelemetrySpec, TelemetryTracingSpec, TracingProviderSpec } from './resources.js';
+
+/** A field by its camelCase name or its proto (snake_case) name; `known` accepts both. */
+function either(f: Field, name: string): Field {
+  const camel = f.at(name);
+  return camel.present ? camel : f.at(snake(name));
+}
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function known(...names: string[]): string[] {
+  return names.flatMap((n) => [n, snake(n)]);
+}
+
+function percent(f: Field): number | undefined {
+  if (!f.present) return undefined;
+  const v = typeof f.value === 'object' && f.value !== null && 'value' in f.value ? f.at('value').number() : f.number();
+  if (v < 0 || v > 100) f.fail(`must be between 0 and 100, got ${v}`);
+  return v;
+}
+
+/** A wrapped bool (`true`, or `{ value: true }` as BoolValue may be written). */
+function wrappedBool(f: Field): boolean | undefined {
+  if (!f.present) return undefined;
+  return typeof f.value === 'object' && f.value !== null ? f.at('value').bool() : f.bool();
+}
+
+/** Telemetry.tracing[].customTags / ProxyConfig.tracing.customTags: literal, environment or header. */
+export function parseCustomTags(f: Field): Record<string, CustomTagSpec> {
+  const out: Record<string, CustomTagSpec> = {};
+  for (const [tag, t] of f.entries()) {
+    t.object(known('literal', 'environment', 'header', 'formatter'));
+    if (t.at('formatter').present) t.at('formatter').fail('formatter tags (Envoy substitution formats) are not supported');
+    const literal = t.at('literal');
+    const env = t.at('environment');
+    const header = t.at('header');
+    const kinds = [literal, env, header].filter((k) => k.present).length;
+    if (kinds !== 1) t.fail('a custom tag is exactly one of literal, environment, header');
+    if (literal.present) out[tag] = { literal: literal.object(['value']).at('value').optString() ?? '' };
+    else {
+      const src = (env.present ? env : header).object(known('name', 'defaultValue'));
+      const spec = { name: src.at('name').nonEmptyString(), ...optional('defaultValue', either(src, 'defaultValue').optString()) };
+      out[tag] = env.present ? { environment: spec } : { header: spec };
+    }
+  }
+  return out;
+}
+
+function optional<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {
+  return (v === undefined ? {} : { [key]: v }) as { [P in K]?: V };
+}
+
+const TRACING_FIELDS = known('match', 'providers', 'randomSamplingPercentage', 'disableSpanReporting', 'customTags', 'useRequestIdForTraceSampling', 'enableIstioTags', 'disableContextPropagation');
+
+export function parseTelemetry(spec: Field, meta: ResourceMeta): TelemetrySpec {
+  spec.object(known('selector', 'targetRef', 'targetRefs', 'tracing', 'accessLogging', 'metrics'));
+  for (const f of ['accessLogging', 'metrics']) {
+    if (either(spec, f).present) either(spec, f).fail(`Telemetry ${f} is not supported yet (tracing is)`);
+  }
+  for (const f of ['targetRef', 'targetRefs']) {
+    if (either(spec, f).present) either(spec, f).fail('targetRef (Gateway API and waypoint attachment) is not supported; use selector');
+  }
+  const sel = spec.at('selector').optObject(known('matchLabels'));
+  const selector = sel ? either(sel, 'matchLabels').stringMap() : undefined;
+  const tracing = spec.at('tracing').optList().map((t): TelemetryTracingSpec => {
+    t.object(TRACING_FIELDS);
+    if (either(t, 'disableContextPropagation').present) either(t, 'disableContextPropagation').fail('disableContextPropagation is not supported');
+    const match = t.at('match').optObject(['mode']);
+    const mode = match?.at('mode').optOneOf(['CLIENT', 'SERVER', 'CLIENT_AND_SERVER'] as const);
+    const providers = t.at('providers').optList().map((p) => p.object(['name']).at('name').nonEmptyString());
+    const tags = either(t, 'customTags');
+    return {
+      ...optional('mode', mode),
+      providers,
+      ...optional('randomSamplingPercentage', percent(either(t, 'randomSamplingPercentage'))),
+      ...optional('disableSpanReporting', wrappedBool(either(t, 'disableSpanReporting'))),
+      ...(tags.present ? { customTags: parseCustomTags(tags) } : {}),
+      ...optional('useRequestIdForTraceSampling', wrappedBool(either(t, 'useRequestIdForTraceSampling'))),
+      ...optional('enableIstioTags', wrappedBool(either(t, 'enableIstioTags'))),
+    };
+  });
+  return { meta, ...(selector && Object.keys(selector).length ? { selector } : {}), tracing };
+}
+
+/** ProxyConfig.tracing: sampling, custom tags, path tag length, the legacy Zipkin address; other tracers are not exported. */
+export function parseProxyTracing(f: Field, warnings: string[], where: string): ProxyTracingSpec {
+  f.object(known('sampling', 'customTags', 'maxPathTagLength', 'zipkin', 'lightstep', 'datadog', 'stackdriver', 'openCensusAgent', 'tlSettings', 'tlsSettings', 'enableIstioTags'));
+  const sampling = f.at('sampling').present ? f.at('sampling').number() : undefined;
+  const zipkin = f.at('zipkin').optObject(['address']);
+  const others = ['lightstep', 'datadog', 'stackdriver', 'openCensusAgent'].filter((k) => either(f, k).present);
+  if (others.length) warnings.push(`${where}: tracing ${others.join(', ')} accepted but not exported (Outrigger exports OpenTelemetry and Zipkin)`);
+  const tags = either(f, 'customTags');
+  const maxLen = either(f, 'maxPathTagLength').optInt(0, 2 ** 32 - 1);
+  return {
+    ...optional('sampling', sampling),
+    customTags: tags.present ? parseCustomTags(tags) : {},
+    ...(maxLen ? { maxPathTagLength: maxLen } : {}),
+    ...optional('zipkinAddress', zipkin?.at('address').optString() || undefined),
+  };
+}
+
+const UNSUPPORTED_TRACERS = ['datadog', 'skywalking', 'lightstep', 'stackdriver'];
+
+/** An extensionProviders entry that traces; undefined for the other kinds (ext_authz, access logs, metrics). */
+export function parseTracingProvider(p: Field): TracingProviderSpec | undefined {
+  const name = p.at('name').nonEmptyString();
+  const unsupported = UNSUPPORTED_TRACERS.find((k) => p.at(k).present);
+  if (unsupported) return { name, kind: 'unsupported', what: unsupported };
+  if (p.at('opentelemetry').present) {
+    const o = p.at('opentelemetry').object(known('service', 'port', 'maxTagLength', 'http', 'grpc', 'resourceDetectors', 'dynatraceSampler', 'serviceAttributeEnrichment'));
+    if (either(o, 'dynatraceSampler').present) either(o, 'dynatraceSampler').fail('the Dynatrace sampler is not supported');
+    const http = o.at('http').optObject(['path', 'timeout', 'headers']);
+    const grpc = o.at('grpc').optObject(known('timeout', 'initialMetadata'));
+    const detectors = either(o, 'resourceDetectors').optObject(['environment', 'dynatrace']);
+    if (detectors?.at('dynatrace').present) detectors.at('dynatrace').fail('the Dynatrace resource detector is not supported');
+    return {
+      name,
+      kind: 'opentelemetry',
+      service: o.at('service').nonEmptyString(),
+      port: o.at('port').port(),
+      ...optional('maxTagLength', either(o, 'maxTagLength').optInt(0, 2 ** 32 - 1)),
+      ...(http ? { http: { path: http.at('path').optString() ?? '', ...optional('timeoutMs', http.at('timeout').optDurationMs()), headers: providerHeaders(http.at('headers')) } } : {}),
+      ...(grpc ? { grpc: { ...optional('timeoutMs', grpc.at('timeout').optDurationMs()), initialMetadata: providerHeaders(either(grpc, 'initialMetadata')) } } : {}),
+      environmentResource: !!detectors?.at('environment').present,
+    };
+  }
+  if (p.at('zipkin').present) {
+    const z = p.at('zipkin').object([...known('service', 'port', 'maxTagLength', 'path', 'traceContextOption', 'timeout', 'headers'), 'enable64bitTraceId', 'enable_64bit_trace_id']);
+    const option = either(z, 'traceContextOption').optOneOf(['USE_B3', 'USE_B3_WITH_W3C_PROPAGATION'] as const);
+    return {
+      name,
+      kind: 'zipkin',
+      service: z.at('service').nonEmptyString(),
+      port: z.at('port').port(),
+      ...optional('maxTagLength', either(z, 'maxTagLength').optInt(0, 2 ** 32 - 1)),
+      ...optional('path', z.at('path').optString() || undefined),
+      enable64bitTraceId: (z.at('enable64bitTraceId').optBool() ?? z.at('enable_64bit_trace_id').optBool()) === true,
+      traceContextOption: option ?? 'USE_B3',
+      ...optional('timeoutMs', z.at('timeout').optDurationMs()),
+      headers: providerHeaders(z.at('headers')),
+    };
+  }
+  return undefined; // ext_authz, access log, metrics and SDS providers: not tracers
+}
+
+function providerHeaders(f: Field): ProviderHeaderSpec[] {
+  return f.optList().map((h) => {
+    h.object(known('name', 'value', 'envName'));
+    const value = h.at('value').optString();
+    const envName = either(h, 'envName').optString();
+    return { name: h.at('name').nonEmptyString(), ...optional('value', value), ...optional('envName', envName) };
+  });
+}

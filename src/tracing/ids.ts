@@ -1,0 +1,30 @@
+import { randomFillSync } from 'node:crypto';
+
+/**
+ * Trace and span ids: lower-case hex of random bytes, from a pool refilled 4 KiB at a time (as
+ * request-id.ts does for x-request-id). Never all zeros: W3C and B3 both take that as no id.
+ */
+const POOL_BYTES = 4096;
+const pool = Buffer.allocUnsafe(POOL_BYTES);
+let next = POOL_BYTES;
+
+function randomHex(bytes: number): string {
+  if (next + bytes > POOL_BYTES) {
+    randomFillSync(pool);
+    next = 0;
+  }
+  const at = next;
+  next += bytes;
+  if (pool[at] === 0) pool[at] = 1; // one non-zero byte is enough to make the id valid
+  return pool.toString('hex', at, at + bytes);
+}
+
+/** A new 128-bit trace id (32 hex digits). */
+export function newTraceId(): string {
+  return randomHex(16);
+}
+
+/** A new 64-bit span id (16 hex digits); also a 64-bit Zipkin trace id. */
+export function newSpanId(): string {
+  return randomHex(8);
+}
