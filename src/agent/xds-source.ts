@@ -1,5 +1,6 @@
 import type { EnvoyBootstrap, GrpcTarget } from '../config/envoy/bootstrap.js';
 import type { DecodeContext } from '../config/envoy/decode/context.js';
+import { decodeTracingProvider } from '../config/envoy/decode/tracing.js';
 import { decodeCluster } from '../config/envoy/decode/cluster.js';
 import { decodeClusterLoadAssignment } from '../config/envoy/decode/endpoint.js';
 import { decodeListener } from '../config/envoy/decode/listener.js';
@@ -65,7 +66,11 @@ export class XdsConfigSource implements ConfigSource {
   constructor(private readonly bootstrap: EnvoyBootstrap) {
     const ads = bootstrap.ads;
     if (!ads) throw new ConfigError('the bootstrap has no dynamic_resources.ads_config: nothing to serve from', { file: bootstrap.source, field: 'dynamic_resources' });
-    this.ctx = { node: bootstrap.identity, warn: (m) => this.warn(m) };
+    const base: DecodeContext = { node: bootstrap.identity, warn: (m) => this.warn(m), ...(bootstrap.node.cluster ? { serviceCluster: bootstrap.node.cluster } : {}) };
+    // the bootstrap's tracer serves every connection manager whose tracing names none (pilot-agent's Zipkin address, a custom bootstrap)
+    const tracing = (bootstrap.message.tracing as Record<string, unknown> | undefined)?.http as Record<string, unknown> | undefined;
+    const tracingProvider = tracing ? decodeTracingProvider(tracing, base, { kind: 'Bootstrap', name: bootstrap.source }, 'tracing.http') : undefined;
+    this.ctx = { ...base, ...(tracingProvider ? { tracingProvider } : {}) };
     const node = bootstrap.message.node as Record<string, unknown>;
     const adsTarget = bootstrap.grpcTarget(ads.clusterName);
     this.description = [bootstrap.source, `ADS ${ads.apiType} via ${describeTarget(adsTarget)}`];

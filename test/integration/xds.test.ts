@@ -19,6 +19,7 @@ import { TYPE_URLS } from '../../src/xds/resource-types.js';
 import { freePorts } from '../helpers/ports.js';
 import { CLI, ROOT, assertBuilt, sleep } from '../helpers/proxy.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { startOtlpHttpReceiver } from '../helpers/otlp.js';
 import { XdsTestServer } from '../helpers/xds-server.js';
 
 const GOLDEN = resolve(ROOT, '../shared/conformance/istio/pkg/bootstrap/testdata/default_golden.json');
@@ -338,6 +339,57 @@ describe.each(['DELTA_GRPC', 'GRPC'] as const)('ADS %s', (apiType) => {
       // the proxy presented the workload certificate it learned over SDS, and checked productpage's SAN from the dump's matcher
       expect(r.headers.get('x-client-san')).toBe('URI:spiffe://cluster.local/ns/default/sa/echo');
       expect((await fetch(`http://127.0.0.1:${gatewayPort}/elsewhere`)).status).toBe(404);
+    });
+
+    it("traces as istiod configures it: the connection manager's tracing (OpenTelemetry over HTTP to a cluster learned over xDS), the route's decorator propagated", async () => {
+      const collector = await startOtlpHttpReceiver();
+      try {
+        const [tracedPort] = await freePorts(1);
+        const OTEL = 'outbound|4318||otel-collector.observability.svc.cluster.local';
+        const tracedHcm = {
+          ...hcm('outbound_traced', 'traced'),
+          tracing: {
+            client_sampling: { value: 100 }, random_sampling: { value: 100 }, overall_sampling: { value: 100 },
+            custom_tags: [{ tag: 'istio.canonical_service', literal: { value: 'echo' } }],
+            provider: {
+              name: 'envoy.tracers.opentelemetry',
+              typed_config: {
+                '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+                http_service: { http_uri: { uri: 'otel-collector.observability.svc.cluster.local/v1/traces', cluster: OTEL, timeout: '5s' } },
+                service_name: 'echo.default',
+              },
+            },
+          },
+        };
+        const route = plain(TYPE_URLS.route, {
+          name: 'traced',
+          virtual_hosts: [{ name: 'echo', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: CLUSTER, timeout: '0s' }, decorator: { operation: 'echo.default.svc.cluster.local:80/*' } }] }],
+        });
+        const listener = plain(TYPE_URLS.listener, {
+          name: `127.0.0.1_${tracedPort}`,
+          address: { socket_address: { address: '127.0.0.1', port_value: tracedPort } },
+          traffic_direction: 'OUTBOUND',
+          filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: tracedHcm }] }],
+        });
+        for (const push of [
+          ...xds.put(TYPE_URLS.cluster, [{ name: OTEL, message: staticCluster(OTEL, collector.port, false) }]),
+          ...xds.put(TYPE_URLS.route, [{ name: 'traced', message: route }]),
+          ...xds.put(TYPE_URLS.listener, [{ name: `127.0.0.1_${tracedPort}`, message: listener }]),
+        ]) {
+          expect((await xds.reply(push)).errorDetail).toBeUndefined();
+        }
+        await eventually('the traced listener', async () => ((await get('/traced', tracedPort).catch(() => undefined))?.status === 200 ? true : undefined));
+        const before = [upstreamA.requests.length, upstreamB.requests.length];
+        for (let i = 0; i < 5; i++) expect((await get('/traced', tracedPort)).status).toBe(200);
+        const spans = await eventually('five spans', async () => (collector.spans.length >= 5 ? collector.spans : undefined));
+        expect(spans[0]).toMatchObject({ service: 'echo.default', kind: 'CLIENT', name: `egress 127.0.0.1:${tracedPort}`, attributes: { 'istio.canonical_service': 'echo', 'http.status_code': '200', component: 'proxy' } });
+        const seen = [...upstreamA.requests.slice(before[0]), ...upstreamB.requests.slice(before[1])].filter((r) => r.url === '/traced');
+        expect(seen).toHaveLength(5);
+        expect(seen.every((r) => /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/.test(String(r.headers.traceparent)))).toBe(true);
+        expect(seen.every((r) => r.headers['x-envoy-decorator-operation'] === 'echo.default.svc.cluster.local:80/*')).toBe(true);
+      } finally {
+        await collector.close();
+      }
     });
 
     it('carries gRPC (h2c downstream, HTTP/2 upstream) and TCP through listeners and clusters learned only over xDS', async () => {

@@ -21,7 +21,7 @@ import { durationMs, structToJs, type DurationMessage, type StructMessage } from
  * Accepted and not read here (they matter later): layered_runtime (read into `runtime`;
  * overload.global_downstream_max_connections), overload_manager (the downstream connections
  * monitor), stats_config (read: its stats_matcher; not: tag extraction), stats_flush_interval, stats_sinks,
- * tracing, bootstrap_extensions (Istio's), application_log_config (log format),
+ * tracing (its http tracer: decoded by the xDS source, decode/tracing.ts), bootstrap_extensions (Istio's), application_log_config (log format),
  * cluster_manager (outlier event log), deferred_stat_options.
  */
 

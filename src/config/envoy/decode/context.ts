@@ -1,5 +1,5 @@
 import { ConfigError } from '../../errors.js';
-import type { NodeIdentity } from '../../snapshot.js';
+import type { NodeIdentity, TracingProvider } from '../../snapshot.js';
 
 /**
  * What decoding an xDS resource into the Snapshot knows besides the resource: who this proxy is,
@@ -16,6 +16,10 @@ export interface DecodeContext {
    * is an error instead (fail closed): a NACK, never a silent ignore.
    */
   warn(message: string): void;
+  /** The bootstrap's tracing.http: the tracer of a connection manager whose tracing names none. */
+  tracingProvider?: TracingProvider;
+  /** This proxy's service cluster (the bootstrap node's cluster): the spans' service name. */
+  serviceCluster?: string;
 }
 
 /** The resource a decode error belongs to: its xDS type (`Listener`, `Cluster`, …) and name. */

@@ -15,6 +15,7 @@ import { decodeRbacFilter } from './rbac.js';
 import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeRouteConfiguration } from './route-configuration.js';
 import { isIstioTelemetryFilter, typedConfigOf } from './typed-config.js';
+import { decodeHcmTracing } from './tracing.js';
 
 type Msg = Record<string, any>;
 
@@ -38,11 +39,10 @@ const HCM: FieldPolicy = {
     'codec_type', 'stat_prefix', 'rds', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options', 'max_request_headers_kb',
     'stream_idle_timeout', 'request_timeout', 'request_headers_timeout', 'use_remote_address', 'xff_num_trusted_hops', 'forward_client_cert_details',
     'set_current_client_cert_details', 'upgrade_configs', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action', 'generate_request_id',
-    'request_id_extension',
+    'request_id_extension', 'tracing',
   ],
   ignored: {
     add_user_agent: 'x-envoy-downstream-service-cluster is not added',
-    tracing: 'tracing is not done by Outrigger yet',
     http2_protocol_options: "downstream HTTP/2 uses Envoy's edge settings",
     server_name: 'responses keep the upstream\'s server header; local replies say "outrigger"',
     server_header_transformation: 'responses keep the upstream\'s server header; local replies say "outrigger"',
@@ -87,10 +87,10 @@ const HTTP_FILTER: FieldPolicy = { type: 'envoy.extensions.filters.network.http_
 
 const ROUTER: FieldPolicy = {
   type: 'envoy.extensions.filters.http.router.v3.Router',
-  reads: [],
+  // start_child_span: a client span per upstream attempt (HCM tracing's spawn_upstream_span)
+  reads: ['start_child_span'],
   ignored: {
     dynamic_stats: 'the router keeps its stats',
-    start_child_span: 'tracing is not done by Outrigger yet',
     upstream_log: NOT_WRITTEN,
     upstream_log_options: NOT_WRITTEN,
     suppress_envoy_headers: 'x-envoy-* headers are still added',
@@ -111,7 +111,8 @@ export function decodeHttpConnectionManager(m: Msg, ctx: DecodeContext, ref: Res
   checkFields(m, HCM, ref, field, ctx);
   if (m.codec_type === 'HTTP3') throw resourceError(ref, at('codec_type'), 'HTTP/3 is not supported');
   if (m.codec_type === 'HTTP1' || m.codec_type === 'HTTP2') ctx.warn(`${ref.kind} ${ref.name}: ${at('codec_type')}: ${m.codec_type}: the codec follows ALPN and the h2c preface (AUTO)`);
-  const requestId = typedConfigOf(m.request_id_extension?.typed_config, ref, at('request_id_extension.typed_config'))?.typeName;
+  const requestIdConfig = typedConfigOf(m.request_id_extension?.typed_config, ref, at('request_id_extension.typed_config'));
+  const requestId = requestIdConfig?.typeName;
   if (requestId && requestId !== 'envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig') ctx.warn(`${ref.kind} ${ref.name}: ${at('request_id_extension')}: x-request-id is a UUID (not ${requestId})`);
   if (m.generate_request_id && m.generate_request_id.value === false) ctx.warn(`${ref.kind} ${ref.name}: ${at('generate_request_id')}: x-request-id is always generated when absent`);
   const { routeConfig, rdsName, routeConfigName } = routeSource(m, ctx, ref, field, inlineName);
@@ -138,8 +139,26 @@ export function decodeHttpConnectionManager(m: Msg, ctx: DecodeContext, ref: Res
     forwardClientCertDetails: decodeXfcc(m, ctx, ref, field),
     ...pathNormalization(m, ref, field),
     upgradeTypes: decodeUpgradeConfigs(m.upgrade_configs, ctx, ref, at('upgrade_configs')),
+    ...(m.tracing
+      ? {
+          tracing: decodeHcmTracing(
+            m.tracing as Msg,
+            wrapped<boolean>((requestIdConfig?.message as Msg | undefined)?.use_request_id_for_trace_sampling, true),
+            routerStartsChildSpans(m.http_filters as Msg[] | undefined, ref),
+            ctx,
+            ref,
+            at('tracing'),
+          ),
+        }
+      : {}),
   };
   return { hcm, ...(routeConfig ? { routeConfig } : {}), ...(rdsName !== undefined ? { rdsName } : {}) };
+}
+
+/** The router's start_child_span (the last HTTP filter; decodeHttpFilters checked it is the router). */
+function routerStartsChildSpans(filters: Msg[] | undefined, ref: ResourceRef): boolean {
+  const last = filters?.[filters.length - 1];
+  return (typedConfigOf(last?.typed_config, ref, 'http_filters')?.message as Msg | undefined)?.start_child_span === true;
 }
 
 function routeSource(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string, inlineName: string): { routeConfig?: RouteConfiguration; rdsName?: string; routeConfigName: string } {

@@ -10,7 +10,7 @@ import type {
   RouteConfiguration, RouteMatch, StringMatch, VirtualHost, WeightedCluster,
 } from '../../snapshot.js';
 import { CORS_FILTER, FAULT_FILTER } from '../http-filters.js';
-import { durationMs, structToJs } from '../proto/values.js';
+import { durationMs, structToJs, wrapped } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
 import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeHeaderMutation, mergeHeaderMutations } from './headers.js';
@@ -53,10 +53,10 @@ const VIRTUAL_HOST: FieldPolicy = {
 
 const ROUTE: FieldPolicy = {
   type: 'envoy.config.route.v3.Route',
-  // decorator: the operation name of traces, on every istiod route (the connection manager's tracing says tracing is not done yet)
+  // decorator: the operation name of the route's spans (istiod sets one on every route)
   reads: ['name', 'match', 'route', 'redirect', 'direct_response', 'typed_per_filter_config', 'metadata', 'decorator', ...HEADERS],
   ignored: {
-    tracing: 'tracing is not done by Outrigger yet',
+    tracing: 'per-route sampling overrides are not applied (the connection manager\'s sampling is)',
     per_request_buffer_limit_bytes: 'the stream buffer limit is 1 MiB',
     stat_prefix: 'per-route stats are not kept',
   },
@@ -88,7 +88,7 @@ const RETRY_POLICY: FieldPolicy = {
 
 const CLUSTER_WEIGHT: FieldPolicy = { type: 'envoy.config.route.v3.WeightedCluster.ClusterWeight', reads: ['name', 'weight', ...HEADERS] };
 const WEIGHTED_CLUSTER: FieldPolicy = { type: 'envoy.config.route.v3.WeightedCluster', reads: ['clusters'], ignored: { total_weight: 'deprecated: the weights are relative' } };
-// trace_sampled: istiod sets false, and nothing is traced
+// trace_sampled: istiod sets false; a mirror is never traced here
 const MIRROR: FieldPolicy = { type: 'envoy.config.route.v3.RouteAction.RequestMirrorPolicy', reads: ['cluster', 'runtime_fraction', 'trace_sampled'] };
 const REDIRECT: FieldPolicy = { type: 'envoy.config.route.v3.RedirectAction', reads: ['https_redirect', 'scheme_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'response_code'] };
 const CORS_FIELDS = ['allow_origin_string_match', 'allow_methods', 'allow_headers', 'expose_headers', 'max_age', 'allow_credentials', 'filter_enabled', 'forward_not_matching_preflights'];
@@ -143,6 +143,10 @@ function decodeRoute(r: Msg, outer: Enclosing, ctx: DecodeContext, ref: Resource
   // istiod names the VirtualService a route came from in its metadata
   const source = structToJs(r.metadata?.filter_metadata?.istio).config;
   if (typeof source === 'string') route.source = source;
+  if (r.decorator?.operation) {
+    const propagate = wrapped<boolean>(r.decorator.propagate, true);
+    route.decorator = { operation: String(r.decorator.operation), ...(propagate ? {} : { propagate: false }) };
+  }
   return route;
 }
 

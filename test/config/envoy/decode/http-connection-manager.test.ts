@@ -142,3 +142,71 @@ describe('HTTP filters', () => {
     expect(() => decode({ http_filters: [strict, ROUTER] })).toThrow('providers.origins-0.require_expiration: not supported by Outrigger');
   });
 });
+
+describe('tracing (HttpConnectionManager.tracing, the router\'s start_child_span)', () => {
+  const OTEL_GRPC = {
+    name: 'envoy.tracers.opentelemetry',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+      grpc_service: { envoy_grpc: { cluster_name: 'outbound|4317||otel.observability.svc.cluster.local', authority: 'otel.observability.svc.cluster.local' }, timeout: '3s', initial_metadata: [{ key: 'Authorization', value: 'x' }] },
+      service_name: 'productpage.default',
+    },
+  };
+
+  it('istiod\'s tracing block: the sampling percentages, Istio\'s literal and RBAC dry-run metadata tags, the OpenTelemetry tracer over gRPC', () => {
+    const { hcm, warnings } = decode({
+      tracing: {
+        client_sampling: { value: 100 }, random_sampling: { value: 1 }, overall_sampling: { value: 100 },
+        custom_tags: [
+          { tag: 'istio.canonical_service', literal: { value: 'productpage' } },
+          { tag: 'istio.authorization.dry_run.allow_policy.name', metadata: { kind: { request: {} }, metadata_key: { key: 'envoy.filters.http.rbac', path: [{ key: 'istio_dry_run_allow_shadow_effective_policy_id' }] } } },
+          { tag: 'user', request_header: { name: 'X-User', default_value: 'none' } },
+        ],
+        provider: OTEL_GRPC,
+        max_path_tag_length: 99,
+      },
+      request_id_extension: { typed_config: { '@type': 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig', use_request_id_for_trace_sampling: false } },
+    });
+    expect(warnings).toEqual([]);
+    expect(hcm.tracing).toEqual({
+      provider: {
+        kind: 'opentelemetry',
+        serviceName: 'productpage.default',
+        transport: 'grpc',
+        collector: { cluster: 'outbound|4317||otel.observability.svc.cluster.local', authority: 'otel.observability.svc.cluster.local', timeoutMs: 3000, headers: [['authorization', 'x']] },
+      },
+      randomSamplingPercent: 1,
+      clientSamplingPercent: 100,
+      overallSamplingPercent: 100,
+      customTags: [
+        { tag: 'istio.canonical_service', literal: 'productpage' },
+        { tag: 'istio.authorization.dry_run.allow_policy.name', requestMetadata: { filter: 'envoy.filters.http.rbac', path: ['istio_dry_run_allow_shadow_effective_policy_id'] } },
+        { tag: 'user', requestHeader: { name: 'X-User', defaultValue: 'none' } },
+      ],
+      maxPathTagLength: 99,
+      spawnUpstreamSpan: false,
+      useRequestIdForTraceSampling: false,
+    });
+  });
+
+  it('Zipkin (istiod\'s collector_cluster form); OpenTelemetry over HTTP; a gateway router\'s start_child_span spawns attempt spans', () => {
+    const zipkin = (typed: Record<string, unknown>) => ({ name: 'envoy.tracers.zipkin', typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.ZipkinConfig', collector_endpoint_version: 'HTTP_JSON', ...typed } });
+    const z = decode({ tracing: { provider: zipkin({ collector_cluster: 'outbound|9411||zipkin.istio-system.svc.cluster.local', collector_endpoint: '/api/v2/spans', collector_hostname: 'zipkin.istio-system.svc.cluster.local', trace_id_128bit: true, shared_span_context: false }) } }).hcm.tracing!;
+    expect(z.provider).toMatchObject({ kind: 'zipkin', collector: { cluster: 'outbound|9411||zipkin.istio-system.svc.cluster.local', authority: 'zipkin.istio-system.svc.cluster.local', path: '/api/v2/spans', timeoutMs: 5000 }, traceId128Bit: true, sharedSpanContext: false });
+    // Envoy's defaults: 100 % everywhere when the block names no sampling
+    expect(z).toMatchObject({ randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100, useRequestIdForTraceSampling: true });
+    const http = decode({ tracing: { provider: { name: 'envoy.tracers.opentelemetry', typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig', http_service: { http_uri: { uri: 'otel.observability.svc.cluster.local/v1/traces', cluster: 'outbound|4318||otel.observability.svc.cluster.local', timeout: '2s' }, request_headers_to_add: [{ header: { key: 'X-Tenant', value: 't' } }] } } } } }).hcm.tracing!;
+    expect(http.provider).toMatchObject({ transport: 'http', collector: { cluster: 'outbound|4318||otel.observability.svc.cluster.local', authority: 'otel.observability.svc.cluster.local', path: '/v1/traces', timeoutMs: 2000, headers: [['x-tenant', 't']] } });
+    const legacy = decode({
+      tracing: { provider: zipkin({ collector_cluster: 'zipkin', collector_endpoint: '/api/v2/spans', collector_hostname: 'zipkin.istio-system:9411' }) },
+      http_filters: [{ ...ROUTER, typed_config: { ...ROUTER.typed_config, start_child_span: true } }],
+    }).hcm.tracing!;
+    expect(legacy.provider).toMatchObject({ collector: { cluster: 'zipkin', authority: 'zipkin.istio-system:9411' } });
+    expect(legacy.spawnUpstreamSpan).toBe(true);
+    // a tracer Outrigger does not export to: decisions, no provider, a warning
+    const dd = decode({ tracing: { provider: { name: 'envoy.tracers.datadog', typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.DatadogConfig', collector_cluster: 'dd', service_name: 'x' } } } });
+    expect(dd.hcm.tracing?.provider).toBeUndefined();
+    expect(dd.warnings.join('\n')).toMatch(/tracer envoy\.tracers\.datadog is not exported to/);
+    expect(() => decode({ tracing: { provider: { name: 'x', typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.ZipkinConfig', collector_endpoint_version: 'HTTP_PROTO', collector_cluster: 'z' } } } })).toThrow(/only HTTP_JSON/);
+  });
+});

@@ -100,13 +100,15 @@ describe("istiod's sidecar listeners", () => {
             forwardClientCertDetails: 'SANITIZE',
             pathNormalization: 'BASE',
             upgradeTypes: ['websocket'],
+            // istiod's tracing block without a provider (the bootstrap has none here): 1 % decided and marked, no span
+            tracing: expect.objectContaining({ randomSamplingPercent: 1, clientSamplingPercent: 100, overallSamplingPercent: 100, spawnUpstreamSpan: false, useRequestIdForTraceSampling: true }),
           },
         }],
       }],
       defaultFilterChain: { name: 'PassthroughFilterChain', match: {}, filters: [passthrough('PassthroughCluster')] },
     });
     expect(d.rdsNames).toEqual(['9080']);
-    expect(d.warnings).toEqual(['Listener 0.0.0.0_9080: filter_chains[0].filters[0].typed_config.tracing is not applied (tracing is not done by Outrigger yet)']);
+    expect(d.warnings).toEqual([]);
   });
 
   it('virtualInbound: mTLS and plaintext chains, the inspectors off on their filter_disabled ports, RBAC on TCP and HTTP', () => {
@@ -150,6 +152,7 @@ describe("istiod's sidecar listeners", () => {
       name: 'default',
       match: { path: { prefix: '/' }, headers: [], queryParams: [] },
       action: { kind: 'route', clusters: [{ name: 'inbound|80||', weight: 1 }], timeoutMs: 0 },
+      decorator: { operation: 'httpbin.default.svc.cluster.local:8000/*' },
     });
     expect(d.rdsNames).toEqual([]);
   });

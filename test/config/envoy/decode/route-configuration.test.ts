@@ -36,6 +36,8 @@ describe('the config dumps', () => {
       match: { path: { exact: '/productpage' }, headers: [], queryParams: [] },
       action: { kind: 'route', clusters: [{ name: 'outbound|9080||productpage.default.svc.cluster.local', weight: 1 }], timeoutMs: 0, retryPolicy: DEFAULT_RETRY_POLICY },
       source: '/apis/networking.istio.io/v1alpha3/namespaces/default/virtual-service/bookinfo',
+      // istiod's route operation: the one destination's host:port and the exact path
+      decorator: { operation: 'productpage.default.svc.cluster.local:9080/productpage' },
     });
     expect(second.match.path).toEqual({ prefix: '/static' });
   });
