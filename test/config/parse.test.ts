@@ -517,10 +517,27 @@ spec:
     }
   });
 
-  it('warns about accepted but unenforced route fields', () => {
-    const cfg = parseYaml(vs('  - route: [{ destination: { host: a } }]\n    corsPolicy: { allowOrigins: [{ exact: x }] }'));
-    expect(cfg.warnings).toEqual(['VirtualService default/vs: corsPolicy accepted but not enforced yet']);
-    expect(cfg.virtualServices[0].http[0].pending).toEqual(['corsPolicy']);
+  it('parses corsPolicy: origin matchers (or the deprecated allowOrigin as exact ones), the lists, maxAge, credentials, unmatchedPreflights', () => {
+    const cfg = parseYaml(vs(`  - route: [{ destination: { host: a } }]
+    corsPolicy:
+      allowOrigins: [{ exact: cors.com }, { prefix: "https://" }, { regex: ".*\\\\.example\\\\.com" }]
+      allowMethods: [POST, GET]
+      allowHeaders: [X-Foo-Bar]
+      exposeHeaders: [X-Trace]
+      maxAge: 24h
+      allowCredentials: true
+      unmatchedPreflights: IGNORE
+  - route: [{ destination: { host: a } }]
+    corsPolicy: { allowOrigin: [a.com, b.com], allowCredentials: { value: false } }`));
+    expect(cfg.warnings).toEqual([]);
+    const [first, second] = cfg.virtualServices[0].http;
+    expect(first.corsPolicy).toEqual({
+      allowOrigins: [{ exact: 'cors.com' }, { prefix: 'https://' }, { regex: '.*\\.example\\.com' }],
+      allowMethods: ['POST', 'GET'], allowHeaders: ['X-Foo-Bar'], exposeHeaders: ['X-Trace'], maxAgeSeconds: 86400, allowCredentials: true, unmatchedPreflights: 'IGNORE',
+    });
+    expect(second.corsPolicy).toMatchObject({ allowOrigins: [{ exact: 'a.com' }, { exact: 'b.com' }], allowCredentials: false, unmatchedPreflights: 'UNSPECIFIED' });
+    expect(parseError(vs('  - route: [{ destination: { host: a } }]\n    corsPolicy: { allowOrigins: [{}] }')).message).toMatch(/spec\.http\[0\]\.corsPolicy\.allowOrigins\[0\].*an origin matcher needs exact, prefix or regex/);
+    expect(parseError(vs('  - route: [{ destination: { host: a } }]\n    corsPolicy: { allowOrigins: [{ regex: "(a" }] }')).message).toMatch(/invalid regular expression/);
   });
 
   it('parses mirror with mirrorPercentage, the deprecated mirrorPercent, and mirrors', () => {

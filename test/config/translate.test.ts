@@ -1468,3 +1468,28 @@ describe('snapshot', () => {
     expect(t.warnings.some((w) => w.includes('ServiceAccount s ignored'))).toBe(true);
   });
 });
+
+describe('the fault and CORS filters (where routes configure them)', () => {
+  it('a VirtualService corsPolicy becomes the cors filter\'s per-route config, and the filter goes after fault in the chains that route there', () => {
+    const vs = `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ratings }
+spec:
+  hosts: [ratings]
+  http:
+  - fault: { abort: { httpStatus: 503, percentage: { value: 1 } } }
+    corsPolicy: { allowOrigins: [{ exact: cors.com }], allowMethods: [POST, GET], allowHeaders: [X-Foo-Bar, X-Foo-Baz], maxAge: 24h, unmatchedPreflights: IGNORE }
+    route: [{ destination: { host: ratings } }]
+`;
+    const t = translate(BOOKINFO_SERVICES + vs);
+    const r = vhost(routeConfig(t, 'http_proxy'), `${RATINGS}:9080`).routes[0];
+    expect(r.typedPerFilterConfig?.['envoy.filters.http.cors']).toEqual({
+      allowOrigins: [{ exact: 'cors.com' }], allowMethods: 'POST,GET', allowHeaders: 'X-Foo-Bar,X-Foo-Baz', maxAge: '86400', forwardNotMatchingPreflights: false,
+    });
+    const names = hcmOf(listener(t, 'virtualOutbound')).httpFilters.map((f) => f.name);
+    expect(names.slice(-2)).toEqual(['envoy.filters.http.fault', 'envoy.filters.http.cors']);
+    // no corsPolicy anywhere: no cors filter
+    expect(hcmOf(listener(translate(BOOKINFO_SERVICES), 'virtualOutbound')).httpFilters.map((f) => f.name)).not.toContain('envoy.filters.http.cors');
+  });
+});

@@ -26,6 +26,7 @@ const PHASES: readonly (readonly string[])[] = [
   [JWT_AUTHN_FILTER],
   [HTTP_RBAC_FILTER, HTTP_EXT_AUTHZ_FILTER],
   [FAULT_FILTER],
+  [CORS_FILTER],
 ];
 
 function phaseOf(name: string): number {

@@ -1,7 +1,7 @@
 import type { Field } from '../reader.js';
 import { regexError } from '../../common/regex.js';
 import type {
-  DestinationSpec, HeadersSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteDestinationSpec, HttpRouteSpec, L4MatchSpec, L4RouteSpec,
+  CorsPolicySpec, DestinationSpec, HeadersSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteDestinationSpec, HttpRouteSpec, L4MatchSpec, L4RouteSpec,
   ResourceMeta, StringMatchSpec, VirtualServiceSpec,
 } from './resources.js';
 import { describeResource, parseExportTo } from './parse.js';
@@ -18,7 +18,6 @@ const MATCH_FIELDS = [
   'ignoreUriCase', 'withoutHeaders', 'sourceNamespace', 'statPrefix',
 ];
 /** Accepted and validated as objects; enforced by the resilience/CORS features. */
-const PENDING_ROUTE_FIELDS = ['corsPolicy'];
 /** Envoy's retry_on conditions Istio accepts in retryOn (HTTP status codes are accepted too). */
 export const RETRY_ON = [
   '5xx', 'gateway-error', 'reset', 'connect-failure', 'envoy-ratelimited', 'retriable-4xx', 'refused-stream',
@@ -48,8 +47,6 @@ export function parseVirtualService(spec: Field, meta: ResourceMeta, warnings: s
     }
   });
   if (http.length === 0 && tcp.length === 0 && tls.length === 0) spec.fail('http, tcp or tls must have at least one route');
-  const pending = new Set(http.flatMap((r) => r.pending));
-  if (pending.size) warnings.push(`${describeResource(meta)}: ${[...pending].join(', ')} accepted but not enforced yet`);
   return { meta, hosts, gateways, http, tcp, tls, exportTo: parseExportTo(spec.at('exportTo')) };
 }
 
@@ -112,8 +109,7 @@ function parseHttpRoute(f: Field, inDelegate: boolean): HttpRouteSpec {
   if (rewrite && !route.length && !delegate) f.at('rewrite').fail('rewrite requires a route (it cannot be combined with redirect or directResponse)');
   const timeoutMs = f.at('timeout').optDurationMs();
   f.at('websocketUpgrade').optBool();
-  const pending = PENDING_ROUTE_FIELDS.filter((k) => f.at(k).present);
-  for (const k of pending) f.at(k).object();
+  const corsPolicy = parseCorsPolicy(f.at('corsPolicy'));
   return {
     name: f.at('name').optString(),
     ...(delegate ? { delegate } : {}),
@@ -127,7 +123,29 @@ function parseHttpRoute(f: Field, inDelegate: boolean): HttpRouteSpec {
     retries: parseRetries(f.at('retries')),
     fault: parseFault(f.at('fault')),
     ...parseMirrors(f),
-    pending,
+    ...(corsPolicy ? { corsPolicy } : {}),
+  };
+}
+
+const CORS_FIELDS = ['allowOrigins', 'allowOrigin', 'allowMethods', 'allowHeaders', 'exposeHeaders', 'maxAge', 'allowCredentials', 'unmatchedPreflights'];
+
+/** http[].corsPolicy: origins as string matches (allowOrigin, deprecated: exact), the lists, maxAge, credentials, unmatchedPreflights. */
+function parseCorsPolicy(f: Field): CorsPolicySpec | undefined {
+  if (!f.present) return undefined;
+  f.object(CORS_FIELDS);
+  const origins = f.at('allowOrigins').optList().map((o) => optStringMatch(o) ?? o.fail('an origin matcher needs exact, prefix or regex'));
+  const legacy = f.at('allowOrigin').stringList().map((exact) => ({ exact }));
+  const maxAge = f.at('maxAge').optDurationMs();
+  const credentials = f.at('allowCredentials');
+  return {
+    allowOrigins: origins.length ? origins : legacy,
+    allowMethods: f.at('allowMethods').stringList(),
+    allowHeaders: f.at('allowHeaders').stringList(),
+    exposeHeaders: f.at('exposeHeaders').stringList(),
+    ...(maxAge !== undefined ? { maxAgeSeconds: Math.floor(maxAge / 1000) } : {}),
+    // a BoolValue: `true`, or `{ value: true }`
+    ...(credentials.present ? { allowCredentials: typeof credentials.value === 'object' ? credentials.at('value').bool() : credentials.bool() } : {}),
+    unmatchedPreflights: f.at('unmatchedPreflights').optOneOf(['UNSPECIFIED', 'FORWARD', 'IGNORE'] as const) ?? 'UNSPECIFIED',
   };
 }
 

@@ -84,8 +84,20 @@ export interface HttpRouteSpec {
   mirrorPercent?: number;
   /** `mirrors`, each with its own percentage. */
   mirrors: { destination: DestinationSpec; percent: number }[];
-  /** Fields accepted now and enforced by later features (corsPolicy). */
-  pending: string[];
+  corsPolicy?: CorsPolicySpec;
+}
+
+/** VirtualService http[].corsPolicy. */
+export interface CorsPolicySpec {
+  /** allowOrigins, or the deprecated allowOrigin as exact matches. */
+  allowOrigins: StringMatchSpec[];
+  allowMethods: string[];
+  allowHeaders: string[];
+  exposeHeaders: string[];
+  maxAgeSeconds?: number;
+  allowCredentials?: boolean;
+  /** What a preflight from an origin not allowed gets: FORWARD (and UNSPECIFIED) sends it upstream, IGNORE answers it without CORS headers. */
+  unmatchedPreflights: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE';
 }
 
 /** Istio L4MatchAttributes / TLSMatchAttributes. */
@@ -526,6 +538,6 @@ export interface IstioConfig {
   gateways: GatewaySpec[];
   sidecars: SidecarSpec[];
   telemetries: TelemetrySpec[];
-  /** Things an operator should know: ignored kinds, accepted-but-pending fields. */
+  /** Things an operator should know: ignored kinds, accepted-but-not-applied fields. */
   warnings: string[];
 }

@@ -1,10 +1,10 @@
 import type {
-  FaultConfig, HeaderMatcher, HeaderMutation, NodeIdentity, QueryParamMatcher, RetryPolicy, Route, RouteMatch, StringMatch, WeightedCluster,
+  CorsPolicy, FaultConfig, HeaderMatcher, HeaderMutation, NodeIdentity, QueryParamMatcher, RetryPolicy, Route, RouteMatch, StringMatch, WeightedCluster,
 } from '../snapshot.js';
-import { FAULT_FILTER } from '../envoy/http-filters.js';
+import { CORS_FILTER, FAULT_FILTER } from '../envoy/http-filters.js';
 import { labelsMatch, resolveHost } from './hosts.js';
 import type { Service } from './registry.js';
-import type { DestinationSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteSpec, StringMatchSpec, VirtualServiceSpec } from './resources.js';
+import type { CorsPolicySpec, DestinationSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteSpec, StringMatchSpec, VirtualServiceSpec } from './resources.js';
 import { clusterName } from './translate-clusters.js';
 
 /** Where routes are being built: which listener port, which gateways, which proxy. */
@@ -28,7 +28,10 @@ export function buildVirtualServiceRoutes(vs: VirtualServiceSpec, ctx: RouteCont
       if (m && !matchAppliesHere(m, vs, ctx)) continue;
       const route: Route = { name, match: translateMatch(m), ...translateAction(http, vs, ctx), source };
       route.decorator = { operation: routeOperation(route, vs.meta.name, ctx.port) };
-      if (http.fault && route.action.kind === 'route') route.typedPerFilterConfig = { [FAULT_FILTER]: faultConfig(http.fault) };
+      const perFilter: Record<string, unknown> = {};
+      if (http.fault && route.action.kind === 'route') perFilter[FAULT_FILTER] = faultConfig(http.fault);
+      if (http.corsPolicy) perFilter[CORS_FILTER] = corsPolicy(http.corsPolicy);
+      if (Object.keys(perFilter).length) route.typedPerFilterConfig = perFilter;
       routes.push(route);
     }
   });
@@ -97,6 +100,22 @@ export function retryPolicyFor(retries: HttpRouteSpec['retries']): RetryPolicy |
     ...(retries.retryRemoteLocalities ? { retryOtherPriorities: true } : {}),
     // Envoy's max interval defaults to 10 × the base
     ...(retries.backoffMs !== undefined ? { backoffBaseMs: retries.backoffMs, backoffMaxMs: retries.backoffMs * 10 } : {}),
+  };
+}
+
+/**
+ * istiod's TranslateCORSPolicy: the origins as string matchers, the lists joined with commas, maxAge
+ * in seconds; a preflight from another origin goes upstream unless unmatchedPreflights is IGNORE.
+ */
+function corsPolicy(c: CorsPolicySpec): CorsPolicy {
+  return {
+    allowOrigins: c.allowOrigins.map((m) => toStringMatch(m)),
+    ...(c.allowMethods.length ? { allowMethods: c.allowMethods.join(',') } : {}),
+    ...(c.allowHeaders.length ? { allowHeaders: c.allowHeaders.join(',') } : {}),
+    ...(c.exposeHeaders.length ? { exposeHeaders: c.exposeHeaders.join(',') } : {}),
+    ...(c.maxAgeSeconds !== undefined ? { maxAge: String(c.maxAgeSeconds) } : {}),
+    ...(c.allowCredentials !== undefined ? { allowCredentials: c.allowCredentials } : {}),
+    forwardNotMatchingPreflights: c.unmatchedPreflights !== 'IGNORE',
   };
 }
 

@@ -12,7 +12,7 @@ import { SecretSet } from './upstream-tls.js';
 import { BLACKHOLE_CLUSTER, buildOutboundCapture, captureClusters, TCP_IDLE_TIMEOUT_MS, type CaptureInput } from './translate-capture.js';
 import { buildInboundListeners } from './translate-inbound.js';
 import { buildHttpAuthzFilters, buildTcpAuthzFilters, policiesForWorkload } from './authz-builder.js';
-import { FAULT_FILTER, insertHttpFilters, JWT_AUTHN_FILTER } from '../envoy/http-filters.js';
+import { CORS_FILTER, FAULT_FILTER, insertHttpFilters, JWT_AUTHN_FILTER } from '../envoy/http-filters.js';
 import { selectPeerAuthentication } from './select-peer-authentication.js';
 import { jwtRulesForWorkload } from './select-request-authentication.js';
 import { jwtAuthentication } from './translate-request-authentication.js';
@@ -65,7 +65,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
     const topology = gatewayTopologyFields(cfg.mesh.defaultConfig);
     buildGateway({ ...b, mtls: !!opts.mtls, httpConnectionManager: (rc, statPrefix) => ({ ...httpConnectionManager(rc, 'GATEWAY', statPrefix, b.node), ...topology }) }, cfg.gateways);
   }
-  addFaultFilters(listeners, routeConfigs);
+  addRouteFilters(listeners, routeConfigs);
   addAuthorization(listeners, cfg, node, warnings);
   addJwtAuthentication(listeners, cfg, node);
   const normalization = cfg.mesh.pathNormalization ?? 'BASE';
@@ -177,11 +177,15 @@ function addJwtAuthentication(listeners: Listener[], cfg: IstioConfig, node: Nod
 }
 
 /** Istio puts the fault filter on every HCM; here only where a route needs it (no cost elsewhere). */
-function addFaultFilters(listeners: Listener[], routeConfigs: RouteConfiguration[]): void {
-  const withFault = new Set(
-    routeConfigs.filter((rc) => rc.virtualHosts.some((vh) => vh.routes.some((r) => r.typedPerFilterConfig?.[FAULT_FILTER]))).map((rc) => rc.name),
-  );
-  for (const hcm of connectionManagers(listeners, false)) if (withFault.has(hcm.routeConfigName)) insertHttpFilters(hcm.httpFilters, [{ name: FAULT_FILTER, config: {} }]);
+/**
+ * The fault and CORS filters, where istiod puts them, on the connection managers whose routes
+ * configure them (a route's per-filter config does nothing without the filter in the chain).
+ */
+function addRouteFilters(listeners: Listener[], routeConfigs: RouteConfiguration[]): void {
+  for (const name of [FAULT_FILTER, CORS_FILTER]) {
+    const using = new Set(routeConfigs.filter((rc) => rc.virtualHosts.some((vh) => vh.routes.some((r) => r.typedPerFilterConfig?.[name]))).map((rc) => rc.name));
+    for (const hcm of connectionManagers(listeners, false)) if (using.has(hcm.routeConfigName)) insertHttpFilters(hcm.httpFilters, [{ name, config: {} }]);
+  }
 }
 
 interface Builder {

@@ -87,8 +87,7 @@ function mergeHttpRoute(root: HttpRouteSpec, d: HttpRouteSpec, match: HttpMatchS
     mirrorPercent: d.mirrorPercent ?? root.mirrorPercent,
     mirrors: d.mirrors.length ? d.mirrors : root.mirrors,
     headers: d.headers ?? root.headers,
-    // corsPolicy (the only pending field) is inherited too
-    pending: d.pending.length ? d.pending : root.pending,
+    ...(d.corsPolicy ?? root.corsPolicy ? { corsPolicy: d.corsPolicy ?? root.corsPolicy } : {}),
   };
 }
 
