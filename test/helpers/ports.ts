@@ -34,6 +34,16 @@ function bindEphemeral(): Promise<Server> {
 
 const closeServer = (s: Server) => new Promise<void>((r) => s.close(() => r()));
 
+/**
+ * The Fetch standard's bad ports in the range drawn from: fetch() (undici) refuses to connect to
+ * them ("bad port"), so a proxy whose health port is one never looks ready to the tests' probes.
+ */
+const FETCH_BAD_PORTS = new Set([10080]);
+
+export function isFetchBadPort(port: number): boolean {
+  return FETCH_BAD_PORTS.has(port);
+}
+
 /** A TCP port that was free a moment ago on 127.0.0.1 (bind :0, read, close). */
 export async function freePort(): Promise<number> {
   return (await freePorts(1))[0];
@@ -48,7 +58,7 @@ export async function freePorts(n: number): Promise<number[]> {
       const srv = await bindEphemeral();
       held.push(srv);
       const port = (srv.address() as AddressInfo).port;
-      if (handedOut.has(port)) continue; // keep it bound so the next bind gets another one
+      if (handedOut.has(port) || isFetchBadPort(port)) continue; // keep it bound so the next bind gets another one
       out.push(port);
     }
   } finally {
