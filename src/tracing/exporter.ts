@@ -12,7 +12,7 @@ import type { TracingCollector, TracingProvider } from '../config/snapshot.js';
 import { BufferedBody } from '../http/mirror.js';
 import { getFromList } from '../router/headers.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
-import type { UpstreamHandler } from '../upstream/exchange.js';
+import type { UpstreamExchange, UpstreamHandler } from '../upstream/exchange.js';
 import type { UpstreamHost } from '../upstream/host.js';
 import type { FinishedSpan, SpanSink } from './span.js';
 import type { TracerStats } from './tracer-stats.js';
@@ -136,6 +136,13 @@ function report(cluster: ClusterRuntime, host: UpstreamHost, c: TracingCollector
     let status = 0;
     let grpcStatus: string | undefined;
     let done = false;
+    let exchange: UpstreamExchange | undefined;
+    // armed first: a pool may answer (an overflow, a closed pool) before request() returns
+    const timer = setTimeout(() => {
+      exchange?.abort();
+      finish(new Error('timeout'));
+    }, c.timeoutMs);
+    timer.unref();
     const finish = (err: Error | undefined) => {
       if (done) return;
       done = true;
@@ -161,11 +168,10 @@ function report(cluster: ClusterRuntime, host: UpstreamHost, c: TracingCollector
     host.active++;
     cluster.stats.upstreamRqTotal++;
     cluster.stats.upstreamRqActive++;
-    const exchange = pool.request({ method: 'POST', path, headers, body: new BufferedBody([bytes], bytes.length) }, handler);
-    const timer = setTimeout(() => {
-      exchange.abort();
-      finish(new Error('timeout'));
-    }, c.timeoutMs);
-    timer.unref();
+    try {
+      exchange = pool.request({ method: 'POST', path, headers, body: new BufferedBody([bytes], bytes.length) }, handler);
+    } catch (e) {
+      finish(e as Error);
+    }
   });
 }

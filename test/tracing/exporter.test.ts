@@ -101,3 +101,32 @@ describe('SpanExporter', () => {
     e.close();
   });
 });
+
+describe('a report the pool refuses at once', () => {
+  it('an error answered inside request() (an overflow), or request() throwing: the report fails, the host and cluster counters come back', async () => {
+    for (const refuse of ['answer', 'throw'] as const) {
+      const stats = newTracerStats();
+      const clusterStats = { upstreamRqTotal: 0, upstreamRqActive: 0, response() {} };
+      const host = {
+        active: 0,
+        pool: {
+          request(_req: UpstreamRequest, handler: UpstreamHandler) {
+            if (refuse === 'throw') throw new Error('pool closed');
+            handler.onUpstreamError({ kind: 'overflow' } as never);
+            return { pause() {}, resume() {}, abort() {} };
+          },
+        },
+        poolFor() {
+          return this.pool;
+        },
+      };
+      const cluster = { stats: clusterStats, pick: () => host };
+      const e = new SpanExporter(provider, '10.1.1.1', [], stats, () => () => cluster as never, { minFlushSpans: 1, flushIntervalMs: 60_000, maxBufferedSpans: 10 });
+      e.add(span(0));
+      await vi.waitFor(() => expect(stats.reportsFailed, refuse).toBe(1));
+      expect(host.active, refuse).toBe(0);
+      expect(clusterStats.upstreamRqActive, refuse).toBe(0);
+      e.close();
+    }
+  });
+});
