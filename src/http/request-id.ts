@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { RandomPool } from '../common/random-pool.js';
 
 /**
  * New x-request-id values: random (version 4) UUIDs, as Envoy's UuidRequestIdConfig makes them.
@@ -13,21 +13,16 @@ const HEX = Buffer.from('0123456789abcdef', 'latin1');
 const DIGIT_AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 const POOL_IDS = 256;
 
-const pool = Buffer.allocUnsafe(16 * POOL_IDS);
-let next = pool.length;
+const pool = new RandomPool(16 * POOL_IDS);
 const text = Buffer.alloc(36, 0x2d); // '-' where no digit is written
 
 export function newRequestId(): string {
-  if (next === pool.length) {
-    randomFillSync(pool);
-    next = 0;
-  }
-  const at = next;
-  next += 16;
-  pool[at + 6] = (pool[at + 6] & 0x0f) | 0x40; // version 4
-  pool[at + 8] = (pool[at + 8] & 0x3f) | 0x80; // variant 10xx (RFC 9562)
+  const at = pool.take(16);
+  const random = pool.bytes;
+  random[at + 6] = (random[at + 6] & 0x0f) | 0x40; // version 4
+  random[at + 8] = (random[at + 8] & 0x3f) | 0x80; // variant 10xx (RFC 9562)
   for (let i = 0; i < 16; i++) {
-    const byte = pool[at + i];
+    const byte = random[at + i];
     const p = DIGIT_AT[i];
     text[p] = HEX[byte >> 4];
     text[p + 1] = HEX[byte & 0x0f];

@@ -1,22 +1,16 @@
-import { randomFillSync } from 'node:crypto';
+import { RandomPool } from '../common/random-pool.js';
 
 /**
  * Trace and span ids: lower-case hex of random bytes, from a pool refilled 4 KiB at a time (as
  * request-id.ts does for x-request-id). Never all zeros: W3C and B3 both take that as no id.
  */
-const POOL_BYTES = 4096;
-const pool = Buffer.allocUnsafe(POOL_BYTES);
-let next = POOL_BYTES;
+const pool = new RandomPool(4096);
 
 function randomHex(bytes: number): string {
-  if (next + bytes > POOL_BYTES) {
-    randomFillSync(pool);
-    next = 0;
-  }
-  const at = next;
-  next += bytes;
-  if (pool[at] === 0) pool[at] = 1; // one non-zero byte is enough to make the id valid
-  return pool.toString('hex', at, at + bytes);
+  const at = pool.take(bytes);
+  const random = pool.bytes;
+  if (random[at] === 0) random[at] = 1; // one non-zero byte is enough to make the id valid
+  return random.toString('hex', at, at + bytes);
 }
 
 /** A new 128-bit trace id (32 hex digits). */
