@@ -3,7 +3,7 @@ import type { BodySource } from '../codec/body.js';
 import type { WeightedCluster } from '../config/snapshot.js';
 import { RequestView } from '../router/request-view.js';
 import { RouteTable, type CompiledRoute } from '../router/route-table.js';
-import { getFromList, removeFromList } from '../router/headers.js';
+import { getFromList, removeFromList, setInList } from '../router/headers.js';
 import type { HttpTracer, RequestTrace } from '../tracing/http-tracer.js';
 import { Router } from '../router/router.js';
 import { LOCAL_REPLIES } from '../router/upstream-errors.js';
@@ -206,8 +206,7 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
     if (tracer.egress) {
       // the next hop names its span by it: for a sampled request only (an unsampled one has no span anywhere)
       if (decorator && decorator.propagate !== false && trace.sampled) {
-        removeFromList(req.list, 'x-envoy-decorator-operation');
-        req.list.push('x-envoy-decorator-operation', decorator.operation);
+        setInList(req.list, 'x-envoy-decorator-operation', decorator.operation);
       }
     } else {
       const op = getFromList(req.list, 'x-envoy-decorator-operation');

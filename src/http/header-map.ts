@@ -1,4 +1,4 @@
-import { getFromList, removeFromList } from '../router/headers.js';
+import { getFromList, removeFromList, setInList } from '../router/headers.js';
 import type { RequestHeaders, ResponseHeaders } from './filter.js';
 
 /** get/set/add/remove over a flat [name, value, ...] list with lower-case names. */
@@ -13,9 +13,7 @@ export class HeaderListMap {
   }
 
   set(name: string, value: string): void {
-    const n = name.toLowerCase();
-    removeFromList(this.list, n);
-    this.list.push(n, value);
+    setInList(this.list, name.toLowerCase(), value);
   }
 
   add(name: string, value: string): void {

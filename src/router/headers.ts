@@ -6,10 +6,7 @@ import type { HeaderMutation } from '../config/snapshot.js';
  */
 export function mutateHeaderList(list: string[], m: HeaderMutation): void {
   for (const name of m.remove) removeFromList(list, name);
-  for (const [name, value] of m.set) {
-    removeFromList(list, name);
-    list.push(name, value);
-  }
+  for (const [name, value] of m.set) setInList(list, name, value);
   for (const [name, value] of m.add) list.push(name, value);
 }
 
@@ -21,6 +18,12 @@ export function removeFromList(list: string[], name: string): void {
     list[w++] = list[r + 1];
   }
   list.length = w;
+}
+
+/** Replaces every `name` entry with one `name: value` at the end. */
+export function setInList(list: string[], name: string, value: string): void {
+  removeFromList(list, name);
+  list.push(name, value);
 }
 
 export function getFromList(list: readonly string[], name: string): string | undefined {

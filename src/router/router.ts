@@ -12,7 +12,7 @@ import type { UpstreamHost } from '../upstream/host.js';
 import { upstreamSourceFor } from '../upstream/connect.js';
 import { Resource } from '../upstream/resource-limits.js';
 import { hash32 } from '../upstream/hash-lb.js';
-import { getFromList, mutateHeaderList, removeFromList } from './headers.js';
+import { getFromList, mutateHeaderList, removeFromList, setInList } from './headers.js';
 import type { CompiledRoute } from './route-table.js';
 import type { AttemptFailure, RetryPolicyRuntime } from './retry-state.js';
 import { generatedCookie, newCookieKey, requestHashKey } from './hash-key.js';
@@ -124,8 +124,7 @@ export class Router implements HttpFilter, AttemptCallbacks {
       headers.push('x-envoy-original-path', req.path);
     }
     if (action.hostRewrite !== undefined) {
-      removeFromList(headers, 'host');
-      headers.push('host', action.hostRewrite);
+      setInList(headers, 'host', action.hostRewrite);
     }
     // Envoy order: the weighted cluster's edits, then the route's (the less specific one wins)
     if (wc.requestHeaders) mutateHeaderList(headers, wc.requestHeaders);

@@ -8,7 +8,7 @@
  * its own.
  */
 import type { HcmTracing, NodeIdentity, TracingCustomTag, TracingProvider } from '../config/snapshot.js';
-import { getFromList, removeFromList } from '../router/headers.js';
+import { getFromList, setInList } from '../router/headers.js';
 import { REASON_OF, traceStatus, withTraceStatus, type TraceReason } from './decision.js';
 import { newSpanId, newTraceId } from './ids.js';
 import { nowMs, RecordingSpan, type SpanKind, type SpanSink } from './span.js';
@@ -144,8 +144,7 @@ export class HttpTracer {
     if (rid !== undefined) {
       const marked = withTraceStatus(rid, status);
       if (marked !== rid) {
-        removeFromList(r.upstreamHeaders, 'x-request-id');
-        r.upstreamHeaders.push('x-request-id', marked);
+        setInList(r.upstreamHeaders, 'x-request-id', marked);
         r.requestId = marked;
       }
     }

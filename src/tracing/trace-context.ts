@@ -4,7 +4,7 @@
  * Zipkin, optionally with W3C beside it. Header lists are the proxy's flat `[name, value, …]` lists,
  * names lower case.
  */
-import { getFromList, removeFromList } from '../router/headers.js';
+import { getFromList, removeFromList, setInList } from '../router/headers.js';
 
 /** Where a span sits in its trace: what the next hop needs to make its span a child of this one. */
 export interface SpanContext {
@@ -40,7 +40,7 @@ export function readTraceparent(headers: readonly string[]): SpanContext | undef
 }
 
 export function writeTraceparent(headers: string[], ctx: SpanContext, sampled: boolean): void {
-  set(headers, 'traceparent', `00-${ctx.traceId.padStart(32, '0')}-${ctx.spanId}-${sampled ? '01' : '00'}`);
+  setInList(headers, 'traceparent', `00-${ctx.traceId.padStart(32, '0')}-${ctx.spanId}-${sampled ? '01' : '00'}`);
   removeFromList(headers, 'tracestate');
   if (ctx.traceState) headers.push('tracestate', ctx.traceState);
 }
@@ -87,15 +87,11 @@ function validTraceId(id: string): boolean {
 /** Envoy's Zipkin injection: the x-b3-* headers (any single `b3` header is replaced by them). */
 export function writeB3(headers: string[], ctx: SpanContext, parentSpanId: string | undefined, sampled: boolean): void {
   removeFromList(headers, 'b3');
-  set(headers, 'x-b3-traceid', ctx.traceId);
-  set(headers, 'x-b3-spanid', ctx.spanId);
+  setInList(headers, 'x-b3-traceid', ctx.traceId);
+  setInList(headers, 'x-b3-spanid', ctx.spanId);
   removeFromList(headers, 'x-b3-parentspanid');
   if (parentSpanId) headers.push('x-b3-parentspanid', parentSpanId);
-  set(headers, 'x-b3-sampled', sampled ? '1' : '0');
+  setInList(headers, 'x-b3-sampled', sampled ? '1' : '0');
   removeFromList(headers, 'x-b3-flags');
 }
 
-function set(headers: string[], name: string, value: string): void {
-  removeFromList(headers, name);
-  headers.push(name, value);
-}
