@@ -1,7 +1,7 @@
 import type { BodySink, BodySource } from '../codec/body.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
-import type { UpstreamError, UpstreamHandler } from '../upstream/exchange.js';
-import type { UpstreamHost } from '../upstream/host.js';
+import { sendCounted } from '../upstream/counted-request.js';
+import type { UpstreamHandler } from '../upstream/exchange.js';
 
 /**
  * Envoy's request mirroring: a copy of the request goes to another cluster with `-shadow` added to
@@ -16,11 +16,7 @@ export function sendMirror(cluster: ClusterRuntime, method: string, path: string
     if (headers[i] === 'host') shadowHeaders.push('host', shadowHost(headers[i + 1]));
     else shadowHeaders.push(headers[i], headers[i + 1]);
   }
-  const sink = new MirrorResponse(host, cluster);
-  host.active++;
-  cluster.stats.upstreamRqTotal++;
-  cluster.stats.upstreamRqActive++;
-  host.pool.request({ method, path, headers: shadowHeaders, body }, sink);
+  sendCounted(cluster, host, host.pool, { method, path, headers: shadowHeaders, body }, DROP_RESPONSE);
 }
 
 /** `reviews:9080` → `reviews-shadow:9080`, as Envoy names the shadow authority. */
@@ -29,31 +25,13 @@ export function shadowHost(authority: string): string {
   return m ? `${m[1]}-shadow${m[2] ?? ''}` : `${authority}-shadow`;
 }
 
-class MirrorResponse implements UpstreamHandler {
-  private done = false;
-  constructor(
-    private readonly host: UpstreamHost,
-    private readonly cluster: ClusterRuntime,
-  ) {}
-  onUpstreamHeaders(status: number): void {
-    this.cluster.stats.response(status);
-  }
-  onUpstreamData(): boolean {
-    return true; // read and dropped
-  }
-  onUpstreamEnd(): void {
-    this.finish();
-  }
-  onUpstreamError(_err: UpstreamError): void {
-    this.finish();
-  }
-  private finish(): void {
-    if (this.done) return;
-    this.done = true;
-    this.host.active--;
-    this.cluster.stats.upstreamRqActive--;
-  }
-}
+/** The mirror's response: read and dropped (sendCounted has counted it). */
+const DROP_RESPONSE: UpstreamHandler = {
+  onUpstreamHeaders() {},
+  onUpstreamData: () => true,
+  onUpstreamEnd() {},
+  onUpstreamError() {},
+};
 
 /** A body already in memory (the buffered request body), as a BodySource. */
 export class BufferedBody implements BodySource {

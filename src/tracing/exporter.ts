@@ -13,6 +13,7 @@ import { BufferedBody } from '../http/mirror.js';
 import { getFromList } from '../router/headers.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { UpstreamExchange, UpstreamHandler } from '../upstream/exchange.js';
+import { sendCounted } from '../upstream/counted-request.js';
 import type { UpstreamHost } from '../upstream/host.js';
 import type { FinishedSpan, SpanSink } from './span.js';
 import type { TracerStats } from './tracer-stats.js';
@@ -147,15 +148,12 @@ function report(cluster: ClusterRuntime, host: UpstreamHost, c: TracingCollector
       if (done) return;
       done = true;
       clearTimeout(timer);
-      host.active--;
-      cluster.stats.upstreamRqActive--;
       if (err) return reject(err);
       resolve(grpc ? status === 200 && grpcStatus === '0' : status >= 200 && status < 300);
     };
     const handler: UpstreamHandler = {
       onUpstreamHeaders(code, h) {
         status = code;
-        cluster.stats.response(code);
         grpcStatus = getFromList(h, 'grpc-status');
       },
       onUpstreamData: () => true,
@@ -165,11 +163,8 @@ function report(cluster: ClusterRuntime, host: UpstreamHost, c: TracingCollector
       },
       onUpstreamError: (err) => finish(new Error(err.kind)),
     };
-    host.active++;
-    cluster.stats.upstreamRqTotal++;
-    cluster.stats.upstreamRqActive++;
     try {
-      exchange = pool.request({ method: 'POST', path, headers, body: new BufferedBody([bytes], bytes.length) }, handler);
+      exchange = sendCounted(cluster, host, pool, { method: 'POST', path, headers, body: new BufferedBody([bytes], bytes.length) }, handler);
     } catch (e) {
       finish(e as Error);
     }
