@@ -146,3 +146,9 @@ function firstNonLoopbackAddress(): string | undefined {
   }
   return undefined;
 }
+
+/** The proxy's service cluster, as pilot-agent names it (node.cluster) when no bootstrap says it: the span's service name. */
+export function serviceClusterOf(node: NodeIdentity): string {
+  const name = node.labels['service.istio.io/canonical-name'] ?? node.labels.app ?? node.workloadName ?? 'istio-proxy';
+  return `${name}.${node.namespace}`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildNodeIdentity, nodeIdentityFromEnvoyNode } from '../../src/config/node-identity.js';
+import { buildNodeIdentity, nodeIdentityFromEnvoyNode, serviceClusterOf } from '../../src/config/node-identity.js';
 
 describe('node identity', () => {
   it("from flags and Istio's injected environment", () => {
@@ -46,5 +46,13 @@ describe('ISTIO_METAJSON_ANNOTATIONS', () => {
     expect(buildNodeIdentity({ mode: 'sidecar', labels: [] }, { INSTANCE_IP: '10.0.0.5' }).annotations).toBeUndefined();
     expect(() => buildNodeIdentity({ mode: 'sidecar', labels: [] }, { INSTANCE_IP: '10.0.0.5', ISTIO_METAJSON_ANNOTATIONS: '{"a":1}' })).toThrow(/ISTIO_METAJSON_ANNOTATIONS is not a JSON object/);
     expect(() => buildNodeIdentity({ mode: 'sidecar', labels: [] }, { INSTANCE_IP: '10.0.0.5', ISTIO_METAJSON_ANNOTATIONS: '[' })).toThrow(/ISTIO_METAJSON_ANNOTATIONS/);
+  });
+
+  it("names the service cluster as pilot-agent does: canonical name, app label, workload name, else istio-proxy, dot namespace", () => {
+    const node = buildNodeIdentity({ mode: 'sidecar', labels: [] }, { POD_NAMESPACE: 'shop' });
+    expect(serviceClusterOf(node)).toBe('istio-proxy.shop');
+    expect(serviceClusterOf({ ...node, workloadName: 'web-v1' })).toBe('web-v1.shop');
+    expect(serviceClusterOf({ ...node, workloadName: 'web-v1', labels: { app: 'web' } })).toBe('web.shop');
+    expect(serviceClusterOf({ ...node, labels: { app: 'web', 'service.istio.io/canonical-name': 'storefront' } })).toBe('storefront.shop');
   });
 });

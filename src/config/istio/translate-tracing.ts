@@ -9,6 +9,7 @@
  */
 import type { Cluster, ClusterLoadAssignment, HcmTracing, NodeIdentity, TracingCustomTag, TracingProvider } from '../snapshot.js';
 import { loadAssignment, staticHost } from '../endpoints.js';
+import { serviceClusterOf } from '../node-identity.js';
 import { labelsMatch } from './hosts.js';
 import { ROOT_NAMESPACE, type Service } from './registry.js';
 import type { CustomTagSpec, IstioConfig, ProviderHeaderSpec, ProxyTracingSpec, TelemetrySpec, TracingProviderSpec } from './resources.js';
@@ -122,12 +123,6 @@ function telemetrySpecs(cfg: IstioConfig, node: NodeIdentity, warnings: string[]
     }
   }
   return { client, server };
-}
-
-/** The proxy's service cluster, as pilot-agent names it (node.cluster): the span's service name. */
-export function serviceClusterOf(node: NodeIdentity): string {
-  const name = node.labels['service.istio.io/canonical-name'] ?? node.labels.app ?? node.workloadName ?? 'istio-proxy';
-  return `${name}.${node.namespace}`;
 }
 
 /**

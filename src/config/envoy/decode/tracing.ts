@@ -5,6 +5,7 @@
  * name them. A provider Outrigger does not export to (Datadog, SkyWalking, …) leaves the decisions
  * on and makes no spans, with a warning: tracing decides nothing about security.
  */
+import { serviceClusterOf } from '../../node-identity.js';
 import type { HcmTracing, TracingCollector, TracingCustomTag, TracingProvider } from '../../snapshot.js';
 import { durationMs, wrapped } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
@@ -92,7 +93,7 @@ export function decodeTracingProvider(http: Msg, ctx: DecodeContext, ref: Resour
   const tc = typedConfigOf(http.typed_config, ref, at('typed_config'));
   const type = tc?.typeName ?? '';
   const m = (tc?.message ?? {}) as Msg;
-  const serviceName = ctx.serviceCluster ?? `${ctx.node.labels.app ?? 'istio-proxy'}.${ctx.node.namespace}`;
+  const serviceName = ctx.serviceCluster ?? serviceClusterOf(ctx.node);
   if (type === OTEL_TYPE) {
     checkFields(m, OTEL, ref, at('typed_config'), ctx);
     const environmentResource = ((m.resource_detectors ?? []) as Msg[]).some((d) => d.name === 'envoy.tracers.opentelemetry.resource_detectors.environment');
