@@ -10,22 +10,7 @@ export type TraceStatus = 'none' | 'sampled' | 'forced' | 'client';
 /** Envoy's Tracing::Reason, named after its stat (http.<prefix>.tracing.<reason>). */
 export type TraceReason = 'not_traceable' | 'random_sampling' | 'service_forced' | 'client_enabled';
 
-export interface TraceDecision {
-  traced: boolean;
-  reason: TraceReason;
-  /** x-request-id with the decision packed in; the same string when it did not change (or is no UUID). */
-  requestId: string | undefined;
-}
 
-export interface TraceInputs {
-  requestId: string | undefined;
-  /** x-client-trace-id was sent. */
-  clientTraceId: boolean;
-  /** x-envoy-force-trace was sent by an internal client (the edge strips it). */
-  forceTrace: boolean;
-  /** A uniform draw in [0, 1) (Math.random), used when the request id does not decide (not a UUID, or hashing off). */
-  random: () => number;
-}
 
 const STATUS_AT = 14;
 const STATUS_OF: Record<string, TraceStatus> = { a: 'sampled', b: 'forced', c: 'client' };
@@ -92,9 +77,3 @@ export function withTraceStatus(requestId: string, status: TraceStatus): string 
 }
 
 export const REASON_OF: Readonly<Record<TraceStatus, TraceReason>> = { none: 'not_traceable', sampled: 'random_sampling', forced: 'service_forced', client: 'client_enabled' };
-
-/** The decision as a whole: whether traced, why, and x-request-id as forwarded. */
-export function decideTrace(config: HcmTracing, input: TraceInputs): TraceDecision {
-  const status = traceStatus(config, input.requestId, input.clientTraceId, input.forceTrace, input.random);
-  return { traced: status !== 'none', reason: REASON_OF[status], requestId: input.requestId === undefined ? undefined : withTraceStatus(input.requestId, status) };
-}

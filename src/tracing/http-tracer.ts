@@ -123,6 +123,8 @@ export class HttpTracer {
     node: NodeIdentity,
     private readonly sink: SpanSink | undefined,
     private readonly stats: TracingStats,
+    /** A uniform draw in [0, 1), used when the request id does not decide (not a UUID, or hashing off). */
+    private readonly random: () => number = Math.random,
   ) {
     const p = config.provider;
     this.driver = !p || !sink ? undefined : p.kind === 'zipkin' ? zipkinDriver(p) : OTEL;
@@ -139,7 +141,7 @@ export class HttpTracer {
    */
   decide(r: TraceDecisionSubject): boolean {
     const rid = r.requestId;
-    const status = traceStatus(this.config, rid, getFromList(r.downstreamHeaders, 'x-client-trace-id') !== undefined, getFromList(r.upstreamHeaders, 'x-envoy-force-trace') !== undefined, Math.random);
+    const status = traceStatus(this.config, rid, getFromList(r.downstreamHeaders, 'x-client-trace-id') !== undefined, getFromList(r.upstreamHeaders, 'x-envoy-force-trace') !== undefined, this.random);
     this.stats[REASON_OF[status]]++;
     if (rid !== undefined) {
       const marked = withTraceStatus(rid, status);

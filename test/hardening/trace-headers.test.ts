@@ -5,13 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { HcmTracing } from '../../src/config/snapshot.js';
-import { decideTrace } from '../../src/tracing/decision.js';
 import { readB3, readTraceparent } from '../../src/tracing/trace-context.js';
 import { GATEWAY_ARGS, gateway, serviceEntry, toYaml, virtualService } from '../helpers/mesh.js';
 import { startOtlpHttpReceiver, type OtlpReceiver } from '../helpers/otlp.js';
 import { freePorts } from '../helpers/ports.js';
 import { startProxy, stopAllProxies } from '../helpers/proxy.js';
 import { eventually, plainRequest } from '../helpers/telemetry.js';
+import { decideThroughTracer } from '../helpers/trace-decision.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -33,7 +33,7 @@ describe('parsers', () => {
   it('x-request-id of any shape: the decision never throws and packs only a UUID-shaped id', () => {
     const config: HcmTracing = { randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100, customTags: [], maxPathTagLength: 256, spawnUpstreamSpan: false, useRequestIdForTraceSampling: true };
     for (const rid of ['', 'x'.repeat(65_536), 'zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz', '--------------------------------------------------'.slice(0, 36), '💥'.repeat(18)]) {
-      const d = decideTrace(config, { requestId: rid, clientTraceId: false, forceTrace: false, random: Math.random });
+      const d = decideThroughTracer(config, { requestId: rid, clientTraceId: false, forceTrace: false, random: Math.random });
       expect(d.traced).toBe(true);
       // a UUID-shaped id (dashes where a UUID has them) is packed even with odd digits, as Envoy's does; nothing else changes
       if (rid.length !== 36 || rid[8] !== '-') expect(d.requestId).toBe(rid);

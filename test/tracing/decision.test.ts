@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { HcmTracing } from '../../src/config/snapshot.js';
-import { decideTrace, traceStatusOf } from '../../src/tracing/decision.js';
+import { traceStatusOf } from '../../src/tracing/decision.js';
+import { decideThroughTracer as decideTrace, type DecisionInputs } from '../helpers/trace-decision.js';
 
 const config = (over: Partial<HcmTracing> = {}): HcmTracing => ({
   randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100, customTags: [], maxPathTagLength: 256, spawnUpstreamSpan: false, useRequestIdForTraceSampling: true, ...over,
 });
 /** A UUID whose first 8 hex digits are `hash` (mod 10,000 is what random sampling compares). */
 const uuid = (hash: number, status = '4') => `${hash.toString(16).padStart(8, '0')}-0000-${status}000-8000-000000000000`;
-const inputs = (requestId: string | undefined, over: Partial<Parameters<typeof decideTrace>[1]> = {}) => ({ requestId, clientTraceId: false, forceTrace: false, random: () => 0, ...over });
+const inputs = (requestId: string | undefined, over: Partial<DecisionInputs> = {}) => ({ requestId, clientTraceId: false, forceTrace: false, random: () => 0, ...over });
 
-describe('decideTrace (Envoy: UUID request-id trace status)', () => {
+describe('the tracing decision (Envoy: UUID request-id trace status)', () => {
   it('random sampling by the request id: the first 8 hex digits mod 10,000 against the percentage × 100', () => {
     expect(decideTrace(config({ randomSamplingPercent: 1 }), inputs(uuid(99))).traced).toBe(true);
     expect(decideTrace(config({ randomSamplingPercent: 1 }), inputs(uuid(100))).traced).toBe(false);
