@@ -15,4 +15,12 @@ describe('freePorts', () => {
     expect(new Set(ports).size).toBe(200);
     expect(ports.filter(isFetchBadPort)).toEqual([]);
   });
+
+  it('passes over the bad port when the draw lands on it', async () => {
+    const draws = [10080];
+    const ports = await freePorts(2, () => draws.shift() ?? 20_000 + Math.floor(Math.random() * 10_000));
+    expect(draws).toEqual([]); // 10080 was tried
+    expect(ports).toHaveLength(2);
+    expect(ports.filter(isFetchBadPort)).toEqual([]);
+  });
 });

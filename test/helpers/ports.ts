@@ -20,13 +20,16 @@ const span = Math.floor((RANGE_HIGH - RANGE_LOW) / SLOTS);
 const LOW = RANGE_LOW + slot * span;
 const HIGH = LOW + span;
 
-function bindEphemeral(): Promise<Server> {
+/** A port drawn at random from this pool slot's slice of the range. */
+const drawPort = () => LOW + Math.floor(Math.random() * (HIGH - LOW));
+
+function bindEphemeral(draw: () => number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const tryOnce = (left: number) => {
       const srv = createServer();
       srv.unref();
       srv.once('error', (err) => (left > 0 ? tryOnce(left - 1) : reject(err)));
-      srv.listen({ host: '0.0.0.0', port: LOW + Math.floor(Math.random() * (HIGH - LOW)), exclusive: true }, () => resolve(srv));
+      srv.listen({ host: '0.0.0.0', port: draw(), exclusive: true }, () => resolve(srv));
     };
     tryOnce(50);
   });
@@ -49,13 +52,16 @@ export async function freePort(): Promise<number> {
   return (await freePorts(1))[0];
 }
 
-/** `n` distinct free ports (held open together so the kernel cannot hand out the same one twice). */
-export async function freePorts(n: number): Promise<number[]> {
+/**
+ * `n` distinct free ports (held open together so the kernel cannot hand out the same one twice).
+ * `draw` picks the port to try (tests of this helper steer it).
+ */
+export async function freePorts(n: number, draw: () => number = drawPort): Promise<number[]> {
   const held: Server[] = [];
   const out: number[] = [];
   try {
     for (let tries = 0; out.length < n && tries < n + 100; tries++) {
-      const srv = await bindEphemeral();
+      const srv = await bindEphemeral(draw);
       held.push(srv);
       const port = (srv.address() as AddressInfo).port;
       if (handedOut.has(port) || isFetchBadPort(port)) continue; // keep it bound so the next bind gets another one
