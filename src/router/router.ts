@@ -14,6 +14,7 @@ import { Resource } from '../upstream/resource-limits.js';
 import { hash32 } from '../upstream/hash-lb.js';
 import { getFromList, mutateHeaderList, removeFromList, setInList } from './headers.js';
 import type { CompiledRoute } from './route-table.js';
+import type { AttemptTrace } from '../tracing/http-tracer.js';
 import type { AttemptFailure, RetryPolicyRuntime } from './retry-state.js';
 import { generatedCookie, newCookieKey, requestHashKey } from './hash-key.js';
 import { effectiveTimeout } from './timeout.js';
@@ -68,7 +69,7 @@ export class Router implements HttpFilter, AttemptCallbacks {
   private upgrading = false;
   private destroyed = false;
   /** The try in flight's client span (spawn_upstream_span). */
-  private attemptTrace: ReturnType<NonNullable<RouterCallbacks['trace']>['startAttempt']> | undefined;
+  private attemptTrace: AttemptTrace | undefined;
 
   constructor(
     private readonly stream: RouterCallbacks,
