@@ -8,7 +8,6 @@ import { createHealthServer } from '../admin/health.js';
 import { createAdminServer, createStatsServer, type AdminBackend } from '../admin/admin.js';
 import { capAdminConnections } from '../admin/connection-cap.js';
 import { aggregateStats } from '../telemetry/aggregate.js';
-import type { AccessLogFormat } from '../telemetry/access-log.js';
 import { getLogLevel, log, setLogLevel, type LogLevel } from '../telemetry/log.js';
 import type { ServerValues, WrittenStat } from '../telemetry/prometheus.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
@@ -41,7 +40,6 @@ export interface AgentOptions {
   /** Where the data plane runs (workers.ts); absent: on the main thread when there is one worker. */
   dataPlaneThread?: DataPlaneThread;
   logLevel: LogLevel;
-  accessLog: AccessLogFormat;
   /**
    * Istio's terminationDrainDuration: the longest a drain waits for connections to finish; also the
    * drain period of a graceful /drain_listeners (Envoy's --drain-time-s).
@@ -115,7 +113,6 @@ export class Agent implements AdminBackend {
       count: opts.workers,
       thread: opts.dataPlaneThread ?? (opts.workers === 1 ? 'main' : 'workers'),
       logLevel: opts.logLevel,
-      accessLog: opts.accessLog,
       limits: ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers),
       outliers: outlierTable,
       protection,

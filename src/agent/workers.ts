@@ -2,7 +2,6 @@ import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DrainRequest, FromWorker, RuntimeSlots, ToWorker, WorkerInit } from '../worker/messages.js';
-import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import { log, type LogLevel } from '../telemetry/log.js';
 import { ResourceTable, type ResourceTableInit } from '../upstream/resource-limits.js';
@@ -43,7 +42,6 @@ export interface WorkerPoolOptions {
   count: number;
   thread: DataPlaneThread;
   logLevel: LogLevel;
-  accessLog: AccessLogFormat;
   limits: ResourceTableInit;
   outliers: OutlierTableInit;
   protection: OverloadProtection;
@@ -204,8 +202,8 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Slot {
-    const { logLevel, accessLog, outliers, protection } = this.opts;
-    const init: WorkerInit = { index, logLevel, accessLog, limits: this.limits.init, outliers, ...protection };
+    const { logLevel, outliers, protection } = this.opts;
+    const init: WorkerInit = { index, logLevel, limits: this.limits.init, outliers, ...protection };
     const worker =
       this.opts.thread === 'main'
         ? new InThreadWorker(init)

@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
-import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { ProxyMode } from '../config/snapshot.js';
 import type { IdentityFlags } from '../config/node-identity.js';
 import { isValidTrustDomain, parseSpiffeId } from '../security/spiffe.js';
@@ -42,8 +41,9 @@ Process:
   --worker-threads           run even a single worker on its own thread (respawned if it crashes;
                              costs ~25 MiB of memory)
   --log-level <level>        trace|debug|info|warning|error|critical|off (default info)
-  --access-log <format>      off|text|json access log on stdout (default off; text is Envoy's
-                             default format, json has Istio's fields)
+  --access-log <format>      off|text|json: meshConfig's accessLogFile set to stdout in Istio's
+                             text or JSON format, or cleared (default: as meshConfig says; a
+                             Telemetry with accessLogging still decides where it applies)
   --drain-duration <secs>    on SIGTERM/SIGINT or POST /quitquitquit: stop accepting, let requests
                              finish, exit when no connection is left or after this (default 5)
   --no-watch                 do not reload when the config files change (SIGHUP still reloads)
@@ -157,7 +157,8 @@ export interface RunFlags {
   /** --worker-threads: a single worker on its own thread too, not on the main thread. */
   workerThreads: boolean;
   logLevel: LogLevel;
-  accessLog: AccessLogFormat;
+  /** --access-log; absent: meshConfig's accessLogFile decides. */
+  accessLog?: 'off' | 'text' | 'json';
   drainDurationMs: number;
   watch: boolean;
   /** Istio's file-mounted workload certificate directory; absent: no mTLS. */
@@ -241,8 +242,8 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   if (mode !== 'sidecar' && mode !== 'gateway') throw new UsageError(`--mode must be sidecar or gateway, got "${mode}"`);
   const logLevel = v['log-level'] ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const accessLog = v['access-log'] ?? (command === 'demo' ? 'text' : 'off');
-  if (!['off', 'text', 'json'].includes(accessLog)) throw new UsageError(`--access-log must be off, text or json, got "${accessLog}"`);
+  const accessLog = v['access-log'] ?? (command === 'demo' ? 'text' : undefined);
+  if (accessLog !== undefined && !['off', 'text', 'json'].includes(accessLog)) throw new UsageError(`--access-log must be off, text or json, got "${accessLog}"`);
   const drain = v['drain-duration'] ?? '5';
   const drainSeconds = Number(drain);
   if (!Number.isFinite(drainSeconds) || drainSeconds < 0 || drainSeconds > 3600) throw new UsageError(`--drain-duration must be seconds from 0 to 3600, got "${drain}"`);
@@ -263,7 +264,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     workers: v.workers === undefined ? availableParallelism() : int('--workers', v.workers, 1, 256),
     workerThreads: v['worker-threads'] === true,
     logLevel: logLevel as LogLevel,
-    accessLog: accessLog as AccessLogFormat,
+    ...(accessLog ? { accessLog: accessLog as 'off' | 'text' | 'json' } : {}),
     drainDurationMs: drainSeconds * 1000,
     watch: !v['no-watch'],
     ...((v['cert-dir'] ?? process.env.OUTPUT_CERTS) ? { certDir: (v['cert-dir'] ?? process.env.OUTPUT_CERTS)! } : {}),

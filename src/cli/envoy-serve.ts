@@ -43,7 +43,6 @@ export async function runFromBootstrap(bootstrap: EnvoyBootstrap, options: Boots
       source: new XdsConfigSource(bootstrap),
       workers: options.workers,
       logLevel: options.logLevel,
-      accessLog: 'off',
       drainDurationMs: options.drainTimeMs,
       drainStrategy: options.drainStrategy,
       ports: { admin: admin.port, adminHost: admin.host },

@@ -19,6 +19,7 @@ export function loadOptionsOf(flags: RunFlags, paths: readonly string[]): LoadOp
     ...(flags.proxyConfig ? { proxyConfig: flags.proxyConfig } : {}),
     ...(flags.credentialDir ? { credentials: new CredentialStore(flags.credentialDir) } : {}),
     httpTimeouts: flags.httpTimeouts,
+    ...(flags.accessLog ? { accessLog: flags.accessLog } : {}),
     ...(flags.exitOnZeroActiveConnections ? { exitOnZeroActiveConnections: true } : {}),
   };
 }
@@ -30,7 +31,6 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
     workers: flags.workers,
     ...(flags.workerThreads ? { dataPlaneThread: 'workers' as const } : {}),
     logLevel: flags.logLevel,
-    accessLog: flags.accessLog,
     drainDurationMs: flags.drainDurationMs,
     ports: { admin: flags.ports.admin, stats: flags.ports.stats, health: flags.ports.health },
     watch: flags.watch,

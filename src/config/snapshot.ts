@@ -304,7 +304,55 @@ export interface TcpProxy {
   clusters: { name: string; weight: number }[];
   /** Close a connection with no bytes either way for this long (Envoy default 1h); 0 disables. */
   idleTimeoutMs: number;
+  /** Envoy's tcp_proxy access_log: one entry per connection, when it closes. Absent: none. */
+  accessLog?: AccessLog[];
 }
+
+/**
+ * Envoy's AccessLog (HCM and tcp_proxy access_log) with the file logger (envoy.access_loggers.file,
+ * stdout, stderr): each finished request (or TCP connection) the filter lets through is formatted
+ * and appended to a file.
+ */
+export interface AccessLog {
+  /** The file lines are appended to; /dev/stdout and /dev/stderr are the proxy's own outputs. */
+  path: string;
+  /** Envoy's log_format (SubstitutionFormatString). Absent: Envoy's default text format. */
+  format?: AccessLogFormat;
+  /** Absent: every entry is logged. */
+  filter?: AccessLogFilter;
+}
+
+/**
+ * Envoy's SubstitutionFormatString: `text` is a format string with command operators
+ * (`%RESPONSE_CODE%`, `%REQ(:PATH)%`, ...); `json` is an object whose string values are format
+ * strings (nested objects allowed), one JSON object per line. omitEmptyValues: operators with no
+ * value print nothing (text) or are left out (json) rather than `-` / null.
+ */
+export type AccessLogFormat = ({ text: string } | { json: Record<string, unknown> }) & { omitEmptyValues?: boolean };
+
+/** A comparison of Envoy's ComparisonFilter. */
+export interface AccessLogComparison {
+  op: 'EQ' | 'GE' | 'LE' | 'NE';
+  value: number;
+}
+
+/** Envoy's AccessLogFilter. */
+export type AccessLogFilter =
+  | { statusCode: AccessLogComparison }
+  /** The request's duration in milliseconds. */
+  | { duration: AccessLogComparison }
+  | { notHealthCheck: true }
+  /** Requests traced (sampled or forced). */
+  | { traceable: true }
+  /** Entries carrying one of these response flags (short names, e.g. UH); empty: any flag. */
+  | { responseFlags: string[] }
+  | { header: HeaderMatcher }
+  /** gRPC statuses by number; exclude: all but these. */
+  | { grpcStatus: { statuses: number[]; exclude: boolean } }
+  | { and: AccessLogFilter[] }
+  | { or: AccessLogFilter[] }
+  /** A CEL expression over Envoy's attributes (envoy.access_loggers.extension_filters.cel; Istio's Telemetry filter.expression). */
+  | { cel: string };
 
 export interface HttpConnectionManager {
   statPrefix: string;
@@ -370,6 +418,8 @@ export interface HttpConnectionManager {
    * its collector. Absent: no tracing at all (Istio with enableTracing false).
    */
   tracing?: HcmTracing;
+  /** Envoy's access_log: one entry per finished request. Absent: none. */
+  accessLog?: AccessLog[];
 }
 
 /**

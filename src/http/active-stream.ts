@@ -43,6 +43,9 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
   grpcStatus: string | undefined;
   /** The request's trace (a provider configured): its context goes upstream, its span (if sampled) ends with the request. */
   trace: RequestTrace | undefined;
+  /** The response headers and trailers as the client got them (access logs read them). */
+  sentHeaders: string[] | undefined;
+  sentTrailers: string[] | undefined;
   /** The configured filters' manager (absent when the listener has none: the router is driven directly). */
   private filters: FilterManager | undefined;
   /** The request body through the decoder filters, when one of them reads bodies or trailers. */
@@ -116,6 +119,24 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
 
   get authority(): string {
     return this.request.authority;
+  }
+
+  /** :path as sent upstream (a route may have rewritten it). */
+  get upstreamPath(): string {
+    return this.router?.upstreamPath || this.request.path;
+  }
+
+  get traceId(): string | undefined {
+    return this.trace?.context.traceId;
+  }
+
+  get traced(): boolean {
+    return this.trace?.sampled === true;
+  }
+
+  /** Envoy's filter state, for access logs: no filter sets any yet (Istio's peer metadata exchange is not done). */
+  filterState(_name: string): unknown {
+    return undefined;
   }
 
   // ------------------------------------------------------------------ request
@@ -235,7 +256,7 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
       headers: (end) => {
         const h = this.responseHeaders!;
         this.streamInfo.responseCode = h.status;
-        this.ds.respond(h.status, h.list);
+        this.ds.respond(h.status, (this.sentHeaders = h.list));
         if (end) this.finishResponse(undefined);
       },
       data: (chunk, end) => {
@@ -277,7 +298,7 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
       this.filters.encodeHeaders((this.responseHeaders = new ResponseHeaderMap(status, headers)), false);
       return;
     }
-    this.ds.respond(status, headers);
+    this.ds.respond(status, (this.sentHeaders = headers));
   }
 
   encodeData(chunk: Buffer): boolean {
@@ -298,6 +319,7 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
   /** The response's last part reached the client: the request is over. */
   private finishResponse(trailers: string[] | undefined): void {
     this.done = true;
+    this.sentTrailers = trailers;
     this.ds.end(trailers);
     this.complete();
   }
@@ -361,8 +383,8 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
       this.streamInfo.responseCode = status;
     }
     if (!throughFilters || this.ds.headersSent) {
-      if (code !== undefined) writeGrpcLocalReply(this.ds, code, body, headers);
-      else writeLocalReply(this.ds, status, body, headers);
+      const sent = code !== undefined ? writeGrpcLocalReply(this.ds, code, body, headers) : writeLocalReply(this.ds, status, body, headers);
+      if (sent) this.sentHeaders = sent;
       this.complete();
       return;
     }
@@ -457,7 +479,7 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
     hs.rqClass[(code / 100) | 0]++;
     const services = this.runtime.services;
     const labels = this.runtime.istioLabels(this.listener.config, this.clusterIfKnown(), 'http', this.ds.peer?.spiffeId);
-    recordHttpRequest(services.stats, services.accessLog, labels, this.ds, this.streamInfo, this);
+    recordHttpRequest(services.stats, this.listener.accessLogs, labels, this.ds, this.streamInfo, this);
     if (this.trace?.span) this.finishTrace(this.trace);
   }
 

@@ -12,16 +12,18 @@ export function localReplyHeaders(bytes: Buffer, extra?: string[]): string[] {
   return headers;
 }
 
-/** Writes a locally generated response (localReplyHeaders), or resets a response already started. */
-export function writeLocalReply(ds: Downstream, status: number, body: string, extra?: string[]): void {
+/** Writes a locally generated response (localReplyHeaders), or resets a response already started; returns the headers sent. */
+export function writeLocalReply(ds: Downstream, status: number, body: string, extra?: string[]): string[] | undefined {
   if (ds.headersSent) {
     ds.reset();
-    return;
+    return undefined;
   }
   const bytes = Buffer.from(body);
-  ds.respond(status, localReplyHeaders(bytes, extra));
+  const headers = localReplyHeaders(bytes, extra);
+  ds.respond(status, headers);
   if (bytes.length) ds.write(bytes);
   ds.end();
+  return headers;
 }
 
 /** A gRPC client (content-type application/grpc*): local replies speak gRPC to it, its grpc-timeout is a deadline. */
@@ -54,13 +56,15 @@ export function httpToGrpcStatus(status: number): number {
  * A local reply to a gRPC request, as Envoy sends it: HTTP 200, trailers-only, the status in
  * grpc-status and the text in grpc-message (percent-encoded).
  */
-export function writeGrpcLocalReply(ds: Downstream, grpcStatus: number, message: string, extra?: string[]): void {
+export function writeGrpcLocalReply(ds: Downstream, grpcStatus: number, message: string, extra?: string[]): string[] | undefined {
   if (ds.headersSent) {
     ds.reset();
-    return;
+    return undefined;
   }
-  ds.respond(200, grpcLocalReplyHeaders(grpcStatus, message, extra));
+  const headers = grpcLocalReplyHeaders(grpcStatus, message, extra);
+  ds.respond(200, headers);
   ds.end();
+  return headers;
 }
 
 /** The headers of a trailers-only gRPC local reply. */

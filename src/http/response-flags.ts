@@ -22,17 +22,17 @@ export const ResponseFlag = {
 
 export type ResponseFlagValue = (typeof ResponseFlag)[keyof typeof ResponseFlag];
 
-/** Envoy prints several flags in this fixed order (ResponseFlagUtils), joined with ",". */
-const ENVOY_ORDER = [
+/** Every Envoy response flag, in the fixed order Envoy prints several (ResponseFlagUtils), joined with ",". */
+export const ENVOY_RESPONSE_FLAGS: readonly string[] = [
   'LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH', 'DPE',
-  'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR',
+  'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR', 'UDO',
 ];
 
 /** `-` for none, else Envoy's order. */
 export function formatResponseFlags(flags: readonly string[]): string {
   if (flags.length === 0) return '-';
   if (flags.length === 1) return flags[0];
-  return [...flags].sort((a, b) => ENVOY_ORDER.indexOf(a) - ENVOY_ORDER.indexOf(b)).join(',');
+  return [...flags].sort((a, b) => ENVOY_RESPONSE_FLAGS.indexOf(a) - ENVOY_RESPONSE_FLAGS.indexOf(b)).join(',');
 }
 
 /** Adds a flag to a request's flags, once. */

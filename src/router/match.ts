@@ -35,16 +35,17 @@ function compilePath(m: StringMatch): Predicate {
   return (req) => test(req.pathWithoutQuery);
 }
 
-function compileHeader(h: HeaderMatcher): Predicate {
+/** A header matcher as a test of the header's value (undefined: absent), for any header lookup. */
+export function compileHeaderValueTest(h: HeaderMatcher): (value: string | undefined) => boolean {
   const test = h.match ? compileStringMatch(h.match) : undefined;
+  const matches = test ? (v: string | undefined) => v !== undefined && test(v) : (v: string | undefined) => v !== undefined;
+  return h.invert ? (v) => !matches(v) : matches;
+}
+
+function compileHeader(h: HeaderMatcher): Predicate {
+  const test = compileHeaderValueTest(h);
   const name = h.name;
-  const matches: Predicate = test
-    ? (req) => {
-        const v = req.header(name);
-        return v !== undefined && test(v);
-      }
-    : (req) => req.header(name) !== undefined;
-  return h.invert ? (req) => !matches(req) : matches;
+  return (req) => test(req.header(name));
 }
 
 function compileQuery(q: QueryParamMatcher): Predicate {

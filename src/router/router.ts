@@ -49,7 +49,8 @@ export interface RouterConfig {
  */
 export class Router implements HttpFilter, AttemptCallbacks {
   private cluster: ClusterRuntime | undefined;
-  private upstreamPath = '';
+  /** :path as sent upstream (after a route's rewrite); '' until the request is routed. */
+  upstreamPath = '';
   private retry: RetryPolicyRuntime | undefined;
   private retriesLeft = 0;
   private retried = 0;

@@ -28,7 +28,7 @@ export interface LocalReplySpec {
   readonly status: number;
   readonly body: string;
   readonly flag: ResponseFlagValue | undefined;
-  /** %RESPONSE_CODE_DETAILS% where this proxy sets it (otherwise the access log says local_reply / via_upstream). */
+  /** %RESPONSE_CODE_DETAILS%: Envoy's words for the cause. */
   readonly details: string | undefined;
   /** What a gRPC client gets instead (HTTP 200, grpc-status): Envoy's httpToGrpcStatus, DEADLINE_EXCEEDED for timeouts. */
   readonly grpcStatus: number;
@@ -40,24 +40,29 @@ const DEADLINE_EXCEEDED = 4;
 /** Every cause with its answer: the one place status, body, flag, details and gRPC status are decided. */
 export const LOCAL_REPLIES: Readonly<Record<LocalCause, LocalReplySpec>> = {
   // upstream failures (Envoy's router: a protocol error is the upstream's fault, 502; other resets 503)
-  connection_failure: reply(503, `${BEFORE_HEADERS}connection failure`, ResponseFlag.UpstreamConnectionFailure),
-  connection_timeout: reply(503, `${BEFORE_HEADERS}connection timeout`, ResponseFlag.UpstreamConnectionFailure),
-  overflow: reply(503, `${BEFORE_HEADERS}overflow`, ResponseFlag.UpstreamOverflow),
-  protocol_error: reply(502, `${BEFORE_HEADERS}protocol error`, ResponseFlag.UpstreamProtocolError),
-  remote_reset: reply(503, `${BEFORE_HEADERS}remote reset`, ResponseFlag.UpstreamRemoteReset),
-  remote_refused_stream_reset: reply(503, `${BEFORE_HEADERS}remote refused stream reset`, ResponseFlag.UpstreamRemoteReset),
-  connection_termination: reply(503, `${BEFORE_HEADERS}connection termination`, ResponseFlag.UpstreamConnectionTermination),
+  connection_failure: reply(503, `${BEFORE_HEADERS}connection failure`, ResponseFlag.UpstreamConnectionFailure, resetBefore('connection_failure')),
+  connection_timeout: reply(503, `${BEFORE_HEADERS}connection timeout`, ResponseFlag.UpstreamConnectionFailure, resetBefore('connection_timeout')),
+  overflow: reply(503, `${BEFORE_HEADERS}overflow`, ResponseFlag.UpstreamOverflow, resetBefore('overflow')),
+  protocol_error: reply(502, `${BEFORE_HEADERS}protocol error`, ResponseFlag.UpstreamProtocolError, resetBefore('protocol_error')),
+  remote_reset: reply(503, `${BEFORE_HEADERS}remote reset`, ResponseFlag.UpstreamRemoteReset, resetBefore('remote_reset')),
+  remote_refused_stream_reset: reply(503, `${BEFORE_HEADERS}remote refused stream reset`, ResponseFlag.UpstreamRemoteReset, resetBefore('remote_refused_stream_reset')),
+  connection_termination: reply(503, `${BEFORE_HEADERS}connection termination`, ResponseFlag.UpstreamConnectionTermination, resetBefore('connection_termination')),
   // the router's own decisions
-  route_timeout: reply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, undefined, DEADLINE_EXCEEDED),
-  per_try_timeout: reply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, undefined, DEADLINE_EXCEEDED),
-  request_body_overflow: reply(507, 'exceeded request buffer limit while retrying upstream', undefined),
-  no_healthy_upstream: reply(503, 'no healthy upstream', ResponseFlag.NoHealthyUpstream),
-  cluster_not_found: reply(503, '', ResponseFlag.NoClusterFound),
+  route_timeout: reply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, 'upstream_response_timeout', DEADLINE_EXCEEDED),
+  per_try_timeout: reply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, 'upstream_per_try_timeout', DEADLINE_EXCEEDED),
+  request_body_overflow: reply(507, 'exceeded request buffer limit while retrying upstream', undefined, 'request_payload_exceeded_retry_buffer_limit'),
+  no_healthy_upstream: reply(503, 'no healthy upstream', ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream'),
+  cluster_not_found: reply(503, '', ResponseFlag.NoClusterFound, 'cluster_not_found'),
   // the connection manager's
-  route_not_found: reply(404, '', ResponseFlag.NoRouteFound),
+  route_not_found: reply(404, '', ResponseFlag.NoRouteFound, 'route_not_found'),
   upgrade_failed: reply(403, '', undefined, 'upgrade_failed'),
   overload: reply(503, 'envoy overloaded', ResponseFlag.OverloadManager, 'overload'),
 };
+
+/** Envoy's details for an upstream reset before the response started (StreamInfo::ResponseCodeDetails). */
+function resetBefore(reason: string): string {
+  return `upstream_reset_before_response_started{${reason}}`;
+}
 
 function reply(status: number, body: string, flag: ResponseFlagValue | undefined, details?: string, grpcStatus = httpToGrpcStatus(status)): LocalReplySpec {
   return { status, body, flag, details, grpcStatus };

@@ -10,6 +10,8 @@ import { Resource } from '../upstream/resource-limits.js';
 import type { IstioTcpSeries, TcpProxyStats } from '../telemetry/stats.js';
 import type { Runtime } from '../worker/runtime.js';
 import type { PeerIdentity } from '../security/peer.js';
+import type { AccessLogs } from '../telemetry/access-log/logger.js';
+import { tcpLogContext } from '../telemetry/access-log/tcp-context.js';
 
 /** Where a TCP proxy connection came in, and what it was going to. */
 export interface TcpProxyContext {
@@ -22,6 +24,8 @@ export interface TcpProxyContext {
   serverName?: string;
   /** The mTLS peer, when the connection arrived over Istio mTLS. */
   peer?: PeerIdentity;
+  /** The TCP proxy's access logs; absent: none configured. */
+  accessLogs?: AccessLogs;
 }
 
 /**
@@ -215,34 +219,28 @@ export class TcpProxySession {
   }
 
   private log(flags: string): void {
-    const log = this.ctx.runtime.services.accessLog;
-    if (!log.enabled) return;
+    const logs = this.ctx.accessLogs;
+    if (!logs) return;
     const d = this.downstream;
-    log.log({
-      startTimeMs: this.startMs,
-      method: '-',
-      path: '-',
-      protocol: '-',
-      responseCode: 0,
-      responseFlags: flags,
-      responseCodeDetails: '-',
-      bytesReceived: this.received,
-      bytesSent: this.sent,
-      durationMs: Date.now() - this.startMs,
-      upstreamServiceTimeMs: undefined,
-      xForwardedFor: undefined,
-      userAgent: undefined,
-      requestId: undefined,
-      authority: '',
-      upstreamHost: this.host?.label,
-      upstreamCluster: this.cluster?.name,
-      downstreamLocalAddress: this.ctx.originalDestination
-        ? hostPort(this.ctx.originalDestination.address, this.ctx.originalDestination.port)
-        : hostPort(d.localAddress ?? '', d.localPort),
-      downstreamRemoteAddress: hostPort(d.remoteAddress ?? '', d.remotePort),
-      routeName: undefined,
-      ...(this.ctx.serverName ? { requestedServerName: this.ctx.serverName } : {}),
-    });
+    const up = this.upstream;
+    logs.log(
+      tcpLogContext({
+        startTimeMs: this.startMs,
+        durationMs: Date.now() - this.startMs,
+        responseFlags: flags,
+        bytesReceived: this.received,
+        bytesSent: this.sent,
+        upstreamHost: this.host?.label,
+        upstreamCluster: this.cluster?.name,
+        upstreamLocalAddress: up?.localAddress ? hostPort(up.localAddress, up.localPort ?? 0) : undefined,
+        downstreamLocalAddress: this.ctx.originalDestination
+          ? hostPort(this.ctx.originalDestination.address, this.ctx.originalDestination.port)
+          : hostPort(d.localAddress ?? '', d.localPort),
+        downstreamRemoteAddress: hostPort(d.remoteAddress ?? '', d.remotePort),
+        requestedServerName: this.ctx.serverName,
+        downstreamPeerUriSan: this.ctx.peer?.uris[0],
+      }),
+    );
   }
 
   /** Shutdown: both sides closed now. */

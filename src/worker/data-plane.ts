@@ -11,6 +11,7 @@ import { releaseNothing, type ListenerAdmission } from '../listener/connection-l
 import { plainAddress } from '../common/address.js';
 import { originalDestination } from '../listener/original-dst.js';
 import { TraceExporters } from '../tracing/exporters.js';
+import { LogSinks } from '../telemetry/access-log/sinks.js';
 import { TlsStore } from '../security/tls-store.js';
 import type { Address, ConnectionOwner, NetworkConnection, TrackedConnection } from '../network/filter.js';
 import { NetworkFilterManager } from '../network/filter-manager.js';
@@ -53,7 +54,7 @@ export class DataPlane {
   private readonly services: WorkerServices;
 
   constructor(services: WorkerServices) {
-    this.services = { ...services, ejections: this.ejections, hostFirstSeen: new Map(), tls: new TlsStore(), tracing: services.tracing ?? new TraceExporters((kind) => services.stats.tracer(kind)) };
+    this.services = { ...services, ejections: this.ejections, hostFirstSeen: new Map(), tls: new TlsStore(), tracing: services.tracing ?? new TraceExporters((kind) => services.stats.tracer(kind)), logSinks: services.logSinks ?? new LogSinks() };
   }
 
   /** Outlier detection (decided by the agent) ejected these hosts of a cluster; the rest take traffic. */
@@ -322,7 +323,7 @@ export class DataPlane {
     for (const c of [...this.tracked.keys()]) c.destroy();
     await Promise.all([...this.bound.values()].map((b) => new Promise<void>((r) => b.server.close(() => r()))));
     this.bound.clear();
-    this.services.accessLog.flush();
+    this.services.logSinks?.flush();
     this.services.tracing?.close(); // what waits is sent (not awaited: a dead collector does not hold the shutdown)
     if (this.runtime) await Promise.allSettled([...this.runtime.clusters.values()].map((c) => c.close()));
   }

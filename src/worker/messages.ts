@@ -1,5 +1,4 @@
 import type { Snapshot } from '../config/snapshot.js';
-import type { AccessLogFormat } from '../telemetry/access-log.js';
 import type { LogLevel } from '../telemetry/log.js';
 import type { StatsSnapshot } from '../telemetry/stats.js';
 import type { ResourceTableInit } from '../upstream/resource-limits.js';
@@ -69,7 +68,6 @@ export type FromWorker =
 export interface WorkerInit {
   index: number;
   logLevel: LogLevel;
-  accessLog: AccessLogFormat;
   /** Circuit-breaker counters shared by all workers. */
   limits: ResourceTableInit;
   /** Outlier-detection counters shared by all workers. */

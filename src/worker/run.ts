@@ -2,7 +2,6 @@ import { DataPlane } from './data-plane.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { log, setLogLevel } from '../telemetry/log.js';
 import { WorkerStats } from '../telemetry/stats.js';
-import { AccessLogWriter } from '../telemetry/access-log.js';
 import { ResourceTable } from '../upstream/resource-limits.js';
 import { OutlierCounters } from '../upstream/outlier.js';
 import { DownstreamConnectionLimits } from '../listener/connection-limits.js';
@@ -27,7 +26,6 @@ export function runWorker(init: WorkerInit, port: AgentPort, exit: (code: number
   const overload = new OverloadManager(init.overload, stats.overload);
   const dataPlane = new DataPlane({
     stats,
-    accessLog: new AccessLogWriter(init.accessLog),
     limits: new ResourceTable(init.limits, init.index),
     outliers: new OutlierCounters(init.outliers),
     reportOutlier: (cluster, host, detector) => post({ type: 'outlier', cluster, host, detector }),

@@ -1,4 +1,4 @@
-import type { Cluster, ClusterLoadAssignment, DownstreamTlsContext, FilterChain, HcmTracing, HttpConnectionManager, Listener, Snapshot, TracingProvider } from '../config/snapshot.js';
+import type { AccessLog, Cluster, ClusterLoadAssignment, DownstreamTlsContext, FilterChain, HcmTracing, HttpConnectionManager, Listener, Snapshot, TracingProvider } from '../config/snapshot.js';
 import { HttpTracer } from '../tracing/http-tracer.js';
 import type { TraceExporters } from '../tracing/exporters.js';
 import type { ServerOptions } from '../codec/http1/server-connection.js';
@@ -22,7 +22,8 @@ import { ClusterRuntimes } from './cluster-runtimes.js';
 import type { RuntimeSlots } from './messages.js';
 import { ConfigError } from '../config/errors.js';
 import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats.js';
-import type { AccessLogWriter } from '../telemetry/access-log.js';
+import type { LogSinks } from '../telemetry/access-log/sinks.js';
+import { compileAccessLogs, type AccessLogs } from '../telemetry/access-log/logger.js';
 import { buildIstioLabels, type IstioLabelTemplate } from '../telemetry/istio-labels.js';
 import { ClusterLimits, ResourceTable } from '../upstream/resource-limits.js';
 import type { OutlierCounters, OutlierDetector } from '../upstream/outlier.js';
@@ -31,10 +32,11 @@ import type { OverloadState } from './overload-manager.js';
 import type { Socket } from 'node:net';
 import type { OriginalDestination } from '../listener/original-dst.js';
 
-/** What a worker provides to every Runtime it compiles: its stats and its access log. */
+/** What a worker provides to every Runtime it compiles: its stats, its access-log files, its exporters. */
 export interface WorkerServices {
   readonly stats: WorkerStats;
-  readonly accessLog: AccessLogWriter;
+  /** The access-log files (kept across Runtimes); absent: access logs are written nowhere (tests). */
+  readonly logSinks?: LogSinks;
   /** Circuit-breaker counters shared with the other workers. */
   readonly limits?: ResourceTable;
   /** Outlier-detection counters shared with the other workers, and where to report a threshold. */
@@ -76,6 +78,8 @@ export interface HttpPipeline {
   readonly streamTimeouts?: StreamTimeoutConfig;
   /** The connection manager's tracing; absent: none configured. */
   readonly tracer?: HttpTracer;
+  /** The connection manager's access logs; absent: none configured. */
+  readonly accessLogs?: AccessLogs;
 }
 
 /** One filter chain compiled: its transport socket and its network filters, built by their factories. */
@@ -164,7 +168,11 @@ export class Runtime {
       };
       const normalizePath = hcm.pathNormalization ? compilePathNormalizer(hcm.pathNormalization).raw : undefined;
       const tracer = hcm.tracing && this.tracerOf(l, hcm.tracing, stats);
-      pipelines.set(hcm, (p = { config: l, hcm, routes, filters, stats, serverOptions, ...(normalizePath ? { normalizePath } : {}), ...(streamTimeouts ? { streamTimeouts } : {}), ...(tracer ? { tracer } : {}) }));
+      const accessLogs = this.accessLogs(hcm.accessLog);
+      pipelines.set(
+        hcm,
+        (p = { config: l, hcm, routes, filters, stats, serverOptions, ...(normalizePath ? { normalizePath } : {}), ...(streamTimeouts ? { streamTimeouts } : {}), ...(tracer ? { tracer } : {}), ...(accessLogs ? { accessLogs } : {}) }),
+      );
       return p;
     };
     // the ext_authz gRPC API loads in the background once a TCP chain can call it
@@ -282,6 +290,19 @@ export class Runtime {
     for (const update of this.hostUpdates.splice(0)) update();
     // reports go to this Runtime's collector hosts from now; exporters of providers it dropped are closed
     this.services.tracing?.activate((name) => this.clusters.get(name), this.tracingProviders);
+    // files no connection manager or TCP proxy of this Runtime logs to are closed
+    this.services.logSinks?.retain(this.logPaths);
+  }
+
+  /** The files this Runtime's access logs write to. */
+  private readonly logPaths = new Set<string>();
+
+  /** Access logs (a connection manager's or a TCP proxy's) compiled onto the worker's files; undefined when none. */
+  accessLogs(specs: readonly AccessLog[] | undefined): AccessLogs | undefined {
+    const sinks = this.services.logSinks;
+    if (!sinks || !specs?.length) return undefined;
+    for (const a of specs) this.logPaths.add(a.path);
+    return compileAccessLogs(specs, sinks);
   }
 
   /** The providers this Runtime's connection managers export to. */

@@ -10,7 +10,6 @@ import { ClusterRuntime } from '../../src/upstream/cluster.js';
 import { sidecarNode } from '../config/helpers.js';
 import { deepFreeze } from '../../src/common/deep-freeze.js';
 import { resourceVersions } from '../../src/config/resource-versions.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { Runtime } from '../../src/worker/runtime.js';
 
 const cluster = (name: string): Cluster => ({ name, type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1, idleTimeoutMs: 1 });
@@ -65,7 +64,7 @@ describe('/clusters text', () => {
     const clusters = [cluster('idle'), cluster('used')];
     const endpoints = clusters.map((c) => loadAssignment(c.name, [staticHost('10.0.0.1', 80)]));
     const s = deepFreeze({ version: 'v', node: sidecarNode(), listeners: [], routeConfigs: [], clusters, endpoints, secrets: [], resourceVersions: resourceVersions(clusters, endpoints, []) }) satisfies Snapshot;
-    const rt = new Runtime(s, { stats, accessLog: new AccessLogWriter('off') });
+    const rt = new Runtime(s, { stats });
     rt.clusters.get('used')!.pick()!.stats.rqTotal++;
     expect(rt.clusters.ifMade('idle')).toBeUndefined();
     const lines = clustersText(s, aggregateStats([stats.snapshot()])).split('\n');

@@ -232,8 +232,8 @@ describe('virtualInbound (15006)', () => {
 describe('MeshConfig', () => {
   it('as a document, or as Istio\'s mesh ConfigMap; other settings are reported, not refused', () => {
     const doc = parseYaml('apiVersion: meshconfig.istio.io/v1alpha1\nkind: MeshConfig\noutboundTrafficPolicy: { mode: REGISTRY_ONLY }\nconnectTimeout: 2s\nenableTracing: true\naccessLogFile: /dev/stdout\n');
-    expect(doc.mesh).toEqual({ outboundTrafficPolicy: 'REGISTRY_ONLY', protocolDetectionTimeoutMs: 0, connectTimeoutMs: 2000, enableTracing: true });
-    expect(doc.warnings.join('\n')).toMatch(/mesh settings accessLogFile accepted but not applied/);
+    expect(doc.mesh).toEqual({ outboundTrafficPolicy: 'REGISTRY_ONLY', protocolDetectionTimeoutMs: 0, connectTimeoutMs: 2000, enableTracing: true, accessLogFile: '/dev/stdout' });
+    expect(parseYaml('apiVersion: meshconfig.istio.io/v1alpha1\nkind: MeshConfig\nenableAutoMtls: true\n').warnings.join('\n')).toMatch(/mesh settings enableAutoMtls accepted but not applied/);
     const cm = parseYaml('apiVersion: v1\nkind: ConfigMap\nmetadata: { name: istio, namespace: istio-system }\ndata:\n  mesh: |-\n    protocolDetectionTimeout: 250ms\n    outboundTrafficPolicy:\n      mode: ALLOW_ANY\n');
     expect(cm.mesh).toEqual({ outboundTrafficPolicy: 'ALLOW_ANY', protocolDetectionTimeoutMs: 250 });
     expect(parseYaml('apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { mesh: "x: 1" }\n').mesh.outboundTrafficPolicy).toBe('ALLOW_ANY');

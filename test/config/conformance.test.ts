@@ -43,7 +43,7 @@ const FILES = existsSync(ROOT)
 
 /** Messages that only say "this kind is not supported". */
 /** A kind refused as not supported, or a Telemetry part not applied yet (the kind is the capture). */
-const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: |, field spec\.(?:metrics|accessLogging): (Telemetry) \w+ is not supported yet/;
+const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: |, field spec\.metrics: (Telemetry) \w+ is not supported yet/;
 const unsupportedKind = (message: string) => {
   const m = NOT_SUPPORTED.exec(message)!;
   return m[1] ?? m[2];

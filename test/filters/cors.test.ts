@@ -6,7 +6,6 @@ import type { CorsPolicy, Route, Snapshot } from '../../src/config/snapshot.js';
 import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { freePorts } from '../helpers/ports.js';
 import { sidecarNode } from '../config/helpers.js';
 
@@ -51,7 +50,7 @@ beforeAll(async () => {
     endpoints: [loadAssignment('c', [staticHost('127.0.0.1', up)])],
     secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} },
   };
-  dp = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
+  dp = new DataPlane({ stats: new WorkerStats() });
   await dp.apply(snapshot);
 });
 

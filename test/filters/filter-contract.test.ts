@@ -16,7 +16,6 @@ import { registerHttpFilter } from '../../src/filters/http/registry.js';
 import { FilterStatus, type HttpFilterFactory } from '../../src/http/filter.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { freePorts } from '../helpers/ports.js';
 import { sidecarNode } from '../config/helpers.js';
 
@@ -156,7 +155,7 @@ beforeAll(async () => {
   ports.upper = a;
   ports.buffered = b;
   await new Promise<void>((r) => upstream.listen(up, '127.0.0.1', () => r()));
-  dp = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
+  dp = new DataPlane({ stats: new WorkerStats() });
   await dp.apply(snapshot(routes()));
 });
 

@@ -8,7 +8,6 @@ import type { Snapshot } from '../../src/config/snapshot.js';
 import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { freePorts } from '../helpers/ports.js';
 import { sidecarNode } from '../config/helpers.js';
 
@@ -53,7 +52,7 @@ beforeAll(async () => {
     endpoints: [loadAssignment('c', [staticHost('127.0.0.1', up)])],
     secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} },
   };
-  dp = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
+  dp = new DataPlane({ stats: new WorkerStats() });
   await dp.apply(snapshot);
 });
 

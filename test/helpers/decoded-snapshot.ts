@@ -6,7 +6,6 @@ import { assembleSnapshot, InService, XdsResources } from '../../src/config/envo
 import { buildSnapshot } from '../../src/config/snapshot-build.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { sidecarNode } from '../config/helpers.js';
 
 export interface DecodedPieces {
@@ -35,5 +34,5 @@ export function snapshotOf(pieces: DecodedPieces, previous?: Snapshot): Snapshot
 
 /** One worker's data plane in this process: apply Snapshots, close at the end. */
 export function startDataPlane(): DataPlane {
-  return new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
+  return new DataPlane({ stats: new WorkerStats() });
 }

@@ -41,7 +41,6 @@ async function startAgent(drainStrategy: 'gradual' | 'immediate'): Promise<{ gw:
     source: fileConfigSource({ paths: [configDir], node: buildNodeIdentity({ mode: 'gateway', namespace: 'default', labels: ['istio=ingressgateway'] }), outboundPort: outbound! }),
     workers: 1,
     logLevel: 'error',
-    accessLog: 'off',
     drainDurationMs: PERIOD_MS,
     drainStrategy,
     ports: { admin: admin!, stats: stats!, health: health! },

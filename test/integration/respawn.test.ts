@@ -57,7 +57,6 @@ async function startInProcess(workers: number): Promise<InProcess> {
     source: fileConfigSource({ paths: [configDir], node: buildNodeIdentity({ mode: 'gateway', namespace: 'default', labels: ['istio=ingressgateway'] }, { ...process.env, ...ALL_STATS_ENV }), outboundPort: outbound }),
     workers,
     logLevel: 'error',
-    accessLog: 'off',
     drainDurationMs: 2_000,
     ports: { admin, stats: statsPort, health },
     watch: false,

@@ -478,7 +478,9 @@ describe('access log', () => {
     return get();
   }
 
-  const TEXT = /^\[(\S+)\] "(\S+) (\S+) (\S+)" (\d{3}) (\S+) (\d+) (\d+) (\d+) (\d+|-) "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)"$/;
+  // Istio's text format (istiod's EnvoyTextLogFormat), as --access-log text sets meshConfig's accessLogFile
+  const TEXT =
+    /^\[(\S+)\] "(\S+) (\S+) (\S+)" (\d{3}) (\S+) (\S+) (\S+) "([^"]*)" (\d+) (\d+) (\d+) (\d+|-) "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" (\S+) (\S+) (\S+) (\S+) (\S+) (\S+)$/;
 
   describe('--access-log text', () => {
     let sent: Sent[];
@@ -492,7 +494,7 @@ describe('access log', () => {
       log = await lines(pt, sent.length);
     });
 
-    it('one line per request, in Envoy\'s default format', () => {
+    it('one line per request, in Istio\'s text format', () => {
       expect(log).toHaveLength(sent.length);
       for (const l of log) expect(l).toMatch(TEXT);
       expect(sent.map((s) => s.res.status)).toEqual([200, 200, 404, 200]);
@@ -500,12 +502,15 @@ describe('access log', () => {
 
     it('a proxied request: method, path with query, protocol, code, bytes, times, headers, upstream host', () => {
       const m = TEXT.exec(log[0])!;
-      const [, start, method, path, proto, code, flags, rx, tx, dur, ust, xff, ua, rid, authority, upstream] = m;
+      const [, start, method, path, proto, code, flags, details, , , rx, tx, dur, ust, xff, ua, rid, authority, upstream, cluster, , local, remote, , route] = m;
       const ms = Date.parse(start);
       expect(start).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect(ms).toBeGreaterThanOrEqual(t0 - 5);
       expect(ms).toBeLessThanOrEqual(t1 + 5);
-      expect([method, path, proto, code, flags]).toEqual(['GET', '/a/b?x=1', 'HTTP/1.1', '200', '-']);
+      expect([method, path, proto, code, flags, details]).toEqual(['GET', '/a/b?x=1', 'HTTP/1.1', '200', '-', 'via_upstream']);
+      expect([cluster, route]).toEqual([`outbound|80||${ECHO}`, 'echo-route']);
+      expect(local).toBe(`127.0.0.1:${gwT}`);
+      expect(remote).toMatch(/^127\.0\.0\.1:\d+$/);
       expect(Number(rx)).toBe(0);
       expect(Number(tx)).toBe(Buffer.byteLength(sent[0].res.text));
       expect(ust).toMatch(/^\d+$/);
@@ -519,22 +524,23 @@ describe('access log', () => {
       const m = TEXT.exec(log[1])!;
       expect(m[3]).toBe('/old/thing');
       expect(JSON.parse(sent[1].res.text).url).toBe('/new/thing');
-      expect(m[13]).toBe('rid-text-2');
+      expect(m[16]).toBe('rid-text-2');
+      expect(m[24]).toBe('rewrite-route');
     });
 
     it('a 404 without a route: NR and "-" upstream host and service time', () => {
       const m = TEXT.exec(log[2])!;
-      expect([m[5], m[6], m[10], m[15]]).toEqual(['404', 'NR', '-', '-']);
-      expect(Number(m[8])).toBe(Buffer.byteLength(sent[2].res.text));
-      expect(m[13]).toBe('rid-text-3');
-      expect(m[14]).toBe('nope.test');
+      expect([m[5], m[6], m[7], m[13], m[18], m[19]]).toEqual(['404', 'NR', 'route_not_found', '-', '-', '-']);
+      expect(Number(m[11])).toBe(Buffer.byteLength(sent[2].res.text));
+      expect(m[16]).toBe('rid-text-3');
+      expect(m[17]).toBe('nope.test');
     });
 
     it('a POST counts the request body in bytes received', () => {
       const m = TEXT.exec(log[3])!;
       expect([m[2], m[3], m[5]]).toEqual(['POST', '/post', '200']);
-      expect(Number(m[7])).toBe(5);
-      expect(Number(m[8])).toBe(Buffer.byteLength(sent[3].res.text));
+      expect(Number(m[10])).toBe(5);
+      expect(Number(m[11])).toBe(Buffer.byteLength(sent[3].res.text));
     });
 
     it('no access-log text goes to stderr', () => {

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import type { FilterChain, Listener, Snapshot } from '../../src/config/snapshot.js';
 import { tcpProxyFilter } from '../../src/config/envoy/network-filters.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { sidecarNode } from '../config/helpers.js';
@@ -54,7 +53,7 @@ beforeAll(async () => {
     secrets: [],
     resourceVersions: { clusters: {}, endpoints: {}, secrets: {} },
   };
-  dp = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
+  dp = new DataPlane({ stats: new WorkerStats() });
   await dp.apply(snapshot);
 });
 

@@ -14,7 +14,6 @@ import { messageType } from '../../src/config/envoy/proto/registry.js';
 import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import type { Cluster, Listener, Snapshot } from '../../src/config/snapshot.js';
 import type { OriginalDestination } from '../../src/listener/original-dst.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { statKey, WorkerStats } from '../../src/telemetry/stats.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { sidecarNode } from '../config/helpers.js';
@@ -94,7 +93,7 @@ function snapshot(version: string, upstream: number, marker: number, handOff: bo
 }
 
 async function plane(handOff: boolean): Promise<DataPlane> {
-  const dp = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off'), originalDestination: () => next });
+  const dp = new DataPlane({ stats: new WorkerStats(), originalDestination: () => next });
   planes.push(dp);
   await dp.apply(snapshot(handOff ? 'on' : 'off', upstreamPort, markerPort, handOff));
   return dp;

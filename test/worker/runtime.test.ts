@@ -8,7 +8,6 @@ import { deepFreeze } from '../../src/common/deep-freeze.js';
 import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import { resourceVersions } from '../../src/config/resource-versions.js';
 import type { Cluster, Listener, Snapshot } from '../../src/config/snapshot.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { statKey, WorkerStats } from '../../src/telemetry/stats.js';
 import { Resource, ResourceTable } from '../../src/upstream/resource-limits.js';
 import { NO_OUTLIER_ROW } from '../../src/upstream/outlier.js';
@@ -24,7 +23,7 @@ function snapshot(version: string, cluster: Cluster, ports: number[], previous?:
   return deepFreeze({ version, node: sidecarNode(), listeners: [], routeConfigs: [], clusters: [cluster], endpoints, secrets: [], resourceVersions: resourceVersions([cluster], endpoints, [], previous?.snapshot) });
 }
 
-const services = (): WorkerServices => ({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off'), hostFirstSeen: new Map() });
+const services = (): WorkerServices => ({ stats: new WorkerStats(), hostFirstSeen: new Map() });
 
 describe('Runtime across Snapshots', () => {
   it('same config, same endpoints: the ClusterRuntime and its hosts are carried over', () => {

@@ -14,7 +14,6 @@ import { createRootCa, issueWorkloadCert, type RootCa } from '../../src/security
 import { DataPlane } from '../../src/worker/data-plane.js';
 import type { Runtime } from '../../src/worker/runtime.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { freePorts } from '../helpers/ports.js';
 import { sidecarNode } from '../config/helpers.js';
 
@@ -77,7 +76,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
   [port] = await freePorts(1);
-  dp = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
+  dp = new DataPlane({ stats: new WorkerStats() });
 });
 
 afterAll(async () => {

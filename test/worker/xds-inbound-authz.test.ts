@@ -9,7 +9,6 @@ import { deepFreeze } from '../../src/common/deep-freeze.js';
 import { decodeListener } from '../../src/config/envoy/decode/listener.js';
 import type { Snapshot } from '../../src/config/snapshot.js';
 import type { OriginalDestination } from '../../src/listener/original-dst.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { statKey, WorkerStats } from '../../src/telemetry/stats.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { sidecarNode } from '../config/helpers.js';
@@ -27,7 +26,7 @@ beforeAll(async () => {
   message.address.socket_address.port_value = port;
   const { listener, routeConfigs } = decodeListener(message, { node: sidecarNode(), warn: () => {} });
   const snapshot: Snapshot = deepFreeze({ version: '1', node: sidecarNode(), listeners: [listener], routeConfigs, clusters: [], endpoints: [], secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} } });
-  dp = new DataPlane({ stats: new WorkerStats(), accessLog: new AccessLogWriter('off'), originalDestination: () => next });
+  dp = new DataPlane({ stats: new WorkerStats(), originalDestination: () => next });
   await dp.apply(snapshot);
 });
 

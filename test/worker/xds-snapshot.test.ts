@@ -5,7 +5,6 @@ import { describe, expect, it } from 'vitest';
 import { deepFreeze } from '../../src/common/deep-freeze.js';
 import { decodeListener } from '../../src/config/envoy/decode/listener.js';
 import type { Listener, RouteConfiguration, Snapshot } from '../../src/config/snapshot.js';
-import { AccessLogWriter } from '../../src/telemetry/access-log.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
 import { Runtime } from '../../src/worker/runtime.js';
 import { sidecarNode } from '../config/helpers.js';
@@ -28,7 +27,7 @@ describe('a Snapshot of decoded listeners', () => {
     }
     expect(listeners.length).toBe(26);
     const snapshot: Snapshot = deepFreeze({ version: '1', node: sidecarNode(), listeners, routeConfigs, clusters: [], endpoints: [], secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} } });
-    const rt = new Runtime(snapshot, { stats: new WorkerStats(), accessLog: new AccessLogWriter('off') });
+    const rt = new Runtime(snapshot, { stats: new WorkerStats() });
     const inbound = rt.listeners.get('virtualInbound')!;
     expect(inbound.chains.get('0.0.0.0_80')?.http?.filters.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.fault', 'envoy.filters.http.cors']);
     expect(inbound.inspectors(15006)).toEqual({ tls: false, http: false });

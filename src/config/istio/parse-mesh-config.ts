@@ -2,7 +2,7 @@ import { yamlLib } from '../yaml-libs.js';
 import { Field, isPlainObject } from '../reader.js';
 import type { ExtAuthzProviderSpec, MeshSettings } from './resources.js';
 import { parseProxyConfig } from './proxy-config.js';
-import { parseTracingProvider } from './parse-telemetry.js';
+import { formatField, parseAccessLogProvider, parseTracingProvider, withNewline } from './parse-telemetry.js';
 
 /** Istio's defaults for the MeshConfig fields Outrigger applies. */
 export const DEFAULT_MESH: MeshSettings = {
@@ -11,7 +11,7 @@ export const DEFAULT_MESH: MeshSettings = {
 };
 
 /** MeshConfig fields that change what Outrigger does. */
-const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout', 'pathNormalization', 'extensionProviders', 'defaultConfig', 'enableTracing', 'defaultProviders'];
+const APPLIED = ['outboundTrafficPolicy', 'protocolDetectionTimeout', 'connectTimeout', 'pathNormalization', 'extensionProviders', 'defaultConfig', 'enableTracing', 'defaultProviders', 'accessLogFile', 'accessLogFormat', 'accessLogEncoding'];
 /** Names the document itself carries (a MeshConfig document is the mesh config plus these). */
 const ENVELOPE = ['apiVersion', 'kind', 'metadata'];
 
@@ -40,8 +40,10 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
   const entries = f.at('extensionProviders').optList();
   const tracers = entries.flatMap((p) => parseTracingProvider(p.object()) ?? []);
   if (tracers.length) mesh.tracingProviders = tracers;
-  const tracerNames = new Set(tracers.map((t) => t.name));
-  const providers = entries.filter((p) => !tracerNames.has(p.at('name').string())).flatMap((p) => parseExtAuthzProvider(p, warnings, where));
+  const loggers = entries.flatMap((p) => parseAccessLogProvider(p) ?? []);
+  if (loggers.length) mesh.accessLogProviders = loggers;
+  const named = new Set([...tracers, ...loggers].map((t) => t.name));
+  const providers = entries.filter((p) => !named.has(p.at('name').string())).flatMap((p) => parseExtAuthzProvider(p, warnings, where));
   if (providers.length) mesh.extensionProviders = providers;
   const enableTracing = f.at('enableTracing').optBool();
   if (enableTracing !== undefined) mesh.enableTracing = enableTracing;
@@ -49,9 +51,11 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
   if (defaults) {
     const tracing = defaults.at('tracing').stringList();
     if (tracing.length) mesh.defaultTracingProviders = tracing;
-    const other = ['metrics', 'accessLogging'].filter((k) => defaults.at(k).present);
-    if (other.length) warnings.push(`${where}: defaultProviders ${other.join(', ')} accepted but not applied by the data plane`);
+    const logging = defaults.at('accessLogging').stringList();
+    if (logging.length) mesh.defaultAccessLogProviders = logging;
+    if (defaults.at('metrics').present) warnings.push(`${where}: defaultProviders metrics accepted but not applied by the data plane`);
   }
+  parseAccessLogSettings(f, mesh);
   const pn = f.at('pathNormalization').optObject(['normalization']);
   const mode = pn?.at('normalization').optOneOf(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const);
   if (mode) mesh.pathNormalization = mode === 'DEFAULT' ? 'BASE' : mode;
@@ -59,6 +63,29 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
   const other = Object.keys(f.value as object).filter((k) => !APPLIED.includes(k) && !ENVELOPE.includes(k) && k !== 'spec');
   if (other.length) warnings.push(`${where}: mesh settings ${other.join(', ')} accepted but not applied by the data plane`);
   return mesh;
+}
+
+/** accessLogFile, accessLogEncoding, accessLogFormat (checked as the data plane will compile it). */
+function parseAccessLogSettings(f: Field, mesh: MeshSettings): void {
+  const file = f.at('accessLogFile').optString();
+  if (file) mesh.accessLogFile = file;
+  const encoding = f.at('accessLogEncoding').optOneOf(['TEXT', 'JSON'] as const);
+  if (encoding) mesh.accessLogEncoding = encoding;
+  const format = f.at('accessLogFormat').optString();
+  if (!format) return;
+  mesh.accessLogFormat = format;
+  if (encoding !== 'JSON') formatField(f.at('accessLogFormat'), { text: withNewline(format) });
+  else {
+    // istiod falls back to its default JSON format when this is not a JSON object; we refuse it instead
+    let json: unknown;
+    try {
+      json = JSON.parse(format);
+    } catch (e) {
+      f.at('accessLogFormat').fail(`with accessLogEncoding JSON, must be a JSON object of format strings: ${(e as Error).message}`);
+    }
+    if (!isPlainObject(json)) f.at('accessLogFormat').fail('with accessLogEncoding JSON, must be a JSON object of format strings');
+    formatField(f.at('accessLogFormat'), { json: json as Record<string, unknown> });
+  }
 }
 
 /** `kind: MeshConfig`: the settings at the top level, or under `spec` when there is one. */

@@ -4,7 +4,20 @@
  * both spellings protojson takes (`customTags` and `custom_tags`), as istiod reads them.
  */
 import type { Field } from '../reader.js';
-import type { CustomTagSpec, ProviderHeaderSpec, ProxyTracingSpec, ResourceMeta, TelemetrySpec, TelemetryTracingSpec, TracingProviderSpec } from './resources.js';
+import { checkCel } from '../../telemetry/cel.js';
+import { compileFormat } from '../../telemetry/access-log/format.js';
+import type { AccessLogFormat } from '../snapshot.js';
+import type {
+  AccessLogProviderSpec,
+  CustomTagSpec,
+  ProviderHeaderSpec,
+  ProxyTracingSpec,
+  ResourceMeta,
+  TelemetryAccessLoggingSpec,
+  TelemetrySpec,
+  TelemetryTracingSpec,
+  TracingProviderSpec,
+} from './resources.js';
 
 /** A field by its camelCase name or its proto (snake_case) name; `known` accepts both. */
 function either(f: Field, name: string): Field {
@@ -62,9 +75,7 @@ const TRACING_FIELDS = known('match', 'providers', 'randomSamplingPercentage', '
 
 export function parseTelemetry(spec: Field, meta: ResourceMeta): TelemetrySpec {
   spec.object(known('selector', 'targetRef', 'targetRefs', 'tracing', 'accessLogging', 'metrics'));
-  for (const f of ['accessLogging', 'metrics']) {
-    if (either(spec, f).present) either(spec, f).fail(`Telemetry ${f} is not supported yet (tracing is)`);
-  }
+  if (spec.at('metrics').present) spec.at('metrics').fail('Telemetry metrics is not supported yet (tracing and accessLogging are)');
   for (const f of ['targetRef', 'targetRefs']) {
     if (either(spec, f).present) either(spec, f).fail('targetRef (Gateway API and waypoint attachment) is not supported; use selector');
   }
@@ -73,12 +84,10 @@ export function parseTelemetry(spec: Field, meta: ResourceMeta): TelemetrySpec {
   const tracing = spec.at('tracing').optList().map((t): TelemetryTracingSpec => {
     t.object(TRACING_FIELDS);
     if (either(t, 'disableContextPropagation').present) either(t, 'disableContextPropagation').fail('disableContextPropagation is not supported');
-    const match = t.at('match').optObject(['mode']);
-    const mode = match?.at('mode').optOneOf(['CLIENT', 'SERVER', 'CLIENT_AND_SERVER'] as const);
     const providers = t.at('providers').optList().map((p) => p.object(['name']).at('name').nonEmptyString());
     const tags = either(t, 'customTags');
     return {
-      ...optional('mode', mode),
+      ...optional('mode', workloadMode(t)),
       providers,
       ...optional('randomSamplingPercentage', percent(either(t, 'randomSamplingPercentage'))),
       ...optional('disableSpanReporting', wrappedBool(either(t, 'disableSpanReporting'))),
@@ -87,7 +96,79 @@ export function parseTelemetry(spec: Field, meta: ResourceMeta): TelemetrySpec {
       ...optional('enableIstioTags', wrappedBool(either(t, 'enableIstioTags'))),
     };
   });
-  return { meta, ...(selector && Object.keys(selector).length ? { selector } : {}), tracing };
+  const accessLogging = either(spec, 'accessLogging').optList().map((a): TelemetryAccessLoggingSpec => {
+    a.object(['match', 'providers', 'disabled', 'filter']);
+    const providers = a.at('providers').optList().map((p) => p.object(['name']).at('name').nonEmptyString());
+    const filter = a.at('filter').optObject(['expression']);
+    const expression = filter?.at('expression').optString();
+    if (expression !== undefined) celField(filter!.at('expression'), expression);
+    return {
+      ...optional('mode', workloadMode(a)),
+      providers,
+      ...optional('disabled', wrappedBool(a.at('disabled'))),
+      ...optional('filter', expression || undefined),
+    };
+  });
+  return { meta, ...(selector && Object.keys(selector).length ? { selector } : {}), tracing, accessLogging };
+}
+
+/** match.mode of a tracing or accessLogging entry. */
+function workloadMode(entry: Field): 'CLIENT' | 'SERVER' | 'CLIENT_AND_SERVER' | undefined {
+  const match = entry.at('match').optObject(['mode']);
+  return match?.at('mode').optOneOf(['CLIENT', 'SERVER', 'CLIENT_AND_SERVER'] as const);
+}
+
+/** A CEL expression the data plane can evaluate, else the field's error. */
+function celField(f: Field, expression: string): void {
+  try {
+    checkCel(expression);
+  } catch (e) {
+    f.fail((e as Error).message);
+  }
+}
+
+/** An access log format the data plane can compile, else the field's error (an unknown %OPERATOR%, ...). */
+export function formatField(f: Field, format: AccessLogFormat): AccessLogFormat {
+  try {
+    compileFormat(format);
+  } catch (e) {
+    f.fail((e as Error).message);
+  }
+  return format;
+}
+
+/** Istio appends a newline to a text format that has none (telemetry_logging.go fileAccessLogFormat). */
+export function withNewline(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
+}
+
+const UNSUPPORTED_LOGGERS = ['envoyOtelAls', 'envoyHttpAls', 'envoyTcpAls'];
+
+/** An extensionProviders entry that logs requests; undefined for the other kinds. */
+export function parseAccessLogProvider(p: Field): AccessLogProviderSpec | undefined {
+  const name = p.at('name').nonEmptyString();
+  const unsupported = UNSUPPORTED_LOGGERS.find((k) => p.at(k).present);
+  if (unsupported) return { name, kind: 'unsupported', what: unsupported };
+  if (!p.at('envoyFileAccessLog').present) return undefined;
+  const f = p.at('envoyFileAccessLog').object(known('path', 'logFormat', 'omitEmptyValues'));
+  const lf = either(f, 'logFormat').optObject(['text', 'labels']);
+  if (lf && lf.at('text').present && lf.at('labels').present) lf.fail('logFormat is one of text or labels');
+  let format: { text: string } | { labels: Record<string, unknown> } | undefined;
+  if (lf?.at('text').present) {
+    const text = lf.at('text').string();
+    if (text) format = { text: withNewline(text) };
+  } else if (lf?.at('labels').present) {
+    const labels = lf.at('labels').object().value as Record<string, unknown>;
+    if (Object.keys(labels).length) format = { labels };
+  }
+  if (format) formatField(lf!, 'text' in format ? { text: format.text } : { json: format.labels });
+  return {
+    name,
+    kind: 'file',
+    path: f.at('path').optString() ?? '',
+    ...(format ? { format } : {}),
+    omitEmptyValues: either(f, 'omitEmptyValues').optBool() === true,
+  };
 }
 
 /** ProxyConfig.tracing: sampling, custom tags, path tag length, the legacy Zipkin address; other tracers are not exported. */

@@ -357,6 +357,40 @@ export interface MeshSettings {
   defaultTracingProviders?: string[];
   /** meshConfig.extensionProviders that trace (by name). */
   tracingProviders?: TracingProviderSpec[];
+  /** meshConfig.accessLogFile: without Telemetry access logging, every request is logged there ('' or absent: no log). */
+  accessLogFile?: string;
+  /** meshConfig.accessLogFormat: a text format, or (JSON encoding) a JSON object of format strings. */
+  accessLogFormat?: string;
+  /** meshConfig.accessLogEncoding (Istio's default TEXT). */
+  accessLogEncoding?: 'TEXT' | 'JSON';
+  /** meshConfig.defaultProviders.accessLogging: the providers when no Telemetry names one. */
+  defaultAccessLogProviders?: string[];
+  /** meshConfig.extensionProviders that log requests (by name); the built-in `envoy` provider is not among them. */
+  accessLogProviders?: AccessLogProviderSpec[];
+}
+
+/** A meshConfig.extensionProviders entry that logs requests. */
+export type AccessLogProviderSpec =
+  | {
+      name: string;
+      kind: 'file';
+      /** envoyFileAccessLog.path ('' : /dev/stdout). */
+      path: string;
+      /** logFormat: a text format (a newline added when missing) or JSON labels; absent: Istio's text format. */
+      format?: { text: string } | { labels: Record<string, unknown> };
+      omitEmptyValues: boolean;
+    }
+  /** envoyOtelAls, envoyHttpAls, envoyTcpAls: valid Istio, not exported by Outrigger (logged nowhere, with a warning). */
+  | { name: string; kind: 'unsupported'; what: string };
+
+/** A Telemetry resource's accessLogging entry. */
+export interface TelemetryAccessLoggingSpec {
+  /** match.mode: client (outbound, gateway) or server (inbound) traffic, or both (absent). */
+  mode?: 'CLIENT' | 'SERVER' | 'CLIENT_AND_SERVER';
+  providers: string[];
+  disabled?: boolean;
+  /** filter.expression: CEL over Envoy's attributes; only requests it holds for are logged. */
+  filter?: string;
 }
 
 /** Istio's ProxyConfig.gatewayTopology.forwardClientCertDetails (UNDEFINED: not set). */
@@ -423,12 +457,13 @@ export interface TelemetryTracingSpec {
   enableIstioTags?: boolean;
 }
 
-/** telemetry.istio.io Telemetry (tracing; access logging and metrics are refused until applied). */
+/** telemetry.istio.io Telemetry (tracing, access logging; metrics are refused until applied). */
 export interface TelemetrySpec {
   meta: ResourceMeta;
   /** selector.matchLabels: the workloads of its namespace it applies to; absent: the whole namespace (the root namespace: the mesh). */
   selector?: Record<string, string>;
   tracing: TelemetryTracingSpec[];
+  accessLogging: TelemetryAccessLoggingSpec[];
 }
 
 /** The ProxyConfig fields the data plane applies. */

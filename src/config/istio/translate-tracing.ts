@@ -10,9 +10,9 @@
 import type { Cluster, ClusterLoadAssignment, HcmTracing, NodeIdentity, TracingCustomTag, TracingProvider } from '../snapshot.js';
 import { loadAssignment, staticHost } from '../endpoints.js';
 import { serviceClusterOf } from '../node-identity.js';
-import { labelsMatch } from './hosts.js';
-import { ROOT_NAMESPACE, type Service } from './registry.js';
-import type { CustomTagSpec, IstioConfig, ProviderHeaderSpec, ProxyTracingSpec, TelemetrySpec, TracingProviderSpec } from './resources.js';
+import type { Service } from './registry.js';
+import type { CustomTagSpec, IstioConfig, ProviderHeaderSpec, ProxyTracingSpec, TracingProviderSpec } from './resources.js';
+import { applicableTelemetries } from './telemetry-scope.js';
 import { clusterName } from './translate-clusters.js';
 
 /** The tracing of each kind of connection manager; `clusters` and `endpoints`: what the legacy Zipkin address needs. */
@@ -88,17 +88,7 @@ function proxySampling(t: ProxyTracingSpec | undefined): number {
 
 /** The Telemetry tracing of this proxy, client and server; undefined when no Telemetry traces and no default provider is set. */
 function telemetrySpecs(cfg: IstioConfig, node: NodeIdentity, warnings: string[]): { client: Spec; server: Spec } | undefined {
-  const byAge = [...cfg.telemetries].sort((a, b) => a.meta.order - b.meta.order);
-  const namespaceWide = (ns: string) => byAge.find((t) => t.meta.namespace === ns && !t.selector);
-  const applicable: TelemetrySpec[] = [];
-  const root = namespaceWide(ROOT_NAMESPACE);
-  if (root) applicable.push(root);
-  if (node.namespace !== ROOT_NAMESPACE) {
-    const ns = namespaceWide(node.namespace);
-    if (ns) applicable.push(ns);
-  }
-  for (const t of byAge) if (t.meta.namespace === node.namespace && t.selector && labelsMatch(t.selector, node.labels)) applicable.push(t);
-  const entries = applicable.flatMap((t) => t.tracing);
+  const entries = applicableTelemetries(cfg, node).flatMap((t) => t.tracing);
   const defaults = cfg.mesh.defaultTracingProviders ?? [];
   if (!entries.length && !defaults.length) return undefined;
   const fetch = (name: string): TracingProviderSpec | undefined => {

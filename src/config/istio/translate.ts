@@ -1,6 +1,7 @@
 import { isIPv6Address } from '../../common/address.js';
 import { istioStatsMatcher } from './stats-matcher.js';
 import { istioTracing } from './translate-tracing.js';
+import { istioAccessLogs } from './translate-access-log.js';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
 import { hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
@@ -36,6 +37,11 @@ export interface TranslateOptions {
   previous?: Snapshot;
   /** pilot-agent's EXIT_ON_ZERO_ACTIVE_CONNECTIONS: the downstream_cx_active stats are kept (config/istio/stats-matcher.ts). */
   exitOnZeroActiveConnections?: boolean;
+  /**
+   * --access-log: text or json sets meshConfig's accessLogFile to /dev/stdout in that encoding,
+   * off clears it; absent: meshConfig decides. Telemetry access logging, where set, still wins.
+   */
+  accessLog?: 'off' | 'text' | 'json';
 }
 
 /** A listener served by one HTTP connection manager (gateway servers, Sidecar listeners with a bind address). */
@@ -86,9 +92,32 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   }
   clusters.push(...tracing.clusters);
   endpoints.push(...tracing.endpoints);
+  // access logs: client loggers on outbound and gateway listeners, server loggers on inbound ones
+  const logs = istioAccessLogs(cfg, node, meshWithAccessLogFlag(cfg.mesh, opts.accessLog), warnings);
+  for (const l of listeners) {
+    const accessLog = l.direction === 'INBOUND' ? logs.server : logs.client;
+    if (!accessLog.length) continue;
+    for (const c of chainsOf(l)) {
+      const hcm = httpConnectionManagerOf(c);
+      if (hcm) hcm.accessLog = accessLog;
+      const tcp = tcpProxyOf(c);
+      if (tcp) tcp.accessLog = accessLog;
+    }
+  }
   const secrets = secretSet.list;
   const statsMatcher = istioStatsMatcher(cfg.mesh.defaultConfig?.proxyStatsMatcher, node.annotations, [node.ip], opts.exitOnZeroActiveConnections);
   return { snapshot: buildSnapshot({ node, listeners, routeConfigs, clusters, endpoints, secrets, statsMatcher }, opts.previous), warnings };
+}
+
+/** The mesh's legacy access-log file as the --access-log flag sets it. */
+function meshWithAccessLogFlag(mesh: MeshSettings, flag: TranslateOptions['accessLog']): MeshSettings {
+  if (!flag) return mesh;
+  const { accessLogFile: _file, accessLogFormat: format, ...rest } = mesh;
+  if (flag === 'off') return { ...rest, ...(format ? { accessLogFormat: format } : {}) };
+  const encoding = flag === 'json' ? 'JSON' : 'TEXT';
+  // meshConfig's format is kept when it is in the encoding the flag asks for
+  const keep = format && encoding === (mesh.accessLogEncoding ?? 'TEXT');
+  return { ...rest, accessLogFile: '/dev/stdout', accessLogEncoding: encoding, ...(keep ? { accessLogFormat: format } : {}) };
 }
 
 /**

@@ -1,17 +1,19 @@
 import { TCP_PROXY_FILTER } from '../../config/envoy/network-filters.js';
 import type { TcpProxy } from '../../config/snapshot.js';
 import { TcpProxySession } from '../../tcp/tcp-proxy.js';
+import type { AccessLogs } from '../../telemetry/access-log/logger.js';
 import type { NetworkFilterFactory } from '../filter.js';
 
 /**
  * envoy.filters.network.tcp_proxy, terminal: on the new connection it picks the upstream and relays
  * bytes both ways (tcp/tcp-proxy.ts), the bytes inspection read ahead first.
  */
-export const tcpProxyNetworkFilter: NetworkFilterFactory<TcpProxy> = {
+export const tcpProxyNetworkFilter: NetworkFilterFactory<TcpProxy, { config: TcpProxy; accessLogs: AccessLogs | undefined }> = {
   name: TCP_PROXY_FILTER,
   terminal: true,
-  parse: (config) => config,
-  create(config, context) {
+  // the access logs compile with the Runtime, onto the worker's files
+  parse: (config, context) => ({ config, accessLogs: context.runtime.accessLogs(config.accessLog) }),
+  create({ config, accessLogs }, context) {
     return (callbacks) => ({
       onNewConnection() {
         const c = callbacks.connection;
@@ -21,6 +23,7 @@ export const tcpProxyNetworkFilter: NetworkFilterFactory<TcpProxy> = {
             runtime: context.runtime,
             listener: context.listener,
             config,
+            ...(accessLogs ? { accessLogs } : {}),
             ...(c.originalDestination ? { originalDestination: c.originalDestination } : {}),
             ...(c.serverName ? { serverName: c.serverName } : {}),
             ...(c.peer ? { peer: c.peer } : {}),

@@ -8,6 +8,7 @@
 import type { HttpConnectionManager, HttpFilterConfig, RouteConfiguration } from '../../snapshot.js';
 import { CORS_FILTER, FAULT_FILTER, HEADER_MUTATION_FILTER, HTTP_EXT_AUTHZ_FILTER, HTTP_RBAC_FILTER, JWT_AUTHN_FILTER, ROUTER_FILTER } from '../http-filters.js';
 import { durationMs, wrapped } from '../proto/values.js';
+import { decodeAccessLogs } from './access-log.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
 import { decodeHttpExtAuthz } from './ext-authz.js';
 import { decodeJwtAuthentication } from './jwt-authn.js';
@@ -32,14 +33,16 @@ const HOUR_MS = 3_600_000;
 /** What Outrigger's XFCC carries of the current client (Istio's set_current_client_cert_details). */
 const XFCC_DETAILS = ['subject', 'uri', 'dns'];
 
-const NOT_WRITTEN = 'Outrigger writes its own access log';
+/** The access log's flush options: Envoy's periodic and early entries. */
+const AT_THE_END = 'an access log entry is written when the request ends (no periodic or early entries)';
+const NO_UPSTREAM_LOG = 'upstream (per-attempt) access logs are not written';
 const HCM: FieldPolicy = {
   type: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   reads: [
     'codec_type', 'stat_prefix', 'rds', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options', 'max_request_headers_kb',
     'stream_idle_timeout', 'request_timeout', 'request_headers_timeout', 'use_remote_address', 'xff_num_trusted_hops', 'forward_client_cert_details',
     'set_current_client_cert_details', 'upgrade_configs', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action', 'generate_request_id',
-    'request_id_extension', 'tracing',
+    'request_id_extension', 'tracing', 'access_log',
   ],
   ignored: {
     add_user_agent: 'x-envoy-downstream-service-cluster is not added',
@@ -48,10 +51,9 @@ const HCM: FieldPolicy = {
     server_header_transformation: 'responses keep the upstream\'s server header; local replies say "outrigger"',
     drain_timeout: 'Outrigger drains by its own schedule',
     delayed_close_timeout: 'a connection closes once its response is flushed',
-    access_log: NOT_WRITTEN,
-    access_log_flush_interval: NOT_WRITTEN,
-    flush_access_log_on_new_request: NOT_WRITTEN,
-    access_log_options: NOT_WRITTEN,
+    access_log_flush_interval: AT_THE_END,
+    flush_access_log_on_new_request: AT_THE_END,
+    access_log_options: AT_THE_END,
     internal_address_config: 'x-envoy-* request headers are stripped by use_remote_address alone',
     preserve_external_request_id: 'a client x-request-id is kept',
     always_set_request_id_in_response: 'x-request-id is not echoed',
@@ -91,8 +93,8 @@ const ROUTER: FieldPolicy = {
   reads: ['start_child_span'],
   ignored: {
     dynamic_stats: 'the router keeps its stats',
-    upstream_log: NOT_WRITTEN,
-    upstream_log_options: NOT_WRITTEN,
+    upstream_log: NO_UPSTREAM_LOG,
+    upstream_log_options: NO_UPSTREAM_LOG,
     suppress_envoy_headers: 'x-envoy-* headers are still added',
     strict_check_headers: 'x-envoy-* request headers are checked as they are read',
     respect_expected_rq_timeout: 'x-envoy-expected-rq-timeout-ms is not read',
@@ -121,6 +123,7 @@ export function decodeHttpConnectionManager(m: Msg, ctx: DecodeContext, ref: Res
   const http1 = (m.http_protocol_options ?? {}) as Msg;
   checkFields(http1, HTTP1_OPTIONS, ref, at('http_protocol_options'), ctx);
   const useRemoteAddress = wrapped<boolean>(m.use_remote_address, false);
+  const accessLog = decodeAccessLogs(m.access_log as Msg[] | undefined, ctx, ref, at('access_log'));
   const hcm: HttpConnectionManager = {
     statPrefix: m.stat_prefix ?? '',
     routeConfigName,
@@ -151,6 +154,7 @@ export function decodeHttpConnectionManager(m: Msg, ctx: DecodeContext, ref: Res
           ),
         }
       : {}),
+    ...(accessLog ? { accessLog } : {}),
   };
   return { hcm, ...(routeConfig ? { routeConfig } : {}), ...(rdsName !== undefined ? { rdsName } : {}) };
 }

@@ -8,6 +8,7 @@ import type { FilterChain, FilterChainMatch, Listener, ListenerInspectors, PortR
 import { httpConnectionManagerFilter, tcpProxyFilter, type NetworkFilterConfig } from '../network-filters.js';
 import { NETWORK_EXT_AUTHZ_FILTER, NETWORK_RBAC_FILTER } from '../rbac.js';
 import { durationMs, wrapped } from '../proto/values.js';
+import { decodeAccessLogs } from './access-log.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
 import { decodeNetworkExtAuthz } from './ext-authz.js';
 import { checkFields, type FieldPolicy } from './fields.js';
@@ -85,12 +86,11 @@ const FILTER_CHAIN_MATCH: FieldPolicy = {
 
 const TCP_PROXY: FieldPolicy = {
   type: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
-  reads: ['stat_prefix', 'cluster', 'weighted_clusters', 'idle_timeout'],
+  reads: ['stat_prefix', 'cluster', 'weighted_clusters', 'idle_timeout', 'access_log'],
   ignored: {
-    access_log: 'Outrigger writes its own access log',
-    access_log_flush_interval: 'Outrigger writes its own access log',
-    flush_access_log_on_connected: 'Outrigger writes its own access log',
-    access_log_options: 'Outrigger writes its own access log',
+    access_log_flush_interval: 'an access log entry is written when the connection closes (no periodic or on-connect entries)',
+    flush_access_log_on_connected: 'an access log entry is written when the connection closes (no periodic or on-connect entries)',
+    access_log_options: 'an access log entry is written when the connection closes (no periodic or on-connect entries)',
     max_connect_attempts: 'one connect attempt',
     hash_policy: 'TCP connections are not hashed',
     downstream_idle_timeout: 'idle_timeout applies to both sides',
@@ -289,6 +289,7 @@ function decodeTcpProxy(m: Msg, ref: ResourceRef, field: string, ctx: DecodeCont
     });
     if (!clusters.some((c) => c.weight > 0)) throw resourceError(ref, fieldPath(field, 'weighted_clusters'), 'weighted_clusters needs a cluster with a weight');
   } else throw resourceError(ref, field, 'tcp_proxy needs a cluster or weighted_clusters');
-  return { statPrefix: m.stat_prefix ?? '', clusters, idleTimeoutMs: m.idle_timeout ? (durationMs(m.idle_timeout) ?? 0) : DEFAULT_TCP_IDLE_TIMEOUT_MS };
+  const accessLog = decodeAccessLogs(m.access_log as Msg[] | undefined, ctx, ref, fieldPath(field, 'access_log'));
+  return { statPrefix: m.stat_prefix ?? '', clusters, idleTimeoutMs: m.idle_timeout ? (durationMs(m.idle_timeout) ?? 0) : DEFAULT_TCP_IDLE_TIMEOUT_MS, ...(accessLog ? { accessLog } : {}) };
 }
 

@@ -1,6 +1,6 @@
 import { regexError } from '../../../common/regex.js';
-import type { StringMatch } from '../../snapshot.js';
-import { resourceError, type ResourceRef } from './context.js';
+import type { HeaderMatcher, StringMatch } from '../../snapshot.js';
+import { fieldPath, resourceError, type ResourceRef } from './context.js';
 
 /** envoy.type.matcher.v3.StringMatcher in the plain form. */
 export interface StringMatcherMessage {
@@ -49,4 +49,40 @@ export function decodeRegex(regex: string | undefined, ref: ResourceRef, field: 
   const error = regexError(regex);
   if (error) throw resourceError(ref, field, `invalid regex ${JSON.stringify(regex)}: ${error}`);
   return regex;
+}
+
+type Msg = Record<string, any>;
+
+/** route.v3.HeaderMatcher as the router (and an access log's header filter) matches it: every form istiod emits, the deprecated ones too. */
+export function decodeHeaderMatcher(h: Msg, ref: ResourceRef, field: string): HeaderMatcher {
+  const at = (k: string) => fieldPath(field, k);
+  if (!h.name) throw resourceError(ref, at('name'), 'a header matcher needs a name');
+  if (h.treat_missing_header_as_empty) throw resourceError(ref, at('treat_missing_header_as_empty'), 'treat_missing_header_as_empty is not supported');
+  const name = (h.name as string).toLowerCase();
+  const invert = h.invert_match === true;
+  const nonEmpty = (k: string): string => {
+    if (!h[k]) throw resourceError(ref, at(k), 'must not be empty');
+    return h[k];
+  };
+  switch (h.header_match_specifier) {
+    case 'string_match':
+      return { name, match: decodeStringMatcher(h.string_match, ref, at('string_match')), invert };
+    // present_match: false matches a header that is absent
+    case 'present_match':
+      return { name, invert: h.present_match === true ? invert : !invert };
+    case undefined:
+      return { name, invert };
+    case 'exact_match':
+      return { name, match: { exact: h.exact_match ?? '' }, invert };
+    case 'prefix_match':
+      return { name, match: { prefix: nonEmpty('prefix_match') }, invert };
+    case 'suffix_match':
+      return { name, match: { suffix: nonEmpty('suffix_match') }, invert };
+    case 'contains_match':
+      return { name, match: { contains: nonEmpty('contains_match') }, invert };
+    case 'safe_regex_match':
+      return { name, match: { regex: decodeRegex(h.safe_regex_match?.regex, ref, at('safe_regex_match.regex')) }, invert };
+    default:
+      throw resourceError(ref, at(h.header_match_specifier), `header matcher ${h.header_match_specifier} is not supported`);
+  }
 }

@@ -14,7 +14,7 @@ import { durationMs, structToJs, wrapped } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
 import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeHeaderMutation, mergeHeaderMutations } from './headers.js';
-import { decodeRegex, decodeStringMatcher } from './matchers.js';
+import { decodeHeaderMatcher, decodeRegex, decodeStringMatcher } from './matchers.js';
 import { typedConfigOf } from './typed-config.js';
 
 type Msg = Record<string, any>;
@@ -160,7 +160,7 @@ function decodeMatch(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string
   }
   const ignoreCase = m.case_sensitive?.value === false;
   const path = decodePathSpecifier(m, ignoreCase, ref, field);
-  const headers = ((m.headers ?? []) as Msg[]).map((h, i) => decodeRouteHeaderMatcher(h, ref, fieldPath(at('headers'), i)));
+  const headers = ((m.headers ?? []) as Msg[]).map((h, i) => decodeHeaderMatcher(h, ref, fieldPath(at('headers'), i)));
   // Envoy's gRPC content type: application/grpc, alone or followed by `+` or `;` (not application/grpc-web)
   if (m.grpc) headers.push({ name: 'content-type', match: { regex: 'application/grpc([+;].*)?' }, invert: false });
   const queryParams = ((m.query_parameters ?? []) as Msg[]).map((q, i): QueryParamMatcher => {
@@ -193,40 +193,6 @@ function decodePathSpecifier(m: Msg, ignoreCase: boolean, ref: ResourceRef, fiel
     }
     default:
       throw resourceError(ref, fieldPath(field, m.path_specifier ?? 'path_specifier'), `route match ${m.path_specifier ?? '(none)'} is not supported`);
-  }
-}
-
-/** route.v3.HeaderMatcher as the router matches it: every form istiod emits, the deprecated ones too. */
-function decodeRouteHeaderMatcher(h: Msg, ref: ResourceRef, field: string): HeaderMatcher {
-  const at = (k: string) => fieldPath(field, k);
-  if (!h.name) throw resourceError(ref, at('name'), 'a header matcher needs a name');
-  if (h.treat_missing_header_as_empty) throw resourceError(ref, at('treat_missing_header_as_empty'), 'treat_missing_header_as_empty is not supported');
-  const name = (h.name as string).toLowerCase();
-  const invert = h.invert_match === true;
-  const nonEmpty = (k: string): string => {
-    if (!h[k]) throw resourceError(ref, at(k), 'must not be empty');
-    return h[k];
-  };
-  switch (h.header_match_specifier) {
-    case 'string_match':
-      return { name, match: decodeStringMatcher(h.string_match, ref, at('string_match')), invert };
-    // present_match: false matches a header that is absent
-    case 'present_match':
-      return { name, invert: h.present_match === true ? invert : !invert };
-    case undefined:
-      return { name, invert };
-    case 'exact_match':
-      return { name, match: { exact: h.exact_match ?? '' }, invert };
-    case 'prefix_match':
-      return { name, match: { prefix: nonEmpty('prefix_match') }, invert };
-    case 'suffix_match':
-      return { name, match: { suffix: nonEmpty('suffix_match') }, invert };
-    case 'contains_match':
-      return { name, match: { contains: nonEmpty('contains_match') }, invert };
-    case 'safe_regex_match':
-      return { name, match: { regex: decodeRegex(h.safe_regex_match?.regex, ref, at('safe_regex_match.regex')) }, invert };
-    default:
-      throw resourceError(ref, at(h.header_match_specifier), `header matcher ${h.header_match_specifier} is not supported`);
   }
 }
 

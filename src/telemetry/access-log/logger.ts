@@ -1,0 +1,44 @@
+import type { AccessLog } from '../../config/snapshot.js';
+import type { LogContext } from './context.js';
+import { compileLogFilter, type LogPredicate } from './filter.js';
+import { compileFormat } from './format.js';
+import type { LogSink, LogSinks } from './sinks.js';
+
+interface CompiledLog {
+  readonly filter: LogPredicate | undefined;
+  readonly format: (ctx: LogContext) => string;
+  readonly sink: LogSink;
+}
+
+/**
+ * A connection manager's (or TCP proxy's) access logs, compiled once per Runtime: each finished
+ * request is offered to every log; a log whose filter lets it through formats it into its file.
+ */
+export class AccessLogs {
+  constructor(private readonly logs: readonly CompiledLog[]) {}
+
+  log(ctx: LogContext): void {
+    for (const l of this.logs) if (!l.filter || l.filter(ctx)) l.sink.write(l.format(ctx));
+  }
+}
+
+/** Compiles a Snapshot's access logs onto the worker's files; undefined when there are none. */
+export function compileAccessLogs(specs: readonly AccessLog[] | undefined, sinks: LogSinks): AccessLogs | undefined {
+  if (!specs?.length) return undefined;
+  return new AccessLogs(
+    specs.map((a) => ({
+      filter: a.filter ? compileLogFilter(a.filter) : undefined,
+      format: compileFormat(a.format),
+      sink: sinks.sink(a.path),
+    })),
+  );
+}
+
+/**
+ * Checks an access log as a worker will compile it (format operators, CEL, RE2 patterns); throws
+ * the formatter's, CEL's or the regex engine's error. For the front ends, which say where it is.
+ */
+export function checkAccessLog(a: AccessLog): void {
+  compileFormat(a.format);
+  if (a.filter) compileLogFilter(a.filter);
+}
