@@ -306,6 +306,29 @@ export interface TcpProxy {
   idleTimeoutMs: number;
   /** Envoy's tcp_proxy access_log: one entry per connection, when it closes. Absent: none. */
   accessLog?: AccessLog[];
+  /** Istio's istio_tcp_* metrics of this listener class. Absent: all, with Istio's standard labels. */
+  istioStats?: IstioStats;
+}
+
+/**
+ * Istio's stats filter config (istio.stats PluginConfig, as istiod builds it from the Telemetry
+ * API's metrics): which istio_* metrics a connection manager or TCP proxy reports, with which labels.
+ */
+export interface IstioStats {
+  /** ALL_METRICS disabled for this listener class: no istio_* metric at all. */
+  disabled?: boolean;
+  /** Overrides by metric, in Istio's Prometheus names without the `istio_` prefix (requests_total, request_duration_milliseconds, request_bytes, response_bytes, tcp_*). */
+  metrics: IstioMetricOverride[];
+}
+
+export interface IstioMetricOverride {
+  name: string;
+  /** The metric is not reported. */
+  drop: boolean;
+  /** Labels added or replaced: name → CEL expression over Envoy's attributes ("unknown" when it fails). */
+  dimensions: Record<string, string>;
+  /** Standard labels left out. */
+  tagsToRemove: string[];
 }
 
 /**
@@ -420,6 +443,8 @@ export interface HttpConnectionManager {
   tracing?: HcmTracing;
   /** Envoy's access_log: one entry per finished request. Absent: none. */
   accessLog?: AccessLog[];
+  /** Istio's istio_request* metrics of this listener class. Absent: all, with Istio's standard labels. */
+  istioStats?: IstioStats;
 }
 
 /**

@@ -479,7 +479,7 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
     hs.rqClass[(code / 100) | 0]++;
     const services = this.runtime.services;
     const labels = this.runtime.istioLabels(this.listener.config, this.clusterIfKnown(), 'http', this.ds.peer?.spiffeId);
-    recordHttpRequest(services.stats, this.listener.accessLogs, labels, this.ds, this.streamInfo, this);
+    recordHttpRequest(services.stats, this.listener.accessLogs, this.listener.istioMetrics, labels, this.ds, this.streamInfo, this);
     if (this.trace?.span) this.finishTrace(this.trace);
   }
 

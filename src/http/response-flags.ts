@@ -1,3 +1,5 @@
+import { ENVOY_RESPONSE_FLAGS } from '../common/envoy-response-flags.js';
+
 /** Envoy's short response flags, as access logs and the `response_flags` metric label show them. */
 export const ResponseFlag = {
   NoRouteFound: 'NR',
@@ -22,13 +24,8 @@ export const ResponseFlag = {
 
 export type ResponseFlagValue = (typeof ResponseFlag)[keyof typeof ResponseFlag];
 
-/** Every Envoy response flag, in the fixed order Envoy prints several (ResponseFlagUtils), joined with ",". */
-export const ENVOY_RESPONSE_FLAGS: readonly string[] = [
-  'LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH', 'DPE',
-  'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR', 'UDO',
-];
 
-/** `-` for none, else Envoy's order. */
+/** `-` for none, else Envoy's order (ENVOY_RESPONSE_FLAGS). */
 export function formatResponseFlags(flags: readonly string[]): string {
   if (flags.length === 0) return '-';
   if (flags.length === 1) return flags[0];

@@ -7,11 +7,13 @@ import { formatResponseFlags, ResponseFlag, type ResponseFlagValue } from '../ht
 import type { UpstreamHost } from '../upstream/host.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import { Resource } from '../upstream/resource-limits.js';
-import type { IstioTcpSeries, TcpProxyStats } from '../telemetry/stats.js';
+import { TcpMetric, type IstioTcpSeries, type TcpProxyStats } from '../telemetry/stats.js';
 import type { Runtime } from '../worker/runtime.js';
 import type { PeerIdentity } from '../security/peer.js';
 import type { AccessLogs } from '../telemetry/access-log/logger.js';
 import { tcpLogContext } from '../telemetry/access-log/tcp-context.js';
+import type { LogContext } from '../common/log-context.js';
+import { DEFAULT_ISTIO_METRICS, variantOf, type IstioMetricsPolicy } from '../telemetry/istio-metrics.js';
 
 /** Where a TCP proxy connection came in, and what it was going to. */
 export interface TcpProxyContext {
@@ -26,6 +28,8 @@ export interface TcpProxyContext {
   peer?: PeerIdentity;
   /** The TCP proxy's access logs; absent: none configured. */
   accessLogs?: AccessLogs;
+  /** The istio_tcp_* metrics as the Telemetry API's overrides say; absent: all, standard labels. */
+  metrics?: IstioMetricsPolicy;
 }
 
 /**
@@ -43,7 +47,8 @@ export class TcpProxySession {
   private readonly flags: ResponseFlagValue[] = [];
   private readonly startMs = Date.now();
   private readonly stats: TcpProxyStats;
-  private series: IstioTcpSeries | undefined;
+  /** The connection's istio_tcp_* series (one per group of the Telemetry overrides), once connected. */
+  private series: IstioTcpSeries[] | undefined;
   private received = 0;
   private sent = 0;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -141,25 +146,28 @@ export class TcpProxySession {
     this.received += n;
     this.stats.downstreamCxRxBytesTotal += n;
     this.cluster!.stats.upstreamCxTxBytesTotal += n;
-    this.series!.receivedBytes += n;
+    for (const s of this.series!) if (s.metrics & TcpMetric.Received) s.receivedBytes += n;
   }
 
   private countSent(n: number): void {
     this.sent += n;
     this.stats.downstreamCxTxBytesTotal += n;
     this.cluster!.stats.upstreamCxRxBytesTotal += n;
-    this.series!.sentBytes += n;
+    for (const s of this.series!) if (s.metrics & TcpMetric.Sent) s.sentBytes += n;
   }
 
   private opened(): void {
     this.series = this.istioSeries('-');
-    this.series.opened++;
+    for (const s of this.series) if (s.metrics & TcpMetric.Opened) s.opened++;
   }
 
-  private istioSeries(flags: string): IstioTcpSeries {
+  /** The series of each metric group with these flags (labels computed now, when overrides compute any). */
+  private istioSeries(flags: string): IstioTcpSeries[] {
     const rt = this.ctx.runtime;
     const tpl = rt.istioLabels(this.ctx.listener, this.cluster?.name, 'tcp', this.ctx.peer?.spiffeId);
-    return rt.services.stats.istioTcpSeries(tpl, flags);
+    const policy = this.ctx.metrics ?? DEFAULT_ISTIO_METRICS;
+    const ctx = policy.perRequestLabels ? this.logContext(flags) : undefined;
+    return policy.tcp.map((g) => rt.services.stats.istioTcpSeries(tpl, flags, variantOf(g, ctx)));
   }
 
   private onUpstreamClose(): void {
@@ -207,24 +215,25 @@ export class TcpProxySession {
     if (!this.downstream.destroyed) return;
     this.finished = true;
     const flags = formatResponseFlags(this.flags);
-    if (!this.series) {
+    const closing = !this.series || flags !== '-' ? this.istioSeries(flags) : this.series;
+    for (const s of closing) {
       // never connected: the attempt is counted under its failure flags
-      const s = this.istioSeries(flags);
-      s.opened++;
-      s.closed++;
-    } else if (flags === '-') this.series.closed++;
-    else this.istioSeries(flags).closed++;
+      if (!this.series && s.metrics & TcpMetric.Opened) s.opened++;
+      if (s.metrics & TcpMetric.Closed) s.closed++;
+    }
     this.log(flags);
     this.onClosed?.(this);
   }
 
   private log(flags: string): void {
-    const logs = this.ctx.accessLogs;
-    if (!logs) return;
+    this.ctx.accessLogs?.log(this.logContext(flags));
+  }
+
+  /** The connection as access logs and computed metric labels read it. */
+  private logContext(flags: string): LogContext {
     const d = this.downstream;
     const up = this.upstream;
-    logs.log(
-      tcpLogContext({
+    return tcpLogContext({
         startTimeMs: this.startMs,
         durationMs: Date.now() - this.startMs,
         responseFlags: flags,
@@ -239,8 +248,7 @@ export class TcpProxySession {
         downstreamRemoteAddress: hostPort(d.remoteAddress ?? '', d.remotePort),
         requestedServerName: this.ctx.serverName,
         downstreamPeerUriSan: this.ctx.peer?.uris[0],
-      }),
-    );
+      });
   }
 
   /** Shutdown: both sides closed now. */

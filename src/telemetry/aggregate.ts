@@ -16,7 +16,7 @@ export function aggregateStats(snapshots: readonly StatsSnapshot[]): StatsSnapsh
     for (const k in s.counters) counters[k] = (counters[k] ?? 0) + s.counters[k];
     for (const k in s.gauges) gauges[k] = k.startsWith(OVERLOAD_PREFIX) ? Math.max(gauges[k] ?? 0, s.gauges[k]) : (gauges[k] ?? 0) + s.gauges[k];
     for (const r of s.istioRequests) {
-      const key = JSON.stringify(Object.entries(r.labels).sort());
+      const key = JSON.stringify([r.metrics, Object.entries(r.labels).sort()]);
       const cur = series.get(key);
       if (!cur) {
         series.set(key, structuredClone(r));
@@ -28,7 +28,7 @@ export function aggregateStats(snapshots: readonly StatsSnapshot[]): StatsSnapsh
       addHistogram(cur.responseBytes, r.responseBytes);
     }
     for (const t of s.istioTcp) {
-      const key = JSON.stringify(Object.entries(t.labels).sort());
+      const key = JSON.stringify([t.metrics, Object.entries(t.labels).sort()]);
       const cur = tcp.get(key);
       if (!cur) {
         tcp.set(key, { ...t, labels: { ...t.labels } });

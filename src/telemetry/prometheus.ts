@@ -1,5 +1,5 @@
 import type { StatsMatcher } from './stats-matcher.js';
-import { BYTES_BUCKETS, DURATION_BUCKETS_MS, splitStatKey, type HistogramData, type StatsSnapshot } from './stats.js';
+import { BYTES_BUCKETS, DURATION_BUCKETS_MS, RequestMetric, splitStatKey, TcpMetric, type HistogramData, type StatsSnapshot } from './stats.js';
 
 /** Process-level values the agent owns (not per worker). */
 export interface ServerValues {
@@ -57,23 +57,25 @@ export function renderPrometheus(stats: StatsSnapshot, server: ServerValues, wri
   };
 
   // ---- Istio standard metrics
+  // a Telemetry override may leave a metric out of a series (its `metrics` bits)
+  const requests = (bit: number) => stats.istioRequests.filter((s) => s.metrics & bit);
   add('istio_requests_total', 'Total number of requests handled by the proxy.', 'counter',
-    stats.istioRequests.map((s) => ({ labels: s.labels, value: s.count })));
+    requests(RequestMetric.Count).map((s) => ({ labels: s.labels, value: s.count })));
   add('istio_request_duration_milliseconds', 'Duration of requests in milliseconds.', 'histogram',
-    stats.istioRequests.flatMap((s) => histogramValues('istio_request_duration_milliseconds', s.labels, s.duration, DURATION_BUCKETS_MS, 1)));
+    requests(RequestMetric.Duration).flatMap((s) => histogramValues('istio_request_duration_milliseconds', s.labels, s.duration, DURATION_BUCKETS_MS, 1)));
   // the pre-1.x name, still queried by Istio's dashboards: the same observations in seconds
   add('istio_request_duration_seconds', 'Duration of requests in seconds.', 'histogram',
-    stats.istioRequests.flatMap((s) => histogramValues('istio_request_duration_seconds', s.labels, s.duration, DURATION_BUCKETS_MS, 1000)));
+    requests(RequestMetric.Duration).flatMap((s) => histogramValues('istio_request_duration_seconds', s.labels, s.duration, DURATION_BUCKETS_MS, 1000)));
   add('istio_request_bytes', 'Size of requests (headers and body) in bytes.', 'histogram',
-    stats.istioRequests.flatMap((s) => histogramValues('istio_request_bytes', s.labels, s.requestBytes, BYTES_BUCKETS, 1)));
+    requests(RequestMetric.RequestSize).flatMap((s) => histogramValues('istio_request_bytes', s.labels, s.requestBytes, BYTES_BUCKETS, 1)));
   add('istio_response_bytes', 'Size of response bodies in bytes.', 'histogram',
-    stats.istioRequests.flatMap((s) => histogramValues('istio_response_bytes', s.labels, s.responseBytes, BYTES_BUCKETS, 1)));
+    requests(RequestMetric.ResponseSize).flatMap((s) => histogramValues('istio_response_bytes', s.labels, s.responseBytes, BYTES_BUCKETS, 1)));
   // TCP-level Istio metrics, from the TCP proxy
-  const tcp = stats.istioTcp;
-  add('istio_tcp_sent_bytes_total', 'Bytes sent to the downstream in TCP connections.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.sentBytes })));
-  add('istio_tcp_received_bytes_total', 'Bytes received from the downstream in TCP connections.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.receivedBytes })));
-  add('istio_tcp_connections_opened_total', 'TCP connections opened.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.opened })));
-  add('istio_tcp_connections_closed_total', 'TCP connections closed.', 'counter', tcp.map((t) => ({ labels: t.labels, value: t.closed })));
+  const tcp = (bit: number) => stats.istioTcp.filter((t) => t.metrics & bit);
+  add('istio_tcp_sent_bytes_total', 'Bytes sent to the downstream in TCP connections.', 'counter', tcp(TcpMetric.Sent).map((t) => ({ labels: t.labels, value: t.sentBytes })));
+  add('istio_tcp_received_bytes_total', 'Bytes received from the downstream in TCP connections.', 'counter', tcp(TcpMetric.Received).map((t) => ({ labels: t.labels, value: t.receivedBytes })));
+  add('istio_tcp_connections_opened_total', 'TCP connections opened.', 'counter', tcp(TcpMetric.Opened).map((t) => ({ labels: t.labels, value: t.opened })));
+  add('istio_tcp_connections_closed_total', 'TCP connections closed.', 'counter', tcp(TcpMetric.Closed).map((t) => ({ labels: t.labels, value: t.closed })));
   let open = 0;
   for (const k in stats.gauges) if (k.endsWith('\u0001downstream_cx_active') && k.startsWith('listener\u0001')) open += stats.gauges[k];
   add('istio_tcp_sockets_open', 'Downstream TCP connections currently open.', 'gauge', [{ labels: {}, value: open }]);

@@ -134,13 +134,39 @@ export class TcpProxyStats {
   upstreamFlushTotal = 0;
 }
 
+/** Which of Istio's request metrics a series reports (bits of IstioRequestSeries.metrics). */
+export const RequestMetric = { Count: 1, Duration: 2, RequestSize: 4, ResponseSize: 8 } as const;
+export const ALL_REQUEST_METRICS = 15;
+/** Which of Istio's TCP metrics a series reports (bits of IstioTcpSeries.metrics). */
+export const TcpMetric = { Opened: 1, Closed: 2, Sent: 4, Received: 8 } as const;
+export const ALL_TCP_METRICS = 15;
+
+/** A label set of one group of a Telemetry override (istio-metrics.ts): its id, what it reports, the labels it changes. */
+export interface IstioSeriesVariant {
+  /** Equal for equal overrides and label values: the series is shared. */
+  readonly id: string;
+  readonly metrics: number;
+  readonly remove: readonly string[];
+  readonly add: Readonly<Record<string, string>>;
+}
+
+function variantLabels(labels: Record<string, string>, v: IstioSeriesVariant | undefined): Record<string, string> {
+  if (!v) return labels;
+  for (const k of v.remove) delete labels[k];
+  return Object.assign(labels, v.add);
+}
+
 /** One label set of Istio's TCP metrics. */
 export class IstioTcpSeries {
   opened = 0;
   closed = 0;
   sentBytes = 0;
   receivedBytes = 0;
-  constructor(readonly labels: Readonly<Record<string, string>>) {}
+  constructor(
+    readonly labels: Readonly<Record<string, string>>,
+    /** TcpMetric bits: the metrics this series reports. */
+    readonly metrics = ALL_TCP_METRICS,
+  ) {}
 }
 
 export class HttpConnectionManagerStats {
@@ -168,7 +194,11 @@ export class IstioRequestSeries {
   readonly duration = new Histogram(DURATION_BUCKETS_MS);
   readonly requestBytes = new Histogram(BYTES_BUCKETS);
   readonly responseBytes = new Histogram(BYTES_BUCKETS);
-  constructor(readonly labels: Readonly<Record<string, string>>) {}
+  constructor(
+    readonly labels: Readonly<Record<string, string>>,
+    /** RequestMetric bits: the metrics this series reports. */
+    readonly metrics = ALL_REQUEST_METRICS,
+  ) {}
 }
 
 export class Histogram {
@@ -192,8 +222,10 @@ export interface StatsSnapshot {
   /** statKey(family, tag, stat) → value; e.g. family `cluster`, tag the cluster name, stat `upstream_rq_total`. */
   counters: Record<string, number>;
   gauges: Record<string, number>;
-  istioRequests: { labels: Record<string, string>; count: number; duration: HistogramData; requestBytes: HistogramData; responseBytes: HistogramData }[];
-  istioTcp: { labels: Record<string, string>; opened: number; closed: number; sentBytes: number; receivedBytes: number }[];
+  /** `metrics`: RequestMetric bits, the metrics reported for this label set. */
+  istioRequests: { labels: Record<string, string>; metrics: number; count: number; duration: HistogramData; requestBytes: HistogramData; responseBytes: HistogramData }[];
+  /** `metrics`: TcpMetric bits. */
+  istioTcp: { labels: Record<string, string>; metrics: number; opened: number; closed: number; sentBytes: number; receivedBytes: number }[];
 }
 
 export interface HistogramData {
@@ -281,14 +313,15 @@ export class WorkerStats {
     return getOrCreate(this.tcpProxies, prefix, () => new TcpProxyStats());
   }
 
-  /** istio_tcp_* series of a template's label set with these response flags. */
-  istioTcpSeries(t: IstioLabelTemplate, flags: string): IstioTcpSeries {
-    let s = t.tcpSeries.get(flags);
+  /** istio_tcp_* series of a template's label set with these response flags (and a Telemetry override's labels). */
+  istioTcpSeries(t: IstioLabelTemplate, flags: string, variant?: IstioSeriesVariant): IstioTcpSeries {
+    const sub = variant ? `${flags}|${variant.id}` : flags;
+    let s = t.tcpSeries.get(sub);
     if (s) return s;
-    const key = `${t.key}|${flags}`;
+    const key = `${t.key}|${sub}`;
     s = this.istioTcp.get(key);
-    if (!s) this.istioTcp.set(key, (s = new IstioTcpSeries({ ...t.labels, response_flags: flags })));
-    t.tcpSeries.set(flags, s);
+    if (!s) this.istioTcp.set(key, (s = new IstioTcpSeries(variantLabels({ ...t.labels, response_flags: flags }, variant), variant?.metrics)));
+    t.tcpSeries.set(sub, s);
     return s;
   }
 
@@ -317,14 +350,15 @@ export class WorkerStats {
    * status. Per request: found in the template's own small map; the worker-wide map (by the whole
    * label set, shared by equal templates of later Runtimes) only the first time.
    */
-  istioSeries(t: IstioLabelTemplate, code: number, flags: string, grpcStatus: string): IstioRequestSeries {
-    const sub = `${code}|${flags}|${grpcStatus}`;
+  istioSeries(t: IstioLabelTemplate, code: number, flags: string, grpcStatus: string, variant?: IstioSeriesVariant): IstioRequestSeries {
+    const sub = variant ? `${code}|${flags}|${grpcStatus}|${variant.id}` : `${code}|${flags}|${grpcStatus}`;
     let s = t.requestSeries.get(sub);
     if (s) return s;
     const key = `${t.key}|${sub}`;
     s = this.istioRequests.get(key);
     if (!s) {
-      s = new IstioRequestSeries({ ...t.labels, response_code: String(code), response_flags: flags, grpc_response_status: grpcStatus });
+      const labels = variantLabels({ ...t.labels, response_code: String(code), response_flags: flags, grpc_response_status: grpcStatus }, variant);
+      s = new IstioRequestSeries(labels, variant?.metrics);
       this.istioRequests.set(key, s);
     }
     t.requestSeries.set(sub, s);
@@ -459,6 +493,7 @@ export class WorkerStats {
     }
     const istioRequests = [...this.istioRequests.values()].map((s) => ({
       labels: { ...s.labels },
+      metrics: s.metrics,
       count: s.count,
       duration: { counts: [...s.duration.counts], sum: s.duration.sum },
       requestBytes: { counts: [...s.requestBytes.counts], sum: s.requestBytes.sum },
@@ -466,6 +501,7 @@ export class WorkerStats {
     }));
     const istioTcp = [...this.istioTcp.values()].map((s) => ({
       labels: { ...s.labels },
+      metrics: s.metrics,
       opened: s.opened,
       closed: s.closed,
       sentBytes: s.sentBytes,

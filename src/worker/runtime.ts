@@ -24,6 +24,7 @@ import { ConfigError } from '../config/errors.js';
 import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats.js';
 import type { LogSinks } from '../telemetry/access-log/sinks.js';
 import { compileAccessLogs, type AccessLogs } from '../telemetry/access-log/logger.js';
+import { compileIstioMetrics, type IstioMetricsPolicy } from '../telemetry/istio-metrics.js';
 import { buildIstioLabels, type IstioLabelTemplate } from '../telemetry/istio-labels.js';
 import { ClusterLimits, ResourceTable } from '../upstream/resource-limits.js';
 import type { OutlierCounters, OutlierDetector } from '../upstream/outlier.js';
@@ -80,6 +81,8 @@ export interface HttpPipeline {
   readonly tracer?: HttpTracer;
   /** The connection manager's access logs; absent: none configured. */
   readonly accessLogs?: AccessLogs;
+  /** Istio's request metrics as the Telemetry API's overrides say. */
+  readonly istioMetrics: IstioMetricsPolicy;
 }
 
 /** One filter chain compiled: its transport socket and its network filters, built by their factories. */
@@ -171,7 +174,7 @@ export class Runtime {
       const accessLogs = this.accessLogs(hcm.accessLog);
       pipelines.set(
         hcm,
-        (p = { config: l, hcm, routes, filters, stats, serverOptions, ...(normalizePath ? { normalizePath } : {}), ...(streamTimeouts ? { streamTimeouts } : {}), ...(tracer ? { tracer } : {}), ...(accessLogs ? { accessLogs } : {}) }),
+        (p = { config: l, hcm, routes, filters, stats, serverOptions, istioMetrics: compileIstioMetrics(hcm.istioStats), ...(normalizePath ? { normalizePath } : {}), ...(streamTimeouts ? { streamTimeouts } : {}), ...(tracer ? { tracer } : {}), ...(accessLogs ? { accessLogs } : {}) }),
       );
       return p;
     };

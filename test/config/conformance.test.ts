@@ -41,13 +41,9 @@ const FILES = existsSync(ROOT)
     })
   : [];
 
-/** Messages that only say "this kind is not supported". */
-/** A kind refused as not supported, or a Telemetry part not applied yet (the kind is the capture). */
-const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: |, field spec\.metrics: (Telemetry) \w+ is not supported yet/;
-const unsupportedKind = (message: string) => {
-  const m = NOT_SUPPORTED.exec(message)!;
-  return m[1] ?? m[2];
-};
+/** A kind refused as not supported (the kind is the capture). */
+const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: /;
+const unsupportedKind = (message: string) => NOT_SUPPORTED.exec(message)![1];
 /** DestinationRule tls files name paths on Istio's test machines: reading them here fails, as it should. */
 const MISSING_TLS_FILE = /, field spec\.(trafficPolicy|servers\[\d+\])\.tls\.\w+: cannot read [^ ]+: ENOENT$/;
 

@@ -8,7 +8,7 @@ import { parse, stringify } from 'yaml';
 import type { AccessLog, Listener, Translation } from '../../src/config/snapshot.js';
 import { httpConnectionManagerOf, tcpProxyOf } from '../../src/config/envoy/network-filters.js';
 import { translateIstio } from '../../src/config/istio/translate.js';
-import { ISTIO_DEFAULT_JSON_FORMAT, ISTIO_DEFAULT_TEXT_FORMAT } from '../../src/telemetry/access-log/format.js';
+import { ISTIO_DEFAULT_JSON_FORMAT, ISTIO_DEFAULT_TEXT_FORMAT } from '../../src/config/istio/access-log-formats.js';
 import { gatewayNode, listener, parseError, parseYaml, sidecarNode, translate } from './helpers.js';
 
 const CONFORMANCE = new URL('../../../shared/conformance/istio/', import.meta.url);

@@ -140,7 +140,7 @@ describe('Telemetry + meshConfig extension providers', () => {
   });
 
   it('refuses what it cannot apply yet, naming the field', () => {
-    expect(parseError(telemetry({ metrics: [{ providers: [{ name: 'prometheus' }] }] })).message).toMatch(/spec\.metrics.*Telemetry metrics is not supported yet/);
+    expect(parseError(telemetry({ targetRefs: [{ kind: 'Gateway', name: 'gw' }], tracing: [{}] })).message).toMatch(/spec\.targetRefs: targetRef .* is not supported/);
     expect(parseError(telemetry({ tracing: [{ customTags: { x: { literal: { value: 'a' }, header: { name: 'b' } } } }] })).message).toMatch(/exactly one of literal, environment, header/);
     expect(parseError(telemetry({ tracing: [{ randomSamplingPercentage: 101 }] })).message).toMatch(/randomSamplingPercentage.*between 0 and 100/);
     expect(() => translate(telemetry({ tracing: [{ bogus: 1 }] }))).toThrow(ConfigErrors);

@@ -1,4 +1,4 @@
-import type { LogContext } from '../../src/telemetry/access-log/context.js';
+import type { LogContext } from '../../src/common/log-context.js';
 
 /** 2020-11-25T21:26:18.409Z, the timestamp of Istio's docs lines. */
 export const LOG_START = Date.UTC(2020, 10, 25, 21, 26, 18, 409);

@@ -7,6 +7,7 @@ type Series = StatsSnapshot['istioRequests'][number];
 function series(labels: Record<string, string>, count: number, durationCounts: number[], durationSum: number): Series {
   return {
     labels,
+    metrics: 15,
     count,
     duration: { counts: durationCounts, sum: durationSum },
     requestBytes: { counts: [count, 0], sum: 10 * count },
@@ -17,7 +18,7 @@ function series(labels: Record<string, string>, count: number, durationCounts: n
 type TcpSeries = StatsSnapshot['istioTcp'][number];
 
 function tcpSeries(labels: Record<string, string>, opened: number, closed: number, sentBytes: number, receivedBytes: number): TcpSeries {
-  return { labels, opened, closed, sentBytes, receivedBytes };
+  return { labels, metrics: 15, opened, closed, sentBytes, receivedBytes };
 }
 
 describe('aggregateStats', () => {

@@ -49,6 +49,7 @@ function snapshot(): StatsSnapshot {
     istioRequests: [
       {
         labels: LABELS,
+        metrics: 15,
         count: 3,
         duration: { counts: durationCounts(), sum: 4000.5 },
         requestBytes: { counts: bytes, sum: 1500 },

@@ -42,7 +42,9 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
   if (tracers.length) mesh.tracingProviders = tracers;
   const loggers = entries.flatMap((p) => parseAccessLogProvider(p) ?? []);
   if (loggers.length) mesh.accessLogProviders = loggers;
-  const named = new Set([...tracers, ...loggers].map((t) => t.name));
+  const metrics = entries.flatMap((p) => parseMetricsProvider(p) ?? []);
+  if (metrics.length) mesh.metricsProviders = metrics;
+  const named = new Set([...tracers, ...loggers, ...metrics].map((t) => t.name));
   const providers = entries.filter((p) => !named.has(p.at('name').string())).flatMap((p) => parseExtAuthzProvider(p, warnings, where));
   if (providers.length) mesh.extensionProviders = providers;
   const enableTracing = f.at('enableTracing').optBool();
@@ -53,7 +55,7 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
     if (tracing.length) mesh.defaultTracingProviders = tracing;
     const logging = defaults.at('accessLogging').stringList();
     if (logging.length) mesh.defaultAccessLogProviders = logging;
-    if (defaults.at('metrics').present) warnings.push(`${where}: defaultProviders metrics accepted but not applied by the data plane`);
+    if (defaults.at('metrics').present) mesh.defaultMetricsProviders = defaults.at('metrics').stringList();
   }
   parseAccessLogSettings(f, mesh);
   const pn = f.at('pathNormalization').optObject(['normalization']);
@@ -63,6 +65,14 @@ export function parseMeshConfig(f: Field, warnings: string[], where: string): Me
   const other = Object.keys(f.value as object).filter((k) => !APPLIED.includes(k) && !ENVELOPE.includes(k) && k !== 'spec');
   if (other.length) warnings.push(`${where}: mesh settings ${other.join(', ')} accepted but not applied by the data plane`);
   return mesh;
+}
+
+/** An extensionProviders entry that takes metrics: prometheus (applied), stackdriver (not). */
+function parseMetricsProvider(p: Field): { name: string; kind: 'prometheus' | 'unsupported' } | undefined {
+  const name = p.at('name').nonEmptyString();
+  if (p.at('prometheus').present) return { name, kind: 'prometheus' };
+  if (p.at('stackdriver').present) return { name, kind: 'unsupported' };
+  return undefined;
 }
 
 /** accessLogFile, accessLogEncoding, accessLogFormat (checked as the data plane will compile it). */

@@ -4,8 +4,8 @@
  * both spellings protojson takes (`customTags` and `custom_tags`), as istiod reads them.
  */
 import type { Field } from '../reader.js';
-import { checkCel } from '../../telemetry/cel.js';
-import { compileFormat } from '../../telemetry/access-log/format.js';
+import { checkCel } from '../../common/cel.js';
+import { compileFormat } from '../../common/substitution-format.js';
 import type { AccessLogFormat } from '../snapshot.js';
 import type {
   AccessLogProviderSpec,
@@ -14,6 +14,7 @@ import type {
   ProxyTracingSpec,
   ResourceMeta,
   TelemetryAccessLoggingSpec,
+  TelemetryMetricsSpec,
   TelemetrySpec,
   TelemetryTracingSpec,
   TracingProviderSpec,
@@ -75,7 +76,6 @@ const TRACING_FIELDS = known('match', 'providers', 'randomSamplingPercentage', '
 
 export function parseTelemetry(spec: Field, meta: ResourceMeta): TelemetrySpec {
   spec.object(known('selector', 'targetRef', 'targetRefs', 'tracing', 'accessLogging', 'metrics'));
-  if (spec.at('metrics').present) spec.at('metrics').fail('Telemetry metrics is not supported yet (tracing and accessLogging are)');
   for (const f of ['targetRef', 'targetRefs']) {
     if (either(spec, f).present) either(spec, f).fail('targetRef (Gateway API and waypoint attachment) is not supported; use selector');
   }
@@ -109,7 +109,57 @@ export function parseTelemetry(spec: Field, meta: ResourceMeta): TelemetrySpec {
       ...optional('filter', expression || undefined),
     };
   });
-  return { meta, ...(selector && Object.keys(selector).length ? { selector } : {}), tracing, accessLogging };
+  const metrics = spec.at('metrics').optList().map(parseMetrics);
+  return { meta, ...(selector && Object.keys(selector).length ? { selector } : {}), tracing, accessLogging, metrics };
+}
+
+const METRICS = [
+  'ALL_METRICS',
+  'REQUEST_COUNT',
+  'REQUEST_DURATION',
+  'REQUEST_SIZE',
+  'RESPONSE_SIZE',
+  'TCP_OPENED_CONNECTIONS',
+  'TCP_CLOSED_CONNECTIONS',
+  'TCP_SENT_BYTES',
+  'TCP_RECEIVED_BYTES',
+  'GRPC_REQUEST_MESSAGES',
+  'GRPC_RESPONSE_MESSAGES',
+] as const;
+
+/** One metrics entry: providers and overrides (tag values are CEL, checked here). */
+function parseMetrics(m: Field): TelemetryMetricsSpec {
+  m.object(known('providers', 'overrides', 'reportingInterval'));
+  const providers = m.at('providers').optList().map((p) => p.object(['name']).at('name').nonEmptyString());
+  const overrides = m.at('overrides').optList().map((o) => {
+    o.object(known('match', 'disabled', 'tagOverrides'));
+    const match = o.at('match').optObject(known('metric', 'customMetric', 'mode'));
+    const metric = match?.at('metric').optOneOf(METRICS);
+    const customMetric = match ? either(match, 'customMetric').optString() : undefined;
+    if (metric && customMetric) match!.fail('a metric selector is one of metric or customMetric');
+    const tags: TelemetryMetricsSpec['overrides'][number]['tagOverrides'] = {};
+    for (const [tag, t] of either(o, 'tagOverrides').entries()) {
+      t.object(['operation', 'value']);
+      const operation = t.at('operation').optOneOf(['UPSERT', 'REMOVE'] as const) ?? 'UPSERT';
+      const value = t.at('value').optString();
+      if (operation === 'REMOVE') {
+        if (value !== undefined) t.at('value').fail('a REMOVE tag override takes no value');
+        tags[tag] = { operation };
+      } else {
+        if (!value) t.at('value').fail('an UPSERT tag override needs a value (a CEL expression)');
+        celField(t.at('value'), value!);
+        tags[tag] = { operation, value: value! };
+      }
+    }
+    return {
+      ...optional('mode', match?.at('mode').optOneOf(['CLIENT', 'SERVER', 'CLIENT_AND_SERVER'] as const)),
+      ...optional('metric', metric),
+      ...optional('customMetric', customMetric || undefined),
+      ...optional('disabled', wrappedBool(o.at('disabled'))),
+      tagOverrides: tags,
+    };
+  });
+  return { providers, overrides };
 }
 
 /** match.mode of a tracing or accessLogging entry. */

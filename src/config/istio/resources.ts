@@ -367,6 +367,38 @@ export interface MeshSettings {
   defaultAccessLogProviders?: string[];
   /** meshConfig.extensionProviders that log requests (by name); the built-in `envoy` provider is not among them. */
   accessLogProviders?: AccessLogProviderSpec[];
+  /** meshConfig.defaultProviders.metrics; absent: Istio's install default, the built-in `prometheus`. */
+  defaultMetricsProviders?: string[];
+  /** meshConfig.extensionProviders that take metrics (by name): prometheus ones are applied, stackdriver is not. */
+  metricsProviders?: { name: string; kind: 'prometheus' | 'unsupported' }[];
+}
+
+/** Istio's MetricSelector.IstioMetric names. */
+export type IstioMetricName =
+  | 'ALL_METRICS'
+  | 'REQUEST_COUNT'
+  | 'REQUEST_DURATION'
+  | 'REQUEST_SIZE'
+  | 'RESPONSE_SIZE'
+  | 'TCP_OPENED_CONNECTIONS'
+  | 'TCP_CLOSED_CONNECTIONS'
+  | 'TCP_SENT_BYTES'
+  | 'TCP_RECEIVED_BYTES'
+  | 'GRPC_REQUEST_MESSAGES'
+  | 'GRPC_RESPONSE_MESSAGES';
+
+/** A Telemetry resource's metrics entry. */
+export interface TelemetryMetricsSpec {
+  providers: string[];
+  overrides: {
+    mode?: 'CLIENT' | 'SERVER' | 'CLIENT_AND_SERVER';
+    /** match.metric (absent with no customMetric: ALL_METRICS), or match.customMetric. */
+    metric?: IstioMetricName;
+    customMetric?: string;
+    disabled?: boolean;
+    /** label → REMOVE, or UPSERT with a CEL value. */
+    tagOverrides: Record<string, { operation: 'UPSERT'; value: string } | { operation: 'REMOVE' }>;
+  }[];
 }
 
 /** A meshConfig.extensionProviders entry that logs requests. */
@@ -457,13 +489,14 @@ export interface TelemetryTracingSpec {
   enableIstioTags?: boolean;
 }
 
-/** telemetry.istio.io Telemetry (tracing, access logging; metrics are refused until applied). */
+/** telemetry.istio.io Telemetry: tracing, access logging, metrics. */
 export interface TelemetrySpec {
   meta: ResourceMeta;
   /** selector.matchLabels: the workloads of its namespace it applies to; absent: the whole namespace (the root namespace: the mesh). */
   selector?: Record<string, string>;
   tracing: TelemetryTracingSpec[];
   accessLogging: TelemetryAccessLoggingSpec[];
+  metrics: TelemetryMetricsSpec[];
 }
 
 /** The ProxyConfig fields the data plane applies. */

@@ -7,7 +7,7 @@
  * accessLogFormat and accessLogEncoding) logs everything, as before the Telemetry API.
  */
 import type { AccessLog, AccessLogFormat, NodeIdentity } from '../snapshot.js';
-import { ISTIO_DEFAULT_JSON_FORMAT, ISTIO_DEFAULT_TEXT_FORMAT } from '../../telemetry/access-log/format.js';
+import { ISTIO_DEFAULT_JSON_FORMAT, ISTIO_DEFAULT_TEXT_FORMAT } from './access-log-formats.js';
 import type { AccessLogProviderSpec, IstioConfig, MeshSettings, TelemetryAccessLoggingSpec } from './resources.js';
 import { applicableTelemetries } from './telemetry-scope.js';
 import { withNewline } from './parse-telemetry.js';

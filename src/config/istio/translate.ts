@@ -2,6 +2,7 @@ import { isIPv6Address } from '../../common/address.js';
 import { istioStatsMatcher } from './stats-matcher.js';
 import { istioTracing } from './translate-tracing.js';
 import { istioAccessLogs } from './translate-access-log.js';
+import { istioMetrics } from './translate-metrics.js';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
 import { hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
@@ -93,15 +94,20 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   clusters.push(...tracing.clusters);
   endpoints.push(...tracing.endpoints);
   // access logs: client loggers on outbound and gateway listeners, server loggers on inbound ones
+  // and Istio's metrics as the Telemetry API's overrides say (absent: all, standard labels)
   const logs = istioAccessLogs(cfg, node, meshWithAccessLogFlag(cfg.mesh, opts.accessLog), warnings);
+  const metrics = istioMetrics(cfg, node, cfg.mesh, warnings);
   for (const l of listeners) {
-    const accessLog = l.direction === 'INBOUND' ? logs.server : logs.client;
-    if (!accessLog.length) continue;
+    const server = l.direction === 'INBOUND';
+    const accessLog = server ? logs.server : logs.client;
+    const istioStats = server ? metrics.server : metrics.client;
+    if (!accessLog.length && !istioStats) continue;
     for (const c of chainsOf(l)) {
-      const hcm = httpConnectionManagerOf(c);
-      if (hcm) hcm.accessLog = accessLog;
-      const tcp = tcpProxyOf(c);
-      if (tcp) tcp.accessLog = accessLog;
+      for (const f of [httpConnectionManagerOf(c), tcpProxyOf(c)]) {
+        if (!f) continue;
+        if (accessLog.length) f.accessLog = accessLog;
+        if (istioStats) f.istioStats = istioStats;
+      }
     }
   }
   const secrets = secretSet.list;

@@ -1,7 +1,7 @@
 import type { AccessLogComparison, AccessLogFilter } from '../../config/snapshot.js';
 import { compileHeaderValueTest } from '../../router/match.js';
-import { compileCelPredicate } from '../cel.js';
-import type { LogContext } from './context.js';
+import { compileCelPredicate } from '../../common/cel.js';
+import type { LogContext } from '../../common/log-context.js';
 
 export type LogPredicate = (ctx: LogContext) => boolean;
 

@@ -2,7 +2,7 @@ import type { Downstream } from '../../codec/downstream.js';
 import { hostPort } from '../../common/address.js';
 import type { StreamInfo } from '../../http/filter.js';
 import { getFromList } from '../../router/headers.js';
-import type { LogContext } from './context.js';
+import type { LogContext } from '../../common/log-context.js';
 
 /** What the connection manager knows of a finished request beyond the codec's counters and its StreamInfo. */
 export interface FinishedRequest {

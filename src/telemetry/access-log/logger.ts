@@ -1,7 +1,7 @@
 import type { AccessLog } from '../../config/snapshot.js';
-import type { LogContext } from './context.js';
+import type { LogContext } from '../../common/log-context.js';
 import { compileLogFilter, type LogPredicate } from './filter.js';
-import { compileFormat } from './format.js';
+import { compileFormat } from '../../common/substitution-format.js';
 import type { LogSink, LogSinks } from './sinks.js';
 
 interface CompiledLog {
@@ -32,13 +32,4 @@ export function compileAccessLogs(specs: readonly AccessLog[] | undefined, sinks
       sink: sinks.sink(a.path),
     })),
   );
-}
-
-/**
- * Checks an access log as a worker will compile it (format operators, CEL, RE2 patterns); throws
- * the formatter's, CEL's or the regex engine's error. For the front ends, which say where it is.
- */
-export function checkAccessLog(a: AccessLog): void {
-  compileFormat(a.format);
-  if (a.filter) compileLogFilter(a.filter);
 }

@@ -1,4 +1,4 @@
-import type { LogContext } from './context.js';
+import type { LogContext } from '../../common/log-context.js';
 
 /** What the TCP proxy knows of a closed connection. */
 export interface FinishedConnection {

@@ -10,8 +10,9 @@
  * refused instead: writing entries the filter would have kept out is not what was configured.
  */
 import type { AccessLog, AccessLogComparison, AccessLogFilter, AccessLogFormat } from '../../snapshot.js';
-import { ENVOY_RESPONSE_FLAGS } from '../../../http/response-flags.js';
-import { checkAccessLog } from '../../../telemetry/access-log/logger.js';
+import { checkCel } from '../../../common/cel.js';
+import { ENVOY_RESPONSE_FLAGS } from '../../../common/envoy-response-flags.js';
+import { compileFormat } from '../../../common/substitution-format.js';
 import { messageType } from '../proto/registry.js';
 import { structToJs, type StructMessage } from '../proto/values.js';
 import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from './context.js';
@@ -97,14 +98,13 @@ function decodeAccessLog(a: Msg, ctx: DecodeContext, ref: ResourceRef, field: st
     format = m.log_format ? decodeFormat(m.log_format as Msg, ctx, ref, fieldPath(mAt, 'log_format')) : undefined;
   }
   const filter = a.filter ? decodeFilter(a.filter as Msg, ctx, ref, at('filter')) : undefined;
-  const log: AccessLog = { path, ...(format ? { format } : {}), ...(filter ? { filter } : {}) };
   try {
-    // the format's operators, the CEL expressions and regexes, as the worker will compile them
-    checkAccessLog(log);
+    // the format's operators as the worker will compile them (CEL and regexes are checked where decoded)
+    compileFormat(format);
   } catch (e) {
     throw resourceError(ref, field, (e as Error).message);
   }
-  return log;
+  return { path, ...(format ? { format } : {}), ...(filter ? { filter } : {}) };
 }
 
 /** FileAccessLog's access_log_format: log_format, or the deprecated format / json_format / typed_json_format. Absent: Envoy's default. */
@@ -246,7 +246,11 @@ function decodeExtensionFilter(m: Msg, ctx: DecodeContext, ref: ResourceRef, fie
   const e = tc.message as Msg;
   checkFields(e, CEL_FILTER, ref, at, ctx);
   const expression = String(e.expression ?? '');
-  // the expression itself is checked where it is compiled; an empty one is not an expression at all
   if (!expression) throw resourceError(ref, fieldPath(at, 'expression'), 'the CEL filter needs an expression');
+  try {
+    checkCel(expression);
+  } catch (e) {
+    throw resourceError(ref, fieldPath(at, 'expression'), (e as Error).message);
+  }
   return { cel: expression };
 }

@@ -11,8 +11,8 @@
  * to an RE2 matcher (common/regex.ts) at compile.
  */
 import { Environment } from '@marcbachmann/cel-js';
-import { compileSearchRegex, type CompiledRegex } from '../common/regex.js';
-import type { LogContext } from './access-log/context.js';
+import { compileSearchRegex, type CompiledRegex } from './regex.js';
+import type { LogContext } from './log-context.js';
 
 /** An expression the evaluator refuses (syntax, unknown function); the message says where. */
 export class CelError extends Error {}

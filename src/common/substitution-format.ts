@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import type { AccessLogFormat } from '../../config/snapshot.js';
-import type { LogContext } from './context.js';
+import type { AccessLogFormat } from '../config/snapshot.js';
+import { RESPONSE_FLAG_LONG_NAMES } from './envoy-response-flags.js';
+import type { LogContext } from './log-context.js';
 
 /**
  * Envoy's substitution formatter: access-log format strings and their command operators
@@ -28,44 +29,6 @@ export const ENVOY_DEFAULT_FORMAT =
   '%RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ' +
   '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" ' +
   '"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"\n';
-
-/** istiod's EnvoyTextLogFormat (pilot/pkg/model/telemetry_logging.go): meshConfig accessLogEncoding TEXT. */
-export const ISTIO_DEFAULT_TEXT_FORMAT =
-  '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" ' +
-  '%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% ' +
-  '"%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ' +
-  '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" ' +
-  '"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% ' +
-  '%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% ' +
-  '%REQUESTED_SERVER_NAME% %ROUTE_NAME%\n';
-
-/** istiod's EnvoyJSONLogFormatIstio: meshConfig accessLogEncoding JSON. */
-export const ISTIO_DEFAULT_JSON_FORMAT: Readonly<Record<string, string>> = Object.freeze({
-  start_time: '%START_TIME%',
-  route_name: '%ROUTE_NAME%',
-  method: '%REQ(:METHOD)%',
-  path: '%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%',
-  protocol: '%PROTOCOL%',
-  response_code: '%RESPONSE_CODE%',
-  response_flags: '%RESPONSE_FLAGS%',
-  response_code_details: '%RESPONSE_CODE_DETAILS%',
-  connection_termination_details: '%CONNECTION_TERMINATION_DETAILS%',
-  upstream_transport_failure_reason: '%UPSTREAM_TRANSPORT_FAILURE_REASON%',
-  bytes_received: '%BYTES_RECEIVED%',
-  bytes_sent: '%BYTES_SENT%',
-  duration: '%DURATION%',
-  upstream_service_time: '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%',
-  x_forwarded_for: '%REQ(X-FORWARDED-FOR)%',
-  user_agent: '%REQ(USER-AGENT)%',
-  request_id: '%REQ(X-REQUEST-ID)%',
-  authority: '%REQ(:AUTHORITY)%',
-  upstream_host: '%UPSTREAM_HOST%',
-  upstream_cluster: '%UPSTREAM_CLUSTER_RAW%',
-  upstream_local_address: '%UPSTREAM_LOCAL_ADDRESS%',
-  downstream_local_address: '%DOWNSTREAM_LOCAL_ADDRESS%',
-  downstream_remote_address: '%DOWNSTREAM_REMOTE_ADDRESS%',
-  requested_server_name: '%REQUESTED_SERVER_NAME%',
-});
 
 /**
  * Compiles an access log's format (absent: Envoy's default text format). Text: the line exactly as
@@ -474,39 +437,6 @@ function addressOperators(prefix: string, get: (ctx: LogContext) => string | und
 }
 
 // --- response flags
-
-/** Envoy's short response flags and their long names (source/common/stream_info/utility.h). */
-const RESPONSE_FLAG_LONG_NAMES: ReadonlyMap<string, string> = new Map([
-  ['LH', 'FailedLocalHealthCheck'],
-  ['UH', 'NoHealthyUpstream'],
-  ['UT', 'UpstreamRequestTimeout'],
-  ['LR', 'LocalReset'],
-  ['UR', 'UpstreamRemoteReset'],
-  ['UF', 'UpstreamConnectionFailure'],
-  ['UC', 'UpstreamConnectionTermination'],
-  ['UO', 'UpstreamOverflow'],
-  ['NR', 'NoRouteFound'],
-  ['DI', 'DelayInjected'],
-  ['FI', 'FaultInjected'],
-  ['RL', 'RateLimited'],
-  ['UAEX', 'UnauthorizedExternalService'],
-  ['RLSE', 'RateLimitServiceError'],
-  ['DC', 'DownstreamConnectionTermination'],
-  ['URX', 'UpstreamRetryLimitExceeded'],
-  ['SI', 'StreamIdleTimeout'],
-  ['IH', 'InvalidEnvoyRequestHeaders'],
-  ['DPE', 'DownstreamProtocolError'],
-  ['UMSDR', 'UpstreamMaxStreamDurationReached'],
-  ['RFCF', 'ResponseFromCacheFilter'],
-  ['NFCF', 'NoFilterConfigFound'],
-  ['DT', 'DurationTimeout'],
-  ['UPE', 'UpstreamProtocolError'],
-  ['NC', 'NoClusterFound'],
-  ['OM', 'OverloadManagerTerminated'],
-  ['DF', 'DnsResolutionFailed'],
-  ['DO', 'DropOverload'],
-  ['DR', 'DownstreamRemoteReset'],
-]);
 
 /** Few flag combinations occur, so their long forms are remembered (bounded, in case of many). */
 const longFlagsCache = new Map<string, string>();

@@ -1,12 +1,12 @@
 // CEL over Envoy's attributes: the expressions of Istio's telemetry tasks evaluate as Envoy
 // evaluates them, matches() is RE2 (linear, POSIX classes), errors are refused at load.
 import { describe, expect, it } from 'vitest';
-import { CelError, checkCel, compileCelPredicate, compileCelValue } from '../../src/telemetry/cel.js';
+import { CelError, checkCel, compileCelPredicate, compileCelValue } from '../../src/common/cel.js';
 import { fakeContext, type FakeInput } from '../helpers/log-context.js';
 
 /** httpbin's GET /status/418?x=1 answered 418, `request` headers over these. */
 function logContext(over: FakeInput = {}) {
-  const request = { ':method': 'GET', ':path': '/status/418?x=1', ':authority': 'httpbin:8000', ':scheme': 'http', 'user-agent': 'curl/8', 'x-request-id': 'rid-1', ...over.request };
+  const request: Record<string, string> = { ':method': 'GET', ':path': '/status/418?x=1', ':authority': 'httpbin:8000', ':scheme': 'http', 'user-agent': 'curl/8', 'x-request-id': 'rid-1', ...over.request };
   for (const [k, v] of Object.entries(request)) if (v === undefined) delete request[k];
   return fakeContext({ responseCode: 418, ...over, request });
 }
@@ -63,7 +63,7 @@ describe('CEL access-log filters (Istio telemetry task expressions)', () => {
 
   it('peers: filter_state.upstream_peer.labels[...] and the older upstream_peer.labels[...].value', () => {
     const peer = { name: 'reviews-v1', namespace: 'default', labels: { app: 'reviews', 'custom-label': 'x' } };
-    const ctx = logContext({ filterState: (n) => (n === 'upstream_peer' ? peer : undefined) });
+    const ctx = logContext({ state: { upstream_peer: peer } });
     expect(compileCelValue("filter_state.upstream_peer.labels['custom-label']")(ctx)).toBe('x');
     expect(compileCelValue("upstream_peer.labels['app'].value")(ctx)).toBe('reviews');
     expect(compileCelValue("downstream_peer.labels['app'].value")(ctx)).toBeUndefined();

@@ -3,18 +3,13 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LogContext } from '../../../src/telemetry/access-log/context.js';
-import { fakeContext, LOG_START, type FakeInput } from '../../helpers/log-context.js';
-import {
-  compileFormat,
-  ENVOY_DEFAULT_FORMAT,
-  FormatError,
-  ISTIO_DEFAULT_JSON_FORMAT,
-  ISTIO_DEFAULT_TEXT_FORMAT,
-} from '../../../src/telemetry/access-log/format.js';
+import type { LogContext } from '../../src/common/log-context.js';
+import { fakeContext, LOG_START, type FakeInput } from '../helpers/log-context.js';
+import { compileFormat, ENVOY_DEFAULT_FORMAT, FormatError } from '../../src/common/substitution-format.js';
+import { ISTIO_DEFAULT_JSON_FORMAT, ISTIO_DEFAULT_TEXT_FORMAT } from '../../src/config/istio/access-log-formats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ACCESS_LOG_TASK = resolve(here, '../../../../shared/conformance/istio/docs-tasks/observability/access-log');
+const ACCESS_LOG_TASK = resolve(here, '../../../shared/conformance/istio/docs-tasks/observability/access-log');
 
 const START = LOG_START;
 
