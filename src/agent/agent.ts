@@ -14,6 +14,7 @@ import type { StatsSnapshot } from '../telemetry/stats.js';
 import { ConfigWatcher } from './config-watcher.js';
 import { WorkerPool, type DataPlaneThread } from './workers.js';
 import { ResourceTable } from '../upstream/resource-limits.js';
+import { SharedTokenBuckets } from '../filters/http/local_ratelimit/shared-buckets.js';
 import { OutlierCounters } from '../upstream/outlier.js';
 import { OutlierDetectorHub } from './outlier-detector.js';
 import { StatsWriter } from '../telemetry/stats.js';
@@ -115,6 +116,7 @@ export class Agent implements AdminBackend {
       logLevel: opts.logLevel,
       limits: ResourceTable.create(MAX_LIMITED_CLUSTERS, opts.workers),
       outliers: outlierTable,
+      tokenBuckets: SharedTokenBuckets.create(),
       protection,
     });
     this.outliers = new OutlierDetectorHub(new OutlierCounters(outlierTable), (cluster, ejected) => this.pool.broadcast({ type: 'ejections', cluster, ejected }));

@@ -8,6 +8,7 @@ import { ResourceTable, type ResourceTableInit } from '../upstream/resource-limi
 import type { OutlierDetector, OutlierTableInit } from '../upstream/outlier.js';
 import type { ConnectionLimitSettings } from '../listener/connection-limits.js';
 import type { OverloadSettings } from '../worker/overload-manager.js';
+import type { SharedTokenBucketsInit } from '../filters/http/local_ratelimit/shared-buckets.js';
 import { InThreadWorker } from './in-thread-worker.js';
 import { workerEntry } from './worker-entry.js';
 
@@ -44,6 +45,8 @@ export interface WorkerPoolOptions {
   logLevel: LogLevel;
   limits: ResourceTableInit;
   outliers: OutlierTableInit;
+  /** The local rate limit token buckets all workers share (kept across respawns: a bucket is not a worker's). */
+  tokenBuckets: SharedTokenBucketsInit;
   protection: OverloadProtection;
 }
 
@@ -202,8 +205,8 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Slot {
-    const { logLevel, outliers, protection } = this.opts;
-    const init: WorkerInit = { index, logLevel, limits: this.limits.init, outliers, ...protection };
+    const { logLevel, outliers, tokenBuckets, protection } = this.opts;
+    const init: WorkerInit = { index, logLevel, limits: this.limits.init, outliers, tokenBuckets, ...protection };
     const worker =
       this.opts.thread === 'main'
         ? new InThreadWorker(init)

@@ -31,6 +31,8 @@ export interface Downstream {
   readonly originalDestination?: { address: string; port: number };
   /** The mTLS peer of the connection, when TLS was terminated with a client certificate. */
   readonly peer?: PeerIdentity;
+  /** The connection this request came on: one object for all its requests (per-connection state is keyed on it). */
+  readonly downstreamConnection?: object;
   /** Size of the request head on the wire (request line and headers). */
   readonly headBytes: number;
   /** Request body bytes received so far (Envoy's %BYTES_RECEIVED%). */

@@ -5,6 +5,7 @@
  * writes to it afterwards, worker-side state (shared-table rows and the like) travels beside it.
  * Workers compile it into a Runtime.
  */
+import type { RateLimitPolicy } from './envoy/local-ratelimit.js';
 import type { NetworkFilterConfig } from './envoy/network-filters.js';
 
 export type ProxyMode = 'sidecar' | 'gateway';
@@ -541,6 +542,8 @@ export interface VirtualHost {
   routes: Route[];
   /** Envoy's typed_per_filter_config for every route of the host (a route's own entry wins). */
   typedPerFilterConfig?: Record<string, unknown>;
+  /** Envoy's virtual host rate_limits: descriptors for the rate limit filters (after the route's own). */
+  rateLimits?: RateLimitPolicy[];
 }
 
 /** Envoy's StringMatcher: regexes (RE2) must match the whole value. */
@@ -603,6 +606,8 @@ export interface RouteAction {
   hashPolicy?: HashPolicy;
   /** Envoy RouteAction.upgrade_configs: an Upgrade type enabled (or disabled) on this route, over the connection manager's. */
   upgrades?: Record<string, boolean>;
+  /** Envoy's route rate_limits: the descriptors rate limit filters read (the virtual host's follow). */
+  rateLimits?: RateLimitPolicy[];
 }
 
 /** What a consistent-hash load balancer hashes. */

@@ -2,7 +2,8 @@ import type { RequestTrace } from '../tracing/http-tracer.js';
 import type { ResponseFlagValue } from './response-flags.js';
 import type { CompiledRoute } from '../router/route-table.js';
 import type { PeerIdentity } from '../security/peer.js';
-import type { ClusterStats } from '../telemetry/stats.js';
+import type { ClusterStats, LocalRateLimitStats } from '../telemetry/stats.js';
+import type { TokenBucketStores } from '../filters/http/local_ratelimit/bucket-stores.js';
 import type { BodySource } from '../codec/body.js';
 import type { Downstream } from '../codec/downstream.js';
 import type { WeightedCluster } from '../config/snapshot.js';
@@ -66,6 +67,8 @@ export interface ConnectionInfo {
   readonly originalDestination?: { address: string; port: number };
   /** The mTLS peer, when TLS was terminated with a client certificate. */
   readonly peer?: PeerIdentity;
+  /** The connection itself: one object for all its requests (per-connection state is keyed on it); absent in test fakes. */
+  readonly downstreamConnection?: object;
 }
 
 export interface StreamInfo {
@@ -175,12 +178,23 @@ export interface HttpFilter extends StreamDecoderFilter, StreamEncoderFilter {
 
 export interface FactoryContext {
   readonly listenerName: string;
+  /**
+   * Where the filter sits in its listener, `<filter chain>/httpFilters[<i>]`: with the listener name,
+   * a name for the filter's state that stays the same across workers and reloads (rate limit buckets).
+   */
+  readonly filterLocation?: string;
   /** An endpoint of a cluster of the current config (for filters that call a service: ext_authz). */
   pickHost(cluster: string): { address: string; port: number } | undefined;
   /** A cluster's stats (filters that count under the route's cluster: ext_authz). */
   clusterStats?(cluster: string): ClusterStats;
   /** This workload's certificate identity (SPIFFE id), when it has a mesh certificate. */
   readonly localPrincipal?: string;
+  /** This proxy's service cluster (Envoy's local_info cluster name: rate limit source_cluster). */
+  readonly localServiceCluster?: string;
+  /** The worker's local rate limit counters, by stat prefix (`<prefix>.http_local_rate_limit.*`). */
+  localRateLimitStats?(statPrefix: string): LocalRateLimitStats;
+  /** The worker's token buckets (kept across Runtimes; the shared scope's live in memory all workers share). */
+  readonly tokenBuckets?: TokenBucketStores;
 }
 
 export interface HttpFilterFactory<C = unknown, R = unknown> {
@@ -190,8 +204,10 @@ export interface HttpFilterFactory<C = unknown, R = unknown> {
   parse(raw: unknown): Readonly<C>;
   /**
    * Validates and compiles a route's or virtual host's typed_per_filter_config entry for this filter
-   * (at load, once); throws ConfigError. Absent: the filter takes no per-route config.
+   * (at load, once); throws ConfigError. `where` names the route or virtual host
+   * (`<route config>/virtualHosts[i].routes[j]`), for a config with state of its own. Absent: the
+   * filter takes no per-route config.
    */
-  parsePerRoute?(raw: unknown): Readonly<R>;
+  parsePerRoute?(raw: unknown, where?: string): Readonly<R>;
   create(cfg: Readonly<C>, ctx: FactoryContext): (stream: FilterCallbacks) => HttpFilter;
 }

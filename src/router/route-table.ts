@@ -1,9 +1,11 @@
+import { CelError } from '../common/cel.js';
 import { compileRegexRewrite } from '../common/regex.js';
 import { ConfigError } from '../config/errors.js';
 import type {
   DirectResponseAction, HeaderMutation, RedirectAction, Route, RouteAction, RouteConfiguration, VirtualHost, WeightedCluster,
 } from '../config/snapshot.js';
 import { compileRouteMatch } from './match.js';
+import { compileRateLimitPolicies, type CompiledRateLimitPolicy } from './rate-limit-descriptors.js';
 import { RetryPolicyRuntime } from './retry-state.js';
 import type { RequestView } from './request-view.js';
 
@@ -27,6 +29,13 @@ export interface CompiledRoute {
   readonly rewritePath?: (path: string) => string;
   /** The route's decorator: its span's operation name. */
   readonly decorator?: Route['decorator'];
+  /** The route action's rate_limits, compiled (route actions only); absent when it has none. */
+  readonly rateLimits?: readonly CompiledRateLimitPolicy[];
+  /**
+   * Its virtual host's rate_limits (route actions only). Kept apart from the route's own: Envoy's
+   * rate limit filters read them after the route's, or instead of them (vh_rate_limits).
+   */
+  readonly virtualHostRateLimits?: readonly CompiledRateLimitPolicy[];
 }
 
 export interface CompiledVirtualHost {
@@ -56,7 +65,12 @@ export class RouteTable {
     shared?: SharedRoutes,
   ) {
     for (const [i, vh] of config.virtualHosts.entries()) {
-      const compiled = compileVirtualHost(vh, (raw, field) => compilePerFilterConfigs(raw, perFilter, config.name, field ? `virtualHosts[${i}].${field}` : `virtualHosts[${i}]`), shared);
+      const vhField = `virtualHosts[${i}]`;
+      const at = (field: string) => (field ? `${vhField}.${field}` : vhField);
+      const compiled = compileVirtualHost(vh, {
+        perFilter: (raw, field) => compilePerFilterConfigs(raw, perFilter, config.name, at(field)),
+        rateLimits: (list, field) => compileRateLimits(list, config.name, at(field)),
+      }, shared);
       for (const raw of vh.domains) {
         const d = raw.toLowerCase();
         const anyPort = d.endsWith(':*');
@@ -107,50 +121,78 @@ export class RouteTable {
   }
 }
 
-/** Compiles one filter's typed_per_filter_config entry; throws when the filter has none or the config is bad. */
-export type PerFilterCompiler = (filterName: string, raw: unknown) => unknown;
+/**
+ * Compiles one filter's typed_per_filter_config entry; throws when the filter has none or the config
+ * is bad. `where` names the route or virtual host (`<route config>/virtualHosts[i].routes[j]`, or
+ * `<route config>/virtualHosts[i]`): a filter with state per config (rate limit buckets) keys it on that.
+ */
+export type PerFilterCompiler = (filterName: string, raw: unknown, where: string) => unknown;
 
 function rejectPerFilterConfig(filterName: string): never {
   throw new Error(`filter ${filterName} takes no per-route config`);
 }
 
-type CompileEntries = (raw: Record<string, unknown> | undefined, field: string) => Map<string, unknown> | undefined;
+/** How a virtual host's and its routes' parts that name their place in errors are compiled. */
+interface VirtualHostCompilers {
+  perFilter(raw: Record<string, unknown> | undefined, field: string): Map<string, unknown> | undefined;
+  rateLimits(list: VirtualHost['rateLimits'], field: string): readonly CompiledRateLimitPolicy[] | undefined;
+}
 
 function compilePerFilterConfigs(raw: Record<string, unknown> | undefined, perFilter: PerFilterCompiler, routeConfig: string, field: string): Map<string, unknown> | undefined {
   if (!raw) return undefined;
   const out = new Map<string, unknown>();
   for (const [name, value] of Object.entries(raw)) {
     try {
-      out.set(name, perFilter(name, value));
+      out.set(name, perFilter(name, value, `${routeConfig}/${field}`));
     } catch (e) {
       const reason = e instanceof ConfigError ? e.reason : (e as Error).message;
-      throw new ConfigError(`typed_per_filter_config of ${name}: ${reason}`, { kind: 'RouteConfiguration', name: routeConfig, field: `${field}.typedPerFilterConfig["${name}"]` });
+      // the filter's own path to the bad field, below the entry
+      const inner = e instanceof ConfigError && e.location.field ? `.${e.location.field}` : '';
+      throw new ConfigError(`typed_per_filter_config of ${name}: ${reason}`, { kind: 'RouteConfiguration', name: routeConfig, field: `${field}.typedPerFilterConfig["${name}"]${inner}` });
     }
   }
   return out;
 }
 
+/** A rate_limits list compiled; a CEL expression the evaluator refuses is a ConfigError naming the field. */
+function compileRateLimits(list: VirtualHost['rateLimits'], routeConfig: string, field: string): readonly CompiledRateLimitPolicy[] | undefined {
+  try {
+    return compileRateLimitPolicies(list);
+  } catch (e) {
+    if (!(e instanceof CelError)) throw e;
+    throw new ConfigError(e.message, { kind: 'RouteConfiguration', name: routeConfig, field: `${field}.rateLimits` });
+  }
+}
+
 /** Compiled routes by the route list they came from (a Snapshot's virtual hosts may share one list). */
 export type SharedRoutes = WeakMap<readonly Route[], readonly CompiledRoute[]>;
 
-function compileVirtualHost(vh: VirtualHost, compileEntries: CompileEntries, shared: SharedRoutes | undefined): CompiledVirtualHost {
-  const hostLevel = compileEntries(vh.typedPerFilterConfig, '');
-  // the virtual host's own per-filter configs go into its routes: those are not shared
-  const reusable = shared && !hostLevel;
+function compileVirtualHost(vh: VirtualHost, compile: VirtualHostCompilers, shared: SharedRoutes | undefined): CompiledVirtualHost {
+  const hostLevel = compile.perFilter(vh.typedPerFilterConfig, '');
+  const hostLimits = compile.rateLimits(vh.rateLimits, '');
+  // the virtual host's own per-filter configs and rate limits go into its routes: those are not shared
+  const reusable = shared && !hostLevel && !hostLimits;
   let routes = reusable ? shared.get(vh.routes) : undefined;
   if (!routes) {
     routes = vh.routes.map((r, j) => {
-      const own = compileEntries(r.typedPerFilterConfig, `routes[${j}]`);
+      const own = compile.perFilter(r.typedPerFilterConfig, `routes[${j}]`);
       // the route's entry wins over the virtual host's, filter by filter (Envoy: most specific)
       const merged = hostLevel && own ? new Map([...hostLevel, ...own]) : (own ?? hostLevel);
-      return compileRoute(r, merged);
+      const limits = r.action.kind === 'route' ? { own: compile.rateLimits(r.action.rateLimits, `routes[${j}].action`), host: hostLimits } : undefined;
+      return compileRoute(r, merged, limits);
     });
     if (reusable) shared.set(vh.routes, routes);
   }
   return { name: vh.name, routes };
 }
 
-function compileRoute(r: Route, typedPerFilterConfig: ReadonlyMap<string, unknown> | undefined): CompiledRoute {
+/** A route action's rate limits and its virtual host's, compiled. */
+interface RouteRateLimits {
+  own: readonly CompiledRateLimitPolicy[] | undefined;
+  host: readonly CompiledRateLimitPolicy[] | undefined;
+}
+
+function compileRoute(r: Route, typedPerFilterConfig: ReadonlyMap<string, unknown> | undefined, limits: RouteRateLimits | undefined): CompiledRoute {
   const action = r.action;
   return {
     name: r.name,
@@ -164,6 +206,8 @@ function compileRoute(r: Route, typedPerFilterConfig: ReadonlyMap<string, unknow
     pickCluster: action.kind === 'route' ? compileWeightedPick(action.clusters) : noCluster,
     rewritePath: action.kind === 'route' ? compileRewrite(r, action) : undefined,
     ...(r.decorator ? { decorator: r.decorator } : {}),
+    ...(limits?.own ? { rateLimits: limits.own } : {}),
+    ...(limits?.host ? { virtualHostRateLimits: limits.host } : {}),
   };
 }
 

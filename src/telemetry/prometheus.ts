@@ -1,5 +1,5 @@
 import type { StatsMatcher } from './stats-matcher.js';
-import { BYTES_BUCKETS, DURATION_BUCKETS_MS, RequestMetric, splitStatKey, TcpMetric, type HistogramData, type StatsSnapshot } from './stats.js';
+import { BYTES_BUCKETS, DURATION_BUCKETS_MS, LOCAL_RATE_LIMIT_SCOPE, RequestMetric, splitStatKey, TcpMetric, type HistogramData, type StatsSnapshot } from './stats.js';
 
 /** Process-level values the agent owns (not per worker). */
 export interface ServerValues {
@@ -36,6 +36,17 @@ const FAMILY_TAG: Record<string, string> = {
  * envoy_tracing_zipkin_spans_sent).
  */
 const UNTAGGED_FAMILIES = new Set(['ext_authz', 'overload', 'tracing']);
+
+/**
+ * An untagged stat's Prometheus name: every character Prometheus does not take becomes `_`, as
+ * Envoy's exporter does. A local rate limit's stats are rooted at its own stat prefix, which Envoy
+ * has no tag extractor for either: http_local_rate_limiter.http_local_rate_limit.ok →
+ * envoy_http_local_rate_limiter_http_local_rate_limit_ok.
+ */
+function untaggedName(family: string, tag: string, stat: string): string | undefined {
+  if (!UNTAGGED_FAMILIES.has(family) && tag !== LOCAL_RATE_LIMIT_SCOPE) return undefined;
+  return `envoy_${family}_${tag}_${stat}`.replace(/[^a-zA-Z0-9_]/g, '_');
+}
 
 /** A stat the agent itself writes (the xDS update counters, workers_started, ...), by its Envoy name. */
 export interface WrittenStat {
@@ -97,7 +108,8 @@ export function renderPrometheus(stats: StatsSnapshot, server: ServerValues, wri
       const [family, tag, stat] = splitStatKey(key);
       const tagLabel = FAMILY_TAG[family];
       if (!tagLabel) {
-        if (UNTAGGED_FAMILIES.has(family)) put(`envoy_${family}_${tag}_${stat}`.replace(/\./g, '_'), type, {}, src[key]);
+        const name = untaggedName(family, tag, stat);
+        if (name) put(name, type, {}, src[key]);
         continue;
       }
       const labels: Record<string, string> = { [tagLabel]: tag };

@@ -122,6 +122,21 @@ export class NetworkExtAuthzStats {
   active = 0;
 }
 
+/** Envoy's HTTP local rate limit filter stats, <stat_prefix>.http_local_rate_limit.*. */
+export class LocalRateLimitStats {
+  /** Requests the filter looked at (filter_enabled). */
+  enabled = 0;
+  /** Requests over the limit that were refused (filter_enforced). */
+  enforced = 0;
+  /** Requests over the limit, refused or not. */
+  rateLimited = 0;
+  /** Requests within the limit. */
+  ok = 0;
+}
+
+/** The scope under a local rate limit's stat prefix (Envoy: `<stat_prefix>.http_local_rate_limit.`). */
+export const LOCAL_RATE_LIMIT_SCOPE = 'http_local_rate_limit';
+
 /** Envoy's tcp_proxy stats, per stat prefix. */
 export class TcpProxyStats {
   downstreamCxTotal = 0;
@@ -297,6 +312,8 @@ export class WorkerStats {
   readonly tcpProxies = new Map<string, TcpProxyStats>();
   readonly istioTcp = new Map<string, IstioTcpSeries>();
   readonly networkExtAuthz = new Map<string, NetworkExtAuthzStats>();
+  /** The HTTP local rate limit filters' counters, by stat prefix. */
+  readonly localRateLimits = new Map<string, LocalRateLimitStats>();
   readonly overload = new OverloadStats();
   /** tracing.<opentelemetry|zipkin>.*: the span exporters' counters. */
   readonly tracers = new Map<string, TracerStats>();
@@ -307,6 +324,10 @@ export class WorkerStats {
 
   networkExtAuthzStats(prefix: string): NetworkExtAuthzStats {
     return getOrCreate(this.networkExtAuthz, prefix, () => new NetworkExtAuthzStats());
+  }
+
+  localRateLimit(prefix: string): LocalRateLimitStats {
+    return getOrCreate(this.localRateLimits, prefix, () => new LocalRateLimitStats());
   }
 
   tcpProxy(prefix: string): TcpProxyStats {
@@ -450,6 +471,14 @@ export class WorkerStats {
       w.counter('failure_mode_allowed', e.failureModeAllowed);
       w.counter('cx_closed', e.cxClosed);
       w.gauge('active', e.active);
+    }
+    for (const [prefix, r] of this.localRateLimits) {
+      // Envoy roots these at the stat prefix itself: the prefix is the family, the scope its tag
+      w.scope(prefix, LOCAL_RATE_LIMIT_SCOPE);
+      w.counter('enabled', r.enabled);
+      w.counter('enforced', r.enforced);
+      w.counter('rate_limited', r.rateLimited);
+      w.counter('ok', r.ok);
     }
     for (const [prefix, t] of this.tcpProxies) {
       w.scope('tcp', prefix);

@@ -13,6 +13,7 @@ import { originalDestination } from '../listener/original-dst.js';
 import { TraceExporters } from '../tracing/exporters.js';
 import { LogSinks } from '../telemetry/access-log/sinks.js';
 import { TlsStore } from '../security/tls-store.js';
+import { TokenBucketStores } from '../filters/http/local_ratelimit/bucket-stores.js';
 import type { Address, ConnectionOwner, NetworkConnection, TrackedConnection } from '../network/filter.js';
 import { NetworkFilterManager } from '../network/filter-manager.js';
 import { terminateTls } from '../network/tls-transport-socket.js';
@@ -54,7 +55,11 @@ export class DataPlane {
   private readonly services: WorkerServices;
 
   constructor(services: WorkerServices) {
-    this.services = { ...services, ejections: this.ejections, hostFirstSeen: new Map(), tls: new TlsStore(), tracing: services.tracing ?? new TraceExporters((kind) => services.stats.tracer(kind)), logSinks: services.logSinks ?? new LogSinks() };
+    this.services = {
+      ...services, ejections: this.ejections, hostFirstSeen: new Map(), tls: new TlsStore(), tracing: services.tracing ?? new TraceExporters((kind) => services.stats.tracer(kind)), logSinks: services.logSinks ?? new LogSinks(),
+      // a data plane alone (one worker, tests): its shared buckets are its own
+      tokenBuckets: services.tokenBuckets ?? new TokenBucketStores(),
+    };
   }
 
   /** Outlier detection (decided by the agent) ejected these hosts of a cluster; the rest take traffic. */

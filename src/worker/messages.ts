@@ -5,6 +5,7 @@ import type { ResourceTableInit } from '../upstream/resource-limits.js';
 import type { OutlierDetector, OutlierTableInit } from '../upstream/outlier.js';
 import type { ConnectionLimitSettings } from '../listener/connection-limits.js';
 import type { OverloadSettings } from './overload-manager.js';
+import type { SharedTokenBucketsInit } from '../filters/http/local_ratelimit/shared-buckets.js';
 
 /**
  * Rows in the tables the workers share, assigned by the agent (stable by name across Snapshots) and
@@ -72,6 +73,8 @@ export interface WorkerInit {
   limits: ResourceTableInit;
   /** Outlier-detection counters shared by all workers. */
   outliers: OutlierTableInit;
+  /** The local rate limit token buckets shared by all workers (scope `shared`). */
+  tokenBuckets: SharedTokenBucketsInit;
   /** Downstream connection counts shared by all workers, and their limits. */
   connections: ResourceTableInit;
   connectionLimits: ConnectionLimitSettings;

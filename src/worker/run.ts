@@ -8,6 +8,8 @@ import { DownstreamConnectionLimits } from '../listener/connection-limits.js';
 import { OverloadAction, OverloadManager } from './overload-manager.js';
 import { HeapShrinker } from './heap-shrinker.js';
 import { deepFreezeSharingStrings } from '../common/deep-freeze.js';
+import { TokenBucketStores } from '../filters/http/local_ratelimit/bucket-stores.js';
+import { SharedTokenBuckets } from '../filters/http/local_ratelimit/shared-buckets.js';
 
 /** How a data-plane worker talks to the agent: a worker thread's parentPort, or an in-thread channel. */
 export interface AgentPort {
@@ -31,6 +33,7 @@ export function runWorker(init: WorkerInit, port: AgentPort, exit: (code: number
     reportOutlier: (cluster, host, detector) => post({ type: 'outlier', cluster, host, detector }),
     connectionLimits: new DownstreamConnectionLimits(init.connections, init.index, init.connectionLimits),
     overload,
+    tokenBuckets: new TokenBucketStores(new SharedTokenBuckets(init.tokenBuckets)),
   });
   overload.onChange = (action, active) => {
     if (action === OverloadAction.DisableHttpKeepalive && active) dataPlane.disableKeepalive();

@@ -32,6 +32,8 @@ import type { DownstreamConnectionLimits } from '../listener/connection-limits.j
 import type { OverloadState } from './overload-manager.js';
 import type { Socket } from 'node:net';
 import type { OriginalDestination } from '../listener/original-dst.js';
+import type { TokenBucketStores } from '../filters/http/local_ratelimit/bucket-stores.js';
+import { serviceClusterOf } from '../config/node-identity.js';
 
 /** What a worker provides to every Runtime it compiles: its stats, its access-log files, its exporters. */
 export interface WorkerServices {
@@ -60,6 +62,11 @@ export interface WorkerServices {
   readonly originalDestination?: (socket: Socket) => OriginalDestination | undefined;
   /** The span exporters (kept across Runtimes); absent: spans are made for no one (tests without tracing). */
   readonly tracing?: TraceExporters;
+  /**
+   * The local rate limit token buckets (kept across Runtimes): the shared scope's in the table all
+   * workers share. Absent: each filter keeps its own (tests).
+   */
+  readonly tokenBuckets?: TokenBucketStores;
 }
 
 /** An HTTP connection manager compiled for one filter chain: what each request on it runs through. */
@@ -142,7 +149,9 @@ export class Runtime {
     const tables = new Map<string, RouteTable>();
     const sharedRoutes: SharedRoutes = new WeakMap();
     const pipelines = new Map<HttpConnectionManager, HttpPipeline>();
-    const compileHttp = (l: Listener, hcm: HttpConnectionManager, where: string): HttpPipeline => {
+    const localServiceCluster = serviceClusterOf(snapshot.node);
+    /** `chain`: the filter chain's name (its place when it has none), for the filters' stable names. */
+    const compileHttp = (l: Listener, hcm: HttpConnectionManager, where: string, chain: string): HttpPipeline => {
       let p = pipelines.get(hcm);
       if (p) return p;
       let routes = tables.get(hcm.routeConfigName);
@@ -152,10 +161,14 @@ export class Runtime {
         if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.httpFilters[${i}]` });
         const create = factory.create(factory.parse(f.config), {
           listenerName: l.name,
+          filterLocation: `${chain}/httpFilters[${i}]`,
           // looked up per call: clusters are compiled after the listeners
           pickHost: (name) => this.clusters.get(name)?.pick()?.endpoint,
           clusterStats: (name) => services.stats.cluster(name),
           ...(services.tls?.workloadIdentity ? { localPrincipal: services.tls.workloadIdentity } : {}),
+          localServiceCluster,
+          localRateLimitStats: (prefix) => services.stats.localRateLimit(prefix),
+          ...(services.tokenBuckets ? { tokenBuckets: services.tokenBuckets } : {}),
         });
         return { name: f.name, create };
       });
@@ -186,8 +199,9 @@ export class Runtime {
         // the HCM's typed config, as ConfigErrors name it
         const hcmAt = `${where}.filters[${c.filters.findIndex((f) => f.name === HTTP_CONNECTION_MANAGER_FILTER)}].typedConfig`;
         const hcm = httpConnectionManagerOf(c);
-        const http = hcm ? compileHttp(l, hcm, hcmAt) : undefined;
-        const context = { listener: l, chainName: c.name, runtime: this, httpPipeline: (h: HttpConnectionManager) => compileHttp(l, h, hcmAt) };
+        const chain = c.name || where;
+        const http = hcm ? compileHttp(l, hcm, hcmAt, chain) : undefined;
+        const context = { listener: l, chainName: c.name, runtime: this, httpPipeline: (h: HttpConnectionManager) => compileHttp(l, h, hcmAt, chain) };
         return {
           name: c.name,
           ...(c.transportSocket ? { tls: c.transportSocket.typedConfig } : {}),

@@ -41,9 +41,12 @@ const FILES = existsSync(ROOT)
     })
   : [];
 
-/** A kind refused as not supported (the kind is the capture). */
-const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: /;
-const unsupportedKind = (message: string) => NOT_SUPPORTED.exec(message)![1];
+/** A kind refused as not supported, or an EnvoyFilter patch Outrigger does not apply (the kind is the capture). */
+const NOT_SUPPORTED = /, field kind: kind (\w+) \([^)]*\) is not supported: |, (EnvoyFilter) [^,]+, field spec\.configPatches\[\d+\][^:]*: .*(?:is not supported|does not apply)/;
+const unsupportedKind = (message: string) => {
+  const m = NOT_SUPPORTED.exec(message)!;
+  return m[1] ?? m[2];
+};
 /** DestinationRule tls files name paths on Istio's test machines: reading them here fails, as it should. */
 const MISSING_TLS_FILE = /, field spec\.(trafficPolicy|servers\[\d+\])\.tls\.\w+: cannot read [^ ]+: ENOENT$/;
 
@@ -166,7 +169,7 @@ describe('Istio conformance material', () => {
       return;
     }
     const k8s = cfg.kubernetes;
-    const parsed = cfg.virtualServices.length + cfg.destinationRules.length + cfg.serviceEntries.length + cfg.workloadEntries.length + cfg.gateways.length + cfg.sidecars.length +
+    const parsed = cfg.virtualServices.length + cfg.destinationRules.length + cfg.serviceEntries.length + cfg.workloadEntries.length + cfg.gateways.length + cfg.sidecars.length + cfg.envoyFilters.length +
       k8s.services.length + k8s.endpointSlices.length + k8s.pods.length + k8s.nodes.length;
     expect(parsed, 'networking resources or registry objects read from the file').toBeGreaterThan(0);
     translateAll(cfg, rel);

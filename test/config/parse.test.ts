@@ -176,7 +176,6 @@ items:
 
 describe('kinds', () => {
   it.each([
-    ['EnvoyFilter', 'networking.istio.io/v1alpha3'],
     ['WasmPlugin', 'extensions.istio.io/v1alpha1'],
     ['HTTPRoute', 'gateway.networking.k8s.io/v1'],
     ['GRPCRoute', 'gateway.networking.k8s.io/v1'],
@@ -291,8 +290,8 @@ spec:
   hosts: [a]
   http: [{ route: [{ destination: { host: a }, weight: x }] }]
 ---
-apiVersion: networking.istio.io/v1alpha3
-kind: EnvoyFilter
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
 metadata: { name: deny }
 spec: {}
 ---
@@ -318,7 +317,7 @@ spec:
     const errs = (thrown as ConfigErrors).errors;
     expect(errs.map((e) => [e.location.docIndex, e.location.kind, e.location.field])).toEqual([
       [0, 'VirtualService', 'spec.http[0].route[0].weight'],
-      [1, 'EnvoyFilter', 'kind'],
+      [1, 'WasmPlugin', 'kind'],
       [3, 'ServiceEntry', 'spec.resolution'],
     ]);
     expect((thrown as ConfigErrors).message.split('\n')).toHaveLength(3);

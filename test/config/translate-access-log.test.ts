@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { AccessLog, Listener, Translation } from '../../src/config/snapshot.js';
+import type { AccessLog, Listener } from '../../src/config/snapshot.js';
+import type { Translation } from '../../src/config/istio/translate.js';
 import { httpConnectionManagerOf, tcpProxyOf } from '../../src/config/envoy/network-filters.js';
 import { translateIstio } from '../../src/config/istio/translate.js';
 import { ISTIO_DEFAULT_JSON_FORMAT, ISTIO_DEFAULT_TEXT_FORMAT } from '../../src/config/istio/access-log-formats.js';

@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { IstioStats, Listener, Translation } from '../../src/config/snapshot.js';
+import type { IstioStats, Listener } from '../../src/config/snapshot.js';
+import type { Translation } from '../../src/config/istio/translate.js';
 import { httpConnectionManagerOf, tcpProxyOf } from '../../src/config/envoy/network-filters.js';
 import { listener, parseError, sidecarNode, translate } from './helpers.js';
 

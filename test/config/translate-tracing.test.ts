@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { HcmTracing, Listener, Translation } from '../../src/config/snapshot.js';
+import type { HcmTracing, Listener } from '../../src/config/snapshot.js';
+import type { Translation } from '../../src/config/istio/translate.js';
 import { ConfigErrors } from '../../src/config/errors.js';
 import { httpConnectionManagerOf } from '../../src/config/envoy/network-filters.js';
 import { gatewayNode, hcmOf, listener, parseError, routeConfig, sidecarNode, translate, vhostWithDomain } from './helpers.js';

@@ -264,3 +264,42 @@ describe('routes shared between virtual hosts', () => {
     expect(table(vh('svc', ['svc'], routes)).findVirtualHost('svc')!.routes).not.toBe(a.findVirtualHost('svc')!.routes);
   });
 });
+
+describe('rate_limits on compiled routes', () => {
+  const generic = (value: string) => ({ stage: 0, actions: [{ genericKey: { descriptorKey: 'k', descriptorValue: value } }] });
+  const src = { header: () => undefined, joinedHeader: () => undefined, remoteAddress: '10.0.0.1', destinationCluster: undefined, localServiceCluster: undefined, logContext: () => { throw new Error('no CEL here'); } };
+
+  it('a route action’s own and its virtual host’s, compiled apart (redirects and direct responses have none)', () => {
+    const v: VirtualHost = {
+      ...vh('svc', ['svc'], [
+        route('own', { prefix: '/own' }, { rateLimits: [generic('route')] }),
+        route('direct', { prefix: '/direct' }, { kind: 'direct_response', status: 200 }),
+        route('bare', { prefix: '/' }),
+      ]),
+      rateLimits: [generic('vh')],
+    };
+    const [own, direct, bare] = table(v).findVirtualHost('svc')!.routes;
+    expect(own.rateLimits?.map((p) => p.descriptor(src))).toEqual([[{ key: 'k', value: 'route' }]]);
+    expect(own.virtualHostRateLimits?.map((p) => p.descriptor(src))).toEqual([[{ key: 'k', value: 'vh' }]]);
+    expect(bare.rateLimits).toBeUndefined();
+    expect(bare.virtualHostRateLimits).toBe(own.virtualHostRateLimits);
+    expect(direct.rateLimits).toBeUndefined();
+    expect(direct.virtualHostRateLimits).toBeUndefined();
+  });
+
+  it('a virtual host with rate_limits of its own does not share its routes with other tables', () => {
+    const routes = [route('default', { prefix: '/' })];
+    const shared = new WeakMap();
+    const a = new RouteTable({ name: 'a', virtualHosts: [vh('svc', ['svc'], routes)] }, undefined, shared);
+    const b = new RouteTable({ name: 'b', virtualHosts: [{ ...vh('svc', ['svc'], routes), rateLimits: [generic('vh')] }] }, undefined, shared);
+    expect(b.findVirtualHost('svc')!.routes).not.toBe(a.findVirtualHost('svc')!.routes);
+    expect(a.findVirtualHost('svc')!.routes[0].virtualHostRateLimits).toBeUndefined();
+  });
+
+  it('per-filter compilers hear where the entry is: the route, or the virtual host', () => {
+    const seen: string[] = [];
+    const v: VirtualHost = { ...vh('svc', ['svc'], [{ ...route('r', { prefix: '/' }), typedPerFilterConfig: { f: {} } }]), typedPerFilterConfig: { f: {} } };
+    new RouteTable({ name: 'rc', virtualHosts: [vh('other', ['other']), v] }, (_name, _raw, where) => seen.push(where));
+    expect(seen).toEqual(['rc/virtualHosts[1]', 'rc/virtualHosts[1].routes[0]']);
+  });
+});

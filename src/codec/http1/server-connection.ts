@@ -403,6 +403,11 @@ export class H1Exchange implements Downstream, BodySource {
     this.body = this.readingBody ? this : null;
   }
 
+  /** The connection, the same object for each of its requests. */
+  get downstreamConnection(): object {
+    return this.conn;
+  }
+
   get requestComplete(): boolean {
     return this.bodyEnded;
   }

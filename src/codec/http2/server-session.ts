@@ -214,6 +214,11 @@ export class H2Exchange implements Downstream, BodySource {
     stream.on('drain', () => this.events?.onDownstreamDrain());
   }
 
+  /** The connection, the same object for each of its requests. */
+  get downstreamConnection(): object {
+    return this.conn;
+  }
+
   get requestComplete(): boolean {
     return this.body === null || this.stream.readableEnded;
   }

@@ -94,6 +94,11 @@ export class H2Stream implements Downstream, BodySource {
     this.peer = conn.peer;
   }
 
+  /** The connection, the same object for each of its requests. */
+  get downstreamConnection(): object {
+    return this.conn;
+  }
+
   get requestComplete(): boolean {
     return this.requestEnded;
   }

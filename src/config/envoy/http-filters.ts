@@ -11,6 +11,11 @@ export const HTTP_EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
 export const FAULT_FILTER = 'envoy.filters.http.fault';
 export const HEADER_MUTATION_FILTER = 'envoy.filters.http.header_mutation';
 export const CORS_FILTER = 'envoy.filters.http.cors';
+/**
+ * Defined beside its config type. Not ranked below: istiod never adds it itself; an EnvoyFilter
+ * patch places it (Istio's task: INSERT_BEFORE the router, or first).
+ */
+export { LOCAL_RATELIMIT_FILTER } from './local-ratelimit.js';
 /** The terminal filter: implied at the end of every chain, never listed. */
 export const ROUTER_FILTER = 'envoy.filters.http.router';
 

@@ -11,6 +11,7 @@ import { AUTHORIZATION_POLICY_VERSIONS, parseAuthorizationPolicy } from './parse
 import { parsePeerAuthentication } from './parse-peer-authentication.js';
 import { parseRequestAuthentication } from './parse-request-authentication.js';
 import { parseTelemetry } from './parse-telemetry.js';
+import { parseEnvoyFilter } from './parse-envoy-filter.js';
 import { KUBERNETES_REGISTRY_KINDS, parseKubernetesObject } from './parse-kubernetes.js';
 import { mergeDelegateVirtualServices } from './virtual-service-delegate.js';
 
@@ -33,7 +34,6 @@ const SECURITY_KINDS = new Set(['AuthorizationPolicy', 'PeerAuthentication', 'Re
 
 /** Istio/Gateway-API kinds this version cannot enforce yet: refused, never silently ignored. */
 const NOT_YET_SUPPORTED: Record<string, string> = {
-  EnvoyFilter: 'EnvoyFilter patches Envoy internals and has no Outrigger equivalent',
   WasmPlugin: 'Wasm plugins are not supported',
   ProxyConfig: 'the ProxyConfig resource is not supported yet',
   HTTPRoute: 'Gateway API routes are not supported yet; use VirtualService',
@@ -67,7 +67,7 @@ export class IstioConfigParser {
     mesh: { ...DEFAULT_MESH },
     kubernetes: { services: [], endpointSlices: [], pods: [], nodes: [] },
     virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [],
-    gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], telemetries: [], warnings: [],
+    gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], telemetries: [], envoyFilters: [], warnings: [],
   };
   readonly #errors: ConfigError[] = [];
   #order = 0;
@@ -190,6 +190,9 @@ function parseResource(
       break;
     case 'Sidecar':
       cfg.sidecars.push(parseSidecar(spec, meta, cfg.warnings));
+      break;
+    case 'EnvoyFilter':
+      cfg.envoyFilters.push(parseEnvoyFilter(spec, meta));
       break;
     default:
       top.at('kind').fail(`unknown networking.istio.io kind ${kind}`);

@@ -1,6 +1,8 @@
 import type { PeerAuthenticationSpec } from './parse-peer-authentication.js';
 import type { RequestAuthenticationSpec } from './parse-request-authentication.js';
 import type { AuthorizationPolicySpec } from './parse-authorization-policy.js';
+import type { HttpFilterConfig } from '../snapshot.js';
+import type { RateLimitPolicy } from '../envoy/local-ratelimit.js';
 /** Istio resources after validation: normalized, typed, with their origin. */
 
 export interface ResourceMeta {
@@ -373,6 +375,45 @@ export interface MeshSettings {
   metricsProviders?: { name: string; kind: 'prometheus' | 'unsupported' }[];
 }
 
+/** EnvoyFilter's PatchContext: which proxies' and listeners' config a patch applies to. */
+export type PatchContext = 'ANY' | 'SIDECAR_INBOUND' | 'SIDECAR_OUTBOUND' | 'GATEWAY';
+
+/**
+ * The EnvoyFilter patches Outrigger applies: the local rate limit filter added to connection
+ * managers (HTTP_FILTER), and its per-route config and rate_limits merged into routes (HTTP_ROUTE)
+ * or virtual hosts (VIRTUAL_HOST). Any other patch is refused at parse.
+ */
+export type EnvoyFilterPatch =
+  | {
+      applyTo: 'HTTP_FILTER';
+      context: PatchContext;
+      portNumber?: number;
+      operation: 'INSERT_BEFORE' | 'INSERT_AFTER' | 'INSERT_FIRST' | 'ADD';
+      /** match.listener.filterChain.filter.subFilter.name: the filter to insert before or after. */
+      subFilter?: string;
+      filter: HttpFilterConfig;
+    }
+  | {
+      applyTo: 'HTTP_ROUTE' | 'VIRTUAL_HOST';
+      context: PatchContext;
+      portNumber?: number;
+      /** match.routeConfiguration.vhost.name */
+      vhostName?: string;
+      /** match.routeConfiguration.vhost.route.name / .action (HTTP_ROUTE only). */
+      routeName?: string;
+      routeAction?: 'ANY' | 'ROUTE' | 'REDIRECT' | 'DIRECT_RESPONSE';
+      typedPerFilterConfig?: Record<string, unknown>;
+      rateLimits?: RateLimitPolicy[];
+    };
+
+export interface EnvoyFilterSpec {
+  meta: ResourceMeta;
+  /** workloadSelector.labels; absent: every workload of its namespace (the root namespace: of the mesh). */
+  workloadSelector?: Record<string, string>;
+  priority: number;
+  patches: EnvoyFilterPatch[];
+}
+
 /** Istio's MetricSelector.IstioMetric names. */
 export type IstioMetricName =
   | 'ALL_METRICS'
@@ -606,6 +647,7 @@ export interface IstioConfig {
   gateways: GatewaySpec[];
   sidecars: SidecarSpec[];
   telemetries: TelemetrySpec[];
+  envoyFilters: EnvoyFilterSpec[];
   /** Things an operator should know: ignored kinds, accepted-but-not-applied fields. */
   warnings: string[];
 }

@@ -3,6 +3,7 @@ import { istioStatsMatcher } from './stats-matcher.js';
 import { istioTracing } from './translate-tracing.js';
 import { istioAccessLogs } from './translate-access-log.js';
 import { istioMetrics } from './translate-metrics.js';
+import { applyEnvoyFilters } from './translate-envoy-filter.js';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
 import { hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
@@ -110,6 +111,8 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
       }
     }
   }
+  // EnvoyFilter patches last, on what istiod would have built (the local rate limit filter and its routes)
+  applyEnvoyFilters(cfg, node, listeners, routeConfigs);
   const secrets = secretSet.list;
   const statsMatcher = istioStatsMatcher(cfg.mesh.defaultConfig?.proxyStatsMatcher, node.annotations, [node.ip], opts.exitOnZeroActiveConnections);
   return { snapshot: buildSnapshot({ node, listeners, routeConfigs, clusters, endpoints, secrets, statsMatcher }, opts.previous), warnings };

@@ -5,9 +5,10 @@ import { faultFilter } from './fault/index.js';
 import { groupAuthorizationFilters, rbacFilter } from './rbac/index.js';
 import { jwtAuthnFilter } from './jwt_authn/index.js';
 import { corsFilter } from './cors/index.js';
+import { localRateLimitFilter } from './local_ratelimit/index.js';
 
 const factories = new Map<string, HttpFilterFactory<any, any>>(
-  [headerMutationFilter, faultFilter, rbacFilter, jwtAuthnFilter, corsFilter].map((f) => [f.name, f]),
+  [headerMutationFilter, faultFilter, rbacFilter, jwtAuthnFilter, corsFilter, localRateLimitFilter].map((f) => [f.name, f]),
 );
 
 /** HTTP filters by Envoy name. The router is not listed: it always ends the chain. */
@@ -21,13 +22,14 @@ export function registerHttpFilter(factory: HttpFilterFactory<any, any>): void {
 
 /**
  * Compiles a typed_per_filter_config entry with its filter's parsePerRoute (the route table calls
- * this at load); throws for an unknown filter or one that takes no per-route config.
+ * this at load, `where` naming the route or virtual host); throws for an unknown filter or one that
+ * takes no per-route config.
  */
-export function compilePerRouteConfig(filterName: string, raw: unknown): unknown {
+export function compilePerRouteConfig(filterName: string, raw: unknown, where?: string): unknown {
   const factory = httpFilterFactories.get(filterName);
   if (!factory) throw new Error(`unknown HTTP filter "${filterName}"`);
   if (!factory.parsePerRoute) throw new Error(`${filterName} takes no per-route config`);
-  return factory.parsePerRoute(raw);
+  return factory.parsePerRoute(raw, where);
 }
 
 /**

@@ -133,9 +133,9 @@ export class HttpLogContext implements LogContext {
     return this.ds.remoteEndpoint;
   }
 
-  /** The HTTP codecs do not keep the TLS SNI yet. */
+  /** The TLS SNI of the connection, as its TLS handshake recorded it (a connection with a peer certificate). */
   get requestedServerName(): string | undefined {
-    return undefined;
+    return this.ds.peer?.sni;
   }
 
   get routeName(): string | undefined {

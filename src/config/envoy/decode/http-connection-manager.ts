@@ -5,6 +5,8 @@
  * Istio's own that need nothing here recognised and left out, any other refused (an unknown filter
  * could be authorization). The router must be last.
  */
+import { LOCAL_RATELIMIT_FILTER } from '../local-ratelimit.js';
+import { decodeLocalRateLimit, LOCAL_RATE_LIMIT_TYPE } from './local-ratelimit.js';
 import type { HttpConnectionManager, HttpFilterConfig, RouteConfiguration } from '../../snapshot.js';
 import { CORS_FILTER, FAULT_FILTER, HEADER_MUTATION_FILTER, HTTP_EXT_AUTHZ_FILTER, HTTP_RBAC_FILTER, JWT_AUTHN_FILTER, ROUTER_FILTER } from '../http-filters.js';
 import { durationMs, wrapped } from '../proto/values.js';
@@ -15,7 +17,7 @@ import { decodeJwtAuthentication } from './jwt-authn.js';
 import { decodeRbacFilter } from './rbac.js';
 import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeRouteConfiguration } from './route-configuration.js';
-import { isIstioTelemetryFilter, typedConfigOf } from './typed-config.js';
+import { isIstioTelemetryFilter, typedConfigOf, typedMessage } from './typed-config.js';
 import { decodeHcmTracing } from './tracing.js';
 
 type Msg = Record<string, any>;
@@ -235,6 +237,9 @@ function decodeHttpFilters(list: Msg[], ctx: DecodeContext, ref: ResourceRef, fi
         // the policies come per route (typed_per_filter_config)
         if (Object.keys(message).length) throw resourceError(ref, fieldPath(at, 'typed_config'), 'a listener-level CORS policy is not supported (policies come per route)');
         out.push({ name: CORS_FILTER, config: {} });
+        return;
+      case LOCAL_RATE_LIMIT_TYPE:
+        out.push({ name: LOCAL_RATELIMIT_FILTER, config: decodeLocalRateLimit(typedMessage(tc, ref, fieldPath(at, 'typed_config')) ?? {}, ctx, ref, fieldPath(at, 'typed_config')) });
         return;
       case 'envoy.extensions.filters.http.compressor.v3.Compressor':
         warn('responses are not compressed');

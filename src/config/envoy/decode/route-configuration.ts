@@ -15,7 +15,9 @@ import { fieldPath, resourceError, type DecodeContext, type ResourceRef } from '
 import { checkFields, type FieldPolicy } from './fields.js';
 import { decodeHeaderMutation, mergeHeaderMutations } from './headers.js';
 import { decodeHeaderMatcher, decodeRegex, decodeStringMatcher } from './matchers.js';
-import { typedConfigOf } from './typed-config.js';
+import { typedConfigOf, typedMessage } from './typed-config.js';
+import { decodeLocalRateLimit, decodeRateLimits, LOCAL_RATE_LIMIT_TYPE } from './local-ratelimit.js';
+import { LOCAL_RATELIMIT_FILTER } from '../local-ratelimit.js';
 
 type Msg = Record<string, any>;
 
@@ -23,7 +25,6 @@ type Msg = Record<string, any>;
 const DEFAULT_BACKOFF_BASE_MS = 25;
 
 const HEADERS = ['request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove'];
-const NO_RATE_LIMITS = 'rate limits are not supported';
 
 
 const ROUTE_CONFIGURATION: FieldPolicy = {
@@ -40,7 +41,7 @@ const ROUTE_CONFIGURATION: FieldPolicy = {
 const VIRTUAL_HOST: FieldPolicy = {
   type: 'envoy.config.route.v3.VirtualHost',
   // include_request_attempt_count: the router always sends x-envoy-attempt-count upstream (istiod asks for it)
-  reads: ['name', 'domains', 'routes', 'require_tls', 'typed_per_filter_config', 'retry_policy', 'include_request_attempt_count', 'cors', ...HEADERS],
+  reads: ['name', 'domains', 'routes', 'require_tls', 'typed_per_filter_config', 'retry_policy', 'include_request_attempt_count', 'cors', 'rate_limits', ...HEADERS],
   ignored: {
     include_attempt_count_in_response: 'not sent to the client',
     include_is_timeout_retry_header: 'not sent upstream',
@@ -48,7 +49,6 @@ const VIRTUAL_HOST: FieldPolicy = {
     per_request_buffer_limit_bytes: 'the stream buffer limit is 1 MiB',
     metadata: 'virtual host metadata is not used',
   },
-  refused: { rate_limits: NO_RATE_LIMITS },
 };
 
 const ROUTE: FieldPolicy = {
@@ -72,12 +72,12 @@ const ROUTE_ACTION: FieldPolicy = {
   type: 'envoy.config.route.v3.RouteAction',
   reads: [
     'cluster', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'timeout', 'idle_timeout',
-    'retry_policy', 'request_mirror_policies', 'priority', 'hash_policy', 'max_grpc_timeout', 'upgrade_configs', 'max_stream_duration', 'cors',
+    'retry_policy', 'request_mirror_policies', 'priority', 'hash_policy', 'max_grpc_timeout', 'upgrade_configs', 'max_stream_duration', 'cors', 'rate_limits',
   ],
-  ignored: { include_vh_rate_limits: 'rate limits are not supported (none can be set)', grpc_timeout_offset: 'grpc-timeout is honoured as sent' },
+  ignored: { grpc_timeout_offset: 'grpc-timeout is honoured as sent' },
   refused: {
     cluster_header: 'cluster_header is not supported (the client would choose the cluster)',
-    rate_limits: NO_RATE_LIMITS,
+    include_vh_rate_limits: 'include_vh_rate_limits is deprecated (the filter\'s vh_rate_limits decides)',
   },
 };
 
@@ -127,7 +127,8 @@ function decodeVirtualHost(v: Msg, outer: Enclosing, ctx: DecodeContext, ref: Re
   };
   const routes = ((v.routes ?? []) as Msg[]).map((r, i) => decodeRoute(r, enclosing, ctx, ref, fieldPath(at('routes'), i)));
   const perFilter = withLegacyCors(decodePerFilterConfigs(v.typed_per_filter_config, ctx, ref, at('typed_per_filter_config')), v.cors, ctx, ref, at('cors'));
-  return { name: v.name ?? '', domains: v.domains, routes, ...(perFilter ? { typedPerFilterConfig: perFilter } : {}) };
+  const rateLimits = decodeRateLimits(v.rate_limits, ctx, ref, at('rate_limits'));
+  return { name: v.name ?? '', domains: v.domains, routes, ...(perFilter ? { typedPerFilterConfig: perFilter } : {}), ...(rateLimits ? { rateLimits } : {}) };
 }
 
 function decodeRoute(r: Msg, outer: Enclosing, ctx: DecodeContext, ref: ResourceRef, field: string): Route {
@@ -222,6 +223,8 @@ function decodeRouteAction(a: Msg, outer: Enclosing, ctx: DecodeContext, ref: Re
     out.regexRewrite = { pattern: decodeRegex(a.regex_rewrite.pattern?.regex, ref, at('regex_rewrite.pattern.regex')), substitution: a.regex_rewrite.substitution ?? '' };
   }
   if (a.host_rewrite_literal) out.hostRewrite = a.host_rewrite_literal;
+  const rateLimits = decodeRateLimits(a.rate_limits, ctx, ref, at('rate_limits'));
+  if (rateLimits) out.rateLimits = rateLimits;
   // Envoy's route timeout defaults to 15 s; 0 disables it (istiod sets it on every route)
   out.timeoutMs = durationMs(a.timeout) ?? 15_000;
   if (durationMs(a.idle_timeout)) ctx.warn(`${ref.kind} ${ref.name}: ${at('idle_timeout')}: a per-route idle timeout is not enforced (the connection manager's stream_idle_timeout is)`);
@@ -373,7 +376,7 @@ function decodeDirectResponse(d: Msg, ref: ResourceRef, field: string): DirectRe
 
 /**
  * typed_per_filter_config: each entry decoded for its filter as the route table hands it to the
- * filter's parsePerRoute. The fault and CORS filters' are understood; any other (ext_authz or RBAC
+ * filter's parsePerRoute. The fault, CORS and local rate limit filters' are understood; any other (ext_authz or RBAC
  * per route could turn authorization off) is refused.
  */
 function decodePerFilterConfigs(m: Record<string, Msg> | undefined, ctx: DecodeContext, ref: ResourceRef, field: string): Record<string, unknown> | undefined {
@@ -393,6 +396,10 @@ function decodePerFilterConfigs(m: Record<string, Msg> | undefined, ctx: DecodeC
     }
     if (name === CORS_FILTER && tc?.typeName === 'envoy.extensions.filters.http.cors.v3.CorsPolicy' && tc.message) {
       out[name] = decodeCors(tc.message, CORS_POLICY, ctx, ref, at);
+      continue;
+    }
+    if (name === LOCAL_RATELIMIT_FILTER && tc?.typeName === LOCAL_RATE_LIMIT_TYPE) {
+      out[name] = decodeLocalRateLimit(typedMessage(tc, ref, at) ?? {}, ctx, ref, at);
       continue;
     }
     throw resourceError(ref, at, `a per-route config for ${name} (${tc?.typeName ?? 'none'}) is not supported`);

@@ -1,4 +1,6 @@
 import { unpackAny, type AnyMessage } from '../proto/any.js';
+import { fromProtoJson } from '../proto/json.js';
+import { findMessageType } from '../proto/registry.js';
 import { structToJs, type StructMessage } from '../proto/values.js';
 import { resourceError, type ResourceRef } from './context.js';
 
@@ -33,6 +35,20 @@ export function typedConfigOf<T = Record<string, unknown>>(any: AnyMessage | und
     return { typeName: url.slice(url.lastIndexOf('/') + 1), fields: structToJs(ts.value) };
   }
   return { typeName: unpacked.typeName, message: unpacked.message as T };
+}
+
+/**
+ * The message of a typed config in the plain form: decoded off the wire, or, for a TypedStruct
+ * (how EnvoyFilter patches and istiod wrap configs), its JSON fields converted as if they had come
+ * over the wire (the type must be one of the Envoy API). Undefined when there is neither.
+ */
+export function typedMessage<T = Record<string, unknown>>(tc: TypedConfig | undefined, ref: ResourceRef, field: string): T | undefined {
+  if (!tc) return undefined;
+  if (tc.message) return tc.message as T;
+  if (!tc.fields) return undefined;
+  const type = findMessageType(tc.typeName);
+  if (!type) throw resourceError(ref, field, `${tc.typeName} is not a type of the Envoy API`);
+  return fromProtoJson<T>(type, tc.fields, { location: { kind: ref.kind, name: ref.name, field } });
 }
 
 /**

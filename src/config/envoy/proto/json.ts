@@ -1,4 +1,5 @@
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
+import { protobufjs } from './protobufjs.js';
 import { ConfigError, type ConfigLocation } from '../../errors.js';
 import { encodeMessage, findMessageType, typeNameOfUrl } from './registry.js';
 
@@ -96,8 +97,8 @@ function convertMessage(type: protobuf.Type, json: unknown, path: string, option
 
 function convertValue(field: protobuf.Field, value: unknown, path: string, options: JsonOptions): unknown {
   const rt = field.resolvedType;
-  if (rt instanceof protobuf.Type) return convertMessage(rt, value, path, options);
-  if (rt instanceof protobuf.Enum) {
+  if (rt instanceof protobufjs().Type) return convertMessage(rt, value, path, options);
+  if (rt instanceof protobufjs().Enum) {
     if (typeof value === 'number') {
       const name = rt.valuesById[value];
       if (name === undefined) fail(options, path, `${value} is not a value of ${rt.name}`);

@@ -1,4 +1,5 @@
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
+import { protobufjs } from './protobufjs.js';
 
 /**
  * protobuf's MergeFrom on two messages in the plain form (registry.ts): what Envoy does with
@@ -18,7 +19,7 @@ export function mergeMessage<T extends object>(type: protobuf.Type, target: T, o
       out[field.name] = { ...(current as object | undefined), ...(value as object) };
     } else if (field.repeated) {
       out[field.name] = [...((current as unknown[] | undefined) ?? []), ...(value as unknown[])];
-    } else if (field.resolvedType instanceof protobuf.Type) {
+    } else if (field.resolvedType instanceof protobufjs().Type) {
       out[field.name] = current === undefined ? value : mergeMessage(field.resolvedType, current as object, value as object);
     } else if (hasPresence(field) || !isZero(field, value)) {
       out[field.name] = value;
@@ -40,7 +41,7 @@ function hasPresence(field: protobuf.Field): boolean {
 }
 
 function isZero(field: protobuf.Field, value: unknown): boolean {
-  if (field.resolvedType instanceof protobuf.Enum) return field.resolvedType.values[value as string] === 0;
+  if (field.resolvedType instanceof protobufjs().Enum) return field.resolvedType.values[value as string] === 0;
   if (value === 0 || value === '' || value === false || value === '0') return true;
   if (value instanceof Uint8Array) return value.length === 0;
   return false;

@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
+import { protobufjs } from './protobufjs.js';
 
 /**
  * The Envoy v3 API as protobuf types: every .proto that @grpc/grpc-js-xds ships (Envoy's
@@ -32,33 +33,10 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, d
 
 let root: protobuf.Root | undefined;
 
-/**
- * A Duration in proto3's JSON form (`"1s"`, `"0.500s"`) when a message is converted for JSON (the
- * admin API's /config_dump, as Envoy shows it); the plain form keeps `{seconds, nanos}`. protobufjs
- * consults its wrappers when it first sets a type up, so this is registered before any is loaded.
- */
-protobuf.wrappers['.google.protobuf.Duration'] = {
-  fromObject(this: protobuf.Type, object: Record<string, unknown>) {
-    return this.fromObject(object);
-  },
-  toObject(this: protobuf.Type, message: protobuf.Message, options?: protobuf.IConversionOptions) {
-    if (!options?.json) return this.toObject(message, options);
-    const { seconds, nanos } = this.toObject(message, { longs: String }) as { seconds?: string; nanos?: number };
-    const s = BigInt(seconds ?? '0');
-    const n = nanos ?? 0;
-    const negative = s < 0n || n < 0;
-    const abs = (s < 0n ? -s : s).toString();
-    const frac = Math.abs(n);
-    // 0, 3, 6 or 9 fractional digits, as protobuf's JSON printer writes them
-    const digits = frac === 0 ? '' : frac % 1_000_000 === 0 ? `.${String(frac / 1_000_000).padStart(3, '0')}` : frac % 1000 === 0 ? `.${String(frac / 1000).padStart(6, '0')}` : `.${String(frac).padStart(9, '0')}`;
-    return `${negative ? '-' : ''}${abs}${digits}s` as unknown as { [k: string]: unknown };
-  },
-};
-
 /** google/protobuf/descriptor.proto (validate and the annotations import it): protobufjs ships it as JSON. */
 function addDescriptorProto(): void {
   const descriptor = require('protobufjs/google/protobuf/descriptor.json') as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } };
-  protobuf.common('descriptor', descriptor.nested.google.nested.protobuf.nested as Record<string, protobuf.INamespace>);
+  protobufjs().common('descriptor', descriptor.nested.google.nested.protobuf.nested as Record<string, protobuf.INamespace>);
 }
 
 function protoFiles(dir: string, out: string[] = []): string[] {
@@ -102,7 +80,7 @@ function importsResolve(file: string): boolean {
 export function protoRoot(): protobuf.Root {
   if (root) return root;
   addDescriptorProto();
-  const r = new protobuf.Root();
+  const r = new (protobufjs().Root)();
   // google/protobuf/*.proto: protobufjs's own copies of the well-known types
   r.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : resolveImport(target) || target);
   r.loadSync([...protoFiles(ENVOY_TREE), ...protoFiles(XDS_MATCHERS)].filter((f) => importsResolve(f)).concat(EXTRA), { keepCase: true });
