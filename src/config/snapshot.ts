@@ -334,15 +334,35 @@ export interface IstioMetricOverride {
 
 /**
  * Envoy's AccessLog (HCM and tcp_proxy access_log) with the file logger (envoy.access_loggers.file,
- * stdout, stderr): each finished request (or TCP connection) the filter lets through is formatted
- * and appended to a file.
+ * stdout, stderr) or the OpenTelemetry one: each finished request (or TCP connection) the filter
+ * lets through is formatted and appended to a file, or sent to a collector.
  */
-export interface AccessLog {
+export type AccessLog = FileAccessLog | OpenTelemetryAccessLog;
+
+export interface FileAccessLog {
   /** The file lines are appended to; /dev/stdout and /dev/stderr are the proxy's own outputs. */
   path: string;
   /** Envoy's log_format (SubstitutionFormatString). Absent: Envoy's default text format. */
   format?: AccessLogFormat;
   /** Absent: every entry is logged. */
+  filter?: AccessLogFilter;
+}
+
+/**
+ * Envoy's OpenTelemetry access logger (envoy.access_loggers.open_telemetry; Istio's envoyOtelAls):
+ * each entry an OTLP LogRecord, sent in batches over gRPC (LogsService/Export) to a collector's
+ * cluster, as the tracers' reports are.
+ */
+export interface OpenTelemetryAccessLog {
+  openTelemetry: {
+    collector: TracingCollector;
+    /** common_config.log_name. */
+    logName: string;
+    /** The record's body: a text format (command operators). */
+    body: string;
+    /** The record's attributes: name → text format. */
+    attributes: Record<string, string>;
+  };
   filter?: AccessLogFilter;
 }
 

@@ -8,12 +8,9 @@
  * slow collector costs a request nothing: reports are sent from the buffer, never on a request's
  * path, and fail on their own timeout.
  */
-import type { TracingCollector, TracingProvider } from '../config/snapshot.js';
-import { BufferedBody } from '../http/mirror.js';
-import { getFromList } from '../router/headers.js';
+import type { TracingProvider } from '../config/snapshot.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
-import type { UpstreamExchange, UpstreamHandler } from '../upstream/exchange.js';
-import { sendCounted } from '../upstream/counted-request.js';
+import { report } from '../upstream/collector-report.js';
 import type { UpstreamHost } from '../upstream/host.js';
 import type { FinishedSpan, SpanSink } from './span.js';
 import type { TracerStats } from './tracer-stats.js';
@@ -120,53 +117,4 @@ export class SpanExporter implements SpanSink {
     framed.set(body, 5);
     return report(cluster, host, c, OTLP_GRPC_PATH, 'application/grpc', framed, true);
   }
-}
-
-/**
- * One report, POSTed on the collector host's pool — the proxy's own upstream connections, as
- * Envoy's async client uses the cluster's (HTTP/2 for gRPC, the cluster's TLS) — and counted in the
- * cluster's stats. Resolves true on a 2xx (gRPC: grpc-status 0), false on another answer; rejects
- * when none came within the collector's timeout.
- */
-function report(cluster: ClusterRuntime, host: UpstreamHost, c: TracingCollector, path: string, contentType: string, body: Buffer | Uint8Array, grpc: boolean): Promise<boolean> {
-  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const headers = ['host', c.authority, 'content-type', contentType, 'content-length', String(bytes.length), ...(grpc ? ['te', 'trailers'] : [])];
-  for (const [k, v] of c.headers) headers.push(k, v);
-  const pool = grpc ? host.poolFor('HTTP/2') : host.pool;
-  return new Promise((resolve, reject) => {
-    let status = 0;
-    let grpcStatus: string | undefined;
-    let done = false;
-    let exchange: UpstreamExchange | undefined;
-    // armed first: a pool may answer (an overflow, a closed pool) before request() returns
-    const timer = setTimeout(() => {
-      exchange?.abort();
-      finish(new Error('timeout'));
-    }, c.timeoutMs);
-    timer.unref();
-    const finish = (err: Error | undefined) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (err) return reject(err);
-      resolve(grpc ? status === 200 && grpcStatus === '0' : status >= 200 && status < 300);
-    };
-    const handler: UpstreamHandler = {
-      onUpstreamHeaders(code, h) {
-        status = code;
-        grpcStatus = getFromList(h, 'grpc-status');
-      },
-      onUpstreamData: () => true,
-      onUpstreamEnd(trailers) {
-        if (trailers) grpcStatus = getFromList(trailers, 'grpc-status') ?? grpcStatus;
-        finish(undefined);
-      },
-      onUpstreamError: (err) => finish(new Error(err.kind)),
-    };
-    try {
-      exchange = sendCounted(cluster, host, pool, { method: 'POST', path, headers, body: new BufferedBody([bytes], bytes.length) }, handler);
-    } catch (e) {
-      finish(e as Error);
-    }
-  });
 }

@@ -23,7 +23,7 @@ import type { RuntimeSlots } from './messages.js';
 import { ConfigError } from '../config/errors.js';
 import type { HttpConnectionManagerStats, WorkerStats } from '../telemetry/stats.js';
 import type { LogSinks } from '../telemetry/access-log/sinks.js';
-import { compileAccessLogs, type AccessLogs } from '../telemetry/access-log/logger.js';
+import { compileAccessLogs, sinkKey, type AccessLogs } from '../telemetry/access-log/logger.js';
 import { compileIstioMetrics, type IstioMetricsPolicy } from '../telemetry/istio-metrics.js';
 import { buildIstioLabels, type IstioLabelTemplate } from '../telemetry/istio-labels.js';
 import { ClusterLimits, ResourceTable } from '../upstream/resource-limits.js';
@@ -308,17 +308,17 @@ export class Runtime {
     // reports go to this Runtime's collector hosts from now; exporters of providers it dropped are closed
     this.services.tracing?.activate((name) => this.clusters.get(name), this.tracingProviders);
     // files no connection manager or TCP proxy of this Runtime logs to are closed
-    this.services.logSinks?.retain(this.logPaths);
+    this.services.logSinks?.retain(this.logPaths, (name) => this.clusters.get(name));
   }
 
-  /** The files this Runtime's access logs write to. */
+  /** The files and exporters this Runtime's access logs write to (sinkKey). */
   private readonly logPaths = new Set<string>();
 
   /** Access logs (a connection manager's or a TCP proxy's) compiled onto the worker's files; undefined when none. */
   accessLogs(specs: readonly AccessLog[] | undefined): AccessLogs | undefined {
     const sinks = this.services.logSinks;
     if (!sinks || !specs?.length) return undefined;
-    for (const a of specs) this.logPaths.add(a.path);
+    for (const a of specs) this.logPaths.add(sinkKey(a));
     return compileAccessLogs(specs, sinks);
   }
 

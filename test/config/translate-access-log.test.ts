@@ -115,12 +115,29 @@ describe('Telemetry accessLogging', () => {
     expect(client(translate(docs(mesh), node()))).toEqual([{ path: '/dev/stderr', format: { text: ISTIO_DEFAULT_TEXT_FORMAT } }, STDOUT_TEXT]);
   });
 
-  it('an OpenTelemetry ALS provider is not exported: a warning, no log; an unknown provider the same', () => {
+  it("the OpenTelemetry provider task: envoyOtelAls to the collector's outbound cluster, Istio's text body, its labels; a gRPC ALS provider or an unknown one: a warning, no log", () => {
     const otel = read('docs-tasks/observability/otel-provider/snip_using_mesh_config_1.yaml');
     const mesh = (parse(otel) as { spec: { meshConfig: Record<string, unknown> } }).spec.meshConfig;
-    const t = translate(docs(meshDoc(mesh), telemetryFile('docs-tasks/observability/otel-provider/snip_enable_envoys_access_logging_3.yaml', 'default')), node({ app: 'sleep' }));
-    expect(client(t)).toBeUndefined();
-    expect(t.warnings.join('\n')).toMatch(/access log provider otel is an envoyOtelAls provider, which Outrigger does not export to/);
+    const collector = stringify({
+      apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'otel', namespace: 'istio-system' },
+      spec: { hosts: ['opentelemetry-collector.istio-system.svc.cluster.local'], location: 'MESH_INTERNAL', resolution: 'STATIC', ports: [{ number: 4317, name: 'grpc', protocol: 'GRPC' }], endpoints: [{ address: '10.9.9.9' }] },
+    });
+    const t = translate(docs(meshDoc(mesh), collector, telemetryFile('docs-tasks/observability/otel-provider/snip_enable_envoys_access_logging_3.yaml', 'default')), node({ app: 'sleep' }));
+    expect(client(t)).toEqual([
+      {
+        openTelemetry: {
+          collector: { cluster: 'outbound|4317||opentelemetry-collector.istio-system.svc.cluster.local', authority: 'opentelemetry-collector.istio-system.svc.cluster.local', timeoutMs: 5000, headers: [] },
+          logName: 'otel_envoy_accesslog',
+          body: ISTIO_DEFAULT_TEXT_FORMAT,
+          attributes: {},
+        },
+      },
+    ]);
+    const noService = translate(docs(meshDoc(mesh), telemetryFile('docs-tasks/observability/otel-provider/snip_enable_envoys_access_logging_3.yaml', 'default')), node({ app: 'sleep' }));
+    expect(client(noService)).toBeUndefined();
+    expect(noService.warnings.join('\n')).toMatch(/access log provider otel: no service opentelemetry-collector\.istio-system\.svc\.cluster\.local with port 4317/);
+    const als = translate(docs(meshDoc({ extensionProviders: [{ name: 'als', envoyHttpAls: { service: 'x', port: 1 } }] }), telemetry({ accessLogging: [{ providers: [{ name: 'als' }] }] })), node());
+    expect(als.warnings.join('\n')).toMatch(/access log provider als is an envoyHttpAls provider, which Outrigger does not export to/);
     const unknown = translate(docs(telemetry({ accessLogging: [{ providers: [{ name: 'nope' }] }] })), node());
     expect(unknown.warnings.join('\n')).toMatch(/access log provider nope is not among meshConfig.extensionProviders/);
   });

@@ -1,4 +1,4 @@
-// Reading OTLP trace exports in tests: the messages of opentelemetry-proto's collector/trace/v1 and
+// Reading OTLP trace and log exports in tests: the messages of opentelemetry-proto's collector/trace/v1 and
 // trace/v1 (the fields a proxy's spans use), decoded with protobufjs; OTLP/HTTP and OTLP/gRPC
 // receivers that keep what they were sent.
 import { once } from 'node:events';
@@ -106,22 +106,20 @@ export async function startOtlpHttpReceiver(): Promise<OtlpReceiver> {
   return { port: (server.address() as AddressInfo).port, spans, headers, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-/** OTLP/gRPC: TraceService/Export over h2c, one gRPC frame in, an empty response out. */
-export async function startOtlpGrpcReceiver(): Promise<OtlpReceiver> {
-  const spans: ReceivedSpan[] = [];
-  const headers: OtlpReceiver['headers'] = [];
+/** A gRPC export service over h2c: each request (one gRPC frame) decoded into `out`, an empty response back. */
+async function startGrpcExportReceiver<T>(path: string, decode: (bytes: Uint8Array) => T[], out: T[], headers?: OtlpReceiver['headers']): Promise<{ port: number; close(): Promise<void> }> {
   const server = http2.createServer();
   server.on('stream', (stream, h) => {
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', () => {
-      if (h[':path'] !== '/opentelemetry.proto.collector.trace.v1.TraceService/Export') {
+      if (h[':path'] !== path) {
         stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
         return;
       }
-      headers.push(h);
+      headers?.push(h);
       const body = Buffer.concat(chunks);
-      spans.push(...decodeExport(body.subarray(5, 5 + body.readUInt32BE(1))));
+      out.push(...decode(body.subarray(5, 5 + body.readUInt32BE(1))));
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
       stream.end(Buffer.from([0, 0, 0, 0, 0]));
@@ -129,7 +127,15 @@ export async function startOtlpGrpcReceiver(): Promise<OtlpReceiver> {
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { port: (server.address() as AddressInfo).port, spans, headers, close: () => new Promise((r) => server.close(() => r())) };
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** OTLP/gRPC: TraceService/Export over h2c, one gRPC frame in, an empty response out. */
+export async function startOtlpGrpcReceiver(): Promise<OtlpReceiver> {
+  const spans: ReceivedSpan[] = [];
+  const headers: OtlpReceiver['headers'] = [];
+  const r = await startGrpcExportReceiver('/opentelemetry.proto.collector.trace.v1.TraceService/Export', decodeExport, spans, headers);
+  return { ...r, spans, headers };
 }
 
 /** Zipkin: POST /api/v2/spans, JSON. */
@@ -150,4 +156,46 @@ export async function startZipkinReceiver(): Promise<{ port: number; spans: Reco
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { port: (server.address() as AddressInfo).port, spans, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+const LOGS_PROTO = `
+syntax = "proto3";
+package otlplogs;
+message ExportLogsServiceRequest { repeated ResourceLogs resource_logs = 1; }
+message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2; }
+message Resource { repeated KeyValue attributes = 1; }
+message ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_records = 2; }
+message InstrumentationScope { string name = 1; }
+message LogRecord { fixed64 time_unix_nano = 1; AnyValue body = 5; repeated KeyValue attributes = 6; bytes trace_id = 9; fixed64 observed_time_unix_nano = 11; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message AnyValue { oneof value { string string_value = 1; } }
+`;
+const LogsRequest = protobuf.parse(LOGS_PROTO).root.lookupType('otlplogs.ExportLogsServiceRequest');
+
+/** An OTLP log record as the tests read it. */
+export interface ReceivedLog {
+  timeNs: bigint;
+  body: string;
+  attributes: Record<string, string>;
+  traceId: string;
+}
+
+export function decodeLogsExport(bytes: Uint8Array): ReceivedLog[] {
+  const msg = LogsRequest.toObject(LogsRequest.decode(bytes), { longs: String, bytes: Buffer }) as {
+    resourceLogs?: { scopeLogs?: { logRecords?: { timeUnixNano?: string; body?: { stringValue?: string }; attributes?: KV[]; traceId?: Buffer }[] }[] }[];
+  };
+  const out: ReceivedLog[] = [];
+  for (const rl of msg.resourceLogs ?? []) {
+    for (const sl of rl.scopeLogs ?? []) {
+      for (const r of sl.logRecords ?? []) out.push({ timeNs: BigInt(r.timeUnixNano ?? '0'), body: r.body?.stringValue ?? '', attributes: attrs(r.attributes), traceId: r.traceId?.toString('hex') ?? '' });
+    }
+  }
+  return out;
+}
+
+/** OTLP/gRPC logs: LogsService/Export over h2c (an OpenTelemetry collector as Istio's envoyOtelAls reaches it). */
+export async function startOtlpLogsReceiver(): Promise<{ port: number; logs: ReceivedLog[]; close(): Promise<void> }> {
+  const logs: ReceivedLog[] = [];
+  const r = await startGrpcExportReceiver('/opentelemetry.proto.collector.logs.v1.LogsService/Export', decodeLogsExport, logs);
+  return { ...r, logs };
 }

@@ -192,13 +192,14 @@ export function withNewline(text: string): string {
   return text.endsWith('\n') ? text : `${text}\n`;
 }
 
-const UNSUPPORTED_LOGGERS = ['envoyOtelAls', 'envoyHttpAls', 'envoyTcpAls'];
+const UNSUPPORTED_LOGGERS = ['envoyHttpAls', 'envoyTcpAls'];
 
 /** An extensionProviders entry that logs requests; undefined for the other kinds. */
 export function parseAccessLogProvider(p: Field): AccessLogProviderSpec | undefined {
   const name = p.at('name').nonEmptyString();
   const unsupported = UNSUPPORTED_LOGGERS.find((k) => p.at(k).present);
   if (unsupported) return { name, kind: 'unsupported', what: unsupported };
+  if (p.at('envoyOtelAls').present) return parseOtelLogProvider(name, p.at('envoyOtelAls'));
   if (!p.at('envoyFileAccessLog').present) return undefined;
   const f = p.at('envoyFileAccessLog').object(known('path', 'logFormat', 'omitEmptyValues'));
   const lf = either(f, 'logFormat').optObject(['text', 'labels']);
@@ -280,6 +281,26 @@ export function parseTracingProvider(p: Field): TracingProviderSpec | undefined 
     };
   }
   return undefined; // ext_authz, access log, metrics and SDS providers: not tracers
+}
+
+/** envoyOtelAls: the collector's service and port, the log name, the body's text format and the attributes' (labels). */
+function parseOtelLogProvider(name: string, f: Field): AccessLogProviderSpec {
+  f.object(known('service', 'port', 'logName', 'logFormat'));
+  const lf = either(f, 'logFormat').optObject(['text', 'labels']);
+  const text = lf?.at('text').optString();
+  if (text) formatField(lf!.at('text'), { text });
+  const labels = lf?.at('labels').present ? lf.at('labels').stringMap() : undefined;
+  for (const [k, v] of Object.entries(labels ?? {})) formatField(lf!.at('labels').at(k), { text: v });
+  const logName = either(f, 'logName').optString();
+  return {
+    name,
+    kind: 'otel',
+    service: f.at('service').nonEmptyString(),
+    port: f.at('port').port(),
+    ...optional('logName', logName || undefined),
+    ...optional('text', text || undefined),
+    ...(labels && Object.keys(labels).length ? { labels } : {}),
+  };
 }
 
 function providerHeaders(f: Field): ProviderHeaderSpec[] {

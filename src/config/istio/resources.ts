@@ -453,7 +453,9 @@ export type AccessLogProviderSpec =
       format?: { text: string } | { labels: Record<string, unknown> };
       omitEmptyValues: boolean;
     }
-  /** envoyOtelAls, envoyHttpAls, envoyTcpAls: valid Istio, not exported by Outrigger (logged nowhere, with a warning). */
+  /** envoyOtelAls: OTLP log records over gRPC to the service's collector. */
+  | { name: string; kind: 'otel'; service: string; port: number; logName?: string; text?: string; labels?: Record<string, string> }
+  /** envoyHttpAls, envoyTcpAls: valid Istio, not exported by Outrigger (logged nowhere, with a warning). */
   | { name: string; kind: 'unsupported'; what: string };
 
 /** A Telemetry resource's accessLogging entry. */

@@ -10,6 +10,8 @@ import type { AccessLog, AccessLogFormat, NodeIdentity } from '../snapshot.js';
 import { ISTIO_DEFAULT_JSON_FORMAT, ISTIO_DEFAULT_TEXT_FORMAT } from './access-log-formats.js';
 import type { AccessLogProviderSpec, IstioConfig, MeshSettings, TelemetryAccessLoggingSpec } from './resources.js';
 import { applicableTelemetries } from './telemetry-scope.js';
+import { collectorCluster } from './collector.js';
+import type { Service } from './registry.js';
 import { withNewline } from './parse-telemetry.js';
 
 export interface IstioAccessLogs {
@@ -19,11 +21,13 @@ export interface IstioAccessLogs {
 
 /** The built-in provider: Envoy's file logger on stdout, formatted by meshConfig (istiod adds it to every mesh). */
 const BUILTIN_PROVIDER = 'envoy';
+/** The export timeout of a gRPC access log service (Envoy's gRPC async client default for it). */
+const OTEL_EXPORT_TIMEOUT_MS = 5000;
 const STDOUT = '/dev/stdout';
 
 type Mode = 'CLIENT' | 'SERVER';
 
-export function istioAccessLogs(cfg: IstioConfig, node: NodeIdentity, mesh: MeshSettings, warnings: string[]): IstioAccessLogs {
+export function istioAccessLogs(cfg: IstioConfig, node: NodeIdentity, mesh: MeshSettings, services: ReadonlyMap<string, Service>, warnings: string[]): IstioAccessLogs {
   const levels = applicableTelemetries(cfg, node)
     .map((t) => t.accessLogging)
     .filter((entries) => entries.length > 0);
@@ -38,7 +42,7 @@ export function istioAccessLogs(cfg: IstioConfig, node: NodeIdentity, mesh: Mesh
     const out: AccessLog[] = [];
     for (const [name, spec] of [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (spec.disabled) continue;
-      const log = providerLog(name, mesh, warnings);
+      const log = providerLog(name, mesh, services, warnings);
       if (log) out.push(spec.filter ? { ...log, filter: { cel: spec.filter } } : log);
     }
     return out;
@@ -95,7 +99,7 @@ function mergeLogs(levels: readonly (readonly TelemetryAccessLoggingSpec[])[], d
 }
 
 /** A provider's access log; undefined (with a warning) when it is not a file logger of this mesh. */
-function providerLog(name: string, mesh: MeshSettings, warnings: string[]): AccessLog | undefined {
+function providerLog(name: string, mesh: MeshSettings, services: ReadonlyMap<string, Service>, warnings: string[]): AccessLog | undefined {
   const p: AccessLogProviderSpec | undefined =
     mesh.accessLogProviders?.find((x) => x.name.toLowerCase() === name.toLowerCase()) ??
     (name.toLowerCase() === BUILTIN_PROVIDER ? { name: BUILTIN_PROVIDER, kind: 'file', path: STDOUT, omitEmptyValues: false } : undefined);
@@ -104,9 +108,10 @@ function providerLog(name: string, mesh: MeshSettings, warnings: string[]): Acce
     return undefined;
   }
   if (p.kind === 'unsupported') {
-    warnings.push(`access log provider ${p.name} is an ${p.what} provider, which Outrigger does not export to (file loggers are); not logged`);
+    warnings.push(`access log provider ${p.name} is an ${p.what} provider, which Outrigger does not export to (file and OpenTelemetry loggers are); not logged`);
     return undefined;
   }
+  if (p.kind === 'otel') return otelLog(p, services, warnings);
   const path = p.path || STDOUT;
   // the built-in provider without a format of its own takes meshConfig's (istiod: FileAccessLogFromMeshConfig)
   if (p.name === BUILTIN_PROVIDER && !p.format && !p.omitEmptyValues) return fileFromMesh(path, mesh);
@@ -116,6 +121,27 @@ function providerLog(name: string, mesh: MeshSettings, warnings: string[]): Acce
       ? { text: p.format.text }
       : { json: p.format.labels };
   return { path, format: p.omitEmptyValues ? { ...format, omitEmptyValues: true } : format };
+}
+
+/**
+ * envoyOtelAls as istiod's openTelemetryLog builds it: the collector through its service's outbound
+ * cluster, log name otel_envoy_accesslog by default, Istio's text format as the body unless the
+ * provider sets one, its labels as the record's attributes.
+ */
+function otelLog(p: Extract<AccessLogProviderSpec, { kind: 'otel' }>, services: ReadonlyMap<string, Service>, warnings: string[]): AccessLog | undefined {
+  const found = collectorCluster(p.service, p.port, services);
+  if (!found) {
+    warnings.push(`access log provider ${p.name}: no service ${p.service} with port ${p.port} in the registry; not logged`);
+    return undefined;
+  }
+  return {
+    openTelemetry: {
+      collector: { cluster: found.cluster, authority: found.authority, timeoutMs: OTEL_EXPORT_TIMEOUT_MS, headers: [] },
+      logName: p.logName ?? 'otel_envoy_accesslog',
+      body: p.text ?? ISTIO_DEFAULT_TEXT_FORMAT,
+      attributes: p.labels ?? {},
+    },
+  };
 }
 
 /** meshConfig's file log: accessLogFormat in accessLogEncoding, else Istio's default text or JSON format. */

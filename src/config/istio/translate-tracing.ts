@@ -13,7 +13,7 @@ import { serviceClusterOf } from '../node-identity.js';
 import type { Service } from './registry.js';
 import type { CustomTagSpec, IstioConfig, ProviderHeaderSpec, ProxyTracingSpec, TracingProviderSpec } from './resources.js';
 import { applicableTelemetries } from './telemetry-scope.js';
-import { clusterName } from './translate-clusters.js';
+import { collectorCluster } from './collector.js';
 
 /** The tracing of each kind of connection manager; `clusters` and `endpoints`: what the legacy Zipkin address needs. */
 export interface IstioTracing {
@@ -122,13 +122,12 @@ function telemetrySpecs(cfg: IstioConfig, node: NodeIdentity, warnings: string[]
  */
 function providerOf(p: TracingProviderSpec, node: NodeIdentity, services: ReadonlyMap<string, Service>, warnings: string[]): { provider: TracingProvider; maxTagLength?: number } | undefined {
   if (p.kind === 'unsupported') return undefined;
-  const host = p.service.includes('/') ? p.service.slice(p.service.indexOf('/') + 1) : p.service;
-  const svc = services.get(host);
-  if (!svc || !svc.ports.some((port) => port.number === p.port)) {
+  const found = collectorCluster(p.service, p.port, services);
+  if (!found) {
     warnings.push(`tracing provider ${p.name}: no service ${p.service} with port ${p.port} in the registry; tracing is off`);
     return undefined;
   }
-  const cluster = clusterName('outbound', p.port, undefined, host);
+  const { cluster, authority: host } = found;
   const serviceName = serviceClusterOf(node);
   if (p.kind === 'zipkin') {
     return {

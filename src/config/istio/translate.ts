@@ -96,7 +96,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   endpoints.push(...tracing.endpoints);
   // access logs: client loggers on outbound and gateway listeners, server loggers on inbound ones
   // and Istio's metrics as the Telemetry API's overrides say (absent: all, standard labels)
-  const logs = istioAccessLogs(cfg, node, meshWithAccessLogFlag(cfg.mesh, opts.accessLog), warnings);
+  const logs = istioAccessLogs(cfg, node, meshWithAccessLogFlag(cfg.mesh, opts.accessLog), services, warnings);
   const metrics = istioMetrics(cfg, node, cfg.mesh, warnings);
   for (const l of listeners) {
     const server = l.direction === 'INBOUND';

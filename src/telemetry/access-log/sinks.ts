@@ -1,5 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
+import type { OpenTelemetryAccessLog } from '../../config/snapshot.js';
 import { log } from '../log.js';
+import { OtlpLogExporter, type ClusterLookup } from './otlp-exporter.js';
 
 /** Where a worker's access-log lines go: one writer per file path, kept across Runtimes. */
 export interface LogSink {
@@ -71,9 +73,11 @@ function open(path: string): WriteStream {
   return createWriteStream(path, { flags: 'a' });
 }
 
-/** A worker's access-log files by path. */
+/** A worker's access-log files by path, and its OpenTelemetry exporters by config; kept across Runtimes. */
 export class LogSinks {
   private readonly sinks = new Map<string, FileSink>();
+  private readonly exporters = new Map<string, OtlpLogExporter>();
+  private clusters: ClusterLookup | undefined;
 
   constructor(private readonly opener: (path: string) => WriteStream = open) {}
 
@@ -83,24 +87,39 @@ export class LogSinks {
     return s;
   }
 
-  /** A new Runtime took over: files it does not log to are closed. */
-  retain(paths: ReadonlySet<string>): void {
+  /** The exporter of an OpenTelemetry logger config (the key says which: equal configs share one). */
+  exporter(key: string, config: OpenTelemetryAccessLog['openTelemetry']): OtlpLogExporter {
+    let e = this.exporters.get(key);
+    if (!e) this.exporters.set(key, (e = new OtlpLogExporter(config, () => this.clusters)));
+    return e;
+  }
+
+  /** A new Runtime took over: files and exporters it does not use are closed; exports go to its clusters' hosts. */
+  retain(keys: ReadonlySet<string>, clusters?: ClusterLookup): void {
+    if (clusters) this.clusters = clusters;
     for (const [path, s] of this.sinks) {
-      if (paths.has(path)) continue;
+      if (keys.has(path)) continue;
       s.close();
       this.sinks.delete(path);
     }
+    for (const [key, e] of this.exporters) {
+      if (keys.has(key)) continue;
+      e.close();
+      this.exporters.delete(key);
+    }
   }
 
-  /** Lines dropped so far (a file that failed, or a writer too far behind). */
+  /** Entries dropped so far (a file that failed or fell behind, a collector that did not take them). */
   get dropped(): number {
     let n = 0;
     for (const s of this.sinks.values()) n += s.dropped;
+    for (const e of this.exporters.values()) n += e.dropped;
     return n;
   }
 
-  /** Shutdown: what waits is written. */
+  /** Shutdown: what waits is written or sent. */
   flush(): void {
     for (const s of this.sinks.values()) s.flush();
+    for (const e of this.exporters.values()) e.close();
   }
 }

@@ -65,6 +65,8 @@ class FaultInjection implements HttpFilter {
   private abort(cfg: FaultConfig): FilterHeadersStatus {
     const a = cfg.abort;
     if (!a || !roll(a.percent)) return FilterStatus.Continue;
+    // Envoy's response code details for an injected abort
+    this.stream.streamInfo.responseCodeDetails = 'fault_filter_abort';
     if (a.grpcStatus !== undefined) {
       this.stream.sendLocalReply(200, '', ResponseFlag.FaultInjected, [
         'content-type', 'application/grpc', 'grpc-status', String(a.grpcStatus), 'grpc-message', 'fault filter abort',

@@ -13,7 +13,7 @@ import { tcpProxyOf } from '../../../../src/config/envoy/network-filters.js';
 import { unpackAny, type AnyMessage } from '../../../../src/config/envoy/proto/any.js';
 import { fromProtoJson } from '../../../../src/config/envoy/proto/json.js';
 import { decodeMessage, messageType } from '../../../../src/config/envoy/proto/registry.js';
-import type { AccessLog, AccessLogFilter } from '../../../../src/config/snapshot.js';
+import type { AccessLogFilter, FileAccessLog } from '../../../../src/config/snapshot.js';
 import { sidecarNode } from '../../helpers.js';
 import { collectingContext, DUMP_FILES, dumpListeners, findTyped, JSON_DUMPS, plain, readDump } from './dumps.js';
 
@@ -71,7 +71,7 @@ describe('the loggers', () => {
     expect(warnings).toEqual([]);
   });
 
-  it.each<[string, Json, AccessLog['format']]>([
+  it.each<[string, Json, FileAccessLog['format']]>([
     ['no format: Envoy\'s default', {}, undefined],
     ['log_format.text_format (deprecated)', { log_format: { text_format: '%RESPONSE_CODE%\n' } }, { text: '%RESPONSE_CODE%\n' }],
     ['log_format.text_format_source.inline_bytes (UTF-8)', { log_format: { text_format_source: { inline_bytes: Buffer.from('%REQ(:PATH)% – ok\n').toString('base64') } } }, { text: '%REQ(:PATH)% – ok\n' }],
@@ -297,7 +297,7 @@ describe("istiod's output in the config dumps", () => {
     const ctx = collectingContext();
     const { hcm: decoded } = decodeHttpConnectionManager((hcm as { message: Json }).message, ctx, { kind: 'Listener', name: 'main_internal' }, 'filter_chains[0].filters[0].typed_config', 'inline');
     expect(decoded.accessLog).toEqual([{ path: '/dev/stdout', format: { text: ISTIO_TEXT } }]);
-    expect(decoded.accessLog![0].format).toEqual({ text: documented });
+    expect((decoded.accessLog![0] as FileAccessLog).format).toEqual({ text: documented });
     expect(ctx.warnings.filter((w) => /access.log/.test(w))).toEqual([]);
   });
 
@@ -311,7 +311,7 @@ describe("istiod's output in the config dumps", () => {
           if (!json.access_log) continue;
           const m = plain<Json>(type, json, f);
           const logs = decodeAccessLogs(m.access_log as Json[], collectingContext(), ref, 'access_log') ?? [];
-          expect(logs.map((x) => x.path)).toEqual((json.access_log as Json[]).map((a) => a.typed_config.path));
+          expect(logs.map((x) => (x as FileAccessLog).path)).toEqual((json.access_log as Json[]).map((a) => a.typed_config.path));
           found += logs.length;
         }
       }
