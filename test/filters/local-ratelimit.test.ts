@@ -278,7 +278,7 @@ describe('per-route config', () => {
   });
 
   it('parsePerRoute: Envoy refuses a per-route config without a token bucket; errors name the route and field', () => {
-    expect(() => localRateLimitFilter.parsePerRoute!(limit({ tokenBucket: undefined }))).toThrow(/field tokenBucket: a per-route local rate limit needs a token bucket/);
+    expect(() => localRateLimitFilter.parsePerRoute!(limit({ tokenBucket: undefined }))).toThrow(/field tokenBucket: a per-route local rate limit needs a token bucket or descriptors/);
     const bad = () => new RouteTable({ name: 'rc', virtualHosts: [{ name: 'vh', domains: ['*'], routes: [route('r', '/', { perRoute: limit({ enabledPercent: 150 }) })] }] }, compilePerRouteConfig);
     expect(bad).toThrow(ConfigError);
     expect(bad).toThrow(/RouteConfiguration rc, field virtualHosts\[0\]\.routes\[0\]\.typedPerFilterConfig\["envoy\.filters\.http\.local_ratelimit"\]\.enabledPercent: .*between 0 and 100/);

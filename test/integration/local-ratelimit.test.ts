@@ -2,12 +2,13 @@
 // EnvoyFilter (4 tokens per 60 s on the inbound connection managers) answers 200 four times, then
 // 429 with x-local-rate-limit: true and flag RL, whichever worker takes the connection; the
 // http_local_rate_limit stats count it. A second sidecar, with an x-user descriptor from the
-// route's rate_limits (Outrigger's own listener config through the same EnvoyFilter form), limits
-// each user on their own bucket.
+// route's rate_limits (through the same EnvoyFilter form), limits each user on their own bucket.
+// A gateway with Outrigger's LocalRateLimit resource limits one VirtualService route per user and
+// another route as a whole.
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sidecar, toYaml } from '../helpers/mesh.js';
+import { GATEWAY_ARGS, gateway, serviceEntry, sidecar, toYaml, virtualService } from '../helpers/mesh.js';
 import { freePorts } from '../helpers/ports.js';
 import { startProxy, stopAllProxies, type RunningProxy } from '../helpers/proxy.js';
 import { accessLogEntries, eventually, plainRequest, scrape } from '../helpers/telemetry.js';
@@ -18,8 +19,36 @@ const TASK = new URL('../../../shared/conformance/istio/docs-tasks/policy-enforc
 let app: Upstream;
 let task: RunningProxy;
 let perUser: RunningProxy;
+let gw: RunningProxy;
 let taskPort: number;
 let userPort: number;
+let gwPort: number;
+
+/** A gateway to the app with Outrigger's LocalRateLimit: 2 a minute per x-user on route `api`, 3 a minute in all on route `web`. */
+function gatewayWithLimits(port: number): string {
+  const limits = stringify({
+    apiVersion: 'policy.outrigger.io/v1alpha1',
+    kind: 'LocalRateLimit',
+    metadata: { name: 'edge', namespace: 'default' },
+    spec: {
+      selector: { matchLabels: { istio: 'ingressgateway' } },
+      mode: 'CLIENT',
+      rules: [
+        { match: { virtualService: 'app', route: 'api' }, limit: { requests: 2, per: '60s' }, by: { header: 'x-user' } },
+        { match: { virtualService: 'app', route: 'web' }, limit: { requests: 3, per: '60s' } },
+      ],
+    },
+  });
+  const app_ = 'app.default.svc.cluster.local';
+  return [
+    toYaml(
+      gateway({ port }),
+      serviceEntry({ name: 'app', host: app_, endpoints: [{ port: app.port }] }),
+      virtualService('app', { hosts: ['app.test'], gateways: ['gw'], http: [{ name: 'api', match: [{ uri: { prefix: '/api' } }], route: [{ destination: { host: app_ } }] }, { name: 'web', route: [{ destination: { host: app_ } }] }] }),
+    ),
+    limits,
+  ].join('---\n');
+}
 
 const ingress = (port: number) => toYaml(sidecar('default', { ingress: [{ port: { number: port, protocol: 'HTTP', name: 'http' }, captureMode: 'NONE', defaultEndpoint: `127.0.0.1:${app.port}` }] }));
 
@@ -65,9 +94,9 @@ function perUserFilter(port: number): string {
 
 beforeAll(async () => {
   app = await startUpstream(undefined, 'productpage');
-  [taskPort, userPort] = await freePorts(2);
+  [taskPort, userPort, gwPort] = await freePorts(3);
   const envoyFilter = readFileSync(new URL('snip_local_rate_limit_2.yaml', TASK), 'utf8');
-  [task, perUser] = await Promise.all([
+  [task, perUser, gw] = await Promise.all([
     // the stats inclusion of the task's snip_local_rate_limit_1 (proxyStatsMatcher inclusionRegexps), as the pod annotation
     startProxy({
       yaml: [ingress(taskPort), envoyFilter].join('---\n'),
@@ -76,6 +105,7 @@ beforeAll(async () => {
       env: { ISTIO_METAJSON_ANNOTATIONS: JSON.stringify({ 'sidecar.istio.io/statsInclusionRegexps': '.*http_local_rate_limit.*' }) },
     }),
     startProxy({ yaml: [ingress(userPort), perUserFilter(userPort)].join('---\n'), args: ['--mode', 'sidecar', '--namespace', 'default', '--label', 'app=users'], workers: 2 }),
+    startProxy({ yaml: gatewayWithLimits(gwPort), args: GATEWAY_ARGS, workers: 2 }),
   ]);
 }, 30_000);
 
@@ -119,5 +149,15 @@ describe('local rate limiting', () => {
     expect(alice[1].headers['x-ratelimit-remaining']).toBe('0');
     expect((await as('bob')).status).toBe(200);
     for (let i = 0; i < 4; i++) expect((await as()).status).toBe(200);
+  });
+
+  it("Outrigger's LocalRateLimit on a gateway: per user on one route, in all on another, headers and flag as Envoy's", async () => {
+    const to = (path: string, user?: string) => plainRequest(gwPort, path, { host: 'app.test', headers: user ? { 'x-user': user } : {} });
+    expect([(await to('/api/a', 'ann')).status, (await to('/api/b', 'ann')).status, (await to('/api/c', 'ann')).status]).toEqual([200, 200, 429]);
+    expect((await to('/api/a', 'ben')).status).toBe(200);
+    const web = [await to('/'), await to('/x', 'ann'), await to('/y'), await to('/z')];
+    expect(web.map((r) => r.status)).toEqual([200, 200, 200, 429]);
+    expect(web[0].headers['x-ratelimit-limit']).toBe('3');
+    expect(web[3].text).toBe('local_rate_limited');
   });
 });

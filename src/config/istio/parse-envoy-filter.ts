@@ -115,7 +115,7 @@ function mergeValue(value: Field, applyTo: 'HTTP_ROUTE' | 'VIRTUAL_HOST', meta: 
       configs[name] = decodeAt(entry, meta, (ref, ctx) => {
         const tc = typedConfigOf(toAny(entry.value), ref, name);
         if (tc?.typeName !== LOCAL_RATE_LIMIT_TYPE) throw new ConfigError(`must be a ${LOCAL_RATE_LIMIT_TYPE}, not ${tc?.typeName ?? 'none'}`);
-        return decodeLocalRateLimit(typedMessage(tc, ref, name) ?? {}, ctx, ref, name);
+        return decodeLocalRateLimit(typedMessage(tc, ref, name) ?? {}, ctx, ref, name, true);
       });
     }
     out.typedPerFilterConfig = configs;

@@ -12,6 +12,7 @@ import { parsePeerAuthentication } from './parse-peer-authentication.js';
 import { parseRequestAuthentication } from './parse-request-authentication.js';
 import { parseTelemetry } from './parse-telemetry.js';
 import { parseEnvoyFilter } from './parse-envoy-filter.js';
+import { parseLocalRateLimit } from './parse-local-rate-limit.js';
 import { KUBERNETES_REGISTRY_KINDS, parseKubernetesObject } from './parse-kubernetes.js';
 import { mergeDelegateVirtualServices } from './virtual-service-delegate.js';
 
@@ -67,7 +68,7 @@ export class IstioConfigParser {
     mesh: { ...DEFAULT_MESH },
     kubernetes: { services: [], endpointSlices: [], pods: [], nodes: [] },
     virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [],
-    gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], telemetries: [], envoyFilters: [], warnings: [],
+    gateways: [], sidecars: [], authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], telemetries: [], envoyFilters: [], localRateLimits: [], warnings: [],
   };
   readonly #errors: ConfigError[] = [];
   #order = 0;
@@ -159,6 +160,12 @@ function parseResource(
     if (!name) top.at('metadata').at('name').fail('metadata.name is required');
     const spec = isPlainObject(value) && 'spec' in value ? top.at('spec') : new Field({}, [...prefix, 'spec'], ctx);
     cfg.telemetries.push(parseTelemetry(spec, { kind, name: name as string, namespace, order }));
+    return undefined;
+  }
+  if (group === 'policy.outrigger.io' && kind === 'LocalRateLimit') {
+    if (version !== 'v1alpha1') top.at('apiVersion').fail(`unsupported version ${apiVersion}; accepted: policy.outrigger.io/v1alpha1`);
+    if (!name) top.at('metadata').at('name').fail('metadata.name is required');
+    cfg.localRateLimits.push(parseLocalRateLimit(top.at('spec'), { kind, name: name as string, namespace, order }));
     return undefined;
   }
   if (group !== 'networking.istio.io') {

@@ -414,6 +414,36 @@ export interface EnvoyFilterSpec {
   patches: EnvoyFilterPatch[];
 }
 
+/** What a LocalRateLimit rule counts separately: each value of a request header, or each client address. */
+export type RateLimitKey = { header: string } | { remoteAddress: true };
+
+/**
+ * Outrigger's LocalRateLimit (policy.outrigger.io/v1alpha1): local rate limiting without
+ * EnvoyFilter. Translated into the same local_ratelimit filter and per-route configs an EnvoyFilter
+ * would produce.
+ */
+export interface LocalRateLimitSpec {
+  meta: ResourceMeta;
+  /** selector.matchLabels; absent: every workload of its namespace (the root namespace: of the mesh). */
+  selector?: Record<string, string>;
+  /** SERVER: the workload's inbound traffic (default); CLIENT: its outbound traffic, and gateways. */
+  mode: 'CLIENT' | 'SERVER' | 'CLIENT_AND_SERVER';
+  rules: {
+    /** Routes the rule limits: by VirtualService (and http route name), by host, by port; absent: every route. */
+    match?: { virtualService?: string; route?: string; host?: string; port?: number };
+    /** tokens per interval, and the bucket's size (burst, default tokens). */
+    limit: { requests: number; intervalMs: number; burst: number };
+    /** Absent: one bucket for the rule; else one per value. */
+    by?: RateLimitKey;
+  }[];
+  /** Where the buckets live: shared by the workers (default), per worker, per downstream connection. */
+  scope: 'shared' | 'worker' | 'connection';
+  /** Answer of a limited request (default 429). */
+  status: number;
+  /** x-ratelimit-limit / -remaining / -reset on responses (default true). */
+  rateLimitHeaders: boolean;
+}
+
 /** Istio's MetricSelector.IstioMetric names. */
 export type IstioMetricName =
   | 'ALL_METRICS'
@@ -650,6 +680,7 @@ export interface IstioConfig {
   sidecars: SidecarSpec[];
   telemetries: TelemetrySpec[];
   envoyFilters: EnvoyFilterSpec[];
+  localRateLimits: LocalRateLimitSpec[];
   /** Things an operator should know: ignored kinds, accepted-but-not-applied fields. */
   warnings: string[];
 }

@@ -83,7 +83,7 @@ function inserted(list: readonly HttpFilterConfig[], p: FilterPatch): HttpFilter
 }
 
 /** The port a route configuration serves: `inbound|9080||`, `9080`, `http.8080`. */
-function portOf(rc: RouteConfiguration): number | undefined {
+export function portOf(rc: RouteConfiguration): number | undefined {
   const m = /(?:^|[|.:])(\d+)(?:\|\|)?$/.exec(rc.name);
   return m ? Number(m[1]) : undefined;
 }

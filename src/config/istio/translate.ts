@@ -4,6 +4,7 @@ import { istioTracing } from './translate-tracing.js';
 import { istioAccessLogs } from './translate-access-log.js';
 import { istioMetrics } from './translate-metrics.js';
 import { applyEnvoyFilters } from './translate-envoy-filter.js';
+import { applyLocalRateLimits } from './translate-local-rate-limit.js';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
 import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
 import { hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
@@ -111,7 +112,8 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
       }
     }
   }
-  // EnvoyFilter patches last, on what istiod would have built (the local rate limit filter and its routes)
+  // local rate limits (Outrigger's resource), then EnvoyFilter patches last, on what istiod would have built
+  applyLocalRateLimits(cfg, node, listeners, routeConfigs);
   applyEnvoyFilters(cfg, node, listeners, routeConfigs);
   const secrets = secretSet.list;
   const statsMatcher = istioStatsMatcher(cfg.mesh.defaultConfig?.proxyStatsMatcher, node.annotations, [node.ip], opts.exitOnZeroActiveConnections);

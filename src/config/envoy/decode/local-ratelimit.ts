@@ -67,10 +67,12 @@ function headersToAdd(list: Msg[] | undefined, ref: ResourceRef, field: string, 
   return [...m.set.map(([name, value]) => ({ name, value, append: false })), ...m.add.map(([name, value]) => ({ name, value, append: true }))];
 }
 
-export function decodeLocalRateLimit(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string): LocalRateLimit {
+/** `perRoute`: a typed_per_filter_config entry, which Envoy refuses without a token_bucket. */
+export function decodeLocalRateLimit(m: Msg, ctx: DecodeContext, ref: ResourceRef, field: string, perRoute = false): LocalRateLimit {
   checkFields(m, LOCAL_RATE_LIMIT, ref, field, ctx);
   const at = (k: string) => fieldPath(field, k);
   if (!m.stat_prefix) throw resourceError(ref, at('stat_prefix'), 'the local rate limit needs a stat_prefix');
+  if (perRoute && !m.token_bucket) throw resourceError(ref, at('token_bucket'), 'a per-route local rate limit needs a token_bucket');
   const code = m.status?.code;
   const status = code === undefined ? 429 : typeof code === 'number' ? code : STATUS[code];
   if (status === undefined || status < 400) throw resourceError(ref, at('status.code'), `status ${String(code)} is not supported (a 4xx or 5xx code)`);

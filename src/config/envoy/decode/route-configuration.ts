@@ -399,7 +399,7 @@ function decodePerFilterConfigs(m: Record<string, Msg> | undefined, ctx: DecodeC
       continue;
     }
     if (name === LOCAL_RATELIMIT_FILTER && tc?.typeName === LOCAL_RATE_LIMIT_TYPE) {
-      out[name] = decodeLocalRateLimit(typedMessage(tc, ref, at) ?? {}, ctx, ref, at);
+      out[name] = decodeLocalRateLimit(typedMessage(tc, ref, at) ?? {}, ctx, ref, at, true);
       continue;
     }
     throw resourceError(ref, at, `a per-route config for ${name} (${tc?.typeName ?? 'none'}) is not supported`);

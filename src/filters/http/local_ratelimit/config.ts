@@ -47,12 +47,14 @@ const FIELDS = [
 
 /**
  * Validates a LocalRateLimit (the Snapshot's shape); fields the front ends always write default to
- * Envoy's defaults when absent. A per-route config needs a token bucket (Envoy refuses one without).
+ * Envoy's defaults when absent. A per-route config needs a token bucket or descriptors (Envoy
+ * requires the bucket, and its front ends refuse a per-route config without one; Outrigger's
+ * LocalRateLimit resource limits by descriptors only).
  */
 export function parseLocalRateLimit(raw: unknown, perRoute: boolean): LocalRateLimit {
   const f = new Field(raw, [], { kind: LOCAL_RATELIMIT_FILTER }).object(FIELDS);
   const tokenBucket = f.at('tokenBucket').present ? parseTokenBucket(f.at('tokenBucket')) : undefined;
-  if (perRoute && !tokenBucket) f.at('tokenBucket').fail('a per-route local rate limit needs a token bucket');
+  if (perRoute && !tokenBucket && !f.at('descriptors').optList().length) f.at('tokenBucket').fail('a per-route local rate limit needs a token bucket or descriptors');
   return {
     statPrefix: f.at('statPrefix').nonEmptyString(),
     ...(tokenBucket ? { tokenBucket } : {}),

@@ -143,6 +143,10 @@ describe('envoy.filters.http.local_ratelimit over xDS', () => {
     expect(() => hcm({ name: 'rl', typed_config: { '@type': RL, stat_prefix: 'p', ...extra } })).toThrow(error);
   });
 
+  it('refuses a per-route config without a token_bucket, as Envoy does', () => {
+    expect(() => routes({ typed_per_filter_config: { 'envoy.filters.http.local_ratelimit': { '@type': RL, stat_prefix: 'p' } }, routes: [{ match: { prefix: '/' }, route: { cluster: 'c' } }] })).toThrow(/typed_per_filter_config\.envoy\.filters\.http\.local_ratelimit\.token_bucket: a per-route local rate limit needs a token_bucket/);
+  });
+
   it('refuses a rate limit action it cannot compute and a CEL text that does not parse', () => {
     const route = (actions: Json[]) => routes({ routes: [{ match: { prefix: '/' }, route: { cluster: 'c', rate_limits: [{ actions }] } }] });
     expect(() => route([{ metadata: { descriptor_key: 'k', metadata_key: { key: 'x', path: [{ key: 'y' }] } } }])).toThrow(/actions\[0\]\.metadata: rate limit action metadata is not supported/);
