@@ -488,6 +488,8 @@ export interface HcmTracing {
   spawnUpstreamSpan: boolean;
   /** Random sampling decided by x-request-id's hash (the UUID extension's use_request_id_for_trace_sampling, default true). */
   useRequestIdForTraceSampling: boolean;
+  /** No trace context is written into upstream requests (Istio's Telemetry disableContextPropagation); spans are still reported. */
+  disableContextPropagation?: boolean;
 }
 
 /** A span tag from the config: a literal, an environment variable of the proxy, or a request header. */
@@ -497,6 +499,8 @@ export type TracingCustomTag = { tag: string } & (
   | { requestHeader: { name: string; defaultValue?: string } }
   /** Envoy metadata of the request (dynamic metadata: filter name, then keys); Istio's RBAC dry-run tags. */
   | { requestMetadata: { filter: string; path: string[]; defaultValue?: string } }
+  /** A substitution format (command operators) over the finished request (Istio's formatter tags). */
+  | { formatter: string }
 );
 
 /** A collector reached through a cluster of this Snapshot (Envoy's HttpService / GrpcService envoy_grpc). */

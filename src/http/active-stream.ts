@@ -1,3 +1,4 @@
+import { HttpLogContext } from '../telemetry/access-log/http-context.js';
 import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
 import type { BodySource } from '../codec/body.js';
 import type { WeightedCluster } from '../config/snapshot.js';
@@ -502,6 +503,7 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
       upstreamCluster: info.upstreamCluster,
       grpcStatus: this.grpcStatus,
       metadata: this.meta,
+      logContext: () => new HttpLogContext(ds, info, this, formatResponseFlags(info.responseFlags), Date.now() - info.startTimeMs),
     });
   }
 

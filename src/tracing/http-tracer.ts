@@ -7,6 +7,8 @@
  * when the request is over. With spawn_upstream_span each upstream attempt gets a client span of
  * its own.
  */
+import type { LogContext } from '../common/log-context.js';
+import { compileFormat } from '../common/substitution-format.js';
 import type { HcmTracing, NodeIdentity, TracingCustomTag, TracingProvider } from '../config/snapshot.js';
 import { getFromList, setInList } from '../router/headers.js';
 import { REASON_OF, traceStatus, withTraceStatus, type TraceReason } from './decision.js';
@@ -48,6 +50,8 @@ export interface TracedRequestEnd {
   readonly grpcStatus: string | undefined;
   /** Dynamic metadata of the request by filter name (requestMetadata custom tags). */
   readonly metadata: Readonly<Record<string, unknown>> | undefined;
+  /** The finished request as formats read it (formatter custom tags); made only when one asks. */
+  logContext(): LogContext;
 }
 
 /** How a provider's headers and spans differ (Envoy's tracer drivers). */
@@ -91,6 +95,10 @@ function compileTag(t: TracingCustomTag): CompiledTag {
     // read once, as Envoy reads the environment when the config loads
     const v = process.env[t.environment.name] ?? t.environment.defaultValue;
     return { tag: t.tag, value: () => v };
+  }
+  if ('formatter' in t) {
+    const format = compileFormat({ text: t.formatter });
+    return { tag: t.tag, value: (e) => format(e.logContext()) || undefined };
   }
   if ('requestHeader' in t) {
     const name = t.requestHeader.name.toLowerCase();
@@ -250,6 +258,7 @@ export class RequestTrace {
 
   /** This span as the parent of the upstream request (not done when every attempt gets a span of its own). */
   inject(upstream: string[]): void {
+    if (this.tracer.config.disableContextPropagation) return;
     this.driver.inject(upstream, this.context, this.parentSpanId, this.sampled);
   }
 
@@ -260,7 +269,7 @@ export class RequestTrace {
   /** A client span for one upstream attempt (spawn_upstream_span), its context written into the attempt's headers. */
   startAttempt(cluster: string, upstream: string[]): AttemptTrace {
     const ctx: SpanContext = { traceId: this.context.traceId, spanId: newSpanId(), sampled: this.sampled, ...(this.context.traceState ? { traceState: this.context.traceState } : {}) };
-    this.driver.inject(upstream, ctx, this.context.spanId, this.sampled);
+    if (!this.tracer.config.disableContextPropagation) this.driver.inject(upstream, ctx, this.context.spanId, this.sampled);
     const span = this.span ? new RecordingSpan(`router ${cluster} egress`, 'CLIENT', ctx, this.context.spanId, nowMs(), this.sink) : undefined;
     return new AttemptTrace(span, cluster);
   }

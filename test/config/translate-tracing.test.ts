@@ -140,9 +140,17 @@ describe('Telemetry + meshConfig extension providers', () => {
     expect(hcmOf(l).tracing?.spawnUpstreamSpan).toBe(true);
   });
 
+  it('formatter tags and disableContextPropagation reach the connection managers', () => {
+    const t = translate(docs(meshOf('tracing-opentelemetry/snip_install_otlp_http.yaml'), collectorEntry(4318), telemetry({ tracing: [{ providers: [{ name: 'otel-tracing' }], disableContextPropagation: true, customTags: { route: { formatter: { value: '%REQ(:PATH)%' } } } }] })), sidecarNode());
+    const out = outbound(t)!;
+    expect(out.disableContextPropagation).toBe(true);
+    expect(out.customTags).toContainEqual({ tag: 'route', formatter: '%REQ(:PATH)%' });
+  });
+
   it('refuses what it cannot apply yet, naming the field', () => {
     expect(parseError(telemetry({ targetRefs: [{ kind: 'Gateway', name: 'gw' }], tracing: [{}] })).message).toMatch(/spec\.targetRefs: targetRef .* is not supported/);
-    expect(parseError(telemetry({ tracing: [{ customTags: { x: { literal: { value: 'a' }, header: { name: 'b' } } } }] })).message).toMatch(/exactly one of literal, environment, header/);
+    expect(parseError(telemetry({ tracing: [{ customTags: { x: { literal: { value: 'a' }, header: { name: 'b' } } } }] })).message).toMatch(/exactly one of literal, environment, header, formatter/);
+    expect(parseError(telemetry({ tracing: [{ customTags: { x: { formatter: { value: '%NOPE%' } } } }] })).message).toMatch(/customTags\.x\.formatter\.value: unknown command operator %NOPE%/);
     expect(parseError(telemetry({ tracing: [{ randomSamplingPercentage: 101 }] })).message).toMatch(/randomSamplingPercentage.*between 0 and 100/);
     expect(() => translate(telemetry({ tracing: [{ bogus: 1 }] }))).toThrow(ConfigErrors);
   });

@@ -52,13 +52,18 @@ export function parseCustomTags(f: Field): Record<string, CustomTagSpec> {
   const out: Record<string, CustomTagSpec> = {};
   for (const [tag, t] of f.entries()) {
     t.object(known('literal', 'environment', 'header', 'formatter'));
-    if (t.at('formatter').present) t.at('formatter').fail('formatter tags (Envoy substitution formats) are not supported');
     const literal = t.at('literal');
     const env = t.at('environment');
     const header = t.at('header');
-    const kinds = [literal, env, header].filter((k) => k.present).length;
-    if (kinds !== 1) t.fail('a custom tag is exactly one of literal, environment, header');
+    const formatter = t.at('formatter');
+    const kinds = [literal, env, header, formatter].filter((k) => k.present).length;
+    if (kinds !== 1) t.fail('a custom tag is exactly one of literal, environment, header, formatter');
     if (literal.present) out[tag] = { literal: literal.object(['value']).at('value').optString() ?? '' };
+    else if (formatter.present) {
+      const text = formatter.object(['value']).at('value').nonEmptyString();
+      formatField(formatter.at('value'), { text });
+      out[tag] = { formatter: text };
+    }
     else {
       const src = (env.present ? env : header).object(known('name', 'defaultValue'));
       const spec = { name: src.at('name').nonEmptyString(), ...optional('defaultValue', either(src, 'defaultValue').optString()) };
@@ -83,7 +88,6 @@ export function parseTelemetry(spec: Field, meta: ResourceMeta): TelemetrySpec {
   const selector = sel ? either(sel, 'matchLabels').stringMap() : undefined;
   const tracing = spec.at('tracing').optList().map((t): TelemetryTracingSpec => {
     t.object(TRACING_FIELDS);
-    if (either(t, 'disableContextPropagation').present) either(t, 'disableContextPropagation').fail('disableContextPropagation is not supported');
     const providers = t.at('providers').optList().map((p) => p.object(['name']).at('name').nonEmptyString());
     const tags = either(t, 'customTags');
     return {
@@ -94,6 +98,7 @@ export function parseTelemetry(spec: Field, meta: ResourceMeta): TelemetrySpec {
       ...(tags.present ? { customTags: parseCustomTags(tags) } : {}),
       ...optional('useRequestIdForTraceSampling', wrappedBool(either(t, 'useRequestIdForTraceSampling'))),
       ...optional('enableIstioTags', wrappedBool(either(t, 'enableIstioTags'))),
+      ...optional('disableContextPropagation', wrappedBool(either(t, 'disableContextPropagation'))),
     };
   });
   const accessLogging = either(spec, 'accessLogging').optList().map((a): TelemetryAccessLoggingSpec => {

@@ -502,7 +502,7 @@ export interface TelemetryAccessLoggingSpec {
 export type ForwardClientCertDetails = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
 
 /** A span tag as Telemetry and ProxyConfig write it. */
-export type CustomTagSpec = { literal: string } | { environment: { name: string; defaultValue?: string } } | { header: { name: string; defaultValue?: string } };
+export type CustomTagSpec = { literal: string } | { environment: { name: string; defaultValue?: string } } | { header: { name: string; defaultValue?: string } } | { formatter: string };
 
 /** ProxyConfig.tracing: the mesh's tracing defaults (sampling, tags) and the legacy Zipkin address. */
 export interface ProxyTracingSpec {
@@ -560,6 +560,7 @@ export interface TelemetryTracingSpec {
   customTags?: Record<string, CustomTagSpec>;
   useRequestIdForTraceSampling?: boolean;
   enableIstioTags?: boolean;
+  disableContextPropagation?: boolean;
 }
 
 /** telemetry.istio.io Telemetry: tracing, access logging, metrics. */

@@ -37,6 +37,7 @@ interface Spec {
   customTags?: Record<string, CustomTagSpec>;
   useRequestIdForTraceSampling: boolean;
   enableIstioTags: boolean;
+  disableContextPropagation?: boolean;
 }
 
 export function istioTracing(cfg: IstioConfig, node: NodeIdentity, services: ReadonlyMap<string, Service>, warnings: string[]): IstioTracing {
@@ -68,6 +69,7 @@ export function istioTracing(cfg: IstioConfig, node: NodeIdentity, services: Rea
       maxPathTagLength: provider.maxTagLength || proxyTracing?.maxPathTagLength || 256,
       spawnUpstreamSpan: node.mode === 'gateway',
       useRequestIdForTraceSampling: s.useRequestIdForTraceSampling,
+      ...(s.disableContextPropagation ? { disableContextPropagation: true } : {}),
     };
   };
   const client = build(specs.client);
@@ -110,6 +112,7 @@ function telemetrySpecs(cfg: IstioConfig, node: NodeIdentity, warnings: string[]
       if (m.randomSamplingPercentage !== undefined) s.randomSamplingPercentage = m.randomSamplingPercentage;
       if (m.useRequestIdForTraceSampling !== undefined) s.useRequestIdForTraceSampling = m.useRequestIdForTraceSampling;
       if (m.enableIstioTags !== undefined) s.enableIstioTags = m.enableIstioTags;
+      if (m.disableContextPropagation !== undefined) s.disableContextPropagation = m.disableContextPropagation;
     }
   }
   return { client, server };
@@ -193,6 +196,7 @@ function tagsOf(tags: Record<string, CustomTagSpec>): TracingCustomTag[] {
   return Object.entries(tags).map(([tag, t]): TracingCustomTag => {
     if ('literal' in t) return { tag, literal: t.literal };
     if ('environment' in t) return { tag, environment: t.environment };
+    if ('formatter' in t) return { tag, formatter: t.formatter };
     return { tag, requestHeader: t.header };
   });
 }
