@@ -156,7 +156,7 @@ export async function startOutrigger(configDir, children, ports, { args = [], ro
 
 /** `outrigger run` in gateway mode (see startOutrigger), selecting the Gateways of `gatewayMesh`. */
 export function startGateway(configDir, children, ports, opts = {}) {
-  return startOutrigger(configDir, children, ports, { ...opts, args: ['--mode', 'gateway', '--label', 'istio=ingressgateway'] });
+  return startOutrigger(configDir, children, ports, { ...opts, args: ['--mode', 'gateway', '--label', 'istio=ingressgateway', ...(opts.extraArgs ?? [])] });
 }
 
 /**

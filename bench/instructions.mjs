@@ -30,7 +30,15 @@ const USAGE = `usage: node bench/instructions.mjs [--base DIR | --front yaml|xds
                              spans sampled at PERCENT to an OTLP/HTTP collector (the upstream); absent:
                              Istio's defaults (decisions only)
   --base-tracing off|PERCENT the same for --base
+  --access-log text|json     this checkout's gateway logs every request (--access-log: Istio's text or
+                             JSON format on its stdout, here /dev/null); absent: no access log
+  --base-access-log text|json the same for --base
   --keep                     keep the temp dir (each run's callgrind.out, for callgrind_annotate)`;
+
+function accessLogFlag(v) {
+  if (v !== 'text' && v !== 'json') usage(2);
+  return v;
+}
 
 function tracingFlag(v) {
   if (v !== 'off' && !(Number(v) >= 0 && Number(v) <= 100)) usage(2);
@@ -47,7 +55,7 @@ if (process.argv[2] === '--role' && process.argv[3] === 'upstream') {
 }
 
 function options() {
-  const o = { base: undefined, codecs: undefined, fronts: ['yaml'], protos: ['h1', 'h2'], requests: 3000, runs: 2, nodeFlags: PROXY_NODE_FLAGS, baseNodeFlags: PROXY_NODE_FLAGS, tracing: undefined, baseTracing: undefined, keep: false };
+  const o = { base: undefined, codecs: undefined, fronts: ['yaml'], protos: ['h1', 'h2'], requests: 3000, runs: 2, nodeFlags: PROXY_NODE_FLAGS, baseNodeFlags: PROXY_NODE_FLAGS, tracing: undefined, baseTracing: undefined, accessLog: undefined, baseAccessLog: undefined, keep: false };
   const f = flagReader(process.argv.slice(2), usage);
   for (let a = f.next(); a !== undefined; a = f.next()) {
     if (a === '--base') o.base = path.resolve(f.value());
@@ -70,6 +78,8 @@ function options() {
     else if (a === '--tracing') o.tracing = tracingFlag(f.value());
     else if (a === '--keep') o.keep = true;
     else if (a === '--base-tracing') o.baseTracing = tracingFlag(f.value());
+    else if (a === '--access-log') o.accessLog = accessLogFlag(f.value());
+    else if (a === '--base-access-log') o.baseAccessLog = accessLogFlag(f.value());
     else if (a === '-h' || a === '--help') usage(0);
     else { console.error(`unknown flag ${a}`); usage(2); }
   }
@@ -83,11 +93,11 @@ function options() {
 }
 
 /** The gateway of `front`: Istio YAML through `outrigger run`, or the same routing over xDS (`outrigger -c bootstrap`). */
-async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags, env, tracing) {
+async function startProxy(front, dir, children, upPort, root, prefix, nodeFlags, env, tracing, accessLog) {
   const [gw, ...proxyPorts] = await freePorts(1 + PROXY_PORTS);
   if (front === 'yaml') {
     fs.writeFileSync(path.join(dir, 'mesh.yaml'), gatewayMesh(upPort, 'HTTP', [`{ port: { number: ${gw}, name: http, protocol: HTTP }, hosts: ["*"] }`]) + tracingMeshYaml(tracing, upPort, 'default'));
-    const { proxy } = await startGateway(dir, children, proxyPorts, { root, prefix, readySeconds: 300, nodeFlags, env });
+    const { proxy } = await startGateway(dir, children, proxyPorts, { root, prefix, readySeconds: 300, nodeFlags, env, extraArgs: accessLog ? ['--access-log', accessLog] : [] });
     return { proxy, gw };
   }
   const cluster = 'outbound|80||up.default.svc.cluster.local';
@@ -116,7 +126,7 @@ async function measure(o, tmp, children, upPort, [name, root, front], proto, run
   fs.mkdirSync(dir);
   const out = path.join(dir, 'callgrind.out');
   const env = name === 'own' || name === 'node' ? { OUTRIGGER_HTTP2_CODEC: name } : {};
-  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out), name === 'base' ? o.baseNodeFlags : o.nodeFlags, env, name === 'base' ? o.baseTracing : o.tracing);
+  const { proxy, gw } = await startProxy(front, dir, children, upPort, root, callgrindPrefix(out), name === 'base' ? o.baseNodeFlags : o.nodeFlags, env, name === 'base' ? o.baseTracing : o.tracing, name === 'base' ? o.baseAccessLog : o.accessLog);
   return instructionsPerRequest(proxy, out, { proto, port: gw, n: o.requests });
 }
 

@@ -10,7 +10,8 @@
  * RegExp, which backtracks and does not read RE2 syntax (`[[:alnum:]]`), so `matches` is rewritten
  * to an RE2 matcher (common/regex.ts) at compile.
  */
-import { Environment } from '@marcbachmann/cel-js';
+import type { Environment } from '@marcbachmann/cel-js';
+import { onFirstUse } from './lazy-module.js';
 import { compileSearchRegex, type CompiledRegex } from './regex.js';
 import type { LogContext } from './log-context.js';
 
@@ -31,9 +32,12 @@ function re2Search(value: string, pattern: string): boolean {
   return re.test(value);
 }
 
+/** The evaluator, loaded with the first expression compiled: a config without CEL never loads it. */
+const celJs = onFirstUse<typeof import('@marcbachmann/cel-js')>('@marcbachmann/cel-js');
+
 let env: Environment | undefined;
 function environment(): Environment {
-  env ??= new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false })
+  env ??= new (celJs().Environment)({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false })
     .registerFunction(`string.${RE2_MATCHES}(string): bool`, (s: string, p: string) => re2Search(s, p))
     .registerFunction(`${RE2_MATCHES}(string, string): bool`, (s: string, p: string) => re2Search(s, p));
   return env;

@@ -71,6 +71,7 @@ function optionalLoaded(t: ThreadModules): Record<string, boolean> {
     undici: builtin('internal/deps/undici/undici'),
     yaml: file('/node_modules/yaml/'),
     jsYaml: file('/node_modules/js-yaml/'),
+    cel: file('/node_modules/@marcbachmann/cel-js/'),
   };
 }
 
@@ -94,7 +95,7 @@ describe('modules an idle proxy has loaded', () => {
       // none of the per-file build (a worker started from dist/worker/ would load that whole tree)
       expect(t.files.some((u) => u.startsWith(`${OUR_DIST}bundle/`)), t.thread).toBe(true);
       expect(t.files.filter((u) => u.startsWith(OUR_DIST) && !u.startsWith(`${OUR_DIST}bundle/`)), t.thread).toEqual([]);
-      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: false, undici: false, yaml: false, jsYaml: false });
+      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: false, undici: false, yaml: false, jsYaml: false, cel: false });
     }
   });
 
@@ -140,7 +141,7 @@ describe('modules an idle proxy has loaded', () => {
     const workers = threads.filter((t) => t.files.some((u) => u.endsWith('/dist/bundle/worker.js')));
     expect(workers).toHaveLength(2);
     for (const t of workers) {
-      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: true, undici: false, yaml: false, jsYaml: false });
+      expect(optionalLoaded(t), t.thread).toEqual({ grpc: false, protobufjs: false, nodeForge: false, joseVerify: false, re2js: false, http2: false, tls: true, undici: false, yaml: false, jsYaml: false, cel: false });
     }
   });
 });
