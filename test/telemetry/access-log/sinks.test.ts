@@ -1,4 +1,4 @@
-// A worker's access-log files: lines of one turn written together, files appended to, files no
+// A worker's access-log files: lines written together (per 100 ms), files appended to, files no
 // Runtime uses any more closed, a file that cannot be opened costs dropped lines, not a crash.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ beforeAll(async () => {
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
 describe('LogSinks', () => {
-  it('appends the lines of each turn to their file; one sink per path', async () => {
+  it('appends its lines to their file, written together; one sink per path', async () => {
     const sinks = new LogSinks();
     const path = join(dir, 'a.log');
     const a = sinks.sink(path);
