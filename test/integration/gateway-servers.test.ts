@@ -170,7 +170,9 @@ describe('gateway TCP server (Istio "Ingress TCP")', () => {
     expect(m!.sum('istio_tcp_received_bytes_total', labels)).toBeGreaterThan(0);
     expect(m!.sum('istio_tcp_sent_bytes_total', labels)).toBeGreaterThan(0);
     expect(m!.select('istio_tcp_connections_opened_total', labels).map((s) => s.labels.destination_version).sort()).toEqual(['v1', 'v2']);
-    const lines = accessLogEntries(proxy).filter((j) => String(j.upstream_cluster).endsWith(`|${TCP_ECHO}`) && String(j.upstream_cluster).startsWith('outbound|9000|v'));
+    // access-log lines are written in batches (100 ms): they may follow the metrics
+    const ours = () => accessLogEntries(proxy).filter((j) => String(j.upstream_cluster).endsWith(`|${TCP_ECHO}`) && String(j.upstream_cluster).startsWith('outbound|9000|v'));
+    const lines = (await eventually(() => (ours().length >= 40 ? ours() : undefined), 3_000)) ?? ours();
     expect(lines.length).toBeGreaterThanOrEqual(40);
     expect(lines[0]).toMatchObject({ method: null, response_code: 0 });
   });
