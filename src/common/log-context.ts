@@ -68,6 +68,8 @@ export interface LogContext {
   readonly traceId: string | undefined;
   /** The request was traced (sampled or forced). */
   readonly traced: boolean;
+  /** Tracing was forced (x-envoy-force-trace): what Envoy's traceable access-log filter keeps. */
+  readonly traceForced: boolean;
   /** The request is a health check (Envoy's health_check filter marked it); false when unknown. */
   readonly healthCheck: boolean;
   /** The downstream connection's id (unique in this worker); undefined when the codec has none. */

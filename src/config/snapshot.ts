@@ -386,7 +386,7 @@ export type AccessLogFilter =
   /** The request's duration in milliseconds. */
   | { duration: AccessLogComparison }
   | { notHealthCheck: true }
-  /** Requests traced (sampled or forced). */
+  /** Requests whose tracing was forced (x-envoy-force-trace), as Envoy's traceable filter. */
   | { traceable: true }
   /** Entries carrying one of these response flags (short names, e.g. UH); empty: any flag. */
   | { responseFlags: string[] }

@@ -1,3 +1,4 @@
+import type { TraceStatus } from '../tracing/decision.js';
 import { HttpLogContext } from '../telemetry/access-log/http-context.js';
 import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
 import type { BodySource } from '../codec/body.js';
@@ -44,6 +45,8 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
   grpcStatus: string | undefined;
   /** The request's trace (a provider configured): its context goes upstream, its span (if sampled) ends with the request. */
   trace: RequestTrace | undefined;
+  /** The tracing decision (the connection manager's tracing configured): access logs' traceable filter reads it. */
+  traceStatus: TraceStatus | undefined;
   /** The response headers and trailers as the client got them (access logs read them). */
   sentHeaders: string[] | undefined;
   sentTrailers: string[] | undefined;
@@ -135,6 +138,11 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
     return this.trace?.sampled === true;
   }
 
+  /** Tracing was forced for this request (x-envoy-force-trace): Envoy's traceable access-log filter. */
+  get traceForced(): boolean {
+    return this.traceStatus === 'forced';
+  }
+
   /** Envoy's filter state, for access logs: no filter sets any yet (Istio's peer metadata exchange is not done). */
   filterState(_name: string): unknown {
     return undefined;
@@ -220,7 +228,8 @@ export class ActiveStream implements RouterCallbacks, FilterManagerHost, Downstr
    */
   private startTrace(tracer: HttpTracer): void {
     const req = this.request;
-    const traced = tracer.decide(this);
+    const status = (this.traceStatus = tracer.decide(this));
+    const traced = status !== 'none';
     const trace = (this.trace = tracer.startSpan(traced, this.ds.headers, req.authority));
     if (!trace) return;
     const decorator = this.route?.decorator;

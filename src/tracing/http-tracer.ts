@@ -11,7 +11,7 @@ import type { LogContext } from '../common/log-context.js';
 import { compileFormat } from '../common/substitution-format.js';
 import type { HcmTracing, NodeIdentity, TracingCustomTag, TracingProvider } from '../config/snapshot.js';
 import { getFromList, setInList } from '../router/headers.js';
-import { REASON_OF, traceStatus, withTraceStatus, type TraceReason } from './decision.js';
+import { REASON_OF, traceStatus, withTraceStatus, type TraceReason, type TraceStatus } from './decision.js';
 import { newSpanId, newTraceId } from './ids.js';
 import { nowMs, RecordingSpan, type SpanKind, type SpanSink } from './span.js';
 import { readB3, readTraceparent, writeB3, writeTraceparent, type SpanContext } from './trace-context.js';
@@ -147,7 +147,8 @@ export class HttpTracer {
    * A new request's decision, counted; x-request-id rewritten to carry it, in the upstream headers
    * and in `r.requestId` (as forwarded). True when traced.
    */
-  decide(r: TraceDecisionSubject): boolean {
+  /** The request's tracing decision ('none': not traced), counted, and marked into x-request-id. */
+  decide(r: TraceDecisionSubject): TraceStatus {
     const rid = r.requestId;
     const status = traceStatus(this.config, rid, getFromList(r.downstreamHeaders, 'x-client-trace-id') !== undefined, getFromList(r.upstreamHeaders, 'x-envoy-force-trace') !== undefined, this.random);
     this.stats[REASON_OF[status]]++;
@@ -158,7 +159,7 @@ export class HttpTracer {
         r.requestId = marked;
       }
     }
-    return status !== 'none';
+    return status;
   }
 
   /**

@@ -50,6 +50,7 @@ export function fakeContext(input: FakeInput = {}): LogContext {
     grpcStatus: undefined,
     traceId: undefined,
     traced: false,
+    traceForced: false,
     healthCheck: false,
     connectionId: 7,
     metadata: {},

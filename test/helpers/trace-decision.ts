@@ -24,7 +24,7 @@ export function decideThroughTracer(config: HcmTracing, input: DecisionInputs): 
   const upstreamHeaders = input.requestId === undefined ? [] : ['x-request-id', input.requestId];
   if (input.forceTrace) upstreamHeaders.push('x-envoy-force-trace', 'true');
   const subject = { requestId: input.requestId, downstreamHeaders: input.clientTraceId ? ['x-client-trace-id', 'client-1'] : [], upstreamHeaders };
-  const traced = tracer.decide(subject);
+  const traced = tracer.decide(subject) !== 'none';
   const counted = (Object.keys(stats) as TraceReason[]).filter((k) => stats[k] === 1);
   if (counted.length !== 1 || Object.values(stats).reduce((a, b) => a + b) !== 1) throw new Error(`one decision, one count: ${JSON.stringify(stats)}`);
   const forwarded = upstreamHeaders[upstreamHeaders.indexOf('x-request-id') + 1];

@@ -30,7 +30,8 @@ export function compileLogFilter(f: AccessLogFilter): LogPredicate {
     return (ctx) => test(ctx.durationMs);
   }
   if ('notHealthCheck' in f) return (ctx) => !ctx.healthCheck;
-  if ('traceable' in f) return (ctx) => ctx.traced;
+  // Envoy's TraceableRequestFilter: a traced request whose decision was forced (x-envoy-force-trace)
+  if ('traceable' in f) return (ctx) => ctx.traceForced;
   if ('responseFlags' in f) {
     const wanted = new Set(f.responseFlags);
     if (wanted.size === 0) return (ctx) => ctx.responseFlags !== '-';

@@ -24,6 +24,7 @@ export interface FinishedRequest {
   /** The request's trace id, when it has a trace context, and whether it was sampled. */
   readonly traceId: string | undefined;
   readonly traced: boolean;
+  readonly traceForced: boolean;
   readonly metadata: Readonly<Record<string, unknown>>;
   /** Envoy's filter state the access log and metric overrides read (Istio's upstream_peer, downstream_peer). */
   filterState(name: string): unknown;
@@ -161,6 +162,10 @@ export class HttpLogContext implements LogContext {
 
   get traced(): boolean {
     return this.r.traced;
+  }
+
+  get traceForced(): boolean {
+    return this.r.traceForced;
   }
 
   get metadata(): Readonly<Record<string, unknown>> {

@@ -43,6 +43,7 @@ export function tcpLogContext(c: FinishedConnection): LogContext {
     grpcStatus: undefined,
     traceId: undefined,
     traced: false,
+    traceForced: false,
     healthCheck: false,
     connectionId: undefined,
     metadata: {},

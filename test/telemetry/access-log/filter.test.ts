@@ -26,7 +26,9 @@ describe('access-log filters', () => {
     expect(on({ responseFlags: ['UF', 'URX'] }, { responseFlags: 'UF,URX' })).toBe(true);
     expect(on({ responseFlags: ['NR'] }, { responseFlags: 'UH' })).toBe(false);
     expect(on({ notHealthCheck: true }, { healthCheck: true })).toBe(false);
-    expect(on({ traceable: true }, { traced: true })).toBe(true);
+    // Envoy's traceable filter: traced because forced (x-envoy-force-trace), not merely sampled
+    expect(on({ traceable: true }, { traced: true, traceForced: true })).toBe(true);
+    expect(on({ traceable: true }, { traced: true, traceForced: false })).toBe(false);
   });
 
   it('header matchers (presence, string match, inverted) on the request', () => {

@@ -82,6 +82,7 @@ export class RequestInProgress implements LogContext {
   readonly grpcStatus = undefined;
   readonly traceId = undefined;
   readonly traced = false;
+  readonly traceForced = false;
   readonly healthCheck = false;
   readonly connectionId = undefined;
 
