@@ -31,6 +31,13 @@ export function getFromList(list: readonly string[], name: string): string | und
   return undefined;
 }
 
+/** Every value of a header joined with "," (as Envoy's header matchers read repeated headers); undefined when absent. */
+export function getJoinedFromList(list: readonly string[], name: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) out = out === undefined ? list[i + 1] : `${out},${list[i + 1]}`;
+  return out;
+}
+
 export type HeaderObject = Record<string, string | string[] | undefined>;
 
 export function mutateHeaderObject(headers: HeaderObject, m: HeaderMutation): void {

@@ -1,3 +1,4 @@
+import { getJoinedFromList } from './headers.js';
 
 /** What route matching reads from a request; built once per request, query parsed only on demand. */
 export class RequestView {
@@ -36,10 +37,7 @@ export class RequestView {
       case ':path':
         return this.path;
     }
-    let out: string | undefined;
-    const h = this.headers;
-    for (let i = 0; i < h.length; i += 2) if (h[i] === name) out = out === undefined ? h[i + 1] : `${out},${h[i + 1]}`;
-    return out;
+    return getJoinedFromList(this.headers, name);
   }
 
   queryParam(name: string): string | undefined {

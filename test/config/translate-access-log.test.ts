@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { AccessLog, Listener } from '../../src/config/snapshot.js';
+import type { AccessLog } from '../../src/config/snapshot.js';
 import type { Translation } from '../../src/config/istio/translate.js';
-import { httpConnectionManagerOf, tcpProxyOf } from '../../src/config/envoy/network-filters.js';
+import { filterChainsOf, httpConnectionManagerOf, tcpProxyOf } from '../../src/config/envoy/network-filters.js';
 import { translateIstio } from '../../src/config/istio/translate.js';
 import { ISTIO_DEFAULT_JSON_FORMAT, ISTIO_DEFAULT_TEXT_FORMAT } from '../../src/config/istio/access-log-formats.js';
 import { gatewayNode, listener, parseError, parseYaml, sidecarNode, translate } from './helpers.js';
@@ -37,12 +37,9 @@ const SELF = stringify({
 const docs = (...d: string[]) => [SELF, ...d].join('---\n');
 const node = (labels: Record<string, string> = { app: 'httpbin' }) => sidecarNode({ labels });
 
-function chainsOf(l: Listener) {
-  return l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
-}
 /** The access logs of every connection manager and TCP proxy of a listener (all equal in these cases). */
 function logsOf(t: Translation, name: string): AccessLog[] | undefined {
-  const filters = chainsOf(listener(t, name)).flatMap((c) => [httpConnectionManagerOf(c), tcpProxyOf(c)].filter((f) => f !== undefined));
+  const filters = filterChainsOf(listener(t, name)).flatMap((c) => [httpConnectionManagerOf(c), tcpProxyOf(c)].filter((f) => f !== undefined));
   const all = filters.map((f) => f.accessLog);
   const first = all.find((x) => x !== undefined);
   for (const x of all) expect(x).toEqual(first);
@@ -59,7 +56,7 @@ describe('Telemetry accessLogging', () => {
     expect(client(t)).toEqual([STDOUT_TEXT]);
     expect(server(t)).toEqual([STDOUT_TEXT]);
     // the TCP passthrough and the HTTP chains alike (logsOf checks they are equal)
-    const outboundTcp = chainsOf(listener(t, 'virtualOutbound')).map(tcpProxyOf).filter((x) => x);
+    const outboundTcp = filterChainsOf(listener(t, 'virtualOutbound')).map(tcpProxyOf).filter((x) => x);
     expect(outboundTcp.length).toBeGreaterThan(0);
   });
 
@@ -146,10 +143,10 @@ describe('Telemetry accessLogging', () => {
     const gw = stringify({ apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'gw' }, spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 8080, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } });
     const mode = (m: string) => telemetry({ accessLogging: [{ providers: [{ name: 'envoy' }], match: { mode: m } }] });
     const t = translate(docs(gw, mode('CLIENT')), gatewayNode());
-    const hcm = t.snapshot.listeners.flatMap((l) => chainsOf(l)).map(httpConnectionManagerOf).find((h) => h);
+    const hcm = t.snapshot.listeners.flatMap((l) => filterChainsOf(l)).map(httpConnectionManagerOf).find((h) => h);
     expect(hcm?.accessLog).toEqual([STDOUT_TEXT]);
     const s = translate(docs(gw, mode('SERVER')), gatewayNode());
-    expect(s.snapshot.listeners.flatMap((l) => chainsOf(l)).map(httpConnectionManagerOf).find((h) => h)?.accessLog).toBeUndefined();
+    expect(s.snapshot.listeners.flatMap((l) => filterChainsOf(l)).map(httpConnectionManagerOf).find((h) => h)?.accessLog).toBeUndefined();
   });
 });
 

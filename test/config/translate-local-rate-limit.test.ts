@@ -4,8 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { LocalRateLimit } from '../../src/config/envoy/local-ratelimit.js';
-import { httpConnectionManagerOf } from '../../src/config/envoy/network-filters.js';
-import type { Listener } from '../../src/config/snapshot.js';
+import { filterChainsOf, httpConnectionManagerOf } from '../../src/config/envoy/network-filters.js';
 import { compilePerRouteConfig } from '../../src/filters/http/registry.js';
 import { RouteTable } from '../../src/router/route-table.js';
 import { gatewayNode, parseError, sidecarNode, translate } from './helpers.js';
@@ -20,12 +19,11 @@ const VS = stringify({
   apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'app' },
   spec: { hosts: ['app.test'], gateways: ['gw'], http: [{ name: 'api', match: [{ uri: { prefix: '/api' } }], route: [{ destination: { host: 'app.default.svc.cluster.local' } }] }, { name: 'web', route: [{ destination: { host: 'app.default.svc.cluster.local' } }] }] },
 });
-const chainsOf = (l: Listener) => (l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains);
 
 describe('LocalRateLimit (policy.outrigger.io/v1alpha1)', () => {
   it('on a gateway (CLIENT): the filter first; the api route limited per x-user, the web route as a whole; the route tables compile', () => {
     const t = translate([SVC, GW, VS, limits({ mode: 'CLIENT', rules: [{ match: { virtualService: 'app', route: 'api' }, limit: { requests: 2, per: '60s' }, by: { header: 'X-User' } }, { match: { virtualService: 'app', route: 'web' }, limit: { requests: 3, per: '1m', burst: 6 } }] })].join('---\n'), gatewayNode({ namespace: 'default' }));
-    const hcm = t.snapshot.listeners.flatMap(chainsOf).map(httpConnectionManagerOf).find((h) => h)!;
+    const hcm = t.snapshot.listeners.flatMap(filterChainsOf).map(httpConnectionManagerOf).find((h) => h)!;
     expect(hcm.httpFilters[0]).toMatchObject({ name: 'envoy.filters.http.local_ratelimit', config: { statPrefix: 'local_rate_limit', descriptors: [], enabledPercent: 100, enforcedPercent: 100 } });
     const rc = t.snapshot.routeConfigs.find((r) => r.name === hcm.routeConfigName)!;
     const [api, web] = rc.virtualHosts[0].routes;
@@ -39,10 +37,10 @@ describe('LocalRateLimit (policy.outrigger.io/v1alpha1)', () => {
   it('SERVER (the default): inbound connection managers and routes only; by remote address; another workload untouched', () => {
     const spec = { selector: { matchLabels: { app: 'app' } }, rules: [{ match: { port: 80 }, limit: { requests: 10, per: '1s' }, by: { remoteAddress: true } }], scope: 'PER_WORKER' };
     const t = translate([SVC, limits(spec)].join('---\n'), sidecarNode({ labels: { app: 'app' } }));
-    const inbound = t.snapshot.listeners.filter((l) => l.direction === 'INBOUND').flatMap(chainsOf).map(httpConnectionManagerOf).filter((h) => h);
+    const inbound = t.snapshot.listeners.filter((l) => l.direction === 'INBOUND').flatMap(filterChainsOf).map(httpConnectionManagerOf).filter((h) => h);
     expect(inbound.length).toBeGreaterThan(0);
     for (const h of inbound) expect(h!.httpFilters[0].name).toBe('envoy.filters.http.local_ratelimit');
-    for (const h of t.snapshot.listeners.filter((l) => l.direction !== 'INBOUND').flatMap(chainsOf).map(httpConnectionManagerOf).filter((x) => x)) {
+    for (const h of t.snapshot.listeners.filter((l) => l.direction !== 'INBOUND').flatMap(filterChainsOf).map(httpConnectionManagerOf).filter((x) => x)) {
       expect(h!.httpFilters.map((f) => f.name)).not.toContain('envoy.filters.http.local_ratelimit');
     }
     const rc = t.snapshot.routeConfigs.find((r) => r.name === 'inbound|80||')!;

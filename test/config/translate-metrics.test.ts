@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { IstioStats, Listener } from '../../src/config/snapshot.js';
+import type { IstioStats } from '../../src/config/snapshot.js';
 import type { Translation } from '../../src/config/istio/translate.js';
-import { httpConnectionManagerOf, tcpProxyOf } from '../../src/config/envoy/network-filters.js';
+import { filterChainsOf, httpConnectionManagerOf, tcpProxyOf } from '../../src/config/envoy/network-filters.js';
 import { listener, parseError, sidecarNode, translate } from './helpers.js';
 
 const CONFORMANCE = new URL('../../../shared/conformance/istio/', import.meta.url);
@@ -36,12 +36,9 @@ const SELF = stringify({
 const docs = (...d: string[]) => [SELF, ...d].filter(Boolean).join('---\n');
 const run = (...d: string[]) => translate(docs(...d), sidecarNode({ labels: { app: 'reviews' } }));
 
-function chainsOf(l: Listener) {
-  return l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
-}
 /** The istioStats of a listener's connection managers and TCP proxies (all equal). */
 function statsOf(t: Translation, name: string): IstioStats | undefined {
-  const all = chainsOf(listener(t, name)).flatMap((c) => [httpConnectionManagerOf(c), tcpProxyOf(c)].filter((f) => f !== undefined)).map((f) => f.istioStats);
+  const all = filterChainsOf(listener(t, name)).flatMap((c) => [httpConnectionManagerOf(c), tcpProxyOf(c)].filter((f) => f !== undefined)).map((f) => f.istioStats);
   for (const x of all) expect(x).toEqual(all[0]);
   return all[0];
 }

@@ -3,7 +3,7 @@
  * typed config (envoy.config.listener.v3.Filter). A chain runs them in order; the last one is
  * terminal (the TCP proxy or the HTTP connection manager).
  */
-import type { FilterChain, HttpConnectionManager, TcpProxy } from '../snapshot.js';
+import type { FilterChain, HttpConnectionManager, Listener, TcpProxy } from '../snapshot.js';
 import { NETWORK_EXT_AUTHZ_FILTER, NETWORK_RBAC_FILTER, type TcpAuthzFilter } from './rbac.js';
 
 export const TCP_PROXY_FILTER = 'envoy.filters.network.tcp_proxy';
@@ -21,6 +21,11 @@ export function tcpProxyFilter(typedConfig: TcpProxy): TcpProxyFilter {
 
 export function httpConnectionManagerFilter(typedConfig: HttpConnectionManager): HttpConnectionManagerFilter {
   return { name: HTTP_CONNECTION_MANAGER_FILTER, typedConfig };
+}
+
+/** Every filter chain of a listener, its default chain last. */
+export function filterChainsOf(l: Listener): FilterChain[] {
+  return l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
 }
 
 /** The chain's HTTP connection manager, when it ends in one. */

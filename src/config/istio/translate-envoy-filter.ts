@@ -5,8 +5,8 @@
  * routes of its context (SIDECAR_INBOUND, SIDECAR_OUTBOUND, GATEWAY, ANY) and port. Only the
  * patches parse-envoy-filter.ts accepts exist here.
  */
-import type { FilterChain, HttpConnectionManager, HttpFilterConfig, Listener, NodeIdentity, Route, RouteConfiguration, VirtualHost } from '../snapshot.js';
-import { httpConnectionManagerOf } from '../envoy/network-filters.js';
+import type { HttpConnectionManager, HttpFilterConfig, Listener, NodeIdentity, Route, RouteConfiguration, VirtualHost } from '../snapshot.js';
+import { filterChainsOf, httpConnectionManagerOf } from '../envoy/network-filters.js';
 import { labelsMatch } from './hosts.js';
 import { ROOT_NAMESPACE } from './registry.js';
 import type { EnvoyFilterPatch, EnvoyFilterSpec, IstioConfig, PatchContext } from './resources.js';
@@ -41,15 +41,12 @@ export function applyEnvoyFilters(cfg: IstioConfig, node: NodeIdentity, listener
   }
 }
 
-function chainsOf(l: Listener): FilterChain[] {
-  return l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
-}
 
 function patchConnectionManagers(p: FilterPatch, node: NodeIdentity, listeners: readonly Listener[]): void {
   const done = new Set<HttpConnectionManager>();
   for (const l of listeners) {
     if (!appliesIn(p.context, contextOf(node, l.direction === 'INBOUND'))) continue;
-    for (const c of chainsOf(l)) {
+    for (const c of filterChainsOf(l)) {
       const hcm = httpConnectionManagerOf(c);
       if (!hcm || done.has(hcm)) continue;
       if (p.portNumber !== undefined && (c.match.destinationPort ?? l.port) !== p.portNumber) continue;

@@ -9,8 +9,8 @@
  */
 import type { LocalRateLimit, LocalRateLimitDescriptor, RateLimitAction, RateLimitPolicy } from '../envoy/local-ratelimit.js';
 import { LOCAL_RATELIMIT_FILTER } from '../envoy/local-ratelimit.js';
-import { httpConnectionManagerOf } from '../envoy/network-filters.js';
-import type { FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, VirtualHost } from '../snapshot.js';
+import { filterChainsOf, httpConnectionManagerOf } from '../envoy/network-filters.js';
+import type { HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, VirtualHost } from '../snapshot.js';
 import { labelsMatch } from './hosts.js';
 import { portOf } from './translate-envoy-filter.js';
 import { ROOT_NAMESPACE } from './registry.js';
@@ -47,16 +47,13 @@ export function applyLocalRateLimits(cfg: IstioConfig, node: NodeIdentity, liste
   addFilters(listeners, specs, node);
 }
 
-function chainsOf(l: Listener): FilterChain[] {
-  return l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
-}
 
 /** The filter, first in every connection manager of a covered side (it limits only where routes carry a config). */
 function addFilters(listeners: readonly Listener[], specs: readonly LocalRateLimitSpec[], node: NodeIdentity): void {
   const done = new Set<HttpConnectionManager>();
   for (const l of listeners) {
     if (!specs.some((s) => covers(s, node, l.direction === 'INBOUND'))) continue;
-    for (const c of chainsOf(l)) {
+    for (const c of filterChainsOf(l)) {
       const hcm = httpConnectionManagerOf(c);
       if (!hcm || done.has(hcm)) continue;
       done.add(hcm);

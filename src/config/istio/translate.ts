@@ -6,7 +6,7 @@ import { istioMetrics } from './translate-metrics.js';
 import { applyEnvoyFilters } from './translate-envoy-filter.js';
 import { applyLocalRateLimits } from './translate-local-rate-limit.js';
 import type { Cluster, ClusterLoadAssignment, FilterChain, HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, Secret, Snapshot, TrafficDirection, VirtualHost, HttpTimeoutOverrides } from '../snapshot.js';
-import { httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
+import { filterChainsOf, httpConnectionManagerFilter, httpConnectionManagerOf, tcpProxyFilter, tcpProxyOf } from '../envoy/network-filters.js';
 import { hostMatches, labelsMatch, namespaceAdmits, parseNamespacedHost } from './hosts.js';
 import { buildServices, DestinationRuleIndex, ROOT_NAMESPACE, VirtualServiceIndex, type Service } from './registry.js';
 import type { IstioConfig, MeshSettings, SidecarSpec, VirtualServiceSpec } from './resources.js';
@@ -88,7 +88,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
   for (const l of listeners) {
     const t = l.direction === 'INBOUND' ? tracing.server : tracing.client;
     if (!t) continue;
-    for (const c of chainsOf(l)) {
+    for (const c of filterChainsOf(l)) {
       const hcm = httpConnectionManagerOf(c);
       if (hcm) hcm.tracing = t;
     }
@@ -104,7 +104,7 @@ export function translateIstio(cfg: IstioConfig, node: NodeIdentity, opts: Trans
     const accessLog = server ? logs.server : logs.client;
     const istioStats = server ? metrics.server : metrics.client;
     if (!accessLog.length && !istioStats) continue;
-    for (const c of chainsOf(l)) {
+    for (const c of filterChainsOf(l)) {
       for (const f of [httpConnectionManagerOf(c), tcpProxyOf(c)]) {
         if (!f) continue;
         if (accessLog.length) f.accessLog = accessLog;
@@ -168,7 +168,7 @@ function addAuthorization(listeners: Listener[], cfg: IstioConfig, node: NodeIde
   if (tcp.length === 0) return;
   for (const l of listeners) {
     if (l.direction === 'OUTBOUND') continue;
-    for (const c of chainsOf(l)) {
+    for (const c of filterChainsOf(l)) {
       const proxy = tcpProxyOf(c);
       if (!proxy || proxy.clusters.some((x) => x.name === BLACKHOLE_CLUSTER)) continue;
       if (forwardsMeshMtls(l, c)) continue;
@@ -186,9 +186,6 @@ function forwardsMeshMtls(l: Listener, c: FilterChain): boolean {
 }
 
 /** A listener's filter chains, its default one included. */
-function chainsOf(l: Listener): FilterChain[] {
-  return l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
-}
 
 /**
  * Every distinct HTTP connection manager of the listeners (chains of one listener may share one);
@@ -198,7 +195,7 @@ function connectionManagers(listeners: readonly Listener[], receiving: boolean):
   const out = new Set<HttpConnectionManager>();
   for (const l of listeners) {
     if (receiving && l.direction === 'OUTBOUND') continue;
-    for (const c of chainsOf(l)) {
+    for (const c of filterChainsOf(l)) {
       const hcm = httpConnectionManagerOf(c);
       if (hcm) out.add(hcm);
     }

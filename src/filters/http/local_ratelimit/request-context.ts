@@ -7,6 +7,7 @@ import { hostPort } from '../../../common/address.js';
 import type { LogContext } from '../../../common/log-context.js';
 import type { FilterCallbacks, RequestHeaders } from '../../../http/filter.js';
 import type { DescriptorSource } from '../../../router/rate-limit-descriptors.js';
+import { getJoinedFromList } from '../../../router/headers.js';
 
 /** A pseudo-header's value, or undefined for a regular header name. */
 function pseudoHeader(name: string, headers: RequestHeaders, stream: FilterCallbacks): string | undefined {
@@ -24,13 +25,6 @@ function pseudoHeader(name: string, headers: RequestHeaders, stream: FilterCallb
   }
 }
 
-/** Every value of a header in the flat list, joined with ',' (as Envoy's matchers read repeated headers). */
-function joined(list: readonly string[], name: string): string | undefined {
-  let out: string | undefined;
-  for (let i = 0; i < list.length; i += 2) if (list[i] === name) out = out === undefined ? list[i + 1] : `${out},${list[i + 1]}`;
-  return out;
-}
-
 export class RequestDescriptorSource implements DescriptorSource {
   private context: LogContext | undefined;
 
@@ -45,7 +39,7 @@ export class RequestDescriptorSource implements DescriptorSource {
   }
 
   joinedHeader(name: string): string | undefined {
-    return name.charCodeAt(0) === 58 ? pseudoHeader(name, this.headers, this.stream) : joined(this.stream.requestHeaderList, name);
+    return name.charCodeAt(0) === 58 ? pseudoHeader(name, this.headers, this.stream) : getJoinedFromList(this.stream.requestHeaderList, name);
   }
 
   get remoteAddress(): string {
