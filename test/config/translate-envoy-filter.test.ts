@@ -5,11 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { HttpConnectionManager, Listener, RouteConfiguration } from '../../src/config/snapshot.js';
+import type { HttpConnectionManager, RouteConfiguration } from '../../src/config/snapshot.js';
 import type { Translation } from '../../src/config/istio/translate.js';
-import { httpConnectionManagerOf } from '../../src/config/envoy/network-filters.js';
+import { filterChainsOf, httpConnectionManagerOf } from '../../src/config/envoy/network-filters.js';
 import type { LocalRateLimit } from '../../src/config/envoy/local-ratelimit.js';
 import { gatewayNode, parseError, sidecarNode, translate } from './helpers.js';
+import { ISTIO_TASK_LIMIT } from '../helpers/local-ratelimit.js';
 
 const CONFORMANCE = new URL('../../../shared/conformance/istio/', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, CONFORMANCE), 'utf8');
@@ -25,28 +26,10 @@ const svc = (name: string, ns: string, port: number, address: string) =>
   });
 const PRODUCTPAGE = svc('productpage', 'default', 9080, '10.1.1.1');
 
-const BUCKET_4 = { maxTokens: 4, tokensPerFill: 4, fillIntervalMs: 60_000 };
-const TASK_CONFIG: LocalRateLimit = {
-  statPrefix: 'http_local_rate_limiter',
-  tokenBucket: BUCKET_4,
-  enabledPercent: 100,
-  enforcedPercent: 100,
-  status: 429,
-  responseHeadersToAdd: [{ name: 'x-local-rate-limit', value: 'true', append: false }],
-  requestHeadersToAddWhenNotEnforced: [],
-  descriptors: [],
-  stage: 0,
-  rateLimitHeaders: false,
-  alwaysConsumeDefaultTokenBucket: true,
-  rateLimitedAsResourceExhausted: false,
-  scope: 'shared',
-};
+const TASK_CONFIG = ISTIO_TASK_LIMIT;
 
-function chainsOf(l: Listener) {
-  return l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
-}
 function hcms(t: Translation, inbound: boolean): HttpConnectionManager[] {
-  return [...new Set(t.snapshot.listeners.filter((l) => (l.direction === 'INBOUND') === inbound).flatMap((l) => chainsOf(l).map(httpConnectionManagerOf).filter((h) => h !== undefined)))];
+  return [...new Set(t.snapshot.listeners.filter((l) => (l.direction === 'INBOUND') === inbound).flatMap((l) => filterChainsOf(l).map(httpConnectionManagerOf).filter((h) => h !== undefined)))];
 }
 const routeConfig = (t: Translation, name: string): RouteConfiguration => t.snapshot.routeConfigs.find((r) => r.name === name)!;
 
@@ -99,7 +82,7 @@ describe("Istio's telemetry policy tests", () => {
       });
     const gw = stringify({ apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'gw' }, spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 8080, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } });
     const t = translate([PRODUCTPAGE, gw, ef('GATEWAY'), ef('SIDECAR_INBOUND')].join('---\n'), gatewayNode());
-    const names = t.snapshot.listeners.flatMap((l) => chainsOf(l).map(httpConnectionManagerOf)).filter((h) => h).flatMap((h) => h!.httpFilters.map((f) => (f.config as LocalRateLimit).statPrefix));
+    const names = t.snapshot.listeners.flatMap((l) => filterChainsOf(l).map(httpConnectionManagerOf)).filter((h) => h).flatMap((h) => h!.httpFilters.map((f) => (f.config as LocalRateLimit).statPrefix));
     expect(names).toContain('GATEWAY');
     expect(names).not.toContain('SIDECAR_INBOUND');
   });

@@ -30,28 +30,14 @@ import { WorkerStats } from '../../src/telemetry/stats.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { sidecarNode } from '../config/helpers.js';
 import { freePorts } from '../helpers/ports.js';
+import { localRateLimit } from '../helpers/local-ratelimit.js';
 
 const NAME = LOCAL_RATELIMIT_FILTER;
 const MINUTE = 60_000;
 const CLUSTER = 'outbound|9080||reviews.default.svc.cluster.local';
 
 function limit(over: Partial<LocalRateLimit> = {}): LocalRateLimit {
-  return {
-    statPrefix: 'http_local_rate_limiter',
-    tokenBucket: { maxTokens: 3, tokensPerFill: 1, fillIntervalMs: MINUTE },
-    enabledPercent: 100,
-    enforcedPercent: 100,
-    status: 429,
-    responseHeadersToAdd: [],
-    requestHeadersToAddWhenNotEnforced: [],
-    descriptors: [],
-    stage: 0,
-    rateLimitHeaders: false,
-    alwaysConsumeDefaultTokenBucket: true,
-    rateLimitedAsResourceExhausted: false,
-    scope: 'shared',
-    ...over,
-  };
+  return localRateLimit({ tokenBucket: { maxTokens: 3, tokensPerFill: 1, fillIntervalMs: MINUTE }, ...over });
 }
 
 function route(name: string, prefix: string, extra: { rateLimits?: RateLimitPolicy[]; perRoute?: LocalRateLimit } = {}): Route {

@@ -6,6 +6,7 @@ import { decodeHttpConnectionManager } from '../../../../src/config/envoy/decode
 import { decodeRouteConfiguration } from '../../../../src/config/envoy/decode/route-configuration.js';
 import { sidecarNode } from '../../helpers.js';
 import { collectingContext, plain } from './dumps.js';
+import { ISTIO_TASK_LIMIT } from '../../../helpers/local-ratelimit.js';
 
 type Json = Record<string, any>;
 const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -20,21 +21,7 @@ const TASK_VALUE = {
   filter_enforced: { runtime_key: 'local_rate_limit_enforced', default_value: { numerator: 100, denominator: 'HUNDRED' } },
   response_headers_to_add: [{ append: false, header: { key: 'x-local-rate-limit', value: 'true' } }],
 };
-const TASK_CONFIG = {
-  statPrefix: 'http_local_rate_limiter',
-  tokenBucket: { maxTokens: 4, tokensPerFill: 4, fillIntervalMs: 60_000 },
-  enabledPercent: 100,
-  enforcedPercent: 100,
-  status: 429,
-  responseHeadersToAdd: [{ name: 'x-local-rate-limit', value: 'true', append: false }],
-  requestHeadersToAddWhenNotEnforced: [],
-  descriptors: [],
-  stage: 0,
-  rateLimitHeaders: false,
-  alwaysConsumeDefaultTokenBucket: true,
-  rateLimitedAsResourceExhausted: false,
-  scope: 'shared',
-};
+const TASK_CONFIG = ISTIO_TASK_LIMIT;
 
 function hcm(filter: Json) {
   const ctx = collectingContext();
