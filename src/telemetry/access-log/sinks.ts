@@ -28,7 +28,8 @@ const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 class FileSink implements LogSink {
   private pending: string[] = [];
   private pendingBytes = 0;
-  private scheduled = false;
+  /** The flush armed by the first waiting line, cleared when the lines go sooner (64 KiB). */
+  private timer: NodeJS.Timeout | undefined;
   private failed = false;
   dropped = 0;
 
@@ -45,21 +46,20 @@ class FileSink implements LogSink {
   }
 
   write(line: string): void {
-    if (this.failed || this.pendingBytes > MAX_PENDING_BYTES || this.out.writableLength > MAX_PENDING_BYTES) {
+    // what waits here is flushed at 64 KiB: only the stream's own queue can fall behind
+    if (this.failed || this.out.writableLength > MAX_PENDING_BYTES) {
       this.dropped++;
       return;
     }
     this.pending.push(line);
     this.pendingBytes += line.length;
     if (this.pendingBytes >= FLUSH_BYTES) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      setTimeout(this.flush, FLUSH_INTERVAL_MS).unref();
-    }
+    else this.timer ??= setTimeout(this.flush, FLUSH_INTERVAL_MS).unref();
   }
 
   readonly flush = (): void => {
-    this.scheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.pending.length === 0) return;
     const text = this.pending.join('');
     this.pending = [];
