@@ -39,6 +39,36 @@ export interface AdminBackend {
 
 type Handler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void> | void;
 
+/** The explain Runtime of the config in force (kept while it is), made on the first /explain. */
+const explainers = new WeakMap<AdminBackend, import('../explain/explainer.js').Explainer>();
+
+/**
+ * Outrigger's /explain?request=<METHOD URL>&header=<name: value>&direction=&source_principal=&
+ * source_ip=&destination=&protocol=&format=text|json: `outrigger explain` against the config this
+ * proxy serves, with its outlier ejections. Loaded on first use (an idle proxy never holds it).
+ */
+async function explainHandler(b: AdminBackend, res: ServerResponse, query: URLSearchParams): Promise<void> {
+  const { explainOptionsOf, parseExplainRequest, ExplainUsageError } = await import('../explain/request.js');
+  const options = explainOptionsOf(query);
+  if (!options) return send(res, 400, 'usage: /explain?request=<METHOD URL>[&header=<name: value>...][&direction=outbound|inbound|gateway][&source_principal=][&source_ip=][&destination=<ip:port>][&protocol=HTTP/1.1|HTTP/2][&format=text|json]\n');
+  const snapshot = b.snapshot();
+  if (!snapshot) return send(res, 503, 'no config loaded yet\n');
+  let request;
+  try {
+    request = parseExplainRequest(options, snapshot.node.mode === 'gateway' ? 'gateway' : 'outbound');
+  } catch (e) {
+    if (e instanceof ExplainUsageError) return send(res, 400, `${e.message}\n`);
+    throw e;
+  }
+  const { Explainer } = await import('../explain/explainer.js');
+  let explainer = explainers.get(b);
+  if (!explainer) explainers.set(b, (explainer = new Explainer()));
+  const explanation = await explainer.explain(snapshot, request, (cluster) => b.ejectedHosts(cluster));
+  if (query.get('format') === 'json') return sendJson(res, explanation);
+  const { renderExplanation } = await import('../explain/render.js');
+  send(res, 200, renderExplanation(explanation));
+}
+
 /** Envoy's admin paths; mutating ones need POST, as in Envoy. */
 export function createAdminServer(b: AdminBackend): Server {
   const get: Record<string, Handler> = {
@@ -87,6 +117,7 @@ export function createAdminServer(b: AdminBackend): Server {
     },
     '/stats/prometheus': (_q, res) => sendPrometheus(res, b),
     '/logging': (_q, res) => send(res, 200, `active loggers:\n  outrigger: ${b.logLevel()}\n`),
+    '/explain': (_q, res, query) => explainHandler(b, res, query),
   };
   const post: Record<string, Handler> = {
     '/logging': (_q, res, query) => {

@@ -7,12 +7,16 @@ import { isValidTrustDomain, parseSpiffeId } from '../security/spiffe.js';
 import type { OverloadFlags } from '../agent/overload-protection.js';
 import { parseDurationMs } from '../config/duration.js';
 import type { HttpTimeoutOverrides } from '../config/snapshot.js';
+import type { ExplainRequestOptions } from '../explain/request.js';
 
 export const HELP = `outrigger — an Envoy-compatible sidecar proxy for Istio-style service meshes
 
 Usage:
   outrigger run -c <file-or-dir> [-c ...] [options]   run the proxy on Istio YAML
   outrigger validate -c <file-or-dir> [-c ...]        check config; exit 1 with errors
+  outrigger explain -c <file-or-dir> --request '<METHOD> <URL>' [options]
+  outrigger explain --admin <url> --request '<METHOD> <URL>' [options]
+                                                      what the proxy would do with a request (below)
   outrigger demo [options]                            run the built-in coffee-shop demo mesh
   outrigger ca init|issue [options]                   development CA and workload certificates
   outrigger -c <bootstrap> [Envoy flags]              Envoy's command line (below)
@@ -99,6 +103,26 @@ such as 500ms, 3s, 5m, 1h; 0 turns the timeout off; default: as istiod configure
   --max-stream-duration <d>  common_http_protocol_options.max_stream_duration: a request lasting
                              longer ends (408/504, or reset once the response started) (default off)
 
+Explain a request (without sending it): listener and filter chain, virtual host and route (the
+VirtualService rule), HTTP filters (authorization policies evaluated, JWT, faults, CORS, rate
+limits), router policies, destination clusters with their endpoints and the host the load
+balancer would pick, and the outcome (status and response flag, or the upstream):
+  --request '<METHOD> <URL>' the request, e.g. 'GET http://reviews:9080/reviews/0' (a bare URL: GET)
+  -H, --header 'name: value' a request header; repeatable
+  --direction outbound|inbound|gateway
+                             which way it crosses the proxy (default: outbound for a sidecar, as
+                             the app's request captured by iptables; gateway for a gateway)
+  --source-principal <spiffe id>
+                             the client's mTLS identity (inbound: a mesh client; gateway: a client
+                             certificate)
+  --source-ip <ip>           the client's address (default 10.0.0.1)
+  --destination <ip:port>    where the client connects (default: the service address the routes
+                             list for the URL's host; inbound: this workload's --ip)
+  --protocol HTTP/1.1|HTTP/2 (default HTTP/1.1)
+  -o, --output text|json     (default text)
+  --admin <url>              ask a running proxy's admin API (its /explain) instead of loading -c:
+                             its config in force, its outlier ejections
+
 Development CA (Istio's file-mounted certificate layout):
   outrigger ca init --dir <dir> [--trust-domain cluster.local] [--days 3650]
                              create a self-signed root CA: <dir>/ca-cert.pem, ca-key.pem
@@ -145,12 +169,14 @@ Ports:
 `;
 
 /** Outrigger's own commands; a command line naming none of them and starting with a flag is Envoy's (cli/envoy-args.ts). */
-export const COMMANDS = ['run', 'validate', 'demo', 'ca'] as const;
+export const COMMANDS = ['run', 'validate', 'explain', 'demo', 'ca'] as const;
 
 export interface RunFlags {
-  command: 'run' | 'validate' | 'demo' | 'ca' | 'help' | 'version';
+  command: 'run' | 'validate' | 'explain' | 'demo' | 'ca' | 'help' | 'version';
   /** Set for `outrigger ca init|issue`. */
   ca?: CaFlags;
+  /** Set for `outrigger explain`. */
+  explain?: ExplainFlags;
   configs: string[];
   identity: IdentityFlags;
   workers: number;
@@ -173,6 +199,13 @@ export interface RunFlags {
   exitOnZeroActiveConnections: boolean;
   ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
   overload: OverloadFlags;
+}
+
+export interface ExplainFlags {
+  readonly request: ExplainRequestOptions;
+  readonly output: 'text' | 'json';
+  /** Ask this running proxy's admin API instead of loading config. */
+  readonly admin?: string;
 }
 
 export type CaFlags =
@@ -219,6 +252,15 @@ const OPTIONS = {
   'ca-dir': { type: 'string' },
   out: { type: 'string' },
   days: { type: 'string' },
+  request: { type: 'string' },
+  header: { type: 'string', short: 'H', multiple: true },
+  direction: { type: 'string' },
+  'source-principal': { type: 'string' },
+  'source-ip': { type: 'string' },
+  destination: { type: 'string' },
+  protocol: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  admin: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -236,8 +278,13 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   const ca = command === 'ca' ? parseCaFlags(positionals, v) : undefined;
   for (const flag of CA_ONLY) if (!ca && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger ca"`);
   if (!ca && positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const explain = command === 'explain' ? parseExplainFlags(v) : undefined;
+  for (const flag of EXPLAIN_ONLY) if (!explain && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger explain"`);
   const configs = v.config ?? [];
-  if ((command === 'run' || command === 'validate') && configs.length === 0) throw new UsageError(`${command} needs at least one -c <file-or-dir>`);
+  if ((command === 'run' || command === 'validate' || (command === 'explain' && !explain?.admin)) && configs.length === 0) {
+    throw new UsageError(`${command} needs at least one -c <file-or-dir>${command === 'explain' ? ' (or --admin <url>)' : ''}`);
+  }
+  if (explain?.admin && configs.length) throw new UsageError('explain takes -c or --admin, not both');
   const mode = v.mode ?? 'sidecar';
   if (mode !== 'sidecar' && mode !== 'gateway') throw new UsageError(`--mode must be sidecar or gateway, got "${mode}"`);
   const logLevel = v['log-level'] ?? 'info';
@@ -250,6 +297,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   return {
     command: command as RunFlags['command'],
     ...(ca ? { ca } : {}),
+    ...(explain ? { explain } : {}),
     configs,
     identity: {
       mode: mode as ProxyMode,
@@ -307,6 +355,28 @@ function overloadFlags(v: {
     ...(heapMiB !== undefined ? { maxHeapBytes: int('--max-heap-size', heapMiB, 1, 1 << 20) * 1024 * 1024 } : {}),
     ...(v['overload-injected-resource'] ? { injectedResourceFile: v['overload-injected-resource'] } : {}),
   };
+}
+
+const EXPLAIN_ONLY = ['request', 'header', 'direction', 'source-principal', 'source-ip', 'destination', 'protocol', 'output', 'admin'] as const;
+
+function parseExplainFlags(v: Partial<Record<(typeof EXPLAIN_ONLY)[number], string | string[]>>): ExplainFlags {
+  const str = (flag: (typeof EXPLAIN_ONLY)[number]) => v[flag] as string | undefined;
+  const request = str('request');
+  if (!request) throw new UsageError("explain needs --request '<METHOD> <URL>'");
+  const output = str('output') ?? 'text';
+  if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
+  const admin = str('admin');
+  if (admin !== undefined && !/^https?:\/\//.test(admin)) throw new UsageError(`--admin must be a URL such as http://127.0.0.1:15000, got "${admin}"`);
+  const options: ExplainRequestOptions = {
+    request,
+    headers: (v.header as string[] | undefined) ?? [],
+    ...(str('direction') !== undefined ? { direction: str('direction') } : {}),
+    ...(str('protocol') !== undefined ? { protocol: str('protocol') } : {}),
+    ...(str('source-ip') !== undefined ? { sourceIp: str('source-ip') } : {}),
+    ...(str('source-principal') !== undefined ? { sourcePrincipal: str('source-principal') } : {}),
+    ...(str('destination') !== undefined ? { destination: str('destination') } : {}),
+  };
+  return { request: options, output, ...(admin ? { admin } : {}) };
 }
 
 const CA_ONLY = ['dir', 'ca-dir', 'out', 'days'] as const;

@@ -31,6 +31,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'validate':
       return validate(flags);
+    case 'explain':
+      return (await import('./explain.js')).explain(flags);
     case 'run':
       return run(flags);
     case 'demo':

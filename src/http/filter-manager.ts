@@ -119,6 +119,8 @@ class ActiveFilter implements FilterCallbacks {
 export interface FilterFactoryEntry {
   readonly name: string;
   readonly create: (callbacks: FilterCallbacks) => HttpFilter;
+  /** The config its factory parsed (what `outrigger explain` hands the factory's explain). */
+  readonly config?: unknown;
 }
 
 /**

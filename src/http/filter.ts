@@ -210,4 +210,46 @@ export interface HttpFilterFactory<C = unknown, R = unknown> {
    */
   parsePerRoute?(raw: unknown, where?: string): Readonly<R>;
   create(cfg: Readonly<C>, ctx: FactoryContext): (stream: FilterCallbacks) => HttpFilter;
+  /**
+   * What the filter would do with a request, told without running it (`outrigger explain`): the
+   * same compiled config and decisions as its per-request object, no state changed, nothing sent.
+   * Absent: explain says the filter runs and cannot tell more.
+   */
+  explain?(cfg: Readonly<C>, stream: ExplainStream): FilterExplanation | Promise<FilterExplanation>;
+}
+
+/**
+ * A request as `outrigger explain` shows it to a filter: the headers so far (a filter's edits apply
+ * to what the next one sees), its connection, route and metadata, as a running stream has them.
+ */
+export interface ExplainStream {
+  readonly request: RequestHeaders;
+  readonly connection: ConnectionInfo;
+  readonly streamInfo: StreamInfo;
+  readonly route: CompiledRoute | undefined;
+  /** Envoy's dynamic metadata, as one filter leaves it for the next (jwt_authn's result for rbac). */
+  readonly metadata: Record<string, unknown>;
+  /** The filter's config for the route, as perRouteConfig gives it to the running filter. */
+  perRouteConfig<T>(): Readonly<T> | undefined;
+}
+
+/** A local reply a filter would send. */
+export interface ExplainedReply {
+  readonly status: number;
+  /** Envoy's short response flag (FI, RL, ...), when the reply carries one. */
+  readonly flag?: string;
+  /** Envoy's %RESPONSE_CODE_DETAILS%. */
+  readonly details?: string;
+  /** Of matching requests, how many get it (fault and rate-limit percentages): 100 = every one. */
+  readonly percent: number;
+}
+
+/** What one filter would do with the request. */
+export interface FilterExplanation {
+  /** What the filter read and decided, one line each. */
+  readonly notes: readonly string[];
+  /** It would answer the request itself (for `percent` % of such requests). */
+  readonly reply?: ExplainedReply;
+  /** The decision is another service's (ext_authz): explain cannot tell it. */
+  readonly decidedElsewhere?: string;
 }

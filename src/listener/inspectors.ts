@@ -1,5 +1,5 @@
 import type { ListenerFilterScope, ListenerInspectors } from '../config/snapshot.js';
-import type { Inspected } from './filter-chain-match.js';
+import { FilterChainMatcher, type CompiledChain, type Inspected } from './filter-chain-match.js';
 
 /** Which inspecting listener filters run for a connection to one destination port. */
 export interface EnabledInspectors {
@@ -43,4 +43,18 @@ function scopeTest(scope: ListenerFilterScope | undefined): (port: number) => bo
 export function reportedBy(enabled: EnabledInspectors, seen: Inspected): Inspected {
   if (seen.transportProtocol === 'tls') return enabled.tls ? seen : UNINSPECTED;
   return enabled.http || seen.applicationProtocols.length === 0 ? seen : UNINSPECTED;
+}
+
+/** Inspection runs for a connection: its candidate chains differ by what the first bytes show, and an inspector is on. */
+export function inspects<T>(candidates: readonly CompiledChain<T>[], enabled: EnabledInspectors): boolean {
+  return FilterChainMatcher.needsInspection(candidates) && (enabled.tls || enabled.http);
+}
+
+/**
+ * The chain a connection gets among its candidates: `seen` is what inspection read (when it ran),
+ * as the enabled inspectors report it; without inspection, Envoy's defaults (raw_buffer, no ALPN).
+ */
+export function chooseChain<T>(candidates: readonly CompiledChain<T>[], enabled: EnabledInspectors, seen?: Inspected): CompiledChain<T> | undefined {
+  if (!FilterChainMatcher.needsInspection(candidates)) return FilterChainMatcher.select(candidates, undefined);
+  return FilterChainMatcher.select(candidates, seen && inspects(candidates, enabled) ? reportedBy(enabled, seen) : UNINSPECTED);
 }

@@ -11,6 +11,8 @@ import type { RequestView } from './request-view.js';
 
 export interface CompiledRoute {
   readonly name: string;
+  /** The route as configured (its match, action and source, for explain and config dumps). */
+  readonly config: Route;
   readonly matches: (req: RequestView) => boolean;
   readonly action: RouteAction | RedirectAction | DirectResponseAction;
   readonly requestHeaders?: HeaderMutation;
@@ -40,6 +42,8 @@ export interface CompiledRoute {
 
 export interface CompiledVirtualHost {
   readonly name: string;
+  /** Its domains as configured. */
+  readonly domains: readonly string[];
   readonly routes: readonly CompiledRoute[];
 }
 
@@ -183,7 +187,7 @@ function compileVirtualHost(vh: VirtualHost, compile: VirtualHostCompilers, shar
     });
     if (reusable) shared.set(vh.routes, routes);
   }
-  return { name: vh.name, routes };
+  return { name: vh.name, domains: vh.domains, routes };
 }
 
 /** A route action's rate limits and its virtual host's, compiled. */
@@ -196,6 +200,7 @@ function compileRoute(r: Route, typedPerFilterConfig: ReadonlyMap<string, unknow
   const action = r.action;
   return {
     name: r.name,
+    config: r,
     matches: compileRouteMatch(r.match),
     action,
     requestHeaders: r.requestHeaders,

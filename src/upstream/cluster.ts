@@ -34,6 +34,11 @@ const NONE_EJECTED: ReadonlySet<string> = new Set();
 /** EDS health statuses Envoy keeps out of the healthy set (they take traffic only in panic). */
 const UNHEALTHY = new Set(['UNHEALTHY', 'DRAINING', 'TIMEOUT']);
 
+/** An endpoint of this EDS health status is in the healthy set (DEGRADED counts: Outrigger has no degraded tier). */
+export function countsAsHealthy(healthStatus: string): boolean {
+  return !UNHEALTHY.has(healthStatus);
+}
+
 /**
  * A cluster in a worker: its hosts, their pools and the load balancer. Kept across Snapshots while its
  * config is unchanged; an assignment change updates its host set in place (updateHosts).
@@ -138,6 +143,11 @@ export class ClusterRuntime {
     }
   }
 
+  /** Outlier detection ejected this host (by its label): it takes traffic only in panic. */
+  isEjected(label: string): boolean {
+    return this.ejected.has(label);
+  }
+
   /**
    * Outlier ejections: the load balancer only sees the other hosts, unless too few are left
    * (below the panic threshold, Istio's minHealthPercent) — then it uses all of them, as Envoy does.
@@ -165,8 +175,7 @@ export class ClusterRuntime {
       list.push(h);
     }
     const levels = [...priorities.entries()].sort((a, b) => a[0] - b[0]).map(([priority, hosts]) => {
-      // DEGRADED hosts count as healthy: Outrigger has no degraded tier
-      const healthy = hosts.filter((h) => !ejected.has(h.label) && !UNHEALTHY.has(h.endpoint.healthStatus));
+      const healthy = hosts.filter((h) => !ejected.has(h.label) && countsAsHealthy(h.endpoint.healthStatus));
       const healthyPct = (healthy.length * 100) / hosts.length;
       const panic = healthyPct < panicThresholdPercent;
       return {

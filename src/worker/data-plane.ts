@@ -3,9 +3,9 @@ import type { Downstream, DownstreamEvents } from '../codec/downstream.js';
 import type { Listener, Snapshot, TrafficDirection } from '../config/snapshot.js';
 import { ActiveStream } from '../http/active-stream.js';
 import { writeLocalReply } from '../http/local-reply.js';
-import { FilterChainMatcher, type CompiledChain } from '../listener/filter-chain-match.js';
+import type { CompiledChain } from '../listener/filter-chain-match.js';
 import { inspect, type InspectResult } from '../listener/inspect.js';
-import { reportedBy, UNINSPECTED } from '../listener/inspectors.js';
+import { chooseChain, inspects } from '../listener/inspectors.js';
 import { createListenerServer, listen } from '../listener/listener.js';
 import { releaseNothing, type ListenerAdmission } from '../listener/connection-limits.js';
 import { plainAddress } from '../common/address.js';
@@ -140,9 +140,8 @@ export class DataPlane {
     const { lr, dst, redirected } = routed;
     const candidates = lr.matcher.candidates(dst.address, dst.port);
     const enabled = lr.inspectors(dst.port);
-    if (!FilterChainMatcher.needsInspection(candidates) || (!enabled.tls && !enabled.http)) {
-      const seen = FilterChainMatcher.needsInspection(candidates) ? UNINSPECTED : undefined;
-      this.dispatch(lr, socket, counted, FilterChainMatcher.select(candidates, seen), dst, redirected);
+    if (!inspects(candidates, enabled)) {
+      this.dispatch(lr, socket, counted, chooseChain(candidates, enabled), dst, redirected);
       return;
     }
     inspect(socket, lr.config.protocolDetectionTimeoutMs ?? 0, (r) => {
@@ -151,7 +150,7 @@ export class DataPlane {
         counted.downstreamPreCxTimeout++;
         if (lr.config.continueOnListenerFiltersTimeout === false) return void socket.destroy();
       }
-      this.dispatch(lr, socket, counted, FilterChainMatcher.select(candidates, reportedBy(enabled, r.inspected)), dst, redirected, r);
+      this.dispatch(lr, socket, counted, chooseChain(candidates, enabled, r.inspected), dst, redirected, r);
     });
   }
 

@@ -159,7 +159,8 @@ export class Runtime {
       const filters = httpFilterChain(hcm.httpFilters).map(({ filter: f, index: i }) => {
         const factory = httpFilterFactories.get(f.name);
         if (!factory) throw new ConfigError(`unknown HTTP filter "${f.name}"`, { kind: 'Listener', name: l.name, field: `${where}.httpFilters[${i}]` });
-        const create = factory.create(factory.parse(f.config), {
+        const config = factory.parse(f.config);
+        const create = factory.create(config, {
           listenerName: l.name,
           filterLocation: `${chain}/httpFilters[${i}]`,
           // looked up per call: clusters are compiled after the listeners
@@ -170,7 +171,7 @@ export class Runtime {
           localRateLimitStats: (prefix) => services.stats.localRateLimit(prefix),
           ...(services.tokenBuckets ? { tokenBuckets: services.tokenBuckets } : {}),
         });
-        return { name: f.name, create };
+        return { name: f.name, create, config };
       });
       const stats = services.stats.hcm(hcm.statPrefix);
       const streamTimeouts = compileStreamTimeouts(hcm);

@@ -1,9 +1,9 @@
 import type { NetworkExtAuthz } from '../../config/envoy/ext-authz.js';
 import { NETWORK_EXT_AUTHZ_FILTER, NETWORK_RBAC_FILTER, type TcpAuthzFilter } from '../../config/envoy/rbac.js';
-import { compileAuthzFilters, type AuthzEngine } from '../../security/authz/rbac.js';
+import { compileAuthzFilters, describePolicyEvaluations, type AuthzEngine, type AuthzRequest } from '../../security/authz/rbac.js';
 import { compileNetworkExtAuthz, type ExtAuthzService } from '../../security/ext-authz/service.js';
 import { checkConnection } from '../../tcp/ext-authz.js';
-import type { NetworkFilter, NetworkFilterCallbacks, NetworkFilterFactory, NetworkFilterFactoryContext, NetworkFilterStatus } from '../filter.js';
+import type { NetworkConnection, NetworkFilter, NetworkFilterCallbacks, NetworkFilterFactory, NetworkFilterFactoryContext, NetworkFilterStatus } from '../filter.js';
 
 /** A run of network RBAC and ext_authz filters, compiled together. */
 export interface NetworkAuthorization {
@@ -23,15 +23,45 @@ export interface NetworkAuthorization {
 export const networkAuthorizationFilter: NetworkFilterFactory<readonly TcpAuthzFilter[], NetworkAuthorization> = {
   name: NETWORK_RBAC_FILTER,
   terminal: false,
-  parse(filters) {
-    const services = new Map<NetworkExtAuthz, ExtAuthzService>();
-    for (const f of filters) if (f.name === NETWORK_EXT_AUTHZ_FILTER) services.set(f.typedConfig, compileNetworkExtAuthz(f.typedConfig));
-    return { engine: compileAuthzFilters(filters), services };
-  },
+  parse: (filters) => compileNetworkAuthorization(filters),
   create(authz, context) {
     return (callbacks) => new NetworkAuthorizationFilter(authz, context, callbacks);
   },
 };
+
+/** What authorization reads of a connection: its two ends and its mTLS peer. */
+function connectionAuthzRequest(c: Pick<NetworkConnection, 'sourceAddress' | 'destination' | 'peer'>): AuthzRequest {
+  return {
+    sourceIp: c.sourceAddress,
+    remoteIp: c.sourceAddress,
+    destinationIp: c.destination.address,
+    destinationPort: c.destination.port,
+    ...(c.peer?.sni ? { sni: c.peer.sni } : {}),
+    ...(c.peer?.spiffeId ? { peerPrincipal: c.peer.spiffeId } : {}),
+  };
+}
+
+/** `outrigger explain`: every policy of the run evaluated, and the decision the filter would take. */
+export function explainNetworkAuthorization(authz: NetworkAuthorization, c: Pick<NetworkConnection, 'sourceAddress' | 'destination' | 'peer'>): {
+  notes: string[];
+  denied?: string;
+  decidedElsewhere?: string;
+} {
+  const r = connectionAuthzRequest(c);
+  const notes = describePolicyEvaluations(authz.engine.explain(r));
+  const d = authz.engine.check(r);
+  if (!d.allowed) return { notes, denied: d.matchedPolicy ?? 'no ALLOW policy matched' };
+  if (d.extAuthz) return { notes, decidedElsewhere: `ext_authz (${d.extAuthz.policy})` };
+  notes.push(d.matchedPolicy ? `allowed by ${d.matchedPolicy}` : 'allowed');
+  return { notes };
+}
+
+/** A run of network RBAC and ext_authz filters compiled into one engine. */
+export function compileNetworkAuthorization(filters: readonly TcpAuthzFilter[]): NetworkAuthorization {
+  const services = new Map<NetworkExtAuthz, ExtAuthzService>();
+  for (const f of filters) if (f.name === NETWORK_EXT_AUTHZ_FILTER) services.set(f.typedConfig, compileNetworkExtAuthz(f.typedConfig));
+  return { engine: compileAuthzFilters(filters), services };
+}
 
 class NetworkAuthorizationFilter implements NetworkFilter {
   constructor(
@@ -42,14 +72,7 @@ class NetworkAuthorizationFilter implements NetworkFilter {
 
   onNewConnection(): NetworkFilterStatus {
     const c = this.callbacks.connection;
-    const decision = this.authz.engine.check({
-      sourceIp: c.sourceAddress,
-      remoteIp: c.sourceAddress,
-      destinationIp: c.destination.address,
-      destinationPort: c.destination.port,
-      ...(c.peer?.sni ? { sni: c.peer.sni } : {}),
-      ...(c.peer?.spiffeId ? { peerPrincipal: c.peer.spiffeId } : {}),
-    });
+    const decision = this.authz.engine.check(connectionAuthzRequest(c));
     if (!decision.allowed) {
       c.stats.rbacDenied++;
       this.callbacks.close();

@@ -402,6 +402,8 @@ export function compilePrincipal(p: Principal): Pred {
 /** One compiled envoy.config.rbac.v3.RBAC. */
 export interface CompiledRbac {
   readonly action: RbacAction;
+  /** Every policy in name order and whether it matches (no short cut: for explain). */
+  matchAll(r: AuthzRequest): { name: string; matched: boolean }[];
   /** The effective policy: the first (in name order) that matches; undefined when none does. */
   match(r: AuthzRequest): string | undefined;
   /** The decision this config makes on its own. */
@@ -426,6 +428,7 @@ export function compileRbac(rbac: Rbac): CompiledRbac {
   };
   return {
     action: rbac.action,
+    matchAll: (r) => names.map((name, i) => ({ name, matched: preds[i](r) })),
     match(r) {
       const i = index(r);
       return i < 0 ? undefined : names[i];
@@ -482,8 +485,20 @@ export interface ShadowResult {
   readonly matchedPolicy?: string;
 }
 
+/** One filter's policies and whether each matches a request (outrigger explain). */
+export interface PolicyEvaluation {
+  /** The filter's action; CUSTOM: the shadow rules that turn an ext_authz call on. */
+  readonly action: RbacAction | 'CUSTOM';
+  /** Dry-run rules: they decide nothing. */
+  readonly shadow: boolean;
+  /** Every policy in name order. */
+  readonly policies: readonly { readonly name: string; readonly matched: boolean }[];
+}
+
 export interface AuthzEngine {
   check(r: AuthzRequest): AuthzDecision;
+  /** Every filter's policies evaluated one by one, in chain order (what check decides from). */
+  explain(r: AuthzRequest): PolicyEvaluation[];
   /** Whether any filter has dry-run policies (then `shadow()` has something to say). */
   readonly hasShadowRules: boolean;
   /** Dry-run results of every filter with shadow rules, except CUSTOM's bookkeeping ones. */
@@ -549,6 +564,15 @@ export function compileAuthzFilters(filters: readonly AuthzFilter[]): AuthzEngin
       if (!ext && !audit) return base;
       return { ...base, ...(ext ? { extAuthz: ext } : {}), ...(audit ? { auditPolicy: audit } : {}) };
     },
+    explain(r) {
+      const out: PolicyEvaluation[] = [];
+      for (const { filter, ext } of steps) {
+        if (ext && filter.shadowRules) out.push({ action: 'CUSTOM', shadow: false, policies: filter.shadowRules.matchAll(r) });
+        else if (filter.shadowRules) out.push({ action: filter.shadowRules.action, shadow: true, policies: filter.shadowRules.matchAll(r) });
+        if (filter.rules) out.push({ action: filter.rules.action, shadow: false, policies: filter.rules.matchAll(r) });
+      }
+      return out;
+    },
     shadow(r) {
       const out: ShadowResult[] = [];
       for (const s of shadowSteps) {
@@ -558,4 +582,13 @@ export function compileAuthzFilters(filters: readonly AuthzFilter[]): AuthzEngin
       return out;
     },
   };
+}
+
+/** Policy evaluations in words, one line per filter: `DENY: 2 policies, matched ns[foo]-policy[x]-rule[0]`. */
+export function describePolicyEvaluations(list: readonly PolicyEvaluation[]): string[] {
+  return list.map((e) => {
+    const matched = e.policies.filter((p) => p.matched).map((p) => p.name);
+    const n = e.policies.length;
+    return `${e.action}${e.shadow ? ' (dry run)' : ''}: ${n} polic${n === 1 ? 'y' : 'ies'}, ${matched.length ? `matched ${matched.join(', ')}` : 'none matched'}`;
+  });
 }

@@ -38,7 +38,57 @@ export const corsFilter: HttpFilterFactory<Record<string, never>, CompiledCors> 
   create() {
     return (stream) => new Cors(stream);
   },
+  explain(_cfg, stream) {
+    const cors = stream.perRouteConfig<CompiledCors>();
+    if (!cors) return { notes: ['no CORS policy on this route'] };
+    const d = corsDecision(cors, stream.request);
+    switch (d.kind) {
+      case 'none':
+        return { notes: ['no Origin header: not a CORS request'] };
+      case 'preflight':
+        return { notes: [`preflight from allowed origin ${d.origin}: answered here (${pairs(d.headers)})`], reply: { status: 200, percent: 100 } };
+      case 'refused-preflight':
+        return { notes: [`preflight from origin ${d.origin}, which the policy does not allow: answered here without CORS headers`], reply: { status: 200, percent: 100 } };
+      case 'not-allowed':
+        return { notes: [`origin ${d.origin} is not allowed: the request goes on without CORS headers`] };
+      case 'actual':
+        return { notes: [`allowed origin ${d.origin}: the response gets access-control-allow-origin`] };
+    }
+  },
 };
+
+/** What the policy makes of a request (the running filter and explain both ask this). */
+type CorsDecision =
+  | { kind: 'none' }
+  /** A preflight from an allowed origin: answered with these headers. */
+  | { kind: 'preflight'; origin: string; headers: string[] }
+  /** A preflight from another origin, with forwardNotMatchingPreflights off: answered without CORS headers. */
+  | { kind: 'refused-preflight'; origin: string }
+  /** Another origin: the request goes on untouched. */
+  | { kind: 'not-allowed'; origin: string }
+  /** A request from an allowed origin: its response gets the headers. */
+  | { kind: 'actual'; origin: string; policy: CorsPolicy };
+
+function corsDecision(cors: CompiledCors, headers: Pick<RequestHeaders, 'get' | 'method'>): CorsDecision {
+  const origin = headers.get('origin');
+  if (!origin) return { kind: 'none' };
+  const preflight = headers.method === 'OPTIONS' && !!headers.get('access-control-request-method');
+  if (!cors.originAllowed(origin)) return preflight && !cors.policy.forwardNotMatchingPreflights ? { kind: 'refused-preflight', origin } : { kind: 'not-allowed', origin };
+  if (!preflight) return { kind: 'actual', origin, policy: cors.policy };
+  const p = cors.policy;
+  const out = ['access-control-allow-origin', origin];
+  if (p.allowCredentials) out.push('access-control-allow-credentials', 'true');
+  if (p.allowMethods) out.push('access-control-allow-methods', p.allowMethods);
+  if (p.allowHeaders) out.push('access-control-allow-headers', p.allowHeaders);
+  if (p.maxAge) out.push('access-control-max-age', p.maxAge);
+  return { kind: 'preflight', origin, headers: out };
+}
+
+function pairs(list: readonly string[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) out.push(`${list[i]}: ${list[i + 1]}`);
+  return out.join('; ');
+}
 
 class Cors implements HttpFilter {
   /** The allowed origin of a CORS request whose response gets the headers. */
@@ -49,29 +99,23 @@ class Cors implements HttpFilter {
 
   decodeHeaders(headers: RequestHeaders): FilterHeadersStatus {
     const cors = this.stream.perRouteConfig<CompiledCors>();
-    const origin = headers.get('origin');
-    if (!cors || !origin) return FilterStatus.Continue;
-    const preflight = headers.method === 'OPTIONS' && !!headers.get('access-control-request-method');
-    if (!cors.originAllowed(origin)) {
-      if (preflight && !cors.policy.forwardNotMatchingPreflights) {
+    if (!cors) return FilterStatus.Continue;
+    const d = corsDecision(cors, headers);
+    switch (d.kind) {
+      case 'none':
+      case 'not-allowed':
+        return FilterStatus.Continue;
+      case 'actual':
+        this.origin = d.origin;
+        this.policy = d.policy;
+        return FilterStatus.Continue;
+      case 'refused-preflight':
         this.stream.sendLocalReply(200, '');
         return FilterStatus.StopIteration;
-      }
-      return FilterStatus.Continue;
+      case 'preflight':
+        this.stream.sendLocalReply(200, '', undefined, d.headers);
+        return FilterStatus.StopIteration;
     }
-    if (!preflight) {
-      this.origin = origin;
-      this.policy = cors.policy;
-      return FilterStatus.Continue;
-    }
-    const p = cors.policy;
-    const out = ['access-control-allow-origin', origin];
-    if (p.allowCredentials) out.push('access-control-allow-credentials', 'true');
-    if (p.allowMethods) out.push('access-control-allow-methods', p.allowMethods);
-    if (p.allowHeaders) out.push('access-control-allow-headers', p.allowHeaders);
-    if (p.maxAge) out.push('access-control-max-age', p.maxAge);
-    this.stream.sendLocalReply(200, '', undefined, out);
-    return FilterStatus.StopIteration;
   }
 
   encodeHeaders(headers: ResponseHeaders): FilterHeadersStatus {

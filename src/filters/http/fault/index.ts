@@ -35,7 +35,27 @@ export const faultFilter: HttpFilterFactory<Record<string, never>, FaultConfig> 
   create() {
     return (stream) => new FaultInjection(stream);
   },
+  explain(_cfg, stream) {
+    const cfg = stream.perRouteConfig<FaultConfig>();
+    if (!cfg || (!cfg.delay && !cfg.abort)) return { notes: ['no fault on this route'] };
+    const notes: string[] = [];
+    if (cfg.delay) notes.push(`delay ${cfg.delay.fixedDelayMs} ms for ${cfg.delay.percent}% of requests (flag DI)`);
+    const a = cfg.abort;
+    if (!a) return { notes };
+    const reply = abortReply(a);
+    notes.push(`abort with ${a.grpcStatus !== undefined ? `grpc-status ${a.grpcStatus}` : `HTTP ${reply.status}`} for ${a.percent}% of requests (flag FI)`);
+    return { notes, reply: { status: reply.status, flag: ResponseFlag.FaultInjected, details: FAULT_ABORT_DETAILS, percent: a.percent } };
+  },
 };
+
+/** Envoy's response code details for an injected abort. */
+const FAULT_ABORT_DETAILS = 'fault_filter_abort';
+
+/** An abort's status and extra headers: a gRPC abort is HTTP 200 with grpc-status. */
+function abortReply(a: NonNullable<FaultConfig['abort']>): { status: number; headers?: string[] } {
+  if (a.grpcStatus === undefined) return { status: a.httpStatus ?? 503 };
+  return { status: 200, headers: ['content-type', 'application/grpc', 'grpc-status', String(a.grpcStatus), 'grpc-message', 'fault filter abort'] };
+}
 
 function percent(f: Field): number {
   const v = f.number();
@@ -65,15 +85,9 @@ class FaultInjection implements HttpFilter {
   private abort(cfg: FaultConfig): FilterHeadersStatus {
     const a = cfg.abort;
     if (!a || !roll(a.percent)) return FilterStatus.Continue;
-    // Envoy's response code details for an injected abort
-    this.stream.streamInfo.responseCodeDetails = 'fault_filter_abort';
-    if (a.grpcStatus !== undefined) {
-      this.stream.sendLocalReply(200, '', ResponseFlag.FaultInjected, [
-        'content-type', 'application/grpc', 'grpc-status', String(a.grpcStatus), 'grpc-message', 'fault filter abort',
-      ]);
-    } else {
-      this.stream.sendLocalReply(a.httpStatus ?? 503, 'fault filter abort', ResponseFlag.FaultInjected);
-    }
+    this.stream.streamInfo.responseCodeDetails = FAULT_ABORT_DETAILS;
+    const reply = abortReply(a);
+    this.stream.sendLocalReply(reply.status, reply.headers ? '' : 'fault filter abort', ResponseFlag.FaultInjected, reply.headers);
     return FilterStatus.StopIteration;
   }
 

@@ -37,7 +37,17 @@ export const headerMutationFilter: HttpFilterFactory<HeaderMutationConfig> = {
     };
     return () => filter; // stateless: one object serves every stream
   },
+  explain(cfg, stream) {
+    apply(stream.request, cfg.request);
+    const notes = [describe('request', cfg.request), describe('response', cfg.response)].filter((n): n is string => !!n);
+    return { notes: notes.length ? notes : ['no header edits'] };
+  },
 };
+
+function describe(side: string, m: HeaderMutation): string | undefined {
+  const parts = [...m.remove.map((n) => `remove ${n}`), ...m.set.map(([k, v]) => `set ${k}: ${v}`), ...m.add.map(([k, v]) => `add ${k}: ${v}`)];
+  return parts.length ? `${side}: ${parts.join(', ')}` : undefined;
+}
 
 function apply(h: Headers, m: HeaderMutation): void {
   for (const name of m.remove) h.remove(name);

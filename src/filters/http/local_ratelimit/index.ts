@@ -1,5 +1,5 @@
 import { LOCAL_RATELIMIT_FILTER } from '../../../config/envoy/http-filters.js';
-import type { LocalRateLimit } from '../../../config/envoy/local-ratelimit.js';
+import type { LocalRateLimit, TokenBucket } from '../../../config/envoy/local-ratelimit.js';
 import type { HttpFilterFactory } from '../../../http/filter.js';
 import { LocalRateLimitStats } from '../../../telemetry/stats.js';
 import { TokenBucketStores } from './bucket-stores.js';
@@ -44,6 +44,17 @@ export function createLocalRateLimitFilter(options: LocalRateLimitOptions = {}):
       };
       shared.stats(shared.filterLevel); // its counters exist from the config's load, as Envoy's
       return (stream) => new LocalRateLimitFilter(stream, shared);
+    },
+    explain(cfg, stream) {
+      const route = stream.perRouteConfig<CompiledLocalRateLimit>();
+      const c = route?.config ?? cfg;
+      const bucket = (b: TokenBucket) => `${b.maxTokens} tokens, ${b.tokensPerFill} back every ${b.fillIntervalMs} ms`;
+      const notes = [
+        `${route ? "the route's" : "the listener's"} limit (stat prefix ${c.statPrefix}, scope ${c.scope}): ${c.tokenBucket ? bucket(c.tokenBucket) : 'no default bucket'}`,
+        ...c.descriptors.map((d) => `descriptor ${d.entries.map((e) => `${e.key}=${e.value || '*'}`).join(',')}: ${bucket(d.tokenBucket)}`),
+        `enabled for ${c.enabledPercent}%, enforced for ${c.enforcedPercent}%: over the limit, ${c.enforcedPercent > 0 ? `${route?.status ?? c.status} (flag RL)` : 'only counted'}; explain takes no token`,
+      ];
+      return { notes };
     },
   };
 }

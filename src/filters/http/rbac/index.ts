@@ -1,7 +1,7 @@
 import { Field } from '../../../config/reader.js';
 import {
-  FilterStatus, type BodyData, type FactoryContext, type FilterCallbacks, type FilterDataStatus, type FilterHeadersStatus, type HttpFilter,
-  type HttpFilterFactory, type RequestHeaders, type ResponseHeaders,
+  FilterStatus, type BodyData, type ExplainStream, type FactoryContext, type FilterCallbacks, type FilterDataStatus, type FilterExplanation,
+  type FilterHeadersStatus, type HttpFilter, type HttpFilterFactory, type RequestHeaders, type ResponseHeaders,
 } from '../../../http/filter.js';
 import { STREAM_BUFFER_LIMIT_BYTES } from '../../../http/filter-manager.js';
 import { ExtAuthzCall } from './ext-authz-call.js';
@@ -10,7 +10,7 @@ import { JWT_AUTHN_FILTER } from '../../../config/envoy/jwt-authn.js';
 import type { HttpFilterConfig } from '../../../config/snapshot.js';
 import { loadAuthorizationApi } from '../../../security/ext-authz/grpc-client.js';
 import { compileHttpExtAuthz, type ExtAuthzService } from '../../../security/ext-authz/service.js';
-import { compileAuthzFilters, type AuthzEngine, type AuthzRequest } from '../../../security/authz/rbac.js';
+import { compileAuthzFilters, describePolicyEvaluations, type AuthzEngine, type AuthzRequest } from '../../../security/authz/rbac.js';
 import { plainAddress } from '../../../common/address.js';
 import { log } from '../../../telemetry/log.js';
 
@@ -78,7 +78,44 @@ export const rbacFilter: HttpFilterFactory<{ engine: AuthzEngine; extAuthz: Read
     const withBody = [...cfg.extAuthz.values()].some((s) => s.withRequestBody);
     return withBody ? (stream) => new RbacWithBody(cfg.engine, cfg.extAuthz, stream, ctx) : (stream) => new Rbac(cfg.engine, cfg.extAuthz, stream, ctx);
   },
+  explain: (cfg, stream) => explainAuthz(cfg.engine, stream),
 };
+
+/** What authorization reads of a request: its headers, its connection, the trusted client address, the verified JWT. */
+function authzRequestOf(req: RequestHeaders, stream: Pick<FilterCallbacks, 'connection' | 'streamInfo' | 'metadata'>): AuthzRequest {
+  const c = stream.connection;
+  const jwt = stream.metadata[JWT_METADATA_KEY] as VerifiedJwt | undefined;
+  const dst = c.originalDestination;
+  return {
+    method: req.method,
+    path: req.path,
+    host: req.authority,
+    header: (name) => req.get(name),
+    sourceIp: plainAddress(c.remoteAddress),
+    // the x-forwarded-for client where the connection manager trusts it, else the peer
+    remoteIp: plainAddress(stream.streamInfo.downstreamRemoteAddress),
+    destinationIp: dst?.address ?? plainAddress(c.localAddress),
+    destinationPort: dst?.port ?? c.localPort,
+    ...(c.peer?.sni ? { sni: c.peer.sni } : {}),
+    ...(c.peer?.spiffeId ? { peerPrincipal: c.peer.spiffeId } : {}),
+    ...(jwt ? { requestPrincipal: jwt.principal, jwtClaims: jwt.claims } : {}),
+  };
+}
+
+/** Envoy's response code details of a denied request. */
+function deniedDetails(policy: string | undefined): string {
+  return `rbac_access_denied_matched_policy[${policy ?? 'none'}]`;
+}
+
+/** explain: every policy evaluated, then the decision the filter would take. */
+function explainAuthz(engine: AuthzEngine, stream: ExplainStream): FilterExplanation {
+  const r = authzRequestOf(stream.request, stream);
+  const notes = describePolicyEvaluations(engine.explain(r));
+  const d = engine.check(r);
+  if (!d.allowed) return { notes: [...notes, `denied${d.matchedPolicy ? ` by ${d.matchedPolicy}` : ': no ALLOW policy matched'}`], reply: { status: 403, details: deniedDetails(d.matchedPolicy), percent: 100 } };
+  if (d.extAuthz) return { notes: [...notes, `CUSTOM policy ${d.extAuthz.policy}: the external authorizer decides`], decidedElsewhere: `ext_authz (${d.extAuthz.policy})` };
+  return { notes: [...notes, d.matchedPolicy ? `allowed by ${d.matchedPolicy}` : 'allowed'] };
+}
 
 class Rbac implements HttpFilter {
   protected extAuthz: ExtAuthzCall | undefined;
@@ -97,27 +134,11 @@ class Rbac implements HttpFilter {
   ) {}
 
   decodeHeaders(req: RequestHeaders, endStream: boolean): FilterHeadersStatus {
-    const c = this.stream.connection;
-    const jwt = this.stream.metadata[JWT_METADATA_KEY] as VerifiedJwt | undefined;
-    const dst = c.originalDestination;
-    const r: AuthzRequest = {
-      method: req.method,
-      path: req.path,
-      host: req.authority,
-      header: (name) => req.get(name),
-      sourceIp: plainAddress(c.remoteAddress),
-      // the x-forwarded-for client where the connection manager trusts it, else the peer
-      remoteIp: plainAddress(this.stream.streamInfo.downstreamRemoteAddress),
-      destinationIp: dst?.address ?? plainAddress(c.localAddress),
-      destinationPort: dst?.port ?? c.localPort,
-      ...(c.peer?.sni ? { sni: c.peer.sni } : {}),
-      ...(c.peer?.spiffeId ? { peerPrincipal: c.peer.spiffeId } : {}),
-      ...(jwt ? { requestPrincipal: jwt.principal, jwtClaims: jwt.claims } : {}),
-    };
+    const r = authzRequestOf(req, this.stream);
     const d = this.engine.check(r);
     if (d.auditPolicy) log.info(`rbac audit on ${this.ctx.listenerName}: ${req.method} ${req.path} matched ${d.auditPolicy}`);
     if (!d.allowed) {
-      this.stream.streamInfo.responseCodeDetails = `rbac_access_denied_matched_policy[${d.matchedPolicy ?? 'none'}]`;
+      this.stream.streamInfo.responseCodeDetails = deniedDetails(d.matchedPolicy);
       this.stream.sendLocalReply(403, 'RBAC: access denied');
       return FilterStatus.StopIteration;
     }
