@@ -1,7 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { nodeHttp } from '../common/node-builtins.js';
-import type { FilterChain, Listener, Secret, Snapshot } from '../config/snapshot.js';
-import type { NetworkFilterConfig } from '../config/envoy/network-filters.js';
+import type { Snapshot } from '../config/snapshot.js';
 import { envoyStatEntries, renderEnvoyJson, renderEnvoyText } from '../telemetry/envoy-stats-text.js';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/log.js';
 import { renderPrometheus, type ServerValues, type WrittenStat } from '../telemetry/prometheus.js';
@@ -12,6 +11,7 @@ import { endpointAddress, hostEndpoints, staticHost, type HostEndpoint } from '.
 import { compileSearchRegex, type CompiledRegex } from '../common/regex.js';
 import type { XdsDump } from '../config/envoy/xds-dump.js';
 import { xdsConfigDump } from './xds-config-dump.js';
+import { snapshotConfigDump } from '../config/envoy/encode/config-dump.js';
 
 /** What the admin API reads from and asks of the agent. */
 export interface AdminBackend {
@@ -79,7 +79,10 @@ export function createAdminServer(b: AdminBackend): Server {
     '/server_info': (_q, res) => sendJson(res, b.serverInfo()),
     '/config_dump': (_q, res, query) => {
       const xds = b.xdsDump?.();
-      sendJson(res, xds ? xdsConfigDump(xds, query.get('resource'), query.has('include_eds')) : configDump(b.snapshot(), query.get('resource')));
+      const snapshot = b.snapshot();
+      const resource = query.get('resource');
+      const includeEds = query.has('include_eds');
+      sendJson(res, xds ? xdsConfigDump(xds, resource, includeEds) : snapshot ? snapshotConfigDump(snapshot, resource, includeEds) : { configs: [] });
     },
     '/listeners': (_q, res, query) => {
       const ls = b.snapshot()?.listeners ?? [];
@@ -200,67 +203,6 @@ function serverStats(v: ServerValues, usedOnly: boolean): Record<string, number>
   const counters = { 'outrigger.config_reloads': v.configReloads, 'outrigger.config_rejected': v.configRejected, 'outrigger.worker_restarts': v.workerRestarts };
   for (const [name, n] of Object.entries(counters)) if (n > 0 || !usedOnly) out[name] = n;
   return out;
-}
-
-const TYPE = 'type.googleapis.com/envoy.admin.v3.';
-
-/** An Envoy-shaped config dump of the active Snapshot. `resource` narrows it to one section. */
-/** A secret as Envoy's config dump shows it (snake_case), its private key redacted. */
-function secretDump(secret: Secret): unknown {
-  if ('tlsCertificate' in secret) return { name: secret.name, tls_certificate: { certificate_chain: secret.tlsCertificate.certificateChain, private_key: '[redacted]' } };
-  return { name: secret.name, validation_context: { trusted_ca: secret.validationContext.trustedCa } };
-}
-
-/** The typed configs' proto types, as Envoy's config dump names them in `@type`. */
-const NETWORK_FILTER_TYPES: Record<NetworkFilterConfig['name'], string> = {
-  'envoy.filters.network.rbac': 'envoy.extensions.filters.network.rbac.v3.RBAC',
-  'envoy.filters.network.ext_authz': 'envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
-  'envoy.filters.network.tcp_proxy': 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
-  'envoy.filters.network.http_connection_manager': 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-};
-
-/** A listener as the config dump shows it: each chain's network filters with Envoy's `typed_config` and its `@type`. */
-function listenerDump(l: Listener): unknown {
-  const chain = (c: FilterChain) => ({
-    ...c,
-    filters: c.filters.map((f) => ({ name: f.name, typed_config: { '@type': `type.googleapis.com/${NETWORK_FILTER_TYPES[f.name]}`, ...f.typedConfig } })),
-  });
-  return { ...l, filterChains: l.filterChains.map(chain), ...(l.defaultFilterChain ? { defaultFilterChain: chain(l.defaultFilterChain) } : {}) };
-}
-
-export function configDump(s: Snapshot | undefined, resource: string | null): unknown {
-  if (!s) return { configs: [] };
-  const v = s.version;
-  const sections: Record<string, unknown> = {
-    bootstrap: { '@type': `${TYPE}BootstrapConfigDump`, bootstrap: { node: s.node } },
-    dynamic_listeners: {
-      '@type': `${TYPE}ListenersConfigDump`,
-      version_info: v,
-      dynamic_listeners: s.listeners.map((l) => ({ name: l.name, active_state: { version_info: v, listener: listenerDump(l) } })),
-    },
-    dynamic_active_clusters: {
-      '@type': `${TYPE}ClustersConfigDump`,
-      version_info: v,
-      dynamic_active_clusters: s.clusters.map((c) => ({ version_info: v, cluster: c })),
-    },
-    dynamic_route_configs: {
-      '@type': `${TYPE}RoutesConfigDump`,
-      dynamic_route_configs: s.routeConfigs.map((r) => ({ version_info: v, route_config: r })),
-    },
-    dynamic_endpoint_configs: {
-      '@type': `${TYPE}EndpointsConfigDump`,
-      dynamic_endpoint_configs: s.endpoints.map((a) => ({ version_info: v, endpoint_config: { cluster_name: a.clusterName, endpoints: a.endpoints } })),
-    },
-  };
-  if (s.secrets.length) {
-    // Envoy's SecretsConfigDump: certificates shown, private keys never
-    sections.dynamic_active_secrets = {
-      '@type': `${TYPE}SecretsConfigDump`,
-      dynamic_active_secrets: s.secrets.map((secret) => ({ name: secret.name, version_info: s.resourceVersions.secrets[secret.name] ?? v, secret: secretDump(secret) })),
-    };
-  }
-  if (resource && resource in sections) return { configs: [sections[resource]] };
-  return { configs: Object.values(sections) };
 }
 
 /** Per endpoint counters from the merged stats: `cluster → host → stat → value`. */

@@ -708,7 +708,11 @@ export interface Route {
   responseHeaders?: HeaderMutation;
   /** Envoy's typed_per_filter_config: filter name → that filter's route-level config (raw; the route table compiles it). */
   typedPerFilterConfig?: Record<string, unknown>;
-  /** Which VirtualService produced the route, for config_dump and logs. */
+  /**
+   * Which VirtualService produced the route: istiod's metadata path
+   * (`/apis/networking.istio.io/v1/namespaces/<ns>/virtual-service/<name>`, config/envoy/istio-config-path.ts),
+   * for config_dump, proxy-config and explain.
+   */
   source?: string;
   /**
    * Envoy's route decorator: the span's operation name (istiod: `host:port/path*`); an egress span
@@ -774,6 +778,8 @@ export interface Cluster {
   transportSocketMatches?: TransportSocketMatch[];
   /** Istio service metadata, for stats and config_dump. */
   service?: { host: string; namespace: string; port: number; subset?: string };
+  /** The DestinationRule that shaped the cluster, as istiod's metadata path (Route.source's form), for config_dump and proxy-config. */
+  source?: string;
   /**
    * Envoy's upstream_http_protocol_options.auto_san_validation (istiod: a DestinationRule SIMPLE or
    * MUTUAL with neither sni nor subjectAltNames): the upstream certificate must be valid for the SNI

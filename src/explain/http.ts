@@ -5,6 +5,7 @@
  * policies, and per destination cluster the endpoints and the pick.
  */
 import type { HeaderMatcher, QueryParamMatcher, RouteMatch, StringMatch } from '../config/snapshot.js';
+import { istioConfigName } from '../config/envoy/istio-config-path.js';
 import { httpFilterFactories } from '../filters/http/registry.js';
 import type { ConnectionInfo, ExplainStream, ExplainedReply, StreamInfo } from '../http/filter.js';
 import { RequestHeaderMap } from '../http/header-map.js';
@@ -42,7 +43,7 @@ export interface HttpExplanation {
     readonly name: string;
     /** Its place among the virtual host's routes (first match wins). */
     readonly index: number;
-    /** The VirtualService that made it (`ns/name`, or istiod's metadata path). */
+    /** The VirtualService that made it (`ns/name`). */
     readonly source?: string;
     readonly match: string;
   };
@@ -88,7 +89,7 @@ export async function explainHttp(rt: Runtime, pipeline: HttpPipeline, choice: C
     authority: request.authority,
     path: request.path,
     ...(vh ? { virtualHost: { name: vh.name, domains: vh.domains } } : {}),
-    ...(vh && route ? { route: { name: route.name, index: vh.routes.indexOf(route), ...(route.config.source ? { source: route.config.source } : {}), match: describeMatch(route.config.match) } } : {}),
+    ...(vh && route ? { route: { name: route.name, index: vh.routes.indexOf(route), ...(route.config.source ? { source: istioConfigName(route.config.source) } : {}), match: describeMatch(route.config.match) } } : {}),
   };
   const connection: ConnectionInfo = {
     remoteAddress: req.sourceIp,

@@ -535,7 +535,7 @@ describe('sidecar: VirtualService routes', () => {
     expect(v.routes[0].match).toEqual({ path: { prefix: '/' }, headers: [{ name: 'end-user', match: { exact: 'jason' }, invert: false }], queryParams: [] });
     expect(v.routes[1].match).toEqual({ path: { prefix: '/' }, headers: [], queryParams: [{ name: 'user', match: { exact: 'jason' } }] });
     expect(v.routes[2].match.path).toEqual({ prefix: '/v3' });
-    expect(v.routes.every((r) => r.source === 'default/reviews')).toBe(true);
+    expect(v.routes.every((r) => r.source === '/apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews')).toBe(true);
   });
 
   it('translates every match condition', () => {

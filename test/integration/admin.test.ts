@@ -87,12 +87,12 @@ describe('/config_dump', () => {
     const listener = listeners.find((l: { name: string }) => l.name === `0.0.0.0_${gw}`);
     expect(listener, `listener 0.0.0.0_${gw} in ${listeners.map((l: { name: string }) => l.name)}`).toBeDefined();
     // a gateway listener has exactly one filter chain, named like the listener, ending in the HTTP connection manager
-    const chains = listener.active_state.listener.filterChains;
+    const chains = listener.active_state.listener.filter_chains;
     expect(chains.map((c: { name: string }) => c.name)).toEqual([`0.0.0.0_${gw}`]);
     const filters = chains[0].filters;
     expect(filters.map((f: { name: string }) => f.name)).toEqual(['envoy.filters.network.http_connection_manager']);
     expect(filters[0].typed_config['@type']).toBe('type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
-    const routeConfigName = filters[0].typed_config.routeConfigName;
+    const routeConfigName = filters[0].typed_config.rds.route_config_name;
     expect(routeConfigName).toBe(`http.${gw}`);
     const routes = section('RoutesConfigDump').dynamic_route_configs.map((x: { route_config: { name: string } }) => x.route_config);
     const rc = routes.find((x: { name: string }) => x.name === routeConfigName);

@@ -16,8 +16,9 @@ const issue = (sa: string) => issueWorkloadCert({ caCertPem: ca.certPem, caKeyPe
 
 async function secrets(): Promise<{ chain: string; key: string }> {
   const dump = JSON.parse((await fetchText(proxy.ports.admin, '/config_dump?resource=dynamic_active_secrets')).text);
+  // as Envoy dumps an SDS secret: the PEM base64 in inline_bytes, the key redacted
   const s = dump.configs[0].dynamic_active_secrets.find((x: { name: string }) => x.name === 'default').secret.tls_certificate;
-  return { chain: s.certificate_chain, key: s.private_key };
+  return { chain: Buffer.from(s.certificate_chain.inline_bytes, 'base64').toString(), key: s.private_key.inline_string };
 }
 
 beforeAll(async () => {

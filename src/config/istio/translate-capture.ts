@@ -66,7 +66,8 @@ export function captureClusters(mesh: MeshSettings): Cluster[] {
   return [
     { ...base, name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST' },
     { ...base, name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', upstreamBindAddresses: INBOUND_BIND_ADDRESSES },
-    { ...base, name: BLACKHOLE_CLUSTER, type: 'STATIC' },
+    // no endpoints at all (istiod's: STATIC, Envoy's default balancer)
+    { ...base, name: BLACKHOLE_CLUSTER, type: 'STATIC', lbPolicy: 'ROUND_ROBIN' },
   ];
 }
 

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { istioConfigPath } from '../envoy/istio-config-path.js';
 import type { Cluster, ClusterLoadAssignment, LbPolicy, NodeIdentity } from '../snapshot.js';
 import { loadAssignment, parseLocality, staticHost, type HostEndpoint } from '../endpoints.js';
 import { DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS } from '../upstream-defaults.js';
@@ -47,13 +48,19 @@ export function buildOutboundClusters(services: Iterable<Service>, drs: Destinat
   for (const svc of services) {
     const dr = drs.lookup(svc.hostname, svc.namespace);
     for (const port of svc.ports) {
-      add(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}, node, tls, mesh));
+      const source = dr ? { source: istioConfigPath('destination-rule', dr.meta.namespace, dr.meta.name) } : {};
+      add(withSource(buildCluster(svc, port, undefined, {}, dr ? effectivePolicy(dr, port.number) : {}, node, tls, mesh), source));
       for (const subset of dr?.subsets ?? []) {
-        add(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name), node, tls, mesh));
+        add(withSource(buildCluster(svc, port, subset.name, subset.labels, effectivePolicy(dr, port.number, subset.name), node, tls, mesh), source));
       }
     }
   }
   return out;
+}
+
+function withSource<T extends { cluster: Cluster }>(built: T, source: Pick<Cluster, 'source'>): T {
+  Object.assign(built.cluster, source);
+  return built;
 }
 
 function buildCluster(

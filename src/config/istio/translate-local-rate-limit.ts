@@ -8,6 +8,7 @@
  * headers answer).
  */
 import type { LocalRateLimit, LocalRateLimitDescriptor, RateLimitAction, RateLimitPolicy } from '../envoy/local-ratelimit.js';
+import { istioConfigName } from '../envoy/istio-config-path.js';
 import { LOCAL_RATELIMIT_FILTER } from '../envoy/local-ratelimit.js';
 import { filterChainsOf, httpConnectionManagerOf } from '../envoy/network-filters.js';
 import type { HttpConnectionManager, Listener, NodeIdentity, Route, RouteConfiguration, VirtualHost } from '../snapshot.js';
@@ -86,7 +87,7 @@ function matches(b: Bound, rc: RouteConfiguration, vh: VirtualHost, r: Route): b
   if (m.host !== undefined && !vh.domains.some((d) => d === m.host || d.startsWith(`${m.host}:`))) return false;
   if (m.virtualService !== undefined) {
     const vs = m.virtualService.includes('/') ? m.virtualService : `${b.spec.meta.namespace}/${m.virtualService}`;
-    if (r.source !== vs) return false;
+    if (r.source === undefined || istioConfigName(r.source) !== vs) return false;
     if (m.route !== undefined && r.name !== m.route) return false;
   }
   return true;

@@ -4,6 +4,7 @@ import type {
 import { CORS_FILTER, FAULT_FILTER } from '../envoy/http-filters.js';
 import { labelsMatch, resolveHost } from './hosts.js';
 import type { Service } from './registry.js';
+import { istioConfigPath } from '../envoy/istio-config-path.js';
 import type { CorsPolicySpec, DestinationSpec, HeaderOpsSpec, HttpMatchSpec, HttpRouteSpec, StringMatchSpec, VirtualServiceSpec } from './resources.js';
 import { clusterName } from './translate-clusters.js';
 
@@ -20,7 +21,7 @@ export interface RouteContext {
 /** Translates a VirtualService's http routes into Envoy routes: one per match block, in order. */
 export function buildVirtualServiceRoutes(vs: VirtualServiceSpec, ctx: RouteContext): Route[] {
   const routes: Route[] = [];
-  const source = `${vs.meta.namespace}/${vs.meta.name}`;
+  const source = istioConfigPath('virtual-service', vs.meta.namespace, vs.meta.name);
   vs.http.forEach((http, i) => {
     const name = http.name ?? `${vs.meta.name}.${i}`;
     const matches = http.match.length ? http.match : [undefined];

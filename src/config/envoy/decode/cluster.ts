@@ -607,9 +607,14 @@ function transportOf(msg: ClusterMessage, ref: ResourceRef, ctx: DecodeContext):
   return out;
 }
 
-/** istiod's cluster metadata (filter_metadata.istio): the service, for telemetry and config_dump. */
-function serviceOf(msg: ClusterMessage, name: string, ref: ResourceRef): Pick<Cluster, 'service'> {
+/** istiod's cluster metadata (filter_metadata.istio): the service, for telemetry and config_dump, and the DestinationRule behind it. */
+function serviceOf(msg: ClusterMessage, name: string, ref: ResourceRef): Pick<Cluster, 'service' | 'source'> {
   const istio = structToJs(msg.metadata?.filter_metadata?.istio);
+  const source = typeof istio.config === 'string' ? { source: istio.config } : {};
+  return { ...serviceEntryOf(istio, name, ref), ...source };
+}
+
+function serviceEntryOf(istio: Record<string, unknown>, name: string, ref: ResourceRef): Pick<Cluster, 'service'> {
   const services = istio.services;
   if (services === undefined) return {};
   if (!Array.isArray(services)) throw resourceError(ref, 'metadata.filter_metadata.istio.services', 'must be a list');

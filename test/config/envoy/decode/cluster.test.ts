@@ -91,6 +91,8 @@ describe('istiod\'s clusters, exactly', () => {
           { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer' } },
         ],
         service: { host: 'productpage.default.svc.cluster.local', namespace: 'default', port: 9080, subset: 'v1' },
+        // the DestinationRule istiod built it from, in its metadata
+        source: '/apis/networking.istio.io/v1alpha3/namespaces/default/destination-rule/productpage',
       },
       edsServiceName: 'outbound|9080|v1|productpage.default.svc.cluster.local',
       edsConfig: { ads: true },
