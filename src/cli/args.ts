@@ -17,6 +17,9 @@ Usage:
   outrigger explain -c <file-or-dir> --request '<METHOD> <URL>' [options]
   outrigger explain --admin <url> --request '<METHOD> <URL>' [options]
                                                       what the proxy would do with a request (below)
+  outrigger proxy-config <type> [--admin <url> | -f <config dump>] [-o short|json|yaml]
+                                                      a running proxy's config as istioctl
+                                                      proxy-config shows it (below)
   outrigger demo [options]                            run the built-in coffee-shop demo mesh
   outrigger ca init|issue [options]                   development CA and workload certificates
   outrigger -c <bootstrap> [Envoy flags]              Envoy's command line (below)
@@ -123,6 +126,19 @@ balancer would pick, and the outcome (status and response flag, or the upstream)
   --admin <url>              ask a running proxy's admin API (its /explain) instead of loading -c:
                              its config in force, its outlier ejections
 
+A proxy's config in istioctl proxy-config's layouts (read from its admin API, or a saved
+/config_dump):
+  outrigger proxy-config clusters|listeners|routes|endpoints|secrets|bootstrap|all|log
+  --admin <url>              the proxy's admin API (default http://127.0.0.1:15000)
+  -f, --file <path>          a saved /config_dump (endpoints: a saved /clusters?format=json)
+  -o, --output short|json|yaml
+                             the table (default), or the resources as Envoy's JSON / YAML
+  clusters:  --fqdn <s> --port <n> --subset <s> --direction inbound|outbound
+  listeners: --address <ip> --port <n> --type HTTP|TCP|HTTP+TCP
+  routes:    --name <route config>
+  endpoints: --address <ip> --port <n> --cluster <name> --status <health>
+  log:       --level <level> (or --reset): set the proxy's log level, then show it
+
 Development CA (Istio's file-mounted certificate layout):
   outrigger ca init --dir <dir> [--trust-domain cluster.local] [--days 3650]
                              create a self-signed root CA: <dir>/ca-cert.pem, ca-key.pem
@@ -169,14 +185,16 @@ Ports:
 `;
 
 /** Outrigger's own commands; a command line naming none of them and starting with a flag is Envoy's (cli/envoy-args.ts). */
-export const COMMANDS = ['run', 'validate', 'explain', 'demo', 'ca'] as const;
+export const COMMANDS = ['run', 'validate', 'explain', 'proxy-config', 'demo', 'ca'] as const;
 
 export interface RunFlags {
-  command: 'run' | 'validate' | 'explain' | 'demo' | 'ca' | 'help' | 'version';
+  command: 'run' | 'validate' | 'explain' | 'proxy-config' | 'demo' | 'ca' | 'help' | 'version';
   /** Set for `outrigger ca init|issue`. */
   ca?: CaFlags;
   /** Set for `outrigger explain`. */
   explain?: ExplainFlags;
+  /** Set for `outrigger proxy-config` (not to be confused with Istio's ProxyConfig, `proxyConfig` below). */
+  configView?: ProxyConfigFlags;
   configs: string[];
   identity: IdentityFlags;
   workers: number;
@@ -206,6 +224,41 @@ export interface ExplainFlags {
   readonly output: 'text' | 'json';
   /** Ask this running proxy's admin API instead of loading config. */
   readonly admin?: string;
+}
+
+/** What `outrigger proxy-config` shows. */
+export const PROXY_CONFIG_TYPES = ['clusters', 'listeners', 'routes', 'endpoints', 'secrets', 'bootstrap', 'all', 'log'] as const;
+export type ProxyConfigType = (typeof PROXY_CONFIG_TYPES)[number];
+
+/** istioctl's names and aliases of each type. */
+const PROXY_CONFIG_ALIASES: Record<string, ProxyConfigType> = {
+  cluster: 'clusters', clusters: 'clusters', c: 'clusters',
+  listener: 'listeners', listeners: 'listeners', l: 'listeners',
+  route: 'routes', routes: 'routes', r: 'routes',
+  endpoint: 'endpoints', endpoints: 'endpoints', ep: 'endpoints',
+  secret: 'secrets', secrets: 'secrets', s: 'secrets',
+  bootstrap: 'bootstrap', b: 'bootstrap',
+  all: 'all', a: 'all',
+  log: 'log', o: 'log',
+};
+
+export interface ProxyConfigFlags {
+  readonly type: ProxyConfigType;
+  /** The admin API (default http://127.0.0.1:15000), unless `file` is given. */
+  readonly admin: string;
+  readonly file?: string;
+  readonly output: 'short' | 'json' | 'yaml';
+  readonly fqdn?: string;
+  readonly port?: number;
+  readonly subset?: string;
+  readonly direction?: string;
+  readonly address?: string;
+  readonly listenerType?: string;
+  readonly name?: string;
+  readonly cluster?: string;
+  readonly status?: string;
+  /** log: the level to set (istioctl's `none` is `off`), or `reset` to Envoy's default for Istio (warning). */
+  readonly level?: string;
 }
 
 export type CaFlags =
@@ -261,6 +314,17 @@ const OPTIONS = {
   protocol: { type: 'string' },
   output: { type: 'string', short: 'o' },
   admin: { type: 'string' },
+  file: { type: 'string', short: 'f' },
+  fqdn: { type: 'string' },
+  port: { type: 'string' },
+  subset: { type: 'string' },
+  address: { type: 'string' },
+  type: { type: 'string' },
+  name: { type: 'string' },
+  cluster: { type: 'string' },
+  status: { type: 'string' },
+  level: { type: 'string' },
+  reset: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -277,9 +341,12 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   if (![...COMMANDS, 'help', 'version'].includes(command)) throw new UsageError(`unknown command "${command}"`);
   const ca = command === 'ca' ? parseCaFlags(positionals, v) : undefined;
   for (const flag of CA_ONLY) if (!ca && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger ca"`);
-  if (!ca && positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  // proxy-config checks its own flags (some it shares with explain)
+  const configView = command === 'proxy-config' ? parseProxyConfigFlags(positionals, v) : undefined;
+  if (!configView) for (const flag of PROXY_CONFIG_ONLY) if (v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger proxy-config"`);
+  if (!ca && !configView && positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const explain = command === 'explain' ? parseExplainFlags(v) : undefined;
-  for (const flag of EXPLAIN_ONLY) if (!explain && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger explain"`);
+  for (const flag of EXPLAIN_ONLY) if (!explain && !configView && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger explain"`);
   const configs = v.config ?? [];
   if ((command === 'run' || command === 'validate' || (command === 'explain' && !explain?.admin)) && configs.length === 0) {
     throw new UsageError(`${command} needs at least one -c <file-or-dir>${command === 'explain' ? ' (or --admin <url>)' : ''}`);
@@ -298,6 +365,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     command: command as RunFlags['command'],
     ...(ca ? { ca } : {}),
     ...(explain ? { explain } : {}),
+    ...(configView ? { configView } : {}),
     configs,
     identity: {
       mode: mode as ProxyMode,
@@ -377,6 +445,59 @@ function parseExplainFlags(v: Partial<Record<(typeof EXPLAIN_ONLY)[number], stri
     ...(str('destination') !== undefined ? { destination: str('destination') } : {}),
   };
   return { request: options, output, ...(admin ? { admin } : {}) };
+}
+
+const PROXY_CONFIG_ONLY = ['file', 'fqdn', 'port', 'subset', 'address', 'type', 'name', 'cluster', 'status', 'level', 'reset'] as const;
+/** Each type's filters (istioctl's flags of that subcommand). */
+const PROXY_CONFIG_FILTERS: Record<ProxyConfigType, readonly string[]> = {
+  clusters: ['fqdn', 'port', 'subset', 'direction'],
+  listeners: ['address', 'port', 'type'],
+  routes: ['name'],
+  endpoints: ['address', 'port', 'cluster', 'status'],
+  secrets: [],
+  bootstrap: [],
+  all: ['fqdn', 'port', 'subset', 'direction', 'address', 'type', 'name', 'cluster', 'status'],
+  log: ['level', 'reset'],
+};
+
+/** `proxy-config <type>`: its own flags only. */
+function parseProxyConfigFlags(positionals: string[], v: Record<string, unknown>): ProxyConfigFlags {
+  const given = positionals[1];
+  if (!given) throw new UsageError(`proxy-config needs a type: ${PROXY_CONFIG_TYPES.join(', ')}`);
+  const type = PROXY_CONFIG_ALIASES[given];
+  if (!type) throw new UsageError(`unknown proxy-config type "${given}" (${PROXY_CONFIG_TYPES.join(', ')})`);
+  if (positionals.length > 2) throw new UsageError(`unexpected argument "${positionals[2]}"`);
+  const allowed = new Set(['admin', 'file', 'output', 'log-level', ...PROXY_CONFIG_FILTERS[type]]);
+  for (const [flag, value] of Object.entries(v)) {
+    if (value !== undefined && !allowed.has(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger proxy-config ${type}"`);
+  }
+  const str = (flag: string): string | undefined => v[flag] as string | undefined;
+  const admin = str('admin') ?? 'http://127.0.0.1:15000';
+  if (!/^https?:\/\//.test(admin)) throw new UsageError(`--admin must be a URL such as http://127.0.0.1:15000, got "${admin}"`);
+  const output = str('output') ?? 'short';
+  if (output !== 'short' && output !== 'json' && output !== 'yaml') throw new UsageError(`--output must be short, json or yaml, got "${output}"`);
+  if (str('file') && type === 'log') throw new UsageError('proxy-config log reads a running proxy: --file does not apply');
+  if (str('level') && v.reset) throw new UsageError('--level cannot be combined with --reset');
+  const portText = str('port');
+  const port = portText === undefined ? undefined : int('--port', portText, 0, 65535);
+  const level = v.reset ? 'warning' : str('level') === 'none' ? 'off' : str('level');
+  if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--level must be one of none, ${LOG_LEVELS.filter((l) => l !== 'off').join(', ')}`);
+  return {
+    type,
+    admin,
+    output,
+    ...(str('file') ? { file: str('file') } : {}),
+    ...(str('fqdn') ? { fqdn: str('fqdn') } : {}),
+    ...(port !== undefined ? { port } : {}),
+    ...(str('subset') ? { subset: str('subset') } : {}),
+    ...(str('direction') ? { direction: str('direction') } : {}),
+    ...(str('address') ? { address: str('address') } : {}),
+    ...(str('type') ? { listenerType: str('type') } : {}),
+    ...(str('name') ? { name: str('name') } : {}),
+    ...(str('cluster') ? { cluster: str('cluster') } : {}),
+    ...(str('status') ? { status: str('status') } : {}),
+    ...(level ? { level } : {}),
+  };
 }
 
 const CA_ONLY = ['dir', 'ca-dir', 'out', 'days'] as const;

@@ -33,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
       return validate(flags);
     case 'explain':
       return (await import('./explain.js')).explain(flags);
+    case 'proxy-config':
+      return (await import('./proxy-config-command.js')).proxyConfig(flags);
     case 'run':
       return run(flags);
     case 'demo':

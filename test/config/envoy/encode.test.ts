@@ -141,8 +141,9 @@ describe('Snapshot → Envoy JSON → Snapshot', () => {
 describe('snapshotConfigDump', () => {
   it("Envoy's sections, each resource an Any of its Envoy type; endpoints only with include_eds", () => {
     const d = snapshotConfigDump(sidecar, null, false);
-    // no workload certificate here: no secrets section
-    expect(d.configs.map((c) => c['@type'])).toEqual(['Bootstrap', 'Listeners', 'Clusters', 'Routes'].map((t) => `type.googleapis.com/envoy.admin.v3.${t}ConfigDump`));
+    // no workload certificate here: the secrets section is empty, as Envoy dumps it
+    expect(d.configs.map((c) => c['@type'])).toEqual(['Bootstrap', 'Listeners', 'Clusters', 'Routes', 'Secrets'].map((t) => `type.googleapis.com/envoy.admin.v3.${t}ConfigDump`));
+    expect(d.configs[4].dynamic_active_secrets).toEqual([]);
     const clusters = d.configs[2].dynamic_active_clusters as { cluster: Record<string, unknown> }[];
     const reviewsV2 = clusters.find((c) => c.cluster.name === 'outbound|9080|v2|reviews.default.svc.cluster.local')!.cluster;
     expect(reviewsV2['@type']).toBe('type.googleapis.com/envoy.config.cluster.v3.Cluster');
@@ -152,7 +153,7 @@ describe('snapshotConfigDump', () => {
     const withEds = snapshotConfigDump(sidecar, 'dynamic_endpoint_configs', true);
     expect(withEds.configs).toHaveLength(1);
     expect(JSON.stringify(withEds)).toContain(mesh.pod('reviews-v2').ip);
-    expect(snapshotConfigDump(sidecar, 'dynamic_endpoint_configs', false).configs).toHaveLength(4);
+    expect(snapshotConfigDump(sidecar, 'dynamic_endpoint_configs', false).configs).toHaveLength(5);
     // what the round trip above carried: the JWT filter inbound, the access log with its CEL filter
     const listeners = JSON.stringify(snapshotConfigDump(sidecar, 'dynamic_listeners', false));
     expect(listeners).toContain('"@type":"type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"');

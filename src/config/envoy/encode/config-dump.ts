@@ -53,12 +53,11 @@ export function snapshotConfigDump(s: Snapshot, resource: string | null, include
     dynamic_route_configs: any(`${ADMIN}RoutesConfigDump`, {
       dynamic_route_configs: s.routeConfigs.map((r) => ({ version_info: v, route_config: any('envoy.config.route.v3.RouteConfiguration', encodeRouteConfiguration(r)) })),
     }),
-  };
-  if (s.secrets.length) {
-    sections.dynamic_active_secrets = any(`${ADMIN}SecretsConfigDump`, {
+    // Envoy dumps the section even empty (istioctl requires it)
+    dynamic_active_secrets: any(`${ADMIN}SecretsConfigDump`, {
       dynamic_active_secrets: s.secrets.map((secret) => ({ name: secret.name, version_info: v, secret: encodeSecret(secret) })),
-    });
-  }
+    }),
+  };
   if (includeEds) {
     // Envoy lists a static cluster's hosts among the static endpoint configs, an EDS cluster's among the dynamic ones
     const eds = new Set(s.clusters.filter((c) => c.type === 'EDS').map((c) => c.name));
