@@ -46,22 +46,20 @@ export function explainCluster(
   const c = cluster.config;
   const notes: string[] = [];
   const hosts = cluster.hosts;
-  const byPriority = new Map<number, { total: number; healthy: number }>();
-  for (const h of hosts) {
-    const p = byPriority.get(h.endpoint.priority) ?? { total: 0, healthy: 0 };
-    p.total++;
-    if (countsAsHealthy(h.endpoint.healthStatus) && !cluster.isEjected(h.label)) p.healthy++;
-    byPriority.set(h.endpoint.priority, p);
+  const levels = new Map(cluster.priorityLoads.map((l) => [l.priority, l]));
+  if (levels.size > 1) {
+    const shares = [...levels.values()].map((l) => `priority ${l.priority} ${round(l.loadPercent)}% (${round(l.healthyPercent)}% healthy)`);
+    notes.push(`locality priorities: ${shares.join(', ')}`);
   }
-  const panicAt = c.panicThresholdPercent ?? 0;
-  const panicked = new Set([...byPriority].filter(([, p]) => (p.healthy * 100) / p.total < panicAt).map(([priority]) => priority));
-  for (const priority of panicked) notes.push(`priority ${priority}: fewer than ${panicAt}% of its hosts healthy: panic, every host takes traffic`);
+  for (const l of levels.values()) if (l.panic) notes.push(`priority ${l.priority}: fewer than ${c.panicThresholdPercent ?? 0}% of its hosts healthy: panic, every host takes traffic`);
   const endpoints = hosts.map((h): EndpointExplanation => {
     const e = h.endpoint;
     const ejected = cluster.isEjected(h.label);
     const healthy = countsAsHealthy(e.healthStatus);
-    const panic = panicked.has(e.priority);
-    const reason = !healthy ? `health ${e.healthStatus}` : ejected ? 'ejected by outlier detection' : undefined;
+    const level = levels.get(e.priority);
+    const panic = level?.panic === true;
+    const idle = levels.size > 1 && level?.loadPercent === 0;
+    const reason = !healthy ? `health ${e.healthStatus}` : ejected ? 'ejected by outlier detection' : idle ? `priority ${e.priority} takes no traffic while the priorities before it are healthy` : undefined;
     return {
       address: hostPort(e.address, e.port),
       priority: e.priority,
@@ -69,8 +67,8 @@ export function explainCluster(
       locality: localityPath(e.locality),
       health: e.healthStatus,
       ejected,
-      eligible: panic || (healthy && !ejected),
-      ...(reason ? { reason: panic ? `${reason} (taken in panic)` : reason } : {}),
+      eligible: !idle && (panic || (healthy && !ejected)),
+      ...(reason ? { reason: panic && !idle ? `${reason} (taken in panic)` : reason } : {}),
     };
   });
   if (c.type === 'ORIGINAL_DST') notes.push(destination ? `ORIGINAL_DST: connects where the client was going, ${hostPort(destination.address, c.originalDstPortOverride ?? destination.port)}` : 'ORIGINAL_DST without an original destination: 503 UH');
@@ -88,4 +86,8 @@ export function explainCluster(
 
 function describeLimits(b: NonNullable<ClusterRuntime['config']['circuitBreakers']>): string {
   return Object.entries(b).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${v}`).join(', ') || 'default';
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
 }

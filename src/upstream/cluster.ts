@@ -28,6 +28,34 @@ interface ClusterContext {
   readonly tls?: TlsStore;
 }
 
+/** One priority (locality level) of a cluster's hosts, as the load balancer weighs it. */
+export interface PriorityLoad {
+  readonly priority: number;
+  /** Of its hosts, the share healthy and not ejected. */
+  readonly healthyPercent: number;
+  /** Below the panic threshold: every host of it takes traffic. */
+  readonly panic: boolean;
+  /** The share of requests it takes. */
+  readonly loadPercent: number;
+}
+
+/**
+ * Envoy's priority load from each priority's health (min(100, overprovisioning × healthy %), 100 in
+ * panic), highest priority first: each takes up to its health of what is left; when the healths add
+ * up to less than 100, shares are normalized. A single priority takes all.
+ */
+export function priorityLoads(health: readonly number[]): number[] {
+  if (health.length <= 1) return health.map(() => 100);
+  const total = health.reduce((s, h) => s + h, 0);
+  if (total === 0) return health.map(() => 0);
+  let remaining = 100;
+  return health.map((h) => {
+    const load = total < 100 ? (h * 100) / total : Math.min(remaining, h);
+    remaining -= load;
+    return load;
+  });
+}
+
 /** The ejected set of a cluster with none (one for all: a mesh has thousands of clusters). */
 const NONE_EJECTED: ReadonlySet<string> = new Set();
 
@@ -49,6 +77,7 @@ export class ClusterRuntime {
   private lb!: LoadBalancer;
   /** Per-priority balancers (locality failover); empty with a single priority. */
   private levels: { priority: number; lb: LoadBalancer }[] = [];
+  private loads: PriorityLoad[] = [];
   private readonly originalDst?: Map<string, UpstreamHost>;
   private ejected: ReadonlySet<string> = NONE_EJECTED;
   readonly stats: ClusterStats;
@@ -176,26 +205,24 @@ export class ClusterRuntime {
     }
     const levels = [...priorities.entries()].sort((a, b) => a[0] - b[0]).map(([priority, hosts]) => {
       const healthy = hosts.filter((h) => !ejected.has(h.label) && countsAsHealthy(h.endpoint.healthStatus));
-      const healthyPct = (healthy.length * 100) / hosts.length;
-      const panic = healthyPct < panicThresholdPercent;
+      const healthyPercent = (healthy.length * 100) / hosts.length;
+      const panic = healthyPercent < panicThresholdPercent;
       return {
         priority,
+        healthyPercent,
+        panic,
         lb: createLoadBalancer(lbPolicy, panic ? hosts : healthy, hashTableSize, !!this.config.slowStart),
-        health: panic ? 100 : Math.min(100, overprovisioning * healthyPct),
+        health: panic ? 100 : Math.min(100, overprovisioning * healthyPercent),
       };
     });
     this.levels = levels.length > 1 ? levels.filter((l) => l.health > 0) : [];
+    const loads = priorityLoads(levels.map((l) => l.health));
+    this.loads = levels.map((l, i) => ({ priority: l.priority, healthyPercent: l.healthyPercent, panic: l.panic, loadPercent: loads[i] }));
     if (levels.length <= 1) return levels[0]?.lb ?? createLoadBalancer(lbPolicy, [], hashTableSize);
-    const total = levels.reduce((s, l) => s + l.health, 0);
-    if (total === 0) return { pick: () => undefined };
-    let remaining = 100;
+    if (loads.every((load) => load === 0)) return { pick: () => undefined };
     const cumulative: number[] = [];
     let acc = 0;
-    for (const l of levels) {
-      const load = total < 100 ? (l.health * 100) / total : Math.min(remaining, l.health);
-      remaining -= load;
-      cumulative.push((acc += load));
-    }
+    for (const load of loads) cumulative.push((acc += load));
     return {
       pick: (hash) => {
         // a hash chooses the priority too, so a key stays on one host while nothing changes
@@ -205,6 +232,11 @@ export class ClusterRuntime {
         return levels[i].lb.pick(hash);
       },
     };
+  }
+
+  /** Per priority (locality): healthy share, panic, and the share of traffic it takes now. */
+  get priorityLoads(): readonly PriorityLoad[] {
+    return this.loads;
   }
 
   /**
