@@ -39,8 +39,12 @@ export interface AdminBackend {
 
 type Handler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void> | void;
 
-/** The explain Runtime of the config in force (kept while it is), made on the first /explain. */
-const explainers = new WeakMap<AdminBackend, import('../explain/explainer.js').Explainer>();
+/**
+ * The explain Runtime of the config in force, made on the first /explain and kept while questions
+ * come (a compiled copy of the whole config: dropped after a minute without one).
+ */
+const explainers = new WeakMap<AdminBackend, { explainer: import('../explain/explainer.js').Explainer; release: NodeJS.Timeout }>();
+const EXPLAINER_IDLE_MS = 60_000;
 
 /**
  * Outrigger's /explain?request=<METHOD URL>&header=<name: value>&direction=&source_principal=&
@@ -61,8 +65,11 @@ async function explainHandler(b: AdminBackend, res: ServerResponse, query: URLSe
     throw e;
   }
   const { Explainer } = await import('../explain/explainer.js');
-  let explainer = explainers.get(b);
-  if (!explainer) explainers.set(b, (explainer = new Explainer()));
+  const kept = explainers.get(b);
+  if (kept) clearTimeout(kept.release);
+  const explainer = kept?.explainer ?? new Explainer();
+  const release = setTimeout(() => explainers.delete(b), EXPLAINER_IDLE_MS).unref();
+  explainers.set(b, { explainer, release });
   const explanation = await explainer.explain(snapshot, request, (cluster) => b.ejectedHosts(cluster));
   if (query.get('format') === 'json') return sendJson(res, explanation);
   const { renderExplanation } = await import('../explain/render.js');

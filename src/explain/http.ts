@@ -14,7 +14,7 @@ import { getFromList, mutateHeaderList } from '../router/headers.js';
 import { requestHashKey } from '../router/hash-key.js';
 import { RequestView } from '../router/request-view.js';
 import { RouteTable, type CompiledRoute } from '../router/route-table.js';
-import { redirectLocation } from '../router/router.js';
+import { authorityAddress, redirectLocation } from '../router/router.js';
 import { effectiveTimeout } from '../router/timeout.js';
 import { LOCAL_REPLIES, type LocalCause } from '../router/upstream-errors.js';
 import { hash32 } from '../upstream/hash-lb.js';
@@ -172,7 +172,8 @@ function explainRouter(
   const parts: { percent: number; outcome: Outcome }[] = [];
   const clusters = action.clusters.map((wc) => {
     const runtime = rt.clusters.get(wc.name);
-    const dest = runtime?.config.type === 'ORIGINAL_DST' ? choice.originalDestination ?? { address: request.authority.replace(/:\d+$/, ''), port: choice.destination.port } : undefined;
+    // the router's: the original destination, else (no capture) the authority
+    const dest = runtime?.config.type === 'ORIGINAL_DST' ? choice.originalDestination ?? authorityAddress(request.authority) : undefined;
     const e = explainCluster(wc.name, wc.weight, runtime, dest, hash);
     const percent = (wc.weight * 100) / total;
     if (!e.exists) parts.push({ percent, outcome: localReply('cluster_not_found', 'router', `cluster ${wc.name} not found: 503 NC`) });
