@@ -26,7 +26,7 @@ export interface Violation {
   rule: string;
 }
 
-export const RUNTIME_LAYERS = ['security', 'filters', 'network', 'worker', 'http', 'router', 'upstream', 'listener', 'codec', 'tcp', 'telemetry', 'tracing', 'admin', 'xds', 'agent', 'cli', 'entry', 'explain'];
+export const RUNTIME_LAYERS = ['security', 'filters', 'network', 'worker', 'http', 'router', 'upstream', 'listener', 'codec', 'tcp', 'telemetry', 'tracing', 'admin', 'xds', 'agent', 'cli', 'entry', 'explain', 'inject'];
 /** The one module outside config/istio that may run the Istio translator. */
 const ISTIO_ENTRY = 'config/load.ts';
 
