@@ -20,6 +20,8 @@ Usage:
   outrigger proxy-config <type> [--admin <url> | -f <config dump>] [-o short|json|yaml]
                                                       a running proxy's config as istioctl
                                                       proxy-config shows it (below)
+  outrigger inject -f <file|-> [-o <file>] [options]  add the Outrigger sidecar to Kubernetes workloads
+                                                      (istioctl kube-inject; below)
   outrigger demo [options]                            run the built-in coffee-shop demo mesh
   outrigger ca init|issue [options]                   development CA and workload certificates
   outrigger -c <bootstrap> [Envoy flags]              Envoy's command line (below)
@@ -139,6 +141,22 @@ A proxy's config in istioctl proxy-config's layouts (read from its admin API, or
   endpoints: --address <ip> --port <n> --cluster <name> --status <health>
   log:       --level <level> (or --reset): set the proxy's log level, then show it
 
+Sidecar injection (istioctl kube-inject for Outrigger): every pod template of the Kubernetes
+YAML (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, List; multi-document)
+gets the capture init container (Istio's istio-iptables arguments from the pod's
+traffic.sidecar.istio.io/* and sidecar.istio.io/interceptionMode annotations, run by the image's
+init-iptables) and the istio-proxy sidecar (outrigger run on the mesh ConfigMap, the workload
+certificate Secret of its service account); injecting again replaces what was injected;
+sidecar.istio.io/inject: "false" and hostNetwork pods are left as they are:
+  -f, --file <path|->        the YAML to inject (- : standard input)
+  -o, --output <path>        where to write it (default: standard output)
+  --image <ref>              the Outrigger image (default outrigger:latest)
+  --config-map <name>        the ConfigMap with the mesh's Istio YAML (default outrigger-mesh)
+  --cert-secret <name>       the workload certificate Secret, {sa} for the service account
+                             (default outrigger-certs-{sa}; made by outrigger ca issue)
+  --native-sidecar           the proxy as a native sidecar (an init container with
+                             restartPolicy Always); a pod's sidecar.istio.io/nativeSidecar wins
+
 Development CA (Istio's file-mounted certificate layout):
   outrigger ca init --dir <dir> [--trust-domain cluster.local] [--days 3650]
                              create a self-signed root CA: <dir>/ca-cert.pem, ca-key.pem
@@ -185,16 +203,18 @@ Ports:
 `;
 
 /** Outrigger's own commands; a command line naming none of them and starting with a flag is Envoy's (cli/envoy-args.ts). */
-export const COMMANDS = ['run', 'validate', 'explain', 'proxy-config', 'demo', 'ca'] as const;
+export const COMMANDS = ['run', 'validate', 'explain', 'proxy-config', 'inject', 'demo', 'ca'] as const;
 
 export interface RunFlags {
-  command: 'run' | 'validate' | 'explain' | 'proxy-config' | 'demo' | 'ca' | 'help' | 'version';
+  command: 'run' | 'validate' | 'explain' | 'proxy-config' | 'inject' | 'demo' | 'ca' | 'help' | 'version';
   /** Set for `outrigger ca init|issue`. */
   ca?: CaFlags;
   /** Set for `outrigger explain`. */
   explain?: ExplainFlags;
   /** Set for `outrigger proxy-config` (not to be confused with Istio's ProxyConfig, `proxyConfig` below). */
   configView?: ProxyConfigFlags;
+  /** Set for `outrigger inject`. */
+  inject?: InjectFlags;
   configs: string[];
   identity: IdentityFlags;
   workers: number;
@@ -224,6 +244,17 @@ export interface ExplainFlags {
   readonly output: 'text' | 'json';
   /** Ask this running proxy's admin API instead of loading config. */
   readonly admin?: string;
+}
+
+export interface InjectFlags {
+  /** The input file, or `-` for standard input. */
+  readonly file: string;
+  /** The output file; absent: standard output. */
+  readonly output?: string;
+  readonly image?: string;
+  readonly configMap?: string;
+  readonly certSecret?: string;
+  readonly nativeSidecar: boolean;
 }
 
 /** What `outrigger proxy-config` shows. */
@@ -325,6 +356,10 @@ const OPTIONS = {
   status: { type: 'string' },
   level: { type: 'string' },
   reset: { type: 'boolean' },
+  image: { type: 'string' },
+  'config-map': { type: 'string' },
+  'cert-secret': { type: 'string' },
+  'native-sidecar': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -341,12 +376,14 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   if (![...COMMANDS, 'help', 'version'].includes(command)) throw new UsageError(`unknown command "${command}"`);
   const ca = command === 'ca' ? parseCaFlags(positionals, v) : undefined;
   for (const flag of CA_ONLY) if (!ca && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger ca"`);
-  // proxy-config checks its own flags (some it shares with explain)
+  // proxy-config and inject check their own flags (some they share with explain)
   const configView = command === 'proxy-config' ? parseProxyConfigFlags(positionals, v) : undefined;
-  if (!configView) for (const flag of PROXY_CONFIG_ONLY) if (v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger proxy-config"`);
+  const inject = command === 'inject' ? parseInjectFlags(positionals, v) : undefined;
+  const ownFlags = configView || inject;
+  if (!ownFlags) for (const flag of [...PROXY_CONFIG_ONLY, ...INJECT_ONLY]) if (v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger ${(PROXY_CONFIG_ONLY as readonly string[]).includes(flag) ? 'proxy-config' : 'inject'}"`);
   if (!ca && !configView && positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const explain = command === 'explain' ? parseExplainFlags(v) : undefined;
-  for (const flag of EXPLAIN_ONLY) if (!explain && !configView && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger explain"`);
+  for (const flag of EXPLAIN_ONLY) if (!explain && !ownFlags && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger explain"`);
   const configs = v.config ?? [];
   if ((command === 'run' || command === 'validate' || (command === 'explain' && !explain?.admin)) && configs.length === 0) {
     throw new UsageError(`${command} needs at least one -c <file-or-dir>${command === 'explain' ? ' (or --admin <url>)' : ''}`);
@@ -366,6 +403,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     ...(ca ? { ca } : {}),
     ...(explain ? { explain } : {}),
     ...(configView ? { configView } : {}),
+    ...(inject ? { inject } : {}),
     configs,
     identity: {
       mode: mode as ProxyMode,
@@ -445,6 +483,28 @@ function parseExplainFlags(v: Partial<Record<(typeof EXPLAIN_ONLY)[number], stri
     ...(str('destination') !== undefined ? { destination: str('destination') } : {}),
   };
   return { request: options, output, ...(admin ? { admin } : {}) };
+}
+
+const INJECT_ONLY = ['image', 'config-map', 'cert-secret', 'native-sidecar'] as const;
+
+/** `inject`: its own flags only. */
+function parseInjectFlags(positionals: string[], v: Record<string, unknown>): InjectFlags {
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const allowed = new Set(['file', 'output', 'log-level', 'trust-domain', ...INJECT_ONLY]);
+  for (const [flag, value] of Object.entries(v)) {
+    if (value !== undefined && !allowed.has(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger inject"`);
+  }
+  const str = (flag: string): string | undefined => v[flag] as string | undefined;
+  const file = str('file');
+  if (!file) throw new UsageError('inject needs -f <file> (- for standard input)');
+  return {
+    file,
+    nativeSidecar: v['native-sidecar'] === true,
+    ...(str('output') ? { output: str('output') } : {}),
+    ...(str('image') ? { image: str('image') } : {}),
+    ...(str('config-map') ? { configMap: str('config-map') } : {}),
+    ...(str('cert-secret') ? { certSecret: str('cert-secret') } : {}),
+  };
 }
 
 const PROXY_CONFIG_ONLY = ['file', 'fqdn', 'port', 'subset', 'address', 'type', 'name', 'cluster', 'status', 'level', 'reset'] as const;

@@ -35,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./explain.js')).explain(flags);
     case 'proxy-config':
       return (await import('./proxy-config-command.js')).proxyConfig(flags);
+    case 'inject':
+      return (await import('./inject.js')).inject(flags);
     case 'run':
       return run(flags);
     case 'demo':

@@ -57,3 +57,15 @@ export function proxyRunAsUserOverride(t: PodTemplate, openShift = false): numbe
   }
   return uid;
 }
+
+/**
+ * Istio's workload name: the object's own (a Deployment's), or for a bare Pod its controller's
+ * (a ReplicaSet's without its pod-template hash), else the Pod's name or generateName.
+ */
+export function workloadName(t: PodTemplate): string {
+  const o = t.owner;
+  if (o.kind !== 'Pod') return (o.metadata?.name as string | undefined) ?? '';
+  const controller = ((o.metadata?.ownerReferences ?? []) as KubeObject[]).find((r) => r.controller) ?? (o.metadata?.ownerReferences?.[0] as KubeObject | undefined);
+  if (controller?.name) return controller.kind === 'ReplicaSet' ? String(controller.name).replace(/-[^-]+$/, '') : String(controller.name);
+  return (o.metadata?.name as string | undefined) ?? String(o.metadata?.generateName ?? '').replace(/-$/, '');
+}
