@@ -6,6 +6,9 @@ COPY src ./src
 RUN npm ci --ignore-scripts && npm run build
 
 FROM node:24-slim
+# the same image is the capture init container (outrigger inject runs init-iptables as root there)
+RUN apt-get update && apt-get install -y --no-install-recommends iptables && rm -rf /var/lib/apt/lists/*
+COPY init-iptables /usr/local/bin/init-iptables
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
@@ -17,4 +20,4 @@ COPY examples ./examples
 USER 1337:1337
 EXPOSE 15001 15006 15000 15090 15021
 ENTRYPOINT ["node", "bin/outrigger.js"]
-CMD ["run", "-c", "/etc/istio/config"]
+CMD ["run", "-c", "/etc/outrigger/config"]
