@@ -4,13 +4,14 @@
 // config and certificate volumes, the status annotation naming what was added); injecting the
 // output again changes nothing.
 import { readdirSync, readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { injectObject, skipReason, STATUS_ANNOTATION, type InjectOptions } from '../../src/inject/inject.js';
 import { ISTIO_INJECTION_DEFAULTS } from '../../src/inject/settings.js';
 import { CERT_DIR, CONFIG_DIR, DEFAULT_SIDECAR } from '../../src/inject/sidecar.js';
 import { podTemplatesOf, type KubeObject } from '../../src/inject/workloads.js';
 import { CONFORMANCE } from '../config/security-helpers.js';
+import { kubernetesSchemaErrors } from '../helpers/kubernetes-schema.js';
 
 const DIR = `${CONFORMANCE}pkg/kube/inject/testdata/inject/`;
 const docs = (file: string) => parseAllDocuments(readFileSync(`${DIR}${file}`, 'utf8')).map((d) => d.toJS() as KubeObject).filter(Boolean);
@@ -19,10 +20,18 @@ const docs = (file: string) => parseAllDocuments(readFileSync(`${DIR}${file}`, '
 const DEFAULT_CASES = readdirSync(DIR).filter((f) => f.endsWith('.yaml') && !f.endsWith('.iop.yaml') && readdirSync(DIR).includes(`${f}.injected`))
   .filter((f) => !['traffic-params.yaml', 'status_params.yaml', 'kubevirtInterfaces.yaml', 'reroute-virtual-interfaces.yaml', 'proxy-override-runas.yaml', 'custom-template.yaml'].includes(f) && !f.startsWith('hello-openshift') && !f.includes('cncf-networks'));
 
+/** Outputs with no schema in Kubernetes' API: OpenShift's DeploymentConfig (its group, and the legacy v1 spelling). */
+const EXPECTED_UNCHECKED = ['apps.openshift.io/v1/DeploymentConfig', 'v1/DeploymentConfig'];
+
 const container = (t: { spec: KubeObject }, name: string): KubeObject | undefined => [...(t.spec.initContainers ?? []), ...(t.spec.containers ?? [])].find((c: KubeObject) => c.name === name);
 
 describe('outrigger inject over Istio\'s injector inputs', () => {
   it('covers them', () => expect(DEFAULT_CASES.length).toBeGreaterThanOrEqual(50));
+  /** apiVersion/kind of outputs without a schema to check (OpenShift's DeploymentConfig, old API versions). */
+  const unchecked: string[] = [];
+  afterAll(() => {
+    expect([...new Set(unchecked)].sort()).toEqual(EXPECTED_UNCHECKED);
+  });
 
   for (const file of DEFAULT_CASES) {
     it(file, () => {
@@ -71,6 +80,8 @@ describe('outrigger inject over Istio\'s injector inputs', () => {
         expect(t.metadata.labels['security.istio.io/tlsMode']).toBe(istioLabels['security.istio.io/tlsMode']);
         expect(t.metadata.labels['service.istio.io/canonical-name']).toBe(istioLabels['service.istio.io/canonical-name']);
       });
+      // every output object is one the API server takes (its kinds that have a schema)
+      for (const o of out) expect(kubernetesSchemaErrors(o, unchecked), file).toEqual([]);
       // idempotent: the output injected again is the output
       const again = structuredClone(out);
       for (const o of again) injectObject(o, options);
