@@ -22,6 +22,9 @@ Usage:
                                                       proxy-config shows it (below)
   outrigger inject -f <file|-> [-o <file>] [options]  add the Outrigger sidecar to Kubernetes workloads
                                                       (istioctl kube-inject; below)
+  outrigger wait [--url <url>] [--timeout <d>] [--period <d>]
+                                                      exit 0 once the proxy is ready (pilot-agent wait:
+                                                      a postStart hook holding the app until then)
   outrigger demo [options]                            run the built-in coffee-shop demo mesh
   outrigger ca init|issue [options]                   development CA and workload certificates
   outrigger -c <bootstrap> [Envoy flags]              Envoy's command line (below)
@@ -203,10 +206,10 @@ Ports:
 `;
 
 /** Outrigger's own commands; a command line naming none of them and starting with a flag is Envoy's (cli/envoy-args.ts). */
-export const COMMANDS = ['run', 'validate', 'explain', 'proxy-config', 'inject', 'demo', 'ca'] as const;
+export const COMMANDS = ['run', 'validate', 'explain', 'proxy-config', 'inject', 'wait', 'demo', 'ca'] as const;
 
 export interface RunFlags {
-  command: 'run' | 'validate' | 'explain' | 'proxy-config' | 'inject' | 'demo' | 'ca' | 'help' | 'version';
+  command: 'run' | 'validate' | 'explain' | 'proxy-config' | 'inject' | 'wait' | 'demo' | 'ca' | 'help' | 'version';
   /** Set for `outrigger ca init|issue`. */
   ca?: CaFlags;
   /** Set for `outrigger explain`. */
@@ -215,6 +218,8 @@ export interface RunFlags {
   configView?: ProxyConfigFlags;
   /** Set for `outrigger inject`. */
   inject?: InjectFlags;
+  /** Set for `outrigger wait`. */
+  wait?: WaitFlags;
   configs: string[];
   identity: IdentityFlags;
   workers: number;
@@ -244,6 +249,13 @@ export interface ExplainFlags {
   readonly output: 'text' | 'json';
   /** Ask this running proxy's admin API instead of loading config. */
   readonly admin?: string;
+}
+
+export interface WaitFlags {
+  /** The readiness URL polled (pilot-agent's default: the health port's /healthz/ready). */
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly periodMs: number;
 }
 
 export interface InjectFlags {
@@ -360,6 +372,9 @@ const OPTIONS = {
   'config-map': { type: 'string' },
   'cert-secret': { type: 'string' },
   'native-sidecar': { type: 'boolean' },
+  url: { type: 'string' },
+  timeout: { type: 'string' },
+  period: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -379,8 +394,13 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   // proxy-config and inject check their own flags (some they share with explain)
   const configView = command === 'proxy-config' ? parseProxyConfigFlags(positionals, v) : undefined;
   const inject = command === 'inject' ? parseInjectFlags(positionals, v) : undefined;
-  const ownFlags = configView || inject;
-  if (!ownFlags) for (const flag of [...PROXY_CONFIG_ONLY, ...INJECT_ONLY]) if (v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger ${(PROXY_CONFIG_ONLY as readonly string[]).includes(flag) ? 'proxy-config' : 'inject'}"`);
+  const wait = command === 'wait' ? parseWaitFlags(positionals, v) : undefined;
+  const ownFlags = configView || inject || wait;
+  if (!ownFlags) {
+    for (const [flags, owner] of [[PROXY_CONFIG_ONLY, 'proxy-config'], [INJECT_ONLY, 'inject'], [WAIT_ONLY, 'wait']] as const) {
+      for (const flag of flags) if (v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger ${owner}"`);
+    }
+  }
   if (!ca && !configView && positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const explain = command === 'explain' ? parseExplainFlags(v) : undefined;
   for (const flag of EXPLAIN_ONLY) if (!explain && !ownFlags && v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger explain"`);
@@ -404,6 +424,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     ...(explain ? { explain } : {}),
     ...(configView ? { configView } : {}),
     ...(inject ? { inject } : {}),
+    ...(wait ? { wait } : {}),
     configs,
     identity: {
       mode: mode as ProxyMode,
@@ -483,6 +504,26 @@ function parseExplainFlags(v: Partial<Record<(typeof EXPLAIN_ONLY)[number], stri
     ...(str('destination') !== undefined ? { destination: str('destination') } : {}),
   };
   return { request: options, output, ...(admin ? { admin } : {}) };
+}
+
+const WAIT_ONLY = ['url', 'timeout', 'period'] as const;
+
+/** `wait`: pilot-agent wait's defaults (60 s, every 500 ms, the health port's readiness). */
+function parseWaitFlags(positionals: string[], v: Record<string, unknown>): WaitFlags {
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  for (const [flag, value] of Object.entries(v)) {
+    if (value !== undefined && ![...WAIT_ONLY, 'log-level'].includes(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger wait"`);
+  }
+  const duration = (flag: string, dflt: number): number => {
+    const text = v[flag] as string | undefined;
+    if (text === undefined) return dflt;
+    const ms = parseDurationMs(text);
+    if (ms === undefined || ms <= 0 || ms > 86_400_000) throw new UsageError(`--${flag} must be a duration such as 500ms or 60s, got "${text}"`);
+    return ms;
+  };
+  const url = (v.url as string | undefined) ?? 'http://127.0.0.1:15021/healthz/ready';
+  if (!/^https?:\/\//.test(url)) throw new UsageError(`--url must be an http URL, got "${url}"`);
+  return { url, timeoutMs: duration('timeout', 60_000), periodMs: duration('period', 500) };
 }
 
 const INJECT_ONLY = ['image', 'config-map', 'cert-secret', 'native-sidecar'] as const;

@@ -37,6 +37,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./proxy-config-command.js')).proxyConfig(flags);
     case 'inject':
       return (await import('./inject.js')).inject(flags);
+    case 'wait':
+      return (await import('./wait.js')).wait(flags.wait!);
     case 'run':
       return run(flags);
     case 'demo':

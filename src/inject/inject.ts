@@ -7,7 +7,7 @@
  */
 import type { InjectionSettings } from './settings.js';
 import { initContainer, PROXY_CONTAINER, proxyContainer, sidecarVolumes, type SidecarSettings } from './sidecar.js';
-import { injectionTemplates } from './iptables-args.js';
+import { injectionTemplates, podProxyConfig } from './iptables-args.js';
 import { podTemplatesOf, workloadName, type KubeObject, type PodTemplate } from './workloads.js';
 
 export const STATUS_ANNOTATION = 'sidecar.istio.io/status';
@@ -93,6 +93,7 @@ function injectTemplate(t: PodTemplate, o: InjectOptions): void {
   const annotations = (t.metadata.annotations ??= {}) as Record<string, string>;
   const labels = (t.metadata.labels ??= {}) as Record<string, string>;
   const native = annotations[NATIVE] !== undefined ? annotations[NATIVE] !== 'false' : o.nativeSidecars;
+  const hold = podProxyConfig(annotations).holdApplicationUntilProxyStarts ?? o.settings.holdApplicationUntilProxyStarts;
   const apps = ((t.spec.containers ?? []) as KubeObject[]).filter((c) => c.name !== PROXY_CONTAINER);
   // Istio's labels: mTLS with this workload, its canonical service and revision
   labels['security.istio.io/tlsMode'] ??= 'istio';
@@ -105,14 +106,15 @@ function injectTemplate(t: PodTemplate, o: InjectOptions): void {
   }
   const injected = initContainer(t, o.settings, o.sidecar, o.openShift);
   const init = injected && mergeOverrides(injected, t);
-  const proxy = mergeOverrides(proxyContainer(t, o.settings, o.sidecar, native), t);
+  const proxy = mergeOverrides(proxyContainer(t, o.settings, o.sidecar, native, hold), t);
   // the pod's own istio-proxy and istio-init (its overrides) are replaced by the merged ones
   const ours = new Set([PROXY_CONTAINER, ...(init ? [init.name as string] : [])]);
   t.spec.containers = ((t.spec.containers ?? []) as KubeObject[]).filter((c) => !ours.has(c.name));
   const inits = ((t.spec.initContainers ?? []) as KubeObject[]).filter((c) => !ours.has(c.name));
   // the capture rules first, then (native) the proxy, then the pod's own init containers
   t.spec.initContainers = [...(init ? [init] : []), ...(native ? [proxy] : []), ...inits];
-  if (!native) t.spec.containers = [...t.spec.containers, proxy];
+  // held: the proxy first, its postStart hook holding the containers after it
+  if (!native) t.spec.containers = hold ? [proxy, ...t.spec.containers] : [...t.spec.containers, proxy];
   if (!t.spec.initContainers.length) delete t.spec.initContainers;
   const volumes = sidecarVolumes(t, o.sidecar);
   t.spec.volumes = [...((t.spec.volumes ?? []) as KubeObject[]), ...volumes];
@@ -136,7 +138,8 @@ function sidecarOverrides(t: PodTemplate, status: Partial<SidecarStatus>, o: Inj
   const fresh = new Map<string, KubeObject>();
   const init = initContainer(t, o.settings, o.sidecar, o.openShift);
   if (init) fresh.set(init.name, init);
-  fresh.set(PROXY_CONTAINER, proxyContainer(t, o.settings, o.sidecar, native));
+  const hold = podProxyConfig(annotations).holdApplicationUntilProxyStarts ?? o.settings.holdApplicationUntilProxyStarts;
+  fresh.set(PROXY_CONTAINER, proxyContainer(t, o.settings, o.sidecar, native, hold));
   const out: KubeObject[] = [];
   for (const c of present) {
     const f = fresh.get(c.name);

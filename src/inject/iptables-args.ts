@@ -43,16 +43,19 @@ export function capturesTraffic(annotations: Annotations, settings: InjectionSet
 
 type Annotations = Readonly<Record<string, string>>;
 
+/** The fields of the pod's ProxyConfig annotation (`proxy.istio.io/config`, YAML or JSON) injection reads. */
+export function podProxyConfig(annotations: Annotations): { interceptionMode?: string; holdApplicationUntilProxyStarts?: boolean } {
+  const text = annotations[ANNOTATION.proxyConfig];
+  if (!text) return {};
+  const v = parseYaml(text) as Record<string, unknown> | null;
+  return v && typeof v === 'object' ? v : {};
+}
+
 /** The interception mode: the pod's annotation, else its ProxyConfig annotation's, else the mesh's. */
 export function interceptionModeOf(annotations: Annotations, settings: InjectionSettings): InterceptionMode {
   const own = annotations[ANNOTATION.interceptionMode];
   if (own !== undefined) return own as InterceptionMode;
-  const proxyConfig = annotations[ANNOTATION.proxyConfig];
-  if (proxyConfig) {
-    const mode = (parseYaml(proxyConfig) as { interceptionMode?: string } | null)?.interceptionMode;
-    if (mode) return mode as InterceptionMode;
-  }
-  return settings.interceptionMode;
+  return (podProxyConfig(annotations).interceptionMode as InterceptionMode | undefined) || settings.interceptionMode;
 }
 
 /**

@@ -34,6 +34,8 @@ export interface InjectionSettings {
   readonly inboundPort: number;
   /** The proxy's uid (OpenShift: the namespace's range). */
   readonly proxyUid: number;
+  /** meshConfig.defaultConfig.holdApplicationUntilProxyStarts: the app containers start once the proxy is ready. */
+  readonly holdApplicationUntilProxyStarts: boolean;
 }
 
 /** Istio's chart and mesh defaults. */
@@ -54,4 +56,5 @@ export const ISTIO_INJECTION_DEFAULTS: InjectionSettings = Object.freeze({
   outboundPort: 15001,
   inboundPort: 15006,
   proxyUid: 1337,
+  holdApplicationUntilProxyStarts: false,
 });

@@ -84,8 +84,16 @@ export function initContainer(t: PodTemplate, s: InjectionSettings, sidecar: Sid
   };
 }
 
-/** The sidecar: `outrigger run` with its identity from the downward API and Istio's probes, ports and security context. */
-export function proxyContainer(t: PodTemplate, s: InjectionSettings, sidecar: SidecarSettings, native: boolean): KubeObject {
+/** Where the image has the CLI (its WORKDIR, the Dockerfile's /app). */
+const CLI = '/app/bin/outrigger.js';
+
+/**
+ * The sidecar: `outrigger run` with its identity from the downward API and Istio's probes, ports
+ * and security context. `hold`: a postStart hook waits for the proxy's readiness, so the app
+ * containers after it start once it serves (pilot-agent wait; a native sidecar's startup probe
+ * does this instead).
+ */
+export function proxyContainer(t: PodTemplate, s: InjectionSettings, sidecar: SidecarSettings, native: boolean, hold = false): KubeObject {
   const annotations = (t.metadata.annotations ?? {}) as Record<string, string>;
   const labels = (t.metadata.labels ?? {}) as Record<string, string>;
   const mode = interceptionModeOf(annotations, s);
@@ -118,6 +126,7 @@ export function proxyContainer(t: PodTemplate, s: InjectionSettings, sidecar: Si
     ports: [{ containerPort: 15090, name: 'http-envoy-prom', protocol: 'TCP' }],
     readinessProbe: { ...ready, failureThreshold: 4, periodSeconds: 15, timeoutSeconds: 3 },
     ...(native ? { restartPolicy: 'Always', startupProbe: { ...ready, failureThreshold: 600, periodSeconds: 1, timeoutSeconds: 3 } } : {}),
+    ...(hold && !native ? { lifecycle: { postStart: { exec: { command: ['node', CLI, 'wait'] } } } } : {}),
     resources: proxyResources(annotations, sidecar.resources),
     securityContext: {
       allowPrivilegeEscalation: false,
