@@ -5,6 +5,7 @@ import type { ConfigSource } from './config-source.js';
 import type { XdsDump } from '../config/envoy/xds-dump.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createHealthServer } from '../admin/health.js';
+import { createStatusServer, type AppProber } from '../admin/status.js';
 import { createAdminServer, createStatsServer, type AdminBackend } from '../admin/admin.js';
 import { capAdminConnections } from '../admin/connection-cap.js';
 import { aggregateStats } from '../telemetry/aggregate.js';
@@ -54,6 +55,11 @@ export interface AgentOptions {
    * listeners serve 15090 and 15021 through the data plane).
    */
   ports: { admin: number; adminHost?: string; stats?: number; health?: number };
+  /**
+   * pilot-agent's status port (15020, on 0.0.0.0): readiness, /quitquitquit, the app's probes
+   * injection sent there (ISTIO_KUBE_APP_PROBERS). Absent: not served (under pilot-agent it is its own).
+   */
+  status?: { port: number; probers: Readonly<Record<string, AppProber>>; appHost: string };
   /** Reload when the source's files change (SIGHUP always reloads a pulled source). */
   watch: boolean;
   /** Downstream connection limits and the overload manager; absent: the defaults. */
@@ -133,6 +139,11 @@ export class Agent implements AdminBackend {
     if (ports.health !== undefined) await this.listen(createHealthServer(() => this.ready && !this.draining && !this.healthCheckFailed), '0.0.0.0', ports.health, 'health');
     await this.listen(createAdminServer(this), ports.adminHost ?? '127.0.0.1', ports.admin, 'admin');
     if (ports.stats !== undefined) await this.listen(createStatsServer(this), '0.0.0.0', ports.stats, 'stats');
+    const status = this.opts.status;
+    if (status) {
+      const backend = { isReady: () => this.ready && !this.draining && !this.healthCheckFailed, quit: () => this.quit(), probers: status.probers, appHost: status.appHost };
+      await this.listen(createStatusServer(backend), '0.0.0.0', status.port, 'status');
+    }
     let loaded;
     try {
       loaded = await source.initial({

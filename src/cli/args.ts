@@ -203,6 +203,9 @@ Ports:
   --health-port <port>       /healthz/ready (default 15021)
   --outbound-port <port>     outbound listener (default 15001)
   --inbound-port <port>      inbound listener (default 15006)
+  --status-port <port>       pilot-agent's status port (15020 in pods outrigger inject makes; default
+                             0: off): /healthz/ready, POST /quitquitquit, and the app probes injection
+                             sends there (ISTIO_KUBE_APP_PROBERS), run against the app (INSTANCE_IP)
 `;
 
 /** Outrigger's own commands; a command line naming none of them and starting with a flag is Envoy's (cli/envoy-args.ts). */
@@ -240,7 +243,7 @@ export interface RunFlags {
   httpTimeouts: HttpTimeoutOverrides;
   /** pilot-agent's EXIT_ON_ZERO_ACTIVE_CONNECTIONS (Go's strconv.ParseBool true): downstream_cx_active stays among the stats. */
   exitOnZeroActiveConnections: boolean;
-  ports: { admin: number; stats: number; health: number; outbound: number; inbound: number };
+  ports: { admin: number; stats: number; health: number; status: number; outbound: number; inbound: number };
   overload: OverloadFlags;
 }
 
@@ -340,6 +343,7 @@ const OPTIONS = {
   'health-port': { type: 'string' },
   'outbound-port': { type: 'string' },
   'inbound-port': { type: 'string' },
+  'status-port': { type: 'string' },
   'max-downstream-connections': { type: 'string' },
   'listener-connection-limit': { type: 'string', multiple: true },
   'max-heap-size': { type: 'string' },
@@ -453,6 +457,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
       health: port('--health-port', v['health-port'], 15021),
       outbound: port('--outbound-port', v['outbound-port'], 15001),
       inbound: port('--inbound-port', v['inbound-port'], 15006),
+      status: port('--status-port', v['status-port'], 0),
     },
     overload: overloadFlags(v),
   };

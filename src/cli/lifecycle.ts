@@ -1,3 +1,4 @@
+import { parseAppProbers } from '../admin/status.js';
 import { Agent } from '../agent/agent.js';
 import { fileConfigSource } from '../agent/config-source.js';
 import { buildNodeIdentity } from '../config/node-identity.js';
@@ -33,6 +34,7 @@ export async function startAgent(flags: RunFlags, configs: string[]): Promise<Ag
     logLevel: flags.logLevel,
     drainDurationMs: flags.drainDurationMs,
     ports: { admin: flags.ports.admin, stats: flags.ports.stats, health: flags.ports.health },
+    ...(flags.ports.status ? { status: { port: flags.ports.status, probers: parseAppProbers(process.env.ISTIO_KUBE_APP_PROBERS), appHost: process.env.INSTANCE_IP || flags.identity.ip || '127.0.0.1' } } : {}),
     watch: flags.watch,
     overload: flags.overload,
   });

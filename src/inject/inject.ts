@@ -6,7 +6,8 @@
  * or share the node's network are left as they are, as Istio leaves them.
  */
 import type { InjectionSettings } from './settings.js';
-import { initContainer, PROXY_CONTAINER, proxyContainer, sidecarVolumes, type SidecarSettings } from './sidecar.js';
+import { appProbersEnv, mergeAppProbersEnv, restoreAppProbes, rewriteAppProbes, type AppProbers } from './probes.js';
+import { INIT_CONTAINER, initContainer, PROXY_CONTAINER, proxyContainer, sidecarVolumes, type SidecarSettings } from './sidecar.js';
 import { injectionTemplates, podProxyConfig } from './iptables-args.js';
 import { podTemplatesOf, workloadName, type KubeObject, type PodTemplate } from './workloads.js';
 
@@ -79,6 +80,8 @@ export function uninject(t: PodTemplate, options?: InjectOptions): void {
     status = { initContainers: ['istio-init', PROXY_CONTAINER], containers: [PROXY_CONTAINER] };
   }
   const overrides = options ? sidecarOverrides(t, status, options) : [];
+  const probers = recordedProbers(t, status);
+  if (probers) restoreAppProbes(t, JSON.parse(probers) as AppProbers);
   const drop = (list: KubeObject[] | undefined, names: string[] | null | undefined) => (list ?? []).filter((x) => !(names ?? []).includes(x.name));
   // the overrides wait among the init containers, where the injection that follows takes them
   t.spec.initContainers = [...drop(t.spec.initContainers, status.initContainers), ...overrides];
@@ -106,7 +109,9 @@ function injectTemplate(t: PodTemplate, o: InjectOptions): void {
   }
   const injected = initContainer(t, o.settings, o.sidecar, o.openShift);
   const init = injected && mergeOverrides(injected, t);
-  const proxy = mergeOverrides(proxyContainer(t, o.settings, o.sidecar, native, hold), t);
+  const probers = rewriteAppProbes(t, new Set([PROXY_CONTAINER, INIT_CONTAINER]));
+  const env = Object.keys(probers).length ? appProbersEnv(probers) : undefined;
+  const proxy = mergeOverrides(proxyContainer(t, o.settings, o.sidecar, native, hold, env), t);
   // the pod's own istio-proxy and istio-init (its overrides) are replaced by the merged ones
   const ours = new Set([PROXY_CONTAINER, ...(init ? [init.name as string] : [])]);
   t.spec.containers = ((t.spec.containers ?? []) as KubeObject[]).filter((c) => !ours.has(c.name));
@@ -139,7 +144,7 @@ function sidecarOverrides(t: PodTemplate, status: Partial<SidecarStatus>, o: Inj
   const init = initContainer(t, o.settings, o.sidecar, o.openShift);
   if (init) fresh.set(init.name, init);
   const hold = podProxyConfig(annotations).holdApplicationUntilProxyStarts ?? o.settings.holdApplicationUntilProxyStarts;
-  fresh.set(PROXY_CONTAINER, proxyContainer(t, o.settings, o.sidecar, native, hold));
+  fresh.set(PROXY_CONTAINER, proxyContainer(t, o.settings, o.sidecar, native, hold, recordedProbers(t, status)));
   const out: KubeObject[] = [];
   for (const c of present) {
     const f = fresh.get(c.name);
@@ -148,6 +153,13 @@ function sidecarOverrides(t: PodTemplate, status: Partial<SidecarStatus>, o: Inj
     if (Object.keys(diff).length > 1) out.push(diff);
   }
   return out;
+}
+
+/** The ISTIO_KUBE_APP_PROBERS an earlier injection gave its sidecar. */
+function recordedProbers(t: PodTemplate, status: Partial<SidecarStatus>): string | undefined {
+  const names = new Set([...(status.initContainers ?? []), ...(status.containers ?? [])]);
+  const proxy = [...((t.spec.initContainers ?? []) as KubeObject[]), ...((t.spec.containers ?? []) as KubeObject[])].find((c) => c.name === PROXY_CONTAINER && names.has(c.name));
+  return ((proxy?.env ?? []) as KubeObject[]).find((e) => e.name === 'ISTIO_KUBE_APP_PROBERS')?.value as string | undefined;
 }
 
 /** Istio's canonical name: the label, else app.kubernetes.io/name, app, or the workload's name (63 characters, trimmed of -_.). */
@@ -179,7 +191,9 @@ function mergeByName(base: KubeObject[] | undefined, own: KubeObject[], key: str
   const out = [...(base ?? [])];
   for (const item of own ?? []) {
     const i = out.findIndex((x) => x[key] === item[key]);
-    if (i >= 0) out[i] = item;
+    // probers the pod's own istio-proxy brings join ours (Istio merges them)
+    if (i >= 0 && item.name === 'ISTIO_KUBE_APP_PROBERS' && typeof item.value === 'string') out[i] = { ...out[i], value: mergeAppProbersEnv(item.value, out[i].value as string) };
+    else if (i >= 0) out[i] = item;
     else out.push(item);
   }
   return out;

@@ -6,6 +6,7 @@
  * probes, resources and security contexts so Kubernetes tooling and Istio's conventions hold.
  */
 import { capturesTraffic, interceptionModeOf, istioIptablesArgs } from './iptables-args.js';
+import { STATUS_PORT } from './probes.js';
 import type { InjectionSettings } from './settings.js';
 import { proxyRunAsUserOverride, workloadName, type KubeObject, type PodTemplate } from './workloads.js';
 
@@ -93,7 +94,7 @@ const CLI = '/app/bin/outrigger.js';
  * containers after it start once it serves (pilot-agent wait; a native sidecar's startup probe
  * does this instead).
  */
-export function proxyContainer(t: PodTemplate, s: InjectionSettings, sidecar: SidecarSettings, native: boolean, hold = false): KubeObject {
+export function proxyContainer(t: PodTemplate, s: InjectionSettings, sidecar: SidecarSettings, native: boolean, hold = false, appProbers?: string): KubeObject {
   const annotations = (t.metadata.annotations ?? {}) as Record<string, string>;
   const labels = (t.metadata.labels ?? {}) as Record<string, string>;
   const mode = interceptionModeOf(annotations, s);
@@ -116,12 +117,14 @@ export function proxyContainer(t: PodTemplate, s: InjectionSettings, sidecar: Si
     { name: 'ISTIO_META_MESH_ID', value: sidecar.meshId },
     { name: 'TRUST_DOMAIN', value: sidecar.trustDomain },
     { name: 'OUTPUT_CERTS', value: CERT_DIR },
+    // the app's own probes, which the status server (15020) runs for the kubelet
+    ...(appProbers ? [{ name: 'ISTIO_KUBE_APP_PROBERS', value: appProbers }] : []),
   ];
   const ready = { httpGet: { path: '/healthz/ready', port: 15021 } };
   return {
     name: PROXY_CONTAINER,
     image: annotations[A.proxyImage] ?? sidecar.image,
-    args: ['run', '-c', CONFIG_DIR, '--log-level', annotations[A.logLevel] ?? 'warning'],
+    args: ['run', '-c', CONFIG_DIR, '--status-port', String(STATUS_PORT), '--log-level', annotations[A.logLevel] ?? 'warning'],
     env,
     ports: [{ containerPort: 15090, name: 'http-envoy-prom', protocol: 'TCP' }],
     readinessProbe: { ...ready, failureThreshold: 4, periodSeconds: 15, timeoutSeconds: 3 },

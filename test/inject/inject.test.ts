@@ -76,6 +76,15 @@ describe('outrigger inject over Istio\'s injector inputs', () => {
         for (const n of status.initContainers ?? []) expect(names(t.spec.initContainers)).toContain(n);
         for (const n of status.containers ?? []) expect(names(t.spec.containers)).toContain(n);
         for (const n of status.volumes ?? []) expect(names(t.spec.volumes)).toContain(n);
+        // the app's probes and hooks sent to the status port, as Istio rewrote them, the originals in ISTIO_KUBE_APP_PROBERS
+        const probersOf = (c: KubeObject | undefined) => ((c?.env ?? []) as KubeObject[]).find((e) => e.name === 'ISTIO_KUBE_APP_PROBERS')?.value;
+        expect(env.get('ISTIO_KUBE_APP_PROBERS')?.value, `${file} template ${i}`).toBe(probersOf(container(g, 'istio-proxy')));
+        for (const app of (g.spec.containers ?? []) as KubeObject[]) {
+          if (app.name === 'istio-proxy') continue;
+          const ours = container(t, app.name)!;
+          for (const f of ['livenessProbe', 'readinessProbe', 'startupProbe']) expect(ours[f], `${file} ${app.name}.${f}`).toEqual(app[f]);
+          for (const h of ['postStart', 'preStop']) if (app.lifecycle?.[h]?.httpGet) expect(ours.lifecycle?.[h], `${file} ${app.name}.lifecycle.${h}`).toEqual(app.lifecycle[h]);
+        }
         const istioLabels = g.metadata.labels ?? g.owner.spec?.jobTemplate?.metadata?.labels;
         expect(t.metadata.labels['security.istio.io/tlsMode']).toBe(istioLabels['security.istio.io/tlsMode']);
         expect(t.metadata.labels['service.istio.io/canonical-name']).toBe(istioLabels['service.istio.io/canonical-name']);
