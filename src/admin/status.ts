@@ -3,7 +3,8 @@
  * Job's last step: the proxy drains and exits), and the app's own probes and lifecycle hooks that
  * injection sent here (`/app-health/<container>/livez|readyz|startupz`,
  * `/app-lifecycle/<container>/poststartz|prestopz`), run against the app as the kubelet would
- * have: HTTP(S) GET, or a TCP connect. Their handlers come from ISTIO_KUBE_APP_PROBERS.
+ * have: HTTP(S) GET, a TCP connect, or gRPC health checking. Their handlers come from
+ * ISTIO_KUBE_APP_PROBERS.
  */
 import type { Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -64,7 +65,83 @@ function runProber(p: AppProber, appHost: string): Promise<number> {
   const timeoutMs = (p.timeoutSeconds ?? 1) * 1000;
   if (p.httpGet) return httpProbe(p.httpGet, appHost, timeoutMs);
   if (p.tcpSocket) return tcpProbe(p.tcpSocket.host ?? appHost, p.tcpSocket.port, timeoutMs);
-  return Promise.reject(new Error('gRPC app probes are not run by the status port'));
+  if (p.grpc) return grpcProbe(appHost, p.grpc.port, p.grpc.service ?? '', timeoutMs);
+  return Promise.reject(new Error('a probe needs httpGet, tcpSocket or grpc'));
+}
+
+/**
+ * The kubelet's gRPC probe: grpc.health.v1.Health/Check for the service ('' for the server),
+ * SERVING → 200, anything else → 503. The two one-field messages are written by hand; grpc-js
+ * loads on the first such probe.
+ */
+async function grpcProbe(host: string, port: number, service: string, timeoutMs: number): Promise<number> {
+  const grpc = await import('@grpc/grpc-js');
+  const client = new grpc.Client(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.credentials.createInsecure());
+  try {
+    const status = await new Promise<number>((resolve, reject) => {
+      client.makeUnaryRequest(
+        '/grpc.health.v1.Health/Check',
+        (s: string) => encodeHealthCheckRequest(s),
+        (b: Buffer) => decodeHealthStatus(b),
+        service,
+        { deadline: Date.now() + timeoutMs },
+        (err, value) => (err ? reject(new Error(`gRPC health check: ${err.message}`)) : resolve(value ?? 0)),
+      );
+    });
+    return status === SERVING ? 200 : 503;
+  } finally {
+    client.close();
+  }
+}
+
+/** grpc.health.v1.HealthCheckResponse.ServingStatus SERVING. */
+const SERVING = 1;
+
+/** HealthCheckRequest { string service = 1 }, the field written even when empty (the server's own health). */
+export function encodeHealthCheckRequest(service: string): Buffer {
+  const bytes = Buffer.from(service, 'utf8');
+  return Buffer.concat([Buffer.from([0x0a]), varint(bytes.length), bytes]);
+}
+
+/** HealthCheckResponse { ServingStatus status = 1 }: its status (0, UNKNOWN, when absent). */
+export function decodeHealthStatus(b: Buffer): number {
+  let i = 0;
+  while (i < b.length) {
+    const [key, afterKey] = readVarint(b, i);
+    const wire = key & 7;
+    if (key >> 3 === 1 && wire === 0) return readVarint(b, afterKey)[0];
+    if (wire === 0) i = readVarint(b, afterKey)[1];
+    else if (wire === 2) {
+      const [len, afterLen] = readVarint(b, afterKey);
+      i = afterLen + len;
+    } else if (wire === 1) i = afterKey + 8;
+    else if (wire === 5) i = afterKey + 4;
+    else break;
+  }
+  return 0;
+}
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
+function readVarint(b: Buffer, at: number): [value: number, next: number] {
+  let value = 0;
+  let shift = 0;
+  let i = at;
+  while (i < b.length && shift < 35) {
+    const byte = b[i++];
+    value |= (byte & 0x7f) << shift;
+    if (!(byte & 0x80)) break;
+    shift += 7;
+  }
+  return [value >>> 0, i];
 }
 
 function httpProbe(h: NonNullable<AppProber['httpGet']>, appHost: string, timeoutMs: number): Promise<number> {
