@@ -22,6 +22,9 @@ Usage:
                                                       proxy-config shows it (below)
   outrigger inject -f <file|-> [-o <file>] [options]  add the Outrigger sidecar to Kubernetes workloads
                                                       (istioctl kube-inject; below)
+  outrigger webhook --tls-cert <file> --tls-key <file> [--port 9443] [inject options]
+                                                      the mutating admission webhook: POST /inject
+                                                      (AdmissionReview v1 → JSONPatch) over HTTPS
   outrigger wait [--url <url>] [--timeout <d>] [--period <d>]
                                                       exit 0 once the proxy is ready (pilot-agent wait:
                                                       a postStart hook holding the app until then)
@@ -209,10 +212,10 @@ Ports:
 `;
 
 /** Outrigger's own commands; a command line naming none of them and starting with a flag is Envoy's (cli/envoy-args.ts). */
-export const COMMANDS = ['run', 'validate', 'explain', 'proxy-config', 'inject', 'wait', 'demo', 'ca'] as const;
+export const COMMANDS = ['run', 'validate', 'explain', 'proxy-config', 'inject', 'webhook', 'wait', 'demo', 'ca'] as const;
 
 export interface RunFlags {
-  command: 'run' | 'validate' | 'explain' | 'proxy-config' | 'inject' | 'wait' | 'demo' | 'ca' | 'help' | 'version';
+  command: 'run' | 'validate' | 'explain' | 'proxy-config' | 'inject' | 'webhook' | 'wait' | 'demo' | 'ca' | 'help' | 'version';
   /** Set for `outrigger ca init|issue`. */
   ca?: CaFlags;
   /** Set for `outrigger explain`. */
@@ -223,6 +226,8 @@ export interface RunFlags {
   inject?: InjectFlags;
   /** Set for `outrigger wait`. */
   wait?: WaitFlags;
+  /** Set for `outrigger webhook`. */
+  webhook?: WebhookFlags;
   configs: string[];
   identity: IdentityFlags;
   workers: number;
@@ -252,6 +257,14 @@ export interface ExplainFlags {
   readonly output: 'text' | 'json';
   /** Ask this running proxy's admin API instead of loading config. */
   readonly admin?: string;
+}
+
+export interface WebhookFlags {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly port: number;
+  /** How pods are injected (inject's flags; no input or output file). */
+  readonly inject: Omit<InjectFlags, 'file' | 'output'>;
 }
 
 export interface WaitFlags {
@@ -377,6 +390,8 @@ const OPTIONS = {
   'cert-secret': { type: 'string' },
   'native-sidecar': { type: 'boolean' },
   url: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
   timeout: { type: 'string' },
   period: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -399,9 +414,10 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
   const configView = command === 'proxy-config' ? parseProxyConfigFlags(positionals, v) : undefined;
   const inject = command === 'inject' ? parseInjectFlags(positionals, v) : undefined;
   const wait = command === 'wait' ? parseWaitFlags(positionals, v) : undefined;
-  const ownFlags = configView || inject || wait;
+  const webhook = command === 'webhook' ? parseWebhookFlags(positionals, v) : undefined;
+  const ownFlags = configView || inject || wait || webhook;
   if (!ownFlags) {
-    for (const [flags, owner] of [[PROXY_CONFIG_ONLY, 'proxy-config'], [INJECT_ONLY, 'inject'], [WAIT_ONLY, 'wait']] as const) {
+    for (const [flags, owner] of [[PROXY_CONFIG_ONLY, 'proxy-config'], [INJECT_ONLY, 'inject'], [WAIT_ONLY, 'wait'], [WEBHOOK_ONLY, 'webhook']] as const) {
       for (const flag of flags) if (v[flag] !== undefined) throw new UsageError(`--${flag} is only a flag of "outrigger ${owner}"`);
     }
   }
@@ -429,6 +445,7 @@ export function parseCommandLine(argv: readonly string[]): RunFlags {
     ...(configView ? { configView } : {}),
     ...(inject ? { inject } : {}),
     ...(wait ? { wait } : {}),
+    ...(webhook ? { webhook } : {}),
     configs,
     identity: {
       mode: mode as ProxyMode,
@@ -509,6 +526,32 @@ function parseExplainFlags(v: Partial<Record<(typeof EXPLAIN_ONLY)[number], stri
     ...(str('destination') !== undefined ? { destination: str('destination') } : {}),
   };
   return { request: options, output, ...(admin ? { admin } : {}) };
+}
+
+const WEBHOOK_ONLY = ['tls-cert', 'tls-key'] as const;
+
+/** `webhook`: its TLS files and port, and inject's settings. */
+function parseWebhookFlags(positionals: string[], v: Record<string, unknown>): WebhookFlags {
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const allowed = new Set([...WEBHOOK_ONLY, ...INJECT_ONLY, 'port', 'log-level', 'trust-domain']);
+  for (const [flag, value] of Object.entries(v)) {
+    if (value !== undefined && !allowed.has(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger webhook"`);
+  }
+  const str = (flag: string): string | undefined => v[flag] as string | undefined;
+  const certFile = str('tls-cert');
+  const keyFile = str('tls-key');
+  if (!certFile || !keyFile) throw new UsageError('webhook needs --tls-cert <file> and --tls-key <file> (the API server only calls HTTPS)');
+  return {
+    certFile,
+    keyFile,
+    port: port('--port', str('port'), 9443),
+    inject: {
+      nativeSidecar: v['native-sidecar'] === true,
+      ...(str('image') ? { image: str('image') } : {}),
+      ...(str('config-map') ? { configMap: str('config-map') } : {}),
+      ...(str('cert-secret') ? { certSecret: str('cert-secret') } : {}),
+    },
+  };
 }
 
 const WAIT_ONLY = ['url', 'timeout', 'period'] as const;

@@ -39,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./inject.js')).inject(flags);
     case 'wait':
       return (await import('./wait.js')).wait(flags.wait!);
+    case 'webhook':
+      return (await import('./webhook.js')).webhook(flags);
     case 'run':
       return run(flags);
     case 'demo':

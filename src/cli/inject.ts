@@ -6,11 +6,26 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseAllDocuments, stringify } from 'yaml';
-import { injectObject } from '../inject/inject.js';
+import { injectObject, type InjectOptions } from '../inject/inject.js';
 import { ISTIO_INJECTION_DEFAULTS } from '../inject/settings.js';
 import { DEFAULT_SIDECAR } from '../inject/sidecar.js';
 import type { KubeObject } from '../inject/workloads.js';
-import type { RunFlags } from './args.js';
+import type { InjectFlags, RunFlags } from './args.js';
+
+/** Injection as the flags ask for it (`inject`, `webhook`). */
+export function injectOptionsOf(f: Omit<InjectFlags, 'file' | 'output'>, trustDomain: string | undefined): InjectOptions {
+  return {
+    settings: ISTIO_INJECTION_DEFAULTS,
+    sidecar: {
+      ...DEFAULT_SIDECAR,
+      ...(f.image ? { image: f.image } : {}),
+      ...(f.configMap ? { configMap: f.configMap } : {}),
+      ...(f.certSecret ? { certSecret: f.certSecret } : {}),
+      ...(trustDomain ? { trustDomain } : {}),
+    },
+    nativeSidecars: f.nativeSidecar,
+  };
+}
 
 export async function inject(flags: RunFlags): Promise<number> {
   const f = flags.inject!;
@@ -21,17 +36,7 @@ export async function inject(flags: RunFlags): Promise<number> {
     process.stderr.write(`error: cannot read ${f.file}: ${(e as Error).message}\n`);
     return 1;
   }
-  const options = {
-    settings: ISTIO_INJECTION_DEFAULTS,
-    sidecar: {
-      ...DEFAULT_SIDECAR,
-      ...(f.image ? { image: f.image } : {}),
-      ...(f.configMap ? { configMap: f.configMap } : {}),
-      ...(f.certSecret ? { certSecret: f.certSecret } : {}),
-      ...(flags.identity.trustDomain ? { trustDomain: flags.identity.trustDomain } : {}),
-    },
-    nativeSidecars: f.nativeSidecar,
-  };
+  const options = injectOptionsOf(f, flags.identity.trustDomain);
   const out: string[] = [];
   for (const [i, doc] of parseAllDocuments(text).entries()) {
     if (doc.errors.length) {

@@ -11,6 +11,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ReplicaSet } from 'kubernetes-models/apps/v1/ReplicaSet';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 
 type Model = new (data: any) => { validate(): void };
@@ -25,6 +26,7 @@ const MODELS: Record<string, Model> = {
   'apps/v1/StatefulSet': StatefulSet,
   'batch/v1/Job': Job,
   'batch/v1/CronJob': CronJob,
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration,
 };
 
 /** The schema errors of an object (a List: of its items); `unchecked`: kinds the package has no schema for. */
