@@ -20,7 +20,7 @@ export function parseDurationMs(text: string): number | undefined {
   return pos === 0 ? undefined : total;
 }
 
-/** Renders milliseconds as a protobuf Duration string ("1.5s"), as Envoy's config dump shows it. */
+/** Renders milliseconds as a protobuf Duration string as Envoy's config dump shows it: `10s`, `0.250s`. */
 export function formatDurationMs(ms: number): string {
-  return `${ms / 1000}s`;
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(3)}s`;
 }

@@ -1,6 +1,7 @@
 /** Access logs as Envoy's envoy.config.accesslog.v3.AccessLog JSON (the inverse of decode/access-log.ts). */
 import type { AccessLog, AccessLogFilter, AccessLogFormat } from '../../snapshot.js';
-import { any, duration, headerMatcher, type Json } from './values.js';
+import { any, headerMatcher, type Json } from './values.js';
+import { formatDurationMs } from '../../duration.js';
 
 const GRPC_STATUS_NAMES = [
   'OK', 'CANCELED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED',
@@ -18,7 +19,7 @@ export function encodeAccessLog(a: AccessLog): Json {
         common_config: {
           log_name: o.logName,
           transport_api_version: 'V3',
-          grpc_service: { envoy_grpc: { cluster_name: o.collector.cluster, authority: o.collector.authority }, timeout: duration(o.collector.timeoutMs) },
+          grpc_service: { envoy_grpc: { cluster_name: o.collector.cluster, authority: o.collector.authority }, timeout: formatDurationMs(o.collector.timeoutMs) },
         },
         body: { string_value: o.body },
         attributes: { values: Object.entries(o.attributes).map(([key, value]) => ({ key, value: { string_value: value } })) },

@@ -6,14 +6,15 @@
  */
 import type { Cluster, ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints, UpstreamTransportSocket } from '../../snapshot.js';
 import { encodeUpstreamTlsContext } from './tls.js';
-import { any, duration, socketAddress, type Json } from './values.js';
+import { any, socketAddress, type Json } from './values.js';
+import { formatDurationMs } from '../../duration.js';
 
 export function encodeCluster(c: Cluster, assignment: ClusterLoadAssignment | undefined): Json {
   return {
     name: c.name,
     type: c.type,
     ...(c.type === 'EDS' ? { eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: c.name } } : {}),
-    connect_timeout: duration(c.connectTimeoutMs),
+    connect_timeout: formatDurationMs(c.connectTimeoutMs),
     lb_policy: c.lbPolicy,
     ...lbConfig(c),
     // absent: unlimited, as istiod writes it (Envoy's own defaults would be 1024 and 3)
@@ -25,8 +26,8 @@ export function encodeCluster(c: Cluster, assignment: ClusterLoadAssignment | un
             consecutive_gateway_failure: c.outlierDetection.consecutiveGatewayFailure,
             consecutive_local_origin_failure: c.outlierDetection.consecutiveLocalOriginFailure,
             split_external_local_origin_errors: c.outlierDetection.splitExternalLocalOriginErrors,
-            interval: duration(c.outlierDetection.intervalMs),
-            base_ejection_time: duration(c.outlierDetection.baseEjectionTimeMs),
+            interval: formatDurationMs(c.outlierDetection.intervalMs),
+            base_ejection_time: formatDurationMs(c.outlierDetection.baseEjectionTimeMs),
             max_ejection_percent: c.outlierDetection.maxEjectionPercent,
           },
         }
@@ -77,14 +78,14 @@ function lbConfig(c: Cluster): Json {
   if (c.lbPolicy === 'RING_HASH') return c.hashTableSize ? { ring_hash_lb_config: { minimum_ring_size: c.hashTableSize } } : {};
   if (c.lbPolicy === 'MAGLEV') return c.hashTableSize ? { maglev_lb_config: { table_size: c.hashTableSize } } : {};
   const slow = c.slowStart
-    ? { slow_start_config: { slow_start_window: duration(c.slowStart.windowMs), aggression: { default_value: c.slowStart.aggression, runtime_key: '' }, min_weight_percent: { value: c.slowStart.minWeightPercent } } }
+    ? { slow_start_config: { slow_start_window: formatDurationMs(c.slowStart.windowMs), aggression: { default_value: c.slowStart.aggression, runtime_key: '' }, min_weight_percent: { value: c.slowStart.minWeightPercent } } }
     : undefined;
   if (!slow) return {};
   return c.lbPolicy === 'LEAST_REQUEST' ? { least_request_lb_config: slow } : { round_robin_lb_config: slow };
 }
 
 function httpOptions(c: Cluster): Json {
-  const common = { idle_timeout: duration(c.idleTimeoutMs), ...(c.maxRequestsPerConnection ? { max_requests_per_connection: c.maxRequestsPerConnection } : {}) };
+  const common = { idle_timeout: formatDurationMs(c.idleTimeoutMs), ...(c.maxRequestsPerConnection ? { max_requests_per_connection: c.maxRequestsPerConnection } : {}) };
   const protocol = c.useClientProtocol
     ? { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } }
     : { explicit_http_config: c.http2 ? { http2_protocol_options: c.http2.maxConcurrentStreams ? { max_concurrent_streams: c.http2.maxConcurrentStreams } : {} } : { http_protocol_options: {} } };

@@ -12,7 +12,8 @@ import { LOCAL_RATELIMIT_FILTER } from '../local-ratelimit.js';
 import { NETWORK_EXT_AUTHZ_FILTER, NETWORK_RBAC_FILTER } from '../rbac.js';
 import { encodeAccessLog } from './access-log.js';
 import { encodeCommonTlsContext } from './tls.js';
-import { any, duration, envoyJson, socketAddress, type Json } from './values.js';
+import { any, envoyJson, socketAddress, type Json } from './values.js';
+import { formatDurationMs } from '../../duration.js';
 
 /** The Envoy message of each filter's typed config. */
 const HTTP_FILTER_TYPES: Record<string, string> = {
@@ -56,7 +57,7 @@ function listenerFilters(l: Listener): Json {
   const inspecting = !!(inspectors.tls || inspectors.http);
   return {
     listener_filters: list,
-    ...(inspecting ? { listener_filters_timeout: duration(l.protocolDetectionTimeoutMs ?? 0), continue_on_listener_filters_timeout: l.continueOnListenerFiltersTimeout !== false } : {}),
+    ...(inspecting ? { listener_filters_timeout: formatDurationMs(l.protocolDetectionTimeoutMs ?? 0), continue_on_listener_filters_timeout: l.continueOnListenerFiltersTimeout !== false } : {}),
   };
 }
 
@@ -106,7 +107,7 @@ function encodeNetworkFilter(f: NetworkFilterConfig): Json {
 
 function encodeTcpProxy(t: TcpProxy): Json {
   const clusters = t.clusters.length === 1 ? { cluster: t.clusters[0].name } : { weighted_clusters: { clusters: t.clusters.map((c) => ({ name: c.name, weight: c.weight })) } };
-  return { stat_prefix: t.statPrefix, ...clusters, idle_timeout: duration(t.idleTimeoutMs), ...(t.accessLog?.length ? { access_log: t.accessLog.map(encodeAccessLog) } : {}) };
+  return { stat_prefix: t.statPrefix, ...clusters, idle_timeout: formatDurationMs(t.idleTimeoutMs), ...(t.accessLog?.length ? { access_log: t.accessLog.map(encodeAccessLog) } : {}) };
 }
 
 const PATH_NORMALIZATION: Record<NonNullable<HttpConnectionManager['pathNormalization']>, Json> = {
@@ -128,11 +129,11 @@ export function encodeHcm(h: HttpConnectionManager): Json {
     use_remote_address: h.useRemoteAddress,
     ...(h.xffNumTrustedHops ? { xff_num_trusted_hops: h.xffNumTrustedHops } : {}),
     max_request_headers_kb: h.maxRequestHeadersKb,
-    common_http_protocol_options: { idle_timeout: duration(h.idleTimeoutMs), ...(h.maxStreamDurationMs !== undefined ? { max_stream_duration: duration(h.maxStreamDurationMs) } : {}) },
+    common_http_protocol_options: { idle_timeout: formatDurationMs(h.idleTimeoutMs), ...(h.maxStreamDurationMs !== undefined ? { max_stream_duration: formatDurationMs(h.maxStreamDurationMs) } : {}) },
     http_protocol_options: h.acceptHttp10 ? { accept_http_10: true } : {},
-    ...(h.streamIdleTimeoutMs !== undefined ? { stream_idle_timeout: duration(h.streamIdleTimeoutMs) } : {}),
-    ...(h.requestTimeoutMs !== undefined ? { request_timeout: duration(h.requestTimeoutMs) } : {}),
-    ...(h.requestHeadersTimeoutMs !== undefined ? { request_headers_timeout: duration(h.requestHeadersTimeoutMs) } : {}),
+    ...(h.streamIdleTimeoutMs !== undefined ? { stream_idle_timeout: formatDurationMs(h.streamIdleTimeoutMs) } : {}),
+    ...(h.requestTimeoutMs !== undefined ? { request_timeout: formatDurationMs(h.requestTimeoutMs) } : {}),
+    ...(h.requestHeadersTimeoutMs !== undefined ? { request_headers_timeout: formatDurationMs(h.requestHeadersTimeoutMs) } : {}),
     ...(h.forwardClientCertDetails ? { forward_client_cert_details: h.forwardClientCertDetails } : {}),
     ...(h.pathNormalization ? PATH_NORMALIZATION[h.pathNormalization] : {}),
     ...(h.upgradeTypes?.length ? { upgrade_configs: h.upgradeTypes.map((upgrade_type) => ({ upgrade_type })) } : {}),
@@ -172,8 +173,8 @@ function tracingProvider(p: TracingProvider): Json {
   }
   const headers = c.headers.map(([key, value]) => ({ header: { key, value } }));
   const transport = p.transport === 'grpc'
-    ? { grpc_service: { envoy_grpc: { cluster_name: c.cluster, authority: c.authority }, timeout: duration(c.timeoutMs), ...(headers.length ? { initial_metadata: c.headers.map(([key, value]) => ({ key, value })) } : {}) } }
-    : { http_service: { http_uri: { uri: `http://${c.authority}${c.path ?? '/v1/traces'}`, cluster: c.cluster, timeout: duration(c.timeoutMs) }, ...(headers.length ? { request_headers_to_add: headers } : {}) } };
+    ? { grpc_service: { envoy_grpc: { cluster_name: c.cluster, authority: c.authority }, timeout: formatDurationMs(c.timeoutMs), ...(headers.length ? { initial_metadata: c.headers.map(([key, value]) => ({ key, value })) } : {}) } }
+    : { http_service: { http_uri: { uri: `http://${c.authority}${c.path ?? '/v1/traces'}`, cluster: c.cluster, timeout: formatDurationMs(c.timeoutMs) }, ...(headers.length ? { request_headers_to_add: headers } : {}) } };
   return { name: 'envoy.tracers.opentelemetry', typed_config: any('envoy.config.trace.v3.OpenTelemetryConfig', { ...transport, service_name: p.serviceName }) };
 }
 

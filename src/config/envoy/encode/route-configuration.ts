@@ -7,7 +7,8 @@ import type {
 } from '../../snapshot.js';
 import { CORS_FILTER, FAULT_FILTER } from '../http-filters.js';
 import { LOCAL_RATELIMIT_FILTER } from '../local-ratelimit.js';
-import { any, duration, envoyJson, headerMatcher, istioConfigMetadata, stringMatcher, type Json } from './values.js';
+import { any, envoyJson, headerMatcher, istioConfigMetadata, stringMatcher, type Json } from './values.js';
+import { formatDurationMs } from '../../duration.js';
 
 export function encodeRouteConfiguration(rc: RouteConfiguration): Json {
   return {
@@ -70,7 +71,7 @@ function routeAction(a: RouteAction): Json {
     : { weighted_clusters: { clusters: a.clusters.map((c) => ({ name: c.name, weight: c.weight, ...headerMutation('request', c.requestHeaders), ...headerMutation('response', c.responseHeaders) })) } };
   return {
     ...clusters,
-    timeout: duration(a.timeoutMs ?? 0),
+    timeout: formatDurationMs(a.timeoutMs ?? 0),
     ...(a.retryPolicy ? { retry_policy: retryPolicy(a.retryPolicy) } : {}),
     ...(a.prefixRewrite !== undefined ? { prefix_rewrite: a.prefixRewrite } : {}),
     ...(a.regexRewrite ? { regex_rewrite: { pattern: { regex: a.regexRewrite.pattern }, substitution: a.regexRewrite.substitution } } : {}),
@@ -87,20 +88,20 @@ function retryPolicy(p: RetryPolicy): Json {
   return {
     retry_on: p.retryOn.join(','),
     num_retries: p.numRetries,
-    ...(p.perTryTimeoutMs ? { per_try_timeout: duration(p.perTryTimeoutMs) } : {}),
+    ...(p.perTryTimeoutMs ? { per_try_timeout: formatDurationMs(p.perTryTimeoutMs) } : {}),
     ...(p.retriableStatusCodes.length ? { retriable_status_codes: p.retriableStatusCodes } : {}),
     ...(p.retryPreviousHosts ? { retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: any('envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate', {}) }] } : {}),
     host_selection_retry_max_attempts: String(p.hostSelectionRetryMaxAttempts),
     ...(p.retryOtherPriorities
       ? { retry_priority: { name: 'envoy.retry_priorities.previous_priorities', typed_config: any('envoy.config.retry.previous_priorities.PreviousPrioritiesConfig', { update_frequency: 2 }) } }
       : {}),
-    retry_back_off: { base_interval: duration(p.backoffBaseMs), max_interval: duration(p.backoffMaxMs) },
+    retry_back_off: { base_interval: formatDurationMs(p.backoffBaseMs), max_interval: formatDurationMs(p.backoffMaxMs) },
   };
 }
 
 function hashPolicy(h: HashPolicy): Json {
   if ('header' in h) return { header: { header_name: h.header } };
-  if ('cookie' in h) return { cookie: { name: h.cookie.name, ...(h.cookie.path ? { path: h.cookie.path } : {}), ...(h.cookie.ttlMs !== undefined ? { ttl: duration(h.cookie.ttlMs) } : {}) } };
+  if ('cookie' in h) return { cookie: { name: h.cookie.name, ...(h.cookie.path ? { path: h.cookie.path } : {}), ...(h.cookie.ttlMs !== undefined ? { ttl: formatDurationMs(h.cookie.ttlMs) } : {}) } };
   if ('sourceIp' in h) return { connection_properties: { source_ip: true } };
   return { query_parameter: { name: h.queryParameter } };
 }
@@ -144,7 +145,7 @@ function percentage(percent: number): Json {
 
 function fault(f: FaultConfig): Json {
   return {
-    ...(f.delay ? { delay: { fixed_delay: duration(f.delay.fixedDelayMs), percentage: percentage(f.delay.percent) } } : {}),
+    ...(f.delay ? { delay: { fixed_delay: formatDurationMs(f.delay.fixedDelayMs), percentage: percentage(f.delay.percent) } } : {}),
     ...(f.abort
       ? { abort: { ...(f.abort.grpcStatus !== undefined ? { grpc_status: f.abort.grpcStatus } : { http_status: f.abort.httpStatus }), percentage: percentage(f.abort.percent) } }
       : {}),

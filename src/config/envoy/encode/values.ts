@@ -2,14 +2,10 @@
  * Envoy proto3 JSON pieces, as Envoy's admin prints them (original field names, snake_case):
  * durations, Any, addresses, string matchers, istiod's config metadata.
  */
+import { formatDurationMs } from '../../duration.js';
 import type { HeaderMatcher, StringMatch } from '../../snapshot.js';
 
 export type Json = Record<string, unknown>;
-
-/** A google.protobuf.Duration from milliseconds: `10s`, `0.250s`. */
-export function duration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(3)}s`;
-}
 
 /** A google.protobuf.Any of an Envoy message. */
 export function any(typeName: string, body: Json): Json {
@@ -43,7 +39,7 @@ export function envoyJson(value: unknown): unknown {
   const out: Json = {};
   for (const [k, v] of Object.entries(value as Json)) {
     if (v === undefined) continue;
-    if (k.endsWith('Ms') && typeof v === 'number') out[snake(k.slice(0, -2))] = duration(v);
+    if (k.endsWith('Ms') && typeof v === 'number') out[snake(k.slice(0, -2))] = formatDurationMs(v);
     else out[k.startsWith('@') ? k : snake(k)] = envoyJson(v);
   }
   return out;
