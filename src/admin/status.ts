@@ -9,6 +9,7 @@
 import type { Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { nodeHttp } from '../common/node-builtins.js';
+import { readVarint, varint } from '../common/protobuf-varint.js';
 
 /** An app probe as the injector recorded it (a Kubernetes probe handler). */
 export interface AppProber {
@@ -119,29 +120,6 @@ export function decodeHealthStatus(b: Buffer): number {
     else break;
   }
   return 0;
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
-
-function readVarint(b: Buffer, at: number): [value: number, next: number] {
-  let value = 0;
-  let shift = 0;
-  let i = at;
-  while (i < b.length && shift < 35) {
-    const byte = b[i++];
-    value |= (byte & 0x7f) << shift;
-    if (!(byte & 0x80)) break;
-    shift += 7;
-  }
-  return [value >>> 0, i];
 }
 
 function httpProbe(h: NonNullable<AppProber['httpGet']>, appHost: string, timeoutMs: number): Promise<number> {

@@ -3,6 +3,7 @@
  * the few fields an access-log record uses. Batches are small and sent once a second, so plain
  * Buffer concatenation is enough; no protobuf library is loaded for it.
  */
+import { varint } from '../../common/protobuf-varint.js';
 
 /** One access-log entry as an OTLP LogRecord. */
 export interface LogRecordData {
@@ -12,17 +13,6 @@ export interface LogRecordData {
   attributes: readonly (readonly [string, string])[];
   /** 32 hex digits, when the request was traced. */
   traceId?: string;
-}
-
-function varint(n: number | bigint): Buffer {
-  let v = BigInt(n);
-  const bytes: number[] = [];
-  while (v > 0x7fn) {
-    bytes.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  bytes.push(Number(v));
-  return Buffer.from(bytes);
 }
 
 /** A length-delimited field (wire type 2). */
