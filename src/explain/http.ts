@@ -10,7 +10,7 @@ import { httpFilterFactories } from '../filters/http/registry.js';
 import type { ConnectionInfo, ExplainStream, ExplainedReply, StreamInfo } from '../http/filter.js';
 import { RequestHeaderMap } from '../http/header-map.js';
 import { prepareRequestHeaders } from '../http/proxy-headers.js';
-import { getFromList, mutateHeaderList } from '../router/headers.js';
+import { describeHeaderMutation, getFromList, mutateHeaderList } from '../router/headers.js';
 import { requestHashKey } from '../router/hash-key.js';
 import { RequestView } from '../router/request-view.js';
 import { RouteTable, type CompiledRoute } from '../router/route-table.js';
@@ -157,7 +157,7 @@ function explainRouter(
   if (action.hostRewrite !== undefined) notes.push(`host rewritten to ${action.hostRewrite}`);
   const headers = [...request.list];
   if (route.requestHeaders) mutateHeaderList(headers, route.requestHeaders);
-  const edits = describeMutation(route.requestHeaders);
+  const edits = describeHeaderMutation(route.requestHeaders);
   if (edits) notes.push(`request headers: ${edits}`);
   const grpcTimeout = getFromList(downstreamHeaders, 'grpc-timeout');
   const timeoutMs = effectiveTimeout(route.timeoutMs, grpcTimeout);
@@ -188,12 +188,6 @@ function explainRouter(
 function localReply(cause: LocalCause, by: string, summary: string): Outcome {
   const r = LOCAL_REPLIES[cause];
   return { status: r.status, ...(r.flag ? { flag: r.flag } : {}), details: r.details, by, summary };
-}
-
-function describeMutation(m: CompiledRoute['requestHeaders']): string | undefined {
-  if (!m) return undefined;
-  const parts = [...m.remove.map((n) => `remove ${n}`), ...m.set.map(([k, v]) => `set ${k}: ${v}`), ...m.add.map(([k, v]) => `add ${k}: ${v}`)];
-  return parts.length ? parts.join(', ') : undefined;
 }
 
 /** A route's match in words: `prefix /api, header end-user exact jason`. */

@@ -1,5 +1,12 @@
 import type { HeaderMutation } from '../config/snapshot.js';
 
+/** A header mutation in words, in the order it applies: `remove a, set b: 1, add c: 2`; undefined when it does nothing. */
+export function describeHeaderMutation(m: HeaderMutation | undefined): string | undefined {
+  if (!m) return undefined;
+  const parts = [...m.remove.map((n) => `remove ${n}`), ...m.set.map(([k, v]) => `set ${k}: ${v}`), ...m.add.map(([k, v]) => `add ${k}: ${v}`)];
+  return parts.length ? parts.join(', ') : undefined;
+}
+
 /**
  * Header edits on the two shapes the data path carries: a flat [name, value, ...] list with
  * lower-case names (request to upstream) and Node's header object (response to downstream).

@@ -1,5 +1,6 @@
 import type { HeaderMutation } from '../../../config/snapshot.js';
 import { Field } from '../../../config/reader.js';
+import { describeHeaderMutation } from '../../../router/headers.js';
 import { HEADER_MUTATION_FILTER } from '../../../config/envoy/http-filters.js';
 import { FilterStatus, type HttpFilterFactory, type HttpFilter, type RequestHeaders, type ResponseHeaders } from '../../../http/filter.js';
 
@@ -39,15 +40,13 @@ export const headerMutationFilter: HttpFilterFactory<HeaderMutationConfig> = {
   },
   explain(cfg, stream) {
     apply(stream.request, cfg.request);
-    const notes = [describe('request', cfg.request), describe('response', cfg.response)].filter((n): n is string => !!n);
+    const notes = (['request', 'response'] as const).flatMap((side) => {
+      const edits = describeHeaderMutation(cfg[side]);
+      return edits ? [`${side}: ${edits}`] : [];
+    });
     return { notes: notes.length ? notes : ['no header edits'] };
   },
 };
-
-function describe(side: string, m: HeaderMutation): string | undefined {
-  const parts = [...m.remove.map((n) => `remove ${n}`), ...m.set.map(([k, v]) => `set ${k}: ${v}`), ...m.add.map(([k, v]) => `add ${k}: ${v}`)];
-  return parts.length ? `${side}: ${parts.join(', ')}` : undefined;
-}
 
 function apply(h: Headers, m: HeaderMutation): void {
   for (const name of m.remove) h.remove(name);
