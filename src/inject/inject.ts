@@ -179,7 +179,8 @@ function mergeOverrides(proxy: KubeObject, t: PodTemplate): KubeObject {
   if (!own) return proxy;
   const out: KubeObject = { ...proxy };
   for (const [k, v] of Object.entries(own)) {
-    if (k === 'env' || k === 'volumeMounts') out[k] = mergeByName(proxy[k] as KubeObject[] | undefined, v as KubeObject[], k === 'env' ? 'name' : 'mountPath');
+    if (k === 'env') out[k] = mergeEnv(proxy[k] as KubeObject[] | undefined, v as KubeObject[]);
+    else if (k === 'volumeMounts') out[k] = mergeByName(proxy[k] as KubeObject[] | undefined, v as KubeObject[], 'mountPath');
     else if (k === 'image' && v === 'auto') continue;
     else if (k === 'securityContext' && v && typeof v === 'object') out[k] = { ...(proxy[k] as KubeObject), ...(v as KubeObject) };
     else out[k] = v;
@@ -191,10 +192,16 @@ function mergeByName(base: KubeObject[] | undefined, own: KubeObject[], key: str
   const out = [...(base ?? [])];
   for (const item of own ?? []) {
     const i = out.findIndex((x) => x[key] === item[key]);
-    // probers the pod's own istio-proxy brings join ours (Istio merges them)
-    if (i >= 0 && item.name === 'ISTIO_KUBE_APP_PROBERS' && typeof item.value === 'string') out[i] = { ...out[i], value: mergeAppProbersEnv(item.value, out[i].value as string) };
-    else if (i >= 0) out[i] = item;
+    if (i >= 0) out[i] = item;
     else out.push(item);
   }
   return out;
+}
+
+/** The pod's env over ours by name, except the probers its own istio-proxy brings: those join ours (Istio merges them). */
+function mergeEnv(base: KubeObject[] | undefined, own: KubeObject[]): KubeObject[] {
+  const ours = base?.find((e) => e.name === 'ISTIO_KUBE_APP_PROBERS')?.value as string | undefined;
+  return mergeByName(base, own, 'name').map((e) =>
+    e.name === 'ISTIO_KUBE_APP_PROBERS' && ours !== undefined && typeof e.value === 'string' && e.value !== ours ? { ...e, value: mergeAppProbersEnv(e.value, ours) } : e,
+  );
 }
