@@ -2,12 +2,11 @@
 // VirtualService corsPolicy), a real upstream and a real client.
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CorsPolicy, Route, Snapshot } from '../../src/config/snapshot.js';
-import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
+import type { CorsPolicy, Route } from '../../src/config/snapshot.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
 import { freePorts } from '../helpers/ports.js';
-import { sidecarNode } from '../config/helpers.js';
+import { filterSnapshot } from '../helpers/filter-snapshot.js';
 
 let upstream: Server;
 let upstreamHits = 0;
@@ -30,26 +29,17 @@ beforeAll(async () => {
   const [up, lp] = await freePorts(2);
   port = lp;
   await new Promise<void>((r) => upstream.listen(up, '127.0.0.1', () => r()));
-  const snapshot: Snapshot = {
-    version: 'test',
-    node: sidecarNode(),
-    listeners: [{
-      name: 'l', address: '127.0.0.1', port: lp, direction: 'INBOUND',
-      filterChains: [{ name: 'l', match: {}, filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: {
-        statPrefix: 'l', routeConfigName: 'r', useRemoteAddress: false, stripEnvoyHeaders: false, maxRequestHeadersKb: 60,
-        idleTimeoutMs: 60_000, acceptHttp10: false, httpFilters: [{ name: 'envoy.filters.http.cors', config: {} }],
-      } }] }],
-    }],
-    routeConfigs: [{ name: 'r', virtualHosts: [{ name: 'all', domains: ['*'], routes: [
+  const snapshot = filterSnapshot({
+    port: lp,
+    upstreamPort: up,
+    httpFilters: [{ name: 'envoy.filters.http.cors', config: {} }],
+    routes: [
       route('strict', '/strict', { allowOrigins: [{ exact: 'https://a.example' }], forwardNotMatchingPreflights: false }),
       route('any', '/any', { allowOrigins: [{ exact: '*' }], forwardNotMatchingPreflights: true }),
       route('none', '/none', undefined),
       route('api', '/', { allowOrigins: [{ exact: 'https://a.example' }, { suffix: '.b.example' }], allowMethods: 'GET,POST', allowHeaders: 'x-token', exposeHeaders: 'x-trace', maxAge: '600', allowCredentials: true, forwardNotMatchingPreflights: true }),
-    ] }] }],
-    clusters: [{ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }],
-    endpoints: [loadAssignment('c', [staticHost('127.0.0.1', up)])],
-    secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} },
-  };
+    ],
+  });
   dp = new DataPlane({ stats: new WorkerStats() });
   await dp.apply(snapshot);
 });

@@ -4,12 +4,10 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerMutationFilter } from '../../src/filters/http/header_mutation/index.js';
 import { ConfigError } from '../../src/config/errors.js';
-import type { Snapshot } from '../../src/config/snapshot.js';
-import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
 import { freePorts } from '../helpers/ports.js';
-import { sidecarNode } from '../config/helpers.js';
+import { filterSnapshot } from '../helpers/filter-snapshot.js';
 
 let upstream: Server;
 let seen: IncomingHttpHeaders[] = [];
@@ -25,33 +23,22 @@ beforeAll(async () => {
   const [up, lp] = await freePorts(2);
   port = lp;
   await new Promise<void>((r) => upstream.listen(up, '127.0.0.1', () => r()));
-  const snapshot: Snapshot = {
-    version: 'test',
-    node: sidecarNode(),
-    listeners: [{
-      name: 'l', address: '127.0.0.1', port: lp, direction: 'GATEWAY',
-      filterChains: [{ name: 'l', match: {}, filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: {
-        statPrefix: 'l', routeConfigName: 'r', useRemoteAddress: false, stripEnvoyHeaders: false, maxRequestHeadersKb: 60,
-        idleTimeoutMs: 60_000, acceptHttp10: false,
-        httpFilters: [{
-          name: 'envoy.filters.http.header_mutation',
-          config: { mutations: {
-            request_mutations: [
-              { append: { header: { key: 'X-Added', value: 'yes' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' } },
-              { remove: 'x-drop-me' },
-            ],
-            response_mutations: [{ remove: 'x-internal' }, { append: { header: { key: 'x-via-filter', value: '1' } } }],
-          } },
-        }],
-      } }] }],
+  const snapshot = filterSnapshot({
+    port: lp,
+    upstreamPort: up,
+    direction: 'GATEWAY',
+    httpFilters: [{
+      name: 'envoy.filters.http.header_mutation',
+      config: { mutations: {
+        request_mutations: [
+          { append: { header: { key: 'X-Added', value: 'yes' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' } },
+          { remove: 'x-drop-me' },
+        ],
+        response_mutations: [{ remove: 'x-internal' }, { append: { header: { key: 'x-via-filter', value: '1' } } }],
+      } },
     }],
-    routeConfigs: [{ name: 'r', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{
-      name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name: 'c', weight: 1 }] },
-    }] }] }],
-    clusters: [{ name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }],
-    endpoints: [loadAssignment('c', [staticHost('127.0.0.1', up)])],
-    secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} },
-  };
+    routes: [{ name: 'default', match: { path: { prefix: '/' }, headers: [], queryParams: [] }, action: { kind: 'route', clusters: [{ name: 'c', weight: 1 }] } }],
+  });
   dp = new DataPlane({ stats: new WorkerStats() });
   await dp.apply(snapshot);
 });

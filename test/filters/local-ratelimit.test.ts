@@ -11,8 +11,7 @@ import { request, createServer, type IncomingHttpHeaders, type Server } from 'no
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRateLimit, RateLimitPolicy } from '../../src/config/envoy/local-ratelimit.js';
 import { LOCAL_RATELIMIT_FILTER } from '../../src/config/envoy/http-filters.js';
-import type { Route, Snapshot, VirtualHost } from '../../src/config/snapshot.js';
-import { loadAssignment, staticHost } from '../../src/config/endpoints.js';
+import type { Route, VirtualHost } from '../../src/config/snapshot.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { TokenBucketStores } from '../../src/filters/http/local_ratelimit/bucket-stores.js';
 import { createLocalRateLimitFilter, localRateLimitFilter } from '../../src/filters/http/local_ratelimit/index.js';
@@ -28,9 +27,9 @@ import { envoyStatEntries } from '../../src/telemetry/envoy-stats-text.js';
 import { compileStatsMatcher } from '../../src/telemetry/stats-matcher.js';
 import { WorkerStats } from '../../src/telemetry/stats.js';
 import { DataPlane } from '../../src/worker/data-plane.js';
-import { sidecarNode } from '../config/helpers.js';
 import { freePorts } from '../helpers/ports.js';
 import { localRateLimit } from '../helpers/local-ratelimit.js';
+import { filterSnapshot } from '../helpers/filter-snapshot.js';
 
 const NAME = LOCAL_RATELIMIT_FILTER;
 const MINUTE = 60_000;
@@ -481,26 +480,17 @@ describe('through the data plane', () => {
     port = lp;
     await new Promise<void>((r) => upstream.listen(up, '127.0.0.1', () => r()));
     const one = { maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 3_600_000 };
-    const snapshot: Snapshot = {
-      version: 'test',
-      node: sidecarNode(),
-      listeners: [{
-        name: 'l', address: '127.0.0.1', port: lp, direction: 'INBOUND',
-        filterChains: [{ name: 'l', match: {}, filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: {
-          statPrefix: 'l', routeConfigName: 'r', useRemoteAddress: false, stripEnvoyHeaders: false, maxRequestHeadersKb: 60,
-          idleTimeoutMs: 60_000, acceptHttp10: false,
-          httpFilters: [{ name: NAME, config: limit({ tokenBucket: one, rateLimitHeaders: true, responseHeadersToAdd: [{ name: 'x-local-rate-limit', value: 'true', append: false }] }) }],
-        } }] }],
-      }],
-      routeConfigs: [{ name: 'r', virtualHosts: [{ name: 'all', domains: ['*'], routes: [
+    const snapshot = filterSnapshot({
+      port: lp,
+      upstreamPort: up,
+      cluster: CLUSTER,
+      httpFilters: [{ name: NAME, config: limit({ tokenBucket: one, rateLimitHeaders: true, responseHeadersToAdd: [{ name: 'x-local-rate-limit', value: 'true', append: false }] }) }],
+      routes: [
         route('grpc', '/grpc.Service/', { perRoute: limit({ tokenBucket: one, rateLimitedAsResourceExhausted: true }) }),
         route('grpc-default', '/grpc.Default/', { perRoute: limit({ tokenBucket: one }) }),
         route('all', '/'),
-      ] }] }],
-      clusters: [{ name: CLUSTER, type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, idleTimeoutMs: 1000 }],
-      endpoints: [loadAssignment(CLUSTER, [staticHost('127.0.0.1', up)])],
-      secrets: [], resourceVersions: { clusters: {}, endpoints: {}, secrets: {} },
-    };
+      ],
+    });
     dp = new DataPlane({ stats });
     await dp.apply(snapshot);
   });
