@@ -69,9 +69,12 @@ type CorsDecision =
   /** A request from an allowed origin: its response gets the headers. */
   | { kind: 'actual'; origin: string; policy: CorsPolicy };
 
+/** Most requests carry no Origin: one answer for all of them, nothing made per request. */
+const NOT_CORS: CorsDecision = Object.freeze({ kind: 'none' });
+
 function corsDecision(cors: CompiledCors, headers: Pick<RequestHeaders, 'get' | 'method'>): CorsDecision {
   const origin = headers.get('origin');
-  if (!origin) return { kind: 'none' };
+  if (!origin) return NOT_CORS;
   const preflight = headers.method === 'OPTIONS' && !!headers.get('access-control-request-method');
   if (!cors.originAllowed(origin)) return preflight && !cors.policy.forwardNotMatchingPreflights ? { kind: 'refused-preflight', origin } : { kind: 'not-allowed', origin };
   if (!preflight) return { kind: 'actual', origin, policy: cors.policy };
