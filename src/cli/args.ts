@@ -533,10 +533,7 @@ const WEBHOOK_ONLY = ['tls-cert', 'tls-key'] as const;
 /** `webhook`: its TLS files and port, and inject's settings. */
 function parseWebhookFlags(positionals: string[], v: Record<string, unknown>): WebhookFlags {
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const allowed = new Set([...WEBHOOK_ONLY, ...INJECT_ONLY, 'port', 'log-level', 'trust-domain']);
-  for (const [flag, value] of Object.entries(v)) {
-    if (value !== undefined && !allowed.has(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger webhook"`);
-  }
+  onlyFlags(v, [...WEBHOOK_ONLY, ...INJECT_ONLY, 'port', 'trust-domain'], 'webhook');
   const str = (flag: string): string | undefined => v[flag] as string | undefined;
   const certFile = str('tls-cert');
   const keyFile = str('tls-key');
@@ -559,9 +556,7 @@ const WAIT_ONLY = ['url', 'timeout', 'period'] as const;
 /** `wait`: pilot-agent wait's defaults (60 s, every 500 ms, the health port's readiness). */
 function parseWaitFlags(positionals: string[], v: Record<string, unknown>): WaitFlags {
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  for (const [flag, value] of Object.entries(v)) {
-    if (value !== undefined && ![...WAIT_ONLY, 'log-level'].includes(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger wait"`);
-  }
+  onlyFlags(v, WAIT_ONLY, 'wait');
   const duration = (flag: string, dflt: number): number => {
     const text = v[flag] as string | undefined;
     if (text === undefined) return dflt;
@@ -579,10 +574,7 @@ const INJECT_ONLY = ['image', 'config-map', 'cert-secret', 'native-sidecar'] as 
 /** `inject`: its own flags only. */
 function parseInjectFlags(positionals: string[], v: Record<string, unknown>): InjectFlags {
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const allowed = new Set(['file', 'output', 'log-level', 'trust-domain', ...INJECT_ONLY]);
-  for (const [flag, value] of Object.entries(v)) {
-    if (value !== undefined && !allowed.has(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger inject"`);
-  }
+  onlyFlags(v, ['file', 'output', 'trust-domain', ...INJECT_ONLY], 'inject');
   const str = (flag: string): string | undefined => v[flag] as string | undefined;
   const file = str('file');
   if (!file) throw new UsageError('inject needs -f <file> (- for standard input)');
@@ -616,10 +608,7 @@ function parseProxyConfigFlags(positionals: string[], v: Record<string, unknown>
   const type = PROXY_CONFIG_ALIASES[given];
   if (!type) throw new UsageError(`unknown proxy-config type "${given}" (${PROXY_CONFIG_TYPES.join(', ')})`);
   if (positionals.length > 2) throw new UsageError(`unexpected argument "${positionals[2]}"`);
-  const allowed = new Set(['admin', 'file', 'output', 'log-level', ...PROXY_CONFIG_FILTERS[type]]);
-  for (const [flag, value] of Object.entries(v)) {
-    if (value !== undefined && !allowed.has(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger proxy-config ${type}"`);
-  }
+  onlyFlags(v, ['admin', 'file', 'output', ...PROXY_CONFIG_FILTERS[type]], `proxy-config ${type}`);
   const str = (flag: string): string | undefined => v[flag] as string | undefined;
   const admin = str('admin') ?? 'http://127.0.0.1:15000';
   if (!/^https?:\/\//.test(admin)) throw new UsageError(`--admin must be a URL such as http://127.0.0.1:15000, got "${admin}"`);
@@ -649,6 +638,13 @@ function parseProxyConfigFlags(positionals: string[], v: Record<string, unknown>
   };
 }
 
+/** A command that takes its own flags only (and --log-level): any other is a usage error naming it. */
+function onlyFlags(v: Record<string, unknown>, allowed: readonly string[], command: string): void {
+  for (const [flag, value] of Object.entries(v)) {
+    if (value !== undefined && flag !== 'log-level' && !allowed.includes(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger ${command}"`);
+  }
+}
+
 const CA_ONLY = ['dir', 'ca-dir', 'out', 'days'] as const;
 const CA_FLAGS = { init: ['dir', 'trust-domain', 'days'], issue: ['ca-dir', 'out', 'namespace', 'service-account', 'trust-domain', 'days'] };
 
@@ -657,9 +653,7 @@ function parseCaFlags(positionals: string[], v: Record<string, unknown>): CaFlag
   const action = positionals[1];
   if (action !== 'init' && action !== 'issue') throw new UsageError(action ? `unknown ca command "${action}" (init or issue)` : 'ca needs a command: init or issue');
   if (positionals.length > 2) throw new UsageError(`unexpected argument "${positionals[2]}"`);
-  for (const [flag, value] of Object.entries(v)) {
-    if (value !== undefined && flag !== 'log-level' && !CA_FLAGS[action].includes(flag)) throw new UsageError(`--${flag} is not a flag of "outrigger ca ${action}"`);
-  }
+  onlyFlags(v, CA_FLAGS[action], `ca ${action}`);
   const str = (flag: string): string | undefined => v[flag] as string | undefined;
   const required = (flag: string): string => {
     const value = str(flag);
